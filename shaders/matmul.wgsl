@@ -1,0 +1,88 @@
+// C = act(op(A) · op(B) + bias)  [+ C when ACCUM]
+// M rows, N columns, K inner (uniform P); all tensors row-major f32.
+// A is [M,K], or [K,M] when TRANS_A; B is [K,N], or [N,K] when TRANS_B; bias is [N]; C is [M,N].
+// Dense layers: forward X·W (+b, act); dX = dY·Wᵀ (TRANS_B); dW = Xᵀ·dY (TRANS_A).
+// Dispatch: (ceil(N/64), ceil(M/64)) workgroups of 8×8 threads; each thread owns an 8×8 block of C
+// strided by 8 so that neighbouring threads touch neighbouring columns.
+// Uses act() from lib/activation.wgsl, prepended by the loader.
+
+struct Params { m: u32, n: u32, k: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override HAS_BIAS: bool = false;
+override ACCUM: bool = false;
+
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+const BM = 64u;
+const BN = 64u;
+const BK = 16u;
+const T = 8u;
+
+var<workgroup> As: array<f32, 1024>; // [BK][BM]
+var<workgroup> Bs: array<f32, 1024>; // [BK][BN]
+
+fn load_a(m: u32, k: u32) -> f32 {
+  if (m >= P.m || k >= P.k) { return 0.0; }
+  if (TRANS_A) { return a[k * P.m + m]; }
+  return a[m * P.k + k];
+}
+
+fn load_b(k: u32, n: u32) -> f32 {
+  if (k >= P.k || n >= P.n) { return 0.0; }
+  if (TRANS_B) { return b[n * P.k + k]; }
+  return b[k * P.n + n];
+}
+
+@compute @workgroup_size(8, 8)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,
+        @builtin(local_invocation_index) li: u32) {
+  let row0 = wg.y * BM;
+  let col0 = wg.x * BN;
+  var acc: array<f32, 64>;
+  for (var k0 = 0u; k0 < P.k; k0 += BK) {
+    // 1024 elements per tile, 64 threads: 16 each; the fastest-varying index follows memory order.
+    for (var i = 0u; i < 16u; i++) {
+      let e = li + i * 64u;
+      var m: u32; var ka: u32;
+      if (TRANS_A) { m = e % BM; ka = e / BM; } else { ka = e % BK; m = e / BK; }
+      As[ka * BM + m] = load_a(row0 + m, k0 + ka);
+      var n: u32; var kb: u32;
+      if (TRANS_B) { kb = e % BK; n = e / BK; } else { n = e % BN; kb = e / BN; }
+      Bs[kb * BN + n] = load_b(k0 + kb, col0 + n);
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk++) {
+      var ar: array<f32, 8>;
+      var br: array<f32, 8>;
+      for (var i = 0u; i < 8u; i++) {
+        ar[i] = As[kk * BM + lid.y + i * T];
+        br[i] = Bs[kk * BN + lid.x + i * T];
+      }
+      for (var i = 0u; i < 8u; i++) {
+        for (var j = 0u; j < 8u; j++) {
+          acc[i * 8u + j] = fma(ar[i], br[j], acc[i * 8u + j]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 8u; i++) {
+    let row = row0 + lid.y + i * T;
+    if (row >= P.m) { continue; }
+    for (var j = 0u; j < 8u; j++) {
+      let col = col0 + lid.x + j * T;
+      if (col >= P.n) { continue; }
+      var v = acc[i * 8u + j];
+      if (HAS_BIAS) { v += bias[col]; }
+      v = act(v);
+      let idx = row * P.n + col;
+      if (ACCUM) { v += c[idx]; }
+      c[idx] = v;
+    }
+  }
+}

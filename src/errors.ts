@@ -1,0 +1,20 @@
+// Typed errors. Each carries a one-line, user-facing message; callers print `message` and exit.
+
+export class FmgpuError extends Error {
+  override name = 'FmgpuError';
+}
+
+/** No WebGPU adapter, a validation error, device loss, out of memory. */
+export class GpuError extends FmgpuError {
+  override name = 'GpuError';
+}
+
+/** Tensor shapes that do not fit an op or a plan. */
+export class ShapeError extends FmgpuError {
+  override name = 'ShapeError';
+}
+
+/** Dataset, weights or image bytes that are missing or malformed. */
+export class DataError extends FmgpuError {
+  override name = 'DataError';
+}

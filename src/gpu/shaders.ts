@@ -1,0 +1,38 @@
+// The one place WGSL enters the program: every shader file, imported as text (esbuild's text loader
+// in build.mjs, a vitest plugin in tests), with the library files it uses prepended.
+import activation from '../../shaders/lib/activation.wgsl';
+import matmul from '../../shaders/matmul.wgsl';
+import conv2dForward from '../../shaders/conv2d_forward.wgsl';
+import conv2dBackwardInput from '../../shaders/conv2d_backward_input.wgsl';
+import conv2dBackwardWeights from '../../shaders/conv2d_backward_weights.wgsl';
+import pool from '../../shaders/pool.wgsl';
+import globalAvgPool from '../../shaders/global_avg_pool.wgsl';
+import elementwise from '../../shaders/elementwise.wgsl';
+import softmaxXent from '../../shaders/softmax_xent.wgsl';
+import dropout from '../../shaders/dropout.wgsl';
+import batchnorm from '../../shaders/batchnorm.wgsl';
+import optimizer from '../../shaders/optimizer.wgsl';
+import reduce from '../../shaders/reduce.wgsl';
+
+const SHADERS = {
+  matmul: [activation, matmul],
+  conv2d_forward: [activation, conv2dForward],
+  conv2d_backward_input: [conv2dBackwardInput],
+  conv2d_backward_weights: [conv2dBackwardWeights],
+  pool: [pool],
+  global_avg_pool: [globalAvgPool],
+  elementwise: [activation, elementwise],
+  softmax_xent: [softmaxXent],
+  dropout: [dropout],
+  batchnorm: [batchnorm],
+  optimizer: [optimizer],
+  reduce: [reduce],
+} satisfies Record<string, string[]>;
+
+export type ShaderName = keyof typeof SHADERS;
+
+export function shaderSource(name: ShaderName): string {
+  return SHADERS[name].join('\n');
+}
+
+export const shaderNames = Object.keys(SHADERS) as ShaderName[];
