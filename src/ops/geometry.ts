@@ -1,0 +1,44 @@
+// Output size and padding of a sliding window (conv, pooling), as Keras / TensorFlow define them.
+//   valid: out = floor((in - k) / s) + 1, no padding.
+//   same:  out = ceil(in / s); total padding max((out - 1)·s + k - in, 0), the smaller half before
+//          (top/left) and the larger after: TF's asymmetric padding, which even kernels get at stride 1 too.
+import { ShapeError } from '../errors.ts';
+
+export type Padding = 'same' | 'valid';
+
+export interface Window1d {
+  out: number;
+  /** Padding before (top or left); padding after is derivable and never needed by kernels. */
+  pad: number;
+}
+
+export function window1d(size: number, k: number, stride: number, padding: Padding): Window1d {
+  if (padding === 'valid') {
+    if (size < k) throw new ShapeError(`a ${k}-wide valid window needs at least ${k} inputs but gets ${size}`);
+    return { out: Math.floor((size - k) / stride) + 1, pad: 0 };
+  }
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + k - size, 0);
+  return { out, pad: Math.floor(total / 2) };
+}
+
+export interface Window2d {
+  kh: number;
+  kw: number;
+  strideH: number;
+  strideW: number;
+  padding: Padding;
+}
+
+export interface Geometry2d {
+  oh: number;
+  ow: number;
+  padTop: number;
+  padLeft: number;
+}
+
+export function window2d(h: number, w: number, win: Window2d): Geometry2d {
+  const y = window1d(h, win.kh, win.strideH, win.padding);
+  const x = window1d(w, win.kw, win.strideW, win.padding);
+  return { oh: y.out, ow: x.out, padTop: y.pad, padLeft: x.pad };
+}
