@@ -1,6 +1,7 @@
 // The one place WGSL enters the program: every shader file, imported as text (esbuild's text loader
 // in build.mjs, a vitest plugin in tests), with the library files it uses prepended.
 import activation from '../../shaders/lib/activation.wgsl';
+import random from '../../shaders/lib/random.wgsl';
 import matmul from '../../shaders/matmul.wgsl';
 import conv2dForward from '../../shaders/conv2d_forward.wgsl';
 import conv2dBackwardInput from '../../shaders/conv2d_backward_input.wgsl';
@@ -23,7 +24,7 @@ const SHADERS = {
   global_avg_pool: [globalAvgPool],
   elementwise: [activation, elementwise],
   softmax_xent: [softmaxXent],
-  dropout: [dropout],
+  dropout: [random, dropout],
   batchnorm: [batchnorm],
   optimizer: [optimizer],
   reduce: [reduce],
