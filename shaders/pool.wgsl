@@ -1,1 +1,131 @@
-// (not written yet)
+// Max and average pooling, Keras/TF 'same'/'valid' windows (geometry: src/ops/geometry.ts).
+// N batch, C channels, planes = N·C; H×W input, OH×OW output, KH×KW window, SH×SW stride,
+// pad_top/pad_left the padding before (TF: the smaller half). x, dx are [N,C,H,W]; y, dy, argmax are
+// [N,C,OH,OW]; NCHW row-major f32 (argmax u32).
+// Output (p, oy, ox) covers input rows oy·SH − pad_top + [0, KH) and columns ox·SW − pad_left + [0, KW),
+// clipped to the real input: padded cells never win the max and never count in the average. Every
+// window keeps ≥ 1 real cell ('same': pad_top < KH and (OH − 1)·SH < H).
+//   max_forward:  y = max of the real cells; argmax = iy·W + ix, the index within the input plane of
+//                 the first maximum in row-major window order (ties: the earliest cell wins).
+//   max_backward: dL/dx[p,iy,ix] = Σ dy[p,o] over the windows o whose argmax is (iy, ix)
+//   avg_forward:  y = (Σ real cells) / cnt, cnt = number of real cells in the window (TF 'same')
+//   avg_backward: dL/dx[p,iy,ix] = Σ dy[p,o] / cnt(o) over the windows o that contain (iy, ix)
+// Backwards are gathers (one thread per input element, its windows visited in a fixed order): exact
+// and deterministic with overlapping windows (stride < window), no atomics.
+// Bindings: 1 src (x or dy, read), 2 dst (y or dx, written; backwards add into it when
+//   P.accumulate ≠ 0), 3 argmax (u32: max_forward writes it, max_backward reads it; avg_* omit it).
+// Dispatch: one thread per output element (forwards) or input element (backwards), 64 per workgroup,
+//   ceil(count/64) workgroups as a 2-D grid (grid() in runtime.ts); i = (wg.x + wg.y·nwg.x)·64 + lid.
+
+struct Params {
+  planes: u32, h: u32, w: u32, oh: u32, ow: u32, kh: u32, kw: u32,
+  sh: u32, sw: u32, pad_top: u32, pad_left: u32, accumulate: u32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
+
+// Real cells of output (oy, ox)'s window: rows [r.x, r.y), columns [r.z, r.w).
+fn window(oy: u32, ox: u32) -> vec4u {
+  let ty = i32(oy * P.sh) - i32(P.pad_top);
+  let tx = i32(ox * P.sw) - i32(P.pad_left);
+  return vec4u(u32(max(ty, 0)), u32(min(ty + i32(P.kh), i32(P.h))),
+               u32(max(tx, 0)), u32(min(tx + i32(P.kw), i32(P.w))));
+}
+
+// Outputs along one axis whose window holds input i: [lo, hi), from o·s − pad ≤ i < o·s − pad + k.
+fn span(i: u32, pad: u32, k: u32, s: u32, out: u32) -> vec2u {
+  let t = i + pad;
+  var lo = 0u;
+  if (t + 1u > k) { lo = (t + 1u - k + s - 1u) / s; }
+  return vec2u(lo, min(t / s + 1u, out));
+}
+
+@compute @workgroup_size(64)
+fn max_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) li: u32) {
+  let i = (wg.x + wg.y * nwg.x) * 64u + li;
+  let ohw = P.oh * P.ow;
+  if (i >= P.planes * ohw) { return; }
+  let p = i / ohw;
+  let oy = (i - p * ohw) / P.ow;
+  let ox = i - p * ohw - oy * P.ow;
+  let r = window(oy, ox);
+  let base = p * P.h * P.w;
+  var arg = r.x * P.w + r.z;
+  var best = src[base + arg];
+  for (var iy = r.x; iy < r.y; iy++) {
+    for (var ix = r.z; ix < r.w; ix++) {
+      let k = iy * P.w + ix;
+      let v = src[base + k];
+      if (v > best) { best = v; arg = k; }
+    }
+  }
+  dst[i] = best;
+  argmax[i] = arg;
+}
+
+@compute @workgroup_size(64)
+fn max_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                @builtin(local_invocation_index) li: u32) {
+  let i = (wg.x + wg.y * nwg.x) * 64u + li;
+  let hw = P.h * P.w;
+  if (i >= P.planes * hw) { return; }
+  let p = i / hw;
+  let k = i - p * hw;
+  let iy = k / P.w;
+  let ix = k - iy * P.w;
+  let ry = span(iy, P.pad_top, P.kh, P.sh, P.oh);
+  let rx = span(ix, P.pad_left, P.kw, P.sw, P.ow);
+  var s = 0.0;
+  for (var oy = ry.x; oy < ry.y; oy++) {
+    for (var ox = rx.x; ox < rx.y; ox++) {
+      let o = (p * P.oh + oy) * P.ow + ox;
+      if (argmax[o] == k) { s += src[o]; }
+    }
+  }
+  if (P.accumulate != 0u) { s += dst[i]; }
+  dst[i] = s;
+}
+
+@compute @workgroup_size(64)
+fn avg_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) li: u32) {
+  let i = (wg.x + wg.y * nwg.x) * 64u + li;
+  let ohw = P.oh * P.ow;
+  if (i >= P.planes * ohw) { return; }
+  let p = i / ohw;
+  let oy = (i - p * ohw) / P.ow;
+  let ox = i - p * ohw - oy * P.ow;
+  let r = window(oy, ox);
+  let base = p * P.h * P.w;
+  var s = 0.0;
+  for (var iy = r.x; iy < r.y; iy++) {
+    for (var ix = r.z; ix < r.w; ix++) { s += src[base + iy * P.w + ix]; }
+  }
+  dst[i] = s / f32((r.y - r.x) * (r.w - r.z));
+}
+
+@compute @workgroup_size(64)
+fn avg_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                @builtin(local_invocation_index) li: u32) {
+  let i = (wg.x + wg.y * nwg.x) * 64u + li;
+  let hw = P.h * P.w;
+  if (i >= P.planes * hw) { return; }
+  let p = i / hw;
+  let iy = (i - p * hw) / P.w;
+  let ix = i - p * hw - iy * P.w;
+  let ry = span(iy, P.pad_top, P.kh, P.sh, P.oh);
+  let rx = span(ix, P.pad_left, P.kw, P.sw, P.ow);
+  var s = 0.0;
+  for (var oy = ry.x; oy < ry.y; oy++) {
+    for (var ox = rx.x; ox < rx.y; ox++) {
+      let r = window(oy, ox);
+      s += src[(p * P.oh + oy) * P.ow + ox] / f32((r.y - r.x) * (r.w - r.z));
+    }
+  }
+  if (P.accumulate != 0u) { s += dst[i]; }
+  dst[i] = s;
+}
