@@ -1,1 +1,97 @@
-// (not written yet)
+// Optimizer updates, in place, one thread per parameter element (Keras 3 formulas).
+// count elements; param, grad, velocity, m, v are [count] f32 (any layout, all the same one).
+// Per-step values come from GPU buffers so that many steps can be recorded into one submit:
+//   counter u32[≥1]: counter[0] = steps completed before this one; t = counter[0] + 1
+//   lr_table f32[L]:  lr = lr_table[min(counter[0], L − 1)]  (L = 1: a constant rate)
+// Decoupled weight decay (Keras 3 `weight_decay`, PyTorch AdamW), from the pre-update p:
+//   p ← p − lr·wd·p
+// sgd (Keras SGD; velocity holds −lr-scaled steps, not PyTorch's momentum buffer of gradients):
+//   momentum μ = 0:   p ← p − lr·g
+//   else:             vel ← μ·vel − lr·g;  p ← p + vel              (nesterov: p ← p + μ·vel − lr·g)
+// adam (Keras Adam: ε added to sqrt(v) before bias correction is applied to the step size):
+//   L2 mode (decoupled = 0, wd > 0): g ← g + wd·p   (PyTorch Adam weight_decay)
+//   m ← m + (g − m)(1 − β1);  v ← v + (g² − v)(1 − β2)
+//   p ← p − lr·sqrt(1 − β2^t)/(1 − β1^t) · m/(sqrt(v) + ε)
+//   1 − β^t = −expm1(t·ln β), with ln β computed on the host in float64: exact enough at t = 1.
+// advance_counter: counter[0] += 1, recorded once at the end of each training step.
+//
+// Bindings (entries reuse numbers; shared ones mean the same thing):
+//   sgd:  0 S, 1 counter, 2 lr_table, 3 param (rw), 4 grad, 5 velocity (rw; a dummy when μ = 0)
+//   adam: 0 A, 1 counter, 2 lr_table, 3 param (rw), 4 grad, 5 m (rw), 6 v (rw)
+//   advance_counter: 0 counter (rw)
+// Dispatch: sgd/adam 64 threads per workgroup, 2-D grid (grid() in runtime.ts;
+// i = (wg.x + wg.y·nwg.x)·64 + lid); advance_counter one workgroup of one thread.
+
+struct SgdParams { count: u32, momentum: f32, weight_decay: f32, nesterov: u32 }
+struct AdamParams {
+  count: u32, beta1: f32, beta2: f32, eps: f32,
+  weight_decay: f32, decoupled: u32, ln_beta1: f32, ln_beta2: f32,
+}
+@group(0) @binding(0) var<uniform> S: SgdParams;
+@group(0) @binding(0) var<uniform> A: AdamParams;
+@group(0) @binding(0) var<storage, read_write> counter_rw: array<u32>;
+
+@group(0) @binding(1) var<storage, read> counter: array<u32>;
+@group(0) @binding(2) var<storage, read> lr_table: array<f32>;
+@group(0) @binding(3) var<storage, read_write> param: array<f32>;
+@group(0) @binding(4) var<storage, read> grad: array<f32>;
+@group(0) @binding(5) var<storage, read_write> state1: array<f32>; // sgd velocity, adam m
+@group(0) @binding(6) var<storage, read_write> state2: array<f32>; // adam v
+
+fn learning_rate() -> f32 {
+  return lr_table[min(counter[0], arrayLength(&lr_table) - 1u)];
+}
+
+// 1 − β^t from x = t·ln β ≤ 0: a Taylor series of −expm1(x) where 1 − exp(x) would cancel.
+fn one_minus_pow(x: f32) -> f32 {
+  if (x < -0.5) { return 1.0 - exp(x); }
+  var s = 1.0;
+  for (var k = 9.0; k >= 2.0; k -= 1.0) { s = 1.0 + s * x / k; }
+  return -x * s;
+}
+
+fn linear_id(wg: vec3u, nwg: vec3u, li: u32) -> u32 {
+  return (wg.x + wg.y * nwg.x) * 64u + li;
+}
+
+@compute @workgroup_size(64)
+fn sgd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+       @builtin(local_invocation_index) li: u32) {
+  let i = linear_id(wg, nwg, li);
+  if (i >= S.count) { return; }
+  let lr = learning_rate();
+  let g = grad[i];
+  var p = param[i];
+  p -= lr * S.weight_decay * p;
+  if (S.momentum == 0.0) {
+    p -= lr * g;
+  } else {
+    let vel = S.momentum * state1[i] - lr * g;
+    state1[i] = vel;
+    if (S.nesterov != 0u) { p += S.momentum * vel - lr * g; } else { p += vel; }
+  }
+  param[i] = p;
+}
+
+@compute @workgroup_size(64)
+fn adam(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) li: u32) {
+  let i = linear_id(wg, nwg, li);
+  if (i >= A.count) { return; }
+  let t = f32(counter[0] + 1u);
+  let lr = learning_rate();
+  var g = grad[i];
+  var p = param[i];
+  if (A.decoupled != 0u) { p -= lr * A.weight_decay * p; } else { g += A.weight_decay * p; }
+  let m = state1[i] + (g - state1[i]) * (1.0 - A.beta1);
+  let v = state2[i] + (g * g - state2[i]) * (1.0 - A.beta2);
+  state1[i] = m;
+  state2[i] = v;
+  let alpha = lr * sqrt(one_minus_pow(t * A.ln_beta2)) / one_minus_pow(t * A.ln_beta1);
+  param[i] = p - alpha * m / (sqrt(v) + A.eps);
+}
+
+@compute @workgroup_size(1)
+fn advance_counter() {
+  counter_rw[0] += 1u;
+}

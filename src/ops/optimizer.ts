@@ -1,0 +1,113 @@
+// Optimizer updates in place on the GPU: SGD (momentum, Nesterov), Adam, AdamW, and the step counter.
+// Formulas (Keras 3), buffers and layout: shaders/optimizer.wgsl. Gradients arrive already averaged.
+//
+// Per-step values live on the GPU so that many steps can be recorded into one submit:
+//   counter: u32 buffer, word 0 = steps completed so far (t = counter[0] + 1 for the running step);
+//            advanceCounter() adds one, recorded once after every parameter's update of a step.
+//   lrTable: f32 buffer, the learning rate of step counter[0] is lrTable[min(counter[0], length − 1)];
+//            the host fills it with the whole schedule (and may rewrite it between submits); one
+//            entry is a constant rate.
+import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
+import { ceilDiv, grid } from '../gpu/runtime.ts';
+import { ShapeError } from '../errors.ts';
+
+export interface StepBuffers {
+  /** u32, word 0 = completed steps. */
+  counter: BufferRef;
+  /** f32 [L], learning rate per step, clamped to the last entry. */
+  lrTable: BufferRef;
+}
+
+export interface SgdOptions {
+  /** Elements of the parameter tensor. */
+  count: number;
+  /** μ ≥ 0; 0 (default) is plain SGD and needs no velocity buffer. */
+  momentum?: number;
+  /** Keras nesterov: p += μ·vel − lr·g instead of p += vel. */
+  nesterov?: boolean;
+  /** Decoupled weight decay wd ≥ 0: p −= lr·wd·p before the step (Keras 3 `weight_decay`). */
+  weightDecay?: number;
+}
+
+export interface AdamOptions {
+  count: number;
+  /** Defaults are Keras': β1 0.9, β2 0.999, ε 1e-7. */
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** wd ≥ 0 (default 0). */
+  weightDecay?: number;
+  /** true: AdamW, p −= lr·wd·p (decoupled); false: Adam with L2, g += wd·p. */
+  decoupled?: boolean;
+}
+
+function checkCount(count: number, what: string): void {
+  if (!Number.isInteger(count) || count < 1) throw new ShapeError(`${what} needs a positive element count, got ${count}`);
+}
+
+function checkRange(name: string, v: number, lo: number, hi: number, hiOpen: boolean): void {
+  if (!(v >= lo && (hiOpen ? v < hi : v <= hi))) throw new RangeError(`${name} must be in [${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${v}`);
+}
+
+/**
+ * One dispatch: param (and velocity, when momentum > 0) updated in place from grad.
+ * velocity: f32 [count], zero-initialised by the caller; required when momentum > 0.
+ */
+export function sgdUpdate(
+  gpu: Gpu,
+  io: StepBuffers & { param: BufferRef; grad: BufferRef; velocity?: BufferRef },
+  o: SgdOptions,
+): Dispatch {
+  checkCount(o.count, 'sgd');
+  const momentum = o.momentum ?? 0;
+  const wd = o.weightDecay ?? 0;
+  checkRange('sgd momentum', momentum, 0, Infinity, true);
+  checkRange('sgd weight decay', wd, 0, Infinity, true);
+  if (momentum > 0 && !io.velocity) throw new RangeError('sgd with momentum needs a velocity buffer');
+  return gpu.kernel({
+    shader: 'optimizer',
+    entry: 'sgd',
+    params: [o.count, { f32: momentum }, { f32: wd }, o.nesterov ? 1 : 0],
+    bindings: [io.counter, io.lrTable, io.param, io.grad, momentum > 0 ? io.velocity! : gpu.dummy],
+    workgroups: grid(ceilDiv(o.count, 64)),
+    label: `sgd ${o.count}${momentum > 0 ? ` μ=${momentum}${o.nesterov ? ' nesterov' : ''}` : ''}${wd ? ` wd=${wd}` : ''}`,
+  });
+}
+
+/**
+ * ln β for 1 − β^t on the GPU, of the f32 β the shader's m and v updates use, so that bias correction
+ * matches them (at t = 1 the first step is exactly lr·g/(|g| + ε/sqrt(1 − β2))). Clamped so that
+ * β = 0 stays finite (e^(−80t) is 0 in f32).
+ */
+const lnBeta = (b: number): number => Math.max(Math.log(Math.fround(b)), -80);
+
+/** One dispatch: param, m and v (f32 [count] each, m and v zero-initialised) updated in place. */
+export function adamUpdate(
+  gpu: Gpu,
+  io: StepBuffers & { param: BufferRef; grad: BufferRef; m: BufferRef; v: BufferRef },
+  o: AdamOptions,
+): Dispatch {
+  checkCount(o.count, 'adam');
+  const beta1 = o.beta1 ?? 0.9, beta2 = o.beta2 ?? 0.999, eps = o.eps ?? 1e-7, wd = o.weightDecay ?? 0;
+  checkRange('adam beta1', beta1, 0, 1, true);
+  checkRange('adam beta2', beta2, 0, 1, true);
+  checkRange('adam epsilon', eps, 0, Infinity, true);
+  checkRange('adam weight decay', wd, 0, Infinity, true);
+  const decoupled = o.decoupled ?? false;
+  return gpu.kernel({
+    shader: 'optimizer',
+    entry: 'adam',
+    params: [
+      o.count, { f32: beta1 }, { f32: beta2 }, { f32: eps },
+      { f32: wd }, decoupled ? 1 : 0, { f32: lnBeta(beta1) }, { f32: lnBeta(beta2) },
+    ],
+    bindings: [io.counter, io.lrTable, io.param, io.grad, io.m, io.v],
+    workgroups: grid(ceilDiv(o.count, 64)),
+    label: `${decoupled ? 'adamw' : 'adam'} ${o.count}${wd ? ` wd=${wd}` : ''}`,
+  });
+}
+
+/** One dispatch: counter[0] += 1. Record it once at the end of each training step. */
+export function advanceCounter(gpu: Gpu, io: { counter: BufferRef }): Dispatch {
+  return gpu.kernel({ shader: 'optimizer', entry: 'advance_counter', bindings: [io.counter], workgroups: 1, label: 'advance counter' });
+}
