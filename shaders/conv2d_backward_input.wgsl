@@ -1,1 +1,135 @@
-// (not written yet)
+// Conv2d backward to the input (the transposed conv) as an implicit GEMM, one stride phase at a time.
+// dL/dx[n,c,iy,ix] = Σ_{k,ky,kx} dy[n,k,oy,ox] · w[k,c,ky,kx] over oy = (iy + padTop − ky)/sh, ox = (ix + padLeft − kx)/sw
+// where those divide exactly and land inside OH×OW.
+// N batch, C in-channels, K out-channels, H×W input, KH×KW kernel, sh×sw stride, OH×OW output;
+// tensors NCHW row-major f32: dy [N,K,OH,OW], w [K,C,KH,KW], dx [N,C,H,W].
+// Stride phases: input rows with (iy + padTop) mod sh = a meet only taps ky = a + sh·u, so phase
+// (a, b) (a < sh, b < sw) is a stride-1 correlation with no wasted zero terms: with iy = first + sh·j,
+// oy = q + j − u (see phase()). Per phase the GEMM is rows c, columns p = (n·ny + jy)·nx + jx,
+// inner r = (k·tapsY + uy)·tapsX + ux. A phase with no taps (stride > kernel) writes zeros.
+// Bindings: 0 params, 1 dy, 2 w, 3 dx (overwritten, or added to when ACCUM).
+// Dispatch: (grid(rowTiles · colTiles), sh·sw) workgroups of 8×8 threads, rowTiles = ceil(C/64),
+// colTiles = ceil(N·ceil(H/sh)·ceil(W/sw)/64) (the largest phase); wg.z is the phase a·sw + b.
+// Tiles 64×64×16 as in matmul.wgsl: each thread owns 8×8 outputs strided by 8.
+
+struct Params {
+  n: u32, c: u32, h: u32, w: u32,
+  k: u32, kh: u32, kw: u32, sh: u32,
+  sw: u32, pad_top: u32, pad_left: u32, oh: u32,
+  ow: u32, col_tiles: u32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+override ACCUM: bool = false;
+
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+
+const BM = 64u;
+const BN = 64u;
+const BK = 16u;
+const T = 8u;
+
+var<workgroup> As: array<f32, 1024>; // [BK][BM] weights
+var<workgroup> Bs: array<f32, 1024>; // [BK][BN] gathered dy
+
+// One axis of stride phase a: inputs i = first + s·j (j < count), taps a + s·u (u < taps),
+// and the output they meet, o = q + j − u.
+struct Phase { a: u32, first: u32, count: u32, taps: u32, q: u32 }
+
+fn phase(a: u32, s: u32, pad: u32, size: u32, ksize: u32) -> Phase {
+  let first = (a + s - pad % s) % s;
+  var count = 0u;
+  if (first < size) { count = (size - first + s - 1u) / s; }
+  var taps = 0u;
+  if (a < ksize) { taps = (ksize - a + s - 1u) / s; }
+  // first + pad ≡ a (mod s) and first + pad ≥ a, so q is exact and ≥ 0.
+  return Phase(a, first, count, taps, (first + pad - a) / s);
+}
+
+@compute @workgroup_size(8, 8)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let tile = wg.x + wg.y * nwg.x;
+  if (tile >= P.col_tiles * ((P.c + BM - 1u) / BM)) { return; }
+  let py = phase(wg.z / P.sw, P.sh, P.pad_top, P.h, P.kh);
+  let px = phase(wg.z % P.sw, P.sw, P.pad_left, P.w, P.kw);
+  let plane = py.count * px.count;
+  let cols = P.n * plane;
+  let col0 = (tile % P.col_tiles) * BN;
+  if (col0 >= cols) { return; }
+  let row0 = (tile / P.col_tiles) * BM;
+  let taps = py.taps * px.taps;
+  let inner = P.k * taps;
+  let ohw = P.oh * P.ow;
+
+  // Thread li gathers column col0 + li of every dy tile: its output origin is computed once.
+  let p = col0 + li;
+  let p_ok = p < cols;
+  let pj = p % plane;
+  let oy0 = i32(py.q + pj / px.count);
+  let ox0 = i32(px.q + pj % px.count);
+  let dybase = (p / plane) * P.k * ohw;
+
+  var acc: array<f32, 64>;
+  for (var k0 = 0u; k0 < inner; k0 += BK) {
+    for (var i = 0u; i < 16u; i++) {
+      let e = li + i * 64u;
+      let ka = e % BK;
+      let m = e / BK;
+      let ra = k0 + ka;
+      var av = 0.0;
+      if (row0 + m < P.c && ra < inner) {
+        let t = ra % taps;
+        let ky = py.a + (t / px.taps) * P.sh;
+        let kx = px.a + (t % px.taps) * P.sw;
+        av = wt[(((ra / taps) * P.c + row0 + m) * P.kh + ky) * P.kw + kx];
+      }
+      As[ka * BM + m] = av;
+
+      let r = k0 + i;
+      var bv = 0.0;
+      if (p_ok && r < inner) {
+        let t = r % taps;
+        let oy = oy0 - i32(t / px.taps);
+        let ox = ox0 - i32(t % px.taps);
+        if (oy >= 0 && oy < i32(P.oh) && ox >= 0 && ox < i32(P.ow)) {
+          bv = dy[dybase + ((r / taps) * P.oh + u32(oy)) * P.ow + u32(ox)];
+        }
+      }
+      Bs[i * BN + li] = bv;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk++) {
+      var ar: array<f32, 8>;
+      var br: array<f32, 8>;
+      for (var i = 0u; i < 8u; i++) {
+        ar[i] = As[kk * BM + lid.y + i * T];
+        br[i] = Bs[kk * BN + lid.x + i * T];
+      }
+      for (var i = 0u; i < 8u; i++) {
+        for (var j = 0u; j < 8u; j++) {
+          acc[i * 8u + j] = fma(ar[i], br[j], acc[i * 8u + j]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var j = 0u; j < 8u; j++) {
+    let col = col0 + lid.x + j * T;
+    if (col >= cols) { continue; }
+    let xn = col / plane;
+    let xj = col % plane;
+    let iy = py.first + (xj / px.count) * P.sh;
+    let ix = px.first + (xj % px.count) * P.sw;
+    for (var i = 0u; i < 8u; i++) {
+      let row = row0 + lid.y + i * T;
+      if (row >= P.c) { continue; }
+      let idx = ((xn * P.c + row) * P.h + iy) * P.w + ix;
+      var v = acc[i * 8u + j];
+      if (ACCUM) { v += dx[idx]; }
+      dx[idx] = v;
+    }
+  }
+}

@@ -1,1 +1,133 @@
-// (not written yet)
+// Conv2d backward to the weights and the bias, deterministic (fixed summation order, no atomics).
+// dL/dw[k,c,ky,kx] = Σ_{n,oy,ox} dy[n,k,oy,ox] · x[n, c, oy·sh + ky − padTop, ox·sw + kx − padLeft]
+// dL/db[k] = Σ_{n,oy,ox} dy[n,k,oy,ox]
+// N batch, C in-channels, K out-channels, H×W input, KH×KW kernel, sh×sw stride, OH×OW output;
+// tensors NCHW row-major f32: dy [N,K,OH,OW], x [N,C,H,W], dw [K,C,KH,KW], db [K]; both overwritten.
+//
+// main: implicit GEMM dw = dy · im2col(x)ᵀ. Rows: out-channels k; columns: r = (c·KH + ky)·KW + kx;
+//   inner: positions p = (n·OH + oy)·OW + ox. Bindings: 0 params, 1 dy, 2 x, 3 dw.
+//   Dispatch: grid(rowTiles · colTiles) workgroups of 8×8 threads, rowTiles = ceil(K/64),
+//   colTiles = ceil(C·KH·KW/64); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles, column tile
+//   t % colTiles. Tiles 64×64×16 as in matmul.wgsl: each thread owns 8×8 outputs strided by 8.
+// bias_grad: one workgroup of 256 per k, strided partial sums then a tree.
+//   Bindings: 0 params, 1 dy, 2 db. Dispatch: grid(K) workgroups.
+
+struct Params {
+  n: u32, c: u32, h: u32, w: u32,
+  k: u32, kh: u32, kw: u32, sh: u32,
+  sw: u32, pad_top: u32, pad_left: u32, oh: u32,
+  ow: u32, col_tiles: u32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(2) var<storage, read_write> db: array<f32>;
+
+const BM = 64u;
+const BN = 64u;
+const BK = 16u;
+const T = 8u;
+// An out-of-range tap: its input row is never inside the image.
+const NO_TAP = 1048576;
+
+var<workgroup> As: array<f32, 1024>; // [BK][BM] dy
+var<workgroup> Bs: array<f32, 1024>; // [BK][BN] im2col(x)ᵀ
+// For the tile's 64 columns r: (c·H·W + ky·W + kx, ky, kx), decoded once.
+var<workgroup> taps: array<vec3i, 64>;
+
+@compute @workgroup_size(8, 8)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let tile = wg.x + wg.y * nwg.x;
+  if (tile >= P.col_tiles * ((P.k + BM - 1u) / BM)) { return; }
+  let row0 = (tile / P.col_tiles) * BM;
+  let col0 = (tile % P.col_tiles) * BN;
+  let khw = P.kh * P.kw;
+  let ckk = P.c * khw;
+  let ohw = P.oh * P.ow;
+  let inner = P.n * ohw;
+
+  let rc = col0 + li;
+  let t = rc % khw;
+  let ky = i32(t / P.kw);
+  let kx = i32(t % P.kw);
+  taps[li] = select(vec3i(0, NO_TAP, 0), vec3i(i32((rc / khw) * P.h * P.w) + ky * i32(P.w) + kx, ky, kx), rc < ckk);
+  workgroupBarrier();
+
+  // Both loads give thread li the position p = k0 + li % 16 (consecutive threads, consecutive
+  // positions) and 16 rows / columns li / 16 + 4i.
+  let kl = li % BK;
+  let ml = li / BK;
+  var acc: array<f32, 64>;
+  for (var k0 = 0u; k0 < inner; k0 += BK) {
+    let p = k0 + kl;
+    let p_ok = p < inner;
+    let pn = p / ohw;
+    let pq = p % ohw;
+    let dybase = pn * P.k * ohw + pq;
+    let iy0 = i32((pq / P.ow) * P.sh) - i32(P.pad_top);
+    let ix0 = i32((pq % P.ow) * P.sw) - i32(P.pad_left);
+    let xbase = i32(pn * P.c * P.h * P.w) + iy0 * i32(P.w) + ix0;
+    for (var i = 0u; i < 16u; i++) {
+      let m = ml + i * 4u;
+      var av = 0.0;
+      if (p_ok && row0 + m < P.k) { av = dy[dybase + (row0 + m) * ohw]; }
+      As[kl * BM + m] = av;
+
+      let tap = taps[m];
+      let iy = iy0 + tap.y;
+      let ix = ix0 + tap.z;
+      var bv = 0.0;
+      if (p_ok && iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w)) { bv = x[u32(xbase + tap.x)]; }
+      Bs[kl * BN + m] = bv;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk++) {
+      var ar: array<f32, 8>;
+      var br: array<f32, 8>;
+      for (var i = 0u; i < 8u; i++) {
+        ar[i] = As[kk * BM + lid.y + i * T];
+        br[i] = Bs[kk * BN + lid.x + i * T];
+      }
+      for (var i = 0u; i < 8u; i++) {
+        for (var j = 0u; j < 8u; j++) {
+          acc[i * 8u + j] = fma(ar[i], br[j], acc[i * 8u + j]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < 8u; i++) {
+    let row = row0 + lid.y + i * T;
+    if (row >= P.k) { continue; }
+    for (var j = 0u; j < 8u; j++) {
+      let col = col0 + lid.x + j * T;
+      if (col < ckk) { dw[row * ckk + col] = acc[i * 8u + j]; }
+    }
+  }
+}
+
+const WG = 256u;
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn bias_grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+             @builtin(local_invocation_index) li: u32) {
+  let k = wg.x + wg.y * nwg.x;
+  if (k >= P.k) { return; }
+  let ohw = P.oh * P.ow;
+  var s = 0.0;
+  for (var j = li; j < P.n * ohw; j += WG) {
+    s += dy[((j / ohw) * P.k + k) * ohw + j % ohw];
+  }
+  partial[li] = s;
+  workgroupBarrier();
+  for (var span = WG / 2u; span > 0u; span /= 2u) {
+    if (li < span) { partial[li] += partial[li + span]; }
+    workgroupBarrier();
+  }
+  if (li == 0u) { db[k] = partial[0]; }
+}

@@ -1,1 +1,109 @@
-// (not written yet)
+// Conv2d forward as an implicit GEMM: y = act(W · im2col(x) + b).
+// N batch, C in-channels, K out-channels, H×W input, KH×KW kernel, sh×sw stride, OH×OW output;
+// tensors NCHW row-major f32: x [N,C,H,W], w [K,C,KH,KW] (= [K, C·KH·KW] row-major), b [K], y [N,K,OH,OW].
+// GEMM rows: out-channels k; columns: positions p = (n·OH + oy)·OW + ox; inner: r = (c·KH + ky)·KW + kx.
+//   im2col(x)[r,p] = x[n, c, oy·sh + ky − padTop, ox·sw + kx − padLeft], 0 outside the input
+//   (padTop/padLeft from src/ops/geometry.ts: TF's asymmetric same padding; the rest is implied).
+// Bindings: 0 params, 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y (overwritten).
+// Dispatch: grid(rowTiles · colTiles) workgroups of 8×8 threads, rowTiles = ceil(K/64),
+// colTiles = ceil(N·OH·OW/64); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles, column tile
+// t % colTiles. Tiles 64×64×16 as in matmul.wgsl: each thread owns 8×8 outputs strided by 8.
+// Uses act() from lib/activation.wgsl, prepended by the loader.
+
+struct Params {
+  n: u32, c: u32, h: u32, w: u32,
+  k: u32, kh: u32, kw: u32, sh: u32,
+  sw: u32, pad_top: u32, pad_left: u32, oh: u32,
+  ow: u32, col_tiles: u32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+override HAS_BIAS: bool = false;
+
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+const BM = 64u;
+const BN = 64u;
+const BK = 16u;
+const T = 8u;
+
+var<workgroup> As: array<f32, 1024>; // [BK][BM] weights
+var<workgroup> Bs: array<f32, 1024>; // [BK][BN] im2col(x)
+
+@compute @workgroup_size(8, 8)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let tile = wg.x + wg.y * nwg.x;
+  if (tile >= P.col_tiles * ((P.k + BM - 1u) / BM)) { return; }
+  let row0 = (tile / P.col_tiles) * BM;
+  let col0 = (tile % P.col_tiles) * BN;
+  let khw = P.kh * P.kw;
+  let inner = P.c * khw;
+  let ohw = P.oh * P.ow;
+  let cols = P.n * ohw;
+
+  // With 64 threads and BN = 64, thread li loads column col0 + li of every im2col tile,
+  // so its window origin is computed once.
+  let p = col0 + li;
+  let p_ok = p < cols;
+  let pq = p % ohw;
+  let iy0 = i32((pq / P.ow) * P.sh) - i32(P.pad_top);
+  let ix0 = i32((pq % P.ow) * P.sw) - i32(P.pad_left);
+  let xbase = (p / ohw) * P.c * P.h * P.w;
+
+  var acc: array<f32, 64>;
+  for (var k0 = 0u; k0 < inner; k0 += BK) {
+    for (var i = 0u; i < 16u; i++) {
+      // Weights: consecutive threads read consecutive r of one row.
+      let e = li + i * 64u;
+      let ka = e % BK;
+      let m = e / BK;
+      var av = 0.0;
+      if (row0 + m < P.k && k0 + ka < inner) { av = wt[(row0 + m) * inner + k0 + ka]; }
+      As[ka * BM + m] = av;
+
+      let r = k0 + i;
+      var bv = 0.0;
+      if (p_ok && r < inner) {
+        let t = r % khw;
+        let iy = iy0 + i32(t / P.kw);
+        let ix = ix0 + i32(t % P.kw);
+        if (iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w)) {
+          bv = x[xbase + ((r / khw) * P.h + u32(iy)) * P.w + u32(ix)];
+        }
+      }
+      Bs[i * BN + li] = bv;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk++) {
+      var ar: array<f32, 8>;
+      var br: array<f32, 8>;
+      for (var i = 0u; i < 8u; i++) {
+        ar[i] = As[kk * BM + lid.y + i * T];
+        br[i] = Bs[kk * BN + lid.x + i * T];
+      }
+      for (var i = 0u; i < 8u; i++) {
+        for (var j = 0u; j < 8u; j++) {
+          acc[i * 8u + j] = fma(ar[i], br[j], acc[i * 8u + j]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var j = 0u; j < 8u; j++) {
+    let col = col0 + lid.x + j * T;
+    if (col >= cols) { continue; }
+    let yn = col / ohw;
+    let yq = col % ohw;
+    for (var i = 0u; i < 8u; i++) {
+      let row = row0 + lid.y + i * T;
+      if (row >= P.k) { continue; }
+      var v = acc[i * 8u + j];
+      if (HAS_BIAS) { v += bias[row]; }
+      y[(yn * P.k + row) * ohw + yq] = act(v);
+    }
+  }
+}

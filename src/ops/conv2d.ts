@@ -1,0 +1,107 @@
+// Conv2d, forward and backward side by side, each an implicit GEMM on 64×64 tiles.
+// Shapes, layouts, math and dispatch geometry: shaders/conv2d_forward.wgsl,
+// shaders/conv2d_backward_input.wgsl, shaders/conv2d_backward_weights.wgsl.
+// Tensors NCHW row-major f32; weights [K, C, KH, KW] (OIHW). Every output buffer is overwritten
+// unless an option says accumulate.
+import { ShapeError } from '../errors.ts';
+import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
+import { ceilDiv, grid } from '../gpu/runtime.ts';
+import { actConstants, type Act } from './act.ts';
+import { window2d, type Geometry2d, type Window2d } from './geometry.ts';
+
+export interface Conv2dShape extends Window2d {
+  /** Batch. */
+  n: number;
+  /** In-channels. */
+  c: number;
+  /** Input height and width. */
+  h: number;
+  w: number;
+  /** Out-channels. */
+  k: number;
+}
+
+const TILE = 64;
+
+/** Output size and the padding before (top, left), Keras/TF semantics; throws ShapeError on a bad shape. */
+export function conv2dGeometry(s: Conv2dShape): Geometry2d {
+  for (const key of ['n', 'c', 'h', 'w', 'k', 'kh', 'kw', 'strideH', 'strideW'] as const) {
+    const v = s[key];
+    if (!Number.isInteger(v) || v < 1) throw new ShapeError(`conv2d ${key} must be a positive integer but is ${v}`);
+  }
+  return window2d(s.h, s.w, s);
+}
+
+/** The uniform every conv2d shader reads (struct Params), with its tile count along GEMM columns. */
+function params(s: Conv2dShape, g: Geometry2d, colTiles: number): number[] {
+  return [s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.strideH, s.strideW, g.padTop, g.padLeft, g.oh, g.ow, colTiles];
+}
+
+const describe = (s: Conv2dShape): string =>
+  `${s.n}x${s.c}x${s.h}x${s.w} k${s.k} ${s.kh}x${s.kw}/${s.strideH}x${s.strideW} ${s.padding}`;
+
+/**
+ * y = act(conv(x, w) + b). x [N,C,H,W], w [K,C,KH,KW], b [K] (optional), y [N,K,OH,OW] (overwritten).
+ * One dispatch.
+ */
+export function conv2dForward(gpu: Gpu, io: { x: BufferRef; w: BufferRef; b?: BufferRef; y: BufferRef }, s: Conv2dShape, act?: Act): Dispatch {
+  const g = conv2dGeometry(s);
+  const colTiles = ceilDiv(s.n * g.oh * g.ow, TILE);
+  return gpu.kernel({
+    shader: 'conv2d_forward',
+    params: params(s, g, colTiles),
+    constants: { HAS_BIAS: io.b ? 1 : 0, ...actConstants(act) },
+    bindings: [io.x, io.w, io.b ?? gpu.dummy, io.y],
+    workgroups: grid(colTiles * ceilDiv(s.k, TILE)),
+    label: `conv2d forward ${describe(s)}`,
+  });
+}
+
+/**
+ * dx = dL/dx from dy = dL/dy (pre-activation: unfuse a fused activation first) and w.
+ * dy [N,K,OH,OW], w [K,C,KH,KW], dx [N,C,H,W]: overwritten, or added to with `accumulate`
+ * (an input that fans out). One dispatch.
+ */
+export function conv2dBackwardInput(gpu: Gpu, io: { dy: BufferRef; w: BufferRef; dx: BufferRef }, s: Conv2dShape, opts: { accumulate?: boolean } = {}): Dispatch {
+  const g = conv2dGeometry(s);
+  // The largest stride phase has ceil(H/sh)·ceil(W/sw) positions per image; smaller ones skip the spare tiles.
+  const colTiles = ceilDiv(s.n * ceilDiv(s.h, s.strideH) * ceilDiv(s.w, s.strideW), TILE);
+  const [gx, gy] = grid(colTiles * ceilDiv(s.c, TILE));
+  return gpu.kernel({
+    shader: 'conv2d_backward_input',
+    params: params(s, g, colTiles),
+    constants: { ACCUM: opts.accumulate ? 1 : 0 },
+    bindings: [io.dy, io.w, io.dx],
+    workgroups: [gx, gy, s.strideH * s.strideW],
+    label: `conv2d backward input ${describe(s)}`,
+  });
+}
+
+/**
+ * dw = dL/dw [K,C,KH,KW] and, when given, db = dL/db [K] from dy [N,K,OH,OW] (pre-activation) and
+ * x [N,C,H,W]; both overwritten. Returns [dw dispatch] or [dw dispatch, db dispatch].
+ */
+export function conv2dBackwardWeights(gpu: Gpu, io: { dy: BufferRef; x: BufferRef; dw: BufferRef; db?: BufferRef }, s: Conv2dShape): Dispatch[] {
+  const g = conv2dGeometry(s);
+  const colTiles = ceilDiv(s.c * s.kh * s.kw, TILE);
+  const out = [
+    gpu.kernel({
+      shader: 'conv2d_backward_weights',
+      params: params(s, g, colTiles),
+      bindings: [io.dy, io.x, io.dw],
+      workgroups: grid(colTiles * ceilDiv(s.k, TILE)),
+      label: `conv2d backward weights ${describe(s)}`,
+    }),
+  ];
+  if (io.db) {
+    out.push(gpu.kernel({
+      shader: 'conv2d_backward_weights',
+      entry: 'bias_grad',
+      params: params(s, g, colTiles),
+      bindings: [io.dy, io.db],
+      workgroups: grid(s.k),
+      label: `conv2d backward bias ${describe(s)}`,
+    }));
+  }
+  return out;
+}
