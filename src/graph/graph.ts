@@ -1,0 +1,65 @@
+// The autograd graph: tensors and nodes, built once per (model, batch size, mode).
+//   A node is {op, inputs, attrs, out}; backward visits nodes in reverse topological order (the
+//   order they were added). Gradient convention: the first contribution to a tensor's gradient
+//   writes it, later ones accumulate (add) into it — fan-out (residual connections) just works.
+import { ShapeError } from '../errors.ts';
+
+export type DType = 'f32' | 'u32';
+
+export type TensorKind =
+  | 'input' // the batch images, written by the data kernel
+  | 'label' // the batch labels (u32)
+  | 'param' // trainable weights: persistent, updated by the optimizer
+  | 'state' // non-trainable persistent values (batch-norm running statistics)
+  | 'temp'; // activations, saved values, gradients: buffers reused by liveness
+
+export interface Tensor {
+  readonly id: number;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly kind: TensorKind;
+  /** Parameter / state name (weights files use it). */
+  readonly name?: string;
+  /** Shares the storage of another tensor (flatten is a view). */
+  readonly viewOf?: Tensor;
+}
+
+export interface Node {
+  readonly op: string;
+  readonly inputs: readonly Tensor[];
+  readonly attrs: unknown;
+  readonly out: Tensor;
+  /** Extra forward outputs the backward reads (max-pool argmax, batch-norm statistics). */
+  readonly saved: readonly Tensor[];
+  /** Persistent tensors the op updates in place (batch-norm running statistics). */
+  readonly state: readonly Tensor[];
+}
+
+export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+export class Graph {
+  readonly tensors: Tensor[] = [];
+  readonly nodes: Node[] = [];
+
+  tensor(shape: readonly number[], kind: TensorKind, dtype: DType = 'f32', name?: string, viewOf?: Tensor): Tensor {
+    for (const d of shape) if (!Number.isInteger(d) || d <= 0) throw new ShapeError(`tensor ${name ?? ''} has an invalid shape [${shape.join(', ')}]`);
+    const t: Tensor = { id: this.tensors.length, shape: [...shape], dtype, kind, name, viewOf };
+    this.tensors.push(t);
+    return t;
+  }
+
+  /** The same storage read with another shape (no copy). */
+  view(x: Tensor, shape: readonly number[]): Tensor {
+    if (numel(shape) !== numel(x.shape)) throw new ShapeError(`cannot view [${x.shape}] as [${shape}]`);
+    return this.tensor(shape, x.kind, x.dtype, undefined, x.viewOf ?? x);
+  }
+
+  add(op: string, inputs: readonly Tensor[], attrs: unknown, outShape: readonly number[], saved: Tensor[] = [], state: Tensor[] = []): Tensor {
+    const out = this.tensor(outShape, 'temp');
+    this.nodes.push({ op, inputs, attrs, out, saved, state });
+    return out;
+  }
+}
+
+/** The tensor whose storage `t` uses. */
+export const storageOf = (t: Tensor): Tensor => t.viewOf ?? t;
