@@ -1,0 +1,63 @@
+// Keras-style model summary (as `model.summary()` prints it in Keras 2): one row per layer with its
+// output shape in Keras's (None, H, W, C) order, parameter counts, then the three totals lines.
+import type { Layer, ModelIR, Shape } from './ir.ts';
+import { isFlat } from './ir.ts';
+
+const TYPE: { [K in Layer['kind']]: (l: Layer & { kind: K }) => string } = {
+  conv: () => 'Conv2D',
+  pool: (l) => (l.mode === 'max' ? 'MaxPooling2D' : 'AveragePooling2D'),
+  globalavgpool: () => 'GlobalAveragePooling2D',
+  dense: () => 'Dense',
+  dropout: () => 'Dropout',
+  batchnorm: () => 'BatchNormalization',
+  flatten: () => 'Flatten',
+  activation: (l) => (l.act.kind === 'leaky' ? 'LeakyReLU' : 'Activation'),
+  residual: () => 'Add',
+};
+
+/** `(None, 28, 28, 32)` or `(None, 128)`: the batch dimension first, channels last, as Keras writes it. */
+export function kerasShape(s: Shape): string {
+  return isFlat(s) ? `(None, ${s.units})` : `(None, ${s.h}, ${s.w}, ${s.c})`;
+}
+
+/** 241546 → "241,546". */
+export function thousands(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+type Row = [string, string, number];
+
+/** A residual shows its body, its projection, then the add (named as the block). */
+function rows(layers: Layer[], out: Row[] = []): Row[] {
+  for (const l of layers) {
+    if (l.kind === 'residual') {
+      rows(l.body, out);
+      if (l.projection) out.push([`${l.projection.name} (Conv2D)`, kerasShape(l.output), l.projection.params.trainable]);
+    }
+    const own = l.kind === 'residual' ? 0 : l.params.trainable + l.params.nonTrainable;
+    out.push([`${l.name} (${(TYPE[l.kind] as (x: Layer) => string)(l)})`, kerasShape(l.output), own]);
+  }
+  return out;
+}
+
+export function summarize(ir: ModelIR): string {
+  const body = rows(ir.layers);
+  const w1 = Math.max(29, ...body.map((r) => r[0].length + 3));
+  const w2 = Math.max(26, ...body.map((r) => r[1].length + 2));
+  const width = Math.max(65, w1 + w2 + 10);
+  const line = (a: string, b: string, c: string): string => ` ${a.padEnd(w1 - 1)}${b.padEnd(w2)}${c}`.trimEnd();
+  const model = ir.file.replace(/^.*[\\/]/, '').replace(/\.net$/, '');
+  const { trainable, nonTrainable } = ir.params;
+  return [
+    `Model: ${JSON.stringify(model)}`,
+    '_'.repeat(width),
+    line('Layer (type)', 'Output Shape', 'Param #'),
+    '='.repeat(width),
+    ...body.map(([a, b, c]) => line(a, b, String(c))),
+    '='.repeat(width),
+    `Total params: ${thousands(trainable + nonTrainable)}`,
+    `Trainable params: ${thousands(trainable)}`,
+    `Non-trainable params: ${thousands(nonTrainable)}`,
+    '_'.repeat(width),
+  ].join('\n');
+}
