@@ -14,6 +14,7 @@ import dropout from '../../shaders/dropout.wgsl';
 import batchnorm from '../../shaders/batchnorm.wgsl';
 import optimizer from '../../shaders/optimizer.wgsl';
 import reduce from '../../shaders/reduce.wgsl';
+import batch from '../../shaders/batch.wgsl';
 
 const SHADERS = {
   matmul: [activation, matmul],
@@ -28,6 +29,7 @@ const SHADERS = {
   batchnorm: [batchnorm],
   optimizer: [optimizer],
   reduce: [reduce],
+  batch: [random, batch],
 } satisfies Record<string, string[]>;
 
 export type ShaderName = keyof typeof SHADERS;

@@ -1,0 +1,325 @@
+// fit / evaluate / predict: plans built once per batch size, steps recorded many per submit,
+// the host reads back only the loss and accuracy accumulators when it reports progress.
+import type { ModelIR } from '../../dsl/ir.ts';
+import type { Dispatch, Gpu } from '../gpu/runtime.ts';
+import { buildGraph, type Built } from '../model/build.ts';
+import { ParamStore } from '../model/params.ts';
+import { plan, type Plan } from '../graph/plan.ts';
+import { OptimizerState, type OptimizerConfig } from './optimizer.ts';
+import { lrTable, type ScheduleName } from './schedule.ts';
+import { advanceCounter } from '../ops/optimizer.ts';
+import { confusionAccumulate } from '../ops/reduce.ts';
+import { softmax } from '../ops/softmax_xent.ts';
+import { gatherEval, gatherTrain, uploadDataset, type AugmentParams, type GpuDataset } from '../data/batch.ts';
+import type { Dataset } from '../data/dataset.ts';
+import { Rng } from '../util/rng.ts';
+import { FmgpuError } from '../errors.ts';
+
+export class DivergedError extends FmgpuError {
+  override name = 'DivergedError';
+}
+
+export interface FitOptions {
+  epochs: number;
+  batch: number;
+  lr: number;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleName;
+  labelSmoothing: number;
+  seed: number;
+  augment?: AugmentParams;
+  /** Stop when the monitored validation metric has not improved for this many epochs (0: never). */
+  earlyStop?: { patience: number; monitor: 'val_loss' | 'val_accuracy'; restoreBest: boolean };
+  /** Steps recorded into one submit. */
+  stepsPerSubmit?: number;
+  /** Report progress every this many steps (rounded up to whole submits). */
+  progressEvery?: number;
+  onProgress?(p: Progress): void;
+  /** Called after each epoch; return 'stop' to end training (Ctrl-C, a budget). */
+  onEpoch?(log: EpochLog): void | 'stop' | Promise<void | 'stop'>;
+  /** Polled between submits: true stops after the current submit. */
+  shouldStop?(): boolean;
+  /** Epoch to start from (resume); the step counter and schedule continue from there. */
+  initialEpoch?: number;
+}
+
+export interface Progress {
+  epoch: number;
+  step: number;
+  steps: number;
+  loss: number;
+  accuracy: number;
+  imagesPerSec: number;
+}
+
+export interface EpochLog {
+  epoch: number;
+  seconds: number;
+  loss: number;
+  accuracy: number;
+  val_loss?: number;
+  val_accuracy?: number;
+  lr: number;
+}
+
+export interface EvalResult {
+  loss: number;
+  accuracy: number;
+  /** Rows: true class; columns: predicted. */
+  confusion: Uint32Array;
+  n: number;
+}
+
+interface TrainPlan {
+  built: Built;
+  plan: Plan;
+  batch: number;
+  step: Dispatch[];
+  data: GpuDataset;
+  indices: GPUBuffer;
+}
+
+export class Trainer {
+  readonly params: ParamStore;
+  readonly counter: GPUBuffer;
+  readonly stats: GPUBuffer;
+  optimizer: OptimizerState | null = null;
+  private lrBuffer: GPUBuffer | null = null;
+  private readonly uploaded = new WeakMap<Dataset, GpuDataset>();
+  private readonly uploads: GpuDataset[] = [];
+  private readonly evalPlans = new Map<string, { built: Built; plan: Plan }>();
+
+  constructor(readonly gpu: Gpu, readonly ir: ModelIR, readonly seed = 0) {
+    const specs = buildGraph(ir, 1, { seed }).params;
+    this.params = new ParamStore(gpu, specs);
+    this.params.initialise(seed);
+    this.counter = gpu.alloc(16, 'step counter');
+    gpu.write(this.counter, new Uint32Array(4));
+    this.stats = gpu.alloc(16, 'loss/accuracy accumulators');
+  }
+
+  /** The global step count (completed training steps). */
+  async step(): Promise<number> {
+    return (await this.gpu.readU32(this.counter, 1))[0]!;
+  }
+  setStep(step: number): void {
+    this.gpu.write(this.counter, new Uint32Array([step, 0, 0, 0]));
+  }
+
+  private data(ds: Dataset): GpuDataset {
+    let d = this.uploaded.get(ds);
+    if (!d) {
+      d = uploadDataset(this.gpu, ds);
+      this.uploaded.set(ds, d);
+      this.uploads.push(d);
+    }
+    return d;
+  }
+
+  private resetStats(): void {
+    this.gpu.write(this.stats, new Uint32Array(4));
+  }
+  private async readStats(): Promise<{ lossSum: number; correct: number }> {
+    const raw = await this.gpu.read(this.stats, 8);
+    return { lossSum: new Float32Array(raw)[0]!, correct: new Uint32Array(raw)[1]! };
+  }
+
+  async fit(train: Dataset, val: Dataset | null, o: FitOptions): Promise<EpochLog[]> {
+    const gpu = this.gpu;
+    const batch = Math.min(o.batch, train.n);
+    const stepsPerEpoch = Math.floor(train.n / batch); // the last partial batch is dropped, as tf.data's drop_remainder
+    const total = stepsPerEpoch * o.epochs;
+    this.optimizer ??= new OptimizerState(gpu, this.params, o.optimizer);
+    const table = lrTable(o.schedule, o.lr, total);
+    this.lrBuffer ??= gpu.alloc(table.byteLength, 'learning rates');
+    if (this.lrBuffer.size < table.byteLength) {
+      gpu.release(this.lrBuffer);
+      this.lrBuffer = gpu.alloc(table.byteLength, 'learning rates');
+    }
+    gpu.write(this.lrBuffer, table);
+
+    const tp = this.trainPlan(train, batch, stepsPerEpoch, o);
+    const perSubmit = Math.max(1, o.stepsPerSubmit ?? 8);
+    const reportEvery = Math.max(perSubmit, o.progressEvery ?? 50);
+    const history: EpochLog[] = [];
+    let best = { value: Infinity, epoch: -1, weights: null as Awaited<ReturnType<ParamStore['read']>> | null };
+    let bad = 0;
+    let lrScale = 1;
+    const start = o.initialEpoch ?? 0;
+    if (start > 0) this.setStep(start * stepsPerEpoch);
+
+    try {
+      for (let epoch = start; epoch < o.epochs; epoch++) {
+        const t0 = performance.now();
+        const order = new Uint32Array(train.n);
+        for (let i = 0; i < order.length; i++) order[i] = i;
+        new Rng((o.seed * 1000003 + epoch) >>> 0).shuffle(order);
+        gpu.write(tp.indices, order);
+        this.resetStats();
+        let done = 0, lastReport = 0, stopped = false;
+        while (done < stepsPerEpoch) {
+          const n = Math.min(perSubmit, stepsPerEpoch - done);
+          const enc = gpu.device.createCommandEncoder();
+          const pass = enc.beginComputePass();
+          for (let s = 0; s < n; s++) gpu.encode(pass, tp.step);
+          pass.end();
+          gpu.device.queue.submit([enc.finish()]);
+          done += n;
+          if (o.shouldStop?.()) {
+            stopped = true;
+            break;
+          }
+          if (done - lastReport >= reportEvery || done === stepsPerEpoch) {
+            lastReport = done;
+            const st = await this.readStats();
+            const seen = done * batch;
+            if (!Number.isFinite(st.lossSum)) throw new DivergedError(`the loss became ${st.lossSum} at epoch ${epoch + 1}, by step ${epoch * stepsPerEpoch + done}: try a lower learning rate (--lr)`);
+            o.onProgress?.({ epoch: epoch + 1, step: done, steps: stepsPerEpoch, loss: st.lossSum / seen, accuracy: st.correct / seen, imagesPerSec: seen / ((performance.now() - t0) / 1000) });
+          }
+        }
+        const st = await this.readStats();
+        const seen = done * batch;
+        if (!Number.isFinite(st.lossSum)) throw new DivergedError(`the loss became ${st.lossSum} in epoch ${epoch + 1}: try a lower learning rate (--lr)`);
+        const log: EpochLog = { epoch: epoch + 1, seconds: (performance.now() - t0) / 1000, loss: st.lossSum / Math.max(1, seen), accuracy: st.correct / Math.max(1, seen), lr: table[Math.min(table.length - 1, (epoch + 1) * stepsPerEpoch - 1)]! * lrScale };
+        if (val && val.n > 0) {
+          const v = await this.evaluate(val);
+          log.val_loss = v.loss;
+          log.val_accuracy = v.accuracy;
+        }
+        history.push(log);
+        if (stopped) break;
+        const verdict = await o.onEpoch?.(log);
+        if (verdict === 'stop') break;
+
+        // Early stopping and plateau schedule, on the monitored validation metric.
+        const monitor = o.earlyStop?.monitor ?? 'val_loss';
+        const value = monitor === 'val_loss' ? log.val_loss : log.val_accuracy === undefined ? undefined : -log.val_accuracy;
+        if (value !== undefined) {
+          if (value < best.value) {
+            best = { value, epoch, weights: o.earlyStop?.restoreBest ? await this.params.read() : null };
+            bad = 0;
+          } else {
+            bad++;
+            if (o.schedule === 'plateau' && bad % 2 === 0) {
+              lrScale *= 0.5;
+              gpu.write(this.lrBuffer, table.map((x) => x * lrScale));
+            }
+            if (o.earlyStop && o.earlyStop.patience > 0 && bad >= o.earlyStop.patience) break;
+          }
+        }
+      }
+    } finally {
+      await gpu.sync().catch(() => undefined);
+    }
+    if (best.weights) this.params.load(best.weights);
+    return history;
+  }
+
+  private cachedTrain: (TrainPlan & { key: string }) | null = null;
+
+  private trainPlan(train: Dataset, batch: number, stepsPerEpoch: number, o: FitOptions): TrainPlan {
+    const key = `${batch}:${stepsPerEpoch}:${o.labelSmoothing}:${JSON.stringify(o.augment ?? {})}:${train.n}`;
+    if (this.cachedTrain?.key === key && this.uploaded.get(train) === this.cachedTrain.data) return this.cachedTrain;
+    this.releaseTrainPlan();
+    const gpu = this.gpu;
+    const built = buildGraph(this.ir, batch, { seed: o.seed });
+    const p = plan(gpu, built.graph, { training: true, logits: built.logits, labels: built.labels, smoothing: o.labelSmoothing, persistent: this.persistent(), counter: this.counter, stats: this.stats });
+    const data = this.data(train);
+    const indices = gpu.alloc(train.n * 4, 'epoch order');
+    const gather = gatherTrain(gpu, { data, indices, counter: this.counter, x: p.buffer(built.x), labels: p.buffer(built.labels) }, { batch, stepsPerEpoch, seed: o.seed, augment: o.augment });
+    const step = [...list(gather), ...p.forward, ...p.backward, ...this.optimizer!.updates(this.params, p.grads, this.counter, this.lrBuffer!), ...list(advanceCounter(gpu, { counter: this.counter }))];
+    this.cachedTrain = { key, built, plan: p, batch, step, data, indices };
+    return this.cachedTrain;
+  }
+
+  private releaseTrainPlan(): void {
+    const t = this.cachedTrain;
+    if (!t) return;
+    const own = t.step.filter((d) => !t.plan.forward.includes(d) && !t.plan.backward.includes(d));
+    this.gpu.free(own);
+    t.plan.release();
+    this.gpu.release(t.indices);
+    this.cachedTrain = null;
+  }
+
+  private persistent(): Map<string, GPUBuffer> {
+    return this.params.buffers;
+  }
+
+  /** Inference plans by batch size; `withLoss` adds the loss and accuracy accumulation. */
+  private evalPlan(batch: number, withLoss: boolean): { built: Built; plan: Plan } {
+    const key = `${batch}:${withLoss}`;
+    let e = this.evalPlans.get(key);
+    if (!e) {
+      const built = buildGraph(this.ir, batch, { seed: this.seed });
+      const labels = withLoss ? built.labels : null;
+      e = { built, plan: plan(this.gpu, built.graph, { training: false, logits: built.logits, labels, persistent: this.persistent(), counter: this.counter, stats: this.stats }) };
+      this.evalPlans.set(key, e);
+    }
+    return e;
+  }
+
+  /** Test loss (mean cross-entropy, no smoothing), accuracy and the confusion matrix over every sample. */
+  async evaluate(ds: Dataset, maxBatch = 1000): Promise<EvalResult> {
+    const gpu = this.gpu;
+    const data = this.data(ds);
+    const classes = 10;
+    const confusion = gpu.alloc(classes * classes * 4, 'confusion');
+    gpu.write(confusion, new Uint32Array(classes * classes));
+    this.resetStats();
+    const batch = Math.min(maxBatch, ds.n);
+    const chunks: { offset: number; size: number }[] = [];
+    for (let off = 0; off < ds.n; off += batch) chunks.push({ offset: off, size: Math.min(batch, ds.n - off) });
+    const temp: Dispatch[] = [];
+    const enc = gpu.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    for (const c of chunks) {
+      const e = this.evalPlan(c.size, true);
+      const g = list(gatherEval(gpu, { data, x: e.plan.buffer(e.built.x), labels: e.plan.buffer(e.built.labels) }, { batch: c.size, offset: c.offset }));
+      const conf = list(confusionAccumulate(gpu, { labels: e.plan.buffer(e.built.labels), scores: e.plan.buffer(e.built.logits), confusion }, { m: c.size, classes }));
+      temp.push(...g, ...conf);
+      gpu.encode(pass, [...g, ...e.plan.forward, ...conf]);
+    }
+    pass.end();
+    gpu.device.queue.submit([enc.finish()]);
+    const st = await this.readStats();
+    const conf = await gpu.readU32(confusion);
+    gpu.free(temp);
+    gpu.release(confusion);
+    return { loss: st.lossSum / ds.n, accuracy: st.correct / ds.n, confusion: conf, n: ds.n };
+  }
+
+  /** Class probabilities [n, 10] for images already normalised to [0, 1], n×H×W×C in NCHW order. */
+  async predict(images: Float32Array, n: number, maxBatch = 1000): Promise<Float32Array> {
+    const gpu = this.gpu;
+    const per = images.length / n;
+    const out = new Float32Array(n * 10);
+    for (let off = 0; off < n; off += maxBatch) {
+      const size = Math.min(maxBatch, n - off);
+      const e = this.evalPlan(size, false);
+      const x = e.plan.buffer(e.built.x);
+      gpu.write('buffer' in x ? x.buffer : x, images.subarray(off * per, (off + size) * per));
+      const probs = gpu.alloc(size * 10 * 4, 'probabilities');
+      const sm = list(softmax(gpu, { logits: e.plan.buffer(e.built.logits), probs }, size, 10));
+      gpu.run([...e.plan.forward, ...sm]);
+      out.set(await gpu.readF32(probs, size * 10), off * 10);
+      gpu.free(sm);
+      gpu.release(probs);
+    }
+    return out;
+  }
+
+  release(): void {
+    this.releaseTrainPlan();
+    for (const e of this.evalPlans.values()) e.plan.release();
+    this.evalPlans.clear();
+    for (const d of this.uploads) d.release();
+    this.optimizer?.release();
+    if (this.lrBuffer) this.gpu.release(this.lrBuffer);
+    this.params.release();
+    this.gpu.release(this.counter);
+    this.gpu.release(this.stats);
+  }
+}
+
+const list = (d: Dispatch | Dispatch[]): Dispatch[] => (Array.isArray(d) ? d : [d]);

@@ -1,0 +1,109 @@
+// Training end to end on the CPU adapter: the network learns, memory stays flat, runs are
+// deterministic, early stopping restores the best weights.
+import { describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { useGpu } from './helpers/gpu.ts';
+import { parseNet } from '../dsl/index.ts';
+import { Trainer, type FitOptions } from '../src/train/trainer.ts';
+import { loadFashionMnist, DEFAULT_DATA_DIR } from '../src/node/data.ts';
+import { subset, type Dataset } from '../src/data/dataset.ts';
+import { Rng } from '../src/util/rng.ts';
+
+const opts = (o: Partial<FitOptions> = {}): FitOptions => ({
+  epochs: 1,
+  batch: 32,
+  lr: 0.002,
+  optimizer: { name: 'adam', momentum: 0, nesterov: false, weightDecay: 0 },
+  schedule: 'constant',
+  labelSmoothing: 0,
+  seed: 1,
+  stepsPerSubmit: 8,
+  ...o,
+});
+
+/** Ten classes of 8x8 images, each a bright square at its own place plus noise: learnable in seconds. */
+function synthetic(n: number, seed: number): Dataset {
+  const rng = new Rng(seed);
+  const images = new Uint8Array(n * 64), labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = rng.int(10);
+    labels[i] = c;
+    for (let p = 0; p < 64; p++) images[i * 64 + p] = rng.int(60);
+    const y0 = Math.floor(c / 4) * 2 + 1, x0 = (c % 4) * 2;
+    for (let dy = 0; dy < 2; dy++) for (let dx = 0; dx < 2; dx++) images[i * 64 + (y0 + dy) * 8 + x0 + dx] = 200 + rng.int(55);
+  }
+  return { images, labels, n, rows: 8, cols: 8 };
+}
+const SMALL = 'input 8x8x1\nconv 4 3x3 same relu\npool 2\ndropout 0.1\ndense 10 softmax';
+
+describe('training', () => {
+  const gpu = useGpu();
+
+  it.skipIf(!existsSync(DEFAULT_DATA_DIR))('learns Fashion-MNIST: > 75% test accuracy after one epoch on 4,000 images', async () => {
+    const { train, test } = loadFashionMnist(DEFAULT_DATA_DIR, { subset: 4000 });
+    const t = new Trainer(gpu(), parseNet('conv 8 3x3 relu\npool 2\nconv 16 3x3 relu\npool 2\ndense 10 softmax', 'small.net'), 1);
+    const losses: number[] = [];
+    await t.fit(train, null, opts({ batch: 16, progressEvery: 32, onProgress: (p) => losses.push(p.loss) }));
+    const ev = await t.evaluate(subset(test, 2000));
+    expect(losses.at(-1)!).toBeLessThan(losses[0]!);
+    expect(ev.accuracy).toBeGreaterThan(0.75);
+    expect(ev.confusion.reduce((a, b) => a + b, 0)).toBe(2000);
+    t.release();
+  });
+
+  it('keeps live GPU bytes flat over epochs and frees everything on release', async () => {
+    const g = gpu();
+    const before = g.liveBytes;
+    const t = new Trainer(g, parseNet(SMALL, 'small.net'), 2);
+    const live: number[] = [];
+    const data = synthetic(640, 5);
+    await t.fit(data, synthetic(100, 6), opts({ epochs: 4, onEpoch: () => void live.push(g.liveBytes) }));
+    expect(live).toHaveLength(4);
+    expect(new Set(live).size).toBe(1);
+    t.release();
+    expect(g.liveBytes).toBe(before);
+  });
+
+  it('is deterministic: same seed, same weights and history', async () => {
+    const run = async () => {
+      const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 3);
+      const h = await t.fit(synthetic(320, 7), null, opts({ epochs: 2, augment: { shift: 1, flip: true, erase: 0.3 } }));
+      const w = await t.params.read();
+      t.release();
+      return { h: h.map((e) => [e.loss, e.accuracy]), w: [...w.values()].map((x) => Array.from(x.data)) };
+    };
+    const a = await run(), b = await run();
+    expect(b.h).toEqual(a.h);
+    expect(b.w).toEqual(a.w);
+  });
+
+  it('learns the synthetic task and validates on held-out data', async () => {
+    const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 4);
+    const h = await t.fit(synthetic(1280, 8), synthetic(200, 9), opts({ epochs: 3, lr: 0.01 }));
+    expect(h.at(-1)!.val_accuracy!).toBeGreaterThan(0.9);
+    expect(h.at(-1)!.loss).toBeLessThan(h[0]!.loss);
+    t.release();
+  });
+
+  it('stops early on a stalled metric and restores the best weights', async () => {
+    const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 5);
+    const val = synthetic(100, 11);
+    // A learning rate this high makes validation loss bounce; patience 1 stops at the first stall.
+    const h = await t.fit(synthetic(320, 10), val, opts({ epochs: 10, lr: 0.2, earlyStop: { patience: 1, monitor: 'val_loss', restoreBest: true } }));
+    const losses = h.map((e) => e.val_loss!);
+    const stall = losses.findIndex((v, i) => i > 0 && v >= Math.min(...losses.slice(0, i)));
+    expect(h.length).toBe(stall >= 0 ? stall + 1 : 10);
+    const best = Math.min(...h.map((e) => e.val_loss!));
+    const ev = await t.evaluate(val);
+    expect(ev.loss).toBeCloseTo(best, 4);
+    t.release();
+  });
+
+  it('predicts probabilities that sum to one', async () => {
+    const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 6);
+    const imgs = new Float32Array(3 * 64).map((_, i) => (i % 7) / 7);
+    const p = await t.predict(imgs, 3);
+    for (let i = 0; i < 3; i++) expect(p.slice(i * 10, i * 10 + 10).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    t.release();
+  });
+});
