@@ -16,5 +16,5 @@ await esbuild.build({
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 });
 if (existsSync('src/web.ts')) {
-  await esbuild.build({ ...common, platform: 'browser', target: 'es2022', entryPoints: { fmgpu: 'src/web.ts' }, outdir: 'dist/web' });
+  await esbuild.build({ ...common, platform: 'browser', target: 'es2022', entryPoints: { fmgpu: 'src/web.ts', app: 'web/app.ts' }, outdir: 'dist/web' });
 }

@@ -37,8 +37,8 @@ export interface FitOptions {
   onProgress?(p: Progress): void;
   /** Called after each epoch; return 'stop' to end training (Ctrl-C, a budget). */
   onEpoch?(log: EpochLog): void | 'stop' | Promise<void | 'stop'>;
-  /** Polled between submits: true stops after the current submit. */
-  shouldStop?(): boolean;
+  /** Polled between submits: true stops after the current submit (a page may await a pause). */
+  shouldStop?(): boolean | Promise<boolean>;
   /** Epoch to start from (resume); the step counter and schedule continue from there. */
   initialEpoch?: number;
 }
@@ -139,7 +139,8 @@ export class Trainer {
     gpu.write(this.lrBuffer, table);
 
     const tp = this.trainPlan(train, batch, stepsPerEpoch, o);
-    const perSubmit = Math.max(1, o.stepsPerSubmit ?? 8);
+    const perSubmit = Math.max(1, o.stepsPerSubmit ?? (gpu.adapter.cpu ? 8 : 50));
+    this.stepsPerSubmit = perSubmit;
     const reportEvery = Math.max(perSubmit, o.progressEvery ?? 50);
     const history: EpochLog[] = [];
     let best = { value: Infinity, epoch: -1, weights: null as Awaited<ReturnType<ParamStore['read']>> | null };
@@ -165,7 +166,7 @@ export class Trainer {
           pass.end();
           gpu.device.queue.submit([enc.finish()]);
           done += n;
-          if (o.shouldStop?.()) {
+          if (await o.shouldStop?.()) {
             stopped = true;
             break;
           }
@@ -216,6 +217,13 @@ export class Trainer {
   }
 
   private cachedTrain: (TrainPlan & { key: string }) | null = null;
+  private stepsPerSubmit = 1;
+
+  /** What the current training plan costs: for benchmarks and logs. */
+  planInfo(): { dispatchesPerStep: number; submitsPerStep: number; plannedBytes: number } {
+    const t = this.cachedTrain;
+    return { dispatchesPerStep: t?.step.length ?? 0, submitsPerStep: 1 / this.stepsPerSubmit, plannedBytes: t?.plan.plannedBytes ?? 0 };
+  }
 
   private trainPlan(train: Dataset, batch: number, stepsPerEpoch: number, o: FitOptions): TrainPlan {
     const key = `${batch}:${stepsPerEpoch}:${o.labelSmoothing}:${JSON.stringify(o.augment ?? {})}:${train.n}`;

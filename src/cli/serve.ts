@@ -1,0 +1,136 @@
+// `fmgpu serve [--port N] [--host H] [--data DIR]`: the training page on a local static server.
+// Runs until Ctrl-C (exit 130, the CLI's convention) or until `stop` aborts (tests).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_DATA_DIR, findRoot, startServer } from '../node/server.ts';
+
+export const SERVE_HELP = `usage: fmgpu serve [--port N] [--host H] [--data DIR] [--run RUN]
+
+Serves the training page (web/) and the browser bundle, with the Fashion-MNIST files of DIR
+under /data/. Open the printed address in a browser with WebGPU (Chrome or Edge).
+
+  --port N    port to listen on (default 8080; 0 picks a free one)
+  --host H    address to listen on (default 127.0.0.1; 0.0.0.0 exposes the page to the network)
+  --data DIR  folder of the idx .gz files (default ${DEFAULT_DATA_DIR})
+  --run RUN   a run directory from fmgpu train: the page opens with its model and weights
+`;
+
+export interface ServeArgs {
+  port: number;
+  host: string;
+  dataDir: string;
+  runDir: string | null;
+  help: boolean;
+}
+
+export class ServeUsageError extends Error {}
+
+export function parseServeArgs(args: readonly string[]): ServeArgs {
+  const out: ServeArgs = { port: 8080, host: '127.0.0.1', dataDir: DEFAULT_DATA_DIR, runDir: null, help: false };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const eq = a.indexOf('=');
+    const flag = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
+    const value = (): string => {
+      if (eq > 0 && a.startsWith('--')) return a.slice(eq + 1);
+      const v = args[++i];
+      if (v === undefined) throw new ServeUsageError(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '--help':
+      case '-h':
+        out.help = true;
+        break;
+      case '--port': {
+        const v = value();
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || n > 65535) throw new ServeUsageError(`--port must be a whole number from 0 to 65535, not "${v}"`);
+        out.port = n;
+        break;
+      }
+      case '--host':
+        out.host = value();
+        if (out.host === '') throw new ServeUsageError('--host needs an address');
+        break;
+      case '--data':
+        out.dataDir = value();
+        break;
+      case '--run':
+        out.runDir = value();
+        break;
+      default:
+        throw new ServeUsageError(`unknown ${a.startsWith('-') ? 'option' : 'argument'} "${a}" for serve (see fmgpu serve --help)`);
+    }
+  }
+  return out;
+}
+
+export interface ServeIo {
+  out(line: string): void;
+  err(line: string): void;
+  /** Where web/ and dist/web/ live (default: found above this module, else above the working directory). */
+  root?: string;
+  /** Aborting stops the server (exit 0), as Ctrl-C does (exit 130). */
+  stop?: AbortSignal;
+}
+
+const defaultIo: ServeIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
+
+/** Runs `fmgpu serve ARGS`; resolves with the exit code once the server has stopped. */
+export async function serve(args: readonly string[], io: ServeIo = defaultIo): Promise<number> {
+  let a: ServeArgs;
+  try {
+    a = parseServeArgs(args);
+  } catch (e) {
+    if (!(e instanceof ServeUsageError)) throw e;
+    io.err(`fmgpu: error: ${e.message}`);
+    return 2;
+  }
+  if (a.help) {
+    io.out(SERVE_HELP.trimEnd());
+    return 0;
+  }
+  if (a.runDir !== null && !existsSync(join(a.runDir, 'weights.safetensors'))) {
+    io.err(`fmgpu: error: ${join(a.runDir, 'weights.safetensors')} does not exist: --run takes a run directory written by fmgpu train`);
+    return 2;
+  }
+  const root = io.root ?? findRoot(fileURLToPath(new URL('.', import.meta.url))) ?? findRoot(process.cwd());
+  if (!root) {
+    io.err('fmgpu: error: cannot find the page (web/index.html) next to this program');
+    return 1;
+  }
+  for (const f of ['fmgpu.js', 'app.js']) {
+    if (!existsSync(join(root, 'dist', 'web', f))) {
+      io.err(`fmgpu: error: the browser bundle ${join(root, 'dist', 'web', f)} is missing: run npm run build`);
+      return 1;
+    }
+  }
+  if (!existsSync(a.dataDir)) io.err(`fmgpu: warning: no data folder ${a.dataDir}: the page can still load weights but not train (apt-get install dataset-fashion-mnist, or --data DIR)`);
+  let running;
+  try {
+    running = await startServer({ root, dataDir: a.dataDir, runDir: a.runDir ?? undefined, host: a.host, port: a.port });
+  } catch (e) {
+    io.err(`fmgpu: error: ${(e as Error).message}`);
+    return 1;
+  }
+  io.out(`fmgpu: serving the training page at ${running.url} (Ctrl-C to stop)`);
+  if (a.host !== '127.0.0.1' && a.host !== 'localhost' && a.host !== '::1') {
+    io.err(`fmgpu: warning: listening on ${a.host}: other machines can reach this page; browsers give WebGPU only to https pages or localhost`);
+  }
+  let onSigint = (): void => undefined;
+  let onSigterm = (): void => undefined;
+  const code = await new Promise<number>((done) => {
+    onSigint = () => done(130);
+    onSigterm = () => done(143);
+    process.once('SIGINT', onSigint);
+    process.once('SIGTERM', onSigterm);
+    io.stop?.addEventListener('abort', () => done(0), { once: true });
+    if (io.stop?.aborted) done(0);
+  });
+  process.off('SIGINT', onSigint);
+  process.off('SIGTERM', onSigterm);
+  await running.close();
+  return code;
+}

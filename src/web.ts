@@ -1,0 +1,256 @@
+// The browser library (dist/web/fmgpu.js): the engine as a page imports it. Compile a .net source,
+// load Fashion-MNIST over HTTP (idx .gz, gunzipped by the browser's DecompressionStream), train,
+// evaluate, predict, and move weights in and out as safetensors. No Node-only imports.
+import { openGpu, adapterName, NO_ADAPTER_HELP } from './gpu/device.ts';
+import type { Gpu } from './gpu/runtime.ts';
+import { parseNet, tryParseNet, summarize, formatError, DslError, type ModelIR } from '../dsl/index.ts';
+import { Trainer, DivergedError, type FitOptions, type Progress, type EpochLog, type EvalResult } from './train/trainer.ts';
+import { decodeSafetensors, encodeSafetensors } from './model/safetensors.ts';
+import { DataError, FmgpuError, GpuError } from './errors.ts';
+import { CLASS_NAMES, NUM_CLASSES } from './data/classes.ts';
+import { datasetFromIdx, subset, validationSplit, type Dataset } from './data/dataset.ts';
+
+export { openGpu, adapterName, NO_ADAPTER_HELP, type Gpu };
+export { parseNet, tryParseNet, summarize, formatError, DslError, type ModelIR };
+export { Trainer, DivergedError, type FitOptions, type Progress, type EpochLog, type EvalResult };
+export { decodeSafetensors, encodeSafetensors };
+export { DataError, FmgpuError, GpuError };
+export { CLASS_NAMES, NUM_CLASSES, datasetFromIdx, type Dataset };
+
+/** Why this browser cannot run the engine, or null when it can try (navigator.gpu exists in a secure context). */
+export function webgpuMissing(nav: Navigator = navigator): string | null {
+  if (typeof isSecureContext !== 'undefined' && !isSecureContext) {
+    return 'this page is not a secure context, and browsers give WebGPU only to https pages and to localhost/127.0.0.1';
+  }
+  if (!('gpu' in nav) || !nav.gpu) return 'navigator.gpu is missing: this browser has WebGPU turned off or does not have it';
+  return null;
+}
+
+// ---- Data over HTTP ---------------------------------------------------------------------------
+
+export interface FashionMnist {
+  train: Dataset;
+  test: Dataset;
+}
+
+export interface LoadOptions {
+  /** Bytes received so far and in all (0 while unknown), across the four files. */
+  onProgress?(received: number, total: number): void;
+  signal?: AbortSignal;
+}
+
+const FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'] as const;
+
+/** gzip's magic bytes: the content decides, not the name or the server's headers. */
+const isGzip = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
+
+export async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new DecompressionStream('gzip'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+async function body(res: Response, url: string, tick: (n: number) => void): Promise<Uint8Array> {
+  if (!res.body) return new Uint8Array(await res.arrayBuffer());
+  const parts: Uint8Array[] = [];
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    tick(value.length);
+  }
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  if (out.length === 0) throw new DataError(`${url}: empty response`);
+  return out;
+}
+
+/** GETs a URL on this origin; gzip content is decompressed (DecompressionStream) unless `gunzip` is false. */
+export async function fetchBytes(url: string, o: { gunzip?: boolean; signal?: AbortSignal; onBytes?(n: number): void } = {}): Promise<Uint8Array> {
+  const res = await fetch(url, { signal: o.signal, credentials: 'same-origin' });
+  if (!res.ok) throw new DataError(`${url}: HTTP ${res.status} ${res.statusText}`.trim());
+  const bytes = await body(res, url, o.onBytes ?? (() => undefined));
+  return o.gunzip !== false && isGzip(bytes) ? gunzip(bytes) : bytes;
+}
+
+/**
+ * Fashion-MNIST's four idx files from `base` (a folder URL on this origin, e.g. "data/"): each as
+ * NAME.gz, or NAME when there is no .gz. Malformed files fail with the file and what is wrong.
+ */
+export async function loadFashionMnist(base = 'data/', o: LoadOptions = {}): Promise<FashionMnist> {
+  const root = base.endsWith('/') ? base : `${base}/`;
+  const responses = await Promise.all(
+    FILES.map(async (name) => {
+      for (const url of [`${root}${name}.gz`, `${root}${name}`]) {
+        const res = await fetch(url, { signal: o.signal, credentials: 'same-origin' });
+        if (res.ok) return { url, res };
+        if (res.status !== 404) throw new DataError(`${url}: HTTP ${res.status} ${res.statusText}`.trim());
+      }
+      throw new DataError(`${root}${name}.gz: not found (HTTP 404)`);
+    }),
+  );
+  const total = responses.reduce((a, r) => a + Number(r.res.headers.get('content-length') ?? 0), 0);
+  let got = 0;
+  const tick = (n: number): void => {
+    got += n;
+    o.onProgress?.(got, total);
+  };
+  const raw = await Promise.all(responses.map(async (r) => ({ url: r.url, bytes: await body(r.res, r.url, tick) })));
+  const files = await Promise.all(raw.map(async (r) => (isGzip(r.bytes) ? gunzip(r.bytes).catch((e: Error) => {
+    throw new DataError(`${r.url}: not valid gzip: ${e.message}`);
+  }) : r.bytes)));
+  return {
+    train: datasetFromIdx(files[0]!, files[1]!, raw[0]!.url, raw[1]!.url),
+    test: datasetFromIdx(files[2]!, files[3]!, raw[2]!.url, raw[3]!.url),
+  };
+}
+
+/** The first n samples (a view, no copy). */
+export const takeFirst = (ds: Dataset, n: number): Dataset => subset(ds, n);
+
+/** Keras's validation_split (the last fraction, before shuffling); val is null for 0 or an empty split. */
+export function splitValidation(ds: Dataset, fraction: number): { train: Dataset; val: Dataset | null } {
+  if (fraction <= 0) return { train: ds, val: null };
+  const { train, val } = validationSplit(ds, fraction);
+  return { train, val: val.n > 0 ? val : null };
+}
+
+/** Images at `indices` as the network's input: f32 in [0, 1], n×rows×cols. */
+export function imagesOf(ds: Dataset, indices: readonly number[]): Float32Array {
+  const px = ds.rows * ds.cols;
+  const out = new Float32Array(indices.length * px);
+  indices.forEach((idx, i) => {
+    for (let j = 0; j < px; j++) out[i * px + j] = ds.images[idx * px + j]! / 255;
+  });
+  return out;
+}
+
+/** FitOptions from the model's `train` line; `over` replaces any of them (the page's fields). */
+export function fitOptions(ir: ModelIR, over: Partial<FitOptions> = {}): FitOptions {
+  const t = ir.train;
+  const a = ir.augment;
+  const augmenting = a.shift > 0 || a.flip || a.rotate > 0 || a.zoom > 0 || a.erase > 0;
+  return {
+    epochs: t.epochs,
+    batch: t.batch,
+    lr: t.lr,
+    optimizer: { name: t.optimizer, momentum: t.momentum, nesterov: t.nesterov, weightDecay: t.weightDecay },
+    schedule: t.schedule,
+    labelSmoothing: t.labelSmoothing,
+    seed: t.seed,
+    augment: augmenting ? { shift: a.shift, flip: a.flip, rotate: a.rotate, zoom: a.zoom, erase: a.erase } : undefined,
+    earlyStop: t.earlyStop > 0 ? { patience: t.earlyStop, monitor: 'val_loss', restoreBest: true } : undefined,
+    ...over,
+  };
+}
+
+/** Metadata key under which the .net source travels with the weights (the CLI writes the same). */
+export const SOURCE_KEY = 'fmgpu.source';
+
+/** The trainer's parameters as safetensors bytes, with the model source in the metadata. */
+export async function saveWeights(trainer: Trainer, metadata: Record<string, string> = {}): Promise<Uint8Array> {
+  return encodeSafetensors(await trainer.params.read(), { [SOURCE_KEY]: trainer.ir.source, format: 'fmgpu', ...metadata });
+}
+
+/** The .net source stored in a weights file's metadata, if any. */
+export function sourceOf(metadata: Record<string, string>): string | null {
+  return metadata[SOURCE_KEY] ?? metadata['source'] ?? metadata['model.net'] ?? null;
+}
+
+/**
+ * Reads safetensors (bytes, a Blob/File, or a URL on this origin) and returns its tensors and
+ * metadata; `loadWeights` then puts them into a trainer whose model matches.
+ */
+export async function readWeights(from: Uint8Array | Blob | string | URL, file = 'weights.safetensors'): Promise<ReturnType<typeof decodeSafetensors>> {
+  let bytes: Uint8Array;
+  if (from instanceof Uint8Array) bytes = from;
+  else if (typeof Blob !== 'undefined' && from instanceof Blob) bytes = new Uint8Array(await from.arrayBuffer());
+  else bytes = await fetchBytes(String(from), { gunzip: false });
+  return decodeSafetensors(bytes, file);
+}
+
+/** Loads weights into the trainer (names and shapes must match its model exactly). */
+export async function loadWeights(trainer: Trainer, from: Uint8Array | Blob | string | URL, file = 'weights.safetensors'): Promise<Record<string, string>> {
+  const { tensors, metadata } = await readWeights(from, file);
+  trainer.params.load(tensors, file);
+  return metadata;
+}
+
+/** Offers bytes to the user as a file download (a blob: URL; nothing leaves the machine). */
+export function downloadBytes(bytes: Uint8Array, filename: string, type = 'application/octet-stream'): void {
+  const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+// ---- Images: the same preprocessing as `fmgpu predict` ----------------------------------------
+
+export interface Preprocessed {
+  /** 28×28 values in [0, 1], light item on a dark background (Fashion-MNIST's convention). */
+  pixels: Float32Array;
+  inverted: boolean;
+}
+
+/**
+ * RGBA pixels (an ImageData's data) → the network's input: grayscale (ITU-R 601 luma, transparent
+ * parts over white), inverted when the background is light (the mean of the 1-pixel frame is above
+ * one half) unless `invert` says otherwise, then fitted to 28×28 keeping the aspect ratio: the
+ * longer side becomes 28 by area averaging, the item centred, the rest filled with black.
+ */
+export function preprocessImage(rgba: ArrayLike<number>, width: number, height: number, invert: boolean | 'auto' = 'auto'): Preprocessed {
+  if (width < 1 || height < 1 || rgba.length < width * height * 4) throw new DataError(`an image of ${width}x${height} needs ${width * height * 4} RGBA bytes but has ${rgba.length}`);
+  const gray = new Float32Array(width * height);
+  for (let i = 0; i < gray.length; i++) {
+    const a = rgba[4 * i + 3]! / 255;
+    const y = (0.299 * rgba[4 * i]! + 0.587 * rgba[4 * i + 1]! + 0.114 * rgba[4 * i + 2]!) / 255;
+    gray[i] = y * a + (1 - a);
+  }
+  let frame = 0, count = 0;
+  for (let x = 0; x < width; x++) {
+    frame += gray[x]! + gray[(height - 1) * width + x]!;
+    count += 2;
+  }
+  for (let y = 0; y < height; y++) {
+    frame += gray[y * width]! + gray[y * width + width - 1]!;
+    count += 2;
+  }
+  const inverted = invert === 'auto' ? frame / count > 0.5 : invert;
+  if (inverted) for (let i = 0; i < gray.length; i++) gray[i] = 1 - gray[i]!;
+  const scale = 28 / Math.max(width, height);
+  const tw = Math.max(1, Math.min(28, Math.round(width * scale)));
+  const th = Math.max(1, Math.min(28, Math.round(height * scale)));
+  const small = resample(resample(gray, width, height, tw, true), tw, height, th, false);
+  const pixels = new Float32Array(28 * 28);
+  const ox = (28 - tw) >> 1, oy = (28 - th) >> 1;
+  for (let y = 0; y < th; y++) for (let x = 0; x < tw; x++) pixels[(oy + y) * 28 + ox + x] = small[y * tw + x]!;
+  return { pixels, inverted };
+}
+
+/** Area-averaging resize along one axis (x when `horizontal`), from `w`×`h` to `to` samples. */
+function resample(src: Float32Array, w: number, h: number, to: number, horizontal: boolean): Float32Array {
+  const from = horizontal ? w : h;
+  const other = horizontal ? h : w;
+  const out = new Float32Array(horizontal ? to * h : w * to);
+  const step = from / to;
+  for (let o = 0; o < other; o++) {
+    for (let t = 0; t < to; t++) {
+      const lo = t * step, hi = (t + 1) * step;
+      let sum = 0;
+      for (let s = Math.floor(lo); s < Math.min(from, Math.ceil(hi)); s++) {
+        const weight = Math.min(hi, s + 1) - Math.max(lo, s);
+        sum += weight * src[horizontal ? o * w + s : s * w + o]!;
+      }
+      out[horizontal ? o * to + t : t * w + o] = sum / step;
+    }
+  }
+  return out;
+}

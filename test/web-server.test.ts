@@ -1,0 +1,229 @@
+// The page's static server: only its own files, CSP on every answer, HEAD like GET, traversal → 404.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'node:http';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { safeSegments, startServer, type RunningServer } from '../src/node/server.ts';
+import { parseServeArgs, serve } from '../src/cli/serve.ts';
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** Sends the path exactly as written (no client-side normalisation). */
+function send(port: number, path: string, method = 'GET'): Promise<Answer> {
+  return new Promise((done, fail) => {
+    const req = request({ host: '127.0.0.1', port, path, method }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+let dir: string;
+let srv: RunningServer;
+let withRun: RunningServer;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fmgpu-serve-'));
+  const root = join(dir, 'site');
+  mkdirSync(join(root, 'web', 'sub'), { recursive: true });
+  mkdirSync(join(root, 'dist', 'web'), { recursive: true });
+  mkdirSync(join(dir, 'data', 'nested'), { recursive: true });
+  writeFileSync(join(root, 'web', 'index.html'), '<!doctype html><title>page</title>');
+  writeFileSync(join(root, 'web', 'style.css'), 'body{}');
+  writeFileSync(join(root, 'web', 'sub', 'model.net'), 'dense 10 softmax\n');
+  writeFileSync(join(root, 'web', '.env'), 'SECRET=1');
+  writeFileSync(join(root, 'dist', 'web', 'fmgpu.js'), 'export const x = 1;');
+  writeFileSync(join(root, 'dist', 'web', 'fmgpu.js.map'), '{}');
+  writeFileSync(join(root, 'dist', 'web', 'app.js'), 'import "./fmgpu.js";');
+  writeFileSync(join(dir, 'data', 'train-labels-idx1-ubyte.gz'), Buffer.from([0x1f, 0x8b, 0, 0]));
+  writeFileSync(join(dir, 'data', 'nested', 'x.gz'), 'x');
+  writeFileSync(join(dir, 'secret.txt'), 'top secret');
+  symlinkSync(join(dir, 'secret.txt'), join(root, 'web', 'link.txt'));
+  mkdirSync(join(dir, 'run', 'checkpoint'), { recursive: true });
+  writeFileSync(join(dir, 'run', 'weights.safetensors'), 'w');
+  writeFileSync(join(dir, 'run', 'model.net'), 'dense 10 softmax\n');
+  writeFileSync(join(dir, 'run', '.lock'), '');
+  writeFileSync(join(dir, 'run', 'checkpoint', 'weights.safetensors'), 'w');
+  srv = await startServer({ root, dataDir: join(dir, 'data'), port: 0 });
+  withRun = await startServer({ root, dataDir: join(dir, 'data'), runDir: join(dir, 'run'), port: 0 });
+});
+
+afterAll(async () => {
+  await srv?.close();
+  await withRun?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('serves its own files', () => {
+  it.each([
+    ['/', 'text/html; charset=utf-8', '<!doctype html>'],
+    ['/index.html', 'text/html; charset=utf-8', '<!doctype html>'],
+    ['/index.html?v=2#top', 'text/html; charset=utf-8', '<!doctype html>'],
+    ['/style.css', 'text/css; charset=utf-8', 'body{}'],
+    ['/sub/model.net', 'text/plain; charset=utf-8', 'dense 10'],
+    ['/fmgpu.js', 'text/javascript; charset=utf-8', 'export const'],
+    ['/fmgpu.js.map', 'application/json; charset=utf-8', '{}'],
+    ['/data/train-labels-idx1-ubyte.gz', 'application/gzip', '\x1f'],
+  ])('GET %s → 200 %s', async (path, type, start) => {
+    const r = await send(srv.port, path);
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe(type);
+    expect(r.headers['content-encoding']).toBeUndefined();
+    expect(r.body.startsWith(start)).toBe(true);
+  });
+
+  it('sends a Content-Security-Policy that forbids other origins, and nosniff', async () => {
+    const r = await send(srv.port, '/');
+    const csp = String(r.headers['content-security-policy']);
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toMatch(/https?:|\*|unsafe-/);
+    expect(r.headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  it('answers HEAD with the GET headers and no body', async () => {
+    const g = await send(srv.port, '/fmgpu.js');
+    const h = await send(srv.port, '/fmgpu.js', 'HEAD');
+    expect(h.status).toBe(200);
+    expect(h.body).toBe('');
+    expect(h.headers['content-length']).toBe(String(Buffer.byteLength(g.body)));
+    expect(h.headers['content-type']).toBe(g.headers['content-type']);
+    expect(h.headers['content-security-policy']).toBe(g.headers['content-security-policy']);
+    const missing = await send(srv.port, '/nope', 'HEAD');
+    expect(missing.status).toBe(404);
+    expect(missing.body).toBe('');
+  });
+
+  it('refuses other methods with 405 and Allow', async () => {
+    const r = await send(srv.port, '/', 'POST');
+    expect(r.status).toBe(405);
+    expect(r.headers.allow).toBe('GET, HEAD');
+  });
+});
+
+describe('only its own files: 404 with CSP', () => {
+  it.each([
+    '/../../etc/passwd',
+    '/../secret.txt',
+    '/..%2f..%2fetc%2fpasswd',
+    '/%2e%2e/%2e%2e/etc/passwd',
+    '/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd',
+    '/%252e%252e/secret.txt',
+    '/..%5c..%5cetc%5cpasswd',
+    '/..\\..\\etc\\passwd',
+    '/data/../secret.txt',
+    '/data/%2e%2e/secret.txt',
+    '/data/..%2fsecret.txt',
+    '/data/nested/x.gz',
+    '/data/',
+    '/data',
+    '//etc/passwd',
+    '/./index.html',
+    '/%00',
+    '/index.html%00.js',
+    '/%',
+    '/.env',
+    '/%2eenv',
+    '/link.txt',
+    '/web/index.html',
+    '/dist/web/fmgpu.js',
+    '/sub',
+    '/nope.html',
+    '/C:%5cWindows',
+  ])('GET %s → 404', async (path) => {
+    const r = await send(srv.port, path);
+    expect(r.status).toBe(404);
+    expect(r.body).not.toContain('secret');
+    expect(r.body).not.toContain('root:');
+    expect(String(r.headers['content-security-policy'])).toContain("default-src 'self'");
+  });
+
+  it.each([
+    ['/a/b.js', ['a', 'b.js']],
+    ['/', []],
+    ['/a%20b', ['a b']],
+    ['/a/../b', null],
+    ['/a%2fb', null],
+    ['relative', null],
+  ] as const)('safeSegments(%s)', (url, want) => {
+    expect(safeSegments(url)).toEqual(want);
+  });
+});
+
+describe('a run directory under /run/', () => {
+  it('lists nothing without --run, and serves none of its files', async () => {
+    const r = await send(srv.port, '/run/index.json');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(JSON.parse(r.body)).toEqual({ files: [] });
+    expect((await send(srv.port, '/run/weights.safetensors')).status).toBe(404);
+  });
+
+  it('lists the run\'s own files (no folders, no hidden files)', async () => {
+    expect(JSON.parse((await send(withRun.port, '/run/index.json')).body)).toEqual({ files: ['model.net', 'weights.safetensors'] });
+    const h = await send(withRun.port, '/run/index.json', 'HEAD');
+    expect(h.body).toBe('');
+    expect(Number(h.headers['content-length'])).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['/run/weights.safetensors', 200, 'application/octet-stream'],
+    ['/run/model.net', 200, 'text/plain; charset=utf-8'],
+    ['/run/checkpoint/weights.safetensors', 404, 'text/plain; charset=utf-8'],
+    ['/run/.lock', 404, 'text/plain; charset=utf-8'],
+    ['/run/..%2fsecret.txt', 404, 'text/plain; charset=utf-8'],
+    ['/run/../secret.txt', 404, 'text/plain; charset=utf-8'],
+  ])('GET %s → %i', async (path, status, type) => {
+    const r = await send(withRun.port, path);
+    expect(r.status).toBe(status);
+    expect(r.headers['content-type']).toBe(type);
+  });
+});
+
+describe('fmgpu serve', () => {
+  it.each([
+    [['--port', '9000', '--host', '0.0.0.0'], { port: 9000, host: '0.0.0.0' }],
+    [['--port=0', '--data', '/tmp/d'], { port: 0, dataDir: '/tmp/d' }],
+    [[], { port: 8080, host: '127.0.0.1', runDir: null }],
+    [['--run', 'runs/a'], { runDir: 'runs/a' }],
+  ])('parses %j', (args, want) => {
+    expect(parseServeArgs(args)).toMatchObject(want);
+  });
+
+  it.each([
+    [['--port', 'x'], '--port must be a whole number from 0 to 65535, not "x"'],
+    [['--port', '70000'], '--port must be a whole number from 0 to 65535, not "70000"'],
+    [['--port'], '--port needs a value'],
+    [['--bogus'], 'unknown option "--bogus" for serve (see fmgpu serve --help)'],
+    [['extra'], 'unknown argument "extra" for serve (see fmgpu serve --help)'],
+    [['--run', '/nonexistent/run'], '/nonexistent/run/weights.safetensors does not exist: --run takes a run directory written by fmgpu train'],
+  ])('%j is a usage error (exit 2)', async (args, message) => {
+    const err: string[] = [];
+    const code = await serve(args, { out: () => undefined, err: (l) => err.push(l) });
+    expect(code).toBe(2);
+    expect(err).toEqual([`fmgpu: error: ${message}`]);
+  });
+
+  it('listens on 127.0.0.1, prints the address, stops on abort', async () => {
+    const out: string[] = [];
+    const stop = new AbortController();
+    const done = serve(['--port', '0', '--data', join(dir, 'data')], { out: (l) => out.push(l), err: () => undefined, root: join(dir, 'site'), stop: stop.signal });
+    for (let i = 0; i < 100 && out.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(out[0] ?? '');
+    expect(m, out.join('\n')).not.toBeNull();
+    const r = await send(Number(m![1]), '/data/train-labels-idx1-ubyte.gz', 'HEAD');
+    expect(r.status).toBe(200);
+    stop.abort();
+    expect(await done).toBe(0);
+  });
+});

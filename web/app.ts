@@ -1,0 +1,340 @@
+// The training page: wires the editor, the data, the trainer and the drawings together.
+// State lives here; charts.ts draws, editor.ts checks the source, pad.ts turns drawings into inputs.
+import {
+  openGpu, adapterName, webgpuMissing, Trainer, fitOptions, loadFashionMnist, takeFirst, splitValidation, imagesOf,
+  saveWeights, readWeights, sourceOf, downloadBytes, parseNet, formatError, DslError, CLASS_NAMES,
+  type Gpu, type ModelIR, type Dataset, type FashionMnist, type Progress, type EpochLog, type EvalResult, type Preprocessed,
+} from '../src/web.ts';
+import { lineChart, heatmap, bars, el, argmax, sampleGrid, type Series } from './charts.ts';
+import { editor } from './editor.ts';
+import { pad } from './pad.ts';
+
+const DEFAULT_SOURCE = `# A small CNN for Fashion-MNIST: edit it and the summary follows as you type.
+conv 16 3x3 same relu
+pool 2
+conv 32 3x3 same relu
+pool 2
+dense 64 relu
+dense 10 softmax
+
+train epochs=5 batch=64 optimizer=adam lr=0.001 validation=0.1
+`;
+
+type State = 'starting' | 'nogpu' | 'idle' | 'training' | 'pausing' | 'paused' | 'stopping' | 'evaluating';
+
+/** What the page has seen, readable from the console (and by the browser test). */
+const page = {
+  state: 'starting' as State,
+  adapter: '',
+  progress: [] as Progress[],
+  epochs: [] as EpochLog[],
+  evaluation: null as EvalResult | null,
+  lastInput: null as Float32Array | null,
+  lastProbs: null as Float32Array | null,
+  error: '',
+  /** The weights file loaded, if any. */
+  loaded: '',
+};
+(window as unknown as { fmgpuPage: typeof page }).fmgpuPage = page;
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
+const buttons = {
+  train: $<HTMLButtonElement>('train'),
+  pause: $<HTMLButtonElement>('pause'),
+  stop: $<HTMLButtonElement>('stop'),
+  evaluate: $<HTMLButtonElement>('evaluate'),
+  download: $<HTMLButtonElement>('download'),
+  reshuffle: $<HTMLButtonElement>('reshuffle'),
+};
+const field = (id: string): HTMLInputElement => $<HTMLInputElement>(id);
+
+let gpu: Gpu | null = null;
+let data: FashionMnist | null = null;
+let trainer: Trainer | null = null;
+let samples: number[] = [];
+/** Epochs finished in the current run (a paused run resumes from there). */
+let done = 0;
+let stopRequested = false;
+let split: { key: string; train: Dataset; val: Dataset | null } | null = null;
+
+function setState(s: State): void {
+  page.state = s;
+  document.body.dataset.state = s;
+  const busy = s === 'training' || s === 'pausing' || s === 'stopping' || s === 'evaluating';
+  buttons.train.disabled = !gpu || !data || busy || !ed.model();
+  buttons.train.textContent = s === 'paused' ? 'Resume' : 'Train';
+  buttons.pause.disabled = s !== 'training';
+  buttons.stop.disabled = s !== 'training' && s !== 'paused';
+  buttons.evaluate.disabled = !trainer || !data || busy;
+  buttons.download.disabled = !trainer || busy;
+  buttons.reshuffle.disabled = !data;
+}
+
+function status(text: string, bad = false): void {
+  const s = $('status');
+  s.textContent = text;
+  s.classList.toggle('bad', bad);
+  if (bad) page.error = text;
+}
+
+const fmt = (x: number | undefined, digits = 4): string => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
+const pct = (x: number | undefined): string => (x === undefined ? '–' : `${(x * 100).toFixed(1)}%`);
+
+function drawCurves(): void {
+  const pts = (f: (p: Progress) => number): [number, number][] => page.progress.map((p) => [p.epoch - 1 + p.step / p.steps, f(p)]);
+  const ep = (f: (e: EpochLog) => number | undefined): [number, number][] =>
+    page.epochs.filter((e) => f(e) !== undefined).map((e) => [e.epoch, f(e)!]);
+  const xMax = Math.max(1, Number(field('epochs').value) || 1, ...page.epochs.map((e) => e.epoch));
+  const loss: Series[] = [{ name: 'train', color: '#2f6fde', points: pts((p) => p.loss) }, { name: 'validation', color: '#e0782f', points: ep((e) => e.val_loss), dots: true }];
+  const acc: Series[] = [{ name: 'train', color: '#2f6fde', points: pts((p) => p.accuracy) }, { name: 'validation', color: '#e0782f', points: ep((e) => e.val_accuracy), dots: true }];
+  lineChart($<HTMLCanvasElement>('loss-chart'), loss, { xMax });
+  lineChart($<HTMLCanvasElement>('acc-chart'), acc, { xMax, yMin: 0, yMax: 1, percent: true });
+}
+
+function showProgress(p: Progress): void {
+  page.progress.push(p);
+  $('s-epoch').textContent = `${p.epoch} (${p.step}/${p.steps})`;
+  $('s-loss').textContent = fmt(p.loss);
+  $('s-acc').textContent = pct(p.accuracy);
+  $('s-speed').textContent = Math.round(p.imagesPerSec).toLocaleString('en');
+  drawCurves();
+}
+
+function showEpoch(e: EpochLog): void {
+  page.epochs.push(e);
+  $('s-vloss').textContent = fmt(e.val_loss);
+  $('s-vacc').textContent = pct(e.val_accuracy);
+  drawCurves();
+}
+
+/** Predicted labels and the top-3 probability bars for the sample test images. */
+async function showSamples(): Promise<void> {
+  if (!data) return;
+  if (samples.length === 0) samples = pick(data.test.n, 12);
+  const images = imagesOf(data.test, samples);
+  const probs = trainer ? await trainer.predict(images, samples.length) : null;
+  sampleGrid($('grid'), images, samples.map((i) => data!.test.labels[i]!), probs, CLASS_NAMES);
+}
+
+function pick(n: number, k: number): number[] {
+  const out = new Set<number>();
+  while (out.size < Math.min(k, n)) out.add(Math.floor(Math.random() * n));
+  return [...out];
+}
+
+async function classify(p: Preprocessed): Promise<void> {
+  page.lastInput = p.pixels;
+  const host = $('bars');
+  if (!trainer) {
+    host.replaceChildren(el('p', 'hint', 'Train a model or load weights, then draw or upload: the classes appear here.'));
+    return;
+  }
+  const probs = await trainer.predict(p.pixels, 1);
+  page.lastProbs = probs;
+  bars(host, probs, CLASS_NAMES);
+  host.dataset.predicted = String(argmax(probs));
+}
+
+async function evaluate(): Promise<void> {
+  if (!trainer || !data) return;
+  const back: State = page.state === 'paused' ? 'paused' : 'idle';
+  setState('evaluating');
+  status(`Evaluating on ${data.test.n.toLocaleString('en')} test images…`);
+  try {
+    const r = await trainer.evaluate(data.test);
+    page.evaluation = r;
+    heatmap($<HTMLCanvasElement>('confusion'), r.confusion, CLASS_NAMES);
+    $('test-acc').textContent = `test accuracy ${pct(r.accuracy)} · loss ${fmt(r.loss)} · ${r.n.toLocaleString('en')} images`;
+    status(`Test accuracy ${pct(r.accuracy)}, loss ${fmt(r.loss)}.`);
+  } catch (e) {
+    status(message(e), true);
+  }
+  setState(back);
+}
+
+async function train(): Promise<void> {
+  if (!gpu || !data) return;
+  const resuming = page.state === 'paused' && trainer !== null;
+  const ir = resuming ? trainer!.ir : ed.model();
+  if (!ir) return;
+  const subset = Math.max(64, Math.min(data.train.n, Number(field('subset').value) || data.train.n));
+  const validation = Math.min(0.9, Math.max(0, Number(field('validation').value) || 0));
+  const key = `${subset}:${validation}`;
+  // The same Dataset objects across runs: the trainer keeps them on the GPU by identity.
+  if (split?.key !== key) split = { key, ...splitValidation(takeFirst(data.train, subset), validation) };
+  const { train: tr, val } = split;
+  const cpu = gpu.adapter.cpu;
+  const o = fitOptions(ir, {
+    epochs: Math.max(1, Number(field('epochs').value) || ir.train.epochs),
+    batch: Math.max(1, Number(field('batch').value) || ir.train.batch),
+    lr: Number(field('lr').value) > 0 ? Number(field('lr').value) : ir.train.lr,
+    // A CPU adapter takes seconds per step: report often so the curves move.
+    stepsPerSubmit: cpu ? 2 : undefined,
+    progressEvery: cpu ? 2 : 50,
+    initialEpoch: resuming ? done : 0,
+  });
+  // A resumed run starts its interrupted epoch again: drop that epoch's points so the curve does not fold back.
+  if (resuming) page.progress = page.progress.filter((p) => p.epoch <= done);
+  else {
+    trainer?.release();
+    trainer = new Trainer(gpu, ir, ir.train.seed);
+    page.progress = [];
+    page.epochs = [];
+    done = 0;
+  }
+  stopRequested = false;
+  setState('training');
+  status(`${resuming ? 'Resuming' : 'Training'} on ${tr.n.toLocaleString('en')} images${val ? `, validating on ${val.n.toLocaleString('en')}` : ''}: the first steps compile the shaders.`);
+  let pausing = false;
+  try {
+    await trainer!.fit(tr, val, {
+      ...o,
+      onProgress: showProgress,
+      onEpoch: async (e) => {
+        done = e.epoch;
+        showEpoch(e);
+        await showSamples();
+      },
+      shouldStop: () => {
+        pausing = page.state === 'pausing';
+        return stopRequested || pausing;
+      },
+    });
+  } catch (e) {
+    status(message(e), true);
+    setState('idle');
+    return;
+  }
+  if (pausing) {
+    setState('paused');
+    status(`Paused in epoch ${done + 1}: Resume starts that epoch again, Stop ends the run.`);
+    return;
+  }
+  setState('idle');
+  await showSamples();
+  pad_.again();
+  await evaluate();
+}
+
+function message(e: unknown): string {
+  if (e instanceof DslError) return formatError(e, ed.source());
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Weights from a file input or the served run; the model comes from their metadata, else `source`, else the editor. */
+async function loadWeightsFrom(from: Blob | string, name: string, source: string | null = null): Promise<void> {
+  if (!gpu) return;
+  if (page.state !== 'idle' && page.state !== 'starting') {
+    status('Stop the training first, then load weights.', true);
+    return;
+  }
+  try {
+    const { tensors, metadata } = await readWeights(from, name);
+    const src = sourceOf(metadata) ?? source;
+    if (src !== null) ed.set(src);
+    const ir: ModelIR = src !== null ? parseNet(src, 'model.net') : ed.model() ?? parseNet(ed.source());
+    const t = new Trainer(gpu, ir, ir.train.seed);
+    t.params.load(tensors, name);
+    trainer?.release();
+    trainer = t;
+    page.progress = [];
+    page.epochs = [];
+    page.loaded = name;
+    drawCurves();
+    status(`Loaded ${name}${src !== null ? ' and its model' : ' into the model in the editor'}.`);
+    setState('idle');
+    await showSamples();
+    pad_.again();
+  } catch (e) {
+    status(message(e), true);
+  }
+}
+
+/** `fmgpu serve --run DIR` lists the run's files at run/index.json: open with its model and weights. */
+async function loadServedRun(): Promise<void> {
+  const res = await fetch('run/index.json');
+  if (!res.ok) return;
+  const { files } = (await res.json()) as { files: string[] };
+  if (!files.includes('weights.safetensors')) return;
+  const source = files.includes('model.net') ? await (await fetch('run/model.net')).text() : null;
+  await loadWeightsFrom('run/weights.safetensors', 'run/weights.safetensors', source);
+}
+
+const ed = editor({ onModel: () => setState(page.state) });
+const pad_ = pad(classify, (e) => status(message(e), true));
+
+buttons.train.addEventListener('click', () => void train());
+buttons.pause.addEventListener('click', () => {
+  setState('pausing');
+  status('Pausing after the current steps…');
+});
+buttons.stop.addEventListener('click', () => {
+  if (page.state === 'paused') {
+    setState('idle');
+    status('Stopped.');
+    void evaluate();
+    return;
+  }
+  stopRequested = true;
+  setState('stopping');
+  status('Stopping after the current steps…');
+});
+buttons.evaluate.addEventListener('click', () => void evaluate());
+buttons.download.addEventListener('click', async () => {
+  if (!trainer) return;
+  downloadBytes(await saveWeights(trainer), 'weights.safetensors');
+});
+buttons.reshuffle.addEventListener('click', () => {
+  samples = [];
+  void showSamples();
+});
+$<HTMLInputElement>('weights').addEventListener('change', (e) => {
+  const f = (e.target as HTMLInputElement).files?.[0];
+  if (f) void loadWeightsFrom(f, f.name);
+});
+window.addEventListener('resize', drawCurves);
+
+async function start(): Promise<void> {
+  ed.set(DEFAULT_SOURCE);
+  drawCurves();
+  setState('starting');
+  const missing = webgpuMissing();
+  const badge = $('adapter');
+  if (missing) return noGpu(missing);
+  try {
+    gpu = await openGpu(navigator.gpu);
+  } catch (e) {
+    return noGpu(message(e));
+  }
+  page.adapter = adapterName(gpu.adapter);
+  badge.textContent = `adapter: ${page.adapter}`;
+  if (gpu.adapter.cpu) field('subset').value = '2048';
+  setState('idle');
+  await loadServedRun().catch((e) => status(`the served run: ${message(e)}`, true));
+  status('Loading Fashion-MNIST…');
+  try {
+    data = await loadFashionMnist('data/', {
+      onProgress: (got, total) => status(`Loading Fashion-MNIST… ${(got / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`),
+    });
+  } catch (e) {
+    status(`${message(e)}. Training needs the dataset: run fmgpu serve --data DIR with the four idx .gz files (apt-get install dataset-fashion-mnist). Loading weights still works.`, true);
+    setState('idle');
+    return;
+  }
+  status(`Ready: ${data.train.n.toLocaleString('en')} training and ${data.test.n.toLocaleString('en')} test images. Press Train.`);
+  setState('idle');
+  await showSamples();
+  pad_.again();
+}
+
+function noGpu(reason: string): void {
+  setState('nogpu');
+  $('nogpu').hidden = false;
+  $('nogpu-reason').textContent = reason;
+  const badge = $('adapter');
+  badge.textContent = 'no WebGPU';
+  badge.classList.add('bad');
+  status('WebGPU is not available here: see above how to enable it.', true);
+}
+
+void start();
