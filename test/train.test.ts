@@ -99,6 +99,23 @@ describe('training', () => {
     t.release();
   });
 
+  it('keeps a moving average of the weights and ends with it (ema)', async () => {
+    const drift = async (ema: number): Promise<number> => {
+      const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 12);
+      const w0 = await t.params.read();
+      await t.fit(synthetic(320, 12), synthetic(50, 13), opts({ epochs: 1, lr: 0.01, ema }));
+      const w1 = await t.params.read();
+      t.release();
+      let d = 0;
+      for (const [name, v] of w1) if (name.endsWith('.weight')) v.data.forEach((x, i) => (d += Math.abs(x - w0.get(name)!.data[i]!)));
+      return d;
+    };
+    const plain = await drift(0), averaged = await drift(0.9999);
+    // With decay 0.9999 the average moves about 1e-4 of the way each step: ten steps move it ~1e-3 as far.
+    expect(averaged).toBeLessThan(plain * 0.01);
+    expect(averaged).toBeGreaterThan(0);
+  });
+
   it('predicts probabilities that sum to one', async () => {
     const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 6);
     const imgs = new Float32Array(3 * 64).map((_, i) => (i % 7) / 7);

@@ -1,5 +1,5 @@
 // Elementwise ops over `count` f32 elements (any layout): activation forward and backward, add,
-// accumulate, copy, fill. Math, layout and dispatch geometry: shaders/elementwise.wgsl.
+// accumulate, copy, fill, moving average. Math, layout and dispatch geometry: shaders/elementwise.wgsl.
 // The output buffer must differ from the inputs; bound buffers may be larger than `count`.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
@@ -71,4 +71,9 @@ export function copy(gpu: Gpu, io: { src: BufferRef; dst: BufferRef }, count: nu
 /** dst = value (as f32), e.g. zeroing a gradient. */
 export function fill(gpu: Gpu, io: { dst: BufferRef }, count: number, value: number): Dispatch {
   return ew(gpu, 'fill', [io.dst], count, `fill ${value}`, { value });
+}
+
+/** avg = decay·avg + (1 − decay)·x: the exponential moving average of weights (Keras's use_ema). */
+export function emaUpdate(gpu: Gpu, io: { x: BufferRef; avg: BufferRef }, count: number, decay: number): Dispatch {
+  return ew(gpu, 'ema', [io.avg, io.x], count, `ema ${decay}`, { value: decay });
 }

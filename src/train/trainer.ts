@@ -10,6 +10,7 @@ import { lrTable, type ScheduleName } from './schedule.ts';
 import { advanceCounter } from '../ops/optimizer.ts';
 import { confusionAccumulate } from '../ops/reduce.ts';
 import { softmax } from '../ops/softmax_xent.ts';
+import { emaUpdate } from '../ops/elementwise.ts';
 import { gatherEval, gatherTrain, uploadDataset, type AugmentParams, type GpuDataset } from '../data/batch.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { Rng } from '../util/rng.ts';
@@ -41,6 +42,11 @@ export interface FitOptions {
   shouldStop?(): boolean | Promise<boolean>;
   /** Epoch to start from (resume); the step counter and schedule continue from there. */
   initialEpoch?: number;
+  /**
+   * Decay of an exponential moving average of the trainable weights (0 or absent: off). As Keras's
+   * use_ema: validation uses the averaged weights, and they replace the weights when fit ends.
+   */
+  ema?: number;
 }
 
 export interface Progress {
@@ -85,6 +91,8 @@ export class Trainer {
   readonly stats: GPUBuffer;
   optimizer: OptimizerState | null = null;
   private lrBuffer: GPUBuffer | null = null;
+  /** Moving averages of the trainable weights, and a place to keep the live weights while they stand in. */
+  private ema: { avg: Map<string, GPUBuffer>; keep: Map<string, GPUBuffer> } | null = null;
   private readonly uploaded = new WeakMap<Dataset, GpuDataset>();
   private readonly uploads: GpuDataset[] = [];
   private readonly evalPlans = new Map<string, { built: Built; plan: Plan }>();
@@ -138,6 +146,7 @@ export class Trainer {
     }
     gpu.write(this.lrBuffer, table);
 
+    if (o.ema && o.ema > 0) this.startEma();
     const tp = this.trainPlan(train, batch, stepsPerEpoch, o);
     const perSubmit = Math.max(1, o.stepsPerSubmit ?? (gpu.adapter.cpu ? 8 : 50));
     this.stepsPerSubmit = perSubmit;
@@ -183,7 +192,7 @@ export class Trainer {
         if (!Number.isFinite(st.lossSum)) throw new DivergedError(`the loss became ${st.lossSum} in epoch ${epoch + 1}: try a lower learning rate (--lr)`);
         const log: EpochLog = { epoch: epoch + 1, seconds: (performance.now() - t0) / 1000, loss: st.lossSum / Math.max(1, seen), accuracy: st.correct / Math.max(1, seen), lr: table[Math.min(table.length - 1, (epoch + 1) * stepsPerEpoch - 1)]! * lrScale };
         if (val && val.n > 0) {
-          const v = await this.evaluate(val);
+          const v = o.ema ? await this.withEmaWeights(() => this.evaluate(val)) : await this.evaluate(val);
           log.val_loss = v.loss;
           log.val_accuracy = v.accuracy;
         }
@@ -212,6 +221,7 @@ export class Trainer {
     } finally {
       await gpu.sync().catch(() => undefined);
     }
+    if (o.ema && this.ema) this.copyWeights(this.ema.avg, this.params.buffers);
     if (best.weights) this.params.load(best.weights);
     return history;
   }
@@ -226,7 +236,7 @@ export class Trainer {
   }
 
   private trainPlan(train: Dataset, batch: number, stepsPerEpoch: number, o: FitOptions): TrainPlan {
-    const key = `${batch}:${stepsPerEpoch}:${o.labelSmoothing}:${JSON.stringify(o.augment ?? {})}:${train.n}`;
+    const key = `${batch}:${stepsPerEpoch}:${o.labelSmoothing}:${JSON.stringify(o.augment ?? {})}:${train.n}:${o.ema ?? 0}`;
     if (this.cachedTrain?.key === key && this.uploaded.get(train) === this.cachedTrain.data) return this.cachedTrain;
     this.releaseTrainPlan();
     const gpu = this.gpu;
@@ -235,7 +245,8 @@ export class Trainer {
     const data = this.data(train);
     const indices = gpu.alloc(train.n * 4, 'epoch order');
     const gather = gatherTrain(gpu, { data, indices, counter: this.counter, x: p.buffer(built.x), labels: p.buffer(built.labels) }, { batch, stepsPerEpoch, seed: o.seed, augment: o.augment });
-    const step = [...list(gather), ...p.forward, ...p.backward, ...this.optimizer!.updates(this.params, p.grads, this.counter, this.lrBuffer!), ...list(advanceCounter(gpu, { counter: this.counter }))];
+    const averages = o.ema && this.ema ? this.emaDispatches(o.ema) : [];
+    const step = [...list(gather), ...p.forward, ...p.backward, ...this.optimizer!.updates(this.params, p.grads, this.counter, this.lrBuffer!), ...averages, ...list(advanceCounter(gpu, { counter: this.counter }))];
     this.cachedTrain = { key, built, plan: p, batch, step, data, indices };
     return this.cachedTrain;
   }
@@ -248,6 +259,45 @@ export class Trainer {
     t.plan.release();
     this.gpu.release(t.indices);
     this.cachedTrain = null;
+  }
+
+  private startEma(): void {
+    if (this.ema) return;
+    const avg = new Map<string, GPUBuffer>(), keep = new Map<string, GPUBuffer>();
+    for (const s of this.params.specs) {
+      if (!s.trainable) continue;
+      const size = this.params.buffers.get(s.name)!.size;
+      avg.set(s.name, this.gpu.alloc(size, `${s.name}.ema`));
+      keep.set(s.name, this.gpu.alloc(size, `${s.name}.live`));
+    }
+    this.ema = { avg, keep };
+    this.copyWeights(this.params.buffers, avg);
+  }
+
+  private emaDispatches(decay: number): Dispatch[] {
+    return [...this.ema!.avg].map(([name, avg]) => emaUpdate(this.gpu, { x: this.params.buffers.get(name)!, avg }, avg.size / 4, decay));
+  }
+
+  /** Copies the named buffers of `from` over those of `to` (names present in both). */
+  private copyWeights(from: ReadonlyMap<string, GPUBuffer>, to: ReadonlyMap<string, GPUBuffer>): void {
+    const enc = this.gpu.device.createCommandEncoder();
+    for (const [name, dst] of to) {
+      const src = from.get(name);
+      if (src) enc.copyBufferToBuffer(src, 0, dst, 0, dst.size);
+    }
+    this.gpu.device.queue.submit([enc.finish()]);
+  }
+
+  /** Runs `fn` with the moving averages standing in for the trainable weights. */
+  async withEmaWeights<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.ema) return fn();
+    this.copyWeights(this.params.buffers, this.ema.keep);
+    this.copyWeights(this.ema.avg, this.params.buffers);
+    try {
+      return await fn();
+    } finally {
+      this.copyWeights(this.ema.keep, this.params.buffers);
+    }
   }
 
   private persistent(): Map<string, GPUBuffer> {
@@ -323,6 +373,8 @@ export class Trainer {
     this.evalPlans.clear();
     for (const d of this.uploads) d.release();
     this.optimizer?.release();
+    if (this.ema) for (const b of [...this.ema.avg.values(), ...this.ema.keep.values()]) this.gpu.release(b);
+    this.ema = null;
     if (this.lrBuffer) this.gpu.release(this.lrBuffer);
     this.params.release();
     this.gpu.release(this.counter);
