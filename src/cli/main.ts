@@ -1,9 +1,102 @@
-// fmgpu command line (placeholder until the CLI lands): --version and --help.
-import pkg from '../../package.json' with { type: 'json' };
+// The fmgpu command. Exit codes: 0 success, 1 runtime failure, 2 usage or input error, 130 after
+// Ctrl-C. Errors go to stderr as one line `fmgpu: error: …` (language errors in their
+// FILE:LINE:COL form with the excerpt); stack traces only with --debug.
+import { DslError, formatError } from '../../dsl/index.ts';
+import { DataError, FmgpuError, GpuError, ShapeError } from '../errors.ts';
+import { UsageError, flagHelp } from './args.ts';
+import { VERSION, sources } from './common.ts';
+import type { Out } from './progress.ts';
+import { train, TRAIN_FLAGS } from './train.ts';
+import { summary } from './summary.ts';
+import { evaluate, EVAL_FLAGS } from './eval.ts';
+import { predict, PREDICT_FLAGS } from './predict.ts';
+import { serve, SERVE_HELP } from './serve.ts';
+import { DivergedError } from '../train/trainer.ts';
 
-const args = process.argv.slice(2);
-if (args[0] === '--version') {
-  console.log(pkg.version);
-} else {
-  console.log('usage: fmgpu --version');
+const HELP = `fmgpu ${VERSION}: train convolutional networks on the GPU through WebGPU
+
+usage: fmgpu COMMAND [options]
+
+commands:
+  train model.net      train a network, checkpoint every epoch, evaluate on the test set
+  eval RUN [RUN ...]   test loss, accuracy, confusion matrix, classification report (several runs: ensemble)
+  predict RUN IMAGE... top-3 classes for PNG or JPEG images (a directory: every image in it)
+  summary model.net    check a .net file and print its Keras-style summary (no GPU)
+  serve                the training page on a local web server
+
+  fmgpu COMMAND --help   the command's options
+  fmgpu --version
+
+The .net language: docs/language.md. Exit codes: 0 success, 1 runtime failure, 2 usage or input error, 130 interrupted.`;
+
+const COMMAND_HELP: Record<string, string> = {
+  train: `usage: fmgpu train model.net [options]\n\nFlags override the file's train settings.\n\n${flagHelp(TRAIN_FLAGS)}`,
+  eval: `usage: fmgpu eval RUN [RUN ...] [options]\n\nWith several runs, also the ensemble by averaged probabilities and by majority vote.\n\n${flagHelp(EVAL_FLAGS)}`,
+  predict: `usage: fmgpu predict RUN IMAGE [IMAGE ...] [options]\n\nImages are made grayscale, fitted to 28x28 keeping their aspect ratio, and inverted when their\nbackground is light (Fashion-MNIST items are light on black).\n\n${flagHelp(PREDICT_FLAGS)}`,
+  summary: 'usage: fmgpu summary model.net\n\nChecks the file and prints the Keras-style summary; exit 2 with the errors otherwise. No GPU is used.',
+  serve: SERVE_HELP.trimEnd(),
+};
+
+function terminal(): Out {
+  const tty = process.stdout.isTTY === true;
+  return {
+    log: (line) => void process.stdout.write(`${line}\n`),
+    err: (line) => void process.stderr.write(`${line}\n`),
+    status: tty ? (line) => void process.stdout.write(`\r\x1b[2K${line.slice(0, (process.stdout.columns ?? 120) - 1)}`) : null,
+  };
 }
+
+export async function run(argv: readonly string[], out: Out = terminal()): Promise<number> {
+  const debug = argv.includes('--debug');
+  const args = argv.filter((a) => a !== '--debug');
+  const [command, ...rest] = args;
+  try {
+    if (!command || command === '--help' || command === '-h' || command === 'help') {
+      out.log(HELP);
+      return command ? 0 : 2;
+    }
+    if (command === '--version' || command === '-V') {
+      out.log(VERSION);
+      return 0;
+    }
+    if (!(command in COMMAND_HELP)) throw new UsageError(`unknown command "${command}" (commands: ${Object.keys(COMMAND_HELP).join(', ')})`);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      out.log(COMMAND_HELP[command]!);
+      return 0;
+    }
+    switch (command) {
+      case 'train':
+        return await train(rest, out);
+      case 'eval':
+        return await evaluate(rest, out);
+      case 'predict':
+        return await predict(rest, out);
+      case 'summary':
+        return summary(rest, out);
+      case 'serve':
+        return await serve(rest);
+    }
+    return 2;
+  } catch (e) {
+    return report(e, out, debug);
+  }
+}
+
+function report(e: unknown, out: Out, debug: boolean): number {
+  if (debug && e instanceof Error) out.err(e.stack ?? String(e));
+  if (e instanceof DslError) {
+    out.err(formatError(e, sources.get(e.file) ?? ''));
+    return 2;
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  out.err(`fmgpu: error: ${message.split('\n')[0]}`);
+  if (e instanceof UsageError || e instanceof DataError || e instanceof ShapeError) return 2;
+  if (e instanceof DivergedError || e instanceof GpuError || e instanceof FmgpuError) return 1;
+  return 1;
+}
+
+const code = await run(process.argv.slice(2));
+process.exitCode = code;
+// Dawn keeps the event loop alive while a GPU object is referenced; every command releases its
+// device, but exit explicitly so that nothing else can hold the process.
+setImmediate(() => process.exit(code));

@@ -14,7 +14,8 @@ import { emaUpdate } from '../ops/elementwise.ts';
 import { gatherEval, gatherTrain, uploadDataset, type AugmentParams, type GpuDataset } from '../data/batch.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { Rng } from '../util/rng.ts';
-import { FmgpuError } from '../errors.ts';
+import { DataError, FmgpuError } from '../errors.ts';
+import type { NamedTensor } from '../model/safetensors.ts';
 
 export class DivergedError extends FmgpuError {
   override name = 'DivergedError';
@@ -42,6 +43,10 @@ export interface FitOptions {
   shouldStop?(): boolean | Promise<boolean>;
   /** Epoch to start from (resume); the step counter and schedule continue from there. */
   initialEpoch?: number;
+  /** Global step to start from (resume mid-epoch; wins over initialEpoch): the epoch's order is re-derived from the seed. */
+  initialStep?: number;
+  /** Early stopping's best monitored value so far (resume), in the monitor's direction (lower is better). */
+  initialBest?: number;
   /**
    * Decay of an exponential moving average of the trainable weights (0 or absent: off). As Keras's
    * use_ema: validation uses the averaged weights, and they replace the weights when fit ends.
@@ -152,11 +157,12 @@ export class Trainer {
     this.stepsPerSubmit = perSubmit;
     const reportEvery = Math.max(perSubmit, o.progressEvery ?? 50);
     const history: EpochLog[] = [];
-    let best = { value: Infinity, epoch: -1, weights: null as Awaited<ReturnType<ParamStore['read']>> | null };
+    let best = { value: o.initialBest ?? Infinity, epoch: -1, weights: null as Awaited<ReturnType<ParamStore['read']>> | null };
     let bad = 0;
     let lrScale = 1;
-    const start = o.initialEpoch ?? 0;
-    if (start > 0) this.setStep(start * stepsPerEpoch);
+    const startStep = o.initialStep ?? (o.initialEpoch ?? 0) * stepsPerEpoch;
+    const start = Math.floor(startStep / stepsPerEpoch);
+    this.setStep(startStep);
 
     try {
       for (let epoch = start; epoch < o.epochs; epoch++) {
@@ -166,7 +172,8 @@ export class Trainer {
         new Rng((o.seed * 1000003 + epoch) >>> 0).shuffle(order);
         gpu.write(tp.indices, order);
         this.resetStats();
-        let done = 0, lastReport = 0, stopped = false;
+        const first = epoch === start ? startStep - start * stepsPerEpoch : 0;
+        let done = first, lastReport = first, stopped = false;
         while (done < stepsPerEpoch) {
           const n = Math.min(perSubmit, stepsPerEpoch - done);
           const enc = gpu.device.createCommandEncoder();
@@ -182,13 +189,13 @@ export class Trainer {
           if (done - lastReport >= reportEvery || done === stepsPerEpoch) {
             lastReport = done;
             const st = await this.readStats();
-            const seen = done * batch;
+            const seen = (done - first) * batch;
             if (!Number.isFinite(st.lossSum)) throw new DivergedError(`the loss became ${st.lossSum} at epoch ${epoch + 1}, by step ${epoch * stepsPerEpoch + done}: try a lower learning rate (--lr)`);
             o.onProgress?.({ epoch: epoch + 1, step: done, steps: stepsPerEpoch, loss: st.lossSum / seen, accuracy: st.correct / seen, imagesPerSec: seen / ((performance.now() - t0) / 1000) });
           }
         }
         const st = await this.readStats();
-        const seen = done * batch;
+        const seen = (done - first) * batch;
         if (!Number.isFinite(st.lossSum)) throw new DivergedError(`the loss became ${st.lossSum} in epoch ${epoch + 1}: try a lower learning rate (--lr)`);
         const log: EpochLog = { epoch: epoch + 1, seconds: (performance.now() - t0) / 1000, loss: st.lossSum / Math.max(1, seen), accuracy: st.correct / Math.max(1, seen), lr: table[Math.min(table.length - 1, (epoch + 1) * stepsPerEpoch - 1)]! * lrScale };
         if (val && val.n > 0) {
@@ -302,6 +309,34 @@ export class Trainer {
 
   private persistent(): Map<string, GPUBuffer> {
     return this.params.buffers;
+  }
+
+  /** Creates the optimizer's state (before loading a checkpoint into it). */
+  prepareOptimizer(config: OptimizerConfig): void {
+    this.optimizer ??= new OptimizerState(this.gpu, this.params, config);
+    if (this.optimizer.config.name !== config.name) throw new Error(`optimizer is ${this.optimizer.config.name}, not ${config.name}`);
+  }
+
+  /** Optimizer slots and weight averages, by name (`<param>.m`, `<param>.ema`, …), for checkpoints. */
+  async stateTensors(): Promise<Map<string, NamedTensor>> {
+    const out = new Map<string, NamedTensor>();
+    const add = async (name: string, b: GPUBuffer): Promise<void> => void out.set(name, { shape: [b.size / 4], data: await this.gpu.readF32(b) });
+    for (const [name, b] of this.optimizer?.slots ?? []) await add(name, b);
+    for (const [name, b] of this.ema?.avg ?? []) await add(`${name}.ema`, b);
+    return out;
+  }
+
+  loadStateTensors(tensors: ReadonlyMap<string, NamedTensor>, file = 'optimizer.safetensors'): void {
+    const targets: [string, GPUBuffer][] = [...(this.optimizer?.slots ?? [])];
+    if ([...tensors.keys()].some((k) => k.endsWith('.ema'))) {
+      this.startEma();
+      targets.push(...[...this.ema!.avg].map(([n, b]) => [`${n}.ema`, b] as [string, GPUBuffer]));
+    }
+    for (const [name, b] of targets) {
+      const t = tensors.get(name);
+      if (!t || t.data.length * 4 !== b.size) throw new DataError(`${file}: ${t ? `tensor "${name}" has ${t.data.length} values, not ${b.size / 4}` : `no tensor "${name}"`}`);
+      this.gpu.write(b, t.data);
+    }
   }
 
   /** Inference plans by batch size; `withLoss` adds the loss and accuracy accumulation. */

@@ -1,0 +1,102 @@
+// `fmgpu eval RUN [RUN …]`: test loss and accuracy, confusion matrix, classification report; with
+// several runs, the ensemble by averaged probabilities and by majority vote.
+import { join } from 'node:path';
+import { parseNet } from '../../dsl/index.ts';
+import { openNodeGpu } from '../node/gpu.ts';
+import { Trainer } from '../train/trainer.ts';
+import { loadFashionMnist, DEFAULT_DATA_DIR } from '../node/data.ts';
+import { loadCsv } from '../node/csv.ts';
+import { readRun } from '../node/rundir.ts';
+import { classificationReport, confusionTable, perClass } from '../train/metrics.ts';
+import type { Dataset } from '../data/dataset.ts';
+import { NUM_CLASSES } from '../data/classes.ts';
+import { UsageError, parseArgs, type FlagSpec } from './args.ts';
+import { readSource } from './common.ts';
+import type { Out } from './progress.ts';
+
+export const EVAL_FLAGS: Record<string, FlagSpec> = {
+  data: { type: 'string', meta: 'DIR', help: `Fashion-MNIST idx files (default ${DEFAULT_DATA_DIR})` },
+  'test-csv': { type: 'string', meta: 'FILE', help: "test data in Kaggle's CSV form instead" },
+  adapter: { type: 'string', meta: 'NAME', help: 'pick the WebGPU adapter whose name contains NAME' },
+  json: { type: 'bool', help: 'one JSON object per run (and per ensemble) on stdout' },
+};
+
+/** Every test image as the network's input: pixel/255, NCHW. */
+export function normalised(ds: Dataset): Float32Array {
+  return Float32Array.from(ds.images, (v) => v / 255);
+}
+
+function confusionOf(pred: ArrayLike<number>, labels: ArrayLike<number>): Uint32Array {
+  const c = new Uint32Array(NUM_CLASSES * NUM_CLASSES);
+  for (let i = 0; i < labels.length; i++) c[labels[i]! * NUM_CLASSES + pred[i]!]!++;
+  return c;
+}
+
+function argmax(p: Float32Array, i: number): number {
+  let best = 0;
+  for (let c = 1; c < NUM_CLASSES; c++) if (p[i * NUM_CLASSES + c]! > p[i * NUM_CLASSES + best]!) best = c;
+  return best;
+}
+
+export async function evaluate(args: readonly string[], out: Out): Promise<number> {
+  const { flags, positional } = parseArgs(args, EVAL_FLAGS);
+  if (positional.length === 0) throw new UsageError('eval needs a run directory: fmgpu eval RUN [RUN ...]');
+  const runs = positional.map((dir) => {
+    const run = readRun(dir);
+    const file = join(dir, 'model.net');
+    return { dir, run, ir: parseNet(readSource(file), file) };
+  });
+  const test = flags['test-csv'] ? loadCsv(String(flags['test-csv'])) : loadFashionMnist(String(flags.data ?? DEFAULT_DATA_DIR)).test;
+  const gpu = await openNodeGpu({ adapter: flags.adapter ? String(flags.adapter) : undefined });
+  const probs: Float32Array[] = [];
+  try {
+    const x = runs.length > 1 ? normalised(test) : null;
+    for (const { dir, run, ir } of runs) {
+      const t = new Trainer(gpu, ir, 0);
+      try {
+        t.params.load(run.weights, `${dir}/weights.safetensors`);
+        const ev = await t.evaluate(test);
+        if (x) probs.push(await t.predict(x, test.n));
+        if (flags.json) out.log(JSON.stringify({ run: dir, test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) }));
+        else {
+          out.log(`${dir}: test loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${ev.n.toLocaleString('en-US')} images)\n`);
+          out.log(confusionTable(ev.confusion));
+          out.log('');
+          out.log(classificationReport(ev.confusion));
+          out.log('');
+        }
+      } finally {
+        t.release();
+      }
+    }
+    if (probs.length > 1) {
+      const n = test.n;
+      const mean = new Float32Array(n * NUM_CLASSES);
+      for (const p of probs) p.forEach((v, i) => (mean[i] += v / probs.length));
+      const byMean = Array.from({ length: n }, (_, i) => argmax(mean, i));
+      const byVote = Array.from({ length: n }, (_, i) => {
+        const votes = new Array<number>(NUM_CLASSES).fill(0);
+        for (const p of probs) votes[argmax(p, i)]!++;
+        // Ties go to the class with the higher mean probability.
+        let best = 0;
+        for (let c = 1; c < NUM_CLASSES; c++) if (votes[c]! > votes[best]! || (votes[c] === votes[best] && mean[i * NUM_CLASSES + c]! > mean[i * NUM_CLASSES + best]!)) best = c;
+        return best;
+      });
+      let nll = 0;
+      for (let i = 0; i < n; i++) nll -= Math.log(Math.max(mean[i * NUM_CLASSES + test.labels[i]!]!, 1e-12));
+      for (const [name, pred, loss] of [['averaged probabilities', byMean, nll / n], ['majority vote', byVote, undefined]] as const) {
+        const conf = confusionOf(pred, test.labels);
+        const acc = pred.filter((p, i) => p === test.labels[i]).length / n;
+        if (flags.json) out.log(JSON.stringify({ ensemble: name, runs: runs.length, test_loss: loss, test_accuracy: acc, n, confusion: Array.from(conf) }));
+        else {
+          out.log(`ensemble of ${runs.length} runs, ${name}: ${loss === undefined ? '' : `test loss ${loss.toFixed(4)}  `}accuracy ${(acc * 100).toFixed(2)}%\n`);
+          out.log(classificationReport(conf));
+          out.log('');
+        }
+      }
+    }
+    return 0;
+  } finally {
+    gpu.destroy();
+  }
+}

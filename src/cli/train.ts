@@ -1,0 +1,220 @@
+// `fmgpu train model.net`: check everything, open the GPU, train with progress, checkpoint every
+// epoch, evaluate on the test set, leave a run directory behind.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseNet, summarize, overrideTrain, type ModelIR, type TrainConfig } from '../../dsl/index.ts';
+import { openNodeGpu } from '../node/gpu.ts';
+import { adapterName } from '../gpu/device.ts';
+import { Trainer, type EpochLog } from '../train/trainer.ts';
+import { encodeSafetensors } from '../model/safetensors.ts';
+import { loadFashionMnist, DEFAULT_DATA_DIR } from '../node/data.ts';
+import { loadCsv } from '../node/csv.ts';
+import { validationSplit, type Dataset } from '../data/dataset.ts';
+import { perClass } from '../train/metrics.ts';
+import { defaultRunDir, historyCsv, readCheckpoint, readRun, writeCheckpoint, writeFileAtomic, type CheckpointState } from '../node/rundir.ts';
+import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
+import { Progress, type Out } from './progress.ts';
+import { VERSION, readSource } from './common.ts';
+
+export const TRAIN_FLAGS: Record<string, FlagSpec> = {
+  epochs: { type: 'string', meta: 'N', help: 'epochs to train (overrides the file)' },
+  batch: { type: 'string', meta: 'N', help: 'batch size' },
+  lr: { type: 'string', meta: 'X', help: 'learning rate' },
+  optimizer: { type: 'string', meta: 'NAME', help: 'adam, adamw or sgd' },
+  momentum: { type: 'string', meta: 'X', help: 'SGD momentum' },
+  nesterov: { type: 'string', meta: 'BOOL', help: 'SGD Nesterov momentum (true/false)' },
+  'weight-decay': { type: 'string', meta: 'X', help: 'decoupled weight decay' },
+  schedule: { type: 'string', meta: 'NAME', help: 'constant, cosine, onecycle or plateau' },
+  'label-smoothing': { type: 'string', meta: 'X', help: 'label smoothing in [0, 1)' },
+  ema: { type: 'string', meta: 'X', help: 'decay of a moving average of the weights (0: off)' },
+  seed: { type: 'string', meta: 'N', help: 'random seed (initialisation, shuffles, dropout, augmentation)' },
+  validation: { type: 'string', meta: 'F', help: 'fraction of the training set held out, taken from its end (Keras)' },
+  'early-stop': { type: 'string', meta: 'N', help: 'stop after N epochs without val_loss improving, restore the best (0: off)' },
+  data: { type: 'string', meta: 'DIR', help: `Fashion-MNIST idx files (default ${DEFAULT_DATA_DIR})` },
+  csv: { type: 'string', meta: 'FILE', help: "training data in Kaggle's CSV form (label,pixel1..pixel784)" },
+  'test-csv': { type: 'string', meta: 'FILE', help: 'test data in the same CSV form' },
+  subset: { type: 'int', min: 1, meta: 'N', help: 'keep the first N training images (the test set stays whole)' },
+  out: { type: 'string', meta: 'DIR', help: 'run directory (default runs/<model>-<timestamp>)' },
+  resume: { type: 'string', meta: 'DIR', help: 'continue an interrupted run from its last checkpoint' },
+  init: { type: 'string', meta: 'RUN', help: "start from another run's weights (fine-tuning)" },
+  adapter: { type: 'string', meta: 'NAME', help: 'pick the WebGPU adapter whose name contains NAME' },
+  json: { type: 'bool', help: 'JSON Lines on stdout, one object per event' },
+  debug: { type: 'bool', help: 'stack traces on errors' },
+};
+
+/** Flag name → `train` key of the language. */
+const TRAIN_KEY: Record<string, string> = {
+  epochs: 'epochs', batch: 'batch', lr: 'lr', optimizer: 'optimizer', momentum: 'momentum', nesterov: 'nesterov',
+  'weight-decay': 'weight_decay', schedule: 'schedule', 'label-smoothing': 'label_smoothing', ema: 'ema', seed: 'seed',
+  validation: 'validation', 'early-stop': 'early_stop',
+};
+
+export function applyTrainFlags(config: TrainConfig, flags: Flags): TrainConfig {
+  let c = config;
+  for (const [flag, key] of Object.entries(TRAIN_KEY)) {
+    const v = flags[flag];
+    if (v === undefined) continue;
+    const r = overrideTrain(c, key, String(v));
+    if (!r.ok) throw new UsageError(`--${flag}: ${r.message}`);
+    c = r.config;
+  }
+  return c;
+}
+
+interface Data {
+  train: Dataset;
+  val: Dataset | null;
+  test: Dataset;
+  from: string;
+}
+
+function loadData(flags: Flags, validation: number): Data {
+  let train: Dataset, test: Dataset, from: string;
+  if (flags.csv || flags['test-csv']) {
+    if (!flags.csv || !flags['test-csv']) throw new UsageError('--csv and --test-csv go together');
+    train = loadCsv(String(flags.csv));
+    test = loadCsv(String(flags['test-csv']));
+    from = `${flags.csv}, ${flags['test-csv']}`;
+  } else {
+    const dir = String(flags.data ?? DEFAULT_DATA_DIR);
+    ({ train, test } = loadFashionMnist(dir));
+    from = dir;
+  }
+  if (flags.subset) train = { ...train, n: Math.min(train.n, Number(flags.subset)), images: train.images.subarray(0, Number(flags.subset) * train.rows * train.cols), labels: train.labels.subarray(0, Number(flags.subset)) };
+  if (validation > 0) {
+    const s = validationSplit(train, validation);
+    if (s.val.n === 0) throw new UsageError(`validation ${validation} of ${train.n} images leaves no validation images`);
+    return { train: s.train, val: s.val, test, from };
+  }
+  return { train, val: null, test, from };
+}
+
+export async function train(args: readonly string[], out: Out): Promise<number> {
+  const { flags, positional } = parseArgs(args, TRAIN_FLAGS);
+  // Resume: the run's own model.net and flags, unless given again.
+  let file = positional[0];
+  let resume: ReturnType<typeof readCheckpoint> | null = null;
+  let dir: string;
+  if (flags.resume) {
+    dir = String(flags.resume);
+    resume = readCheckpoint(dir);
+    file ??= join(dir, 'model.net');
+    const saved = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { flags: Flags };
+    for (const [k, v] of Object.entries(saved.flags)) if (flags[k] === undefined && k !== 'resume' && k !== 'out') flags[k] = v;
+  }
+  if (!file) throw new UsageError('train needs a model file: fmgpu train model.net');
+  if (positional.length > 1) throw new UsageError(`unexpected argument "${positional[1]}"`);
+  const source = readSource(file);
+  const ir0 = parseNet(source, file);
+  const config = applyTrainFlags(ir0.train, flags);
+  const ir: ModelIR = { ...ir0, train: config };
+  const init = flags.init ? readRun(String(flags.init)) : null;
+  const data = loadData(flags, config.validation);
+  if (ir.input.h !== data.train.rows || ir.input.w !== data.train.cols || ir.input.c !== 1) {
+    throw new UsageError(`${file}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the data is ${data.train.rows}x${data.train.cols}x1`);
+  }
+  dir = flags.resume ? String(flags.resume) : String(flags.out ?? defaultRunDir(file));
+  if (!flags.resume && existsSync(join(dir, 'checkpoint'))) throw new UsageError(`${dir} already holds a run: use --resume ${dir} to continue it, or another --out`);
+  mkdirSync(dir, { recursive: true });
+
+  // Everything is checked: now the GPU.
+  const gpu = await openNodeGpu({ adapter: flags.adapter ? String(flags.adapter) : undefined });
+  const trainer = new Trainer(gpu, ir, config.seed);
+  const progress = new Progress(out, !!flags.json);
+  progress.batch = config.batch;
+  let interrupted = false;
+  const onSigint = (): void => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    out.err('\nfmgpu: stopping after the current step and writing a checkpoint (Ctrl-C again to quit now)');
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    progress.event('start', { adapter: adapterName(gpu.adapter), cpu: gpu.adapter.cpu, model: file, run: dir, params: ir.params.trainable + ir.params.nonTrainable, train: data.train.n, validation: data.val?.n ?? 0, test: data.test.n, version: VERSION });
+    if (!flags.json) {
+      out.log(`adapter: ${adapterName(gpu.adapter)}${gpu.adapter.cpu ? ' — running on a CPU fallback adapter: correct but slow' : ''}`);
+      out.log(summarize(ir));
+      out.log(`data: ${data.train.n.toLocaleString('en-US')} training, ${(data.val?.n ?? 0).toLocaleString('en-US')} validation, ${data.test.n.toLocaleString('en-US')} test images (${data.from})`);
+      out.log(`run directory: ${dir}`);
+    }
+    const optimizer = { name: config.optimizer, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay };
+    trainer.prepareOptimizer(optimizer);
+    let history: EpochLog[] = [];
+    let best: CheckpointState['best'] = null;
+    let startStep = 0;
+    if (resume) {
+      trainer.params.load(resume.weights, join(dir, 'checkpoint/weights.safetensors'));
+      trainer.loadStateTensors(resume.optimizer, join(dir, 'checkpoint/optimizer.safetensors'));
+      history = resume.state.history;
+      best = resume.state.best;
+      startStep = resume.state.step;
+      if (!flags.json) out.log(`resuming at epoch ${resume.state.epoch + 1}, step ${startStep}`);
+    } else {
+      if (init) trainer.params.load(init.weights, `${flags.init}/weights.safetensors`);
+      writeFileSync(join(dir, 'model.net'), source);
+      writeFileAtomic(join(dir, 'run.json'), JSON.stringify({ version: VERSION, model: file, seed: config.seed, adapter: adapterName(gpu.adapter), node: process.version, git: gitRevision(), flags, started: new Date().toISOString() }, null, 2));
+    }
+    const metadata = { 'fmgpu.source': source, 'fmgpu.version': VERSION, 'fmgpu.layout': 'conv weight [out, in, kh, kw]; dense weight [in, out]; tensors NCHW' };
+    const weightsBytes = async (): Promise<Uint8Array> => encodeSafetensors(await trainer.params.read(), metadata);
+    let bestBytes: Uint8Array | null = resume?.best ? encodeSafetensors(resume.best, metadata) : null;
+    const checkpoint = async (epoch: number): Promise<void> => {
+      const state: CheckpointState = { epoch, step: await trainer.step(), seed: config.seed, optimizer: config.optimizer, best, history };
+      writeCheckpoint(dir, { weights: await weightsBytes(), best: bestBytes, optimizer: encodeSafetensors(await trainer.stateTensors()), state });
+      writeFileAtomic(join(dir, 'history.json'), JSON.stringify(history, null, 2));
+      writeFileAtomic(join(dir, 'history.csv'), historyCsv(history));
+    };
+
+    await trainer.fit(data.train, data.val, {
+      epochs: config.epochs,
+      batch: config.batch,
+      lr: config.lr,
+      optimizer,
+      schedule: config.schedule,
+      labelSmoothing: config.labelSmoothing,
+      seed: config.seed,
+      augment: ir.augment,
+      ema: config.ema,
+      initialStep: startStep,
+      initialBest: best?.value,
+      earlyStop: config.earlyStop > 0 ? { patience: config.earlyStop, monitor: 'val_loss', restoreBest: true } : undefined,
+      shouldStop: () => interrupted,
+      onProgress: (p) => progress.step(p, config.epochs),
+      onEpoch: async (log) => {
+        history.push(log);
+        progress.epoch(log, config.epochs);
+        const value = log.val_loss ?? log.loss;
+        if (!best || value < best.value) {
+          best = { value, epoch: log.epoch };
+          bestBytes = await weightsBytes();
+        }
+        await checkpoint(log.epoch);
+      },
+    });
+    if (interrupted) {
+      await checkpoint(history.length);
+      out.err(`fmgpu: interrupted; checkpoint written: resume with fmgpu train --resume ${dir}`);
+      return 130;
+    }
+    writeFileAtomic(join(dir, 'weights.safetensors'), await weightsBytes());
+    const ev = await trainer.evaluate(data.test);
+    const metrics = { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) };
+    writeFileAtomic(join(dir, 'metrics.json'), JSON.stringify(metrics, null, 2));
+    progress.event('test', { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, run: dir });
+    if (!flags.json) out.log(`test: loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${ev.n.toLocaleString('en-US')} images)  → ${dir}`);
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+    trainer.release();
+    gpu.destroy();
+  }
+}
+
+function gitRevision(): string | null {
+  try {
+    const head = readFileSync('.git/HEAD', 'utf8').trim();
+    if (!head.startsWith('ref: ')) return head;
+    return readFileSync(join('.git', head.slice(5)), 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
