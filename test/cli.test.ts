@@ -1,0 +1,154 @@
+// The real CLI as a subprocess (node bin/fmgpu.js, built by `npm run build`): conventions, each
+// command, end to end on generated data, interruption and resume, documented error paths.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, statSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import jpeg from 'jpeg-js';
+import { encodePng, photo, writeIdxDir } from './helpers/files.ts';
+
+const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
+const fmgpu = (...args: string[]) => {
+  const r = spawnSync('node', ['bin/fmgpu.js', ...args], { encoding: 'utf8', env, timeout: 300_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr.split('\n').filter((l) => !l.includes('artificially reduced')).join('\n') };
+};
+
+const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-cli-'));
+const data = join(tmp, 'data');
+const TINY = join(tmp, 'tiny.net');
+
+beforeAll(() => {
+  const built = existsSync('dist/cli.js') && statSync('dist/cli.js').mtimeMs > statSync('src/cli/main.ts').mtimeMs;
+  if (!built) spawnSync('npm', ['run', 'build'], { stdio: 'ignore' });
+  writeIdxDir(data, 640, 200);
+  writeFileSync(TINY, 'conv 4 3x3 relu\npool 2\ndense 10 softmax\ntrain epochs=2 batch=32 lr=0.01\n');
+}, 120_000);
+
+describe('conventions', () => {
+  it('--version', () => expect(fmgpu('--version')).toMatchObject({ code: 0, out: `${JSON.parse(readFileSync('package.json', 'utf8')).version}\n` }));
+  it('--help lists the commands', () => {
+    const r = fmgpu('--help');
+    expect(r.code).toBe(0);
+    for (const c of ['train', 'eval', 'predict', 'summary', 'serve']) expect(r.out).toContain(`  ${c}`);
+  });
+  it.each(['train', 'eval', 'predict', 'summary', 'serve'])('%s --help', (c) => {
+    const r = fmgpu(c, '--help');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^usage: fmgpu ${c}`));
+  });
+  const usage: [string, string[], string][] = [
+    ['no command', [], ''],
+    ['unknown command', ['trian'], 'fmgpu: error: unknown command "trian" (commands: train, eval, predict, summary, serve)'],
+    ['unknown flag', ['train', 'examples/quick.net', '--frobnicate'], 'fmgpu: error: unknown option --frobnicate'],
+    ['batch 0', ['train', 'examples/quick.net', '--batch', '0'], 'fmgpu: error: --batch: expected a whole number ≥ 1 for batch but found "0"'],
+    ['negative lr', ['train', 'examples/quick.net', '--lr', '-1'], 'fmgpu: error: --lr: '],
+    ['flag without value', ['train', 'examples/quick.net', '--subset'], 'fmgpu: error: --subset needs a value'],
+    ['missing model file', ['train', 'nope.net'], 'fmgpu: error: nope.net: no such file'],
+    ['missing data directory', ['train', 'examples/quick.net', '--data', '/nonexistent'], 'fmgpu: error: data directory /nonexistent not found: install Fashion-MNIST with `apt-get install dataset-fashion-mnist`'],
+    ['missing run directory', ['eval', '/nonexistent-run'], 'fmgpu: error: run directory /nonexistent-run not found'],
+    ['predict without images', ['predict', '/nonexistent-run'], 'fmgpu: error: predict needs a run and images'],
+  ];
+  it.each(usage)('%s: exit 2, one line on stderr, nothing on stdout', (name, args, message) => {
+    const r = fmgpu(...args);
+    expect(r.code).toBe(2);
+    if (name !== 'no command') {
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+      expect(r.err).toContain(message);
+      expect(r.out).toBe('');
+    }
+  });
+});
+
+describe('summary', () => {
+  it('prints the table, exit 0', () => {
+    const r = fmgpu('summary', 'examples/reference.net');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('Total params: 241,546');
+  });
+  it('language errors: FILE:LINE:COL, excerpt, exit 2, no stack trace', () => {
+    const f = join(tmp, 'bad.net');
+    writeFileSync(f, 'conv 8 3x3 relu\ncnv 3 3x3\n');
+    const r = fmgpu('summary', f);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`${f}:2:1: error: unknown layer "cnv" (did you mean "conv"?)\n  2 │ cnv 3 3x3\n    ╵ ~~~\n`);
+  });
+});
+
+describe('end to end on generated data', () => {
+  const run = join(tmp, 'run');
+  it('train writes a complete run directory and reports the test result as JSON', () => {
+    const r = fmgpu('train', TINY, '--data', data, '--out', run, '--validation', '0.1', '--json');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const events = r.out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(events[0].event).toBe('start');
+    expect(events.filter((e) => e.event === 'epoch')).toHaveLength(2);
+    const last = events.at(-1);
+    expect(last.event).toBe('test');
+    expect(last.test_accuracy).toBeGreaterThan(0.5);
+    for (const f of ['model.net', 'run.json', 'history.json', 'history.csv', 'metrics.json', 'weights.safetensors', 'checkpoint/weights.safetensors', 'checkpoint/optimizer.safetensors', 'checkpoint/state.json']) expect(existsSync(join(run, f)), f).toBe(true);
+    const metrics = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
+    expect(metrics.per_class).toHaveLength(10);
+    expect(metrics.confusion.reduce((a: number, b: number) => a + b, 0)).toBe(200);
+    expect(readFileSync(join(run, 'history.csv'), 'utf8').split('\n')[0]).toBe('epoch,seconds,loss,accuracy,val_loss,val_accuracy,lr');
+  });
+
+  it('eval prints accuracy, the confusion matrix and a classification report; two runs ensemble', () => {
+    const r = fmgpu('eval', run, '--data', data);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/test loss \d\.\d{4}  accuracy \d+\.\d\d% \(200 images\)/);
+    expect(r.out).toContain('precision    recall  f1-score   support');
+    expect(r.out).toContain('weighted avg');
+    const two = fmgpu('eval', run, run, '--data', data);
+    expect(two.out).toContain('ensemble of 2 runs, averaged probabilities');
+    expect(two.out).toContain('ensemble of 2 runs, majority vote');
+  });
+
+  it('predict reads PNG (RGB, gray 16-bit, RGBA) and JPEG, inverts light backgrounds, prints the top 3', () => {
+    const img = photo(40, 60);
+    writeFileSync(join(tmp, 'rgb.png'), encodePng(40, 60, img, 2, 8));
+    writeFileSync(join(tmp, 'gray16.png'), encodePng(40, 60, img, 0, 16));
+    writeFileSync(join(tmp, 'rgba.png'), encodePng(40, 60, img, 6, 8));
+    writeFileSync(join(tmp, 'photo.jpg'), jpeg.encode({ data: img, width: 40, height: 60 }, 90).data);
+    const r = fmgpu('predict', run, join(tmp, 'rgb.png'), join(tmp, 'gray16.png'), join(tmp, 'rgba.png'), join(tmp, 'photo.jpg'), '--json');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const rows = r.out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows).toHaveLength(4);
+    for (const row of rows) {
+      expect(row.inverted).toBe(true);
+      expect(row.top).toHaveLength(3);
+      expect(row.top[0].probability).toBeGreaterThanOrEqual(row.top[1].probability);
+    }
+    const plain = fmgpu('predict', run, join(tmp, 'rgb.png'));
+    expect(plain.out).toMatch(/rgb\.png \(inverted\): [A-Za-z/ -]+ \d+\.\d%, /);
+  });
+
+  it('predict refuses a file that is not an image', () => {
+    writeFileSync(join(tmp, 'not.png'), 'hello');
+    const r = fmgpu('predict', run, join(tmp, 'not.png'));
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('not.png: not a PNG or JPEG image');
+  });
+
+  it('Ctrl-C stops with a checkpoint (exit 130) and --resume finishes the run', async () => {
+    const dir = join(tmp, 'interrupted');
+    const child = spawn('node', ['bin/fmgpu.js', 'train', TINY, '--data', data, '--out', dir, '--epochs', '3'], { env });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('epoch 1/3 ') && !child.killed) child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(code).toBe(130);
+    const state = JSON.parse(readFileSync(join(dir, 'checkpoint', 'state.json'), 'utf8'));
+    expect(state.epoch).toBeGreaterThanOrEqual(1);
+    expect(readlinkSync(join(dir, 'checkpoint'))).toMatch(/^checkpoint-/);
+    const r = fmgpu('train', '--resume', dir);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('resuming at epoch');
+    expect(r.out).toContain('epoch 3/3');
+    expect(JSON.parse(readFileSync(join(dir, 'history.json'), 'utf8'))).toHaveLength(3);
+  });
+});

@@ -1,0 +1,101 @@
+// Test fixtures written to disk: tiny Fashion-MNIST-shaped idx files and images.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { deflateSync, gzipSync } from 'node:zlib';
+import { Rng } from '../../src/util/rng.ts';
+
+function idx(magic: number, dims: number[], body: Uint8Array): Uint8Array {
+  const head = new Uint8Array(4 + 4 * dims.length);
+  const v = new DataView(head.buffer);
+  v.setUint32(0, magic);
+  dims.forEach((d, i) => v.setUint32(4 + 4 * i, d));
+  const out = new Uint8Array(head.length + body.length);
+  out.set(head);
+  out.set(body, head.length);
+  return out;
+}
+
+/** Learnable 28×28 images: class c is a bright bar at row band c, plus noise. */
+export function syntheticImages(n: number, seed: number): { images: Uint8Array; labels: Uint8Array } {
+  const rng = new Rng(seed);
+  const images = new Uint8Array(n * 784), labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = rng.int(10);
+    labels[i] = c;
+    for (let p = 0; p < 784; p++) images[i * 784 + p] = rng.int(40);
+    for (let y = 2 + c * 2; y < 4 + c * 2; y++) for (let x = 4; x < 24; x++) images[i * 784 + y * 28 + x] = 200 + rng.int(55);
+  }
+  return { images, labels };
+}
+
+/** A folder with the four Fashion-MNIST idx files (gzipped). */
+export function writeIdxDir(dir: string, nTrain: number, nTest: number): string {
+  mkdirSync(dir, { recursive: true });
+  for (const [prefix, n, seed] of [['train', nTrain, 1], ['t10k', nTest, 2]] as const) {
+    const { images, labels } = syntheticImages(n, seed);
+    writeFileSync(join(dir, `${prefix}-images-idx3-ubyte.gz`), gzipSync(idx(2051, [n, 28, 28], images)));
+    writeFileSync(join(dir, `${prefix}-labels-idx1-ubyte.gz`), gzipSync(idx(2049, [n], labels)));
+  }
+  return dir;
+}
+
+function crc32(bytes: Uint8Array): number {
+  let c = ~0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+
+/** A PNG of the given colour type (0 gray, 2 RGB, 6 RGBA) and bit depth (8 or 16), from RGBA pixels. */
+export function encodePng(w: number, h: number, rgba: Uint8Array, type: 0 | 2 | 6 = 2, depth: 8 | 16 = 8): Uint8Array {
+  const ch = type === 0 ? 1 : type === 2 ? 3 : 4;
+  const bpc = depth / 8;
+  const raw = new Uint8Array(h * (1 + w * ch * bpc));
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const src = (y * w + x) * 4;
+      const vals = type === 0 ? [Math.round(0.299 * rgba[src]! + 0.587 * rgba[src + 1]! + 0.114 * rgba[src + 2]!)] : Array.from(rgba.subarray(src, src + ch));
+      vals.forEach((v, c) => {
+        const at = y * (1 + w * ch * bpc) + 1 + (x * ch + c) * bpc;
+        raw[at] = v;
+        if (bpc === 2) raw[at + 1] = v;
+      });
+    }
+  }
+  const chunk = (kind: string, body: Uint8Array): Uint8Array => {
+    const out = new Uint8Array(12 + body.length);
+    const v = new DataView(out.buffer);
+    v.setUint32(0, body.length);
+    out.set(new TextEncoder().encode(kind), 4);
+    out.set(body, 8);
+    v.setUint32(8 + body.length, crc32(out.subarray(4, 8 + body.length)));
+    return out;
+  };
+  const ihdr = new Uint8Array(13);
+  const v = new DataView(ihdr.buffer);
+  v.setUint32(0, w);
+  v.setUint32(4, h);
+  ihdr.set([depth, type, 0, 0, 0], 8);
+  const parts = [Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', new Uint8Array(deflateSync(raw))), chunk('IEND', new Uint8Array())];
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** RGBA of a dark garment-like blob on a light background (so predict inverts it). */
+export function photo(w: number, h: number): Uint8Array {
+  const rgba = new Uint8Array(w * h * 4);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const inside = Math.abs(x - w / 2) < w / 4 && Math.abs(y - h / 2) < h / 3;
+      rgba.set(inside ? [40, 50, 60, 255] : [235, 235, 230, 255], (y * w + x) * 4);
+    }
+  }
+  return rgba;
+}
