@@ -40,6 +40,7 @@ const EXAMPLES: [string, number, number][] = [
   ['batchnorm.net', 421866, 448],
   ['leaky.net', 421642, 0],
   ['residual.net', 19562, 0],
+  ['quick.net', 56714, 0],
 ];
 
 function names(layers: Layer[], out: string[] = []): string[] {
