@@ -30,16 +30,16 @@ describe('conventions', () => {
   it('--help lists the commands', () => {
     const r = fmgpu('--help');
     expect(r.code).toBe(0);
-    for (const c of ['train', 'eval', 'predict', 'summary', 'serve']) expect(r.out).toContain(`  ${c}`);
+    for (const c of ['train', 'eval', 'predict', 'summary', 'report', 'serve']) expect(r.out).toContain(`  ${c}`);
   });
-  it.each(['train', 'eval', 'predict', 'summary', 'serve'])('%s --help', (c) => {
+  it.each(['train', 'eval', 'predict', 'summary', 'report', 'serve'])('%s --help', (c) => {
     const r = fmgpu(c, '--help');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(new RegExp(`^usage: fmgpu ${c}`));
   });
   const usage: [string, string[], string][] = [
     ['no command', [], ''],
-    ['unknown command', ['trian'], 'fmgpu: error: unknown command "trian" (commands: train, eval, predict, summary, serve)'],
+    ['unknown command', ['trian'], 'fmgpu: error: unknown command "trian" (commands: train, eval, predict, summary, report, serve)'],
     ['unknown flag', ['train', 'examples/quick.net', '--frobnicate'], 'fmgpu: error: unknown option --frobnicate'],
     ['batch 0', ['train', 'examples/quick.net', '--batch', '0'], 'fmgpu: error: --batch: expected a whole number ≥ 1 for batch but found "0"'],
     ['negative lr', ['train', 'examples/quick.net', '--lr', '-1'], 'fmgpu: error: --lr: '],

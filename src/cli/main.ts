@@ -11,6 +11,7 @@ import { summary } from './summary.ts';
 import { evaluate, EVAL_FLAGS } from './eval.ts';
 import { predict, PREDICT_FLAGS } from './predict.ts';
 import { serve, SERVE_HELP } from './serve.ts';
+import { reportCommand, REPORT_FLAGS } from './report.ts';
 import { DivergedError } from '../train/trainer.ts';
 
 const HELP = `fmgpu ${VERSION}: train convolutional networks on the GPU through WebGPU
@@ -22,6 +23,7 @@ commands:
   eval RUN [RUN ...]   test loss, accuracy, confusion matrix, classification report (several runs: ensemble)
   predict RUN IMAGE... top-3 classes for PNG or JPEG images (a directory: every image in it)
   summary model.net    check a .net file and print its Keras-style summary (no GPU)
+  report RUN           (re)write RUN/report.html: curves, confusion matrix, test images, PCA
   serve                the training page on a local web server
 
   fmgpu COMMAND --help   the command's options
@@ -34,6 +36,7 @@ const COMMAND_HELP: Record<string, string> = {
   eval: `usage: fmgpu eval RUN [RUN ...] [options]\n\nWith several runs, also the ensemble by averaged probabilities and by majority vote.\n\n${flagHelp(EVAL_FLAGS)}`,
   predict: `usage: fmgpu predict RUN IMAGE [IMAGE ...] [options]\n\nImages are made grayscale, fitted to 28x28 keeping their aspect ratio, and inverted when their\nbackground is light (Fashion-MNIST items are light on black).\n\n${flagHelp(PREDICT_FLAGS)}`,
   summary: 'usage: fmgpu summary model.net\n\nChecks the file and prints the Keras-style summary; exit 2 with the errors otherwise. No GPU is used.',
+  report: `usage: fmgpu report RUN [--data DIR] [--out FILE]\n\nWrites a self-contained page (nothing loaded from the network): accuracy and loss curves, the\nconfusion matrix, per-class metrics, test images with predictions (mistakes first) and a PCA of the\npenultimate layer. Uses the GPU for the predictions.\n\n${flagHelp(REPORT_FLAGS)}`,
   serve: SERVE_HELP.trimEnd(),
 };
 
@@ -75,6 +78,8 @@ export async function run(argv: readonly string[], out: Out = terminal()): Promi
         return summary(rest, out);
       case 'serve':
         return await serve(rest);
+      case 'report':
+        return await reportCommand(rest, out);
     }
     return 2;
   } catch (e) {

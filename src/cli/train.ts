@@ -15,6 +15,7 @@ import { defaultRunDir, historyCsv, readCheckpoint, readRun, writeCheckpoint, wr
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
 import { Progress, type Out } from './progress.ts';
 import { VERSION, readSource } from './common.ts';
+import { runReport } from './report.ts';
 
 export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   epochs: { type: 'string', meta: 'N', help: 'epochs to train (overrides the file)' },
@@ -199,6 +200,7 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
     const ev = await trainer.evaluate(data.test);
     const metrics = { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) };
     writeFileAtomic(join(dir, 'metrics.json'), JSON.stringify(metrics, null, 2));
+    writeFileAtomic(join(dir, 'report.html'), await runReport(trainer, dir, data.test, { metrics }));
     progress.event('test', { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, run: dir });
     if (!flags.json) out.log(`test: loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${ev.n.toLocaleString('en-US')} images)  → ${dir}`);
     return 0;

@@ -22,6 +22,8 @@ export interface PlanOptions {
   stats: GPUBuffer;
   /** Parameter names that are frozen (no gradient). */
   frozen?: ReadonlySet<string>;
+  /** More tensors whose buffers stay valid after a step (e.g. the penultimate features). */
+  keep?: Tensor[];
 }
 
 export interface Plan {
@@ -146,6 +148,7 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
   const lastUse = new Map<number, number>();
   const keep = new Set<number>([storage(o.logits).id]);
   for (const g of paramGrads.values()) keep.add(g.id);
+  for (const t of o.keep ?? []) keep.add(storage(t).id);
   steps.forEach((s, i) => {
     for (const t of [...s.reads, ...s.writes]) lastUse.set(storage(t).id, i);
   });

@@ -402,6 +402,34 @@ export class Trainer {
     return out;
   }
 
+  /**
+   * Penultimate features [n, F] (the input of the last dense layer; the logits when the model has
+   * none) for images normalised to [0, 1], n×H×W×C in NCHW order: for projections such as PCA.
+   */
+  async features(images: Float32Array, n: number, maxBatch = 1000): Promise<Float32Array> {
+    const gpu = this.gpu;
+    const per = images.length / n;
+    let out = new Float32Array(0);
+    for (let off = 0; off < n; off += maxBatch) {
+      const size = Math.min(maxBatch, n - off);
+      let e = this.evalPlans.get(`${size}:features`);
+      if (!e) {
+        const built = buildGraph(this.ir, size, { seed: this.seed });
+        e = { built, plan: plan(gpu, built.graph, { training: false, logits: built.logits, labels: null, persistent: this.persistent(), counter: this.counter, stats: this.stats, keep: [built.features ?? built.logits] }) };
+        this.evalPlans.set(`${size}:features`, e);
+      }
+      const f = e.built.features ?? e.built.logits;
+      const width = f.shape[1]!;
+      if (off === 0) out = new Float32Array(n * width);
+      const x = e.plan.buffer(e.built.x);
+      gpu.write('buffer' in x ? x.buffer : x, images.subarray(off * per, (off + size) * per));
+      gpu.run(e.plan.forward);
+      const r = e.plan.buffer(f);
+      out.set('buffer' in r ? await gpu.readF32(r.buffer, size * width, (r.offset ?? 0) / 4) : await gpu.readF32(r, size * width), off * width);
+    }
+    return out;
+  }
+
   release(): void {
     this.releaseTrainPlan();
     for (const e of this.evalPlans.values()) e.plan.release();

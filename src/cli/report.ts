@@ -1,0 +1,104 @@
+// `fmgpu report RUN`: (re)writes RUN/report.html from the run's files, predictions on test images
+// and a PCA of the penultimate features. `fmgpu train` calls runReport at the end of a run too.
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { parseNet, summarize } from '../../dsl/index.ts';
+import type { Layer } from '../../dsl/ir.ts';
+import { openNodeGpu } from '../node/gpu.ts';
+import { loadFashionMnist, DEFAULT_DATA_DIR } from '../node/data.ts';
+import { loadCsv } from '../node/csv.ts';
+import { readRun, writeFileAtomic } from '../node/rundir.ts';
+import { Trainer, type EpochLog } from '../train/trainer.ts';
+import { perClass } from '../train/metrics.ts';
+import type { Dataset } from '../data/dataset.ts';
+import { DataError } from '../errors.ts';
+import { renderReport, pickSamples, type ReportMetrics } from '../report/html.ts';
+import { pca2 } from '../report/pca.ts';
+import { UsageError, parseArgs, type FlagSpec } from './args.ts';
+import { readSource } from './common.ts';
+import { normalised } from './eval.ts';
+import type { Out } from './progress.ts';
+
+export const REPORT_FLAGS: Record<string, FlagSpec> = {
+  data: { type: 'string', meta: 'DIR', help: `Fashion-MNIST idx files for the test images (default ${DEFAULT_DATA_DIR})` },
+  'test-csv': { type: 'string', meta: 'FILE', help: "test data in Kaggle's CSV form instead" },
+  out: { type: 'string', meta: 'FILE', help: 'where to write the page (default RUN/report.html)' },
+  adapter: { type: 'string', meta: 'NAME', help: 'pick the WebGPU adapter whose name contains NAME' },
+};
+
+export interface ReportOptions {
+  /** Test images predicted and projected (the first ones of the test set). */
+  points?: number;
+  /** Images shown in the grid. */
+  samples?: number;
+  /** Test metrics; default: RUN/metrics.json, else evaluated now. */
+  metrics?: ReportMetrics;
+}
+
+function readJson<T>(file: string): T | null {
+  if (!existsSync(file)) return null;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch (e) {
+    throw new DataError(`${file}: unreadable (${(e as Error).message})`);
+  }
+}
+
+/** The page for run directory `dir`, with `trainer` holding the run's weights. */
+export async function runReport(trainer: Trainer, dir: string, test: Dataset, o: ReportOptions = {}): Promise<string> {
+  const run = readJson<Record<string, unknown>>(join(dir, 'run.json')) ?? {};
+  const history = readJson<EpochLog[]>(join(dir, 'history.json')) ?? [];
+  let metrics = o.metrics ?? readJson<ReportMetrics>(join(dir, 'metrics.json'));
+  if (!metrics) {
+    const ev = await trainer.evaluate(test);
+    metrics = { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) };
+  }
+  const n = Math.min(o.points ?? 1000, test.n);
+  const pixels = test.rows * test.cols;
+  const first: Dataset = { ...test, n, images: test.images.subarray(0, n * pixels), labels: test.labels.subarray(0, n) };
+  const x = normalised(first);
+  const probs = await trainer.predict(x, n);
+  const feats = await trainer.features(x, n);
+  const width = n > 0 ? feats.length / n : 0;
+  const samples = pickSamples(probs, first.labels, o.samples ?? 48).map((s) => ({ ...s, label: first.labels[s.index]!, pixels: first.images.subarray(s.index * pixels, (s.index + 1) * pixels), rows: test.rows, cols: test.cols }));
+  let projection = null;
+  if (n >= 3 && width >= 2) {
+    const p = pca2(feats, n, width);
+    const dense = (ls: readonly Layer[]): boolean => ls.some((l) => l.kind === 'dense' || (l.kind === 'residual' && dense(l.body)));
+    const of = dense(trainer.ir.layers) ? 'input of the last dense layer' : 'output of the network (it has no dense layer)';
+    projection = { points: p.points, labels: first.labels, explained: p.variance.map((v) => (p.total > 0 ? v / p.total : 0)) as [number, number], features: width, of };
+  }
+  return renderReport({
+    name: basename(resolve(dir)),
+    generated: new Date().toISOString(),
+    run,
+    summary: summarize({ ...trainer.ir, file: typeof run.model === 'string' ? run.model : trainer.ir.file }),
+    source: existsSync(join(dir, 'model.net')) ? readFileSync(join(dir, 'model.net'), 'utf8') : '',
+    history,
+    metrics,
+    samples,
+    projection,
+  });
+}
+
+export async function reportCommand(args: readonly string[], out: Out): Promise<number> {
+  const { flags, positional } = parseArgs(args, REPORT_FLAGS);
+  if (positional.length !== 1) throw new UsageError(positional.length ? `unexpected argument "${positional[1]}"` : 'report needs a run directory: fmgpu report RUN');
+  const dir = positional[0]!;
+  const info = readRun(dir);
+  const ir = parseNet(readSource(info.modelFile), info.modelFile);
+  const test = flags['test-csv'] ? loadCsv(String(flags['test-csv'])) : loadFashionMnist(String(flags.data ?? DEFAULT_DATA_DIR)).test;
+  if (ir.input.h !== test.rows || ir.input.w !== test.cols || ir.input.c !== 1) throw new UsageError(`${info.modelFile}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the test data is ${test.rows}x${test.cols}x1`);
+  const file = String(flags.out ?? join(dir, 'report.html'));
+  const gpu = await openNodeGpu({ adapter: flags.adapter ? String(flags.adapter) : undefined });
+  const trainer = new Trainer(gpu, ir, 0);
+  try {
+    trainer.params.load(info.weights, `${dir}/weights.safetensors`);
+    writeFileAtomic(file, await runReport(trainer, dir, test));
+    out.log(`report: ${file}`);
+    return 0;
+  } finally {
+    trainer.release();
+    gpu.destroy();
+  }
+}
