@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync, statSync, readlin
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
-import { encodePng, photo, writeIdxDir } from './helpers/files.ts';
+import { encodePng, photo, syntheticImages, writeIdxDir } from './helpers/files.ts';
 
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
 const fmgpu = (...args: string[]) => {
@@ -123,6 +123,35 @@ describe('end to end on generated data', () => {
     }
     const plain = fmgpu('predict', run, join(tmp, 'rgb.png'));
     expect(plain.out).toMatch(/rgb\.png \(inverted\): [A-Za-z/ -]+ \d+\.\d%, /);
+  });
+
+  it('--init starts from another run\'s weights (fine-tuning)', () => {
+    const dir = join(tmp, 'finetune');
+    const r = fmgpu('train', TINY, '--data', data, '--out', dir, '--init', run, '--epochs', '1', '--json');
+    expect(r.code).toBe(0);
+    const first = r.out.trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.event === 'epoch');
+    // Starting from trained weights, the first epoch's loss is already low.
+    expect(first.loss).toBeLessThan(1.5);
+  });
+
+  it("trains from Kaggle's CSV form, and refuses a malformed CSV with its line number", () => {
+    const csv = (n: number, seed: number): string => {
+      const { images, labels } = syntheticImages(n, seed);
+      const rows = ['label,' + Array.from({ length: 784 }, (_, i) => `pixel${i + 1}`).join(',')];
+      for (let i = 0; i < n; i++) rows.push([labels[i], ...images.subarray(i * 784, (i + 1) * 784)].join(','));
+      return rows.join('\n') + '\n';
+    };
+    writeFileSync(join(tmp, 'train.csv'), csv(320, 5));
+    writeFileSync(join(tmp, 'test.csv'), csv(100, 6));
+    const r = fmgpu('train', TINY, '--csv', join(tmp, 'train.csv'), '--test-csv', join(tmp, 'test.csv'), '--out', join(tmp, 'csvrun'), '--epochs', '1');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('(100 images)');
+    const lines = csv(3, 7).split('\n');
+    lines[1] += ',7';
+    writeFileSync(join(tmp, 'bad.csv'), lines.join('\n'));
+    const bad = fmgpu('train', TINY, '--csv', join(tmp, 'bad.csv'), '--test-csv', join(tmp, 'test.csv'));
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/bad\.csv:2: 786 columns, expected 785/);
   });
 
   it('predict refuses a file that is not an image', () => {
