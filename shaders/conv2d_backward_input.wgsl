@@ -8,9 +8,10 @@
 // oy = q + j − u (see phase()). Per phase the GEMM is rows c, columns p = (n·ny + jy)·nx + jx,
 // inner r = (k·tapsY + uy)·tapsX + ux. A phase with no taps (stride > kernel) writes zeros.
 // Bindings: 0 params, 1 dy, 2 w, 3 dx (overwritten, or added to when ACCUM).
-// Dispatch: (grid(rowTiles · colTiles), sh·sw) workgroups of 8×8 threads, rowTiles = ceil(C/64),
+// Dispatch: (grid(rowTiles · colTiles), sh·sw) workgroups of 8×8 threads, rowTiles = ceil(C/BM),
 // colTiles = ceil(N·ceil(H/sh)·ceil(W/sw)/64) (the largest phase); wg.z is the phase a·sw + b.
-// Tiles 64×64×16 as in matmul.wgsl: each thread owns 8×8 outputs strided by 8.
+// Tiles BM×64×16 as in matmul.wgsl: each thread owns (BM/8)×8 outputs strided by 8.
+// BM (override) is 64, or 32 when C ≤ 32 so that a narrow layer does not compute a half-empty tile.
 
 struct Params {
   n: u32, c: u32, h: u32, w: u32,
@@ -20,12 +21,13 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> P: Params;
 override ACCUM: bool = false;
+// Rows (in-channels) per tile: 64 or 32 (a multiple of 8, at most 64).
+override BM: u32 = 64u;
 
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> wt: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
-const BM = 64u;
 const BN = 64u;
 const BK = 16u;
 const T = 8u;
@@ -58,10 +60,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let cols = P.n * plane;
   let col0 = (tile % P.col_tiles) * BN;
   if (col0 >= cols) { return; }
+  let tm = BM / T;
   let row0 = (tile / P.col_tiles) * BM;
   let taps = py.taps * px.taps;
   let inner = P.k * taps;
   let ohw = P.oh * P.ow;
+  let ckhw = P.c * P.kh * P.kw;
 
   // Thread li gathers column col0 + li of every dy tile: its output origin is computed once.
   let p = col0 + li;
@@ -70,44 +74,56 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let oy0 = i32(py.q + pj / px.count);
   let ox0 = i32(px.q + pj % px.count);
   let dybase = (p / plane) * P.k * ohw;
+  // Weights: thread li always loads inner index k0 + li % 16 of rows li / 16 + 4i.
+  let ka = li % BK;
+  let ma = li / BK;
 
+  // r = k0 decoded as (k·OH·OW, uy, ux); advanced by one per gathered element instead of divided,
+  // since integer division is slow on every device (and scalarized on a CPU).
+  var koff = 0u;
+  var uy = 0u;
+  var ux = 0u;
   var acc: array<f32, 64>;
   for (var k0 = 0u; k0 < inner; k0 += BK) {
-    for (var i = 0u; i < 16u; i++) {
-      let e = li + i * 64u;
-      let ka = e % BK;
-      let m = e / BK;
-      let ra = k0 + ka;
-      var av = 0.0;
-      if (row0 + m < P.c && ra < inner) {
-        let t = ra % taps;
-        let ky = py.a + (t / px.taps) * P.sh;
-        let kx = px.a + (t % px.taps) * P.sw;
-        av = wt[(((ra / taps) * P.c + row0 + m) * P.kh + ky) * P.kw + kx];
+    let ra = k0 + ka;
+    if (ra < inner) {
+      // One decode per tile step serves all BM/4 weight loads of this thread.
+      let t = ra % taps;
+      let ky = py.a + (t / px.taps) * P.sh;
+      let kx = px.a + (t % px.taps) * P.sw;
+      let wbase = (ra / taps) * ckhw + ky * P.kw + kx;
+      for (var i = 0u; i < BM / 4u; i++) {
+        let m = ma + i * 4u;
+        var av = 0.0;
+        if (row0 + m < P.c) { av = wt[wbase + (row0 + m) * P.kh * P.kw]; }
+        As[ka * BM + m] = av;
       }
-      As[ka * BM + m] = av;
+    } else {
+      for (var i = 0u; i < BM / 4u; i++) { As[ka * BM + ma + i * 4u] = 0.0; }
+    }
 
-      let r = k0 + i;
+    for (var i = 0u; i < BK; i++) {
+      let oy = oy0 - i32(uy);
+      let ox = ox0 - i32(ux);
       var bv = 0.0;
-      if (p_ok && r < inner) {
-        let t = r % taps;
-        let oy = oy0 - i32(t / px.taps);
-        let ox = ox0 - i32(t % px.taps);
-        if (oy >= 0 && oy < i32(P.oh) && ox >= 0 && ox < i32(P.ow)) {
-          bv = dy[dybase + ((r / taps) * P.oh + u32(oy)) * P.ow + u32(ox)];
-        }
+      if (p_ok && k0 + i < inner && oy >= 0 && oy < i32(P.oh) && ox >= 0 && ox < i32(P.ow)) {
+        bv = dy[dybase + koff + u32(oy) * P.ow + u32(ox)];
       }
       Bs[i * BN + li] = bv;
+      ux++;
+      if (ux == px.taps) {
+        ux = 0u;
+        uy++;
+        if (uy == py.taps) { uy = 0u; koff += ohw; }
+      }
     }
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk++) {
       var ar: array<f32, 8>;
       var br: array<f32, 8>;
-      for (var i = 0u; i < 8u; i++) {
-        ar[i] = As[kk * BM + lid.y + i * T];
-        br[i] = Bs[kk * BN + lid.x + i * T];
-      }
-      for (var i = 0u; i < 8u; i++) {
+      for (var i = 0u; i < tm; i++) { ar[i] = As[kk * BM + lid.y + i * T]; }
+      for (var j = 0u; j < 8u; j++) { br[j] = Bs[kk * BN + lid.x + j * T]; }
+      for (var i = 0u; i < tm; i++) {
         for (var j = 0u; j < 8u; j++) {
           acc[i * 8u + j] = fma(ar[i], br[j], acc[i * 8u + j]);
         }
@@ -123,7 +139,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let xj = col % plane;
     let iy = py.first + (xj / px.count) * P.sh;
     let ix = px.first + (xj % px.count) * P.sw;
-    for (var i = 0u; i < 8u; i++) {
+    for (var i = 0u; i < tm; i++) {
       let row = row0 + lid.y + i * T;
       if (row >= P.c) { continue; }
       let idx = ((xn * P.c + row) * P.h + iy) * P.w + ix;

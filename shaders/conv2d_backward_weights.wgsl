@@ -6,9 +6,11 @@
 //
 // main: implicit GEMM dw = dy · im2col(x)ᵀ. Rows: out-channels k; columns: r = (c·KH + ky)·KW + kx;
 //   inner: positions p = (n·OH + oy)·OW + ox. Bindings: 0 params, 1 dy, 2 x, 3 dw.
-//   Dispatch: grid(rowTiles · colTiles) workgroups of 8×8 threads, rowTiles = ceil(K/64),
-//   colTiles = ceil(C·KH·KW/64); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles, column tile
-//   t % colTiles. Tiles 64×64×16 as in matmul.wgsl: each thread owns 8×8 outputs strided by 8.
+//   Dispatch: grid(rowTiles · colTiles) workgroups of 8×8 threads, rowTiles = ceil(K/BM),
+//   colTiles = ceil(C·KH·KW/BN); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles, column tile
+//   t % colTiles. Tiles BM×BN×16 as in matmul.wgsl: each thread owns (BM/8)×(BN/8) outputs strided
+//   by 8. BM, BN (overrides) are 64, narrowed to 32 or 16 for small K or C·KH·KW (a first layer's
+//   C·KH·KW is 9) so that the tile is not mostly empty and more workgroups share the work.
 // bias_grad: one workgroup of 256 per k, strided partial sums then a tree.
 //   Bindings: 0 params, 1 dy, 2 db. Dispatch: grid(K) workgroups.
 
@@ -19,14 +21,15 @@ struct Params {
   ow: u32, col_tiles: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
+// Tile rows (out-channels) and columns (C·KH·KW): each 16, 32 or 64.
+override BM: u32 = 64u;
+override BN: u32 = 64u;
 
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dw: array<f32>;
 @group(0) @binding(2) var<storage, read_write> db: array<f32>;
 
-const BM = 64u;
-const BN = 64u;
 const BK = 16u;
 const T = 8u;
 // An out-of-range tap: its input row is never inside the image.
@@ -34,7 +37,7 @@ const NO_TAP = 1048576;
 
 var<workgroup> As: array<f32, 1024>; // [BK][BM] dy
 var<workgroup> Bs: array<f32, 1024>; // [BK][BN] im2col(x)ᵀ
-// For the tile's 64 columns r: (c·H·W + ky·W + kx, ky, kx), decoded once.
+// For the tile's BN columns r: (c·H·W + ky·W + kx, ky, kx), decoded once.
 var<workgroup> taps: array<vec3i, 64>;
 
 @compute @workgroup_size(8, 8)
@@ -42,6 +45,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
   let tile = wg.x + wg.y * nwg.x;
   if (tile >= P.col_tiles * ((P.k + BM - 1u) / BM)) { return; }
+  let tm = BM / T;
+  let tn = BN / T;
   let row0 = (tile / P.col_tiles) * BM;
   let col0 = (tile % P.col_tiles) * BN;
   let khw = P.kh * P.kw;
@@ -70,12 +75,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let iy0 = i32((pq / P.ow) * P.sh) - i32(P.pad_top);
     let ix0 = i32((pq % P.ow) * P.sw) - i32(P.pad_left);
     let xbase = i32(pn * P.c * P.h * P.w) + iy0 * i32(P.w) + ix0;
-    for (var i = 0u; i < 16u; i++) {
+    for (var i = 0u; i < BM / 4u; i++) {
       let m = ml + i * 4u;
       var av = 0.0;
       if (p_ok && row0 + m < P.k) { av = dy[dybase + (row0 + m) * ohw]; }
       As[kl * BM + m] = av;
-
+    }
+    for (var i = 0u; i < BN / 4u; i++) {
+      let m = ml + i * 4u;
       let tap = taps[m];
       let iy = iy0 + tap.y;
       let ix = ix0 + tap.z;
@@ -87,12 +94,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     for (var kk = 0u; kk < BK; kk++) {
       var ar: array<f32, 8>;
       var br: array<f32, 8>;
-      for (var i = 0u; i < 8u; i++) {
-        ar[i] = As[kk * BM + lid.y + i * T];
-        br[i] = Bs[kk * BN + lid.x + i * T];
-      }
-      for (var i = 0u; i < 8u; i++) {
-        for (var j = 0u; j < 8u; j++) {
+      for (var i = 0u; i < tm; i++) { ar[i] = As[kk * BM + lid.y + i * T]; }
+      for (var j = 0u; j < tn; j++) { br[j] = Bs[kk * BN + lid.x + j * T]; }
+      for (var i = 0u; i < tm; i++) {
+        for (var j = 0u; j < tn; j++) {
           acc[i * 8u + j] = fma(ar[i], br[j], acc[i * 8u + j]);
         }
       }
@@ -100,10 +105,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < 8u; i++) {
+  for (var i = 0u; i < tm; i++) {
     let row = row0 + lid.y + i * T;
     if (row >= P.k) { continue; }
-    for (var j = 0u; j < 8u; j++) {
+    for (var j = 0u; j < tn; j++) {
       let col = col0 + lid.x + j * T;
       if (col < ckk) { dw[row * ckk + col] = acc[i * 8u + j]; }
     }

@@ -5,9 +5,10 @@
 //   im2col(x)[r,p] = x[n, c, oy·sh + ky − padTop, ox·sw + kx − padLeft], 0 outside the input
 //   (padTop/padLeft from src/ops/geometry.ts: TF's asymmetric same padding; the rest is implied).
 // Bindings: 0 params, 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y (overwritten).
-// Dispatch: grid(rowTiles · colTiles) workgroups of 8×8 threads, rowTiles = ceil(K/64),
+// Dispatch: grid(rowTiles · colTiles) workgroups of 8×8 threads, rowTiles = ceil(K/BM),
 // colTiles = ceil(N·OH·OW/64); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles, column tile
-// t % colTiles. Tiles 64×64×16 as in matmul.wgsl: each thread owns 8×8 outputs strided by 8.
+// t % colTiles. Tiles BM×64×16 as in matmul.wgsl: each thread owns (BM/8)×8 outputs strided by 8.
+// BM (override) is 64, or 32 when K ≤ 32 so that a narrow layer does not compute a half-empty tile.
 // Uses act() from lib/activation.wgsl, prepended by the loader.
 
 struct Params {
@@ -18,13 +19,14 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> P: Params;
 override HAS_BIAS: bool = false;
+// Rows (out-channels) per tile: 64 or 32 (a multiple of 8, at most 64).
+override BM: u32 = 64u;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> wt: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-const BM = 64u;
 const BN = 64u;
 const BK = 16u;
 const T = 8u;
@@ -37,9 +39,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
   let tile = wg.x + wg.y * nwg.x;
   if (tile >= P.col_tiles * ((P.k + BM - 1u) / BM)) { return; }
+  let tm = BM / T;
   let row0 = (tile / P.col_tiles) * BM;
   let col0 = (tile % P.col_tiles) * BN;
   let khw = P.kh * P.kw;
+  let hw = P.h * P.w;
   let inner = P.c * khw;
   let ohw = P.oh * P.ow;
   let cols = P.n * ohw;
@@ -51,40 +55,46 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let pq = p % ohw;
   let iy0 = i32((pq / P.ow) * P.sh) - i32(P.pad_top);
   let ix0 = i32((pq % P.ow) * P.sw) - i32(P.pad_left);
-  let xbase = (p / ohw) * P.c * P.h * P.w;
+  let xbase = (p / ohw) * P.c * hw;
+  // Weights: thread li always loads inner index k0 + li % 16 of rows li / 16 + 4i.
+  let ka = li % BK;
+  let ma = li / BK;
 
+  // r = k0 decoded as (c·H·W, ky, kx); advanced by one per loaded element instead of divided,
+  // since integer division is slow on every device (and scalarized on a CPU).
+  var coff = 0u;
+  var ky = 0u;
+  var kx = 0u;
   var acc: array<f32, 64>;
   for (var k0 = 0u; k0 < inner; k0 += BK) {
-    for (var i = 0u; i < 16u; i++) {
-      // Weights: consecutive threads read consecutive r of one row.
-      let e = li + i * 64u;
-      let ka = e % BK;
-      let m = e / BK;
+    for (var i = 0u; i < BM / 4u; i++) {
+      let m = ma + i * 4u;
       var av = 0.0;
       if (row0 + m < P.k && k0 + ka < inner) { av = wt[(row0 + m) * inner + k0 + ka]; }
       As[ka * BM + m] = av;
-
-      let r = k0 + i;
+    }
+    for (var i = 0u; i < BK; i++) {
+      let iy = iy0 + i32(ky);
+      let ix = ix0 + i32(kx);
       var bv = 0.0;
-      if (p_ok && r < inner) {
-        let t = r % khw;
-        let iy = iy0 + i32(t / P.kw);
-        let ix = ix0 + i32(t % P.kw);
-        if (iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w)) {
-          bv = x[xbase + ((r / khw) * P.h + u32(iy)) * P.w + u32(ix)];
-        }
+      if (p_ok && k0 + i < inner && iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w)) {
+        bv = x[xbase + coff + u32(iy) * P.w + u32(ix)];
       }
       Bs[i * BN + li] = bv;
+      kx++;
+      if (kx == P.kw) {
+        kx = 0u;
+        ky++;
+        if (ky == P.kh) { ky = 0u; coff += hw; }
+      }
     }
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk++) {
       var ar: array<f32, 8>;
       var br: array<f32, 8>;
-      for (var i = 0u; i < 8u; i++) {
-        ar[i] = As[kk * BM + lid.y + i * T];
-        br[i] = Bs[kk * BN + lid.x + i * T];
-      }
-      for (var i = 0u; i < 8u; i++) {
+      for (var i = 0u; i < tm; i++) { ar[i] = As[kk * BM + lid.y + i * T]; }
+      for (var j = 0u; j < 8u; j++) { br[j] = Bs[kk * BN + lid.x + j * T]; }
+      for (var i = 0u; i < tm; i++) {
         for (var j = 0u; j < 8u; j++) {
           acc[i * 8u + j] = fma(ar[i], br[j], acc[i * 8u + j]);
         }
@@ -98,7 +108,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     if (col >= cols) { continue; }
     let yn = col / ohw;
     let yq = col % ohw;
-    for (var i = 0u; i < 8u; i++) {
+    for (var i = 0u; i < tm; i++) {
       let row = row0 + lid.y + i * T;
       if (row >= P.k) { continue; }
       var v = acc[i * 8u + j];

@@ -1,4 +1,4 @@
-// Conv2d, forward and backward side by side, each an implicit GEMM on 64×64 tiles.
+// Conv2d, forward and backward side by side, each an implicit GEMM on 64×64 tiles (narrowed for small layers).
 // Shapes, layouts, math and dispatch geometry: shaders/conv2d_forward.wgsl,
 // shaders/conv2d_backward_input.wgsl, shaders/conv2d_backward_weights.wgsl.
 // Tensors NCHW row-major f32; weights [K, C, KH, KW] (OIHW). Every output buffer is overwritten
@@ -22,6 +22,8 @@ export interface Conv2dShape extends Window2d {
 }
 
 const TILE = 64;
+/** Row-tile height: 32 for narrow GEMMs (≤ 32 rows) so half of every tile is not wasted, else 64. */
+const rowTile = (rows: number): number => (rows <= 32 ? 32 : 64);
 
 /** Output size and the padding before (top, left), Keras/TF semantics; throws ShapeError on a bad shape. */
 export function conv2dGeometry(s: Conv2dShape): Geometry2d {
@@ -47,12 +49,13 @@ const describe = (s: Conv2dShape): string =>
 export function conv2dForward(gpu: Gpu, io: { x: BufferRef; w: BufferRef; b?: BufferRef; y: BufferRef }, s: Conv2dShape, act?: Act): Dispatch {
   const g = conv2dGeometry(s);
   const colTiles = ceilDiv(s.n * g.oh * g.ow, TILE);
+  const bm = rowTile(s.k);
   return gpu.kernel({
     shader: 'conv2d_forward',
     params: params(s, g, colTiles),
-    constants: { HAS_BIAS: io.b ? 1 : 0, ...actConstants(act) },
+    constants: { HAS_BIAS: io.b ? 1 : 0, BM: bm, ...actConstants(act) },
     bindings: [io.x, io.w, io.b ?? gpu.dummy, io.y],
-    workgroups: grid(colTiles * ceilDiv(s.k, TILE)),
+    workgroups: grid(colTiles * ceilDiv(s.k, bm)),
     label: `conv2d forward ${describe(s)}`,
   });
 }
@@ -66,11 +69,12 @@ export function conv2dBackwardInput(gpu: Gpu, io: { dy: BufferRef; w: BufferRef;
   const g = conv2dGeometry(s);
   // The largest stride phase has ceil(H/sh)·ceil(W/sw) positions per image; smaller ones skip the spare tiles.
   const colTiles = ceilDiv(s.n * ceilDiv(s.h, s.strideH) * ceilDiv(s.w, s.strideW), TILE);
-  const [gx, gy] = grid(colTiles * ceilDiv(s.c, TILE));
+  const bm = rowTile(s.c);
+  const [gx, gy] = grid(colTiles * ceilDiv(s.c, bm));
   return gpu.kernel({
     shader: 'conv2d_backward_input',
     params: params(s, g, colTiles),
-    constants: { ACCUM: opts.accumulate ? 1 : 0 },
+    constants: { ACCUM: opts.accumulate ? 1 : 0, BM: bm },
     bindings: [io.dy, io.w, io.dx],
     workgroups: [gx, gy, s.strideH * s.strideW],
     label: `conv2d backward input ${describe(s)}`,
@@ -83,13 +87,17 @@ export function conv2dBackwardInput(gpu: Gpu, io: { dy: BufferRef; w: BufferRef;
  */
 export function conv2dBackwardWeights(gpu: Gpu, io: { dy: BufferRef; x: BufferRef; dw: BufferRef; db?: BufferRef }, s: Conv2dShape): Dispatch[] {
   const g = conv2dGeometry(s);
-  const colTiles = ceilDiv(s.c * s.kh * s.kw, TILE);
+  const ckk = s.c * s.kh * s.kw;
+  const bm = rowTile(s.k);
+  const bn = ckk <= 16 ? 16 : ckk <= 32 ? 32 : 64;
+  const colTiles = ceilDiv(ckk, bn);
   const out = [
     gpu.kernel({
       shader: 'conv2d_backward_weights',
       params: params(s, g, colTiles),
+      constants: { BM: bm, BN: bn },
       bindings: [io.dy, io.x, io.dw],
-      workgroups: grid(colTiles * ceilDiv(s.k, TILE)),
+      workgroups: grid(colTiles * ceilDiv(s.k, bm)),
       label: `conv2d backward weights ${describe(s)}`,
     }),
   ];
