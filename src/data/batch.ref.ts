@@ -1,58 +1,101 @@
-// CPU reference of shaders/batch.wgsl's training gather, with the same random draws (src/util/hash.ts).
+// CPU reference of shaders/batch.wgsl in float64: the same random draws (src/util/hash.ts), the same
+// integer choices (flip, shift, erase rectangle), the geometry with Math.sin/cos. For tests only.
 import { rand01, randU32 } from '../util/hash.ts';
 import type { Dataset } from './dataset.ts';
-import type { AugmentParams } from './batch.ts';
+import type { AugmentParams, Normalize, TrainGather } from './batch.ts';
 
 const f = Math.fround;
 
-export function gatherTrainRef(ds: Dataset, indices: Uint32Array, step: number, s: { batch: number; stepsPerEpoch: number; seed: number; augment?: AugmentParams }): { x: Float64Array; labels: Uint32Array } {
-  const { rows: h, cols: w } = ds;
-  const a = s.augment ?? {};
-  const x = new Float64Array(s.batch * h * w);
-  const labels = new Uint32Array(s.batch);
-  const pixel = (sample: number, sy: number, sx: number): number => (sy < 0 || sx < 0 || sy >= h || sx >= w ? 0 : ds.images[sample * h * w + sy * w + sx]! / 255);
-  for (let b = 0; b < s.batch; b++) {
-    const sample = indices[(step % s.stepsPerEpoch) * s.batch + b]!;
-    labels[b] = ds.labels[sample]!;
-    const key = b * 8;
-    const r = (k: number): number => rand01(s.seed, step, key + k);
-    const flip = a.flip && r(0) < 0.5;
-    const span = 2 * (a.shift ?? 0) + 1;
-    const sx0 = a.shift ? Math.floor(f(r(1) * span)) - a.shift : 0;
-    const sy0 = a.shift ? Math.floor(f(r(2) * span)) - a.shift : 0;
-    const geo = (a.rotate ?? 0) > 0 || (a.zoom ?? 0) > 0;
-    const theta = ((r(3) * 2 - 1) * (a.rotate ?? 0) * Math.PI) / 180;
-    const scale = 1 + (r(4) * 2 - 1) * (a.zoom ?? 0);
-    let erase: { top: number; left: number; eh: number; ew: number } | null = null;
-    if ((a.erase ?? 0) > 0 && r(5) < f(a.erase!)) {
-      const rr = randU32(s.seed, step, key + 6);
-      const area = f(f(0.02 + f(f(0.31 * f((rr & 0xffff) / 65536)))) * (h * w));
-      const aspect = f(Math.exp(f(Math.log(0.3)) + f(f(Math.log(3.3)) - f(Math.log(0.3))) * f((rr >>> 16) / 65536)));
-      const eh = Math.min(Math.floor(f(Math.sqrt(f(area * aspect)))), h);
-      const ew = Math.min(Math.floor(f(Math.sqrt(f(area / aspect)))), w);
-      const pos = randU32(s.seed, step, key + 7);
-      erase = { eh, ew, top: (pos & 0xffff) % (h - eh + 1), left: (pos >>> 16) % (w - ew + 1) };
-    }
-    for (let oy = 0; oy < h; oy++) {
-      for (let ox = 0; ox < w; ox++) {
-        let fx = flip ? w - 1 - ox : ox;
-        let fy = oy;
-        fx -= sx0;
-        fy -= sy0;
-        let v: number;
-        if (geo) {
-          const cy = (h - 1) / 2, cx = (w - 1) / 2, dy = fy - cy, dx = fx - cx;
-          const c = Math.cos(theta), si = Math.sin(theta);
-          const py = (si * dx + c * dy) / scale + cy, px = (c * dx - si * dy) / scale + cx;
-          const y0 = Math.floor(py), x0 = Math.floor(px), ty = py - y0, tx = px - x0;
-          const top = pixel(sample, y0, x0) * (1 - tx) + pixel(sample, y0, x0 + 1) * tx;
-          const bottom = pixel(sample, y0 + 1, x0) * (1 - tx) + pixel(sample, y0 + 1, x0 + 1) * tx;
-          v = top * (1 - ty) + bottom * ty;
-        } else v = pixel(sample, fy, fx);
-        if (erase && oy >= erase.top && oy < erase.top + erase.eh && ox >= erase.left && ox < erase.left + erase.ew) v = 0;
-        x[(b * h + oy) * w + ox] = v;
+/** One sample's transform, as draw() in the shader. */
+export interface SampleAug {
+  flip: boolean;
+  dx: number;
+  dy: number;
+  /** Rotation (radians) and scale; null when rotate and zoom are both 0. */
+  geo: { theta: number; scale: number } | null;
+  erase: { top: number; left: number; eh: number; ew: number } | null;
+}
+
+const isqrt = (n: number): number => Math.floor(Math.sqrt(n));
+
+export function drawAug(a: AugmentParams, h: number, w: number, seed: number, step: number, row: number): SampleAug {
+  const key = row * 32;
+  const r = (k: number): number => rand01(seed, step, key + k);
+  const u = (k: number): number => randU32(seed, step, key + k);
+  const shift = a.shift ?? 0, span = 2 * shift + 1;
+  const rotate = f(a.rotate ?? 0), zoom = f(a.zoom ?? 0);
+  const out: SampleAug = {
+    flip: !!a.flip && r(0) < 0.5,
+    dx: (u(1) % span) - shift,
+    dy: (u(2) % span) - shift,
+    geo: rotate > 0 || zoom > 0 ? { theta: ((r(3) * 2 - 1) * rotate * Math.PI) / 180, scale: 1 + (r(4) * 2 - 1) * zoom } : null,
+    erase: null,
+  };
+  if (f(a.erase ?? 0) > 0 && r(5) < f(a.erase ?? 0)) {
+    // Zhong et al.: area 0.02–0.33 of h·w, aspect 0.3–3.33, in integer steps of 1/256.
+    for (let i = 0; i < 10; i++) {
+      const v = u(6 + 2 * i);
+      const area8 = Math.floor((h * w * (1311 + Math.floor((20316 * (v & 0xffff)) / 65536))) / 256);
+      const aspect8 = 77 + Math.floor((776 * (v >>> 16)) / 65536);
+      const eh = isqrt(Math.floor((area8 * aspect8) / 65536));
+      const ew = isqrt(Math.floor(area8 / aspect8));
+      if (eh < h && ew < w) {
+        const pos = u(7 + 2 * i);
+        out.erase = { eh, ew, top: (pos & 0xffff) % (h - eh + 1), left: (pos >>> 16) % (w - ew + 1) };
+        break;
       }
     }
   }
+  return out;
+}
+
+function sampleImage(ds: Dataset, sample: number, g: SampleAug | null, norm: Normalize): Float64Array {
+  const { rows: h, cols: w } = ds;
+  const base = sample * h * w;
+  const pixel = (sy: number, sx: number): number => (sy < 0 || sx < 0 || sy >= h || sx >= w ? 0 : ds.images[base + sy * w + sx]! / 255);
+  const out = new Float64Array(h * w);
+  for (let oy = 0; oy < h; oy++) {
+    for (let ox = 0; ox < w; ox++) {
+      const e = g?.erase;
+      if (e && oy >= e.top && oy < e.top + e.eh && ox >= e.left && ox < e.left + e.ew) continue; // stays 0
+      const fx = (g?.flip ? w - 1 - ox : ox) - (g?.dx ?? 0);
+      const fy = oy - (g?.dy ?? 0);
+      let v: number;
+      if (g?.geo) {
+        // Inverse map: rotate by θ and divide by the scale about the centre, then bilinear.
+        const cy = (h - 1) / 2, cx = (w - 1) / 2, dy = fy - cy, dx = fx - cx;
+        const c = Math.cos(g.geo.theta) / g.geo.scale, s = Math.sin(g.geo.theta) / g.geo.scale;
+        const py = s * dx + c * dy + cy, px = c * dx - s * dy + cx;
+        const y0 = Math.floor(py), x0 = Math.floor(px), ty = py - y0, tx = px - x0;
+        const top = pixel(y0, x0) * (1 - tx) + pixel(y0, x0 + 1) * tx;
+        const bottom = pixel(y0 + 1, x0) * (1 - tx) + pixel(y0 + 1, x0 + 1) * tx;
+        v = top * (1 - ty) + bottom * ty;
+      } else v = pixel(fy, fx);
+      out[oy * w + ox] = (v - f(norm.mean)) / f(norm.std);
+    }
+  }
+  return out;
+}
+
+/** The training batch the GPU builds when counter[0] = step: x [B,1,H,W] and labels [B]. */
+export function gatherTrainRef(ds: Dataset, indices: ArrayLike<number>, step: number, s: TrainGather): { x: Float64Array; labels: Uint32Array } {
+  const px = ds.rows * ds.cols;
+  const norm = s.normalize ?? { mean: 0, std: 1 };
+  const t = ((step - (s.epochStartStep ?? 0)) >>> 0) % s.stepsPerEpoch;
+  const x = new Float64Array(s.batch * px);
+  const labels = new Uint32Array(s.batch);
+  for (let b = 0; b < s.batch; b++) {
+    const sample = indices[t * s.batch + b]!;
+    labels[b] = ds.labels[sample]!;
+    x.set(sampleImage(ds, sample, drawAug(s.augment ?? {}, ds.rows, ds.cols, s.seed >>> 0, step >>> 0, b), norm), b * px);
+  }
   return { x, labels };
+}
+
+/** The evaluation batch: samples offset … offset+B−1, normalised. */
+export function gatherEvalRef(ds: Dataset, s: { batch: number; offset: number; normalize?: Normalize }): { x: Float64Array; labels: Uint32Array } {
+  const px = ds.rows * ds.cols;
+  const x = new Float64Array(s.batch * px);
+  for (let b = 0; b < s.batch; b++) x.set(sampleImage(ds, s.offset + b, null, s.normalize ?? { mean: 0, std: 1 }), b * px);
+  return { x, labels: Uint32Array.from(ds.labels.subarray(s.offset, s.offset + s.batch)) };
 }

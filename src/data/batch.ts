@@ -1,9 +1,24 @@
-// Datasets on the GPU: uploaded once as bytes; batches gathered (and augmented) by shaders/batch.wgsl.
+// Datasets on the GPU: uploaded once as bytes; batches gathered, normalised and augmented by
+// shaders/batch.wgsl (layout, draws and geometry there). CPU reference: batch.ref.ts.
+//
+// The epoch contract. Training steps are recorded many to a submit, so the host cannot tell the
+// kernel where it is: the kernel reads the global step s = counter[0] (advanced on the GPU after
+// each step by other code) and takes batch t = (s − epochStartStep) mod stepsPerEpoch, i.e. samples
+// indices[t·B … t·B + B − 1]. Before an epoch's first step the host writes that epoch's shuffled
+// order (epochOrder) into `indices`. With the trainer's numbering — epoch e's first step is
+// e·stepsPerEpoch — epochStartStep stays 0; otherwise pass the counter value at the epoch's first
+// step (u32 arithmetic: keep s ≥ epochStartStep). stepsPerEpoch = floor(n / B): the remainder (< B samples) is dropped each epoch, as
+// tf.data's drop_remainder, so shapes stay static; the shuffle differs per epoch, so no sample is
+// always left out. Evaluation covers every sample: gatherEval by explicit offset over evalBatches.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
+import { GpuError, ShapeError } from '../errors.ts';
+import { Rng } from '../util/rng.ts';
 import type { Dataset } from './dataset.ts';
 
 export interface GpuDataset {
+  /** n·h·w pixel bytes, four to a u32 (little-endian). */
   images: GPUBuffer;
+  /** n label bytes, four to a u32. */
   labels: GPUBuffer;
   n: number;
   h: number;
@@ -11,53 +26,129 @@ export interface GpuDataset {
   release(): void;
 }
 
+/** Training-time augmentation; everything off (the default) is a plain gather. */
 export interface AugmentParams {
+  /** Random translation by up to ±shift whole pixels in x and y, zero fill. */
   shift?: number;
+  /** Horizontal flip with probability ½. */
   flip?: boolean;
+  /** Rotation by up to ±rotate degrees (≤ 180), bilinear. */
   rotate?: number;
+  /** Scale by 1 ± up to zoom (< 1; > 1 enlarges the item), bilinear. */
   zoom?: number;
+  /** Probability of random erasing (Zhong et al.): a rectangle of 2–33% of the image, aspect 0.3–3.3, set to 0. */
   erase?: number;
 }
 
+/** x = (pixel/255 − mean) / std. The default {0, 1} is plain pixel/255 in [0, 1]. */
+export interface Normalize {
+  mean: number;
+  std: number;
+}
+
+const MAX_PIXELS = 16384; // erasing's integer area·aspect product stays below 2³² up to 128×128
+
 export function uploadDataset(gpu: Gpu, ds: Dataset): GpuDataset {
+  const max = gpu.limits.maxStorageBufferBindingSize;
+  if (ds.images.byteLength > max) throw new GpuError(`the dataset's ${ds.n} images take ${ds.images.byteLength} bytes but the adapter binds at most ${max}: use a subset`);
+  if (ds.rows * ds.cols > MAX_PIXELS) throw new ShapeError(`images of ${ds.rows}x${ds.cols}: the batch gather takes at most ${MAX_PIXELS} pixels`);
   const images = gpu.upload(ds.images, 'dataset images');
   const labels = gpu.upload(ds.labels, 'dataset labels');
   return { images, labels, n: ds.n, h: ds.rows, w: ds.cols, release: () => (gpu.release(images), gpu.release(labels)) };
 }
 
-function params(d: GpuDataset, batch: number, stepsPerEpoch: number, offset: number, seed: number, a: AugmentParams = {}) {
-  return [batch, d.h, d.w, stepsPerEpoch, offset, seed >>> 0, a.shift ?? 0, a.flip ? 1 : 0, { f32: a.rotate ?? 0 }, { f32: a.zoom ?? 0 }, { f32: a.erase ?? 0 }];
+/** Training steps per epoch: the last partial batch is dropped. */
+export function stepsPerEpochOf(n: number, batch: number): number {
+  return Math.floor(n / batch);
+}
+
+/** Epoch `epoch`'s order of n samples: a seeded Fisher–Yates shuffle (the same on every machine). */
+export function epochOrder(n: number, seed: number, epoch: number): Uint32Array {
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  return new Rng((seed * 1000003 + epoch) >>> 0).shuffle(order);
+}
+
+/** Evaluation chunks of at most `batch` samples covering all n, the last one partial. */
+export function evalBatches(n: number, batch: number): { offset: number; size: number }[] {
+  const out: { offset: number; size: number }[] = [];
+  for (let offset = 0; offset < n; offset += batch) out.push({ offset, size: Math.min(batch, n - offset) });
+  return out;
+}
+
+function checkAugment(a: AugmentParams, h: number, w: number): void {
+  const bad = (what: string): never => {
+    throw new RangeError(`augment ${what}`);
+  };
+  const shift = a.shift ?? 0, rotate = a.rotate ?? 0, zoom = a.zoom ?? 0, erase = a.erase ?? 0;
+  if (!Number.isInteger(shift) || shift < 0 || shift >= Math.max(h, w)) bad(`shift ${shift}: expected a whole number of pixels in 0–${Math.max(h, w) - 1}`);
+  if (!(rotate >= 0 && rotate <= 180)) bad(`rotate ${rotate}: expected degrees in 0–180`);
+  if (!(zoom >= 0 && zoom < 1)) bad(`zoom ${zoom}: expected a fraction in [0, 1)`);
+  if (!(erase >= 0 && erase <= 1)) bad(`erase ${erase}: expected a probability in 0–1`);
+}
+
+function params(d: GpuDataset, batch: number, stepsPerEpoch: number, epochStart: number, offset: number, seed: number, a: AugmentParams, norm: Normalize) {
+  if (!(norm.std > 0)) throw new RangeError(`normalise std ${norm.std}: expected > 0`);
+  return [
+    batch, d.h, d.w, stepsPerEpoch, epochStart >>> 0, offset, seed >>> 0, a.shift ?? 0, a.flip ? 1 : 0,
+    { f32: a.rotate ?? 0 }, { f32: a.zoom ?? 0 }, { f32: a.erase ?? 0 }, { f32: norm.mean }, { f32: 1 / norm.std },
+  ];
+}
+
+function checkBatch(batch: number): void {
+  if (!Number.isInteger(batch) || batch < 1 || batch > 65535) throw new ShapeError(`batch ${batch}: expected 1–65535`);
+}
+
+const bytesOf = (b: BufferRef): number => ('buffer' in b ? b.size ?? b.buffer.size - (b.offset ?? 0) : b.size);
+
+export interface TrainGather {
+  batch: number;
+  stepsPerEpoch: number;
+  /** Augmentation seed (u32). */
+  seed: number;
+  augment?: AugmentParams;
+  normalize?: Normalize;
+  /** counter[0] at the first step of the epoch in progress, mod stepsPerEpoch (default 0); see the top of the file. */
+  epochStartStep?: number;
 }
 
 /**
- * Training batch: sample b of step t is indices[(t mod stepsPerEpoch)·batch + b], with t read from
- * counter[0] on the GPU; `indices` holds the epoch's shuffled order (written by the host per epoch).
+ * Training batch: x [B,1,H,W] f32 and labels [B] u32 from indices[t·B …], t from the GPU step counter.
+ * io.indices: u32 × ≥ stepsPerEpoch·B (the epoch's order); io.counter: u32, word 0 the global step.
  */
 export function gatherTrain(
   gpu: Gpu,
   io: { data: GpuDataset; indices: BufferRef; counter: BufferRef; x: BufferRef; labels: BufferRef },
-  s: { batch: number; stepsPerEpoch: number; seed: number; augment?: AugmentParams },
+  s: TrainGather,
 ): Dispatch {
   const d = io.data;
+  checkBatch(s.batch);
+  checkAugment(s.augment ?? {}, d.h, d.w);
+  if (!Number.isInteger(s.stepsPerEpoch) || s.stepsPerEpoch < 1 || s.stepsPerEpoch * s.batch > d.n) {
+    throw new ShapeError(`${s.stepsPerEpoch} steps of ${s.batch} need ${s.stepsPerEpoch * s.batch} samples but the dataset has ${d.n}`);
+  }
+  if (bytesOf(io.indices) < s.stepsPerEpoch * s.batch * 4) throw new ShapeError(`the index buffer holds ${bytesOf(io.indices) / 4} u32 but an epoch reads ${s.stepsPerEpoch * s.batch}`);
   return gpu.kernel({
     shader: 'batch',
     entry: 'train_batch',
-    params: params(d, s.batch, s.stepsPerEpoch, 0, s.seed, s.augment),
+    params: params(d, s.batch, s.stepsPerEpoch, s.epochStartStep ?? 0, 0, s.seed, s.augment ?? {}, s.normalize ?? { mean: 0, std: 1 }),
     bindings: [d.images, d.labels, io.indices, io.counter, io.x, io.labels],
-    workgroups: [Math.ceil((d.h * d.w) / 64), s.batch],
+    workgroups: [s.batch],
     label: `gather train ${s.batch}`,
   });
 }
 
-/** Evaluation batch: samples offset … offset+batch−1, in order, not augmented. */
-export function gatherEval(gpu: Gpu, io: { data: GpuDataset; x: BufferRef; labels: BufferRef }, s: { batch: number; offset: number }): Dispatch {
+/** Evaluation batch: samples offset … offset+B−1 in order, normalised, never augmented. */
+export function gatherEval(gpu: Gpu, io: { data: GpuDataset; x: BufferRef; labels: BufferRef }, s: { batch: number; offset: number; normalize?: Normalize }): Dispatch {
   const d = io.data;
+  checkBatch(s.batch);
+  if (!Number.isInteger(s.offset) || s.offset < 0 || s.offset + s.batch > d.n) throw new ShapeError(`samples ${s.offset}…${s.offset + s.batch - 1} are outside the dataset's ${d.n}`);
   return gpu.kernel({
     shader: 'batch',
     entry: 'eval_batch',
-    params: params(d, s.batch, 1, s.offset, 0),
+    params: params(d, s.batch, 1, 0, s.offset, 0, {}, s.normalize ?? { mean: 0, std: 1 }),
     bindings: [d.images, d.labels, io.x, io.labels],
-    workgroups: [Math.ceil((d.h * d.w) / 64), s.batch],
+    workgroups: [s.batch],
     label: `gather eval ${s.batch}@${s.offset}`,
   });
 }

@@ -1,68 +1,54 @@
-// Datasets as bytes: Fashion-MNIST's idx files (decoded from bytes here; reading files is src/node/),
-// subsets and Keras-style validation splits.
-import { DataError } from '../errors.ts';
+// A dataset as bytes (the form it has on disk and on the GPU), and the two ways to cut one:
+// the first n samples, and Keras's validation_split. Decoders: idx.ts (idx files), csv.ts (Kaggle CSV).
 import { NUM_CLASSES } from './classes.ts';
 
 export interface Dataset {
-  /** n·rows·cols pixels, 0–255, row-major per image. */
+  /** n·rows·cols pixels, 0–255, image after image, each row-major. */
   images: Uint8Array;
+  /** n class indices, 0–9. */
   labels: Uint8Array;
   n: number;
   rows: number;
   cols: number;
 }
 
-export const INSTALL_HINT = 'install Fashion-MNIST with `apt-get install dataset-fashion-mnist` (files in /usr/share/datasets/fashion-mnist) or pass --data DIR';
+export const DEFAULT_DATA_DIR = '/usr/share/datasets/fashion-mnist';
+export const INSTALL_HINT = `install Fashion-MNIST with \`apt-get install dataset-fashion-mnist\` (files in ${DEFAULT_DATA_DIR}) or pass --data DIR`;
 
-function u32be(b: Uint8Array, at: number): number {
-  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+// datasetFromIdx lived here first; web.ts and others import it from this module.
+export { datasetFromIdx } from './idx.ts';
+
+function count(n: number, what: string): void {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`${what} must be a whole number ≥ 0, got ${n}`);
 }
 
-/** idx3 images: magic 2051, then n, rows, cols (big-endian u32), then the pixels. */
-export function parseIdxImages(bytes: Uint8Array, file: string): { images: Uint8Array; n: number; rows: number; cols: number } {
-  if (bytes.length < 16) throw new DataError(`${file}: truncated: ${bytes.length} bytes, shorter than an idx3 header (16)`);
-  const magic = u32be(bytes, 0);
-  if (magic !== 2051) throw new DataError(`${file}: not an idx3 image file: magic number ${magic}, expected 2051`);
-  const n = u32be(bytes, 4), rows = u32be(bytes, 8), cols = u32be(bytes, 12);
-  const need = 16 + n * rows * cols;
-  if (bytes.length < need) throw new DataError(`${file}: truncated: ${n} images of ${rows}x${cols} need ${need} bytes but the file has ${bytes.length}`);
-  return { images: bytes.subarray(16, need), n, rows, cols };
+/** Samples [from, to) as views of the same bytes (no copy). */
+export function slice(ds: Dataset, from: number, to: number): Dataset {
+  const px = ds.rows * ds.cols;
+  return { ...ds, images: ds.images.subarray(from * px, to * px), labels: ds.labels.subarray(from, to), n: to - from };
 }
 
-/** idx1 labels: magic 2049, then n, then one byte per label. */
-export function parseIdxLabels(bytes: Uint8Array, file: string): Uint8Array {
-  if (bytes.length < 8) throw new DataError(`${file}: truncated: ${bytes.length} bytes, shorter than an idx1 header (8)`);
-  const magic = u32be(bytes, 0);
-  if (magic !== 2049) throw new DataError(`${file}: not an idx1 label file: magic number ${magic}, expected 2049`);
-  const n = u32be(bytes, 4);
-  if (bytes.length < 8 + n) throw new DataError(`${file}: truncated: ${n} labels need ${8 + n} bytes but the file has ${bytes.length}`);
-  const labels = bytes.subarray(8, 8 + n);
-  const bad = labels.findIndex((l) => l >= NUM_CLASSES);
-  if (bad >= 0) throw new DataError(`${file}: label ${labels[bad]} at index ${bad} is outside 0–${NUM_CLASSES - 1}`);
-  return labels;
-}
-
-export function datasetFromIdx(images: Uint8Array, labels: Uint8Array, imageFile: string, labelFile: string): Dataset {
-  const im = parseIdxImages(images, imageFile);
-  const lb = parseIdxLabels(labels, labelFile);
-  if (lb.length !== im.n) throw new DataError(`${labelFile}: ${lb.length} labels but ${imageFile} has ${im.n} images`);
-  return { images: im.images, labels: lb, n: im.n, rows: im.rows, cols: im.cols };
-}
-
-/** The first n samples. */
+/** The first n samples (all of them when n ≥ ds.n). */
 export function subset(ds: Dataset, n: number): Dataset {
-  const k = Math.min(n, ds.n);
-  const px = ds.rows * ds.cols;
-  return { ...ds, images: ds.images.subarray(0, k * px), labels: ds.labels.subarray(0, k), n: k };
+  count(n, 'subset size');
+  return slice(ds, 0, Math.min(n, ds.n));
 }
 
-/** Keras's validation_split: the LAST fraction of the samples, taken before any shuffling. */
+/**
+ * Keras's validation_split: the LAST fraction of the samples, in file order, taken before any
+ * shuffling; train = [0, split), val = [split, n) with split = floor(n·(1 − fraction)), exactly as
+ * keras.src.trainers.data_adapters.array_slicing.train_validation_split. Either part may be empty
+ * (Keras raises then): callers say what that means for them.
+ */
 export function validationSplit(ds: Dataset, fraction: number): { train: Dataset; val: Dataset } {
-  const nVal = Math.floor(ds.n * fraction);
-  const nTrain = ds.n - nVal;
-  const px = ds.rows * ds.cols;
-  return {
-    train: { ...ds, images: ds.images.subarray(0, nTrain * px), labels: ds.labels.subarray(0, nTrain), n: nTrain },
-    val: { ...ds, images: ds.images.subarray(nTrain * px), labels: ds.labels.subarray(nTrain), n: nVal },
-  };
+  if (!(fraction >= 0 && fraction < 1)) throw new RangeError(`validation fraction must be in [0, 1), got ${fraction}`);
+  const split = Math.floor(ds.n * (1 - fraction));
+  return { train: slice(ds, 0, split), val: slice(ds, split, ds.n) };
+}
+
+/** How many samples of each class. */
+export function labelHistogram(ds: Dataset): number[] {
+  const h = new Array<number>(NUM_CLASSES).fill(0);
+  for (const l of ds.labels) h[l]!++;
+  return h;
 }

@@ -11,9 +11,8 @@ import { advanceCounter } from '../ops/optimizer.ts';
 import { confusionAccumulate } from '../ops/reduce.ts';
 import { softmax } from '../ops/softmax_xent.ts';
 import { emaUpdate } from '../ops/elementwise.ts';
-import { gatherEval, gatherTrain, uploadDataset, type AugmentParams, type GpuDataset } from '../data/batch.ts';
+import { epochOrder, gatherEval, gatherTrain, uploadDataset, type AugmentParams, type GpuDataset } from '../data/batch.ts';
 import type { Dataset } from '../data/dataset.ts';
-import { Rng } from '../util/rng.ts';
 import { DataError, FmgpuError } from '../errors.ts';
 import type { NamedTensor } from '../model/safetensors.ts';
 
@@ -167,10 +166,7 @@ export class Trainer {
     try {
       for (let epoch = start; epoch < o.epochs; epoch++) {
         const t0 = performance.now();
-        const order = new Uint32Array(train.n);
-        for (let i = 0; i < order.length; i++) order[i] = i;
-        new Rng((o.seed * 1000003 + epoch) >>> 0).shuffle(order);
-        gpu.write(tp.indices, order);
+        gpu.write(tp.indices, epochOrder(train.n, o.seed, epoch));
         this.resetStats();
         const first = epoch === start ? startStep - start * stepsPerEpoch : 0;
         let done = first, lastReport = first, stopped = false;

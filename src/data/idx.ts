@@ -1,0 +1,71 @@
+// The idx format of (Fashion-)MNIST, decoded from bytes (reading and gunzip live in src/node/data.ts
+// and web.ts). A file is a big-endian u32 magic (0x0000 0x08=ubyte, then the number of dims), one
+// big-endian u32 per dim, then the data: images idx3 = 2051 [n, rows, cols], labels idx1 = 2049 [n].
+import { DataError } from '../errors.ts';
+import { NUM_CLASSES } from './classes.ts';
+import type { Dataset } from './dataset.ts';
+
+export const IDX3_MAGIC = 2051;
+export const IDX1_MAGIC = 2049;
+
+function u32be(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
+/** What a wrong magic number most likely means, for the message. */
+function magicHint(b: Uint8Array, magic: number): string {
+  if (b[0] === 0x1f && b[1] === 0x8b) return ' (the bytes are gzipped: gunzip them first)';
+  if (magic === IDX1_MAGIC) return ' (this is an idx1 label file)';
+  if (magic === IDX3_MAGIC) return ' (this is an idx3 image file)';
+  return '';
+}
+
+/** idx3 images: magic 2051, then n, rows, cols, then n·rows·cols pixel bytes. */
+export function parseIdxImages(bytes: Uint8Array, file: string): { images: Uint8Array; n: number; rows: number; cols: number } {
+  if (bytes.length < 16) throw new DataError(`${file}: truncated: ${bytes.length} bytes, shorter than the 16-byte idx3 header`);
+  const magic = u32be(bytes, 0);
+  if (magic !== IDX3_MAGIC) throw new DataError(`${file}: not an idx3 image file: magic number ${magic}, expected ${IDX3_MAGIC}${magicHint(bytes, magic)}`);
+  const n = u32be(bytes, 4), rows = u32be(bytes, 8), cols = u32be(bytes, 12);
+  if (rows === 0 || cols === 0) throw new DataError(`${file}: images of ${rows}x${cols} pixels`);
+  const need = 16 + n * rows * cols;
+  if (bytes.length < need) throw new DataError(`${file}: truncated: ${n} images of ${rows}x${cols} need ${need} bytes but the file has ${bytes.length}`);
+  if (bytes.length > need) throw new DataError(`${file}: ${bytes.length - need} bytes after the ${n} images of ${rows}x${cols} the header announces (expected ${need} bytes, got ${bytes.length})`);
+  return { images: bytes.subarray(16, need), n, rows, cols };
+}
+
+/** idx1 labels: magic 2049, then n, then one byte per label, each a class 0–9. */
+export function parseIdxLabels(bytes: Uint8Array, file: string): Uint8Array {
+  if (bytes.length < 8) throw new DataError(`${file}: truncated: ${bytes.length} bytes, shorter than the 8-byte idx1 header`);
+  const magic = u32be(bytes, 0);
+  if (magic !== IDX1_MAGIC) throw new DataError(`${file}: not an idx1 label file: magic number ${magic}, expected ${IDX1_MAGIC}${magicHint(bytes, magic)}`);
+  const n = u32be(bytes, 4);
+  const need = 8 + n;
+  if (bytes.length < need) throw new DataError(`${file}: truncated: ${n} labels need ${need} bytes but the file has ${bytes.length}`);
+  if (bytes.length > need) throw new DataError(`${file}: ${bytes.length - need} bytes after the ${n} labels the header announces (expected ${need} bytes, got ${bytes.length})`);
+  const labels = bytes.subarray(8, need);
+  const bad = labels.findIndex((l) => l >= NUM_CLASSES);
+  if (bad >= 0) throw new DataError(`${file}: label ${labels[bad]} at index ${bad} is outside 0–${NUM_CLASSES - 1}`);
+  return labels;
+}
+
+/** An images file and its labels file as one Dataset; the names are only for messages. */
+export function datasetFromIdx(images: Uint8Array, labels: Uint8Array, imageFile: string, labelFile: string): Dataset {
+  const im = parseIdxImages(images, imageFile);
+  const lb = parseIdxLabels(labels, labelFile);
+  if (lb.length !== im.n) throw new DataError(`${labelFile}: ${lb.length} labels but ${imageFile} has ${im.n} images`);
+  return { images: im.images, labels: lb, n: im.n, rows: im.rows, cols: im.cols };
+}
+
+/** The idx bytes of a dataset (images, labels): for fixtures and exporting subsets. */
+export function encodeIdx(ds: Dataset): { images: Uint8Array; labels: Uint8Array } {
+  const images = new Uint8Array(16 + ds.images.length);
+  const iv = new DataView(images.buffer);
+  [IDX3_MAGIC, ds.n, ds.rows, ds.cols].forEach((v, i) => iv.setUint32(4 * i, v));
+  images.set(ds.images, 16);
+  const labels = new Uint8Array(8 + ds.n);
+  const lv = new DataView(labels.buffer);
+  lv.setUint32(0, IDX1_MAGIC);
+  lv.setUint32(4, ds.n);
+  labels.set(ds.labels, 8);
+  return { images, labels };
+}

@@ -1,0 +1,223 @@
+// Fashion-MNIST decoding and validation: idx files (plain and gzipped, from a temp dir), Kaggle CSV,
+// every error's exact message, Keras's validation split, subsets, and the real files when installed.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { CLASS_NAMES, NUM_CLASSES } from '../src/data/classes.ts';
+import { datasetFromIdx, encodeIdx } from '../src/data/idx.ts';
+import { parseCsv } from '../src/data/csv.ts';
+import { INSTALL_HINT, labelHistogram, subset, validationSplit, type Dataset } from '../src/data/dataset.ts';
+import { DEFAULT_DATA_DIR, loadCsv, loadFashionMnist } from '../src/node/data.ts';
+import { DataError } from '../src/errors.ts';
+import { Rng } from '../src/util/rng.ts';
+
+function generated(n: number, seed: number, rows = 28, cols = 28): Dataset {
+  const rng = new Rng(seed);
+  return { images: new Uint8Array(n * rows * cols).map(() => rng.int(256)), labels: new Uint8Array(n).map(() => rng.int(10)), n, rows, cols };
+}
+const plain = (ds: Dataset) => ({ n: ds.n, rows: ds.rows, cols: ds.cols, images: Array.from(ds.images), labels: Array.from(ds.labels) });
+/** An idx header + body with any magic and dims (big-endian u32s). */
+function idx(magic: number, dims: number[], body: number[] | Uint8Array = []): Uint8Array {
+  const head = [magic, ...dims].flatMap((v) => [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]);
+  return Uint8Array.from([...head, ...body]);
+}
+
+/** f throws a DataError whose whole message is `message`. */
+function expectDataError(f: () => unknown, message: string): void {
+  let err: unknown = null;
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(DataError);
+  expect((err as Error).message).toBe(message);
+}
+
+let tmp = '';
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'fmgpu-data-'));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const TRAIN = generated(7, 1), TEST = generated(3, 2);
+/** A data folder: each file gzipped or plain, `edit` may replace a file's bytes or drop it (null). */
+function dataDir(name: string, gz: boolean, edit: Record<string, Uint8Array | null> = {}): string {
+  const dir = join(tmp, name);
+  mkdirSync(dir, { recursive: true });
+  const files: Record<string, Uint8Array> = {};
+  for (const [prefix, ds] of [['train', TRAIN], ['t10k', TEST]] as const) {
+    const e = encodeIdx(ds);
+    files[`${prefix}-images-idx3-ubyte`] = e.images;
+    files[`${prefix}-labels-idx1-ubyte`] = e.labels;
+  }
+  for (const [base, bytes] of Object.entries(files)) {
+    const b = base in edit ? edit[base] : bytes;
+    if (b) writeFileSync(join(dir, gz ? `${base}.gz` : base), gz ? gzipSync(b) : b);
+  }
+  return dir;
+}
+
+describe('classes', () => {
+  it('ten names in label order, written once', () => {
+    expect(CLASS_NAMES).toEqual(['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']);
+    expect(NUM_CLASSES).toBe(10);
+  });
+});
+
+describe('idx files round trip', () => {
+  it('in memory: encodeIdx → datasetFromIdx', () => {
+    const ds = generated(5, 3, 4, 6);
+    const e = encodeIdx(ds);
+    expect(e.images.length).toBe(16 + 5 * 24);
+    expect(plain(datasetFromIdx(e.images, e.labels, 'i', 'l'))).toEqual(plain(ds));
+  });
+  it.each([['gzipped (.gz)', true], ['plain', false]] as const)('from disk, %s', (name, gz) => {
+    const { train, test } = loadFashionMnist(dataDir(`rt-${gz}`, gz));
+    expect(plain(train)).toEqual(plain(TRAIN));
+    expect(plain(test)).toEqual(plain(TEST));
+  });
+  it('gzip is told by its magic bytes, not the name: a plain file named .gz reads too', () => {
+    const dir = dataDir('mixed', false);
+    const e = encodeIdx(TEST);
+    rmSync(join(dir, 't10k-labels-idx1-ubyte'));
+    writeFileSync(join(dir, 't10k-labels-idx1-ubyte.gz'), e.labels);
+    expect(plain(loadFashionMnist(dir).test)).toEqual(plain(TEST));
+  });
+  it('subset keeps the first N training images; the test set stays whole', () => {
+    const { train, test } = loadFashionMnist(dataDir('rt-true', true), { subset: 4 });
+    expect(plain(train)).toEqual(plain(subset(TRAIN, 4)));
+    expect(test.n).toBe(3);
+  });
+});
+
+describe('idx errors: DataError, one line naming the file', () => {
+  const im = encodeIdx(TRAIN).images, lb = encodeIdx(TRAIN).labels;
+  const cases: [string, () => unknown, string][] = [
+    ['image file with the label magic', () => datasetFromIdx(idx(2049, [7, 28, 28]), lb, 'img', 'lbl'), 'img: not an idx3 image file: magic number 2049, expected 2051 (this is an idx1 label file)'],
+    ['label file with the image magic', () => datasetFromIdx(im, idx(2051, [7]), 'img', 'lbl'), 'lbl: not an idx1 label file: magic number 2051, expected 2049 (this is an idx3 image file)'],
+    ['other magic', () => datasetFromIdx(idx(1234, [7, 28, 28]), lb, 'img', 'lbl'), 'img: not an idx3 image file: magic number 1234, expected 2051'],
+    ['still gzipped', () => datasetFromIdx(gzipSync(im), lb, 'img', 'lbl'), 'img: not an idx3 image file: magic number 529205248, expected 2051 (the bytes are gzipped: gunzip them first)'],
+    ['truncated header', () => datasetFromIdx(im.subarray(0, 10), lb, 'img', 'lbl'), 'img: truncated: 10 bytes, shorter than the 16-byte idx3 header'],
+    ['truncated images', () => datasetFromIdx(im.subarray(0, 1000), lb, 'img', 'lbl'), 'img: truncated: 7 images of 28x28 need 5504 bytes but the file has 1000'],
+    ['trailing image bytes', () => datasetFromIdx(Uint8Array.from([...im, 0, 0]), lb, 'img', 'lbl'), 'img: 2 bytes after the 7 images of 28x28 the header announces (expected 5504 bytes, got 5506)'],
+    ['truncated labels', () => datasetFromIdx(im, lb.subarray(0, 12), 'img', 'lbl'), 'lbl: truncated: 7 labels need 15 bytes but the file has 12'],
+    ['label header short', () => datasetFromIdx(im, lb.subarray(0, 5), 'img', 'lbl'), 'lbl: truncated: 5 bytes, shorter than the 8-byte idx1 header'],
+    ['label count ≠ image count', () => datasetFromIdx(im, idx(2049, [6], [1, 2, 3, 4, 5, 6]), 'img', 'lbl'), 'lbl: 6 labels but img has 7 images'],
+    ['label outside 0–9', () => datasetFromIdx(im, idx(2049, [7], [1, 2, 3, 4, 10, 6, 7]), 'img', 'lbl'), 'lbl: label 10 at index 4 is outside 0–9'],
+    ['0 columns', () => datasetFromIdx(idx(2051, [1, 28, 0]), idx(2049, [1], [0]), 'img', 'lbl'), 'img: images of 28x0 pixels'],
+  ];
+  it.each(cases)('%s', (_name, f, message) => {
+    expectDataError(f, message);
+  });
+});
+
+describe('loading errors: DataError naming the path (and how to install)', () => {
+  const truncatedGz = (() => {
+    const z = gzipSync(encodeIdx(TRAIN).images);
+    return z.subarray(0, z.length - 100);
+  })();
+  const cases: [string, () => string, (dir: string) => string][] = [
+    ['missing directory', () => join(tmp, 'nope'), (d) => `data directory ${d} not found: ${INSTALL_HINT}`],
+    ['missing file', () => dataDir('missing', true, { 't10k-labels-idx1-ubyte': null }), (d) => `${d}/t10k-labels-idx1-ubyte.gz not found (nor t10k-labels-idx1-ubyte): ${INSTALL_HINT}`],
+    ['truncated gzip', () => dataDir('trunc', false, { 'train-images-idx3-ubyte': truncatedGz }), (d) => `${d}/train-images-idx3-ubyte: not a valid gzip file (unexpected end of file); the download may be truncated`],
+    ['wrong magic inside gzip', () => dataDir('magic', true, { 'train-labels-idx1-ubyte': idx(2051, [7], new Uint8Array(7)) }), (d) => `${d}/train-labels-idx1-ubyte.gz: not an idx1 label file: magic number 2051, expected 2049 (this is an idx3 image file)`],
+    ['not 28x28', () => dataDir('small', false, { 't10k-images-idx3-ubyte': encodeIdx(generated(3, 2, 4, 4)).images }), (d) => `${d}/t10k-images-idx3-ubyte: images of 4x4, expected Fashion-MNIST's 28x28`],
+  ];
+  it.each(cases)('%s', (_name, make, message) => {
+    const dir = make();
+    expectDataError(() => loadFashionMnist(dir), message(dir));
+  });
+  it('the install hint names the package', () => expect(INSTALL_HINT).toContain('apt-get install dataset-fashion-mnist'));
+});
+
+describe("Kaggle's CSV form", () => {
+  const row = (label: number | string, px: (i: number) => number | string, cols = 784) => [label, ...Array.from({ length: cols }, (_, i) => px(i))].join(',');
+  const header = ['label', ...Array.from({ length: 784 }, (_, i) => `pixel${i + 1}`)].join(',');
+  it.each([
+    ['with a header, CRLF, trailing blank line', `${header}\r\n${row(3, (i) => i % 256)}\r\n${row(9, () => 255)}\r\n\r\n`],
+    ['without a header', `${row(3, (i) => i % 256)}\n${row(9, () => 255)}`],
+    ['blank lines between, spaces around cells, 12.0', `\n${row(3, (i) => (i === 0 ? ' 0 ' : i % 256))}\n\n${row('9.0', () => '255.0')}\n`],
+  ])('%s', (_name, text) => {
+    const ds = parseCsv(text, 'f.csv');
+    expect([ds.n, ds.rows, ds.cols, Array.from(ds.labels)]).toEqual([2, 28, 28, [3, 9]]);
+    expect(Array.from(ds.images.subarray(0, 784))).toEqual(Array.from({ length: 784 }, (_, i) => i % 256));
+    expect(ds.images.subarray(784).every((v) => v === 255)).toBe(true);
+  });
+  it('other image sizes', () => {
+    const ds = parseCsv('1,0,1,2,3,4,5\n2,6,7,8,9,10,11', 'f.csv', { rows: 2, cols: 3 });
+    expect([ds.n, Array.from(ds.labels), Array.from(ds.images)]).toEqual([2, [1, 2], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]]);
+  });
+  const good = row(1, () => 0);
+  const bad: [string, string, string][] = [
+    ['too few columns', `${good}\n${row(1, () => 0, 783)}`, 'f.csv:2: 784 columns, expected 785 (a label and 784 pixels)'],
+    ['too many columns', `${header}\n${good}\n${good}\n${good},7`, 'f.csv:4: 786 columns, expected 785 (a label and 784 pixels)'],
+    ['header of the wrong width', `label,pixel1\n${good}`, 'f.csv:1: 2 columns, expected 785 (a label and 784 pixels)'],
+    ['non-numeric pixel', `${good}\n${row(2, (i) => (i === 9 ? 'abc' : 0))}`, 'f.csv:2: column 11 (pixel10) is not a number: "abc"'],
+    ['empty cell', row(2, (i) => (i === 0 ? '' : 0)), 'f.csv:1: column 2 (pixel1) is not a number: ""'],
+    ['non-numeric label', `${header}\n${good}\n${row('x', () => 0)}`, 'f.csv:3: column 1 (label) is not a number: "x"'],
+    ['pixel above 255', row(2, (i) => (i === 783 ? 256 : 0)), 'f.csv:1: pixel784 is 256, outside 0–255'],
+    ['negative pixel', `${good}\n\n${row(2, (i) => (i === 4 ? -1 : 0))}`, 'f.csv:3: pixel5 is -1, outside 0–255'],
+    ['fractional pixel', row(2, (i) => (i === 1 ? 12.5 : 0)), 'f.csv:1: pixel2 is 12.5, not a whole number'],
+    ['label 10', row(10, () => 0), 'f.csv:1: label 10 is outside 0–9'],
+    ['label -1', `${good}\n${row(-1, () => 0)}`, 'f.csv:2: label -1 is outside 0–9'],
+    ['fractional label', row(2.5, () => 0), 'f.csv:1: label is 2.5, not a whole number'],
+    ['no rows', `${header}\n\n`, 'f.csv: no images (expected lines of a label and 784 pixels)'],
+  ];
+  it.each(bad)('error: %s', (_name, text, message) => {
+    expectDataError(() => parseCsv(text, 'f.csv'), message);
+  });
+  it('loadCsv reads plain and gzipped files; a missing one is a DataError', () => {
+    const text = `${header}\n${row(4, (i) => i % 7)}\n`;
+    writeFileSync(join(tmp, 'a.csv'), text);
+    writeFileSync(join(tmp, 'a.csv.gz'), gzipSync(text));
+    expect(plain(loadCsv(join(tmp, 'a.csv')))).toEqual(plain(loadCsv(join(tmp, 'a.csv.gz'))));
+    expect(loadCsv(join(tmp, 'a.csv')).labels[0]).toBe(4);
+    expectDataError(() => loadCsv(join(tmp, 'none.csv')), `${join(tmp, 'none.csv')}: no such file`);
+  });
+});
+
+describe('splits', () => {
+  const ds = generated(10, 4, 2, 3);
+  it.each([
+    [10, 0.3, 7],
+    [10, 0.1, 9],
+    [7, 0.5, 3], // floor(7·0.5) = 3 train: Keras floors the TRAIN count, so val gets 4
+    [60000, 0.1, 54000],
+    [10, 0, 10],
+  ])('n=%i, validation %f → %i train (Keras: floor(n·(1 − f)))', (n, f, nTrain) => {
+    const d = n === 10 ? ds : generated(n, 5, 1, 1);
+    const { train, val } = validationSplit(d, f);
+    expect([train.n, val.n]).toEqual([nTrain, n - nTrain]);
+    // The LAST samples, in file order, before any shuffling; views of the same bytes.
+    expect(Array.from(val.labels)).toEqual(Array.from(d.labels.subarray(nTrain)));
+    expect(Array.from(val.images)).toEqual(Array.from(d.images.subarray(nTrain * d.rows * d.cols)));
+    expect(Array.from(train.images)).toEqual(Array.from(d.images.subarray(0, nTrain * d.rows * d.cols)));
+    expect(val.images.buffer).toBe(d.images.buffer);
+  });
+  it('a fraction outside [0, 1) is a RangeError', () => {
+    expect(() => validationSplit(ds, 1)).toThrow('validation fraction must be in [0, 1), got 1');
+    expect(() => validationSplit(ds, -0.1)).toThrow(RangeError);
+  });
+  it('subset keeps the first n (all when n ≥ size)', () => {
+    expect(plain(subset(ds, 4))).toEqual({ ...plain(ds), n: 4, images: Array.from(ds.images.subarray(0, 24)), labels: Array.from(ds.labels.subarray(0, 4)) });
+    expect(subset(ds, 99).n).toBe(10);
+    expect(subset(ds, 0).n).toBe(0);
+    expect(() => subset(ds, -1)).toThrow('subset size must be a whole number ≥ 0, got -1');
+  });
+});
+
+const HAVE_DATA = existsSync(DEFAULT_DATA_DIR);
+const REAL = HAVE_DATA
+  ? `${DEFAULT_DATA_DIR}: 60000 train and 10000 test images, 6000 of each class in train`
+  : `skipped: ${DEFAULT_DATA_DIR} is absent (apt-get install dataset-fashion-mnist), so the real counts and class histogram are not checked`;
+describe('the real Fashion-MNIST', () => {
+  it.skipIf(!HAVE_DATA)(REAL, () => {
+    const { train, test } = loadFashionMnist();
+    expect([train.n, train.rows, train.cols, test.n]).toEqual([60000, 28, 28, 10000]);
+    expect(labelHistogram(train)).toEqual(new Array(10).fill(6000));
+    expect(labelHistogram(test)).toEqual(new Array(10).fill(1000));
+  });
+});
