@@ -56,12 +56,17 @@ function chunk(kind: string, body: Uint8Array): Uint8Array {
 export function grayPng(pixels: Uint8Array, w: number, h: number): Uint8Array {
   const raw = new Uint8Array(h * (w + 1));
   for (let y = 0; y < h; y++) raw.set(pixels.subarray(y * w, (y + 1) * w), y * (w + 1) + 1); // filter byte 0: none
+  return pngFile(w, h, 8, 0, zlibStored(raw));
+}
+
+/** A PNG file from its header fields and its zlib-compressed, filtered scanlines (one IDAT). */
+export function pngFile(w: number, h: number, depth: number, colourType: number, idat: Uint8Array): Uint8Array {
   const ihdr = new Uint8Array(13);
   const v = new DataView(ihdr.buffer);
   v.setUint32(0, w);
   v.setUint32(4, h);
-  ihdr.set([8, 0, 0, 0, 0], 8); // depth 8, colour type 0 (gray)
-  const parts = [Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlibStored(raw)), chunk('IEND', new Uint8Array())];
+  ihdr.set([depth, colourType, 0, 0, 0], 8);
+  const parts = [Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array())];
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
   for (const p of parts) {

@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync, gzipSync } from 'node:zlib';
 import { Rng } from '../../src/util/rng.ts';
+import { pngFile } from '../../src/report/png.ts';
 
 function idx(magic: number, dims: number[], body: Uint8Array): Uint8Array {
   const head = new Uint8Array(4 + 4 * dims.length);
@@ -39,15 +40,6 @@ export function writeIdxDir(dir: string, nTrain: number, nTest: number): string 
   return dir;
 }
 
-function crc32(bytes: Uint8Array): number {
-  let c = ~0;
-  for (const b of bytes) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
-
 /** A PNG of the given colour type (0 gray, 2 RGB, 6 RGBA) and bit depth (8 or 16), from RGBA pixels. */
 export function encodePng(w: number, h: number, rgba: Uint8Array, type: 0 | 2 | 6 = 2, depth: 8 | 16 = 8): Uint8Array {
   const ch = type === 0 ? 1 : type === 2 ? 3 : 4;
@@ -64,28 +56,7 @@ export function encodePng(w: number, h: number, rgba: Uint8Array, type: 0 | 2 | 
       });
     }
   }
-  const chunk = (kind: string, body: Uint8Array): Uint8Array => {
-    const out = new Uint8Array(12 + body.length);
-    const v = new DataView(out.buffer);
-    v.setUint32(0, body.length);
-    out.set(new TextEncoder().encode(kind), 4);
-    out.set(body, 8);
-    v.setUint32(8 + body.length, crc32(out.subarray(4, 8 + body.length)));
-    return out;
-  };
-  const ihdr = new Uint8Array(13);
-  const v = new DataView(ihdr.buffer);
-  v.setUint32(0, w);
-  v.setUint32(4, h);
-  ihdr.set([depth, type, 0, 0, 0], 8);
-  const parts = [Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', new Uint8Array(deflateSync(raw))), chunk('IEND', new Uint8Array())];
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return pngFile(w, h, depth, type, new Uint8Array(deflateSync(raw)));
 }
 
 /** RGBA of a dark garment-like blob on a light background (so predict inverts it). */
