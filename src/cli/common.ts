@@ -2,6 +2,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import pkg from '../../package.json' with { type: 'json' };
 import { UsageError } from './args.ts';
+import { openNodeGpu } from '../node/gpu.ts';
+import { GpuError } from '../errors.ts';
+import type { Gpu } from '../gpu/runtime.ts';
 
 export const VERSION: string = pkg.version;
 
@@ -15,4 +18,21 @@ export function readSource(file: string): string {
   const text = readFileSync(file, 'utf8');
   sources.set(file, text);
   return text;
+}
+
+/**
+ * The GPU for a command. Dawn rejects an `--adapter` that matches nothing with "no suitable
+ * backends found"; say which flag to change instead.
+ */
+export async function openCliGpu(adapter: string | undefined): Promise<Gpu> {
+  try {
+    return await openNodeGpu({ adapter });
+  } catch (e) {
+    if (adapter && !(e instanceof GpuError)) {
+      // Dawn lists what there is as lines ` * backend: 'vulkan', name: 'llvmpipe (LLVM 15.0.6)'`.
+      const names = [...String((e as Error).message).matchAll(/name: '([^']*)'/g)].map((m) => m[1]);
+      throw new UsageError(`--adapter ${adapter}: no WebGPU adapter's name contains "${adapter}" (${names.length ? `adapters: ${names.join('; ')}` : 'no adapters found'})`);
+    }
+    throw e;
+  }
 }

@@ -2,7 +2,6 @@
 // several runs, the ensemble by averaged probabilities and by majority vote.
 import { join } from 'node:path';
 import { parseNet } from '../../dsl/index.ts';
-import { openNodeGpu } from '../node/gpu.ts';
 import { Trainer } from '../train/trainer.ts';
 import { loadFashionMnist, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
 import { readRun } from '../node/rundir.ts';
@@ -10,7 +9,7 @@ import { classificationReport, confusionTable, perClass } from '../train/metrics
 import type { Dataset } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/classes.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { readSource } from './common.ts';
+import { openCliGpu, readSource } from './common.ts';
 import type { Out } from './progress.ts';
 
 export const EVAL_FLAGS: Record<string, FlagSpec> = {
@@ -40,13 +39,17 @@ function argmax(p: Float32Array, i: number): number {
 export async function evaluate(args: readonly string[], out: Out): Promise<number> {
   const { flags, positional } = parseArgs(args, EVAL_FLAGS);
   if (positional.length === 0) throw new UsageError('eval needs a run directory: fmgpu eval RUN [RUN ...]');
+  if (flags.data && flags['test-csv']) throw new UsageError('--data and --test-csv are two sources of test data: give one');
   const runs = positional.map((dir) => {
     const run = readRun(dir);
     const file = join(dir, 'model.net');
     return { dir, run, ir: parseNet(readSource(file), file) };
   });
   const test = flags['test-csv'] ? loadCsv(String(flags['test-csv'])) : loadFashionMnist(String(flags.data ?? DEFAULT_DATA_DIR)).test;
-  const gpu = await openNodeGpu({ adapter: flags.adapter ? String(flags.adapter) : undefined });
+  for (const { dir, ir } of runs) {
+    if (ir.input.h !== test.rows || ir.input.w !== test.cols || ir.input.c !== 1) throw new UsageError(`${dir}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the test images are ${test.rows}x${test.cols}x1`);
+  }
+  const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
   const probs: Float32Array[] = [];
   try {
     const x = runs.length > 1 ? normalised(test) : null;

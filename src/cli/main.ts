@@ -2,7 +2,7 @@
 // Ctrl-C. Errors go to stderr as one line `fmgpu: error: …` (language errors in their
 // FILE:LINE:COL form with the excerpt); stack traces only with --debug.
 import { DslError, formatError } from '../../dsl/index.ts';
-import { DataError, FmgpuError, GpuError, ShapeError } from '../errors.ts';
+import { DataError, ShapeError } from '../errors.ts';
 import { UsageError, flagHelp } from './args.ts';
 import { VERSION, sources } from './common.ts';
 import type { Out } from './progress.ts';
@@ -12,7 +12,6 @@ import { evaluate, EVAL_FLAGS } from './eval.ts';
 import { predict, PREDICT_FLAGS } from './predict.ts';
 import { serve, SERVE_HELP } from './serve.ts';
 import { reportCommand, REPORT_FLAGS } from './report.ts';
-import { DivergedError } from '../train/trainer.ts';
 
 const HELP = `fmgpu ${VERSION}: train convolutional networks on the GPU through WebGPU
 
@@ -54,9 +53,14 @@ export async function run(argv: readonly string[], out: Out = terminal()): Promi
   const args = argv.filter((a) => a !== '--debug');
   const [command, ...rest] = args;
   try {
-    if (!command || command === '--help' || command === '-h' || command === 'help') {
+    if (!command) {
+      // A bare `fmgpu` is a usage error: the help goes to stderr, stdout stays empty.
+      out.err(HELP);
+      return 2;
+    }
+    if (command === '--help' || command === '-h' || command === 'help') {
       out.log(HELP);
-      return command ? 0 : 2;
+      return 0;
     }
     if (command === '--version' || command === '-V') {
       out.log(VERSION);
@@ -93,12 +97,27 @@ function report(e: unknown, out: Out, debug: boolean): number {
     out.err(formatError(e, sources.get(e.file) ?? ''));
     return 2;
   }
-  const message = e instanceof Error ? e.message : String(e);
-  out.err(`fmgpu: error: ${message.split('\n')[0]}`);
-  if (e instanceof UsageError || e instanceof DataError || e instanceof ShapeError) return 2;
-  if (e instanceof DivergedError || e instanceof GpuError || e instanceof FmgpuError) return 1;
-  return 1;
+  out.err(`fmgpu: error: ${oneLine(e)}`);
+  // Bad input (flags, files, data, shapes) is the user's to fix: 2. The rest (GPU failures, a
+  // diverged loss, I/O, bugs) is a runtime failure: 1.
+  return e instanceof UsageError || e instanceof DataError || e instanceof ShapeError ? 2 : 1;
 }
+
+/** The message, one line; Node's file-system errors without their errno prefix ("EACCES: …"). */
+function oneLine(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err instanceof Error && err.code && err.syscall && err.path) {
+    const why = err.message.replace(/^[A-Z]+: /, '').split(',')[0];
+    return `${err.path}: ${why}`;
+  }
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+}
+
+// `fmgpu … | head` closes stdout early: that is not an error worth a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 
 const code = await run(process.argv.slice(2));
 process.exitCode = code;

@@ -2,14 +2,13 @@
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseNet } from '../../dsl/index.ts';
-import { openNodeGpu } from '../node/gpu.ts';
 import { Trainer } from '../train/trainer.ts';
 import { readRun } from '../node/rundir.ts';
 import { decodeImage } from '../node/image.ts';
 import { preprocessImage } from '../data/image.ts';
 import { CLASS_NAMES } from '../data/classes.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { readSource } from './common.ts';
+import { openCliGpu, readSource } from './common.ts';
 import type { Out } from './progress.ts';
 
 export const PREDICT_FLAGS: Record<string, FlagSpec> = {
@@ -40,7 +39,7 @@ export async function predict(args: readonly string[], out: Out): Promise<number
     const img = decodeImage(new Uint8Array(readFileSync(f)), f);
     return { file: f, ...preprocessImage(img.data, img.width, img.height, invert) };
   });
-  const gpu = await openNodeGpu({ adapter: flags.adapter ? String(flags.adapter) : undefined });
+  const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
   const t = new Trainer(gpu, ir, 0);
   try {
     t.params.load(run.weights, `${dir}/weights.safetensors`);

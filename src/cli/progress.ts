@@ -38,6 +38,8 @@ export class Progress {
   epoch(l: EpochLog, epochs: number): void {
     if (this.json) return this.event('epoch', { ...l });
     if (this.out.status) this.out.status('');
-    this.out.log(`epoch ${l.epoch}/${epochs}  ${l.seconds.toFixed(1)}s  loss ${fmt(l.loss)}  acc ${fmt(l.accuracy)}  val_loss ${fmt(l.val_loss)}  val_acc ${fmt(l.val_accuracy)}`);
+    // As Keras: the validation columns only when there is a validation set.
+    const val = l.val_loss === undefined ? '' : `  val_loss ${fmt(l.val_loss)}  val_acc ${fmt(l.val_accuracy)}`;
+    this.out.log(`epoch ${l.epoch}/${epochs}  ${l.seconds.toFixed(1)}s  loss ${fmt(l.loss)}  acc ${fmt(l.accuracy)}${val}`);
   }
 }

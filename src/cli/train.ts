@@ -1,19 +1,19 @@
 // `fmgpu train model.net`: check everything, open the GPU, train with progress, checkpoint every
 // epoch, evaluate on the test set, leave a run directory behind.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseNet, summarize, overrideTrain, type ModelIR, type TrainConfig } from '../../dsl/index.ts';
-import { openNodeGpu } from '../node/gpu.ts';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseNet, summarize, overrideTrain, TRAIN_KEYS, type ModelIR, type TrainConfig } from '../../dsl/index.ts';
 import { adapterName } from '../gpu/device.ts';
 import { Trainer, type EpochLog } from '../train/trainer.ts';
 import { encodeSafetensors } from '../model/safetensors.ts';
 import { loadFashionMnist, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
 import { validationSplit, type Dataset } from '../data/dataset.ts';
 import { perClass } from '../train/metrics.ts';
-import { defaultRunDir, historyCsv, readCheckpoint, readRun, writeCheckpoint, writeFileAtomic, type CheckpointState } from '../node/rundir.ts';
+import { defaultRunDir, makeDir, historyCsv, readCheckpoint, readRun, writeCheckpoint, writeFileAtomic, type CheckpointState } from '../node/rundir.ts';
+import { DataError } from '../errors.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
 import { Progress, type Out } from './progress.ts';
-import { VERSION, readSource } from './common.ts';
+import { VERSION, openCliGpu, readSource } from './common.ts';
 import { runReport } from './report.ts';
 
 export const TRAIN_FLAGS: Record<string, FlagSpec> = {
@@ -27,6 +27,7 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   schedule: { type: 'string', meta: 'NAME', help: 'constant, cosine, onecycle or plateau' },
   'label-smoothing': { type: 'string', meta: 'X', help: 'label smoothing in [0, 1)' },
   ema: { type: 'string', meta: 'X', help: 'decay of a moving average of the weights (0: off)' },
+  tta: { type: 'string', meta: 'BOOL', help: 'test-time augmentation at evaluation (true/false; not implemented yet)' },
   seed: { type: 'string', meta: 'N', help: 'random seed (initialisation, shuffles, dropout, augmentation)' },
   validation: { type: 'string', meta: 'F', help: 'fraction of the training set held out, taken from its end (Keras)' },
   'early-stop': { type: 'string', meta: 'N', help: 'stop after N epochs without val_loss improving, restore the best (0: off)' },
@@ -42,12 +43,8 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   debug: { type: 'bool', help: 'stack traces on errors' },
 };
 
-/** Flag name → `train` key of the language. */
-const TRAIN_KEY: Record<string, string> = {
-  epochs: 'epochs', batch: 'batch', lr: 'lr', optimizer: 'optimizer', momentum: 'momentum', nesterov: 'nesterov',
-  'weight-decay': 'weight_decay', schedule: 'schedule', 'label-smoothing': 'label_smoothing', ema: 'ema', seed: 'seed',
-  validation: 'validation', 'early-stop': 'early_stop',
-};
+/** Flag name → `train` key of the language: every key has its flag, `early_stop` as --early-stop. */
+export const TRAIN_KEY: Readonly<Record<string, string>> = Object.fromEntries(Object.keys(TRAIN_KEYS).map((k) => [k.replace(/_/g, '-'), k]));
 
 export function applyTrainFlags(config: TrainConfig, flags: Flags): TrainConfig {
   let c = config;
@@ -72,6 +69,7 @@ function loadData(flags: Flags, validation: number): Data {
   let train: Dataset, test: Dataset, from: string;
   if (flags.csv || flags['test-csv']) {
     if (!flags.csv || !flags['test-csv']) throw new UsageError('--csv and --test-csv go together');
+    if (flags.data) throw new UsageError('--data and --csv are two sources of training data: give one');
     train = loadCsv(String(flags.csv));
     test = loadCsv(String(flags['test-csv']));
     from = `${flags.csv}, ${flags['test-csv']}`;
@@ -99,8 +97,15 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
     dir = String(flags.resume);
     resume = readCheckpoint(dir);
     file ??= join(dir, 'model.net');
-    const saved = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { flags: Flags };
-    for (const [k, v] of Object.entries(saved.flags)) if (flags[k] === undefined && k !== 'resume' && k !== 'out') flags[k] = v;
+    const saved = readRunJson(dir);
+    // The run's flags, unless given again; a data source given again replaces the saved one whole.
+    // How this invocation reports (--json, --debug) is its own.
+    const DATA = ['data', 'csv', 'test-csv'];
+    const source = DATA.some((k) => flags[k] !== undefined);
+    for (const [k, v] of Object.entries(saved.flags ?? {})) {
+      if (flags[k] !== undefined || ['resume', 'out', 'init', 'json', 'debug'].includes(k) || (source && DATA.includes(k))) continue;
+      flags[k] = v;
+    }
   }
   if (!file) throw new UsageError('train needs a model file: fmgpu train model.net');
   if (positional.length > 1) throw new UsageError(`unexpected argument "${positional[1]}"`);
@@ -114,11 +119,18 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
     throw new UsageError(`${file}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the data is ${data.train.rows}x${data.train.cols}x1`);
   }
   dir = flags.resume ? String(flags.resume) : String(flags.out ?? defaultRunDir(file));
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--out ${dir}: a file is in the way of the run directory`);
   if (!flags.resume && existsSync(join(dir, 'checkpoint'))) throw new UsageError(`${dir} already holds a run: use --resume ${dir} to continue it, or another --out`);
-  mkdirSync(dir, { recursive: true });
+  try {
+    makeDir(dir);
+  } catch (e) {
+    throw new UsageError(`cannot create the run directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 
+  // The language accepts tta but no evaluation path implements it yet: say so rather than ignore it.
+  if (config.tta) out.err('fmgpu: warning: tta=true is not implemented yet; the test set is evaluated without test-time augmentation');
   // Everything is checked: now the GPU.
-  const gpu = await openNodeGpu({ adapter: flags.adapter ? String(flags.adapter) : undefined });
+  const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
   const trainer = new Trainer(gpu, ir, config.seed);
   const progress = new Progress(out, !!flags.json);
   progress.batch = config.batch;
@@ -126,13 +138,14 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
   const onSigint = (): void => {
     if (interrupted) process.exit(130);
     interrupted = true;
-    out.err('\nfmgpu: stopping after the current step and writing a checkpoint (Ctrl-C again to quit now)');
+    // On a terminal, first leave the progress bar's line.
+    out.err(`${out.status ? '\n' : ''}fmgpu: stopping after the steps in flight, then writing a checkpoint (Ctrl-C again to quit now)`);
   };
   process.on('SIGINT', onSigint);
   try {
     progress.event('start', { adapter: adapterName(gpu.adapter), cpu: gpu.adapter.cpu, model: file, run: dir, params: ir.params.trainable + ir.params.nonTrainable, train: data.train.n, validation: data.val?.n ?? 0, test: data.test.n, version: VERSION });
     if (!flags.json) {
-      out.log(`adapter: ${adapterName(gpu.adapter)}${gpu.adapter.cpu ? ' — running on a CPU fallback adapter: correct but slow' : ''}`);
+      out.log(`adapter: ${adapterName(gpu.adapter)}${gpu.adapter.cpu ? ': no GPU in use, training is correct but slow' : ''}`);
       out.log(summarize(ir));
       out.log(`data: ${data.train.n.toLocaleString('en-US')} training, ${(data.val?.n ?? 0).toLocaleString('en-US')} validation, ${data.test.n.toLocaleString('en-US')} test images (${data.from})`);
       out.log(`run directory: ${dir}`);
@@ -152,13 +165,16 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
     } else {
       if (init) trainer.params.load(init.weights, `${flags.init}/weights.safetensors`);
       writeFileSync(join(dir, 'model.net'), source);
-      writeFileAtomic(join(dir, 'run.json'), JSON.stringify({ version: VERSION, model: file, seed: config.seed, adapter: adapterName(gpu.adapter), node: process.version, git: gitRevision(), flags, started: new Date().toISOString() }, null, 2));
+      writeFileAtomic(join(dir, 'run.json'), JSON.stringify({ version: VERSION, model: file, seed: config.seed, adapter: adapterName(gpu.adapter), node: process.version, git: gitRevision(), flags: absolutePaths(flags), started: new Date().toISOString() }, null, 2));
     }
     const metadata = { 'fmgpu.source': source, 'fmgpu.version': VERSION, 'fmgpu.layout': 'conv weight [out, in, kh, kw]; dense weight [in, out]; tensors NCHW' };
     const weightsBytes = async (): Promise<Uint8Array> => encodeSafetensors(await trainer.params.read(), metadata);
     let bestBytes: Uint8Array | null = resume?.best ? encodeSafetensors(resume.best, metadata) : null;
+    let saved = -1; // the step of the last checkpoint written
     const checkpoint = async (epoch: number): Promise<void> => {
       const state: CheckpointState = { epoch, step: await trainer.step(), seed: config.seed, optimizer: config.optimizer, best, history };
+      if (state.step === saved) return;
+      saved = state.step;
       writeCheckpoint(dir, { weights: await weightsBytes(), best: bestBytes, optimizer: encodeSafetensors(await trainer.stateTensors()), state });
       writeFileAtomic(join(dir, 'history.json'), JSON.stringify(history, null, 2));
       writeFileAtomic(join(dir, 'history.csv'), historyCsv(history));
@@ -177,7 +193,8 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
       initialStep: startStep,
       initialBest: best?.value,
       earlyStop: config.earlyStop > 0 ? { patience: config.earlyStop, monitor: 'val_loss', restoreBest: true } : undefined,
-      shouldStop: () => interrupted,
+      // A macrotask between submits lets the SIGINT handler run: Ctrl-C stops after this submit.
+      shouldStop: () => new Promise<boolean>((done) => setImmediate(() => done(interrupted))),
       onProgress: (p) => progress.step(p, config.epochs),
       onEpoch: async (log) => {
         history.push(log);
@@ -188,6 +205,7 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
           bestBytes = await weightsBytes();
         }
         await checkpoint(log.epoch);
+        return interrupted ? 'stop' : undefined;
       },
     });
     if (interrupted) {
@@ -207,6 +225,22 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
     process.off('SIGINT', onSigint);
     trainer.release();
     gpu.destroy();
+  }
+}
+
+/** Path flags made absolute, so that `--resume` works from any directory. */
+function absolutePaths(flags: Flags): Flags {
+  const out = { ...flags };
+  for (const k of ['data', 'csv', 'test-csv', 'init']) if (typeof out[k] === 'string') out[k] = resolve(out[k] as string);
+  return out;
+}
+
+function readRunJson(dir: string): { flags?: Flags } {
+  const file = join(dir, 'run.json');
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as { flags?: Flags };
+  } catch (e) {
+    throw new DataError(`${file}: unreadable (${(e as Error).message.split('\n')[0]}); the run cannot be resumed without its flags`);
   }
 }
 

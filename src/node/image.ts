@@ -1,5 +1,5 @@
 // Decoding photos for `fmgpu predict`: PNG (here, with node:zlib: every bit depth and colour type,
-// palette and transparency; not interlaced) and JPEG (jpeg-js). Output: RGBA bytes.
+// palettes, transparency, Adam7 interlacing) and JPEG (jpeg-js). Output: RGBA bytes.
 import { inflateSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { DataError } from '../errors.ts';
@@ -77,21 +77,40 @@ function decodePng(bytes: Uint8Array, file: string): Rgba {
   }
   if (!width) throw new DataError(`${file}: PNG without a header (IHDR)`);
   if (!ended || idat.length === 0) throw new DataError(`${file}: truncated PNG (no image data end)`);
-  if (interlace) throw new DataError(`${file}: interlaced PNGs are not supported; save it without interlacing`);
   const channels = ({ 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 } as Record<number, number>)[type];
-  if (!channels || ![1, 2, 4, 8, 16].includes(depth)) throw new DataError(`${file}: PNG colour type ${type} with bit depth ${depth} is not valid`);
+  const depths = type === 0 ? [1, 2, 4, 8, 16] : type === 3 ? [1, 2, 4, 8] : [8, 16];
+  if (!channels || !depths.includes(depth)) throw new DataError(`${file}: PNG colour type ${type} with bit depth ${depth} is not valid`);
   if (type === 3 && !palette) throw new DataError(`${file}: palette PNG without a palette`);
+  if (interlace > 1) throw new DataError(`${file}: corrupt PNG (interlace method ${interlace})`);
   let raw: Uint8Array;
   try {
     raw = new Uint8Array(inflateSync(Buffer.concat(idat)));
   } catch (e) {
     throw new DataError(`${file}: truncated or corrupt PNG data (${(e as Error).message})`);
   }
-  const bpp = Math.max(1, (channels * depth) >> 3); // bytes per pixel for filtering
-  const stride = Math.ceil((width * channels * depth) / 8);
-  if (raw.length < height * (stride + 1)) throw new DataError(`${file}: truncated PNG data (${raw.length} of ${height * (stride + 1)} bytes)`);
-  const px = new Uint8Array(height * stride);
-  for (let y = 0; y < height; y++) {
+  const image = { width, height, depth, type, channels, palette, trns };
+  const out = new Uint8Array(width * height * 4);
+  // Adam7 passes as [x0, y0, dx, dy]; a plain image is one pass over everything.
+  const passes = interlace ? ADAM7 : [[0, 0, 1, 1]];
+  let offset = 0;
+  for (const [x0, y0, dx, dy] of passes) {
+    const pw = Math.ceil((width - x0!) / dx!), ph = Math.ceil((height - y0!) / dy!);
+    if (pw <= 0 || ph <= 0) continue; // an empty pass has no bytes at all, not even filter bytes
+    const stride = Math.ceil((pw * channels * depth) / 8);
+    if (raw.length < offset + ph * (stride + 1)) throw new DataError(`${file}: truncated PNG data (${raw.length} bytes, more expected)`);
+    const px = unfilter(raw.subarray(offset, offset + ph * (stride + 1)), stride, ph, Math.max(1, (channels * depth) >> 3), file);
+    offset += ph * (stride + 1);
+    for (let y = 0; y < ph; y++) for (let x = 0; x < pw; x++) rgba(px, stride, x, y, image, out, ((y0! + y * dy!) * width + x0! + x * dx!) * 4);
+  }
+  return { width, height, data: out };
+}
+
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+
+/** Undoes PNG's per-row filters (None, Sub, Up, Average, Paeth); `bpp` bytes per pixel, at least 1. */
+function unfilter(raw: Uint8Array, stride: number, rows: number, bpp: number, file: string): Uint8Array {
+  const px = new Uint8Array(rows * stride);
+  for (let y = 0; y < rows; y++) {
     const f = raw[y * (stride + 1)]!;
     const src = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
     const row = px.subarray(y * stride, (y + 1) * stride);
@@ -109,30 +128,45 @@ function decodePng(bytes: Uint8Array, file: string): Rgba {
       row[i] = v & 255;
     }
   }
-  // Samples as 8-bit values (16-bit: the high byte; low depths: scaled up, palettes: indices).
-  const sample = (y: number, i: number): number => {
-    if (depth === 16) return px[y * stride + i * 2]!;
+  return px;
+}
+
+interface PngInfo {
+  depth: number;
+  type: number;
+  channels: number;
+  palette: Uint8Array | null;
+  trns: Uint8Array | null;
+}
+
+/** Pixel (x, y) of unfiltered rows → 8-bit RGBA at out[o…o+3]. */
+function rgba(px: Uint8Array, stride: number, x: number, y: number, p: PngInfo, out: Uint8Array, o: number): void {
+  const { depth, type, channels, palette, trns } = p;
+  // Sample c of the pixel at its own depth (palette: the index).
+  const raw = (c: number): number => {
+    const i = x * channels + c;
+    if (depth === 16) return (px[y * stride + i * 2]! << 8) | px[y * stride + i * 2 + 1]!;
     if (depth === 8) return px[y * stride + i]!;
-    const bit = i * depth, v = (px[y * stride + (bit >> 3)]! >> (8 - depth - (bit & 7))) & ((1 << depth) - 1);
-    return type === 3 ? v : Math.round((v * 255) / ((1 << depth) - 1));
+    const bit = i * depth;
+    return (px[y * stride + (bit >> 3)]! >> (8 - depth - (bit & 7))) & ((1 << depth) - 1);
   };
-  const out = new Uint8Array(width * height * 4);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const o = (y * width + x) * 4;
-      if (type === 3) {
-        const k = sample(y, x);
-        out.set(palette!.subarray(k * 3, k * 3 + 3), o);
-        out[o + 3] = trns && k < trns.length ? trns[k]! : 255;
-        continue;
-      }
-      const s = (c: number): number => sample(y, x * channels + c);
-      const g = type === 0 || type === 4;
-      out[o] = s(0);
-      out[o + 1] = g ? s(0) : s(1);
-      out[o + 2] = g ? s(0) : s(2);
-      out[o + 3] = type === 4 ? s(1) : type === 6 ? s(3) : 255;
-    }
+  const to8 = (v: number): number => (depth === 16 ? v >> 8 : depth === 8 ? v : Math.round((v * 255) / ((1 << depth) - 1)));
+  if (type === 3) {
+    const k = raw(0);
+    if (k * 3 + 2 >= palette!.length) out.set([0, 0, 0], o); // an index past the palette: black, as libpng
+    else out.set(palette!.subarray(k * 3, k * 3 + 3), o);
+    out[o + 3] = trns && k < trns.length ? trns[k]! : 255;
+    return;
   }
-  return { width, height, data: out };
+  const gray = type === 0 || type === 4;
+  const s = [raw(0), gray ? raw(0) : raw(1), gray ? raw(0) : raw(2)];
+  out[o] = to8(s[0]!);
+  out[o + 1] = to8(s[1]!);
+  out[o + 2] = to8(s[2]!);
+  if (type === 4 || type === 6) out[o + 3] = to8(raw(type === 4 ? 1 : 3));
+  else {
+    // tRNS for gray and RGB names one colour (16-bit big-endian samples) that is fully transparent.
+    const key = trns && trns.length >= (gray ? 2 : 6) ? [0, 1, 2].map((c) => (gray ? (trns[0]! << 8) | trns[1]! : (trns[2 * c]! << 8) | trns[2 * c + 1]!)) : null;
+    out[o + 3] = key && key[0] === s[0] && key[1] === s[1] && key[2] === s[2] ? 0 : 255;
+  }
 }

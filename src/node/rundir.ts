@@ -3,8 +3,8 @@
 //   model.net  run.json  history.json  history.csv  metrics.json  weights.safetensors
 //   checkpoint -> checkpoint-<epoch>/   (a symlink, switched atomically by one rename)
 //      weights.safetensors  best.safetensors  optimizer.safetensors  state.json
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, lstatSync, readlinkSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { DataError } from '../errors.ts';
 import { decodeSafetensors, type NamedTensor } from '../model/safetensors.ts';
 import type { EpochLog } from '../train/trainer.ts';
@@ -20,11 +20,33 @@ export interface CheckpointState {
   history: EpochLog[];
 }
 
+/** Writes and flushes to the disk, so that a rename after it never exposes a half-written file. */
+function writeDurable(path: string, data: string | Uint8Array): void {
+  const fd = openSync(path, 'w');
+  try {
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Writes a file whole or not at all: a temporary name, then one rename. */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
+  writeDurable(tmp, data);
   renameSync(tmp, path);
+}
+
+/**
+ * mkdir -p, one level at a time: Node 20's recursive mkdirSync spins forever under a pseudo file
+ * system such as /proc, where a plain mkdir fails with a clear error.
+ */
+export function makeDir(dir: string): void {
+  const parent = dirname(dir);
+  if (existsSync(dir)) return;
+  if (parent !== dir) makeDir(parent);
+  mkdirSync(dir);
 }
 
 export function defaultRunDir(modelFile: string, now = new Date()): string {
@@ -35,18 +57,20 @@ export function defaultRunDir(modelFile: string, now = new Date()): string {
 export function writeCheckpoint(dir: string, files: { weights: Uint8Array; best: Uint8Array | null; optimizer: Uint8Array; state: CheckpointState }): void {
   const name = `checkpoint-${files.state.epoch}-${Date.now()}`;
   const folder = join(dir, name);
-  mkdirSync(folder, { recursive: true });
-  writeFileSync(join(folder, 'weights.safetensors'), files.weights);
-  if (files.best) writeFileSync(join(folder, 'best.safetensors'), files.best);
-  writeFileSync(join(folder, 'optimizer.safetensors'), files.optimizer);
-  writeFileSync(join(folder, 'state.json'), JSON.stringify(files.state, null, 2));
+  rmSync(folder, { recursive: true, force: true });
+  mkdirSync(folder);
+  writeDurable(join(folder, 'weights.safetensors'), files.weights);
+  if (files.best) writeDurable(join(folder, 'best.safetensors'), files.best);
+  writeDurable(join(folder, 'optimizer.safetensors'), files.optimizer);
+  writeDurable(join(folder, 'state.json'), JSON.stringify(files.state, null, 2));
   // The switch: a new symlink renamed over the old one is atomic on POSIX file systems.
   const link = join(dir, 'checkpoint');
   const tmp = join(dir, `checkpoint.tmp-${process.pid}`);
   rmSync(tmp, { force: true });
   symlinkSync(name, tmp);
   renameSync(tmp, link);
-  for (const f of readdirSync(dir)) if (f.startsWith('checkpoint-') && f !== name) rmSync(join(dir, f), { recursive: true, force: true });
+  // Older checkpoints, and leftovers of a run killed mid-write.
+  for (const f of readdirSync(dir)) if ((f.startsWith('checkpoint-') && f !== name) || f.startsWith('checkpoint.tmp-')) rmSync(join(dir, f), { recursive: true, force: true });
 }
 
 export interface Checkpoint {
@@ -60,7 +84,10 @@ export function readCheckpoint(dir: string): Checkpoint {
   const link = join(dir, 'checkpoint');
   if (!existsSync(link)) throw new DataError(`${dir}: no checkpoint to resume from (${link} is missing)`);
   const folder = join(dir, lstatSync(link).isSymbolicLink() ? readlinkSync(link) : 'checkpoint');
-  const read = (f: string): Map<string, NamedTensor> => decodeSafetensors(new Uint8Array(readFileSync(join(folder, f))), join(folder, f)).tensors;
+  const read = (f: string): Map<string, NamedTensor> => {
+    if (!existsSync(join(folder, f))) throw new DataError(`${join(folder, f)} is missing: the checkpoint is incomplete`);
+    return decodeSafetensors(new Uint8Array(readFileSync(join(folder, f))), join(folder, f)).tensors;
+  };
   let state: CheckpointState;
   try {
     state = JSON.parse(readFileSync(join(folder, 'state.json'), 'utf8'));
