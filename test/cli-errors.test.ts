@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { decodeSafetensors } from '../src/model/safetensors.ts';
-import { writeIdxDir } from './helpers/files.ts';
+import { writeIdxDir, ensureBuilt } from './helpers/files.ts';
 
 const BIN = resolve('bin/fmgpu.js');
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
@@ -21,14 +21,8 @@ const fmgpu = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } =
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-cli-errors-'));
 const TINY = join(tmp, 'tiny.net');
 
-/** Newest modification time under a folder (the sources the bundle is built from). */
-function newest(dir: string): number {
-  return Math.max(...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
-}
-
 beforeAll(() => {
-  const stale = !existsSync('dist/cli.js') || statSync('dist/cli.js').mtimeMs < Math.max(newest('src'), newest('dsl'), newest('shaders'));
-  if (stale) expect(spawnSync('npm', ['run', 'build'], { stdio: 'ignore' }).status).toBe(0);
+  ensureBuilt();
   writeIdxDir(join(tmp, 'data'), 512, 100);
   writeFileSync(TINY, 'conv 4 3x3 relu\npool 2\ndense 10 softmax\ntrain epochs=2 batch=8 lr=0.001\n');
 }, 120_000);

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync, statSync, readlin
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
-import { encodePng, photo, syntheticImages, writeIdxDir } from './helpers/files.ts';
+import { encodePng, ensureBuilt, photo, syntheticImages, writeIdxDir } from './helpers/files.ts';
 
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
 const fmgpu = (...args: string[]) => {
@@ -19,8 +19,7 @@ const data = join(tmp, 'data');
 const TINY = join(tmp, 'tiny.net');
 
 beforeAll(() => {
-  const built = existsSync('dist/cli.js') && statSync('dist/cli.js').mtimeMs > statSync('src/cli/main.ts').mtimeMs;
-  if (!built) spawnSync('npm', ['run', 'build'], { stdio: 'ignore' });
+  ensureBuilt();
   writeIdxDir(data, 640, 200);
   writeFileSync(TINY, 'conv 4 3x3 relu\npool 2\ndense 10 softmax\ntrain epochs=2 batch=32 lr=0.01\n');
 }, 120_000);

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeIdxDir } from './helpers/files.ts';
+import { ensureBuilt, writeIdxDir } from './helpers/files.ts';
 import { readCheckpoint } from '../src/node/rundir.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -16,7 +16,7 @@ const data = join(tmp, 'data');
 const NET = join(tmp, 'tiny.net');
 
 beforeAll(() => {
-  if (!existsSync('dist/cli.js')) spawnSync('npm', ['run', 'build'], { stdio: 'ignore' });
+  ensureBuilt();
   writeIdxDir(data, 256, 64);
   // Tiny epochs, so that checkpoints are written often and kills land during writes too.
   writeFileSync(NET, 'conv 2 3x3 relu\npool 2\ndense 10 softmax\ntrain epochs=12 batch=32 lr=0.01\n');

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gunzipSync, gzipSync, inflateSync } from 'node:zlib';
-import { writeIdxDir } from './helpers/files.ts';
+import { ensureBuilt, writeIdxDir } from './helpers/files.ts';
 import { Rng } from '../src/util/rng.ts';
 import { pca2 } from '../src/report/pca.ts';
 import { grayPng, pngDataUri } from '../src/report/png.ts';
@@ -142,9 +142,7 @@ describe('end to end: fmgpu train, fmgpu report, the page in headless Chromium',
   let html = '';
 
   beforeAll(() => {
-    // The CLI runs from the bundle: rebuild it so that it holds the code under test (esbuild: ~1 s).
-    const b = spawnSync('npm', ['run', 'build'], { encoding: 'utf8' });
-    if (b.status !== 0) throw new Error(`npm run build failed:\n${b.stderr}`);
+    ensureBuilt();
     writeData(data, 960, 300);
     writeFileSync(join(tmp, 'tiny.net'), 'conv 4 3x3 relu\npool 2\ndense 10 softmax\ntrain epochs=3 batch=32 lr=0.01\n');
   }, 60_000);

@@ -4,7 +4,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseNet, summarize } from '../../dsl/index.ts';
 import type { Layer } from '../../dsl/ir.ts';
-import { openNodeGpu } from '../node/gpu.ts';
 import { loadFashionMnist, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
 import { readRun, writeFileAtomic } from '../node/rundir.ts';
 import { Trainer, type EpochLog } from '../train/trainer.ts';
@@ -14,7 +13,7 @@ import { DataError } from '../errors.ts';
 import { renderReport, pickSamples, type ReportMetrics } from '../report/html.ts';
 import { pca2 } from '../report/pca.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { readSource } from './common.ts';
+import { openCliGpu, readSource } from './common.ts';
 import { normalised } from './eval.ts';
 import type { Out } from './progress.ts';
 
@@ -89,7 +88,7 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
   const test = flags['test-csv'] ? loadCsv(String(flags['test-csv'])) : loadFashionMnist(String(flags.data ?? DEFAULT_DATA_DIR)).test;
   if (ir.input.h !== test.rows || ir.input.w !== test.cols || ir.input.c !== 1) throw new UsageError(`${info.modelFile}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the test data is ${test.rows}x${test.cols}x1`);
   const file = String(flags.out ?? join(dir, 'report.html'));
-  const gpu = await openNodeGpu({ adapter: flags.adapter ? String(flags.adapter) : undefined });
+  const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
   const trainer = new Trainer(gpu, ir, 0);
   try {
     trainer.params.load(info.weights, `${dir}/weights.safetensors`);

@@ -1,5 +1,6 @@
 // Test fixtures written to disk: tiny Fashion-MNIST-shaped idx files and images.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { deflateSync, gzipSync } from 'node:zlib';
 import { Rng } from '../../src/util/rng.ts';
@@ -69,4 +70,17 @@ export function photo(w: number, h: number): Uint8Array {
     }
   }
   return rgba;
+}
+
+/** Newest modification time under a folder. */
+function newest(dir: string): number {
+  return Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+}
+
+/** Runs `npm run build` when dist/ is missing or older than any source it is built from. */
+export function ensureBuilt(): void {
+  const stale = !existsSync('dist/cli.js') || statSync('dist/cli.js').mtimeMs < Math.max(newest('src'), newest('dsl'), newest('shaders'), newest('web'));
+  if (!stale) return;
+  const r = spawnSync('npm', ['run', 'build'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`npm run build failed: ${r.stderr}`);
 }
