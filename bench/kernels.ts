@@ -4,7 +4,7 @@
 //   node dist/bench/kernels.js [--batch 64,256] [--reps N] [--json]
 import { openNodeGpu } from '../src/node/gpu.ts';
 import { adapterName } from '../src/gpu/device.ts';
-import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
+import { dispatchList, type Dispatch, type Gpu } from '../src/gpu/runtime.ts';
 import { matmul } from '../src/ops/matmul.ts';
 import { matmulRef } from '../src/ops/matmul.ref.ts';
 import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, conv2dGeometry, type Conv2dShape } from '../src/ops/conv2d.ts';
@@ -28,7 +28,6 @@ const opt = (name: string, dflt: string): string => {
 const json = args.includes('--json');
 const batches = opt('batch', '64,256').split(',').map(Number);
 const reps = Number(opt('reps', '0'));
-const list = (d: Dispatch | Dispatch[]): Dispatch[] => (Array.isArray(d) ? d : [d]);
 
 /** Mean milliseconds per run of `ds`, after one warm-up (which includes pipeline compilation). */
 async function time(gpu: Gpu, ds: Dispatch[], n: number): Promise<number> {
@@ -92,9 +91,9 @@ async function main(): Promise<void> {
         const x = rng.floats(xs), w = rng.floats(ws), b = rng.floats(l.k), dy = rng.floats(ys);
         const [xb, wb, bb, yb, dyb, dxb, dwb, dbb] = [upload(x), upload(w), upload(b), gpu.alloc(ys * 4), upload(dy), gpu.alloc(xs * 4), gpu.alloc(ws * 4), gpu.alloc(l.k * 4)];
         const passes: [string, Dispatch[], number, number][] = [
-          ['conv fwd', list(conv2dForward(gpu, { x: xb, w: wb, b: bb, y: yb }, s)), xs + ws + ys, 0],
-          ['conv dX', list(conv2dBackwardInput(gpu, { dy: dyb, w: wb, dx: dxb }, s)), xs + ws + ys, 1],
-          ['conv dW', list(conv2dBackwardWeights(gpu, { dy: dyb, x: xb, dw: dwb, db: dbb }, s)), xs + ws + ys, 2],
+          ['conv fwd', dispatchList(conv2dForward(gpu, { x: xb, w: wb, b: bb, y: yb }, s)), xs + ws + ys, 0],
+          ['conv dX', dispatchList(conv2dBackwardInput(gpu, { dy: dyb, w: wb, dx: dxb }, s)), xs + ws + ys, 1],
+          ['conv dW', dispatchList(conv2dBackwardWeights(gpu, { dy: dyb, x: xb, dw: dwb, db: dbb }, s)), xs + ws + ys, 2],
         ];
         const flops = 2 * nb * l.k * g.oh * g.ow * l.c * 9;
         for (const [name, d, elems, which] of passes) {

@@ -264,6 +264,9 @@ export class Gpu {
   }
 }
 
+/** Ops return one dispatch or several; callers that collect them want a list. */
+export const dispatchList = (d: Dispatch | Dispatch[]): Dispatch[] => (Array.isArray(d) ? d : [d]);
+
 /** Splits a 1-D workgroup count into a 2-D grid that respects the per-dimension limit. */
 export function grid(workgroups: number, max = 65535): [number, number] {
   if (workgroups <= max) return [workgroups, 1];

@@ -20,8 +20,6 @@ export interface Tensor {
   readonly kind: TensorKind;
   /** Parameter / state name (weights files use it). */
   readonly name?: string;
-  /** Shares the storage of another tensor (flatten is a view). */
-  readonly viewOf?: Tensor;
 }
 
 export interface Node {
@@ -41,17 +39,11 @@ export class Graph {
   readonly tensors: Tensor[] = [];
   readonly nodes: Node[] = [];
 
-  tensor(shape: readonly number[], kind: TensorKind, dtype: DType = 'f32', name?: string, viewOf?: Tensor): Tensor {
+  tensor(shape: readonly number[], kind: TensorKind, dtype: DType = 'f32', name?: string): Tensor {
     for (const d of shape) if (!Number.isInteger(d) || d <= 0) throw new ShapeError(`tensor ${name ?? ''} has an invalid shape [${shape.join(', ')}]`);
-    const t: Tensor = { id: this.tensors.length, shape: [...shape], dtype, kind, name, viewOf };
+    const t: Tensor = { id: this.tensors.length, shape: [...shape], dtype, kind, name };
     this.tensors.push(t);
     return t;
-  }
-
-  /** The same storage read with another shape (no copy). */
-  view(x: Tensor, shape: readonly number[]): Tensor {
-    if (numel(shape) !== numel(x.shape)) throw new ShapeError(`cannot view [${x.shape}] as [${shape}]`);
-    return this.tensor(shape, x.kind, x.dtype, undefined, x.viewOf ?? x);
   }
 
   add(op: string, inputs: readonly Tensor[], attrs: unknown, outShape: readonly number[], saved: Tensor[] = [], state: Tensor[] = []): Tensor {
@@ -61,5 +53,3 @@ export class Graph {
   }
 }
 
-/** The tensor whose storage `t` uses. */
-export const storageOf = (t: Tensor): Tensor => t.viewOf ?? t;

@@ -1,7 +1,7 @@
 // The op table: for every graph op, its output shape, the kernels of its forward and of its
 // backward. One typed table, so an op without a backward does not compile.
 // The kernels themselves live in src/ops/; this file only wires graph tensors to them.
-import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
+import { dispatchList, type BufferRef, type Dispatch, type Gpu } from '../gpu/runtime.ts';
 import { gradFromOutput, type Act } from '../ops/act.ts';
 import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, conv2dGeometry, type Conv2dShape } from '../ops/conv2d.ts';
 import { matmul } from '../ops/matmul.ts';
@@ -33,7 +33,6 @@ export interface Attrs {
   batchnorm: { eps: number; momentum: number };
   add: Record<string, never>;
   reshape: Record<string, never>;
-  softmaxXent: { smoothing: number };
 }
 export type OpName = keyof Attrs;
 
@@ -78,7 +77,6 @@ function convShape(s: readonly number[], w: readonly number[], a: WindowAttrs): 
 function poolShape(s: readonly number[], a: WindowAttrs): PoolShape {
   return { n: s[0]!, c: s[1]!, h: s[2]!, w: s[3]!, kh: a.kh, kw: a.kw, strideH: a.strideH, strideW: a.strideW, padding: a.padding };
 }
-const list = (d: Dispatch | Dispatch[]): Dispatch[] => (Array.isArray(d) ? d : [d]);
 
 /** dZ = dY · act'(Y) for an activation fused into the forward (linear: no kernel, dZ = dY). */
 function unfuse(gpu: Gpu, io: BackwardIO, act: Act): { dz: BufferRef; pre: Dispatch[] } {
@@ -98,13 +96,13 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
     scratch: fusedScratch,
     forward: (gpu, io, a) => {
       if (!gradFromOutput(a.act)) throw new Error(`conv2d cannot fuse ${a.act.kind}: its gradient needs the input`);
-      return list(conv2dForward(gpu, { x: io.inputs[0]!, w: io.inputs[1]!, b: io.inputs[2], y: io.out }, convShape(io.inShapes[0]!, io.inShapes[1]!, a), a.act));
+      return dispatchList(conv2dForward(gpu, { x: io.inputs[0]!, w: io.inputs[1]!, b: io.inputs[2], y: io.out }, convShape(io.inShapes[0]!, io.inShapes[1]!, a), a.act));
     },
     backward: (gpu, io, a) => {
         const { dz, pre: out } = unfuse(gpu, io, a.act);
         const s = convShape(io.inShapes[0]!, io.inShapes[1]!, a);
-        if (io.dIn[0]) out.push(...list(conv2dBackwardInput(gpu, { dy: dz, w: io.inputs[1]!, dx: io.dIn[0] }, s)));
-        if (io.dIn[1]) out.push(...list(conv2dBackwardWeights(gpu, { dy: dz, x: io.inputs[0]!, dw: io.dIn[1], db: io.dIn[2] ?? undefined }, s)));
+        if (io.dIn[0]) out.push(...dispatchList(conv2dBackwardInput(gpu, { dy: dz, w: io.inputs[1]!, dx: io.dIn[0] }, s)));
+        if (io.dIn[1]) out.push(...dispatchList(conv2dBackwardWeights(gpu, { dy: dz, x: io.inputs[0]!, dw: io.dIn[1], db: io.dIn[2] ?? undefined }, s)));
         return out;
     },
   },
@@ -122,7 +120,7 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
         // dX = dZ·Wᵀ; dW = Xᵀ·dZ; db = Σ_rows dZ
         if (io.dIn[0]) out.push(matmul(gpu, { a: dz, b: io.inputs[1]!, c: io.dIn[0] }, { m: n!, k: u, n: f!, transB: true }));
         if (io.dIn[1]) out.push(matmul(gpu, { a: io.inputs[0]!, b: dz, c: io.dIn[1] }, { m: f!, k: n!, n: u, transA: true }));
-        if (io.dIn[2]) out.push(...list(sumRows(gpu, { x: dz, out: io.dIn[2] }, { m: n!, n: u })));
+        if (io.dIn[2]) out.push(...dispatchList(sumRows(gpu, { x: dz, out: io.dIn[2] }, { m: n!, n: u })));
         return out;
     },
   },
@@ -135,26 +133,26 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
       const g = poolGeometry(poolShape(ins[0]!, a));
       return [{ shape: [ins[0]![0]!, ins[0]![1]!, g.oh, g.ow], dtype: 'u32' }];
     },
-    forward: (gpu, io, a) => list(maxPoolForward(gpu, { x: io.inputs[0]!, y: io.out, argmax: io.saved[0]! }, poolShape(io.inShapes[0]!, a))),
-    backward: (gpu, io, a) => (io.dIn[0] ? list(maxPoolBackward(gpu, { dy: io.dOut, argmax: io.saved[0]!, dx: io.dIn[0] }, poolShape(io.inShapes[0]!, a))) : []),
+    forward: (gpu, io, a) => dispatchList(maxPoolForward(gpu, { x: io.inputs[0]!, y: io.out, argmax: io.saved[0]! }, poolShape(io.inShapes[0]!, a))),
+    backward: (gpu, io, a) => (io.dIn[0] ? dispatchList(maxPoolBackward(gpu, { dy: io.dOut, argmax: io.saved[0]!, dx: io.dIn[0] }, poolShape(io.inShapes[0]!, a))) : []),
   },
   avgpool: {
     shape: ([x], a) => {
       const g = poolGeometry(poolShape(x!, a));
       return [x![0]!, x![1]!, g.oh, g.ow];
     },
-    forward: (gpu, io, a) => list(avgPoolForward(gpu, { x: io.inputs[0]!, y: io.out }, poolShape(io.inShapes[0]!, a))),
-    backward: (gpu, io, a) => (io.dIn[0] ? list(avgPoolBackward(gpu, { dy: io.dOut, dx: io.dIn[0] }, poolShape(io.inShapes[0]!, a))) : []),
+    forward: (gpu, io, a) => dispatchList(avgPoolForward(gpu, { x: io.inputs[0]!, y: io.out }, poolShape(io.inShapes[0]!, a))),
+    backward: (gpu, io, a) => (io.dIn[0] ? dispatchList(avgPoolBackward(gpu, { dy: io.dOut, dx: io.dIn[0] }, poolShape(io.inShapes[0]!, a))) : []),
   },
   globalavgpool: {
     shape: ([x]) => [x![0]!, x![1]!],
     forward: (gpu, io) => {
       const [n, c, h, w] = io.inShapes[0]!;
-      return list(globalAvgPoolForward(gpu, { x: io.inputs[0]!, y: io.out }, { n: n!, c: c!, h: h!, w: w! }));
+      return dispatchList(globalAvgPoolForward(gpu, { x: io.inputs[0]!, y: io.out }, { n: n!, c: c!, h: h!, w: w! }));
     },
     backward: (gpu, io) => {
       const [n, c, h, w] = io.inShapes[0]!;
-      return io.dIn[0] ? list(globalAvgPoolBackward(gpu, { dy: io.dOut, dx: io.dIn[0] }, { n: n!, c: c!, h: h!, w: w! })) : [];
+      return io.dIn[0] ? dispatchList(globalAvgPoolBackward(gpu, { dy: io.dOut, dx: io.dIn[0] }, { n: n!, c: c!, h: h!, w: w! })) : [];
     },
   },
   activation: {
@@ -166,9 +164,9 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
   dropout: {
     shape: ([x]) => [...x!],
     alias: (a, training) => !training || a.rate === 0,
-    forward: (gpu, io, a) => list(dropoutForward(gpu, { x: io.inputs[0]!, counter: io.counter, y: io.out }, { count: numel(io.outShape), rate: a.rate, seed: a.seed })),
+    forward: (gpu, io, a) => dispatchList(dropoutForward(gpu, { x: io.inputs[0]!, counter: io.counter, y: io.out }, { count: numel(io.outShape), rate: a.rate, seed: a.seed })),
     backward: (gpu, io, a) =>
-      io.dIn[0] ? list(dropoutBackward(gpu, { dy: io.dOut, counter: io.counter, dx: io.dIn[0] }, { count: numel(io.outShape), rate: a.rate, seed: a.seed })) : [],
+      io.dIn[0] ? dispatchList(dropoutBackward(gpu, { dy: io.dOut, counter: io.counter, dx: io.dIn[0] }, { count: numel(io.outShape), rate: a.rate, seed: a.seed })) : [],
   },
   batchnorm: {
     shape: ([x]) => [...x!],
@@ -181,7 +179,7 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
     forward: (gpu, io, a) => {
       const s = io.inShapes[0]!;
       const [mean, invstd] = io.training ? io.saved : [gpu.dummy, gpu.dummy];
-      return list(
+      return dispatchList(
         batchnormForward(
           gpu,
           { x: io.inputs[0]!, gamma: io.inputs[1]!, beta: io.inputs[2]!, runMean: io.state[0]!, runVar: io.state[1]!, y: io.out, saveMean: mean!, saveInvStd: invstd! },
@@ -191,7 +189,7 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
     },
     backward: (gpu, io, a) => {
       const s = io.inShapes[0]!;
-      return list(
+      return dispatchList(
         batchnormBackward(
           gpu,
           { dy: io.dOut, x: io.inputs[0]!, gamma: io.inputs[1]!, saveMean: io.saved[0]!, saveInvStd: io.saved[1]!, dx: io.dIn[0] ?? io.scratch[0]!, dgamma: io.dIn[1]!, dbeta: io.dIn[2]! },
@@ -217,17 +215,9 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
     forward: () => [],
     backward: null,
   },
-  softmaxXent: {
-    // Output: per-sample loss [N]. Its forward also writes dL/dlogits (the seed of the backward).
-    shape: ([logits]) => [logits![0]!],
-    forward: () => {
-      throw new Error('softmaxXent is planned by the planner (it seeds the backward)');
-    },
-    backward: null,
-  },
 };
 
 /** The loss kernel: per-sample loss, stats accumulation and (when training) dL/dlogits = (softmax − target)/N. */
 export function lossDispatches(gpu: Gpu, io: { logits: BufferRef; labels: BufferRef; loss: BufferRef; dlogits: BufferRef | null; stats: GPUBuffer }, n: number, classes: number, smoothing: number): Dispatch[] {
-  return list(softmaxXent(gpu, { logits: io.logits, labels: io.labels, dlogits: io.dlogits ?? undefined, loss: io.loss, stats: io.stats }, { n, classes, smoothing, scale: 1 / n }));
+  return dispatchList(softmaxXent(gpu, { logits: io.logits, labels: io.labels, dlogits: io.dlogits ?? undefined, loss: io.loss, stats: io.stats }, { n, classes, smoothing, scale: 1 / n }));
 }

@@ -109,7 +109,7 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
       if (def.alias?.(n.attrs, true)) {
         // Same storage both ways: the input's gradient is the output's.
         const inp = n.inputs[0]!;
-        if (wants[0]) contribute(inp, dOut, null);
+        if (wants[0]) contribute(inp, dOut);
         continue;
       }
       if (!def.backward) throw new Error(`op ${n.op} has no backward`);
@@ -128,12 +128,12 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
         },
       });
       n.inputs.forEach((inp, i) => {
-        if (targets[i]) contribute(inp, targets[i]!, bwdSteps.length - 1);
+        if (targets[i]) contribute(inp, targets[i]!);
       });
     }
   }
 
-  function contribute(t: Tensor, g: Tensor, _step: number | null): void {
+  function contribute(t: Tensor, g: Tensor): void {
     const prev = grads.get(t.id);
     if (!prev) {
       grads.set(t.id, g);

@@ -1,6 +1,6 @@
 // The optimizer as planned dispatches: one update per trainable tensor, reading the step count and
 // the learning rate from GPU buffers (a whole submit of steps runs without the host).
-import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
+import { dispatchList, type BufferRef, type Dispatch, type Gpu } from '../gpu/runtime.ts';
 import { adamUpdate, sgdUpdate } from '../ops/optimizer.ts';
 import type { ParamStore } from '../model/params.ts';
 import { count } from '../model/params.ts';
@@ -42,10 +42,10 @@ export class OptimizerState {
       const n = count(s.shape);
       if (c.name === 'sgd') {
         const velocity = this.slots.get(`${s.name}.velocity`);
-        out.push(...list(sgdUpdate(this.gpu, { param, grad, velocity, counter, lrTable }, { count: n, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay })));
+        out.push(...dispatchList(sgdUpdate(this.gpu, { param, grad, velocity, counter, lrTable }, { count: n, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay })));
       } else {
         out.push(
-          ...list(
+          ...dispatchList(
             adamUpdate(
               this.gpu,
               { param, grad, m: this.slots.get(`${s.name}.m`)!, v: this.slots.get(`${s.name}.v`)!, counter, lrTable },
@@ -68,4 +68,3 @@ function slotNames(c: OptimizerConfig): string[] {
   if (c.name === 'sgd') return c.momentum > 0 ? ['velocity'] : [];
   return ['m', 'v'];
 }
-const list = (d: Dispatch | Dispatch[]): Dispatch[] => (Array.isArray(d) ? d : [d]);

@@ -1,7 +1,7 @@
 // fit / evaluate / predict: plans built once per batch size, steps recorded many per submit,
 // the host reads back only the loss and accuracy accumulators when it reports progress.
 import type { ModelIR } from '../../dsl/ir.ts';
-import type { Dispatch, Gpu } from '../gpu/runtime.ts';
+import { dispatchList, type Dispatch, type Gpu } from '../gpu/runtime.ts';
 import { buildGraph, type Built } from '../model/build.ts';
 import { ParamStore } from '../model/params.ts';
 import { plan, type Plan } from '../graph/plan.ts';
@@ -244,12 +244,12 @@ export class Trainer {
     this.releaseTrainPlan();
     const gpu = this.gpu;
     const built = buildGraph(this.ir, batch, { seed: o.seed });
-    const p = plan(gpu, built.graph, { training: true, logits: built.logits, labels: built.labels, smoothing: o.labelSmoothing, persistent: this.persistent(), counter: this.counter, stats: this.stats });
+    const p = plan(gpu, built.graph, { training: true, logits: built.logits, labels: built.labels, smoothing: o.labelSmoothing, persistent: this.params.buffers, counter: this.counter, stats: this.stats });
     const data = this.data(train);
     const indices = gpu.alloc(train.n * 4, 'epoch order');
     const gather = gatherTrain(gpu, { data, indices, counter: this.counter, x: p.buffer(built.x), labels: p.buffer(built.labels) }, { batch, stepsPerEpoch, seed: o.seed, augment: o.augment });
     const averages = o.ema && this.ema ? this.emaDispatches(o.ema) : [];
-    const step = [...list(gather), ...p.forward, ...p.backward, ...this.optimizer!.updates(this.params, p.grads, this.counter, this.lrBuffer!), ...averages, ...list(advanceCounter(gpu, { counter: this.counter }))];
+    const step = [...dispatchList(gather), ...p.forward, ...p.backward, ...this.optimizer!.updates(this.params, p.grads, this.counter, this.lrBuffer!), ...averages, ...dispatchList(advanceCounter(gpu, { counter: this.counter }))];
     this.cachedTrain = { key, built, plan: p, batch, step, data, indices };
     return this.cachedTrain;
   }
@@ -303,10 +303,6 @@ export class Trainer {
     }
   }
 
-  private persistent(): Map<string, GPUBuffer> {
-    return this.params.buffers;
-  }
-
   /** Creates the optimizer's state (before loading a checkpoint into it). */
   prepareOptimizer(config: OptimizerConfig): void {
     this.optimizer ??= new OptimizerState(this.gpu, this.params, config);
@@ -342,7 +338,7 @@ export class Trainer {
     if (!e) {
       const built = buildGraph(this.ir, batch, { seed: this.seed });
       const labels = withLoss ? built.labels : null;
-      e = { built, plan: plan(this.gpu, built.graph, { training: false, logits: built.logits, labels, persistent: this.persistent(), counter: this.counter, stats: this.stats }) };
+      e = { built, plan: plan(this.gpu, built.graph, { training: false, logits: built.logits, labels, persistent: this.params.buffers, counter: this.counter, stats: this.stats }) };
       this.evalPlans.set(key, e);
     }
     return e;
@@ -364,8 +360,8 @@ export class Trainer {
     const pass = enc.beginComputePass();
     for (const c of chunks) {
       const e = this.evalPlan(c.size, true);
-      const g = list(gatherEval(gpu, { data, x: e.plan.buffer(e.built.x), labels: e.plan.buffer(e.built.labels) }, { batch: c.size, offset: c.offset }));
-      const conf = list(confusionAccumulate(gpu, { labels: e.plan.buffer(e.built.labels), scores: e.plan.buffer(e.built.logits), confusion }, { m: c.size, classes }));
+      const g = dispatchList(gatherEval(gpu, { data, x: e.plan.buffer(e.built.x), labels: e.plan.buffer(e.built.labels) }, { batch: c.size, offset: c.offset }));
+      const conf = dispatchList(confusionAccumulate(gpu, { labels: e.plan.buffer(e.built.labels), scores: e.plan.buffer(e.built.logits), confusion }, { m: c.size, classes }));
       temp.push(...g, ...conf);
       gpu.encode(pass, [...g, ...e.plan.forward, ...conf]);
     }
@@ -389,7 +385,7 @@ export class Trainer {
       const x = e.plan.buffer(e.built.x);
       gpu.write('buffer' in x ? x.buffer : x, images.subarray(off * per, (off + size) * per));
       const probs = gpu.alloc(size * 10 * 4, 'probabilities');
-      const sm = list(softmax(gpu, { logits: e.plan.buffer(e.built.logits), probs }, size, 10));
+      const sm = dispatchList(softmax(gpu, { logits: e.plan.buffer(e.built.logits), probs }, size, 10));
       gpu.run([...e.plan.forward, ...sm]);
       out.set(await gpu.readF32(probs, size * 10), off * 10);
       gpu.free(sm);
@@ -411,7 +407,7 @@ export class Trainer {
       let e = this.evalPlans.get(`${size}:features`);
       if (!e) {
         const built = buildGraph(this.ir, size, { seed: this.seed });
-        e = { built, plan: plan(gpu, built.graph, { training: false, logits: built.logits, labels: null, persistent: this.persistent(), counter: this.counter, stats: this.stats, keep: [built.features ?? built.logits] }) };
+        e = { built, plan: plan(gpu, built.graph, { training: false, logits: built.logits, labels: null, persistent: this.params.buffers, counter: this.counter, stats: this.stats, keep: [built.features ?? built.logits] }) };
         this.evalPlans.set(`${size}:features`, e);
       }
       const f = e.built.features ?? e.built.logits;
@@ -441,4 +437,3 @@ export class Trainer {
   }
 }
 
-const list = (d: Dispatch | Dispatch[]): Dispatch[] => (Array.isArray(d) ? d : [d]);
