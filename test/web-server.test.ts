@@ -1,60 +1,20 @@
 // The page's static server: only its own files, CSP on every answer, HEAD like GET, traversal → 404.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { safeSegments, startServer, type RunningServer } from '../src/node/server.ts';
 import { parseServeArgs, serve } from '../src/cli/serve.ts';
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** Sends the path exactly as written (no client-side normalisation). */
-function send(port: number, path: string, method = 'GET'): Promise<Answer> {
-  return new Promise((done, fail) => {
-    const req = request({ host: '127.0.0.1', port, path, method }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', fail);
-    req.end();
-  });
-}
+import { makeSite, send } from './helpers/site.ts';
 
 let dir: string;
 let srv: RunningServer;
 let withRun: RunningServer;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fmgpu-serve-'));
-  const root = join(dir, 'site');
-  mkdirSync(join(root, 'web', 'sub'), { recursive: true });
-  mkdirSync(join(root, 'dist', 'web'), { recursive: true });
-  mkdirSync(join(dir, 'data', 'nested'), { recursive: true });
-  writeFileSync(join(root, 'web', 'index.html'), '<!doctype html><title>page</title>');
-  writeFileSync(join(root, 'web', 'style.css'), 'body{}');
-  writeFileSync(join(root, 'web', 'sub', 'model.net'), 'dense 10 softmax\n');
-  writeFileSync(join(root, 'web', '.env'), 'SECRET=1');
-  writeFileSync(join(root, 'dist', 'web', 'fmgpu.js'), 'export const x = 1;');
-  writeFileSync(join(root, 'dist', 'web', 'fmgpu.js.map'), '{}');
-  writeFileSync(join(root, 'dist', 'web', 'app.js'), 'import "./fmgpu.js";');
-  writeFileSync(join(dir, 'data', 'train-labels-idx1-ubyte.gz'), Buffer.from([0x1f, 0x8b, 0, 0]));
-  writeFileSync(join(dir, 'data', 'nested', 'x.gz'), 'x');
-  writeFileSync(join(dir, 'secret.txt'), 'top secret');
-  symlinkSync(join(dir, 'secret.txt'), join(root, 'web', 'link.txt'));
-  mkdirSync(join(dir, 'run', 'checkpoint'), { recursive: true });
-  writeFileSync(join(dir, 'run', 'weights.safetensors'), 'w');
-  writeFileSync(join(dir, 'run', 'model.net'), 'dense 10 softmax\n');
-  writeFileSync(join(dir, 'run', '.lock'), '');
-  writeFileSync(join(dir, 'run', 'checkpoint', 'weights.safetensors'), 'w');
-  srv = await startServer({ root, dataDir: join(dir, 'data'), port: 0 });
-  withRun = await startServer({ root, dataDir: join(dir, 'data'), runDir: join(dir, 'run'), port: 0 });
+  const site = makeSite();
+  dir = site.dir;
+  srv = await startServer({ root: site.root, dataDir: site.dataDir, port: 0 });
+  withRun = await startServer({ root: site.root, dataDir: site.dataDir, runDir: site.runDir, port: 0 });
 });
 
 afterAll(async () => {

@@ -4,8 +4,10 @@
 // directory's files under /run/ (its list at /run/index.json, so the page can load CLI weights).
 // Every response forbids other origins (CSP default-src 'self'); a path is resolved segment by
 // segment after percent-decoding, so `..`, encoded slashes and hidden files never reach the disk.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// Malformed or slow clients get a 4xx with the same headers and a closed socket, never a hung one.
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createReadStream, existsSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { pipeline, type Duplex } from 'node:stream';
 import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 
 export interface ServerOptions {
@@ -18,6 +20,8 @@ export interface ServerOptions {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
+  /** How long a client may take to send a request's head before a 408 (slowloris guard; default 10 s). */
+  headersTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -91,13 +95,12 @@ export function safeSegments(rawUrl: string): string[] | null {
 
 /** `file` is `dir` or inside it, after resolving symbolic links. */
 function inside(dir: string, file: string): boolean {
-  let real: string;
+  let rel: string;
   try {
-    real = realpathSync(file);
+    rel = relative(realpathSync(dir), realpathSync(file));
   } catch {
     return false;
   }
-  const rel = relative(realpathSync(dir), real);
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
@@ -132,12 +135,17 @@ export function locate(o: ServerOptions, rawUrl: string): { file: string; stat: 
   return regularFile(join(o.root, 'web'), path) ?? regularFile(join(o.root, 'dist', 'web'), path);
 }
 
+/** On every answer, including the ones written straight to the socket (`rawAnswer`). */
+const SECURITY_HEADERS: Record<string, string> = {
+  'Content-Security-Policy': CSP,
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'Cache-Control': 'no-cache',
+};
+
 function headers(res: ServerResponse): void {
-  res.setHeader('Content-Security-Policy', CSP);
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.setHeader('Referrer-Policy', 'no-referrer');
-  res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
-  res.setHeader('Cache-Control', 'no-cache');
+  for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
 }
 
 function plain(res: ServerResponse, status: number, text: string, head: boolean): void {
@@ -147,45 +155,125 @@ function plain(res: ServerResponse, status: number, text: string, head: boolean)
   res.end(head ? undefined : text);
 }
 
+/**
+ * An answer written straight to a socket that node:http no longer parses (a request it could not
+ * read, CONNECT), then the socket closed. No body: the request's method may be unknown, and an
+ * answer to HEAD must not have one.
+ */
+function rawAnswer(socket: Duplex, status: number, extra: Record<string, string> = {}): void {
+  const fields = { ...SECURITY_HEADERS, ...extra, 'Content-Length': '0', Connection: 'close' };
+  const head = Object.entries(fields).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n`, () => socket.destroy());
+}
+
+type HttpSocket = Duplex & { _httpMessage?: ServerResponse | null };
+
+/** Runs `then` once the answers to the requests pipelined before this point are all sent. */
+function afterPipelined(socket: HttpSocket, then: () => void): void {
+  // node:http hands the socket to the next queued answer as each one finishes.
+  const current = socket._httpMessage;
+  if (current && !current.writableFinished) current.once('finish', () => afterPipelined(socket, then));
+  else then();
+}
+
+const answering = new WeakSet<Duplex>();
+
+/** node:http's parse errors (and its timeouts) as answers; node's own default omits the CSP. */
+function onClientError(err: NodeJS.ErrnoException, socket: HttpSocket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  // The parser stays in its error state: more bytes from the client bring the same error again.
+  if (answering.has(socket)) return;
+  answering.add(socket);
+  socket.pause();
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  afterPipelined(socket, () => rawAnswer(socket, status));
+}
+
 export function handler(o: ServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    headers(res);
-    const head = req.method === 'HEAD';
-    if (req.method !== 'GET' && !head) {
-      res.setHeader('Allow', 'GET, HEAD');
-      plain(res, 405, 'method not allowed\n', false);
-      return;
+    try {
+      answer(o, req, res);
+    } catch {
+      // A file system surprise (a folder removed while serving) fails this request, not the server.
+      if (res.headersSent) res.destroy();
+      else plain(res, 500, 'internal error\n', false);
     }
-    if (req.url?.split(/[?#]/, 1)[0] === '/run/index.json') {
-      const text = `${JSON.stringify({ files: runFiles(o.runDir) })}\n`;
-      res.statusCode = 200;
-      res.setHeader('Content-Type', 'application/json; charset=utf-8');
-      res.setHeader('Content-Length', Buffer.byteLength(text));
-      res.end(head ? undefined : text);
-      return;
-    }
-    const found = locate(o, req.url ?? '/');
-    if (!found) {
-      plain(res, 404, 'not found\n', head);
-      return;
-    }
-    res.statusCode = 200;
-    res.setHeader('Content-Type', contentType(found.file));
-    res.setHeader('Content-Length', found.stat.size);
-    if (head) {
-      res.end();
-      return;
-    }
-    const stream = createReadStream(found.file);
-    stream.on('error', () => res.destroy());
-    stream.pipe(res);
   };
+}
+
+function answer(o: ServerOptions, req: IncomingMessage, res: ServerResponse): void {
+  headers(res);
+  const head = req.method === 'HEAD';
+  // HTTP/0.9 (no version in the request line) and 2.x in text are not what this server speaks.
+  if (req.httpVersionMajor !== 1) {
+    plain(res, 400, 'unsupported HTTP version\n', false);
+    return;
+  }
+  // node:http's own check for this answers without the CSP, so it is off and done here.
+  if (req.httpVersionMinor === 1 && req.headers.host === undefined) {
+    plain(res, 400, 'missing Host header\n', head);
+    return;
+  }
+  if (req.method !== 'GET' && !head) {
+    res.setHeader('Allow', 'GET, HEAD');
+    plain(res, 405, 'method not allowed\n', false);
+    return;
+  }
+  if (req.url?.split(/[?#]/, 1)[0] === '/run/index.json') {
+    const text = `${JSON.stringify({ files: runFiles(o.runDir) })}\n`;
+    res.statusCode = 200;
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Content-Length', Buffer.byteLength(text));
+    res.end(head ? undefined : text);
+    return;
+  }
+  const found = locate(o, req.url ?? '/');
+  if (!found) {
+    plain(res, 404, 'not found\n', head);
+    return;
+  }
+  res.statusCode = 200;
+  res.setHeader('Content-Type', contentType(found.file));
+  res.setHeader('Content-Length', found.stat.size);
+  if (head || found.stat.size === 0) {
+    res.end();
+    return;
+  }
+  // pipeline, not pipe: a client that goes away mid-file must close the file too (pipe leaks the
+  // descriptor). The read stops at the promised length in case the file grows meanwhile.
+  pipeline(createReadStream(found.file, { end: found.stat.size - 1 }), res, () => undefined);
 }
 
 /** Listens and resolves once bound; rejects with a clear message when the port is taken. */
 export function startServer(o: ServerOptions): Promise<RunningServer> {
   const host = o.host ?? '127.0.0.1';
-  const server = createServer(handler(o));
+  const headersTimeout = o.headersTimeoutMs ?? 10_000;
+  const server = createServer(
+    {
+      // Explicit, so a NODE_OPTIONS --max-http-header-size cannot loosen it; over it is a 431.
+      maxHeaderSize: 16 * 1024,
+      headersTimeout,
+      // GET and HEAD carry no body worth waiting for.
+      requestTimeout: 3 * headersTimeout,
+      // How often node looks for connections past those limits (its default, 30 s, lets a
+      // slowloris hold a socket up to 30 s longer than the limit says).
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, headersTimeout / 4)),
+      requireHostHeader: false,
+    },
+    handler(o),
+  );
+  // A socket with nothing moving either way for as long (a client that stopped reading a file) is
+  // dropped; node's default is never.
+  server.setTimeout(3 * headersTimeout);
+  server.on('clientError', onClientError);
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => rawAnswer(socket, 405, { Allow: 'GET, HEAD' }));
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    headers(res);
+    plain(res, 417, 'expectation failed\n', req.method === 'HEAD');
+  });
   return new Promise((done, fail) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EADDRINUSE') fail(new Error(`port ${o.port} on ${host} is in use: pick another with --port`));
