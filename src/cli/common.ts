@@ -5,6 +5,11 @@ import { UsageError } from './args.ts';
 import { openNodeGpu } from '../node/gpu.ts';
 import { GpuError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
+import type { ModelIR } from '../../dsl/index.ts';
+import { buildGraph } from '../model/build.ts';
+import { checkLimits, type BufferLimits } from '../graph/plan.ts';
+export { fittingBatch } from '../model/build.ts';
+import { checkShapes, type NamedTensor } from '../model/safetensors.ts';
 
 export const VERSION: string = pkg.version;
 
@@ -35,4 +40,19 @@ export async function openCliGpu(adapter: string | undefined): Promise<Gpu> {
     }
     throw e;
   }
+}
+
+/**
+ * Refuses a model whose buffers at this batch exceed the adapter's limits (ShapeError, exit 2),
+ * before anything is allocated: the forward graph's tensors, the largest a plan holds (gradients
+ * and saved values have the same shapes; plan() checks those too).
+ */
+export function checkBatchFits(ir: ModelIR, batch: number, limits: BufferLimits): void {
+  checkLimits(buildGraph(ir, batch).graph, limits);
+}
+
+
+/** Weights whose names or shapes disagree with the model are refused by file, before the GPU is opened. */
+export function checkWeights(ir: ModelIR, weights: ReadonlyMap<string, NamedTensor>, file: string): void {
+  checkShapes(weights, buildGraph(ir, 1).params, file);
 }

@@ -9,7 +9,7 @@ import { classificationReport, confusionTable, perClass } from '../train/metrics
 import type { Dataset } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/classes.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { openCliGpu, readSource } from './common.ts';
+import { checkWeights, fittingBatch, openCliGpu, readSource } from './common.ts';
 import type { Out } from './progress.ts';
 
 export const EVAL_FLAGS: Record<string, FlagSpec> = {
@@ -43,7 +43,9 @@ export async function evaluate(args: readonly string[], out: Out): Promise<numbe
   const runs = positional.map((dir) => {
     const run = readRun(dir);
     const file = join(dir, 'model.net');
-    return { dir, run, ir: parseNet(readSource(file), file) };
+    const ir = parseNet(readSource(file), file);
+    checkWeights(ir, run.weights, run.weightsFile);
+    return { dir, run, ir };
   });
   const test = flags['test-csv'] ? loadCsv(String(flags['test-csv'])) : loadFashionMnist(String(flags.data ?? DEFAULT_DATA_DIR)).test;
   for (const { dir, ir } of runs) {
@@ -56,9 +58,10 @@ export async function evaluate(args: readonly string[], out: Out): Promise<numbe
     for (const { dir, run, ir } of runs) {
       const t = new Trainer(gpu, ir, 0);
       try {
-        t.params.load(run.weights, `${dir}/weights.safetensors`);
-        const ev = await t.evaluate(test);
-        if (x) probs.push(await t.predict(x, test.n));
+        t.params.load(run.weights, run.weightsFile);
+        const batch = fittingBatch(ir, 1000, gpu.limits);
+        const ev = await t.evaluate(test, batch);
+        if (x) probs.push(await t.predict(x, test.n, batch));
         if (flags.json) out.log(JSON.stringify({ run: dir, test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) }));
         else {
           out.log(`${dir}: test loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${ev.n.toLocaleString('en-US')} images)\n`);

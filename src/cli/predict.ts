@@ -8,7 +8,7 @@ import { decodeImage } from '../node/image.ts';
 import { preprocessImage } from '../data/image.ts';
 import { CLASS_NAMES } from '../data/classes.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { openCliGpu, readSource } from './common.ts';
+import { checkWeights, fittingBatch, openCliGpu, readSource } from './common.ts';
 import type { Out } from './progress.ts';
 
 export const PREDICT_FLAGS: Record<string, FlagSpec> = {
@@ -26,6 +26,7 @@ export async function predict(args: readonly string[], out: Out): Promise<number
   const run = readRun(dir);
   const ir = parseNet(readSource(join(dir, 'model.net')), join(dir, 'model.net'));
   if (ir.input.h !== 28 || ir.input.w !== 28 || ir.input.c !== 1) throw new UsageError(`${dir}: predict needs a 28x28x1 model, this one takes ${ir.input.h}x${ir.input.w}x${ir.input.c}`);
+  checkWeights(ir, run.weights, run.weightsFile);
   const files: string[] = [];
   for (const p of inputs) {
     if (!existsSync(p)) throw new UsageError(`${p}: no such file`);
@@ -42,10 +43,10 @@ export async function predict(args: readonly string[], out: Out): Promise<number
   const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
   const t = new Trainer(gpu, ir, 0);
   try {
-    t.params.load(run.weights, `${dir}/weights.safetensors`);
+    t.params.load(run.weights, run.weightsFile);
     const x = new Float32Array(prepared.length * 784);
     prepared.forEach((p, i) => x.set(p.pixels, i * 784));
-    const probs = await t.predict(x, prepared.length);
+    const probs = await t.predict(x, prepared.length, fittingBatch(ir, 1000, gpu.limits));
     prepared.forEach((p, i) => {
       const row = Array.from(probs.subarray(i * 10, i * 10 + 10));
       const top = row.map((v, c) => ({ class: CLASS_NAMES[c]!, label: c, probability: v })).sort((a, b) => b.probability - a.probability).slice(0, 3);

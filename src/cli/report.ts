@@ -13,7 +13,7 @@ import { DataError } from '../errors.ts';
 import { renderReport, pickSamples, type ReportMetrics } from '../report/html.ts';
 import { pca2 } from '../report/pca.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { openCliGpu, readSource } from './common.ts';
+import { checkWeights, fittingBatch, openCliGpu, readSource } from './common.ts';
 import { normalised } from './eval.ts';
 import type { Out } from './progress.ts';
 
@@ -47,16 +47,17 @@ export async function runReport(trainer: Trainer, dir: string, test: Dataset, o:
   const run = readJson<Record<string, unknown>>(join(dir, 'run.json')) ?? {};
   const history = readJson<EpochLog[]>(join(dir, 'history.json')) ?? [];
   let metrics = o.metrics ?? readJson<ReportMetrics>(join(dir, 'metrics.json'));
+  const batch = fittingBatch(trainer.ir, 1000, trainer.gpu.limits);
   if (!metrics) {
-    const ev = await trainer.evaluate(test);
+    const ev = await trainer.evaluate(test, batch);
     metrics = { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) };
   }
   const n = Math.min(o.points ?? 1000, test.n);
   const pixels = test.rows * test.cols;
   const first: Dataset = { ...test, n, images: test.images.subarray(0, n * pixels), labels: test.labels.subarray(0, n) };
   const x = normalised(first);
-  const probs = await trainer.predict(x, n);
-  const feats = await trainer.features(x, n);
+  const probs = await trainer.predict(x, n, batch);
+  const feats = await trainer.features(x, n, batch);
   const width = n > 0 ? feats.length / n : 0;
   const samples = pickSamples(probs, first.labels, o.samples ?? 48).map((s) => ({ ...s, label: first.labels[s.index]!, pixels: first.images.subarray(s.index * pixels, (s.index + 1) * pixels), rows: test.rows, cols: test.cols }));
   let projection = null;
@@ -85,13 +86,14 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
   const dir = positional[0]!;
   const info = readRun(dir);
   const ir = parseNet(readSource(info.modelFile), info.modelFile);
+  checkWeights(ir, info.weights, info.weightsFile);
   const test = flags['test-csv'] ? loadCsv(String(flags['test-csv'])) : loadFashionMnist(String(flags.data ?? DEFAULT_DATA_DIR)).test;
   if (ir.input.h !== test.rows || ir.input.w !== test.cols || ir.input.c !== 1) throw new UsageError(`${info.modelFile}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the test data is ${test.rows}x${test.cols}x1`);
   const file = String(flags.out ?? join(dir, 'report.html'));
   const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
   const trainer = new Trainer(gpu, ir, 0);
   try {
-    trainer.params.load(info.weights, `${dir}/weights.safetensors`);
+    trainer.params.load(info.weights, info.weightsFile);
     writeFileAtomic(file, await runReport(trainer, dir, test));
     out.log(`report: ${file}`);
     return 0;

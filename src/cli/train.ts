@@ -1,19 +1,20 @@
 // `fmgpu train model.net`: check everything, open the GPU, train with progress, checkpoint every
 // epoch, evaluate on the test set, leave a run directory behind.
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseNet, summarize, overrideTrain, TRAIN_KEYS, type ModelIR, type TrainConfig } from '../../dsl/index.ts';
 import { adapterName } from '../gpu/device.ts';
-import { Trainer, type EpochLog } from '../train/trainer.ts';
+import { DivergedError, Trainer, type EpochLog } from '../train/trainer.ts';
 import { encodeSafetensors } from '../model/safetensors.ts';
 import { loadFashionMnist, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
 import { validationSplit, type Dataset } from '../data/dataset.ts';
 import { perClass } from '../train/metrics.ts';
 import { defaultRunDir, makeDir, historyCsv, readCheckpoint, readRun, writeCheckpoint, writeFileAtomic, type CheckpointState } from '../node/rundir.ts';
-import { DataError } from '../errors.ts';
+import { DataError, FmgpuError, GpuError, ShapeError } from '../errors.ts';
+import type { Gpu } from '../gpu/runtime.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
 import { Progress, type Out } from './progress.ts';
-import { VERSION, openCliGpu, readSource } from './common.ts';
+import { VERSION, checkBatchFits, checkWeights, fittingBatch, openCliGpu, readSource } from './common.ts';
 import { runReport } from './report.ts';
 
 export const TRAIN_FLAGS: Record<string, FlagSpec> = {
@@ -114,6 +115,11 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
   const config = applyTrainFlags(ir0.train, flags);
   const ir: ModelIR = { ...ir0, train: config };
   const init = flags.init ? readRun(String(flags.init)) : null;
+  if (init) checkWeights(ir, init.weights, init.weightsFile);
+  if (resume) {
+    checkWeights(ir, resume.weights, join(String(flags.resume), 'checkpoint/weights.safetensors'));
+    if (resume.best) checkWeights(ir, resume.best, join(String(flags.resume), 'checkpoint/best.safetensors'));
+  }
   const data = loadData(flags, config.validation);
   if (ir.input.h !== data.train.rows || ir.input.w !== data.train.cols || ir.input.c !== 1) {
     throw new UsageError(`${file}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the data is ${data.train.rows}x${data.train.cols}x1`);
@@ -121,6 +127,7 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
   dir = flags.resume ? String(flags.resume) : String(flags.out ?? defaultRunDir(file));
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--out ${dir}: a file is in the way of the run directory`);
   if (!flags.resume && existsSync(join(dir, 'checkpoint'))) throw new UsageError(`${dir} already holds a run: use --resume ${dir} to continue it, or another --out`);
+  const fresh = !existsSync(dir);
   try {
     makeDir(dir);
   } catch (e) {
@@ -129,9 +136,39 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
 
   // The language accepts tta but no evaluation path implements it yet: say so rather than ignore it.
   if (config.tta) out.err('fmgpu: warning: tta=true is not implemented yet; the test set is evaluated without test-time augmentation');
+  // A refusal before training leaves no empty run directory behind (rmdir removes only an empty one).
+  const unmake = (): void => {
+    if (!fresh) return;
+    try {
+      rmdirSync(dir);
+    } catch {
+      // not empty after all: leave it
+    }
+  };
   // Everything is checked: now the GPU.
-  const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
-  const trainer = new Trainer(gpu, ir, config.seed);
+  const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined).catch((e: unknown) => {
+    unmake();
+    throw e;
+  });
+  let trainer: Trainer;
+  try {
+    // Buffers over the adapter's limits are refused before anything is printed or allocated.
+    checkBatchFits(ir, Math.min(config.batch, data.train.n), gpu.limits);
+    if (data.val) {
+      // fit() evaluates the validation set 1000 images at a time.
+      const chunk = Math.min(1000, data.val.n);
+      try {
+        checkBatchFits(ir, chunk, gpu.limits);
+      } catch (e) {
+        throw new ShapeError(`validation, evaluated ${chunk} images at a time: ${(e as Error).message}`);
+      }
+    }
+    trainer = new Trainer(gpu, ir, config.seed);
+  } catch (e) {
+    gpu.destroy();
+    unmake();
+    throw e;
+  }
   const progress = new Progress(out, !!flags.json);
   progress.batch = config.batch;
   let interrupted = false;
@@ -142,6 +179,9 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
     out.err(`${out.status ? '\n' : ''}fmgpu: stopping after the steps in flight, then writing a checkpoint (Ctrl-C again to quit now)`);
   };
   process.on('SIGINT', onSigint);
+  // What a fault mid-run reports: the last step seen, and the checkpoint kept on disk.
+  let kept: Kept = resume ? { epoch: resume.state.epoch, step: resume.state.step } : null;
+  let lastStep = resume?.state.step ?? 0;
   try {
     progress.event('start', { adapter: adapterName(gpu.adapter), cpu: gpu.adapter.cpu, model: file, run: dir, params: ir.params.trainable + ir.params.nonTrainable, train: data.train.n, validation: data.val?.n ?? 0, test: data.test.n, version: VERSION });
     if (!flags.json) {
@@ -163,7 +203,7 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
       startStep = resume.state.step;
       if (!flags.json) out.log(`resuming at epoch ${resume.state.epoch + 1}, step ${startStep}`);
     } else {
-      if (init) trainer.params.load(init.weights, `${flags.init}/weights.safetensors`);
+      if (init) trainer.params.load(init.weights, init.weightsFile);
       writeFileSync(join(dir, 'model.net'), source);
       writeFileAtomic(join(dir, 'run.json'), JSON.stringify({ version: VERSION, model: file, seed: config.seed, adapter: adapterName(gpu.adapter), node: process.version, git: gitRevision(), flags: absolutePaths(flags), started: new Date().toISOString() }, null, 2));
     }
@@ -176,10 +216,15 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
       if (state.step === saved) return;
       saved = state.step;
       writeCheckpoint(dir, { weights: await weightsBytes(), best: bestBytes, optimizer: encodeSafetensors(await trainer.stateTensors()), state });
+      kept = { epoch, step: state.step };
       writeFileAtomic(join(dir, 'history.json'), JSON.stringify(history, null, 2));
       writeFileAtomic(join(dir, 'history.csv'), historyCsv(history));
     };
 
+    // Test-only fault injection, deliberately not a flag: FMGPU_FAULT_DESTROY_AFTER_STEPS=N destroys
+    // the GPU device at the first progress report at or after global step N, as a driver reset or
+    // a removed GPU would end it (test/reliability.test.ts).
+    const destroyAfter = Number(process.env.FMGPU_FAULT_DESTROY_AFTER_STEPS ?? Infinity);
     await trainer.fit(data.train, data.val, {
       epochs: config.epochs,
       batch: config.batch,
@@ -195,7 +240,11 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
       earlyStop: config.earlyStop > 0 ? { patience: config.earlyStop, monitor: 'val_loss', restoreBest: true } : undefined,
       // A macrotask between submits lets the SIGINT handler run: Ctrl-C stops after this submit.
       shouldStop: () => new Promise<boolean>((done) => setImmediate(() => done(interrupted))),
-      onProgress: (p) => progress.step(p, config.epochs),
+      onProgress: (p) => {
+        lastStep = (p.epoch - 1) * p.steps + p.step;
+        progress.step(p, config.epochs);
+        if (lastStep >= destroyAfter && !gpu.lost) gpu.device.destroy();
+      },
       onEpoch: async (log) => {
         history.push(log);
         progress.epoch(log, config.epochs);
@@ -214,18 +263,40 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
       return 130;
     }
     writeFileAtomic(join(dir, 'weights.safetensors'), await weightsBytes());
-    const ev = await trainer.evaluate(data.test);
+    const ev = await trainer.evaluate(data.test, fittingBatch(ir, 1000, gpu.limits));
     const metrics = { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) };
     writeFileAtomic(join(dir, 'metrics.json'), JSON.stringify(metrics, null, 2));
     writeFileAtomic(join(dir, 'report.html'), await runReport(trainer, dir, data.test, { metrics }));
     progress.event('test', { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, run: dir });
     if (!flags.json) out.log(`test: loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${ev.n.toLocaleString('en-US')} images)  → ${dir}`);
     return 0;
+  } catch (e) {
+    throw explainFault(e, gpu, { dir, kept, lastStep, lr: config.lr });
   } finally {
     process.off('SIGINT', onSigint);
     trainer.release();
     gpu.destroy();
   }
+}
+
+type Kept = { epoch: number; step: number } | null;
+
+/**
+ * A fault mid-run in one line: what happened, at which step, and what is kept on disk. A diverged
+ * loss and a lost device; other errors pass as they are.
+ */
+function explainFault(e: unknown, gpu: Gpu, run: { dir: string; kept: Kept; lastStep: number; lr: number }): unknown {
+  const { dir, kept } = run;
+  const where = kept ? `the checkpoint after epoch ${kept.epoch} (step ${kept.step}) in ${dir} is kept` : `no checkpoint was written to ${dir} yet`;
+  if (e instanceof DivergedError) {
+    const resume = kept ? `: resume it with fmgpu train --resume ${dir} and a lower --lr` : '';
+    return new FmgpuError(`the loss became ${e.loss} at epoch ${e.epoch}, by step ${e.step}: try a learning rate lower than --lr ${run.lr}; ${where}${resume}`, { cause: e });
+  }
+  if (gpu.lost) {
+    const what = e instanceof GpuError && e.message.startsWith('the GPU device was lost') ? e.message : 'the GPU device was lost';
+    return new GpuError(`${what} after step ${run.lastStep}; ${where}${kept ? `: resume with fmgpu train --resume ${dir}` : ''}`, { cause: e });
+  }
+  return e;
 }
 
 /** Path flags made absolute, so that `--resume` works from any directory. */

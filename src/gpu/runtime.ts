@@ -14,6 +14,8 @@ export interface Dispatch {
   readonly workgroups: readonly [number, number, number];
   /** Its uniform buffer, released with Gpu.free. */
   readonly params: GPUBuffer | null;
+  /** Scratch buffers only this dispatch's kernel family uses, released with Gpu.free. */
+  readonly owns?: readonly GPUBuffer[];
 }
 
 /** A uniform value: a plain number is a u32; wrap floats and signed values. */
@@ -46,6 +48,8 @@ export interface KernelSpec {
   bindings: BufferRef[];
   workgroups: number | readonly [number, number?, number?];
   label?: string;
+  /** Scratch buffers the dispatch owns: Gpu.free releases them with it. */
+  owns?: GPUBuffer[];
 }
 
 export interface AdapterReport {
@@ -63,13 +67,26 @@ export class Gpu {
   readonly limits: GPUSupportedLimits;
   readonly hasSubgroups: boolean;
   readonly hasTimestamps: boolean;
+  /**
+   * Threads per side of a GEMM-shaped kernel's workgroup (shaders/lib/gemm.wgsl): 8 on a CPU adapter
+   * (measured faster on lavapipe), 16 on a GPU. Tests set it to run both variants.
+   */
+  gemmSide: 8 | 16;
   private live = 0;
   private peak = 0;
   private readonly sizes = new WeakMap<GPUBuffer, number>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly errors: string[] = [];
+  /** The first allocation the out-of-memory scope caught, explained; reported before the errors it causes. */
+  private outOfMemory: string | null = null;
+  /** Allocation scopes not yet popped: checks wait for them, so an out-of-memory error is never missed. */
+  private scopes: Promise<void>[] = [];
   private lostReason: string | null = null;
+  /** Rejects once the device is lost: raced against every wait on the GPU, so nothing hangs on a dead device. */
+  private readonly lostSignal: Promise<never>;
+  /** destroy() was called: the loss that follows is ours, not a fault. */
+  private closing = false;
   private dummyBuffer: GPUBuffer | null = null;
 
   /** The GPU object the device came from: Dawn frees its instance (and crashes the device) once it is garbage. */
@@ -82,12 +99,31 @@ export class Gpu {
     this.limits = device.limits;
     this.hasSubgroups = device.features.has('subgroups');
     this.hasTimestamps = device.features.has('timestamp-query');
+    this.gemmSide = adapter.cpu ? 8 : 16;
     device.addEventListener('uncapturederror', (e) => {
       this.errors.push((e as GPUUncapturedErrorEvent).error.message);
     });
-    void device.lost.then((info) => {
-      if (info.reason !== 'destroyed') this.lostReason = info.message || String(info.reason);
+    // Any loss we did not ask for is a fault: a driver reset, a removed GPU, or a destroy() from
+    // elsewhere (tests simulate a loss that way).
+    this.lostSignal = device.lost.then((info) => {
+      if (!this.closing) this.lostReason = `${info.reason}${info.message ? `: ${info.message.split('\n')[0]}` : ''}`;
+      throw new GpuError(this.closing ? 'the GPU device was released' : this.lostMessage());
     });
+    this.lostSignal.catch(() => undefined); // observed by the races below, not an unhandled rejection
+  }
+
+  private lostMessage(): string {
+    return `the GPU device was lost (${this.lostReason})`;
+  }
+
+  /** Whether the device was lost (not released by destroy()). */
+  get lost(): boolean {
+    return this.lostReason !== null;
+  }
+
+  /** `p`, unless the device is lost first: then a GpuError that says so. */
+  private untilLost<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.lostSignal]);
   }
 
   /** Bytes held by buffers allocated here and not yet released. */
@@ -103,7 +139,18 @@ export class Gpu {
     if (size > this.limits.maxBufferSize) {
       throw new GpuError(`buffer "${label}" needs ${size} bytes but the adapter allows at most ${this.limits.maxBufferSize}`);
     }
+    // The out-of-memory scope is popped asynchronously; check() waits for it before reporting.
+    this.device.pushErrorScope('out-of-memory');
     const buffer = this.device.createBuffer({ size, usage, label });
+    const live = this.live;
+    this.scopes.push(
+      this.device.popErrorScope().then(
+        (e) => {
+          if (e && this.outOfMemory === null) this.outOfMemory = outOfMemoryMessage(label, size, live, e.message);
+        },
+        () => undefined, // the device is gone: the loss is reported instead
+      ),
+    );
     this.sizes.set(buffer, size);
     this.live += size;
     this.peak = Math.max(this.peak, this.live);
@@ -150,15 +197,19 @@ export class Gpu {
     enc.copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
     this.device.queue.submit([enc.finish()]);
     try {
-      await staging.mapAsync(GPUMapMode.READ);
+      await this.untilLost(staging.mapAsync(GPUMapMode.READ));
     } catch (e) {
-      this.check();
-      throw new GpuError(`reading buffer "${buffer.label}" back failed: ${(e as Error).message}`);
+      staging.destroy();
+      // A map that fails as the device goes may fail before the loss is reported: give the loss a
+      // moment to arrive, so that the error names it rather than the map.
+      await Promise.race([this.lostSignal, new Promise((r) => setTimeout(r, 200))]).catch(() => undefined);
+      await this.check();
+      throw e instanceof GpuError ? e : new GpuError(`reading buffer "${buffer.label}" back failed: ${(e as Error).message}`);
     }
     const out = staging.getMappedRange().slice(0, bytes);
     staging.unmap();
     staging.destroy();
-    this.check();
+    await this.check();
     return out;
   }
 
@@ -169,9 +220,21 @@ export class Gpu {
     return new Uint32Array(await this.read(buffer, (count ?? buffer.size / 4) * 4, offset * 4));
   }
 
-  /** Throws the first validation or device error seen since the last check. */
-  check(): void {
-    if (this.lostReason !== null) throw new GpuError(`the GPU device was lost: ${this.lostReason}`);
+  /**
+   * Throws what went wrong since the last check: a lost device first, then an allocation that ran
+   * out of memory (the validation errors that follow from its invalid buffer say nothing useful),
+   * then the first validation error.
+   */
+  async check(): Promise<void> {
+    // A lost device may never answer its scopes: the loss is what gets reported then.
+    while (this.scopes.length > 0) await this.untilLost(Promise.all(this.scopes.splice(0))).catch(() => undefined);
+    if (this.lostReason !== null) throw new GpuError(this.lostMessage());
+    if (this.outOfMemory !== null) {
+      const message = this.outOfMemory;
+      this.outOfMemory = null;
+      this.errors.length = 0;
+      throw new GpuError(message);
+    }
     if (this.errors.length > 0) {
       const first = this.errors[0]!;
       this.errors.length = 0;
@@ -224,12 +287,15 @@ export class Gpu {
     if (workgroups.some((n) => n > max)) {
       throw new GpuError(`kernel ${label} needs ${workgroups.join('x')} workgroups but the adapter allows ${max} per dimension`);
     }
-    return { label, pipeline, bindGroup, workgroups, params };
+    return { label, pipeline, bindGroup, workgroups, params, owns: spec.owns };
   }
 
-  /** Releases what dispatches own (their uniform buffers). */
+  /** Releases what dispatches own (their uniform and scratch buffers). */
   free(dispatches: readonly Dispatch[]): void {
-    for (const d of dispatches) if (d.params) this.release(d.params);
+    for (const d of dispatches) {
+      if (d.params) this.release(d.params);
+      for (const b of d.owns ?? []) this.release(b);
+    }
   }
 
   /** Records dispatches into an open compute pass. */
@@ -253,15 +319,23 @@ export class Gpu {
 
   /** Resolves when every submitted command has finished; throws any GPU error seen. */
   async sync(): Promise<void> {
-    await this.device.queue.onSubmittedWorkDone();
-    this.check();
+    await this.untilLost(this.device.queue.onSubmittedWorkDone());
+    await this.check();
   }
 
   destroy(): void {
+    this.closing = true;
     this.pipelines.clear();
     this.modules.clear();
     this.device.destroy();
   }
+}
+
+/** One line for an allocation the out-of-memory error scope caught. */
+function outOfMemoryMessage(label: string, size: number, live: number, detail: string): string {
+  const mb = (n: number): string => `${(n / 2 ** 20).toLocaleString('en-US', { maximumFractionDigits: 1 })} MiB`;
+  const why = detail.split('\n')[0]!.trim();
+  return `out of GPU memory: buffer "${label}" (${mb(size)}) could not be allocated with ${mb(live)} already in use${why ? ` (${why})` : ''}: use a smaller batch or a smaller model`;
 }
 
 /** Ops return one dispatch or several; callers that collect them want a list. */

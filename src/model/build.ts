@@ -3,7 +3,7 @@
 // `.moving_mean`, `.moving_variance`. Layouts: conv weight [out, in, kh, kw]; dense weight [in, out].
 import type { Layer, ModelIR } from '../../dsl/ir.ts';
 import { gradFromOutput, type Act } from '../ops/act.ts';
-import { Graph, type Tensor } from '../graph/graph.ts';
+import { Graph, numel, type Tensor } from '../graph/graph.ts';
 import { OPS, type Attrs, type OpName } from '../graph/ops.ts';
 import { ShapeError } from '../errors.ts';
 
@@ -119,4 +119,17 @@ export function buildGraph(ir: ModelIR, batch: number, opts: { seed?: number } =
   for (const l of ir.layers) y = layer(y, l);
   const logits = flat(y);
   return { graph: g, x, labels, logits, features, params };
+}
+
+/**
+ * The largest batch, at most `want`, whose activations fit the adapter's binding limit: evaluation
+ * and prediction chunks, which default to 1000 images and would not bind for a wide model on a
+ * small adapter. Activations grow linearly with the batch; parameters do not.
+ */
+export function fittingBatch(ir: ModelIR, want: number, limits: Pick<GPUSupportedLimits, 'maxBufferSize' | 'maxStorageBufferBindingSize'>): number {
+  const one = buildGraph(ir, 1).graph;
+  let perSample = 4;
+  for (const t of one.tensors) if (t.kind !== 'param' && t.kind !== 'state') perSample = Math.max(perSample, numel(t.shape) * 4);
+  const limit = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+  return Math.max(1, Math.min(want, Math.floor(limit / perSample)));
 }

@@ -101,6 +101,8 @@ export interface RunInfo {
   dir: string;
   source: string;
   modelFile: string;
+  /** The file the weights came from: weights.safetensors, or the last checkpoint's. */
+  weightsFile: string;
   weights: Map<string, NamedTensor>;
   metadata: Record<string, string>;
 }
@@ -117,7 +119,7 @@ export function readRun(dir: string): RunInfo {
     weightsFile = join(link, 'weights.safetensors');
   }
   const { tensors, metadata } = decodeSafetensors(new Uint8Array(readFileSync(weightsFile)), weightsFile);
-  return { dir, source: readFileSync(modelFile, 'utf8'), modelFile, weights: tensors, metadata };
+  return { dir, source: readFileSync(modelFile, 'utf8'), modelFile, weightsFile, weights: tensors, metadata };
 }
 
 export function historyCsv(history: readonly EpochLog[]): string {

@@ -2,7 +2,7 @@
 // the host reads back only the loss and accuracy accumulators when it reports progress.
 import type { ModelIR } from '../../dsl/ir.ts';
 import { dispatchList, type Dispatch, type Gpu } from '../gpu/runtime.ts';
-import { buildGraph, type Built } from '../model/build.ts';
+import { buildGraph, fittingBatch, type Built } from '../model/build.ts';
 import { ParamStore } from '../model/params.ts';
 import { plan, type Plan } from '../graph/plan.ts';
 import { OptimizerState, type OptimizerConfig } from './optimizer.ts';
@@ -16,8 +16,12 @@ import type { Dataset } from '../data/dataset.ts';
 import { DataError, FmgpuError } from '../errors.ts';
 import type { NamedTensor } from '../model/safetensors.ts';
 
+/** The loss summed so far in an epoch is NaN or ±Inf (read back as f32 bits, tested on the host). */
 export class DivergedError extends FmgpuError {
   override name = 'DivergedError';
+  constructor(readonly loss: number, readonly epoch: number, readonly step: number) {
+    super(`the loss became ${loss} at epoch ${epoch}, by step ${step}: try a lower learning rate`);
+  }
 }
 
 export interface FitOptions {
@@ -186,13 +190,13 @@ export class Trainer {
             lastReport = done;
             const st = await this.readStats();
             const seen = (done - first) * batch;
-            if (!Number.isFinite(st.lossSum)) throw new DivergedError(`the loss became ${st.lossSum} at epoch ${epoch + 1}, by step ${epoch * stepsPerEpoch + done}: try a lower learning rate (--lr)`);
+            if (!Number.isFinite(st.lossSum)) throw new DivergedError(st.lossSum, epoch + 1, epoch * stepsPerEpoch + done);
             o.onProgress?.({ epoch: epoch + 1, step: done, steps: stepsPerEpoch, loss: st.lossSum / seen, accuracy: st.correct / seen, imagesPerSec: seen / ((performance.now() - t0) / 1000) });
           }
         }
         const st = await this.readStats();
         const seen = (done - first) * batch;
-        if (!Number.isFinite(st.lossSum)) throw new DivergedError(`the loss became ${st.lossSum} in epoch ${epoch + 1}: try a lower learning rate (--lr)`);
+        if (!Number.isFinite(st.lossSum)) throw new DivergedError(st.lossSum, epoch + 1, epoch * stepsPerEpoch + done);
         const log: EpochLog = { epoch: epoch + 1, seconds: (performance.now() - t0) / 1000, loss: st.lossSum / Math.max(1, seen), accuracy: st.correct / Math.max(1, seen), lr: table[Math.min(table.length - 1, (epoch + 1) * stepsPerEpoch - 1)]! * lrScale };
         if (val && val.n > 0) {
           const v = o.ema ? await this.withEmaWeights(() => this.evaluate(val)) : await this.evaluate(val);
@@ -236,6 +240,11 @@ export class Trainer {
   planInfo(): { dispatchesPerStep: number; submitsPerStep: number; plannedBytes: number } {
     const t = this.cachedTrain;
     return { dispatchesPerStep: t?.step.length ?? 0, submitsPerStep: 1 / this.stepsPerSubmit, plannedBytes: t?.plan.plannedBytes ?? 0 };
+  }
+
+  /** The dispatches of one training step of the current plan, in order: for profiling. */
+  stepDispatches(): readonly Dispatch[] {
+    return this.cachedTrain?.step ?? [];
   }
 
   private trainPlan(train: Dataset, batch: number, stepsPerEpoch: number, o: FitOptions): TrainPlan {
@@ -345,7 +354,7 @@ export class Trainer {
   }
 
   /** Test loss (mean cross-entropy, no smoothing), accuracy and the confusion matrix over every sample. */
-  async evaluate(ds: Dataset, maxBatch = 1000): Promise<EvalResult> {
+  async evaluate(ds: Dataset, maxBatch = fittingBatch(this.ir, 1000, this.gpu.limits)): Promise<EvalResult> {
     const gpu = this.gpu;
     const data = this.data(ds);
     const classes = 10;
@@ -375,7 +384,7 @@ export class Trainer {
   }
 
   /** Class probabilities [n, 10] for images already normalised to [0, 1], n×H×W×C in NCHW order. */
-  async predict(images: Float32Array, n: number, maxBatch = 1000): Promise<Float32Array> {
+  async predict(images: Float32Array, n: number, maxBatch = fittingBatch(this.ir, 1000, this.gpu.limits)): Promise<Float32Array> {
     const gpu = this.gpu;
     const per = images.length / n;
     const out = new Float32Array(n * 10);
@@ -398,7 +407,7 @@ export class Trainer {
    * Penultimate features [n, F] (the input of the last dense layer; the logits when the model has
    * none) for images normalised to [0, 1], n×H×W×C in NCHW order: for projections such as PCA.
    */
-  async features(images: Float32Array, n: number, maxBatch = 1000): Promise<Float32Array> {
+  async features(images: Float32Array, n: number, maxBatch = fittingBatch(this.ir, 1000, this.gpu.limits)): Promise<Float32Array> {
     const gpu = this.gpu;
     const per = images.length / n;
     let out = new Float32Array(0);
