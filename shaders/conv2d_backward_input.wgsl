@@ -8,9 +8,10 @@
 // oy = q + j − u (see phase()). Per phase the GEMM is rows c, columns p = (n·ny + jy)·nx + jx,
 // inner r = (k·tapsY + uy)·tapsX + ux. A phase with no taps (stride > kernel) writes zeros.
 // Bindings: 0 params, 1 dy, 2 w, 3 dx (overwritten, or added to when ACCUM).
-// Dispatch: (grid(rowTiles · colTiles), sh·sw) workgroups of 8×8 threads, rowTiles = ceil(C/BM),
+// Dispatch: (grid(rowTiles · colTiles), sh·sw) workgroups of GEMM_T×GEMM_T threads, rowTiles = ceil(C/BM),
 // colTiles = ceil(N·ceil(H/sh)·ceil(W/sw)/64) (the largest phase); wg.z is the phase a·sw + b.
-// Tiles BM×64×16 as in matmul.wgsl: each thread owns (BM/8)×8 outputs strided by 8.
+// Tiles BM×64×16: each thread owns (BM/GEMM_T)×(64/GEMM_T) outputs strided by GEMM_T (gemm_tile() from
+// lib/gemm.wgsl, prepended by the loader).
 // BM (override) is 64, or 32 when C ≤ 32 so that a narrow layer does not compute a half-empty tile.
 
 struct Params {
@@ -21,7 +22,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> P: Params;
 override ACCUM: bool = false;
-// Rows (in-channels) per tile: 64 or 32 (a multiple of 8, at most 64).
+// Rows (in-channels) per tile: 64 or 32 (a multiple of 16, at most 64).
 override BM: u32 = 64u;
 
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
@@ -29,11 +30,7 @@ override BM: u32 = 64u;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
 const BN = 64u;
-const BK = 16u;
-const T = 8u;
-
-var<workgroup> As: array<f32, 1024>; // [BK][BM] weights
-var<workgroup> Bs: array<f32, 1024>; // [BK][BN] gathered dy
+// As [BK][BM]: weights; Bs [BK][BN]: gathered dy (lib/gemm.wgsl).
 
 // One axis of stride phase a: inputs i = first + s·j (j < count), taps a + s·u (u < taps),
 // and the output they meet, o = q + j − u.
@@ -49,7 +46,7 @@ fn phase(a: u32, s: u32, pad: u32, size: u32, ksize: u32) -> Phase {
   return Phase(a, first, count, taps, (first + pad - a) / s);
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(GEMM_T, GEMM_T)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
   let tile = wg.x + wg.y * nwg.x;
@@ -60,21 +57,24 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let cols = P.n * plane;
   let col0 = (tile % P.col_tiles) * BN;
   if (col0 >= cols) { return; }
-  let tm = BM / T;
   let row0 = (tile / P.col_tiles) * BM;
   let taps = py.taps * px.taps;
   let inner = P.k * taps;
   let ohw = P.oh * P.ow;
   let ckhw = P.c * P.kh * P.kw;
 
-  // Thread li gathers column col0 + li of every dy tile: its output origin is computed once.
-  let p = col0 + li;
+  // Thread li gathers column col0 + li % 64 of every dy tile, so its output origin is computed
+  // once, and GEMM_SLICE_ROWS of the tile's 16 inner rows from q·GEMM_SLICE_ROWS, q = li / 64 (the same
+  // for a whole warp).
+  let cb = li % BN;
+  let q4 = (li / BN) * GEMM_SLICE_ROWS;
+  let p = col0 + cb;
   let p_ok = p < cols;
   let pj = p % plane;
   let oy0 = i32(py.q + pj / px.count);
   let ox0 = i32(px.q + pj % px.count);
   let dybase = (p / plane) * P.k * ohw;
-  // Weights: thread li always loads inner index k0 + li % 16 of rows li / 16 + 4i.
+  // Weights: thread li always loads inner index k0 + li % 16 of rows li / 16 + GEMM_LOAD_STRIDE·i.
   let ka = li % BK;
   let ma = li / BK;
 
@@ -87,29 +87,32 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   for (var k0 = 0u; k0 < inner; k0 += BK) {
     let ra = k0 + ka;
     if (ra < inner) {
-      // One decode per tile step serves all BM/4 weight loads of this thread.
+      // One decode per tile step serves all BM/GEMM_LOAD_STRIDE weight loads of this thread.
       let t = ra % taps;
       let ky = py.a + (t / px.taps) * P.sh;
       let kx = px.a + (t % px.taps) * P.sw;
       let wbase = (ra / taps) * ckhw + ky * P.kw + kx;
-      for (var i = 0u; i < BM / 4u; i++) {
-        let m = ma + i * 4u;
+      for (var i = 0u; i < BM / GEMM_LOAD_STRIDE; i++) {
+        let m = ma + i * GEMM_LOAD_STRIDE;
         var av = 0.0;
         if (row0 + m < P.c) { av = wt[wbase + (row0 + m) * P.kh * P.kw]; }
         As[ka * BM + m] = av;
       }
     } else {
-      for (var i = 0u; i < BM / 4u; i++) { As[ka * BM + ma + i * 4u] = 0.0; }
+      for (var i = 0u; i < BM / GEMM_LOAD_STRIDE; i++) { As[ka * BM + ma + i * GEMM_LOAD_STRIDE] = 0.0; }
     }
 
+    // Every thread steps the decoded index through all 16 rows; it gathers only its own.
     for (var i = 0u; i < BK; i++) {
-      let oy = oy0 - i32(uy);
-      let ox = ox0 - i32(ux);
-      var bv = 0.0;
-      if (p_ok && k0 + i < inner && oy >= 0 && oy < i32(P.oh) && ox >= 0 && ox < i32(P.ow)) {
-        bv = dy[dybase + koff + u32(oy) * P.ow + u32(ox)];
+      if (i >= q4 && i < q4 + GEMM_SLICE_ROWS) {
+        let oy = oy0 - i32(uy);
+        let ox = ox0 - i32(ux);
+        var bv = 0.0;
+        if (p_ok && k0 + i < inner && oy >= 0 && oy < i32(P.oh) && ox >= 0 && ox < i32(P.ow)) {
+          bv = dy[dybase + koff + u32(oy) * P.ow + u32(ox)];
+        }
+        Bs[i * BN + cb] = bv;
       }
-      Bs[i * BN + li] = bv;
       ux++;
       if (ux == px.taps) {
         ux = 0u;
@@ -118,29 +121,19 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
       }
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < BK; kk++) {
-      var ar: array<f32, 8>;
-      var br: array<f32, 8>;
-      for (var i = 0u; i < tm; i++) { ar[i] = As[kk * BM + lid.y + i * T]; }
-      for (var j = 0u; j < 8u; j++) { br[j] = Bs[kk * BN + lid.x + j * T]; }
-      for (var i = 0u; i < tm; i++) {
-        for (var j = 0u; j < 8u; j++) {
-          acc[i * 8u + j] = fma(ar[i], br[j], acc[i * 8u + j]);
-        }
-      }
-    }
+    gemm_tile(&acc, lid);
     workgroupBarrier();
   }
 
-  for (var j = 0u; j < 8u; j++) {
-    let col = col0 + lid.x + j * T;
+  for (var j = 0u; j < BN / GEMM_T; j++) {
+    let col = col0 + lid.x + j * GEMM_T;
     if (col >= cols) { continue; }
     let xn = col / plane;
     let xj = col % plane;
     let iy = py.first + (xj / px.count) * P.sh;
     let ix = px.first + (xj % px.count) * P.sw;
-    for (var i = 0u; i < tm; i++) {
-      let row = row0 + lid.y + i * T;
+    for (var i = 0u; i < BM / GEMM_T; i++) {
+      let row = row0 + lid.y + i * GEMM_T;
       if (row >= P.c) { continue; }
       let idx = ((xn * P.c + row) * P.h + iy) * P.w + ix;
       var v = acc[i * 8u + j];

@@ -2,9 +2,10 @@
 // M rows, N columns, K inner (uniform P); all tensors row-major f32.
 // A is [M,K], or [K,M] when TRANS_A; B is [K,N], or [N,K] when TRANS_B; bias is [N]; C is [M,N].
 // Dense layers: forward X·W (+b, act); dX = dY·Wᵀ (TRANS_B); dW = Xᵀ·dY (TRANS_A).
-// Dispatch: (ceil(N/64), ceil(M/64)) workgroups of 8×8 threads; each thread owns an 8×8 block of C
-// strided by 8 so that neighbouring threads touch neighbouring columns.
-// Uses act() from lib/activation.wgsl, prepended by the loader.
+// Dispatch: (ceil(N/64), ceil(M/64)) workgroups of GEMM_T×GEMM_T threads; each thread owns a
+// (64/GEMM_T)² block of C strided by GEMM_T so that neighbouring threads touch neighbouring columns
+// (lib/gemm.wgsl).
+// Uses act() from lib/activation.wgsl and gemm_tile() from lib/gemm.wgsl, prepended by the loader.
 
 struct Params { m: u32, n: u32, k: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
@@ -20,11 +21,6 @@ override ACCUM: bool = false;
 
 const BM = 64u;
 const BN = 64u;
-const BK = 16u;
-const T = 8u;
-
-var<workgroup> As: array<f32, 1024>; // [BK][BM]
-var<workgroup> Bs: array<f32, 1024>; // [BK][BN]
 
 fn load_a(m: u32, k: u32) -> f32 {
   if (m >= P.m || k >= P.k) { return 0.0; }
@@ -38,16 +34,16 @@ fn load_b(k: u32, n: u32) -> f32 {
   return b[k * P.n + n];
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(GEMM_T, GEMM_T)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,
         @builtin(local_invocation_index) li: u32) {
   let row0 = wg.y * BM;
   let col0 = wg.x * BN;
   var acc: array<f32, 64>;
   for (var k0 = 0u; k0 < P.k; k0 += BK) {
-    // 1024 elements per tile, 64 threads: 16 each; the fastest-varying index follows memory order.
-    for (var i = 0u; i < 16u; i++) {
-      let e = li + i * 64u;
+    // 1024 elements per tile, GEMM_SLICE_ROWS per thread; the fastest-varying index follows memory order.
+    for (var i = 0u; i < GEMM_SLICE_ROWS; i++) {
+      let e = li + i * GEMM_THREADS;
       var m: u32; var ka: u32;
       if (TRANS_A) { m = e % BM; ka = e / BM; } else { ka = e % BK; m = e / BK; }
       As[ka * BM + m] = load_a(row0 + m, k0 + ka);
@@ -56,26 +52,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       Bs[kb * BN + n] = load_b(k0 + kb, col0 + n);
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < BK; kk++) {
-      var ar: array<f32, 8>;
-      var br: array<f32, 8>;
-      for (var i = 0u; i < 8u; i++) {
-        ar[i] = As[kk * BM + lid.y + i * T];
-        br[i] = Bs[kk * BN + lid.x + i * T];
-      }
-      for (var i = 0u; i < 8u; i++) {
-        for (var j = 0u; j < 8u; j++) {
-          acc[i * 8u + j] = fma(ar[i], br[j], acc[i * 8u + j]);
-        }
-      }
-    }
+    gemm_tile(&acc, lid);
     workgroupBarrier();
   }
-  for (var i = 0u; i < 8u; i++) {
-    let row = row0 + lid.y + i * T;
+  for (var i = 0u; i < BM / GEMM_T; i++) {
+    let row = row0 + lid.y + i * GEMM_T;
     if (row >= P.m) { continue; }
-    for (var j = 0u; j < 8u; j++) {
-      let col = col0 + lid.x + j * T;
+    for (var j = 0u; j < BN / GEMM_T; j++) {
+      let col = col0 + lid.x + j * GEMM_T;
       if (col >= P.n) { continue; }
       var v = acc[i * 8u + j];
       if (HAS_BIAS) { v += bias[col]; }

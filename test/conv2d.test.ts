@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { useGpu, f32 } from './helpers/gpu.ts';
 import { expectAllclose, type Tol } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
-import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, conv2dGeometry, type Conv2dShape } from '../src/ops/conv2d.ts';
+import { conv2dBackwardInput, conv2dBackwardWeights, weightSplits, conv2dForward, conv2dGeometry, type Conv2dShape } from '../src/ops/conv2d.ts';
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
 import type { Act } from '../src/ops/act.ts';
 import type { Padding } from '../src/ops/geometry.ts';
@@ -49,12 +49,18 @@ const cases: [string, Case][] = [
 ];
 
 type Pass = 'forward' | 'dX' | 'dW+db';
-const rows: [string, Case, Pass][] = cases.flatMap(([name, c]) => (['forward', 'dX', 'dW+db'] as Pass[]).map((p): [string, Case, Pass] => [`${name}: ${p}`, c, p]));
+const passes = (swap: boolean) => ([name, c]: [string, Case]): [string, Case, Pass, boolean][] =>
+  (['forward', 'dX', 'dW+db'] as Pass[]).map((p) => [`${name}: ${p}${swap ? ', other workgroup' : ''}`, c, p, swap]);
+// Every case with this adapter's GEMM workgroup; the ones that exercise ragged and narrow tiles
+// again with the other (8×8 threads on CPU adapters, 16×16 on GPUs: shaders/lib/gemm.wgsl).
+const rows = [...cases.flatMap(passes(false)), ...cases.filter(([name]) => /ragged|row tiles|7×7 stride 4/.test(name)).flatMap(passes(true))];
 
 describe('conv2d (GPU vs CPU reference)', () => {
   const gpu = useGpu();
-  it.each(rows)('%s', async (_name, { s, bias, act, accumulate }, pass) => {
+  it.each(rows)('%s', async (_name, { s, bias, act, accumulate }, pass, swap) => {
     const g = gpu();
+    const side = g.gemmSide;
+    if (swap) g.gemmSide = side === 8 ? 16 : 8;
     const { oh, ow } = conv2dGeometry(s);
     const xs = s.n * s.c * s.h * s.w, ws = s.k * s.c * s.kh * s.kw, ys = s.n * s.k * oh * ow;
     const rng = new Rng(xs * 31 + ws * 7 + ys);
@@ -77,16 +83,41 @@ describe('conv2d (GPU vs CPU reference)', () => {
       expectAllclose('conv2d dX', await g.readF32(dxb), ref, tol(s.k * s.kh * s.kw), xShape);
       g.free([d]);
     } else {
-      const dwb = up(new Float64Array(ws).fill(NaN)), dbb = up(new Float64Array(s.k).fill(NaN));
-      const d = conv2dBackwardWeights(g, { dy: up(dy), x: up(x), dw: dwb, db: bias ? dbb : undefined }, s);
-      expect(d).toHaveLength(bias ? 2 : 1);
-      g.run(d);
-      const ref = conv2dBackwardWeightsRef(dy, x, s);
-      expectAllclose('conv2d dW', await g.readF32(dwb), ref.dw, tol(s.n * oh * ow), [s.k, s.c, s.kh, s.kw]);
-      if (bias) expectAllclose('conv2d db', await g.readF32(dbb), ref.db, tol(s.n * oh * ow), [s.k]);
-      g.free(d);
+      // Once as one workgroup per tile (no split), once split-K over the positions with a
+      // fixed-order reduction of the partial sums.
+      for (const target of [1, 64]) {
+        const dwb = up(new Float64Array(ws).fill(NaN)), dbb = up(new Float64Array(s.k).fill(NaN));
+        const d = conv2dBackwardWeights(g, { dy: up(dy), x: up(x), dw: dwb, db: bias ? dbb : undefined }, s, { target });
+        const split = d.some((q) => q.label.includes('reduce'));
+        expect(split).toBe(target > 1 && s.n * oh * ow >= 128);
+        expect(d).toHaveLength(1 + (split ? 1 : 0) + (bias ? 1 : 0));
+        g.run(d);
+        const ref = conv2dBackwardWeightsRef(dy, x, s);
+        expectAllclose(`conv2d dW (target ${target})`, await g.readF32(dwb), ref.dw, tol(s.n * oh * ow), [s.k, s.c, s.kh, s.kw]);
+        if (bias) expectAllclose('conv2d db', await g.readF32(dbb), ref.db, tol(s.n * oh * ow), [s.k]);
+        g.free(d);
+      }
     }
     for (const q of bufs) g.release(q);
+    g.gemmSide = side;
+  });
+});
+
+describe('weightSplits', () => {
+  it.each([
+    [50, 1, 1024],
+    [200704, 1, 1024],
+    [50176, 5, 1024],
+    [12544, 18, 1024],
+    [1000, 3, 16],
+    [129, 1, 64],
+  ])('inner %i, %i tiles, target %i: chunks of ≥ 64 (or all) positions, a multiple of 16, covering the inner dimension once', (inner, tiles, target) => {
+    const { splits, chunk } = weightSplits(inner, tiles, target);
+    expect(chunk % 16).toBe(0);
+    expect(splits * chunk).toBeGreaterThanOrEqual(inner);
+    expect((splits - 1) * chunk).toBeLessThan(inner);
+    if (splits > 1) expect(chunk).toBeGreaterThanOrEqual(64);
+    expect(splits * tiles).toBeLessThanOrEqual(Math.max(tiles, target + tiles));
   });
 });
 

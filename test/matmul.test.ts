@@ -27,8 +27,13 @@ describe('matmul (GPU vs CPU reference)', () => {
     ['accumulate 30x30x30', { m: 30, n: 30, k: 30, accumulate: true }, false],
     ['tall 300x3x5', { m: 300, n: 3, k: 5 }, true],
   ];
-  it.each(cases)('%s', async (_name, s, withBias) => {
+  // Every case with this adapter's GEMM workgroup; the layouts and transposes again with the other
+  // one (8×8 threads on CPU adapters, 16×16 on GPUs: shaders/lib/gemm.wgsl).
+  const other = cases.filter(([, s]) => !s.act).map(([name, s, b]): [string, MatmulShape, boolean, boolean] => [`${name}, other workgroup`, s, b, true]);
+  it.each([...cases.map(([n, s, b]): [string, MatmulShape, boolean, boolean] => [n, s, b, false]), ...other])('%s', async (_name, s, withBias, swap) => {
     const g = gpu();
+    const side = g.gemmSide;
+    if (swap) g.gemmSide = side === 8 ? 16 : 8;
     const rng = new Rng(s.m * 131 + s.n * 7 + s.k);
     const a = rng.floats(s.m * s.k), b = rng.floats(s.k * s.n), bias = rng.floats(s.n), c0 = rng.floats(s.m * s.n);
     const ab = g.upload(f32(a)), bb = g.upload(f32(b)), biasb = g.upload(f32(bias)), cb = g.upload(f32(c0));
@@ -38,6 +43,7 @@ describe('matmul (GPU vs CPU reference)', () => {
     expectAllclose('matmul C', out, matmulRef(a, b, withBias ? bias : null, s, c0), TOL, [s.m, s.n]);
     for (const buf of [ab, bb, biasb, cb]) g.release(buf);
     g.free([d]);
+    g.gemmSide = side;
   });
 });
 

@@ -2,6 +2,7 @@
 // in build.mjs, a vitest plugin in tests), with the library files it uses prepended.
 import activation from '../../shaders/lib/activation.wgsl';
 import random from '../../shaders/lib/random.wgsl';
+import gemm from '../../shaders/lib/gemm.wgsl';
 import matmul from '../../shaders/matmul.wgsl';
 import conv2dForward from '../../shaders/conv2d_forward.wgsl';
 import conv2dBackwardInput from '../../shaders/conv2d_backward_input.wgsl';
@@ -17,10 +18,10 @@ import reduce from '../../shaders/reduce.wgsl';
 import batch from '../../shaders/batch.wgsl';
 
 const SHADERS = {
-  matmul: [activation, matmul],
-  conv2d_forward: [activation, conv2dForward],
-  conv2d_backward_input: [conv2dBackwardInput],
-  conv2d_backward_weights: [conv2dBackwardWeights],
+  matmul: [activation, gemm, matmul],
+  conv2d_forward: [activation, gemm, conv2dForward],
+  conv2d_backward_input: [gemm, conv2dBackwardInput],
+  conv2d_backward_weights: [gemm, conv2dBackwardWeights],
   pool: [pool],
   global_avg_pool: [globalAvgPool],
   elementwise: [activation, elementwise],

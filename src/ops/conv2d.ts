@@ -34,6 +34,17 @@ export function conv2dGeometry(s: Conv2dShape): Geometry2d {
   return window2d(s.h, s.w, s);
 }
 
+/**
+ * How the weight gradient's inner dimension (`inner` = N·OH·OW positions) is split so that about
+ * `target` workgroups share `tiles` output tiles: chunks of at least 64 positions, a multiple of the
+ * 16-deep K tile. One split when the tiles alone fill the GPU.
+ */
+export function weightSplits(inner: number, tiles: number, target: number): { splits: number; chunk: number } {
+  const want = Math.max(1, Math.min(Math.ceil(target / tiles), Math.floor(inner / 64)));
+  const chunk = Math.ceil(Math.ceil(inner / want) / 16) * 16;
+  return { splits: Math.ceil(inner / chunk), chunk };
+}
+
 /** The uniform every conv2d shader reads (struct Params), with its tile count along GEMM columns. */
 function params(s: Conv2dShape, g: Geometry2d, colTiles: number): number[] {
   return [s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.strideH, s.strideW, g.padTop, g.padLeft, g.oh, g.ow, colTiles];
@@ -53,7 +64,7 @@ export function conv2dForward(gpu: Gpu, io: { x: BufferRef; w: BufferRef; b?: Bu
   return gpu.kernel({
     shader: 'conv2d_forward',
     params: params(s, g, colTiles),
-    constants: { HAS_BIAS: io.b ? 1 : 0, BM: bm, ...actConstants(act) },
+    constants: { GEMM_T: gpu.gemmSide, HAS_BIAS: io.b ? 1 : 0, BM: bm, ...actConstants(act) },
     bindings: [io.x, io.w, io.b ?? gpu.dummy, io.y],
     workgroups: grid(colTiles * ceilDiv(s.k, bm)),
     label: `conv2d forward ${describe(s)}`,
@@ -74,7 +85,7 @@ export function conv2dBackwardInput(gpu: Gpu, io: { dy: BufferRef; w: BufferRef;
   return gpu.kernel({
     shader: 'conv2d_backward_input',
     params: params(s, g, colTiles),
-    constants: { ACCUM: opts.accumulate ? 1 : 0, BM: bm },
+    constants: { GEMM_T: gpu.gemmSide, ACCUM: opts.accumulate ? 1 : 0, BM: bm },
     bindings: [io.dy, io.w, io.dx],
     workgroups: [gx, gy, s.strideH * s.strideW],
     label: `conv2d backward input ${describe(s)}`,
@@ -83,29 +94,46 @@ export function conv2dBackwardInput(gpu: Gpu, io: { dy: BufferRef; w: BufferRef;
 
 /**
  * dw = dL/dw [K,C,KH,KW] and, when given, db = dL/db [K] from dy [N,K,OH,OW] (pre-activation) and
- * x [N,C,H,W]; both overwritten. Returns [dw dispatch] or [dw dispatch, db dispatch].
+ * x [N,C,H,W]; both overwritten. Returns the dw dispatch, then (split-K) the reduction of its partial
+ * sums, then the db dispatch when db is given. `target` overrides how many workgroups to aim for (tests).
  */
-export function conv2dBackwardWeights(gpu: Gpu, io: { dy: BufferRef; x: BufferRef; dw: BufferRef; db?: BufferRef }, s: Conv2dShape): Dispatch[] {
+export function conv2dBackwardWeights(gpu: Gpu, io: { dy: BufferRef; x: BufferRef; dw: BufferRef; db?: BufferRef }, s: Conv2dShape, o: { target?: number } = {}): Dispatch[] {
   const g = conv2dGeometry(s);
   const ckk = s.c * s.kh * s.kw;
   const bm = rowTile(s.k);
   const bn = ckk <= 16 ? 16 : ckk <= 32 ? 32 : 64;
   const colTiles = ceilDiv(ckk, bn);
+  const tiles = colTiles * ceilDiv(s.k, bm);
+  const { splits, chunk } = weightSplits(s.n * g.oh * g.ow, tiles, o.target ?? (gpu.adapter.cpu ? 16 : 1024));
+  const len = s.k * ckk;
+  const parts = splits > 1 ? gpu.alloc(splits * len * 4, `conv2d backward weights partial sums ${describe(s)}`) : null;
+  const p = [...params(s, g, colTiles), chunk, splits];
   const out = [
     gpu.kernel({
       shader: 'conv2d_backward_weights',
-      params: params(s, g, colTiles),
-      constants: { BM: bm, BN: bn },
-      bindings: [io.dy, io.x, io.dw],
-      workgroups: grid(colTiles * ceilDiv(s.k, bm)),
-      label: `conv2d backward weights ${describe(s)}`,
+      params: p,
+      constants: { GEMM_T: gpu.gemmSide, BM: bm, BN: bn },
+      bindings: [io.dy, io.x, parts ?? io.dw],
+      workgroups: [...grid(tiles), splits],
+      label: `conv2d backward weights ${describe(s)}${splits > 1 ? ` split ${splits}` : ''}`,
+      owns: parts ? [parts] : undefined,
     }),
   ];
+  if (parts) {
+    out.push(gpu.kernel({
+      shader: 'conv2d_backward_weights',
+      entry: 'reduce_splits',
+      params: p,
+      bindings: [parts, io.dw],
+      workgroups: grid(ceilDiv(len, 256)),
+      label: `conv2d backward weights reduce ${describe(s)} ${splits} splits`,
+    }));
+  }
   if (io.db) {
     out.push(gpu.kernel({
       shader: 'conv2d_backward_weights',
       entry: 'bias_grad',
-      params: params(s, g, colTiles),
+      params: p,
       bindings: [io.dy, io.db],
       workgroups: grid(s.k),
       label: `conv2d backward bias ${describe(s)}`,

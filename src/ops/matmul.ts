@@ -22,6 +22,7 @@ export function matmul(gpu: Gpu, io: { a: BufferRef; b: BufferRef; bias?: Buffer
     shader: 'matmul',
     params: [s.m, s.n, s.k],
     constants: {
+      GEMM_T: gpu.gemmSide,
       TRANS_A: s.transA ? 1 : 0,
       TRANS_B: s.transB ? 1 : 0,
       HAS_BIAS: io.bias ? 1 : 0,
