@@ -14,7 +14,8 @@
 //   erasing sets x itself to 0 (with mean/std: the mean, as torchvision's RandomErasing after Normalize).
 //   Random erasing (Zhong et al. 2017) in integers, so every GPU picks the same rectangle: area
 //   2–33% of H·W, aspect h/w 0.3–3.33, h < H and w < W, up to 10 tries, else no erasing.
-// eval_batch: sample b = offset + b, no augmentation.
+// eval_batch: sample b = offset + b, no augmentation; flip = 1 mirrors every image (test-time
+//   augmentation averages the predictions for both).
 // Bindings: 0 params; train: 1 images, 2 labels, 3 indices, 4 counter, 5 x, 6 y;
 //   eval: 1 images, 2 labels, 3 x, 4 y.
 // Dispatch: B workgroups of 64 (one per batch row); each thread does pixels lid, lid+64, …
@@ -182,7 +183,10 @@ fn eval_batch(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   let sample = P.offset + row;
   let hw = P.h * P.w;
   for (var p = lid; p < hw; p += 64u) {
-    x_eval[row * hw + p] = (pixel(sample * hw, i32(p / P.w), i32(p % P.w)) - P.mean) * P.inv_std;
+    // flip = 1 mirrors every image (test-time augmentation), not a random draw as in training.
+    let ox = p % P.w;
+    let sx = select(ox, P.w - 1u - ox, P.flip != 0u);
+    x_eval[row * hw + p] = (pixel(sample * hw, i32(p / P.w), i32(sx)) - P.mean) * P.inv_std;
   }
   if (lid == 0u) { y_eval[row] = label_at(sample); }
 }

@@ -127,6 +127,11 @@ describe('the epoch contract', () => {
     }
     expect(ls).toEqual(Array.from(ds.labels));
     expect(xs.length).toBe(N * H * W);
+    // Mirrored (test-time augmentation): every image, not a random draw.
+    const d = gatherEval(g, { data, x, labels }, { batch: 5, offset: 32, normalize, flip: true });
+    g.run([d]);
+    expectAllclose('eval x mirrored', await g.readF32(x, 5 * H * W), gatherEvalRef(ds, { batch: 5, offset: 32, normalize, flip: true }).x, EXACT, [5, 1, H, W]);
+    g.free([d]);
     [x, labels].forEach((b) => g.release(b));
     data.release();
   });

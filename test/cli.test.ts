@@ -102,6 +102,21 @@ describe('end to end on generated data', () => {
     const two = fmgpu('eval', run, run, '--data', data);
     expect(two.out).toContain('ensemble of 2 runs, averaged probabilities');
     expect(two.out).toContain('ensemble of 2 runs, majority vote');
+    // An ensemble of one run twice scores as that run (its probabilities, averaged with themselves).
+    const plain = JSON.parse(fmgpu('eval', run, '--data', data, '--json').out.trim());
+    const ensemble = fmgpu('eval', run, run, '--data', data, '--json').out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(ensemble[2].test_accuracy).toBe(plain.test_accuracy);
+    expect(ensemble[2].test_loss).toBeCloseTo(plain.test_loss, 5);
+  });
+
+  it('eval --tta scores each test image averaged with its mirror image', () => {
+    const r = fmgpu('eval', run, '--data', data, '--tta');
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/accuracy \d+\.\d\d% \(200 images, each averaged with its mirror image\)/);
+    const j = JSON.parse(fmgpu('eval', run, '--data', data, '--tta', '--json').out.trim());
+    expect(j.tta).toBe(true);
+    expect(j.confusion.reduce((a: number, b: number) => a + b, 0)).toBe(200);
+    expect(JSON.parse(fmgpu('eval', run, '--data', data, '--no-tta', '--json').out.trim()).tta).toBe(false);
   });
 
   it('predict reads PNG (RGB, gray 16-bit, RGBA) and JPEG, inverts light backgrounds, prints the top 3', () => {

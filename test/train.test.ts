@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { useGpu } from './helpers/gpu.ts';
 import { parseNet } from '../dsl/index.ts';
 import { Trainer, type FitOptions } from '../src/train/trainer.ts';
+import { metricsFromProbabilities } from '../src/train/metrics.ts';
 import { loadFashionMnist, DEFAULT_DATA_DIR } from '../src/node/data.ts';
 import { subset, type Dataset } from '../src/data/dataset.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -121,6 +122,29 @@ describe('training', () => {
     const imgs = new Float32Array(3 * 64).map((_, i) => (i % 7) / 7);
     const p = await t.predict(imgs, 3);
     for (let i = 0; i < 3; i++) expect(p.slice(i * 10, i * 10 + 10).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    t.release();
+  });
+
+  it('test-time augmentation averages each image with its mirror image', async () => {
+    const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 7);
+    await t.fit(synthetic(320, 8), null, opts({ epochs: 1 }));
+    const test = synthetic(75, 9); // 75 with chunks of 32: a partial last chunk
+    // The mirror images, made on the host: what the GPU gather must reproduce.
+    const mirrored = { ...test, images: test.images.map((_, i) => test.images[i - (i % 8) + 7 - (i % 8)]!) };
+    const plain = await t.probabilities(test, { maxBatch: 32 });
+    const flipped = await t.probabilities(mirrored, { maxBatch: 32 });
+    const tta = await t.probabilities(test, { tta: true, maxBatch: 32 });
+    for (let i = 0; i < tta.length; i++) expect(tta[i]).toBeCloseTo((plain[i]! + flipped[i]!) / 2, 6);
+    // Without tta, the host metrics of the probabilities agree with the fused GPU evaluation.
+    const ev = await t.evaluate(test, 32);
+    const host = metricsFromProbabilities(plain, test.labels);
+    expect(host.accuracy).toBe(ev.accuracy);
+    expect(Array.from(host.confusion)).toEqual(Array.from(ev.confusion));
+    expect(host.loss).toBeCloseTo(ev.loss, 5);
+    // With tta, evaluate scores the averaged probabilities; the mirror changes some of them.
+    const evTta = await t.evaluate(test, 32, { tta: true });
+    expect(evTta).toEqual({ ...metricsFromProbabilities(tta, test.labels), n: 75 });
+    expect(tta.some((v, i) => Math.abs(v - plain[i]!) > 1e-3)).toBe(true);
     t.release();
   });
 });

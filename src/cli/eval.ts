@@ -5,7 +5,7 @@ import { parseNet } from '../../dsl/index.ts';
 import { Trainer } from '../train/trainer.ts';
 import { loadFashionMnist, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
 import { readRun } from '../node/rundir.ts';
-import { classificationReport, confusionTable, perClass } from '../train/metrics.ts';
+import { classificationReport, confusionTable, metricsFromProbabilities, perClass } from '../train/metrics.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/classes.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
@@ -15,6 +15,7 @@ import type { Out } from './progress.ts';
 export const EVAL_FLAGS: Record<string, FlagSpec> = {
   data: { type: 'string', meta: 'DIR', help: `Fashion-MNIST idx files (default ${DEFAULT_DATA_DIR})` },
   'test-csv': { type: 'string', meta: 'FILE', help: "test data in Kaggle's CSV form instead" },
+  tta: { type: 'bool', help: "average each image's prediction with its mirror image's (default: the model file's tta)" },
   adapter: { type: 'string', meta: 'NAME', help: 'pick the WebGPU adapter whose name contains NAME' },
   json: { type: 'bool', help: 'one JSON object per run (and per ensemble) on stdout' },
 };
@@ -54,17 +55,21 @@ export async function evaluate(args: readonly string[], out: Out): Promise<numbe
   const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
   const probs: Float32Array[] = [];
   try {
-    const x = runs.length > 1 ? normalised(test) : null;
     for (const { dir, run, ir } of runs) {
       const t = new Trainer(gpu, ir, 0);
       try {
         t.params.load(run.weights, run.weightsFile);
-        const batch = fittingBatch(ir, 1000, gpu.limits);
-        const ev = await t.evaluate(test, batch);
-        if (x) probs.push(await t.predict(x, test.n, batch));
-        if (flags.json) out.log(JSON.stringify({ run: dir, test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) }));
+        const tta = flags.tta === undefined ? ir.train.tta : !!flags.tta;
+        const maxBatch = fittingBatch(ir, 1000, gpu.limits);
+        let ev;
+        if (tta || runs.length > 1) {
+          const p = await t.probabilities(test, { tta, maxBatch });
+          probs.push(p);
+          ev = { ...metricsFromProbabilities(p, test.labels), n: test.n };
+        } else ev = await t.evaluate(test, maxBatch);
+        if (flags.json) out.log(JSON.stringify({ run: dir, tta, test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) }));
         else {
-          out.log(`${dir}: test loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${ev.n.toLocaleString('en-US')} images)\n`);
+          out.log(`${dir}: test loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${ev.n.toLocaleString('en-US')} images${tta ? ', each averaged with its mirror image' : ''})\n`);
           out.log(confusionTable(ev.confusion));
           out.log('');
           out.log(classificationReport(ev.confusion));
@@ -87,9 +92,8 @@ export async function evaluate(args: readonly string[], out: Out): Promise<numbe
         for (let c = 1; c < NUM_CLASSES; c++) if (votes[c]! > votes[best]! || (votes[c] === votes[best] && mean[i * NUM_CLASSES + c]! > mean[i * NUM_CLASSES + best]!)) best = c;
         return best;
       });
-      let nll = 0;
-      for (let i = 0; i < n; i++) nll -= Math.log(Math.max(mean[i * NUM_CLASSES + test.labels[i]!]!, 1e-12));
-      for (const [name, pred, loss] of [['averaged probabilities', byMean, nll / n], ['majority vote', byVote, undefined]] as const) {
+      const averaged = metricsFromProbabilities(mean, test.labels);
+      for (const [name, pred, loss] of [['averaged probabilities', byMean, averaged.loss], ['majority vote', byVote, undefined]] as const) {
         const conf = confusionOf(pred, test.labels);
         const acc = pred.filter((p, i) => p === test.labels[i]).length / n;
         if (flags.json) out.log(JSON.stringify({ ensemble: name, runs: runs.length, test_loss: loss, test_accuracy: acc, n, confusion: Array.from(conf) }));

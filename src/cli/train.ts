@@ -28,7 +28,7 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   schedule: { type: 'string', meta: 'NAME', help: 'constant, cosine, onecycle or plateau' },
   'label-smoothing': { type: 'string', meta: 'X', help: 'label smoothing in [0, 1)' },
   ema: { type: 'string', meta: 'X', help: 'decay of a moving average of the weights (0: off)' },
-  tta: { type: 'string', meta: 'BOOL', help: 'test-time augmentation at evaluation (true/false; not implemented yet)' },
+  tta: { type: 'string', meta: 'BOOL', help: 'test-time augmentation: the test set is scored averaging each image with its mirror (true/false)' },
   seed: { type: 'string', meta: 'N', help: 'random seed (initialisation, shuffles, dropout, augmentation)' },
   validation: { type: 'string', meta: 'F', help: 'fraction of the training set held out, taken from its end (Keras)' },
   'early-stop': { type: 'string', meta: 'N', help: 'stop after N epochs without val_loss improving, restore the best (0: off)' },
@@ -134,8 +134,6 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
     throw new UsageError(`cannot create the run directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 
-  // The language accepts tta but no evaluation path implements it yet: say so rather than ignore it.
-  if (config.tta) out.err('fmgpu: warning: tta=true is not implemented yet; the test set is evaluated without test-time augmentation');
   // A refusal before training leaves no empty run directory behind (rmdir removes only an empty one).
   const unmake = (): void => {
     if (!fresh) return;
@@ -263,12 +261,12 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
       return 130;
     }
     writeFileAtomic(join(dir, 'weights.safetensors'), await weightsBytes());
-    const ev = await trainer.evaluate(data.test, fittingBatch(ir, 1000, gpu.limits));
-    const metrics = { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) };
+    const ev = await trainer.evaluate(data.test, fittingBatch(ir, 1000, gpu.limits), { tta: config.tta });
+    const metrics = { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, tta: config.tta, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) };
     writeFileAtomic(join(dir, 'metrics.json'), JSON.stringify(metrics, null, 2));
     writeFileAtomic(join(dir, 'report.html'), await runReport(trainer, dir, data.test, { metrics }));
-    progress.event('test', { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, run: dir });
-    if (!flags.json) out.log(`test: loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${ev.n.toLocaleString('en-US')} images)  → ${dir}`);
+    progress.event('test', { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, tta: config.tta, run: dir });
+    if (!flags.json) out.log(`test: loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${ev.n.toLocaleString('en-US')} images${config.tta ? ', each averaged with its mirror image' : ''})  → ${dir}`);
     return 0;
   } catch (e) {
     throw explainFault(e, gpu, { dir, kept, lastStep, lr: config.lr });

@@ -93,9 +93,10 @@ export function gatherTrainRef(ds: Dataset, indices: ArrayLike<number>, step: nu
 }
 
 /** The evaluation batch: samples offset … offset+B−1, normalised. */
-export function gatherEvalRef(ds: Dataset, s: { batch: number; offset: number; normalize?: Normalize }): { x: Float64Array; labels: Uint32Array } {
+export function gatherEvalRef(ds: Dataset, s: { batch: number; offset: number; normalize?: Normalize; flip?: boolean }): { x: Float64Array; labels: Uint32Array } {
   const px = ds.rows * ds.cols;
   const x = new Float64Array(s.batch * px);
-  for (let b = 0; b < s.batch; b++) x.set(sampleImage(ds, s.offset + b, null, s.normalize ?? { mean: 0, std: 1 }), b * px);
+  const mirror: SampleAug | null = s.flip ? { flip: true, dx: 0, dy: 0, geo: null, erase: null } : null;
+  for (let b = 0; b < s.batch; b++) x.set(sampleImage(ds, s.offset + b, mirror, s.normalize ?? { mean: 0, std: 1 }), b * px);
   return { x, labels: Uint32Array.from(ds.labels.subarray(s.offset, s.offset + s.batch)) };
 }

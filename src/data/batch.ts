@@ -139,16 +139,16 @@ export function gatherTrain(
 }
 
 /** Evaluation batch: samples offset … offset+B−1 in order, normalised, never augmented. */
-export function gatherEval(gpu: Gpu, io: { data: GpuDataset; x: BufferRef; labels: BufferRef }, s: { batch: number; offset: number; normalize?: Normalize }): Dispatch {
+export function gatherEval(gpu: Gpu, io: { data: GpuDataset; x: BufferRef; labels: BufferRef }, s: { batch: number; offset: number; normalize?: Normalize; flip?: boolean }): Dispatch {
   const d = io.data;
   checkBatch(s.batch);
   if (!Number.isInteger(s.offset) || s.offset < 0 || s.offset + s.batch > d.n) throw new ShapeError(`samples ${s.offset}…${s.offset + s.batch - 1} are outside the dataset's ${d.n}`);
   return gpu.kernel({
     shader: 'batch',
     entry: 'eval_batch',
-    params: params(d, s.batch, 1, 0, s.offset, 0, {}, s.normalize ?? { mean: 0, std: 1 }),
+    params: params(d, s.batch, 1, 0, s.offset, 0, { flip: s.flip }, s.normalize ?? { mean: 0, std: 1 }),
     bindings: [d.images, d.labels, io.x, io.labels],
     workgroups: [s.batch],
-    label: `gather eval ${s.batch}@${s.offset}`,
+    label: `gather eval ${s.batch}@${s.offset}${s.flip ? ' mirrored' : ''}`,
   });
 }

@@ -59,3 +59,23 @@ export function confusionTable(confusion: ArrayLike<number>, classes = 10, names
   }
   return lines.join('\n');
 }
+
+/**
+ * Loss (mean cross-entropy of the true class, probabilities floored at 1e-12), accuracy and the
+ * confusion matrix (rows: true class) of class probabilities [n, classes] against labels [n].
+ * Ties in the argmax go to the lower class, as on the GPU.
+ */
+export function metricsFromProbabilities(probs: ArrayLike<number>, labels: ArrayLike<number>, classes = 10): { loss: number; accuracy: number; confusion: Uint32Array } {
+  const n = labels.length;
+  const confusion = new Uint32Array(classes * classes);
+  let nll = 0, correct = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (probs[i * classes + c]! > probs[i * classes + best]!) best = c;
+    const y = labels[i]!;
+    confusion[y * classes + best]!++;
+    if (best === y) correct++;
+    nll -= Math.log(Math.max(probs[i * classes + y]!, 1e-12));
+  }
+  return { loss: nll / n, accuracy: correct / n, confusion };
+}

@@ -7,11 +7,12 @@ import { ParamStore } from '../model/params.ts';
 import { plan, type Plan } from '../graph/plan.ts';
 import { OptimizerState, type OptimizerConfig } from './optimizer.ts';
 import { lrTable, type ScheduleName } from './schedule.ts';
+import { metricsFromProbabilities } from './metrics.ts';
 import { advanceCounter } from '../ops/optimizer.ts';
 import { confusionAccumulate } from '../ops/reduce.ts';
 import { softmax } from '../ops/softmax_xent.ts';
 import { emaUpdate } from '../ops/elementwise.ts';
-import { epochOrder, gatherEval, gatherTrain, uploadDataset, type AugmentParams, type GpuDataset } from '../data/batch.ts';
+import { epochOrder, evalBatches, gatherEval, gatherTrain, uploadDataset, type AugmentParams, type GpuDataset } from '../data/batch.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { DataError, FmgpuError } from '../errors.ts';
 import type { NamedTensor } from '../model/safetensors.ts';
@@ -353,17 +354,19 @@ export class Trainer {
     return e;
   }
 
-  /** Test loss (mean cross-entropy, no smoothing), accuracy and the confusion matrix over every sample. */
-  async evaluate(ds: Dataset, maxBatch = fittingBatch(this.ir, 1000, this.gpu.limits)): Promise<EvalResult> {
+  /**
+   * Test loss (mean cross-entropy, no smoothing), accuracy and the confusion matrix over every sample.
+   * With `tta`, of the class probabilities averaged over each image and its mirror image.
+   */
+  async evaluate(ds: Dataset, maxBatch = fittingBatch(this.ir, 1000, this.gpu.limits), o: { tta?: boolean } = {}): Promise<EvalResult> {
+    if (o.tta) return { ...metricsFromProbabilities(await this.probabilities(ds, { tta: true, maxBatch }), ds.labels), n: ds.n };
     const gpu = this.gpu;
     const data = this.data(ds);
     const classes = 10;
     const confusion = gpu.alloc(classes * classes * 4, 'confusion');
     gpu.write(confusion, new Uint32Array(classes * classes));
     this.resetStats();
-    const batch = Math.min(maxBatch, ds.n);
-    const chunks: { offset: number; size: number }[] = [];
-    for (let off = 0; off < ds.n; off += batch) chunks.push({ offset: off, size: Math.min(batch, ds.n - off) });
+    const chunks = evalBatches(ds.n, Math.min(maxBatch, ds.n));
     const temp: Dispatch[] = [];
     const enc = gpu.device.createCommandEncoder();
     const pass = enc.beginComputePass();
@@ -381,6 +384,33 @@ export class Trainer {
     gpu.free(temp);
     gpu.release(confusion);
     return { loss: st.lossSum / ds.n, accuracy: st.correct / ds.n, confusion: conf, n: ds.n };
+  }
+
+  /**
+   * Class probabilities [n, 10] of every sample of a dataset, gathered on the GPU as evaluation does;
+   * with `tta`, the mean of the probabilities for each image and its mirror image.
+   */
+  async probabilities(ds: Dataset, o: { tta?: boolean; maxBatch?: number } = {}): Promise<Float32Array> {
+    const gpu = this.gpu;
+    const data = this.data(ds);
+    const out = new Float32Array(ds.n * 10);
+    const views = o.tta ? [false, true] : [false];
+    for (const c of evalBatches(ds.n, Math.min(o.maxBatch ?? fittingBatch(this.ir, 1000, gpu.limits), ds.n))) {
+      const e = this.evalPlan(c.size, false);
+      const probs = gpu.alloc(c.size * 10 * 4, 'probabilities');
+      const labels = gpu.alloc(c.size * 4, 'labels (unused)');
+      for (const flip of views) {
+        const g = dispatchList(gatherEval(gpu, { data, x: e.plan.buffer(e.built.x), labels }, { batch: c.size, offset: c.offset, flip }));
+        const sm = dispatchList(softmax(gpu, { logits: e.plan.buffer(e.built.logits), probs }, c.size, 10));
+        gpu.run([...g, ...e.plan.forward, ...sm]);
+        const p = await gpu.readF32(probs, c.size * 10);
+        for (let i = 0; i < p.length; i++) out[c.offset * 10 + i] = out[c.offset * 10 + i]! + p[i]! / views.length;
+        gpu.free([...g, ...sm]);
+      }
+      gpu.release(probs);
+      gpu.release(labels);
+    }
+    return out;
   }
 
   /** Class probabilities [n, 10] for images already normalised to [0, 1], n×H×W×C in NCHW order. */
