@@ -100,6 +100,53 @@ describe('training', () => {
     t.release();
   });
 
+  it('resuming continues early stopping and the plateau schedule where they were', async () => {
+    // Validation labels that are all wrong: its loss stops improving within an epoch or two, so
+    // both the plateau schedule and early stopping act within a few epochs.
+    const train = synthetic(320, 10), clean = synthetic(100, 11);
+    const val = { ...clean, labels: clean.labels.map((l) => (l + 3) % 10) };
+    const o = (extra: Partial<FitOptions>) => opts({ epochs: 9, lr: 0.05, schedule: 'plateau', earlyStop: { patience: 5, monitor: 'val_loss', restoreBest: true }, ...extra });
+    const whole = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 5);
+    const h = await whole.fit(train, val, o({}));
+    const final = await whole.params.read();
+    whole.release();
+    const cut = 3;
+    // Early stopping ends the run before its 9 epochs, after the cut, and the rate was halved.
+    expect(h.length).toBeGreaterThan(cut);
+    expect(h.length).toBeLessThan(9);
+    expect(h.at(-1)!.lr).toBeLessThan(0.05);
+
+    // The same run stopped after `cut` epochs, everything a checkpoint keeps read back in onEpoch
+    // as the CLI does (when fit returns, restoreBest has put the best weights back)...
+    const first = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 5);
+    type Read = Awaited<ReturnType<typeof first.params.read>>;
+    let best = { value: Infinity, weights: null as Read | null };
+    let saved = null as { weights: Read; state: Awaited<ReturnType<typeof first.stateTensors>>; step: number; monitor: typeof first.monitor } | null;
+    await first.fit(train, val, o({
+      onEpoch: async (log) => {
+        if (log.val_loss! < best.value) best = { value: log.val_loss!, weights: await first.params.read() };
+        if (log.epoch < cut) return undefined;
+        saved = { weights: await first.params.read(), state: await first.stateTensors(), step: await first.step(), monitor: first.monitor };
+        return 'stop';
+      },
+    }));
+    first.release();
+    if (!saved) throw new Error('no checkpoint at the cut');
+    // At the cut, the schedule has already halved the rate and patience is partly used: state a
+    // resume without it would lose.
+    expect(saved.monitor.lrScale).toBeLessThan(1);
+    expect(saved.monitor.bad).toBeGreaterThan(0);
+    // ...and given to a fresh trainer: the rest of the history and the final weights are the same.
+    const second = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 5);
+    second.prepareOptimizer(o({}).optimizer);
+    second.params.load(saved.weights);
+    second.loadStateTensors(saved.state);
+    const rest = await second.fit(train, val, o({ initialStep: saved.step, initialBest: best.value, initialBestWeights: best.weights!, initialMonitor: saved.monitor }));
+    expect(rest.map((e) => [e.epoch, e.lr, e.loss, e.val_loss])).toEqual(h.slice(cut).map((e) => [e.epoch, e.lr, e.loss, e.val_loss]));
+    expect([...(await second.params.read()).values()].map((x) => Array.from(x.data))).toEqual([...final.values()].map((x) => Array.from(x.data)));
+    second.release();
+  });
+
   it('keeps a moving average of the weights and ends with it (ema)', async () => {
     const drift = async (ema: number): Promise<number> => {
       const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 12);

@@ -210,7 +210,7 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
     let bestBytes: Uint8Array | null = resume?.best ? encodeSafetensors(resume.best, metadata) : null;
     let saved = -1; // the step of the last checkpoint written
     const checkpoint = async (epoch: number): Promise<void> => {
-      const state: CheckpointState = { epoch, step: await trainer.step(), seed: config.seed, optimizer: config.optimizer, best, history };
+      const state: CheckpointState = { epoch, step: await trainer.step(), seed: config.seed, optimizer: config.optimizer, best, monitor: trainer.monitor, history };
       if (state.step === saved) return;
       saved = state.step;
       writeCheckpoint(dir, { weights: await weightsBytes(), best: bestBytes, optimizer: encodeSafetensors(await trainer.stateTensors()), state });
@@ -235,6 +235,8 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
       ema: config.ema,
       initialStep: startStep,
       initialBest: best?.value,
+      initialBestWeights: resume?.best ?? undefined,
+      initialMonitor: resume?.state.monitor,
       earlyStop: config.earlyStop > 0 ? { patience: config.earlyStop, monitor: 'val_loss', restoreBest: true } : undefined,
       // A macrotask between submits lets the SIGINT handler run: Ctrl-C stops after this submit.
       shouldStop: () => new Promise<boolean>((done) => setImmediate(() => done(interrupted))),

@@ -7,7 +7,7 @@ import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readF
 import { basename, dirname, join } from 'node:path';
 import { DataError } from '../errors.ts';
 import { decodeSafetensors, type NamedTensor } from '../model/safetensors.ts';
-import type { EpochLog } from '../train/trainer.ts';
+import type { EpochLog, MonitorState } from '../train/trainer.ts';
 
 export interface CheckpointState {
   /** Epochs completed. */
@@ -17,6 +17,8 @@ export interface CheckpointState {
   seed: number;
   optimizer: string;
   best: { value: number; epoch: number } | null;
+  /** Early stopping's and the plateau schedule's state (absent in checkpoints of fmgpu 0.1.0 before it was kept). */
+  monitor?: MonitorState;
   history: EpochLog[];
 }
 

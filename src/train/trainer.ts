@@ -51,12 +51,26 @@ export interface FitOptions {
   initialStep?: number;
   /** Early stopping's best monitored value so far (resume), in the monitor's direction (lower is better). */
   initialBest?: number;
+  /** The weights that scored initialBest (resume): restored if early stopping ends the run without a better epoch. */
+  initialBestWeights?: Weights;
+  /** Epochs without improvement and the plateau schedule's learning-rate factor so far (resume). */
+  initialMonitor?: MonitorState;
   /**
    * Decay of an exponential moving average of the trainable weights (0 or absent: off). As Keras's
    * use_ema: validation uses the averaged weights, and they replace the weights when fit ends.
    */
   ema?: number;
 }
+
+/** Early stopping's and the plateau schedule's memory, saved with a checkpoint so that resuming continues them. */
+export interface MonitorState {
+  /** Epochs since the monitored value last improved. */
+  bad: number;
+  /** Factor on the scheduled learning rate (halved by the plateau schedule). */
+  lrScale: number;
+}
+
+type Weights = Awaited<ReturnType<ParamStore['read']>>;
 
 export interface Progress {
   epoch: number;
@@ -161,9 +175,11 @@ export class Trainer {
     this.stepsPerSubmit = perSubmit;
     const reportEvery = Math.max(perSubmit, o.progressEvery ?? 50);
     const history: EpochLog[] = [];
-    let best = { value: o.initialBest ?? Infinity, epoch: -1, weights: null as Awaited<ReturnType<ParamStore['read']>> | null };
-    let bad = 0;
-    let lrScale = 1;
+    let best = { value: o.initialBest ?? Infinity, epoch: -1, weights: (o.earlyStop?.restoreBest ? o.initialBestWeights ?? null : null) as Weights | null };
+    let bad = o.initialMonitor?.bad ?? 0;
+    let lrScale = o.initialMonitor?.lrScale ?? 1;
+    if (lrScale !== 1) gpu.write(this.lrBuffer, table.map((x) => x * lrScale));
+    this.monitor = { bad, lrScale };
     const startStep = o.initialStep ?? (o.initialEpoch ?? 0) * stepsPerEpoch;
     const start = Math.floor(startStep / stepsPerEpoch);
     this.setStep(startStep);
@@ -206,12 +222,12 @@ export class Trainer {
         }
         history.push(log);
         if (stopped) break;
-        const verdict = await o.onEpoch?.(log);
-        if (verdict === 'stop') break;
 
-        // Early stopping and plateau schedule, on the monitored validation metric.
+        // Early stopping and plateau schedule, on the monitored validation metric; decided before
+        // onEpoch so that a checkpoint written there holds this epoch's verdict.
         const monitor = o.earlyStop?.monitor ?? 'val_loss';
         const value = monitor === 'val_loss' ? log.val_loss : log.val_accuracy === undefined ? undefined : -log.val_accuracy;
+        let patienceOut = false;
         if (value !== undefined) {
           if (value < best.value) {
             best = { value, epoch, weights: o.earlyStop?.restoreBest ? await this.params.read() : null };
@@ -222,9 +238,12 @@ export class Trainer {
               lrScale *= 0.5;
               gpu.write(this.lrBuffer, table.map((x) => x * lrScale));
             }
-            if (o.earlyStop && o.earlyStop.patience > 0 && bad >= o.earlyStop.patience) break;
+            patienceOut = !!o.earlyStop && o.earlyStop.patience > 0 && bad >= o.earlyStop.patience;
           }
         }
+        this.monitor = { bad, lrScale };
+        const verdict = await o.onEpoch?.(log);
+        if (verdict === 'stop' || patienceOut) break;
       }
     } finally {
       await gpu.sync().catch(() => undefined);
@@ -234,6 +253,8 @@ export class Trainer {
     return history;
   }
 
+  /** Early stopping's and the plateau schedule's state after the last epoch of fit (for checkpoints). */
+  monitor: MonitorState = { bad: 0, lrScale: 1 };
   private cachedTrain: (TrainPlan & { key: string }) | null = null;
   private stepsPerSubmit = 1;
 
