@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { deflateSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { decodeImage } from '../src/node/image.ts';
+import { jpegClaiming } from './helpers/files.ts';
 
 type ColourType = 0 | 2 | 3 | 4 | 6;
 const CHANNELS: Record<ColourType, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
@@ -187,17 +188,6 @@ describe('PNG and JPEG refusals: a DataError naming the file', () => {
     return concat([good.subarray(0, 8), chunk('IHDR', ihdr), chunk('IDAT', new Uint8Array(deflateSync(Uint8Array.from(rows.flat())))), chunk('IEND', new Uint8Array())]);
   };
   const realJpeg = new Uint8Array(jpeg.encode({ data: new Uint8Array(16 * 16 * 4).fill(128), width: 16, height: 16 }, 90).data);
-  /** The real JPEG with its frame header (SOF0) claiming w×h. */
-  const jpegClaiming = (w: number, h: number): Uint8Array => {
-    const j = realJpeg.slice();
-    for (let i = 2; i + 9 < j.length; i += 2 + ((j[i + 2]! << 8) | j[i + 3]!)) {
-      if (j[i + 1] !== 0xc0) continue;
-      new DataView(j.buffer).setUint16(i + 5, h);
-      new DataView(j.buffer).setUint16(i + 7, w);
-      return j;
-    }
-    throw new Error('no SOF0 in the encoded JPEG');
-  };
   const rows: [string, () => Uint8Array, string][] = [
     ['text', () => new TextEncoder().encode('hello'), 'x.png: not a PNG or JPEG image'],
     ['cut short', () => good.subarray(0, good.length - 20), 'x.png: truncated PNG'],
@@ -210,8 +200,8 @@ describe('PNG and JPEG refusals: a DataError naming the file', () => {
     ['JPEG cut short', () => Uint8Array.from([0xff, 0xd8, 0xff, 0xdb, 0x00]), 'x.png: not a readable JPEG'],
     ['JPEG cut in half', () => realJpeg.subarray(0, realJpeg.length >> 1), 'x.png: not a readable JPEG'],
     // jpeg-js would refuse it too, but only after parsing; the frame header is read first.
-    ['JPEG claiming 65535x65535', () => jpegClaiming(65535, 65535), 'x.png: the image claims 65535x65535 pixels, more than the 67,108,864 fmgpu decodes'],
-    ['JPEG claiming 0 rows', () => jpegClaiming(16, 0), 'x.png: the image claims 16x0 pixels'],
+    ['JPEG claiming 65535x65535', () => jpegClaiming(realJpeg, 65535, 65535), 'x.png: the image claims 65535x65535 pixels, more than the 67,108,864 fmgpu decodes'],
+    ['JPEG claiming 0 rows', () => jpegClaiming(realJpeg, 16, 0), 'x.png: the image claims 16x0 pixels'],
   ];
   it.each(rows)('%s', (_, bytes, message) => {
     expect(() => decodeImage(bytes(), 'x.png')).toThrow(message);

@@ -12,8 +12,9 @@ import { gzipSync } from 'node:zlib';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import jpeg from 'jpeg-js';
-import { encodePng, ensureBuilt, photo, syntheticImages, writeIdxDir } from './helpers/files.ts';
+import { encodePng, ensureBuilt, jpegClaiming, photo, syntheticImages, writeIdxDir } from './helpers/files.ts';
 import { useGpu } from './helpers/gpu.ts';
+import { opts, synthetic, SMALL } from './helpers/train.ts';
 import { parseNet } from '../dsl/index.ts';
 import { buildGraph } from '../src/model/build.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../src/model/safetensors.ts';
@@ -21,10 +22,8 @@ import { readCheckpoint } from '../src/node/rundir.ts';
 import { openNodeGpu } from '../src/node/gpu.ts';
 import { Gpu } from '../src/gpu/runtime.ts';
 import { plan } from '../src/graph/plan.ts';
-import { Trainer, type FitOptions } from '../src/train/trainer.ts';
+import { Trainer } from '../src/train/trainer.ts';
 import { DataError, GpuError, ShapeError } from '../src/errors.ts';
-import { Rng } from '../src/util/rng.ts';
-import type { Dataset } from '../src/data/dataset.ts';
 
 const BIN = resolve('bin/fmgpu.js');
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
@@ -142,16 +141,6 @@ describe('bad input: one line on stderr, exit 2, nothing on stdout or disk, the 
   };
   const image = (name: string, bytes: Uint8Array): string => (writeFileSync(join(tmp, name), bytes), join(tmp, name));
   /** A real JPEG with its frame header (SOF0) claiming w×h. */
-  const jpegClaiming = (w: number, h: number): Uint8Array => {
-    const j = new Uint8Array(jpeg.encode({ data: photo(16, 16), width: 16, height: 16 }, 90).data);
-    for (let i = 2; i + 9 < j.length; i += 2 + ((j[i + 2]! << 8) | j[i + 3]!)) {
-      if (j[i + 1] !== 0xc0) continue;
-      new DataView(j.buffer).setUint16(i + 5, h);
-      new DataView(j.buffer).setUint16(i + 7, w);
-      return j;
-    }
-    throw new Error('no SOF0 in the encoded JPEG');
-  };
   const png = encodePng(40, 60, photo(40, 60), 2, 8);
   const hugePng = (): Uint8Array => {
     const b = png.slice();
@@ -187,7 +176,7 @@ describe('bad input: one line on stderr, exit 2, nothing on stdout or disk, the 
     ['predict: a truncated PNG', () => ['predict', runDir('pr', good), image('cut.png', png.subarray(0, png.length >> 1))], `${join(tmp, 'cut.png')}: truncated PNG (chunk IDAT runs past the end)`],
     ['predict: a truncated JPEG', () => ['predict', runDir('pr', good), image('cut.jpg', realJpeg.subarray(0, realJpeg.length >> 1))], `${join(tmp, 'cut.jpg')}: not a readable JPEG`],
     ['predict: a PNG claiming 100000x100000', () => ['predict', runDir('pr', good), image('huge.png', hugePng())], `${join(tmp, 'huge.png')}: the image claims 100000x100000 pixels, more than the 67,108,864 fmgpu decodes`],
-    ['predict: a JPEG claiming 65535x65535', () => ['predict', runDir('pr', good), image('huge.jpg', jpegClaiming(65535, 65535))], `${join(tmp, 'huge.jpg')}: the image claims 65535x65535 pixels, more than the 67,108,864 fmgpu decodes`],
+    ['predict: a JPEG claiming 65535x65535', () => ['predict', runDir('pr', good), image('huge.jpg', jpegClaiming(new Uint8Array(jpeg.encode({ data: photo(16, 16), width: 16, height: 16 }, 90).data), 65535, 65535))], `${join(tmp, 'huge.jpg')}: the image claims 65535x65535 pixels, more than the 67,108,864 fmgpu decodes`],
   ];
   it.each(rows)('%s', (_, args, message) => {
     const out = join(tmp, `out-${Math.random().toString(36).slice(2)}`);
@@ -318,31 +307,6 @@ describe('out of GPU memory: caught by the error scope around each allocation, e
   });
 });
 
-const opts = (o: Partial<FitOptions> = {}): FitOptions => ({
-  epochs: 1,
-  batch: 32,
-  lr: 0.002,
-  optimizer: { name: 'adam', momentum: 0, nesterov: false, weightDecay: 0 },
-  schedule: 'constant',
-  labelSmoothing: 0,
-  seed: 1,
-  stepsPerSubmit: 8,
-  ...o,
-});
-/** Ten classes of 8x8 images, each a bright square at its own place plus noise. */
-function synthetic(n: number, seed: number): Dataset {
-  const rng = new Rng(seed);
-  const images = new Uint8Array(n * 64), labels = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const c = rng.int(10);
-    labels[i] = c;
-    for (let p = 0; p < 64; p++) images[i * 64 + p] = rng.int(60);
-    const y0 = Math.floor(c / 4) * 2 + 1, x0 = (c % 4) * 2;
-    for (let dy = 0; dy < 2; dy++) for (let dx = 0; dx < 2; dx++) images[i * 64 + (y0 + dy) * 8 + x0 + dx] = 200 + rng.int(55);
-  }
-  return { images, labels, n, rows: 8, cols: 8 };
-}
-const SMALL = 'input 8x8x1\nconv 4 3x3 same relu\npool 2\ndropout 0.1\ndense 10 softmax';
 
 describe('a diverged loss stops the run within the epoch, naming the step; the checkpoint is kept', () => {
   const big = join(tmp, 'data-div');

@@ -84,3 +84,15 @@ export function ensureBuilt(): void {
   const r = spawnSync('npm', ['run', 'build'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`npm run build failed: ${r.stderr}`);
 }
+
+/** A copy of a baseline JPEG whose frame header (SOF0) claims w×h pixels: for size refusals. */
+export function jpegClaiming(jpg: Uint8Array, w: number, h: number): Uint8Array {
+  const j = jpg.slice();
+  for (let i = 2; i + 9 < j.length; i += 2 + ((j[i + 2]! << 8) | j[i + 3]!)) {
+    if (j[i + 1] !== 0xc0) continue;
+    new DataView(j.buffer).setUint16(i + 5, h);
+    new DataView(j.buffer).setUint16(i + 7, w);
+    return j;
+  }
+  throw new Error('no SOF0 in the JPEG');
+}
