@@ -41,6 +41,8 @@ const EXAMPLES: [string, number, number][] = [
   ['leaky.net', 421642, 0],
   ['residual.net', 19562, 0],
   ['quick.net', 56714, 0],
+  ['fast.net', 150698, 640], // checked by hand: convs 288+9216+18432+36864+73728, BN β/γ 640, dense 11530
+  ['best.net', 695850, 1856], // convs, BN, two 1×1 projections with bias (2112 + 8320), dense 1290
 ];
 
 function names(layers: Layer[], out: string[] = []): string[] {
