@@ -12,7 +12,7 @@ await esbuild.build({
   target: 'node20',
   entryPoints: { cli: 'src/cli/main.ts', ...Object.fromEntries(benches.map((b) => [b.replace(/\.ts$/, ''), b])) },
   outdir: 'dist',
-  external: ['webgpu'],
+  external: ['webgpu', '@tensorflow/*'],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 });
 if (existsSync('src/web.ts')) {

@@ -10,6 +10,7 @@ import { matmulRef } from '../src/ops/matmul.ref.ts';
 import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, conv2dGeometry, type Conv2dShape } from '../src/ops/conv2d.ts';
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
 import { Rng } from '../src/util/rng.ts';
+import { benchArgs } from './common.ts';
 
 interface Row {
   kernel: string;
@@ -20,12 +21,7 @@ interface Row {
   maxErr: number;
 }
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
-const json = args.includes('--json');
+const { opt, json } = benchArgs();
 const batches = opt('batch', '64,256').split(',').map(Number);
 const reps = Number(opt('reps', '0'));
 

@@ -9,6 +9,8 @@ export interface NodeGpuOptions extends OpenOptions {
   backend?: string;
   /** Substring of the adapter name to pick, e.g. "llvmpipe" or "NVIDIA". */
   adapter?: string;
+  /** Extra Dawn instance flags, e.g. 'disable-dawn-features=timestamp_quantization' (benchmarks). */
+  dawnFlags?: string[];
 }
 
 let installed = false;
@@ -24,5 +26,6 @@ export async function openNodeGpu(options: NodeGpuOptions = {}): Promise<Gpu> {
   const flags: string[] = [];
   if (options.backend) flags.push(`backend=${options.backend}`);
   if (options.adapter) flags.push(`adapter=${options.adapter}`);
+  flags.push(...(options.dawnFlags ?? []));
   return openGpu(create(flags), options);
 }
