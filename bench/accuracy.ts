@@ -9,6 +9,7 @@ import { parseNet } from '../dsl/index.ts';
 import { Trainer } from '../src/train/trainer.ts';
 import { loadFashionMnist } from '../src/node/data.ts';
 import { benchArgs } from './common.ts';
+import { optimizerConfig } from '../src/train/optimizer.ts';
 
 const { opt, file, json } = benchArgs();
 const gpu = await openNodeGpu();
@@ -26,11 +27,13 @@ for (const seed of opt('seeds', String(c.seed)).split(',').map(Number)) {
   const reached = new Map<number, { seconds: number; epoch: number }>();
   let last = 0;
   await t.fit(train, null, {
-    epochs, batch: c.batch, lr: c.lr, optimizer: { name: c.optimizer, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay },
+    epochs, batch: c.batch, lr: c.lr, optimizer: optimizerConfig(c),
     schedule: c.schedule, labelSmoothing: c.labelSmoothing, seed, augment: ir.augment, ema: c.ema, progressEvery: 1e9,
     onEpoch: async (log) => {
       seconds += log.seconds;
-      const r = await t.evaluate(test);
+      // Scored as the CLI scores the finished model: the averaged weights (EMA), test-time augmentation.
+      const score = (): ReturnType<Trainer['evaluate']> => t.evaluate(test, undefined, { tta: c.tta });
+      const r = c.ema ? await t.withEmaWeights(score) : await score();
       last = r.accuracy;
       for (const x of targets) if (!reached.has(x) && r.accuracy * 100 >= x) reached.set(x, { seconds, epoch: log.epoch });
       const row = { bench: 'accuracy', model: file, seed, epoch: log.epoch, train_seconds: +seconds.toFixed(2), loss: +log.loss.toFixed(4), test_accuracy: +(r.accuracy * 100).toFixed(2) };
@@ -39,7 +42,7 @@ for (const seed of opt('seeds', String(c.seed)).split(',').map(Number)) {
     },
   });
   // With EMA the averaged weights replace the live ones when fit ends: that is the model's result.
-  const final = c.ema ? (await t.evaluate(test)).accuracy : last;
+  const final = c.ema ? (await t.evaluate(test, undefined, { tta: c.tta })).accuracy : last;
   const summary = { bench: 'accuracy-summary', model: file, seed, epochs, train_seconds: +seconds.toFixed(2), final_test_accuracy: +(final * 100).toFixed(2), ...Object.fromEntries(targets.map((x) => [`seconds_to_${x}`, reached.get(x)?.seconds ?? null])) };
   if (json) console.log(JSON.stringify(summary));
   else console.log(`seed ${seed}: final ${(final * 100).toFixed(2)}% after ${seconds.toFixed(1)} s; ${targets.map((x) => `${x}%: ${reached.has(x) ? `${reached.get(x)!.seconds.toFixed(1)} s (epoch ${reached.get(x)!.epoch})` : 'not reached'}`).join(', ')}`);

@@ -5,6 +5,7 @@ import { adapterName } from '../src/gpu/device.ts';
 import type { ModelIR } from '../dsl/index.ts';
 import { subset, type Dataset } from '../src/data/dataset.ts';
 import { Trainer } from '../src/train/trainer.ts';
+import { optimizerConfig } from '../src/train/optimizer.ts';
 
 /** `--name VALUE` from argv, or `dflt`. */
 export function option(args: readonly string[], name: string, dflt: string): string {
@@ -49,7 +50,7 @@ export async function measureFmgpu(gpu: Gpu, ir: ModelIR, model: string, data: D
   try {
     const times: number[] = [];
     await t.fit(data, null, {
-      epochs: 2, batch, lr: ir.train.lr, optimizer: { name: ir.train.optimizer, momentum: ir.train.momentum, nesterov: ir.train.nesterov, weightDecay: ir.train.weightDecay },
+      epochs: 2, batch, lr: ir.train.lr, optimizer: optimizerConfig(ir.train),
       schedule: 'constant', labelSmoothing: 0, seed: 1, stepsPerSubmit: gpu.adapter.cpu ? 4 : 50, progressEvery: 1e9,
       onEpoch: (l) => void times.push(l.seconds),
     });

@@ -7,7 +7,7 @@ import { adapterName } from '../src/gpu/device.ts';
 import { dispatchList, type Dispatch, type Gpu } from '../src/gpu/runtime.ts';
 import { matmul } from '../src/ops/matmul.ts';
 import { matmulRef } from '../src/ops/matmul.ref.ts';
-import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, conv2dGeometry, type Conv2dShape } from '../src/ops/conv2d.ts';
+import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, conv2dGeometry, weightPartsLength, type Conv2dShape } from '../src/ops/conv2d.ts';
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
 import { Rng } from '../src/util/rng.ts';
 import { benchArgs } from './common.ts';
@@ -86,10 +86,11 @@ async function main(): Promise<void> {
         const xs = nb * l.c * l.h * l.h, ws = l.k * l.c * 9, ys = nb * l.k * g.oh * g.ow;
         const x = rng.floats(xs), w = rng.floats(ws), b = rng.floats(l.k), dy = rng.floats(ys);
         const [xb, wb, bb, yb, dyb, dxb, dwb, dbb] = [upload(x), upload(w), upload(b), gpu.alloc(ys * 4), upload(dy), gpu.alloc(xs * 4), gpu.alloc(ws * 4), gpu.alloc(l.k * 4)];
+        const parts = gpu.alloc(Math.max(1, weightPartsLength(gpu, s)) * 4, 'dW partial sums');
         const passes: [string, Dispatch[], number, number][] = [
           ['conv fwd', dispatchList(conv2dForward(gpu, { x: xb, w: wb, b: bb, y: yb }, s)), xs + ws + ys, 0],
           ['conv dX', dispatchList(conv2dBackwardInput(gpu, { dy: dyb, w: wb, dx: dxb }, s)), xs + ws + ys, 1],
-          ['conv dW', dispatchList(conv2dBackwardWeights(gpu, { dy: dyb, x: xb, dw: dwb, db: dbb }, s)), xs + ws + ys, 2],
+          ['conv dW', dispatchList(conv2dBackwardWeights(gpu, { dy: dyb, x: xb, dw: dwb, db: dbb, parts }, s)), xs + ws + ys, 2],
         ];
         const flops = 2 * nb * l.k * g.oh * g.ow * l.c * 9;
         for (const [name, d, elems, which] of passes) {
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
           }
           gpu.free(d);
         }
-        [xb, wb, bb, yb, dyb, dxb, dwb, dbb].forEach((q) => gpu.release(q));
+        [xb, wb, bb, yb, dyb, dxb, dwb, dbb, parts].forEach((q) => gpu.release(q));
       }
     }
   }

@@ -1,7 +1,9 @@
 # The reference network (examples/reference.net) in PyTorch, as the peer for bench/train.ts:
 # images/s at batch 64 and 256 in eager mode (and with torch.compile when --compile is given),
-# steady state after warm-up, fp32, Adam 1e-3. Reads the idx .gz files, fed from GPU memory.
-#   python3 bench/peer_torch.py [--data DIR] [--batch 64,256] [--steps N] [--compile]
+# steady state after warm-up, Adam 1e-3. Reads the idx .gz files, fed from GPU memory.
+# fp32 throughout unless --tf32: PyTorch's default lets cuDNN run convolutions in TF32 on Ampere
+# and later, which is not the arithmetic fmgpu does.
+#   python3 bench/peer_torch.py [--data DIR] [--batch 64,256] [--steps N] [--compile] [--tf32]
 import argparse, gzip, json, time
 import numpy as np
 import torch
@@ -12,7 +14,11 @@ p.add_argument('--data', default='/usr/share/datasets/fashion-mnist')
 p.add_argument('--batch', default='64,256')
 p.add_argument('--steps', type=int, default=1000)
 p.add_argument('--compile', action='store_true')
+p.add_argument('--tf32', action='store_true')
 a = p.parse_args()
+torch.backends.cudnn.allow_tf32 = a.tf32
+torch.backends.cuda.matmul.allow_tf32 = a.tf32
+precision = 'tf32' if a.tf32 else 'fp32'
 
 def idx(path, offset):
     with gzip.open(path) as f:
@@ -55,4 +61,4 @@ for batch in map(int, a.batch.split(',')):
             step(x[s], y[s])
         torch.cuda.synchronize()
         dt = time.perf_counter() - t0
-        print(json.dumps({'bench': 'peer', 'peer': f'pytorch {torch.__version__} {mode}', 'batch': batch, 'steps': a.steps, 'images_per_s': round(a.steps * batch / dt)}), flush=True)
+        print(json.dumps({'bench': 'peer', 'peer': f'pytorch {torch.__version__} {mode}', 'precision': precision, 'batch': batch, 'steps': a.steps, 'images_per_s': round(a.steps * batch / dt)}), flush=True)

@@ -8,7 +8,8 @@ import { adapterName } from '../src/gpu/device.ts';
 import { parseNet } from '../dsl/index.ts';
 import { Trainer } from '../src/train/trainer.ts';
 import { loadFashionMnist } from '../src/node/data.ts';
-import { benchArgs } from './common.ts';
+import { benchArgs, benchData } from './common.ts';
+import { optimizerConfig } from '../src/train/optimizer.ts';
 
 const { opt, file, json } = benchArgs();
 const reps = Number(opt('reps', '20'));
@@ -23,9 +24,8 @@ const { train } = loadFashionMnist(opt('data', '/usr/share/datasets/fashion-mnis
 
 for (const batch of opt('batch', '64').split(',').map(Number)) {
   const t = new Trainer(gpu, ir, 1);
-  const n = batch * 4;
-  const data = { ...train, n, images: train.images.subarray(0, n * 784), labels: train.labels.subarray(0, n) };
-  const opts = { epochs: 1, batch, lr: ir.train.lr, optimizer: { name: ir.train.optimizer, momentum: ir.train.momentum, nesterov: ir.train.nesterov, weightDecay: ir.train.weightDecay }, schedule: 'constant' as const, labelSmoothing: 0, seed: 1 };
+  const data = benchData(train, 4, batch);
+  const opts = { epochs: 1, batch, lr: ir.train.lr, optimizer: optimizerConfig(ir.train), schedule: 'constant' as const, labelSmoothing: 0, seed: 1 };
   await t.fit(data, null, opts); // builds and compiles the plan
   const step = t.stepDispatches();
   const count = step.length * reps;

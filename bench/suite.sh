@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole benchmark suite on one machine, each part bounded in time, results as text and JSON
-# lines in OUT (default bench-out/). Needs `npm run build` first. On the GPU machine:
-#   source .gpu/setup.sh && bash bench/suite.sh "$OUT" --data .data
+# lines in OUT (default bench-out/). Needs `npm run build` first:
+#   bash bench/suite.sh OUT [--data DIR]     (DIR: the Fashion-MNIST idx files)
 # Environment: PARTS (default "kernels profile train peer accuracy"), ACCURACY (space-separated
 # model:epochs:seeds, default examples/reference.net:30:1), ACCURACY_SECONDS (per model, 300).
 set -uo pipefail

@@ -40,7 +40,7 @@ interface Result { seconds: number; accuracy: number; epochs: number }
 
 /** Trains (or resumes) one run to the end; null when the budget ran out first. */
 async function run(model: string, seed: number): Promise<Result | null> {
-  const dir = join(outDir, `${basename(model, '.net')}-s${seed}`);
+  const dir = runDir(model, seed);
   if (!existsSync(join(dir, 'metrics.json'))) {
     if (Date.now() >= deadline) return null;
     const dataArgs = [...(data ? ['--data', data] : []), ...(subset ? ['--subset', subset] : [])];
@@ -54,36 +54,45 @@ async function run(model: string, seed: number): Promise<Result | null> {
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
+const runDir = (model: string, seed: number): string => join(outDir, `${basename(model, '.net')}-s${seed}`);
+
+/** Runs `fmgpu eval` on runs as JSON Lines; null when it fails (its error is on stderr). */
+function evalJson(dirs: string[]): Promise<{ ensemble?: string; test_accuracy: number }[] | null> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [cli, 'eval', ...dirs, '--json', ...(data ? ['--data', data] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.on('data', (b: Buffer) => (text += b));
+    child.on('exit', (code) => done(code === 0 ? text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l)) : null));
+  });
+}
+
 const rows: string[] = [];
 for (const model of models) {
   const ir = parseNet(readFileSync(model, 'utf8'), model);
-  const n = Math.max(seeds.length, ensembles.get(model) ?? 0);
-  const results: Result[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = await run(model, i < seeds.length ? seeds[i]! : i + 1);
-    if (r) results.push(r);
+  // The seeds asked for, then as many more unused ones as the ensemble needs.
+  const all = [...seeds];
+  for (let s = Math.max(0, ...seeds) + 1; all.length < (ensembles.get(model) ?? 0); s++) all.push(s);
+  const results = new Map<number, Result>();
+  for (const seed of all) {
+    const r = await run(model, seed);
+    if (r) results.set(seed, r);
   }
-  if (results.length === 0) {
-    rows.push(`| ${model} | (not finished: resume with the same command) |`);
+  const mine = seeds.map((s) => results.get(s)).filter((r): r is Result => !!r);
+  if (mine.length < seeds.length) {
+    rows.push(`| ${model} | (${mine.length} of ${seeds.length} runs finished: run the same command again to resume) |`);
     continue;
   }
-  const accs = results.slice(0, seeds.length).map((r) => r.accuracy);
+  const accs = mine.map((r) => r.accuracy);
   const mean = accs.reduce((a, b) => a + b, 0) / accs.length;
   const spread = (Math.max(...accs) - Math.min(...accs)) / 2;
-  const secs = results.slice(0, seeds.length).map((r) => r.seconds);
+  const seconds = mine.reduce((a, r) => a + r.seconds, 0) / mine.length;
   const params = (ir.params.trainable + ir.params.nonTrainable).toLocaleString('en-US');
-  rows.push(`| ${model} | ${pct(mean)} ± ${(spread * 100).toFixed(2)} (${accs.length} seeds) | ${params} | ${results[0]!.epochs} | ${(secs.reduce((a, b) => a + b, 0) / secs.length).toFixed(1)} s |`);
+  rows.push(`| ${model} | ${pct(mean)} ± ${(spread * 100).toFixed(2)} (${accs.length} seeds) | ${params} | ${mine[0]!.epochs} | ${seconds.toFixed(1)} s |`);
   const k = ensembles.get(model);
-  if (k && results.length >= k) {
-    const dirs = Array.from({ length: k }, (_, i) => join(outDir, `${basename(model, '.net')}-s${i < seeds.length ? seeds[i] : i + 1}`));
-    const out = await new Promise<string>((done) => {
-      const child = spawn(process.execPath, [cli, 'eval', ...dirs, '--json', ...(data ? ['--data', data] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let text = '';
-      child.stdout.on('data', (b: Buffer) => (text += b));
-      child.on('exit', () => done(text));
-    });
-    const averaged = out.trim().split('\n').map((l) => JSON.parse(l) as { ensemble?: string; test_accuracy: number }).find((e) => e.ensemble === 'averaged probabilities');
-    if (averaged) rows.push(`| ensemble of ${k} runs of ${model} (averaged probabilities) | ${pct(averaged.test_accuracy)} | | | |`);
+  if (k && all.slice(0, k).every((s) => results.has(s))) {
+    const lines = await evalJson(all.slice(0, k).map((s) => runDir(model, s)));
+    const averaged = lines?.find((e) => e.ensemble === 'averaged probabilities');
+    rows.push(averaged ? `| ensemble of ${k} runs of ${model} (averaged probabilities) | ${pct(averaged.test_accuracy)} | | | |` : `| ensemble of ${k} runs of ${model} | (fmgpu eval failed: see above) | | | |`);
   }
 }
 console.log('| model | test accuracy (mean ± half range) | params | epochs | training seconds (mean) |');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { useGpu, f32 } from './helpers/gpu.ts';
 import { expectAllclose, type Tol } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
-import { conv2dBackwardInput, conv2dBackwardWeights, weightSplits, conv2dForward, conv2dGeometry, type Conv2dShape } from '../src/ops/conv2d.ts';
+import { conv2dBackwardInput, conv2dBackwardWeights, weightPartsLength, weightSplits, conv2dForward, conv2dGeometry, type Conv2dShape } from '../src/ops/conv2d.ts';
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
 import type { Act } from '../src/ops/act.ts';
 import type { Padding } from '../src/ops/geometry.ts';
@@ -53,7 +53,7 @@ const passes = (swap: boolean) => ([name, c]: [string, Case]): [string, Case, Pa
   (['forward', 'dX', 'dW+db'] as Pass[]).map((p) => [`${name}: ${p}${swap ? ', other workgroup' : ''}`, c, p, swap]);
 // Every case with this adapter's GEMM workgroup; the ones that exercise ragged and narrow tiles
 // again with the other (8×8 threads on CPU adapters, 16×16 on GPUs: shaders/lib/gemm.wgsl).
-const rows = [...cases.flatMap(passes(false)), ...cases.filter(([name]) => /ragged|row tiles|7×7 stride 4/.test(name)).flatMap(passes(true))];
+const rows = [...cases.flatMap(passes(false)), ...cases.filter(([name]) => /ragged|row tiles|7×7 stride 4|5×2 kernel/.test(name)).flatMap(passes(true))];
 
 describe('conv2d (GPU vs CPU reference)', () => {
   const gpu = useGpu();
@@ -61,49 +61,64 @@ describe('conv2d (GPU vs CPU reference)', () => {
     const g = gpu();
     const side = g.gemmSide;
     if (swap) g.gemmSide = side === 8 ? 16 : 8;
-    const { oh, ow } = conv2dGeometry(s);
-    const xs = s.n * s.c * s.h * s.w, ws = s.k * s.c * s.kh * s.kw, ys = s.n * s.k * oh * ow;
-    const rng = new Rng(xs * 31 + ws * 7 + ys);
-    const x = rng.floats(xs), w = rng.floats(ws), b = rng.floats(s.k), dy = rng.floats(ys), dx0 = rng.floats(xs);
-    const xShape = [s.n, s.c, s.h, s.w], yShape = [s.n, s.k, oh, ow];
-    const bufs: GPUBuffer[] = [];
-    const up = (a: Float64Array): GPUBuffer => { const q = g.upload(f32(a)); bufs.push(q); return q; };
-    if (pass === 'forward') {
-      const yb = up(new Float64Array(ys).fill(NaN)); // every output must be written
-      const d = conv2dForward(g, { x: up(x), w: up(w), b: bias ? up(b) : undefined, y: yb }, s, act);
-      g.run([d]);
-      expectAllclose('conv2d y', await g.readF32(yb), conv2dRef(x, w, bias ? b : null, s, act), tol(s.c * s.kh * s.kw), yShape);
-      g.free([d]);
-    } else if (pass === 'dX') {
-      const dxb = up(accumulate ? dx0 : new Float64Array(xs).fill(NaN));
-      const d = conv2dBackwardInput(g, { dy: up(dy), w: up(w), dx: dxb }, s, { accumulate });
-      g.run([d]);
-      const ref = conv2dBackwardInputRef(dy, w, s);
-      if (accumulate) ref.forEach((v, i) => (ref[i] = v + dx0[i]!));
-      expectAllclose('conv2d dX', await g.readF32(dxb), ref, tol(s.k * s.kh * s.kw), xShape);
-      g.free([d]);
-    } else {
-      // Once as one workgroup per tile (no split), once split-K over the positions with a
-      // fixed-order reduction of the partial sums.
-      for (const target of [1, 64]) {
-        const dwb = up(new Float64Array(ws).fill(NaN)), dbb = up(new Float64Array(s.k).fill(NaN));
-        const d = conv2dBackwardWeights(g, { dy: up(dy), x: up(x), dw: dwb, db: bias ? dbb : undefined }, s, { target });
-        const split = d.some((q) => q.label.includes('reduce'));
-        expect(split).toBe(target > 1 && s.n * oh * ow >= 128);
-        expect(d).toHaveLength(1 + (split ? 1 : 0) + (bias ? 1 : 0));
-        g.run(d);
-        const ref = conv2dBackwardWeightsRef(dy, x, s);
-        expectAllclose(`conv2d dW (target ${target})`, await g.readF32(dwb), ref.dw, tol(s.n * oh * ow), [s.k, s.c, s.kh, s.kw]);
-        if (bias) expectAllclose('conv2d db', await g.readF32(dbb), ref.db, tol(s.n * oh * ow), [s.k]);
-        g.free(d);
+    try {
+      const { oh, ow } = conv2dGeometry(s);
+      const xs = s.n * s.c * s.h * s.w, ws = s.k * s.c * s.kh * s.kw, ys = s.n * s.k * oh * ow;
+      const rng = new Rng(xs * 31 + ws * 7 + ys);
+      const x = rng.floats(xs), w = rng.floats(ws), b = rng.floats(s.k), dy = rng.floats(ys), dx0 = rng.floats(xs);
+      const xShape = [s.n, s.c, s.h, s.w], yShape = [s.n, s.k, oh, ow];
+      const bufs: GPUBuffer[] = [];
+      const up = (a: Float64Array): GPUBuffer => { const q = g.upload(f32(a)); bufs.push(q); return q; };
+      if (pass === 'forward') {
+        const yb = up(new Float64Array(ys).fill(NaN)); // every output must be written
+        const d = conv2dForward(g, { x: up(x), w: up(w), b: bias ? up(b) : undefined, y: yb }, s, act);
+        g.run([d]);
+        expectAllclose('conv2d y', await g.readF32(yb), conv2dRef(x, w, bias ? b : null, s, act), tol(s.c * s.kh * s.kw), yShape);
+        g.free([d]);
+      } else if (pass === 'dX') {
+        const dxb = up(accumulate ? dx0 : new Float64Array(xs).fill(NaN));
+        const d = conv2dBackwardInput(g, { dy: up(dy), w: up(w), dx: dxb }, s, { accumulate });
+        g.run([d]);
+        const ref = conv2dBackwardInputRef(dy, w, s);
+        if (accumulate) ref.forEach((v, i) => (ref[i] = v + dx0[i]!));
+        expectAllclose('conv2d dX', await g.readF32(dxb), ref, tol(s.k * s.kh * s.kw), xShape);
+        g.free([d]);
+      } else {
+        // Once as one workgroup per tile (no split), once split-K over the positions with a
+        // fixed-order reduction of the partial sums.
+        for (const target of [1, 64]) {
+          const dwb = up(new Float64Array(ws).fill(NaN)), dbb = up(new Float64Array(s.k).fill(NaN));
+          const len = weightPartsLength(g, s, { target });
+          const parts = len > 0 ? up(new Float64Array(len).fill(NaN)) : undefined; // every partial must be written
+          const d = conv2dBackwardWeights(g, { dy: up(dy), x: up(x), dw: dwb, db: bias ? dbb : undefined, parts }, s, { target });
+          const split = d.some((q) => q.label.includes('reduce'));
+          expect(split).toBe(target > 1 && s.n * oh * ow >= 128);
+          expect(d).toHaveLength(1 + (split ? 1 : 0) + (bias ? 1 : 0));
+          g.run(d);
+          const ref = conv2dBackwardWeightsRef(dy, x, s);
+          expectAllclose(`conv2d dW (target ${target})`, await g.readF32(dwb), ref.dw, tol(s.n * oh * ow), [s.k, s.c, s.kh, s.kw]);
+          if (bias) expectAllclose('conv2d db', await g.readF32(dbb), ref.db, tol(s.n * oh * ow), [s.k]);
+          g.free(d);
+        }
       }
+      for (const q of bufs) g.release(q);
+    } finally {
+      g.gemmSide = side; // the Gpu is shared by the file's tests
     }
-    for (const q of bufs) g.release(q);
-    g.gemmSide = side;
   });
 });
 
 describe('weightSplits', () => {
+  const gpu = useGpu();
+  it('a split weight gradient without its partial-sums buffer is refused, naming the size', () => {
+    const s: Conv2dShape = { n: 4, c: 1, h: 28, w: 28, k: 32, kh: 3, kw: 3, strideH: 1, strideW: 1, padding: 'same' };
+    const g = gpu();
+    const len = weightPartsLength(g, s, { target: 64 });
+    expect(len).toBeGreaterThan(0);
+    expect(() => conv2dBackwardWeights(g, { dy: g.dummy, x: g.dummy, dw: g.dummy }, s, { target: 64 })).toThrow(`needs a partial-sums buffer of ${len} floats`);
+    expect(weightPartsLength(g, s, { target: 1 })).toBe(0);
+  });
+
   it.each([
     [50, 1, 1024],
     [200704, 1, 1024],

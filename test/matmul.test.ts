@@ -34,16 +34,19 @@ describe('matmul (GPU vs CPU reference)', () => {
     const g = gpu();
     const side = g.gemmSide;
     if (swap) g.gemmSide = side === 8 ? 16 : 8;
-    const rng = new Rng(s.m * 131 + s.n * 7 + s.k);
-    const a = rng.floats(s.m * s.k), b = rng.floats(s.k * s.n), bias = rng.floats(s.n), c0 = rng.floats(s.m * s.n);
-    const ab = g.upload(f32(a)), bb = g.upload(f32(b)), biasb = g.upload(f32(bias)), cb = g.upload(f32(c0));
-    const d = matmul(g, { a: ab, b: bb, bias: withBias ? biasb : undefined, c: cb }, s);
-    g.run([d]);
-    const out = await g.readF32(cb);
-    expectAllclose('matmul C', out, matmulRef(a, b, withBias ? bias : null, s, c0), TOL, [s.m, s.n]);
-    for (const buf of [ab, bb, biasb, cb]) g.release(buf);
-    g.free([d]);
-    g.gemmSide = side;
+    try {
+      const rng = new Rng(s.m * 131 + s.n * 7 + s.k);
+      const a = rng.floats(s.m * s.k), b = rng.floats(s.k * s.n), bias = rng.floats(s.n), c0 = rng.floats(s.m * s.n);
+      const ab = g.upload(f32(a)), bb = g.upload(f32(b)), biasb = g.upload(f32(bias)), cb = g.upload(f32(c0));
+      const d = matmul(g, { a: ab, b: bb, bias: withBias ? biasb : undefined, c: cb }, s);
+      g.run([d]);
+      const out = await g.readF32(cb);
+      expectAllclose('matmul C', out, matmulRef(a, b, withBias ? bias : null, s, c0), TOL, [s.m, s.n]);
+      for (const buf of [ab, bb, biasb, cb]) g.release(buf);
+      g.free([d]);
+    } finally {
+      g.gemmSide = side; // the Gpu is shared by the file's tests
+    }
   });
 });
 

@@ -4,9 +4,10 @@
 // workgroup memory, As [BK][BM] and Bs [BK][BN]. Thread (x, y) owns rows y + GEMM_T·i (i < BM/GEMM_T)
 // and columns x + GEMM_T·j (j < BN/GEMM_T), accumulated in acc[i·8 + j]; every loop bound is a
 // pipeline constant, so the accumulators stay in registers.
-// GEMM_T is 8 on CPU adapters (64 threads with 8×8 register tiles: fewer, longer invocations suit
-// a CPU's SIMD lanes) and 16 on GPUs (256 threads with at most 4×4 each: the reference network's
-// layers have few tiles, and 64 threads per tile left most of the GPU idle).
+// GEMM_T is 8 on CPU adapters (64 threads with 8×8 register tiles: measured 1.5–2.3× faster on
+// lavapipe than 16) and 16 on GPUs (256 threads with at most 4×4 each). The GPU choice is a
+// hypothesis not yet timed: the reference network's layers have only a few hundred tiles, so 256
+// threads per tile should keep more of a large GPU busy than 64.
 override GEMM_T: u32 = 16u;
 override GEMM_THREADS: u32 = GEMM_T * GEMM_T;
 // Staging a BK×64 slice: a thread's successive loads along a 64-wide side are GEMM_LOAD_STRIDE

@@ -5,7 +5,7 @@ import { parseNet } from '../../dsl/index.ts';
 import { Trainer } from '../train/trainer.ts';
 import { loadFashionMnist, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
 import { readRun } from '../node/rundir.ts';
-import { classificationReport, confusionTable, metricsFromProbabilities, perClass } from '../train/metrics.ts';
+import { argmaxRow, classificationReport, confusionTable, metricsFromProbabilities, perClass } from '../train/metrics.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/classes.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
@@ -31,11 +31,6 @@ function confusionOf(pred: ArrayLike<number>, labels: ArrayLike<number>): Uint32
   return c;
 }
 
-function argmax(p: Float32Array, i: number): number {
-  let best = 0;
-  for (let c = 1; c < NUM_CLASSES; c++) if (p[i * NUM_CLASSES + c]! > p[i * NUM_CLASSES + best]!) best = c;
-  return best;
-}
 
 export async function evaluate(args: readonly string[], out: Out): Promise<number> {
   const { flags, positional } = parseArgs(args, EVAL_FLAGS);
@@ -83,19 +78,17 @@ export async function evaluate(args: readonly string[], out: Out): Promise<numbe
       const n = test.n;
       const mean = new Float32Array(n * NUM_CLASSES);
       for (const p of probs) p.forEach((v, i) => (mean[i] += v / probs.length));
-      const byMean = Array.from({ length: n }, (_, i) => argmax(mean, i));
       const byVote = Array.from({ length: n }, (_, i) => {
         const votes = new Array<number>(NUM_CLASSES).fill(0);
-        for (const p of probs) votes[argmax(p, i)]!++;
+        for (const p of probs) votes[argmaxRow(p, i)]!++;
         // Ties go to the class with the higher mean probability.
         let best = 0;
         for (let c = 1; c < NUM_CLASSES; c++) if (votes[c]! > votes[best]! || (votes[c] === votes[best] && mean[i * NUM_CLASSES + c]! > mean[i * NUM_CLASSES + best]!)) best = c;
         return best;
       });
       const averaged = metricsFromProbabilities(mean, test.labels);
-      for (const [name, pred, loss] of [['averaged probabilities', byMean, averaged.loss], ['majority vote', byVote, undefined]] as const) {
-        const conf = confusionOf(pred, test.labels);
-        const acc = pred.filter((p, i) => p === test.labels[i]).length / n;
+      const voted = { loss: undefined, confusion: confusionOf(byVote, test.labels), accuracy: byVote.filter((p, i) => p === test.labels[i]).length / n };
+      for (const [name, { loss, confusion: conf, accuracy: acc }] of [['averaged probabilities', averaged], ['majority vote', voted]] as const) {
         if (flags.json) out.log(JSON.stringify({ ensemble: name, runs: runs.length, test_loss: loss, test_accuracy: acc, n, confusion: Array.from(conf) }));
         else {
           out.log(`ensemble of ${runs.length} runs, ${name}: ${loss === undefined ? '' : `test loss ${loss.toFixed(4)}  `}accuracy ${(acc * 100).toFixed(2)}%\n`);

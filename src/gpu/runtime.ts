@@ -14,8 +14,6 @@ export interface Dispatch {
   readonly workgroups: readonly [number, number, number];
   /** Its uniform buffer, released with Gpu.free. */
   readonly params: GPUBuffer | null;
-  /** Scratch buffers only this dispatch's kernel family uses, released with Gpu.free. */
-  readonly owns?: readonly GPUBuffer[];
 }
 
 /** A uniform value: a plain number is a u32; wrap floats and signed values. */
@@ -48,8 +46,6 @@ export interface KernelSpec {
   bindings: BufferRef[];
   workgroups: number | readonly [number, number?, number?];
   label?: string;
-  /** Scratch buffers the dispatch owns: Gpu.free releases them with it. */
-  owns?: GPUBuffer[];
 }
 
 export interface AdapterReport {
@@ -202,7 +198,9 @@ export class Gpu {
       staging.destroy();
       // A map that fails as the device goes may fail before the loss is reported: give the loss a
       // moment to arrive, so that the error names it rather than the map.
-      await Promise.race([this.lostSignal, new Promise((r) => setTimeout(r, 200))]).catch(() => undefined);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([this.lostSignal, new Promise((r) => (timer = setTimeout(r, 200)))]).catch(() => undefined);
+      clearTimeout(timer);
       await this.check();
       throw e instanceof GpuError ? e : new GpuError(`reading buffer "${buffer.label}" back failed: ${(e as Error).message}`);
     }
@@ -287,15 +285,12 @@ export class Gpu {
     if (workgroups.some((n) => n > max)) {
       throw new GpuError(`kernel ${label} needs ${workgroups.join('x')} workgroups but the adapter allows ${max} per dimension`);
     }
-    return { label, pipeline, bindGroup, workgroups, params, owns: spec.owns };
+    return { label, pipeline, bindGroup, workgroups, params };
   }
 
-  /** Releases what dispatches own (their uniform and scratch buffers). */
+  /** Releases what dispatches own (their uniform buffers). */
   free(dispatches: readonly Dispatch[]): void {
-    for (const d of dispatches) {
-      if (d.params) this.release(d.params);
-      for (const b of d.owns ?? []) this.release(b);
-    }
+    for (const d of dispatches) if (d.params) this.release(d.params);
   }
 
   /** Records dispatches into an open compute pass. */

@@ -3,7 +3,7 @@
 // The kernels themselves live in src/ops/; this file only wires graph tensors to them.
 import { dispatchList, type BufferRef, type Dispatch, type Gpu } from '../gpu/runtime.ts';
 import { gradFromOutput, type Act } from '../ops/act.ts';
-import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, conv2dGeometry, type Conv2dShape } from '../ops/conv2d.ts';
+import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, conv2dGeometry, weightPartsLength, type Conv2dShape } from '../ops/conv2d.ts';
 import { matmul } from '../ops/matmul.ts';
 import { avgPoolBackward, avgPoolForward, globalAvgPoolBackward, globalAvgPoolForward, maxPoolBackward, maxPoolForward, poolGeometry, type PoolShape } from '../ops/pool.ts';
 import { activationBackward, activationForward, add, copy } from '../ops/elementwise.ts';
@@ -63,7 +63,7 @@ export interface OpDef<A> {
   /** Shapes (and dtypes) of values the forward saves for the backward. */
   saved?(inShapes: (readonly number[])[], attrs: A, training: boolean): { shape: number[]; dtype: 'f32' | 'u32' }[];
   /** Scratch f32 tensors the backward needs for the duration of its step. */
-  scratch?(inShapes: (readonly number[])[], outShape: readonly number[], attrs: A): number[][];
+  scratch?(inShapes: (readonly number[])[], outShape: readonly number[], attrs: A, gpu: Gpu): number[][];
   forward(gpu: Gpu, io: ForwardIO, attrs: A): Dispatch[];
   /** null: the op has no gradient with respect to any input (a loss seeds its own). */
   backward: ((gpu: Gpu, io: BackwardIO, attrs: A) => Dispatch[]) | null;
@@ -93,7 +93,11 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
       const g = conv2dGeometry(convShape(x!, w!, a));
       return [x![0]!, w![0]!, g.oh, g.ow];
     },
-    scratch: fusedScratch,
+    // The fused activation's gradient, then the weight gradient's split-K partial sums (if split).
+    scratch: (ins, out, a, gpu) => {
+      const parts = weightPartsLength(gpu, convShape(ins[0]!, ins[1]!, a));
+      return [...fusedScratch(ins, out, a), ...(parts > 0 ? [[parts]] : [])];
+    },
     forward: (gpu, io, a) => {
       if (!gradFromOutput(a.act)) throw new Error(`conv2d cannot fuse ${a.act.kind}: its gradient needs the input`);
       return dispatchList(conv2dForward(gpu, { x: io.inputs[0]!, w: io.inputs[1]!, b: io.inputs[2], y: io.out }, convShape(io.inShapes[0]!, io.inShapes[1]!, a), a.act));
@@ -102,7 +106,8 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
         const { dz, pre: out } = unfuse(gpu, io, a.act);
         const s = convShape(io.inShapes[0]!, io.inShapes[1]!, a);
         if (io.dIn[0]) out.push(...dispatchList(conv2dBackwardInput(gpu, { dy: dz, w: io.inputs[1]!, dx: io.dIn[0] }, s)));
-        if (io.dIn[1]) out.push(...dispatchList(conv2dBackwardWeights(gpu, { dy: dz, x: io.inputs[0]!, dw: io.dIn[1], db: io.dIn[2] ?? undefined }, s)));
+        const parts = weightPartsLength(gpu, s) > 0 ? io.scratch.at(-1) : undefined;
+        if (io.dIn[1]) out.push(...dispatchList(conv2dBackwardWeights(gpu, { dy: dz, x: io.inputs[0]!, dw: io.dIn[1], db: io.dIn[2] ?? undefined, parts }, s)));
         return out;
     },
   },

@@ -116,7 +116,7 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
       if (!def.backward) throw new Error(`op ${n.op} has no backward`);
       // Each wanted input gets a fresh tensor; if it already had a gradient, the fresh one is added in.
       const targets = n.inputs.map((inp, i) => (wants[i] ? graph.tensor(inp.shape, 'temp') : null));
-      const scratch = def.scratch?.(n.inputs.map((i) => i.shape), n.out.shape, n.attrs) ?? [];
+      const scratch = def.scratch?.(n.inputs.map((i) => i.shape), n.out.shape, n.attrs, gpu) ?? [];
       const saved = savedOf.get(n.out.id) ?? [];
       const backward = def.backward;
       bwdSteps.push({

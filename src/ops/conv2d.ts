@@ -34,6 +34,26 @@ export function conv2dGeometry(s: Conv2dShape): Geometry2d {
   return window2d(s.h, s.w, s);
 }
 
+/** The weight gradient's tiles (rows: out-channels; columns: C·KH·KW) and its split-K. */
+function weightTiling(gpu: Gpu, s: Conv2dShape, o: { target?: number }): { bm: number; bn: number; colTiles: number; splits: number; chunk: number } {
+  const g = conv2dGeometry(s);
+  const ckk = s.c * s.kh * s.kw;
+  const bm = rowTile(s.k);
+  const bn = ckk <= 16 ? 16 : ckk <= 32 ? 32 : 64;
+  const colTiles = ceilDiv(ckk, bn);
+  const { splits, chunk } = weightSplits(s.n * g.oh * g.ow, colTiles * ceilDiv(s.k, bm), o.target ?? (gpu.adapter.cpu ? 16 : 1024));
+  return { bm, bn, colTiles, splits, chunk };
+}
+
+/**
+ * Floats of the partial-sums buffer conv2dBackwardWeights needs (io.parts) for this shape on this
+ * adapter: splits × K·C·KH·KW, or 0 when the sum is not split. The planner provides it as scratch.
+ */
+export function weightPartsLength(gpu: Gpu, s: Conv2dShape, o: { target?: number } = {}): number {
+  const { splits } = weightTiling(gpu, s, o);
+  return splits > 1 ? splits * s.k * s.c * s.kh * s.kw : 0;
+}
+
 /**
  * How the weight gradient's inner dimension (`inner` = N·OH·OW positions) is split so that about
  * `target` workgroups share `tiles` output tiles: chunks of at least 64 positions, a multiple of the
@@ -97,16 +117,12 @@ export function conv2dBackwardInput(gpu: Gpu, io: { dy: BufferRef; w: BufferRef;
  * x [N,C,H,W]; both overwritten. Returns the dw dispatch, then (split-K) the reduction of its partial
  * sums, then the db dispatch when db is given. `target` overrides how many workgroups to aim for (tests).
  */
-export function conv2dBackwardWeights(gpu: Gpu, io: { dy: BufferRef; x: BufferRef; dw: BufferRef; db?: BufferRef }, s: Conv2dShape, o: { target?: number } = {}): Dispatch[] {
+export function conv2dBackwardWeights(gpu: Gpu, io: { dy: BufferRef; x: BufferRef; dw: BufferRef; db?: BufferRef; parts?: BufferRef }, s: Conv2dShape, o: { target?: number } = {}): Dispatch[] {
   const g = conv2dGeometry(s);
-  const ckk = s.c * s.kh * s.kw;
-  const bm = rowTile(s.k);
-  const bn = ckk <= 16 ? 16 : ckk <= 32 ? 32 : 64;
-  const colTiles = ceilDiv(ckk, bn);
-  const tiles = colTiles * ceilDiv(s.k, bm);
-  const { splits, chunk } = weightSplits(s.n * g.oh * g.ow, tiles, o.target ?? (gpu.adapter.cpu ? 16 : 1024));
-  const len = s.k * ckk;
-  const parts = splits > 1 ? gpu.alloc(splits * len * 4, `conv2d backward weights partial sums ${describe(s)}`) : null;
+  const { bm, bn, colTiles, splits, chunk } = weightTiling(gpu, s, o);
+  const len = s.k * s.c * s.kh * s.kw;
+  const parts = splits > 1 ? io.parts : null;
+  if (parts === undefined) throw new ShapeError(`conv2d backward weights ${describe(s)} splits its sum ${splits} ways and needs a partial-sums buffer of ${splits * len} floats (weightPartsLength)`);
   const p = [...params(s, g, colTiles), chunk, splits];
   const out = [
     gpu.kernel({
@@ -114,9 +130,8 @@ export function conv2dBackwardWeights(gpu: Gpu, io: { dy: BufferRef; x: BufferRe
       params: p,
       constants: { GEMM_T: gpu.gemmSide, BM: bm, BN: bn },
       bindings: [io.dy, io.x, parts ?? io.dw],
-      workgroups: [...grid(tiles), splits],
+      workgroups: [...grid(colTiles * ceilDiv(s.k, bm)), splits],
       label: `conv2d backward weights ${describe(s)}${splits > 1 ? ` split ${splits}` : ''}`,
-      owns: parts ? [parts] : undefined,
     }),
   ];
   if (parts) {

@@ -60,6 +60,13 @@ export function confusionTable(confusion: ArrayLike<number>, classes = 10, names
   return lines.join('\n');
 }
 
+/** The class with the highest score in row i of scores [n, classes]; ties go to the lower class, as on the GPU. */
+export function argmaxRow(scores: ArrayLike<number>, i: number, classes = 10): number {
+  let best = 0;
+  for (let c = 1; c < classes; c++) if (scores[i * classes + c]! > scores[i * classes + best]!) best = c;
+  return best;
+}
+
 /**
  * Loss (mean cross-entropy of the true class, probabilities floored at 1e-12), accuracy and the
  * confusion matrix (rows: true class) of class probabilities [n, classes] against labels [n].
@@ -70,8 +77,7 @@ export function metricsFromProbabilities(probs: ArrayLike<number>, labels: Array
   const confusion = new Uint32Array(classes * classes);
   let nll = 0, correct = 0;
   for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (probs[i * classes + c]! > probs[i * classes + best]!) best = c;
+    const best = argmaxRow(probs, i, classes);
     const y = labels[i]!;
     confusion[y * classes + best]!++;
     if (best === y) correct++;

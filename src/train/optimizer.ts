@@ -3,6 +3,7 @@
 import { dispatchList, type BufferRef, type Dispatch, type Gpu } from '../gpu/runtime.ts';
 import { adamUpdate, sgdUpdate } from '../ops/optimizer.ts';
 import type { ParamStore } from '../model/params.ts';
+import type { TrainValues } from '../../dsl/ir.ts';
 import { count } from '../model/params.ts';
 
 export type OptimizerName = 'adam' | 'adamw' | 'sgd';
@@ -15,6 +16,11 @@ export interface OptimizerConfig {
   beta1?: number;
   beta2?: number;
   eps?: number;
+}
+
+/** The optimizer a model file's (or the flags') train settings ask for. */
+export function optimizerConfig(t: Pick<TrainValues, 'optimizer' | 'momentum' | 'nesterov' | 'weightDecay'>): OptimizerConfig {
+  return { name: t.optimizer, momentum: t.momentum, nesterov: t.nesterov, weightDecay: t.weightDecay };
 }
 
 /** Optimizer state (moments, velocities) on the GPU, by `<param>.<slot>` name. */
