@@ -166,20 +166,46 @@ function rawAnswer(socket: Duplex, status: number, extra: Record<string, string>
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n`, () => socket.destroy());
 }
 
-type HttpSocket = Duplex & { _httpMessage?: ServerResponse | null };
+/** Per socket: answers node:http has started and not yet sent, and what waits for them to be. */
+interface Pending {
+  open: number;
+  waiting: (() => void)[];
+}
 
-/** Runs `then` once the answers to the requests pipelined before this point are all sent. */
-function afterPipelined(socket: HttpSocket, then: () => void): void {
-  // node:http hands the socket to the next queued answer as each one finishes.
-  const current = socket._httpMessage;
-  if (current && !current.writableFinished) current.once('finish', () => afterPipelined(socket, then));
+const pending = new WeakMap<Duplex, Pending>();
+
+/**
+ * Counts `res` as open on its request's socket until it is sent ('finish') or abandoned ('close').
+ * Keyed by `req.socket`: a pipelined answer has no `res.socket` until the ones before it are sent.
+ */
+function track(req: IncomingMessage, res: ServerResponse): void {
+  const p = pending.get(req.socket) ?? { open: 0, waiting: [] };
+  pending.set(req.socket, p);
+  p.open++;
+  let settled = false;
+  const settle = (): void => {
+    if (settled) return;
+    settled = true;
+    if (--p.open === 0) for (const then of p.waiting.splice(0)) then();
+  };
+  res.once('finish', settle);
+  res.once('close', settle);
+}
+
+/**
+ * Runs `then` once the answers to the requests pipelined before this point are all sent, so a
+ * raw answer written to the socket lands after them, in request order.
+ */
+function afterPipelined(socket: Duplex, then: () => void): void {
+  const p = pending.get(socket);
+  if (p && p.open > 0) p.waiting.push(then);
   else then();
 }
 
 const answering = new WeakSet<Duplex>();
 
 /** node:http's parse errors (and its timeouts) as answers; node's own default omits the CSP. */
-function onClientError(err: NodeJS.ErrnoException, socket: HttpSocket): void {
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
@@ -189,7 +215,10 @@ function onClientError(err: NodeJS.ErrnoException, socket: HttpSocket): void {
   answering.add(socket);
   socket.pause();
   const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  afterPipelined(socket, () => rawAnswer(socket, status));
+  // The client may have gone while earlier answers were still being sent.
+  afterPipelined(socket, () => {
+    if (socket.writable) rawAnswer(socket, status);
+  });
 }
 
 export function handler(o: ServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -251,6 +280,7 @@ function answer(o: ServerOptions, req: IncomingMessage, res: ServerResponse): vo
 export function startServer(o: ServerOptions): Promise<RunningServer> {
   const host = o.host ?? '127.0.0.1';
   const headersTimeout = o.headersTimeoutMs ?? 10_000;
+  const serve = handler(o);
   const server = createServer(
     {
       // Explicit, so a NODE_OPTIONS --max-http-header-size cannot loosen it; over it is a 431.
@@ -263,7 +293,11 @@ export function startServer(o: ServerOptions): Promise<RunningServer> {
       connectionsCheckingInterval: Math.min(1000, Math.max(50, headersTimeout / 4)),
       requireHostHeader: false,
     },
-    handler(o),
+    // Every answer node:http starts is counted before it can be sent (see afterPipelined).
+    (req, res) => {
+      track(req, res);
+      serve(req, res);
+    },
   );
   // A socket with nothing moving either way for as long (a client that stopped reading a file) is
   // dropped; node's default is never.
@@ -271,6 +305,7 @@ export function startServer(o: ServerOptions): Promise<RunningServer> {
   server.on('clientError', onClientError);
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => rawAnswer(socket, 405, { Allow: 'GET, HEAD' }));
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    track(req, res);
     headers(res);
     plain(res, 417, 'expectation failed\n', req.method === 'HEAD');
   });
