@@ -2,11 +2,12 @@
 // command, end to end on generated data, interruption and resume, documented error paths.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, statSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, statSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { encodePng, ensureBuilt, photo, syntheticImages, writeIdxDir } from './helpers/files.ts';
+import { encodeSafetensors } from '../src/model/safetensors.ts';
 
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
 const fmgpu = (...args: string[]) => {
@@ -117,6 +118,41 @@ describe('end to end on generated data', () => {
     expect(j.tta).toBe(true);
     expect(j.confusion.reduce((a: number, b: number) => a + b, 0)).toBe(200);
     expect(JSON.parse(fmgpu('eval', run, '--data', data, '--no-tta', '--json').out.trim()).tta).toBe(false);
+  });
+
+  it('train --tta true scores the test set averaging each image with its mirror, and says so', () => {
+    expect(JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8')).tta).toBe(false); // the run above, without it
+    const args = ['train', TINY, '--data', data, '--subset', '64', '--epochs', '1', '--tta', 'true'];
+    const dir = join(tmp, 'tta');
+    const r = fmgpu(...args, '--out', dir, '--json');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const last = JSON.parse(r.out.trim().split('\n').at(-1)!);
+    expect(last).toMatchObject({ event: 'test', tta: true, n: 200 });
+    const metrics = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8'));
+    expect(metrics).toMatchObject({ tta: true, test_accuracy: last.test_accuracy, test_loss: last.test_loss });
+    // The same scores as eval --tta of the run's weights.
+    const ev = JSON.parse(fmgpu('eval', dir, '--data', data, '--tta', '--json').out.trim());
+    expect(ev.test_accuracy).toBe(metrics.test_accuracy);
+    expect(ev.test_loss).toBeCloseTo(metrics.test_loss, 5);
+    const plain = fmgpu(...args, '--out', join(tmp, 'tta-plain'));
+    expect(plain.code).toBe(0);
+    expect(plain.out).toMatch(/^test: loss \d\.\d{4}  accuracy \d+\.\d\d% \(200 images, each averaged with its mirror image\)  → /m);
+  });
+
+  it('report without metrics.json scores the test set with the model file\'s tta', () => {
+    // A run directory without metrics.json: one dense layer whose weights are not mirror-symmetric,
+    // so that an image and its mirror score apart.
+    const dir = join(tmp, 'tta-report');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'model.net'), 'dense 10 softmax\ntrain tta=true\n');
+    const w = Float32Array.from({ length: 784 * 10 }, (_, i) => 0.05 * Math.sin(i * 0.7));
+    writeFileSync(join(dir, 'weights.safetensors'), encodeSafetensors(new Map([['dense1.weight', { shape: [784, 10], data: w }], ['dense1.bias', { shape: [10], data: new Float32Array(10) }]])));
+    const loss = (flag: string): string => JSON.parse(fmgpu('eval', dir, '--data', data, flag, '--json').out.trim()).test_loss.toFixed(4);
+    const [tta, plain] = [loss('--tta'), loss('--no-tta')];
+    expect(tta).not.toBe(plain); // the page can tell them apart
+    expect(fmgpu('report', dir, '--data', data).code).toBe(0);
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain(`<div class="k">test loss</div><div class="v">${tta}</div>`);
   });
 
   it('predict reads PNG (RGB, gray 16-bit, RGBA) and JPEG, inverts light backgrounds, prints the top 3', () => {

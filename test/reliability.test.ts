@@ -16,7 +16,7 @@ import { encodePng, ensureBuilt, jpegClaiming, photo, syntheticImages, writeIdxD
 import { useGpu } from './helpers/gpu.ts';
 import { opts, synthetic, SMALL } from './helpers/train.ts';
 import { parseNet } from '../dsl/index.ts';
-import { buildGraph } from '../src/model/build.ts';
+import { buildGraph, fittingBatch } from '../src/model/build.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../src/model/safetensors.ts';
 import { readCheckpoint } from '../src/node/rundir.ts';
 import { openNodeGpu } from '../src/node/gpu.ts';
@@ -24,13 +24,16 @@ import { Gpu } from '../src/gpu/runtime.ts';
 import { plan } from '../src/graph/plan.ts';
 import { Trainer } from '../src/train/trainer.ts';
 import { DataError, GpuError, ShapeError } from '../src/errors.ts';
+import { train, type TrainHooks } from '../src/cli/train.ts';
+import { reportError } from '../src/cli/common.ts';
+import type { Out } from '../src/cli/progress.ts';
 
 const BIN = resolve('bin/fmgpu.js');
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
 // Dawn prints these limit notes on lavapipe itself, outside fmgpu's control.
 const dawnNoise = (s: string): string => s.split('\n').filter((l) => !l.includes('artificially reduced')).join('\n');
-const fmgpu = (args: string[], extraEnv: Record<string, string> = {}) => {
-  const r = spawnSync('node', [BIN, ...args], { encoding: 'utf8', env: { ...env, ...extraEnv }, timeout: 300_000 });
+const fmgpu = (args: string[]) => {
+  const r = spawnSync('node', [BIN, ...args], { encoding: 'utf8', env, timeout: 300_000 });
   return { code: r.status, out: r.stdout, err: dawnNoise(r.stderr) };
 };
 const oneLine = (err: string): string => {
@@ -222,19 +225,26 @@ describe("buffers over the adapter's limits are refused before training, naming 
     expect(existsSync(out)).toBe(false);
   });
 
-  it('a validation set too wide for fit()\'s evaluation chunks of 1000: refused before training, not after an epoch', () => {
+  it('a validation set wider than one binding trains: its evaluation is chunked to fit', () => {
     // Filters enough that 1000 images of the first layer's output do not bind, while a training batch of 32 does.
-    const filters = Math.ceil(gpu().limits.maxStorageBufferBindingSize / (1000 * 28 * 28 * 4)) + 1;
+    const limits = gpu().limits;
+    const filters = Math.ceil(limits.maxStorageBufferBindingSize / (1000 * 28 * 28 * 4)) + 1;
+    const source = `conv ${filters} 3x3 same relu\nglobalavgpool\ndense 10 softmax\ntrain batch=32 epochs=1\n`;
     const file = join(tmp, 'val-wide.net');
-    writeFileSync(file, `conv ${filters} 3x3 same relu\nglobalavgpool\ndense 10 softmax\ntrain batch=32\n`);
-    const dataDir = join(tmp, 'data2000');
-    writeIdxDir(dataDir, 2000, 16);
+    writeFileSync(file, source);
+    // 1000 validation images do not fit one evaluation chunk: fit() must take them in several.
+    expect(fittingBatch(parseNet(source, file), 1000, limits)).toBeLessThan(1000);
+    const dataDir = join(tmp, 'data1032');
+    writeIdxDir(dataDir, 1032, 16);
     const out = join(tmp, 'val-wide-out');
-    const r = fmgpu(['train', file, '--data', dataDir, '--out', out, '--validation', '0.5']);
-    expect(oneLine(r.err)).toMatch(new RegExp(`^fmgpu: error: validation, evaluated 1000 images at a time: the output of conv1 \\(conv2d\\) \\[1000, ${filters}, 28, 28\\] needs [\\d,]+ bytes but this adapter's maxStorageBufferBindingSize is `));
-    expect(r.code).toBe(2);
-    expect(r.out).toBe('');
-    expect(existsSync(out)).toBe(false);
+    const r = fmgpu(['train', file, '--data', dataDir, '--out', out, '--validation', String(1000 / 1032), '--json']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const events = r.out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(events[0]).toMatchObject({ event: 'start', train: 32, validation: 1000 });
+    const epoch = events.find((e) => e.event === 'epoch');
+    expect(Number.isFinite(epoch.val_loss)).toBe(true);
+    expect(events.at(-1)).toMatchObject({ event: 'test', n: 16 });
   });
 
   it('plan() refuses before it allocates anything', () => {
@@ -367,17 +377,40 @@ describe('a lost GPU device ends the run with one line; the checkpoint is kept a
     expect(gpu().lost).toBe(false);
   });
 
-  it('the CLI: exit 1 naming the step and the checkpoint; --resume continues from it to the end', () => {
+  const sigints = process.listenerCount('SIGINT');
+  /** `fmgpu train ARGS` in this process: its exit code and lines, errors mapped as the CLI maps them. */
+  const trainHere = async (args: string[], hooks: TrainHooks = {}) => {
+    const log: string[] = [], err: string[] = [];
+    const out: Out = { log: (l) => void log.push(l), err: (l) => void err.push(l), status: null };
+    const used = new Set<Gpu>();
+    const afterProgress = (g: Gpu, step: number): void => {
+      used.add(g);
+      hooks.afterProgress?.(g, step);
+    };
+    const code = await train(args, out, { afterProgress }).catch((e: unknown) => reportError(e, out, false));
+    // Nothing left behind: no SIGINT handler, every buffer released, the device destroyed.
+    expect(process.listenerCount('SIGINT')).toBe(sigints);
+    expect(used.size).toBe(1);
+    const g = [...used][0]!;
+    expect(g.liveBytes).toBe(0);
+    const timeout = new Promise((done) => setTimeout(done, 5000, 'still open').unref());
+    await expect(Promise.race([g.device.lost.then((info) => info.reason), timeout])).resolves.toBe('destroyed');
+    return { code, out: log.join('\n'), err };
+  };
+
+  it('the train command: exit 1 naming the step and the checkpoint; --resume continues from it to the end', async () => {
     const dir = join(tmp, 'lost');
-    // 256 images in batches of 32: 8 steps an epoch. The device goes at the first report at or after step 10 (step 16).
-    const r = fmgpu(['train', TINY, '--data', data, '--out', dir, '--epochs', '3'], { FMGPU_FAULT_DESTROY_AFTER_STEPS: '10' });
-    expect(oneLine(r.err)).toBe(`fmgpu: error: the GPU device was lost (destroyed: device was destroyed) after step 16; the checkpoint after epoch 1 (step 8) in ${dir} is kept: resume with fmgpu train --resume ${dir}`);
+    // 256 images in batches of 32: 8 steps an epoch. The device goes at the first report at or after
+    // step 10 (step 16), as a driver reset or a removed GPU would end it.
+    const destroyAt10 = { afterProgress: (g: Gpu, step: number) => void (step >= 10 && !g.lost && g.device.destroy()) };
+    const r = await trainHere([TINY, '--data', data, '--out', dir, '--epochs', '3'], destroyAt10);
+    expect(r.err).toEqual([`fmgpu: error: the GPU device was lost (destroyed: device was destroyed) after step 16; the checkpoint after epoch 1 (step 8) in ${dir} is kept: resume with fmgpu train --resume ${dir}`]);
     expect(r.code).toBe(1);
     const ck = readCheckpoint(dir);
     expect([ck.state.epoch, ck.state.step]).toEqual([1, 8]);
     expect(existsSync(join(dir, 'weights.safetensors'))).toBe(false); // the run did not finish
-    const resumed = fmgpu(['train', '--resume', dir]);
-    expect(resumed.err).toBe('');
+    const resumed = await trainHere(['--resume', dir]);
+    expect(resumed.err).toEqual([]);
     expect(resumed.code).toBe(0);
     expect(resumed.out).toContain('resuming at epoch 2, step 8');
     expect(JSON.parse(readFileSync(join(dir, 'history.json'), 'utf8')).map((h: { epoch: number }) => h.epoch)).toEqual([1, 2, 3]);

@@ -3,9 +3,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import pkg from '../../package.json' with { type: 'json' };
 import { UsageError } from './args.ts';
 import { openNodeGpu } from '../node/gpu.ts';
-import { GpuError } from '../errors.ts';
+import { DataError, GpuError, ShapeError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import type { ModelIR } from '../../dsl/index.ts';
+import { DslError, formatError, type ModelIR } from '../../dsl/index.ts';
+import type { Out } from './progress.ts';
 import { buildGraph } from '../model/build.ts';
 import { checkLimits, type BufferLimits } from '../graph/plan.ts';
 export { fittingBatch } from '../model/build.ts';
@@ -55,4 +56,30 @@ export function checkBatchFits(ir: ModelIR, batch: number, limits: BufferLimits)
 /** Weights whose names or shapes disagree with the model are refused by file, before the GPU is opened. */
 export function checkWeights(ir: ModelIR, weights: ReadonlyMap<string, NamedTensor>, file: string): void {
   checkShapes(weights, buildGraph(ir, 1).params, file);
+}
+
+/**
+ * A command's error as the CLI reports it, returning the exit code: one line `fmgpu: error: …`
+ * (language errors in their FILE:LINE:COL form with the excerpt), the stack first with --debug.
+ */
+export function reportError(e: unknown, out: Out, debug: boolean): number {
+  if (debug && e instanceof Error) out.err(e.stack ?? String(e));
+  if (e instanceof DslError) {
+    out.err(formatError(e, sources.get(e.file) ?? ''));
+    return 2;
+  }
+  out.err(`fmgpu: error: ${oneLine(e)}`);
+  // Bad input (flags, files, data, shapes) is the user's to fix: 2. The rest (GPU failures, a
+  // diverged loss, I/O, bugs) is a runtime failure: 1.
+  return e instanceof UsageError || e instanceof DataError || e instanceof ShapeError ? 2 : 1;
+}
+
+/** The message, one line; Node's file-system errors without their errno prefix ("EACCES: …"). */
+function oneLine(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err instanceof Error && err.code && err.syscall && err.path) {
+    const why = err.message.replace(/^[A-Z]+: /, '').split(',')[0];
+    return `${err.path}: ${why}`;
+  }
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 }

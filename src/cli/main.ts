@@ -1,10 +1,8 @@
 // The fmgpu command. Exit codes: 0 success, 1 runtime failure, 2 usage or input error, 130 after
 // Ctrl-C. Errors go to stderr as one line `fmgpu: error: …` (language errors in their
 // FILE:LINE:COL form with the excerpt); stack traces only with --debug.
-import { DslError, formatError } from '../../dsl/index.ts';
-import { DataError, ShapeError } from '../errors.ts';
 import { UsageError, flagHelp } from './args.ts';
-import { VERSION, sources } from './common.ts';
+import { VERSION, reportError } from './common.ts';
 import type { Out } from './progress.ts';
 import { train, TRAIN_FLAGS } from './train.ts';
 import { summary } from './summary.ts';
@@ -87,30 +85,8 @@ export async function run(argv: readonly string[], out: Out = terminal()): Promi
     }
     return 2;
   } catch (e) {
-    return report(e, out, debug);
+    return reportError(e, out, debug);
   }
-}
-
-function report(e: unknown, out: Out, debug: boolean): number {
-  if (debug && e instanceof Error) out.err(e.stack ?? String(e));
-  if (e instanceof DslError) {
-    out.err(formatError(e, sources.get(e.file) ?? ''));
-    return 2;
-  }
-  out.err(`fmgpu: error: ${oneLine(e)}`);
-  // Bad input (flags, files, data, shapes) is the user's to fix: 2. The rest (GPU failures, a
-  // diverged loss, I/O, bugs) is a runtime failure: 1.
-  return e instanceof UsageError || e instanceof DataError || e instanceof ShapeError ? 2 : 1;
-}
-
-/** The message, one line; Node's file-system errors without their errno prefix ("EACCES: …"). */
-function oneLine(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  if (err instanceof Error && err.code && err.syscall && err.path) {
-    const why = err.message.replace(/^[A-Z]+: /, '').split(',')[0];
-    return `${err.path}: ${why}`;
-  }
-  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 }
 
 // `fmgpu … | head` closes stdout early: that is not an error worth a stack trace.

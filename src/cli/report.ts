@@ -49,7 +49,8 @@ export async function runReport(trainer: Trainer, dir: string, test: Dataset, o:
   let metrics = o.metrics ?? readJson<ReportMetrics>(join(dir, 'metrics.json'));
   const batch = fittingBatch(trainer.ir, 1000, trainer.gpu.limits);
   if (!metrics) {
-    const ev = await trainer.evaluate(test, batch);
+    // Scored as `fmgpu train` scores it: with the model's test-time augmentation.
+    const ev = await trainer.evaluate(test, batch, { tta: trainer.ir.train.tta });
     metrics = { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) };
   }
   const n = Math.min(o.points ?? 1000, test.n);

@@ -10,7 +10,7 @@ import { loadFashionMnist, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
 import { validationSplit, type Dataset } from '../data/dataset.ts';
 import { perClass } from '../train/metrics.ts';
 import { defaultRunDir, makeDir, historyCsv, readCheckpoint, readRun, writeCheckpoint, writeFileAtomic, type CheckpointState } from '../node/rundir.ts';
-import { DataError, FmgpuError, GpuError, ShapeError } from '../errors.ts';
+import { DataError, FmgpuError, GpuError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
 import { Progress, type Out } from './progress.ts';
@@ -88,7 +88,13 @@ function loadData(flags: Flags, validation: number): Data {
   return { train, val: null, test, from };
 }
 
-export async function train(args: readonly string[], out: Out): Promise<number> {
+/** Tests' way into a run in progress (a fault injected mid-run); the CLI passes none. */
+export interface TrainHooks {
+  /** After each progress report, with the global step reached (1-based, counted across epochs). */
+  afterProgress?(gpu: Gpu, step: number): void;
+}
+
+export async function train(args: readonly string[], out: Out, hooks: TrainHooks = {}): Promise<number> {
   const { flags, positional } = parseArgs(args, TRAIN_FLAGS);
   // Resume: the run's own model.net and flags, unless given again.
   let file = positional[0];
@@ -150,17 +156,9 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
   });
   let trainer: Trainer;
   try {
-    // Buffers over the adapter's limits are refused before anything is printed or allocated.
+    // Buffers over the adapter's limits are refused before anything is printed or allocated: the
+    // training batch's. Evaluation (validation, test) shrinks its chunks until they fit (fittingBatch).
     checkBatchFits(ir, Math.min(config.batch, data.train.n), gpu.limits);
-    if (data.val) {
-      // fit() evaluates the validation set 1000 images at a time.
-      const chunk = Math.min(1000, data.val.n);
-      try {
-        checkBatchFits(ir, chunk, gpu.limits);
-      } catch (e) {
-        throw new ShapeError(`validation, evaluated ${chunk} images at a time: ${(e as Error).message}`);
-      }
-    }
     trainer = new Trainer(gpu, ir, config.seed);
   } catch (e) {
     gpu.destroy();
@@ -219,10 +217,6 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
       writeFileAtomic(join(dir, 'history.csv'), historyCsv(history));
     };
 
-    // Test-only fault injection, deliberately not a flag: FMGPU_FAULT_DESTROY_AFTER_STEPS=N destroys
-    // the GPU device at the first progress report at or after global step N, as a driver reset or
-    // a removed GPU would end it (test/reliability.test.ts).
-    const destroyAfter = Number(process.env.FMGPU_FAULT_DESTROY_AFTER_STEPS ?? Infinity);
     await trainer.fit(data.train, data.val, {
       epochs: config.epochs,
       batch: config.batch,
@@ -243,7 +237,7 @@ export async function train(args: readonly string[], out: Out): Promise<number> 
       onProgress: (p) => {
         lastStep = (p.epoch - 1) * p.steps + p.step;
         progress.step(p, config.epochs);
-        if (lastStep >= destroyAfter && !gpu.lost) gpu.device.destroy();
+        hooks.afterProgress?.(gpu, lastStep);
       },
       onEpoch: async (log) => {
         history.push(log);
