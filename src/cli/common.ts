@@ -1,11 +1,12 @@
 // Small things every command shares.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import pkg from '../../package.json' with { type: 'json' };
-import { UsageError } from './args.ts';
+import { join } from 'node:path';
+import { UsageError, type Flags } from './args.ts';
 import { openNodeGpu } from '../node/gpu.ts';
 import { DataError, GpuError, ShapeError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import { DslError, formatError, type ModelIR } from '../../dsl/index.ts';
+import { DslError, TRAIN_KEYS, formatError, overrideTrain, parseNet, type ModelIR, type TrainConfig } from '../../dsl/index.ts';
 import type { Out } from './progress.ts';
 import { buildGraph } from '../model/build.ts';
 import { checkLimits, type BufferLimits } from '../graph/plan.ts';
@@ -82,4 +83,37 @@ function oneLine(e: unknown): string {
     return `${err.path}: ${why}`;
   }
   return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+}
+
+/** Flag name → `train` key of the language: every key has its flag, `early_stop` as --early-stop. */
+export const TRAIN_KEY: Readonly<Record<string, string>> = Object.fromEntries(Object.keys(TRAIN_KEYS).map((k) => [k.replace(/_/g, '-'), k]));
+
+export function applyTrainFlags(config: TrainConfig, flags: Flags): TrainConfig {
+  let c = config;
+  for (const [flag, key] of Object.entries(TRAIN_KEY)) {
+    const v = flags[flag];
+    if (v === undefined) continue;
+    const r = overrideTrain(c, key, String(v));
+    if (!r.ok) throw new UsageError(`--${flag}: ${r.message}`);
+    c = r.config;
+  }
+  return c;
+}
+
+/** A run directory's run.json: what it was trained with. */
+export function readRunJson(dir: string): { flags?: Flags } {
+  const file = join(dir, 'run.json');
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as { flags?: Flags };
+  } catch (e) {
+    throw new DataError(`${file}: unreadable (${(e as Error).message.split('\n')[0]})`);
+  }
+}
+
+/** A run's model as it was trained: its model.net with the train flags saved in run.json (tta, …) applied. */
+export function runModel(dir: string): ModelIR {
+  const file = join(dir, 'model.net');
+  const ir = parseNet(readSource(file), file);
+  const flags = existsSync(join(dir, 'run.json')) ? readRunJson(dir).flags ?? {} : {};
+  return { ...ir, train: applyTrainFlags(ir.train, flags) };
 }

@@ -1,7 +1,5 @@
 // `fmgpu eval RUN [RUN …]`: test loss and accuracy, confusion matrix, classification report; with
 // several runs, the ensemble by averaged probabilities and by majority vote.
-import { join } from 'node:path';
-import { parseNet } from '../../dsl/index.ts';
 import { Trainer } from '../train/trainer.ts';
 import { loadFashionMnist, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
 import { readRun } from '../node/rundir.ts';
@@ -9,7 +7,7 @@ import { argmaxRow, classificationReport, confusionTable, metricsFromProbabiliti
 import type { Dataset } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/classes.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { checkWeights, fittingBatch, openCliGpu, readSource } from './common.ts';
+import { checkWeights, fittingBatch, openCliGpu, runModel } from './common.ts';
 import type { Out } from './progress.ts';
 
 export const EVAL_FLAGS: Record<string, FlagSpec> = {
@@ -38,8 +36,7 @@ export async function evaluate(args: readonly string[], out: Out): Promise<numbe
   if (flags.data && flags['test-csv']) throw new UsageError('--data and --test-csv are two sources of test data: give one');
   const runs = positional.map((dir) => {
     const run = readRun(dir);
-    const file = join(dir, 'model.net');
-    const ir = parseNet(readSource(file), file);
+    const ir = runModel(dir);
     checkWeights(ir, run.weights, run.weightsFile);
     return { dir, run, ir };
   });
@@ -54,7 +51,7 @@ export async function evaluate(args: readonly string[], out: Out): Promise<numbe
       const t = new Trainer(gpu, ir, 0);
       try {
         t.params.load(run.weights, run.weightsFile);
-        const tta = flags.tta === undefined ? ir.train.tta : !!flags.tta;
+        const tta = flags.tta === undefined ? ir.train.tta : !!flags.tta; // the run's own: its file and flags
         const maxBatch = fittingBatch(ir, 1000, gpu.limits);
         let ev;
         if (tta || runs.length > 1) {

@@ -2,7 +2,7 @@
 // and a PCA of the penultimate features. `fmgpu train` calls runReport at the end of a run too.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { parseNet, summarize } from '../../dsl/index.ts';
+import { summarize } from '../../dsl/index.ts';
 import type { Layer } from '../../dsl/ir.ts';
 import { loadFashionMnist, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
 import { readRun, writeFileAtomic } from '../node/rundir.ts';
@@ -13,7 +13,7 @@ import { DataError } from '../errors.ts';
 import { renderReport, pickSamples, type ReportMetrics } from '../report/html.ts';
 import { pca2 } from '../report/pca.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { checkWeights, fittingBatch, openCliGpu, readSource } from './common.ts';
+import { checkWeights, fittingBatch, openCliGpu, runModel } from './common.ts';
 import { normalised } from './eval.ts';
 import type { Out } from './progress.ts';
 
@@ -86,7 +86,7 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
   if (positional.length !== 1) throw new UsageError(positional.length ? `unexpected argument "${positional[1]}"` : 'report needs a run directory: fmgpu report RUN');
   const dir = positional[0]!;
   const info = readRun(dir);
-  const ir = parseNet(readSource(info.modelFile), info.modelFile);
+  const ir = runModel(dir);
   checkWeights(ir, info.weights, info.weightsFile);
   const test = flags['test-csv'] ? loadCsv(String(flags['test-csv'])) : loadFashionMnist(String(flags.data ?? DEFAULT_DATA_DIR)).test;
   if (ir.input.h !== test.rows || ir.input.w !== test.cols || ir.input.c !== 1) throw new UsageError(`${info.modelFile}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the test data is ${test.rows}x${test.cols}x1`);

@@ -2,19 +2,21 @@
 // epoch, evaluate on the test set, leave a run directory behind.
 import { existsSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseNet, summarize, overrideTrain, TRAIN_KEYS, type ModelIR, type TrainConfig } from '../../dsl/index.ts';
+import { parseNet, summarize, type ModelIR } from '../../dsl/index.ts';
 import { adapterName } from '../gpu/device.ts';
 import { DivergedError, Trainer, type EpochLog } from '../train/trainer.ts';
+import { optimizerConfig } from '../train/optimizer.ts';
 import { encodeSafetensors } from '../model/safetensors.ts';
 import { loadFashionMnist, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
 import { validationSplit, type Dataset } from '../data/dataset.ts';
 import { perClass } from '../train/metrics.ts';
 import { defaultRunDir, makeDir, historyCsv, readCheckpoint, readRun, writeCheckpoint, writeFileAtomic, type CheckpointState } from '../node/rundir.ts';
-import { DataError, FmgpuError, GpuError } from '../errors.ts';
+import { FmgpuError, GpuError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
 import { Progress, type Out } from './progress.ts';
-import { VERSION, checkBatchFits, checkWeights, fittingBatch, openCliGpu, readSource } from './common.ts';
+import { VERSION, applyTrainFlags, checkBatchFits, checkWeights, fittingBatch, openCliGpu, readRunJson, readSource } from './common.ts';
+export { TRAIN_KEY, applyTrainFlags } from './common.ts';
 import { runReport } from './report.ts';
 
 export const TRAIN_FLAGS: Record<string, FlagSpec> = {
@@ -43,21 +45,6 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   json: { type: 'bool', help: 'JSON Lines on stdout, one object per event' },
   debug: { type: 'bool', help: 'stack traces on errors' },
 };
-
-/** Flag name → `train` key of the language: every key has its flag, `early_stop` as --early-stop. */
-export const TRAIN_KEY: Readonly<Record<string, string>> = Object.fromEntries(Object.keys(TRAIN_KEYS).map((k) => [k.replace(/_/g, '-'), k]));
-
-export function applyTrainFlags(config: TrainConfig, flags: Flags): TrainConfig {
-  let c = config;
-  for (const [flag, key] of Object.entries(TRAIN_KEY)) {
-    const v = flags[flag];
-    if (v === undefined) continue;
-    const r = overrideTrain(c, key, String(v));
-    if (!r.ok) throw new UsageError(`--${flag}: ${r.message}`);
-    c = r.config;
-  }
-  return c;
-}
 
 interface Data {
   train: Dataset;
@@ -186,7 +173,7 @@ export async function train(args: readonly string[], out: Out, hooks: TrainHooks
       out.log(`data: ${data.train.n.toLocaleString('en-US')} training, ${(data.val?.n ?? 0).toLocaleString('en-US')} validation, ${data.test.n.toLocaleString('en-US')} test images (${data.from})`);
       out.log(`run directory: ${dir}`);
     }
-    const optimizer = { name: config.optimizer, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay };
+    const optimizer = optimizerConfig(config);
     trainer.prepareOptimizer(optimizer);
     let history: EpochLog[] = [];
     let best: CheckpointState['best'] = null;
@@ -298,15 +285,6 @@ function absolutePaths(flags: Flags): Flags {
   const out = { ...flags };
   for (const k of ['data', 'csv', 'test-csv', 'init']) if (typeof out[k] === 'string') out[k] = resolve(out[k] as string);
   return out;
-}
-
-function readRunJson(dir: string): { flags?: Flags } {
-  const file = join(dir, 'run.json');
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as { flags?: Flags };
-  } catch (e) {
-    throw new DataError(`${file}: unreadable (${(e as Error).message.split('\n')[0]}); the run cannot be resumed without its flags`);
-  }
 }
 
 function gitRevision(): string | null {
