@@ -13,7 +13,7 @@ import type { Out } from './progress.ts';
 export const EVAL_FLAGS: Record<string, FlagSpec> = {
   data: { type: 'string', meta: 'DIR', help: `Fashion-MNIST idx files (default ${DEFAULT_DATA_DIR})` },
   'test-csv': { type: 'string', meta: 'FILE', help: "test data in Kaggle's CSV form instead" },
-  tta: { type: 'bool', help: "average each image's prediction with its mirror image's (default: the model file's tta)" },
+  tta: { type: 'bool', help: "average each image's prediction with its mirror image's (--no-tta: not; default: as the run was trained)" },
   adapter: { type: 'string', meta: 'NAME', help: 'pick the WebGPU adapter whose name contains NAME' },
   json: { type: 'bool', help: 'one JSON object per run (and per ensemble) on stdout' },
 };
