@@ -3,7 +3,8 @@
 # lines in OUT (default bench-out/). Needs `npm run build` first:
 #   bash bench/suite.sh OUT [--data DIR]     (DIR: the Fashion-MNIST idx files)
 # Environment: PARTS (default "kernels profile train peer accuracy"), ACCURACY (space-separated
-# model:epochs:seeds, default examples/reference.net:30:1), ACCURACY_SECONDS (per model, 300).
+# model:epochs:seeds, default examples/reference.net:30:1), ACCURACY_SECONDS (per model, 300),
+# ACCURACY_STATE (the accuracy runs' checkpoints, default OUT/accuracy-state).
 set -uo pipefail
 out=${1:-bench-out}; shift || true
 mkdir -p "$out"
@@ -26,8 +27,13 @@ has peer && command -v python3 >/dev/null && python3 -c 'import torch; assert to
 has peer && node -e 'for (const p of ["core", "layers", "backend-webgpu"]) require.resolve(`@tensorflow/tfjs-${p}`)' 2>/dev/null &&
   part peer-tfjs 300 node dist/bench/peer_tfjs.js --batch 64,256 --steps 50 --compare --data "$data"
 if has accuracy; then
+  # Each model trains for at most ACCURACY_SECONDS, then stops after its epoch with a checkpoint
+  # in ACCURACY_STATE (default OUT/accuracy-state); running the suite again with that folder
+  # continues it. The timeout is only a backstop.
+  budget=${ACCURACY_SECONDS:-300}
   for spec in ${ACCURACY:-examples/reference.net:30:1}; do
     IFS=: read -r model epochs seeds <<<"$spec"
-    part "accuracy-$(basename "$model" .net)" "${ACCURACY_SECONDS:-300}" node dist/bench/accuracy.js "$model" --epochs "$epochs" --seeds "$seeds" --data "$data"
+    part "accuracy-$(basename "$model" .net)" "$((budget + 120))" node dist/bench/accuracy.js "$model" --epochs "$epochs" --seeds "$seeds" --data "$data" \
+      --state "${ACCURACY_STATE:-$out/accuracy-state}" --budget "$budget"
   done
 fi
