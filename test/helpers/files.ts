@@ -79,7 +79,7 @@ function newest(dir: string): number {
 
 /** Runs `npm run build` when dist/ is missing or older than any source it is built from. */
 export function ensureBuilt(): void {
-  const stale = !existsSync('dist/cli.js') || statSync('dist/cli.js').mtimeMs < Math.max(newest('src'), newest('dsl'), newest('shaders'), newest('web'));
+  const stale = !existsSync('dist/cli.js') || statSync('dist/cli.js').mtimeMs < Math.max(newest('src'), newest('dsl'), newest('shaders'), newest('web'), newest('bench'));
   if (!stale) return;
   const r = spawnSync('npm', ['run', 'build'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`npm run build failed: ${r.stderr}`);
