@@ -117,7 +117,7 @@ interface PageState {
   error: string;
 }
 
-describe.skipIf(!HAVE_CHROMIUM)('the page in headless Chromium (WebGPU on SwiftShader)', () => {
+describe.skipIf(!HAVE_CHROMIUM)('the page in headless Chromium (WebGPU on SwiftShader; skipped where /usr/bin/chromium is not installed: apt-get install chromium)', () => {
   let dir: string;
   let srv: RunningServer;
   let context: BrowserContext;
@@ -303,5 +303,3 @@ describe.skipIf(!HAVE_CHROMIUM)('the page in headless Chromium (WebGPU on SwiftS
     await page.close();
   }, 30_000);
 });
-
-it.skipIf(HAVE_CHROMIUM)('browser test skipped: /usr/bin/chromium is not installed (apt-get install chromium)', () => undefined);
