@@ -10,7 +10,6 @@ import { DslError, TRAIN_KEYS, formatError, overrideTrain, parseNet, type ModelI
 import type { Out } from './progress.ts';
 import { buildGraph } from '../model/build.ts';
 import { checkLimits, type BufferLimits } from '../graph/plan.ts';
-export { fittingBatch } from '../model/build.ts';
 import { checkShapes, type NamedTensor } from '../model/safetensors.ts';
 
 export const VERSION: string = pkg.version;

@@ -7,7 +7,7 @@ import { argmaxRow, classificationReport, confusionTable, metricsFromProbabiliti
 import type { Dataset } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/classes.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { checkWeights, fittingBatch, openCliGpu, runModel } from './common.ts';
+import { checkWeights, openCliGpu, runModel } from './common.ts';
 import type { Out } from './progress.ts';
 
 export const EVAL_FLAGS: Record<string, FlagSpec> = {
@@ -52,13 +52,12 @@ export async function evaluate(args: readonly string[], out: Out): Promise<numbe
       try {
         t.params.load(run.weights, run.weightsFile);
         const tta = flags.tta === undefined ? ir.train.tta : !!flags.tta; // the run's own: its file and flags
-        const maxBatch = fittingBatch(ir, 1000, gpu.limits);
         let ev;
         if (tta || runs.length > 1) {
-          const p = await t.probabilities(test, { tta, maxBatch });
+          const p = await t.probabilities(test, { tta });
           probs.push(p);
           ev = { ...metricsFromProbabilities(p, test.labels), n: test.n };
-        } else ev = await t.evaluate(test, maxBatch);
+        } else ev = await t.evaluate(test);
         if (flags.json) out.log(JSON.stringify({ run: dir, tta, test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) }));
         else {
           out.log(`${dir}: test loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${ev.n.toLocaleString('en-US')} images${tta ? ', each averaged with its mirror image' : ''})\n`);

@@ -8,7 +8,7 @@ import { decodeImage } from '../node/image.ts';
 import { preprocessImage } from '../data/image.ts';
 import { CLASS_NAMES } from '../data/classes.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { checkWeights, fittingBatch, openCliGpu, readSource } from './common.ts';
+import { checkWeights, openCliGpu, readSource } from './common.ts';
 import type { Out } from './progress.ts';
 
 export const PREDICT_FLAGS: Record<string, FlagSpec> = {
@@ -46,7 +46,7 @@ export async function predict(args: readonly string[], out: Out): Promise<number
     t.params.load(run.weights, run.weightsFile);
     const x = new Float32Array(prepared.length * 784);
     prepared.forEach((p, i) => x.set(p.pixels, i * 784));
-    const probs = await t.predict(x, prepared.length, fittingBatch(ir, 1000, gpu.limits));
+    const probs = await t.predict(x, prepared.length);
     prepared.forEach((p, i) => {
       const row = Array.from(probs.subarray(i * 10, i * 10 + 10));
       const top = row.map((v, c) => ({ class: CLASS_NAMES[c]!, label: c, probability: v })).sort((a, b) => b.probability - a.probability).slice(0, 3);

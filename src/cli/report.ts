@@ -13,7 +13,7 @@ import { DataError } from '../errors.ts';
 import { renderReport, pickSamples, type ReportMetrics } from '../report/html.ts';
 import { pca2 } from '../report/pca.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { checkWeights, fittingBatch, openCliGpu, runModel } from './common.ts';
+import { checkWeights, openCliGpu, runModel } from './common.ts';
 import { normalised } from './eval.ts';
 import type { Out } from './progress.ts';
 
@@ -47,18 +47,17 @@ export async function runReport(trainer: Trainer, dir: string, test: Dataset, o:
   const run = readJson<Record<string, unknown>>(join(dir, 'run.json')) ?? {};
   const history = readJson<EpochLog[]>(join(dir, 'history.json')) ?? [];
   let metrics = o.metrics ?? readJson<ReportMetrics>(join(dir, 'metrics.json'));
-  const batch = fittingBatch(trainer.ir, 1000, trainer.gpu.limits);
   if (!metrics) {
     // Scored as `fmgpu train` scores it: with the model's test-time augmentation.
-    const ev = await trainer.evaluate(test, batch, { tta: trainer.ir.train.tta });
+    const ev = await trainer.evaluate(test, undefined, { tta: trainer.ir.train.tta });
     metrics = { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) };
   }
   const n = Math.min(o.points ?? 1000, test.n);
   const pixels = test.rows * test.cols;
   const first: Dataset = { ...test, n, images: test.images.subarray(0, n * pixels), labels: test.labels.subarray(0, n) };
   const x = normalised(first);
-  const probs = await trainer.predict(x, n, batch);
-  const feats = await trainer.features(x, n, batch);
+  const probs = await trainer.predict(x, n);
+  const feats = await trainer.features(x, n);
   const width = n > 0 ? feats.length / n : 0;
   const samples = pickSamples(probs, first.labels, o.samples ?? 48).map((s) => ({ ...s, label: first.labels[s.index]!, pixels: first.images.subarray(s.index * pixels, (s.index + 1) * pixels), rows: test.rows, cols: test.cols }));
   let projection = null;

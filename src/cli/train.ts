@@ -15,7 +15,7 @@ import { FmgpuError, GpuError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
 import { Progress, type Out } from './progress.ts';
-import { VERSION, applyTrainFlags, checkBatchFits, checkWeights, fittingBatch, openCliGpu, readRunJson, readSource } from './common.ts';
+import { VERSION, applyTrainFlags, checkBatchFits, checkWeights, openCliGpu, readRunJson, readSource } from './common.ts';
 export { TRAIN_KEY, applyTrainFlags } from './common.ts';
 import { runReport } from './report.ts';
 
@@ -244,7 +244,7 @@ export async function train(args: readonly string[], out: Out, hooks: TrainHooks
       return 130;
     }
     writeFileAtomic(join(dir, 'weights.safetensors'), await weightsBytes());
-    const ev = await trainer.evaluate(data.test, fittingBatch(ir, 1000, gpu.limits), { tta: config.tta });
+    const ev = await trainer.evaluate(data.test, undefined, { tta: config.tta });
     const metrics = { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, tta: config.tta, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) };
     writeFileAtomic(join(dir, 'metrics.json'), JSON.stringify(metrics, null, 2));
     writeFileAtomic(join(dir, 'report.html'), await runReport(trainer, dir, data.test, { metrics }));

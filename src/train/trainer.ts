@@ -362,6 +362,12 @@ export class Trainer {
     }
   }
 
+  private evalChunkSize = 0;
+  /** Images per evaluation/prediction chunk: 1000, or fewer where that would not bind (fittingBatch). */
+  get evalChunk(): number {
+    return (this.evalChunkSize ||= fittingBatch(this.ir, 1000, this.gpu.limits));
+  }
+
   /** Inference plans by batch size; `withLoss` adds the loss and accuracy accumulation. */
   private evalPlan(batch: number, withLoss: boolean): { built: Built; plan: Plan } {
     const key = `${batch}:${withLoss}`;
@@ -379,7 +385,7 @@ export class Trainer {
    * Test loss (mean cross-entropy, no smoothing), accuracy and the confusion matrix over every sample.
    * With `tta`, of the class probabilities averaged over each image and its mirror image.
    */
-  async evaluate(ds: Dataset, maxBatch = fittingBatch(this.ir, 1000, this.gpu.limits), o: { tta?: boolean } = {}): Promise<EvalResult> {
+  async evaluate(ds: Dataset, maxBatch = this.evalChunk, o: { tta?: boolean } = {}): Promise<EvalResult> {
     if (o.tta) return { ...metricsFromProbabilities(await this.probabilities(ds, { tta: true, maxBatch }), ds.labels), n: ds.n };
     const gpu = this.gpu;
     const data = this.data(ds);
@@ -416,54 +422,54 @@ export class Trainer {
     const data = this.data(ds);
     const out = new Float32Array(ds.n * 10);
     const views = o.tta ? [false, true] : [false];
-    for (const c of evalBatches(ds.n, Math.min(o.maxBatch ?? fittingBatch(this.ir, 1000, gpu.limits), ds.n))) {
+    for (const c of evalBatches(ds.n, Math.min(o.maxBatch ?? this.evalChunk, ds.n))) {
       const e = this.evalPlan(c.size, false);
-      const probs = gpu.alloc(c.size * 10 * 4, 'probabilities');
       const labels = gpu.alloc(c.size * 4, 'labels (unused)');
       for (const flip of views) {
         const g = dispatchList(gatherEval(gpu, { data, x: e.plan.buffer(e.built.x), labels }, { batch: c.size, offset: c.offset, flip }));
-        const sm = dispatchList(softmax(gpu, { logits: e.plan.buffer(e.built.logits), probs }, c.size, 10));
-        gpu.run([...g, ...e.plan.forward, ...sm]);
-        const p = await gpu.readF32(probs, c.size * 10);
+        const p = await this.runProbabilities(e, c.size, g);
         for (let i = 0; i < p.length; i++) out[c.offset * 10 + i] = out[c.offset * 10 + i]! + p[i]! / views.length;
-        gpu.free([...g, ...sm]);
+        gpu.free(g);
       }
-      gpu.release(probs);
       gpu.release(labels);
     }
     return out;
   }
 
   /** Class probabilities [n, 10] for images already normalised to [0, 1], n×H×W×C in NCHW order. */
-  async predict(images: Float32Array, n: number, maxBatch = fittingBatch(this.ir, 1000, this.gpu.limits)): Promise<Float32Array> {
-    const gpu = this.gpu;
+  async predict(images: Float32Array, n: number, maxBatch = this.evalChunk): Promise<Float32Array> {
     const per = images.length / n;
     const out = new Float32Array(n * 10);
-    for (let off = 0; off < n; off += maxBatch) {
-      const size = Math.min(maxBatch, n - off);
-      const e = this.evalPlan(size, false);
+    for (const c of evalBatches(n, Math.min(maxBatch, n))) {
+      const e = this.evalPlan(c.size, false);
       const x = e.plan.buffer(e.built.x);
-      gpu.write('buffer' in x ? x.buffer : x, images.subarray(off * per, (off + size) * per));
-      const probs = gpu.alloc(size * 10 * 4, 'probabilities');
-      const sm = dispatchList(softmax(gpu, { logits: e.plan.buffer(e.built.logits), probs }, size, 10));
-      gpu.run([...e.plan.forward, ...sm]);
-      out.set(await gpu.readF32(probs, size * 10), off * 10);
-      gpu.free(sm);
-      gpu.release(probs);
+      this.gpu.write('buffer' in x ? x.buffer : x, images.subarray(c.offset * per, (c.offset + c.size) * per));
+      out.set(await this.runProbabilities(e, c.size, []), c.offset * 10);
     }
     return out;
+  }
+
+  /** Runs `before` (which fills the plan's input), the inference plan and a softmax: probabilities [size, 10]. */
+  private async runProbabilities(e: { built: Built; plan: Plan }, size: number, before: readonly Dispatch[]): Promise<Float32Array> {
+    const gpu = this.gpu;
+    const probs = gpu.alloc(size * 10 * 4, 'probabilities');
+    const sm = dispatchList(softmax(gpu, { logits: e.plan.buffer(e.built.logits), probs }, size, 10));
+    gpu.run([...before, ...e.plan.forward, ...sm]);
+    const p = await gpu.readF32(probs, size * 10);
+    gpu.free(sm);
+    gpu.release(probs);
+    return p;
   }
 
   /**
    * Penultimate features [n, F] (the input of the last dense layer; the logits when the model has
    * none) for images normalised to [0, 1], n×H×W×C in NCHW order: for projections such as PCA.
    */
-  async features(images: Float32Array, n: number, maxBatch = fittingBatch(this.ir, 1000, this.gpu.limits)): Promise<Float32Array> {
+  async features(images: Float32Array, n: number, maxBatch = this.evalChunk): Promise<Float32Array> {
     const gpu = this.gpu;
     const per = images.length / n;
     let out = new Float32Array(0);
-    for (let off = 0; off < n; off += maxBatch) {
-      const size = Math.min(maxBatch, n - off);
+    for (const { offset: off, size } of evalBatches(n, Math.min(maxBatch, n))) {
       let e = this.evalPlans.get(`${size}:features`);
       if (!e) {
         const built = buildGraph(this.ir, size, { seed: this.seed });
