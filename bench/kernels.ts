@@ -1,10 +1,12 @@
 // Kernel benchmark: GFLOP/s and GB/s of matmul and the three conv passes at the reference network's
 // shapes (conv 32/64/128 3×3 same on 28/14/7 px; batch 64 and 256). Every kernel is first checked
 // against its float64 CPU reference (at batch 2, same layer shape), then timed.
-//   node dist/bench/kernels.js [--batch 64,256] [--reps N] [--json]
+//   node dist/bench/kernels.js [--batch 64,256] [--reps N] [--family own|tiled|lanes] [--json]
+// --family picks the conv kernels: the adapter's own (default), the tiled GPU kernels, or the
+// subgroup-lane kernels (shaders/lib/lanes.wgsl; needs subgroups of one size 4, 8 or 16).
 import { openNodeGpu } from '../src/node/gpu.ts';
 import { adapterName } from '../src/gpu/device.ts';
-import { dispatchList, type Dispatch, type Gpu } from '../src/gpu/runtime.ts';
+import { dispatchList, lanesFor, type Dispatch, type Gpu } from '../src/gpu/runtime.ts';
 import { matmul } from '../src/ops/matmul.ts';
 import { matmulRef } from '../src/ops/matmul.ref.ts';
 import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, conv2dGeometry, weightPartsLength, type Conv2dShape } from '../src/ops/conv2d.ts';
@@ -24,6 +26,8 @@ interface Row {
 const { opt, json } = benchArgs();
 const batches = opt('batch', '64,256').split(',').map(Number);
 const reps = Number(opt('reps', '0'));
+const family = opt('family', 'own');
+if (!['own', 'tiled', 'lanes'].includes(family)) throw new Error(`--family must be own, tiled or lanes but is ${family}`);
 
 /** Mean milliseconds per run of `ds`, after one warm-up (which includes pipeline compilation). */
 async function time(gpu: Gpu, ds: Dispatch[], n: number): Promise<number> {
@@ -49,6 +53,11 @@ function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 async function main(): Promise<void> {
   const gpu = await openNodeGpu();
   const cpu = gpu.adapter.cpu;
+  if (family === 'tiled') gpu.lanes = 0;
+  if (family === 'lanes') {
+    gpu.lanes = gpu.hasSubgroups ? lanesFor(gpu.adapter.subgroupSize) : 0;
+    if (gpu.lanes === 0) throw new Error(`${adapterName(gpu.adapter)} has no subgroups of one size 4, 8 or 16 for the lane kernels`);
+  }
   const n = reps || (cpu ? 2 : 50);
   const rows: Row[] = [];
   const rng = new Rng(1);

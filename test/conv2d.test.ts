@@ -7,6 +7,7 @@ import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../
 import type { Act } from '../src/ops/act.ts';
 import type { Padding } from '../src/ops/geometry.ts';
 import { Rng } from '../src/util/rng.ts';
+import { lanesFor } from '../src/gpu/runtime.ts';
 
 // f32 sums of `terms` products of values in [-1,1] (C·KH·KW for y, K·KH·KW for dX, N·OH·OW for dW
 // and db): the rounding error random-walks to about sqrt(terms)·|partial sums|·2⁻²⁴ ≲ terms·2e-8,
@@ -49,18 +50,34 @@ const cases: [string, Case][] = [
 ];
 
 type Pass = 'forward' | 'dX' | 'dW+db';
-const passes = (swap: boolean) => ([name, c]: [string, Case]): [string, Case, Pass, boolean][] =>
-  (['forward', 'dX', 'dW+db'] as Pass[]).map((p) => [`${name}: ${p}${swap ? ', other workgroup' : ''}`, c, p, swap]);
-// Every case with this adapter's GEMM workgroup; the ones that exercise ragged and narrow tiles
-// again with the other (8×8 threads on CPU adapters, 16×16 on GPUs: shaders/lib/gemm.wgsl).
-const rows = [...cases.flatMap(passes(false)), ...cases.filter(([name]) => /ragged|row tiles|7×7 stride 4|5×2 kernel/.test(name)).flatMap(passes(true))];
+// The adapter's own kernels; the other kernel family (the tiled GPU kernels on a CPU adapter that
+// runs the subgroup-lane ones, and the lane kernels on an adapter whose subgroups allow them); the
+// tiled kernels with the other workgroup side (8×8 threads on CPU adapters, 16×16 on GPUs:
+// shaders/lib/gemm.wgsl).
+type Variant = 'own' | 'other family' | 'other side';
+const passes = (variant: Variant) => ([name, c]: [string, Case]): [string, Case, Pass, Variant][] =>
+  (['forward', 'dX', 'dW+db'] as Pass[]).map((p) => [`${name}: ${p}${variant === 'own' ? '' : `, ${variant}`}`, c, p, variant]);
+// Every case with both kernel families; the ones that exercise ragged and narrow tiles again with
+// the tiled kernels' other workgroup side.
+const rows = [
+  ...cases.flatMap(passes('own')),
+  ...cases.flatMap(passes('other family')),
+  ...cases.filter(([name]) => /ragged|row tiles|7×7 stride 4|5×2 kernel/.test(name)).flatMap(passes('other side')),
+];
 
 describe('conv2d (GPU vs CPU reference)', () => {
   const gpu = useGpu();
-  it.each(rows)('%s', async (_name, { s, bias, act, accumulate }, pass, swap) => {
+  it.for(rows)('%s', async ([, { s, bias, act, accumulate }, pass, variant], ctx) => {
     const g = gpu();
-    const side = g.gemmSide;
-    if (swap) g.gemmSide = side === 8 ? 16 : 8;
+    const { gemmSide: side, lanes } = g;
+    if (variant === 'other side') {
+      g.lanes = 0;
+      g.gemmSide = side === 8 ? 16 : 8;
+    } else if (variant === 'other family') {
+      const usable = g.hasSubgroups ? lanesFor(g.adapter.subgroupSize) : 0;
+      if (lanes === 0 && usable === 0) ctx.skip(`${g.adapter.description} has no subgroups of one size 4, 8 or 16 for the lane kernels`);
+      g.lanes = lanes > 0 ? 0 : usable;
+    }
     try {
       const { oh, ow } = conv2dGeometry(s);
       const xs = s.n * s.c * s.h * s.w, ws = s.k * s.c * s.kh * s.kw, ys = s.n * s.k * oh * ow;
@@ -104,6 +121,7 @@ describe('conv2d (GPU vs CPU reference)', () => {
       for (const q of bufs) g.release(q);
     } finally {
       g.gemmSide = side; // the Gpu is shared by the file's tests
+      g.lanes = lanes;
     }
   });
 });

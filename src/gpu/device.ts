@@ -19,12 +19,14 @@ export function describeAdapter(adapter: GPUAdapter): AdapterReport {
   const info = adapter.info;
   const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`;
   const fallback = (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  const { subgroupMinSize: min, subgroupMaxSize: max } = info as { subgroupMinSize?: number; subgroupMaxSize?: number };
   return {
     vendor: info.vendor,
     architecture: info.architecture,
     device: info.device,
     description: info.description,
     cpu: fallback || CPU_ADAPTERS.test(text),
+    subgroupSize: min !== undefined && min > 0 && min === max ? min : null,
   };
 }
 

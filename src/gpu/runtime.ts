@@ -55,6 +55,13 @@ export interface AdapterReport {
   description: string;
   /** A software rasterizer (lavapipe, SwiftShader, WARP): correct, slow. */
   cpu: boolean;
+  /** The subgroup size when the adapter has exactly one (min = max), else null. */
+  subgroupSize: number | null;
+}
+
+/** Lanes the subgroup-lane kernels can use with this subgroup size: 4, 8 or 16, else 0 (none). */
+export function lanesFor(subgroupSize: number | null): number {
+  return subgroupSize === 4 || subgroupSize === 8 || subgroupSize === 16 ? subgroupSize : 0;
 }
 
 export class Gpu {
@@ -68,6 +75,12 @@ export class Gpu {
    * (measured faster on lavapipe), 16 on a GPU. Tests set it to run both variants.
    */
   gemmSide: 8 | 16;
+  /**
+   * Lanes of the subgroup-lane conv kernels (shaders/lib/lanes.wgsl), 0 when the tiled kernels run
+   * instead: the subgroup size on a CPU adapter that has subgroups of one size (lavapipe: 8, where
+   * they measured 2–4× faster than the 8×8 tiles), 0 on GPUs. Tests set it to run both families.
+   */
+  lanes: number;
   private live = 0;
   private peak = 0;
   private readonly sizes = new WeakMap<GPUBuffer, number>();
@@ -96,6 +109,7 @@ export class Gpu {
     this.hasSubgroups = device.features.has('subgroups');
     this.hasTimestamps = device.features.has('timestamp-query');
     this.gemmSide = adapter.cpu ? 8 : 16;
+    this.lanes = adapter.cpu && this.hasSubgroups ? lanesFor(adapter.subgroupSize) : 0;
     device.addEventListener('uncapturederror', (e) => {
       this.errors.push((e as GPUUncapturedErrorEvent).error.message);
     });

@@ -3,10 +3,14 @@
 import activation from '../../shaders/lib/activation.wgsl';
 import random from '../../shaders/lib/random.wgsl';
 import gemm from '../../shaders/lib/gemm.wgsl';
+import lanes from '../../shaders/lib/lanes.wgsl';
 import matmul from '../../shaders/matmul.wgsl';
 import conv2dForward from '../../shaders/conv2d_forward.wgsl';
 import conv2dBackwardInput from '../../shaders/conv2d_backward_input.wgsl';
 import conv2dBackwardWeights from '../../shaders/conv2d_backward_weights.wgsl';
+import conv2dForwardLanes from '../../shaders/conv2d_forward_lanes.wgsl';
+import conv2dBackwardInputLanes from '../../shaders/conv2d_backward_input_lanes.wgsl';
+import conv2dBackwardWeightsLanes from '../../shaders/conv2d_backward_weights_lanes.wgsl';
 import pool from '../../shaders/pool.wgsl';
 import globalAvgPool from '../../shaders/global_avg_pool.wgsl';
 import elementwise from '../../shaders/elementwise.wgsl';
@@ -22,6 +26,10 @@ const SHADERS = {
   conv2d_forward: [activation, gemm, conv2dForward],
   conv2d_backward_input: [gemm, conv2dBackwardInput],
   conv2d_backward_weights: [gemm, conv2dBackwardWeights],
+  // lib/lanes.wgsl opens with `enable subgroups;`, so it comes first.
+  conv2d_forward_lanes: [lanes, activation, conv2dForwardLanes],
+  conv2d_backward_input_lanes: [lanes, conv2dBackwardInputLanes],
+  conv2d_backward_weights_lanes: [lanes, conv2dBackwardWeightsLanes],
   pool: [pool],
   global_avg_pool: [globalAvgPool],
   elementwise: [activation, elementwise],

@@ -25,6 +25,39 @@ const TILE = 64;
 /** Row-tile height: 32 for narrow GEMMs (≤ 32 rows) so half of every tile is not wasted, else 64. */
 const rowTile = (rows: number): number => (rows <= 32 ? 32 : 64);
 
+/** A GEMM-shaped pass's kernel: its shader, tile (rows × columns) and tile constants. */
+interface Tiling {
+  lanes: boolean;
+  bm: number;
+  bn: number;
+  constants: Record<string, number>;
+}
+
+/**
+ * The subgroup-lane kernels' tile for a rows×cols GEMM (shaders/lib/lanes.wgsl): ROW_GROUPS·LANES
+ * rows by COLS·LANES columns, at most 64 accumulators per lane (2×4 groups of 8 lanes by default),
+ * narrowed where the GEMM is narrower so that a first layer's 9 columns do not fill a 32-wide tile.
+ */
+export function laneTile(lanes: number, rows: number, cols: number): { rowGroups: number; cols: number } {
+  let rg = Math.min(8, ceilDiv(rows, lanes));
+  let cv = Math.min(8, ceilDiv(cols, lanes));
+  while (rg * cv * lanes > 64) {
+    if (cv >= 2 * rg) cv = ceilDiv(cv, 2);
+    else rg = ceilDiv(rg, 2);
+  }
+  return { rowGroups: rg, cols: cv };
+}
+
+/** The lane tile on an adapter that runs the lane kernels (gpu.lanes > 0); else the tiled kernels' BM × bn. */
+function tiling(gpu: Gpu, rows: number, cols: number, bn: number): Tiling {
+  if (gpu.lanes > 0) {
+    const t = laneTile(gpu.lanes, rows, cols);
+    return { lanes: true, bm: t.rowGroups * gpu.lanes, bn: t.cols * gpu.lanes, constants: { LANES: gpu.lanes, ROW_GROUPS: t.rowGroups, COLS: t.cols } };
+  }
+  const bm = rowTile(rows);
+  return { lanes: false, bm, bn, constants: { GEMM_T: gpu.gemmSide, BM: bm } };
+}
+
 /** Output size and the padding before (top, left), Keras/TF semantics; throws ShapeError on a bad shape. */
 export function conv2dGeometry(s: Conv2dShape): Geometry2d {
   for (const key of ['n', 'c', 'h', 'w', 'k', 'kh', 'kw', 'strideH', 'strideW'] as const) {
@@ -35,14 +68,14 @@ export function conv2dGeometry(s: Conv2dShape): Geometry2d {
 }
 
 /** The weight gradient's tiles (rows: out-channels; columns: C·KH·KW) and its split-K. */
-function weightTiling(gpu: Gpu, s: Conv2dShape, o: { target?: number }): { bm: number; bn: number; colTiles: number; splits: number; chunk: number } {
+function weightTiling(gpu: Gpu, s: Conv2dShape, o: { target?: number }): Tiling & { colTiles: number; splits: number; chunk: number } {
   const g = conv2dGeometry(s);
   const ckk = s.c * s.kh * s.kw;
-  const bm = rowTile(s.k);
-  const bn = ckk <= 16 ? 16 : ckk <= 32 ? 32 : 64;
-  const colTiles = ceilDiv(ckk, bn);
-  const { splits, chunk } = weightSplits(s.n * g.oh * g.ow, colTiles * ceilDiv(s.k, bm), o.target ?? (gpu.adapter.cpu ? 16 : 1024));
-  return { bm, bn, colTiles, splits, chunk };
+  const t = tiling(gpu, s.k, ckk, ckk <= 16 ? 16 : ckk <= 32 ? 32 : 64);
+  if (!t.lanes) t.constants.BN = t.bn;
+  const colTiles = ceilDiv(ckk, t.bn);
+  const { splits, chunk } = weightSplits(s.n * g.oh * g.ow, colTiles * ceilDiv(s.k, t.bm), o.target ?? (gpu.adapter.cpu ? 16 : 1024));
+  return { ...t, colTiles, splits, chunk };
 }
 
 /**
@@ -79,14 +112,14 @@ const describe = (s: Conv2dShape): string =>
  */
 export function conv2dForward(gpu: Gpu, io: { x: BufferRef; w: BufferRef; b?: BufferRef; y: BufferRef }, s: Conv2dShape, act?: Act): Dispatch {
   const g = conv2dGeometry(s);
-  const colTiles = ceilDiv(s.n * g.oh * g.ow, TILE);
-  const bm = rowTile(s.k);
+  const t = tiling(gpu, s.k, s.n * g.oh * g.ow, TILE);
+  const colTiles = ceilDiv(s.n * g.oh * g.ow, t.bn);
   return gpu.kernel({
-    shader: 'conv2d_forward',
+    shader: t.lanes ? 'conv2d_forward_lanes' : 'conv2d_forward',
     params: params(s, g, colTiles),
-    constants: { GEMM_T: gpu.gemmSide, HAS_BIAS: io.b ? 1 : 0, BM: bm, ...actConstants(act) },
+    constants: { ...t.constants, HAS_BIAS: io.b ? 1 : 0, ...actConstants(act) },
     bindings: [io.x, io.w, io.b ?? gpu.dummy, io.y],
-    workgroups: grid(colTiles * ceilDiv(s.k, bm)),
+    workgroups: grid(colTiles * ceilDiv(s.k, t.bm)),
     label: `conv2d forward ${describe(s)}`,
   });
 }
@@ -98,14 +131,27 @@ export function conv2dForward(gpu: Gpu, io: { x: BufferRef; w: BufferRef; b?: Bu
  */
 export function conv2dBackwardInput(gpu: Gpu, io: { dy: BufferRef; w: BufferRef; dx: BufferRef }, s: Conv2dShape, opts: { accumulate?: boolean } = {}): Dispatch {
   const g = conv2dGeometry(s);
+  const accum = { ACCUM: opts.accumulate ? 1 : 0 };
+  const t = tiling(gpu, s.c, s.n * s.h * s.w, TILE);
+  if (t.lanes) {
+    // One pass over every input position (stride phases are masked, not split).
+    const colTiles = ceilDiv(s.n * s.h * s.w, t.bn);
+    return gpu.kernel({
+      shader: 'conv2d_backward_input_lanes',
+      params: params(s, g, colTiles),
+      constants: { ...t.constants, ...accum },
+      bindings: [io.dy, io.w, io.dx],
+      workgroups: grid(colTiles * ceilDiv(s.c, t.bm)),
+      label: `conv2d backward input ${describe(s)}`,
+    });
+  }
   // The largest stride phase has ceil(H/sh)·ceil(W/sw) positions per image; smaller ones skip the spare tiles.
-  const colTiles = ceilDiv(s.n * ceilDiv(s.h, s.strideH) * ceilDiv(s.w, s.strideW), TILE);
-  const bm = rowTile(s.c);
-  const [gx, gy] = grid(colTiles * ceilDiv(s.c, bm));
+  const colTiles = ceilDiv(s.n * ceilDiv(s.h, s.strideH) * ceilDiv(s.w, s.strideW), t.bn);
+  const [gx, gy] = grid(colTiles * ceilDiv(s.c, t.bm));
   return gpu.kernel({
     shader: 'conv2d_backward_input',
     params: params(s, g, colTiles),
-    constants: { GEMM_T: gpu.gemmSide, ACCUM: opts.accumulate ? 1 : 0, BM: bm },
+    constants: { ...t.constants, ...accum },
     bindings: [io.dy, io.w, io.dx],
     workgroups: [gx, gy, s.strideH * s.strideW],
     label: `conv2d backward input ${describe(s)}`,
@@ -119,18 +165,19 @@ export function conv2dBackwardInput(gpu: Gpu, io: { dy: BufferRef; w: BufferRef;
  */
 export function conv2dBackwardWeights(gpu: Gpu, io: { dy: BufferRef; x: BufferRef; dw: BufferRef; db?: BufferRef; parts?: BufferRef }, s: Conv2dShape, o: { target?: number } = {}): Dispatch[] {
   const g = conv2dGeometry(s);
-  const { bm, bn, colTiles, splits, chunk } = weightTiling(gpu, s, o);
+  const t = weightTiling(gpu, s, o);
+  const { colTiles, splits, chunk } = t;
   const len = s.k * s.c * s.kh * s.kw;
   const parts = splits > 1 ? io.parts : null;
   if (parts === undefined) throw new ShapeError(`conv2d backward weights ${describe(s)} splits its sum ${splits} ways and needs a partial-sums buffer of ${splits * len} floats (weightPartsLength)`);
   const p = [...params(s, g, colTiles), chunk, splits];
   const out = [
     gpu.kernel({
-      shader: 'conv2d_backward_weights',
+      shader: t.lanes ? 'conv2d_backward_weights_lanes' : 'conv2d_backward_weights',
       params: p,
-      constants: { GEMM_T: gpu.gemmSide, BM: bm, BN: bn },
+      constants: t.constants,
       bindings: [io.dy, io.x, parts ?? io.dw],
-      workgroups: [...grid(colTiles * ceilDiv(s.k, bm)), splits],
+      workgroups: [...grid(colTiles * ceilDiv(s.k, t.bm)), splits],
       label: `conv2d backward weights ${describe(s)}${splits > 1 ? ` split ${splits}` : ''}`,
     }),
   ];

@@ -1,0 +1,109 @@
+// Conv2d backward to the input for CPU adapters: the transposed conv of conv2d_backward_input.wgsl,
+// tiled for SIMD lanes (lib/lanes.wgsl) instead of a GPU workgroup.
+// dL/dx[n,c,iy,ix] = Σ_{k,ky,kx} dy[n,k,oy,ox] · w[k,c,ky,kx] over oy = (iy + padTop − ky)/sh, ox = (ix + padLeft − kx)/sw
+// where those divide exactly and land inside OH×OW.
+// N batch, C in-channels, K out-channels, H×W input, KH×KW kernel, sh×sw stride, OH×OW output;
+// tensors NCHW row-major f32: dy [N,K,OH,OW], w [K,C,KH,KW], dx [N,C,H,W].
+// GEMM rows: in-channels c (shuffled from the lane that loaded them); columns: input positions
+// q = (n·H + iy)·W + ix (one per lane); inner: r = (k·KH + ky)·KW + kx. A stride above 1 leaves
+// most (q, r) pairs without a term; they are masked, not skipped (strided layers are rare and
+// small; the GPU kernel splits them into stride phases instead).
+// Bindings: 0 params, 1 dy, 2 w, 3 dx (overwritten, or added to when ACCUM).
+// Dispatch: grid(rowTiles · colTiles) workgroups of LANES, rowTiles = ceil(C / (ROW_GROUPS·LANES)),
+// colTiles = ceil(N·H·W / (COLS·LANES)); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles,
+// column tile t % colTiles.
+// Uses lanes_step() from lib/lanes.wgsl, prepended by the loader.
+
+struct Params {
+  n: u32, c: u32, h: u32, w: u32,
+  k: u32, kh: u32, kw: u32, sh: u32,
+  sw: u32, pad_top: u32, pad_left: u32, oh: u32,
+  ow: u32, col_tiles: u32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+override ACCUM: bool = false;
+
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+
+@compute @workgroup_size(LANES)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(subgroup_invocation_id) lane: u32) {
+  let rows = ROW_GROUPS * LANES;
+  let tile = wg.x + wg.y * nwg.x;
+  if (tile >= P.col_tiles * ((P.c + rows - 1u) / rows)) { return; }
+  let row0 = (tile / P.col_tiles) * rows;
+  let col0 = (tile % P.col_tiles) * (COLS * LANES) + lane;
+  let khw = P.kh * P.kw;
+  let hw = P.h * P.w;
+  let ohw = P.oh * P.ow;
+  let inner = P.k * khw;
+  let ckk = P.c * khw;
+  let cols = P.n * hw;
+
+  // Each column's input position shifted by the padding (ty − ky = oy·sh for a tap ky) and the
+  // start of its image's dy, computed once. A column past the end repeats the last one and is
+  // never stored.
+  var ty0: array<i32, 8>;
+  var tx0: array<i32, 8>;
+  var dybase: array<u32, 8>;
+  var xbase: array<u32, 8>;
+  for (var j = 0u; j < COLS; j++) {
+    let q = min(col0 + j * LANES, cols - 1u);
+    let n = q / hw;
+    let s = q % hw;
+    ty0[j] = i32(s / P.w + P.pad_top);
+    tx0[j] = i32(s % P.w + P.pad_left);
+    dybase[j] = n * P.k * ohw;
+    xbase[j] = n * P.c * hw + s;
+  }
+  // This lane's weight rows w[·, c, ·, ·] (clamped: a row past C is computed and never stored).
+  var wrow: array<u32, 8>;
+  for (var g = 0u; g < ROW_GROUPS; g++) { wrow[g] = min(row0 + g * LANES + lane, P.c - 1u) * khw; }
+
+  // r decoded as (k, ky, kx): k·C·KH·KW into the weights, k·OH·OW into dy; advanced, not divided.
+  var kw_off = 0u;
+  var kdy_off = 0u;
+  var ky = 0u;
+  var kx = 0u;
+  var acc: array<f32, 64>;
+  for (var r = 0u; r < inner; r++) {
+    var ag: array<f32, 8>;
+    let tap = ky * P.kw + kx;
+    for (var g = 0u; g < ROW_GROUPS; g++) { ag[g] = wt[kw_off + wrow[g] + tap]; }
+    var bv: array<f32, 8>;
+    for (var j = 0u; j < COLS; j++) {
+      let ty = ty0[j] - i32(ky);
+      let tx = tx0[j] - i32(kx);
+      var oy = ty;
+      var ox = tx;
+      var ok = ty >= 0 && tx >= 0;
+      if (P.sh != 1u) { oy = ty / i32(P.sh); ok = ok && oy * i32(P.sh) == ty; }
+      if (P.sw != 1u) { ox = tx / i32(P.sw); ok = ok && ox * i32(P.sw) == tx; }
+      ok = ok && oy < i32(P.oh) && ox < i32(P.ow);
+      let v = dy[select(0u, dybase[j] + kdy_off + u32(oy) * P.ow + u32(ox), ok)];
+      bv[j] = select(0.0, v, ok);
+    }
+    lanes_step(&acc, &ag, &bv);
+    kx++;
+    if (kx == P.kw) {
+      kx = 0u;
+      ky++;
+      if (ky == P.kh) { ky = 0u; kw_off += ckk; kdy_off += ohw; }
+    }
+  }
+
+  for (var i = 0u; i < rows; i++) {
+    let row = row0 + i;
+    if (row >= P.c) { break; }
+    for (var j = 0u; j < COLS; j++) {
+      if (col0 + j * LANES < cols) {
+        let idx = xbase[j] + row * hw;
+        var v = acc[i * COLS + j];
+        if (ACCUM) { v += dx[idx]; }
+        dx[idx] = v;
+      }
+    }
+  }
+}

@@ -1,0 +1,98 @@
+// Conv2d backward to the weights for CPU adapters: the implicit GEMM dw = dy · im2col(x)ᵀ of
+// conv2d_backward_weights.wgsl (main), tiled for SIMD lanes (lib/lanes.wgsl) instead of a GPU
+// workgroup. The split-K partial sums have the same layout, so that file's reduce_splits adds them,
+// and its bias_grad computes db.
+// dL/dw[k,c,ky,kx] = Σ_{n,oy,ox} dy[n,k,oy,ox] · x[n, c, oy·sh + ky − padTop, ox·sw + kx − padLeft]
+// N batch, C in-channels, K out-channels, H×W input, KH×KW kernel, sh×sw stride, OH×OW output;
+// tensors NCHW row-major f32: dy [N,K,OH,OW], x [N,C,H,W], dw [K,C,KH,KW].
+// GEMM rows: out-channels k (shuffled from the lane that loaded them); columns:
+// r = (c·KH + ky)·KW + kx (one per lane); inner: positions p = (n·OH + oy)·OW + ox.
+// Bindings: 0 params, 1 dy, 2 x, 3 out: dw, or the partial sums when split.
+// Dispatch: (grid(rowTiles · colTiles), splits) workgroups of LANES, rowTiles = ceil(K / (ROW_GROUPS·LANES)),
+// colTiles = ceil(C·KH·KW / (COLS·LANES)); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles,
+// column tile t % colTiles. Workgroup z sums positions [z·chunk, (z+1)·chunk) and writes
+// out[z·K·C·KH·KW + k·C·KH·KW + r] (with one split, out is dw itself).
+// Uses lanes_step() from lib/lanes.wgsl, prepended by the loader.
+
+struct Params {
+  n: u32, c: u32, h: u32, w: u32,
+  k: u32, kh: u32, kw: u32, sh: u32,
+  sw: u32, pad_top: u32, pad_left: u32, oh: u32,
+  ow: u32, col_tiles: u32, chunk: u32, splits: u32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dw: array<f32>;
+
+@compute @workgroup_size(LANES)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(subgroup_invocation_id) lane: u32) {
+  let rows = ROW_GROUPS * LANES;
+  let tile = wg.x + wg.y * nwg.x;
+  if (tile >= P.col_tiles * ((P.k + rows - 1u) / rows)) { return; }
+  let row0 = (tile / P.col_tiles) * rows;
+  let col0 = (tile % P.col_tiles) * (COLS * LANES) + lane;
+  let khw = P.kh * P.kw;
+  let hw = P.h * P.w;
+  let ohw = P.oh * P.ow;
+  let ckk = P.c * khw;
+  let begin = wg.z * P.chunk;
+  let end = min(P.n * ohw, begin + P.chunk);
+
+  // Each column's channel offset and tap, computed once. A column past the end repeats the last
+  // one and is never stored.
+  var coff: array<u32, 8>;
+  var tky: array<i32, 8>;
+  var tkx: array<i32, 8>;
+  for (var j = 0u; j < COLS; j++) {
+    let r = min(col0 + j * LANES, ckk - 1u);
+    let t = r % khw;
+    coff[j] = (r / khw) * hw;
+    tky[j] = i32(t / P.kw) - i32(P.pad_top);
+    tkx[j] = i32(t % P.kw) - i32(P.pad_left);
+  }
+  // This lane's dy rows (clamped: a row past K is computed and never stored).
+  var dyrow: array<u32, 8>;
+  for (var g = 0u; g < ROW_GROUPS; g++) { dyrow[g] = min(row0 + g * LANES + lane, P.k - 1u) * ohw; }
+
+  // p decoded as (n, oy, ox), advanced by one per step instead of divided.
+  var n = begin / ohw;
+  var oy = (begin % ohw) / P.ow;
+  var ox = begin % P.ow;
+  var acc: array<f32, 64>;
+  for (var p = begin; p < end; p++) {
+    let dyb = n * P.k * ohw + oy * P.ow + ox;
+    var ag: array<f32, 8>;
+    for (var g = 0u; g < ROW_GROUPS; g++) { ag[g] = dy[dyb + dyrow[g]]; }
+    let xb = n * P.c * hw;
+    let iyb = i32(oy * P.sh);
+    let ixb = i32(ox * P.sw);
+    var bv: array<f32, 8>;
+    for (var j = 0u; j < COLS; j++) {
+      let iy = iyb + tky[j];
+      let ix = ixb + tkx[j];
+      let ok = iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w);
+      let v = x[select(0u, xb + coff[j] + u32(iy) * P.w + u32(ix), ok)];
+      bv[j] = select(0.0, v, ok);
+    }
+    lanes_step(&acc, &ag, &bv);
+    ox++;
+    if (ox == P.ow) {
+      ox = 0u;
+      oy++;
+      if (oy == P.oh) { oy = 0u; n++; }
+    }
+  }
+
+  let out0 = wg.z * P.k * ckk;
+  for (var i = 0u; i < rows; i++) {
+    let row = row0 + i;
+    if (row >= P.k) { break; }
+    for (var j = 0u; j < COLS; j++) {
+      let col = col0 + j * LANES;
+      if (col < ckk) { dw[out0 + row * ckk + col] = acc[i * COLS + j]; }
+    }
+  }
+}

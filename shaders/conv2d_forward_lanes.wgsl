@@ -1,0 +1,95 @@
+// Conv2d forward for CPU adapters: the implicit GEMM of conv2d_forward.wgsl, y = act(W · im2col(x) + b),
+// tiled for SIMD lanes (lib/lanes.wgsl) instead of a GPU workgroup.
+// N batch, C in-channels, K out-channels, H×W input, KH×KW kernel, sh×sw stride, OH×OW output;
+// tensors NCHW row-major f32: x [N,C,H,W], w [K,C,KH,KW], b [K], y [N,K,OH,OW].
+// GEMM rows: out-channels k (shuffled from the lane that loaded them); columns: positions
+// p = (n·OH + oy)·OW + ox (one per lane); inner: r = (c·KH + ky)·KW + kx, with
+// im2col(x)[r,p] = x[n, c, oy·sh + ky − padTop, ox·sw + kx − padLeft], 0 outside the input.
+// Bindings: 0 params, 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y (overwritten).
+// Dispatch: grid(rowTiles · colTiles) workgroups of LANES, rowTiles = ceil(K / (ROW_GROUPS·LANES)),
+// colTiles = ceil(N·OH·OW / (COLS·LANES)); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles,
+// column tile t % colTiles.
+// Uses act() from lib/activation.wgsl and lanes_step() from lib/lanes.wgsl, prepended by the loader.
+
+struct Params {
+  n: u32, c: u32, h: u32, w: u32,
+  k: u32, kh: u32, kw: u32, sh: u32,
+  sw: u32, pad_top: u32, pad_left: u32, oh: u32,
+  ow: u32, col_tiles: u32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+override HAS_BIAS: bool = false;
+
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(LANES)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(subgroup_invocation_id) lane: u32) {
+  let rows = ROW_GROUPS * LANES;
+  let tile = wg.x + wg.y * nwg.x;
+  if (tile >= P.col_tiles * ((P.k + rows - 1u) / rows)) { return; }
+  let row0 = (tile / P.col_tiles) * rows;
+  let col0 = (tile % P.col_tiles) * (COLS * LANES) + lane;
+  let khw = P.kh * P.kw;
+  let hw = P.h * P.w;
+  let inner = P.c * khw;
+  let ohw = P.oh * P.ow;
+  let cols = P.n * ohw;
+
+  // Each column's window origin (negative inside the padding) and image, computed once. A column
+  // past the end repeats the last one and is never stored.
+  var iy0: array<i32, 8>;
+  var ix0: array<i32, 8>;
+  var xbase: array<u32, 8>;
+  var ybase: array<u32, 8>;
+  for (var j = 0u; j < COLS; j++) {
+    let p = min(col0 + j * LANES, cols - 1u);
+    let n = p / ohw;
+    let q = p % ohw;
+    iy0[j] = i32((q / P.ow) * P.sh) - i32(P.pad_top);
+    ix0[j] = i32((q % P.ow) * P.sw) - i32(P.pad_left);
+    xbase[j] = n * P.c * hw;
+    ybase[j] = n * P.k * ohw + q;
+  }
+  // This lane's weight rows (clamped: a row past K is computed and never stored).
+  var wrow: array<u32, 8>;
+  for (var g = 0u; g < ROW_GROUPS; g++) { wrow[g] = min(row0 + g * LANES + lane, P.k - 1u) * inner; }
+
+  // r decoded as (c·H·W, ky, kx), advanced by one per step instead of divided.
+  var coff = 0u;
+  var ky = 0u;
+  var kx = 0u;
+  var acc: array<f32, 64>;
+  for (var r = 0u; r < inner; r++) {
+    var ag: array<f32, 8>;
+    for (var g = 0u; g < ROW_GROUPS; g++) { ag[g] = wt[wrow[g] + r]; }
+    var bv: array<f32, 8>;
+    for (var j = 0u; j < COLS; j++) {
+      let iy = iy0[j] + i32(ky);
+      let ix = ix0[j] + i32(kx);
+      let ok = iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w);
+      let v = x[select(0u, xbase[j] + coff + u32(iy) * P.w + u32(ix), ok)];
+      bv[j] = select(0.0, v, ok);
+    }
+    lanes_step(&acc, &ag, &bv);
+    kx++;
+    if (kx == P.kw) {
+      kx = 0u;
+      ky++;
+      if (ky == P.kh) { ky = 0u; coff += hw; }
+    }
+  }
+
+  for (var i = 0u; i < rows; i++) {
+    let row = row0 + i;
+    if (row >= P.k) { break; }
+    var b = 0.0;
+    if (HAS_BIAS) { b = bias[row]; }
+    for (var j = 0u; j < COLS; j++) {
+      if (col0 + j * LANES < cols) { y[ybase[j] + row * ohw] = act(acc[i * COLS + j] + b); }
+    }
+  }
+}

@@ -1,0 +1,28 @@
+// The inner step shared by the subgroup-lane GEMM kernels (conv2d_*_lanes.wgsl), the variant for
+// CPU adapters. A CPU runs a workgroup as SIMD vectors of LANES invocations (lavapipe: 8 per AVX2
+// vector), and every memory access whose index differs between lanes becomes LANES scalar loads,
+// so the GPU kernels' workgroup-memory staging costs a CPU more than the arithmetic it feeds.
+// Here a workgroup is exactly one subgroup and owns a tile of ROW_GROUPS·LANES rows by
+// COLS·LANES columns, with no workgroup memory and no barriers:
+//   - lane l owns columns l + LANES·j (j < COLS), neighbouring lanes neighbouring columns;
+//   - each inner step, lane l loads the operand of row g·LANES + l (g < ROW_GROUPS), and
+//     subgroupShuffle hands every row's value to all lanes (a register broadcast on a CPU);
+//   - so a step costs ROW_GROUPS + COLS gathers for ROW_GROUPS·LANES·COLS multiply-adds per lane
+//     (2 + 4 gathers for 64 with the default 2 and 4), where the 8×8 tiled step costs 16 for 64.
+// Accumulator acc[i·COLS + j] is row i, column j; ROW_GROUPS·LANES·COLS ≤ 64, ROW_GROUPS ≤ 8,
+// COLS ≤ 8. Every loop bound is a pipeline constant, so the arrays stay in registers.
+// Needs the 'subgroups' feature and a subgroup size of exactly LANES (src/ops/conv2d.ts checks).
+enable subgroups;
+
+override LANES: u32 = 8u;
+override ROW_GROUPS: u32 = 2u;
+override COLS: u32 = 4u;
+
+fn lanes_step(acc: ptr<function, array<f32, 64>>, ag: ptr<function, array<f32, 8>>, bv: ptr<function, array<f32, 8>>) {
+  for (var i = 0u; i < ROW_GROUPS * LANES; i++) {
+    let a = subgroupShuffle((*ag)[i / LANES], i % LANES);
+    for (var j = 0u; j < COLS; j++) {
+      (*acc)[i * COLS + j] = fma(a, (*bv)[j], (*acc)[i * COLS + j]);
+    }
+  }
+}
