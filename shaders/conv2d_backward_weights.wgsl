@@ -131,9 +131,11 @@ fn bias_grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   let k = wg.x + wg.y * nwg.x;
   if (k >= P.k) { return; }
   let ohw = P.oh * P.ow;
+  // Thread li sums positions li, li + 256, … of every image in turn (no division per element).
   var s = 0.0;
-  for (var j = li; j < P.n * ohw; j += WG) {
-    s += dy[((j / ohw) * P.k + k) * ohw + j % ohw];
+  for (var n = 0u; n < P.n; n++) {
+    let base = (n * P.k + k) * ohw;
+    for (var q = li; q < ohw; q += WG) { s += dy[base + q]; }
   }
   partial[li] = s;
   workgroupBarrier();

@@ -6,8 +6,8 @@
 // Uses rand01() from lib/random.wgsl (CPU mirror: src/util/hash.ts), prepended by the loader.
 // Bindings: 1 src (read), 2 counter (read, u32), 3 dst (read_write; += when P.accumulate ≠ 0).
 //   src and dst must be different buffers (no in-place dropout).
-// Dispatch: ceil(count/64) workgroups of 64 as a 2-D grid (grid() in runtime.ts);
-//   i = (wg.x + wg.y·nwg.x)·64 + lid.
+// Dispatch: Gpu.spread(count) workgroups of 64; grid-stride loops over i (lib/stride.wgsl,
+//   prepended by the loader).
 
 struct Params { count: u32, seed: u32, rate: f32, scale: f32, accumulate: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
@@ -19,10 +19,10 @@ struct Params { count: u32, seed: u32, rate: f32, scale: f32, accumulate: u32 }
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) li: u32) {
-  let i = (wg.x + wg.y * nwg.x) * 64u + li;
-  if (i >= P.count) { return; }
-  var v = 0.0;
-  if (rand01(P.seed, counter[0], i) >= P.rate) { v = src[i] * P.scale; }
-  if (P.accumulate != 0u) { v += dst[i]; }
-  dst[i] = v;
+  for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
+    var v = 0.0;
+    if (rand01(P.seed, counter[0], i) >= P.rate) { v = src[i] * P.scale; }
+    if (P.accumulate != 0u) { v += dst[i]; }
+    dst[i] = v;
+  }
 }

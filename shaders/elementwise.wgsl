@@ -12,8 +12,8 @@
 // Bindings: the output first, so every entry uses a contiguous prefix: 1 dst (written, and read by
 //   accumulate), 2 a (read), 3 b (read). fill binds only dst; act_forward, accumulate, copy, ema bind dst, a.
 //   dst must not be a or b (a dispatch cannot read and write one buffer).
-// Dispatch: 64 threads per workgroup, ceil(count/64) workgroups as a 2-D grid (grid() in
-//   runtime.ts); i = (wg.x + wg.y·nwg.x)·64 + lid.
+// Dispatch: 64 threads per workgroup, Gpu.spread(count) workgroups; grid-stride loops over i
+//   (lib/stride.wgsl, prepended by the loader).
 
 struct Params { count: u32, value: f32, from_output: u32, accumulate: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
@@ -22,66 +22,62 @@ struct Params { count: u32, value: f32, from_output: u32, accumulate: u32 }
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 
-fn index(wg: vec3u, nwg: vec3u, li: u32) -> u32 {
-  return (wg.x + wg.y * nwg.x) * 64u + li;
-}
-
 @compute @workgroup_size(64)
 fn act_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) li: u32) {
-  let i = index(wg, nwg, li);
-  if (i >= P.count) { return; }
-  dst[i] = act(a[i]);
+  for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
+    dst[i] = act(a[i]);
+  }
 }
 
 @compute @workgroup_size(64)
 fn act_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_index) li: u32) {
-  let i = index(wg, nwg, li);
-  if (i >= P.count) { return; }
-  var g: f32;
-  if (P.from_output != 0u) { g = act_grad_y(b[i]); } else { g = act_grad_x(b[i]); }
-  var v = a[i] * g;
-  if (P.accumulate != 0u) { v += dst[i]; }
-  dst[i] = v;
+  for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
+    var g: f32;
+    if (P.from_output != 0u) { g = act_grad_y(b[i]); } else { g = act_grad_x(b[i]); }
+    var v = a[i] * g;
+    if (P.accumulate != 0u) { v += dst[i]; }
+    dst[i] = v;
+  }
 }
 
 @compute @workgroup_size(64)
 fn add(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
        @builtin(local_invocation_index) li: u32) {
-  let i = index(wg, nwg, li);
-  if (i >= P.count) { return; }
-  dst[i] = a[i] + b[i];
+  for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
+    dst[i] = a[i] + b[i];
+  }
 }
 
 @compute @workgroup_size(64)
 fn accumulate(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) li: u32) {
-  let i = index(wg, nwg, li);
-  if (i >= P.count) { return; }
-  dst[i] += a[i];
+  for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
+    dst[i] += a[i];
+  }
 }
 
 @compute @workgroup_size(64)
 fn copy(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) li: u32) {
-  let i = index(wg, nwg, li);
-  if (i >= P.count) { return; }
-  dst[i] = a[i];
+  for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
+    dst[i] = a[i];
+  }
 }
 
 @compute @workgroup_size(64)
 fn fill(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) li: u32) {
-  let i = index(wg, nwg, li);
-  if (i >= P.count) { return; }
-  dst[i] = P.value;
+  for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
+    dst[i] = P.value;
+  }
 }
 
 @compute @workgroup_size(64)
 fn ema(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
        @builtin(local_invocation_index) li: u32) {
-  let i = index(wg, nwg, li);
-  if (i >= P.count) { return; }
-  dst[i] += (1.0 - P.value) * (a[i] - dst[i]);
+  for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
+    dst[i] += (1.0 - P.value) * (a[i] - dst[i]);
+  }
 }

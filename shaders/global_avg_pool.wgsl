@@ -7,8 +7,8 @@
 //   forward:  one workgroup of 64 per plane, planes workgroups as a 2-D grid (grid() in runtime.ts),
 //             p = wg.x + wg.y·nwg.x. Thread t sums j = t, t + 64, … in order, then a fixed tree:
 //             deterministic.
-//   backward: one thread per element of x, 64 per workgroup, ceil(planes·HW/64) workgroups as a 2-D
-//             grid; i = (wg.x + wg.y·nwg.x)·64 + lid.
+//   backward: one thread per element of x, 64 per workgroup, Gpu.spread(planes·HW) workgroups;
+//             grid-stride loops over i (lib/stride.wgsl, prepended by the loader).
 
 struct Params { planes: u32, hw: u32, accumulate: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
@@ -40,9 +40,9 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
 @compute @workgroup_size(64)
 fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
             @builtin(local_invocation_index) li: u32) {
-  let i = (wg.x + wg.y * nwg.x) * 64u + li;
-  if (i >= P.planes * P.hw) { return; }
-  var v = src[i / P.hw] / f32(P.hw);
-  if (P.accumulate != 0u) { v += dst[i]; }
-  dst[i] = v;
+  for (var i = element0(wg, nwg, li); i < P.planes * P.hw; i += stride(nwg)) {
+    var v = src[i / P.hw] / f32(P.hw);
+    if (P.accumulate != 0u) { v += dst[i]; }
+    dst[i] = v;
+  }
 }

@@ -19,8 +19,8 @@
 //   sgd:  0 S, 1 counter, 2 lr_table, 3 param (rw), 4 grad, 5 velocity (rw; a dummy when μ = 0)
 //   adam: 0 A, 1 counter, 2 lr_table, 3 param (rw), 4 grad, 5 m (rw), 6 v (rw)
 //   advance_counter: 0 counter (rw)
-// Dispatch: sgd/adam 64 threads per workgroup, 2-D grid (grid() in runtime.ts;
-// i = (wg.x + wg.y·nwg.x)·64 + lid); advance_counter one workgroup of one thread.
+// Dispatch: sgd/adam 64 threads per workgroup, Gpu.spread(count) workgroups, grid-stride loops
+// over i (lib/stride.wgsl, prepended by the loader); advance_counter one workgroup of one thread.
 
 struct SgdParams { count: u32, momentum: f32, weight_decay: f32, nesterov: u32 }
 struct AdamParams {
@@ -50,45 +50,41 @@ fn one_minus_pow(x: f32) -> f32 {
   return -x * s;
 }
 
-fn linear_id(wg: vec3u, nwg: vec3u, li: u32) -> u32 {
-  return (wg.x + wg.y * nwg.x) * 64u + li;
-}
-
 @compute @workgroup_size(64)
 fn sgd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
        @builtin(local_invocation_index) li: u32) {
-  let i = linear_id(wg, nwg, li);
-  if (i >= S.count) { return; }
-  let lr = learning_rate();
-  let g = grad[i];
-  var p = param[i];
-  p -= lr * S.weight_decay * p;
-  if (S.momentum == 0.0) {
-    p -= lr * g;
-  } else {
-    let vel = S.momentum * state1[i] - lr * g;
-    state1[i] = vel;
-    if (S.nesterov != 0u) { p += S.momentum * vel - lr * g; } else { p += vel; }
+  for (var i = element0(wg, nwg, li); i < S.count; i += stride(nwg)) {
+    let lr = learning_rate();
+    let g = grad[i];
+    var p = param[i];
+    p -= lr * S.weight_decay * p;
+    if (S.momentum == 0.0) {
+      p -= lr * g;
+    } else {
+      let vel = S.momentum * state1[i] - lr * g;
+      state1[i] = vel;
+      if (S.nesterov != 0u) { p += S.momentum * vel - lr * g; } else { p += vel; }
+    }
+    param[i] = p;
   }
-  param[i] = p;
 }
 
 @compute @workgroup_size(64)
 fn adam(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) li: u32) {
-  let i = linear_id(wg, nwg, li);
-  if (i >= A.count) { return; }
-  let t = f32(counter[0] + 1u);
-  let lr = learning_rate();
-  var g = grad[i];
-  var p = param[i];
-  if (A.decoupled != 0u) { p -= lr * A.weight_decay * p; } else { g += A.weight_decay * p; }
-  let m = state1[i] + (g - state1[i]) * (1.0 - A.beta1);
-  let v = state2[i] + (g * g - state2[i]) * (1.0 - A.beta2);
-  state1[i] = m;
-  state2[i] = v;
-  let alpha = lr * sqrt(one_minus_pow(t * A.ln_beta2)) / one_minus_pow(t * A.ln_beta1);
-  param[i] = p - alpha * m / (sqrt(v) + A.eps);
+  for (var i = element0(wg, nwg, li); i < A.count; i += stride(nwg)) {
+    let t = f32(counter[0] + 1u);
+    let lr = learning_rate();
+    var g = grad[i];
+    var p = param[i];
+    if (A.decoupled != 0u) { p -= lr * A.weight_decay * p; } else { g += A.weight_decay * p; }
+    let m = state1[i] + (g - state1[i]) * (1.0 - A.beta1);
+    let v = state2[i] + (g * g - state2[i]) * (1.0 - A.beta2);
+    state1[i] = m;
+    state2[i] = v;
+    let alpha = lr * sqrt(one_minus_pow(t * A.ln_beta2)) / one_minus_pow(t * A.ln_beta1);
+    param[i] = p - alpha * m / (sqrt(v) + A.eps);
+  }
 }
 
 @compute @workgroup_size(1)

@@ -8,14 +8,21 @@
 //   max_forward:  y = max of the real cells; argmax = iy·W + ix, the index within the input plane of
 //                 the first maximum in row-major window order (ties: the earliest cell wins).
 //   max_backward: dL/dx[p,iy,ix] = Σ dy[p,o] over the windows o whose argmax is (iy, ix)
+//   max_backward_blocks: the same when windows do not overlap (SH ≥ KH, SW ≥ KW, as in `pool 2`):
+//                 one thread per output o writes its block of the input, rows
+//                 [block_start(oy), block_start(oy + 1)) (from 0 for the first, to H for the last;
+//                 columns alike), which holds its window: dy[p,o] at the argmax, 0 elsewhere
+//                 (only the argmax, added, when P.accumulate ≠ 0). The blocks partition the plane,
+//                 so every cell is written once with no search and no division per input element.
 //   avg_forward:  y = (Σ real cells) / cnt, cnt = number of real cells in the window (TF 'same')
 //   avg_backward: dL/dx[p,iy,ix] = Σ dy[p,o] / cnt(o) over the windows o that contain (iy, ix)
 // Backwards are gathers (one thread per input element, its windows visited in a fixed order): exact
 // and deterministic with overlapping windows (stride < window), no atomics.
 // Bindings: 1 src (x or dy, read), 2 dst (y or dx, written; backwards add into it when
 //   P.accumulate ≠ 0), 3 argmax (u32: max_forward writes it, max_backward reads it; avg_* omit it).
-// Dispatch: one thread per output element (forwards) or input element (backwards), 64 per workgroup,
-//   ceil(count/64) workgroups as a 2-D grid (grid() in runtime.ts); i = (wg.x + wg.y·nwg.x)·64 + lid.
+// Dispatch: one thread per output element (forwards, max_backward_blocks) or input element (the other
+//   backwards), 64 per workgroup, Gpu.spread(count) workgroups; grid-stride loops over i
+//   (lib/stride.wgsl, prepended by the loader).
 
 struct Params {
   planes: u32, h: u32, w: u32, oh: u32, ow: u32, kh: u32, kw: u32,
@@ -46,86 +53,123 @@ fn span(i: u32, pad: u32, k: u32, s: u32, out: u32) -> vec2u {
 @compute @workgroup_size(64)
 fn max_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) li: u32) {
-  let i = (wg.x + wg.y * nwg.x) * 64u + li;
   let ohw = P.oh * P.ow;
-  if (i >= P.planes * ohw) { return; }
-  let p = i / ohw;
-  let oy = (i - p * ohw) / P.ow;
-  let ox = i - p * ohw - oy * P.ow;
-  let r = window(oy, ox);
-  let base = p * P.h * P.w;
-  var arg = r.x * P.w + r.z;
-  var best = src[base + arg];
-  for (var iy = r.x; iy < r.y; iy++) {
-    for (var ix = r.z; ix < r.w; ix++) {
-      let k = iy * P.w + ix;
-      let v = src[base + k];
-      if (v > best) { best = v; arg = k; }
+  for (var i = element0(wg, nwg, li); i < P.planes * ohw; i += stride(nwg)) {
+    let p = i / ohw;
+    let oy = (i - p * ohw) / P.ow;
+    let ox = i - p * ohw - oy * P.ow;
+    let r = window(oy, ox);
+    let base = p * P.h * P.w;
+    var arg = r.x * P.w + r.z;
+    var best = src[base + arg];
+    for (var iy = r.x; iy < r.y; iy++) {
+      for (var ix = r.z; ix < r.w; ix++) {
+        let k = iy * P.w + ix;
+        let v = src[base + k];
+        if (v > best) { best = v; arg = k; }
+      }
     }
+    dst[i] = best;
+    argmax[i] = arg;
   }
-  dst[i] = best;
-  argmax[i] = arg;
 }
 
 @compute @workgroup_size(64)
 fn max_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_index) li: u32) {
-  let i = (wg.x + wg.y * nwg.x) * 64u + li;
   let hw = P.h * P.w;
-  if (i >= P.planes * hw) { return; }
-  let p = i / hw;
-  let k = i - p * hw;
-  let iy = k / P.w;
-  let ix = k - iy * P.w;
-  let ry = span(iy, P.pad_top, P.kh, P.sh, P.oh);
-  let rx = span(ix, P.pad_left, P.kw, P.sw, P.ow);
-  var s = 0.0;
-  for (var oy = ry.x; oy < ry.y; oy++) {
-    for (var ox = rx.x; ox < rx.y; ox++) {
-      let o = (p * P.oh + oy) * P.ow + ox;
-      if (argmax[o] == k) { s += src[o]; }
+  for (var i = element0(wg, nwg, li); i < P.planes * hw; i += stride(nwg)) {
+    let p = i / hw;
+    let k = i - p * hw;
+    let iy = k / P.w;
+    let ix = k - iy * P.w;
+    let ry = span(iy, P.pad_top, P.kh, P.sh, P.oh);
+    let rx = span(ix, P.pad_left, P.kw, P.sw, P.ow);
+    var s = 0.0;
+    for (var oy = ry.x; oy < ry.y; oy++) {
+      for (var ox = rx.x; ox < rx.y; ox++) {
+        let o = (p * P.oh + oy) * P.ow + ox;
+        if (argmax[o] == k) { s += src[o]; }
+      }
+    }
+    if (P.accumulate != 0u) { s += dst[i]; }
+    dst[i] = s;
+  }
+}
+
+// First input row (or column) of output o's block along one axis: 0 for the first output, else where
+// its window starts; the block ends where the next one starts (size for the last output).
+fn block_start(o: u32, s: u32, pad: u32) -> u32 {
+  if (o == 0u) { return 0u; }
+  return o * s - pad;
+}
+
+@compute @workgroup_size(64)
+fn max_backward_blocks(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                       @builtin(local_invocation_index) li: u32) {
+  let ohw = P.oh * P.ow;
+  for (var i = element0(wg, nwg, li); i < P.planes * ohw; i += stride(nwg)) {
+    let p = i / ohw;
+    let oy = (i - p * ohw) / P.ow;
+    let ox = i - p * ohw - oy * P.ow;
+    let y0 = block_start(oy, P.sh, P.pad_top);
+    let x0 = block_start(ox, P.sw, P.pad_left);
+    var y1 = P.h;
+    if (oy + 1u < P.oh) { y1 = block_start(oy + 1u, P.sh, P.pad_top); }
+    var x1 = P.w;
+    if (ox + 1u < P.ow) { x1 = block_start(ox + 1u, P.sw, P.pad_left); }
+    let base = p * P.h * P.w;
+    let arg = argmax[i];
+    let g = src[i];
+    if (P.accumulate != 0u) {
+      dst[base + arg] += g;
+    } else {
+      for (var iy = y0; iy < y1; iy++) {
+        for (var ix = x0; ix < x1; ix++) {
+          let k = iy * P.w + ix;
+          dst[base + k] = select(0.0, g, k == arg);
+        }
+      }
     }
   }
-  if (P.accumulate != 0u) { s += dst[i]; }
-  dst[i] = s;
 }
 
 @compute @workgroup_size(64)
 fn avg_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) li: u32) {
-  let i = (wg.x + wg.y * nwg.x) * 64u + li;
   let ohw = P.oh * P.ow;
-  if (i >= P.planes * ohw) { return; }
-  let p = i / ohw;
-  let oy = (i - p * ohw) / P.ow;
-  let ox = i - p * ohw - oy * P.ow;
-  let r = window(oy, ox);
-  let base = p * P.h * P.w;
-  var s = 0.0;
-  for (var iy = r.x; iy < r.y; iy++) {
-    for (var ix = r.z; ix < r.w; ix++) { s += src[base + iy * P.w + ix]; }
+  for (var i = element0(wg, nwg, li); i < P.planes * ohw; i += stride(nwg)) {
+    let p = i / ohw;
+    let oy = (i - p * ohw) / P.ow;
+    let ox = i - p * ohw - oy * P.ow;
+    let r = window(oy, ox);
+    let base = p * P.h * P.w;
+    var s = 0.0;
+    for (var iy = r.x; iy < r.y; iy++) {
+      for (var ix = r.z; ix < r.w; ix++) { s += src[base + iy * P.w + ix]; }
+    }
+    dst[i] = s / f32((r.y - r.x) * (r.w - r.z));
   }
-  dst[i] = s / f32((r.y - r.x) * (r.w - r.z));
 }
 
 @compute @workgroup_size(64)
 fn avg_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_index) li: u32) {
-  let i = (wg.x + wg.y * nwg.x) * 64u + li;
   let hw = P.h * P.w;
-  if (i >= P.planes * hw) { return; }
-  let p = i / hw;
-  let iy = (i - p * hw) / P.w;
-  let ix = i - p * hw - iy * P.w;
-  let ry = span(iy, P.pad_top, P.kh, P.sh, P.oh);
-  let rx = span(ix, P.pad_left, P.kw, P.sw, P.ow);
-  var s = 0.0;
-  for (var oy = ry.x; oy < ry.y; oy++) {
-    for (var ox = rx.x; ox < rx.y; ox++) {
-      let r = window(oy, ox);
-      s += src[(p * P.oh + oy) * P.ow + ox] / f32((r.y - r.x) * (r.w - r.z));
+  for (var i = element0(wg, nwg, li); i < P.planes * hw; i += stride(nwg)) {
+    let p = i / hw;
+    let iy = (i - p * hw) / P.w;
+    let ix = i - p * hw - iy * P.w;
+    let ry = span(iy, P.pad_top, P.kh, P.sh, P.oh);
+    let rx = span(ix, P.pad_left, P.kw, P.sw, P.ow);
+    var s = 0.0;
+    for (var oy = ry.x; oy < ry.y; oy++) {
+      for (var ox = rx.x; ox < rx.y; ox++) {
+        let r = window(oy, ox);
+        s += src[(p * P.oh + oy) * P.ow + ox] / f32((r.y - r.x) * (r.w - r.z));
+      }
     }
+    if (P.accumulate != 0u) { s += dst[i]; }
+    dst[i] = s;
   }
-  if (P.accumulate != 0u) { s += dst[i]; }
-  dst[i] = s;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { useGpu, f32 } from './helpers/gpu.ts';
+import { useGpu, f32, spreadFromName } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
 import { dropoutBackward, dropoutForward, type DropoutShape } from '../src/ops/dropout.ts';
@@ -33,9 +33,11 @@ describe('dropout (GPU vs CPU reference)', () => {
     ['a single element', 1, 0.5, 5, 8],
     ['rate 0.25, 2^20 elements: fraction kept ≈ 0.75', 1 << 20, 0.25, 6, 123456],
     ['rate 0.5, 64·65535+100 elements: 2-D grid, fraction kept ≈ 0.5', 64 * 65535 + 100, 0.5, 0xdeadbeef, 0xfffffff0],
+    ['rate 0.25, 5003 elements in one workgroup (grid-stride loop)', 5003, 0.25, 9, 3],
   ];
-  it.each(cases)('%s', async (_name, count, rate, seed, step) => {
+  it.each(cases)('%s', async (name, count, rate, seed, step) => {
     const g = gpu();
+    spreadFromName(g, name);
     const rng = new Rng(count + seed);
     const x = nonzero(rng, count), dy = nonzero(rng, count);
     const s: DropoutShape = { count, rate, seed };

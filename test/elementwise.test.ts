@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { useGpu, f32 } from './helpers/gpu.ts';
+import { useGpu, f32, spreadFromName } from './helpers/gpu.ts';
 import { expectAllclose, type Tol } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
 import { accumulate, activationBackward, activationForward, add, copy, emaUpdate, fill } from '../src/ops/elementwise.ts';
@@ -134,8 +134,10 @@ describe('add, accumulate, copy, fill (GPU vs CPU reference)', () => {
     ['1037 elements', N],
     ['1 element', 1],
     [`${big} elements (2-D grid)`, big],
-  ] as const)('add, %s', async (_n, n) => {
+    ['1037 elements in one workgroup (grid-stride loop)', N],
+  ] as const)('add, %s', async (name, n) => {
     const g = gpu();
+    spreadFromName(g, name);
     const rng = new Rng(n);
     const a = rng.floats(n), b = rng.floats(n);
     const c = await run1(g, n, [a, b], null, ([ab, bb], cb) => add(g, { a: ab!, b: bb!, c: cb }, n));

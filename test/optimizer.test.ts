@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { useGpu, f32 } from './helpers/gpu.ts';
+import { useGpu, f32, spreadFromName } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { adamUpdate, advanceCounter, sgdUpdate, type AdamOptions, type SgdOptions } from '../src/ops/optimizer.ts';
 import { adamRef, sgdRef } from '../src/ops/optimizer.ref.ts';
@@ -65,6 +65,7 @@ describe('optimizers (several steps in one submit, GPU vs CPU reference)', () =>
     ['sgd momentum, lr table rewritten between submits', { kind: 'sgd', o: { momentum: 0.8 } }, { count: 130, steps: 3, lr: [0.1, 0.05, 0.02, 7, 7, 7], rewrite: [9, 9, 9, 0.4, 0.3, 0.2] }],
     ['sgd momentum, 64·65535+37 elements (2-D grid)', { kind: 'sgd', o: { momentum: 0.9 } }, { count: 64 * 65535 + 37, steps: 3, lr: LR }],
     ['adam (Keras defaults), 1', { kind: 'adam', o: {} }, { count: 1, steps: 4, lr: LR }],
+    ['adam, 1003 elements in one workgroup (grid-stride loop)', { kind: 'adam', o: {} }, { count: 1003, steps: 3, lr: LR }],
     ['adam (Keras defaults), 1003', { kind: 'adam', o: {} }, { count: 1003, steps: 4, lr: [1e-3, 2e-3, 3e-3, 4e-3] }],
     ['adam + L2 weight decay 0.01 (g += wd·p), 257', { kind: 'adam', o: { weightDecay: 0.01, decoupled: false } }, { count: 257, steps: 4, lr: LR }],
     ['adamw weight decay 0.004 (p −= lr·wd·p), 257', { kind: 'adam', o: { weightDecay: 0.004, decoupled: true } }, { count: 257, steps: 4, lr: LR }],
@@ -73,8 +74,9 @@ describe('optimizers (several steps in one submit, GPU vs CPU reference)', () =>
     ['adam β1 0, β2 0.99, ε 1e-3 (ε placement matters)', { kind: 'adam', o: { beta1: 0, beta2: 0.99, eps: 1e-3 } }, { count: 77, steps: 4, lr: LR }],
     ['adam β1 0.5, β2 0.9, lr table rewritten between submits', { kind: 'adam', o: { beta1: 0.5, beta2: 0.9 } }, { count: 70, steps: 3, lr: [0.1, 0.05, 0.02, 7, 7, 7], rewrite: [1, 1, 1, 0.2, 0.1, 0.05] }],
   ];
-  it.each(rows)('%s', async (_name, opt, c) => {
+  it.each(rows)('%s', async (name, opt, c) => {
     const g = gpu();
+    spreadFromName(g, name);
     const rng = new Rng(c.count * 31 + c.steps + (c.start ?? 0));
     const start = c.start ?? 0;
     const n = c.count;

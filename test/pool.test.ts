@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { useGpu, f32 } from './helpers/gpu.ts';
+import { useGpu, f32, spreadFromName } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
 import { avgPoolBackward, avgPoolForward, globalAvgPoolBackward, globalAvgPoolForward, maxPoolBackward, maxPoolForward, poolGeometry, type GlobalPoolShape, type PoolShape } from '../src/ops/pool.ts';
@@ -38,8 +38,11 @@ const cases: [string, PoolShape][] = [
   ['1x1x10x11 pool 3/4 same', shape(1, 1, 10, 11, 3, 4, 'same')],
   ['2x1x1x1 pool 3/2 same (window mostly padding)', shape(2, 1, 1, 1, 3, 2, 'same')],
   ['4x8x14x14 pool 2/2 valid (MNIST-like)', shape(4, 8, 14, 14, 2, 2, 'valid')],
+  ['4x8x14x14 pool 2/2 valid in one workgroup (grid-stride loop)', shape(4, 8, 14, 14, 2, 2, 'valid')],
+  ['2x3x9x8 pool 3/2 same in one workgroup (grid-stride loop, overlapping)', shape(2, 3, 9, 8, 3, 2, 'same')],
 ];
-// 2100² = 4.41M input elements > 64·65535: the backwards run on a 2-D grid of workgroups.
+// 2100² = 4.41M input elements > 64·65535: with one thread per element (spreadFromName) the
+// backwards run on a 2-D grid of workgroups.
 const big: [string, PoolShape] = ['1x1x2100x2100 pool 2/2 valid (2-D grid)', shape(1, 1, 2100, 2100, 2, 2, 'valid')];
 
 const outCount = (s: PoolShape): number => {
@@ -65,7 +68,7 @@ describe('max pool (GPU vs CPU reference)', () => {
     const g = gpu();
     const m = outCount(s), n = x.length;
     const xb = g.upload(f32(x)), dyb = g.upload(f32(dy)), yb = g.alloc(m * 4), ab = g.alloc(m * 4);
-    const dxb = prior ? g.upload(f32(prior)) : g.alloc(n * 4);
+    const dxb = g.upload(f32(prior ?? new Float64Array(n).fill(NaN))); // every cell must be written
     const ds = [maxPoolForward(g, { x: xb, y: yb, argmax: ab }, s), maxPoolBackward(g, { dy: dyb, argmax: ab, dx: dxb }, s)];
     g.run(ds);
     const ref = maxPoolForwardRef(x, s);
@@ -77,7 +80,8 @@ describe('max pool (GPU vs CPU reference)', () => {
     g.free(ds);
   }
 
-  it.each([...cases, big])('%s', async (_name, s) => {
+  it.each([...cases, big])('%s', async (name, s) => {
+    spreadFromName(gpu(), name);
     const rng = new Rng(s.h * 1000 + s.w * 10 + s.kh + s.strideW);
     await check(s, distinct(rng, s.n * s.c * s.h * s.w), rng.floats(outCount(s)));
   });
@@ -92,6 +96,16 @@ describe('max pool (GPU vs CPU reference)', () => {
     const rng = new Rng(2);
     await check(s, distinct(rng, 168), rng.floats(outCount(s)), rng.floats(168));
   });
+
+  it.each([
+    ['2x3x5x7 pool 2/2 same', shape(2, 3, 5, 7, 2, 2, 'same')],
+    ['1x2x8x8 pool 2/3 valid (unpooled cells keep their value)', shape(1, 2, 8, 8, 2, 3, 'valid')],
+  ])('backward accumulates into dx, windows without overlap (%s)', async (_name, shp) => {
+    const s = { ...shp, accumulate: true };
+    const rng = new Rng(4);
+    const n = s.n * s.c * s.h * s.w;
+    await check(s, distinct(rng, n), rng.floats(outCount(s)), rng.floats(n));
+  });
 });
 
 describe('average pool (GPU vs CPU reference)', () => {
@@ -99,7 +113,7 @@ describe('average pool (GPU vs CPU reference)', () => {
     const g = gpu();
     const m = outCount(s), n = x.length;
     const xb = g.upload(f32(x)), dyb = g.upload(f32(dy)), yb = g.alloc(m * 4);
-    const dxb = prior ? g.upload(f32(prior)) : g.alloc(n * 4);
+    const dxb = g.upload(f32(prior ?? new Float64Array(n).fill(NaN))); // every cell must be written
     const ds = [avgPoolForward(g, { x: xb, y: yb }, s), avgPoolBackward(g, { dy: dyb, dx: dxb }, s)];
     g.run(ds);
     expectAllclose('avgpool y', await g.readF32(yb, m), avgPoolForwardRef(x, s), TOL, dims(s));
@@ -108,7 +122,8 @@ describe('average pool (GPU vs CPU reference)', () => {
     g.free(ds);
   }
 
-  it.each([...cases, big])('%s', async (_name, s) => {
+  it.each([...cases, big])('%s', async (name, s) => {
+    spreadFromName(gpu(), name);
     const rng = new Rng(s.h * 1000 + s.w * 10 + s.kh + s.strideW + 7);
     await check(s, rng.floats(s.n * s.c * s.h * s.w), rng.floats(outCount(s)));
   });
@@ -148,7 +163,7 @@ describe('global average pool (GPU vs CPU reference)', () => {
     const planes = s.n * s.c, n = planes * s.h * s.w;
     const x = rng.floats(n), dy = rng.floats(planes), prior = s.accumulate ? rng.floats(n) : undefined;
     const xb = g.upload(f32(x)), dyb = g.upload(f32(dy)), yb = g.alloc(planes * 4);
-    const dxb = prior ? g.upload(f32(prior)) : g.alloc(n * 4);
+    const dxb = g.upload(f32(prior ?? new Float64Array(n).fill(NaN))); // every cell must be written
     const ds = [globalAvgPoolForward(g, { x: xb, y: yb }, s), globalAvgPoolBackward(g, { dy: dyb, dx: dxb }, s)];
     g.run(ds);
     expectAllclose('global avg pool y', await g.readF32(yb, planes), globalAvgPoolForwardRef(x, s), TOL, [s.n, s.c]);

@@ -81,6 +81,12 @@ export class Gpu {
    * they measured 2–4× faster than the 8×8 tiles), 0 on GPUs. Tests set it to run both families.
    */
   lanes: number;
+  /**
+   * At most this many workgroups for a one-thread-per-element kernel (lib/stride.wgsl): unbounded
+   * on GPUs; 256 on CPU adapters, where each workgroup then loops over many elements, because
+   * lavapipe pays about a microsecond per workgroup (relu backward over 1.6M elements: 20 → 4 ms).
+   */
+  spreadLimit: number;
   private live = 0;
   private peak = 0;
   private readonly sizes = new WeakMap<GPUBuffer, number>();
@@ -110,6 +116,7 @@ export class Gpu {
     this.hasTimestamps = device.features.has('timestamp-query');
     this.gemmSide = adapter.cpu ? 8 : 16;
     this.lanes = adapter.cpu && this.hasSubgroups ? lanesFor(adapter.subgroupSize) : 0;
+    this.spreadLimit = adapter.cpu ? 256 : Infinity;
     device.addEventListener('uncapturederror', (e) => {
       this.errors.push((e as GPUUncapturedErrorEvent).error.message);
     });
@@ -252,6 +259,11 @@ export class Gpu {
       this.errors.length = 0;
       throw new GpuError(`GPU error: ${first.split('\n')[0]}`);
     }
+  }
+
+  /** Workgroups of 64 threads for a grid-stride kernel over `count` elements (lib/stride.wgsl). */
+  spread(count: number): [number, number] {
+    return grid(Math.max(1, Math.min(ceilDiv(count, 64), this.spreadLimit)));
   }
 
   /** A compute pipeline, cached by shader, entry point and override constants. */

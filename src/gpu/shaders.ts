@@ -4,6 +4,7 @@ import activation from '../../shaders/lib/activation.wgsl';
 import random from '../../shaders/lib/random.wgsl';
 import gemm from '../../shaders/lib/gemm.wgsl';
 import lanes from '../../shaders/lib/lanes.wgsl';
+import stride from '../../shaders/lib/stride.wgsl';
 import matmul from '../../shaders/matmul.wgsl';
 import conv2dForward from '../../shaders/conv2d_forward.wgsl';
 import conv2dBackwardInput from '../../shaders/conv2d_backward_input.wgsl';
@@ -30,13 +31,13 @@ const SHADERS = {
   conv2d_forward_lanes: [lanes, activation, conv2dForwardLanes],
   conv2d_backward_input_lanes: [lanes, conv2dBackwardInputLanes],
   conv2d_backward_weights_lanes: [lanes, conv2dBackwardWeightsLanes],
-  pool: [pool],
-  global_avg_pool: [globalAvgPool],
-  elementwise: [activation, elementwise],
+  pool: [stride, pool],
+  global_avg_pool: [stride, globalAvgPool],
+  elementwise: [stride, activation, elementwise],
   softmax_xent: [softmaxXent],
-  dropout: [random, dropout],
+  dropout: [stride, random, dropout],
   batchnorm: [batchnorm],
-  optimizer: [optimizer],
+  optimizer: [stride, optimizer],
   reduce: [reduce],
   batch: [random, batch],
 } satisfies Record<string, string[]>;

@@ -1,7 +1,6 @@
 // Inverted dropout with a counter-based mask: forward and backward recompute the same mask from
 // (seed, step counter, element index), so nothing is stored. Math and layout: shaders/dropout.wgsl.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import { ceilDiv, grid } from '../gpu/runtime.ts';
 
 export interface DropoutShape {
   /** Elements (any layout). */
@@ -21,7 +20,7 @@ function dropoutKernel(gpu: Gpu, src: BufferRef, counter: BufferRef, dst: Buffer
       shader: 'dropout',
       params: [s.count, s.seed >>> 0, { f32: s.rate }, { f32: 1 / (1 - s.rate) }, s.accumulate ? 1 : 0],
       bindings: [src, counter, dst],
-      workgroups: grid(ceilDiv(s.count, 64)),
+      workgroups: gpu.spread(s.count),
       label: `dropout ${what} ${s.count} p=${s.rate}`,
     }),
   ];

@@ -2,7 +2,6 @@
 // accumulate, copy, fill, moving average. Math, layout and dispatch geometry: shaders/elementwise.wgsl.
 // The output buffer must differ from the inputs; bound buffers may be larger than `count`.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import { ceilDiv, grid } from '../gpu/runtime.ts';
 import { FmgpuError, ShapeError } from '../errors.ts';
 import { actConstants, gradFromOutput, type Act } from './act.ts';
 
@@ -21,7 +20,7 @@ function ew(gpu: Gpu, entry: string, bindings: BufferRef[], count: number, label
     constants: o.constants,
     params: [count, { f32: o.value ?? 0 }, o.fromOutput ? 1 : 0, o.accumulate ? 1 : 0],
     bindings,
-    workgroups: grid(ceilDiv(count, 64)),
+    workgroups: gpu.spread(count),
     label: `elementwise.${label} ${count}`,
   });
 }

@@ -8,7 +8,6 @@
 //            the host fills it with the whole schedule (and may rewrite it between submits); one
 //            entry is a constant rate.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import { ceilDiv, grid } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
 
 export interface StepBuffers {
@@ -69,7 +68,7 @@ export function sgdUpdate(
     entry: 'sgd',
     params: [o.count, { f32: momentum }, { f32: wd }, o.nesterov ? 1 : 0],
     bindings: [io.counter, io.lrTable, io.param, io.grad, momentum > 0 ? io.velocity! : gpu.dummy],
-    workgroups: grid(ceilDiv(o.count, 64)),
+    workgroups: gpu.spread(o.count),
     label: `sgd ${o.count}${momentum > 0 ? ` μ=${momentum}${o.nesterov ? ' nesterov' : ''}` : ''}${wd ? ` wd=${wd}` : ''}`,
   });
 }
@@ -102,7 +101,7 @@ export function adamUpdate(
       { f32: wd }, decoupled ? 1 : 0, { f32: lnBeta(beta1) }, { f32: lnBeta(beta2) },
     ],
     bindings: [io.counter, io.lrTable, io.param, io.grad, io.m, io.v],
-    workgroups: grid(ceilDiv(o.count, 64)),
+    workgroups: gpu.spread(o.count),
     label: `${decoupled ? 'adamw' : 'adam'} ${o.count}${wd ? ` wd=${wd}` : ''}`,
   });
 }

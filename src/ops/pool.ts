@@ -3,7 +3,7 @@
 // Every buffer must be distinct (a dispatch cannot read and write one buffer); bound buffers may be
 // larger than the tensor (sizes come from the shape, never from the buffer).
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import { ceilDiv, grid } from '../gpu/runtime.ts';
+import { grid } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
 import { window2d, type Geometry2d, type Window2d } from './geometry.ts';
 
@@ -41,16 +41,17 @@ export function poolGeometry(s: PoolShape): Geometry2d {
 
 const desc = (s: PoolShape): string => `${s.n}x${s.c}x${s.h}x${s.w} ${s.kh}x${s.kw}/${s.strideH}x${s.strideW} ${s.padding}`;
 
-function poolKernel(gpu: Gpu, entry: string, bindings: BufferRef[], s: PoolShape, backward: boolean): Dispatch {
+/** `perInput`: one thread per input element (the gathering backwards), else one per output element. */
+function poolKernel(gpu: Gpu, entry: string, bindings: BufferRef[], s: PoolShape, backward: boolean, perInput = backward): Dispatch {
   const g = poolGeometry(s);
   const planes = s.n * s.c;
-  const count = backward ? planes * s.h * s.w : planes * g.oh * g.ow;
+  const count = perInput ? planes * s.h * s.w : planes * g.oh * g.ow;
   return gpu.kernel({
     shader: 'pool',
     entry,
     params: [planes, s.h, s.w, g.oh, g.ow, s.kh, s.kw, s.strideH, s.strideW, g.padTop, g.padLeft, backward && s.accumulate ? 1 : 0],
     bindings,
-    workgroups: grid(ceilDiv(count, 64)),
+    workgroups: gpu.spread(count),
     label: `pool.${entry} ${desc(s)}`,
   });
 }
@@ -63,8 +64,13 @@ export function maxPoolForward(gpu: Gpu, io: { x: BufferRef; y: BufferRef; argma
   return poolKernel(gpu, 'max_forward', [io.x, io.y, io.argmax], s, false);
 }
 
-/** dx[n,c,iy,ix] = Σ dy over the windows whose argmax (from maxPoolForward) is (iy, ix); 0 elsewhere. */
+/**
+ * dx[n,c,iy,ix] = Σ dy over the windows whose argmax (from maxPoolForward) is (iy, ix); 0 elsewhere.
+ * Windows that do not overlap (stride ≥ window) are scattered from one thread per output, each
+ * writing its own block of the input; overlapping ones are gathered per input element.
+ */
 export function maxPoolBackward(gpu: Gpu, io: { dy: BufferRef; argmax: BufferRef; dx: BufferRef }, s: PoolShape): Dispatch {
+  if (s.strideH >= s.kh && s.strideW >= s.kw) return poolKernel(gpu, 'max_backward_blocks', [io.dy, io.dx, io.argmax], s, true, false);
   return poolKernel(gpu, 'max_backward', [io.dy, io.dx, io.argmax], s, true);
 }
 
@@ -102,7 +108,7 @@ export function globalAvgPoolBackward(gpu: Gpu, io: { dy: BufferRef; dx: BufferR
     entry: 'backward',
     params: globalParams(s, true),
     bindings: [io.dy, io.dx],
-    workgroups: grid(ceilDiv(s.n * s.c * s.h * s.w, 64)),
+    workgroups: gpu.spread(s.n * s.c * s.h * s.w),
     label: `global_avg_pool.backward ${s.n}x${s.c}x${s.h}x${s.w}`,
   });
 }

@@ -1,5 +1,5 @@
 // One GPU device per test file, opened before its tests and released after them.
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, onTestFinished } from 'vitest';
 import { openNodeGpu } from '../../src/node/gpu.ts';
 import type { Gpu } from '../../src/gpu/runtime.ts';
 
@@ -20,4 +20,20 @@ export function useGpu(): () => Gpu {
 /** Uploads float64 test data as f32. */
 export function f32(x: ArrayLike<number>): Float32Array {
   return Float32Array.from(x as ArrayLike<number>);
+}
+
+/**
+ * Sets the grid-stride kernels' workgroup cap (Gpu.spreadLimit, lib/stride.wgsl) from a test's name
+ * and restores it after the test: "2-D grid" dispatches one thread per element (past 65,535
+ * workgroups the grid is 2-D, as on a GPU, whatever the adapter); "one workgroup" makes a single
+ * workgroup loop over every element. Other names keep the adapter's own cap.
+ */
+export function spreadFromName(g: Gpu, name: string): void {
+  const limit = name.includes('2-D grid') ? Infinity : name.includes('one workgroup') ? 1 : null;
+  if (limit === null) return;
+  const old = g.spreadLimit;
+  g.spreadLimit = limit;
+  onTestFinished(() => {
+    g.spreadLimit = old;
+  });
 }
