@@ -2,7 +2,7 @@
 // shapes (conv 32/64/128 3×3 same on 28/14/7 px; batch 64 and 256). Every kernel is first checked
 // against its float64 CPU reference (at batch 2, same layer shape), then timed.
 //   node dist/bench/kernels.js [--batch 64,256] [--reps N] [--family own|tiled|lanes] [--json]
-// --family picks the conv kernels: the adapter's own (default), the tiled GPU kernels, or the
+// --family picks the GEMM kernels (matmul, conv): the adapter's own (default), the tiled GPU kernels, or the
 // subgroup-lane kernels (shaders/lib/lanes.wgsl; needs subgroups of one size 4, 8 or 16).
 import { openNodeGpu } from '../src/node/gpu.ts';
 import { adapterName } from '../src/gpu/device.ts';

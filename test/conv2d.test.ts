@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { useGpu, f32 } from './helpers/gpu.ts';
+import { useGpu, f32, useGemmVariant, type GemmVariant } from './helpers/gpu.ts';
 import { expectAllclose, type Tol } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
 import { conv2dBackwardInput, conv2dBackwardWeights, weightPartsLength, weightSplits, conv2dForward, conv2dGeometry, type Conv2dShape } from '../src/ops/conv2d.ts';
@@ -7,7 +7,6 @@ import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../
 import type { Act } from '../src/ops/act.ts';
 import type { Padding } from '../src/ops/geometry.ts';
 import { Rng } from '../src/util/rng.ts';
-import { lanesFor } from '../src/gpu/runtime.ts';
 
 // f32 sums of `terms` products of values in [-1,1] (C·KH·KW for y, K·KH·KW for dX, N·OH·OW for dW
 // and db): the rounding error random-walks to about sqrt(terms)·|partial sums|·2⁻²⁴ ≲ terms·2e-8,
@@ -50,15 +49,10 @@ const cases: [string, Case][] = [
 ];
 
 type Pass = 'forward' | 'dX' | 'dW+db';
-// The adapter's own kernels; the other kernel family (the tiled GPU kernels on a CPU adapter that
-// runs the subgroup-lane ones, and the lane kernels on an adapter whose subgroups allow them); the
-// tiled kernels with the other workgroup side (8×8 threads on CPU adapters, 16×16 on GPUs:
-// shaders/lib/gemm.wgsl).
-type Variant = 'own' | 'other family' | 'other side';
-const passes = (variant: Variant) => ([name, c]: [string, Case]): [string, Case, Pass, Variant][] =>
+// Every case with the adapter's own kernels and the other family; the ones that exercise ragged
+// and narrow tiles again with the tiled kernels' other workgroup side (helpers/gpu.ts).
+const passes = (variant: GemmVariant) => ([name, c]: [string, Case]): [string, Case, Pass, GemmVariant][] =>
   (['forward', 'dX', 'dW+db'] as Pass[]).map((p) => [`${name}: ${p}${variant === 'own' ? '' : `, ${variant}`}`, c, p, variant]);
-// Every case with both kernel families; the ones that exercise ragged and narrow tiles again with
-// the tiled kernels' other workgroup side.
 const rows = [
   ...cases.flatMap(passes('own')),
   ...cases.flatMap(passes('other family')),
@@ -69,60 +63,47 @@ describe('conv2d (GPU vs CPU reference)', () => {
   const gpu = useGpu();
   it.for(rows)('%s', async ([, { s, bias, act, accumulate }, pass, variant], ctx) => {
     const g = gpu();
-    const { gemmSide: side, lanes } = g;
-    if (variant === 'other side') {
-      g.lanes = 0;
-      g.gemmSide = side === 8 ? 16 : 8;
-    } else if (variant === 'other family') {
-      const usable = g.hasSubgroups ? lanesFor(g.adapter.subgroupSize) : 0;
-      if (lanes === 0 && usable === 0) ctx.skip(`${g.adapter.description} has no subgroups of one size 4, 8 or 16 for the lane kernels`);
-      g.lanes = lanes > 0 ? 0 : usable;
-    }
-    try {
-      const { oh, ow } = conv2dGeometry(s);
-      const xs = s.n * s.c * s.h * s.w, ws = s.k * s.c * s.kh * s.kw, ys = s.n * s.k * oh * ow;
-      const rng = new Rng(xs * 31 + ws * 7 + ys);
-      const x = rng.floats(xs), w = rng.floats(ws), b = rng.floats(s.k), dy = rng.floats(ys), dx0 = rng.floats(xs);
-      const xShape = [s.n, s.c, s.h, s.w], yShape = [s.n, s.k, oh, ow];
-      const bufs: GPUBuffer[] = [];
-      const up = (a: Float64Array): GPUBuffer => { const q = g.upload(f32(a)); bufs.push(q); return q; };
-      if (pass === 'forward') {
-        const yb = up(new Float64Array(ys).fill(NaN)); // every output must be written
-        const d = conv2dForward(g, { x: up(x), w: up(w), b: bias ? up(b) : undefined, y: yb }, s, act);
-        g.run([d]);
-        expectAllclose('conv2d y', await g.readF32(yb), conv2dRef(x, w, bias ? b : null, s, act), tol(s.c * s.kh * s.kw), yShape);
-        g.free([d]);
-      } else if (pass === 'dX') {
-        const dxb = up(accumulate ? dx0 : new Float64Array(xs).fill(NaN));
-        const d = conv2dBackwardInput(g, { dy: up(dy), w: up(w), dx: dxb }, s, { accumulate });
-        g.run([d]);
-        const ref = conv2dBackwardInputRef(dy, w, s);
-        if (accumulate) ref.forEach((v, i) => (ref[i] = v + dx0[i]!));
-        expectAllclose('conv2d dX', await g.readF32(dxb), ref, tol(s.k * s.kh * s.kw), xShape);
-        g.free([d]);
-      } else {
-        // Once as one workgroup per tile (no split), once split-K over the positions with a
-        // fixed-order reduction of the partial sums.
-        for (const target of [1, 64]) {
-          const dwb = up(new Float64Array(ws).fill(NaN)), dbb = up(new Float64Array(s.k).fill(NaN));
-          const len = weightPartsLength(g, s, { target });
-          const parts = len > 0 ? up(new Float64Array(len).fill(NaN)) : undefined; // every partial must be written
-          const d = conv2dBackwardWeights(g, { dy: up(dy), x: up(x), dw: dwb, db: bias ? dbb : undefined, parts }, s, { target });
-          const split = d.some((q) => q.label.includes('reduce'));
-          expect(split).toBe(target > 1 && s.n * oh * ow >= 128);
-          expect(d).toHaveLength(1 + (split ? 1 : 0) + (bias ? 1 : 0));
-          g.run(d);
-          const ref = conv2dBackwardWeightsRef(dy, x, s);
-          expectAllclose(`conv2d dW (target ${target})`, await g.readF32(dwb), ref.dw, tol(s.n * oh * ow), [s.k, s.c, s.kh, s.kw]);
-          if (bias) expectAllclose('conv2d db', await g.readF32(dbb), ref.db, tol(s.n * oh * ow), [s.k]);
-          g.free(d);
-        }
+    useGemmVariant(g, variant, (why) => ctx.skip(why));
+    const { oh, ow } = conv2dGeometry(s);
+    const xs = s.n * s.c * s.h * s.w, ws = s.k * s.c * s.kh * s.kw, ys = s.n * s.k * oh * ow;
+    const rng = new Rng(xs * 31 + ws * 7 + ys);
+    const x = rng.floats(xs), w = rng.floats(ws), b = rng.floats(s.k), dy = rng.floats(ys), dx0 = rng.floats(xs);
+    const xShape = [s.n, s.c, s.h, s.w], yShape = [s.n, s.k, oh, ow];
+    const bufs: GPUBuffer[] = [];
+    const up = (a: Float64Array): GPUBuffer => { const q = g.upload(f32(a)); bufs.push(q); return q; };
+    if (pass === 'forward') {
+      const yb = up(new Float64Array(ys).fill(NaN)); // every output must be written
+      const d = conv2dForward(g, { x: up(x), w: up(w), b: bias ? up(b) : undefined, y: yb }, s, act);
+      g.run([d]);
+      expectAllclose('conv2d y', await g.readF32(yb), conv2dRef(x, w, bias ? b : null, s, act), tol(s.c * s.kh * s.kw), yShape);
+      g.free([d]);
+    } else if (pass === 'dX') {
+      const dxb = up(accumulate ? dx0 : new Float64Array(xs).fill(NaN));
+      const d = conv2dBackwardInput(g, { dy: up(dy), w: up(w), dx: dxb }, s, { accumulate });
+      g.run([d]);
+      const ref = conv2dBackwardInputRef(dy, w, s);
+      if (accumulate) ref.forEach((v, i) => (ref[i] = v + dx0[i]!));
+      expectAllclose('conv2d dX', await g.readF32(dxb), ref, tol(s.k * s.kh * s.kw), xShape);
+      g.free([d]);
+    } else {
+      // Once as one workgroup per tile (no split), once split-K over the positions with a
+      // fixed-order reduction of the partial sums.
+      for (const target of [1, 64]) {
+        const dwb = up(new Float64Array(ws).fill(NaN)), dbb = up(new Float64Array(s.k).fill(NaN));
+        const len = weightPartsLength(g, s, { target });
+        const parts = len > 0 ? up(new Float64Array(len).fill(NaN)) : undefined; // every partial must be written
+        const d = conv2dBackwardWeights(g, { dy: up(dy), x: up(x), dw: dwb, db: bias ? dbb : undefined, parts }, s, { target });
+        const split = d.some((q) => q.label.includes('reduce'));
+        expect(split).toBe(target > 1 && s.n * oh * ow >= 128);
+        expect(d).toHaveLength(1 + (split ? 1 : 0) + (bias ? 1 : 0));
+        g.run(d);
+        const ref = conv2dBackwardWeightsRef(dy, x, s);
+        expectAllclose(`conv2d dW (target ${target})`, await g.readF32(dwb), ref.dw, tol(s.n * oh * ow), [s.k, s.c, s.kh, s.kw]);
+        if (bias) expectAllclose('conv2d db', await g.readF32(dbb), ref.db, tol(s.n * oh * ow), [s.k]);
+        g.free(d);
       }
-      for (const q of bufs) g.release(q);
-    } finally {
-      g.gemmSide = side; // the Gpu is shared by the file's tests
-      g.lanes = lanes;
     }
+    for (const q of bufs) g.release(q);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, it } from 'vitest';
-import { useGpu, f32 } from './helpers/gpu.ts';
+import { useGpu, f32, useGemmVariant, type GemmVariant } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
 import { matmul, type MatmulShape } from '../src/ops/matmul.ts';
@@ -27,26 +27,25 @@ describe('matmul (GPU vs CPU reference)', () => {
     ['accumulate 30x30x30', { m: 30, n: 30, k: 30, accumulate: true }, false],
     ['tall 300x3x5', { m: 300, n: 3, k: 5 }, true],
   ];
-  // Every case with this adapter's GEMM workgroup; the layouts and transposes again with the other
-  // one (8×8 threads on CPU adapters, 16×16 on GPUs: shaders/lib/gemm.wgsl).
-  const other = cases.filter(([, s]) => !s.act).map(([name, s, b]): [string, MatmulShape, boolean, boolean] => [`${name}, other workgroup`, s, b, true]);
-  it.each([...cases.map(([n, s, b]): [string, MatmulShape, boolean, boolean] => [n, s, b, false]), ...other])('%s', async (_name, s, withBias, swap) => {
+  // Every case with the adapter's own kernel and the other family; the layouts and transposes again
+  // with the tiled kernel's other workgroup side (helpers/gpu.ts).
+  const rows: [string, MatmulShape, boolean, GemmVariant][] = [
+    ...cases.map(([n, s, b]): [string, MatmulShape, boolean, GemmVariant] => [n, s, b, 'own']),
+    ...cases.map(([n, s, b]): [string, MatmulShape, boolean, GemmVariant] => [`${n}, other family`, s, b, 'other family']),
+    ...cases.filter(([, s]) => !s.act).map(([n, s, b]): [string, MatmulShape, boolean, GemmVariant] => [`${n}, other side`, s, b, 'other side']),
+  ];
+  it.for(rows)('%s', async ([, s, withBias, variant], ctx) => {
     const g = gpu();
-    const side = g.gemmSide;
-    if (swap) g.gemmSide = side === 8 ? 16 : 8;
-    try {
-      const rng = new Rng(s.m * 131 + s.n * 7 + s.k);
-      const a = rng.floats(s.m * s.k), b = rng.floats(s.k * s.n), bias = rng.floats(s.n), c0 = rng.floats(s.m * s.n);
-      const ab = g.upload(f32(a)), bb = g.upload(f32(b)), biasb = g.upload(f32(bias)), cb = g.upload(f32(c0));
-      const d = matmul(g, { a: ab, b: bb, bias: withBias ? biasb : undefined, c: cb }, s);
-      g.run([d]);
-      const out = await g.readF32(cb);
-      expectAllclose('matmul C', out, matmulRef(a, b, withBias ? bias : null, s, c0), TOL, [s.m, s.n]);
-      for (const buf of [ab, bb, biasb, cb]) g.release(buf);
-      g.free([d]);
-    } finally {
-      g.gemmSide = side; // the Gpu is shared by the file's tests
-    }
+    useGemmVariant(g, variant, (why) => ctx.skip(why));
+    const rng = new Rng(s.m * 131 + s.n * 7 + s.k);
+    const a = rng.floats(s.m * s.k), b = rng.floats(s.k * s.n), bias = rng.floats(s.n), c0 = rng.floats(s.m * s.n);
+    const ab = g.upload(f32(a)), bb = g.upload(f32(b)), biasb = g.upload(f32(bias)), cb = g.upload(f32(c0));
+    const d = matmul(g, { a: ab, b: bb, bias: withBias ? biasb : undefined, c: cb }, s);
+    g.run([d]);
+    const out = await g.readF32(cb);
+    expectAllclose('matmul C', out, matmulRef(a, b, withBias ? bias : null, s, c0), TOL, [s.m, s.n]);
+    for (const buf of [ab, bb, biasb, cb]) g.release(buf);
+    g.free([d]);
   });
 });
 

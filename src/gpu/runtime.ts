@@ -76,7 +76,7 @@ export class Gpu {
    */
   gemmSide: 8 | 16;
   /**
-   * Lanes of the subgroup-lane conv kernels (shaders/lib/lanes.wgsl), 0 when the tiled kernels run
+   * Lanes of the subgroup-lane GEMM kernels (matmul, conv; shaders/lib/lanes.wgsl), 0 when the tiled kernels run
    * instead: the subgroup size on a CPU adapter that has subgroups of one size (lavapipe: 8, where
    * they measured 2–4× faster than the 8×8 tiles), 0 on GPUs. Tests set it to run both families.
    */

@@ -6,6 +6,7 @@ import gemm from '../../shaders/lib/gemm.wgsl';
 import lanes from '../../shaders/lib/lanes.wgsl';
 import stride from '../../shaders/lib/stride.wgsl';
 import matmul from '../../shaders/matmul.wgsl';
+import matmulLanes from '../../shaders/matmul_lanes.wgsl';
 import conv2dForward from '../../shaders/conv2d_forward.wgsl';
 import conv2dBackwardInput from '../../shaders/conv2d_backward_input.wgsl';
 import conv2dBackwardWeights from '../../shaders/conv2d_backward_weights.wgsl';
@@ -28,6 +29,7 @@ const SHADERS = {
   conv2d_backward_input: [gemm, conv2dBackwardInput],
   conv2d_backward_weights: [gemm, conv2dBackwardWeights],
   // lib/lanes.wgsl opens with `enable subgroups;`, so it comes first.
+  matmul_lanes: [lanes, activation, matmulLanes],
   conv2d_forward_lanes: [lanes, activation, conv2dForwardLanes],
   conv2d_backward_input_lanes: [lanes, conv2dBackwardInputLanes],
   conv2d_backward_weights_lanes: [lanes, conv2dBackwardWeightsLanes],

@@ -8,6 +8,7 @@ import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
 import { actConstants, type Act } from './act.ts';
 import { window2d, type Geometry2d, type Window2d } from './geometry.ts';
+import { laneConstants, laneTile } from './lanes.ts';
 
 export interface Conv2dShape extends Window2d {
   /** Batch. */
@@ -33,26 +34,11 @@ interface Tiling {
   constants: Record<string, number>;
 }
 
-/**
- * The subgroup-lane kernels' tile for a rows×cols GEMM (shaders/lib/lanes.wgsl): ROW_GROUPS·LANES
- * rows by COLS·LANES columns, at most 64 accumulators per lane (2×4 groups of 8 lanes by default),
- * narrowed where the GEMM is narrower so that a first layer's 9 columns do not fill a 32-wide tile.
- */
-export function laneTile(lanes: number, rows: number, cols: number): { rowGroups: number; cols: number } {
-  let rg = Math.min(8, ceilDiv(rows, lanes));
-  let cv = Math.min(8, ceilDiv(cols, lanes));
-  while (rg * cv * lanes > 64) {
-    if (cv >= 2 * rg) cv = ceilDiv(cv, 2);
-    else rg = ceilDiv(rg, 2);
-  }
-  return { rowGroups: rg, cols: cv };
-}
-
 /** The lane tile on an adapter that runs the lane kernels (gpu.lanes > 0); else the tiled kernels' BM × bn. */
 function tiling(gpu: Gpu, rows: number, cols: number, bn: number): Tiling {
   if (gpu.lanes > 0) {
     const t = laneTile(gpu.lanes, rows, cols);
-    return { lanes: true, bm: t.rowGroups * gpu.lanes, bn: t.cols * gpu.lanes, constants: { LANES: gpu.lanes, ROW_GROUPS: t.rowGroups, COLS: t.cols } };
+    return { lanes: true, bm: t.rowGroups * gpu.lanes, bn: t.cols * gpu.lanes, constants: laneConstants(gpu.lanes, t) };
   }
   const bm = rowTile(rows);
   return { lanes: false, bm, bn, constants: { GEMM_T: gpu.gemmSide, BM: bm } };

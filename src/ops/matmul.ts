@@ -3,6 +3,7 @@
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv } from '../gpu/runtime.ts';
 import { actConstants, type Act } from './act.ts';
+import { laneConstants, laneTile } from './lanes.ts';
 
 export interface MatmulShape {
   m: number;
@@ -18,19 +19,22 @@ export interface MatmulShape {
 }
 
 export function matmul(gpu: Gpu, io: { a: BufferRef; b: BufferRef; bias?: BufferRef; c: BufferRef }, s: MatmulShape): Dispatch {
+  const variant = {
+    TRANS_A: s.transA ? 1 : 0,
+    TRANS_B: s.transB ? 1 : 0,
+    HAS_BIAS: io.bias ? 1 : 0,
+    ACCUM: s.accumulate ? 1 : 0,
+    ...actConstants(s.act),
+  };
+  // CPU adapters: the subgroup-lane kernel (shaders/matmul_lanes.wgsl); GPUs: 64×64 tiles.
+  const t = gpu.lanes > 0 ? laneTile(gpu.lanes, s.m, s.n) : null;
+  const [bm, bn] = t ? [t.rowGroups * gpu.lanes, t.cols * gpu.lanes] : [64, 64];
   return gpu.kernel({
-    shader: 'matmul',
+    shader: t ? 'matmul_lanes' : 'matmul',
     params: [s.m, s.n, s.k],
-    constants: {
-      GEMM_T: gpu.gemmSide,
-      TRANS_A: s.transA ? 1 : 0,
-      TRANS_B: s.transB ? 1 : 0,
-      HAS_BIAS: io.bias ? 1 : 0,
-      ACCUM: s.accumulate ? 1 : 0,
-      ...actConstants(s.act),
-    },
+    constants: { ...(t ? laneConstants(gpu.lanes, t) : { GEMM_T: gpu.gemmSide }), ...variant },
     bindings: [io.a, io.b, io.bias ?? gpu.dummy, io.c],
-    workgroups: [ceilDiv(s.n, 64), ceilDiv(s.m, 64)],
+    workgroups: [ceilDiv(s.n, bn), ceilDiv(s.m, bm)],
     label: `matmul ${s.m}x${s.k}x${s.n}`,
   });
 }

@@ -1,7 +1,7 @@
 // One GPU device per test file, opened before its tests and released after them.
 import { afterAll, beforeAll, onTestFinished } from 'vitest';
 import { openNodeGpu } from '../../src/node/gpu.ts';
-import type { Gpu } from '../../src/gpu/runtime.ts';
+import { lanesFor, type Gpu } from '../../src/gpu/runtime.ts';
 
 export function useGpu(): () => Gpu {
   let gpu: Gpu | undefined;
@@ -36,4 +36,29 @@ export function spreadFromName(g: Gpu, name: string): void {
   onTestFinished(() => {
     g.spreadLimit = old;
   });
+}
+
+/**
+ * Which GEMM-shaped kernels (matmul, conv2d) a test runs: the adapter's own; the other family (the
+ * tiled GPU kernels on a CPU adapter that runs the subgroup-lane ones, the lane kernels on an
+ * adapter whose subgroups allow them); or the tiled kernels with the other workgroup side (8×8
+ * threads on CPU adapters, 16×16 on GPUs: shaders/lib/gemm.wgsl).
+ */
+export type GemmVariant = 'own' | 'other family' | 'other side';
+
+/** Switches `g` to `variant` for the current test and back after it; `skip` when the adapter cannot run it. */
+export function useGemmVariant(g: Gpu, variant: GemmVariant, skip: (why: string) => void): void {
+  const { gemmSide, lanes } = g;
+  onTestFinished(() => {
+    g.gemmSide = gemmSide;
+    g.lanes = lanes;
+  });
+  if (variant === 'other side') {
+    g.lanes = 0;
+    g.gemmSide = gemmSide === 8 ? 16 : 8;
+  } else if (variant === 'other family') {
+    const usable = g.hasSubgroups ? lanesFor(g.adapter.subgroupSize) : 0;
+    if (lanes === 0 && usable === 0) skip(`${g.adapter.description} has no subgroups of one size 4, 8 or 16 for the lane kernels`);
+    g.lanes = lanes > 0 ? 0 : usable;
+  }
 }

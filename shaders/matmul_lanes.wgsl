@@ -1,0 +1,65 @@
+// C = act(op(A) · op(B) + bias)  [+ C when ACCUM], for CPU adapters: matmul.wgsl's GEMM tiled for
+// SIMD lanes (lib/lanes.wgsl) instead of a GPU workgroup.
+// M rows, N columns, K inner (uniform P); all tensors row-major f32.
+// A is [M,K], or [K,M] when TRANS_A; B is [K,N], or [N,K] when TRANS_B; bias is [N]; C is [M,N].
+// GEMM rows m (shuffled from the lane that loaded them); columns n (one per lane).
+// Bindings: 0 params, 1 a, 2 b, 3 bias (any buffer when !HAS_BIAS), 4 c.
+// Dispatch: (ceil(N / (COLS·LANES)), ceil(M / (ROW_GROUPS·LANES))) workgroups of LANES.
+// Uses act() from lib/activation.wgsl and lanes_step() from lib/lanes.wgsl, prepended by the loader.
+
+struct Params { m: u32, n: u32, k: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override HAS_BIAS: bool = false;
+override ACCUM: bool = false;
+
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+@compute @workgroup_size(LANES)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  let row0 = wg.y * ROW_GROUPS * LANES;
+  let col0 = wg.x * COLS * LANES + lane;
+  // This lane's A rows and B columns, clamped: a row or column past the end is computed and never stored.
+  // A(m, k) = a[am + k·ak], B(k, n) = b[bn + k·bk].
+  var am: array<u32, 8>;
+  for (var g = 0u; g < ROW_GROUPS; g++) {
+    let m = min(row0 + g * LANES + lane, P.m - 1u);
+    am[g] = select(m * P.k, m, TRANS_A);
+  }
+  let ak = select(1u, P.m, TRANS_A);
+  var bn: array<u32, 8>;
+  for (var j = 0u; j < COLS; j++) {
+    let n = min(col0 + j * LANES, P.n - 1u);
+    bn[j] = select(n, n * P.k, TRANS_B);
+  }
+  let bk = select(P.n, 1u, TRANS_B);
+
+  var acc: array<f32, 64>;
+  for (var k = 0u; k < P.k; k++) {
+    var ag: array<f32, 8>;
+    for (var g = 0u; g < ROW_GROUPS; g++) { ag[g] = a[am[g] + k * ak]; }
+    var bv: array<f32, 8>;
+    for (var j = 0u; j < COLS; j++) { bv[j] = b[bn[j] + k * bk]; }
+    lanes_step(&acc, &ag, &bv);
+  }
+
+  for (var i = 0u; i < ROW_GROUPS * LANES; i++) {
+    let row = row0 + i;
+    if (row >= P.m) { break; }
+    for (var j = 0u; j < COLS; j++) {
+      let col = col0 + j * LANES;
+      if (col < P.n) {
+        var v = acc[i * COLS + j];
+        if (HAS_BIAS) { v += bias[col]; }
+        v = act(v);
+        let idx = row * P.n + col;
+        if (ACCUM) { v += c[idx]; }
+        c[idx] = v;
+      }
+    }
+  }
+}

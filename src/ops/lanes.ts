@@ -1,0 +1,23 @@
+// Tiles of the subgroup-lane GEMM kernels (shaders/lib/lanes.wgsl), which CPU adapters run instead
+// of the tiled GPU kernels (Gpu.lanes): matmul_lanes.wgsl and conv2d_*_lanes.wgsl.
+import { ceilDiv } from '../gpu/runtime.ts';
+
+/**
+ * The tile for a rows×cols GEMM: ROW_GROUPS·lanes rows by COLS·lanes columns, at most 64
+ * accumulators per lane (2×4 groups of 8 lanes by default), narrowed where the GEMM is narrower so
+ * that a first conv layer's 9 weight-gradient columns do not fill a 32-wide tile.
+ */
+export function laneTile(lanes: number, rows: number, cols: number): { rowGroups: number; cols: number } {
+  let rg = Math.min(8, ceilDiv(rows, lanes));
+  let cv = Math.min(8, ceilDiv(cols, lanes));
+  while (rg * cv * lanes > 64) {
+    if (cv >= 2 * rg) cv = ceilDiv(cv, 2);
+    else rg = ceilDiv(rg, 2);
+  }
+  return { rowGroups: rg, cols: cv };
+}
+
+/** The lane kernels' override constants for that tile. */
+export function laneConstants(lanes: number, t: { rowGroups: number; cols: number }): Record<string, number> {
+  return { LANES: lanes, ROW_GROUPS: t.rowGroups, COLS: t.cols };
+}
