@@ -7,20 +7,13 @@
 // (a, b) (a < sh, b < sw) is a stride-1 correlation with no wasted zero terms: with iy = first + sh·j,
 // oy = q + j − u (see phase()). Per phase the GEMM is rows c, columns p = (n·ny + jy)·nx + jx,
 // inner r = (k·tapsY + uy)·tapsX + ux. A phase with no taps (stride > kernel) writes zeros.
-// Bindings: 0 params, 1 dy, 2 w, 3 dx (overwritten, or added to when ACCUM).
+// Bindings: 0 params (P: lib/conv.wgsl), 1 dy, 2 w, 3 dx (overwritten, or added to when ACCUM).
 // Dispatch: (grid(rowTiles · colTiles), sh·sw) workgroups of GEMM_T×GEMM_T threads, rowTiles = ceil(C/BM),
 // colTiles = ceil(N·ceil(H/sh)·ceil(W/sw)/64) (the largest phase); wg.z is the phase a·sw + b.
 // Tiles BM×64×16: each thread owns (BM/GEMM_T)×(64/GEMM_T) outputs strided by GEMM_T (gemm_tile() from
 // lib/gemm.wgsl, prepended by the loader).
 // BM (override) is 64, or 32 when C ≤ 32 so that a narrow layer does not compute a half-empty tile.
 
-struct Params {
-  n: u32, c: u32, h: u32, w: u32,
-  k: u32, kh: u32, kw: u32, sh: u32,
-  sw: u32, pad_top: u32, pad_left: u32, oh: u32,
-  ow: u32, col_tiles: u32,
-}
-@group(0) @binding(0) var<uniform> P: Params;
 override ACCUM: bool = false;
 // Rows (in-channels) per tile: 64 or 32 (a multiple of 16, at most 64).
 override BM: u32 = 64u;

@@ -8,19 +8,12 @@
 // q = (n·H + iy)·W + ix (one per lane); inner: r = (k·KH + ky)·KW + kx. A stride above 1 leaves
 // most (q, r) pairs without a term; they are masked, not skipped (strided layers are rare and
 // small; the GPU kernel splits them into stride phases instead).
-// Bindings: 0 params, 1 dy, 2 w, 3 dx (overwritten, or added to when ACCUM).
+// Bindings: 0 params (P: lib/conv.wgsl), 1 dy, 2 w, 3 dx (overwritten, or added to when ACCUM).
 // Dispatch: grid(rowTiles · colTiles) workgroups of LANES, rowTiles = ceil(C / (ROW_GROUPS·LANES)),
 // colTiles = ceil(N·H·W / (COLS·LANES)); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles,
 // column tile t % colTiles.
 // Uses lanes_step() from lib/lanes.wgsl, prepended by the loader.
 
-struct Params {
-  n: u32, c: u32, h: u32, w: u32,
-  k: u32, kh: u32, kw: u32, sh: u32,
-  sw: u32, pad_top: u32, pad_left: u32, oh: u32,
-  ow: u32, col_tiles: u32,
-}
-@group(0) @binding(0) var<uniform> P: Params;
 override ACCUM: bool = false;
 
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
@@ -30,11 +23,10 @@ override ACCUM: bool = false;
 @compute @workgroup_size(LANES)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(subgroup_invocation_id) lane: u32) {
-  let rows = ROW_GROUPS * LANES;
-  let tile = wg.x + wg.y * nwg.x;
-  if (tile >= P.col_tiles * ((P.c + rows - 1u) / rows)) { return; }
-  let row0 = (tile / P.col_tiles) * rows;
-  let col0 = (tile % P.col_tiles) * (COLS * LANES) + lane;
+  let origin = lanes_origin(wg, nwg, P.col_tiles, P.c);
+  if (origin.x >= P.c) { return; }
+  let row0 = origin.x;
+  let col0 = origin.y + lane;
   let khw = P.kh * P.kw;
   let hw = P.h * P.w;
   let ohw = P.oh * P.ow;
@@ -94,7 +86,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
   }
 
-  for (var i = 0u; i < rows; i++) {
+  for (var i = 0u; i < ROW_GROUPS * LANES; i++) {
     let row = row0 + i;
     if (row >= P.c) { break; }
     for (var j = 0u; j < COLS; j++) {

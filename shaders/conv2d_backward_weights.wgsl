@@ -5,7 +5,7 @@
 // tensors NCHW row-major f32: dy [N,K,OH,OW], x [N,C,H,W], dw [K,C,KH,KW], db [K]; both overwritten.
 //
 // main: implicit GEMM dw = dy · im2col(x)ᵀ. Rows: out-channels k; columns: r = (c·KH + ky)·KW + kx;
-//   inner: positions p = (n·OH + oy)·OW + ox. Bindings: 0 params, 1 dy, 2 x, 3 out.
+//   inner: positions p = (n·OH + oy)·OW + ox. Bindings: 0 params (P: lib/conv.wgsl), 1 dy, 2 x, 3 out.
 //   Dispatch: (grid(rowTiles · colTiles), splits) workgroups of GEMM_T×GEMM_T threads, rowTiles = ceil(K/BM),
 //   colTiles = ceil(C·KH·KW/BN); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles, column tile
 //   t % colTiles. Tiles BM×BN×16: each thread owns (BM/GEMM_T)×(BN/GEMM_T) outputs strided
@@ -18,15 +18,8 @@
 // reduce_splits: dw[i] = Σ_z parts[z·len + i] in z order (deterministic). Bindings: 0 params,
 //   1 parts, 2 dw. Dispatch: grid(ceil(K·C·KH·KW / 256)) workgroups of 256.
 // bias_grad: one workgroup of 256 per k, strided partial sums then a tree.
-//   Bindings: 0 params, 1 dy, 2 db. Dispatch: grid(K) workgroups.
+//   Bindings: 0 params (P: lib/conv.wgsl), 1 dy, 2 db. Dispatch: grid(K) workgroups.
 
-struct Params {
-  n: u32, c: u32, h: u32, w: u32,
-  k: u32, kh: u32, kw: u32, sh: u32,
-  sw: u32, pad_top: u32, pad_left: u32, oh: u32,
-  ow: u32, col_tiles: u32, chunk: u32, splits: u32,
-}
-@group(0) @binding(0) var<uniform> P: Params;
 // Tile rows (out-channels) and columns (C·KH·KW): each 16, 32 or 64.
 override BM: u32 = 64u;
 override BN: u32 = 64u;

@@ -7,20 +7,13 @@
 // tensors NCHW row-major f32: dy [N,K,OH,OW], x [N,C,H,W], dw [K,C,KH,KW].
 // GEMM rows: out-channels k (shuffled from the lane that loaded them); columns:
 // r = (c·KH + ky)·KW + kx (one per lane); inner: positions p = (n·OH + oy)·OW + ox.
-// Bindings: 0 params, 1 dy, 2 x, 3 out: dw, or the partial sums when split.
+// Bindings: 0 params (P: lib/conv.wgsl), 1 dy, 2 x, 3 out: dw, or the partial sums when split.
 // Dispatch: (grid(rowTiles · colTiles), splits) workgroups of LANES, rowTiles = ceil(K / (ROW_GROUPS·LANES)),
 // colTiles = ceil(C·KH·KW / (COLS·LANES)); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles,
 // column tile t % colTiles. Workgroup z sums positions [z·chunk, (z+1)·chunk) and writes
 // out[z·K·C·KH·KW + k·C·KH·KW + r] (with one split, out is dw itself).
 // Uses lanes_step() from lib/lanes.wgsl, prepended by the loader.
 
-struct Params {
-  n: u32, c: u32, h: u32, w: u32,
-  k: u32, kh: u32, kw: u32, sh: u32,
-  sw: u32, pad_top: u32, pad_left: u32, oh: u32,
-  ow: u32, col_tiles: u32, chunk: u32, splits: u32,
-}
-@group(0) @binding(0) var<uniform> P: Params;
 
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -29,11 +22,10 @@ struct Params {
 @compute @workgroup_size(LANES)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(subgroup_invocation_id) lane: u32) {
-  let rows = ROW_GROUPS * LANES;
-  let tile = wg.x + wg.y * nwg.x;
-  if (tile >= P.col_tiles * ((P.k + rows - 1u) / rows)) { return; }
-  let row0 = (tile / P.col_tiles) * rows;
-  let col0 = (tile % P.col_tiles) * (COLS * LANES) + lane;
+  let origin = lanes_origin(wg, nwg, P.col_tiles, P.k);
+  if (origin.x >= P.k) { return; }
+  let row0 = origin.x;
+  let col0 = origin.y + lane;
   let khw = P.kh * P.kw;
   let hw = P.h * P.w;
   let ohw = P.oh * P.ow;
@@ -87,7 +79,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
 
   let out0 = wg.z * P.k * ckk;
-  for (var i = 0u; i < rows; i++) {
+  for (var i = 0u; i < ROW_GROUPS * LANES; i++) {
     let row = row0 + i;
     if (row >= P.k) { break; }
     for (var j = 0u; j < COLS; j++) {

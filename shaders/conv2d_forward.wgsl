@@ -4,20 +4,13 @@
 // GEMM rows: out-channels k; columns: positions p = (n·OH + oy)·OW + ox; inner: r = (c·KH + ky)·KW + kx.
 //   im2col(x)[r,p] = x[n, c, oy·sh + ky − padTop, ox·sw + kx − padLeft], 0 outside the input
 //   (padTop/padLeft from src/ops/geometry.ts: TF's asymmetric same padding; the rest is implied).
-// Bindings: 0 params, 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y (overwritten).
+// Bindings: 0 params (P: lib/conv.wgsl), 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y (overwritten).
 // Dispatch: grid(rowTiles · colTiles) workgroups of GEMM_T×GEMM_T threads, rowTiles = ceil(K/BM),
 // colTiles = ceil(N·OH·OW/64); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles, column tile
 // t % colTiles. Tiles BM×64×16: each thread owns (BM/GEMM_T)×(64/GEMM_T) outputs strided by GEMM_T (lib/gemm.wgsl).
 // BM (override) is 64, or 32 when K ≤ 32 so that a narrow layer does not compute a half-empty tile.
 // Uses act() from lib/activation.wgsl and gemm_tile() from lib/gemm.wgsl, prepended by the loader.
 
-struct Params {
-  n: u32, c: u32, h: u32, w: u32,
-  k: u32, kh: u32, kw: u32, sh: u32,
-  sw: u32, pad_top: u32, pad_left: u32, oh: u32,
-  ow: u32, col_tiles: u32,
-}
-@group(0) @binding(0) var<uniform> P: Params;
 override HAS_BIAS: bool = false;
 // Rows (out-channels) per tile: 64 or 32 (a multiple of 16, at most 64).
 override BM: u32 = 64u;

@@ -5,19 +5,12 @@
 // GEMM rows: out-channels k (shuffled from the lane that loaded them); columns: positions
 // p = (n·OH + oy)·OW + ox (one per lane); inner: r = (c·KH + ky)·KW + kx, with
 // im2col(x)[r,p] = x[n, c, oy·sh + ky − padTop, ox·sw + kx − padLeft], 0 outside the input.
-// Bindings: 0 params, 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y (overwritten).
+// Bindings: 0 params (P: lib/conv.wgsl), 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y (overwritten).
 // Dispatch: grid(rowTiles · colTiles) workgroups of LANES, rowTiles = ceil(K / (ROW_GROUPS·LANES)),
 // colTiles = ceil(N·OH·OW / (COLS·LANES)); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles,
 // column tile t % colTiles.
 // Uses act() from lib/activation.wgsl and lanes_step() from lib/lanes.wgsl, prepended by the loader.
 
-struct Params {
-  n: u32, c: u32, h: u32, w: u32,
-  k: u32, kh: u32, kw: u32, sh: u32,
-  sw: u32, pad_top: u32, pad_left: u32, oh: u32,
-  ow: u32, col_tiles: u32,
-}
-@group(0) @binding(0) var<uniform> P: Params;
 override HAS_BIAS: bool = false;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -28,11 +21,10 @@ override HAS_BIAS: bool = false;
 @compute @workgroup_size(LANES)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(subgroup_invocation_id) lane: u32) {
-  let rows = ROW_GROUPS * LANES;
-  let tile = wg.x + wg.y * nwg.x;
-  if (tile >= P.col_tiles * ((P.k + rows - 1u) / rows)) { return; }
-  let row0 = (tile / P.col_tiles) * rows;
-  let col0 = (tile % P.col_tiles) * (COLS * LANES) + lane;
+  let origin = lanes_origin(wg, nwg, P.col_tiles, P.k);
+  if (origin.x >= P.k) { return; }
+  let row0 = origin.x;
+  let col0 = origin.y + lane;
   let khw = P.kh * P.kw;
   let hw = P.h * P.w;
   let inner = P.c * khw;
@@ -83,7 +75,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
   }
 
-  for (var i = 0u; i < rows; i++) {
+  for (var i = 0u; i < ROW_GROUPS * LANES; i++) {
     let row = row0 + i;
     if (row >= P.k) { break; }
     var b = 0.0;

@@ -42,6 +42,14 @@ fn window(oy: u32, ox: u32) -> vec4u {
                u32(max(tx, 0)), u32(min(tx + i32(P.kw), i32(P.w))));
 }
 
+// Output element i as (plane, oy, ox).
+fn out_coords(i: u32) -> vec3u {
+  let ohw = P.oh * P.ow;
+  let p = i / ohw;
+  let q = i - p * ohw;
+  return vec3u(p, q / P.ow, q % P.ow);
+}
+
 // Outputs along one axis whose window holds input i: [lo, hi), from o·s − pad ≤ i < o·s − pad + k.
 fn span(i: u32, pad: u32, k: u32, s: u32, out: u32) -> vec2u {
   let t = i + pad;
@@ -55,9 +63,10 @@ fn max_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
                @builtin(local_invocation_index) li: u32) {
   let ohw = P.oh * P.ow;
   for (var i = element0(wg, nwg, li); i < P.planes * ohw; i += stride(nwg)) {
-    let p = i / ohw;
-    let oy = (i - p * ohw) / P.ow;
-    let ox = i - p * ohw - oy * P.ow;
+    let o = out_coords(i);
+    let p = o.x;
+    let oy = o.y;
+    let ox = o.z;
     let r = window(oy, ox);
     let base = p * P.h * P.w;
     var arg = r.x * P.w + r.z;
@@ -109,9 +118,10 @@ fn max_backward_blocks(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups
                        @builtin(local_invocation_index) li: u32) {
   let ohw = P.oh * P.ow;
   for (var i = element0(wg, nwg, li); i < P.planes * ohw; i += stride(nwg)) {
-    let p = i / ohw;
-    let oy = (i - p * ohw) / P.ow;
-    let ox = i - p * ohw - oy * P.ow;
+    let o = out_coords(i);
+    let p = o.x;
+    let oy = o.y;
+    let ox = o.z;
     let y0 = block_start(oy, P.sh, P.pad_top);
     let x0 = block_start(ox, P.sw, P.pad_left);
     var y1 = P.h;
@@ -139,9 +149,10 @@ fn avg_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
                @builtin(local_invocation_index) li: u32) {
   let ohw = P.oh * P.ow;
   for (var i = element0(wg, nwg, li); i < P.planes * ohw; i += stride(nwg)) {
-    let p = i / ohw;
-    let oy = (i - p * ohw) / P.ow;
-    let ox = i - p * ohw - oy * P.ow;
+    let o = out_coords(i);
+    let p = o.x;
+    let oy = o.y;
+    let ox = o.z;
     let r = window(oy, ox);
     let base = p * P.h * P.w;
     var s = 0.0;

@@ -18,6 +18,17 @@ override LANES: u32 = 8u;
 override ROW_GROUPS: u32 = 2u;
 override COLS: u32 = 4u;
 
+// Workgroup wg's tile of a GEMM with `rows` rows cut into col_tiles column tiles: tile
+// t = wg.x + wg.y·nwg.x is row tile t / col_tiles and column tile t % col_tiles. Returns its first
+// row and first column, or first row ≥ rows past the last tile (the grid is rounded up). Uniform
+// across the workgroup, as the subgroupShuffle after an early return needs.
+fn lanes_origin(wg: vec3u, nwg: vec3u, col_tiles: u32, rows: u32) -> vec2u {
+  let tile = wg.x + wg.y * nwg.x;
+  let tile_rows = ROW_GROUPS * LANES;
+  if (tile >= col_tiles * ((rows + tile_rows - 1u) / tile_rows)) { return vec2u(rows, 0u); }
+  return vec2u((tile / col_tiles) * tile_rows, (tile % col_tiles) * (COLS * LANES));
+}
+
 fn lanes_step(acc: ptr<function, array<f32, 64>>, ag: ptr<function, array<f32, 8>>, bv: ptr<function, array<f32, 8>>) {
   for (var i = 0u; i < ROW_GROUPS * LANES; i++) {
     let a = subgroupShuffle((*ag)[i / LANES], i % LANES);

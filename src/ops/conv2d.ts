@@ -84,9 +84,9 @@ export function weightSplits(inner: number, tiles: number, target: number): { sp
   return { splits: Math.ceil(inner / chunk), chunk };
 }
 
-/** The uniform every conv2d shader reads (struct Params), with its tile count along GEMM columns. */
-function params(s: Conv2dShape, g: Geometry2d, colTiles: number): number[] {
-  return [s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.strideH, s.strideW, g.padTop, g.padLeft, g.oh, g.ow, colTiles];
+/** The uniform every conv2d shader reads (struct Params in shaders/lib/conv.wgsl). */
+function params(s: Conv2dShape, g: Geometry2d, colTiles: number, split = { chunk: 0, splits: 0 }): number[] {
+  return [s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.strideH, s.strideW, g.padTop, g.padLeft, g.oh, g.ow, colTiles, split.chunk, split.splits];
 }
 
 const describe = (s: Conv2dShape): string =>
@@ -156,7 +156,7 @@ export function conv2dBackwardWeights(gpu: Gpu, io: { dy: BufferRef; x: BufferRe
   const len = s.k * s.c * s.kh * s.kw;
   const parts = splits > 1 ? io.parts : null;
   if (parts === undefined) throw new ShapeError(`conv2d backward weights ${describe(s)} splits its sum ${splits} ways and needs a partial-sums buffer of ${splits * len} floats (weightPartsLength)`);
-  const p = [...params(s, g, colTiles), chunk, splits];
+  const p = params(s, g, colTiles, { chunk, splits });
   const out = [
     gpu.kernel({
       shader: t.lanes ? 'conv2d_backward_weights_lanes' : 'conv2d_backward_weights',
