@@ -1,6 +1,7 @@
-// Conv2d, forward and backward side by side, each an implicit GEMM on 64×64 tiles (narrowed for small layers).
+// Conv2d, forward and backward side by side, each an implicit GEMM on 64×64 tiles (narrowed for small
+// layers), or on a CPU adapter with subgroups, the subgroup-lane kernels (Gpu.lanes).
 // Shapes, layouts, math and dispatch geometry: shaders/conv2d_forward.wgsl,
-// shaders/conv2d_backward_input.wgsl, shaders/conv2d_backward_weights.wgsl.
+// shaders/conv2d_backward_input.wgsl, shaders/conv2d_backward_weights.wgsl and their *_lanes.wgsl.
 // Tensors NCHW row-major f32; weights [K, C, KH, KW] (OIHW). Every output buffer is overwritten
 // unless an option says accumulate.
 import { ShapeError } from '../errors.ts';
@@ -26,7 +27,7 @@ const TILE = 64;
 /** Row-tile height: 32 for narrow GEMMs (≤ 32 rows) so half of every tile is not wasted, else 64. */
 const rowTile = (rows: number): number => (rows <= 32 ? 32 : 64);
 
-/** A GEMM-shaped pass's kernel: its shader, tile (rows × columns) and tile constants. */
+/** A GEMM-shaped pass's kernel: lane or tiled, its tile (bm rows × bn columns) and tile constants. */
 interface Tiling {
   lanes: boolean;
   bm: number;
