@@ -69,3 +69,43 @@ export async function measureFmgpu(gpu: Gpu, ir: ModelIR, model: string, data: D
 export function fmgpuLine(row: FmgpuTrainRow): string {
   return `fmgpu train batch=${row.batch}: ${row.images_per_s.toLocaleString('en-US')} images/s (first epoch ${row.first_epoch_images_per_s.toLocaleString('en-US')}), ${row.dispatches_per_step} dispatches/step, ${row.submits_per_step.toFixed(3)} submits/step, planned ${(row.planned_bytes / 2 ** 20).toFixed(1)} MiB`;
 }
+
+export interface FmgpuInferRow {
+  bench: 'infer';
+  adapter: string;
+  model: string;
+  date: string;
+  images: number;
+  chunk: number;
+  first_pass_images_per_s: number;
+  images_per_s: number;
+}
+
+/**
+ * Inference over `test` as `fmgpu eval` runs it (Trainer.evaluate: GPU gather, forward in the
+ * largest chunks that fit, loss, accuracy and confusion accumulated on the GPU, one read-back): a
+ * first pass that compiles the pipelines, then the mean of `reps` passes. The weights are the
+ * initial ones: the speed does not depend on them.
+ */
+export async function measureInference(gpu: Gpu, ir: ModelIR, model: string, test: Dataset, date: string, reps: number): Promise<FmgpuInferRow> {
+  const t = new Trainer(gpu, ir, 1);
+  try {
+    let t0 = performance.now();
+    await t.evaluate(test);
+    const first = (performance.now() - t0) / 1000;
+    t0 = performance.now();
+    for (let i = 0; i < reps; i++) await t.evaluate(test);
+    const mean = (performance.now() - t0) / 1000 / reps;
+    return {
+      bench: 'infer', adapter: adapterName(gpu.adapter), model, date, images: test.n, chunk: Math.min(t.evalChunk, test.n),
+      first_pass_images_per_s: Math.round(test.n / first), images_per_s: Math.round(test.n / mean),
+    };
+  } finally {
+    t.release();
+  }
+}
+
+/** The table line for people: `fmgpu infer: 1,234 images/s (10,000 test images in chunks of 1,000; first pass 987)`. */
+export function inferLine(row: FmgpuInferRow): string {
+  return `fmgpu infer: ${row.images_per_s.toLocaleString('en-US')} images/s (${row.images.toLocaleString('en-US')} test images in chunks of ${row.chunk.toLocaleString('en-US')}; first pass ${row.first_pass_images_per_s.toLocaleString('en-US')})`;
+}

@@ -37,8 +37,11 @@ describe('benchmarks on tiny data', () => {
     const r = bench('train', tiny, '--batch', '32', '--steps', '2', '--data', data);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/^fmgpu train batch=32: [\d,]+ images\/s \(first epoch [\d,]+\), \d+ dispatches\/step/m);
-    const [row] = jsonLines(bench('train', tiny, '--batch', '32', '--steps', '2', '--data', data, '--json').out);
+    expect(r.out).toMatch(/^fmgpu infer: [\d,]+ images\/s \([\d,]+ test images in chunks of [\d,]+; first pass [\d,]+\)$/m);
+    const [row, infer] = jsonLines(bench('train', tiny, '--batch', '32', '--steps', '2', '--data', data, '--json').out);
     expect(row).toMatchObject({ bench: 'train', batch: 32, steps: 2 });
+    expect(infer).toMatchObject({ bench: 'infer' });
+    expect(infer!.images_per_s).toBeGreaterThan(0);
   });
 
   it('profile.js times every dispatch of a step', () => {
