@@ -50,13 +50,15 @@ const cases: [string, Case][] = [
 
 type Pass = 'forward' | 'dX' | 'dW+db';
 // Every case with the adapter's own kernels and the other family; the ones that exercise ragged
-// and narrow tiles again with the tiled kernels' other workgroup side (helpers/gpu.ts).
+// and narrow tiles again with the tiled kernels' other workgroup side, and some with four lanes
+// (helpers/gpu.ts).
 const passes = (variant: GemmVariant) => ([name, c]: [string, Case]): [string, Case, Pass, GemmVariant][] =>
   (['forward', 'dX', 'dW+db'] as Pass[]).map((p) => [`${name}: ${p}${variant === 'own' ? '' : `, ${variant}`}`, c, p, variant]);
 const rows = [
   ...cases.flatMap(passes('own')),
   ...cases.flatMap(passes('other family')),
   ...cases.filter(([name]) => /ragged|row tiles|7×7 stride 4|5×2 kernel/.test(name)).flatMap(passes('other side')),
+  ...cases.filter(([name]) => /ragged|row tiles|3×5 kernel|accumulated/.test(name)).flatMap(passes('four lanes')),
 ];
 
 describe('conv2d (GPU vs CPU reference)', () => {

@@ -28,11 +28,12 @@ describe('matmul (GPU vs CPU reference)', () => {
     ['tall 300x3x5', { m: 300, n: 3, k: 5 }, true],
   ];
   // Every case with the adapter's own kernel and the other family; the layouts and transposes again
-  // with the tiled kernel's other workgroup side (helpers/gpu.ts).
+  // with the tiled kernel's other workgroup side and with four lanes (helpers/gpu.ts).
   const rows: [string, MatmulShape, boolean, GemmVariant][] = [
     ...cases.map(([n, s, b]): [string, MatmulShape, boolean, GemmVariant] => [n, s, b, 'own']),
     ...cases.map(([n, s, b]): [string, MatmulShape, boolean, GemmVariant] => [`${n}, other family`, s, b, 'other family']),
     ...cases.filter(([, s]) => !s.act).map(([n, s, b]): [string, MatmulShape, boolean, GemmVariant] => [`${n}, other side`, s, b, 'other side']),
+    ...cases.filter(([, s]) => !s.act).map(([n, s, b]): [string, MatmulShape, boolean, GemmVariant] => [`${n}, four lanes`, s, b, 'four lanes']),
   ];
   it.for(rows)('%s', async ([, s, withBias, variant], ctx) => {
     const g = gpu();

@@ -41,10 +41,12 @@ export function spreadFromName(g: Gpu, name: string): void {
 /**
  * Which GEMM-shaped kernels (matmul, conv2d) a test runs: the adapter's own; the other family (the
  * tiled GPU kernels on a CPU adapter that runs the subgroup-lane ones, the lane kernels on an
- * adapter whose subgroups allow them); or the tiled kernels with the other workgroup side (8×8
- * threads on CPU adapters, 16×16 on GPUs: shaders/lib/gemm.wgsl).
+ * adapter whose subgroups allow them); the tiled kernels with the other workgroup side (8×8
+ * threads on CPU adapters, 16×16 on GPUs: shaders/lib/gemm.wgsl); or the lane kernels with 4 lanes,
+ * the size of SwiftShader's subgroups (Chromium's CPU adapter), which an adapter with subgroups of
+ * at least 4 runs as one partly filled subgroup.
  */
-export type GemmVariant = 'own' | 'other family' | 'other side';
+export type GemmVariant = 'own' | 'other family' | 'other side' | 'four lanes';
 
 /** Switches `g` to `variant` for the current test and back after it; `skip` when the adapter cannot run it. */
 export function useGemmVariant(g: Gpu, variant: GemmVariant, skip: (why: string) => void): void {
@@ -56,6 +58,9 @@ export function useGemmVariant(g: Gpu, variant: GemmVariant, skip: (why: string)
   if (variant === 'other side') {
     g.lanes = 0;
     g.gemmSide = gemmSide === 8 ? 16 : 8;
+  } else if (variant === 'four lanes') {
+    if (!g.hasSubgroups || (g.adapter.subgroupSize ?? 0) < 4) skip(`${g.adapter.description} has no subgroups of one size of at least 4 lanes`);
+    g.lanes = 4;
   } else if (variant === 'other family') {
     const usable = g.hasSubgroups ? lanesFor(g.adapter.subgroupSize) : 0;
     if (lanes === 0 && usable === 0) skip(`${g.adapter.description} has no subgroups of one size 4, 8 or 16 for the lane kernels`);
