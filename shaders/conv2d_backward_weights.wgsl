@@ -124,11 +124,15 @@ fn bias_grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   let k = wg.x + wg.y * nwg.x;
   if (k >= P.k) { return; }
   let ohw = P.oh * P.ow;
-  // Thread li sums positions li, li + 256, … of every image in turn (no division per element).
+  // Thread li sums positions j = li, li + 256, … < N·OH·OW, j = n·OH·OW + q with (n, q) stepped
+  // by subtraction rather than divided (integer division is slow everywhere, scalarized on a CPU).
   var s = 0.0;
-  for (var n = 0u; n < P.n; n++) {
-    let base = (n * P.k + k) * ohw;
-    for (var q = li; q < ohw; q += WG) { s += dy[base + q]; }
+  var n = li / ohw;
+  var q = li % ohw;
+  for (; n < P.n;) {
+    s += dy[(n * P.k + k) * ohw + q];
+    q += WG;
+    while (q >= ohw) { q -= ohw; n++; }
   }
   partial[li] = s;
   workgroupBarrier();

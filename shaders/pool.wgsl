@@ -16,12 +16,13 @@
 //                 so every cell is written once with no search and no division per input element.
 //   avg_forward:  y = (Σ real cells) / cnt, cnt = number of real cells in the window (TF 'same')
 //   avg_backward: dL/dx[p,iy,ix] = Σ dy[p,o] / cnt(o) over the windows o that contain (iy, ix)
-// Backwards are gathers (one thread per input element, its windows visited in a fixed order): exact
-// and deterministic with overlapping windows (stride < window), no atomics.
+// max_backward and avg_backward are gathers (per input element, its windows visited in a fixed
+// order): exact and deterministic with overlapping windows (stride < window), no atomics.
 // Bindings: 1 src (x or dy, read), 2 dst (y or dx, written; backwards add into it when
-//   P.accumulate ≠ 0), 3 argmax (u32: max_forward writes it, max_backward reads it; avg_* omit it).
-// Dispatch: one thread per output element (forwards, max_backward_blocks) or input element (the other
-//   backwards), 64 per workgroup, Gpu.spread(count) workgroups; grid-stride loops over i
+//   P.accumulate ≠ 0), 3 argmax (u32: max_forward writes it, max_backward and max_backward_blocks
+//   read it; avg_* omit it).
+// Dispatch: 64 threads per workgroup, Gpu.spread(count) workgroups; grid-stride loops over the
+//   output elements (forwards, max_backward_blocks) or input elements (the other backwards)
 //   (lib/stride.wgsl, prepended by the loader).
 
 struct Params {
@@ -108,6 +109,7 @@ fn max_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: 
 
 // First input row (or column) of output o's block along one axis: 0 for the first output, else where
 // its window starts; the block ends where the next one starts (size for the last output).
+// o·s ≥ pad: with stride ≥ window, TF 'same' pads pad ≤ (window − 1)/2 < s before, 'valid' 0.
 fn block_start(o: u32, s: u32, pad: u32) -> u32 {
   if (o == 0u) { return 0u; }
   return o * s - pad;

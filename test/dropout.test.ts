@@ -42,7 +42,8 @@ describe('dropout (GPU vs CPU reference)', () => {
     const x = nonzero(rng, count), dy = nonzero(rng, count);
     const s: DropoutShape = { count, rate, seed };
     const xb = g.upload(f32(x)), dyb = g.upload(f32(dy)), counter = g.upload(new Uint32Array([step]));
-    const yb = g.alloc(count * 4), dxb = g.alloc(count * 4);
+    // NaN, so that an element left unwritten fails (a dropped one must be written as 0).
+    const yb = g.upload(new Float32Array(count).fill(NaN)), dxb = g.upload(new Float32Array(count).fill(NaN));
     const ds = [...dropoutForward(g, { x: xb, counter, y: yb }, s), ...dropoutBackward(g, { dy: dyb, counter, dx: dxb }, s)];
     g.run(ds);
     const y = await g.readF32(yb), dx = await g.readF32(dxb);

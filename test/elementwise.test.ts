@@ -50,7 +50,7 @@ const gpu = useGpu();
 /** Uploads each input, runs one dispatch built on them, reads `out`'s first count floats. */
 async function run1(g: Gpu, count: number, ins: Float64Array[], outInit: Float64Array | null, make: (bufs: GPUBuffer[], out: GPUBuffer) => Dispatch): Promise<Float32Array> {
   const bufs = ins.map((a) => g.upload(f32(a)));
-  const out = outInit ? g.upload(f32(outInit)) : g.alloc(count * 4);
+  const out = g.upload(outInit ? f32(outInit) : new Float32Array(count).fill(NaN)); // NaN: every element must be written
   const d = make(bufs, out);
   g.run([d]);
   const r = await g.readF32(out, count);

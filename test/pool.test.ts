@@ -39,11 +39,15 @@ const cases: [string, PoolShape][] = [
   ['2x1x1x1 pool 3/2 same (window mostly padding)', shape(2, 1, 1, 1, 3, 2, 'same')],
   ['4x8x14x14 pool 2/2 valid (MNIST-like)', shape(4, 8, 14, 14, 2, 2, 'valid')],
   ['4x8x14x14 pool 2/2 valid in one workgroup (grid-stride loop)', shape(4, 8, 14, 14, 2, 2, 'valid')],
+  ['1x2x7x10 pool 3/3 same (padding 1 before on both axes, windows without overlap)', shape(1, 2, 7, 10, 3, 3, 'same')],
+  ['2x1x9x9 pool 3/4 same (padding 1 before, gaps between windows)', shape(2, 1, 9, 9, 3, 4, 'same')],
   ['2x3x9x8 pool 3/2 same in one workgroup (grid-stride loop, overlapping)', shape(2, 3, 9, 8, 3, 2, 'same')],
 ];
 // 2100² = 4.41M input elements > 64·65535: with one thread per element (spreadFromName) the
-// backwards run on a 2-D grid of workgroups.
+// backwards that walk the input (avg, overlapping max) run on a 2-D grid of workgroups; max
+// backward without overlap walks the 1050² outputs, on a 1-D grid.
 const big: [string, PoolShape] = ['1x1x2100x2100 pool 2/2 valid (2-D grid)', shape(1, 1, 2100, 2100, 2, 2, 'valid')];
+const bigOverlapping: [string, PoolShape] = ['1x1x2100x2100 pool 3/2 same (overlapping, 2-D grid)', shape(1, 1, 2100, 2100, 3, 2, 'same')];
 
 const outCount = (s: PoolShape): number => {
   const g = poolGeometry(s);
@@ -80,7 +84,7 @@ describe('max pool (GPU vs CPU reference)', () => {
     g.free(ds);
   }
 
-  it.each([...cases, big])('%s', async (name, s) => {
+  it.each([...cases, big, bigOverlapping])('%s', async (name, s) => {
     spreadFromName(gpu(), name);
     const rng = new Rng(s.h * 1000 + s.w * 10 + s.kh + s.strideW);
     await check(s, distinct(rng, s.n * s.c * s.h * s.w), rng.floats(outCount(s)));
@@ -156,9 +160,11 @@ describe('global average pool (GPU vs CPU reference)', () => {
     ['4x16x1x1', { n: 4, c: 16, h: 1, w: 1 }],
     ['2x3x8x8, backward accumulates', { n: 2, c: 3, h: 8, w: 8, accumulate: true }],
     ['1x70000x1x2 (70000 planes: 2-D grid)', { n: 1, c: 70000, h: 1, w: 2 }],
+    ['3x5x7x7 in one workgroup (grid-stride loop)', { n: 3, c: 5, h: 7, w: 7 }],
   ];
-  it.each(gcases)('%s', async (_name, s) => {
+  it.each(gcases)('%s', async (name, s) => {
     const g = gpu();
+    spreadFromName(g, name);
     const rng = new Rng(s.c * 100 + s.h * 10 + s.w);
     const planes = s.n * s.c, n = planes * s.h * s.w;
     const x = rng.floats(n), dy = rng.floats(planes), prior = s.accumulate ? rng.floats(n) : undefined;

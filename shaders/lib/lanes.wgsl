@@ -1,5 +1,5 @@
-// The inner step shared by the subgroup-lane GEMM kernels (matmul_lanes.wgsl, conv2d_*_lanes.wgsl), the variant for
-// CPU adapters. A CPU runs a workgroup as SIMD vectors of LANES invocations (lavapipe: 8 per AVX2
+// The inner step shared by the subgroup-lane GEMM kernels (matmul_lanes.wgsl,
+// conv2d_*_lanes.wgsl), the variant for CPU adapters. A CPU runs a workgroup as SIMD vectors of LANES invocations (lavapipe: 8 per AVX2
 // vector), and every memory access whose index differs between lanes becomes LANES scalar loads,
 // so the GPU kernels' workgroup-memory staging costs a CPU more than the arithmetic it feeds.
 // Here a workgroup is exactly one subgroup and owns a tile of ROW_GROUPS·LANES rows by
@@ -11,7 +11,8 @@
 //     (2 + 4 gathers for 64 with the default 2 and 4), where the 8×8 tiled step costs 16 for 64.
 // Accumulator acc[i·COLS + j] is row i, column j; ROW_GROUPS·LANES·COLS ≤ 64, ROW_GROUPS ≤ 8,
 // COLS ≤ 8. Every loop bound is a pipeline constant, so the arrays stay in registers.
-// Needs the 'subgroups' feature and a subgroup size of exactly LANES (src/ops/conv2d.ts checks).
+// Needs the 'subgroups' feature and subgroups of exactly LANES invocations (lanesFor() and the Gpu
+// constructor in src/gpu/runtime.ts check), so that a workgroup of LANES is one subgroup.
 enable subgroups;
 
 override LANES: u32 = 8u;

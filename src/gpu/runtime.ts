@@ -59,9 +59,12 @@ export interface AdapterReport {
   subgroupSize: number | null;
 }
 
-/** Lanes the subgroup-lane kernels can use with this subgroup size: 4, 8 or 16, else 0 (none). */
+/**
+ * Lanes the subgroup-lane kernels use with this subgroup size: 4 (Chromium's SwiftShader) or 8
+ * (lavapipe), the sizes the kernel tests run here; else 0 (the tiled kernels).
+ */
 export function lanesFor(subgroupSize: number | null): number {
-  return subgroupSize === 4 || subgroupSize === 8 || subgroupSize === 16 ? subgroupSize : 0;
+  return subgroupSize === 4 || subgroupSize === 8 ? subgroupSize : 0;
 }
 
 export class Gpu {
@@ -71,14 +74,16 @@ export class Gpu {
   readonly hasSubgroups: boolean;
   readonly hasTimestamps: boolean;
   /**
-   * Threads per side of a GEMM-shaped kernel's workgroup (shaders/lib/gemm.wgsl): 8 on a CPU adapter
-   * (measured faster on lavapipe), 16 on a GPU. Tests set it to run both variants.
+   * Threads per side of a tiled GEMM-shaped kernel's workgroup (shaders/lib/gemm.wgsl): 8 on a CPU
+   * adapter (measured faster on lavapipe; they run the tiled kernels only without usable subgroups,
+   * see `lanes`), 16 on a GPU. Tests set it to run both variants.
    */
   gemmSide: 8 | 16;
   /**
-   * Lanes of the subgroup-lane GEMM kernels (matmul, conv; shaders/lib/lanes.wgsl), 0 when the tiled kernels run
-   * instead: the subgroup size on a CPU adapter that has subgroups of one size (lavapipe: 8, where
-   * they measured 2–4× faster than the 8×8 tiles), 0 on GPUs. Tests set it to run both families.
+   * Lanes of the subgroup-lane GEMM kernels (matmul, conv; shaders/lib/lanes.wgsl), 0 when the
+   * tiled kernels run instead: the subgroup size on a CPU adapter whose subgroups have one size, 4
+   * or 8 (lavapipe: 8, where they measured 2–8× faster than the 8×8 tiles), 0 on GPUs. Tests set it
+   * to run both families.
    */
   lanes: number;
   /**

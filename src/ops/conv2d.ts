@@ -1,5 +1,5 @@
 // Conv2d, forward and backward side by side, each an implicit GEMM on 64×64 tiles (narrowed for small
-// layers), or on a CPU adapter with subgroups, the subgroup-lane kernels (Gpu.lanes).
+// layers), or on a CPU adapter with subgroups of one size (4 or 8), the subgroup-lane kernels (Gpu.lanes).
 // Shapes, layouts, math and dispatch geometry: shaders/conv2d_forward.wgsl,
 // shaders/conv2d_backward_input.wgsl, shaders/conv2d_backward_weights.wgsl and their *_lanes.wgsl.
 // Tensors NCHW row-major f32; weights [K, C, KH, KW] (OIHW). Every output buffer is overwritten
