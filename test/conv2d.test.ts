@@ -7,6 +7,7 @@ import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../
 import type { Act } from '../src/ops/act.ts';
 import type { Padding } from '../src/ops/geometry.ts';
 import { Rng } from '../src/util/rng.ts';
+import { laneTile } from '../src/ops/lanes.ts';
 
 // f32 sums of `terms` products of values in [-1,1] (C·KH·KW for y, K·KH·KW for dX, N·OH·OW for dW
 // and db): the rounding error random-walks to about sqrt(terms)·|partial sums|·2⁻²⁴ ≲ terms·2e-8,
@@ -170,5 +171,21 @@ describe('conv2d reference', () => {
     checkGradFd('conv2d dX', x, (v) => dot(conv2dRef(v, w, b, s), g), conv2dBackwardInputRef(g, w, s));
     checkGradFd('conv2d dW', w, (v) => dot(conv2dRef(x, v, b, s), g), dw);
     checkGradFd('conv2d db', b, (v) => dot(conv2dRef(x, w, v, s), g), db);
+  });
+});
+
+describe('laneTile (the lane kernels’ tile)', () => {
+  it.each([
+    // lanes, rows, cols → row groups, columns per lane
+    [8, 64, 50176, 2, 4], // a wide conv forward: the 16×32 default
+    [8, 32, 9, 4, 2], // a first layer's weight gradient: 9 columns fill 16, rows fill 32
+    [8, 128, 10, 4, 2], // a dense layer's weight gradient into 10 classes
+    [8, 1, 1, 1, 1],
+    [8, 1000, 3, 4, 1], // few columns: at most four row groups
+    [4, 64, 50176, 4, 4], // four lanes (SwiftShader): 16 accumulators of 4 lanes each
+  ])('%i lanes, %i×%i → %i row groups × %i columns per lane', (lanes, rows, cols, rg, cv) => {
+    const t = laneTile(lanes, rows, cols);
+    expect(t).toEqual({ rowGroups: rg, cols: cv });
+    expect(t.rowGroups * t.cols * lanes).toBeLessThanOrEqual(64); // the kernels' 64 accumulators per lane
   });
 });
