@@ -53,8 +53,8 @@ fn one_minus_pow(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn sgd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
        @builtin(local_invocation_index) li: u32) {
+  let lr = learning_rate();
   for (var i = element0(wg, nwg, li); i < S.count; i += stride(nwg)) {
-    let lr = learning_rate();
     let g = grad[i];
     var p = param[i];
     p -= lr * S.weight_decay * p;
@@ -72,9 +72,11 @@ fn sgd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 @compute @workgroup_size(64)
 fn adam(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) li: u32) {
+  // The step's rate and bias correction, once per thread (a grid-stride thread updates many elements).
+  let t = f32(counter[0] + 1u);
+  let lr = learning_rate();
+  let alpha = lr * sqrt(one_minus_pow(t * A.ln_beta2)) / one_minus_pow(t * A.ln_beta1);
   for (var i = element0(wg, nwg, li); i < A.count; i += stride(nwg)) {
-    let t = f32(counter[0] + 1u);
-    let lr = learning_rate();
     var g = grad[i];
     var p = param[i];
     if (A.decoupled != 0u) { p -= lr * A.weight_decay * p; } else { g += A.weight_decay * p; }
@@ -82,7 +84,6 @@ fn adam(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let v = state2[i] + (g * g - state2[i]) * (1.0 - A.beta2);
     state1[i] = m;
     state2[i] = v;
-    let alpha = lr * sqrt(one_minus_pow(t * A.ln_beta2)) / one_minus_pow(t * A.ln_beta1);
     param[i] = p - alpha * m / (sqrt(v) + A.eps);
   }
 }
