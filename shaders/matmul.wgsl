@@ -5,19 +5,8 @@
 // Dispatch: (ceil(N/64), ceil(M/64)) workgroups of GEMM_T×GEMM_T threads; each thread owns a
 // (64/GEMM_T)² block of C strided by GEMM_T so that neighbouring threads touch neighbouring columns
 // (lib/gemm.wgsl).
-// Uses act() from lib/activation.wgsl and gemm_tile() from lib/gemm.wgsl, prepended by the loader.
-
-struct Params { m: u32, n: u32, k: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
-override HAS_BIAS: bool = false;
-override ACCUM: bool = false;
-
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+// Uses act() from lib/activation.wgsl and gemm_tile() from lib/gemm.wgsl,
+// and the bindings, uniform and variant flags from lib/matmul_io.wgsl, prepended by the loader.
 
 const BM = 64u;
 const BN = 64u;

@@ -5,19 +5,8 @@
 // GEMM rows m (shuffled from the lane that loaded them); columns n (one per lane).
 // Bindings: 0 params, 1 a, 2 b, 3 bias (any buffer when !HAS_BIAS), 4 c.
 // Dispatch: (ceil(N / (COLS·LANES)), ceil(M / (ROW_GROUPS·LANES))) workgroups of LANES.
-// Uses act() from lib/activation.wgsl and lanes_step() from lib/lanes.wgsl, prepended by the loader.
-
-struct Params { m: u32, n: u32, k: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
-override HAS_BIAS: bool = false;
-override ACCUM: bool = false;
-
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+// Uses act() from lib/activation.wgsl and lanes_step() from lib/lanes.wgsl,
+// and the bindings, uniform and variant flags from lib/matmul_io.wgsl, prepended by the loader.
 
 @compute @workgroup_size(LANES)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {

@@ -6,6 +6,7 @@ import gemm from '../../shaders/lib/gemm.wgsl';
 import lanes from '../../shaders/lib/lanes.wgsl';
 import stride from '../../shaders/lib/stride.wgsl';
 import conv from '../../shaders/lib/conv.wgsl';
+import matmulIo from '../../shaders/lib/matmul_io.wgsl';
 import matmul from '../../shaders/matmul.wgsl';
 import matmulLanes from '../../shaders/matmul_lanes.wgsl';
 import conv2dForward from '../../shaders/conv2d_forward.wgsl';
@@ -25,12 +26,12 @@ import reduce from '../../shaders/reduce.wgsl';
 import batch from '../../shaders/batch.wgsl';
 
 const SHADERS = {
-  matmul: [activation, gemm, matmul],
+  matmul: [matmulIo, activation, gemm, matmul],
   conv2d_forward: [conv, activation, gemm, conv2dForward],
   conv2d_backward_input: [conv, gemm, conv2dBackwardInput],
   conv2d_backward_weights: [conv, gemm, conv2dBackwardWeights],
   // lib/lanes.wgsl opens with `enable subgroups;`, so it comes first.
-  matmul_lanes: [lanes, activation, matmulLanes],
+  matmul_lanes: [lanes, matmulIo, activation, matmulLanes],
   conv2d_forward_lanes: [lanes, conv, activation, conv2dForwardLanes],
   conv2d_backward_input_lanes: [lanes, conv, conv2dBackwardInputLanes],
   conv2d_backward_weights_lanes: [lanes, conv, conv2dBackwardWeightsLanes],

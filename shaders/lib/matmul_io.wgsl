@@ -1,0 +1,14 @@
+// The interface of both matmul kernels (matmul.wgsl, matmul_lanes.wgsl; src/ops/matmul.ts):
+// C = act(op(A) · op(B) + bias) [+ C when ACCUM], M rows, N columns, K inner, row-major f32.
+// A is [M,K], or [K,M] when TRANS_A; B is [K,N], or [N,K] when TRANS_B; bias is [N]; C is [M,N].
+struct Params { m: u32, n: u32, k: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override HAS_BIAS: bool = false;
+override ACCUM: bool = false;
+
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
