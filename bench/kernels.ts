@@ -6,7 +6,7 @@
 // subgroup-lane kernels (shaders/lib/lanes.wgsl; needs subgroups of one size 4, 8 or 16).
 import { openNodeGpu } from '../src/node/gpu.ts';
 import { adapterName } from '../src/gpu/device.ts';
-import { dispatchList, lanesFor, type Dispatch, type Gpu } from '../src/gpu/runtime.ts';
+import { dispatchList, type Dispatch, type Gpu } from '../src/gpu/runtime.ts';
 import { matmul } from '../src/ops/matmul.ts';
 import { matmulRef } from '../src/ops/matmul.ref.ts';
 import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, conv2dGeometry, weightPartsLength, type Conv2dShape } from '../src/ops/conv2d.ts';
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   const cpu = gpu.adapter.cpu;
   if (family === 'tiled') gpu.lanes = 0;
   if (family === 'lanes') {
-    gpu.lanes = gpu.hasSubgroups ? lanesFor(gpu.adapter.subgroupSize) : 0;
+    gpu.lanes = gpu.usableLanes;
     if (gpu.lanes === 0) throw new Error(`${adapterName(gpu.adapter)} has no subgroups of one size 4, 8 or 16 for the lane kernels`);
   }
   const n = reps || (cpu ? 2 : 50);

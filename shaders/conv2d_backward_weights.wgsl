@@ -129,7 +129,7 @@ fn bias_grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   var s = 0.0;
   var n = li / ohw;
   var q = li % ohw;
-  for (; n < P.n;) {
+  while (n < P.n) {
     s += dy[(n * P.k + k) * ohw + q];
     q += WG;
     while (q >= ohw) { q -= ohw; n++; }

@@ -120,7 +120,7 @@ export class Gpu {
     this.hasSubgroups = device.features.has('subgroups');
     this.hasTimestamps = device.features.has('timestamp-query');
     this.gemmSide = adapter.cpu ? 8 : 16;
-    this.lanes = adapter.cpu && this.hasSubgroups ? lanesFor(adapter.subgroupSize) : 0;
+    this.lanes = adapter.cpu ? this.usableLanes : 0;
     this.spreadLimit = adapter.cpu ? 256 : Infinity;
     device.addEventListener('uncapturederror', (e) => {
       this.errors.push((e as GPUUncapturedErrorEvent).error.message);
@@ -132,6 +132,11 @@ export class Gpu {
       throw new GpuError(this.closing ? 'the GPU device was released' : this.lostMessage());
     });
     this.lostSignal.catch(() => undefined); // observed by the races below, not an unhandled rejection
+  }
+
+  /** The lanes the subgroup-lane kernels could run with on this device (lanesFor), 0 without subgroups. */
+  get usableLanes(): number {
+    return this.hasSubgroups ? lanesFor(this.adapter.subgroupSize) : 0;
   }
 
   private lostMessage(): string {

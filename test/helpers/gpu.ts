@@ -1,7 +1,7 @@
 // One GPU device per test file, opened before its tests and released after them.
 import { afterAll, beforeAll, onTestFinished } from 'vitest';
 import { openNodeGpu } from '../../src/node/gpu.ts';
-import { lanesFor, type Gpu } from '../../src/gpu/runtime.ts';
+import type { Gpu } from '../../src/gpu/runtime.ts';
 
 export function useGpu(): () => Gpu {
   let gpu: Gpu | undefined;
@@ -62,7 +62,7 @@ export function useGemmVariant(g: Gpu, variant: GemmVariant, skip: (why: string)
     if (!g.hasSubgroups || (g.adapter.subgroupSize ?? 0) < 4) skip(`${g.adapter.description} has no subgroups of one size of at least 4 lanes`);
     g.lanes = 4;
   } else if (variant === 'other family') {
-    const usable = g.hasSubgroups ? lanesFor(g.adapter.subgroupSize) : 0;
+    const usable = g.usableLanes;
     if (lanes === 0 && usable === 0) skip(`${g.adapter.description} has no subgroups of one size 4, 8 or 16 for the lane kernels`);
     g.lanes = lanes > 0 ? 0 : usable;
   }
