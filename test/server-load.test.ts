@@ -174,7 +174,7 @@ function exchange(port: number, parts: (string | Buffer)[], opts: { gap?: number
     // A reset after the server answered a hopeless request still counts as the server closing it.
     socket.on('error', () => undefined);
     socket.on('close', () => ((closed = true), finish()));
-    const queue = parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p));
+    const queue = parts.map((p) => (typeof p === 'string' ? Buffer.from(named(p, port), 'latin1') : p));
     const write = (): void => {
       const next = queue.shift();
       if (next && !socket.destroyed) socket.write(next);
@@ -187,6 +187,8 @@ function exchange(port: number, parts: (string | Buffer)[], opts: { gap?: number
 
 const H = 'Host: x\r\nConnection: close\r\n';
 const get = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\n${H}${extra}\r\n`;
+/** `Host: x` in a request here stands for the server's own name and port, as a browser sends it. */
+const named = (text: string, port: number): string => text.replaceAll('Host: x\r\n', `Host: 127.0.0.1:${port}\r\n`);
 
 interface Case {
   name: string;
@@ -201,7 +203,8 @@ interface Case {
   bodies?: Record<number, string>;
 }
 
-const bodyAsRequest = 'GET /out.txt HTTP/1.1\r\nHost: x\r\n\r\n';
+// Its Host is no `Host: x`: the body's length must not change.
+const bodyAsRequest = 'GET /out.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
 const tlsHello = Buffer.from('160301002d0100002903035f2a000000000000000000000000000000000000000000000000000000000000000000020035010000', 'hex');
 const CASES: Case[] = [
   { name: 'garbage request line', parts: ['GARBAGE\r\n\r\n'], want: [400] },
@@ -232,6 +235,9 @@ const CASES: Case[] = [
   { name: 'authority-form URL on GET', parts: [get('evil.example:443')], want: [400] },
   { name: 'HTTP/1.1 without Host', parts: ['GET /index.html HTTP/1.1\r\nConnection: close\r\n\r\n'], want: [400] },
   { name: 'HTTP/1.0 without Host (valid)', parts: ['GET /index.html HTTP/1.0\r\n\r\n'], want: [200], bodies: { 0: '<!doctype html>' } },
+  { name: 'a Host naming another site (DNS rebinding)', parts: [get('/run/index.json').replace('Host: x', 'Host: evil.example')], want: [421] },
+  { name: 'HTTP/1.0 with a Host naming another site', parts: ['GET /run/index.json HTTP/1.0\r\nHost: evil.example\r\n\r\n'], want: [421] },
+  { name: 'HEAD with a Host naming another site, then a good request', parts: ['HEAD / HTTP/1.1\r\nHost: evil.example\r\n\r\n' + get('/style.css')], want: [421, 200], head: [true, false], bodies: { 1: 'body{}' } },
   { name: 'Content-Length not a number', parts: [get('/', 'Content-Length: abc\r\n')], want: [400] },
   { name: 'Content-Length with Transfer-Encoding (smuggling)', parts: [get('/', 'Transfer-Encoding: chunked\r\nContent-Length: 3\r\n').replace('\r\n\r\n', '\r\n\r\n0\r\n\r\n')], want: [400] },
   { name: 'a header without a colon', parts: [get('/', 'X-No-Colon\r\n')], want: [400] },
@@ -334,7 +340,7 @@ describe('malformed requests over raw sockets', () => {
     const dropped = new Promise<number>((done) => own.server.once('connection', (s) => s.once('close', () => done(performance.now()))));
     const client = connect(own.port, '127.0.0.1');
     client.on('error', () => undefined);
-    client.write(get('/huge.bin'));
+    client.write(named(get('/huge.bin'), own.port));
     client.pause();
     const t0 = performance.now();
     const ms = (await dropped) - t0;
@@ -359,8 +365,8 @@ describe('malformed requests over raw sockets', () => {
       // Gone before a byte, mid-head, right after a whole request, and after the first bytes of a 4 MB file.
       aborts.push(abort((s) => s.destroy()));
       aborts.push(abort((s) => (s.write('GET /index.html HTTP/1.1\r\nHo'), setTimeout(() => s.destroy(), 5))));
-      aborts.push(abort((s) => (s.write(get('/bundle.js')), s.destroy())));
-      aborts.push(abort((s) => (s.write(get('/huge.bin')), s.once('data', () => s.destroy()))));
+      aborts.push(abort((s) => (s.write(named(get('/bundle.js'), strict.port)), s.destroy())));
+      aborts.push(abort((s) => (s.write(named(get('/huge.bin'), strict.port)), s.once('data', () => s.destroy()))));
     }
     await Promise.all(aborts);
     expect(await eventually(async () => (await connections(strict)) === 0, 3000), `${await connections(strict)} connections left`).toBe(true);

@@ -1,6 +1,7 @@
 // The page's static server: only its own files, CSP on every answer, HEAD like GET, traversal → 404.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { safeSegments, startServer, type RunningServer } from '../src/node/server.ts';
 import { parseServeArgs, serve } from '../src/cli/serve.ts';
@@ -154,8 +155,9 @@ describe('fmgpu serve', () => {
   it.each([
     [['--port', '9000', '--host', '0.0.0.0'], { port: 9000, host: '0.0.0.0' }],
     [['--port=0', '--data', '/tmp/d'], { port: 0, dataDir: '/tmp/d' }],
-    [[], { port: 8080, host: '127.0.0.1', runDir: null }],
+    [[], { port: 8080, host: '127.0.0.1', allowHosts: [], runDir: null }],
     [['--run', 'runs/a'], { runDir: 'runs/a' }],
+    [['--allow-host', 'box.lan', '--allow-host=Box-2.example.org', '--allow-host', '::1', '--allow-host', '[fd00::2]', '--allow-host', '192.0.2.2'], { allowHosts: ['box.lan', 'Box-2.example.org', '::1', '[fd00::2]', '192.0.2.2'] }],
   ])('parses %j', (args, want) => {
     expect(parseServeArgs(args)).toMatchObject(want);
   });
@@ -165,6 +167,11 @@ describe('fmgpu serve', () => {
     [['--port', '70000'], '--port must be a whole number from 0 to 65535, not "70000"'],
     [['--port'], '--port needs a value'],
     [['--bogus'], 'unknown option "--bogus" for serve (see fmgpu serve --help)'],
+    [['--allow-host', 'box.lan:8080'], '--allow-host takes a host name or address without a port, not "box.lan:8080"'],
+    [['--allow-host', '[::1]:8080'], '--allow-host takes a host name or address without a port, not "[::1]:8080"'],
+    [['--allow-host', '*.example'], '--allow-host takes a host name or address without a port, not "*.example"'],
+    [['--allow-host', ''], '--allow-host takes a host name or address without a port, not ""'],
+    [['--allow-host'], '--allow-host needs a value'],
     [['extra'], 'unknown argument "extra" for serve (see fmgpu serve --help)'],
     [['--run', '/nonexistent/run'], '/nonexistent/run/weights.safetensors does not exist: --run takes a run directory written by fmgpu train'],
   ])('%j is a usage error (exit 2)', async (args, message) => {
@@ -174,15 +181,19 @@ describe('fmgpu serve', () => {
     expect(err).toEqual([`fmgpu: error: ${message}`]);
   });
 
-  it('listens on 127.0.0.1, prints the address, stops on abort', async () => {
+  it('listens on 127.0.0.1, answers to --allow-host names, prints the address, stops on abort', async () => {
     const out: string[] = [];
     const stop = new AbortController();
-    const done = serve(['--port', '0', '--data', join(dir, 'data')], { out: (l) => out.push(l), err: () => undefined, root: join(dir, 'site'), stop: stop.signal });
+    const done = serve(['--port', '0', '--data', join(dir, 'data'), '--allow-host', 'box.example'], { out: (l) => out.push(l), err: () => undefined, root: join(dir, 'site'), stop: stop.signal });
     for (let i = 0; i < 100 && out.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(out[0] ?? '');
     expect(m, out.join('\n')).not.toBeNull();
     const r = await send(Number(m![1]), '/data/train-labels-idx1-ubyte.gz', 'HEAD');
     expect(r.status).toBe(200);
+    const status = (host: string): Promise<number> =>
+      new Promise((ok, fail) => request({ host: '127.0.0.1', port: Number(m![1]), path: '/', headers: { Host: `${host}:${m![1]}` }, agent: false }, (res) => (res.resume(), ok(res.statusCode ?? 0))).on('error', fail).end());
+    expect(await status('box.example')).toBe(200);
+    expect(await status('other.example')).toBe(421);
     stop.abort();
     expect(await done).toBe(0);
   });

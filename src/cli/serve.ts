@@ -1,17 +1,25 @@
-// `fmgpu serve [--port N] [--host H] [--data DIR]`: the training page on a local static server.
+// `fmgpu serve [--port N] [--host H] [--allow-host NAME] [--data DIR] [--run RUN]`: the training
+// page on a local static server.
 // Runs until Ctrl-C (exit 130, the CLI's convention) or until `stop` aborts (tests).
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { escapeControl } from '../../dsl/index.ts';
 import { DEFAULT_DATA_DIR, findRoot, startServer } from '../node/server.ts';
 
-export const SERVE_HELP = `usage: fmgpu serve [--port N] [--host H] [--data DIR] [--run RUN]
+export const SERVE_HELP = `usage: fmgpu serve [--port N] [--host H] [--allow-host NAME]... [--data DIR] [--run RUN]
 
 Serves the training page (web/) and the browser bundle, with the Fashion-MNIST files of DIR
 under /data/. Open the printed address in a browser with WebGPU (Chrome or Edge).
 
   --port N    port to listen on (default 8080; 0 picks a free one)
   --host H    address to listen on (default 127.0.0.1; 0.0.0.0 exposes the page to the network)
+  --allow-host NAME
+              one more name to open the page by, such as this machine's DNS name (repeatable; no
+              port). Requests must name the server as 127.0.0.1, localhost, [::1] or H (with H
+              beyond loopback, also one of this machine's addresses), with its port: others get a
+              421, so a web page whose name was rebound to this machine cannot read it
   --data DIR  folder of the idx .gz files (default ${DEFAULT_DATA_DIR})
   --run RUN   a run directory from fmgpu train: the page opens with its model and weights
 `;
@@ -19,6 +27,7 @@ under /data/. Open the printed address in a browser with WebGPU (Chrome or Edge)
 export interface ServeArgs {
   port: number;
   host: string;
+  allowHosts: string[];
   dataDir: string;
   runDir: string | null;
   help: boolean;
@@ -27,7 +36,7 @@ export interface ServeArgs {
 export class ServeUsageError extends Error {}
 
 export function parseServeArgs(args: readonly string[]): ServeArgs {
-  const out: ServeArgs = { port: 8080, host: '127.0.0.1', dataDir: DEFAULT_DATA_DIR, runDir: null, help: false };
+  const out: ServeArgs = { port: 8080, host: '127.0.0.1', allowHosts: [], dataDir: DEFAULT_DATA_DIR, runDir: null, help: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const eq = a.indexOf('=');
@@ -54,6 +63,15 @@ export function parseServeArgs(args: readonly string[]): ServeArgs {
         out.host = value();
         if (out.host === '') throw new ServeUsageError('--host needs an address');
         break;
+      case '--allow-host': {
+        const v = value();
+        // Without a port: the Host header must carry the one the server listens on.
+        if (!/^[a-z0-9-]+(\.[a-z0-9-]+)*$/i.test(v) && !isIP(v.replace(/^\[(.*)\]$/, '$1'))) {
+          throw new ServeUsageError(`--allow-host takes a host name or address without a port, not "${v}"`);
+        }
+        out.allowHosts.push(v);
+        break;
+      }
       case '--data':
         out.dataDir = value();
         break;
@@ -76,7 +94,8 @@ export interface ServeIo {
   stop?: AbortSignal;
 }
 
-const defaultIo: ServeIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
+// What the terminal shows: a path or host given on the command line may hold control characters.
+const defaultIo: ServeIo = { out: (l) => console.log(escapeControl(l)), err: (l) => console.error(escapeControl(l)) };
 
 /** Runs `fmgpu serve ARGS`; resolves with the exit code once the server has stopped. */
 export async function serve(args: readonly string[], io: ServeIo = defaultIo): Promise<number> {
@@ -110,7 +129,7 @@ export async function serve(args: readonly string[], io: ServeIo = defaultIo): P
   if (!existsSync(a.dataDir)) io.err(`fmgpu: warning: no data folder ${a.dataDir}: the page can still load weights but not train (apt-get install dataset-fashion-mnist, or --data DIR)`);
   let running;
   try {
-    running = await startServer({ root, dataDir: a.dataDir, runDir: a.runDir ?? undefined, host: a.host, port: a.port });
+    running = await startServer({ root, dataDir: a.dataDir, runDir: a.runDir ?? undefined, host: a.host, allowHosts: a.allowHosts, port: a.port });
   } catch (e) {
     io.err(`fmgpu: error: ${(e as Error).message}`);
     return 1;

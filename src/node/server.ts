@@ -4,9 +4,14 @@
 // directory's files under /run/ (its list at /run/index.json, so the page can load CLI weights).
 // Every response forbids other origins (CSP default-src 'self'); a path is resolved segment by
 // segment after percent-decoding, so `..`, encoded slashes and hidden files never reach the disk.
+// A file is opened first and then judged by its descriptor (a regular file whose real path is
+// inside the mount), so swapping a path for a symbolic link after the check cannot serve what it
+// points to. Only a Host header naming this server is answered (421 otherwise), so a page whose
+// name was rebound to this machine's address (DNS rebinding) cannot read it.
 // Malformed or slow clients get a 4xx with the same headers and a closed socket, never a hung one.
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createReadStream, existsSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { closeSync, constants, createReadStream, existsSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { pipeline, type Duplex } from 'node:stream';
 import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 
@@ -18,6 +23,11 @@ export interface ServerOptions {
   /** A run directory (weights.safetensors, model.net, ...) served flat under /run/. */
   runDir?: string;
   host?: string;
+  /**
+   * More names a request's Host header may give (this machine's DNS name), with the port. Always
+   * accepted: the loopback names, `host` and, bound beyond loopback, this machine's addresses.
+   */
+  allowHosts?: readonly string[];
   /** 0 picks a free port. */
   port?: number;
   /** How long a client may take to send a request's head before a 408 (slowloris guard; default 10 s). */
@@ -93,46 +103,124 @@ export function safeSegments(rawUrl: string): string[] | null {
   return out;
 }
 
-/** `file` is `dir` or inside it, after resolving symbolic links. */
-function inside(dir: string, file: string): boolean {
-  let rel: string;
-  try {
-    rel = relative(realpathSync(dir), realpathSync(file));
-  } catch {
-    return false;
-  }
+/** `real` (a real path) is `root` (another) or inside it. */
+function within(root: string, real: string): boolean {
+  const rel = relative(root, real);
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
-function regularFile(dir: string, segments: string[]): { file: string; stat: Stats } | null {
-  if (!existsSync(dir)) return null;
-  const file = join(dir, ...segments);
-  if (!inside(dir, file)) return null;
+/** A symbolic link as the last component fails the open (ELOOP); a FIFO does not block it. */
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+
+/** Where the kernel says an open descriptor's file is; null without /proc (macOS, BSD). */
+function fdPath(fd: number, proc: string): string | null {
   try {
-    const stat = statSync(file);
-    return stat.isFile() ? { file, stat } : null;
+    return readlinkSync(join(proc, String(fd)));
   } catch {
     return null;
   }
 }
 
+/**
+ * The stats of what `fd` (opened from the path `file`) is, when that is a regular file whose real
+ * path lies inside `dir`'s; else null. The descriptor decides, not the path, which may have been
+ * swapped since. Without /proc, the file now at `file`'s real path must be the one opened (same
+ * device and inode): weaker, as a second swap timed between those two looks could pass it.
+ */
+export function checkOpened(fd: number, dir: string, file: string, proc = '/proc/self/fd'): Stats | null {
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) return null;
+    let real = fdPath(fd, proc);
+    if (real === null) {
+      real = realpathSync(file);
+      const now = lstatSync(real);
+      if (now.dev !== stat.dev || now.ino !== stat.ino) return null;
+    }
+    return within(realpathSync(dir), real) ? stat : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A file to send: the caller owns `fd` and must close it (or hand it to a stream that will). */
+export interface Opened {
+  file: string;
+  fd: number;
+  stat: Stats;
+}
+
+/** `dir`'s file at `segments`, opened and found to be a regular file inside `dir`, or null. */
+export function openInside(dir: string, segments: string[]): Opened | null {
+  const file = join(dir, ...segments);
+  let fd: number;
+  try {
+    fd = openSync(file, OPEN_FLAGS);
+  } catch {
+    return null;
+  }
+  const stat = checkOpened(fd, dir, file);
+  if (stat) return { file, fd, stat };
+  closeSync(fd);
+  return null;
+}
+
 /** The run directory's own files (not its subfolders or hidden files), for /run/index.json. */
 export function runFiles(runDir: string | undefined): string[] {
   if (!runDir || !existsSync(runDir)) return [];
+  // Listed only when served: the same open and check.
+  const servable = (f: string): boolean => {
+    const o = openInside(runDir, [f]);
+    if (o) closeSync(o.fd);
+    return o !== null;
+  };
   return readdirSync(runDir)
-    .filter((f) => !f.startsWith('.') && regularFile(runDir, [f]) !== null)
+    .filter((f) => !f.startsWith('.') && servable(f))
     .sort();
 }
 
-/** Which file a URL names, or null (404). */
-export function locate(o: ServerOptions, rawUrl: string): { file: string; stat: Stats } | null {
+/** The file a URL names, opened (the caller closes it), or null (404). */
+export function locate(o: ServerOptions, rawUrl: string): Opened | null {
   const segs = safeSegments(rawUrl);
   if (!segs) return null;
   // Only these folders' own files, not their subfolders.
-  if (segs[0] === 'data') return segs.length === 2 ? regularFile(o.dataDir ?? DEFAULT_DATA_DIR, segs.slice(1)) : null;
-  if (segs[0] === 'run') return segs.length === 2 && o.runDir ? regularFile(o.runDir, segs.slice(1)) : null;
+  if (segs[0] === 'data') return segs.length === 2 ? openInside(o.dataDir ?? DEFAULT_DATA_DIR, segs.slice(1)) : null;
+  if (segs[0] === 'run') return segs.length === 2 && o.runDir ? openInside(o.runDir, segs.slice(1)) : null;
   const path = segs.length === 0 ? ['index.html'] : segs;
-  return regularFile(join(o.root, 'web'), path) ?? regularFile(join(o.root, 'dist', 'web'), path);
+  return openInside(join(o.root, 'web'), path) ?? openInside(join(o.root, 'dist', 'web'), path);
+}
+
+/** `host` as a Host header names it (without the port): lowercase, an IPv6 address in brackets. */
+export function hostName(host: string): string {
+  const h = host.toLowerCase();
+  return h.includes(':') && !h.startsWith('[') ? `[${h}]` : h;
+}
+
+const LOOPBACK = ['127.0.0.1', 'localhost', '::1'];
+
+/**
+ * The names a server bound to `host` answers to: the loopback ones, `host`, `allow` and, bound
+ * beyond loopback, this machine's addresses (as other machines reach it).
+ */
+export function hostNames(host: string, allow: readonly string[] = []): Set<string> {
+  const names = [...LOOPBACK, host, ...allow];
+  if (!LOOPBACK.includes(host.toLowerCase())) {
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) names.push(a.address);
+  }
+  return new Set(names.map(hostName));
+}
+
+/**
+ * Whether a Host header names this server: one of `names` or the address the connection came in
+ * on, with the port it came in on (no port only for port 80). Anything else is another site's
+ * name, such as one rebound to this machine's address.
+ */
+export function hostAllowed(header: string, names: ReadonlySet<string>, socket: { localAddress?: string; localPort?: number }): boolean {
+  const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d+))?$/.exec(header.toLowerCase());
+  if (!m || (m[2] ?? '80') !== String(socket.localPort)) return false;
+  // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d.
+  const local = socket.localAddress?.replace(/^::ffff:(?=\d+\.)/, '');
+  return names.has(m[1]!) || (local !== undefined && m[1] === hostName(local));
 }
 
 /** On every answer, including the ones written straight to the socket (`rawAnswer`). */
@@ -222,9 +310,10 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
 }
 
 export function handler(o: ServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const names = hostNames(o.host ?? '127.0.0.1', o.allowHosts);
   return (req, res) => {
     try {
-      answer(o, req, res);
+      answer(o, names, req, res);
     } catch {
       // A file system surprise (a folder removed while serving) fails this request, not the server.
       if (res.headersSent) res.destroy();
@@ -233,7 +322,7 @@ export function handler(o: ServerOptions): (req: IncomingMessage, res: ServerRes
   };
 }
 
-function answer(o: ServerOptions, req: IncomingMessage, res: ServerResponse): void {
+function answer(o: ServerOptions, names: ReadonlySet<string>, req: IncomingMessage, res: ServerResponse): void {
   headers(res);
   const head = req.method === 'HEAD';
   // HTTP/0.9 (no version in the request line) and 2.x in text are not what this server speaks.
@@ -244,6 +333,11 @@ function answer(o: ServerOptions, req: IncomingMessage, res: ServerResponse): vo
   // node:http's own check for this answers without the CSP, so it is off and done here.
   if (req.httpVersionMinor === 1 && req.headers.host === undefined) {
     plain(res, 400, 'missing Host header\n', head);
+    return;
+  }
+  // Browsers always send Host, so an HTTP/1.0 request without one is no rebinding page.
+  if (req.headers.host !== undefined && !hostAllowed(req.headers.host, names, req.socket)) {
+    plain(res, 421, 'this server does not answer to that Host (fmgpu serve --allow-host NAME)\n', head);
     return;
   }
   if (req.method !== 'GET' && !head) {
@@ -268,12 +362,15 @@ function answer(o: ServerOptions, req: IncomingMessage, res: ServerResponse): vo
   res.setHeader('Content-Type', contentType(found.file));
   res.setHeader('Content-Length', found.stat.size);
   if (head || found.stat.size === 0) {
+    closeSync(found.fd);
     res.end();
     return;
   }
   // pipeline, not pipe: a client that goes away mid-file must close the file too (pipe leaks the
-  // descriptor). The read stops at the promised length in case the file grows meanwhile.
-  pipeline(createReadStream(found.file, { end: found.stat.size - 1 }), res, () => undefined);
+  // descriptor), and so must one already gone. The read stops at the length sent in case the file
+  // grows meanwhile.
+  const file = createReadStream(found.file, { fd: found.fd, start: 0, end: found.stat.size - 1, autoClose: true });
+  pipeline(file, res, () => undefined);
 }
 
 /** Listens and resolves once bound; rejects with a clear message when the port is taken. */
