@@ -31,9 +31,34 @@ export class DslError extends FmgpuError {
     const before = source.slice(0, this.offset);
     const lineStart = before.lastIndexOf('\n') + 1;
     this.line = countLines(before);
-    this.column = Array.from(before.slice(lineStart)).length + 1;
+    // A byte-order mark is not a column: line 1 counts from after it, as the lexer skips it.
+    this.column = Array.from(before.slice(lineStart || bomLength(source))).length + 1;
   }
 }
+
+/** 1 when the source opens with a UTF-8 byte-order mark (U+FEFF, as decoded), else 0. */
+export const bomLength = (source: string): number => (source.charCodeAt(0) === 0xfeff ? 1 : 0);
+
+// C0 controls but tab, DEL and C1 controls: what a terminal would act on rather than print.
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
+const CONTROLS = new RegExp(CONTROL.source, 'g');
+const hex2 = (c: number): string => c.toString(16).padStart(2, '0');
+const escapeChar = (ch: string): string => {
+  const c = ch.charCodeAt(0);
+  return c < 0x80 ? `\\x${hex2(c)}` : `\\u00${hex2(c)}`;
+};
+
+/**
+ * Text for a terminal: C0 controls other than tab, DEL and C1 controls become visible escapes
+ * (`\x1b`, `\x7f`, `\u009b`), so a quoted file name, source line or data cell cannot move the
+ * cursor, set the window title or clear the screen. Newlines are escaped too: apply it per line.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(CONTROLS, escapeChar);
+}
+
+/** The columns a character takes once escaped (a control's escape is 4 or 6 wide). */
+const escapedWidth = (ch: string): number => (CONTROL.test(ch) ? escapeChar(ch).length : 1);
 
 function countLines(s: string): number {
   let n = 1;
@@ -44,18 +69,21 @@ function countLines(s: string): number {
 /** `FILE:LINE:COL: error: MESSAGE (did you mean "X"?)`, the source line, and a marker under the span. */
 export function formatError(err: DslError, source: string): string {
   const hint = err.suggestion === undefined ? '' : ` (did you mean "${err.suggestion}"?)`;
-  const head = `${err.file}:${err.line}:${err.column}: error: ${err.message}${hint}`;
-  const start = err.offset === 0 ? 0 : source.lastIndexOf('\n', err.offset - 1) + 1;
-  let end = source.indexOf('\n', err.offset);
+  const head = escapeControl(`${err.file}:${err.line}:${err.column}: error: ${err.message}${hint}`);
+  // Line 1 starts after a byte-order mark, which the lexer skips (and a terminal would not show).
+  const start = (err.offset === 0 ? 0 : source.lastIndexOf('\n', err.offset - 1) + 1) || bomLength(source);
+  const at = Math.max(err.offset, start);
+  let end = source.indexOf('\n', at);
   if (end < 0) end = source.length;
   const text = source.slice(start, end).replace(/\r$/, '');
-  const prefix = text.slice(0, err.offset - start);
-  // Keep tabs so the marker lines up however the terminal renders them; a span past the line is clipped.
-  const pad = Array.from(prefix, (ch) => (ch === '\t' ? '\t' : ' ')).join('');
-  const width = Array.from(text.slice(err.offset - start, err.offset - start + err.length)).length;
+  const prefix = text.slice(0, at - start);
+  // Keep tabs so the marker lines up however the terminal renders them; an escaped control counts
+  // as the width of its escape; a span past the line is clipped.
+  const pad = Array.from(prefix, (ch) => (ch === '\t' ? '\t' : ' '.repeat(escapedWidth(ch)))).join('');
+  const width = Array.from(text.slice(at - start, err.offset - start + err.length)).reduce((w, ch) => w + escapedWidth(ch), 0);
   const marker = width === 0 ? '^' : '~'.repeat(width);
   const num = String(err.line);
-  return `${head}\n  ${num} │ ${text}\n  ${' '.repeat(num.length)} ╵ ${pad}${marker}`;
+  return `${head}\n  ${num} │ ${escapeControl(text)}\n  ${' '.repeat(num.length)} ╵ ${pad}${marker}`;
 }
 
 /** Optimal-string-alignment distance (Levenshtein plus adjacent transpositions). */

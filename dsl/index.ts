@@ -6,7 +6,7 @@ import { parseProgram } from './parser.ts';
 import { check } from './checker.ts';
 
 export * from './ir.ts';
-export { DslError, formatError } from './errors.ts';
+export { DslError, formatError, escapeControl } from './errors.ts';
 export { summarize, kerasShape, thousands } from './summary.ts';
 export { TRAIN_KEYS, AUGMENT_KEYS, trainDefaults, AUGMENT_DEFAULTS, overrideTrain } from './options.ts';
 

@@ -1,5 +1,6 @@
 // .net lexer: words, numbers, sizes (3x3, 28x28x1), punctuation and statement ends, each with its
 // offset. Malformed text becomes an 'error' token so the parser reports errors in source order.
+import { bomLength } from './errors.ts';
 
 export type TokenKind = 'word' | 'number' | 'size' | '=' | '(' | ')' | '{' | '}' | ';' | 'newline' | 'eof' | 'error';
 
@@ -34,7 +35,8 @@ export function describe(t: Token): string {
 
 export function lex(source: string): Token[] {
   const tokens: Token[] = [];
-  let i = 0;
+  // A UTF-8 byte-order mark (as some editors save) is skipped; offsets stay those of the source.
+  let i = bomLength(source);
   const push = (kind: TokenKind, start: number, extra: Partial<Token> = {}): void => {
     tokens.push({ kind, offset: start, length: i - start, text: source.slice(start, i), ...extra });
   };

@@ -42,8 +42,9 @@ function rows(layers: Layer[], out: Row[] = []): Row[] {
 
 export function summarize(ir: ModelIR): string {
   const body = rows(ir.layers);
-  const w1 = Math.max(29, ...body.map((r) => r[0].length + 3));
-  const w2 = Math.max(26, ...body.map((r) => r[1].length + 2));
+  // Widths by a fold, not Math.max(...rows): a spread of one argument per layer overflows the stack.
+  const w1 = body.reduce((w, r) => Math.max(w, r[0].length + 3), 29);
+  const w2 = body.reduce((w, r) => Math.max(w, r[1].length + 2), 26);
   const width = Math.max(65, w1 + w2 + 10);
   const line = (a: string, b: string, c: string): string => ` ${a.padEnd(w1 - 1)}${b.padEnd(w2)}${c}`.trimEnd();
   const model = ir.file.replace(/^.*[\\/]/, '').replace(/\.net$/, '');

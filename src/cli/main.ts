@@ -98,5 +98,9 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 const code = await run(process.argv.slice(2));
 process.exitCode = code;
 // Dawn keeps the event loop alive while a GPU object is referenced; every command releases its
-// device, but exit explicitly so that nothing else can hold the process.
-setImmediate(() => process.exit(code));
+// device, but exit explicitly so that nothing else can hold the process. Once stdout and stderr
+// have drained, though: a pipe takes 64 KiB at a time, and exiting sooner cuts long output short.
+let streams = 2;
+const drained = (): void => void (--streams === 0 && process.exit(code));
+process.stdout.write('', drained);
+process.stderr.write('', drained);

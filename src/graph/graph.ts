@@ -31,6 +31,8 @@ export interface Node {
   readonly saved: readonly Tensor[];
   /** Persistent tensors the op updates in place (batch-norm running statistics). */
   readonly state: readonly Tensor[];
+  /** The model layer the node computes, as the summary names it (`conv3`, `res2.conv1`, `res2`). */
+  readonly layer?: string;
 }
 
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
@@ -46,9 +48,9 @@ export class Graph {
     return t;
   }
 
-  add(op: string, inputs: readonly Tensor[], attrs: unknown, outShape: readonly number[], saved: Tensor[] = [], state: Tensor[] = []): Tensor {
+  add(op: string, inputs: readonly Tensor[], attrs: unknown, outShape: readonly number[], saved: Tensor[] = [], state: Tensor[] = [], layer?: string): Tensor {
     const out = this.tensor(outShape, 'temp');
-    this.nodes.push({ op, inputs, attrs, out, saved, state });
+    this.nodes.push({ op, inputs, attrs, out, saved, state, layer });
     return out;
   }
 }

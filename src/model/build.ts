@@ -46,15 +46,18 @@ export function buildGraph(ir: ModelIR, batch: number, opts: { seed?: number } =
     byName.set(name, t);
     return t;
   };
+  // The layer whose nodes are being added: each node carries its name (diagnostics name layers).
+  let current: string | undefined;
   const node = <K extends OpName>(op: K, inputs: Tensor[], attrs: Attrs[K], state: Tensor[] = []): Tensor => {
     const shape = OPS[op].shape(inputs.map((i) => i.shape), attrs as never);
-    return g.add(op, inputs, attrs, shape, [], state);
+    return g.add(op, inputs, attrs, shape, [], state, current);
   };
   const activate = (x: Tensor, act: Act): Tensor => (act.kind === 'linear' ? x : node('activation', [x], { act }));
-  const flat = (x: Tensor): Tensor => (x.shape.length === 2 ? x : g.add('reshape', [x], {}, [x.shape[0]!, x.shape.slice(1).reduce((a, b) => a * b, 1)]));
+  const flat = (x: Tensor): Tensor => (x.shape.length === 2 ? x : g.add('reshape', [x], {}, [x.shape[0]!, x.shape.slice(1).reduce((a, b) => a * b, 1)], [], [], current));
   let features: Tensor | null = null;
 
   const layer = (x: Tensor, l: Layer): Tensor => {
+    current = l.name;
     switch (l.kind) {
       case 'conv': {
         const c = x.shape[1]!;
@@ -100,12 +103,14 @@ export function buildGraph(ir: ModelIR, batch: number, opts: { seed?: number } =
         let shortcut = x;
         if (l.projection) {
           const p = l.projection;
+          current = p.name;
           const c = x.shape[1]!;
           const w = param(`${l.name}.proj.weight`, [p.filters, c, 1, 1], 'glorot', c, p.filters);
           const b = param(`${l.name}.proj.bias`, [p.filters], 'zeros', 0, 0);
           shortcut = node('conv2d', [x, w, b], { kh: 1, kw: 1, strideH: p.strideH, strideW: p.strideW, padding: 'valid', act: { kind: 'linear' } });
         }
         if (shortcut.shape.join() !== y.shape.join()) throw new ShapeError(`residual ${l.name}: block gives [${y.shape}] but the shortcut [${shortcut.shape}]`);
+        current = l.name;
         return node('add', [y, shortcut], {});
       }
       default:

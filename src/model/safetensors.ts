@@ -1,6 +1,8 @@
 // safetensors (the Hugging Face format): u64 little-endian header length, a JSON header
 // {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__: {string: string}}, then the data.
-// Only F32 tensors are written; reading checks every offset against the file.
+// Only F32 tensors are written; reading checks every offset against the file, and every value:
+// NaN or ±Inf is refused here, the one place weights and optimizer state are read from bytes (the
+// CLI's run directories and checkpoints, the page's files), before a GPU is opened.
 import { DataError } from '../errors.ts';
 
 export interface NamedTensor {
@@ -64,6 +66,9 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'weights.safetensors
     if (end - begin !== count * 4) throw new DataError(`${file}: tensor "${name}" has shape [${shape}] (${count * 4} bytes) but ${end - begin} bytes of data`);
     const copy = new Float32Array(count);
     new Uint8Array(copy.buffer).set(data.subarray(begin, end));
+    for (let i = 0; i < count; i++) {
+      if (!Number.isFinite(copy[i]!)) throw new DataError(`${file}: tensor "${name}" holds ${copy[i]} at index ${i}`);
+    }
     tensors.set(name, { shape: shape as number[], data: copy });
   }
   return { tensors, metadata };

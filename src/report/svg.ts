@@ -48,9 +48,10 @@ export function lineChart(c: LineChart): string {
   const pts = c.series.flatMap((s) => s.points.filter((p): p is [number, number] => p[1] !== undefined && Number.isFinite(p[1])));
   if (pts.length === 0) return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(c.title)}"><text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="muted">no data</text></svg>`;
   const xs = pts.map((p) => p[0]), ys = [...pts.map((p) => p[1]), ...(c.yInclude ?? [])];
-  let x0 = Math.min(...xs), x1 = Math.max(...xs);
+  // Folds, not Math.min(...xs): one argument per epoch would overflow the stack on a long history.
+  let x0 = xs.reduce((a, b) => Math.min(a, b)), x1 = xs.reduce((a, b) => Math.max(a, b));
   if (x0 === x1) (x0 -= 1), (x1 += 1);
-  let y0 = Math.min(...ys), y1 = Math.max(...ys);
+  let y0 = ys.reduce((a, b) => Math.min(a, b)), y1 = ys.reduce((a, b) => Math.max(a, b));
   const pad = (y1 - y0) * 0.06 || Math.abs(y0) * 0.1 || 1;
   if (!c.yInclude?.includes(y0)) y0 -= pad;
   if (!c.yInclude?.includes(y1)) y1 += pad;

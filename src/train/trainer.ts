@@ -353,7 +353,7 @@ export class Trainer {
     const targets: [string, GPUBuffer][] = [...(this.optimizer?.slots ?? [])];
     if ([...tensors.keys()].some((k) => k.endsWith('.ema'))) {
       this.startEma();
-      targets.push(...[...this.ema!.avg].map(([n, b]) => [`${n}.ema`, b] as [string, GPUBuffer]));
+      for (const [n, b] of this.ema!.avg) targets.push([`${n}.ema`, b]);
     }
     for (const [name, b] of targets) {
       const t = tensors.get(name);
