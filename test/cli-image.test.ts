@@ -194,16 +194,31 @@ describe('PNG and JPEG refusals: a DataError naming the file', () => {
     ['no IHDR', () => concat([good.subarray(0, 8), chunk('IEND', new Uint8Array())]), 'x.png: PNG without a header (IHDR)'],
     ['RGB at 4 bits', () => withIhdr((v) => v.setUint8(8, 4)), 'x.png: PNG colour type 2 with bit depth 4 is not valid'],
     ['interlace method 2', () => withIhdr((v) => v.setUint8(12, 2)), 'x.png: corrupt PNG (interlace method 2)'],
-    ['huge', () => withIhdr((v) => (v.setUint32(0, 100_000), v.setUint32(4, 100_000))), 'x.png: the image claims 100000x100000 pixels, more than the 67,108,864 fmgpu decodes'],
+    ['huge', () => withIhdr((v) => (v.setUint32(0, 100_000), v.setUint32(4, 100_000))), 'x.png: the image claims 100000x100000 pixels, more than the 25,165,824 fmgpu decodes'],
+    // The header fixes how many bytes the image data inflates to: more is refused, not inflated.
+    ['more image data than the header allows', () => concat([good.subarray(0, 33), chunk('IDAT', new Uint8Array(deflateSync(new Uint8Array(6 * 19 + 1)))), chunk('IEND', new Uint8Array())]), 'x.png: corrupt PNG: its image data inflates to more than the 114 bytes its 6x6 header allows'],
+    ['a 1x1 image whose data inflates to 64 MiB', () => concat([good.subarray(0, 8), chunk('IHDR', Uint8Array.of(0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0)), chunk('IDAT', new Uint8Array(deflateSync(new Uint8Array(64 << 20)))), chunk('IEND', new Uint8Array())]), 'x.png: corrupt PNG: its image data inflates to more than the 4 bytes its 1x1 header allows'],
     ['bad filter type', badFilter, 'x.png: corrupt PNG (filter type 9 on row 1)'],
     ['palette without PLTE', () => encode({ ...make(4, 4, 3, 8, false), palette: undefined }), 'x.png: palette PNG without a palette'],
     ['JPEG cut short', () => Uint8Array.from([0xff, 0xd8, 0xff, 0xdb, 0x00]), 'x.png: not a readable JPEG'],
     ['JPEG cut in half', () => realJpeg.subarray(0, realJpeg.length >> 1), 'x.png: not a readable JPEG'],
     // jpeg-js would refuse it too, but only after parsing; the frame header is read first.
-    ['JPEG claiming 65535x65535', () => jpegClaiming(realJpeg, 65535, 65535), 'x.png: the image claims 65535x65535 pixels, more than the 67,108,864 fmgpu decodes'],
+    ['JPEG claiming 65535x65535', () => jpegClaiming(realJpeg, 65535, 65535), 'x.png: the image claims 65535x65535 pixels, more than the 25,165,824 fmgpu decodes'],
+    // Within MAX_PIXELS, but jpeg-js would allocate ~190 MiB of coefficient blocks (~500 MB in fact).
+    ['JPEG (4:4:4) claiming 4096x4000', () => jpegClaiming(realJpeg, 4096, 4000), 'x.png: decoding this JPEG takes more than the 176 MiB fmgpu allows an image'],
     ['JPEG claiming 0 rows', () => jpegClaiming(realJpeg, 16, 0), 'x.png: the image claims 16x0 pixels'],
   ];
   it.each(rows)('%s', (_, bytes, message) => {
     expect(() => decodeImage(bytes(), 'x.png')).toThrow(message);
+  });
+  it('a JPEG with comments decodes, and its bytes are left as they were', () => {
+    // jpeg-js would keep each comment as a string; they are hidden from it during the decode.
+    const comment = Uint8Array.from([0xff, 0xfe, 0x00, 0x07, ...new TextEncoder().encode('hello')]);
+    const withComment = concat([realJpeg.subarray(0, 2), comment, realJpeg.subarray(2)]);
+    const before = withComment.slice();
+    const img = decodeImage(withComment, 'x.jpg');
+    expect([img.width, img.height]).toEqual([16, 16]);
+    expect(Array.from(img.data)).toEqual(Array.from(decodeImage(realJpeg, 'x.jpg').data));
+    expect(withComment).toEqual(before);
   });
 });

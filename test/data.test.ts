@@ -1,7 +1,7 @@
 // Fashion-MNIST decoding and validation: idx files (plain and gzipped, from a temp dir), Kaggle CSV,
 // every error's exact message, Keras's validation split, subsets, and the real files when installed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -11,6 +11,7 @@ import { parseCsv } from '../src/data/csv.ts';
 import { INSTALL_HINT, labelHistogram, subset, validationSplit, type Dataset } from '../src/data/dataset.ts';
 import { DEFAULT_DATA_DIR, loadCsv, loadFashionMnist } from '../src/node/data.ts';
 import { DataError } from '../src/errors.ts';
+import { gzipWithZeros, idxHeader } from './helpers/files.ts';
 import { Rng } from '../src/util/rng.ts';
 
 function generated(n: number, seed: number, rows = 28, cols = 28): Dataset {
@@ -133,6 +134,63 @@ describe('loading errors: DataError naming the path (and how to install)', () =>
   it('the install hint names the package', () => expect(INSTALL_HINT).toContain('apt-get install dataset-fashion-mnist'));
 });
 
+describe('bounded reading: at most what the header announces, only what a subset needs', () => {
+  const trainImages = (dir: string, gz = true): string => join(dir, `train-images-idx3-ubyte${gz ? '.gz' : ''}`);
+  it('a gzip that inflates past what its header announces is refused without inflating it all', () => {
+    const dir = dataDir('bomb', true, { 'train-images-idx3-ubyte': null });
+    writeFileSync(trainImages(dir), gzipWithZeros(encodeIdx(TRAIN).images, 100 << 20));
+    expectDataError(() => loadFashionMnist(dir), `${trainImages(dir)}: data after the 7 images of 28x28 the header announces (expected 5504 bytes once gunzipped, got more)`);
+  });
+  it.each([true, false])('subset: only the subset is read (gzipped %s), so data after it is not seen', (gz) => {
+    const dir = dataDir(`subset-tail-${gz}`, gz, { 'train-images-idx3-ubyte': null });
+    const e = encodeIdx(TRAIN).images;
+    if (gz) writeFileSync(trainImages(dir), gzipWithZeros(e, 100 << 20));
+    else (writeFileSync(trainImages(dir, false), e), truncateSync(trainImages(dir, false), e.length + 100));
+    const { train, test } = loadFashionMnist(dir, { subset: 3 });
+    expect(plain(train)).toEqual(plain(subset(TRAIN, 3)));
+    expect(test.n).toBe(3);
+    expectDataError(() => loadFashionMnist(dir), gz ? `${trainImages(dir)}: data after the 7 images of 28x28 the header announces (expected 5504 bytes once gunzipped, got more)` : `${trainImages(dir, false)}: 100 bytes after the 7 images of 28x28 the header announces (expected 5504 bytes, got 5604)`);
+  });
+  it('subset: a gzip cut short before the subset still says so', () => {
+    const z = gzipSync(encodeIdx(TRAIN).images);
+    const dir = dataDir('subset-trunc', true, { 'train-images-idx3-ubyte': null });
+    writeFileSync(trainImages(dir), z.subarray(0, 2000)); // about 2.5 of the 6 images
+    expectDataError(() => loadFashionMnist(dir, { subset: 6 }), `${trainImages(dir)}: not a valid gzip file (unexpected end of file); the download may be truncated`);
+  });
+  it('subset: labels past the subset are not read; within it they are checked', () => {
+    const bad = encodeIdx(TRAIN).labels.slice();
+    bad[8 + 5] = 12;
+    const dir = dataDir('subset-labels', true, { 'train-labels-idx1-ubyte': bad });
+    expect(loadFashionMnist(dir, { subset: 5 }).train.n).toBe(5);
+    expectDataError(() => loadFashionMnist(dir, { subset: 6 }), `${join(dir, 'train-labels-idx1-ubyte.gz')}: label 12 at index 5 is outside 0–9`);
+  });
+  it.each([['gzipped', true], ['plain', false]] as const)('a header announcing more than 2 GiB (%s)', (_name, gz) => {
+    const dir = dataDir(`absurd-${gz}`, gz, { 'train-images-idx3-ubyte': idxHeader(2051, [3_000_000, 28, 28]) });
+    expectDataError(() => loadFashionMnist(dir), `${trainImages(dir, gz)}: the header announces 3000000 images of 28x28 (2,352,000,016 bytes), more than the 2 GiB fmgpu reads`);
+  });
+  it('a header announcing more than its gzip can hold', () => {
+    const dir = dataDir('liar', true, { 'train-images-idx3-ubyte': idxHeader(2051, [100_000, 28, 28]) });
+    const size = gzipSync(idxHeader(2051, [100_000, 28, 28])).length;
+    expectDataError(() => loadFashionMnist(dir), `${trainImages(dir)}: the header announces 100000 images of 28x28 (78,400,016 bytes), more than ${size} bytes of gzip can hold: the file is corrupt`);
+  });
+  it('no idx header within the first MiB of a gzip file (a gzip header with a 2 MB file name)', () => {
+    const z = gzipSync(encodeIdx(TRAIN).images);
+    const named = new Uint8Array(z.length + 2e6 + 1);
+    named.set(z.subarray(0, 10));
+    named[3] = 0x08; // FNAME: a zero-terminated name follows the header
+    named.fill(0x61, 10, 10 + 2e6);
+    named.set(z.subarray(10), 10 + 2e6 + 1);
+    const dir = dataDir('long-name', true, { 'train-images-idx3-ubyte': null });
+    writeFileSync(trainImages(dir), named);
+    expectDataError(() => loadFashionMnist(dir), `${trainImages(dir)}: no idx header in the first 1 MiB of gzip data: corrupt, or not an idx file`);
+  });
+  it('a data file that is a directory or a device is refused by name', () => {
+    const dir = dataDir('dir-file', false, { 'train-images-idx3-ubyte': null });
+    mkdirSync(trainImages(dir, false));
+    expectDataError(() => loadFashionMnist(dir), `${trainImages(dir, false)} is a directory, not an idx image file`);
+  });
+});
+
 describe("Kaggle's CSV form", () => {
   const row = (label: number | string, px: (i: number) => number | string, cols = 784) => [label, ...Array.from({ length: cols }, (_, i) => px(i))].join(',');
   const header = ['label', ...Array.from({ length: 784 }, (_, i) => `pixel${i + 1}`)].join(',');
@@ -165,6 +223,8 @@ describe("Kaggle's CSV form", () => {
     ['label -1', `${good}\n${row(-1, () => 0)}`, 'f.csv:2: label -1 is outside 0–9'],
     ['fractional label', row(2.5, () => 0), 'f.csv:1: label is 2.5, not a whole number'],
     ['no rows', `${header}\n\n`, 'f.csv: no images (expected lines of a label and 784 pixels)'],
+    // Rows are reserved as they are found, not 784 bytes per line up front (7.8 GB here).
+    ['10 MB of blank lines', '\n'.repeat(10_000_000), 'f.csv: no images (expected lines of a label and 784 pixels)'],
   ];
   it.each(bad)('error: %s', (_name, text, message) => {
     expectDataError(() => parseCsv(text, 'f.csv'), message);
@@ -176,6 +236,37 @@ describe("Kaggle's CSV form", () => {
     expect(plain(loadCsv(join(tmp, 'a.csv')))).toEqual(plain(loadCsv(join(tmp, 'a.csv.gz'))));
     expect(loadCsv(join(tmp, 'a.csv')).labels[0]).toBe(4);
     expectDataError(() => loadCsv(join(tmp, 'none.csv')), `${join(tmp, 'none.csv')}: no such file`);
+  });
+  it('loadCsv streams a plain file in chunks: the same images as parsing the whole text', () => {
+    // About 5 MB: lines cross the 1 MiB chunks; CRLF, blank lines and a header on the way.
+    const rows = Array.from({ length: 2000 }, (_, r) => row(r % 10, (i) => (i * 7 + r) % 256));
+    const text = `\uFEFF${header}\r\n${rows.slice(0, 1000).join('\r\n')}\n\n\n${rows.slice(1000).join('\n')}`;
+    writeFileSync(join(tmp, 'big.csv'), text);
+    const ds = loadCsv(join(tmp, 'big.csv'));
+    expect(ds.n).toBe(2000);
+    expect(plain(ds)).toEqual(plain(parseCsv(text, 'big.csv')));
+    const text2 = rows.join('\n');
+    writeFileSync(join(tmp, 'big.csv.gz'), gzipSync(text2));
+    expect(plain(loadCsv(join(tmp, 'big.csv.gz')))).toEqual(plain(parseCsv(text2, 'big.csv.gz')));
+  });
+  it('loadCsv with a subset reads only the first N images: lines after them are not read', () => {
+    const text = `${header}\n${row(1, () => 5)}\n${row(2, () => 6)}\n${row(3, () => 7)}\nnot a row\n`;
+    writeFileSync(join(tmp, 's.csv'), text);
+    const ds = loadCsv(join(tmp, 's.csv'), { subset: 2 });
+    expect([ds.n, Array.from(ds.labels)]).toEqual([2, [1, 2]]);
+    expectDataError(() => loadCsv(join(tmp, 's.csv')), `${join(tmp, 's.csv')}:5: 1 columns, expected 785 (a label and 784 pixels)`);
+  });
+  it('loadCsv refuses a line longer than 1 MiB without holding more of it', () => {
+    writeFileSync(join(tmp, 'long.csv'), `${row(1, () => 0)}\n${' '.repeat(3 * 2 ** 20)}`);
+    expectDataError(() => loadCsv(join(tmp, 'long.csv')), `${join(tmp, 'long.csv')}:2: a line longer than 1048576 bytes (expected a label and 784 pixels)`);
+  });
+  it('loadCsv refuses a directory and a device by name', () => {
+    expectDataError(() => loadCsv(tmp), `${tmp} is a directory, not a CSV file`);
+    expectDataError(() => loadCsv('/dev/zero'), '/dev/zero is not a regular file (a character device)');
+  });
+  it('a gzipped CSV that inflates past 256 MiB is refused after inflating that much', () => {
+    writeFileSync(join(tmp, 'bomb.csv.gz'), gzipWithZeros(new Uint8Array(0), 300 << 20));
+    expectDataError(() => loadCsv(join(tmp, 'bomb.csv.gz')), `${join(tmp, 'bomb.csv.gz')}: more than 256 MiB of CSV once gunzipped, more than fmgpu inflates (gunzip it: a plain CSV file is read as it is parsed, up to 1 GiB)`);
   });
 });
 

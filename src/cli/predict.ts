@@ -1,10 +1,11 @@
 // `fmgpu predict RUN image.png …`: the top 3 classes with probabilities for each image.
-import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseNet } from '../../dsl/index.ts';
 import { Trainer } from '../train/trainer.ts';
 import { readRun } from '../node/rundir.ts';
-import { decodeImage } from '../node/image.ts';
+import { decodeImage, MAX_IMAGE_BYTES } from '../node/image.ts';
+import { readInput } from '../node/files.ts';
 import { preprocessImage } from '../data/image.ts';
 import { CLASS_NAMES } from '../data/classes.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
@@ -19,6 +20,15 @@ export const PREDICT_FLAGS: Record<string, FlagSpec> = {
 
 const IMAGE = /\.(png|jpe?g)$/i;
 
+/** Whether a path is a folder (a broken link is not: reading it says what is wrong). */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 export async function predict(args: readonly string[], out: Out): Promise<number> {
   const { flags, positional } = parseArgs(args, PREDICT_FLAGS);
   const [dir, ...inputs] = positional;
@@ -30,14 +40,16 @@ export async function predict(args: readonly string[], out: Out): Promise<number
   const files: string[] = [];
   for (const p of inputs) {
     if (!existsSync(p)) throw new UsageError(`${p}: no such file`);
-    if (statSync(p).isDirectory()) files.push(...readdirSync(p).filter((f) => IMAGE.test(f)).sort().map((f) => join(p, f)));
-    else files.push(p);
+    // One push per file, not push(...list): a folder of 200,000 images would overflow the stack.
+    // Folders inside it are skipped, even one named like an image (x.png/).
+    if (!statSync(p).isDirectory()) files.push(p);
+    else for (const f of readdirSync(p).filter((f) => IMAGE.test(f)).sort()) if (!isDirectory(join(p, f))) files.push(join(p, f));
   }
   if (files.length === 0) throw new UsageError(`no PNG or JPEG images in ${inputs.join(', ')}`);
   const invert = flags.invert === undefined ? 'auto' : (flags.invert as boolean);
   // Every image is decoded (and every bad one refused) before the GPU is touched.
   const prepared = files.map((f) => {
-    const img = decodeImage(new Uint8Array(readFileSync(f)), f);
+    const img = decodeImage(readInput(f, { what: 'a PNG or JPEG image', maxBytes: MAX_IMAGE_BYTES }), f);
     return { file: f, ...preprocessImage(img.data, img.width, img.height, invert) };
   });
   const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);

@@ -1,26 +1,140 @@
-// Kaggle's Fashion-MNIST CSV form, decoded from text (reading the file: src/node/data.ts loadCsv):
+// Kaggle's Fashion-MNIST CSV form, decoded from text or from bytes as they are read (reading the
+// file: src/node/data.ts loadCsv):
 //   label,pixel1,pixel2,…,pixel784      ← optional header: line 1 when its first cell is not a number
 //   9,0,0,0,…                           ← one image per line, a class 0–9 then rows·cols pixels 0–255
 // Blank lines are skipped; errors name the file and the 1-based line.
+//
+// Memory follows the images, not the text: a first pass counts the lines that have exactly the
+// right number of commas (CsvRowCounter: every image is such a line, and so is a header), and the
+// parser reserves that many rows, so a file of blank or malformed lines reserves nothing. Lines
+// are parsed one at a time (CsvParser.push takes the bytes in chunks); one line may not pass
+// maxLineBytes.
 import { DataError } from '../errors.ts';
 import { NUM_CLASSES } from './classes.ts';
 import type { Dataset } from './dataset.ts';
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const NEWLINE = 10;
+const COMMA = 44;
 
-export function parseCsv(text: string, file: string, shape: { rows: number; cols: number } = { rows: 28, cols: 28 }): Dataset {
-  const px = shape.rows * shape.cols;
-  const lines = text.replace(/^\uFEFF/, '').split('\n');
-  const images = new Uint8Array(lines.length * px);
-  const labels = new Uint8Array(lines.length);
-  let n = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.endsWith('\r') ? lines[i]!.slice(0, -1) : lines[i]!;
-    if (line.trim() === '') continue;
-    const at = `${file}:${i + 1}`;
+export interface CsvShape {
+  rows: number;
+  cols: number;
+}
+
+/** The longest line the parser holds: 64 characters a cell, at least 1 MiB. */
+export const maxLineBytes = (shape: CsvShape): number => Math.max(1 << 20, 64 * (shape.rows * shape.cols + 1));
+
+/** Counts the lines with exactly rows·cols commas: at least as many as the images, at most one more (a header). */
+export class CsvRowCounter {
+  private rows = 0;
+  private commas = 0;
+  private readonly want: number;
+  constructor(shape: CsvShape = { rows: 28, cols: 28 }) {
+    this.want = shape.rows * shape.cols;
+  }
+
+  push(bytes: Uint8Array): void {
+    let { rows, commas } = this;
+    const want = this.want;
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i]!;
+      if (b === COMMA) commas++;
+      else if (b === NEWLINE) {
+        if (commas === want) rows++;
+        commas = 0;
+      }
+    }
+    this.rows = rows;
+    this.commas = commas;
+  }
+
+  /** Lines so far, the last one (no newline after it) included. */
+  get count(): number {
+    return this.rows + (this.commas === this.want ? 1 : 0);
+  }
+}
+
+/**
+ * Parses CSV lines into a Dataset of at most `capacity` images (a CsvRowCounter's count over the
+ * same text), stopping after `limit` images.
+ */
+export class CsvParser {
+  private readonly px: number;
+  private readonly images: Uint8Array;
+  private readonly labels: Uint8Array;
+  private n = 0;
+  private lineIndex = 0;
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private readonly decoder = new TextDecoder();
+  private readonly maxLine: number;
+
+  constructor(
+    private readonly file: string,
+    capacity: number,
+    private readonly shape: CsvShape = { rows: 28, cols: 28 },
+    private readonly limit = Infinity,
+  ) {
+    this.px = shape.rows * shape.cols;
+    const rows = Math.min(capacity, limit);
+    this.images = new Uint8Array(rows * this.px);
+    this.labels = new Uint8Array(rows);
+    this.maxLine = maxLineBytes(shape);
+  }
+
+  /** Whether `limit` images have been read: then feed no more. */
+  get full(): boolean {
+    return this.n >= this.limit;
+  }
+
+  /** UTF-8 bytes in any chunks (the caller may reuse the chunk's memory afterwards). False once full. */
+  push(bytes: Uint8Array): boolean {
+    let start = 0;
+    while (start < bytes.length && !this.full) {
+      const nl = bytes.indexOf(NEWLINE, start);
+      const end = nl < 0 ? bytes.length : nl;
+      if (this.pendingBytes + end - start > this.maxLine) throw new DataError(`${this.file}:${this.lineIndex + 1}: a line longer than ${this.maxLine} bytes (expected a label and ${this.px} pixels)`);
+      if (nl < 0) {
+        this.pending.push(bytes.slice(start));
+        this.pendingBytes += bytes.length - start;
+        break;
+      }
+      let line = bytes.subarray(start, nl);
+      if (!this.pendingBytes && (line.length === 0 || (line.length === 1 && line[0] === 13))) {
+        this.lineIndex++; // a blank line, without decoding it
+        start = nl + 1;
+        continue;
+      }
+      if (this.pendingBytes) {
+        const whole = new Uint8Array(this.pendingBytes + line.length);
+        let at = 0;
+        for (const p of this.pending) (whole.set(p, at), (at += p.length));
+        whole.set(line, at);
+        line = whole;
+        this.pending = [];
+        this.pendingBytes = 0;
+      }
+      this.line(this.decoder.decode(line));
+      start = nl + 1;
+    }
+    return !this.full;
+  }
+
+  /** One line of text, without its newline. */
+  line(text: string): void {
+    const i = this.lineIndex++;
+    if (this.full) return;
+    const line = text.endsWith('\r') ? text.slice(0, -1) : text;
+    if (line.trim() === '') return;
+    const px = this.px;
+    const at = `${this.file}:${i + 1}`;
     const cells = line.split(',');
     if (cells.length !== px + 1) throw new DataError(`${at}: ${cells.length} columns, expected ${px + 1} (a label and ${px} pixels)`);
-    if (n === 0 && i === 0 && !NUMBER.test(cells[0]!.trim())) continue; // the header
+    if (this.n === 0 && i === 0 && !NUMBER.test(cells[0]!.trim())) return; // the header
+    const n = this.n;
+    // Only a file that changed between the count and the parse gets here with no room left.
+    if (n >= this.labels.length) throw new DataError(`${this.file}: changed while it was read`);
     for (let j = 0; j <= px; j++) {
       const c = cells[j]!.trim();
       const name = j === 0 ? 'label' : `pixel${j}`;
@@ -29,14 +143,44 @@ export function parseCsv(text: string, file: string, shape: { rows: number; cols
       if (!Number.isInteger(v)) throw new DataError(`${at}: ${name} is ${c}, not a whole number`);
       if (j === 0) {
         if (v < 0 || v >= NUM_CLASSES) throw new DataError(`${at}: label ${c} is outside 0–${NUM_CLASSES - 1}`);
-        labels[n] = v;
+        this.labels[n] = v;
       } else {
         if (v < 0 || v > 255) throw new DataError(`${at}: ${name} is ${c}, outside 0–255`);
-        images[n * px + j - 1] = v;
+        this.images[n * px + j - 1] = v;
       }
     }
-    n++;
+    this.n++;
   }
-  if (n === 0) throw new DataError(`${file}: no images (expected lines of a label and ${px} pixels)`);
-  return { images: images.slice(0, n * px), labels: labels.slice(0, n), n, rows: shape.rows, cols: shape.cols };
+
+  /** The images read (the last line needs no newline). */
+  end(): Dataset {
+    if (this.pendingBytes) this.push(Uint8Array.of(NEWLINE));
+    const { n, px, shape } = this;
+    if (n === 0) throw new DataError(`${this.file}: no images (expected lines of a label and ${px} pixels)`);
+    // Views: the buffers hold at most one row more than the images (a header line).
+    return { images: this.images.subarray(0, n * px), labels: this.labels.subarray(0, n), n, rows: shape.rows, cols: shape.cols };
+  }
+}
+
+/** A whole CSV text (a leading byte-order mark is skipped). */
+export function parseCsv(text: string, file: string, shape: CsvShape = { rows: 28, cols: 28 }): Dataset {
+  const body = text.replace(/^\uFEFF/, '');
+  const want = shape.rows * shape.cols;
+  let rows = 0, commas = 0;
+  for (let i = 0; i <= body.length; i++) {
+    const c = i < body.length ? body.charCodeAt(i) : NEWLINE;
+    if (c === COMMA) commas++;
+    else if (c === NEWLINE) {
+      if (commas === want) rows++;
+      commas = 0;
+    }
+  }
+  const parser = new CsvParser(file, rows, shape);
+  for (let start = 0; start <= body.length; ) {
+    const nl = body.indexOf('\n', start);
+    const end = nl < 0 ? body.length : nl;
+    parser.line(body.slice(start, end));
+    start = end + 1;
+  }
+  return parser.end();
 }

@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { deflateSync, gzipSync } from 'node:zlib';
+import { constants as zlibConstants, crc32, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { Rng } from '../../src/util/rng.ts';
 import { pngFile } from '../../src/report/png.ts';
 
@@ -95,4 +95,55 @@ export function jpegClaiming(jpg: Uint8Array, w: number, h: number): Uint8Array 
     return j;
   }
   throw new Error('no SOF0 in the JPEG');
+}
+
+/**
+ * Raw deflate data (not final, byte-aligned) that inflates to `n` zero bytes, made without holding
+ * them: one compressed MiB repeated, about n/1000 bytes in all. Each piece refers only to its own
+ * output, so the pieces can follow any data.
+ */
+function deflatedZeros(n: number): Uint8Array[] {
+  const piece = (size: number): Uint8Array => new Uint8Array(deflateRawSync(new Uint8Array(size), { level: 9, finishFlush: zlibConstants.Z_SYNC_FLUSH }));
+  const whole = piece(1 << 20);
+  const out: Uint8Array[] = new Array<Uint8Array>(Math.floor(n / (1 << 20))).fill(whole);
+  if (n % (1 << 20)) out.push(piece(n % (1 << 20)));
+  return out;
+}
+
+const FINAL_EMPTY_BLOCK = Uint8Array.of(0x03, 0x00); // a final fixed-Huffman block holding only its end code
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) (out.set(p, at), (at += p.length));
+  return out;
+}
+
+/**
+ * A valid gzip file of `head` followed by `zeros` zero bytes (checksum and length right): a
+ * decompression bomb of about zeros/1000 bytes, e.g. an idx header announcing a few images
+ * followed by a gigabyte.
+ */
+export function gzipWithZeros(head: Uint8Array, zeros: number): Uint8Array {
+  let crc = crc32(head);
+  const mib = new Uint8Array(1 << 20);
+  for (let left = zeros; left > 0; left -= mib.length) crc = crc32(mib.subarray(0, Math.min(left, mib.length)), crc);
+  const trailer = new Uint8Array(8);
+  const v = new DataView(trailer.buffer);
+  v.setUint32(0, crc >>> 0, true);
+  v.setUint32(4, (head.length + zeros) % 2 ** 32, true);
+  const start = new Uint8Array(deflateRawSync(head, { finishFlush: zlibConstants.Z_SYNC_FLUSH }));
+  return concatBytes([Uint8Array.of(0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3), start, ...deflatedZeros(zeros), FINAL_EMPTY_BLOCK, trailer]);
+}
+
+/** A valid zlib stream (a PNG's IDAT data) of `n` zero bytes: about n/1000 bytes. */
+export function zlibOfZeros(n: number): Uint8Array {
+  const adler = new Uint8Array(4);
+  new DataView(adler.buffer).setUint32(0, (((n % 65521) << 16) | 1) >>> 0); // s1 stays 1, s2 = n·1
+  return concatBytes([Uint8Array.of(0x78, 0x01), ...deflatedZeros(n), FINAL_EMPTY_BLOCK, adler]);
+}
+
+/** An idx header: magic (2051 images, 2049 labels) and its dimensions, big-endian. */
+export function idxHeader(magic: number, dims: number[]): Uint8Array {
+  return idx(magic, dims, new Uint8Array(0));
 }
