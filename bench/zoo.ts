@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseNet } from '../dsl/index.ts';
 import { benchArgs } from './common.ts';
+import { checkpointFolder } from '../src/node/rundir.ts';
 
 const { opt } = benchArgs();
 const models = opt('models', 'examples/reference.net,examples/tutorial-valid.net,examples/fast.net,examples/best.net').split(',');
@@ -44,7 +45,7 @@ async function run(model: string, seed: number): Promise<Result | null> {
   if (!existsSync(join(dir, 'metrics.json'))) {
     if (Date.now() >= deadline) return null;
     const dataArgs = [...(data ? ['--data', data] : []), ...(subset ? ['--subset', subset] : [])];
-    const code = existsSync(join(dir, 'checkpoint')) ? await fmgpu(['train', '--resume', dir, ...dataArgs]) : await fmgpu(['train', model, '--seed', String(seed), '--out', dir, ...dataArgs]);
+    const code = checkpointFolder(dir) ? await fmgpu(['train', '--resume', dir, ...dataArgs]) : await fmgpu(['train', model, '--seed', String(seed), '--out', dir, ...dataArgs]);
     if (code === 130) return null;
     if (code !== 0) throw new Error(`fmgpu train ${model} --seed ${seed} exited ${code}`);
   }

@@ -4,6 +4,11 @@ export class FmgpuError extends Error {
   override name = 'FmgpuError';
 }
 
+/** A flag, argument or file the user gave that cannot be used as given. */
+export class UsageError extends FmgpuError {
+  override name = 'UsageError';
+}
+
 /** No WebGPU adapter, a validation error, device loss, out of memory. */
 export class GpuError extends FmgpuError {
   override name = 'GpuError';

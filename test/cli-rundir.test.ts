@@ -1,29 +1,43 @@
-// Run directories (src/node/rundir.ts): checkpoints switched by one rename, reading them back, the
-// weights eval and predict fall back to, and the refusals that name what is missing.
+// Run directories (src/node/rundir.ts): checkpoints switched in whole, reading them back after a
+// crash at any point of the switch, runs copied or made by fmgpu 0.1.0, the refusals that name what
+// is missing, and the writer lock.
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeSafetensors, type NamedTensor } from '../src/model/safetensors.ts';
-import { defaultRunDir, historyCsv, makeDir, readCheckpoint, readRun, writeCheckpoint, writeFileAtomic, type CheckpointState } from '../src/node/rundir.ts';
+import { checkpointFolder, defaultRunDir, historyCsv, makeDir, readCheckpoint, readRun, RunDir, writeFileAtomic, type CheckpointState } from '../src/node/rundir.ts';
+import { UsageError } from '../src/errors.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-rundir-'));
 const tensors = (v: number): Map<string, NamedTensor> => new Map([['dense1.weight', { shape: [2, 3], data: Float32Array.from({ length: 6 }, (_, i) => v + i) }]]);
-const state = (epoch: number): CheckpointState => ({ epoch, step: epoch * 10, seed: 7, optimizer: 'adam', best: { value: 1 / epoch, epoch }, history: [] });
-const save = (dir: string, epoch: number): void =>
-  writeCheckpoint(dir, { weights: encodeSafetensors(tensors(epoch)), best: encodeSafetensors(tensors(-epoch)), optimizer: encodeSafetensors(tensors(100 + epoch)), state: state(epoch) });
+const log = (epoch: number) => ({ epoch, seconds: 1, loss: 1 / epoch, accuracy: 0.5, lr: 0.01 });
+const state = (epoch: number): CheckpointState => ({ epoch, step: epoch * 10, seed: 7, optimizer: 'adam', best: { value: 1 / epoch, epoch }, history: Array.from({ length: epoch }, (_, i) => log(i + 1)), stepsPerEpoch: 10 });
+const files = (epoch: number) => ({ weights: encodeSafetensors(tensors(epoch)), best: encodeSafetensors(tensors(-epoch)), optimizer: encodeSafetensors(tensors(100 + epoch)), state: state(epoch) });
+/** A checkpoint written by a RunDir that is released again. */
+const save = (dir: string, epoch: number): void => {
+  const run = RunDir.open(dir);
+  run.writeCheckpoint(files(epoch));
+  run.release();
+};
+/** A new run folder with an fmgpu run.json (so that it is a run) and `epochs` checkpoints. */
+const newRun = (name: string, epochs = 0): string => {
+  const dir = join(tmp, name);
+  const run = RunDir.create(dir);
+  run.write('run.json', '{"version":"0.1.0"}');
+  for (let e = 1; e <= epochs; e++) run.writeCheckpoint(files(e));
+  run.release();
+  return dir;
+};
+const epochOf = (dir: string): number => readCheckpoint(dir).state.epoch;
 
 describe('checkpoints', () => {
-  it('each checkpoint is a new folder; the link switches to it and older folders go', () => {
-    const dir = join(tmp, 'ck');
-    makeDir(dir);
-    save(dir, 1);
-    const first = readlinkSync(join(dir, 'checkpoint'));
+  it('each checkpoint replaces checkpoint/ whole; nothing else is left behind', () => {
+    const dir = newRun('ck', 1);
     save(dir, 2);
-    const second = readlinkSync(join(dir, 'checkpoint'));
-    expect(second).not.toBe(first);
-    expect(second).toMatch(/^checkpoint-2-/);
-    expect(readdirSync(dir).sort()).toEqual(['checkpoint', second]);
+    expect(readdirSync(dir).sort()).toEqual(['checkpoint', 'run.json']);
+    expect(readdirSync(join(dir, 'checkpoint')).sort()).toEqual(['best.safetensors', 'optimizer.safetensors', 'state.json', 'weights.safetensors']);
     const ck = readCheckpoint(dir);
     expect(ck.state).toEqual(state(2));
     expect(Array.from(ck.weights.get('dense1.weight')!.data)).toEqual([2, 3, 4, 5, 6, 7]);
@@ -31,17 +45,51 @@ describe('checkpoints', () => {
     expect(ck.optimizer.get('dense1.weight')!.shape).toEqual([2, 3]);
   });
 
-  it('a run killed mid-write leaves the last complete checkpoint readable, and its debris is cleared next time', () => {
-    const dir = join(tmp, 'killed');
-    makeDir(dir);
-    save(dir, 1);
-    // What a kill between writing the new folder and the switch leaves behind.
-    mkdirSync(join(dir, 'checkpoint-2-123'));
-    writeFileSync(join(dir, 'checkpoint-2-123', 'weights.safetensors'), 'half');
-    symlinkSync('checkpoint-2-123', join(dir, 'checkpoint.tmp-99999'));
-    expect(readCheckpoint(dir).state.epoch).toBe(1);
+  // What a kill at each point of writeCheckpoint leaves, and what is read back then.
+  const crashes: [string, (dir: string) => void, number][] = [
+    ['while writing checkpoint.next', (d) => (mkdirSync(join(d, 'checkpoint.next')), writeFileSync(join(d, 'checkpoint.next', 'weights.safetensors'), 'half')), 1],
+    ['after checkpoint.next is complete', (d) => cpSync(join(d, 'checkpoint'), join(d, 'checkpoint.next'), { recursive: true }), 1],
+    ['between the two renames', (d) => (cpSync(join(d, 'checkpoint'), join(d, 'checkpoint.next'), { recursive: true }), writeFileSync(join(d, 'checkpoint.next', 'state.json'), JSON.stringify(state(2))), renameSync(join(d, 'checkpoint'), join(d, 'checkpoint.prev'))), 2],
+    ['after the switch, before checkpoint.prev is removed', (d) => cpSync(join(d, 'checkpoint'), join(d, 'checkpoint.prev'), { recursive: true }), 1],
+    ['a first checkpoint before its switch', (d) => (renameSync(join(d, 'checkpoint'), join(d, 'checkpoint.next'))), 1],
+  ];
+  it.each(crashes)('a kill %s leaves a readable checkpoint; the next writer clears the rest', (name, crash, epoch) => {
+    const dir = newRun(`crash-${name.replace(/\W+/g, '-')}`, 1);
+    crash(dir);
+    expect(epochOf(dir)).toBe(epoch);
+    save(dir, 3);
+    expect(readdirSync(dir).sort()).toEqual(['checkpoint', 'run.json']);
+    expect(epochOf(dir)).toBe(3);
+  });
+
+  it('survives being copied with links dereferenced, zipped or moved: no links in the layout', () => {
+    const dir = newRun('copied', 1);
+    const copy = join(tmp, 'copied-elsewhere');
+    cpSync(dir, copy, { recursive: true, dereference: true });
+    expect(epochOf(copy)).toBe(1);
+    save(copy, 2);
+    expect(epochOf(copy)).toBe(2);
+    expect(epochOf(dir)).toBe(1);
+  });
+
+  it.each([
+    ['relative', (target: string) => target.split('/').pop()!],
+    ['absolute', (target: string) => target],
+  ])('runs of fmgpu 0.1.0 (checkpoint a %s link) are read, then switched to the folder layout', (_, linkTo) => {
+    const dir = join(tmp, `legacy-${_}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'run.json'), '{}');
+    const target = join(dir, 'checkpoint-1-1733000000000');
+    mkdirSync(target);
+    const f = files(1);
+    writeFileSync(join(target, 'weights.safetensors'), f.weights);
+    writeFileSync(join(target, 'optimizer.safetensors'), f.optimizer);
+    writeFileSync(join(target, 'state.json'), JSON.stringify(f.state));
+    symlinkSync(linkTo(target), join(dir, 'checkpoint'));
+    expect(epochOf(dir)).toBe(1);
     save(dir, 2);
-    expect(readdirSync(dir).filter((f) => f !== 'checkpoint')).toEqual([readlinkSync(join(dir, 'checkpoint'))]);
+    expect(readdirSync(dir).sort()).toEqual(['checkpoint', 'run.json']);
+    expect(epochOf(dir)).toBe(2);
   });
 
   const broken: [string, (dir: string) => void, string][] = [
@@ -50,10 +98,126 @@ describe('checkpoints', () => {
     ['unreadable state', (d) => (save(d, 1), writeFileSync(join(d, 'checkpoint', 'state.json'), '{')), 'state.json: unreadable'],
   ];
   it.each(broken)('refuses to resume from %s', (name, setup, message) => {
-    const dir = join(tmp, `bad-${name.replace(/ /g, '-')}`);
-    makeDir(dir);
+    const dir = newRun(`bad-${name.replace(/ /g, '-')}`);
     setup(dir);
     expect(() => readCheckpoint(dir)).toThrow(message);
+  });
+
+  // Valid JSON of the wrong types, or a position outside the run: refused on load, naming the field.
+  const fields: [string, (s: Record<string, unknown>) => void, string][] = [
+    ['best of the wrong type', (s) => (s.best = 'x'), '"best" must be an object, not "x"'],
+    ['history null', (s) => (s.history = null), '"history" must be a list, not null'],
+    ['a loss that is not a number', (s) => ((s.history as Record<string, unknown>[])[0]!.loss = null), '"history"[0].loss must be a finite number, not null'],
+    ['history of another epoch', (s) => ((s.history as Record<string, unknown>[])[1]!.epoch = 5), '"history"[1] is for epoch 5, not 2'],
+    ['epoch and history disagreeing', (s) => (s.epoch = 1), '"epoch" is 1 but the history holds 2 epochs'],
+    ['a fractional step', (s) => (s.step = 1.5), '"step" must be a whole number ≥ 0, not 1.5'],
+    ['a step past the run', (s) => (s.step = 1e9), 'step 1000000000 is not within epoch 3 (steps 20–29 at 10 steps an epoch)'],
+    ['an unknown optimizer', (s) => (s.optimizer = 'rmsprop'), '"optimizer" must be adam, adamw or sgd, not "rmsprop"'],
+    ['a monitor of the wrong shape', (s) => (s.monitor = { bad: -1, lrScale: 1 }), '"monitor".bad must be a whole number ≥ 0, not -1'],
+  ];
+  it.each(fields)('refuses a state.json with %s', (name, edit, message) => {
+    const dir = newRun(`state-${name.replace(/\W+/g, '-')}`, 2);
+    const file = join(dir, 'checkpoint', 'state.json');
+    const s = JSON.parse(readFileSync(file, 'utf8'));
+    edit(s);
+    writeFileSync(file, JSON.stringify(s));
+    expect(() => readCheckpoint(dir)).toThrow(`${file}: ${message}`);
+  });
+
+  it('refuses a state.json that is not a JSON object', () => {
+    const dir = newRun('state-list', 1);
+    writeFileSync(join(dir, 'checkpoint', 'state.json'), '[]');
+    expect(() => readCheckpoint(dir)).toThrow('state.json: unreadable (not a JSON object)');
+  });
+});
+
+describe('a new run goes only into a new or empty folder', () => {
+  it('refuses a folder holding anything else, and touches nothing in it', () => {
+    const dir = join(tmp, 'mine');
+    mkdirSync(join(dir, 'checkpoint-500'), { recursive: true });
+    writeFileSync(join(dir, 'model.net'), 'mine\n');
+    expect(() => RunDir.create(dir)).toThrow(`--out ${dir} is not empty (checkpoint-500, model.net): fmgpu writes a new run only into a new or empty folder`);
+    expect(readdirSync(dir).sort()).toEqual(['checkpoint-500', 'model.net']);
+    expect(readFileSync(join(dir, 'model.net'), 'utf8')).toBe('mine\n');
+  });
+
+  it('refuses a run with a checkpoint: that is for --resume', () => {
+    const dir = newRun('has-run', 1);
+    expect(() => RunDir.create(dir)).toThrow(`${dir} already holds a run: use --resume ${dir} to continue it`);
+  });
+
+  it('starts over a run that never reached a checkpoint; takes an empty folder; makes a new one', () => {
+    const dir = newRun('no-checkpoint');
+    writeFileSync(join(dir, 'model.net'), 'dense 10 softmax\n');
+    RunDir.create(dir).release();
+    expect(readdirSync(dir)).toEqual([]);
+    RunDir.create(dir).release();
+    const fresh = join(tmp, 'a', 'new', 'run');
+    RunDir.create(fresh).release();
+    expect(readdirSync(fresh)).toEqual([]);
+  });
+
+  it('a run with its final weights but no checkpoint is not started over', () => {
+    const dir = newRun('weights-only');
+    writeFileSync(join(dir, 'weights.safetensors'), 'w');
+    expect(() => RunDir.create(dir)).toThrow(`--out ${dir} is not empty (weights.safetensors)`);
+    expect(readdirSync(dir).sort()).toEqual(['run.json', 'weights.safetensors']);
+  });
+
+  it('refuses a file in the way, and a folder it cannot write (before anything else)', () => {
+    writeFileSync(join(tmp, 'a-file'), '');
+    expect(() => RunDir.create(join(tmp, 'a-file'))).toThrow('a file is in the way of the run directory');
+    expect(() => RunDir.create('/proc/fmgpu-nope')).toThrow(/cannot create the run directory \/proc\/fmgpu-nope/);
+  });
+});
+
+describe('one writer at a time', () => {
+  it('a second writer is refused while the first holds the lock; the lock goes with release', () => {
+    const dir = newRun('locked', 1);
+    const first = RunDir.open(dir);
+    expect(() => RunDir.open(dir)).toThrow(new UsageError(`${dir} is being written by fmgpu (pid ${process.pid}): wait for it to finish, or remove ${join(dir, 'fmgpu.lock')} if no fmgpu is running`));
+    expect(() => RunDir.create(dir)).toThrow('is being written by fmgpu');
+    first.release();
+    expect(existsSync(join(dir, 'fmgpu.lock'))).toBe(false);
+    RunDir.open(dir).release();
+  });
+
+  it('a lock left by a process that is gone is stale: taken over', () => {
+    const dir = newRun('stale', 1);
+    const gone = spawnSync('true').pid!;
+    writeFileSync(join(dir, 'fmgpu.lock'), JSON.stringify({ pid: gone, host: hostname(), token: 'old' }));
+    const run = RunDir.open(dir);
+    expect(JSON.parse(readFileSync(join(dir, 'fmgpu.lock'), 'utf8')).pid).toBe(process.pid);
+    run.release();
+    expect(readdirSync(dir).sort()).toEqual(['checkpoint', 'run.json']);
+  });
+
+  it("a lock of another machine's process is not judged stale", () => {
+    const dir = newRun('remote', 1);
+    writeFileSync(join(dir, 'fmgpu.lock'), JSON.stringify({ pid: 1, host: 'elsewhere.example', token: 'x' }));
+    expect(() => RunDir.open(dir)).toThrow(`${dir} is being written by fmgpu (pid 1 on elsewhere.example)`);
+  });
+});
+
+describe('writes that fail leave nothing behind and name the file', () => {
+  it('writeFileAtomic and RunDir.write', () => {
+    const dir = newRun('failing');
+    mkdirSync(join(dir, 'report.html', 'inside'), { recursive: true });
+    const run = RunDir.open(dir);
+    expect(() => run.write('report.html', 'page')).toThrow(`cannot write ${join(dir, 'report.html')}: `);
+    expect(() => writeFileAtomic(join(dir, 'report.html'), 'page')).toThrow(`cannot write ${join(dir, 'report.html')}: `);
+    run.release();
+    expect(readdirSync(dir).sort()).toEqual(['report.html', 'run.json']);
+  });
+
+  it('a full disk: ENOSPC names the file, and the temporary file goes', () => {
+    const dir = newRun('full-disk');
+    const run = RunDir.open(dir);
+    // The temporary name leads to /dev/full, where every write fails with ENOSPC.
+    symlinkSync('/dev/full', join(dir, 'metrics.json.tmp'));
+    expect(() => run.write('metrics.json', '{}')).toThrow(`cannot write ${join(dir, 'metrics.json')}: no space left on device`);
+    run.release();
+    expect(readdirSync(dir).sort()).toEqual(['run.json']);
   });
 });
 

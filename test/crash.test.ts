@@ -3,11 +3,11 @@
 // goes on from it to the end.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt, writeIdxDir } from './helpers/files.ts';
-import { readCheckpoint } from '../src/node/rundir.ts';
+import { checkpointFolder, readCheckpoint } from '../src/node/rundir.ts';
 import { Rng } from '../src/util/rng.ts';
 
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
@@ -28,7 +28,7 @@ describe('SIGKILL during training', () => {
     const rng = new Rng(42);
     let kills = 0;
     for (let attempt = 0; attempt < 6; attempt++) {
-      const args = existsSync(join(dir, 'checkpoint')) ? ['train', '--resume', dir] : ['train', NET, '--data', data, '--out', dir];
+      const args = checkpointFolder(dir) ? ['train', '--resume', dir] : ['train', NET, '--data', data, '--out', dir];
       const child = spawn('node', ['bin/fmgpu.js', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let epochs = 0;
       // Kill after a random number of epoch lines plus a random delay: sometimes mid-step,
@@ -42,7 +42,7 @@ describe('SIGKILL during training', () => {
       const code = await done;
       if (code === 0) break;
       kills++;
-      if (existsSync(join(dir, 'checkpoint'))) {
+      if (checkpointFolder(dir)) {
         const ck = readCheckpoint(dir);
         expect(ck.state.history.length).toBe(ck.state.epoch);
         expect(ck.weights.size).toBeGreaterThan(0);
@@ -53,6 +53,8 @@ describe('SIGKILL during training', () => {
     const r = spawnSync('node', ['bin/fmgpu.js', 'train', '--resume', dir], { env, encoding: 'utf8', timeout: 300_000 });
     if (r.status !== 0) expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
+    // Nothing but the run's own files: no lock, no temporary names, no stale checkpoint folders.
+    expect(readdirSync(dir).sort()).toEqual(['checkpoint', 'history.csv', 'history.json', 'metrics.json', 'model.net', 'report.html', 'run.json', 'weights.safetensors']);
     const history = JSON.parse(readFileSync(join(dir, 'history.json'), 'utf8'));
     expect(history.map((h: { epoch: number }) => h.epoch)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
     expect(existsSync(join(dir, 'weights.safetensors'))).toBe(true);

@@ -1,10 +1,8 @@
 // Command-line flags: a small typed table per command, parsed strictly. Unknown flags, missing
 // values and out-of-range numbers are usage errors (exit 2) that name the flag.
-import { FmgpuError } from '../errors.ts';
+import { UsageError } from '../errors.ts';
 
-export class UsageError extends FmgpuError {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 export type FlagType = 'int' | 'number' | 'string' | 'bool';
 
@@ -32,7 +30,7 @@ export function parseArgs(args: readonly string[], specs: Readonly<Record<string
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--') {
-      positional.push(...args.slice(i + 1));
+      for (const rest of args.slice(i + 1)) positional.push(rest); // not push(...): argv may be long
       break;
     }
     if (!a.startsWith('--') || a === '--') {

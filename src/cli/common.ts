@@ -1,12 +1,13 @@
 // Small things every command shares.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import pkg from '../../package.json' with { type: 'json' };
 import { join } from 'node:path';
 import { UsageError, type Flags } from './args.ts';
 import { openNodeGpu } from '../node/gpu.ts';
+import { NET_MAX_BYTES, readInput } from '../node/files.ts';
 import { DataError, GpuError, ShapeError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import { DslError, TRAIN_KEYS, formatError, overrideTrain, parseNet, type ModelIR, type TrainConfig } from '../../dsl/index.ts';
+import { DslError, TRAIN_KEYS, escapeControl, formatError, overrideTrain, parseNet, type ModelIR, type TrainConfig } from '../../dsl/index.ts';
 import type { Out } from './progress.ts';
 import { buildGraph } from '../model/build.ts';
 import { checkLimits, type BufferLimits } from '../graph/plan.ts';
@@ -17,11 +18,15 @@ export const VERSION: string = pkg.version;
 /** Sources read so far, by file name: language errors quote them. */
 export const sources = new Map<string, string>();
 
-/** A .net file's text, or a usage error that names it. */
+/**
+ * A .net file's text, or a usage error that names it: missing, a directory, not a regular file
+ * (a FIFO, /dev/zero), or over 1.5 MiB, refused before reading. The language costs up to ~350
+ * bytes of memory a source byte (a 1 MB file of 200,000 `relu` lines takes 430 MB to summarize,
+ * 1.5 MiB of them 530 MB), so the cap keeps any source under the 700 MB a command may use.
+ */
 export function readSource(file: string): string {
-  if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
-  if (statSync(file).isDirectory()) throw new UsageError(`${file} is a directory, not a .net file`);
-  const text = readFileSync(file, 'utf8');
+  const bytes = readInput(file, { what: 'a .net file', maxBytes: NET_MAX_BYTES, error: UsageError });
+  const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
   sources.set(file, text);
   return text;
 }
@@ -61,9 +66,10 @@ export function checkWeights(ir: ModelIR, weights: ReadonlyMap<string, NamedTens
 /**
  * A command's error as the CLI reports it, returning the exit code: one line `fmgpu: error: …`
  * (language errors in their FILE:LINE:COL form with the excerpt), the stack first with --debug.
+ * Control characters a message quotes (a file name, a source line, a data cell) are escaped.
  */
 export function reportError(e: unknown, out: Out, debug: boolean): number {
-  if (debug && e instanceof Error) out.err(e.stack ?? String(e));
+  if (debug && e instanceof Error) out.err((e.stack ?? String(e)).split('\n').map(escapeControl).join('\n'));
   if (e instanceof DslError) {
     out.err(formatError(e, sources.get(e.file) ?? ''));
     return 2;
@@ -79,9 +85,9 @@ function oneLine(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   if (err instanceof Error && err.code && err.syscall && err.path) {
     const why = err.message.replace(/^[A-Z]+: /, '').split(',')[0];
-    return `${err.path}: ${why}`;
+    return escapeControl(`${err.path}: ${why}`);
   }
-  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+  return escapeControl((e instanceof Error ? e.message : String(e)).split('\n')[0]!);
 }
 
 /** Flag name → `train` key of the language: every key has its flag, `early_stop` as --early-stop. */

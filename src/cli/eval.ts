@@ -1,7 +1,7 @@
 // `fmgpu eval RUN [RUN …]`: test loss and accuracy, confusion matrix, classification report; with
 // several runs, the ensemble by averaged probabilities and by majority vote.
 import { Trainer } from '../train/trainer.ts';
-import { loadFashionMnist, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
+import { loadFashionMnistTest, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
 import { readRun } from '../node/rundir.ts';
 import { argmaxRow, classificationReport, confusionTable, metricsFromProbabilities, perClass } from '../train/metrics.ts';
 import type { Dataset } from '../data/dataset.ts';
@@ -40,7 +40,8 @@ export async function evaluate(args: readonly string[], out: Out): Promise<numbe
     checkWeights(ir, run.weights, run.weightsFile);
     return { dir, run, ir };
   });
-  const test = flags['test-csv'] ? loadCsv(String(flags['test-csv'])) : loadFashionMnist(String(flags.data ?? DEFAULT_DATA_DIR)).test;
+  const test = flags['test-csv'] ? loadCsv(String(flags['test-csv'])) : loadFashionMnistTest(String(flags.data ?? DEFAULT_DATA_DIR));
+  if (test.n === 0) throw new UsageError(`the test set has no images (${flags['test-csv'] ?? flags.data ?? DEFAULT_DATA_DIR})`);
   for (const { dir, ir } of runs) {
     if (ir.input.h !== test.rows || ir.input.w !== test.cols || ir.input.c !== 1) throw new UsageError(`${dir}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the test images are ${test.rows}x${test.cols}x1`);
   }

@@ -1,11 +1,11 @@
 // `fmgpu report RUN`: (re)writes RUN/report.html from the run's files, predictions on test images
 // and a PCA of the penultimate features. `fmgpu train` calls runReport at the end of a run too.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { summarize } from '../../dsl/index.ts';
 import type { Layer } from '../../dsl/ir.ts';
-import { loadFashionMnist, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
-import { readRun, writeFileAtomic } from '../node/rundir.ts';
+import { loadFashionMnistTest, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
+import { readRun, RunDir, writeFileAtomic } from '../node/rundir.ts';
 import { Trainer, type EpochLog } from '../train/trainer.ts';
 import { perClass } from '../train/metrics.ts';
 import type { Dataset } from '../data/dataset.ts';
@@ -87,18 +87,31 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
   const info = readRun(dir);
   const ir = runModel(dir);
   checkWeights(ir, info.weights, info.weightsFile);
-  const test = flags['test-csv'] ? loadCsv(String(flags['test-csv'])) : loadFashionMnist(String(flags.data ?? DEFAULT_DATA_DIR)).test;
+  const test = flags['test-csv'] ? loadCsv(String(flags['test-csv'])) : loadFashionMnistTest(String(flags.data ?? DEFAULT_DATA_DIR));
+  if (test.n === 0) throw new UsageError(`the test set has no images (${flags['test-csv'] ?? flags.data ?? DEFAULT_DATA_DIR})`);
   if (ir.input.h !== test.rows || ir.input.w !== test.cols || ir.input.c !== 1) throw new UsageError(`${info.modelFile}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the test data is ${test.rows}x${test.cols}x1`);
-  const file = String(flags.out ?? join(dir, 'report.html'));
-  const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
+  // The page goes into the run (under its lock: not while fmgpu train writes it) or to --out.
+  const file = flags.out === undefined ? join(dir, 'report.html') : String(flags.out);
+  if (existsSync(file) && statSync(file).isDirectory()) throw new UsageError(`--out ${file} is a directory: give the page's file name, e.g. ${join(file, 'report.html')}`);
+  const run = flags.out === undefined ? RunDir.open(dir) : null;
+  let gpu;
+  try {
+    gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
+  } catch (e) {
+    run?.release();
+    throw e;
+  }
   const trainer = new Trainer(gpu, ir, 0);
   try {
     trainer.params.load(info.weights, info.weightsFile);
-    writeFileAtomic(file, await runReport(trainer, dir, test));
+    const page = await runReport(trainer, dir, test);
+    if (run) run.write('report.html', page);
+    else writeFileAtomic(file, page);
     out.log(`report: ${file}`);
     return 0;
   } finally {
     trainer.release();
     gpu.destroy();
+    run?.release();
   }
 }

@@ -1,25 +1,44 @@
 // Run directories: what `fmgpu train` leaves behind, written so that a crash at any moment leaves
-// the last complete checkpoint readable.
-//   model.net  run.json  history.json  history.csv  metrics.json  weights.safetensors
-//   checkpoint -> checkpoint-<epoch>/   (a symlink, switched atomically by one rename)
-//      weights.safetensors  best.safetensors  optimizer.safetensors  state.json
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { DataError } from '../errors.ts';
+// the last complete checkpoint readable, and so that nothing fmgpu did not write is ever touched.
+//   model.net  run.json  history.json  history.csv  metrics.json  weights.safetensors  report.html
+//   checkpoint/   weights.safetensors  best.safetensors  optimizer.safetensors  state.json
+//   fmgpu.lock    while a process writes the run (src/node/lock.ts)
+// Every name fmgpu writes is in RUN_FILES: a new run goes only into a new or empty folder, cleanup
+// removes only those names, and the layout holds no links, so a run survives cp -rL, zip and moves.
+// A new checkpoint is written whole as checkpoint.next/, then switched in by two renames
+// (checkpoint → checkpoint.prev, checkpoint.next → checkpoint); a crash between them leaves
+// checkpoint.next complete, and readers and the next writer pick it up.
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
+import { DataError, FmgpuError, UsageError } from '../errors.ts';
 import { decodeSafetensors, type NamedTensor } from '../model/safetensors.ts';
-import type { EpochLog, MonitorState } from '../train/trainer.ts';
+import type { EpochLog } from '../train/trainer.ts';
+import { LOCK_FILE, RunLock } from './lock.ts';
+import { parseState, type CheckpointState } from './state.ts';
+import { MiB, NET_MAX_BYTES, readInput } from './files.ts';
 
-export interface CheckpointState {
-  /** Epochs completed. */
-  epoch: number;
-  /** Training steps completed (the GPU step counter). */
-  step: number;
-  seed: number;
-  optimizer: string;
-  best: { value: number; epoch: number } | null;
-  /** Early stopping's and the plateau schedule's state (absent in checkpoints of fmgpu 0.1.0 before it was kept). */
-  monitor?: MonitorState;
-  history: EpochLog[];
+export type { CheckpointState } from './state.ts';
+
+/** 128 million parameters: far beyond the networks the language builds, well within memory. */
+const WEIGHTS_MAX_BYTES = 512 * MiB;
+const CHECKPOINT = 'checkpoint';
+const NEXT = 'checkpoint.next';
+const PREV = 'checkpoint.prev';
+/** Files a run holds beside its checkpoint folders. */
+export const RUN_FILES = ['model.net', 'run.json', 'history.json', 'history.csv', 'metrics.json', 'weights.safetensors', 'report.html'] as const;
+export type RunFile = (typeof RUN_FILES)[number];
+const tmpName = (name: string): string => `${name}.tmp`;
+/** What a run killed before its first checkpoint holds: started over by a new run in the same folder. */
+const RESTARTABLE = new Set<string>(['model.net', 'run.json', ...RUN_FILES.map(tmpName), NEXT]);
+
+/** run.json as fmgpu writes it (a JSON object with fmgpu's version), not a file of the same name. */
+function ownRunJson(dir: string): boolean {
+  try {
+    const o = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { version?: unknown };
+    return typeof o.version === 'string';
+  } catch {
+    return false;
+  }
 }
 
 /** Writes and flushes to the disk, so that a rename after it never exposes a half-written file. */
@@ -33,11 +52,27 @@ function writeDurable(path: string, data: string | Uint8Array): void {
   }
 }
 
-/** Writes a file whole or not at all: a temporary name, then one rename. */
+/** A write that failed, naming the file (Node's ENOSPC on a descriptor names none). */
+function writeError(path: string, e: unknown): FmgpuError {
+  const err = e as NodeJS.ErrnoException;
+  const why = err.code === 'ENOSPC' ? 'no space left on device' : err.code === 'EDQUOT' ? 'disk quota exceeded' : (err.message ?? String(e)).replace(/^[A-Z]+: /, '').split(',')[0];
+  return new FmgpuError(`cannot write ${path}: ${why}`, { cause: e });
+}
+
+/** Writes `data` through the temporary name `tmp`, removed again if anything fails, then one rename. */
+function writeVia(tmp: string, path: string, data: string | Uint8Array): void {
+  try {
+    writeDurable(tmp, data);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw writeError(path, e);
+  }
+}
+
+/** Writes a file whole or not at all, leaving nothing behind when it fails. */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeDurable(tmp, data);
-  renameSync(tmp, path);
+  writeVia(`${path}.tmp-${process.pid}`, path, data);
 }
 
 /**
@@ -56,26 +91,28 @@ export function defaultRunDir(modelFile: string, now = new Date()): string {
   return join('runs', `${basename(modelFile).replace(/\.net$/, '')}-${stamp}`);
 }
 
-export function writeCheckpoint(dir: string, files: { weights: Uint8Array; best: Uint8Array | null; optimizer: Uint8Array; state: CheckpointState }): void {
-  const name = `checkpoint-${files.state.epoch}-${Date.now()}`;
-  const folder = join(dir, name);
-  rmSync(folder, { recursive: true, force: true });
-  mkdirSync(folder);
-  writeDurable(join(folder, 'weights.safetensors'), files.weights);
-  if (files.best) writeDurable(join(folder, 'best.safetensors'), files.best);
-  writeDurable(join(folder, 'optimizer.safetensors'), files.optimizer);
-  writeDurable(join(folder, 'state.json'), JSON.stringify(files.state, null, 2));
-  // The switch: a new symlink renamed over the old one is atomic on POSIX file systems.
-  const link = join(dir, 'checkpoint');
-  const tmp = join(dir, `checkpoint.tmp-${process.pid}`);
-  rmSync(tmp, { force: true });
-  symlinkSync(name, tmp);
-  renameSync(tmp, link);
-  // Older checkpoints, and leftovers of a run killed mid-write.
-  for (const f of readdirSync(dir)) if ((f.startsWith('checkpoint-') && f !== name) || f.startsWith('checkpoint.tmp-')) rmSync(join(dir, f), { recursive: true, force: true });
+const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
+
+/**
+ * The folder of the newest complete checkpoint, or null. `checkpoint/` itself; while a switch was
+ * cut short, checkpoint.next/ (complete once its state.json exists: written last) or
+ * checkpoint.prev/. Runs of fmgpu 0.1.0 made `checkpoint` a link to checkpoint-<epoch>-<time>/.
+ */
+export function checkpointFolder(dir: string): string | null {
+  const link = join(dir, CHECKPOINT);
+  if (existsSync(link) && lstatSync(link).isSymbolicLink()) {
+    const target = resolve(dir, readlinkSync(link));
+    return isDir(target) ? target : null;
+  }
+  if (isDir(link)) return link;
+  if (existsSync(join(dir, NEXT, 'state.json'))) return join(dir, NEXT);
+  if (isDir(join(dir, PREV))) return join(dir, PREV);
+  return null;
 }
 
 export interface Checkpoint {
+  /** The folder it was read from. */
+  folder: string;
   weights: Map<string, NamedTensor>;
   best: Map<string, NamedTensor> | null;
   optimizer: Map<string, NamedTensor>;
@@ -83,20 +120,184 @@ export interface Checkpoint {
 }
 
 export function readCheckpoint(dir: string): Checkpoint {
-  const link = join(dir, 'checkpoint');
-  if (!existsSync(link)) throw new DataError(`${dir}: no checkpoint to resume from (${link} is missing)`);
-  const folder = join(dir, lstatSync(link).isSymbolicLink() ? readlinkSync(link) : 'checkpoint');
+  const folder = checkpointFolder(dir);
+  if (!folder) throw new DataError(`${dir}: no checkpoint to resume from (${join(dir, CHECKPOINT)} is missing)`);
   const read = (f: string): Map<string, NamedTensor> => {
     if (!existsSync(join(folder, f))) throw new DataError(`${join(folder, f)} is missing: the checkpoint is incomplete`);
-    return decodeSafetensors(new Uint8Array(readFileSync(join(folder, f))), join(folder, f)).tensors;
+    return readWeights(join(folder, f)).tensors;
   };
-  let state: CheckpointState;
-  try {
-    state = JSON.parse(readFileSync(join(folder, 'state.json'), 'utf8'));
-  } catch (e) {
-    throw new DataError(`${join(folder, 'state.json')}: unreadable (${(e as Error).message})`);
+  const stateFile = join(folder, 'state.json');
+  if (!existsSync(stateFile)) throw new DataError(`${stateFile} is missing: the checkpoint is incomplete`);
+  const state = parseState(new TextDecoder().decode(readInput(stateFile, { what: "a checkpoint's state", maxBytes: 64 * MiB })), stateFile);
+  return { folder, weights: read('weights.safetensors'), best: existsSync(join(folder, 'best.safetensors')) ? read('best.safetensors') : null, optimizer: read('optimizer.safetensors'), state };
+}
+
+export interface CheckpointFiles {
+  weights: Uint8Array;
+  best: Uint8Array | null;
+  optimizer: Uint8Array;
+  state: CheckpointState;
+}
+
+/** A run directory being written by this process: it holds the run's lock until `release`. */
+export class RunDir {
+  private constructor(
+    readonly path: string,
+    private readonly lock: RunLock,
+    /** The folder was made by this process (removed again if the run is refused before it starts). */
+    private readonly made: boolean,
+  ) {}
+
+  /**
+   * A new run in `path`: a new folder, an empty one, or one holding only the files of an fmgpu run
+   * that never reached a checkpoint (started over). Anything else is refused, before the GPU is opened.
+   */
+  static create(path: string): RunDir {
+    if (existsSync(path) && !statSync(path).isDirectory()) throw new UsageError(`--out ${path}: a file is in the way of the run directory`);
+    const made = !existsSync(path);
+    try {
+      makeDir(path);
+    } catch (e) {
+      throw new UsageError(`cannot create the run directory ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const run = new RunDir(path, RunDir.lockOrUnmake(path, made), made);
+    try {
+      const others = readdirSync(path).filter((f) => f !== LOCK_FILE);
+      if (checkpointFolder(path)) throw new UsageError(`${path} already holds a run: use --resume ${path} to continue it, or another --out`);
+      const foreign = others.filter((f) => !RESTARTABLE.has(f) || !ownRunJson(path));
+      if (foreign.length > 0) {
+        const shown = foreign.sort().slice(0, 3).join(', ') + (foreign.length > 3 ? `, … (${foreign.length} in all)` : '');
+        throw new UsageError(`--out ${path} is not empty (${shown}): fmgpu writes a new run only into a new or empty folder`);
+      }
+      // An fmgpu run that never reached a checkpoint: its files go, nothing else is there.
+      for (const f of others) rmSync(join(path, f), { recursive: true, force: true });
+    } catch (e) {
+      run.abandon();
+      throw e;
+    }
+    return run;
   }
-  return { weights: read('weights.safetensors'), best: existsSync(join(folder, 'best.safetensors')) ? read('best.safetensors') : null, optimizer: read('optimizer.safetensors'), state };
+
+  /** An existing run, to continue or to add files to: takes its lock, finishes a cut-short checkpoint switch. */
+  static open(path: string): RunDir {
+    if (!isDir(path)) throw new DataError(`run directory ${path} not found`);
+    const run = new RunDir(path, RunDir.lockOrUnmake(path, false), false);
+    try {
+      run.recover();
+    } catch (e) {
+      run.release();
+      throw e;
+    }
+    return run;
+  }
+
+  private static lockOrUnmake(path: string, made: boolean): RunLock {
+    try {
+      return RunLock.acquire(path);
+    } catch (e) {
+      if (made) rmdirSync(path);
+      throw e;
+    }
+  }
+
+  /** Writes one of the run's files whole or not at all. */
+  write(name: RunFile, data: string | Uint8Array): void {
+    writeVia(join(this.path, tmpName(name)), join(this.path, name), data);
+  }
+
+  writeCheckpoint(files: CheckpointFiles): void {
+    const next = join(this.path, NEXT);
+    try {
+      rmSync(next, { recursive: true, force: true });
+      mkdirSync(next);
+      writeDurable(join(next, 'weights.safetensors'), files.weights);
+      if (files.best) writeDurable(join(next, 'best.safetensors'), files.best);
+      writeDurable(join(next, 'optimizer.safetensors'), files.optimizer);
+      // Last: its presence marks checkpoint.next complete.
+      writeVia(join(next, 'state.json.tmp'), join(next, 'state.json'), JSON.stringify(files.state, null, 2));
+    } catch (e) {
+      rmSync(next, { recursive: true, force: true });
+      throw e instanceof FmgpuError ? e : writeError(join(next, 'state.json'), e);
+    }
+    this.switchIn();
+  }
+
+  /** checkpoint.next → checkpoint, the old one aside first; a crash anywhere here is undone by recover(). */
+  private switchIn(): void {
+    const cur = join(this.path, CHECKPOINT), prev = join(this.path, PREV);
+    rmSync(prev, { recursive: true, force: true });
+    const legacy = this.legacyTarget();
+    if (legacy) unlinkSync(cur);
+    else if (existsSync(cur)) renameSync(cur, prev);
+    renameSync(join(this.path, NEXT), cur);
+    rmSync(prev, { recursive: true, force: true });
+    if (legacy) rmSync(legacy, { recursive: true, force: true });
+    syncDir(this.path);
+  }
+
+  /** fmgpu 0.1.0's `checkpoint` link: its target folder inside the run (to remove once replaced), or null. */
+  private legacyTarget(): string | null {
+    const link = join(this.path, CHECKPOINT);
+    if (!isLink(link)) return null;
+    const target = resolve(this.path, readlinkSync(link));
+    const rel = relative(resolve(this.path), target);
+    return rel && !rel.startsWith('..') && !isAbsolute(rel) && !rel.includes('/') && /^checkpoint-\d+-\d+$/.test(rel) ? target : null;
+  }
+
+  /** Completes a checkpoint switch cut short by a crash; removes the temporary names of files cut short. */
+  private recover(): void {
+    const cur = join(this.path, CHECKPOINT), next = join(this.path, NEXT), prev = join(this.path, PREV);
+    if (!existsSync(cur) && !isLink(cur)) {
+      if (existsSync(join(next, 'state.json'))) renameSync(next, cur);
+      else if (isDir(prev)) renameSync(prev, cur);
+    }
+    if (existsSync(cur) || isLink(cur)) {
+      rmSync(next, { recursive: true, force: true });
+      rmSync(prev, { recursive: true, force: true });
+    }
+    for (const f of RUN_FILES) rmSync(join(this.path, tmpName(f)), { force: true });
+  }
+
+  release(): void {
+    this.lock.release();
+  }
+
+  /** Lets go of a run refused before it started: the lock, and the folder if this process made it and it is empty. */
+  abandon(): void {
+    this.release();
+    if (!this.made) return;
+    try {
+      rmdirSync(this.path);
+    } catch {
+      // not empty after all: leave it
+    }
+  }
+}
+
+const isLink = (p: string): boolean => {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+};
+
+/** Flushes a folder's entries (the renames in it) to the disk. */
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // not every file system lets a folder be synced; the renames stand regardless
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** A safetensors file of weights or optimizer state, read with a bound and checked value by value. */
+function readWeights(file: string): ReturnType<typeof decodeSafetensors> {
+  return decodeSafetensors(readInput(file, { what: 'a safetensors file', maxBytes: WEIGHTS_MAX_BYTES }), file);
 }
 
 export interface RunInfo {
@@ -111,17 +312,17 @@ export interface RunInfo {
 
 /** A finished (or interrupted) run: its model and the weights eval and predict use. */
 export function readRun(dir: string): RunInfo {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DataError(`run directory ${dir} not found`);
+  if (!isDir(dir)) throw new DataError(`run directory ${dir} not found`);
   const modelFile = join(dir, 'model.net');
   if (!existsSync(modelFile)) throw new DataError(`${dir}: not a run directory (no model.net)`);
   let weightsFile = join(dir, 'weights.safetensors');
   if (!existsSync(weightsFile)) {
-    const link = join(dir, 'checkpoint');
-    if (!existsSync(link)) throw new DataError(`${dir}: no weights.safetensors and no checkpoint`);
-    weightsFile = join(link, 'weights.safetensors');
+    const folder = checkpointFolder(dir);
+    if (!folder) throw new DataError(`${dir}: no weights.safetensors and no checkpoint`);
+    weightsFile = join(folder, 'weights.safetensors');
   }
-  const { tensors, metadata } = decodeSafetensors(new Uint8Array(readFileSync(weightsFile)), weightsFile);
-  return { dir, source: readFileSync(modelFile, 'utf8'), modelFile, weightsFile, weights: tensors, metadata };
+  const { tensors, metadata } = readWeights(weightsFile);
+  return { dir, source: new TextDecoder('utf-8', { ignoreBOM: true }).decode(readInput(modelFile, { what: 'a .net file', maxBytes: NET_MAX_BYTES })), modelFile, weightsFile, weights: tensors, metadata };
 }
 
 export function historyCsv(history: readonly EpochLog[]): string {

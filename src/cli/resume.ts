@@ -1,0 +1,75 @@
+// What `fmgpu train --resume RUN` must hold to continue a run exactly: the same network, the same
+// training data and settings, and a position that lies within the run. Each refusal names what
+// differs and exits 2, before anything is written or the GPU opened.
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { parseNet, type ModelIR } from '../../dsl/index.ts';
+import { networkDifference } from '../../dsl/compare.ts';
+import type { Dataset } from '../data/dataset.ts';
+import { UsageError } from '../errors.ts';
+import { checkPosition, KEPT_SETTINGS, type CheckpointState, type KeptSettings } from '../node/state.ts';
+import { readSource } from './common.ts';
+
+export const sha256 = (...parts: (string | Uint8Array)[]): string => {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('hex');
+};
+
+/** What a checkpoint records of the run so that a resume can be checked against it. */
+export function runIdentity(source: string, ir: ModelIR, train: Dataset, stepsPerEpoch: number): Pick<CheckpointState, 'model' | 'data' | 'settings' | 'stepsPerEpoch'> {
+  const settings = Object.fromEntries(KEPT_SETTINGS.map((k) => [k, ir.train[k]])) as KeptSettings;
+  return { model: sha256(source), data: { images: train.n, hash: sha256(train.images, train.labels) }, settings, stepsPerEpoch };
+}
+
+/** The resumed model must be the run's network: comments, spacing and train settings may differ. */
+export function checkSameNetwork(runDir: string, state: CheckpointState, source: string, ir: ModelIR): void {
+  if (state.model === sha256(source)) return;
+  const runFile = join(runDir, 'model.net');
+  const trained = parseNet(readSource(runFile), runFile);
+  const d = networkDifference(trained, ir);
+  if (!d) return;
+  let at = ir.file;
+  if (d.bOffset !== null) {
+    const before = source.slice(0, d.bOffset);
+    at += `:${before.split('\n').length}:${d.bOffset - before.lastIndexOf('\n')}`;
+  }
+  const quote = (s: string): string => (s ? `"${s}"` : 'absent');
+  throw new UsageError(
+    `${at}: ${d.what} is ${quote(d.b)} but the run in ${runDir} was trained with ${quote(d.a)}: resume with the run's own model, or start a new run from its weights with --init ${runDir}`,
+  );
+}
+
+const FLAG: Record<string, string> = { weightDecay: 'weight-decay', labelSmoothing: 'label-smoothing' };
+const flag = (k: string): string => FLAG[k] ?? k;
+/** What a step's shape and state depend on: batch, optimizer (its state tensors), data split, shuffles, weight averages. */
+const FIXED = new Set<string>(['batch', 'optimizer', 'validation', 'seed', 'ema']);
+
+/**
+ * The settings that shape every step (batch, optimizer, split, seed, weight averaging) must be the
+ * run's. Rates (lr, momentum, decay, smoothing, schedule) may change from the next step on: returned
+ * as `flag old → new` for the user to see. Epochs, early stopping and tta are free.
+ */
+export function checkSameSettings(runDir: string, state: CheckpointState, ir: ModelIR): string[] {
+  const trained: Partial<KeptSettings> = state.settings ?? { optimizer: state.optimizer, seed: state.seed };
+  const changed = Object.entries(trained).filter(([k, v]) => ir.train[k as keyof KeptSettings] !== v);
+  const now = (k: string): string => String(ir.train[k as keyof KeptSettings]);
+  const fixed = changed.filter(([k]) => FIXED.has(k));
+  if (fixed.length > 0) {
+    const was = fixed.map(([k, v]) => `${flag(k)} ${v}`).join(', ');
+    throw new UsageError(
+      `--resume ${runDir}: the run was trained with ${was}, not ${fixed.map(([k]) => `${flag(k)} ${now(k)}`).join(', ')}: a resumed run keeps its batch, optimizer, validation split, seed and ema; start a new run from its weights with --init ${runDir}`,
+    );
+  }
+  return changed.map(([k, v]) => `${flag(k)} ${v} → ${now(k)}`);
+}
+
+/** The same training images, and a position within them. */
+export function checkSameData(runDir: string, state: CheckpointState, train: Dataset, stepsPerEpoch: number, stateFile: string): void {
+  if (state.data) {
+    if (state.data.images !== train.n) throw new UsageError(`--resume ${runDir}: the run trains on ${state.data.images.toLocaleString('en-US')} images, this data gives ${train.n.toLocaleString('en-US')} (check --subset, --validation and the data source)`);
+    if (state.data.hash !== sha256(train.images, train.labels)) throw new UsageError(`--resume ${runDir}: the training images are not the ones the run was trained on (same count, other pixels or labels)`);
+  }
+  if (state.stepsPerEpoch !== undefined && state.stepsPerEpoch !== stepsPerEpoch) throw new UsageError(`--resume ${runDir}: the run has ${state.stepsPerEpoch} steps an epoch, this would give ${stepsPerEpoch}`);
+  checkPosition(state, stepsPerEpoch, stateFile);
+}
