@@ -257,3 +257,23 @@ describe('a loss that is NaN from the first step because the activations overflo
     expect(r.code).toBe(1);
   });
 });
+
+describe('a loss that is NaN from the first step because the gradients overflow says so, and where', () => {
+  const data = join(tmp, 'data-gradients');
+  beforeAll(() => void writeIdxDir(data, 64, 16));
+
+  it('train --init with weights whose first gradients overflow: the parameter is named, not the learning rate', () => {
+    const src = 'dense 4\ndense 4\ndense 10 softmax\ntrain epochs=1 batch=16 lr=0.01\n';
+    const net = file('gradients.net', src);
+    const run = join(tmp, 'huge-gradients');
+    mkdirSync(run, { recursive: true });
+    writeFileSync(join(run, 'model.net'), src);
+    // Finite activations (dense1 tiny, dense2 and dense3 huge) whose backward products overflow.
+    const params = buildGraph(parseNet(src, 'm.net'), 1).params;
+    const value = (name: string, i: number): number => (name.endsWith('.bias') ? 0 : name === 'dense1.weight' ? 1e-30 : name === 'dense2.weight' ? 1e30 : i % 10 === 0 ? 1e30 : 0);
+    writeFileSync(join(run, 'weights.safetensors'), encodeSafetensors(new Map(params.map((p) => [p.name, { shape: p.shape, data: Float32Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, (_, i) => value(p.name, i)) }]))));
+    const r = fmgpu(['train', net, '--data', data, '--init', run, '--out', join(tmp, 'gradients-run')]);
+    expect(r.err.trim()).toMatch(new RegExp(`^fmgpu: error: the gradients overflow with the weights of ${run}: the gradient of dense1\\.weight holds Infinity at the first training step \\(the activations reach [0-9.]+e\\d+ at dense3\\), so the loss became NaN: the network needs normalisation \\(batchnorm\\) or fewer layers, not a lower learning rate; no checkpoint was written to .* yet$`));
+    expect(r.code).toBe(1);
+  });
+});

@@ -18,7 +18,7 @@ import type { Gpu } from '../gpu/runtime.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
 import { Progress, type Out } from './progress.ts';
 import { VERSION, applyTrainFlags, checkBatchFits, checkWeights, openCliGpu, readRunJson, readSource } from './common.ts';
-import { firstNonFinite, type NonFinite } from '../train/diagnose.ts';
+import { firstNonFinite, firstNonFiniteGradient, type NonFinite, type StepFault } from '../train/diagnose.ts';
 import { checkSameData, checkSameNetwork, checkSameSettings, runIdentity } from './resume.ts';
 export { TRAIN_KEY, applyTrainFlags } from './common.ts';
 import { runReport } from './report.ts';
@@ -340,16 +340,40 @@ type Kept = { epoch: number; step: number } | null;
 /**
  * Where the weights the run started from already overflow on the first training images (null when
  * they do not): a loss that is NaN from the start is then the network's doing, not the rate's.
+ * First an inference forward pass (an activation that overflows); when that is finite, one
+ * training step without its update (a loss, a gradient, or a gradient whose square overflows).
  */
-async function overflowAtStart(job: Job, gpu: Gpu): Promise<{ at: NonFinite; from: string } | null> {
+async function overflowAtStart(job: Job, gpu: Gpu): Promise<{ at: NonFinite | StepFault; from: string } | null> {
   const t = new Trainer(gpu, job.ir, job.ir.train.seed);
   try {
     const start = job.resume?.checkpoint ?? job.init;
     if (start) t.params.load(start.weights);
-    const at = await firstNonFinite(t, job.data.train, 4);
+    const at = (await firstNonFinite(t, job.data.train, 4)) ?? (await firstNonFiniteGradient(t, job.data.train, 4));
     return at && { at, from: job.resume ? "at the checkpoint's weights" : job.init ? `with the weights of ${job.init.dir}` : 'at initialisation' };
   } finally {
     t.release();
+  }
+}
+
+/** A magnitude in a message: 2.6e22, 1e26. */
+const magnitude = (x: number): string => Math.abs(x).toExponential(1).replace(/\.0e/, 'e').replace('e+', 'e');
+
+/** What overflowed first, for explainFault: "the activations overflow at initialisation: …". */
+function overflowCause(at: NonFinite | StepFault, from: string): string {
+  if (!('kind' in at)) return `the activations overflow ${from}: ${at.layer} (${at.op}) gives ${at.value} on the first training images, before any training step`;
+  const reach = at.largest ? `the activations reach ${magnitude(at.largest.value)} at ${at.largest.layer}` : '';
+  switch (at.kind) {
+    case 'activation':
+      return `the activations overflow ${from}: ${at.layer} (${at.op}) gives ${at.value} at the first training step`;
+    case 'loss':
+      return `the loss overflows ${from}: it is ${at.value} at the first training step${reach ? ` (${reach})` : ''}`;
+    case 'gradient':
+      return `the gradients overflow ${from}: the gradient of ${at.param} holds ${at.value} at the first training step${reach ? ` (${reach})` : ''}`;
+    case 'squared gradient': {
+      const top = at.largestGradient && at.largestGradient.param !== at.param ? `the largest gradient is ${magnitude(at.largestGradient.value)}, of ${at.largestGradient.param}` : '';
+      const notes = [top, reach].filter(Boolean).join('; ');
+      return `the gradients overflow ${from}: the gradient of ${at.param} reaches ${magnitude(at.value)} at the first training step, too large for its square to fit in f32${notes ? ` (${notes})` : ''}`;
+    }
   }
 }
 
@@ -357,12 +381,11 @@ async function overflowAtStart(job: Job, gpu: Gpu): Promise<{ at: NonFinite; fro
  * A fault mid-run in one line: what happened, at which step, and what is kept on disk. A diverged
  * loss and a lost device; other errors pass as they are.
  */
-function explainFault(e: unknown, gpu: Gpu, run: { dir: string; kept: Kept; lastStep: number; lr: number; overflow: { at: NonFinite; from: string } | null }): unknown {
+function explainFault(e: unknown, gpu: Gpu, run: { dir: string; kept: Kept; lastStep: number; lr: number; overflow: { at: NonFinite | StepFault; from: string } | null }): unknown {
   const { dir, kept, overflow } = run;
   const where = kept ? `the checkpoint after epoch ${kept.epoch} (step ${kept.step}) in ${dir} is kept` : `no checkpoint was written to ${dir} yet`;
   if (e instanceof DivergedError && overflow) {
-    const { layer, op, value } = overflow.at;
-    return new FmgpuError(`the activations overflow ${overflow.from}: ${layer} (${op}) gives ${value} on the first training images, before any training step, so the loss became ${e.loss}: the network needs normalisation (batchnorm) or fewer layers, not a lower learning rate; ${where}`, { cause: e });
+    return new FmgpuError(`${overflowCause(overflow.at, overflow.from)}, so the loss became ${e.loss}: the network needs normalisation (batchnorm) or fewer layers, not a lower learning rate; ${where}`, { cause: e });
   }
   if (e instanceof DivergedError) {
     const resume = kept ? `: resume it with fmgpu train --resume ${dir} and a lower --lr` : '';

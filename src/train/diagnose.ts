@@ -1,12 +1,16 @@
-// Why a loss diverged: one inference forward pass of the current weights that keeps every node's
-// output, a non-finite check per output on the GPU (one flag word each, one read-back), then the
-// first flagged output read back to find its first bad value. "The loss became NaN" says that
-// something overflowed; this says where: the first layer, in graph order, whose output is not finite.
-import type { Dispatch } from '../gpu/runtime.ts';
+// Why a loss diverged. "The loss became NaN" says that something overflowed; these say where.
+//   firstNonFinite: one inference forward pass of the current weights that keeps every node's
+//     output, a non-finite check per output on the GPU (one flag word each, one read-back), then
+//     the first flagged output read back to find its first bad value: the first layer, in graph
+//     order, whose output is not finite.
+//   firstNonFiniteGradient: the same for one training step (forward, loss, backward; no update),
+//     which also finds a gradient that overflows, or one whose square does (Adam's second moment),
+//     when the forward is finite, and the largest activation and gradient on the way.
+import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { dispatchList } from '../gpu/runtime.ts';
 import { buildGraph } from '../model/build.ts';
-import { numel } from '../graph/graph.ts';
-import { plan } from '../graph/plan.ts';
+import { numel, type Node } from '../graph/graph.ts';
+import { plan, type Plan } from '../graph/plan.ts';
 import { nonFiniteCheck } from '../ops/reduce.ts';
 import { gatherEval, uploadDataset, type GpuDataset } from '../data/batch.ts';
 import { subset, type Dataset } from '../data/dataset.ts';
@@ -67,5 +71,236 @@ export async function firstNonFinite(trainer: Trainer, ds: Dataset, batch: numbe
     gpu.release(labels);
     data?.release();
     p.release();
+  }
+}
+
+/** The largest finite magnitude seen in a pass, and where. */
+export interface Largest {
+  /** The layer as the summary names it (`res300`, `res12.conv1`), or the parameter's layer. */
+  layer: string;
+  /** The graph op that produced it (activations). */
+  op?: string;
+  /** The parameter whose gradient it is (gradients). */
+  param?: string;
+  /** The largest finite |value|. */
+  value: number;
+}
+
+/**
+ * What one training step of the current weights makes overflow first, for a CLI to phrase:
+ *   - 'activation': a node's output in the training forward is NaN or ±Inf (`layer`, `op`; dropout
+ *     on, batch norm on the batch's statistics: the forward the first step runs);
+ *   - 'loss': every activation is finite but the batch's summed cross-entropy is not (`layer` and
+ *     `op`: the node of the logits; `value`: the mean loss, as training reports it);
+ *   - 'gradient': a parameter's gradient holds NaN or ±Inf, the first in backward order (the last
+ *     layer's first, as they are computed): `param` (`res12.conv1.weight`), `layer` (`res12.conv1`);
+ *   - 'squared gradient': every gradient is finite but one's square is not (|g| > 1.8e19, f32's
+ *     range is 3.4e38), the first in backward order: Adam's second moment becomes Infinity at this
+ *     step and NaN at the next, and SGD's step lr·g outgrows the weights at any usable rate.
+ * `index` is the flat index of that value in the tensor (absent for the loss). `largest` is the
+ * largest finite |activation| of the forward pass and its layer ("the activations reach 1e26 at
+ * res300"); `largestGradient` the largest finite |gradient| and its parameter (null after a
+ * non-finite activation, whose gradients mean nothing).
+ */
+export interface StepFault {
+  kind: 'activation' | 'loss' | 'gradient' | 'squared gradient';
+  layer: string;
+  op?: string;
+  param?: string;
+  index?: number;
+  value: number;
+  largest: Largest | null;
+  largestGradient: Largest | null;
+}
+
+/** Bytes read back to the host per submit when scanning tensors for their largest value. */
+const READBACK_CHUNK = 64 * 2 ** 20;
+
+/** The layer a parameter belongs to: its name less the last part (`res12.conv1.weight` → `res12.conv1`). */
+const layerOf = (param: string): string => param.replace(/\.[^.]*$/, '');
+
+/** Whether v·v is past f32's range (v finite): |v| above about 1.8e19. */
+const squareOverflows = (v: number): boolean => Math.fround(v * v) === Infinity;
+
+/**
+ * Why a training step of the current weights gives a non-finite loss or update (StepFault), or
+ * null when its activations, loss, gradients and squared gradients are all finite: one training
+ * step on the first `batch` images of `ds` (gathered in order, not augmented) as fit runs it —
+ * forward, loss, backward — without the optimizer's update. Every node's output and every
+ * gradient is checked on the GPU (one flag word each); the activations and gradients are then
+ * read back to the host (at most 64 MiB at a time) for the largest of each. Every activation of
+ * the batch is kept at once, so a small batch (a few images) is enough. The trainer is left as it
+ * was: its weights and step counter are only read; the batch-norm running statistics a training
+ * forward updates, and the loss accumulators, are copies; every buffer made here is released.
+ */
+export async function firstNonFiniteGradient(trainer: Trainer, ds: Dataset, batch: number): Promise<StepFault | null> {
+  const n = Math.min(batch, ds.n);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`firstNonFiniteGradient needs at least one image, got batch ${batch} of ${ds.n}`);
+  const gpu = trainer.gpu;
+  const built = buildGraph(trainer.ir, n, { seed: trainer.seed });
+  const nodes = built.graph.nodes;
+  const owned: GPUBuffer[] = [];
+  const mine = (bytes: number, label: string): GPUBuffer => {
+    const b = gpu.alloc(bytes, label);
+    owned.push(b);
+    return b;
+  };
+  let p: Plan | null = null;
+  let data: GpuDataset | null = null;
+  let own: Dispatch[] = [];
+  try {
+    const persistent = new Map<string, GPUBuffer>();
+    const enc = gpu.device.createCommandEncoder();
+    for (const s of trainer.params.specs) {
+      const b = trainer.params.buffers.get(s.name)!;
+      if (s.trainable) persistent.set(s.name, b);
+      else {
+        const copy = mine(b.size, `${s.name} (diagnosis)`);
+        enc.copyBufferToBuffer(b, 0, copy, 0, b.size);
+        persistent.set(s.name, copy);
+      }
+    }
+    gpu.device.queue.submit([enc.finish()]);
+    const stats = mine(16, 'loss/accuracy accumulators (diagnosis)');
+    gpu.write(stats, new Uint32Array(4));
+    p = plan(gpu, built.graph, {
+      training: true,
+      logits: built.logits,
+      labels: built.labels,
+      persistent,
+      counter: trainer.counter,
+      stats,
+      keep: nodes.map((node) => node.out),
+    });
+    const out = (node: Node): Scanned => ({ ref: p!.buffer(node.out), count: numel(node.out.shape), where: { layer: node.layer ?? node.op, op: node.op } });
+    const activations = nodes.map(out);
+    // In the order the backward computes them: the gradient of the last layer first.
+    const grads: Scanned[] = [...p.grads].map(([name, ref]) => ({ ref, count: numel(trainer.params.specs.find((s) => s.name === name)!.shape), where: { layer: layerOf(name), param: name } }));
+    const words = Math.max(1, activations.length + grads.length);
+    const flags = mine(words * 4, 'non-finite flags');
+    gpu.write(flags, new Uint32Array(words));
+    data = uploadDataset(gpu, subset(ds, n));
+    const gather = dispatchList(gatherEval(gpu, { data, x: p.buffer(built.x), labels: p.buffer(built.labels) }, { batch: n, offset: 0 }));
+    const checks = [...activations, ...grads].map((t, i) => nonFiniteCheck(gpu, { x: t.ref, flag: flags }, { n: t.count, index: i }));
+    own = [...gather, ...checks];
+    gpu.run([...gather, ...p.forward, ...p.backward, ...checks]);
+    const flagged = await gpu.readU32(flags, words);
+    const lossSum = new Float32Array(await gpu.read(stats, 4))[0]!;
+
+    let largest: Largest | null = null;
+    await scan(gpu, activations, (values, t) => {
+      const m = largestIn(values, largest?.value ?? -1);
+      if (m >= 0) largest = { ...t.where, value: Math.abs(values[m]!) };
+    });
+    const badNode = flagged.findIndex((f, i) => i < activations.length && f !== 0);
+    if (badNode >= 0) {
+      const t = activations[badNode]!;
+      return { kind: 'activation', ...t.where, ...(await firstBad(gpu, t)), largest, largestGradient: null };
+    }
+
+    let largestGradient: Largest | null = null;
+    let squared: { t: Scanned; index: number; value: number } | null = null;
+    await scan(gpu, grads, (values, t) => {
+      const m = largestIn(values, largestGradient?.value ?? -1);
+      if (m >= 0) largestGradient = { ...t.where, value: Math.abs(values[m]!) };
+      if (!squared) {
+        const index = values.findIndex((v) => Number.isFinite(v) && squareOverflows(v));
+        if (index >= 0) squared = { t, index, value: values[index]! };
+      }
+    });
+    if (!Number.isFinite(lossSum)) {
+      const logits = p.buffer(built.logits);
+      const last = [...nodes].reverse().find((node) => p!.buffer(node.out) === logits) ?? nodes[nodes.length - 1]!;
+      return { kind: 'loss', layer: last.layer ?? last.op, op: last.op, value: lossSum / n, largest, largestGradient };
+    }
+    const badGrad = flagged.findIndex((f, i) => i >= activations.length && f !== 0);
+    if (badGrad >= 0) {
+      const t = grads[badGrad - activations.length]!;
+      return { kind: 'gradient', ...t.where, ...(await firstBad(gpu, t)), largest, largestGradient };
+    }
+    const sq = squared as { t: Scanned; index: number; value: number } | null;
+    if (sq) return { kind: 'squared gradient', ...sq.t.where, index: sq.index, value: sq.value, largest, largestGradient };
+    return null;
+  } finally {
+    gpu.free(own);
+    for (const b of owned) gpu.release(b);
+    data?.release();
+    p?.release();
+  }
+}
+
+/** A tensor to check or scan: where it lives, how many f32 values, and whose it is. */
+interface Scanned {
+  ref: BufferRef;
+  count: number;
+  where: Omit<Largest, 'value'>;
+}
+
+const split = (r: BufferRef): { buffer: GPUBuffer; offset: number } => ('buffer' in r ? { buffer: r.buffer, offset: r.offset ?? 0 } : { buffer: r, offset: 0 });
+
+/** The index of the first finite value whose magnitude exceeds `above`, and is the largest; −1 if none. */
+function largestIn(values: Float32Array, above: number): number {
+  let m = above, at = -1;
+  for (let i = 0; i < values.length; i++) {
+    const a = Math.abs(values[i]!);
+    if (a > m && a !== Infinity) {
+      m = a;
+      at = i;
+    }
+  }
+  return at;
+}
+
+/** The first NaN or ±Inf of a tensor, read back. */
+async function firstBad(gpu: Gpu, t: Scanned): Promise<{ index: number; value: number }> {
+  const { buffer, offset } = split(t.ref);
+  const values = await gpu.readF32(buffer, t.count, offset / 4);
+  const index = values.findIndex((v) => !Number.isFinite(v));
+  return { index, value: values[index]! };
+}
+
+/**
+ * Reads the tensors back to the host, in order, and calls `visit` with each one's values: several
+ * at a time, copied into one staging buffer of at most READBACK_CHUNK bytes per read (a larger
+ * tensor is read on its own). Tensors that share storage (aliases) are visited once.
+ */
+async function scan(gpu: Gpu, tensors: readonly Scanned[], visit: (values: Float32Array, t: Scanned) => void): Promise<void> {
+  const seen = new Map<GPUBuffer, Set<number>>();
+  const unique = tensors.filter((t) => {
+    const { buffer, offset } = split(t.ref);
+    const at = seen.get(buffer) ?? new Set<number>();
+    seen.set(buffer, at);
+    if (at.has(offset)) return false;
+    at.add(offset);
+    return true;
+  });
+  const total = unique.reduce((a, t) => a + t.count * 4, 0);
+  if (total === 0) return;
+  const staging = gpu.alloc(Math.min(total, READBACK_CHUNK), 'tensors (diagnosis read-back)');
+  try {
+    for (let i = 0; i < unique.length; ) {
+      const first = unique[i]!;
+      if (first.count * 4 > staging.size) {
+        const { buffer, offset } = split(first.ref);
+        visit(await gpu.readF32(buffer, first.count, offset / 4), first);
+        i++;
+        continue;
+      }
+      const chunk: { at: number; t: Scanned }[] = [];
+      let bytes = 0;
+      const enc = gpu.device.createCommandEncoder();
+      for (; i < unique.length && bytes + unique[i]!.count * 4 <= staging.size; i++) {
+        const t = unique[i]!;
+        const { buffer, offset } = split(t.ref);
+        enc.copyBufferToBuffer(buffer, offset, staging, bytes, t.count * 4);
+        chunk.push({ at: bytes / 4, t });
+        bytes += t.count * 4;
+      }
+      gpu.device.queue.submit([enc.finish()]);
+      const values = await gpu.readF32(staging, bytes / 4);
+      for (const { at, t } of chunk) visit(values.subarray(at, at + t.count), t);
+    }
+  } finally {
+    gpu.release(staging);
   }
 }
