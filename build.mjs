@@ -4,7 +4,11 @@ import * as esbuild from 'esbuild';
 import { readdirSync, existsSync } from 'node:fs';
 
 const common = { bundle: true, format: 'esm', loader: { '.wgsl': 'text' }, sourcemap: true, logLevel: 'warning' };
-const benches = existsSync('bench') ? readdirSync('bench').filter((f) => f.endsWith('.ts')).map((f) => `bench/${f}`) : [];
+const benches = existsSync('bench')
+  ? readdirSync('bench')
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => `bench/${f}`)
+  : [];
 
 await esbuild.build({
   ...common,
@@ -16,5 +20,11 @@ await esbuild.build({
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 });
 if (existsSync('src/web.ts')) {
-  await esbuild.build({ ...common, platform: 'browser', target: 'es2022', entryPoints: { fmgpu: 'src/web.ts', app: 'web/app.ts' }, outdir: 'dist/web' });
+  await esbuild.build({
+    ...common,
+    platform: 'browser',
+    target: 'es2022',
+    entryPoints: { fmgpu: 'src/web.ts', app: 'web/app.ts' },
+    outdir: 'dist/web',
+  });
 }

@@ -19,7 +19,8 @@ if (!M.groupBy) Object.defineProperty(Map, 'groupBy', { value: groupBy, configur
 const O = Object as unknown as { groupBy?: unknown };
 if (!O.groupBy) {
   Object.defineProperty(Object, 'groupBy', {
-    value: <T>(items: Iterable<T>, key: (item: T, i: number) => PropertyKey) => Object.assign(Object.create(null), Object.fromEntries(groupBy(items, key))),
+    value: <T>(items: Iterable<T>, key: (item: T, i: number) => PropertyKey) =>
+      Object.assign(Object.create(null), Object.fromEntries(groupBy(items, key))),
     configurable: true,
     writable: true,
   });

@@ -19,8 +19,20 @@ import { optimizerConfig } from '../src/train/optimizer.ts';
 import { decodeSafetensors, encodeSafetensors } from '../src/model/safetensors.ts';
 import { writeFileAtomic } from '../src/node/rundir.ts';
 
-interface Row { bench: 'accuracy'; model: string; seed: number; epoch: number; train_seconds: number; loss: number; test_accuracy: number }
-interface Saved { step: number; seconds: number; rows: Row[] }
+interface Row {
+  bench: 'accuracy';
+  model: string;
+  seed: number;
+  epoch: number;
+  train_seconds: number;
+  loss: number;
+  test_accuracy: number;
+}
+interface Saved {
+  step: number;
+  seconds: number;
+  rows: Row[];
+}
 
 const { opt, file, json } = benchArgs();
 const gpu = await openNodeGpu();
@@ -29,43 +41,80 @@ const c = ir.train;
 const epochs = Number(opt('epochs', String(c.epochs)));
 const targets = opt('targets', '92.5,93').split(',').map(Number);
 // --subset N: the first N training images (smoke runs; the numbers are then not comparable).
-const { train, test } = loadFashionMnist(opt('data', '/usr/share/datasets/fashion-mnist'), { subset: Number(opt('subset', '0')) || undefined });
+const { train, test } = loadFashionMnist(opt('data', '/usr/share/datasets/fashion-mnist'), {
+  subset: Number(opt('subset', '0')) || undefined,
+});
 const date = new Date().toISOString().slice(0, 10);
 const stateDir = opt('state', '');
 const deadline = Date.now() + Number(opt('budget', 'Infinity')) * 1000;
 let outOfTime = false;
-if (!json) console.log(`adapter: ${adapterName(gpu.adapter)}   model: ${file}   date: ${date}   ${epochs} epochs, batch ${c.batch}, ${c.optimizer} lr ${c.lr}, ${c.schedule}`);
+if (!json)
+  console.log(
+    `adapter: ${adapterName(gpu.adapter)}   model: ${file}   date: ${date}   ${epochs} epochs, batch ${c.batch}, ${c.optimizer} lr ${c.lr}, ${c.schedule}`,
+  );
 for (const seed of opt('seeds', String(c.seed)).split(',').map(Number)) {
   if (outOfTime) break;
   const t = new Trainer(gpu, ir, seed);
   const dir = stateDir ? join(stateDir, `${basename(file, '.net')}-s${seed}`) : '';
-  const saved: Saved = dir && existsSync(join(dir, 'state.json')) ? JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) : { step: 0, seconds: 0, rows: [] };
+  const saved: Saved =
+    dir && existsSync(join(dir, 'state.json'))
+      ? JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'))
+      : { step: 0, seconds: 0, rows: [] };
   t.prepareOptimizer(optimizerConfig(c));
   if (saved.step > 0) {
-    t.params.load(decodeSafetensors(readFileSync(join(dir, 'weights.safetensors')), join(dir, 'weights.safetensors')).tensors);
-    t.loadStateTensors(decodeSafetensors(readFileSync(join(dir, 'state.safetensors')), join(dir, 'state.safetensors')).tensors);
+    t.params.load(
+      decodeSafetensors(readFileSync(join(dir, 'weights.safetensors')), join(dir, 'weights.safetensors')).tensors,
+    );
+    t.loadStateTensors(
+      decodeSafetensors(readFileSync(join(dir, 'state.safetensors')), join(dir, 'state.safetensors')).tensors,
+    );
   }
   let seconds = saved.seconds;
   const rows = [...saved.rows];
-  const print = (row: Row): void => console.log(json ? JSON.stringify(row) : `seed ${seed} epoch ${String(row.epoch).padStart(3)}  ${row.train_seconds.toFixed(1).padStart(7)} s  loss ${row.loss.toFixed(4)}  test ${row.test_accuracy.toFixed(2)}%`);
+  const print = (row: Row): void =>
+    console.log(
+      json
+        ? JSON.stringify(row)
+        : `seed ${seed} epoch ${String(row.epoch).padStart(3)}  ${row.train_seconds.toFixed(1).padStart(7)} s  loss ${row.loss.toFixed(4)}  test ${row.test_accuracy.toFixed(2)}%`,
+    );
   rows.forEach(print);
   if (rows.length < epochs) {
     await t.fit(train, null, {
-      epochs, batch: c.batch, lr: c.lr, optimizer: optimizerConfig(c),
-      schedule: c.schedule, labelSmoothing: c.labelSmoothing, seed, augment: ir.augment, ema: c.ema, progressEvery: 1e9, initialStep: saved.step,
+      epochs,
+      batch: c.batch,
+      lr: c.lr,
+      optimizer: optimizerConfig(c),
+      schedule: c.schedule,
+      labelSmoothing: c.labelSmoothing,
+      seed,
+      augment: ir.augment,
+      ema: c.ema,
+      progressEvery: 1e9,
+      initialStep: saved.step,
       onEpoch: async (log) => {
         seconds += log.seconds;
         // Scored as the CLI scores the finished model: the averaged weights (EMA), test-time augmentation.
         const score = (): ReturnType<Trainer['evaluate']> => t.evaluate(test, undefined, { tta: c.tta });
         const r = c.ema ? await t.withEmaWeights(score) : await score();
-        const row: Row = { bench: 'accuracy', model: file, seed, epoch: log.epoch, train_seconds: +seconds.toFixed(2), loss: +log.loss.toFixed(4), test_accuracy: +(r.accuracy * 100).toFixed(2) };
+        const row: Row = {
+          bench: 'accuracy',
+          model: file,
+          seed,
+          epoch: log.epoch,
+          train_seconds: +seconds.toFixed(2),
+          loss: +log.loss.toFixed(4),
+          test_accuracy: +(r.accuracy * 100).toFixed(2),
+        };
         rows.push(row);
         print(row);
         if (dir) {
           mkdirSync(dir, { recursive: true });
           writeFileAtomic(join(dir, 'weights.safetensors'), encodeSafetensors(await t.params.read()));
           writeFileAtomic(join(dir, 'state.safetensors'), encodeSafetensors(await t.stateTensors()));
-          writeFileAtomic(join(dir, 'state.json'), JSON.stringify({ step: await t.step(), seconds, rows } satisfies Saved));
+          writeFileAtomic(
+            join(dir, 'state.json'),
+            JSON.stringify({ step: await t.step(), seconds, rows } satisfies Saved),
+          );
         }
         if (Date.now() >= deadline && log.epoch < epochs) {
           outOfTime = true;
@@ -77,15 +126,28 @@ for (const seed of opt('seeds', String(c.seed)).split(',').map(Number)) {
   }
   t.release();
   if (outOfTime) {
-    console.error(`fmgpu bench: the budget ran out after epoch ${rows.length} of ${epochs} of seed ${seed}${dir ? `; run the same command again to continue from ${dir}` : ''}`);
+    console.error(
+      `fmgpu bench: the budget ran out after epoch ${rows.length} of ${epochs} of seed ${seed}${dir ? `; run the same command again to continue from ${dir}` : ''}`,
+    );
     break;
   }
   // With EMA the score already is the averaged weights', which fit leaves in place at the end.
   const reached = (x: number): Row | undefined => rows.find((r) => r.test_accuracy >= x);
   const final = rows.at(-1)?.test_accuracy ?? 0;
-  const summary = { bench: 'accuracy-summary', model: file, seed, epochs, train_seconds: +seconds.toFixed(2), final_test_accuracy: final, ...Object.fromEntries(targets.map((x) => [`seconds_to_${x}`, reached(x)?.train_seconds ?? null])) };
+  const summary = {
+    bench: 'accuracy-summary',
+    model: file,
+    seed,
+    epochs,
+    train_seconds: +seconds.toFixed(2),
+    final_test_accuracy: final,
+    ...Object.fromEntries(targets.map((x) => [`seconds_to_${x}`, reached(x)?.train_seconds ?? null])),
+  };
   if (json) console.log(JSON.stringify(summary));
-  else console.log(`seed ${seed}: final ${final.toFixed(2)}% after ${seconds.toFixed(1)} s; ${targets.map((x) => `${x}%: ${reached(x) ? `${reached(x)!.train_seconds.toFixed(1)} s (epoch ${reached(x)!.epoch})` : 'not reached'}`).join(', ')}`);
+  else
+    console.log(
+      `seed ${seed}: final ${final.toFixed(2)}% after ${seconds.toFixed(1)} s; ${targets.map((x) => `${x}%: ${reached(x) ? `${reached(x)!.train_seconds.toFixed(1)} s (epoch ${reached(x)!.epoch})` : 'not reached'}`).join(', ')}`,
+    );
 }
 gpu.destroy();
 if (outOfTime) process.exit(3);

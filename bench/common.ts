@@ -14,8 +14,18 @@ export function option(args: readonly string[], name: string, dflt: string): str
 }
 
 /** The command line every bench reads: `--name VALUE` options, the .net file given (default the reference network), --json. */
-export function benchArgs(argv: readonly string[] = process.argv.slice(2)): { args: readonly string[]; opt: (name: string, dflt: string) => string; file: string; json: boolean } {
-  return { args: argv, opt: (name, dflt) => option(argv, name, dflt), file: argv.find((a) => a.endsWith('.net')) ?? 'examples/reference.net', json: argv.includes('--json') };
+export function benchArgs(argv: readonly string[] = process.argv.slice(2)): {
+  args: readonly string[];
+  opt: (name: string, dflt: string) => string;
+  file: string;
+  json: boolean;
+} {
+  return {
+    args: argv,
+    opt: (name, dflt) => option(argv, name, dflt),
+    file: argv.find((a) => a.endsWith('.net')) ?? 'examples/reference.net',
+    json: argv.includes('--json'),
+  };
 }
 
 /**
@@ -44,21 +54,43 @@ export interface FmgpuTrainRow {
  * fmgpu's Trainer on `data` (steps·batch images): two "epochs" of `steps` steps each, the first
  * reported apart because it pays for pipeline compilation.
  */
-export async function measureFmgpu(gpu: Gpu, ir: ModelIR, model: string, data: Dataset, batch: number, date: string): Promise<FmgpuTrainRow> {
+export async function measureFmgpu(
+  gpu: Gpu,
+  ir: ModelIR,
+  model: string,
+  data: Dataset,
+  batch: number,
+  date: string,
+): Promise<FmgpuTrainRow> {
   const steps = Math.floor(data.n / batch);
   const t = new Trainer(gpu, ir, 1);
   try {
     const times: number[] = [];
     await t.fit(data, null, {
-      epochs: 2, batch, lr: ir.train.lr, optimizer: optimizerConfig(ir.train),
-      schedule: 'constant', labelSmoothing: 0, seed: 1, stepsPerSubmit: gpu.adapter.cpu ? 4 : 50, progressEvery: 1e9,
+      epochs: 2,
+      batch,
+      lr: ir.train.lr,
+      optimizer: optimizerConfig(ir.train),
+      schedule: 'constant',
+      labelSmoothing: 0,
+      seed: 1,
+      stepsPerSubmit: gpu.adapter.cpu ? 4 : 50,
+      progressEvery: 1e9,
       onEpoch: (l) => void times.push(l.seconds),
     });
     const info = t.planInfo();
     return {
-      bench: 'train', adapter: adapterName(gpu.adapter), model, date, batch, steps,
-      first_epoch_images_per_s: Math.round((steps * batch) / times[0]!), images_per_s: Math.round((steps * batch) / times[1]!),
-      dispatches_per_step: info.dispatchesPerStep, submits_per_step: info.submitsPerStep, planned_bytes: info.plannedBytes,
+      bench: 'train',
+      adapter: adapterName(gpu.adapter),
+      model,
+      date,
+      batch,
+      steps,
+      first_epoch_images_per_s: Math.round((steps * batch) / times[0]!),
+      images_per_s: Math.round((steps * batch) / times[1]!),
+      dispatches_per_step: info.dispatchesPerStep,
+      submits_per_step: info.submitsPerStep,
+      planned_bytes: info.plannedBytes,
     };
   } finally {
     t.release();
@@ -87,7 +119,14 @@ export interface FmgpuInferRow {
  * first pass that compiles the pipelines, then the mean of `reps` passes. The weights are the
  * initial ones: the speed does not depend on them.
  */
-export async function measureInference(gpu: Gpu, ir: ModelIR, model: string, test: Dataset, date: string, reps: number): Promise<FmgpuInferRow> {
+export async function measureInference(
+  gpu: Gpu,
+  ir: ModelIR,
+  model: string,
+  test: Dataset,
+  date: string,
+  reps: number,
+): Promise<FmgpuInferRow> {
   const t = new Trainer(gpu, ir, 1);
   try {
     let t0 = performance.now();
@@ -97,8 +136,14 @@ export async function measureInference(gpu: Gpu, ir: ModelIR, model: string, tes
     for (let i = 0; i < reps; i++) await t.evaluate(test);
     const mean = (performance.now() - t0) / 1000 / reps;
     return {
-      bench: 'infer', adapter: adapterName(gpu.adapter), model, date, images: test.n, chunk: Math.min(t.evalChunk, test.n),
-      first_pass_images_per_s: Math.round(test.n / first), images_per_s: Math.round(test.n / mean),
+      bench: 'infer',
+      adapter: adapterName(gpu.adapter),
+      model,
+      date,
+      images: test.n,
+      chunk: Math.min(t.evalChunk, test.n),
+      first_pass_images_per_s: Math.round(test.n / first),
+      images_per_s: Math.round(test.n / mean),
     };
   } finally {
     t.release();

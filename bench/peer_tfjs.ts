@@ -42,7 +42,11 @@ interface TfCore {
 }
 interface LayersModel {
   compile(args: { optimizer: unknown; loss: string; metrics: string[] }): void;
-  fit(x: Tensor, y: Tensor, args: { batchSize: number; epochs: number; shuffle: boolean; verbose: number }): Promise<unknown>;
+  fit(
+    x: Tensor,
+    y: Tensor,
+    args: { batchSize: number; epochs: number; shuffle: boolean; verbose: number },
+  ): Promise<unknown>;
   countParams(): number;
   trainableWeights: { read(): Tensor }[];
   dispose(): void;
@@ -86,12 +90,27 @@ async function load<T>(name: string): Promise<T> {
 function referenceModel(tf: TfCore, tfl: TfLayers, lr: number): LayersModel {
   const L = tfl.layers;
   const conv = (filters: number, first = false): unknown =>
-    L.conv2d({ ...(first ? { inputShape: [28, 28, 1] } : {}), filters, kernelSize: 3, padding: 'same', activation: 'relu' });
-  const block = (filters: number, first = false): unknown[] => [conv(filters, first), L.maxPooling2d({ poolSize: 2 }), L.dropout({ rate: 0.25 })];
+    L.conv2d({
+      ...(first ? { inputShape: [28, 28, 1] } : {}),
+      filters,
+      kernelSize: 3,
+      padding: 'same',
+      activation: 'relu',
+    });
+  const block = (filters: number, first = false): unknown[] => [
+    conv(filters, first),
+    L.maxPooling2d({ poolSize: 2 }),
+    L.dropout({ rate: 0.25 }),
+  ];
   const model = tfl.sequential({
     layers: [
-      ...block(32, true), ...block(64), ...block(128),
-      L.flatten(), L.dense({ units: 128, activation: 'relu' }), L.dropout({ rate: 0.25 }), L.dense({ units: 10, activation: 'softmax' }),
+      ...block(32, true),
+      ...block(64),
+      ...block(128),
+      L.flatten(),
+      L.dense({ units: 128, activation: 'relu' }),
+      L.dropout({ rate: 0.25 }),
+      L.dense({ units: 10, activation: 'softmax' }),
     ],
   });
   model.compile({ optimizer: tf.train.adam(lr), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
@@ -99,14 +118,21 @@ function referenceModel(tf: TfCore, tfl: TfLayers, lr: number): LayersModel {
 }
 
 /** Seconds of TF.js's steady-state pass and of its first, over `data` at `batch`. */
-async function measureTfjs(tf: TfCore, tfl: TfLayers, data: Dataset, batch: number): Promise<{ first: number; steady: number }> {
+async function measureTfjs(
+  tf: TfCore,
+  tfl: TfLayers,
+  data: Dataset,
+  batch: number,
+): Promise<{ first: number; steady: number }> {
   const px = new Float32Array(data.n * 784);
   for (let i = 0; i < px.length; i++) px[i] = data.images[i]! / 255;
   const x = tf.tensor4d(px, [data.n, 28, 28, 1]);
   const y = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(Int32Array.from(data.labels), 'int32'), 10), 'float32'));
   const model = referenceModel(tf, tfl, ir.train.lr);
   if (model.countParams() !== ir.params.trainable + ir.params.nonTrainable) {
-    fail(`the TF.js model has ${model.countParams()} parameters, ${MODEL} ${ir.params.trainable + ir.params.nonTrainable}: they no longer match`);
+    fail(
+      `the TF.js model has ${model.countParams()} parameters, ${MODEL} ${ir.params.trainable + ir.params.nonTrainable}: they no longer match`,
+    );
   }
   const pass = async (): Promise<number> => {
     const t0 = performance.now();
@@ -137,7 +163,8 @@ if (!(Number.isInteger(steps) && steps > 0) || !batches.every((b) => Number.isIn
 const tf = await load<TfCore>('@tensorflow/tfjs-core');
 const tfl = await load<TfLayers>('@tensorflow/tfjs-layers');
 await load('@tensorflow/tfjs-backend-webgpu'); // registers the 'webgpu' backend on navigator.gpu
-if (!(await tf.setBackend('webgpu')) || tf.getBackend() !== 'webgpu') fail('TF.js could not start its webgpu backend on this adapter');
+if (!(await tf.setBackend('webgpu')) || tf.getBackend() !== 'webgpu')
+  fail('TF.js could not start its webgpu backend on this adapter');
 let train: Dataset, fmgpu: Gpu | null;
 try {
   train = loadFashionMnist(opt('data', DEFAULT_DATA_DIR)).train;
@@ -155,17 +182,29 @@ for (const batch of batches) {
   const n = data.n; // images per pass, whole batches
   const t = await measureTfjs(tf, tfl, data, batch);
   const row = {
-    bench: 'peer-tfjs', system: 'tfjs-webgpu', tfjs: tf.version_core, adapter: adapterName(report), model: MODEL, date, batch, steps: n / batch,
-    first_epoch_images_per_s: Math.round(n / t.first), images_per_s: Math.round(n / t.steady),
+    bench: 'peer-tfjs',
+    system: 'tfjs-webgpu',
+    tfjs: tf.version_core,
+    adapter: adapterName(report),
+    model: MODEL,
+    date,
+    batch,
+    steps: n / batch,
+    first_epoch_images_per_s: Math.round(n / t.first),
+    images_per_s: Math.round(n / t.steady),
   };
   const ours = fmgpu ? await measureFmgpu(fmgpu, ir, MODEL, data, batch, date) : null;
   const ratio = ours ? ours.images_per_s / row.images_per_s : 0;
   if (json) {
-    console.log(JSON.stringify(ours ? { ...row, fmgpu_images_per_s: ours.images_per_s, ratio: Number(ratio.toFixed(2)) } : row));
+    console.log(
+      JSON.stringify(ours ? { ...row, fmgpu_images_per_s: ours.images_per_s, ratio: Number(ratio.toFixed(2)) } : row),
+    );
     if (ours) console.log(JSON.stringify(ours));
     continue;
   }
-  console.log(`tfjs-webgpu train batch=${batch}: ${row.images_per_s.toLocaleString('en-US')} images/s (first epoch ${row.first_epoch_images_per_s.toLocaleString('en-US')})`);
+  console.log(
+    `tfjs-webgpu train batch=${batch}: ${row.images_per_s.toLocaleString('en-US')} images/s (first epoch ${row.first_epoch_images_per_s.toLocaleString('en-US')})`,
+  );
   if (ours) console.log(`${fmgpuLine(ours)}\nfmgpu/tfjs batch=${batch}: ${ratio.toFixed(2)}x`);
 }
 fmgpu?.destroy();

@@ -25,17 +25,30 @@ const { train } = loadFashionMnist(opt('data', '/usr/share/datasets/fashion-mnis
 for (const batch of opt('batch', '64').split(',').map(Number)) {
   const t = new Trainer(gpu, ir, 1);
   const data = benchData(train, 4, batch);
-  const opts = { epochs: 1, batch, lr: ir.train.lr, optimizer: optimizerConfig(ir.train), schedule: 'constant' as const, labelSmoothing: 0, seed: 1 };
+  const opts = {
+    epochs: 1,
+    batch,
+    lr: ir.train.lr,
+    optimizer: optimizerConfig(ir.train),
+    schedule: 'constant' as const,
+    labelSmoothing: 0,
+    seed: 1,
+  };
   await t.fit(data, null, opts); // builds and compiles the plan
   const step = t.stepDispatches();
   const count = step.length * reps;
   const qs = gpu.device.createQuerySet({ type: 'timestamp', count: 2 * count });
-  const resolve = gpu.device.createBuffer({ size: 16 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const resolve = gpu.device.createBuffer({
+    size: 16 * count,
+    usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+  });
   const enc = gpu.device.createCommandEncoder();
   let q = 0;
   for (let r = 0; r < reps; r++) {
     for (const d of step) {
-      const pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } });
+      const pass = enc.beginComputePass({
+        timestampWrites: { querySet: qs, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 },
+      });
       gpu.encode(pass, [d]);
       pass.end();
       q += 2;
@@ -64,10 +77,18 @@ for (const batch of opt('batch', '64').split(',').map(Number)) {
   if (json) {
     for (const r of rows) console.log(JSON.stringify({ bench: 'profile', model: file, batch, ...r }));
   } else {
-    console.log(`adapter: ${adapterName(gpu.adapter)}   model: ${file}   batch ${batch}: ${step.length} dispatches, ${total.toFixed(1)} µs per step (sum of medians) -> ${Math.round((batch / total) * 1e6).toLocaleString('en-US')} images/s bound`);
-    for (const r of rows) console.log(`${String(r.i).padStart(3)} ${r.label.padEnd(60)} ${r.workgroups.padEnd(14)} ${r.us.toFixed(1).padStart(8)} µs`);
+    console.log(
+      `adapter: ${adapterName(gpu.adapter)}   model: ${file}   batch ${batch}: ${step.length} dispatches, ${total.toFixed(1)} µs per step (sum of medians) -> ${Math.round((batch / total) * 1e6).toLocaleString('en-US')} images/s bound`,
+    );
+    for (const r of rows)
+      console.log(
+        `${String(r.i).padStart(3)} ${r.label.padEnd(60)} ${r.workgroups.padEnd(14)} ${r.us.toFixed(1).padStart(8)} µs`,
+      );
     console.log('by kernel:');
-    for (const [k, v] of [...byLabel].sort((a, b) => b[1].us - a[1].us)) console.log(`  ${k.padEnd(60)} ×${String(v.count).padEnd(3)} ${v.us.toFixed(1).padStart(8)} µs  ${((100 * v.us) / total).toFixed(1)}%`);
+    for (const [k, v] of [...byLabel].sort((a, b) => b[1].us - a[1].us))
+      console.log(
+        `  ${k.padEnd(60)} ×${String(v.count).padEnd(3)} ${v.us.toFixed(1).padStart(8)} µs  ${((100 * v.us) / total).toFixed(1)}%`,
+      );
   }
   qs.destroy();
   resolve.destroy();

@@ -15,9 +15,17 @@ import { benchArgs } from './common.ts';
 import { checkpointFolder } from '../src/node/rundir.ts';
 
 const { opt } = benchArgs();
-const models = opt('models', 'examples/reference.net,examples/tutorial-valid.net,examples/fast.net,examples/best.net').split(',');
+const models = opt(
+  'models',
+  'examples/reference.net,examples/tutorial-valid.net,examples/fast.net,examples/best.net',
+).split(',');
 const seeds = opt('seeds', '1,2').split(',').map(Number);
-const ensembles = new Map(opt('ensemble', 'examples/best.net:3').split(',').filter(Boolean).map((e) => [e.split(':')[0]!, Number(e.split(':')[1] ?? 3)]));
+const ensembles = new Map(
+  opt('ensemble', 'examples/best.net:3')
+    .split(',')
+    .filter(Boolean)
+    .map((e) => [e.split(':')[0]!, Number(e.split(':')[1] ?? 3)]),
+);
 const outDir = opt('out', 'runs/zoo');
 const data = opt('data', '');
 // Smoke runs only: the first N training images (the numbers are then not the zoo's).
@@ -29,7 +37,9 @@ const cli = join(import.meta.dirname, '..', '..', 'bin', 'fmgpu.js');
 function fmgpu(argv: string[]): Promise<number> {
   return new Promise((done) => {
     const child = spawn(process.execPath, [cli, ...argv], { stdio: ['ignore', 'inherit', 'inherit'] });
-    const timer = Number.isFinite(deadline) ? setTimeout(() => child.kill('SIGINT'), Math.max(0, deadline - Date.now())) : null;
+    const timer = Number.isFinite(deadline)
+      ? setTimeout(() => child.kill('SIGINT'), Math.max(0, deadline - Date.now()))
+      : null;
     child.on('exit', (code) => {
       if (timer) clearTimeout(timer);
       done(code ?? 1);
@@ -37,7 +47,11 @@ function fmgpu(argv: string[]): Promise<number> {
   });
 }
 
-interface Result { seconds: number; accuracy: number; epochs: number }
+interface Result {
+  seconds: number;
+  accuracy: number;
+  epochs: number;
+}
 
 /** Trains (or resumes) one run to the end; null when the budget ran out first. */
 async function run(model: string, seed: number): Promise<Result | null> {
@@ -45,13 +59,19 @@ async function run(model: string, seed: number): Promise<Result | null> {
   if (!existsSync(join(dir, 'metrics.json'))) {
     if (Date.now() >= deadline) return null;
     const dataArgs = [...(data ? ['--data', data] : []), ...(subset ? ['--subset', subset] : [])];
-    const code = checkpointFolder(dir) ? await fmgpu(['train', '--resume', dir, ...dataArgs]) : await fmgpu(['train', model, '--seed', String(seed), '--out', dir, ...dataArgs]);
+    const code = checkpointFolder(dir)
+      ? await fmgpu(['train', '--resume', dir, ...dataArgs])
+      : await fmgpu(['train', model, '--seed', String(seed), '--out', dir, ...dataArgs]);
     if (code === 130) return null;
     if (code !== 0) throw new Error(`fmgpu train ${model} --seed ${seed} exited ${code}`);
   }
   const history = JSON.parse(readFileSync(join(dir, 'history.json'), 'utf8')) as { seconds: number }[];
   const metrics = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as { test_accuracy: number };
-  return { seconds: history.reduce((a, e) => a + e.seconds, 0), accuracy: metrics.test_accuracy, epochs: history.length };
+  return {
+    seconds: history.reduce((a, e) => a + e.seconds, 0),
+    accuracy: metrics.test_accuracy,
+    epochs: history.length,
+  };
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
@@ -60,10 +80,21 @@ const runDir = (model: string, seed: number): string => join(outDir, `${basename
 /** Runs `fmgpu eval` on runs as JSON Lines; null when it fails (its error is on stderr). */
 function evalJson(dirs: string[]): Promise<{ ensemble?: string; test_accuracy: number }[] | null> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [cli, 'eval', ...dirs, '--json', ...(data ? ['--data', data] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [cli, 'eval', ...dirs, '--json', ...(data ? ['--data', data] : [])], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let text = '';
     child.stdout.on('data', (b: Buffer) => (text += b));
-    child.on('exit', (code) => done(code === 0 ? text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l)) : null));
+    child.on('exit', (code) =>
+      done(
+        code === 0
+          ? text
+              .split('\n')
+              .filter((l) => l.trim())
+              .map((l) => JSON.parse(l))
+          : null,
+      ),
+    );
   });
 }
 
@@ -88,12 +119,18 @@ for (const model of models) {
   const spread = (Math.max(...accs) - Math.min(...accs)) / 2;
   const seconds = mine.reduce((a, r) => a + r.seconds, 0) / mine.length;
   const params = (ir.params.trainable + ir.params.nonTrainable).toLocaleString('en-US');
-  rows.push(`| ${model} | ${pct(mean)} ± ${(spread * 100).toFixed(2)} (${accs.length} seeds) | ${params} | ${mine[0]!.epochs} | ${seconds.toFixed(1)} s |`);
+  rows.push(
+    `| ${model} | ${pct(mean)} ± ${(spread * 100).toFixed(2)} (${accs.length} seeds) | ${params} | ${mine[0]!.epochs} | ${seconds.toFixed(1)} s |`,
+  );
   const k = ensembles.get(model);
   if (k && all.slice(0, k).every((s) => results.has(s))) {
     const lines = await evalJson(all.slice(0, k).map((s) => runDir(model, s)));
     const averaged = lines?.find((e) => e.ensemble === 'averaged probabilities');
-    rows.push(averaged ? `| ensemble of ${k} runs of ${model} (averaged probabilities) | ${pct(averaged.test_accuracy)} | | | |` : `| ensemble of ${k} runs of ${model} | (fmgpu eval failed: see above) | | | |`);
+    rows.push(
+      averaged
+        ? `| ensemble of ${k} runs of ${model} (averaged probabilities) | ${pct(averaged.test_accuracy)} | | | |`
+        : `| ensemble of ${k} runs of ${model} | (fmgpu eval failed: see above) | | | |`,
+    );
   }
 }
 console.log('| model | test accuracy (mean ± half range) | params | epochs | training seconds (mean) |');

@@ -23,11 +23,15 @@ const NAME_STEM: { [K in Layer['kind']]: string } = {
 };
 
 const none: ParamCount = { trainable: 0, nonTrainable: 0 };
-const sum = (a: ParamCount, b: ParamCount): ParamCount => ({ trainable: a.trainable + b.trainable, nonTrainable: a.nonTrainable + b.nonTrainable });
+const sum = (a: ParamCount, b: ParamCount): ParamCount => ({
+  trainable: a.trainable + b.trainable,
+  nonTrainable: a.nonTrainable + b.nonTrainable,
+});
 const sameShape = (a: Shape, b: Shape): boolean => shapeText(a) === shapeText(b);
 
 /** Keras/TF window output size: valid floor((n - k) / s) + 1 (n ≥ k), same ceil(n / s). */
-const windowOut = (n: number, k: number, s: number, padding: 'same' | 'valid'): number => (padding === 'valid' ? Math.floor((n - k) / s) + 1 : Math.ceil(n / s));
+const windowOut = (n: number, k: number, s: number, padding: 'same' | 'valid'): number =>
+  padding === 'valid' ? Math.floor((n - k) / s) + 1 : Math.ceil(n / s);
 
 class Checker {
   softmax = false;
@@ -59,10 +63,20 @@ class Checker {
       }
       if (spec.kind === 'dense' && !isFlat(shape)) {
         const units = shape.h * shape.w * shape.c;
-        out.push({ kind: 'flatten', implied: true, name: name('flatten'), span: spec.span, input: shape, output: { units }, params: none });
+        out.push({
+          kind: 'flatten',
+          implied: true,
+          name: name('flatten'),
+          span: spec.span,
+          input: shape,
+          output: { units },
+          params: none,
+        });
         shape = { units };
       }
-      const layer = this.layer(spec, shape, (k) => name(k, spec.kind === 'pool' && spec.mode === 'avg' ? 'avgpool' : undefined));
+      const layer = this.layer(spec, shape, (k) =>
+        name(k, spec.kind === 'pool' && spec.mode === 'avg' ? 'avgpool' : undefined),
+      );
       out.push(layer);
       shape = layer.output;
     }
@@ -91,15 +105,45 @@ class Checker {
         const what = spec.kind === 'conv' ? 'conv' : spec.mode === 'max' ? 'pool' : 'avgpool';
         const x = this.spatial(spec, input, what);
         if (spec.padding === 'valid' && (x.h < spec.kh || x.w < spec.kw)) {
-          this.fail(spec.span, `${what} ${spec.kh}x${spec.kw} valid needs at least ${spec.kh}x${spec.kw} input but gets ${shapeText(x)}`);
+          this.fail(
+            spec.span,
+            `${what} ${spec.kh}x${spec.kw} valid needs at least ${spec.kh}x${spec.kw} input but gets ${shapeText(x)}`,
+          );
         }
         const h = windowOut(x.h, spec.kh, spec.strideH, spec.padding);
         const w = windowOut(x.w, spec.kw, spec.strideW, spec.padding);
         const { strideH, strideW, padding, kh, kw } = spec;
-        if (spec.kind === 'pool') return { ...base, kind: 'pool', name: name('pool'), mode: spec.mode, kh, kw, strideH, strideW, padding, output: { h, w, c: x.c }, params: none };
+        if (spec.kind === 'pool')
+          return {
+            ...base,
+            kind: 'pool',
+            name: name('pool'),
+            mode: spec.mode,
+            kh,
+            kw,
+            strideH,
+            strideW,
+            padding,
+            output: { h, w, c: x.c },
+            params: none,
+          };
         const weights = kh * kw * x.c * spec.filters + (spec.bias ? spec.filters : 0);
         const act = this.act(spec.act, spec);
-        return { ...base, kind: 'conv', name: name('conv'), filters: spec.filters, kh, kw, strideH, strideW, padding, act, bias: spec.bias, output: { h, w, c: spec.filters }, params: { trainable: weights, nonTrainable: 0 } };
+        return {
+          ...base,
+          kind: 'conv',
+          name: name('conv'),
+          filters: spec.filters,
+          kh,
+          kw,
+          strideH,
+          strideW,
+          padding,
+          act,
+          bias: spec.bias,
+          output: { h, w, c: spec.filters },
+          params: { trainable: weights, nonTrainable: 0 },
+        };
       }
       case 'globalavgpool': {
         const x = this.spatial(spec, input, 'globalavgpool');
@@ -109,21 +153,45 @@ class Checker {
         const n = isFlat(input) ? input.units : 0; // a spatial input was flattened by the caller
         const weights = n * spec.units + (spec.bias ? spec.units : 0);
         const act = this.act(spec.act, spec);
-        return { ...base, kind: 'dense', name: name('dense'), units: spec.units, act, bias: spec.bias, output: { units: spec.units }, params: { trainable: weights, nonTrainable: 0 } };
+        return {
+          ...base,
+          kind: 'dense',
+          name: name('dense'),
+          units: spec.units,
+          act,
+          bias: spec.bias,
+          output: { units: spec.units },
+          params: { trainable: weights, nonTrainable: 0 },
+        };
       }
       case 'dropout':
         return { ...base, kind: 'dropout', name: name('dropout'), rate: spec.rate, output: input, params: none };
       case 'batchnorm': {
         // gamma and beta learn; the moving mean and variance do not (as Keras counts them).
         const c = isFlat(input) ? input.units : input.c;
-        return { ...base, kind: 'batchnorm', name: name('batchnorm'), momentum: spec.momentum, eps: spec.eps, output: input, params: { trainable: 2 * c, nonTrainable: 2 * c } };
+        return {
+          ...base,
+          kind: 'batchnorm',
+          name: name('batchnorm'),
+          momentum: spec.momentum,
+          eps: spec.eps,
+          output: input,
+          params: { trainable: 2 * c, nonTrainable: 2 * c },
+        };
       }
       case 'flatten': {
         const units = isFlat(input) ? input.units : input.h * input.w * input.c;
         return { ...base, kind: 'flatten', name: name('flatten'), implied: false, output: { units }, params: none };
       }
       case 'activation':
-        return { ...base, kind: 'activation', name: name('activation'), act: this.act(spec.act, spec), output: input, params: none };
+        return {
+          ...base,
+          kind: 'activation',
+          name: name('activation'),
+          act: this.act(spec.act, spec),
+          output: input,
+          params: none,
+        };
       case 'residual':
         return this.residual(spec, input, name('residual'));
       default:
@@ -135,27 +203,53 @@ class Checker {
     const body = this.layers(spec.body, input, `${name}.`);
     const output = body.at(-1)!.output;
     const params = body.reduce((p, l) => sum(p, l.params), none);
-    const done = (projection: Projection | null): Layer => ({ kind: 'residual', name, span: spec.span, input, output, body, projection, params: projection ? sum(params, projection.params) : params });
+    const done = (projection: Projection | null): Layer => ({
+      kind: 'residual',
+      name,
+      span: spec.span,
+      input,
+      output,
+      body,
+      projection,
+      params: projection ? sum(params, projection.params) : params,
+    });
     if (sameShape(input, output)) return done(null);
     if (isFlat(input) || isFlat(output)) {
-      this.fail(spec.span, `residual block turns ${shapeText(input)} into ${shapeText(output)}, but a shortcut can only be projected between HxWxC shapes`);
+      this.fail(
+        spec.span,
+        `residual block turns ${shapeText(input)} into ${shapeText(output)}, but a shortcut can only be projected between HxWxC shapes`,
+      );
     }
     // The shortcut is a 1×1 valid conv with the block's total stride: it gives ceil(n / s).
     const [sh, sw] = totalStride(body);
-    const h = Math.ceil(input.h / sh), w = Math.ceil(input.w / sw);
+    const h = Math.ceil(input.h / sh),
+      w = Math.ceil(input.w / sw);
     if (h !== output.h || w !== output.w) {
-      this.fail(spec.span, `residual block turns ${shapeText(input)} into ${shapeText(output)}, which a 1x1 shortcut with stride ${sh}x${sw} cannot match (it gives ${h}x${w}x${output.c})`);
+      this.fail(
+        spec.span,
+        `residual block turns ${shapeText(input)} into ${shapeText(output)}, which a 1x1 shortcut with stride ${sh}x${sw} cannot match (it gives ${h}x${w}x${output.c})`,
+      );
     }
     if (sh > MAX_STRIDE || sw > MAX_STRIDE) {
-      this.fail(spec.span, `residual block has a total stride of ${sh}x${sw}, but its 1x1 shortcut can stride at most ${MAX_STRIDE}`);
+      this.fail(
+        spec.span,
+        `residual block has a total stride of ${sh}x${sw}, but its 1x1 shortcut can stride at most ${MAX_STRIDE}`,
+      );
     }
-    return done({ name: `${name}.proj`, filters: output.c, strideH: sh, strideW: sw, params: { trainable: input.c * output.c + output.c, nonTrainable: 0 } });
+    return done({
+      name: `${name}.proj`,
+      filters: output.c,
+      strideH: sh,
+      strideW: sw,
+      params: { trainable: input.c * output.c + output.c, nonTrainable: 0 },
+    });
   }
 }
 
 /** Product of the strides along a body (nested residuals by their own bodies). */
 function totalStride(layers: Layer[]): [number, number] {
-  let sh = 1, sw = 1;
+  let sh = 1,
+    sw = 1;
   for (const l of layers) {
     if (l.kind === 'conv' || l.kind === 'pool') {
       sh *= l.strideH;
@@ -176,7 +270,18 @@ export function check(p: Program, source: string, file: string): ModelIR {
   const layers = c.layers(p.layers, p.input, '');
   const output = layers.at(-1)?.output ?? p.input;
   const ok = isFlat(output) ? output.units === CLASSES : output.h === 1 && output.w === 1 && output.c === CLASSES;
-  if (!ok) c.fail(last.span, `the network must end in ${CLASSES} outputs (one per class) but ends in ${shapeText(output)}`);
+  if (!ok)
+    c.fail(last.span, `the network must end in ${CLASSES} outputs (one per class) but ends in ${shapeText(output)}`);
   const params = layers.reduce((a, l) => sum(a, l.params), none);
-  return { source, file, input: p.input, layers, output, train: p.train, augment: p.augment, softmax: c.softmax, params };
+  return {
+    source,
+    file,
+    input: p.input,
+    layers,
+    output,
+    train: p.train,
+    augment: p.augment,
+    softmax: c.softmax,
+    params,
+  };
 }

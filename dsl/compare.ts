@@ -15,7 +15,13 @@ export interface NetworkDifference {
 /** A layer as data, without where it was written. */
 const canonical = (x: unknown): string => JSON.stringify(x, (k, v) => (k === 'span' ? undefined : v));
 
-const statement = (ir: ModelIR, l: Layer | undefined): string => (l ? ir.source.slice(l.span.offset, l.span.offset + l.span.length).split('\n')[0]!.trim() : '');
+const statement = (ir: ModelIR, l: Layer | undefined): string =>
+  l
+    ? ir.source
+        .slice(l.span.offset, l.span.offset + l.span.length)
+        .split('\n')[0]!
+        .trim()
+    : '';
 
 function flat(layers: readonly Layer[], out: Layer[] = []): Layer[] {
   for (const l of layers) {
@@ -28,16 +34,32 @@ function flat(layers: readonly Layer[], out: Layer[] = []): Layer[] {
 
 /** The first difference between the networks of `a` and `b`, or null when they are the same. */
 export function networkDifference(a: ModelIR, b: ModelIR): NetworkDifference | null {
-  const la = flat(a.layers), lb = flat(b.layers);
+  const la = flat(a.layers),
+    lb = flat(b.layers);
   for (let i = 0; i < Math.max(la.length, lb.length); i++) {
-    const x = la[i], y = lb[i];
-    const same = x && y && canonical(x.kind === 'residual' ? { ...x, body: [] } : x) === canonical(y.kind === 'residual' ? { ...y, body: [] } : y);
+    const x = la[i],
+      y = lb[i];
+    const same =
+      x &&
+      y &&
+      canonical(x.kind === 'residual' ? { ...x, body: [] } : x) ===
+        canonical(y.kind === 'residual' ? { ...y, body: [] } : y);
     if (same) continue;
     const name = y?.name ?? x?.name ?? '';
-    return { what: x && y ? `layer ${name}` : 'the number of layers', a: statement(a, x), b: statement(b, y), bOffset: y ? y.span.offset : null };
+    return {
+      what: x && y ? `layer ${name}` : 'the number of layers',
+      a: statement(a, x),
+      b: statement(b, y),
+      bOffset: y ? y.span.offset : null,
+    };
   }
-  if (shapeText(a.input) !== shapeText(b.input)) return { what: 'the input', a: `input ${shapeText(a.input)}`, b: `input ${shapeText(b.input)}`, bOffset: null };
-  const aug = (ir: ModelIR): string => `augment ${Object.entries({ ...ir.augment, explicit: undefined }).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).join(' ')}`;
+  if (shapeText(a.input) !== shapeText(b.input))
+    return { what: 'the input', a: `input ${shapeText(a.input)}`, b: `input ${shapeText(b.input)}`, bOffset: null };
+  const aug = (ir: ModelIR): string =>
+    `augment ${Object.entries({ ...ir.augment, explicit: undefined })
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`;
   if (aug(a) !== aug(b)) return { what: 'the augmentation', a: aug(a), b: aug(b), bOffset: null };
   return null;
 }

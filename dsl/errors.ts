@@ -80,7 +80,10 @@ export function formatError(err: DslError, source: string): string {
   // Keep tabs so the marker lines up however the terminal renders them; an escaped control counts
   // as the width of its escape; a span past the line is clipped.
   const pad = Array.from(prefix, (ch) => (ch === '\t' ? '\t' : ' '.repeat(escapedWidth(ch)))).join('');
-  const width = Array.from(text.slice(at - start, err.offset - start + err.length)).reduce((w, ch) => w + escapedWidth(ch), 0);
+  const width = Array.from(text.slice(at - start, err.offset - start + err.length)).reduce(
+    (w, ch) => w + escapedWidth(ch),
+    0,
+  );
   const marker = width === 0 ? '^' : '~'.repeat(width);
   const num = String(err.line);
   return `${head}\n  ${num} │ ${escapeControl(text)}\n  ${' '.repeat(num.length)} ╵ ${pad}${marker}`;

@@ -19,7 +19,10 @@ export function parseNet(source: string, file = 'model.net'): ModelIR {
 }
 
 /** The same, as a result: for callers that would rather branch than catch. */
-export function tryParseNet(source: string, file = 'model.net'): { ok: true; ir: ModelIR } | { ok: false; error: DslError } {
+export function tryParseNet(
+  source: string,
+  file = 'model.net',
+): { ok: true; ir: ModelIR } | { ok: false; error: DslError } {
   try {
     return { ok: true, ir: parseNet(source, file) };
   } catch (e) {

@@ -69,7 +69,10 @@ export function lex(source: string): Token[] {
       const text = source.slice(start, i);
       if (NUMBER.test(text)) push('number', start, { value: Number(text) });
       else if (SIZE.test(text)) push('size', start, { parts: text.split(/[xX×]/).map(Number) });
-      else push('error', start, { message: `expected a number or a size like 3x3 but found ${JSON.stringify(text.length > 30 ? `${text.slice(0, 30)}…` : text)}` });
+      else
+        push('error', start, {
+          message: `expected a number or a size like 3x3 but found ${JSON.stringify(text.length > 30 ? `${text.slice(0, 30)}…` : text)}`,
+        });
     } else {
       const cp = source.codePointAt(i)!;
       i += cp > 0xffff ? 2 : 1;

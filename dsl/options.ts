@@ -24,7 +24,9 @@ export function rangeText(spec: ValueSpec): string {
     case 'bool':
       return 'true or false';
     case 'enum':
-      return spec.values.length === 1 ? spec.values[0]! : `${spec.values.slice(0, -1).join(', ')} or ${spec.values.at(-1)}`;
+      return spec.values.length === 1
+        ? spec.values[0]!
+        : `${spec.values.slice(0, -1).join(', ')} or ${spec.values.at(-1)}`;
     default:
       return spec satisfies never;
   }
@@ -34,12 +36,29 @@ export function rangeText(spec: ValueSpec): string {
  * Check one written value. `text` is the token's text, `isNumber` whether it lexed as a number,
  * `what` names it in the message, `found` is how the token is quoted.
  */
-export function checkValue(spec: ValueSpec, text: string, isNumber: boolean, what: string, found: string): Checked<number | boolean | string> {
-  const fail = (suggestion?: string): Checked<never> => ({ ok: false, message: `expected ${rangeText(spec)} for ${what} but found ${found}`, suggestion });
+export function checkValue(
+  spec: ValueSpec,
+  text: string,
+  isNumber: boolean,
+  what: string,
+  found: string,
+): Checked<number | boolean | string> {
+  const fail = (suggestion?: string): Checked<never> => ({
+    ok: false,
+    message: `expected ${rangeText(spec)} for ${what} but found ${found}`,
+    suggestion,
+  });
   switch (spec.type) {
     case 'int': {
       const v = Number(text);
-      if (!isNumber || !INT_TEXT.test(text) || !Number.isSafeInteger(v) || v < spec.min || (spec.max !== undefined && v > spec.max)) return fail();
+      if (
+        !isNumber ||
+        !INT_TEXT.test(text) ||
+        !Number.isSafeInteger(v) ||
+        v < spec.min ||
+        (spec.max !== undefined && v > spec.max)
+      )
+        return fail();
       return { ok: true, value: v };
     }
     case 'num': {
@@ -129,8 +148,10 @@ export function resolveAugment(set: Partial<AugmentValues>): AugmentConfig {
 /** Settings that contradict each other: [the key to blame, the message]. */
 export function trainConflicts(t: TrainValues): [TrainKey, string][] {
   const out: [TrainKey, string][] = [];
-  if (t.optimizer !== 'sgd' && t.momentum !== 0) out.push(['momentum', `momentum applies only to optimizer=sgd but the optimizer is ${t.optimizer}`]);
-  if (t.optimizer !== 'sgd' && t.nesterov) out.push(['nesterov', `nesterov applies only to optimizer=sgd but the optimizer is ${t.optimizer}`]);
+  if (t.optimizer !== 'sgd' && t.momentum !== 0)
+    out.push(['momentum', `momentum applies only to optimizer=sgd but the optimizer is ${t.optimizer}`]);
+  if (t.optimizer !== 'sgd' && t.nesterov)
+    out.push(['nesterov', `nesterov applies only to optimizer=sgd but the optimizer is ${t.optimizer}`]);
   return out;
 }
 
@@ -138,7 +159,11 @@ export function trainConflicts(t: TrainValues): [TrainKey, string][] {
  * Apply one `key=value` override (a CLI flag such as `--lr 0.01`, keys as in files) to a resolved
  * config; unset keys keep following their defaults (e.g. AdamW's weight decay).
  */
-export function overrideTrain(config: TrainConfig, key: string, text: string): { ok: true; config: TrainConfig } | { ok: false; message: string } {
+export function overrideTrain(
+  config: TrainConfig,
+  key: string,
+  text: string,
+): { ok: true; config: TrainConfig } | { ok: false; message: string } {
   const k = TRAIN_KEYS[key];
   if (!Object.hasOwn(TRAIN_KEYS, key) || !k) {
     const s = suggest(key, Object.keys(TRAIN_KEYS));

@@ -3,7 +3,15 @@
 import type { ActKind, AugmentValues, Padding, SpatialShape, TrainValues, TrainConfig, AugmentConfig } from './ir.ts';
 import { DslError, suggest, type Span } from './errors.ts';
 import { describe, lex, type Token, type TokenKind } from './lexer.ts';
-import { AUGMENT_KEYS, TRAIN_KEYS, checkValue, resolveAugment, resolveTrain, trainConflicts, type ValueSpec } from './options.ts';
+import {
+  AUGMENT_KEYS,
+  TRAIN_KEYS,
+  checkValue,
+  resolveAugment,
+  resolveTrain,
+  trainConflicts,
+  type ValueSpec,
+} from './options.ts';
 
 export interface ActSpec {
   kind: ActKind | 'softmax';
@@ -13,7 +21,17 @@ export interface ActSpec {
 }
 
 export type LayerBody =
-  | { kind: 'conv'; filters: number; kh: number; kw: number; strideH: number; strideW: number; padding: Padding; act: ActSpec; bias: boolean }
+  | {
+      kind: 'conv';
+      filters: number;
+      kh: number;
+      kw: number;
+      strideH: number;
+      strideW: number;
+      padding: Padding;
+      act: ActSpec;
+      bias: boolean;
+    }
   | { kind: 'pool'; mode: 'max' | 'avg'; kh: number; kw: number; strideH: number; strideW: number; padding: Padding }
   | { kind: 'globalavgpool' }
   | { kind: 'dense'; units: number; act: ActSpec; bias: boolean }
@@ -34,7 +52,17 @@ export interface Program {
 }
 
 export const ACTIVATIONS: readonly string[] = ['relu', 'leaky', 'sigmoid', 'tanh', 'gelu', 'linear', 'softmax'];
-export const LAYERS: readonly string[] = ['conv', 'pool', 'avgpool', 'globalavgpool', 'dense', 'dropout', 'batchnorm', 'flatten', 'residual'];
+export const LAYERS: readonly string[] = [
+  'conv',
+  'pool',
+  'avgpool',
+  'globalavgpool',
+  'dense',
+  'dropout',
+  'batchnorm',
+  'flatten',
+  'residual',
+];
 const STATEMENTS: readonly string[] = ['input', 'train', 'augment', ...LAYERS, ...ACTIVATIONS];
 const MAX_DEPTH = 16;
 
@@ -118,7 +146,8 @@ class Parser {
       const k = this.int(spec, `the ${noun}`);
       return [k, k];
     }
-    if (t.kind !== 'size' || t.parts!.length !== 2) this.fail(spanOf(t), `expected a ${noun} like ${example} but found ${describe(t)}`);
+    if (t.kind !== 'size' || t.parts!.length !== 2)
+      this.fail(spanOf(t), `expected a ${noun} like ${example} but found ${describe(t)}`);
     for (const p of t.parts!) {
       const v = checkValue(spec, String(p), true, `the ${noun}`, describe(t));
       if (!v.ok) this.fail(spanOf(t), v.message);
@@ -162,21 +191,33 @@ class Parser {
       const written = [...trainSpans].find(([k]) => TRAIN_KEYS[k]!.field === key);
       if (written) this.fail(written[1], message);
     }
-    return { input: input ?? { h: 28, w: 28, c: 1 }, layers, train: trainConfig, augment: resolveAugment(augment), end };
+    return {
+      input: input ?? { h: 28, w: 28, c: 1 },
+      layers,
+      train: trainConfig,
+      augment: resolveAugment(augment),
+      end,
+    };
   }
 
   endStatement(inBlock: boolean): void {
     const t = this.peek();
     if (t.kind === ';' || t.kind === 'newline') this.next();
-    else if (t.kind !== 'eof' && !(inBlock && t.kind === '}')) this.fail(spanOf(t), `expected end of statement but found ${describe(t)}`);
+    else if (t.kind !== 'eof' && !(inBlock && t.kind === '}'))
+      this.fail(spanOf(t), `expected end of statement but found ${describe(t)}`);
   }
 
   inputShape(): SpatialShape {
     const t = this.peek();
-    if (t.kind !== 'size' || t.parts!.length > 3) this.fail(spanOf(t), `expected an input size like 28x28x1 but found ${describe(t)}`);
+    if (t.kind !== 'size' || t.parts!.length > 3)
+      this.fail(spanOf(t), `expected an input size like 28x28x1 but found ${describe(t)}`);
     const [h, w, c = 1] = t.parts!;
     const side: ValueSpec = { type: 'int', min: 1, max: 1024 };
-    const checks: [number, ValueSpec, string][] = [[h!, side, 'the input height'], [w!, side, 'the input width'], [c, { type: 'int', min: 1, max: 64 }, 'the input channels']];
+    const checks: [number, ValueSpec, string][] = [
+      [h!, side, 'the input height'],
+      [w!, side, 'the input width'],
+      [c, { type: 'int', min: 1, max: 64 }, 'the input channels'],
+    ];
     for (const [v, spec, what] of checks) {
       const r = checkValue(spec, String(v), true, what, describe(t));
       if (!r.ok) this.fail(spanOf(t), r.message);
@@ -186,11 +227,21 @@ class Parser {
   }
 
   /** `key=value …` (a bare boolean key means true) into `set`, each key once per file. */
-  settings<F extends string>(what: string, table: Readonly<Record<string, { field: F; spec: ValueSpec }>>, set: Partial<Record<F, unknown>>, spans: Map<string, Span>): void {
+  settings<F extends string>(
+    what: string,
+    table: Readonly<Record<string, { field: F; spec: ValueSpec }>>,
+    set: Partial<Record<F, unknown>>,
+    spans: Map<string, Span>,
+  ): void {
     while (!this.atEnd()) {
       const t = this.peek();
-      if (t.kind !== 'word') this.fail(spanOf(t), `expected ${what === 'train' ? 'a train option like epochs=10' : 'an augment option like shift=2'} but found ${describe(t)}`);
-      if (!has(table, t.text)) this.fail(spanOf(t), `unknown ${what} option ${describe(t)}`, suggest(t.text, Object.keys(table)));
+      if (t.kind !== 'word')
+        this.fail(
+          spanOf(t),
+          `expected ${what === 'train' ? 'a train option like epochs=10' : 'an augment option like shift=2'} but found ${describe(t)}`,
+        );
+      if (!has(table, t.text))
+        this.fail(spanOf(t), `unknown ${what} option ${describe(t)}`, suggest(t.text, Object.keys(table)));
       const { field, spec } = table[t.text]!;
       const seen = spans.get(t.text);
       if (seen) this.fail(spanOf(t), `${t.text} is already given on line ${this.lineOf(seen.offset)}`);
@@ -207,7 +258,8 @@ class Parser {
   layer(depth: number): LayerSpec {
     const t = this.peek();
     if (t.kind !== 'word') this.fail(spanOf(t), `expected a layer but found ${describe(t)}`);
-    if (depth > 0 && (t.text === 'input' || t.text === 'train' || t.text === 'augment')) this.fail(spanOf(t), `${t.text} is only allowed at the top level, not inside residual`);
+    if (depth > 0 && (t.text === 'input' || t.text === 'train' || t.text === 'augment'))
+      this.fail(spanOf(t), `${t.text} is only allowed at the top level, not inside residual`);
     if (ACTIVATIONS.includes(t.text)) {
       const act = this.act(this.next());
       return { kind: 'activation', act, span: act.span! };
@@ -224,11 +276,24 @@ class Parser {
       case 'conv': {
         const filters = this.int(UNITS, 'the number of filters');
         const [kh, kw] = this.size(KERNEL, 'conv kernel', '3 or 3x3');
-        const o = { kind: 'conv' as const, filters, kh, kw, strideH: 1, strideW: 1, padding: 'valid' as Padding, act: { kind: 'linear', span: null } as ActSpec, bias: true };
+        const o = {
+          kind: 'conv' as const,
+          filters,
+          kh,
+          kw,
+          strideH: 1,
+          strideW: 1,
+          padding: 'valid' as Padding,
+          act: { kind: 'linear', span: null } as ActSpec,
+          bias: true,
+        };
         this.options('conv', {
           ...this.paddingOptions(o),
           ...this.actOptions(o),
-          stride: { slot: 'stride', value: () => ([o.strideH, o.strideW] = this.size(CONV_STRIDE, 'conv stride', '2 or 2x2')) },
+          stride: {
+            slot: 'stride',
+            value: () => ([o.strideH, o.strideW] = this.size(CONV_STRIDE, 'conv stride', '2 or 2x2')),
+          },
           bias: { slot: 'bias', value: () => (o.bias = this.value(BOOL, 'bias') as boolean) },
         });
         return o;
@@ -236,16 +301,35 @@ class Parser {
       case 'pool':
       case 'avgpool': {
         const [kh, kw] = this.size(KERNEL, `${word} size`, '2 or 2x2');
-        const o = { kind: 'pool' as const, mode: word === 'pool' ? ('max' as const) : ('avg' as const), kh, kw, strideH: kh, strideW: kw, padding: 'valid' as Padding };
+        const o = {
+          kind: 'pool' as const,
+          mode: word === 'pool' ? ('max' as const) : ('avg' as const),
+          kh,
+          kw,
+          strideH: kh,
+          strideW: kw,
+          padding: 'valid' as Padding,
+        };
         this.options(word, {
           ...this.paddingOptions(o),
-          stride: { slot: 'stride', value: () => ([o.strideH, o.strideW] = this.size(POOL_STRIDE, `${word} stride`, '2 or 2x2')) },
+          stride: {
+            slot: 'stride',
+            value: () => ([o.strideH, o.strideW] = this.size(POOL_STRIDE, `${word} stride`, '2 or 2x2')),
+          },
         });
         return o;
       }
       case 'dense': {
-        const o = { kind: 'dense' as const, units: this.int(UNITS, 'the number of units'), act: { kind: 'linear', span: null } as ActSpec, bias: true };
-        this.options('dense', { ...this.actOptions(o), bias: { slot: 'bias', value: () => (o.bias = this.value(BOOL, 'bias') as boolean) } });
+        const o = {
+          kind: 'dense' as const,
+          units: this.int(UNITS, 'the number of units'),
+          act: { kind: 'linear', span: null } as ActSpec,
+          bias: true,
+        };
+        this.options('dense', {
+          ...this.actOptions(o),
+          bias: { slot: 'bias', value: () => (o.bias = this.value(BOOL, 'bias') as boolean) },
+        });
         return o;
       }
       case 'dropout':
@@ -254,7 +338,10 @@ class Parser {
         const o = { kind: 'batchnorm' as const, momentum: 0.99, eps: 0.001 };
         this.options('batchnorm', {
           momentum: { slot: 'momentum', value: () => (o.momentum = this.value(UNIT_OPEN, 'momentum') as number) },
-          eps: { slot: 'eps', value: () => (o.eps = this.value({ type: 'num', min: 0, minOpen: true }, 'eps') as number) },
+          eps: {
+            slot: 'eps',
+            value: () => (o.eps = this.value({ type: 'num', min: 0, minOpen: true }, 'eps') as number),
+          },
         });
         return o;
       }
@@ -276,7 +363,11 @@ class Parser {
     const body: LayerSpec[] = [];
     this.skipSeps();
     while (this.peek().kind !== '}') {
-      if (this.peek().kind === 'eof') this.fail(spanOf(this.peek()), `expected "}" to close the residual block on line ${this.lineOf(kw.offset)} but found end of file`);
+      if (this.peek().kind === 'eof')
+        this.fail(
+          spanOf(this.peek()),
+          `expected "}" to close the residual block on line ${this.lineOf(kw.offset)} but found end of file`,
+        );
       body.push(this.layer(depth));
       this.endStatement(true);
       this.skipSeps();
@@ -314,11 +405,14 @@ class Parser {
     const given = new Map<string, string>();
     while (!this.atEnd()) {
       const t = this.peek();
-      if (t.kind !== 'word') this.fail(spanOf(t), `expected a ${layer} option or end of statement but found ${describe(t)}`);
-      if (!has(table, t.text)) this.fail(spanOf(t), `unknown ${layer} option ${describe(t)}`, suggest(t.text, Object.keys(table)));
+      if (t.kind !== 'word')
+        this.fail(spanOf(t), `expected a ${layer} option or end of statement but found ${describe(t)}`);
+      if (!has(table, t.text))
+        this.fail(spanOf(t), `unknown ${layer} option ${describe(t)}`, suggest(t.text, Object.keys(table)));
       const opt = table[t.text]!;
       const prev = given.get(opt.slot);
-      if (prev !== undefined) this.fail(spanOf(t), `the ${opt.slot} is already given${prev ? ` (${JSON.stringify(prev)})` : ''}`);
+      if (prev !== undefined)
+        this.fail(spanOf(t), `the ${opt.slot} is already given${prev ? ` (${JSON.stringify(prev)})` : ''}`);
       given.set(opt.slot, opt.flag ? t.text : '');
       this.next();
       if (opt.flag) opt.flag(t);

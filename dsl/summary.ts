@@ -32,7 +32,8 @@ function rows(layers: Layer[], out: Row[] = []): Row[] {
   for (const l of layers) {
     if (l.kind === 'residual') {
       rows(l.body, out);
-      if (l.projection) out.push([`${l.projection.name} (Conv2D)`, kerasShape(l.output), l.projection.params.trainable]);
+      if (l.projection)
+        out.push([`${l.projection.name} (Conv2D)`, kerasShape(l.output), l.projection.params.trainable]);
     }
     const own = l.kind === 'residual' ? 0 : l.params.trainable + l.params.nonTrainable;
     out.push([`${l.name} (${(TYPE[l.kind] as (x: Layer) => string)(l)})`, kerasShape(l.output), own]);

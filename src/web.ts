@@ -4,7 +4,14 @@
 import { openGpu, adapterName, NO_ADAPTER_HELP } from './gpu/device.ts';
 import type { Gpu } from './gpu/runtime.ts';
 import { parseNet, tryParseNet, summarize, formatError, DslError, type ModelIR } from '../dsl/index.ts';
-import { Trainer, DivergedError, type FitOptions, type Progress, type EpochLog, type EvalResult } from './train/trainer.ts';
+import {
+  Trainer,
+  DivergedError,
+  type FitOptions,
+  type Progress,
+  type EpochLog,
+  type EvalResult,
+} from './train/trainer.ts';
 import { decodeSafetensors, encodeSafetensors } from './model/safetensors.ts';
 import { DataError, FmgpuError, GpuError } from './errors.ts';
 import { CLASS_NAMES, NUM_CLASSES } from './data/classes.ts';
@@ -24,7 +31,8 @@ export function webgpuMissing(nav: Navigator = navigator): string | null {
   if (typeof isSecureContext !== 'undefined' && !isSecureContext) {
     return 'this page is not a secure context, and browsers give WebGPU only to https pages and to localhost/127.0.0.1';
   }
-  if (!('gpu' in nav) || !nav.gpu) return 'navigator.gpu is missing: this browser has WebGPU turned off or does not have it';
+  if (!('gpu' in nav) || !nav.gpu)
+    return 'navigator.gpu is missing: this browser has WebGPU turned off or does not have it';
   return null;
 }
 
@@ -41,7 +49,12 @@ export interface LoadOptions {
   signal?: AbortSignal;
 }
 
-const FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'] as const;
+const FILES = [
+  'train-images-idx3-ubyte',
+  'train-labels-idx1-ubyte',
+  't10k-images-idx3-ubyte',
+  't10k-labels-idx1-ubyte',
+] as const;
 
 /** gzip's magic bytes: the content decides, not the name or the server's headers. */
 const isGzip = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
@@ -72,7 +85,10 @@ async function body(res: Response, url: string, tick: (n: number) => void): Prom
 }
 
 /** GETs a URL on this origin; gzip content is decompressed (DecompressionStream) unless `gunzip` is false. */
-export async function fetchBytes(url: string, o: { gunzip?: boolean; signal?: AbortSignal; onBytes?(n: number): void } = {}): Promise<Uint8Array> {
+export async function fetchBytes(
+  url: string,
+  o: { gunzip?: boolean; signal?: AbortSignal; onBytes?(n: number): void } = {},
+): Promise<Uint8Array> {
   const res = await fetch(url, { signal: o.signal, credentials: 'same-origin' });
   if (!res.ok) throw new DataError(`${url}: HTTP ${res.status} ${res.statusText}`.trim());
   const bytes = await body(res, url, o.onBytes ?? (() => undefined));
@@ -102,9 +118,15 @@ export async function loadFashionMnist(base = 'data/', o: LoadOptions = {}): Pro
     o.onProgress?.(got, total);
   };
   const raw = await Promise.all(responses.map(async (r) => ({ url: r.url, bytes: await body(r.res, r.url, tick) })));
-  const files = await Promise.all(raw.map(async (r) => (isGzip(r.bytes) ? gunzip(r.bytes).catch((e: Error) => {
-    throw new DataError(`${r.url}: not valid gzip: ${e.message}`);
-  }) : r.bytes)));
+  const files = await Promise.all(
+    raw.map(async (r) =>
+      isGzip(r.bytes)
+        ? gunzip(r.bytes).catch((e: Error) => {
+            throw new DataError(`${r.url}: not valid gzip: ${e.message}`);
+          })
+        : r.bytes,
+    ),
+  );
   return {
     train: datasetFromIdx(files[0]!, files[1]!, raw[0]!.url, raw[1]!.url),
     test: datasetFromIdx(files[2]!, files[3]!, raw[2]!.url, raw[3]!.url),
@@ -155,7 +177,11 @@ export const SOURCE_KEY = 'fmgpu.source';
 
 /** The trainer's parameters as safetensors bytes, with the model source in the metadata. */
 export async function saveWeights(trainer: Trainer, metadata: Record<string, string> = {}): Promise<Uint8Array> {
-  return encodeSafetensors(await trainer.params.read(), { [SOURCE_KEY]: trainer.ir.source, format: 'fmgpu', ...metadata });
+  return encodeSafetensors(await trainer.params.read(), {
+    [SOURCE_KEY]: trainer.ir.source,
+    format: 'fmgpu',
+    ...metadata,
+  });
 }
 
 /** The .net source stored in a weights file's metadata, if any. */
@@ -167,7 +193,10 @@ export function sourceOf(metadata: Record<string, string>): string | null {
  * Reads safetensors (bytes, a Blob/File, or a URL on this origin) and returns its tensors and
  * metadata; `loadWeights` then puts them into a trainer whose model matches.
  */
-export async function readWeights(from: Uint8Array | Blob | string | URL, file = 'weights.safetensors'): Promise<ReturnType<typeof decodeSafetensors>> {
+export async function readWeights(
+  from: Uint8Array | Blob | string | URL,
+  file = 'weights.safetensors',
+): Promise<ReturnType<typeof decodeSafetensors>> {
   let bytes: Uint8Array;
   if (from instanceof Uint8Array) bytes = from;
   else if (typeof Blob !== 'undefined' && from instanceof Blob) bytes = new Uint8Array(await from.arrayBuffer());
@@ -176,7 +205,11 @@ export async function readWeights(from: Uint8Array | Blob | string | URL, file =
 }
 
 /** Loads weights into the trainer (names and shapes must match its model exactly). */
-export async function loadWeights(trainer: Trainer, from: Uint8Array | Blob | string | URL, file = 'weights.safetensors'): Promise<Record<string, string>> {
+export async function loadWeights(
+  trainer: Trainer,
+  from: Uint8Array | Blob | string | URL,
+  file = 'weights.safetensors',
+): Promise<Record<string, string>> {
   const { tensors, metadata } = await readWeights(from, file);
   trainer.params.load(tensors, file);
   return metadata;
@@ -195,4 +228,3 @@ export function downloadBytes(bytes: Uint8Array, filename: string, type = 'appli
 }
 
 // ---- Images: the same preprocessing as `fmgpu predict` ----------------------------------------
-

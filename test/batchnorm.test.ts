@@ -13,8 +13,13 @@ const TOL_STAT = { atol: 1e-5, rtol: 1e-5 };
 const TOL_DX = { atol: 1e-5, rtol: 1e-4 };
 
 interface Inputs {
-  x: Float64Array; gamma: Float64Array; beta: Float64Array;
-  runMean: Float64Array; runVar: Float64Array; dy: Float64Array; prior: Float64Array;
+  x: Float64Array;
+  gamma: Float64Array;
+  beta: Float64Array;
+  runMean: Float64Array;
+  runVar: Float64Array;
+  dy: Float64Array;
+  prior: Float64Array;
 }
 
 function inputs(s: BatchnormShape, seed: number, offset = 0, spread = 2): Inputs {
@@ -56,11 +61,31 @@ describe('batch normalization (GPU vs CPU reference)', () => {
     const inp = inputs(s, s.n * 100 + s.c * 10 + s.hw, offset, spread);
     const size = s.n * s.c * s.hw;
     const ref = batchnormForwardRef(inp.x, inp.gamma, inp.beta, inp.runMean, inp.runVar, s);
-    const [xb, gb, bb, rmb, rvb, dyb, dxb] = [inp.x, inp.gamma, inp.beta, inp.runMean, inp.runVar, inp.dy, inp.prior].map((a) => g.upload(f32(a)));
-    const yb = g.alloc(size * 4), smb = g.alloc(s.c * 4), sib = g.alloc(s.c * 4), dgb = g.alloc(s.c * 4), dbb = g.alloc(s.c * 4);
-    const fwd = batchnormForward(g, { x: xb!, gamma: gb!, beta: bb!, runMean: rmb!, runVar: rvb!, y: yb, saveMean: smb, saveInvStd: sib }, s);
+    const [xb, gb, bb, rmb, rvb, dyb, dxb] = [
+      inp.x,
+      inp.gamma,
+      inp.beta,
+      inp.runMean,
+      inp.runVar,
+      inp.dy,
+      inp.prior,
+    ].map((a) => g.upload(f32(a)));
+    const yb = g.alloc(size * 4),
+      smb = g.alloc(s.c * 4),
+      sib = g.alloc(s.c * 4),
+      dgb = g.alloc(s.c * 4),
+      dbb = g.alloc(s.c * 4);
+    const fwd = batchnormForward(
+      g,
+      { x: xb!, gamma: gb!, beta: bb!, runMean: rmb!, runVar: rvb!, y: yb, saveMean: smb, saveInvStd: sib },
+      s,
+    );
     const bwd = s.training
-      ? batchnormBackward(g, { dy: dyb!, x: xb!, gamma: gb!, saveMean: smb, saveInvStd: sib, dx: dxb!, dgamma: dgb, dbeta: dbb }, s)
+      ? batchnormBackward(
+          g,
+          { dy: dyb!, x: xb!, gamma: gb!, saveMean: smb, saveInvStd: sib, dx: dxb!, dgamma: dgb, dbeta: dbb },
+          s,
+        )
       : [];
     g.run([...fwd, ...bwd]);
     const y = await g.readF32(yb);

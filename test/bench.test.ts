@@ -17,12 +17,23 @@ beforeAll(() => {
   writeFileSync(tiny, 'conv 4 3x3 relu\npool 4\ndense 10 softmax\ntrain epochs=3 batch=32 lr=0.01\n');
 });
 
-const dawnNoise = (s: string): string => s.split('\n').filter((l) => l && !l.includes('artificially reduced')).join('\n');
+const dawnNoise = (s: string): string =>
+  s
+    .split('\n')
+    .filter((l) => l && !l.includes('artificially reduced'))
+    .join('\n');
 function bench(script: string, ...args: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [`dist/bench/${script}.js`, ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
+  const r = spawnSync(process.execPath, [`dist/bench/${script}.js`, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+  });
   return { code: r.status, out: r.stdout, err: dawnNoise(r.stderr) };
 }
-const jsonLines = (out: string): Record<string, unknown>[] => out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const jsonLines = (out: string): Record<string, unknown>[] =>
+  out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('benchmarks on tiny data', () => {
   it('kernels.js checks every kernel against its reference before timing it', () => {
@@ -30,14 +41,17 @@ describe('benchmarks on tiny data', () => {
     expect(r.code, r.err).toBe(0);
     const rows = jsonLines(r.out);
     expect(rows.map((x) => x.kernel)).toEqual(expect.arrayContaining(['matmul', 'conv fwd', 'conv dX', 'conv dW']));
-    for (const x of rows) if (typeof x.maxErr === 'number' && !Number.isNaN(x.maxErr)) expect(x.maxErr, String(x.shape)).toBeLessThan(1e-5);
+    for (const x of rows)
+      if (typeof x.maxErr === 'number' && !Number.isNaN(x.maxErr)) expect(x.maxErr, String(x.shape)).toBeLessThan(1e-5);
   });
 
   it('train.js prints its "fmgpu train batch=N: … images/s" line and JSON', () => {
     const r = bench('train', tiny, '--batch', '32', '--steps', '2', '--data', data);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/^fmgpu train batch=32: [\d,]+ images\/s \(first epoch [\d,]+\), \d+ dispatches\/step/m);
-    expect(r.out).toMatch(/^fmgpu infer: [\d,]+ images\/s \([\d,]+ test images in chunks of [\d,]+; first pass [\d,]+\)$/m);
+    expect(r.out).toMatch(
+      /^fmgpu infer: [\d,]+ images\/s \([\d,]+ test images in chunks of [\d,]+; first pass [\d,]+\)$/m,
+    );
     const [row, infer] = jsonLines(bench('train', tiny, '--batch', '32', '--steps', '2', '--data', data, '--json').out);
     expect(row).toMatchObject({ bench: 'train', batch: 32, steps: 2 });
     expect(infer).toMatchObject({ bench: 'infer' });
@@ -63,16 +77,36 @@ describe('benchmarks on tiny data', () => {
     const rest = bench('accuracy', ...args, '--state', state);
     expect(rest.code, rest.err).toBe(0);
     // Everything but the seconds is the same as the uninterrupted run's.
-    const strip = (rows: Record<string, unknown>[]) => rows.map((x) => Object.fromEntries(Object.entries(x).filter(([k]) => !k.includes('seconds'))));
+    const strip = (rows: Record<string, unknown>[]) =>
+      rows.map((x) => Object.fromEntries(Object.entries(x).filter(([k]) => !k.includes('seconds'))));
     expect(strip(jsonLines(rest.out))).toEqual(strip(whole));
     expect(whole.at(-1)).toMatchObject({ bench: 'accuracy-summary', epochs: 3, seconds_to_101: null });
     expect(whole.at(-1)!.seconds_to_10).toBeGreaterThan(0);
   });
 
   it('zoo.js: a README row per model (mean accuracy first) and the ensemble', () => {
-    const r = bench('zoo', '--models', tiny, '--seeds', '1,2', '--ensemble', `${tiny}:3`, '--out', join(tmp, 'zoo'), '--data', data);
+    const r = bench(
+      'zoo',
+      '--models',
+      tiny,
+      '--seeds',
+      '1,2',
+      '--ensemble',
+      `${tiny}:3`,
+      '--out',
+      join(tmp, 'zoo'),
+      '--data',
+      data,
+    );
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(new RegExp(`^\\| ${tiny} \\| \\d+\\.\\d\\d% ± \\d+\\.\\d\\d \\(2 seeds\\) \\| 1,490 \\| 3 \\| [\\d.]+ s \\|$`, 'm'));
-    expect(r.out).toMatch(new RegExp(`^\\| ensemble of 3 runs of ${tiny} \\(averaged probabilities\\) \\| \\d+\\.\\d\\d% \\|`, 'm'));
+    expect(r.out).toMatch(
+      new RegExp(
+        `^\\| ${tiny} \\| \\d+\\.\\d\\d% ± \\d+\\.\\d\\d \\(2 seeds\\) \\| 1,490 \\| 3 \\| [\\d.]+ s \\|$`,
+        'm',
+      ),
+    );
+    expect(r.out).toMatch(
+      new RegExp(`^\\| ensemble of 3 runs of ${tiny} \\(averaged probabilities\\) \\| \\d+\\.\\d\\d% \\|`, 'm'),
+    );
   });
 });

@@ -28,7 +28,11 @@ const LIMIT = 700 * MB;
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
 const NO_GPU = ['--adapter', 'no-such-gpu'];
 // Dawn prints these limit notes on lavapipe itself, outside fmgpu's control.
-const dawnNoise = (s: string): string => s.split('\n').filter((l) => !l.includes('artificially reduced')).join('\n');
+const dawnNoise = (s: string): string =>
+  s
+    .split('\n')
+    .filter((l) => !l.includes('artificially reduced'))
+    .join('\n');
 
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-bounded-'));
 const PRELOAD = join(tmp, 'peak-rss.cjs');
@@ -48,11 +52,15 @@ interface Result {
 /** Runs fmgpu under the address-space limit and reads its peak resident memory. */
 function fmgpu(args: string[]): Result {
   const rss = join(tmp, `rss-${Math.random().toString(36).slice(2)}`);
-  const r = spawnSync('sh', ['-c', 'ulimit -v 4194304 && exec "$@"', 'sh', process.execPath, '--require', PRELOAD, BIN, ...args], {
-    encoding: 'utf8',
-    env: { ...env, FMGPU_PEAK_RSS_FILE: rss },
-    timeout: 60_000,
-  });
+  const r = spawnSync(
+    'sh',
+    ['-c', 'ulimit -v 4194304 && exec "$@"', 'sh', process.execPath, '--require', PRELOAD, BIN, ...args],
+    {
+      encoding: 'utf8',
+      env: { ...env, FMGPU_PEAK_RSS_FILE: rss },
+      timeout: 60_000,
+    },
+  );
   const peak = existsSync(rss) ? Number(readFileSync(rss, 'utf8')) * 1024 : NaN;
   return { code: r.status, err: dawnNoise(r.stderr ?? ''), out: r.stdout ?? '', peak };
 }
@@ -75,17 +83,33 @@ function dataWith(name: string, files: Record<string, Uint8Array | string>): str
   return dir;
 }
 
-const file = (name: string, bytes: Uint8Array | string): string => (writeFileSync(join(tmp, name), bytes), join(tmp, name));
-const train = (...args: string[]): Result => fmgpu(['train', TINY, ...args, '--out', join(tmp, `out-${Math.random().toString(36).slice(2)}`), ...NO_GPU]);
+const file = (name: string, bytes: Uint8Array | string): string => (
+  writeFileSync(join(tmp, name), bytes), join(tmp, name)
+);
+const train = (...args: string[]): Result =>
+  fmgpu(['train', TINY, ...args, '--out', join(tmp, `out-${Math.random().toString(36).slice(2)}`), ...NO_GPU]);
 
 beforeAll(() => {
   ensureBuilt();
-  writeFileSync(PRELOAD, "process.on('exit', () => require('node:fs').writeFileSync(process.env.FMGPU_PEAK_RSS_FILE, String(process.resourceUsage().maxRSS)));\n");
+  writeFileSync(
+    PRELOAD,
+    "process.on('exit', () => require('node:fs').writeFileSync(process.env.FMGPU_PEAK_RSS_FILE, String(process.resourceUsage().maxRSS)));\n",
+  );
   writeFileSync(TINY, TINY_SRC);
   mkdirSync(RUN);
   writeFileSync(join(RUN, 'model.net'), TINY_SRC);
   const params = buildGraph(parseNet(TINY_SRC, 'tiny.net'), 1).params;
-  writeFileSync(join(RUN, 'weights.safetensors'), encodeSafetensors(new Map(params.map((p) => [p.name, { shape: p.shape, data: new Float32Array(p.shape.reduce((a, b) => a * b, 1)).fill(0.01) }]))));
+  writeFileSync(
+    join(RUN, 'weights.safetensors'),
+    encodeSafetensors(
+      new Map(
+        params.map((p) => [
+          p.name,
+          { shape: p.shape, data: new Float32Array(p.shape.reduce((a, b) => a * b, 1)).fill(0.01) },
+        ]),
+      ),
+    ),
+  );
   writeIdxDir(DATA, 64, 16);
 }, 120_000);
 
@@ -94,11 +118,14 @@ describe('files that are not regular files, or too large to be what they claim',
     expectRefusal(fmgpu(['summary', '/dev/zero']), '/dev/zero', 'is not a regular file (a character device)');
   });
 
-  it.skipIf(spawnSync('mkfifo', ['--version']).error !== undefined)('summary on a FIFO: refused without waiting for a writer', () => {
-    const fifo = join(tmp, 'model-fifo.net');
-    spawnSync('mkfifo', [fifo]);
-    expectRefusal(fmgpu(['summary', fifo]), fifo, 'is not a regular file (a FIFO)');
-  });
+  it.skipIf(spawnSync('mkfifo', ['--version']).error !== undefined)(
+    'summary on a FIFO: refused without waiting for a writer',
+    () => {
+      const fifo = join(tmp, 'model-fifo.net');
+      spawnSync('mkfifo', [fifo]);
+      expectRefusal(fmgpu(['summary', fifo]), fifo, 'is not a regular file (a FIFO)');
+    },
+  );
 
   it('summary of a .net file over 1.5 MiB: refused from its size', () => {
     const big = file('big.net', '');
@@ -107,13 +134,21 @@ describe('files that are not regular files, or too large to be what they claim',
   });
 
   it('predict RUN /dev/zero', () => {
-    expectRefusal(fmgpu(['predict', RUN, '/dev/zero', ...NO_GPU]), '/dev/zero', 'is not a regular file (a character device)');
+    expectRefusal(
+      fmgpu(['predict', RUN, '/dev/zero', ...NO_GPU]),
+      '/dev/zero',
+      'is not a regular file (a character device)',
+    );
   });
 
   it('predict of an image file over 64 MiB: refused from its size', () => {
     const big = file('big.png', pngFile(1, 1, 8, 2, zlibOfZeros(4)));
     truncateSync(big, 65 * 2 ** 20);
-    expectRefusal(fmgpu(['predict', RUN, big, ...NO_GPU]), big, 'more than the 64 MiB fmgpu reads as a PNG or JPEG image');
+    expectRefusal(
+      fmgpu(['predict', RUN, big, ...NO_GPU]),
+      big,
+      'more than the 64 MiB fmgpu reads as a PNG or JPEG image',
+    );
   });
 
   it('predict of a folder: folders inside it named like images (x.png/) are skipped, not read', () => {
@@ -125,26 +160,42 @@ describe('files that are not regular files, or too large to be what they claim',
   });
 
   it('train --csv /dev/zero', () => {
-    expectRefusal(train('--csv', '/dev/zero', '--test-csv', '/dev/zero'), '/dev/zero', 'is not a regular file (a character device)');
+    expectRefusal(
+      train('--csv', '/dev/zero', '--test-csv', '/dev/zero'),
+      '/dev/zero',
+      'is not a regular file (a character device)',
+    );
   });
 });
 
 describe('decompression bombs: inflated no further than the header allows', () => {
   it('predict: a 1x1 PNG whose image data inflates to 1 GiB', () => {
     const png = file('bomb.png', pngFile(1, 1, 8, 2, zlibOfZeros(GiB)));
-    expectRefusal(fmgpu(['predict', RUN, png, ...NO_GPU]), png, 'corrupt PNG: its image data inflates to more than the 4 bytes its 1x1 header allows');
+    expectRefusal(
+      fmgpu(['predict', RUN, png, ...NO_GPU]),
+      png,
+      'corrupt PNG: its image data inflates to more than the 4 bytes its 1x1 header allows',
+    );
   });
 
   it('train: train-images .gz announcing 64 images, holding 1 GiB more', () => {
     const dir = dataWith('bomb', { 'train-images-idx3-ubyte.gz': gzipWithZeros(idxHeader(2051, [64, 28, 28]), GiB) });
     const images = join(dir, 'train-images-idx3-ubyte.gz');
-    expectRefusal(train('--data', dir), images, 'data after the 64 images of 28x28 the header announces (expected 50192 bytes once gunzipped, got more)');
+    expectRefusal(
+      train('--data', dir),
+      images,
+      'data after the 64 images of 28x28 the header announces (expected 50192 bytes once gunzipped, got more)',
+    );
   });
 
   it('train --subset 10: only the subset of a bomb is inflated; the test set, read whole, is refused', () => {
     const bomb = gzipWithZeros(idxHeader(2051, [64, 28, 28]), GiB);
     const dir = dataWith('bomb-subset', { 'train-images-idx3-ubyte.gz': bomb, 't10k-images-idx3-ubyte.gz': bomb });
-    expectRefusal(train('--data', dir, '--subset', '10'), join(dir, 't10k-images-idx3-ubyte.gz'), 'data after the 64 images of 28x28 the header announces');
+    expectRefusal(
+      train('--data', dir, '--subset', '10'),
+      join(dir, 't10k-images-idx3-ubyte.gz'),
+      'data after the 64 images of 28x28 the header announces',
+    );
   });
 
   it('train --csv: a .gz CSV that inflates to 1 GiB', () => {
@@ -160,18 +211,36 @@ describe('decompression bombs: inflated no further than the header allows', () =
 
 describe('idx headers that announce absurd sizes: refused before anything that large is allocated', () => {
   it('more than 2 GiB of images', () => {
-    const dir = dataWith('absurd', { 'train-images-idx3-ubyte.gz': gzipWithZeros(idxHeader(2051, [3_000_000, 28, 28]), 1000) });
-    expectRefusal(train('--data', dir), join(dir, 'train-images-idx3-ubyte.gz'), 'the header announces 3000000 images of 28x28 (2,352,000,016 bytes), more than the 2 GiB fmgpu reads');
+    const dir = dataWith('absurd', {
+      'train-images-idx3-ubyte.gz': gzipWithZeros(idxHeader(2051, [3_000_000, 28, 28]), 1000),
+    });
+    expectRefusal(
+      train('--data', dir),
+      join(dir, 'train-images-idx3-ubyte.gz'),
+      'the header announces 3000000 images of 28x28 (2,352,000,016 bytes), more than the 2 GiB fmgpu reads',
+    );
   });
 
   it('more than its gzip could hold', () => {
-    const dir = dataWith('liar', { 'train-images-idx3-ubyte.gz': gzipWithZeros(idxHeader(2051, [1_000_000, 28, 28]), 1000) });
-    expectRefusal(train('--data', dir), join(dir, 'train-images-idx3-ubyte.gz'), 'the header announces 1000000 images of 28x28 (784,000,016 bytes), more than');
+    const dir = dataWith('liar', {
+      'train-images-idx3-ubyte.gz': gzipWithZeros(idxHeader(2051, [1_000_000, 28, 28]), 1000),
+    });
+    expectRefusal(
+      train('--data', dir),
+      join(dir, 'train-images-idx3-ubyte.gz'),
+      'the header announces 1000000 images of 28x28 (784,000,016 bytes), more than',
+    );
   });
 
   it('a gzip file far larger than the data its header announces', () => {
-    const dir = dataWith('padded', { 'train-images-idx3-ubyte.gz': gzipWithZeros(idxHeader(2051, [1, 28, 28]), 2 * GiB) });
-    expectRefusal(train('--data', dir), join(dir, 'train-images-idx3-ubyte.gz'), 'bytes of gzip for the 800 bytes its header announces: corrupt, or not an idx file');
+    const dir = dataWith('padded', {
+      'train-images-idx3-ubyte.gz': gzipWithZeros(idxHeader(2051, [1, 28, 28]), 2 * GiB),
+    });
+    expectRefusal(
+      train('--data', dir),
+      join(dir, 'train-images-idx3-ubyte.gz'),
+      'bytes of gzip for the 800 bytes its header announces: corrupt, or not an idx file',
+    );
   });
 
   it('a plain file 1.5 GB longer than its header announces: refused from its size, not read', () => {
@@ -187,7 +256,11 @@ describe('idx headers that announce absurd sizes: refused before anything that l
     const dir = dataWith('short', { 'train-images-idx3-ubyte.gz': '' });
     rmSync(join(dir, 'train-images-idx3-ubyte.gz'));
     writeFileSync(join(dir, 'train-images-idx3-ubyte'), idxHeader(2051, [1_000_000, 28, 28]));
-    expectRefusal(train('--data', dir), join(dir, 'train-images-idx3-ubyte'), 'truncated: 1000000 images of 28x28 need 784000016 bytes but the file has 16');
+    expectRefusal(
+      train('--data', dir),
+      join(dir, 'train-images-idx3-ubyte'),
+      'truncated: 1000000 images of 28x28 need 784000016 bytes but the file has 16',
+    );
   });
 });
 
@@ -202,11 +275,17 @@ describe('the reader and the bounded inflaters (src/node/files.ts)', () => {
   };
   it("readInput: one line naming the file, as the caller's error class", () => {
     const what = { what: 'a .net file', maxBytes: 10 };
-    expect(refusal(() => readInput(join(tmp, 'none.net'), what)).message).toBe(`${join(tmp, 'none.net')}: no such file`);
+    expect(refusal(() => readInput(join(tmp, 'none.net'), what)).message).toBe(
+      `${join(tmp, 'none.net')}: no such file`,
+    );
     expect(refusal(() => readInput(tmp, what)).message).toBe(`${tmp} is a directory, not a .net file`);
-    expect(refusal(() => readInput('/dev/zero', what)).message).toBe('/dev/zero is not a regular file (a character device)');
+    expect(refusal(() => readInput('/dev/zero', what)).message).toBe(
+      '/dev/zero is not a regular file (a character device)',
+    );
     const eleven = file('eleven.net', 'x'.repeat(11));
-    expect(refusal(() => readInput(eleven, what)).message).toBe(`${eleven}: 11 bytes, more than the 10 bytes fmgpu reads as a .net file`);
+    expect(refusal(() => readInput(eleven, what)).message).toBe(
+      `${eleven}: 11 bytes, more than the 10 bytes fmgpu reads as a .net file`,
+    );
     expect(refusal(() => readInput(eleven, what))).toBeInstanceOf(DataError);
     expect(refusal(() => readInput(eleven, { ...what, error: UsageError }))).toBeInstanceOf(UsageError);
     expect(new TextDecoder().decode(readInput(eleven, { ...what, maxBytes: 11 }))).toBe('x'.repeat(11));

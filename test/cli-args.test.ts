@@ -49,7 +49,9 @@ describe('parseArgs', () => {
   });
 
   it('help text: one aligned row per flag, the value named', () => {
-    expect(flagHelp({ epochs: SPECS.epochs!, json: SPECS.json!, out: { ...SPECS.out!, meta: 'DIR' } })).toBe('  --epochs N  epochs\n  --json      json\n  --out DIR   dir');
+    expect(flagHelp({ epochs: SPECS.epochs!, json: SPECS.json!, out: { ...SPECS.out!, meta: 'DIR' } })).toBe(
+      '  --epochs N  epochs\n  --json      json\n  --out DIR   dir',
+    );
   });
 });
 
@@ -73,14 +75,21 @@ describe('train flags', () => {
   it('a changed optimizer brings its own defaults (AdamW weight decay), unless set', () => {
     expect(apply(['--optimizer', 'adamw']).weightDecay).toBe(0.004);
     expect(apply(['--optimizer', 'adamw', '--weight-decay', '0']).weightDecay).toBe(0);
-    expect(apply(['--optimizer', 'sgd', '--momentum', '0.9', '--nesterov', 'true'])).toMatchObject({ optimizer: 'sgd', momentum: 0.9, nesterov: true });
+    expect(apply(['--optimizer', 'sgd', '--momentum', '0.9', '--nesterov', 'true'])).toMatchObject({
+      optimizer: 'sgd',
+      momentum: 0.9,
+      nesterov: true,
+    });
   });
 
   it.each([
     [['--lr', '-1'], '--lr: expected a number > 0 for lr but found "-1"'],
     [['--batch', '0'], '--batch: expected a whole number ≥ 1 for batch but found "0"'],
     [['--optimizer', 'adagrad'], '--optimizer: expected adam, adamw or sgd for optimizer but found "adagrad"'],
-    [['--schedule', 'cosin'], '--schedule: expected constant, cosine, onecycle or plateau for schedule but found "cosin" (did you mean "cosine"?)'],
+    [
+      ['--schedule', 'cosin'],
+      '--schedule: expected constant, cosine, onecycle or plateau for schedule but found "cosin" (did you mean "cosine"?)',
+    ],
     [['--validation', '1'], '--validation: expected a number in [0, 1) for validation but found "1"'],
     [['--nesterov', 'yes'], '--nesterov: expected true or false for nesterov but found "yes"'],
     [['--momentum', '0.9'], '--momentum: momentum applies only to optimizer=sgd but the optimizer is adam'],

@@ -12,9 +12,18 @@ import { writeIdxDir, ensureBuilt } from './helpers/files.ts';
 const BIN = resolve('bin/fmgpu.js');
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
 // Dawn prints these limit notes on lavapipe itself, outside fmgpu's control.
-const dawnNoise = (s: string): string => s.split('\n').filter((l) => !l.includes('artificially reduced')).join('\n');
+const dawnNoise = (s: string): string =>
+  s
+    .split('\n')
+    .filter((l) => !l.includes('artificially reduced'))
+    .join('\n');
 const fmgpu = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) => {
-  const r = spawnSync('node', [BIN, ...args], { encoding: 'utf8', env: opts.env ?? env, cwd: opts.cwd, timeout: 300_000 });
+  const r = spawnSync('node', [BIN, ...args], {
+    encoding: 'utf8',
+    env: opts.env ?? env,
+    cwd: opts.cwd,
+    timeout: 300_000,
+  });
   return { code: r.status, out: r.stdout, err: dawnNoise(r.stderr) };
 };
 
@@ -63,26 +72,72 @@ describe('conventions', () => {
 });
 
 describe('usage and input errors: exit 2, one line on stderr, nothing on stdout', () => {
-  const file = (name: string, text: string | Uint8Array): string => (writeFileSync(join(tmp, name), text), join(tmp, name));
+  const file = (name: string, text: string | Uint8Array): string => (
+    writeFileSync(join(tmp, name), text), join(tmp, name)
+  );
   const rows: [string, () => string[], string][] = [
-    ['--flag=value form, out of range', () => ['train', TINY, '--batch=0'], 'fmgpu: error: --batch: expected a whole number ≥ 1 for batch but found "0"'],
-    ['a float where a whole number goes', () => ['train', TINY, '--subset', '2.5'], 'fmgpu: error: --subset must be a whole number, not "2.5"'],
-    ['unknown option, with a suggestion', () => ['train', TINY, '--epoch', '3'], 'fmgpu: error: unknown option --epoch (did you mean --epochs?)'],
-    ['a bool flag given a value', () => ['train', TINY, '--json=yes'], 'fmgpu: error: --json takes true or false, not "yes"'],
-    ['a setting that contradicts the optimizer', () => ['train', TINY, '--momentum', '0.9'], 'fmgpu: error: --momentum: momentum applies only to optimizer=sgd but the optimizer is adam'],
-    ['two sources of training data', () => ['train', TINY, '--data', tmp, '--csv', 'a.csv', '--test-csv', 'b.csv'], 'fmgpu: error: --data and --csv are two sources of training data: give one'],
-    ['--out is a file', () => ['train', TINY, '--data', join(tmp, 'data'), '--out', TINY], `fmgpu: error: --out ${TINY}: a file is in the way of the run directory`],
-    ['--resume without a checkpoint', () => ['train', '--resume', tmp], `fmgpu: error: ${tmp}: no checkpoint to resume from`],
-    ['a corrupt gzip data file', () => {
-      const dir = join(tmp, 'corrupt');
-      writeIdxDir(dir, 16, 16);
-      writeFileSync(join(dir, 't10k-images-idx3-ubyte.gz'), gzipSync(new Uint8Array(100)).subarray(0, 30));
-      return ['train', TINY, '--data', dir];
-    }, 'fmgpu: error: '],
-    ['eval with two sources of test data', () => ['eval', tmp, '--data', tmp, '--test-csv', 'x.csv'], 'fmgpu: error: --data and --test-csv are two sources of test data: give one'],
+    [
+      '--flag=value form, out of range',
+      () => ['train', TINY, '--batch=0'],
+      'fmgpu: error: --batch: expected a whole number ≥ 1 for batch but found "0"',
+    ],
+    [
+      'a float where a whole number goes',
+      () => ['train', TINY, '--subset', '2.5'],
+      'fmgpu: error: --subset must be a whole number, not "2.5"',
+    ],
+    [
+      'unknown option, with a suggestion',
+      () => ['train', TINY, '--epoch', '3'],
+      'fmgpu: error: unknown option --epoch (did you mean --epochs?)',
+    ],
+    [
+      'a bool flag given a value',
+      () => ['train', TINY, '--json=yes'],
+      'fmgpu: error: --json takes true or false, not "yes"',
+    ],
+    [
+      'a setting that contradicts the optimizer',
+      () => ['train', TINY, '--momentum', '0.9'],
+      'fmgpu: error: --momentum: momentum applies only to optimizer=sgd but the optimizer is adam',
+    ],
+    [
+      'two sources of training data',
+      () => ['train', TINY, '--data', tmp, '--csv', 'a.csv', '--test-csv', 'b.csv'],
+      'fmgpu: error: --data and --csv are two sources of training data: give one',
+    ],
+    [
+      '--out is a file',
+      () => ['train', TINY, '--data', join(tmp, 'data'), '--out', TINY],
+      `fmgpu: error: --out ${TINY}: a file is in the way of the run directory`,
+    ],
+    [
+      '--resume without a checkpoint',
+      () => ['train', '--resume', tmp],
+      `fmgpu: error: ${tmp}: no checkpoint to resume from`,
+    ],
+    [
+      'a corrupt gzip data file',
+      () => {
+        const dir = join(tmp, 'corrupt');
+        writeIdxDir(dir, 16, 16);
+        writeFileSync(join(dir, 't10k-images-idx3-ubyte.gz'), gzipSync(new Uint8Array(100)).subarray(0, 30));
+        return ['train', TINY, '--data', dir];
+      },
+      'fmgpu: error: ',
+    ],
+    [
+      'eval with two sources of test data',
+      () => ['eval', tmp, '--data', tmp, '--test-csv', 'x.csv'],
+      'fmgpu: error: --data and --test-csv are two sources of test data: give one',
+    ],
     ['summary takes no options', () => ['summary', TINY, '--json'], 'fmgpu: error: unknown option --json'],
     ['predict: an unknown flag', () => ['predict', tmp, 'x.png', '--top', '5'], 'fmgpu: error: unknown option --top'],
-    ['--adapter that matches nothing', () => ['train', TINY, '--data', join(tmp, 'data'), '--out', join(tmp, 'never'), '--adapter', 'no-such-gpu'], 'fmgpu: error: --adapter no-such-gpu: no WebGPU adapter\'s name contains "no-such-gpu" (adapters: '],
+    [
+      '--adapter that matches nothing',
+      () => ['train', TINY, '--data', join(tmp, 'data'), '--out', join(tmp, 'never'), '--adapter', 'no-such-gpu'],
+      'fmgpu: error: --adapter no-such-gpu: no WebGPU adapter\'s name contains "no-such-gpu" (adapters: ',
+    ],
   ];
   it.each(rows)('%s', (_, args, message) => {
     const r = fmgpu(args());
@@ -108,7 +163,11 @@ describe('resume', () => {
     expect(whole.code).toBe(0);
 
     // Relative paths, from tmp: run.json must keep them usable from elsewhere.
-    const child = spawn('node', [BIN, 'train', 'tiny.net', '--data', 'data', '--out', 'cut', '--validation', '0.25', '--json'], { env, cwd: tmp });
+    const child = spawn(
+      'node',
+      [BIN, 'train', 'tiny.net', '--data', 'data', '--out', 'cut', '--validation', '0.25', '--json'],
+      { env, cwd: tmp },
+    );
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
@@ -128,7 +187,9 @@ describe('resume', () => {
     const a = readFileSync(join(tmp, 'whole', 'weights.safetensors'));
     const b = readFileSync(join(tmp, 'cut', 'weights.safetensors'));
     expect(Buffer.compare(a, b)).toBe(0);
-    expect(JSON.parse(readFileSync(join(tmp, 'cut', 'history.json'), 'utf8')).map((h: { epoch: number }) => h.epoch)).toEqual([1, 2]);
+    expect(
+      JSON.parse(readFileSync(join(tmp, 'cut', 'history.json'), 'utf8')).map((h: { epoch: number }) => h.epoch),
+    ).toEqual([1, 2]);
     const { metadata } = decodeSafetensors(new Uint8Array(b));
     expect(metadata['fmgpu.source']).toBe(readFileSync(TINY, 'utf8'));
     expect(metadata['fmgpu.version']).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version);

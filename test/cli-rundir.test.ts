@@ -3,18 +3,53 @@
 // is missing, and the writer lock.
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  mkdirSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeSafetensors, type NamedTensor } from '../src/model/safetensors.ts';
-import { checkpointFolder, defaultRunDir, historyCsv, makeDir, readCheckpoint, readRun, RunDir, writeFileAtomic, type CheckpointState } from '../src/node/rundir.ts';
+import {
+  checkpointFolder,
+  defaultRunDir,
+  historyCsv,
+  makeDir,
+  readCheckpoint,
+  readRun,
+  RunDir,
+  writeFileAtomic,
+  type CheckpointState,
+} from '../src/node/rundir.ts';
 import { UsageError } from '../src/errors.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-rundir-'));
-const tensors = (v: number): Map<string, NamedTensor> => new Map([['dense1.weight', { shape: [2, 3], data: Float32Array.from({ length: 6 }, (_, i) => v + i) }]]);
+const tensors = (v: number): Map<string, NamedTensor> =>
+  new Map([['dense1.weight', { shape: [2, 3], data: Float32Array.from({ length: 6 }, (_, i) => v + i) }]]);
 const log = (epoch: number) => ({ epoch, seconds: 1, loss: 1 / epoch, accuracy: 0.5, lr: 0.01 });
-const state = (epoch: number): CheckpointState => ({ epoch, step: epoch * 10, seed: 7, optimizer: 'adam', best: { value: 1 / epoch, epoch }, history: Array.from({ length: epoch }, (_, i) => log(i + 1)), stepsPerEpoch: 10 });
-const files = (epoch: number) => ({ weights: encodeSafetensors(tensors(epoch)), best: encodeSafetensors(tensors(-epoch)), optimizer: encodeSafetensors(tensors(100 + epoch)), state: state(epoch) });
+const state = (epoch: number): CheckpointState => ({
+  epoch,
+  step: epoch * 10,
+  seed: 7,
+  optimizer: 'adam',
+  best: { value: 1 / epoch, epoch },
+  history: Array.from({ length: epoch }, (_, i) => log(i + 1)),
+  stepsPerEpoch: 10,
+});
+const files = (epoch: number) => ({
+  weights: encodeSafetensors(tensors(epoch)),
+  best: encodeSafetensors(tensors(-epoch)),
+  optimizer: encodeSafetensors(tensors(100 + epoch)),
+  state: state(epoch),
+});
 /** A checkpoint written by a RunDir that is released again. */
 const save = (dir: string, epoch: number): void => {
   const run = RunDir.open(dir);
@@ -37,7 +72,12 @@ describe('checkpoints', () => {
     const dir = newRun('ck', 1);
     save(dir, 2);
     expect(readdirSync(dir).sort()).toEqual(['checkpoint', 'run.json']);
-    expect(readdirSync(join(dir, 'checkpoint')).sort()).toEqual(['best.safetensors', 'optimizer.safetensors', 'state.json', 'weights.safetensors']);
+    expect(readdirSync(join(dir, 'checkpoint')).sort()).toEqual([
+      'best.safetensors',
+      'optimizer.safetensors',
+      'state.json',
+      'weights.safetensors',
+    ]);
     const ck = readCheckpoint(dir);
     expect(ck.state).toEqual(state(2));
     expect(Array.from(ck.weights.get('dense1.weight')!.data)).toEqual([2, 3, 4, 5, 6, 7]);
@@ -47,11 +87,33 @@ describe('checkpoints', () => {
 
   // What a kill at each point of writeCheckpoint leaves, and what is read back then.
   const crashes: [string, (dir: string) => void, number][] = [
-    ['while writing checkpoint.next', (d) => (mkdirSync(join(d, 'checkpoint.next')), writeFileSync(join(d, 'checkpoint.next', 'weights.safetensors'), 'half')), 1],
-    ['after checkpoint.next is complete', (d) => cpSync(join(d, 'checkpoint'), join(d, 'checkpoint.next'), { recursive: true }), 1],
-    ['between the two renames', (d) => (cpSync(join(d, 'checkpoint'), join(d, 'checkpoint.next'), { recursive: true }), writeFileSync(join(d, 'checkpoint.next', 'state.json'), JSON.stringify(state(2))), renameSync(join(d, 'checkpoint'), join(d, 'checkpoint.prev'))), 2],
-    ['after the switch, before checkpoint.prev is removed', (d) => cpSync(join(d, 'checkpoint'), join(d, 'checkpoint.prev'), { recursive: true }), 1],
-    ['a first checkpoint before its switch', (d) => (renameSync(join(d, 'checkpoint'), join(d, 'checkpoint.next'))), 1],
+    [
+      'while writing checkpoint.next',
+      (d) => (
+        mkdirSync(join(d, 'checkpoint.next')), writeFileSync(join(d, 'checkpoint.next', 'weights.safetensors'), 'half')
+      ),
+      1,
+    ],
+    [
+      'after checkpoint.next is complete',
+      (d) => cpSync(join(d, 'checkpoint'), join(d, 'checkpoint.next'), { recursive: true }),
+      1,
+    ],
+    [
+      'between the two renames',
+      (d) => (
+        cpSync(join(d, 'checkpoint'), join(d, 'checkpoint.next'), { recursive: true }),
+        writeFileSync(join(d, 'checkpoint.next', 'state.json'), JSON.stringify(state(2))),
+        renameSync(join(d, 'checkpoint'), join(d, 'checkpoint.prev'))
+      ),
+      2,
+    ],
+    [
+      'after the switch, before checkpoint.prev is removed',
+      (d) => cpSync(join(d, 'checkpoint'), join(d, 'checkpoint.prev'), { recursive: true }),
+      1,
+    ],
+    ['a first checkpoint before its switch', (d) => renameSync(join(d, 'checkpoint'), join(d, 'checkpoint.next')), 1],
   ];
   it.each(crashes)('a kill %s leaves a readable checkpoint; the next writer clears the rest', (name, crash, epoch) => {
     const dir = newRun(`crash-${name.replace(/\W+/g, '-')}`, 1);
@@ -94,8 +156,16 @@ describe('checkpoints', () => {
 
   const broken: [string, (dir: string) => void, string][] = [
     ['no checkpoint', () => undefined, 'no checkpoint to resume from'],
-    ['a missing file', (d) => (save(d, 1), rmSync(join(d, 'checkpoint', 'optimizer.safetensors'))), 'optimizer.safetensors is missing: the checkpoint is incomplete'],
-    ['unreadable state', (d) => (save(d, 1), writeFileSync(join(d, 'checkpoint', 'state.json'), '{')), 'state.json: unreadable'],
+    [
+      'a missing file',
+      (d) => (save(d, 1), rmSync(join(d, 'checkpoint', 'optimizer.safetensors'))),
+      'optimizer.safetensors is missing: the checkpoint is incomplete',
+    ],
+    [
+      'unreadable state',
+      (d) => (save(d, 1), writeFileSync(join(d, 'checkpoint', 'state.json'), '{')),
+      'state.json: unreadable',
+    ],
   ];
   it.each(broken)('refuses to resume from %s', (name, setup, message) => {
     const dir = newRun(`bad-${name.replace(/ /g, '-')}`);
@@ -107,13 +177,29 @@ describe('checkpoints', () => {
   const fields: [string, (s: Record<string, unknown>) => void, string][] = [
     ['best of the wrong type', (s) => (s.best = 'x'), '"best" must be an object, not "x"'],
     ['history null', (s) => (s.history = null), '"history" must be a list, not null'],
-    ['a loss that is not a number', (s) => ((s.history as Record<string, unknown>[])[0]!.loss = null), '"history"[0].loss must be a finite number, not null'],
-    ['history of another epoch', (s) => ((s.history as Record<string, unknown>[])[1]!.epoch = 5), '"history"[1] is for epoch 5, not 2'],
+    [
+      'a loss that is not a number',
+      (s) => ((s.history as Record<string, unknown>[])[0]!.loss = null),
+      '"history"[0].loss must be a finite number, not null',
+    ],
+    [
+      'history of another epoch',
+      (s) => ((s.history as Record<string, unknown>[])[1]!.epoch = 5),
+      '"history"[1] is for epoch 5, not 2',
+    ],
     ['epoch and history disagreeing', (s) => (s.epoch = 1), '"epoch" is 1 but the history holds 2 epochs'],
     ['a fractional step', (s) => (s.step = 1.5), '"step" must be a whole number ≥ 0, not 1.5'],
-    ['a step past the run', (s) => (s.step = 1e9), 'step 1000000000 is not within epoch 3 (steps 20–29 at 10 steps an epoch)'],
+    [
+      'a step past the run',
+      (s) => (s.step = 1e9),
+      'step 1000000000 is not within epoch 3 (steps 20–29 at 10 steps an epoch)',
+    ],
     ['an unknown optimizer', (s) => (s.optimizer = 'rmsprop'), '"optimizer" must be adam, adamw or sgd, not "rmsprop"'],
-    ['a monitor of the wrong shape', (s) => (s.monitor = { bad: -1, lrScale: 1 }), '"monitor".bad must be a whole number ≥ 0, not -1'],
+    [
+      'a monitor of the wrong shape',
+      (s) => (s.monitor = { bad: -1, lrScale: 1 }),
+      '"monitor".bad must be a whole number ≥ 0, not -1',
+    ],
   ];
   it.each(fields)('refuses a state.json with %s', (name, edit, message) => {
     const dir = newRun(`state-${name.replace(/\W+/g, '-')}`, 2);
@@ -136,7 +222,9 @@ describe('a new run goes only into a new or empty folder', () => {
     const dir = join(tmp, 'mine');
     mkdirSync(join(dir, 'checkpoint-500'), { recursive: true });
     writeFileSync(join(dir, 'model.net'), 'mine\n');
-    expect(() => RunDir.create(dir)).toThrow(`--out ${dir} is not empty (checkpoint-500, model.net): fmgpu writes a new run only into a new or empty folder`);
+    expect(() => RunDir.create(dir)).toThrow(
+      `--out ${dir} is not empty (checkpoint-500, model.net): fmgpu writes a new run only into a new or empty folder`,
+    );
     expect(readdirSync(dir).sort()).toEqual(['checkpoint-500', 'model.net']);
     expect(readFileSync(join(dir, 'model.net'), 'utf8')).toBe('mine\n');
   });
@@ -175,7 +263,11 @@ describe('one writer at a time', () => {
   it('a second writer is refused while the first holds the lock; the lock goes with release', () => {
     const dir = newRun('locked', 1);
     const first = RunDir.open(dir);
-    expect(() => RunDir.open(dir)).toThrow(new UsageError(`${dir} is being written by fmgpu (pid ${process.pid}): wait for it to finish, or remove ${join(dir, 'fmgpu.lock')} if no fmgpu is running`));
+    expect(() => RunDir.open(dir)).toThrow(
+      new UsageError(
+        `${dir} is being written by fmgpu (pid ${process.pid}): wait for it to finish, or remove ${join(dir, 'fmgpu.lock')} if no fmgpu is running`,
+      ),
+    );
     expect(() => RunDir.create(dir)).toThrow('is being written by fmgpu');
     first.release();
     expect(existsSync(join(dir, 'fmgpu.lock'))).toBe(false);
@@ -205,7 +297,9 @@ describe('writes that fail leave nothing behind and name the file', () => {
     mkdirSync(join(dir, 'report.html', 'inside'), { recursive: true });
     const run = RunDir.open(dir);
     expect(() => run.write('report.html', 'page')).toThrow(`cannot write ${join(dir, 'report.html')}: `);
-    expect(() => writeFileAtomic(join(dir, 'report.html'), 'page')).toThrow(`cannot write ${join(dir, 'report.html')}: `);
+    expect(() => writeFileAtomic(join(dir, 'report.html'), 'page')).toThrow(
+      `cannot write ${join(dir, 'report.html')}: `,
+    );
     run.release();
     expect(readdirSync(dir).sort()).toEqual(['report.html', 'run.json']);
   });
@@ -215,7 +309,9 @@ describe('writes that fail leave nothing behind and name the file', () => {
     const run = RunDir.open(dir);
     // The temporary name leads to /dev/full, where every write fails with ENOSPC.
     symlinkSync('/dev/full', join(dir, 'metrics.json.tmp'));
-    expect(() => run.write('metrics.json', '{}')).toThrow(`cannot write ${join(dir, 'metrics.json')}: no space left on device`);
+    expect(() => run.write('metrics.json', '{}')).toThrow(
+      `cannot write ${join(dir, 'metrics.json')}: no space left on device`,
+    );
     run.release();
     expect(readdirSync(dir).sort()).toEqual(['run.json']);
   });
@@ -262,7 +358,9 @@ describe('small parts', () => {
   });
 
   it('defaultRunDir: runs/<model>-<UTC timestamp>', () => {
-    expect(defaultRunDir('examples/quick.net', new Date(Date.UTC(2026, 0, 2, 3, 4, 5)))).toBe(join('runs', 'quick-20260102-030405'));
+    expect(defaultRunDir('examples/quick.net', new Date(Date.UTC(2026, 0, 2, 3, 4, 5)))).toBe(
+      join('runs', 'quick-20260102-030405'),
+    );
   });
 
   it('history.csv: a header, one row per epoch, empty cells where there was no validation', () => {
@@ -270,6 +368,8 @@ describe('small parts', () => {
       { epoch: 1, seconds: 2.5, loss: 0.5, accuracy: 0.75, lr: 0.001 },
       { epoch: 2, seconds: 2, loss: 0.25, accuracy: 0.875, val_loss: 0.3, val_accuracy: 0.9, lr: 0.0005 },
     ]);
-    expect(csv).toBe('epoch,seconds,loss,accuracy,val_loss,val_accuracy,lr\n1,2.5,0.5,0.75,,,0.001\n2,2,0.25,0.875,0.3,0.9,0.0005\n');
+    expect(csv).toBe(
+      'epoch,seconds,loss,accuracy,val_loss,val_accuracy,lr\n1,2.5,0.5,0.75,,,0.001\n2,2,0.25,0.875,0.3,0.9,0.0005\n',
+    );
   });
 });

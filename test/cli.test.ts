@@ -12,7 +12,14 @@ import { encodeSafetensors } from '../src/model/safetensors.ts';
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
 const fmgpu = (...args: string[]) => {
   const r = spawnSync('node', ['bin/fmgpu.js', ...args], { encoding: 'utf8', env, timeout: 300_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr.split('\n').filter((l) => !l.includes('artificially reduced')).join('\n') };
+  return {
+    code: r.status,
+    out: r.stdout,
+    err: r.stderr
+      .split('\n')
+      .filter((l) => !l.includes('artificially reduced'))
+      .join('\n'),
+  };
 };
 
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-cli-'));
@@ -26,7 +33,11 @@ beforeAll(() => {
 }, 120_000);
 
 describe('conventions', () => {
-  it('--version', () => expect(fmgpu('--version')).toMatchObject({ code: 0, out: `${JSON.parse(readFileSync('package.json', 'utf8')).version}\n` }));
+  it('--version', () =>
+    expect(fmgpu('--version')).toMatchObject({
+      code: 0,
+      out: `${JSON.parse(readFileSync('package.json', 'utf8')).version}\n`,
+    }));
   it('--help lists the commands', () => {
     const r = fmgpu('--help');
     expect(r.code).toBe(0);
@@ -39,13 +50,25 @@ describe('conventions', () => {
   });
   const usage: [string, string[], string][] = [
     ['no command', [], ''],
-    ['unknown command', ['trian'], 'fmgpu: error: unknown command "trian" (commands: train, eval, predict, summary, report, serve)'],
+    [
+      'unknown command',
+      ['trian'],
+      'fmgpu: error: unknown command "trian" (commands: train, eval, predict, summary, report, serve)',
+    ],
     ['unknown flag', ['train', 'examples/quick.net', '--frobnicate'], 'fmgpu: error: unknown option --frobnicate'],
-    ['batch 0', ['train', 'examples/quick.net', '--batch', '0'], 'fmgpu: error: --batch: expected a whole number ≥ 1 for batch but found "0"'],
+    [
+      'batch 0',
+      ['train', 'examples/quick.net', '--batch', '0'],
+      'fmgpu: error: --batch: expected a whole number ≥ 1 for batch but found "0"',
+    ],
     ['negative lr', ['train', 'examples/quick.net', '--lr', '-1'], 'fmgpu: error: --lr: '],
     ['flag without value', ['train', 'examples/quick.net', '--subset'], 'fmgpu: error: --subset needs a value'],
     ['missing model file', ['train', 'nope.net'], 'fmgpu: error: nope.net: no such file'],
-    ['missing data directory', ['train', 'examples/quick.net', '--data', '/nonexistent'], 'fmgpu: error: data directory /nonexistent not found: install Fashion-MNIST with `apt-get install dataset-fashion-mnist`'],
+    [
+      'missing data directory',
+      ['train', 'examples/quick.net', '--data', '/nonexistent'],
+      'fmgpu: error: data directory /nonexistent not found: install Fashion-MNIST with `apt-get install dataset-fashion-mnist`',
+    ],
     ['missing run directory', ['eval', '/nonexistent-run'], 'fmgpu: error: run directory /nonexistent-run not found'],
     ['predict without images', ['predict', '/nonexistent-run'], 'fmgpu: error: predict needs a run and images'],
   ];
@@ -81,17 +104,33 @@ describe('end to end on generated data', () => {
     const r = fmgpu('train', TINY, '--data', data, '--out', run, '--validation', '0.1', '--json');
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    const events = r.out.trim().split('\n').map((l) => JSON.parse(l));
+    const events = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(events[0].event).toBe('start');
     expect(events.filter((e) => e.event === 'epoch')).toHaveLength(2);
     const last = events.at(-1);
     expect(last.event).toBe('test');
     expect(last.test_accuracy).toBeGreaterThan(0.5);
-    for (const f of ['model.net', 'run.json', 'history.json', 'history.csv', 'metrics.json', 'weights.safetensors', 'checkpoint/weights.safetensors', 'checkpoint/optimizer.safetensors', 'checkpoint/state.json']) expect(existsSync(join(run, f)), f).toBe(true);
+    for (const f of [
+      'model.net',
+      'run.json',
+      'history.json',
+      'history.csv',
+      'metrics.json',
+      'weights.safetensors',
+      'checkpoint/weights.safetensors',
+      'checkpoint/optimizer.safetensors',
+      'checkpoint/state.json',
+    ])
+      expect(existsSync(join(run, f)), f).toBe(true);
     const metrics = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
     expect(metrics.per_class).toHaveLength(10);
     expect(metrics.confusion.reduce((a: number, b: number) => a + b, 0)).toBe(200);
-    expect(readFileSync(join(run, 'history.csv'), 'utf8').split('\n')[0]).toBe('epoch,seconds,loss,accuracy,val_loss,val_accuracy,lr');
+    expect(readFileSync(join(run, 'history.csv'), 'utf8').split('\n')[0]).toBe(
+      'epoch,seconds,loss,accuracy,val_loss,val_accuracy,lr',
+    );
   });
 
   it('eval prints accuracy, the confusion matrix and a classification report; two runs ensemble', () => {
@@ -105,7 +144,10 @@ describe('end to end on generated data', () => {
     expect(two.out).toContain('ensemble of 2 runs, majority vote');
     // An ensemble of one run twice scores as that run (its probabilities, averaged with themselves).
     const plain = JSON.parse(fmgpu('eval', run, '--data', data, '--json').out.trim());
-    const ensemble = fmgpu('eval', run, run, '--data', data, '--json').out.trim().split('\n').map((l) => JSON.parse(l));
+    const ensemble = fmgpu('eval', run, run, '--data', data, '--json')
+      .out.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(ensemble[2].test_accuracy).toBe(plain.test_accuracy);
     expect(ensemble[2].test_loss).toBeCloseTo(plain.test_loss, 5);
   });
@@ -138,22 +180,35 @@ describe('end to end on generated data', () => {
     expect(ev.test_loss).toBeCloseTo(metrics.test_loss, 5);
     const plain = fmgpu(...args, '--out', join(tmp, 'tta-plain'));
     expect(plain.code).toBe(0);
-    expect(plain.out).toMatch(/^test: loss \d\.\d{4}  accuracy \d+\.\d\d% \(200 images, each averaged with its mirror image\)  → /m);
+    expect(plain.out).toMatch(
+      /^test: loss \d\.\d{4}  accuracy \d+\.\d\d% \(200 images, each averaged with its mirror image\)  → /m,
+    );
   });
 
-  it('report without metrics.json scores the test set with the model file\'s tta', () => {
+  it("report without metrics.json scores the test set with the model file's tta", () => {
     // A run directory without metrics.json: one dense layer whose weights are not mirror-symmetric,
     // so that an image and its mirror score apart.
     const dir = join(tmp, 'tta-report');
     mkdirSync(dir);
     writeFileSync(join(dir, 'model.net'), 'dense 10 softmax\ntrain tta=true\n');
     const w = Float32Array.from({ length: 784 * 10 }, (_, i) => 0.05 * Math.sin(i * 0.7));
-    writeFileSync(join(dir, 'weights.safetensors'), encodeSafetensors(new Map([['dense1.weight', { shape: [784, 10], data: w }], ['dense1.bias', { shape: [10], data: new Float32Array(10) }]])));
-    const loss = (flag: string): string => JSON.parse(fmgpu('eval', dir, '--data', data, flag, '--json').out.trim()).test_loss.toFixed(4);
+    writeFileSync(
+      join(dir, 'weights.safetensors'),
+      encodeSafetensors(
+        new Map([
+          ['dense1.weight', { shape: [784, 10], data: w }],
+          ['dense1.bias', { shape: [10], data: new Float32Array(10) }],
+        ]),
+      ),
+    );
+    const loss = (flag: string): string =>
+      JSON.parse(fmgpu('eval', dir, '--data', data, flag, '--json').out.trim()).test_loss.toFixed(4);
     const [tta, plain] = [loss('--tta'), loss('--no-tta')];
     expect(tta).not.toBe(plain); // the page can tell them apart
     expect(fmgpu('report', dir, '--data', data).code).toBe(0);
-    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain(`<div class="k">test loss</div><div class="v">${tta}</div>`);
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain(
+      `<div class="k">test loss</div><div class="v">${tta}</div>`,
+    );
   });
 
   it('predict reads PNG (RGB, gray 16-bit, RGBA) and JPEG, inverts light backgrounds, prints the top 3', () => {
@@ -162,10 +217,21 @@ describe('end to end on generated data', () => {
     writeFileSync(join(tmp, 'gray16.png'), encodePng(40, 60, img, 0, 16));
     writeFileSync(join(tmp, 'rgba.png'), encodePng(40, 60, img, 6, 8));
     writeFileSync(join(tmp, 'photo.jpg'), jpeg.encode({ data: img, width: 40, height: 60 }, 90).data);
-    const r = fmgpu('predict', run, join(tmp, 'rgb.png'), join(tmp, 'gray16.png'), join(tmp, 'rgba.png'), join(tmp, 'photo.jpg'), '--json');
+    const r = fmgpu(
+      'predict',
+      run,
+      join(tmp, 'rgb.png'),
+      join(tmp, 'gray16.png'),
+      join(tmp, 'rgba.png'),
+      join(tmp, 'photo.jpg'),
+      '--json',
+    );
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    const rows = r.out.trim().split('\n').map((l) => JSON.parse(l));
+    const rows = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rows).toHaveLength(4);
     for (const row of rows) {
       expect(row.inverted).toBe(true);
@@ -176,11 +242,15 @@ describe('end to end on generated data', () => {
     expect(plain.out).toMatch(/rgb\.png \(inverted\): [A-Za-z/ -]+ \d+\.\d%, /);
   });
 
-  it('--init starts from another run\'s weights (fine-tuning)', () => {
+  it("--init starts from another run's weights (fine-tuning)", () => {
     const dir = join(tmp, 'finetune');
     const r = fmgpu('train', TINY, '--data', data, '--out', dir, '--init', run, '--epochs', '1', '--json');
     expect(r.code).toBe(0);
-    const first = r.out.trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.event === 'epoch');
+    const first = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((e) => e.event === 'epoch');
     // Starting from trained weights, the first epoch's loss is already low.
     expect(first.loss).toBeLessThan(1.5);
   });
@@ -194,7 +264,18 @@ describe('end to end on generated data', () => {
     };
     writeFileSync(join(tmp, 'train.csv'), csv(320, 5));
     writeFileSync(join(tmp, 'test.csv'), csv(100, 6));
-    const r = fmgpu('train', TINY, '--csv', join(tmp, 'train.csv'), '--test-csv', join(tmp, 'test.csv'), '--out', join(tmp, 'csvrun'), '--epochs', '1');
+    const r = fmgpu(
+      'train',
+      TINY,
+      '--csv',
+      join(tmp, 'train.csv'),
+      '--test-csv',
+      join(tmp, 'test.csv'),
+      '--out',
+      join(tmp, 'csvrun'),
+      '--epochs',
+      '1',
+    );
     expect(r.code).toBe(0);
     expect(r.out).toContain('(100 images)');
     const lines = csv(3, 7).split('\n');
@@ -214,7 +295,9 @@ describe('end to end on generated data', () => {
 
   it('Ctrl-C stops with a checkpoint (exit 130) and --resume finishes the run', async () => {
     const dir = join(tmp, 'interrupted');
-    const child = spawn('node', ['bin/fmgpu.js', 'train', TINY, '--data', data, '--out', dir, '--epochs', '3'], { env });
+    const child = spawn('node', ['bin/fmgpu.js', 'train', TINY, '--data', data, '--out', dir, '--epochs', '3'], {
+      env,
+    });
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
@@ -224,7 +307,9 @@ describe('end to end on generated data', () => {
     expect(code).toBe(130);
     const state = JSON.parse(readFileSync(join(dir, 'checkpoint', 'state.json'), 'utf8'));
     expect(state.epoch).toBeGreaterThanOrEqual(1);
-    expect(readdirSync(dir).filter((f) => f.startsWith('checkpoint') || f.startsWith('fmgpu.lock'))).toEqual(['checkpoint']);
+    expect(readdirSync(dir).filter((f) => f.startsWith('checkpoint') || f.startsWith('fmgpu.lock'))).toEqual([
+      'checkpoint',
+    ]);
     const r = fmgpu('train', '--resume', dir);
     expect(r.code).toBe(0);
     expect(r.out).toContain('resuming at epoch');

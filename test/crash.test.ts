@@ -33,7 +33,8 @@ describe('SIGKILL during training', () => {
       let epochs = 0;
       // Kill after a random number of epoch lines plus a random delay: sometimes mid-step,
       // sometimes while the checkpoint that follows an epoch is being written.
-      const target = 1 + rng.int(2), delay = rng.int(40);
+      const target = 1 + rng.int(2),
+        delay = rng.int(40);
       const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
       child.stdout.on('data', (d: Buffer) => {
         epochs += (d.toString().match(/^epoch \d+\/\d+  /gm) ?? []).length;
@@ -50,11 +51,24 @@ describe('SIGKILL during training', () => {
     }
     expect(kills).toBeGreaterThan(0);
     // Whatever state the kills left, resuming completes the run.
-    const r = spawnSync('node', ['bin/fmgpu.js', 'train', '--resume', dir], { env, encoding: 'utf8', timeout: 300_000 });
+    const r = spawnSync('node', ['bin/fmgpu.js', 'train', '--resume', dir], {
+      env,
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
     if (r.status !== 0) expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     // Nothing but the run's own files: no lock, no temporary names, no stale checkpoint folders.
-    expect(readdirSync(dir).sort()).toEqual(['checkpoint', 'history.csv', 'history.json', 'metrics.json', 'model.net', 'report.html', 'run.json', 'weights.safetensors']);
+    expect(readdirSync(dir).sort()).toEqual([
+      'checkpoint',
+      'history.csv',
+      'history.json',
+      'metrics.json',
+      'model.net',
+      'report.html',
+      'run.json',
+      'weights.safetensors',
+    ]);
     const history = JSON.parse(readFileSync(join(dir, 'history.json'), 'utf8'));
     expect(history.map((h: { epoch: number }) => h.epoch)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
     expect(existsSync(join(dir, 'weights.safetensors'))).toBe(true);

@@ -16,9 +16,21 @@ import { Rng } from '../src/util/rng.ts';
 
 function generated(n: number, seed: number, rows = 28, cols = 28): Dataset {
   const rng = new Rng(seed);
-  return { images: new Uint8Array(n * rows * cols).map(() => rng.int(256)), labels: new Uint8Array(n).map(() => rng.int(10)), n, rows, cols };
+  return {
+    images: new Uint8Array(n * rows * cols).map(() => rng.int(256)),
+    labels: new Uint8Array(n).map(() => rng.int(10)),
+    n,
+    rows,
+    cols,
+  };
 }
-const plain = (ds: Dataset) => ({ n: ds.n, rows: ds.rows, cols: ds.cols, images: Array.from(ds.images), labels: Array.from(ds.labels) });
+const plain = (ds: Dataset) => ({
+  n: ds.n,
+  rows: ds.rows,
+  cols: ds.cols,
+  images: Array.from(ds.images),
+  labels: Array.from(ds.labels),
+});
 /** An idx header + body with any magic and dims (big-endian u32s). */
 function idx(magic: number, dims: number[], body: number[] | Uint8Array = []): Uint8Array {
   const head = [magic, ...dims].flatMap((v) => [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]);
@@ -43,13 +55,17 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const TRAIN = generated(7, 1), TEST = generated(3, 2);
+const TRAIN = generated(7, 1),
+  TEST = generated(3, 2);
 /** A data folder: each file gzipped or plain, `edit` may replace a file's bytes or drop it (null). */
 function dataDir(name: string, gz: boolean, edit: Record<string, Uint8Array | null> = {}): string {
   const dir = join(tmp, name);
   mkdirSync(dir, { recursive: true });
   const files: Record<string, Uint8Array> = {};
-  for (const [prefix, ds] of [['train', TRAIN], ['t10k', TEST]] as const) {
+  for (const [prefix, ds] of [
+    ['train', TRAIN],
+    ['t10k', TEST],
+  ] as const) {
     const e = encodeIdx(ds);
     files[`${prefix}-images-idx3-ubyte`] = e.images;
     files[`${prefix}-labels-idx1-ubyte`] = e.labels;
@@ -63,7 +79,18 @@ function dataDir(name: string, gz: boolean, edit: Record<string, Uint8Array | nu
 
 describe('classes', () => {
   it('ten names in label order, written once', () => {
-    expect(CLASS_NAMES).toEqual(['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']);
+    expect(CLASS_NAMES).toEqual([
+      'T-shirt/top',
+      'Trouser',
+      'Pullover',
+      'Dress',
+      'Coat',
+      'Sandal',
+      'Shirt',
+      'Sneaker',
+      'Bag',
+      'Ankle boot',
+    ]);
     expect(NUM_CLASSES).toBe(10);
   });
 });
@@ -75,7 +102,10 @@ describe('idx files round trip', () => {
     expect(e.images.length).toBe(16 + 5 * 24);
     expect(plain(datasetFromIdx(e.images, e.labels, 'i', 'l'))).toEqual(plain(ds));
   });
-  it.each([['gzipped (.gz)', true], ['plain', false]] as const)('from disk, %s', (name, gz) => {
+  it.each([
+    ['gzipped (.gz)', true],
+    ['plain', false],
+  ] as const)('from disk, %s', (name, gz) => {
     const { train, test } = loadFashionMnist(dataDir(`rt-${gz}`, gz));
     expect(plain(train)).toEqual(plain(TRAIN));
     expect(plain(test)).toEqual(plain(TEST));
@@ -95,20 +125,69 @@ describe('idx files round trip', () => {
 });
 
 describe('idx errors: DataError, one line naming the file', () => {
-  const im = encodeIdx(TRAIN).images, lb = encodeIdx(TRAIN).labels;
+  const im = encodeIdx(TRAIN).images,
+    lb = encodeIdx(TRAIN).labels;
   const cases: [string, () => unknown, string][] = [
-    ['image file with the label magic', () => datasetFromIdx(idx(2049, [7, 28, 28]), lb, 'img', 'lbl'), 'img: not an idx3 image file: magic number 2049, expected 2051 (this is an idx1 label file)'],
-    ['label file with the image magic', () => datasetFromIdx(im, idx(2051, [7]), 'img', 'lbl'), 'lbl: not an idx1 label file: magic number 2051, expected 2049 (this is an idx3 image file)'],
-    ['other magic', () => datasetFromIdx(idx(1234, [7, 28, 28]), lb, 'img', 'lbl'), 'img: not an idx3 image file: magic number 1234, expected 2051'],
-    ['still gzipped', () => datasetFromIdx(gzipSync(im), lb, 'img', 'lbl'), 'img: not an idx3 image file: magic number 529205248, expected 2051 (the bytes are gzipped: gunzip them first)'],
-    ['truncated header', () => datasetFromIdx(im.subarray(0, 10), lb, 'img', 'lbl'), 'img: truncated: 10 bytes, shorter than the 16-byte idx3 header'],
-    ['truncated images', () => datasetFromIdx(im.subarray(0, 1000), lb, 'img', 'lbl'), 'img: truncated: 7 images of 28x28 need 5504 bytes but the file has 1000'],
-    ['trailing image bytes', () => datasetFromIdx(Uint8Array.from([...im, 0, 0]), lb, 'img', 'lbl'), 'img: 2 bytes after the 7 images of 28x28 the header announces (expected 5504 bytes, got 5506)'],
-    ['truncated labels', () => datasetFromIdx(im, lb.subarray(0, 12), 'img', 'lbl'), 'lbl: truncated: 7 labels need 15 bytes but the file has 12'],
-    ['label header short', () => datasetFromIdx(im, lb.subarray(0, 5), 'img', 'lbl'), 'lbl: truncated: 5 bytes, shorter than the 8-byte idx1 header'],
-    ['label count ≠ image count', () => datasetFromIdx(im, idx(2049, [6], [1, 2, 3, 4, 5, 6]), 'img', 'lbl'), 'lbl: 6 labels but img has 7 images'],
-    ['label outside 0–9', () => datasetFromIdx(im, idx(2049, [7], [1, 2, 3, 4, 10, 6, 7]), 'img', 'lbl'), 'lbl: label 10 at index 4 is outside 0–9'],
-    ['0 columns', () => datasetFromIdx(idx(2051, [1, 28, 0]), idx(2049, [1], [0]), 'img', 'lbl'), 'img: images of 28x0 pixels'],
+    [
+      'image file with the label magic',
+      () => datasetFromIdx(idx(2049, [7, 28, 28]), lb, 'img', 'lbl'),
+      'img: not an idx3 image file: magic number 2049, expected 2051 (this is an idx1 label file)',
+    ],
+    [
+      'label file with the image magic',
+      () => datasetFromIdx(im, idx(2051, [7]), 'img', 'lbl'),
+      'lbl: not an idx1 label file: magic number 2051, expected 2049 (this is an idx3 image file)',
+    ],
+    [
+      'other magic',
+      () => datasetFromIdx(idx(1234, [7, 28, 28]), lb, 'img', 'lbl'),
+      'img: not an idx3 image file: magic number 1234, expected 2051',
+    ],
+    [
+      'still gzipped',
+      () => datasetFromIdx(gzipSync(im), lb, 'img', 'lbl'),
+      'img: not an idx3 image file: magic number 529205248, expected 2051 (the bytes are gzipped: gunzip them first)',
+    ],
+    [
+      'truncated header',
+      () => datasetFromIdx(im.subarray(0, 10), lb, 'img', 'lbl'),
+      'img: truncated: 10 bytes, shorter than the 16-byte idx3 header',
+    ],
+    [
+      'truncated images',
+      () => datasetFromIdx(im.subarray(0, 1000), lb, 'img', 'lbl'),
+      'img: truncated: 7 images of 28x28 need 5504 bytes but the file has 1000',
+    ],
+    [
+      'trailing image bytes',
+      () => datasetFromIdx(Uint8Array.from([...im, 0, 0]), lb, 'img', 'lbl'),
+      'img: 2 bytes after the 7 images of 28x28 the header announces (expected 5504 bytes, got 5506)',
+    ],
+    [
+      'truncated labels',
+      () => datasetFromIdx(im, lb.subarray(0, 12), 'img', 'lbl'),
+      'lbl: truncated: 7 labels need 15 bytes but the file has 12',
+    ],
+    [
+      'label header short',
+      () => datasetFromIdx(im, lb.subarray(0, 5), 'img', 'lbl'),
+      'lbl: truncated: 5 bytes, shorter than the 8-byte idx1 header',
+    ],
+    [
+      'label count ≠ image count',
+      () => datasetFromIdx(im, idx(2049, [6], [1, 2, 3, 4, 5, 6]), 'img', 'lbl'),
+      'lbl: 6 labels but img has 7 images',
+    ],
+    [
+      'label outside 0–9',
+      () => datasetFromIdx(im, idx(2049, [7], [1, 2, 3, 4, 10, 6, 7]), 'img', 'lbl'),
+      'lbl: label 10 at index 4 is outside 0–9',
+    ],
+    [
+      '0 columns',
+      () => datasetFromIdx(idx(2051, [1, 28, 0]), idx(2049, [1], [0]), 'img', 'lbl'),
+      'img: images of 28x0 pixels',
+    ],
   ];
   it.each(cases)('%s', (_name, f, message) => {
     expectDataError(f, message);
@@ -122,16 +201,35 @@ describe('loading errors: DataError naming the path (and how to install)', () =>
   })();
   const cases: [string, () => string, (dir: string) => string][] = [
     ['missing directory', () => join(tmp, 'nope'), (d) => `data directory ${d} not found: ${INSTALL_HINT}`],
-    ['missing file', () => dataDir('missing', true, { 't10k-labels-idx1-ubyte': null }), (d) => `${d}/t10k-labels-idx1-ubyte.gz not found (nor t10k-labels-idx1-ubyte): ${INSTALL_HINT}`],
-    ['truncated gzip', () => dataDir('trunc', false, { 'train-images-idx3-ubyte': truncatedGz }), (d) => `${d}/train-images-idx3-ubyte: not a valid gzip file (unexpected end of file); the download may be truncated`],
-    ['wrong magic inside gzip', () => dataDir('magic', true, { 'train-labels-idx1-ubyte': idx(2051, [7], new Uint8Array(7)) }), (d) => `${d}/train-labels-idx1-ubyte.gz: not an idx1 label file: magic number 2051, expected 2049 (this is an idx3 image file)`],
-    ['not 28x28', () => dataDir('small', false, { 't10k-images-idx3-ubyte': encodeIdx(generated(3, 2, 4, 4)).images }), (d) => `${d}/t10k-images-idx3-ubyte: images of 4x4, expected Fashion-MNIST's 28x28`],
+    [
+      'missing file',
+      () => dataDir('missing', true, { 't10k-labels-idx1-ubyte': null }),
+      (d) => `${d}/t10k-labels-idx1-ubyte.gz not found (nor t10k-labels-idx1-ubyte): ${INSTALL_HINT}`,
+    ],
+    [
+      'truncated gzip',
+      () => dataDir('trunc', false, { 'train-images-idx3-ubyte': truncatedGz }),
+      (d) =>
+        `${d}/train-images-idx3-ubyte: not a valid gzip file (unexpected end of file); the download may be truncated`,
+    ],
+    [
+      'wrong magic inside gzip',
+      () => dataDir('magic', true, { 'train-labels-idx1-ubyte': idx(2051, [7], new Uint8Array(7)) }),
+      (d) =>
+        `${d}/train-labels-idx1-ubyte.gz: not an idx1 label file: magic number 2051, expected 2049 (this is an idx3 image file)`,
+    ],
+    [
+      'not 28x28',
+      () => dataDir('small', false, { 't10k-images-idx3-ubyte': encodeIdx(generated(3, 2, 4, 4)).images }),
+      (d) => `${d}/t10k-images-idx3-ubyte: images of 4x4, expected Fashion-MNIST's 28x28`,
+    ],
   ];
   it.each(cases)('%s', (_name, make, message) => {
     const dir = make();
     expectDataError(() => loadFashionMnist(dir), message(dir));
   });
-  it('the install hint names the package', () => expect(INSTALL_HINT).toContain('apt-get install dataset-fashion-mnist'));
+  it('the install hint names the package', () =>
+    expect(INSTALL_HINT).toContain('apt-get install dataset-fashion-mnist'));
 });
 
 describe('bounded reading: at most what the header announces, only what a subset needs', () => {
@@ -139,39 +237,62 @@ describe('bounded reading: at most what the header announces, only what a subset
   it('a gzip that inflates past what its header announces is refused without inflating it all', () => {
     const dir = dataDir('bomb', true, { 'train-images-idx3-ubyte': null });
     writeFileSync(trainImages(dir), gzipWithZeros(encodeIdx(TRAIN).images, 100 << 20));
-    expectDataError(() => loadFashionMnist(dir), `${trainImages(dir)}: data after the 7 images of 28x28 the header announces (expected 5504 bytes once gunzipped, got more)`);
+    expectDataError(
+      () => loadFashionMnist(dir),
+      `${trainImages(dir)}: data after the 7 images of 28x28 the header announces (expected 5504 bytes once gunzipped, got more)`,
+    );
   });
   it.each([true, false])('subset: only the subset is read (gzipped %s), so data after it is not seen', (gz) => {
     const dir = dataDir(`subset-tail-${gz}`, gz, { 'train-images-idx3-ubyte': null });
     const e = encodeIdx(TRAIN).images;
     if (gz) writeFileSync(trainImages(dir), gzipWithZeros(e, 100 << 20));
-    else (writeFileSync(trainImages(dir, false), e), truncateSync(trainImages(dir, false), e.length + 100));
+    else writeFileSync(trainImages(dir, false), e), truncateSync(trainImages(dir, false), e.length + 100);
     const { train, test } = loadFashionMnist(dir, { subset: 3 });
     expect(plain(train)).toEqual(plain(subset(TRAIN, 3)));
     expect(test.n).toBe(3);
-    expectDataError(() => loadFashionMnist(dir), gz ? `${trainImages(dir)}: data after the 7 images of 28x28 the header announces (expected 5504 bytes once gunzipped, got more)` : `${trainImages(dir, false)}: 100 bytes after the 7 images of 28x28 the header announces (expected 5504 bytes, got 5604)`);
+    expectDataError(
+      () => loadFashionMnist(dir),
+      gz
+        ? `${trainImages(dir)}: data after the 7 images of 28x28 the header announces (expected 5504 bytes once gunzipped, got more)`
+        : `${trainImages(dir, false)}: 100 bytes after the 7 images of 28x28 the header announces (expected 5504 bytes, got 5604)`,
+    );
   });
   it('subset: a gzip cut short before the subset still says so', () => {
     const z = gzipSync(encodeIdx(TRAIN).images);
     const dir = dataDir('subset-trunc', true, { 'train-images-idx3-ubyte': null });
     writeFileSync(trainImages(dir), z.subarray(0, 2000)); // about 2.5 of the 6 images
-    expectDataError(() => loadFashionMnist(dir, { subset: 6 }), `${trainImages(dir)}: not a valid gzip file (unexpected end of file); the download may be truncated`);
+    expectDataError(
+      () => loadFashionMnist(dir, { subset: 6 }),
+      `${trainImages(dir)}: not a valid gzip file (unexpected end of file); the download may be truncated`,
+    );
   });
   it('subset: labels past the subset are not read; within it they are checked', () => {
     const bad = encodeIdx(TRAIN).labels.slice();
     bad[8 + 5] = 12;
     const dir = dataDir('subset-labels', true, { 'train-labels-idx1-ubyte': bad });
     expect(loadFashionMnist(dir, { subset: 5 }).train.n).toBe(5);
-    expectDataError(() => loadFashionMnist(dir, { subset: 6 }), `${join(dir, 'train-labels-idx1-ubyte.gz')}: label 12 at index 5 is outside 0–9`);
+    expectDataError(
+      () => loadFashionMnist(dir, { subset: 6 }),
+      `${join(dir, 'train-labels-idx1-ubyte.gz')}: label 12 at index 5 is outside 0–9`,
+    );
   });
-  it.each([['gzipped', true], ['plain', false]] as const)('a header announcing more than 2 GiB (%s)', (_name, gz) => {
+  it.each([
+    ['gzipped', true],
+    ['plain', false],
+  ] as const)('a header announcing more than 2 GiB (%s)', (_name, gz) => {
     const dir = dataDir(`absurd-${gz}`, gz, { 'train-images-idx3-ubyte': idxHeader(2051, [3_000_000, 28, 28]) });
-    expectDataError(() => loadFashionMnist(dir), `${trainImages(dir, gz)}: the header announces 3000000 images of 28x28 (2,352,000,016 bytes), more than the 2 GiB fmgpu reads`);
+    expectDataError(
+      () => loadFashionMnist(dir),
+      `${trainImages(dir, gz)}: the header announces 3000000 images of 28x28 (2,352,000,016 bytes), more than the 2 GiB fmgpu reads`,
+    );
   });
   it('a header announcing more than its gzip can hold', () => {
     const dir = dataDir('liar', true, { 'train-images-idx3-ubyte': idxHeader(2051, [100_000, 28, 28]) });
     const size = gzipSync(idxHeader(2051, [100_000, 28, 28])).length;
-    expectDataError(() => loadFashionMnist(dir), `${trainImages(dir)}: the header announces 100000 images of 28x28 (78,400,016 bytes), more than ${size} bytes of gzip can hold: the file is corrupt`);
+    expectDataError(
+      () => loadFashionMnist(dir),
+      `${trainImages(dir)}: the header announces 100000 images of 28x28 (78,400,016 bytes), more than ${size} bytes of gzip can hold: the file is corrupt`,
+    );
   });
   it('no idx header within the first MiB of a gzip file (a gzip header with a 2 MB file name)', () => {
     const z = gzipSync(encodeIdx(TRAIN).images);
@@ -182,7 +303,10 @@ describe('bounded reading: at most what the header announces, only what a subset
     named.set(z.subarray(10), 10 + 2e6 + 1);
     const dir = dataDir('long-name', true, { 'train-images-idx3-ubyte': null });
     writeFileSync(trainImages(dir), named);
-    expectDataError(() => loadFashionMnist(dir), `${trainImages(dir)}: no idx header in the first 1 MiB of gzip data: corrupt, or not an idx file`);
+    expectDataError(
+      () => loadFashionMnist(dir),
+      `${trainImages(dir)}: no idx header in the first 1 MiB of gzip data: corrupt, or not an idx file`,
+    );
   });
   it('a data file that is a directory or a device is refused by name', () => {
     const dir = dataDir('dir-file', false, { 'train-images-idx3-ubyte': null });
@@ -192,12 +316,19 @@ describe('bounded reading: at most what the header announces, only what a subset
 });
 
 describe("Kaggle's CSV form", () => {
-  const row = (label: number | string, px: (i: number) => number | string, cols = 784) => [label, ...Array.from({ length: cols }, (_, i) => px(i))].join(',');
+  const row = (label: number | string, px: (i: number) => number | string, cols = 784) =>
+    [label, ...Array.from({ length: cols }, (_, i) => px(i))].join(',');
   const header = ['label', ...Array.from({ length: 784 }, (_, i) => `pixel${i + 1}`)].join(',');
   it.each([
-    ['with a header, CRLF, trailing blank line', `${header}\r\n${row(3, (i) => i % 256)}\r\n${row(9, () => 255)}\r\n\r\n`],
+    [
+      'with a header, CRLF, trailing blank line',
+      `${header}\r\n${row(3, (i) => i % 256)}\r\n${row(9, () => 255)}\r\n\r\n`,
+    ],
     ['without a header', `${row(3, (i) => i % 256)}\n${row(9, () => 255)}`],
-    ['blank lines between, spaces around cells, 12.0', `\n${row(3, (i) => (i === 0 ? ' 0 ' : i % 256))}\n\n${row('9.0', () => '255.0')}\n`],
+    [
+      'blank lines between, spaces around cells, 12.0',
+      `\n${row(3, (i) => (i === 0 ? ' 0 ' : i % 256))}\n\n${row('9.0', () => '255.0')}\n`,
+    ],
   ])('%s', (_name, text) => {
     const ds = parseCsv(text, 'f.csv');
     expect([ds.n, ds.rows, ds.cols, Array.from(ds.labels)]).toEqual([2, 28, 28, [3, 9]]);
@@ -206,14 +337,30 @@ describe("Kaggle's CSV form", () => {
   });
   it('other image sizes', () => {
     const ds = parseCsv('1,0,1,2,3,4,5\n2,6,7,8,9,10,11', 'f.csv', { rows: 2, cols: 3 });
-    expect([ds.n, Array.from(ds.labels), Array.from(ds.images)]).toEqual([2, [1, 2], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]]);
+    expect([ds.n, Array.from(ds.labels), Array.from(ds.images)]).toEqual([
+      2,
+      [1, 2],
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+    ]);
   });
   const good = row(1, () => 0);
   const bad: [string, string, string][] = [
-    ['too few columns', `${good}\n${row(1, () => 0, 783)}`, 'f.csv:2: 784 columns, expected 785 (a label and 784 pixels)'],
-    ['too many columns', `${header}\n${good}\n${good}\n${good},7`, 'f.csv:4: 786 columns, expected 785 (a label and 784 pixels)'],
+    [
+      'too few columns',
+      `${good}\n${row(1, () => 0, 783)}`,
+      'f.csv:2: 784 columns, expected 785 (a label and 784 pixels)',
+    ],
+    [
+      'too many columns',
+      `${header}\n${good}\n${good}\n${good},7`,
+      'f.csv:4: 786 columns, expected 785 (a label and 784 pixels)',
+    ],
     ['header of the wrong width', `label,pixel1\n${good}`, 'f.csv:1: 2 columns, expected 785 (a label and 784 pixels)'],
-    ['non-numeric pixel', `${good}\n${row(2, (i) => (i === 9 ? 'abc' : 0))}`, 'f.csv:2: column 11 (pixel10) is not a number: "abc"'],
+    [
+      'non-numeric pixel',
+      `${good}\n${row(2, (i) => (i === 9 ? 'abc' : 0))}`,
+      'f.csv:2: column 11 (pixel10) is not a number: "abc"',
+    ],
     ['empty cell', row(2, (i) => (i === 0 ? '' : 0)), 'f.csv:1: column 2 (pixel1) is not a number: ""'],
     ['non-numeric label', `${header}\n${good}\n${row('x', () => 0)}`, 'f.csv:3: column 1 (label) is not a number: "x"'],
     ['pixel above 255', row(2, (i) => (i === 783 ? 256 : 0)), 'f.csv:1: pixel784 is 256, outside 0–255'],
@@ -254,11 +401,17 @@ describe("Kaggle's CSV form", () => {
     writeFileSync(join(tmp, 's.csv'), text);
     const ds = loadCsv(join(tmp, 's.csv'), { subset: 2 });
     expect([ds.n, Array.from(ds.labels)]).toEqual([2, [1, 2]]);
-    expectDataError(() => loadCsv(join(tmp, 's.csv')), `${join(tmp, 's.csv')}:5: 1 columns, expected 785 (a label and 784 pixels)`);
+    expectDataError(
+      () => loadCsv(join(tmp, 's.csv')),
+      `${join(tmp, 's.csv')}:5: 1 columns, expected 785 (a label and 784 pixels)`,
+    );
   });
   it('loadCsv refuses a line longer than 1 MiB without holding more of it', () => {
     writeFileSync(join(tmp, 'long.csv'), `${row(1, () => 0)}\n${' '.repeat(3 * 2 ** 20)}`);
-    expectDataError(() => loadCsv(join(tmp, 'long.csv')), `${join(tmp, 'long.csv')}:2: a line longer than 1048576 bytes (expected a label and 784 pixels)`);
+    expectDataError(
+      () => loadCsv(join(tmp, 'long.csv')),
+      `${join(tmp, 'long.csv')}:2: a line longer than 1048576 bytes (expected a label and 784 pixels)`,
+    );
   });
   it('loadCsv refuses a directory and a device by name', () => {
     expectDataError(() => loadCsv(tmp), `${tmp} is a directory, not a CSV file`);
@@ -266,7 +419,10 @@ describe("Kaggle's CSV form", () => {
   });
   it('a gzipped CSV that inflates past 256 MiB is refused after inflating that much', () => {
     writeFileSync(join(tmp, 'bomb.csv.gz'), gzipWithZeros(new Uint8Array(0), 300 << 20));
-    expectDataError(() => loadCsv(join(tmp, 'bomb.csv.gz')), `${join(tmp, 'bomb.csv.gz')}: more than 256 MiB of CSV once gunzipped, more than fmgpu inflates (gunzip it: a plain CSV file is read as it is parsed, up to 1 GiB)`);
+    expectDataError(
+      () => loadCsv(join(tmp, 'bomb.csv.gz')),
+      `${join(tmp, 'bomb.csv.gz')}: more than 256 MiB of CSV once gunzipped, more than fmgpu inflates (gunzip it: a plain CSV file is read as it is parsed, up to 1 GiB)`,
+    );
   });
 });
 
@@ -293,7 +449,12 @@ describe('splits', () => {
     expect(() => validationSplit(ds, -0.1)).toThrow(RangeError);
   });
   it('subset keeps the first n (all when n ≥ size)', () => {
-    expect(plain(subset(ds, 4))).toEqual({ ...plain(ds), n: 4, images: Array.from(ds.images.subarray(0, 24)), labels: Array.from(ds.labels.subarray(0, 4)) });
+    expect(plain(subset(ds, 4))).toEqual({
+      ...plain(ds),
+      n: 4,
+      images: Array.from(ds.images.subarray(0, 24)),
+      labels: Array.from(ds.labels.subarray(0, 4)),
+    });
     expect(subset(ds, 99).n).toBe(10);
     expect(subset(ds, 0).n).toBe(0);
     expect(() => subset(ds, -1)).toThrow('subset size must be a whole number ≥ 0, got -1');

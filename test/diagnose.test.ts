@@ -17,9 +17,20 @@ const gpu = useGpu();
 const images = synthetic(16, 1);
 
 /** Every parameter of the model set to `value(name, i)`, i the flat index (a dense weight is [in, out]). */
-function weights(source: string, value: (name: string, i: number, shape: readonly number[]) => number): Map<string, NamedTensor> {
+function weights(
+  source: string,
+  value: (name: string, i: number, shape: readonly number[]) => number,
+): Map<string, NamedTensor> {
   const params = buildGraph(parseNet(source, 'm.net'), 1).params;
-  return new Map(params.map((p) => [p.name, { shape: p.shape, data: Float32Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, (_, i) => value(p.name, i, p.shape)) }]));
+  return new Map(
+    params.map((p) => [
+      p.name,
+      {
+        shape: p.shape,
+        data: Float32Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, (_, i) => value(p.name, i, p.shape)),
+      },
+    ]),
+  );
 }
 
 /** Every value of every parameter and running statistic, and the step counter: what must not change. */
@@ -47,12 +58,25 @@ describe('firstNonFinite', () => {
   });
 
   it('inside a residual block: the layer as the summary shows it (res1.conv2), not the block', async () => {
-    const source = 'input 8x8x1\nconv 4 3x3 same relu\nresidual { conv 4 3x3 same relu; conv 4 3x3 same }\nflatten\ndense 10';
+    const source =
+      'input 8x8x1\nconv 4 3x3 same relu\nresidual { conv 4 3x3 same relu; conv 4 3x3 same }\nflatten\ndense 10';
     const t = new Trainer(gpu(), parseNet(source, 'res.net'), 1);
     // conv1 ≈ 0.05 (positive), res1.conv1 ≈ 1e19 (finite), res1.conv2 ≈ 1e39: Inf.
-    const w = (n: string): number => (n === 'conv1.weight' ? 0.1 : n.startsWith('res1.') && n.endsWith('.weight') ? 1e20 : n.endsWith('.weight') ? 0.01 : 0);
+    const w = (n: string): number =>
+      n === 'conv1.weight'
+        ? 0.1
+        : n.startsWith('res1.') && n.endsWith('.weight')
+          ? 1e20
+          : n.endsWith('.weight')
+            ? 0.01
+            : 0;
     t.params.load(weights(source, w));
-    expect(await firstNonFinite(t, images, 2)).toEqual({ layer: 'res1.conv2', op: 'conv2d', index: 0, value: Infinity });
+    expect(await firstNonFinite(t, images, 2)).toEqual({
+      layer: 'res1.conv2',
+      op: 'conv2d',
+      index: 0,
+      value: Infinity,
+    });
     t.release();
   });
 
@@ -76,8 +100,18 @@ describe('firstNonFiniteGradient', () => {
   // dL/d dense2 ≈ 0.25·1e30 and dL/d dense1 ≈ 4 · 2.5e29 · B2: with B2 = 1e30 that is 1e60, Inf, so
   // dense1's weight gradient is the first non-finite one (dense3's and dense2's stay finite).
   const CHAIN = 'input 8x8x1\ndense 4\ndense 4\ndense 10';
-  const chain = (b2: number, b3: number) => (n: string, i: number, shape: readonly number[]): number =>
-    n === 'dense1.weight' ? 1e-30 : n === 'dense2.weight' ? b2 : n === 'dense3.weight' ? (i % shape[1]! === 0 ? b3 : 0) : 0;
+  const chain =
+    (b2: number, b3: number) =>
+    (n: string, i: number, shape: readonly number[]): number =>
+      n === 'dense1.weight'
+        ? 1e-30
+        : n === 'dense2.weight'
+          ? b2
+          : n === 'dense3.weight'
+            ? i % shape[1]! === 0
+              ? b3
+              : 0
+            : 0;
 
   it('a finite forward whose gradients overflow: the first non-finite gradient in backward order, by parameter', async () => {
     const t = new Trainer(gpu(), parseNet(CHAIN, 'chain.net'), 1);
@@ -118,7 +152,12 @@ describe('firstNonFiniteGradient', () => {
     expect(Array.from(images.labels.subarray(0, 4)).filter((y) => y !== 0).length).toBeGreaterThanOrEqual(3);
     expect(await firstNonFinite(t, images, 4)).toBeNull();
     const r = await firstNonFiniteGradient(t, images, 4);
-    expect(r, JSON.stringify(r)).toMatchObject({ kind: 'loss', layer: 'dense1', op: 'dense', largest: { layer: 'dense1', op: 'dense' } });
+    expect(r, JSON.stringify(r)).toMatchObject({
+      kind: 'loss',
+      layer: 'dense1',
+      op: 'dense',
+      largest: { layer: 'dense1', op: 'dense' },
+    });
     expect(Number.isFinite(r!.value)).toBe(false); // NaN here: the kernel's 0 · (Σ_j (z_j − max) = −Inf)
     expect(r!.largest!.value).toBeGreaterThan(1e38);
     expect(r!.index).toBeUndefined();
@@ -130,7 +169,14 @@ describe('firstNonFiniteGradient', () => {
     const t = new Trainer(gpu(), parseNet(source, 'huge.net'), 1);
     t.params.load(weights(source, (n) => (n === 'dense1.weight' ? 1e38 : n.endsWith('.weight') ? 0.01 : 0)));
     const r = await firstNonFiniteGradient(t, images, 4);
-    expect(r).toMatchObject({ kind: 'activation', layer: 'dense1', op: 'dense', index: 0, value: Infinity, largestGradient: null });
+    expect(r).toMatchObject({
+      kind: 'activation',
+      layer: 'dense1',
+      op: 'dense',
+      index: 0,
+      value: Infinity,
+      largestGradient: null,
+    });
     expect(await firstNonFinite(t, images, 4)).toEqual({ layer: 'dense1', op: 'dense', index: 0, value: Infinity });
     t.release();
   });

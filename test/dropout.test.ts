@@ -39,14 +39,22 @@ describe('dropout (GPU vs CPU reference)', () => {
     const g = gpu();
     spreadFromName(g, name);
     const rng = new Rng(count + seed);
-    const x = nonzero(rng, count), dy = nonzero(rng, count);
+    const x = nonzero(rng, count),
+      dy = nonzero(rng, count);
     const s: DropoutShape = { count, rate, seed };
-    const xb = g.upload(f32(x)), dyb = g.upload(f32(dy)), counter = g.upload(new Uint32Array([step]));
+    const xb = g.upload(f32(x)),
+      dyb = g.upload(f32(dy)),
+      counter = g.upload(new Uint32Array([step]));
     // NaN, so that an element left unwritten fails (a dropped one must be written as 0).
-    const yb = g.upload(new Float32Array(count).fill(NaN)), dxb = g.upload(new Float32Array(count).fill(NaN));
-    const ds = [...dropoutForward(g, { x: xb, counter, y: yb }, s), ...dropoutBackward(g, { dy: dyb, counter, dx: dxb }, s)];
+    const yb = g.upload(new Float32Array(count).fill(NaN)),
+      dxb = g.upload(new Float32Array(count).fill(NaN));
+    const ds = [
+      ...dropoutForward(g, { x: xb, counter, y: yb }, s),
+      ...dropoutBackward(g, { dy: dyb, counter, dx: dxb }, s),
+    ];
     g.run(ds);
-    const y = await g.readF32(yb), dx = await g.readF32(dxb);
+    const y = await g.readF32(yb),
+      dx = await g.readF32(dxb);
     const mask = dropoutMaskRef(count, rate, seed, step);
     expect(maskMismatch(y, mask), 'forward mask mismatch at').toBe(-1);
     expect(maskMismatch(dx, mask), 'backward mask mismatch at').toBe(-1);
@@ -63,9 +71,12 @@ describe('dropout (GPU vs CPU reference)', () => {
 
   it('the mask follows the counter buffer: same step same mask, new step or seed new mask', async () => {
     const g = gpu();
-    const count = 2048, rate = 0.5;
+    const count = 2048,
+      rate = 0.5;
     const x = nonzero(new Rng(1), count);
-    const xb = g.upload(f32(x)), counter = g.upload(new Uint32Array([3])), yb = g.alloc(count * 4);
+    const xb = g.upload(f32(x)),
+      counter = g.upload(new Uint32Array([3])),
+      yb = g.alloc(count * 4);
     // One recorded dispatch, replayed while the step in the counter buffer changes (as in training).
     const ds = dropoutForward(g, { x: xb, counter, y: yb }, { count, rate, seed: 42 });
     const runAt = async (step: number): Promise<Float32Array> => {
@@ -73,7 +84,9 @@ describe('dropout (GPU vs CPU reference)', () => {
       g.run(ds);
       return g.readF32(yb);
     };
-    const a = await runAt(3), b = await runAt(3), c = await runAt(4);
+    const a = await runAt(3),
+      b = await runAt(3),
+      c = await runAt(4);
     expect(b).toEqual(a);
     const differ = (p: ArrayLike<number>, q: ArrayLike<number>): number => {
       let d = 0;
@@ -93,14 +106,24 @@ describe('dropout (GPU vs CPU reference)', () => {
 
   it('backward accumulates into dx', async () => {
     const g = gpu();
-    const count = 777, step = 9;
+    const count = 777,
+      step = 9;
     const rng = new Rng(77);
-    const dy = nonzero(rng, count), prior = rng.floats(count);
+    const dy = nonzero(rng, count),
+      prior = rng.floats(count);
     const s: DropoutShape = { count, rate: 0.25, seed: 11, accumulate: true };
-    const dyb = g.upload(f32(dy)), dxb = g.upload(f32(prior)), counter = g.upload(new Uint32Array([step]));
+    const dyb = g.upload(f32(dy)),
+      dxb = g.upload(f32(prior)),
+      counter = g.upload(new Uint32Array([step]));
     const ds = dropoutBackward(g, { dy: dyb, counter, dx: dxb }, s);
     g.run(ds);
-    expectAllclose('dropout dx accumulated', await g.readF32(dxb), dropoutBackwardRef(dy, step, s, prior), { atol: 1e-7, rtol: 2e-7 }, [count]);
+    expectAllclose(
+      'dropout dx accumulated',
+      await g.readF32(dxb),
+      dropoutBackwardRef(dy, step, s, prior),
+      { atol: 1e-7, rtol: 2e-7 },
+      [count],
+    );
     for (const b of [dyb, dxb, counter]) g.release(b);
     g.free(ds);
   });
@@ -110,7 +133,8 @@ describe('dropout reference gradient (finite differences)', () => {
   it.each([0, 0.25, 0.5])('rate %s: dx = dy·mask/(1 − p)', (rate) => {
     const rng = new Rng(3);
     const s = { count: 40, rate, seed: 8 };
-    const x = rng.floats(40), gy = rng.floats(40);
+    const x = rng.floats(40),
+      gy = rng.floats(40);
     checkGradFd('dropout dx', x, (v) => dot(dropoutRef(v, 2, s), gy), dropoutBackwardRef(gy, 2, s));
   });
 });

@@ -14,222 +14,510 @@ function errorText(source: string): string {
 }
 
 const cases: [string, string, string][] = [
-  ['unknown layer, suggestion', 'cnv 64 3x3 relu', `model.net:1:1: error: unknown layer "cnv" (did you mean "conv"?)
+  [
+    'unknown layer, suggestion',
+    'cnv 64 3x3 relu',
+    `model.net:1:1: error: unknown layer "cnv" (did you mean "conv"?)
   1 │ cnv 64 3x3 relu
-    ╵ ~~~`],
-  ['unknown layer on line 3', 'conv 32 3x3 same relu\npool 2\ncnv 64 3x3 relu\ndense 10', `model.net:3:1: error: unknown layer "cnv" (did you mean "conv"?)
+    ╵ ~~~`,
+  ],
+  [
+    'unknown layer on line 3',
+    'conv 32 3x3 same relu\npool 2\ncnv 64 3x3 relu\ndense 10',
+    `model.net:3:1: error: unknown layer "cnv" (did you mean "conv"?)
   3 │ cnv 64 3x3 relu
-    ╵ ~~~`],
-  ['keywords are lower case', 'Conv 32 3x3\ndense 10', `model.net:1:1: error: unknown layer "Conv" (did you mean "conv"?)
+    ╵ ~~~`,
+  ],
+  [
+    'keywords are lower case',
+    'Conv 32 3x3\ndense 10',
+    `model.net:1:1: error: unknown layer "Conv" (did you mean "conv"?)
   1 │ Conv 32 3x3
-    ╵ ~~~~`],
-  ['unknown layer, nothing near', 'banana 3\ndense 10', `model.net:1:1: error: unknown layer "banana"
+    ╵ ~~~~`,
+  ],
+  [
+    'unknown layer, nothing near',
+    'banana 3\ndense 10',
+    `model.net:1:1: error: unknown layer "banana"
   1 │ banana 3
-    ╵ ~~~~~~`],
-  ['shape: valid conv on 2x2', 'conv 32 3x3 same relu\npool 2\nconv 64 3x3 relu\npool 2\nconv 64 3x3 relu\npool 2\nconv 64 3x3 relu\ndense 10', `model.net:7:1: error: conv 3x3 valid needs at least 3x3 input but gets 2x2x64
+    ╵ ~~~~~~`,
+  ],
+  [
+    'shape: valid conv on 2x2',
+    'conv 32 3x3 same relu\npool 2\nconv 64 3x3 relu\npool 2\nconv 64 3x3 relu\npool 2\nconv 64 3x3 relu\ndense 10',
+    `model.net:7:1: error: conv 3x3 valid needs at least 3x3 input but gets 2x2x64
   7 │ conv 64 3x3 relu
-    ╵ ~~~~~~~~~~~~~~~~`],
-  ['shape: valid pool on 6x6', 'conv 8 7x7 stride=4; pool 7; pool 2\ndense 10', `model.net:1:22: error: pool 7x7 valid needs at least 7x7 input but gets 6x6x8
+    ╵ ~~~~~~~~~~~~~~~~`,
+  ],
+  [
+    'shape: valid pool on 6x6',
+    'conv 8 7x7 stride=4; pool 7; pool 2\ndense 10',
+    `model.net:1:22: error: pool 7x7 valid needs at least 7x7 input but gets 6x6x8
   1 │ conv 8 7x7 stride=4; pool 7; pool 2
-    ╵                      ~~~~~~`],
-  ['shape: conv after dense', 'dense 10; conv 8 3x3', `model.net:1:11: error: conv needs an image input (HxWxC) but gets 10
+    ╵                      ~~~~~~`,
+  ],
+  [
+    'shape: conv after dense',
+    'dense 10; conv 8 3x3',
+    `model.net:1:11: error: conv needs an image input (HxWxC) but gets 10
   1 │ dense 10; conv 8 3x3
-    ╵           ~~~~~~~~~~`],
-  ['shape: globalavgpool after dense', 'dense 10; globalavgpool', `model.net:1:11: error: globalavgpool needs an image input (HxWxC) but gets 10
+    ╵           ~~~~~~~~~~`,
+  ],
+  [
+    'shape: globalavgpool after dense',
+    'dense 10; globalavgpool',
+    `model.net:1:11: error: globalavgpool needs an image input (HxWxC) but gets 10
   1 │ dense 10; globalavgpool
-    ╵           ~~~~~~~~~~~~~`],
-  ['shape: does not end in 10', 'dense 128 relu', `model.net:1:1: error: the network must end in 10 outputs (one per class) but ends in 128
+    ╵           ~~~~~~~~~~~~~`,
+  ],
+  [
+    'shape: does not end in 10',
+    'dense 128 relu',
+    `model.net:1:1: error: the network must end in 10 outputs (one per class) but ends in 128
   1 │ dense 128 relu
-    ╵ ~~~~~~~~~~~~~~`],
-  ['shape: ends in 3x3x10', 'conv 10 3x3 stride=4 valid', `model.net:1:1: error: the network must end in 10 outputs (one per class) but ends in 7x7x10
+    ╵ ~~~~~~~~~~~~~~`,
+  ],
+  [
+    'shape: ends in 3x3x10',
+    'conv 10 3x3 stride=4 valid',
+    `model.net:1:1: error: the network must end in 10 outputs (one per class) but ends in 7x7x10
   1 │ conv 10 3x3 stride=4 valid
-    ╵ ~~~~~~~~~~~~~~~~~~~~~~~~~~`],
-  ['unknown conv option', 'conv 32 3x3 sme relu\ndense 10', `model.net:1:13: error: unknown conv option "sme" (did you mean "same"?)
+    ╵ ~~~~~~~~~~~~~~~~~~~~~~~~~~`,
+  ],
+  [
+    'unknown conv option',
+    'conv 32 3x3 sme relu\ndense 10',
+    `model.net:1:13: error: unknown conv option "sme" (did you mean "same"?)
   1 │ conv 32 3x3 sme relu
-    ╵             ~~~`],
-  ['two activations', 'conv 32 3x3 same relu relu\ndense 10', `model.net:1:23: error: the activation is already given ("relu")
+    ╵             ~~~`,
+  ],
+  [
+    'two activations',
+    'conv 32 3x3 same relu relu\ndense 10',
+    `model.net:1:23: error: the activation is already given ("relu")
   1 │ conv 32 3x3 same relu relu
-    ╵                       ~~~~`],
-  ['two paddings', 'conv 32 3x3 same valid\ndense 10', `model.net:1:18: error: the padding is already given ("same")
+    ╵                       ~~~~`,
+  ],
+  [
+    'two paddings',
+    'conv 32 3x3 same valid\ndense 10',
+    `model.net:1:18: error: the padding is already given ("same")
   1 │ conv 32 3x3 same valid
-    ╵                  ~~~~~`],
-  ['bias twice', 'dense 10 bias=false bias=true', `model.net:1:21: error: the bias is already given
+    ╵                  ~~~~~`,
+  ],
+  [
+    'bias twice',
+    'dense 10 bias=false bias=true',
+    `model.net:1:21: error: the bias is already given
   1 │ dense 10 bias=false bias=true
-    ╵                     ~~~~`],
-  ['zero filters', 'conv 0 3x3\ndense 10', `model.net:1:6: error: expected a whole number from 1 to 65536 for the number of filters but found "0"
+    ╵                     ~~~~`,
+  ],
+  [
+    'zero filters',
+    'conv 0 3x3\ndense 10',
+    `model.net:1:6: error: expected a whole number from 1 to 65536 for the number of filters but found "0"
   1 │ conv 0 3x3
-    ╵      ~`],
-  ['fractional filters', 'conv 32.5 3x3\ndense 10', `model.net:1:6: error: expected a whole number from 1 to 65536 for the number of filters but found "32.5"
+    ╵      ~`,
+  ],
+  [
+    'fractional filters',
+    'conv 32.5 3x3\ndense 10',
+    `model.net:1:6: error: expected a whole number from 1 to 65536 for the number of filters but found "32.5"
   1 │ conv 32.5 3x3
-    ╵      ~~~~`],
-  ['kernel too large', 'conv 32 9x9\ndense 10', `model.net:1:9: error: expected a whole number from 1 to 7 for the conv kernel but found "9x9"
+    ╵      ~~~~`,
+  ],
+  [
+    'kernel too large',
+    'conv 32 9x9\ndense 10',
+    `model.net:1:9: error: expected a whole number from 1 to 7 for the conv kernel but found "9x9"
   1 │ conv 32 9x9
-    ╵         ~~~`],
-  ['kernel with three parts', 'conv 32 3x3x3\ndense 10', `model.net:1:9: error: expected a conv kernel like 3 or 3x3 but found "3x3x3"
+    ╵         ~~~`,
+  ],
+  [
+    'kernel with three parts',
+    'conv 32 3x3x3\ndense 10',
+    `model.net:1:9: error: expected a conv kernel like 3 or 3x3 but found "3x3x3"
   1 │ conv 32 3x3x3
-    ╵         ~~~~~`],
-  ['missing kernel', 'conv 32\ndense 10', `model.net:1:8: error: expected a conv kernel like 3 or 3x3 but found end of line
+    ╵         ~~~~~`,
+  ],
+  [
+    'missing kernel',
+    'conv 32\ndense 10',
+    `model.net:1:8: error: expected a conv kernel like 3 or 3x3 but found end of line
   1 │ conv 32
-    ╵        ^`],
-  ['conv stride beyond the engine', 'conv 32 3x3 stride=5\ndense 10', `model.net:1:20: error: expected a whole number from 1 to 4 for the conv stride but found "5"
+    ╵        ^`,
+  ],
+  [
+    'conv stride beyond the engine',
+    'conv 32 3x3 stride=5\ndense 10',
+    `model.net:1:20: error: expected a whole number from 1 to 4 for the conv stride but found "5"
   1 │ conv 32 3x3 stride=5
-    ╵                    ~`],
-  ['stride without =', 'conv 32 3x3 stride 2\ndense 10', `model.net:1:20: error: expected "=" after stride but found "2"
+    ╵                    ~`,
+  ],
+  [
+    'stride without =',
+    'conv 32 3x3 stride 2\ndense 10',
+    `model.net:1:20: error: expected "=" after stride but found "2"
   1 │ conv 32 3x3 stride 2
-    ╵                    ~`],
-  ['bias not a boolean', 'conv 32 3x3 bias=no\ndense 10', `model.net:1:18: error: expected true or false for bias but found "no"
+    ╵                    ~`,
+  ],
+  [
+    'bias not a boolean',
+    'conv 32 3x3 bias=no\ndense 10',
+    `model.net:1:18: error: expected true or false for bias but found "no"
   1 │ conv 32 3x3 bias=no
-    ╵                  ~~`],
-  ['number glued to a word', 'conv 32relu 3x3\ndense 10', `model.net:1:6: error: expected a number or a size like 3x3 but found "32relu"
+    ╵                  ~~`,
+  ],
+  [
+    'number glued to a word',
+    'conv 32relu 3x3\ndense 10',
+    `model.net:1:6: error: expected a number or a size like 3x3 but found "32relu"
   1 │ conv 32relu 3x3
-    ╵      ~~~~~~`],
-  ['stray character', 'conv 32 3x3 @ relu\ndense 10', `model.net:1:13: error: unexpected character "@"
+    ╵      ~~~~~~`,
+  ],
+  [
+    'stray character',
+    'conv 32 3x3 @ relu\ndense 10',
+    `model.net:1:13: error: unexpected character "@"
   1 │ conv 32 3x3 @ relu
-    ╵             ~`],
-  ['stray =, after a tab', 'conv 32 3x3 same\tstride=2 = 3\ndense 10', `model.net:1:27: error: expected a conv option or end of statement but found "="
+    ╵             ~`,
+  ],
+  [
+    'stray =, after a tab',
+    'conv 32 3x3 same\tstride=2 = 3\ndense 10',
+    `model.net:1:27: error: expected a conv option or end of statement but found "="
   1 │ conv 32 3x3 same\tstride=2 = 3
-    ╵                 \t         ~`],
-  ['pool size too large', 'pool 9\ndense 10', `model.net:1:6: error: expected a whole number from 1 to 7 for the pool size but found "9"
+    ╵                 \t         ~`,
+  ],
+  [
+    'pool size too large',
+    'pool 9\ndense 10',
+    `model.net:1:6: error: expected a whole number from 1 to 7 for the pool size but found "9"
   1 │ pool 9
-    ╵      ~`],
-  ['pool stride too large', 'pool 2 stride=8\ndense 10', `model.net:1:15: error: expected a whole number from 1 to 7 for the pool stride but found "8"
+    ╵      ~`,
+  ],
+  [
+    'pool stride too large',
+    'pool 2 stride=8\ndense 10',
+    `model.net:1:15: error: expected a whole number from 1 to 7 for the pool stride but found "8"
   1 │ pool 2 stride=8
-    ╵               ~`],
-  ['avgpool option misspelt', 'avgpool 2 sme\ndense 10', `model.net:1:11: error: unknown avgpool option "sme" (did you mean "same"?)
+    ╵               ~`,
+  ],
+  [
+    'avgpool option misspelt',
+    'avgpool 2 sme\ndense 10',
+    `model.net:1:11: error: unknown avgpool option "sme" (did you mean "same"?)
   1 │ avgpool 2 sme
-    ╵           ~~~`],
-  ['softmax before the last layer', 'dense 10 softmax\ndropout 0.5', `model.net:1:10: error: softmax is only allowed on the last layer
+    ╵           ~~~`,
+  ],
+  [
+    'softmax before the last layer',
+    'dense 10 softmax\ndropout 0.5',
+    `model.net:1:10: error: softmax is only allowed on the last layer
   1 │ dense 10 softmax
-    ╵          ~~~~~~~`],
-  ['softmax misspelt', 'dense 10 sofmax', `model.net:1:10: error: unknown dense option "sofmax" (did you mean "softmax"?)
+    ╵          ~~~~~~~`,
+  ],
+  [
+    'softmax misspelt',
+    'dense 10 sofmax',
+    `model.net:1:10: error: unknown dense option "sofmax" (did you mean "softmax"?)
   1 │ dense 10 sofmax
-    ╵          ~~~~~~`],
-  ['leaky slope out of range', 'dense 10 leaky(2)', `model.net:1:16: error: expected a number in [0, 1] for the leaky slope but found "2"
+    ╵          ~~~~~~`,
+  ],
+  [
+    'leaky slope out of range',
+    'dense 10 leaky(2)',
+    `model.net:1:16: error: expected a number in [0, 1] for the leaky slope but found "2"
   1 │ dense 10 leaky(2)
-    ╵                ~`],
-  ['leaky missing )', 'dense 10 leaky(0.1', `model.net:1:19: error: expected ")" but found end of file
+    ╵                ~`,
+  ],
+  [
+    'leaky missing )',
+    'dense 10 leaky(0.1',
+    `model.net:1:19: error: expected ")" but found end of file
   1 │ dense 10 leaky(0.1
-    ╵                   ^`],
-  ['activation layer takes no argument', 'relu(0.1)\ndense 10', `model.net:1:5: error: expected end of statement but found "("
+    ╵                   ^`,
+  ],
+  [
+    'activation layer takes no argument',
+    'relu(0.1)\ndense 10',
+    `model.net:1:5: error: expected end of statement but found "("
   1 │ relu(0.1)
-    ╵     ~`],
-  ['dropout rate 1', 'dropout 1\ndense 10', `model.net:1:9: error: expected a number in [0, 1) for the dropout rate but found "1"
+    ╵     ~`,
+  ],
+  [
+    'dropout rate 1',
+    'dropout 1\ndense 10',
+    `model.net:1:9: error: expected a number in [0, 1) for the dropout rate but found "1"
   1 │ dropout 1
-    ╵         ~`],
-  ['dropout rate negative', 'dropout -0.1\ndense 10', `model.net:1:9: error: expected a number in [0, 1) for the dropout rate but found "-0.1"
+    ╵         ~`,
+  ],
+  [
+    'dropout rate negative',
+    'dropout -0.1\ndense 10',
+    `model.net:1:9: error: expected a number in [0, 1) for the dropout rate but found "-0.1"
   1 │ dropout -0.1
-    ╵         ~~~~`],
-  ['dropout rate missing', 'dropout\ndense 10', `model.net:1:8: error: expected a number in [0, 1) for the dropout rate but found end of line
+    ╵         ~~~~`,
+  ],
+  [
+    'dropout rate missing',
+    'dropout\ndense 10',
+    `model.net:1:8: error: expected a number in [0, 1) for the dropout rate but found end of line
   1 │ dropout
-    ╵        ^`],
-  ['flatten takes nothing', 'flatten 3\ndense 10', `model.net:1:9: error: expected end of statement but found "3"
+    ╵        ^`,
+  ],
+  [
+    'flatten takes nothing',
+    'flatten 3\ndense 10',
+    `model.net:1:9: error: expected end of statement but found "3"
   1 │ flatten 3
-    ╵         ~`],
-  ['batchnorm momentum 1', 'batchnorm momentum=1\ndense 10', `model.net:1:20: error: expected a number in [0, 1) for momentum but found "1"
+    ╵         ~`,
+  ],
+  [
+    'batchnorm momentum 1',
+    'batchnorm momentum=1\ndense 10',
+    `model.net:1:20: error: expected a number in [0, 1) for momentum but found "1"
   1 │ batchnorm momentum=1
-    ╵                    ~`],
-  ['batchnorm eps 0', 'batchnorm eps=0\ndense 10', `model.net:1:15: error: expected a number > 0 for eps but found "0"
+    ╵                    ~`,
+  ],
+  [
+    'batchnorm eps 0',
+    'batchnorm eps=0\ndense 10',
+    `model.net:1:15: error: expected a number > 0 for eps but found "0"
   1 │ batchnorm eps=0
-    ╵               ~`],
-  ['batchnorm eps without value', 'batchnorm eps\ndense 10', `model.net:1:14: error: expected "=" after eps but found end of line
+    ╵               ~`,
+  ],
+  [
+    'batchnorm eps without value',
+    'batchnorm eps\ndense 10',
+    `model.net:1:14: error: expected "=" after eps but found end of line
   1 │ batchnorm eps
-    ╵              ^`],
-  ['epochs 0', 'dense 10\ntrain epochs=0', `model.net:2:14: error: expected a whole number ≥ 1 for epochs but found "0"
+    ╵              ^`,
+  ],
+  [
+    'epochs 0',
+    'dense 10\ntrain epochs=0',
+    `model.net:2:14: error: expected a whole number ≥ 1 for epochs but found "0"
   2 │ train epochs=0
-    ╵              ~`],
-  ['fractional batch', 'dense 10 relu\ntrain batch=1.5', `model.net:2:13: error: expected a whole number ≥ 1 for batch but found "1.5"
+    ╵              ~`,
+  ],
+  [
+    'fractional batch',
+    'dense 10 relu\ntrain batch=1.5',
+    `model.net:2:13: error: expected a whole number ≥ 1 for batch but found "1.5"
   2 │ train batch=1.5
-    ╵             ~~~`],
-  ['train key misspelt', 'dense 10\ntrain epoch=5', `model.net:2:7: error: unknown train option "epoch" (did you mean "epochs"?)
+    ╵             ~~~`,
+  ],
+  [
+    'train key misspelt',
+    'dense 10\ntrain epoch=5',
+    `model.net:2:7: error: unknown train option "epoch" (did you mean "epochs"?)
   2 │ train epoch=5
-    ╵       ~~~~~`],
-  ['optimizer misspelt', 'dense 10\ntrain optimizer=adan', `model.net:2:17: error: expected adam, adamw or sgd for optimizer but found "adan" (did you mean "adam"?)
+    ╵       ~~~~~`,
+  ],
+  [
+    'optimizer misspelt',
+    'dense 10\ntrain optimizer=adan',
+    `model.net:2:17: error: expected adam, adamw or sgd for optimizer but found "adan" (did you mean "adam"?)
   2 │ train optimizer=adan
-    ╵                 ~~~~`],
-  ['lr 0', 'dense 10\ntrain lr=0', `model.net:2:10: error: expected a number > 0 for lr but found "0"
+    ╵                 ~~~~`,
+  ],
+  [
+    'lr 0',
+    'dense 10\ntrain lr=0',
+    `model.net:2:10: error: expected a number > 0 for lr but found "0"
   2 │ train lr=0
-    ╵          ~`],
-  ['train key without value', 'dense 10\ntrain epochs', `model.net:2:13: error: expected "=" after epochs but found end of file
+    ╵          ~`,
+  ],
+  [
+    'train key without value',
+    'dense 10\ntrain epochs',
+    `model.net:2:13: error: expected "=" after epochs but found end of file
   2 │ train epochs
-    ╵             ^`],
-  ['train key given twice', 'dense 10\ntrain epochs=5\ntrain epochs=6', `model.net:3:7: error: epochs is already given on line 2
+    ╵             ^`,
+  ],
+  [
+    'train key given twice',
+    'dense 10\ntrain epochs=5\ntrain epochs=6',
+    `model.net:3:7: error: epochs is already given on line 2
   3 │ train epochs=6
-    ╵       ~~~~~~`],
-  ['momentum without sgd', 'dense 10\ntrain momentum=0.9', `model.net:2:7: error: momentum applies only to optimizer=sgd but the optimizer is adam
+    ╵       ~~~~~~`,
+  ],
+  [
+    'momentum without sgd',
+    'dense 10\ntrain momentum=0.9',
+    `model.net:2:7: error: momentum applies only to optimizer=sgd but the optimizer is adam
   2 │ train momentum=0.9
-    ╵       ~~~~~~~~`],
-  ['validation 1', 'dense 10\ntrain validation=1', `model.net:2:18: error: expected a number in [0, 1) for validation but found "1"
+    ╵       ~~~~~~~~`,
+  ],
+  [
+    'validation 1',
+    'dense 10\ntrain validation=1',
+    `model.net:2:18: error: expected a number in [0, 1) for validation but found "1"
   2 │ train validation=1
-    ╵                  ~`],
-  ['nesterov not a boolean', 'dense 10\ntrain nesterov=yes', `model.net:2:16: error: expected true or false for nesterov but found "yes"
+    ╵                  ~`,
+  ],
+  [
+    'nesterov not a boolean',
+    'dense 10\ntrain nesterov=yes',
+    `model.net:2:16: error: expected true or false for nesterov but found "yes"
   2 │ train nesterov=yes
-    ╵                ~~~`],
-  ['seed beyond 32 bits', 'dense 10\ntrain lr=1e-3 seed=4294967296', `model.net:2:20: error: expected a whole number from 0 to 4294967295 for seed but found "4294967296"
+    ╵                ~~~`,
+  ],
+  [
+    'seed beyond 32 bits',
+    'dense 10\ntrain lr=1e-3 seed=4294967296',
+    `model.net:2:20: error: expected a whole number from 0 to 4294967295 for seed but found "4294967296"
   2 │ train lr=1e-3 seed=4294967296
-    ╵                    ~~~~~~~~~~`],
-  ['schedule misspelt', 'dense 10\ntrain schedule=cosin', `model.net:2:16: error: expected constant, cosine, onecycle or plateau for schedule but found "cosin" (did you mean "cosine"?)
+    ╵                    ~~~~~~~~~~`,
+  ],
+  [
+    'schedule misspelt',
+    'dense 10\ntrain schedule=cosin',
+    `model.net:2:16: error: expected constant, cosine, onecycle or plateau for schedule but found "cosin" (did you mean "cosine"?)
   2 │ train schedule=cosin
-    ╵                ~~~~~`],
-  ['augment shift too large', 'dense 10\naugment shift=9', `model.net:2:15: error: expected a whole number from 0 to 8 for shift but found "9"
+    ╵                ~~~~~`,
+  ],
+  [
+    'augment shift too large',
+    'dense 10\naugment shift=9',
+    `model.net:2:15: error: expected a whole number from 0 to 8 for shift but found "9"
   2 │ augment shift=9
-    ╵               ~`],
-  ['augment flip not a boolean', 'dense 10\naugment flip=maybe', `model.net:2:14: error: expected true or false for flip but found "maybe"
+    ╵               ~`,
+  ],
+  [
+    'augment flip not a boolean',
+    'dense 10\naugment flip=maybe',
+    `model.net:2:14: error: expected true or false for flip but found "maybe"
   2 │ augment flip=maybe
-    ╵              ~~~~~`],
-  ['augment key misspelt', 'dense 10\naugment rotat=10', `model.net:2:9: error: unknown augment option "rotat" (did you mean "rotate"?)
+    ╵              ~~~~~`,
+  ],
+  [
+    'augment key misspelt',
+    'dense 10\naugment rotat=10',
+    `model.net:2:9: error: unknown augment option "rotat" (did you mean "rotate"?)
   2 │ augment rotat=10
-    ╵         ~~~~~`],
-  ['augment zoom too large', 'dense 10\naugment zoom=0.8', `model.net:2:14: error: expected a number in [0, 0.5] for zoom but found "0.8"
+    ╵         ~~~~~`,
+  ],
+  [
+    'augment zoom too large',
+    'dense 10\naugment zoom=0.8',
+    `model.net:2:14: error: expected a number in [0, 0.5] for zoom but found "0.8"
   2 │ augment zoom=0.8
-    ╵              ~~~`],
-  ['input after a layer', 'dense 10\ninput 28x28x1', `model.net:2:1: error: input must come before the first layer
+    ╵              ~~~`,
+  ],
+  [
+    'input after a layer',
+    'dense 10\ninput 28x28x1',
+    `model.net:2:1: error: input must come before the first layer
   2 │ input 28x28x1
-    ╵ ~~~~~`],
-  ['input twice', 'input 28x28x1\ninput 28x28x1\ndense 10', `model.net:2:1: error: input is already given on line 1
+    ╵ ~~~~~`,
+  ],
+  [
+    'input twice',
+    'input 28x28x1\ninput 28x28x1\ndense 10',
+    `model.net:2:1: error: input is already given on line 1
   2 │ input 28x28x1
-    ╵ ~~~~~`],
-  ['input height 0', 'input 0x28\ndense 10', `model.net:1:7: error: expected a whole number from 1 to 1024 for the input height but found "0x28"
+    ╵ ~~~~~`,
+  ],
+  [
+    'input height 0',
+    'input 0x28\ndense 10',
+    `model.net:1:7: error: expected a whole number from 1 to 1024 for the input height but found "0x28"
   1 │ input 0x28
-    ╵       ~~~~`],
-  ['input not a size', 'input 28\ndense 10', `model.net:1:7: error: expected an input size like 28x28x1 but found "28"
+    ╵       ~~~~`,
+  ],
+  [
+    'input not a size',
+    'input 28\ndense 10',
+    `model.net:1:7: error: expected an input size like 28x28x1 but found "28"
   1 │ input 28
-    ╵       ~~`],
-  ['residual: valid conv changes size', 'residual { conv 32 3x3 relu }\ndense 10', `model.net:1:1: error: residual block turns 28x28x1 into 26x26x32, which a 1x1 shortcut with stride 1x1 cannot match (it gives 28x28x32)
+    ╵       ~~`,
+  ],
+  [
+    'residual: valid conv changes size',
+    'residual { conv 32 3x3 relu }\ndense 10',
+    `model.net:1:1: error: residual block turns 28x28x1 into 26x26x32, which a 1x1 shortcut with stride 1x1 cannot match (it gives 28x28x32)
   1 │ residual { conv 32 3x3 relu }
-    ╵ ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~`],
-  ['residual: flattens', 'conv 8 3x3 same; residual { conv 8 3x3 same; dense 10 }', `model.net:1:18: error: residual block turns 28x28x8 into 10, but a shortcut can only be projected between HxWxC shapes
+    ╵ ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~`,
+  ],
+  [
+    'residual: flattens',
+    'conv 8 3x3 same; residual { conv 8 3x3 same; dense 10 }',
+    `model.net:1:18: error: residual block turns 28x28x8 into 10, but a shortcut can only be projected between HxWxC shapes
   1 │ conv 8 3x3 same; residual { conv 8 3x3 same; dense 10 }
-    ╵                  ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~`],
-  ['residual: stride beyond the shortcut', 'conv 8 3x3 same; residual { pool 2 same; pool 2 same; pool 2 same }\ndense 10', `model.net:1:18: error: residual block has a total stride of 8x8, but its 1x1 shortcut can stride at most 4
+    ╵                  ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~`,
+  ],
+  [
+    'residual: stride beyond the shortcut',
+    'conv 8 3x3 same; residual { pool 2 same; pool 2 same; pool 2 same }\ndense 10',
+    `model.net:1:18: error: residual block has a total stride of 8x8, but its 1x1 shortcut can stride at most 4
   1 │ conv 8 3x3 same; residual { pool 2 same; pool 2 same; pool 2 same }
-    ╵                  ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~`],
-  ['residual: unclosed', 'conv 16 3x3 same\nresidual {\n  conv 16 3x3 same\n', `model.net:4:1: error: expected "}" to close the residual block on line 2 but found end of file
+    ╵                  ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~`,
+  ],
+  [
+    'residual: unclosed',
+    'conv 16 3x3 same\nresidual {\n  conv 16 3x3 same\n',
+    `model.net:4:1: error: expected "}" to close the residual block on line 2 but found end of file
   4 │ 
-    ╵ ^`],
-  ['residual: empty', 'residual { }\ndense 10', `model.net:1:12: error: expected a layer but found "}"
+    ╵ ^`,
+  ],
+  [
+    'residual: empty',
+    'residual { }\ndense 10',
+    `model.net:1:12: error: expected a layer but found "}"
   1 │ residual { }
-    ╵            ~`],
-  ['residual: train inside', 'residual { train epochs=3 }\ndense 10', `model.net:1:12: error: train is only allowed at the top level, not inside residual
+    ╵            ~`,
+  ],
+  [
+    'residual: train inside',
+    'residual { train epochs=3 }\ndense 10',
+    `model.net:1:12: error: train is only allowed at the top level, not inside residual
   1 │ residual { train epochs=3 }
-    ╵            ~~~~~`],
-  ['residual: no brace', 'residual conv 8 3x3\ndense 10', `model.net:1:10: error: expected "{" after residual but found "conv"
+    ╵            ~~~~~`,
+  ],
+  [
+    'residual: no brace',
+    'residual conv 8 3x3\ndense 10',
+    `model.net:1:10: error: expected "{" after residual but found "conv"
   1 │ residual conv 8 3x3
-    ╵          ~~~~`],
-  ['stray }', 'dense 10 softmax\n}', `model.net:2:1: error: expected a layer but found "}"
+    ╵          ~~~~`,
+  ],
+  [
+    'stray }',
+    'dense 10 softmax\n}',
+    `model.net:2:1: error: expected a layer but found "}"
   2 │ }
-    ╵ ~`],
-  ['empty file', '', `model.net:1:1: error: expected a layer but found end of file
+    ╵ ~`,
+  ],
+  [
+    'empty file',
+    '',
+    `model.net:1:1: error: expected a layer but found end of file
   1 │ 
-    ╵ ^`],
-  ['only comments', '# nothing here\n', `model.net:2:1: error: expected a layer but found end of file
+    ╵ ^`,
+  ],
+  [
+    'only comments',
+    '# nothing here\n',
+    `model.net:2:1: error: expected a layer but found end of file
   2 │ 
-    ╵ ^`],
-  ['CRLF line endings', 'dense 10\r\ntrain epochs=0\r\n', `model.net:2:14: error: expected a whole number ≥ 1 for epochs but found "0"
+    ╵ ^`,
+  ],
+  [
+    'CRLF line endings',
+    'dense 10\r\ntrain epochs=0\r\n',
+    `model.net:2:14: error: expected a whole number ≥ 1 for epochs but found "0"
   2 │ train epochs=0
-    ╵              ~`],
-  ['statement after a block on its line', 'residual { conv 1 1 } relu\ndense 10', `model.net:1:23: error: expected end of statement but found "relu"
+    ╵              ~`,
+  ],
+  [
+    'statement after a block on its line',
+    'residual { conv 1 1 } relu\ndense 10',
+    `model.net:1:23: error: expected end of statement but found "relu"
   1 │ residual { conv 1 1 } relu
-    ╵                       ~~~~`],
+    ╵                       ~~~~`,
+  ],
 ];
 
 describe('dsl errors', () => {
@@ -247,19 +535,31 @@ describe('dsl errors', () => {
     }
     expect(err).toBeInstanceOf(DslError);
     const d = err as DslError;
-    expect([d.file, d.offset, d.length, d.line, d.column, d.message, d.suggestion]).toEqual(['a/b.net', 29, 3, 3, 1, 'unknown layer "cnv"', 'conv']);
+    expect([d.file, d.offset, d.length, d.line, d.column, d.message, d.suggestion]).toEqual([
+      'a/b.net',
+      29,
+      3,
+      3,
+      1,
+      'unknown layer "cnv"',
+      'conv',
+    ]);
   });
 
   it('counts columns in characters and keeps tabs under the marker', () => {
     const source = 'conv 8 1x1 # é\n\tdense 10 relux';
-    expect(errorText(source)).toBe('model.net:2:11: error: unknown dense option "relux" (did you mean "relu"?)\n  2 │ \tdense 10 relux\n    ╵ \t         ~~~~~');
+    expect(errorText(source)).toBe(
+      'model.net:2:11: error: unknown dense option "relux" (did you mean "relu"?)\n  2 │ \tdense 10 relux\n    ╵ \t         ~~~~~',
+    );
     const wide = 'dense 10 # 🙂\n🙂';
     expect(errorText(wide)).toBe('model.net:2:1: error: unexpected character "🙂"\n  2 │ 🙂\n    ╵ ~');
   });
 
   it('widens the gutter for two-digit line numbers', () => {
     const source = '\n'.repeat(11) + 'dens 10';
-    expect(errorText(source)).toBe('model.net:12:1: error: unknown layer "dens" (did you mean "dense"?)\n  12 │ dens 10\n     ╵ ~~~~');
+    expect(errorText(source)).toBe(
+      'model.net:12:1: error: unknown layer "dens" (did you mean "dense"?)\n  12 │ dens 10\n     ╵ ~~~~',
+    );
   });
 
   it('limits residual nesting instead of overflowing the stack', () => {

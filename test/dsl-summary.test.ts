@@ -7,7 +7,10 @@ import { parseNet, summarize, type Layer, type ModelIR } from '../dsl/index.ts';
 
 const DIR = new URL('../examples/', import.meta.url);
 const example = (name: string): ModelIR => parseNet(readFileSync(new URL(name, DIR), 'utf8'), `examples/${name}`);
-const totals = (ir: ModelIR): string[] => summarize(ir).split('\n').filter((l) => /params: /.test(l));
+const totals = (ir: ModelIR): string[] =>
+  summarize(ir)
+    .split('\n')
+    .filter((l) => /params: /.test(l));
 
 const REFERENCE = `Model: "reference"
 _________________________________________________________________
@@ -62,34 +65,56 @@ describe('dsl summary', () => {
   });
 
   it('lists every example in examples/', () => {
-    const files = readdirSync(DIR).filter((f) => f.endsWith('.net')).sort();
+    const files = readdirSync(DIR)
+      .filter((f) => f.endsWith('.net'))
+      .sort();
     expect(files).toEqual(EXAMPLES.map((e) => e[0]).sort());
   });
 
-  it.each(EXAMPLES)('%s parses, ends in 10 logits, %i trainable + %i non-trainable', (file, trainable, nonTrainable) => {
-    const ir = example(file);
-    expect(ir.params).toEqual({ trainable, nonTrainable });
-    expect(ir.softmax).toBe(true);
-    expect(ir.output).toEqual({ units: 10 });
-    const n = (x: number): string => String(x).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-    expect(totals(ir)).toEqual([`Total params: ${n(trainable + nonTrainable)}`, `Trainable params: ${n(trainable)}`, `Non-trainable params: ${n(nonTrainable)}`]);
-    const all = names(ir.layers);
-    expect(new Set(all).size).toBe(all.length);
-  });
+  it.each(EXAMPLES)(
+    '%s parses, ends in 10 logits, %i trainable + %i non-trainable',
+    (file, trainable, nonTrainable) => {
+      const ir = example(file);
+      expect(ir.params).toEqual({ trainable, nonTrainable });
+      expect(ir.softmax).toBe(true);
+      expect(ir.output).toEqual({ units: 10 });
+      const n = (x: number): string => String(x).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+      expect(totals(ir)).toEqual([
+        `Total params: ${n(trainable + nonTrainable)}`,
+        `Trainable params: ${n(trainable)}`,
+        `Non-trainable params: ${n(nonTrainable)}`,
+      ]);
+      const all = names(ir.layers);
+      expect(new Set(all).size).toBe(all.length);
+    },
+  );
 
   it('counts batch norm: gamma and beta trainable, moving mean and variance not', () => {
-    const ir = parseNet('conv 32 3x3 same bias=false\nbatchnorm\nrelu\nglobalavgpool\ndense 64 bias=false\nbatchnorm\ndense 10');
+    const ir = parseNet(
+      'conv 32 3x3 same bias=false\nbatchnorm\nrelu\nglobalavgpool\ndense 64 bias=false\nbatchnorm\ndense 10',
+    );
     const bn = ir.layers.filter((l) => l.kind === 'batchnorm');
-    expect(bn.map((l) => [l.name, l.params.trainable, l.params.nonTrainable])).toEqual([['bn1', 64, 64], ['bn2', 128, 128]]);
+    expect(bn.map((l) => [l.name, l.params.trainable, l.params.nonTrainable])).toEqual([
+      ['bn1', 64, 64],
+      ['bn2', 128, 128],
+    ]);
     expect(ir.params).toEqual({ trainable: 288 + 64 + 32 * 64 + 128 + 650, nonTrainable: 192 });
     expect(totals(ir)).toEqual(['Total params: 3,370', 'Trainable params: 3,178', 'Non-trainable params: 192']);
   });
 
   it('counts a projection as a 1x1 conv with bias, and shows it before the add', () => {
-    const ir = parseNet('conv 8 3x3 same\nresidual {\n conv 16 3x3 stride=2 same relu\n conv 16 3x3 same\n}\nflatten; dense 10');
+    const ir = parseNet(
+      'conv 8 3x3 same\nresidual {\n conv 16 3x3 stride=2 same relu\n conv 16 3x3 same\n}\nflatten; dense 10',
+    );
     const res = ir.layers[1]!;
     if (res.kind !== 'residual') throw new Error('expected a residual');
-    expect(res.projection).toEqual({ name: 'res1.proj', filters: 16, strideH: 2, strideW: 2, params: { trainable: 8 * 16 + 16, nonTrainable: 0 } });
+    expect(res.projection).toEqual({
+      name: 'res1.proj',
+      filters: 16,
+      strideH: 2,
+      strideW: 2,
+      params: { trainable: 8 * 16 + 16, nonTrainable: 0 },
+    });
     expect(res.params.trainable).toBe(9 * 8 * 16 + 16 + 9 * 16 * 16 + 16 + 144);
     const rows = summarize(ir).split('\n').slice(5, 9);
     expect(rows).toEqual([

@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { useGpu, f32, spreadFromName } from './helpers/gpu.ts';
 import { expectAllclose, type Tol } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
-import { accumulate, activationBackward, activationForward, add, copy, emaUpdate, fill } from '../src/ops/elementwise.ts';
+import {
+  accumulate,
+  activationBackward,
+  activationForward,
+  add,
+  copy,
+  emaUpdate,
+  fill,
+} from '../src/ops/elementwise.ts';
 import { accumulateRef, activationBackwardRef, activationRef, addRef, emaRef } from '../src/ops/elementwise.ref.ts';
 import { gradFromOutput, type Act } from '../src/ops/act.ts';
 import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
@@ -48,7 +56,13 @@ function inputs(rng: Rng, n: number): Float64Array {
 const gpu = useGpu();
 
 /** Uploads each input, runs one dispatch built on them, reads `out`'s first count floats. */
-async function run1(g: Gpu, count: number, ins: Float64Array[], outInit: Float64Array | null, make: (bufs: GPUBuffer[], out: GPUBuffer) => Dispatch): Promise<Float32Array> {
+async function run1(
+  g: Gpu,
+  count: number,
+  ins: Float64Array[],
+  outInit: Float64Array | null,
+  make: (bufs: GPUBuffer[], out: GPUBuffer) => Dispatch,
+): Promise<Float32Array> {
   const bufs = ins.map((a) => g.upload(f32(a)));
   const out = g.upload(outInit ? f32(outInit) : new Float32Array(count).fill(NaN)); // NaN: every element must be written
   const d = make(bufs, out);
@@ -74,8 +88,11 @@ describe('activations (GPU vs CPU reference)', () => {
   it.each(rows(ACTS))('backward %s from the input', async (_n, act) => {
     const g = gpu();
     const rng = new Rng(2);
-    const x = inputs(rng, N), dy = rng.floats(N);
-    const dx = await run1(g, N, [dy, x], null, ([dyb, xb], dxb) => activationBackward(g, { dy: dyb!, saved: xb!, dx: dxb }, N, act, 'input'));
+    const x = inputs(rng, N),
+      dy = rng.floats(N);
+    const dx = await run1(g, N, [dy, x], null, ([dyb, xb], dxb) =>
+      activationBackward(g, { dy: dyb!, saved: xb!, dx: dxb }, N, act, 'input'),
+    );
     expect(finite(dx), `${name(act)} non-finite gradient at`).toBe(-1);
     expectAllclose(`${name(act)} dx`, dx, activationBackwardRef(dy, x, act, 'input'), TOL[act.kind], [N]);
   });
@@ -83,24 +100,39 @@ describe('activations (GPU vs CPU reference)', () => {
   it.each(rows(ACTS.filter(gradFromOutput)))('backward %s from the output', async (_n, act) => {
     const g = gpu();
     const rng = new Rng(3);
-    const x = inputs(rng, N), dy = rng.floats(N);
+    const x = inputs(rng, N),
+      dy = rng.floats(N);
     // The saved output as a fused forward would have stored it: f32.
     const y = Float64Array.from(activationRef(x, act), Math.fround);
-    const dx = await run1(g, N, [dy, y], null, ([dyb, yb], dxb) => activationBackward(g, { dy: dyb!, saved: yb!, dx: dxb }, N, act, 'output'));
+    const dx = await run1(g, N, [dy, y], null, ([dyb, yb], dxb) =>
+      activationBackward(g, { dy: dyb!, saved: yb!, dx: dxb }, N, act, 'output'),
+    );
     expect(finite(dx), `${name(act)} non-finite gradient at`).toBe(-1);
     expectAllclose(`${name(act)} dx`, dx, activationBackwardRef(dy, y, act, 'output'), TOL[act.kind], [N]);
   });
 
   it('gelu from the output is refused (its gradient needs the input)', () => {
-    expect(() => activationBackward(gpu(), { dy: gpu().dummy, saved: gpu().dummy, dx: gpu().dummy }, 4, { kind: 'gelu' }, 'output')).toThrow(/cannot be computed from its output/);
+    expect(() =>
+      activationBackward(
+        gpu(),
+        { dy: gpu().dummy, saved: gpu().dummy, dx: gpu().dummy },
+        4,
+        { kind: 'gelu' },
+        'output',
+      ),
+    ).toThrow(/cannot be computed from its output/);
   });
 
   it('backward accumulates into dx (tanh from the output)', async () => {
     const g = gpu();
     const act: Act = { kind: 'tanh' };
     const rng = new Rng(4);
-    const y = Float64Array.from(activationRef(inputs(rng, N), act), Math.fround), dy = rng.floats(N), prior = rng.floats(N);
-    const dx = await run1(g, N, [dy, y], prior, ([dyb, yb], dxb) => activationBackward(g, { dy: dyb!, saved: yb!, dx: dxb }, N, act, 'output', true));
+    const y = Float64Array.from(activationRef(inputs(rng, N), act), Math.fround),
+      dy = rng.floats(N),
+      prior = rng.floats(N);
+    const dx = await run1(g, N, [dy, y], prior, ([dyb, yb], dxb) =>
+      activationBackward(g, { dy: dyb!, saved: yb!, dx: dxb }, N, act, 'output', true),
+    );
     expectAllclose('tanh dx accumulated', dx, activationBackwardRef(dy, y, act, 'output', prior), TOL.tanh, [N]);
   });
 
@@ -111,15 +143,20 @@ describe('activations (GPU vs CPU reference)', () => {
     const x = Float64Array.from({ length: n }, (_, i) => Math.fround(-10 + i * 1e-4));
     const ones = new Float64Array(n).fill(1);
     const y = await run1(g, n, [x], null, ([xb], yb) => activationForward(g, { x: xb!, y: yb }, n, act));
-    const dx = await run1(g, n, [ones, x], null, ([dyb, xb], dxb) => activationBackward(g, { dy: dyb!, saved: xb!, dx: dxb }, n, act, 'input'));
+    const dx = await run1(g, n, [ones, x], null, ([dyb, xb], dxb) =>
+      activationBackward(g, { dy: dyb!, saved: xb!, dx: dxb }, n, act, 'input'),
+    );
     const maxErr = (a: ArrayLike<number>, e: ArrayLike<number>): [number, number] => {
-      let m = 0, at = 0;
+      let m = 0,
+        at = 0;
       for (let i = 0; i < n; i++) if (Math.abs(a[i]! - e[i]!) > m) [m, at] = [Math.abs(a[i]! - e[i]!), x[i]!];
       return [m, at];
     };
     const [fe, fat] = maxErr(y, activationRef(x, act));
     const [be, bat] = maxErr(dx, activationBackwardRef(ones, x, act, 'input'));
-    console.log(`gelu max abs error over [-10, 10]: forward ${fe.toExponential(2)} at x=${fat.toFixed(4)}, gradient ${be.toExponential(2)} at x=${bat.toFixed(4)}`);
+    console.log(
+      `gelu max abs error over [-10, 10]: forward ${fe.toExponential(2)} at x=${fat.toFixed(4)}, gradient ${be.toExponential(2)} at x=${bat.toFixed(4)}`,
+    );
     expect(fe).toBeLessThan(GELU_MAX_ABS);
     expect(be).toBeLessThan(GELU_MAX_ABS);
   });
@@ -139,7 +176,8 @@ describe('add, accumulate, copy, fill (GPU vs CPU reference)', () => {
     const g = gpu();
     spreadFromName(g, name);
     const rng = new Rng(n);
-    const a = rng.floats(n), b = rng.floats(n);
+    const a = rng.floats(n),
+      b = rng.floats(n);
     const c = await run1(g, n, [a, b], null, ([ab, bb], cb) => add(g, { a: ab!, b: bb!, c: cb }, n));
     expectAllclose('add c', c, addRef(a, b), SUM, [n]);
   });
@@ -147,7 +185,8 @@ describe('add, accumulate, copy, fill (GPU vs CPU reference)', () => {
   it('accumulate: c += a', async () => {
     const g = gpu();
     const rng = new Rng(5);
-    const a = rng.floats(N), c0 = rng.floats(N);
+    const a = rng.floats(N),
+      c0 = rng.floats(N);
     const c = await run1(g, N, [a], c0, ([ab], cb) => accumulate(g, { a: ab!, c: cb }, N));
     expectAllclose('accumulate c', c, accumulateRef(a, c0), SUM, [N]);
   });
@@ -155,7 +194,8 @@ describe('add, accumulate, copy, fill (GPU vs CPU reference)', () => {
   it.each([0.9, 0.999])('ema: avg = decay·avg + (1 − decay)·x, decay %s', async (decay) => {
     const g = gpu();
     const rng = new Rng(55);
-    const x = rng.floats(N), avg0 = rng.floats(N);
+    const x = rng.floats(N),
+      avg0 = rng.floats(N);
     const out = await run1(g, N, [x], avg0, ([xb], ab) => emaUpdate(g, { x: xb!, avg: ab }, N, decay));
     // three f32 roundings (x − avg, the product, the sum) on values ≤ 1
     expectAllclose('ema avg', out, emaRef(avg0, x, decay), { atol: 2e-7, rtol: 0 }, [N]);
@@ -164,7 +204,8 @@ describe('add, accumulate, copy, fill (GPU vs CPU reference)', () => {
   it('copy: dst = src, bit for bit, the rest of dst untouched', async () => {
     const g = gpu();
     const rng = new Rng(6);
-    const src = rng.floats(N), dst0 = rng.floats(N + 5);
+    const src = rng.floats(N),
+      dst0 = rng.floats(N + 5);
     const out = await run1(g, N + 5, [src], dst0, ([sb], db) => copy(g, { src: sb!, dst: db }, N));
     expect(Array.from(out)).toEqual([...Array.from(f32(src)), ...Array.from(f32(dst0.subarray(N)))]);
   });
@@ -185,12 +226,22 @@ describe('activation reference gradients (finite differences)', () => {
     // Away from relu/leaky's kink at 0 by more than the step.
     const x = rng.floats(40, -4, 4).map((v) => (Math.abs(v) < 1e-3 ? 0.5 : v));
     const gy = rng.floats(40);
-    checkGradFd(`${name(act)} dx`, x, (v) => dot(activationRef(v, act), gy), activationBackwardRef(gy, x, act, 'input'));
+    checkGradFd(
+      `${name(act)} dx`,
+      x,
+      (v) => dot(activationRef(v, act), gy),
+      activationBackwardRef(gy, x, act, 'input'),
+    );
   });
   it.each(rows(ACTS.filter(gradFromOutput)))('%s: from the output', (_n, act) => {
     const rng = new Rng(9);
     const x = rng.floats(40, -4, 4).map((v) => (Math.abs(v) < 1e-3 ? 0.5 : v));
     const gy = rng.floats(40);
-    checkGradFd(`${name(act)} dx`, x, (v) => dot(activationRef(v, act), gy), activationBackwardRef(gy, activationRef(x, act), act, 'output'));
+    checkGradFd(
+      `${name(act)} dx`,
+      x,
+      (v) => dot(activationRef(v, act), gy),
+      activationBackwardRef(gy, activationRef(x, act), act, 'output'),
+    );
   });
 });

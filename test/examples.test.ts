@@ -7,11 +7,19 @@ import { Trainer } from '../src/train/trainer.ts';
 import { Rng } from '../src/util/rng.ts';
 import type { Dataset } from '../src/data/dataset.ts';
 
-const files = readdirSync('examples').filter((f) => f.endsWith('.net')).sort();
+const files = readdirSync('examples')
+  .filter((f) => f.endsWith('.net'))
+  .sort();
 
 function noise(n: number): Dataset {
   const rng = new Rng(n);
-  return { images: new Uint8Array(n * 784).map(() => rng.int(256)), labels: new Uint8Array(n).map(() => rng.int(10)), n, rows: 28, cols: 28 };
+  return {
+    images: new Uint8Array(n * 784).map(() => rng.int(256)),
+    labels: new Uint8Array(n).map(() => rng.int(10)),
+    n,
+    rows: 28,
+    cols: 28,
+  };
 }
 
 describe('examples train a few steps', () => {
@@ -23,9 +31,18 @@ describe('examples train a few steps', () => {
     const before = await t.params.read();
     const batch = 4;
     const h = await t.fit(noise(batch * 2), null, {
-      epochs: 1, batch, lr: ir.train.lr,
-      optimizer: { name: ir.train.optimizer, momentum: ir.train.momentum, nesterov: ir.train.nesterov, weightDecay: ir.train.weightDecay },
-      schedule: 'constant', labelSmoothing: ir.train.labelSmoothing, seed: 1,
+      epochs: 1,
+      batch,
+      lr: ir.train.lr,
+      optimizer: {
+        name: ir.train.optimizer,
+        momentum: ir.train.momentum,
+        nesterov: ir.train.nesterov,
+        weightDecay: ir.train.weightDecay,
+      },
+      schedule: 'constant',
+      labelSmoothing: ir.train.labelSmoothing,
+      seed: 1,
       augment: ir.augment,
     });
     expect(Number.isFinite(h[0]!.loss)).toBe(true);

@@ -14,20 +14,30 @@ const GIB = 2 ** 30;
 
 describe('fittingBatch', () => {
   it.each([
-    ['the binding limit is the smaller', { maxBufferSize: GIB, maxStorageBufferBindingSize: 300 * PER_IMAGE + 100 }, 300],
+    [
+      'the binding limit is the smaller',
+      { maxBufferSize: GIB, maxStorageBufferBindingSize: 300 * PER_IMAGE + 100 },
+      300,
+    ],
     ['the buffer limit is the smaller', { maxBufferSize: 250 * PER_IMAGE + 5, maxStorageBufferBindingSize: GIB }, 250],
     ['exactly 999 images', { maxBufferSize: 1000 * PER_IMAGE - 1, maxStorageBufferBindingSize: GIB }, 999],
-    ['not even one image: 1, for checkBatchFits to refuse', { maxBufferSize: GIB, maxStorageBufferBindingSize: PER_IMAGE - 1 }, 1],
+    [
+      'not even one image: 1, for checkBatchFits to refuse',
+      { maxBufferSize: GIB, maxStorageBufferBindingSize: PER_IMAGE - 1 },
+      1,
+    ],
   ])('1000 images do not fit, %s: the largest batch that does', (_, limits, batch) => {
     expect(fittingBatch(WIDE, 1000, limits)).toBe(batch);
   });
 
-  it('the batch it returns passes the planner\'s own check, one image more does not', () => {
+  it("the batch it returns passes the planner's own check, one image more does not", () => {
     const limits = { maxBufferSize: GIB, maxStorageBufferBindingSize: 300 * PER_IMAGE + 100 };
     const b = fittingBatch(WIDE, 1000, limits);
     expect(() => checkLimits(buildGraph(WIDE, b).graph, limits)).not.toThrow();
     expect(() => checkLimits(buildGraph(WIDE, b + 1).graph, limits)).toThrow(ShapeError);
-    expect(() => checkLimits(buildGraph(WIDE, b + 1).graph, limits)).toThrow(`the output of conv1 (conv2d) [${b + 1}, 8, 28, 28] needs`);
+    expect(() => checkLimits(buildGraph(WIDE, b + 1).graph, limits)).toThrow(
+      `the output of conv1 (conv2d) [${b + 1}, 8, 28, 28] needs`,
+    );
   });
 
   it('a model that fits gets the batch wanted', () => {

@@ -13,10 +13,22 @@ import { Rng } from '../src/util/rng.ts';
 
 const NETS: [string, string][] = [
   ['conv relu, max pool, dense', 'input 6x6x1\nconv 3 3x3 same relu\npool 2\ndense 10 softmax'],
-  ['strided valid conv, tanh, avg pool, two dense', 'input 9x7x2\nconv 4 3x2 stride=2 valid tanh\navgpool 2 same\ndense 6 sigmoid\ndense 10 softmax'],
-  ['batch norm, leaky, global average pool', 'input 5x5x2\nconv 4 3x3 same bias=false\nbatchnorm\nleaky(0.1)\nglobalavgpool\ndense 10 softmax'],
-  ['residual with projection, gelu, dropout', 'input 6x6x1\nconv 2 3x3 same relu\nresidual {\n conv 3 3x3 stride=2 same relu\n conv 3 1x1 gelu\n}\nrelu\ndropout 0.3\nflatten\ndense 10 softmax'],
-  ['residual identity (fan-out), batch norm on dense', 'input 4x4x1\nconv 2 3x3 same\nresidual { conv 2 3x3 same relu; conv 2 3x3 same }\ndense 8\nbatchnorm\nrelu\ndense 10 softmax'],
+  [
+    'strided valid conv, tanh, avg pool, two dense',
+    'input 9x7x2\nconv 4 3x2 stride=2 valid tanh\navgpool 2 same\ndense 6 sigmoid\ndense 10 softmax',
+  ],
+  [
+    'batch norm, leaky, global average pool',
+    'input 5x5x2\nconv 4 3x3 same bias=false\nbatchnorm\nleaky(0.1)\nglobalavgpool\ndense 10 softmax',
+  ],
+  [
+    'residual with projection, gelu, dropout',
+    'input 6x6x1\nconv 2 3x3 same relu\nresidual {\n conv 3 3x3 stride=2 same relu\n conv 3 1x1 gelu\n}\nrelu\ndropout 0.3\nflatten\ndense 10 softmax',
+  ],
+  [
+    'residual identity (fan-out), batch norm on dense',
+    'input 4x4x1\nconv 2 3x3 same\nresidual { conv 2 3x3 same relu; conv 2 3x3 same }\ndense 8\nbatchnorm\nrelu\ndense 10 softmax',
+  ],
 ];
 
 describe('whole-graph gradients (GPU backward vs finite differences of the CPU reference network)', () => {
@@ -32,12 +44,20 @@ describe('whole-graph gradients (GPU backward vs finite differences of the CPU r
     g.write(counter, new Uint32Array(4));
     const stats = g.alloc(16, 'stats');
     g.write(stats, new Uint32Array(4));
-    const p = plan(g, built.graph, { training: true, logits: built.logits, labels: built.labels, persistent: store.buffers, counter, stats });
+    const p = plan(g, built.graph, {
+      training: true,
+      logits: built.logits,
+      labels: built.labels,
+      persistent: store.buffers,
+      counter,
+      stats,
+    });
 
     const rng = new Rng(3);
     const x = rng.floats(numel(built.x.shape), 0, 1);
     const labels = new Uint32Array(batch).map(() => rng.int(10));
-    const xr = p.buffer(built.x), lr = p.buffer(built.labels);
+    const xr = p.buffer(built.x),
+      lr = p.buffer(built.labels);
     g.write('buffer' in xr ? xr.buffer : xr, Float32Array.from(x));
     g.write('buffer' in lr ? lr.buffer : lr, labels);
     const weights = await store.read();
@@ -46,7 +66,8 @@ describe('whole-graph gradients (GPU backward vs finite differences of the CPU r
     // Float64 values for every input and parameter tensor.
     const values: Values = new Map();
     values.set(built.x.id, x);
-    for (const t of built.graph.tensors) if (t.name && weights.has(t.name)) values.set(t.id, Float64Array.from(weights.get(t.name)!.data));
+    for (const t of built.graph.tensors)
+      if (t.name && weights.has(t.name)) values.set(t.id, Float64Array.from(weights.get(t.name)!.data));
     const loss = (): number => refLoss(built.graph, values, built.logits, labels, { counter: 0 });
 
     const tensors = built.graph.tensors.filter((t) => t.kind === 'param');
@@ -77,11 +98,22 @@ describe('whole-graph gradients (GPU backward vs finite differences of the CPU r
 
   it('reuses activation buffers by liveness', () => {
     const g = gpu();
-    const ir = parseNet('conv 8 3x3 same relu\nconv 8 3x3 same relu\nconv 8 3x3 same relu\npool 2\ndense 10 softmax', 'm.net');
+    const ir = parseNet(
+      'conv 8 3x3 same relu\nconv 8 3x3 same relu\nconv 8 3x3 same relu\npool 2\ndense 10 softmax',
+      'm.net',
+    );
     const built = buildGraph(ir, 16);
     const store = new ParamStore(g, built.params);
-    const counter = g.alloc(16), stats = g.alloc(16);
-    const p = plan(g, built.graph, { training: false, logits: built.logits, labels: built.labels, persistent: store.buffers, counter, stats });
+    const counter = g.alloc(16),
+      stats = g.alloc(16);
+    const p = plan(g, built.graph, {
+      training: false,
+      logits: built.logits,
+      labels: built.labels,
+      persistent: store.buffers,
+      counter,
+      stats,
+    });
     const naive = built.graph.tensors.filter((t) => t.kind !== 'param').reduce((a, t) => a + numel(t.shape) * 4, 0);
     expect(p.plannedBytes).toBeLessThan(naive * 0.8);
     p.release();

@@ -31,16 +31,31 @@ describe('matmul (GPU vs CPU reference)', () => {
   // with the tiled kernel's other workgroup side and with four lanes (helpers/gpu.ts).
   const rows: [string, MatmulShape, boolean, GemmVariant][] = [
     ...cases.map(([n, s, b]): [string, MatmulShape, boolean, GemmVariant] => [n, s, b, 'own']),
-    ...cases.map(([n, s, b]): [string, MatmulShape, boolean, GemmVariant] => [`${n}, other family`, s, b, 'other family']),
-    ...cases.filter(([, s]) => !s.act).map(([n, s, b]): [string, MatmulShape, boolean, GemmVariant] => [`${n}, other side`, s, b, 'other side']),
-    ...cases.filter(([, s]) => !s.act).map(([n, s, b]): [string, MatmulShape, boolean, GemmVariant] => [`${n}, four lanes`, s, b, 'four lanes']),
+    ...cases.map(([n, s, b]): [string, MatmulShape, boolean, GemmVariant] => [
+      `${n}, other family`,
+      s,
+      b,
+      'other family',
+    ]),
+    ...cases
+      .filter(([, s]) => !s.act)
+      .map(([n, s, b]): [string, MatmulShape, boolean, GemmVariant] => [`${n}, other side`, s, b, 'other side']),
+    ...cases
+      .filter(([, s]) => !s.act)
+      .map(([n, s, b]): [string, MatmulShape, boolean, GemmVariant] => [`${n}, four lanes`, s, b, 'four lanes']),
   ];
   it.for(rows)('%s', async ([, s, withBias, variant], ctx) => {
     const g = gpu();
     useGemmVariant(g, variant, (why) => ctx.skip(why));
     const rng = new Rng(s.m * 131 + s.n * 7 + s.k);
-    const a = rng.floats(s.m * s.k), b = rng.floats(s.k * s.n), bias = rng.floats(s.n), c0 = rng.floats(s.m * s.n);
-    const ab = g.upload(f32(a)), bb = g.upload(f32(b)), biasb = g.upload(f32(bias)), cb = g.upload(f32(c0));
+    const a = rng.floats(s.m * s.k),
+      b = rng.floats(s.k * s.n),
+      bias = rng.floats(s.n),
+      c0 = rng.floats(s.m * s.n);
+    const ab = g.upload(f32(a)),
+      bb = g.upload(f32(b)),
+      biasb = g.upload(f32(bias)),
+      cb = g.upload(f32(c0));
     const d = matmul(g, { a: ab, b: bb, bias: withBias ? biasb : undefined, c: cb }, s);
     g.run([d]);
     const out = await g.readF32(cb);
@@ -54,7 +69,9 @@ describe('matmul reference gradients (finite differences)', () => {
   it('dA = dC·Bᵀ and dB = Aᵀ·dC', () => {
     const rng = new Rng(5);
     const s = { m: 4, n: 3, k: 5 };
-    const a = rng.floats(20), b = rng.floats(15), g = rng.floats(12);
+    const a = rng.floats(20),
+      b = rng.floats(15),
+      g = rng.floats(12);
     const dA = matmulRef(g, b, null, { m: 4, n: 5, k: 3, transB: true });
     const dB = matmulRef(a, g, null, { m: 5, n: 3, k: 4, transA: true });
     checkGradFd('matmul dA', a, (x) => dot(matmulRef(x, b, null, s), g), dA);

@@ -17,7 +17,11 @@ import { DataError } from '../src/errors.ts';
 const BIN = resolve('bin/fmgpu.js');
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
 // Dawn prints these limit notes on lavapipe itself, outside fmgpu's control.
-const dawnNoise = (s: string): string => s.split('\n').filter((l) => !l.includes('artificially reduced')).join('\n');
+const dawnNoise = (s: string): string =>
+  s
+    .split('\n')
+    .filter((l) => !l.includes('artificially reduced'))
+    .join('\n');
 const fmgpu = (args: string[]) => {
   const r = spawnSync('node', [BIN, ...args], { encoding: 'utf8', env, timeout: 300_000, maxBuffer: 64 << 20 });
   return { code: r.status, out: r.stdout, err: dawnNoise(r.stderr) };
@@ -26,7 +30,9 @@ const fmgpu = (args: string[]) => {
 const NO_GPU = ['--adapter', 'no-such-gpu'];
 
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-messages-'));
-const file = (name: string, text: string | Uint8Array): string => (writeFileSync(join(tmp, name), text), join(tmp, name));
+const file = (name: string, text: string | Uint8Array): string => (
+  writeFileSync(join(tmp, name), text), join(tmp, name)
+);
 const errorText = (source: string, name = 'model.net'): string => {
   try {
     parseNet(source, name);
@@ -39,8 +45,13 @@ const errorText = (source: string, name = 'model.net'): string => {
 
 /** Nothing a terminal would act on: no C0 control but newline and tab, no DEL, no C1 control. */
 function expectPrintable(text: string): void {
-  const bad = [...text].map((ch) => ch.codePointAt(0)!).filter((c) => (c < 0x20 && c !== 0x0a && c !== 0x09) || (c >= 0x7f && c <= 0x9f));
-  expect(bad.map((c) => `U+${c.toString(16).padStart(4, '0')}`), JSON.stringify(text)).toEqual([]);
+  const bad = [...text]
+    .map((ch) => ch.codePointAt(0)!)
+    .filter((c) => (c < 0x20 && c !== 0x0a && c !== 0x09) || (c >= 0x7f && c <= 0x9f));
+  expect(
+    bad.map((c) => `U+${c.toString(16).padStart(4, '0')}`),
+    JSON.stringify(text),
+  ).toEqual([]);
 }
 
 beforeAll(() => {
@@ -69,7 +80,14 @@ describe('a model file of 200,000 layers: no stack overflow', () => {
 
   it("a report's curves over 200,000 epochs", () => {
     const points: [number, number][] = Array.from({ length: 200_000 }, (_, i) => [i + 1, 1 / (i + 1)]);
-    expect(lineChart({ title: 'Loss', xLabel: 'epoch', format: String, series: [{ name: 'loss', color: '#2f6db5', points }] })).toMatch(/^<svg /);
+    expect(
+      lineChart({
+        title: 'Loss',
+        xLabel: 'epoch',
+        format: String,
+        series: [{ name: 'loss', color: '#2f6db5', points }],
+      }),
+    ).toMatch(/^<svg /);
   });
 
   it('200,000 arguments after --', () => {
@@ -87,9 +105,15 @@ describe('a UTF-8 byte-order mark is skipped, and columns on line 1 do not count
   });
 
   it('errors on line 1 name the column and excerpt the line without it', () => {
-    expect(errorText(`${BOM}cnv 4 3x3\ndense 10`)).toBe('model.net:1:1: error: unknown layer "cnv" (did you mean "conv"?)\n  1 │ cnv 4 3x3\n    ╵ ~~~');
-    expect(errorText(`${BOM}conv 4 3x3 relux\ndense 10`)).toBe('model.net:1:12: error: unknown conv option "relux" (did you mean "relu"?)\n  1 │ conv 4 3x3 relux\n    ╵            ~~~~~');
-    expect(errorText(`${BOM}conv 4 3x3\ncnv 4`).split('\n')[0]).toBe('model.net:2:1: error: unknown layer "cnv" (did you mean "conv"?)');
+    expect(errorText(`${BOM}cnv 4 3x3\ndense 10`)).toBe(
+      'model.net:1:1: error: unknown layer "cnv" (did you mean "conv"?)\n  1 │ cnv 4 3x3\n    ╵ ~~~',
+    );
+    expect(errorText(`${BOM}conv 4 3x3 relux\ndense 10`)).toBe(
+      'model.net:1:12: error: unknown conv option "relux" (did you mean "relu"?)\n  1 │ conv 4 3x3 relux\n    ╵            ~~~~~',
+    );
+    expect(errorText(`${BOM}conv 4 3x3\ncnv 4`).split('\n')[0]).toBe(
+      'model.net:2:1: error: unknown layer "cnv" (did you mean "conv"?)',
+    );
   });
 
   it('an empty file with a mark: the network is empty', () => {
@@ -101,22 +125,37 @@ describe('a UTF-8 byte-order mark is skipped, and columns on line 1 do not count
     const ok = fmgpu(['summary', file('bom.net', bytes)]);
     expect(ok.code).toBe(0);
     expect(ok.out).toContain('conv1 (Conv2D)');
-    const bad = fmgpu(['summary', file('bom-bad.net', new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode('conv 4 3x3 relux\n')]))]);
-    expect(bad.err).toBe(`${join(tmp, 'bom-bad.net')}:1:12: error: unknown conv option "relux" (did you mean "relu"?)\n  1 │ conv 4 3x3 relux\n    ╵            ~~~~~\n`);
+    const bad = fmgpu([
+      'summary',
+      file('bom-bad.net', new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode('conv 4 3x3 relux\n')])),
+    ]);
+    expect(bad.err).toBe(
+      `${join(tmp, 'bom-bad.net')}:1:12: error: unknown conv option "relux" (did you mean "relu"?)\n  1 │ conv 4 3x3 relux\n    ╵            ~~~~~\n`,
+    );
   });
 });
 
 describe('control characters are escaped in every error the CLI prints', () => {
   it('escapeControl: C0 but tab, DEL and C1 become visible escapes; the rest is kept', () => {
-    expect(escapeControl('a\x1b[2Jb\x07\x00\r\n\tc\x7f\u0085\u009bé🙂\u00a0')).toBe('a\\x1b[2Jb\\x07\\x00\\x0d\\x0a\tc\\x7f\\u0085\\u009bé🙂\u00a0');
+    expect(escapeControl('a\x1b[2Jb\x07\x00\r\n\tc\x7f\u0085\u009bé🙂\u00a0')).toBe(
+      'a\\x1b[2Jb\\x07\\x00\\x0d\\x0a\tc\\x7f\\u0085\\u009bé🙂\u00a0',
+    );
   });
 
   it('a .net excerpt: the escape in the line, the marker under its whole width', () => {
-    expect(errorText('conv 4 3x3 \x1b[31mrelu\ndense 10')).toBe('model.net:1:12: error: unexpected character "\\u001b"\n  1 │ conv 4 3x3 \\x1b[31mrelu\n    ╵            ~~~~');
+    expect(errorText('conv 4 3x3 \x1b[31mrelu\ndense 10')).toBe(
+      'model.net:1:12: error: unexpected character "\\u001b"\n  1 │ conv 4 3x3 \\x1b[31mrelu\n    ╵            ~~~~',
+    );
     // A carriage return mid-line is blank to the lexer: the marker after it counts its escape's width.
-    expect(errorText('conv 4\r3x3 relux # \x07\ndense 10')).toBe('model.net:1:12: error: unknown conv option "relux" (did you mean "relu"?)\n  1 │ conv 4\\x0d3x3 relux # \\x07\n    ╵               ~~~~~');
-    expect(errorText('dense 10\x7f\x7f relu')).toBe('model.net:1:9: error: unexpected character "\\x7f"\n  1 │ dense 10\\x7f\\x7f relu\n    ╵         ~~~~');
-    expect(errorText('dense \u009b10')).toBe('model.net:1:7: error: unexpected character "\\u009b"\n  1 │ dense \\u009b10\n    ╵       ~~~~~~');
+    expect(errorText('conv 4\r3x3 relux # \x07\ndense 10')).toBe(
+      'model.net:1:12: error: unknown conv option "relux" (did you mean "relu"?)\n  1 │ conv 4\\x0d3x3 relux # \\x07\n    ╵               ~~~~~',
+    );
+    expect(errorText('dense 10\x7f\x7f relu')).toBe(
+      'model.net:1:9: error: unexpected character "\\x7f"\n  1 │ dense 10\\x7f\\x7f relu\n    ╵         ~~~~',
+    );
+    expect(errorText('dense \u009b10')).toBe(
+      'model.net:1:7: error: unexpected character "\\u009b"\n  1 │ dense \\u009b10\n    ╵       ~~~~~~',
+    );
   });
 
   it('fmgpu summary of a .net file holding ESC and CSI', () => {
@@ -124,7 +163,9 @@ describe('control characters are escaped in every error the CLI prints', () => {
     const r = fmgpu(['summary', f]);
     expect(r.code).toBe(2);
     expectPrintable(r.err);
-    expect(r.err).toBe(`${f}:1:12: error: unexpected character "\\u001b"\n  1 │ conv 4 3x3 \\x1b[31mrelu\\x1b[0m\n    ╵            ~~~~\n`);
+    expect(r.err).toBe(
+      `${f}:1:12: error: unexpected character "\\u001b"\n  1 │ conv 4 3x3 \\x1b[31mrelu\\x1b[0m\n    ╵            ~~~~\n`,
+    );
   });
 
   it('a CSV cell that would set the terminal title', () => {
@@ -133,7 +174,17 @@ describe('control characters are escaped in every error the CLI prints', () => {
     rows[1] = rows[1]!.replace(/^(\d+),\d+,/, '$1,\x1b]0;PWNED\x07,');
     const bad = file('title.csv', rows.join('\n') + '\n');
     const good = file('good.csv', rows.filter((_, i) => i !== 1).join('\n') + '\n');
-    const r = fmgpu(['train', file('tiny.net', 'conv 2 3x3 relu\npool 2\ndense 10 softmax\n'), '--csv', bad, '--test-csv', good, '--out', join(tmp, 'csv-run'), ...NO_GPU]);
+    const r = fmgpu([
+      'train',
+      file('tiny.net', 'conv 2 3x3 relu\npool 2\ndense 10 softmax\n'),
+      '--csv',
+      bad,
+      '--test-csv',
+      good,
+      '--out',
+      join(tmp, 'csv-run'),
+      ...NO_GPU,
+    ]);
     expect(r.code).toBe(2);
     expectPrintable(r.err);
     expect(r.err).toBe(`fmgpu: error: ${bad}:2: column 2 (pixel1) is not a number: "\\x1b]0;PWNED\\x07"\n`);
@@ -158,7 +209,12 @@ describe('weights holding NaN or Inf are refused on load, naming the file, the t
   /** The model's parameters (every value 0.01), with `edit` applied. */
   function weights(edit: (w: Map<string, NamedTensor>) => void = () => undefined): Map<string, NamedTensor> {
     const params = buildGraph(parseNet(SRC, 'm.net'), 1).params;
-    const w = new Map(params.map((p) => [p.name, { shape: p.shape, data: new Float32Array(p.shape.reduce((a, b) => a * b, 1)).fill(0.01) }]));
+    const w = new Map(
+      params.map((p) => [
+        p.name,
+        { shape: p.shape, data: new Float32Array(p.shape.reduce((a, b) => a * b, 1)).fill(0.01) },
+      ]),
+    );
     edit(w);
     return w;
   }
@@ -182,12 +238,17 @@ describe('weights holding NaN or Inf are refused on load, naming the file, the t
     writeFileSync(join(dir, 'checkpoint', 'weights.safetensors'), encodeSafetensors(w));
     writeFileSync(join(dir, 'checkpoint', 'optimizer.safetensors'), encodeSafetensors(slots));
     const history = [{ epoch: 1, seconds: 1, loss: 2, accuracy: 0.2, val_loss: 2, val_accuracy: 0.2, lr: 0.01 }];
-    writeFileSync(join(dir, 'checkpoint', 'state.json'), JSON.stringify({ epoch: 1, step: 4, seed: 0, optimizer: 'adam', best: null, history }));
+    writeFileSync(
+      join(dir, 'checkpoint', 'state.json'),
+      JSON.stringify({ epoch: 1, step: 4, seed: 0, optimizer: 'adam', best: null, history }),
+    );
     return dir;
   }
   const slots = (bad?: [string, number, number]): Map<string, NamedTensor> => {
     const out = new Map<string, NamedTensor>();
-    for (const [n, t] of weights()) for (const s of ['m', 'v']) out.set(`${n}.${s}`, { shape: [t.data.length], data: new Float32Array(t.data.length) });
+    for (const [n, t] of weights())
+      for (const s of ['m', 'v'])
+        out.set(`${n}.${s}`, { shape: [t.data.length], data: new Float32Array(t.data.length) });
     if (bad) out.get(bad[0])!.data[bad[1]] = bad[2];
     return out;
   };
@@ -206,16 +267,43 @@ describe('weights holding NaN or Inf are refused on load, naming the file, the t
     const nan = decode(withNaN());
     expect(nan).toBeInstanceOf(DataError);
     expect((nan as Error).message).toBe('w.safetensors: tensor "conv1.weight" holds NaN at index 17');
-    const inf = decode(weights((w) => ((w.get('dense1.weight')!.data[3] = -Infinity), (w.get('dense1.weight')!.data[9] = NaN))));
+    const inf = decode(
+      weights((w) => ((w.get('dense1.weight')!.data[3] = -Infinity), (w.get('dense1.weight')!.data[9] = NaN))),
+    );
     expect((inf as Error).message).toBe('w.safetensors: tensor "dense1.weight" holds -Infinity at index 3');
     expect(decode(weights((w) => (w.get('dense1.bias')!.data[0] = 3.4e38)))).toBeNull(); // large is not infinite
   });
 
   const rows: [string, () => string[], () => string][] = [
-    ['eval', () => ['eval', runDir('ev-nan', withNaN()), '--data', data], () => join(tmp, 'ev-nan', 'weights.safetensors')],
-    ['predict', () => ['predict', runDir('pr-nan', withNaN()), file('ok.png', encodePng(40, 60, photo(40, 60)))], () => join(tmp, 'pr-nan', 'weights.safetensors')],
-    ['train --init', () => ['train', file('init.net', SRC), '--data', data, '--init', runDir('init-nan', withNaN()), '--out', join(tmp, 'init-out')], () => join(tmp, 'init-nan', 'weights.safetensors')],
-    ['train --resume, the weights', () => ['train', '--resume', checkpointDir('res-w', withNaN(), slots())], () => join(tmp, 'res-w', 'checkpoint', 'weights.safetensors')],
+    [
+      'eval',
+      () => ['eval', runDir('ev-nan', withNaN()), '--data', data],
+      () => join(tmp, 'ev-nan', 'weights.safetensors'),
+    ],
+    [
+      'predict',
+      () => ['predict', runDir('pr-nan', withNaN()), file('ok.png', encodePng(40, 60, photo(40, 60)))],
+      () => join(tmp, 'pr-nan', 'weights.safetensors'),
+    ],
+    [
+      'train --init',
+      () => [
+        'train',
+        file('init.net', SRC),
+        '--data',
+        data,
+        '--init',
+        runDir('init-nan', withNaN()),
+        '--out',
+        join(tmp, 'init-out'),
+      ],
+      () => join(tmp, 'init-nan', 'weights.safetensors'),
+    ],
+    [
+      'train --resume, the weights',
+      () => ['train', '--resume', checkpointDir('res-w', withNaN(), slots())],
+      () => join(tmp, 'res-w', 'checkpoint', 'weights.safetensors'),
+    ],
   ];
   it.each(rows)('%s: exit 2 with one line, before the GPU is opened', (_, args, weightsFile) => {
     const r = fmgpu([...args(), ...NO_GPU]);
@@ -227,7 +315,9 @@ describe('weights holding NaN or Inf are refused on load, naming the file, the t
   it('train --resume, the optimizer state', () => {
     const dir = checkpointDir('res-opt', weights(), slots(['dense1.weight.v', 5, Infinity]));
     const r = fmgpu(['train', '--resume', dir, ...NO_GPU]);
-    expect(r.err).toBe(`fmgpu: error: ${join(dir, 'checkpoint', 'optimizer.safetensors')}: tensor "dense1.weight.v" holds Infinity at index 5\n`);
+    expect(r.err).toBe(
+      `fmgpu: error: ${join(dir, 'checkpoint', 'optimizer.safetensors')}: tensor "dense1.weight.v" holds Infinity at index 5\n`,
+    );
     expect(r.code).toBe(2);
   });
 
@@ -250,10 +340,22 @@ describe('a loss that is NaN from the first step because the activations overflo
     writeFileSync(join(run, 'model.net'), src);
     // Finite weights whose products with 784 pixels exceed f32's range.
     const params = buildGraph(parseNet(src, 'm.net'), 1).params;
-    writeFileSync(join(run, 'weights.safetensors'), encodeSafetensors(new Map(params.map((p) => [p.name, { shape: p.shape, data: new Float32Array(p.shape.reduce((a, b) => a * b, 1)).fill(1e37) }]))));
+    writeFileSync(
+      join(run, 'weights.safetensors'),
+      encodeSafetensors(
+        new Map(
+          params.map((p) => [
+            p.name,
+            { shape: p.shape, data: new Float32Array(p.shape.reduce((a, b) => a * b, 1)).fill(1e37) },
+          ]),
+        ),
+      ),
+    );
     const out = join(tmp, 'overflow-run');
     const r = fmgpu(['train', net, '--data', data, '--init', run, '--out', out]);
-    expect(r.err.trim()).toBe(`fmgpu: error: the activations overflow with the weights of ${run}: dense1 (dense) gives Infinity on the first training images, before any training step, so the loss became NaN: the network needs normalisation (batchnorm) or fewer layers, not a lower learning rate; no checkpoint was written to ${out} yet`);
+    expect(r.err.trim()).toBe(
+      `fmgpu: error: the activations overflow with the weights of ${run}: dense1 (dense) gives Infinity on the first training images, before any training step, so the loss became NaN: the network needs normalisation (batchnorm) or fewer layers, not a lower learning rate; no checkpoint was written to ${out} yet`,
+    );
     expect(r.code).toBe(1);
   });
 });
@@ -270,10 +372,36 @@ describe('a loss that is NaN from the first step because the gradients overflow 
     writeFileSync(join(run, 'model.net'), src);
     // Finite activations (dense1 tiny, dense2 and dense3 huge) whose backward products overflow.
     const params = buildGraph(parseNet(src, 'm.net'), 1).params;
-    const value = (name: string, i: number): number => (name.endsWith('.bias') ? 0 : name === 'dense1.weight' ? 1e-30 : name === 'dense2.weight' ? 1e30 : i % 10 === 0 ? 1e30 : 0);
-    writeFileSync(join(run, 'weights.safetensors'), encodeSafetensors(new Map(params.map((p) => [p.name, { shape: p.shape, data: Float32Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, (_, i) => value(p.name, i)) }]))));
+    const value = (name: string, i: number): number =>
+      name.endsWith('.bias')
+        ? 0
+        : name === 'dense1.weight'
+          ? 1e-30
+          : name === 'dense2.weight'
+            ? 1e30
+            : i % 10 === 0
+              ? 1e30
+              : 0;
+    writeFileSync(
+      join(run, 'weights.safetensors'),
+      encodeSafetensors(
+        new Map(
+          params.map((p) => [
+            p.name,
+            {
+              shape: p.shape,
+              data: Float32Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, (_, i) => value(p.name, i)),
+            },
+          ]),
+        ),
+      ),
+    );
     const r = fmgpu(['train', net, '--data', data, '--init', run, '--out', join(tmp, 'gradients-run')]);
-    expect(r.err.trim()).toMatch(new RegExp(`^fmgpu: error: the gradients overflow with the weights of ${run}: the gradient of dense1\\.weight holds Infinity at the first training step \\(the activations reach [0-9.]+e\\d+ at dense3\\), so the loss became NaN: the network needs normalisation \\(batchnorm\\) or fewer layers, not a lower learning rate; no checkpoint was written to .* yet$`));
+    expect(r.err.trim()).toMatch(
+      new RegExp(
+        `^fmgpu: error: the gradients overflow with the weights of ${run}: the gradient of dense1\\.weight holds Infinity at the first training step \\(the activations reach [0-9.]+e\\d+ at dense3\\), so the loss became NaN: the network needs normalisation \\(batchnorm\\) or fewer layers, not a lower learning rate; no checkpoint was written to .* yet$`,
+      ),
+    );
     expect(r.code).toBe(1);
   });
 });

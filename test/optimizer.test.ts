@@ -39,7 +39,13 @@ function reference(opt: Opt, st: State, grads: Float64Array[], lrTable: number[]
 }
 
 /** Records update + advanceCounter for each gradient buffer: the steps of one submit. */
-function record(g: Gpu, opt: Opt, bufs: { param: GPUBuffer; s1: GPUBuffer; s2: GPUBuffer; counter: GPUBuffer; lrTable: GPUBuffer }, grads: GPUBuffer[], count: number): Dispatch[] {
+function record(
+  g: Gpu,
+  opt: Opt,
+  bufs: { param: GPUBuffer; s1: GPUBuffer; s2: GPUBuffer; counter: GPUBuffer; lrTable: GPUBuffer },
+  grads: GPUBuffer[],
+  count: number,
+): Dispatch[] {
   const ds: Dispatch[] = [];
   for (const grad of grads) {
     const io = { param: bufs.param, grad, counter: bufs.counter, lrTable: bufs.lrTable };
@@ -59,20 +65,68 @@ describe('optimizers (several steps in one submit, GPU vs CPU reference)', () =>
     ['sgd plain, 1 element', { kind: 'sgd', o: {} }, { count: 1, steps: 3, lr: LR }],
     ['sgd plain + weight decay, 1003', { kind: 'sgd', o: { weightDecay: 0.01 } }, { count: 1003, steps: 4, lr: LR }],
     ['sgd momentum 0.9, 65', { kind: 'sgd', o: { momentum: 0.9 } }, { count: 65, steps: 4, lr: LR }],
-    ['sgd momentum 0.9 nesterov, 1003', { kind: 'sgd', o: { momentum: 0.9, nesterov: true } }, { count: 1003, steps: 4, lr: LR }],
-    ['sgd momentum 0.5 nesterov + weight decay, resume at step 7', { kind: 'sgd', o: { momentum: 0.5, nesterov: true, weightDecay: 0.05 } }, { count: 63, steps: 3, lr: [0.3, 0.2, 0.1, 0.09, 0.08, 0.07, 0.06, 0.05, 0.04, 0.03, 0.02], start: 7 }],
-    ['sgd momentum, lr table shorter than the run (last entry repeats)', { kind: 'sgd', o: { momentum: 0.9 } }, { count: 100, steps: 5, lr: [0.1, 0.03] }],
-    ['sgd momentum, lr table rewritten between submits', { kind: 'sgd', o: { momentum: 0.8 } }, { count: 130, steps: 3, lr: [0.1, 0.05, 0.02, 7, 7, 7], rewrite: [9, 9, 9, 0.4, 0.3, 0.2] }],
-    ['sgd momentum, 64·65535+37 elements (2-D grid)', { kind: 'sgd', o: { momentum: 0.9 } }, { count: 64 * 65535 + 37, steps: 3, lr: LR }],
+    [
+      'sgd momentum 0.9 nesterov, 1003',
+      { kind: 'sgd', o: { momentum: 0.9, nesterov: true } },
+      { count: 1003, steps: 4, lr: LR },
+    ],
+    [
+      'sgd momentum 0.5 nesterov + weight decay, resume at step 7',
+      { kind: 'sgd', o: { momentum: 0.5, nesterov: true, weightDecay: 0.05 } },
+      { count: 63, steps: 3, lr: [0.3, 0.2, 0.1, 0.09, 0.08, 0.07, 0.06, 0.05, 0.04, 0.03, 0.02], start: 7 },
+    ],
+    [
+      'sgd momentum, lr table shorter than the run (last entry repeats)',
+      { kind: 'sgd', o: { momentum: 0.9 } },
+      { count: 100, steps: 5, lr: [0.1, 0.03] },
+    ],
+    [
+      'sgd momentum, lr table rewritten between submits',
+      { kind: 'sgd', o: { momentum: 0.8 } },
+      { count: 130, steps: 3, lr: [0.1, 0.05, 0.02, 7, 7, 7], rewrite: [9, 9, 9, 0.4, 0.3, 0.2] },
+    ],
+    [
+      'sgd momentum, 64·65535+37 elements (2-D grid)',
+      { kind: 'sgd', o: { momentum: 0.9 } },
+      { count: 64 * 65535 + 37, steps: 3, lr: LR },
+    ],
     ['adam (Keras defaults), 1', { kind: 'adam', o: {} }, { count: 1, steps: 4, lr: LR }],
-    ['adam, 1003 elements in one workgroup (grid-stride loop)', { kind: 'adam', o: {} }, { count: 1003, steps: 3, lr: LR }],
+    [
+      'adam, 1003 elements in one workgroup (grid-stride loop)',
+      { kind: 'adam', o: {} },
+      { count: 1003, steps: 3, lr: LR },
+    ],
     ['adam (Keras defaults), 1003', { kind: 'adam', o: {} }, { count: 1003, steps: 4, lr: [1e-3, 2e-3, 3e-3, 4e-3] }],
-    ['adam + L2 weight decay 0.01 (g += wd·p), 257', { kind: 'adam', o: { weightDecay: 0.01, decoupled: false } }, { count: 257, steps: 4, lr: LR }],
-    ['adamw weight decay 0.004 (p −= lr·wd·p), 257', { kind: 'adam', o: { weightDecay: 0.004, decoupled: true } }, { count: 257, steps: 4, lr: LR }],
-    ['adamw wd 0.1, resume at step 5 (bias correction past t = 5)', { kind: 'adam', o: { weightDecay: 0.1, decoupled: true } }, { count: 100, steps: 3, lr: [0.01], start: 5 }],
-    ['adam, resume at step 1000 (β^t near 0)', { kind: 'adam', o: {} }, { count: 99, steps: 3, lr: [0.01], start: 1000 }],
-    ['adam β1 0, β2 0.99, ε 1e-3 (ε placement matters)', { kind: 'adam', o: { beta1: 0, beta2: 0.99, eps: 1e-3 } }, { count: 77, steps: 4, lr: LR }],
-    ['adam β1 0.5, β2 0.9, lr table rewritten between submits', { kind: 'adam', o: { beta1: 0.5, beta2: 0.9 } }, { count: 70, steps: 3, lr: [0.1, 0.05, 0.02, 7, 7, 7], rewrite: [1, 1, 1, 0.2, 0.1, 0.05] }],
+    [
+      'adam + L2 weight decay 0.01 (g += wd·p), 257',
+      { kind: 'adam', o: { weightDecay: 0.01, decoupled: false } },
+      { count: 257, steps: 4, lr: LR },
+    ],
+    [
+      'adamw weight decay 0.004 (p −= lr·wd·p), 257',
+      { kind: 'adam', o: { weightDecay: 0.004, decoupled: true } },
+      { count: 257, steps: 4, lr: LR },
+    ],
+    [
+      'adamw wd 0.1, resume at step 5 (bias correction past t = 5)',
+      { kind: 'adam', o: { weightDecay: 0.1, decoupled: true } },
+      { count: 100, steps: 3, lr: [0.01], start: 5 },
+    ],
+    [
+      'adam, resume at step 1000 (β^t near 0)',
+      { kind: 'adam', o: {} },
+      { count: 99, steps: 3, lr: [0.01], start: 1000 },
+    ],
+    [
+      'adam β1 0, β2 0.99, ε 1e-3 (ε placement matters)',
+      { kind: 'adam', o: { beta1: 0, beta2: 0.99, eps: 1e-3 } },
+      { count: 77, steps: 4, lr: LR },
+    ],
+    [
+      'adam β1 0.5, β2 0.9, lr table rewritten between submits',
+      { kind: 'adam', o: { beta1: 0.5, beta2: 0.9 } },
+      { count: 70, steps: 3, lr: [0.1, 0.05, 0.02, 7, 7, 7], rewrite: [1, 1, 1, 0.2, 0.1, 0.05] },
+    ],
   ];
   it.each(rows)('%s', async (name, opt, c) => {
     const g = gpu();
@@ -87,8 +141,11 @@ describe('optimizers (several steps in one submit, GPU vs CPU reference)', () =>
       s2: fresh ? new Float64Array(n) : rng.floats(n, 0, 0.2),
     };
     const bufs = {
-      param: g.upload(f32(st.param)), s1: g.upload(f32(st.s1)), s2: g.upload(f32(st.s2)),
-      counter: g.upload(new Uint32Array([start])), lrTable: g.upload(f32(c.lr)),
+      param: g.upload(f32(st.param)),
+      s1: g.upload(f32(st.s1)),
+      s2: g.upload(f32(st.s2)),
+      counter: g.upload(new Uint32Array([start])),
+      lrTable: g.upload(f32(c.lr)),
     };
     const submits = c.rewrite ? [c.lr, c.rewrite] : [c.lr];
     const all: Dispatch[] = [];
@@ -105,7 +162,12 @@ describe('optimizers (several steps in one submit, GPU vs CPU reference)', () =>
       all.push(...ds);
       gradBufs.push(...gb);
     }
-    const [param, s1, s2, counter] = await Promise.all([g.readF32(bufs.param), g.readF32(bufs.s1), g.readF32(bufs.s2), g.readU32(bufs.counter)]);
+    const [param, s1, s2, counter] = await Promise.all([
+      g.readF32(bufs.param),
+      g.readF32(bufs.s1),
+      g.readF32(bufs.s2),
+      g.readU32(bufs.counter),
+    ]);
     expect(counter[0], 'counter after the run').toBe(done);
     expectAllclose(`${opt.kind} param`, param, st.param, TOL, [n]);
     if (opt.kind === 'adam') {
@@ -121,12 +183,15 @@ describe('optimizers (several steps in one submit, GPU vs CPU reference)', () =>
 
 describe('optimizer references (against independent formulations)', () => {
   const rng = new Rng(11);
-  const p0 = rng.floats(20), grads = [rng.floats(20), rng.floats(20), rng.floats(20)];
+  const p0 = rng.floats(20),
+    grads = [rng.floats(20), rng.floats(20), rng.floats(20)];
 
   it.each([false, true])('sgd momentum, nesterov %s, constant lr: same as PyTorch (buf = μ·buf + g)', (nesterov) => {
-    const lr = 0.05, mu = 0.9;
+    const lr = 0.05,
+      mu = 0.9;
     const keras = sgdRef({ param: p0, grads, lrTable: [lr] }, { count: 20, momentum: mu, nesterov });
-    const p = Float64Array.from(p0), buf = new Float64Array(20);
+    const p = Float64Array.from(p0),
+      buf = new Float64Array(20);
     for (const g of grads) {
       for (let i = 0; i < 20; i++) {
         buf[i] = mu * buf[i]! + g[i]!;
@@ -134,21 +199,36 @@ describe('optimizer references (against independent formulations)', () => {
       }
     }
     expectAllclose('sgd param', keras.param, p, { atol: 1e-14, rtol: 1e-12 });
-    expectAllclose('sgd velocity = −lr·buf', keras.velocity, buf.map((b) => -lr * b), { atol: 1e-14, rtol: 1e-12 });
+    expectAllclose(
+      'sgd velocity = −lr·buf',
+      keras.velocity,
+      buf.map((b) => -lr * b),
+      { atol: 1e-14, rtol: 1e-12 },
+    );
   });
 
   it('adam first step: p −= lr·g/(|g| + ε/sqrt(1 − β2))', () => {
-    const lr = 0.01, eps = 1e-7;
+    const lr = 0.01,
+      eps = 1e-7;
     const r = adamRef({ param: p0, grads: [grads[0]!], lrTable: [lr] }, { count: 20 });
-    const expected = p0.map((p, i) => p - (lr * grads[0]![i]!) / (Math.abs(grads[0]![i]!) + eps / Math.sqrt(1 - 0.999)));
+    const expected = p0.map(
+      (p, i) => p - (lr * grads[0]![i]!) / (Math.abs(grads[0]![i]!) + eps / Math.sqrt(1 - 0.999)),
+    );
     expectAllclose('adam param', r.param, expected, { atol: 1e-15, rtol: 1e-12 });
   });
 
   it('adamw = adam − lr·wd·p; adam L2 = adam on g + wd·p (one step)', () => {
-    const lr = 0.02, wd = 0.3, g = grads[0]!;
+    const lr = 0.02,
+      wd = 0.3,
+      g = grads[0]!;
     const plain = adamRef({ param: p0, grads: [g], lrTable: [lr] }, { count: 20 });
     const w = adamRef({ param: p0, grads: [g], lrTable: [lr] }, { count: 20, weightDecay: wd, decoupled: true });
-    expectAllclose('adamw param', w.param, plain.param.map((p, i) => p - lr * wd * p0[i]!), { atol: 1e-15, rtol: 1e-12 });
+    expectAllclose(
+      'adamw param',
+      w.param,
+      plain.param.map((p, i) => p - lr * wd * p0[i]!),
+      { atol: 1e-15, rtol: 1e-12 },
+    );
     const l2 = adamRef({ param: p0, grads: [g], lrTable: [lr] }, { count: 20, weightDecay: wd, decoupled: false });
     const shifted = adamRef({ param: p0, grads: [g.map((x, i) => x + wd * p0[i]!)], lrTable: [lr] }, { count: 20 });
     expectAllclose('adam L2 param', l2.param, shifted.param, { atol: 1e-15, rtol: 1e-12 });

@@ -2,8 +2,25 @@ import { describe, expect, it } from 'vitest';
 import { useGpu, f32, spreadFromName } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
-import { avgPoolBackward, avgPoolForward, globalAvgPoolBackward, globalAvgPoolForward, maxPoolBackward, maxPoolForward, poolGeometry, type GlobalPoolShape, type PoolShape } from '../src/ops/pool.ts';
-import { avgPoolBackwardRef, avgPoolForwardRef, globalAvgPoolBackwardRef, globalAvgPoolForwardRef, maxPoolBackwardRef, maxPoolForwardRef } from '../src/ops/pool.ref.ts';
+import {
+  avgPoolBackward,
+  avgPoolForward,
+  globalAvgPoolBackward,
+  globalAvgPoolForward,
+  maxPoolBackward,
+  maxPoolForward,
+  poolGeometry,
+  type GlobalPoolShape,
+  type PoolShape,
+} from '../src/ops/pool.ts';
+import {
+  avgPoolBackwardRef,
+  avgPoolForwardRef,
+  globalAvgPoolBackwardRef,
+  globalAvgPoolForwardRef,
+  maxPoolBackwardRef,
+  maxPoolForwardRef,
+} from '../src/ops/pool.ref.ts';
 import type { Padding } from '../src/ops/geometry.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -18,7 +35,15 @@ function distinct(rng: Rng, n: number): Float64Array {
   return rng.shuffle(x);
 }
 
-function shape(n: number, c: number, h: number, w: number, k: number | [number, number], s: number | [number, number], padding: Padding): PoolShape {
+function shape(
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  k: number | [number, number],
+  s: number | [number, number],
+  padding: Padding,
+): PoolShape {
   const [kh, kw] = typeof k === 'number' ? [k, k] : k;
   const [strideH, strideW] = typeof s === 'number' ? [s, s] : s;
   return { n, c, h, w, kh, kw, strideH, strideW, padding };
@@ -47,7 +72,10 @@ const cases: [string, PoolShape][] = [
 // backwards that walk the input (avg, overlapping max) run on a 2-D grid of workgroups; max
 // backward without overlap walks the 1050² outputs, on a 1-D grid.
 const big: [string, PoolShape] = ['1x1x2100x2100 pool 2/2 valid (2-D grid)', shape(1, 1, 2100, 2100, 2, 2, 'valid')];
-const bigOverlapping: [string, PoolShape] = ['1x1x2100x2100 pool 3/2 same (overlapping, 2-D grid)', shape(1, 1, 2100, 2100, 3, 2, 'same')];
+const bigOverlapping: [string, PoolShape] = [
+  '1x1x2100x2100 pool 3/2 same (overlapping, 2-D grid)',
+  shape(1, 1, 2100, 2100, 3, 2, 'same'),
+];
 
 const outCount = (s: PoolShape): number => {
   const g = poolGeometry(s);
@@ -70,16 +98,28 @@ const gpu = useGpu();
 describe('max pool (GPU vs CPU reference)', () => {
   async function check(s: PoolShape, x: Float64Array, dy: Float64Array, prior?: Float64Array): Promise<void> {
     const g = gpu();
-    const m = outCount(s), n = x.length;
-    const xb = g.upload(f32(x)), dyb = g.upload(f32(dy)), yb = g.alloc(m * 4), ab = g.alloc(m * 4);
+    const m = outCount(s),
+      n = x.length;
+    const xb = g.upload(f32(x)),
+      dyb = g.upload(f32(dy)),
+      yb = g.alloc(m * 4),
+      ab = g.alloc(m * 4);
     const dxb = g.upload(f32(prior ?? new Float64Array(n).fill(NaN))); // every cell must be written
-    const ds = [maxPoolForward(g, { x: xb, y: yb, argmax: ab }, s), maxPoolBackward(g, { dy: dyb, argmax: ab, dx: dxb }, s)];
+    const ds = [
+      maxPoolForward(g, { x: xb, y: yb, argmax: ab }, s),
+      maxPoolBackward(g, { dy: dyb, argmax: ab, dx: dxb }, s),
+    ];
     g.run(ds);
     const ref = maxPoolForwardRef(x, s);
     const argmax = await g.readU32(ab, m);
     expect(firstDiff(argmax, ref.argmax), 'first argmax mismatch at').toBe(-1);
     expectAllclose('maxpool y', await g.readF32(yb, m), ref.y, EXACT, dims(s));
-    expectAllclose('maxpool dx', await g.readF32(dxb, n), maxPoolBackwardRef(dy, ref.argmax, s, prior), TOL, [s.n, s.c, s.h, s.w]);
+    expectAllclose('maxpool dx', await g.readF32(dxb, n), maxPoolBackwardRef(dy, ref.argmax, s, prior), TOL, [
+      s.n,
+      s.c,
+      s.h,
+      s.w,
+    ]);
     for (const b of [xb, dyb, yb, ab, dxb]) g.release(b);
     g.free(ds);
   }
@@ -115,8 +155,11 @@ describe('max pool (GPU vs CPU reference)', () => {
 describe('average pool (GPU vs CPU reference)', () => {
   async function check(s: PoolShape, x: Float64Array, dy: Float64Array, prior?: Float64Array): Promise<void> {
     const g = gpu();
-    const m = outCount(s), n = x.length;
-    const xb = g.upload(f32(x)), dyb = g.upload(f32(dy)), yb = g.alloc(m * 4);
+    const m = outCount(s),
+      n = x.length;
+    const xb = g.upload(f32(x)),
+      dyb = g.upload(f32(dy)),
+      yb = g.alloc(m * 4);
     const dxb = g.upload(f32(prior ?? new Float64Array(n).fill(NaN))); // every cell must be written
     const ds = [avgPoolForward(g, { x: xb, y: yb }, s), avgPoolBackward(g, { dy: dyb, dx: dxb }, s)];
     g.run(ds);
@@ -135,7 +178,8 @@ describe('average pool (GPU vs CPU reference)', () => {
   it("'same' divides by the real cells only: ones average to exactly 1 (1x1x5x5 pool 3/2 same)", async () => {
     const s = shape(1, 1, 5, 5, 3, 2, 'same');
     const g = gpu();
-    const xb = g.upload(new Float32Array(25).fill(1)), yb = g.alloc(9 * 4);
+    const xb = g.upload(new Float32Array(25).fill(1)),
+      yb = g.alloc(9 * 4);
     const d = avgPoolForward(g, { x: xb, y: yb }, s);
     g.run([d]);
     expect(Array.from(await g.readF32(yb, 9))).toEqual(new Array(9).fill(1));
@@ -166,14 +210,24 @@ describe('global average pool (GPU vs CPU reference)', () => {
     const g = gpu();
     spreadFromName(g, name);
     const rng = new Rng(s.c * 100 + s.h * 10 + s.w);
-    const planes = s.n * s.c, n = planes * s.h * s.w;
-    const x = rng.floats(n), dy = rng.floats(planes), prior = s.accumulate ? rng.floats(n) : undefined;
-    const xb = g.upload(f32(x)), dyb = g.upload(f32(dy)), yb = g.alloc(planes * 4);
+    const planes = s.n * s.c,
+      n = planes * s.h * s.w;
+    const x = rng.floats(n),
+      dy = rng.floats(planes),
+      prior = s.accumulate ? rng.floats(n) : undefined;
+    const xb = g.upload(f32(x)),
+      dyb = g.upload(f32(dy)),
+      yb = g.alloc(planes * 4);
     const dxb = g.upload(f32(prior ?? new Float64Array(n).fill(NaN))); // every cell must be written
     const ds = [globalAvgPoolForward(g, { x: xb, y: yb }, s), globalAvgPoolBackward(g, { dy: dyb, dx: dxb }, s)];
     g.run(ds);
     expectAllclose('global avg pool y', await g.readF32(yb, planes), globalAvgPoolForwardRef(x, s), TOL, [s.n, s.c]);
-    expectAllclose('global avg pool dx', await g.readF32(dxb, n), globalAvgPoolBackwardRef(dy, s, prior), TOL, [s.n, s.c, s.h, s.w]);
+    expectAllclose('global avg pool dx', await g.readF32(dxb, n), globalAvgPoolBackwardRef(dy, s, prior), TOL, [
+      s.n,
+      s.c,
+      s.h,
+      s.w,
+    ]);
     for (const b of [xb, dyb, yb, dxb]) g.release(b);
     g.free(ds);
   });
@@ -183,19 +237,27 @@ describe('pool reference gradients (finite differences)', () => {
   const fdCases = cases.filter((_, i) => [1, 3, 4, 6, 7, 9, 11].includes(i));
   it.each(fdCases)('max %s', (_name, s) => {
     const rng = new Rng(11);
-    const x = distinct(rng, s.n * s.c * s.h * s.w), gy = rng.floats(outCount(s));
+    const x = distinct(rng, s.n * s.c * s.h * s.w),
+      gy = rng.floats(outCount(s));
     const dx = maxPoolBackwardRef(gy, maxPoolForwardRef(x, s).argmax, s);
     checkGradFd('maxpool dx', x, (v) => dot(maxPoolForwardRef(v, s).y, gy), dx);
   });
   it.each(fdCases)('avg %s', (_name, s) => {
     const rng = new Rng(12);
-    const x = rng.floats(s.n * s.c * s.h * s.w), gy = rng.floats(outCount(s));
+    const x = rng.floats(s.n * s.c * s.h * s.w),
+      gy = rng.floats(outCount(s));
     checkGradFd('avgpool dx', x, (v) => dot(avgPoolForwardRef(v, s), gy), avgPoolBackwardRef(gy, s));
   });
   it('global average 2x3x4x5', () => {
     const s = { n: 2, c: 3, h: 4, w: 5 };
     const rng = new Rng(13);
-    const x = rng.floats(120), gy = rng.floats(6);
-    checkGradFd('global avg pool dx', x, (v) => dot(globalAvgPoolForwardRef(v, s), gy), globalAvgPoolBackwardRef(gy, s));
+    const x = rng.floats(120),
+      gy = rng.floats(6);
+    checkGradFd(
+      'global avg pool dx',
+      x,
+      (v) => dot(globalAvgPoolForwardRef(v, s), gy),
+      globalAvgPoolBackwardRef(gy, s),
+    );
   });
 });

@@ -1,8 +1,26 @@
 import { describe, expect, it } from 'vitest';
 import { useGpu, f32 } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
-import { argmaxRows, confusionAccumulate, countCorrect, mean, nonFiniteCheck, sum, sumChannels, sumRows } from '../src/ops/reduce.ts';
-import { argmaxRowsRef, confusionRef, countCorrectRef, meanRef, nonFiniteRef, sumChannelsRef, sumRef, sumRowsRef } from '../src/ops/reduce.ref.ts';
+import {
+  argmaxRows,
+  confusionAccumulate,
+  countCorrect,
+  mean,
+  nonFiniteCheck,
+  sum,
+  sumChannels,
+  sumRows,
+} from '../src/ops/reduce.ts';
+import {
+  argmaxRowsRef,
+  confusionRef,
+  countCorrectRef,
+  meanRef,
+  nonFiniteRef,
+  sumChannelsRef,
+  sumRef,
+  sumRowsRef,
+} from '../src/ops/reduce.ref.ts';
 import { Rng } from '../src/util/rng.ts';
 
 // Integer-valued data sums exactly in f32 (totals < 2^24), so large reductions are checked exactly:
@@ -35,11 +53,19 @@ describe('sumRows [M,N] → [N]', () => {
   it.each(rows)('%s', async (_name, m, n, accumulate, exact) => {
     const g = gpu();
     const rng = new Rng(m * 17 + n);
-    const x = data(rng, m * n, exact), prior = data(rng, n, exact);
-    const xb = g.upload(f32(x)), ob = g.upload(f32(prior));
+    const x = data(rng, m * n, exact),
+      prior = data(rng, n, exact);
+    const xb = g.upload(f32(x)),
+      ob = g.upload(f32(prior));
     const d = sumRows(g, { x: xb, out: ob }, { m, n, accumulate });
     g.run([d]);
-    expectAllclose('sumRows', await g.readF32(ob), sumRowsRef(x, m, n, accumulate ? prior : undefined), exact ? EXACT : TOL, [n]);
+    expectAllclose(
+      'sumRows',
+      await g.readF32(ob),
+      sumRowsRef(x, m, n, accumulate ? prior : undefined),
+      exact ? EXACT : TOL,
+      [n],
+    );
     g.release(xb), g.release(ob), g.free([d]);
   });
 });
@@ -58,11 +84,19 @@ describe('sumChannels NCHW → [C]', () => {
   it.each(rows)('%s', async (_name, n, c, hw, accumulate, exact) => {
     const g = gpu();
     const rng = new Rng(n * 1000 + c * 10 + hw);
-    const x = data(rng, n * c * hw, exact), prior = data(rng, c, exact);
-    const xb = g.upload(f32(x)), ob = g.upload(f32(prior));
+    const x = data(rng, n * c * hw, exact),
+      prior = data(rng, c, exact);
+    const xb = g.upload(f32(x)),
+      ob = g.upload(f32(prior));
     const d = sumChannels(g, { x: xb, out: ob }, { n, c, hw, accumulate });
     g.run([d]);
-    expectAllclose('sumChannels', await g.readF32(ob), sumChannelsRef(x, n, c, hw, accumulate ? prior : undefined), exact ? EXACT : TOL, [c]);
+    expectAllclose(
+      'sumChannels',
+      await g.readF32(ob),
+      sumChannelsRef(x, n, c, hw, accumulate ? prior : undefined),
+      exact ? EXACT : TOL,
+      [c],
+    );
     g.release(xb), g.release(ob), g.free([d]);
   });
 });
@@ -80,7 +114,8 @@ describe('argmaxRows [M,N] → u32[M], first max on ties', () => {
   it.each(rows)('%s', async (_name, m, n, make) => {
     const g = gpu();
     const x = make(new Rng(m + n), m * n);
-    const xb = g.upload(f32(x)), ob = g.alloc(m * 4);
+    const xb = g.upload(f32(x)),
+      ob = g.alloc(m * 4);
     const d = argmaxRows(g, { x: xb, out: ob }, { m, n });
     g.run([d]);
     expect(Array.from(await g.readU32(ob))).toEqual(Array.from(argmaxRowsRef(x, m, n)));
@@ -100,9 +135,12 @@ describe('countCorrect: counter[index] += #{pred == label}', () => {
   it.each(rows)('%s', async (_name, m, classes, index) => {
     const g = gpu();
     const rng = new Rng(m + classes);
-    const pred = Uint32Array.from(ints(rng, m, 0, classes - 1)), labels = Uint32Array.from(ints(rng, m, 0, classes - 1));
+    const pred = Uint32Array.from(ints(rng, m, 0, classes - 1)),
+      labels = Uint32Array.from(ints(rng, m, 0, classes - 1));
     const prior = new Uint32Array([7, 11, 13]);
-    const pb = g.upload(pred), lb = g.upload(labels), cb = g.upload(prior);
+    const pb = g.upload(pred),
+      lb = g.upload(labels),
+      cb = g.upload(prior);
     const d = countCorrect(g, { predictions: pb, labels: lb, counter: cb }, { m, index });
     g.run([d, d]); // twice: it adds
     const expected = Array.from(prior);
@@ -124,11 +162,14 @@ describe('confusionAccumulate: [true label, predicted] += 1', () => {
   it.each(rows)('%s', async (_name, m, classes, maxLabel) => {
     const g = gpu();
     const rng = new Rng(m * 7 + classes);
-    const labels = Uint32Array.from(ints(rng, m, 0, maxLabel)), scores = ints(rng, m * classes, 0, 3);
+    const labels = Uint32Array.from(ints(rng, m, 0, maxLabel)),
+      scores = ints(rng, m * classes, 0, 3);
     const prior = Uint32Array.from(ints(rng, classes * classes, 0, 5));
     // 8 guard words past the matrix, where an unskipped out-of-range label would land.
     const guard = new Array<number>(8).fill(0xabcd);
-    const lb = g.upload(labels), sb = g.upload(f32(scores)), cb = g.upload(Uint32Array.from([...prior, ...guard]));
+    const lb = g.upload(labels),
+      sb = g.upload(f32(scores)),
+      cb = g.upload(Uint32Array.from([...prior, ...guard]));
     const d = confusionAccumulate(g, { labels: lb, scores: sb, confusion: cb }, { m, classes });
     g.run([d, d]); // twice: it accumulates
     const expected = confusionRef(labels, scores, classes, confusionRef(labels, scores, classes, prior));
@@ -153,8 +194,10 @@ describe('sum / mean of a whole buffer', () => {
   it.each(rows)('%s', async (_name, op, n, exact, accumulate, index) => {
     const g = gpu();
     const rng = new Rng(n);
-    const x = data(rng, n, exact), prior = [0.5, 1.5, 2.5, 3.5];
-    const xb = g.upload(f32(x)), ob = g.upload(f32(prior));
+    const x = data(rng, n, exact),
+      prior = [0.5, 1.5, 2.5, 3.5];
+    const xb = g.upload(f32(x)),
+      ob = g.upload(f32(prior));
     const d = (op === 'sum' ? sum : mean)(g, { x: xb, out: ob }, { n, accumulate, index });
     g.run([d]);
     const expected = prior.slice();
@@ -167,7 +210,8 @@ describe('sum / mean of a whole buffer', () => {
   it('is bit-identical from run to run (fixed order)', async () => {
     const g = gpu();
     const n = 50001;
-    const xb = g.upload(f32(new Rng(3).floats(n, -1e3, 1e3))), ob = g.alloc(8);
+    const xb = g.upload(f32(new Rng(3).floats(n, -1e3, 1e3))),
+      ob = g.alloc(8);
     const ds = [sum(g, { x: xb, out: ob }, { n }), sum(g, { x: xb, out: ob }, { n, index: 1 })];
     g.run(ds);
     const [a, b] = await g.readU32(ob);
@@ -191,21 +235,34 @@ describe('nonFiniteCheck: flag = 1 on NaN or ±Inf (bit patterns)', () => {
     ['signalling NaN 0x7f800001', () => Uint32Array.from([0x3f800000, 0x7f800001]), 0, 0, 1],
     ['negative quiet NaN 0xffc00000', () => Uint32Array.from([0xffc00000, 0]), 0, 0, 1],
     ['NaN 0x7fffffff', () => Uint32Array.from([0x7fffffff]), 0, 0, 1],
-    ['largest finite 0x7f7fffff / 0xff7fffff are not flagged', () => Uint32Array.from([0x7f7fffff, 0xff7fffff]), 0, 0, 0],
+    [
+      'largest finite 0x7f7fffff / 0xff7fffff are not flagged',
+      () => Uint32Array.from([0x7f7fffff, 0xff7fffff]),
+      0,
+      0,
+      0,
+    ],
     ['sticky: a set flag stays set on finite data', () => bits(finite), 1, 0, 1],
     ['flag word 3 of 4', () => bits([1, 2, NaN]), 0, 3, 1],
-    ['64·65535+10 elements, Inf last (2-D grid)', () => {
-      const b = new Uint32Array(64 * 65535 + 10).fill(0x3f800000);
-      b[b.length - 1] = 0x7f800000;
-      return b;
-    }, 0, 0, 1],
+    [
+      '64·65535+10 elements, Inf last (2-D grid)',
+      () => {
+        const b = new Uint32Array(64 * 65535 + 10).fill(0x3f800000);
+        b[b.length - 1] = 0x7f800000;
+        return b;
+      },
+      0,
+      0,
+      1,
+    ],
   ];
   it.each(rows)('%s', async (_name, make, prior, index, expected) => {
     const g = gpu();
     const x = make();
     // Every row with a clear prior flag is decided by the data alone.
     if (prior === 0) expect(nonFiniteRef(new Float32Array(x.buffer)) ? 1 : 0, 'reference').toBe(expected);
-    const xb = g.upload(x), fb = g.upload(new Uint32Array([prior, prior, prior, prior]));
+    const xb = g.upload(x),
+      fb = g.upload(new Uint32Array([prior, prior, prior, prior]));
     const d = nonFiniteCheck(g, { x: xb, flag: fb }, { n: x.length, index });
     g.run([d]);
     const flags = Array.from(await g.readU32(fb));

@@ -22,7 +22,14 @@ const CHROMIUM = '/usr/bin/chromium';
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
 const fmgpu = (...args: string[]) => {
   const r = spawnSync('node', ['bin/fmgpu.js', ...args], { encoding: 'utf8', env, timeout: 120_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr.split('\n').filter((l) => !l.includes('artificially reduced')).join('\n') };
+  return {
+    code: r.status,
+    out: r.stdout,
+    err: r.stderr
+      .split('\n')
+      .filter((l) => !l.includes('artificially reduced'))
+      .join('\n'),
+  };
 };
 
 /** No network: no URL with a scheme other than data:, no external stylesheet, script, font or image. */
@@ -37,13 +44,23 @@ function expectSelfContained(html: string): void {
 /** The first images of the real Fashion-MNIST when installed (a page worth looking at), else generated ones. */
 function writeData(dir: string, nTrain: number, nTest: number): void {
   const real = (f: string): string => join(DEFAULT_DATA_DIR, `${f}.gz`);
-  if (!['train', 't10k'].every((p) => existsSync(real(`${p}-images-idx3-ubyte`)) && existsSync(real(`${p}-labels-idx1-ubyte`)))) {
+  if (
+    !['train', 't10k'].every(
+      (p) => existsSync(real(`${p}-images-idx3-ubyte`)) && existsSync(real(`${p}-labels-idx1-ubyte`)),
+    )
+  ) {
     writeIdxDir(dir, nTrain, nTest);
     return;
   }
   mkdirSync(dir, { recursive: true });
-  for (const [prefix, n] of [['train', nTrain], ['t10k', nTest]] as const) {
-    for (const [kind, head, per] of [['images-idx3', 16, 784], ['labels-idx1', 8, 1]] as const) {
+  for (const [prefix, n] of [
+    ['train', nTrain],
+    ['t10k', nTest],
+  ] as const) {
+    for (const [kind, head, per] of [
+      ['images-idx3', 16, 784],
+      ['labels-idx1', 8, 1],
+    ] as const) {
       const name = `${prefix}-${kind}-ubyte`;
       const bytes = Buffer.from(gunzipSync(readFileSync(real(name))).subarray(0, head + n * per));
       bytes.writeUInt32BE(n, 4);
@@ -56,10 +73,13 @@ function writeData(dir: string, nTrain: number, nTest: number): void {
 function cloud(n: number): Float64Array {
   const rng = new Rng(7);
   const g = (): number => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
-  const c = Math.cos(0.6), s = Math.sin(0.6);
+  const c = Math.cos(0.6),
+    s = Math.sin(0.6);
   const out = new Float64Array(n * 3);
   for (let i = 0; i < n; i++) {
-    const a = 3 * g(), b = 2 * g(), z = g();
+    const a = 3 * g(),
+      b = 2 * g(),
+      z = g();
     out.set([5 + c * a - s * b, -2 + s * a + c * b, 1 + z], i * 3);
   }
   return out;
@@ -67,17 +87,22 @@ function cloud(n: number): Float64Array {
 
 describe('pieces', () => {
   it('pca2: both axes satisfy C·v = λv, are orthonormal, and are the two largest (3-D: λ3 = trace − λ1 − λ2)', () => {
-    const n = 400, f = 3, x = cloud(n);
+    const n = 400,
+      f = 3,
+      x = cloud(n);
     const mean = [0, 1, 2].map((j) => Array.from({ length: n }, (_, i) => x[i * f + j]!).reduce((a, b) => a + b) / n);
-    const C = Array.from({ length: f }, (_, j) => Array.from({ length: f }, (_, k) => {
-      let s = 0;
-      for (let i = 0; i < n; i++) s += (x[i * f + j]! - mean[j]!) * (x[i * f + k]! - mean[k]!);
-      return s / (n - 1);
-    }));
+    const C = Array.from({ length: f }, (_, j) =>
+      Array.from({ length: f }, (_, k) => {
+        let s = 0;
+        for (let i = 0; i < n; i++) s += (x[i * f + j]! - mean[j]!) * (x[i * f + k]! - mean[k]!);
+        return s / (n - 1);
+      }),
+    );
     const p = pca2(x, n, f);
     for (let a = 0; a < 2; a++) {
       const v = p.axes[a]!;
-      for (let j = 0; j < f; j++) expect(C[j]!.reduce((s, cjk, k) => s + cjk * v[k]!, 0)).toBeCloseTo(p.variance[a]! * v[j]!, 9);
+      for (let j = 0; j < f; j++)
+        expect(C[j]!.reduce((s, cjk, k) => s + cjk * v[k]!, 0)).toBeCloseTo(p.variance[a]! * v[j]!, 9);
       expect(v.reduce((s, q) => s + q * q, 0)).toBeCloseTo(1, 12);
     }
     expect(p.axes[0].reduce((s, q, j) => s + q * p.axes[1][j]!, 0)).toBeCloseTo(0, 12);
@@ -87,7 +112,10 @@ describe('pieces', () => {
     expect(p.variance[1]).toBeGreaterThanOrEqual(trace - p.variance[0] - p.variance[1]);
     expect(p.variance[0]).toBeGreaterThan(6); // about 9
     // Projections are the centred rows on the axes.
-    expect(p.points[0]).toBeCloseTo([0, 1, 2].reduce((s, j) => s + (x[j]! - mean[j]!) * p.axes[0][j]!, 0), 9);
+    expect(p.points[0]).toBeCloseTo(
+      [0, 1, 2].reduce((s, j) => s + (x[j]! - mean[j]!) * p.axes[0][j]!, 0),
+      9,
+    );
   });
 
   it('pca2: constant features give zero variance, not NaN', () => {
@@ -97,14 +125,18 @@ describe('pieces', () => {
   });
 
   it('grayPng: zlib inflates it back to the pixels (filter byte 0 per row)', () => {
-    const w = 28, h = 28, px = Uint8Array.from({ length: w * h }, (_, i) => (i * 37) % 256);
+    const w = 28,
+      h = 28,
+      px = Uint8Array.from({ length: w * h }, (_, i) => (i * 37) % 256);
     const png = grayPng(px, w, h);
     const idat = png.subarray(8 + 25 + 8, png.length - 12 - 4);
     const raw = inflateSync(idat);
     expect(raw.length).toBe(h * (w + 1));
     for (let y = 0; y < h; y++) {
       expect(raw[y * (w + 1)]).toBe(0);
-      expect(Array.from(raw.subarray(y * (w + 1) + 1, (y + 1) * (w + 1)))).toEqual(Array.from(px.subarray(y * w, (y + 1) * w)));
+      expect(Array.from(raw.subarray(y * (w + 1) + 1, (y + 1) * (w + 1)))).toEqual(
+        Array.from(px.subarray(y * w, (y + 1) * w)),
+      );
     }
     expect(pngDataUri(px, w, h)).toMatch(/^data:image\/png;base64,iVBORw0KGgo/);
   });
@@ -119,7 +151,17 @@ describe('pieces', () => {
   });
 
   it('renderReport: a run with no history, metrics or projection still makes a page; text is escaped', () => {
-    const d: ReportData = { name: 'a<b>&"c"', generated: '2026-01-02T03:04:05.000Z', run: {}, summary: 'Model: "x"', source: 'dense 10 softmax\n', history: [], metrics: null, samples: [], projection: null };
+    const d: ReportData = {
+      name: 'a<b>&"c"',
+      generated: '2026-01-02T03:04:05.000Z',
+      run: {},
+      summary: 'Model: "x"',
+      source: 'dense 10 softmax\n',
+      history: [],
+      metrics: null,
+      samples: [],
+      projection: null,
+    };
     const html = renderReport(d);
     expectSelfContained(html);
     expect(html).toContain('<h1>a&lt;b&gt;&amp;&quot;c&quot;</h1>');
@@ -144,12 +186,27 @@ describe('end to end: fmgpu train, fmgpu report, the page in headless Chromium',
   beforeAll(() => {
     ensureBuilt();
     writeData(data, 960, 300);
-    writeFileSync(join(tmp, 'tiny.net'), 'conv 4 3x3 relu\npool 2\ndense 10 softmax\ntrain epochs=3 batch=32 lr=0.01\n');
+    writeFileSync(
+      join(tmp, 'tiny.net'),
+      'conv 4 3x3 relu\npool 2\ndense 10 softmax\ntrain epochs=3 batch=32 lr=0.01\n',
+    );
   }, 60_000);
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('train writes report.html; fmgpu report rewrites it', () => {
-    const t = fmgpu('train', join(tmp, 'tiny.net'), '--data', data, '--out', run, '--validation', '0.2', '--seed', '3', '--json');
+    const t = fmgpu(
+      'train',
+      join(tmp, 'tiny.net'),
+      '--data',
+      data,
+      '--out',
+      run,
+      '--validation',
+      '0.2',
+      '--seed',
+      '3',
+      '--json',
+    );
     expect(t.err).toBe('');
     expect(t.code).toBe(0);
     expect(existsSync(page)).toBe(true);
@@ -189,30 +246,48 @@ describe('end to end: fmgpu train, fmgpu report, the page in headless Chromium',
     expect(fmgpu('report', join(tmp, 'nope')).err).toBe(`fmgpu: error: run directory ${join(tmp, 'nope')} not found\n`);
   });
 
-  it.skipIf(!existsSync(CHROMIUM))('renders in headless Chromium with no requests and no errors (test-artifacts/report.png)', async () => {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-extensions'] });
-    try {
-      const p = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      const requests: string[] = [], problems: string[] = [];
-      p.on('request', (r) => requests.push(r.url()));
-      p.on('pageerror', (e) => problems.push(e.message));
-      p.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
-      await p.goto(`file://${page}`);
-      await p.waitForLoadState('load');
-      const images = await p.$$eval('figure.sample img', (els) => els.map((e) => (e as HTMLImageElement).naturalWidth));
-      expect(images).toHaveLength(48);
-      expect(images.every((w) => w === 28)).toBe(true);
-      // The legend picks out one class.
-      await p.hover('ul.legend li[data-class="3"]');
-      expect(await p.$$eval('.pca .cls.on', (els) => els.map((e) => e.getAttribute('data-class')))).toEqual(['3']);
-      mkdirSync(join(REPO, 'test-artifacts'), { recursive: true });
-      await p.mouse.move(0, 0);
-      await p.screenshot({ path: join(REPO, 'test-artifacts', 'report.png'), fullPage: true });
-      expect(requests.filter((u) => !u.startsWith('data:') && u !== `file://${page}`)).toEqual([]);
-      expect(problems).toEqual([]);
-    } finally {
-      await browser.close();
-    }
-  }, 60_000);
+  it.skipIf(!existsSync(CHROMIUM))(
+    'renders in headless Chromium with no requests and no errors (test-artifacts/report.png)',
+    async () => {
+      const { chromium } = await import('playwright-core');
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          '--headless=new',
+          '--no-sandbox',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--no-first-run',
+          '--disable-extensions',
+        ],
+      });
+      try {
+        const p = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+        const requests: string[] = [],
+          problems: string[] = [];
+        p.on('request', (r) => requests.push(r.url()));
+        p.on('pageerror', (e) => problems.push(e.message));
+        p.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+        await p.goto(`file://${page}`);
+        await p.waitForLoadState('load');
+        const images = await p.$$eval('figure.sample img', (els) =>
+          els.map((e) => (e as HTMLImageElement).naturalWidth),
+        );
+        expect(images).toHaveLength(48);
+        expect(images.every((w) => w === 28)).toBe(true);
+        // The legend picks out one class.
+        await p.hover('ul.legend li[data-class="3"]');
+        expect(await p.$$eval('.pca .cls.on', (els) => els.map((e) => e.getAttribute('data-class')))).toEqual(['3']);
+        mkdirSync(join(REPO, 'test-artifacts'), { recursive: true });
+        await p.mouse.move(0, 0);
+        await p.screenshot({ path: join(REPO, 'test-artifacts', 'report.png'), fullPage: true });
+        expect(requests.filter((u) => !u.startsWith('data:') && u !== `file://${page}`)).toEqual([]);
+        expect(problems).toEqual([]);
+      } finally {
+        await browser.close();
+      }
+    },
+    60_000,
+  );
 });

@@ -5,7 +5,17 @@
 // file; empty sets and unwritable folders are refused before the GPU is opened.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -13,7 +23,11 @@ import { ensureBuilt, writeIdxDir } from './helpers/files.ts';
 
 const BIN = resolve('bin/fmgpu.js');
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
-const dawnNoise = (s: string): string => s.split('\n').filter((l) => !l.includes('artificially reduced')).join('\n');
+const dawnNoise = (s: string): string =>
+  s
+    .split('\n')
+    .filter((l) => !l.includes('artificially reduced'))
+    .join('\n');
 type Result = { code: number | null; out: string; err: string };
 const fmgpu = (args: string[], o: { uid?: number } = {}): Result => {
   const r = spawnSync('node', [BIN, ...args], { encoding: 'utf8', env, timeout: 300_000, uid: o.uid, gid: o.uid });
@@ -28,7 +42,11 @@ const TINY = join(tmp, 'tiny.net');
 const trainArgs = (out: string, ...more: string[]): string[] => ['train', TINY, '--data', data, '--out', out, ...more];
 /** Every file under `dir` with its bytes (folders as ''): to show that nothing changed. */
 const snapshot = (dir: string): Record<string, string> =>
-  Object.fromEntries((readdirSync(dir, { recursive: true }) as string[]).sort().map((f) => [f, statSync(join(dir, f)).isDirectory() ? '' : readFileSync(join(dir, f)).toString('base64')]));
+  Object.fromEntries(
+    (readdirSync(dir, { recursive: true }) as string[])
+      .sort()
+      .map((f) => [f, statSync(join(dir, f)).isDirectory() ? '' : readFileSync(join(dir, f)).toString('base64')]),
+  );
 
 const finished = join(tmp, 'finished'); // a run of TINY trained to the end
 beforeAll(() => {
@@ -42,14 +60,16 @@ beforeAll(() => {
 }, 300_000);
 
 describe('fmgpu writes only into a new or empty folder, or the run it resumes', () => {
-  it('a folder of the user\'s own files is refused and left exactly as it was', () => {
+  it("a folder of the user's own files is refused and left exactly as it was", () => {
     const dir = join(tmp, 'mine');
     mkdirSync(join(dir, 'checkpoint-500'), { recursive: true });
     writeFileSync(join(dir, 'model.net'), 'mine\n');
     writeFileSync(join(dir, 'checkpoint-500', 'notes.txt'), 'keep me\n');
     const before = snapshot(dir);
     const r = fmgpu(trainArgs(dir));
-    expect(r.err).toBe(`fmgpu: error: --out ${dir} is not empty (checkpoint-500, model.net): fmgpu writes a new run only into a new or empty folder`);
+    expect(r.err).toBe(
+      `fmgpu: error: --out ${dir} is not empty (checkpoint-500, model.net): fmgpu writes a new run only into a new or empty folder`,
+    );
     expect(r.code).toBe(2);
     expect(snapshot(dir)).toEqual(before);
   });
@@ -57,7 +77,9 @@ describe('fmgpu writes only into a new or empty folder, or the run it resumes', 
   it('a finished run is not overwritten by a new one', () => {
     const before = snapshot(finished);
     const r = fmgpu(trainArgs(finished));
-    expect(r.err).toBe(`fmgpu: error: ${finished} already holds a run: use --resume ${finished} to continue it, or another --out`);
+    expect(r.err).toBe(
+      `fmgpu: error: ${finished} already holds a run: use --resume ${finished} to continue it, or another --out`,
+    );
     expect(r.code).toBe(2);
     expect(snapshot(finished)).toEqual(before);
   });
@@ -67,7 +89,8 @@ describe('fmgpu writes only into a new or empty folder, or the run it resumes', 
     const start = (): Promise<Result> =>
       new Promise((done) => {
         const c = spawn('node', [BIN, ...trainArgs(dir, '--epochs', '4')], { env });
-        let out = '', err = '';
+        let out = '',
+          err = '';
         c.stdout.on('data', (d: Buffer) => (out += d));
         c.stderr.on('data', (d: Buffer) => (err += d));
         c.on('close', (code) => done({ code, out, err: dawnNoise(err).trim() }));
@@ -88,7 +111,9 @@ describe('fmgpu writes only into a new or empty folder, or the run it resumes', 
     expect(r.code).toBe(0);
     expect(r.out).toContain(`forking the run in ${finished} at epoch 2 into ${b} (${finished} is left as it was)`);
     expect(snapshot(finished)).toEqual(before);
-    expect(JSON.parse(readFileSync(join(b, 'history.json'), 'utf8')).map((h: { epoch: number }) => h.epoch)).toEqual([1, 2, 3]);
+    expect(JSON.parse(readFileSync(join(b, 'history.json'), 'utf8')).map((h: { epoch: number }) => h.epoch)).toEqual([
+      1, 2, 3,
+    ]);
   });
 });
 
@@ -99,12 +124,36 @@ describe('a resume continues exactly the run it names, or is refused before anyt
     return f;
   };
   const rows: [string, () => string[], string][] = [
-    ['another activation, same shapes', () => ['train', other('tanh', (s) => s.replace('relu', 'tanh')), '--resume', finished], `${join(tmp, 'tanh.net')}:1:1: layer conv1 is "conv 2 3x3 tanh" but the run in ${finished} was trained with "conv 2 3x3 relu": resume with the run's own model, or start a new run from its weights with --init ${finished}`],
-    ['average instead of max pooling', () => ['train', other('avg', (s) => s.replace('pool 2', 'avgpool 2')), '--resume', finished], `${join(tmp, 'avg.net')}:2:1: layer avgpool1 is "avgpool 2" but the run in ${finished} was trained with "pool 2"`],
-    ['another batch size', () => ['train', '--resume', finished, '--batch', '7'], `--resume ${finished}: the run was trained with batch 32, not batch 7: a resumed run keeps its batch, optimizer, validation split, seed and ema; start a new run from its weights with --init ${finished}`],
-    ['another optimizer', () => ['train', '--resume', finished, '--optimizer', 'sgd'], `--resume ${finished}: the run was trained with optimizer adam, not optimizer sgd`],
-    ['a subset of the data', () => ['train', '--resume', finished, '--subset', '50'], `--resume ${finished}: the run trains on 256 images, this data gives 50 (check --subset, --validation and the data source)`],
-    ['a validation split', () => ['train', '--resume', finished, '--validation', '0.5'], `--resume ${finished}: the run was trained with validation 0, not validation 0.5`],
+    [
+      'another activation, same shapes',
+      () => ['train', other('tanh', (s) => s.replace('relu', 'tanh')), '--resume', finished],
+      `${join(tmp, 'tanh.net')}:1:1: layer conv1 is "conv 2 3x3 tanh" but the run in ${finished} was trained with "conv 2 3x3 relu": resume with the run's own model, or start a new run from its weights with --init ${finished}`,
+    ],
+    [
+      'average instead of max pooling',
+      () => ['train', other('avg', (s) => s.replace('pool 2', 'avgpool 2')), '--resume', finished],
+      `${join(tmp, 'avg.net')}:2:1: layer avgpool1 is "avgpool 2" but the run in ${finished} was trained with "pool 2"`,
+    ],
+    [
+      'another batch size',
+      () => ['train', '--resume', finished, '--batch', '7'],
+      `--resume ${finished}: the run was trained with batch 32, not batch 7: a resumed run keeps its batch, optimizer, validation split, seed and ema; start a new run from its weights with --init ${finished}`,
+    ],
+    [
+      'another optimizer',
+      () => ['train', '--resume', finished, '--optimizer', 'sgd'],
+      `--resume ${finished}: the run was trained with optimizer adam, not optimizer sgd`,
+    ],
+    [
+      'a subset of the data',
+      () => ['train', '--resume', finished, '--subset', '50'],
+      `--resume ${finished}: the run trains on 256 images, this data gives 50 (check --subset, --validation and the data source)`,
+    ],
+    [
+      'a validation split',
+      () => ['train', '--resume', finished, '--validation', '0.5'],
+      `--resume ${finished}: the run was trained with validation 0, not validation 0.5`,
+    ],
   ];
   it.each(rows)('%s', (_, args, message) => {
     const before = snapshot(finished);
@@ -140,7 +189,9 @@ describe('a resume continues exactly the run it names, or is refused before anyt
     const file = join(dir, 'checkpoint', 'state.json');
     writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), step: 1e9 }));
     const r = fmgpu(['train', '--resume', dir, ...NO_GPU]);
-    expect(r.err).toBe(`fmgpu: error: ${file}: step 1000000000 is not within epoch 3 (steps 16–23 at 8 steps an epoch)`);
+    expect(r.err).toBe(
+      `fmgpu: error: ${file}: step 1000000000 is not within epoch 3 (steps 16–23 at 8 steps an epoch)`,
+    );
     expect(r.code).toBe(2);
   });
 
@@ -150,7 +201,16 @@ describe('a resume continues exactly the run it names, or is refused before anyt
     const r = fmgpu(['train', '--resume', dir, '--epochs', '4']);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(readdirSync(dir).sort()).toEqual(['checkpoint', 'history.csv', 'history.json', 'metrics.json', 'model.net', 'report.html', 'run.json', 'weights.safetensors']);
+    expect(readdirSync(dir).sort()).toEqual([
+      'checkpoint',
+      'history.csv',
+      'history.json',
+      'metrics.json',
+      'model.net',
+      'report.html',
+      'run.json',
+      'weights.safetensors',
+    ]);
   });
 });
 
@@ -158,17 +218,24 @@ describe('failed writes and empty or unwritable places', () => {
   // A full disk needs a small file system of its own: a tmpfs, where this test may mount one (root).
   const smallDisk = (dir: string, bytes: number): boolean => {
     mkdirSync(dir);
-    return process.getuid?.() === 0 && spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir]).status === 0;
+    return (
+      process.getuid?.() === 0 && spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir]).status === 0
+    );
   };
   it('a full disk at the end of training: the file is named, no partial file is left, the checkpoint is kept', (ctx) => {
     const disk = join(tmp, 'small-disk');
     // Room for every file of the run (a checkpoint twice, while it is switched) but the report.
     const size = (f: string): number => statSync(join(finished, f)).size;
-    const all = (readdirSync(finished, { recursive: true }) as string[]).filter((f) => statSync(join(finished, f)).isFile());
-    const rest = all.filter((f) => f !== 'report.html').reduce((a, f) => a + size(f), 0) + all.filter((f) => f.startsWith('checkpoint/')).reduce((a, f) => a + size(f), 0);
+    const all = (readdirSync(finished, { recursive: true }) as string[]).filter((f) =>
+      statSync(join(finished, f)).isFile(),
+    );
+    const rest =
+      all.filter((f) => f !== 'report.html').reduce((a, f) => a + size(f), 0) +
+      all.filter((f) => f.startsWith('checkpoint/')).reduce((a, f) => a + size(f), 0);
     const room = rest + 64 * 1024; // tmpfs counts whole pages
     expect(size('report.html')).toBeGreaterThan(room - rest);
-    if (!smallDisk(disk, room)) ctx.skip('no tmpfs: mounting one needs root (the unit test in cli-rundir.test.ts writes to /dev/full instead)');
+    if (!smallDisk(disk, room))
+      ctx.skip('no tmpfs: mounting one needs root (the unit test in cli-rundir.test.ts writes to /dev/full instead)');
     try {
       const dir = join(disk, 'run');
       const r = fmgpu(trainArgs(dir));
@@ -185,7 +252,9 @@ describe('failed writes and empty or unwritable places', () => {
     const folder = join(tmp, 'a-folder');
     mkdirSync(folder);
     const r = fmgpu(['report', finished, '--data', data, '--out', folder, ...NO_GPU]);
-    expect(r.err).toBe(`fmgpu: error: --out ${folder} is a directory: give the page's file name, e.g. ${join(folder, 'report.html')}`);
+    expect(r.err).toBe(
+      `fmgpu: error: --out ${folder} is a directory: give the page's file name, e.g. ${join(folder, 'report.html')}`,
+    );
     expect(r.code).toBe(2);
     expect(readdirSync(tmp).filter((f) => f.includes('.tmp'))).toEqual([]);
   });
@@ -203,10 +272,26 @@ describe('failed writes and empty or unwritable places', () => {
     return dir;
   };
   const empty: [string, () => string[], string][] = [
-    ['a validation split that leaves no training images', () => trainArgs(join(tmp, 'e1'), '--validation', '0.999'), `no training images are left after holding out validation 0.999 (${data})`],
-    ['an idx training set of 0 images', () => ['train', TINY, '--data', withEmpty('no-train', 'train'), '--out', join(tmp, 'e2')], `no training images (${join(tmp, 'no-train')})`],
-    ['train with a test set of 0 images', () => ['train', TINY, '--data', withEmpty('no-test', 't10k'), '--out', join(tmp, 'e3')], `the test set has no images (${join(tmp, 'no-test')})`],
-    ['eval with a test set of 0 images', () => ['eval', finished, '--data', withEmpty('no-test2', 't10k')], `the test set has no images (${join(tmp, 'no-test2')})`],
+    [
+      'a validation split that leaves no training images',
+      () => trainArgs(join(tmp, 'e1'), '--validation', '0.999'),
+      `no training images are left after holding out validation 0.999 (${data})`,
+    ],
+    [
+      'an idx training set of 0 images',
+      () => ['train', TINY, '--data', withEmpty('no-train', 'train'), '--out', join(tmp, 'e2')],
+      `no training images (${join(tmp, 'no-train')})`,
+    ],
+    [
+      'train with a test set of 0 images',
+      () => ['train', TINY, '--data', withEmpty('no-test', 't10k'), '--out', join(tmp, 'e3')],
+      `the test set has no images (${join(tmp, 'no-test')})`,
+    ],
+    [
+      'eval with a test set of 0 images',
+      () => ['eval', finished, '--data', withEmpty('no-test2', 't10k')],
+      `the test set has no images (${join(tmp, 'no-test2')})`,
+    ],
   ];
   it.each(empty)('%s is refused before the GPU is opened', (_, args, message) => {
     const r = fmgpu([...args(), ...NO_GPU]);

@@ -25,15 +25,86 @@ afterAll(async () => {
 
 // Pieces that have broken static servers before.
 const PIECES = [
-  '..', '.', '%2e%2e', '%2E%2E', '%2e.', '.%2e', '%252e%252e', '%2f', '%2F', '%5c', '%5C', '\\', '/', '//', '/./', '/../',
-  '%00', '%c0%ae%c0%ae', '%c0%af', '%e2%80%a8', '%ef%bc%8e%ef%bc%8e', '%ef%bc%8f', 'ü', '%C3%BC', '%', '%zz', ';', ':', '~', '%7e',
-  'etc/passwd', 'etc', 'passwd', 'package.json', '../src/cli/main.ts', 'src', 'cli', 'main.ts', 'sentinel.txt', 'secret.txt',
-  'out.txt', 'outdir', 'link.txt', 'alias.css', 'leak.safetensors', 'index.html', 'style.css', 'bundle.js', 'sub', 'model.net',
-  'fmgpu.js', 'data', 'run', 'index.json', 'weights.safetensors', 'train-labels-idx1-ubyte.gz', '.env', 'web', 'dist', 'site',
-  'outside', '%C3%BCn%C3%AF%20c%C3%B6d%C3%A9.txt', 'C:', 'con', '*',
+  '..',
+  '.',
+  '%2e%2e',
+  '%2E%2E',
+  '%2e.',
+  '.%2e',
+  '%252e%252e',
+  '%2f',
+  '%2F',
+  '%5c',
+  '%5C',
+  '\\',
+  '/',
+  '//',
+  '/./',
+  '/../',
+  '%00',
+  '%c0%ae%c0%ae',
+  '%c0%af',
+  '%e2%80%a8',
+  '%ef%bc%8e%ef%bc%8e',
+  '%ef%bc%8f',
+  'ü',
+  '%C3%BC',
+  '%',
+  '%zz',
+  ';',
+  ':',
+  '~',
+  '%7e',
+  'etc/passwd',
+  'etc',
+  'passwd',
+  'package.json',
+  '../src/cli/main.ts',
+  'src',
+  'cli',
+  'main.ts',
+  'sentinel.txt',
+  'secret.txt',
+  'out.txt',
+  'outdir',
+  'link.txt',
+  'alias.css',
+  'leak.safetensors',
+  'index.html',
+  'style.css',
+  'bundle.js',
+  'sub',
+  'model.net',
+  'fmgpu.js',
+  'data',
+  'run',
+  'index.json',
+  'weights.safetensors',
+  'train-labels-idx1-ubyte.gz',
+  '.env',
+  'web',
+  'dist',
+  'site',
+  'outside',
+  '%C3%BCn%C3%AF%20c%C3%B6d%C3%A9.txt',
+  'C:',
+  'con',
+  '*',
 ];
 // Real paths, so a good share of the fuzz lands on files and mutations of them.
-const REAL = ['/', '/index.html', '/style.css', '/alias.css', '/bundle.js', '/sub/model.net', '/fmgpu.js', '/data/train-labels-idx1-ubyte.gz', '/run/weights.safetensors', '/run/index.json', '/%C3%BCn%C3%AF%20c%C3%B6d%C3%A9.txt'];
+const REAL = [
+  '/',
+  '/index.html',
+  '/style.css',
+  '/alias.css',
+  '/bundle.js',
+  '/sub/model.net',
+  '/fmgpu.js',
+  '/data/train-labels-idx1-ubyte.gz',
+  '/run/weights.safetensors',
+  '/run/index.json',
+  '/%C3%BCn%C3%AF%20c%C3%B6d%C3%A9.txt',
+];
 const TAILS = ['', '', '', '?', '?v=2', '?a=/../sentinel.txt', '?%00', '#', '#/../../sentinel.txt', '?x#y'];
 
 function fuzzPath(rng: Rng): string {
@@ -43,7 +114,8 @@ function fuzzPath(rng: Rng): string {
     // A real path with a piece spliced in at a segment boundary (or none, to keep some 200s).
     const real = pick(REAL);
     const cut = real.lastIndexOf('/') + (rng.next() < 0.5 ? 0 : 1);
-    path = rng.next() < 0.3 ? real : real.slice(0, cut) + pick(PIECES) + (rng.next() < 0.5 ? '/' : '') + real.slice(cut);
+    path =
+      rng.next() < 0.3 ? real : real.slice(0, cut) + pick(PIECES) + (rng.next() < 0.5 ? '/' : '') + real.slice(cut);
   } else {
     const n = 1 + rng.int(6);
     path = rng.next() < 0.9 ? '/' : '';
@@ -75,7 +147,15 @@ function expected(path: string): Buffer | null {
     return null;
   }
   if (segs.join('/') === 'run/index.json') return Buffer.from(RUN_LISTING);
-  const mounts = segs[0] === 'data' ? [[site.dataDir, segs.slice(1)]] : segs[0] === 'run' ? [[site.runDir, segs.slice(1)]] : [[join(site.root, 'web'), segs], [join(site.root, 'dist', 'web'), segs]];
+  const mounts =
+    segs[0] === 'data'
+      ? [[site.dataDir, segs.slice(1)]]
+      : segs[0] === 'run'
+        ? [[site.runDir, segs.slice(1)]]
+        : [
+            [join(site.root, 'web'), segs],
+            [join(site.root, 'dist', 'web'), segs],
+          ];
   for (const [dir, rest] of mounts as [string, string[]][]) {
     const file = join(dir, ...(rest.length === 0 || (rest.length === 1 && rest[0] === '') ? ['index.html'] : rest));
     if (insideFile(dir, file)) return readFileSync(file);
@@ -110,15 +190,21 @@ describe('fuzzed paths', () => {
           if (r.status === 200) {
             const want = expected(path);
             if (!want) problems.push(`${what}: no file inside the root matches this path`);
-            else if (r.headers['content-length'] !== String(want.length)) problems.push(`${what}: Content-Length ${r.headers['content-length']} but the file has ${want.length} bytes`);
-            else if (method === 'GET' && !r.body.equals(want)) problems.push(`${what}: body differs from the file inside the root`);
+            else if (r.headers['content-length'] !== String(want.length))
+              problems.push(
+                `${what}: Content-Length ${r.headers['content-length']} but the file has ${want.length} bytes`,
+              );
+            else if (method === 'GET' && !r.body.equals(want))
+              problems.push(`${what}: body differs from the file inside the root`);
           } else if (r.status !== 404 && r.status !== 400) problems.push(`${what}: status not 200/404/400`);
         }),
       );
     }
     const ms = performance.now() - t0;
     agent.destroy();
-    console.log(`fuzz: ${paths.length} paths (seed 8) in ${ms.toFixed(0)} ms: ${JSON.stringify(counts)}; ${problems.length} problems`);
+    console.log(
+      `fuzz: ${paths.length} paths (seed 8) in ${ms.toFixed(0)} ms: ${JSON.stringify(counts)}; ${problems.length} problems`,
+    );
     expect(problems.slice(0, 20)).toEqual([]);
     // The fuzz must reach both sides of the guarantee, or it shows nothing.
     expect(counts[200] ?? 0).toBeGreaterThan(100);

@@ -30,11 +30,13 @@ afterAll(async () => {
 });
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
-const connections = (s: RunningServer): Promise<number> => new Promise((done, fail) => s.server.getConnections((e, n) => (e ? fail(e) : done(n))));
+const connections = (s: RunningServer): Promise<number> =>
+  new Promise((done, fail) => s.server.getConnections((e, n) => (e ? fail(e) : done(n))));
 
 /** Polls until `ok` holds or `ms` pass; returns whether it held. */
 async function eventually(ok: () => Promise<boolean> | boolean, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 25))) if (await ok()) return true;
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 25)))
+    if (await ok()) return true;
   return ok();
 }
 
@@ -50,7 +52,14 @@ describe('load: 500 concurrent requests', () => {
       ['/run/weights.safetensors', readFileSync(join(site.runDir, 'weights.safetensors'))],
       ['/%C3%BCn%C3%AF%20c%C3%B6d%C3%A9.txt', Buffer.from('unicode name\n')],
     ];
-    const missing = ['/nope.html', '/../sentinel.txt', '/%2e%2e/%2e%2e/etc/passwd', '/out.txt', '/run/leak.safetensors', '/outdir/passwd'];
+    const missing = [
+      '/nope.html',
+      '/../sentinel.txt',
+      '/%2e%2e/%2e%2e/etc/passwd',
+      '/out.txt',
+      '/run/leak.safetensors',
+      '/outdir/passwd',
+    ];
     const listing = Buffer.from(RUN_LISTING);
     const keepAlive = new Agent({ keepAlive: true, maxSockets: 32 });
     let accepted = 0;
@@ -77,21 +86,36 @@ describe('load: 500 concurrent requests', () => {
       jobs.map(
         (job, i) =>
           new Promise<void>((done) => {
-            const req = request({ host: '127.0.0.1', port: srv.port, path: job.path, method: job.method, agent: Math.floor(i / 10) % 2 ? keepAlive : false, setHost: !job.noHost }, (res) => {
-              const chunks: Buffer[] = [];
-              res.on('data', (c: Buffer) => chunks.push(c));
-              res.on('error', (e) => (problems.push(`${job.method} ${job.path}: response ${e.message}`), done()));
-              res.on('end', () => {
-                const got = Buffer.concat(chunks);
-                const what = `${job.method} ${job.path} (#${i})`;
-                if (res.statusCode !== job.status) problems.push(`${what}: status ${res.statusCode}, expected ${job.status}`);
-                if (res.headers['content-security-policy'] !== CSP) problems.push(`${what}: no CSP`);
-                if (res.headers['content-length'] !== String(job.body.length)) problems.push(`${what}: Content-Length ${res.headers['content-length']}, expected ${job.body.length}`);
-                const want = job.method === 'HEAD' ? Buffer.alloc(0) : job.body;
-                if (!got.equals(want)) problems.push(`${what}: body of ${got.length} bytes differs from the expected ${want.length}`);
-                done();
-              });
-            });
+            const req = request(
+              {
+                host: '127.0.0.1',
+                port: srv.port,
+                path: job.path,
+                method: job.method,
+                agent: Math.floor(i / 10) % 2 ? keepAlive : false,
+                setHost: !job.noHost,
+              },
+              (res) => {
+                const chunks: Buffer[] = [];
+                res.on('data', (c: Buffer) => chunks.push(c));
+                res.on('error', (e) => (problems.push(`${job.method} ${job.path}: response ${e.message}`), done()));
+                res.on('end', () => {
+                  const got = Buffer.concat(chunks);
+                  const what = `${job.method} ${job.path} (#${i})`;
+                  if (res.statusCode !== job.status)
+                    problems.push(`${what}: status ${res.statusCode}, expected ${job.status}`);
+                  if (res.headers['content-security-policy'] !== CSP) problems.push(`${what}: no CSP`);
+                  if (res.headers['content-length'] !== String(job.body.length))
+                    problems.push(
+                      `${what}: Content-Length ${res.headers['content-length']}, expected ${job.body.length}`,
+                    );
+                  const want = job.method === 'HEAD' ? Buffer.alloc(0) : job.body;
+                  if (!got.equals(want))
+                    problems.push(`${what}: body of ${got.length} bytes differs from the expected ${want.length}`);
+                  done();
+                });
+              },
+            );
             req.on('error', (e) => (problems.push(`${job.method} ${job.path}: ${e.message}`), done()));
             req.end();
           }),
@@ -100,7 +124,9 @@ describe('load: 500 concurrent requests', () => {
     const ms = performance.now() - t0;
     srv.server.off('connection', count);
     keepAlive.destroy();
-    console.log(`load: ${jobs.length} concurrent requests over ${accepted} connections (half keep-alive on ≤32 sockets, half one per connection) in ${ms.toFixed(0)} ms; ${problems.length} problems`);
+    console.log(
+      `load: ${jobs.length} concurrent requests over ${accepted} connections (half keep-alive on ≤32 sockets, half one per connection) in ${ms.toFixed(0)} ms; ${problems.length} problems`,
+    );
     expect(problems).toEqual([]);
     // 250 one-shot connections plus at most 32 kept alive.
     expect(accepted).toBeGreaterThanOrEqual(251);
@@ -144,7 +170,8 @@ function parseReplies(raw: Buffer, head: boolean[] = []): { replies: Reply[]; re
     for (const f of fields) headers[f.slice(0, f.indexOf(':')).toLowerCase()] = f.slice(f.indexOf(':') + 1).trim();
     const status = Number(m[1]);
     const final = status >= 200;
-    const length = !final || head[replies.filter((r) => r.status >= 200).length] ? 0 : Number(headers['content-length'] ?? NaN);
+    const length =
+      !final || head[replies.filter((r) => r.status >= 200).length] ? 0 : Number(headers['content-length'] ?? NaN);
     if (!Number.isInteger(length) || end + 4 + length > raw.length) break;
     replies.push({ status, headers, body: raw.subarray(end + 4, end + 4 + length) });
     at = end + 4 + length;
@@ -156,7 +183,11 @@ function parseReplies(raw: Buffer, head: boolean[] = []): { replies: Reply[]; re
  * Writes `parts` to a fresh socket, `gap` ms apart, then waits for the server to close it (at most
  * `linger` ms; the client then closes it itself).
  */
-function exchange(port: number, parts: (string | Buffer)[], opts: { gap?: number; linger?: number; head?: boolean[] } = {}): Promise<Exchange> {
+function exchange(
+  port: number,
+  parts: (string | Buffer)[],
+  opts: { gap?: number; linger?: number; head?: boolean[] } = {},
+): Promise<Exchange> {
   const t0 = performance.now();
   return new Promise((done) => {
     const socket = connect(port, '127.0.0.1');
@@ -205,7 +236,10 @@ interface Case {
 
 // Its Host is no `Host: x`: the body's length must not change.
 const bodyAsRequest = 'GET /out.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
-const tlsHello = Buffer.from('160301002d0100002903035f2a000000000000000000000000000000000000000000000000000000000000000000020035010000', 'hex');
+const tlsHello = Buffer.from(
+  '160301002d0100002903035f2a000000000000000000000000000000000000000000000000000000000000000000020035010000',
+  'hex',
+);
 const CASES: Case[] = [
   { name: 'garbage request line', parts: ['GARBAGE\r\n\r\n'], want: [400] },
   { name: '2 KB of random bytes', parts: [bytes(2048, 3)], want: [400] },
@@ -217,7 +251,11 @@ const CASES: Case[] = [
   { name: 'unknown method', parts: [get('/').replace('GET', 'FOO')], want: [400] },
   { name: 'DELETE', parts: [get('/index.html').replace('GET', 'DELETE')], want: [405] },
   { name: 'OPTIONS *', parts: [get('*').replace('GET', 'OPTIONS')], want: [405] },
-  { name: 'CONNECT to another host', parts: ['CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n'], want: [405] },
+  {
+    name: 'CONNECT to another host',
+    parts: ['CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n'],
+    want: [405],
+  },
   { name: 'a 100 KB URL', parts: [get(`/${'a'.repeat(100_000)}`)], want: [431], orClosed: true },
   { name: 'a 100 KB header', parts: [get('/', `X-Big: ${'b'.repeat(100_000)}\r\n`)], want: [431], orClosed: true },
   { name: 'a 15 KB URL (under the limit)', parts: [get(`/${'../'.repeat(5000)}sentinel.txt`)], want: [404] },
@@ -227,43 +265,89 @@ const CASES: Case[] = [
   { name: 'overlong UTF-8 dots %c0%ae', parts: [get('/%c0%ae%c0%ae/sentinel.txt')], want: [404] },
   { name: 'a raw NUL byte in the path', parts: [get('/index.html\0.txt')], want: [400] },
   { name: 'an encoded NUL %00 in the path', parts: [get('/index.html%00.txt')], want: [404] },
-  { name: 'raw UTF-8 bytes in the path', parts: [Buffer.concat([Buffer.from('GET /'), Buffer.from('ünï', 'utf8'), Buffer.from(` HTTP/1.1\r\n${H}\r\n`)])], want: [400] },
+  {
+    name: 'raw UTF-8 bytes in the path',
+    parts: [Buffer.concat([Buffer.from('GET /'), Buffer.from('ünï', 'utf8'), Buffer.from(` HTTP/1.1\r\n${H}\r\n`)])],
+    want: [400],
+  },
   { name: 'a space in the path', parts: [get('/a b')], want: [400] },
   { name: 'absolute-form URL', parts: [get('http://evil.example/')], want: [404] },
   { name: 'absolute-form URL to a real file', parts: [get('http://evil.example/index.html')], want: [404] },
   { name: 'absolute-form URL with traversal', parts: [get('http://127.0.0.1/../../sentinel.txt')], want: [404] },
   { name: 'authority-form URL on GET', parts: [get('evil.example:443')], want: [400] },
   { name: 'HTTP/1.1 without Host', parts: ['GET /index.html HTTP/1.1\r\nConnection: close\r\n\r\n'], want: [400] },
-  { name: 'HTTP/1.0 without Host (valid)', parts: ['GET /index.html HTTP/1.0\r\n\r\n'], want: [200], bodies: { 0: '<!doctype html>' } },
-  { name: 'a Host naming another site (DNS rebinding)', parts: [get('/run/index.json').replace('Host: x', 'Host: evil.example')], want: [421] },
-  { name: 'HTTP/1.0 with a Host naming another site', parts: ['GET /run/index.json HTTP/1.0\r\nHost: evil.example\r\n\r\n'], want: [421] },
-  { name: 'HEAD with a Host naming another site, then a good request', parts: ['HEAD / HTTP/1.1\r\nHost: evil.example\r\n\r\n' + get('/style.css')], want: [421, 200], head: [true, false], bodies: { 1: 'body{}' } },
+  {
+    name: 'HTTP/1.0 without Host (valid)',
+    parts: ['GET /index.html HTTP/1.0\r\n\r\n'],
+    want: [200],
+    bodies: { 0: '<!doctype html>' },
+  },
+  {
+    name: 'a Host naming another site (DNS rebinding)',
+    parts: [get('/run/index.json').replace('Host: x', 'Host: evil.example')],
+    want: [421],
+  },
+  {
+    name: 'HTTP/1.0 with a Host naming another site',
+    parts: ['GET /run/index.json HTTP/1.0\r\nHost: evil.example\r\n\r\n'],
+    want: [421],
+  },
+  {
+    name: 'HEAD with a Host naming another site, then a good request',
+    parts: ['HEAD / HTTP/1.1\r\nHost: evil.example\r\n\r\n' + get('/style.css')],
+    want: [421, 200],
+    head: [true, false],
+    bodies: { 1: 'body{}' },
+  },
   { name: 'Content-Length not a number', parts: [get('/', 'Content-Length: abc\r\n')], want: [400] },
-  { name: 'Content-Length with Transfer-Encoding (smuggling)', parts: [get('/', 'Transfer-Encoding: chunked\r\nContent-Length: 3\r\n').replace('\r\n\r\n', '\r\n\r\n0\r\n\r\n')], want: [400] },
+  {
+    name: 'Content-Length with Transfer-Encoding (smuggling)',
+    parts: [get('/', 'Transfer-Encoding: chunked\r\nContent-Length: 3\r\n').replace('\r\n\r\n', '\r\n\r\n0\r\n\r\n')],
+    want: [400],
+  },
   { name: 'a header without a colon', parts: [get('/', 'X-No-Colon\r\n')], want: [400] },
   { name: 'a bare CR inside a header value', parts: [get('/', 'X-A: a\rb\r\n')], want: [400] },
   {
     name: 'a body on GET that looks like a request, then a request',
-    parts: [`GET /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: ${bodyAsRequest.length}\r\n\r\n${bodyAsRequest}`, get('/style.css')],
+    parts: [
+      `GET /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: ${bodyAsRequest.length}\r\n\r\n${bodyAsRequest}`,
+      get('/style.css'),
+    ],
     want: [200, 200],
     bodies: { 0: '<!doctype html>', 1: 'body{}' },
   },
   {
     name: 'a chunked body on GET, then a request',
-    parts: ['GET /index.html HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', get('/style.css')],
+    parts: [
+      'GET /index.html HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+      get('/style.css'),
+    ],
     want: [200, 200],
     bodies: { 0: '<!doctype html>', 1: 'body{}' },
   },
-  { name: 'Expect: 100-continue', parts: [get('/style.css', 'Expect: 100-continue\r\n')], want: [100, 200], bodies: { 1: 'body{}' } },
+  {
+    name: 'Expect: 100-continue',
+    parts: [get('/style.css', 'Expect: 100-continue\r\n')],
+    want: [100, 200],
+    bodies: { 1: 'body{}' },
+  },
   { name: 'Expect: something else', parts: [get('/style.css', 'Expect: teapot\r\n')], want: [417] },
   {
     name: 'four pipelined requests',
-    parts: ['GET /index.html HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nHEAD /style.css HTTP/1.1\r\nHost: x\r\n\r\n' + get('/run/index.json')],
+    parts: [
+      'GET /index.html HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nHEAD /style.css HTTP/1.1\r\nHost: x\r\n\r\n' +
+        get('/run/index.json'),
+    ],
     want: [200, 404, 200, 200],
     head: [false, false, true, false],
     bodies: { 0: '<!doctype html>', 3: '{"files":' },
   },
-  { name: 'a good request pipelined with garbage', parts: ['GET /style.css HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n'], want: [200, 400], bodies: { 0: 'body{}' } },
+  {
+    name: 'a good request pipelined with garbage',
+    parts: ['GET /style.css HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n'],
+    want: [200, 400],
+    bodies: { 0: 'body{}' },
+  },
   // The second 256 KB answer waits in node's queue behind the first and is still streaming when
   // that one finishes: the 400 must wait for both, or it cuts the second short.
   {
@@ -272,11 +356,22 @@ const CASES: Case[] = [
     want: [200, 200, 400],
   },
   { name: 'slowloris: a half-sent head left open', parts: ['GET /index.html HTTP/1.1\r\nHost: x\r\n'], want: [408] },
-  { name: 'slowloris: one header every 100 ms', parts: ['GET / HTTP/1.1\r\n', ...Array.from({ length: 40 }, (_, i) => `X-${i}: y\r\n`)], gap: 100, want: [408] },
+  {
+    name: 'slowloris: one header every 100 ms',
+    parts: ['GET / HTTP/1.1\r\n', ...Array.from({ length: 40 }, (_, i) => `X-${i}: y\r\n`)],
+    gap: 100,
+    want: [408],
+  },
   { name: 'a connection that sends nothing', parts: [], want: [408] },
   { name: 'HTTP/0.9 request left open', parts: ['GET /\r\n'], want: [408] },
   // Kept alive after its answer, until the request timeout (3 × the head's) ends it.
-  { name: 'a GET body that never finishes', parts: ['GET /style.css HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n', 'a', 'b', 'c'], gap: 500, want: [200, 408], bodies: { 0: 'body{}' } },
+  {
+    name: 'a GET body that never finishes',
+    parts: ['GET /style.css HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n', 'a', 'b', 'c'],
+    gap: 500,
+    want: [200, 408],
+    bodies: { 0: 'body{}' },
+  },
 ];
 
 describe('malformed requests over raw sockets', () => {
@@ -295,14 +390,18 @@ describe('malformed requests over raw sockets', () => {
       }
       return out;
     })();
-    await Promise.all(CASES.map(async (c) => results.set(c.name, await exchange(strict.port, c.parts, { gap: c.gap, head: c.head }))));
+    await Promise.all(
+      CASES.map(async (c) => results.set(c.name, await exchange(strict.port, c.parts, { gap: c.gap, head: c.head }))),
+    );
     served = await normal;
     wall = performance.now() - t0;
     const line = (c: Case): string => {
       const x = results.get(c.name)!;
       return `  ${c.name} | ${x.replies.map((r) => r.status).join(', ') || 'no answer'}${x.closed ? ', closed' : ', left open'} after ${x.ms.toFixed(0)} ms`;
     };
-    console.log(`malformed: ${CASES.length} raw-socket cases at once in ${wall.toFixed(0)} ms\n${CASES.map(line).join('\n')}`);
+    console.log(
+      `malformed: ${CASES.length} raw-socket cases at once in ${wall.toFixed(0)} ms\n${CASES.map(line).join('\n')}`,
+    );
   });
 
   it.each(CASES.map((c) => [c.name, c] as const))('%s', (_, c) => {
@@ -337,7 +436,9 @@ describe('malformed requests over raw sockets', () => {
     // Its own server with a 400 ms head timeout: idle limit 1.2 s. node suppresses the first idle
     // timeout while a write is still queued, so the drop comes within one to two idle limits.
     const own = await startServer({ root: site.root, port: 0, headersTimeoutMs: 400 });
-    const dropped = new Promise<number>((done) => own.server.once('connection', (s) => s.once('close', () => done(performance.now()))));
+    const dropped = new Promise<number>((done) =>
+      own.server.once('connection', (s) => s.once('close', () => done(performance.now()))),
+    );
     const client = connect(own.port, '127.0.0.1');
     client.on('error', () => undefined);
     client.write(named(get('/huge.bin'), own.port));
@@ -369,8 +470,13 @@ describe('malformed requests over raw sockets', () => {
       aborts.push(abort((s) => (s.write(named(get('/huge.bin'), strict.port)), s.once('data', () => s.destroy()))));
     }
     await Promise.all(aborts);
-    expect(await eventually(async () => (await connections(strict)) === 0, 3000), `${await connections(strict)} connections left`).toBe(true);
-    expect(await eventually(() => openFds() <= fds, 3000), `${openFds() - fds} descriptors more than before`).toBe(true);
+    expect(
+      await eventually(async () => (await connections(strict)) === 0, 3000),
+      `${await connections(strict)} connections left`,
+    ).toBe(true);
+    expect(await eventually(() => openFds() <= fds, 3000), `${openFds() - fds} descriptors more than before`).toBe(
+      true,
+    );
     const r = await sendBytes(strict.port, '/huge.bin');
     expect(r.status).toBe(200);
     expect(r.body.equals(site.huge)).toBe(true);

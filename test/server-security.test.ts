@@ -9,7 +9,15 @@ import { connect } from 'node:net';
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { checkOpened, CSP, hostAllowed, hostNames, openInside, startServer, type RunningServer } from '../src/node/server.ts';
+import {
+  checkOpened,
+  CSP,
+  hostAllowed,
+  hostNames,
+  openInside,
+  startServer,
+  type RunningServer,
+} from '../src/node/server.ts';
 import { makeSite, sendBytes, type Site } from './helpers/site.ts';
 
 let site: Site;
@@ -61,7 +69,13 @@ describe('a served file swapped for a link to a secret', () => {
   it('never sends the secret, however the requests and the swaps interleave', async () => {
     const worker = new Worker(SWAPPER, {
       eval: true,
-      workerData: { file: join(web, 'race.txt'), tmp: join(site.dir, 'race'), secret: join(site.dir, 'race-secret.txt'), text: PUBLIC, ms: 3000 },
+      workerData: {
+        file: join(web, 'race.txt'),
+        tmp: join(site.dir, 'race'),
+        secret: join(site.dir, 'race-secret.txt'),
+        text: PUBLIC,
+        ms: 3000,
+      },
     });
     const swapped = new Promise<number>((done, fail) => (worker.once('message', done), worker.once('error', fail)));
     let running = true;
@@ -84,7 +98,9 @@ describe('a served file swapped for a link to a secret', () => {
     );
     const swaps = await swapped;
     agent.destroy();
-    console.log(`race: ${requests} requests in ${(performance.now() - t0).toFixed(0)} ms against ${swaps} swaps: ${JSON.stringify(counts)}; ${leaked} sent the secret`);
+    console.log(
+      `race: ${requests} requests in ${(performance.now() - t0).toFixed(0)} ms against ${swaps} swaps: ${JSON.stringify(counts)}; ${leaked} sent the secret`,
+    );
     expect(leaked).toBe(0);
     // Both sides of the race were reached: the real file served, the link refused.
     expect(counts[200] ?? 0).toBeGreaterThan(100);
@@ -138,15 +154,22 @@ describe('a served file swapped for a link to a secret', () => {
       ['GET', '/run/index.json', 200],
     ];
     for (let i = 0; i < 5; i++) {
-      for (const [method, path, status] of want) expect(`${method} ${path} ${(await sendBytes(srv.port, path, method, false)).status}`).toBe(`${method} ${path} ${status}`);
+      for (const [method, path, status] of want)
+        expect(`${method} ${path} ${(await sendBytes(srv.port, path, method, false)).status}`).toBe(
+          `${method} ${path} ${status}`,
+        );
       await new Promise<void>((done) => {
-        const s = connect(srv.port, '127.0.0.1', () => s.write(`GET /huge.bin HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\n\r\n`));
+        const s = connect(srv.port, '127.0.0.1', () =>
+          s.write(`GET /huge.bin HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\n\r\n`),
+        );
         s.once('data', () => s.destroy());
         s.on('error', () => undefined);
         s.on('close', () => done());
       });
     }
-    expect(JSON.parse((await sendBytes(srv.port, '/run/index.json', 'GET', false)).body.toString())).toEqual({ files: ['model.net', 'weights.safetensors'] });
+    expect(JSON.parse((await sendBytes(srv.port, '/run/index.json', 'GET', false)).body.toString())).toEqual({
+      files: ['model.net', 'weights.safetensors'],
+    });
     let left = fds() - before;
     for (let i = 0; i < 120 && left > 0; i++, await new Promise((r) => setTimeout(r, 25))) left = fds() - before;
     expect(left, `${left} descriptors more than before`).toBeLessThanOrEqual(0);
@@ -160,13 +183,21 @@ interface Reply {
 }
 
 /** GET (or `method`) `path` with the Host header `host`, or none at all for null. */
-function withHost(port: number, host: string | null, path = '/', method = 'GET', address = '127.0.0.1'): Promise<Reply> {
+function withHost(
+  port: number,
+  host: string | null,
+  path = '/',
+  method = 'GET',
+  address = '127.0.0.1',
+): Promise<Reply> {
   return new Promise((done, fail) => {
     const headers = host === null ? {} : { Host: host };
     const req = request({ host: address, port, path, method, headers, setHost: false, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('end', () =>
+        done({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+      );
       res.on('error', fail);
     });
     req.on('error', fail);
@@ -186,11 +217,14 @@ function http10(port: number, head: string): Promise<string> {
 }
 
 describe('DNS rebinding: only the names this server listens as', () => {
-  it.each(['127.0.0.1:PORT', 'localhost:PORT', 'LOCALHOST:PORT', 'LocalHost:PORT', '[::1]:PORT'])('Host %s → 200', async (host) => {
-    const r = await withHost(srv.port, host.replace('PORT', String(srv.port)));
-    expect(r.status).toBe(200);
-    expect(r.body).toContain('<!doctype html>');
-  });
+  it.each(['127.0.0.1:PORT', 'localhost:PORT', 'LOCALHOST:PORT', 'LocalHost:PORT', '[::1]:PORT'])(
+    'Host %s → 200',
+    async (host) => {
+      const r = await withHost(srv.port, host.replace('PORT', String(srv.port)));
+      expect(r.status).toBe(200);
+      expect(r.body).toContain('<!doctype html>');
+    },
+  );
 
   it.each([
     'evil.example',
@@ -209,7 +243,9 @@ describe('DNS rebinding: only the names this server listens as', () => {
     '0.0.0.0:PORT',
     '',
   ])('Host "%s" → 421 with the CSP', async (host) => {
-    const value = host.replace('OTHER', String(srv.port === 65535 ? 1 : srv.port + 1)).replaceAll('PORT', String(srv.port));
+    const value = host
+      .replace('OTHER', String(srv.port === 65535 ? 1 : srv.port + 1))
+      .replaceAll('PORT', String(srv.port));
     for (const path of ['/', '/run/index.json', '/run/weights.safetensors']) {
       const r = await withHost(srv.port, value, path);
       expect(r.status, `${JSON.stringify(value)} ${path}`).toBe(421);
@@ -226,19 +262,31 @@ describe('DNS rebinding: only the names this server listens as', () => {
   it('HTTP/1.0: no Host is answered (no browser sends that), a foreign one is not; HTTP/1.1 without Host is a 400', async () => {
     expect(await http10(srv.port, '')).toMatch(/^HTTP\/1\.1 200 [^]*<!doctype html>/);
     expect(await http10(srv.port, `Host: 127.0.0.1:${srv.port}\r\n`)).toMatch(/^HTTP\/1\.1 200 /);
-    expect(await http10(srv.port, 'Host: evil.example\r\n')).toMatch(/^HTTP\/1\.1 421 [^]*Content-Security-Policy: default-src 'self'/);
+    expect(await http10(srv.port, 'Host: evil.example\r\n')).toMatch(
+      /^HTTP\/1\.1 421 [^]*Content-Security-Policy: default-src 'self'/,
+    );
     const r = await withHost(srv.port, null);
     expect(r.status).toBe(400);
     expect(r.body).toBe('missing Host header\n');
   });
 
-  it('bound to all addresses: also this machine\'s addresses and --allow-host names, still not others', async () => {
+  it("bound to all addresses: also this machine's addresses and --allow-host names, still not others", async () => {
     const all = await startServer({ root: site.root, host: '::', allowHosts: ['box.example'], port: 0 });
     try {
-      const at = (host: string, address = '127.0.0.1'): Promise<number> => withHost(all.port, host.replace('PORT', String(all.port)), '/', 'GET', address).then((r) => r.status);
-      for (const host of ['127.0.0.1:PORT', 'localhost:PORT', '[::1]:PORT', '[::]:PORT', 'box.example:PORT', 'BOX.example:PORT']) expect(`${host} ${await at(host)}`).toBe(`${host} 200`);
+      const at = (host: string, address = '127.0.0.1'): Promise<number> =>
+        withHost(all.port, host.replace('PORT', String(all.port)), '/', 'GET', address).then((r) => r.status);
+      for (const host of [
+        '127.0.0.1:PORT',
+        'localhost:PORT',
+        '[::1]:PORT',
+        '[::]:PORT',
+        'box.example:PORT',
+        'BOX.example:PORT',
+      ])
+        expect(`${host} ${await at(host)}`).toBe(`${host} 200`);
       expect(await at('[::1]:PORT', '::1')).toBe(200);
-      for (const host of ['evil.example:PORT', 'box.example', 'box.example:1', 'sub.box.example:PORT']) expect(`${host} ${await at(host)}`).toBe(`${host} 421`);
+      for (const host of ['evil.example:PORT', 'box.example', 'box.example:1', 'sub.box.example:PORT'])
+        expect(`${host} ${await at(host)}`).toBe(`${host} 421`);
       // A non-loopback address of this machine, where there is one, reached by that address.
       const names = hostNames('::');
       const lan = [...names].find((n) => /^\d+\.\d+\.\d+\.\d+$/.test(n) && !n.startsWith('127.'));

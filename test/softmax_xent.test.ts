@@ -12,7 +12,12 @@ const TOL_D = { atol: 1e-6, rtol: 1e-4 };
 const TOL_LOSS = { atol: 2e-5, rtol: 1e-5 };
 
 /** Labels: every third row gets its argmax (so some predictions are right), the rest random. */
-function makeCase(n: number, classes: number, range: number, seed: number): { logits: Float64Array; labels: Uint32Array } {
+function makeCase(
+  n: number,
+  classes: number,
+  range: number,
+  seed: number,
+): { logits: Float64Array; labels: Uint32Array } {
   const rng = new Rng(seed);
   const logits = rng.floats(n * classes, -range, range);
   const labels = new Uint32Array(n);
@@ -52,12 +57,19 @@ describe('softmax cross-entropy (GPU vs CPU reference)', () => {
     const { logits, labels } = makeCase(n, classes, range, n * 17 + classes);
     const s: XentShape = { n, classes, smoothing };
     const ref = softmaxXentRef(logits, labels, s);
-    const lb = g.upload(f32(logits)), yb = g.upload(labels), db = g.alloc(n * classes * 4), lossb = g.alloc(n * 4);
+    const lb = g.upload(f32(logits)),
+      yb = g.upload(labels),
+      db = g.alloc(n * classes * 4),
+      lossb = g.alloc(n * 4);
     const stats = statsBuffer(g, 1.5, 7);
     const ds = softmaxXent(g, { logits: lb, labels: yb, dlogits: grad ? db : undefined, loss: lossb, stats }, s);
     g.run(ds);
     expectAllclose('xent loss', await g.readF32(lossb), ref.loss, TOL_LOSS, [n]);
-    if (grad) expectAllclose('xent dlogits', await g.readF32(db), ref.dlogits, { atol: TOL_D.atol / n, rtol: TOL_D.rtol }, [n, classes]);
+    if (grad)
+      expectAllclose('xent dlogits', await g.readF32(db), ref.dlogits, { atol: TOL_D.atol / n, rtol: TOL_D.rtol }, [
+        n,
+        classes,
+      ]);
     const got = await readXentStats(g, stats);
     expectAllclose('xent loss sum', [got.lossSum], [1.5 + ref.lossSum], TOL_LOSS);
     expect(got.correct).toBe(7 + ref.correct);
@@ -71,7 +83,10 @@ describe('softmax cross-entropy (GPU vs CPU reference)', () => {
     const logits = [1, 1, 0, 1, 1, 0, 5, 5, 5, 5, 5, 5];
     // First max: predictions 0, 0, 0, 0 → 3 right; the last max (1, 1, 2, 2) would give 1.
     const labels = new Uint32Array([0, 0, 0, 2]);
-    const lb = g.upload(f32(logits)), yb = g.upload(labels), lossb = g.alloc(16), stats = statsBuffer(g, 0, 0);
+    const lb = g.upload(f32(logits)),
+      yb = g.upload(labels),
+      lossb = g.alloc(16),
+      stats = statsBuffer(g, 0, 0);
     const ds = softmaxXent(g, { logits: lb, labels: yb, loss: lossb, stats }, { n: 4, classes: 3 });
     g.run(ds);
     expect((await readXentStats(g, stats)).correct).toBe(3);
@@ -82,10 +97,14 @@ describe('softmax cross-entropy (GPU vs CPU reference)', () => {
 
   it('stats accumulate over steps recorded in one submit, bit-identically', async () => {
     const g = gpu();
-    const n = 40, classes = 10;
+    const n = 40,
+      classes = 10;
     const { logits, labels } = makeCase(n, classes, 3, 99);
     const ref = softmaxXentRef(logits, labels, { n, classes });
-    const lb = g.upload(f32(logits)), yb = g.upload(labels), db = g.alloc(n * classes * 4), lossb = g.alloc(n * 4);
+    const lb = g.upload(f32(logits)),
+      yb = g.upload(labels),
+      db = g.alloc(n * classes * 4),
+      lossb = g.alloc(n * 4);
     const words: Uint32Array[] = [];
     for (let rep = 0; rep < 2; rep++) {
       const stats = statsBuffer(g, 0, 0);
@@ -109,7 +128,8 @@ describe('softmax cross-entropy (GPU vs CPU reference)', () => {
   it.each(probCases)('%s', async (_name, n, classes, range) => {
     const g = gpu();
     const logits = new Rng(n + classes).floats(n * classes, -range, range);
-    const lb = g.upload(f32(logits)), pb = g.alloc(n * classes * 4);
+    const lb = g.upload(f32(logits)),
+      pb = g.alloc(n * classes * 4);
     const ds = softmax(g, { logits: lb, probs: pb }, n, classes);
     g.run(ds);
     const probs = await g.readF32(pb);

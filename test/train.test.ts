@@ -10,21 +10,27 @@ import { metricsFromProbabilities } from '../src/train/metrics.ts';
 import { loadFashionMnist, DEFAULT_DATA_DIR } from '../src/node/data.ts';
 import { subset } from '../src/data/dataset.ts';
 
-
 describe('training', () => {
   const gpu = useGpu();
 
-  it.skipIf(!existsSync(DEFAULT_DATA_DIR))('learns Fashion-MNIST: > 75% test accuracy after one epoch on 4,000 images', async () => {
-    const { train, test } = loadFashionMnist(DEFAULT_DATA_DIR, { subset: 4000 });
-    const t = new Trainer(gpu(), parseNet('conv 8 3x3 relu\npool 2\nconv 16 3x3 relu\npool 2\ndense 10 softmax', 'small.net'), 1);
-    const losses: number[] = [];
-    await t.fit(train, null, opts({ batch: 16, progressEvery: 32, onProgress: (p) => losses.push(p.loss) }));
-    const ev = await t.evaluate(subset(test, 2000));
-    expect(losses.at(-1)!).toBeLessThan(losses[0]!);
-    expect(ev.accuracy).toBeGreaterThan(0.75);
-    expect(ev.confusion.reduce((a, b) => a + b, 0)).toBe(2000);
-    t.release();
-  });
+  it.skipIf(!existsSync(DEFAULT_DATA_DIR))(
+    'learns Fashion-MNIST: > 75% test accuracy after one epoch on 4,000 images',
+    async () => {
+      const { train, test } = loadFashionMnist(DEFAULT_DATA_DIR, { subset: 4000 });
+      const t = new Trainer(
+        gpu(),
+        parseNet('conv 8 3x3 relu\npool 2\nconv 16 3x3 relu\npool 2\ndense 10 softmax', 'small.net'),
+        1,
+      );
+      const losses: number[] = [];
+      await t.fit(train, null, opts({ batch: 16, progressEvery: 32, onProgress: (p) => losses.push(p.loss) }));
+      const ev = await t.evaluate(subset(test, 2000));
+      expect(losses.at(-1)!).toBeLessThan(losses[0]!);
+      expect(ev.accuracy).toBeGreaterThan(0.75);
+      expect(ev.confusion.reduce((a, b) => a + b, 0)).toBe(2000);
+      t.release();
+    },
+  );
 
   it('keeps live GPU bytes flat over epochs and frees everything on release', async () => {
     const g = gpu();
@@ -42,12 +48,17 @@ describe('training', () => {
   it('is deterministic: same seed, same weights and history', async () => {
     const run = async () => {
       const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 3);
-      const h = await t.fit(synthetic(320, 7), null, opts({ epochs: 2, augment: { shift: 1, flip: true, erase: 0.3 } }));
+      const h = await t.fit(
+        synthetic(320, 7),
+        null,
+        opts({ epochs: 2, augment: { shift: 1, flip: true, erase: 0.3 } }),
+      );
       const w = await t.params.read();
       t.release();
       return { h: h.map((e) => [e.loss, e.accuracy]), w: [...w.values()].map((x) => Array.from(x.data)) };
     };
-    const a = await run(), b = await run();
+    const a = await run(),
+      b = await run();
     expect(b.h).toEqual(a.h);
     expect(b.w).toEqual(a.w);
   });
@@ -64,7 +75,11 @@ describe('training', () => {
     const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 5);
     const val = synthetic(100, 11);
     // A learning rate this high makes validation loss bounce; patience 1 stops at the first stall.
-    const h = await t.fit(synthetic(320, 10), val, opts({ epochs: 10, lr: 0.2, earlyStop: { patience: 1, monitor: 'val_loss', restoreBest: true } }));
+    const h = await t.fit(
+      synthetic(320, 10),
+      val,
+      opts({ epochs: 10, lr: 0.2, earlyStop: { patience: 1, monitor: 'val_loss', restoreBest: true } }),
+    );
     const losses = h.map((e) => e.val_loss!);
     const stall = losses.findIndex((v, i) => i > 0 && v >= Math.min(...losses.slice(0, i)));
     expect(h.length).toBe(stall >= 0 ? stall + 1 : 10);
@@ -77,9 +92,17 @@ describe('training', () => {
   it('resuming continues early stopping and the plateau schedule where they were', async () => {
     // Validation labels that are all wrong: its loss stops improving within an epoch or two, so
     // both the plateau schedule and early stopping act within a few epochs.
-    const train = synthetic(320, 10), clean = synthetic(100, 11);
+    const train = synthetic(320, 10),
+      clean = synthetic(100, 11);
     const val = { ...clean, labels: clean.labels.map((l) => (l + 3) % 10) };
-    const o = (extra: Partial<FitOptions>) => opts({ epochs: 9, lr: 0.05, schedule: 'plateau', earlyStop: { patience: 5, monitor: 'val_loss', restoreBest: true }, ...extra });
+    const o = (extra: Partial<FitOptions>) =>
+      opts({
+        epochs: 9,
+        lr: 0.05,
+        schedule: 'plateau',
+        earlyStop: { patience: 5, monitor: 'val_loss', restoreBest: true },
+        ...extra,
+      });
     const whole = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 5);
     const h = await whole.fit(train, val, o({}));
     const final = await whole.params.read();
@@ -95,15 +118,29 @@ describe('training', () => {
     const first = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 5);
     type Read = Awaited<ReturnType<typeof first.params.read>>;
     let best = { value: Infinity, weights: null as Read | null };
-    let saved = null as { weights: Read; state: Awaited<ReturnType<typeof first.stateTensors>>; step: number; monitor: typeof first.monitor } | null;
-    await first.fit(train, val, o({
-      onEpoch: async (log) => {
-        if (log.val_loss! < best.value) best = { value: log.val_loss!, weights: await first.params.read() };
-        if (log.epoch < cut) return undefined;
-        saved = { weights: await first.params.read(), state: await first.stateTensors(), step: await first.step(), monitor: first.monitor };
-        return 'stop';
-      },
-    }));
+    let saved = null as {
+      weights: Read;
+      state: Awaited<ReturnType<typeof first.stateTensors>>;
+      step: number;
+      monitor: typeof first.monitor;
+    } | null;
+    await first.fit(
+      train,
+      val,
+      o({
+        onEpoch: async (log) => {
+          if (log.val_loss! < best.value) best = { value: log.val_loss!, weights: await first.params.read() };
+          if (log.epoch < cut) return undefined;
+          saved = {
+            weights: await first.params.read(),
+            state: await first.stateTensors(),
+            step: await first.step(),
+            monitor: first.monitor,
+          };
+          return 'stop';
+        },
+      }),
+    );
     first.release();
     if (!saved) throw new Error('no checkpoint at the cut');
     // At the cut, the schedule has already halved the rate and patience is partly used: state a
@@ -115,9 +152,22 @@ describe('training', () => {
     second.prepareOptimizer(o({}).optimizer);
     second.params.load(saved.weights);
     second.loadStateTensors(saved.state);
-    const rest = await second.fit(train, val, o({ initialStep: saved.step, initialBest: best.value, initialBestWeights: best.weights!, initialMonitor: saved.monitor }));
-    expect(rest.map((e) => [e.epoch, e.lr, e.loss, e.val_loss])).toEqual(h.slice(cut).map((e) => [e.epoch, e.lr, e.loss, e.val_loss]));
-    expect([...(await second.params.read()).values()].map((x) => Array.from(x.data))).toEqual([...final.values()].map((x) => Array.from(x.data)));
+    const rest = await second.fit(
+      train,
+      val,
+      o({
+        initialStep: saved.step,
+        initialBest: best.value,
+        initialBestWeights: best.weights!,
+        initialMonitor: saved.monitor,
+      }),
+    );
+    expect(rest.map((e) => [e.epoch, e.lr, e.loss, e.val_loss])).toEqual(
+      h.slice(cut).map((e) => [e.epoch, e.lr, e.loss, e.val_loss]),
+    );
+    expect([...(await second.params.read()).values()].map((x) => Array.from(x.data))).toEqual(
+      [...final.values()].map((x) => Array.from(x.data)),
+    );
     second.release();
   });
 
@@ -129,10 +179,12 @@ describe('training', () => {
       const w1 = await t.params.read();
       t.release();
       let d = 0;
-      for (const [name, v] of w1) if (name.endsWith('.weight')) v.data.forEach((x, i) => (d += Math.abs(x - w0.get(name)!.data[i]!)));
+      for (const [name, v] of w1)
+        if (name.endsWith('.weight')) v.data.forEach((x, i) => (d += Math.abs(x - w0.get(name)!.data[i]!)));
       return d;
     };
-    const plain = await drift(0), averaged = await drift(0.9999);
+    const plain = await drift(0),
+      averaged = await drift(0.9999);
     // With decay 0.9999 the average moves about 1e-4 of the way each step: ten steps move it ~1e-3 as far.
     expect(averaged).toBeLessThan(plain * 0.01);
     expect(averaged).toBeGreaterThan(0);

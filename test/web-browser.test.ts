@@ -20,9 +20,18 @@ const N_TEST = 200;
 
 // SwiftShader answers navigator.gpu.requestAdapter() with these; the rest keep the run offline.
 const ARGS = [
-  '--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--use-angle=swiftshader', '--enable-features=Vulkan',
-  '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--no-first-run', '--disable-default-apps', '--disable-extensions',
+  '--headless=new',
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--use-angle=swiftshader',
+  '--enable-features=Vulkan',
+  '--use-webgpu-adapter=swiftshader',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-default-apps',
+  '--disable-extensions',
 ];
 
 const TINY = 'conv 4 3x3 relu\npool 2\ndense 10 softmax\n';
@@ -50,9 +59,13 @@ function dataset(dir: string): void {
   };
   const write = (name: string, n: number, images: Buffer | null, labels: Buffer | null): void => {
     const img = Buffer.alloc(16 + n * 784);
-    img.writeUInt32BE(2051, 0); img.writeUInt32BE(n, 4); img.writeUInt32BE(28, 8); img.writeUInt32BE(28, 12);
+    img.writeUInt32BE(2051, 0);
+    img.writeUInt32BE(n, 4);
+    img.writeUInt32BE(28, 8);
+    img.writeUInt32BE(28, 12);
     const lab = Buffer.alloc(8 + n);
-    lab.writeUInt32BE(2049, 0); lab.writeUInt32BE(n, 4);
+    lab.writeUInt32BE(2049, 0);
+    lab.writeUInt32BE(n, 4);
     if (images && labels) {
       images.copy(img, 16, 16, 16 + n * 784);
       labels.copy(lab, 8, 8, 8 + n);
@@ -60,7 +73,8 @@ function dataset(dir: string): void {
       for (let i = 0; i < n; i++) {
         const c = i % 10;
         lab[8 + i] = c;
-        for (let y = 4; y < 24; y++) for (let x = 2 + c * 2; x < 6 + c * 2; x++) img[16 + i * 784 + y * 28 + x] = 200 + ((i * 7 + x) % 55);
+        for (let y = 4; y < 24; y++)
+          for (let x = 2 + c * 2; x < 6 + c * 2; x++) img[16 + i * 784 + y * 28 + x] = 200 + ((i * 7 + x) % 55);
       }
     }
     writeFileSync(join(dir, `${name}-images-idx3-ubyte.gz`), gzipSync(img));
@@ -72,7 +86,8 @@ function dataset(dir: string): void {
 
 /** A grayscale PNG: a dark trouser-like shape on a light background, 40×60 (not square). */
 function png(): Buffer {
-  const w = 40, h = 60;
+  const w = 40,
+    h = 60;
   const raw = Buffer.alloc(h * (w + 1), 0);
   for (let y = 0; y < h; y++) {
     raw[y * (w + 1)] = 0; // filter: none
@@ -101,9 +116,16 @@ function png(): Buffer {
     return Buffer.concat([len, td, c]);
   };
   const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8; ihdr[9] = 0; // 8-bit grayscale
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 0; // 8-bit grayscale
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 interface PageState {
@@ -117,189 +139,255 @@ interface PageState {
   error: string;
 }
 
-describe.skipIf(!HAVE_CHROMIUM)('the page in headless Chromium (WebGPU on SwiftShader; skipped where /usr/bin/chromium is not installed: apt-get install chromium)', () => {
-  let dir: string;
-  let srv: RunningServer;
-  let context: BrowserContext;
+describe.skipIf(!HAVE_CHROMIUM)(
+  'the page in headless Chromium (WebGPU on SwiftShader; skipped where /usr/bin/chromium is not installed: apt-get install chromium)',
+  () => {
+    let dir: string;
+    let srv: RunningServer;
+    let context: BrowserContext;
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'fmgpu-web-'));
-    const site = join(dir, 'site');
-    mkdirSync(join(site, 'dist', 'web'), { recursive: true });
-    mkdirSync(join(dir, 'data'));
-    symlinkSync(join(REPO, 'web'), join(site, 'web'));
-    // The same bundling as build.mjs, into this test's own folder (the test needs no prior build).
-    await esbuild.build({
-      bundle: true, format: 'esm', platform: 'browser', target: 'es2022', loader: { '.wgsl': 'text' }, logLevel: 'warning',
-      entryPoints: { fmgpu: join(REPO, 'src/web.ts'), app: join(REPO, 'web/app.ts') }, outdir: join(site, 'dist', 'web'),
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'fmgpu-web-'));
+      const site = join(dir, 'site');
+      mkdirSync(join(site, 'dist', 'web'), { recursive: true });
+      mkdirSync(join(dir, 'data'));
+      symlinkSync(join(REPO, 'web'), join(site, 'web'));
+      // The same bundling as build.mjs, into this test's own folder (the test needs no prior build).
+      await esbuild.build({
+        bundle: true,
+        format: 'esm',
+        platform: 'browser',
+        target: 'es2022',
+        loader: { '.wgsl': 'text' },
+        logLevel: 'warning',
+        entryPoints: { fmgpu: join(REPO, 'src/web.ts'), app: join(REPO, 'web/app.ts') },
+        outdir: join(site, 'dist', 'web'),
+      });
+      dataset(join(dir, 'data'));
+      srv = await startServer({ root: site, dataDir: join(dir, 'data'), port: 0 });
+      const { chromium } = await import('playwright-core');
+      context = await chromium.launchPersistentContext(join(dir, 'profile'), {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ARGS,
+        viewport: { width: 1280, height: 900 },
+      });
     });
-    dataset(join(dir, 'data'));
-    srv = await startServer({ root: site, dataDir: join(dir, 'data'), port: 0 });
-    const { chromium } = await import('playwright-core');
-    context = await chromium.launchPersistentContext(join(dir, 'profile'), { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } });
-  });
 
-  afterAll(async () => {
-    await context?.close();
-    await srv?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('compiles, trains (loss falls), predicts, classifies an upload, stays on its origin', async () => {
-    const page = await context.newPage();
-    const requests: string[] = [];
-    const problems: string[] = [];
-    page.on('request', (r) => requests.push(r.url()));
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    afterAll(async () => {
+      await context?.close();
+      await srv?.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
     });
-    const state = (): Promise<PageState> => page.evaluate(() => (window as unknown as { fmgpuPage: PageState }).fmgpuPage);
 
-    await page.goto(srv.url);
-    await page.waitForFunction(() => /^Ready/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 30_000 });
-    expect((await state()).adapter).toMatch(/swiftshader/i);
-    expect(await page.textContent('#adapter')).toMatch(/swiftshader/i);
-
-    // A language error shows inline with line and column, and disables Train.
-    await page.fill('#source', 'conv 4 3x3 relu\ncnv 8 3x3\ndense 10 softmax\n');
-    await page.waitForSelector('#errors:not([hidden])');
-    expect(await page.textContent('#errors')).toContain('model.net:2:1: error: unknown layer "cnv" (did you mean "conv"?)');
-    expect(await page.textContent('#gutter .err')).toBe('2');
-    expect(await page.isDisabled('#train')).toBe(true);
-
-    // The tiny model: live summary, then one epoch on the small set.
-    await page.fill('#source', TINY);
-    await page.waitForSelector('#errors', { state: 'hidden' });
-    expect(await page.textContent('#summary')).toContain('Total params: 6,810');
-    await page.fill('#subset', String(N_TRAIN));
-    await page.fill('#epochs', '1');
-    await page.fill('#batch', '32');
-    await page.fill('#lr', '0.01');
-    await page.fill('#validation', '0.125');
-    await page.click('#train');
-    // Pause after the first report, then resume: the run finishes the epoch from there.
-    await page.waitForFunction(() => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.progress.length >= 1, null, { timeout: 60_000, polling: 100 });
-    await page.click('#pause');
-    await page.waitForFunction(() => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.state === 'paused', null, { timeout: 30_000, polling: 100 });
-    expect(await page.textContent('#train')).toBe('Resume');
-    expect(await page.isEnabled('#stop')).toBe(true);
-    await page.click('#train');
-    await page.waitForFunction(() => {
-      const p = (window as unknown as { fmgpuPage: PageState }).fmgpuPage;
-      return (p.evaluation !== null && p.state === 'idle') || p.error !== '';
-    }, null, { timeout: 100_000, polling: 250 });
-    const s = await state();
-    expect(s.error).toBe('');
-    expect(s.progress.length).toBeGreaterThanOrEqual(3);
-    const first = s.progress[0]!, last = s.progress.at(-1)!;
-    expect(last.step).toBe(last.steps);
-    expect(last.loss).toBeLessThan(first.loss);
-    expect(s.epochs).toHaveLength(1);
-    expect(s.epochs[0]!.loss).toBeLessThan(Math.log(10));
-    expect(s.epochs[0]!.val_loss).toBeLessThan(Math.log(10));
-    expect(s.evaluation!.n).toBe(N_TEST);
-    expect(Object.values(s.evaluation!.confusion).reduce((a, b) => a + b, 0)).toBe(N_TEST);
-
-    // Predictions render: a label and three probability bars per test image.
-    const cards = await page.$$eval('#grid .sample', (els) => els.map((e) => ({ label: e.querySelector('.label')?.textContent ?? '', bars: e.querySelectorAll('.bar').length })));
-    expect(cards.length).toBe(12);
-    for (const c of cards) {
-      expect(c.label).not.toBe('?');
-      expect(c.bars).toBe(3);
-    }
-    expect(await page.textContent('#test-acc')).toMatch(/test accuracy \d/);
-
-    // An uploaded photo: light background inverted, fitted to 28×28, classified.
-    await page.evaluate(() => ((window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs = null));
-    await page.setInputFiles('#photo', { name: 'trousers.png', mimeType: 'image/png', buffer: png() });
-    await page.waitForFunction(() => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs !== null, null, { timeout: 20_000 });
-    const after = await state();
-    const probs = Object.values(after.lastProbs!);
-    expect(probs).toHaveLength(10);
-    expect(probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
-    const input = Object.values(after.lastInput!);
-    expect(input[0]).toBeLessThan(0.05); // a corner: padding, black
-    expect(input[14 * 28 + 10]).toBeGreaterThan(0.7); // a leg: dark in the photo, light after inversion
-    expect(await page.$$eval('#bars .bar', (els) => els.length)).toBe(10);
-
-    // Drawing on the pad classifies as it goes.
-    await page.click('#clear');
-    await page.evaluate(() => ((window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs = null));
-    const box = (await page.locator('#pad').boundingBox())!;
-    await page.mouse.move(box.x + 100, box.y + 40);
-    await page.mouse.down();
-    for (let i = 1; i <= 8; i++) await page.mouse.move(box.x + 100, box.y + 40 + i * 25);
-    await page.mouse.up();
-    await page.waitForFunction(() => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs !== null, null, { timeout: 20_000 });
-    const drawn = Object.values((await state()).lastInput!);
-    expect(Math.max(...drawn)).toBeGreaterThan(0.5);
-    expect(drawn[0]).toBe(0);
-
-    // Download weights: safetensors with the model's tensors and its source.
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-    const saved = readFileSync((await download.path())!);
-    const { tensors, metadata } = decodeSafetensors(new Uint8Array(saved));
-    expect([...tensors.keys()].sort()).toEqual(['conv1.bias', 'conv1.weight', 'dense1.bias', 'dense1.weight']);
-    expect(tensors.get('conv1.weight')!.shape).toEqual([4, 1, 3, 3]);
-    expect(metadata['fmgpu.source']).toBe(TINY);
-    mkdirSync(join(dir, 'run'));
-    writeFileSync(join(dir, 'run', 'weights.safetensors'), saved);
-    writeFileSync(join(dir, 'run', 'model.net'), TINY);
-
-    mkdirSync(join(REPO, 'test-artifacts'), { recursive: true });
-    await page.screenshot({ path: join(REPO, 'test-artifacts', 'web.png'), fullPage: true });
-
-    const origin = new URL(srv.url).origin;
-    const foreign = requests.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('data:') && !u.startsWith('blob:'));
-    expect(foreign).toEqual([]);
-    expect(problems).toEqual([]);
-    await page.close();
-  }, 150_000);
-
-  it('the library bundle (fmgpu.js) runs the README embedding example', async () => {
-    const page = await context.newPage();
-    // Any document of the origin will do; not the page itself, whose app would open a device too.
-    await page.goto(`${srv.url}style.css`);
-    // A string, so the test runner leaves its import() alone: the browser resolves it.
-    const r = (await page.evaluate(EMBED_EXAMPLE)) as { adapter: string; losses: number[]; accuracy: number; n: number; label: string };
-    expect(r.adapter).toMatch(/swiftshader/i);
-    expect(r.losses).toHaveLength(N_TRAIN / 32);
-    expect(r.losses.at(-1)!).toBeLessThan(r.losses[0]!);
-    expect(r.n).toBe(N_TEST);
-    expect(r.accuracy).toBeGreaterThan(0.2);
-    expect(typeof r.label).toBe('string');
-    await page.close();
-  }, 90_000);
-
-  it('opens a served run (fmgpu serve --run) with its model and weights', async () => {
-    const run = await startServer({ root: join(dir, 'site'), dataDir: join(dir, 'data'), runDir: join(dir, 'run'), port: 0 });
-    try {
+    it('compiles, trains (loss falls), predicts, classifies an upload, stays on its origin', async () => {
       const page = await context.newPage();
-      await page.goto(run.url);
-      await page.waitForFunction(() => /^Ready/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 30_000 });
-      const s = await page.evaluate(() => (window as unknown as { fmgpuPage: PageState & { loaded: string } }).fmgpuPage);
-      expect(s.loaded).toBe('run/weights.safetensors');
-      expect(await page.inputValue('#source')).toBe(TINY);
-      await page.waitForFunction(() => document.querySelectorAll('#grid .sample .bar').length === 36, null, { timeout: 30_000 });
-      expect(await page.isEnabled('#evaluate')).toBe(true);
-      await page.close();
-    } finally {
-      await run.close();
-    }
-  }, 60_000);
+      const requests: string[] = [];
+      const problems: string[] = [];
+      page.on('request', (r) => requests.push(r.url()));
+      page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+      page.on('console', (m) => {
+        if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+      });
+      const state = (): Promise<PageState> =>
+        page.evaluate(() => (window as unknown as { fmgpuPage: PageState }).fmgpuPage);
 
-  it('says clearly when the browser has no WebGPU, and still checks models', async () => {
-    const page = await context.newPage();
-    await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true }));
-    await page.goto(srv.url);
-    await page.waitForSelector('#nogpu:not([hidden])');
-    const text = await page.textContent('#nogpu');
-    expect(text).toContain('This browser has no WebGPU');
-    expect(text).toContain('chrome://flags/#enable-unsafe-webgpu');
-    expect(await page.textContent('#adapter')).toBe('no WebGPU');
-    expect(await page.isDisabled('#train')).toBe(true);
-    expect(await page.textContent('#summary')).toContain('Total params:');
-    await page.close();
-  }, 30_000);
-});
+      await page.goto(srv.url);
+      await page.waitForFunction(() => /^Ready/.test(document.getElementById('status')!.textContent ?? ''), null, {
+        timeout: 30_000,
+      });
+      expect((await state()).adapter).toMatch(/swiftshader/i);
+      expect(await page.textContent('#adapter')).toMatch(/swiftshader/i);
+
+      // A language error shows inline with line and column, and disables Train.
+      await page.fill('#source', 'conv 4 3x3 relu\ncnv 8 3x3\ndense 10 softmax\n');
+      await page.waitForSelector('#errors:not([hidden])');
+      expect(await page.textContent('#errors')).toContain(
+        'model.net:2:1: error: unknown layer "cnv" (did you mean "conv"?)',
+      );
+      expect(await page.textContent('#gutter .err')).toBe('2');
+      expect(await page.isDisabled('#train')).toBe(true);
+
+      // The tiny model: live summary, then one epoch on the small set.
+      await page.fill('#source', TINY);
+      await page.waitForSelector('#errors', { state: 'hidden' });
+      expect(await page.textContent('#summary')).toContain('Total params: 6,810');
+      await page.fill('#subset', String(N_TRAIN));
+      await page.fill('#epochs', '1');
+      await page.fill('#batch', '32');
+      await page.fill('#lr', '0.01');
+      await page.fill('#validation', '0.125');
+      await page.click('#train');
+      // Pause after the first report, then resume: the run finishes the epoch from there.
+      await page.waitForFunction(
+        () => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.progress.length >= 1,
+        null,
+        { timeout: 60_000, polling: 100 },
+      );
+      await page.click('#pause');
+      await page.waitForFunction(
+        () => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.state === 'paused',
+        null,
+        { timeout: 30_000, polling: 100 },
+      );
+      expect(await page.textContent('#train')).toBe('Resume');
+      expect(await page.isEnabled('#stop')).toBe(true);
+      await page.click('#train');
+      await page.waitForFunction(
+        () => {
+          const p = (window as unknown as { fmgpuPage: PageState }).fmgpuPage;
+          return (p.evaluation !== null && p.state === 'idle') || p.error !== '';
+        },
+        null,
+        { timeout: 100_000, polling: 250 },
+      );
+      const s = await state();
+      expect(s.error).toBe('');
+      expect(s.progress.length).toBeGreaterThanOrEqual(3);
+      const first = s.progress[0]!,
+        last = s.progress.at(-1)!;
+      expect(last.step).toBe(last.steps);
+      expect(last.loss).toBeLessThan(first.loss);
+      expect(s.epochs).toHaveLength(1);
+      expect(s.epochs[0]!.loss).toBeLessThan(Math.log(10));
+      expect(s.epochs[0]!.val_loss).toBeLessThan(Math.log(10));
+      expect(s.evaluation!.n).toBe(N_TEST);
+      expect(Object.values(s.evaluation!.confusion).reduce((a, b) => a + b, 0)).toBe(N_TEST);
+
+      // Predictions render: a label and three probability bars per test image.
+      const cards = await page.$$eval('#grid .sample', (els) =>
+        els.map((e) => ({
+          label: e.querySelector('.label')?.textContent ?? '',
+          bars: e.querySelectorAll('.bar').length,
+        })),
+      );
+      expect(cards.length).toBe(12);
+      for (const c of cards) {
+        expect(c.label).not.toBe('?');
+        expect(c.bars).toBe(3);
+      }
+      expect(await page.textContent('#test-acc')).toMatch(/test accuracy \d/);
+
+      // An uploaded photo: light background inverted, fitted to 28×28, classified.
+      await page.evaluate(() => ((window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs = null));
+      await page.setInputFiles('#photo', { name: 'trousers.png', mimeType: 'image/png', buffer: png() });
+      await page.waitForFunction(
+        () => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs !== null,
+        null,
+        { timeout: 20_000 },
+      );
+      const after = await state();
+      const probs = Object.values(after.lastProbs!);
+      expect(probs).toHaveLength(10);
+      expect(probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+      const input = Object.values(after.lastInput!);
+      expect(input[0]).toBeLessThan(0.05); // a corner: padding, black
+      expect(input[14 * 28 + 10]).toBeGreaterThan(0.7); // a leg: dark in the photo, light after inversion
+      expect(await page.$$eval('#bars .bar', (els) => els.length)).toBe(10);
+
+      // Drawing on the pad classifies as it goes.
+      await page.click('#clear');
+      await page.evaluate(() => ((window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs = null));
+      const box = (await page.locator('#pad').boundingBox())!;
+      await page.mouse.move(box.x + 100, box.y + 40);
+      await page.mouse.down();
+      for (let i = 1; i <= 8; i++) await page.mouse.move(box.x + 100, box.y + 40 + i * 25);
+      await page.mouse.up();
+      await page.waitForFunction(
+        () => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs !== null,
+        null,
+        { timeout: 20_000 },
+      );
+      const drawn = Object.values((await state()).lastInput!);
+      expect(Math.max(...drawn)).toBeGreaterThan(0.5);
+      expect(drawn[0]).toBe(0);
+
+      // Download weights: safetensors with the model's tensors and its source.
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      const saved = readFileSync((await download.path())!);
+      const { tensors, metadata } = decodeSafetensors(new Uint8Array(saved));
+      expect([...tensors.keys()].sort()).toEqual(['conv1.bias', 'conv1.weight', 'dense1.bias', 'dense1.weight']);
+      expect(tensors.get('conv1.weight')!.shape).toEqual([4, 1, 3, 3]);
+      expect(metadata['fmgpu.source']).toBe(TINY);
+      mkdirSync(join(dir, 'run'));
+      writeFileSync(join(dir, 'run', 'weights.safetensors'), saved);
+      writeFileSync(join(dir, 'run', 'model.net'), TINY);
+
+      mkdirSync(join(REPO, 'test-artifacts'), { recursive: true });
+      await page.screenshot({ path: join(REPO, 'test-artifacts', 'web.png'), fullPage: true });
+
+      const origin = new URL(srv.url).origin;
+      const foreign = requests.filter(
+        (u) => !u.startsWith(`${origin}/`) && !u.startsWith('data:') && !u.startsWith('blob:'),
+      );
+      expect(foreign).toEqual([]);
+      expect(problems).toEqual([]);
+      await page.close();
+    }, 150_000);
+
+    it('the library bundle (fmgpu.js) runs the README embedding example', async () => {
+      const page = await context.newPage();
+      // Any document of the origin will do; not the page itself, whose app would open a device too.
+      await page.goto(`${srv.url}style.css`);
+      // A string, so the test runner leaves its import() alone: the browser resolves it.
+      const r = (await page.evaluate(EMBED_EXAMPLE)) as {
+        adapter: string;
+        losses: number[];
+        accuracy: number;
+        n: number;
+        label: string;
+      };
+      expect(r.adapter).toMatch(/swiftshader/i);
+      expect(r.losses).toHaveLength(N_TRAIN / 32);
+      expect(r.losses.at(-1)!).toBeLessThan(r.losses[0]!);
+      expect(r.n).toBe(N_TEST);
+      expect(r.accuracy).toBeGreaterThan(0.2);
+      expect(typeof r.label).toBe('string');
+      await page.close();
+    }, 90_000);
+
+    it('opens a served run (fmgpu serve --run) with its model and weights', async () => {
+      const run = await startServer({
+        root: join(dir, 'site'),
+        dataDir: join(dir, 'data'),
+        runDir: join(dir, 'run'),
+        port: 0,
+      });
+      try {
+        const page = await context.newPage();
+        await page.goto(run.url);
+        await page.waitForFunction(() => /^Ready/.test(document.getElementById('status')!.textContent ?? ''), null, {
+          timeout: 30_000,
+        });
+        const s = await page.evaluate(
+          () => (window as unknown as { fmgpuPage: PageState & { loaded: string } }).fmgpuPage,
+        );
+        expect(s.loaded).toBe('run/weights.safetensors');
+        expect(await page.inputValue('#source')).toBe(TINY);
+        await page.waitForFunction(() => document.querySelectorAll('#grid .sample .bar').length === 36, null, {
+          timeout: 30_000,
+        });
+        expect(await page.isEnabled('#evaluate')).toBe(true);
+        await page.close();
+      } finally {
+        await run.close();
+      }
+    }, 60_000);
+
+    it('says clearly when the browser has no WebGPU, and still checks models', async () => {
+      const page = await context.newPage();
+      await page.addInitScript(() =>
+        Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true }),
+      );
+      await page.goto(srv.url);
+      await page.waitForSelector('#nogpu:not([hidden])');
+      const text = await page.textContent('#nogpu');
+      expect(text).toContain('This browser has no WebGPU');
+      expect(text).toContain('chrome://flags/#enable-unsafe-webgpu');
+      expect(await page.textContent('#adapter')).toBe('no WebGPU');
+      expect(await page.isDisabled('#train')).toBe(true);
+      expect(await page.textContent('#summary')).toContain('Total params:');
+      await page.close();
+    }, 30_000);
+  },
+);

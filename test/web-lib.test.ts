@@ -6,35 +6,63 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { startServer, type RunningServer } from '../src/node/server.ts';
-import { preprocessImage, loadFashionMnist, fetchBytes, fitOptions, splitValidation, takeFirst, imagesOf, parseNet, Trainer, saveWeights, loadWeights, readWeights, sourceOf, DataError } from '../src/web.ts';
+import {
+  preprocessImage,
+  loadFashionMnist,
+  fetchBytes,
+  fitOptions,
+  splitValidation,
+  takeFirst,
+  imagesOf,
+  parseNet,
+  Trainer,
+  saveWeights,
+  loadWeights,
+  readWeights,
+  sourceOf,
+  DataError,
+} from '../src/web.ts';
 import { useGpu } from './helpers/gpu.ts';
 
 /** RGBA from a gray function, fully opaque. */
 function rgba(w: number, h: number, gray: (x: number, y: number) => number, alpha = 255): Uint8ClampedArray {
   const out = new Uint8ClampedArray(w * h * 4);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    const v = gray(x, y);
-    out.set([v, v, v, alpha], (y * w + x) * 4);
-  }
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const v = gray(x, y);
+      out.set([v, v, v, alpha], (y * w + x) * 4);
+    }
   return out;
 }
 
 describe('preprocessImage (same steps as fmgpu predict)', () => {
   it('28×28 dark background: unchanged, not inverted', () => {
-    const p = preprocessImage(rgba(28, 28, (x, y) => (x === 5 && y === 7 ? 255 : 0)), 28, 28);
+    const p = preprocessImage(
+      rgba(28, 28, (x, y) => (x === 5 && y === 7 ? 255 : 0)),
+      28,
+      28,
+    );
     expect(p.inverted).toBe(false);
     expect(p.pixels[7 * 28 + 5]).toBeCloseTo(1, 6);
     expect(p.pixels.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
   });
 
   it('56×56 halves by 2×2 area means', () => {
-    const p = preprocessImage(rgba(56, 56, (x, y) => (x < 2 && y < 1 ? 255 : 0)), 56, 56);
+    const p = preprocessImage(
+      rgba(56, 56, (x, y) => (x < 2 && y < 1 ? 255 : 0)),
+      56,
+      56,
+    );
     expect(p.pixels[0]).toBeCloseTo(0.5, 6);
     expect(p.pixels[1]).toBe(0);
   });
 
   it('light background is inverted; a 28-tall, 14-wide image is centred with black sides', () => {
-    const p = preprocessImage(rgba(14, 28, (x) => (x === 7 ? 0 : 255)), 14, 28);
+    const p = preprocessImage(
+      rgba(14, 28, (x) => (x === 7 ? 0 : 255)),
+      14,
+      28,
+    );
     expect(p.inverted).toBe(true);
     for (let y = 0; y < 28; y++) {
       expect(p.pixels[y * 28 + 0]).toBe(0); // padding
@@ -44,18 +72,41 @@ describe('preprocessImage (same steps as fmgpu predict)', () => {
   });
 
   it('forced invert overrides the border rule', () => {
-    expect(preprocessImage(rgba(4, 4, () => 0), 4, 4, true).pixels[13 * 28 + 13]).toBeCloseTo(1, 6);
-    expect(preprocessImage(rgba(4, 4, () => 255), 4, 4, false).inverted).toBe(false);
+    expect(
+      preprocessImage(
+        rgba(4, 4, () => 0),
+        4,
+        4,
+        true,
+      ).pixels[13 * 28 + 13],
+    ).toBeCloseTo(1, 6);
+    expect(
+      preprocessImage(
+        rgba(4, 4, () => 255),
+        4,
+        4,
+        false,
+      ).inverted,
+    ).toBe(false);
   });
 
   it('transparent pixels count as white (then inverted to black)', () => {
-    const p = preprocessImage(rgba(28, 28, () => 0, 0), 28, 28);
+    const p = preprocessImage(
+      rgba(28, 28, () => 0, 0),
+      28,
+      28,
+    );
     expect(p.inverted).toBe(true);
     expect(Math.max(...p.pixels)).toBeCloseTo(0, 6);
   });
 
   it('a wide photo keeps its aspect ratio (100×50 → 28×14, rows 7..20)', () => {
-    const p = preprocessImage(rgba(100, 50, () => 200), 100, 50, false);
+    const p = preprocessImage(
+      rgba(100, 50, () => 200),
+      100,
+      50,
+      false,
+    );
     expect(p.pixels[6 * 28 + 14]).toBe(0);
     expect(p.pixels[7 * 28 + 14]).toBeCloseTo(200 / 255, 5);
     expect(p.pixels[20 * 28 + 14]).toBeCloseTo(200 / 255, 5);
@@ -80,7 +131,7 @@ function idx(n: number, images = true, magic = images ? 2051 : 2049): Buffer {
   return Buffer.concat([head, body]);
 }
 
-describe('Fashion-MNIST over HTTP (the page\'s server)', () => {
+describe("Fashion-MNIST over HTTP (the page's server)", () => {
   let dir: string;
   let srv: RunningServer;
   const url = (sub: string): string => `${srv.url}${sub}`;
@@ -111,14 +162,20 @@ describe('Fashion-MNIST over HTTP (the page\'s server)', () => {
   });
 
   it('a missing file names the URL', async () => {
-    await expect(loadFashionMnist(url('nowhere/'))).rejects.toThrow(`${url('nowhere/')}train-images-idx3-ubyte.gz: not found (HTTP 404)`);
+    await expect(loadFashionMnist(url('nowhere/'))).rejects.toThrow(
+      `${url('nowhere/')}train-images-idx3-ubyte.gz: not found (HTTP 404)`,
+    );
   });
 
   it('a malformed file names the URL and what is wrong', async () => {
     writeFileSync(join(dir, 'good', 't10k-labels-idx1-ubyte.gz'), gzipSync(idx(20, false, 2051)));
-    await expect(loadFashionMnist(url('data/'))).rejects.toThrow(`${url('data/')}t10k-labels-idx1-ubyte.gz: not an idx1 label file: magic number 2051, expected 2049`);
+    await expect(loadFashionMnist(url('data/'))).rejects.toThrow(
+      `${url('data/')}t10k-labels-idx1-ubyte.gz: not an idx1 label file: magic number 2051, expected 2049`,
+    );
     writeFileSync(join(dir, 'good', 't10k-labels-idx1-ubyte.gz'), gzipSync(idx(19, false)));
-    await expect(loadFashionMnist(url('data/'))).rejects.toThrow(`${url('data/')}t10k-labels-idx1-ubyte.gz: 19 labels but ${url('data/')}t10k-images-idx3-ubyte has 20 images`);
+    await expect(loadFashionMnist(url('data/'))).rejects.toThrow(
+      `${url('data/')}t10k-labels-idx1-ubyte.gz: 19 labels but ${url('data/')}t10k-images-idx3-ubyte has 20 images`,
+    );
     writeFileSync(join(dir, 'good', 't10k-labels-idx1-ubyte.gz'), gzipSync(idx(20, false)));
   });
 
@@ -142,12 +199,20 @@ describe('Fashion-MNIST over HTTP (the page\'s server)', () => {
 
 describe('fit options and weights', () => {
   const gpu = useGpu();
-  const SOURCE = 'conv 2 3x3 relu\npool 2\ndense 10 softmax\ntrain epochs=3 batch=16 optimizer=sgd momentum=0.9 lr=0.05 seed=7\naugment shift=2 flip\n';
+  const SOURCE =
+    'conv 2 3x3 relu\npool 2\ndense 10 softmax\ntrain epochs=3 batch=16 optimizer=sgd momentum=0.9 lr=0.05 seed=7\naugment shift=2 flip\n';
 
   it('fitOptions follows the train and augment lines; overrides win', () => {
     const ir = parseNet(SOURCE);
     const o = fitOptions(ir, { epochs: 1 });
-    expect(o).toMatchObject({ epochs: 1, batch: 16, lr: 0.05, seed: 7, optimizer: { name: 'sgd', momentum: 0.9, nesterov: false }, augment: { shift: 2, flip: true } });
+    expect(o).toMatchObject({
+      epochs: 1,
+      batch: 16,
+      lr: 0.05,
+      seed: 7,
+      optimizer: { name: 'sgd', momentum: 0.9, nesterov: false },
+      augment: { shift: 2, flip: true },
+    });
     expect(fitOptions(parseNet('dense 10 softmax')).augment).toBeUndefined();
   });
 
@@ -160,10 +225,13 @@ describe('fit options and weights', () => {
       const { metadata } = await readWeights(bytes);
       expect(sourceOf(metadata)).toBe(SOURCE);
       await loadWeights(b, new Blob([bytes as BlobPart]));
-      const wa = await a.params.read(), wb = await b.params.read();
+      const wa = await a.params.read(),
+        wb = await b.params.read();
       for (const [name, t] of wa) expect(Array.from(wb.get(name)!.data)).toEqual(Array.from(t.data));
       const other = new Trainer(gpu(), parseNet('conv 3 3x3 relu\npool 2\ndense 10 softmax'), 0);
-      await expect(loadWeights(other, bytes, 'w.safetensors')).rejects.toThrow('w.safetensors: tensor "conv1.weight" has shape [2, 1, 3, 3] but the model needs [3, 1, 3, 3]');
+      await expect(loadWeights(other, bytes, 'w.safetensors')).rejects.toThrow(
+        'w.safetensors: tensor "conv1.weight" has shape [2, 1, 3, 3] but the model needs [3, 1, 3, 3]',
+      );
       other.release();
     } finally {
       a.release();

@@ -130,8 +130,10 @@ describe('a run directory under /run/', () => {
     expect((await send(srv.port, '/run/weights.safetensors')).status).toBe(404);
   });
 
-  it('lists the run\'s own files (no folders, no hidden files)', async () => {
-    expect(JSON.parse((await send(withRun.port, '/run/index.json')).body)).toEqual({ files: ['model.net', 'weights.safetensors'] });
+  it("lists the run's own files (no folders, no hidden files)", async () => {
+    expect(JSON.parse((await send(withRun.port, '/run/index.json')).body)).toEqual({
+      files: ['model.net', 'weights.safetensors'],
+    });
     const h = await send(withRun.port, '/run/index.json', 'HEAD');
     expect(h.body).toBe('');
     expect(Number(h.headers['content-length'])).toBeGreaterThan(0);
@@ -157,7 +159,20 @@ describe('fmgpu serve', () => {
     [['--port=0', '--data', '/tmp/d'], { port: 0, dataDir: '/tmp/d' }],
     [[], { port: 8080, host: '127.0.0.1', allowHosts: [], runDir: null }],
     [['--run', 'runs/a'], { runDir: 'runs/a' }],
-    [['--allow-host', 'box.lan', '--allow-host=Box-2.example.org', '--allow-host', '::1', '--allow-host', '[fd00::2]', '--allow-host', '192.0.2.2'], { allowHosts: ['box.lan', 'Box-2.example.org', '::1', '[fd00::2]', '192.0.2.2'] }],
+    [
+      [
+        '--allow-host',
+        'box.lan',
+        '--allow-host=Box-2.example.org',
+        '--allow-host',
+        '::1',
+        '--allow-host',
+        '[fd00::2]',
+        '--allow-host',
+        '192.0.2.2',
+      ],
+      { allowHosts: ['box.lan', 'Box-2.example.org', '::1', '[fd00::2]', '192.0.2.2'] },
+    ],
   ])('parses %j', (args, want) => {
     expect(parseServeArgs(args)).toMatchObject(want);
   });
@@ -173,7 +188,10 @@ describe('fmgpu serve', () => {
     [['--allow-host', ''], '--allow-host takes a host name or address without a port, not ""'],
     [['--allow-host'], '--allow-host needs a value'],
     [['extra'], 'unknown argument "extra" for serve (see fmgpu serve --help)'],
-    [['--run', '/nonexistent/run'], '/nonexistent/run/weights.safetensors does not exist: --run takes a run directory written by fmgpu train'],
+    [
+      ['--run', '/nonexistent/run'],
+      '/nonexistent/run/weights.safetensors does not exist: --run takes a run directory written by fmgpu train',
+    ],
   ])('%j is a usage error (exit 2)', async (args, message) => {
     const err: string[] = [];
     const code = await serve(args, { out: () => undefined, err: (l) => err.push(l) });
@@ -184,14 +202,26 @@ describe('fmgpu serve', () => {
   it('listens on 127.0.0.1, answers to --allow-host names, prints the address, stops on abort', async () => {
     const out: string[] = [];
     const stop = new AbortController();
-    const done = serve(['--port', '0', '--data', join(dir, 'data'), '--allow-host', 'box.example'], { out: (l) => out.push(l), err: () => undefined, root: join(dir, 'site'), stop: stop.signal });
+    const done = serve(['--port', '0', '--data', join(dir, 'data'), '--allow-host', 'box.example'], {
+      out: (l) => out.push(l),
+      err: () => undefined,
+      root: join(dir, 'site'),
+      stop: stop.signal,
+    });
     for (let i = 0; i < 100 && out.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(out[0] ?? '');
     expect(m, out.join('\n')).not.toBeNull();
     const r = await send(Number(m![1]), '/data/train-labels-idx1-ubyte.gz', 'HEAD');
     expect(r.status).toBe(200);
     const status = (host: string): Promise<number> =>
-      new Promise((ok, fail) => request({ host: '127.0.0.1', port: Number(m![1]), path: '/', headers: { Host: `${host}:${m![1]}` }, agent: false }, (res) => (res.resume(), ok(res.statusCode ?? 0))).on('error', fail).end());
+      new Promise((ok, fail) =>
+        request(
+          { host: '127.0.0.1', port: Number(m![1]), path: '/', headers: { Host: `${host}:${m![1]}` }, agent: false },
+          (res) => (res.resume(), ok(res.statusCode ?? 0)),
+        )
+          .on('error', fail)
+          .end(),
+      );
     expect(await status('box.example')).toBe(200);
     expect(await status('other.example')).toBe(421);
     stop.abort();

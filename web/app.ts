@@ -1,9 +1,31 @@
 // The training page: wires the editor, the data, the trainer and the drawings together.
 // State lives here; charts.ts draws, editor.ts checks the source, pad.ts turns drawings into inputs.
 import {
-  openGpu, adapterName, webgpuMissing, Trainer, fitOptions, loadFashionMnist, takeFirst, splitValidation, imagesOf,
-  saveWeights, readWeights, sourceOf, downloadBytes, parseNet, formatError, DslError, CLASS_NAMES,
-  type Gpu, type ModelIR, type Dataset, type FashionMnist, type Progress, type EpochLog, type EvalResult, type Preprocessed,
+  openGpu,
+  adapterName,
+  webgpuMissing,
+  Trainer,
+  fitOptions,
+  loadFashionMnist,
+  takeFirst,
+  splitValidation,
+  imagesOf,
+  saveWeights,
+  readWeights,
+  sourceOf,
+  downloadBytes,
+  parseNet,
+  formatError,
+  DslError,
+  CLASS_NAMES,
+  type Gpu,
+  type ModelIR,
+  type Dataset,
+  type FashionMnist,
+  type Progress,
+  type EpochLog,
+  type EvalResult,
+  type Preprocessed,
 } from '../src/web.ts';
 import { lineChart, heatmap, bars, el, argmax, sampleGrid, type Series } from './charts.ts';
 import { editor } from './editor.ts';
@@ -77,16 +99,24 @@ function status(text: string, bad = false): void {
   if (bad) page.error = text;
 }
 
-const fmt = (x: number | undefined, digits = 4): string => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
+const fmt = (x: number | undefined, digits = 4): string =>
+  x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
 const pct = (x: number | undefined): string => (x === undefined ? '–' : `${(x * 100).toFixed(1)}%`);
 
 function drawCurves(): void {
-  const pts = (f: (p: Progress) => number): [number, number][] => page.progress.map((p) => [p.epoch - 1 + p.step / p.steps, f(p)]);
+  const pts = (f: (p: Progress) => number): [number, number][] =>
+    page.progress.map((p) => [p.epoch - 1 + p.step / p.steps, f(p)]);
   const ep = (f: (e: EpochLog) => number | undefined): [number, number][] =>
     page.epochs.filter((e) => f(e) !== undefined).map((e) => [e.epoch, f(e)!]);
   const xMax = Math.max(1, Number(field('epochs').value) || 1, ...page.epochs.map((e) => e.epoch));
-  const loss: Series[] = [{ name: 'train', color: '#2f6fde', points: pts((p) => p.loss) }, { name: 'validation', color: '#e0782f', points: ep((e) => e.val_loss), dots: true }];
-  const acc: Series[] = [{ name: 'train', color: '#2f6fde', points: pts((p) => p.accuracy) }, { name: 'validation', color: '#e0782f', points: ep((e) => e.val_accuracy), dots: true }];
+  const loss: Series[] = [
+    { name: 'train', color: '#2f6fde', points: pts((p) => p.loss) },
+    { name: 'validation', color: '#e0782f', points: ep((e) => e.val_loss), dots: true },
+  ];
+  const acc: Series[] = [
+    { name: 'train', color: '#2f6fde', points: pts((p) => p.accuracy) },
+    { name: 'validation', color: '#e0782f', points: ep((e) => e.val_accuracy), dots: true },
+  ];
   lineChart($<HTMLCanvasElement>('loss-chart'), loss, { xMax });
   lineChart($<HTMLCanvasElement>('acc-chart'), acc, { xMax, yMin: 0, yMax: 1, percent: true });
 }
@@ -113,7 +143,13 @@ async function showSamples(): Promise<void> {
   if (samples.length === 0) samples = pick(data.test.n, 12);
   const images = imagesOf(data.test, samples);
   const probs = trainer ? await trainer.predict(images, samples.length) : null;
-  sampleGrid($('grid'), images, samples.map((i) => data!.test.labels[i]!), probs, CLASS_NAMES);
+  sampleGrid(
+    $('grid'),
+    images,
+    samples.map((i) => data!.test.labels[i]!),
+    probs,
+    CLASS_NAMES,
+  );
 }
 
 function pick(n: number, k: number): number[] {
@@ -126,7 +162,9 @@ async function classify(p: Preprocessed): Promise<void> {
   page.lastInput = p.pixels;
   const host = $('bars');
   if (!trainer) {
-    host.replaceChildren(el('p', 'hint', 'Train a model or load weights, then draw or upload: the classes appear here.'));
+    host.replaceChildren(
+      el('p', 'hint', 'Train a model or load weights, then draw or upload: the classes appear here.'),
+    );
     return;
   }
   const probs = await trainer.predict(p.pixels, 1);
@@ -144,7 +182,8 @@ async function evaluate(): Promise<void> {
     const r = await trainer.evaluate(data.test);
     page.evaluation = r;
     heatmap($<HTMLCanvasElement>('confusion'), r.confusion, CLASS_NAMES);
-    $('test-acc').textContent = `test accuracy ${pct(r.accuracy)} · loss ${fmt(r.loss)} · ${r.n.toLocaleString('en')} images`;
+    $('test-acc').textContent =
+      `test accuracy ${pct(r.accuracy)} · loss ${fmt(r.loss)} · ${r.n.toLocaleString('en')} images`;
     status(`Test accuracy ${pct(r.accuracy)}, loss ${fmt(r.loss)}.`);
   } catch (e) {
     status(message(e), true);
@@ -184,7 +223,9 @@ async function train(): Promise<void> {
   }
   stopRequested = false;
   setState('training');
-  status(`${resuming ? 'Resuming' : 'Training'} on ${tr.n.toLocaleString('en')} images${val ? `, validating on ${val.n.toLocaleString('en')}` : ''}: the first steps compile the shaders.`);
+  status(
+    `${resuming ? 'Resuming' : 'Training'} on ${tr.n.toLocaleString('en')} images${val ? `, validating on ${val.n.toLocaleString('en')}` : ''}: the first steps compile the shaders.`,
+  );
   let pausing = false;
   try {
     await trainer!.fit(tr, val, {
@@ -232,7 +273,7 @@ async function loadWeightsFrom(from: Blob | string, name: string, source: string
     const { tensors, metadata } = await readWeights(from, name);
     const src = sourceOf(metadata) ?? source;
     if (src !== null) ed.set(src);
-    const ir: ModelIR = src !== null ? parseNet(src, 'model.net') : ed.model() ?? parseNet(ed.source());
+    const ir: ModelIR = src !== null ? parseNet(src, 'model.net') : (ed.model() ?? parseNet(ed.source()));
     const t = new Trainer(gpu, ir, ir.train.seed);
     t.params.load(tensors, name);
     trainer?.release();
@@ -314,14 +355,20 @@ async function start(): Promise<void> {
   status('Loading Fashion-MNIST…');
   try {
     data = await loadFashionMnist('data/', {
-      onProgress: (got, total) => status(`Loading Fashion-MNIST… ${(got / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`),
+      onProgress: (got, total) =>
+        status(`Loading Fashion-MNIST… ${(got / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`),
     });
   } catch (e) {
-    status(`${message(e)}. Training needs the dataset: run fmgpu serve --data DIR with the four idx .gz files (apt-get install dataset-fashion-mnist). Loading weights still works.`, true);
+    status(
+      `${message(e)}. Training needs the dataset: run fmgpu serve --data DIR with the four idx .gz files (apt-get install dataset-fashion-mnist). Loading weights still works.`,
+      true,
+    );
     setState('idle');
     return;
   }
-  status(`Ready: ${data.train.n.toLocaleString('en')} training and ${data.test.n.toLocaleString('en')} test images. Press Train.`);
+  status(
+    `Ready: ${data.train.n.toLocaleString('en')} training and ${data.test.n.toLocaleString('en')} test images. Press Train.`,
+  );
   setState('idle');
   await showSamples();
   pad_.again();

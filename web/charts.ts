@@ -14,7 +14,8 @@ export interface Series {
 function context(canvas: HTMLCanvasElement): { g: CanvasRenderingContext2D; w: number; h: number } {
   const dpr = window.devicePixelRatio || 1;
   const w = canvas.clientWidth || canvas.width;
-  const h = Math.round((w * Number(canvas.getAttribute('height'))) / Number(canvas.getAttribute('width'))) || canvas.height;
+  const h =
+    Math.round((w * Number(canvas.getAttribute('height'))) / Number(canvas.getAttribute('width'))) || canvas.height;
   if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
     canvas.width = Math.round(w * dpr);
     canvas.height = Math.round(h * dpr);
@@ -36,7 +37,11 @@ function ticks(lo: number, hi: number, count: number): number[] {
   return out;
 }
 
-export function lineChart(canvas: HTMLCanvasElement, series: Series[], opts: { xMax: number; yMin?: number; yMax?: number; percent?: boolean }): void {
+export function lineChart(
+  canvas: HTMLCanvasElement,
+  series: Series[],
+  opts: { xMax: number; yMin?: number; yMax?: number; percent?: boolean },
+): void {
   const { g, w, h } = context(canvas);
   const pad = { l: 44, r: 10, t: 22, b: 24 };
   const ys = series.flatMap((s) => s.points.map((p) => p[1])).filter(Number.isFinite);
@@ -99,7 +104,9 @@ export function lineChart(canvas: HTMLCanvasElement, series: Series[], opts: { x
 export function heatmap(canvas: HTMLCanvasElement, confusion: ArrayLike<number>, names: readonly string[]): void {
   const { g, w, h } = context(canvas);
   const k = names.length;
-  const left = 96, top = 8, bottom = 78;
+  const left = 96,
+    top = 8,
+    bottom = 78;
   const cell = Math.min((w - left - 8) / k, (h - top - bottom) / k);
   g.font = '11px system-ui, sans-serif';
   for (let i = 0; i < k; i++) {
@@ -156,7 +163,12 @@ export function drawImage(canvas: HTMLCanvasElement, pixels: ArrayLike<number>, 
 }
 
 /** Probability bars, highest first; `limit` rows. */
-export function bars(host: HTMLElement, probs: ArrayLike<number>, names: readonly string[], limit = names.length): void {
+export function bars(
+  host: HTMLElement,
+  probs: ArrayLike<number>,
+  names: readonly string[],
+  limit = names.length,
+): void {
   const order = Array.from({ length: names.length }, (_, i) => i).sort((a, b) => probs[b]! - probs[a]!);
   host.replaceChildren(
     ...order.slice(0, limit).map((c, rank) => {
@@ -165,7 +177,11 @@ export function bars(host: HTMLElement, probs: ArrayLike<number>, names: readonl
       fill.style.width = `${(probs[c]! * 100).toFixed(1)}%`;
       const track = el('div', 'track');
       track.append(fill);
-      row.append(el('span', '', names[c]!), track, el('span', '', `${(probs[c]! * 100).toFixed(probs[c]! < 0.1 ? 1 : 0)}%`));
+      row.append(
+        el('span', '', names[c]!),
+        track,
+        el('span', '', `${(probs[c]! * 100).toFixed(probs[c]! < 0.1 ? 1 : 0)}%`),
+      );
       row.dataset.class = String(c);
       return row;
     }),
@@ -186,7 +202,13 @@ export const argmax = (p: ArrayLike<number>): number => {
 };
 
 /** Cards of 28×28 images with the true class and, once there is a model, its guess and top 3. */
-export function sampleGrid(host: HTMLElement, images: Float32Array, truths: number[], probs: Float32Array | null, names: readonly string[]): void {
+export function sampleGrid(
+  host: HTMLElement,
+  images: Float32Array,
+  truths: number[],
+  probs: Float32Array | null,
+  names: readonly string[],
+): void {
   const k = names.length;
   host.replaceChildren(
     ...truths.map((truth, i) => {
@@ -197,7 +219,10 @@ export function sampleGrid(host: HTMLElement, images: Float32Array, truths: numb
       if (probs) {
         const p = probs.subarray(i * k, (i + 1) * k);
         const best = argmax(p);
-        card.append(el('div', `label ${best === truth ? 'right' : 'wrong'}`, names[best]!), el('div', 'truth', `true: ${names[truth]}`));
+        card.append(
+          el('div', `label ${best === truth ? 'right' : 'wrong'}`, names[best]!),
+          el('div', 'truth', `true: ${names[truth]}`),
+        );
         const b = el('div', 'probs');
         bars(b, p, names, 3);
         card.append(b);

@@ -26,7 +26,11 @@ export function pad(classify: (p: Preprocessed) => Promise<void>, fail: (e: unkn
       queued = true;
       return;
     }
-    const img = source ?? { data: g.getImageData(0, 0, canvas.width, canvas.height).data, w: canvas.width, h: canvas.height };
+    const img = source ?? {
+      data: g.getImageData(0, 0, canvas.width, canvas.height).data,
+      w: canvas.width,
+      h: canvas.height,
+    };
     const p = preprocessImage(img.data, img.w, img.h);
     drawImage(preview, p.pixels);
     busy = true;
@@ -100,7 +104,8 @@ export function pad(classify: (p: Preprocessed) => Promise<void>, fail: (e: unkn
       return;
     }
     const k = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
-    const w = Math.max(1, Math.round(bitmap.width * k)), h = Math.max(1, Math.round(bitmap.height * k));
+    const w = Math.max(1, Math.round(bitmap.width * k)),
+      h = Math.max(1, Math.round(bitmap.height * k));
     const off = new OffscreenCanvas(w, h);
     const og = off.getContext('2d')!;
     og.drawImage(bitmap, 0, 0, w, h);

@@ -39,7 +39,7 @@ export function parseArgs(args: readonly string[], specs: Readonly<Record<string
       continue;
     }
     const eq = a.indexOf('=');
-    const name = (eq > 0 ? a.slice(2, eq) : a.slice(2));
+    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
     const negated = name.startsWith('no-') && specs[name.slice(3)]?.type === 'bool';
     const key = negated ? name.slice(3) : name;
     const spec = specs[key];
@@ -74,16 +74,25 @@ function value(key: string, text: string, spec: FlagSpec): string | number {
   }
   const n = Number(text);
   const what = spec.type === 'int' ? 'a whole number' : 'a number';
-  if (text.trim() === '' || !Number.isFinite(n) || (spec.type === 'int' && !Number.isInteger(n))) throw new UsageError(`--${key} must be ${what}, not "${text}"`);
-  if (spec.min !== undefined && n < spec.min) throw new UsageError(`--${key} must be at least ${spec.min}, not ${text}`);
+  if (text.trim() === '' || !Number.isFinite(n) || (spec.type === 'int' && !Number.isInteger(n)))
+    throw new UsageError(`--${key} must be ${what}, not "${text}"`);
+  if (spec.min !== undefined && n < spec.min)
+    throw new UsageError(`--${key} must be at least ${spec.min}, not ${text}`);
   if (spec.max !== undefined && n > spec.max) throw new UsageError(`--${key} must be at most ${spec.max}, not ${text}`);
-  if (spec.above !== undefined && !(n > spec.above)) throw new UsageError(`--${key} must be greater than ${spec.above}, not ${text}`);
+  if (spec.above !== undefined && !(n > spec.above))
+    throw new UsageError(`--${key} must be greater than ${spec.above}, not ${text}`);
   return n;
 }
 
 /** The flags part of a command's help text. */
 export function flagHelp(specs: Readonly<Record<string, FlagSpec>>): string {
-  const rows = Object.entries(specs).map(([k, s]) => [`--${k}${s.type === 'bool' ? '' : ` ${s.meta ?? (s.type === 'string' ? 'VALUE' : s.type === 'int' ? 'N' : 'X')}`}`, s.help] as const);
+  const rows = Object.entries(specs).map(
+    ([k, s]) =>
+      [
+        `--${k}${s.type === 'bool' ? '' : ` ${s.meta ?? (s.type === 'string' ? 'VALUE' : s.type === 'int' ? 'N' : 'X')}`}`,
+        s.help,
+      ] as const,
+  );
   const w = Math.max(...rows.map((r) => r[0].length));
   return rows.map(([f, h]) => `  ${f.padEnd(w)}  ${h}`).join('\n');
 }

@@ -7,7 +7,16 @@ import { openNodeGpu } from '../node/gpu.ts';
 import { NET_MAX_BYTES, readInput } from '../node/files.ts';
 import { DataError, GpuError, ShapeError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import { DslError, TRAIN_KEYS, escapeControl, formatError, overrideTrain, parseNet, type ModelIR, type TrainConfig } from '../../dsl/index.ts';
+import {
+  DslError,
+  TRAIN_KEYS,
+  escapeControl,
+  formatError,
+  overrideTrain,
+  parseNet,
+  type ModelIR,
+  type TrainConfig,
+} from '../../dsl/index.ts';
 import type { Out } from './progress.ts';
 import { buildGraph } from '../model/build.ts';
 import { checkLimits, type BufferLimits } from '../graph/plan.ts';
@@ -42,7 +51,9 @@ export async function openCliGpu(adapter: string | undefined): Promise<Gpu> {
     if (adapter && !(e instanceof GpuError)) {
       // Dawn lists what there is as lines ` * backend: 'vulkan', name: 'llvmpipe (LLVM 15.0.6)'`.
       const names = [...String((e as Error).message).matchAll(/name: '([^']*)'/g)].map((m) => m[1]);
-      throw new UsageError(`--adapter ${adapter}: no WebGPU adapter's name contains "${adapter}" (${names.length ? `adapters: ${names.join('; ')}` : 'no adapters found'})`);
+      throw new UsageError(
+        `--adapter ${adapter}: no WebGPU adapter's name contains "${adapter}" (${names.length ? `adapters: ${names.join('; ')}` : 'no adapters found'})`,
+      );
     }
     throw e;
   }
@@ -56,7 +67,6 @@ export async function openCliGpu(adapter: string | undefined): Promise<Gpu> {
 export function checkBatchFits(ir: ModelIR, batch: number, limits: BufferLimits): void {
   checkLimits(buildGraph(ir, batch).graph, limits);
 }
-
 
 /** Weights whose names or shapes disagree with the model are refused by file, before the GPU is opened. */
 export function checkWeights(ir: ModelIR, weights: ReadonlyMap<string, NamedTensor>, file: string): void {
@@ -91,7 +101,9 @@ function oneLine(e: unknown): string {
 }
 
 /** Flag name → `train` key of the language: every key has its flag, `early_stop` as --early-stop. */
-export const TRAIN_KEY: Readonly<Record<string, string>> = Object.fromEntries(Object.keys(TRAIN_KEYS).map((k) => [k.replace(/_/g, '-'), k]));
+export const TRAIN_KEY: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.keys(TRAIN_KEYS).map((k) => [k.replace(/_/g, '-'), k]),
+);
 
 export function applyTrainFlags(config: TrainConfig, flags: Flags): TrainConfig {
   let c = config;
@@ -119,6 +131,6 @@ export function readRunJson(dir: string): { flags?: Flags } {
 export function runModel(dir: string): ModelIR {
   const file = join(dir, 'model.net');
   const ir = parseNet(readSource(file), file);
-  const flags = existsSync(join(dir, 'run.json')) ? readRunJson(dir).flags ?? {} : {};
+  const flags = existsSync(join(dir, 'run.json')) ? (readRunJson(dir).flags ?? {}) : {};
   return { ...ir, train: applyTrainFlags(ir.train, flags) };
 }

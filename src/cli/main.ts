@@ -32,7 +32,8 @@ const COMMAND_HELP: Record<string, string> = {
   train: `usage: fmgpu train model.net [options]\n\nFlags override the file's train settings.\n\n${flagHelp(TRAIN_FLAGS)}`,
   eval: `usage: fmgpu eval RUN [RUN ...] [options]\n\nWith several runs, also the ensemble by averaged probabilities and by majority vote.\n\n${flagHelp(EVAL_FLAGS)}`,
   predict: `usage: fmgpu predict RUN IMAGE [IMAGE ...] [options]\n\nImages are made grayscale, fitted to 28x28 keeping their aspect ratio, and inverted when their\nbackground is light (Fashion-MNIST items are light on black).\n\n${flagHelp(PREDICT_FLAGS)}`,
-  summary: 'usage: fmgpu summary model.net\n\nChecks the file and prints the Keras-style summary; exit 2 with the errors otherwise. No GPU is used.',
+  summary:
+    'usage: fmgpu summary model.net\n\nChecks the file and prints the Keras-style summary; exit 2 with the errors otherwise. No GPU is used.',
   report: `usage: fmgpu report RUN [--data DIR] [--out FILE]\n\nWrites a self-contained page (nothing loaded from the network): accuracy and loss curves, the\nconfusion matrix, per-class metrics, test images with predictions (mistakes first) and a PCA of the\npenultimate layer. Uses the GPU for the predictions.\n\n${flagHelp(REPORT_FLAGS)}`,
   serve: SERVE_HELP.trimEnd(),
 };
@@ -42,7 +43,9 @@ function terminal(): Out {
   return {
     log: (line) => void process.stdout.write(`${line}\n`),
     err: (line) => void process.stderr.write(`${line}\n`),
-    status: tty ? (line) => void process.stdout.write(`\r\x1b[2K${line.slice(0, (process.stdout.columns ?? 120) - 1)}`) : null,
+    status: tty
+      ? (line) => void process.stdout.write(`\r\x1b[2K${line.slice(0, (process.stdout.columns ?? 120) - 1)}`)
+      : null,
   };
 }
 
@@ -64,7 +67,8 @@ export async function run(argv: readonly string[], out: Out = terminal()): Promi
       out.log(VERSION);
       return 0;
     }
-    if (!(command in COMMAND_HELP)) throw new UsageError(`unknown command "${command}" (commands: ${Object.keys(COMMAND_HELP).join(', ')})`);
+    if (!(command in COMMAND_HELP))
+      throw new UsageError(`unknown command "${command}" (commands: ${Object.keys(COMMAND_HELP).join(', ')})`);
     if (rest.includes('--help') || rest.includes('-h')) {
       out.log(COMMAND_HELP[command]!);
       return 0;

@@ -13,7 +13,10 @@ import { checkWeights, openCliGpu, readSource } from './common.ts';
 import type { Out } from './progress.ts';
 
 export const PREDICT_FLAGS: Record<string, FlagSpec> = {
-  invert: { type: 'bool', help: 'always invert (dark items on light backgrounds); --no-invert never; default: decide per image' },
+  invert: {
+    type: 'bool',
+    help: 'always invert (dark items on light backgrounds); --no-invert never; default: decide per image',
+  },
   adapter: { type: 'string', meta: 'NAME', help: 'pick the WebGPU adapter whose name contains NAME' },
   json: { type: 'bool', help: 'one JSON object per image on stdout' },
 };
@@ -32,10 +35,14 @@ function isDirectory(path: string): boolean {
 export async function predict(args: readonly string[], out: Out): Promise<number> {
   const { flags, positional } = parseArgs(args, PREDICT_FLAGS);
   const [dir, ...inputs] = positional;
-  if (!dir || inputs.length === 0) throw new UsageError('predict needs a run and images: fmgpu predict RUN image.png [...]');
+  if (!dir || inputs.length === 0)
+    throw new UsageError('predict needs a run and images: fmgpu predict RUN image.png [...]');
   const run = readRun(dir);
   const ir = parseNet(readSource(join(dir, 'model.net')), join(dir, 'model.net'));
-  if (ir.input.h !== 28 || ir.input.w !== 28 || ir.input.c !== 1) throw new UsageError(`${dir}: predict needs a 28x28x1 model, this one takes ${ir.input.h}x${ir.input.w}x${ir.input.c}`);
+  if (ir.input.h !== 28 || ir.input.w !== 28 || ir.input.c !== 1)
+    throw new UsageError(
+      `${dir}: predict needs a 28x28x1 model, this one takes ${ir.input.h}x${ir.input.w}x${ir.input.c}`,
+    );
   checkWeights(ir, run.weights, run.weightsFile);
   const files: string[] = [];
   for (const p of inputs) {
@@ -43,7 +50,11 @@ export async function predict(args: readonly string[], out: Out): Promise<number
     // One push per file, not push(...list): a folder of 200,000 images would overflow the stack.
     // Folders inside it are skipped, even one named like an image (x.png/).
     if (!statSync(p).isDirectory()) files.push(p);
-    else for (const f of readdirSync(p).filter((f) => IMAGE.test(f)).sort()) if (!isDirectory(join(p, f))) files.push(join(p, f));
+    else
+      for (const f of readdirSync(p)
+        .filter((f) => IMAGE.test(f))
+        .sort())
+        if (!isDirectory(join(p, f))) files.push(join(p, f));
   }
   if (files.length === 0) throw new UsageError(`no PNG or JPEG images in ${inputs.join(', ')}`);
   const invert = flags.invert === undefined ? 'auto' : (flags.invert as boolean);
@@ -61,9 +72,15 @@ export async function predict(args: readonly string[], out: Out): Promise<number
     const probs = await t.predict(x, prepared.length);
     prepared.forEach((p, i) => {
       const row = Array.from(probs.subarray(i * 10, i * 10 + 10));
-      const top = row.map((v, c) => ({ class: CLASS_NAMES[c]!, label: c, probability: v })).sort((a, b) => b.probability - a.probability).slice(0, 3);
+      const top = row
+        .map((v, c) => ({ class: CLASS_NAMES[c]!, label: c, probability: v }))
+        .sort((a, b) => b.probability - a.probability)
+        .slice(0, 3);
       if (flags.json) out.log(JSON.stringify({ file: p.file, inverted: p.inverted, top }));
-      else out.log(`${p.file}${p.inverted ? ' (inverted)' : ''}: ${top.map((c) => `${c.class} ${(c.probability * 100).toFixed(1)}%`).join(', ')}`);
+      else
+        out.log(
+          `${p.file}${p.inverted ? ' (inverted)' : ''}: ${top.map((c) => `${c.class} ${(c.probability * 100).toFixed(1)}%`).join(', ')}`,
+        );
     });
     return 0;
   } finally {

@@ -12,12 +12,16 @@ const fmt = (x: number | undefined, d = 4): string => (x === undefined ? '—' :
 
 function eta(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '?';
-  const m = Math.floor(seconds / 60), s = Math.round(seconds % 60);
+  const m = Math.floor(seconds / 60),
+    s = Math.round(seconds % 60);
   return m > 0 ? `${m}m${String(s).padStart(2, '0')}s` : `${s}s`;
 }
 
 export class Progress {
-  constructor(private readonly out: Out, private readonly json: boolean) {}
+  constructor(
+    private readonly out: Out,
+    private readonly json: boolean,
+  ) {}
 
   event(name: string, fields: Record<string, unknown>): void {
     if (this.json) this.out.log(JSON.stringify({ event: name, ...fields }));
@@ -27,9 +31,18 @@ export class Progress {
   batch = 1;
 
   step(p: StepProgress, epochs: number): void {
-    if (this.json) return this.event('progress', { epoch: p.epoch, step: p.step, steps: p.steps, loss: p.loss, accuracy: p.accuracy, images_per_s: p.imagesPerSec });
+    if (this.json)
+      return this.event('progress', {
+        epoch: p.epoch,
+        step: p.step,
+        steps: p.steps,
+        loss: p.loss,
+        accuracy: p.accuracy,
+        images_per_s: p.imagesPerSec,
+      });
     const left = p.imagesPerSec > 0 ? ((p.steps - p.step) * this.batch) / p.imagesPerSec : NaN;
-    const width = 24, filled = Math.round((width * p.step) / p.steps);
+    const width = 24,
+      filled = Math.round((width * p.step) / p.steps);
     const text = `epoch ${p.epoch}/${epochs} [${'='.repeat(filled)}${' '.repeat(width - filled)}] ${p.step}/${p.steps}  ${Math.round(p.imagesPerSec).toLocaleString('en-US')} img/s  loss ${fmt(p.loss)}  acc ${fmt(p.accuracy)}  ETA ${eta(left)}`;
     if (this.out.status) this.out.status(text);
     else this.out.log(text);
@@ -40,6 +53,8 @@ export class Progress {
     if (this.out.status) this.out.status('');
     // As Keras: the validation columns only when there is a validation set.
     const val = l.val_loss === undefined ? '' : `  val_loss ${fmt(l.val_loss)}  val_acc ${fmt(l.val_accuracy)}`;
-    this.out.log(`epoch ${l.epoch}/${epochs}  ${l.seconds.toFixed(1)}s  loss ${fmt(l.loss)}  acc ${fmt(l.accuracy)}${val}`);
+    this.out.log(
+      `epoch ${l.epoch}/${epochs}  ${l.seconds.toFixed(1)}s  loss ${fmt(l.loss)}  acc ${fmt(l.accuracy)}${val}`,
+    );
   }
 }

@@ -18,7 +18,11 @@ import { normalised } from './eval.ts';
 import type { Out } from './progress.ts';
 
 export const REPORT_FLAGS: Record<string, FlagSpec> = {
-  data: { type: 'string', meta: 'DIR', help: `Fashion-MNIST idx files for the test images (default ${DEFAULT_DATA_DIR})` },
+  data: {
+    type: 'string',
+    meta: 'DIR',
+    help: `Fashion-MNIST idx files for the test images (default ${DEFAULT_DATA_DIR})`,
+  },
   'test-csv': { type: 'string', meta: 'FILE', help: "test data in Kaggle's CSV form instead" },
   out: { type: 'string', meta: 'FILE', help: 'where to write the page (default RUN/report.html)' },
   adapter: { type: 'string', meta: 'NAME', help: 'pick the WebGPU adapter whose name contains NAME' },
@@ -50,22 +54,48 @@ export async function runReport(trainer: Trainer, dir: string, test: Dataset, o:
   if (!metrics) {
     // Scored as `fmgpu train` scores it: with the model's test-time augmentation.
     const ev = await trainer.evaluate(test, undefined, { tta: trainer.ir.train.tta });
-    metrics = { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) };
+    metrics = {
+      test_loss: ev.loss,
+      test_accuracy: ev.accuracy,
+      n: ev.n,
+      per_class: perClass(ev.confusion),
+      confusion: Array.from(ev.confusion),
+    };
   }
   const n = Math.min(o.points ?? 1000, test.n);
   const pixels = test.rows * test.cols;
-  const first: Dataset = { ...test, n, images: test.images.subarray(0, n * pixels), labels: test.labels.subarray(0, n) };
+  const first: Dataset = {
+    ...test,
+    n,
+    images: test.images.subarray(0, n * pixels),
+    labels: test.labels.subarray(0, n),
+  };
   const x = normalised(first);
   const probs = await trainer.predict(x, n);
   const feats = await trainer.features(x, n);
   const width = n > 0 ? feats.length / n : 0;
-  const samples = pickSamples(probs, first.labels, o.samples ?? 48).map((s) => ({ ...s, label: first.labels[s.index]!, pixels: first.images.subarray(s.index * pixels, (s.index + 1) * pixels), rows: test.rows, cols: test.cols }));
+  const samples = pickSamples(probs, first.labels, o.samples ?? 48).map((s) => ({
+    ...s,
+    label: first.labels[s.index]!,
+    pixels: first.images.subarray(s.index * pixels, (s.index + 1) * pixels),
+    rows: test.rows,
+    cols: test.cols,
+  }));
   let projection = null;
   if (n >= 3 && width >= 2) {
     const p = pca2(feats, n, width);
-    const dense = (ls: readonly Layer[]): boolean => ls.some((l) => l.kind === 'dense' || (l.kind === 'residual' && dense(l.body)));
-    const of = dense(trainer.ir.layers) ? 'input of the last dense layer' : 'output of the network (it has no dense layer)';
-    projection = { points: p.points, labels: first.labels, explained: p.variance.map((v) => (p.total > 0 ? v / p.total : 0)) as [number, number], features: width, of };
+    const dense = (ls: readonly Layer[]): boolean =>
+      ls.some((l) => l.kind === 'dense' || (l.kind === 'residual' && dense(l.body)));
+    const of = dense(trainer.ir.layers)
+      ? 'input of the last dense layer'
+      : 'output of the network (it has no dense layer)';
+    projection = {
+      points: p.points,
+      labels: first.labels,
+      explained: p.variance.map((v) => (p.total > 0 ? v / p.total : 0)) as [number, number],
+      features: width,
+      of,
+    };
   }
   return renderReport({
     name: basename(resolve(dir)),
@@ -82,17 +112,27 @@ export async function runReport(trainer: Trainer, dir: string, test: Dataset, o:
 
 export async function reportCommand(args: readonly string[], out: Out): Promise<number> {
   const { flags, positional } = parseArgs(args, REPORT_FLAGS);
-  if (positional.length !== 1) throw new UsageError(positional.length ? `unexpected argument "${positional[1]}"` : 'report needs a run directory: fmgpu report RUN');
+  if (positional.length !== 1)
+    throw new UsageError(
+      positional.length ? `unexpected argument "${positional[1]}"` : 'report needs a run directory: fmgpu report RUN',
+    );
   const dir = positional[0]!;
   const info = readRun(dir);
   const ir = runModel(dir);
   checkWeights(ir, info.weights, info.weightsFile);
-  const test = flags['test-csv'] ? loadCsv(String(flags['test-csv'])) : loadFashionMnistTest(String(flags.data ?? DEFAULT_DATA_DIR));
-  if (test.n === 0) throw new UsageError(`the test set has no images (${flags['test-csv'] ?? flags.data ?? DEFAULT_DATA_DIR})`);
-  if (ir.input.h !== test.rows || ir.input.w !== test.cols || ir.input.c !== 1) throw new UsageError(`${info.modelFile}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the test data is ${test.rows}x${test.cols}x1`);
+  const test = flags['test-csv']
+    ? loadCsv(String(flags['test-csv']))
+    : loadFashionMnistTest(String(flags.data ?? DEFAULT_DATA_DIR));
+  if (test.n === 0)
+    throw new UsageError(`the test set has no images (${flags['test-csv'] ?? flags.data ?? DEFAULT_DATA_DIR})`);
+  if (ir.input.h !== test.rows || ir.input.w !== test.cols || ir.input.c !== 1)
+    throw new UsageError(
+      `${info.modelFile}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the test data is ${test.rows}x${test.cols}x1`,
+    );
   // The page goes into the run (under its lock: not while fmgpu train writes it) or to --out.
   const file = flags.out === undefined ? join(dir, 'report.html') : String(flags.out);
-  if (existsSync(file) && statSync(file).isDirectory()) throw new UsageError(`--out ${file} is a directory: give the page's file name, e.g. ${join(file, 'report.html')}`);
+  if (existsSync(file) && statSync(file).isDirectory())
+    throw new UsageError(`--out ${file} is a directory: give the page's file name, e.g. ${join(file, 'report.html')}`);
   const run = flags.out === undefined ? RunDir.open(dir) : null;
   let gpu;
   try {

@@ -17,9 +17,19 @@ export const sha256 = (...parts: (string | Uint8Array)[]): string => {
 };
 
 /** What a checkpoint records of the run so that a resume can be checked against it. */
-export function runIdentity(source: string, ir: ModelIR, train: Dataset, stepsPerEpoch: number): Pick<CheckpointState, 'model' | 'data' | 'settings' | 'stepsPerEpoch'> {
+export function runIdentity(
+  source: string,
+  ir: ModelIR,
+  train: Dataset,
+  stepsPerEpoch: number,
+): Pick<CheckpointState, 'model' | 'data' | 'settings' | 'stepsPerEpoch'> {
   const settings = Object.fromEntries(KEPT_SETTINGS.map((k) => [k, ir.train[k]])) as KeptSettings;
-  return { model: sha256(source), data: { images: train.n, hash: sha256(train.images, train.labels) }, settings, stepsPerEpoch };
+  return {
+    model: sha256(source),
+    data: { images: train.n, hash: sha256(train.images, train.labels) },
+    settings,
+    stepsPerEpoch,
+  };
 }
 
 /** The resumed model must be the run's network: comments, spacing and train settings may differ. */
@@ -65,11 +75,26 @@ export function checkSameSettings(runDir: string, state: CheckpointState, ir: Mo
 }
 
 /** The same training images, and a position within them. */
-export function checkSameData(runDir: string, state: CheckpointState, train: Dataset, stepsPerEpoch: number, stateFile: string): void {
+export function checkSameData(
+  runDir: string,
+  state: CheckpointState,
+  train: Dataset,
+  stepsPerEpoch: number,
+  stateFile: string,
+): void {
   if (state.data) {
-    if (state.data.images !== train.n) throw new UsageError(`--resume ${runDir}: the run trains on ${state.data.images.toLocaleString('en-US')} images, this data gives ${train.n.toLocaleString('en-US')} (check --subset, --validation and the data source)`);
-    if (state.data.hash !== sha256(train.images, train.labels)) throw new UsageError(`--resume ${runDir}: the training images are not the ones the run was trained on (same count, other pixels or labels)`);
+    if (state.data.images !== train.n)
+      throw new UsageError(
+        `--resume ${runDir}: the run trains on ${state.data.images.toLocaleString('en-US')} images, this data gives ${train.n.toLocaleString('en-US')} (check --subset, --validation and the data source)`,
+      );
+    if (state.data.hash !== sha256(train.images, train.labels))
+      throw new UsageError(
+        `--resume ${runDir}: the training images are not the ones the run was trained on (same count, other pixels or labels)`,
+      );
   }
-  if (state.stepsPerEpoch !== undefined && state.stepsPerEpoch !== stepsPerEpoch) throw new UsageError(`--resume ${runDir}: the run has ${state.stepsPerEpoch} steps an epoch, this would give ${stepsPerEpoch}`);
+  if (state.stepsPerEpoch !== undefined && state.stepsPerEpoch !== stepsPerEpoch)
+    throw new UsageError(
+      `--resume ${runDir}: the run has ${state.stepsPerEpoch} steps an epoch, this would give ${stepsPerEpoch}`,
+    );
   checkPosition(state, stepsPerEpoch, stateFile);
 }

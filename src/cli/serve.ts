@@ -36,7 +36,14 @@ export interface ServeArgs {
 export class ServeUsageError extends Error {}
 
 export function parseServeArgs(args: readonly string[]): ServeArgs {
-  const out: ServeArgs = { port: 8080, host: '127.0.0.1', allowHosts: [], dataDir: DEFAULT_DATA_DIR, runDir: null, help: false };
+  const out: ServeArgs = {
+    port: 8080,
+    host: '127.0.0.1',
+    allowHosts: [],
+    dataDir: DEFAULT_DATA_DIR,
+    runDir: null,
+    help: false,
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const eq = a.indexOf('=');
@@ -55,7 +62,8 @@ export function parseServeArgs(args: readonly string[]): ServeArgs {
       case '--port': {
         const v = value();
         const n = Number(v);
-        if (!/^\d+$/.test(v) || n > 65535) throw new ServeUsageError(`--port must be a whole number from 0 to 65535, not "${v}"`);
+        if (!/^\d+$/.test(v) || n > 65535)
+          throw new ServeUsageError(`--port must be a whole number from 0 to 65535, not "${v}"`);
         out.port = n;
         break;
       }
@@ -79,7 +87,9 @@ export function parseServeArgs(args: readonly string[]): ServeArgs {
         out.runDir = value();
         break;
       default:
-        throw new ServeUsageError(`unknown ${a.startsWith('-') ? 'option' : 'argument'} "${a}" for serve (see fmgpu serve --help)`);
+        throw new ServeUsageError(
+          `unknown ${a.startsWith('-') ? 'option' : 'argument'} "${a}" for serve (see fmgpu serve --help)`,
+        );
     }
   }
   return out;
@@ -112,7 +122,9 @@ export async function serve(args: readonly string[], io: ServeIo = defaultIo): P
     return 0;
   }
   if (a.runDir !== null && !existsSync(join(a.runDir, 'weights.safetensors'))) {
-    io.err(`fmgpu: error: ${join(a.runDir, 'weights.safetensors')} does not exist: --run takes a run directory written by fmgpu train`);
+    io.err(
+      `fmgpu: error: ${join(a.runDir, 'weights.safetensors')} does not exist: --run takes a run directory written by fmgpu train`,
+    );
     return 2;
   }
   const root = io.root ?? findRoot(fileURLToPath(new URL('.', import.meta.url))) ?? findRoot(process.cwd());
@@ -126,17 +138,29 @@ export async function serve(args: readonly string[], io: ServeIo = defaultIo): P
       return 1;
     }
   }
-  if (!existsSync(a.dataDir)) io.err(`fmgpu: warning: no data folder ${a.dataDir}: the page can still load weights but not train (apt-get install dataset-fashion-mnist, or --data DIR)`);
+  if (!existsSync(a.dataDir))
+    io.err(
+      `fmgpu: warning: no data folder ${a.dataDir}: the page can still load weights but not train (apt-get install dataset-fashion-mnist, or --data DIR)`,
+    );
   let running;
   try {
-    running = await startServer({ root, dataDir: a.dataDir, runDir: a.runDir ?? undefined, host: a.host, allowHosts: a.allowHosts, port: a.port });
+    running = await startServer({
+      root,
+      dataDir: a.dataDir,
+      runDir: a.runDir ?? undefined,
+      host: a.host,
+      allowHosts: a.allowHosts,
+      port: a.port,
+    });
   } catch (e) {
     io.err(`fmgpu: error: ${(e as Error).message}`);
     return 1;
   }
   io.out(`fmgpu: serving the training page at ${running.url} (Ctrl-C to stop)`);
   if (a.host !== '127.0.0.1' && a.host !== 'localhost' && a.host !== '::1') {
-    io.err(`fmgpu: warning: listening on ${a.host}: other machines can reach this page; browsers give WebGPU only to https pages or localhost`);
+    io.err(
+      `fmgpu: warning: listening on ${a.host}: other machines can reach this page; browsers give WebGPU only to https pages or localhost`,
+    );
   }
   let onSigint = (): void => undefined;
   let onSigterm = (): void => undefined;

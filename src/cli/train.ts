@@ -12,12 +12,29 @@ import { encodeSafetensors } from '../model/safetensors.ts';
 import { loadFashionMnist, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
 import { validationSplit, type Dataset } from '../data/dataset.ts';
 import { perClass } from '../train/metrics.ts';
-import { defaultRunDir, historyCsv, readCheckpoint, readRun, RunDir, type Checkpoint, type CheckpointState, type RunInfo } from '../node/rundir.ts';
+import {
+  defaultRunDir,
+  historyCsv,
+  readCheckpoint,
+  readRun,
+  RunDir,
+  type Checkpoint,
+  type CheckpointState,
+  type RunInfo,
+} from '../node/rundir.ts';
 import { FmgpuError, GpuError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
 import { Progress, type Out } from './progress.ts';
-import { VERSION, applyTrainFlags, checkBatchFits, checkWeights, openCliGpu, readRunJson, readSource } from './common.ts';
+import {
+  VERSION,
+  applyTrainFlags,
+  checkBatchFits,
+  checkWeights,
+  openCliGpu,
+  readRunJson,
+  readSource,
+} from './common.ts';
 import { firstNonFinite, firstNonFiniteGradient, type NonFinite, type StepFault } from '../train/diagnose.ts';
 import { checkSameData, checkSameNetwork, checkSameSettings, runIdentity } from './resume.ts';
 export { TRAIN_KEY, applyTrainFlags } from './common.ts';
@@ -34,16 +51,32 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   schedule: { type: 'string', meta: 'NAME', help: 'constant, cosine, onecycle or plateau' },
   'label-smoothing': { type: 'string', meta: 'X', help: 'label smoothing in [0, 1)' },
   ema: { type: 'string', meta: 'X', help: 'decay of a moving average of the weights (0: off)' },
-  tta: { type: 'string', meta: 'BOOL', help: 'test-time augmentation: the test set is scored averaging each image with its mirror (true/false)' },
+  tta: {
+    type: 'string',
+    meta: 'BOOL',
+    help: 'test-time augmentation: the test set is scored averaging each image with its mirror (true/false)',
+  },
   seed: { type: 'string', meta: 'N', help: 'random seed (initialisation, shuffles, dropout, augmentation)' },
   validation: { type: 'string', meta: 'F', help: 'fraction of the training set held out, taken from its end (Keras)' },
-  'early-stop': { type: 'string', meta: 'N', help: 'stop after N epochs without val_loss improving, restore the best (0: off)' },
+  'early-stop': {
+    type: 'string',
+    meta: 'N',
+    help: 'stop after N epochs without val_loss improving, restore the best (0: off)',
+  },
   data: { type: 'string', meta: 'DIR', help: `Fashion-MNIST idx files (default ${DEFAULT_DATA_DIR})` },
   csv: { type: 'string', meta: 'FILE', help: "training data in Kaggle's CSV form (label,pixel1..pixel784)" },
   'test-csv': { type: 'string', meta: 'FILE', help: 'test data in the same CSV form' },
   subset: { type: 'int', min: 1, meta: 'N', help: 'keep the first N training images (the test set stays whole)' },
-  out: { type: 'string', meta: 'DIR', help: 'run directory: a new or empty folder (default runs/<model>-<timestamp>); with --resume, a copy of the run continues there' },
-  resume: { type: 'string', meta: 'DIR', help: 'continue an interrupted run from its last checkpoint (same model, data and settings; --epochs may grow)' },
+  out: {
+    type: 'string',
+    meta: 'DIR',
+    help: 'run directory: a new or empty folder (default runs/<model>-<timestamp>); with --resume, a copy of the run continues there',
+  },
+  resume: {
+    type: 'string',
+    meta: 'DIR',
+    help: 'continue an interrupted run from its last checkpoint (same model, data and settings; --epochs may grow)',
+  },
   init: { type: 'string', meta: 'RUN', help: "start from another run's weights (fine-tuning)" },
   adapter: { type: 'string', meta: 'NAME', help: 'pick the WebGPU adapter whose name contains NAME' },
   json: { type: 'bool', help: 'JSON Lines on stdout, one object per event' },
@@ -72,10 +105,17 @@ function loadData(flags: Flags, validation: number): Data {
     ({ train, test } = loadFashionMnist(dir, { subset: keep }));
     from = dir;
   }
-  if (flags.subset) train = { ...train, n: Math.min(train.n, Number(flags.subset)), images: train.images.subarray(0, Number(flags.subset) * train.rows * train.cols), labels: train.labels.subarray(0, Number(flags.subset)) };
+  if (flags.subset)
+    train = {
+      ...train,
+      n: Math.min(train.n, Number(flags.subset)),
+      images: train.images.subarray(0, Number(flags.subset) * train.rows * train.cols),
+      labels: train.labels.subarray(0, Number(flags.subset)),
+    };
   if (validation > 0) {
     const s = validationSplit(train, validation);
-    if (s.val.n === 0) throw new UsageError(`validation ${validation} of ${train.n} images leaves no validation images`);
+    if (s.val.n === 0)
+      throw new UsageError(`validation ${validation} of ${train.n} images leaves no validation images`);
     return { train: s.train, val: s.val, test, from };
   }
   return { train, val: null, test, from };
@@ -109,7 +149,12 @@ function resumeFlags(flags: Flags, dir: string): void {
   const DATA = ['data', 'csv', 'test-csv'];
   const source = DATA.some((k) => flags[k] !== undefined);
   for (const [k, v] of Object.entries(saved.flags ?? {})) {
-    if (flags[k] !== undefined || ['resume', 'out', 'init', 'json', 'debug'].includes(k) || (source && DATA.includes(k))) continue;
+    if (
+      flags[k] !== undefined ||
+      ['resume', 'out', 'init', 'json', 'debug'].includes(k) ||
+      (source && DATA.includes(k))
+    )
+      continue;
     flags[k] = v;
   }
 }
@@ -119,7 +164,10 @@ function prepare(args: readonly string[]): Job {
   const resumeDir = flags.resume === undefined ? null : String(flags.resume);
   let file = positional[0];
   if (resumeDir) {
-    if (flags.init) throw new UsageError('--resume continues a run with its own weights; --init starts a new run from another run\'s: give one');
+    if (flags.init)
+      throw new UsageError(
+        "--resume continues a run with its own weights; --init starts a new run from another run's: give one",
+      );
     file ??= join(resumeDir, 'model.net');
   }
   const checkpoint = resumeDir ? readCheckpoint(resumeDir) : null;
@@ -144,15 +192,30 @@ function prepare(args: readonly string[]): Job {
     if (checkpoint.best) checkWeights(ir, checkpoint.best, join(checkpoint.folder, 'best.safetensors'));
   }
   const dir = flags.out !== undefined ? String(flags.out) : (resumeDir ?? defaultRunDir(file));
-  return { flags, file, source, ir, init, resume: resumeDir && checkpoint ? { dir: resumeDir, checkpoint, changes } : null, data, stepsPerEpoch, dir };
+  return {
+    flags,
+    file,
+    source,
+    ir,
+    init,
+    resume: resumeDir && checkpoint ? { dir: resumeDir, checkpoint, changes } : null,
+    data,
+    stepsPerEpoch,
+    dir,
+  };
 }
 
 /** Empty sets and a model that does not take the data's images are refused before the GPU is opened. */
 function checkData(file: string, ir: ModelIR, data: Data): void {
-  if (data.train.n === 0) throw new UsageError(`no training images${ir.train.validation > 0 ? ` are left after holding out validation ${ir.train.validation}` : ''} (${data.from})`);
+  if (data.train.n === 0)
+    throw new UsageError(
+      `no training images${ir.train.validation > 0 ? ` are left after holding out validation ${ir.train.validation}` : ''} (${data.from})`,
+    );
   if (data.test.n === 0) throw new UsageError(`the test set has no images (${data.from})`);
   if (ir.input.h !== data.train.rows || ir.input.w !== data.train.cols || ir.input.c !== 1) {
-    throw new UsageError(`${file}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the data is ${data.train.rows}x${data.train.cols}x1`);
+    throw new UsageError(
+      `${file}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the data is ${data.train.rows}x${data.train.cols}x1`,
+    );
   }
 }
 
@@ -175,7 +238,12 @@ function claim(job: Job): { run: RunDir; forked: boolean } {
     const ck = job.resume.checkpoint;
     const bytes = (f: string): Uint8Array => readFileSync(join(ck.folder, f));
     const best = ck.best ? bytes('best.safetensors') : null;
-    run.writeCheckpoint({ weights: bytes('weights.safetensors'), best, optimizer: bytes('optimizer.safetensors'), state: ck.state });
+    run.writeCheckpoint({
+      weights: bytes('weights.safetensors'),
+      best,
+      optimizer: bytes('optimizer.safetensors'),
+      state: ck.state,
+    });
   } catch (e) {
     run.abandon();
     throw e;
@@ -216,23 +284,49 @@ export async function train(args: readonly string[], out: Out, hooks: TrainHooks
 
 function announce(job: Job, gpu: Gpu, progress: Progress, out: Out, forked: boolean): void {
   const { ir, data, dir } = job;
-  progress.event('start', { adapter: adapterName(gpu.adapter), cpu: gpu.adapter.cpu, model: job.file, run: dir, params: ir.params.trainable + ir.params.nonTrainable, train: data.train.n, validation: data.val?.n ?? 0, test: data.test.n, version: VERSION });
+  progress.event('start', {
+    adapter: adapterName(gpu.adapter),
+    cpu: gpu.adapter.cpu,
+    model: job.file,
+    run: dir,
+    params: ir.params.trainable + ir.params.nonTrainable,
+    train: data.train.n,
+    validation: data.val?.n ?? 0,
+    test: data.test.n,
+    version: VERSION,
+  });
   if (job.flags.json) return;
-  out.log(`adapter: ${adapterName(gpu.adapter)}${gpu.adapter.cpu ? ': no GPU in use, training is correct but slow' : ''}`);
+  out.log(
+    `adapter: ${adapterName(gpu.adapter)}${gpu.adapter.cpu ? ': no GPU in use, training is correct but slow' : ''}`,
+  );
   out.log(summarize(ir));
-  out.log(`data: ${data.train.n.toLocaleString('en-US')} training, ${(data.val?.n ?? 0).toLocaleString('en-US')} validation, ${data.test.n.toLocaleString('en-US')} test images (${data.from})`);
+  out.log(
+    `data: ${data.train.n.toLocaleString('en-US')} training, ${(data.val?.n ?? 0).toLocaleString('en-US')} validation, ${data.test.n.toLocaleString('en-US')} test images (${data.from})`,
+  );
   out.log(`run directory: ${dir}`);
   const r = job.resume;
   if (!r) return;
   const { epoch, step } = r.checkpoint.state;
   if (forked) out.log(`forking the run in ${r.dir} at epoch ${epoch} into ${dir} (${r.dir} is left as it was)`);
-  if (epoch >= ir.train.epochs) out.log(`all ${ir.train.epochs} epochs are trained (${epoch} in the checkpoint): evaluating`);
-  else out.log(`resuming at epoch ${epoch + 1} of ${ir.train.epochs}, step ${step - epoch * job.stepsPerEpoch} of ${job.stepsPerEpoch}`);
+  if (epoch >= ir.train.epochs)
+    out.log(`all ${ir.train.epochs} epochs are trained (${epoch} in the checkpoint): evaluating`);
+  else
+    out.log(
+      `resuming at epoch ${epoch + 1} of ${ir.train.epochs}, step ${step - epoch * job.stepsPerEpoch} of ${job.stepsPerEpoch}`,
+    );
   if (r.changes.length > 0) out.log(`changed since the checkpoint, from the next step on: ${r.changes.join(', ')}`);
 }
 
 /** Trains, checkpointing after every epoch, then writes the weights, the test metrics and the report. */
-async function session(job: Job, run: RunDir, gpu: Gpu, trainer: Trainer, out: Out, hooks: TrainHooks, forked: boolean): Promise<number> {
+async function session(
+  job: Job,
+  run: RunDir,
+  gpu: Gpu,
+  trainer: Trainer,
+  out: Out,
+  hooks: TrainHooks,
+  forked: boolean,
+): Promise<number> {
   const { ir, data, dir, flags } = job;
   const config = ir.train;
   const progress = new Progress(out, !!flags.json);
@@ -242,7 +336,9 @@ async function session(job: Job, run: RunDir, gpu: Gpu, trainer: Trainer, out: O
     if (interrupted) process.exit(130);
     interrupted = true;
     // On a terminal, first leave the progress bar's line.
-    out.err(`${out.status ? '\n' : ''}fmgpu: stopping after the steps in flight, then writing a checkpoint (Ctrl-C again to quit now)`);
+    out.err(
+      `${out.status ? '\n' : ''}fmgpu: stopping after the steps in flight, then writing a checkpoint (Ctrl-C again to quit now)`,
+    );
   };
   process.on('SIGINT', onSigint);
   const resume = job.resume?.checkpoint ?? null;
@@ -263,18 +359,52 @@ async function session(job: Job, run: RunDir, gpu: Gpu, trainer: Trainer, out: O
     } else {
       if (job.init) trainer.params.load(job.init.weights, job.init.weightsFile);
       run.write('model.net', job.source);
-      run.write('run.json', JSON.stringify({ version: VERSION, model: job.file, seed: config.seed, adapter: adapterName(gpu.adapter), node: process.version, git: gitRevision(), flags: absolutePaths(flags), started: new Date().toISOString() }, null, 2));
+      run.write(
+        'run.json',
+        JSON.stringify(
+          {
+            version: VERSION,
+            model: job.file,
+            seed: config.seed,
+            adapter: adapterName(gpu.adapter),
+            node: process.version,
+            git: gitRevision(),
+            flags: absolutePaths(flags),
+            started: new Date().toISOString(),
+          },
+          null,
+          2,
+        ),
+      );
     }
     const identity = runIdentity(job.source, ir, data.train, job.stepsPerEpoch);
-    const metadata = { 'fmgpu.source': job.source, 'fmgpu.version': VERSION, 'fmgpu.layout': 'conv weight [out, in, kh, kw]; dense weight [in, out]; tensors NCHW' };
+    const metadata = {
+      'fmgpu.source': job.source,
+      'fmgpu.version': VERSION,
+      'fmgpu.layout': 'conv weight [out, in, kh, kw]; dense weight [in, out]; tensors NCHW',
+    };
     const weightsBytes = async (): Promise<Uint8Array> => encodeSafetensors(await trainer.params.read(), metadata);
     let bestBytes: Uint8Array | null = resume?.best ? encodeSafetensors(resume.best, metadata) : null;
     let saved = -1; // the step of the last checkpoint written
     const checkpoint = async (epoch: number): Promise<void> => {
-      const state: CheckpointState = { epoch, step: await trainer.step(), seed: config.seed, optimizer: config.optimizer, best, monitor: trainer.monitor, history, ...identity };
+      const state: CheckpointState = {
+        epoch,
+        step: await trainer.step(),
+        seed: config.seed,
+        optimizer: config.optimizer,
+        best,
+        monitor: trainer.monitor,
+        history,
+        ...identity,
+      };
       if (state.step === saved) return;
       saved = state.step;
-      run.writeCheckpoint({ weights: await weightsBytes(), best: bestBytes, optimizer: encodeSafetensors(await trainer.stateTensors()), state });
+      run.writeCheckpoint({
+        weights: await weightsBytes(),
+        best: bestBytes,
+        optimizer: encodeSafetensors(await trainer.stateTensors()),
+        state,
+      });
       kept = { epoch, step: state.step };
       run.write('history.json', JSON.stringify(history, null, 2));
       run.write('history.csv', historyCsv(history));
@@ -294,7 +424,8 @@ async function session(job: Job, run: RunDir, gpu: Gpu, trainer: Trainer, out: O
       initialBest: best?.value,
       initialBestWeights: resume?.best ?? undefined,
       initialMonitor: resume?.state.monitor,
-      earlyStop: config.earlyStop > 0 ? { patience: config.earlyStop, monitor: 'val_loss', restoreBest: true } : undefined,
+      earlyStop:
+        config.earlyStop > 0 ? { patience: config.earlyStop, monitor: 'val_loss', restoreBest: true } : undefined,
       // A macrotask between submits lets the SIGINT handler run: Ctrl-C stops after this submit.
       shouldStop: () => new Promise<boolean>((done) => setImmediate(() => done(interrupted))),
       onProgress: (p) => {
@@ -321,11 +452,21 @@ async function session(job: Job, run: RunDir, gpu: Gpu, trainer: Trainer, out: O
     }
     run.write('weights.safetensors', await weightsBytes());
     const ev = await trainer.evaluate(data.test, undefined, { tta: config.tta });
-    const metrics = { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, tta: config.tta, per_class: perClass(ev.confusion), confusion: Array.from(ev.confusion) };
+    const metrics = {
+      test_loss: ev.loss,
+      test_accuracy: ev.accuracy,
+      n: ev.n,
+      tta: config.tta,
+      per_class: perClass(ev.confusion),
+      confusion: Array.from(ev.confusion),
+    };
     run.write('metrics.json', JSON.stringify(metrics, null, 2));
     run.write('report.html', await runReport(trainer, dir, data.test, { metrics }));
     progress.event('test', { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, tta: config.tta, run: dir });
-    if (!flags.json) out.log(`test: loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${ev.n.toLocaleString('en-US')} images${config.tta ? ', each averaged with its mirror image' : ''})  → ${dir}`);
+    if (!flags.json)
+      out.log(
+        `test: loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${ev.n.toLocaleString('en-US')} images${config.tta ? ', each averaged with its mirror image' : ''})  → ${dir}`,
+      );
     return 0;
   } catch (e) {
     const overflow = e instanceof DivergedError && !gpu.lost ? await overflowAtStart(job, gpu).catch(() => null) : null;
@@ -349,7 +490,16 @@ async function overflowAtStart(job: Job, gpu: Gpu): Promise<{ at: NonFinite | St
     const start = job.resume?.checkpoint ?? job.init;
     if (start) t.params.load(start.weights);
     const at = (await firstNonFinite(t, job.data.train, 4)) ?? (await firstNonFiniteGradient(t, job.data.train, 4));
-    return at && { at, from: job.resume ? "at the checkpoint's weights" : job.init ? `with the weights of ${job.init.dir}` : 'at initialisation' };
+    return (
+      at && {
+        at,
+        from: job.resume
+          ? "at the checkpoint's weights"
+          : job.init
+            ? `with the weights of ${job.init.dir}`
+            : 'at initialisation',
+      }
+    );
   } finally {
     t.release();
   }
@@ -360,7 +510,8 @@ const magnitude = (x: number): string => Math.abs(x).toExponential(1).replace(/\
 
 /** What overflowed first, for explainFault: "the activations overflow at initialisation: …". */
 function overflowCause(at: NonFinite | StepFault, from: string): string {
-  if (!('kind' in at)) return `the activations overflow ${from}: ${at.layer} (${at.op}) gives ${at.value} on the first training images, before any training step`;
+  if (!('kind' in at))
+    return `the activations overflow ${from}: ${at.layer} (${at.op}) gives ${at.value} on the first training images, before any training step`;
   const reach = at.largest ? `the activations reach ${magnitude(at.largest.value)} at ${at.largest.layer}` : '';
   switch (at.kind) {
     case 'activation':
@@ -370,7 +521,10 @@ function overflowCause(at: NonFinite | StepFault, from: string): string {
     case 'gradient':
       return `the gradients overflow ${from}: the gradient of ${at.param} holds ${at.value} at the first training step${reach ? ` (${reach})` : ''}`;
     case 'squared gradient': {
-      const top = at.largestGradient && at.largestGradient.param !== at.param ? `the largest gradient is ${magnitude(at.largestGradient.value)}, of ${at.largestGradient.param}` : '';
+      const top =
+        at.largestGradient && at.largestGradient.param !== at.param
+          ? `the largest gradient is ${magnitude(at.largestGradient.value)}, of ${at.largestGradient.param}`
+          : '';
       const notes = [top, reach].filter(Boolean).join('; ');
       return `the gradients overflow ${from}: the gradient of ${at.param} reaches ${magnitude(at.value)} at the first training step, too large for its square to fit in f32${notes ? ` (${notes})` : ''}`;
     }
@@ -381,19 +535,41 @@ function overflowCause(at: NonFinite | StepFault, from: string): string {
  * A fault mid-run in one line: what happened, at which step, and what is kept on disk. A diverged
  * loss and a lost device; other errors pass as they are.
  */
-function explainFault(e: unknown, gpu: Gpu, run: { dir: string; kept: Kept; lastStep: number; lr: number; overflow: { at: NonFinite | StepFault; from: string } | null }): unknown {
+function explainFault(
+  e: unknown,
+  gpu: Gpu,
+  run: {
+    dir: string;
+    kept: Kept;
+    lastStep: number;
+    lr: number;
+    overflow: { at: NonFinite | StepFault; from: string } | null;
+  },
+): unknown {
   const { dir, kept, overflow } = run;
-  const where = kept ? `the checkpoint after epoch ${kept.epoch} (step ${kept.step}) in ${dir} is kept` : `no checkpoint was written to ${dir} yet`;
+  const where = kept
+    ? `the checkpoint after epoch ${kept.epoch} (step ${kept.step}) in ${dir} is kept`
+    : `no checkpoint was written to ${dir} yet`;
   if (e instanceof DivergedError && overflow) {
-    return new FmgpuError(`${overflowCause(overflow.at, overflow.from)}, so the loss became ${e.loss}: the network needs normalisation (batchnorm) or fewer layers, not a lower learning rate; ${where}`, { cause: e });
+    return new FmgpuError(
+      `${overflowCause(overflow.at, overflow.from)}, so the loss became ${e.loss}: the network needs normalisation (batchnorm) or fewer layers, not a lower learning rate; ${where}`,
+      { cause: e },
+    );
   }
   if (e instanceof DivergedError) {
     const resume = kept ? `: resume it with fmgpu train --resume ${dir} and a lower --lr` : '';
-    return new FmgpuError(`the loss became ${e.loss} at epoch ${e.epoch}, by step ${e.step}: try a learning rate lower than --lr ${run.lr}; ${where}${resume}`, { cause: e });
+    return new FmgpuError(
+      `the loss became ${e.loss} at epoch ${e.epoch}, by step ${e.step}: try a learning rate lower than --lr ${run.lr}; ${where}${resume}`,
+      { cause: e },
+    );
   }
   if (gpu.lost) {
-    const what = e instanceof GpuError && e.message.startsWith('the GPU device was lost') ? e.message : 'the GPU device was lost';
-    return new GpuError(`${what} after step ${run.lastStep}; ${where}${kept ? `: resume with fmgpu train --resume ${dir}` : ''}`, { cause: e });
+    const what =
+      e instanceof GpuError && e.message.startsWith('the GPU device was lost') ? e.message : 'the GPU device was lost';
+    return new GpuError(
+      `${what} after step ${run.lastStep}; ${where}${kept ? `: resume with fmgpu train --resume ${dir}` : ''}`,
+      { cause: e },
+    );
   }
   return e;
 }
@@ -401,7 +577,8 @@ function explainFault(e: unknown, gpu: Gpu, run: { dir: string; kept: Kept; last
 /** Path flags made absolute, so that `--resume` works from any directory. */
 function absolutePaths(flags: Flags): Flags {
   const out = { ...flags };
-  for (const k of ['data', 'csv', 'test-csv', 'init']) if (typeof out[k] === 'string') out[k] = resolve(out[k] as string);
+  for (const k of ['data', 'csv', 'test-csv', 'init'])
+    if (typeof out[k] === 'string') out[k] = resolve(out[k] as string);
   return out;
 }
 

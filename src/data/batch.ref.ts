@@ -22,13 +22,18 @@ export function drawAug(a: AugmentParams, h: number, w: number, seed: number, st
   const key = row * 32;
   const r = (k: number): number => rand01(seed, step, key + k);
   const u = (k: number): number => randU32(seed, step, key + k);
-  const shift = a.shift ?? 0, span = 2 * shift + 1;
-  const rotate = f(a.rotate ?? 0), zoom = f(a.zoom ?? 0);
+  const shift = a.shift ?? 0,
+    span = 2 * shift + 1;
+  const rotate = f(a.rotate ?? 0),
+    zoom = f(a.zoom ?? 0);
   const out: SampleAug = {
     flip: !!a.flip && r(0) < 0.5,
     dx: (u(1) % span) - shift,
     dy: (u(2) % span) - shift,
-    geo: rotate > 0 || zoom > 0 ? { theta: ((r(3) * 2 - 1) * rotate * Math.PI) / 180, scale: 1 + (r(4) * 2 - 1) * zoom } : null,
+    geo:
+      rotate > 0 || zoom > 0
+        ? { theta: ((r(3) * 2 - 1) * rotate * Math.PI) / 180, scale: 1 + (r(4) * 2 - 1) * zoom }
+        : null,
     erase: null,
   };
   if (f(a.erase ?? 0) > 0 && r(5) < f(a.erase ?? 0)) {
@@ -52,7 +57,8 @@ export function drawAug(a: AugmentParams, h: number, w: number, seed: number, st
 function sampleImage(ds: Dataset, sample: number, g: SampleAug | null, norm: Normalize): Float64Array {
   const { rows: h, cols: w } = ds;
   const base = sample * h * w;
-  const pixel = (sy: number, sx: number): number => (sy < 0 || sx < 0 || sy >= h || sx >= w ? 0 : ds.images[base + sy * w + sx]! / 255);
+  const pixel = (sy: number, sx: number): number =>
+    sy < 0 || sx < 0 || sy >= h || sx >= w ? 0 : ds.images[base + sy * w + sx]! / 255;
   const out = new Float64Array(h * w);
   for (let oy = 0; oy < h; oy++) {
     for (let ox = 0; ox < w; ox++) {
@@ -63,10 +69,18 @@ function sampleImage(ds: Dataset, sample: number, g: SampleAug | null, norm: Nor
       let v: number;
       if (g?.geo) {
         // Inverse map: rotate by θ and divide by the scale about the centre, then bilinear.
-        const cy = (h - 1) / 2, cx = (w - 1) / 2, dy = fy - cy, dx = fx - cx;
-        const c = Math.cos(g.geo.theta) / g.geo.scale, s = Math.sin(g.geo.theta) / g.geo.scale;
-        const py = s * dx + c * dy + cy, px = c * dx - s * dy + cx;
-        const y0 = Math.floor(py), x0 = Math.floor(px), ty = py - y0, tx = px - x0;
+        const cy = (h - 1) / 2,
+          cx = (w - 1) / 2,
+          dy = fy - cy,
+          dx = fx - cx;
+        const c = Math.cos(g.geo.theta) / g.geo.scale,
+          s = Math.sin(g.geo.theta) / g.geo.scale;
+        const py = s * dx + c * dy + cy,
+          px = c * dx - s * dy + cx;
+        const y0 = Math.floor(py),
+          x0 = Math.floor(px),
+          ty = py - y0,
+          tx = px - x0;
         const top = pixel(y0, x0) * (1 - tx) + pixel(y0, x0 + 1) * tx;
         const bottom = pixel(y0 + 1, x0) * (1 - tx) + pixel(y0 + 1, x0 + 1) * tx;
         v = top * (1 - ty) + bottom * ty;
@@ -78,7 +92,12 @@ function sampleImage(ds: Dataset, sample: number, g: SampleAug | null, norm: Nor
 }
 
 /** The training batch the GPU builds when counter[0] = step: x [B,1,H,W] and labels [B]. */
-export function gatherTrainRef(ds: Dataset, indices: ArrayLike<number>, step: number, s: TrainGather): { x: Float64Array; labels: Uint32Array } {
+export function gatherTrainRef(
+  ds: Dataset,
+  indices: ArrayLike<number>,
+  step: number,
+  s: TrainGather,
+): { x: Float64Array; labels: Uint32Array } {
   const px = ds.rows * ds.cols;
   const norm = s.normalize ?? { mean: 0, std: 1 };
   const t = ((step - (s.epochStartStep ?? 0)) >>> 0) % s.stepsPerEpoch;
@@ -87,16 +106,23 @@ export function gatherTrainRef(ds: Dataset, indices: ArrayLike<number>, step: nu
   for (let b = 0; b < s.batch; b++) {
     const sample = indices[t * s.batch + b]!;
     labels[b] = ds.labels[sample]!;
-    x.set(sampleImage(ds, sample, drawAug(s.augment ?? {}, ds.rows, ds.cols, s.seed >>> 0, step >>> 0, b), norm), b * px);
+    x.set(
+      sampleImage(ds, sample, drawAug(s.augment ?? {}, ds.rows, ds.cols, s.seed >>> 0, step >>> 0, b), norm),
+      b * px,
+    );
   }
   return { x, labels };
 }
 
 /** The evaluation batch: samples offset … offset+B−1, normalised. */
-export function gatherEvalRef(ds: Dataset, s: { batch: number; offset: number; normalize?: Normalize; flip?: boolean }): { x: Float64Array; labels: Uint32Array } {
+export function gatherEvalRef(
+  ds: Dataset,
+  s: { batch: number; offset: number; normalize?: Normalize; flip?: boolean },
+): { x: Float64Array; labels: Uint32Array } {
   const px = ds.rows * ds.cols;
   const x = new Float64Array(s.batch * px);
   const mirror: SampleAug | null = s.flip ? { flip: true, dx: 0, dy: 0, geo: null, erase: null } : null;
-  for (let b = 0; b < s.batch; b++) x.set(sampleImage(ds, s.offset + b, mirror, s.normalize ?? { mean: 0, std: 1 }), b * px);
+  for (let b = 0; b < s.batch; b++)
+    x.set(sampleImage(ds, s.offset + b, mirror, s.normalize ?? { mean: 0, std: 1 }), b * px);
   return { x, labels: Uint32Array.from(ds.labels.subarray(s.offset, s.offset + s.batch)) };
 }

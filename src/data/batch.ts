@@ -50,8 +50,12 @@ const MAX_PIXELS = 16384; // erasing's integer area·aspect product stays below 
 
 export function uploadDataset(gpu: Gpu, ds: Dataset): GpuDataset {
   const max = gpu.limits.maxStorageBufferBindingSize;
-  if (ds.images.byteLength > max) throw new GpuError(`the dataset's ${ds.n} images take ${ds.images.byteLength} bytes but the adapter binds at most ${max}: use a subset`);
-  if (ds.rows * ds.cols > MAX_PIXELS) throw new ShapeError(`images of ${ds.rows}x${ds.cols}: the batch gather takes at most ${MAX_PIXELS} pixels`);
+  if (ds.images.byteLength > max)
+    throw new GpuError(
+      `the dataset's ${ds.n} images take ${ds.images.byteLength} bytes but the adapter binds at most ${max}: use a subset`,
+    );
+  if (ds.rows * ds.cols > MAX_PIXELS)
+    throw new ShapeError(`images of ${ds.rows}x${ds.cols}: the batch gather takes at most ${MAX_PIXELS} pixels`);
   const images = gpu.upload(ds.images, 'dataset images');
   const labels = gpu.upload(ds.labels, 'dataset labels');
   return { images, labels, n: ds.n, h: ds.rows, w: ds.cols, release: () => (gpu.release(images), gpu.release(labels)) };
@@ -80,18 +84,43 @@ function checkAugment(a: AugmentParams, h: number, w: number): void {
   const bad = (what: string): never => {
     throw new RangeError(`augment ${what}`);
   };
-  const shift = a.shift ?? 0, rotate = a.rotate ?? 0, zoom = a.zoom ?? 0, erase = a.erase ?? 0;
-  if (!Number.isInteger(shift) || shift < 0 || shift >= Math.max(h, w)) bad(`shift ${shift}: expected a whole number of pixels in 0–${Math.max(h, w) - 1}`);
+  const shift = a.shift ?? 0,
+    rotate = a.rotate ?? 0,
+    zoom = a.zoom ?? 0,
+    erase = a.erase ?? 0;
+  if (!Number.isInteger(shift) || shift < 0 || shift >= Math.max(h, w))
+    bad(`shift ${shift}: expected a whole number of pixels in 0–${Math.max(h, w) - 1}`);
   if (!(rotate >= 0 && rotate <= 180)) bad(`rotate ${rotate}: expected degrees in 0–180`);
   if (!(zoom >= 0 && zoom < 1)) bad(`zoom ${zoom}: expected a fraction in [0, 1)`);
   if (!(erase >= 0 && erase <= 1)) bad(`erase ${erase}: expected a probability in 0–1`);
 }
 
-function params(d: GpuDataset, batch: number, stepsPerEpoch: number, epochStart: number, offset: number, seed: number, a: AugmentParams, norm: Normalize) {
+function params(
+  d: GpuDataset,
+  batch: number,
+  stepsPerEpoch: number,
+  epochStart: number,
+  offset: number,
+  seed: number,
+  a: AugmentParams,
+  norm: Normalize,
+) {
   if (!(norm.std > 0)) throw new RangeError(`normalise std ${norm.std}: expected > 0`);
   return [
-    batch, d.h, d.w, stepsPerEpoch, epochStart >>> 0, offset, seed >>> 0, a.shift ?? 0, a.flip ? 1 : 0,
-    { f32: a.rotate ?? 0 }, { f32: a.zoom ?? 0 }, { f32: a.erase ?? 0 }, { f32: norm.mean }, { f32: 1 / norm.std },
+    batch,
+    d.h,
+    d.w,
+    stepsPerEpoch,
+    epochStart >>> 0,
+    offset,
+    seed >>> 0,
+    a.shift ?? 0,
+    a.flip ? 1 : 0,
+    { f32: a.rotate ?? 0 },
+    { f32: a.zoom ?? 0 },
+    { f32: a.erase ?? 0 },
+    { f32: norm.mean },
+    { f32: 1 / norm.std },
   ];
 }
 
@@ -99,7 +128,7 @@ function checkBatch(batch: number): void {
   if (!Number.isInteger(batch) || batch < 1 || batch > 65535) throw new ShapeError(`batch ${batch}: expected 1–65535`);
 }
 
-const bytesOf = (b: BufferRef): number => ('buffer' in b ? b.size ?? b.buffer.size - (b.offset ?? 0) : b.size);
+const bytesOf = (b: BufferRef): number => ('buffer' in b ? (b.size ?? b.buffer.size - (b.offset ?? 0)) : b.size);
 
 export interface TrainGather {
   batch: number;
@@ -125,13 +154,27 @@ export function gatherTrain(
   checkBatch(s.batch);
   checkAugment(s.augment ?? {}, d.h, d.w);
   if (!Number.isInteger(s.stepsPerEpoch) || s.stepsPerEpoch < 1 || s.stepsPerEpoch * s.batch > d.n) {
-    throw new ShapeError(`${s.stepsPerEpoch} steps of ${s.batch} need ${s.stepsPerEpoch * s.batch} samples but the dataset has ${d.n}`);
+    throw new ShapeError(
+      `${s.stepsPerEpoch} steps of ${s.batch} need ${s.stepsPerEpoch * s.batch} samples but the dataset has ${d.n}`,
+    );
   }
-  if (bytesOf(io.indices) < s.stepsPerEpoch * s.batch * 4) throw new ShapeError(`the index buffer holds ${bytesOf(io.indices) / 4} u32 but an epoch reads ${s.stepsPerEpoch * s.batch}`);
+  if (bytesOf(io.indices) < s.stepsPerEpoch * s.batch * 4)
+    throw new ShapeError(
+      `the index buffer holds ${bytesOf(io.indices) / 4} u32 but an epoch reads ${s.stepsPerEpoch * s.batch}`,
+    );
   return gpu.kernel({
     shader: 'batch',
     entry: 'train_batch',
-    params: params(d, s.batch, s.stepsPerEpoch, s.epochStartStep ?? 0, 0, s.seed, s.augment ?? {}, s.normalize ?? { mean: 0, std: 1 }),
+    params: params(
+      d,
+      s.batch,
+      s.stepsPerEpoch,
+      s.epochStartStep ?? 0,
+      0,
+      s.seed,
+      s.augment ?? {},
+      s.normalize ?? { mean: 0, std: 1 },
+    ),
     bindings: [d.images, d.labels, io.indices, io.counter, io.x, io.labels],
     workgroups: [s.batch],
     label: `gather train ${s.batch}`,
@@ -139,10 +182,15 @@ export function gatherTrain(
 }
 
 /** Evaluation batch: samples offset … offset+B−1 in order, normalised, never augmented. */
-export function gatherEval(gpu: Gpu, io: { data: GpuDataset; x: BufferRef; labels: BufferRef }, s: { batch: number; offset: number; normalize?: Normalize; flip?: boolean }): Dispatch {
+export function gatherEval(
+  gpu: Gpu,
+  io: { data: GpuDataset; x: BufferRef; labels: BufferRef },
+  s: { batch: number; offset: number; normalize?: Normalize; flip?: boolean },
+): Dispatch {
   const d = io.data;
   checkBatch(s.batch);
-  if (!Number.isInteger(s.offset) || s.offset < 0 || s.offset + s.batch > d.n) throw new ShapeError(`samples ${s.offset}…${s.offset + s.batch - 1} are outside the dataset's ${d.n}`);
+  if (!Number.isInteger(s.offset) || s.offset < 0 || s.offset + s.batch > d.n)
+    throw new ShapeError(`samples ${s.offset}…${s.offset + s.batch - 1} are outside the dataset's ${d.n}`);
   return gpu.kernel({
     shader: 'batch',
     entry: 'eval_batch',

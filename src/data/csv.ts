@@ -94,7 +94,10 @@ export class CsvParser {
     while (start < bytes.length && !this.full) {
       const nl = bytes.indexOf(NEWLINE, start);
       const end = nl < 0 ? bytes.length : nl;
-      if (this.pendingBytes + end - start > this.maxLine) throw new DataError(`${this.file}:${this.lineIndex + 1}: a line longer than ${this.maxLine} bytes (expected a label and ${this.px} pixels)`);
+      if (this.pendingBytes + end - start > this.maxLine)
+        throw new DataError(
+          `${this.file}:${this.lineIndex + 1}: a line longer than ${this.maxLine} bytes (expected a label and ${this.px} pixels)`,
+        );
       if (nl < 0) {
         this.pending.push(bytes.slice(start));
         this.pendingBytes += bytes.length - start;
@@ -109,7 +112,7 @@ export class CsvParser {
       if (this.pendingBytes) {
         const whole = new Uint8Array(this.pendingBytes + line.length);
         let at = 0;
-        for (const p of this.pending) (whole.set(p, at), (at += p.length));
+        for (const p of this.pending) whole.set(p, at), (at += p.length);
         whole.set(line, at);
         line = whole;
         this.pending = [];
@@ -130,7 +133,8 @@ export class CsvParser {
     const px = this.px;
     const at = `${this.file}:${i + 1}`;
     const cells = line.split(',');
-    if (cells.length !== px + 1) throw new DataError(`${at}: ${cells.length} columns, expected ${px + 1} (a label and ${px} pixels)`);
+    if (cells.length !== px + 1)
+      throw new DataError(`${at}: ${cells.length} columns, expected ${px + 1} (a label and ${px} pixels)`);
     if (this.n === 0 && i === 0 && !NUMBER.test(cells[0]!.trim())) return; // the header
     const n = this.n;
     // Only a file that changed between the count and the parse gets here with no room left.
@@ -138,7 +142,10 @@ export class CsvParser {
     for (let j = 0; j <= px; j++) {
       const c = cells[j]!.trim();
       const name = j === 0 ? 'label' : `pixel${j}`;
-      if (!NUMBER.test(c)) throw new DataError(`${at}: column ${j + 1} (${name}) is not a number: "${c.length > 20 ? `${c.slice(0, 20)}…` : c}"`);
+      if (!NUMBER.test(c))
+        throw new DataError(
+          `${at}: column ${j + 1} (${name}) is not a number: "${c.length > 20 ? `${c.slice(0, 20)}…` : c}"`,
+        );
       const v = Number(c);
       if (!Number.isInteger(v)) throw new DataError(`${at}: ${name} is ${c}, not a whole number`);
       if (j === 0) {
@@ -158,7 +165,13 @@ export class CsvParser {
     const { n, px, shape } = this;
     if (n === 0) throw new DataError(`${this.file}: no images (expected lines of a label and ${px} pixels)`);
     // Views: the buffers hold at most one row more than the images (a header line).
-    return { images: this.images.subarray(0, n * px), labels: this.labels.subarray(0, n), n, rows: shape.rows, cols: shape.cols };
+    return {
+      images: this.images.subarray(0, n * px),
+      labels: this.labels.subarray(0, n),
+      n,
+      rows: shape.rows,
+      cols: shape.cols,
+    };
   }
 }
 
@@ -166,7 +179,8 @@ export class CsvParser {
 export function parseCsv(text: string, file: string, shape: CsvShape = { rows: 28, cols: 28 }): Dataset {
   const body = text.replace(/^\uFEFF/, '');
   const want = shape.rows * shape.cols;
-  let rows = 0, commas = 0;
+  let rows = 0,
+    commas = 0;
   for (let i = 0; i <= body.length; i++) {
     const c = i < body.length ? body.charCodeAt(i) : NEWLINE;
     if (c === COMMA) commas++;

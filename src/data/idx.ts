@@ -39,19 +39,37 @@ export interface IdxHeader {
  * magic and the image size are checked, not the length (checkIdxLength).
  */
 export function idxImagesHeader(bytes: Uint8Array, file: string): IdxHeader {
-  if (bytes.length < 16) throw new DataError(`${file}: truncated: ${bytes.length} bytes, shorter than the 16-byte idx3 header`);
+  if (bytes.length < 16)
+    throw new DataError(`${file}: truncated: ${bytes.length} bytes, shorter than the 16-byte idx3 header`);
   const magic = u32be(bytes, 0);
-  if (magic !== IDX3_MAGIC) throw new DataError(`${file}: not an idx3 image file: magic number ${magic}, expected ${IDX3_MAGIC}${magicHint(bytes, magic)}`);
-  const n = u32be(bytes, 4), rows = u32be(bytes, 8), cols = u32be(bytes, 12);
+  if (magic !== IDX3_MAGIC)
+    throw new DataError(
+      `${file}: not an idx3 image file: magic number ${magic}, expected ${IDX3_MAGIC}${magicHint(bytes, magic)}`,
+    );
+  const n = u32be(bytes, 4),
+    rows = u32be(bytes, 8),
+    cols = u32be(bytes, 12);
   if (rows === 0 || cols === 0) throw new DataError(`${file}: images of ${rows}x${cols} pixels`);
-  return { n, rows, cols, start: 16, item: rows * cols, need: 16 + n * rows * cols, what: `${n} images of ${rows}x${cols}` };
+  return {
+    n,
+    rows,
+    cols,
+    start: 16,
+    item: rows * cols,
+    need: 16 + n * rows * cols,
+    what: `${n} images of ${rows}x${cols}`,
+  };
 }
 
 /** The header of an idx1 label file (magic 2049, then n) from its first bytes. */
 export function idxLabelsHeader(bytes: Uint8Array, file: string): IdxHeader {
-  if (bytes.length < 8) throw new DataError(`${file}: truncated: ${bytes.length} bytes, shorter than the 8-byte idx1 header`);
+  if (bytes.length < 8)
+    throw new DataError(`${file}: truncated: ${bytes.length} bytes, shorter than the 8-byte idx1 header`);
   const magic = u32be(bytes, 0);
-  if (magic !== IDX1_MAGIC) throw new DataError(`${file}: not an idx1 label file: magic number ${magic}, expected ${IDX1_MAGIC}${magicHint(bytes, magic)}`);
+  if (magic !== IDX1_MAGIC)
+    throw new DataError(
+      `${file}: not an idx1 label file: magic number ${magic}, expected ${IDX1_MAGIC}${magicHint(bytes, magic)}`,
+    );
   const n = u32be(bytes, 4);
   return { n, rows: 1, cols: 1, start: 8, item: 1, need: 8 + n, what: `${n} labels` };
 }
@@ -61,24 +79,34 @@ export const MAX_IDX_BYTES = 2 ** 31;
 
 /** Refuses a header announcing more than MAX_IDX_BYTES, before anything that large is allocated. */
 export function checkIdxSize(h: IdxHeader, file: string): void {
-  if (h.need > MAX_IDX_BYTES) throw new DataError(`${file}: the header announces ${h.what} (${h.need.toLocaleString('en-US')} bytes), more than the 2 GiB fmgpu reads`);
+  if (h.need > MAX_IDX_BYTES)
+    throw new DataError(
+      `${file}: the header announces ${h.what} (${h.need.toLocaleString('en-US')} bytes), more than the 2 GiB fmgpu reads`,
+    );
 }
 
 /** A file of `length` bytes must hold exactly what its header announces. */
 export function checkIdxLength(h: IdxHeader, length: number, file: string): void {
   const need = h.need;
   if (length < need) throw new DataError(`${file}: truncated: ${h.what} need ${need} bytes but the file has ${length}`);
-  if (length > need) throw new DataError(`${file}: ${length - need} bytes after the ${h.what} the header announces (expected ${need} bytes, got ${length})`);
+  if (length > need)
+    throw new DataError(
+      `${file}: ${length - need} bytes after the ${h.what} the header announces (expected ${need} bytes, got ${length})`,
+    );
 }
 
 /** Labels must be classes 0–9; `from` numbers them in messages when they are a part of the file's. */
 export function checkIdxLabels(labels: Uint8Array, file: string, from = 0): void {
   const bad = labels.findIndex((l) => l >= NUM_CLASSES);
-  if (bad >= 0) throw new DataError(`${file}: label ${labels[bad]} at index ${from + bad} is outside 0–${NUM_CLASSES - 1}`);
+  if (bad >= 0)
+    throw new DataError(`${file}: label ${labels[bad]} at index ${from + bad} is outside 0–${NUM_CLASSES - 1}`);
 }
 
 /** idx3 images: magic 2051, then n, rows, cols, then n·rows·cols pixel bytes. */
-export function parseIdxImages(bytes: Uint8Array, file: string): { images: Uint8Array; n: number; rows: number; cols: number } {
+export function parseIdxImages(
+  bytes: Uint8Array,
+  file: string,
+): { images: Uint8Array; n: number; rows: number; cols: number } {
   const h = idxImagesHeader(bytes, file);
   checkIdxLength(h, bytes.length, file);
   return { images: bytes.subarray(16, h.need), n: h.n, rows: h.rows, cols: h.cols };

@@ -56,7 +56,8 @@ export async function openGpu(gpu: GPU, options: OpenOptions = {}): Promise<Gpu>
   const requiredLimits: Record<string, number> = {};
   for (const k of want) requiredLimits[k] = adapter.limits[k] as number;
   const requiredFeatures: GPUFeatureName[] = [];
-  for (const f of ['subgroups', 'timestamp-query'] as GPUFeatureName[]) if (adapter.features.has(f)) requiredFeatures.push(f);
+  for (const f of ['subgroups', 'timestamp-query'] as GPUFeatureName[])
+    if (adapter.features.has(f)) requiredFeatures.push(f);
   let device: GPUDevice;
   try {
     device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'fmgpu' });

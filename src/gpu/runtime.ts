@@ -161,10 +161,16 @@ export class Gpu {
     return this.peak;
   }
 
-  alloc(bytes: number, label = 'buffer', usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST): GPUBuffer {
+  alloc(
+    bytes: number,
+    label = 'buffer',
+    usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+  ): GPUBuffer {
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
     if (size > this.limits.maxBufferSize) {
-      throw new GpuError(`buffer "${label}" needs ${size} bytes but the adapter allows at most ${this.limits.maxBufferSize}`);
+      throw new GpuError(
+        `buffer "${label}" needs ${size} bytes but the adapter allows at most ${this.limits.maxBufferSize}`,
+      );
     }
     // The out-of-memory scope is popped asynchronously; check() waits for it before reporting.
     this.device.pushErrorScope('out-of-memory');
@@ -219,7 +225,11 @@ export class Gpu {
   /** Copies `bytes` from `buffer` back to the CPU once the queued work is done. */
   async read(buffer: GPUBuffer, bytes = buffer.size, byteOffset = 0): Promise<ArrayBuffer> {
     const size = Math.ceil(bytes / 4) * 4;
-    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
+    const staging = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      label: 'readback',
+    });
     const enc = this.device.createCommandEncoder();
     enc.copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
     this.device.queue.submit([enc.finish()]);
@@ -233,7 +243,9 @@ export class Gpu {
       await Promise.race([this.lostSignal, new Promise((r) => (timer = setTimeout(r, 200)))]).catch(() => undefined);
       clearTimeout(timer);
       await this.check();
-      throw e instanceof GpuError ? e : new GpuError(`reading buffer "${buffer.label}" back failed: ${(e as Error).message}`);
+      throw e instanceof GpuError
+        ? e
+        : new GpuError(`reading buffer "${buffer.label}" back failed: ${(e as Error).message}`);
     }
     const out = staging.getMappedRange().slice(0, bytes);
     staging.unmap();
@@ -287,7 +299,11 @@ export class Gpu {
         module = this.device.createShaderModule({ code: shaderSource(shader), label: shader });
         this.modules.set(shader, module);
       }
-      p = this.device.createComputePipeline({ layout: 'auto', label: key, compute: { module, entryPoint: entry, constants } });
+      p = this.device.createComputePipeline({
+        layout: 'auto',
+        label: key,
+        compute: { module, entryPoint: entry, constants },
+      });
       this.pipelines.set(key, p);
     }
     return p;
@@ -319,7 +335,9 @@ export class Gpu {
     const workgroups = [w[0] ?? 1, w[1] ?? 1, w[2] ?? 1] as const;
     const max = this.limits.maxComputeWorkgroupsPerDimension;
     if (workgroups.some((n) => n > max)) {
-      throw new GpuError(`kernel ${label} needs ${workgroups.join('x')} workgroups but the adapter allows ${max} per dimension`);
+      throw new GpuError(
+        `kernel ${label} needs ${workgroups.join('x')} workgroups but the adapter allows ${max} per dimension`,
+      );
     }
     return { label, pipeline, bindGroup, workgroups, params };
   }

@@ -42,16 +42,25 @@ export class Graph {
   readonly nodes: Node[] = [];
 
   tensor(shape: readonly number[], kind: TensorKind, dtype: DType = 'f32', name?: string): Tensor {
-    for (const d of shape) if (!Number.isInteger(d) || d <= 0) throw new ShapeError(`tensor ${name ?? ''} has an invalid shape [${shape.join(', ')}]`);
+    for (const d of shape)
+      if (!Number.isInteger(d) || d <= 0)
+        throw new ShapeError(`tensor ${name ?? ''} has an invalid shape [${shape.join(', ')}]`);
     const t: Tensor = { id: this.tensors.length, shape: [...shape], dtype, kind, name };
     this.tensors.push(t);
     return t;
   }
 
-  add(op: string, inputs: readonly Tensor[], attrs: unknown, outShape: readonly number[], saved: Tensor[] = [], state: Tensor[] = [], layer?: string): Tensor {
+  add(
+    op: string,
+    inputs: readonly Tensor[],
+    attrs: unknown,
+    outShape: readonly number[],
+    saved: Tensor[] = [],
+    state: Tensor[] = [],
+    layer?: string,
+  ): Tensor {
     const out = this.tensor(outShape, 'temp');
     this.nodes.push({ op, inputs, attrs, out, saved, state, layer });
     return out;
   }
 }
-

@@ -3,9 +3,25 @@
 // The kernels themselves live in src/ops/; this file only wires graph tensors to them.
 import { dispatchList, type BufferRef, type Dispatch, type Gpu } from '../gpu/runtime.ts';
 import { gradFromOutput, type Act } from '../ops/act.ts';
-import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, conv2dGeometry, weightPartsLength, type Conv2dShape } from '../ops/conv2d.ts';
+import {
+  conv2dBackwardInput,
+  conv2dBackwardWeights,
+  conv2dForward,
+  conv2dGeometry,
+  weightPartsLength,
+  type Conv2dShape,
+} from '../ops/conv2d.ts';
 import { matmul } from '../ops/matmul.ts';
-import { avgPoolBackward, avgPoolForward, globalAvgPoolBackward, globalAvgPoolForward, maxPoolBackward, maxPoolForward, poolGeometry, type PoolShape } from '../ops/pool.ts';
+import {
+  avgPoolBackward,
+  avgPoolForward,
+  globalAvgPoolBackward,
+  globalAvgPoolForward,
+  maxPoolBackward,
+  maxPoolForward,
+  poolGeometry,
+  type PoolShape,
+} from '../ops/pool.ts';
 import { activationBackward, activationForward, add, copy } from '../ops/elementwise.ts';
 import { dropoutBackward, dropoutForward } from '../ops/dropout.ts';
 import { batchnormBackward, batchnormForward } from '../ops/batchnorm.ts';
@@ -72,20 +88,45 @@ export interface OpDef<A> {
 }
 
 function convShape(s: readonly number[], w: readonly number[], a: WindowAttrs): Conv2dShape {
-  return { n: s[0]!, c: s[1]!, h: s[2]!, w: s[3]!, k: w[0]!, kh: a.kh, kw: a.kw, strideH: a.strideH, strideW: a.strideW, padding: a.padding };
+  return {
+    n: s[0]!,
+    c: s[1]!,
+    h: s[2]!,
+    w: s[3]!,
+    k: w[0]!,
+    kh: a.kh,
+    kw: a.kw,
+    strideH: a.strideH,
+    strideW: a.strideW,
+    padding: a.padding,
+  };
 }
 function poolShape(s: readonly number[], a: WindowAttrs): PoolShape {
-  return { n: s[0]!, c: s[1]!, h: s[2]!, w: s[3]!, kh: a.kh, kw: a.kw, strideH: a.strideH, strideW: a.strideW, padding: a.padding };
+  return {
+    n: s[0]!,
+    c: s[1]!,
+    h: s[2]!,
+    w: s[3]!,
+    kh: a.kh,
+    kw: a.kw,
+    strideH: a.strideH,
+    strideW: a.strideW,
+    padding: a.padding,
+  };
 }
 
 /** dZ = dY · act'(Y) for an activation fused into the forward (linear: no kernel, dZ = dY). */
 function unfuse(gpu: Gpu, io: BackwardIO, act: Act): { dz: BufferRef; pre: Dispatch[] } {
   if (act.kind === 'linear') return { dz: io.dOut, pre: [] };
   const dz = io.scratch[0]!;
-  return { dz, pre: [activationBackward(gpu, { dy: io.dOut, saved: io.out, dx: dz }, numel(io.outShape), act, 'output')] };
+  return {
+    dz,
+    pre: [activationBackward(gpu, { dy: io.dOut, saved: io.out, dx: dz }, numel(io.outShape), act, 'output')],
+  };
 }
 
-const fusedScratch = (_i: (readonly number[])[], out: readonly number[], a: { act: Act }): number[][] => (a.act.kind === 'linear' ? [] : [[...out]]);
+const fusedScratch = (_i: (readonly number[])[], out: readonly number[], a: { act: Act }): number[][] =>
+  a.act.kind === 'linear' ? [] : [[...out]];
 
 export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
   conv2d: {
@@ -100,15 +141,32 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
     },
     forward: (gpu, io, a) => {
       if (!gradFromOutput(a.act)) throw new Error(`conv2d cannot fuse ${a.act.kind}: its gradient needs the input`);
-      return dispatchList(conv2dForward(gpu, { x: io.inputs[0]!, w: io.inputs[1]!, b: io.inputs[2], y: io.out }, convShape(io.inShapes[0]!, io.inShapes[1]!, a), a.act));
+      return dispatchList(
+        conv2dForward(
+          gpu,
+          { x: io.inputs[0]!, w: io.inputs[1]!, b: io.inputs[2], y: io.out },
+          convShape(io.inShapes[0]!, io.inShapes[1]!, a),
+          a.act,
+        ),
+      );
     },
     backward: (gpu, io, a) => {
-        const { dz, pre: out } = unfuse(gpu, io, a.act);
-        const s = convShape(io.inShapes[0]!, io.inShapes[1]!, a);
-        if (io.dIn[0]) out.push(...dispatchList(conv2dBackwardInput(gpu, { dy: dz, w: io.inputs[1]!, dx: io.dIn[0] }, s)));
-        const parts = weightPartsLength(gpu, s) > 0 ? io.scratch.at(-1) : undefined;
-        if (io.dIn[1]) out.push(...dispatchList(conv2dBackwardWeights(gpu, { dy: dz, x: io.inputs[0]!, dw: io.dIn[1], db: io.dIn[2] ?? undefined, parts }, s)));
-        return out;
+      const { dz, pre: out } = unfuse(gpu, io, a.act);
+      const s = convShape(io.inShapes[0]!, io.inShapes[1]!, a);
+      if (io.dIn[0])
+        out.push(...dispatchList(conv2dBackwardInput(gpu, { dy: dz, w: io.inputs[1]!, dx: io.dIn[0] }, s)));
+      const parts = weightPartsLength(gpu, s) > 0 ? io.scratch.at(-1) : undefined;
+      if (io.dIn[1])
+        out.push(
+          ...dispatchList(
+            conv2dBackwardWeights(
+              gpu,
+              { dy: dz, x: io.inputs[0]!, dw: io.dIn[1], db: io.dIn[2] ?? undefined, parts },
+              s,
+            ),
+          ),
+        );
+      return out;
     },
   },
   dense: {
@@ -116,17 +174,27 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
     scratch: fusedScratch,
     forward: (gpu, io, a) => {
       if (!gradFromOutput(a.act)) throw new Error(`dense cannot fuse ${a.act.kind}: its gradient needs the input`);
-      const [n, f] = io.inShapes[0]!, u = io.inShapes[1]![1]!;
-      return [matmul(gpu, { a: io.inputs[0]!, b: io.inputs[1]!, bias: io.inputs[2], c: io.out }, { m: n!, k: f!, n: u, act: a.act })];
+      const [n, f] = io.inShapes[0]!,
+        u = io.inShapes[1]![1]!;
+      return [
+        matmul(
+          gpu,
+          { a: io.inputs[0]!, b: io.inputs[1]!, bias: io.inputs[2], c: io.out },
+          { m: n!, k: f!, n: u, act: a.act },
+        ),
+      ];
     },
     backward: (gpu, io, a) => {
-        const { dz, pre: out } = unfuse(gpu, io, a.act);
-        const [n, f] = io.inShapes[0]!, u = io.inShapes[1]![1]!;
-        // dX = dZ·Wᵀ; dW = Xᵀ·dZ; db = Σ_rows dZ
-        if (io.dIn[0]) out.push(matmul(gpu, { a: dz, b: io.inputs[1]!, c: io.dIn[0] }, { m: n!, k: u, n: f!, transB: true }));
-        if (io.dIn[1]) out.push(matmul(gpu, { a: io.inputs[0]!, b: dz, c: io.dIn[1] }, { m: f!, k: n!, n: u, transA: true }));
-        if (io.dIn[2]) out.push(...dispatchList(sumRows(gpu, { x: dz, out: io.dIn[2] }, { m: n!, n: u })));
-        return out;
+      const { dz, pre: out } = unfuse(gpu, io, a.act);
+      const [n, f] = io.inShapes[0]!,
+        u = io.inShapes[1]![1]!;
+      // dX = dZ·Wᵀ; dW = Xᵀ·dZ; db = Σ_rows dZ
+      if (io.dIn[0])
+        out.push(matmul(gpu, { a: dz, b: io.inputs[1]!, c: io.dIn[0] }, { m: n!, k: u, n: f!, transB: true }));
+      if (io.dIn[1])
+        out.push(matmul(gpu, { a: io.inputs[0]!, b: dz, c: io.dIn[1] }, { m: f!, k: n!, n: u, transA: true }));
+      if (io.dIn[2]) out.push(...dispatchList(sumRows(gpu, { x: dz, out: io.dIn[2] }, { m: n!, n: u })));
+      return out;
     },
   },
   maxpool: {
@@ -138,16 +206,28 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
       const g = poolGeometry(poolShape(ins[0]!, a));
       return [{ shape: [ins[0]![0]!, ins[0]![1]!, g.oh, g.ow], dtype: 'u32' }];
     },
-    forward: (gpu, io, a) => dispatchList(maxPoolForward(gpu, { x: io.inputs[0]!, y: io.out, argmax: io.saved[0]! }, poolShape(io.inShapes[0]!, a))),
-    backward: (gpu, io, a) => (io.dIn[0] ? dispatchList(maxPoolBackward(gpu, { dy: io.dOut, argmax: io.saved[0]!, dx: io.dIn[0] }, poolShape(io.inShapes[0]!, a))) : []),
+    forward: (gpu, io, a) =>
+      dispatchList(
+        maxPoolForward(gpu, { x: io.inputs[0]!, y: io.out, argmax: io.saved[0]! }, poolShape(io.inShapes[0]!, a)),
+      ),
+    backward: (gpu, io, a) =>
+      io.dIn[0]
+        ? dispatchList(
+            maxPoolBackward(gpu, { dy: io.dOut, argmax: io.saved[0]!, dx: io.dIn[0] }, poolShape(io.inShapes[0]!, a)),
+          )
+        : [],
   },
   avgpool: {
     shape: ([x], a) => {
       const g = poolGeometry(poolShape(x!, a));
       return [x![0]!, x![1]!, g.oh, g.ow];
     },
-    forward: (gpu, io, a) => dispatchList(avgPoolForward(gpu, { x: io.inputs[0]!, y: io.out }, poolShape(io.inShapes[0]!, a))),
-    backward: (gpu, io, a) => (io.dIn[0] ? dispatchList(avgPoolBackward(gpu, { dy: io.dOut, dx: io.dIn[0] }, poolShape(io.inShapes[0]!, a))) : []),
+    forward: (gpu, io, a) =>
+      dispatchList(avgPoolForward(gpu, { x: io.inputs[0]!, y: io.out }, poolShape(io.inShapes[0]!, a))),
+    backward: (gpu, io, a) =>
+      io.dIn[0]
+        ? dispatchList(avgPoolBackward(gpu, { dy: io.dOut, dx: io.dIn[0] }, poolShape(io.inShapes[0]!, a)))
+        : [],
   },
   globalavgpool: {
     shape: ([x]) => [x![0]!, x![1]!],
@@ -157,27 +237,59 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
     },
     backward: (gpu, io) => {
       const [n, c, h, w] = io.inShapes[0]!;
-      return io.dIn[0] ? dispatchList(globalAvgPoolBackward(gpu, { dy: io.dOut, dx: io.dIn[0] }, { n: n!, c: c!, h: h!, w: w! })) : [];
+      return io.dIn[0]
+        ? dispatchList(globalAvgPoolBackward(gpu, { dy: io.dOut, dx: io.dIn[0] }, { n: n!, c: c!, h: h!, w: w! }))
+        : [];
     },
   },
   activation: {
     shape: ([x]) => [...x!],
     forward: (gpu, io, a) => [activationForward(gpu, { x: io.inputs[0]!, y: io.out }, numel(io.outShape), a.act)],
     backward: (gpu, io, a) =>
-      io.dIn[0] ? [activationBackward(gpu, { dy: io.dOut, saved: io.inputs[0]!, dx: io.dIn[0] }, numel(io.outShape), a.act, 'input')] : [],
+      io.dIn[0]
+        ? [
+            activationBackward(
+              gpu,
+              { dy: io.dOut, saved: io.inputs[0]!, dx: io.dIn[0] },
+              numel(io.outShape),
+              a.act,
+              'input',
+            ),
+          ]
+        : [],
   },
   dropout: {
     shape: ([x]) => [...x!],
     alias: (a, training) => !training || a.rate === 0,
-    forward: (gpu, io, a) => dispatchList(dropoutForward(gpu, { x: io.inputs[0]!, counter: io.counter, y: io.out }, { count: numel(io.outShape), rate: a.rate, seed: a.seed })),
+    forward: (gpu, io, a) =>
+      dispatchList(
+        dropoutForward(
+          gpu,
+          { x: io.inputs[0]!, counter: io.counter, y: io.out },
+          { count: numel(io.outShape), rate: a.rate, seed: a.seed },
+        ),
+      ),
     backward: (gpu, io, a) =>
-      io.dIn[0] ? dispatchList(dropoutBackward(gpu, { dy: io.dOut, counter: io.counter, dx: io.dIn[0] }, { count: numel(io.outShape), rate: a.rate, seed: a.seed })) : [],
+      io.dIn[0]
+        ? dispatchList(
+            dropoutBackward(
+              gpu,
+              { dy: io.dOut, counter: io.counter, dx: io.dIn[0] },
+              { count: numel(io.outShape), rate: a.rate, seed: a.seed },
+            ),
+          )
+        : [],
   },
   batchnorm: {
     shape: ([x]) => [...x!],
     saved: (ins, _a, training) => {
       const c = ins[0]![1]!;
-      return training ? [{ shape: [c], dtype: 'f32' }, { shape: [c], dtype: 'f32' }] : [];
+      return training
+        ? [
+            { shape: [c], dtype: 'f32' },
+            { shape: [c], dtype: 'f32' },
+          ]
+        : [];
     },
     // The kernel always writes dx: where the input needs no gradient it goes to scratch.
     scratch: (ins) => [[...ins[0]!]],
@@ -187,7 +299,16 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
       return dispatchList(
         batchnormForward(
           gpu,
-          { x: io.inputs[0]!, gamma: io.inputs[1]!, beta: io.inputs[2]!, runMean: io.state[0]!, runVar: io.state[1]!, y: io.out, saveMean: mean!, saveInvStd: invstd! },
+          {
+            x: io.inputs[0]!,
+            gamma: io.inputs[1]!,
+            beta: io.inputs[2]!,
+            runMean: io.state[0]!,
+            runVar: io.state[1]!,
+            y: io.out,
+            saveMean: mean!,
+            saveInvStd: invstd!,
+          },
           { n: s[0]!, c: s[1]!, hw: numel(s.slice(2)), eps: a.eps, momentum: a.momentum, training: io.training },
         ),
       );
@@ -197,7 +318,16 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
       return dispatchList(
         batchnormBackward(
           gpu,
-          { dy: io.dOut, x: io.inputs[0]!, gamma: io.inputs[1]!, saveMean: io.saved[0]!, saveInvStd: io.saved[1]!, dx: io.dIn[0] ?? io.scratch[0]!, dgamma: io.dIn[1]!, dbeta: io.dIn[2]! },
+          {
+            dy: io.dOut,
+            x: io.inputs[0]!,
+            gamma: io.inputs[1]!,
+            saveMean: io.saved[0]!,
+            saveInvStd: io.saved[1]!,
+            dx: io.dIn[0] ?? io.scratch[0]!,
+            dgamma: io.dIn[1]!,
+            dbeta: io.dIn[2]!,
+          },
           { n: s[0]!, c: s[1]!, hw: numel(s.slice(2)), eps: a.eps, momentum: a.momentum, training: true },
         ),
       );
@@ -223,6 +353,18 @@ export const OPS: { [K in OpName]: OpDef<Attrs[K]> } = {
 };
 
 /** The loss kernel: per-sample loss, stats accumulation and (when training) dL/dlogits = (softmax − target)/N. */
-export function lossDispatches(gpu: Gpu, io: { logits: BufferRef; labels: BufferRef; loss: BufferRef; dlogits: BufferRef | null; stats: GPUBuffer }, n: number, classes: number, smoothing: number): Dispatch[] {
-  return dispatchList(softmaxXent(gpu, { logits: io.logits, labels: io.labels, dlogits: io.dlogits ?? undefined, loss: io.loss, stats: io.stats }, { n, classes, smoothing, scale: 1 / n }));
+export function lossDispatches(
+  gpu: Gpu,
+  io: { logits: BufferRef; labels: BufferRef; loss: BufferRef; dlogits: BufferRef | null; stats: GPUBuffer },
+  n: number,
+  classes: number,
+  smoothing: number,
+): Dispatch[] {
+  return dispatchList(
+    softmaxXent(
+      gpu,
+      { logits: io.logits, labels: io.labels, dlogits: io.dlogits ?? undefined, loss: io.loss, stats: io.stats },
+      { n, classes, smoothing, scale: 1 / n },
+    ),
+  );
 }

@@ -80,15 +80,27 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
       root.set(n.out.id, storage(n.inputs[0]!));
       continue;
     }
-    const saved = (def.saved?.(n.inputs.map((i) => i.shape), n.attrs, o.training) ?? []).map((s) => graph.tensor(s.shape, 'temp', s.dtype));
+    const saved = (
+      def.saved?.(
+        n.inputs.map((i) => i.shape),
+        n.attrs,
+        o.training,
+      ) ?? []
+    ).map((s) => graph.tensor(s.shape, 'temp', s.dtype));
     savedOf.set(n.out.id, saved);
-    fwdSteps.push({ reads: [...n.inputs, ...n.state], writes: [n.out, ...saved], scratch: [], emit: (buf) => def.forward(gpu, ioFor(n, buf), n.attrs) });
+    fwdSteps.push({
+      reads: [...n.inputs, ...n.state],
+      writes: [n.out, ...saved],
+      scratch: [],
+      emit: (buf) => def.forward(gpu, ioFor(n, buf), n.attrs),
+    });
   }
 
   // The loss seeds the backward: dL/dlogits comes out of the loss kernel itself.
   const grads = new Map<number, Tensor>();
   if (o.labels) {
-    const n = o.logits.shape[0]!, classes = o.logits.shape[1]!;
+    const n = o.logits.shape[0]!,
+      classes = o.logits.shape[1]!;
     const loss = graph.tensor([n], 'temp');
     const dlogits = o.training && needsGrad.has(o.logits.id) ? graph.tensor(o.logits.shape, 'temp') : null;
     if (dlogits) grads.set(o.logits.id, dlogits);
@@ -96,7 +108,20 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
       reads: [o.logits, o.labels],
       writes: dlogits ? [loss, dlogits] : [loss],
       scratch: [],
-      emit: (buf) => lossDispatches(gpu, { logits: buf(o.logits), labels: buf(o.labels!), loss: buf(loss), dlogits: dlogits ? buf(dlogits) : null, stats: o.stats }, n, classes, o.smoothing ?? 0),
+      emit: (buf) =>
+        lossDispatches(
+          gpu,
+          {
+            logits: buf(o.logits),
+            labels: buf(o.labels!),
+            loss: buf(loss),
+            dlogits: dlogits ? buf(dlogits) : null,
+            stats: o.stats,
+          },
+          n,
+          classes,
+          o.smoothing ?? 0,
+        ),
     });
   }
 
@@ -116,7 +141,13 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
       if (!def.backward) throw new Error(`op ${n.op} has no backward`);
       // Each wanted input gets a fresh tensor; if it already had a gradient, the fresh one is added in.
       const targets = n.inputs.map((inp, i) => (wants[i] ? graph.tensor(inp.shape, 'temp') : null));
-      const scratch = def.scratch?.(n.inputs.map((i) => i.shape), n.out.shape, n.attrs, gpu) ?? [];
+      const scratch =
+        def.scratch?.(
+          n.inputs.map((i) => i.shape),
+          n.out.shape,
+          n.attrs,
+          gpu,
+        ) ?? [];
       const saved = savedOf.get(n.out.id) ?? [];
       const backward = def.backward;
       bwdSteps.push({
@@ -124,7 +155,12 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
         writes: targets.filter((t): t is Tensor => t !== null),
         scratch,
         emit: (buf, scr): Dispatch[] => {
-          const io: BackwardIO = { ...ioFor(n, buf), dOut: buf(dOut), dIn: targets.map((t) => (t ? buf(t) : null)), scratch: scr };
+          const io: BackwardIO = {
+            ...ioFor(n, buf),
+            dOut: buf(dOut),
+            dIn: targets.map((t) => (t ? buf(t) : null)),
+            scratch: scr,
+          };
           return backward(gpu, io, n.attrs);
         },
       });
@@ -141,12 +177,21 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
       if (t.kind === 'param') paramGrads.set(t.name!, g);
       return;
     }
-    bwdSteps.push({ reads: [g, prev], writes: [prev], scratch: [], emit: (buf) => [accumulate(gpu, { a: buf(g), c: buf(prev) }, numel(g.shape))] });
+    bwdSteps.push({
+      reads: [g, prev],
+      writes: [prev],
+      scratch: [],
+      emit: (buf) => [accumulate(gpu, { a: buf(g), c: buf(prev) }, numel(g.shape))],
+    });
   }
 
   // --- buffers by liveness -------------------------------------------------------------
   const steps = [...fwdSteps, ...bwdSteps];
-  checkLimits(graph, gpu.limits, steps.flatMap((s) => s.scratch));
+  checkLimits(
+    graph,
+    gpu.limits,
+    steps.flatMap((s) => s.scratch),
+  );
   const lastUse = new Map<number, number>();
   const keep = new Set<number>([storage(o.logits).id]);
   for (const g of paramGrads.values()) keep.add(g.id);
@@ -161,7 +206,8 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
   let plannedBytes = 0;
   const take = (bytes: number, label: string): GPUBuffer => {
     let best = -1;
-    for (let i = 0; i < free.length; i++) if (free[i]!.size >= bytes && (best < 0 || free[i]!.size < free[best]!.size)) best = i;
+    for (let i = 0; i < free.length; i++)
+      if (free[i]!.size >= bytes && (best < 0 || free[i]!.size < free[best]!.size)) best = i;
     if (best >= 0) return free.splice(best, 1)[0]!;
     const b = gpu.alloc(bytes, label);
     owned.push(b);
@@ -235,7 +281,10 @@ export function checkLimits(graph: Graph, limits: BufferLimits, scratch: readonl
   for (const n of graph.nodes) {
     // A node's layer is the prefix of its parameters' names (conv1.weight → conv1).
     const param = n.inputs.find((i) => i.kind === 'param' && i.name);
-    producer.set(n.out.id, { op: n.op, layer: param ? param.name!.replace(/\.[^.]*$/, '').replace(/\.proj$/, '') : null });
+    producer.set(n.out.id, {
+      op: n.op,
+      layer: param ? param.name!.replace(/\.[^.]*$/, '').replace(/\.proj$/, '') : null,
+    });
   }
   const describe = (t: Tensor): string => {
     if (t.kind === 'param' || t.kind === 'state') return `parameter "${t.name}"`;
@@ -245,12 +294,24 @@ export function checkLimits(graph: Graph, limits: BufferLimits, scratch: readonl
     if (p) return `the output of ${p.layer ? `${p.layer} (${p.op})` : p.op}`;
     return 'a temporary buffer';
   };
-  const items = [...graph.tensors.map((t) => ({ what: describe(t), shape: t.shape, persistent: t.kind === 'param' || t.kind === 'state' })), ...scratch.map((shape) => ({ what: 'a scratch buffer', shape, persistent: false }))];
+  const items = [
+    ...graph.tensors.map((t) => ({
+      what: describe(t),
+      shape: t.shape,
+      persistent: t.kind === 'param' || t.kind === 'state',
+    })),
+    ...scratch.map((shape) => ({ what: 'a scratch buffer', shape, persistent: false })),
+  ];
   for (const { what, shape, persistent } of items) {
     const bytes = numel(shape) * 4;
-    const [limit, name] = bytes > limits.maxBufferSize ? [limits.maxBufferSize, 'maxBufferSize'] : [limits.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize'];
+    const [limit, name] =
+      bytes > limits.maxBufferSize
+        ? [limits.maxBufferSize, 'maxBufferSize']
+        : [limits.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize'];
     if (bytes <= limit) continue;
     const n = (x: number): string => x.toLocaleString('en-US');
-    throw new ShapeError(`${what} [${shape.join(', ')}] needs ${n(bytes)} bytes but this adapter's ${name} is ${n(limit)}: ${persistent ? 'use a smaller layer' : 'use a smaller batch or smaller layers'}`);
+    throw new ShapeError(
+      `${what} [${shape.join(', ')}] needs ${n(bytes)} bytes but this adapter's ${name} is ${n(limit)}: ${persistent ? 'use a smaller layer' : 'use a smaller batch or smaller layers'}`,
+    );
   }
 }

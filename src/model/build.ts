@@ -40,7 +40,14 @@ export function buildGraph(ir: ModelIR, batch: number, opts: { seed?: number } =
   const g = new Graph();
   const params: ParamSpec[] = [];
   const byName = new Map<string, Tensor>();
-  const param = (name: string, shape: number[], init: Init, fanIn: number, fanOut: number, trainable = true): Tensor => {
+  const param = (
+    name: string,
+    shape: number[],
+    init: Init,
+    fanIn: number,
+    fanOut: number,
+    trainable = true,
+  ): Tensor => {
     params.push({ name, shape, init, fanIn, fanOut, trainable });
     const t = g.tensor(shape, trainable ? 'param' : 'state', 'f32', name);
     byName.set(name, t);
@@ -49,11 +56,17 @@ export function buildGraph(ir: ModelIR, batch: number, opts: { seed?: number } =
   // The layer whose nodes are being added: each node carries its name (diagnostics name layers).
   let current: string | undefined;
   const node = <K extends OpName>(op: K, inputs: Tensor[], attrs: Attrs[K], state: Tensor[] = []): Tensor => {
-    const shape = OPS[op].shape(inputs.map((i) => i.shape), attrs as never);
+    const shape = OPS[op].shape(
+      inputs.map((i) => i.shape),
+      attrs as never,
+    );
     return g.add(op, inputs, attrs, shape, [], state, current);
   };
   const activate = (x: Tensor, act: Act): Tensor => (act.kind === 'linear' ? x : node('activation', [x], { act }));
-  const flat = (x: Tensor): Tensor => (x.shape.length === 2 ? x : g.add('reshape', [x], {}, [x.shape[0]!, x.shape.slice(1).reduce((a, b) => a * b, 1)], [], [], current));
+  const flat = (x: Tensor): Tensor =>
+    x.shape.length === 2
+      ? x
+      : g.add('reshape', [x], {}, [x.shape[0]!, x.shape.slice(1).reduce((a, b) => a * b, 1)], [], [], current);
   let features: Tensor | null = null;
 
   const layer = (x: Tensor, l: Layer): Tensor => {
@@ -61,11 +74,24 @@ export function buildGraph(ir: ModelIR, batch: number, opts: { seed?: number } =
     switch (l.kind) {
       case 'conv': {
         const c = x.shape[1]!;
-        const w = param(`${l.name}.weight`, [l.filters, c, l.kh, l.kw], 'glorot', c * l.kh * l.kw, l.filters * l.kh * l.kw);
+        const w = param(
+          `${l.name}.weight`,
+          [l.filters, c, l.kh, l.kw],
+          'glorot',
+          c * l.kh * l.kw,
+          l.filters * l.kh * l.kw,
+        );
         const inputs = [x, w];
         if (l.bias) inputs.push(param(`${l.name}.bias`, [l.filters], 'zeros', 0, 0));
         const fuse = gradFromOutput(l.act);
-        const y = node('conv2d', inputs, { kh: l.kh, kw: l.kw, strideH: l.strideH, strideW: l.strideW, padding: l.padding, act: fuse ? l.act : { kind: 'linear' } });
+        const y = node('conv2d', inputs, {
+          kh: l.kh,
+          kw: l.kw,
+          strideH: l.strideH,
+          strideW: l.strideW,
+          padding: l.padding,
+          act: fuse ? l.act : { kind: 'linear' },
+        });
         return fuse ? y : activate(y, l.act);
       }
       case 'dense': {
@@ -80,7 +106,13 @@ export function buildGraph(ir: ModelIR, batch: number, opts: { seed?: number } =
         return fuse ? y : activate(y, l.act);
       }
       case 'pool':
-        return node(l.mode === 'max' ? 'maxpool' : 'avgpool', [x], { kh: l.kh, kw: l.kw, strideH: l.strideH, strideW: l.strideW, padding: l.padding });
+        return node(l.mode === 'max' ? 'maxpool' : 'avgpool', [x], {
+          kh: l.kh,
+          kw: l.kw,
+          strideH: l.strideH,
+          strideW: l.strideW,
+          padding: l.padding,
+        });
       case 'globalavgpool':
         return node('globalavgpool', [x], {});
       case 'dropout':
@@ -107,9 +139,17 @@ export function buildGraph(ir: ModelIR, batch: number, opts: { seed?: number } =
           const c = x.shape[1]!;
           const w = param(`${l.name}.proj.weight`, [p.filters, c, 1, 1], 'glorot', c, p.filters);
           const b = param(`${l.name}.proj.bias`, [p.filters], 'zeros', 0, 0);
-          shortcut = node('conv2d', [x, w, b], { kh: 1, kw: 1, strideH: p.strideH, strideW: p.strideW, padding: 'valid', act: { kind: 'linear' } });
+          shortcut = node('conv2d', [x, w, b], {
+            kh: 1,
+            kw: 1,
+            strideH: p.strideH,
+            strideW: p.strideW,
+            padding: 'valid',
+            act: { kind: 'linear' },
+          });
         }
-        if (shortcut.shape.join() !== y.shape.join()) throw new ShapeError(`residual ${l.name}: block gives [${y.shape}] but the shortcut [${shortcut.shape}]`);
+        if (shortcut.shape.join() !== y.shape.join())
+          throw new ShapeError(`residual ${l.name}: block gives [${y.shape}] but the shortcut [${shortcut.shape}]`);
         current = l.name;
         return node('add', [y, shortcut], {});
       }
@@ -131,10 +171,15 @@ export function buildGraph(ir: ModelIR, batch: number, opts: { seed?: number } =
  * and prediction chunks, which default to 1000 images and would not bind for a wide model on a
  * small adapter. Activations grow linearly with the batch; parameters do not.
  */
-export function fittingBatch(ir: ModelIR, want: number, limits: Pick<GPUSupportedLimits, 'maxBufferSize' | 'maxStorageBufferBindingSize'>): number {
+export function fittingBatch(
+  ir: ModelIR,
+  want: number,
+  limits: Pick<GPUSupportedLimits, 'maxBufferSize' | 'maxStorageBufferBindingSize'>,
+): number {
   const one = buildGraph(ir, 1).graph;
   let perSample = 4;
-  for (const t of one.tensors) if (t.kind !== 'param' && t.kind !== 'state') perSample = Math.max(perSample, numel(t.shape) * 4);
+  for (const t of one.tensors)
+    if (t.kind !== 'param' && t.kind !== 'state') perSample = Math.max(perSample, numel(t.shape) * 4);
   const limit = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
   return Math.max(1, Math.min(want, Math.floor(limit / perSample)));
 }

@@ -10,7 +10,10 @@ export class ParamStore {
   readonly buffers = new Map<string, GPUBuffer>();
   readonly specs: ParamSpec[];
 
-  constructor(private readonly gpu: Gpu, specs: ParamSpec[]) {
+  constructor(
+    private readonly gpu: Gpu,
+    specs: ParamSpec[],
+  ) {
     this.specs = specs;
     for (const s of specs) this.buffers.set(s.name, gpu.alloc(count(s.shape) * 4, s.name));
   }
@@ -34,7 +37,8 @@ export class ParamStore {
 
   async read(): Promise<Map<string, NamedTensor>> {
     const out = new Map<string, NamedTensor>();
-    for (const s of this.specs) out.set(s.name, { shape: s.shape, data: await this.gpu.readF32(this.buffers.get(s.name)!) });
+    for (const s of this.specs)
+      out.set(s.name, { shape: s.shape, data: await this.gpu.readF32(this.buffers.get(s.name)!) });
     return out;
   }
 
@@ -43,7 +47,10 @@ export class ParamStore {
     for (const s of this.specs) {
       const t = tensors.get(s.name);
       if (!t) throw new DataError(`${file}: no tensor "${s.name}" (the model needs [${s.shape.join(', ')}])`);
-      if (t.shape.join() !== s.shape.join()) throw new DataError(`${file}: tensor "${s.name}" has shape [${t.shape.join(', ')}] but the model needs [${s.shape.join(', ')}]`);
+      if (t.shape.join() !== s.shape.join())
+        throw new DataError(
+          `${file}: tensor "${s.name}" has shape [${t.shape.join(', ')}] but the model needs [${s.shape.join(', ')}]`,
+        );
     }
     for (const s of this.specs) this.gpu.write(this.buffers.get(s.name)!, tensors.get(s.name)!.data);
   }

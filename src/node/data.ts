@@ -13,10 +13,29 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.ts';
-import { checkIdxLabels, checkIdxLength, checkIdxSize, idxImagesHeader, idxLabelsHeader, MAX_IDX_BYTES, type IdxHeader } from '../data/idx.ts';
+import {
+  checkIdxLabels,
+  checkIdxLength,
+  checkIdxSize,
+  idxImagesHeader,
+  idxLabelsHeader,
+  MAX_IDX_BYTES,
+  type IdxHeader,
+} from '../data/idx.ts';
 import { CsvParser, CsvRowCounter } from '../data/csv.ts';
 import { DEFAULT_DATA_DIR, INSTALL_HINT, type Dataset } from '../data/dataset.ts';
-import { GiB, KiB, MiB, formatBytes, gunzipAtMost, gunzipPrefix, isGzip, openInput, prefixReader, type InputFile } from './files.ts';
+import {
+  GiB,
+  KiB,
+  MiB,
+  formatBytes,
+  gunzipAtMost,
+  gunzipPrefix,
+  isGzip,
+  openInput,
+  prefixReader,
+  type InputFile,
+} from './files.ts';
 
 export { DEFAULT_DATA_DIR };
 
@@ -40,10 +59,18 @@ function gzipError(path: string, e: unknown): DataError {
  * An idx file's header and items, plain or gzipped: all of them, or the first `keep`. `check` sees
  * the header before any item is read or inflated.
  */
-function readIdx(path: string, kind: 'images' | 'labels', keep: number | undefined, check: (h: IdxHeader) => void): { h: IdxHeader; items: Uint8Array } {
+function readIdx(
+  path: string,
+  kind: 'images' | 'labels',
+  keep: number | undefined,
+  check: (h: IdxHeader) => void,
+): { h: IdxHeader; items: Uint8Array } {
   const parseHeader = kind === 'images' ? idxImagesHeader : idxLabelsHeader;
   const headerBytes = kind === 'images' ? 16 : 8;
-  const f = openInput(path, { what: kind === 'images' ? 'an idx image file' : 'an idx label file', maxBytes: IDX_MAX_FILE });
+  const f = openInput(path, {
+    what: kind === 'images' ? 'an idx image file' : 'an idx label file',
+    maxBytes: IDX_MAX_FILE,
+  });
   try {
     const gz = isGzip(f.read(0, 2));
     const h = parseHeader(gz ? gzippedHead(f, headerBytes) : f.read(0, headerBytes), path);
@@ -58,11 +85,15 @@ function readIdx(path: string, kind: 'images' | 'labels', keep: number | undefin
       return { h, items: bytes.subarray(h.start) };
     }
     if (h.need > f.size * DEFLATE_MAX_RATIO + KiB) {
-      throw new DataError(`${path}: the header announces ${h.what} (${h.need.toLocaleString('en-US')} bytes), more than ${f.size.toLocaleString('en-US')} bytes of gzip can hold: the file is corrupt`);
+      throw new DataError(
+        `${path}: the header announces ${h.what} (${h.need.toLocaleString('en-US')} bytes), more than ${f.size.toLocaleString('en-US')} bytes of gzip can hold: the file is corrupt`,
+      );
     }
     // Incompressible data grows by a few bytes per 64 KiB block under gzip: more is not idx data.
     if (f.size > h.need + h.need / 64 + MiB) {
-      throw new DataError(`${path}: ${f.size.toLocaleString('en-US')} bytes of gzip for the ${h.need.toLocaleString('en-US')} bytes its header announces: corrupt, or not an idx file`);
+      throw new DataError(
+        `${path}: ${f.size.toLocaleString('en-US')} bytes of gzip for the ${h.need.toLocaleString('en-US')} bytes its header announces: corrupt, or not an idx file`,
+      );
     }
     if (want < h.need) {
       let part: Uint8Array;
@@ -80,7 +111,10 @@ function readIdx(path: string, kind: 'images' | 'labels', keep: number | undefin
     } catch (e) {
       throw gzipError(path, e);
     }
-    if (!all) throw new DataError(`${path}: data after the ${h.what} the header announces (expected ${h.need} bytes once gunzipped, got more)`);
+    if (!all)
+      throw new DataError(
+        `${path}: data after the ${h.what} the header announces (expected ${h.need} bytes once gunzipped, got more)`,
+      );
     checkIdxLength(h, all.length, path);
     return { h, items: all.subarray(h.start, want) };
   } finally {
@@ -99,7 +133,10 @@ function gzippedHead(f: InputFile, headerBytes: number): Uint8Array {
   } catch (e) {
     throw gzipError(f.path, e);
   }
-  if (head.length < headerBytes && first.length < f.size) throw new DataError(`${f.path}: no idx header in the first ${formatBytes(first.length)} of gzip data: corrupt, or not an idx file`);
+  if (head.length < headerBytes && first.length < f.size)
+    throw new DataError(
+      `${f.path}: no idx header in the first ${formatBytes(first.length)} of gzip data: corrupt, or not an idx file`,
+    );
   return head;
 }
 
@@ -117,7 +154,8 @@ export function loadIdxPair(dir: string, prefix: 'train' | 't10k', keep?: number
   const imageFile = find(dir, `${prefix}-images-idx3-ubyte`);
   const labelFile = find(dir, `${prefix}-labels-idx1-ubyte`);
   const im = readIdx(imageFile, 'images', keep, (h) => {
-    if (h.rows !== 28 || h.cols !== 28) throw new DataError(`${imageFile}: images of ${h.rows}x${h.cols}, expected Fashion-MNIST's 28x28`);
+    if (h.rows !== 28 || h.cols !== 28)
+      throw new DataError(`${imageFile}: images of ${h.rows}x${h.cols}, expected Fashion-MNIST's 28x28`);
   });
   const lb = readIdx(labelFile, 'labels', keep, (h) => {
     if (h.n !== im.h.n) throw new DataError(`${labelFile}: ${h.n} labels but ${imageFile} has ${im.h.n} images`);
@@ -127,16 +165,21 @@ export function loadIdxPair(dir: string, prefix: 'train' | 't10k', keep?: number
 }
 
 function checkSubset(n: number | undefined): void {
-  if (n !== undefined && !(Number.isInteger(n) && n >= 0)) throw new RangeError(`subset size must be a whole number ≥ 0, got ${n}`);
+  if (n !== undefined && !(Number.isInteger(n) && n >= 0))
+    throw new RangeError(`subset size must be a whole number ≥ 0, got ${n}`);
 }
 
 /**
  * Fashion-MNIST's train (60,000) and test (10,000) sets from `dir`. `subset` keeps the first N
  * training images, and only those are read (the test set stays whole).
  */
-export function loadFashionMnist(dir = DEFAULT_DATA_DIR, opts: { subset?: number } = {}): { train: Dataset; test: Dataset } {
+export function loadFashionMnist(
+  dir = DEFAULT_DATA_DIR,
+  opts: { subset?: number } = {},
+): { train: Dataset; test: Dataset } {
   checkSubset(opts.subset);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DataError(`data directory ${dir} not found: ${INSTALL_HINT}`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new DataError(`data directory ${dir} not found: ${INSTALL_HINT}`);
   const train = loadIdxPair(dir, 'train', opts.subset);
   const test = loadIdxPair(dir, 't10k');
   return { train, test };
@@ -144,7 +187,8 @@ export function loadFashionMnist(dir = DEFAULT_DATA_DIR, opts: { subset?: number
 
 /** Only the test set (10,000 images), for eval and report: the training files are not read. */
 export function loadFashionMnistTest(dir = DEFAULT_DATA_DIR): Dataset {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DataError(`data directory ${dir} not found: ${INSTALL_HINT}`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new DataError(`data directory ${dir} not found: ${INSTALL_HINT}`);
   return loadIdxPair(dir, 't10k');
 }
 
@@ -158,14 +202,20 @@ export function loadCsv(file: string, opts: { subset?: number } = {}): Dataset {
   try {
     if (isGzip(f.read(0, 2))) {
       const hint = `gunzip it: a plain CSV file is read as it is parsed, up to ${formatBytes(CSV_MAX_BYTES)}`;
-      if (f.size > CSV_GZIP_MAX_BYTES) throw new DataError(`${file}: ${f.size.toLocaleString('en-US')} bytes of gzip, more than the ${formatBytes(CSV_GZIP_MAX_BYTES)} fmgpu inflates for a CSV file (${hint})`);
+      if (f.size > CSV_GZIP_MAX_BYTES)
+        throw new DataError(
+          `${file}: ${f.size.toLocaleString('en-US')} bytes of gzip, more than the ${formatBytes(CSV_GZIP_MAX_BYTES)} fmgpu inflates for a CSV file (${hint})`,
+        );
       let text: Uint8Array | null;
       try {
         text = gunzipAtMost(f.readAll(), CSV_GZIP_MAX_BYTES);
       } catch (e) {
         throw gzipError(file, e);
       }
-      if (!text) throw new DataError(`${file}: more than ${formatBytes(CSV_GZIP_MAX_BYTES)} of CSV once gunzipped, more than fmgpu inflates (${hint})`);
+      if (!text)
+        throw new DataError(
+          `${file}: more than ${formatBytes(CSV_GZIP_MAX_BYTES)} of CSV once gunzipped, more than fmgpu inflates (${hint})`,
+        );
       const counter = new CsvRowCounter();
       counter.push(text);
       const parser = new CsvParser(file, counter.count, undefined, opts.subset);

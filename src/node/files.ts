@@ -20,7 +20,8 @@ export const NET_MAX_BYTES = 1.5 * MiB;
 
 /** 1536 → "1.5 KiB", 16·2^20 → "16 MiB": caps in messages. */
 export function formatBytes(n: number): string {
-  const [v, unit] = n >= GiB ? [n / GiB, 'GiB'] : n >= MiB ? [n / MiB, 'MiB'] : n >= KiB ? [n / KiB, 'KiB'] : [n, 'bytes'];
+  const [v, unit] =
+    n >= GiB ? [n / GiB, 'GiB'] : n >= MiB ? [n / MiB, 'MiB'] : n >= KiB ? [n / KiB, 'KiB'] : [n, 'bytes'];
   return `${Number.isInteger(v) ? v : v.toFixed(1)} ${unit}`;
 }
 
@@ -30,7 +31,9 @@ export interface InputOptions {
   /** Larger files are refused from their size, before anything is read. */
   maxBytes: number;
   /** The error the refusals throw (default DataError; both exit 2 in the CLI). */
-  error?: new (message: string) => Error;
+  error?: new (
+    message: string,
+  ) => Error;
 }
 
 function kind(st: Stats): string {
@@ -111,7 +114,8 @@ export function openInput(path: string, o: InputOptions): InputFile {
   let refusal: string | null = null;
   if (st.isDirectory()) refusal = `${path} is a directory, not ${o.what}`;
   else if (!st.isFile()) refusal = `${path} is not a regular file (${kind(st)})`;
-  else if (st.size > o.maxBytes) refusal = `${path}: ${st.size.toLocaleString('en-US')} bytes, more than the ${formatBytes(o.maxBytes)} fmgpu reads as ${o.what}`;
+  else if (st.size > o.maxBytes)
+    refusal = `${path}: ${st.size.toLocaleString('en-US')} bytes, more than the ${formatBytes(o.maxBytes)} fmgpu reads as ${o.what}`;
   if (refusal) {
     closeSync(fd);
     throw new Err(refusal);
@@ -201,7 +205,8 @@ export function gunzipPrefix(input: (k: number) => Uint8Array, total: number, wa
       lo = k;
     } else hi = k;
     const next = hi === Infinity ? Math.min(total, 2 * k) : Math.floor((lo + hi) / 2);
-    if (next <= lo || next >= hi) throw new Error(`gunzipPrefix: no input prefix gives between ${want} and ${cap} bytes`);
+    if (next <= lo || next >= hi)
+      throw new Error(`gunzipPrefix: no input prefix gives between ${want} and ${cap} bytes`);
     k = next;
   }
 }

@@ -41,7 +41,10 @@ export function decodeImage(bytes: Uint8Array, file: string): Rgba {
 
 function checkSize(w: number, h: number, file: string): void {
   if (w < 1 || h < 1) throw new DataError(`${file}: the image claims ${w}x${h} pixels`);
-  if (w * h > MAX_PIXELS) throw new DataError(`${file}: the image claims ${w}x${h} pixels, more than the ${MAX_PIXELS.toLocaleString('en-US')} fmgpu decodes`);
+  if (w * h > MAX_PIXELS)
+    throw new DataError(
+      `${file}: the image claims ${w}x${h} pixels, more than the ${MAX_PIXELS.toLocaleString('en-US')} fmgpu decodes`,
+    );
 }
 
 function decodeJpeg(bytes: Uint8Array, file: string): Rgba {
@@ -62,12 +65,21 @@ function decodeJpeg(bytes: Uint8Array, file: string): Rgba {
   for (const at of comments) bytes[at] = 0xef;
   try {
     // The bytes' own ArrayBuffer when they fill it: jpeg-js copies a Uint8Array but only wraps an ArrayBuffer.
-    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
-    const img = jpeg.decode(whole ? (bytes.buffer as ArrayBuffer) : bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_PIXELS / 1e6, maxMemoryUsageInMB: JPEG_MAX_MEMORY_MIB });
+    const whole =
+      bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+    const img = jpeg.decode(whole ? (bytes.buffer as ArrayBuffer) : bytes, {
+      useTArray: true,
+      formatAsRGBA: true,
+      maxResolutionInMP: MAX_PIXELS / 1e6,
+      maxMemoryUsageInMB: JPEG_MAX_MEMORY_MIB,
+    });
     return { width: img.width, height: img.height, data: img.data };
   } catch (e) {
     const message = (e as Error).message;
-    if (/maxMemoryUsageInMB/.test(message)) throw new DataError(`${file}: decoding this JPEG takes more than the ${JPEG_MAX_MEMORY_MIB} MiB fmgpu allows an image (fewer pixels, or 4:2:0 chroma subsampling, take less)`);
+    if (/maxMemoryUsageInMB/.test(message))
+      throw new DataError(
+        `${file}: decoding this JPEG takes more than the ${JPEG_MAX_MEMORY_MIB} MiB fmgpu allows an image (fewer pixels, or 4:2:0 chroma subsampling, take less)`,
+      );
     throw new DataError(`${file}: not a readable JPEG (${message})`);
   } finally {
     for (const at of comments) bytes[at] = 0xfe;
@@ -84,14 +96,18 @@ function commentMarkers(b: Uint8Array): number[] {
   let i = 2;
   while (i + 1 < b.length && b[i] === 0xff) {
     const m = b[i + 1]!;
-    if (m === 0xff) i++; // a fill byte
-    else if (m === 0xd9) break; // end of image
-    else if ((m >= 0xd0 && m <= 0xd7) || m === 0x01) i += 2; // no length
+    if (m === 0xff)
+      i++; // a fill byte
+    else if (m === 0xd9)
+      break; // end of image
+    else if ((m >= 0xd0 && m <= 0xd7) || m === 0x01)
+      i += 2; // no length
     else {
       if (i + 3 >= b.length) break;
       if (m === 0xfe) found.push(i + 1);
       i += 2 + ((b[i + 2]! << 8) | b[i + 3]!);
-      if (m === 0xda) while (i + 1 < b.length && !(b[i] === 0xff && b[i + 1] !== 0 && !(b[i + 1]! >= 0xd0 && b[i + 1]! <= 0xd7))) i++;
+      if (m === 0xda)
+        while (i + 1 < b.length && !(b[i] === 0xff && b[i + 1] !== 0 && !(b[i + 1]! >= 0xd0 && b[i + 1]! <= 0xd7))) i++;
     }
   }
   return found;
@@ -100,7 +116,11 @@ function commentMarkers(b: Uint8Array): number[] {
 function decodePng(bytes: Uint8Array, file: string): Rgba {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 8;
-  let width = 0, height = 0, depth = 0, type = 0, interlace = 0;
+  let width = 0,
+    height = 0,
+    depth = 0,
+    type = 0,
+    interlace = 0;
   let palette: Uint8Array | null = null;
   let trns: Uint8Array | null = null;
   const idat: Uint8Array[] = [];
@@ -130,15 +150,19 @@ function decodePng(bytes: Uint8Array, file: string): Rgba {
   if (!ended || idat.length === 0) throw new DataError(`${file}: truncated PNG (no image data end)`);
   const channels = ({ 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 } as Record<number, number>)[type];
   const depths = type === 0 ? [1, 2, 4, 8, 16] : type === 3 ? [1, 2, 4, 8] : [8, 16];
-  if (!channels || !depths.includes(depth)) throw new DataError(`${file}: PNG colour type ${type} with bit depth ${depth} is not valid`);
+  if (!channels || !depths.includes(depth))
+    throw new DataError(`${file}: PNG colour type ${type} with bit depth ${depth} is not valid`);
   if (type === 3 && !palette) throw new DataError(`${file}: palette PNG without a palette`);
   if (interlace > 1) throw new DataError(`${file}: corrupt PNG (interlace method ${interlace})`);
   // Adam7 passes as [x0, y0, dx, dy]; a plain image is one pass over everything. Each pass that
   // has pixels is rows of a filter byte and `stride` bytes: that is all the data the header allows.
-  const passes = (interlace ? ADAM7 : [[0, 0, 1, 1]]).map(([x0, y0, dx, dy]) => {
-    const pw = Math.ceil((width - x0!) / dx!), ph = Math.ceil((height - y0!) / dy!);
-    return { x0: x0!, y0: y0!, dx: dx!, dy: dy!, pw, ph, stride: Math.ceil((pw * channels * depth) / 8) };
-  }).filter((p) => p.pw > 0 && p.ph > 0); // an empty pass has no bytes at all, not even filter bytes
+  const passes = (interlace ? ADAM7 : [[0, 0, 1, 1]])
+    .map(([x0, y0, dx, dy]) => {
+      const pw = Math.ceil((width - x0!) / dx!),
+        ph = Math.ceil((height - y0!) / dy!);
+      return { x0: x0!, y0: y0!, dx: dx!, dy: dy!, pw, ph, stride: Math.ceil((pw * channels * depth) / 8) };
+    })
+    .filter((p) => p.pw > 0 && p.ph > 0); // an empty pass has no bytes at all, not even filter bytes
   const size = passes.reduce((a, p) => a + p.ph * (p.stride + 1), 0);
   // Inflated with that cap: a stream that holds more (a bomb, or corrupt data) is refused after
   // inflating one byte more, instead of materialising what it would expand to.
@@ -148,22 +172,35 @@ function decodePng(bytes: Uint8Array, file: string): Rgba {
   } catch (e) {
     throw new DataError(`${file}: truncated or corrupt PNG data (${(e as Error).message})`);
   }
-  if (!raw) throw new DataError(`${file}: corrupt PNG: its image data inflates to more than the ${size.toLocaleString('en-US')} bytes its ${width}x${height} header allows`);
+  if (!raw)
+    throw new DataError(
+      `${file}: corrupt PNG: its image data inflates to more than the ${size.toLocaleString('en-US')} bytes its ${width}x${height} header allows`,
+    );
   const image = { width, height, depth, type, channels, palette, trns };
   const out = new Uint8Array(width * height * 4);
   let offset = 0;
   for (const { x0, y0, dx, dy, pw, ph, stride } of passes) {
-    if (raw.length < offset + ph * (stride + 1)) throw new DataError(`${file}: truncated PNG data (${raw.length} bytes, more expected)`);
+    if (raw.length < offset + ph * (stride + 1))
+      throw new DataError(`${file}: truncated PNG data (${raw.length} bytes, more expected)`);
     // Unfiltered in place: each row keeps its filter byte in front, so rows are stride + 1 apart.
     const px = raw.subarray(offset, offset + ph * (stride + 1));
     unfilter(px, stride, ph, Math.max(1, (channels * depth) >> 3), file);
     offset += ph * (stride + 1);
-    for (let y = 0; y < ph; y++) for (let x = 0; x < pw; x++) rgba(px, stride + 1, x, y, image, out, ((y0 + y * dy) * width + x0 + x * dx) * 4);
+    for (let y = 0; y < ph; y++)
+      for (let x = 0; x < pw; x++) rgba(px, stride + 1, x, y, image, out, ((y0 + y * dy) * width + x0 + x * dx) * 4);
   }
   return { width, height, data: out };
 }
 
-const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+];
 
 /**
  * Undoes PNG's per-row filters (None, Sub, Up, Average, Paeth) in place: row y is its filter byte
@@ -179,13 +216,18 @@ function unfilter(raw: Uint8Array, stride: number, rows: number, bpp: number, fi
     if (f > 4) throw new DataError(`${file}: corrupt PNG (filter type ${f} on row ${y})`);
     for (let i = 0; i < stride; i++) {
       // row[i - bpp] is already unfiltered (left to right), and so is the row above.
-      const a = i >= bpp ? row[i - bpp]! : 0, b = up ? up[i]! : 0, c = up && i >= bpp ? up[i - bpp]! : 0;
+      const a = i >= bpp ? row[i - bpp]! : 0,
+        b = up ? up[i]! : 0,
+        c = up && i >= bpp ? up[i - bpp]! : 0;
       let v = row[i]!;
       if (f === 1) v += a;
       else if (f === 2) v += b;
       else if (f === 3) v += (a + b) >> 1;
       else {
-        const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+        const p = a + b - c,
+          pa = Math.abs(p - a),
+          pb = Math.abs(p - b),
+          pc = Math.abs(p - c);
         v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
       }
       row[i] = v & 255;
@@ -213,10 +255,12 @@ function rgba(px: Uint8Array, pitch: number, x: number, y: number, p: PngInfo, o
     const bit = i * depth;
     return (px[at + (bit >> 3)]! >> (8 - depth - (bit & 7))) & ((1 << depth) - 1);
   };
-  const to8 = (v: number): number => (depth === 16 ? v >> 8 : depth === 8 ? v : Math.round((v * 255) / ((1 << depth) - 1)));
+  const to8 = (v: number): number =>
+    depth === 16 ? v >> 8 : depth === 8 ? v : Math.round((v * 255) / ((1 << depth) - 1));
   if (type === 3) {
     const k = raw(0);
-    if (k * 3 + 2 >= palette!.length) out.set([0, 0, 0], o); // an index past the palette: black, as libpng
+    if (k * 3 + 2 >= palette!.length)
+      out.set([0, 0, 0], o); // an index past the palette: black, as libpng
     else out.set(palette!.subarray(k * 3, k * 3 + 3), o);
     out[o + 3] = trns && k < trns.length ? trns[k]! : 255;
     return;
@@ -229,7 +273,10 @@ function rgba(px: Uint8Array, pitch: number, x: number, y: number, p: PngInfo, o
   if (type === 4 || type === 6) out[o + 3] = to8(raw(type === 4 ? 1 : 3));
   else {
     // tRNS for gray and RGB names one colour (16-bit big-endian samples) that is fully transparent.
-    const key = trns && trns.length >= (gray ? 2 : 6) ? [0, 1, 2].map((c) => (gray ? (trns[0]! << 8) | trns[1]! : (trns[2 * c]! << 8) | trns[2 * c + 1]!)) : null;
+    const key =
+      trns && trns.length >= (gray ? 2 : 6)
+        ? [0, 1, 2].map((c) => (gray ? (trns[0]! << 8) | trns[1]! : (trns[2 * c]! << 8) | trns[2 * c + 1]!))
+        : null;
     out[o + 3] = key && key[0] === s[0] && key[1] === s[1] && key[2] === s[2] ? 0 : 255;
   }
 }

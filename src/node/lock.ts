@@ -70,8 +70,12 @@ export class RunLock {
         }
         const held = readOwner(file);
         if (!stale(held)) {
-          const who = held ? `fmgpu (pid ${held.pid}${held.host === hostname() ? '' : ` on ${held.host}`})` : 'another program';
-          throw new UsageError(`${dir} is being written by ${who}: wait for it to finish, or remove ${file} if no fmgpu is running`);
+          const who = held
+            ? `fmgpu (pid ${held.pid}${held.host === hostname() ? '' : ` on ${held.host}`})`
+            : 'another program';
+          throw new UsageError(
+            `${dir} is being written by ${who}: wait for it to finish, or remove ${file} if no fmgpu is running`,
+          );
         }
         RunLock.takeStale(file, held!);
       }

@@ -8,7 +8,23 @@
 // A new checkpoint is written whole as checkpoint.next/, then switched in by two renames
 // (checkpoint → checkpoint.prev, checkpoint.next → checkpoint); a crash between them leaves
 // checkpoint.next complete, and readers and the next writer pick it up.
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { DataError, FmgpuError, UsageError } from '../errors.ts';
 import { decodeSafetensors, type NamedTensor } from '../model/safetensors.ts';
@@ -25,7 +41,15 @@ const CHECKPOINT = 'checkpoint';
 const NEXT = 'checkpoint.next';
 const PREV = 'checkpoint.prev';
 /** Files a run holds beside its checkpoint folders. */
-export const RUN_FILES = ['model.net', 'run.json', 'history.json', 'history.csv', 'metrics.json', 'weights.safetensors', 'report.html'] as const;
+export const RUN_FILES = [
+  'model.net',
+  'run.json',
+  'history.json',
+  'history.csv',
+  'metrics.json',
+  'weights.safetensors',
+  'report.html',
+] as const;
 export type RunFile = (typeof RUN_FILES)[number];
 const tmpName = (name: string): string => `${name}.tmp`;
 /** What a run killed before its first checkpoint holds: started over by a new run in the same folder. */
@@ -55,7 +79,12 @@ function writeDurable(path: string, data: string | Uint8Array): void {
 /** A write that failed, naming the file (Node's ENOSPC on a descriptor names none). */
 function writeError(path: string, e: unknown): FmgpuError {
   const err = e as NodeJS.ErrnoException;
-  const why = err.code === 'ENOSPC' ? 'no space left on device' : err.code === 'EDQUOT' ? 'disk quota exceeded' : (err.message ?? String(e)).replace(/^[A-Z]+: /, '').split(',')[0];
+  const why =
+    err.code === 'ENOSPC'
+      ? 'no space left on device'
+      : err.code === 'EDQUOT'
+        ? 'disk quota exceeded'
+        : (err.message ?? String(e)).replace(/^[A-Z]+: /, '').split(',')[0];
   return new FmgpuError(`cannot write ${path}: ${why}`, { cause: e });
 }
 
@@ -123,13 +152,23 @@ export function readCheckpoint(dir: string): Checkpoint {
   const folder = checkpointFolder(dir);
   if (!folder) throw new DataError(`${dir}: no checkpoint to resume from (${join(dir, CHECKPOINT)} is missing)`);
   const read = (f: string): Map<string, NamedTensor> => {
-    if (!existsSync(join(folder, f))) throw new DataError(`${join(folder, f)} is missing: the checkpoint is incomplete`);
+    if (!existsSync(join(folder, f)))
+      throw new DataError(`${join(folder, f)} is missing: the checkpoint is incomplete`);
     return readWeights(join(folder, f)).tensors;
   };
   const stateFile = join(folder, 'state.json');
   if (!existsSync(stateFile)) throw new DataError(`${stateFile} is missing: the checkpoint is incomplete`);
-  const state = parseState(new TextDecoder().decode(readInput(stateFile, { what: "a checkpoint's state", maxBytes: 64 * MiB })), stateFile);
-  return { folder, weights: read('weights.safetensors'), best: existsSync(join(folder, 'best.safetensors')) ? read('best.safetensors') : null, optimizer: read('optimizer.safetensors'), state };
+  const state = parseState(
+    new TextDecoder().decode(readInput(stateFile, { what: "a checkpoint's state", maxBytes: 64 * MiB })),
+    stateFile,
+  );
+  return {
+    folder,
+    weights: read('weights.safetensors'),
+    best: existsSync(join(folder, 'best.safetensors')) ? read('best.safetensors') : null,
+    optimizer: read('optimizer.safetensors'),
+    state,
+  };
 }
 
 export interface CheckpointFiles {
@@ -153,21 +192,28 @@ export class RunDir {
    * that never reached a checkpoint (started over). Anything else is refused, before the GPU is opened.
    */
   static create(path: string): RunDir {
-    if (existsSync(path) && !statSync(path).isDirectory()) throw new UsageError(`--out ${path}: a file is in the way of the run directory`);
+    if (existsSync(path) && !statSync(path).isDirectory())
+      throw new UsageError(`--out ${path}: a file is in the way of the run directory`);
     const made = !existsSync(path);
     try {
       makeDir(path);
     } catch (e) {
-      throw new UsageError(`cannot create the run directory ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new UsageError(
+        `cannot create the run directory ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
     }
     const run = new RunDir(path, RunDir.lockOrUnmake(path, made), made);
     try {
       const others = readdirSync(path).filter((f) => f !== LOCK_FILE);
-      if (checkpointFolder(path)) throw new UsageError(`${path} already holds a run: use --resume ${path} to continue it, or another --out`);
+      if (checkpointFolder(path))
+        throw new UsageError(`${path} already holds a run: use --resume ${path} to continue it, or another --out`);
       const foreign = others.filter((f) => !RESTARTABLE.has(f) || !ownRunJson(path));
       if (foreign.length > 0) {
-        const shown = foreign.sort().slice(0, 3).join(', ') + (foreign.length > 3 ? `, … (${foreign.length} in all)` : '');
-        throw new UsageError(`--out ${path} is not empty (${shown}): fmgpu writes a new run only into a new or empty folder`);
+        const shown =
+          foreign.sort().slice(0, 3).join(', ') + (foreign.length > 3 ? `, … (${foreign.length} in all)` : '');
+        throw new UsageError(
+          `--out ${path} is not empty (${shown}): fmgpu writes a new run only into a new or empty folder`,
+        );
       }
       // An fmgpu run that never reached a checkpoint: its files go, nothing else is there.
       for (const f of others) rmSync(join(path, f), { recursive: true, force: true });
@@ -224,7 +270,8 @@ export class RunDir {
 
   /** checkpoint.next → checkpoint, the old one aside first; a crash anywhere here is undone by recover(). */
   private switchIn(): void {
-    const cur = join(this.path, CHECKPOINT), prev = join(this.path, PREV);
+    const cur = join(this.path, CHECKPOINT),
+      prev = join(this.path, PREV);
     rmSync(prev, { recursive: true, force: true });
     const legacy = this.legacyTarget();
     if (legacy) unlinkSync(cur);
@@ -241,12 +288,16 @@ export class RunDir {
     if (!isLink(link)) return null;
     const target = resolve(this.path, readlinkSync(link));
     const rel = relative(resolve(this.path), target);
-    return rel && !rel.startsWith('..') && !isAbsolute(rel) && !rel.includes('/') && /^checkpoint-\d+-\d+$/.test(rel) ? target : null;
+    return rel && !rel.startsWith('..') && !isAbsolute(rel) && !rel.includes('/') && /^checkpoint-\d+-\d+$/.test(rel)
+      ? target
+      : null;
   }
 
   /** Completes a checkpoint switch cut short by a crash; removes the temporary names of files cut short. */
   private recover(): void {
-    const cur = join(this.path, CHECKPOINT), next = join(this.path, NEXT), prev = join(this.path, PREV);
+    const cur = join(this.path, CHECKPOINT),
+      next = join(this.path, NEXT),
+      prev = join(this.path, PREV);
     if (!existsSync(cur) && !isLink(cur)) {
       if (existsSync(join(next, 'state.json'))) renameSync(next, cur);
       else if (isDir(prev)) renameSync(prev, cur);
@@ -322,10 +373,23 @@ export function readRun(dir: string): RunInfo {
     weightsFile = join(folder, 'weights.safetensors');
   }
   const { tensors, metadata } = readWeights(weightsFile);
-  return { dir, source: new TextDecoder('utf-8', { ignoreBOM: true }).decode(readInput(modelFile, { what: 'a .net file', maxBytes: NET_MAX_BYTES })), modelFile, weightsFile, weights: tensors, metadata };
+  return {
+    dir,
+    source: new TextDecoder('utf-8', { ignoreBOM: true }).decode(
+      readInput(modelFile, { what: 'a .net file', maxBytes: NET_MAX_BYTES }),
+    ),
+    modelFile,
+    weightsFile,
+    weights: tensors,
+    metadata,
+  };
 }
 
 export function historyCsv(history: readonly EpochLog[]): string {
   const cols = ['epoch', 'seconds', 'loss', 'accuracy', 'val_loss', 'val_accuracy', 'lr'] as const;
-  return [cols.join(','), ...history.map((h) => cols.map((c) => (h[c] === undefined ? '' : String(h[c]))).join(','))].join('\n') + '\n';
+  return (
+    [cols.join(','), ...history.map((h) => cols.map((c) => (h[c] === undefined ? '' : String(h[c]))).join(','))].join(
+      '\n',
+    ) + '\n'
+  );
 }

@@ -10,7 +10,19 @@
 // name was rebound to this machine's address (DNS rebinding) cannot read it.
 // Malformed or slow clients get a 4xx with the same headers and a closed socket, never a hung one.
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { closeSync, constants, createReadStream, existsSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  createReadStream,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  type Stats,
+} from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { pipeline, type Duplex } from 'node:stream';
 import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -215,7 +227,11 @@ export function hostNames(host: string, allow: readonly string[] = []): Set<stri
  * on, with the port it came in on (no port only for port 80). Anything else is another site's
  * name, such as one rebound to this machine's address.
  */
-export function hostAllowed(header: string, names: ReadonlySet<string>, socket: { localAddress?: string; localPort?: number }): boolean {
+export function hostAllowed(
+  header: string,
+  names: ReadonlySet<string>,
+  socket: { localAddress?: string; localPort?: number },
+): boolean {
   const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d+))?$/.exec(header.toLowerCase());
   if (!m || (m[2] ?? '80') !== String(socket.localPort)) return false;
   // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d.
@@ -250,7 +266,9 @@ function plain(res: ServerResponse, status: number, text: string, head: boolean)
  */
 function rawAnswer(socket: Duplex, status: number, extra: Record<string, string> = {}): void {
   const fields = { ...SECURITY_HEADERS, ...extra, 'Content-Length': '0', Connection: 'close' };
-  const head = Object.entries(fields).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const head = Object.entries(fields)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n`, () => socket.destroy());
 }
 
@@ -409,7 +427,8 @@ export function startServer(o: ServerOptions): Promise<RunningServer> {
   return new Promise((done, fail) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EADDRINUSE') fail(new Error(`port ${o.port} on ${host} is in use: pick another with --port`));
-      else if (e.code === 'EADDRNOTAVAIL') fail(new Error(`cannot listen on ${host}: no such address on this machine (--host)`));
+      else if (e.code === 'EADDRNOTAVAIL')
+        fail(new Error(`cannot listen on ${host}: no such address on this machine (--host)`));
       else fail(e);
     });
     server.listen(o.port ?? 8080, host, () => {

@@ -5,7 +5,19 @@ import { DataError } from '../errors.ts';
 import type { EpochLog, MonitorState } from '../train/trainer.ts';
 
 /** The training settings a resumed run must keep (the rest, epochs, early stopping, tta, may change). */
-export const KEPT_SETTINGS = ['batch', 'optimizer', 'lr', 'momentum', 'nesterov', 'weightDecay', 'validation', 'seed', 'labelSmoothing', 'schedule', 'ema'] as const;
+export const KEPT_SETTINGS = [
+  'batch',
+  'optimizer',
+  'lr',
+  'momentum',
+  'nesterov',
+  'weightDecay',
+  'validation',
+  'seed',
+  'labelSmoothing',
+  'schedule',
+  'ema',
+] as const;
 export type KeptSettings = Record<(typeof KEPT_SETTINGS)[number], number | string | boolean>;
 
 export interface CheckpointState {
@@ -31,29 +43,51 @@ export interface CheckpointState {
 /** A field's check: null when the value is good, else what it should have been (with a nested path). */
 type Check = (v: unknown) => string | null;
 const show = (v: unknown): string => (v === undefined ? 'missing' : (JSON.stringify(v) ?? String(v)).slice(0, 40));
-const is = (ok: (v: unknown) => boolean, what: string): Check => (v) => (ok(v) ? null : `must be ${what}, not ${show(v)}`);
-const int = (min: number): Check => is((v) => typeof v === 'number' && Number.isInteger(v) && v >= min, `a whole number ≥ ${min}`);
+const is =
+  (ok: (v: unknown) => boolean, what: string): Check =>
+  (v) =>
+    ok(v) ? null : `must be ${what}, not ${show(v)}`;
+const int = (min: number): Check =>
+  is((v) => typeof v === 'number' && Number.isInteger(v) && v >= min, `a whole number ≥ ${min}`);
 const finite: Check = is((v) => typeof v === 'number' && Number.isFinite(v), 'a finite number');
-const optional = (c: Check): Check => (v) => (v === undefined ? null : c(v));
-const record = (fields: Record<string, Check>): Check => (v) => {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return `must be an object, not ${show(v)}`;
-  for (const [k, c] of Object.entries(fields)) {
-    const bad = c((v as Record<string, unknown>)[k]);
-    if (bad) return `.${k} ${bad}`;
-  }
-  return null;
-};
-const list = (c: Check): Check => (v) => {
-  if (!Array.isArray(v)) return `must be a list, not ${show(v)}`;
-  for (let i = 0; i < v.length; i++) {
-    const bad = c(v[i]);
-    if (bad) return `[${i}]${bad.startsWith('.') ? '' : ' '}${bad}`;
-  }
-  return null;
-};
-const setting: Check = is((v) => (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'string' || typeof v === 'boolean', 'a number, a name or true/false');
+const optional =
+  (c: Check): Check =>
+  (v) =>
+    v === undefined ? null : c(v);
+const record =
+  (fields: Record<string, Check>): Check =>
+  (v) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return `must be an object, not ${show(v)}`;
+    for (const [k, c] of Object.entries(fields)) {
+      const bad = c((v as Record<string, unknown>)[k]);
+      if (bad) return `.${k} ${bad}`;
+    }
+    return null;
+  };
+const list =
+  (c: Check): Check =>
+  (v) => {
+    if (!Array.isArray(v)) return `must be a list, not ${show(v)}`;
+    for (let i = 0; i < v.length; i++) {
+      const bad = c(v[i]);
+      if (bad) return `[${i}]${bad.startsWith('.') ? '' : ' '}${bad}`;
+    }
+    return null;
+  };
+const setting: Check = is(
+  (v) => (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'string' || typeof v === 'boolean',
+  'a number, a name or true/false',
+);
 
-const EPOCH_LOG = record({ epoch: int(1), seconds: finite, loss: finite, accuracy: finite, val_loss: optional(finite), val_accuracy: optional(finite), lr: finite });
+const EPOCH_LOG = record({
+  epoch: int(1),
+  seconds: finite,
+  loss: finite,
+  accuracy: finite,
+  val_loss: optional(finite),
+  val_accuracy: optional(finite),
+  lr: finite,
+});
 
 const FIELDS: Record<keyof CheckpointState, Check> = {
   epoch: int(0),
@@ -61,7 +95,9 @@ const FIELDS: Record<keyof CheckpointState, Check> = {
   seed: int(0),
   optimizer: is((v) => v === 'adam' || v === 'adamw' || v === 'sgd', 'adam, adamw or sgd'),
   best: (v) => (v === null ? null : record({ value: finite, epoch: int(0) })(v)),
-  monitor: optional(record({ bad: int(0), lrScale: is((v) => typeof v === 'number' && v > 0 && Number.isFinite(v), 'a number > 0') })),
+  monitor: optional(
+    record({ bad: int(0), lrScale: is((v) => typeof v === 'number' && v > 0 && Number.isFinite(v), 'a number > 0') }),
+  ),
   history: list(EPOCH_LOG),
   stepsPerEpoch: optional(int(1)),
   model: optional(is((v) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v), 'a SHA-256 in hex')),
@@ -77,7 +113,8 @@ export function parseState(text: string, file: string): CheckpointState {
   } catch (e) {
     throw new DataError(`${file}: unreadable (${(e as Error).message})`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new DataError(`${file}: unreadable (not a JSON object)`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new DataError(`${file}: unreadable (not a JSON object)`);
   const o = raw as Record<string, unknown>;
   for (const [key, check] of Object.entries(FIELDS)) {
     const bad = check(o[key]);
@@ -87,7 +124,8 @@ export function parseState(text: string, file: string): CheckpointState {
   s.history.forEach((h, i) => {
     if (h.epoch !== i + 1) throw new DataError(`${file}: "history"[${i}] is for epoch ${h.epoch}, not ${i + 1}`);
   });
-  if (s.history.length !== s.epoch) throw new DataError(`${file}: "epoch" is ${s.epoch} but the history holds ${s.history.length} epochs`);
+  if (s.history.length !== s.epoch)
+    throw new DataError(`${file}: "epoch" is ${s.epoch} but the history holds ${s.history.length} epochs`);
   if (s.stepsPerEpoch !== undefined) checkPosition(s, s.stepsPerEpoch, file);
   return s;
 }
@@ -96,6 +134,8 @@ export function parseState(text: string, file: string): CheckpointState {
 export function checkPosition(s: Pick<CheckpointState, 'epoch' | 'step'>, stepsPerEpoch: number, file: string): void {
   const first = s.epoch * stepsPerEpoch;
   if (s.step < first || s.step >= first + stepsPerEpoch) {
-    throw new DataError(`${file}: step ${s.step} is not within epoch ${s.epoch + 1} (steps ${first}–${first + stepsPerEpoch - 1} at ${stepsPerEpoch} steps an epoch)`);
+    throw new DataError(
+      `${file}: step ${s.step} is not within epoch ${s.epoch + 1} (steps ${first}–${first + stepsPerEpoch - 1} at ${stepsPerEpoch} steps an epoch)`,
+    );
   }
 }

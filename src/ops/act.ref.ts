@@ -6,7 +6,8 @@ export function erf(x: number): number {
   const z = Math.abs(x);
   let r: number;
   if (z < 3) {
-    let sum = z, term = z;
+    let sum = z,
+      term = z;
     for (let n = 1; n < 200; n++) {
       term *= (-z * z) / n;
       const add = term / (2 * n + 1);
@@ -25,25 +26,43 @@ export function erf(x: number): number {
 
 export function actRef(a: Act, x: number): number {
   switch (a.kind) {
-    case 'linear': return x;
-    case 'relu': return Math.max(x, 0);
-    case 'leaky': return x > 0 ? x : (a.alpha ?? 0.3) * x;
-    case 'sigmoid': return 1 / (1 + Math.exp(-x));
-    case 'tanh': return Math.tanh(x);
-    case 'gelu': return 0.5 * x * (1 + erf(x / Math.SQRT2));
-    default: return a.kind satisfies never;
+    case 'linear':
+      return x;
+    case 'relu':
+      return Math.max(x, 0);
+    case 'leaky':
+      return x > 0 ? x : (a.alpha ?? 0.3) * x;
+    case 'sigmoid':
+      return 1 / (1 + Math.exp(-x));
+    case 'tanh':
+      return Math.tanh(x);
+    case 'gelu':
+      return 0.5 * x * (1 + erf(x / Math.SQRT2));
+    default:
+      return a.kind satisfies never;
   }
 }
 
 /** d act / dx at x. */
 export function actGradRef(a: Act, x: number): number {
   switch (a.kind) {
-    case 'linear': return 1;
-    case 'relu': return x > 0 ? 1 : 0;
-    case 'leaky': return x > 0 ? 1 : (a.alpha ?? 0.3);
-    case 'sigmoid': { const y = 1 / (1 + Math.exp(-x)); return y * (1 - y); }
-    case 'tanh': { const y = Math.tanh(x); return 1 - y * y; }
-    case 'gelu': return 0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
-    default: return a.kind satisfies never;
+    case 'linear':
+      return 1;
+    case 'relu':
+      return x > 0 ? 1 : 0;
+    case 'leaky':
+      return x > 0 ? 1 : (a.alpha ?? 0.3);
+    case 'sigmoid': {
+      const y = 1 / (1 + Math.exp(-x));
+      return y * (1 - y);
+    }
+    case 'tanh': {
+      const y = Math.tanh(x);
+      return 1 - y * y;
+    }
+    case 'gelu':
+      return 0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
+    default:
+      return a.kind satisfies never;
   }
 }

@@ -15,15 +15,24 @@ export interface BatchnormForwardRef {
 const idx = (s: BatchnormShape, n: number, c: number, p: number): number => (n * s.c + c) * s.hw + p;
 
 export function batchnormForwardRef(
-  x: ArrayLike<number>, gamma: ArrayLike<number>, beta: ArrayLike<number>,
-  runMean: ArrayLike<number>, runVar: ArrayLike<number>, s: BatchnormShape,
+  x: ArrayLike<number>,
+  gamma: ArrayLike<number>,
+  beta: ArrayLike<number>,
+  runMean: ArrayLike<number>,
+  runVar: ArrayLike<number>,
+  s: BatchnormShape,
 ): BatchnormForwardRef {
-  const eps = s.eps ?? 0.001, mom = s.momentum ?? 0.99, M = s.n * s.hw;
+  const eps = s.eps ?? 0.001,
+    mom = s.momentum ?? 0.99,
+    M = s.n * s.hw;
   const y = new Float64Array(s.n * s.c * s.hw);
-  const mean = new Float64Array(s.c), invStd = new Float64Array(s.c);
-  const rm = Float64Array.from(runMean), rv = Float64Array.from(runVar);
+  const mean = new Float64Array(s.c),
+    invStd = new Float64Array(s.c);
+  const rm = Float64Array.from(runMean),
+    rv = Float64Array.from(runVar);
   for (let c = 0; c < s.c; c++) {
-    let mu = rm[c]!, v = rv[c]!;
+    let mu = rm[c]!,
+      v = rv[c]!;
     if (s.training) {
       mu = 0;
       for (let n = 0; n < s.n; n++) for (let p = 0; p < s.hw; p++) mu += x[idx(s, n, c, p)]!;
@@ -48,15 +57,22 @@ export function batchnormForwardRef(
 
 /** Training-mode backward: the batch statistics depend on x. dx += result when s.accumulate and prior is given. */
 export function batchnormBackwardRef(
-  dy: ArrayLike<number>, x: ArrayLike<number>, gamma: ArrayLike<number>,
-  mean: ArrayLike<number>, invStd: ArrayLike<number>, s: BatchnormShape, prior?: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  x: ArrayLike<number>,
+  gamma: ArrayLike<number>,
+  mean: ArrayLike<number>,
+  invStd: ArrayLike<number>,
+  s: BatchnormShape,
+  prior?: ArrayLike<number>,
 ): { dx: Float64Array; dgamma: Float64Array; dbeta: Float64Array } {
   const M = s.n * s.hw;
   const dx = new Float64Array(s.n * s.c * s.hw);
-  const dgamma = new Float64Array(s.c), dbeta = new Float64Array(s.c);
+  const dgamma = new Float64Array(s.c),
+    dbeta = new Float64Array(s.c);
   for (let c = 0; c < s.c; c++) {
     const xhat = (i: number): number => (x[i]! - mean[c]!) * invStd[c]!;
-    let sd = 0, sdx = 0;
+    let sd = 0,
+      sdx = 0;
     for (let n = 0; n < s.n; n++) {
       for (let p = 0; p < s.hw; p++) {
         const i = idx(s, n, c, p);

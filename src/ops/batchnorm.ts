@@ -49,7 +49,11 @@ export interface BatchnormBackwardIo {
 }
 
 function params(s: BatchnormShape): [number, number, number, { f32: number }, { f32: number }, number] {
-  for (const [k, v] of [['n', s.n], ['c', s.c], ['hw', s.hw]] as const) {
+  for (const [k, v] of [
+    ['n', s.n],
+    ['c', s.c],
+    ['hw', s.hw],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new ShapeError(`batchnorm ${k} must be a positive integer, got ${v}`);
   }
   return [s.n, s.c, s.hw, { f32: s.eps ?? 0.001 }, { f32: s.momentum ?? 0.99 }, s.accumulate ? 1 : 0];
@@ -71,7 +75,8 @@ export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormS
       }),
     ];
   }
-  if (!io.saveMean || !io.saveInvStd) throw new ShapeError('batchnorm training forward needs saveMean and saveInvStd buffers');
+  if (!io.saveMean || !io.saveInvStd)
+    throw new ShapeError('batchnorm training forward needs saveMean and saveInvStd buffers');
   return [
     gpu.kernel({
       shader: 'batchnorm',

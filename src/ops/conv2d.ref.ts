@@ -5,7 +5,10 @@ import type { Act } from './act.ts';
 import { conv2dGeometry, type Conv2dShape } from './conv2d.ts';
 
 /** Calls f(oy, ox, iy, ix, ky, kx) for every kernel tap that lands inside the input. */
-function eachTap(s: Conv2dShape, f: (oy: number, ox: number, iy: number, ix: number, ky: number, kx: number) => void): void {
+function eachTap(
+  s: Conv2dShape,
+  f: (oy: number, ox: number, iy: number, ix: number, ky: number, kx: number) => void,
+): void {
   const { oh, ow, padTop, padLeft } = conv2dGeometry(s);
   for (let oy = 0; oy < oh; oy++) {
     for (let ox = 0; ox < ow; ox++) {
@@ -23,7 +26,13 @@ function eachTap(s: Conv2dShape, f: (oy: number, ox: number, iy: number, ix: num
 }
 
 /** y[n,k,oy,ox] = act(Σ_{c,ky,kx} x[n,c,oy·sh+ky−padTop, ox·sw+kx−padLeft] · w[k,c,ky,kx] + b[k]). */
-export function conv2dRef(x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null, s: Conv2dShape, act: Act = { kind: 'linear' }): Float64Array {
+export function conv2dRef(
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  b: ArrayLike<number> | null,
+  s: Conv2dShape,
+  act: Act = { kind: 'linear' },
+): Float64Array {
   const { oh, ow } = conv2dGeometry(s);
   const { n: N, c: C, k: K, h: H, w: W, kh: KH, kw: KW } = s;
   const y = new Float64Array(N * K * oh * ow);
@@ -50,7 +59,8 @@ export function conv2dBackwardInputRef(dy: ArrayLike<number>, w: ArrayLike<numbe
     for (let k = 0; k < K; k++) {
       for (let c = 0; c < C; c++) {
         eachTap(s, (oy, ox, iy, ix, ky, kx) => {
-          dx[((n * C + c) * H + iy) * W + ix] += dy[((n * K + k) * oh + oy) * ow + ox]! * w[((k * C + c) * KH + ky) * KW + kx]!;
+          dx[((n * C + c) * H + iy) * W + ix] +=
+            dy[((n * K + k) * oh + oy) * ow + ox]! * w[((k * C + c) * KH + ky) * KW + kx]!;
         });
       }
     }
@@ -59,7 +69,11 @@ export function conv2dBackwardInputRef(dy: ArrayLike<number>, w: ArrayLike<numbe
 }
 
 /** dw[k,c,ky,kx] = Σ_{n,oy,ox} dy[n,k,oy,ox] · x[n,c,oy·sh+ky−padTop, ox·sw+kx−padLeft]; db[k] = Σ_{n,oy,ox} dy[n,k,oy,ox]. */
-export function conv2dBackwardWeightsRef(dy: ArrayLike<number>, x: ArrayLike<number>, s: Conv2dShape): { dw: Float64Array; db: Float64Array } {
+export function conv2dBackwardWeightsRef(
+  dy: ArrayLike<number>,
+  x: ArrayLike<number>,
+  s: Conv2dShape,
+): { dw: Float64Array; db: Float64Array } {
   const { oh, ow } = conv2dGeometry(s);
   const { n: N, c: C, k: K, h: H, w: W, kh: KH, kw: KW } = s;
   const dw = new Float64Array(K * C * KH * KW);

@@ -55,13 +55,21 @@ export function conv2dGeometry(s: Conv2dShape): Geometry2d {
 }
 
 /** The weight gradient's tiles (rows: out-channels; columns: C·KH·KW) and its split-K. */
-function weightTiling(gpu: Gpu, s: Conv2dShape, o: { target?: number }): Tiling & { colTiles: number; splits: number; chunk: number } {
+function weightTiling(
+  gpu: Gpu,
+  s: Conv2dShape,
+  o: { target?: number },
+): Tiling & { colTiles: number; splits: number; chunk: number } {
   const g = conv2dGeometry(s);
   const ckk = s.c * s.kh * s.kw;
   const t = tiling(gpu, s.k, ckk, ckk <= 16 ? 16 : ckk <= 32 ? 32 : 64);
   if (!t.lanes) t.constants.BN = t.bn;
   const colTiles = ceilDiv(ckk, t.bn);
-  const { splits, chunk } = weightSplits(s.n * g.oh * g.ow, colTiles * ceilDiv(s.k, t.bm), o.target ?? (gpu.adapter.cpu ? 16 : 1024));
+  const { splits, chunk } = weightSplits(
+    s.n * g.oh * g.ow,
+    colTiles * ceilDiv(s.k, t.bm),
+    o.target ?? (gpu.adapter.cpu ? 16 : 1024),
+  );
   return { ...t, colTiles, splits, chunk };
 }
 
@@ -87,7 +95,24 @@ export function weightSplits(inner: number, tiles: number, target: number): { sp
 
 /** The uniform every conv2d shader reads (struct Params in shaders/lib/conv.wgsl). */
 function params(s: Conv2dShape, g: Geometry2d, colTiles: number, split = { chunk: 0, splits: 0 }): number[] {
-  return [s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.strideH, s.strideW, g.padTop, g.padLeft, g.oh, g.ow, colTiles, split.chunk, split.splits];
+  return [
+    s.n,
+    s.c,
+    s.h,
+    s.w,
+    s.k,
+    s.kh,
+    s.kw,
+    s.strideH,
+    s.strideW,
+    g.padTop,
+    g.padLeft,
+    g.oh,
+    g.ow,
+    colTiles,
+    split.chunk,
+    split.splits,
+  ];
 }
 
 const describe = (s: Conv2dShape): string =>
@@ -97,7 +122,12 @@ const describe = (s: Conv2dShape): string =>
  * y = act(conv(x, w) + b). x [N,C,H,W], w [K,C,KH,KW], b [K] (optional), y [N,K,OH,OW] (overwritten).
  * One dispatch.
  */
-export function conv2dForward(gpu: Gpu, io: { x: BufferRef; w: BufferRef; b?: BufferRef; y: BufferRef }, s: Conv2dShape, act?: Act): Dispatch {
+export function conv2dForward(
+  gpu: Gpu,
+  io: { x: BufferRef; w: BufferRef; b?: BufferRef; y: BufferRef },
+  s: Conv2dShape,
+  act?: Act,
+): Dispatch {
   const g = conv2dGeometry(s);
   const t = tiling(gpu, s.k, s.n * g.oh * g.ow, TILE);
   const colTiles = ceilDiv(s.n * g.oh * g.ow, t.bn);
@@ -116,7 +146,12 @@ export function conv2dForward(gpu: Gpu, io: { x: BufferRef; w: BufferRef; b?: Bu
  * dy [N,K,OH,OW], w [K,C,KH,KW], dx [N,C,H,W]: overwritten, or added to with `accumulate`
  * (an input that fans out). One dispatch.
  */
-export function conv2dBackwardInput(gpu: Gpu, io: { dy: BufferRef; w: BufferRef; dx: BufferRef }, s: Conv2dShape, opts: { accumulate?: boolean } = {}): Dispatch {
+export function conv2dBackwardInput(
+  gpu: Gpu,
+  io: { dy: BufferRef; w: BufferRef; dx: BufferRef },
+  s: Conv2dShape,
+  opts: { accumulate?: boolean } = {},
+): Dispatch {
   const g = conv2dGeometry(s);
   const accum = { ACCUM: opts.accumulate ? 1 : 0 };
   const t = tiling(gpu, s.c, s.n * s.h * s.w, TILE);
@@ -150,13 +185,21 @@ export function conv2dBackwardInput(gpu: Gpu, io: { dy: BufferRef; w: BufferRef;
  * x [N,C,H,W]; both overwritten. Returns the dw dispatch, then (split-K) the reduction of its partial
  * sums, then the db dispatch when db is given. `target` overrides how many workgroups to aim for (tests).
  */
-export function conv2dBackwardWeights(gpu: Gpu, io: { dy: BufferRef; x: BufferRef; dw: BufferRef; db?: BufferRef; parts?: BufferRef }, s: Conv2dShape, o: { target?: number } = {}): Dispatch[] {
+export function conv2dBackwardWeights(
+  gpu: Gpu,
+  io: { dy: BufferRef; x: BufferRef; dw: BufferRef; db?: BufferRef; parts?: BufferRef },
+  s: Conv2dShape,
+  o: { target?: number } = {},
+): Dispatch[] {
   const g = conv2dGeometry(s);
   const t = weightTiling(gpu, s, o);
   const { colTiles, splits, chunk } = t;
   const len = s.k * s.c * s.kh * s.kw;
   const parts = splits > 1 ? io.parts : null;
-  if (parts === undefined) throw new ShapeError(`conv2d backward weights ${describe(s)} splits its sum ${splits} ways and needs a partial-sums buffer of ${splits * len} floats (weightPartsLength)`);
+  if (parts === undefined)
+    throw new ShapeError(
+      `conv2d backward weights ${describe(s)} splits its sum ${splits} ways and needs a partial-sums buffer of ${splits * len} floats (weightPartsLength)`,
+    );
   const p = params(s, g, colTiles, { chunk, splits });
   const out = [
     gpu.kernel({
@@ -169,24 +212,28 @@ export function conv2dBackwardWeights(gpu: Gpu, io: { dy: BufferRef; x: BufferRe
     }),
   ];
   if (parts) {
-    out.push(gpu.kernel({
-      shader: 'conv2d_backward_weights',
-      entry: 'reduce_splits',
-      params: p,
-      bindings: [parts, io.dw],
-      workgroups: grid(ceilDiv(len, 256)),
-      label: `conv2d backward weights reduce ${describe(s)} ${splits} splits`,
-    }));
+    out.push(
+      gpu.kernel({
+        shader: 'conv2d_backward_weights',
+        entry: 'reduce_splits',
+        params: p,
+        bindings: [parts, io.dw],
+        workgroups: grid(ceilDiv(len, 256)),
+        label: `conv2d backward weights reduce ${describe(s)} ${splits} splits`,
+      }),
+    );
   }
   if (io.db) {
-    out.push(gpu.kernel({
-      shader: 'conv2d_backward_weights',
-      entry: 'bias_grad',
-      params: p,
-      bindings: [io.dy, io.db],
-      workgroups: grid(s.k),
-      label: `conv2d backward bias ${describe(s)}`,
-    }));
+    out.push(
+      gpu.kernel({
+        shader: 'conv2d_backward_weights',
+        entry: 'bias_grad',
+        params: p,
+        bindings: [io.dy, io.db],
+        workgroups: grid(s.k),
+        label: `conv2d backward bias ${describe(s)}`,
+      }),
+    );
   }
   return out;
 }

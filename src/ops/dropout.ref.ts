@@ -12,7 +12,12 @@ export function dropoutMaskRef(count: number, rate: number, seed: number, counte
 }
 
 /** y = x·keep/(1 − p) (+ prior when accumulating). The backward is the same map applied to dy. */
-export function dropoutRef(x: ArrayLike<number>, counter: number, s: DropoutShape, prior?: ArrayLike<number>): Float64Array {
+export function dropoutRef(
+  x: ArrayLike<number>,
+  counter: number,
+  s: DropoutShape,
+  prior?: ArrayLike<number>,
+): Float64Array {
   const mask = dropoutMaskRef(s.count, s.rate, s.seed, counter);
   const out = new Float64Array(s.count);
   for (let i = 0; i < s.count; i++) {

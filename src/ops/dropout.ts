@@ -13,7 +13,14 @@ export interface DropoutShape {
   accumulate?: boolean;
 }
 
-function dropoutKernel(gpu: Gpu, src: BufferRef, counter: BufferRef, dst: BufferRef, s: DropoutShape, what: string): Dispatch[] {
+function dropoutKernel(
+  gpu: Gpu,
+  src: BufferRef,
+  counter: BufferRef,
+  dst: BufferRef,
+  s: DropoutShape,
+  what: string,
+): Dispatch[] {
   if (!(s.rate >= 0 && s.rate < 1)) throw new RangeError(`dropout rate must be in [0, 1), got ${s.rate}`);
   return [
     gpu.kernel({
@@ -30,11 +37,19 @@ function dropoutKernel(gpu: Gpu, src: BufferRef, counter: BufferRef, dst: Buffer
  * y = x·keep/(1 − p), keep_i = rand01(seed, counter[0], i) ≥ p. counter: a u32 buffer whose word 0
  * is the training step (advanced on the GPU between steps). x and y must be different buffers.
  */
-export function dropoutForward(gpu: Gpu, io: { x: BufferRef; counter: BufferRef; y: BufferRef }, s: DropoutShape): Dispatch[] {
+export function dropoutForward(
+  gpu: Gpu,
+  io: { x: BufferRef; counter: BufferRef; y: BufferRef },
+  s: DropoutShape,
+): Dispatch[] {
   return dropoutKernel(gpu, io.x, io.counter, io.y, s, 'forward');
 }
 
 /** dx = dy·keep/(1 − p) with the forward's mask: call with the same counter buffer, step and shape. */
-export function dropoutBackward(gpu: Gpu, io: { dy: BufferRef; counter: BufferRef; dx: BufferRef }, s: DropoutShape): Dispatch[] {
+export function dropoutBackward(
+  gpu: Gpu,
+  io: { dy: BufferRef; counter: BufferRef; dx: BufferRef },
+  s: DropoutShape,
+): Dispatch[] {
   return dropoutKernel(gpu, io.dy, io.counter, io.dx, s, 'backward');
 }

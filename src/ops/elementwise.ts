@@ -13,7 +13,8 @@ interface Opts {
 }
 
 function ew(gpu: Gpu, entry: string, bindings: BufferRef[], count: number, label: string, o: Opts = {}): Dispatch {
-  if (!Number.isInteger(count) || count < 0) throw new ShapeError(`elementwise ${entry} count must be a non-negative integer, got ${count}`);
+  if (!Number.isInteger(count) || count < 0)
+    throw new ShapeError(`elementwise ${entry} count must be a non-negative integer, got ${count}`);
   return gpu.kernel({
     shader: 'elementwise',
     entry,
@@ -44,7 +45,8 @@ export function activationBackward(
   from: 'input' | 'output',
   accumulate = false,
 ): Dispatch {
-  if (from === 'output' && !gradFromOutput(act)) throw new FmgpuError(`the gradient of ${actName(act)} cannot be computed from its output; save its input`);
+  if (from === 'output' && !gradFromOutput(act))
+    throw new FmgpuError(`the gradient of ${actName(act)} cannot be computed from its output; save its input`);
   return ew(gpu, 'act_backward', [io.dx, io.dy, io.saved], count, `act_backward ${actName(act)} from ${from}`, {
     constants: actConstants(act),
     fromOutput: from === 'output',

@@ -2,7 +2,13 @@
 import type { MatmulShape } from './matmul.ts';
 import { actRef } from './act.ref.ts';
 
-export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, bias: ArrayLike<number> | null, s: MatmulShape, c?: ArrayLike<number>): Float64Array {
+export function matmulRef(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  bias: ArrayLike<number> | null,
+  s: MatmulShape,
+  c?: ArrayLike<number>,
+): Float64Array {
   const { m, n, k } = s;
   const out = new Float64Array(m * n);
   for (let i = 0; i < m; i++) {

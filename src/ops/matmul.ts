@@ -18,7 +18,11 @@ export interface MatmulShape {
   accumulate?: boolean;
 }
 
-export function matmul(gpu: Gpu, io: { a: BufferRef; b: BufferRef; bias?: BufferRef; c: BufferRef }, s: MatmulShape): Dispatch {
+export function matmul(
+  gpu: Gpu,
+  io: { a: BufferRef; b: BufferRef; bias?: BufferRef; c: BufferRef },
+  s: MatmulShape,
+): Dispatch {
   const variant = {
     TRANS_A: s.transA ? 1 : 0,
     TRANS_B: s.transB ? 1 : 0,

@@ -22,7 +22,8 @@ export function sgdRef(
 ): { param: Float64Array; velocity: Float64Array } {
   const p = Float64Array.from(s.param);
   const vel = s.velocity ? Float64Array.from(s.velocity) : new Float64Array(p.length);
-  const mu = o.momentum ?? 0, wd = o.weightDecay ?? 0;
+  const mu = o.momentum ?? 0,
+    wd = o.weightDecay ?? 0;
   s.grads.forEach((g, k) => {
     const lr = lrAt(s.lrTable, (s.startStep ?? 0) + k);
     for (let i = 0; i < p.length; i++) {
@@ -45,7 +46,10 @@ export function adamRef(
   const p = Float64Array.from(s.param);
   const m = s.m ? Float64Array.from(s.m) : new Float64Array(p.length);
   const v = s.v ? Float64Array.from(s.v) : new Float64Array(p.length);
-  const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999, eps = o.eps ?? 1e-7, wd = o.weightDecay ?? 0;
+  const b1 = o.beta1 ?? 0.9,
+    b2 = o.beta2 ?? 0.999,
+    eps = o.eps ?? 1e-7,
+    wd = o.weightDecay ?? 0;
   s.grads.forEach((grad, k) => {
     const done = (s.startStep ?? 0) + k;
     const lr = lrAt(s.lrTable, done);

@@ -41,11 +41,13 @@ export interface AdamOptions {
 }
 
 function checkCount(count: number, what: string): void {
-  if (!Number.isInteger(count) || count < 1) throw new ShapeError(`${what} needs a positive element count, got ${count}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new ShapeError(`${what} needs a positive element count, got ${count}`);
 }
 
 function checkRange(name: string, v: number, lo: number, hi: number, hiOpen: boolean): void {
-  if (!(v >= lo && (hiOpen ? v < hi : v <= hi))) throw new RangeError(`${name} must be in [${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${v}`);
+  if (!(v >= lo && (hiOpen ? v < hi : v <= hi)))
+    throw new RangeError(`${name} must be in [${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${v}`);
 }
 
 /**
@@ -87,7 +89,10 @@ export function adamUpdate(
   o: AdamOptions,
 ): Dispatch {
   checkCount(o.count, 'adam');
-  const beta1 = o.beta1 ?? 0.9, beta2 = o.beta2 ?? 0.999, eps = o.eps ?? 1e-7, wd = o.weightDecay ?? 0;
+  const beta1 = o.beta1 ?? 0.9,
+    beta2 = o.beta2 ?? 0.999,
+    eps = o.eps ?? 1e-7,
+    wd = o.weightDecay ?? 0;
   checkRange('adam beta1', beta1, 0, 1, true);
   checkRange('adam beta2', beta2, 0, 1, true);
   checkRange('adam epsilon', eps, 0, Infinity, true);
@@ -97,8 +102,14 @@ export function adamUpdate(
     shader: 'optimizer',
     entry: 'adam',
     params: [
-      o.count, { f32: beta1 }, { f32: beta2 }, { f32: eps },
-      { f32: wd }, decoupled ? 1 : 0, { f32: lnBeta(beta1) }, { f32: lnBeta(beta2) },
+      o.count,
+      { f32: beta1 },
+      { f32: beta2 },
+      { f32: eps },
+      { f32: wd },
+      decoupled ? 1 : 0,
+      { f32: lnBeta(beta1) },
+      { f32: lnBeta(beta2) },
     ],
     bindings: [io.counter, io.lrTable, io.param, io.grad, io.m, io.v],
     workgroups: gpu.spread(o.count),
@@ -108,5 +119,11 @@ export function adamUpdate(
 
 /** One dispatch: counter[0] += 1. Record it once at the end of each training step. */
 export function advanceCounter(gpu: Gpu, io: { counter: BufferRef }): Dispatch {
-  return gpu.kernel({ shader: 'optimizer', entry: 'advance_counter', bindings: [io.counter], workgroups: 1, label: 'advance counter' });
+  return gpu.kernel({
+    shader: 'optimizer',
+    entry: 'advance_counter',
+    bindings: [io.counter],
+    workgroups: 1,
+    label: 'advance counter',
+  });
 }

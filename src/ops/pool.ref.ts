@@ -4,14 +4,20 @@
 import { poolGeometry, type GlobalPoolShape, type PoolShape } from './pool.ts';
 
 /** Visits every window: its flat output index, plane p, and its real cells rows [y0,y1) × cols [x0,x1). */
-function eachWindow(s: PoolShape, f: (o: number, p: number, y0: number, y1: number, x0: number, x1: number) => void): void {
+function eachWindow(
+  s: PoolShape,
+  f: (o: number, p: number, y0: number, y1: number, x0: number, x1: number) => void,
+): void {
   const g = poolGeometry(s);
   for (let p = 0; p < s.n * s.c; p++) {
     for (let oy = 0; oy < g.oh; oy++) {
       for (let ox = 0; ox < g.ow; ox++) {
-        const ty = oy * s.strideH - g.padTop, tx = ox * s.strideW - g.padLeft;
-        const y0 = Math.max(ty, 0), y1 = Math.min(ty + s.kh, s.h);
-        const x0 = Math.max(tx, 0), x1 = Math.min(tx + s.kw, s.w);
+        const ty = oy * s.strideH - g.padTop,
+          tx = ox * s.strideW - g.padLeft;
+        const y0 = Math.max(ty, 0),
+          y1 = Math.min(ty + s.kh, s.h);
+        const x0 = Math.max(tx, 0),
+          x1 = Math.min(tx + s.kw, s.w);
         f((p * g.oh + oy) * g.ow + ox, p, y0, y1, x0, x1);
       }
     }
@@ -29,11 +35,15 @@ export function maxPoolForwardRef(x: ArrayLike<number>, s: PoolShape): { y: Floa
   const argmax = new Uint32Array(y.length);
   const hw = s.h * s.w;
   eachWindow(s, (o, p, y0, y1, x0, x1) => {
-    let best = -Infinity, arg = -1;
+    let best = -Infinity,
+      arg = -1;
     for (let iy = y0; iy < y1; iy++) {
       for (let ix = x0; ix < x1; ix++) {
         const v = x[p * hw + iy * s.w + ix]!;
-        if (arg < 0 || v > best) { best = v; arg = iy * s.w + ix; }
+        if (arg < 0 || v > best) {
+          best = v;
+          arg = iy * s.w + ix;
+        }
       }
     }
     y[o] = best;
@@ -43,7 +53,12 @@ export function maxPoolForwardRef(x: ArrayLike<number>, s: PoolShape): { y: Floa
 }
 
 /** dx[argmax(o)] += dy[o] (+ prior when s.accumulate). */
-export function maxPoolBackwardRef(dy: ArrayLike<number>, argmax: ArrayLike<number>, s: PoolShape, prior?: ArrayLike<number>): Float64Array {
+export function maxPoolBackwardRef(
+  dy: ArrayLike<number>,
+  argmax: ArrayLike<number>,
+  s: PoolShape,
+  prior?: ArrayLike<number>,
+): Float64Array {
   const hw = s.h * s.w;
   const dx = new Float64Array(s.n * s.c * hw);
   if (s.accumulate && prior) dx.set(prior);
@@ -90,7 +105,11 @@ export function globalAvgPoolForwardRef(x: ArrayLike<number>, s: GlobalPoolShape
 }
 
 /** dx[p, j] = dy[p] / hw (+ prior when s.accumulate). */
-export function globalAvgPoolBackwardRef(dy: ArrayLike<number>, s: GlobalPoolShape, prior?: ArrayLike<number>): Float64Array {
+export function globalAvgPoolBackwardRef(
+  dy: ArrayLike<number>,
+  s: GlobalPoolShape,
+  prior?: ArrayLike<number>,
+): Float64Array {
   const hw = s.h * s.w;
   const dx = new Float64Array(s.n * s.c * hw);
   for (let i = 0; i < dx.length; i++) dx[i] = dy[Math.floor(i / hw)]! / hw + (s.accumulate && prior ? prior[i]! : 0);

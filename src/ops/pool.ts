@@ -39,17 +39,38 @@ export function poolGeometry(s: PoolShape): Geometry2d {
   return window2d(s.h, s.w, s);
 }
 
-const desc = (s: PoolShape): string => `${s.n}x${s.c}x${s.h}x${s.w} ${s.kh}x${s.kw}/${s.strideH}x${s.strideW} ${s.padding}`;
+const desc = (s: PoolShape): string =>
+  `${s.n}x${s.c}x${s.h}x${s.w} ${s.kh}x${s.kw}/${s.strideH}x${s.strideW} ${s.padding}`;
 
 /** `perInput`: one thread per input element (the gathering backwards), else one per output element. */
-function poolKernel(gpu: Gpu, entry: string, bindings: BufferRef[], s: PoolShape, backward: boolean, perInput = backward): Dispatch {
+function poolKernel(
+  gpu: Gpu,
+  entry: string,
+  bindings: BufferRef[],
+  s: PoolShape,
+  backward: boolean,
+  perInput = backward,
+): Dispatch {
   const g = poolGeometry(s);
   const planes = s.n * s.c;
   const count = perInput ? planes * s.h * s.w : planes * g.oh * g.ow;
   return gpu.kernel({
     shader: 'pool',
     entry,
-    params: [planes, s.h, s.w, g.oh, g.ow, s.kh, s.kw, s.strideH, s.strideW, g.padTop, g.padLeft, backward && s.accumulate ? 1 : 0],
+    params: [
+      planes,
+      s.h,
+      s.w,
+      g.oh,
+      g.ow,
+      s.kh,
+      s.kw,
+      s.strideH,
+      s.strideW,
+      g.padTop,
+      g.padLeft,
+      backward && s.accumulate ? 1 : 0,
+    ],
     bindings,
     workgroups: gpu.spread(count),
     label: `pool.${entry} ${desc(s)}`,
@@ -60,7 +81,11 @@ function poolKernel(gpu: Gpu, entry: string, bindings: BufferRef[], s: PoolShape
  * y[n,c,oy,ox] = max over the window's real cells; argmax (u32, same shape as y) = iy·w + ix, the
  * index of the winner within its own [h, w] input plane (ties: first in row-major window order).
  */
-export function maxPoolForward(gpu: Gpu, io: { x: BufferRef; y: BufferRef; argmax: BufferRef }, s: PoolShape): Dispatch {
+export function maxPoolForward(
+  gpu: Gpu,
+  io: { x: BufferRef; y: BufferRef; argmax: BufferRef },
+  s: PoolShape,
+): Dispatch {
   return poolKernel(gpu, 'max_forward', [io.x, io.y, io.argmax], s, false);
 }
 
@@ -69,8 +94,13 @@ export function maxPoolForward(gpu: Gpu, io: { x: BufferRef; y: BufferRef; argma
  * Windows that do not overlap (stride ≥ window) are scattered from one thread per output, each
  * writing its own block of the input; overlapping ones are gathered per input element.
  */
-export function maxPoolBackward(gpu: Gpu, io: { dy: BufferRef; argmax: BufferRef; dx: BufferRef }, s: PoolShape): Dispatch {
-  if (s.strideH >= s.kh && s.strideW >= s.kw) return poolKernel(gpu, 'max_backward_blocks', [io.dy, io.dx, io.argmax], s, true, false);
+export function maxPoolBackward(
+  gpu: Gpu,
+  io: { dy: BufferRef; argmax: BufferRef; dx: BufferRef },
+  s: PoolShape,
+): Dispatch {
+  if (s.strideH >= s.kh && s.strideW >= s.kw)
+    return poolKernel(gpu, 'max_backward_blocks', [io.dy, io.dx, io.argmax], s, true, false);
   return poolKernel(gpu, 'max_backward', [io.dy, io.dx, io.argmax], s, true);
 }
 

@@ -6,7 +6,13 @@ export function sumRowsRef(x: ArrayLike<number>, m: number, n: number, prior?: A
   return out;
 }
 
-export function sumChannelsRef(x: ArrayLike<number>, n: number, c: number, hw: number, prior?: ArrayLike<number>): Float64Array {
+export function sumChannelsRef(
+  x: ArrayLike<number>,
+  n: number,
+  c: number,
+  hw: number,
+  prior?: ArrayLike<number>,
+): Float64Array {
   const out = prior ? Float64Array.from(prior) : new Float64Array(c);
   for (let b = 0; b < n; b++) {
     for (let ch = 0; ch < c; ch++) {
@@ -34,7 +40,12 @@ export function countCorrectRef(predictions: ArrayLike<number>, labels: ArrayLik
 }
 
 /** [classes, classes] counts, row = true label, column = argmax of scores; labels ≥ classes skipped. */
-export function confusionRef(labels: ArrayLike<number>, scores: ArrayLike<number>, classes: number, prior?: ArrayLike<number>): Uint32Array {
+export function confusionRef(
+  labels: ArrayLike<number>,
+  scores: ArrayLike<number>,
+  classes: number,
+  prior?: ArrayLike<number>,
+): Uint32Array {
   const out = prior ? Uint32Array.from(prior) : new Uint32Array(classes * classes);
   const pred = argmaxRowsRef(scores, labels.length, classes);
   for (let i = 0; i < labels.length; i++) {

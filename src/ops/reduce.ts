@@ -18,7 +18,11 @@ function wordIndex(index: number | undefined): number {
 }
 
 /** out [n] (+)= Σ over the m rows of x [m, n]: a dense layer's bias gradient, dB = Σ_batch dY. */
-export function sumRows(gpu: Gpu, io: { x: BufferRef; out: BufferRef }, s: { m: number; n: number; accumulate?: boolean }): Dispatch {
+export function sumRows(
+  gpu: Gpu,
+  io: { x: BufferRef; out: BufferRef },
+  s: { m: number; n: number; accumulate?: boolean },
+): Dispatch {
   positive('sumRows', { m: s.m, n: s.n });
   return gpu.kernel({
     shader: 'reduce',
@@ -31,7 +35,11 @@ export function sumRows(gpu: Gpu, io: { x: BufferRef; out: BufferRef }, s: { m: 
 }
 
 /** out [c] (+)= Σ over batch and space of x [n, c, hw] (NCHW, hw = H·W): a conv layer's bias gradient. */
-export function sumChannels(gpu: Gpu, io: { x: BufferRef; out: BufferRef }, s: { n: number; c: number; hw: number; accumulate?: boolean }): Dispatch {
+export function sumChannels(
+  gpu: Gpu,
+  io: { x: BufferRef; out: BufferRef },
+  s: { n: number; c: number; hw: number; accumulate?: boolean },
+): Dispatch {
   positive('sumChannels', { n: s.n, c: s.c, hw: s.hw });
   return gpu.kernel({
     shader: 'reduce',
@@ -129,7 +137,11 @@ export function mean(gpu: Gpu, io: { x: BufferRef; out: BufferRef }, s: TotalSha
  * flag u32 [index] = 1 if any of the n f32 values of x is NaN, +Inf or −Inf (exponent bits all ones,
  * read as bits); otherwise left as it is, so one flag can collect many checks until the host zeroes it.
  */
-export function nonFiniteCheck(gpu: Gpu, io: { x: BufferRef; flag: BufferRef }, s: { n: number; index?: number }): Dispatch {
+export function nonFiniteCheck(
+  gpu: Gpu,
+  io: { x: BufferRef; flag: BufferRef },
+  s: { n: number; index?: number },
+): Dispatch {
   positive('nonFiniteCheck', { n: s.n });
   return gpu.kernel({
     shader: 'reduce',

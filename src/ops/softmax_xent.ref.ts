@@ -35,7 +35,8 @@ export function softmaxXentRef(logits: ArrayLike<number>, labels: ArrayLike<numb
   let correct = 0;
   for (let i = 0; i < n; i++) {
     const y = labels[i]!;
-    let m = -Infinity, arg = 0;
+    let m = -Infinity,
+      arg = 0;
     for (let j = 0; j < classes; j++) {
       const z = logits[i * classes + j]!;
       if (z > m) [m, arg] = [z, j];

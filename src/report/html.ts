@@ -45,7 +45,13 @@ export interface ReportData {
   /** Test images to show, in the order shown (mistakes first: see pickSamples). */
   samples: ReportSample[];
   /** 2-D projection of the penultimate features: points [n, 2], labels [n], explained fractions. */
-  projection: { points: ArrayLike<number>; labels: ArrayLike<number>; explained: [number, number]; features: number; of: string } | null;
+  projection: {
+    points: ArrayLike<number>;
+    labels: ArrayLike<number>;
+    explained: [number, number];
+    features: number;
+    of: string;
+  } | null;
   classNames?: readonly string[];
 }
 
@@ -55,7 +61,12 @@ export interface ReportData {
  * while there are correct ones to show, so that the page also shows what the model gets right.
  * probs: [n, classes].
  */
-export function pickSamples(probs: ArrayLike<number>, labels: ArrayLike<number>, count: number, classes = 10): { index: number; pred: number; prob: number }[] {
+export function pickSamples(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  count: number,
+  classes = 10,
+): { index: number; pred: number; prob: number }[] {
   const all = Array.from({ length: labels.length }, (_, i) => {
     let pred = 0;
     for (let c = 1; c < classes; c++) if (probs[i * classes + c]! > probs[i * classes + pred]!) pred = c;
@@ -72,14 +83,27 @@ const pct = (x: number, digits = 1): string => `${(x * 100).toFixed(digits)}%`;
 function tiles(d: ReportData): string {
   const h = d.history;
   const last = h.at(-1);
-  const bestVal = h.reduce<number | undefined>((b, e) => (e.val_accuracy !== undefined && (b === undefined || e.val_accuracy > b) ? e.val_accuracy : b), undefined);
+  const bestVal = h.reduce<number | undefined>(
+    (b, e) => (e.val_accuracy !== undefined && (b === undefined || e.val_accuracy > b) ? e.val_accuracy : b),
+    undefined,
+  );
   const seconds = h.reduce((a, e) => a + e.seconds, 0);
   const params = /Total params: ([\d,]+)/.exec(d.summary)?.[1];
   const t: [string, string, string?][] = [];
-  if (d.metrics) t.push(['test accuracy', pct(d.metrics.test_accuracy, 2), `${d.metrics.n.toLocaleString('en-US')} images`], ['test loss', d.metrics.test_loss.toFixed(4), 'cross-entropy']);
-  if (last) t.push(['epochs', String(last.epoch), `${seconds < 120 ? `${seconds.toFixed(1)} s` : `${(seconds / 60).toFixed(1)} min`} of training`]);
+  if (d.metrics)
+    t.push(
+      ['test accuracy', pct(d.metrics.test_accuracy, 2), `${d.metrics.n.toLocaleString('en-US')} images`],
+      ['test loss', d.metrics.test_loss.toFixed(4), 'cross-entropy'],
+    );
+  if (last)
+    t.push([
+      'epochs',
+      String(last.epoch),
+      `${seconds < 120 ? `${seconds.toFixed(1)} s` : `${(seconds / 60).toFixed(1)} min`} of training`,
+    ]);
   if (last) t.push(['train accuracy', pct(last.accuracy), `loss ${last.loss.toFixed(4)}`]);
-  if (bestVal !== undefined) t.push(['best val accuracy', pct(bestVal), `epoch ${h.find((e) => e.val_accuracy === bestVal)!.epoch}`]);
+  if (bestVal !== undefined)
+    t.push(['best val accuracy', pct(bestVal), `epoch ${h.find((e) => e.val_accuracy === bestVal)!.epoch}`]);
   if (params) t.push(['parameters', params, 'trainable and not']);
   return `<div class="tiles">${t.map(([k, v, sub]) => `<div class="tile"><div class="k">${esc(k)}</div><div class="v">${esc(v)}</div>${sub ? `<div class="sub">${esc(sub)}</div>` : ''}</div>`).join('')}</div>`;
 }
@@ -87,7 +111,13 @@ function tiles(d: ReportData): string {
 function runInfo(d: ReportData): string {
   const r = d.run;
   const s = (k: string): string | null => (r[k] === undefined || r[k] === null || r[k] === '' ? null : String(r[k]));
-  const flags = r.flags && typeof r.flags === 'object' ? Object.entries(r.flags as Record<string, unknown>).filter(([, v]) => v !== undefined && v !== false).map(([k, v]) => (v === true ? `--${k}` : `--${k} ${v}`)).join(' ') : null;
+  const flags =
+    r.flags && typeof r.flags === 'object'
+      ? Object.entries(r.flags as Record<string, unknown>)
+          .filter(([, v]) => v !== undefined && v !== false)
+          .map(([k, v]) => (v === true ? `--${k}` : `--${k} ${v}`))
+          .join(' ')
+      : null;
   const started = s('started');
   const rows: [string, string | null][] = [
     ['model', s('model')],
@@ -100,23 +130,50 @@ function runInfo(d: ReportData): string {
     ['git', s('git')?.slice(0, 12) ?? null],
     ['report made', d.generated.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')],
   ];
-  return `<dl class="info">${rows.filter((x): x is [string, string] => x[1] !== null).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`;
+  return `<dl class="info">${rows
+    .filter((x): x is [string, string] => x[1] !== null)
+    .map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`)
+    .join('')}</dl>`;
 }
 
 function curves(h: EpochLog[]): string {
   if (h.length === 0) return '<p class="muted">No training history in this run (history.json is missing or empty).</p>';
-  const series = (key: keyof EpochLog, name: string, color: string, dashed = false) => ({ name, color, dashed, points: h.map((e) => [e.epoch, e[key]] as [number, number | undefined]) });
-  const acc = lineChart({ title: 'Accuracy', xLabel: 'epoch', format: (y) => pct(y, Number.isInteger(Math.round(y * 1e6) / 1e4) ? 0 : 1), precise: (y) => pct(y, 2), series: [series('accuracy', 'train', '#2f6db5'), series('val_accuracy', 'validation', '#e8772e', true)] });
-  const loss = lineChart({ title: 'Loss', xLabel: 'epoch', format: (y) => String(+y.toPrecision(3)), precise: (y) => y.toFixed(4), series: [series('loss', 'train', '#2f6db5'), series('val_loss', 'validation', '#e8772e', true)] });
+  const series = (key: keyof EpochLog, name: string, color: string, dashed = false) => ({
+    name,
+    color,
+    dashed,
+    points: h.map((e) => [e.epoch, e[key]] as [number, number | undefined]),
+  });
+  const acc = lineChart({
+    title: 'Accuracy',
+    xLabel: 'epoch',
+    format: (y) => pct(y, Number.isInteger(Math.round(y * 1e6) / 1e4) ? 0 : 1),
+    precise: (y) => pct(y, 2),
+    series: [series('accuracy', 'train', '#2f6db5'), series('val_accuracy', 'validation', '#e8772e', true)],
+  });
+  const loss = lineChart({
+    title: 'Loss',
+    xLabel: 'epoch',
+    format: (y) => String(+y.toPrecision(3)),
+    precise: (y) => y.toFixed(4),
+    series: [series('loss', 'train', '#2f6db5'), series('val_loss', 'validation', '#e8772e', true)],
+  });
   return `<div class="two">${acc}${loss}</div>`;
 }
 
 function classTable(m: ReportMetrics, names: readonly string[]): string {
-  const bar = (x: number): string => `<td class="num"><span class="bar" style="--w:${(x * 100).toFixed(1)}%"></span><span class="bv">${x.toFixed(3)}</span></td>`;
-  const rows = m.per_class.map((c, i) => `<tr><td><span class="swatch" style="background:${PALETTE[i % PALETTE.length]}"></span>${esc(names[i] ?? c.name)}</td>${bar(c.precision)}${bar(c.recall)}${bar(c.f1)}<td class="num">${c.support}</td></tr>`);
-  const k = m.per_class.length, total = m.per_class.reduce((a, c) => a + c.support, 0);
+  const bar = (x: number): string =>
+    `<td class="num"><span class="bar" style="--w:${(x * 100).toFixed(1)}%"></span><span class="bv">${x.toFixed(3)}</span></td>`;
+  const rows = m.per_class.map(
+    (c, i) =>
+      `<tr><td><span class="swatch" style="background:${PALETTE[i % PALETTE.length]}"></span>${esc(names[i] ?? c.name)}</td>${bar(c.precision)}${bar(c.recall)}${bar(c.f1)}<td class="num">${c.support}</td></tr>`,
+  );
+  const k = m.per_class.length,
+    total = m.per_class.reduce((a, c) => a + c.support, 0);
   const mean = (f: 'precision' | 'recall' | 'f1'): number => m.per_class.reduce((a, c) => a + c[f], 0) / Math.max(1, k);
-  rows.push(`<tr class="avg"><td>macro average</td>${bar(mean('precision'))}${bar(mean('recall'))}${bar(mean('f1'))}<td class="num">${total}</td></tr>`);
+  rows.push(
+    `<tr class="avg"><td>macro average</td>${bar(mean('precision'))}${bar(mean('recall'))}${bar(mean('f1'))}<td class="num">${total}</td></tr>`,
+  );
   return `<table class="classes"><thead><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
@@ -134,20 +191,39 @@ function grid(samples: ReportSample[], names: readonly string[]): string {
 
 function projection(p: NonNullable<ReportData['projection']>, names: readonly string[]): string {
   const n = p.labels.length;
-  const legend = names.map((name, c) => `<li data-class="${c}"><span class="swatch" style="background:${PALETTE[c % PALETTE.length]}"></span>${esc(name)}</li>`).join('');
-  const svg = scatter(p.points, p.labels, names, [`PC 1 (${pct(p.explained[0])} of variance)`, `PC 2 (${pct(p.explained[1])} of variance)`]);
+  const legend = names
+    .map(
+      (name, c) =>
+        `<li data-class="${c}"><span class="swatch" style="background:${PALETTE[c % PALETTE.length]}"></span>${esc(name)}</li>`,
+    )
+    .join('');
+  const svg = scatter(p.points, p.labels, names, [
+    `PC 1 (${pct(p.explained[0])} of variance)`,
+    `PC 2 (${pct(p.explained[1])} of variance)`,
+  ]);
   return `<p class="note">The ${p.features}-dimensional ${esc(p.of)} for ${n.toLocaleString('en-US')} test images, projected on its first two principal components (power iteration in float64), coloured by true class. Hover a class to pick it out.</p><div class="pca">${svg}<ul class="legend">${legend}</ul></div>`;
 }
 
 export function renderReport(d: ReportData): string {
   const names = d.classNames ?? CLASS_NAMES;
-  const section = (id: string, title: string, body: string): string => `<section id="${id}"><h2>${esc(title)}</h2>${body}</section>`;
+  const section = (id: string, title: string, body: string): string =>
+    `<section id="${id}"><h2>${esc(title)}</h2>${body}</section>`;
   const acc = d.metrics ? ` · ${pct(d.metrics.test_accuracy, 2)}` : '';
   const body = [
     `<header><div class="brand">fmgpu report</div><h1>${esc(d.name)}</h1><p class="muted">${esc(String(d.run.model ?? 'model.net'))}${acc}</p>${tiles(d)}</header>`,
-    section('run', 'Model and run', `<div class="two top">${runInfo(d)}<div><pre class="summary">${esc(d.summary)}</pre><details><summary>.net source</summary><pre class="source">${esc(d.source)}</pre></details></div></div>`),
+    section(
+      'run',
+      'Model and run',
+      `<div class="two top">${runInfo(d)}<div><pre class="summary">${esc(d.summary)}</pre><details><summary>.net source</summary><pre class="source">${esc(d.source)}</pre></details></div></div>`,
+    ),
     section('curves', 'Training curves', curves(d.history)),
-    d.metrics ? section('confusion', 'Confusion matrix and per-class metrics', `<div class="two">${heatmap(d.metrics.confusion, names)}${classTable(d.metrics, names)}</div>`) : '',
+    d.metrics
+      ? section(
+          'confusion',
+          'Confusion matrix and per-class metrics',
+          `<div class="two">${heatmap(d.metrics.confusion, names)}${classTable(d.metrics, names)}</div>`,
+        )
+      : '',
     section('samples', 'Test images', grid(d.samples, names)),
     d.projection ? section('pca', 'Penultimate layer, PCA', projection(d.projection, names)) : '',
     `<footer>Made by fmgpu ${esc(String(d.run.version ?? ''))} on ${esc(d.generated.slice(0, 10))}. Self-contained: this page loads nothing from the network.</footer>`,

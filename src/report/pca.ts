@@ -19,8 +19,14 @@ const dot = (a: Float64Array, b: Float64Array): number => {
   return s;
 };
 
-export function pca2(x: ArrayLike<number>, n: number, f: number, opts: { iterations?: number; tol?: number } = {}): Pca2 {
-  const iterations = opts.iterations ?? 300, tol = opts.tol ?? 1e-10;
+export function pca2(
+  x: ArrayLike<number>,
+  n: number,
+  f: number,
+  opts: { iterations?: number; tol?: number } = {},
+): Pca2 {
+  const iterations = opts.iterations ?? 300,
+    tol = opts.tol ?? 1e-10;
   const xc = new Float64Array(n * f);
   const mean = new Float64Array(f);
   for (let i = 0; i < n; i++) for (let j = 0; j < f; j++) mean[j] += x[i * f + j]! / n;

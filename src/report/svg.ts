@@ -1,7 +1,18 @@
 // Inline SVG charts for the report: line charts, the confusion heatmap and a class scatter. Pure
 // functions from numbers to markup; sizes are in SVG user units and scale with the page (viewBox).
 
-export const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#79706e'];
+export const PALETTE = [
+  '#4e79a7',
+  '#f28e2b',
+  '#e15759',
+  '#76b7b2',
+  '#59a14f',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+  '#79706e',
+];
 
 export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -16,7 +27,8 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = ([1, 2, 2.5, 5, 10].find((m) => m * mag >= raw) ?? 10) * mag;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
   return out;
 }
 
@@ -43,15 +55,22 @@ export interface LineChart {
 }
 
 export function lineChart(c: LineChart): string {
-  const W = c.width ?? 520, H = c.height ?? 300;
+  const W = c.width ?? 520,
+    H = c.height ?? 300;
   const m = { l: 54, r: 16, t: 34, b: 42 };
-  const pts = c.series.flatMap((s) => s.points.filter((p): p is [number, number] => p[1] !== undefined && Number.isFinite(p[1])));
-  if (pts.length === 0) return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(c.title)}"><text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="muted">no data</text></svg>`;
-  const xs = pts.map((p) => p[0]), ys = [...pts.map((p) => p[1]), ...(c.yInclude ?? [])];
+  const pts = c.series.flatMap((s) =>
+    s.points.filter((p): p is [number, number] => p[1] !== undefined && Number.isFinite(p[1])),
+  );
+  if (pts.length === 0)
+    return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(c.title)}"><text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="muted">no data</text></svg>`;
+  const xs = pts.map((p) => p[0]),
+    ys = [...pts.map((p) => p[1]), ...(c.yInclude ?? [])];
   // Folds, not Math.min(...xs): one argument per epoch would overflow the stack on a long history.
-  let x0 = xs.reduce((a, b) => Math.min(a, b)), x1 = xs.reduce((a, b) => Math.max(a, b));
+  let x0 = xs.reduce((a, b) => Math.min(a, b)),
+    x1 = xs.reduce((a, b) => Math.max(a, b));
   if (x0 === x1) (x0 -= 1), (x1 += 1);
-  let y0 = ys.reduce((a, b) => Math.min(a, b)), y1 = ys.reduce((a, b) => Math.max(a, b));
+  let y0 = ys.reduce((a, b) => Math.min(a, b)),
+    y1 = ys.reduce((a, b) => Math.max(a, b));
   const pad = (y1 - y0) * 0.06 || Math.abs(y0) * 0.1 || 1;
   if (!c.yInclude?.includes(y0)) y0 -= pad;
   if (!c.yInclude?.includes(y1)) y1 += pad;
@@ -64,20 +83,30 @@ export function lineChart(c: LineChart): string {
     parts.push(`<text x="${m.l - 6}" y="${r1(py(t) + 4)}" text-anchor="end" class="tick">${esc(c.format(t))}</text>`);
   }
   const xt = niceTicks(x0, x1, Math.min(8, Math.max(1, Math.round(x1 - x0)))).filter((t) => Number.isInteger(t));
-  for (const t of xt) parts.push(`<text x="${r1(px(t))}" y="${H - m.b + 16}" text-anchor="middle" class="tick">${t}</text>`);
+  for (const t of xt)
+    parts.push(`<text x="${r1(px(t))}" y="${H - m.b + 16}" text-anchor="middle" class="tick">${t}</text>`);
   parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" class="axis"/>`);
-  parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 8}" text-anchor="middle" class="alabel">${esc(c.xLabel)}</text>`);
+  parts.push(
+    `<text x="${(m.l + W - m.r) / 2}" y="${H - 8}" text-anchor="middle" class="alabel">${esc(c.xLabel)}</text>`,
+  );
   let lx = W - m.r;
   const legend: string[] = [];
   for (const s of [...c.series].reverse()) {
     const p = s.points.filter((q): q is [number, number] => q[1] !== undefined && Number.isFinite(q[1]));
     if (p.length === 0) continue;
     const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
-    parts.push(`<polyline class="line" fill="none" stroke="${s.color}"${dash} points="${p.map(([x, y]) => `${r1(px(x))},${r1(py(y))}`).join(' ')}"/>`);
-    for (const [x, y] of p) parts.push(`<circle cx="${r1(px(x))}" cy="${r1(py(y))}" r="3.2" fill="${s.color}"><title>${esc(s.name)}, epoch ${x}: ${esc((c.precise ?? c.format)(y))}</title></circle>`);
+    parts.push(
+      `<polyline class="line" fill="none" stroke="${s.color}"${dash} points="${p.map(([x, y]) => `${r1(px(x))},${r1(py(y))}`).join(' ')}"/>`,
+    );
+    for (const [x, y] of p)
+      parts.push(
+        `<circle cx="${r1(px(x))}" cy="${r1(py(y))}" r="3.2" fill="${s.color}"><title>${esc(s.name)}, epoch ${x}: ${esc((c.precise ?? c.format)(y))}</title></circle>`,
+      );
     const w = 30 + s.name.length * 6.6;
     lx -= w;
-    legend.push(`<line x1="${r1(lx)}" x2="${r1(lx + 18)}" y1="16" y2="16" stroke="${s.color}" stroke-width="2.5"${dash}/><text x="${r1(lx + 23)}" y="20" class="tick">${esc(s.name)}</text>`);
+    legend.push(
+      `<line x1="${r1(lx)}" x2="${r1(lx + 18)}" y1="16" y2="16" stroke="${s.color}" stroke-width="2.5"${dash}/><text x="${r1(lx + 23)}" y="20" class="tick">${esc(s.name)}</text>`,
+    );
   }
   return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(c.title)}">${parts.join('')}${legend.join('')}</svg>`;
 }
@@ -94,8 +123,12 @@ function tint(hex: string, t: number): string {
  * common mistakes stand out whatever the class sizes.
  */
 export function heatmap(confusion: ArrayLike<number>, names: readonly string[]): string {
-  const k = names.length, cell = 44, left = 108, top = 112;
-  const W = left + k * cell + 60, H = top + k * cell + 34; // right: room for the last rotated label
+  const k = names.length,
+    cell = 44,
+    left = 108,
+    top = 112;
+  const W = left + k * cell + 60,
+    H = top + k * cell + 34; // right: room for the last rotated label
   const parts: string[] = [];
   for (let i = 0; i < k; i++) {
     let row = 0;
@@ -106,42 +139,81 @@ export function heatmap(confusion: ArrayLike<number>, names: readonly string[]):
       // Confusions are rarer: a square root lifts the small ones into view.
       const t = i === j ? frac : Math.sqrt(frac) * 0.9;
       const fill = v === 0 ? '#f7f8fa' : tint(i === j ? '#2f6db5' : '#d9483b', t);
-      const x = left + j * cell, y = top + i * cell;
-      parts.push(`<rect class="cell" x="${x}" y="${y}" width="${cell - 2}" height="${cell - 2}" rx="3" fill="${fill}"><title>true ${esc(names[i]!)}, predicted ${esc(names[j]!)}: ${v} (${(frac * 100).toFixed(1)}% of the row)</title></rect>`);
-      if (v > 0) parts.push(`<text x="${x + (cell - 2) / 2}" y="${y + cell / 2 + 3}" text-anchor="middle" class="count${t > 0.55 ? ' light' : ''}">${v}</text>`);
+      const x = left + j * cell,
+        y = top + i * cell;
+      parts.push(
+        `<rect class="cell" x="${x}" y="${y}" width="${cell - 2}" height="${cell - 2}" rx="3" fill="${fill}"><title>true ${esc(names[i]!)}, predicted ${esc(names[j]!)}: ${v} (${(frac * 100).toFixed(1)}% of the row)</title></rect>`,
+      );
+      if (v > 0)
+        parts.push(
+          `<text x="${x + (cell - 2) / 2}" y="${y + cell / 2 + 3}" text-anchor="middle" class="count${t > 0.55 ? ' light' : ''}">${v}</text>`,
+        );
     }
-    parts.push(`<text x="${left - 8}" y="${top + i * cell + cell / 2 + 3}" text-anchor="end" class="tick">${esc(names[i]!)}</text>`);
-    parts.push(`<text transform="translate(${left + i * cell + cell / 2 + 3},${top - 8}) rotate(-45)" class="tick">${esc(names[i]!)}</text>`);
+    parts.push(
+      `<text x="${left - 8}" y="${top + i * cell + cell / 2 + 3}" text-anchor="end" class="tick">${esc(names[i]!)}</text>`,
+    );
+    parts.push(
+      `<text transform="translate(${left + i * cell + cell / 2 + 3},${top - 8}) rotate(-45)" class="tick">${esc(names[i]!)}</text>`,
+    );
   }
-  parts.push(`<text x="${left + (k * cell) / 2}" y="${H - 8}" text-anchor="middle" class="alabel">predicted class</text>`);
-  parts.push(`<text transform="translate(14,${top + (k * cell) / 2}) rotate(-90)" text-anchor="middle" class="alabel">true class</text>`);
+  parts.push(
+    `<text x="${left + (k * cell) / 2}" y="${H - 8}" text-anchor="middle" class="alabel">predicted class</text>`,
+  );
+  parts.push(
+    `<text transform="translate(14,${top + (k * cell) / 2}) rotate(-90)" text-anchor="middle" class="alabel">true class</text>`,
+  );
   return `<svg class="heatmap" viewBox="0 0 ${W} ${H}" role="img" aria-label="confusion matrix">${parts.join('')}</svg>`;
 }
 
 /** Points [n, 2] coloured by class, one <g class="cls"> per class (the legend can highlight one). */
-export function scatter(points: ArrayLike<number>, labels: ArrayLike<number>, names: readonly string[], axes: [string, string]): string {
-  const W = 800, H = 520, m = { l: 50, r: 16, t: 14, b: 44 };
+export function scatter(
+  points: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  names: readonly string[],
+  axes: [string, string],
+): string {
+  const W = 800,
+    H = 520,
+    m = { l: 50, r: 16, t: 14, b: 44 };
   const n = labels.length;
-  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  let x0 = Infinity,
+    x1 = -Infinity,
+    y0 = Infinity,
+    y1 = -Infinity;
   for (let i = 0; i < n; i++) {
-    x0 = Math.min(x0, points[2 * i]!), x1 = Math.max(x1, points[2 * i]!);
-    y0 = Math.min(y0, points[2 * i + 1]!), y1 = Math.max(y1, points[2 * i + 1]!);
+    (x0 = Math.min(x0, points[2 * i]!)), (x1 = Math.max(x1, points[2 * i]!));
+    (y0 = Math.min(y0, points[2 * i + 1]!)), (y1 = Math.max(y1, points[2 * i + 1]!));
   }
   if (!(x1 > x0)) (x0 -= 1), (x1 += 1);
   if (!(y1 > y0)) (y0 -= 1), (y1 += 1);
-  const padX = (x1 - x0) * 0.04, padY = (y1 - y0) * 0.04;
+  const padX = (x1 - x0) * 0.04,
+    padY = (y1 - y0) * 0.04;
   (x0 -= padX), (x1 += padX), (y0 -= padY), (y1 += padY);
   const px = (x: number): number => m.l + ((x - x0) / (x1 - x0)) * (W - m.l - m.r);
   const py = (y: number): number => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
   const parts: string[] = [];
-  for (const t of niceTicks(y0, y1, 6)) parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${r1(py(t))}" y2="${r1(py(t))}" class="grid"/><text x="${m.l - 6}" y="${r1(py(t) + 4)}" text-anchor="end" class="tick">${+t.toPrecision(3)}</text>`);
-  for (const t of niceTicks(x0, x1, 7)) parts.push(`<line y1="${m.t}" y2="${H - m.b}" x1="${r1(px(t))}" x2="${r1(px(t))}" class="grid"/><text x="${r1(px(t))}" y="${H - m.b + 16}" text-anchor="middle" class="tick">${+t.toPrecision(3)}</text>`);
-  parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 8}" text-anchor="middle" class="alabel">${esc(axes[0])}</text>`);
-  parts.push(`<text transform="translate(13,${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle" class="alabel">${esc(axes[1])}</text>`);
+  for (const t of niceTicks(y0, y1, 6))
+    parts.push(
+      `<line x1="${m.l}" x2="${W - m.r}" y1="${r1(py(t))}" y2="${r1(py(t))}" class="grid"/><text x="${m.l - 6}" y="${r1(py(t) + 4)}" text-anchor="end" class="tick">${+t.toPrecision(3)}</text>`,
+    );
+  for (const t of niceTicks(x0, x1, 7))
+    parts.push(
+      `<line y1="${m.t}" y2="${H - m.b}" x1="${r1(px(t))}" x2="${r1(px(t))}" class="grid"/><text x="${r1(px(t))}" y="${H - m.b + 16}" text-anchor="middle" class="tick">${+t.toPrecision(3)}</text>`,
+    );
+  parts.push(
+    `<text x="${(m.l + W - m.r) / 2}" y="${H - 8}" text-anchor="middle" class="alabel">${esc(axes[0])}</text>`,
+  );
+  parts.push(
+    `<text transform="translate(13,${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle" class="alabel">${esc(axes[1])}</text>`,
+  );
   for (let c = 0; c < names.length; c++) {
     const dots: string[] = [];
-    for (let i = 0; i < n; i++) if (labels[i] === c) dots.push(`<circle cx="${r1(px(points[2 * i]!))}" cy="${r1(py(points[2 * i + 1]!))}" r="3"/>`);
-    parts.push(`<g class="cls" data-class="${c}" fill="${PALETTE[c % PALETTE.length]}"><title>${esc(names[c]!)}</title>${dots.join('')}</g>`);
+    for (let i = 0; i < n; i++)
+      if (labels[i] === c)
+        dots.push(`<circle cx="${r1(px(points[2 * i]!))}" cy="${r1(py(points[2 * i + 1]!))}" r="3"/>`);
+    parts.push(
+      `<g class="cls" data-class="${c}" fill="${PALETTE[c % PALETTE.length]}"><title>${esc(names[c]!)}</title>${dots.join('')}</g>`,
+    );
   }
   return `<svg class="scatter" viewBox="0 0 ${W} ${H}" role="img" aria-label="PCA projection">${parts.join('')}</svg>`;
 }

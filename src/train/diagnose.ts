@@ -33,7 +33,8 @@ export interface NonFinite {
  */
 export async function firstNonFinite(trainer: Trainer, ds: Dataset, batch: number): Promise<NonFinite | null> {
   const n = Math.min(batch, ds.n);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`firstNonFinite needs at least one image, got batch ${batch} of ${ds.n}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new RangeError(`firstNonFinite needs at least one image, got batch ${batch} of ${ds.n}`);
   const gpu = trainer.gpu;
   const built = buildGraph(trainer.ir, n, { seed: trainer.seed });
   const nodes = built.graph.nodes;
@@ -55,14 +56,19 @@ export async function firstNonFinite(trainer: Trainer, ds: Dataset, batch: numbe
     data = uploadDataset(gpu, subset(ds, n));
     gpu.write(flags, new Uint32Array(words));
     const gather = dispatchList(gatherEval(gpu, { data, x: p.buffer(built.x), labels }, { batch: n, offset: 0 }));
-    const checks = nodes.map((node, i) => nonFiniteCheck(gpu, { x: p.buffer(node.out), flag: flags }, { n: numel(node.out.shape), index: i }));
+    const checks = nodes.map((node, i) =>
+      nonFiniteCheck(gpu, { x: p.buffer(node.out), flag: flags }, { n: numel(node.out.shape), index: i }),
+    );
     own = [...gather, ...checks];
     gpu.run([...gather, ...p.forward, ...checks]);
     const flagged = (await gpu.readU32(flags, nodes.length)).findIndex((f) => f !== 0);
     const node = nodes[flagged];
     if (!node) return null;
     const r = p.buffer(node.out);
-    const values = 'buffer' in r ? await gpu.readF32(r.buffer, numel(node.out.shape), (r.offset ?? 0) / 4) : await gpu.readF32(r, numel(node.out.shape));
+    const values =
+      'buffer' in r
+        ? await gpu.readF32(r.buffer, numel(node.out.shape), (r.offset ?? 0) / 4)
+        : await gpu.readF32(r, numel(node.out.shape));
     const index = values.findIndex((v) => !Number.isFinite(v));
     return { layer: node.layer ?? node.op, op: node.op, index, value: values[index]! };
   } finally {
@@ -135,7 +141,8 @@ const squareOverflows = (v: number): boolean => Math.fround(v * v) === Infinity;
  */
 export async function firstNonFiniteGradient(trainer: Trainer, ds: Dataset, batch: number): Promise<StepFault | null> {
   const n = Math.min(batch, ds.n);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`firstNonFiniteGradient needs at least one image, got batch ${batch} of ${ds.n}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new RangeError(`firstNonFiniteGradient needs at least one image, got batch ${batch} of ${ds.n}`);
   const gpu = trainer.gpu;
   const built = buildGraph(trainer.ir, n, { seed: trainer.seed });
   const nodes = built.graph.nodes;
@@ -172,16 +179,28 @@ export async function firstNonFiniteGradient(trainer: Trainer, ds: Dataset, batc
       stats,
       keep: nodes.map((node) => node.out),
     });
-    const out = (node: Node): Scanned => ({ ref: p!.buffer(node.out), count: numel(node.out.shape), where: { layer: node.layer ?? node.op, op: node.op } });
+    const out = (node: Node): Scanned => ({
+      ref: p!.buffer(node.out),
+      count: numel(node.out.shape),
+      where: { layer: node.layer ?? node.op, op: node.op },
+    });
     const activations = nodes.map(out);
     // In the order the backward computes them: the gradient of the last layer first.
-    const grads: Scanned[] = [...p.grads].map(([name, ref]) => ({ ref, count: numel(trainer.params.specs.find((s) => s.name === name)!.shape), where: { layer: layerOf(name), param: name } }));
+    const grads: Scanned[] = [...p.grads].map(([name, ref]) => ({
+      ref,
+      count: numel(trainer.params.specs.find((s) => s.name === name)!.shape),
+      where: { layer: layerOf(name), param: name },
+    }));
     const words = Math.max(1, activations.length + grads.length);
     const flags = mine(words * 4, 'non-finite flags');
     gpu.write(flags, new Uint32Array(words));
     data = uploadDataset(gpu, subset(ds, n));
-    const gather = dispatchList(gatherEval(gpu, { data, x: p.buffer(built.x), labels: p.buffer(built.labels) }, { batch: n, offset: 0 }));
-    const checks = [...activations, ...grads].map((t, i) => nonFiniteCheck(gpu, { x: t.ref, flag: flags }, { n: t.count, index: i }));
+    const gather = dispatchList(
+      gatherEval(gpu, { data, x: p.buffer(built.x), labels: p.buffer(built.labels) }, { batch: n, offset: 0 }),
+    );
+    const checks = [...activations, ...grads].map((t, i) =>
+      nonFiniteCheck(gpu, { x: t.ref, flag: flags }, { n: t.count, index: i }),
+    );
     own = [...gather, ...checks];
     gpu.run([...gather, ...p.forward, ...p.backward, ...checks]);
     const flagged = await gpu.readU32(flags, words);
@@ -219,7 +238,8 @@ export async function firstNonFiniteGradient(trainer: Trainer, ds: Dataset, batc
       return { kind: 'gradient', ...t.where, ...(await firstBad(gpu, t)), largest, largestGradient };
     }
     const sq = squared as { t: Scanned; index: number; value: number } | null;
-    if (sq) return { kind: 'squared gradient', ...sq.t.where, index: sq.index, value: sq.value, largest, largestGradient };
+    if (sq)
+      return { kind: 'squared gradient', ...sq.t.where, index: sq.index, value: sq.value, largest, largestGradient };
     return null;
   } finally {
     gpu.free(own);
@@ -236,11 +256,13 @@ interface Scanned {
   where: Omit<Largest, 'value'>;
 }
 
-const split = (r: BufferRef): { buffer: GPUBuffer; offset: number } => ('buffer' in r ? { buffer: r.buffer, offset: r.offset ?? 0 } : { buffer: r, offset: 0 });
+const split = (r: BufferRef): { buffer: GPUBuffer; offset: number } =>
+  'buffer' in r ? { buffer: r.buffer, offset: r.offset ?? 0 } : { buffer: r, offset: 0 };
 
 /** The index of the first finite value whose magnitude exceeds `above`, and is the largest; −1 if none. */
 function largestIn(values: Float32Array, above: number): number {
-  let m = above, at = -1;
+  let m = above,
+    at = -1;
   for (let i = 0; i < values.length; i++) {
     const a = Math.abs(values[i]!);
     if (a > m && a !== Infinity) {
@@ -264,7 +286,11 @@ async function firstBad(gpu: Gpu, t: Scanned): Promise<{ index: number; value: n
  * at a time, copied into one staging buffer of at most READBACK_CHUNK bytes per read (a larger
  * tensor is read on its own). Tensors that share storage (aliases) are visited once.
  */
-async function scan(gpu: Gpu, tensors: readonly Scanned[], visit: (values: Float32Array, t: Scanned) => void): Promise<void> {
+async function scan(
+  gpu: Gpu,
+  tensors: readonly Scanned[],
+  visit: (values: Float32Array, t: Scanned) => void,
+): Promise<void> {
   const seen = new Map<GPUBuffer, Set<number>>();
   const unique = tensors.filter((t) => {
     const { buffer, offset } = split(t.ref);

@@ -9,10 +9,16 @@ export interface ClassMetrics {
   support: number;
 }
 
-export function perClass(confusion: ArrayLike<number>, classes = 10, names: readonly string[] = CLASS_NAMES): ClassMetrics[] {
+export function perClass(
+  confusion: ArrayLike<number>,
+  classes = 10,
+  names: readonly string[] = CLASS_NAMES,
+): ClassMetrics[] {
   const out: ClassMetrics[] = [];
   for (let c = 0; c < classes; c++) {
-    let tp = 0, predicted = 0, support = 0;
+    let tp = 0,
+      predicted = 0,
+      support = 0;
     for (let j = 0; j < classes; j++) {
       support += confusion[c * classes + j]!;
       predicted += confusion[j * classes + c]!;
@@ -27,31 +33,46 @@ export function perClass(confusion: ArrayLike<number>, classes = 10, names: read
 }
 
 /** scikit-learn's classification_report layout. */
-export function classificationReport(confusion: ArrayLike<number>, classes = 10, names: readonly string[] = CLASS_NAMES): string {
+export function classificationReport(
+  confusion: ArrayLike<number>,
+  classes = 10,
+  names: readonly string[] = CLASS_NAMES,
+): string {
   const rows = perClass(confusion, classes, names);
   const total = rows.reduce((a, r) => a + r.support, 0);
   let correct = 0;
   for (let c = 0; c < classes; c++) correct += confusion[c * classes + c]!;
   const w = Math.max(12, ...rows.map((r) => r.name.length));
   const f = (x: number): string => x.toFixed(2).padStart(9);
-  const line = (name: string, p: string, r: string, f1: string, s: number): string => `${name.padStart(w)} ${p} ${r} ${f1} ${String(s).padStart(9)}`;
-  const lines = [`${''.padStart(w)} ${'precision'.padStart(9)} ${'recall'.padStart(9)} ${'f1-score'.padStart(9)} ${'support'.padStart(9)}`, ''];
+  const line = (name: string, p: string, r: string, f1: string, s: number): string =>
+    `${name.padStart(w)} ${p} ${r} ${f1} ${String(s).padStart(9)}`;
+  const lines = [
+    `${''.padStart(w)} ${'precision'.padStart(9)} ${'recall'.padStart(9)} ${'f1-score'.padStart(9)} ${'support'.padStart(9)}`,
+    '',
+  ];
   for (const r of rows) lines.push(line(r.name, f(r.precision), f(r.recall), f(r.f1), r.support));
   lines.push('');
   lines.push(line('accuracy', ''.padStart(9), ''.padStart(9), f(total ? correct / total : 0), total));
   const mean = (k: 'precision' | 'recall' | 'f1'): number => rows.reduce((a, r) => a + r[k], 0) / classes;
-  const wmean = (k: 'precision' | 'recall' | 'f1'): number => (total ? rows.reduce((a, r) => a + r[k] * r.support, 0) / total : 0);
+  const wmean = (k: 'precision' | 'recall' | 'f1'): number =>
+    total ? rows.reduce((a, r) => a + r[k] * r.support, 0) / total : 0;
   lines.push(line('macro avg', f(mean('precision')), f(mean('recall')), f(mean('f1')), total));
   lines.push(line('weighted avg', f(wmean('precision')), f(wmean('recall')), f(wmean('f1')), total));
   return lines.join('\n');
 }
 
 /** The confusion matrix as text, true classes down, predictions across. */
-export function confusionTable(confusion: ArrayLike<number>, classes = 10, names: readonly string[] = CLASS_NAMES): string {
+export function confusionTable(
+  confusion: ArrayLike<number>,
+  classes = 10,
+  names: readonly string[] = CLASS_NAMES,
+): string {
   const w = Math.max(5, ...Array.from(confusion as ArrayLike<number>, (v) => String(v).length + 1));
   const short = names.map((n) => n.split(/[ /-]/)[0]!.slice(0, 11));
   const nw = Math.max(...short.map((s) => s.length));
-  const lines = [`${'true \\ pred'.padEnd(nw)} ${Array.from({ length: classes }, (_, j) => String(j).padStart(w)).join('')}`];
+  const lines = [
+    `${'true \\ pred'.padEnd(nw)} ${Array.from({ length: classes }, (_, j) => String(j).padStart(w)).join('')}`,
+  ];
   for (let i = 0; i < classes; i++) {
     let row = `${short[i]!.padEnd(nw)} `;
     for (let j = 0; j < classes; j++) row += String(confusion[i * classes + j]).padStart(w);
@@ -72,10 +93,15 @@ export function argmaxRow(scores: ArrayLike<number>, i: number, classes = 10): n
  * confusion matrix (rows: true class) of class probabilities [n, classes] against labels [n].
  * Ties in the argmax go to the lower class, as on the GPU.
  */
-export function metricsFromProbabilities(probs: ArrayLike<number>, labels: ArrayLike<number>, classes = 10): { loss: number; accuracy: number; confusion: Uint32Array } {
+export function metricsFromProbabilities(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  classes = 10,
+): { loss: number; accuracy: number; confusion: Uint32Array } {
   const n = labels.length;
   const confusion = new Uint32Array(classes * classes);
-  let nll = 0, correct = 0;
+  let nll = 0,
+    correct = 0;
   for (let i = 0; i < n; i++) {
     const best = argmaxRow(probs, i, classes);
     const y = labels[i]!;

@@ -19,14 +19,20 @@ export interface OptimizerConfig {
 }
 
 /** The optimizer a model file's (or the flags') train settings ask for. */
-export function optimizerConfig(t: Pick<TrainValues, 'optimizer' | 'momentum' | 'nesterov' | 'weightDecay'>): OptimizerConfig {
+export function optimizerConfig(
+  t: Pick<TrainValues, 'optimizer' | 'momentum' | 'nesterov' | 'weightDecay'>,
+): OptimizerConfig {
   return { name: t.optimizer, momentum: t.momentum, nesterov: t.nesterov, weightDecay: t.weightDecay };
 }
 
 /** Optimizer state (moments, velocities) on the GPU, by `<param>.<slot>` name. */
 export class OptimizerState {
   readonly slots = new Map<string, GPUBuffer>();
-  constructor(private readonly gpu: Gpu, params: ParamStore, readonly config: OptimizerConfig) {
+  constructor(
+    private readonly gpu: Gpu,
+    params: ParamStore,
+    readonly config: OptimizerConfig,
+  ) {
     for (const s of params.specs) {
       if (!s.trainable) continue;
       for (const slot of slotNames(config)) {
@@ -37,7 +43,12 @@ export class OptimizerState {
     }
   }
 
-  updates(params: ParamStore, grads: ReadonlyMap<string, BufferRef>, counter: GPUBuffer, lrTable: GPUBuffer): Dispatch[] {
+  updates(
+    params: ParamStore,
+    grads: ReadonlyMap<string, BufferRef>,
+    counter: GPUBuffer,
+    lrTable: GPUBuffer,
+  ): Dispatch[] {
     const c = this.config;
     const out: Dispatch[] = [];
     for (const s of params.specs) {
@@ -48,14 +59,29 @@ export class OptimizerState {
       const n = count(s.shape);
       if (c.name === 'sgd') {
         const velocity = this.slots.get(`${s.name}.velocity`);
-        out.push(...dispatchList(sgdUpdate(this.gpu, { param, grad, velocity, counter, lrTable }, { count: n, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay })));
+        out.push(
+          ...dispatchList(
+            sgdUpdate(
+              this.gpu,
+              { param, grad, velocity, counter, lrTable },
+              { count: n, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay },
+            ),
+          ),
+        );
       } else {
         out.push(
           ...dispatchList(
             adamUpdate(
               this.gpu,
               { param, grad, m: this.slots.get(`${s.name}.m`)!, v: this.slots.get(`${s.name}.v`)!, counter, lrTable },
-              { count: n, beta1: c.beta1 ?? 0.9, beta2: c.beta2 ?? 0.999, eps: c.eps ?? 1e-7, weightDecay: c.weightDecay, decoupled: c.name === 'adamw' },
+              {
+                count: n,
+                beta1: c.beta1 ?? 0.9,
+                beta2: c.beta2 ?? 0.999,
+                eps: c.eps ?? 1e-7,
+                weightDecay: c.weightDecay,
+                decoupled: c.name === 'adamw',
+              },
             ),
           ),
         );

@@ -12,7 +12,15 @@ import { advanceCounter } from '../ops/optimizer.ts';
 import { confusionAccumulate } from '../ops/reduce.ts';
 import { softmax } from '../ops/softmax_xent.ts';
 import { emaUpdate } from '../ops/elementwise.ts';
-import { epochOrder, evalBatches, gatherEval, gatherTrain, uploadDataset, type AugmentParams, type GpuDataset } from '../data/batch.ts';
+import {
+  epochOrder,
+  evalBatches,
+  gatherEval,
+  gatherTrain,
+  uploadDataset,
+  type AugmentParams,
+  type GpuDataset,
+} from '../data/batch.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { DataError, FmgpuError } from '../errors.ts';
 import type { NamedTensor } from '../model/safetensors.ts';
@@ -20,7 +28,11 @@ import type { NamedTensor } from '../model/safetensors.ts';
 /** The loss summed so far in an epoch is NaN or ±Inf (read back as f32 bits, tested on the host). */
 export class DivergedError extends FmgpuError {
   override name = 'DivergedError';
-  constructor(readonly loss: number, readonly epoch: number, readonly step: number) {
+  constructor(
+    readonly loss: number,
+    readonly epoch: number,
+    readonly step: number,
+  ) {
     super(`the loss became ${loss} at epoch ${epoch}, by step ${step}: try a lower learning rate`);
   }
 }
@@ -120,7 +132,11 @@ export class Trainer {
   private readonly uploads: GpuDataset[] = [];
   private readonly evalPlans = new Map<string, { built: Built; plan: Plan }>();
 
-  constructor(readonly gpu: Gpu, readonly ir: ModelIR, readonly seed = 0) {
+  constructor(
+    readonly gpu: Gpu,
+    readonly ir: ModelIR,
+    readonly seed = 0,
+  ) {
     const specs = buildGraph(ir, 1, { seed }).params;
     this.params = new ParamStore(gpu, specs);
     this.params.initialise(seed);
@@ -175,10 +191,18 @@ export class Trainer {
     this.stepsPerSubmit = perSubmit;
     const reportEvery = Math.max(perSubmit, o.progressEvery ?? 50);
     const history: EpochLog[] = [];
-    let best = { value: o.initialBest ?? Infinity, epoch: -1, weights: (o.earlyStop?.restoreBest ? o.initialBestWeights ?? null : null) as Weights | null };
+    let best = {
+      value: o.initialBest ?? Infinity,
+      epoch: -1,
+      weights: (o.earlyStop?.restoreBest ? (o.initialBestWeights ?? null) : null) as Weights | null,
+    };
     let bad = o.initialMonitor?.bad ?? 0;
     let lrScale = o.initialMonitor?.lrScale ?? 1;
-    if (lrScale !== 1) gpu.write(this.lrBuffer, table.map((x) => x * lrScale));
+    if (lrScale !== 1)
+      gpu.write(
+        this.lrBuffer,
+        table.map((x) => x * lrScale),
+      );
     this.monitor = { bad, lrScale };
     const startStep = o.initialStep ?? (o.initialEpoch ?? 0) * stepsPerEpoch;
     const start = Math.floor(startStep / stepsPerEpoch);
@@ -190,7 +214,9 @@ export class Trainer {
         gpu.write(tp.indices, epochOrder(train.n, o.seed, epoch));
         this.resetStats();
         const first = epoch === start ? startStep - start * stepsPerEpoch : 0;
-        let done = first, lastReport = first, stopped = false;
+        let done = first,
+          lastReport = first,
+          stopped = false;
         while (done < stepsPerEpoch) {
           const n = Math.min(perSubmit, stepsPerEpoch - done);
           const enc = gpu.device.createCommandEncoder();
@@ -207,14 +233,28 @@ export class Trainer {
             lastReport = done;
             const st = await this.readStats();
             const seen = (done - first) * batch;
-            if (!Number.isFinite(st.lossSum)) throw new DivergedError(st.lossSum, epoch + 1, epoch * stepsPerEpoch + done);
-            o.onProgress?.({ epoch: epoch + 1, step: done, steps: stepsPerEpoch, loss: st.lossSum / seen, accuracy: st.correct / seen, imagesPerSec: seen / ((performance.now() - t0) / 1000) });
+            if (!Number.isFinite(st.lossSum))
+              throw new DivergedError(st.lossSum, epoch + 1, epoch * stepsPerEpoch + done);
+            o.onProgress?.({
+              epoch: epoch + 1,
+              step: done,
+              steps: stepsPerEpoch,
+              loss: st.lossSum / seen,
+              accuracy: st.correct / seen,
+              imagesPerSec: seen / ((performance.now() - t0) / 1000),
+            });
           }
         }
         const st = await this.readStats();
         const seen = (done - first) * batch;
         if (!Number.isFinite(st.lossSum)) throw new DivergedError(st.lossSum, epoch + 1, epoch * stepsPerEpoch + done);
-        const log: EpochLog = { epoch: epoch + 1, seconds: (performance.now() - t0) / 1000, loss: st.lossSum / Math.max(1, seen), accuracy: st.correct / Math.max(1, seen), lr: table[Math.min(table.length - 1, (epoch + 1) * stepsPerEpoch - 1)]! * lrScale };
+        const log: EpochLog = {
+          epoch: epoch + 1,
+          seconds: (performance.now() - t0) / 1000,
+          loss: st.lossSum / Math.max(1, seen),
+          accuracy: st.correct / Math.max(1, seen),
+          lr: table[Math.min(table.length - 1, (epoch + 1) * stepsPerEpoch - 1)]! * lrScale,
+        };
         if (val && val.n > 0) {
           const v = o.ema ? await this.withEmaWeights(() => this.evaluate(val)) : await this.evaluate(val);
           log.val_loss = v.loss;
@@ -226,7 +266,8 @@ export class Trainer {
         // Early stopping and plateau schedule, on the monitored validation metric; decided before
         // onEpoch so that a checkpoint written there holds this epoch's verdict.
         const monitor = o.earlyStop?.monitor ?? 'val_loss';
-        const value = monitor === 'val_loss' ? log.val_loss : log.val_accuracy === undefined ? undefined : -log.val_accuracy;
+        const value =
+          monitor === 'val_loss' ? log.val_loss : log.val_accuracy === undefined ? undefined : -log.val_accuracy;
         let patienceOut = false;
         if (value !== undefined) {
           if (value < best.value) {
@@ -236,7 +277,10 @@ export class Trainer {
             bad++;
             if (o.schedule === 'plateau' && bad % 2 === 0) {
               lrScale *= 0.5;
-              gpu.write(this.lrBuffer, table.map((x) => x * lrScale));
+              gpu.write(
+                this.lrBuffer,
+                table.map((x) => x * lrScale),
+              );
             }
             patienceOut = !!o.earlyStop && o.earlyStop.patience > 0 && bad >= o.earlyStop.patience;
           }
@@ -261,7 +305,11 @@ export class Trainer {
   /** What the current training plan costs: for benchmarks and logs. */
   planInfo(): { dispatchesPerStep: number; submitsPerStep: number; plannedBytes: number } {
     const t = this.cachedTrain;
-    return { dispatchesPerStep: t?.step.length ?? 0, submitsPerStep: 1 / this.stepsPerSubmit, plannedBytes: t?.plan.plannedBytes ?? 0 };
+    return {
+      dispatchesPerStep: t?.step.length ?? 0,
+      submitsPerStep: 1 / this.stepsPerSubmit,
+      plannedBytes: t?.plan.plannedBytes ?? 0,
+    };
   }
 
   /** The dispatches of one training step of the current plan, in order: for profiling. */
@@ -275,12 +323,31 @@ export class Trainer {
     this.releaseTrainPlan();
     const gpu = this.gpu;
     const built = buildGraph(this.ir, batch, { seed: o.seed });
-    const p = plan(gpu, built.graph, { training: true, logits: built.logits, labels: built.labels, smoothing: o.labelSmoothing, persistent: this.params.buffers, counter: this.counter, stats: this.stats });
+    const p = plan(gpu, built.graph, {
+      training: true,
+      logits: built.logits,
+      labels: built.labels,
+      smoothing: o.labelSmoothing,
+      persistent: this.params.buffers,
+      counter: this.counter,
+      stats: this.stats,
+    });
     const data = this.data(train);
     const indices = gpu.alloc(train.n * 4, 'epoch order');
-    const gather = gatherTrain(gpu, { data, indices, counter: this.counter, x: p.buffer(built.x), labels: p.buffer(built.labels) }, { batch, stepsPerEpoch, seed: o.seed, augment: o.augment });
+    const gather = gatherTrain(
+      gpu,
+      { data, indices, counter: this.counter, x: p.buffer(built.x), labels: p.buffer(built.labels) },
+      { batch, stepsPerEpoch, seed: o.seed, augment: o.augment },
+    );
     const averages = o.ema && this.ema ? this.emaDispatches(o.ema) : [];
-    const step = [...dispatchList(gather), ...p.forward, ...p.backward, ...this.optimizer!.updates(this.params, p.grads, this.counter, this.lrBuffer!), ...averages, ...dispatchList(advanceCounter(gpu, { counter: this.counter }))];
+    const step = [
+      ...dispatchList(gather),
+      ...p.forward,
+      ...p.backward,
+      ...this.optimizer!.updates(this.params, p.grads, this.counter, this.lrBuffer!),
+      ...averages,
+      ...dispatchList(advanceCounter(gpu, { counter: this.counter })),
+    ];
     this.cachedTrain = { key, built, plan: p, batch, step, data, indices };
     return this.cachedTrain;
   }
@@ -297,7 +364,8 @@ export class Trainer {
 
   private startEma(): void {
     if (this.ema) return;
-    const avg = new Map<string, GPUBuffer>(), keep = new Map<string, GPUBuffer>();
+    const avg = new Map<string, GPUBuffer>(),
+      keep = new Map<string, GPUBuffer>();
     for (const s of this.params.specs) {
       if (!s.trainable) continue;
       const size = this.params.buffers.get(s.name)!.size;
@@ -309,7 +377,9 @@ export class Trainer {
   }
 
   private emaDispatches(decay: number): Dispatch[] {
-    return [...this.ema!.avg].map(([name, avg]) => emaUpdate(this.gpu, { x: this.params.buffers.get(name)!, avg }, avg.size / 4, decay));
+    return [...this.ema!.avg].map(([name, avg]) =>
+      emaUpdate(this.gpu, { x: this.params.buffers.get(name)!, avg }, avg.size / 4, decay),
+    );
   }
 
   /** Copies the named buffers of `from` over those of `to` (names present in both). */
@@ -337,13 +407,15 @@ export class Trainer {
   /** Creates the optimizer's state (before loading a checkpoint into it). */
   prepareOptimizer(config: OptimizerConfig): void {
     this.optimizer ??= new OptimizerState(this.gpu, this.params, config);
-    if (this.optimizer.config.name !== config.name) throw new Error(`optimizer is ${this.optimizer.config.name}, not ${config.name}`);
+    if (this.optimizer.config.name !== config.name)
+      throw new Error(`optimizer is ${this.optimizer.config.name}, not ${config.name}`);
   }
 
   /** Optimizer slots and weight averages, by name (`<param>.m`, `<param>.ema`, …), for checkpoints. */
   async stateTensors(): Promise<Map<string, NamedTensor>> {
     const out = new Map<string, NamedTensor>();
-    const add = async (name: string, b: GPUBuffer): Promise<void> => void out.set(name, { shape: [b.size / 4], data: await this.gpu.readF32(b) });
+    const add = async (name: string, b: GPUBuffer): Promise<void> =>
+      void out.set(name, { shape: [b.size / 4], data: await this.gpu.readF32(b) });
     for (const [name, b] of this.optimizer?.slots ?? []) await add(name, b);
     for (const [name, b] of this.ema?.avg ?? []) await add(`${name}.ema`, b);
     return out;
@@ -357,7 +429,10 @@ export class Trainer {
     }
     for (const [name, b] of targets) {
       const t = tensors.get(name);
-      if (!t || t.data.length * 4 !== b.size) throw new DataError(`${file}: ${t ? `tensor "${name}" has ${t.data.length} values, not ${b.size / 4}` : `no tensor "${name}"`}`);
+      if (!t || t.data.length * 4 !== b.size)
+        throw new DataError(
+          `${file}: ${t ? `tensor "${name}" has ${t.data.length} values, not ${b.size / 4}` : `no tensor "${name}"`}`,
+        );
       this.gpu.write(b, t.data);
     }
   }
@@ -375,7 +450,17 @@ export class Trainer {
     if (!e) {
       const built = buildGraph(this.ir, batch, { seed: this.seed });
       const labels = withLoss ? built.labels : null;
-      e = { built, plan: plan(this.gpu, built.graph, { training: false, logits: built.logits, labels, persistent: this.params.buffers, counter: this.counter, stats: this.stats }) };
+      e = {
+        built,
+        plan: plan(this.gpu, built.graph, {
+          training: false,
+          logits: built.logits,
+          labels,
+          persistent: this.params.buffers,
+          counter: this.counter,
+          stats: this.stats,
+        }),
+      };
       this.evalPlans.set(key, e);
     }
     return e;
@@ -386,7 +471,8 @@ export class Trainer {
    * With `tta`, of the class probabilities averaged over each image and its mirror image.
    */
   async evaluate(ds: Dataset, maxBatch = this.evalChunk, o: { tta?: boolean } = {}): Promise<EvalResult> {
-    if (o.tta) return { ...metricsFromProbabilities(await this.probabilities(ds, { tta: true, maxBatch }), ds.labels), n: ds.n };
+    if (o.tta)
+      return { ...metricsFromProbabilities(await this.probabilities(ds, { tta: true, maxBatch }), ds.labels), n: ds.n };
     const gpu = this.gpu;
     const data = this.data(ds);
     const classes = 10;
@@ -399,8 +485,20 @@ export class Trainer {
     const pass = enc.beginComputePass();
     for (const c of chunks) {
       const e = this.evalPlan(c.size, true);
-      const g = dispatchList(gatherEval(gpu, { data, x: e.plan.buffer(e.built.x), labels: e.plan.buffer(e.built.labels) }, { batch: c.size, offset: c.offset }));
-      const conf = dispatchList(confusionAccumulate(gpu, { labels: e.plan.buffer(e.built.labels), scores: e.plan.buffer(e.built.logits), confusion }, { m: c.size, classes }));
+      const g = dispatchList(
+        gatherEval(
+          gpu,
+          { data, x: e.plan.buffer(e.built.x), labels: e.plan.buffer(e.built.labels) },
+          { batch: c.size, offset: c.offset },
+        ),
+      );
+      const conf = dispatchList(
+        confusionAccumulate(
+          gpu,
+          { labels: e.plan.buffer(e.built.labels), scores: e.plan.buffer(e.built.logits), confusion },
+          { m: c.size, classes },
+        ),
+      );
       temp.push(...g, ...conf);
       gpu.encode(pass, [...g, ...e.plan.forward, ...conf]);
     }
@@ -426,7 +524,9 @@ export class Trainer {
       const e = this.evalPlan(c.size, false);
       const labels = gpu.alloc(c.size * 4, 'labels (unused)');
       for (const flip of views) {
-        const g = dispatchList(gatherEval(gpu, { data, x: e.plan.buffer(e.built.x), labels }, { batch: c.size, offset: c.offset, flip }));
+        const g = dispatchList(
+          gatherEval(gpu, { data, x: e.plan.buffer(e.built.x), labels }, { batch: c.size, offset: c.offset, flip }),
+        );
         const p = await this.runProbabilities(e, c.size, g);
         for (let i = 0; i < p.length; i++) out[c.offset * 10 + i] = out[c.offset * 10 + i]! + p[i]! / views.length;
         gpu.free(g);
@@ -450,7 +550,11 @@ export class Trainer {
   }
 
   /** Runs `before` (which fills the plan's input), the inference plan and a softmax: probabilities [size, 10]. */
-  private async runProbabilities(e: { built: Built; plan: Plan }, size: number, before: readonly Dispatch[]): Promise<Float32Array> {
+  private async runProbabilities(
+    e: { built: Built; plan: Plan },
+    size: number,
+    before: readonly Dispatch[],
+  ): Promise<Float32Array> {
     const gpu = this.gpu;
     const probs = gpu.alloc(size * 10 * 4, 'probabilities');
     const sm = dispatchList(softmax(gpu, { logits: e.plan.buffer(e.built.logits), probs }, size, 10));
@@ -473,7 +577,18 @@ export class Trainer {
       let e = this.evalPlans.get(`${size}:features`);
       if (!e) {
         const built = buildGraph(this.ir, size, { seed: this.seed });
-        e = { built, plan: plan(gpu, built.graph, { training: false, logits: built.logits, labels: null, persistent: this.params.buffers, counter: this.counter, stats: this.stats, keep: [built.features ?? built.logits] }) };
+        e = {
+          built,
+          plan: plan(gpu, built.graph, {
+            training: false,
+            logits: built.logits,
+            labels: null,
+            persistent: this.params.buffers,
+            counter: this.counter,
+            stats: this.stats,
+            keep: [built.features ?? built.logits],
+          }),
+        };
         this.evalPlans.set(`${size}:features`, e);
       }
       const f = e.built.features ?? e.built.logits;
@@ -483,7 +598,12 @@ export class Trainer {
       gpu.write('buffer' in x ? x.buffer : x, images.subarray(off * per, (off + size) * per));
       gpu.run(e.plan.forward);
       const r = e.plan.buffer(f);
-      out.set('buffer' in r ? await gpu.readF32(r.buffer, size * width, (r.offset ?? 0) / 4) : await gpu.readF32(r, size * width), off * width);
+      out.set(
+        'buffer' in r
+          ? await gpu.readF32(r.buffer, size * width, (r.offset ?? 0) / 4)
+          : await gpu.readF32(r, size * width),
+        off * width,
+      );
     }
     return out;
   }
@@ -502,4 +622,3 @@ export class Trainer {
     this.gpu.release(this.stats);
   }
 }
-

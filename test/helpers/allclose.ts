@@ -19,7 +19,13 @@ function index(flat: number, shape?: readonly number[]): string {
 }
 
 /** null when close; otherwise the failure message. */
-export function allcloseMessage(name: string, actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tol = {}, shape?: readonly number[]): string | null {
+export function allcloseMessage(
+  name: string,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tol: Tol = {},
+  shape?: readonly number[],
+): string | null {
   const atol = tol.atol ?? 1e-5;
   const rtol = tol.rtol ?? 1e-4;
   if (actual.length !== expected.length) return `${name}: length ${actual.length}, expected ${expected.length}`;
@@ -31,20 +37,31 @@ export function allcloseMessage(name: string, actual: ArrayLike<number>, expecte
     const lim = atol + rtol * Math.abs(e);
     const d = Math.abs(a - e);
     if (!(d <= lim)) {
-      if (bad === 0) first = `${name} mismatch at [${index(i, shape)}]: ref=${e} gpu=${a} (|diff| ${d.toExponential(2)} > tol ${lim.toExponential(2)})`;
+      if (bad === 0)
+        first = `${name} mismatch at [${index(i, shape)}]: ref=${e} gpu=${a} (|diff| ${d.toExponential(2)} > tol ${lim.toExponential(2)})`;
       bad++;
     }
   }
   return bad === 0 ? null : `${first}; ${bad} of ${expected.length} elements off`;
 }
 
-export function expectAllclose(name: string, actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tol = {}, shape?: readonly number[]): void {
+export function expectAllclose(
+  name: string,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tol: Tol = {},
+  shape?: readonly number[],
+): void {
   const msg = allcloseMessage(name, actual, expected, tol, shape);
   if (msg) expect.fail(msg);
 }
 
 expect.extend({
-  toBeAllclose(received: ArrayLike<number>, expected: ArrayLike<number>, tol: Tol & { shape?: number[]; name?: string } = {}) {
+  toBeAllclose(
+    received: ArrayLike<number>,
+    expected: ArrayLike<number>,
+    tol: Tol & { shape?: number[]; name?: string } = {},
+  ) {
     const msg = allcloseMessage(tol.name ?? 'value', received, expected, tol, tol.shape);
     return { pass: msg === null, message: () => msg ?? 'arrays are close' };
   },

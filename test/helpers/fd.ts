@@ -5,7 +5,14 @@ import { expectAllclose } from './allclose.ts';
  * For a scalar loss L(x) = sum(f(x) * g) with a fixed random cotangent g, compares the analytic
  * input gradient with (L(x+h) - L(x-h)) / 2h, element by element.
  */
-export function checkGradFd(name: string, x: Float64Array, loss: (x: Float64Array) => number, analytic: ArrayLike<number>, h = 1e-6, tol = { atol: 1e-6, rtol: 1e-5 }): void {
+export function checkGradFd(
+  name: string,
+  x: Float64Array,
+  loss: (x: Float64Array) => number,
+  analytic: ArrayLike<number>,
+  h = 1e-6,
+  tol = { atol: 1e-6, rtol: 1e-5 },
+): void {
   const fd = new Float64Array(x.length);
   for (let i = 0; i < x.length; i++) {
     const keep = x[i]!;

@@ -20,12 +20,14 @@ function idx(magic: number, dims: number[], body: Uint8Array): Uint8Array {
 /** Learnable 28×28 images: class c is a bright bar at row band c, plus noise. */
 export function syntheticImages(n: number, seed: number): { images: Uint8Array; labels: Uint8Array } {
   const rng = new Rng(seed);
-  const images = new Uint8Array(n * 784), labels = new Uint8Array(n);
+  const images = new Uint8Array(n * 784),
+    labels = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const c = rng.int(10);
     labels[i] = c;
     for (let p = 0; p < 784; p++) images[i * 784 + p] = rng.int(40);
-    for (let y = 2 + c * 2; y < 4 + c * 2; y++) for (let x = 4; x < 24; x++) images[i * 784 + y * 28 + x] = 200 + rng.int(55);
+    for (let y = 2 + c * 2; y < 4 + c * 2; y++)
+      for (let x = 4; x < 24; x++) images[i * 784 + y * 28 + x] = 200 + rng.int(55);
   }
   return { images, labels };
 }
@@ -33,7 +35,10 @@ export function syntheticImages(n: number, seed: number): { images: Uint8Array; 
 /** A folder with the four Fashion-MNIST idx files (gzipped). */
 export function writeIdxDir(dir: string, nTrain: number, nTest: number): string {
   mkdirSync(dir, { recursive: true });
-  for (const [prefix, n, seed] of [['train', nTrain, 1], ['t10k', nTest, 2]] as const) {
+  for (const [prefix, n, seed] of [
+    ['train', nTrain, 1],
+    ['t10k', nTest, 2],
+  ] as const) {
     const { images, labels } = syntheticImages(n, seed);
     writeFileSync(join(dir, `${prefix}-images-idx3-ubyte.gz`), gzipSync(idx(2051, [n, 28, 28], images)));
     writeFileSync(join(dir, `${prefix}-labels-idx1-ubyte.gz`), gzipSync(idx(2049, [n], labels)));
@@ -49,7 +54,10 @@ export function encodePng(w: number, h: number, rgba: Uint8Array, type: 0 | 2 | 
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const src = (y * w + x) * 4;
-      const vals = type === 0 ? [Math.round(0.299 * rgba[src]! + 0.587 * rgba[src + 1]! + 0.114 * rgba[src + 2]!)] : Array.from(rgba.subarray(src, src + ch));
+      const vals =
+        type === 0
+          ? [Math.round(0.299 * rgba[src]! + 0.587 * rgba[src + 1]! + 0.114 * rgba[src + 2]!)]
+          : Array.from(rgba.subarray(src, src + ch));
       vals.forEach((v, c) => {
         const at = y * (1 + w * ch * bpc) + 1 + (x * ch + c) * bpc;
         raw[at] = v;
@@ -74,12 +82,20 @@ export function photo(w: number, h: number): Uint8Array {
 
 /** Newest modification time under a folder. */
 function newest(dir: string): number {
-  return Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+  return Math.max(
+    0,
+    ...readdirSync(dir, { withFileTypes: true }).map((e) =>
+      e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs,
+    ),
+  );
 }
 
 /** Runs `npm run build` when dist/ is missing or older than any source it is built from. */
 export function ensureBuilt(): void {
-  const stale = !existsSync('dist/cli.js') || statSync('dist/cli.js').mtimeMs < Math.max(newest('src'), newest('dsl'), newest('shaders'), newest('web'), newest('bench'));
+  const stale =
+    !existsSync('dist/cli.js') ||
+    statSync('dist/cli.js').mtimeMs <
+      Math.max(newest('src'), newest('dsl'), newest('shaders'), newest('web'), newest('bench'));
   if (!stale) return;
   const r = spawnSync('npm', ['run', 'build'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`npm run build failed: ${r.stderr}`);
@@ -103,7 +119,8 @@ export function jpegClaiming(jpg: Uint8Array, w: number, h: number): Uint8Array 
  * output, so the pieces can follow any data.
  */
 function deflatedZeros(n: number): Uint8Array[] {
-  const piece = (size: number): Uint8Array => new Uint8Array(deflateRawSync(new Uint8Array(size), { level: 9, finishFlush: zlibConstants.Z_SYNC_FLUSH }));
+  const piece = (size: number): Uint8Array =>
+    new Uint8Array(deflateRawSync(new Uint8Array(size), { level: 9, finishFlush: zlibConstants.Z_SYNC_FLUSH }));
   const whole = piece(1 << 20);
   const out: Uint8Array[] = new Array<Uint8Array>(Math.floor(n / (1 << 20))).fill(whole);
   if (n % (1 << 20)) out.push(piece(n % (1 << 20)));
@@ -115,7 +132,7 @@ const FINAL_EMPTY_BLOCK = Uint8Array.of(0x03, 0x00); // a final fixed-Huffman bl
 function concatBytes(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
-  for (const p of parts) (out.set(p, at), (at += p.length));
+  for (const p of parts) out.set(p, at), (at += p.length);
   return out;
 }
 
@@ -133,7 +150,13 @@ export function gzipWithZeros(head: Uint8Array, zeros: number): Uint8Array {
   v.setUint32(0, crc >>> 0, true);
   v.setUint32(4, (head.length + zeros) % 2 ** 32, true);
   const start = new Uint8Array(deflateRawSync(head, { finishFlush: zlibConstants.Z_SYNC_FLUSH }));
-  return concatBytes([Uint8Array.of(0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3), start, ...deflatedZeros(zeros), FINAL_EMPTY_BLOCK, trailer]);
+  return concatBytes([
+    Uint8Array.of(0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3),
+    start,
+    ...deflatedZeros(zeros),
+    FINAL_EMPTY_BLOCK,
+    trailer,
+  ]);
 }
 
 /** A valid zlib stream (a PNG's IDAT data) of `n` zero bytes: about n/1000 bytes. */

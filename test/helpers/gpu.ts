@@ -59,11 +59,13 @@ export function useGemmVariant(g: Gpu, variant: GemmVariant, skip: (why: string)
     g.lanes = 0;
     g.gemmSide = gemmSide === 8 ? 16 : 8;
   } else if (variant === 'four lanes') {
-    if (!g.hasSubgroups || (g.adapter.subgroupSize ?? 0) < 4) skip(`${g.adapter.description} has no subgroups of one size of at least 4 lanes`);
+    if (!g.hasSubgroups || (g.adapter.subgroupSize ?? 0) < 4)
+      skip(`${g.adapter.description} has no subgroups of one size of at least 4 lanes`);
     g.lanes = 4;
   } else if (variant === 'other family') {
     const usable = g.usableLanes;
-    if (lanes === 0 && usable === 0) skip(`${g.adapter.description} has no subgroups of one size 4, 8 or 16 for the lane kernels`);
+    if (lanes === 0 && usable === 0)
+      skip(`${g.adapter.description} has no subgroups of one size 4, 8 or 16 for the lane kernels`);
     g.lanes = lanes > 0 ? 0 : usable;
   }
 }

@@ -13,7 +13,13 @@ import { softmaxXentRef } from '../../src/ops/softmax_xent.ref.ts';
 export type Values = Map<number, Float64Array>;
 
 /** Mean cross-entropy of the graph's logits, given every input, label and parameter value. */
-export function refLoss(g: Graph, values: Values, logits: Tensor, labels: Uint32Array, opts: { counter: number; smoothing?: number }): number {
+export function refLoss(
+  g: Graph,
+  values: Values,
+  logits: Tensor,
+  labels: Uint32Array,
+  opts: { counter: number; smoothing?: number },
+): number {
   const v = new Map(values);
   const get = (t: Tensor): Float64Array => {
     const x = v.get(t.id);
@@ -28,7 +34,26 @@ export function refLoss(g: Graph, values: Values, logits: Tensor, labels: Uint32
       case 'conv2d': {
         const a = n.attrs as Attrs['conv2d'];
         const [x, w] = sh;
-        out = Float64Array.from(conv2dRef(ins[0]!, ins[1]!, ins[2] ?? null, { n: x![0]!, c: x![1]!, h: x![2]!, w: x![3]!, k: w![0]!, kh: a.kh, kw: a.kw, strideH: a.strideH, strideW: a.strideW, padding: a.padding }, a.act));
+        out = Float64Array.from(
+          conv2dRef(
+            ins[0]!,
+            ins[1]!,
+            ins[2] ?? null,
+            {
+              n: x![0]!,
+              c: x![1]!,
+              h: x![2]!,
+              w: x![3]!,
+              k: w![0]!,
+              kh: a.kh,
+              kw: a.kw,
+              strideH: a.strideH,
+              strideW: a.strideW,
+              padding: a.padding,
+            },
+            a.act,
+          ),
+        );
         break;
       }
       case 'dense': {
@@ -40,7 +65,17 @@ export function refLoss(g: Graph, values: Values, logits: Tensor, labels: Uint32
       case 'avgpool': {
         const a = n.attrs as Attrs['maxpool'];
         const x = sh[0]!;
-        const s = { n: x[0]!, c: x[1]!, h: x[2]!, w: x[3]!, kh: a.kh, kw: a.kw, strideH: a.strideH, strideW: a.strideW, padding: a.padding };
+        const s = {
+          n: x[0]!,
+          c: x[1]!,
+          h: x[2]!,
+          w: x[3]!,
+          kh: a.kh,
+          kw: a.kw,
+          strideH: a.strideH,
+          strideW: a.strideW,
+          padding: a.padding,
+        };
         const r = n.op === 'maxpool' ? maxPoolForwardRef(ins[0]!, s) : avgPoolForwardRef(ins[0]!, s);
         out = Float64Array.from('y' in r ? r.y : r);
         break;
@@ -57,7 +92,9 @@ export function refLoss(g: Graph, values: Values, logits: Tensor, labels: Uint32
       }
       case 'dropout': {
         const a = n.attrs as Attrs['dropout'];
-        out = Float64Array.from(dropoutRef(ins[0]!, opts.counter, { count: ins[0]!.length, rate: a.rate, seed: a.seed }));
+        out = Float64Array.from(
+          dropoutRef(ins[0]!, opts.counter, { count: ins[0]!.length, rate: a.rate, seed: a.seed }),
+        );
         break;
       }
       case 'batchnorm': {
@@ -65,7 +102,16 @@ export function refLoss(g: Graph, values: Values, logits: Tensor, labels: Uint32
         const x = sh[0]!;
         const st = n.state.map(get);
         const hw = x.slice(2).reduce((p, q) => p * q, 1);
-        out = Float64Array.from(batchnormForwardRef(ins[0]!, ins[1]!, ins[2]!, st[0]!, st[1]!, { n: x[0]!, c: x[1]!, hw, eps: a.eps, momentum: a.momentum, training: true }).y);
+        out = Float64Array.from(
+          batchnormForwardRef(ins[0]!, ins[1]!, ins[2]!, st[0]!, st[1]!, {
+            n: x[0]!,
+            c: x[1]!,
+            hw,
+            eps: a.eps,
+            momentum: a.momentum,
+            training: true,
+          }).y,
+        );
         break;
       }
       case 'add':

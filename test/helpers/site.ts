@@ -18,7 +18,12 @@ export function send(port: number, path: string, method = 'GET'): Promise<Answer
 }
 
 /** As `send`, with the body as bytes; `agent` picks keep-alive or not (default: node's global agent). */
-export function sendBytes(port: number, path: string, method = 'GET', agent?: Agent | false): Promise<Omit<Answer, 'body'> & { body: Buffer }> {
+export function sendBytes(
+  port: number,
+  path: string,
+  method = 'GET',
+  agent?: Agent | false,
+): Promise<Omit<Answer, 'body'> & { body: Buffer }> {
   return new Promise((done, fail) => {
     const req = request({ host: '127.0.0.1', port, path, method, agent }, (res) => {
       const chunks: Buffer[] = [];

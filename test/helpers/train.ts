@@ -19,13 +19,16 @@ export const opts = (o: Partial<FitOptions> = {}): FitOptions => ({
 /** Ten classes of 8x8 images, each a bright square at its own place plus noise: learnable in seconds. */
 export function synthetic(n: number, seed: number): Dataset {
   const rng = new Rng(seed);
-  const images = new Uint8Array(n * 64), labels = new Uint8Array(n);
+  const images = new Uint8Array(n * 64),
+    labels = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const c = rng.int(10);
     labels[i] = c;
     for (let p = 0; p < 64; p++) images[i * 64 + p] = rng.int(60);
-    const y0 = Math.floor(c / 4) * 2 + 1, x0 = (c % 4) * 2;
-    for (let dy = 0; dy < 2; dy++) for (let dx = 0; dx < 2; dx++) images[i * 64 + (y0 + dy) * 8 + x0 + dx] = 200 + rng.int(55);
+    const y0 = Math.floor(c / 4) * 2 + 1,
+      x0 = (c % 4) * 2;
+    for (let dy = 0; dy < 2; dy++)
+      for (let dx = 0; dx < 2; dx++) images[i * 64 + (y0 + dy) * 8 + x0 + dx] = 200 + rng.int(55);
   }
   return { images, labels, n, rows: 8, cols: 8 };
 }
