@@ -95,7 +95,7 @@ async function main(): Promise<void> {
       maxErr: err,
     });
     gpu.free(d);
-    [ab, bb, cb].forEach((x) => gpu.release(x));
+    for (const x of [ab, bb, cb]) gpu.release(x);
   }
 
   // The reference network's conv layers.
@@ -175,7 +175,7 @@ async function main(): Promise<void> {
           }
           gpu.free(d);
         }
-        [xb, wb, bb, yb, dyb, dxb, dwb, dbb, parts].forEach((q) => gpu.release(q));
+        for (const q of [xb, wb, bb, yb, dyb, dxb, dwb, dbb, parts]) gpu.release(q);
       }
     }
   }

@@ -40,6 +40,7 @@ export class DslError extends FmgpuError {
 export const bomLength = (source: string): number => (source.charCodeAt(0) === 0xfeff ? 1 : 0);
 
 // C0 controls but tab, DEL and C1 controls: what a terminal would act on rather than print.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
 const CONTROLS = new RegExp(CONTROL.source, 'g');
 const hex2 = (c: number): string => c.toString(16).padStart(2, '0');

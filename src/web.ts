@@ -186,7 +186,7 @@ export async function saveWeights(trainer: Trainer, metadata: Record<string, str
 
 /** The .net source stored in a weights file's metadata, if any. */
 export function sourceOf(metadata: Record<string, string>): string | null {
-  return metadata[SOURCE_KEY] ?? metadata['source'] ?? metadata['model.net'] ?? null;
+  return metadata[SOURCE_KEY] ?? metadata.source ?? metadata['model.net'] ?? null;
 }
 
 /**

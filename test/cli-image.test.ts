@@ -143,7 +143,7 @@ function expected(png: Png): Uint8Array {
     else if (png.type === 0 || png.type === 4)
       px = [to8(s[0]!), to8(s[0]!), to8(s[0]!), png.type === 4 ? to8(s[1]!) : 255];
     else px = [to8(s[0]!), to8(s[1]!), to8(s[2]!), png.type === 6 ? to8(s[3]!) : 255];
-    if (key && key.every((k, c) => k === s[c])) px[3] = 0;
+    if (key?.every((k, c) => k === s[c])) px[3] = 0;
     out.set(px, i * 4);
   });
   return out;

@@ -19,7 +19,6 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeSafetensors, type NamedTensor } from '../src/model/safetensors.ts';
 import {
-  checkpointFolder,
   defaultRunDir,
   historyCsv,
   makeDir,
@@ -333,7 +332,7 @@ describe('runs as eval and predict read them', () => {
   });
 
   it.each([
-    ['missing', join(tmp, 'nope'), 'run directory ' + join(tmp, 'nope') + ' not found'],
+    ['missing', join(tmp, 'nope'), `run directory ${join(tmp, 'nope')} not found`],
     ['without model.net', tmp, `${tmp}: not a run directory (no model.net)`],
   ])('refuses a run directory %s', (_, dir, message) => {
     expect(() => readRun(dir)).toThrow(message);

@@ -2,7 +2,7 @@
 // command, end to end on generated data, interruption and resume, documented error paths.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, statSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
@@ -136,7 +136,7 @@ describe('end to end on generated data', () => {
   it('eval prints accuracy, the confusion matrix and a classification report; two runs ensemble', () => {
     const r = fmgpu('eval', run, '--data', data);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/test loss \d\.\d{4}  accuracy \d+\.\d\d% \(200 images\)/);
+    expect(r.out).toMatch(/test loss \d\.\d{4} {2}accuracy \d+\.\d\d% \(200 images\)/);
     expect(r.out).toContain('precision    recall  f1-score   support');
     expect(r.out).toContain('weighted avg');
     const two = fmgpu('eval', run, run, '--data', data);
@@ -181,7 +181,7 @@ describe('end to end on generated data', () => {
     const plain = fmgpu(...args, '--out', join(tmp, 'tta-plain'));
     expect(plain.code).toBe(0);
     expect(plain.out).toMatch(
-      /^test: loss \d\.\d{4}  accuracy \d+\.\d\d% \(200 images, each averaged with its mirror image\)  → /m,
+      /^test: loss \d\.\d{4} {2}accuracy \d+\.\d\d% \(200 images, each averaged with its mirror image\) {2}→ /m,
     );
   });
 
@@ -258,9 +258,9 @@ describe('end to end on generated data', () => {
   it("trains from Kaggle's CSV form, and refuses a malformed CSV with its line number", () => {
     const csv = (n: number, seed: number): string => {
       const { images, labels } = syntheticImages(n, seed);
-      const rows = ['label,' + Array.from({ length: 784 }, (_, i) => `pixel${i + 1}`).join(',')];
+      const rows = [`label,${Array.from({ length: 784 }, (_, i) => `pixel${i + 1}`).join(',')}`];
       for (let i = 0; i < n; i++) rows.push([labels[i], ...images.subarray(i * 784, (i + 1) * 784)].join(','));
-      return rows.join('\n') + '\n';
+      return `${rows.join('\n')}\n`;
     };
     writeFileSync(join(tmp, 'train.csv'), csv(320, 5));
     writeFileSync(join(tmp, 'test.csv'), csv(100, 6));

@@ -37,7 +37,7 @@ describe('SIGKILL during training', () => {
         delay = rng.int(40);
       const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
       child.stdout.on('data', (d: Buffer) => {
-        epochs += (d.toString().match(/^epoch \d+\/\d+  /gm) ?? []).length;
+        epochs += (d.toString().match(/^epoch \d+\/\d+ {2}/gm) ?? []).length;
         if (epochs >= target && !child.killed) setTimeout(() => child.kill('SIGKILL'), delay);
       });
       const code = await done;

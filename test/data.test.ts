@@ -105,7 +105,7 @@ describe('idx files round trip', () => {
   it.each([
     ['gzipped (.gz)', true],
     ['plain', false],
-  ] as const)('from disk, %s', (name, gz) => {
+  ] as const)('from disk, %s', (_name, gz) => {
     const { train, test } = loadFashionMnist(dataDir(`rt-${gz}`, gz));
     expect(plain(train)).toEqual(plain(TRAIN));
     expect(plain(test)).toEqual(plain(TEST));

@@ -556,14 +556,14 @@ describe('dsl errors', () => {
   });
 
   it('widens the gutter for two-digit line numbers', () => {
-    const source = '\n'.repeat(11) + 'dens 10';
+    const source = `${'\n'.repeat(11)}dens 10`;
     expect(errorText(source)).toBe(
       'model.net:12:1: error: unknown layer "dens" (did you mean "dense"?)\n  12 │ dens 10\n     ╵ ~~~~',
     );
   });
 
   it('limits residual nesting instead of overflowing the stack', () => {
-    const source = 'residual { '.repeat(17) + 'conv 1 1' + ' }'.repeat(17) + '\ndense 10';
+    const source = `${'residual { '.repeat(17)}conv 1 1${' }'.repeat(17)}\ndense 10`;
     expect(errorText(source).split('\n')[0]).toBe('model.net:1:177: error: residual blocks nest deeper than 16 levels');
   });
 });

@@ -172,8 +172,8 @@ describe('dsl fuzz', () => {
     const seen: Outcome = { models: 0, errors: 0 };
     run('residual {'.repeat(100000), seen);
     run('{'.repeat(100000), seen);
-    run('conv 8 3 same relu\n'.repeat(20000) + 'dense 10', seen);
-    run('dense 10 ' + 'relu '.repeat(10000), seen);
+    run(`${'conv 8 3 same relu\n'.repeat(20000)}dense 10`, seen);
+    run(`dense 10 ${'relu '.repeat(10000)}`, seen);
     expect(seen).toEqual({ models: 1, errors: 3 });
   });
 });

@@ -59,7 +59,7 @@ beforeAll(() => {
 }, 120_000);
 
 describe('a model file of 200,000 layers: no stack overflow', () => {
-  const RELUS = 'relu\n'.repeat(200_000) + 'dense 10\n';
+  const RELUS = `${'relu\n'.repeat(200_000)}dense 10\n`;
 
   it('parseNet and summarize take it; one row per layer', () => {
     const ir = parseNet(RELUS, 'relus.net');
@@ -172,8 +172,8 @@ describe('control characters are escaped in every error the CLI prints', () => {
     const { images, labels } = syntheticImages(4, 3);
     const rows = Array.from({ length: 4 }, (_, i) => [labels[i], ...images.subarray(i * 784, (i + 1) * 784)].join(','));
     rows[1] = rows[1]!.replace(/^(\d+),\d+,/, '$1,\x1b]0;PWNED\x07,');
-    const bad = file('title.csv', rows.join('\n') + '\n');
-    const good = file('good.csv', rows.filter((_, i) => i !== 1).join('\n') + '\n');
+    const bad = file('title.csv', `${rows.join('\n')}\n`);
+    const good = file('good.csv', `${rows.filter((_, i) => i !== 1).join('\n')}\n`);
     const r = fmgpu([
       'train',
       file('tiny.net', 'conv 2 3x3 relu\npool 2\ndense 10 softmax\n'),

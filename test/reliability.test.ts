@@ -5,7 +5,7 @@
 // SIGKILL is in crash.test.ts, Ctrl-C in cli-errors.test.ts, data decoding in data.test.ts.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -198,7 +198,7 @@ describe('bad input: one line on stderr, exit 2, nothing on stdout or disk, the 
     const rows = Array.from({ length: n }, (_, i) => [labels[i], ...images.subarray(i * 784, (i + 1) * 784)].join(','));
     edit(rows);
     const f = join(tmp, `${name}.csv`);
-    writeFileSync(f, rows.join('\n') + '\n');
+    writeFileSync(f, `${rows.join('\n')}\n`);
     return f;
   };
   const image = (name: string, bytes: Uint8Array): string => (writeFileSync(join(tmp, name), bytes), join(tmp, name));
@@ -605,7 +605,7 @@ describe('a diverged loss stops the run within the epoch, naming the step; the c
     expect(Number(m![2])).toBeLessThan(128); // within the epoch, not at its end
     expect(m![3]).toBe(dir);
     expect(r.code).toBe(1);
-    expect(r.out).not.toMatch(/^epoch 1\/2  \d/m); // the epoch never completed
+    expect(r.out).not.toMatch(/^epoch 1\/2 {2}\d/m); // the epoch never completed
   });
 
   it('after a good epoch: the checkpoint and its best weights stay readable and finite', () => {

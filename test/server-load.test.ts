@@ -294,7 +294,7 @@ const CASES: Case[] = [
   },
   {
     name: 'HEAD with a Host naming another site, then a good request',
-    parts: ['HEAD / HTTP/1.1\r\nHost: evil.example\r\n\r\n' + get('/style.css')],
+    parts: [`HEAD / HTTP/1.1\r\nHost: evil.example\r\n\r\n${get('/style.css')}`],
     want: [421, 200],
     head: [true, false],
     bodies: { 1: 'body{}' },

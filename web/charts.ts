@@ -77,7 +77,10 @@ export function lineChart(
     g.fillStyle = s.color;
     g.lineWidth = 2;
     g.beginPath();
-    s.points.forEach(([x, y], i) => (i === 0 ? g.moveTo(X(x), Y(y)) : g.lineTo(X(x), Y(y))));
+    for (const [i, [x, y]] of s.points.entries()) {
+      if (i === 0) g.moveTo(X(x), Y(y));
+      else g.lineTo(X(x), Y(y));
+    }
     g.stroke();
     if (s.dots || s.points.length === 1) {
       for (const [x, y] of s.points) {

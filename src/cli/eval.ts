@@ -1,6 +1,6 @@
 // `fmgpu eval RUN [RUN …]`: test loss and accuracy, confusion matrix, classification report; with
 // several runs, the ensemble by averaged probabilities and by majority vote.
-import { Trainer } from '../train/trainer.ts';
+import { Trainer, type EvalResult } from '../train/trainer.ts';
 import { loadFashionMnistTest, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
 import { readRun } from '../node/rundir.ts';
 import {
@@ -68,7 +68,7 @@ export async function evaluate(args: readonly string[], out: Out): Promise<numbe
       try {
         t.params.load(run.weights, run.weightsFile);
         const tta = flags.tta === undefined ? ir.train.tta : !!flags.tta; // the run's own: its file and flags
-        let ev;
+        let ev: EvalResult;
         if (tta || runs.length > 1) {
           const p = await t.probabilities(test, { tta });
           probs.push(p);
@@ -102,7 +102,7 @@ export async function evaluate(args: readonly string[], out: Out): Promise<numbe
     if (probs.length > 1) {
       const n = test.n;
       const mean = new Float32Array(n * NUM_CLASSES);
-      for (const p of probs) p.forEach((v, i) => (mean[i] += v / probs.length));
+      for (const p of probs) for (let i = 0; i < p.length; i++) mean[i] = mean[i]! + p[i]! / probs.length;
       const byVote = Array.from({ length: n }, (_, i) => {
         const votes = new Array<number>(NUM_CLASSES).fill(0);
         for (const p of probs) votes[argmaxRow(p, i)]!++;

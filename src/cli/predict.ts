@@ -68,7 +68,7 @@ export async function predict(args: readonly string[], out: Out): Promise<number
   try {
     t.params.load(run.weights, run.weightsFile);
     const x = new Float32Array(prepared.length * 784);
-    prepared.forEach((p, i) => x.set(p.pixels, i * 784));
+    for (const [i, p] of prepared.entries()) x.set(p.pixels, i * 784);
     const probs = await t.predict(x, prepared.length);
     prepared.forEach((p, i) => {
       const row = Array.from(probs.subarray(i * 10, i * 10 + 10));

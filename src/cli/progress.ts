@@ -31,8 +31,8 @@ export class Progress {
   batch = 1;
 
   step(p: StepProgress, epochs: number): void {
-    if (this.json)
-      return this.event('progress', {
+    if (this.json) {
+      this.event('progress', {
         epoch: p.epoch,
         step: p.step,
         steps: p.steps,
@@ -40,6 +40,8 @@ export class Progress {
         accuracy: p.accuracy,
         images_per_s: p.imagesPerSec,
       });
+      return;
+    }
     const left = p.imagesPerSec > 0 ? ((p.steps - p.step) * this.batch) / p.imagesPerSec : NaN;
     const width = 24,
       filled = Math.round((width * p.step) / p.steps);
@@ -49,7 +51,10 @@ export class Progress {
   }
 
   epoch(l: EpochLog, epochs: number): void {
-    if (this.json) return this.event('epoch', { ...l });
+    if (this.json) {
+      this.event('epoch', { ...l });
+      return;
+    }
     if (this.out.status) this.out.status('');
     // As Keras: the validation columns only when there is a validation set.
     const val = l.val_loss === undefined ? '' : `  val_loss ${fmt(l.val_loss)}  val_acc ${fmt(l.val_accuracy)}`;

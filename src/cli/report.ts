@@ -7,6 +7,7 @@ import type { Layer } from '../../dsl/ir.ts';
 import { loadFashionMnistTest, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
 import { readRun, RunDir, writeFileAtomic } from '../node/rundir.ts';
 import { Trainer, type EpochLog } from '../train/trainer.ts';
+import type { Gpu } from '../gpu/runtime.ts';
 import { perClass } from '../train/metrics.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { DataError } from '../errors.ts';
@@ -134,7 +135,7 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
   if (existsSync(file) && statSync(file).isDirectory())
     throw new UsageError(`--out ${file} is a directory: give the page's file name, e.g. ${join(file, 'report.html')}`);
   const run = flags.out === undefined ? RunDir.open(dir) : null;
-  let gpu;
+  let gpu: Gpu;
   try {
     gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
   } catch (e) {

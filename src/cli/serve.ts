@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { escapeControl } from '../../dsl/index.ts';
-import { DEFAULT_DATA_DIR, findRoot, startServer } from '../node/server.ts';
+import { DEFAULT_DATA_DIR, findRoot, startServer, type RunningServer } from '../node/server.ts';
 
 export const SERVE_HELP = `usage: fmgpu serve [--port N] [--host H] [--allow-host NAME]... [--data DIR] [--run RUN]
 
@@ -142,7 +142,7 @@ export async function serve(args: readonly string[], io: ServeIo = defaultIo): P
     io.err(
       `fmgpu: warning: no data folder ${a.dataDir}: the page can still load weights but not train (apt-get install dataset-fashion-mnist, or --data DIR)`,
     );
-  let running;
+  let running: RunningServer;
   try {
     running = await startServer({
       root,

@@ -58,7 +58,17 @@ export function uploadDataset(gpu: Gpu, ds: Dataset): GpuDataset {
     throw new ShapeError(`images of ${ds.rows}x${ds.cols}: the batch gather takes at most ${MAX_PIXELS} pixels`);
   const images = gpu.upload(ds.images, 'dataset images');
   const labels = gpu.upload(ds.labels, 'dataset labels');
-  return { images, labels, n: ds.n, h: ds.rows, w: ds.cols, release: () => (gpu.release(images), gpu.release(labels)) };
+  return {
+    images,
+    labels,
+    n: ds.n,
+    h: ds.rows,
+    w: ds.cols,
+    release: () => {
+      gpu.release(images);
+      gpu.release(labels);
+    },
+  };
 }
 
 /** Training steps per epoch: the last partial batch is dropped. */

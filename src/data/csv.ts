@@ -112,7 +112,10 @@ export class CsvParser {
       if (this.pendingBytes) {
         const whole = new Uint8Array(this.pendingBytes + line.length);
         let at = 0;
-        for (const p of this.pending) whole.set(p, at), (at += p.length);
+        for (const p of this.pending) {
+          whole.set(p, at);
+          at += p.length;
+        }
         whole.set(line, at);
         line = whole;
         this.pending = [];

@@ -133,7 +133,7 @@ export function datasetFromIdx(images: Uint8Array, labels: Uint8Array, imageFile
 export function encodeIdx(ds: Dataset): { images: Uint8Array; labels: Uint8Array } {
   const images = new Uint8Array(16 + ds.images.length);
   const iv = new DataView(images.buffer);
-  [IDX3_MAGIC, ds.n, ds.rows, ds.cols].forEach((v, i) => iv.setUint32(4 * i, v));
+  for (const [i, v] of [IDX3_MAGIC, ds.n, ds.rows, ds.cols].entries()) iv.setUint32(4 * i, v);
   images.set(ds.images, 16);
   const labels = new Uint8Array(8 + ds.n);
   const lv = new DataView(labels.buffer);

@@ -110,6 +110,7 @@ export class Gpu {
   private dummyBuffer: GPUBuffer | null = null;
 
   /** The GPU object the device came from: Dawn frees its instance (and crashes the device) once it is garbage. */
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: held, never read, so that it is not garbage
   private readonly instance: GPU | null;
 
   constructor(device: GPUDevice, adapter: AdapterReport, instance: GPU | null = null) {

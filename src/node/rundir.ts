@@ -387,9 +387,8 @@ export function readRun(dir: string): RunInfo {
 
 export function historyCsv(history: readonly EpochLog[]): string {
   const cols = ['epoch', 'seconds', 'loss', 'accuracy', 'val_loss', 'val_accuracy', 'lr'] as const;
-  return (
-    [cols.join(','), ...history.map((h) => cols.map((c) => (h[c] === undefined ? '' : String(h[c]))).join(','))].join(
-      '\n',
-    ) + '\n'
-  );
+  return `${[
+    cols.join(','),
+    ...history.map((h) => cols.map((c) => (h[c] === undefined ? '' : String(h[c]))).join(',')),
+  ].join('\n')}\n`;
 }

@@ -41,7 +41,7 @@ export function conv2dRef(
       const out = (n * K + k) * oh * ow;
       for (let c = 0; c < C; c++) {
         eachTap(s, (oy, ox, iy, ix, ky, kx) => {
-          y[out + oy * ow + ox] += x[((n * C + c) * H + iy) * W + ix]! * w[((k * C + c) * KH + ky) * KW + kx]!;
+          y[out + oy * ow + ox]! += x[((n * C + c) * H + iy) * W + ix]! * w[((k * C + c) * KH + ky) * KW + kx]!;
         });
       }
       for (let i = out; i < out + oh * ow; i++) y[i] = actRef(act, y[i]! + (b ? b[k]! : 0));
@@ -59,7 +59,7 @@ export function conv2dBackwardInputRef(dy: ArrayLike<number>, w: ArrayLike<numbe
     for (let k = 0; k < K; k++) {
       for (let c = 0; c < C; c++) {
         eachTap(s, (oy, ox, iy, ix, ky, kx) => {
-          dx[((n * C + c) * H + iy) * W + ix] +=
+          dx[((n * C + c) * H + iy) * W + ix]! +=
             dy[((n * K + k) * oh + oy) * ow + ox]! * w[((k * C + c) * KH + ky) * KW + kx]!;
         });
       }
@@ -81,10 +81,10 @@ export function conv2dBackwardWeightsRef(
   for (let n = 0; n < N; n++) {
     for (let k = 0; k < K; k++) {
       const out = (n * K + k) * oh * ow;
-      for (let i = out; i < out + oh * ow; i++) db[k] += dy[i]!;
+      for (let i = out; i < out + oh * ow; i++) db[k]! += dy[i]!;
       for (let c = 0; c < C; c++) {
         eachTap(s, (oy, ox, iy, ix, ky, kx) => {
-          dw[((k * C + c) * KH + ky) * KW + kx] += dy[out + oy * ow + ox]! * x[((n * C + c) * H + iy) * W + ix]!;
+          dw[((k * C + c) * KH + ky) * KW + kx]! += dy[out + oy * ow + ox]! * x[((n * C + c) * H + iy) * W + ix]!;
         });
       }
     }

@@ -22,7 +22,7 @@ export function dropoutRef(
   const out = new Float64Array(s.count);
   for (let i = 0; i < s.count; i++) {
     out[i] = mask[i] ? x[i]! / (1 - s.rate) : 0;
-    if (s.accumulate && prior) out[i] += prior[i]!;
+    if (s.accumulate && prior) out[i]! += prior[i]!;
   }
   return out;
 }

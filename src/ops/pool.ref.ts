@@ -63,7 +63,7 @@ export function maxPoolBackwardRef(
   const dx = new Float64Array(s.n * s.c * hw);
   if (s.accumulate && prior) dx.set(prior);
   eachWindow(s, (o, p) => {
-    dx[p * hw + argmax[o]!] += dy[o]!;
+    dx[p * hw + argmax[o]!]! += dy[o]!;
   });
   return dx;
 }
@@ -87,7 +87,7 @@ export function avgPoolBackwardRef(dy: ArrayLike<number>, s: PoolShape, prior?: 
   if (s.accumulate && prior) dx.set(prior);
   eachWindow(s, (o, p, y0, y1, x0, x1) => {
     const share = dy[o]! / ((y1 - y0) * (x1 - x0));
-    for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) dx[p * hw + iy * s.w + ix] += share;
+    for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) dx[p * hw + iy * s.w + ix]! += share;
   });
   return dx;
 }

@@ -29,7 +29,7 @@ export function pca2(
     tol = opts.tol ?? 1e-10;
   const xc = new Float64Array(n * f);
   const mean = new Float64Array(f);
-  for (let i = 0; i < n; i++) for (let j = 0; j < f; j++) mean[j] += x[i * f + j]! / n;
+  for (let i = 0; i < n; i++) for (let j = 0; j < f; j++) mean[j]! += x[i * f + j]! / n;
   let total = 0;
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < f; j++) {
@@ -47,7 +47,7 @@ export function pca2(
       let s = 0;
       const row = i * f;
       for (let j = 0; j < f; j++) s += xc[row + j]! * v[j]!;
-      for (let j = 0; j < f; j++) out[j] += xc[row + j]! * s;
+      for (let j = 0; j < f; j++) out[j]! += xc[row + j]! * s;
     }
     for (let j = 0; j < f; j++) out[j]! /= denom;
     return out;

@@ -68,7 +68,7 @@ export function lineChart(c: LineChart): string {
   // Folds, not Math.min(...xs): one argument per epoch would overflow the stack on a long history.
   let x0 = xs.reduce((a, b) => Math.min(a, b)),
     x1 = xs.reduce((a, b) => Math.max(a, b));
-  if (x0 === x1) (x0 -= 1), (x1 += 1);
+  if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
   let y0 = ys.reduce((a, b) => Math.min(a, b)),
     y1 = ys.reduce((a, b) => Math.max(a, b));
   const pad = (y1 - y0) * 0.06 || Math.abs(y0) * 0.1 || 1;
@@ -181,14 +181,15 @@ export function scatter(
     y0 = Infinity,
     y1 = -Infinity;
   for (let i = 0; i < n; i++) {
-    (x0 = Math.min(x0, points[2 * i]!)), (x1 = Math.max(x1, points[2 * i]!));
-    (y0 = Math.min(y0, points[2 * i + 1]!)), (y1 = Math.max(y1, points[2 * i + 1]!));
+    const x = points[2 * i]!,
+      y = points[2 * i + 1]!;
+    [x0, x1, y0, y1] = [Math.min(x0, x), Math.max(x1, x), Math.min(y0, y), Math.max(y1, y)];
   }
-  if (!(x1 > x0)) (x0 -= 1), (x1 += 1);
-  if (!(y1 > y0)) (y0 -= 1), (y1 += 1);
+  if (!(x1 > x0)) [x0, x1] = [x0 - 1, x1 + 1];
+  if (!(y1 > y0)) [y0, y1] = [y0 - 1, y1 + 1];
   const padX = (x1 - x0) * 0.04,
     padY = (y1 - y0) * 0.04;
-  (x0 -= padX), (x1 += padX), (y0 -= padY), (y1 += padY);
+  [x0, x1, y0, y1] = [x0 - padX, x1 + padX, y0 - padY, y1 + padY];
   const px = (x: number): number => m.l + ((x - x0) / (x1 - x0)) * (W - m.l - m.r);
   const py = (y: number): number => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
   const parts: string[] = [];

@@ -54,7 +54,7 @@ export interface FitOptions {
   progressEvery?: number;
   onProgress?(p: Progress): void;
   /** Called after each epoch; return 'stop' to end training (Ctrl-C, a budget). */
-  onEpoch?(log: EpochLog): void | 'stop' | Promise<void | 'stop'>;
+  onEpoch?(log: EpochLog): undefined | 'stop' | Promise<undefined | 'stop'>;
   /** Polled between submits: true stops after the current submit (a page may await a pause). */
   shouldStop?(): boolean | Promise<boolean>;
   /** Epoch to start from (resume); the step counter and schedule continue from there. */
@@ -440,7 +440,8 @@ export class Trainer {
   private evalChunkSize = 0;
   /** Images per evaluation/prediction chunk: 1000, or fewer where that would not bind (fittingBatch). */
   get evalChunk(): number {
-    return (this.evalChunkSize ||= fittingBatch(this.ir, 1000, this.gpu.limits));
+    if (this.evalChunkSize === 0) this.evalChunkSize = fittingBatch(this.ir, 1000, this.gpu.limits);
+    return this.evalChunkSize;
   }
 
   /** Inference plans by batch size; `withLoss` adds the loss and accuracy accumulation. */
