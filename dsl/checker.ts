@@ -2,11 +2,17 @@
 // same/valid geometry), names, parameter counts and residual projections; shape errors point at
 // the layer that causes them.
 import type { Act, Layer, ModelIR, ParamCount, Projection, Shape, SpatialShape } from './ir.ts';
-import { isFlat, shapeText } from './ir.ts';
+import { isFlat, LEAKY_SLOPE, shapeText } from './ir.ts';
 import { DslError, type Span } from './errors.ts';
-import type { ActSpec, LayerSpec, Program } from './parser.ts';
+import type { ActSpec, LayerSpec, Program } from './ast.ts';
 
-export const CLASSES = 10;
+/** Fashion-MNIST's ten classes: the width a network's output must have unless the caller gives another. */
+export const DEFAULT_CLASSES = 10;
+
+export interface CheckOptions {
+  /** The class count: the network must end in one output per class (default DEFAULT_CLASSES). */
+  classes?: number;
+}
 /** The engine's conv stride limit, which a residual projection (a 1×1 conv) must respect too. */
 const MAX_STRIDE = 4;
 
@@ -94,57 +100,15 @@ class Checker {
       this.softmax = true;
       return { kind: 'linear' };
     }
-    return a.kind === 'leaky' ? { kind: 'leaky', alpha: a.alpha ?? 0.3 } : { kind: a.kind };
+    return a.kind === 'leaky' ? { kind: 'leaky', alpha: a.alpha ?? LEAKY_SLOPE } : { kind: a.kind };
   }
 
   layer(spec: LayerSpec, input: Shape, name: (k: Layer['kind']) => string): Layer {
     const base = { span: spec.span, input };
     switch (spec.kind) {
       case 'conv':
-      case 'pool': {
-        const what = spec.kind === 'conv' ? 'conv' : spec.mode === 'max' ? 'pool' : 'avgpool';
-        const x = this.spatial(spec, input, what);
-        if (spec.padding === 'valid' && (x.h < spec.kh || x.w < spec.kw)) {
-          this.fail(
-            spec.span,
-            `${what} ${spec.kh}x${spec.kw} valid needs at least ${spec.kh}x${spec.kw} input but gets ${shapeText(x)}`,
-          );
-        }
-        const h = windowOut(x.h, spec.kh, spec.strideH, spec.padding);
-        const w = windowOut(x.w, spec.kw, spec.strideW, spec.padding);
-        const { strideH, strideW, padding, kh, kw } = spec;
-        if (spec.kind === 'pool')
-          return {
-            ...base,
-            kind: 'pool',
-            name: name('pool'),
-            mode: spec.mode,
-            kh,
-            kw,
-            strideH,
-            strideW,
-            padding,
-            output: { h, w, c: x.c },
-            params: none,
-          };
-        const weights = kh * kw * x.c * spec.filters + (spec.bias ? spec.filters : 0);
-        const act = this.act(spec.act, spec);
-        return {
-          ...base,
-          kind: 'conv',
-          name: name('conv'),
-          filters: spec.filters,
-          kh,
-          kw,
-          strideH,
-          strideW,
-          padding,
-          act,
-          bias: spec.bias,
-          output: { h, w, c: spec.filters },
-          params: { trainable: weights, nonTrainable: 0 },
-        };
-      }
+      case 'pool':
+        return this.window(spec, base, name);
       case 'globalavgpool': {
         const x = this.spatial(spec, input, 'globalavgpool');
         return { ...base, kind: 'globalavgpool', name: name('globalavgpool'), output: { units: x.c }, params: none };
@@ -199,6 +163,56 @@ class Checker {
     }
   }
 
+  /** A conv or pool layer: Keras/TF window geometry, a valid window no larger than its input. */
+  window(
+    spec: LayerSpec & { kind: 'conv' | 'pool' },
+    base: { span: Span; input: Shape },
+    name: (k: Layer['kind']) => string,
+  ): Layer {
+    const what = spec.kind === 'conv' ? 'conv' : spec.mode === 'max' ? 'pool' : 'avgpool';
+    const x = this.spatial(spec, base.input, what);
+    if (spec.padding === 'valid' && (x.h < spec.kh || x.w < spec.kw)) {
+      this.fail(
+        spec.span,
+        `${what} ${spec.kh}x${spec.kw} valid needs at least ${spec.kh}x${spec.kw} input but gets ${shapeText(x)}`,
+      );
+    }
+    const h = windowOut(x.h, spec.kh, spec.strideH, spec.padding);
+    const w = windowOut(x.w, spec.kw, spec.strideW, spec.padding);
+    const { strideH, strideW, padding, kh, kw } = spec;
+    if (spec.kind === 'pool')
+      return {
+        ...base,
+        kind: 'pool',
+        name: name('pool'),
+        mode: spec.mode,
+        kh,
+        kw,
+        strideH,
+        strideW,
+        padding,
+        output: { h, w, c: x.c },
+        params: none,
+      };
+    const weights = kh * kw * x.c * spec.filters + (spec.bias ? spec.filters : 0);
+    const act = this.act(spec.act, spec);
+    return {
+      ...base,
+      kind: 'conv',
+      name: name('conv'),
+      filters: spec.filters,
+      kh,
+      kw,
+      strideH,
+      strideW,
+      padding,
+      act,
+      bias: spec.bias,
+      output: { h, w, c: spec.filters },
+      params: { trainable: weights, nonTrainable: 0 },
+    };
+  }
+
   residual(spec: LayerSpec & { kind: 'residual' }, input: Shape, name: string): Layer {
     const body = this.layers(spec.body, input, `${name}.`);
     const output = body.at(-1)!.output;
@@ -217,7 +231,8 @@ class Checker {
     if (isFlat(input) || isFlat(output)) {
       this.fail(
         spec.span,
-        `residual block turns ${shapeText(input)} into ${shapeText(output)}, but a shortcut can only be projected between HxWxC shapes`,
+        `residual block turns ${shapeText(input)} into ${shapeText(output)}, ` +
+          'but a shortcut can only be projected between HxWxC shapes',
       );
     }
     // The shortcut is a 1×1 valid conv with the block's total stride: it gives ceil(n / s).
@@ -227,7 +242,8 @@ class Checker {
     if (h !== output.h || w !== output.w) {
       this.fail(
         spec.span,
-        `residual block turns ${shapeText(input)} into ${shapeText(output)}, which a 1x1 shortcut with stride ${sh}x${sw} cannot match (it gives ${h}x${w}x${output.c})`,
+        `residual block turns ${shapeText(input)} into ${shapeText(output)}, which a 1x1 shortcut with stride ` +
+          `${sh}x${sw} cannot match (it gives ${h}x${w}x${output.c})`,
       );
     }
     if (sh > MAX_STRIDE || sw > MAX_STRIDE) {
@@ -263,15 +279,16 @@ function totalStride(layers: Layer[]): [number, number] {
   return [sh, sw];
 }
 
-export function check(p: Program, source: string, file: string): ModelIR {
+export function check(p: Program, source: string, file: string, o: CheckOptions = {}): ModelIR {
+  const classes = o.classes ?? DEFAULT_CLASSES;
   const last = p.layers.at(-1);
   if (!last) throw new DslError(file, source, p.end, 'expected a layer but found end of file');
   const c = new Checker(source, file, last);
   const layers = c.layers(p.layers, p.input, '');
   const output = layers.at(-1)?.output ?? p.input;
-  const ok = isFlat(output) ? output.units === CLASSES : output.h === 1 && output.w === 1 && output.c === CLASSES;
+  const ok = isFlat(output) ? output.units === classes : output.h === 1 && output.w === 1 && output.c === classes;
   if (!ok)
-    c.fail(last.span, `the network must end in ${CLASSES} outputs (one per class) but ends in ${shapeText(output)}`);
+    c.fail(last.span, `the network must end in ${classes} outputs (one per class) but ends in ${shapeText(output)}`);
   const params = layers.reduce((a, l) => sum(a, l.params), none);
   return {
     source,

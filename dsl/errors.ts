@@ -1,6 +1,14 @@
 // The language's one error type and its renderer (esbuild-style: location, message, source line,
-// marker). Positions travel as offsets; line and column are computed once, when the error is made.
-import { FmgpuError } from '../src/errors.ts';
+// marker). Positions travel as offsets; line, column and the line's text are taken once, when the
+// error is made, so rendering it needs nothing else (no cache of sources).
+
+/**
+ * The base of every fmgpu error (the engine's UsageError, GpuError, ... in src/errors.ts extend it
+ * too). It lives here, below the engine, because the language imports nothing from src/.
+ */
+export class FmgpuError extends Error {
+  override name = 'FmgpuError';
+}
 
 export interface Span {
   /** UTF-16 offset into the source. */
@@ -17,6 +25,10 @@ export class DslError extends FmgpuError {
   readonly line: number;
   /** 1-based, in characters (code points) from the start of the line. */
   readonly column: number;
+  /** The line the error is on, as quoted under the message: no newline, trailing \r or byte-order mark. */
+  readonly lineText: string;
+  /** The UTF-16 offset in the source where `lineText` starts. */
+  readonly lineStart: number;
 
   constructor(
     readonly file: string,
@@ -29,10 +41,12 @@ export class DslError extends FmgpuError {
     this.offset = Math.max(0, Math.min(span.offset, source.length));
     this.length = Math.max(0, Math.min(span.length, source.length - this.offset));
     const before = source.slice(0, this.offset);
-    const lineStart = before.lastIndexOf('\n') + 1;
+    // A byte-order mark is not a column: line 1 starts after it, as the lexer skips it.
+    this.lineStart = before.lastIndexOf('\n') + 1 || bomLength(source);
     this.line = countLines(before);
-    // A byte-order mark is not a column: line 1 counts from after it, as the lexer skips it.
-    this.column = Array.from(before.slice(lineStart || bomLength(source))).length + 1;
+    this.column = Array.from(before.slice(this.lineStart)).length + 1;
+    const end = source.indexOf('\n', Math.max(this.offset, this.lineStart));
+    this.lineText = source.slice(this.lineStart, end < 0 ? source.length : end).replace(/\r$/, '');
   }
 }
 
@@ -68,20 +82,17 @@ function countLines(s: string): number {
 }
 
 /** `FILE:LINE:COL: error: MESSAGE (did you mean "X"?)`, the source line, and a marker under the span. */
-export function formatError(err: DslError, source: string): string {
+export function formatError(err: DslError): string {
   const hint = err.suggestion === undefined ? '' : ` (did you mean "${err.suggestion}"?)`;
   const head = escapeControl(`${err.file}:${err.line}:${err.column}: error: ${err.message}${hint}`);
-  // Line 1 starts after a byte-order mark, which the lexer skips (and a terminal would not show).
-  const start = (err.offset === 0 ? 0 : source.lastIndexOf('\n', err.offset - 1) + 1) || bomLength(source);
-  const at = Math.max(err.offset, start);
-  let end = source.indexOf('\n', at);
-  if (end < 0) end = source.length;
-  const text = source.slice(start, end).replace(/\r$/, '');
-  const prefix = text.slice(0, at - start);
+  const text = err.lineText;
+  // Where the span starts in the line (a span on line 1's byte-order mark starts after it).
+  const at = Math.max(0, err.offset - err.lineStart);
+  const prefix = text.slice(0, at);
   // Keep tabs so the marker lines up however the terminal renders them; an escaped control counts
   // as the width of its escape; a span past the line is clipped.
   const pad = Array.from(prefix, (ch) => (ch === '\t' ? '\t' : ' '.repeat(escapedWidth(ch)))).join('');
-  const width = Array.from(text.slice(at - start, err.offset - start + err.length)).reduce(
+  const width = Array.from(text.slice(at, err.offset - err.lineStart + err.length)).reduce(
     (w, ch) => w + escapedWidth(ch),
     0,
   );

@@ -25,12 +25,14 @@ const isDigit = (c: string): boolean => c >= '0' && c <= '9';
 const isWordStart = (c: string): boolean => (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c === '_';
 const isWordChar = (c: string): boolean => isWordStart(c) || isDigit(c);
 
+/** Source text as messages quote it: in quotes, cut after 30 characters. */
+const quote = (text: string): string => JSON.stringify(text.length > 30 ? `${text.slice(0, 30)}…` : text);
+
 /** A token's text as messages quote it; newlines and the end of file are named. */
 export function describe(t: Token): string {
   if (t.kind === 'eof') return 'end of file';
   if (t.kind === 'newline') return 'end of line';
-  const s = t.text.length > 30 ? `${t.text.slice(0, 30)}…` : t.text;
-  return JSON.stringify(s);
+  return quote(t.text);
 }
 
 export function lex(source: string): Token[] {
@@ -69,10 +71,7 @@ export function lex(source: string): Token[] {
       const text = source.slice(start, i);
       if (NUMBER.test(text)) push('number', start, { value: Number(text) });
       else if (SIZE.test(text)) push('size', start, { parts: text.split(/[xX×]/).map(Number) });
-      else
-        push('error', start, {
-          message: `expected a number or a size like 3x3 but found ${JSON.stringify(text.length > 30 ? `${text.slice(0, 30)}…` : text)}`,
-        });
+      else push('error', start, { message: `expected a number or a size like 3x3 but found ${quote(text)}` });
     } else {
       const cp = source.codePointAt(i)!;
       i += cp > 0xffff ? 2 : 1;

@@ -17,7 +17,8 @@ const INT_TEXT = /^-?\d+$/;
 export function rangeText(spec: ValueSpec): string {
   switch (spec.type) {
     case 'int':
-      return spec.max === undefined ? `a whole number ≥ ${spec.min}` : `a whole number from ${spec.min} to ${spec.max}`;
+      if (spec.max === undefined) return `a whole number ≥ ${spec.min}`;
+      return `a whole number from ${spec.min} to ${spec.max}`;
     case 'num':
       if (spec.max === undefined) return `a number ${spec.minOpen ? '>' : '≥'} ${spec.min}`;
       return `a number in ${spec.minOpen ? '(' : '['}${spec.min}, ${spec.max}${spec.maxOpen ? ')' : ']'}`;

@@ -1,6 +1,7 @@
 // .net parser: recursive descent over the tokens, one statement per line or `;`. It resolves every
 // option against its range (errors, never silent defaults) but leaves shapes to the checker.
-import type { ActKind, AugmentValues, Padding, SpatialShape, TrainValues, TrainConfig, AugmentConfig } from './ir.ts';
+import { LEAKY_SLOPE, type AugmentValues, type Padding, type SpatialShape, type TrainValues } from './ir.ts';
+import { ACTIVATIONS, LAYERS, type ActSpec, type LayerBody, type LayerSpec, type Program } from './ast.ts';
 import { DslError, suggest, type Span } from './errors.ts';
 import { describe, lex, type Token, type TokenKind } from './lexer.ts';
 import {
@@ -13,56 +14,6 @@ import {
   type ValueSpec,
 } from './options.ts';
 
-export interface ActSpec {
-  kind: ActKind | 'softmax';
-  alpha?: number;
-  /** Where it was written; null for the default (linear). */
-  span: Span | null;
-}
-
-export type LayerBody =
-  | {
-      kind: 'conv';
-      filters: number;
-      kh: number;
-      kw: number;
-      strideH: number;
-      strideW: number;
-      padding: Padding;
-      act: ActSpec;
-      bias: boolean;
-    }
-  | { kind: 'pool'; mode: 'max' | 'avg'; kh: number; kw: number; strideH: number; strideW: number; padding: Padding }
-  | { kind: 'globalavgpool' }
-  | { kind: 'dense'; units: number; act: ActSpec; bias: boolean }
-  | { kind: 'dropout'; rate: number }
-  | { kind: 'batchnorm'; momentum: number; eps: number }
-  | { kind: 'flatten' }
-  | { kind: 'activation'; act: ActSpec }
-  | { kind: 'residual'; body: LayerSpec[] };
-export type LayerSpec = LayerBody & { span: Span };
-
-export interface Program {
-  input: SpatialShape;
-  layers: LayerSpec[];
-  train: TrainConfig;
-  augment: AugmentConfig;
-  /** The end of the file, where "the network is empty" points. */
-  end: Span;
-}
-
-export const ACTIVATIONS: readonly string[] = ['relu', 'leaky', 'sigmoid', 'tanh', 'gelu', 'linear', 'softmax'];
-export const LAYERS: readonly string[] = [
-  'conv',
-  'pool',
-  'avgpool',
-  'globalavgpool',
-  'dense',
-  'dropout',
-  'batchnorm',
-  'flatten',
-  'residual',
-];
 const STATEMENTS: readonly string[] = ['input', 'train', 'augment', ...LAYERS, ...ACTIVATIONS];
 const MAX_DEPTH = 16;
 
@@ -235,11 +186,8 @@ class Parser {
   ): void {
     while (!this.atEnd()) {
       const t = this.peek();
-      if (t.kind !== 'word')
-        this.fail(
-          spanOf(t),
-          `expected ${what === 'train' ? 'a train option like epochs=10' : 'an augment option like shift=2'} but found ${describe(t)}`,
-        );
+      const example = what === 'train' ? 'a train option like epochs=10' : 'an augment option like shift=2';
+      if (t.kind !== 'word') this.fail(spanOf(t), `expected ${example} but found ${describe(t)}`);
       if (!has(table, t.text))
         this.fail(spanOf(t), `unknown ${what} option ${describe(t)}`, suggest(t.text, Object.keys(table)));
       const { field, spec } = table[t.text]!;
@@ -392,7 +340,7 @@ class Parser {
   act(t: Token): ActSpec {
     const kind = t.text as ActSpec['kind'];
     if (kind !== 'leaky') return { kind, span: spanOf(t) };
-    let alpha = 0.3;
+    let alpha = LEAKY_SLOPE;
     if (this.eat('(')) {
       alpha = this.value({ type: 'num', min: 0, max: 1 }, 'the leaky slope') as number;
       this.expect(')', '")"');

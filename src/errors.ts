@@ -1,8 +1,9 @@
 // Typed errors. Each carries a one-line, user-facing message; callers print `message` and exit.
+// The base, FmgpuError, is the language's (dsl/errors.ts, beside DslError): the language imports
+// nothing from the engine, and the engine's errors extend it from here.
+import { FmgpuError } from '../dsl/errors.ts';
 
-export class FmgpuError extends Error {
-  override name = 'FmgpuError';
-}
+export { FmgpuError };
 
 /** A flag, argument or file the user gave that cannot be used as given. */
 export class UsageError extends FmgpuError {

@@ -7,6 +7,7 @@ import { parseNet, tryParseNet, summarize, formatError, DslError, type ModelIR }
 import {
   Trainer,
   DivergedError,
+  fitOptions,
   type FitOptions,
   type Progress,
   type EpochLog,
@@ -15,13 +16,18 @@ import {
 import { decodeSafetensors, encodeSafetensors } from './model/safetensors.ts';
 import { DataError, FmgpuError, GpuError } from './errors.ts';
 import { CLASS_NAMES, NUM_CLASSES } from './data/classes.ts';
-import { datasetFromIdx, subset, validationSplit, type Dataset } from './data/dataset.ts';
+import { subset, validationSplit, type Dataset } from './data/dataset.ts';
+import { datasetFromIdx } from './data/idx.ts';
 import { preprocessImage, type Preprocessed } from './data/image.ts';
+import { heatmap } from './report/svg.ts';
 export { preprocessImage, type Preprocessed };
+// The confusion matrix as SVG markup: report.html's drawing, which the page shows too.
+export { heatmap };
 
 export { openGpu, adapterName, NO_ADAPTER_HELP, type Gpu };
 export { parseNet, tryParseNet, summarize, formatError, DslError, type ModelIR };
-export { Trainer, DivergedError, type FitOptions, type Progress, type EpochLog, type EvalResult };
+// FitOptions from the model's `train` and `augment` lines; `over` replaces any of them (the page's fields).
+export { fitOptions, Trainer, DivergedError, type FitOptions, type Progress, type EpochLog, type EvalResult };
 export { decodeSafetensors, encodeSafetensors };
 export { DataError, FmgpuError, GpuError };
 export { CLASS_NAMES, NUM_CLASSES, datasetFromIdx, type Dataset };
@@ -153,25 +159,6 @@ export function imagesOf(ds: Dataset, indices: readonly number[]): Float32Array 
   return out;
 }
 
-/** FitOptions from the model's `train` line; `over` replaces any of them (the page's fields). */
-export function fitOptions(ir: ModelIR, over: Partial<FitOptions> = {}): FitOptions {
-  const t = ir.train;
-  const a = ir.augment;
-  const augmenting = a.shift > 0 || a.flip || a.rotate > 0 || a.zoom > 0 || a.erase > 0;
-  return {
-    epochs: t.epochs,
-    batch: t.batch,
-    lr: t.lr,
-    optimizer: { name: t.optimizer, momentum: t.momentum, nesterov: t.nesterov, weightDecay: t.weightDecay },
-    schedule: t.schedule,
-    labelSmoothing: t.labelSmoothing,
-    seed: t.seed,
-    augment: augmenting ? { shift: a.shift, flip: a.flip, rotate: a.rotate, zoom: a.zoom, erase: a.erase } : undefined,
-    earlyStop: t.earlyStop > 0 ? { patience: t.earlyStop, monitor: 'val_loss', restoreBest: true } : undefined,
-    ...over,
-  };
-}
-
 /** Metadata key under which the .net source travels with the weights (the CLI writes the same). */
 export const SOURCE_KEY = 'fmgpu.source';
 
@@ -214,17 +201,3 @@ export async function loadWeights(
   trainer.params.load(tensors, file);
   return metadata;
 }
-
-/** Offers bytes to the user as a file download (a blob: URL; nothing leaves the machine). */
-export function downloadBytes(bytes: Uint8Array, filename: string, type = 'application/octet-stream'): void {
-  const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = filename;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
-
-// ---- Images: the same preprocessing as `fmgpu predict` ----------------------------------------

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ensureBuilt, gzipWithZeros, idxHeader, writeIdxDir, zlibOfZeros } from './helpers/files.ts';
+import { ensureBuilt, gzipWithZeros, idx, writeIdxDir, zlibOfZeros } from './helpers/files.ts';
 import { parseNet } from '../dsl/index.ts';
 import { buildGraph } from '../src/model/build.ts';
 import { encodeSafetensors } from '../src/model/safetensors.ts';
@@ -93,7 +93,8 @@ beforeAll(() => {
   ensureBuilt();
   writeFileSync(
     PRELOAD,
-    "process.on('exit', () => require('node:fs').writeFileSync(process.env.FMGPU_PEAK_RSS_FILE, String(process.resourceUsage().maxRSS)));\n",
+    'const peak = () => String(process.resourceUsage().maxRSS);\n' +
+      "process.on('exit', () => require('node:fs').writeFileSync(process.env.FMGPU_PEAK_RSS_FILE, peak()));\n",
   );
   writeFileSync(TINY, TINY_SRC);
   mkdirSync(RUN);
@@ -179,7 +180,7 @@ describe('decompression bombs: inflated no further than the header allows', () =
   });
 
   it('train: train-images .gz announcing 64 images, holding 1 GiB more', () => {
-    const dir = dataWith('bomb', { 'train-images-idx3-ubyte.gz': gzipWithZeros(idxHeader(2051, [64, 28, 28]), GiB) });
+    const dir = dataWith('bomb', { 'train-images-idx3-ubyte.gz': gzipWithZeros(idx(2051, [64, 28, 28]), GiB) });
     const images = join(dir, 'train-images-idx3-ubyte.gz');
     expectRefusal(
       train('--data', dir),
@@ -189,7 +190,7 @@ describe('decompression bombs: inflated no further than the header allows', () =
   });
 
   it('train --subset 10: only the subset of a bomb is inflated; the test set, read whole, is refused', () => {
-    const bomb = gzipWithZeros(idxHeader(2051, [64, 28, 28]), GiB);
+    const bomb = gzipWithZeros(idx(2051, [64, 28, 28]), GiB);
     const dir = dataWith('bomb-subset', { 'train-images-idx3-ubyte.gz': bomb, 't10k-images-idx3-ubyte.gz': bomb });
     expectRefusal(
       train('--data', dir, '--subset', '10'),
@@ -212,7 +213,7 @@ describe('decompression bombs: inflated no further than the header allows', () =
 describe('idx headers that announce absurd sizes: refused before anything that large is allocated', () => {
   it('more than 2 GiB of images', () => {
     const dir = dataWith('absurd', {
-      'train-images-idx3-ubyte.gz': gzipWithZeros(idxHeader(2051, [3_000_000, 28, 28]), 1000),
+      'train-images-idx3-ubyte.gz': gzipWithZeros(idx(2051, [3_000_000, 28, 28]), 1000),
     });
     expectRefusal(
       train('--data', dir),
@@ -223,7 +224,7 @@ describe('idx headers that announce absurd sizes: refused before anything that l
 
   it('more than its gzip could hold', () => {
     const dir = dataWith('liar', {
-      'train-images-idx3-ubyte.gz': gzipWithZeros(idxHeader(2051, [1_000_000, 28, 28]), 1000),
+      'train-images-idx3-ubyte.gz': gzipWithZeros(idx(2051, [1_000_000, 28, 28]), 1000),
     });
     expectRefusal(
       train('--data', dir),
@@ -234,7 +235,7 @@ describe('idx headers that announce absurd sizes: refused before anything that l
 
   it('a gzip file far larger than the data its header announces', () => {
     const dir = dataWith('padded', {
-      'train-images-idx3-ubyte.gz': gzipWithZeros(idxHeader(2051, [1, 28, 28]), 2 * GiB),
+      'train-images-idx3-ubyte.gz': gzipWithZeros(idx(2051, [1, 28, 28]), 2 * GiB),
     });
     expectRefusal(
       train('--data', dir),
@@ -247,7 +248,7 @@ describe('idx headers that announce absurd sizes: refused before anything that l
     const dir = dataWith('long', { 'train-images-idx3-ubyte.gz': '' });
     rmSync(join(dir, 'train-images-idx3-ubyte.gz'));
     const images = join(dir, 'train-images-idx3-ubyte');
-    writeFileSync(images, idxHeader(2051, [64, 28, 28]));
+    writeFileSync(images, idx(2051, [64, 28, 28]));
     truncateSync(images, 16 + 64 * 784 + 1.5e9); // sparse
     expectRefusal(train('--data', dir), images, '1500000000 bytes after the 64 images of 28x28 the header announces');
   });
@@ -255,7 +256,7 @@ describe('idx headers that announce absurd sizes: refused before anything that l
   it('a plain file shorter than its header announces: refused from its size, not read', () => {
     const dir = dataWith('short', { 'train-images-idx3-ubyte.gz': '' });
     rmSync(join(dir, 'train-images-idx3-ubyte.gz'));
-    writeFileSync(join(dir, 'train-images-idx3-ubyte'), idxHeader(2051, [1_000_000, 28, 28]));
+    writeFileSync(join(dir, 'train-images-idx3-ubyte'), idx(2051, [1_000_000, 28, 28]));
     expectRefusal(
       train('--data', dir),
       join(dir, 'train-images-idx3-ubyte'),

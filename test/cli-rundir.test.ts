@@ -2,7 +2,7 @@
 // crash at any point of the switch, runs copied or made by fmgpu 0.1.0, the refusals that name what
 // is missing, and the writer lock.
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -264,7 +264,8 @@ describe('one writer at a time', () => {
     const first = RunDir.open(dir);
     expect(() => RunDir.open(dir)).toThrow(
       new UsageError(
-        `${dir} is being written by fmgpu (pid ${process.pid}): wait for it to finish, or remove ${join(dir, 'fmgpu.lock')} if no fmgpu is running`,
+        `${dir} is being written by fmgpu (pid ${process.pid}): wait for it to finish, ` +
+          `or remove ${join(dir, 'fmgpu.lock')} if no fmgpu is running`,
       ),
     );
     expect(() => RunDir.create(dir)).toThrow('is being written by fmgpu');
@@ -281,6 +282,18 @@ describe('one writer at a time', () => {
     expect(JSON.parse(readFileSync(join(dir, 'fmgpu.lock'), 'utf8')).pid).toBe(process.pid);
     run.release();
     expect(readdirSync(dir).sort()).toEqual(['checkpoint', 'run.json']);
+  });
+
+  it('a lock left by a process that exited but was not reaped (a zombie) is stale too', async () => {
+    const dir = newRun('zombie', 1);
+    // sh starts a short sleep, prints its pid, then becomes a long sleep that never reaps it.
+    const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const pid = Number(await new Promise<string>((done) => parent.stdout.once('data', (d: Buffer) => done(String(d)))));
+    await new Promise((done) => setTimeout(done, 400));
+    expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) Z/);
+    writeFileSync(join(dir, 'fmgpu.lock'), JSON.stringify({ pid, host: hostname(), token: 'zombie' }));
+    RunDir.open(dir).release();
+    parent.kill();
   });
 
   it("a lock of another machine's process is not judged stale", () => {

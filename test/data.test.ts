@@ -8,10 +8,10 @@ import { gzipSync } from 'node:zlib';
 import { CLASS_NAMES, NUM_CLASSES } from '../src/data/classes.ts';
 import { datasetFromIdx, encodeIdx } from '../src/data/idx.ts';
 import { parseCsv } from '../src/data/csv.ts';
-import { INSTALL_HINT, labelHistogram, subset, validationSplit, type Dataset } from '../src/data/dataset.ts';
-import { DEFAULT_DATA_DIR, loadCsv, loadFashionMnist } from '../src/node/data.ts';
+import { labelHistogram, subset, validationSplit, type Dataset } from '../src/data/dataset.ts';
+import { DEFAULT_DATA_DIR, INSTALL_HINT, loadCsv, loadFashionMnist } from '../src/node/data.ts';
 import { DataError } from '../src/errors.ts';
-import { gzipWithZeros, idxHeader } from './helpers/files.ts';
+import { gzipWithZeros, idx } from './helpers/files.ts';
 import { Rng } from '../src/util/rng.ts';
 
 function generated(n: number, seed: number, rows = 28, cols = 28): Dataset {
@@ -31,11 +31,6 @@ const plain = (ds: Dataset) => ({
   images: Array.from(ds.images),
   labels: Array.from(ds.labels),
 });
-/** An idx header + body with any magic and dims (big-endian u32s). */
-function idx(magic: number, dims: number[], body: number[] | Uint8Array = []): Uint8Array {
-  const head = [magic, ...dims].flatMap((v) => [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]);
-  return Uint8Array.from([...head, ...body]);
-}
 
 /** f throws a DataError whose whole message is `message`. */
 function expectDataError(f: () => unknown, message: string): void {
@@ -216,7 +211,8 @@ describe('loading errors: DataError naming the path (and how to install)', () =>
       'wrong magic inside gzip',
       () => dataDir('magic', true, { 'train-labels-idx1-ubyte': idx(2051, [7], new Uint8Array(7)) }),
       (d) =>
-        `${d}/train-labels-idx1-ubyte.gz: not an idx1 label file: magic number 2051, expected 2049 (this is an idx3 image file)`,
+        `${d}/train-labels-idx1-ubyte.gz: not an idx1 label file: ` +
+        'magic number 2051, expected 2049 (this is an idx3 image file)',
     ],
     [
       'not 28x28',
@@ -234,13 +230,12 @@ describe('loading errors: DataError naming the path (and how to install)', () =>
 
 describe('bounded reading: at most what the header announces, only what a subset needs', () => {
   const trainImages = (dir: string, gz = true): string => join(dir, `train-images-idx3-ubyte${gz ? '.gz' : ''}`);
+  const DATA_AFTER =
+    'data after the 7 images of 28x28 the header announces (expected 5504 bytes once gunzipped, got more)';
   it('a gzip that inflates past what its header announces is refused without inflating it all', () => {
     const dir = dataDir('bomb', true, { 'train-images-idx3-ubyte': null });
     writeFileSync(trainImages(dir), gzipWithZeros(encodeIdx(TRAIN).images, 100 << 20));
-    expectDataError(
-      () => loadFashionMnist(dir),
-      `${trainImages(dir)}: data after the 7 images of 28x28 the header announces (expected 5504 bytes once gunzipped, got more)`,
-    );
+    expectDataError(() => loadFashionMnist(dir), `${trainImages(dir)}: ${DATA_AFTER}`);
   });
   it.each([true, false])('subset: only the subset is read (gzipped %s), so data after it is not seen', (gz) => {
     const dir = dataDir(`subset-tail-${gz}`, gz, { 'train-images-idx3-ubyte': null });
@@ -253,8 +248,9 @@ describe('bounded reading: at most what the header announces, only what a subset
     expectDataError(
       () => loadFashionMnist(dir),
       gz
-        ? `${trainImages(dir)}: data after the 7 images of 28x28 the header announces (expected 5504 bytes once gunzipped, got more)`
-        : `${trainImages(dir, false)}: 100 bytes after the 7 images of 28x28 the header announces (expected 5504 bytes, got 5604)`,
+        ? `${trainImages(dir)}: ${DATA_AFTER}`
+        : `${trainImages(dir, false)}: 100 bytes after the 7 images of 28x28 the header announces ` +
+            '(expected 5504 bytes, got 5604)',
     );
   });
   it('subset: a gzip cut short before the subset still says so', () => {
@@ -280,18 +276,20 @@ describe('bounded reading: at most what the header announces, only what a subset
     ['gzipped', true],
     ['plain', false],
   ] as const)('a header announcing more than 2 GiB (%s)', (_name, gz) => {
-    const dir = dataDir(`absurd-${gz}`, gz, { 'train-images-idx3-ubyte': idxHeader(2051, [3_000_000, 28, 28]) });
+    const dir = dataDir(`absurd-${gz}`, gz, { 'train-images-idx3-ubyte': idx(2051, [3_000_000, 28, 28]) });
     expectDataError(
       () => loadFashionMnist(dir),
-      `${trainImages(dir, gz)}: the header announces 3000000 images of 28x28 (2,352,000,016 bytes), more than the 2 GiB fmgpu reads`,
+      `${trainImages(dir, gz)}: the header announces 3000000 images of 28x28 (2,352,000,016 bytes), ` +
+        'more than the 2 GiB fmgpu reads',
     );
   });
   it('a header announcing more than its gzip can hold', () => {
-    const dir = dataDir('liar', true, { 'train-images-idx3-ubyte': idxHeader(2051, [100_000, 28, 28]) });
-    const size = gzipSync(idxHeader(2051, [100_000, 28, 28])).length;
+    const dir = dataDir('liar', true, { 'train-images-idx3-ubyte': idx(2051, [100_000, 28, 28]) });
+    const size = gzipSync(idx(2051, [100_000, 28, 28])).length;
     expectDataError(
       () => loadFashionMnist(dir),
-      `${trainImages(dir)}: the header announces 100000 images of 28x28 (78,400,016 bytes), more than ${size} bytes of gzip can hold: the file is corrupt`,
+      `${trainImages(dir)}: the header announces 100000 images of 28x28 (78,400,016 bytes), ` +
+        `more than ${size} bytes of gzip can hold: the file is corrupt`,
     );
   });
   it('no idx header within the first MiB of a gzip file (a gzip header with a 2 MB file name)', () => {
@@ -421,7 +419,8 @@ describe("Kaggle's CSV form", () => {
     writeFileSync(join(tmp, 'bomb.csv.gz'), gzipWithZeros(new Uint8Array(0), 300 << 20));
     expectDataError(
       () => loadCsv(join(tmp, 'bomb.csv.gz')),
-      `${join(tmp, 'bomb.csv.gz')}: more than 256 MiB of CSV once gunzipped, more than fmgpu inflates (gunzip it: a plain CSV file is read as it is parsed, up to 1 GiB)`,
+      `${join(tmp, 'bomb.csv.gz')}: more than 256 MiB of CSV once gunzipped, more than fmgpu inflates ` +
+        '(gunzip it: a plain CSV file is read as it is parsed, up to 1 GiB)',
     );
   });
 });
@@ -464,7 +463,8 @@ describe('splits', () => {
 const HAVE_DATA = existsSync(DEFAULT_DATA_DIR);
 const REAL = HAVE_DATA
   ? `${DEFAULT_DATA_DIR}: 60000 train and 10000 test images, 6000 of each class in train`
-  : `skipped: ${DEFAULT_DATA_DIR} is absent (apt-get install dataset-fashion-mnist), so the real counts and class histogram are not checked`;
+  : `skipped: ${DEFAULT_DATA_DIR} is absent (apt-get install dataset-fashion-mnist), ` +
+    'so the real counts and class histogram are not checked';
 describe('the real Fashion-MNIST', () => {
   it.skipIf(!HAVE_DATA)(REAL, () => {
     const { train, test } = loadFashionMnist();

@@ -7,7 +7,7 @@ function errorText(source: string): string {
   try {
     parseNet(source, 'model.net');
   } catch (e) {
-    if (e instanceof DslError) return formatError(e, source);
+    if (e instanceof DslError) return formatError(e);
     throw e;
   }
   throw new Error('parsed without an error');
@@ -374,7 +374,8 @@ const cases: [string, string, string][] = [
   [
     'schedule misspelt',
     'dense 10\ntrain schedule=cosin',
-    `model.net:2:16: error: expected constant, cosine, onecycle or plateau for schedule but found "cosin" (did you mean "cosine"?)
+    'model.net:2:16: error: expected constant, cosine, onecycle or plateau for schedule ' +
+      `but found "cosin" (did you mean "cosine"?)
   2 │ train schedule=cosin
     ╵                ~~~~~`,
   ],
@@ -437,14 +438,16 @@ const cases: [string, string, string][] = [
   [
     'residual: valid conv changes size',
     'residual { conv 32 3x3 relu }\ndense 10',
-    `model.net:1:1: error: residual block turns 28x28x1 into 26x26x32, which a 1x1 shortcut with stride 1x1 cannot match (it gives 28x28x32)
+    'model.net:1:1: error: residual block turns 28x28x1 into 26x26x32, ' +
+      `which a 1x1 shortcut with stride 1x1 cannot match (it gives 28x28x32)
   1 │ residual { conv 32 3x3 relu }
     ╵ ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~`,
   ],
   [
     'residual: flattens',
     'conv 8 3x3 same; residual { conv 8 3x3 same; dense 10 }',
-    `model.net:1:18: error: residual block turns 28x28x8 into 10, but a shortcut can only be projected between HxWxC shapes
+    'model.net:1:18: error: residual block turns 28x28x8 into 10, ' +
+      `but a shortcut can only be projected between HxWxC shapes
   1 │ conv 8 3x3 same; residual { conv 8 3x3 same; dense 10 }
     ╵                  ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~`,
   ],
@@ -549,7 +552,8 @@ describe('dsl errors', () => {
   it('counts columns in characters and keeps tabs under the marker', () => {
     const source = 'conv 8 1x1 # é\n\tdense 10 relux';
     expect(errorText(source)).toBe(
-      'model.net:2:11: error: unknown dense option "relux" (did you mean "relu"?)\n  2 │ \tdense 10 relux\n    ╵ \t         ~~~~~',
+      'model.net:2:11: error: unknown dense option "relux" (did you mean "relu"?)\n' +
+        '  2 │ \tdense 10 relux\n    ╵ \t         ~~~~~',
     );
     const wide = 'dense 10 # 🙂\n🙂';
     expect(errorText(wide)).toBe('model.net:2:1: error: unexpected character "🙂"\n  2 │ 🙂\n    ╵ ~');

@@ -57,9 +57,16 @@ function run(src: string, seen: Outcome): void {
     ir = parseNet(src, 'fuzz.net');
   } catch (e) {
     if (!(e instanceof DslError)) throw new Error(`${String(e)} for input ${JSON.stringify(src)}`);
-    const text = formatError(e, src).split('\n');
+    const text = formatError(e).split('\n');
     if (text.length !== 3 || !/^fuzz\.net:\d+:\d+: error: \S/.test(text[0]!))
       throw new Error(`malformed error ${JSON.stringify(text)} for ${JSON.stringify(src)}`);
+    // The error carries its line, so rendering needs no source: it must be the source's own line.
+    const line = src
+      .replace(/^\uFEFF/, '')
+      .split('\n')
+      [e.line - 1]?.replace(/\r$/, '');
+    if (e.lineText !== line)
+      throw new Error(`line ${e.line} quoted as ${JSON.stringify(e.lineText)} for ${JSON.stringify(src)}`);
     if (e.offset < 0 || e.offset + e.length > src.length)
       throw new Error(`error span out of the source for ${JSON.stringify(src)}`);
     seen.errors++;

@@ -58,7 +58,8 @@ describe('dsl IR', () => {
 
   it('names layers per kind, and residual contents under the block', () => {
     const ir = parseNet(
-      'conv 4 3 same; relu; residual { conv 4 3 same relu; conv 4 3 same; residual { conv 4 1 } }\nconv 8 3\npool 2; avgpool 2 same; dense 10',
+      'conv 4 3 same; relu; residual { conv 4 3 same relu; conv 4 3 same; residual { conv 4 1 } }\n' +
+        'conv 8 3\npool 2; avgpool 2 same; dense 10',
     );
     const names = ir.layers.map((l) => l.name);
     expect(names).toEqual(['conv1', 'act1', 'res1', 'conv2', 'pool1', 'avgpool1', 'flatten1', 'dense1']);

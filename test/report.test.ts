@@ -276,11 +276,14 @@ describe('end to end: fmgpu train, fmgpu report, the page in headless Chromium',
         );
         expect(images).toHaveLength(48);
         expect(images.every((w) => w === 28)).toBe(true);
-        // The legend picks out one class.
+        // The legend picks out one class: the others fade, and come back once the pointer leaves.
+        const opacities = (): Promise<string[]> =>
+          p.$$eval('.pca .cls', (els) => els.map((e) => getComputedStyle(e).opacity));
         await p.hover('ul.legend li[data-class="3"]');
-        expect(await p.$$eval('.pca .cls.on', (els) => els.map((e) => e.getAttribute('data-class')))).toEqual(['3']);
+        expect(await opacities()).toEqual(CLASS_NAMES.map((_, c) => (c === 3 ? '1' : '0.08')));
         mkdirSync(join(REPO, 'test-artifacts'), { recursive: true });
         await p.mouse.move(0, 0);
+        expect(await opacities()).toEqual(CLASS_NAMES.map(() => '1'));
         await p.screenshot({ path: join(REPO, 'test-artifacts', 'report.png'), fullPage: true });
         expect(requests.filter((u) => !u.startsWith('data:') && u !== `file://${page}`)).toEqual([]);
         expect(problems).toEqual([]);

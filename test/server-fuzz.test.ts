@@ -203,7 +203,8 @@ describe('fuzzed paths', () => {
     const ms = performance.now() - t0;
     agent.destroy();
     console.log(
-      `fuzz: ${paths.length} paths (seed 8) in ${ms.toFixed(0)} ms: ${JSON.stringify(counts)}; ${problems.length} problems`,
+      `fuzz: ${paths.length} paths (seed 8) in ${ms.toFixed(0)} ms: ` +
+        `${JSON.stringify(counts)}; ${problems.length} problems`,
     );
     expect(problems.slice(0, 20)).toEqual([]);
     // The fuzz must reach both sides of the guarantee, or it shows nothing.

@@ -125,7 +125,9 @@ describe('load: 500 concurrent requests', () => {
     srv.server.off('connection', count);
     keepAlive.destroy();
     console.log(
-      `load: ${jobs.length} concurrent requests over ${accepted} connections (half keep-alive on ≤32 sockets, half one per connection) in ${ms.toFixed(0)} ms; ${problems.length} problems`,
+      `load: ${jobs.length} concurrent requests over ${accepted} connections ` +
+        `(half keep-alive on ≤32 sockets, half one per connection) in ${ms.toFixed(0)} ms; ` +
+        `${problems.length} problems`,
     );
     expect(problems).toEqual([]);
     // 250 one-shot connections plus at most 32 kept alive.
@@ -335,7 +337,8 @@ const CASES: Case[] = [
   {
     name: 'four pipelined requests',
     parts: [
-      'GET /index.html HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nHEAD /style.css HTTP/1.1\r\nHost: x\r\n\r\n' +
+      'GET /index.html HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n' +
+        'HEAD /style.css HTTP/1.1\r\nHost: x\r\n\r\n' +
         get('/run/index.json'),
     ],
     want: [200, 404, 200, 200],
@@ -397,7 +400,8 @@ describe('malformed requests over raw sockets', () => {
     wall = performance.now() - t0;
     const line = (c: Case): string => {
       const x = results.get(c.name)!;
-      return `  ${c.name} | ${x.replies.map((r) => r.status).join(', ') || 'no answer'}${x.closed ? ', closed' : ', left open'} after ${x.ms.toFixed(0)} ms`;
+      const statuses = x.replies.map((r) => r.status).join(', ') || 'no answer';
+      return `  ${c.name} | ${statuses}${x.closed ? ', closed' : ', left open'} after ${x.ms.toFixed(0)} ms`;
     };
     console.log(
       `malformed: ${CASES.length} raw-socket cases at once in ${wall.toFixed(0)} ms\n${CASES.map(line).join('\n')}`,
@@ -407,7 +411,9 @@ describe('malformed requests over raw sockets', () => {
   it.each(CASES.map((c) => [c.name, c] as const))('%s', (_, c) => {
     const x = results.get(c.name)!;
     const got = x.replies.map((r) => r.status);
-    const summary = `${c.name}: answers ${JSON.stringify(got)}, ${x.rest} stray bytes, ${x.closed ? 'closed' : 'open'}: ${JSON.stringify(x.raw.subarray(0, 200).toString('latin1'))}`;
+    const summary =
+      `${c.name}: answers ${JSON.stringify(got)}, ${x.rest} stray bytes, ${x.closed ? 'closed' : 'open'}: ` +
+      JSON.stringify(x.raw.subarray(0, 200).toString('latin1'));
     expect(leaks(x.raw), summary).toBe(false);
     if (c.orClosed && got.length === 0) expect(x.closed && x.rest === 0, summary).toBe(true);
     else expect(got, summary).toEqual(c.want);

@@ -9,15 +9,9 @@ import { connect } from 'node:net';
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import {
-  checkOpened,
-  CSP,
-  hostAllowed,
-  hostNames,
-  openInside,
-  startServer,
-  type RunningServer,
-} from '../src/node/server.ts';
+import { CSP, startServer, type RunningServer } from '../src/node/server.ts';
+import { checkOpened, openInside } from '../src/node/mounts.ts';
+import { hostAllowed, hostNames } from '../src/node/hosts.ts';
 import { makeSite, sendBytes, type Site } from './helpers/site.ts';
 
 let site: Site;
@@ -99,7 +93,8 @@ describe('a served file swapped for a link to a secret', () => {
     const swaps = await swapped;
     agent.destroy();
     console.log(
-      `race: ${requests} requests in ${(performance.now() - t0).toFixed(0)} ms against ${swaps} swaps: ${JSON.stringify(counts)}; ${leaked} sent the secret`,
+      `race: ${requests} requests in ${(performance.now() - t0).toFixed(0)} ms against ${swaps} swaps: ` +
+        `${JSON.stringify(counts)}; ${leaked} sent the secret`,
     );
     expect(leaked).toBe(0);
     // Both sides of the race were reached: the real file served, the link refused.
@@ -259,7 +254,7 @@ describe('DNS rebinding: only the names this server listens as', () => {
     expect(h.body).toBe('');
   });
 
-  it('HTTP/1.0: no Host is answered (no browser sends that), a foreign one is not; HTTP/1.1 without Host is a 400', async () => {
+  it('HTTP/1.0: no Host is answered (browsers send one), a foreign one is not; HTTP/1.1 without one: 400', async () => {
     expect(await http10(srv.port, '')).toMatch(/^HTTP\/1\.1 200 [\s\S]*<!doctype html>/);
     expect(await http10(srv.port, `Host: 127.0.0.1:${srv.port}\r\n`)).toMatch(/^HTTP\/1\.1 200 /);
     expect(await http10(srv.port, 'Host: evil.example\r\n')).toMatch(

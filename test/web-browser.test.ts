@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { gunzipSync, gzipSync, deflateSync } from 'node:zlib';
 import * as esbuild from 'esbuild';
 import { startServer, type RunningServer } from '../src/node/server.ts';
-import { DEFAULT_DATA_DIR } from '../src/node/server.ts';
+import { DEFAULT_DATA_DIR } from '../src/node/data.ts';
 import type { BrowserContext } from 'playwright-core';
 import { decodeSafetensors } from '../src/model/safetensors.ts';
 
@@ -38,13 +38,15 @@ const TINY = 'conv 4 3x3 relu\npool 2\ndense 10 softmax\n';
 
 /** The README's embedding example, as a page would write it. */
 const EMBED_EXAMPLE = `(async () => {
-  const { openGpu, adapterName, parseNet, Trainer, fitOptions, loadFashionMnist, imagesOf, CLASS_NAMES } = await import('/fmgpu.js');
+  const { openGpu, adapterName, parseNet, Trainer, fitOptions, loadFashionMnist, imagesOf, CLASS_NAMES } =
+    await import('/fmgpu.js');
   const gpu = await openGpu(navigator.gpu);
   const ir = parseNet('conv 4 3x3 relu\\npool 2\\ndense 10 softmax\\ntrain epochs=1 batch=32 lr=0.01');
   const { train, test } = await loadFashionMnist('data/');
   const trainer = new Trainer(gpu, ir, ir.train.seed);
   const losses = [];
-  await trainer.fit(train, null, fitOptions(ir, { progressEvery: 1, stepsPerSubmit: 1, onProgress: (p) => losses.push(p.loss) }));
+  const onProgress = (p) => losses.push(p.loss);
+  await trainer.fit(train, null, fitOptions(ir, { progressEvery: 1, stepsPerSubmit: 1, onProgress }));
   const { accuracy, n } = await trainer.evaluate(test);
   const probs = await trainer.predict(imagesOf(test, [0]), 1);
   const best = probs.indexOf(Math.max(...probs));
@@ -140,7 +142,8 @@ interface PageState {
 }
 
 describe.skipIf(!HAVE_CHROMIUM)(
-  'the page in headless Chromium (WebGPU on SwiftShader; skipped where /usr/bin/chromium is not installed: apt-get install chromium)',
+  'the page in headless Chromium (WebGPU on SwiftShader; ' +
+    'skipped where /usr/bin/chromium is not installed: apt-get install chromium)',
   () => {
     let dir: string;
     let srv: RunningServer;
@@ -267,6 +270,10 @@ describe.skipIf(!HAVE_CHROMIUM)(
         expect(c.bars).toBe(3);
       }
       expect(await page.textContent('#test-acc')).toMatch(/test accuracy \d/);
+      // The confusion heatmap is the report's SVG: a cell per (true, predicted) pair, counts that add up.
+      expect(await page.$$eval('#confusion svg.heatmap rect.cell', (els) => els.length)).toBe(100);
+      const counts = await page.$$eval('#confusion svg.heatmap text.count', (els) => els.map((e) => e.textContent));
+      expect(counts.reduce((a, c) => a + Number(c), 0)).toBe(N_TEST);
 
       // An uploaded photo: light background inverted, fitted to 28×28, classified.
       await page.evaluate(() => ((window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs = null));

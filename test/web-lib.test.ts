@@ -200,7 +200,8 @@ describe("Fashion-MNIST over HTTP (the page's server)", () => {
 describe('fit options and weights', () => {
   const gpu = useGpu();
   const SOURCE =
-    'conv 2 3x3 relu\npool 2\ndense 10 softmax\ntrain epochs=3 batch=16 optimizer=sgd momentum=0.9 lr=0.05 seed=7\naugment shift=2 flip\n';
+    'conv 2 3x3 relu\npool 2\ndense 10 softmax\n' +
+    'train epochs=3 batch=16 optimizer=sgd momentum=0.9 lr=0.05 seed=7\naugment shift=2 flip\n';
 
   it('fitOptions follows the train and augment lines; overrides win', () => {
     const ir = parseNet(SOURCE);

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { safeSegments, startServer, type RunningServer } from '../src/node/server.ts';
+import { startServer, type RunningServer } from '../src/node/server.ts';
+import { safeSegments } from '../src/node/mounts.ts';
 import { parseServeArgs, serve } from '../src/cli/serve.ts';
 import { makeSite, send } from './helpers/site.ts';
 

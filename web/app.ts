@@ -13,7 +13,7 @@ import {
   saveWeights,
   readWeights,
   sourceOf,
-  downloadBytes,
+  heatmap,
   parseNet,
   formatError,
   DslError,
@@ -27,8 +27,9 @@ import {
   type EvalResult,
   type Preprocessed,
 } from '../src/web.ts';
-import { lineChart, heatmap, bars, el, argmax, sampleGrid, type Series } from './charts.ts';
+import { lineChart, bars, el, argmax, sampleGrid, type Series } from './charts.ts';
 import { editor } from './editor.ts';
+import { downloadBytes } from './download.ts';
 import { pad } from './pad.ts';
 
 const DEFAULT_SOURCE = `# A small CNN for Fashion-MNIST: edit it and the summary follows as you type.
@@ -181,7 +182,8 @@ async function evaluate(): Promise<void> {
   try {
     const r = await trainer.evaluate(data.test);
     page.evaluation = r;
-    heatmap($<HTMLCanvasElement>('confusion'), r.confusion, CLASS_NAMES);
+    // The report's drawing (src/report/svg.ts): markup of numbers and escaped class names.
+    $('confusion').innerHTML = heatmap(r.confusion, CLASS_NAMES);
     $('test-acc').textContent =
       `test accuracy ${pct(r.accuracy)} · loss ${fmt(r.loss)} · ${r.n.toLocaleString('en')} images`;
     status(`Test accuracy ${pct(r.accuracy)}, loss ${fmt(r.loss)}.`);
@@ -223,8 +225,10 @@ async function train(): Promise<void> {
   }
   stopRequested = false;
   setState('training');
+  const validating = val ? `, validating on ${val.n.toLocaleString('en')}` : '';
   status(
-    `${resuming ? 'Resuming' : 'Training'} on ${tr.n.toLocaleString('en')} images${val ? `, validating on ${val.n.toLocaleString('en')}` : ''}: the first steps compile the shaders.`,
+    `${resuming ? 'Resuming' : 'Training'} on ${tr.n.toLocaleString('en')} images${validating}: ` +
+      'the first steps compile the shaders.',
   );
   let pausing = false;
   try {
@@ -258,7 +262,7 @@ async function train(): Promise<void> {
 }
 
 function message(e: unknown): string {
-  if (e instanceof DslError) return formatError(e, ed.source());
+  if (e instanceof DslError) return formatError(e);
   return e instanceof Error ? e.message : String(e);
 }
 
@@ -360,14 +364,16 @@ async function start(): Promise<void> {
     });
   } catch (e) {
     status(
-      `${message(e)}. Training needs the dataset: run fmgpu serve --data DIR with the four idx .gz files (apt-get install dataset-fashion-mnist). Loading weights still works.`,
+      `${message(e)}. Training needs the dataset: run fmgpu serve --data DIR with the four idx .gz files ` +
+        '(apt-get install dataset-fashion-mnist). Loading weights still works.',
       true,
     );
     setState('idle');
     return;
   }
   status(
-    `Ready: ${data.train.n.toLocaleString('en')} training and ${data.test.n.toLocaleString('en')} test images. Press Train.`,
+    `Ready: ${data.train.n.toLocaleString('en')} training and ${data.test.n.toLocaleString('en')} test images. ` +
+      'Press Train.',
   );
   setState('idle');
   await showSamples();

@@ -1,5 +1,5 @@
-// Canvas drawing for the page: line charts (curves), the confusion heatmap, 28×28 images and
-// probability bars. No chart library: a few hundred points and a 10×10 grid need none.
+// Canvas drawing for the page: line charts (curves), 28×28 images and probability bars. No chart
+// library: a few hundred points need none. The confusion heatmap is the report's SVG (src/report/svg.ts).
 
 export interface Series {
   name: string;
@@ -101,54 +101,6 @@ export function lineChart(
     g.fillText(s.name, lx + 18, 10);
     lx += 26 + g.measureText(s.name).width;
   }
-}
-
-/** Rows: true class, columns: predicted; colour by the row's fraction, counts written in. */
-export function heatmap(canvas: HTMLCanvasElement, confusion: ArrayLike<number>, names: readonly string[]): void {
-  const { g, w, h } = context(canvas);
-  const k = names.length;
-  const left = 96,
-    top = 8,
-    bottom = 78;
-  const cell = Math.min((w - left - 8) / k, (h - top - bottom) / k);
-  g.font = '11px system-ui, sans-serif';
-  for (let i = 0; i < k; i++) {
-    let row = 0;
-    for (let j = 0; j < k; j++) row += confusion[i * k + j]!;
-    for (let j = 0; j < k; j++) {
-      const c = confusion[i * k + j]!;
-      const f = row ? c / row : 0;
-      // Diagonal blue, mistakes red: the eye finds the confusions.
-      const [r, gg, b] = i === j ? [47, 111, 222] : [198, 40, 40];
-      const a = i === j ? f : Math.min(1, f * 3);
-      g.fillStyle = `rgba(${r},${gg},${b},${a.toFixed(3)})`;
-      g.fillRect(left + j * cell, top + i * cell, cell - 1, cell - 1);
-      if (c > 0) {
-        g.fillStyle = a > 0.55 ? '#fff' : '#1d2430';
-        g.textAlign = 'center';
-        g.textBaseline = 'middle';
-        g.fillText(String(c), left + (j + 0.5) * cell, top + (i + 0.5) * cell);
-      }
-    }
-    g.fillStyle = '#1d2430';
-    g.textAlign = 'right';
-    g.textBaseline = 'middle';
-    g.fillText(names[i]!, left - 6, top + (i + 0.5) * cell);
-  }
-  for (let j = 0; j < k; j++) {
-    g.save();
-    g.translate(left + (j + 0.5) * cell, top + k * cell + 6);
-    g.rotate(-Math.PI / 4);
-    g.textAlign = 'right';
-    g.textBaseline = 'middle';
-    g.fillStyle = '#1d2430';
-    g.fillText(names[j]!, 0, 0);
-    g.restore();
-  }
-  g.fillStyle = '#667085';
-  g.textAlign = 'left';
-  g.textBaseline = 'bottom';
-  g.fillText('rows: true class · columns: predicted', 4, h - 2);
 }
 
 /** A 28×28 image, values in [0, 1] (light on dark, as Fashion-MNIST). */

@@ -51,7 +51,7 @@ export function editor(opts: { onModel(ir: ModelIR | null): void; file?: string 
       current = null;
       error = r.error;
       errors.hidden = false;
-      errors.textContent = formatError(r.error, source);
+      errors.textContent = formatError(r.error);
       errors.dataset.line = String(r.error.line);
       errors.dataset.column = String(r.error.column);
       summary.classList.add('stale');

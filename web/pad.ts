@@ -6,12 +6,15 @@ import { drawImage } from './charts.ts';
 /** A photo is first drawn at most this large: the 28×28 result is the same, the work far less. */
 const MAX_SIDE = 1024;
 
+type Pixels = { data: Uint8ClampedArray; w: number; h: number };
+
 export function pad(classify: (p: Preprocessed) => Promise<void>, fail: (e: unknown) => void): { again(): void } {
   const canvas = document.getElementById('pad') as HTMLCanvasElement;
   const preview = document.getElementById('preview') as HTMLCanvasElement;
   const photo = document.getElementById('photo') as HTMLInputElement;
   const g = canvas.getContext('2d', { willReadFrequently: true })!;
-  let source: { data: Uint8ClampedArray; w: number; h: number } | null = null;
+  /** The photo shown on the pad, at the size it was read; null while the pad holds a drawing. */
+  let source: Pixels | null = null;
   let busy = false;
   let queued = false;
 
@@ -47,6 +50,47 @@ export function pad(classify: (p: Preprocessed) => Promise<void>, fail: (e: unkn
     }
   };
 
+  listenStrokes(canvas, g, {
+    begin: () => {
+      if (source) clear(); // drawing after a photo starts a new drawing
+    },
+    changed: () => void run(),
+  });
+  (document.getElementById('clear') as HTMLButtonElement).addEventListener('click', () => {
+    clear();
+    void run();
+  });
+  photo.addEventListener('change', async () => {
+    const f = photo.files?.[0];
+    if (!f) return;
+    photo.value = '';
+    let read: { pixels: Pixels; bitmap: ImageBitmap };
+    try {
+      read = await readPhoto(f);
+    } catch (e) {
+      fail(e);
+      return;
+    }
+    // Show the photo on the pad, letterboxed, so the user sees what was classified.
+    clear();
+    source = read.pixels;
+    const s = Math.min(canvas.width / source.w, canvas.height / source.h);
+    const [w, h] = [source.w * s, source.h * s];
+    g.drawImage(read.bitmap, (canvas.width - w) / 2, (canvas.height - h) / 2, w, h);
+    read.bitmap.close();
+    await run();
+  });
+
+  clear();
+  return { again: () => void run() };
+}
+
+/** Pointer strokes on the pad: `begin` before a stroke, `changed` after each move and at its end. */
+function listenStrokes(
+  canvas: HTMLCanvasElement,
+  g: CanvasRenderingContext2D,
+  on: { begin(): void; changed(): void },
+): void {
   let drawing = false;
   let last: [number, number] | null = null;
   const at = (e: PointerEvent): [number, number] => {
@@ -54,70 +98,53 @@ export function pad(classify: (p: Preprocessed) => Promise<void>, fail: (e: unkn
     return [((e.clientX - r.left) * canvas.width) / r.width, ((e.clientY - r.top) * canvas.height) / r.height];
   };
   canvas.addEventListener('pointerdown', (e) => {
-    if (source) clear(); // drawing after a photo starts a new drawing
+    on.begin();
     drawing = true;
     canvas.setPointerCapture(e.pointerId);
     last = at(e);
-    stroke(last, last);
+    stroke(g, last, last);
   });
   canvas.addEventListener('pointermove', (e) => {
     if (!drawing) return;
     const p = at(e);
-    stroke(last ?? p, p);
+    stroke(g, last ?? p, p);
     last = p;
-    void run();
+    on.changed();
   });
   const end = (): void => {
     if (!drawing) return;
     drawing = false;
     last = null;
-    void run();
+    on.changed();
   };
   canvas.addEventListener('pointerup', end);
   canvas.addEventListener('pointercancel', end);
+}
 
-  function stroke(a: [number, number], b: [number, number]): void {
-    g.strokeStyle = '#fff';
-    g.lineWidth = 22;
-    g.lineCap = 'round';
-    g.lineJoin = 'round';
-    g.beginPath();
-    g.moveTo(a[0], a[1]);
-    g.lineTo(b[0], b[1]);
-    g.stroke();
+function stroke(g: CanvasRenderingContext2D, a: [number, number], b: [number, number]): void {
+  g.strokeStyle = '#fff';
+  g.lineWidth = 22;
+  g.lineCap = 'round';
+  g.lineJoin = 'round';
+  g.beginPath();
+  g.moveTo(a[0], a[1]);
+  g.lineTo(b[0], b[1]);
+  g.stroke();
+}
+
+/** A photo's pixels, scaled to at most MAX_SIDE a side, and its bitmap (the caller closes it). */
+async function readPhoto(f: File): Promise<{ pixels: Pixels; bitmap: ImageBitmap }> {
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(f);
+  } catch {
+    throw new Error(`${f.name}: not an image this browser can decode`);
   }
-
-  (document.getElementById('clear') as HTMLButtonElement).addEventListener('click', () => {
-    clear();
-    void run();
-  });
-
-  photo.addEventListener('change', async () => {
-    const f = photo.files?.[0];
-    if (!f) return;
-    photo.value = '';
-    let bitmap: ImageBitmap;
-    try {
-      bitmap = await createImageBitmap(f);
-    } catch {
-      fail(new Error(`${f.name}: not an image this browser can decode`));
-      return;
-    }
-    const k = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
-    const w = Math.max(1, Math.round(bitmap.width * k)),
-      h = Math.max(1, Math.round(bitmap.height * k));
-    const off = new OffscreenCanvas(w, h);
-    const og = off.getContext('2d')!;
-    og.drawImage(bitmap, 0, 0, w, h);
-    // Show the photo on the pad, letterboxed, so the user sees what was classified.
-    clear();
-    source = { data: og.getImageData(0, 0, w, h).data, w, h };
-    const s = Math.min(canvas.width / w, canvas.height / h);
-    g.drawImage(bitmap, (canvas.width - w * s) / 2, (canvas.height - h * s) / 2, w * s, h * s);
-    bitmap.close();
-    await run();
-  });
-
-  clear();
-  return { again: () => void run() };
+  const k = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+  const w = Math.max(1, Math.round(bitmap.width * k)),
+    h = Math.max(1, Math.round(bitmap.height * k));
+  const off = new OffscreenCanvas(w, h);
+  const og = off.getContext('2d')!;
+  og.drawImage(bitmap, 0, 0, w, h);
+  return { pixels: { data: og.getImageData(0, 0, w, h).data, w, h }, bitmap };
 }

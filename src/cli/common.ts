@@ -24,9 +24,6 @@ import { checkShapes, type NamedTensor } from '../model/safetensors.ts';
 
 export const VERSION: string = pkg.version;
 
-/** Sources read so far, by file name: language errors quote them. */
-export const sources = new Map<string, string>();
-
 /**
  * A .net file's text, or a usage error that names it: missing, a directory, not a regular file
  * (a FIFO, /dev/zero), or over 1.5 MiB, refused before reading. The language costs up to ~350
@@ -35,9 +32,7 @@ export const sources = new Map<string, string>();
  */
 export function readSource(file: string): string {
   const bytes = readInput(file, { what: 'a .net file', maxBytes: NET_MAX_BYTES, error: UsageError });
-  const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
-  sources.set(file, text);
-  return text;
+  return new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
 }
 
 /**
@@ -51,9 +46,8 @@ export async function openCliGpu(adapter: string | undefined): Promise<Gpu> {
     if (adapter && !(e instanceof GpuError)) {
       // Dawn lists what there is as lines ` * backend: 'vulkan', name: 'llvmpipe (LLVM 15.0.6)'`.
       const names = [...String((e as Error).message).matchAll(/name: '([^']*)'/g)].map((m) => m[1]);
-      throw new UsageError(
-        `--adapter ${adapter}: no WebGPU adapter's name contains "${adapter}" (${names.length ? `adapters: ${names.join('; ')}` : 'no adapters found'})`,
-      );
+      const there = names.length ? `adapters: ${names.join('; ')}` : 'no adapters found';
+      throw new UsageError(`--adapter ${adapter}: no WebGPU adapter's name contains "${adapter}" (${there})`);
     }
     throw e;
   }
@@ -81,7 +75,7 @@ export function checkWeights(ir: ModelIR, weights: ReadonlyMap<string, NamedTens
 export function reportError(e: unknown, out: Out, debug: boolean): number {
   if (debug && e instanceof Error) out.err((e.stack ?? String(e)).split('\n').map(escapeControl).join('\n'));
   if (e instanceof DslError) {
-    out.err(formatError(e, sources.get(e.file) ?? ''));
+    out.err(formatError(e));
     return 2;
   }
   out.err(`fmgpu: error: ${oneLine(e)}`);

@@ -96,7 +96,8 @@ export class CsvParser {
       const end = nl < 0 ? bytes.length : nl;
       if (this.pendingBytes + end - start > this.maxLine)
         throw new DataError(
-          `${this.file}:${this.lineIndex + 1}: a line longer than ${this.maxLine} bytes (expected a label and ${this.px} pixels)`,
+          `${this.file}:${this.lineIndex + 1}: a line longer than ${this.maxLine} bytes ` +
+            `(expected a label and ${this.px} pixels)`,
         );
       if (nl < 0) {
         this.pending.push(bytes.slice(start));

@@ -12,12 +12,6 @@ export interface Dataset {
   cols: number;
 }
 
-export const DEFAULT_DATA_DIR = '/usr/share/datasets/fashion-mnist';
-export const INSTALL_HINT = `install Fashion-MNIST with \`apt-get install dataset-fashion-mnist\` (files in ${DEFAULT_DATA_DIR}) or pass --data DIR`;
-
-// datasetFromIdx lived here first; web.ts and others import it from this module.
-export { datasetFromIdx } from './idx.ts';
-
 function count(n: number, what: string): void {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`${what} must be a whole number ≥ 0, got ${n}`);
 }

@@ -81,7 +81,8 @@ export const MAX_IDX_BYTES = 2 ** 31;
 export function checkIdxSize(h: IdxHeader, file: string): void {
   if (h.need > MAX_IDX_BYTES)
     throw new DataError(
-      `${file}: the header announces ${h.what} (${h.need.toLocaleString('en-US')} bytes), more than the 2 GiB fmgpu reads`,
+      `${file}: the header announces ${h.what} (${h.need.toLocaleString('en-US')} bytes), ` +
+        'more than the 2 GiB fmgpu reads',
     );
 }
 
@@ -91,7 +92,8 @@ export function checkIdxLength(h: IdxHeader, length: number, file: string): void
   if (length < need) throw new DataError(`${file}: truncated: ${h.what} need ${need} bytes but the file has ${length}`);
   if (length > need)
     throw new DataError(
-      `${file}: ${length - need} bytes after the ${h.what} the header announces (expected ${need} bytes, got ${length})`,
+      `${file}: ${length - need} bytes after the ${h.what} the header announces ` +
+        `(expected ${need} bytes, got ${length})`,
     );
 }
 

@@ -23,7 +23,7 @@ import {
   type IdxHeader,
 } from '../data/idx.ts';
 import { CsvParser, CsvRowCounter } from '../data/csv.ts';
-import { DEFAULT_DATA_DIR, INSTALL_HINT, type Dataset } from '../data/dataset.ts';
+import type { Dataset } from '../data/dataset.ts';
 import {
   GiB,
   KiB,
@@ -37,7 +37,12 @@ import {
   type InputFile,
 } from './files.ts';
 
-export { DEFAULT_DATA_DIR };
+/** Where Debian's dataset-fashion-mnist package puts the idx files: --data's default. */
+export const DEFAULT_DATA_DIR = '/usr/share/datasets/fashion-mnist';
+/** How to get the data, for messages that find none. */
+export const INSTALL_HINT =
+  `install Fashion-MNIST with \`apt-get install dataset-fashion-mnist\` (files in ${DEFAULT_DATA_DIR}) ` +
+  'or pass --data DIR';
 
 /** The largest idx file opened at all (plain: it must be exactly what its header announces). */
 const IDX_MAX_FILE = 2 * MAX_IDX_BYTES;
@@ -86,13 +91,15 @@ function readIdx(
     }
     if (h.need > f.size * DEFLATE_MAX_RATIO + KiB) {
       throw new DataError(
-        `${path}: the header announces ${h.what} (${h.need.toLocaleString('en-US')} bytes), more than ${f.size.toLocaleString('en-US')} bytes of gzip can hold: the file is corrupt`,
+        `${path}: the header announces ${h.what} (${h.need.toLocaleString('en-US')} bytes), ` +
+          `more than ${f.size.toLocaleString('en-US')} bytes of gzip can hold: the file is corrupt`,
       );
     }
     // Incompressible data grows by a few bytes per 64 KiB block under gzip: more is not idx data.
     if (f.size > h.need + h.need / 64 + MiB) {
       throw new DataError(
-        `${path}: ${f.size.toLocaleString('en-US')} bytes of gzip for the ${h.need.toLocaleString('en-US')} bytes its header announces: corrupt, or not an idx file`,
+        `${path}: ${f.size.toLocaleString('en-US')} bytes of gzip for the ${h.need.toLocaleString('en-US')} bytes ` +
+          'its header announces: corrupt, or not an idx file',
       );
     }
     if (want < h.need) {
@@ -204,7 +211,8 @@ export function loadCsv(file: string, opts: { subset?: number } = {}): Dataset {
       const hint = `gunzip it: a plain CSV file is read as it is parsed, up to ${formatBytes(CSV_MAX_BYTES)}`;
       if (f.size > CSV_GZIP_MAX_BYTES)
         throw new DataError(
-          `${file}: ${f.size.toLocaleString('en-US')} bytes of gzip, more than the ${formatBytes(CSV_GZIP_MAX_BYTES)} fmgpu inflates for a CSV file (${hint})`,
+          `${file}: ${f.size.toLocaleString('en-US')} bytes of gzip, ` +
+            `more than the ${formatBytes(CSV_GZIP_MAX_BYTES)} fmgpu inflates for a CSV file (${hint})`,
         );
       let text: Uint8Array | null;
       try {
@@ -214,7 +222,8 @@ export function loadCsv(file: string, opts: { subset?: number } = {}): Dataset {
       }
       if (!text)
         throw new DataError(
-          `${file}: more than ${formatBytes(CSV_GZIP_MAX_BYTES)} of CSV once gunzipped, more than fmgpu inflates (${hint})`,
+          `${file}: more than ${formatBytes(CSV_GZIP_MAX_BYTES)} of CSV once gunzipped, ` +
+            `more than fmgpu inflates (${hint})`,
         );
       const counter = new CsvRowCounter();
       counter.push(text);

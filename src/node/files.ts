@@ -115,7 +115,9 @@ export function openInput(path: string, o: InputOptions): InputFile {
   if (st.isDirectory()) refusal = `${path} is a directory, not ${o.what}`;
   else if (!st.isFile()) refusal = `${path} is not a regular file (${kind(st)})`;
   else if (st.size > o.maxBytes)
-    refusal = `${path}: ${st.size.toLocaleString('en-US')} bytes, more than the ${formatBytes(o.maxBytes)} fmgpu reads as ${o.what}`;
+    refusal =
+      `${path}: ${st.size.toLocaleString('en-US')} bytes, ` +
+      `more than the ${formatBytes(o.maxBytes)} fmgpu reads as ${o.what}`;
   if (refusal) {
     closeSync(fd);
     throw new Err(refusal);

@@ -78,7 +78,8 @@ function decodeJpeg(bytes: Uint8Array, file: string): Rgba {
     const message = (e as Error).message;
     if (/maxMemoryUsageInMB/.test(message))
       throw new DataError(
-        `${file}: decoding this JPEG takes more than the ${JPEG_MAX_MEMORY_MIB} MiB fmgpu allows an image (fewer pixels, or 4:2:0 chroma subsampling, take less)`,
+        `${file}: decoding this JPEG takes more than the ${JPEG_MAX_MEMORY_MIB} MiB fmgpu allows an image ` +
+          '(fewer pixels, or 4:2:0 chroma subsampling, take less)',
       );
     throw new DataError(`${file}: not a readable JPEG (${message})`);
   } finally {
@@ -174,7 +175,8 @@ function decodePng(bytes: Uint8Array, file: string): Rgba {
   }
   if (!raw)
     throw new DataError(
-      `${file}: corrupt PNG: its image data inflates to more than the ${size.toLocaleString('en-US')} bytes its ${width}x${height} header allows`,
+      `${file}: corrupt PNG: its image data inflates to more than the ${size.toLocaleString('en-US')} bytes ` +
+        `its ${width}x${height} header allows`,
     );
   const image = { width, height, depth, type, channels, palette, trns };
   const out = new Uint8Array(width * height * 4);

@@ -2,38 +2,17 @@
 // and nothing else: the page (web/), the browser bundle (dist/web/, same URL space, so a copy of
 // both folders into one directory is the same site), the dataset files under /data/, and a run
 // directory's files under /run/ (its list at /run/index.json, so the page can load CLI weights).
-// Every response forbids other origins (CSP default-src 'self'); a path is resolved segment by
-// segment after percent-decoding, so `..`, encoded slashes and hidden files never reach the disk.
-// A file is opened first and then judged by its descriptor (a regular file whose real path is
-// inside the mount), so swapping a path for a symbolic link after the check cannot serve what it
-// points to. Only a Host header naming this server is answered (421 otherwise), so a page whose
-// name was rebound to this machine's address (DNS rebinding) cannot read it.
+// Every response forbids other origins (CSP default-src 'self'). Which file a path names, and
+// whether it may be sent, is mounts.ts's; which Host headers are answered, hosts.ts's.
 // Malformed or slow clients get a 4xx with the same headers and a closed socket, never a hung one.
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import {
-  closeSync,
-  constants,
-  createReadStream,
-  existsSync,
-  fstatSync,
-  lstatSync,
-  openSync,
-  readdirSync,
-  readlinkSync,
-  realpathSync,
-  type Stats,
-} from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { closeSync, createReadStream, existsSync } from 'node:fs';
 import { pipeline, type Duplex } from 'node:stream';
-import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { contentType, locate, runFiles, type Mounts } from './mounts.ts';
+import { hostAllowed, hostNames } from './hosts.ts';
 
-export interface ServerOptions {
-  /** The repository (or install) root holding web/ and dist/web/. */
-  root: string;
-  /** Fashion-MNIST idx files, served flat under /data/ (default: the Debian package's folder). */
-  dataDir?: string;
-  /** A run directory (weights.safetensors, model.net, ...) served flat under /run/. */
-  runDir?: string;
+export interface ServerOptions extends Mounts {
   host?: string;
   /**
    * More names a request's Host header may give (this machine's DNS name), with the port. Always
@@ -54,7 +33,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export const DEFAULT_DATA_DIR = '/usr/share/datasets/fashion-mnist';
+// --data's default, here too for `fmgpu serve`'s help; defined in src/node/data.ts.
 
 /** `blob:`/`data:` images are the page's own (an uploaded photo, a canvas): no network involved. */
 export const CSP = [
@@ -68,176 +47,6 @@ export const CSP = [
   "form-action 'none'",
   "frame-ancestors 'none'",
 ].join('; ');
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.net': 'text/plain; charset=utf-8',
-  '.txt': 'text/plain; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.ico': 'image/x-icon',
-  '.wasm': 'application/wasm',
-  // Sent as bytes, not Content-Encoding: the page gunzips idx files itself.
-  '.gz': 'application/gzip',
-  '.safetensors': 'application/octet-stream',
-};
-
-export function contentType(file: string): string {
-  return TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
-}
-
-/**
- * The decoded segments of a request path, or null when any segment could escape or hide:
- * empty (`//`), `.`, `..`, a leading dot, or a decoded `/`, `\` or NUL. `/` alone is [].
- */
-export function safeSegments(rawUrl: string): string[] | null {
-  const path = rawUrl.split(/[?#]/, 1)[0]!;
-  if (!path.startsWith('/')) return null;
-  if (path === '/') return [];
-  const out: string[] = [];
-  for (const raw of path.slice(1).split('/')) {
-    let seg: string;
-    try {
-      seg = decodeURIComponent(raw);
-    } catch {
-      return null;
-    }
-    if (seg === '' || seg.startsWith('.') || /[/\\\0]/.test(seg) || seg.includes(':')) return null;
-    out.push(seg);
-  }
-  return out;
-}
-
-/** `real` (a real path) is `root` (another) or inside it. */
-function within(root: string, real: string): boolean {
-  const rel = relative(root, real);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-}
-
-/** A symbolic link as the last component fails the open (ELOOP); a FIFO does not block it. */
-const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
-
-/** Where the kernel says an open descriptor's file is; null without /proc (macOS, BSD). */
-function fdPath(fd: number, proc: string): string | null {
-  try {
-    return readlinkSync(join(proc, String(fd)));
-  } catch {
-    return null;
-  }
-}
-
-/**
- * The stats of what `fd` (opened from the path `file`) is, when that is a regular file whose real
- * path lies inside `dir`'s; else null. The descriptor decides, not the path, which may have been
- * swapped since. Without /proc, the file now at `file`'s real path must be the one opened (same
- * device and inode): weaker, as a second swap timed between those two looks could pass it.
- */
-export function checkOpened(fd: number, dir: string, file: string, proc = '/proc/self/fd'): Stats | null {
-  try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) return null;
-    let real = fdPath(fd, proc);
-    if (real === null) {
-      real = realpathSync(file);
-      const now = lstatSync(real);
-      if (now.dev !== stat.dev || now.ino !== stat.ino) return null;
-    }
-    return within(realpathSync(dir), real) ? stat : null;
-  } catch {
-    return null;
-  }
-}
-
-/** A file to send: the caller owns `fd` and must close it (or hand it to a stream that will). */
-export interface Opened {
-  file: string;
-  fd: number;
-  stat: Stats;
-}
-
-/** `dir`'s file at `segments`, opened and found to be a regular file inside `dir`, or null. */
-export function openInside(dir: string, segments: string[]): Opened | null {
-  const file = join(dir, ...segments);
-  let fd: number;
-  try {
-    fd = openSync(file, OPEN_FLAGS);
-  } catch {
-    return null;
-  }
-  const stat = checkOpened(fd, dir, file);
-  if (stat) return { file, fd, stat };
-  closeSync(fd);
-  return null;
-}
-
-/** The run directory's own files (not its subfolders or hidden files), for /run/index.json. */
-export function runFiles(runDir: string | undefined): string[] {
-  if (!runDir || !existsSync(runDir)) return [];
-  // Listed only when served: the same open and check.
-  const servable = (f: string): boolean => {
-    const o = openInside(runDir, [f]);
-    if (o) closeSync(o.fd);
-    return o !== null;
-  };
-  return readdirSync(runDir)
-    .filter((f) => !f.startsWith('.') && servable(f))
-    .sort();
-}
-
-/** The file a URL names, opened (the caller closes it), or null (404). */
-export function locate(o: ServerOptions, rawUrl: string): Opened | null {
-  const segs = safeSegments(rawUrl);
-  if (!segs) return null;
-  // Only these folders' own files, not their subfolders.
-  if (segs[0] === 'data') return segs.length === 2 ? openInside(o.dataDir ?? DEFAULT_DATA_DIR, segs.slice(1)) : null;
-  if (segs[0] === 'run') return segs.length === 2 && o.runDir ? openInside(o.runDir, segs.slice(1)) : null;
-  const path = segs.length === 0 ? ['index.html'] : segs;
-  return openInside(join(o.root, 'web'), path) ?? openInside(join(o.root, 'dist', 'web'), path);
-}
-
-/** `host` as a Host header names it (without the port): lowercase, an IPv6 address in brackets. */
-export function hostName(host: string): string {
-  const h = host.toLowerCase();
-  return h.includes(':') && !h.startsWith('[') ? `[${h}]` : h;
-}
-
-const LOOPBACK = ['127.0.0.1', 'localhost', '::1'];
-
-/**
- * The names a server bound to `host` answers to: the loopback ones, `host`, `allow` and, bound
- * beyond loopback, this machine's addresses (as other machines reach it).
- */
-export function hostNames(host: string, allow: readonly string[] = []): Set<string> {
-  const names = [...LOOPBACK, host, ...allow];
-  if (!LOOPBACK.includes(host.toLowerCase())) {
-    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) names.push(a.address);
-  }
-  return new Set(names.map(hostName));
-}
-
-/**
- * Whether a Host header names this server: one of `names` or the address the connection came in
- * on, with the port it came in on (no port only for port 80). Anything else is another site's
- * name, such as one rebound to this machine's address.
- */
-export function hostAllowed(
-  header: string,
-  names: ReadonlySet<string>,
-  socket: { localAddress?: string; localPort?: number },
-): boolean {
-  const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d+))?$/.exec(header.toLowerCase());
-  if (!m || (m[2] ?? '80') !== String(socket.localPort)) return false;
-  // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d.
-  const local = socket.localAddress?.replace(/^::ffff:(?=\d+\.)/, '');
-  return names.has(m[1]!) || (local !== undefined && m[1] === hostName(local));
-}
 
 /** On every answer, including the ones written straight to the socket (`rawAnswer`). */
 const SECURITY_HEADERS: Record<string, string> = {

@@ -130,12 +130,16 @@ export function parseState(text: string, file: string): CheckpointState {
   return s;
 }
 
-/** The step must lie within the epoch after the completed ones: a checkpoint is written at an epoch's end or on Ctrl-C. */
+/**
+ * The step must lie within the epoch after the completed ones: a checkpoint is written at an
+ * epoch's end or on Ctrl-C.
+ */
 export function checkPosition(s: Pick<CheckpointState, 'epoch' | 'step'>, stepsPerEpoch: number, file: string): void {
   const first = s.epoch * stepsPerEpoch;
   if (s.step < first || s.step >= first + stepsPerEpoch) {
     throw new DataError(
-      `${file}: step ${s.step} is not within epoch ${s.epoch + 1} (steps ${first}–${first + stepsPerEpoch - 1} at ${stepsPerEpoch} steps an epoch)`,
+      `${file}: step ${s.step} is not within epoch ${s.epoch + 1} ` +
+        `(steps ${first}–${first + stepsPerEpoch - 1} at ${stepsPerEpoch} steps an epoch)`,
     );
   }
 }

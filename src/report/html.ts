@@ -1,12 +1,12 @@
-// report.html: one self-contained page per run (inline CSS, inline SVG, images as data: URIs, one
-// small inline script for the legend; nothing fetched). A pure function of the data below, so the
-// same page can be made in Node (fmgpu report) or in a browser.
+// report.html: one self-contained page per run (inline CSS, inline SVG, images as data: URIs; no
+// script, nothing fetched). A pure function of the data below, so the same page can be made in Node
+// (fmgpu report) or in a browser.
 import type { EpochLog } from '../train/trainer.ts';
 import type { ClassMetrics } from '../train/metrics.ts';
 import { CLASS_NAMES } from '../data/classes.ts';
 import { PALETTE, esc, heatmap, lineChart, scatter } from './svg.ts';
 import { pngDataUri } from './png.ts';
-import { STYLE, SCRIPT } from './style.ts';
+import { STYLE, legendStyle } from './style.ts';
 
 export interface ReportMetrics {
   test_loss: number;
@@ -79,6 +79,9 @@ export function pickSamples(
 }
 
 const pct = (x: number, digits = 1): string => `${(x * 100).toFixed(digits)}%`;
+const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
+/** The class's colour, as the PCA scatter draws it. */
+const swatch = (c: number): string => `<span class="swatch" style="background:${PALETTE[c % PALETTE.length]}"></span>`;
 
 function tiles(d: ReportData): string {
   const h = d.history;
@@ -105,7 +108,10 @@ function tiles(d: ReportData): string {
   if (bestVal !== undefined)
     t.push(['best val accuracy', pct(bestVal), `epoch ${h.find((e) => e.val_accuracy === bestVal)!.epoch}`]);
   if (params) t.push(['parameters', params, 'trainable and not']);
-  return `<div class="tiles">${t.map(([k, v, sub]) => `<div class="tile"><div class="k">${esc(k)}</div><div class="v">${esc(v)}</div>${sub ? `<div class="sub">${esc(sub)}</div>` : ''}</div>`).join('')}</div>`;
+  const tile = ([k, v, sub]: [string, string, string?]): string =>
+    `<div class="tile"><div class="k">${esc(k)}</div><div class="v">${esc(v)}</div>` +
+    `${sub ? `<div class="sub">${esc(sub)}</div>` : ''}</div>`;
+  return `<div class="tiles">${t.map(tile).join('')}</div>`;
 }
 
 function runInfo(d: ReportData): string {
@@ -163,18 +169,18 @@ function curves(h: EpochLog[]): string {
 
 function classTable(m: ReportMetrics, names: readonly string[]): string {
   const bar = (x: number): string =>
-    `<td class="num"><span class="bar" style="--w:${(x * 100).toFixed(1)}%"></span><span class="bv">${x.toFixed(3)}</span></td>`;
-  const rows = m.per_class.map(
-    (c, i) =>
-      `<tr><td><span class="swatch" style="background:${PALETTE[i % PALETTE.length]}"></span>${esc(names[i] ?? c.name)}</td>${bar(c.precision)}${bar(c.recall)}${bar(c.f1)}<td class="num">${c.support}</td></tr>`,
-  );
+    `<td class="num"><span class="bar" style="--w:${(x * 100).toFixed(1)}%"></span>` +
+    `<span class="bv">${x.toFixed(3)}</span></td>`;
+  const row = (cls: string, first: string, x: Pick<ClassMetrics, 'precision' | 'recall' | 'f1'>, n: number) =>
+    `<tr${cls}><td>${first}</td>${bar(x.precision)}${bar(x.recall)}${bar(x.f1)}<td class="num">${n}</td></tr>`;
+  const rows = m.per_class.map((c, i) => row('', `${swatch(i)}${esc(names[i] ?? c.name)}`, c, c.support));
   const k = m.per_class.length,
     total = m.per_class.reduce((a, c) => a + c.support, 0);
   const mean = (f: 'precision' | 'recall' | 'f1'): number => m.per_class.reduce((a, c) => a + c[f], 0) / Math.max(1, k);
-  rows.push(
-    `<tr class="avg"><td>macro average</td>${bar(mean('precision'))}${bar(mean('recall'))}${bar(mean('f1'))}<td class="num">${total}</td></tr>`,
-  );
-  return `<table class="classes"><thead><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  const macro = { precision: mean('precision'), recall: mean('recall'), f1: mean('f1') };
+  rows.push(row(' class="avg"', 'macro average', macro, total));
+  const head = ['class', 'precision', 'recall', 'F1', 'support'].map((h) => `<th>${h}</th>`).join('');
+  return `<table class="classes"><thead><tr>${head}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
 function grid(samples: ReportSample[], names: readonly string[]): string {
@@ -183,25 +189,33 @@ function grid(samples: ReportSample[], names: readonly string[]): string {
   const cards = samples.map((s) => {
     const ok = s.pred === s.label;
     const alt = `test image ${s.index}: predicted ${names[s.pred]}, true ${names[s.label]}`;
-    return `<figure class="sample ${ok ? 'ok' : 'bad'}"><img src="${pngDataUri(s.pixels, s.cols, s.rows)}" width="84" height="84" alt="${esc(alt)}" title="${esc(alt)}"><figcaption><span class="pred">${esc(names[s.pred] ?? String(s.pred))}</span> <span class="prob">${pct(s.prob, 0)}</span>${ok ? '<span class="truth">✓ correct</span>' : `<span class="truth">true: ${esc(names[s.label] ?? String(s.label))}</span>`}</figcaption></figure>`;
+    const src = pngDataUri(s.pixels, s.cols, s.rows);
+    const img = `<img src="${src}" width="84" height="84" alt="${esc(alt)}" title="${esc(alt)}">`;
+    const truth = ok ? '✓ correct' : `true: ${esc(names[s.label] ?? String(s.label))}`;
+    const caption =
+      `<span class="pred">${esc(names[s.pred] ?? String(s.pred))}</span> <span class="prob">${pct(s.prob, 0)}</span>` +
+      `<span class="truth">${truth}</span>`;
+    return `<figure class="sample ${ok ? 'ok' : 'bad'}">${img}<figcaption>${caption}</figcaption></figure>`;
   });
   const right = samples.length - wrong;
-  return `<p class="note">${wrong} mistake${wrong === 1 ? '' : 's'} (most confident first), then ${right} correct prediction${right === 1 ? '' : 's'}. The percentage is the probability of the predicted class.</p><div class="grid">${cards.join('')}</div>`;
+  const note =
+    `${plural(wrong, 'mistake')} (most confident first), then ${plural(right, 'correct prediction')}. ` +
+    'The percentage is the probability of the predicted class.';
+  return `<p class="note">${note}</p><div class="grid">${cards.join('')}</div>`;
 }
 
 function projection(p: NonNullable<ReportData['projection']>, names: readonly string[]): string {
   const n = p.labels.length;
-  const legend = names
-    .map(
-      (name, c) =>
-        `<li data-class="${c}"><span class="swatch" style="background:${PALETTE[c % PALETTE.length]}"></span>${esc(name)}</li>`,
-    )
-    .join('');
+  const legend = names.map((name, c) => `<li data-class="${c}">${swatch(c)}${esc(name)}</li>`).join('');
   const svg = scatter(p.points, p.labels, names, [
     `PC 1 (${pct(p.explained[0])} of variance)`,
     `PC 2 (${pct(p.explained[1])} of variance)`,
   ]);
-  return `<p class="note">The ${p.features}-dimensional ${esc(p.of)} for ${n.toLocaleString('en-US')} test images, projected on its first two principal components (power iteration in float64), coloured by true class. Hover a class to pick it out.</p><div class="pca">${svg}<ul class="legend">${legend}</ul></div>`;
+  const note =
+    `The ${p.features}-dimensional ${esc(p.of)} for ${n.toLocaleString('en-US')} test images, projected on its ` +
+    'first two principal components (power iteration in float64), coloured by true class. ' +
+    'Hover a class to pick it out.';
+  return `<p class="note">${note}</p><div class="pca">${svg}<ul class="legend">${legend}</ul></div>`;
 }
 
 export function renderReport(d: ReportData): string {
@@ -210,11 +224,13 @@ export function renderReport(d: ReportData): string {
     `<section id="${id}"><h2>${esc(title)}</h2>${body}</section>`;
   const acc = d.metrics ? ` · ${pct(d.metrics.test_accuracy, 2)}` : '';
   const body = [
-    `<header><div class="brand">fmgpu report</div><h1>${esc(d.name)}</h1><p class="muted">${esc(String(d.run.model ?? 'model.net'))}${acc}</p>${tiles(d)}</header>`,
+    `<header><div class="brand">fmgpu report</div><h1>${esc(d.name)}</h1>` +
+      `<p class="muted">${esc(String(d.run.model ?? 'model.net'))}${acc}</p>${tiles(d)}</header>`,
     section(
       'run',
       'Model and run',
-      `<div class="two top">${runInfo(d)}<div><pre class="summary">${esc(d.summary)}</pre><details><summary>.net source</summary><pre class="source">${esc(d.source)}</pre></details></div></div>`,
+      `<div class="two top">${runInfo(d)}<div><pre class="summary">${esc(d.summary)}</pre>` +
+        `<details><summary>.net source</summary><pre class="source">${esc(d.source)}</pre></details></div></div>`,
     ),
     section('curves', 'Training curves', curves(d.history)),
     d.metrics
@@ -226,14 +242,16 @@ export function renderReport(d: ReportData): string {
       : '',
     section('samples', 'Test images', grid(d.samples, names)),
     d.projection ? section('pca', 'Penultimate layer, PCA', projection(d.projection, names)) : '',
-    `<footer>Made by fmgpu ${esc(String(d.run.version ?? ''))} on ${esc(d.generated.slice(0, 10))}. Self-contained: this page loads nothing from the network.</footer>`,
+    `<footer>Made by fmgpu ${esc(String(d.run.version ?? ''))} on ${esc(d.generated.slice(0, 10))}. ` +
+      'Self-contained: this page loads nothing from the network.</footer>',
   ];
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(d.name)}${acc}: fmgpu report</title>
-<style>${STYLE}</style></head>
+<style>${STYLE}${legendStyle(names.length)}
+</style></head>
 <body><main>
 ${body.join('\n')}
-</main><script>${SCRIPT}</script></body></html>
+</main></body></html>
 `;
 }

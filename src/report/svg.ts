@@ -20,6 +20,14 @@ export function esc(s: string): string {
 
 const r1 = (x: number): string => String(Math.round(x * 10) / 10);
 
+/** The chart's root: it scales with the page (viewBox) and names itself to screen readers. */
+const svgRoot = (cls: string, w: number, h: number, label: string, body: string): string =>
+  `<svg class="${cls}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(label)}">${body}</svg>`;
+
+/** A <text> whose attributes are `attrs` then its class (its look is the stylesheet's). */
+const text = (attrs: string, cls: string, body: string | number): string =>
+  `<text ${attrs} class="${cls}">${body}</text>`;
+
 /** About `count` round tick values covering [lo, hi] (1, 2, 5 × 10^k steps). */
 export function niceTicks(lo: number, hi: number, count = 5): number[] {
   if (!(hi > lo)) return [lo];
@@ -62,7 +70,7 @@ export function lineChart(c: LineChart): string {
     s.points.filter((p): p is [number, number] => p[1] !== undefined && Number.isFinite(p[1])),
   );
   if (pts.length === 0)
-    return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(c.title)}"><text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="muted">no data</text></svg>`;
+    return svgRoot('chart', W, H, c.title, text(`x="${W / 2}" y="${H / 2}" text-anchor="middle"`, 'muted', 'no data'));
   const xs = pts.map((p) => p[0]),
     ys = [...pts.map((p) => p[1]), ...(c.yInclude ?? [])];
   // Folds, not Math.min(...xs): one argument per epoch would overflow the stack on a long history.
@@ -77,38 +85,35 @@ export function lineChart(c: LineChart): string {
   const px = (x: number): number => m.l + ((x - x0) / (x1 - x0)) * (W - m.l - m.r);
   const py = (y: number): number => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
   const parts: string[] = [];
-  parts.push(`<text x="${m.l}" y="20" class="ctitle">${esc(c.title)}</text>`);
+  parts.push(text(`x="${m.l}" y="20"`, 'ctitle', esc(c.title)));
   for (const t of niceTicks(y0, y1, 5)) {
     parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${r1(py(t))}" y2="${r1(py(t))}" class="grid"/>`);
-    parts.push(`<text x="${m.l - 6}" y="${r1(py(t) + 4)}" text-anchor="end" class="tick">${esc(c.format(t))}</text>`);
+    parts.push(text(`x="${m.l - 6}" y="${r1(py(t) + 4)}" text-anchor="end"`, 'tick', esc(c.format(t))));
   }
   const xt = niceTicks(x0, x1, Math.min(8, Math.max(1, Math.round(x1 - x0)))).filter((t) => Number.isInteger(t));
-  for (const t of xt)
-    parts.push(`<text x="${r1(px(t))}" y="${H - m.b + 16}" text-anchor="middle" class="tick">${t}</text>`);
+  for (const t of xt) parts.push(text(`x="${r1(px(t))}" y="${H - m.b + 16}" text-anchor="middle"`, 'tick', t));
   parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" class="axis"/>`);
-  parts.push(
-    `<text x="${(m.l + W - m.r) / 2}" y="${H - 8}" text-anchor="middle" class="alabel">${esc(c.xLabel)}</text>`,
-  );
+  parts.push(text(`x="${(m.l + W - m.r) / 2}" y="${H - 8}" text-anchor="middle"`, 'alabel', esc(c.xLabel)));
   let lx = W - m.r;
   const legend: string[] = [];
   for (const s of [...c.series].reverse()) {
     const p = s.points.filter((q): q is [number, number] => q[1] !== undefined && Number.isFinite(q[1]));
     if (p.length === 0) continue;
     const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
-    parts.push(
-      `<polyline class="line" fill="none" stroke="${s.color}"${dash} points="${p.map(([x, y]) => `${r1(px(x))},${r1(py(y))}`).join(' ')}"/>`,
-    );
-    for (const [x, y] of p)
-      parts.push(
-        `<circle cx="${r1(px(x))}" cy="${r1(py(y))}" r="3.2" fill="${s.color}"><title>${esc(s.name)}, epoch ${x}: ${esc((c.precise ?? c.format)(y))}</title></circle>`,
-      );
+    const points = p.map(([x, y]) => `${r1(px(x))},${r1(py(y))}`).join(' ');
+    parts.push(`<polyline class="line" fill="none" stroke="${s.color}"${dash} points="${points}"/>`);
+    for (const [x, y] of p) {
+      const tip = `<title>${esc(s.name)}, epoch ${x}: ${esc((c.precise ?? c.format)(y))}</title>`;
+      parts.push(`<circle cx="${r1(px(x))}" cy="${r1(py(y))}" r="3.2" fill="${s.color}">${tip}</circle>`);
+    }
     const w = 30 + s.name.length * 6.6;
     lx -= w;
     legend.push(
-      `<line x1="${r1(lx)}" x2="${r1(lx + 18)}" y1="16" y2="16" stroke="${s.color}" stroke-width="2.5"${dash}/><text x="${r1(lx + 23)}" y="20" class="tick">${esc(s.name)}</text>`,
+      `<line x1="${r1(lx)}" x2="${r1(lx + 18)}" y1="16" y2="16" stroke="${s.color}" stroke-width="2.5"${dash}/>`,
+      text(`x="${r1(lx + 23)}" y="20"`, 'tick', esc(s.name)),
     );
   }
-  return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(c.title)}">${parts.join('')}${legend.join('')}</svg>`;
+  return svgRoot('chart', W, H, c.title, parts.join('') + legend.join(''));
 }
 
 /** White → colour by t in [0, 1]. */
@@ -116,6 +121,9 @@ function tint(hex: string, t: number): string {
   const c = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
   return `rgb(${c.map((v) => Math.round(255 + (v - 255) * Math.min(1, Math.max(0, t)))).join(',')})`;
 }
+
+/** A count on a dark cell is written in white. */
+const countClass = (shade: number): string => (shade > 0.55 ? 'count light' : 'count');
 
 /**
  * Confusion matrix, true classes down and predictions across, counts in the cells. Shade is the
@@ -141,28 +149,20 @@ export function heatmap(confusion: ArrayLike<number>, names: readonly string[]):
       const fill = v === 0 ? '#f7f8fa' : tint(i === j ? '#2f6db5' : '#d9483b', t);
       const x = left + j * cell,
         y = top + i * cell;
-      parts.push(
-        `<rect class="cell" x="${x}" y="${y}" width="${cell - 2}" height="${cell - 2}" rx="3" fill="${fill}"><title>true ${esc(names[i]!)}, predicted ${esc(names[j]!)}: ${v} (${(frac * 100).toFixed(1)}% of the row)</title></rect>`,
-      );
+      const tip = `true ${esc(names[i]!)}, predicted ${esc(names[j]!)}: ${v} (${(frac * 100).toFixed(1)}% of the row)`;
+      const size = `width="${cell - 2}" height="${cell - 2}"`;
+      parts.push(`<rect class="cell" x="${x}" y="${y}" ${size} rx="3" fill="${fill}"><title>${tip}</title></rect>`);
       if (v > 0)
-        parts.push(
-          `<text x="${x + (cell - 2) / 2}" y="${y + cell / 2 + 3}" text-anchor="middle" class="count${t > 0.55 ? ' light' : ''}">${v}</text>`,
-        );
+        parts.push(text(`x="${x + (cell - 2) / 2}" y="${y + cell / 2 + 3}" text-anchor="middle"`, countClass(t), v));
     }
-    parts.push(
-      `<text x="${left - 8}" y="${top + i * cell + cell / 2 + 3}" text-anchor="end" class="tick">${esc(names[i]!)}</text>`,
-    );
-    parts.push(
-      `<text transform="translate(${left + i * cell + cell / 2 + 3},${top - 8}) rotate(-45)" class="tick">${esc(names[i]!)}</text>`,
-    );
+    const name = esc(names[i]!);
+    parts.push(text(`x="${left - 8}" y="${top + i * cell + cell / 2 + 3}" text-anchor="end"`, 'tick', name));
+    parts.push(text(`transform="translate(${left + i * cell + cell / 2 + 3},${top - 8}) rotate(-45)"`, 'tick', name));
   }
-  parts.push(
-    `<text x="${left + (k * cell) / 2}" y="${H - 8}" text-anchor="middle" class="alabel">predicted class</text>`,
-  );
-  parts.push(
-    `<text transform="translate(14,${top + (k * cell) / 2}) rotate(-90)" text-anchor="middle" class="alabel">true class</text>`,
-  );
-  return `<svg class="heatmap" viewBox="0 0 ${W} ${H}" role="img" aria-label="confusion matrix">${parts.join('')}</svg>`;
+  parts.push(text(`x="${left + (k * cell) / 2}" y="${H - 8}" text-anchor="middle"`, 'alabel', 'predicted class'));
+  const side = `transform="translate(14,${top + (k * cell) / 2}) rotate(-90)" text-anchor="middle"`;
+  parts.push(text(side, 'alabel', 'true class'));
+  return svgRoot('heatmap', W, H, 'confusion matrix', parts.join(''));
 }
 
 /** Points [n, 2] coloured by class, one <g class="cls"> per class (the legend can highlight one). */
@@ -195,26 +195,24 @@ export function scatter(
   const parts: string[] = [];
   for (const t of niceTicks(y0, y1, 6))
     parts.push(
-      `<line x1="${m.l}" x2="${W - m.r}" y1="${r1(py(t))}" y2="${r1(py(t))}" class="grid"/><text x="${m.l - 6}" y="${r1(py(t) + 4)}" text-anchor="end" class="tick">${+t.toPrecision(3)}</text>`,
+      `<line x1="${m.l}" x2="${W - m.r}" y1="${r1(py(t))}" y2="${r1(py(t))}" class="grid"/>`,
+      text(`x="${m.l - 6}" y="${r1(py(t) + 4)}" text-anchor="end"`, 'tick', +t.toPrecision(3)),
     );
   for (const t of niceTicks(x0, x1, 7))
     parts.push(
-      `<line y1="${m.t}" y2="${H - m.b}" x1="${r1(px(t))}" x2="${r1(px(t))}" class="grid"/><text x="${r1(px(t))}" y="${H - m.b + 16}" text-anchor="middle" class="tick">${+t.toPrecision(3)}</text>`,
+      `<line y1="${m.t}" y2="${H - m.b}" x1="${r1(px(t))}" x2="${r1(px(t))}" class="grid"/>`,
+      text(`x="${r1(px(t))}" y="${H - m.b + 16}" text-anchor="middle"`, 'tick', +t.toPrecision(3)),
     );
-  parts.push(
-    `<text x="${(m.l + W - m.r) / 2}" y="${H - 8}" text-anchor="middle" class="alabel">${esc(axes[0])}</text>`,
-  );
-  parts.push(
-    `<text transform="translate(13,${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle" class="alabel">${esc(axes[1])}</text>`,
-  );
+  parts.push(text(`x="${(m.l + W - m.r) / 2}" y="${H - 8}" text-anchor="middle"`, 'alabel', esc(axes[0])));
+  const side = `transform="translate(13,${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle"`;
+  parts.push(text(side, 'alabel', esc(axes[1])));
   for (let c = 0; c < names.length; c++) {
     const dots: string[] = [];
     for (let i = 0; i < n; i++)
       if (labels[i] === c)
         dots.push(`<circle cx="${r1(px(points[2 * i]!))}" cy="${r1(py(points[2 * i + 1]!))}" r="3"/>`);
-    parts.push(
-      `<g class="cls" data-class="${c}" fill="${PALETTE[c % PALETTE.length]}"><title>${esc(names[c]!)}</title>${dots.join('')}</g>`,
-    );
+    const title = `<title>${esc(names[c]!)}</title>`;
+    parts.push(`<g class="cls" data-class="${c}" fill="${PALETTE[c % PALETTE.length]}">${title}${dots.join('')}</g>`);
   }
-  return `<svg class="scatter" viewBox="0 0 ${W} ${H}" role="img" aria-label="PCA projection">${parts.join('')}</svg>`;
+  return svgRoot('scatter', W, H, 'PCA projection', parts.join(''));
 }

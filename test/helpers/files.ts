@@ -6,7 +6,8 @@ import { constants as zlibConstants, crc32, deflateRawSync, deflateSync, gzipSyn
 import { Rng } from '../../src/util/rng.ts';
 import { pngFile } from '../../src/report/png.ts';
 
-function idx(magic: number, dims: number[], body: Uint8Array): Uint8Array {
+/** An idx file's bytes: any magic number and dims (big-endian u32s), then the body, well formed or not. */
+export function idx(magic: number, dims: number[], body: ArrayLike<number> = []): Uint8Array {
   const head = new Uint8Array(4 + 4 * dims.length);
   const v = new DataView(head.buffer);
   v.setUint32(0, magic);
@@ -164,9 +165,4 @@ export function zlibOfZeros(n: number): Uint8Array {
   const adler = new Uint8Array(4);
   new DataView(adler.buffer).setUint32(0, (((n % 65521) << 16) | 1) >>> 0); // s1 stays 1, s2 = n·1
   return concatBytes([Uint8Array.of(0x78, 0x01), ...deflatedZeros(n), FINAL_EMPTY_BLOCK, adler]);
-}
-
-/** An idx header: magic (2051 images, 2049 labels) and its dimensions, big-endian. */
-export function idxHeader(magic: number, dims: number[]): Uint8Array {
-  return idx(magic, dims, new Uint8Array(0));
 }
