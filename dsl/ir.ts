@@ -1,10 +1,15 @@
 // The model IR: what a .net file means, fully resolved (every option, shape, name and parameter
 // count filled in). Everything downstream (graph builder, trainer, CLI, page) reads only this.
-import type { Act } from '../src/ops/act.ts';
 import type { Span } from './errors.ts';
 
-export type { Act, ActKind } from '../src/ops/act.ts';
 export type { Span } from './errors.ts';
+
+/** The activations the language knows; the engine's kernels implement each (src/ops/act.ts). */
+export type ActKind = 'linear' | 'relu' | 'leaky' | 'sigmoid' | 'tanh' | 'gelu';
+/** An activation, fully resolved: leaky relu always carries its slope below zero (the checker fills it in). */
+export type Act = { kind: 'leaky'; alpha: number } | { kind: Exclude<ActKind, 'leaky'> };
+/** Leaky relu's slope below zero when a file does not give one (Keras's default). */
+export const LEAKY_SLOPE = 0.3;
 
 /** An image: height, width, channels (tensors are NCHW, so C·H·W in memory). */
 export interface SpatialShape {
@@ -23,6 +28,7 @@ export const shapeSize = (s: Shape): number => (isFlat(s) ? s.units : s.h * s.w 
 /** `28x28x1` or `128`, as error messages write shapes. */
 export const shapeText = (s: Shape): string => (isFlat(s) ? String(s.units) : `${s.h}x${s.w}x${s.c}`);
 
+/** Keras/TF window padding: 'valid' takes only whole windows, 'same' pads to ceil(in / stride) outputs. */
 export type Padding = 'same' | 'valid';
 
 export interface ParamCount {

@@ -1,6 +1,7 @@
 // Conv2d backward to the input for CPU adapters: the transposed conv of conv2d_backward_input.wgsl,
 // tiled for SIMD lanes (lib/lanes.wgsl) instead of a GPU workgroup.
-// dL/dx[n,c,iy,ix] = Σ_{k,ky,kx} dy[n,k,oy,ox] · w[k,c,ky,kx] over oy = (iy + padTop − ky)/sh, ox = (ix + padLeft − kx)/sw
+// dL/dx[n,c,iy,ix] = Σ_{k,ky,kx} dy[n,k,oy,ox] · w[k,c,ky,kx]
+// over oy = (iy + padTop − ky)/sh, ox = (ix + padLeft − kx)/sw
 // where those divide exactly and land inside OH×OW.
 // N batch, C in-channels, K out-channels, H×W input, KH×KW kernel, sh×sw stride, OH×OW output;
 // tensors NCHW row-major f32: dy [N,K,OH,OW], w [K,C,KH,KW], dx [N,C,H,W].

@@ -9,9 +9,9 @@
 //   Dispatch: (grid(rowTiles · colTiles), splits) workgroups of GEMM_T×GEMM_T threads, rowTiles = ceil(K/BM),
 //   colTiles = ceil(C·KH·KW/BN); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles, column tile
 //   t % colTiles. Tiles BM×BN×16: each thread owns (BM/GEMM_T)×(BN/GEMM_T) outputs strided
-//   by GEMM_T
-//   (gemm_tile() from lib/gemm.wgsl, prepended by the loader). BM, BN (overrides) are 64, narrowed to 32 or 16 for small K or C·KH·KW (a first layer's
-//   C·KH·KW is 9) so that the tile is not mostly empty and more workgroups share the work.
+//   by GEMM_T (gemm_tile() from lib/gemm.wgsl, prepended by the loader). BM, BN (overrides) are
+//   64, narrowed to 32 or 16 for small K or C·KH·KW (a first layer's C·KH·KW is 9) so that the
+//   tile is not mostly empty and more workgroups share the work.
 //   Split-K: the weight gradient is a few tiles with a very long inner dimension (N·OH·OW, 200k at
 //   batch 256 on 28×28), so workgroup z sums only positions [z·chunk, (z+1)·chunk) and writes its
 //   partial to out[z·K·C·KH·KW + …]; with one split, out is dw itself.

@@ -1,5 +1,6 @@
 // The GPU batch gather (shaders/batch.wgsl) against its float64 reference (src/data/batch.ref.ts),
 // the epoch/offset contract, and what the augmentation draws mean (reference only).
+import type { Dispatch } from '../src/gpu/runtime.ts';
 import { describe, expect, it } from 'vitest';
 import { useGpu } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
@@ -71,7 +72,7 @@ describe('training gather (GPU vs reference), counter written between submits', 
     const seen: number[][] = [];
     for (const step of [0, 3, 6, 8]) {
       g.write(counter, new Uint32Array([step, 0, 0, 0]));
-      g.run([d]);
+      g.run(d);
       const ref = gatherTrainRef(ds, order, step, s);
       const got = await g.readF32(x);
       expectAllclose(`gather x (step ${step})`, got, ref.x, tol, [B, 1, H, W]);
@@ -80,7 +81,7 @@ describe('training gather (GPU vs reference), counter written between submits', 
     }
     // Every step is its own batch (or its own draws: step 8 is batch 1 again, augmented anew).
     for (let i = 1; i < seen.length; i++) expect(seen[i]).not.toEqual(seen[i - 1]);
-    g.free([d]);
+    g.free(d);
     [indices, counter, x, labels].forEach((b) => g.release(b));
     data.release();
   });
@@ -100,10 +101,10 @@ describe('the epoch contract', () => {
       labels = g.alloc(k * 256);
     g.write(counter, new Uint32Array([5, 0, 0, 0]));
     const s: TrainGather = { batch: B, stepsPerEpoch: STEPS, seed: 4, augment: { shift: 1, flip: true, erase: 0.5 } };
-    const steps = [];
+    const steps: Dispatch[] = [];
     for (let i = 0; i < k; i++) {
       steps.push(
-        gatherTrain(
+        ...gatherTrain(
           g,
           {
             data,
@@ -115,7 +116,7 @@ describe('the epoch contract', () => {
           s,
         ),
       );
-      steps.push(advanceCounter(g, { counter }));
+      steps.push(...advanceCounter(g, { counter }));
     }
     g.run(steps);
     const xs = await g.readF32(x),
@@ -156,7 +157,7 @@ describe('the epoch contract', () => {
       [115, 1],
     ] as const) {
       g.write(counter, new Uint32Array([step, 0, 0, 0]));
-      g.run([d]);
+      g.run(d);
       const want = Array.from(order.subarray(t * B, t * B + B));
       expect(Array.from(await g.readU32(labels)), `labels at step ${step}`).toEqual(want.map((i) => ds.labels[i]));
       const img = Array.from(await g.readF32(x, H * W, (B - 1) * H * W)); // the batch's last row
@@ -164,7 +165,7 @@ describe('the epoch contract', () => {
         Array.from(ds.images.subarray(want[B - 1]! * H * W, (want[B - 1]! + 1) * H * W), (v) => Math.fround(v / 255)),
       );
     }
-    g.free([d]);
+    g.free(d);
     [indices, counter, x, labels].forEach((b) => g.release(b));
     data.release();
   });
@@ -181,18 +182,18 @@ describe('the epoch contract', () => {
       ls: number[] = [];
     for (const c of chunks) {
       const d = gatherEval(g, { data, x, labels }, { batch: c.size, offset: c.offset, normalize });
-      g.run([d]);
+      g.run(d);
       const ref = gatherEvalRef(ds, { batch: c.size, offset: c.offset, normalize });
       expectAllclose(`eval x @${c.offset}`, await g.readF32(x, c.size * H * W), ref.x, EXACT, [c.size, 1, H, W]);
       xs.push(...ref.x);
       ls.push(...(await g.readU32(labels, c.size)));
-      g.free([d]);
+      g.free(d);
     }
     expect(ls).toEqual(Array.from(ds.labels));
     expect(xs.length).toBe(N * H * W);
     // Mirrored (test-time augmentation): every image, not a random draw.
     const d = gatherEval(g, { data, x, labels }, { batch: 5, offset: 32, normalize, flip: true });
-    g.run([d]);
+    g.run(d);
     expectAllclose(
       'eval x mirrored',
       await g.readF32(x, 5 * H * W),
@@ -200,7 +201,7 @@ describe('the epoch contract', () => {
       EXACT,
       [5, 1, H, W],
     );
-    g.free([d]);
+    g.free(d);
     [x, labels].forEach((b) => g.release(b));
     data.release();
   });

@@ -12,8 +12,7 @@ import {
   type Conv2dShape,
 } from '../src/ops/conv2d.ts';
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
-import type { Act } from '../src/ops/act.ts';
-import type { Padding } from '../src/ops/geometry.ts';
+import type { Act, Padding } from '../dsl/ir.ts';
 import { Rng } from '../src/util/rng.ts';
 import { laneTile } from '../src/ops/lanes.ts';
 
@@ -102,8 +101,7 @@ const rows = [
 describe('conv2d (GPU vs CPU reference)', () => {
   const gpu = useGpu();
   it.for(rows)('%s', async ([, { s, bias, act, accumulate }, pass, variant], ctx) => {
-    const g = gpu();
-    useGemmVariant(g, variant, (why) => ctx.skip(why));
+    const g = useGemmVariant(gpu(), variant, (why) => ctx.skip(why));
     const { oh, ow } = conv2dGeometry(s);
     const xs = s.n * s.c * s.h * s.w,
       ws = s.k * s.c * s.kh * s.kw,
@@ -125,7 +123,7 @@ describe('conv2d (GPU vs CPU reference)', () => {
     if (pass === 'forward') {
       const yb = up(new Float64Array(ys).fill(NaN)); // every output must be written
       const d = conv2dForward(g, { x: up(x), w: up(w), b: bias ? up(b) : undefined, y: yb }, s, act);
-      g.run([d]);
+      g.run(d);
       expectAllclose(
         'conv2d y',
         await g.readF32(yb),
@@ -133,15 +131,15 @@ describe('conv2d (GPU vs CPU reference)', () => {
         tol(s.c * s.kh * s.kw),
         yShape,
       );
-      g.free([d]);
+      g.free(d);
     } else if (pass === 'dX') {
       const dxb = up(accumulate ? dx0 : new Float64Array(xs).fill(NaN));
       const d = conv2dBackwardInput(g, { dy: up(dy), w: up(w), dx: dxb }, s, { accumulate });
-      g.run([d]);
+      g.run(d);
       const ref = conv2dBackwardInputRef(dy, w, s);
       if (accumulate) ref.forEach((v, i) => (ref[i] = v + dx0[i]!));
       expectAllclose('conv2d dX', await g.readF32(dxb), ref, tol(s.k * s.kh * s.kw), xShape);
-      g.free([d]);
+      g.free(d);
     } else {
       // Once as one workgroup per tile (no split), once split-K over the positions with a
       // fixed-order reduction of the partial sums.
@@ -193,7 +191,7 @@ describe('weightSplits', () => {
     [1000, 3, 16],
     [129, 1, 64],
   ])(
-    'inner %i, %i tiles, target %i: chunks of ≥ 64 (or all) positions, a multiple of 16, covering the inner dimension once',
+    'inner %i, %i tiles, target %i: chunks of ≥ 64 (or all) positions, a multiple of 16, covering inner once',
     (inner, tiles, target) => {
       const { splits, chunk } = weightSplits(inner, tiles, target);
       expect(chunk % 16).toBe(0);

@@ -36,8 +36,7 @@ describe('dropout (GPU vs CPU reference)', () => {
     ['rate 0.25, 5003 elements in one workgroup (grid-stride loop)', 5003, 0.25, 9, 3],
   ];
   it.each(cases)('%s', async (name, count, rate, seed, step) => {
-    const g = gpu();
-    spreadFromName(g, name);
+    const g = spreadFromName(gpu(), name);
     const rng = new Rng(count + seed);
     const x = nonzero(rng, count),
       dy = nonzero(rng, count);

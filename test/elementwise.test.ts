@@ -12,7 +12,8 @@ import {
   fill,
 } from '../src/ops/elementwise.ts';
 import { accumulateRef, activationBackwardRef, activationRef, addRef, emaRef } from '../src/ops/elementwise.ref.ts';
-import { gradFromOutput, type Act } from '../src/ops/act.ts';
+import type { Act } from '../dsl/ir.ts';
+import { actName as name, gradFromOutput } from '../src/ops/act.ts';
 import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -42,7 +43,6 @@ const ACTS: Act[] = [
   { kind: 'tanh' },
   { kind: 'gelu' },
 ];
-const name = (a: Act): string => (a.kind === 'leaky' ? `leaky(${a.alpha})` : a.kind);
 const rows = (acts: Act[]): [string, Act][] => acts.map((a) => [name(a), a]);
 
 /** Uniform in [-6, 6] plus the awkward values: ±100 (exp overflows in f32), ±20, ±10, tiny, 0. */
@@ -55,21 +55,22 @@ function inputs(rng: Rng, n: number): Float64Array {
 
 const gpu = useGpu();
 
-/** Uploads each input, runs one dispatch built on them, reads `out`'s first count floats. */
+/** Uploads each input, runs the dispatches built on them, reads `out`'s first count floats. */
 async function run1(
   g: Gpu,
   count: number,
   ins: Float64Array[],
   outInit: Float64Array | null,
-  make: (bufs: GPUBuffer[], out: GPUBuffer) => Dispatch,
+  make: (bufs: GPUBuffer[], out: GPUBuffer) => Dispatch[],
 ): Promise<Float32Array> {
   const bufs = ins.map((a) => g.upload(f32(a)));
-  const out = g.upload(outInit ? f32(outInit) : new Float32Array(count).fill(NaN)); // NaN: every element must be written
+  // NaN: every element must be written.
+  const out = g.upload(outInit ? f32(outInit) : new Float32Array(count).fill(NaN));
   const d = make(bufs, out);
-  g.run([d]);
+  g.run(d);
   const r = await g.readF32(out, count);
   for (const b of [...bufs, out]) g.release(b);
-  g.free([d]);
+  g.free(d);
   return r;
 }
 
@@ -136,7 +137,8 @@ describe('activations (GPU vs CPU reference)', () => {
     expectAllclose('tanh dx accumulated', dx, activationBackwardRef(dy, y, act, 'output', prior), TOL.tanh, [N]);
   });
 
-  it(`gelu over [-10, 10] (200001 points): max |gpu − exact erf gelu| < ${GELU_MAX_ABS}, forward and gradient`, async () => {
+  const gelu = `gelu over [-10, 10] (200001 points): max |gpu − exact erf gelu| < ${GELU_MAX_ABS}, forward, gradient`;
+  it(gelu, async () => {
     const g = gpu();
     const act: Act = { kind: 'gelu' };
     const n = 200001;
@@ -155,7 +157,8 @@ describe('activations (GPU vs CPU reference)', () => {
     const [fe, fat] = maxErr(y, activationRef(x, act));
     const [be, bat] = maxErr(dx, activationBackwardRef(ones, x, act, 'input'));
     console.log(
-      `gelu max abs error over [-10, 10]: forward ${fe.toExponential(2)} at x=${fat.toFixed(4)}, gradient ${be.toExponential(2)} at x=${bat.toFixed(4)}`,
+      `gelu max abs error over [-10, 10]: forward ${fe.toExponential(2)} at x=${fat.toFixed(4)}, ` +
+        `gradient ${be.toExponential(2)} at x=${bat.toFixed(4)}`,
     );
     expect(fe).toBeLessThan(GELU_MAX_ABS);
     expect(be).toBeLessThan(GELU_MAX_ABS);
@@ -173,8 +176,7 @@ describe('add, accumulate, copy, fill (GPU vs CPU reference)', () => {
     [`${big} elements (2-D grid)`, big],
     ['1037 elements in one workgroup (grid-stride loop)', N],
   ] as const)('add, %s', async (name, n) => {
-    const g = gpu();
-    spreadFromName(g, name);
+    const g = spreadFromName(gpu(), name);
     const rng = new Rng(n);
     const a = rng.floats(n),
       b = rng.floats(n);

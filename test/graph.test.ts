@@ -23,11 +23,13 @@ const NETS: [string, string][] = [
   ],
   [
     'residual with projection, gelu, dropout',
-    'input 6x6x1\nconv 2 3x3 same relu\nresidual {\n conv 3 3x3 stride=2 same relu\n conv 3 1x1 gelu\n}\nrelu\ndropout 0.3\nflatten\ndense 10 softmax',
+    'input 6x6x1\nconv 2 3x3 same relu\nresidual {\n conv 3 3x3 stride=2 same relu\n conv 3 1x1 gelu\n}\n' +
+      'relu\ndropout 0.3\nflatten\ndense 10 softmax',
   ],
   [
     'residual identity (fan-out), batch norm on dense',
-    'input 4x4x1\nconv 2 3x3 same\nresidual { conv 2 3x3 same relu; conv 2 3x3 same }\ndense 8\nbatchnorm\nrelu\ndense 10 softmax',
+    'input 4x4x1\nconv 2 3x3 same\nresidual { conv 2 3x3 same relu; conv 2 3x3 same }\n' +
+      'dense 8\nbatchnorm\nrelu\ndense 10 softmax',
   ],
 ];
 

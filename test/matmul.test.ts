@@ -45,8 +45,7 @@ describe('matmul (GPU vs CPU reference)', () => {
       .map(([n, s, b]): [string, MatmulShape, boolean, GemmVariant] => [`${n}, four lanes`, s, b, 'four lanes']),
   ];
   it.for(rows)('%s', async ([, s, withBias, variant], ctx) => {
-    const g = gpu();
-    useGemmVariant(g, variant, (why) => ctx.skip(why));
+    const g = useGemmVariant(gpu(), variant, (why) => ctx.skip(why));
     const rng = new Rng(s.m * 131 + s.n * 7 + s.k);
     const a = rng.floats(s.m * s.k),
       b = rng.floats(s.k * s.n),
@@ -57,11 +56,11 @@ describe('matmul (GPU vs CPU reference)', () => {
       biasb = g.upload(f32(bias)),
       cb = g.upload(f32(c0));
     const d = matmul(g, { a: ab, b: bb, bias: withBias ? biasb : undefined, c: cb }, s);
-    g.run([d]);
+    g.run(d);
     const out = await g.readF32(cb);
     expectAllclose('matmul C', out, matmulRef(a, b, withBias ? bias : null, s, c0), TOL, [s.m, s.n]);
     for (const buf of [ab, bb, biasb, cb]) g.release(buf);
-    g.free([d]);
+    g.free(d);
   });
 });
 

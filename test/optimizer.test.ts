@@ -50,11 +50,11 @@ function record(
   for (const grad of grads) {
     const io = { param: bufs.param, grad, counter: bufs.counter, lrTable: bufs.lrTable };
     ds.push(
-      opt.kind === 'sgd'
+      ...(opt.kind === 'sgd'
         ? sgdUpdate(g, { ...io, velocity: opt.o.momentum ? bufs.s1 : undefined }, { count, ...opt.o })
-        : adamUpdate(g, { ...io, m: bufs.s1, v: bufs.s2 }, { count, ...opt.o }),
+        : adamUpdate(g, { ...io, m: bufs.s1, v: bufs.s2 }, { count, ...opt.o })),
     );
-    ds.push(advanceCounter(g, { counter: bufs.counter }));
+    ds.push(...advanceCounter(g, { counter: bufs.counter }));
   }
   return ds;
 }
@@ -129,8 +129,7 @@ describe('optimizers (several steps in one submit, GPU vs CPU reference)', () =>
     ],
   ];
   it.each(rows)('%s', async (name, opt, c) => {
-    const g = gpu();
-    spreadFromName(g, name);
+    const g = spreadFromName(gpu(), name);
     const rng = new Rng(c.count * 31 + c.steps + (c.start ?? 0));
     const start = c.start ?? 0;
     const n = c.count;

@@ -21,7 +21,8 @@ import {
   maxPoolBackwardRef,
   maxPoolForwardRef,
 } from '../src/ops/pool.ref.ts';
-import type { Padding } from '../src/ops/geometry.ts';
+import type { Padding } from '../dsl/ir.ts';
+import type { Gpu } from '../src/gpu/runtime.ts';
 import { Rng } from '../src/util/rng.ts';
 
 // Max forward selects f32 inputs: exact. Sums of ≤ ceil(k/s)² (backwards) or k² (average) f32 terms
@@ -96,8 +97,7 @@ function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 const gpu = useGpu();
 
 describe('max pool (GPU vs CPU reference)', () => {
-  async function check(s: PoolShape, x: Float64Array, dy: Float64Array, prior?: Float64Array): Promise<void> {
-    const g = gpu();
+  async function check(g: Gpu, s: PoolShape, x: Float64Array, dy: Float64Array, prior?: Float64Array): Promise<void> {
     const m = outCount(s),
       n = x.length;
     const xb = g.upload(f32(x)),
@@ -106,8 +106,8 @@ describe('max pool (GPU vs CPU reference)', () => {
       ab = g.alloc(m * 4);
     const dxb = g.upload(f32(prior ?? new Float64Array(n).fill(NaN))); // every cell must be written
     const ds = [
-      maxPoolForward(g, { x: xb, y: yb, argmax: ab }, s),
-      maxPoolBackward(g, { dy: dyb, argmax: ab, dx: dxb }, s),
+      ...maxPoolForward(g, { x: xb, y: yb, argmax: ab }, s),
+      ...maxPoolBackward(g, { dy: dyb, argmax: ab, dx: dxb }, s),
     ];
     g.run(ds);
     const ref = maxPoolForwardRef(x, s);
@@ -125,20 +125,19 @@ describe('max pool (GPU vs CPU reference)', () => {
   }
 
   it.each([...cases, big, bigOverlapping])('%s', async (name, s) => {
-    spreadFromName(gpu(), name);
     const rng = new Rng(s.h * 1000 + s.w * 10 + s.kh + s.strideW);
-    await check(s, distinct(rng, s.n * s.c * s.h * s.w), rng.floats(outCount(s)));
+    await check(spreadFromName(gpu(), name), s, distinct(rng, s.n * s.c * s.h * s.w), rng.floats(outCount(s)));
   });
 
   it('ties (constant input, overlapping 3/1 same): the first real cell of each window wins', async () => {
     const s = shape(1, 2, 5, 6, 3, 1, 'same');
-    await check(s, new Float64Array(60).fill(0.25), new Rng(1).floats(outCount(s)));
+    await check(gpu(), s, new Float64Array(60).fill(0.25), new Rng(1).floats(outCount(s)));
   });
 
   it('backward accumulates into dx (2x2x6x7 pool 3/2 same)', async () => {
     const s = { ...shape(2, 2, 6, 7, 3, 2, 'same'), accumulate: true };
     const rng = new Rng(2);
-    await check(s, distinct(rng, 168), rng.floats(outCount(s)), rng.floats(168));
+    await check(gpu(), s, distinct(rng, 168), rng.floats(outCount(s)), rng.floats(168));
   });
 
   it.each([
@@ -148,20 +147,19 @@ describe('max pool (GPU vs CPU reference)', () => {
     const s = { ...shp, accumulate: true };
     const rng = new Rng(4);
     const n = s.n * s.c * s.h * s.w;
-    await check(s, distinct(rng, n), rng.floats(outCount(s)), rng.floats(n));
+    await check(gpu(), s, distinct(rng, n), rng.floats(outCount(s)), rng.floats(n));
   });
 });
 
 describe('average pool (GPU vs CPU reference)', () => {
-  async function check(s: PoolShape, x: Float64Array, dy: Float64Array, prior?: Float64Array): Promise<void> {
-    const g = gpu();
+  async function check(g: Gpu, s: PoolShape, x: Float64Array, dy: Float64Array, prior?: Float64Array): Promise<void> {
     const m = outCount(s),
       n = x.length;
     const xb = g.upload(f32(x)),
       dyb = g.upload(f32(dy)),
       yb = g.alloc(m * 4);
     const dxb = g.upload(f32(prior ?? new Float64Array(n).fill(NaN))); // every cell must be written
-    const ds = [avgPoolForward(g, { x: xb, y: yb }, s), avgPoolBackward(g, { dy: dyb, dx: dxb }, s)];
+    const ds = [...avgPoolForward(g, { x: xb, y: yb }, s), ...avgPoolBackward(g, { dy: dyb, dx: dxb }, s)];
     g.run(ds);
     expectAllclose('avgpool y', await g.readF32(yb, m), avgPoolForwardRef(x, s), TOL, dims(s));
     expectAllclose('avgpool dx', await g.readF32(dxb, n), avgPoolBackwardRef(dy, s, prior), TOL, [s.n, s.c, s.h, s.w]);
@@ -170,9 +168,8 @@ describe('average pool (GPU vs CPU reference)', () => {
   }
 
   it.each([...cases, big])('%s', async (name, s) => {
-    spreadFromName(gpu(), name);
     const rng = new Rng(s.h * 1000 + s.w * 10 + s.kh + s.strideW + 7);
-    await check(s, rng.floats(s.n * s.c * s.h * s.w), rng.floats(outCount(s)));
+    await check(spreadFromName(gpu(), name), s, rng.floats(s.n * s.c * s.h * s.w), rng.floats(outCount(s)));
   });
 
   it("'same' divides by the real cells only: ones average to exactly 1 (1x1x5x5 pool 3/2 same)", async () => {
@@ -181,17 +178,17 @@ describe('average pool (GPU vs CPU reference)', () => {
     const xb = g.upload(new Float32Array(25).fill(1)),
       yb = g.alloc(9 * 4);
     const d = avgPoolForward(g, { x: xb, y: yb }, s);
-    g.run([d]);
+    g.run(d);
     expect(Array.from(await g.readF32(yb, 9))).toEqual(new Array(9).fill(1));
     g.release(xb);
     g.release(yb);
-    g.free([d]);
+    g.free(d);
   });
 
   it('backward accumulates into dx (1x3x7x9 pool 3/1 same)', async () => {
     const s = { ...shape(1, 3, 7, 9, 3, 1, 'same'), accumulate: true };
     const rng = new Rng(3);
-    await check(s, rng.floats(189), rng.floats(outCount(s)), rng.floats(189));
+    await check(gpu(), s, rng.floats(189), rng.floats(outCount(s)), rng.floats(189));
   });
 });
 
@@ -207,8 +204,7 @@ describe('global average pool (GPU vs CPU reference)', () => {
     ['3x5x7x7 in one workgroup (grid-stride loop)', { n: 3, c: 5, h: 7, w: 7 }],
   ];
   it.each(gcases)('%s', async (name, s) => {
-    const g = gpu();
-    spreadFromName(g, name);
+    const g = spreadFromName(gpu(), name);
     const rng = new Rng(s.c * 100 + s.h * 10 + s.w);
     const planes = s.n * s.c,
       n = planes * s.h * s.w;
@@ -219,7 +215,7 @@ describe('global average pool (GPU vs CPU reference)', () => {
       dyb = g.upload(f32(dy)),
       yb = g.alloc(planes * 4);
     const dxb = g.upload(f32(prior ?? new Float64Array(n).fill(NaN))); // every cell must be written
-    const ds = [globalAvgPoolForward(g, { x: xb, y: yb }, s), globalAvgPoolBackward(g, { dy: dyb, dx: dxb }, s)];
+    const ds = [...globalAvgPoolForward(g, { x: xb, y: yb }, s), ...globalAvgPoolBackward(g, { dy: dyb, dx: dxb }, s)];
     g.run(ds);
     expectAllclose('global avg pool y', await g.readF32(yb, planes), globalAvgPoolForwardRef(x, s), TOL, [s.n, s.c]);
     expectAllclose('global avg pool dx', await g.readF32(dxb, n), globalAvgPoolBackwardRef(dy, s, prior), TOL, [

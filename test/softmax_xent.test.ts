@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { useGpu, f32 } from './helpers/gpu.ts';
+import { useGpu, f32, readStats } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { checkGradFd } from './helpers/fd.ts';
-import { softmax, softmaxXent, readXentStats, type XentShape } from '../src/ops/softmax_xent.ts';
+import { softmax, softmaxXent, type XentShape } from '../src/ops/softmax_xent.ts';
 import { softmaxRef, softmaxXentRef } from '../src/ops/softmax_xent.ref.ts';
 import { Rng } from '../src/util/rng.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
@@ -70,7 +70,7 @@ describe('softmax cross-entropy (GPU vs CPU reference)', () => {
         n,
         classes,
       ]);
-    const got = await readXentStats(g, stats);
+    const got = await readStats(g, stats);
     expectAllclose('xent loss sum', [got.lossSum], [1.5 + ref.lossSum], TOL_LOSS);
     expect(got.correct).toBe(7 + ref.correct);
     expect(ref.loss.every(Number.isFinite)).toBe(true);
@@ -89,7 +89,7 @@ describe('softmax cross-entropy (GPU vs CPU reference)', () => {
       stats = statsBuffer(g, 0, 0);
     const ds = softmaxXent(g, { logits: lb, labels: yb, loss: lossb, stats }, { n: 4, classes: 3 });
     g.run(ds);
-    expect((await readXentStats(g, stats)).correct).toBe(3);
+    expect((await readStats(g, stats)).correct).toBe(3);
     expect(softmaxXentRef(logits, labels, { n: 4, classes: 3 }).correct).toBe(3);
     for (const b of [lb, yb, lossb, stats]) g.release(b);
     g.free(ds);

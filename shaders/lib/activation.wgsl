@@ -1,8 +1,9 @@
 // Activations shared by kernel epilogues and the elementwise kernels.
 // The shader loader (src/gpu/shaders.ts) prepends this file to the shaders that use act().
 // ACT: 0 linear, 1 relu, 2 leaky relu (slope ALPHA below 0), 3 sigmoid, 4 tanh, 5 gelu (exact erf form).
+// ALPHA has no default: the host always passes it (src/ops/act.ts actConstants; the slope the model says).
 override ACT: u32 = 0u;
-override ALPHA: f32 = 0.3;
+override ALPHA: f32;
 
 // erf by Abramowitz & Stegun 7.1.26: max absolute error 1.5e-7, below f32 rounding of gelu's result.
 fn erf_approx(x: f32) -> f32 {

@@ -1,7 +1,8 @@
 // The inner step shared by the subgroup-lane GEMM kernels (matmul_lanes.wgsl,
-// conv2d_*_lanes.wgsl), the variant for CPU adapters. A CPU runs a workgroup as SIMD vectors of LANES invocations (lavapipe: 8 per AVX2
-// vector), and every memory access whose index differs between lanes becomes LANES scalar loads,
-// so the GPU kernels' workgroup-memory staging costs a CPU more than the arithmetic it feeds.
+// conv2d_*_lanes.wgsl), the variant for CPU adapters. A CPU runs a workgroup as SIMD vectors of
+// LANES invocations (lavapipe: 8 per AVX2 vector), and every memory access whose index differs
+// between lanes becomes LANES scalar loads, so the GPU kernels' workgroup-memory staging costs a
+// CPU more than the arithmetic it feeds.
 // Here a workgroup is exactly one subgroup and owns a tile of ROW_GROUPS·LANES rows by
 // COLS·LANES columns, with no workgroup memory and no barriers:
 //   - lane l owns columns l + LANES·j (j < COLS), neighbouring lanes neighbouring columns;

@@ -7,11 +7,13 @@
 // indices[t·B … t·B + B − 1]. Before an epoch's first step the host writes that epoch's shuffled
 // order (epochOrder) into `indices`. With the trainer's numbering — epoch e's first step is
 // e·stepsPerEpoch — epochStartStep stays 0; otherwise pass the counter value at the epoch's first
-// step (u32 arithmetic: keep s ≥ epochStartStep). stepsPerEpoch = floor(n / B): the remainder (< B samples) is dropped each epoch, as
-// tf.data's drop_remainder, so shapes stay static; the shuffle differs per epoch, so no sample is
-// always left out. Evaluation covers every sample: gatherEval by explicit offset over evalBatches.
+// step (u32 arithmetic: keep s ≥ epochStartStep). stepsPerEpoch = floor(n / B): the remainder
+// (< B samples) is dropped each epoch, as tf.data's drop_remainder, so shapes stay static; the
+// shuffle differs per epoch, so no sample is always left out. Evaluation covers every sample:
+// gatherEval by explicit offset over evalBatches.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { GpuError, ShapeError } from '../errors.ts';
+import { chainWork, f32Bytes, type Work } from '../gpu/work.ts';
 import { Rng } from '../util/rng.ts';
 import type { Dataset } from './dataset.ts';
 
@@ -52,7 +54,8 @@ export function uploadDataset(gpu: Gpu, ds: Dataset): GpuDataset {
   const max = gpu.limits.maxStorageBufferBindingSize;
   if (ds.images.byteLength > max)
     throw new GpuError(
-      `the dataset's ${ds.n} images take ${ds.images.byteLength} bytes but the adapter binds at most ${max}: use a subset`,
+      `the dataset's ${ds.n} images take ${ds.images.byteLength} bytes ` +
+        `but the adapter binds at most ${max}: use a subset`,
     );
   if (ds.rows * ds.cols > MAX_PIXELS)
     throw new ShapeError(`images of ${ds.rows}x${ds.cols}: the batch gather takes at most ${MAX_PIXELS} pixels`);
@@ -116,26 +119,42 @@ function params(
   norm: Normalize,
 ) {
   if (!(norm.std > 0)) throw new RangeError(`normalise std ${norm.std}: expected > 0`);
-  return [
+  return {
     batch,
-    d.h,
-    d.w,
+    h: d.h,
+    w: d.w,
     stepsPerEpoch,
-    epochStart >>> 0,
+    epochStart: epochStart >>> 0,
     offset,
-    seed >>> 0,
-    a.shift ?? 0,
-    a.flip ? 1 : 0,
-    { f32: a.rotate ?? 0 },
-    { f32: a.zoom ?? 0 },
-    { f32: a.erase ?? 0 },
-    { f32: norm.mean },
-    { f32: 1 / norm.std },
-  ];
+    seed: seed >>> 0,
+    shift: a.shift ?? 0,
+    flip: a.flip ? 1 : 0,
+    rotate: { f32: a.rotate ?? 0 },
+    zoom: { f32: a.zoom ?? 0 },
+    erase: { f32: a.erase ?? 0 },
+    mean: { f32: norm.mean },
+    invStd: { f32: 1 / norm.std },
+  };
 }
 
 function checkBatch(batch: number): void {
   if (!Number.isInteger(batch) || batch < 1 || batch > 65535) throw new ShapeError(`batch ${batch}: expected 1–65535`);
+}
+
+/**
+ * B workgroups of 64, each thread looping over H·W / 64 pixels of its sample, one byte load (four,
+ * bilinear, when rotating or zooming) a pixel; training first reads the step counter, then the
+ * sample's index, then its label: three dependent loads more.
+ */
+function gatherWork(batch: number, h: number, w: number, train: boolean, bilinear: boolean): Work {
+  const pixels = batch * h * w;
+  return chainWork({
+    flops: (bilinear ? 12 : 2) * pixels,
+    bytesRead: pixels * (bilinear ? 4 : 1) + batch * (train ? 5 : 1),
+    bytesWritten: f32Bytes(pixels, batch),
+    threads: 64,
+    depth: Math.ceil((h * w) / 64) + (train ? 3 : 1),
+  });
 }
 
 const bytesOf = (b: BufferRef): number => ('buffer' in b ? (b.size ?? b.buffer.size - (b.offset ?? 0)) : b.size);
@@ -159,7 +178,7 @@ export function gatherTrain(
   gpu: Gpu,
   io: { data: GpuDataset; indices: BufferRef; counter: BufferRef; x: BufferRef; labels: BufferRef },
   s: TrainGather,
-): Dispatch {
+): Dispatch[] {
   const d = io.data;
   checkBatch(s.batch);
   checkAugment(s.augment ?? {}, d.h, d.w);
@@ -172,23 +191,26 @@ export function gatherTrain(
     throw new ShapeError(
       `the index buffer holds ${bytesOf(io.indices) / 4} u32 but an epoch reads ${s.stepsPerEpoch * s.batch}`,
     );
-  return gpu.kernel({
-    shader: 'batch',
-    entry: 'train_batch',
-    params: params(
-      d,
-      s.batch,
-      s.stepsPerEpoch,
-      s.epochStartStep ?? 0,
-      0,
-      s.seed,
-      s.augment ?? {},
-      s.normalize ?? { mean: 0, std: 1 },
-    ),
-    bindings: [d.images, d.labels, io.indices, io.counter, io.x, io.labels],
-    workgroups: [s.batch],
-    label: `gather train ${s.batch}`,
-  });
+  return [
+    gpu.kernel({
+      shader: 'batch',
+      entry: 'train_batch',
+      params: params(
+        d,
+        s.batch,
+        s.stepsPerEpoch,
+        s.epochStartStep ?? 0,
+        0,
+        s.seed,
+        s.augment ?? {},
+        s.normalize ?? { mean: 0, std: 1 },
+      ),
+      bindings: [d.images, d.labels, io.indices, io.counter, io.x, io.labels],
+      workgroups: [s.batch],
+      label: `gather train ${s.batch}`,
+      work: gatherWork(s.batch, d.h, d.w, true, (s.augment?.rotate ?? 0) > 0 || (s.augment?.zoom ?? 0) > 0),
+    }),
+  ];
 }
 
 /** Evaluation batch: samples offset … offset+B−1 in order, normalised, never augmented. */
@@ -196,17 +218,20 @@ export function gatherEval(
   gpu: Gpu,
   io: { data: GpuDataset; x: BufferRef; labels: BufferRef },
   s: { batch: number; offset: number; normalize?: Normalize; flip?: boolean },
-): Dispatch {
+): Dispatch[] {
   const d = io.data;
   checkBatch(s.batch);
   if (!Number.isInteger(s.offset) || s.offset < 0 || s.offset + s.batch > d.n)
     throw new ShapeError(`samples ${s.offset}…${s.offset + s.batch - 1} are outside the dataset's ${d.n}`);
-  return gpu.kernel({
-    shader: 'batch',
-    entry: 'eval_batch',
-    params: params(d, s.batch, 1, 0, s.offset, 0, { flip: s.flip }, s.normalize ?? { mean: 0, std: 1 }),
-    bindings: [d.images, d.labels, io.x, io.labels],
-    workgroups: [s.batch],
-    label: `gather eval ${s.batch}@${s.offset}${s.flip ? ' mirrored' : ''}`,
-  });
+  return [
+    gpu.kernel({
+      shader: 'batch',
+      entry: 'eval_batch',
+      params: params(d, s.batch, 1, 0, s.offset, 0, { flip: s.flip }, s.normalize ?? { mean: 0, std: 1 }),
+      bindings: [d.images, d.labels, io.x, io.labels],
+      workgroups: [s.batch],
+      label: `gather eval ${s.batch}@${s.offset}${s.flip ? ' mirrored' : ''}`,
+      work: gatherWork(s.batch, d.h, d.w, false, false),
+    }),
+  ];
 }

@@ -1,7 +1,15 @@
-// The backend contract: allocate, write, read, dispatch, release, plus one pipeline cache.
-// Everything GPU-side in the engine goes through a Gpu; nothing here imports node:*.
+// The backend contract: allocate, write, read, dispatch, release. Everything GPU-side in the engine
+// goes through a Gpu; nothing here imports node:*. Beside it: the pipeline cache (pipelines.ts),
+// uniforms packed by name (uniforms.ts), error and loss reporting (health.ts).
 import { GpuError } from '../errors.ts';
-import { shaderSource, type ShaderName } from './shaders.ts';
+import { DeviceHealth } from './health.ts';
+import { PipelineCache } from './pipelines.ts';
+import type { ShaderName } from './shaders.ts';
+import { packUniform, type Uniform } from './uniforms.ts';
+import type { Work } from './work.ts';
+
+export type { Param, Uniform } from './uniforms.ts';
+export type { Work } from './work.ts';
 
 /** What a kernel binds: a whole buffer or a byte range of one. */
 export type BufferRef = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
@@ -14,22 +22,8 @@ export interface Dispatch {
   readonly workgroups: readonly [number, number, number];
   /** Its uniform buffer, released with Gpu.free. */
   readonly params: GPUBuffer | null;
-}
-
-/** A uniform value: a plain number is a u32; wrap floats and signed values. */
-export type Param = number | { f32: number } | { i32: number };
-
-function packParams(values: readonly Param[]): ArrayBuffer {
-  const buf = new ArrayBuffer(Math.max(16, Math.ceil((values.length * 4) / 16) * 16));
-  const view = new DataView(buf);
-  values.forEach((v, i) => {
-    if (typeof v === 'number') {
-      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`uniform ${i} = ${v} is not a u32`);
-      view.setUint32(i * 4, v, true);
-    } else if ('f32' in v) view.setFloat32(i * 4, v.f32, true);
-    else view.setInt32(i * 4, v.i32, true);
-  });
-  return buf;
+  /** What it computes and moves, as its launcher describes it (work.ts): what the cost model reads. */
+  readonly work: Work;
 }
 
 export interface KernelSpec {
@@ -40,12 +34,17 @@ export interface KernelSpec {
    * pipeline, and a pipeline costs seconds to compile on a CPU adapter, so shapes go in `params`.
    */
   constants?: Record<string, number>;
-  /** Shapes and scalars, in the order of the shader's `Params` struct, bound as a uniform at binding 0. */
-  params?: readonly Param[];
+  /**
+   * Shapes and scalars, by the field names of the uniform struct the entry point reads (uniforms.ts),
+   * bound at binding 0.
+   */
+  params?: Uniform;
   /** Storage bindings of @group(0) in binding order (after the uniform, if any); exactly those the entry point uses. */
   bindings: BufferRef[];
   workgroups: number | readonly [number, number?, number?];
   label?: string;
+  /** Its work, described beside the dispatch (work.ts); every launcher gives one (test/cost.test.ts). */
+  work: Work;
 }
 
 export interface AdapterReport {
@@ -67,23 +66,18 @@ export function lanesFor(subgroupSize: number | null): number {
   return subgroupSize === 4 || subgroupSize === 8 ? subgroupSize : 0;
 }
 
-export class Gpu {
-  readonly device: GPUDevice;
-  readonly adapter: AdapterReport;
-  readonly limits: GPUSupportedLimits;
-  readonly hasSubgroups: boolean;
-  readonly hasTimestamps: boolean;
+/** How the GEMM-shaped and grid-stride kernels are sized on this adapter: fixed when a Gpu is made. */
+export interface GpuTuning {
   /**
    * Threads per side of a tiled GEMM-shaped kernel's workgroup (shaders/lib/gemm.wgsl): 8 on a CPU
    * adapter (measured faster on lavapipe; they run the tiled kernels only without usable subgroups,
-   * see `lanes`), 16 on a GPU. Tests set it to run both variants.
+   * see `lanes`), 16 on a GPU.
    */
   gemmSide: 8 | 16;
   /**
    * Lanes of the subgroup-lane GEMM kernels (matmul, conv; shaders/lib/lanes.wgsl), 0 when the
    * tiled kernels run instead: the subgroup size on a CPU adapter whose subgroups have one size, 4
-   * or 8 (lavapipe: 8, where they measured 2–8× faster than the 8×8 tiles), 0 on GPUs. Tests set it
-   * to run both families.
+   * or 8 (lavapipe: 8, where they measured 2–8× faster than the 8×8 tiles), 0 on GPUs.
    */
   lanes: number;
   /**
@@ -92,47 +86,64 @@ export class Gpu {
    * lavapipe pays about a microsecond per workgroup (relu backward over 1.6M elements: 20 → 4 ms).
    */
   spreadLimit: number;
-  private live = 0;
-  private peak = 0;
-  private readonly sizes = new WeakMap<GPUBuffer, number>();
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
-  private readonly modules = new Map<string, GPUShaderModule>();
-  private readonly errors: string[] = [];
-  /** The first allocation the out-of-memory scope caught, explained; reported before the errors it causes. */
-  private outOfMemory: string | null = null;
-  /** Allocation scopes not yet popped: checks wait for them, so an out-of-memory error is never missed. */
-  private scopes: Promise<void>[] = [];
-  private lostReason: string | null = null;
-  /** Rejects once the device is lost: raced against every wait on the GPU, so nothing hangs on a dead device. */
-  private readonly lostSignal: Promise<never>;
-  /** destroy() was called: the loss that follows is ours, not a fault. */
-  private closing = false;
-  private dummyBuffer: GPUBuffer | null = null;
+}
 
+export interface GpuOptions {
+  /** Overrides of the adapter's own tuning (tests and benchmarks run the other variants). */
+  tuning?: Partial<GpuTuning>;
+  /** Make a view of this Gpu: same device, memory accounting, error reporting and pipeline cache. */
+  shareWith?: Gpu;
+}
+
+/** Everything mutable a Gpu has, shared by the tuned views of one device. */
+interface Shared {
+  health: DeviceHealth;
+  pipelines: PipelineCache;
+  memory: { live: number; peak: number; readonly sizes: WeakMap<GPUBuffer, number> };
+  dummy: GPUBuffer | null;
   /** The GPU object the device came from: Dawn frees its instance (and crashes the device) once it is garbage. */
-  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: held, never read, so that it is not garbage
-  private readonly instance: GPU | null;
+  readonly instance: GPU | null;
+}
 
-  constructor(device: GPUDevice, adapter: AdapterReport, instance: GPU | null = null) {
+export class Gpu implements Readonly<GpuTuning> {
+  readonly device: GPUDevice;
+  readonly adapter: AdapterReport;
+  readonly limits: GPUSupportedLimits;
+  readonly hasSubgroups: boolean;
+  readonly hasTimestamps: boolean;
+  readonly gemmSide: 8 | 16;
+  readonly lanes: number;
+  readonly spreadLimit: number;
+  private readonly shared: Shared;
+
+  constructor(device: GPUDevice, adapter: AdapterReport, instance: GPU | null = null, options: GpuOptions = {}) {
     this.device = device;
-    this.instance = instance;
     this.adapter = adapter;
     this.limits = device.limits;
     this.hasSubgroups = device.features.has('subgroups');
     this.hasTimestamps = device.features.has('timestamp-query');
-    this.gemmSide = adapter.cpu ? 8 : 16;
-    this.lanes = adapter.cpu ? this.usableLanes : 0;
-    this.spreadLimit = adapter.cpu ? 256 : Infinity;
-    device.addEventListener('uncapturederror', (e) => {
-      this.errors.push((e as GPUUncapturedErrorEvent).error.message);
-    });
-    // Any loss we did not ask for is a fault: a driver reset, a removed GPU, or a destroy() from
-    // elsewhere (tests simulate a loss that way).
-    this.lostSignal = device.lost.then((info) => {
-      if (!this.closing) this.lostReason = `${info.reason}${info.message ? `: ${info.message.split('\n')[0]}` : ''}`;
-      throw new GpuError(this.closing ? 'the GPU device was released' : this.lostMessage());
-    });
-    this.lostSignal.catch(() => undefined); // observed by the races below, not an unhandled rejection
+    this.shared = options.shareWith?.shared ?? {
+      health: new DeviceHealth(device),
+      pipelines: new PipelineCache(device),
+      memory: { live: 0, peak: 0, sizes: new WeakMap() },
+      dummy: null,
+      instance,
+    };
+    const t = options.tuning ?? {};
+    this.gemmSide = t.gemmSide ?? (adapter.cpu ? 8 : 16);
+    this.lanes = t.lanes ?? (adapter.cpu ? this.usableLanes : 0);
+    this.spreadLimit = t.spreadLimit ?? (adapter.cpu ? 256 : Infinity);
+  }
+
+  /** The GPU object the device came from: whoever wraps the device in another Gpu must keep it alive. */
+  get instance(): GPU | null {
+    return this.shared.instance;
+  }
+
+  /** This device with other tuning: shares memory, errors and the pipeline cache (keyed by constants). */
+  withTuning(tuning: Partial<GpuTuning>): Gpu {
+    const own = { gemmSide: this.gemmSide, lanes: this.lanes, spreadLimit: this.spreadLimit };
+    return new Gpu(this.device, this.adapter, null, { tuning: { ...own, ...tuning }, shareWith: this });
   }
 
   /** The lanes the subgroup-lane kernels could run with on this device (lanesFor), 0 without subgroups. */
@@ -140,26 +151,17 @@ export class Gpu {
     return this.hasSubgroups ? lanesFor(this.adapter.subgroupSize) : 0;
   }
 
-  private lostMessage(): string {
-    return `the GPU device was lost (${this.lostReason})`;
-  }
-
   /** Whether the device was lost (not released by destroy()). */
   get lost(): boolean {
-    return this.lostReason !== null;
-  }
-
-  /** `p`, unless the device is lost first: then a GpuError that says so. */
-  private untilLost<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([p, this.lostSignal]);
+    return this.shared.health.lost;
   }
 
   /** Bytes held by buffers allocated here and not yet released. */
   get liveBytes(): number {
-    return this.live;
+    return this.shared.memory.live;
   }
   get peakBytes(): number {
-    return this.peak;
+    return this.shared.memory.peak;
   }
 
   alloc(
@@ -173,36 +175,29 @@ export class Gpu {
         `buffer "${label}" needs ${size} bytes but the adapter allows at most ${this.limits.maxBufferSize}`,
       );
     }
-    // The out-of-memory scope is popped asynchronously; check() waits for it before reporting.
-    this.device.pushErrorScope('out-of-memory');
-    const buffer = this.device.createBuffer({ size, usage, label });
-    const live = this.live;
-    this.scopes.push(
-      this.device.popErrorScope().then(
-        (e) => {
-          if (e && this.outOfMemory === null) this.outOfMemory = outOfMemoryMessage(label, size, live, e.message);
-        },
-        () => undefined, // the device is gone: the loss is reported instead
-      ),
+    const m = this.shared.memory;
+    const buffer = this.shared.health.allocating(label, size, m.live, () =>
+      this.device.createBuffer({ size, usage, label }),
     );
-    this.sizes.set(buffer, size);
-    this.live += size;
-    this.peak = Math.max(this.peak, this.live);
+    m.sizes.set(buffer, size);
+    m.live += size;
+    m.peak = Math.max(m.peak, m.live);
     return buffer;
   }
 
   release(buffer: GPUBuffer): void {
-    const size = this.sizes.get(buffer);
+    const m = this.shared.memory;
+    const size = m.sizes.get(buffer);
     if (size === undefined) return;
-    this.sizes.delete(buffer);
-    this.live -= size;
+    m.sizes.delete(buffer);
+    m.live -= size;
     buffer.destroy();
   }
 
-  /** A 16-byte buffer for bindings a kernel declares but a variant does not read (e.g. no bias). Not counted as live. */
+  /** A 16-byte buffer for bindings a kernel declares but a variant does not read (no bias). Not counted as live. */
   get dummy(): GPUBuffer {
-    this.dummyBuffer ??= this.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE, label: 'dummy' });
-    return this.dummyBuffer;
+    this.shared.dummy ??= this.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE, label: 'dummy' });
+    return this.shared.dummy;
   }
 
   /** A new storage buffer holding `data`. */
@@ -234,16 +229,15 @@ export class Gpu {
     const enc = this.device.createCommandEncoder();
     enc.copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
     this.device.queue.submit([enc.finish()]);
+    const health = this.shared.health;
     try {
-      await this.untilLost(staging.mapAsync(GPUMapMode.READ));
+      await health.untilLost(staging.mapAsync(GPUMapMode.READ));
     } catch (e) {
       staging.destroy();
       // A map that fails as the device goes may fail before the loss is reported: give the loss a
       // moment to arrive, so that the error names it rather than the map.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([this.lostSignal, new Promise((r) => (timer = setTimeout(r, 200)))]).catch(() => undefined);
-      clearTimeout(timer);
-      await this.check();
+      await health.settle();
+      await health.check();
       throw e instanceof GpuError
         ? e
         : new GpuError(`reading buffer "${buffer.label}" back failed: ${(e as Error).message}`);
@@ -251,7 +245,7 @@ export class Gpu {
     const out = staging.getMappedRange().slice(0, bytes);
     staging.unmap();
     staging.destroy();
-    await this.check();
+    await health.check();
     return out;
   }
 
@@ -262,26 +256,9 @@ export class Gpu {
     return new Uint32Array(await this.read(buffer, (count ?? buffer.size / 4) * 4, offset * 4));
   }
 
-  /**
-   * Throws what went wrong since the last check: a lost device first, then an allocation that ran
-   * out of memory (the validation errors that follow from its invalid buffer say nothing useful),
-   * then the first validation error.
-   */
-  async check(): Promise<void> {
-    // A lost device may never answer its scopes: the loss is what gets reported then.
-    while (this.scopes.length > 0) await this.untilLost(Promise.all(this.scopes.splice(0))).catch(() => undefined);
-    if (this.lostReason !== null) throw new GpuError(this.lostMessage());
-    if (this.outOfMemory !== null) {
-      const message = this.outOfMemory;
-      this.outOfMemory = null;
-      this.errors.length = 0;
-      throw new GpuError(message);
-    }
-    if (this.errors.length > 0) {
-      const first = this.errors[0]!;
-      this.errors.length = 0;
-      throw new GpuError(`GPU error: ${first.split('\n')[0]}`);
-    }
+  /** Throws what went wrong since the last check (health.ts): a lost device, then out of memory, then validation. */
+  check(): Promise<void> {
+    return this.shared.health.check();
   }
 
   /** Workgroups of 64 threads for a grid-stride kernel over `count` elements (lib/stride.wgsl). */
@@ -291,37 +268,24 @@ export class Gpu {
 
   /** A compute pipeline, cached by shader, entry point and override constants. */
   pipeline(shader: ShaderName, entry = 'main', constants: Record<string, number> = {}): GPUComputePipeline {
-    const keys = Object.keys(constants).sort();
-    const key = `${shader}:${entry}:${keys.map((k) => `${k}=${constants[k]}`).join(',')}`;
-    let p = this.pipelines.get(key);
-    if (!p) {
-      let module = this.modules.get(shader);
-      if (!module) {
-        module = this.device.createShaderModule({ code: shaderSource(shader), label: shader });
-        this.modules.set(shader, module);
-      }
-      p = this.device.createComputePipeline({
-        layout: 'auto',
-        label: key,
-        compute: { module, entryPoint: entry, constants },
-      });
-      this.pipelines.set(key, p);
-    }
-    return p;
+    return this.shared.pipelines.pipeline(shader, entry, constants);
   }
 
   get pipelineCount(): number {
-    return this.pipelines.size;
+    return this.shared.pipelines.size;
   }
 
   kernel(spec: KernelSpec): Dispatch {
     const entry = spec.entry ?? 'main';
     const pipeline = this.pipeline(spec.shader, entry, spec.constants);
     const label = spec.label ?? `${spec.shader}.${entry}`;
+    const layout = this.shared.pipelines.uniform(spec.shader, entry);
+    if ((layout === null) !== (spec.params === undefined))
+      throw new GpuError(`kernel ${label}: ${layout ? `needs its uniform ${layout.struct}` : 'reads no uniform'}`);
     let params: GPUBuffer | null = null;
     const resources: BufferRef[] = [];
-    if (spec.params) {
-      const data = packParams(spec.params);
+    if (layout && spec.params) {
+      const data = packUniform(layout, spec.params, `${spec.shader}.${entry}`);
       params = this.alloc(data.byteLength, `${label} params`, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
       this.device.queue.writeBuffer(params, 0, data);
       resources.push(params);
@@ -340,7 +304,7 @@ export class Gpu {
         `kernel ${label} needs ${workgroups.join('x')} workgroups but the adapter allows ${max} per dimension`,
       );
     }
-    return { label, pipeline, bindGroup, workgroups, params };
+    return { label, pipeline, bindGroup, workgroups, params, work: spec.work };
   }
 
   /** Releases what dispatches own (their uniform buffers). */
@@ -369,27 +333,16 @@ export class Gpu {
 
   /** Resolves when every submitted command has finished; throws any GPU error seen. */
   async sync(): Promise<void> {
-    await this.untilLost(this.device.queue.onSubmittedWorkDone());
+    await this.shared.health.untilLost(this.device.queue.onSubmittedWorkDone());
     await this.check();
   }
 
   destroy(): void {
-    this.closing = true;
-    this.pipelines.clear();
-    this.modules.clear();
+    this.shared.health.closing = true;
+    this.shared.pipelines.clear();
     this.device.destroy();
   }
 }
-
-/** One line for an allocation the out-of-memory error scope caught. */
-function outOfMemoryMessage(label: string, size: number, live: number, detail: string): string {
-  const mb = (n: number): string => `${(n / 2 ** 20).toLocaleString('en-US', { maximumFractionDigits: 1 })} MiB`;
-  const why = detail.split('\n')[0]!.trim();
-  return `out of GPU memory: buffer "${label}" (${mb(size)}) could not be allocated with ${mb(live)} already in use${why ? ` (${why})` : ''}: use a smaller batch or a smaller model`;
-}
-
-/** Ops return one dispatch or several; callers that collect them want a list. */
-export const dispatchList = (d: Dispatch | Dispatch[]): Dispatch[] => (Array.isArray(d) ? d : [d]);
 
 /** Splits a 1-D workgroup count into a 2-D grid that respects the per-dimension limit. */
 export function grid(workgroups: number, max = 65535): [number, number] {

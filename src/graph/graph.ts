@@ -1,8 +1,12 @@
 // The autograd graph: tensors and nodes, built once per (model, batch size, mode).
-//   A node is {op, inputs, attrs, out}; backward visits nodes in reverse topological order (the
+//   A node is {op, attrs, inputs, out}; backward visits nodes in reverse topological order (the
 //   order they were added). Gradient convention: the first contribution to a tensor's gradient
 //   writes it, later ones accumulate (add) into it — fan-out (residual connections) just works.
 import { ShapeError } from '../errors.ts';
+import { OPS, type Attrs, type OpName } from '../ops/index.ts';
+import type { Shapes } from '../ops/op.ts';
+
+export { numel } from '../ops/geometry.ts';
 
 export type DType = 'f32' | 'u32';
 
@@ -22,20 +26,28 @@ export interface Tensor {
   readonly name?: string;
 }
 
-export interface Node {
-  readonly op: string;
+/** An op applied with its attributes, e.g. { op: 'dropout', attrs: { rate: 0.25, seed: 7 } }. */
+export interface OpCallOf<K extends OpName> {
+  readonly op: K;
+  readonly attrs: Attrs[K];
+}
+export type OpCall = { [K in OpName]: OpCallOf<K> }[OpName];
+
+export interface NodeOf<K extends OpName> extends OpCallOf<K> {
   readonly inputs: readonly Tensor[];
-  readonly attrs: unknown;
   readonly out: Tensor;
-  /** Extra forward outputs the backward reads (max-pool argmax, batch-norm statistics). */
-  readonly saved: readonly Tensor[];
   /** Persistent tensors the op updates in place (batch-norm running statistics). */
   readonly state: readonly Tensor[];
   /** The model layer the node computes, as the summary names it (`conv3`, `res2.conv1`, `res2`). */
   readonly layer?: string;
 }
+/** A node, discriminated by op: `n.op === 'conv2d'` narrows `n.attrs` to Attrs['conv2d']. */
+export type Node = { [K in OpName]: NodeOf<K> }[OpName];
 
-export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+/** The output shape of `call` on inputs of these shapes (the op's own shape rule). */
+export function outShape<K extends OpName>(call: OpCallOf<K>, inShapes: Shapes): number[] {
+  return OPS[call.op].shape(inShapes, call.attrs);
+}
 
 export class Graph {
   readonly tensors: Tensor[] = [];
@@ -50,17 +62,11 @@ export class Graph {
     return t;
   }
 
-  add(
-    op: string,
-    inputs: readonly Tensor[],
-    attrs: unknown,
-    outShape: readonly number[],
-    saved: Tensor[] = [],
-    state: Tensor[] = [],
-    layer?: string,
-  ): Tensor {
-    const out = this.tensor(outShape, 'temp');
-    this.nodes.push({ op, inputs, attrs, out, saved, state, layer });
+  /** Adds a node computing `call` on `inputs` and returns its output, shaped by the op. */
+  add(call: OpCall, inputs: readonly Tensor[], o: { state?: Tensor[]; layer?: string } = {}): Tensor {
+    const inShapes = inputs.map((i) => i.shape);
+    const out = this.tensor(outShape(call, inShapes), 'temp');
+    this.nodes.push({ ...call, inputs, out, state: o.state ?? [], layer: o.layer });
     return out;
   }
 }

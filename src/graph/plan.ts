@@ -1,15 +1,30 @@
-// Planning: a graph becomes fixed lists of dispatches, once per (model, batch size, mode).
-//   1. steps: the forward nodes in order, the loss, then (training) the backward nodes in reverse,
-//      each naming the tensors it reads and writes;
-//   2. buffers: persistent tensors get their own; the rest share pooled buffers by liveness (a
-//      buffer is reused once the last step reading its tensor has passed);
-//   3. dispatches: each step's kernels, created once with their bind groups.
+// Planning: a graph becomes fixed lists of dispatches, once per (model, batch size, mode), in phases:
+//   1. gradientsNeeded: which tensors carry a gradient back to a trainable parameter;
+//   2. forwardSteps: the nodes in order (a node that is a view of its input runs nothing and shares
+//      its storage), then the loss, which seeds the backward with dL/dlogits;
+//   3. backwardSteps (training): the nodes in reverse, each writing its wanted inputs' gradients
+//      (the first contribution to a gradient writes it, later ones are added in);
+//   4. assignBuffers: persistent tensors get their own; the rest share pooled buffers by liveness
+//      (a buffer is reused once the last step reading its tensor has passed);
+//   5. dispatchLists: each step's kernels, created once with their bind groups.
 // A training step is then just: record plan.forward, plan.backward (+ optimizer) into a pass.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import { ShapeError } from '../errors.ts';
 import { accumulate } from '../ops/elementwise.ts';
-import { numel, type Graph, type Tensor } from './graph.ts';
-import { OPS, lossDispatches, type BackwardIO, type ForwardIO, type OpDef, type OpName } from './ops.ts';
+import {
+  OPS,
+  isAlias,
+  type Attrs,
+  type BackwardIO,
+  type ForwardIO,
+  type OpDef,
+  type OpName,
+  type SavedSpec,
+} from '../ops/index.ts';
+import { softmaxXent } from '../ops/softmax_xent.ts';
+import { numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
+import { checkLimits } from './limits.ts';
+
+export { checkLimits, type BufferLimits } from './limits.ts';
 
 export interface PlanOptions {
   training: boolean;
@@ -39,6 +54,7 @@ export interface Plan {
   release(): void;
 }
 
+/** One node's (or the loss's, or an accumulation's) kernels, with the tensors they read and write. */
 interface Step {
   reads: Tensor[];
   writes: Tensor[];
@@ -46,272 +62,280 @@ interface Step {
   emit(buf: (t: Tensor) => BufferRef, scratch: BufferRef[]): Dispatch[];
 }
 
-const bytesOf = (t: Tensor): number => numel(t.shape) * 4;
+/** What the phases share. */
+interface Planning {
+  gpu: Gpu;
+  graph: Graph;
+  o: PlanOptions;
+  /** Storage aliasing: tensor id → the tensor that owns the storage (a view's output → its input). */
+  root: Map<number, Tensor>;
+  /** Values each node's forward saved for its backward, by the node's output tensor id. */
+  savedOf: Map<number, Tensor[]>;
+}
 
 export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
-  const root = new Map<number, Tensor>(); // storage aliasing: tensor id → tensor that owns the storage
-  const storage = (t: Tensor): Tensor => root.get(t.id) ?? t;
-  const fwdSteps: Step[] = [];
-  const bwdSteps: Step[] = [];
-  const savedOf = new Map<number, Tensor[]>();
+  const p: Planning = { gpu, graph, o, root: new Map(), savedOf: new Map() };
+  const needsGrad = gradientsNeeded(graph, o);
+  const grads = new Map<number, Tensor>();
+  const forward = forwardSteps(p);
+  const loss = lossStep(p, needsGrad, grads);
+  if (loss) forward.push(loss);
+  const { steps: backward, paramGrads } = o.training
+    ? backwardSteps(p, needsGrad, grads)
+    : { steps: [], paramGrads: new Map<string, Tensor>() };
+  const steps = [...forward, ...backward];
+  const scratchShapes = steps.flatMap((s) => s.scratch);
+  checkLimits(graph, gpu.limits, scratchShapes);
+  const b = assignBuffers(p, steps, [p.o.logits, ...paramGrads.values(), ...(o.keep ?? [])]);
+  const { fwd, bwd } = dispatchLists(steps, b, forward.length);
+  return {
+    forward: fwd,
+    backward: bwd,
+    buffer: b.buf,
+    grads: new Map([...paramGrads].map(([name, g]) => [name, b.buf(g)])),
+    plannedBytes: b.plannedBytes,
+    release() {
+      gpu.free([...fwd, ...bwd]);
+      for (const buffer of b.owned) gpu.release(buffer);
+    },
+  };
+}
 
-  // Which tensors carry a gradient back to a trainable parameter.
-  const needsGrad = new Set<number>();
-  if (o.training) {
-    for (const t of graph.tensors) if (t.kind === 'param' && !o.frozen?.has(t.name!)) needsGrad.add(t.id);
-    for (const n of graph.nodes) if (n.inputs.some((i) => needsGrad.has(i.id))) needsGrad.add(n.out.id);
-  }
+const storage = (p: Planning, t: Tensor): Tensor => p.root.get(t.id) ?? t;
 
-  const ioFor = (n: (typeof graph.nodes)[number], buf: (t: Tensor) => BufferRef): ForwardIO => ({
+/** 1. Tensors that carry a gradient back to a trainable (not frozen) parameter. */
+function gradientsNeeded(graph: Graph, o: PlanOptions): Set<number> {
+  const needs = new Set<number>();
+  if (!o.training) return needs;
+  for (const t of graph.tensors) if (t.kind === 'param' && !o.frozen?.has(t.name!)) needs.add(t.id);
+  for (const n of graph.nodes) if (n.inputs.some((i) => needs.has(i.id))) needs.add(n.out.id);
+  return needs;
+}
+
+/** A node's kernels with its attributes bound; null where the node is a view of its input 0. */
+interface Kernels {
+  saved: SavedSpec[];
+  scratch(gpu: Gpu): number[][];
+  forward(gpu: Gpu, io: ForwardIO): Dispatch[];
+  backward(gpu: Gpu, io: BackwardIO): Dispatch[];
+}
+
+function kernelsOf<K extends OpName>(n: NodeOf<K>, training: boolean): Kernels | null {
+  const def: OpDef<Attrs[K]> = OPS[n.op];
+  if (isAlias(def) || def.alias?.(n.attrs, training)) return null;
+  const ins = n.inputs.map((i) => i.shape);
+  return {
+    saved: def.saved?.(ins, n.attrs, training) ?? [],
+    scratch: (gpu) => def.scratch?.(ins, n.out.shape, n.attrs, gpu) ?? [],
+    forward: (gpu, io) => def.forward(gpu, io, n.attrs),
+    backward: (gpu, io) => def.backward(gpu, io, n.attrs),
+  };
+}
+
+function ioFor(p: Planning, n: Node, buf: (t: Tensor) => BufferRef): ForwardIO {
+  return {
     inputs: n.inputs.map(buf),
     inShapes: n.inputs.map((i) => i.shape),
     out: buf(n.out),
     outShape: n.out.shape,
-    saved: (savedOf.get(n.out.id) ?? []).map(buf),
+    saved: (p.savedOf.get(n.out.id) ?? []).map(buf),
     state: n.state.map(buf),
-    training: o.training,
-    counter: o.counter,
-    stats: o.stats,
-  });
+    training: p.o.training,
+    counter: p.o.counter,
+    stats: p.o.stats,
+  };
+}
 
-  for (const n of graph.nodes) {
-    const def = OPS[n.op as OpName] as OpDef<unknown>;
-    if (def.alias?.(n.attrs, o.training)) {
-      root.set(n.out.id, storage(n.inputs[0]!));
+/** 2. The forward nodes in order; a view's output shares its input's storage and runs nothing. */
+function forwardSteps(p: Planning): Step[] {
+  const steps: Step[] = [];
+  for (const n of p.graph.nodes) {
+    const k = kernelsOf(n, p.o.training);
+    if (!k) {
+      p.root.set(n.out.id, storage(p, n.inputs[0]!));
       continue;
     }
-    const saved = (
-      def.saved?.(
-        n.inputs.map((i) => i.shape),
-        n.attrs,
-        o.training,
-      ) ?? []
-    ).map((s) => graph.tensor(s.shape, 'temp', s.dtype));
-    savedOf.set(n.out.id, saved);
-    fwdSteps.push({
+    const saved = k.saved.map((s) => p.graph.tensor(s.shape, 'temp', s.dtype));
+    p.savedOf.set(n.out.id, saved);
+    steps.push({
       reads: [...n.inputs, ...n.state],
       writes: [n.out, ...saved],
       scratch: [],
-      emit: (buf) => def.forward(gpu, ioFor(n, buf), n.attrs),
+      emit: (buf) => k.forward(p.gpu, ioFor(p, n, buf)),
     });
   }
+  return steps;
+}
 
-  // The loss seeds the backward: dL/dlogits comes out of the loss kernel itself.
-  const grads = new Map<number, Tensor>();
-  if (o.labels) {
-    const n = o.logits.shape[0]!,
-      classes = o.logits.shape[1]!;
-    const loss = graph.tensor([n], 'temp');
-    const dlogits = o.training && needsGrad.has(o.logits.id) ? graph.tensor(o.logits.shape, 'temp') : null;
-    if (dlogits) grads.set(o.logits.id, dlogits);
-    fwdSteps.push({
-      reads: [o.logits, o.labels],
-      writes: dlogits ? [loss, dlogits] : [loss],
-      scratch: [],
-      emit: (buf) =>
-        lossDispatches(
-          gpu,
-          {
-            logits: buf(o.logits),
-            labels: buf(o.labels!),
-            loss: buf(loss),
-            dlogits: dlogits ? buf(dlogits) : null,
-            stats: o.stats,
-          },
-          n,
-          classes,
-          o.smoothing ?? 0,
-        ),
-    });
-  }
-
-  const paramGrads = new Map<string, Tensor>();
-  if (o.training) {
-    for (const n of [...graph.nodes].reverse()) {
-      const dOut = grads.get(n.out.id);
-      if (!dOut) continue;
-      const def = OPS[n.op as OpName] as OpDef<unknown>;
-      const wants = n.inputs.map((i) => needsGrad.has(i.id));
-      if (def.alias?.(n.attrs, true)) {
-        // Same storage both ways: the input's gradient is the output's.
-        const inp = n.inputs[0]!;
-        if (wants[0]) contribute(inp, dOut);
-        continue;
-      }
-      if (!def.backward) throw new Error(`op ${n.op} has no backward`);
-      // Each wanted input gets a fresh tensor; if it already had a gradient, the fresh one is added in.
-      const targets = n.inputs.map((inp, i) => (wants[i] ? graph.tensor(inp.shape, 'temp') : null));
-      const scratch =
-        def.scratch?.(
-          n.inputs.map((i) => i.shape),
-          n.out.shape,
-          n.attrs,
-          gpu,
-        ) ?? [];
-      const saved = savedOf.get(n.out.id) ?? [];
-      const backward = def.backward;
-      bwdSteps.push({
-        reads: [...n.inputs, n.out, ...saved, dOut],
-        writes: targets.filter((t): t is Tensor => t !== null),
-        scratch,
-        emit: (buf, scr): Dispatch[] => {
-          const io: BackwardIO = {
-            ...ioFor(n, buf),
-            dOut: buf(dOut),
-            dIn: targets.map((t) => (t ? buf(t) : null)),
-            scratch: scr,
-          };
-          return backward(gpu, io, n.attrs);
+/** The loss kernel: per-sample loss, the stats totals and (training) dL/dlogits, which seeds `grads`. */
+function lossStep(p: Planning, needsGrad: ReadonlySet<number>, grads: Map<number, Tensor>): Step | null {
+  const { graph, o } = p;
+  const labels = o.labels;
+  if (!labels) return null;
+  const [n = 1, classes = 1] = o.logits.shape;
+  const loss = graph.tensor([n], 'temp');
+  const dlogits = o.training && needsGrad.has(o.logits.id) ? graph.tensor(o.logits.shape, 'temp') : null;
+  if (dlogits) grads.set(o.logits.id, dlogits);
+  return {
+    reads: [o.logits, labels],
+    writes: dlogits ? [loss, dlogits] : [loss],
+    scratch: [],
+    // dL/dlogits = (softmax(logits) − target) / N: the gradient of the mean loss.
+    emit: (buf) =>
+      softmaxXent(
+        p.gpu,
+        {
+          logits: buf(o.logits),
+          labels: buf(labels),
+          loss: buf(loss),
+          dlogits: dlogits ? buf(dlogits) : undefined,
+          stats: o.stats,
         },
-      });
-      n.inputs.forEach((inp, i) => {
-        if (targets[i]) contribute(inp, targets[i]!);
-      });
-    }
-  }
+        { n, classes, smoothing: o.smoothing ?? 0, scale: 1 / n },
+      ),
+  };
+}
 
-  function contribute(t: Tensor, g: Tensor): void {
+/**
+ * 3. The nodes in reverse, each given its output's gradient and fresh tensors for its wanted
+ * inputs' gradients; a gradient that already had a value gets the fresh one added in.
+ */
+function backwardSteps(
+  p: Planning,
+  needsGrad: ReadonlySet<number>,
+  grads: Map<number, Tensor>,
+): { steps: Step[]; paramGrads: Map<string, Tensor> } {
+  const steps: Step[] = [];
+  const paramGrads = new Map<string, Tensor>();
+  const contribute = (t: Tensor, g: Tensor): void => {
     const prev = grads.get(t.id);
     if (!prev) {
       grads.set(t.id, g);
       if (t.kind === 'param') paramGrads.set(t.name!, g);
       return;
     }
-    bwdSteps.push({
+    const count = numel(g.shape);
+    steps.push({
       reads: [g, prev],
       writes: [prev],
       scratch: [],
-      emit: (buf) => [accumulate(gpu, { a: buf(g), c: buf(prev) }, numel(g.shape))],
+      emit: (buf) => accumulate(p.gpu, { a: buf(g), c: buf(prev) }, count),
+    });
+  };
+  for (const n of [...p.graph.nodes].reverse()) {
+    const dOut = grads.get(n.out.id);
+    if (!dOut) continue;
+    const wants = n.inputs.map((i) => needsGrad.has(i.id));
+    const k = kernelsOf(n, true);
+    if (!k) {
+      // Same storage both ways: the input's gradient is the output's.
+      if (wants[0]) contribute(n.inputs[0]!, dOut);
+      continue;
+    }
+    const targets = n.inputs.map((inp, i) => (wants[i] ? p.graph.tensor(inp.shape, 'temp') : null));
+    steps.push({
+      reads: [...n.inputs, n.out, ...(p.savedOf.get(n.out.id) ?? []), dOut],
+      writes: targets.filter((t): t is Tensor => t !== null),
+      scratch: k.scratch(p.gpu),
+      emit: (buf, scratch) =>
+        k.backward(p.gpu, { ...ioFor(p, n, buf), dOut: buf(dOut), dIn: targets.map((t) => t && buf(t)), scratch }),
+    });
+    n.inputs.forEach((inp, i) => {
+      const t = targets[i];
+      if (t) contribute(inp, t);
     });
   }
+  return { steps, paramGrads };
+}
 
-  // --- buffers by liveness -------------------------------------------------------------
-  const steps = [...fwdSteps, ...bwdSteps];
-  checkLimits(
-    graph,
-    gpu.limits,
-    steps.flatMap((s) => s.scratch),
-  );
+interface Buffers {
+  buf(t: Tensor): BufferRef;
+  /** Each step's scratch buffers. */
+  scratch: BufferRef[][];
+  owned: GPUBuffer[];
+  plannedBytes: number;
+}
+
+/**
+ * 4. Buffers by liveness: inputs, labels and persistent tensors keep their own; every other tensor
+ * takes the smallest free pooled buffer that fits (or a new one) at its first step and gives it
+ * back after its last, unless it is kept (valid after a step). Scratch is held for one step.
+ */
+function assignBuffers(p: Planning, steps: Step[], kept: Tensor[]): Buffers {
+  const keep = new Set(kept.map((t) => storage(p, t).id));
   const lastUse = new Map<number, number>();
-  const keep = new Set<number>([storage(o.logits).id]);
-  for (const g of paramGrads.values()) keep.add(g.id);
-  for (const t of o.keep ?? []) keep.add(storage(t).id);
   steps.forEach((s, i) => {
-    for (const t of [...s.reads, ...s.writes]) lastUse.set(storage(t).id, i);
+    for (const t of [...s.reads, ...s.writes]) lastUse.set(storage(p, t).id, i);
   });
-
-  const owned: GPUBuffer[] = [];
-  const free: GPUBuffer[] = [];
+  const pool = new BufferPool(p.gpu);
   const where = new Map<number, BufferRef>();
-  let plannedBytes = 0;
-  const take = (bytes: number, label: string): GPUBuffer => {
-    let best = -1;
-    for (let i = 0; i < free.length; i++)
-      if (free[i]!.size >= bytes && (best < 0 || free[i]!.size < free[best]!.size)) best = i;
-    if (best >= 0) return free.splice(best, 1)[0]!;
-    const b = gpu.alloc(bytes, label);
-    owned.push(b);
-    plannedBytes += b.size;
-    return b;
-  };
   const place = (t: Tensor): void => {
-    const s = storage(t);
+    const s = storage(p, t);
     if (where.has(s.id)) return;
     if (s.kind === 'param' || s.kind === 'state') {
-      const b = o.persistent.get(s.name!);
+      const b = p.o.persistent.get(s.name!);
       if (!b) throw new Error(`no buffer for ${s.kind} ${s.name}`);
       where.set(s.id, b);
       return;
     }
-    const bytes = bytesOf(s);
-    where.set(s.id, { buffer: take(bytes, s.kind === 'temp' ? `t${s.id}` : s.kind), size: Math.ceil(bytes / 4) * 4 });
+    const bytes = numel(s.shape) * 4;
+    where.set(s.id, {
+      buffer: pool.take(bytes, s.kind === 'temp' ? `t${s.id}` : s.kind),
+      size: Math.ceil(bytes / 4) * 4,
+    });
   };
+  // Inputs and labels first, persistent for the plan's life.
+  for (const t of p.graph.tensors) if (t.kind === 'input' || t.kind === 'label') place(t);
+  if (p.o.labels) place(p.o.labels);
+  const scratch = steps.map((s, i) => {
+    for (const t of s.reads) place(t); // e.g. params
+    for (const t of s.writes) place(t);
+    const mine = s.scratch.map((shape) => ({ buffer: pool.take(numel(shape) * 4, 'scratch'), size: numel(shape) * 4 }));
+    for (const sc of mine) pool.give(sc.buffer);
+    for (const t of [...s.reads, ...s.writes]) {
+      const st = storage(p, t);
+      if (st.kind !== 'temp' || keep.has(st.id) || lastUse.get(st.id) !== i) continue;
+      const r = where.get(st.id);
+      if (r && 'buffer' in r) pool.give(r.buffer);
+      lastUse.delete(st.id);
+    }
+    return mine;
+  });
   const buf = (t: Tensor): BufferRef => {
-    const r = where.get(storage(t).id);
+    const r = where.get(storage(p, t).id);
     if (!r) throw new Error(`tensor ${t.id} has no buffer`);
     return r;
   };
-  // Inputs and labels first, persistent for the plan's life.
-  for (const t of graph.tensors) if (t.kind === 'input' || t.kind === 'label') place(t);
-  if (o.labels) place(o.labels);
-
-  const dispatches: Dispatch[][] = [];
-  steps.forEach((s, i) => {
-    for (const t of s.reads) place(t); // e.g. params
-    for (const t of s.writes) place(t);
-    const scratch = s.scratch.map((shape) => ({ buffer: take(numel(shape) * 4, 'scratch'), size: numel(shape) * 4 }));
-    dispatches.push(s.emit(buf, scratch));
-    for (const sc of scratch) free.push(sc.buffer);
-    for (const t of [...s.reads, ...s.writes]) {
-      const st = storage(t);
-      if (st.kind !== 'temp' || keep.has(st.id) || lastUse.get(st.id) !== i) continue;
-      const r = where.get(st.id);
-      if (r && 'buffer' in r) free.push(r.buffer);
-      lastUse.delete(st.id);
-    }
-  });
-
-  const forward = dispatches.slice(0, fwdSteps.length).flat();
-  const backward = dispatches.slice(fwdSteps.length).flat();
-  const gradRefs = new Map<string, BufferRef>();
-  for (const [name, g] of paramGrads) gradRefs.set(name, buf(g));
-  return {
-    forward,
-    backward,
-    buffer: buf,
-    grads: gradRefs,
-    plannedBytes,
-    release() {
-      gpu.free([...forward, ...backward]);
-      for (const b of owned) gpu.release(b);
-    },
-  };
+  return { buf, scratch, owned: pool.owned, plannedBytes: pool.bytes };
 }
 
-export type BufferLimits = Pick<GPUSupportedLimits, 'maxBufferSize' | 'maxStorageBufferBindingSize'>;
+/** 5. Each step's kernels over its buffers, created once: the forward's, then the backward's. */
+function dispatchLists(steps: Step[], b: Buffers, forwardSteps: number): { fwd: Dispatch[]; bwd: Dispatch[] } {
+  const lists = steps.map((s, i) => s.emit(b.buf, b.scratch[i]!));
+  return { fwd: lists.slice(0, forwardSteps).flat(), bwd: lists.slice(forwardSteps).flat() };
+}
 
-/**
- * Every tensor of a plan gets a storage buffer bound whole, so each must fit both the adapter's
- * buffer size and its binding size. Checked before anything is allocated: a clear refusal that
- * names the tensor and the limit, not a bind-group validation error once training has started.
- * `scratch` adds the shapes of the backward's scratch buffers.
- */
-export function checkLimits(graph: Graph, limits: BufferLimits, scratch: readonly (readonly number[])[] = []): void {
-  const producer = new Map<number, { op: string; layer: string | null }>();
-  for (const n of graph.nodes) {
-    // A node's layer is the prefix of its parameters' names (conv1.weight → conv1).
-    const param = n.inputs.find((i) => i.kind === 'param' && i.name);
-    producer.set(n.out.id, {
-      op: n.op,
-      layer: param ? param.name!.replace(/\.[^.]*$/, '').replace(/\.proj$/, '') : null,
+/** Buffers handed out best-fit from those given back, else newly allocated (and counted). */
+class BufferPool {
+  readonly owned: GPUBuffer[] = [];
+  private readonly free: GPUBuffer[] = [];
+  bytes = 0;
+
+  constructor(private readonly gpu: Gpu) {}
+
+  take(bytes: number, label: string): GPUBuffer {
+    let best = -1;
+    this.free.forEach((b, i) => {
+      if (b.size >= bytes && (best < 0 || b.size < this.free[best]!.size)) best = i;
     });
+    if (best >= 0) return this.free.splice(best, 1)[0]!;
+    const b = this.gpu.alloc(bytes, label);
+    this.owned.push(b);
+    this.bytes += b.size;
+    return b;
   }
-  const describe = (t: Tensor): string => {
-    if (t.kind === 'param' || t.kind === 'state') return `parameter "${t.name}"`;
-    if (t.kind === 'input') return 'the input batch';
-    if (t.kind === 'label') return 'the batch labels';
-    const p = producer.get(t.id);
-    if (p) return `the output of ${p.layer ? `${p.layer} (${p.op})` : p.op}`;
-    return 'a temporary buffer';
-  };
-  const items = [
-    ...graph.tensors.map((t) => ({
-      what: describe(t),
-      shape: t.shape,
-      persistent: t.kind === 'param' || t.kind === 'state',
-    })),
-    ...scratch.map((shape) => ({ what: 'a scratch buffer', shape, persistent: false })),
-  ];
-  for (const { what, shape, persistent } of items) {
-    const bytes = numel(shape) * 4;
-    const [limit, name] =
-      bytes > limits.maxBufferSize
-        ? [limits.maxBufferSize, 'maxBufferSize']
-        : [limits.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize'];
-    if (bytes <= limit) continue;
-    const n = (x: number): string => x.toLocaleString('en-US');
-    throw new ShapeError(
-      `${what} [${shape.join(', ')}] needs ${n(bytes)} bytes but this adapter's ${name} is ${n(limit)}: ${persistent ? 'use a smaller layer' : 'use a smaller batch or smaller layers'}`,
-    );
+
+  give(buffer: GPUBuffer): void {
+    this.free.push(buffer);
   }
 }

@@ -1,10 +1,9 @@
 // Model IR (from dsl/) → autograd graph for one batch size and mode, plus the parameter list.
 // Parameter names: `<layer>.weight`, `<layer>.bias`; batch norm `<layer>.gamma`, `.beta`,
 // `.moving_mean`, `.moving_variance`. Layouts: conv weight [out, in, kh, kw]; dense weight [in, out].
-import type { Layer, ModelIR } from '../../dsl/ir.ts';
-import { gradFromOutput, type Act } from '../ops/act.ts';
-import { Graph, numel, type Tensor } from '../graph/graph.ts';
-import { OPS, type Attrs, type OpName } from '../graph/ops.ts';
+import type { Act, BatchnormLayer, ConvLayer, DenseLayer, Layer, ModelIR, ResidualLayer } from '../../dsl/ir.ts';
+import { gradFromOutput } from '../ops/act.ts';
+import { Graph, numel, type OpCall, type Tensor } from '../graph/graph.ts';
 import { ShapeError } from '../errors.ts';
 
 export type Init = 'glorot' | 'zeros' | 'ones';
@@ -37,133 +36,145 @@ function nameSeed(name: string, seed: number): number {
 }
 
 export function buildGraph(ir: ModelIR, batch: number, opts: { seed?: number } = {}): Built {
-  const g = new Graph();
-  const params: ParamSpec[] = [];
-  const byName = new Map<string, Tensor>();
-  const param = (
-    name: string,
-    shape: number[],
-    init: Init,
-    fanIn: number,
-    fanOut: number,
-    trainable = true,
-  ): Tensor => {
-    params.push({ name, shape, init, fanIn, fanOut, trainable });
-    const t = g.tensor(shape, trainable ? 'param' : 'state', 'f32', name);
-    byName.set(name, t);
-    return t;
-  };
-  // The layer whose nodes are being added: each node carries its name (diagnostics name layers).
-  let current: string | undefined;
-  const node = <K extends OpName>(op: K, inputs: Tensor[], attrs: Attrs[K], state: Tensor[] = []): Tensor => {
-    const shape = OPS[op].shape(
-      inputs.map((i) => i.shape),
-      attrs as never,
-    );
-    return g.add(op, inputs, attrs, shape, [], state, current);
-  };
-  const activate = (x: Tensor, act: Act): Tensor => (act.kind === 'linear' ? x : node('activation', [x], { act }));
-  const flat = (x: Tensor): Tensor =>
-    x.shape.length === 2
-      ? x
-      : g.add('reshape', [x], {}, [x.shape[0]!, x.shape.slice(1).reduce((a, b) => a * b, 1)], [], [], current);
-  let features: Tensor | null = null;
+  const b = new Builder(opts.seed ?? 0);
+  const x = b.graph.tensor([batch, ir.input.c, ir.input.h, ir.input.w], 'input');
+  const labels = b.graph.tensor([batch], 'label', 'u32');
+  let y = x;
+  for (const l of ir.layers) y = b.layer(y, l);
+  const logits = b.flat(y);
+  return { graph: b.graph, x, labels, logits, features: b.features, params: b.params };
+}
 
-  const layer = (x: Tensor, l: Layer): Tensor => {
-    current = l.name;
+/** The graph and parameter list of one model, built layer by layer. */
+class Builder {
+  readonly graph = new Graph();
+  readonly params: ParamSpec[] = [];
+  /** The input of the last dense layer so far. */
+  features: Tensor | null = null;
+  /** The layer whose nodes are being added: each node carries its name (diagnostics name layers). */
+  private current: string | undefined;
+
+  constructor(private readonly seed: number) {}
+
+  param(name: string, shape: number[], init: Init, fanIn: number, fanOut: number, trainable = true): Tensor {
+    this.params.push({ name, shape, init, fanIn, fanOut, trainable });
+    return this.graph.tensor(shape, trainable ? 'param' : 'state', 'f32', name);
+  }
+
+  node(call: OpCall, inputs: Tensor[], state: Tensor[] = []): Tensor {
+    return this.graph.add(call, inputs, { state, layer: this.current });
+  }
+
+  activate(x: Tensor, act: Act): Tensor {
+    return act.kind === 'linear' ? x : this.node({ op: 'activation', attrs: { act } }, [x]);
+  }
+
+  /** [N, …] → [N, features]; already flat tensors are left as they are. */
+  flat(x: Tensor): Tensor {
+    return x.shape.length === 2 ? x : this.node({ op: 'reshape', attrs: {} }, [x]);
+  }
+
+  layer(x: Tensor, l: Layer): Tensor {
+    this.current = l.name;
     switch (l.kind) {
-      case 'conv': {
-        const c = x.shape[1]!;
-        const w = param(
-          `${l.name}.weight`,
-          [l.filters, c, l.kh, l.kw],
-          'glorot',
-          c * l.kh * l.kw,
-          l.filters * l.kh * l.kw,
+      case 'conv':
+        return this.conv(x, l);
+      case 'dense':
+        return this.dense(x, l);
+      case 'pool': {
+        const { kh, kw, strideH, strideW, padding } = l;
+        return this.node(
+          { op: l.mode === 'max' ? 'maxpool' : 'avgpool', attrs: { kh, kw, strideH, strideW, padding } },
+          [x],
         );
-        const inputs = [x, w];
-        if (l.bias) inputs.push(param(`${l.name}.bias`, [l.filters], 'zeros', 0, 0));
-        const fuse = gradFromOutput(l.act);
-        const y = node('conv2d', inputs, {
-          kh: l.kh,
-          kw: l.kw,
-          strideH: l.strideH,
-          strideW: l.strideW,
-          padding: l.padding,
-          act: fuse ? l.act : { kind: 'linear' },
-        });
-        return fuse ? y : activate(y, l.act);
       }
-      case 'dense': {
-        const xf = flat(x);
-        features = xf;
-        const f = xf.shape[1]!;
-        const w = param(`${l.name}.weight`, [f, l.units], 'glorot', f, l.units);
-        const inputs = [xf, w];
-        if (l.bias) inputs.push(param(`${l.name}.bias`, [l.units], 'zeros', 0, 0));
-        const fuse = gradFromOutput(l.act);
-        const y = node('dense', inputs, { act: fuse ? l.act : { kind: 'linear' } });
-        return fuse ? y : activate(y, l.act);
-      }
-      case 'pool':
-        return node(l.mode === 'max' ? 'maxpool' : 'avgpool', [x], {
-          kh: l.kh,
-          kw: l.kw,
-          strideH: l.strideH,
-          strideW: l.strideW,
-          padding: l.padding,
-        });
       case 'globalavgpool':
-        return node('globalavgpool', [x], {});
+        return this.node({ op: 'globalavgpool', attrs: {} }, [x]);
       case 'dropout':
-        return node('dropout', [x], { rate: l.rate, seed: nameSeed(l.name, opts.seed ?? 0) });
-      case 'batchnorm': {
-        const c = x.shape[1]!;
-        const gamma = param(`${l.name}.gamma`, [c], 'ones', 0, 0);
-        const beta = param(`${l.name}.beta`, [c], 'zeros', 0, 0);
-        const mean = param(`${l.name}.moving_mean`, [c], 'zeros', 0, 0, false);
-        const variance = param(`${l.name}.moving_variance`, [c], 'ones', 0, 0, false);
-        return node('batchnorm', [x, gamma, beta], { eps: l.eps, momentum: l.momentum }, [mean, variance]);
-      }
+        return this.node({ op: 'dropout', attrs: { rate: l.rate, seed: nameSeed(l.name, this.seed) } }, [x]);
+      case 'batchnorm':
+        return this.batchnorm(x, l);
       case 'flatten':
-        return flat(x);
+        return this.flat(x);
       case 'activation':
-        return activate(x, l.act);
-      case 'residual': {
-        let y = x;
-        for (const inner of l.body) y = layer(y, inner);
-        let shortcut = x;
-        if (l.projection) {
-          const p = l.projection;
-          current = p.name;
-          const c = x.shape[1]!;
-          const w = param(`${l.name}.proj.weight`, [p.filters, c, 1, 1], 'glorot', c, p.filters);
-          const b = param(`${l.name}.proj.bias`, [p.filters], 'zeros', 0, 0);
-          shortcut = node('conv2d', [x, w, b], {
-            kh: 1,
-            kw: 1,
-            strideH: p.strideH,
-            strideW: p.strideW,
-            padding: 'valid',
-            act: { kind: 'linear' },
-          });
-        }
-        if (shortcut.shape.join() !== y.shape.join())
-          throw new ShapeError(`residual ${l.name}: block gives [${y.shape}] but the shortcut [${shortcut.shape}]`);
-        current = l.name;
-        return node('add', [y, shortcut], {});
-      }
+        return this.activate(x, l.act);
+      case 'residual':
+        return this.residual(x, l);
       default:
         return l satisfies never;
     }
-  };
+  }
 
-  const x = g.tensor([batch, ir.input.c, ir.input.h, ir.input.w], 'input');
-  const labels = g.tensor([batch], 'label', 'u32');
-  let y = x;
-  for (const l of ir.layers) y = layer(y, l);
-  const logits = flat(y);
-  return { graph: g, x, labels, logits, features, params };
+  /** A conv with its activation fused into the output where its gradient allows (not gelu). */
+  private conv(x: Tensor, l: ConvLayer): Tensor {
+    const c = x.shape[1]!;
+    const w = this.param(
+      `${l.name}.weight`,
+      [l.filters, c, l.kh, l.kw],
+      'glorot',
+      c * l.kh * l.kw,
+      l.filters * l.kh * l.kw,
+    );
+    const inputs = [x, w];
+    if (l.bias) inputs.push(this.param(`${l.name}.bias`, [l.filters], 'zeros', 0, 0));
+    const fuse = gradFromOutput(l.act);
+    const { kh, kw, strideH, strideW, padding } = l;
+    const act: Act = fuse ? l.act : { kind: 'linear' };
+    const y = this.node({ op: 'conv2d', attrs: { kh, kw, strideH, strideW, padding, act } }, inputs);
+    return fuse ? y : this.activate(y, l.act);
+  }
+
+  private dense(x: Tensor, l: DenseLayer): Tensor {
+    const xf = this.flat(x);
+    this.features = xf;
+    const f = xf.shape[1]!;
+    const w = this.param(`${l.name}.weight`, [f, l.units], 'glorot', f, l.units);
+    const inputs = [xf, w];
+    if (l.bias) inputs.push(this.param(`${l.name}.bias`, [l.units], 'zeros', 0, 0));
+    const fuse = gradFromOutput(l.act);
+    const y = this.node({ op: 'dense', attrs: { act: fuse ? l.act : { kind: 'linear' } } }, inputs);
+    return fuse ? y : this.activate(y, l.act);
+  }
+
+  private batchnorm(x: Tensor, l: BatchnormLayer): Tensor {
+    const c = x.shape[1]!;
+    const gamma = this.param(`${l.name}.gamma`, [c], 'ones', 0, 0);
+    const beta = this.param(`${l.name}.beta`, [c], 'zeros', 0, 0);
+    const mean = this.param(`${l.name}.moving_mean`, [c], 'zeros', 0, 0, false);
+    const variance = this.param(`${l.name}.moving_variance`, [c], 'ones', 0, 0, false);
+    return this.node(
+      { op: 'batchnorm', attrs: { eps: l.eps, momentum: l.momentum } },
+      [x, gamma, beta],
+      [mean, variance],
+    );
+  }
+
+  /** body(x) + shortcut(x), the shortcut a 1×1 projection where the shapes differ. */
+  private residual(x: Tensor, l: ResidualLayer): Tensor {
+    let y = x;
+    for (const inner of l.body) y = this.layer(y, inner);
+    let shortcut = x;
+    if (l.projection) {
+      const p = l.projection;
+      this.current = p.name;
+      const c = x.shape[1]!;
+      const w = this.param(`${l.name}.proj.weight`, [p.filters, c, 1, 1], 'glorot', c, p.filters);
+      const b = this.param(`${l.name}.proj.bias`, [p.filters], 'zeros', 0, 0);
+      const attrs = {
+        kh: 1,
+        kw: 1,
+        strideH: p.strideH,
+        strideW: p.strideW,
+        padding: 'valid',
+        act: { kind: 'linear' },
+      } as const;
+      shortcut = this.node({ op: 'conv2d', attrs }, [x, w, b]);
+    }
+    if (shortcut.shape.join() !== y.shape.join())
+      throw new ShapeError(`residual ${l.name}: block gives [${y.shape}] but the shortcut [${shortcut.shape}]`);
+    this.current = l.name;
+    return this.node({ op: 'add', attrs: {} }, [y, shortcut]);
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 // Parameters on the GPU: one buffer per named tensor, initialised as Keras does by default
 // (Glorot-uniform weights, zero biases, batch-norm gamma 1, beta 0, moving variance 1).
 import type { Gpu } from '../gpu/runtime.ts';
+import { numel } from '../ops/geometry.ts';
 import { Rng } from '../util/rng.ts';
 import { DataError } from '../errors.ts';
 import type { ParamSpec } from './build.ts';
@@ -15,14 +16,14 @@ export class ParamStore {
     specs: ParamSpec[],
   ) {
     this.specs = specs;
-    for (const s of specs) this.buffers.set(s.name, gpu.alloc(count(s.shape) * 4, s.name));
+    for (const s of specs) this.buffers.set(s.name, gpu.alloc(numel(s.shape) * 4, s.name));
   }
 
   /** Keras default initialisation, seeded. */
   initialise(seed: number): void {
     const rng = new Rng(seed);
     for (const s of this.specs) {
-      const data = new Float32Array(count(s.shape));
+      const data = new Float32Array(numel(s.shape));
       if (s.init === 'glorot') {
         const limit = Math.sqrt(6 / (s.fanIn + s.fanOut));
         for (let i = 0; i < data.length; i++) data[i] = rng.uniform(-limit, limit);
@@ -32,7 +33,7 @@ export class ParamStore {
   }
 
   get trainableCount(): number {
-    return this.specs.filter((s) => s.trainable).reduce((a, s) => a + count(s.shape), 0);
+    return this.specs.filter((s) => s.trainable).reduce((a, s) => a + numel(s.shape), 0);
   }
 
   async read(): Promise<Map<string, NamedTensor>> {
@@ -60,5 +61,3 @@ export class ParamStore {
     this.buffers.clear();
   }
 }
-
-export const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);

@@ -4,6 +4,7 @@
 // NaN or ±Inf is refused here, the one place weights and optimizer state are read from bytes (the
 // CLI's run directories and checkpoints, the page's files), before a GPU is opened.
 import { DataError } from '../errors.ts';
+import { numel } from '../ops/geometry.ts';
 
 export interface NamedTensor {
   shape: number[];
@@ -71,7 +72,7 @@ export function decodeSafetensors(
     const shape = info.shape ?? [];
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
       throw new DataError(`${file}: tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`);
-    const count = (shape as number[]).reduce((a, b) => a * b, 1);
+    const count = numel(shape as number[]);
     const [begin, end] = Array.isArray(info.data_offsets) ? info.data_offsets : [];
     if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end < begin || end > data.length) {
       throw new DataError(

@@ -1,5 +1,5 @@
 // CPU reference for activations, float64.
-import type { Act } from './act.ts';
+import type { Act } from '../../dsl/ir.ts';
 
 export function erf(x: number): number {
   // Series / continued fraction accurate to ~1e-15: the oracle, not the shader's approximation.
@@ -31,7 +31,7 @@ export function actRef(a: Act, x: number): number {
     case 'relu':
       return Math.max(x, 0);
     case 'leaky':
-      return x > 0 ? x : (a.alpha ?? 0.3) * x;
+      return x > 0 ? x : a.alpha * x;
     case 'sigmoid':
       return 1 / (1 + Math.exp(-x));
     case 'tanh':
@@ -39,7 +39,7 @@ export function actRef(a: Act, x: number): number {
     case 'gelu':
       return 0.5 * x * (1 + erf(x / Math.SQRT2));
     default:
-      return a.kind satisfies never;
+      return a satisfies never;
   }
 }
 
@@ -51,7 +51,7 @@ export function actGradRef(a: Act, x: number): number {
     case 'relu':
       return x > 0 ? 1 : 0;
     case 'leaky':
-      return x > 0 ? 1 : (a.alpha ?? 0.3);
+      return x > 0 ? 1 : a.alpha;
     case 'sigmoid': {
       const y = 1 / (1 + Math.exp(-x));
       return y * (1 - y);
@@ -63,6 +63,6 @@ export function actGradRef(a: Act, x: number): number {
     case 'gelu':
       return 0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
     default:
-      return a.kind satisfies never;
+      return a satisfies never;
   }
 }

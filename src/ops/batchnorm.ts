@@ -1,9 +1,12 @@
 // Batch normalization for conv (NCHW, per channel over N·H·W) and dense ([N,F]: hw = 1) outputs:
 // training forward with batch statistics and running-stat update, inference forward, backward.
-// Math, layout and dispatch geometry: shaders/batchnorm.wgsl.
+// Math, layout and dispatch geometry: shaders/batchnorm.wgsl. At the end, the graph op BATCHNORM.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
+import { chainWork, f32Bytes, streamWork, treeBarriers, type Work } from '../gpu/work.ts';
+import { numel } from './geometry.ts';
+import type { KernelOp, Shapes } from './op.ts';
 
 export interface BatchnormShape {
   n: number;
@@ -48,7 +51,7 @@ export interface BatchnormBackwardIo {
   dbeta: BufferRef;
 }
 
-function params(s: BatchnormShape): [number, number, number, { f32: number }, { f32: number }, number] {
+function params(s: BatchnormShape) {
   for (const [k, v] of [
     ['n', s.n],
     ['c', s.c],
@@ -56,10 +59,35 @@ function params(s: BatchnormShape): [number, number, number, { f32: number }, { 
   ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new ShapeError(`batchnorm ${k} must be a positive integer, got ${v}`);
   }
-  return [s.n, s.c, s.hw, { f32: s.eps ?? 0.001 }, { f32: s.momentum ?? 0.99 }, s.accumulate ? 1 : 0];
+  const { n, c, hw } = s;
+  return {
+    n,
+    c,
+    hw,
+    eps: { f32: s.eps ?? 0.001 },
+    momentum: { f32: s.momentum ?? 0.99 },
+    accumulate: s.accumulate ? 1 : 0,
+  };
 }
 
 const desc = (s: BatchnormShape): string => `${s.n}x${s.c}x${s.hw}`;
+
+/**
+ * One workgroup of 256 per channel, each thread walking M/256 elements `passes` times (training
+ * forward: sum, variance, write; backward: sums, write), a tree after each sum.
+ */
+function perChannel(s: BatchnormShape, passes: number, trees: number, tensors: number, written: number): Work {
+  const count = s.n * s.c * s.hw;
+  return chainWork({
+    flops: 4 * passes * count,
+    bytesRead: f32Bytes(tensors * count, 4 * s.c),
+    bytesWritten: f32Bytes(written * count, 2 * s.c),
+    threads: 256,
+    depth: passes * Math.ceil((s.n * s.hw) / 256),
+    barriers: trees * treeBarriers(256),
+    sharedBytes: 2048,
+  });
+}
 
 export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Dispatch[] {
   const p = params(s);
@@ -72,6 +100,12 @@ export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormS
         bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y],
         workgroups: grid(ceilDiv(s.n * s.c * s.hw, 64)),
         label: `batchnorm infer ${desc(s)}`,
+        work: streamWork({
+          flops: 2 * s.n * s.c * s.hw,
+          bytesRead: f32Bytes(s.n * s.c * s.hw, 4 * s.c),
+          bytesWritten: f32Bytes(s.n * s.c * s.hw),
+          perThread: 1,
+        }),
       }),
     ];
   }
@@ -85,6 +119,7 @@ export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormS
       bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, io.saveMean, io.saveInvStd],
       workgroups: s.c,
       label: `batchnorm train ${desc(s)}`,
+      work: perChannel(s, 3, 2, 1, 1),
     }),
   ];
 }
@@ -99,6 +134,70 @@ export function batchnormBackward(gpu: Gpu, io: BatchnormBackwardIo, s: Batchnor
       bindings: [io.x, io.gamma, io.dy, io.saveMean, io.saveInvStd, io.dx, io.dgamma, io.dbeta],
       workgroups: s.c,
       label: `batchnorm backward ${desc(s)}`,
+      work: perChannel(s, 2, 1, s.accumulate ? 3 : 2, 1),
     }),
   ];
 }
+
+// --- the graph op -------------------------------------------------------------------------------
+
+export interface BatchnormAttrs {
+  eps: number;
+  momentum: number;
+}
+
+const bnShape = ([x = []]: Shapes, a: BatchnormAttrs, training: boolean): BatchnormShape => ({
+  n: x[0]!,
+  c: x[1]!,
+  hw: numel(x.slice(2)),
+  eps: a.eps,
+  momentum: a.momentum,
+  training,
+});
+
+/**
+ * Inputs x, gamma, beta; state: the running mean and variance. Training saves the batch mean and
+ * 1/std for the backward; inference reads the running statistics and saves nothing.
+ */
+export const BATCHNORM: KernelOp<BatchnormAttrs> = {
+  shape: ([x = []]) => [...x],
+  saved: ([x = []], _a, training) =>
+    training
+      ? [
+          { shape: [x[1]!], dtype: 'f32' },
+          { shape: [x[1]!], dtype: 'f32' },
+        ]
+      : [],
+  // The kernel always writes dx: where the input needs no gradient it goes to scratch.
+  scratch: ([x = []]) => [[...x]],
+  forward: (gpu, io, a) => {
+    const [saveMean, saveInvStd] = io.training ? io.saved : [gpu.dummy, gpu.dummy];
+    const [x, gamma, beta] = io.inputs;
+    const [runMean, runVar] = io.state;
+    return batchnormForward(
+      gpu,
+      { x: x!, gamma: gamma!, beta: beta!, runMean: runMean!, runVar: runVar!, y: io.out, saveMean, saveInvStd },
+      bnShape(io.inShapes, a, io.training),
+    );
+  },
+  // dX = (γ·invstd/M)·(M·dY − ΣdY − x̂·Σ(dY·x̂)); dγ = Σ dY·x̂; dβ = Σ dY
+  backward: (gpu, io, a) => {
+    const [x, gamma] = io.inputs;
+    const [saveMean, saveInvStd] = io.saved;
+    const [dx, dgamma, dbeta] = io.dIn;
+    return batchnormBackward(
+      gpu,
+      {
+        dy: io.dOut,
+        x: x!,
+        gamma: gamma!,
+        saveMean: saveMean!,
+        saveInvStd: saveInvStd!,
+        dx: dx ?? io.scratch[0]!,
+        dgamma: dgamma!,
+        dbeta: dbeta!,
+      },
+      bnShape(io.inShapes, a, true),
+    );
+  },
+};

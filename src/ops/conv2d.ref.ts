@@ -1,7 +1,7 @@
 // CPU reference for conv2d, float64: direct nested loops over the definitions. Same layouts as the
 // shaders: x [N,C,H,W], w [K,C,KH,KW], b [K], y/dy [N,K,OH,OW].
 import { actRef } from './act.ref.ts';
-import type { Act } from './act.ts';
+import type { Act } from '../../dsl/ir.ts';
 import { conv2dGeometry, type Conv2dShape } from './conv2d.ts';
 
 /** Calls f(oy, ox, iy, ix, ky, kx) for every kernel tap that lands inside the input. */
@@ -68,7 +68,10 @@ export function conv2dBackwardInputRef(dy: ArrayLike<number>, w: ArrayLike<numbe
   return dx;
 }
 
-/** dw[k,c,ky,kx] = Σ_{n,oy,ox} dy[n,k,oy,ox] · x[n,c,oy·sh+ky−padTop, ox·sw+kx−padLeft]; db[k] = Σ_{n,oy,ox} dy[n,k,oy,ox]. */
+/**
+ * dw[k,c,ky,kx] = Σ_{n,oy,ox} dy[n,k,oy,ox] · x[n,c,oy·sh+ky−padTop, ox·sw+kx−padLeft];
+ * db[k] = Σ_{n,oy,ox} dy[n,k,oy,ox].
+ */
 export function conv2dBackwardWeightsRef(
   dy: ArrayLike<number>,
   x: ArrayLike<number>,

@@ -1,6 +1,10 @@
 // Inverted dropout with a counter-based mask: forward and backward recompute the same mask from
 // (seed, step counter, element index), so nothing is stored. Math and layout: shaders/dropout.wgsl.
+// At the end, the graph op DROPOUT.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
+import { f32Bytes, perThread, streamWork } from '../gpu/work.ts';
+import { numel } from './geometry.ts';
+import type { KernelOp } from './op.ts';
 
 export interface DropoutShape {
   /** Elements (any layout). */
@@ -22,13 +26,28 @@ function dropoutKernel(
   what: string,
 ): Dispatch[] {
   if (!(s.rate >= 0 && s.rate < 1)) throw new RangeError(`dropout rate must be in [0, 1), got ${s.rate}`);
+  const workgroups = gpu.spread(s.count);
   return [
     gpu.kernel({
       shader: 'dropout',
-      params: [s.count, s.seed >>> 0, { f32: s.rate }, { f32: 1 / (1 - s.rate) }, s.accumulate ? 1 : 0],
+      params: {
+        count: s.count,
+        seed: s.seed >>> 0,
+        rate: { f32: s.rate },
+        scale: { f32: 1 / (1 - s.rate) },
+        accumulate: s.accumulate ? 1 : 0,
+      },
       bindings: [src, counter, dst],
-      workgroups: gpu.spread(s.count),
+      workgroups,
       label: `dropout ${what} ${s.count} p=${s.rate}`,
+      // The step counter, then (where kept) the element: two dependent loads; a hash of ~20 integer ops.
+      work: streamWork({
+        flops: 2 * s.count,
+        bytesRead: f32Bytes((s.accumulate ? 2 : 1) * s.count, 1),
+        bytesWritten: f32Bytes(s.count),
+        perThread: perThread(s.count, workgroups),
+        loads: 2,
+      }),
     }),
   ];
 }
@@ -53,3 +72,29 @@ export function dropoutBackward(
 ): Dispatch[] {
   return dropoutKernel(gpu, io.dy, io.counter, io.dx, s, 'backward');
 }
+
+// --- the graph op -------------------------------------------------------------------------------
+
+export interface DropoutAttrs {
+  rate: number;
+  /** The layer's u32 seed (src/model/build.ts derives it from the layer name and the run seed). */
+  seed: number;
+}
+
+/** Dropout while training; at inference (or rate 0) the output is the input itself: no kernel. */
+export const DROPOUT: KernelOp<DropoutAttrs> = {
+  shape: ([x = []]) => [...x],
+  alias: (a, training) => !training || a.rate === 0,
+  forward: (gpu, io, a) =>
+    dropoutForward(
+      gpu,
+      { x: io.inputs[0]!, counter: io.counter, y: io.out },
+      { count: numel(io.outShape), rate: a.rate, seed: a.seed },
+    ),
+  // dX = dY · keep / (1 − p), the forward's mask recomputed from (seed, step, index)
+  backward: (gpu, io, a) => {
+    const dx = io.dIn[0];
+    const s = { count: numel(io.outShape), rate: a.rate, seed: a.seed };
+    return dx ? dropoutBackward(gpu, { dy: io.dOut, counter: io.counter, dx }, s) : [];
+  },
+};

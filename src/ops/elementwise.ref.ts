@@ -1,5 +1,5 @@
 // CPU reference for the elementwise kernels, float64. Same math as shaders/elementwise.wgsl.
-import type { Act } from './act.ts';
+import type { Act } from '../../dsl/ir.ts';
 import { actGradRef, actRef } from './act.ref.ts';
 
 export function activationRef(x: ArrayLike<number>, act: Act): Float64Array {
@@ -14,7 +14,7 @@ export function actGradFromOutputRef(act: Act, y: number): number {
     case 'relu':
       return y > 0 ? 1 : 0;
     case 'leaky':
-      return y > 0 ? 1 : (act.alpha ?? 0.3);
+      return y > 0 ? 1 : act.alpha;
     case 'sigmoid':
       return y * (1 - y);
     case 'tanh':
@@ -22,7 +22,7 @@ export function actGradFromOutputRef(act: Act, y: number): number {
     case 'gelu':
       throw new Error('gelu has no gradient in terms of its output');
     default:
-      return act.kind satisfies never;
+      return act satisfies never;
   }
 }
 

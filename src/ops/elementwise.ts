@@ -1,35 +1,57 @@
 // Elementwise ops over `count` f32 elements (any layout): activation forward and backward, add,
 // accumulate, copy, fill, moving average. Math, layout and dispatch geometry: shaders/elementwise.wgsl.
 // The output buffer must differ from the inputs; bound buffers may be larger than `count`.
+// At the end, the graph ops ACTIVATION and ADD, and the unfusing of an activation fused into a
+// conv or dense layer's output.
+import type { Act } from '../../dsl/ir.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { FmgpuError, ShapeError } from '../errors.ts';
-import { actConstants, gradFromOutput, type Act } from './act.ts';
+import { f32Bytes, perThread, streamWork } from '../gpu/work.ts';
+import { actConstants, actName, gradFromOutput } from './act.ts';
+import { numel } from './geometry.ts';
+import type { BackwardIO, KernelOp } from './op.ts';
 
 interface Opts {
+  /** Tensors the entry point reads and writes (in elements of `count`) and its ops per element. */
+  traffic?: { reads: number; writes: number; ops: number };
   value?: number;
   fromOutput?: boolean;
   accumulate?: boolean;
   constants?: Record<string, number>;
 }
 
-function ew(gpu: Gpu, entry: string, bindings: BufferRef[], count: number, label: string, o: Opts = {}): Dispatch {
+function ew(gpu: Gpu, entry: string, bindings: BufferRef[], count: number, label: string, o: Opts = {}): Dispatch[] {
   if (!Number.isInteger(count) || count < 0)
     throw new ShapeError(`elementwise ${entry} count must be a non-negative integer, got ${count}`);
-  return gpu.kernel({
-    shader: 'elementwise',
-    entry,
-    constants: o.constants,
-    params: [count, { f32: o.value ?? 0 }, o.fromOutput ? 1 : 0, o.accumulate ? 1 : 0],
-    bindings,
-    workgroups: gpu.spread(count),
-    label: `elementwise.${label} ${count}`,
-  });
+  const workgroups = gpu.spread(count);
+  const t = o.traffic ?? { reads: bindings.length - 1, writes: 1, ops: 1 };
+  const reads = t.reads + (o.accumulate ? 1 : 0);
+  return [
+    gpu.kernel({
+      shader: 'elementwise',
+      entry,
+      constants: o.constants,
+      params: {
+        count,
+        value: { f32: o.value ?? 0 },
+        fromOutput: o.fromOutput ? 1 : 0,
+        accumulate: o.accumulate ? 1 : 0,
+      },
+      bindings,
+      workgroups,
+      label: `elementwise.${label} ${count}`,
+      work: streamWork({
+        flops: t.ops * count,
+        bytesRead: f32Bytes(reads * count),
+        bytesWritten: f32Bytes(t.writes * count),
+        perThread: perThread(count, workgroups),
+      }),
+    }),
+  ];
 }
 
-const actName = (act: Act): string => (act.kind === 'leaky' ? `leaky(${act.alpha ?? 0.3})` : act.kind);
-
 /** y = act(x). */
-export function activationForward(gpu: Gpu, io: { x: BufferRef; y: BufferRef }, count: number, act: Act): Dispatch {
+export function activationForward(gpu: Gpu, io: { x: BufferRef; y: BufferRef }, count: number, act: Act): Dispatch[] {
   return ew(gpu, 'act_forward', [io.y, io.x], count, `act_forward ${actName(act)}`, { constants: actConstants(act) });
 }
 
@@ -44,7 +66,7 @@ export function activationBackward(
   act: Act,
   from: 'input' | 'output',
   accumulate = false,
-): Dispatch {
+): Dispatch[] {
   if (from === 'output' && !gradFromOutput(act))
     throw new FmgpuError(`the gradient of ${actName(act)} cannot be computed from its output; save its input`);
   return ew(gpu, 'act_backward', [io.dx, io.dy, io.saved], count, `act_backward ${actName(act)} from ${from}`, {
@@ -55,26 +77,72 @@ export function activationBackward(
 }
 
 /** c = a + b. */
-export function add(gpu: Gpu, io: { a: BufferRef; b: BufferRef; c: BufferRef }, count: number): Dispatch {
+export function add(gpu: Gpu, io: { a: BufferRef; b: BufferRef; c: BufferRef }, count: number): Dispatch[] {
   return ew(gpu, 'add', [io.c, io.a, io.b], count, 'add');
 }
 
 /** c += a (gradient fan-out: the later contributions to a gradient). */
-export function accumulate(gpu: Gpu, io: { a: BufferRef; c: BufferRef }, count: number): Dispatch {
-  return ew(gpu, 'accumulate', [io.c, io.a], count, 'accumulate');
+export function accumulate(gpu: Gpu, io: { a: BufferRef; c: BufferRef }, count: number): Dispatch[] {
+  return ew(gpu, 'accumulate', [io.c, io.a], count, 'accumulate', { traffic: { reads: 2, writes: 1, ops: 1 } });
 }
 
 /** dst = src. */
-export function copy(gpu: Gpu, io: { src: BufferRef; dst: BufferRef }, count: number): Dispatch {
-  return ew(gpu, 'copy', [io.dst, io.src], count, 'copy');
+export function copy(gpu: Gpu, io: { src: BufferRef; dst: BufferRef }, count: number): Dispatch[] {
+  return ew(gpu, 'copy', [io.dst, io.src], count, 'copy', { traffic: { reads: 1, writes: 1, ops: 0 } });
 }
 
 /** dst = value (as f32), e.g. zeroing a gradient. */
-export function fill(gpu: Gpu, io: { dst: BufferRef }, count: number, value: number): Dispatch {
-  return ew(gpu, 'fill', [io.dst], count, `fill ${value}`, { value });
+export function fill(gpu: Gpu, io: { dst: BufferRef }, count: number, value: number): Dispatch[] {
+  return ew(gpu, 'fill', [io.dst], count, `fill ${value}`, { value, traffic: { reads: 0, writes: 1, ops: 0 } });
 }
 
-/** avg = decay·avg + (1 − decay)·x: the exponential moving average of weights (Keras's use_ema). */
-export function emaUpdate(gpu: Gpu, io: { x: BufferRef; avg: BufferRef }, count: number, decay: number): Dispatch {
-  return ew(gpu, 'ema', [io.avg, io.x], count, `ema ${decay}`, { value: decay });
+/**
+ * avg = decay·avg + (1 − decay)·x: the exponential moving average of weights (Keras's use_ema).
+ * Returns a single Dispatch until src/train/trainer.ts collects these with flatMap (not map).
+ */
+export function emaUpdate(gpu: Gpu, io: { x: BufferRef; avg: BufferRef }, count: number, decay: number): Dispatch[] {
+  const traffic = { reads: 2, writes: 1, ops: 3 };
+  return ew(gpu, 'ema', [io.avg, io.x], count, `ema ${decay}`, { value: decay, traffic });
+}
+
+// --- graph ops ----------------------------------------------------------------------------------
+
+/** A standalone activation layer (one that cannot be fused: gelu, or one after a residual add). */
+export const ACTIVATION: KernelOp<{ act: Act }> = {
+  shape: ([x = []]) => [...x],
+  forward: (gpu, io, a) => activationForward(gpu, { x: io.inputs[0]!, y: io.out }, numel(io.outShape), a.act),
+  // dX = dY · act'(X)
+  backward: (gpu, io, a) => {
+    const dx = io.dIn[0];
+    return dx
+      ? activationBackward(gpu, { dy: io.dOut, saved: io.inputs[0]!, dx }, numel(io.outShape), a.act, 'input')
+      : [];
+  },
+};
+
+/** y = a + b (a residual connection); the shapes may differ in form but not in size. */
+export const ADD: KernelOp<Record<string, never>> = {
+  shape: ([a = [], b = []]) => {
+    if (numel(a) !== numel(b)) throw new ShapeError(`add of [${a}] and [${b}]`);
+    return [...a];
+  },
+  forward: (gpu, io) => add(gpu, { a: io.inputs[0]!, b: io.inputs[1]!, c: io.out }, numel(io.outShape)),
+  // d(a+b)/da = d(a+b)/db = 1: the gradient fans out unchanged.
+  backward: (gpu, io) => io.dIn.flatMap((d) => (d ? copy(gpu, { src: io.dOut, dst: d }, numel(io.outShape)) : [])),
+};
+
+/** Scratch a layer with a fused activation needs for dZ = dY · act'(Y): none when linear. */
+export const fusedScratch = (out: readonly number[], act: Act): number[][] => (act.kind === 'linear' ? [] : [[...out]]);
+
+/**
+ * dZ = dY · act'(Y) for an activation fused into a layer's forward, from its output Y, into scratch 0
+ * (see fusedScratch); linear: no kernel, dZ = dY.
+ */
+export function unfuseActivation(gpu: Gpu, io: BackwardIO, act: Act): { dz: BufferRef; pre: Dispatch[] } {
+  if (act.kind === 'linear') return { dz: io.dOut, pre: [] };
+  const dz = io.scratch[0]!;
+  return {
+    dz,
+    pre: activationBackward(gpu, { dy: io.dOut, saved: io.out, dx: dz }, numel(io.outShape), act, 'output'),
+  };
 }

@@ -1,10 +1,13 @@
-// Output size and padding of a sliding window (conv, pooling), as Keras / TensorFlow define them.
+// Tensor sizes, and the output size and padding of a sliding window (conv, pooling), as Keras /
+// TensorFlow define them.
 //   valid: out = floor((in - k) / s) + 1, no padding.
 //   same:  out = ceil(in / s); total padding max((out - 1)·s + k - in, 0), the smaller half before
 //          (top/left) and the larger after: TF's asymmetric padding, which even kernels get at stride 1 too.
+import type { Padding } from '../../dsl/ir.ts';
 import { ShapeError } from '../errors.ts';
 
-export type Padding = 'same' | 'valid';
+/** Elements of a tensor of this shape (1 for a scalar's []). */
+export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 export interface Window1d {
   out: number;
@@ -22,6 +25,7 @@ export function window1d(size: number, k: number, stride: number, padding: Paddi
   return { out, pad: Math.floor(total / 2) };
 }
 
+/** A kh×kw window moving strideH×strideW: the attributes of a conv or pooling layer. */
 export interface Window2d {
   kh: number;
   kw: number;

@@ -1,6 +1,6 @@
 // CPU references for the optimizer updates, float64, the formulas of shaders/optimizer.wgsl written
 // plainly: k steps from a starting counter, with one gradient per step and the same lr table rule.
-import type { AdamOptions, SgdOptions } from './optimizer.ts';
+import { ADAM_DEFAULTS, type AdamOptions, type SgdOptions } from './optimizer.ts';
 
 /** The learning rate of the step that runs when `completed` steps are done. */
 export function lrAt(lrTable: ArrayLike<number>, completed: number): number {
@@ -46,9 +46,9 @@ export function adamRef(
   const p = Float64Array.from(s.param);
   const m = s.m ? Float64Array.from(s.m) : new Float64Array(p.length);
   const v = s.v ? Float64Array.from(s.v) : new Float64Array(p.length);
-  const b1 = o.beta1 ?? 0.9,
-    b2 = o.beta2 ?? 0.999,
-    eps = o.eps ?? 1e-7,
+  const b1 = o.beta1 ?? ADAM_DEFAULTS.beta1,
+    b2 = o.beta2 ?? ADAM_DEFAULTS.beta2,
+    eps = o.eps ?? ADAM_DEFAULTS.eps,
     wd = o.weightDecay ?? 0;
   s.grads.forEach((grad, k) => {
     const done = (s.startStep ?? 0) + k;

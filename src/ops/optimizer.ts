@@ -9,6 +9,7 @@
 //            entry is a constant rate.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
+import { chainWork, f32Bytes, perThread, streamWork, type Work } from '../gpu/work.ts';
 
 export interface StepBuffers {
   /** u32, word 0 = completed steps. */
@@ -28,9 +29,12 @@ export interface SgdOptions {
   weightDecay?: number;
 }
 
+/** Keras' Adam defaults: the one home of these numbers (the reference and the trainer read them here). */
+export const ADAM_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-7 } as const;
+
 export interface AdamOptions {
   count: number;
-  /** Defaults are Keras': β1 0.9, β2 0.999, ε 1e-7. */
+  /** Defaults: ADAM_DEFAULTS. */
   beta1?: number;
   beta2?: number;
   eps?: number;
@@ -38,6 +42,20 @@ export interface AdamOptions {
   weightDecay?: number;
   /** true: AdamW, p −= lr·wd·p (decoupled); false: Adam with L2, g += wd·p. */
   decoupled?: boolean;
+}
+
+/**
+ * An update of `count` elements that reads `tensors` and writes `written` of them: the step counter,
+ * then the rate it indexes, then the element's tensors, three dependent loads.
+ */
+function updateWork(count: number, workgroups: readonly number[], tensors: number, written: number, ops: number): Work {
+  return streamWork({
+    flops: ops * count,
+    bytesRead: f32Bytes(tensors * count, 2),
+    bytesWritten: f32Bytes(written * count),
+    perThread: perThread(count, workgroups),
+    loads: 3,
+  });
 }
 
 function checkCount(count: number, what: string): void {
@@ -58,21 +76,26 @@ export function sgdUpdate(
   gpu: Gpu,
   io: StepBuffers & { param: BufferRef; grad: BufferRef; velocity?: BufferRef },
   o: SgdOptions,
-): Dispatch {
+): Dispatch[] {
   checkCount(o.count, 'sgd');
   const momentum = o.momentum ?? 0;
   const wd = o.weightDecay ?? 0;
   checkRange('sgd momentum', momentum, 0, Infinity, true);
   checkRange('sgd weight decay', wd, 0, Infinity, true);
   if (momentum > 0 && !io.velocity) throw new RangeError('sgd with momentum needs a velocity buffer');
-  return gpu.kernel({
-    shader: 'optimizer',
-    entry: 'sgd',
-    params: [o.count, { f32: momentum }, { f32: wd }, o.nesterov ? 1 : 0],
-    bindings: [io.counter, io.lrTable, io.param, io.grad, momentum > 0 ? io.velocity! : gpu.dummy],
-    workgroups: gpu.spread(o.count),
-    label: `sgd ${o.count}${momentum > 0 ? ` μ=${momentum}${o.nesterov ? ' nesterov' : ''}` : ''}${wd ? ` wd=${wd}` : ''}`,
-  });
+  const label = `sgd ${o.count}${momentum > 0 ? ` μ=${momentum}${o.nesterov ? ' nesterov' : ''}` : ''}`;
+  const workgroups = gpu.spread(o.count);
+  return [
+    gpu.kernel({
+      shader: 'optimizer',
+      entry: 'sgd',
+      params: { count: o.count, momentum: { f32: momentum }, weightDecay: { f32: wd }, nesterov: o.nesterov ? 1 : 0 },
+      bindings: [io.counter, io.lrTable, io.param, io.grad, momentum > 0 ? io.velocity! : gpu.dummy],
+      workgroups,
+      label: `${label}${wd ? ` wd=${wd}` : ''}`,
+      work: updateWork(o.count, workgroups, momentum > 0 ? 3 : 2, momentum > 0 ? 2 : 1, 6),
+    }),
+  ];
 }
 
 /**
@@ -87,43 +110,50 @@ export function adamUpdate(
   gpu: Gpu,
   io: StepBuffers & { param: BufferRef; grad: BufferRef; m: BufferRef; v: BufferRef },
   o: AdamOptions,
-): Dispatch {
+): Dispatch[] {
   checkCount(o.count, 'adam');
-  const beta1 = o.beta1 ?? 0.9,
-    beta2 = o.beta2 ?? 0.999,
-    eps = o.eps ?? 1e-7,
+  const beta1 = o.beta1 ?? ADAM_DEFAULTS.beta1,
+    beta2 = o.beta2 ?? ADAM_DEFAULTS.beta2,
+    eps = o.eps ?? ADAM_DEFAULTS.eps,
     wd = o.weightDecay ?? 0;
   checkRange('adam beta1', beta1, 0, 1, true);
   checkRange('adam beta2', beta2, 0, 1, true);
   checkRange('adam epsilon', eps, 0, Infinity, true);
   checkRange('adam weight decay', wd, 0, Infinity, true);
   const decoupled = o.decoupled ?? false;
-  return gpu.kernel({
-    shader: 'optimizer',
-    entry: 'adam',
-    params: [
-      o.count,
-      { f32: beta1 },
-      { f32: beta2 },
-      { f32: eps },
-      { f32: wd },
-      decoupled ? 1 : 0,
-      { f32: lnBeta(beta1) },
-      { f32: lnBeta(beta2) },
-    ],
-    bindings: [io.counter, io.lrTable, io.param, io.grad, io.m, io.v],
-    workgroups: gpu.spread(o.count),
-    label: `${decoupled ? 'adamw' : 'adam'} ${o.count}${wd ? ` wd=${wd}` : ''}`,
-  });
+  const workgroups = gpu.spread(o.count);
+  return [
+    gpu.kernel({
+      shader: 'optimizer',
+      entry: 'adam',
+      params: {
+        count: o.count,
+        beta1: { f32: beta1 },
+        beta2: { f32: beta2 },
+        eps: { f32: eps },
+        weightDecay: { f32: wd },
+        decoupled: decoupled ? 1 : 0,
+        lnBeta1: { f32: lnBeta(beta1) },
+        lnBeta2: { f32: lnBeta(beta2) },
+      },
+      bindings: [io.counter, io.lrTable, io.param, io.grad, io.m, io.v],
+      workgroups,
+      label: `${decoupled ? 'adamw' : 'adam'} ${o.count}${wd ? ` wd=${wd}` : ''}`,
+      work: updateWork(o.count, workgroups, 4, 3, 14),
+    }),
+  ];
 }
 
 /** One dispatch: counter[0] += 1. Record it once at the end of each training step. */
-export function advanceCounter(gpu: Gpu, io: { counter: BufferRef }): Dispatch {
-  return gpu.kernel({
-    shader: 'optimizer',
-    entry: 'advance_counter',
-    bindings: [io.counter],
-    workgroups: 1,
-    label: 'advance counter',
-  });
+export function advanceCounter(gpu: Gpu, io: { counter: BufferRef }): Dispatch[] {
+  return [
+    gpu.kernel({
+      shader: 'optimizer',
+      entry: 'advance_counter',
+      bindings: [io.counter],
+      workgroups: 1,
+      label: 'advance counter',
+      work: chainWork({ flops: 1, bytesRead: 4, bytesWritten: 4, threads: 1, depth: 1 }),
+    }),
+  ];
 }

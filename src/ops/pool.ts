@@ -2,10 +2,13 @@
 // Math, layout and dispatch geometry: shaders/pool.wgsl and shaders/global_avg_pool.wgsl.
 // Every buffer must be distinct (a dispatch cannot read and write one buffer); bound buffers may be
 // larger than the tensor (sizes come from the shape, never from the buffer).
+// At the end, the graph ops MAXPOOL, AVGPOOL and GLOBALAVGPOOL.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { grid } from '../gpu/runtime.ts';
+import { chainWork, f32Bytes, perThread, streamWork, treeBarriers, type Work } from '../gpu/work.ts';
 import { ShapeError } from '../errors.ts';
 import { window2d, type Geometry2d, type Window2d } from './geometry.ts';
+import type { KernelOp, Shapes } from './op.ts';
 
 /** Input [n, c, h, w] pooled by a kh×kw window moving strideH×strideW, Keras/TF 'same'/'valid'. */
 export interface PoolShape extends Window2d {
@@ -42,6 +45,33 @@ export function poolGeometry(s: PoolShape): Geometry2d {
 const desc = (s: PoolShape): string =>
   `${s.n}x${s.c}x${s.h}x${s.w} ${s.kh}x${s.kw}/${s.strideH}x${s.strideW} ${s.padding}`;
 
+/**
+ * Each entry's work: its tensors (in input elements `inp` and output elements `out`) and its dependent
+ * loads per element: a window's cells one after another forwards; backwards per input, the windows
+ * holding it (max: the argmax, then dy); per output, its argmax and dy together (blocks).
+ */
+function poolWork(entry: string, s: PoolShape, g: Geometry2d, count: number, workgroups: number[]): Work {
+  const planes = s.n * s.c;
+  const [inp, out] = [planes * s.h * s.w, planes * g.oh * g.ow];
+  const windows = Math.ceil(s.kh / s.strideH) * Math.ceil(s.kw / s.strideW);
+  const acc = s.accumulate ? inp : 0;
+  const table: Record<string, readonly [number, number, number]> = {
+    max_forward: [inp, 2 * out, s.kh * s.kw],
+    avg_forward: [inp, out, s.kh * s.kw],
+    max_backward: [2 * out + acc, inp, 2 * windows],
+    max_backward_blocks: [2 * out + acc, inp, 1],
+    avg_backward: [out + acc, inp, windows],
+  };
+  const [read, written, loads] = table[entry] ?? [inp, out, 1];
+  return streamWork({
+    flops: count * loads,
+    bytesRead: f32Bytes(read),
+    bytesWritten: f32Bytes(written),
+    perThread: perThread(count, workgroups),
+    loads,
+  });
+}
+
 /** `perInput`: one thread per input element (the gathering backwards), else one per output element. */
 function poolKernel(
   gpu: Gpu,
@@ -50,31 +80,25 @@ function poolKernel(
   s: PoolShape,
   backward: boolean,
   perInput = backward,
-): Dispatch {
+): Dispatch[] {
   const g = poolGeometry(s);
   const planes = s.n * s.c;
   const count = perInput ? planes * s.h * s.w : planes * g.oh * g.ow;
-  return gpu.kernel({
-    shader: 'pool',
-    entry,
-    params: [
-      planes,
-      s.h,
-      s.w,
-      g.oh,
-      g.ow,
-      s.kh,
-      s.kw,
-      s.strideH,
-      s.strideW,
-      g.padTop,
-      g.padLeft,
-      backward && s.accumulate ? 1 : 0,
-    ],
-    bindings,
-    workgroups: gpu.spread(count),
-    label: `pool.${entry} ${desc(s)}`,
-  });
+  const { h, w, kh, kw } = s;
+  const { oh, ow, padTop, padLeft } = g;
+  const accumulate = backward && s.accumulate ? 1 : 0;
+  const workgroups = gpu.spread(count);
+  return [
+    gpu.kernel({
+      shader: 'pool',
+      entry,
+      params: { planes, h, w, oh, ow, kh, kw, sh: s.strideH, sw: s.strideW, padTop, padLeft, accumulate },
+      bindings,
+      workgroups,
+      label: `pool.${entry} ${desc(s)}`,
+      work: poolWork(entry, { ...s, accumulate: accumulate === 1 }, g, count, workgroups),
+    }),
+  ];
 }
 
 /**
@@ -85,7 +109,7 @@ export function maxPoolForward(
   gpu: Gpu,
   io: { x: BufferRef; y: BufferRef; argmax: BufferRef },
   s: PoolShape,
-): Dispatch {
+): Dispatch[] {
   return poolKernel(gpu, 'max_forward', [io.x, io.y, io.argmax], s, false);
 }
 
@@ -98,47 +122,120 @@ export function maxPoolBackward(
   gpu: Gpu,
   io: { dy: BufferRef; argmax: BufferRef; dx: BufferRef },
   s: PoolShape,
-): Dispatch {
+): Dispatch[] {
   if (s.strideH >= s.kh && s.strideW >= s.kw)
     return poolKernel(gpu, 'max_backward_blocks', [io.dy, io.dx, io.argmax], s, true, false);
   return poolKernel(gpu, 'max_backward', [io.dy, io.dx, io.argmax], s, true);
 }
 
 /** y = mean of the window's real cells (padding not counted, as TF 'same'). */
-export function avgPoolForward(gpu: Gpu, io: { x: BufferRef; y: BufferRef }, s: PoolShape): Dispatch {
+export function avgPoolForward(gpu: Gpu, io: { x: BufferRef; y: BufferRef }, s: PoolShape): Dispatch[] {
   return poolKernel(gpu, 'avg_forward', [io.x, io.y], s, false);
 }
 
 /** dx[n,c,iy,ix] = Σ dy[o] / cnt(o) over the windows o that hold (iy, ix). */
-export function avgPoolBackward(gpu: Gpu, io: { dy: BufferRef; dx: BufferRef }, s: PoolShape): Dispatch {
+export function avgPoolBackward(gpu: Gpu, io: { dy: BufferRef; dx: BufferRef }, s: PoolShape): Dispatch[] {
   return poolKernel(gpu, 'avg_backward', [io.dy, io.dx], s, true);
 }
 
-function globalParams(s: GlobalPoolShape, backward: boolean): number[] {
+function globalParams(s: GlobalPoolShape, backward: boolean) {
   checkDims('global average pool', { n: s.n, c: s.c, h: s.h, w: s.w });
-  return [s.n * s.c, s.h * s.w, backward && s.accumulate ? 1 : 0];
+  return { planes: s.n * s.c, hw: s.h * s.w, accumulate: backward && s.accumulate ? 1 : 0 };
 }
 
 /** y[n,c] = mean over h·w of x[n,c,:,:]; fixed-order reduction, deterministic. */
-export function globalAvgPoolForward(gpu: Gpu, io: { x: BufferRef; y: BufferRef }, s: GlobalPoolShape): Dispatch {
-  return gpu.kernel({
-    shader: 'global_avg_pool',
-    entry: 'forward',
-    params: globalParams(s, false),
-    bindings: [io.x, io.y],
-    workgroups: grid(s.n * s.c),
-    label: `global_avg_pool.forward ${s.n}x${s.c}x${s.h}x${s.w}`,
-  });
+export function globalAvgPoolForward(gpu: Gpu, io: { x: BufferRef; y: BufferRef }, s: GlobalPoolShape): Dispatch[] {
+  return [
+    gpu.kernel({
+      shader: 'global_avg_pool',
+      entry: 'forward',
+      params: globalParams(s, false),
+      bindings: [io.x, io.y],
+      workgroups: grid(s.n * s.c),
+      label: `global_avg_pool.forward ${s.n}x${s.c}x${s.h}x${s.w}`,
+      // 64 threads per plane, each a loop over H·W / 64 cells, then a tree.
+      work: chainWork({
+        flops: s.n * s.c * s.h * s.w,
+        bytesRead: f32Bytes(s.n * s.c * s.h * s.w),
+        bytesWritten: f32Bytes(s.n * s.c),
+        threads: 64,
+        depth: Math.ceil((s.h * s.w) / 64),
+        barriers: treeBarriers(64),
+        sharedBytes: 256,
+      }),
+    }),
+  ];
 }
 
 /** dx[n,c,:,:] = dy[n,c] / (h·w). */
-export function globalAvgPoolBackward(gpu: Gpu, io: { dy: BufferRef; dx: BufferRef }, s: GlobalPoolShape): Dispatch {
-  return gpu.kernel({
-    shader: 'global_avg_pool',
-    entry: 'backward',
-    params: globalParams(s, true),
-    bindings: [io.dy, io.dx],
-    workgroups: gpu.spread(s.n * s.c * s.h * s.w),
-    label: `global_avg_pool.backward ${s.n}x${s.c}x${s.h}x${s.w}`,
+export function globalAvgPoolBackward(gpu: Gpu, io: { dy: BufferRef; dx: BufferRef }, s: GlobalPoolShape): Dispatch[] {
+  const count = s.n * s.c * s.h * s.w;
+  const workgroups = gpu.spread(count);
+  const work = streamWork({
+    flops: count,
+    bytesRead: f32Bytes(s.n * s.c, s.accumulate ? count : 0),
+    bytesWritten: f32Bytes(count),
+    perThread: perThread(count, workgroups),
   });
+  return [
+    gpu.kernel({
+      shader: 'global_avg_pool',
+      entry: 'backward',
+      params: globalParams(s, true),
+      bindings: [io.dy, io.dx],
+      workgroups,
+      label: `global_avg_pool.backward ${s.n}x${s.c}x${s.h}x${s.w}`,
+      work,
+    }),
+  ];
 }
+
+// --- graph ops ----------------------------------------------------------------------------------
+
+function poolShape(ins: Shapes, a: Window2d): PoolShape {
+  const [x = []] = ins;
+  const { kh, kw, strideH, strideW, padding } = a;
+  return { n: x[0]!, c: x[1]!, h: x[2]!, w: x[3]!, kh, kw, strideH, strideW, padding };
+}
+
+function pooledShape(ins: Shapes, a: Window2d): number[] {
+  const s = poolShape(ins, a);
+  const g = poolGeometry(s);
+  return [s.n, s.c, g.oh, g.ow];
+}
+
+/** Max pooling; the forward saves each window's argmax (u32, the output's shape) for the backward. */
+export const MAXPOOL: KernelOp<Window2d> = {
+  shape: pooledShape,
+  saved: (ins, a) => [{ shape: pooledShape(ins, a), dtype: 'u32' }],
+  forward: (gpu, io, a) =>
+    maxPoolForward(gpu, { x: io.inputs[0]!, y: io.out, argmax: io.saved[0]! }, poolShape(io.inShapes, a)),
+  // dX[argmax(o)] += dY[o]
+  backward: (gpu, io, a) => {
+    const dx = io.dIn[0];
+    return dx ? maxPoolBackward(gpu, { dy: io.dOut, argmax: io.saved[0]!, dx }, poolShape(io.inShapes, a)) : [];
+  },
+};
+
+export const AVGPOOL: KernelOp<Window2d> = {
+  shape: pooledShape,
+  forward: (gpu, io, a) => avgPoolForward(gpu, { x: io.inputs[0]!, y: io.out }, poolShape(io.inShapes, a)),
+  // dX[i] = Σ over windows o holding i of dY[o] / |o|
+  backward: (gpu, io, a) => {
+    const dx = io.dIn[0];
+    return dx ? avgPoolBackward(gpu, { dy: io.dOut, dx }, poolShape(io.inShapes, a)) : [];
+  },
+};
+
+const globalShape = ([x = []]: Shapes): GlobalPoolShape => ({ n: x[0]!, c: x[1]!, h: x[2]!, w: x[3]! });
+
+/** [N,C,H,W] → [N,C], the mean of each plane. */
+export const GLOBALAVGPOOL: KernelOp<Record<string, never>> = {
+  shape: ([x = []]) => [x[0]!, x[1]!],
+  forward: (gpu, io) => globalAvgPoolForward(gpu, { x: io.inputs[0]!, y: io.out }, globalShape(io.inShapes)),
+  // dX[n,c,:,:] = dY[n,c] / (H·W)
+  backward: (gpu, io) => {
+    const dx = io.dIn[0];
+    return dx ? globalAvgPoolBackward(gpu, { dy: io.dOut, dx }, globalShape(io.inShapes)) : [];
+  },
+};

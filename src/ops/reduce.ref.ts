@@ -6,24 +6,8 @@ export function sumRowsRef(x: ArrayLike<number>, m: number, n: number, prior?: A
   return out;
 }
 
-export function sumChannelsRef(
-  x: ArrayLike<number>,
-  n: number,
-  c: number,
-  hw: number,
-  prior?: ArrayLike<number>,
-): Float64Array {
-  const out = prior ? Float64Array.from(prior) : new Float64Array(c);
-  for (let b = 0; b < n; b++) {
-    for (let ch = 0; ch < c; ch++) {
-      for (let p = 0; p < hw; p++) out[ch] = out[ch]! + x[(b * c + ch) * hw + p]!;
-    }
-  }
-  return out;
-}
-
-/** First index of each row's maximum. */
-export function argmaxRowsRef(x: ArrayLike<number>, m: number, n: number): Uint32Array {
+/** First index of each row's maximum (the prediction confusionRef counts). */
+function argmaxRowsRef(x: ArrayLike<number>, m: number, n: number): Uint32Array {
   const out = new Uint32Array(m);
   for (let i = 0; i < m; i++) {
     let best = 0;
@@ -31,12 +15,6 @@ export function argmaxRowsRef(x: ArrayLike<number>, m: number, n: number): Uint3
     out[i] = best;
   }
   return out;
-}
-
-export function countCorrectRef(predictions: ArrayLike<number>, labels: ArrayLike<number>): number {
-  let hits = 0;
-  for (let i = 0; i < labels.length; i++) if (predictions[i] === labels[i]) hits++;
-  return hits;
 }
 
 /** [classes, classes] counts, row = true label, column = argmax of scores; labels ≥ classes skipped. */
@@ -54,16 +32,6 @@ export function confusionRef(
     if (y < classes) out[k] = out[k]! + 1;
   }
   return out;
-}
-
-export function sumRef(x: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i]!;
-  return s;
-}
-
-export function meanRef(x: ArrayLike<number>): number {
-  return sumRef(x) / x.length;
 }
 
 /** Whether any value is NaN or ±Inf. */

@@ -2,6 +2,7 @@
 // plain softmax for prediction. Shapes, math and layout: shaders/softmax_xent.wgsl.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
+import { chainWork, f32Bytes, streamWork, treeBarriers } from '../gpu/work.ts';
 import { ShapeError } from '../errors.ts';
 
 export interface XentShape {
@@ -45,10 +46,27 @@ export function softmaxXent(gpu: Gpu, io: XentIo, s: XentShape): Dispatch[] {
     gpu.kernel({
       shader: 'softmax_xent',
       entry: 'xent',
-      params: [s.n, s.classes, { f32: smoothing }, { f32: s.scale ?? 1 / s.n }, io.dlogits ? 1 : 0],
+      params: {
+        n: s.n,
+        classes: s.classes,
+        smoothing: { f32: smoothing },
+        scale: { f32: s.scale ?? 1 / s.n },
+        grad: io.dlogits ? 1 : 0,
+      },
       bindings: [io.logits, io.labels, io.dlogits ?? gpu.dummy, io.loss, io.stats],
       workgroups: 1,
       label: `softmax_xent ${s.n}x${s.classes}${io.dlogits ? '' : ' (eval)'}`,
+      // ONE workgroup: each thread takes rows t, t + 256, …, and per row walks its logits two or
+      // three times (max, sum of exponentials, gradient) one load after another, then a tree.
+      work: chainWork({
+        flops: s.n * s.classes * (io.dlogits ? 8 : 4),
+        bytesRead: f32Bytes(s.n * s.classes, s.n, 2),
+        bytesWritten: f32Bytes(io.dlogits ? s.n * s.classes : 0, s.n, 2),
+        threads: 256,
+        depth: ceilDiv(s.n, 256) * ((io.dlogits ? 3 : 2) * s.classes + 1),
+        barriers: treeBarriers(256),
+        sharedBytes: 2048,
+      }),
     }),
   ];
 }
@@ -60,16 +78,18 @@ export function softmax(gpu: Gpu, io: { logits: BufferRef; probs: BufferRef }, n
     gpu.kernel({
       shader: 'softmax_xent',
       entry: 'softmax',
-      params: [n, classes, { f32: 0 }, { f32: 0 }, 0],
+      params: { n, classes, smoothing: { f32: 0 }, scale: { f32: 0 }, grad: 0 },
       bindings: [io.logits, io.probs],
       workgroups: grid(ceilDiv(n, 64)),
       label: `softmax ${n}x${classes}`,
+      // One thread per row: max, sum and write, each a walk over the row's logits.
+      work: streamWork({
+        flops: 4 * n * classes,
+        bytesRead: f32Bytes(n * classes),
+        bytesWritten: f32Bytes(n * classes),
+        perThread: 1,
+        loads: 3 * classes,
+      }),
     }),
   ];
-}
-
-/** Reads the totals a stats buffer has accumulated. */
-export async function readXentStats(gpu: Gpu, stats: GPUBuffer): Promise<{ lossSum: number; correct: number }> {
-  const words = await gpu.read(stats, 8);
-  return { lossSum: new Float32Array(words)[0]!, correct: new Uint32Array(words)[1]! };
 }

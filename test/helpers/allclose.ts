@@ -38,7 +38,9 @@ export function allcloseMessage(
     const d = Math.abs(a - e);
     if (!(d <= lim)) {
       if (bad === 0)
-        first = `${name} mismatch at [${index(i, shape)}]: ref=${e} gpu=${a} (|diff| ${d.toExponential(2)} > tol ${lim.toExponential(2)})`;
+        first =
+          `${name} mismatch at [${index(i, shape)}]: ref=${e} gpu=${a} ` +
+          `(|diff| ${d.toExponential(2)} > tol ${lim.toExponential(2)})`;
       bad++;
     }
   }

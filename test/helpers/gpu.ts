@@ -1,5 +1,5 @@
 // One GPU device per test file, opened before its tests and released after them.
-import { afterAll, beforeAll, onTestFinished } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { openNodeGpu } from '../../src/node/gpu.ts';
 import type { Gpu } from '../../src/gpu/runtime.ts';
 
@@ -22,20 +22,21 @@ export function f32(x: ArrayLike<number>): Float32Array {
   return Float32Array.from(x as ArrayLike<number>);
 }
 
+/** The totals a softmax-xent stats buffer has accumulated: word 0 the loss sum (f32 bits), word 1 the correct count. */
+export async function readStats(g: Gpu, stats: GPUBuffer): Promise<{ lossSum: number; correct: number }> {
+  const words = await g.read(stats, 8);
+  return { lossSum: new Float32Array(words)[0]!, correct: new Uint32Array(words)[1]! };
+}
+
 /**
- * Sets the grid-stride kernels' workgroup cap (Gpu.spreadLimit, lib/stride.wgsl) from a test's name
- * and restores it after the test: "2-D grid" dispatches one thread per element (past 65,535
- * workgroups the grid is 2-D, as on a GPU, whatever the adapter); "one workgroup" makes a single
- * workgroup loop over every element. Other names keep the adapter's own cap.
+ * The grid-stride kernels' workgroup cap (Gpu.spreadLimit, lib/stride.wgsl) a test's name asks for,
+ * as a view of `g`: "2-D grid" dispatches one thread per element (past 65,535 workgroups the grid is
+ * 2-D, as on a GPU, whatever the adapter); "one workgroup" makes a single workgroup loop over every
+ * element. Other names get `g` itself, with the adapter's own cap.
  */
-export function spreadFromName(g: Gpu, name: string): void {
+export function spreadFromName(g: Gpu, name: string): Gpu {
   const limit = name.includes('2-D grid') ? Infinity : name.includes('one workgroup') ? 1 : null;
-  if (limit === null) return;
-  const old = g.spreadLimit;
-  g.spreadLimit = limit;
-  onTestFinished(() => {
-    g.spreadLimit = old;
-  });
+  return limit === null ? g : g.withTuning({ spreadLimit: limit });
 }
 
 /**
@@ -48,24 +49,19 @@ export function spreadFromName(g: Gpu, name: string): void {
  */
 export type GemmVariant = 'own' | 'other family' | 'other side' | 'four lanes';
 
-/** Switches `g` to `variant` for the current test and back after it; `skip` when the adapter cannot run it. */
-export function useGemmVariant(g: Gpu, variant: GemmVariant, skip: (why: string) => void): void {
-  const { gemmSide, lanes } = g;
-  onTestFinished(() => {
-    g.gemmSide = gemmSide;
-    g.lanes = lanes;
-  });
-  if (variant === 'other side') {
-    g.lanes = 0;
-    g.gemmSide = gemmSide === 8 ? 16 : 8;
-  } else if (variant === 'four lanes') {
+/** `g` tuned to run `variant` (a view sharing its device and pipelines); `skip` when the adapter cannot run it. */
+export function useGemmVariant(g: Gpu, variant: GemmVariant, skip: (why: string) => void): Gpu {
+  if (variant === 'other side') return g.withTuning({ lanes: 0, gemmSide: g.gemmSide === 8 ? 16 : 8 });
+  if (variant === 'four lanes') {
     if (!g.hasSubgroups || (g.adapter.subgroupSize ?? 0) < 4)
       skip(`${g.adapter.description} has no subgroups of one size of at least 4 lanes`);
-    g.lanes = 4;
-  } else if (variant === 'other family') {
-    const usable = g.usableLanes;
-    if (lanes === 0 && usable === 0)
-      skip(`${g.adapter.description} has no subgroups of one size 4, 8 or 16 for the lane kernels`);
-    g.lanes = lanes > 0 ? 0 : usable;
+    return g.withTuning({ lanes: 4 });
   }
+  if (variant === 'other family') {
+    const usable = g.usableLanes;
+    if (g.lanes === 0 && usable === 0)
+      skip(`${g.adapter.description} has no subgroups of one size 4, 8 or 16 for the lane kernels`);
+    return g.withTuning({ lanes: g.lanes > 0 ? 0 : usable });
+  }
+  return g;
 }

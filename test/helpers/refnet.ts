@@ -1,7 +1,6 @@
 // A float64 CPU interpreter of an autograd graph, built from the ops' CPU references: the oracle
 // for whole-network gradient tests (finite differences of this against the GPU's backward).
-import type { Graph, Tensor } from '../../src/graph/graph.ts';
-import type { Attrs } from '../../src/graph/ops.ts';
+import { numel, type Graph, type Tensor } from '../../src/graph/graph.ts';
 import { actRef } from '../../src/ops/act.ref.ts';
 import { conv2dRef } from '../../src/ops/conv2d.ref.ts';
 import { matmulRef } from '../../src/ops/matmul.ref.ts';
@@ -32,7 +31,7 @@ export function refLoss(
     let out: Float64Array;
     switch (n.op) {
       case 'conv2d': {
-        const a = n.attrs as Attrs['conv2d'];
+        const a = n.attrs;
         const [x, w] = sh;
         out = Float64Array.from(
           conv2dRef(
@@ -57,13 +56,13 @@ export function refLoss(
         break;
       }
       case 'dense': {
-        const a = n.attrs as Attrs['dense'];
+        const a = n.attrs;
         out = matmulRef(ins[0]!, ins[1]!, ins[2] ?? null, { m: sh[0]![0]!, k: sh[0]![1]!, n: sh[1]![1]!, act: a.act });
         break;
       }
       case 'maxpool':
       case 'avgpool': {
-        const a = n.attrs as Attrs['maxpool'];
+        const a = n.attrs;
         const x = sh[0]!;
         const s = {
           n: x[0]!,
@@ -86,22 +85,22 @@ export function refLoss(
         break;
       }
       case 'activation': {
-        const a = n.attrs as Attrs['activation'];
+        const a = n.attrs;
         out = ins[0]!.map((x) => actRef(a.act, x));
         break;
       }
       case 'dropout': {
-        const a = n.attrs as Attrs['dropout'];
+        const a = n.attrs;
         out = Float64Array.from(
           dropoutRef(ins[0]!, opts.counter, { count: ins[0]!.length, rate: a.rate, seed: a.seed }),
         );
         break;
       }
       case 'batchnorm': {
-        const a = n.attrs as Attrs['batchnorm'];
+        const a = n.attrs;
         const x = sh[0]!;
         const st = n.state.map(get);
-        const hw = x.slice(2).reduce((p, q) => p * q, 1);
+        const hw = numel(x.slice(2));
         out = Float64Array.from(
           batchnormForwardRef(ins[0]!, ins[1]!, ins[2]!, st[0]!, st[1]!, {
             n: x[0]!,
@@ -121,7 +120,7 @@ export function refLoss(
         out = ins[0]!;
         break;
       default:
-        throw new Error(`refnet: op ${n.op}`);
+        return n satisfies never;
     }
     v.set(n.out.id, out);
   }

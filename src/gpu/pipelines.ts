@@ -1,0 +1,55 @@
+// The one pipeline cache: compute pipelines keyed by shader + entry point + override constants,
+// shader modules by shader, and each entry point's uniform layout (read from its WGSL once).
+// Shared by every tuned view of a Gpu (Gpu.withTuning): a key names everything that makes a
+// pipeline differ, so views with other tile sizes simply get other keys.
+import { shaderSource, type ShaderName } from './shaders.ts';
+import { entryUniform, type UniformLayout } from './uniforms.ts';
+
+export class PipelineCache {
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly modules = new Map<ShaderName, GPUShaderModule>();
+  private readonly uniforms = new Map<string, UniformLayout | null>();
+
+  constructor(private readonly device: GPUDevice) {}
+
+  /** A compute pipeline, cached by shader, entry point and override constants. */
+  pipeline(shader: ShaderName, entry: string, constants: Record<string, number> = {}): GPUComputePipeline {
+    const keys = Object.keys(constants).sort();
+    const key = `${shader}:${entry}:${keys.map((k) => `${k}=${constants[k]}`).join(',')}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      let module = this.modules.get(shader);
+      if (!module) {
+        module = this.device.createShaderModule({ code: shaderSource(shader), label: shader });
+        this.modules.set(shader, module);
+      }
+      p = this.device.createComputePipeline({
+        layout: 'auto',
+        label: key,
+        compute: { module, entryPoint: entry, constants },
+      });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  /** The struct of the uniform `entry` reads (bound at binding 0), or null when it reads none. */
+  uniform(shader: ShaderName, entry: string): UniformLayout | null {
+    const key = `${shader}:${entry}`;
+    let layout = this.uniforms.get(key);
+    if (layout === undefined) {
+      layout = entryUniform(shaderSource(shader), entry);
+      this.uniforms.set(key, layout);
+    }
+    return layout;
+  }
+
+  get size(): number {
+    return this.pipelines.size;
+  }
+
+  clear(): void {
+    this.pipelines.clear();
+    this.modules.clear();
+  }
+}

@@ -1,0 +1,138 @@
+// Uniforms filled by name. A launcher gives a record ({ n, c, padTop, … }); the kernel's WGSL struct
+// (the one behind the `var<uniform>` its entry point reads, directly or through the functions it
+// calls) is parsed once, when the pipeline is made, and decides the order. The record must have
+// exactly the struct's fields, by name (snake_case in WGSL, camelCase here: pad_top ↔ padTop), each
+// of the struct's type: a plain number is a u32, { f32 } and { i32 } wrap the others.
+// Only 4-byte scalars are supported, so field i sits at byte 4·i (WGSL's layout for such structs).
+
+/** A uniform value: a plain number is a u32; wrap floats and signed values. */
+export type Param = number | { f32: number } | { i32: number };
+/** A kernel's uniform, by field name. */
+export type Uniform = Readonly<Record<string, Param>>;
+
+export interface UniformField {
+  /** As the WGSL struct spells it: `pad_top`. */
+  name: string;
+  /** As a launcher's record spells it: `padTop`. */
+  key: string;
+  /** The WGSL type: `u32`, `f32`, `i32` (others are refused when packed). */
+  type: string;
+}
+
+export interface UniformLayout {
+  /** The struct's name, e.g. `Params`. */
+  struct: string;
+  fields: UniformField[];
+}
+
+export const camelCase = (name: string): string => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+export const stripComments = (src: string): string => src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+
+/** Every struct of the source (comments stripped), by name, with its fields in order. */
+export function structs(src: string): Map<string, UniformField[]> {
+  const out = new Map<string, UniformField[]>();
+  for (const m of stripComments(src).matchAll(/\bstruct\s+(\w+)\s*\{([^}]*)\}/g)) {
+    const fields = splitTopLevel(m[2]!)
+      .map((f) => /^(?:@\S+\s+)*(\w+)\s*:\s*(.+)$/.exec(f.trim()))
+      .filter((f): f is RegExpExecArray => f !== null)
+      .map((f) => ({ name: f[1]!, key: camelCase(f[1]!), type: f[2]!.trim() }));
+    out.set(m[1]!, fields);
+  }
+  return out;
+}
+
+/** Splits at commas outside <…> (array<f32, 4>). */
+function splitTopLevel(body: string): string[] {
+  const parts: string[] = [];
+  let depth = 0,
+    start = 0;
+  for (let i = 0; i < body.length; i++) {
+    const ch = body[i];
+    if (ch === '<') depth++;
+    else if (ch === '>') depth--;
+    else if (ch === ',' && depth === 0) {
+      parts.push(body.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(body.slice(start));
+  return parts.filter((p) => p.trim() !== '');
+}
+
+/** Function bodies by name (the text between the braces of `fn name(…) … { … }`). */
+function functions(src: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const m of src.matchAll(/\bfn\s+(\w+)\s*\(/g)) {
+    const open = src.indexOf('{', m.index);
+    let depth = 0,
+      i = open;
+    for (; i < src.length; i++) {
+      if (src[i] === '{') depth++;
+      else if (src[i] === '}' && --depth === 0) break;
+    }
+    out.set(m[1]!, src.slice(open + 1, i));
+  }
+  return out;
+}
+
+/**
+ * The uniform struct entry point `entry` reads, directly or through the functions it calls, or null
+ * when it reads none. Throws when the entry does not exist or reads two uniforms.
+ */
+export function entryUniform(source: string, entry: string): UniformLayout | null {
+  const src = stripComments(source);
+  const fns = functions(src);
+  if (!fns.has(entry)) throw new Error(`the shader has no entry point ${entry}`);
+  const uniforms = new Map<string, string>();
+  for (const m of src.matchAll(/var\s*<\s*uniform\s*>\s*(\w+)\s*:\s*(\w+)/g)) uniforms.set(m[1]!, m[2]!);
+  const seen = new Set<string>([entry]);
+  const used = new Set<string>();
+  const visit = (body: string): void => {
+    for (const [id] of body.matchAll(/\b[A-Za-z_]\w*\b/g)) {
+      if (uniforms.has(id)) used.add(uniforms.get(id)!);
+      else if (fns.has(id) && !seen.has(id)) {
+        seen.add(id);
+        visit(fns.get(id)!);
+      }
+    }
+  };
+  visit(fns.get(entry)!);
+  if (used.size > 1) throw new Error(`entry point ${entry} reads several uniforms: ${[...used].join(', ')}`);
+  const [struct] = used;
+  if (struct === undefined) return null;
+  const fields = structs(src).get(struct);
+  if (!fields) throw new Error(`no struct ${struct} for the uniform of ${entry}`);
+  return { struct, fields };
+}
+
+const typeOf = (v: Param): string => (typeof v === 'number' ? 'u32' : 'f32' in v ? 'f32' : 'i32');
+
+/**
+ * The bytes of a uniform: `values` by field name, checked against the layout's names and types.
+ * `what` names the kernel in errors.
+ */
+export function packUniform(layout: UniformLayout, values: Uniform, what: string): ArrayBuffer {
+  const { fields } = layout;
+  const where = `uniform ${layout.struct} of ${what}`;
+  const extra = Object.keys(values).filter((k) => !fields.some((f) => f.key === k));
+  if (extra.length > 0) throw new RangeError(`${where} has no field ${extra.join(', ')}`);
+  const ordered = fields.map((f) => {
+    const v = values[f.key];
+    if (v === undefined) throw new RangeError(`${where} is missing ${f.key}`);
+    return v;
+  });
+  const buf = new ArrayBuffer(Math.max(16, Math.ceil((fields.length * 4) / 16) * 16));
+  const view = new DataView(buf);
+  ordered.forEach((v, i) => {
+    const f = fields[i]!;
+    if (typeOf(v) !== f.type) throw new RangeError(`${where}: ${f.key} is ${f.type} but was given as ${typeOf(v)}`);
+    if (typeof v === 'number') {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+        throw new RangeError(`${where}: ${f.key} = ${v} is not a u32`);
+      view.setUint32(i * 4, v, true);
+    } else if ('f32' in v) view.setFloat32(i * 4, v.f32, true);
+    else view.setInt32(i * 4, v.i32, true);
+  });
+  return buf;
+}

@@ -1,0 +1,63 @@
+// The contract of a graph op: what src/ops/<op>.ts exports beside its kernel launchers, and all the
+// planner (src/graph/plan.ts) knows of an op. Gradient convention: a backward overwrites the
+// gradients it is given (dIn); the planner adds up several contributions to one tensor.
+import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
+
+export type Shapes = readonly (readonly number[])[];
+
+/** Where an op's tensors live during one step; planned by src/graph/plan.ts. */
+export interface ForwardIO {
+  inputs: BufferRef[];
+  inShapes: Shapes;
+  out: BufferRef;
+  outShape: readonly number[];
+  saved: BufferRef[];
+  state: BufferRef[];
+  training: boolean;
+  /** u32 step counter on the GPU (dropout masks, data offsets, optimizer step). */
+  counter: GPUBuffer;
+  /** Loss/accuracy accumulators: [loss sum (f32 bits), correct count]. */
+  stats: GPUBuffer;
+}
+
+export interface BackwardIO extends ForwardIO {
+  dOut: BufferRef;
+  /** Where to write each input's gradient (overwrite), or null where it is not needed. */
+  dIn: (BufferRef | null)[];
+  scratch: BufferRef[];
+}
+
+export interface SavedSpec {
+  shape: number[];
+  dtype: 'f32' | 'u32';
+}
+
+/** An op whose forward runs kernels; `A` is its attributes (the node's `attrs`). */
+export interface KernelOp<A> {
+  shape(inShapes: Shapes, attrs: A): number[];
+  /** Shapes (and dtypes) of values the forward saves for the backward. */
+  saved?(inShapes: Shapes, attrs: A, training: boolean): SavedSpec[];
+  /** Scratch f32 tensors the backward needs for the duration of its step. */
+  scratch?(inShapes: Shapes, outShape: readonly number[], attrs: A, gpu: Gpu): number[][];
+  forward(gpu: Gpu, io: ForwardIO, attrs: A): Dispatch[];
+  /** Required: an op without a backward does not compile. */
+  backward(gpu: Gpu, io: BackwardIO, attrs: A): Dispatch[];
+  /**
+   * Runs no kernel when this is true: the output is input 0's storage and its gradient is the
+   * output's (dropout at inference or at rate 0). The planner then never calls forward or backward.
+   */
+  alias?(attrs: A, training: boolean): boolean;
+}
+
+/**
+ * An op that is always a view of input 0 (reshape): no kernel either way, so neither a forward nor
+ * a backward to write. Typed apart from KernelOp so that "always an alias" cannot be half-declared.
+ */
+export interface AliasOp<A> {
+  alias: 'always';
+  shape(inShapes: Shapes, attrs: A): number[];
+}
+
+export type OpDef<A> = KernelOp<A> | AliasOp<A>;
+
+export const isAlias = <A>(def: OpDef<A>): def is AliasOp<A> => def.alias === 'always';

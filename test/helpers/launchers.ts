@@ -1,0 +1,191 @@
+// Every kernel launcher of the engine, run against a recording stand-in for the Gpu (no device, no
+// pipelines): what test/uniforms.test.ts checks the uniforms of and test/cost.test.ts the work
+// descriptions of. Each launch is named and keeps the shapes it was given, so a test can compare a
+// description with the tensors' sizes.
+import type { Dispatch, Gpu, KernelSpec } from '../../src/gpu/runtime.ts';
+import { ceilDiv, grid } from '../../src/gpu/runtime.ts';
+import { batchnormBackward, batchnormForward } from '../../src/ops/batchnorm.ts';
+import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, type Conv2dShape } from '../../src/ops/conv2d.ts';
+import { dropoutBackward, dropoutForward } from '../../src/ops/dropout.ts';
+import {
+  accumulate,
+  activationBackward,
+  activationForward,
+  add,
+  copy,
+  emaUpdate,
+  fill,
+} from '../../src/ops/elementwise.ts';
+import { matmul } from '../../src/ops/matmul.ts';
+import { adamUpdate, advanceCounter, sgdUpdate } from '../../src/ops/optimizer.ts';
+import {
+  avgPoolBackward,
+  avgPoolForward,
+  globalAvgPoolBackward,
+  globalAvgPoolForward,
+  maxPoolBackward,
+  maxPoolForward,
+  type PoolShape,
+} from '../../src/ops/pool.ts';
+import { confusionAccumulate, nonFiniteCheck, sumRows } from '../../src/ops/reduce.ts';
+import { softmax, softmaxXent } from '../../src/ops/softmax_xent.ts';
+import { gatherEval, gatherTrain, type GpuDataset } from '../../src/data/batch.ts';
+
+export type Tuning = { lanes: number; gemmSide: 8 | 16 };
+
+/** The two kernel families: the tiled GPU kernels (GPU workgroup sizes) and the CPU lane kernels. */
+export const FAMILIES: [string, Tuning][] = [
+  ['tiled kernels', { lanes: 0, gemmSide: 16 }],
+  ['lane kernels', { lanes: 8, gemmSide: 8 }],
+];
+
+/** A stand-in for the Gpu that records what launchers ask for instead of making pipelines. */
+export function recorder(tuning: Tuning): { gpu: Gpu; specs: KernelSpec[] } {
+  const specs: KernelSpec[] = [];
+  const buffer = {} as GPUBuffer;
+  const fake = {
+    ...tuning,
+    spreadLimit: Infinity,
+    adapter: { cpu: tuning.lanes > 0 },
+    dummy: buffer,
+    spread: (count: number) => grid(ceilDiv(count, 64)),
+    kernel: (spec: KernelSpec): Dispatch => {
+      specs.push(spec);
+      const none = {} as never;
+      const w = typeof spec.workgroups === 'number' ? [spec.workgroups] : spec.workgroups;
+      const workgroups = [w[0] ?? 1, w[1] ?? 1, w[2] ?? 1] as const;
+      return { label: spec.label ?? '', pipeline: none, bindGroup: none, workgroups, params: null, work: spec.work };
+    },
+  };
+  return { gpu: fake as unknown as Gpu, specs };
+}
+
+/** One launcher call: its name, the shapes it was given, and the kernels it asked for. */
+export interface Launch {
+  launcher: string;
+  shape: Record<string, unknown>;
+  specs: KernelSpec[];
+}
+
+export const CONV: Conv2dShape = {
+  n: 4,
+  c: 3,
+  h: 28,
+  w: 28,
+  k: 8,
+  kh: 3,
+  kw: 3,
+  strideH: 1,
+  strideW: 1,
+  padding: 'same',
+};
+const POOL: PoolShape = { n: 2, c: 3, h: 6, w: 6, kh: 3, kw: 3, strideH: 2, strideW: 2, padding: 'same' };
+const b = {} as GPUBuffer;
+const data: GpuDataset = { images: b, labels: b, n: 100, h: 28, w: 28, release: () => undefined };
+const bnIo = { x: b, gamma: b, beta: b, runMean: b, runVar: b, y: b, saveMean: b, saveInvStd: b };
+const step = { counter: b, lrTable: b, param: b, grad: b };
+
+/** Every launcher, with the options that pick its other entry points: [name, shape, call]. */
+const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
+  ['conv2dForward', { ...CONV }, (g) => conv2dForward(g, { x: b, w: b, b, y: b }, CONV, { kind: 'relu' })],
+  ['conv2dBackwardInput', { ...CONV }, (g) => conv2dBackwardInput(g, { dy: b, w: b, dx: b }, CONV)],
+  [
+    'conv2dBackwardInput',
+    { ...CONV, strideH: 2, strideW: 2 },
+    (g) => conv2dBackwardInput(g, { dy: b, w: b, dx: b }, { ...CONV, strideH: 2, strideW: 2 }),
+  ],
+  [
+    'conv2dBackwardWeights',
+    { ...CONV },
+    (g) => conv2dBackwardWeights(g, { dy: b, x: b, dw: b, db: b, parts: b }, CONV, { target: 64 }),
+  ],
+  [
+    'matmul',
+    { m: 8, n: 8, k: 8 },
+    (g) => matmul(g, { a: b, b, c: b }, { m: 8, n: 8, k: 8, act: { kind: 'leaky', alpha: 0.1 } }),
+  ],
+  ['maxPoolForward', { ...POOL }, (g) => maxPoolForward(g, { x: b, y: b, argmax: b }, POOL)],
+  ['maxPoolBackward', { ...POOL }, (g) => maxPoolBackward(g, { dy: b, argmax: b, dx: b }, POOL)],
+  [
+    'maxPoolBackward',
+    { ...POOL, kh: 2, kw: 2 },
+    (g) => maxPoolBackward(g, { dy: b, argmax: b, dx: b }, { ...POOL, kh: 2, kw: 2 }),
+  ],
+  ['avgPoolForward', { ...POOL }, (g) => avgPoolForward(g, { x: b, y: b }, POOL)],
+  ['avgPoolBackward', { ...POOL }, (g) => avgPoolBackward(g, { dy: b, dx: b }, POOL)],
+  [
+    'globalAvgPoolForward',
+    { n: 2, c: 3, h: 4, w: 4 },
+    (g) => globalAvgPoolForward(g, { x: b, y: b }, { n: 2, c: 3, h: 4, w: 4 }),
+  ],
+  [
+    'globalAvgPoolBackward',
+    { n: 2, c: 3, h: 4, w: 4 },
+    (g) => globalAvgPoolBackward(g, { dy: b, dx: b }, { n: 2, c: 3, h: 4, w: 4 }),
+  ],
+  ['activationForward', { count: 10 }, (g) => activationForward(g, { x: b, y: b }, 10, { kind: 'tanh' })],
+  [
+    'activationBackward',
+    { count: 10 },
+    (g) => activationBackward(g, { dy: b, saved: b, dx: b }, 10, { kind: 'tanh' }, 'output'),
+  ],
+  ['add', { count: 10 }, (g) => add(g, { a: b, b, c: b }, 10)],
+  ['accumulate', { count: 10 }, (g) => accumulate(g, { a: b, c: b }, 10)],
+  ['copy', { count: 10 }, (g) => copy(g, { src: b, dst: b }, 10)],
+  ['fill', { count: 10 }, (g) => fill(g, { dst: b }, 10, 0)],
+  ['emaUpdate', { count: 10 }, (g) => emaUpdate(g, { x: b, avg: b }, 10, 0.99)],
+  [
+    'dropoutForward',
+    { count: 10 },
+    (g) => dropoutForward(g, { x: b, counter: b, y: b }, { count: 10, rate: 0.5, seed: 1 }),
+  ],
+  [
+    'dropoutBackward',
+    { count: 10 },
+    (g) => dropoutBackward(g, { dy: b, counter: b, dx: b }, { count: 10, rate: 0.5, seed: 1 }),
+  ],
+  ['batchnormForward', { n: 2, c: 3, hw: 4 }, (g) => batchnormForward(g, bnIo, { n: 2, c: 3, hw: 4, training: true })],
+  ['batchnormForward', { n: 2, c: 3, hw: 4 }, (g) => batchnormForward(g, bnIo, { n: 2, c: 3, hw: 4, training: false })],
+  [
+    'batchnormBackward',
+    { n: 2, c: 3, hw: 4 },
+    (g) => batchnormBackward(g, { ...bnIo, dy: b, dx: b, dgamma: b, dbeta: b }, { n: 2, c: 3, hw: 4, training: true }),
+  ],
+  [
+    'softmaxXent',
+    { n: 4, classes: 10 },
+    (g) => softmaxXent(g, { logits: b, labels: b, dlogits: b, loss: b, stats: b }, { n: 4, classes: 10 }),
+  ],
+  ['softmax', { n: 4, classes: 10 }, (g) => softmax(g, { logits: b, probs: b }, 4, 10)],
+  ['sumRows', { m: 4, n: 10 }, (g) => sumRows(g, { x: b, out: b }, { m: 4, n: 10 })],
+  [
+    'confusionAccumulate',
+    { m: 4, classes: 10 },
+    (g) => confusionAccumulate(g, { labels: b, scores: b, confusion: b }, { m: 4, classes: 10 }),
+  ],
+  ['nonFiniteCheck', { n: 10 }, (g) => nonFiniteCheck(g, { x: b, flag: b }, { n: 10 })],
+  ['sgdUpdate', { count: 10 }, (g) => sgdUpdate(g, { ...step, velocity: b }, { count: 10, momentum: 0.9 })],
+  ['adamUpdate', { count: 10 }, (g) => adamUpdate(g, { ...step, m: b, v: b }, { count: 10 })],
+  ['advanceCounter', {}, (g) => advanceCounter(g, { counter: b })],
+  [
+    'gatherTrain',
+    { batch: 4, h: 28, w: 28 },
+    (g) =>
+      gatherTrain(
+        g,
+        { data, indices: { buffer: b, size: 400 }, counter: b, x: b, labels: b },
+        { batch: 4, stepsPerEpoch: 2, seed: 1 },
+      ),
+  ],
+  ['gatherEval', { batch: 4, h: 28, w: 28 }, (g) => gatherEval(g, { data, x: b, labels: b }, { batch: 4, offset: 0 })],
+];
+
+/** Runs every launcher on a recorder with this tuning; returns each call with the kernels it asked for. */
+export function launchAll(tuning: Tuning): Launch[] {
+  const { gpu, specs } = recorder(tuning);
+  return CALLS.map(([launcher, shape, call]) => {
+    const before = specs.length;
+    call(gpu);
+    return { launcher, shape, specs: specs.slice(before) };
+  });
+}

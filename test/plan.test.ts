@@ -1,0 +1,84 @@
+// The planner's output for the example networks, pinned: a refactor of plan() must leave the
+// buffers it allocates (reused by liveness) and the dispatches it records exactly as they were.
+// Scratch sizes and kernels depend on the adapter, so the pins are per adapter family; on an
+// adapter with no pins the plan is only checked to be well formed.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { useGpu } from './helpers/gpu.ts';
+import { parseNet } from '../dsl/index.ts';
+import { buildGraph } from '../src/model/build.ts';
+import { ParamStore } from '../src/model/params.ts';
+import { plan } from '../src/graph/plan.ts';
+import type { Gpu } from '../src/gpu/runtime.ts';
+
+interface Pin {
+  plannedBytes: number;
+  forward: number;
+  backward: number;
+  /** FNV-1a of the dispatch labels in order, joined by newlines. */
+  labels: string;
+}
+
+const fnv = (s: string): string => {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return (h >>> 0).toString(16).padStart(8, '0');
+};
+
+/** Which kernels and scratch a plan gets on this adapter (Gpu tuning). */
+const family = (g: Gpu): string => `${g.adapter.cpu ? 'cpu' : 'gpu'} lanes=${g.lanes} side=${g.gemmSide}`;
+
+const PINS: Record<string, Record<string, Pin>> = {
+  'cpu lanes=8 side=8': {
+    'reference.net training': { plannedBytes: 44153344, forward: 13, backward: 26, labels: '7ed1adcc' },
+    'reference.net inference': { plannedBytes: 9834752, forward: 9, backward: 0, labels: '217f0a17' },
+    'residual.net training': { plannedBytes: 33942272, forward: 13, backward: 37, labels: '555d6a53' },
+    'residual.net inference': { plannedBytes: 9834752, forward: 13, backward: 0, labels: '7a819fe2' },
+    'batchnorm.net training': { plannedBytes: 55804160, forward: 14, backward: 18, labels: 'b93238b1' },
+    'batchnorm.net inference': { plannedBytes: 14651648, forward: 13, backward: 0, labels: '4bb87f8f' },
+    'leaky.net training': { plannedBytes: 38074880, forward: 8, backward: 18, labels: 'bd2dfd83' },
+    'leaky.net inference': { plannedBytes: 9834752, forward: 7, backward: 0, labels: '68bc4067' },
+  },
+};
+
+function planOf(g: Gpu, file: string, batch: number, training: boolean) {
+  const built = buildGraph(parseNet(readFileSync(`examples/${file}`, 'utf8'), file), batch);
+  const store = new ParamStore(g, built.params);
+  const counter = g.alloc(16),
+    stats = g.alloc(16);
+  const p = plan(g, built.graph, {
+    training,
+    logits: built.logits,
+    labels: built.labels,
+    persistent: store.buffers,
+    counter,
+    stats,
+  });
+  const labels = [...p.forward, ...p.backward].map((d) => d.label);
+  const pin: Pin = {
+    plannedBytes: p.plannedBytes,
+    forward: p.forward.length,
+    backward: p.backward.length,
+    labels: fnv(labels.join('\n')),
+  };
+  p.release();
+  store.release();
+  g.release(counter);
+  g.release(stats);
+  return { pin, labels };
+}
+
+describe('plans of the example networks at batch 64', () => {
+  const gpu = useGpu();
+  const cases = ['reference.net', 'residual.net', 'batchnorm.net', 'leaky.net'].flatMap((f) =>
+    [true, false].map((t) => [`${f} ${t ? 'training' : 'inference'}`, f, t] as const),
+  );
+  it.each(cases)('%s', (name, file, training) => {
+    const g = gpu();
+    const { pin, labels } = planOf(g, file, 64, training);
+    expect(labels.length).toBe(pin.forward + pin.backward);
+    const want = PINS[family(g)]?.[name];
+    if (want) expect(pin).toEqual(want);
+    expect(g.liveBytes).toBe(0);
+  });
+});
