@@ -88,7 +88,8 @@ describe('train flags', () => {
     [['--optimizer', 'adagrad'], '--optimizer: expected adam, adamw or sgd for optimizer but found "adagrad"'],
     [
       ['--schedule', 'cosin'],
-      '--schedule: expected constant, cosine, onecycle or plateau for schedule but found "cosin" (did you mean "cosine"?)',
+      '--schedule: expected constant, cosine, onecycle or plateau for schedule ' +
+        'but found "cosin" (did you mean "cosine"?)',
     ],
     [['--validation', '1'], '--validation: expected a number in [0, 1) for validation but found "1"'],
     [['--nesterov', 'yes'], '--nesterov: expected true or false for nesterov but found "yes"'],

@@ -11,12 +11,6 @@ import { writeIdxDir, ensureBuilt } from './helpers/files.ts';
 
 const BIN = resolve('bin/fmgpu.js');
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
-// Dawn prints these limit notes on lavapipe itself, outside fmgpu's control.
-const dawnNoise = (s: string): string =>
-  s
-    .split('\n')
-    .filter((l) => !l.includes('artificially reduced'))
-    .join('\n');
 const fmgpu = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) => {
   const r = spawnSync('node', [BIN, ...args], {
     encoding: 'utf8',
@@ -24,7 +18,7 @@ const fmgpu = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } =
     cwd: opts.cwd,
     timeout: 300_000,
   });
-  return { code: r.status, out: r.stdout, err: dawnNoise(r.stderr) };
+  return { code: r.status, out: r.stdout, err: r.stderr };
 };
 
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-cli-errors-'));

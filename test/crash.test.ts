@@ -11,6 +11,18 @@ import { checkpointFolder, readCheckpoint } from '../src/node/rundir.ts';
 import { Rng } from '../src/util/rng.ts';
 
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
+/**
+ * The process that trains: bin/fmgpu.js runs the CLI as its child (to filter Dawn's notes from
+ * stderr). Killing that one is the crash; bin/fmgpu.js reaps it and ends with the same signal.
+ */
+function trainingProcess(wrapper: number): number {
+  try {
+    const children = readFileSync(`/proc/${wrapper}/task/${wrapper}/children`, 'utf8').trim();
+    return Number(children.split(/\s+/)[0]) || wrapper;
+  } catch {
+    return wrapper;
+  }
+}
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-crash-'));
 const data = join(tmp, 'data');
 const NET = join(tmp, 'tiny.net');
@@ -36,9 +48,18 @@ describe('SIGKILL during training', () => {
       const target = 1 + rng.int(2),
         delay = rng.int(40);
       const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      let killing = false;
       child.stdout.on('data', (d: Buffer) => {
         epochs += (d.toString().match(/^epoch \d+\/\d+ {2}/gm) ?? []).length;
-        if (epochs >= target && !child.killed) setTimeout(() => child.kill('SIGKILL'), delay);
+        if (epochs < target || killing) return;
+        killing = true;
+        setTimeout(() => {
+          try {
+            process.kill(trainingProcess(child.pid!), 'SIGKILL');
+          } catch {
+            // It finished first.
+          }
+        }, delay);
       });
       const code = await done;
       if (code === 0) break;

@@ -83,7 +83,8 @@ describe('firstNonFinite', () => {
   it('600 unnormalised residual blocks at their initial weights: the block where they overflow', async () => {
     // Each block adds conv(relu(conv(x))) to x: the activations grow about 1.2× a block from
     // Glorot's initialisation, ~1e26 after 300 blocks (finite), past f32's range before 600.
-    const source = `conv 8 3x3 same relu\n${'residual { conv 8 3x3 same relu; conv 8 3x3 same }\n'.repeat(600)}globalavgpool\ndense 10 softmax`;
+    const block = 'residual { conv 8 3x3 same relu; conv 8 3x3 same }\n';
+    const source = `conv 8 3x3 same relu\n${block.repeat(600)}globalavgpool\ndense 10 softmax`;
     const t = new Trainer(gpu(), parseNet(source, 'deep.net'), 1);
     const r = await firstNonFinite(t, { ...syntheticImages(2, 1), n: 2, rows: 28, cols: 28 }, 2);
     expect(r, JSON.stringify(r)).not.toBeNull();
@@ -113,7 +114,7 @@ describe('firstNonFiniteGradient', () => {
               : 0
             : 0;
 
-  it('a finite forward whose gradients overflow: the first non-finite gradient in backward order, by parameter', async () => {
+  it('a finite forward whose gradients overflow: the first non-finite gradient in backward order', async () => {
     const t = new Trainer(gpu(), parseNet(CHAIN, 'chain.net'), 1);
     t.params.load(weights(CHAIN, chain(1e30, 1e30)));
     expect(await firstNonFinite(t, images, 4)).toBeNull();
@@ -181,7 +182,7 @@ describe('firstNonFiniteGradient', () => {
     t.release();
   });
 
-  it('a finite model: null, and its weights, running statistics, step counter, accumulators and GPU memory are as before', async () => {
+  it('a finite model: null; weights, running statistics, step, accumulators and GPU memory as before', async () => {
     // Batch norm (whose running statistics a training forward updates) and dropout (which reads the counter).
     const source = 'input 8x8x1\nconv 4 3x3 same\nbatchnorm\nrelu\npool 2\ndropout 0.1\ndense 10 softmax';
     const t = new Trainer(gpu(), parseNet(source, 'bn.net'), 1);
@@ -198,10 +199,11 @@ describe('firstNonFiniteGradient', () => {
     t.release();
   });
 
-  it('300 unnormalised residual blocks at their initial weights: finite step, gradients whose square overflows', async () => {
+  it('300 unnormalised residual blocks at their initial weights: gradients whose square overflows', async () => {
     // The reviewer's network: activations ~1e22 at res300 (finite, so firstNonFinite finds nothing),
     // gradients up to ~1e23: Adam's g² is Infinity at the first step and its update NaN at the next.
-    const source = `conv 8 3x3 same relu\n${'residual { conv 8 3x3 same relu; conv 8 3x3 same }\n'.repeat(300)}globalavgpool\ndense 10 softmax`;
+    const block = 'residual { conv 8 3x3 same relu; conv 8 3x3 same }\n';
+    const source = `conv 8 3x3 same relu\n${block.repeat(300)}globalavgpool\ndense 10 softmax`;
     const t = new Trainer(gpu(), parseNet(source, 'deep.net'), 1);
     const ds = { ...syntheticImages(2, 1), n: 2, rows: 28, cols: 28 };
     expect(await firstNonFinite(t, ds, 2)).toBeNull();

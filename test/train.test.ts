@@ -6,6 +6,8 @@ import { useGpu } from './helpers/gpu.ts';
 import { opts, synthetic, SMALL } from './helpers/train.ts';
 import { parseNet } from '../dsl/index.ts';
 import { Trainer, type FitOptions } from '../src/train/trainer.ts';
+import { monitorOptions } from '../src/train/fit-options.ts';
+import { Monitor, type MonitorSaved } from '../src/train/monitor.ts';
 import { metricsFromProbabilities } from '../src/train/metrics.ts';
 import { loadFashionMnist, DEFAULT_DATA_DIR } from '../src/node/data.ts';
 import { subset } from '../src/data/dataset.ts';
@@ -114,28 +116,29 @@ describe('training', () => {
     expect(h.at(-1)!.lr).toBeLessThan(0.05);
 
     // The same run stopped after `cut` epochs, everything a checkpoint keeps read back in onEpoch
-    // as the CLI does (when fit returns, restoreBest has put the best weights back)...
+    // as the CLI does: the weights, the optimizer state, the step and the monitor (its best weights
+    // included; when fit returns, restoreBest has put the best weights back)...
     const first = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 5);
+    const watch = new Monitor(monitorOptions(o({}), true));
     type Read = Awaited<ReturnType<typeof first.params.read>>;
-    let best = { value: Infinity, weights: null as Read | null };
     let saved = null as {
       weights: Read;
       state: Awaited<ReturnType<typeof first.stateTensors>>;
       step: number;
-      monitor: typeof first.monitor;
+      monitor: MonitorSaved;
     } | null;
     await first.fit(
       train,
       val,
       o({
+        monitor: watch,
         onEpoch: async (log) => {
-          if (log.val_loss! < best.value) best = { value: log.val_loss!, weights: await first.params.read() };
           if (log.epoch < cut) return undefined;
           saved = {
             weights: await first.params.read(),
             state: await first.stateTensors(),
             step: await first.step(),
-            monitor: first.monitor,
+            monitor: { ...watch.save(), weights: watch.bestWeights },
           };
           return 'stop';
         },
@@ -145,8 +148,9 @@ describe('training', () => {
     if (!saved) throw new Error('no checkpoint at the cut');
     // At the cut, the schedule has already halved the rate and patience is partly used: state a
     // resume without it would lose.
-    expect(saved.monitor.lrScale).toBeLessThan(1);
-    expect(saved.monitor.bad).toBeGreaterThan(0);
+    expect(saved.monitor.monitor!.lrScale).toBeLessThan(1);
+    expect(saved.monitor.monitor!.bad).toBeGreaterThan(0);
+    expect(saved.monitor.best!.value).toBe(Math.min(...h.slice(0, cut).map((e) => e.val_loss!)));
     // ...and given to a fresh trainer: the rest of the history and the final weights are the same.
     const second = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 5);
     second.prepareOptimizer(o({}).optimizer);
@@ -155,12 +159,7 @@ describe('training', () => {
     const rest = await second.fit(
       train,
       val,
-      o({
-        initialStep: saved.step,
-        initialBest: best.value,
-        initialBestWeights: best.weights!,
-        initialMonitor: saved.monitor,
-      }),
+      o({ initialStep: saved.step, monitor: new Monitor(monitorOptions(o({}), true), saved.monitor) }),
     );
     expect(rest.map((e) => [e.epoch, e.lr, e.loss, e.val_loss])).toEqual(
       h.slice(cut).map((e) => [e.epoch, e.lr, e.loss, e.val_loss]),
@@ -169,6 +168,42 @@ describe('training', () => {
       [...final.values()].map((x) => Array.from(x.data)),
     );
     second.release();
+  });
+
+  it('an interrupted fit leaves the live weights, so that it resumes exactly (ema, restoreBest)', async () => {
+    const train = synthetic(320, 14),
+      val = synthetic(64, 15);
+    for (const extra of [
+      { ema: 0.9 },
+      { earlyStop: { patience: 5, monitor: 'val_loss', restoreBest: true } },
+    ] satisfies Partial<FitOptions>[]) {
+      const o = (more: Partial<FitOptions>) => opts({ epochs: 3, lr: 0.01, ...extra, ...more });
+      const whole = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 8);
+      await whole.fit(train, val, o({}));
+      const final = await whole.params.read();
+      whole.release();
+      // Ten steps an epoch, eight to a submit: the third poll is in the second epoch, at step 18.
+      const first = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 8);
+      const watch = new Monitor(monitorOptions(o({}), true));
+      let polls = 0;
+      const h = await first.fit(train, val, o({ monitor: watch, shouldStop: () => ++polls === 3 }));
+      expect(h).toHaveLength(2);
+      const weights = await first.params.read();
+      const state = await first.stateTensors();
+      const step = await first.step();
+      first.release();
+      expect(step).toBe(18);
+      const second = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 8);
+      second.prepareOptimizer(o({}).optimizer);
+      second.params.load(weights);
+      second.loadStateTensors(state);
+      const saved = { ...watch.save(), weights: watch.bestWeights };
+      await second.fit(train, val, o({ initialStep: step, monitor: new Monitor(monitorOptions(o({}), true), saved) }));
+      expect([...(await second.params.read()).values()].map((x) => Array.from(x.data))).toEqual(
+        [...final.values()].map((x) => Array.from(x.data)),
+      );
+      second.release();
+    }
   });
 
   it('keeps a moving average of the weights and ends with it (ema)', async () => {

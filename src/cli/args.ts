@@ -84,14 +84,13 @@ function value(key: string, text: string, spec: FlagSpec): string | number {
   return n;
 }
 
+/** A value's name in help text, by type, where the flag gives none. */
+const META: Record<Exclude<FlagType, 'bool'>, string> = { string: 'VALUE', int: 'N', number: 'X' };
+
 /** The flags part of a command's help text. */
 export function flagHelp(specs: Readonly<Record<string, FlagSpec>>): string {
   const rows = Object.entries(specs).map(
-    ([k, s]) =>
-      [
-        `--${k}${s.type === 'bool' ? '' : ` ${s.meta ?? (s.type === 'string' ? 'VALUE' : s.type === 'int' ? 'N' : 'X')}`}`,
-        s.help,
-      ] as const,
+    ([k, s]) => [`--${k}${s.type === 'bool' ? '' : ` ${s.meta ?? META[s.type]}`}`, s.help] as const,
   );
   const w = Math.max(...rows.map((r) => r[0].length));
   return rows.map(([f, h]) => `  ${f.padEnd(w)}  ${h}`).join('\n');

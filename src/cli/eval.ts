@@ -1,18 +1,20 @@
 // `fmgpu eval RUN [RUN …]`: test loss and accuracy, confusion matrix, classification report; with
 // several runs, the ensemble by averaged probabilities and by majority vote.
+import type { ModelIR } from '../../dsl/index.ts';
 import { Trainer, type EvalResult } from '../train/trainer.ts';
 import { loadFashionMnistTest, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
-import { readRun } from '../node/rundir.ts';
+import { readRun, type RunInfo } from '../node/rundir.ts';
 import {
   argmaxRow,
   classificationReport,
+  confusionMatrix,
   confusionTable,
   metricsFromProbabilities,
   perClass,
 } from '../train/metrics.ts';
 import type { Dataset } from '../data/dataset.ts';
-import { NUM_CLASSES } from '../data/classes.ts';
-import { UsageError, parseArgs, type FlagSpec } from './args.ts';
+import type { Gpu } from '../gpu/runtime.ts';
+import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
 import { checkWeights, openCliGpu, runModel } from './common.ts';
 import type { Out } from './progress.ts';
 
@@ -32,14 +34,33 @@ export function normalised(ds: Dataset): Float32Array {
   return Float32Array.from(ds.images, (v) => v / 255);
 }
 
-function confusionOf(pred: ArrayLike<number>, labels: ArrayLike<number>): Uint32Array {
-  const c = new Uint32Array(NUM_CLASSES * NUM_CLASSES);
-  for (let i = 0; i < labels.length; i++) c[labels[i]! * NUM_CLASSES + pred[i]!]!++;
-  return c;
+interface Run {
+  dir: string;
+  run: RunInfo;
+  ir: ModelIR;
 }
 
 export async function evaluate(args: readonly string[], out: Out): Promise<number> {
   const { flags, positional } = parseArgs(args, EVAL_FLAGS);
+  const { runs, test } = prepare(flags, positional);
+  const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
+  try {
+    // Several runs are scored by their probabilities, which the ensembles then combine.
+    const probs: Float32Array[] = [];
+    for (const r of runs) {
+      const tta = flags.tta === undefined ? r.ir.train.tta : !!flags.tta; // the run's own: its file and flags
+      const ev = await score(gpu, r, test, tta, runs.length > 1 ? probs : null);
+      report(out, flags, { run: r.dir, tta }, ev);
+    }
+    if (probs.length > 1) ensembles(out, flags, probs, test.labels);
+    return 0;
+  } finally {
+    gpu.destroy();
+  }
+}
+
+/** The runs and the test set, checked against each other before the GPU is opened. */
+function prepare(flags: Flags, positional: readonly string[]): { runs: Run[]; test: Dataset } {
   if (positional.length === 0) throw new UsageError('eval needs a run directory: fmgpu eval RUN [RUN ...]');
   if (flags.data && flags['test-csv'])
     throw new UsageError('--data and --test-csv are two sources of test data: give one');
@@ -55,99 +76,78 @@ export async function evaluate(args: readonly string[], out: Out): Promise<numbe
   if (test.n === 0)
     throw new UsageError(`the test set has no images (${flags['test-csv'] ?? flags.data ?? DEFAULT_DATA_DIR})`);
   for (const { dir, ir } of runs) {
-    if (ir.input.h !== test.rows || ir.input.w !== test.cols || ir.input.c !== 1)
+    const { h, w, c } = ir.input;
+    if (h !== test.rows || w !== test.cols || c !== 1)
       throw new UsageError(
-        `${dir}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the test images are ${test.rows}x${test.cols}x1`,
+        `${dir}: the model's input is ${h}x${w}x${c} but the test images are ${test.rows}x${test.cols}x1`,
       );
   }
-  const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
-  const probs: Float32Array[] = [];
+  return { runs, test };
+}
+
+/** One run's metrics; its probabilities go to `probs` when there is an ensemble to make (or tta to average). */
+async function score(gpu: Gpu, r: Run, test: Dataset, tta: boolean, probs: Float32Array[] | null): Promise<EvalResult> {
+  const t = new Trainer(gpu, r.ir, 0);
   try {
-    for (const { dir, run, ir } of runs) {
-      const t = new Trainer(gpu, ir, 0);
-      try {
-        t.params.load(run.weights, run.weightsFile);
-        const tta = flags.tta === undefined ? ir.train.tta : !!flags.tta; // the run's own: its file and flags
-        let ev: EvalResult;
-        if (tta || runs.length > 1) {
-          const p = await t.probabilities(test, { tta });
-          probs.push(p);
-          ev = { ...metricsFromProbabilities(p, test.labels), n: test.n };
-        } else ev = await t.evaluate(test);
-        if (flags.json)
-          out.log(
-            JSON.stringify({
-              run: dir,
-              tta,
-              test_loss: ev.loss,
-              test_accuracy: ev.accuracy,
-              n: ev.n,
-              per_class: perClass(ev.confusion),
-              confusion: Array.from(ev.confusion),
-            }),
-          );
-        else {
-          out.log(
-            `${dir}: test loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${ev.n.toLocaleString('en-US')} images${tta ? ', each averaged with its mirror image' : ''})\n`,
-          );
-          out.log(confusionTable(ev.confusion));
-          out.log('');
-          out.log(classificationReport(ev.confusion));
-          out.log('');
-        }
-      } finally {
-        t.release();
-      }
-    }
-    if (probs.length > 1) {
-      const n = test.n;
-      const mean = new Float32Array(n * NUM_CLASSES);
-      for (const p of probs) for (let i = 0; i < p.length; i++) mean[i] = mean[i]! + p[i]! / probs.length;
-      const byVote = Array.from({ length: n }, (_, i) => {
-        const votes = new Array<number>(NUM_CLASSES).fill(0);
-        for (const p of probs) votes[argmaxRow(p, i)]!++;
-        // Ties go to the class with the higher mean probability.
-        let best = 0;
-        for (let c = 1; c < NUM_CLASSES; c++)
-          if (
-            votes[c]! > votes[best]! ||
-            (votes[c] === votes[best] && mean[i * NUM_CLASSES + c]! > mean[i * NUM_CLASSES + best]!)
-          )
-            best = c;
-        return best;
-      });
-      const averaged = metricsFromProbabilities(mean, test.labels);
-      const voted = {
-        loss: undefined,
-        confusion: confusionOf(byVote, test.labels),
-        accuracy: byVote.filter((p, i) => p === test.labels[i]).length / n,
-      };
-      for (const [name, { loss, confusion: conf, accuracy: acc }] of [
-        ['averaged probabilities', averaged],
-        ['majority vote', voted],
-      ] as const) {
-        if (flags.json)
-          out.log(
-            JSON.stringify({
-              ensemble: name,
-              runs: runs.length,
-              test_loss: loss,
-              test_accuracy: acc,
-              n,
-              confusion: Array.from(conf),
-            }),
-          );
-        else {
-          out.log(
-            `ensemble of ${runs.length} runs, ${name}: ${loss === undefined ? '' : `test loss ${loss.toFixed(4)}  `}accuracy ${(acc * 100).toFixed(2)}%\n`,
-          );
-          out.log(classificationReport(conf));
-          out.log('');
-        }
-      }
-    }
-    return 0;
+    t.params.load(r.run.weights, r.run.weightsFile);
+    if (!tta && !probs) return await t.evaluate(test);
+    const p = await t.probabilities(test, { tta });
+    probs?.push(p);
+    return { ...metricsFromProbabilities(p, test.labels, t.classes), n: test.n };
   } finally {
-    gpu.destroy();
+    t.release();
   }
+}
+
+function report(out: Out, flags: Flags, what: { run: string; tta: boolean }, ev: EvalResult): void {
+  if (flags.json) {
+    const per_class = perClass(ev.confusion);
+    const fields = { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class };
+    out.log(JSON.stringify({ ...what, ...fields, confusion: Array.from(ev.confusion) }));
+    return;
+  }
+  const images = `${ev.n.toLocaleString('en-US')} images${what.tta ? ', each averaged with its mirror image' : ''}`;
+  out.log(`${what.run}: test loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${images})\n`);
+  out.log(confusionTable(ev.confusion));
+  out.log('');
+  out.log(classificationReport(ev.confusion));
+  out.log('');
+}
+
+/** The ensembles of several runs: their averaged probabilities, and their majority vote. */
+function ensembles(out: Out, flags: Flags, probs: Float32Array[], labels: Uint8Array): void {
+  const n = labels.length;
+  const classes = probs[0]!.length / n;
+  const mean = new Float32Array(n * classes);
+  for (const p of probs) for (let i = 0; i < p.length; i++) mean[i] = mean[i]! + p[i]! / probs.length;
+  const averaged = metricsFromProbabilities(mean, labels, classes);
+  const voted = { loss: undefined, ...confusionMatrix(majority(probs, mean, n, classes), labels, classes) };
+  for (const [name, { loss, confusion, accuracy }] of [
+    ['averaged probabilities', averaged],
+    ['majority vote', voted],
+  ] as const) {
+    if (flags.json) {
+      const fields = { runs: probs.length, test_loss: loss, test_accuracy: accuracy, n };
+      out.log(JSON.stringify({ ensemble: name, ...fields, confusion: Array.from(confusion) }));
+      continue;
+    }
+    const lossText = loss === undefined ? '' : `test loss ${loss.toFixed(4)}  `;
+    out.log(`ensemble of ${probs.length} runs, ${name}: ${lossText}accuracy ${(accuracy * 100).toFixed(2)}%\n`);
+    out.log(classificationReport(confusion));
+    out.log('');
+  }
+}
+
+/** Each image's class by the runs' votes; ties go to the class with the higher mean probability. */
+function majority(probs: Float32Array[], mean: Float32Array, n: number, classes: number): number[] {
+  return Array.from({ length: n }, (_, i) => {
+    const votes = new Array<number>(classes).fill(0);
+    for (const p of probs) votes[argmaxRow(p, i, classes)]!++;
+    let best = 0;
+    for (let c = 1; c < classes; c++) {
+      const more = votes[c]! > votes[best]!;
+      if (more || (votes[c] === votes[best] && mean[i * classes + c]! > mean[i * classes + best]!)) best = c;
+    }
+    return best;
+  });
 }

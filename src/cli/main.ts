@@ -1,11 +1,12 @@
 // The fmgpu command. Exit codes: 0 success, 1 runtime failure, 2 usage or input error, 130 after
 // Ctrl-C. Errors go to stderr as one line `fmgpu: error: …` (language errors in their
-// FILE:LINE:COL form with the excerpt); stack traces only with --debug.
+// FILE:LINE:COL form with the excerpt); stack traces only with --debug. bin/fmgpu.js runs this in
+// a child process whose stderr it filters (see there); --verbose runs it in bin/fmgpu.js itself.
 import { UsageError, flagHelp } from './args.ts';
 import { VERSION, reportError } from './common.ts';
 import type { Out } from './progress.ts';
 import { train, TRAIN_FLAGS } from './train.ts';
-import { summary } from './summary.ts';
+import { SUMMARY_FLAGS, summary } from './summary.ts';
 import { evaluate, EVAL_FLAGS } from './eval.ts';
 import { predict, PREDICT_FLAGS } from './predict.ts';
 import { serve, SERVE_HELP } from './serve.ts';
@@ -19,24 +20,52 @@ commands:
   train model.net      train a network, checkpoint every epoch, evaluate on the test set
   eval RUN [RUN ...]   test loss, accuracy, confusion matrix, classification report (several runs: ensemble)
   predict RUN IMAGE... top-3 classes for PNG or JPEG images (a directory: every image in it)
-  summary model.net    check a .net file and print its Keras-style summary (no GPU)
+  summary model.net    check a .net file and print its Keras-style summary (no GPU; --cost DEVICE: predicted speed)
   report RUN           (re)write RUN/report.html: curves, confusion matrix, test images, PCA
   serve                the training page on a local web server
+
+options of every command:
+  --debug              stack traces on errors
+  --verbose            also the notes the WebGPU library (Dawn) prints itself, which fmgpu hides
 
   fmgpu COMMAND --help   the command's options
   fmgpu --version
 
-The .net language: docs/language.md. Exit codes: 0 success, 1 runtime failure, 2 usage or input error, 130 interrupted.`;
+The .net language: docs/language.md.
+Exit codes: 0 success, 1 runtime failure, 2 usage or input error, 130 interrupted.`;
+
+const TRAIN_HELP = "usage: fmgpu train model.net [options]\n\nFlags override the file's train settings.";
+
+const EVAL_HELP = `usage: fmgpu eval RUN [RUN ...] [options]
+
+With several runs, also the ensemble by averaged probabilities and by majority vote.`;
+
+const PREDICT_HELP = `usage: fmgpu predict RUN IMAGE [IMAGE ...] [options]
+
+Images are made grayscale, fitted to 28x28 keeping their aspect ratio, and inverted when their
+background is light (Fashion-MNIST items are light on black).`;
+
+const REPORT_HELP = `usage: fmgpu report RUN [--data DIR] [--out FILE]
+
+Writes a self-contained page (nothing loaded from the network): accuracy and loss curves, the
+confusion matrix, per-class metrics, test images with predictions (mistakes first) and a PCA of the
+penultimate layer. Uses the GPU for the predictions.`;
 
 const COMMAND_HELP: Record<string, string> = {
-  train: `usage: fmgpu train model.net [options]\n\nFlags override the file's train settings.\n\n${flagHelp(TRAIN_FLAGS)}`,
-  eval: `usage: fmgpu eval RUN [RUN ...] [options]\n\nWith several runs, also the ensemble by averaged probabilities and by majority vote.\n\n${flagHelp(EVAL_FLAGS)}`,
-  predict: `usage: fmgpu predict RUN IMAGE [IMAGE ...] [options]\n\nImages are made grayscale, fitted to 28x28 keeping their aspect ratio, and inverted when their\nbackground is light (Fashion-MNIST items are light on black).\n\n${flagHelp(PREDICT_FLAGS)}`,
+  train: `${TRAIN_HELP}\n\n${flagHelp(TRAIN_FLAGS)}`,
+  eval: `${EVAL_HELP}\n\n${flagHelp(EVAL_FLAGS)}`,
+  predict: `${PREDICT_HELP}\n\n${flagHelp(PREDICT_FLAGS)}`,
   summary:
-    'usage: fmgpu summary model.net\n\nChecks the file and prints the Keras-style summary; exit 2 with the errors otherwise. No GPU is used.',
-  report: `usage: fmgpu report RUN [--data DIR] [--out FILE]\n\nWrites a self-contained page (nothing loaded from the network): accuracy and loss curves, the\nconfusion matrix, per-class metrics, test images with predictions (mistakes first) and a PCA of the\npenultimate layer. Uses the GPU for the predictions.\n\n${flagHelp(REPORT_FLAGS)}`,
+    'usage: fmgpu summary model.net [--cost DEVICE]\n\n' +
+    'Checks the file and prints the Keras-style summary and the multiply-adds per image; exit 2 with the\n' +
+    'errors otherwise. No GPU is used.\n\n' +
+    flagHelp(SUMMARY_FLAGS),
+  report: `${REPORT_HELP}\n\n${flagHelp(REPORT_FLAGS)}`,
   serve: SERVE_HELP.trimEnd(),
 };
+
+/** Options every command takes, wherever they stand on the command line. */
+const GLOBAL = ['--debug', '--verbose'];
 
 function terminal(): Out {
   const tty = process.stdout.isTTY === true;
@@ -51,8 +80,7 @@ function terminal(): Out {
 
 export async function run(argv: readonly string[], out: Out = terminal()): Promise<number> {
   const debug = argv.includes('--debug');
-  const args = argv.filter((a) => a !== '--debug');
-  const [command, ...rest] = args;
+  const [command, ...rest] = argv.filter((a) => !GLOBAL.includes(a));
   try {
     if (!command) {
       // A bare `fmgpu` is a usage error: the help goes to stderr, stdout stays empty.
@@ -73,24 +101,28 @@ export async function run(argv: readonly string[], out: Out = terminal()): Promi
       out.log(COMMAND_HELP[command]!);
       return 0;
     }
-    switch (command) {
-      case 'train':
-        return await train(rest, out);
-      case 'eval':
-        return await evaluate(rest, out);
-      case 'predict':
-        return await predict(rest, out);
-      case 'summary':
-        return summary(rest, out);
-      case 'serve':
-        return await serve(rest);
-      case 'report':
-        return await reportCommand(rest, out);
-    }
-    return 2;
+    return await dispatch(command, rest, out);
   } catch (e) {
     return reportError(e, out, debug);
   }
+}
+
+async function dispatch(command: string, args: string[], out: Out): Promise<number> {
+  switch (command) {
+    case 'train':
+      return await train(args, out);
+    case 'eval':
+      return await evaluate(args, out);
+    case 'predict':
+      return await predict(args, out);
+    case 'summary':
+      return summary(args, out);
+    case 'serve':
+      return await serve(args);
+    case 'report':
+      return await reportCommand(args, out);
+  }
+  return 2;
 }
 
 // `fmgpu … | head` closes stdout early: that is not an error worth a stack trace.
@@ -98,6 +130,13 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   throw e;
 });
+
+// Run by bin/fmgpu.js, with a channel to it: should it die (SIGKILL, a crash), go the same way at
+// once, as one process would have. The channel alone does not keep this process alive.
+if (process.channel) {
+  process.channel.unref();
+  process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
+}
 
 const code = await run(process.argv.slice(2));
 process.exitCode = code;

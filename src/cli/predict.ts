@@ -71,16 +71,16 @@ export async function predict(args: readonly string[], out: Out): Promise<number
     for (const [i, p] of prepared.entries()) x.set(p.pixels, i * 784);
     const probs = await t.predict(x, prepared.length);
     prepared.forEach((p, i) => {
-      const row = Array.from(probs.subarray(i * 10, i * 10 + 10));
+      const row = Array.from(probs.subarray(i * t.classes, (i + 1) * t.classes));
       const top = row
-        .map((v, c) => ({ class: CLASS_NAMES[c]!, label: c, probability: v }))
+        .map((v, c) => ({ class: CLASS_NAMES[c] ?? String(c), label: c, probability: v }))
         .sort((a, b) => b.probability - a.probability)
         .slice(0, 3);
       if (flags.json) out.log(JSON.stringify({ file: p.file, inverted: p.inverted, top }));
-      else
-        out.log(
-          `${p.file}${p.inverted ? ' (inverted)' : ''}: ${top.map((c) => `${c.class} ${(c.probability * 100).toFixed(1)}%`).join(', ')}`,
-        );
+      else {
+        const classes = top.map((c) => `${c.class} ${(c.probability * 100).toFixed(1)}%`).join(', ');
+        out.log(`${p.file}${p.inverted ? ' (inverted)' : ''}: ${classes}`);
+      }
     });
     return 0;
   } finally {

@@ -1,4 +1,5 @@
-// What `train` prints: a live bar on a terminal, plain lines otherwise, JSON Lines with --json.
+// What `train` prints: on a terminal a live bar rewritten in place, then a line per epoch; piped
+// (a file, a CI log) only the line per epoch, as Keras's verbose=2; JSON Lines with --json.
 import type { EpochLog, Progress as StepProgress } from '../train/trainer.ts';
 
 export interface Out {
@@ -21,14 +22,13 @@ export class Progress {
   constructor(
     private readonly out: Out,
     private readonly json: boolean,
+    /** Images per step, for the ETA. */
+    private readonly batch = 1,
   ) {}
 
   event(name: string, fields: Record<string, unknown>): void {
     if (this.json) this.out.log(JSON.stringify({ event: name, ...fields }));
   }
-
-  /** Images per step, for the ETA. */
-  batch = 1;
 
   step(p: StepProgress, epochs: number): void {
     if (this.json) {
@@ -42,12 +42,14 @@ export class Progress {
       });
       return;
     }
+    if (!this.out.status) return;
     const left = p.imagesPerSec > 0 ? ((p.steps - p.step) * this.batch) / p.imagesPerSec : NaN;
     const width = 24,
       filled = Math.round((width * p.step) / p.steps);
-    const text = `epoch ${p.epoch}/${epochs} [${'='.repeat(filled)}${' '.repeat(width - filled)}] ${p.step}/${p.steps}  ${Math.round(p.imagesPerSec).toLocaleString('en-US')} img/s  loss ${fmt(p.loss)}  acc ${fmt(p.accuracy)}  ETA ${eta(left)}`;
-    if (this.out.status) this.out.status(text);
-    else this.out.log(text);
+    const bar = `[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${p.step}/${p.steps}`;
+    const rate = `${Math.round(p.imagesPerSec).toLocaleString('en-US')} img/s`;
+    const figures = `loss ${fmt(p.loss)}  acc ${fmt(p.accuracy)}`;
+    this.out.status(`epoch ${p.epoch}/${epochs} ${bar}  ${rate}  ${figures}  ETA ${eta(left)}`);
   }
 
   epoch(l: EpochLog, epochs: number): void {

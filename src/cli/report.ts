@@ -126,9 +126,10 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
     : loadFashionMnistTest(String(flags.data ?? DEFAULT_DATA_DIR));
   if (test.n === 0)
     throw new UsageError(`the test set has no images (${flags['test-csv'] ?? flags.data ?? DEFAULT_DATA_DIR})`);
-  if (ir.input.h !== test.rows || ir.input.w !== test.cols || ir.input.c !== 1)
+  const { h, w, c } = ir.input;
+  if (h !== test.rows || w !== test.cols || c !== 1)
     throw new UsageError(
-      `${info.modelFile}: the model's input is ${ir.input.h}x${ir.input.w}x${ir.input.c} but the test data is ${test.rows}x${test.cols}x1`,
+      `${info.modelFile}: the model's input is ${h}x${w}x${c} but the test data is ${test.rows}x${test.cols}x1`,
     );
   // The page goes into the run (under its lock: not while fmgpu train writes it) or to --out.
   const file = flags.out === undefined ? join(dir, 'report.html') : String(flags.out);

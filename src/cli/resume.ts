@@ -45,14 +45,15 @@ export function checkSameNetwork(runDir: string, state: CheckpointState, source:
     at += `:${before.split('\n').length}:${d.bOffset - before.lastIndexOf('\n')}`;
   }
   const quote = (s: string): string => (s ? `"${s}"` : 'absent');
+  const instead = `resume with the run's own model, or start a new run from its weights with --init ${runDir}`;
   throw new UsageError(
-    `${at}: ${d.what} is ${quote(d.b)} but the run in ${runDir} was trained with ${quote(d.a)}: resume with the run's own model, or start a new run from its weights with --init ${runDir}`,
+    `${at}: ${d.what} is ${quote(d.b)} but the run in ${runDir} was trained with ${quote(d.a)}: ${instead}`,
   );
 }
 
 const FLAG: Record<string, string> = { weightDecay: 'weight-decay', labelSmoothing: 'label-smoothing' };
 const flag = (k: string): string => FLAG[k] ?? k;
-/** What a step's shape and state depend on: batch, optimizer (its state tensors), data split, shuffles, weight averages. */
+/** What a step's shape and state depend on: batch, optimizer (its state), data split, shuffles, weight averages. */
 const FIXED = new Set<string>(['batch', 'optimizer', 'validation', 'seed', 'ema']);
 
 /**
@@ -67,8 +68,11 @@ export function checkSameSettings(runDir: string, state: CheckpointState, ir: Mo
   const fixed = changed.filter(([k]) => FIXED.has(k));
   if (fixed.length > 0) {
     const was = fixed.map(([k, v]) => `${flag(k)} ${v}`).join(', ');
+    const not = fixed.map(([k]) => `${flag(k)} ${now(k)}`).join(', ');
+    const keeps = 'a resumed run keeps its batch, optimizer, validation split, seed and ema';
     throw new UsageError(
-      `--resume ${runDir}: the run was trained with ${was}, not ${fixed.map(([k]) => `${flag(k)} ${now(k)}`).join(', ')}: a resumed run keeps its batch, optimizer, validation split, seed and ema; start a new run from its weights with --init ${runDir}`,
+      `--resume ${runDir}: the run was trained with ${was}, not ${not}: ${keeps}; ` +
+        `start a new run from its weights with --init ${runDir}`,
     );
   }
   return changed.map(([k, v]) => `${flag(k)} ${v} → ${now(k)}`);
@@ -83,13 +87,16 @@ export function checkSameData(
   stateFile: string,
 ): void {
   if (state.data) {
+    const count = (n: number): string => n.toLocaleString('en-US');
     if (state.data.images !== train.n)
       throw new UsageError(
-        `--resume ${runDir}: the run trains on ${state.data.images.toLocaleString('en-US')} images, this data gives ${train.n.toLocaleString('en-US')} (check --subset, --validation and the data source)`,
+        `--resume ${runDir}: the run trains on ${count(state.data.images)} images, this data gives ` +
+          `${count(train.n)} (check --subset, --validation and the data source)`,
       );
     if (state.data.hash !== sha256(train.images, train.labels))
       throw new UsageError(
-        `--resume ${runDir}: the training images are not the ones the run was trained on (same count, other pixels or labels)`,
+        `--resume ${runDir}: the training images are not the ones the run was trained on ` +
+          '(same count, other pixels or labels)',
       );
   }
   if (state.stepsPerEpoch !== undefined && state.stepsPerEpoch !== stepsPerEpoch)

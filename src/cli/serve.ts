@@ -6,7 +6,9 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { escapeControl } from '../../dsl/index.ts';
-import { DEFAULT_DATA_DIR, findRoot, startServer, type RunningServer } from '../node/server.ts';
+import { DEFAULT_DATA_DIR } from '../node/data.ts';
+import { findRoot, startServer, type RunningServer } from '../node/server.ts';
+import { onSignal } from './interrupt.ts';
 
 export const SERVE_HELP = `usage: fmgpu serve [--port N] [--host H] [--allow-host NAME]... [--data DIR] [--run RUN]
 
@@ -122,9 +124,8 @@ export async function serve(args: readonly string[], io: ServeIo = defaultIo): P
     return 0;
   }
   if (a.runDir !== null && !existsSync(join(a.runDir, 'weights.safetensors'))) {
-    io.err(
-      `fmgpu: error: ${join(a.runDir, 'weights.safetensors')} does not exist: --run takes a run directory written by fmgpu train`,
-    );
+    const weights = join(a.runDir, 'weights.safetensors');
+    io.err(`fmgpu: error: ${weights} does not exist: --run takes a run directory written by fmgpu train`);
     return 2;
   }
   const root = io.root ?? findRoot(fileURLToPath(new URL('.', import.meta.url))) ?? findRoot(process.cwd());
@@ -140,7 +141,8 @@ export async function serve(args: readonly string[], io: ServeIo = defaultIo): P
   }
   if (!existsSync(a.dataDir))
     io.err(
-      `fmgpu: warning: no data folder ${a.dataDir}: the page can still load weights but not train (apt-get install dataset-fashion-mnist, or --data DIR)`,
+      `fmgpu: warning: no data folder ${a.dataDir}: the page can still load weights but not train ` +
+        '(apt-get install dataset-fashion-mnist, or --data DIR)',
     );
   let running: RunningServer;
   try {
@@ -159,21 +161,24 @@ export async function serve(args: readonly string[], io: ServeIo = defaultIo): P
   io.out(`fmgpu: serving the training page at ${running.url} (Ctrl-C to stop)`);
   if (a.host !== '127.0.0.1' && a.host !== 'localhost' && a.host !== '::1') {
     io.err(
-      `fmgpu: warning: listening on ${a.host}: other machines can reach this page; browsers give WebGPU only to https pages or localhost`,
+      `fmgpu: warning: listening on ${a.host}: other machines can reach this page; ` +
+        'browsers give WebGPU only to https pages or localhost',
     );
   }
-  let onSigint = (): void => undefined;
-  let onSigterm = (): void => undefined;
+  // The first Ctrl-C (or SIGTERM) closes the server; another while it closes quits at once.
+  let stopping = false;
+  let release: (() => void)[] = [];
   const code = await new Promise<number>((done) => {
-    onSigint = () => done(130);
-    onSigterm = () => done(143);
-    process.once('SIGINT', onSigint);
-    process.once('SIGTERM', onSigterm);
+    const stop = (exit: number) => (): void => {
+      if (stopping) process.exit(exit);
+      stopping = true;
+      done(exit);
+    };
+    release = [onSignal('SIGINT', stop(130)), onSignal('SIGTERM', stop(143))];
     io.stop?.addEventListener('abort', () => done(0), { once: true });
     if (io.stop?.aborted) done(0);
   });
-  process.off('SIGINT', onSigint);
-  process.off('SIGTERM', onSigterm);
   await running.close();
+  for (const r of release) r();
   return code;
 }

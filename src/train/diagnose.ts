@@ -7,7 +7,6 @@
 //     which also finds a gradient that overflows, or one whose square does (Adam's second moment),
 //     when the forward is finite, and the largest activation and gradient on the way.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import { dispatchList } from '../gpu/runtime.ts';
 import { buildGraph } from '../model/build.ts';
 import { numel, type Node } from '../graph/graph.ts';
 import { plan, type Plan } from '../graph/plan.ts';
@@ -55,8 +54,8 @@ export async function firstNonFinite(trainer: Trainer, ds: Dataset, batch: numbe
   try {
     data = uploadDataset(gpu, subset(ds, n));
     gpu.write(flags, new Uint32Array(words));
-    const gather = dispatchList(gatherEval(gpu, { data, x: p.buffer(built.x), labels }, { batch: n, offset: 0 }));
-    const checks = nodes.map((node, i) =>
+    const gather = gatherEval(gpu, { data, x: p.buffer(built.x), labels }, { batch: n, offset: 0 });
+    const checks = nodes.flatMap((node, i) =>
       nonFiniteCheck(gpu, { x: p.buffer(node.out), flag: flags }, { n: numel(node.out.shape), index: i }),
     );
     own = [...gather, ...checks];
@@ -156,20 +155,9 @@ export async function firstNonFiniteGradient(trainer: Trainer, ds: Dataset, batc
   let data: GpuDataset | null = null;
   let own: Dispatch[] = [];
   try {
-    const persistent = new Map<string, GPUBuffer>();
-    const enc = gpu.device.createCommandEncoder();
-    for (const s of trainer.params.specs) {
-      const b = trainer.params.buffers.get(s.name)!;
-      if (s.trainable) persistent.set(s.name, b);
-      else {
-        const copy = mine(b.size, `${s.name} (diagnosis)`);
-        enc.copyBufferToBuffer(b, 0, copy, 0, b.size);
-        persistent.set(s.name, copy);
-      }
-    }
-    gpu.device.queue.submit([enc.finish()]);
     const stats = mine(16, 'loss/accuracy accumulators (diagnosis)');
     gpu.write(stats, new Uint32Array(4));
+    const persistent = diagnosisState(trainer, mine);
     p = plan(gpu, built.graph, {
       training: true,
       logits: built.logits,
@@ -179,12 +167,14 @@ export async function firstNonFiniteGradient(trainer: Trainer, ds: Dataset, batc
       stats,
       keep: nodes.map((node) => node.out),
     });
-    const out = (node: Node): Scanned => ({
-      ref: p!.buffer(node.out),
-      count: numel(node.out.shape),
-      where: { layer: node.layer ?? node.op, op: node.op },
-    });
-    const activations = nodes.map(out);
+    const step = p;
+    const activations = nodes.map(
+      (node): Scanned => ({
+        ref: step.buffer(node.out),
+        count: numel(node.out.shape),
+        where: { layer: node.layer ?? node.op, op: node.op },
+      }),
+    );
     // In the order the backward computes them: the gradient of the last layer first.
     const grads: Scanned[] = [...p.grads].map(([name, ref]) => ({
       ref,
@@ -195,58 +185,88 @@ export async function firstNonFiniteGradient(trainer: Trainer, ds: Dataset, batc
     const flags = mine(words * 4, 'non-finite flags');
     gpu.write(flags, new Uint32Array(words));
     data = uploadDataset(gpu, subset(ds, n));
-    const gather = dispatchList(
-      gatherEval(gpu, { data, x: p.buffer(built.x), labels: p.buffer(built.labels) }, { batch: n, offset: 0 }),
+    const gather = gatherEval(
+      gpu,
+      { data, x: p.buffer(built.x), labels: p.buffer(built.labels) },
+      { batch: n, offset: 0 },
     );
-    const checks = [...activations, ...grads].map((t, i) =>
+    const checks = [...activations, ...grads].flatMap((t, i) =>
       nonFiniteCheck(gpu, { x: t.ref, flag: flags }, { n: t.count, index: i }),
     );
     own = [...gather, ...checks];
     gpu.run([...gather, ...p.forward, ...p.backward, ...checks]);
     const flagged = await gpu.readU32(flags, words);
-    const lossSum = new Float32Array(await gpu.read(stats, 4))[0]!;
-
-    let largest: Largest | null = null;
-    await scan(gpu, activations, (values, t) => {
-      const m = largestIn(values, largest?.value ?? -1);
-      if (m >= 0) largest = { ...t.where, value: Math.abs(values[m]!) };
-    });
-    const badNode = flagged.findIndex((f, i) => i < activations.length && f !== 0);
-    if (badNode >= 0) {
-      const t = activations[badNode]!;
-      return { kind: 'activation', ...t.where, ...(await firstBad(gpu, t)), largest, largestGradient: null };
-    }
-
-    let largestGradient: Largest | null = null;
-    let squared: { t: Scanned; index: number; value: number } | null = null;
-    await scan(gpu, grads, (values, t) => {
-      const m = largestIn(values, largestGradient?.value ?? -1);
-      if (m >= 0) largestGradient = { ...t.where, value: Math.abs(values[m]!) };
-      if (!squared) {
-        const index = values.findIndex((v) => Number.isFinite(v) && squareOverflows(v));
-        if (index >= 0) squared = { t, index, value: values[index]! };
-      }
-    });
-    if (!Number.isFinite(lossSum)) {
-      const logits = p.buffer(built.logits);
-      const last = [...nodes].reverse().find((node) => p!.buffer(node.out) === logits) ?? nodes[nodes.length - 1]!;
-      return { kind: 'loss', layer: last.layer ?? last.op, op: last.op, value: lossSum / n, largest, largestGradient };
-    }
-    const badGrad = flagged.findIndex((f, i) => i >= activations.length && f !== 0);
-    if (badGrad >= 0) {
-      const t = grads[badGrad - activations.length]!;
-      return { kind: 'gradient', ...t.where, ...(await firstBad(gpu, t)), largest, largestGradient };
-    }
-    const sq = squared as { t: Scanned; index: number; value: number } | null;
-    if (sq)
-      return { kind: 'squared gradient', ...sq.t.where, index: sq.index, value: sq.value, largest, largestGradient };
-    return null;
+    const loss = new Float32Array(await gpu.read(stats, 4))[0]! / n;
+    const logits = p.buffer(built.logits);
+    const last = [...nodes].reverse().find((node) => step.buffer(node.out) === logits) ?? nodes[nodes.length - 1]!;
+    return await judgeStep(gpu, { activations, grads, flagged, loss, logits: last });
   } finally {
     gpu.free(own);
     for (const b of owned) gpu.release(b);
     data?.release();
     p?.release();
   }
+}
+
+/**
+ * The weights and state a diagnosis step runs on: the trainable weights themselves (only read),
+ * copies of the rest (batch norm's running statistics, which a training forward updates).
+ */
+function diagnosisState(trainer: Trainer, mine: (bytes: number, label: string) => GPUBuffer): Map<string, GPUBuffer> {
+  const persistent = new Map<string, GPUBuffer>();
+  const enc = trainer.gpu.device.createCommandEncoder();
+  for (const s of trainer.params.specs) {
+    const b = trainer.params.buffers.get(s.name)!;
+    if (s.trainable) persistent.set(s.name, b);
+    else {
+      const copy = mine(b.size, `${s.name} (diagnosis)`);
+      enc.copyBufferToBuffer(b, 0, copy, 0, b.size);
+      persistent.set(s.name, copy);
+    }
+  }
+  trainer.gpu.device.queue.submit([enc.finish()]);
+  return persistent;
+}
+
+/** The verdict on a checked step: the first non-finite activation, loss, gradient or squared gradient. */
+async function judgeStep(
+  gpu: Gpu,
+  s: { activations: Scanned[]; grads: Scanned[]; flagged: Uint32Array; loss: number; logits: Node },
+): Promise<StepFault | null> {
+  const { activations, grads, flagged } = s;
+  let largest: Largest | null = null;
+  await scan(gpu, activations, (values, t) => {
+    const m = largestIn(values, largest?.value ?? -1);
+    if (m >= 0) largest = { ...t.where, value: Math.abs(values[m]!) };
+  });
+  const badNode = flagged.findIndex((f, i) => i < activations.length && f !== 0);
+  if (badNode >= 0) {
+    const t = activations[badNode]!;
+    return { kind: 'activation', ...t.where, ...(await firstBad(gpu, t)), largest, largestGradient: null };
+  }
+  let largestGradient: Largest | null = null;
+  let squared: { t: Scanned; index: number; value: number } | null = null;
+  await scan(gpu, grads, (values, t) => {
+    const m = largestIn(values, largestGradient?.value ?? -1);
+    if (m >= 0) largestGradient = { ...t.where, value: Math.abs(values[m]!) };
+    if (!squared) {
+      const index = values.findIndex((v) => Number.isFinite(v) && squareOverflows(v));
+      if (index >= 0) squared = { t, index, value: values[index]! };
+    }
+  });
+  if (!Number.isFinite(s.loss)) {
+    const { layer, op } = s.logits;
+    return { kind: 'loss', layer: layer ?? op, op, value: s.loss, largest, largestGradient };
+  }
+  const badGrad = flagged.findIndex((f, i) => i >= activations.length && f !== 0);
+  if (badGrad >= 0) {
+    const t = grads[badGrad - activations.length]!;
+    return { kind: 'gradient', ...t.where, ...(await firstBad(gpu, t)), largest, largestGradient };
+  }
+  const sq = squared as { t: Scanned; index: number; value: number } | null;
+  if (sq)
+    return { kind: 'squared gradient', ...sq.t.where, index: sq.index, value: sq.value, largest, largestGradient };
+  return null;
 }
 
 /** A tensor to check or scan: where it lives, how many f32 values, and whose it is. */

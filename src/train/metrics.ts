@@ -1,5 +1,10 @@
 // Metrics from a confusion matrix (rows: true class, columns: predicted), as scikit-learn reports them.
+// The class count is the matrix's side (or the width of the probabilities); names default to
+// Fashion-MNIST's, and a class without a name is shown by its number.
 import { CLASS_NAMES } from '../data/classes.ts';
+
+/** The side of a square confusion matrix: its class count. */
+export const classesOf = (confusion: ArrayLike<number>): number => Math.round(Math.sqrt(confusion.length));
 
 export interface ClassMetrics {
   name: string;
@@ -11,7 +16,7 @@ export interface ClassMetrics {
 
 export function perClass(
   confusion: ArrayLike<number>,
-  classes = 10,
+  classes = classesOf(confusion),
   names: readonly string[] = CLASS_NAMES,
 ): ClassMetrics[] {
   const out: ClassMetrics[] = [];
@@ -35,7 +40,7 @@ export function perClass(
 /** scikit-learn's classification_report layout. */
 export function classificationReport(
   confusion: ArrayLike<number>,
-  classes = 10,
+  classes = classesOf(confusion),
   names: readonly string[] = CLASS_NAMES,
 ): string {
   const rows = perClass(confusion, classes, names);
@@ -46,10 +51,8 @@ export function classificationReport(
   const f = (x: number): string => x.toFixed(2).padStart(9);
   const line = (name: string, p: string, r: string, f1: string, s: number): string =>
     `${name.padStart(w)} ${p} ${r} ${f1} ${String(s).padStart(9)}`;
-  const lines = [
-    `${''.padStart(w)} ${'precision'.padStart(9)} ${'recall'.padStart(9)} ${'f1-score'.padStart(9)} ${'support'.padStart(9)}`,
-    '',
-  ];
+  const head = ['precision', 'recall', 'f1-score', 'support'].map((h) => h.padStart(9)).join(' ');
+  const lines = [`${''.padStart(w)} ${head}`, ''];
   for (const r of rows) lines.push(line(r.name, f(r.precision), f(r.recall), f(r.f1), r.support));
   lines.push('');
   lines.push(line('accuracy', ''.padStart(9), ''.padStart(9), f(total ? correct / total : 0), total));
@@ -64,11 +67,11 @@ export function classificationReport(
 /** The confusion matrix as text, true classes down, predictions across. */
 export function confusionTable(
   confusion: ArrayLike<number>,
-  classes = 10,
+  classes = classesOf(confusion),
   names: readonly string[] = CLASS_NAMES,
 ): string {
   const w = Math.max(5, ...Array.from(confusion as ArrayLike<number>, (v) => String(v).length + 1));
-  const short = names.map((n) => n.split(/[ /-]/)[0]!.slice(0, 11));
+  const short = Array.from({ length: classes }, (_, c) => (names[c] ?? String(c)).split(/[ /-]/)[0]!.slice(0, 11));
   const nw = Math.max(...short.map((s) => s.length));
   const lines = [
     `${'true \\ pred'.padEnd(nw)} ${Array.from({ length: classes }, (_, j) => String(j).padStart(w)).join('')}`,
@@ -82,10 +85,26 @@ export function confusionTable(
 }
 
 /** The class with the highest score in row i of scores [n, classes]; ties go to the lower class, as on the GPU. */
-export function argmaxRow(scores: ArrayLike<number>, i: number, classes = 10): number {
+export function argmaxRow(scores: ArrayLike<number>, i: number, classes: number): number {
   let best = 0;
   for (let c = 1; c < classes; c++) if (scores[i * classes + c]! > scores[i * classes + best]!) best = c;
   return best;
+}
+
+/** The confusion matrix (rows: true class) and accuracy of predicted classes against labels. */
+export function confusionMatrix(
+  predicted: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  classes: number,
+): { accuracy: number; confusion: Uint32Array } {
+  const confusion = new Uint32Array(classes * classes);
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i]!;
+    confusion[y * classes + predicted[i]!]!++;
+    if (predicted[i] === y) correct++;
+  }
+  return { accuracy: correct / labels.length, confusion };
 }
 
 /**
@@ -96,18 +115,11 @@ export function argmaxRow(scores: ArrayLike<number>, i: number, classes = 10): n
 export function metricsFromProbabilities(
   probs: ArrayLike<number>,
   labels: ArrayLike<number>,
-  classes = 10,
+  classes = probs.length / labels.length,
 ): { loss: number; accuracy: number; confusion: Uint32Array } {
   const n = labels.length;
-  const confusion = new Uint32Array(classes * classes);
-  let nll = 0,
-    correct = 0;
-  for (let i = 0; i < n; i++) {
-    const best = argmaxRow(probs, i, classes);
-    const y = labels[i]!;
-    confusion[y * classes + best]!++;
-    if (best === y) correct++;
-    nll -= Math.log(Math.max(probs[i * classes + y]!, 1e-12));
-  }
-  return { loss: nll / n, accuracy: correct / n, confusion };
+  const predicted = Array.from({ length: n }, (_, i) => argmaxRow(probs, i, classes));
+  let nll = 0;
+  for (let i = 0; i < n; i++) nll -= Math.log(Math.max(probs[i * classes + labels[i]!]!, 1e-12));
+  return { loss: nll / n, ...confusionMatrix(predicted, labels, classes) };
 }

@@ -1,10 +1,10 @@
 // The optimizer as planned dispatches: one update per trainable tensor, reading the step count and
 // the learning rate from GPU buffers (a whole submit of steps runs without the host).
-import { dispatchList, type BufferRef, type Dispatch, type Gpu } from '../gpu/runtime.ts';
+import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { adamUpdate, sgdUpdate } from '../ops/optimizer.ts';
 import type { ParamStore } from '../model/params.ts';
 import type { TrainValues } from '../../dsl/ir.ts';
-import { count } from '../model/params.ts';
+import { numel } from '../ops/geometry.ts';
 
 export type OptimizerName = 'adam' | 'adamw' | 'sgd';
 
@@ -36,8 +36,8 @@ export class OptimizerState {
     for (const s of params.specs) {
       if (!s.trainable) continue;
       for (const slot of slotNames(config)) {
-        const b = gpu.alloc(count(s.shape) * 4, `${s.name}.${slot}`);
-        gpu.write(b, new Float32Array(count(s.shape)));
+        const b = gpu.alloc(numel(s.shape) * 4, `${s.name}.${slot}`);
+        gpu.write(b, new Float32Array(numel(s.shape)));
         this.slots.set(`${s.name}.${slot}`, b);
       }
     }
@@ -56,33 +56,30 @@ export class OptimizerState {
       const grad = grads.get(s.name);
       if (!grad) continue;
       const param = params.buffers.get(s.name)!;
-      const n = count(s.shape);
+      const n = numel(s.shape);
       if (c.name === 'sgd') {
         const velocity = this.slots.get(`${s.name}.velocity`);
         out.push(
-          ...dispatchList(
-            sgdUpdate(
-              this.gpu,
-              { param, grad, velocity, counter, lrTable },
-              { count: n, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay },
-            ),
+          ...sgdUpdate(
+            this.gpu,
+            { param, grad, velocity, counter, lrTable },
+            { count: n, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay },
           ),
         );
       } else {
         out.push(
-          ...dispatchList(
-            adamUpdate(
-              this.gpu,
-              { param, grad, m: this.slots.get(`${s.name}.m`)!, v: this.slots.get(`${s.name}.v`)!, counter, lrTable },
-              {
-                count: n,
-                beta1: c.beta1 ?? 0.9,
-                beta2: c.beta2 ?? 0.999,
-                eps: c.eps ?? 1e-7,
-                weightDecay: c.weightDecay,
-                decoupled: c.name === 'adamw',
-              },
-            ),
+          ...adamUpdate(
+            this.gpu,
+            { param, grad, m: this.slots.get(`${s.name}.m`)!, v: this.slots.get(`${s.name}.v`)!, counter, lrTable },
+            {
+              count: n,
+              // Unset: adamUpdate's ADAM_DEFAULTS (src/ops/optimizer.ts).
+              beta1: c.beta1,
+              beta2: c.beta2,
+              eps: c.eps,
+              weightDecay: c.weightDecay,
+              decoupled: c.name === 'adamw',
+            },
           ),
         );
       }

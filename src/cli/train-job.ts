@@ -1,0 +1,207 @@
+// What `fmgpu train` reads and checks before anything is written or the GPU is opened: the flags
+// (a resumed run's own from its run.json), the model, the data, and for --resume that the run can
+// continue exactly. Every refusal here exits 2.
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseNet, type ModelIR } from '../../dsl/index.ts';
+import { loadFashionMnist, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
+import { validationSplit, type Dataset } from '../data/dataset.ts';
+import { defaultRunDir, readCheckpoint, readRun, RunDir, type Checkpoint, type RunInfo } from '../node/rundir.ts';
+import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
+import { applyTrainFlags, checkWeights, readRunJson, readSource } from './common.ts';
+import { checkSameData, checkSameNetwork, checkSameSettings } from './resume.ts';
+
+export interface Data {
+  train: Dataset;
+  val: Dataset | null;
+  test: Dataset;
+  from: string;
+}
+
+/** Everything a run needs, read and checked before anything is written or the GPU is opened. */
+export interface Job {
+  flags: Flags;
+  file: string;
+  source: string;
+  ir: ModelIR;
+  init: RunInfo | null;
+  /** The run being continued, and its last checkpoint. */
+  resume: { dir: string; checkpoint: Checkpoint; changes: string[] } | null;
+  data: Data;
+  stepsPerEpoch: number;
+  /** The run directory this invocation writes. */
+  dir: string;
+}
+
+function loadData(flags: Flags, validation: number): Data {
+  let train: Dataset, test: Dataset, from: string;
+  const keep = flags.subset ? Number(flags.subset) : undefined;
+  if (flags.csv || flags['test-csv']) {
+    if (!flags.csv || !flags['test-csv']) throw new UsageError('--csv and --test-csv go together');
+    if (flags.data) throw new UsageError('--data and --csv are two sources of training data: give one');
+    // With --subset, only the images it keeps are read (and held).
+    train = loadCsv(String(flags.csv), { subset: keep });
+    test = loadCsv(String(flags['test-csv']));
+    from = `${flags.csv}, ${flags['test-csv']}`;
+  } else {
+    const dir = String(flags.data ?? DEFAULT_DATA_DIR);
+    ({ train, test } = loadFashionMnist(dir, { subset: keep }));
+    from = dir;
+  }
+  if (keep)
+    train = {
+      ...train,
+      n: Math.min(train.n, keep),
+      images: train.images.subarray(0, keep * train.rows * train.cols),
+      labels: train.labels.subarray(0, keep),
+    };
+  if (validation > 0) {
+    const s = validationSplit(train, validation);
+    if (s.val.n === 0)
+      throw new UsageError(`validation ${validation} of ${train.n} images leaves no validation images`);
+    return { train: s.train, val: s.val, test, from };
+  }
+  return { train, val: null, test, from };
+}
+
+/** Empty sets and a model that does not take the data's images are refused before the GPU is opened. */
+function checkData(file: string, ir: ModelIR, data: Data): void {
+  const held = ir.train.validation > 0 ? ` are left after holding out validation ${ir.train.validation}` : '';
+  if (data.train.n === 0) throw new UsageError(`no training images${held} (${data.from})`);
+  if (data.test.n === 0) throw new UsageError(`the test set has no images (${data.from})`);
+  const { h, w, c } = ir.input;
+  if (h !== data.train.rows || w !== data.train.cols || c !== 1) {
+    const images = `${data.train.rows}x${data.train.cols}x1`;
+    throw new UsageError(`${file}: the model's input is ${h}x${w}x${c} but the data is ${images}`);
+  }
+}
+
+/** The run's flags from run.json, unless given again; a data source given again replaces the saved one whole. */
+function resumeFlags(flags: Flags, dir: string): void {
+  const saved = readRunJson(dir);
+  // How this invocation reports (--json, --debug) and where it writes are its own.
+  const DATA = ['data', 'csv', 'test-csv'];
+  const source = DATA.some((k) => flags[k] !== undefined);
+  for (const [k, v] of Object.entries(saved.flags ?? {})) {
+    const own = ['resume', 'out', 'init', 'json', 'debug'].includes(k) || (source && DATA.includes(k));
+    if (flags[k] === undefined && !own) flags[k] = v;
+  }
+}
+
+export function prepare(args: readonly string[]): Job {
+  const { flags, positional } = parseArgs(args, TRAIN_FLAGS);
+  const resumeDir = flags.resume === undefined ? null : String(flags.resume);
+  if (resumeDir && flags.init)
+    throw new UsageError(
+      "--resume continues a run with its own weights; --init starts a new run from another run's: give one",
+    );
+  const file = positional[0] ?? (resumeDir ? join(resumeDir, 'model.net') : undefined);
+  const checkpoint = resumeDir ? readCheckpoint(resumeDir) : null;
+  if (resumeDir) resumeFlags(flags, resumeDir);
+  if (!file) throw new UsageError('train needs a model file: fmgpu train model.net');
+  if (positional.length > 1) throw new UsageError(`unexpected argument "${positional[1]}"`);
+  const source = readSource(file);
+  const parsed = parseNet(source, file);
+  const ir: ModelIR = { ...parsed, train: applyTrainFlags(parsed.train, flags) };
+  const init = flags.init ? readRun(String(flags.init)) : null;
+  if (init) checkWeights(ir, init.weights, init.weightsFile);
+  const data = loadData(flags, ir.train.validation);
+  checkData(file, ir, data);
+  const stepsPerEpoch = Math.floor(data.train.n / Math.min(ir.train.batch, data.train.n));
+  const resume =
+    resumeDir && checkpoint ? checkResume(resumeDir, checkpoint, { source, ir, data, stepsPerEpoch }) : null;
+  const dir = flags.out !== undefined ? String(flags.out) : (resumeDir ?? defaultRunDir(file));
+  return { flags, file, source, ir, init, resume, data, stepsPerEpoch, dir };
+}
+
+/** A resume must continue the run exactly: the same network, settings that shape a step, data and position. */
+function checkResume(
+  dir: string,
+  checkpoint: Checkpoint,
+  job: Pick<Job, 'source' | 'ir' | 'data' | 'stepsPerEpoch'>,
+): NonNullable<Job['resume']> {
+  const { state, folder } = checkpoint;
+  checkSameNetwork(dir, state, job.source, job.ir);
+  const changes = checkSameSettings(dir, state, job.ir);
+  checkSameData(dir, state, job.data.train, job.stepsPerEpoch, join(folder, 'state.json'));
+  checkWeights(job.ir, checkpoint.weights, join(folder, 'weights.safetensors'));
+  if (checkpoint.best) checkWeights(job.ir, checkpoint.best, join(folder, 'best.safetensors'));
+  return { dir, checkpoint, changes };
+}
+
+/**
+ * The run directory, locked: a new run in a new or empty folder; a resumed run in its own folder,
+ * or, with --out elsewhere, in a copy of it (the original left as it was).
+ */
+export function claim(job: Job): { run: RunDir; forked: boolean } {
+  if (!job.resume) return { run: RunDir.create(job.dir), forked: false };
+  if (resolve(job.dir) === resolve(job.resume.dir)) return { run: RunDir.open(job.dir), forked: false };
+  const run = RunDir.create(job.dir);
+  try {
+    for (const f of ['model.net', 'run.json', 'history.json', 'history.csv'] as const) {
+      try {
+        run.write(f, readFileSync(join(job.resume.dir, f)));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    const ck = job.resume.checkpoint;
+    const bytes = (f: string): Uint8Array => readFileSync(join(ck.folder, f));
+    const best = ck.best ? bytes('best.safetensors') : null;
+    run.writeCheckpoint({
+      weights: bytes('weights.safetensors'),
+      best,
+      optimizer: bytes('optimizer.safetensors'),
+      state: ck.state,
+    });
+  } catch (e) {
+    run.abandon();
+    throw e;
+  }
+  return { run, forked: true };
+}
+
+export const TRAIN_FLAGS: Record<string, FlagSpec> = {
+  epochs: { type: 'string', meta: 'N', help: 'epochs to train (overrides the file)' },
+  batch: { type: 'string', meta: 'N', help: 'batch size' },
+  lr: { type: 'string', meta: 'X', help: 'learning rate' },
+  optimizer: { type: 'string', meta: 'NAME', help: 'adam, adamw or sgd' },
+  momentum: { type: 'string', meta: 'X', help: 'SGD momentum' },
+  nesterov: { type: 'string', meta: 'BOOL', help: 'SGD Nesterov momentum (true/false)' },
+  'weight-decay': { type: 'string', meta: 'X', help: 'decoupled weight decay' },
+  schedule: { type: 'string', meta: 'NAME', help: 'constant, cosine, onecycle or plateau' },
+  'label-smoothing': { type: 'string', meta: 'X', help: 'label smoothing in [0, 1)' },
+  ema: { type: 'string', meta: 'X', help: 'decay of a moving average of the weights (0: off)' },
+  tta: {
+    type: 'string',
+    meta: 'BOOL',
+    help: 'test-time augmentation: the test set is scored averaging each image with its mirror (true/false)',
+  },
+  seed: { type: 'string', meta: 'N', help: 'random seed (initialisation, shuffles, dropout, augmentation)' },
+  validation: { type: 'string', meta: 'F', help: 'fraction of the training set held out, taken from its end (Keras)' },
+  'early-stop': {
+    type: 'string',
+    meta: 'N',
+    help: 'stop after N epochs without val_loss (without validation: the loss) improving, restore the best (0: off)',
+  },
+  data: { type: 'string', meta: 'DIR', help: `Fashion-MNIST idx files (default ${DEFAULT_DATA_DIR})` },
+  csv: { type: 'string', meta: 'FILE', help: "training data in Kaggle's CSV form (label,pixel1..pixel784)" },
+  'test-csv': { type: 'string', meta: 'FILE', help: 'test data in the same CSV form' },
+  subset: { type: 'int', min: 1, meta: 'N', help: 'keep the first N training images (the test set stays whole)' },
+  out: {
+    type: 'string',
+    meta: 'DIR',
+    help:
+      'run directory: a new or empty folder (default runs/<model>-<timestamp>); ' +
+      'with --resume, a copy of the run continues there',
+  },
+  resume: {
+    type: 'string',
+    meta: 'DIR',
+    help: 'continue an interrupted run from its last checkpoint (same model, data and settings; --epochs may grow)',
+  },
+  init: { type: 'string', meta: 'RUN', help: "start from another run's weights (fine-tuning)" },
+  adapter: { type: 'string', meta: 'NAME', help: 'pick the WebGPU adapter whose name contains NAME' },
+  json: { type: 'bool', help: 'JSON Lines on stdout, one object per event' },
+  debug: { type: 'bool', help: 'stack traces on errors' },
+};

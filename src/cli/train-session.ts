@@ -1,0 +1,224 @@
+// `fmgpu train` once the job is checked, the run directory claimed and the GPU open, in phases:
+// announce, begin (from the checkpoint, or new weights and the run's first files), train with a
+// checkpoint after every epoch, then the final weights, the test metrics and the report. Ctrl-C
+// stops after the steps in flight and writes a checkpoint (exit 130); a second Ctrl-C quits now.
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { escapeControl, summarize } from '../../dsl/index.ts';
+import { adapterName } from '../gpu/device.ts';
+import type { Gpu } from '../gpu/runtime.ts';
+import type { RunDir } from '../node/rundir.ts';
+import { fitOptions } from '../train/fit-options.ts';
+import { perClass } from '../train/metrics.ts';
+import { optimizerConfig } from '../train/optimizer.ts';
+import { DivergedError, type Trainer } from '../train/trainer.ts';
+import type { Flags } from './args.ts';
+import { VERSION } from './common.ts';
+import { onSignal } from './interrupt.ts';
+import { Progress, type Out } from './progress.ts';
+import { runReport } from './report.ts';
+import { Checkpoints } from './train-checkpoints.ts';
+import { explainFault, overflowAtStart } from './train-faults.ts';
+import type { Job } from './train-job.ts';
+
+/** Tests' way into a run in progress (a fault injected mid-run); the CLI passes none. */
+export interface TrainHooks {
+  /** After each progress report, with the global step reached (1-based, counted across epochs). */
+  afterProgress?(gpu: Gpu, step: number): void;
+}
+
+/** Where a run is: the GPU, the trainer and the run directory it writes, and how it reports. */
+interface Session {
+  job: Job;
+  run: RunDir;
+  gpu: Gpu;
+  trainer: Trainer;
+  out: Out;
+  progress: Progress;
+  checkpoints: Checkpoints;
+}
+
+/** Trains, checkpointing after every epoch, then writes the weights, the test metrics and the report. */
+export async function runSession(
+  base: Omit<Session, 'progress' | 'checkpoints'>,
+  hooks: TrainHooks,
+  forked: boolean,
+): Promise<number> {
+  const { job, out, trainer } = base;
+  const s: Session = {
+    ...base,
+    progress: new Progress(out, !!job.flags.json, job.ir.train.batch),
+    checkpoints: new Checkpoints(job, base.run, trainer),
+  };
+  const ctrlC = new CtrlC(out);
+  try {
+    announce(s, forked);
+    begin(s);
+    await train(s, ctrlC, hooks);
+    if (ctrlC.interrupted) {
+      await s.checkpoints.write(s.checkpoints.history.length);
+      out.err(escapeControl(`fmgpu: interrupted; checkpoint written: resume with fmgpu train --resume ${job.dir}`));
+      return 130;
+    }
+    await finish(s);
+    return 0;
+  } catch (e) {
+    throw await explain(s, e);
+  } finally {
+    ctrlC.release();
+  }
+}
+
+/** Ctrl-C while training: the first stops after the steps in flight and writes a checkpoint; a second quits now. */
+class CtrlC {
+  interrupted = false;
+  readonly release: () => void;
+
+  constructor(out: Out) {
+    this.release = onSignal('SIGINT', () => {
+      if (this.interrupted) process.exit(130);
+      this.interrupted = true;
+      // On a terminal, first leave the progress bar's line.
+      const then = 'then writing a checkpoint (Ctrl-C again to quit now)';
+      out.err(`${out.status ? '\n' : ''}fmgpu: stopping after the steps in flight, ${then}`);
+    });
+  }
+}
+
+function announce({ job, gpu, progress, out }: Session, forked: boolean): void {
+  const { ir, data, dir } = job;
+  progress.event('start', {
+    adapter: adapterName(gpu.adapter),
+    cpu: gpu.adapter.cpu,
+    model: job.file,
+    run: dir,
+    params: ir.params.trainable + ir.params.nonTrainable,
+    train: data.train.n,
+    validation: data.val?.n ?? 0,
+    test: data.test.n,
+    version: VERSION,
+  });
+  if (job.flags.json) return;
+  const cpu = gpu.adapter.cpu ? ': no GPU in use, training is correct but slow' : '';
+  out.log(`adapter: ${adapterName(gpu.adapter)}${cpu}`);
+  out.log(summarize(ir));
+  const count = (n: number): string => n.toLocaleString('en-US');
+  const sets = `${count(data.train.n)} training, ${count(data.val?.n ?? 0)} validation, ${count(data.test.n)} test`;
+  out.log(`data: ${sets} images (${data.from})`);
+  out.log(`run directory: ${dir}`);
+  const r = job.resume;
+  if (!r) return;
+  const { epoch, step } = r.checkpoint.state;
+  if (forked) out.log(`forking the run in ${r.dir} at epoch ${epoch} into ${dir} (${r.dir} is left as it was)`);
+  if (epoch >= ir.train.epochs)
+    out.log(`all ${ir.train.epochs} epochs are trained (${epoch} in the checkpoint): evaluating`);
+  else {
+    const within = `step ${step - epoch * job.stepsPerEpoch} of ${job.stepsPerEpoch}`;
+    out.log(`resuming at epoch ${epoch + 1} of ${ir.train.epochs}, ${within}`);
+  }
+  if (r.changes.length > 0) out.log(`changed since the checkpoint, from the next step on: ${r.changes.join(', ')}`);
+}
+
+/** The weights and state the run starts from: the checkpoint's, or new ones (--init: another run's) and run.json. */
+function begin({ job, run, gpu, trainer }: Session): void {
+  trainer.prepareOptimizer(optimizerConfig(job.ir.train));
+  const resume = job.resume?.checkpoint;
+  if (resume) {
+    trainer.params.load(resume.weights, join(resume.folder, 'weights.safetensors'));
+    trainer.loadStateTensors(resume.optimizer, join(resume.folder, 'optimizer.safetensors'));
+    return;
+  }
+  if (job.init) trainer.params.load(job.init.weights, job.init.weightsFile);
+  run.write('model.net', job.source);
+  const info = {
+    version: VERSION,
+    model: job.file,
+    seed: job.ir.train.seed,
+    adapter: adapterName(gpu.adapter),
+    node: process.version,
+    git: gitRevision(),
+    flags: absolutePaths(job.flags),
+    started: new Date().toISOString(),
+  };
+  run.write('run.json', JSON.stringify(info, null, 2));
+}
+
+/** fit with the run's settings: progress reported, a checkpoint after every epoch, Ctrl-C polled between submits. */
+async function train({ job, gpu, trainer, progress, checkpoints: ck }: Session, ctrlC: CtrlC, hooks: TrainHooks) {
+  const epochs = job.ir.train.epochs;
+  await trainer.fit(
+    job.data.train,
+    job.data.val,
+    fitOptions(job.ir, {
+      monitor: ck.monitor,
+      initialStep: job.resume?.checkpoint.state.step ?? 0,
+      // A macrotask between submits lets the SIGINT handler run: Ctrl-C stops after this submit.
+      shouldStop: () => new Promise<boolean>((done) => setImmediate(() => done(ctrlC.interrupted))),
+      onProgress: (p) => {
+        ck.lastStep = (p.epoch - 1) * p.steps + p.step;
+        progress.step(p, epochs);
+        hooks.afterProgress?.(gpu, ck.lastStep);
+      },
+      onEpoch: async (log) => {
+        ck.history.push(log);
+        progress.epoch(log, epochs);
+        await ck.write(log.epoch);
+        return ctrlC.interrupted ? 'stop' : undefined;
+      },
+    }),
+  );
+}
+
+/** The end of a run: its final weights, the test set's metrics, the report. */
+async function finish({ job, run, trainer, progress, out, checkpoints }: Session): Promise<void> {
+  const { tta } = job.ir.train;
+  run.write('weights.safetensors', await checkpoints.weights());
+  const ev = await trainer.evaluate(job.data.test, undefined, { tta });
+  const metrics = {
+    test_loss: ev.loss,
+    test_accuracy: ev.accuracy,
+    n: ev.n,
+    tta,
+    per_class: perClass(ev.confusion),
+    confusion: Array.from(ev.confusion),
+  };
+  run.write('metrics.json', JSON.stringify(metrics, null, 2));
+  run.write('report.html', await runReport(trainer, job.dir, job.data.test, { metrics }));
+  progress.event('test', { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, tta, run: job.dir });
+  if (job.flags.json) return;
+  const images = `${ev.n.toLocaleString('en-US')} images${tta ? ', each averaged with its mirror image' : ''}`;
+  out.log(`test: loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${images})  → ${job.dir}`);
+}
+
+/** A fault mid-run as the user reads it (see train-faults.ts); a NaN loss is first traced to the network. */
+async function explain({ job, gpu, checkpoints }: Session, e: unknown): Promise<unknown> {
+  const start = job.resume
+    ? { weights: job.resume.checkpoint.weights, from: "at the checkpoint's weights" }
+    : job.init
+      ? { weights: job.init.weights, from: `with the weights of ${job.init.dir}` }
+      : { weights: null, from: 'at initialisation' };
+  const overflow =
+    e instanceof DivergedError && !gpu.lost
+      ? await overflowAtStart(gpu, job.ir, job.data.train, start).catch(() => null)
+      : null;
+  const { kept, lastStep } = checkpoints;
+  return explainFault(e, gpu, { dir: job.dir, kept, lastStep, lr: job.ir.train.lr, overflow });
+}
+
+/** Path flags made absolute, so that `--resume` works from any directory. */
+function absolutePaths(flags: Flags): Flags {
+  const out = { ...flags };
+  for (const k of ['data', 'csv', 'test-csv', 'init'])
+    if (typeof out[k] === 'string') out[k] = resolve(out[k] as string);
+  return out;
+}
+
+function gitRevision(): string | null {
+  try {
+    const head = readFileSync('.git/HEAD', 'utf8').trim();
+    if (!head.startsWith('ref: ')) return head;
+    return readFileSync(join('.git', head.slice(5)), 'utf8').trim();
+  } catch {
+    return null;
+  }
+}

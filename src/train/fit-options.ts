@@ -1,0 +1,107 @@
+// What Trainer.fit takes and reports, and the one way to make its options from a model's `train`
+// and `augment` lines (the CLI and the page both start from it, then set what is theirs).
+import type { AugmentValues, ModelIR } from '../../dsl/ir.ts';
+import type { AugmentParams } from '../data/batch.ts';
+import type { Monitor, Monitored, MonitorOptions } from './monitor.ts';
+import { optimizerConfig, type OptimizerConfig } from './optimizer.ts';
+import type { ScheduleName } from './schedule.ts';
+
+export interface FitOptions {
+  epochs: number;
+  batch: number;
+  lr: number;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleName;
+  labelSmoothing: number;
+  seed: number;
+  augment?: AugmentParams;
+  /**
+   * Stop when the monitored metric (`monitor` with validation, else the training loss) has not
+   * improved for `patience` epochs; `restoreBest` puts the best epoch's weights back at the end.
+   */
+  earlyStop?: { patience: number; monitor: Monitored; restoreBest: boolean };
+  /**
+   * Early stopping, the plateau schedule and the best weights, when the caller keeps them (a
+   * checkpoint reads it in onEpoch; a resumed run passes the one it saved). Default: a new one
+   * from `earlyStop` and `schedule`.
+   */
+  monitor?: Monitor;
+  /** Steps recorded into one submit. */
+  stepsPerSubmit?: number;
+  /** Report progress every this many steps (rounded up to whole submits). */
+  progressEvery?: number;
+  onProgress?(p: Progress): void;
+  /** Called after each epoch, after the monitor's verdict; return 'stop' to end training (Ctrl-C, a budget). */
+  onEpoch?(log: EpochLog): undefined | 'stop' | Promise<undefined | 'stop'>;
+  /**
+   * Polled between submits: true interrupts training after the current submit (a page may await a
+   * pause). An interrupted fit leaves the live weights, not the averages or the best ones, so that
+   * a checkpoint written then resumes exactly.
+   */
+  shouldStop?(): boolean | Promise<boolean>;
+  /** Epoch to start from (resume); the step counter and schedule continue from there. */
+  initialEpoch?: number;
+  /**
+   * Global step to start from (resume mid-epoch; wins over initialEpoch): the epoch's order is
+   * re-derived from the seed.
+   */
+  initialStep?: number;
+  /**
+   * Decay of an exponential moving average of the trainable weights (0 or absent: off). As Keras's
+   * use_ema: validation uses the averaged weights, and they replace the weights when fit ends.
+   */
+  ema?: number;
+}
+
+export interface Progress {
+  epoch: number;
+  step: number;
+  steps: number;
+  loss: number;
+  accuracy: number;
+  imagesPerSec: number;
+}
+
+export interface EpochLog {
+  epoch: number;
+  seconds: number;
+  loss: number;
+  accuracy: number;
+  val_loss?: number;
+  val_accuracy?: number;
+  lr: number;
+}
+
+/** The augmentation a model's `augment` line asks for, or undefined when it asks for none. */
+export function augmentParams(a: AugmentValues): AugmentParams | undefined {
+  const augmenting = a.shift > 0 || a.flip || a.rotate > 0 || a.zoom > 0 || a.erase > 0;
+  return augmenting ? { shift: a.shift, flip: a.flip, rotate: a.rotate, zoom: a.zoom, erase: a.erase } : undefined;
+}
+
+/** FitOptions from the model's `train` and `augment` lines; `over` replaces any of them. */
+export function fitOptions(ir: Pick<ModelIR, 'train' | 'augment'>, over: Partial<FitOptions> = {}): FitOptions {
+  const t = ir.train;
+  return {
+    epochs: t.epochs,
+    batch: t.batch,
+    lr: t.lr,
+    optimizer: optimizerConfig(t),
+    schedule: t.schedule,
+    labelSmoothing: t.labelSmoothing,
+    seed: t.seed,
+    augment: augmentParams(ir.augment),
+    ema: t.ema,
+    earlyStop: t.earlyStop > 0 ? { patience: t.earlyStop, monitor: 'val_loss', restoreBest: true } : undefined,
+    ...over,
+  };
+}
+
+/** The monitor fit makes when the caller gives none; `keepBest` also when the caller saves the best weights. */
+export function monitorOptions(o: Pick<FitOptions, 'earlyStop' | 'schedule'>, keepBest = false): MonitorOptions {
+  return {
+    metric: o.earlyStop?.monitor,
+    patience: o.earlyStop?.patience ?? 0,
+    plateau: o.schedule === 'plateau',
+    keepBest: keepBest || !!o.earlyStop?.restoreBest,
+  };
+}

@@ -1,0 +1,139 @@
+// The plans a trainer runs, built once and kept: the training step (gather, forward, backward,
+// optimizer, weight averages, step counter) per batch and data, and inference plans per batch
+// size and what is read back. Both accumulate the loss sum and correct count in one `stats` buffer.
+import type { ModelIR } from '../../dsl/ir.ts';
+import type { Dispatch, Gpu } from '../gpu/runtime.ts';
+import { buildGraph, type Built } from '../model/build.ts';
+import type { ParamStore } from '../model/params.ts';
+import { plan, type Plan } from '../graph/plan.ts';
+import { advanceCounter } from '../ops/optimizer.ts';
+import { gatherTrain, type AugmentParams, type GpuDataset } from '../data/batch.ts';
+
+/** The buffers every plan of a trainer shares. */
+export interface Shared {
+  params: ParamStore;
+  /** u32 word 0: the global step. */
+  counter: GPUBuffer;
+  /** f32 loss sum, u32 correct count. */
+  stats: GPUBuffer;
+}
+
+export function resetStats(gpu: Gpu, stats: GPUBuffer): void {
+  gpu.write(stats, new Uint32Array(4));
+}
+
+export async function readStats(gpu: Gpu, stats: GPUBuffer): Promise<{ lossSum: number; correct: number }> {
+  const raw = await gpu.read(stats, 8);
+  return { lossSum: new Float32Array(raw)[0]!, correct: new Uint32Array(raw)[1]! };
+}
+
+/** What a training step's plan depends on besides the model: the cache key. */
+export interface StepSettings {
+  batch: number;
+  stepsPerEpoch: number;
+  seed: number;
+  labelSmoothing: number;
+  augment?: AugmentParams;
+}
+
+export interface TrainPlan {
+  key: string;
+  built: Built;
+  plan: Plan;
+  step: Dispatch[];
+  data: GpuDataset;
+  /** The epoch's order of sample indices, written at the start of every epoch. */
+  indices: GPUBuffer;
+  /** The learning-rate buffer the optimizer's dispatches bind. */
+  rates: GPUBuffer;
+}
+
+export const trainPlanKey = (s: StepSettings, n: number, ema: number): string =>
+  `${s.batch}:${s.stepsPerEpoch}:${s.labelSmoothing}:${JSON.stringify(s.augment ?? {})}:${n}:${ema}`;
+
+/** One training step's dispatches, in order; `update` and `average` come from the optimizer and the EMA. */
+export function buildTrainPlan(
+  gpu: Gpu,
+  ir: ModelIR,
+  io: Shared & { data: GpuDataset; rates: GPUBuffer },
+  s: StepSettings,
+  parts: { update(p: Plan): Dispatch[]; average: Dispatch[]; key: string },
+): TrainPlan {
+  const built = buildGraph(ir, s.batch, { seed: s.seed });
+  const p = plan(gpu, built.graph, {
+    training: true,
+    logits: built.logits,
+    labels: built.labels,
+    smoothing: s.labelSmoothing,
+    persistent: io.params.buffers,
+    counter: io.counter,
+    stats: io.stats,
+  });
+  const indices = gpu.alloc(io.data.n * 4, 'epoch order');
+  const gather = gatherTrain(
+    gpu,
+    { data: io.data, indices, counter: io.counter, x: p.buffer(built.x), labels: p.buffer(built.labels) },
+    { batch: s.batch, stepsPerEpoch: s.stepsPerEpoch, seed: s.seed, augment: s.augment },
+  );
+  const step = [
+    ...gather,
+    ...p.forward,
+    ...p.backward,
+    ...parts.update(p),
+    ...parts.average,
+    ...advanceCounter(gpu, { counter: io.counter }),
+  ];
+  return { key: parts.key, built, plan: p, step, data: io.data, indices, rates: io.rates };
+}
+
+export function releaseTrainPlan(gpu: Gpu, t: TrainPlan): void {
+  const own = t.step.filter((d) => !t.plan.forward.includes(d) && !t.plan.backward.includes(d));
+  gpu.free(own);
+  t.plan.release();
+  gpu.release(t.indices);
+}
+
+/** What an inference plan is for: the loss and accuracy (labels in), class scores, or the penultimate features. */
+export type Output = 'loss' | 'scores' | 'features';
+
+export interface InferencePlan {
+  built: Built;
+  plan: Plan;
+}
+
+/** Inference plans by batch size and output, built on first use. */
+export class InferencePlans {
+  private readonly plans = new Map<string, InferencePlan>();
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly ir: ModelIR,
+    private readonly seed: number,
+    private readonly shared: Shared,
+  ) {}
+
+  get(batch: number, output: Output): InferencePlan {
+    const key = `${batch}:${output}`;
+    let e = this.plans.get(key);
+    if (!e) {
+      const built = buildGraph(this.ir, batch, { seed: this.seed });
+      const p = plan(this.gpu, built.graph, {
+        training: false,
+        logits: built.logits,
+        labels: output === 'loss' ? built.labels : null,
+        persistent: this.shared.params.buffers,
+        counter: this.shared.counter,
+        stats: this.shared.stats,
+        keep: output === 'features' ? [built.features ?? built.logits] : undefined,
+      });
+      e = { built, plan: p };
+      this.plans.set(key, e);
+    }
+    return e;
+  }
+
+  release(): void {
+    for (const e of this.plans.values()) e.plan.release();
+    this.plans.clear();
+  }
+}
