@@ -75,10 +75,14 @@ for (const batch of opt('batch', '64').split(',').map(Number)) {
     return { i, label: d.label, workgroups: d.workgroups.join('x'), us: med };
   });
   if (json) {
-    for (const r of rows) console.log(JSON.stringify({ bench: 'profile', model: file, batch, ...r }));
+    // One line per dispatch: what bench/cost.ts --measured reads (batch, i and label must match its plan).
+    const about = { adapter: adapterName(gpu.adapter), date: new Date().toISOString().slice(0, 10) };
+    for (const r of rows) console.log(JSON.stringify({ bench: 'profile', model: file, batch, ...r, ...about }));
   } else {
+    const bound = Math.round((batch / total) * 1e6).toLocaleString('en-US');
     console.log(
-      `adapter: ${adapterName(gpu.adapter)}   model: ${file}   batch ${batch}: ${step.length} dispatches, ${total.toFixed(1)} µs per step (sum of medians) -> ${Math.round((batch / total) * 1e6).toLocaleString('en-US')} images/s bound`,
+      `adapter: ${adapterName(gpu.adapter)}   model: ${file}   batch ${batch}: ${step.length} dispatches, ` +
+        `${total.toFixed(1)} µs per step (sum of medians) -> ${bound} images/s bound`,
     );
     for (const r of rows)
       console.log(
@@ -87,7 +91,8 @@ for (const batch of opt('batch', '64').split(',').map(Number)) {
     console.log('by kernel:');
     for (const [k, v] of [...byLabel].sort((a, b) => b[1].us - a[1].us))
       console.log(
-        `  ${k.padEnd(60)} ×${String(v.count).padEnd(3)} ${v.us.toFixed(1).padStart(8)} µs  ${((100 * v.us) / total).toFixed(1)}%`,
+        `  ${k.padEnd(60)} ×${String(v.count).padEnd(3)} ${v.us.toFixed(1).padStart(8)} µs  ` +
+          `${((100 * v.us) / total).toFixed(1)}%`,
       );
   }
   qs.destroy();

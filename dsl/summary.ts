@@ -1,5 +1,6 @@
 // Keras-style model summary (as `model.summary()` prints it in Keras 2): one row per layer with its
-// output shape in Keras's (None, H, W, C) order, parameter counts, then the three totals lines.
+// output shape in Keras's (None, H, W, C) order, parameter counts, then the three totals lines and
+// the multiply-adds per image (torchinfo's figure).
 import type { Layer, ModelIR, Shape } from './ir.ts';
 import { isFlat } from './ir.ts';
 
@@ -41,6 +42,24 @@ function rows(layers: Layer[], out: Row[] = []): Row[] {
   return out;
 }
 
+const positions = (s: Shape): number => (isFlat(s) ? 1 : s.h * s.w);
+
+/**
+ * Multiply-adds per image, as torchinfo counts them: every weight and bias of a conv or dense layer
+ * once per output position (pooling, activations and batch norm are not counted).
+ */
+export function multiplyAdds(layers: readonly Layer[]): number {
+  let total = 0;
+  for (const l of layers) {
+    if (l.kind === 'conv' || l.kind === 'dense') total += l.params.trainable * positions(l.output);
+    if (l.kind === 'residual') {
+      total += multiplyAdds(l.body);
+      if (l.projection) total += l.projection.params.trainable * positions(l.output);
+    }
+  }
+  return total;
+}
+
 export function summarize(ir: ModelIR): string {
   const body = rows(ir.layers);
   // Widths by a fold, not Math.max(...rows): a spread of one argument per layer overflows the stack.
@@ -60,6 +79,7 @@ export function summarize(ir: ModelIR): string {
     `Total params: ${thousands(trainable + nonTrainable)}`,
     `Trainable params: ${thousands(trainable)}`,
     `Non-trainable params: ${thousands(nonTrainable)}`,
+    `Mult-adds per image (M): ${(multiplyAdds(ir.layers) / 1e6).toFixed(2)}`,
     '_'.repeat(width),
   ].join('\n');
 }

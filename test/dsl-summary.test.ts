@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { parseNet, summarize, type Layer, type ModelIR } from '../dsl/index.ts';
+import { multiplyAdds } from '../dsl/summary.ts';
 
 const DIR = new URL('../examples/', import.meta.url);
 const example = (name: string): ModelIR => parseNet(readFileSync(new URL(name, DIR), 'utf8'), `examples/${name}`);
@@ -33,6 +34,7 @@ _________________________________________________________________
 Total params: 241,546
 Trainable params: 241,546
 Non-trainable params: 0
+Mult-adds per image (M): 7.64
 _________________________________________________________________`;
 
 // Totals worked out by hand from the formulas above (tutorial-valid is keras.io's "Simple MNIST convnet").
@@ -123,6 +125,17 @@ describe('dsl summary', () => {
       ' res1.proj (Conv2D)          (None, 14, 14, 16)        144',
       ' res1 (Add)                  (None, 14, 14, 16)        0',
     ]);
+  });
+
+  it('counts multiply-adds per image as torchinfo does: conv and dense weights and biases per output', () => {
+    // conv 8 3x3 same on 28x28 (80 × 784), the block's convs at 14x14 (1168 and 2320 × 196), the
+    // projection (144 × 196), dense 14·14·16 → 10 (31,370 × 1); no pool, activation or add.
+    const ir = parseNet(
+      'conv 8 3x3 same\nresidual {\n conv 16 3x3 stride=2 same relu\n conv 16 3x3 same\n}\nflatten; dense 10',
+    );
+    const macs = 80 * 784 + (1168 + 2320 + 144) * 196 + (14 * 14 * 16 * 10 + 10);
+    expect(multiplyAdds(ir.layers)).toBe(macs);
+    expect(summarize(ir).split('\n').at(-2)).toBe(`Mult-adds per image (M): ${(macs / 1e6).toFixed(2)}`);
   });
 
   it('needs no projection when the block keeps its shape', () => {

@@ -1,20 +1,49 @@
-// `fmgpu summary model.net`: the Keras-style table, no GPU.
-import { parseNet, summarize } from '../../dsl/index.ts';
-import { UsageError } from './args.ts';
+// `fmgpu summary model.net [--cost DEVICE]`: the Keras-style table with the multiply-adds per image,
+// and with --cost the training images/s the cost model predicts on a GPU. No GPU is used.
+import { parseNet, summarize, type ModelIR } from '../../dsl/index.ts';
+import { predictStep } from '../gpu/cost.ts';
+import type { DeviceProfile } from '../gpu/profile.ts';
+import { installGlobals } from '../node/gpu.ts';
+import { loadProfile, profileNames } from '../node/profiles.ts';
+import { planTrainStep } from '../train/step-plan.ts';
+import { parseArgs, UsageError, type FlagSpec } from './args.ts';
 import { readSource } from './common.ts';
 import type { Out } from './progress.ts';
 
+export const SUMMARY_FLAGS: Record<string, FlagSpec> = {
+  cost: {
+    type: 'string',
+    meta: 'DEVICE',
+    help: `also the training images/s the cost model predicts on a GPU (${profileNames().join(', ')}): a prediction`,
+  },
+  batch: { type: 'int', min: 1, max: 65535, meta: 'N', help: "the batch size for --cost (default: the file's)" },
+};
+
 export function summary(args: readonly string[], out: Out): number {
-  const files = args.filter((a) => !a.startsWith('--'));
-  const flags = args.filter((a) => a.startsWith('--'));
-  if (flags.length) throw new UsageError(`unknown option ${flags[0]}`);
+  const { flags, positional: files } = parseArgs(args, SUMMARY_FLAGS);
   if (files.length !== 1)
     throw new UsageError(
       files.length
         ? `summary takes one file, not ${files.length}`
         : 'summary needs a model file: fmgpu summary model.net',
     );
+  if (flags.batch !== undefined && flags.cost === undefined) throw new UsageError('--batch goes with --cost DEVICE');
   const file = files[0]!;
-  out.log(summarize(parseNet(readSource(file), file)));
+  const ir = parseNet(readSource(file), file);
+  // Every input is checked before anything is printed: the device profile too.
+  const profile = flags.cost === undefined ? null : loadProfile(String(flags.cost)).profile;
+  out.log(summarize(ir));
+  if (profile) out.log(costLine(ir, profile, Number(flags.batch ?? ir.train.batch)));
   return 0;
+}
+
+/** `Cost model, h100: 34,290 training images/s at batch 64, 53 dispatches a step (a prediction, …)`. */
+function costLine(ir: ModelIR, profile: DeviceProfile, batch: number): string {
+  installGlobals(); // GPUBufferUsage, which planning reads
+  const cost = predictStep(planTrainStep(ir, batch), batch, profile);
+  const images = Math.round(cost.imagesPerSecond).toLocaleString('en-US');
+  return (
+    `Cost model, ${profile.name}: ${images} training images/s at batch ${batch}, ` +
+    `${cost.dispatches.length} dispatches a step (a prediction, not a measurement: bench/RESULTS.md)`
+  );
 }

@@ -1,0 +1,35 @@
+// One training step of a model as a GPU would run it, planned without a GPU: the trainer's own plan
+// (plans.ts buildTrainPlan: gather, forward, loss, backward, optimizer, weight averages, step
+// counter) built on a stand-in device (src/gpu/dry.ts) that tunes itself as a GPU adapter (GEMM_T 16,
+// no lane kernels, one thread per element), so every dispatch and its work description is the one
+// an H100 would get. Nothing is compiled or run: a plan takes milliseconds. The cost model
+// (src/gpu/cost.ts predictStep) prices it; `bench/cost.ts` and `fmgpu summary --cost` use both.
+// Needs WebGPU's usage constants (GPUBufferUsage) as globals: a browser has them, Node gets them
+// from src/node/gpu.ts installGlobals.
+import type { ModelIR } from '../../dsl/index.ts';
+import { dryGpu, type DryLimits } from '../gpu/dry.ts';
+import type { Dispatch } from '../gpu/runtime.ts';
+import { buildGraph } from '../model/build.ts';
+import { ParamStore } from '../model/params.ts';
+import { WeightAverage } from './ema.ts';
+import { fitOptions } from './fit-options.ts';
+import { OptimizerState } from './optimizer.ts';
+import { buildTrainPlan } from './plans.ts';
+
+/** The dispatches of one training step of `ir` at this batch size, in order, on a GPU adapter. */
+export function planTrainStep(ir: ModelIR, batch: number, limits: Partial<DryLimits> = {}): Dispatch[] {
+  const gpu = dryGpu(limits);
+  const o = fitOptions(ir, { batch });
+  const params = new ParamStore(gpu, buildGraph(ir, 1).params);
+  const [counter, stats, rates] = [gpu.alloc(16), gpu.alloc(16), gpu.alloc(4)];
+  const { h, w } = ir.input;
+  const data = { images: gpu.alloc(batch * h * w), labels: gpu.alloc(batch), n: batch, h, w, release: () => {} };
+  const optimizer = new OptimizerState(gpu, params, o.optimizer);
+  const ema = o.ema && o.ema > 0 ? new WeightAverage(gpu, params) : null;
+  const settings = { batch, stepsPerEpoch: 1, seed: o.seed, labelSmoothing: o.labelSmoothing, augment: o.augment };
+  return buildTrainPlan(gpu, ir, { params, counter, stats, data, rates }, settings, {
+    key: 'cost',
+    update: (p) => optimizer.updates(params, p.grads, counter, rates),
+    average: ema ? ema.updates(o.ema ?? 0) : [],
+  }).step;
+}

@@ -1,0 +1,272 @@
+// The cost model (src/gpu/cost.ts) and what it reads: every launcher's work description, checked
+// against the CPU references' shapes; the GPU plan built without a GPU; the device profiles and
+// their calibration on the b46cd8a H200 measurements; and the claim the GEMM descriptions make
+// about registers, checked in the SPIR-V Dawn generates.
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseNet } from '../dsl/index.ts';
+import { loadProfile, planTrainStep, predictedLine } from '../bench/cost-plan.ts';
+import { FAMILY_FACTOR, refit, type Sample } from '../src/gpu/calibrate.ts';
+import { predictDispatch, predictStep, withAccumulators, type Described } from '../src/gpu/cost.ts';
+import { parseProfile, withValues } from '../src/gpu/profile.ts';
+import { shaderSource, type ShaderName } from '../src/gpu/shaders.ts';
+import { chainWork, streamWork, tiledGemm } from '../src/gpu/work.ts';
+import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
+import type { Conv2dShape } from '../src/ops/conv2d.ts';
+import { CONV, FAMILIES, launchAll } from './helpers/launchers.ts';
+
+const f32 = (n: number): number => 4 * n;
+
+describe('every launcher describes its work beside its dispatch', () => {
+  it.each(FAMILIES)('%s: a description for every dispatch, self-consistent', (_name, tuning) => {
+    for (const { launcher, specs } of launchAll(tuning)) {
+      expect(specs.length, launcher).toBeGreaterThan(0);
+      for (const s of specs) {
+        const w = s.work;
+        expect(w, `${launcher} (${s.shader}.${s.entry ?? 'main'}) has no work description`).toBeDefined();
+        expect(w.paddedFlops, launcher).toBeGreaterThanOrEqual(w.flops);
+        expect(w.bytesRead + w.bytesWritten, launcher).toBeGreaterThan(0);
+        expect(w.threads, launcher).toBeGreaterThan(0);
+        if (w.shape.kind === 'gemm') {
+          const g = w.shape;
+          expect(g.rowsPerThread * g.colsPerThread, launcher).toBeLessThanOrEqual(64);
+          expect(g.kSteps, launcher).toBeGreaterThan(0);
+          expect(g.indexed, `${launcher}: today's GEMM loops have constant trip counts`).toBe(false);
+        }
+      }
+    }
+  });
+
+  it.each(FAMILIES)(
+    '%s: conv FLOPs are 2·N·K·C·KH·KW·OH·OW and bytes cover the tensors (CPU references)',
+    (_n, tuning) => {
+      const s: Conv2dShape = CONV;
+      const x = new Float64Array(s.n * s.c * s.h * s.w);
+      const w = new Float64Array(s.k * s.c * s.kh * s.kw);
+      const y = conv2dRef(x, w, null, s);
+      const dx = conv2dBackwardInputRef(y, w, s);
+      const { dw, db } = conv2dBackwardWeightsRef(y, x, s);
+      const flops = 2 * s.c * s.kh * s.kw * y.length; // y.length = N·K·OH·OW
+      const launches = launchAll(tuning);
+      const first = (name: string) => launches.find((l) => l.launcher === name)!.specs;
+      const [fwd] = first('conv2dForward');
+      expect(fwd!.work.flops).toBe(flops);
+      expect(fwd!.work.bytesRead).toBeGreaterThanOrEqual(f32(x.length + w.length));
+      expect(fwd!.work.bytesWritten).toBeGreaterThanOrEqual(f32(y.length));
+      const [bwdX] = first('conv2dBackwardInput');
+      expect(bwdX!.work.flops).toBe(flops);
+      expect(bwdX!.work.bytesRead).toBeGreaterThanOrEqual(f32(y.length + w.length));
+      expect(bwdX!.work.bytesWritten).toBeGreaterThanOrEqual(f32(dx.length));
+      const [bwdW, ...rest] = first('conv2dBackwardWeights');
+      expect(bwdW!.work.flops).toBe(flops);
+      expect(bwdW!.work.bytesRead).toBeGreaterThanOrEqual(f32(y.length + x.length));
+      const last = rest.at(-1)!; // the bias gradient
+      expect(last.entry).toBe('bias_grad');
+      expect(last.work.bytesWritten).toBeGreaterThanOrEqual(f32(db.length));
+      expect([bwdW!, ...rest].some((d) => d.work.bytesWritten >= f32(dw.length))).toBe(true);
+    },
+  );
+
+  it('matmul FLOPs are 2·M·N·K; elementwise and pooling bytes cover their tensors', () => {
+    const launches = launchAll(FAMILIES[0]![1]);
+    const one = (name: string) => launches.find((l) => l.launcher === name)!.specs[0]!.work;
+    expect(one('matmul').flops).toBe(2 * 8 * 8 * 8);
+    expect(one('matmul').bytesRead).toBeGreaterThanOrEqual(f32(2 * 64));
+    for (const name of ['activationForward', 'add', 'copy', 'dropoutForward', 'adamUpdate'])
+      expect(one(name).bytesWritten, name).toBeGreaterThanOrEqual(f32(10));
+    expect(one('maxPoolForward').bytesRead).toBeGreaterThanOrEqual(f32(2 * 3 * 6 * 6));
+    expect(one('softmaxXent').shape).toMatchObject({ kind: 'chain', depth: 3 * 10 + 1 });
+  });
+});
+
+const reference = parseNet(readFileSync('examples/reference.net', 'utf8'), 'examples/reference.net');
+const h100 = loadProfile('h100').profile;
+
+describe('the GPU plan, without a GPU', () => {
+  it('plans the reference network as a GPU runs it: 53 dispatches, GPU workgroups, each described', () => {
+    const step = planTrainStep(reference, 64);
+    expect(step.length).toBe(53);
+    for (const d of step) expect(d.work, d.label).toBeDefined();
+    const gemms = step.filter((d) => d.work.shape.kind === 'gemm');
+    expect(gemms.length).toBe(14); // 3 conv forwards, 2 dX (the first layer needs none), 3 dW, 6 dense matmuls
+    for (const d of gemms) expect(d.work.threads, d.label).toBe(256); // GEMM_T 16: no lane kernels
+    // Split-K aims at about 1,024 workgroups on a GPU (16 on a CPU adapter).
+    const dw = step.find((d) => d.label.startsWith('conv2d backward weights 64x1x28x28'))!;
+    expect(dw.workgroups[2]).toBe(784);
+    // One thread per element: a 1.6M-element relu backward gets its own thread each.
+    const relu = step.find((d) => d.label === 'elementwise.act_backward relu from output 1605632')!;
+    expect(relu.workgroups[0]! * relu.workgroups[1]!).toBe(1605632 / 64);
+  });
+
+  it('prices a step: the sum of its dispatches, one `predicted` line, flags', () => {
+    const cost = predictStep(planTrainStep(reference, 64), 64, h100);
+    expect(cost.stepUs).toBeCloseTo(
+      cost.dispatches.reduce((a, d) => a + d.us, 0),
+      6,
+    );
+    expect(predictedLine(cost)).toMatch(/^predicted batch=64: \d{1,3}(,\d{3})* images\/s, 53 dispatches\/step$/);
+    expect(cost.flags.some((f) => f.includes('a serial chain of 784 dependent loads'))).toBe(true);
+    expect(cost.flags.some((f) => f.startsWith('matmul 64x1152x128: 2 workgroups'))).toBe(true);
+  });
+});
+
+describe('the model, bound by bound', () => {
+  const one = (work: Described['work'], workgroups: number[]) =>
+    predictDispatch({ label: 't', workgroups, work }, h100);
+  it('a tiny kernel costs the dispatch gap; a large stream its bytes; a long loop its latency', () => {
+    expect(one(streamWork({ flops: 10, bytesRead: 40, bytesWritten: 40, perThread: 1 }), [1]).bound).toBe(
+      'dispatch gap',
+    );
+    const big = one(streamWork({ flops: 1e8, bytesRead: 4e8, bytesWritten: 4e8, perThread: 1 }), [25000, 63]);
+    expect(big.bound).toBe('memory');
+    expect(big.kernelUs).toBeCloseTo(8e8 / (3350 * 1000), 3);
+    const loop = one(chainWork({ flops: 1, bytesRead: 4, bytesWritten: 4, threads: 256, depth: 1000 }), [1]);
+    expect(loop.bound).toBe('latency chain');
+    expect(loop.kernelUs).toBeCloseTo((1000 * 260) / 1980, 3);
+  });
+
+  it('a GEMM on two workgroups is bound by few workgroups; forced out of registers it slows', () => {
+    const tiles = { rows: 64, cols: 128, inner: 1152, tiles: 2, tileM: 64, tileN: 64, kSteps: 72 };
+    const work = tiledGemm({ ...tiles, bytesRead: 1e6, bytesWritten: 3e4 }, 16);
+    const d = { label: 'g', workgroups: [2, 1, 1], work };
+    expect(predictDispatch(d, h100).bound).toBe('few workgroups');
+    const [spilled] = withAccumulators([d], true);
+    expect(predictDispatch(spilled!, h100).kernelUs).toBeGreaterThan(5 * predictDispatch(d, h100).kernelUs);
+  });
+});
+
+interface Fixture {
+  label: string;
+  use: 'calibration' | 'hold-out';
+  workgroups: number[];
+  us: number;
+  work: Described['work'];
+}
+const b46: Fixture[] = JSON.parse(readFileSync('test/fixtures/b46cd8a-h200.json', 'utf8')).dispatches;
+const h200 = loadProfile('h200').profile;
+const samples = (f: (d: Fixture) => boolean): Sample[] => b46.filter(f).map((d) => ({ d, us: d.us }));
+
+describe('calibration on the b46cd8a H200 measurements', () => {
+  const dominant = samples((d) => d.use === 'calibration' && d.work.shape.kind === 'gemm' && d.work.shape.indexed);
+
+  it('the three dominant dispatches (conv weight gradients, batch 64) are the calibration set', () => {
+    expect(dominant.map((s) => [s.d.workgroups[0], Math.round(s.us / 1000)])).toEqual([
+      [1, 70],
+      [5, 96],
+      [18, 24],
+    ]);
+  });
+
+  it("the profile's cycles per spilled accumulator access is what a refit of those three gives", () => {
+    const start = withValues(h200, {
+      'families.gemmIndexed.cyclesPerAccess': { value: 50, source: 'a wrong start' },
+    });
+    const { fits } = refit(start, dominant, 'test');
+    expect(fits).toHaveLength(1);
+    expect(fits[0]!.after).toBe(h200.v['families.gemmIndexed.cyclesPerAccess']);
+  });
+
+  it('the calibrated model puts each of them, and the same kernels at batch 256, within 2×', () => {
+    for (const s of samples((d) => d.work.shape.kind === 'gemm' && d.work.shape.indexed)) {
+      const ratio = predictDispatch(s.d, h200).kernelUs / s.us;
+      expect(ratio, s.d.label).toBeGreaterThan(0.5);
+      expect(ratio, s.d.label).toBeLessThan(2);
+    }
+  });
+
+  it("the register GEMM factor is the b46cd8a matmuls' refit, each within 2×", () => {
+    const mm = samples((d) => d.label.startsWith('matmul'));
+    const start = withValues(h200, { 'families.gemm.efficiency': { value: 1, source: 'a wrong start' } });
+    expect(refit(start, mm, 'test').fits[0]!.after).toBe(h200.v['families.gemm.efficiency']);
+    for (const s of mm) {
+      const ratio = predictDispatch(s.d, h200).kernelUs / s.us;
+      expect(ratio, s.d.label).toBeGreaterThan(0.5);
+      expect(ratio, s.d.label).toBeLessThan(2);
+    }
+  });
+
+  it('the H100 carries the H200 fits (same SMs and clocks); only the bandwidth differs', () => {
+    for (const key of Object.values(FAMILY_FACTOR)) expect(h100.v[key], key).toBe(h200.v[key]);
+    expect(h200.v.memoryGBs).toBeGreaterThan(h100.v.memoryGBs);
+    expect([h100.v.units, h100.v.clockGHz]).toEqual([h200.v.units, h200.v.clockGHz]);
+  });
+});
+
+describe('device profiles', () => {
+  it('every number of every profile has a source; unknown and missing keys are refused', () => {
+    for (const name of ['h100', 'h200', 'igpu']) expect(loadProfile(name).profile.name).toBe(name);
+    const json = structuredClone(h100.json);
+    expect(() => parseProfile({ ...json, values: { ...json.values, speed: { value: 1, source: 'x' } } }, 'p')).toThrow(
+      'p: unknown "speed"',
+    );
+    const { units: _, ...noUnits } = json.values;
+    expect(() => parseProfile({ ...json, values: noUnits }, 'p')).toThrow('p: no "units"');
+    const bare = { ...json.values, units: { value: 132, source: ' ' } };
+    expect(() => parseProfile({ ...json, values: bare }, 'p')).toThrow('"units" = 132 has no source');
+  });
+
+  it('a refit recovers a factor from measurements made with it', () => {
+    const step = planTrainStep(reference, 64);
+    const truth = withValues(h100, { 'families.chain.efficiency': { value: 0.5, source: 'truth' } });
+    const measured = step
+      .filter((d) => d.work.shape.kind === 'chain')
+      .map((d) => ({ d, us: predictDispatch(d, truth).kernelUs }));
+    const fit = refit(h100, measured, 'synthetic').fits.find((f) => f.family === 'chain')!;
+    expect(fit.after).toBeCloseTo(0.5, 2);
+    expect(fit.errorAfter).toBeLessThan(0.01);
+  });
+});
+
+/** The SPIR-V Dawn makes of a kernel (its dump_shaders toggle), in a child process: stdout is Dawn's log. */
+function spirv(code: string, constants: Record<string, number>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fmgpu-spirv-'));
+  writeFileSync(join(dir, 'k.wgsl'), code);
+  const script = `
+    import { create, globals } from 'webgpu';
+    import { readFileSync } from 'node:fs';
+    Object.assign(globalThis, globals);
+    const gpu = create(['enable-dawn-features=dump_shaders,disable_symbol_renaming']);
+    const device = await (await gpu.requestAdapter()).requestDevice();
+    const module = device.createShaderModule({ code: readFileSync(${JSON.stringify(join(dir, 'k.wgsl'))}, 'utf8') });
+    const compute = { module, entryPoint: 'main', constants: ${JSON.stringify(constants)} };
+    device.createComputePipeline({ layout: 'auto', compute });
+    await device.queue.onSubmittedWorkDone();
+    device.destroy();`;
+  return execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 });
+}
+
+describe("the GEMM descriptions' claim: accumulators stay in registers", () => {
+  // Tint adds a loop guard (a tint_loop_idx counter) to every loop whose trip count it cannot prove
+  // constant. At b46cd8a the weight gradient's accumulator loops were bounded by `let tm = BM / T`
+  // and got one each; those kernels ran about 190 cycles per accumulator access (the calibration
+  // above). Today only the K loop (a runtime bound) may carry one: gemm_tile's loops must not.
+  const kernels: [ShaderName, Record<string, number>][] = [
+    ['matmul', { GEMM_T: 16, ALPHA: 0 }],
+    ['conv2d_forward', { GEMM_T: 16, BM: 64, ALPHA: 0 }],
+    ['conv2d_backward_input', { GEMM_T: 16, BM: 64 }],
+    ['conv2d_backward_weights', { GEMM_T: 16, BM: 64, BN: 64 }],
+  ];
+  const guards = (dump: string): number => (dump.match(/OpName %tint_loop_idx\w* "tint_loop_idx"/g) ?? []).length;
+  it.each(kernels)('%s: one loop guard, the K loop', (shader, constants) => {
+    const dump = spirv(shaderSource(shader), constants);
+    expect(dump).toContain('OpLoopMerge');
+    expect(guards(dump)).toBe(1);
+  });
+
+  it('sees the b46cd8a pattern: a loop bounded by a `let` gets a guard, the same bound inline none', () => {
+    const kernel = (bound: string) => `
+      override BM: u32 = 64u;
+      @group(0) @binding(0) var<storage, read_write> out: array<f32>;
+      @compute @workgroup_size(1) fn main() {
+        let tm = BM / 8u;
+        var acc: array<f32, 64>;
+        for (var i = 0u; i < ${bound}; i++) { acc[i * 8u] += out[i]; }
+        out[0] = acc[tm];
+      }`;
+    expect(guards(spirv(kernel('tm'), { BM: 64 }))).toBe(1);
+    expect(guards(spirv(kernel('BM / 8u'), { BM: 64 }))).toBe(0);
+  });
+});
