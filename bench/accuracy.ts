@@ -50,7 +50,8 @@ const deadline = Date.now() + Number(opt('budget', 'Infinity')) * 1000;
 let outOfTime = false;
 if (!json)
   console.log(
-    `adapter: ${adapterName(gpu.adapter)}   model: ${file}   date: ${date}   ${epochs} epochs, batch ${c.batch}, ${c.optimizer} lr ${c.lr}, ${c.schedule}`,
+    `adapter: ${adapterName(gpu.adapter)}   model: ${file}   date: ${date}   ` +
+      `${epochs} epochs, batch ${c.batch}, ${c.optimizer} lr ${c.lr}, ${c.schedule}`,
   );
 for (const seed of opt('seeds', String(c.seed)).split(',').map(Number)) {
   if (outOfTime) break;
@@ -75,7 +76,8 @@ for (const seed of opt('seeds', String(c.seed)).split(',').map(Number)) {
     console.log(
       json
         ? JSON.stringify(row)
-        : `seed ${seed} epoch ${String(row.epoch).padStart(3)}  ${row.train_seconds.toFixed(1).padStart(7)} s  loss ${row.loss.toFixed(4)}  test ${row.test_accuracy.toFixed(2)}%`,
+        : `seed ${seed} epoch ${String(row.epoch).padStart(3)}  ${row.train_seconds.toFixed(1).padStart(7)} s  ` +
+            `loss ${row.loss.toFixed(4)}  test ${row.test_accuracy.toFixed(2)}%`,
     );
   rows.forEach(print);
   if (rows.length < epochs) {
@@ -127,7 +129,8 @@ for (const seed of opt('seeds', String(c.seed)).split(',').map(Number)) {
   t.release();
   if (outOfTime) {
     console.error(
-      `fmgpu bench: the budget ran out after epoch ${rows.length} of ${epochs} of seed ${seed}${dir ? `; run the same command again to continue from ${dir}` : ''}`,
+      `fmgpu bench: the budget ran out after epoch ${rows.length} of ${epochs} of seed ${seed}` +
+        (dir ? `; run the same command again to continue from ${dir}` : ''),
     );
     break;
   }
@@ -146,7 +149,13 @@ for (const seed of opt('seeds', String(c.seed)).split(',').map(Number)) {
   if (json) console.log(JSON.stringify(summary));
   else
     console.log(
-      `seed ${seed}: final ${final.toFixed(2)}% after ${seconds.toFixed(1)} s; ${targets.map((x) => `${x}%: ${reached(x) ? `${reached(x)!.train_seconds.toFixed(1)} s (epoch ${reached(x)!.epoch})` : 'not reached'}`).join(', ')}`,
+      `seed ${seed}: final ${final.toFixed(2)}% after ${seconds.toFixed(1)} s; ` +
+        targets
+          .map((x) => {
+            const r = reached(x);
+            return `${x}%: ${r ? `${r.train_seconds.toFixed(1)} s (epoch ${r.epoch})` : 'not reached'}`;
+          })
+          .join(', '),
     );
 }
 gpu.destroy();

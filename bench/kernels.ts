@@ -3,10 +3,17 @@
 // against its float64 CPU reference (at batch 2, same layer shape), then timed.
 //   node dist/bench/kernels.js [--batch 64,256] [--reps N] [--family own|tiled|lanes] [--json]
 // --family picks the GEMM kernels (matmul, conv): the adapter's own (default), the tiled GPU kernels, or the
-// subgroup-lane kernels (shaders/lib/lanes.wgsl; needs subgroups of one size 4, 8 or 16).
+// subgroup-lane kernels (shaders/lib/lanes.wgsl; needs subgroups of one size, 4 or 8).
+//   node dist/bench/kernels.js --probe [--probe-size N] [--probe-batch N] [--seconds S]
+// --probe: the calibration probes of bench/gpu-check.sh, as JSON lines: matmul N³ (4096 on a GPU,
+// 256 on a CPU adapter) and conv dX of the reference network's 32→64 14×14 layer at batch N (256;
+// 8), each with the tiled kernels at 16×16 and 8×8 threads (Gpu.gemmSide) and with the lane kernels
+// where the adapter has them; each variant checked against its float64 reference at a small size,
+// then timed for about S seconds (1); each row holds its dispatches' work descriptions (what the
+// cost model reads, src/gpu/work.ts), so that a refit can use them.
 import { openNodeGpu } from '../src/node/gpu.ts';
 import { adapterName } from '../src/gpu/device.ts';
-import { dispatchList, type Dispatch, type Gpu } from '../src/gpu/runtime.ts';
+import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
 import { matmul } from '../src/ops/matmul.ts';
 import { matmulRef } from '../src/ops/matmul.ref.ts';
 import {
@@ -30,7 +37,7 @@ interface Row {
   maxErr: number;
 }
 
-const { opt, json } = benchArgs();
+const { opt, json, args } = benchArgs();
 const batches = opt('batch', '64,256').split(',').map(Number);
 const reps = Number(opt('reps', '0'));
 const family = opt('family', 'own');
@@ -59,15 +66,147 @@ function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-async function main(): Promise<void> {
-  const gpu = await openNodeGpu();
-  const cpu = gpu.adapter.cpu;
-  if (family === 'tiled') gpu.lanes = 0;
-  if (family === 'lanes') {
-    gpu.lanes = gpu.usableLanes;
-    if (gpu.lanes === 0)
-      throw new Error(`${adapterName(gpu.adapter)} has no subgroups of one size 4, 8 or 16 for the lane kernels`);
+interface ProbeRow {
+  bench: 'probe';
+  adapter: string;
+  date: string;
+  kernel: string;
+  variant: string;
+  gemmSide: number;
+  lanes: number;
+  shape: string;
+  reps: number;
+  ms: number;
+  gflops: number;
+  maxErr: number;
+  /** Each dispatch as the cost model reads it, and its own time when the kernel has several. */
+  dispatches: { label: string; workgroups: readonly number[]; work: Dispatch['work']; us?: number }[];
+}
+
+/** Mean milliseconds per run of `ds`, repeated for about `seconds` (at least 3, at most 50 runs). */
+async function timeFor(gpu: Gpu, ds: Dispatch[], seconds: number): Promise<{ ms: number; reps: number }> {
+  const once = await time(gpu, ds, 1);
+  const reps = Math.max(3, Math.min(50, Math.floor((seconds * 1000) / Math.max(once, 1e-3))));
+  return { ms: await time(gpu, ds, reps), reps };
+}
+
+/** The calibration probes (--probe): matmul and one conv dX, at each kernel variant the adapter has. */
+async function probes(): Promise<void> {
+  const own = await openNodeGpu();
+  const cpu = own.adapter.cpu;
+  const size = Number(opt('probe-size', cpu ? '256' : '4096'));
+  const batch = Number(opt('probe-batch', cpu ? '8' : '256'));
+  const seconds = Number(opt('seconds', '1'));
+  const date = new Date().toISOString().slice(0, 10);
+  const variants: [string, Gpu][] = [
+    ['tiled16', own.withTuning({ lanes: 0, gemmSide: 16 })],
+    ['tiled8', own.withTuning({ lanes: 0, gemmSide: 8 })],
+  ];
+  if (own.usableLanes > 0) variants.push([`lanes${own.usableLanes}`, own.withTuning({ lanes: own.usableLanes })]);
+  const rng = new Rng(1);
+  const conv = (n: number): Conv2dShape => ({
+    n,
+    c: 32,
+    k: 64,
+    h: 14,
+    w: 14,
+    kh: 3,
+    kw: 3,
+    strideH: 1,
+    strideW: 1,
+    padding: 'same',
+  });
+  let bad = 0;
+  for (const [variant, gpu] of variants) {
+    const upload = (x: Float64Array): GPUBuffer => gpu.upload(Float32Array.from(x));
+    const emit = async (kernel: string, shape: string, flops: number, d: Dispatch[], maxErr: number): Promise<void> => {
+      const { ms, reps } = await timeFor(gpu, d, seconds);
+      const each = d.length > 1 ? await Promise.all(d.map(async (x) => (await time(gpu, [x], reps)) * 1000)) : [];
+      const row: ProbeRow = {
+        bench: 'probe',
+        adapter: adapterName(gpu.adapter),
+        date,
+        kernel,
+        variant,
+        gemmSide: gpu.gemmSide,
+        lanes: gpu.lanes,
+        shape,
+        reps,
+        ms: +ms.toFixed(4),
+        gflops: +(flops / ms / 1e6).toFixed(1),
+        maxErr,
+        dispatches: d.map((x, i) => ({
+          label: x.label,
+          workgroups: x.workgroups,
+          work: x.work,
+          ...(each[i] === undefined ? {} : { us: +each[i]!.toFixed(2) }),
+        })),
+      };
+      if (!(maxErr <= 1e-4)) bad++;
+      console.log(
+        json
+          ? JSON.stringify(row)
+          : `probe ${kernel.padEnd(8)} ${variant.padEnd(8)} ${shape.padEnd(20)} ${ms.toFixed(3).padStart(10)} ms ` +
+              `${row.gflops.toFixed(1).padStart(9)} GFLOP/s  max rel err ${maxErr.toExponential(1)}`,
+      );
+    };
+
+    // matmul: checked at 256³ (same kernel variant), timed at size³.
+    const small = { m: 256, n: 256, k: 256 };
+    const [a0, b0] = [rng.floats(256 * 256), rng.floats(256 * 256)];
+    const bufs0 = [upload(a0), upload(b0), gpu.alloc(256 * 256 * 4)] as const;
+    const d0 = matmul(gpu, { a: bufs0[0], b: bufs0[1], c: bufs0[2] }, small);
+    gpu.run(d0);
+    const mmErr = maxRelErr(await gpu.readF32(bufs0[2]), matmulRef(a0, b0, null, small));
+    gpu.free(d0);
+    for (const x of bufs0) gpu.release(x);
+    const big = { m: size, n: size, k: size };
+    const bufs = [
+      upload(rng.floats(size * size)),
+      upload(rng.floats(size * size)),
+      gpu.alloc(size * size * 4),
+    ] as const;
+    const d1 = matmul(gpu, { a: bufs[0], b: bufs[1], c: bufs[2] }, big);
+    await emit('matmul', `${size}x${size}x${size}`, 2 * size ** 3, d1, mmErr);
+    gpu.free(d1);
+    for (const x of bufs) gpu.release(x);
+
+    // conv dX of the 32→64 14×14 layer: checked at batch 2, timed at `batch`.
+    let dxErr = NaN;
+    for (const nb of [2, batch]) {
+      const s = conv(nb);
+      const xs = nb * 32 * 14 * 14,
+        ws = 64 * 32 * 9,
+        ys = nb * 64 * 14 * 14;
+      const [w, dy] = [rng.floats(ws), rng.floats(ys)];
+      const cb = [upload(w), upload(dy), gpu.alloc(xs * 4)] as const;
+      const d = conv2dBackwardInput(gpu, { w: cb[0], dy: cb[1], dx: cb[2] }, s);
+      if (nb === 2) {
+        gpu.run(d);
+        dxErr = maxRelErr(await gpu.readF32(cb[2]), conv2dBackwardInputRef(dy, w, s));
+      } else await emit('conv dX', `N${nb} 32→64 14x14`, 2 * nb * 64 * 14 * 14 * 32 * 9, d, dxErr);
+      gpu.free(d);
+      for (const x of cb) gpu.release(x);
+    }
   }
+  own.destroy();
+  if (bad) {
+    console.error(`bench: ${bad} probe(s) disagree with the CPU reference`);
+    process.exit(1);
+  }
+}
+
+async function main(): Promise<void> {
+  const own = await openNodeGpu();
+  const cpu = own.adapter.cpu;
+  if (family === 'lanes' && own.usableLanes === 0)
+    throw new Error(`${adapterName(own.adapter)} has no subgroups of one size, 4 or 8, for the lane kernels`);
+  const gpu =
+    family === 'tiled'
+      ? own.withTuning({ lanes: 0 })
+      : family === 'lanes'
+        ? own.withTuning({ lanes: own.usableLanes })
+        : own;
   const n = reps || (cpu ? 2 : 50);
   const rows: Row[] = [];
   const rng = new Rng(1);
@@ -79,7 +218,7 @@ async function main(): Promise<void> {
     const a = rng.floats(size * size),
       b = rng.floats(size * size);
     const [ab, bb, cb] = [upload(a), upload(b), gpu.alloc(size * size * 4)];
-    const d = [matmul(gpu, { a: ab, b: bb, c: cb }, s)];
+    const d = matmul(gpu, { a: ab, b: bb, c: cb }, s);
     let err = NaN;
     if (size <= 512) {
       gpu.run(d);
@@ -140,14 +279,9 @@ async function main(): Promise<void> {
         ];
         const parts = gpu.alloc(Math.max(1, weightPartsLength(gpu, s)) * 4, 'dW partial sums');
         const passes: [string, Dispatch[], number, number][] = [
-          ['conv fwd', dispatchList(conv2dForward(gpu, { x: xb, w: wb, b: bb, y: yb }, s)), xs + ws + ys, 0],
-          ['conv dX', dispatchList(conv2dBackwardInput(gpu, { dy: dyb, w: wb, dx: dxb }, s)), xs + ws + ys, 1],
-          [
-            'conv dW',
-            dispatchList(conv2dBackwardWeights(gpu, { dy: dyb, x: xb, dw: dwb, db: dbb, parts }, s)),
-            xs + ws + ys,
-            2,
-          ],
+          ['conv fwd', conv2dForward(gpu, { x: xb, w: wb, b: bb, y: yb }, s), xs + ws + ys, 0],
+          ['conv dX', conv2dBackwardInput(gpu, { dy: dyb, w: wb, dx: dxb }, s), xs + ws + ys, 1],
+          ['conv dW', conv2dBackwardWeights(gpu, { dy: dyb, x: xb, dw: dwb, db: dbb, parts }, s), xs + ws + ys, 2],
         ];
         const flops = 2 * nb * l.k * g.oh * g.ow * l.c * 9;
         for (const [name, d, elems, which] of passes) {
@@ -187,11 +321,14 @@ async function main(): Promise<void> {
   else {
     console.log(`adapter: ${adapterName(gpu.adapter)}   date: ${date}   reps: ${n}`);
     console.log(
-      `${'kernel'.padEnd(10)} ${'shape'.padEnd(22)} ${'ms'.padStart(10)} ${'GFLOP/s'.padStart(10)} ${'GB/s'.padStart(8)} ${'max rel err'.padStart(12)}`,
+      `${'kernel'.padEnd(10)} ${'shape'.padEnd(22)} ${'ms'.padStart(10)} ${'GFLOP/s'.padStart(10)} ` +
+        `${'GB/s'.padStart(8)} ${'max rel err'.padStart(12)}`,
     );
     for (const r of rows)
       console.log(
-        `${r.kernel.padEnd(10)} ${r.shape.padEnd(22)} ${r.ms.toFixed(3).padStart(10)} ${r.gflops.toFixed(1).padStart(10)} ${r.gbps.toFixed(2).padStart(8)} ${Number.isNaN(r.maxErr) ? '(not run)'.padStart(12) : r.maxErr.toExponential(1).padStart(12)}`,
+        `${r.kernel.padEnd(10)} ${r.shape.padEnd(22)} ${r.ms.toFixed(3).padStart(10)} ` +
+          `${r.gflops.toFixed(1).padStart(10)} ${r.gbps.toFixed(2).padStart(8)} ` +
+          `${(Number.isNaN(r.maxErr) ? '(not run)' : r.maxErr.toExponential(1)).padStart(12)}`,
       );
   }
   const bad = rows.filter((r) => r.maxErr > 1e-4);
@@ -202,4 +339,4 @@ async function main(): Promise<void> {
   }
 }
 const maxErrs: Record<string, number> = {};
-await main();
+await (args.includes('--probe') ? probes() : main());

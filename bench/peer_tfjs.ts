@@ -131,7 +131,8 @@ async function measureTfjs(
   const model = referenceModel(tf, tfl, ir.train.lr);
   if (model.countParams() !== ir.params.trainable + ir.params.nonTrainable) {
     fail(
-      `the TF.js model has ${model.countParams()} parameters, ${MODEL} ${ir.params.trainable + ir.params.nonTrainable}: they no longer match`,
+      `the TF.js model has ${model.countParams()} parameters, ` +
+        `${MODEL} ${ir.params.trainable + ir.params.nonTrainable}: they no longer match`,
     );
   }
   const pass = async (): Promise<number> => {
@@ -203,7 +204,8 @@ for (const batch of batches) {
     continue;
   }
   console.log(
-    `tfjs-webgpu train batch=${batch}: ${row.images_per_s.toLocaleString('en-US')} images/s (first epoch ${row.first_epoch_images_per_s.toLocaleString('en-US')})`,
+    `tfjs-webgpu train batch=${batch}: ${row.images_per_s.toLocaleString('en-US')} images/s ` +
+      `(first epoch ${row.first_epoch_images_per_s.toLocaleString('en-US')})`,
   );
   if (ours) console.log(`${fmgpuLine(ours)}\nfmgpu/tfjs batch=${batch}: ${ratio.toFixed(2)}x`);
 }

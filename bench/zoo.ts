@@ -2,7 +2,8 @@
 // train settings, its test accuracy (mean and spread) and training seconds, as README table rows;
 // optionally an ensemble of a model's runs through `fmgpu eval RUN RUN …`.
 //   node dist/bench/zoo.js [--models a.net,b.net] [--seeds 1,2] [--ensemble best.net:3] [--out DIR]
-//                          [--data DIR] [--budget SECONDS] [--subset N (smoke runs)]
+//                          [--data DIR] [--budget SECONDS] [--subset N (smoke runs)] [--json]
+// --json: one JSON line per model (bench/gpu-check.sh), the CLI's own output on stderr.
 // Runs live in --out (default runs/zoo/<model>-s<seed>): a finished run is read, not retrained; an
 // interrupted one is resumed. With --budget, the run in progress is stopped with SIGINT (the CLI
 // writes a checkpoint and exits 130) when the budget is spent, so a GPU session of limited length
@@ -14,7 +15,7 @@ import { parseNet } from '../dsl/index.ts';
 import { benchArgs } from './common.ts';
 import { checkpointFolder } from '../src/node/rundir.ts';
 
-const { opt } = benchArgs();
+const { opt, json } = benchArgs();
 const models = opt(
   'models',
   'examples/reference.net,examples/tutorial-valid.net,examples/fast.net,examples/best.net',
@@ -36,7 +37,7 @@ const cli = join(import.meta.dirname, '..', '..', 'bin', 'fmgpu.js');
 /** Runs the CLI, forwarding its output; stopped with SIGINT at the deadline. Resolves to its exit code. */
 function fmgpu(argv: string[]): Promise<number> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [cli, ...argv], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [cli, ...argv], { stdio: ['ignore', json ? 2 : 'inherit', 'inherit'] });
     const timer = Number.isFinite(deadline)
       ? setTimeout(() => child.kill('SIGINT'), Math.max(0, deadline - Date.now()))
       : null;
@@ -99,6 +100,7 @@ function evalJson(dirs: string[]): Promise<{ ensemble?: string; test_accuracy: n
 }
 
 const rows: string[] = [];
+const records: Record<string, unknown>[] = [];
 for (const model of models) {
   const ir = parseNet(readFileSync(model, 'utf8'), model);
   // The seeds asked for, then as many more unused ones as the ensemble needs.
@@ -112,16 +114,30 @@ for (const model of models) {
   const mine = seeds.map((s) => results.get(s)).filter((r): r is Result => !!r);
   if (mine.length < seeds.length) {
     rows.push(`| ${model} | (${mine.length} of ${seeds.length} runs finished: run the same command again to resume) |`);
+    records.push({ bench: 'zoo', model, finished: false, runs: mine.length, seeds: seeds.length });
     continue;
   }
   const accs = mine.map((r) => r.accuracy);
   const mean = accs.reduce((a, b) => a + b, 0) / accs.length;
   const spread = (Math.max(...accs) - Math.min(...accs)) / 2;
   const seconds = mine.reduce((a, r) => a + r.seconds, 0) / mine.length;
-  const params = (ir.params.trainable + ir.params.nonTrainable).toLocaleString('en-US');
+  const params = ir.params.trainable + ir.params.nonTrainable;
+  const accuracy = `${pct(mean)} ± ${(spread * 100).toFixed(2)}`;
   rows.push(
-    `| ${model} | ${pct(mean)} ± ${(spread * 100).toFixed(2)} (${accs.length} seeds) | ${params} | ${mine[0]!.epochs} | ${seconds.toFixed(1)} s |`,
+    `| ${model} | ${accuracy} (${accs.length} seeds) | ${params.toLocaleString('en-US')} | ` +
+      `${mine[0]!.epochs} | ${seconds.toFixed(1)} s |`,
   );
+  const record: Record<string, unknown> = {
+    bench: 'zoo',
+    model,
+    finished: true,
+    accuracy,
+    test_accuracies: accs,
+    seeds: accs.length,
+    params,
+    epochs: mine[0]!.epochs,
+    seconds: +seconds.toFixed(2),
+  };
   const k = ensembles.get(model);
   if (k && all.slice(0, k).every((s) => results.has(s))) {
     const lines = await evalJson(all.slice(0, k).map((s) => runDir(model, s)));
@@ -131,8 +147,13 @@ for (const model of models) {
         ? `| ensemble of ${k} runs of ${model} (averaged probabilities) | ${pct(averaged.test_accuracy)} | | | |`
         : `| ensemble of ${k} runs of ${model} | (fmgpu eval failed: see above) | | | |`,
     );
+    record.ensemble = averaged ? `of ${k} runs: ${pct(averaged.test_accuracy)}` : `of ${k} runs: fmgpu eval failed`;
   }
+  records.push(record);
 }
-console.log('| model | test accuracy (mean ± half range) | params | epochs | training seconds (mean) |');
-console.log('|---|---|---:|---:|---:|');
-for (const r of rows) console.log(r);
+if (json) for (const r of records) console.log(JSON.stringify(r));
+else {
+  console.log('| model | test accuracy (mean ± half range) | params | epochs | training seconds (mean) |');
+  console.log('|---|---|---:|---:|---:|');
+  for (const r of rows) console.log(r);
+}

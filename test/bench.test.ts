@@ -1,8 +1,10 @@
 // The benchmarks run end to end on tiny data: smoke tests, so that a session with a GPU never spends
-// its time on a broken script. Nothing here is timed; bench/RESULTS.md holds the measurements.
+// its time on a broken script, bench/gpu-check.sh --smoke above all (the one command a GPU session
+// runs). No figure here is checked, only that each part ran and the smoke's time stayed under its
+// 2 minutes; bench/RESULTS.md holds the measurements.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt, writeIdxDir } from './helpers/files.ts';
@@ -108,5 +110,66 @@ describe('benchmarks on tiny data', () => {
     expect(r.out).toMatch(
       new RegExp(`^\\| ensemble of 3 runs of ${tiny} \\(averaged probabilities\\) \\| \\d+\\.\\d\\d% \\|`, 'm'),
     );
+  });
+});
+
+describe('bench/gpu-check.sh --smoke', () => {
+  it('runs every part on tiny sizes inside its budget and prints the table last', () => {
+    const out = join(tmp, 'gpu-check');
+    const t0 = performance.now();
+    const r = spawnSync('bash', ['bench/gpu-check.sh', out, '--smoke'], {
+      encoding: 'utf8',
+      env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+      timeout: 180_000,
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(seconds).toBeLessThan(120);
+    // The table comes last, after a blank line, under 100 lines, with the training lines as train.js prints them.
+    const table = r.stdout
+      .slice(r.stdout.lastIndexOf('\n\n') + 2)
+      .trimEnd()
+      .split('\n');
+    expect(table[0]).toMatch(/^fmgpu gpu-check .*--smoke/);
+    expect(table.length).toBeLessThan(100);
+    expect(table).toContainEqual(expect.stringMatching(/^adapter: .*\[(CPU adapter, not a GPU|GPU)\]$/));
+    for (const batch of [8, 16])
+      expect(table).toContainEqual(expect.stringMatching(new RegExp(`^fmgpu train batch=${batch}: [\\d,]+ images/s`)));
+    expect(table).toContainEqual(expect.stringMatching(/^fmgpu infer: [\d,]+ images\/s/));
+    // At most 8 files, every JSON one well formed; each part ran to its end (PyTorch's only where python3 has it).
+    const files = readdirSync(out).sort();
+    expect(files.length).toBeLessThanOrEqual(8);
+    expect(files).toEqual(
+      expect.arrayContaining(['run.json', 'probes.jsonl', 'profile.jsonl', 'speed.jsonl', 'log.txt']),
+    );
+    for (const f of files.filter((x) => x.endsWith('.jsonl'))) jsonLines(readFileSync(join(out, f), 'utf8'));
+    const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as {
+      adapter: { kind: string; limits: Record<string, number> };
+      parts: { part: string; status: string; note: string }[];
+    };
+    expect(run.adapter.limits.maxComputeInvocationsPerWorkgroup).toBeGreaterThan(0);
+    const status = Object.fromEntries(run.parts.map((p) => [p.part, p.status]));
+    // The script's own choice: $PYTHON alone where set, else the first of python3 and /usr/bin/python3 with torch.
+    const pythons = process.env.PYTHON ? [process.env.PYTHON] : ['python3', '/usr/bin/python3'];
+    const torch = pythons.some((c) => spawnSync(c, ['-c', 'import torch']).status === 0);
+    expect(status).toEqual({
+      adapter: 'ok',
+      probes: 'ok',
+      profile: 'ok',
+      predicted: 'ok',
+      refit: 'ok',
+      train: 'ok',
+      'torch-eager': torch ? 'ok' : 'skipped',
+      'torch-compile': torch ? 'ok' : 'skipped',
+      accuracy: 'ok',
+      zoo: 'ok',
+    });
+    const probes = jsonLines(readFileSync(join(out, 'probes.jsonl'), 'utf8'));
+    expect(probes.map((p) => `${p.kernel} ${p.variant}`)).toEqual(
+      expect.arrayContaining(['matmul tiled16', 'matmul tiled8', 'conv dX tiled16', 'conv dX tiled8']),
+    );
+    if (torch)
+      expect(table).toContainEqual(expect.stringMatching(/^pytorch \S+ eager batch=8: [\d,]+ images\/s \(fp32/));
+    else expect(r.stdout).toContain('no python3 with torch here');
   });
 });
