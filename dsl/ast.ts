@@ -4,12 +4,14 @@
 import type { ActKind, AugmentConfig, ConvLayer, SpatialShape, TrainConfig } from './ir.ts';
 import type { Span } from './errors.ts';
 
-export interface ActSpec {
+/** An activation as written, and where. */
+export interface WrittenAct {
   kind: ActKind | 'softmax';
   alpha?: number;
-  /** Where it was written; null for the default (linear). */
-  span: Span | null;
+  span: Span;
 }
+/** A layer's activation: as written, or the default (linear), which has no span. */
+export type ActSpec = WrittenAct | { kind: 'linear'; alpha?: undefined; span: null };
 
 /** A conv or pool window, as the IR has it. */
 type Window = Pick<ConvLayer, 'kh' | 'kw' | 'strideH' | 'strideW' | 'padding'>;

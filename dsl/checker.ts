@@ -96,7 +96,7 @@ class Checker {
 
   act(a: ActSpec, spec: LayerSpec): Act {
     if (a.kind === 'softmax') {
-      if (spec !== this.last) this.fail(a.span!, 'softmax is only allowed on the last layer');
+      if (spec !== this.last) this.fail(a.span, 'softmax is only allowed on the last layer');
       this.softmax = true;
       return { kind: 'linear' };
     }
@@ -215,7 +215,7 @@ class Checker {
 
   residual(spec: LayerSpec & { kind: 'residual' }, input: Shape, name: string): Layer {
     const body = this.layers(spec.body, input, `${name}.`);
-    const output = body.at(-1)!.output;
+    const output = body.at(-1)?.output ?? input; // an empty body (the parser refuses one) is the identity
     const params = body.reduce((p, l) => sum(p, l.params), none);
     const done = (projection: Projection | null): Layer => ({
       kind: 'residual',

@@ -15,13 +15,12 @@ export interface NetworkDifference {
 /** A layer as data, without where it was written. */
 const canonical = (x: unknown): string => JSON.stringify(x, (k, v) => (k === 'span' ? undefined : v));
 
-const statement = (ir: ModelIR, l: Layer | undefined): string =>
-  l
-    ? ir.source
-        .slice(l.span.offset, l.span.offset + l.span.length)
-        .split('\n')[0]!
-        .trim()
-    : '';
+/** The first line of a layer's statement as written. */
+function statement(ir: ModelIR, l: Layer | undefined): string {
+  if (!l) return '';
+  const [line = ''] = ir.source.slice(l.span.offset, l.span.offset + l.span.length).split('\n');
+  return line.trim();
+}
 
 function flat(layers: readonly Layer[], out: Layer[] = []): Layer[] {
   for (const l of layers) {

@@ -2,24 +2,27 @@
 // offset. Malformed text becomes an 'error' token so the parser reports errors in source order.
 import { bomLength } from './errors.ts';
 
-export type TokenKind = 'word' | 'number' | 'size' | '=' | '(' | ')' | '{' | '}' | ';' | 'newline' | 'eof' | 'error';
+type Punct = '=' | '(' | ')' | '{' | '}' | ';';
+export type TokenKind = 'word' | 'number' | 'size' | Punct | 'newline' | 'eof' | 'error';
 
-export interface Token {
-  kind: TokenKind;
+/** What a token is: a number its value, a size its parts (whole numbers), an error what went wrong. */
+type TokenValue =
+  | { kind: Exclude<TokenKind, 'number' | 'size' | 'error'> }
+  | { kind: 'number'; value: number }
+  | { kind: 'size'; parts: number[] }
+  | { kind: 'error'; message: string };
+
+export type Token = TokenValue & {
   offset: number;
   length: number;
   /** The source text of the token ('' at the end of file). */
   text: string;
-  /** number: its value; size: its parts (all whole numbers). */
-  value?: number;
-  parts?: number[];
-  /** error: what went wrong. */
-  message?: string;
-}
+};
 
 const NUMBER = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const SIZE = /^\d+(?:[xX×]\d+)+$/;
 const PUNCT = new Set(['=', '(', ')', '{', '}', ';']);
+const isPunct = (c: string): c is Punct => PUNCT.has(c);
 
 const isDigit = (c: string): boolean => c >= '0' && c <= '9';
 const isWordStart = (c: string): boolean => (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c === '_';
@@ -39,43 +42,43 @@ export function lex(source: string): Token[] {
   const tokens: Token[] = [];
   // A UTF-8 byte-order mark (as some editors save) is skipped; offsets stay those of the source.
   let i = bomLength(source);
-  const push = (kind: TokenKind, start: number, extra: Partial<Token> = {}): void => {
-    tokens.push({ kind, offset: start, length: i - start, text: source.slice(start, i), ...extra });
+  const push = (what: TokenValue, start: number): void => {
+    tokens.push({ ...what, offset: start, length: i - start, text: source.slice(start, i) });
   };
   while (i < source.length) {
-    const c = source[i]!;
+    const c = source.charAt(i);
     const start = i;
     if (c === '\n') {
       i++;
-      push('newline', start);
+      push({ kind: 'newline' }, start);
     } else if (c === ' ' || c === '\t' || c === '\r') {
       i++;
     } else if (c === '#') {
       while (i < source.length && source[i] !== '\n') i++;
-    } else if (PUNCT.has(c)) {
+    } else if (isPunct(c)) {
       i++;
-      push(c as TokenKind, start);
+      push({ kind: c }, start);
     } else if (isWordStart(c)) {
-      while (i < source.length && isWordChar(source[i]!)) i++;
-      push('word', start);
+      while (i < source.length && isWordChar(source.charAt(i))) i++;
+      push({ kind: 'word' }, start);
     } else if (isDigit(c) || c === '.' || (c === '-' && (isDigit(source[i + 1] ?? '') || source[i + 1] === '.'))) {
       // Take the whole run (digits, letters, dots, ×, an exponent's sign) and classify it, so that
       // `32relu` or `3x3.5` is one malformed token rather than two that parse by accident.
       i++;
       while (i < source.length) {
-        const d = source[i]!;
+        const d = source.charAt(i);
         if (isWordChar(d) || d === '.' || d === '×') i++;
-        else if ((d === '+' || d === '-') && /[eE]/.test(source[i - 1]!) && isDigit(source[i + 1] ?? '')) i++;
+        else if ((d === '+' || d === '-') && /[eE]/.test(source.charAt(i - 1)) && isDigit(source.charAt(i + 1))) i++;
         else break;
       }
       const text = source.slice(start, i);
-      if (NUMBER.test(text)) push('number', start, { value: Number(text) });
-      else if (SIZE.test(text)) push('size', start, { parts: text.split(/[xX×]/).map(Number) });
-      else push('error', start, { message: `expected a number or a size like 3x3 but found ${quote(text)}` });
+      if (NUMBER.test(text)) push({ kind: 'number', value: Number(text) }, start);
+      else if (SIZE.test(text)) push({ kind: 'size', parts: text.split(/[xX×]/).map(Number) }, start);
+      else push({ kind: 'error', message: `expected a number or a size like 3x3 but found ${quote(text)}` }, start);
     } else {
       const cp = source.codePointAt(i)!;
       i += cp > 0xffff ? 2 : 1;
-      push('error', start, { message: `unexpected character ${JSON.stringify(String.fromCodePoint(cp))}` });
+      push({ kind: 'error', message: `unexpected character ${JSON.stringify(String.fromCodePoint(cp))}` }, start);
     }
   }
   tokens.push({ kind: 'eof', offset: source.length, length: 0, text: '' });

@@ -7,7 +7,7 @@ export type ValueSpec =
   | { type: 'int'; min: number; max?: number }
   | { type: 'num'; min: number; max?: number; minOpen?: boolean; maxOpen?: boolean }
   | { type: 'bool' }
-  | { type: 'enum'; values: readonly string[] };
+  | { type: 'enum'; values: readonly [string, ...string[]] };
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; message: string; suggestion?: string };
 
@@ -26,7 +26,7 @@ export function rangeText(spec: ValueSpec): string {
       return 'true or false';
     case 'enum':
       return spec.values.length === 1
-        ? spec.values[0]!
+        ? spec.values[0]
         : `${spec.values.slice(0, -1).join(', ')} or ${spec.values.at(-1)}`;
     default:
       return spec satisfies never;

@@ -1,7 +1,15 @@
 // .net parser: recursive descent over the tokens, one statement per line or `;`. It resolves every
 // option against its range (errors, never silent defaults) but leaves shapes to the checker.
 import { LEAKY_SLOPE, type AugmentValues, type Padding, type SpatialShape, type TrainValues } from './ir.ts';
-import { ACTIVATIONS, LAYERS, type ActSpec, type LayerBody, type LayerSpec, type Program } from './ast.ts';
+import {
+  ACTIVATIONS,
+  LAYERS,
+  type ActSpec,
+  type LayerBody,
+  type LayerSpec,
+  type Program,
+  type WrittenAct,
+} from './ast.ts';
 import { DslError, suggest, type Span } from './errors.ts';
 import { describe, lex, type Token, type TokenKind } from './lexer.ts';
 import {
@@ -27,13 +35,21 @@ const BOOL: ValueSpec = { type: 'bool' };
 
 const spanOf = (t: Token): Span => ({ offset: t.offset, length: t.length });
 const join = (a: Span, b: Token): Span => ({ offset: a.offset, length: b.offset + b.length - a.offset });
-const has = (table: object, key: string): boolean => Object.hasOwn(table, key);
+/** The table's own entry for `key` (never one inherited from Object, such as "toString"). */
+const own = <T>(table: Readonly<Record<string, T>>, key: string): T | undefined =>
+  Object.hasOwn(table, key) ? table[key] : undefined;
 
-type Option = { flag?: (t: Token) => void; value?: (t: Token) => void; slot: string };
+/** A layer option: a bare flag, or a key that takes `=value`; `slot` is what it sets (each set once). */
+type Option = { slot: string } & (
+  | { flag: (t: Token) => void; value?: undefined }
+  | { value: (t: Token) => void; flag?: undefined }
+);
 
 class Parser {
   private pos = 0;
   private readonly tokens: Token[];
+  /** What the parser finds past the last token (which is itself the end of file). */
+  private readonly eof: Token;
   private last: Token;
 
   constructor(
@@ -41,7 +57,8 @@ class Parser {
     private readonly file: string,
   ) {
     this.tokens = lex(source);
-    this.last = this.tokens[0]!;
+    this.eof = { kind: 'eof', offset: source.length, length: 0, text: '' };
+    this.last = this.tokens[0] ?? this.eof;
   }
 
   fail(span: Span, message: string, suggestion?: string): never {
@@ -50,8 +67,8 @@ class Parser {
 
   /** The current token; a malformed one is reported the moment the parser reaches it. */
   peek(): Token {
-    const t = this.tokens[this.pos]!;
-    if (t.kind === 'error') this.fail(spanOf(t), t.message!);
+    const t = this.tokens[this.pos] ?? this.eof;
+    if (t.kind === 'error') this.fail(spanOf(t), t.message);
     return t;
   }
   next(): Token {
@@ -97,14 +114,15 @@ class Parser {
       const k = this.int(spec, `the ${noun}`);
       return [k, k];
     }
-    if (t.kind !== 'size' || t.parts!.length !== 2)
+    const [h, w, ...more] = t.kind === 'size' ? t.parts : [];
+    if (h === undefined || w === undefined || more.length > 0)
       this.fail(spanOf(t), `expected a ${noun} like ${example} but found ${describe(t)}`);
-    for (const p of t.parts!) {
+    for (const p of [h, w]) {
       const v = checkValue(spec, String(p), true, `the ${noun}`, describe(t));
       if (!v.ok) this.fail(spanOf(t), v.message);
     }
     this.next();
-    return [t.parts![0]!, t.parts![1]!];
+    return [h, w];
   }
 
   program(): Program {
@@ -139,7 +157,7 @@ class Parser {
     const end = spanOf(this.peek());
     const trainConfig = resolveTrain(train);
     for (const [key, message] of trainConflicts(trainConfig)) {
-      const written = [...trainSpans].find(([k]) => TRAIN_KEYS[k]!.field === key);
+      const written = [...trainSpans].find(([k]) => own(TRAIN_KEYS, k)?.field === key);
       if (written) this.fail(written[1], message);
     }
     return {
@@ -160,13 +178,13 @@ class Parser {
 
   inputShape(): SpatialShape {
     const t = this.peek();
-    if (t.kind !== 'size' || t.parts!.length > 3)
+    const [h, w, c = 1, ...more] = t.kind === 'size' ? t.parts : [];
+    if (h === undefined || w === undefined || more.length > 0)
       this.fail(spanOf(t), `expected an input size like 28x28x1 but found ${describe(t)}`);
-    const [h, w, c = 1] = t.parts!;
     const side: ValueSpec = { type: 'int', min: 1, max: 1024 };
     const checks: [number, ValueSpec, string][] = [
-      [h!, side, 'the input height'],
-      [w!, side, 'the input width'],
+      [h, side, 'the input height'],
+      [w, side, 'the input width'],
       [c, { type: 'int', min: 1, max: 64 }, 'the input channels'],
     ];
     for (const [v, spec, what] of checks) {
@@ -174,7 +192,7 @@ class Parser {
       if (!r.ok) this.fail(spanOf(t), r.message);
     }
     this.next();
-    return { h: h!, w: w!, c };
+    return { h, w, c };
   }
 
   /** `key=value …` (a bare boolean key means true) into `set`, each key once per file. */
@@ -188,9 +206,9 @@ class Parser {
       const t = this.peek();
       const example = what === 'train' ? 'a train option like epochs=10' : 'an augment option like shift=2';
       if (t.kind !== 'word') this.fail(spanOf(t), `expected ${example} but found ${describe(t)}`);
-      if (!has(table, t.text))
-        this.fail(spanOf(t), `unknown ${what} option ${describe(t)}`, suggest(t.text, Object.keys(table)));
-      const { field, spec } = table[t.text]!;
+      const entry = own(table, t.text);
+      if (!entry) this.fail(spanOf(t), `unknown ${what} option ${describe(t)}`, suggest(t.text, Object.keys(table)));
+      const { field, spec } = entry;
       const seen = spans.get(t.text);
       if (seen) this.fail(spanOf(t), `${t.text} is already given on line ${this.lineOf(seen.offset)}`);
       this.next();
@@ -210,7 +228,7 @@ class Parser {
       this.fail(spanOf(t), `${t.text} is only allowed at the top level, not inside residual`);
     if (ACTIVATIONS.includes(t.text)) {
       const act = this.act(this.next());
-      return { kind: 'activation', act, span: act.span! };
+      return { kind: 'activation', act, span: act.span };
     }
     if (!LAYERS.includes(t.text)) this.fail(spanOf(t), `unknown layer ${describe(t)}`, suggest(t.text, STATEMENTS));
     this.next();
@@ -337,7 +355,7 @@ class Parser {
   }
 
   /** An activation word (already taken), with leaky's optional `(alpha)`. */
-  act(t: Token): ActSpec {
+  act(t: Token): WrittenAct {
     const kind = t.text as ActSpec['kind'];
     if (kind !== 'leaky') return { kind, span: spanOf(t) };
     let alpha = LEAKY_SLOPE;
@@ -355,9 +373,8 @@ class Parser {
       const t = this.peek();
       if (t.kind !== 'word')
         this.fail(spanOf(t), `expected a ${layer} option or end of statement but found ${describe(t)}`);
-      if (!has(table, t.text))
-        this.fail(spanOf(t), `unknown ${layer} option ${describe(t)}`, suggest(t.text, Object.keys(table)));
-      const opt = table[t.text]!;
+      const opt = own(table, t.text);
+      if (!opt) this.fail(spanOf(t), `unknown ${layer} option ${describe(t)}`, suggest(t.text, Object.keys(table)));
       const prev = given.get(opt.slot);
       if (prev !== undefined)
         this.fail(spanOf(t), `the ${opt.slot} is already given${prev ? ` (${JSON.stringify(prev)})` : ''}`);
@@ -366,7 +383,7 @@ class Parser {
       if (opt.flag) opt.flag(t);
       else {
         this.expect('=', `"=" after ${t.text}`);
-        opt.value!(t);
+        opt.value(t);
       }
     }
   }

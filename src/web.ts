@@ -107,35 +107,35 @@ export async function fetchBytes(
  */
 export async function loadFashionMnist(base = 'data/', o: LoadOptions = {}): Promise<FashionMnist> {
   const root = base.endsWith('/') ? base : `${base}/`;
-  const responses = await Promise.all(
-    FILES.map(async (name) => {
-      for (const url of [`${root}${name}.gz`, `${root}${name}`]) {
-        const res = await fetch(url, { signal: o.signal, credentials: 'same-origin' });
-        if (res.ok) return { url, res };
-        if (res.status !== 404) throw new DataError(`${url}: HTTP ${res.status} ${res.statusText}`.trim());
-      }
-      throw new DataError(`${root}${name}.gz: not found (HTTP 404)`);
-    }),
-  );
-  const total = responses.reduce((a, r) => a + Number(r.res.headers.get('content-length') ?? 0), 0);
+  const open = async (name: string): Promise<{ url: string; res: Response }> => {
+    for (const url of [`${root}${name}.gz`, `${root}${name}`]) {
+      const res = await fetch(url, { signal: o.signal, credentials: 'same-origin' });
+      if (res.ok) return { url, res };
+      if (res.status !== 404) throw new DataError(`${url}: HTTP ${res.status} ${res.statusText}`.trim());
+    }
+    throw new DataError(`${root}${name}.gz: not found (HTTP 404)`);
+  };
+  // Every file is opened before any is read: the progress total is their sizes together. Tuples
+  // (not FILES.map) keep each file in its place in the types.
+  const opened = await Promise.all([open(FILES[0]), open(FILES[1]), open(FILES[2]), open(FILES[3])]);
+  const total = opened.reduce((a, r) => a + Number(r.res.headers.get('content-length') ?? 0), 0);
   let got = 0;
   const tick = (n: number): void => {
     got += n;
     o.onProgress?.(got, total);
   };
-  const raw = await Promise.all(responses.map(async (r) => ({ url: r.url, bytes: await body(r.res, r.url, tick) })));
-  const files = await Promise.all(
-    raw.map(async (r) =>
-      isGzip(r.bytes)
-        ? gunzip(r.bytes).catch((e: Error) => {
-            throw new DataError(`${r.url}: not valid gzip: ${e.message}`);
-          })
-        : r.bytes,
-    ),
-  );
+  const read = async ({ url, res }: { url: string; res: Response }): Promise<Uint8Array> => {
+    const bytes = await body(res, url, tick);
+    if (!isGzip(bytes)) return bytes;
+    return gunzip(bytes).catch((e: Error) => {
+      throw new DataError(`${url}: not valid gzip: ${e.message}`);
+    });
+  };
+  const [trainX, trainY, testX, testY] = opened;
+  const bytes = await Promise.all([read(trainX), read(trainY), read(testX), read(testY)]);
   return {
-    train: datasetFromIdx(files[0]!, files[1]!, raw[0]!.url, raw[1]!.url),
-    test: datasetFromIdx(files[2]!, files[3]!, raw[2]!.url, raw[3]!.url),
+    train: datasetFromIdx(bytes[0], bytes[1], trainX.url, trainY.url),
+    test: datasetFromIdx(bytes[2], bytes[3], testX.url, testY.url),
   };
 }
 

@@ -108,7 +108,10 @@ function drawCurves(): void {
   const pts = (f: (p: Progress) => number): [number, number][] =>
     page.progress.map((p) => [p.epoch - 1 + p.step / p.steps, f(p)]);
   const ep = (f: (e: EpochLog) => number | undefined): [number, number][] =>
-    page.epochs.filter((e) => f(e) !== undefined).map((e) => [e.epoch, f(e)!]);
+    page.epochs.flatMap((e): [number, number][] => {
+      const v = f(e);
+      return v === undefined ? [] : [[e.epoch, v]];
+    });
   const xMax = Math.max(1, Number(field('epochs').value) || 1, ...page.epochs.map((e) => e.epoch));
   const loss: Series[] = [
     { name: 'train', color: '#2f6fde', points: pts((p) => p.loss) },
@@ -144,10 +147,11 @@ async function showSamples(): Promise<void> {
   if (samples.length === 0) samples = pick(data.test.n, 12);
   const images = imagesOf(data.test, samples);
   const probs = trainer ? await trainer.predict(images, samples.length) : null;
+  const { labels } = data.test;
   sampleGrid(
     $('grid'),
     images,
-    samples.map((i) => data!.test.labels[i]!),
+    samples.map((i) => labels[i]!),
     probs,
     CLASS_NAMES,
   );
@@ -195,8 +199,8 @@ async function evaluate(): Promise<void> {
 
 async function train(): Promise<void> {
   if (!gpu || !data) return;
-  const resuming = page.state === 'paused' && trainer !== null;
-  const ir = resuming ? trainer!.ir : ed.model();
+  const resumed = page.state === 'paused' ? trainer : null;
+  const ir = resumed ? resumed.ir : ed.model();
   if (!ir) return;
   const subset = Math.max(64, Math.min(data.train.n, Number(field('subset').value) || data.train.n));
   const validation = Math.min(0.9, Math.max(0, Number(field('validation').value) || 0));
@@ -212,13 +216,14 @@ async function train(): Promise<void> {
     // A CPU adapter takes seconds per step: report often so the curves move.
     stepsPerSubmit: cpu ? 2 : undefined,
     progressEvery: cpu ? 2 : 50,
-    initialEpoch: resuming ? done : 0,
+    initialEpoch: resumed ? done : 0,
   });
   // A resumed run starts its interrupted epoch again: drop that epoch's points so the curve does not fold back.
-  if (resuming) page.progress = page.progress.filter((p) => p.epoch <= done);
+  let run = resumed;
+  if (run) page.progress = page.progress.filter((p) => p.epoch <= done);
   else {
     trainer?.release();
-    trainer = new Trainer(gpu, ir, ir.train.seed);
+    run = trainer = new Trainer(gpu, ir, ir.train.seed);
     page.progress = [];
     page.epochs = [];
     done = 0;
@@ -227,12 +232,12 @@ async function train(): Promise<void> {
   setState('training');
   const validating = val ? `, validating on ${val.n.toLocaleString('en')}` : '';
   status(
-    `${resuming ? 'Resuming' : 'Training'} on ${tr.n.toLocaleString('en')} images${validating}: ` +
+    `${resumed ? 'Resuming' : 'Training'} on ${tr.n.toLocaleString('en')} images${validating}: ` +
       'the first steps compile the shaders.',
   );
   let pausing = false;
   try {
-    await trainer!.fit(tr, val, {
+    await run.fit(tr, val, {
       ...o,
       onProgress: showProgress,
       onEpoch: async (e) => {

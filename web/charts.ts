@@ -1,5 +1,6 @@
 // Canvas drawing for the page: line charts (curves), 28×28 images and probability bars. No chart
 // library: a few hundred points need none. The confusion heatmap is the report's SVG (src/report/svg.ts).
+import { context2d } from './dom.ts';
 
 export interface Series {
   name: string;
@@ -20,7 +21,7 @@ function context(canvas: HTMLCanvasElement): { g: CanvasRenderingContext2D; w: n
     canvas.width = Math.round(w * dpr);
     canvas.height = Math.round(h * dpr);
   }
-  const g = canvas.getContext('2d')!;
+  const g = context2d(canvas);
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, h);
   return { g, w, h };
@@ -107,7 +108,7 @@ export function lineChart(
 export function drawImage(canvas: HTMLCanvasElement, pixels: ArrayLike<number>, width = 28, height = 28): void {
   canvas.width = width;
   canvas.height = height;
-  const g = canvas.getContext('2d')!;
+  const g = context2d(canvas);
   const img = g.createImageData(width, height);
   for (let i = 0; i < width * height; i++) {
     const v = Math.max(0, Math.min(255, Math.round(pixels[i]! * 255)));
@@ -122,21 +123,18 @@ export function bars(
   host: HTMLElement,
   probs: ArrayLike<number>,
   names: readonly string[],
-  limit = names.length,
+  limit = probs.length,
 ): void {
-  const order = Array.from({ length: names.length }, (_, i) => i).sort((a, b) => probs[b]! - probs[a]!);
+  // A class without a name is shown by its number.
+  const order = Array.from(probs, (p, c) => ({ c, p, name: names[c] ?? String(c) })).sort((a, b) => b.p - a.p);
   host.replaceChildren(
-    ...order.slice(0, limit).map((c, rank) => {
+    ...order.slice(0, limit).map(({ c, p, name }, rank) => {
       const row = el('div', rank === 0 ? 'bar top' : 'bar');
       const fill = el('div', 'fill');
-      fill.style.width = `${(probs[c]! * 100).toFixed(1)}%`;
+      fill.style.width = `${(p * 100).toFixed(1)}%`;
       const track = el('div', 'track');
       track.append(fill);
-      row.append(
-        el('span', '', names[c]!),
-        track,
-        el('span', '', `${(probs[c]! * 100).toFixed(probs[c]! < 0.1 ? 1 : 0)}%`),
-      );
+      row.append(el('span', '', name), track, el('span', '', `${(p * 100).toFixed(p < 0.1 ? 1 : 0)}%`));
       row.dataset.class = String(c);
       return row;
     }),
@@ -175,7 +173,7 @@ export function sampleGrid(
         const p = probs.subarray(i * k, (i + 1) * k);
         const best = argmax(p);
         card.append(
-          el('div', `label ${best === truth ? 'right' : 'wrong'}`, names[best]!),
+          el('div', `label ${best === truth ? 'right' : 'wrong'}`, names[best] ?? String(best)),
           el('div', 'truth', `true: ${names[truth]}`),
         );
         const b = el('div', 'probs');

@@ -2,6 +2,7 @@
 // errors inline (the offending line marked in the gutter, the esbuild-style message below;
 // clicking the message selects the span in the source).
 import { tryParseNet, summarize, formatError, type DslError, type ModelIR } from '../src/web.ts';
+import { byId } from './dom.ts';
 
 export interface Editor {
   readonly source: () => string;
@@ -12,9 +13,9 @@ export interface Editor {
 
 export function editor(opts: { onModel(ir: ModelIR | null): void; file?: string }): Editor {
   const area = document.getElementById('source') as HTMLTextAreaElement;
-  const gutter = document.getElementById('gutter')!;
-  const errors = document.getElementById('errors')!;
-  const summary = document.getElementById('summary')!;
+  const gutter = byId('gutter');
+  const errors = byId('errors');
+  const summary = byId('summary');
   const file = opts.file ?? 'model.net';
   let current: ModelIR | null = null;
   let error: DslError | null = null;

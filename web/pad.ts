@@ -2,6 +2,7 @@
 // `fmgpu predict`), then `classify` runs, at most one at a time, the latest image winning.
 import { preprocessImage, type Preprocessed } from '../src/web.ts';
 import { drawImage } from './charts.ts';
+import { context2d } from './dom.ts';
 
 /** A photo is first drawn at most this large: the 28×28 result is the same, the work far less. */
 const MAX_SIDE = 1024;
@@ -12,7 +13,7 @@ export function pad(classify: (p: Preprocessed) => Promise<void>, fail: (e: unkn
   const canvas = document.getElementById('pad') as HTMLCanvasElement;
   const preview = document.getElementById('preview') as HTMLCanvasElement;
   const photo = document.getElementById('photo') as HTMLInputElement;
-  const g = canvas.getContext('2d', { willReadFrequently: true })!;
+  const g = context2d(canvas, { willReadFrequently: true });
   /** The photo shown on the pad, at the size it was read; null while the pad holds a drawing. */
   let source: Pixels | null = null;
   let busy = false;
@@ -144,7 +145,8 @@ async function readPhoto(f: File): Promise<{ pixels: Pixels; bitmap: ImageBitmap
   const w = Math.max(1, Math.round(bitmap.width * k)),
     h = Math.max(1, Math.round(bitmap.height * k));
   const off = new OffscreenCanvas(w, h);
-  const og = off.getContext('2d')!;
+  const og = off.getContext('2d');
+  if (!og) throw new Error('this browser gives no 2D canvas context');
   og.drawImage(bitmap, 0, 0, w, h);
   return { pixels: { data: og.getImageData(0, 0, w, h).data, w, h }, bitmap };
 }

@@ -27,10 +27,10 @@ export interface Parsed {
 export function parseArgs(args: readonly string[], specs: Readonly<Record<string, FlagSpec>>): Parsed {
   const flags: Flags = {};
   const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
+  const cursor = args.values(); // a flag's value is the next argument: cursor.next()
+  for (const a of cursor) {
     if (a === '--') {
-      for (const rest of args.slice(i + 1)) positional.push(rest); // not push(...): argv may be long
+      for (const rest of cursor) positional.push(rest); // not push(...): argv may be long
       break;
     }
     if (!a.startsWith('--') || a === '--') {
@@ -58,9 +58,9 @@ export function parseArgs(args: readonly string[], specs: Readonly<Record<string
     let text: string;
     if (eq > 0) text = a.slice(eq + 1);
     else {
-      const next = args[++i];
-      if (next === undefined) throw new UsageError(`--${key} needs a value`);
-      text = next;
+      const next = cursor.next();
+      if (next.done) throw new UsageError(`--${key} needs a value`);
+      text = next.value;
     }
     flags[key] = value(key, text, spec);
   }

@@ -91,7 +91,8 @@ function oneLine(e: unknown): string {
     const why = err.message.replace(/^[A-Z]+: /, '').split(',')[0];
     return escapeControl(`${err.path}: ${why}`);
   }
-  return escapeControl((e instanceof Error ? e.message : String(e)).split('\n')[0]!);
+  const [line = ''] = (e instanceof Error ? e.message : String(e)).split('\n');
+  return escapeControl(line);
 }
 
 /** Flag name → `train` key of the language: every key has its flag, `early_stop` as --early-stop. */

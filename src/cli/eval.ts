@@ -116,8 +116,10 @@ function report(out: Out, flags: Flags, what: { run: string; tta: boolean }, ev:
 
 /** The ensembles of several runs: their averaged probabilities, and their majority vote. */
 function ensembles(out: Out, flags: Flags, probs: Float32Array[], labels: Uint8Array): void {
+  const [first] = probs;
+  if (!first) return;
   const n = labels.length;
-  const classes = probs[0]!.length / n;
+  const classes = first.length / n;
   const mean = new Float32Array(n * classes);
   for (const p of probs) for (let i = 0; i < p.length; i++) mean[i] = mean[i]! + p[i]! / probs.length;
   const averaged = metricsFromProbabilities(mean, labels, classes);

@@ -51,18 +51,20 @@ Writes a self-contained page (nothing loaded from the network): accuracy and los
 confusion matrix, per-class metrics, test images with predictions (mistakes first) and a PCA of the
 penultimate layer. Uses the GPU for the predictions.`;
 
-const COMMAND_HELP: Record<string, string> = {
-  train: `${TRAIN_HELP}\n\n${flagHelp(TRAIN_FLAGS)}`,
-  eval: `${EVAL_HELP}\n\n${flagHelp(EVAL_FLAGS)}`,
-  predict: `${PREDICT_HELP}\n\n${flagHelp(PREDICT_FLAGS)}`,
-  summary:
+const COMMAND_HELP = new Map([
+  ['train', `${TRAIN_HELP}\n\n${flagHelp(TRAIN_FLAGS)}`],
+  ['eval', `${EVAL_HELP}\n\n${flagHelp(EVAL_FLAGS)}`],
+  ['predict', `${PREDICT_HELP}\n\n${flagHelp(PREDICT_FLAGS)}`],
+  [
+    'summary',
     'usage: fmgpu summary model.net [--cost DEVICE]\n\n' +
-    'Checks the file and prints the Keras-style summary and the multiply-adds per image; exit 2 with the\n' +
-    'errors otherwise. No GPU is used.\n\n' +
-    flagHelp(SUMMARY_FLAGS),
-  report: `${REPORT_HELP}\n\n${flagHelp(REPORT_FLAGS)}`,
-  serve: SERVE_HELP.trimEnd(),
-};
+      'Checks the file and prints the Keras-style summary and the multiply-adds per image; exit 2 with the\n' +
+      'errors otherwise. No GPU is used.\n\n' +
+      flagHelp(SUMMARY_FLAGS),
+  ],
+  ['report', `${REPORT_HELP}\n\n${flagHelp(REPORT_FLAGS)}`],
+  ['serve', SERVE_HELP.trimEnd()],
+]);
 
 /** Options every command takes, wherever they stand on the command line. */
 const GLOBAL = ['--debug', '--verbose'];
@@ -95,10 +97,11 @@ export async function run(argv: readonly string[], out: Out = terminal()): Promi
       out.log(VERSION);
       return 0;
     }
-    if (!(command in COMMAND_HELP))
-      throw new UsageError(`unknown command "${command}" (commands: ${Object.keys(COMMAND_HELP).join(', ')})`);
+    const help = COMMAND_HELP.get(command);
+    if (help === undefined)
+      throw new UsageError(`unknown command "${command}" (commands: ${[...COMMAND_HELP.keys()].join(', ')})`);
     if (rest.includes('--help') || rest.includes('-h')) {
-      out.log(COMMAND_HELP[command]!);
+      out.log(help);
       return 0;
     }
     return await dispatch(command, rest, out);

@@ -113,11 +113,9 @@ export async function runReport(trainer: Trainer, dir: string, test: Dataset, o:
 
 export async function reportCommand(args: readonly string[], out: Out): Promise<number> {
   const { flags, positional } = parseArgs(args, REPORT_FLAGS);
-  if (positional.length !== 1)
-    throw new UsageError(
-      positional.length ? `unexpected argument "${positional[1]}"` : 'report needs a run directory: fmgpu report RUN',
-    );
-  const dir = positional[0]!;
+  const [dir, extra] = positional;
+  if (dir === undefined) throw new UsageError('report needs a run directory: fmgpu report RUN');
+  if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
   const info = readRun(dir);
   const ir = runModel(dir);
   checkWeights(ir, info.weights, info.weightsFile);

@@ -46,15 +46,15 @@ export function parseServeArgs(args: readonly string[]): ServeArgs {
     runDir: null,
     help: false,
   };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
+  const cursor = args.values(); // a flag's value is the next argument: cursor.next()
+  for (const a of cursor) {
     const eq = a.indexOf('=');
     const flag = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
     const value = (): string => {
       if (eq > 0 && a.startsWith('--')) return a.slice(eq + 1);
-      const v = args[++i];
-      if (v === undefined) throw new ServeUsageError(`${flag} needs a value`);
-      return v;
+      const next = cursor.next();
+      if (next.done) throw new ServeUsageError(`${flag} needs a value`);
+      return next.value;
     };
     switch (flag) {
       case '--help':

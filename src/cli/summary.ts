@@ -21,14 +21,10 @@ export const SUMMARY_FLAGS: Record<string, FlagSpec> = {
 
 export function summary(args: readonly string[], out: Out): number {
   const { flags, positional: files } = parseArgs(args, SUMMARY_FLAGS);
-  if (files.length !== 1)
-    throw new UsageError(
-      files.length
-        ? `summary takes one file, not ${files.length}`
-        : 'summary needs a model file: fmgpu summary model.net',
-    );
+  const [file] = files;
+  if (file === undefined) throw new UsageError('summary needs a model file: fmgpu summary model.net');
+  if (files.length > 1) throw new UsageError(`summary takes one file, not ${files.length}`);
   if (flags.batch !== undefined && flags.cost === undefined) throw new UsageError('--batch goes with --cost DEVICE');
-  const file = files[0]!;
   const ir = parseNet(readSource(file), file);
   // Every input is checked before anything is printed: the device profile too.
   const profile = flags.cost === undefined ? null : loadProfile(String(flags.cost)).profile;

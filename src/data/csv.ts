@@ -37,8 +37,7 @@ export class CsvRowCounter {
   push(bytes: Uint8Array): void {
     let { rows, commas } = this;
     const want = this.want;
-    for (let i = 0; i < bytes.length; i++) {
-      const b = bytes[i]!;
+    for (const b of bytes) {
       if (b === COMMA) commas++;
       else if (b === NEWLINE) {
         if (commas === want) rows++;
@@ -139,12 +138,13 @@ export class CsvParser {
     const cells = line.split(',');
     if (cells.length !== px + 1)
       throw new DataError(`${at}: ${cells.length} columns, expected ${px + 1} (a label and ${px} pixels)`);
-    if (this.n === 0 && i === 0 && !NUMBER.test(cells[0]!.trim())) return; // the header
+    const [label = ''] = cells;
+    if (this.n === 0 && i === 0 && !NUMBER.test(label.trim())) return; // the header
     const n = this.n;
     // Only a file that changed between the count and the parse gets here with no room left.
     if (n >= this.labels.length) throw new DataError(`${this.file}: changed while it was read`);
-    for (let j = 0; j <= px; j++) {
-      const c = cells[j]!.trim();
+    for (const [j, cell] of cells.entries()) {
+      const c = cell.trim();
       const name = j === 0 ? 'label' : `pixel${j}`;
       if (!NUMBER.test(c))
         throw new DataError(

@@ -33,7 +33,7 @@ export interface FamilyFit {
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? 0 : s[(s.length - 1) >> 1]!;
+  return s[(s.length - 1) >> 1] ?? 0; // the lower middle; 0 for none
 };
 
 function errors(samples: readonly Sample[], p: DeviceProfile): number[] {

@@ -79,8 +79,8 @@ export class DeviceHealth {
       this.errors.length = 0;
       throw new GpuError(message);
     }
-    if (this.errors.length > 0) {
-      const first = this.errors[0]!;
+    const [first] = this.errors;
+    if (first !== undefined) {
       this.errors.length = 0;
       throw new GpuError(`GPU error: ${first.split('\n')[0]}`);
     }
@@ -90,7 +90,8 @@ export class DeviceHealth {
 /** One line for an allocation the out-of-memory error scope caught. */
 function outOfMemoryMessage(label: string, size: number, live: number, detail: string): string {
   const mb = (n: number): string => `${(n / 2 ** 20).toLocaleString('en-US', { maximumFractionDigits: 1 })} MiB`;
-  const why = detail.split('\n')[0]!.trim();
+  const [line = ''] = detail.split('\n');
+  const why = line.trim();
   return (
     `out of GPU memory: buffer "${label}" (${mb(size)}) could not be allocated with ${mb(live)} already in use` +
     `${why ? ` (${why})` : ''}: use a smaller batch or a smaller model`

@@ -32,12 +32,13 @@ export const stripComments = (src: string): string => src.replace(/\/\*[\s\S]*?\
 /** Every struct of the source (comments stripped), by name, with its fields in order. */
 export function structs(src: string): Map<string, UniformField[]> {
   const out = new Map<string, UniformField[]>();
-  for (const m of stripComments(src).matchAll(/\bstruct\s+(\w+)\s*\{([^}]*)\}/g)) {
-    const fields = splitTopLevel(m[2]!)
-      .map((f) => /^(?:@\S+\s+)*(\w+)\s*:\s*(.+)$/.exec(f.trim()))
-      .filter((f): f is RegExpExecArray => f !== null)
-      .map((f) => ({ name: f[1]!, key: camelCase(f[1]!), type: f[2]!.trim() }));
-    out.set(m[1]!, fields);
+  for (const [, name, body] of stripComments(src).matchAll(/\bstruct\s+(\w+)\s*\{([^}]*)\}/g)) {
+    if (name === undefined || body === undefined) continue;
+    const fields = splitTopLevel(body).flatMap((f) => {
+      const [, field, type] = /^(?:@\S+\s+)*(\w+)\s*:\s*(.+)$/.exec(f.trim()) ?? [];
+      return field && type ? [{ name: field, key: camelCase(field), type: type.trim() }] : [];
+    });
+    out.set(name, fields);
   }
   return out;
 }
@@ -64,6 +65,8 @@ function splitTopLevel(body: string): string[] {
 function functions(src: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const m of src.matchAll(/\bfn\s+(\w+)\s*\(/g)) {
+    const [, name] = m;
+    if (name === undefined) continue;
     const open = src.indexOf('{', m.index);
     let depth = 0,
       i = open;
@@ -71,7 +74,7 @@ function functions(src: string): Map<string, string> {
       if (src[i] === '{') depth++;
       else if (src[i] === '}' && --depth === 0) break;
     }
-    out.set(m[1]!, src.slice(open + 1, i));
+    out.set(name, src.slice(open + 1, i));
   }
   return out;
 }
@@ -83,21 +86,25 @@ function functions(src: string): Map<string, string> {
 export function entryUniform(source: string, entry: string): UniformLayout | null {
   const src = stripComments(source);
   const fns = functions(src);
-  if (!fns.has(entry)) throw new Error(`the shader has no entry point ${entry}`);
+  const main = fns.get(entry);
+  if (main === undefined) throw new Error(`the shader has no entry point ${entry}`);
   const uniforms = new Map<string, string>();
-  for (const m of src.matchAll(/var\s*<\s*uniform\s*>\s*(\w+)\s*:\s*(\w+)/g)) uniforms.set(m[1]!, m[2]!);
+  for (const [, name, type] of src.matchAll(/var\s*<\s*uniform\s*>\s*(\w+)\s*:\s*(\w+)/g))
+    if (name && type) uniforms.set(name, type);
   const seen = new Set<string>([entry]);
   const used = new Set<string>();
   const visit = (body: string): void => {
     for (const [id] of body.matchAll(/\b[A-Za-z_]\w*\b/g)) {
-      if (uniforms.has(id)) used.add(uniforms.get(id)!);
-      else if (fns.has(id) && !seen.has(id)) {
+      const uniform = uniforms.get(id);
+      const callee = fns.get(id);
+      if (uniform !== undefined) used.add(uniform);
+      else if (callee !== undefined && !seen.has(id)) {
         seen.add(id);
-        visit(fns.get(id)!);
+        visit(callee);
       }
     }
   };
-  visit(fns.get(entry)!);
+  visit(main);
   if (used.size > 1) throw new Error(`entry point ${entry} reads several uniforms: ${[...used].join(', ')}`);
   const [struct] = used;
   if (struct === undefined) return null;
@@ -120,12 +127,11 @@ export function packUniform(layout: UniformLayout, values: Uniform, what: string
   const ordered = fields.map((f) => {
     const v = values[f.key];
     if (v === undefined) throw new RangeError(`${where} is missing ${f.key}`);
-    return v;
+    return { f, v };
   });
   const buf = new ArrayBuffer(Math.max(16, Math.ceil((fields.length * 4) / 16) * 16));
   const view = new DataView(buf);
-  ordered.forEach((v, i) => {
-    const f = fields[i]!;
+  ordered.forEach(({ f, v }, i) => {
     if (typeOf(v) !== f.type) throw new RangeError(`${where}: ${f.key} is ${f.type} but was given as ${typeOf(v)}`);
     if (typeof v === 'number') {
       if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)

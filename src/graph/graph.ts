@@ -17,14 +17,21 @@ export type TensorKind =
   | 'state' // non-trainable persistent values (batch-norm running statistics)
   | 'temp'; // activations, saved values, gradients: buffers reused by liveness
 
-export interface Tensor {
+interface TensorCommon {
   readonly id: number;
   readonly shape: readonly number[];
   readonly dtype: DType;
-  readonly kind: TensorKind;
-  /** Parameter / state name (weights files use it). */
-  readonly name?: string;
 }
+/** A parameter or state tensor: persistent, and named (weights files and the optimizer use the name). */
+export interface PersistentTensor extends TensorCommon {
+  readonly kind: 'param' | 'state';
+  readonly name: string;
+}
+export interface TransientTensor extends TensorCommon {
+  readonly kind: Exclude<TensorKind, PersistentTensor['kind']>;
+  readonly name?: undefined;
+}
+export type Tensor = PersistentTensor | TransientTensor;
 
 /** An op applied with its attributes, e.g. { op: 'dropout', attrs: { rate: 0.25, seed: 7 } }. */
 export interface OpCallOf<K extends OpName> {
@@ -49,15 +56,27 @@ export function outShape<K extends OpName>(call: OpCallOf<K>, inShapes: Shapes):
   return OPS[call.op].shape(inShapes, call.attrs);
 }
 
+function checkShape(shape: readonly number[], name: string): number[] {
+  for (const d of shape)
+    if (!Number.isInteger(d) || d <= 0)
+      throw new ShapeError(`tensor ${name} has an invalid shape [${shape.join(', ')}]`);
+  return [...shape];
+}
+
 export class Graph {
   readonly tensors: Tensor[] = [];
   readonly nodes: Node[] = [];
 
-  tensor(shape: readonly number[], kind: TensorKind, dtype: DType = 'f32', name?: string): Tensor {
-    for (const d of shape)
-      if (!Number.isInteger(d) || d <= 0)
-        throw new ShapeError(`tensor ${name ?? ''} has an invalid shape [${shape.join(', ')}]`);
-    const t: Tensor = { id: this.tensors.length, shape: [...shape], dtype, kind, name };
+  tensor(shape: readonly number[], kind: TransientTensor['kind'], dtype: DType = 'f32'): Tensor {
+    return this.push({ id: this.tensors.length, shape: checkShape(shape, ''), dtype, kind });
+  }
+
+  /** A named f32 parameter or state tensor. */
+  persistent(shape: readonly number[], kind: PersistentTensor['kind'], name: string): Tensor {
+    return this.push({ id: this.tensors.length, shape: checkShape(shape, name), dtype: 'f32', kind, name });
+  }
+
+  private push(t: Tensor): Tensor {
     this.tensors.push(t);
     return t;
   }

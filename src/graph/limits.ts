@@ -14,10 +14,10 @@ export function checkLimits(graph: Graph, limits: BufferLimits, scratch: readonl
   const producer = new Map<number, { op: string; layer: string | null }>();
   for (const n of graph.nodes) {
     // A node's layer is the prefix of its parameters' names (conv1.weight → conv1).
-    const param = n.inputs.find((i) => i.kind === 'param' && i.name);
+    const [param] = n.inputs.flatMap((i) => (i.kind === 'param' ? [i.name] : []));
     producer.set(n.out.id, {
       op: n.op,
-      layer: param ? param.name!.replace(/\.[^.]*$/, '').replace(/\.proj$/, '') : null,
+      layer: param ? param.replace(/\.[^.]*$/, '').replace(/\.proj$/, '') : null,
     });
   }
   const describe = (t: Tensor): string => {

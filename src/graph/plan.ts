@@ -23,6 +23,7 @@ import {
 import { softmaxXent } from '../ops/softmax_xent.ts';
 import { numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 import { checkLimits } from './limits.ts';
+import { mustAt } from '../util/must.ts';
 
 export { checkLimits, type BufferLimits } from './limits.ts';
 
@@ -107,7 +108,7 @@ const storage = (p: Planning, t: Tensor): Tensor => p.root.get(t.id) ?? t;
 function gradientsNeeded(graph: Graph, o: PlanOptions): Set<number> {
   const needs = new Set<number>();
   if (!o.training) return needs;
-  for (const t of graph.tensors) if (t.kind === 'param' && !o.frozen?.has(t.name!)) needs.add(t.id);
+  for (const t of graph.tensors) if (t.kind === 'param' && !o.frozen?.has(t.name)) needs.add(t.id);
   for (const n of graph.nodes) if (n.inputs.some((i) => needs.has(i.id))) needs.add(n.out.id);
   return needs;
 }
@@ -152,7 +153,7 @@ function forwardSteps(p: Planning): Step[] {
   for (const n of p.graph.nodes) {
     const k = kernelsOf(n, p.o.training);
     if (!k) {
-      p.root.set(n.out.id, storage(p, n.inputs[0]!));
+      p.root.set(n.out.id, storage(p, mustAt(n.inputs, 0, `${n.op} input`)));
       continue;
     }
     const saved = k.saved.map((s) => p.graph.tensor(s.shape, 'temp', s.dtype));
@@ -211,7 +212,7 @@ function backwardSteps(
     const prev = grads.get(t.id);
     if (!prev) {
       grads.set(t.id, g);
-      if (t.kind === 'param') paramGrads.set(t.name!, g);
+      if (t.kind === 'param') paramGrads.set(t.name, g);
       return;
     }
     const count = numel(g.shape);
@@ -229,7 +230,7 @@ function backwardSteps(
     const k = kernelsOf(n, true);
     if (!k) {
       // Same storage both ways: the input's gradient is the output's.
-      if (wants[0]) contribute(n.inputs[0]!, dOut);
+      if (wants[0]) contribute(mustAt(n.inputs, 0, `${n.op} input`), dOut);
       continue;
     }
     const targets = n.inputs.map((inp, i) => (wants[i] ? p.graph.tensor(inp.shape, 'temp') : null));
@@ -273,7 +274,7 @@ function assignBuffers(p: Planning, steps: Step[], kept: Tensor[]): Buffers {
     const s = storage(p, t);
     if (where.has(s.id)) return;
     if (s.kind === 'param' || s.kind === 'state') {
-      const b = p.o.persistent.get(s.name!);
+      const b = p.o.persistent.get(s.name);
       if (!b) throw new Error(`no buffer for ${s.kind} ${s.name}`);
       where.set(s.id, b);
       return;
@@ -311,7 +312,7 @@ function assignBuffers(p: Planning, steps: Step[], kept: Tensor[]): Buffers {
 
 /** 5. Each step's kernels over its buffers, created once: the forward's, then the backward's. */
 function dispatchLists(steps: Step[], b: Buffers, forwardSteps: number): { fwd: Dispatch[]; bwd: Dispatch[] } {
-  const lists = steps.map((s, i) => s.emit(b.buf, b.scratch[i]!));
+  const lists = steps.map((s, i) => s.emit(b.buf, mustAt(b.scratch, i, 'scratch of a step')));
   return { fwd: lists.slice(0, forwardSteps).flat(), bwd: lists.slice(forwardSteps).flat() };
 }
 
@@ -324,11 +325,12 @@ class BufferPool {
   constructor(private readonly gpu: Gpu) {}
 
   take(bytes: number, label: string): GPUBuffer {
-    let best = -1;
-    this.free.forEach((b, i) => {
-      if (b.size >= bytes && (best < 0 || b.size < this.free[best]!.size)) best = i;
-    });
-    if (best >= 0) return this.free.splice(best, 1)[0]!;
+    let best: GPUBuffer | undefined;
+    for (const b of this.free) if (b.size >= bytes && (!best || b.size < best.size)) best = b;
+    if (best) {
+      this.free.splice(this.free.indexOf(best), 1);
+      return best;
+    }
     const b = this.gpu.alloc(bytes, label);
     this.owned.push(b);
     this.bytes += b.size;

@@ -3,6 +3,7 @@
 // `.moving_mean`, `.moving_variance`. Layouts: conv weight [out, in, kh, kw]; dense weight [in, out].
 import type { Act, BatchnormLayer, ConvLayer, DenseLayer, Layer, ModelIR, ResidualLayer } from '../../dsl/ir.ts';
 import { gradFromOutput } from '../ops/act.ts';
+import { batched, matrix, nchw } from '../ops/geometry.ts';
 import { Graph, numel, type OpCall, type Tensor } from '../graph/graph.ts';
 import { ShapeError } from '../errors.ts';
 
@@ -58,7 +59,7 @@ class Builder {
 
   param(name: string, shape: number[], init: Init, fanIn: number, fanOut: number, trainable = true): Tensor {
     this.params.push({ name, shape, init, fanIn, fanOut, trainable });
-    return this.graph.tensor(shape, trainable ? 'param' : 'state', 'f32', name);
+    return this.graph.persistent(shape, trainable ? 'param' : 'state', name);
   }
 
   node(call: OpCall, inputs: Tensor[], state: Tensor[] = []): Tensor {
@@ -107,7 +108,7 @@ class Builder {
 
   /** A conv with its activation fused into the output where its gradient allows (not gelu). */
   private conv(x: Tensor, l: ConvLayer): Tensor {
-    const c = x.shape[1]!;
+    const [, c] = nchw(x.shape, `${l.name} input`);
     const w = this.param(
       `${l.name}.weight`,
       [l.filters, c, l.kh, l.kw],
@@ -127,7 +128,7 @@ class Builder {
   private dense(x: Tensor, l: DenseLayer): Tensor {
     const xf = this.flat(x);
     this.features = xf;
-    const f = xf.shape[1]!;
+    const [, f] = matrix(xf.shape, `${l.name} input`);
     const w = this.param(`${l.name}.weight`, [f, l.units], 'glorot', f, l.units);
     const inputs = [xf, w];
     if (l.bias) inputs.push(this.param(`${l.name}.bias`, [l.units], 'zeros', 0, 0));
@@ -137,7 +138,7 @@ class Builder {
   }
 
   private batchnorm(x: Tensor, l: BatchnormLayer): Tensor {
-    const c = x.shape[1]!;
+    const [, c] = batched(x.shape, `${l.name} input`);
     const gamma = this.param(`${l.name}.gamma`, [c], 'ones', 0, 0);
     const beta = this.param(`${l.name}.beta`, [c], 'zeros', 0, 0);
     const mean = this.param(`${l.name}.moving_mean`, [c], 'zeros', 0, 0, false);
@@ -157,7 +158,7 @@ class Builder {
     if (l.projection) {
       const p = l.projection;
       this.current = p.name;
-      const c = x.shape[1]!;
+      const [, c] = nchw(x.shape, `${l.name} input`);
       const w = this.param(`${l.name}.proj.weight`, [p.filters, c, 1, 1], 'glorot', c, p.filters);
       const b = this.param(`${l.name}.proj.bias`, [p.filters], 'zeros', 0, 0);
       const attrs = {

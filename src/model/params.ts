@@ -6,6 +6,7 @@ import { Rng } from '../util/rng.ts';
 import { DataError } from '../errors.ts';
 import type { ParamSpec } from './build.ts';
 import type { NamedTensor } from './safetensors.ts';
+import { must } from '../util/must.ts';
 
 export class ParamStore {
   readonly buffers = new Map<string, GPUBuffer>();
@@ -19,6 +20,11 @@ export class ParamStore {
     for (const s of specs) this.buffers.set(s.name, gpu.alloc(numel(s.shape) * 4, s.name));
   }
 
+  /** The buffer of parameter `name`, one the model has. */
+  buffer(name: string): GPUBuffer {
+    return must(this.buffers, name, `buffer for parameter "${name}"`);
+  }
+
   /** Keras default initialisation, seeded. */
   initialise(seed: number): void {
     const rng = new Rng(seed);
@@ -28,7 +34,7 @@ export class ParamStore {
         const limit = Math.sqrt(6 / (s.fanIn + s.fanOut));
         for (let i = 0; i < data.length; i++) data[i] = rng.uniform(-limit, limit);
       } else if (s.init === 'ones') data.fill(1);
-      this.gpu.write(this.buffers.get(s.name)!, data);
+      this.gpu.write(this.buffer(s.name), data);
     }
   }
 
@@ -38,22 +44,22 @@ export class ParamStore {
 
   async read(): Promise<Map<string, NamedTensor>> {
     const out = new Map<string, NamedTensor>();
-    for (const s of this.specs)
-      out.set(s.name, { shape: s.shape, data: await this.gpu.readF32(this.buffers.get(s.name)!) });
+    for (const s of this.specs) out.set(s.name, { shape: s.shape, data: await this.gpu.readF32(this.buffer(s.name)) });
     return out;
   }
 
   /** Loads every parameter from named tensors; names and shapes must match exactly. */
   load(tensors: ReadonlyMap<string, NamedTensor>, file = 'weights'): void {
-    for (const s of this.specs) {
+    const checked = this.specs.map((s) => {
       const t = tensors.get(s.name);
       if (!t) throw new DataError(`${file}: no tensor "${s.name}" (the model needs [${s.shape.join(', ')}])`);
       if (t.shape.join() !== s.shape.join())
         throw new DataError(
           `${file}: tensor "${s.name}" has shape [${t.shape.join(', ')}] but the model needs [${s.shape.join(', ')}]`,
         );
-    }
-    for (const s of this.specs) this.gpu.write(this.buffers.get(s.name)!, tensors.get(s.name)!.data);
+      return { buffer: this.buffer(s.name), data: t.data };
+    });
+    for (const { buffer, data } of checked) this.gpu.write(buffer, data);
   }
 
   release(): void {

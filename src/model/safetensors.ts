@@ -17,9 +17,8 @@ export function encodeSafetensors(
 ): Uint8Array {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
-  const names = [...tensors.keys()].sort();
-  for (const name of names) {
-    const t = tensors.get(name)!;
+  const sorted = [...tensors].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [name, t] of sorted) {
     const bytes = t.data.length * 4;
     header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
@@ -31,8 +30,7 @@ export function encodeSafetensors(
   new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
   out.set(head, 8);
   let at = 8 + head.length;
-  for (const name of names) {
-    const t = tensors.get(name)!;
+  for (const [, t] of sorted) {
     out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
     at += t.data.byteLength;
   }
@@ -85,9 +83,8 @@ export function decodeSafetensors(
       );
     const copy = new Float32Array(count);
     new Uint8Array(copy.buffer).set(data.subarray(begin, end));
-    for (let i = 0; i < count; i++) {
-      if (!Number.isFinite(copy[i]!)) throw new DataError(`${file}: tensor "${name}" holds ${copy[i]} at index ${i}`);
-    }
+    const bad = copy.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new DataError(`${file}: tensor "${name}" holds ${copy[bad]} at index ${bad}`);
     tensors.set(name, { shape: shape as number[], data: copy });
   }
   return { tensors, metadata };

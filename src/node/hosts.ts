@@ -33,9 +33,9 @@ export function hostAllowed(
   names: ReadonlySet<string>,
   socket: { localAddress?: string; localPort?: number },
 ): boolean {
-  const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d+))?$/.exec(header.toLowerCase());
-  if (!m || (m[2] ?? '80') !== String(socket.localPort)) return false;
+  const [, host, port = '80'] = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d+))?$/.exec(header.toLowerCase()) ?? [];
+  if (host === undefined || port !== String(socket.localPort)) return false;
   // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d.
   const local = socket.localAddress?.replace(/^::ffff:(?=\d+\.)/, '');
-  return names.has(m[1]!) || (local !== undefined && m[1] === hostName(local));
+  return names.has(host) || (local !== undefined && host === hostName(local));
 }

@@ -157,11 +157,11 @@ function decodePng(bytes: Uint8Array, file: string): Rgba {
   if (interlace > 1) throw new DataError(`${file}: corrupt PNG (interlace method ${interlace})`);
   // Adam7 passes as [x0, y0, dx, dy]; a plain image is one pass over everything. Each pass that
   // has pixels is rows of a filter byte and `stride` bytes: that is all the data the header allows.
-  const passes = (interlace ? ADAM7 : [[0, 0, 1, 1]])
+  const passes = (interlace ? ADAM7 : WHOLE)
     .map(([x0, y0, dx, dy]) => {
-      const pw = Math.ceil((width - x0!) / dx!),
-        ph = Math.ceil((height - y0!) / dy!);
-      return { x0: x0!, y0: y0!, dx: dx!, dy: dy!, pw, ph, stride: Math.ceil((pw * channels * depth) / 8) };
+      const pw = Math.ceil((width - x0) / dx),
+        ph = Math.ceil((height - y0) / dy);
+      return { x0, y0, dx, dy, pw, ph, stride: Math.ceil((pw * channels * depth) / 8) };
     })
     .filter((p) => p.pw > 0 && p.ph > 0); // an empty pass has no bytes at all, not even filter bytes
   const size = passes.reduce((a, p) => a + p.ph * (p.stride + 1), 0);
@@ -178,7 +178,7 @@ function decodePng(bytes: Uint8Array, file: string): Rgba {
       `${file}: corrupt PNG: its image data inflates to more than the ${size.toLocaleString('en-US')} bytes ` +
         `its ${width}x${height} header allows`,
     );
-  const image = { width, height, depth, type, channels, palette, trns };
+  const image = { width, height, depth, type, channels, palette: palette ?? new Uint8Array(0), trns };
   const out = new Uint8Array(width * height * 4);
   let offset = 0;
   for (const { x0, y0, dx, dy, pw, ph, stride } of passes) {
@@ -194,7 +194,10 @@ function decodePng(bytes: Uint8Array, file: string): Rgba {
   return { width, height, data: out };
 }
 
-const ADAM7 = [
+/** A pass over the pixels: from column x0 and row y0, every dx-th column of every dy-th row. */
+type Pass = readonly [x0: number, y0: number, dx: number, dy: number];
+const WHOLE: readonly Pass[] = [[0, 0, 1, 1]];
+const ADAM7: readonly Pass[] = [
   [0, 0, 8, 8],
   [4, 0, 8, 8],
   [0, 4, 4, 8],
@@ -241,7 +244,8 @@ interface PngInfo {
   depth: number;
   type: number;
   channels: number;
-  palette: Uint8Array | null;
+  /** Empty when the image has none (only colour type 3 needs one, and decodePng checks it has). */
+  palette: Uint8Array;
   trns: Uint8Array | null;
 }
 
@@ -261,17 +265,17 @@ function rgba(px: Uint8Array, pitch: number, x: number, y: number, p: PngInfo, o
     depth === 16 ? v >> 8 : depth === 8 ? v : Math.round((v * 255) / ((1 << depth) - 1));
   if (type === 3) {
     const k = raw(0);
-    if (k * 3 + 2 >= palette!.length)
+    if (k * 3 + 2 >= palette.length)
       out.set([0, 0, 0], o); // an index past the palette: black, as libpng
-    else out.set(palette!.subarray(k * 3, k * 3 + 3), o);
+    else out.set(palette.subarray(k * 3, k * 3 + 3), o);
     out[o + 3] = trns && k < trns.length ? trns[k]! : 255;
     return;
   }
   const gray = type === 0 || type === 4;
-  const s = [raw(0), gray ? raw(0) : raw(1), gray ? raw(0) : raw(2)];
-  out[o] = to8(s[0]!);
-  out[o + 1] = to8(s[1]!);
-  out[o + 2] = to8(s[2]!);
+  const s: readonly [number, number, number] = [raw(0), gray ? raw(0) : raw(1), gray ? raw(0) : raw(2)];
+  out[o] = to8(s[0]);
+  out[o + 1] = to8(s[1]);
+  out[o + 2] = to8(s[2]);
   if (type === 4 || type === 6) out[o + 3] = to8(raw(type === 4 ? 1 : 3));
   else {
     // tRNS for gray and RGB names one colour (16-bit big-endian samples) that is fully transparent.

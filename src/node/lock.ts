@@ -42,7 +42,7 @@ function readOwner(file: string): Owner | null {
   return null;
 }
 
-const stale = (o: Owner | null): boolean => o !== null && o.host === hostname() && !alive(o.pid);
+const stale = (o: Owner): boolean => o.host === hostname() && !alive(o.pid);
 
 function cannotWrite(dir: string, e: unknown): UsageError {
   const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
@@ -74,7 +74,7 @@ export class RunLock {
           if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw cannotWrite(dir, e);
         }
         const held = readOwner(file);
-        if (!stale(held)) {
+        if (!held || !stale(held)) {
           const who = held
             ? `fmgpu (pid ${held.pid}${held.host === hostname() ? '' : ` on ${held.host}`})`
             : 'another program';
@@ -82,7 +82,7 @@ export class RunLock {
             `${dir} is being written by ${who}: wait for it to finish, or remove ${file} if no fmgpu is running`,
           );
         }
-        RunLock.takeStale(file, held!);
+        RunLock.takeStale(file, held);
       }
       throw new UsageError(`${dir}: could not take the run's lock ${file}`);
     } finally {

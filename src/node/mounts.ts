@@ -58,7 +58,7 @@ export function contentType(file: string): string {
  * empty (`//`), `.`, `..`, a leading dot, or a decoded `/`, `\` or NUL. `/` alone is [].
  */
 export function safeSegments(rawUrl: string): string[] | null {
-  const path = rawUrl.split(/[?#]/, 1)[0]!;
+  const [path = ''] = rawUrl.split(/[?#]/, 1);
   if (!path.startsWith('/')) return null;
   if (path === '/') return [];
   const out: string[] = [];

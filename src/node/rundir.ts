@@ -9,12 +9,9 @@
 // (checkpoint → checkpoint.prev, checkpoint.next → checkpoint); a crash between them leaves
 // checkpoint.next complete, and readers and the next writer pick it up.
 import {
-  closeSync,
   existsSync,
-  fsyncSync,
   lstatSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -23,14 +20,16 @@ import {
   rmSync,
   statSync,
   unlinkSync,
-  writeFileSync,
 } from 'node:fs';
-import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
+import { basename, join, relative, resolve, isAbsolute } from 'node:path';
 import { DataError, FmgpuError, UsageError } from '../errors.ts';
 import { decodeSafetensors, type NamedTensor } from '../model/safetensors.ts';
 import type { EpochLog } from '../train/trainer.ts';
 import { LOCK_FILE, RunLock } from './lock.ts';
 import { parseState, type CheckpointState } from './state.ts';
+import { makeDir, syncDir, writeDurable, writeError, writeVia } from './write.ts';
+
+export { makeDir, writeFileAtomic } from './write.ts';
 import { MiB, NET_MAX_BYTES, readInput } from './files.ts';
 
 export type { CheckpointState } from './state.ts';
@@ -63,56 +62,6 @@ function ownRunJson(dir: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Writes and flushes to the disk, so that a rename after it never exposes a half-written file. */
-function writeDurable(path: string, data: string | Uint8Array): void {
-  const fd = openSync(path, 'w');
-  try {
-    writeFileSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** A write that failed, naming the file (Node's ENOSPC on a descriptor names none). */
-function writeError(path: string, e: unknown): FmgpuError {
-  const err = e as NodeJS.ErrnoException;
-  const why =
-    err.code === 'ENOSPC'
-      ? 'no space left on device'
-      : err.code === 'EDQUOT'
-        ? 'disk quota exceeded'
-        : (err.message ?? String(e)).replace(/^[A-Z]+: /, '').split(',')[0];
-  return new FmgpuError(`cannot write ${path}: ${why}`, { cause: e });
-}
-
-/** Writes `data` through the temporary name `tmp`, removed again if anything fails, then one rename. */
-function writeVia(tmp: string, path: string, data: string | Uint8Array): void {
-  try {
-    writeDurable(tmp, data);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw writeError(path, e);
-  }
-}
-
-/** Writes a file whole or not at all, leaving nothing behind when it fails. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  writeVia(`${path}.tmp-${process.pid}`, path, data);
-}
-
-/**
- * mkdir -p, one level at a time: Node 20's recursive mkdirSync spins forever under a pseudo file
- * system such as /proc, where a plain mkdir fails with a clear error.
- */
-export function makeDir(dir: string): void {
-  const parent = dirname(dir);
-  if (existsSync(dir)) return;
-  if (parent !== dir) makeDir(parent);
-  mkdirSync(dir);
 }
 
 export function defaultRunDir(modelFile: string, now = new Date()): string {
@@ -194,9 +143,9 @@ export class RunDir {
   static create(path: string): RunDir {
     if (existsSync(path) && !statSync(path).isDirectory())
       throw new UsageError(`--out ${path}: a file is in the way of the run directory`);
-    const made = !existsSync(path);
+    let made: boolean;
     try {
-      makeDir(path);
+      made = makeDir(path);
     } catch (e) {
       throw new UsageError(
         `cannot create the run directory ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
@@ -332,19 +281,6 @@ const isLink = (p: string): boolean => {
     return false;
   }
 };
-
-/** Flushes a folder's entries (the renames in it) to the disk. */
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // not every file system lets a folder be synced; the renames stand regardless
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
 
 /** A safetensors file of weights or optimizer state, read with a bound and checked value by value. */
 function readWeights(file: string): ReturnType<typeof decodeSafetensors> {

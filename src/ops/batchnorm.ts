@@ -5,8 +5,9 @@ import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
 import { chainWork, f32Bytes, streamWork, treeBarriers, type Work } from '../gpu/work.ts';
-import { numel } from './geometry.ts';
+import { batched, numel } from './geometry.ts';
 import type { KernelOp, Shapes } from './op.ts';
+import { mustAt } from '../util/must.ts';
 
 export interface BatchnormShape {
   n: number;
@@ -146,14 +147,10 @@ export interface BatchnormAttrs {
   momentum: number;
 }
 
-const bnShape = ([x = []]: Shapes, a: BatchnormAttrs, training: boolean): BatchnormShape => ({
-  n: x[0]!,
-  c: x[1]!,
-  hw: numel(x.slice(2)),
-  eps: a.eps,
-  momentum: a.momentum,
-  training,
-});
+function bnShape([x]: Shapes, a: BatchnormAttrs, training: boolean): BatchnormShape {
+  const [n, c, ...spatial] = batched(x, 'batchnorm input');
+  return { n, c, hw: numel(spatial), eps: a.eps, momentum: a.momentum, training };
+}
 
 /**
  * Inputs x, gamma, beta; state: the running mean and variance. Training saves the batch mean and
@@ -161,41 +158,44 @@ const bnShape = ([x = []]: Shapes, a: BatchnormAttrs, training: boolean): Batchn
  */
 export const BATCHNORM: KernelOp<BatchnormAttrs> = {
   shape: ([x = []]) => [...x],
-  saved: ([x = []], _a, training) =>
-    training
+  saved: ([x], _a, training) => {
+    const [, c] = batched(x, 'batchnorm input');
+    return training
       ? [
-          { shape: [x[1]!], dtype: 'f32' },
-          { shape: [x[1]!], dtype: 'f32' },
+          { shape: [c], dtype: 'f32' },
+          { shape: [c], dtype: 'f32' },
         ]
-      : [],
+      : [];
+  },
   // The kernel always writes dx: where the input needs no gradient it goes to scratch.
   scratch: ([x = []]) => [[...x]],
   forward: (gpu, io, a) => {
     const [saveMean, saveInvStd] = io.training ? io.saved : [gpu.dummy, gpu.dummy];
-    const [x, gamma, beta] = io.inputs;
-    const [runMean, runVar] = io.state;
+    const x = mustAt(io.inputs, 0, 'batchnorm x');
+    const gamma = mustAt(io.inputs, 1, 'batchnorm gamma');
+    const beta = mustAt(io.inputs, 2, 'batchnorm beta');
+    const runMean = mustAt(io.state, 0, 'batchnorm running mean');
+    const runVar = mustAt(io.state, 1, 'batchnorm running variance');
     return batchnormForward(
       gpu,
-      { x: x!, gamma: gamma!, beta: beta!, runMean: runMean!, runVar: runVar!, y: io.out, saveMean, saveInvStd },
+      { x, gamma, beta, runMean, runVar, y: io.out, saveMean, saveInvStd },
       bnShape(io.inShapes, a, io.training),
     );
   },
   // dX = (γ·invstd/M)·(M·dY − ΣdY − x̂·Σ(dY·x̂)); dγ = Σ dY·x̂; dβ = Σ dY
   backward: (gpu, io, a) => {
-    const [x, gamma] = io.inputs;
-    const [saveMean, saveInvStd] = io.saved;
-    const [dx, dgamma, dbeta] = io.dIn;
     return batchnormBackward(
       gpu,
       {
         dy: io.dOut,
-        x: x!,
-        gamma: gamma!,
-        saveMean: saveMean!,
-        saveInvStd: saveInvStd!,
-        dx: dx ?? io.scratch[0]!,
-        dgamma: dgamma!,
-        dbeta: dbeta!,
+        x: mustAt(io.inputs, 0, 'batchnorm x'),
+        gamma: mustAt(io.inputs, 1, 'batchnorm gamma'),
+        saveMean: mustAt(io.saved, 0, 'batchnorm saved mean'),
+        saveInvStd: mustAt(io.saved, 1, 'batchnorm saved 1/std'),
+        dx: io.dIn[0] ?? mustAt(io.scratch, 0, 'batchnorm scratch dx'),
+        // The kernel always writes dgamma and dbeta: a frozen batchnorm would need scratch for them too.
+        dgamma: mustAt(io.dIn, 1, 'batchnorm dgamma'),
+        dbeta: mustAt(io.dIn, 2, 'batchnorm dbeta'),
       },
       bnShape(io.inShapes, a, true),
     );

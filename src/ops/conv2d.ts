@@ -12,9 +12,10 @@ import { ceilDiv, grid } from '../gpu/runtime.ts';
 import { chainWork, f32Bytes, laneGemm, tiledGemm, treeBarriers, type GemmTiles, type Work } from '../gpu/work.ts';
 import { actConstants, actName, gradFromOutput } from './act.ts';
 import { fusedScratch, unfuseActivation } from './elementwise.ts';
-import { window2d, type Geometry2d, type Window2d } from './geometry.ts';
+import { nchw, window2d, type Geometry2d, type Window2d } from './geometry.ts';
 import { laneConstants, laneTile } from './lanes.ts';
 import type { KernelOp, Shapes } from './op.ts';
+import { mustAt } from '../util/must.ts';
 
 export interface Conv2dShape extends Window2d {
   /** Batch. */
@@ -320,10 +321,11 @@ export interface Conv2dAttrs extends Window2d {
   act: Act;
 }
 
-function convShape(ins: Shapes, a: Window2d): Conv2dShape {
-  const [x = [], w = []] = ins;
+function convShape([x, w]: Shapes, a: Window2d): Conv2dShape {
+  const [n, c, h, width] = nchw(x, 'conv2d input');
+  const [k] = nchw(w, 'conv2d weights');
   const { kh, kw, strideH, strideW, padding } = a;
-  return { n: x[0]!, c: x[1]!, h: x[2]!, w: x[3]!, k: w[0]!, kh, kw, strideH, strideW, padding };
+  return { n, c, h, w: width, k, kh, kw, strideH, strideW, padding };
 }
 
 /** y = act(conv(x, w) + b); inputs x [N,C,H,W], w [K,C,KH,KW], b [K] (optional). */
@@ -341,16 +343,20 @@ export const CONV2D: KernelOp<Conv2dAttrs> = {
   forward: (gpu, io, a) => {
     if (!gradFromOutput(a.act)) throw new Error(`conv2d cannot fuse ${actName(a.act)}: its gradient needs the input`);
     const s = convShape(io.inShapes, a);
-    return conv2dForward(gpu, { x: io.inputs[0]!, w: io.inputs[1]!, b: io.inputs[2], y: io.out }, s, a.act);
+    const x = mustAt(io.inputs, 0, 'conv2d x');
+    const w = mustAt(io.inputs, 1, 'conv2d w');
+    return conv2dForward(gpu, { x, w, b: io.inputs[2], y: io.out }, s, a.act);
   },
   // dZ = dY·act'(Y); dX = convᵀ(dZ, W); dW = Σ dZ ⊗ X; db = Σ dZ
   backward: (gpu, io, a) => {
     const { dz, pre: out } = unfuseActivation(gpu, io, a.act);
     const s = convShape(io.inShapes, a);
+    const x = mustAt(io.inputs, 0, 'conv2d x');
+    const w = mustAt(io.inputs, 1, 'conv2d w');
     const [dx, dw, db] = io.dIn;
-    if (dx) out.push(...conv2dBackwardInput(gpu, { dy: dz, w: io.inputs[1]!, dx }, s));
+    if (dx) out.push(...conv2dBackwardInput(gpu, { dy: dz, w, dx }, s));
     const parts = weightPartsLength(gpu, s) > 0 ? io.scratch.at(-1) : undefined;
-    if (dw) out.push(...conv2dBackwardWeights(gpu, { dy: dz, x: io.inputs[0]!, dw, db: db ?? undefined, parts }, s));
+    if (dw) out.push(...conv2dBackwardWeights(gpu, { dy: dz, x, dw, db: db ?? undefined, parts }, s));
     return out;
   },
 };

@@ -5,6 +5,7 @@ import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { f32Bytes, perThread, streamWork } from '../gpu/work.ts';
 import { numel } from './geometry.ts';
 import type { KernelOp } from './op.ts';
+import { mustAt } from '../util/must.ts';
 
 export interface DropoutShape {
   /** Elements (any layout). */
@@ -88,7 +89,7 @@ export const DROPOUT: KernelOp<DropoutAttrs> = {
   forward: (gpu, io, a) =>
     dropoutForward(
       gpu,
-      { x: io.inputs[0]!, counter: io.counter, y: io.out },
+      { x: mustAt(io.inputs, 0, 'dropout x'), counter: io.counter, y: io.out },
       { count: numel(io.outShape), rate: a.rate, seed: a.seed },
     ),
   // dX = dY · keep / (1 − p), the forward's mask recomputed from (seed, step, index)

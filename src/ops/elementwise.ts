@@ -10,6 +10,7 @@ import { f32Bytes, perThread, streamWork } from '../gpu/work.ts';
 import { actConstants, actName, gradFromOutput } from './act.ts';
 import { numel } from './geometry.ts';
 import type { BackwardIO, KernelOp } from './op.ts';
+import { mustAt } from '../util/must.ts';
 
 interface Opts {
   /** Tensors the entry point reads and writes (in elements of `count`) and its ops per element. */
@@ -110,13 +111,13 @@ export function emaUpdate(gpu: Gpu, io: { x: BufferRef; avg: BufferRef }, count:
 /** A standalone activation layer (one that cannot be fused: gelu, or one after a residual add). */
 export const ACTIVATION: KernelOp<{ act: Act }> = {
   shape: ([x = []]) => [...x],
-  forward: (gpu, io, a) => activationForward(gpu, { x: io.inputs[0]!, y: io.out }, numel(io.outShape), a.act),
+  forward: (gpu, io, a) =>
+    activationForward(gpu, { x: mustAt(io.inputs, 0, 'activation x'), y: io.out }, numel(io.outShape), a.act),
   // dX = dY · act'(X)
   backward: (gpu, io, a) => {
     const dx = io.dIn[0];
-    return dx
-      ? activationBackward(gpu, { dy: io.dOut, saved: io.inputs[0]!, dx }, numel(io.outShape), a.act, 'input')
-      : [];
+    const x = mustAt(io.inputs, 0, 'activation x');
+    return dx ? activationBackward(gpu, { dy: io.dOut, saved: x, dx }, numel(io.outShape), a.act, 'input') : [];
   },
 };
 
@@ -126,7 +127,11 @@ export const ADD: KernelOp<Record<string, never>> = {
     if (numel(a) !== numel(b)) throw new ShapeError(`add of [${a}] and [${b}]`);
     return [...a];
   },
-  forward: (gpu, io) => add(gpu, { a: io.inputs[0]!, b: io.inputs[1]!, c: io.out }, numel(io.outShape)),
+  forward: (gpu, io) => {
+    const a = mustAt(io.inputs, 0, 'add a');
+    const b = mustAt(io.inputs, 1, 'add b');
+    return add(gpu, { a, b, c: io.out }, numel(io.outShape));
+  },
   // d(a+b)/da = d(a+b)/db = 1: the gradient fans out unchanged.
   backward: (gpu, io) => io.dIn.flatMap((d) => (d ? copy(gpu, { src: io.dOut, dst: d }, numel(io.outShape)) : [])),
 };
@@ -140,7 +145,7 @@ export const fusedScratch = (out: readonly number[], act: Act): number[][] => (a
  */
 export function unfuseActivation(gpu: Gpu, io: BackwardIO, act: Act): { dz: BufferRef; pre: Dispatch[] } {
   if (act.kind === 'linear') return { dz: io.dOut, pre: [] };
-  const dz = io.scratch[0]!;
+  const dz = mustAt(io.scratch, 0, 'scratch for dZ');
   return {
     dz,
     pre: activationBackward(gpu, { dy: io.dOut, saved: io.out, dx: dz }, numel(io.outShape), act, 'output'),

@@ -9,6 +9,38 @@ import { ShapeError } from '../errors.ts';
 /** Elements of a tensor of this shape (1 for a scalar's []). */
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
+/** [N,C,H,W]: batch, channels, height, width (a conv's weights: [K,C,KH,KW]). */
+export type NCHW = readonly [n: number, c: number, h: number, w: number];
+/** [N,F]: a batch of feature rows (a dense layer's weights: [F,U]). */
+export type Matrix = readonly [rows: number, cols: number];
+/** [N,C,…]: batch and channels (or features), then any spatial axes. */
+export type Batched = readonly [n: number, c: number, ...rest: number[]];
+
+const rankError = (what: string, want: string, shape: readonly number[] | undefined): ShapeError =>
+  new ShapeError(`${what}: expected ${want} but found ${shape ? `[${shape.join(', ')}]` : 'no tensor'}`);
+
+/** `shape` as [N,C,H,W]; a ShapeError naming `what` when it has another rank. */
+export function nchw(shape: readonly number[] | undefined, what: string): NCHW {
+  const [n, c, h, w, ...more] = shape ?? [];
+  if (n === undefined || c === undefined || h === undefined || w === undefined || more.length > 0)
+    throw rankError(what, '[N,C,H,W]', shape);
+  return [n, c, h, w];
+}
+
+/** `shape` as [rows, cols]; a ShapeError naming `what` when it has another rank. */
+export function matrix(shape: readonly number[] | undefined, what: string): Matrix {
+  const [rows, cols, ...more] = shape ?? [];
+  if (rows === undefined || cols === undefined || more.length > 0) throw rankError(what, '[rows, cols]', shape);
+  return [rows, cols];
+}
+
+/** `shape` as [N,C,…]; a ShapeError naming `what` when it has fewer than two axes. */
+export function batched(shape: readonly number[] | undefined, what: string): Batched {
+  const [n, c, ...rest] = shape ?? [];
+  if (n === undefined || c === undefined) throw rankError(what, '[N,C,…]', shape);
+  return [n, c, ...rest];
+}
+
 export interface Window1d {
   out: number;
   /** Padding before (top or left); padding after is derivable and never needed by kernels. */

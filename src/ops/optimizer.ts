@@ -82,7 +82,8 @@ export function sgdUpdate(
   const wd = o.weightDecay ?? 0;
   checkRange('sgd momentum', momentum, 0, Infinity, true);
   checkRange('sgd weight decay', wd, 0, Infinity, true);
-  if (momentum > 0 && !io.velocity) throw new RangeError('sgd with momentum needs a velocity buffer');
+  const velocity = momentum > 0 ? io.velocity : gpu.dummy;
+  if (!velocity) throw new RangeError('sgd with momentum needs a velocity buffer');
   const label = `sgd ${o.count}${momentum > 0 ? ` μ=${momentum}${o.nesterov ? ' nesterov' : ''}` : ''}`;
   const workgroups = gpu.spread(o.count);
   return [
@@ -90,7 +91,7 @@ export function sgdUpdate(
       shader: 'optimizer',
       entry: 'sgd',
       params: { count: o.count, momentum: { f32: momentum }, weightDecay: { f32: wd }, nesterov: o.nesterov ? 1 : 0 },
-      bindings: [io.counter, io.lrTable, io.param, io.grad, momentum > 0 ? io.velocity! : gpu.dummy],
+      bindings: [io.counter, io.lrTable, io.param, io.grad, velocity],
       workgroups,
       label: `${label}${wd ? ` wd=${wd}` : ''}`,
       work: updateWork(o.count, workgroups, momentum > 0 ? 3 : 2, momentum > 0 ? 2 : 1, 6),

@@ -7,8 +7,9 @@ import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { grid } from '../gpu/runtime.ts';
 import { chainWork, f32Bytes, perThread, streamWork, treeBarriers, type Work } from '../gpu/work.ts';
 import { ShapeError } from '../errors.ts';
-import { window2d, type Geometry2d, type Window2d } from './geometry.ts';
+import { nchw, window2d, type Geometry2d, type Window2d } from './geometry.ts';
 import type { KernelOp, Shapes } from './op.ts';
+import { mustAt } from '../util/must.ts';
 
 /** Input [n, c, h, w] pooled by a kh×kw window moving strideH×strideW, Keras/TF 'same'/'valid'. */
 export interface PoolShape extends Window2d {
@@ -192,10 +193,10 @@ export function globalAvgPoolBackward(gpu: Gpu, io: { dy: BufferRef; dx: BufferR
 
 // --- graph ops ----------------------------------------------------------------------------------
 
-function poolShape(ins: Shapes, a: Window2d): PoolShape {
-  const [x = []] = ins;
+function poolShape([x]: Shapes, a: Window2d): PoolShape {
+  const [n, c, h, w] = nchw(x, 'pooling input');
   const { kh, kw, strideH, strideW, padding } = a;
-  return { n: x[0]!, c: x[1]!, h: x[2]!, w: x[3]!, kh, kw, strideH, strideW, padding };
+  return { n, c, h, w, kh, kw, strideH, strideW, padding };
 }
 
 function pooledShape(ins: Shapes, a: Window2d): number[] {
@@ -208,18 +209,23 @@ function pooledShape(ins: Shapes, a: Window2d): number[] {
 export const MAXPOOL: KernelOp<Window2d> = {
   shape: pooledShape,
   saved: (ins, a) => [{ shape: pooledShape(ins, a), dtype: 'u32' }],
-  forward: (gpu, io, a) =>
-    maxPoolForward(gpu, { x: io.inputs[0]!, y: io.out, argmax: io.saved[0]! }, poolShape(io.inShapes, a)),
+  forward: (gpu, io, a) => {
+    const x = mustAt(io.inputs, 0, 'maxpool x');
+    const argmax = mustAt(io.saved, 0, 'maxpool argmax');
+    return maxPoolForward(gpu, { x, y: io.out, argmax }, poolShape(io.inShapes, a));
+  },
   // dX[argmax(o)] += dY[o]
   backward: (gpu, io, a) => {
     const dx = io.dIn[0];
-    return dx ? maxPoolBackward(gpu, { dy: io.dOut, argmax: io.saved[0]!, dx }, poolShape(io.inShapes, a)) : [];
+    const argmax = mustAt(io.saved, 0, 'maxpool argmax');
+    return dx ? maxPoolBackward(gpu, { dy: io.dOut, argmax, dx }, poolShape(io.inShapes, a)) : [];
   },
 };
 
 export const AVGPOOL: KernelOp<Window2d> = {
   shape: pooledShape,
-  forward: (gpu, io, a) => avgPoolForward(gpu, { x: io.inputs[0]!, y: io.out }, poolShape(io.inShapes, a)),
+  forward: (gpu, io, a) =>
+    avgPoolForward(gpu, { x: mustAt(io.inputs, 0, 'avgpool x'), y: io.out }, poolShape(io.inShapes, a)),
   // dX[i] = Σ over windows o holding i of dY[o] / |o|
   backward: (gpu, io, a) => {
     const dx = io.dIn[0];
@@ -227,12 +233,19 @@ export const AVGPOOL: KernelOp<Window2d> = {
   },
 };
 
-const globalShape = ([x = []]: Shapes): GlobalPoolShape => ({ n: x[0]!, c: x[1]!, h: x[2]!, w: x[3]! });
+function globalShape([x]: Shapes): GlobalPoolShape {
+  const [n, c, h, w] = nchw(x, 'global pooling input');
+  return { n, c, h, w };
+}
 
 /** [N,C,H,W] → [N,C], the mean of each plane. */
 export const GLOBALAVGPOOL: KernelOp<Record<string, never>> = {
-  shape: ([x = []]) => [x[0]!, x[1]!],
-  forward: (gpu, io) => globalAvgPoolForward(gpu, { x: io.inputs[0]!, y: io.out }, globalShape(io.inShapes)),
+  shape: (ins) => {
+    const { n, c } = globalShape(ins);
+    return [n, c];
+  },
+  forward: (gpu, io) =>
+    globalAvgPoolForward(gpu, { x: mustAt(io.inputs, 0, 'global pooling x'), y: io.out }, globalShape(io.inShapes)),
   // dX[n,c,:,:] = dY[n,c] / (H·W)
   backward: (gpu, io) => {
     const dx = io.dIn[0];

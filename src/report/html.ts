@@ -2,7 +2,7 @@
 // script, nothing fetched). A pure function of the data below, so the same page can be made in Node
 // (fmgpu report) or in a browser.
 import type { EpochLog } from '../train/trainer.ts';
-import type { ClassMetrics } from '../train/metrics.ts';
+import { argmaxRow, type ClassMetrics } from '../train/metrics.ts';
 import { CLASS_NAMES } from '../data/classes.ts';
 import { PALETTE, esc, heatmap, lineChart, scatter } from './svg.ts';
 import { pngDataUri } from './png.ts';
@@ -68,8 +68,7 @@ export function pickSamples(
   classes = 10,
 ): { index: number; pred: number; prob: number }[] {
   const all = Array.from({ length: labels.length }, (_, i) => {
-    let pred = 0;
-    for (let c = 1; c < classes; c++) if (probs[i * classes + c]! > probs[i * classes + pred]!) pred = c;
+    const pred = argmaxRow(probs, i, classes);
     return { index: i, pred, prob: probs[i * classes + pred]! };
   });
   const wrong = all.filter((s) => s.pred !== labels[s.index]).sort((a, b) => b.prob - a.prob || a.index - b.index);
@@ -86,8 +85,12 @@ const swatch = (c: number): string => `<span class="swatch" style="background:${
 function tiles(d: ReportData): string {
   const h = d.history;
   const last = h.at(-1);
-  const bestVal = h.reduce<number | undefined>(
-    (b, e) => (e.val_accuracy !== undefined && (b === undefined || e.val_accuracy > b) ? e.val_accuracy : b),
+  // The first epoch with the highest validation accuracy.
+  const best = h.reduce<{ accuracy: number; epoch: number } | undefined>(
+    (b, e) =>
+      e.val_accuracy !== undefined && (b === undefined || e.val_accuracy > b.accuracy)
+        ? { accuracy: e.val_accuracy, epoch: e.epoch }
+        : b,
     undefined,
   );
   const seconds = h.reduce((a, e) => a + e.seconds, 0);
@@ -105,8 +108,7 @@ function tiles(d: ReportData): string {
       `${seconds < 120 ? `${seconds.toFixed(1)} s` : `${(seconds / 60).toFixed(1)} min`} of training`,
     ]);
   if (last) t.push(['train accuracy', pct(last.accuracy), `loss ${last.loss.toFixed(4)}`]);
-  if (bestVal !== undefined)
-    t.push(['best val accuracy', pct(bestVal), `epoch ${h.find((e) => e.val_accuracy === bestVal)!.epoch}`]);
+  if (best) t.push(['best val accuracy', pct(best.accuracy), `epoch ${best.epoch}`]);
   if (params) t.push(['parameters', params, 'trainable and not']);
   const tile = ([k, v, sub]: [string, string, string?]): string =>
     `<div class="tile"><div class="k">${esc(k)}</div><div class="v">${esc(v)}</div>` +

@@ -62,16 +62,15 @@ export function pca2(
     return norm;
   };
 
-  const axes: Float64Array[] = [];
-  const variance: number[] = [];
-  for (let k = 0; k < 2; k++) {
+  /** Axis k (0 or 1), orthogonal to those `found` before it, and the variance along it. */
+  const component = (k: number, found: Float64Array[]): { axis: Float64Array; variance: number } => {
     // A start vector unlikely to be orthogonal to any axis: a fixed, irregular sequence.
     let v: Float64Array = Float64Array.from({ length: f }, (_, j) => 1 + ((j * 0.618034 + k * 0.414214) % 1));
-    orthonormalise(v, axes);
+    orthonormalise(v, found);
     let lambda = 0;
     for (let it = 0; it < iterations; it++) {
       const u = cov(v);
-      lambda = orthonormalise(u, axes);
+      lambda = orthonormalise(u, found);
       if (lambda === 0) break; // no variance left: any orthogonal unit vector will do
       let change = 0;
       for (let j = 0; j < f; j++) change = Math.max(change, Math.abs(u[j]! - v[j]!));
@@ -82,17 +81,19 @@ export function pca2(
     let big = 0;
     for (let j = 1; j < f; j++) if (Math.abs(v[j]!) > Math.abs(v[big]!)) big = j;
     if (v[big]! < 0) for (let j = 0; j < f; j++) v[j] = -v[j]!;
-    axes.push(v);
-    variance.push(lambda);
-  }
+    return { axis: v, variance: lambda };
+  };
+  const first = component(0, []);
+  const second = component(1, [first.axis]);
+  const axes: Pca2['axes'] = [first.axis, second.axis];
 
   const points = new Float64Array(n * 2);
   for (let i = 0; i < n; i++) {
-    for (let k = 0; k < 2; k++) {
+    for (const [k, axis] of axes.entries()) {
       let s = 0;
-      for (let j = 0; j < f; j++) s += xc[i * f + j]! * axes[k]![j]!;
+      for (let j = 0; j < f; j++) s += xc[i * f + j]! * axis[j]!;
       points[i * 2 + k] = s;
     }
   }
-  return { axes: [axes[0]!, axes[1]!], variance: [variance[0]!, variance[1]!], total, points };
+  return { axes, variance: [first.variance, second.variance], total, points };
 }

@@ -91,10 +91,10 @@ export function base64(bytes: Uint8Array): string {
       b = bytes[i + 1] ?? 0,
       c = bytes[i + 2] ?? 0;
     s +=
-      B64[a >> 2]! +
-      B64[((a & 3) << 4) | (b >> 4)]! +
-      (i + 1 < bytes.length ? B64[((b & 15) << 2) | (c >> 6)]! : '=') +
-      (i + 2 < bytes.length ? B64[c & 63]! : '=');
+      B64.charAt(a >> 2) +
+      B64.charAt(((a & 3) << 4) | (b >> 4)) +
+      (i + 1 < bytes.length ? B64.charAt(((b & 15) << 2) | (c >> 6)) : '=') +
+      (i + 2 < bytes.length ? B64.charAt(c & 63) : '=');
   }
   return s;
 }

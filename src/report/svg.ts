@@ -138,10 +138,10 @@ export function heatmap(confusion: ArrayLike<number>, names: readonly string[]):
   const W = left + k * cell + 60,
     H = top + k * cell + 34; // right: room for the last rotated label
   const parts: string[] = [];
-  for (let i = 0; i < k; i++) {
+  for (const [i, truth] of names.entries()) {
     let row = 0;
     for (let j = 0; j < k; j++) row += confusion[i * k + j]!;
-    for (let j = 0; j < k; j++) {
+    for (const [j, pred] of names.entries()) {
       const v = confusion[i * k + j]!;
       const frac = row ? v / row : 0;
       // Confusions are rarer: a square root lifts the small ones into view.
@@ -149,13 +149,13 @@ export function heatmap(confusion: ArrayLike<number>, names: readonly string[]):
       const fill = v === 0 ? '#f7f8fa' : tint(i === j ? '#2f6db5' : '#d9483b', t);
       const x = left + j * cell,
         y = top + i * cell;
-      const tip = `true ${esc(names[i]!)}, predicted ${esc(names[j]!)}: ${v} (${(frac * 100).toFixed(1)}% of the row)`;
+      const tip = `true ${esc(truth)}, predicted ${esc(pred)}: ${v} (${(frac * 100).toFixed(1)}% of the row)`;
       const size = `width="${cell - 2}" height="${cell - 2}"`;
       parts.push(`<rect class="cell" x="${x}" y="${y}" ${size} rx="3" fill="${fill}"><title>${tip}</title></rect>`);
       if (v > 0)
         parts.push(text(`x="${x + (cell - 2) / 2}" y="${y + cell / 2 + 3}" text-anchor="middle"`, countClass(t), v));
     }
-    const name = esc(names[i]!);
+    const name = esc(truth);
     parts.push(text(`x="${left - 8}" y="${top + i * cell + cell / 2 + 3}" text-anchor="end"`, 'tick', name));
     parts.push(text(`transform="translate(${left + i * cell + cell / 2 + 3},${top - 8}) rotate(-45)"`, 'tick', name));
   }
@@ -206,12 +206,12 @@ export function scatter(
   parts.push(text(`x="${(m.l + W - m.r) / 2}" y="${H - 8}" text-anchor="middle"`, 'alabel', esc(axes[0])));
   const side = `transform="translate(13,${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle"`;
   parts.push(text(side, 'alabel', esc(axes[1])));
-  for (let c = 0; c < names.length; c++) {
+  for (const [c, name] of names.entries()) {
     const dots: string[] = [];
     for (let i = 0; i < n; i++)
       if (labels[i] === c)
         dots.push(`<circle cx="${r1(px(points[2 * i]!))}" cy="${r1(py(points[2 * i + 1]!))}" r="3"/>`);
-    const title = `<title>${esc(names[c]!)}</title>`;
+    const title = `<title>${esc(name)}</title>`;
     parts.push(`<g class="cls" data-class="${c}" fill="${PALETTE[c % PALETTE.length]}">${title}${dots.join('')}</g>`);
   }
   return svgRoot('scatter', W, H, 'PCA projection', parts.join(''));

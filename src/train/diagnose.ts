@@ -14,6 +14,7 @@ import { nonFiniteCheck } from '../ops/reduce.ts';
 import { gatherEval, uploadDataset, type GpuDataset } from '../data/batch.ts';
 import { subset, type Dataset } from '../data/dataset.ts';
 import type { Trainer } from './trainer.ts';
+import { must, mustAt } from '../util/must.ts';
 
 export interface NonFinite {
   /** The layer as the summary names it (`conv37`, `res12.conv2`, `res12` for its add). */
@@ -68,8 +69,7 @@ export async function firstNonFinite(trainer: Trainer, ds: Dataset, batch: numbe
       'buffer' in r
         ? await gpu.readF32(r.buffer, numel(node.out.shape), (r.offset ?? 0) / 4)
         : await gpu.readF32(r, numel(node.out.shape));
-    const index = values.findIndex((v) => !Number.isFinite(v));
-    return { layer: node.layer ?? node.op, op: node.op, index, value: values[index]! };
+    return { layer: node.layer ?? node.op, op: node.op, ...firstBadIn(values, `the output of ${node.op}`) };
   } finally {
     gpu.free(own);
     gpu.release(flags);
@@ -176,9 +176,10 @@ export async function firstNonFiniteGradient(trainer: Trainer, ds: Dataset, batc
       }),
     );
     // In the order the backward computes them: the gradient of the last layer first.
+    const shapes = new Map(trainer.params.specs.map((s) => [s.name, s.shape]));
     const grads: Scanned[] = [...p.grads].map(([name, ref]) => ({
       ref,
-      count: numel(trainer.params.specs.find((s) => s.name === name)!.shape),
+      count: numel(must(shapes, name, `parameter "${name}"`)),
       where: { layer: layerOf(name), param: name },
     }));
     const words = Math.max(1, activations.length + grads.length);
@@ -196,9 +197,11 @@ export async function firstNonFiniteGradient(trainer: Trainer, ds: Dataset, batc
     own = [...gather, ...checks];
     gpu.run([...gather, ...p.forward, ...p.backward, ...checks]);
     const flagged = await gpu.readU32(flags, words);
-    const loss = new Float32Array(await gpu.read(stats, 4))[0]! / n;
+    const loss = new DataView(await gpu.read(stats, 4)).getFloat32(0, true) / n;
     const logits = p.buffer(built.logits);
-    const last = [...nodes].reverse().find((node) => step.buffer(node.out) === logits) ?? nodes[nodes.length - 1]!;
+    const last =
+      [...nodes].reverse().find((node) => step.buffer(node.out) === logits) ??
+      mustAt(nodes, nodes.length - 1, 'node of the logits');
     return await judgeStep(gpu, { activations, grads, flagged, loss, logits: last });
   } finally {
     gpu.free(own);
@@ -216,7 +219,7 @@ function diagnosisState(trainer: Trainer, mine: (bytes: number, label: string) =
   const persistent = new Map<string, GPUBuffer>();
   const enc = trainer.gpu.device.createCommandEncoder();
   for (const s of trainer.params.specs) {
-    const b = trainer.params.buffers.get(s.name)!;
+    const b = trainer.params.buffer(s.name);
     if (s.trainable) persistent.set(s.name, b);
     else {
       const copy = mine(b.size, `${s.name} (diagnosis)`);
@@ -237,31 +240,30 @@ async function judgeStep(
   let largest: Largest | null = null;
   await scan(gpu, activations, (values, t) => {
     const m = largestIn(values, largest?.value ?? -1);
-    if (m >= 0) largest = { ...t.where, value: Math.abs(values[m]!) };
+    if (m !== null) largest = { ...t.where, value: m };
   });
-  const badNode = flagged.findIndex((f, i) => i < activations.length && f !== 0);
-  if (badNode >= 0) {
-    const t = activations[badNode]!;
-    return { kind: 'activation', ...t.where, ...(await firstBad(gpu, t)), largest, largestGradient: null };
+  const badNode = activations.find((_, i) => flagged[i]);
+  if (badNode) {
+    return { kind: 'activation', ...badNode.where, ...(await firstBad(gpu, badNode)), largest, largestGradient: null };
   }
   let largestGradient: Largest | null = null;
   let squared: { t: Scanned; index: number; value: number } | null = null;
   await scan(gpu, grads, (values, t) => {
     const m = largestIn(values, largestGradient?.value ?? -1);
-    if (m >= 0) largestGradient = { ...t.where, value: Math.abs(values[m]!) };
+    if (m !== null) largestGradient = { ...t.where, value: m };
     if (!squared) {
       const index = values.findIndex((v) => Number.isFinite(v) && squareOverflows(v));
-      if (index >= 0) squared = { t, index, value: values[index]! };
+      const value = values[index];
+      if (value !== undefined) squared = { t, index, value };
     }
   });
   if (!Number.isFinite(s.loss)) {
     const { layer, op } = s.logits;
     return { kind: 'loss', layer: layer ?? op, op, value: s.loss, largest, largestGradient };
   }
-  const badGrad = flagged.findIndex((f, i) => i >= activations.length && f !== 0);
-  if (badGrad >= 0) {
-    const t = grads[badGrad - activations.length]!;
-    return { kind: 'gradient', ...t.where, ...(await firstBad(gpu, t)), largest, largestGradient };
+  const badGrad = grads.find((_, i) => flagged[activations.length + i]);
+  if (badGrad) {
+    return { kind: 'gradient', ...badGrad.where, ...(await firstBad(gpu, badGrad)), largest, largestGradient };
   }
   const sq = squared as { t: Scanned; index: number; value: number } | null;
   if (sq)
@@ -279,26 +281,28 @@ interface Scanned {
 const split = (r: BufferRef): { buffer: GPUBuffer; offset: number } =>
   'buffer' in r ? { buffer: r.buffer, offset: r.offset ?? 0 } : { buffer: r, offset: 0 };
 
-/** The index of the first finite value whose magnitude exceeds `above`, and is the largest; −1 if none. */
-function largestIn(values: Float32Array, above: number): number {
-  let m = above,
-    at = -1;
-  for (let i = 0; i < values.length; i++) {
-    const a = Math.abs(values[i]!);
-    if (a > m && a !== Infinity) {
-      m = a;
-      at = i;
-    }
+/** The largest finite magnitude of `values` where it exceeds `above`; null if none does. */
+function largestIn(values: Float32Array, above: number): number | null {
+  let m: number | null = null;
+  for (const v of values) {
+    const a = Math.abs(v);
+    if (a > (m ?? above) && a !== Infinity) m = a;
   }
-  return at;
+  return m;
+}
+
+/** The first NaN or ±Inf of `what`'s values, which a check on the GPU has flagged. */
+function firstBadIn(values: Float32Array, what: string): { index: number; value: number } {
+  const index = values.findIndex((v) => !Number.isFinite(v));
+  const value = values[index];
+  if (value === undefined) throw new Error(`internal error: ${what} was flagged as not finite but reads back finite`);
+  return { index, value };
 }
 
 /** The first NaN or ±Inf of a tensor, read back. */
 async function firstBad(gpu: Gpu, t: Scanned): Promise<{ index: number; value: number }> {
   const { buffer, offset } = split(t.ref);
-  const values = await gpu.readF32(buffer, t.count, offset / 4);
-  const index = values.findIndex((v) => !Number.isFinite(v));
-  return { index, value: values[index]! };
+  return firstBadIn(await gpu.readF32(buffer, t.count, offset / 4), t.where.param ?? t.where.layer);
 }
 
 /**
@@ -324,29 +328,48 @@ async function scan(
   if (total === 0) return;
   const staging = gpu.alloc(Math.min(total, READBACK_CHUNK), 'tensors (diagnosis read-back)');
   try {
-    for (let i = 0; i < unique.length; ) {
-      const first = unique[i]!;
-      if (first.count * 4 > staging.size) {
-        const { buffer, offset } = split(first.ref);
-        visit(await gpu.readF32(buffer, first.count, offset / 4), first);
-        i++;
+    for (const run of runs(unique, staging.size)) {
+      const count = run.reduce((a, t) => a + t.count, 0);
+      if (count * 4 > staging.size) {
+        // One tensor larger than the staging buffer, alone in its run: read on its own.
+        for (const t of run) {
+          const { buffer, offset } = split(t.ref);
+          visit(await gpu.readF32(buffer, t.count, offset / 4), t);
+        }
         continue;
       }
       const chunk: { at: number; t: Scanned }[] = [];
-      let bytes = 0;
+      let at = 0;
       const enc = gpu.device.createCommandEncoder();
-      for (; i < unique.length && bytes + unique[i]!.count * 4 <= staging.size; i++) {
-        const t = unique[i]!;
+      for (const t of run) {
         const { buffer, offset } = split(t.ref);
-        enc.copyBufferToBuffer(buffer, offset, staging, bytes, t.count * 4);
-        chunk.push({ at: bytes / 4, t });
-        bytes += t.count * 4;
+        enc.copyBufferToBuffer(buffer, offset, staging, at * 4, t.count * 4);
+        chunk.push({ at, t });
+        at += t.count;
       }
       gpu.device.queue.submit([enc.finish()]);
-      const values = await gpu.readF32(staging, bytes / 4);
+      const values = await gpu.readF32(staging, count);
       for (const { at, t } of chunk) visit(values.subarray(at, at + t.count), t);
     }
   } finally {
     gpu.release(staging);
   }
+}
+
+/** `tensors` in order, in runs that fit `capacity` bytes together; one larger than that is a run of its own. */
+function runs(tensors: readonly Scanned[], capacity: number): Scanned[][] {
+  const runs: Scanned[][] = [];
+  let run: Scanned[] = [];
+  let bytes = 0;
+  for (const t of tensors) {
+    if (run.length > 0 && bytes + t.count * 4 > capacity) {
+      runs.push(run);
+      run = [];
+      bytes = 0;
+    }
+    run.push(t);
+    bytes += t.count * 4;
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
 }

@@ -28,7 +28,7 @@ export class WeightAverage {
   ) {
     for (const s of params.specs) {
       if (!s.trainable) continue;
-      const size = params.buffers.get(s.name)!.size;
+      const size = params.buffer(s.name).size;
       this.averages.set(s.name, gpu.alloc(size, `${s.name}.ema`));
       this.live.set(s.name, gpu.alloc(size, `${s.name}.live`));
     }
@@ -38,7 +38,7 @@ export class WeightAverage {
   /** One step's updates: avg ← decay·avg + (1 − decay)·weight. */
   updates(decay: number): Dispatch[] {
     return [...this.averages].flatMap(([name, avg]) =>
-      emaUpdate(this.gpu, { x: this.params.buffers.get(name)!, avg }, avg.size / 4, decay),
+      emaUpdate(this.gpu, { x: this.params.buffer(name), avg }, avg.size / 4, decay),
     );
   }
 

@@ -3,6 +3,7 @@
 // into the plan's input. `classes` is the model's output width.
 import type { Dispatch, Gpu } from '../gpu/runtime.ts';
 import { confusionAccumulate } from '../ops/reduce.ts';
+import { matrix } from '../ops/geometry.ts';
 import { softmax } from '../ops/softmax_xent.ts';
 import { evalBatches, gatherEval, type GpuDataset } from '../data/batch.ts';
 import { readStats, resetStats, type InferencePlan, type InferencePlans } from './plans.ts';
@@ -89,7 +90,7 @@ export class Inference {
     for (const { offset, size } of evalBatches(n, Math.min(maxBatch, n))) {
       const e = this.plans.get(size, 'features');
       const f = e.built.features ?? e.built.logits;
-      const width = f.shape[1]!;
+      const [, width] = matrix(f.shape, 'the features');
       if (offset === 0) out = new Float32Array(n * width);
       this.writeInput(e, images, offset, size, n);
       gpu.run(e.plan.forward);

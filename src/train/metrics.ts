@@ -71,13 +71,14 @@ export function confusionTable(
   names: readonly string[] = CLASS_NAMES,
 ): string {
   const w = Math.max(5, ...Array.from(confusion as ArrayLike<number>, (v) => String(v).length + 1));
-  const short = Array.from({ length: classes }, (_, c) => (names[c] ?? String(c)).split(/[ /-]/)[0]!.slice(0, 11));
+  // Each name's first word (up to a space, slash or dash), at most 11 characters.
+  const short = Array.from({ length: classes }, (_, c) => (names[c] ?? String(c)).replace(/[ /-].*/s, '').slice(0, 11));
   const nw = Math.max(...short.map((s) => s.length));
   const lines = [
     `${'true \\ pred'.padEnd(nw)} ${Array.from({ length: classes }, (_, j) => String(j).padStart(w)).join('')}`,
   ];
-  for (let i = 0; i < classes; i++) {
-    let row = `${short[i]!.padEnd(nw)} `;
+  for (const [i, name] of short.entries()) {
+    let row = `${name.padEnd(nw)} `;
     for (let j = 0; j < classes; j++) row += String(confusion[i * classes + j]).padStart(w);
     lines.push(row);
   }

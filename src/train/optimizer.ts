@@ -5,6 +5,7 @@ import { adamUpdate, sgdUpdate } from '../ops/optimizer.ts';
 import type { ParamStore } from '../model/params.ts';
 import type { TrainValues } from '../../dsl/ir.ts';
 import { numel } from '../ops/geometry.ts';
+import { must } from '../util/must.ts';
 
 export type OptimizerName = 'adam' | 'adamw' | 'sgd';
 
@@ -55,7 +56,7 @@ export class OptimizerState {
       if (!s.trainable) continue;
       const grad = grads.get(s.name);
       if (!grad) continue;
-      const param = params.buffers.get(s.name)!;
+      const param = params.buffer(s.name);
       const n = numel(s.shape);
       if (c.name === 'sgd') {
         const velocity = this.slots.get(`${s.name}.velocity`);
@@ -70,7 +71,14 @@ export class OptimizerState {
         out.push(
           ...adamUpdate(
             this.gpu,
-            { param, grad, m: this.slots.get(`${s.name}.m`)!, v: this.slots.get(`${s.name}.v`)!, counter, lrTable },
+            {
+              param,
+              grad,
+              m: must(this.slots, `${s.name}.m`, `first moment of "${s.name}"`),
+              v: must(this.slots, `${s.name}.v`, `second moment of "${s.name}"`),
+              counter,
+              lrTable,
+            },
             {
               count: n,
               // Unset: adamUpdate's ADAM_DEFAULTS (src/ops/optimizer.ts).

@@ -23,8 +23,8 @@ export function resetStats(gpu: Gpu, stats: GPUBuffer): void {
 }
 
 export async function readStats(gpu: Gpu, stats: GPUBuffer): Promise<{ lossSum: number; correct: number }> {
-  const raw = await gpu.read(stats, 8);
-  return { lossSum: new Float32Array(raw)[0]!, correct: new Uint32Array(raw)[1]! };
+  const words = new DataView(await gpu.read(stats, 8));
+  return { lossSum: words.getFloat32(0, true), correct: words.getUint32(4, true) };
 }
 
 /** What a training step's plan depends on besides the model: the cache key. */

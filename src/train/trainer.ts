@@ -11,6 +11,7 @@ import type { NamedTensor } from '../model/safetensors.ts';
 import { uploadDataset, type GpuDataset } from '../data/batch.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { DataError } from '../errors.ts';
+import { matrix } from '../ops/geometry.ts';
 import { OptimizerState, type OptimizerConfig } from './optimizer.ts';
 import { LearningRates, lrTable } from './schedule.ts';
 import { metricsFromProbabilities } from './metrics.ts';
@@ -66,7 +67,7 @@ export class Trainer {
     readonly seed = 0,
   ) {
     const built = buildGraph(ir, 1, { seed });
-    this.classes = built.logits.shape[1]!;
+    this.classes = matrix(built.logits.shape, 'the logits')[1];
     this.params = new ParamStore(gpu, built.params);
     this.params.initialise(seed);
     this.counter = gpu.alloc(16, 'step counter');
@@ -126,7 +127,7 @@ export class Trainer {
     this.rates.set(lrTable(o.schedule, o.lr, stepsPerEpoch * o.epochs), lrScale);
     if (o.ema && o.ema > 0) this.ema ??= new WeightAverage(this.gpu, this.params);
     const settings = { batch, stepsPerEpoch, seed: o.seed, labelSmoothing: o.labelSmoothing, augment: o.augment };
-    const plan = this.trainPlan(train, settings, o.ema ?? 0);
+    const plan = this.trainPlan(train, settings, o.ema ?? 0, this.optimizer);
     const perSubmit = Math.max(1, o.stepsPerSubmit ?? (this.gpu.adapter.cpu ? 8 : 50));
     this.stepsPerSubmit = perSubmit;
     const startStep = o.initialStep ?? (o.initialEpoch ?? 0) * stepsPerEpoch;
@@ -164,14 +165,13 @@ export class Trainer {
   }
 
   /** The training plan for this data and these settings: kept while they stay the same. */
-  private trainPlan(train: Dataset, s: StepSettings, ema: number): TrainPlan {
+  private trainPlan(train: Dataset, s: StepSettings, ema: number, optimizer: OptimizerState): TrainPlan {
     const key = trainPlanKey(s, train.n, ema);
     const data = this.data(train);
     const rates = this.rates.buffer;
     const t = this.cachedTrain;
     if (t && t.key === key && t.data === data && t.rates === rates) return t;
     this.releaseTrainPlan();
-    const optimizer = this.optimizer!;
     this.cachedTrain = buildTrainPlan(this.gpu, this.ir, { ...this.shared(), data, rates }, s, {
       key,
       update: (p) => optimizer.updates(this.params, p.grads, this.counter, rates),
