@@ -38,6 +38,10 @@ torch.backends.cudnn.allow_tf32 = a.tf32
 torch.backends.cuda.matmul.allow_tf32 = a.tf32
 torch.backends.cudnn.benchmark = True
 precision = 'tf32' if a.tf32 else 'fp32'
+# On the CPU, every core: some builds start with one thread (Debian's 1.13 here), which would halve
+# the peer; OMP_NUM_THREADS, when set, still wins.
+if dev.type == 'cpu' and 'OMP_NUM_THREADS' not in os.environ:
+    torch.set_num_threads(os.cpu_count() or 1)
 threads = torch.get_num_threads()
 device_name = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'cpu ({threads} thread{"s" * (threads != 1)})'
 about = {'peer': f'pytorch {torch.__version__}', 'device': device_name, 'precision': precision}
