@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureBuilt, writeIdxDir } from './helpers/files.ts';
+import { ensureBuilt, FINISHED_RUN, writeIdxDir } from './helpers/files.ts';
 import { checkpointFolder, readCheckpoint } from '../src/node/rundir.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -80,16 +80,7 @@ describe('SIGKILL during training', () => {
     if (r.status !== 0) expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     // Nothing but the run's own files: no lock, no temporary names, no stale checkpoint folders.
-    expect(readdirSync(dir).sort()).toEqual([
-      'checkpoint',
-      'history.csv',
-      'history.json',
-      'metrics.json',
-      'model.net',
-      'report.html',
-      'run.json',
-      'weights.safetensors',
-    ]);
+    expect(readdirSync(dir).sort()).toEqual(FINISHED_RUN);
     const history = JSON.parse(readFileSync(join(dir, 'history.json'), 'utf8'));
     expect(history.map((h: { epoch: number }) => h.epoch)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
     expect(existsSync(join(dir, 'weights.safetensors'))).toBe(true);

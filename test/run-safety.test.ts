@@ -19,7 +19,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { ensureBuilt, writeIdxDir } from './helpers/files.ts';
+import { ensureBuilt, FINISHED_RUN, idx, writeIdxDir } from './helpers/files.ts';
 
 const BIN = resolve('bin/fmgpu.js');
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
@@ -202,16 +202,7 @@ describe('a resume continues exactly the run it names, or is refused before anyt
     const r = fmgpu(['train', '--resume', dir, '--epochs', '4']);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(readdirSync(dir).sort()).toEqual([
-      'checkpoint',
-      'history.csv',
-      'history.json',
-      'metrics.json',
-      'model.net',
-      'report.html',
-      'run.json',
-      'weights.safetensors',
-    ]);
+    expect(readdirSync(dir).sort()).toEqual(FINISHED_RUN);
   });
 });
 
@@ -260,11 +251,6 @@ describe('failed writes and empty or unwritable places', () => {
     expect(readdirSync(tmp).filter((f) => f.includes('.tmp'))).toEqual([]);
   });
 
-  const idx = (magic: number, dims: number[]): Uint8Array => {
-    const b = new Uint8Array(4 + 4 * dims.length);
-    [magic, ...dims].forEach((d, i) => new DataView(b.buffer).setUint32(4 * i, d));
-    return b;
-  };
   const withEmpty = (name: string, prefix: string): string => {
     const dir = join(tmp, name);
     cpSync(data, dir, { recursive: true });

@@ -166,3 +166,15 @@ export function zlibOfZeros(n: number): Uint8Array {
   new DataView(adler.buffer).setUint32(0, (((n % 65521) << 16) | 1) >>> 0); // s1 stays 1, s2 = n·1
   return concatBytes([Uint8Array.of(0x78, 0x01), ...deflatedZeros(n), FINAL_EMPTY_BLOCK, adler]);
 }
+
+/** What a finished run directory holds, sorted: its files and its last checkpoint, nothing else. */
+export const FINISHED_RUN = [
+  'checkpoint',
+  'history.csv',
+  'history.json',
+  'metrics.json',
+  'model.net',
+  'report.html',
+  'run.json',
+  'weights.safetensors',
+];
