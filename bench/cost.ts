@@ -137,7 +137,9 @@ async function main(): Promise<void> {
   const acc = opt('accumulators', 'described');
   if (!['described', 'registers', 'indexed'].includes(acc))
     throw new Error(`--accumulators ${acc}: expected registers or indexed`);
+  // The stand-in device is the profile's: its limits, and its units for the GEMM tiles and splits.
   const limits = {
+    units: profile.v.units,
     maxBufferSize: profile.v.maxBufferSize,
     maxStorageBufferBindingSize: profile.v.maxStorageBufferBindingSize,
     maxComputeWorkgroupsPerDimension: profile.v.maxComputeWorkgroupsPerDimension,

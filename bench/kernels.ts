@@ -11,16 +11,26 @@
 // where the adapter has them; each variant checked against its float64 reference at a small size,
 // then timed for about S seconds (1); each row holds its dispatches' work descriptions (what the
 // cost model reads, src/gpu/work.ts), so that a refit can use them.
-import { openNodeGpu } from '../src/node/gpu.ts';
+//   node dist/bench/kernels.js --predict [--device h100] [--probe-size N] [--probe-batch N]
+// --predict: no GPU needed: what the cost model predicts (src/gpu/cost.ts, bench/devices/NAME.json)
+// for the probes' tiled kernels as a GPU of that profile plans them (its units: src/ops/gemm.ts),
+// with their tiles. A prediction, not a measurement.
+import { installGlobals, openNodeGpu } from '../src/node/gpu.ts';
+import { loadProfile } from '../src/node/profiles.ts';
+import { predictDispatch } from '../src/gpu/cost.ts';
+import { dryGpu } from '../src/gpu/dry.ts';
 import { adapterName } from '../src/gpu/device.ts';
 import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
-import { matmul } from '../src/ops/matmul.ts';
+import { matmul, matmulPartsLength, matmulPlan, type MatmulShape } from '../src/ops/matmul.ts';
 import { matmulRef } from '../src/ops/matmul.ref.ts';
 import {
   conv2dBackwardInput,
   conv2dBackwardWeights,
   conv2dForward,
   conv2dGeometry,
+  conv2dPlan,
+  forwardPartsLength,
+  inputPartsLength,
   weightPartsLength,
   type Conv2dShape,
 } from '../src/ops/conv2d.ts';
@@ -90,6 +100,65 @@ async function timeFor(gpu: Gpu, ds: Dispatch[], seconds: number): Promise<{ ms:
   return { ms: await time(gpu, ds, reps), reps };
 }
 
+/** The partial sums a split tiled kernel needs (4 bytes when none): gemm.ts may split any pass. */
+const partsFor = (gpu: Gpu, floats: number): GPUBuffer => gpu.alloc(Math.max(1, floats) * 4, 'partial sums');
+
+/** matmul with its partial sums, released with the dispatches' uniforms by the caller's gpu.free. */
+function matmulWithParts(gpu: Gpu, io: { a: GPUBuffer; b: GPUBuffer; c: GPUBuffer }, s: MatmulShape) {
+  const parts = partsFor(gpu, matmulPartsLength(gpu, s));
+  return { d: matmul(gpu, { ...io, parts }, s), parts };
+}
+
+/** The conv dX probe's layer: the reference network's 32→64 14×14 at batch n. */
+const probeConv = (n: number): Conv2dShape => ({
+  n,
+  c: 32,
+  k: 64,
+  h: 14,
+  w: 14,
+  kh: 3,
+  kw: 3,
+  strideH: 1,
+  strideW: 1,
+  padding: 'same',
+});
+
+/** --predict: the probes' tiled kernels as the cost model prices them on a device profile. */
+function predict(): void {
+  installGlobals();
+  const { profile } = loadProfile(opt('device', 'h100'));
+  const gpu = dryGpu({ units: profile.v.units });
+  const [size, batch] = [Number(opt('probe-size', '4096')), Number(opt('probe-batch', '256'))];
+  const buf = gpu.alloc(4);
+  const mm = { m: size, n: size, k: size };
+  const s = probeConv(batch);
+  const tile = (p: ReturnType<typeof matmulPlan>): string =>
+    `${p.tile.bm}×${p.tile.bn} tiles, ${4 * p.tile.rb}×${4 * p.tile.cb} a thread, ${p.threads} threads` +
+    `${p.splits > 1 ? `, split ${p.splits}` : ''}${p.checked ? '' : ', unchecked'}`;
+  const rows: [string, string, number, Dispatch[], string][] = [
+    [
+      'matmul',
+      `${size}x${size}x${size}`,
+      2 * size ** 3,
+      matmul(gpu, { a: buf, b: buf, c: buf }, mm),
+      tile(matmulPlan(gpu, mm)),
+    ],
+    [
+      'conv dX',
+      `N${batch} 32→64 14x14`,
+      2 * batch * 64 * 14 * 14 * 32 * 9,
+      conv2dBackwardInput(gpu, { dy: buf, w: buf, dx: buf, parts: buf }, s),
+      tile(conv2dPlan(gpu, s, 'dX')),
+    ],
+  ];
+  console.log(`cost model on ${profile.name} (${profile.device}): a prediction, not a measurement`);
+  for (const [kernel, shape, flops, ds, how] of rows) {
+    const us = ds.reduce((a, d) => a + predictDispatch(d, profile).kernelUs, 0);
+    const line = `${kernel} ${shape}: ${(us / 1000).toFixed(3)} ms, ${(flops / us / 1e6).toFixed(2)} TFLOP/s`;
+    console.log(`predicted ${line} (kernels alone; ${how}; ${ds.length} dispatch${ds.length > 1 ? 'es' : ''})`);
+  }
+}
+
 /** The calibration probes (--probe): matmul and one conv dX, at each kernel variant the adapter has. */
 async function probes(): Promise<void> {
   const own = await openNodeGpu();
@@ -104,18 +173,7 @@ async function probes(): Promise<void> {
   ];
   if (own.usableLanes > 0) variants.push([`lanes${own.usableLanes}`, own.withTuning({ lanes: own.usableLanes })]);
   const rng = new Rng(1);
-  const conv = (n: number): Conv2dShape => ({
-    n,
-    c: 32,
-    k: 64,
-    h: 14,
-    w: 14,
-    kh: 3,
-    kw: 3,
-    strideH: 1,
-    strideW: 1,
-    padding: 'same',
-  });
+  const conv = probeConv;
   let bad = 0;
   for (const [variant, gpu] of variants) {
     const upload = (x: Float64Array): GPUBuffer => gpu.upload(Float32Array.from(x));
@@ -155,10 +213,11 @@ async function probes(): Promise<void> {
     const small = { m: 256, n: 256, k: 256 };
     const [a0, b0] = [rng.floats(256 * 256), rng.floats(256 * 256)];
     const bufs0 = [upload(a0), upload(b0), gpu.alloc(256 * 256 * 4)] as const;
-    const d0 = matmul(gpu, { a: bufs0[0], b: bufs0[1], c: bufs0[2] }, small);
+    const { d: d0, parts: p0 } = matmulWithParts(gpu, { a: bufs0[0], b: bufs0[1], c: bufs0[2] }, small);
     gpu.run(d0);
     const mmErr = maxRelErr(await gpu.readF32(bufs0[2]), matmulRef(a0, b0, null, small));
     gpu.free(d0);
+    gpu.release(p0);
     for (const x of bufs0) gpu.release(x);
     const big = { m: size, n: size, k: size };
     const bufs = [
@@ -166,9 +225,10 @@ async function probes(): Promise<void> {
       upload(rng.floats(size * size)),
       gpu.alloc(size * size * 4),
     ] as const;
-    const d1 = matmul(gpu, { a: bufs[0], b: bufs[1], c: bufs[2] }, big);
+    const { d: d1, parts: p1 } = matmulWithParts(gpu, { a: bufs[0], b: bufs[1], c: bufs[2] }, big);
     await emit('matmul', `${size}x${size}x${size}`, 2 * size ** 3, d1, mmErr);
     gpu.free(d1);
+    gpu.release(p1);
     for (const x of bufs) gpu.release(x);
 
     // conv dX of the 32→64 14×14 layer: checked at batch 2, timed at `batch`.
@@ -180,13 +240,14 @@ async function probes(): Promise<void> {
         ys = nb * 64 * 14 * 14;
       const [w, dy] = [rng.floats(ws), rng.floats(ys)];
       const cb = [upload(w), upload(dy), gpu.alloc(xs * 4)] as const;
-      const d = conv2dBackwardInput(gpu, { w: cb[0], dy: cb[1], dx: cb[2] }, s);
+      const parts = partsFor(gpu, inputPartsLength(gpu, s));
+      const d = conv2dBackwardInput(gpu, { w: cb[0], dy: cb[1], dx: cb[2], parts }, s);
       if (nb === 2) {
         gpu.run(d);
         dxErr = maxRelErr(await gpu.readF32(cb[2]), conv2dBackwardInputRef(dy, w, s));
       } else await emit('conv dX', `N${nb} 32→64 14x14`, 2 * nb * 64 * 14 * 14 * 32 * 9, d, dxErr);
       gpu.free(d);
-      for (const x of cb) gpu.release(x);
+      for (const x of [...cb, parts]) gpu.release(x);
     }
   }
   own.destroy();
@@ -218,7 +279,7 @@ async function main(): Promise<void> {
     const a = rng.floats(size * size),
       b = rng.floats(size * size);
     const [ab, bb, cb] = [upload(a), upload(b), gpu.alloc(size * size * 4)];
-    const d = matmul(gpu, { a: ab, b: bb, c: cb }, s);
+    const { d, parts } = matmulWithParts(gpu, { a: ab, b: bb, c: cb }, s);
     let err = NaN;
     if (size <= 512) {
       gpu.run(d);
@@ -234,7 +295,7 @@ async function main(): Promise<void> {
       maxErr: err,
     });
     gpu.free(d);
-    for (const x of [ab, bb, cb]) gpu.release(x);
+    for (const x of [ab, bb, cb, parts]) gpu.release(x);
   }
 
   // The reference network's conv layers.
@@ -277,10 +338,16 @@ async function main(): Promise<void> {
           gpu.alloc(ws * 4),
           gpu.alloc(l.k * 4),
         ];
-        const parts = gpu.alloc(Math.max(1, weightPartsLength(gpu, s)) * 4, 'dW partial sums');
+        // One partial-sums buffer for whichever passes split (each runs on its own here).
+        const lengths = [
+          forwardPartsLength(gpu, s),
+          inputPartsLength(gpu, s),
+          weightPartsLength(gpu, s, { bias: true }),
+        ];
+        const parts = partsFor(gpu, Math.max(...lengths));
         const passes: [string, Dispatch[], number, number][] = [
-          ['conv fwd', conv2dForward(gpu, { x: xb, w: wb, b: bb, y: yb }, s), xs + ws + ys, 0],
-          ['conv dX', conv2dBackwardInput(gpu, { dy: dyb, w: wb, dx: dxb }, s), xs + ws + ys, 1],
+          ['conv fwd', conv2dForward(gpu, { x: xb, w: wb, b: bb, y: yb, parts }, s), xs + ws + ys, 0],
+          ['conv dX', conv2dBackwardInput(gpu, { dy: dyb, w: wb, dx: dxb, parts }, s), xs + ws + ys, 1],
           ['conv dW', conv2dBackwardWeights(gpu, { dy: dyb, x: xb, dw: dwb, db: dbb, parts }, s), xs + ws + ys, 2],
         ];
         const flops = 2 * nb * l.k * g.oh * g.ow * l.c * 9;
@@ -339,4 +406,5 @@ async function main(): Promise<void> {
   }
 }
 const maxErrs: Record<string, number> = {};
-await (args.includes('--probe') ? probes() : main());
+if (args.includes('--predict')) predict();
+else await (args.includes('--probe') ? probes() : main());

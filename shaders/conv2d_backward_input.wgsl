@@ -8,23 +8,26 @@
 // (a, b) (a < sh, b < sw) is a stride-1 correlation with no wasted zero terms: with iy = first + sh·j,
 // oy = q + j − u (see phase()). Per phase the GEMM is rows c, columns p = (n·ny + jy)·nx + jx,
 // inner r = (k·tapsY + uy)·tapsX + ux. A phase with no taps (stride > kernel) writes zeros.
-// Bindings: 0 params (P: lib/conv.wgsl), 1 dy, 2 w, 3 dx (overwritten, or added to when ACCUM).
-// Dispatch: (grid(rowTiles · colTiles), sh·sw) workgroups of GEMM_T×GEMM_T threads, rowTiles = ceil(C/BM),
-// colTiles = ceil(N·ceil(H/sh)·ceil(W/sw)/64) (the largest phase); wg.z is the phase a·sw + b.
-// Tiles BM×64×16: each thread owns (BM/GEMM_T)×(64/GEMM_T) outputs strided by GEMM_T (gemm_tile() from
-// lib/gemm.wgsl, prepended by the loader).
-// BM (override) is 64, or 32 when C ≤ 32 so that a narrow layer does not compute a half-empty tile.
+// The GEMM is lib/gemm.wgsl's (tile GEMM_BM × GEMM_BN, register blocks: src/ops/gemm.ts). Fetch
+// order: weights 0 (thread li's r = k0 + li % 16, decoded once a step); dy 2 (column run: thread li
+// keeps column col0 + li % BN, decoded once, and GEMM_LB consecutive r, stepped by one).
+// Entry points and bindings (uniform P: lib/conv.wgsl); phases = sh·sw, colsMax = N·⌈H/sh⌉·⌈W/sw⌉:
+//   main         0 params, 1 dy, 2 w, 3 dx (overwritten, or added to when ACCUM).
+//                Dispatch (grid(rowTiles · colTiles), phases) workgroups of GEMM_TX × GEMM_TY threads,
+//                rowTiles = ceil(C/BM), colTiles = ceil(colsMax/BN) (the largest phase); wg.z is the
+//                phase a·sw + b.
+//   main_split   split-K: wg.z = phase + phases·z, z < splits, multiplies r in [z·chunk, (z+1)·chunk)
+//                of its phase into parts[z][phase·C + c][colsMax]: 0 params, 1 dy, 2 w, 3 parts.
+//   reduce_splits  the partials summed in a fixed order, then written to dx (lib/gemm.wgsl):
+//                0 params, 1 parts, 2 unused, 3 dx.
 
 override ACCUM: bool = false;
-// Rows (in-channels) per tile: 64 or 32 (a multiple of 16, at most 64).
-override BM: u32 = 64u;
 
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> wt: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
-
-const BN = 64u;
-// As [BK][BM]: weights; Bs [BK][BN]: gathered dy (lib/gemm.wgsl).
+@group(0) @binding(3) var<storage, read_write> gemm_parts_out: array<f32>;
+@group(0) @binding(1) var<storage, read> gemm_parts_in: array<f32>;
 
 // One axis of stride phase a: inputs i = first + s·j (j < count), taps a + s·u (u < taps),
 // and the output they meet, o = q + j − u.
@@ -40,99 +43,159 @@ fn phase(a: u32, s: u32, pad: u32, size: u32, ksize: u32) -> Phase {
   return Phase(a, first, count, taps, (first + pad - a) / s);
 }
 
-@compute @workgroup_size(GEMM_T, GEMM_T)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
-  let tile = wg.x + wg.y * nwg.x;
-  if (tile >= P.col_tiles * ((P.c + BM - 1u) / BM)) { return; }
-  let py = phase(wg.z / P.sw, P.sh, P.pad_top, P.h, P.kh);
-  let px = phase(wg.z % P.sw, P.sw, P.pad_left, P.w, P.kw);
-  let plane = py.count * px.count;
-  let cols = P.n * plane;
-  let col0 = (tile % P.col_tiles) * BN;
-  if (col0 >= cols) { return; }
-  let row0 = (tile / P.col_tiles) * BM;
-  let taps = py.taps * px.taps;
-  let inner = P.k * taps;
+// The phase this thread works on (or stores to, in reduce_splits: kept from its last store).
+var<private> dx_f: u32 = 0xffffffffu;
+var<private> dx_py: Phase;
+var<private> dx_px: Phase;
+// This thread's tile row origin and its dy column: output origin, image offset, in range.
+var<private> dx_row0: u32;
+var<private> dx_oy0: i32;
+var<private> dx_ox0: i32;
+var<private> dx_dybase: u32;
+var<private> dx_ok: bool;
+
+fn set_phase(f: u32) {
+  if (f == dx_f) { return; }
+  dx_f = f;
+  dx_py = phase_y(f);
+  dx_px = phase_x(f);
+}
+
+fn cols_max() -> u32 {
+  return P.n * ((P.h + P.sh - 1u) / P.sh) * ((P.w + P.sw - 1u) / P.sw);
+}
+
+fn gemm_fetch(k0: u32, k_end: u32, li: u32) {
+  let taps = dx_py.taps * dx_px.taps;
   let ohw = P.oh * P.ow;
-  let ckhw = P.c * P.kh * P.kw;
-
-  // Thread li gathers column col0 + li % 64 of every dy tile, so its output origin is computed
-  // once, and GEMM_SLICE_ROWS of the tile's 16 inner rows from q·GEMM_SLICE_ROWS, q = li / 64 (the same
-  // for a whole warp).
-  let cb = li % BN;
-  let q4 = (li / BN) * GEMM_SLICE_ROWS;
-  let p = col0 + cb;
-  let p_ok = p < cols;
-  let pj = p % plane;
-  let oy0 = i32(py.q + pj / px.count);
-  let ox0 = i32(px.q + pj % px.count);
-  let dybase = (p / plane) * P.k * ohw;
-  // Weights: thread li always loads inner index k0 + li % 16 of rows li / 16 + GEMM_LOAD_STRIDE·i.
-  let ka = li % BK;
-  let ma = li / BK;
-
-  // r = k0 decoded as (k·OH·OW, uy, ux); advanced by one per gathered element instead of divided,
-  // since integer division is slow on every device (and scalarized on a CPU).
+  // Weights: this thread's r = k0 + li % 16 (fetch order 0), decoded once for all its rows.
+  let ra = k0 + li % GEMM_BK;
+  let ok_a = !GEMM_CHECKED || ra < k_end;
+  var wbase = 0u;
+  if (ok_a) {
+    let t = ra % taps;
+    let ky = dx_py.a + (t / dx_px.taps) * P.sh;
+    let kx = dx_px.a + (t % dx_px.taps) * P.sw;
+    wbase = (ra / taps) * P.c * P.kh * P.kw + ky * P.kw + kx;
+  }
+  for (var j = 0u; j < GEMM_LA; j++) {
+    let m = dx_row0 + gemm_a_coord(j, li).y;
+    var v = 0.0;
+    if (ok_a && (!GEMM_CHECKED || m < P.c)) { v = wt[wbase + m * P.kh * P.kw]; }
+    gemm_pa[j] = v;
+  }
+  // dy: this thread's column, r0 … r0 + LB − 1, r0 decoded once and stepped.
+  let r0 = k0 + (li / GEMM_BN) * GEMM_LB;
   var koff = 0u;
   var uy = 0u;
   var ux = 0u;
-  var acc: array<f32, 64>;
-  for (var k0 = 0u; k0 < inner; k0 += BK) {
-    let ra = k0 + ka;
-    if (ra < inner) {
-      // One decode per tile step serves all BM/GEMM_LOAD_STRIDE weight loads of this thread.
-      let t = ra % taps;
-      let ky = py.a + (t / px.taps) * P.sh;
-      let kx = px.a + (t % px.taps) * P.sw;
-      let wbase = (ra / taps) * ckhw + ky * P.kw + kx;
-      for (var i = 0u; i < BM / GEMM_LOAD_STRIDE; i++) {
-        let m = ma + i * GEMM_LOAD_STRIDE;
-        var av = 0.0;
-        if (row0 + m < P.c) { av = wt[wbase + (row0 + m) * P.kh * P.kw]; }
-        As[ka * BM + m] = av;
-      }
-    } else {
-      for (var i = 0u; i < BM / GEMM_LOAD_STRIDE; i++) { As[ka * BM + ma + i * GEMM_LOAD_STRIDE] = 0.0; }
-    }
-
-    // Every thread steps the decoded index through all 16 rows; it gathers only its own.
-    for (var i = 0u; i < BK; i++) {
-      if (i >= q4 && i < q4 + GEMM_SLICE_ROWS) {
-        let oy = oy0 - i32(uy);
-        let ox = ox0 - i32(ux);
-        var bv = 0.0;
-        if (p_ok && k0 + i < inner && oy >= 0 && oy < i32(P.oh) && ox >= 0 && ox < i32(P.ow)) {
-          bv = dy[dybase + koff + u32(oy) * P.ow + u32(ox)];
-        }
-        Bs[i * BN + cb] = bv;
-      }
-      ux++;
-      if (ux == px.taps) {
-        ux = 0u;
-        uy++;
-        if (uy == py.taps) { uy = 0u; koff += ohw; }
-      }
-    }
-    workgroupBarrier();
-    gemm_tile(&acc, lid);
-    workgroupBarrier();
+  if (taps > 0u) {
+    koff = (r0 / taps) * ohw;
+    uy = (r0 % taps) / dx_px.taps;
+    ux = r0 % dx_px.taps;
   }
-
-  for (var j = 0u; j < BN / GEMM_T; j++) {
-    let col = col0 + lid.x + j * GEMM_T;
-    if (col >= cols) { continue; }
-    let xn = col / plane;
-    let xj = col % plane;
-    let iy = py.first + (xj / px.count) * P.sh;
-    let ix = px.first + (xj % px.count) * P.sw;
-    for (var i = 0u; i < BM / GEMM_T; i++) {
-      let row = row0 + lid.y + i * GEMM_T;
-      if (row >= P.c) { continue; }
-      let idx = ((xn * P.c + row) * P.h + iy) * P.w + ix;
-      var v = acc[i * 8u + j];
-      if (ACCUM) { v += dx[idx]; }
-      dx[idx] = v;
+  for (var j = 0u; j < GEMM_LB; j++) {
+    let oy = dx_oy0 - i32(uy);
+    let ox = dx_ox0 - i32(ux);
+    var v = 0.0;
+    let ok = !GEMM_CHECKED || (dx_ok && r0 + j < k_end);
+    if (ok && oy >= 0 && oy < i32(P.oh) && ox >= 0 && ox < i32(P.ow)) {
+      v = dy[dx_dybase + koff + u32(oy) * P.ow + u32(ox)];
+    }
+    gemm_pb[j] = v;
+    ux++;
+    if (ux == dx_px.taps) {
+      ux = 0u;
+      uy++;
+      if (uy == dx_py.taps) { uy = 0u; koff += ohw; }
     }
   }
+}
+
+fn gemm_out_dims() -> vec2u {
+  return vec2u(P.sh * P.sw * P.c, cols_max());
+}
+
+fn gemm_store(row: u32, col: u32, v: f32) {
+  gemm_store4(row, col, vec4(v, 0.0, 0.0, 0.0), 1u);
+}
+
+// Row phase·C + c, columns col … col + count − 1 of that phase's plane: one decode, then stepped.
+fn gemm_store4(row: u32, col: u32, v: vec4<f32>, count: u32) {
+  set_phase(row / P.c);
+  let c = row % P.c;
+  let plane = dx_py.count * dx_px.count;
+  if (plane == 0u) { return; }
+  var n = col / plane;
+  let j = col % plane;
+  var jy = j / dx_px.count;
+  var jx = j % dx_px.count;
+  for (var i = 0u; i < 4u; i++) {
+    if (i < count && n < P.n) {
+      let idx = ((n * P.c + c) * P.h + dx_py.first + jy * P.sh) * P.w + dx_px.first + jx * P.sw;
+      var x = v[i];
+      if (ACCUM) { x += dx[idx]; }
+      dx[idx] = x;
+    }
+    jx++;
+    if (jx == dx_px.count) {
+      jx = 0u;
+      jy++;
+      if (jy == dx_py.count) { jy = 0u; n++; }
+    }
+  }
+}
+
+fn phase_y(f: u32) -> Phase { return phase(f / P.sw, P.sh, P.pad_top, P.h, P.kh); }
+fn phase_x(f: u32) -> Phase { return phase(f % P.sw, P.sw, P.pad_left, P.w, P.kw); }
+
+/** Inner indices of phase f: K · its taps. */
+fn inner_of(f: u32) -> u32 { return P.k * phase_y(f).taps * phase_x(f).taps; }
+
+/** Columns of phase f's GEMM: N · its plane. */
+fn cols_of(f: u32) -> u32 { return P.n * phase_y(f).count * phase_x(f).count; }
+
+/** Whether workgroup wg has a tile in phase f: the largest phase's grid, less the spare tiles. */
+fn has_tile(wg: vec3u, nwg: vec3u, f: u32) -> bool {
+  let tile = wg.x + wg.y * nwg.x;
+  return tile < P.col_tiles * ((P.c + GEMM_BM - 1u) / GEMM_BM) && (tile % P.col_tiles) * GEMM_BN < cols_of(f);
+}
+
+/** The tile of workgroup wg in phase f, and this thread's dy column. */
+fn tile_of(wg: vec3u, nwg: vec3u, f: u32, li: u32) -> GemmTile {
+  let tile = wg.x + wg.y * nwg.x;
+  set_phase(f);
+  let plane = dx_py.count * dx_px.count;
+  let col0 = (tile % P.col_tiles) * GEMM_BN;
+  dx_row0 = (tile / P.col_tiles) * GEMM_BM;
+  let p = col0 + li % GEMM_BN;
+  dx_ok = p < P.n * plane;
+  let pj = p % plane;
+  dx_oy0 = i32(dx_py.q + pj / dx_px.count);
+  dx_ox0 = i32(dx_px.q + pj % dx_px.count);
+  dx_dybase = (p / plane) * P.k * P.oh * P.ow;
+  return GemmTile(dx_row0, col0, P.c, P.n * plane, f * P.c);
+}
+
+@compute @workgroup_size(GEMM_TX, GEMM_TY)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  if (!has_tile(wg, nwg, wg.z)) { return; }
+  let t = tile_of(wg, nwg, wg.z, li);
+  gemm_run(t, 0u, inner_of(wg.z), lid, li);
+  gemm_emit_store(t, lid, li);
+}
+
+@compute @workgroup_size(GEMM_TX, GEMM_TY)
+fn main_split(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let phases = P.sh * P.sw;
+  let f = wg.z % phases;
+  if (!has_tile(wg, nwg, f)) { return; }
+  let t = tile_of(wg, nwg, f, li);
+  let z = wg.z / phases;
+  let k0 = z * P.chunk;
+  gemm_run(t, k0, min(inner_of(f), k0 + P.chunk), lid, li);
+  let dims = gemm_out_dims();
+  gemm_emit_parts(t, lid, li, z * dims.x * dims.y, dims.y);
 }

@@ -4,115 +4,128 @@
 // N batch, C in-channels, K out-channels, H×W input, KH×KW kernel, sh×sw stride, OH×OW output;
 // tensors NCHW row-major f32: dy [N,K,OH,OW], x [N,C,H,W], dw [K,C,KH,KW], db [K]; both overwritten.
 //
-// main: implicit GEMM dw = dy · im2col(x)ᵀ. Rows: out-channels k; columns: r = (c·KH + ky)·KW + kx;
-//   inner: positions p = (n·OH + oy)·OW + ox. Bindings: 0 params (P: lib/conv.wgsl), 1 dy, 2 x, 3 out.
-//   Dispatch: (grid(rowTiles · colTiles), splits) workgroups of GEMM_T×GEMM_T threads, rowTiles = ceil(K/BM),
-//   colTiles = ceil(C·KH·KW/BN); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles, column tile
-//   t % colTiles. Tiles BM×BN×16: each thread owns (BM/GEMM_T)×(BN/GEMM_T) outputs strided
-//   by GEMM_T (gemm_tile() from lib/gemm.wgsl, prepended by the loader). BM, BN (overrides) are
-//   64, narrowed to 32 or 16 for small K or C·KH·KW (a first layer's C·KH·KW is 9) so that the
-//   tile is not mostly empty and more workgroups share the work.
-//   Split-K: the weight gradient is a few tiles with a very long inner dimension (N·OH·OW, 200k at
-//   batch 256 on 28×28), so workgroup z sums only positions [z·chunk, (z+1)·chunk) and writes its
-//   partial to out[z·K·C·KH·KW + …]; with one split, out is dw itself.
-// reduce_splits: dw[i] = Σ_z parts[z·len + i] in z order (deterministic). Bindings: 0 params,
-//   1 parts, 2 dw. Dispatch: grid(ceil(K·C·KH·KW / 256)) workgroups of 256.
-// bias_grad: one workgroup of 256 per k, strided partial sums then a tree.
-//   Bindings: 0 params (P: lib/conv.wgsl), 1 dy, 2 db. Dispatch: grid(K) workgroups.
-
-// Tile rows (out-channels) and columns (C·KH·KW): each 16, 32 or 64.
-override BM: u32 = 64u;
-override BN: u32 = 64u;
+// main: implicit GEMM dw = dy · im2col(x)ᵀ, lib/gemm.wgsl's (tile GEMM_BM × GEMM_BN, register blocks:
+//   src/ops/gemm.ts). Rows: out-channels k; columns: r = (c·KH + ky)·KW + kx; inner: positions
+//   p = (n·OH + oy)·OW + ox. With GEMM_SUMS 1 the workgroups of column tile 0 also sum their dy rows
+//   as they pass through workgroup memory: db, the GEMM's extra column C·KH·KW, at no extra pass.
+//   Both fetches (order 0) give thread li the position p = k0 + li % 16 (consecutive threads,
+//   consecutive positions), decoded once a step, and rows / columns li / 16 + (T/16)·j; a column's
+//   tap comes from the table `taps`, decoded once per workgroup.
+//   Bindings: 0 params (P: lib/conv.wgsl), 1 dy, 2 x, 3 dw, 4 db (any buffer without GEMM_SUMS).
+//   Dispatch: grid(rowTiles · colTiles) workgroups of GEMM_TX × GEMM_TY threads, rowTiles =
+//   ceil(K/BM), colTiles = ceil(C·KH·KW/BN); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles,
+//   column tile t % colTiles.
+// main_split: split-K, for the weight gradient is a few tiles over a long inner dimension (N·OH·OW,
+//   200k at batch 256 on 28×28): workgroup z sums only positions [z·chunk, (z+1)·chunk) into its
+//   partial tile parts[z][K][C·KH·KW (+1: db)]. Bindings: 0 params, 1 dy, 2 x, 3 parts.
+//   Dispatch: (grid(rowTiles · colTiles), splits).
+// reduce_splits (lib/gemm.wgsl): dw (and db) = Σ_z parts[z] in a fixed order. Bindings: 0 params,
+//   1 parts, 2 unused, 3 dw, 4 db. Also the reduction of the lane kernel's partials (no db column).
+// bias_grad (the lane kernels' db, src/ops/conv2d.ts): one workgroup of 256 per k, strided partial
+//   sums then a tree. Bindings: 0 params, 1 dy, 2 db. Dispatch: grid(K) workgroups.
 
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dw_db: array<f32>;
 @group(0) @binding(2) var<storage, read_write> db: array<f32>;
-@group(0) @binding(1) var<storage, read> parts: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dw_sum: array<f32>;
+@group(0) @binding(3) var<storage, read_write> gemm_parts_out: array<f32>;
+@group(0) @binding(1) var<storage, read> gemm_parts_in: array<f32>;
 
 // An out-of-range tap: its input row is never inside the image.
 const NO_TAP = 1048576;
 
-// As [BK][BM]: dy; Bs [BK][BN]: im2col(x)ᵀ (lib/gemm.wgsl).
 // For the tile's BN columns r: (c·H·W + ky·W + kx, ky, kx), decoded once.
-var<workgroup> taps: array<vec3i, 64>;
+var<workgroup> taps: array<vec4<i32>, GEMM_BN>;
+var<private> dw_row0: u32;
 
-@compute @workgroup_size(GEMM_T, GEMM_T)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+fn gemm_fetch(k0: u32, k_end: u32, li: u32) {
+  let ohw = P.oh * P.ow;
+  let p = k0 + li % GEMM_BK;
+  let ok = !GEMM_CHECKED || p < k_end;
+  let pn = p / ohw;
+  let pq = p % ohw;
+  let dybase = pn * P.k * ohw + pq;
+  let iy0 = i32((pq / P.ow) * P.sh) - i32(P.pad_top);
+  let ix0 = i32((pq % P.ow) * P.sw) - i32(P.pad_left);
+  let xbase = i32(pn * P.c * P.h * P.w) + iy0 * i32(P.w) + ix0;
+  for (var j = 0u; j < GEMM_LA; j++) {
+    let m = dw_row0 + gemm_a_coord(j, li).y;
+    var v = 0.0;
+    if (ok && (!GEMM_CHECKED || m < P.k)) { v = dy[dybase + m * ohw]; }
+    gemm_pa[j] = v;
+  }
+  for (var j = 0u; j < GEMM_LB; j++) {
+    let tap = taps[gemm_b_coord(j, li).y];
+    let iy = iy0 + tap.y;
+    let ix = ix0 + tap.z;
+    var v = 0.0;
+    if (ok && iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w)) { v = x[u32(xbase + tap.x)]; }
+    gemm_pb[j] = v;
+  }
+}
+
+fn gemm_out_dims() -> vec2u {
+  return vec2u(P.k, P.c * P.kh * P.kw + select(0u, 1u, GEMM_SUMS == 1u));
+}
+
+fn gemm_store(row: u32, col: u32, v: f32) {
+  let ckk = P.c * P.kh * P.kw;
+  if (col < ckk) {
+    dw[row * ckk + col] = v;
+  } else if (GEMM_SUMS == 1u) {
+    dw_db[row] = v;
+  }
+}
+
+fn gemm_store4(row: u32, col: u32, v: vec4<f32>, count: u32) {
+  for (var i = 0u; i < 4u; i++) {
+    if (i < count) { gemm_store(row, col + i, v[i]); }
+  }
+}
+
+/** The tile of workgroup wg, its columns' taps decoded into `taps` (read after gemm_run's first barrier). */
+fn tile_of(wg: vec3u, nwg: vec3u, li: u32) -> GemmTile {
   let tile = wg.x + wg.y * nwg.x;
-  if (tile >= P.col_tiles * ((P.k + BM - 1u) / BM)) { return; }
-  let row0 = (tile / P.col_tiles) * BM;
-  let col0 = (tile % P.col_tiles) * BN;
   let khw = P.kh * P.kw;
   let ckk = P.c * khw;
-  let ohw = P.oh * P.ow;
-  let begin = wg.z * P.chunk;
-  let inner = min(P.n * ohw, begin + P.chunk);
-  let out0 = wg.z * P.k * ckk;
-
+  dw_row0 = (tile / P.col_tiles) * GEMM_BM;
+  let col0 = (tile % P.col_tiles) * GEMM_BN;
   let rc = col0 + li;
   let t = rc % khw;
   let ky = i32(t / P.kw);
   let kx = i32(t % P.kw);
-  if (li < 64u) {
-    taps[li] = select(vec3i(0, NO_TAP, 0), vec3i(i32((rc / khw) * P.h * P.w) + ky * i32(P.w) + kx, ky, kx), rc < ckk);
+  if (li < GEMM_BN) {
+    let tap = vec4(i32((rc / khw) * P.h * P.w) + ky * i32(P.w) + kx, ky, kx, 0);
+    taps[li] = select(vec4(0, NO_TAP, 0, 0), tap, rc < ckk);
   }
-  workgroupBarrier();
-
-  // Both loads give thread li the position p = k0 + li % 16 (consecutive threads, consecutive
-  // positions) and rows / columns li / 16 + GEMM_LOAD_STRIDE·i.
-  let kl = li % BK;
-  let ml = li / BK;
-  var acc: array<f32, 64>;
-  for (var k0 = begin; k0 < inner; k0 += BK) {
-    let p = k0 + kl;
-    let p_ok = p < inner;
-    let pn = p / ohw;
-    let pq = p % ohw;
-    let dybase = pn * P.k * ohw + pq;
-    let iy0 = i32((pq / P.ow) * P.sh) - i32(P.pad_top);
-    let ix0 = i32((pq % P.ow) * P.sw) - i32(P.pad_left);
-    let xbase = i32(pn * P.c * P.h * P.w) + iy0 * i32(P.w) + ix0;
-    for (var i = 0u; i < BM / GEMM_LOAD_STRIDE; i++) {
-      let m = ml + i * GEMM_LOAD_STRIDE;
-      var av = 0.0;
-      if (p_ok && row0 + m < P.k) { av = dy[dybase + (row0 + m) * ohw]; }
-      As[kl * BM + m] = av;
-    }
-    for (var i = 0u; i < BN / GEMM_LOAD_STRIDE; i++) {
-      let m = ml + i * GEMM_LOAD_STRIDE;
-      let tap = taps[m];
-      let iy = iy0 + tap.y;
-      let ix = ix0 + tap.z;
-      var bv = 0.0;
-      if (p_ok && iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w)) { bv = x[u32(xbase + tap.x)]; }
-      Bs[kl * BN + m] = bv;
-    }
-    workgroupBarrier();
-    gemm_tile(&acc, lid);
-    workgroupBarrier();
-  }
-
-  for (var i = 0u; i < BM / GEMM_T; i++) {
-    let row = row0 + lid.y + i * GEMM_T;
-    if (row >= P.k) { continue; }
-    for (var j = 0u; j < BN / GEMM_T; j++) {
-      let col = col0 + lid.x + j * GEMM_T;
-      if (col < ckk) { dw[out0 + row * ckk + col] = acc[i * 8u + j]; }
-    }
-  }
+  return GemmTile(dw_row0, col0, P.k, ckk, 0u);
 }
 
-@compute @workgroup_size(256)
-fn reduce_splits(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let len = P.k * P.c * P.kh * P.kw;
-  let i = gid.x + gid.y * nwg.x * 256u;
-  if (i >= len) { return; }
-  var s = 0.0;
-  for (var z = 0u; z < P.splits; z++) { s += parts[z * len + i]; }
-  dw_sum[i] = s;
+fn has_tile(wg: vec3u, nwg: vec3u) -> bool {
+  return wg.x + wg.y * nwg.x < P.col_tiles * ((P.k + GEMM_BM - 1u) / GEMM_BM);
+}
+
+@compute @workgroup_size(GEMM_TX, GEMM_TY)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  if (!has_tile(wg, nwg)) { return; }
+  let t = tile_of(wg, nwg, li);
+  workgroupBarrier();
+  gemm_run(t, 0u, P.n * P.oh * P.ow, lid, li);
+  gemm_emit_store(t, lid, li);
+}
+
+@compute @workgroup_size(GEMM_TX, GEMM_TY)
+fn main_split(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  if (!has_tile(wg, nwg)) { return; }
+  let t = tile_of(wg, nwg, li);
+  workgroupBarrier();
+  let k0 = wg.z * P.chunk;
+  gemm_run(t, k0, min(P.n * P.oh * P.ow, k0 + P.chunk), lid, li);
+  let dims = gemm_out_dims();
+  gemm_emit_parts(t, lid, li, wg.z * dims.x * dims.y, dims.y);
 }
 
 const WG = 256u;

@@ -4,100 +4,128 @@
 // GEMM rows: out-channels k; columns: positions p = (n·OH + oy)·OW + ox; inner: r = (c·KH + ky)·KW + kx.
 //   im2col(x)[r,p] = x[n, c, oy·sh + ky − padTop, ox·sw + kx − padLeft], 0 outside the input
 //   (padTop/padLeft from src/ops/geometry.ts: TF's asymmetric same padding; the rest is implied).
-// Bindings: 0 params (P: lib/conv.wgsl), 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y (overwritten).
-// Dispatch: grid(rowTiles · colTiles) workgroups of GEMM_T×GEMM_T threads, rowTiles = ceil(K/BM),
-// colTiles = ceil(N·OH·OW/64); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles, column tile
-// t % colTiles. Tiles BM×64×16: each thread owns (BM/GEMM_T)×(64/GEMM_T) outputs strided by GEMM_T (lib/gemm.wgsl).
-// BM (override) is 64, or 32 when K ≤ 32 so that a narrow layer does not compute a half-empty tile.
-// Uses act() from lib/activation.wgsl and gemm_tile() from lib/gemm.wgsl, prepended by the loader.
+// The GEMM is lib/gemm.wgsl's (tile GEMM_BM × GEMM_BN, register blocks: src/ops/gemm.ts). Fetch
+// order: weights 0 (inner fastest, one row's consecutive r per 16 threads); im2col 2 (column run):
+// thread li keeps position col0 + li % BN, whose window origin it decodes once, and fetches GEMM_LB
+// consecutive r, decoding the first per step and stepping (kx, ky, c) by one after that.
+// Entry points and bindings (uniform P: lib/conv.wgsl):
+//   main         0 params, 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y (overwritten).
+//                Dispatch grid(rowTiles · colTiles) workgroups of GEMM_TX × GEMM_TY threads,
+//                rowTiles = ceil(K/BM), colTiles = ceil(N·OH·OW/BN); tile t = wg.x + wg.y·nwg.x is
+//                row tile t / colTiles, column tile t % colTiles.
+//   main_split   split-K: workgroup z (wg.z < splits) multiplies r in [z·chunk, (z+1)·chunk) into
+//                parts[z][K][N·OH·OW]: 0 params, 1 x, 2 w, 3 parts.
+//   reduce_splits  the partials summed in a fixed order, then bias and act (lib/gemm.wgsl):
+//                0 params, 1 parts, 2 unused, 3 b, 4 y.
+// Uses act() from lib/activation.wgsl and the GEMM core from lib/gemm.wgsl, prepended by the loader.
 
 override HAS_BIAS: bool = false;
-// Rows (out-channels) per tile: 64 or 32 (a multiple of 16, at most 64).
-override BM: u32 = 64u;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> wt: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> gemm_parts_out: array<f32>;
+@group(0) @binding(1) var<storage, read> gemm_parts_in: array<f32>;
 
-const BN = 64u;
-// As [BK][BM]: weights; Bs [BK][BN]: im2col(x) (lib/gemm.wgsl).
+// This thread's tile row origin and its im2col column: window origin, image offset, in range.
+var<private> cv_row0: u32;
+var<private> cv_iy0: i32;
+var<private> cv_ix0: i32;
+var<private> cv_xbase: u32;
+var<private> cv_ok: bool;
 
-@compute @workgroup_size(GEMM_T, GEMM_T)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
-  let tile = wg.x + wg.y * nwg.x;
-  if (tile >= P.col_tiles * ((P.k + BM - 1u) / BM)) { return; }
-  let row0 = (tile / P.col_tiles) * BM;
-  let col0 = (tile % P.col_tiles) * BN;
+fn gemm_fetch(k0: u32, k_end: u32, li: u32) {
   let khw = P.kh * P.kw;
   let hw = P.h * P.w;
   let inner = P.c * khw;
+  for (var j = 0u; j < GEMM_LA; j++) {
+    let e = gemm_a_coord(j, li);
+    let m = cv_row0 + e.y;
+    var v = 0.0;
+    if (!GEMM_CHECKED || (m < P.k && k0 + e.x < k_end)) { v = wt[m * inner + k0 + e.x]; }
+    gemm_pa[j] = v;
+  }
+  // r0 decoded once (integer division is slow on every device, scalarized on a CPU), then stepped.
+  let r0 = k0 + (li / GEMM_BN) * GEMM_LB;
+  var coff = (r0 / khw) * hw;
+  var ky = (r0 % khw) / P.kw;
+  var kx = r0 % P.kw;
+  for (var j = 0u; j < GEMM_LB; j++) {
+    let iy = cv_iy0 + i32(ky);
+    let ix = cv_ix0 + i32(kx);
+    var v = 0.0;
+    let ok = !GEMM_CHECKED || (cv_ok && r0 + j < k_end);
+    if (ok && iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w)) {
+      v = x[cv_xbase + coff + u32(iy) * P.w + u32(ix)];
+    }
+    gemm_pb[j] = v;
+    kx++;
+    if (kx == P.kw) {
+      kx = 0u;
+      ky++;
+      if (ky == P.kh) { ky = 0u; coff += hw; }
+    }
+  }
+}
+
+fn gemm_out_dims() -> vec2u {
+  return vec2u(P.k, P.n * P.oh * P.ow);
+}
+
+fn gemm_store(row: u32, col: u32, v: f32) {
+  gemm_store4(row, col, vec4(v, 0.0, 0.0, 0.0), 1u);
+}
+
+// Columns col … col + count − 1 of out-channel row: one position decode, then stepped.
+fn gemm_store4(row: u32, col: u32, v: vec4<f32>, count: u32) {
+  let ohw = P.oh * P.ow;
+  var n = col / ohw;
+  var q = col % ohw;
+  var b = 0.0;
+  if (HAS_BIAS) { b = bias[row]; }
+  for (var i = 0u; i < 4u; i++) {
+    if (i < count) { y[(n * P.k + row) * ohw + q] = act(v[i] + b); }
+    q++;
+    if (q == ohw) { q = 0u; n++; }
+  }
+}
+
+/** The tile of workgroup wg, and this thread's im2col column; none past the last tile. */
+fn tile_of(wg: vec3u, nwg: vec3u, li: u32) -> GemmTile {
+  let tile = wg.x + wg.y * nwg.x;
   let ohw = P.oh * P.ow;
   let cols = P.n * ohw;
-
-  // Thread li loads column col0 + li % 64 of every im2col tile, so its window origin is computed
-  // once, and GEMM_SLICE_ROWS of the tile's 16 inner rows from q·GEMM_SLICE_ROWS, q = li / 64 (the same
-  // for a whole warp).
-  let cb = li % BN;
-  let q4 = (li / BN) * GEMM_SLICE_ROWS;
-  let p = col0 + cb;
-  let p_ok = p < cols;
+  cv_row0 = (tile / P.col_tiles) * GEMM_BM;
+  let col0 = (tile % P.col_tiles) * GEMM_BN;
+  let p = col0 + li % GEMM_BN;
+  cv_ok = p < cols;
   let pq = p % ohw;
-  let iy0 = i32((pq / P.ow) * P.sh) - i32(P.pad_top);
-  let ix0 = i32((pq % P.ow) * P.sw) - i32(P.pad_left);
-  let xbase = (p / ohw) * P.c * hw;
-  // Weights: thread li always loads inner index k0 + li % 16 of rows li / 16 + GEMM_LOAD_STRIDE·i.
-  let ka = li % BK;
-  let ma = li / BK;
+  cv_iy0 = i32((pq / P.ow) * P.sh) - i32(P.pad_top);
+  cv_ix0 = i32((pq % P.ow) * P.sw) - i32(P.pad_left);
+  cv_xbase = (p / ohw) * P.c * P.h * P.w;
+  return GemmTile(cv_row0, col0, P.k, cols, 0u);
+}
 
-  // r = k0 decoded as (c·H·W, ky, kx); advanced by one per loaded element instead of divided,
-  // since integer division is slow on every device (and scalarized on a CPU).
-  var coff = 0u;
-  var ky = 0u;
-  var kx = 0u;
-  var acc: array<f32, 64>;
-  for (var k0 = 0u; k0 < inner; k0 += BK) {
-    for (var i = 0u; i < BM / GEMM_LOAD_STRIDE; i++) {
-      let m = ma + i * GEMM_LOAD_STRIDE;
-      var av = 0.0;
-      if (row0 + m < P.k && k0 + ka < inner) { av = wt[(row0 + m) * inner + k0 + ka]; }
-      As[ka * BM + m] = av;
-    }
-    // Every thread steps the decoded index through all 16 rows; it loads only its own.
-    for (var i = 0u; i < BK; i++) {
-      if (i >= q4 && i < q4 + GEMM_SLICE_ROWS) {
-        let iy = iy0 + i32(ky);
-        let ix = ix0 + i32(kx);
-        var bv = 0.0;
-        if (p_ok && k0 + i < inner && iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w)) {
-          bv = x[xbase + coff + u32(iy) * P.w + u32(ix)];
-        }
-        Bs[i * BN + cb] = bv;
-      }
-      kx++;
-      if (kx == P.kw) {
-        kx = 0u;
-        ky++;
-        if (ky == P.kh) { ky = 0u; coff += hw; }
-      }
-    }
-    workgroupBarrier();
-    gemm_tile(&acc, lid);
-    workgroupBarrier();
-  }
+fn has_tile(wg: vec3u, nwg: vec3u) -> bool {
+  return wg.x + wg.y * nwg.x < P.col_tiles * ((P.k + GEMM_BM - 1u) / GEMM_BM);
+}
 
-  for (var j = 0u; j < BN / GEMM_T; j++) {
-    let col = col0 + lid.x + j * GEMM_T;
-    if (col >= cols) { continue; }
-    let yn = col / ohw;
-    let yq = col % ohw;
-    for (var i = 0u; i < BM / GEMM_T; i++) {
-      let row = row0 + lid.y + i * GEMM_T;
-      if (row >= P.k) { continue; }
-      var v = acc[i * 8u + j];
-      if (HAS_BIAS) { v += bias[row]; }
-      y[(yn * P.k + row) * ohw + yq] = act(v);
-    }
-  }
+@compute @workgroup_size(GEMM_TX, GEMM_TY)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  if (!has_tile(wg, nwg)) { return; }
+  let t = tile_of(wg, nwg, li);
+  gemm_run(t, 0u, P.c * P.kh * P.kw, lid, li);
+  gemm_emit_store(t, lid, li);
+}
+
+@compute @workgroup_size(GEMM_TX, GEMM_TY)
+fn main_split(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  if (!has_tile(wg, nwg)) { return; }
+  let t = tile_of(wg, nwg, li);
+  let k0 = wg.z * P.chunk;
+  gemm_run(t, k0, min(P.c * P.kh * P.kw, k0 + P.chunk), lid, li);
+  gemm_emit_parts(t, lid, li, wg.z * P.k * t.cols, t.cols);
 }

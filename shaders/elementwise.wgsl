@@ -6,11 +6,10 @@
 //   accumulate:   dst += a                       (gradient fan-out, e.g. residual connections)
 //   copy:         dst = a
 //   fill:         dst = P.value
-//   ema:          dst += (1 − P.value)·(a − dst): an exponential moving average with decay P.value
 // Uses act(), act_grad_x(), act_grad_y() from lib/activation.wgsl (prepended by the loader); ACT and
 // ALPHA are override constants, so only act_* pipelines differ per activation.
 // Bindings: the output first, so every entry uses a contiguous prefix: 1 dst (written, and read by
-//   accumulate), 2 a (read), 3 b (read). fill binds only dst; act_forward, accumulate, copy, ema bind dst, a.
+//   accumulate), 2 a (read), 3 b (read). fill binds only dst; act_forward, accumulate, copy bind dst, a.
 //   dst must not be a or b (a dispatch cannot read and write one buffer).
 // Dispatch: 64 threads per workgroup, Gpu.spread(count) workgroups; grid-stride loops over i
 //   (lib/stride.wgsl, prepended by the loader).
@@ -71,13 +70,5 @@ fn fill(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) li: u32) {
   for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
     dst[i] = P.value;
-  }
-}
-
-@compute @workgroup_size(64)
-fn ema(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-       @builtin(local_invocation_index) li: u32) {
-  for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
-    dst[i] += (1.0 - P.value) * (a[i] - dst[i]);
   }
 }

@@ -1,5 +1,7 @@
 // Optimizer updates, in place, one thread per parameter element (Keras 3 formulas).
-// count elements; param, grad, velocity, m, v are [count] f32 (any layout, all the same one).
+// count elements; param, grad, m, v, velocity, avg are [count] f32 in one layout: a whole pack of
+// tensors (src/gpu/packed.ts: every trainable tensor of a model at its aligned offset, zero padding
+// between them, which every update below keeps at zero) or one tensor, bound as byte ranges.
 // Per-step values come from GPU buffers so that many steps can be recorded into one submit:
 //   counter u32[≥1]: counter[0] = steps completed before this one; t = counter[0] + 1
 //   lr_table f32[L]:  lr = lr_table[min(counter[0], L − 1)]  (L = 1: a constant rate)
@@ -13,19 +15,25 @@
 //   m ← m + (g − m)(1 − β1);  v ← v + (g² − v)(1 − β2)
 //   p ← p − lr·sqrt(1 − β2^t)/(1 − β1^t) · m/(sqrt(v) + ε)
 //   1 − β^t = −expm1(t·ln β), with ln β computed on the host in float64: exact enough at t = 1.
-// advance_counter: counter[0] += 1, recorded once at the end of each training step.
+// Both, when ema ≠ 0: the weight average (Keras use_ema) from the updated weight, in the same pass:
+//   avg ← avg + (1 − ema_decay)·(p − avg)
+// advance_counter: counter[0] += 1, recorded once at the end of each training step (where no loss
+// totals end it: shaders/softmax_xent.wgsl `total` advances it then).
 //
 // Bindings (entries reuse numbers; shared ones mean the same thing):
-//   sgd:  0 S, 1 counter, 2 lr_table, 3 param (rw), 4 grad, 5 velocity (rw; a dummy when μ = 0)
-//   adam: 0 A, 1 counter, 2 lr_table, 3 param (rw), 4 grad, 5 m (rw), 6 v (rw)
+//   sgd:  0 S, 1 counter, 2 lr_table, 3 param (rw), 4 grad, 5 avg (rw; a dummy without ema),
+//         6 velocity (rw; a dummy when μ = 0)
+//   adam: 0 A, 1 counter, 2 lr_table, 3 param (rw), 4 grad, 5 avg (rw; a dummy without ema),
+//         6 m (rw), 7 v (rw)
 //   advance_counter: 0 counter (rw)
 // Dispatch: sgd/adam 64 threads per workgroup, Gpu.spread(count) workgroups, grid-stride loops
 // over i (lib/stride.wgsl, prepended by the loader); advance_counter one workgroup of one thread.
 
-struct SgdParams { count: u32, momentum: f32, weight_decay: f32, nesterov: u32 }
+struct SgdParams { count: u32, momentum: f32, weight_decay: f32, nesterov: u32, ema: u32, ema_decay: f32 }
 struct AdamParams {
   count: u32, beta1: f32, beta2: f32, eps: f32,
   weight_decay: f32, decoupled: u32, ln_beta1: f32, ln_beta2: f32,
+  ema: u32, ema_decay: f32,
 }
 @group(0) @binding(0) var<uniform> S: SgdParams;
 @group(0) @binding(0) var<uniform> A: AdamParams;
@@ -35,8 +43,9 @@ struct AdamParams {
 @group(0) @binding(2) var<storage, read> lr_table: array<f32>;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;
 @group(0) @binding(4) var<storage, read> grad: array<f32>;
-@group(0) @binding(5) var<storage, read_write> state1: array<f32>; // sgd velocity, adam m
-@group(0) @binding(6) var<storage, read_write> state2: array<f32>; // adam v
+@group(0) @binding(5) var<storage, read_write> avg: array<f32>;
+@group(0) @binding(6) var<storage, read_write> state1: array<f32>; // sgd velocity, adam m
+@group(0) @binding(7) var<storage, read_write> state2: array<f32>; // adam v
 
 fn learning_rate() -> f32 {
   return lr_table[min(counter[0], arrayLength(&lr_table) - 1u)];
@@ -48,6 +57,12 @@ fn one_minus_pow(x: f32) -> f32 {
   var s = 1.0;
   for (var k = 9.0; k >= 2.0; k -= 1.0) { s = 1.0 + s * x / k; }
   return -x * s;
+}
+
+// The new weight p of element i stored, and averaged in when `on`.
+fn store(i: u32, p: f32, on: u32, decay: f32) {
+  param[i] = p;
+  if (on != 0u) { avg[i] += (1.0 - decay) * (p - avg[i]); }
 }
 
 @compute @workgroup_size(64)
@@ -65,7 +80,7 @@ fn sgd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
       state1[i] = vel;
       if (S.nesterov != 0u) { p += S.momentum * vel - lr * g; } else { p += vel; }
     }
-    param[i] = p;
+    store(i, p, S.ema, S.ema_decay);
   }
 }
 
@@ -84,7 +99,7 @@ fn adam(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let v = state2[i] + (g * g - state2[i]) * (1.0 - A.beta2);
     state1[i] = m;
     state2[i] = v;
-    param[i] = p - alpha * m / (sqrt(v) + A.eps);
+    store(i, p - alpha * m / (sqrt(v) + A.eps), A.ema, A.ema_decay);
   }
 }
 

@@ -7,28 +7,45 @@
 //   stats (u32 words): [0] += Σ_i loss_i, an f32 stored as its bits (bitcast);
 //                      [1] += #{i : argmax_j z_ij == label_i}, the first max index on ties.
 // A label ≥ C has no one-hot part (its loss is the smoothing term only) and never counts as correct.
+// The totals are two fixed-order passes, so they are bit-identical run to run (no float atomics):
 //
-// Entry xent: ONE workgroup of 256 threads; thread t handles rows t, t+256, … in order, then a fixed
-// tree sums the per-thread partials and thread 0 adds them into stats: bit-identical run to run.
+// Entry xent: one thread per row, 64 rows per workgroup, G = ⌈N/64⌉ workgroups on a 2-D grid
+//   (grid() in runtime.ts; group = wg.x + wg.y·nwg.x, row = group·64 + lid). Each writes its row's
+//   loss (and dlogits), then a fixed tree over the workgroup's 64 rows leaves the group's partials:
+//   partials[2g] = its loss sum (f32 bits), partials[2g + 1] = its correct count.
 //   Bindings: 1 logits (read), 2 labels (read), 3 dlogits (written when P.grad ≠ 0; bind a dummy
-//   otherwise), 4 loss [N] (written), 5 stats [2] u32 (read_write, accumulated across steps).
+//   otherwise), 4 loss [N] (written), 5 partials u32 [2G] (written).
+// Entry total: ONE workgroup of 256 threads: thread t sums groups t, t+256, … in order, a fixed tree
+//   sums the threads, and thread 0 adds the totals into stats. With T.advance ≠ 0 it also adds one to
+//   the step counter: a training step's plan records it last, after the optimizer has read the
+//   counter (src/graph/plan.ts), instead of a dispatch of its own.
+//   Bindings: 1 partials u32 [2G] (read), 2 stats [2] u32 (read_write, accumulated across steps),
+//   3 counter u32 (read_write; a dummy when T.advance = 0).
 // Entry softmax: probs = softmax(logits) row-wise, one thread per row, 64 per workgroup, 2-D grid
-//   (grid() in runtime.ts; row = (wg.x + wg.y·nwg.x)·64 + lid). Bindings: 1 logits, 2 probs [N,C].
+//   (row = (wg.x + wg.y·nwg.x)·64 + lid). Bindings: 1 logits, 2 probs [N,C].
 
 struct Params { n: u32, classes: u32, smoothing: f32, scale: f32, grad: u32 }
+struct TotalParams { groups: u32, advance: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(0) var<uniform> T: TotalParams;
 
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(3) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(4) var<storage, read_write> loss: array<f32>;
-@group(0) @binding(5) var<storage, read_write> stats: array<u32>;
-// Entry softmax only (WGSL lets entry points that never share a variable reuse its binding).
+@group(0) @binding(5) var<storage, read_write> partials: array<u32>;
+// Entries total and softmax only (WGSL lets entry points that never share a variable reuse its binding).
+@group(0) @binding(1) var<storage, read> group_totals: array<u32>;
+@group(0) @binding(2) var<storage, read_write> stats: array<u32>;
+@group(0) @binding(3) var<storage, read_write> counter: array<u32>;
 @group(0) @binding(2) var<storage, read_write> probs: array<f32>;
 
-const WG = 256u;
-var<workgroup> part_loss: array<f32, 256>;
-var<workgroup> part_hit: array<u32, 256>;
+const ROWS = 64u;
+const WG_TOTAL = 256u;
+var<workgroup> row_loss: array<f32, 64>;
+var<workgroup> row_hit: array<u32, 64>;
+var<workgroup> sum_loss: array<f32, 256>;
+var<workgroup> sum_hit: array<u32, 256>;
 
 // Row maximum and the first index holding it.
 fn row_max(row: u32) -> vec2<f32> {
@@ -41,55 +58,84 @@ fn row_max(row: u32) -> vec2<f32> {
   return vec2<f32>(m, f32(am)); // am < 2^24: exact as f32
 }
 
-@compute @workgroup_size(256)
-fn xent(@builtin(local_invocation_index) t: u32) {
+// Row i's loss (written to loss[i]) and whether its prediction is right; its dlogits when P.grad ≠ 0.
+fn xent_row(i: u32) -> vec2<f32> {
   let c = P.classes;
   let off = P.smoothing / f32(c);
   let on = 1.0 - P.smoothing;
-  var lsum = 0.0;
-  var hits = 0u;
-  for (var i = t; i < P.n; i += WG) {
-    let row = i * c;
-    let mx = row_max(row);
-    let m = mx.x;
-    var s = 0.0;
-    var dsum = 0.0; // Σ_j (z_j − m), for the smoothing term
+  let row = i * c;
+  let mx = row_max(row);
+  let m = mx.x;
+  var s = 0.0;
+  var dsum = 0.0; // Σ_j (z_j − m), for the smoothing term
+  for (var j = 0u; j < c; j++) {
+    let d = logits[row + j] - m;
+    s += exp(d);
+    dsum += d;
+  }
+  let y = labels[i];
+  var dy = 0.0;
+  if (y < c) { dy = logits[row + y] - m; }
+  // Σ_j target_j·(lse − d_j) with Σ_j target_j = 1.
+  let li = log(s) - on * dy - off * dsum;
+  loss[i] = li;
+  if (P.grad != 0u) {
+    let inv = 1.0 / s;
     for (var j = 0u; j < c; j++) {
-      let d = logits[row + j] - m;
-      s += exp(d);
-      dsum += d;
-    }
-    let y = labels[i];
-    var dy = 0.0;
-    if (y < c) { dy = logits[row + y] - m; }
-    // Σ_j target_j·(lse − d_j) with Σ_j target_j = 1.
-    let lse = log(s);
-    let li = lse - on * dy - off * dsum;
-    loss[i] = li;
-    lsum += li;
-    if (u32(mx.y) == y) { hits += 1u; }
-    if (P.grad != 0u) {
-      let inv = 1.0 / s;
-      for (var j = 0u; j < c; j++) {
-        let p = exp(logits[row + j] - m) * inv;
-        let tj = off + select(0.0, on, j == y);
-        dlogits[row + j] = (p - tj) * P.scale;
-      }
+      let p = exp(logits[row + j] - m) * inv;
+      let tj = off + select(0.0, on, j == y);
+      dlogits[row + j] = (p - tj) * P.scale;
     }
   }
-  part_loss[t] = lsum;
-  part_hit[t] = hits;
+  return vec2<f32>(li, select(0.0, 1.0, u32(mx.y) == y));
+}
+
+@compute @workgroup_size(64)
+fn xent(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) t: u32) {
+  let group = wg.x + wg.y * nwg.x;
+  let i = group * ROWS + t;
+  var r = vec2<f32>(0.0, 0.0);
+  if (i < P.n) { r = xent_row(i); }
+  row_loss[t] = r.x;
+  row_hit[t] = u32(r.y);
   workgroupBarrier();
-  for (var h = WG / 2u; h > 0u; h >>= 1u) {
+  for (var h = ROWS / 2u; h > 0u; h >>= 1u) {
     if (t < h) {
-      part_loss[t] += part_loss[t + h];
-      part_hit[t] += part_hit[t + h];
+      row_loss[t] += row_loss[t + h];
+      row_hit[t] += row_hit[t + h];
+    }
+    workgroupBarrier();
+  }
+  // Workgroups past the last group (the 2-D grid's rounding) have no partials to write.
+  if (t == 0u && group < (P.n + ROWS - 1u) / ROWS) {
+    partials[2u * group] = bitcast<u32>(row_loss[0]);
+    partials[2u * group + 1u] = row_hit[0];
+  }
+}
+
+@compute @workgroup_size(256)
+fn total(@builtin(local_invocation_index) t: u32) {
+  var l = 0.0;
+  var h = 0u;
+  for (var g = t; g < T.groups; g += WG_TOTAL) {
+    l += bitcast<f32>(group_totals[2u * g]);
+    h += group_totals[2u * g + 1u];
+  }
+  sum_loss[t] = l;
+  sum_hit[t] = h;
+  workgroupBarrier();
+  for (var k = WG_TOTAL / 2u; k > 0u; k >>= 1u) {
+    if (t < k) {
+      sum_loss[t] += sum_loss[t + k];
+      sum_hit[t] += sum_hit[t + k];
     }
     workgroupBarrier();
   }
   if (t == 0u) {
-    stats[0] = bitcast<u32>(bitcast<f32>(stats[0]) + part_loss[0]);
-    stats[1] += part_hit[0];
+    stats[0] = bitcast<u32>(bitcast<f32>(stats[0]) + sum_loss[0]);
+    stats[1] += sum_hit[0];
+    if (T.advance != 0u) { counter[0] += 1u; }
   }
 }
 

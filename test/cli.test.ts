@@ -91,7 +91,7 @@ describe('summary', () => {
   it('--cost DEVICE: the training images/s the cost model predicts, said to be a prediction', () => {
     const r = fmgpu('summary', 'examples/reference.net', '--cost', 'h100', '--batch', '256');
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/\nCost model, h100: [\d,]+ training images\/s at batch 256, 53 dispatches a step/);
+    expect(r.out).toMatch(/\nCost model, h100: [\d,]+ training images\/s at batch 256, \d+ dispatches a step/);
     expect(r.out).toContain('(a prediction, not a measurement');
   });
   it('--cost with an unknown device: exit 2 before anything is printed', () => {

@@ -5,12 +5,17 @@ import { checkGradFd, dot } from './helpers/fd.ts';
 import {
   conv2dBackwardInput,
   conv2dBackwardWeights,
-  weightPartsLength,
-  weightSplits,
   conv2dForward,
   conv2dGeometry,
+  conv2dPlan,
+  forwardPartsLength,
+  inputPartsLength,
+  weightPartsLength,
+  weightSplits,
   type Conv2dShape,
+  type ConvOptions,
 } from '../src/ops/conv2d.ts';
+import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
 import type { Act, Padding } from '../dsl/ir.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -80,8 +85,8 @@ const cases: [string, Case][] = [
 
 type Pass = 'forward' | 'dX' | 'dW+db';
 // Every case with the adapter's own kernels and the other family; the ones that exercise ragged
-// and narrow tiles again with the tiled kernels' other workgroup side, and some with four lanes
-// (helpers/gpu.ts).
+// and narrow tiles again with the tiled kernels' other workgroup side, some with four lanes, and
+// some with the tiles and splits an H100 gets (helpers/gpu.ts).
 const passes =
   (variant: GemmVariant) =>
   ([name, c]: [string, Case]): [string, Case, Pass, GemmVariant][] =>
@@ -96,77 +101,167 @@ const rows = [
   ...cases.flatMap(passes('other family')),
   ...cases.filter(([name]) => /ragged|row tiles|7×7 stride 4|5×2 kernel/.test(name)).flatMap(passes('other side')),
   ...cases.filter(([name]) => /ragged|row tiles|3×5 kernel|accumulated/.test(name)).flatMap(passes('four lanes')),
+  ...cases
+    .filter(([name]) => /ragged|row tiles|7×7 same|stride 3 same|accumulated/.test(name))
+    .flatMap(passes('gpu tiles')),
 ];
+
+/** Uploads as f32, keeping the buffers for release. */
+function uploader(g: Gpu) {
+  const bufs: GPUBuffer[] = [];
+  const up = (a: Float64Array | number[]): GPUBuffer => {
+    const q = g.upload(f32(a));
+    bufs.push(q);
+    return q;
+  };
+  return { up, release: () => bufs.forEach((q) => g.release(q)) };
+}
+
+/** Partial sums of `len` floats, NaN so that every partial must be written; none when 0. */
+const partsOf = (up: (a: number[]) => GPUBuffer, len: number): GPUBuffer | undefined =>
+  len > 0 ? up(new Array<number>(len).fill(NaN)) : undefined;
+
+interface Data {
+  x: Float64Array;
+  w: Float64Array;
+  b: Float64Array;
+  dy: Float64Array;
+  dx0: Float64Array;
+}
+
+function data(s: Conv2dShape): Data {
+  const { oh, ow } = conv2dGeometry(s);
+  const [xs, ws, ys] = [s.n * s.c * s.h * s.w, s.k * s.c * s.kh * s.kw, s.n * s.k * oh * ow];
+  const rng = new Rng(xs * 31 + ws * 7 + ys);
+  return { x: rng.floats(xs), w: rng.floats(ws), b: rng.floats(s.k), dy: rng.floats(ys), dx0: rng.floats(xs) };
+}
+
+/** One pass on `g` with the partial sums it asks for: its outputs and its dispatches' labels. */
+async function runPass(
+  g: Gpu,
+  c: Case,
+  pass: Pass,
+  d: Data,
+  o: ConvOptions = {},
+): Promise<{ out: Float32Array[]; labels: string[] }> {
+  const { s, bias, act, accumulate } = c;
+  const { up, release } = uploader(g);
+  const { oh, ow } = conv2dGeometry(s);
+  const nan = (n: number): GPUBuffer => up(new Array<number>(n).fill(NaN)); // every output must be written
+  let outs: GPUBuffer[];
+  let ds: Dispatch[];
+  if (pass === 'forward') {
+    outs = [nan(s.n * s.k * oh * ow)];
+    const io = { x: up(d.x), w: up(d.w), b: bias ? up(d.b) : undefined, y: outs[0]! };
+    ds = conv2dForward(g, { ...io, parts: partsOf(up, forwardPartsLength(g, s, o)) }, s, act, o);
+  } else if (pass === 'dX') {
+    outs = [accumulate ? up(d.dx0) : nan(d.x.length)];
+    const io = { dy: up(d.dy), w: up(d.w), dx: outs[0]!, parts: partsOf(up, inputPartsLength(g, s, o)) };
+    ds = conv2dBackwardInput(g, io, s, { ...o, accumulate });
+  } else {
+    outs = [nan(d.w.length), nan(s.k)];
+    const parts = partsOf(up, weightPartsLength(g, s, { ...o, bias }));
+    const io = { dy: up(d.dy), x: up(d.x), dw: outs[0]!, db: bias ? outs[1] : undefined, parts };
+    ds = conv2dBackwardWeights(g, io, s, o);
+  }
+  g.run(ds);
+  const out = await Promise.all(outs.map((q) => g.readF32(q)));
+  g.free(ds);
+  release();
+  return { out, labels: ds.map((q) => q.label) };
+}
+
+/** A pass's outputs against the float64 references. */
+function expectPass(c: Case, pass: Pass, d: Data, out: Float32Array[], what = ''): void {
+  const { s, bias, act, accumulate } = c;
+  const { oh, ow } = conv2dGeometry(s);
+  const [xShape, yShape] = [
+    [s.n, s.c, s.h, s.w],
+    [s.n, s.k, oh, ow],
+  ];
+  const [first = new Float32Array(), second = new Float32Array()] = out;
+  if (pass === 'forward') {
+    const ref = conv2dRef(d.x, d.w, bias ? d.b : null, s, act);
+    expectAllclose(`conv2d y${what}`, first, ref, tol(s.c * s.kh * s.kw), yShape);
+  } else if (pass === 'dX') {
+    const ref = conv2dBackwardInputRef(d.dy, d.w, s);
+    if (accumulate) ref.forEach((v, i) => (ref[i] = v + d.dx0[i]!));
+    expectAllclose(`conv2d dX${what}`, first, ref, tol(s.k * s.kh * s.kw), xShape);
+  } else {
+    const ref = conv2dBackwardWeightsRef(d.dy, d.x, s);
+    expectAllclose(`conv2d dW${what}`, first, ref.dw, tol(s.n * oh * ow), [s.k, s.c, s.kh, s.kw]);
+    if (bias) expectAllclose(`conv2d db${what}`, second, ref.db, tol(s.n * oh * ow), [s.k]);
+  }
+}
 
 describe('conv2d (GPU vs CPU reference)', () => {
   const gpu = useGpu();
-  it.for(rows)('%s', async ([, { s, bias, act, accumulate }, pass, variant], ctx) => {
+  it.for(rows)('%s', async ([, c, pass, variant], ctx) => {
     const g = useGemmVariant(gpu(), variant, (why) => ctx.skip(why));
-    const { oh, ow } = conv2dGeometry(s);
-    const xs = s.n * s.c * s.h * s.w,
-      ws = s.k * s.c * s.kh * s.kw,
-      ys = s.n * s.k * oh * ow;
-    const rng = new Rng(xs * 31 + ws * 7 + ys);
-    const x = rng.floats(xs),
-      w = rng.floats(ws),
-      b = rng.floats(s.k),
-      dy = rng.floats(ys),
-      dx0 = rng.floats(xs);
-    const xShape = [s.n, s.c, s.h, s.w],
-      yShape = [s.n, s.k, oh, ow];
-    const bufs: GPUBuffer[] = [];
-    const up = (a: Float64Array): GPUBuffer => {
-      const q = g.upload(f32(a));
-      bufs.push(q);
-      return q;
-    };
-    if (pass === 'forward') {
-      const yb = up(new Float64Array(ys).fill(NaN)); // every output must be written
-      const d = conv2dForward(g, { x: up(x), w: up(w), b: bias ? up(b) : undefined, y: yb }, s, act);
-      g.run(d);
-      expectAllclose(
-        'conv2d y',
-        await g.readF32(yb),
-        conv2dRef(x, w, bias ? b : null, s, act),
-        tol(s.c * s.kh * s.kw),
-        yShape,
-      );
-      g.free(d);
-    } else if (pass === 'dX') {
-      const dxb = up(accumulate ? dx0 : new Float64Array(xs).fill(NaN));
-      const d = conv2dBackwardInput(g, { dy: up(dy), w: up(w), dx: dxb }, s, { accumulate });
-      g.run(d);
-      const ref = conv2dBackwardInputRef(dy, w, s);
-      if (accumulate) ref.forEach((v, i) => (ref[i] = v + dx0[i]!));
-      expectAllclose('conv2d dX', await g.readF32(dxb), ref, tol(s.k * s.kh * s.kw), xShape);
-      g.free(d);
-    } else {
-      // Once as one workgroup per tile (no split), once split-K over the positions with a
-      // fixed-order reduction of the partial sums.
-      for (const target of [1, 64]) {
-        const dwb = up(new Float64Array(ws).fill(NaN)),
-          dbb = up(new Float64Array(s.k).fill(NaN));
-        const len = weightPartsLength(g, s, { target });
-        const parts = len > 0 ? up(new Float64Array(len).fill(NaN)) : undefined; // every partial must be written
-        const d = conv2dBackwardWeights(g, { dy: up(dy), x: up(x), dw: dwb, db: bias ? dbb : undefined, parts }, s, {
-          target,
-        });
-        const split = d.some((q) => q.label.includes('reduce'));
-        expect(split).toBe(target > 1 && s.n * oh * ow >= 128);
-        expect(d).toHaveLength(1 + (split ? 1 : 0) + (bias ? 1 : 0));
-        g.run(d);
-        const ref = conv2dBackwardWeightsRef(dy, x, s);
-        expectAllclose(`conv2d dW (target ${target})`, await g.readF32(dwb), ref.dw, tol(s.n * oh * ow), [
-          s.k,
-          s.c,
-          s.kh,
-          s.kw,
-        ]);
-        if (bias) expectAllclose('conv2d db', await g.readF32(dbb), ref.db, tol(s.n * oh * ow), [s.k]);
-        g.free(d);
-      }
+    const d = data(c.s);
+    if (pass !== 'dW+db') {
+      expectPass(c, pass, d, (await runPass(g, c, pass, d)).out);
+      return;
     }
-    for (const q of bufs) g.release(q);
+    // Once as one workgroup per tile (no split; the lane kernels aim at one workgroup), once
+    // split-K over the positions with a fixed-order reduction of the partial sums.
+    for (const o of [{ split: false, target: 1 }, { target: 64 }]) {
+      const { out, labels } = await runPass(g, c, pass, d, o);
+      const split = weightPartsLength(g, c.s, { ...o, bias: c.bias }) > 0;
+      expect(labels.some((l) => l.includes('reduce'))).toBe(split);
+      // The tiled kernels compute db in the weight gradient's pass; the lane kernels in one of its own.
+      expect(labels).toHaveLength(1 + (split ? 1 : 0) + (c.bias && g.lanes > 0 ? 1 : 0));
+      expectPass(c, pass, d, out, ` (target ${o.target})`);
+    }
+  });
+});
+
+describe('conv2d on the tiled kernels as an H100 gets them: split-K in every pass, unchecked tiles, db in dW', () => {
+  const gpu = useGpu();
+  // [name, case, passes that must split, passes that must be unchecked]
+  const splits: [string, Case, Pass[], Pass[]][] = [
+    [
+      "the reference network's 32→64 14×14 layer at batch 2",
+      { s: shape(2, 32, 14, 14, 64, 3, 3, 1, 'same'), bias: true, act: relu },
+      ['forward', 'dX', 'dW+db'],
+      [],
+    ],
+    [
+      'shapes that divide the tiles: 16→64 8×8 at batch 2',
+      { s: shape(2, 16, 8, 8, 64, 3, 3, 1, 'same'), bias: false },
+      ['forward', 'dX'],
+      ['forward', 'dX'],
+    ],
+    [
+      'stride 2 phases, dX accumulated: 8→48 9×9',
+      { s: shape(2, 8, 9, 9, 48, 3, 3, 2, 'same'), bias: true, accumulate: true },
+      ['dX'],
+      [],
+    ],
+  ];
+  const rows = splits.flatMap(([name, c, split, exact]) =>
+    (['forward', 'dX', 'dW+db'] as Pass[]).map((p): [string, Case, Pass, boolean, boolean] => [
+      `${name}: ${p}`,
+      c,
+      p,
+      split.includes(p),
+      exact.includes(p),
+    ]),
+  );
+  it.for(rows)('%s', async ([, c, pass, split, exact]) => {
+    const g = useGemmVariant(gpu(), 'gpu tiles', () => undefined);
+    const plan = conv2dPlan(g, c.s, pass === 'dW+db' ? 'dW' : pass, { bias: c.bias });
+    expect(plan.splits > 1, 'split-K').toBe(split);
+    if (exact) expect(plan.checked, 'bounds checked').toBe(false);
+    expect(plan.chunk / 16, 'K-steps a workgroup').toBeLessThanOrEqual(64);
+    const d = data(c.s);
+    const first = await runPass(g, c, pass, d);
+    expectPass(c, pass, d, first.out);
+    if (pass === 'dW+db') expect(first.labels).toHaveLength(split ? 2 : 1); // db inside the weight gradient
+    if (!split) return;
+    // The partials are summed in a fixed order: a second run is bit-identical.
+    const again = await runPass(g, c, pass, d);
+    again.out.forEach((o, i) => expect(new Uint32Array(o.buffer)).toEqual(new Uint32Array(first.out[i]!.buffer)));
   });
 });
 

@@ -2,16 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { useGpu, f32, spreadFromName } from './helpers/gpu.ts';
 import { expectAllclose, type Tol } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
-import {
-  accumulate,
-  activationBackward,
-  activationForward,
-  add,
-  copy,
-  emaUpdate,
-  fill,
-} from '../src/ops/elementwise.ts';
-import { accumulateRef, activationBackwardRef, activationRef, addRef, emaRef } from '../src/ops/elementwise.ref.ts';
+import { accumulate, activationBackward, activationForward, add, copy, fill } from '../src/ops/elementwise.ts';
+import { accumulateRef, activationBackwardRef, activationRef, addRef } from '../src/ops/elementwise.ref.ts';
 import type { Act } from '../dsl/ir.ts';
 import { actName as name, gradFromOutput } from '../src/ops/act.ts';
 import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
@@ -191,16 +183,6 @@ describe('add, accumulate, copy, fill (GPU vs CPU reference)', () => {
       c0 = rng.floats(N);
     const c = await run1(g, N, [a], c0, ([ab], cb) => accumulate(g, { a: ab!, c: cb }, N));
     expectAllclose('accumulate c', c, accumulateRef(a, c0), SUM, [N]);
-  });
-
-  it.each([0.9, 0.999])('ema: avg = decay·avg + (1 − decay)·x, decay %s', async (decay) => {
-    const g = gpu();
-    const rng = new Rng(55);
-    const x = rng.floats(N),
-      avg0 = rng.floats(N);
-    const out = await run1(g, N, [x], avg0, ([xb], ab) => emaUpdate(g, { x: xb!, avg: ab }, N, decay));
-    // three f32 roundings (x − avg, the product, the sum) on values ≤ 1
-    expectAllclose('ema avg', out, emaRef(avg0, x, decay), { atol: 2e-7, rtol: 0 }, [N]);
   });
 
   it('copy: dst = src, bit for bit, the rest of dst untouched', async () => {

@@ -8,6 +8,7 @@ import { parseNet } from '../dsl/index.ts';
 import { buildGraph } from '../src/model/build.ts';
 import { ParamStore } from '../src/model/params.ts';
 import { plan } from '../src/graph/plan.ts';
+import { rangeOf } from '../src/gpu/packed.ts';
 import { numel } from '../src/graph/graph.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -75,8 +76,10 @@ describe('whole-graph gradients (GPU backward vs finite differences of the CPU r
     const tensors = built.graph.tensors.filter((t) => t.kind === 'param');
     expect(p.grads.size).toBe(tensors.length);
     for (const t of tensors) {
-      const ref = p.grads.get(t.name!)!;
-      const gpuGrad = await g.readF32('buffer' in ref ? ref.buffer : ref, numel(t.shape));
+      // In the gradient buffer that mirrors the parameters' pack, at the parameter's offset.
+      const grad = rangeOf(p.grads.get(t.name!)!);
+      expect(grad.offset, `${t.name} gradient offset`).toBe(rangeOf(store.buffer(t.name!)).offset);
+      const gpuGrad = await g.readF32(grad.buffer, numel(t.shape), grad.offset / 4);
       const v = values.get(t.id)!;
       const fd = new Float64Array(v.length);
       for (let i = 0; i < v.length; i++) {

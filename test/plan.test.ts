@@ -28,16 +28,19 @@ const fnv = (s: string): string => {
 /** Which kernels and scratch a plan gets on this adapter (Gpu tuning). */
 const family = (g: Gpu): string => `${g.adapter.cpu ? 'cpu' : 'gpu'} lanes=${g.lanes} side=${g.gemmSide}`;
 
+// 2026-12 (issue 17): forward +1, the loss's totals pass (softmax_xent.ts: the loss pass leaves
+// per-workgroup partials, a second pass sums them in a fixed order); training bytes: the parameter
+// gradients in one buffer mirroring the parameters' pack (plan.ts gradientPlaces) instead of pooled.
 const PINS: Record<string, Record<string, Pin>> = {
   'cpu lanes=8 side=8': {
-    'reference.net training': { plannedBytes: 44153344, forward: 13, backward: 26, labels: '7ed1adcc' },
-    'reference.net inference': { plannedBytes: 9834752, forward: 9, backward: 0, labels: '217f0a17' },
-    'residual.net training': { plannedBytes: 33942272, forward: 13, backward: 37, labels: '555d6a53' },
-    'residual.net inference': { plannedBytes: 9834752, forward: 13, backward: 0, labels: '7a819fe2' },
-    'batchnorm.net training': { plannedBytes: 55804160, forward: 14, backward: 18, labels: 'b93238b1' },
-    'batchnorm.net inference': { plannedBytes: 14651648, forward: 13, backward: 0, labels: '4bb87f8f' },
-    'leaky.net training': { plannedBytes: 38074880, forward: 8, backward: 18, labels: 'bd2dfd83' },
-    'leaky.net inference': { plannedBytes: 9834752, forward: 7, backward: 0, labels: '68bc4067' },
+    'reference.net training': { plannedBytes: 44524848, forward: 14, backward: 26, labels: '943b7fe3' },
+    'reference.net inference': { plannedBytes: 9834752, forward: 10, backward: 0, labels: 'a588c48a' },
+    'residual.net training': { plannedBytes: 34020400, forward: 14, backward: 37, labels: '1ee36238' },
+    'residual.net inference': { plannedBytes: 9834752, forward: 14, backward: 0, labels: '9832f285' },
+    'batchnorm.net training': { plannedBytes: 55881264, forward: 15, backward: 18, labels: '6b708bf0' },
+    'batchnorm.net inference': { plannedBytes: 14651648, forward: 14, backward: 0, labels: '871908e2' },
+    'leaky.net training': { plannedBytes: 38150960, forward: 9, backward: 18, labels: 'f0457054' },
+    'leaky.net inference': { plannedBytes: 9834752, forward: 8, backward: 0, labels: '1d3e7cda' },
   },
 };
 

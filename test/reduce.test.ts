@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { useGpu, f32 } from './helpers/gpu.ts';
+import { useGpu, f32, spreadFromName } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
-import { confusionAccumulate, nonFiniteCheck, sumRows } from '../src/ops/reduce.ts';
+import { confusionAccumulate, nonFiniteCheck, sumRows, sumRowsLanes } from '../src/ops/reduce.ts';
 import { confusionRef, nonFiniteRef, sumRowsRef } from '../src/ops/reduce.ref.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -31,6 +31,9 @@ describe('sumRows [M,N] → [N]', () => {
     ['accumulate 300x33', 300, 33, true, false],
     ['5000x10 (long columns, exact)', 5000, 10, false, true],
     ['3x1000 (many column blocks)', 3, 1000, true, false],
+    ['64x128 (16 row lanes)', 64, 128, false, false],
+    ['256x130 (64 row lanes, a partial column block)', 256, 130, true, false],
+    ['1025x3 (256 row lanes, exact)', 1025, 3, false, true],
   ];
   it.each(rows)('%s', async (_name, m, n, accumulate, exact) => {
     const g = gpu();
@@ -52,6 +55,34 @@ describe('sumRows [M,N] → [N]', () => {
   });
 });
 
+describe('sumRows: lanes and determinism', () => {
+  const gpu = useGpu();
+
+  it('each row lane sums at most 4 rows up to 1,024 rows, then 256 lanes', () => {
+    expect([1, 4, 5, 64, 65, 256, 1024, 1025, 5000].map(sumRowsLanes)).toEqual([1, 1, 2, 16, 32, 64, 256, 256, 256]);
+  });
+
+  it('is bit-identical run to run (random floats, 3000 rows: many lanes and column blocks)', async () => {
+    const g = gpu();
+    const m = 3000,
+      n = 37;
+    const x = new Rng(4).floats(m * n);
+    const xb = g.upload(f32(x));
+    const runs: number[][] = [];
+    for (let r = 0; r < 3; r++) {
+      const ob = g.alloc(n * 4);
+      const d = sumRows(g, { x: xb, out: ob }, { m, n });
+      g.run(d);
+      runs.push(Array.from(await g.readF32(ob)));
+      g.release(ob), g.free(d);
+    }
+    expect(runs[1]).toEqual(runs[0]);
+    expect(runs[2]).toEqual(runs[0]);
+    expectAllclose('sumRows', runs[0]!, sumRowsRef(x, m, n), { atol: 1e-4, rtol: 1e-5 }, [n]);
+    g.release(xb);
+  });
+});
+
 describe('confusionAccumulate: [true label, predicted] += 1', () => {
   const gpu = useGpu();
   const rows: [string, number, number, number][] = [
@@ -60,6 +91,8 @@ describe('confusionAccumulate: [true label, predicted] += 1', () => {
     ['200 samples, 10 classes, ties in scores', 200, 10, 9],
     ['50 samples, 3 classes, some labels out of range (skipped)', 50, 3, 4],
     ['1000 samples, 2 classes', 1000, 2, 1],
+    ['3000 samples, 10 classes (12 workgroups, each counting into its own bins)', 3000, 10, 10],
+    ['2000 samples, 40 classes (1,600 bins: straight into the matrix)', 2000, 40, 41],
   ];
   it.each(rows)('%s', async (_name, m, classes, maxLabel) => {
     const g = gpu();
@@ -105,6 +138,14 @@ describe('nonFiniteCheck: flag = 1 on NaN or ±Inf (bit patterns)', () => {
     ['sticky: a set flag stays set on finite data', () => bits(finite), 1, 0, 1],
     ['flag word 3 of 4', () => bits([1, 2, NaN]), 0, 3, 1],
     [
+      'NaN at element 4,000 of 5,000, one workgroup',
+      () => bits(new Array<number>(5000).fill(1).fill(NaN, 4000, 4001)),
+      0,
+      2,
+      1,
+    ],
+    ['5,000 finite, one workgroup', () => bits(new Array<number>(5000).fill(-3.5)), 0, 1, 0],
+    [
       '64·65535+10 elements, Inf last (2-D grid)',
       () => {
         const b = new Uint32Array(64 * 65535 + 10).fill(0x3f800000);
@@ -116,8 +157,8 @@ describe('nonFiniteCheck: flag = 1 on NaN or ±Inf (bit patterns)', () => {
       1,
     ],
   ];
-  it.each(rows)('%s', async (_name, make, prior, index, expected) => {
-    const g = gpu();
+  it.each(rows)('%s', async (name, make, prior, index, expected) => {
+    const g = spreadFromName(gpu(), name);
     const x = make();
     // Every row with a clear prior flag is decided by the data alone.
     if (prior === 0) expect(nonFiniteRef(new Float32Array(x.buffer)) ? 1 : 0, 'reference').toBe(expected);

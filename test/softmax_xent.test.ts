@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { useGpu, f32, readStats } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { checkGradFd } from './helpers/fd.ts';
-import { softmax, softmaxXent, type XentShape } from '../src/ops/softmax_xent.ts';
+import { softmax, softmaxXent, xentGroups, xentTotal, type XentShape } from '../src/ops/softmax_xent.ts';
 import { softmaxRef, softmaxXentRef } from '../src/ops/softmax_xent.ref.ts';
 import { Rng } from '../src/util/rng.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
@@ -29,6 +29,9 @@ function makeCase(
   return { logits, labels };
 }
 
+/** The loss pass's per-workgroup partials for n rows. */
+const partialsFor = (g: Gpu, n: number): GPUBuffer => g.alloc(8 * xentGroups(n), 'partials');
+
 /** A stats buffer holding a prior loss sum and correct count, to check that kernels add to it. */
 function statsBuffer(g: Gpu, lossSum: number, correct: number): GPUBuffer {
   const words = new Uint32Array(2);
@@ -51,6 +54,7 @@ describe('softmax cross-entropy (GPU vs CPU reference)', () => {
     ['batch 300 (more rows than threads), smoothing 0.1', 300, 10, 0.1, 4, true],
     ['evaluation (no dlogits), batch 20', 20, 10, 0, 3, false],
     ['evaluation (no dlogits), batch 513, smoothing 0.1', 513, 3, 0.1, 3, false],
+    ['batch 20000: 313 workgroups, more partials than total threads', 20000, 10, 0.1, 4, true],
   ];
   it.each(cases)('%s', async (_name, n, classes, smoothing, range, grad) => {
     const g = gpu();
@@ -61,8 +65,10 @@ describe('softmax cross-entropy (GPU vs CPU reference)', () => {
       yb = g.upload(labels),
       db = g.alloc(n * classes * 4),
       lossb = g.alloc(n * 4);
-    const stats = statsBuffer(g, 1.5, 7);
-    const ds = softmaxXent(g, { logits: lb, labels: yb, dlogits: grad ? db : undefined, loss: lossb, stats }, s);
+    const stats = statsBuffer(g, 1.5, 7),
+      partials = partialsFor(g, n);
+    const io = { logits: lb, labels: yb, dlogits: grad ? db : undefined, loss: lossb, stats, partials };
+    const ds = softmaxXent(g, io, s);
     g.run(ds);
     expectAllclose('xent loss', await g.readF32(lossb), ref.loss, TOL_LOSS, [n]);
     if (grad)
@@ -74,7 +80,7 @@ describe('softmax cross-entropy (GPU vs CPU reference)', () => {
     expectAllclose('xent loss sum', [got.lossSum], [1.5 + ref.lossSum], TOL_LOSS);
     expect(got.correct).toBe(7 + ref.correct);
     expect(ref.loss.every(Number.isFinite)).toBe(true);
-    for (const b of [lb, yb, db, lossb, stats]) g.release(b);
+    for (const b of [lb, yb, db, lossb, stats, partials]) g.release(b);
     g.free(ds);
   });
 
@@ -86,38 +92,75 @@ describe('softmax cross-entropy (GPU vs CPU reference)', () => {
     const lb = g.upload(f32(logits)),
       yb = g.upload(labels),
       lossb = g.alloc(16),
-      stats = statsBuffer(g, 0, 0);
-    const ds = softmaxXent(g, { logits: lb, labels: yb, loss: lossb, stats }, { n: 4, classes: 3 });
+      stats = statsBuffer(g, 0, 0),
+      partials = partialsFor(g, 4);
+    const ds = softmaxXent(g, { logits: lb, labels: yb, loss: lossb, stats, partials }, { n: 4, classes: 3 });
     g.run(ds);
     expect((await readStats(g, stats)).correct).toBe(3);
     expect(softmaxXentRef(logits, labels, { n: 4, classes: 3 }).correct).toBe(3);
-    for (const b of [lb, yb, lossb, stats]) g.release(b);
+    for (const b of [lb, yb, lossb, stats, partials]) g.release(b);
     g.free(ds);
   });
 
-  it('stats accumulate over steps recorded in one submit, bit-identically', async () => {
+  it.each([40, 5000])(
+    'stats accumulate over steps recorded in one submit, bit-identically run to run (batch %s)',
+    async (n) => {
+      const g = gpu();
+      const classes = 10;
+      const { logits, labels } = makeCase(n, classes, 3, 99);
+      const ref = softmaxXentRef(logits, labels, { n, classes });
+      const lb = g.upload(f32(logits)),
+        yb = g.upload(labels),
+        db = g.alloc(n * classes * 4),
+        lossb = g.alloc(n * 4),
+        partials = partialsFor(g, n);
+      const words: Uint32Array[] = [];
+      for (let rep = 0; rep < 3; rep++) {
+        const stats = statsBuffer(g, 0, 0);
+        const ds = softmaxXent(
+          g,
+          { logits: lb, labels: yb, dlogits: db, loss: lossb, stats, partials },
+          { n, classes },
+        );
+        g.run([...ds, ...ds, ...ds]);
+        words.push(await g.readU32(stats));
+        g.release(stats);
+        g.free(ds);
+      }
+      expect(words[1]).toEqual(words[0]);
+      expect(words[2]).toEqual(words[0]);
+      const sum = new Float32Array(words[0]!.buffer)[0]!;
+      expectAllclose('loss sum after 3 steps', [sum], [3 * ref.lossSum], { atol: 2e-5, rtol: 2e-5 });
+      expect(words[0]![1]).toBe(3 * ref.correct);
+      for (const b of [lb, yb, db, lossb, partials]) g.release(b);
+    },
+  );
+
+  it('the totals pass left to the end of a step adds them and advances the step counter', async () => {
     const g = gpu();
-    const n = 40,
+    const n = 300,
       classes = 10;
-    const { logits, labels } = makeCase(n, classes, 3, 99);
+    const { logits, labels } = makeCase(n, classes, 3, 5);
     const ref = softmaxXentRef(logits, labels, { n, classes });
     const lb = g.upload(f32(logits)),
       yb = g.upload(labels),
-      db = g.alloc(n * classes * 4),
-      lossb = g.alloc(n * 4);
-    const words: Uint32Array[] = [];
-    for (let rep = 0; rep < 2; rep++) {
-      const stats = statsBuffer(g, 0, 0);
-      const ds = softmaxXent(g, { logits: lb, labels: yb, dlogits: db, loss: lossb, stats }, { n, classes });
-      g.run([...ds, ...ds, ...ds]);
-      words.push(await g.readU32(stats));
-      g.release(stats);
-      g.free(ds);
-    }
-    expect(words[1]).toEqual(words[0]);
-    expectAllclose('loss sum after 3 steps', [new Float32Array(words[0]!.buffer)[0]!], [3 * ref.lossSum], TOL_LOSS);
-    expect(words[0]![1]).toBe(3 * ref.correct);
-    for (const b of [lb, yb, db, lossb]) g.release(b);
+      lossb = g.alloc(n * 4),
+      partials = partialsFor(g, n),
+      stats = statsBuffer(g, 2, 1),
+      counter = g.upload(new Uint32Array([41, 0, 0, 0]));
+    const io = { logits: lb, labels: yb, loss: lossb, stats, partials };
+    const pass = softmaxXent(g, io, { n, classes }, { total: false });
+    const total = xentTotal(g, { partials, stats, counter }, n);
+    expect(pass).toHaveLength(1);
+    g.run(pass);
+    expect(await readStats(g, stats)).toEqual({ lossSum: 2, correct: 1 }); // nothing added yet
+    g.run(total);
+    const got = await readStats(g, stats);
+    expectAllclose('loss sum', [got.lossSum], [2 + ref.lossSum], TOL_LOSS);
+    expect(got.correct).toBe(1 + ref.correct);
+    expect((await g.readU32(counter))[0]).toBe(42);
+    for (const b of [lb, yb, lossb, partials, stats, counter]) g.release(b);
+    g.free([...pass, ...total]);
   });
 
   const probCases: [string, number, number, number][] = [

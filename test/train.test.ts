@@ -47,23 +47,35 @@ describe('training', () => {
     expect(g.liveBytes).toBe(before);
   });
 
-  it('is deterministic: same seed, same weights and history', async () => {
-    const run = async () => {
-      const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 3);
-      const h = await t.fit(
-        synthetic(320, 7),
-        null,
-        opts({ epochs: 2, augment: { shift: 1, flip: true, erase: 0.3 } }),
-      );
-      const w = await t.params.read();
-      t.release();
-      return { h: h.map((e) => [e.loss, e.accuracy]), w: [...w.values()].map((x) => Array.from(x.data)) };
-    };
-    const a = await run(),
-      b = await run();
-    expect(b.h).toEqual(a.h);
-    expect(b.w).toEqual(a.w);
-  });
+  it.each([
+    ['adam', {}],
+    [
+      'sgd nesterov with weight averages',
+      { ema: 0.9, optimizer: { name: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 0.01 }, lr: 0.02 },
+    ],
+  ] satisfies [string, Partial<FitOptions>][])(
+    'is deterministic: same seed, same weights and history (%s)',
+    async (_n, o) => {
+      const run = async () => {
+        const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 3);
+        const h = await t.fit(
+          synthetic(320, 7),
+          null,
+          opts({ epochs: 2, augment: { shift: 1, flip: true, erase: 0.3 }, ...o }),
+        );
+        const w = await t.params.read();
+        const state = await t.stateTensors();
+        t.release();
+        const values = (m: Map<string, { data: Float32Array }>) => [...m].map(([k, x]) => [k, Array.from(x.data)]);
+        return { h: h.map((e) => [e.loss, e.accuracy]), w: values(w), state: values(state) };
+      };
+      const a = await run(),
+        b = await run();
+      expect(b.h).toEqual(a.h);
+      expect(b.w).toEqual(a.w);
+      expect(b.state).toEqual(a.state);
+    },
+  );
 
   it('learns the synthetic task and validates on held-out data', async () => {
     const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 4);

@@ -1,7 +1,9 @@
 // The interface of both matmul kernels (matmul.wgsl, matmul_lanes.wgsl; src/ops/matmul.ts):
 // C = act(op(A) · op(B) + bias) [+ C when ACCUM], M rows, N columns, K inner, row-major f32.
 // A is [M,K], or [K,M] when TRANS_A; B is [K,N], or [N,K] when TRANS_B; bias is [N]; C is [M,N].
-struct Params { m: u32, n: u32, k: u32 }
+// The tiled kernel splits K `splits` ways in chunks of `chunk` (matmul.wgsl); the lane kernel reads
+// neither.
+struct Params { m: u32, n: u32, k: u32, splits: u32, chunk: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;

@@ -36,7 +36,7 @@ export function summary(args: readonly string[], out: Out): number {
 /** `Cost model, h100: 34,290 training images/s at batch 64, 53 dispatches a step (a prediction, …)`. */
 function costLine(ir: ModelIR, profile: DeviceProfile, batch: number): string {
   installGlobals(); // GPUBufferUsage, which planning reads
-  const cost = predictStep(planTrainStep(ir, batch), batch, profile);
+  const cost = predictStep(planTrainStep(ir, batch, { units: profile.v.units }), batch, profile);
   const images = Math.round(cost.imagesPerSecond).toLocaleString('en-US');
   return (
     `Cost model, ${profile.name}: ${images} training images/s at batch ${batch}, ` +

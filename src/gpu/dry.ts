@@ -1,17 +1,22 @@
 // A Gpu over a stand-in device that stores, compiles and runs nothing: for planning a step's
 // dispatches, with their work descriptions, where no GPU is at hand (bench/cost.ts; `fmgpu summary
-// --cost`). It reports a GPU adapter, so the Gpu tunes itself as on one (GEMM_T 16, no lane
-// kernels, one thread per element) and the plan is the one a GPU runs. Uniforms are still packed
+// --cost`). It reports a GPU adapter, so the Gpu tunes itself as on one (GEMM tiles up to 16×16
+// threads, no lane kernels, one thread per element; the units the caller says, the profile's) and
+// the plan is the one a GPU runs. Uniforms are still packed
 // and checked against the shaders. Nothing can be read back. Needs the WebGPU globals
 // (GPUBufferUsage): a browser has them; under Node, src/node/gpu.ts installGlobals() first.
 import { GpuError } from '../errors.ts';
 import { Gpu, type AdapterReport } from './runtime.ts';
 
-/** The limits a plan is checked against: the WebGPU defaults unless a device profile says more. */
+/**
+ * What the stand-in is told of the device it stands for: the limits a plan is checked against (the
+ * WebGPU defaults unless a device profile says more) and, optionally, its compute units, which the
+ * GEMM tiles and splits are chosen to fill (GpuTuning.units; the GPU default when unsaid).
+ */
 export type DryLimits = Pick<
   GPUSupportedLimits,
   'maxBufferSize' | 'maxStorageBufferBindingSize' | 'maxComputeWorkgroupsPerDimension'
->;
+> & { units?: number };
 
 const DEFAULT_LIMITS: DryLimits = {
   maxBufferSize: 268435456,
@@ -74,7 +79,9 @@ export const DRY_ADAPTER: AdapterReport = {
   subgroupSize: null,
 };
 
-/** A Gpu that plans as a GPU adapter would and runs nothing. */
+/** A Gpu that plans as a GPU adapter (of `units` compute units, when given) would and runs nothing. */
 export function dryGpu(limits: Partial<DryLimits> = {}): Gpu {
-  return new Gpu(standInDevice({ ...DEFAULT_LIMITS, ...limits }), DRY_ADAPTER);
+  const { units, ...rest } = limits;
+  const tuning = units === undefined ? {} : { tuning: { units } };
+  return new Gpu(standInDevice({ ...DEFAULT_LIMITS, ...rest }), DRY_ADAPTER, null, tuning);
 }

@@ -39,8 +39,12 @@ export interface KernelSpec {
    * bound at binding 0.
    */
   params?: Uniform;
-  /** Storage bindings of @group(0) in binding order (after the uniform, if any); exactly those the entry point uses. */
-  bindings: BufferRef[];
+  /**
+   * Storage bindings of @group(0) in binding order (after the uniform, if any); exactly those the
+   * entry point uses, with null for a binding number it does not use (entry points of one shader
+   * that share some variables: the split-K reductions of lib/gemm.wgsl).
+   */
+  bindings: (BufferRef | null)[];
   workgroups: number | readonly [number, number?, number?];
   label?: string;
   /** Its work, described beside the dispatch (work.ts); every launcher gives one (test/cost.test.ts). */
@@ -69,9 +73,9 @@ export function lanesFor(subgroupSize: number | null): number {
 /** How the GEMM-shaped and grid-stride kernels are sized on this adapter: fixed when a Gpu is made. */
 export interface GpuTuning {
   /**
-   * Threads per side of a tiled GEMM-shaped kernel's workgroup (shaders/lib/gemm.wgsl): 8 on a CPU
-   * adapter (measured faster on lavapipe; they run the tiled kernels only without usable subgroups,
-   * see `lanes`), 16 on a GPU.
+   * At most this many threads per side of a tiled GEMM's workgroup (shaders/lib/gemm.wgsl, tiles from
+   * src/ops/gemm.ts), so the largest tile is (8·side)² at 8×8 per thread: 8 on a CPU adapter (64×64;
+   * it runs the tiled kernels only without usable subgroups, see `lanes`), 16 on a GPU (128×128).
    */
   gemmSide: 8 | 16;
   /**
@@ -81,12 +85,26 @@ export interface GpuTuning {
    */
   lanes: number;
   /**
+   * Compute units (SMs, CUs) a GEMM's tile and split-K fill with two workgroups each (src/ops/gemm.ts).
+   * WebGPU does not report it and nothing guesses it from a device name: the Gpu's opener says it
+   * (`tuning: { units }`; the cost tool passes its device profile's to src/gpu/dry.ts). Unsaid: 8 on a
+   * CPU adapter (the lane kernels' split-K aims at 16 workgroups) and DEFAULT_GPU_UNITS on a GPU.
+   */
+  units: number;
+  /**
    * At most this many workgroups for a one-thread-per-element kernel (lib/stride.wgsl): unbounded
    * on GPUs; 256 on CPU adapters, where each workgroup then loops over many elements, because
    * lavapipe pays about a microsecond per workgroup (relu backward over 1.6M elements: 20 → 4 ms).
    */
   spreadLimit: number;
 }
+
+/**
+ * The compute units assumed of a GPU adapter whose opener did not say (GpuTuning.units): between an
+ * integrated GPU's 8–32 and a data-centre GPU's 132, so that neither is far from two workgroups per
+ * unit; 132-class behaviour (an H100) takes `units: 132`.
+ */
+export const DEFAULT_GPU_UNITS = 64;
 
 export interface GpuOptions {
   /** Overrides of the adapter's own tuning (tests and benchmarks run the other variants). */
@@ -101,6 +119,7 @@ interface Shared {
   pipelines: PipelineCache;
   memory: { live: number; peak: number; readonly sizes: WeakMap<GPUBuffer, number> };
   dummy: GPUBuffer | null;
+  dummy2: GPUBuffer | null;
   /** The GPU object the device came from: Dawn frees its instance (and crashes the device) once it is garbage. */
   readonly instance: GPU | null;
 }
@@ -113,6 +132,7 @@ export class Gpu implements Readonly<GpuTuning> {
   readonly hasTimestamps: boolean;
   readonly gemmSide: 8 | 16;
   readonly lanes: number;
+  readonly units: number;
   readonly spreadLimit: number;
   private readonly shared: Shared;
 
@@ -127,11 +147,13 @@ export class Gpu implements Readonly<GpuTuning> {
       pipelines: new PipelineCache(device),
       memory: { live: 0, peak: 0, sizes: new WeakMap() },
       dummy: null,
+      dummy2: null,
       instance,
     };
     const t = options.tuning ?? {};
     this.gemmSide = t.gemmSide ?? (adapter.cpu ? 8 : 16);
     this.lanes = t.lanes ?? (adapter.cpu ? this.usableLanes : 0);
+    this.units = t.units ?? (adapter.cpu ? 8 : DEFAULT_GPU_UNITS);
     this.spreadLimit = t.spreadLimit ?? (adapter.cpu ? 256 : Infinity);
   }
 
@@ -142,7 +164,7 @@ export class Gpu implements Readonly<GpuTuning> {
 
   /** This device with other tuning: shares memory, errors and the pipeline cache (keyed by constants). */
   withTuning(tuning: Partial<GpuTuning>): Gpu {
-    const own = { gemmSide: this.gemmSide, lanes: this.lanes, spreadLimit: this.spreadLimit };
+    const own = { gemmSide: this.gemmSide, lanes: this.lanes, units: this.units, spreadLimit: this.spreadLimit };
     return new Gpu(this.device, this.adapter, null, { tuning: { ...own, ...tuning }, shareWith: this });
   }
 
@@ -200,6 +222,12 @@ export class Gpu implements Readonly<GpuTuning> {
     return this.shared.dummy;
   }
 
+  /** Another dummy, for a second unused writable binding (WebGPU refuses two on one buffer). */
+  get dummy2(): GPUBuffer {
+    this.shared.dummy2 ??= this.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE, label: 'dummy 2' });
+    return this.shared.dummy2;
+  }
+
   /** A new storage buffer holding `data`. */
   upload(data: ArrayBufferView, label = 'upload'): GPUBuffer {
     const buffer = this.alloc(data.byteLength, label);
@@ -229,24 +257,39 @@ export class Gpu implements Readonly<GpuTuning> {
     const enc = this.device.createCommandEncoder();
     enc.copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
     this.device.queue.submit([enc.finish()]);
-    const health = this.shared.health;
     try {
-      await health.untilLost(staging.mapAsync(GPUMapMode.READ));
+      await this.mapRead(staging, buffer.label);
     } catch (e) {
       staging.destroy();
-      // A map that fails as the device goes may fail before the loss is reported: give the loss a
-      // moment to arrive, so that the error names it rather than the map.
-      await health.settle();
-      await health.check();
-      throw e instanceof GpuError
-        ? e
-        : new GpuError(`reading buffer "${buffer.label}" back failed: ${(e as Error).message}`);
+      throw e;
     }
     const out = staging.getMappedRange().slice(0, bytes);
     staging.unmap();
     staging.destroy();
-    await health.check();
     return out;
+  }
+
+  /**
+   * Maps a MAP_READ buffer once the queued work is done, raced against device loss; then throws
+   * what went wrong meanwhile (check()). `what` names the data in the error of a failed map.
+   */
+  async mapRead(staging: GPUBuffer, what: string): Promise<void> {
+    const health = this.shared.health;
+    try {
+      await health.untilLost(staging.mapAsync(GPUMapMode.READ));
+    } catch (e) {
+      // A map that fails as the device goes may fail before the loss is reported: give the loss a
+      // moment to arrive, so that the error names it rather than the map.
+      await health.settle();
+      await health.check();
+      throw e instanceof GpuError ? e : new GpuError(`reading buffer "${what}" back failed: ${(e as Error).message}`);
+    }
+    try {
+      await health.check();
+    } catch (e) {
+      staging.unmap();
+      throw e;
+    }
   }
 
   async readF32(buffer: GPUBuffer, count?: number, offset = 0): Promise<Float32Array> {
@@ -283,7 +326,7 @@ export class Gpu implements Readonly<GpuTuning> {
     if ((layout === null) !== (spec.params === undefined))
       throw new GpuError(`kernel ${label}: ${layout ? `needs its uniform ${layout.struct}` : 'reads no uniform'}`);
     let params: GPUBuffer | null = null;
-    const resources: BufferRef[] = [];
+    const resources: (BufferRef | null)[] = [];
     if (layout && spec.params) {
       const data = packUniform(layout, spec.params, `${spec.shader}.${entry}`);
       params = this.alloc(data.byteLength, `${label} params`, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
@@ -294,7 +337,7 @@ export class Gpu implements Readonly<GpuTuning> {
     const bindGroup = this.device.createBindGroup({
       label,
       layout: pipeline.getBindGroupLayout(0),
-      entries: resources.map((b, i) => ({ binding: i, resource: 'buffer' in b ? b : { buffer: b } })),
+      entries: resources.flatMap((b, i) => (b ? [{ binding: i, resource: 'buffer' in b ? b : { buffer: b } }] : [])),
     });
     const w = typeof spec.workgroups === 'number' ? [spec.workgroups] : spec.workgroups;
     const workgroups = [w[0] ?? 1, w[1] ?? 1, w[2] ?? 1] as const;

@@ -42,7 +42,7 @@ const SHADERS = {
   dropout: [stride, random, dropout],
   batchnorm: [batchnorm],
   optimizer: [stride, optimizer],
-  reduce: [reduce],
+  reduce: [stride, reduce],
   batch: [random, batch],
 } satisfies Record<string, string[]>;
 

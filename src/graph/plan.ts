@@ -4,12 +4,16 @@
 //      its storage), then the loss, which seeds the backward with dL/dlogits;
 //   3. backwardSteps (training): the nodes in reverse, each writing its wanted inputs' gradients
 //      (the first contribution to a gradient writes it, later ones are added in);
-//   4. assignBuffers: persistent tensors get their own; the rest share pooled buffers by liveness
-//      (a buffer is reused once the last step reading its tensor has passed);
+//   4. assignBuffers: persistent tensors are where `persistent` says; each trainable parameter's
+//      gradient lies in a buffer that mirrors its parameter's, at the same offset (packed parameters,
+//      src/gpu/packed.ts, get packed gradients: one optimizer dispatch per pack); the rest share
+//      pooled buffers by liveness (a buffer is reused once the last step reading its tensor has passed);
 //   5. dispatchLists: each step's kernels, created once with their bind groups.
-// A training step is then just: record plan.forward, plan.backward (+ optimizer) into a pass.
+// A training step is then just: record plan.forward, plan.backward, the optimizer, plan.finish.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
+import { rangeOf } from '../gpu/packed.ts';
 import { accumulate } from '../ops/elementwise.ts';
+import { advanceCounter } from '../ops/optimizer.ts';
 import {
   OPS,
   isAlias,
@@ -20,9 +24,10 @@ import {
   type OpName,
   type SavedSpec,
 } from '../ops/index.ts';
-import { softmaxXent } from '../ops/softmax_xent.ts';
+import { softmaxXent, xentGroups, xentTotal } from '../ops/softmax_xent.ts';
 import { numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 import { checkLimits } from './limits.ts';
+import { BufferPool } from './pool.ts';
 import { mustAt } from '../util/must.ts';
 
 export { checkLimits, type BufferLimits } from './limits.ts';
@@ -33,10 +38,16 @@ export interface PlanOptions {
   /** Labels tensor: with it the plan computes the loss (and, training, the gradients). */
   labels: Tensor | null;
   smoothing?: number;
-  /** Buffers of param and state tensors, by tensor name. */
-  persistent: ReadonlyMap<string, GPUBuffer>;
+  /** Where param and state tensors are, by tensor name: whole buffers or ranges of packs. */
+  persistent: ReadonlyMap<string, BufferRef>;
   counter: GPUBuffer;
   stats: GPUBuffer;
+  /**
+   * The plan is a training step's: the loss totals are left out of the forward and recorded in
+   * `finish`, the step's last dispatch, which also advances the step counter (after the optimizer
+   * has read it).
+   */
+  endsStep?: boolean;
   /** Parameter names that are frozen (no gradient). */
   frozen?: ReadonlySet<string>;
   /** More tensors whose buffers stay valid after a step (e.g. the penultimate features). */
@@ -48,8 +59,13 @@ export interface Plan {
   backward: Dispatch[];
   /** Where a tensor lives (input, labels, logits, loss stay valid after a step). */
   buffer(t: Tensor): BufferRef;
-  /** Gradient buffers of trainable parameters, by name (training plans). */
+  /**
+   * Gradients of trainable parameters, by name (training plans): each in a buffer that mirrors its
+   * parameter's, at its parameter's offset.
+   */
   grads: Map<string, BufferRef>;
+  /** With endsStep: the loss totals and the counter's advance, to record after the optimizer. */
+  finish: Dispatch[];
   /** Bytes of the buffers this plan allocated (activations, gradients, saved values). */
   plannedBytes: number;
   release(): void;
@@ -80,23 +96,26 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
   const grads = new Map<number, Tensor>();
   const forward = forwardSteps(p);
   const loss = lossStep(p, needsGrad, grads);
-  if (loss) forward.push(loss);
+  if (loss) forward.push(loss.step);
   const { steps: backward, paramGrads } = o.training
     ? backwardSteps(p, needsGrad, grads)
     : { steps: [], paramGrads: new Map<string, Tensor>() };
   const steps = [...forward, ...backward];
   const scratchShapes = steps.flatMap((s) => s.scratch);
   checkLimits(graph, gpu.limits, scratchShapes);
-  const b = assignBuffers(p, steps, [p.o.logits, ...paramGrads.values(), ...(o.keep ?? [])]);
+  const kept = [p.o.logits, ...paramGrads.values(), ...(loss?.kept ?? []), ...(o.keep ?? [])];
+  const b = assignBuffers(p, steps, kept, paramGrads);
   const { fwd, bwd } = dispatchLists(steps, b, forward.length);
+  const finish = o.endsStep ? (loss?.finish(b.buf) ?? advanceCounter(gpu, { counter: o.counter })) : [];
   return {
     forward: fwd,
     backward: bwd,
     buffer: b.buf,
     grads: new Map([...paramGrads].map(([name, g]) => [name, b.buf(g)])),
+    finish,
     plannedBytes: b.plannedBytes,
     release() {
-      gpu.free([...fwd, ...bwd]);
+      gpu.free([...fwd, ...bwd, ...finish]);
       for (const buffer of b.owned) gpu.release(buffer);
     },
   };
@@ -168,18 +187,27 @@ function forwardSteps(p: Planning): Step[] {
   return steps;
 }
 
-/** The loss kernel: per-sample loss, the stats totals and (training) dL/dlogits, which seeds `grads`. */
-function lossStep(p: Planning, needsGrad: ReadonlySet<number>, grads: Map<number, Tensor>): Step | null {
+/**
+ * The loss kernels: per-sample loss, the stats totals and (training) dL/dlogits, which seeds
+ * `grads`. With endsStep the totals pass is left to `finish` (with the counter's advance), and the
+ * partials it reads are kept until then.
+ */
+function lossStep(
+  p: Planning,
+  needsGrad: ReadonlySet<number>,
+  grads: Map<number, Tensor>,
+): { step: Step; kept: Tensor[]; finish(buf: (t: Tensor) => BufferRef): Dispatch[] } | null {
   const { graph, o } = p;
   const labels = o.labels;
   if (!labels) return null;
   const [n = 1, classes = 1] = o.logits.shape;
   const loss = graph.tensor([n], 'temp');
+  const partials = graph.tensor([2 * xentGroups(n)], 'temp', 'u32');
   const dlogits = o.training && needsGrad.has(o.logits.id) ? graph.tensor(o.logits.shape, 'temp') : null;
   if (dlogits) grads.set(o.logits.id, dlogits);
-  return {
+  const step: Step = {
     reads: [o.logits, labels],
-    writes: dlogits ? [loss, dlogits] : [loss],
+    writes: dlogits ? [loss, partials, dlogits] : [loss, partials],
     scratch: [],
     // dL/dlogits = (softmax(logits) − target) / N: the gradient of the mean loss.
     emit: (buf) =>
@@ -191,9 +219,16 @@ function lossStep(p: Planning, needsGrad: ReadonlySet<number>, grads: Map<number
           loss: buf(loss),
           dlogits: dlogits ? buf(dlogits) : undefined,
           stats: o.stats,
+          partials: buf(partials),
         },
         { n, classes, smoothing: o.smoothing ?? 0, scale: 1 / n },
+        { total: !o.endsStep },
       ),
+  };
+  return {
+    step,
+    kept: o.endsStep ? [partials] : [],
+    finish: (buf) => xentTotal(p.gpu, { partials: buf(partials), stats: o.stats, counter: o.counter }, n),
   };
 }
 
@@ -258,18 +293,45 @@ interface Buffers {
 }
 
 /**
- * 4. Buffers by liveness: inputs, labels and persistent tensors keep their own; every other tensor
- * takes the smallest free pooled buffer that fits (or a new one) at its first step and gives it
- * back after its last, unless it is kept (valid after a step). Scratch is held for one step.
+ * Where the trainable parameters' gradients go: for each parameter buffer (a pack, or a buffer of
+ * one), a gradient buffer of its size, each gradient at its parameter's offset. They live as long
+ * as the plan: the optimizer, recorded after the backward, is their last reader.
  */
-function assignBuffers(p: Planning, steps: Step[], kept: Tensor[]): Buffers {
+function gradientPlaces(
+  p: Planning,
+  paramGrads: ReadonlyMap<string, Tensor>,
+): { where: Map<number, BufferRef>; owned: GPUBuffer[] } {
+  const mirrors = new Map<GPUBuffer, GPUBuffer>();
+  const where = new Map<number, BufferRef>();
+  for (const [name, g] of paramGrads) {
+    const param = p.o.persistent.get(name);
+    if (!param) throw new Error(`no buffer for param ${name}`);
+    const { buffer, offset } = rangeOf(param);
+    let mirror = mirrors.get(buffer);
+    if (!mirror) {
+      mirror = p.gpu.alloc(buffer.size, 'gradients');
+      mirrors.set(buffer, mirror);
+    }
+    where.set(storage(p, g).id, { buffer: mirror, offset, size: numel(g.shape) * 4 });
+  }
+  return { where, owned: [...mirrors.values()] };
+}
+
+/**
+ * 4. Buffers: inputs, labels and persistent tensors keep their own, parameter gradients their
+ * places (gradientPlaces); every other tensor takes the smallest free pooled buffer that fits (or a
+ * new one) at its first step and gives it back after its last, unless it is kept (valid after a
+ * step). Scratch is held for one step.
+ */
+function assignBuffers(p: Planning, steps: Step[], kept: Tensor[], paramGrads: ReadonlyMap<string, Tensor>): Buffers {
   const keep = new Set(kept.map((t) => storage(p, t).id));
   const lastUse = new Map<number, number>();
   steps.forEach((s, i) => {
     for (const t of [...s.reads, ...s.writes]) lastUse.set(storage(p, t).id, i);
   });
   const pool = new BufferPool(p.gpu);
-  const where = new Map<number, BufferRef>();
+  const grads = gradientPlaces(p, paramGrads);
+  const where = new Map<number, BufferRef>(grads.where);
   const place = (t: Tensor): void => {
     const s = storage(p, t);
     if (where.has(s.id)) return;
@@ -295,7 +357,7 @@ function assignBuffers(p: Planning, steps: Step[], kept: Tensor[]): Buffers {
     for (const sc of mine) pool.give(sc.buffer);
     for (const t of [...s.reads, ...s.writes]) {
       const st = storage(p, t);
-      if (st.kind !== 'temp' || keep.has(st.id) || lastUse.get(st.id) !== i) continue;
+      if (st.kind !== 'temp' || keep.has(st.id) || grads.where.has(st.id) || lastUse.get(st.id) !== i) continue;
       const r = where.get(st.id);
       if (r && 'buffer' in r) pool.give(r.buffer);
       lastUse.delete(st.id);
@@ -307,37 +369,12 @@ function assignBuffers(p: Planning, steps: Step[], kept: Tensor[]): Buffers {
     if (!r) throw new Error(`tensor ${t.id} has no buffer`);
     return r;
   };
-  return { buf, scratch, owned: pool.owned, plannedBytes: pool.bytes };
+  const gradBytes = grads.owned.reduce((a, b) => a + b.size, 0);
+  return { buf, scratch, owned: [...pool.owned, ...grads.owned], plannedBytes: pool.bytes + gradBytes };
 }
 
 /** 5. Each step's kernels over its buffers, created once: the forward's, then the backward's. */
 function dispatchLists(steps: Step[], b: Buffers, forwardSteps: number): { fwd: Dispatch[]; bwd: Dispatch[] } {
   const lists = steps.map((s, i) => s.emit(b.buf, mustAt(b.scratch, i, 'scratch of a step')));
   return { fwd: lists.slice(0, forwardSteps).flat(), bwd: lists.slice(forwardSteps).flat() };
-}
-
-/** Buffers handed out best-fit from those given back, else newly allocated (and counted). */
-class BufferPool {
-  readonly owned: GPUBuffer[] = [];
-  private readonly free: GPUBuffer[] = [];
-  bytes = 0;
-
-  constructor(private readonly gpu: Gpu) {}
-
-  take(bytes: number, label: string): GPUBuffer {
-    let best: GPUBuffer | undefined;
-    for (const b of this.free) if (b.size >= bytes && (!best || b.size < best.size)) best = b;
-    if (best) {
-      this.free.splice(this.free.indexOf(best), 1);
-      return best;
-    }
-    const b = this.gpu.alloc(bytes, label);
-    this.owned.push(b);
-    this.bytes += b.size;
-    return b;
-  }
-
-  give(buffer: GPUBuffer): void {
-    this.free.push(buffer);
-  }
 }

@@ -1,10 +1,11 @@
-// The dense (fully connected) layer as a graph op, built on matmul and the row sum:
-// x [N,F], w [F,U], b [U] (optional) → y = act(x·w + b) [N,U], the activation fused into the matmul.
+// The dense (fully connected) layer as a graph op, built on matmul (and the row sum on the lane kernels):
+// x [N,F], w [F,U], b [U] (optional) → y = act(x·w + b) [N,U], the activation fused into the matmul;
+// on the tiled kernels the bias gradient comes out of the weight gradient's matmul (its column sums of dZ).
 import type { Act } from '../../dsl/ir.ts';
 import { actName, gradFromOutput } from './act.ts';
 import { fusedScratch, unfuseActivation } from './elementwise.ts';
 import { matrix } from './geometry.ts';
-import { matmul } from './matmul.ts';
+import { matmul, matmulPartsLength } from './matmul.ts';
 import type { KernelOp, Shapes } from './op.ts';
 import { sumRows } from './reduce.ts';
 import { mustAt } from '../util/must.ts';
@@ -25,13 +26,32 @@ export const DENSE: KernelOp<DenseAttrs> = {
     const { n, u } = dims(ins);
     return [n, u];
   },
-  scratch: (_ins, out, a) => fusedScratch(out, a.act),
+  // The fused activation's gradient, then the split-K partial sums of dX and dW (if split), which run
+  // one after the other and share them.
+  scratch: (ins, out, a, gpu) => {
+    const { n, f, u } = dims(ins);
+    const dw = { m: f, k: n, n: u, transA: true };
+    const parts = Math.max(
+      matmulPartsLength(gpu, { m: n, k: u, n: f, transB: true }),
+      matmulPartsLength(gpu, dw),
+      ins.length > 2 ? matmulPartsLength(gpu, dw, { dbias: true }) : 0,
+    );
+    return [...fusedScratch(out, a.act), ...(parts > 0 ? [[parts]] : [])];
+  },
+  // Split-K partial sums for the forward, used where the planner gives forward steps scratch.
+  forwardScratch: (ins, _out, a, gpu) => {
+    const { n, f, u } = dims(ins);
+    const parts = matmulPartsLength(gpu, { m: n, k: f, n: u, act: a.act });
+    return parts > 0 ? [[parts]] : [];
+  },
   forward: (gpu, io, a) => {
     if (!gradFromOutput(a.act)) throw new Error(`dense cannot fuse ${actName(a.act)}: its gradient needs the input`);
     const { n, f, u } = dims(io.inShapes);
     const x = mustAt(io.inputs, 0, 'dense x');
     const w = mustAt(io.inputs, 1, 'dense w');
-    return matmul(gpu, { a: x, b: w, bias: io.inputs[2], c: io.out }, { m: n, k: f, n: u, act: a.act });
+    const parts = io.scratch?.[0];
+    const shape = { m: n, k: f, n: u, act: a.act };
+    return matmul(gpu, { a: x, b: w, bias: io.inputs[2], c: io.out, parts }, shape, { split: parts !== undefined });
   },
   // dZ = dY·act'(Y); dX = dZ·Wᵀ; dW = Xᵀ·dZ; db = Σ_rows dZ
   backward: (gpu, io, a) => {
@@ -40,9 +60,12 @@ export const DENSE: KernelOp<DenseAttrs> = {
     const x = mustAt(io.inputs, 0, 'dense x');
     const w = mustAt(io.inputs, 1, 'dense w');
     const [dx, dw, db] = io.dIn;
-    if (dx) out.push(...matmul(gpu, { a: dz, b: w, c: dx }, { m: n, k: u, n: f, transB: true }));
-    if (dw) out.push(...matmul(gpu, { a: x, b: dz, c: dw }, { m: f, k: n, n: u, transA: true }));
-    if (db) out.push(...sumRows(gpu, { x: dz, out: db }, { m: n, n: u }));
+    const parts = io.scratch[fusedScratch(io.outShape, a.act).length];
+    // db inside dW's matmul on the tiled kernels; the lane kernel has no such variant.
+    const dbias = gpu.lanes === 0 && dw ? (db ?? undefined) : undefined;
+    if (dx) out.push(...matmul(gpu, { a: dz, b: w, c: dx, parts }, { m: n, k: u, n: f, transB: true }));
+    if (dw) out.push(...matmul(gpu, { a: x, b: dz, c: dw, dbias, parts }, { m: f, k: n, n: u, transA: true }));
+    if (db && !dbias) out.push(...sumRows(gpu, { x: dz, out: db }, { m: n, n: u }));
     return out;
   },
 };

@@ -48,8 +48,3 @@ export function addRef(a: ArrayLike<number>, b: ArrayLike<number>): Float64Array
 export function accumulateRef(a: ArrayLike<number>, c: ArrayLike<number>): Float64Array {
   return addRef(c, a);
 }
-
-/** avg·decay + x·(1 − decay), in the shader's form avg + (1 − decay)(x − avg). */
-export function emaRef(avg: ArrayLike<number>, x: ArrayLike<number>, decay: number): Float64Array {
-  return Float64Array.from(avg, (v, i) => v + (1 - Math.fround(decay)) * (x[i]! - v));
-}

@@ -1,5 +1,6 @@
 // Elementwise ops over `count` f32 elements (any layout): activation forward and backward, add,
-// accumulate, copy, fill, moving average. Math, layout and dispatch geometry: shaders/elementwise.wgsl.
+// accumulate, copy, fill (the weights' moving average runs in the optimizer's pass: optimizer.ts).
+// Math, layout and dispatch geometry: shaders/elementwise.wgsl.
 // The output buffer must differ from the inputs; bound buffers may be larger than `count`.
 // At the end, the graph ops ACTIVATION and ADD, and the unfusing of an activation fused into a
 // conv or dense layer's output.
@@ -95,15 +96,6 @@ export function copy(gpu: Gpu, io: { src: BufferRef; dst: BufferRef }, count: nu
 /** dst = value (as f32), e.g. zeroing a gradient. */
 export function fill(gpu: Gpu, io: { dst: BufferRef }, count: number, value: number): Dispatch[] {
   return ew(gpu, 'fill', [io.dst], count, `fill ${value}`, { value, traffic: { reads: 0, writes: 1, ops: 0 } });
-}
-
-/**
- * avg = decay·avg + (1 − decay)·x: the exponential moving average of weights (Keras's use_ema).
- * Returns a single Dispatch until src/train/trainer.ts collects these with flatMap (not map).
- */
-export function emaUpdate(gpu: Gpu, io: { x: BufferRef; avg: BufferRef }, count: number, decay: number): Dispatch[] {
-  const traffic = { reads: 2, writes: 1, ops: 3 };
-  return ew(gpu, 'ema', [io.avg, io.x], count, `ema ${decay}`, { value: decay, traffic });
 }
 
 // --- graph ops ----------------------------------------------------------------------------------

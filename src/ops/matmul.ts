@@ -1,10 +1,13 @@
-// Matrix multiply with transposed variants, bias and activation fused into the write.
-// Shapes and layout: shaders/matmul.wgsl.
+// Matrix multiply with transposed variants, bias and activation fused into the write, and on the
+// tiled kernels optionally the bias gradient (the column sums of op(B)) and split-K.
+// Shapes and layout: shaders/matmul.wgsl; tiles and splits: gemm.ts.
 import type { Act } from '../../dsl/ir.ts';
+import { ShapeError } from '../errors.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv } from '../gpu/runtime.ts';
-import { f32Bytes, laneGemm, tiledGemm } from '../gpu/work.ts';
+import { f32Bytes, laneGemm } from '../gpu/work.ts';
 import { actConstants } from './act.ts';
+import { chooseGemm, gemmConstants, gemmDispatches, needParts, partsLength, type GemmPlan } from './gemm.ts';
 import { laneConstants, laneTile } from './lanes.ts';
 
 export interface MatmulShape {
@@ -20,11 +23,38 @@ export interface MatmulShape {
   accumulate?: boolean;
 }
 
-/** C (+)= act(op(A)·op(B) + bias): A [M,K], B [K,N] (or as transposed), bias [N], C [M,N]. One dispatch. */
+/** How a matmul may be tiled: `split` false where no partial-sums buffer can be given; `target` workgroups (tests). */
+export interface MatmulOptions {
+  split?: boolean;
+  target?: number;
+  /** The column sums of op(B) are wanted too (io.dbias). */
+  dbias?: boolean;
+}
+
+/** The tile and split the tiled kernel uses for this shape and options on this adapter (gemm.ts). */
+export function matmulPlan(gpu: Gpu, s: MatmulShape, o: MatmulOptions = {}): GemmPlan {
+  const need = { rows: s.m, cols: s.n, inner: s.k, sums: o.dbias ? (2 as const) : (0 as const) };
+  return chooseGemm(gpu, { ...need, split: o.split ?? true, target: o.target });
+}
+
+/**
+ * Floats of the partial-sums buffer matmul needs (io.parts) for this shape and options on this
+ * adapter, 0 when it does not split (always on the lane kernels).
+ */
+export function matmulPartsLength(gpu: Gpu, s: MatmulShape, o: MatmulOptions = {}): number {
+  return gpu.lanes > 0 ? 0 : partsLength(matmulPlan(gpu, s, o), s.m + (o.dbias ? 1 : 0), s.n);
+}
+
+/**
+ * C (+)= act(op(A)·op(B) + bias): A [M,K], B [K,N] (or as transposed), bias [N], C [M,N]; with
+ * `dbias` (tiled kernels, no bias) also dbias[n] = Σ_k op(B)[k,n]. One dispatch, or two when K is
+ * split (then `parts` holds matmulPartsLength floats).
+ */
 export function matmul(
   gpu: Gpu,
-  io: { a: BufferRef; b: BufferRef; bias?: BufferRef; c: BufferRef },
+  io: { a: BufferRef; b: BufferRef; bias?: BufferRef; c: BufferRef; dbias?: BufferRef; parts?: BufferRef },
   s: MatmulShape,
+  o: Omit<MatmulOptions, 'dbias'> = {},
 ): Dispatch[] {
   const variant = {
     TRANS_A: s.transA ? 1 : 0,
@@ -33,31 +63,60 @@ export function matmul(
     ACCUM: s.accumulate ? 1 : 0,
     ...actConstants(s.act),
   };
-  // CPU adapters: the subgroup-lane kernel (shaders/matmul_lanes.wgsl); GPUs: 64×64 tiles.
-  const t = gpu.lanes > 0 ? laneTile(gpu.lanes, s.m, s.n) : null;
-  const [bm, bn] = t ? [t.rowGroups * gpu.lanes, t.cols * gpu.lanes] : [64, 64];
-  const tiles = {
-    rows: s.m,
-    cols: s.n,
-    inner: s.k,
-    tiles: ceilDiv(s.n, bn) * ceilDiv(s.m, bm),
-    tileM: bm,
-    tileN: bn,
-    bytesRead: f32Bytes(s.m * s.k, s.k * s.n, io.bias ? s.n : 0, s.accumulate ? s.m * s.n : 0),
-    bytesWritten: f32Bytes(s.m * s.n),
-  };
-  const work = t
-    ? laneGemm({ ...tiles, steps: s.k }, gpu.lanes)
-    : tiledGemm({ ...tiles, kSteps: ceilDiv(s.k, 16) }, gpu.gemmSide);
+  const label = `matmul ${s.m}x${s.k}x${s.n}`;
+  if (gpu.lanes === 0) return tiled(gpu, io, s, { ...o, dbias: io.dbias !== undefined }, { variant, label });
+  const bytesRead = f32Bytes(s.m * s.k, s.k * s.n, io.bias ? s.n : 0, s.accumulate ? s.m * s.n : 0);
+  if (io.dbias) throw new ShapeError(`${label}: the lane kernel computes no bias gradient`);
+  // CPU adapters: the subgroup-lane kernel (shaders/matmul_lanes.wgsl).
+  const t = laneTile(gpu.lanes, s.m, s.n);
+  const [bm, bn] = [t.rowGroups * gpu.lanes, t.cols * gpu.lanes];
+  const tiles = { rows: s.m, cols: s.n, inner: s.k, tiles: ceilDiv(s.n, bn) * ceilDiv(s.m, bm), tileM: bm, tileN: bn };
   return [
     gpu.kernel({
-      shader: t ? 'matmul_lanes' : 'matmul',
-      params: { m: s.m, n: s.n, k: s.k },
-      constants: { ...(t ? laneConstants(gpu.lanes, t) : { GEMM_T: gpu.gemmSide }), ...variant },
+      shader: 'matmul_lanes',
+      params: { m: s.m, n: s.n, k: s.k, splits: 1, chunk: s.k },
+      constants: { ...laneConstants(gpu.lanes, t), ...variant },
       bindings: [io.a, io.b, io.bias ?? gpu.dummy, io.c],
       workgroups: [ceilDiv(s.n, bn), ceilDiv(s.m, bm)],
-      label: `matmul ${s.m}x${s.k}x${s.n}`,
-      work,
+      label,
+      work: laneGemm({ ...tiles, bytesRead, bytesWritten: f32Bytes(s.m * s.n), steps: s.k }, gpu.lanes),
     }),
   ];
+}
+
+/** The tiled kernel (shaders/matmul.wgsl): one pass, or split-K partials and their reduction. */
+function tiled(
+  gpu: Gpu,
+  io: { a: BufferRef; b: BufferRef; bias?: BufferRef; c: BufferRef; dbias?: BufferRef; parts?: BufferRef },
+  s: MatmulShape,
+  o: MatmulOptions,
+  d: { variant: Record<string, number>; label: string },
+): Dispatch[] {
+  const p = matmulPlan(gpu, s, o);
+  const sums = o.dbias ? 2 : 0;
+  const len = (s.m + (o.dbias ? 1 : 0)) * s.n;
+  const label = o.dbias ? `${d.label} + bias grad` : d.label;
+  return gemmDispatches(gpu, {
+    shader: 'matmul',
+    plan: p,
+    params: { m: s.m, n: s.n, k: s.k, splits: p.splits, chunk: p.chunk },
+    constants: { ...gemmConstants(p, { a: s.transA ? 1 : 0, b: s.transB ? 0 : 1, sums }), ...d.variant },
+    epilogue: { ...d.variant, GEMM_SUMS: sums },
+    inputs: [io.a, io.b],
+    // Distinct dummies: one is bound read-only, the other writable (WebGPU refuses both on one buffer).
+    outputs: [io.bias ?? gpu.dummy, io.c, io.dbias ?? gpu.dummy2],
+    parts: needParts(p, io.parts, label, p.splits * len),
+    workgroups: [p.colTiles, p.rowTiles],
+    label,
+    work: {
+      rows: s.m,
+      cols: s.n,
+      inner: s.k,
+      bytesRead: f32Bytes(s.m * s.k, s.k * s.n),
+      epilogueReads: f32Bytes(io.bias ? s.n : 0, s.accumulate ? s.m * s.n : 0),
+      bytesWritten: f32Bytes(s.m * s.n, o.dbias ? s.n : 0),
+    },
+    sums,
+    len,
+  });
 }

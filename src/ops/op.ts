@@ -18,6 +18,8 @@ export interface ForwardIO {
   counter: GPUBuffer;
   /** Loss/accuracy accumulators: [loss sum (f32 bits), correct count]. */
   stats: GPUBuffer;
+  /** The scratch the forward asked for (KernelOp.forwardScratch), where the planner gives it. */
+  scratch?: BufferRef[];
 }
 
 export interface BackwardIO extends ForwardIO {
@@ -39,6 +41,12 @@ export interface KernelOp<A> {
   saved?(inShapes: Shapes, attrs: A, training: boolean): SavedSpec[];
   /** Scratch f32 tensors the backward needs for the duration of its step. */
   scratch?(inShapes: Shapes, outShape: readonly number[], attrs: A, gpu: Gpu): number[][];
+  /**
+   * Scratch f32 tensors the forward can use for its step (a GEMM's split-K partial sums): an offer,
+   * not a need. A forward given no `io.scratch` runs without it (src/graph/plan.ts gives forward
+   * steps none yet).
+   */
+  forwardScratch?(inShapes: Shapes, outShape: readonly number[], attrs: A, gpu: Gpu): number[][];
   forward(gpu: Gpu, io: ForwardIO, attrs: A): Dispatch[];
   /** Required: an op without a backward does not compile. */
   backward(gpu: Gpu, io: BackwardIO, attrs: A): Dispatch[];

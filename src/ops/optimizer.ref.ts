@@ -66,3 +66,8 @@ export function adamRef(
   });
   return { param: p, m, v };
 }
+
+/** The weight average after one step: avg + (1 − decay)(p − avg), the shader's form, of the updated weights p. */
+export function emaRef(avg: ArrayLike<number>, p: ArrayLike<number>, decay: number): Float64Array {
+  return Float64Array.from(avg, (v, i) => v + (1 - Math.fround(decay)) * (p[i]! - v));
+}

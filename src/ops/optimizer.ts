@@ -1,12 +1,23 @@
-// Optimizer updates in place on the GPU: SGD (momentum, Nesterov), Adam, AdamW, and the step counter.
-// Formulas (Keras 3), buffers and layout: shaders/optimizer.wgsl. Gradients arrive already averaged.
+// Optimizer updates in place on the GPU: SGD (momentum, Nesterov), Adam, AdamW, each with the weight
+// average (EMA) in the same pass, and the step counter. Formulas (Keras 3), buffers and layout:
+// shaders/optimizer.wgsl. Gradients arrive already averaged. An update runs over `count` elements of
+// byte ranges: one tensor, or a whole pack of them (src/gpu/packed.ts), so that one dispatch updates
+// every parameter of a model (src/train/optimizer.ts).
 //
 // Per-step values live on the GPU so that many steps can be recorded into one submit:
 //   counter: u32 buffer, word 0 = steps completed so far (t = counter[0] + 1 for the running step);
-//            advanceCounter() adds one, recorded once after every parameter's update of a step.
+//            advanceCounter() adds one, recorded once after the updates of a step (a training
+//            step's plan fuses it into its last dispatch, the loss totals: softmax_xent.ts).
 //   lrTable: f32 buffer, the learning rate of step counter[0] is lrTable[min(counter[0], length − 1)];
 //            the host fills it with the whole schedule (and may rewrite it between submits); one
 //            entry is a constant rate.
+//
+// Split-K gradients (not built; the weight-gradient kernels own split-K): where a weight gradient
+// leaves P partial sums, this pass could sum them on the way instead of a separate reduction. The
+// gradient would be bound as P slices of the pack's layout (`grad` [P·count], slice k at k·count),
+// with `partials: P` in the uniform, and g = Σ_{k<P} grad[k·count + i] summed in k order (so the
+// step stays deterministic); a pack whose tensors split differently would be bound as one range per
+// run of tensors of one P (as runs of packed gradients are now, src/train/optimizer.ts).
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
 import { chainWork, f32Bytes, perThread, streamWork, type Work } from '../gpu/work.ts';
@@ -18,9 +29,18 @@ export interface StepBuffers {
   lrTable: BufferRef;
 }
 
+/** The weight average updated in the same pass (Keras use_ema): avg ← avg + (1 − decay)·(p − avg). */
+export interface EmaIo {
+  /** f32 [count], in the layout of param. */
+  avg: BufferRef;
+  decay: number;
+}
+
 export interface SgdOptions {
-  /** Elements of the parameter tensor. */
+  /** Elements of the parameter tensor (or pack: padding between tensors included). */
   count: number;
+  /** Tensors the range holds: for the label (default 1). */
+  tensors?: number;
   /** μ ≥ 0; 0 (default) is plain SGD and needs no velocity buffer. */
   momentum?: number;
   /** Keras nesterov: p += μ·vel − lr·g instead of p += vel. */
@@ -34,6 +54,7 @@ export const ADAM_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-7 } as const;
 
 export interface AdamOptions {
   count: number;
+  tensors?: number;
   /** Defaults: ADAM_DEFAULTS. */
   beta1?: number;
   beta2?: number;
@@ -45,18 +66,37 @@ export interface AdamOptions {
 }
 
 /**
- * An update of `count` elements that reads `tensors` and writes `written` of them: the step counter,
- * then the rate it indexes, then the element's tensors, three dependent loads.
+ * An update of `count` elements that reads `tensors` and writes `written` of them (the average: one
+ * more of each, 3 more ops): the step counter, then the rate it indexes, then the element's
+ * tensors, three dependent loads.
  */
-function updateWork(count: number, workgroups: readonly number[], tensors: number, written: number, ops: number): Work {
+function updateWork(
+  count: number,
+  workgroups: readonly number[],
+  tensors: number,
+  written: number,
+  ops: number,
+  ema: boolean,
+): Work {
+  const more = ema ? 1 : 0;
   return streamWork({
-    flops: ops * count,
-    bytesRead: f32Bytes(tensors * count, 2),
-    bytesWritten: f32Bytes(written * count),
+    flops: (ops + 3 * more) * count,
+    bytesRead: f32Bytes((tensors + more) * count, 2),
+    bytesWritten: f32Bytes((written + more) * count),
     perThread: perThread(count, workgroups),
     loads: 3,
   });
 }
+
+/** The uniform fields and label suffix of the average, checked. */
+function emaParams(ema: EmaIo | undefined): { ema: number; emaDecay: { f32: number }; label: string } {
+  if (!ema) return { ema: 0, emaDecay: { f32: 0 }, label: '' };
+  checkRange('ema decay', ema.decay, 0, 1, false);
+  return { ema: 1, emaDecay: { f32: ema.decay }, label: ` + ema ${ema.decay}` };
+}
+
+const countLabel = (o: { count: number; tensors?: number }): string =>
+  `${o.count}${(o.tensors ?? 1) > 1 ? ` (${o.tensors} tensors)` : ''}`;
 
 function checkCount(count: number, what: string): void {
   if (!Number.isInteger(count) || count < 1)
@@ -69,12 +109,12 @@ function checkRange(name: string, v: number, lo: number, hi: number, hiOpen: boo
 }
 
 /**
- * One dispatch: param (and velocity, when momentum > 0) updated in place from grad.
- * velocity: f32 [count], zero-initialised by the caller; required when momentum > 0.
+ * One dispatch: param (and velocity, when momentum > 0; the average, with `ema`) updated in place
+ * from grad. velocity: f32 [count], zero-initialised by the caller; required when momentum > 0.
  */
 export function sgdUpdate(
   gpu: Gpu,
-  io: StepBuffers & { param: BufferRef; grad: BufferRef; velocity?: BufferRef },
+  io: StepBuffers & { param: BufferRef; grad: BufferRef; velocity?: BufferRef; ema?: EmaIo },
   o: SgdOptions,
 ): Dispatch[] {
   checkCount(o.count, 'sgd');
@@ -82,19 +122,28 @@ export function sgdUpdate(
   const wd = o.weightDecay ?? 0;
   checkRange('sgd momentum', momentum, 0, Infinity, true);
   checkRange('sgd weight decay', wd, 0, Infinity, true);
-  const velocity = momentum > 0 ? io.velocity : gpu.dummy;
+  // Without momentum and average both would be dummies: the velocity's is the second one.
+  const velocity = momentum > 0 ? io.velocity : gpu.dummy2;
   if (!velocity) throw new RangeError('sgd with momentum needs a velocity buffer');
-  const label = `sgd ${o.count}${momentum > 0 ? ` μ=${momentum}${o.nesterov ? ' nesterov' : ''}` : ''}`;
+  const ema = emaParams(io.ema);
+  const label = `sgd ${countLabel(o)}${momentum > 0 ? ` μ=${momentum}${o.nesterov ? ' nesterov' : ''}` : ''}`;
   const workgroups = gpu.spread(o.count);
   return [
     gpu.kernel({
       shader: 'optimizer',
       entry: 'sgd',
-      params: { count: o.count, momentum: { f32: momentum }, weightDecay: { f32: wd }, nesterov: o.nesterov ? 1 : 0 },
-      bindings: [io.counter, io.lrTable, io.param, io.grad, velocity],
+      params: {
+        count: o.count,
+        momentum: { f32: momentum },
+        weightDecay: { f32: wd },
+        nesterov: o.nesterov ? 1 : 0,
+        ema: ema.ema,
+        emaDecay: ema.emaDecay,
+      },
+      bindings: [io.counter, io.lrTable, io.param, io.grad, io.ema?.avg ?? gpu.dummy, velocity],
       workgroups,
-      label: `${label}${wd ? ` wd=${wd}` : ''}`,
-      work: updateWork(o.count, workgroups, momentum > 0 ? 3 : 2, momentum > 0 ? 2 : 1, 6),
+      label: `${label}${wd ? ` wd=${wd}` : ''}${ema.label}`,
+      work: updateWork(o.count, workgroups, momentum > 0 ? 3 : 2, momentum > 0 ? 2 : 1, 6, !!io.ema),
     }),
   ];
 }
@@ -106,10 +155,13 @@ export function sgdUpdate(
  */
 const lnBeta = (b: number): number => Math.max(Math.log(Math.fround(b)), -80);
 
-/** One dispatch: param, m and v (f32 [count] each, m and v zero-initialised) updated in place. */
+/**
+ * One dispatch: param, m and v (f32 [count] each, m and v zero-initialised) updated in place, and
+ * the average with `ema`.
+ */
 export function adamUpdate(
   gpu: Gpu,
-  io: StepBuffers & { param: BufferRef; grad: BufferRef; m: BufferRef; v: BufferRef },
+  io: StepBuffers & { param: BufferRef; grad: BufferRef; m: BufferRef; v: BufferRef; ema?: EmaIo },
   o: AdamOptions,
 ): Dispatch[] {
   checkCount(o.count, 'adam');
@@ -122,6 +174,7 @@ export function adamUpdate(
   checkRange('adam epsilon', eps, 0, Infinity, true);
   checkRange('adam weight decay', wd, 0, Infinity, true);
   const decoupled = o.decoupled ?? false;
+  const ema = emaParams(io.ema);
   const workgroups = gpu.spread(o.count);
   return [
     gpu.kernel({
@@ -136,11 +189,13 @@ export function adamUpdate(
         decoupled: decoupled ? 1 : 0,
         lnBeta1: { f32: lnBeta(beta1) },
         lnBeta2: { f32: lnBeta(beta2) },
+        ema: ema.ema,
+        emaDecay: ema.emaDecay,
       },
-      bindings: [io.counter, io.lrTable, io.param, io.grad, io.m, io.v],
+      bindings: [io.counter, io.lrTable, io.param, io.grad, io.ema?.avg ?? gpu.dummy, io.m, io.v],
       workgroups,
-      label: `${decoupled ? 'adamw' : 'adam'} ${o.count}${wd ? ` wd=${wd}` : ''}`,
-      work: updateWork(o.count, workgroups, 4, 3, 14),
+      label: `${decoupled ? 'adamw' : 'adam'} ${countLabel(o)}${wd ? ` wd=${wd}` : ''}${ema.label}`,
+      work: updateWork(o.count, workgroups, 4, 3, 14, !!io.ema),
     }),
   ];
 }

@@ -1,5 +1,6 @@
-// Softmax + cross-entropy loss (fused, with label smoothing and GPU-side loss/accuracy totals) and
-// plain softmax for prediction. Shapes, math and layout: shaders/softmax_xent.wgsl.
+// Softmax + cross-entropy loss (fused, with label smoothing and GPU-side loss/accuracy totals, summed
+// in two fixed-order passes) and plain softmax for prediction. Shapes, math and layout:
+// shaders/softmax_xent.wgsl.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
 import { chainWork, f32Bytes, streamWork, treeBarriers } from '../gpu/work.ts';
@@ -29,7 +30,15 @@ export interface XentIo {
    * through a Float32Array view), [1] the number of correct predictions (argmax, first max on ties).
    */
   stats: BufferRef;
+  /** u32 [2·xentGroups(n)]: each workgroup's loss sum and correct count, for the totals pass. */
+  partials: BufferRef;
 }
+
+/** Rows per workgroup of the loss pass. */
+const ROWS = 64;
+
+/** Workgroups of the loss pass over n rows: the partials it leaves are 2 words each. */
+export const xentGroups = (n: number): number => ceilDiv(n, ROWS);
 
 function check(n: number, classes: number): void {
   if (!Number.isInteger(n) || n < 1 || !Number.isInteger(classes) || classes < 1) {
@@ -37,33 +46,69 @@ function check(n: number, classes: number): void {
   }
 }
 
-/** One dispatch: per-sample loss, optional dlogits, and loss sum / correct count added into stats. */
-export function softmaxXent(gpu: Gpu, io: XentIo, s: XentShape): Dispatch[] {
+/**
+ * The loss pass (per-sample loss, optional dlogits, each workgroup's partial totals), then, unless
+ * `o.total` is false (a training step's plan records xentTotal at its end instead), the totals pass
+ * that adds the loss sum and correct count into stats.
+ */
+export function softmaxXent(gpu: Gpu, io: XentIo, s: XentShape, o: { total?: boolean } = {}): Dispatch[] {
   check(s.n, s.classes);
   const smoothing = s.smoothing ?? 0;
   if (!(smoothing >= 0 && smoothing <= 1)) throw new RangeError(`label smoothing must be in [0, 1], got ${smoothing}`);
+  const groups = xentGroups(s.n);
+  const loss = gpu.kernel({
+    shader: 'softmax_xent',
+    entry: 'xent',
+    params: {
+      n: s.n,
+      classes: s.classes,
+      smoothing: { f32: smoothing },
+      scale: { f32: s.scale ?? 1 / s.n },
+      grad: io.dlogits ? 1 : 0,
+    },
+    bindings: [io.logits, io.labels, io.dlogits ?? gpu.dummy, io.loss, io.partials],
+    workgroups: grid(groups),
+    label: `softmax_xent ${s.n}x${s.classes}${io.dlogits ? '' : ' (eval)'}`,
+    // One thread per row: its logits walked two or three times (max, sum of exponentials,
+    // gradient) one load after another, then a tree over the workgroup's 64 rows.
+    work: chainWork({
+      flops: s.n * s.classes * (io.dlogits ? 8 : 4),
+      bytesRead: f32Bytes(s.n * s.classes, s.n),
+      bytesWritten: f32Bytes(io.dlogits ? s.n * s.classes : 0, s.n, 2 * groups),
+      threads: ROWS,
+      depth: (io.dlogits ? 3 : 2) * s.classes + 1,
+      barriers: treeBarriers(ROWS),
+      sharedBytes: 8 * ROWS,
+    }),
+  });
+  return o.total === false ? [loss] : [loss, ...xentTotal(gpu, io, s.n)];
+}
+
+/**
+ * The totals pass over the partials of a loss pass of n rows: stats += (loss sum, correct count), in
+ * a fixed order. With `counter`, it also advances the step counter (the end of a training step).
+ */
+export function xentTotal(
+  gpu: Gpu,
+  io: { partials: BufferRef; stats: BufferRef; counter?: BufferRef },
+  n: number,
+): Dispatch[] {
+  const groups = xentGroups(n);
   return [
     gpu.kernel({
       shader: 'softmax_xent',
-      entry: 'xent',
-      params: {
-        n: s.n,
-        classes: s.classes,
-        smoothing: { f32: smoothing },
-        scale: { f32: s.scale ?? 1 / s.n },
-        grad: io.dlogits ? 1 : 0,
-      },
-      bindings: [io.logits, io.labels, io.dlogits ?? gpu.dummy, io.loss, io.stats],
+      entry: 'total',
+      params: { groups, advance: io.counter ? 1 : 0 },
+      bindings: [io.partials, io.stats, io.counter ?? gpu.dummy],
       workgroups: 1,
-      label: `softmax_xent ${s.n}x${s.classes}${io.dlogits ? '' : ' (eval)'}`,
-      // ONE workgroup: each thread takes rows t, t + 256, …, and per row walks its logits two or
-      // three times (max, sum of exponentials, gradient) one load after another, then a tree.
+      label: `softmax_xent totals ${n}${io.counter ? ' + advance counter' : ''}`,
+      // ONE workgroup: each thread adds ⌈groups/256⌉ partials in order, then a tree.
       work: chainWork({
-        flops: s.n * s.classes * (io.dlogits ? 8 : 4),
-        bytesRead: f32Bytes(s.n * s.classes, s.n, 2),
-        bytesWritten: f32Bytes(io.dlogits ? s.n * s.classes : 0, s.n, 2),
+        flops: 2 * groups,
+        bytesRead: f32Bytes(2 * groups, 2, io.counter ? 1 : 0),
+        bytesWritten: f32Bytes(2, io.counter ? 1 : 0),
         threads: 256,
-        depth: ceilDiv(s.n, 256) * ((io.dlogits ? 3 : 2) * s.classes + 1),
+        depth: ceilDiv(groups, 256) + 1,
         barriers: treeBarriers(256),
         sharedBytes: 2048,
       }),

@@ -215,19 +215,22 @@ export async function firstNonFiniteGradient(trainer: Trainer, ds: Dataset, batc
  * The weights and state a diagnosis step runs on: the trainable weights themselves (only read),
  * copies of the rest (batch norm's running statistics, which a training forward updates).
  */
-function diagnosisState(trainer: Trainer, mine: (bytes: number, label: string) => GPUBuffer): Map<string, GPUBuffer> {
-  const persistent = new Map<string, GPUBuffer>();
+function diagnosisState(trainer: Trainer, mine: (bytes: number, label: string) => GPUBuffer): Map<string, BufferRef> {
+  const persistent = new Map<string, BufferRef>();
+  const state = trainer.params.state;
+  const copies = state.buffers.map((b) => mine(b.size, 'parameter state (diagnosis)'));
   const enc = trainer.gpu.device.createCommandEncoder();
+  state.buffers.forEach((b, i) => {
+    enc.copyBufferToBuffer(b, 0, mustAt(copies, i, 'state copy'), 0, b.size);
+  });
+  trainer.gpu.device.queue.submit([enc.finish()]);
   for (const s of trainer.params.specs) {
-    const b = trainer.params.buffer(s.name);
-    if (s.trainable) persistent.set(s.name, b);
+    if (s.trainable) persistent.set(s.name, trainer.params.buffer(s.name));
     else {
-      const copy = mine(b.size, `${s.name} (diagnosis)`);
-      enc.copyBufferToBuffer(b, 0, copy, 0, b.size);
-      persistent.set(s.name, copy);
+      const e = state.entry(s.name);
+      persistent.set(s.name, { buffer: mustAt(copies, e.pack, 'state copy'), offset: e.offset, size: e.count * 4 });
     }
   }
-  trainer.gpu.device.queue.submit([enc.finish()]);
   return persistent;
 }
 

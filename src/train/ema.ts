@@ -1,66 +1,69 @@
-// An exponential moving average of the trainable weights (Keras's use_ema): one update dispatch
-// per tensor after every optimizer step, on the GPU. Validation runs with the averages standing in
-// for the weights, and at the end of fit they replace them.
-import type { Dispatch, Gpu } from '../gpu/runtime.ts';
+// An exponential moving average of the trainable weights (Keras's use_ema), packed in the trainable
+// parameters' layout and updated on the GPU in the optimizer's own pass (src/train/optimizer.ts).
+// Validation runs with the averages standing in for the weights, and at the end of fit they replace
+// them.
+import type { Gpu } from '../gpu/runtime.ts';
+import { Packed } from '../gpu/packed.ts';
 import type { ParamStore } from '../model/params.ts';
-import { emaUpdate } from '../ops/elementwise.ts';
+import type { NamedTensor } from '../model/safetensors.ts';
+import { slotValues } from './optimizer.ts';
 
-/** Copies the named buffers of `from` over those of `to` (names present in both), in one submit. */
-export function copyBuffers(gpu: Gpu, from: ReadonlyMap<string, GPUBuffer>, to: ReadonlyMap<string, GPUBuffer>): void {
+/** Copies every pack of `from` over `to` (same layout), in one submit. */
+function copyPacked(gpu: Gpu, from: Packed, to: Packed): void {
   const enc = gpu.device.createCommandEncoder();
-  for (const [name, dst] of to) {
-    const src = from.get(name);
-    if (src) enc.copyBufferToBuffer(src, 0, dst, 0, dst.size);
-  }
+  from.copyTo(enc, to);
   gpu.device.queue.submit([enc.finish()]);
 }
 
 export class WeightAverage {
-  /** The averages, by parameter name (a checkpoint saves them as `<name>.ema`). */
-  readonly averages = new Map<string, GPUBuffer>();
+  /** The averages (a checkpoint saves each tensor as `<name>.ema`). */
+  readonly averages: Packed;
   /** Where the live weights wait while the averages stand in. */
-  private readonly live = new Map<string, GPUBuffer>();
+  private readonly live: Packed;
 
   /** Starts the averages at the current weights. */
   constructor(
     private readonly gpu: Gpu,
     private readonly params: ParamStore,
   ) {
-    for (const s of params.specs) {
-      if (!s.trainable) continue;
-      const size = params.buffer(s.name).size;
-      this.averages.set(s.name, gpu.alloc(size, `${s.name}.ema`));
-      this.live.set(s.name, gpu.alloc(size, `${s.name}.live`));
-    }
-    copyBuffers(gpu, params.buffers, this.averages);
-  }
-
-  /** One step's updates: avg ← decay·avg + (1 − decay)·weight. */
-  updates(decay: number): Dispatch[] {
-    return [...this.averages].flatMap(([name, avg]) =>
-      emaUpdate(this.gpu, { x: this.params.buffer(name), avg }, avg.size / 4, decay),
-    );
+    const layout = params.trainable.layout;
+    this.averages = new Packed(gpu, layout, 'weight averages');
+    this.live = new Packed(gpu, layout, 'live weights');
+    copyPacked(gpu, params.trainable, this.averages);
   }
 
   /** Runs `fn` with the averages standing in for the trainable weights. */
   async standIn<T>(fn: () => Promise<T>): Promise<T> {
-    copyBuffers(this.gpu, this.params.buffers, this.live);
-    copyBuffers(this.gpu, this.averages, this.params.buffers);
+    copyPacked(this.gpu, this.params.trainable, this.live);
+    copyPacked(this.gpu, this.averages, this.params.trainable);
     try {
       return await fn();
     } finally {
-      copyBuffers(this.gpu, this.live, this.params.buffers);
+      copyPacked(this.gpu, this.live, this.params.trainable);
     }
   }
 
   /** The averages replace the weights (the end of fit). */
   apply(): void {
-    copyBuffers(this.gpu, this.averages, this.params.buffers);
+    copyPacked(this.gpu, this.averages, this.params.trainable);
+  }
+
+  /** The averages as `<param>.ema`, shape [count]. */
+  async tensors(): Promise<Map<string, NamedTensor>> {
+    const out = new Map<string, NamedTensor>();
+    for (const [name, t] of await this.averages.read())
+      out.set(`${name}.ema`, { shape: [t.data.length], data: t.data });
+    return out;
+  }
+
+  /** Loads the averages from `<param>.ema` tensors. */
+  load(tensors: ReadonlyMap<string, NamedTensor>, file: string): void {
+    for (const e of this.averages.layout.entries) slotValues(tensors, `${e.name}.ema`, e.count, file);
+    this.averages.writeAll((e) => slotValues(tensors, `${e.name}.ema`, e.count, file));
   }
 
   release(): void {
-    for (const b of [...this.averages.values(), ...this.live.values()]) this.gpu.release(b);
-    this.averages.clear();
-    this.live.clear();
+    this.averages.release();
+    this.live.release();
   }
 }

@@ -30,6 +30,13 @@ export interface FitOptions {
   stepsPerSubmit?: number;
   /** Report progress every this many steps (rounded up to whole submits). */
   progressEvery?: number;
+  /**
+   * Progress at each report point, and at the epoch's end. The host does not wait for a submit
+   * before recording the next (fit.ts: the stats are read back through a ring of 3 buffers), so a
+   * report arrives late by at most the ring's depth: up to 3 submits after its step has run, while
+   * later steps are already queued. Its step and values are those of the report point; a
+   * non-finite loss is found there too (DivergedError names that step).
+   */
   onProgress?(p: Progress): void;
   /** Called after each epoch, after the monitor's verdict; return 'stop' to end training (Ctrl-C, a budget). */
   onEpoch?(log: EpochLog): undefined | 'stop' | Promise<undefined | 'stop'>;

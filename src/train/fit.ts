@@ -1,11 +1,14 @@
 // One epoch of Trainer.fit: submits of `perSubmit` recorded steps each, the GPU's step counter
-// picking each step's batch; the host reads back only the loss and accuracy accumulators, to
-// report progress every `reportEvery` steps and at the epoch's end, and stops on a non-finite loss.
+// picking each step's batch. The host never drains the queue: every submit ends with a copy of the
+// loss and accuracy accumulators into a slot of the plan's read-back ring (readback.ts), read when
+// the ring is full, up to `depth` submits later. A read that falls on a report point (every
+// `reportEvery` steps, and the epoch's end) reports progress and stops on a non-finite loss.
 import type { Gpu } from '../gpu/runtime.ts';
 import { FmgpuError } from '../errors.ts';
 import { epochOrder } from '../data/batch.ts';
 import type { FitOptions } from './fit-options.ts';
-import { readStats, resetStats, type TrainPlan } from './plans.ts';
+import { resetStats, type TrainPlan } from './plans.ts';
+import type { StatsMark, StatsRead } from './readback.ts';
 
 /** The loss summed so far in an epoch is NaN or ±Inf (read back as f32 bits, tested on the host). */
 export class DivergedError extends FmgpuError {
@@ -41,57 +44,76 @@ export interface EpochSums {
   interrupted: boolean;
 }
 
+type Watch = Pick<FitOptions, 'shouldStop' | 'onProgress'>;
+
 export async function trainEpoch(
   gpu: Gpu,
   tp: TrainPlan,
   stats: GPUBuffer,
   e: EpochPlan,
-  o: Pick<FitOptions, 'shouldStop' | 'onProgress'>,
+  o: Watch,
 ): Promise<EpochSums> {
   const t0 = performance.now();
   gpu.write(tp.indices, epochOrder(tp.data.n, e.seed, e.epoch));
   resetStats(gpu, stats);
+  const ring = tp.ring;
+  let last: StatsRead = { mark: { done: e.first, report: true }, lossSum: 0, correct: 0 };
+  const taken = (r: StatsRead): void => {
+    last = r;
+    if (r.mark.report) report(r, e, o, t0);
+  };
   let done = e.first,
     lastReport = e.first,
     interrupted = false;
-  while (done < e.stepsPerEpoch) {
-    const n = Math.min(e.perSubmit, e.stepsPerEpoch - done);
-    const enc = gpu.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    for (let s = 0; s < n; s++) gpu.encode(pass, tp.step);
-    pass.end();
-    gpu.device.queue.submit([enc.finish()]);
-    done += n;
-    if (await o.shouldStop?.()) {
-      interrupted = true;
-      break;
+  try {
+    while (done < e.stepsPerEpoch) {
+      if (ring.full) taken(await ring.take());
+      const n = Math.min(e.perSubmit, e.stepsPerEpoch - done);
+      const enc = gpu.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      for (let s = 0; s < n; s++) gpu.encode(pass, tp.step);
+      pass.end();
+      done += n;
+      const mark: StatsMark = { done, report: done - lastReport >= e.reportEvery || done === e.stepsPerEpoch };
+      if (mark.report) lastReport = done;
+      ring.submit(enc, stats, mark);
+      if (await o.shouldStop?.()) {
+        interrupted = true;
+        mark.report = false; // as before the ring: an interrupted submit is not reported
+        break;
+      }
     }
-    if (done - lastReport < e.reportEvery && done !== e.stepsPerEpoch) continue;
-    lastReport = done;
-    const st = await sums(gpu, stats, e, done);
-    const seen = (done - e.first) * e.batch;
-    o.onProgress?.({
-      epoch: e.epoch + 1,
-      step: done,
-      steps: e.stepsPerEpoch,
-      loss: st.lossSum / seen,
-      accuracy: st.correct / seen,
-      imagesPerSec: seen / ((performance.now() - t0) / 1000),
-    });
+    while (ring.inFlight > 0) taken(await ring.take());
+  } finally {
+    await ring.settle();
   }
-  const st = await sums(gpu, stats, e, done);
+  // The totals of the epoch's last submit (or the reset zeros when it had none).
+  checkFinite(last.lossSum, e, done);
   const seen = (done - e.first) * e.batch;
-  return { ...st, seen, done, seconds: (performance.now() - t0) / 1000, interrupted };
+  return {
+    lossSum: last.lossSum,
+    correct: last.correct,
+    seen,
+    done,
+    seconds: (performance.now() - t0) / 1000,
+    interrupted,
+  };
 }
 
-/** The accumulators, or a DivergedError naming the step reached. */
-async function sums(
-  gpu: Gpu,
-  stats: GPUBuffer,
-  e: EpochPlan,
-  done: number,
-): Promise<{ lossSum: number; correct: number }> {
-  const st = await readStats(gpu, stats);
-  if (!Number.isFinite(st.lossSum)) throw new DivergedError(st.lossSum, e.epoch + 1, e.epoch * e.stepsPerEpoch + done);
-  return st;
+/** A report point's progress, or a DivergedError naming its step. */
+function report(r: StatsRead, e: EpochPlan, o: Watch, t0: number): void {
+  checkFinite(r.lossSum, e, r.mark.done);
+  const seen = (r.mark.done - e.first) * e.batch;
+  o.onProgress?.({
+    epoch: e.epoch + 1,
+    step: r.mark.done,
+    steps: e.stepsPerEpoch,
+    loss: r.lossSum / seen,
+    accuracy: r.correct / seen,
+    imagesPerSec: seen / ((performance.now() - t0) / 1000),
+  });
+}
+
+function checkFinite(lossSum: number, e: EpochPlan, done: number): void {
+  if (!Number.isFinite(lossSum)) throw new DivergedError(lossSum, e.epoch + 1, e.epoch * e.stepsPerEpoch + done);
 }

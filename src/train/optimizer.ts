@@ -1,11 +1,16 @@
-// The optimizer as planned dispatches: one update per trainable tensor, reading the step count and
-// the learning rate from GPU buffers (a whole submit of steps runs without the host).
+// The optimizer as planned dispatches: its slots (Adam's m and v, SGD's velocity) packed in the
+// trainable parameters' layout (src/gpu/packed.ts), and one update dispatch per run of tensors whose
+// gradients lie alike (the planner packs them so: one run per pack, one dispatch for the model),
+// with the weight average in the same pass. Step count and learning rate come from GPU buffers, so a
+// whole submit of steps runs without the host.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import { adamUpdate, sgdUpdate } from '../ops/optimizer.ts';
+import { Packed, rangeOf, type PackEntry } from '../gpu/packed.ts';
+import { adamUpdate, sgdUpdate, type EmaIo, type StepBuffers } from '../ops/optimizer.ts';
 import type { ParamStore } from '../model/params.ts';
+import type { NamedTensor } from '../model/safetensors.ts';
 import type { TrainValues } from '../../dsl/ir.ts';
-import { numel } from '../ops/geometry.ts';
-import { must } from '../util/must.ts';
+import { DataError } from '../errors.ts';
+import { must, mustAt } from '../util/must.ts';
 
 export type OptimizerName = 'adam' | 'adamw' | 'sgd';
 
@@ -26,79 +31,134 @@ export function optimizerConfig(
   return { name: t.optimizer, momentum: t.momentum, nesterov: t.nesterov, weightDecay: t.weightDecay };
 }
 
-/** Optimizer state (moments, velocities) on the GPU, by `<param>.<slot>` name. */
+/**
+ * Tensors of one pack, consecutive in the layout, whose gradients lie in one buffer at the same
+ * distances apart as the tensors: one dispatch updates them as one range.
+ */
+export interface Run {
+  pack: number;
+  /** Byte range in the pack (the padding between its tensors included). */
+  offset: number;
+  bytes: number;
+  tensors: number;
+  grad: GPUBuffer;
+  gradOffset: number;
+}
+
+/** The runs of `entries` (in layout order) that have gradients; a tensor without one is not updated. */
+export function updateRuns(entries: readonly PackEntry[], grads: ReadonlyMap<string, BufferRef>): Run[] {
+  const runs: Run[] = [];
+  let cur: Run | null = null;
+  for (const e of entries) {
+    const g = grads.get(e.name);
+    if (!g) {
+      cur = null;
+      continue;
+    }
+    const { buffer, offset } = rangeOf(g);
+    if (cur && cur.pack === e.pack && cur.grad === buffer && offset - cur.gradOffset === e.offset - cur.offset) {
+      cur.bytes = e.offset + e.count * 4 - cur.offset;
+      cur.tensors++;
+      continue;
+    }
+    cur = { pack: e.pack, offset: e.offset, bytes: e.count * 4, tensors: 1, grad: buffer, gradOffset: offset };
+    runs.push(cur);
+  }
+  return runs;
+}
+
+/** Optimizer state on the GPU: each slot one Packed in the trainable parameters' layout. */
 export class OptimizerState {
-  readonly slots = new Map<string, GPUBuffer>();
+  /** By slot name (`m`, `v`, `velocity`); a checkpoint names each tensor's `<param>.<slot>`. */
+  readonly slots = new Map<string, Packed>();
   constructor(
     private readonly gpu: Gpu,
     params: ParamStore,
     readonly config: OptimizerConfig,
   ) {
-    for (const s of params.specs) {
-      if (!s.trainable) continue;
-      for (const slot of slotNames(config)) {
-        const b = gpu.alloc(numel(s.shape) * 4, `${s.name}.${slot}`);
-        gpu.write(b, new Float32Array(numel(s.shape)));
-        this.slots.set(`${s.name}.${slot}`, b);
-      }
-    }
+    for (const slot of slotNames(config)) this.slots.set(slot, new Packed(gpu, params.trainable.layout, slot));
   }
 
+  /**
+   * One step's updates of every trainable tensor that has a gradient in `grads`, and of the
+   * averages when `ema` is given (Packed in the same layout).
+   */
   updates(
     params: ParamStore,
     grads: ReadonlyMap<string, BufferRef>,
-    counter: GPUBuffer,
-    lrTable: GPUBuffer,
+    step: StepBuffers,
+    ema?: { averages: Packed; decay: number },
   ): Dispatch[] {
-    const c = this.config;
-    const out: Dispatch[] = [];
-    for (const s of params.specs) {
-      if (!s.trainable) continue;
-      const grad = grads.get(s.name);
-      if (!grad) continue;
-      const param = params.buffer(s.name);
-      const n = numel(s.shape);
+    const trainable = params.trainable;
+    return updateRuns(trainable.layout.entries, grads).flatMap((r) => {
+      const at = (p: Packed): BufferRef => ({
+        buffer: mustAt(p.buffers, r.pack, 'pack'),
+        offset: r.offset,
+        size: r.bytes,
+      });
+      const io = {
+        ...step,
+        param: at(trainable),
+        grad: { buffer: r.grad, offset: r.gradOffset, size: r.bytes },
+        ema: ema ? ({ avg: at(ema.averages), decay: ema.decay } satisfies EmaIo) : undefined,
+      };
+      const shape = { count: r.bytes / 4, tensors: r.tensors };
+      const c = this.config;
       if (c.name === 'sgd') {
-        const velocity = this.slots.get(`${s.name}.velocity`);
-        out.push(
-          ...sgdUpdate(
-            this.gpu,
-            { param, grad, velocity, counter, lrTable },
-            { count: n, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay },
-          ),
-        );
-      } else {
-        out.push(
-          ...adamUpdate(
-            this.gpu,
-            {
-              param,
-              grad,
-              m: must(this.slots, `${s.name}.m`, `first moment of "${s.name}"`),
-              v: must(this.slots, `${s.name}.v`, `second moment of "${s.name}"`),
-              counter,
-              lrTable,
-            },
-            {
-              count: n,
-              // Unset: adamUpdate's ADAM_DEFAULTS (src/ops/optimizer.ts).
-              beta1: c.beta1,
-              beta2: c.beta2,
-              eps: c.eps,
-              weightDecay: c.weightDecay,
-              decoupled: c.name === 'adamw',
-            },
-          ),
-        );
+        const velocity = this.slots.get('velocity');
+        const o = { ...shape, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay };
+        return sgdUpdate(this.gpu, { ...io, velocity: velocity && at(velocity) }, o);
       }
-    }
+      const slot = (s: string): Packed => must(this.slots, s, `optimizer slot "${s}"`);
+      // Unset betas and ε: adamUpdate's ADAM_DEFAULTS (src/ops/optimizer.ts).
+      const o = { ...shape, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay };
+      return adamUpdate(
+        this.gpu,
+        { ...io, m: at(slot('m')), v: at(slot('v')) },
+        { ...o, decoupled: c.name === 'adamw' },
+      );
+    });
+  }
+
+  /** Every slot of every tensor as `<param>.<slot>`, shape [count]: what optimizer.safetensors holds. */
+  async tensors(): Promise<Map<string, NamedTensor>> {
+    const read = new Map<string, Map<string, { data: Float32Array }>>();
+    for (const [slot, p] of this.slots) read.set(slot, await p.read());
+    const out = new Map<string, NamedTensor>();
+    const entries = [...this.slots.values()][0]?.layout.entries ?? [];
+    for (const e of entries)
+      for (const [slot, values] of read)
+        out.set(`${e.name}.${slot}`, { shape: [e.count], data: must(values, e.name, e.name).data });
     return out;
   }
 
+  /** Loads every slot of every tensor from `tensors` (`<param>.<slot>`, [count] values each). */
+  load(tensors: ReadonlyMap<string, NamedTensor>, file: string): void {
+    const entries = [...this.slots.values()][0]?.layout.entries ?? [];
+    for (const e of entries)
+      for (const slot of this.slots.keys()) slotValues(tensors, `${e.name}.${slot}`, e.count, file);
+    for (const [slot, p] of this.slots) p.writeAll((e) => slotValues(tensors, `${e.name}.${slot}`, e.count, file));
+  }
+
   release(): void {
-    for (const b of this.slots.values()) this.gpu.release(b);
+    for (const p of this.slots.values()) p.release();
     this.slots.clear();
   }
+}
+
+/** The values of tensor `name`, which must hold `count` of them. */
+export function slotValues(
+  tensors: ReadonlyMap<string, NamedTensor>,
+  name: string,
+  count: number,
+  file: string,
+): Float32Array {
+  const t = tensors.get(name);
+  if (!t || t.data.length !== count) {
+    const why = t ? `tensor "${name}" has ${t.data.length} values, not ${count}` : `no tensor "${name}"`;
+    throw new DataError(`${file}: ${why}`);
+  }
+  return t.data;
 }
 
 function slotNames(c: OptimizerConfig): string[] {

@@ -1,13 +1,14 @@
 // The plans a trainer runs, built once and kept: the training step (gather, forward, backward,
-// optimizer, weight averages, step counter) per batch and data, and inference plans per batch
-// size and what is read back. Both accumulate the loss sum and correct count in one `stats` buffer.
+// optimizer with the weight averages, loss totals with the step counter) per batch and data, with
+// its ring of read-back buffers, and inference plans per batch size and what is read back. Both
+// accumulate the loss sum and correct count in one `stats` buffer.
 import type { ModelIR } from '../../dsl/ir.ts';
 import type { Dispatch, Gpu } from '../gpu/runtime.ts';
 import { buildGraph, type Built } from '../model/build.ts';
 import type { ParamStore } from '../model/params.ts';
 import { plan, type Plan } from '../graph/plan.ts';
-import { advanceCounter } from '../ops/optimizer.ts';
 import { gatherTrain, type AugmentParams, type GpuDataset } from '../data/batch.ts';
+import { StatsRing } from './readback.ts';
 
 /** The buffers every plan of a trainer shares. */
 export interface Shared {
@@ -46,18 +47,20 @@ export interface TrainPlan {
   indices: GPUBuffer;
   /** The learning-rate buffer the optimizer's dispatches bind. */
   rates: GPUBuffer;
+  /** Where fit reads the stats back, submit by submit (readback.ts). */
+  ring: StatsRing;
 }
 
 export const trainPlanKey = (s: StepSettings, n: number, ema: number): string =>
   `${s.batch}:${s.stepsPerEpoch}:${s.labelSmoothing}:${JSON.stringify(s.augment ?? {})}:${n}:${ema}`;
 
-/** One training step's dispatches, in order; `update` and `average` come from the optimizer and the EMA. */
+/** One training step's dispatches, in order; `update` comes from the optimizer (with the weight averages). */
 export function buildTrainPlan(
   gpu: Gpu,
   ir: ModelIR,
   io: Shared & { data: GpuDataset; rates: GPUBuffer },
   s: StepSettings,
-  parts: { update(p: Plan): Dispatch[]; average: Dispatch[]; key: string },
+  parts: { update(p: Plan): Dispatch[]; key: string },
 ): TrainPlan {
   const built = buildGraph(ir, s.batch, { seed: s.seed });
   const p = plan(gpu, built.graph, {
@@ -68,6 +71,7 @@ export function buildTrainPlan(
     persistent: io.params.buffers,
     counter: io.counter,
     stats: io.stats,
+    endsStep: true,
   });
   const indices = gpu.alloc(io.data.n * 4, 'epoch order');
   const gather = gatherTrain(
@@ -75,22 +79,17 @@ export function buildTrainPlan(
     { data: io.data, indices, counter: io.counter, x: p.buffer(built.x), labels: p.buffer(built.labels) },
     { batch: s.batch, stepsPerEpoch: s.stepsPerEpoch, seed: s.seed, augment: s.augment },
   );
-  const step = [
-    ...gather,
-    ...p.forward,
-    ...p.backward,
-    ...parts.update(p),
-    ...parts.average,
-    ...advanceCounter(gpu, { counter: io.counter }),
-  ];
-  return { key: parts.key, built, plan: p, step, data: io.data, indices, rates: io.rates };
+  const step = [...gather, ...p.forward, ...p.backward, ...parts.update(p), ...p.finish];
+  const ring = new StatsRing(gpu);
+  return { key: parts.key, built, plan: p, step, data: io.data, indices, rates: io.rates, ring };
 }
 
 export function releaseTrainPlan(gpu: Gpu, t: TrainPlan): void {
-  const own = t.step.filter((d) => !t.plan.forward.includes(d) && !t.plan.backward.includes(d));
-  gpu.free(own);
+  const planned = new Set([...t.plan.forward, ...t.plan.backward, ...t.plan.finish]);
+  gpu.free(t.step.filter((d) => !planned.has(d)));
   t.plan.release();
   gpu.release(t.indices);
+  t.ring.release();
 }
 
 /** What an inference plan is for: the loss and accuracy (labels in), class scores, or the penultimate features. */

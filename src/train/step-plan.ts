@@ -1,8 +1,8 @@
 // One training step of a model as a GPU would run it, planned without a GPU: the trainer's own plan
-// (plans.ts buildTrainPlan: gather, forward, loss, backward, optimizer, weight averages, step
-// counter) built on a stand-in device (src/gpu/dry.ts) that tunes itself as a GPU adapter (GEMM_T 16,
-// no lane kernels, one thread per element), so every dispatch and its work description is the one
-// an H100 would get. Nothing is compiled or run: a plan takes milliseconds. The cost model
+// (plans.ts buildTrainPlan: gather, forward, loss, backward, optimizer with the weight averages,
+// loss totals with the step counter) built on a stand-in device (src/gpu/dry.ts) that tunes itself
+// as a GPU adapter (GEMM_T 16, no lane kernels, one thread per element), so every dispatch and its
+// work description is the one an H100 would get. Nothing is compiled or run: a plan takes milliseconds. The cost model
 // (src/gpu/cost.ts predictStep) prices it; `bench/cost.ts` and `fmgpu summary --cost` use both.
 // Needs WebGPU's usage constants (GPUBufferUsage) as globals: a browser has them, Node gets them
 // from src/node/gpu.ts installGlobals.
@@ -27,9 +27,9 @@ export function planTrainStep(ir: ModelIR, batch: number, limits: Partial<DryLim
   const optimizer = new OptimizerState(gpu, params, o.optimizer);
   const ema = o.ema && o.ema > 0 ? new WeightAverage(gpu, params) : null;
   const settings = { batch, stepsPerEpoch: 1, seed: o.seed, labelSmoothing: o.labelSmoothing, augment: o.augment };
+  const averages = ema ? { averages: ema.averages, decay: o.ema ?? 0 } : undefined;
   return buildTrainPlan(gpu, ir, { params, counter, stats, data, rates }, settings, {
     key: 'cost',
-    update: (p) => optimizer.updates(params, p.grads, counter, rates),
-    average: ema ? ema.updates(o.ema ?? 0) : [],
+    update: (p) => optimizer.updates(params, p.grads, { counter, lrTable: rates }, averages),
   }).step;
 }

@@ -10,7 +10,6 @@ import { ParamStore } from '../model/params.ts';
 import type { NamedTensor } from '../model/safetensors.ts';
 import { uploadDataset, type GpuDataset } from '../data/batch.ts';
 import type { Dataset } from '../data/dataset.ts';
-import { DataError } from '../errors.ts';
 import { matrix } from '../ops/geometry.ts';
 import { OptimizerState, type OptimizerConfig } from './optimizer.ts';
 import { LearningRates, lrTable } from './schedule.ts';
@@ -172,10 +171,10 @@ export class Trainer {
     const t = this.cachedTrain;
     if (t && t.key === key && t.data === data && t.rates === rates) return t;
     this.releaseTrainPlan();
+    const averages = ema > 0 && this.ema ? { averages: this.ema.averages, decay: ema } : undefined;
     this.cachedTrain = buildTrainPlan(this.gpu, this.ir, { ...this.shared(), data, rates }, s, {
       key,
-      update: (p) => optimizer.updates(this.params, p.grads, this.counter, rates),
-      average: ema > 0 && this.ema ? this.ema.updates(ema) : [],
+      update: (p) => optimizer.updates(this.params, p.grads, { counter: this.counter, lrTable: rates }, averages),
     });
     return this.cachedTrain;
   }
@@ -229,27 +228,16 @@ export class Trainer {
 
   /** Optimizer slots and weight averages, by name (`<param>.m`, `<param>.ema`, …), for checkpoints. */
   async stateTensors(): Promise<Map<string, NamedTensor>> {
-    const out = new Map<string, NamedTensor>();
-    const add = async (name: string, b: GPUBuffer): Promise<void> =>
-      void out.set(name, { shape: [b.size / 4], data: await this.gpu.readF32(b) });
-    for (const [name, b] of this.optimizer?.slots ?? []) await add(name, b);
-    for (const [name, b] of this.ema?.averages ?? []) await add(`${name}.ema`, b);
+    const out = new Map<string, NamedTensor>(await this.optimizer?.tensors());
+    for (const [name, t] of (await this.ema?.tensors()) ?? []) out.set(name, t);
     return out;
   }
 
   loadStateTensors(tensors: ReadonlyMap<string, NamedTensor>, file = 'optimizer.safetensors'): void {
-    const targets: [string, GPUBuffer][] = [...(this.optimizer?.slots ?? [])];
+    this.optimizer?.load(tensors, file);
     if ([...tensors.keys()].some((k) => k.endsWith('.ema'))) {
       this.ema ??= new WeightAverage(this.gpu, this.params);
-      for (const [n, b] of this.ema.averages) targets.push([`${n}.ema`, b]);
-    }
-    for (const [name, b] of targets) {
-      const t = tensors.get(name);
-      if (!t || t.data.length * 4 !== b.size) {
-        const why = t ? `tensor "${name}" has ${t.data.length} values, not ${b.size / 4}` : `no tensor "${name}"`;
-        throw new DataError(`${file}: ${why}`);
-      }
-      this.gpu.write(b, t.data);
+      this.ema.load(tensors, file);
     }
   }
 

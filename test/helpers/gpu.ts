@@ -42,16 +42,18 @@ export function spreadFromName(g: Gpu, name: string): Gpu {
 /**
  * Which GEMM-shaped kernels (matmul, conv2d) a test runs: the adapter's own; the other family (the
  * tiled GPU kernels on a CPU adapter that runs the subgroup-lane ones, the lane kernels on an
- * adapter whose subgroups allow them); the tiled kernels with the other workgroup side (8×8
- * threads on CPU adapters, 16×16 on GPUs: shaders/lib/gemm.wgsl); or the lane kernels with 4 lanes,
- * the size of SwiftShader's subgroups (Chromium's CPU adapter), which an adapter with subgroups of
- * at least 4 runs as one partly filled subgroup.
+ * adapter whose subgroups allow them); the tiled kernels with the other largest workgroup side (8
+ * threads on CPU adapters, 16 on GPUs: src/ops/gemm.ts); the tiled kernels as an H100 gets them
+ * ("gpu tiles": side 16, 132 units, so the tiles and split-K of the cost model's plans); or the lane
+ * kernels with 4 lanes, the size of SwiftShader's subgroups (Chromium's CPU adapter), which an
+ * adapter with subgroups of at least 4 runs as one partly filled subgroup.
  */
-export type GemmVariant = 'own' | 'other family' | 'other side' | 'four lanes';
+export type GemmVariant = 'own' | 'other family' | 'other side' | 'gpu tiles' | 'four lanes';
 
 /** `g` tuned to run `variant` (a view sharing its device and pipelines); `skip` when the adapter cannot run it. */
 export function useGemmVariant(g: Gpu, variant: GemmVariant, skip: (why: string) => void): Gpu {
   if (variant === 'other side') return g.withTuning({ lanes: 0, gemmSide: g.gemmSide === 8 ? 16 : 8 });
+  if (variant === 'gpu tiles') return g.withTuning({ lanes: 0, gemmSide: 16, units: 132 });
   if (variant === 'four lanes') {
     if (!g.hasSubgroups || (g.adapter.subgroupSize ?? 0) < 4)
       skip(`${g.adapter.description} has no subgroups of one size of at least 4 lanes`);

@@ -7,15 +7,7 @@ import { ceilDiv, grid } from '../../src/gpu/runtime.ts';
 import { batchnormBackward, batchnormForward } from '../../src/ops/batchnorm.ts';
 import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, type Conv2dShape } from '../../src/ops/conv2d.ts';
 import { dropoutBackward, dropoutForward } from '../../src/ops/dropout.ts';
-import {
-  accumulate,
-  activationBackward,
-  activationForward,
-  add,
-  copy,
-  emaUpdate,
-  fill,
-} from '../../src/ops/elementwise.ts';
+import { accumulate, activationBackward, activationForward, add, copy, fill } from '../../src/ops/elementwise.ts';
 import { matmul } from '../../src/ops/matmul.ts';
 import { adamUpdate, advanceCounter, sgdUpdate } from '../../src/ops/optimizer.ts';
 import {
@@ -31,12 +23,12 @@ import { confusionAccumulate, nonFiniteCheck, sumRows } from '../../src/ops/redu
 import { softmax, softmaxXent } from '../../src/ops/softmax_xent.ts';
 import { gatherEval, gatherTrain, type GpuDataset } from '../../src/data/batch.ts';
 
-export type Tuning = { lanes: number; gemmSide: 8 | 16 };
+export type Tuning = { lanes: number; gemmSide: 8 | 16; units: number };
 
-/** The two kernel families: the tiled GPU kernels (GPU workgroup sizes) and the CPU lane kernels. */
+/** The two kernel families: the tiled GPU kernels (an H100's sizes and units) and the CPU lane kernels. */
 export const FAMILIES: [string, Tuning][] = [
-  ['tiled kernels', { lanes: 0, gemmSide: 16 }],
-  ['lane kernels', { lanes: 8, gemmSide: 8 }],
+  ['tiled kernels', { lanes: 0, gemmSide: 16, units: 132 }],
+  ['lane kernels', { lanes: 8, gemmSide: 8, units: 8 }],
 ];
 
 /** A stand-in for the Gpu that records what launchers ask for instead of making pipelines. */
@@ -48,6 +40,7 @@ export function recorder(tuning: Tuning): { gpu: Gpu; specs: KernelSpec[] } {
     spreadLimit: Infinity,
     adapter: { cpu: tuning.lanes > 0 },
     dummy: buffer,
+    dummy2: buffer,
     spread: (count: number) => grid(ceilDiv(count, 64)),
     kernel: (spec: KernelSpec): Dispatch => {
       specs.push(spec);
@@ -79,6 +72,8 @@ export const CONV: Conv2dShape = {
   strideW: 1,
   padding: 'same',
 };
+/** A layer whose every pass splits K on the tiled kernels (the reference network's second, at batch 2). */
+const CONV2: Conv2dShape = { ...CONV, n: 2, c: 32, h: 14, w: 14, k: 64 };
 const POOL: PoolShape = { n: 2, c: 3, h: 6, w: 6, kh: 3, kw: 3, strideH: 2, strideW: 2, padding: 'same' };
 const b = {} as GPUBuffer;
 const data: GpuDataset = { images: b, labels: b, n: 100, h: 28, w: 28, release: () => undefined };
@@ -100,9 +95,32 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
     (g) => conv2dBackwardWeights(g, { dy: b, x: b, dw: b, db: b, parts: b }, CONV, { target: 64 }),
   ],
   [
+    'conv2dBackwardWeights',
+    { ...CONV },
+    (g) => conv2dBackwardWeights(g, { dy: b, x: b, dw: b }, CONV, { split: false }),
+  ],
+  ['conv2dForward', { ...CONV2 }, (g) => conv2dForward(g, { x: b, w: b, b, y: b, parts: b }, CONV2)],
+  ['conv2dBackwardInput', { ...CONV2 }, (g) => conv2dBackwardInput(g, { dy: b, w: b, dx: b, parts: b }, CONV2)],
+  [
     'matmul',
     { m: 8, n: 8, k: 8 },
     (g) => matmul(g, { a: b, b, c: b }, { m: 8, n: 8, k: 8, act: { kind: 'leaky', alpha: 0.1 } }),
+  ],
+  [
+    'matmul',
+    { m: 64, n: 128, k: 1152 },
+    (g) => matmul(g, { a: b, b, bias: b, c: b, parts: b }, { m: 64, n: 128, k: 1152, act: { kind: 'relu' } }),
+  ],
+  [
+    'matmul',
+    { m: 1152, n: 128, k: 256 },
+    // The bias gradient alongside on the tiled kernels (the lane kernel has none).
+    (g) =>
+      matmul(
+        g,
+        { a: b, b, c: b, dbias: g.lanes > 0 ? undefined : b, parts: b },
+        { m: 1152, n: 128, k: 256, transA: true },
+      ),
   ],
   ['maxPoolForward', { ...POOL }, (g) => maxPoolForward(g, { x: b, y: b, argmax: b }, POOL)],
   ['maxPoolBackward', { ...POOL }, (g) => maxPoolBackward(g, { dy: b, argmax: b, dx: b }, POOL)],
@@ -133,7 +151,6 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
   ['accumulate', { count: 10 }, (g) => accumulate(g, { a: b, c: b }, 10)],
   ['copy', { count: 10 }, (g) => copy(g, { src: b, dst: b }, 10)],
   ['fill', { count: 10 }, (g) => fill(g, { dst: b }, 10, 0)],
-  ['emaUpdate', { count: 10 }, (g) => emaUpdate(g, { x: b, avg: b }, 10, 0.99)],
   [
     'dropoutForward',
     { count: 10 },
@@ -154,7 +171,7 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
   [
     'softmaxXent',
     { n: 4, classes: 10 },
-    (g) => softmaxXent(g, { logits: b, labels: b, dlogits: b, loss: b, stats: b }, { n: 4, classes: 10 }),
+    (g) => softmaxXent(g, { logits: b, labels: b, dlogits: b, loss: b, stats: b, partials: b }, { n: 4, classes: 10 }),
   ],
   ['softmax', { n: 4, classes: 10 }, (g) => softmax(g, { logits: b, probs: b }, 4, 10)],
   ['sumRows', { m: 4, n: 10 }, (g) => sumRows(g, { x: b, out: b }, { m: 4, n: 10 })],
@@ -166,6 +183,11 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
   ['nonFiniteCheck', { n: 10 }, (g) => nonFiniteCheck(g, { x: b, flag: b }, { n: 10 })],
   ['sgdUpdate', { count: 10 }, (g) => sgdUpdate(g, { ...step, velocity: b }, { count: 10, momentum: 0.9 })],
   ['adamUpdate', { count: 10 }, (g) => adamUpdate(g, { ...step, m: b, v: b }, { count: 10 })],
+  [
+    'adamUpdate',
+    { count: 10 },
+    (g) => adamUpdate(g, { ...step, m: b, v: b, ema: { avg: b, decay: 0.99 } }, { count: 10, tensors: 2 }),
+  ],
   ['advanceCounter', {}, (g) => advanceCounter(g, { counter: b })],
   [
     'gatherTrain',

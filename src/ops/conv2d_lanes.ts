@@ -1,0 +1,150 @@
+// The conv2d passes on the subgroup-lane kernels that CPU adapters run instead of the tiled ones
+// (Gpu.lanes > 0; shaders/conv2d_*_lanes.wgsl, tiles from lanes.ts): conv2d.ts's launchers hand a
+// pass here with its uniform and description. The weight gradient splits its positions over a few
+// workgroups (weightSplits), sums the partials with reduce_splits of the tiled weight-gradient
+// shader (one pass: at most 16 partials a thread), and computes db in a pass of its own (bias_grad).
+import { ShapeError } from '../errors.ts';
+import type { BufferRef, Dispatch, Gpu, Uniform } from '../gpu/runtime.ts';
+import { ceilDiv, grid } from '../gpu/runtime.ts';
+import { chainWork, f32Bytes, laneGemm, treeBarriers, type GemmTiles } from '../gpu/work.ts';
+import { reduceSplits } from './gemm.ts';
+import { laneConstants, laneTile } from './lanes.ts';
+
+/** A pass's uniform (struct Params of shaders/lib/conv.wgsl) for `colTiles` column tiles and a split. */
+export type ConvParams = (colTiles: number, split?: { chunk: number; splits: number }) => Uniform;
+
+/** A lane kernel's tile and constants for a rows × cols GEMM (lanes.ts). */
+function laneTiling(gpu: Gpu, rows: number, cols: number) {
+  const t = laneTile(gpu.lanes, rows, cols);
+  return { bm: t.rowGroups * gpu.lanes, bn: t.cols * gpu.lanes, constants: laneConstants(gpu.lanes, t) };
+}
+
+/** A forward or dX lane kernel: `work.rows` × `cols` (its own columns), a workgroup per tile. */
+export function laneKernel(
+  gpu: Gpu,
+  o: {
+    shader: 'conv2d_forward_lanes' | 'conv2d_backward_input_lanes';
+    cols: number;
+    params: ConvParams;
+    constants: Record<string, number>;
+    bindings: BufferRef[];
+    label: string;
+    work: Omit<GemmTiles, 'tiles' | 'tileM' | 'tileN' | 'kSteps'> & { epilogueReads: number };
+  },
+): Dispatch[] {
+  const t = laneTiling(gpu, o.work.rows, o.cols);
+  const colTiles = ceilDiv(o.cols, t.bn);
+  const tiles = colTiles * ceilDiv(o.work.rows, t.bm);
+  const { epilogueReads, ...w } = o.work;
+  const tiling = { tiles, tileM: t.bm, tileN: t.bn, steps: w.inner };
+  return [
+    gpu.kernel({
+      shader: o.shader,
+      params: o.params(colTiles),
+      constants: { ...t.constants, ...o.constants },
+      bindings: o.bindings,
+      workgroups: grid(tiles),
+      label: o.label,
+      work: laneGemm({ ...w, ...tiling, bytesRead: w.bytesRead + epilogueReads }, gpu.lanes),
+    }),
+  ];
+}
+
+/**
+ * How the lane kernels' weight gradient splits its inner dimension (`inner` = N·OH·OW positions) so
+ * that about `target` workgroups share `tiles` output tiles: chunks of at least 64 positions, a
+ * multiple of 16. One split when the tiles alone fill the adapter.
+ */
+export function weightSplits(inner: number, tiles: number, target: number): { splits: number; chunk: number } {
+  const want = Math.max(1, Math.min(Math.ceil(target / tiles), Math.floor(inner / 64)));
+  const chunk = Math.ceil(Math.ceil(inner / want) / 16) * 16;
+  return { splits: Math.ceil(inner / chunk), chunk };
+}
+
+/** The weight gradient's GEMM: K rows (out-channels), C·KH·KW columns, N·OH·OW positions. */
+export interface WeightGemm {
+  k: number;
+  ckk: number;
+  positions: number;
+}
+
+/** The lane kernels' weight-gradient tile and split-K (aiming at `target`, else 2·units workgroups). */
+export function laneWeights(gpu: Gpu, s: WeightGemm, target?: number) {
+  const t = laneTiling(gpu, s.k, s.ckk);
+  const colTiles = ceilDiv(s.ckk, t.bn);
+  const tiles = colTiles * ceilDiv(s.k, t.bm);
+  return { ...t, colTiles, tiles, ...weightSplits(s.positions, tiles, target ?? 2 * gpu.units) };
+}
+
+/** The lane kernels' weight gradient: dw (split-K partials and their reduction), then db. */
+export function laneWeightGradient(
+  gpu: Gpu,
+  io: { dy: BufferRef; x: BufferRef; dw: BufferRef; db?: BufferRef; parts?: BufferRef },
+  o: WeightGemm & {
+    params: ConvParams;
+    what: string;
+    target?: number;
+    work: Omit<GemmTiles, 'tiles' | 'tileM' | 'tileN' | 'kSteps'>;
+  },
+): Dispatch[] {
+  const t = laneWeights(gpu, o, o.target);
+  const len = o.k * o.ckk;
+  const parts = t.splits > 1 ? io.parts : null;
+  if (parts === undefined)
+    throw new ShapeError(
+      `conv2d backward weights ${o.what} splits its sum ${t.splits} ways and needs a partial-sums buffer ` +
+        `of ${t.splits * len} floats (weightPartsLength)`,
+    );
+  const p = o.params(t.colTiles, { chunk: t.chunk, splits: t.splits });
+  const lane = {
+    ...o.work,
+    bytesWritten: f32Bytes(t.splits * len),
+    tiles: t.tiles * t.splits,
+    tileM: t.bm,
+    tileN: t.bn,
+  };
+  const out = [
+    gpu.kernel({
+      shader: 'conv2d_backward_weights_lanes',
+      params: p,
+      constants: t.constants,
+      bindings: [io.dy, io.x, parts ?? io.dw],
+      workgroups: [...grid(t.tiles), t.splits],
+      label: `conv2d backward weights ${o.what}${t.splits > 1 ? ` split ${t.splits}` : ''}`,
+      work: laneGemm({ ...lane, steps: Math.min(t.chunk, o.positions) }, gpu.lanes),
+    }),
+  ];
+  if (parts) {
+    const reduce = { shader: 'conv2d_backward_weights' as const, params: p, constants: { GEMM_SUMS: 0 }, len };
+    const label = `conv2d backward weights reduce ${o.what} ${t.splits} splits`;
+    out.push(reduceSplits(gpu, { ...reduce, bindings: [parts, null, io.dw, gpu.dummy], splits: t.splits, label }));
+  }
+  if (io.db) out.push(biasGradient(gpu, p, { dy: io.dy, db: io.db }, o));
+  return out;
+}
+
+/** db[k] = Σ dy[·,k,·,·]: 256 threads per k, each a loop over N·OH·OW / 256 positions, then a tree. */
+function biasGradient(
+  gpu: Gpu,
+  p: Uniform,
+  io: { dy: BufferRef; db: BufferRef },
+  { k, positions, what }: WeightGemm & { what: string },
+): Dispatch {
+  return gpu.kernel({
+    shader: 'conv2d_backward_weights',
+    entry: 'bias_grad',
+    params: p,
+    bindings: [io.dy, io.db],
+    workgroups: grid(k),
+    label: `conv2d backward bias ${what}`,
+    work: chainWork({
+      flops: k * positions,
+      bytesRead: f32Bytes(k * positions),
+      bytesWritten: f32Bytes(k),
+      threads: 256,
+      depth: ceilDiv(positions, 256),
+      barriers: treeBarriers(256),
+      sharedBytes: 1024,
+    }),
+  });
+}
