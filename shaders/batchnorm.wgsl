@@ -1,21 +1,33 @@
-// Batch normalization per channel over N·HW (Keras BatchNormalization on the channel axis).
+// Batch normalization per channel over N·HW (Keras BatchNormalization on the channel axis), with an
+// optional activation fused after it (ACT, lib/activation.wgsl; 0 = none).
 // N batch, C channels, HW = H·W spatial (1 for dense [N,F] outputs, with F = C); x, y, dy, dx are
 // NCHW row-major f32, element (n, c, p) at (n·C + c)·HW + p; per-channel vectors are [C]; M = N·HW.
-//   train:    mean, var = batch mean and biased variance, in two passes (Σx, then Σ(x − mean)²)
-//             y = gamma·(x − mean)·invstd + beta,  invstd = 1/sqrt(var + eps)
-//             running = momentum·running + (1 − momentum)·batch, for mean and var (Keras)
-//   infer:    the same y from the running mean and variance
-//   backward: dL/dx = (gamma·invstd/M)·(M·dy − Σdy − xhat·Σ(dy·xhat)), dgamma = Σ dy·xhat, dbeta = Σ dy
-// Entries (WGSL lets entry points that never share a variable reuse a binding number):
-//   forward_train: one workgroup of 256 per channel, workgroups (C). Bindings 1 x, 2 gamma, 3 beta,
-//     4 runMean, 5 runVar (both updated in place), 6 y, 7 saveMean, 8 saveInvStd (written).
+// Channel c's M elements, in order j = n·HW + p, are cut into S slices of L (the last may be shorter).
+//   train:    mean, var = batch mean and biased variance; y = act(z), z = gamma·(x − mean)·invstd + beta,
+//             invstd = 1/sqrt(var + eps); running = momentum·running + (1 − momentum)·batch (Keras)
+//   infer:    y = z from the running mean and variance (no activation)
+//   backward: g = dy·act'(z) (z recomputed from x; g = dy without ACT), then
+//             dL/dx = (gamma·invstd/M)·(M·g − Σg − xhat·Σ(g·xhat)), dgamma = Σ g·xhat, dbeta = Σ g
+// Statistics without serial loops: two dispatches each way over a (S, C) grid of 256-thread workgroups,
+// no thread walking more than 2·⌈L/256⌉ elements (the host picks S, src/ops/batchnorm.ts bnSlices):
+//   stats then forward_train: each slice's count, mean and Σ(x − slice mean)² (two passes over the slice),
+//     into partial[(c·S + s)·3 ..]; then every workgroup of channel c combines the S partials in the same
+//     fixed tree (Chan et al.'s pairwise update: no E[x²] − E[x]²), so all get the same bits, and
+//     normalises its slice; slice 0 writes the saved and running statistics.
+//   backward_sums then backward: each slice's Σg and Σg·xhat into partial[(c·S + s)·2 ..]; then every
+//     workgroup of c sums the S pairs in a fixed tree and writes dx for its slice; slice 0 writes dgamma
+//     and dbeta. Fixed orders throughout: deterministic.
 //   forward_infer: one thread per element, 64 per workgroup, 2-D grid (grid() in runtime.ts).
-//     Bindings 1 x, 2 gamma, 3 beta, 4 runMean, 5 runVar (read), 6 y.
-//   backward: one workgroup of 256 per channel, workgroups (C). Bindings 1 x, 2 gamma, 3 dy,
-//     4 saveMean, 5 saveInvStd, 6 dx (+= when P.accumulate ≠ 0), 7 dgamma, 8 dbeta (written).
-// Reductions: thread t sums elements t, t+256, … in order, then a fixed tree: deterministic.
+// Bindings (WGSL lets entry points that never share a variable reuse a binding number):
+//   forward: 1 x, 2 gamma, 3 beta, 4 runMean, 5 runVar (read in infer, updated in train), 6 y,
+//     7 saveMean, 8 saveInvStd (written), 9 partial. stats binds 1 and 9 only.
+//   backward: 1 x, 2 gamma, 3 beta, 4 dy, 5 saveMean, 6 saveInvStd, 7 dx (+= when P.accumulate ≠ 0),
+//     8 dgamma, 9 partial, 10 dbeta. backward_sums binds 1–6 and 9.
 
-struct Params { n: u32, c: u32, hw: u32, eps: f32, momentum: f32, accumulate: u32 }
+struct Params {
+  n: u32, c: u32, hw: u32, eps: f32, momentum: f32, accumulate: u32,
+  slices: u32, len: u32, tree: u32,
+}
 @group(0) @binding(0) var<uniform> P: Params;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -26,17 +38,19 @@ struct Params { n: u32, c: u32, hw: u32, eps: f32, momentum: f32, accumulate: u3
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 @group(0) @binding(7) var<storage, read_write> save_mean: array<f32>;
 @group(0) @binding(8) var<storage, read_write> save_invstd: array<f32>;
+@group(0) @binding(9) var<storage, read_write> partial: array<f32>;
 // backward only
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
-@group(0) @binding(4) var<storage, read> mean_in: array<f32>;
-@group(0) @binding(5) var<storage, read> invstd_in: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(7) var<storage, read_write> dgamma: array<f32>;
-@group(0) @binding(8) var<storage, read_write> dbeta: array<f32>;
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(5) var<storage, read> mean_in: array<f32>;
+@group(0) @binding(6) var<storage, read> invstd_in: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dbeta: array<f32>;
 
 const WG = 256u;
 var<workgroup> red_a: array<f32, 256>;
 var<workgroup> red_b: array<f32, 256>;
+var<workgroup> red_c: array<f32, 256>;
 
 // Flat index of the j-th element (j < M) of channel c.
 fn at(c: u32, j: u32) -> u32 {
@@ -44,11 +58,17 @@ fn at(c: u32, j: u32) -> u32 {
   return (n * P.c + c) * P.hw + (j - n * P.hw);
 }
 
-// Sums red_a and red_b over the workgroup in a fixed tree into [0]. Every thread must call it, and
-// read [0] before a barrier precedes the next writes.
-fn tree(t: u32) {
+// Slice s of channel c: elements [lo, hi).
+fn slice(s: u32) -> vec2u {
+  let lo = s * P.len;
+  return vec2u(lo, min(lo + P.len, P.n * P.hw));
+}
+
+// Sums red_a and red_b over the first `size` (a power of two) slots in a fixed tree into [0]. Every
+// thread calls it with the same size; [0] is read before a barrier precedes the next writes.
+fn tree(t: u32, size: u32) {
   workgroupBarrier();
-  for (var h = WG / 2u; h > 0u; h >>= 1u) {
+  for (var h = size / 2u; h > 0u; h >>= 1u) {
     if (t < h) {
       red_a[t] += red_a[t + h];
       red_b[t] += red_b[t + h];
@@ -57,27 +77,70 @@ fn tree(t: u32) {
   }
 }
 
+// Combines (count, mean, M2) in red_a, red_b, red_c over the first P.tree slots in a fixed tree into [0]:
+// n = na + nb, δ = mb − ma, mean = ma + δ·nb/n, M2 = M2a + M2b + δ²·na·nb/n (empty slots have n = 0).
+fn chan_tree(t: u32) {
+  workgroupBarrier();
+  for (var h = P.tree / 2u; h > 0u; h >>= 1u) {
+    if (t < h && red_a[t + h] > 0.0) {
+      let na = red_a[t];
+      let nb = red_a[t + h];
+      let n = na + nb;
+      let d = red_b[t + h] - red_b[t];
+      red_b[t] += d * (nb / n);
+      red_c[t] += red_c[t + h] + d * d * (na * nb / n);
+      red_a[t] = n;
+    }
+    workgroupBarrier();
+  }
+}
+
 @compute @workgroup_size(256)
-fn forward_train(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let c = wg.x;
-  let m = P.n * P.hw;
-  var s = 0.0;
-  for (var j = t; j < m; j += WG) { s += x[at(c, j)]; }
-  red_a[t] = s;
+fn stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let s = wg.x;
+  let c = wg.y;
+  let r = slice(s);
+  var sum = 0.0;
+  for (var j = r.x + t; j < r.y; j += WG) { sum += x[at(c, j)]; }
+  red_a[t] = sum;
   red_b[t] = 0.0;
-  tree(t);
-  let mean = red_a[0] / f32(m);
+  tree(t, WG);
+  let count = f32(r.y - r.x);
+  let mean = red_a[0] / count;
   workgroupBarrier();
   var v = 0.0;
-  for (var j = t; j < m; j += WG) {
+  for (var j = r.x + t; j < r.y; j += WG) {
     let d = x[at(c, j)] - mean;
     v += d * d;
   }
   red_a[t] = v;
-  tree(t);
-  let variance = red_a[0] / f32(m);
-  let invstd = inverseSqrt(variance + P.eps);
+  tree(t, WG);
   if (t == 0u) {
+    let o = (c * P.slices + s) * 3u;
+    partial[o] = count;
+    partial[o + 1u] = mean;
+    partial[o + 2u] = red_a[0];
+  }
+}
+
+@compute @workgroup_size(256)
+fn forward_train(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let s = wg.x;
+  let c = wg.y;
+  red_a[t] = 0.0;
+  red_b[t] = 0.0;
+  red_c[t] = 0.0;
+  if (t < P.slices) {
+    let o = (c * P.slices + t) * 3u;
+    red_a[t] = partial[o];
+    red_b[t] = partial[o + 1u];
+    red_c[t] = partial[o + 2u];
+  }
+  chan_tree(t);
+  let mean = red_b[0];
+  let variance = red_c[0] / f32(P.n * P.hw);
+  let invstd = inverseSqrt(variance + P.eps);
+  if (s == 0u && t == 0u) {
     save_mean[c] = mean;
     save_invstd[c] = invstd;
     run_mean[c] = P.momentum * run_mean[c] + (1.0 - P.momentum) * mean;
@@ -85,9 +148,10 @@ fn forward_train(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
   }
   let g = gamma[c] * invstd;
   let b = beta[c];
-  for (var j = t; j < m; j += WG) {
+  let r = slice(s);
+  for (var j = r.x + t; j < r.y; j += WG) {
     let i = at(c, j);
-    y[i] = (x[i] - mean) * g + b;
+    y[i] = act((x[i] - mean) * g + b);
   }
 }
 
@@ -101,35 +165,69 @@ fn forward_infer(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   y[i] = (x[i] - run_mean[c]) * g + beta[c];
 }
 
+// The output gradient at element i, through the fused activation's derivative at z (recomputed as
+// the forward computed it).
+fn grad_in(i: u32, mean: f32, g: f32, b: f32) -> f32 {
+  if (ACT == 0u) { return dy[i]; }
+  return dy[i] * act_grad_x((x[i] - mean) * g + b);
+}
+
 @compute @workgroup_size(256)
-fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let c = wg.x;
-  let m = P.n * P.hw;
+fn backward_sums(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let s = wg.x;
+  let c = wg.y;
   let mean = mean_in[c];
   let istd = invstd_in[c];
+  let g = gamma[c] * istd;
+  let b = beta[c];
+  let r = slice(s);
   var sd = 0.0;
   var sdx = 0.0;
-  for (var j = t; j < m; j += WG) {
+  for (var j = r.x + t; j < r.y; j += WG) {
     let i = at(c, j);
-    let d = dy[i];
+    let d = grad_in(i, mean, g, b);
     sd += d;
     sdx += d * (x[i] - mean) * istd;
   }
   red_a[t] = sd;
   red_b[t] = sdx;
-  tree(t);
+  tree(t, WG);
+  if (t == 0u) {
+    let o = (c * P.slices + s) * 2u;
+    partial[o] = red_a[0];
+    partial[o + 1u] = red_b[0];
+  }
+}
+
+@compute @workgroup_size(256)
+fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let s = wg.x;
+  let c = wg.y;
+  red_a[t] = 0.0;
+  red_b[t] = 0.0;
+  if (t < P.slices) {
+    let o = (c * P.slices + t) * 2u;
+    red_a[t] = partial[o];
+    red_b[t] = partial[o + 1u];
+  }
+  tree(t, P.tree);
   let sum_dy = red_a[0];
   let sum_dyx = red_b[0];
-  if (t == 0u) {
+  if (s == 0u && t == 0u) {
     dgamma[c] = sum_dyx;
     dbeta[c] = sum_dy;
   }
-  let mf = f32(m);
+  let mean = mean_in[c];
+  let istd = invstd_in[c];
+  let gi = gamma[c] * istd;
+  let b = beta[c];
+  let mf = f32(P.n * P.hw);
   let k = gamma[c] * istd / mf;
-  for (var j = t; j < m; j += WG) {
+  let r = slice(s);
+  for (var j = r.x + t; j < r.y; j += WG) {
     let i = at(c, j);
     let xhat = (x[i] - mean) * istd;
-    var v = k * (mf * dy[i] - sum_dy - xhat * sum_dyx);
+    var v = k * (mf * grad_in(i, mean, gi, b) - sum_dy - xhat * sum_dyx);
     if (P.accumulate != 0u) { v += dx[i]; }
     dx[i] = v;
   }

@@ -60,7 +60,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var kdy_off = 0u;
   var ky = 0u;
   var kx = 0u;
-  var acc: array<f32, 64>;
+  var acc: array<f32, 128>;
   for (var r = 0u; r < inner; r++) {
     var ag: array<f32, 8>;
     let tap = ky * P.kw + kx;

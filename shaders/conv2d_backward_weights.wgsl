@@ -20,15 +20,12 @@
 //   partial tile parts[z][K][C·KH·KW (+1: db)]. Bindings: 0 params, 1 dy, 2 x, 3 parts.
 //   Dispatch: (grid(rowTiles · colTiles), splits).
 // reduce_splits (lib/gemm.wgsl): dw (and db) = Σ_z parts[z] in a fixed order. Bindings: 0 params,
-//   1 parts, 2 unused, 3 dw, 4 db. Also the reduction of the lane kernel's partials (no db column).
-// bias_grad (the lane kernels' db, src/ops/conv2d.ts): one workgroup of 256 per k, strided partial
-//   sums then a tree. Bindings: 0 params, 1 dy, 2 db. Dispatch: grid(K) workgroups.
+//   1 parts, 2 unused, 3 dw, 4 db. Also the reduction of the lane kernel's partials (the same layout).
 
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dw: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dw_db: array<f32>;
-@group(0) @binding(2) var<storage, read_write> db: array<f32>;
 @group(0) @binding(3) var<storage, read_write> gemm_parts_out: array<f32>;
 @group(0) @binding(1) var<storage, read> gemm_parts_in: array<f32>;
 
@@ -126,32 +123,4 @@ fn main_split(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
   gemm_run(t, k0, min(P.n * P.oh * P.ow, k0 + P.chunk), lid, li);
   let dims = gemm_out_dims();
   gemm_emit_parts(t, lid, li, wg.z * dims.x * dims.y, dims.y);
-}
-
-const WG = 256u;
-var<workgroup> partial: array<f32, 256>;
-
-@compute @workgroup_size(256)
-fn bias_grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-             @builtin(local_invocation_index) li: u32) {
-  let k = wg.x + wg.y * nwg.x;
-  if (k >= P.k) { return; }
-  let ohw = P.oh * P.ow;
-  // Thread li sums positions j = li, li + 256, … < N·OH·OW, j = n·OH·OW + q with (n, q) stepped
-  // by subtraction rather than divided (integer division is slow everywhere, scalarized on a CPU).
-  var s = 0.0;
-  var n = li / ohw;
-  var q = li % ohw;
-  while (n < P.n) {
-    s += dy[(n * P.k + k) * ohw + q];
-    q += WG;
-    while (q >= ohw) { q -= ohw; n++; }
-  }
-  partial[li] = s;
-  workgroupBarrier();
-  for (var span = WG / 2u; span > 0u; span /= 2u) {
-    if (li < span) { partial[li] += partial[li + span]; }
-    workgroupBarrier();
-  }
-  if (li == 0u) { db[k] = partial[0]; }
 }

@@ -1,23 +1,28 @@
 // Conv2d backward to the weights for CPU adapters: the implicit GEMM dw = dy · im2col(x)ᵀ of
 // conv2d_backward_weights.wgsl (main), tiled for SIMD lanes (lib/lanes.wgsl) instead of a GPU
-// workgroup. The split-K partial sums have the same layout, so that file's reduce_splits adds them,
-// and its bias_grad computes db.
+// workgroup; with SUMS the bias gradient db = Σ dy[·,k,·,·] too, from the dy values the GEMM loads
+// anyway (the workgroups of column tile 0 keep a running sum of each row's), so no pass of its own.
+// The split-K partial sums have the layout of that file's, so its reduce_splits adds them.
 // dL/dw[k,c,ky,kx] = Σ_{n,oy,ox} dy[n,k,oy,ox] · x[n, c, oy·sh + ky − padTop, ox·sw + kx − padLeft]
 // N batch, C in-channels, K out-channels, H×W input, KH×KW kernel, sh×sw stride, OH×OW output;
-// tensors NCHW row-major f32: dy [N,K,OH,OW], x [N,C,H,W], dw [K,C,KH,KW].
+// tensors NCHW row-major f32: dy [N,K,OH,OW], x [N,C,H,W], dw [K,C,KH,KW], db [K].
 // GEMM rows: out-channels k (shuffled from the lane that loaded them); columns:
 // r = (c·KH + ky)·KW + kx (one per lane); inner: positions p = (n·OH + oy)·OW + ox.
-// Bindings: 0 params (P: lib/conv.wgsl), 1 dy, 2 x, 3 out: dw, or the partial sums when split.
+// Bindings: 0 params (P: lib/conv.wgsl), 1 dy, 2 x, 3 out: dw, or the partial sums when split,
+// 4 db (any buffer without SUMS or when split).
 // Dispatch: (grid(rowTiles · colTiles), splits) workgroups of LANES, rowTiles = ceil(K / (ROW_GROUPS·LANES)),
 // colTiles = ceil(C·KH·KW / (COLS·LANES)); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles,
-// column tile t % colTiles. Workgroup z sums positions [z·chunk, (z+1)·chunk) and writes
-// out[z·K·C·KH·KW + k·C·KH·KW + r] (with one split, out is dw itself).
+// column tile t % colTiles. Workgroup z sums positions [z·chunk, (z+1)·chunk). With one split, out
+// is dw and db is db; with more, workgroup z writes row k of its partial sums at
+// out[(z·K + k)·L .. +L), L = C·KH·KW + SUMS, the last of them db's.
 // Uses lanes_step() from lib/lanes.wgsl, prepended by the loader.
 
+override SUMS: u32 = 0u;
 
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(4) var<storage, read_write> db: array<f32>;
 
 @compute @workgroup_size(LANES)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -53,11 +58,15 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var n = begin / ohw;
   var oy = (begin % ohw) / P.ow;
   var ox = begin % P.ow;
-  var acc: array<f32, 64>;
+  var acc: array<f32, 128>;
+  var sums: array<f32, 8>;
   for (var p = begin; p < end; p++) {
     let dyb = n * P.k * ohw + oy * P.ow + ox;
     var ag: array<f32, 8>;
     for (var g = 0u; g < ROW_GROUPS; g++) { ag[g] = dy[dyb + dyrow[g]]; }
+    if (SUMS == 1u) {
+      for (var g = 0u; g < ROW_GROUPS; g++) { sums[g] += ag[g]; }
+    }
     let xb = n * P.c * hw;
     let iyb = i32(oy * P.sh);
     let ixb = i32(ox * P.sw);
@@ -78,13 +87,24 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
   }
 
-  let out0 = wg.z * P.k * ckk;
+  let split = P.splits > 1u;
+  let stride = ckk + select(0u, SUMS, split);
+  let out0 = wg.z * P.k * stride;
   for (var i = 0u; i < ROW_GROUPS * LANES; i++) {
     let row = row0 + i;
     if (row >= P.k) { break; }
     for (var j = 0u; j < COLS; j++) {
       let col = col0 + j * LANES;
-      if (col < ckk) { dw[out0 + row * ckk + col] = acc[i * COLS + j]; }
+      if (col < ckk) { dw[out0 + row * stride + col] = acc[i * COLS + j]; }
+    }
+  }
+  // Row row0 + g·LANES + lane's sum is this lane's own: written by the workgroups of column tile 0.
+  if (SUMS == 1u && origin.y == 0u) {
+    for (var g = 0u; g < ROW_GROUPS; g++) {
+      let row = row0 + g * LANES + lane;
+      if (row < P.k) {
+        if (split) { dw[out0 + row * stride + ckk] = sums[g]; } else { db[row] = sums[g]; }
+      }
     }
   }
 }

@@ -54,7 +54,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var coff = 0u;
   var ky = 0u;
   var kx = 0u;
-  var acc: array<f32, 64>;
+  var acc: array<f32, 128>;
   for (var r = 0u; r < inner; r++) {
     var ag: array<f32, 8>;
     for (var g = 0u; g < ROW_GROUPS; g++) { ag[g] = wt[wrow[g] + r]; }

@@ -27,7 +27,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   }
   let bk = select(P.n, 1u, TRANS_B);
 
-  var acc: array<f32, 64>;
+  var acc: array<f32, 128>;
   for (var k = 0u; k < P.k; k++) {
     var ag: array<f32, 8>;
     for (var g = 0u; g < ROW_GROUPS; g++) { ag[g] = a[am[g] + k * ak]; }

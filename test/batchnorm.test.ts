@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { useGpu, f32 } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
-import { batchnormBackward, batchnormForward, type BatchnormShape } from '../src/ops/batchnorm.ts';
+import {
+  batchnormBackward,
+  batchnormForward,
+  bnPartials,
+  bnSlices,
+  type BatchnormShape,
+} from '../src/ops/batchnorm.ts';
+import { actGradRef, actRef } from '../src/ops/act.ref.ts';
+import type { Act } from '../dsl/ir.ts';
 import { batchnormBackwardRef, batchnormForwardRef } from '../src/ops/batchnorm.ref.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -39,8 +47,18 @@ function inputs(s: BatchnormShape, seed: number, offset = 0, spread = 2): Inputs
 
 const shapeOf = (s: BatchnormShape): number[] => (s.hw === 1 ? [s.n, s.c] : [s.n, s.c, s.hw]);
 
+/** The fused kernels' oracle: act after the batchnorm reference, and its backward through act'(z). */
+function fusedRef(inp: Inputs, s: BatchnormShape, act: Act) {
+  const ref = batchnormForwardRef(inp.x, inp.gamma, inp.beta, inp.runMean, inp.runVar, s);
+  const y = ref.y.map((z) => actRef(act, z));
+  const dz = inp.dy.map((d, i) => d * actGradRef(act, ref.y[i] ?? 0));
+  const grads = batchnormBackwardRef(dz, inp.x, inp.gamma, ref.mean, ref.invStd, s, inp.prior);
+  return { ...ref, y, grads };
+}
+
 describe('batch normalization (GPU vs CPU reference)', () => {
   const gpu = useGpu();
+  const relu: Act = { kind: 'relu' };
   const cases: [string, BatchnormShape, number?, number?][] = [
     // name, shape, x offset, x spread
     ['conv 2x3x5x5 training', { n: 2, c: 3, hw: 25, training: true }],
@@ -52,6 +70,25 @@ describe('batch normalization (GPU vs CPU reference)', () => {
     ['dense 16x10 training', { n: 16, c: 10, hw: 1, training: true }],
     ['dense 300x5 training (M > 256)', { n: 300, c: 5, hw: 1, training: true }],
     ['dense batch 1, 1x5 training (variance 0)', { n: 1, c: 5, hw: 1, training: true }],
+    // Several slices per channel: the partial statistics and their fixed-tree combination.
+    ['conv 3x2x300 training, 3 slices (last one short)', { n: 3, c: 2, hw: 300, training: true, slices: 3 }],
+    ['conv 5x3x256 training, 5 slices, x = 50 ± 0.5', { n: 5, c: 3, hw: 256, training: true, slices: 5 }, 50, 0.5],
+    [
+      'dense 1000x3 training, 4 slices, accumulate',
+      { n: 1000, c: 3, hw: 1, training: true, slices: 4, accumulate: true },
+    ],
+    // Fused with the activation after it: against act ∘ batchnorm and its backward through act'(z).
+    ['conv 4x8x7x7 training + relu', { n: 4, c: 8, hw: 49, training: true, act: relu }],
+    ['conv 3x2x300 training + relu, 3 slices', { n: 3, c: 2, hw: 300, training: true, slices: 3, act: relu }],
+    ['dense 16x10 training + leaky(0.1)', { n: 16, c: 10, hw: 1, training: true, act: { kind: 'leaky', alpha: 0.1 } }],
+    [
+      'conv 2x3x25 training + gelu, accumulate',
+      { n: 2, c: 3, hw: 25, training: true, act: { kind: 'gelu' }, accumulate: true },
+    ],
+    [
+      'conv 2x3x25 training + tanh, 2 slices',
+      { n: 2, c: 3, hw: 150, training: true, act: { kind: 'tanh' }, slices: 2 },
+    ],
     ['conv 2x3x4x4 inference', { n: 2, c: 3, hw: 16, training: false }],
     ['dense 8x6 inference', { n: 8, c: 6, hw: 1, training: false }],
     ['dense batch 1, 1x5 inference', { n: 1, c: 5, hw: 1, training: false, eps: 1e-5 }],
@@ -60,7 +97,8 @@ describe('batch normalization (GPU vs CPU reference)', () => {
     const g = gpu();
     const inp = inputs(s, s.n * 100 + s.c * 10 + s.hw, offset, spread);
     const size = s.n * s.c * s.hw;
-    const ref = batchnormForwardRef(inp.x, inp.gamma, inp.beta, inp.runMean, inp.runVar, s);
+    const ref = fusedRef(inp, s, s.act ?? { kind: 'linear' });
+    if (s.slices) expect(bnSlices(g.units, s).slices).toBe(s.slices);
     const [xb, gb, bb, rmb, rvb, dyb, dxb] = [
       inp.x,
       inp.gamma,
@@ -74,16 +112,38 @@ describe('batch normalization (GPU vs CPU reference)', () => {
       smb = g.alloc(s.c * 4),
       sib = g.alloc(s.c * 4),
       dgb = g.alloc(s.c * 4),
-      dbb = g.alloc(s.c * 4);
+      dbb = g.alloc(s.c * 4),
+      pb = g.alloc(bnPartials(g.units, s) * 4);
     const fwd = batchnormForward(
       g,
-      { x: xb!, gamma: gb!, beta: bb!, runMean: rmb!, runVar: rvb!, y: yb, saveMean: smb, saveInvStd: sib },
+      {
+        x: xb!,
+        gamma: gb!,
+        beta: bb!,
+        runMean: rmb!,
+        runVar: rvb!,
+        y: yb,
+        saveMean: smb,
+        saveInvStd: sib,
+        partial: pb,
+      },
       s,
     );
     const bwd = s.training
       ? batchnormBackward(
           g,
-          { dy: dyb!, x: xb!, gamma: gb!, saveMean: smb, saveInvStd: sib, dx: dxb!, dgamma: dgb, dbeta: dbb },
+          {
+            dy: dyb!,
+            x: xb!,
+            gamma: gb!,
+            beta: bb!,
+            saveMean: smb,
+            saveInvStd: sib,
+            dx: dxb!,
+            dgamma: dgb,
+            dbeta: dbb,
+            partial: pb,
+          },
           s,
         )
       : [];
@@ -96,15 +156,59 @@ describe('batch normalization (GPU vs CPU reference)', () => {
     if (s.training) {
       expectAllclose('batchnorm saved mean', await g.readF32(smb), ref.mean, TOL_STAT, [s.c]);
       expectAllclose('batchnorm saved invstd', await g.readF32(sib), ref.invStd, { atol: 0, rtol: 1e-4 }, [s.c]);
-      const grads = batchnormBackwardRef(inp.dy, inp.x, inp.gamma, ref.mean, ref.invStd, s, inp.prior);
       const dx = await g.readF32(dxb!);
       expect(dx.every(Number.isFinite)).toBe(true);
-      expectAllclose('batchnorm dx', dx, grads.dx, TOL_DX, shapeOf(s));
-      expectAllclose('batchnorm dgamma', await g.readF32(dgb), grads.dgamma, TOL_Y, [s.c]);
-      expectAllclose('batchnorm dbeta', await g.readF32(dbb), grads.dbeta, TOL_Y, [s.c]);
+      expectAllclose('batchnorm dx', dx, ref.grads.dx, TOL_DX, shapeOf(s));
+      expectAllclose('batchnorm dgamma', await g.readF32(dgb), ref.grads.dgamma, TOL_Y, [s.c]);
+      expectAllclose('batchnorm dbeta', await g.readF32(dbb), ref.grads.dbeta, TOL_Y, [s.c]);
     }
-    for (const b of [xb!, gb!, bb!, rmb!, rvb!, dyb!, dxb!, yb, smb, sib, dgb, dbb]) g.release(b);
+    for (const b of [xb!, gb!, bb!, rmb!, rvb!, dyb!, dxb!, yb, smb, sib, dgb, dbb, pb]) g.release(b);
     g.free([...fwd, ...bwd]);
+  });
+
+  it('runs the same bits twice, and the same statistics whatever the slicing', async () => {
+    const g = gpu();
+    const base: BatchnormShape = { n: 4, c: 2, hw: 300, training: true, act: relu };
+    const inp = inputs(base, 7);
+    const run = async (slices: number): Promise<Float32Array[]> => {
+      const s = { ...base, slices };
+      const bufs = [inp.x, inp.gamma, inp.beta, inp.runMean, inp.runVar, inp.dy].map((a) => g.upload(f32(a)));
+      const [x, gamma, beta, runMean, runVar, dy] = bufs as GPUBuffer[] as [
+        GPUBuffer,
+        GPUBuffer,
+        GPUBuffer,
+        GPUBuffer,
+        GPUBuffer,
+        GPUBuffer,
+      ];
+      const size = base.n * base.c * base.hw;
+      const out = [size, base.c, base.c, size, base.c, base.c, bnPartials(g.units, s)].map((k) => g.alloc(k * 4));
+      const [y, saveMean, saveInvStd, dx, dgamma, dbeta, partial] = out as [
+        GPUBuffer,
+        GPUBuffer,
+        GPUBuffer,
+        GPUBuffer,
+        GPUBuffer,
+        GPUBuffer,
+        GPUBuffer,
+      ];
+      const ds = [
+        ...batchnormForward(g, { x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd, partial }, s),
+        ...batchnormBackward(g, { dy, x, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta, partial }, s),
+      ];
+      g.run(ds);
+      const got = await Promise.all([y, saveMean, saveInvStd, dx, dgamma, dbeta].map((b) => g.readF32(b)));
+      for (const b of [...bufs, ...out]) g.release(b);
+      g.free(ds);
+      return got;
+    };
+    const a = await run(4);
+    const b = await run(4);
+    a.forEach((v, i) => expect(Array.from(b[i] ?? [])).toEqual(Array.from(v)));
+    const one = await run(1);
+    // Another slicing sums in another order: equal within f32 rounding, not bit for bit.
+    expectAllclose('mean, 1 vs 4 slices', one[1] ?? [], a[1] ?? [], TOL_STAT, [base.c]);
+    expectAllclose('dx, 1 vs 4 slices', one[3] ?? [], a[3] ?? [], TOL_DX, [base.n, base.c, base.hw]);
   });
 });
 
@@ -123,5 +227,26 @@ describe('batch normalization reference gradients (finite differences)', () => {
     checkGradFd('batchnorm dx', inp.x, (x) => fwd(x, inp.gamma, inp.beta), grads.dx);
     checkGradFd('batchnorm dgamma', inp.gamma, (gm) => fwd(inp.x, gm, inp.beta), grads.dgamma);
     checkGradFd('batchnorm dbeta', inp.beta, (bt) => fwd(inp.x, inp.gamma, bt), grads.dbeta);
+  });
+});
+
+describe('batch normalization + activation reference gradients (finite differences)', () => {
+  const cases: [string, BatchnormShape][] = [
+    ['conv 2x2x3 + leaky(0.1)', { n: 2, c: 2, hw: 3, training: true, act: { kind: 'leaky', alpha: 0.1 } }],
+    ['dense 4x3 + gelu', { n: 4, c: 3, hw: 1, training: true, act: { kind: 'gelu' } }],
+    ['dense 5x2 + tanh', { n: 5, c: 2, hw: 1, training: true, act: { kind: 'tanh' } }],
+  ];
+  it.each(cases)('%s: the fused backward’s oracle is the gradient of act ∘ batchnorm', (_name, s) => {
+    const act = s.act ?? { kind: 'linear' };
+    const inp = { ...inputs(s, 41 + s.n), prior: undefined as unknown as Float64Array };
+    const fwd = (x: Float64Array, gamma: Float64Array, beta: Float64Array): number =>
+      dot(
+        batchnormForwardRef(x, gamma, beta, inp.runMean, inp.runVar, s).y.map((z) => actRef(act, z)),
+        inp.dy,
+      );
+    const { grads } = fusedRef(inp, { ...s, accumulate: false }, act);
+    checkGradFd('batchnorm+act dx', inp.x, (x) => fwd(x, inp.gamma, inp.beta), grads.dx);
+    checkGradFd('batchnorm+act dgamma', inp.gamma, (gm) => fwd(inp.x, gm, inp.beta), grads.dgamma);
+    checkGradFd('batchnorm+act dbeta', inp.beta, (bt) => fwd(inp.x, inp.gamma, bt), grads.dbeta);
   });
 });

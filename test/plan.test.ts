@@ -31,15 +31,26 @@ const family = (g: Gpu): string => `${g.adapter.cpu ? 'cpu' : 'gpu'} lanes=${g.l
 // 2026-12 (issue 17): forward +1, the loss's totals pass (softmax_xent.ts: the loss pass leaves
 // per-workgroup partials, a second pass sums them in a fixed order); training bytes: the parameter
 // gradients in one buffer mirroring the parameters' pack (plan.ts gradientPlaces) instead of pooled.
+// 2026-12 (issue 17, fusion): training plans run the chains src/graph/fuse.ts finds as one kernel
+// each (pooling + dropout forward; dropoutᵀ + unpooling + activation derivative backward): fewer
+// dispatches, and fewer bytes (the pooled and the unpooled gradients never exist).
+// 2026-12 (issue 17, CPU lanes): the lane kernels' conv bias gradient comes out of the weight
+// gradient's pass (conv2d_backward_weights_lanes.wgsl SUMS): one dispatch fewer per conv with a bias.
+// 2026-12 (issue 17, batchnorm): batch-norm statistics and backward sums over (slice, channel) grids,
+// two dispatches each way instead of one serial one, the activation after it fused (fuse.ts): batchnorm.net
+// forward +3 stats −3 relu, backward +3 sums (its relus are pooling chains' heads: act' stays there);
+// inference bytes +1,536 (the statistics' partial sums, offered as forward scratch in inference too);
+// training bytes +3.2 MB, where liveness now keeps the activation's output instead of the
+// batchnorm's: not yet looked into.
 const PINS: Record<string, Record<string, Pin>> = {
   'cpu lanes=8 side=8': {
-    'reference.net training': { plannedBytes: 44524848, forward: 14, backward: 26, labels: '943b7fe3' },
+    'reference.net training': { plannedBytes: 30254384, forward: 11, backward: 16, labels: 'b95cf3a7' },
     'reference.net inference': { plannedBytes: 9834752, forward: 10, backward: 0, labels: 'a588c48a' },
-    'residual.net training': { plannedBytes: 34020400, forward: 14, backward: 37, labels: '1ee36238' },
+    'residual.net training': { plannedBytes: 34020400, forward: 14, backward: 32, labels: 'dbfa2761' },
     'residual.net inference': { plannedBytes: 9834752, forward: 14, backward: 0, labels: '9832f285' },
-    'batchnorm.net training': { plannedBytes: 55881264, forward: 15, backward: 18, labels: '6b708bf0' },
-    'batchnorm.net inference': { plannedBytes: 14651648, forward: 14, backward: 0, labels: '871908e2' },
-    'leaky.net training': { plannedBytes: 38150960, forward: 9, backward: 18, labels: 'f0457054' },
+    'batchnorm.net training': { plannedBytes: 55851312, forward: 15, backward: 18, labels: '965f8f53' },
+    'batchnorm.net inference': { plannedBytes: 14653184, forward: 14, backward: 0, labels: '871908e2' },
+    'leaky.net training': { plannedBytes: 28484400, forward: 9, backward: 13, labels: '99a055cb' },
     'leaky.net inference': { plannedBytes: 9834752, forward: 8, backward: 0, labels: '1d3e7cda' },
   },
 };

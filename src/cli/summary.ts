@@ -1,11 +1,12 @@
-// `fmgpu summary model.net [--cost DEVICE]`: the Keras-style table with the multiply-adds per image,
-// and with --cost the training images/s the cost model predicts on a GPU. No GPU is used.
+// `fmgpu summary model.net [--cost DEVICE] [--fusions]`: the Keras-style table with the multiply-adds
+// per image, with --cost the training images/s the cost model predicts on a GPU, with --fusions the
+// chains of ops the planner runs as one kernel in a training step. No GPU is used.
 import { parseNet, summarize, type ModelIR } from '../../dsl/index.ts';
 import { predictStep } from '../gpu/cost.ts';
 import type { DeviceProfile } from '../gpu/profile.ts';
 import { installGlobals } from '../node/gpu.ts';
 import { loadProfile, profileNames } from '../node/profiles.ts';
-import { planTrainStep } from '../train/step-plan.ts';
+import { planTrainStep, trainFusionLines } from '../train/step-plan.ts';
 import { parseArgs, UsageError, type FlagSpec } from './args.ts';
 import { readSource } from './common.ts';
 import type { Out } from './progress.ts';
@@ -17,6 +18,10 @@ export const SUMMARY_FLAGS: Record<string, FlagSpec> = {
     help: `also the training images/s the cost model predicts on a GPU (${profileNames().join(', ')}): a prediction`,
   },
   batch: { type: 'int', min: 1, max: 65535, meta: 'N', help: "the batch size for --cost (default: the file's)" },
+  fusions: {
+    type: 'bool',
+    help: 'also the fused kernels of a training step: one line per kernel, the layers and ops it joins',
+  },
 };
 
 export function summary(args: readonly string[], out: Out): number {
@@ -30,6 +35,7 @@ export function summary(args: readonly string[], out: Out): number {
   const profile = flags.cost === undefined ? null : loadProfile(String(flags.cost)).profile;
   out.log(summarize(ir));
   if (profile) out.log(costLine(ir, profile, Number(flags.batch ?? ir.train.batch)));
+  if (flags.fusions === true) out.log(trainFusionLines(ir).join('\n'));
   return 0;
 }
 

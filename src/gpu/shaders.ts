@@ -20,6 +20,7 @@ import globalAvgPool from '../../shaders/global_avg_pool.wgsl';
 import elementwise from '../../shaders/elementwise.wgsl';
 import softmaxXent from '../../shaders/softmax_xent.wgsl';
 import dropout from '../../shaders/dropout.wgsl';
+import chain from '../../shaders/chain.wgsl';
 import batchnorm from '../../shaders/batchnorm.wgsl';
 import optimizer from '../../shaders/optimizer.wgsl';
 import reduce from '../../shaders/reduce.wgsl';
@@ -40,7 +41,8 @@ const SHADERS = {
   elementwise: [stride, activation, elementwise],
   softmax_xent: [softmaxXent],
   dropout: [stride, random, dropout],
-  batchnorm: [batchnorm],
+  chain: [stride, random, activation, chain],
+  batchnorm: [activation, batchnorm],
   optimizer: [stride, optimizer],
   reduce: [stride, reduce],
   batch: [random, batch],

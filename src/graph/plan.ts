@@ -1,17 +1,16 @@
 // Planning: a graph becomes fixed lists of dispatches, once per (model, batch size, mode), in phases:
 //   1. gradientsNeeded: which tensors carry a gradient back to a trainable parameter;
-//   2. forwardSteps: the nodes in order (a node that is a view of its input runs nothing and shares
-//      its storage), then the loss, which seeds the backward with dL/dlogits;
+//   2. forwardSteps: the nodes in order (a view of its input runs nothing and shares its storage; a
+//      chain fuse.ts found runs as one kernel), then the loss, which seeds the backward with dL/dlogits;
 //   3. backwardSteps (training): the nodes in reverse, each writing its wanted inputs' gradients
-//      (the first contribution to a gradient writes it, later ones are added in);
+//      (the first contribution to a gradient writes it, later ones are added in; a fused chain's one
+//      kernel writes its first node's);
 //   4. assignBuffers: persistent tensors are where `persistent` says; each trainable parameter's
-//      gradient lies in a buffer that mirrors its parameter's, at the same offset (packed parameters,
-//      src/gpu/packed.ts, get packed gradients: one optimizer dispatch per pack); the rest share
-//      pooled buffers by liveness (a buffer is reused once the last step reading its tensor has passed);
+//      gradient mirrors its parameter's place in its pack (src/gpu/packed.ts: one optimizer dispatch
+//      per pack); the rest share pooled buffers by liveness (reused once their last reader has run);
 //   5. dispatchLists: each step's kernels, created once with their bind groups.
 // A training step is then just: record plan.forward, plan.backward, the optimizer, plan.finish.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import { rangeOf } from '../gpu/packed.ts';
 import { accumulate } from '../ops/elementwise.ts';
 import { advanceCounter } from '../ops/optimizer.ts';
 import {
@@ -27,7 +26,8 @@ import {
 import { softmaxXent, xentGroups, xentTotal } from '../ops/softmax_xent.ts';
 import { numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 import { checkLimits } from './limits.ts';
-import { BufferPool } from './pool.ts';
+import * as fuse from './fuse.ts';
+import { BufferPool, gradientPlaces } from './pool.ts';
 import { mustAt } from '../util/must.ts';
 
 export { checkLimits, type BufferLimits } from './limits.ts';
@@ -52,6 +52,10 @@ export interface PlanOptions {
   frozen?: ReadonlySet<string>;
   /** More tensors whose buffers stay valid after a step (e.g. the penultimate features). */
   keep?: Tensor[];
+  /** Run the chains src/graph/fuse.ts finds as fused kernels (default true; false: every op unfused). */
+  fuse?: boolean;
+  /** Gradient buffers to use, by parameter buffer (another training plan's `gradientBuffers`), not owned. */
+  gradients?: ReadonlyMap<GPUBuffer, GPUBuffer>;
 }
 
 export interface Plan {
@@ -64,10 +68,14 @@ export interface Plan {
    * parameter's, at its parameter's offset.
    */
   grads: Map<string, BufferRef>;
+  /** The gradient buffers by parameter buffer: for another plan of the same parameters to share. */
+  gradientBuffers: ReadonlyMap<GPUBuffer, GPUBuffer>;
   /** With endsStep: the loss totals and the counter's advance, to record after the optimizer. */
   finish: Dispatch[];
   /** Bytes of the buffers this plan allocated (activations, gradients, saved values). */
   plannedBytes: number;
+  /** The chains this plan runs as fused kernels (fuse.ts describeFusion lists them). */
+  fusions: fuse.Fusion[];
   release(): void;
 }
 
@@ -88,10 +96,12 @@ interface Planning {
   root: Map<number, Tensor>;
   /** Values each node's forward saved for its backward, by the node's output tensor id. */
   savedOf: Map<number, Tensor[]>;
+  fusions: fuse.FusionIndex;
 }
 
 export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
-  const p: Planning = { gpu, graph, o, root: new Map(), savedOf: new Map() };
+  const fusions = o.fuse === false ? [] : fuse.findFusions(graph, o);
+  const p: Planning = { gpu, graph, o, root: new Map(), savedOf: new Map(), fusions: fuse.indexFusions(fusions) };
   const needsGrad = gradientsNeeded(graph, o);
   const grads = new Map<number, Tensor>();
   const forward = forwardSteps(p);
@@ -112,8 +122,10 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
     backward: bwd,
     buffer: b.buf,
     grads: new Map([...paramGrads].map(([name, g]) => [name, b.buf(g)])),
+    gradientBuffers: b.gradients,
     finish,
     plannedBytes: b.plannedBytes,
+    fusions,
     release() {
       gpu.free([...fwd, ...bwd, ...finish]);
       for (const buffer of b.owned) gpu.release(buffer);
@@ -136,6 +148,7 @@ function gradientsNeeded(graph: Graph, o: PlanOptions): Set<number> {
 interface Kernels {
   saved: SavedSpec[];
   scratch(gpu: Gpu): number[][];
+  forwardScratch(gpu: Gpu): number[][];
   forward(gpu: Gpu, io: ForwardIO): Dispatch[];
   backward(gpu: Gpu, io: BackwardIO): Dispatch[];
 }
@@ -147,6 +160,7 @@ function kernelsOf<K extends OpName>(n: NodeOf<K>, training: boolean): Kernels |
   return {
     saved: def.saved?.(ins, n.attrs, training) ?? [],
     scratch: (gpu) => def.scratch?.(ins, n.out.shape, n.attrs, gpu) ?? [],
+    forwardScratch: (gpu) => def.forwardScratch?.(ins, n.out.shape, n.attrs, gpu) ?? [],
     forward: (gpu, io) => def.forward(gpu, io, n.attrs),
     backward: (gpu, io) => def.backward(gpu, io, n.attrs),
   };
@@ -170,18 +184,27 @@ function ioFor(p: Planning, n: Node, buf: (t: Tensor) => BufferRef): ForwardIO {
 function forwardSteps(p: Planning): Step[] {
   const steps: Step[] = [];
   for (const n of p.graph.nodes) {
-    const k = kernelsOf(n, p.o.training);
+    if (p.fusions.absorbed.has(n)) continue; // its pooling or batchnorm wrote its output
+    const fused = p.fusions.forward.get(n);
+    if (fused) {
+      const s = fuse.forwardStep(p.gpu, p.graph, fused, p.o.counter);
+      p.savedOf.set(n.out.id, s.saved);
+      steps.push(s);
+      continue;
+    }
+    const node = fuse.runAs(p.fusions, n); // a fused batchnorm writes its activation's output
+    const k = kernelsOf(node, p.o.training);
     if (!k) {
       p.root.set(n.out.id, storage(p, mustAt(n.inputs, 0, `${n.op} input`)));
       continue;
     }
     const saved = k.saved.map((s) => p.graph.tensor(s.shape, 'temp', s.dtype));
-    p.savedOf.set(n.out.id, saved);
+    for (const t of [n.out, node.out]) p.savedOf.set(t.id, saved);
     steps.push({
       reads: [...n.inputs, ...n.state],
-      writes: [n.out, ...saved],
-      scratch: [],
-      emit: (buf) => k.forward(p.gpu, ioFor(p, n, buf)),
+      writes: [node.out, ...saved],
+      scratch: k.forwardScratch(p.gpu),
+      emit: (buf, scratch) => k.forward(p.gpu, { ...ioFor(p, node, buf), scratch }),
     });
   }
   return steps;
@@ -243,6 +266,7 @@ function backwardSteps(
 ): { steps: Step[]; paramGrads: Map<string, Tensor> } {
   const steps: Step[] = [];
   const paramGrads = new Map<string, Tensor>();
+  const preActivation = new Set<number>();
   const contribute = (t: Tensor, g: Tensor): void => {
     const prev = grads.get(t.id);
     if (!prev) {
@@ -259,10 +283,23 @@ function backwardSteps(
     });
   };
   for (const n of [...p.graph.nodes].reverse()) {
-    const dOut = grads.get(n.out.id);
-    if (!dOut) continue;
+    const [dOut, node] = [grads.get(n.out.id), fuse.runAs(p.fusions, n, true)]; // node: as the kernels run it
+    if (!dOut || fuse.foldAct(p.fusions, n, (bnOut) => grads.set(bnOut.id, dOut))) continue; // act' in bn's backward
+    const chain = p.fusions.backward.get(n);
+    if (chain) {
+      // One kernel from the chain's output gradient; a conv or dense head's dZ feeds its own backward.
+      const first = fuse.chainInput(chain);
+      const target = p.graph.tensor(first.shape, 'temp');
+      const argmax = chain.pool ? p.savedOf.get(chain.pool.out.id)?.[0] : undefined;
+      steps.push(fuse.backwardStep(p.gpu, chain, { dy: dOut, target, argmax, counter: p.o.counter }));
+      if (fuse.writesPreActivation(chain)) {
+        grads.set(first.id, target);
+        preActivation.add(first.id);
+      } else contribute(first, target);
+      continue;
+    }
     const wants = n.inputs.map((i) => needsGrad.has(i.id));
-    const k = kernelsOf(n, true);
+    const k = kernelsOf(preActivation.has(n.out.id) ? fuse.withoutActivation(node) : node, true);
     if (!k) {
       // Same storage both ways: the input's gradient is the output's.
       if (wants[0]) contribute(mustAt(n.inputs, 0, `${n.op} input`), dOut);
@@ -270,11 +307,11 @@ function backwardSteps(
     }
     const targets = n.inputs.map((inp, i) => (wants[i] ? p.graph.tensor(inp.shape, 'temp') : null));
     steps.push({
-      reads: [...n.inputs, n.out, ...(p.savedOf.get(n.out.id) ?? []), dOut],
+      reads: [...node.inputs, node.out, ...(p.savedOf.get(node.out.id) ?? []), dOut],
       writes: targets.filter((t): t is Tensor => t !== null),
       scratch: k.scratch(p.gpu),
       emit: (buf, scratch) =>
-        k.backward(p.gpu, { ...ioFor(p, n, buf), dOut: buf(dOut), dIn: targets.map((t) => t && buf(t)), scratch }),
+        k.backward(p.gpu, { ...ioFor(p, node, buf), dOut: buf(dOut), dIn: targets.map((t) => t && buf(t)), scratch }),
     });
     n.inputs.forEach((inp, i) => {
       const t = targets[i];
@@ -289,32 +326,8 @@ interface Buffers {
   /** Each step's scratch buffers. */
   scratch: BufferRef[][];
   owned: GPUBuffer[];
+  gradients: ReadonlyMap<GPUBuffer, GPUBuffer>; // by parameter buffer, owned or borrowed
   plannedBytes: number;
-}
-
-/**
- * Where the trainable parameters' gradients go: for each parameter buffer (a pack, or a buffer of
- * one), a gradient buffer of its size, each gradient at its parameter's offset. They live as long
- * as the plan: the optimizer, recorded after the backward, is their last reader.
- */
-function gradientPlaces(
-  p: Planning,
-  paramGrads: ReadonlyMap<string, Tensor>,
-): { where: Map<number, BufferRef>; owned: GPUBuffer[] } {
-  const mirrors = new Map<GPUBuffer, GPUBuffer>();
-  const where = new Map<number, BufferRef>();
-  for (const [name, g] of paramGrads) {
-    const param = p.o.persistent.get(name);
-    if (!param) throw new Error(`no buffer for param ${name}`);
-    const { buffer, offset } = rangeOf(param);
-    let mirror = mirrors.get(buffer);
-    if (!mirror) {
-      mirror = p.gpu.alloc(buffer.size, 'gradients');
-      mirrors.set(buffer, mirror);
-    }
-    where.set(storage(p, g).id, { buffer: mirror, offset, size: numel(g.shape) * 4 });
-  }
-  return { where, owned: [...mirrors.values()] };
 }
 
 /**
@@ -330,7 +343,13 @@ function assignBuffers(p: Planning, steps: Step[], kept: Tensor[], paramGrads: R
     for (const t of [...s.reads, ...s.writes]) lastUse.set(storage(p, t).id, i);
   });
   const pool = new BufferPool(p.gpu);
-  const grads = gradientPlaces(p, paramGrads);
+  const grads = gradientPlaces(
+    p.gpu,
+    p.o.persistent,
+    [...paramGrads.values()].map((g) => storage(p, g)),
+    [...paramGrads.keys()],
+    p.o.gradients,
+  );
   const where = new Map<number, BufferRef>(grads.where);
   const place = (t: Tensor): void => {
     const s = storage(p, t);
@@ -369,8 +388,8 @@ function assignBuffers(p: Planning, steps: Step[], kept: Tensor[], paramGrads: R
     if (!r) throw new Error(`tensor ${t.id} has no buffer`);
     return r;
   };
-  const gradBytes = grads.owned.reduce((a, b) => a + b.size, 0);
-  return { buf, scratch, owned: [...pool.owned, ...grads.owned], plannedBytes: pool.bytes + gradBytes };
+  const plannedBytes = pool.bytes + grads.owned.reduce((a, b) => a + b.size, 0);
+  return { buf, scratch, owned: [...pool.owned, ...grads.owned], gradients: grads.mirrors, plannedBytes };
 }
 
 /** 5. Each step's kernels over its buffers, created once: the forward's, then the backward's. */

@@ -5,6 +5,8 @@ import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
 import { chainWork, f32Bytes, streamWork, treeBarriers, type Work } from '../gpu/work.ts';
+import type { Act } from '../../dsl/ir.ts';
+import { actConstants, actName } from './act.ts';
 import { batched, numel } from './geometry.ts';
 import type { KernelOp, Shapes } from './op.ts';
 import { mustAt } from '../util/must.ts';
@@ -23,6 +25,13 @@ export interface BatchnormShape {
   training: boolean;
   /** Backward: dx += result instead of dx = result (dgamma and dbeta are always written). */
   accumulate?: boolean;
+  /**
+   * The activation fused after it (training only): the forward writes act(z), the backward takes the
+   * gradient of act(z) and folds act'(z) in, z recomputed from x. Linear when absent.
+   */
+  act?: Act;
+  /** Slices per channel (tests force several); bnSlices picks them for the adapter when absent. */
+  slices?: number;
 }
 
 export interface BatchnormForwardIo {
@@ -38,21 +47,43 @@ export interface BatchnormForwardIo {
   /** [c] batch mean and 1/sqrt(var + eps), written in training for the backward; unused in inference. */
   saveMean?: BufferRef;
   saveInvStd?: BufferRef;
+  /** Training: at least partialSize(…) floats for the per-slice statistics (bnPartials). */
+  partial?: BufferRef;
 }
 
 export interface BatchnormBackwardIo {
   dy: BufferRef;
   x: BufferRef;
   gamma: BufferRef;
+  /** Read only with a fused activation (to recompute z). */
+  beta: BufferRef;
   saveMean: BufferRef;
   saveInvStd: BufferRef;
   dx: BufferRef;
   /** [c], written. */
   dgamma: BufferRef;
   dbeta: BufferRef;
+  /** At least bnPartials(…) floats for the per-slice sums. */
+  partial: BufferRef;
 }
 
-function params(s: BatchnormShape) {
+const WG = 256;
+/** The most elements one thread walks in a slice pass (each pass: a chain of this many loads). */
+const DEPTH = 64;
+
+/** Slices per channel and elements per slice: two workgroups per compute unit where M allows, ≤ DEPTH per thread. */
+export function bnSlices(units: number, s: BatchnormShape): { slices: number; len: number } {
+  const m = s.n * s.hw;
+  const most = Math.max(1, Math.min(WG, Math.ceil(m / WG)));
+  const want = s.slices ?? Math.max(Math.ceil((2 * units) / s.c), Math.ceil(m / (WG * DEPTH)));
+  const len = Math.ceil(m / Math.max(1, Math.min(most, want)));
+  return { slices: Math.ceil(m / len), len };
+}
+
+/** Floats of the partial statistics buffer (forward: 3 per slice; the backward's 2 fit in it). */
+export const bnPartials = (units: number, s: BatchnormShape): number => 3 * s.c * bnSlices(units, s).slices;
+
+function params(s: BatchnormShape, units: number) {
   for (const [k, v] of [
     ['n', s.n],
     ['c', s.c],
@@ -61,6 +92,7 @@ function params(s: BatchnormShape) {
     if (!Number.isInteger(v) || v < 1) throw new ShapeError(`batchnorm ${k} must be a positive integer, got ${v}`);
   }
   const { n, c, hw } = s;
+  const { slices, len } = bnSlices(units, s);
   return {
     n,
     c,
@@ -68,74 +100,138 @@ function params(s: BatchnormShape) {
     eps: { f32: s.eps ?? 0.001 },
     momentum: { f32: s.momentum ?? 0.99 },
     accumulate: s.accumulate ? 1 : 0,
+    slices,
+    len,
+    tree: 2 ** Math.ceil(Math.log2(slices)),
   };
 }
 
-const desc = (s: BatchnormShape): string => `${s.n}x${s.c}x${s.hw}`;
+const desc = (s: BatchnormShape): string =>
+  `${s.n}x${s.c}x${s.hw}${s.act && s.act.kind !== 'linear' ? ` + ${actName(s.act)}` : ''}`;
 
 /**
- * One workgroup of 256 per channel, each thread walking M/256 elements `passes` times (training
- * forward: sum, variance, write; backward: sums, write), a tree after each sum.
+ * A slice pass: (S, C) workgroups of 256, each thread walking ⌈L/256⌉ elements `passes` times (a
+ * chain of loads), after `combine` a tree over the S partials and after each sum a tree over 256.
  */
-function perChannel(s: BatchnormShape, passes: number, trees: number, tensors: number, written: number): Work {
-  const count = s.n * s.c * s.hw;
+function sliced(s: BatchnormShape, units: number, o: { passes: number; trees: number; combine: boolean }): Work {
+  const { slices, len } = bnSlices(units, s);
+  const per = Math.ceil(len / WG);
+  const tree = 2 ** Math.ceil(Math.log2(slices));
   return chainWork({
-    flops: 4 * passes * count,
-    bytesRead: f32Bytes(tensors * count, 4 * s.c),
-    bytesWritten: f32Bytes(written * count, 2 * s.c),
-    threads: 256,
-    depth: passes * Math.ceil((s.n * s.hw) / 256),
-    barriers: trees * treeBarriers(256),
-    sharedBytes: 2048,
+    flops: 4 * o.passes * s.n * s.c * s.hw,
+    bytesRead: 0,
+    bytesWritten: 0,
+    threads: WG,
+    depth: o.passes * per + (o.combine ? 1 : 0),
+    barriers: o.trees * treeBarriers(WG) + (o.combine ? treeBarriers(tree) : 0),
+    sharedBytes: 4 * WG * 3,
   });
 }
 
-export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Dispatch[] {
-  const p = params(s);
-  if (!s.training) {
-    return [
-      gpu.kernel({
-        shader: 'batchnorm',
-        entry: 'forward_infer',
-        params: p,
-        bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y],
-        workgroups: grid(ceilDiv(s.n * s.c * s.hw, 64)),
-        label: `batchnorm infer ${desc(s)}`,
-        work: streamWork({
-          flops: 2 * s.n * s.c * s.hw,
-          bytesRead: f32Bytes(s.n * s.c * s.hw, 4 * s.c),
-          bytesWritten: f32Bytes(s.n * s.c * s.hw),
-          perThread: 1,
-        }),
-      }),
-    ];
-  }
-  if (!io.saveMean || !io.saveInvStd)
-    throw new ShapeError('batchnorm training forward needs saveMean and saveInvStd buffers');
+/** `sliced` with the bytes each pass reads and writes: `tensors` and `written` full tensors, plus vectors. */
+function withBytes(w: Work, count: number, tensors: number, written: number, vectors: number, out: number): Work {
+  return { ...w, bytesRead: f32Bytes(tensors * count, vectors), bytesWritten: f32Bytes(written * count, out) };
+}
+
+function trainForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Dispatch[] {
+  if (!io.saveMean || !io.saveInvStd || !io.partial)
+    throw new ShapeError('batchnorm training forward needs saveMean, saveInvStd and partial buffers');
+  const p = params(s, gpu.units);
+  const count = s.n * s.c * s.hw;
+  const partials = 3 * s.c * p.slices;
+  const workgroups = [p.slices, s.c] as const;
+  const none = null;
   return [
     gpu.kernel({
       shader: 'batchnorm',
-      entry: 'forward_train',
+      entry: 'stats',
+      constants: actConstants(s.act),
       params: p,
-      bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, io.saveMean, io.saveInvStd],
-      workgroups: s.c,
+      bindings: [io.x, none, none, none, none, none, none, none, io.partial],
+      workgroups,
+      label: `batchnorm stats ${desc(s)} ${p.slices} slices`,
+      work: withBytes(sliced(s, gpu.units, { passes: 2, trees: 2, combine: false }), count, 1, 0, 0, partials),
+    }),
+    gpu.kernel({
+      shader: 'batchnorm',
+      entry: 'forward_train',
+      constants: actConstants(s.act),
+      params: p,
+      bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, io.saveMean, io.saveInvStd, io.partial],
+      workgroups,
       label: `batchnorm train ${desc(s)}`,
-      work: perChannel(s, 3, 2, 1, 1),
+      work: withBytes(
+        sliced(s, gpu.units, { passes: 1, trees: 0, combine: true }),
+        count,
+        1,
+        1,
+        partials + 4 * s.c,
+        4 * s.c,
+      ),
     }),
   ];
 }
 
-/** dL/dx = (gamma·invstd/M)·(M·dy − Σdy − xhat·Σ(dy·xhat)), dgamma = Σ dy·xhat, dbeta = Σ dy; M = n·hw. */
-export function batchnormBackward(gpu: Gpu, io: BatchnormBackwardIo, s: BatchnormShape): Dispatch[] {
+export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Dispatch[] {
+  if (s.training) return trainForward(gpu, io, s);
+  if (s.act && s.act.kind !== 'linear') throw new ShapeError('batchnorm fuses an activation only in training');
   return [
     gpu.kernel({
       shader: 'batchnorm',
+      entry: 'forward_infer',
+      constants: actConstants(),
+      params: params(s, gpu.units),
+      bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y],
+      workgroups: grid(ceilDiv(s.n * s.c * s.hw, 64)),
+      label: `batchnorm infer ${desc(s)}`,
+      work: streamWork({
+        flops: 2 * s.n * s.c * s.hw,
+        bytesRead: f32Bytes(s.n * s.c * s.hw, 4 * s.c),
+        bytesWritten: f32Bytes(s.n * s.c * s.hw),
+        perThread: 1,
+      }),
+    }),
+  ];
+}
+
+/**
+ * g = dy·act'(z) (dy without a fused activation); dL/dx = (gamma·invstd/M)·(M·g − Σg − xhat·Σ(g·xhat)),
+ * dgamma = Σ g·xhat, dbeta = Σ g; M = n·hw.
+ */
+export function batchnormBackward(gpu: Gpu, io: BatchnormBackwardIo, s: BatchnormShape): Dispatch[] {
+  const p = params(s, gpu.units);
+  const count = s.n * s.c * s.hw;
+  const partials = 2 * s.c * p.slices;
+  const workgroups = [p.slices, s.c] as const;
+  const none = null;
+  const read = s.accumulate ? 3 : 2;
+  return [
+    gpu.kernel({
+      shader: 'batchnorm',
+      entry: 'backward_sums',
+      constants: actConstants(s.act),
+      params: p,
+      bindings: [io.x, io.gamma, io.beta, io.dy, io.saveMean, io.saveInvStd, none, none, io.partial],
+      workgroups,
+      label: `batchnorm backward sums ${desc(s)} ${p.slices} slices`,
+      work: withBytes(sliced(s, gpu.units, { passes: 1, trees: 1, combine: false }), count, 2, 0, 4 * s.c, partials),
+    }),
+    gpu.kernel({
+      shader: 'batchnorm',
       entry: 'backward',
-      params: params(s),
-      bindings: [io.x, io.gamma, io.dy, io.saveMean, io.saveInvStd, io.dx, io.dgamma, io.dbeta],
-      workgroups: s.c,
+      constants: actConstants(s.act),
+      params: p,
+      bindings: [io.x, io.gamma, io.beta, io.dy, io.saveMean, io.saveInvStd, io.dx, io.dgamma, io.partial, io.dbeta],
+      workgroups,
       label: `batchnorm backward ${desc(s)}`,
-      work: perChannel(s, 2, 1, s.accumulate ? 3 : 2, 1),
+      work: withBytes(
+        sliced(s, gpu.units, { passes: 1, trees: 0, combine: true }),
+        count,
+        read,
+        1,
+        partials + 4 * s.c,
+        2 * s.c,
+      ),
     }),
   ];
 }
@@ -145,11 +241,13 @@ export function batchnormBackward(gpu: Gpu, io: BatchnormBackwardIo, s: Batchnor
 export interface BatchnormAttrs {
   eps: number;
   momentum: number;
+  /** Set only by the planner (src/graph/fuse.ts): the activation fused after it, training only. */
+  act?: Act;
 }
 
 function bnShape([x]: Shapes, a: BatchnormAttrs, training: boolean): BatchnormShape {
   const [n, c, ...spatial] = batched(x, 'batchnorm input');
-  return { n, c, hw: numel(spatial), eps: a.eps, momentum: a.momentum, training };
+  return { n, c, hw: numel(spatial), eps: a.eps, momentum: a.momentum, training, act: a.act };
 }
 
 /**
@@ -167,8 +265,11 @@ export const BATCHNORM: KernelOp<BatchnormAttrs> = {
         ]
       : [];
   },
-  // The kernel always writes dx: where the input needs no gradient it goes to scratch.
-  scratch: ([x = []]) => [[...x]],
+  // The kernel always writes dx: where the input needs no gradient it goes to scratch (0); 1 holds
+  // the per-slice sums.
+  scratch: (ins, _out, a, gpu) => [[...(ins[0] ?? [])], [bnPartials(gpu.units, bnShape(ins, a, true))]],
+  // The per-slice statistics (a training forward needs them: the planner always gives forward scratch).
+  forwardScratch: (ins, _out, a, gpu) => [[bnPartials(gpu.units, bnShape(ins, a, true))]],
   forward: (gpu, io, a) => {
     const [saveMean, saveInvStd] = io.training ? io.saved : [gpu.dummy, gpu.dummy];
     const x = mustAt(io.inputs, 0, 'batchnorm x');
@@ -176,9 +277,11 @@ export const BATCHNORM: KernelOp<BatchnormAttrs> = {
     const beta = mustAt(io.inputs, 2, 'batchnorm beta');
     const runMean = mustAt(io.state, 0, 'batchnorm running mean');
     const runVar = mustAt(io.state, 1, 'batchnorm running variance');
+    const partial = io.scratch?.[0];
+    if (io.training && !partial) throw new ShapeError('batchnorm training forward needs its scratch');
     return batchnormForward(
       gpu,
-      { x, gamma, beta, runMean, runVar, y: io.out, saveMean, saveInvStd },
+      { x, gamma, beta, runMean, runVar, y: io.out, saveMean, saveInvStd, partial },
       bnShape(io.inShapes, a, io.training),
     );
   },
@@ -190,12 +293,14 @@ export const BATCHNORM: KernelOp<BatchnormAttrs> = {
         dy: io.dOut,
         x: mustAt(io.inputs, 0, 'batchnorm x'),
         gamma: mustAt(io.inputs, 1, 'batchnorm gamma'),
+        beta: mustAt(io.inputs, 2, 'batchnorm beta'),
         saveMean: mustAt(io.saved, 0, 'batchnorm saved mean'),
         saveInvStd: mustAt(io.saved, 1, 'batchnorm saved 1/std'),
         dx: io.dIn[0] ?? mustAt(io.scratch, 0, 'batchnorm scratch dx'),
         // The kernel always writes dgamma and dbeta: a frozen batchnorm would need scratch for them too.
         dgamma: mustAt(io.dIn, 1, 'batchnorm dgamma'),
         dbeta: mustAt(io.dIn, 2, 'batchnorm dbeta'),
+        partial: mustAt(io.scratch, 1, 'batchnorm scratch partial sums'),
       },
       bnShape(io.inShapes, a, true),
     );

@@ -1,6 +1,7 @@
 // Conv2d, forward and backward side by side, each an implicit GEMM: on the tiled kernels with the
-// tile and split-K gemm.ts chooses for this adapter (the weight gradient's bias gradient in the same
-// pass), or on a CPU adapter with subgroups of one size (4 or 8), the subgroup-lane kernels (Gpu.lanes).
+// tile and split-K gemm.ts chooses for this adapter, or on a CPU adapter with subgroups of one size
+// (4 or 8), the subgroup-lane kernels (Gpu.lanes); either way the weight gradient's bias gradient
+// comes out of the same pass.
 // Shapes, layouts, math and dispatch geometry: shaders/conv2d_forward.wgsl,
 // shaders/conv2d_backward_input.wgsl, shaders/conv2d_backward_weights.wgsl and their *_lanes.wgsl.
 // Tensors NCHW row-major f32; weights [K, C, KH, KW] (OIHW). Every output buffer is overwritten
@@ -12,7 +13,7 @@ import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
 import { f32Bytes } from '../gpu/work.ts';
 import { actConstants, actName, gradFromOutput } from './act.ts';
-import { laneKernel, laneWeightGradient, laneWeights, type ConvParams } from './conv2d_lanes.ts';
+import { laneKernel, laneWeightGradient, laneWeightPartsLength, type ConvParams } from './conv2d_lanes.ts';
 import { fusedScratch, unfuseActivation } from './elementwise.ts';
 import { chooseGemm, gemmConstants, gemmDispatches, needParts, partsLength, type GemmPlan } from './gemm.ts';
 import { nchw, window2d, type Geometry2d, type Window2d } from './geometry.ts';
@@ -132,8 +133,7 @@ export function inputPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}):
 export function weightPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions & { bias?: boolean } = {}): number {
   const ckk = s.c * s.kh * s.kw;
   if (gpu.lanes > 0) {
-    const { splits } = laneWeights(gpu, { k: s.k, ckk, positions: weightInner(s) }, laneTarget(o));
-    return splits > 1 ? splits * s.k * ckk : 0;
+    return laneWeightPartsLength(gpu, { k: s.k, ckk, positions: weightInner(s) }, { ...o, target: laneTarget(o) });
   }
   return partsLength(weightPlan(gpu, s, o), s.k, ckk + (o.bias ? 1 : 0));
 }
@@ -237,8 +237,8 @@ export function conv2dBackwardInput(
 /**
  * dw = dL/dw [K,C,KH,KW] and, when given, db = dL/db [K] from dy [N,K,OH,OW] (pre-activation) and
  * x [N,C,H,W]; both overwritten. Tiled kernels: db in the same pass (the GEMM's row sums of dy), one
- * dispatch, then the reduction of the partial sums when split. Lane kernels: dw, then (split) the
- * reduction, then the db dispatch. `parts`: weightPartsLength floats (with `bias: db !== undefined`).
+ * dispatch, then the reduction of the partial sums when split; the lane kernels alike.
+ * `parts`: weightPartsLength floats (with `bias: db !== undefined`).
  */
 export function conv2dBackwardWeights(
   gpu: Gpu,

@@ -1,12 +1,12 @@
 // The conv2d passes on the subgroup-lane kernels that CPU adapters run instead of the tiled ones
 // (Gpu.lanes > 0; shaders/conv2d_*_lanes.wgsl, tiles from lanes.ts): conv2d.ts's launchers hand a
-// pass here with its uniform and description. The weight gradient splits its positions over a few
-// workgroups (weightSplits), sums the partials with reduce_splits of the tiled weight-gradient
-// shader (one pass: at most 16 partials a thread), and computes db in a pass of its own (bias_grad).
+// pass here with its uniform and description. The weight gradient computes db in the same pass
+// (SUMS), splits its positions over a few workgroups (weightSplits) and sums the partials with
+// reduce_splits of the tiled weight-gradient shader (one pass: at most 16 partials a thread).
 import { ShapeError } from '../errors.ts';
 import type { BufferRef, Dispatch, Gpu, Uniform } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
-import { chainWork, f32Bytes, laneGemm, treeBarriers, type GemmTiles } from '../gpu/work.ts';
+import { f32Bytes, laneGemm, type GemmTiles } from '../gpu/work.ts';
 import { reduceSplits } from './gemm.ts';
 import { laneConstants, laneTile } from './lanes.ts';
 
@@ -76,7 +76,13 @@ export function laneWeights(gpu: Gpu, s: WeightGemm, target?: number) {
   return { ...t, colTiles, tiles, ...weightSplits(s.positions, tiles, target ?? 2 * gpu.units) };
 }
 
-/** The lane kernels' weight gradient: dw (split-K partials and their reduction), then db. */
+/** Floats of the lane weight gradient's partial sums (io.parts): splits × K·(C·KH·KW + 1 with db), 0 unsplit. */
+export function laneWeightPartsLength(gpu: Gpu, s: WeightGemm, o: { target?: number; bias?: boolean }): number {
+  const { splits } = laneWeights(gpu, s, o.target);
+  return splits > 1 ? splits * s.k * (s.ckk + (o.bias ? 1 : 0)) : 0;
+}
+
+/** The lane kernels' weight gradient: dw and db in one pass (split-K: partials, then their reduction). */
 export function laneWeightGradient(
   gpu: Gpu,
   io: { dy: BufferRef; x: BufferRef; dw: BufferRef; db?: BufferRef; parts?: BufferRef },
@@ -88,7 +94,8 @@ export function laneWeightGradient(
   },
 ): Dispatch[] {
   const t = laneWeights(gpu, o, o.target);
-  const len = o.k * o.ckk;
+  const sums = io.db ? 1 : 0;
+  const len = o.k * (o.ckk + sums);
   const parts = t.splits > 1 ? io.parts : null;
   if (parts === undefined)
     throw new ShapeError(
@@ -103,48 +110,23 @@ export function laneWeightGradient(
     tileM: t.bm,
     tileN: t.bn,
   };
+  const what = `${o.what}${sums ? ' + bias grad' : ''}`;
   const out = [
     gpu.kernel({
       shader: 'conv2d_backward_weights_lanes',
       params: p,
-      constants: t.constants,
-      bindings: [io.dy, io.x, parts ?? io.dw],
+      constants: { ...t.constants, SUMS: sums },
+      bindings: [io.dy, io.x, parts ?? io.dw, (parts ? null : io.db) ?? gpu.dummy],
       workgroups: [...grid(t.tiles), t.splits],
-      label: `conv2d backward weights ${o.what}${t.splits > 1 ? ` split ${t.splits}` : ''}`,
+      label: `conv2d backward weights ${what}${t.splits > 1 ? ` split ${t.splits}` : ''}`,
       work: laneGemm({ ...lane, steps: Math.min(t.chunk, o.positions) }, gpu.lanes),
     }),
   ];
   if (parts) {
-    const reduce = { shader: 'conv2d_backward_weights' as const, params: p, constants: { GEMM_SUMS: 0 }, len };
-    const label = `conv2d backward weights reduce ${o.what} ${t.splits} splits`;
-    out.push(reduceSplits(gpu, { ...reduce, bindings: [parts, null, io.dw, gpu.dummy], splits: t.splits, label }));
+    const reduce = { shader: 'conv2d_backward_weights' as const, params: p, constants: { GEMM_SUMS: sums }, len };
+    const label = `conv2d backward weights reduce ${what} ${t.splits} splits`;
+    const bindings = [parts, null, io.dw, io.db ?? gpu.dummy];
+    out.push(reduceSplits(gpu, { ...reduce, bindings, splits: t.splits, label }));
   }
-  if (io.db) out.push(biasGradient(gpu, p, { dy: io.dy, db: io.db }, o));
   return out;
-}
-
-/** db[k] = Σ dy[·,k,·,·]: 256 threads per k, each a loop over N·OH·OW / 256 positions, then a tree. */
-function biasGradient(
-  gpu: Gpu,
-  p: Uniform,
-  io: { dy: BufferRef; db: BufferRef },
-  { k, positions, what }: WeightGemm & { what: string },
-): Dispatch {
-  return gpu.kernel({
-    shader: 'conv2d_backward_weights',
-    entry: 'bias_grad',
-    params: p,
-    bindings: [io.dy, io.db],
-    workgroups: grid(k),
-    label: `conv2d backward bias ${what}`,
-    work: chainWork({
-      flops: k * positions,
-      bytesRead: f32Bytes(k * positions),
-      bytesWritten: f32Bytes(k),
-      threads: 256,
-      depth: ceilDiv(positions, 256),
-      barriers: treeBarriers(256),
-      sharedBytes: 1024,
-    }),
-  });
 }

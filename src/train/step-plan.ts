@@ -10,6 +10,7 @@ import type { ModelIR } from '../../dsl/index.ts';
 import { dryGpu, type DryLimits } from '../gpu/dry.ts';
 import type { Dispatch } from '../gpu/runtime.ts';
 import { buildGraph } from '../model/build.ts';
+import { describeFusion, findFusions } from '../graph/fuse.ts';
 import { ParamStore } from '../model/params.ts';
 import { WeightAverage } from './ema.ts';
 import { fitOptions } from './fit-options.ts';
@@ -26,10 +27,25 @@ export function planTrainStep(ir: ModelIR, batch: number, limits: Partial<DryLim
   const data = { images: gpu.alloc(batch * h * w), labels: gpu.alloc(batch), n: batch, h, w, release: () => {} };
   const optimizer = new OptimizerState(gpu, params, o.optimizer);
   const ema = o.ema && o.ema > 0 ? new WeightAverage(gpu, params) : null;
-  const settings = { batch, stepsPerEpoch: 1, seed: o.seed, labelSmoothing: o.labelSmoothing, augment: o.augment };
+  const settings = { batch, fullSteps: 1, tail: 0, seed: o.seed, labelSmoothing: o.labelSmoothing, augment: o.augment };
   const averages = ema ? { averages: ema.averages, decay: o.ema ?? 0 } : undefined;
   return buildTrainPlan(gpu, ir, { params, counter, stats, data, rates }, settings, {
     key: 'cost',
     update: (p) => optimizer.updates(params, p.grads, { counter, lrTable: rates }, averages),
   }).step;
+}
+
+/**
+ * The fusions the planner makes in a training step of `ir` (src/graph/fuse.ts), one line per fused
+ * kernel naming the layers and ops it joins, under a heading. They depend on the graph only, not on
+ * the batch size or the adapter.
+ */
+export function trainFusionLines(ir: ModelIR): string[] {
+  const built = buildGraph(ir, 1);
+  const lines = findFusions(built.graph, { training: true, logits: built.logits }).map((f) => `  ${describeFusion(f)}`);
+  if (lines.length === 0) return ['Fused kernels in a training step: none'];
+  return [
+    `Fused kernels in a training step (${lines.length}; each replaces the unfused dispatches of its ops):`,
+    ...lines,
+  ];
 }

@@ -7,6 +7,7 @@ import { ceilDiv, grid } from '../../src/gpu/runtime.ts';
 import { batchnormBackward, batchnormForward } from '../../src/ops/batchnorm.ts';
 import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, type Conv2dShape } from '../../src/ops/conv2d.ts';
 import { dropoutBackward, dropoutForward } from '../../src/ops/dropout.ts';
+import { backwardChain, poolDropoutForward } from '../../src/ops/chain.ts';
 import { accumulate, activationBackward, activationForward, add, copy, fill } from '../../src/ops/elementwise.ts';
 import { matmul } from '../../src/ops/matmul.ts';
 import { adamUpdate, advanceCounter, sgdUpdate } from '../../src/ops/optimizer.ts';
@@ -74,10 +75,11 @@ export const CONV: Conv2dShape = {
 };
 /** A layer whose every pass splits K on the tiled kernels (the reference network's second, at batch 2). */
 const CONV2: Conv2dShape = { ...CONV, n: 2, c: 32, h: 14, w: 14, k: 64 };
+const dropped = { rate: 0.5, seed: 1 };
 const POOL: PoolShape = { n: 2, c: 3, h: 6, w: 6, kh: 3, kw: 3, strideH: 2, strideW: 2, padding: 'same' };
 const b = {} as GPUBuffer;
 const data: GpuDataset = { images: b, labels: b, n: 100, h: 28, w: 28, release: () => undefined };
-const bnIo = { x: b, gamma: b, beta: b, runMean: b, runVar: b, y: b, saveMean: b, saveInvStd: b };
+const bnIo = { x: b, gamma: b, beta: b, runMean: b, runVar: b, y: b, saveMean: b, saveInvStd: b, partial: b };
 const step = { counter: b, lrTable: b, param: b, grad: b };
 
 /** Every launcher, with the options that pick its other entry points: [name, shape, call]. */
@@ -161,12 +163,48 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
     { count: 10 },
     (g) => dropoutBackward(g, { dy: b, counter: b, dx: b }, { count: 10, rate: 0.5, seed: 1 }),
   ],
+  [
+    'poolDropoutForward',
+    { ...POOL },
+    (g) => poolDropoutForward(g, { x: b, counter: b, y: b, argmax: b }, { kind: 'max', shape: POOL }, dropped),
+  ],
+  [
+    'backwardChain',
+    { ...POOL },
+    (g) =>
+      backwardChain(
+        g,
+        { dy: b, counter: b, dx: b, argmax: b, saved: b },
+        {
+          count: POOL.n * POOL.c * POOL.h * POOL.w,
+          act: { kind: 'relu' },
+          from: 'output',
+          pool: { kind: 'avg', shape: POOL },
+          dropout: dropped,
+        },
+      ),
+  ],
   ['batchnormForward', { n: 2, c: 3, hw: 4 }, (g) => batchnormForward(g, bnIo, { n: 2, c: 3, hw: 4, training: true })],
   ['batchnormForward', { n: 2, c: 3, hw: 4 }, (g) => batchnormForward(g, bnIo, { n: 2, c: 3, hw: 4, training: false })],
   [
     'batchnormBackward',
     { n: 2, c: 3, hw: 4 },
     (g) => batchnormBackward(g, { ...bnIo, dy: b, dx: b, dgamma: b, dbeta: b }, { n: 2, c: 3, hw: 4, training: true }),
+  ],
+  [
+    'batchnormForward',
+    { n: 2, c: 3, hw: 4 },
+    (g) => batchnormForward(g, bnIo, { n: 2, c: 3, hw: 4, training: true, act: { kind: 'relu' } }),
+  ],
+  [
+    'batchnormBackward',
+    { n: 2, c: 3, hw: 4 },
+    (g) =>
+      batchnormBackward(
+        g,
+        { ...bnIo, dy: b, dx: b, dgamma: b, dbeta: b },
+        { n: 2, c: 3, hw: 4, training: true, act: { kind: 'relu' } },
+      ),
   ],
   [
     'softmaxXent',

@@ -1,0 +1,142 @@
+// Fused chains the planner picks (src/graph/fuse.ts): a layer's output, its pooling and its dropout
+// as one kernel each way, so the tensors between them never round-trip through memory.
+// N batch, C channels, planes = N·C; H×W the pool's input (the layer's output), OH×OW the pool's
+// output (= H×W when POOL = 0); NCHW row-major f32 (argmax u32). Window geometry as shaders/pool.wgsl.
+//   pool_dropout_forward (one thread per pool output o):
+//     y[o] = pool(x)[o] · keep(o) / (1 − rate), keep(o) = rand01(seed, counter[0], o) ≥ rate;
+//     max pooling writes argmax[o] as max_forward does. Bit for bit the unfused max_forward or
+//     avg_forward then dropout (same operations in the same order).
+//   backward_chain (one thread per layer-output element i = (p, iy, ix)):
+//     g(o)  = dy[o] · keep(o) / (1 − rate)             (DROPOUT = 1; else dy[o])
+//     s(i)  = unpool(g)(i): POOL 1 max: Σ g(o) over the windows o whose argmax is i (P.blocks ≠ 0:
+//             windows do not overlap, s = g(o) as max_backward_blocks writes it); POOL 2 avg:
+//             Σ g(o) / cnt(o) over the windows holding i; POOL 0: g(i)
+//     dx(i) = s(i) · act_grad_y(saved[i]) (FROM_OUTPUT = 1: saved is the layer's output y) or
+//             s(i) · act_grad_x(saved[i]) (saved is the activation's input x)
+//     dL/dx = act'(·) ⊙ unpool(dropoutᵀ(dy)): the composition of the three unfused backwards, in their
+//     order of operations, so bit for bit theirs.
+// Uses act_grad_x/act_grad_y (lib/activation.wgsl: ACT, ALPHA), rand01 (lib/random.wgsl), element0
+// and stride (lib/stride.wgsl), prepended by the loader.
+// Bindings: 1 src (x forwards, dy backwards), 2 counter (u32, word 0 the step), 3 dst (y or dx,
+//   written), 4 argmax (u32: written forwards by max pooling, read backwards), 5 saved (backwards:
+//   y or x for the activation's derivative). Unused ones are bound to a dummy.
+// Dispatch: 64 threads per workgroup, Gpu.spread(P.count) workgroups, grid-stride loops.
+
+override POOL: u32 = 0u;
+override DROPOUT: u32 = 0u;
+override FROM_OUTPUT: u32 = 1u;
+
+struct Params {
+  count: u32, planes: u32, h: u32, w: u32, oh: u32, ow: u32, kh: u32, kw: u32, sh: u32, sw: u32,
+  pad_top: u32, pad_left: u32, blocks: u32, seed: u32, rate: f32, scale: f32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> counter: array<u32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(4) var<storage, read_write> argmax: array<u32>;
+@group(0) @binding(5) var<storage, read> saved: array<f32>;
+
+// Real cells of output (oy, ox)'s window: rows [r.x, r.y), columns [r.z, r.w).
+fn window(oy: u32, ox: u32) -> vec4u {
+  let ty = i32(oy * P.sh) - i32(P.pad_top);
+  let tx = i32(ox * P.sw) - i32(P.pad_left);
+  return vec4u(u32(max(ty, 0)), u32(min(ty + i32(P.kh), i32(P.h))),
+               u32(max(tx, 0)), u32(min(tx + i32(P.kw), i32(P.w))));
+}
+
+// Outputs along one axis whose window holds input i: [lo, hi).
+fn span(i: u32, pad: u32, k: u32, s: u32, out: u32) -> vec2u {
+  let t = i + pad;
+  var lo = 0u;
+  if (t + 1u > k) { lo = (t + 1u - k + s - 1u) / s; }
+  return vec2u(lo, min(t / s + 1u, out));
+}
+
+// Dropout of value v at element o (the identity when DROPOUT = 0).
+fn drop(v: f32, o: u32) -> f32 {
+  if (DROPOUT == 0u) { return v; }
+  var r = 0.0;
+  if (rand01(P.seed, counter[0], o) >= P.rate) { r = v * P.scale; }
+  return r;
+}
+
+// Pool output o of plane p at (oy, ox), with its argmax (max pooling).
+fn pooled(p: u32, oy: u32, ox: u32) -> vec2f {
+  let r = window(oy, ox);
+  let base = p * P.h * P.w;
+  if (POOL == 1u) {
+    var arg = r.x * P.w + r.z;
+    var best = src[base + arg];
+    for (var iy = r.x; iy < r.y; iy++) {
+      for (var ix = r.z; ix < r.w; ix++) {
+        let k = iy * P.w + ix;
+        let v = src[base + k];
+        if (v > best) { best = v; arg = k; }
+      }
+    }
+    return vec2f(best, bitcast<f32>(arg));
+  }
+  var s = 0.0;
+  for (var iy = r.x; iy < r.y; iy++) {
+    for (var ix = r.z; ix < r.w; ix++) { s += src[base + iy * P.w + ix]; }
+  }
+  return vec2f(s / f32((r.y - r.x) * (r.w - r.z)), 0.0);
+}
+
+@compute @workgroup_size(64)
+fn pool_dropout_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                        @builtin(local_invocation_index) li: u32) {
+  let ohw = P.oh * P.ow;
+  for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
+    let p = i / ohw;
+    let q = i - p * ohw;
+    let v = pooled(p, q / P.ow, q % P.ow);
+    dst[i] = drop(v.x, i);
+    if (POOL == 1u) { argmax[i] = bitcast<u32>(v.y); }
+  }
+}
+
+// unpool(dropoutᵀ(dy)) at element k = iy·W + ix of plane p (POOL ≠ 0).
+fn unpooled(p: u32, iy: u32, ix: u32) -> f32 {
+  let k = iy * P.w + ix;
+  let ry = span(iy, P.pad_top, P.kh, P.sh, P.oh);
+  let rx = span(ix, P.pad_left, P.kw, P.sw, P.ow);
+  var s = 0.0;
+  for (var oy = ry.x; oy < ry.y; oy++) {
+    for (var ox = rx.x; ox < rx.y; ox++) {
+      let o = (p * P.oh + oy) * P.ow + ox;
+      if (POOL == 1u) {
+        if (argmax[o] == k) {
+          let g = drop(src[o], o);
+          if (P.blocks != 0u) { s = g; } else { s += g; }
+        }
+      } else {
+        let r = window(oy, ox);
+        s += drop(src[o], o) / f32((r.y - r.x) * (r.w - r.z));
+      }
+    }
+  }
+  return s;
+}
+
+@compute @workgroup_size(64)
+fn backward_chain(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                  @builtin(local_invocation_index) li: u32) {
+  let hw = P.h * P.w;
+  for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
+    let p = i / hw;
+    let k = i - p * hw;
+    let iy = k / P.w;
+    var s: f32;
+    if (POOL == 0u) { s = drop(src[i], i); } else { s = unpooled(p, iy, k - iy * P.w); }
+    if (ACT == 0u) {
+      dst[i] = s;
+    } else if (FROM_OUTPUT != 0u) {
+      dst[i] = s * act_grad_y(saved[i]);
+    } else {
+      dst[i] = s * act_grad_x(saved[i]);
+    }
+  }
+}

@@ -1,0 +1,304 @@
+// Which chains of ops the planner runs as one kernel (src/ops/chain.ts, shaders/chain.wgsl), read from
+// the graph of any model, and the steps that run them in place of the unfused ops:
+//   forward:  a max or average pooling whose only reader is an active dropout (training, rate > 0):
+//             one pass writes the dropped, pooled output (and argmax); the pooled tensor never exists.
+//   backward: a chain head → pooling → dropout, each the only reader of the one before (at least two
+//             of the three elementary backwards present): dropoutᵀ, unpooling and the head's
+//             activation derivative in one pass. The head is a conv or dense layer with its fused
+//             activation (derivative from its output Y; its own backward then runs as if linear, on
+//             dZ) or a standalone activation (derivative from its kept input X; its backward is the
+//             chain's). A chain may start at the pooling (no head) and needs no pooling or no dropout.
+//   batchnorm + activation (training; the activation the only reader of the batchnorm's output):
+//             forward: one pass writes act(batchnorm(x)), the batchnorm's output never exists;
+//             backward: act'(z) folded into the batchnorm backward's reads (z recomputed from x), unless a
+//             chain above took the activation as its head: that chain then reads act'(·) from the
+//             activation's output (an activation whose derivative needs its input is not fused then).
+// A tensor read by anything else (a residual add, the loss, a kept output) ends a chain there: the
+// ops around it run unfused, as always. Fusions are data, so they can be listed (describeFusion).
+import type { Act } from '../../dsl/ir.ts';
+import { actName, gradFromOutput } from '../ops/act.ts';
+import { backwardChain, chainName, poolDropoutForward, type BackwardChain, type ChainPool } from '../ops/chain.ts';
+import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
+import { nchw } from '../ops/geometry.ts';
+import type { Graph, Node, NodeOf, Tensor } from './graph.ts';
+
+type PoolNode = NodeOf<'maxpool'> | NodeOf<'avgpool'>;
+type HeadNode = NodeOf<'conv2d'> | NodeOf<'dense'> | NodeOf<'activation'>;
+
+export interface ForwardFusion {
+  kind: 'forward';
+  pool: PoolNode;
+  dropout: NodeOf<'dropout'>;
+}
+
+export interface BackwardFusion {
+  kind: 'backward';
+  head: HeadNode | null;
+  /** An activation head whose input is a fused batchnorm's (never written): act' from its output. */
+  fromOutput?: boolean;
+  pool: PoolNode | null;
+  dropout: NodeOf<'dropout'> | null;
+}
+
+/** A batchnorm and the activation reading its output; `backward`: act' folded into its backward too. */
+export interface BnActFusion {
+  kind: 'batchnorm';
+  bn: NodeOf<'batchnorm'>;
+  act: NodeOf<'activation'>;
+  backward: boolean;
+}
+
+export type Fusion = ForwardFusion | BackwardFusion | BnActFusion;
+
+/** What decides a fusion besides the graph: training or not, and the tensors read outside the graph. */
+export interface FusionOptions {
+  training: boolean;
+  logits: Tensor;
+  keep?: readonly Tensor[];
+}
+
+const isPool = (n: Node): n is PoolNode => n.op === 'maxpool' || n.op === 'avgpool';
+const isHead = (n: Node): n is HeadNode => n.op === 'conv2d' || n.op === 'dense' || n.op === 'activation';
+const activeDropout = (n: Node, training: boolean): n is NodeOf<'dropout'> =>
+  n.op === 'dropout' && training && n.attrs.rate > 0;
+/** A chain's order: head, then pooling, then dropout. */
+const stage = (n: Node, training: boolean): number =>
+  isHead(n) ? 0 : isPool(n) ? 1 : activeDropout(n, training) ? 2 : -1;
+
+/** The fusions the planner makes in this graph, in graph order (forward ones first, then backward). */
+export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
+  if (!o.training) return [];
+  const readers = new Map<number, Node[]>();
+  for (const n of graph.nodes) for (const t of n.inputs) readers.set(t.id, [...(readers.get(t.id) ?? []), n]);
+  const outside = new Set([o.logits.id, ...(o.keep ?? []).map((t) => t.id)]);
+  /** The one node reading `t` as its input 0, when nothing else reads it. */
+  const soleReader = (t: Tensor): Node | null => {
+    const r = readers.get(t.id) ?? [];
+    return r.length === 1 && !outside.has(t.id) && r[0]?.inputs[0] === t ? (r[0] ?? null) : null;
+  };
+  const forward: Fusion[] = [];
+  const backward: Fusion[] = [];
+  const taken = new Set<Node>();
+  for (const n of graph.nodes) {
+    if (taken.has(n) || stage(n, o.training) < 0) continue;
+    const chain = [n];
+    for (let next = soleReader(n.out); next; next = soleReader(next.out)) {
+      const last = chain[chain.length - 1];
+      if (!last || stage(next, o.training) <= stage(last, o.training)) break;
+      chain.push(next);
+    }
+    const head = chain.find(isHead) ?? null;
+    const pool = chain.find(isPool) ?? null;
+    const dropout = chain.find((c): c is NodeOf<'dropout'> => activeDropout(c, o.training)) ?? null;
+    const ops = [head && headAct(head).kind !== 'linear', pool, dropout].filter(Boolean).length;
+    if (ops < 2) continue;
+    for (const c of chain) taken.add(c);
+    if (pool && dropout) forward.push({ kind: 'forward', pool, dropout });
+    backward.push({ kind: 'backward', head, pool, dropout });
+  }
+  return [...forward, ...batchnormFusions(graph, soleReader, backward), ...backward];
+}
+
+/** A batchnorm whose only reader is an activation; the chain heads among those read act' from its output. */
+function batchnormFusions(graph: Graph, soleReader: (t: Tensor) => Node | null, chains: Fusion[]): BnActFusion[] {
+  const out: BnActFusion[] = [];
+  for (const bn of graph.nodes) {
+    const act = soleReader(bn.out);
+    if (bn.op !== 'batchnorm' || act?.op !== 'activation' || act.attrs.act.kind === 'linear') continue;
+    const chain = chains.find((c): c is BackwardFusion => c.kind === 'backward' && c.head === act);
+    if (chain && !gradFromOutput(act.attrs.act)) continue;
+    if (chain) chain.fromOutput = true;
+    out.push({ kind: 'batchnorm', bn: bn as NodeOf<'batchnorm'>, act, backward: !chain });
+  }
+  return out;
+}
+
+const headAct = (h: HeadNode): Act => h.attrs.act;
+
+/** The fusions by the nodes they start and end at: how the planner finds them as it walks the graph. */
+export interface FusionIndex {
+  /** Forward: by the pooling node, which runs the fused kernel (its dropout then runs nothing). */
+  forward: Map<Node, ForwardFusion>;
+  /** Forward: dropout nodes whose work the pooling did. */
+  absorbed: Set<Node>;
+  /** Backward: by the chain's last node, whose output gradient the fused kernel reads. */
+  backward: Map<Node, BackwardFusion>;
+  /** Batchnorm + activation: by the batchnorm (which runs the fused kernels) and by the activation. */
+  batchnorm: Map<Node, BnActFusion>;
+}
+
+export function indexFusions(fusions: readonly Fusion[]): FusionIndex {
+  const ix: FusionIndex = { forward: new Map(), absorbed: new Set(), backward: new Map(), batchnorm: new Map() };
+  for (const f of fusions) {
+    if (f.kind === 'batchnorm') {
+      ix.batchnorm.set(f.bn, f).set(f.act, f);
+      ix.absorbed.add(f.act);
+      continue;
+    }
+    if (f.kind === 'forward') {
+      ix.forward.set(f.pool, f);
+      ix.absorbed.add(f.dropout);
+      continue;
+    }
+    // The chain's last node: the fused kernel reads its output's gradient.
+    const last = f.dropout ?? f.pool ?? f.head;
+    if (last) ix.backward.set(last, f);
+  }
+  return ix;
+}
+
+/** The first node of a backward chain: the fused kernel writes the gradient of its input 0 (or its dZ). */
+const chainStart = (f: BackwardFusion): Node => {
+  const first = f.head ?? f.pool ?? f.dropout;
+  if (!first) throw new Error('a backward fusion without nodes');
+  return first;
+};
+
+function chainPool(p: PoolNode): ChainPool {
+  const [n, c, h, w] = nchw(p.inputs[0]?.shape, `${p.layer ?? p.op} input`);
+  return { kind: p.op === 'maxpool' ? 'max' : 'avg', shape: { n, c, h, w, ...p.attrs } };
+}
+
+/**
+ * The backward chain's kernel description. A conv or dense head: the derivative of its fused
+ * activation from its output, the kernel writing its dZ; an activation head: from its input, the
+ * kernel writing that input's gradient; no head: no activation.
+ */
+export function chainOf(f: BackwardFusion): BackwardChain {
+  const start = chainStart(f);
+  const first = f.head?.op === 'activation' || !f.head ? start.inputs[0] : start.out;
+  const count = (first?.shape ?? []).reduce((a, b) => a * b, 1);
+  const act: Act = f.head ? headAct(f.head) : { kind: 'linear' };
+  const from = f.head?.op === 'activation' && !f.fromOutput ? 'input' : 'output';
+  const dropout = f.dropout ? { rate: f.dropout.attrs.rate, seed: f.dropout.attrs.seed } : undefined;
+  return { count, act, from, pool: f.pool ? chainPool(f.pool) : undefined, dropout };
+}
+
+/** What the fused backward writes: a conv or dense head's dZ (pre-activation), else the chain input's gradient. */
+export const writesPreActivation = (f: BackwardFusion): boolean => f.head !== null && f.head.op !== 'activation';
+
+/** The tensor the fused backward reads for the activation derivative: Y (conv, dense) or X (activation). */
+function chainSaved(f: BackwardFusion): Tensor | null {
+  if (!f.head || headAct(f.head).kind === 'linear') return null;
+  return f.head.op === 'activation' && !f.fromOutput ? (f.head.inputs[0] ?? null) : f.head.out;
+}
+
+const named = (n: Node): string => `${n.layer ?? '?'} ${n.op}`;
+
+/** One line naming the layers and ops a fused kernel joins: `backward  conv1 conv2d relu' + pool1 maxpool + …`. */
+export function describeFusion(f: Fusion): string {
+  if (f.kind === 'batchnorm') {
+    const way = f.backward ? 'both ways' : 'forward  ';
+    return `${way} ${named(f.bn)} + ${named(f.act)}: batchnorm+${actName(f.act.attrs.act)}`;
+  }
+  if (f.kind === 'forward')
+    return `forward   ${named(f.pool)} + ${named(f.dropout)}: ${f.pool.op === 'maxpool' ? 'max' : 'avg'}pool+dropout`;
+  const parts: string[] = [];
+  if (f.head) parts.push(`${named(f.head)}${headAct(f.head).kind === 'linear' ? '' : ` (${headAct(f.head).kind}')`}`);
+  if (f.pool) parts.push(named(f.pool));
+  if (f.dropout) parts.push(named(f.dropout));
+  return `backward  ${parts.join(' + ')}: ${chainName(chainOf(f))}`;
+}
+
+// --- the planner's steps (src/graph/plan.ts) ----------------------------------------------------
+
+/** A planned step's tensors and kernels (plan.ts Step). */
+export interface FusedStep {
+  reads: Tensor[];
+  writes: Tensor[];
+  scratch: number[][];
+  emit(buf: (t: Tensor) => BufferRef): Dispatch[];
+}
+
+/** The fused forward as a step; a max pooling's argmax (saved for the backward) is returned to keep. */
+export function forwardStep(
+  gpu: Gpu,
+  graph: Graph,
+  f: ForwardFusion,
+  counter: GPUBuffer,
+): FusedStep & { saved: Tensor[] } {
+  const x = f.pool.inputs[0];
+  if (!x) throw new Error(`${named(f.pool)} has no input`);
+  const saved = f.pool.op === 'maxpool' ? [graph.tensor(f.pool.out.shape, 'temp', 'u32')] : [];
+  return {
+    reads: [x],
+    writes: [f.dropout.out, ...saved],
+    scratch: [],
+    saved,
+    emit: (buf) => {
+      const io = { x: buf(x), y: buf(f.dropout.out), argmax: saved[0] && buf(saved[0]), counter };
+      return poolDropoutForward(gpu, io, chainPool(f.pool), { rate: f.dropout.attrs.rate, seed: f.dropout.attrs.seed });
+    },
+  };
+}
+
+/**
+ * The fused backward as a step, from the chain's output gradient `dy` into a fresh tensor `target`
+ * (the head's dZ, or the chain input's gradient: writesPreActivation says which).
+ */
+export function backwardStep(
+  gpu: Gpu,
+  f: BackwardFusion,
+  io: { dy: Tensor; target: Tensor; argmax: Tensor | undefined; counter: GPUBuffer },
+): FusedStep {
+  const saved = chainSaved(f);
+  const extra = [io.argmax, saved].filter((t): t is Tensor => t != null);
+  return {
+    reads: [io.dy, ...extra],
+    writes: [io.target],
+    scratch: [],
+    emit: (buf) =>
+      backwardChain(
+        gpu,
+        {
+          dy: buf(io.dy),
+          dx: buf(io.target),
+          counter: io.counter,
+          argmax: io.argmax && buf(io.argmax),
+          saved: saved ? buf(saved) : undefined,
+        },
+        chainOf(f),
+      ),
+  };
+}
+
+/** The chain's first tensor: a conv or dense head's output (its dZ is written), else the chain's input. */
+export function chainInput(f: BackwardFusion): Tensor {
+  const start = chainStart(f);
+  const t = writesPreActivation(f) ? start.out : start.inputs[0];
+  if (!t) throw new Error(`${named(start)} has no input`);
+  return t;
+}
+
+/**
+ * The batchnorm as the fused kernels run it, writing the activation's output (its own is never
+ * written): with the activation in its attributes, or (`act` false: a backward whose act' a chain
+ * took) without.
+ */
+export function batchnormWithAct(f: BnActFusion, act = true): Node {
+  return { ...f.bn, attrs: act ? { ...f.bn.attrs, act: f.act.attrs.act } : f.bn.attrs, out: f.act.out };
+}
+
+/** How the planner runs node `n`: a fused batchnorm as batchnormWithAct (act' only where its fusion folds it). */
+export function runAs(ix: FusionIndex, n: Node, backward = false): Node {
+  const f = ix.batchnorm.get(n);
+  return f?.bn === n ? batchnormWithAct(f, !backward || f.backward) : n;
+}
+
+/**
+ * For an activation whose act' a fused batchnorm's backward takes: hands `pass` the batchnorm's output
+ * (its gradient is the activation's output gradient) and says true; false for any other node.
+ */
+export function foldAct(ix: FusionIndex, n: Node, pass: (bnOut: Tensor) => void): boolean {
+  const f = ix.batchnorm.get(n);
+  if (f?.act !== n || !f.backward) return false;
+  pass(f.bn.out);
+  return true;
+}
+
+/** A conv or dense node whose activation's derivative a fused backward took: its backward runs linear. */
+export function withoutActivation(n: Node): Node {
+  if (n.op === 'conv2d') return { ...n, attrs: { ...n.attrs, act: { kind: 'linear' } } };
+  if (n.op === 'dense') return { ...n, attrs: { ...n.attrs, act: { kind: 'linear' } } };
+  return n;
+}

@@ -1,0 +1,163 @@
+// Fused chains of a layer's output, its pooling and its dropout, one kernel each way (shaders/chain.wgsl
+// has the math, layout and dispatch geometry). Not graph ops of their own: the planner
+// (src/graph/fuse.ts) picks them in place of the unfused ops, and each is tested against the
+// composition of the unfused references (pool.ref.ts, dropout.ref.ts, act.ref.ts).
+import type { Act } from '../../dsl/ir.ts';
+import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
+import { f32Bytes, perThread, streamWork } from '../gpu/work.ts';
+import { actConstants, actName, gradFromOutput } from './act.ts';
+import { FmgpuError } from '../errors.ts';
+import { poolGeometry, type PoolShape } from './pool.ts';
+
+export type PoolKind = 'max' | 'avg';
+
+/** A pooling in a chain: its kind and its input's window (`accumulate` is not used). */
+export interface ChainPool {
+  kind: PoolKind;
+  shape: PoolShape;
+}
+
+/** A dropout in a chain: rate in (0, 1) and the layer's seed (as DropoutShape). */
+export interface ChainDropout {
+  rate: number;
+  seed: number;
+}
+
+/**
+ * The backward of a chain: the activation's derivative (from the layer's output Y, or from the
+ * activation's input X), then optionally the pooling, then optionally the dropout, over `count`
+ * elements of the layer's output.
+ */
+export interface BackwardChain {
+  count: number;
+  act: Act;
+  from: 'output' | 'input';
+  pool?: ChainPool;
+  dropout?: ChainDropout;
+}
+
+const POOL_CODES: Record<PoolKind | 'none', number> = { none: 0, max: 1, avg: 2 };
+
+function checkRate(d: ChainDropout | undefined): void {
+  if (d && !(d.rate > 0 && d.rate < 1)) throw new RangeError(`a fused dropout's rate must be in (0, 1), got ${d.rate}`);
+}
+
+/** The uniform of shaders/chain.wgsl: the window (all 1 without pooling) and the dropout. */
+function chainParams(count: number, pool: ChainPool | undefined, d: ChainDropout | undefined) {
+  const s = pool?.shape;
+  const g = s ? poolGeometry(s) : { oh: 1, ow: 1, padTop: 0, padLeft: 0 };
+  const blocks = s && s.strideH >= s.kh && s.strideW >= s.kw ? 1 : 0;
+  return {
+    count,
+    planes: s ? s.n * s.c : count,
+    h: s?.h ?? 1,
+    w: s?.w ?? 1,
+    oh: g.oh,
+    ow: g.ow,
+    kh: s?.kh ?? 1,
+    kw: s?.kw ?? 1,
+    sh: s?.strideH ?? 1,
+    sw: s?.strideW ?? 1,
+    padTop: g.padTop,
+    padLeft: g.padLeft,
+    blocks,
+    seed: (d?.seed ?? 0) >>> 0,
+    rate: { f32: d?.rate ?? 0 },
+    scale: { f32: d ? 1 / (1 - d.rate) : 1 },
+  };
+}
+
+const windowDesc = (s: PoolShape): string => `${s.n}x${s.c}x${s.h}x${s.w} ${s.kh}x${s.kw}/${s.strideH}x${s.strideW}`;
+
+/**
+ * y = dropout(pool(x)) in one pass: y[o] = pool(x)[o]·keep(o)/(1 − p), the mask drawn as dropoutForward
+ * draws it for the pool's output; max pooling also writes argmax (as maxPoolForward).
+ */
+export function poolDropoutForward(
+  gpu: Gpu,
+  io: { x: BufferRef; counter: BufferRef; y: BufferRef; argmax?: BufferRef },
+  pool: ChainPool,
+  d: ChainDropout,
+): Dispatch[] {
+  checkRate(d);
+  const s = pool.shape;
+  const g = poolGeometry(s);
+  const count = s.n * s.c * g.oh * g.ow;
+  const inp = s.n * s.c * s.h * s.w;
+  if (pool.kind === 'max' && !io.argmax) throw new FmgpuError('a fused max pooling needs its argmax buffer');
+  const workgroups = gpu.spread(count);
+  return [
+    gpu.kernel({
+      shader: 'chain',
+      entry: 'pool_dropout_forward',
+      constants: { POOL: POOL_CODES[pool.kind], DROPOUT: 1 },
+      params: chainParams(count, pool, d),
+      bindings: [io.x, io.counter, io.y, io.argmax ?? gpu.dummy],
+      workgroups,
+      label: `chain.${pool.kind}pool+dropout forward ${windowDesc(s)} p=${d.rate}`,
+      work: streamWork({
+        flops: count * (s.kh * s.kw + 2),
+        bytesRead: f32Bytes(inp, 1),
+        bytesWritten: f32Bytes((pool.kind === 'max' ? 2 : 1) * count),
+        perThread: perThread(count, workgroups),
+        loads: s.kh * s.kw,
+      }),
+    }),
+  ];
+}
+
+/** The kernel label's name of a chain's ops, in backward order: `dropout+maxunpool+relu'`. */
+export function chainName(c: Omit<BackwardChain, 'count'>): string {
+  const parts = [
+    c.dropout ? 'dropout' : '',
+    c.pool ? `${c.pool.kind}unpool` : '',
+    c.act.kind === 'linear' ? '' : `${actName(c.act)}'`,
+  ];
+  return parts.filter(Boolean).join('+');
+}
+
+/**
+ * dx = act'(·) ⊙ unpool(dropoutᵀ(dy)) in one pass over the layer's output (count elements): dy is
+ * the gradient of the chain's last output, saved the layer's output Y (from 'output') or the
+ * activation's input X (from 'input'), argmax the max pooling's. dx is overwritten.
+ */
+export function backwardChain(
+  gpu: Gpu,
+  io: { dy: BufferRef; counter: BufferRef; dx: BufferRef; argmax?: BufferRef; saved?: BufferRef },
+  c: BackwardChain,
+): Dispatch[] {
+  checkRate(c.dropout);
+  if (c.from === 'output' && !gradFromOutput(c.act))
+    throw new FmgpuError(`the gradient of ${actName(c.act)} cannot be computed from its output; save its input`);
+  if (c.pool?.kind === 'max' && !io.argmax) throw new FmgpuError('a fused max unpooling needs its argmax buffer');
+  if (c.act.kind !== 'linear' && !io.saved) throw new FmgpuError(`a fused ${actName(c.act)}' needs its saved tensor`);
+  const s = c.pool?.shape;
+  const out = s ? s.n * s.c * poolGeometry(s).oh * poolGeometry(s).ow : c.count;
+  const windows = s ? Math.ceil(s.kh / s.strideH) * Math.ceil(s.kw / s.strideW) : 1;
+  const workgroups = gpu.spread(c.count);
+  const reads = (c.pool?.kind === 'max' ? 2 : 1) * out + (c.act.kind === 'linear' ? 0 : c.count);
+  return [
+    gpu.kernel({
+      shader: 'chain',
+      entry: 'backward_chain',
+      constants: {
+        POOL: POOL_CODES[c.pool?.kind ?? 'none'],
+        DROPOUT: c.dropout ? 1 : 0,
+        FROM_OUTPUT: c.from === 'output' ? 1 : 0,
+        ...actConstants(c.act),
+      },
+      params: chainParams(c.count, c.pool, c.dropout),
+      bindings: [io.dy, io.counter, io.dx, io.argmax ?? gpu.dummy, io.saved ?? gpu.dummy2],
+      workgroups,
+      label: `chain.${chainName(c)} backward ${s ? windowDesc(s) : c.count}${c.dropout ? ` p=${c.dropout.rate}` : ''}`,
+      // Per element: its windows' argmax (or counts), their dy and mask, then the saved value.
+      work: streamWork({
+        flops: c.count * (2 * windows + 2),
+        bytesRead: f32Bytes(reads, 1),
+        bytesWritten: f32Bytes(c.count),
+        perThread: perThread(c.count, workgroups),
+        loads: 2 * windows + 1,
+      }),
+    }),
+  ];
+}

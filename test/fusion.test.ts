@@ -1,0 +1,383 @@
+// The fused chains (src/ops/chain.ts, shaders/chain.wgsl) against the composition of the unfused CPU
+// references and, bit for bit, against the unfused GPU kernels run one after another; the composed
+// references' backward by finite differences; and the planner's choice of fusions (src/graph/fuse.ts).
+import { describe, expect, it } from 'vitest';
+import type { Act } from '../dsl/ir.ts';
+import { useGpu, f32 } from './helpers/gpu.ts';
+import { expectAllclose } from './helpers/allclose.ts';
+import { checkGradFd, dot } from './helpers/fd.ts';
+import { backwardChain, poolDropoutForward, type BackwardChain, type ChainPool } from '../src/ops/chain.ts';
+import { avgPoolBackward, avgPoolForward, maxPoolBackward, maxPoolForward, type PoolShape } from '../src/ops/pool.ts';
+import { dropoutBackward, dropoutForward } from '../src/ops/dropout.ts';
+import { activationBackward } from '../src/ops/elementwise.ts';
+import { avgPoolBackwardRef, avgPoolForwardRef, maxPoolBackwardRef, maxPoolForwardRef } from '../src/ops/pool.ref.ts';
+import { dropoutRef } from '../src/ops/dropout.ref.ts';
+import { actGradRef, actRef } from '../src/ops/act.ref.ts';
+import { poolGeometry } from '../src/ops/pool.ts';
+import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
+import { rangeOf } from '../src/gpu/packed.ts';
+import { Rng } from '../src/util/rng.ts';
+import { readFileSync } from 'node:fs';
+import { parseNet } from '../dsl/index.ts';
+import { buildGraph } from '../src/model/build.ts';
+import { ParamStore } from '../src/model/params.ts';
+import { OptimizerState } from '../src/train/optimizer.ts';
+import { plan } from '../src/graph/plan.ts';
+import { describeFusion, findFusions } from '../src/graph/fuse.ts';
+
+const STEP = 5;
+const SEED = 77;
+
+/** Windows that divide the plane, that do not ('valid' drops the last row, 'same' pads), and overlapping ones. */
+const WINDOWS: [string, PoolShape][] = [
+  ['2x2 on 8x8', { n: 2, c: 3, h: 8, w: 8, kh: 2, kw: 2, strideH: 2, strideW: 2, padding: 'valid' }],
+  ['2x2 valid on 7x9', { n: 2, c: 3, h: 7, w: 9, kh: 2, kw: 2, strideH: 2, strideW: 2, padding: 'valid' }],
+  ['2x2 same on 7x9', { n: 1, c: 5, h: 7, w: 9, kh: 2, kw: 2, strideH: 2, strideW: 2, padding: 'same' }],
+  [
+    '3x3 stride 2 same on 9x8 (overlapping)',
+    { n: 2, c: 2, h: 9, w: 8, kh: 3, kw: 3, strideH: 2, strideW: 2, padding: 'same' },
+  ],
+];
+const KINDS = ['max', 'avg'] as const;
+const ACTS: [Act, 'output' | 'input'][] = [
+  [{ kind: 'linear' }, 'output'],
+  [{ kind: 'relu' }, 'output'],
+  [{ kind: 'leaky', alpha: 0.1 }, 'output'],
+  [{ kind: 'sigmoid' }, 'output'],
+  [{ kind: 'tanh' }, 'output'],
+  [{ kind: 'relu' }, 'input'],
+  [{ kind: 'gelu' }, 'input'],
+];
+
+const poolRef = (kind: 'max' | 'avg', x: ArrayLike<number>, s: PoolShape) =>
+  kind === 'max' ? maxPoolForwardRef(x, s) : { y: avgPoolForwardRef(x, s), argmax: new Uint32Array(0) };
+const outCount = (s: PoolShape): number => s.n * s.c * poolGeometry(s).oh * poolGeometry(s).ow;
+
+function run(g: Gpu, ds: Dispatch[]): void {
+  g.run(ds);
+  g.free(ds);
+}
+
+describe('fused pooling + dropout forward (GPU vs the unfused references and kernels)', () => {
+  const gpu = useGpu();
+  const cases = KINDS.flatMap((kind) =>
+    WINDOWS.flatMap(([name, s]) => [0.25, 0.5].map((rate) => [kind, name, rate, s] as const)),
+  );
+  it.each(cases)('%s pool %s, p=%s', async (kind, _name, rate, s) => {
+    const g = gpu();
+    const x = new Rng(s.h * 31 + s.w).floats(s.n * s.c * s.h * s.w);
+    const count = outCount(s);
+    const d = { rate, seed: SEED };
+    const xb = g.upload(f32(x));
+    const counter = g.upload(new Uint32Array([STEP]));
+    const [yb, pooled, unfused] = [0, 1, 2].map(() => g.upload(new Float32Array(count).fill(Number.NaN)));
+    const [argb, arg2] = [0, 1].map(() => g.alloc(count * 4));
+    if (!yb || !pooled || !unfused || !argb || !arg2) throw new Error('buffers');
+    const pool: ChainPool = { kind, shape: s };
+    run(g, poolDropoutForward(g, { x: xb, counter, y: yb, argmax: argb }, pool, d));
+    const unfusedPool =
+      kind === 'max'
+        ? maxPoolForward(g, { x: xb, y: pooled, argmax: arg2 }, s)
+        : avgPoolForward(g, { x: xb, y: pooled }, s);
+    run(g, [...unfusedPool, ...dropoutForward(g, { x: pooled, counter, y: unfused }, { count, ...d })]);
+    const y = await g.readF32(yb);
+    const ref = poolRef(kind, x, s);
+    expectAllclose('fused y', y, dropoutRef(ref.y, STEP, { count, ...d }), { atol: 1e-7, rtol: 1e-6 });
+    expect(y, 'bit for bit the unfused kernels').toEqual(await g.readF32(unfused));
+    if (kind === 'max') expect(await g.readU32(argb)).toEqual(ref.argmax);
+    for (const b of [xb, counter, yb, pooled, unfused, argb, arg2]) g.release(b);
+  });
+});
+
+/** A chain's inputs: pre-activations z, the activation's output y (f32), dy of the chain's output. */
+function chainData(c: BackwardChain, seed: number) {
+  const rng = new Rng(seed);
+  const z = rng.floats(c.count, -2, 2);
+  for (let i = 0; i < z.length; i++) if (Math.abs(z[i] ?? 0) < 1e-3) z[i] = 0.5; // away from relu's kink
+  const y = f32(Array.from(z, (v) => actRef(c.act, v)));
+  const outs = c.pool ? outCount(c.pool.shape) : c.count;
+  return {
+    z,
+    y,
+    dy: rng.floats(outs),
+    argmax: c.pool?.kind === 'max' ? maxPoolForwardRef(y, c.pool.shape).argmax : null,
+  };
+}
+
+/** The composition of the unfused references: act'(z) ⊙ unpool(dropoutᵀ(dy)). */
+function chainRef(
+  c: BackwardChain,
+  dy: ArrayLike<number>,
+  z: ArrayLike<number>,
+  argmax: Uint32Array | null,
+): Float64Array {
+  const outs = c.pool ? outCount(c.pool.shape) : c.count;
+  const g = c.dropout ? dropoutRef(dy, STEP, { count: outs, ...c.dropout }) : Float64Array.from(dy);
+  const p = c.pool;
+  const u = !p ? g : p.kind === 'max' ? maxPoolBackwardRef(g, argmax ?? [], p.shape) : avgPoolBackwardRef(g, p.shape);
+  return u.map((v, i) => v * actGradRef(c.act, z[i] ?? 0));
+}
+
+/** The unfused GPU kernels one after another: dropout backward, unpooling, the activation's derivative. */
+function unfusedChain(
+  g: Gpu,
+  c: BackwardChain,
+  io: { dy: GPUBuffer; counter: GPUBuffer; argmax: GPUBuffer; saved: GPUBuffer; dx: GPUBuffer },
+) {
+  const outs = c.pool ? outCount(c.pool.shape) : c.count;
+  const [t1, t2] = [g.alloc(outs * 4), g.alloc(c.count * 4)];
+  const ds: Dispatch[] = [];
+  const linear = c.act.kind === 'linear';
+  let cur = io.dy;
+  if (c.dropout) {
+    const to = !c.pool && linear ? io.dx : t1;
+    ds.push(...dropoutBackward(g, { dy: cur, counter: io.counter, dx: to }, { count: outs, ...c.dropout }));
+    cur = to;
+  }
+  if (c.pool) {
+    const [s, to] = [c.pool.shape, linear ? io.dx : t2];
+    const argmax = io.argmax;
+    ds.push(
+      ...(c.pool.kind === 'max'
+        ? maxPoolBackward(g, { dy: cur, argmax, dx: to }, s)
+        : avgPoolBackward(g, { dy: cur, dx: to }, s)),
+    );
+    cur = to;
+  }
+  if (!linear) ds.push(...activationBackward(g, { dy: cur, saved: io.saved, dx: io.dx }, c.count, c.act, c.from));
+  return { ds, temps: [t1, t2] };
+}
+
+const actLabel = ([a, from]: [Act, string]): string =>
+  `${a.kind === 'leaky' ? `leaky(${a.alpha})` : a.kind} from ${from}`;
+
+describe('fused backward chain: dropoutᵀ + unpooling + activation derivative', () => {
+  const gpu = useGpu();
+  const pools: [string, PoolShape | null][] = [['no pool', null], ...WINDOWS];
+  const cases = pools.flatMap(([name, s]) =>
+    (s ? KINDS : (['max'] as const)).flatMap((kind) =>
+      ACTS.flatMap((act) =>
+        [true, false].map((drop) => [s ? `${kind} ${name}` : name, actLabel(act), drop, kind, s, act] as const),
+      ),
+    ),
+  );
+  it.each(cases)('%s, %s, dropout %s', async (_name, _act, drop, kind, s, [act, from]) => {
+    const g = gpu();
+    const count = s ? s.n * s.c * s.h * s.w : 301;
+    const c: BackwardChain = {
+      count,
+      act,
+      from,
+      pool: s ? { kind, shape: s } : undefined,
+      dropout: drop ? { rate: 0.25, seed: SEED } : undefined,
+    };
+    const { z, y, dy, argmax } = chainData(c, count);
+    const bufs = {
+      dy: g.upload(f32(dy)),
+      counter: g.upload(new Uint32Array([STEP])),
+      argmax: g.upload(argmax ?? new Uint32Array(4)),
+      saved: g.upload(from === 'output' ? y : f32(z)),
+      dx: g.upload(new Float32Array(count).fill(Number.NaN)),
+    };
+    run(g, backwardChain(g, bufs, c));
+    const fused = await g.readF32(bufs.dx);
+    expectAllclose('fused dx', fused, chainRef(c, dy, z, argmax), { atol: 1e-6, rtol: 1e-5 });
+    const dx2 = g.upload(new Float32Array(count).fill(Number.NaN));
+    const { ds, temps } = unfusedChain(g, c, { ...bufs, dx: dx2 });
+    if (ds.length > 0) {
+      run(g, ds);
+      expect(fused, 'bit for bit the unfused kernels').toEqual(await g.readF32(dx2));
+    }
+    for (const b of [...Object.values(bufs), dx2, ...temps]) g.release(b);
+  });
+});
+
+describe('the composed references of a fused chain (finite differences)', () => {
+  const s: PoolShape = { n: 1, c: 2, h: 5, w: 4, kh: 2, kw: 2, strideH: 2, strideW: 2, padding: 'same' };
+  const overlap: PoolShape = { ...s, kh: 3, kw: 3, padding: 'same' };
+  const cases = [
+    ...KINDS.flatMap((kind) => [s, overlap].map((w) => [`${kind} pool ${w.kh}x${w.kh}`, { kind, shape: w }] as const)),
+    ['no pool', undefined] as const,
+  ];
+  it.each(cases)('%s, tanh, dropout 0.5', (_name, pool) => {
+    const act: Act = { kind: 'tanh' };
+    const count = 40;
+    const c: BackwardChain = { count, act, from: 'input', pool, dropout: { rate: 0.5, seed: 3 } };
+    const { z, dy } = chainData(c, 9);
+    const forward = (v: Float64Array): Float64Array => {
+      const a = v.map((t) => actRef(act, t));
+      const p = pool ? poolRef(pool.kind, a, pool.shape).y : a;
+      return dropoutRef(p, STEP, { count: p.length, rate: 0.5, seed: 3 });
+    };
+    const argmax =
+      pool?.kind === 'max'
+        ? maxPoolForwardRef(
+            z.map((t) => actRef(act, t)),
+            pool.shape,
+          ).argmax
+        : null;
+    checkGradFd('chain dz', z, (v) => dot(forward(v), dy), chainRef(c, dy, z, argmax));
+  });
+});
+
+/**
+ * A pooled tensor that a residual add reads besides the dropout: no forward fusion, and the backward
+ * chain ends at the pooling.
+ */
+const RESIDUAL = `input 8x8x1
+conv 4 3x3 same relu
+pool 2
+residual {
+  dropout 0.25
+  conv 4 3x3 same
+}
+dense 10 softmax`;
+/**
+ * Every chain form: avg pooling, a standalone gelu (derivative from its input), dense + dropout, a
+ * linear conv head, and a chain with no head (after a batch norm).
+ */
+const CHAINS = `input 8x8x1
+conv 4 3x3 same gelu
+avgpool 2
+dropout 0.2
+conv 6 3x3 same
+pool 2
+dropout 0.3
+conv 6 3x3 same
+batchnorm
+pool 2
+dropout 0.3
+dense 12 tanh
+dropout 0.5
+dense 10 softmax`;
+
+/** Batchnorm + relu with act' folded into its backward, one whose relu heads a pooling chain, and a residual. */
+const BN_ACT = `input 8x8x1
+conv 4 3x3 same bias=false
+batchnorm
+relu
+conv 4 3x3 same bias=false
+batchnorm
+leaky(0.1)
+pool 2
+residual { conv 4 3x3 same bias=false; batchnorm; relu; conv 4 3x3 same bias=false; batchnorm }
+relu
+dense 10 softmax`;
+
+const graphOf = (src: string, batch = 8) => buildGraph(parseNet(src, 'test.net'), batch, { seed: 3 });
+
+describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
+  const list = (src: string, training = true): string[] => {
+    const b = graphOf(src);
+    return findFusions(b.graph, { training, logits: b.logits }).map(describeFusion);
+  };
+
+  it("the reference network: each block's pooling + dropout forward, and its chain backward", () => {
+    expect(list(readFileSync('examples/reference.net', 'utf8'))).toEqual([
+      'forward   pool1 maxpool + dropout1 dropout: maxpool+dropout',
+      'forward   pool2 maxpool + dropout2 dropout: maxpool+dropout',
+      'forward   pool3 maxpool + dropout3 dropout: maxpool+dropout',
+      "backward  conv1 conv2d (relu') + pool1 maxpool + dropout1 dropout: dropout+maxunpool+relu'",
+      "backward  conv2 conv2d (relu') + pool2 maxpool + dropout2 dropout: dropout+maxunpool+relu'",
+      "backward  conv3 conv2d (relu') + pool3 maxpool + dropout3 dropout: dropout+maxunpool+relu'",
+      "backward  dense1 dense (relu') + dropout4 dropout: dropout+relu'",
+    ]);
+  });
+
+  it('every chain form: avg pooling, a standalone activation, a linear conv head, no head, dense + dropout', () => {
+    expect(list(CHAINS)).toEqual([
+      'forward   avgpool1 avgpool + dropout1 dropout: avgpool+dropout',
+      'forward   pool1 maxpool + dropout2 dropout: maxpool+dropout',
+      'forward   pool2 maxpool + dropout3 dropout: maxpool+dropout',
+      "backward  conv1 activation (gelu') + avgpool1 avgpool + dropout1 dropout: dropout+avgunpool+gelu'",
+      'backward  conv2 conv2d + pool1 maxpool + dropout2 dropout: dropout+maxunpool',
+      'backward  pool2 maxpool + dropout3 dropout: dropout+maxunpool',
+      "backward  dense1 dense (tanh') + dropout4 dropout: dropout+tanh'",
+    ]);
+  });
+
+  it("batchnorm + activation: act' folded, or left to the pooling chain it heads; never past a residual", () => {
+    expect(list(BN_ACT).filter((l) => l.includes('batchnorm'))).toEqual([
+      'both ways bn1 batchnorm + act1 activation: batchnorm+relu',
+      'forward   bn2 batchnorm + act2 activation: batchnorm+leaky(0.1)',
+      'both ways res1.bn1 batchnorm + res1.act1 activation: batchnorm+relu',
+    ]);
+  });
+
+  it('none at inference (dropout is the identity there)', () => {
+    expect(list(readFileSync('examples/reference.net', 'utf8'), false)).toEqual([]);
+  });
+
+  it('not through a tensor another op reads: the pooled tensor a residual add reads', () => {
+    expect(list(RESIDUAL)).toEqual(["backward  conv1 conv2d (relu') + pool1 maxpool: maxunpool+relu'"]);
+  });
+
+  it("not through a kept tensor: pool3's output kept, its dropout runs unfused", () => {
+    const b = graphOf(readFileSync('examples/reference.net', 'utf8'));
+    const pool3 = b.graph.nodes.find((n) => n.layer === 'pool3')?.out;
+    if (!pool3) throw new Error('no pool3');
+    const kept = findFusions(b.graph, { training: true, logits: b.logits, keep: [pool3] }).map(describeFusion);
+    expect(kept).toHaveLength(6);
+    expect(kept.filter((l) => l.includes('dropout3'))).toEqual([]);
+    expect(kept).toContain("backward  conv3 conv2d (relu') + pool3 maxpool: maxunpool+relu'");
+  });
+});
+
+describe('a fused plan trains to the same weights as the unfused plan, bit for bit', () => {
+  const gpu = useGpu();
+  async function train(src: string, fuse: boolean, steps: number) {
+    const g = gpu();
+    const batch = 8;
+    const built = graphOf(src, batch);
+    const params = new ParamStore(g, built.params);
+    params.initialise(5);
+    const counter = g.upload(new Uint32Array(4));
+    const [stats, rates] = [g.upload(new Uint32Array(4)), g.upload(new Float32Array([0.01]))];
+    const o = { training: true, logits: built.logits, labels: built.labels, persistent: params.buffers };
+    const p = plan(g, built.graph, { ...o, counter, stats, endsStep: true, fuse });
+    const opt = new OptimizerState(g, params, { name: 'adam', momentum: 0, nesterov: false, weightDecay: 0 });
+    const step = [
+      ...p.forward,
+      ...p.backward,
+      ...opt.updates(params, p.grads, { counter, lrTable: rates }),
+      ...p.finish,
+    ];
+    const rng = new Rng(11);
+    for (let i = 0; i < steps; i++) {
+      const x = rangeOf(p.buffer(built.x));
+      const y = rangeOf(p.buffer(built.labels));
+      g.write(x.buffer, f32(rng.floats(batch * 64, 0, 1)), x.offset);
+      g.write(
+        y.buffer,
+        Uint32Array.from({ length: batch }, () => rng.int(10)),
+        y.offset,
+      );
+      g.run(step);
+    }
+    const weights = await params.read();
+    const fusions = p.fusions.length;
+    g.free(step.filter((d) => ![...p.forward, ...p.backward, ...p.finish].includes(d)));
+    p.release();
+    for (const b of [counter, stats, rates]) g.release(b);
+    return { weights, fusions };
+  }
+
+  it.each([
+    ['the small model', 'input 8x8x1\nconv 4 3x3 same relu\npool 2\ndropout 0.1\ndense 10 softmax'],
+    ['every chain form', CHAINS],
+    ['a pooled tensor a residual add reads', RESIDUAL],
+    ["batchnorm + activation (act' folded; a chain head; a residual add reading a batchnorm)", BN_ACT],
+  ])('%s', async (_name, src) => {
+    const fused = await train(src, true, 4);
+    const unfused = await train(src, false, 4);
+    expect(fused.fusions).toBeGreaterThan(0);
+    expect(unfused.fusions).toBe(0);
+    for (const [name, t] of unfused.weights) expect(fused.weights.get(name)?.data, name).toEqual(t.data);
+    // And training moved them: the comparison is not of initial values.
+    const before = new ParamStore(gpu(), graphOf(src).params);
+    before.initialise(5);
+    const first = [...(await before.read()).values()][0]?.data;
+    expect([...fused.weights.values()][0]?.data).not.toEqual(first);
+    before.release();
+  });
+});
