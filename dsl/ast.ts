@@ -29,7 +29,8 @@ export type LayerBody =
 export type LayerSpec = LayerBody & { span: Span };
 
 export interface Program {
-  input: SpatialShape;
+  /** null: the file has no `input` line (the checker uses the data's shape, or 28x28x1). */
+  input: SpatialShape | null;
   layers: LayerSpec[];
   train: TrainConfig;
   augment: AugmentConfig;

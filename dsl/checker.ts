@@ -9,9 +9,17 @@ import type { ActSpec, LayerSpec, Program } from './ast.ts';
 /** Fashion-MNIST's ten classes: the width a network's output must have unless the caller gives another. */
 export const DEFAULT_CLASSES = 10;
 
+/** Fashion-MNIST's image shape: the input of a file without an `input` line, unless the data says another. */
+export const DEFAULT_INPUT: SpatialShape = { h: 28, w: 28, c: 1 };
+
 export interface CheckOptions {
-  /** The class count: the network must end in one output per class (default DEFAULT_CLASSES). */
-  classes?: number;
+  /**
+   * The data's class count: the network must end in one output per class. Left out, Fashion-MNIST's
+   * DEFAULT_CLASSES; null, any count (a file read before its data).
+   */
+  classes?: number | null;
+  /** The data's image shape: the input of a file without an `input` line (default DEFAULT_INPUT). */
+  input?: SpatialShape;
 }
 /** The engine's conv stride limit, which a residual projection (a 1×1 conv) must respect too. */
 const MAX_STRIDE = 4;
@@ -280,20 +288,26 @@ function totalStride(layers: Layer[]): [number, number] {
 }
 
 export function check(p: Program, source: string, file: string, o: CheckOptions = {}): ModelIR {
-  const classes = o.classes ?? DEFAULT_CLASSES;
+  const classes = o.classes === undefined ? DEFAULT_CLASSES : o.classes;
   const last = p.layers.at(-1);
   if (!last) throw new DslError(file, source, p.end, 'expected a layer but found end of file');
   const c = new Checker(source, file, last);
-  const layers = c.layers(p.layers, p.input, '');
-  const output = layers.at(-1)?.output ?? p.input;
-  const ok = isFlat(output) ? output.units === classes : output.h === 1 && output.w === 1 && output.c === classes;
-  if (!ok)
-    c.fail(last.span, `the network must end in ${classes} outputs (one per class) but ends in ${shapeText(output)}`);
+  const input = p.input ?? o.input ?? DEFAULT_INPUT;
+  const layers = c.layers(p.layers, input, '');
+  const output = layers.at(-1)?.output ?? input;
+  const ends = isFlat(output) ? output.units : output.h === 1 && output.w === 1 ? output.c : null;
+  if (classes !== null && ends !== classes)
+    c.fail(
+      last.span,
+      o.classes === undefined || ends === null
+        ? `the network must end in ${classes} outputs (one per class) but ends in ${shapeText(output)}`
+        : `the network ends in ${ends} outputs but the data has ${classes} classes`,
+    );
   const params = layers.reduce((a, l) => sum(a, l.params), none);
   return {
     source,
     file,
-    input: p.input,
+    input,
     layers,
     output,
     train: p.train,

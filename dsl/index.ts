@@ -9,7 +9,7 @@ export * from './ir.ts';
 export { DslError, formatError, escapeControl } from './errors.ts';
 export { summarize, kerasShape, thousands } from './summary.ts';
 export { TRAIN_KEYS, AUGMENT_KEYS, trainDefaults, AUGMENT_DEFAULTS, overrideTrain } from './options.ts';
-export { DEFAULT_CLASSES, type CheckOptions } from './checker.ts';
+export { DEFAULT_CLASSES, DEFAULT_INPUT, type CheckOptions } from './checker.ts';
 
 /**
  * Parse and check a .net source. Throws DslError (the first error in source order: syntax and

@@ -1,7 +1,8 @@
 // Batch gather: the dataset stays on the GPU as bytes; every step builds its batch from it.
-// B batch, H×W image (one channel). Out: x [B,1,H,W] f32 row-major, y [B] u32 class.
-// images: n·H·W bytes, little-endian packed, byte i = (images[i/4] >> 8·(i%4)) & 255; labels: n bytes, likewise.
-// value = (pixel/255 − mean) / std        (mean 0, std 1: plain pixel/255)
+// B batch, C channels (1–4: grey, RGB, RGBA), H×W image. Out: x [B,C,H,W] f32 (NCHW), y [B] u32 class.
+// images: n·C·H·W bytes, each sample channel-planar (NCHW, as CIFAR's files), little-endian packed,
+//   byte i = (images[i/4] >> 8·(i%4)) & 255; labels: n bytes, likewise.
+// value = (pixel/255 − mean[c]) / std[c]  (mean 0, std 1: plain pixel/255); fields mean0…mean3, inv_std0…3.
 //
 // train_batch: t = (counter[0] − epoch_start) mod steps_per_epoch, sample b = indices[t·B + b].
 //   counter[0] is the global step, advanced on the GPU after each step, so many steps recorded into
@@ -9,6 +10,7 @@
 //   Augmentation per sample, draws rand(seed, counter[0], b·32 + k) from lib/random.wgsl:
 //     k=0 flip (p ½), 1–2 shift x/y (integers in ±shift, zero fill), 3 angle (±rotate degrees),
 //     4 scale (1 ± zoom; > 1 enlarges), 5 erase gate (p erase), 6+2i / 7+2i size / position of erase try i.
+//   One draw per sample, the same transform for every channel.
 //   Inverse map of output (oy, ox): flip, then shift, then rotate+zoom about the centre sampled
 //   bilinearly (only when rotate or zoom > 0); outside the image reads pixel 0 (then normalised);
 //   erasing sets x itself to 0 (with mean/std: the mean, as torchvision's RandomErasing after Normalize).
@@ -18,11 +20,12 @@
 //   augmentation averages the predictions for both).
 // Bindings: 0 params; train: 1 images, 2 labels, 3 indices, 4 counter, 5 x, 6 y;
 //   eval: 1 images, 2 labels, 3 x, 4 y.
-// Dispatch: B workgroups of 64 (one per batch row); each thread does pixels lid, lid+64, …
+// Dispatch: B workgroups of 64 (one per batch row); each thread does values lid, lid+64, … of C·H·W.
 // Uses rand01/rand_u32 from lib/random.wgsl (CPU mirror src/util/hash.ts), prepended by the loader.
 
 struct Params {
   batch: u32,
+  c: u32,
   h: u32,
   w: u32,
   steps_per_epoch: u32,
@@ -34,8 +37,14 @@ struct Params {
   rotate: f32,
   zoom: f32,
   erase: f32,
-  mean: f32,
-  inv_std: f32,  // 1 / std
+  mean0: f32,
+  mean1: f32,
+  mean2: f32,
+  mean3: f32,
+  inv_std0: f32,  // 1 / std of channel 0
+  inv_std1: f32,
+  inv_std2: f32,
+  inv_std3: f32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -59,6 +68,13 @@ fn pixel(base: u32, sy: i32, sx: i32) -> f32 {
   if (sy < 0 || sx < 0 || sy >= i32(P.h) || sx >= i32(P.w)) { return 0.0; }
   let i = base + u32(sy) * P.w + u32(sx);
   return f32((images[i >> 2u] >> ((i & 3u) * 8u)) & 255u) / 255.0;
+}
+
+// (v − mean[c]) / std[c].
+fn normalised(v: f32, c: u32) -> f32 {
+  let mean = vec4f(P.mean0, P.mean1, P.mean2, P.mean3);
+  let inv_std = vec4f(P.inv_std0, P.inv_std1, P.inv_std2, P.inv_std3);
+  return (v - mean[c]) * inv_std[c];
 }
 
 fn bilinear(base: u32, fy: f32, fx: f32) -> f32 {
@@ -144,7 +160,7 @@ fn draw(row: u32, step: u32) -> Aug {
   return g;
 }
 
-fn augmented(g: Aug, base: u32, oy: u32, ox: u32) -> f32 {
+fn augmented(g: Aug, base: u32, c: u32, oy: u32, ox: u32) -> f32 {
   if (g.erase && oy >= g.top && oy < g.top + g.eh && ox >= g.left && ox < g.left + g.ew) { return 0.0; }
   var fx = i32(ox);
   if (g.flip) { fx = i32(P.w) - 1 - fx; }
@@ -160,7 +176,7 @@ fn augmented(g: Aug, base: u32, oy: u32, ox: u32) -> f32 {
   } else {
     v = pixel(base, fy, fx);
   }
-  return (v - P.mean) * P.inv_std;
+  return normalised(v, c);
 }
 
 @compute @workgroup_size(64)
@@ -171,9 +187,12 @@ fn train_batch(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
   let t = (step - P.epoch_start) % P.steps_per_epoch;
   let sample = indices[t * P.batch + row];
   let hw = P.h * P.w;
+  let chw = P.c * hw;
   let g = draw(row, step);
-  for (var p = lid; p < hw; p += 64u) {
-    x_train[row * hw + p] = augmented(g, sample * hw, p / P.w, p % P.w);
+  for (var p = lid; p < chw; p += 64u) {
+    let c = p / hw;
+    let q = p % hw;
+    x_train[row * chw + p] = augmented(g, sample * chw + c * hw, c, q / P.w, q % P.w);
   }
   if (lid == 0u) { y_train[row] = label_at(sample); }
 }
@@ -184,11 +203,14 @@ fn eval_batch(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   if (row >= P.batch) { return; }
   let sample = P.offset + row;
   let hw = P.h * P.w;
-  for (var p = lid; p < hw; p += 64u) {
+  let chw = P.c * hw;
+  for (var p = lid; p < chw; p += 64u) {
     // flip = 1 mirrors every image (test-time augmentation), not a random draw as in training.
-    let ox = p % P.w;
+    let c = p / hw;
+    let q = p % hw;
+    let ox = q % P.w;
     let sx = select(ox, P.w - 1u - ox, P.flip != 0u);
-    x_eval[row * hw + p] = (pixel(sample * hw, i32(p / P.w), i32(sx)) - P.mean) * P.inv_std;
+    x_eval[row * chw + p] = normalised(pixel(sample * chw + c * hw, i32(q / P.w), i32(sx)), c);
   }
   if (lid == 0u) { y_eval[row] = label_at(sample); }
 }

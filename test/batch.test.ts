@@ -87,6 +87,84 @@ describe('training gather (GPU vs reference), counter written between submits', 
   });
 });
 
+// Colour (C = 3, NCHW): one draw per sample moves every channel alike; each channel has its own mean/std.
+const C = 3;
+const rgb: Dataset = { ...randomDataset(N * C, H, W, 4), labels: ds.labels, n: N, channels: C };
+const RGB_NORM: Normalize = { mean: [0.49, 0.48, 0.45], std: [0.25, 0.24, 0.26] };
+
+describe('colour gather (C = 3, GPU vs reference)', () => {
+  const gpu = useGpu();
+  const cases: [string, AugmentParams, typeof EXACT][] = [
+    ['plain', {}, EXACT],
+    ['shift + flip + erase', { shift: 2, flip: true, erase: 1 }, EXACT],
+    ['rotate + zoom (bilinear)', { rotate: 30, zoom: 0.2 }, GEO],
+  ];
+  it.each(cases)("training: %s, per-channel normalised (the dataset's own)", async (_name, augment, tol) => {
+    const g = gpu();
+    const data = uploadDataset(g, { ...rgb, normalize: RGB_NORM });
+    const indices = g.upload(order),
+      counter = g.alloc(16),
+      x = g.alloc(B * C * H * W * 4),
+      labels = g.alloc(B * 4);
+    const s: TrainGather = { batch: B, stepsPerEpoch: STEPS, seed: 5, augment };
+    const d = gatherTrain(g, { data, indices, counter, x, labels }, s);
+    for (const step of [0, 4]) {
+      g.write(counter, new Uint32Array([step, 0, 0, 0]));
+      g.run(d);
+      const ref = gatherTrainRef({ ...rgb, normalize: RGB_NORM }, order, step, s);
+      expectAllclose(`colour x (step ${step})`, await g.readF32(x), ref.x, tol, [B, C, H, W]);
+      expect(Array.from(await g.readU32(labels))).toEqual(Array.from(ref.labels));
+    }
+    g.free(d);
+    [indices, counter, x, labels].forEach((b) => g.release(b));
+    data.release();
+  });
+
+  it('evaluation, plain and mirrored, per-channel normalised', async () => {
+    const g = gpu();
+    const data = uploadDataset(g, rgb);
+    const x = g.alloc(6 * C * H * W * 4),
+      labels = g.alloc(6 * 4);
+    for (const flip of [false, true]) {
+      const s = { batch: 6, offset: 30, normalize: RGB_NORM, flip };
+      const d = gatherEval(g, { data, x, labels }, s);
+      g.run(d);
+      expectAllclose(`colour eval x (flip ${flip})`, await g.readF32(x), gatherEvalRef(rgb, s).x, EXACT, [6, C, H, W]);
+      g.free(d);
+    }
+    [x, labels].forEach((b) => g.release(b));
+    data.release();
+  });
+
+  it('reference: each channel is the grey gather of its plane, with its own mean and std', () => {
+    const s: TrainGather = { batch: B, stepsPerEpoch: STEPS, seed: 3, augment: { shift: 2, flip: true, rotate: 20 } };
+    const colour = gatherTrainRef({ ...rgb, normalize: RGB_NORM }, order, 2, s).x;
+    const px = H * W;
+    for (let c = 0; c < C; c++) {
+      // The plane c of every sample, as a grey dataset.
+      const images = new Uint8Array(N * px);
+      for (let i = 0; i < N; i++) images.set(rgb.images.subarray((i * C + c) * px, (i * C + c + 1) * px), i * px);
+      const norm = { mean: (RGB_NORM.mean as number[])[c]!, std: (RGB_NORM.std as number[])[c]! };
+      const grey = gatherTrainRef({ ...ds, images }, order, 2, { ...s, normalize: norm }).x;
+      for (let b = 0; b < B; b++)
+        expect(Array.from(colour.subarray((b * C + c) * px, (b * C + c + 1) * px))).toEqual(
+          Array.from(grey.subarray(b * px, (b + 1) * px)),
+        );
+    }
+  });
+
+  it('more than four channels, or a std of 0 for a channel, are refused', () => {
+    const g = gpu();
+    expect(() => uploadDataset(g, { ...rgb, n: 5, channels: 5 })).toThrow(/5 channels: the batch gather takes 1–4/);
+    const data = uploadDataset(g, rgb);
+    const io = { data, x: g.alloc(4), labels: g.alloc(4) };
+    expect(() => gatherEval(g, io, { batch: 1, offset: 0, normalize: { mean: [0, 0, 0], std: [1, 0, 1] } })).toThrow(
+      /std 0/,
+    );
+    data.release();
+  });
+});
+
 describe('the epoch contract', () => {
   const gpu = useGpu();
 

@@ -23,8 +23,19 @@ describe('the class count', () => {
     expect(() => parseNet(THREE, 'three.net')).toThrow('the network must end in 10 outputs (one per class)');
     expect(parseNet(THREE, 'three.net', { classes: 3 }).layers.at(-1)!.output).toEqual({ units: 3 });
     expect(() => parseNet('dense 10 softmax', 'm.net', { classes: 3 })).toThrow(
-      'the network must end in 3 outputs (one per class) but ends in 10',
+      'the network ends in 10 outputs but the data has 3 classes',
     );
+    // null: any count (a file read before its data); a file without `input` takes the data's shape.
+    expect(parseNet('dense 7 softmax', 'm.net', { classes: null }).output).toEqual({ units: 7 });
+    const sixteen = parseNet('conv 4 3x3 same relu\npool 2\ndense 3 softmax', 'm.net', {
+      classes: 3,
+      input: { h: 16, w: 16, c: 3 },
+    });
+    expect(sixteen.input).toEqual({ h: 16, w: 16, c: 3 });
+    expect(sixteen.layers[0]!.params.trainable).toBe(3 * 9 * 4 + 4);
+    expect(
+      parseNet('input 8x8x1\ndense 3 softmax', 'm.net', { classes: 3, input: { h: 16, w: 16, c: 3 } }).input,
+    ).toEqual({ h: 8, w: 8, c: 1 });
   });
 
   it('the metrics: from the size of the confusion matrix or of the probabilities', () => {
@@ -37,6 +48,37 @@ describe('the class count', () => {
     expect(perClass(m.confusion).map((c) => c.support)).toEqual([1, 2, 1]);
     expect(classificationReport(m.confusion, undefined, ['a', 'b', 'c'])).toContain('           c      0.00');
     expect(confusionTable(m.confusion, undefined, ['a', 'b', 'c']).split('\n')).toHaveLength(4);
+  });
+
+  it('the text confusion matrix: numbered columns right over their counts, whole names down the side', () => {
+    const fashion = Array.from({ length: 100 }, (_, i) => (i % 11 === 0 ? 990 + i / 11 : i % 7));
+    fashion[9] = 12; // T-shirt/top taken for an ankle boot: a two-digit count
+    expect(confusionTable(fashion)).toBe(
+      [
+        'true \\ predicted    0    1    2    3    4    5    6    7    8    9',
+        '0 T-shirt/top     990    1    2    3    4    5    6    0    1   12',
+        '1 Trouser           3  991    5    6    0    1    2    3    4    5',
+        '2 Pullover          6    0  992    2    3    4    5    6    0    1',
+        '3 Dress             2    3    4  993    6    0    1    2    3    4',
+        '4 Coat              5    6    0    1  994    3    4    5    6    0',
+        '5 Sandal            1    2    3    4    5  995    0    1    2    3',
+        '6 Shirt             4    5    6    0    1    2  996    4    5    6',
+        '7 Sneaker           0    1    2    3    4    5    6  997    1    2',
+        '8 Bag               3    4    5    6    0    1    2    3  998    5',
+        '9 Ankle boot        6    0    1    2    3    4    5    6    0  999',
+      ].join('\n'),
+    );
+    // Wider counts widen every column alike; twelve classes number their rows to two digits.
+    const twelve = Array.from({ length: 144 }, (_, i) => (i === 0 ? 123456 : i % 13 === 0 ? 7 : 0));
+    const names = Array.from({ length: 12 }, (_, c) => `class number ${c} with a long name`);
+    const lines = confusionTable(twelve, 12, names).split('\n');
+    expect(lines[0]).toBe(
+      `${'true \\ predicted'.padEnd(23)}${[...Array(12).keys()].map((j) => String(j).padStart(7)).join('')}`,
+    );
+    expect(lines[1]).toBe(` 0 class number 0 with…${'123456'.padStart(7)}${'0'.padStart(7).repeat(11)}`);
+    expect(lines[12]).toBe(`11 class number 11 wit…${'0'.padStart(7).repeat(11)}${'7'.padStart(7)}`);
+    // Every column's header ends where its counts end.
+    for (const line of lines) expect(line.length).toBe(lines[0]!.length);
   });
 
   describe('the trainer: from the model', () => {

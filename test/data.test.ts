@@ -215,9 +215,9 @@ describe('loading errors: DataError naming the path (and how to install)', () =>
         'magic number 2051, expected 2049 (this is an idx3 image file)',
     ],
     [
-      'not 28x28',
+      'test images of another size than the training images',
       () => dataDir('small', false, { 't10k-images-idx3-ubyte': encodeIdx(generated(3, 2, 4, 4)).images }),
-      (d) => `${d}/t10k-images-idx3-ubyte: images of 4x4, expected Fashion-MNIST's 28x28`,
+      (d) => `${d}/t10k-images-idx3-ubyte: images of 4x4 but the training images are 28x28`,
     ],
   ];
   it.each(cases)('%s', (_name, make, message) => {
@@ -266,10 +266,12 @@ describe('bounded reading: at most what the header announces, only what a subset
     const bad = encodeIdx(TRAIN).labels.slice();
     bad[8 + 5] = 12;
     const dir = dataDir('subset-labels', true, { 'train-labels-idx1-ubyte': bad });
+    writeFileSync(join(dir, 'classes.txt'), `${CLASS_NAMES.join('\n')}\n`);
     expect(loadFashionMnist(dir, { subset: 5 }).train.n).toBe(5);
     expectDataError(
       () => loadFashionMnist(dir, { subset: 6 }),
-      `${join(dir, 'train-labels-idx1-ubyte.gz')}: label 12 at index 5 is outside 0–9`,
+      `${join(dir, 'train-labels-idx1-ubyte.gz')}: label 12 at index 5 is outside 0–9 ` +
+        `(${join(dir, 'classes.txt')} names 10)`,
     );
   });
   it.each([
@@ -364,8 +366,8 @@ describe("Kaggle's CSV form", () => {
     ['pixel above 255', row(2, (i) => (i === 783 ? 256 : 0)), 'f.csv:1: pixel784 is 256, outside 0–255'],
     ['negative pixel', `${good}\n\n${row(2, (i) => (i === 4 ? -1 : 0))}`, 'f.csv:3: pixel5 is -1, outside 0–255'],
     ['fractional pixel', row(2, (i) => (i === 1 ? 12.5 : 0)), 'f.csv:1: pixel2 is 12.5, not a whole number'],
-    ['label 10', row(10, () => 0), 'f.csv:1: label 10 is outside 0–9'],
-    ['label -1', `${good}\n${row(-1, () => 0)}`, 'f.csv:2: label -1 is outside 0–9'],
+    ['label 256', row(256, () => 0), 'f.csv:1: label 256 is outside 0–255'],
+    ['label -1', `${good}\n${row(-1, () => 0)}`, 'f.csv:2: label -1 is outside 0–255'],
     ['fractional label', row(2.5, () => 0), 'f.csv:1: label is 2.5, not a whole number'],
     ['no rows', `${header}\n\n`, 'f.csv: no images (expected lines of a label and 784 pixels)'],
     // Rows are reserved as they are found, not 784 bytes per line up front (7.8 GB here).

@@ -47,6 +47,7 @@ const EXAMPLES: [string, number, number][] = [
   ['residual.net', 19562, 0],
   ['quick.net', 56714, 0],
   ['fast.net', 150698, 640], // checked by hand: convs 288+9216+18432+36864+73728, BN β/γ 640, dense 11530
+  ['cifar10.net', 554474, 256], // convs 864+9216+18432, BN β/γ 256, dense 524416+1290
   ['best.net', 695850, 1856], // convs, BN, two 1×1 projections with bias (2112 + 8320), dense 1290
 ];
 

@@ -11,14 +11,16 @@ const files = readdirSync('examples')
   .filter((f) => f.endsWith('.net'))
   .sort();
 
-function noise(n: number): Dataset {
+/** n random images of the network's input shape (grey 28x28, or e.g. CIFAR's 32x32x3). */
+function noise(n: number, { h, w, c }: { h: number; w: number; c: number }): Dataset {
   const rng = new Rng(n);
   return {
-    images: new Uint8Array(n * 784).map(() => rng.int(256)),
+    images: new Uint8Array(n * h * w * c).map(() => rng.int(256)),
     labels: new Uint8Array(n).map(() => rng.int(10)),
     n,
-    rows: 28,
-    cols: 28,
+    rows: h,
+    cols: w,
+    channels: c,
   };
 }
 
@@ -30,7 +32,7 @@ describe('examples train a few steps', () => {
     const t = new Trainer(gpu(), ir, 1);
     const before = await t.params.read();
     const batch = 4;
-    const h = await t.fit(noise(batch * 2), null, {
+    const h = await t.fit(noise(batch * 2, ir.input), null, {
       epochs: 1,
       batch,
       lr: ir.train.lr,

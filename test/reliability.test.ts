@@ -278,16 +278,16 @@ describe('bad input: one line on stderr, exit 2, nothing on stdout or disk, the 
       `${join(tmp, 'pixel.csv')}:2: pixel1 is 300, outside 0–255`,
     ],
     [
-      'train: CSV label outside 0–9',
+      'train: CSV label outside 0–255',
       () => [
         'train',
         TINY,
         '--csv',
-        csv('label', 4, (r) => (r[0] = `12${r[0]!.slice(r[0]!.indexOf(','))}`)),
+        csv('label', 4, (r) => (r[0] = `256${r[0]!.slice(r[0]!.indexOf(','))}`)),
         '--test-csv',
         csv('t3', 4),
       ],
-      `${join(tmp, 'label.csv')}:1: label 12 is outside 0–9`,
+      `${join(tmp, 'label.csv')}:1: label 256 is outside 0–255`,
     ],
     // Weights and run directories
     [

@@ -1,8 +1,8 @@
 // CPU reference of shaders/batch.wgsl in float64: the same random draws (src/util/hash.ts), the same
 // integer choices (flip, shift, erase rectangle), the geometry with Math.sin/cos. For tests only.
 import { rand01, randU32 } from '../util/hash.ts';
-import type { Dataset } from './dataset.ts';
-import type { AugmentParams, Normalize, TrainGather } from './batch.ts';
+import { channelsOf, imageBytes, type Dataset } from './dataset.ts';
+import { channelNorm, type AugmentParams, type Normalize, type TrainGather } from './batch.ts';
 
 const f = Math.fround;
 
@@ -54,9 +54,22 @@ export function drawAug(a: AugmentParams, h: number, w: number, seed: number, st
   return out;
 }
 
+/** One sample, every channel through the same transform: [C,H,W]. */
 function sampleImage(ds: Dataset, sample: number, g: SampleAug | null, norm: Normalize): Float64Array {
   const { rows: h, cols: w } = ds;
-  const base = sample * h * w;
+  const out = new Float64Array(imageBytes(ds));
+  for (let c = 0; c < channelsOf(ds); c++)
+    out.set(sampleChannel(ds, (sample * channelsOf(ds) + c) * h * w, g, channelNorm(norm, c)), c * h * w);
+  return out;
+}
+
+function sampleChannel(
+  ds: Dataset,
+  base: number,
+  g: SampleAug | null,
+  norm: { mean: number; std: number },
+): Float64Array {
+  const { rows: h, cols: w } = ds;
   const pixel = (sy: number, sx: number): number =>
     sy < 0 || sx < 0 || sy >= h || sx >= w ? 0 : ds.images[base + sy * w + sx]! / 255;
   const out = new Float64Array(h * w);
@@ -91,15 +104,15 @@ function sampleImage(ds: Dataset, sample: number, g: SampleAug | null, norm: Nor
   return out;
 }
 
-/** The training batch the GPU builds when counter[0] = step: x [B,1,H,W] and labels [B]. */
+/** The training batch the GPU builds when counter[0] = step: x [B,C,H,W] and labels [B]. */
 export function gatherTrainRef(
   ds: Dataset,
   indices: ArrayLike<number>,
   step: number,
   s: TrainGather,
 ): { x: Float64Array; labels: Uint32Array } {
-  const px = ds.rows * ds.cols;
-  const norm = s.normalize ?? { mean: 0, std: 1 };
+  const px = imageBytes(ds);
+  const norm = s.normalize ?? ds.normalize ?? { mean: 0, std: 1 };
   const t = ((step - (s.epochStartStep ?? 0)) >>> 0) % s.stepsPerEpoch;
   const x = new Float64Array(s.batch * px);
   const labels = new Uint32Array(s.batch);
@@ -119,10 +132,10 @@ export function gatherEvalRef(
   ds: Dataset,
   s: { batch: number; offset: number; normalize?: Normalize; flip?: boolean },
 ): { x: Float64Array; labels: Uint32Array } {
-  const px = ds.rows * ds.cols;
+  const px = imageBytes(ds);
   const x = new Float64Array(s.batch * px);
   const mirror: SampleAug | null = s.flip ? { flip: true, dx: 0, dy: 0, geo: null, erase: null } : null;
   for (let b = 0; b < s.batch; b++)
-    x.set(sampleImage(ds, s.offset + b, mirror, s.normalize ?? { mean: 0, std: 1 }), b * px);
+    x.set(sampleImage(ds, s.offset + b, mirror, s.normalize ?? ds.normalize ?? { mean: 0, std: 1 }), b * px);
   return { x, labels: Uint32Array.from(ds.labels.subarray(s.offset, s.offset + s.batch)) };
 }

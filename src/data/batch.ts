@@ -15,16 +15,20 @@ import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { GpuError, ShapeError } from '../errors.ts';
 import { chainWork, f32Bytes, type Work } from '../gpu/work.ts';
 import { Rng } from '../util/rng.ts';
-import type { Dataset } from './dataset.ts';
+import { channelsOf, type Dataset } from './dataset.ts';
 
 export interface GpuDataset {
-  /** n·h·w pixel bytes, four to a u32 (little-endian). */
+  /** n·c·h·w pixel bytes (each sample NCHW), four to a u32 (little-endian). */
   images: GPUBuffer;
   /** n label bytes, four to a u32. */
   labels: GPUBuffer;
   n: number;
+  /** Channels (absent: 1). */
+  c?: number;
   h: number;
   w: number;
+  /** The dataset's own normalisation (Dataset.normalize): what a gather without one applies. */
+  normalize?: Normalize;
   release(): void;
 }
 
@@ -42,12 +46,25 @@ export interface AugmentParams {
   erase?: number;
 }
 
-/** x = (pixel/255 − mean) / std. The default {0, 1} is plain pixel/255 in [0, 1]. */
+/**
+ * x = (pixel/255 − mean) / std, one number for every channel or one per channel. The default {0, 1}
+ * is plain pixel/255 in [0, 1].
+ */
 export interface Normalize {
-  mean: number;
-  std: number;
+  mean: number | readonly number[];
+  std: number | readonly number[];
 }
 
+/** The most channels a gather takes (grey, RGB, RGBA): its uniform has four means and four stds. */
+export const MAX_CHANNELS = 4;
+
+/** Channel c's mean and std. */
+export function channelNorm(norm: Normalize, c: number): { mean: number; std: number } {
+  const at = (v: number | readonly number[]): number => (typeof v === 'number' ? v : (v[c] ?? Number.NaN));
+  return { mean: at(norm.mean), std: at(norm.std) };
+}
+
+const IDENTITY: Normalize = { mean: 0, std: 1 };
 const MAX_PIXELS = 16384; // erasing's integer area·aspect product stays below 2³² up to 128×128
 
 export function uploadDataset(gpu: Gpu, ds: Dataset): GpuDataset {
@@ -59,14 +76,19 @@ export function uploadDataset(gpu: Gpu, ds: Dataset): GpuDataset {
     );
   if (ds.rows * ds.cols > MAX_PIXELS)
     throw new ShapeError(`images of ${ds.rows}x${ds.cols}: the batch gather takes at most ${MAX_PIXELS} pixels`);
+  const c = channelsOf(ds);
+  if (!(Number.isInteger(c) && c >= 1 && c <= MAX_CHANNELS))
+    throw new ShapeError(`images of ${c} channels: the batch gather takes 1–${MAX_CHANNELS}`);
   const images = gpu.upload(ds.images, 'dataset images');
   const labels = gpu.upload(ds.labels, 'dataset labels');
   return {
     images,
     labels,
     n: ds.n,
+    c,
     h: ds.rows,
     w: ds.cols,
+    ...(ds.normalize ? { normalize: ds.normalize } : {}),
     release: () => {
       gpu.release(images);
       gpu.release(labels);
@@ -118,9 +140,15 @@ function params(
   a: AugmentParams,
   norm: Normalize,
 ) {
-  if (!(norm.std > 0)) throw new RangeError(`normalise std ${norm.std}: expected > 0`);
+  const channels = d.c ?? 1;
+  const ch = Array.from({ length: MAX_CHANNELS }, (_, c) => channelNorm(norm, Math.min(c, channels - 1)));
+  for (const { mean, std } of ch.slice(0, channels))
+    if (!(std > 0 && Number.isFinite(mean)))
+      throw new RangeError(`normalise mean ${mean} std ${std}: expected std > 0`);
+  const f32 = (v: number) => ({ f32: v });
   return {
     batch,
+    c: channels,
     h: d.h,
     w: d.w,
     stepsPerEpoch,
@@ -132,8 +160,8 @@ function params(
     rotate: { f32: a.rotate ?? 0 },
     zoom: { f32: a.zoom ?? 0 },
     erase: { f32: a.erase ?? 0 },
-    mean: { f32: norm.mean },
-    invStd: { f32: 1 / norm.std },
+    ...Object.fromEntries(ch.map((n, c) => [`mean${c}`, f32(n.mean)])),
+    ...Object.fromEntries(ch.map((n, c) => [`invStd${c}`, f32(1 / n.std)])),
   };
 }
 
@@ -146,14 +174,14 @@ function checkBatch(batch: number): void {
  * bilinear, when rotating or zooming) a pixel; training first reads the step counter, then the
  * sample's index, then its label: three dependent loads more.
  */
-function gatherWork(batch: number, h: number, w: number, train: boolean, bilinear: boolean): Work {
-  const pixels = batch * h * w;
+function gatherWork(batch: number, d: GpuDataset, train: boolean, bilinear: boolean): Work {
+  const pixels = batch * (d.c ?? 1) * d.h * d.w;
   return chainWork({
     flops: (bilinear ? 12 : 2) * pixels,
     bytesRead: pixels * (bilinear ? 4 : 1) + batch * (train ? 5 : 1),
     bytesWritten: f32Bytes(pixels, batch),
     threads: 64,
-    depth: Math.ceil((h * w) / 64) + (train ? 3 : 1),
+    depth: Math.ceil(pixels / batch / 64) + (train ? 3 : 1),
   });
 }
 
@@ -171,7 +199,7 @@ export interface TrainGather {
 }
 
 /**
- * Training batch: x [B,1,H,W] f32 and labels [B] u32 from indices[t·B …], t from the GPU step counter.
+ * Training batch: x [B,C,H,W] f32 and labels [B] u32 from indices[t·B …], t from the GPU step counter.
  * io.indices: u32 × ≥ stepsPerEpoch·B (the epoch's order); io.counter: u32, word 0 the global step.
  */
 export function gatherTrain(
@@ -203,12 +231,12 @@ export function gatherTrain(
         0,
         s.seed,
         s.augment ?? {},
-        s.normalize ?? { mean: 0, std: 1 },
+        s.normalize ?? d.normalize ?? IDENTITY,
       ),
       bindings: [d.images, d.labels, io.indices, io.counter, io.x, io.labels],
       workgroups: [s.batch],
       label: `gather train ${s.batch}`,
-      work: gatherWork(s.batch, d.h, d.w, true, (s.augment?.rotate ?? 0) > 0 || (s.augment?.zoom ?? 0) > 0),
+      work: gatherWork(s.batch, d, true, (s.augment?.rotate ?? 0) > 0 || (s.augment?.zoom ?? 0) > 0),
     }),
   ];
 }
@@ -227,11 +255,11 @@ export function gatherEval(
     gpu.kernel({
       shader: 'batch',
       entry: 'eval_batch',
-      params: params(d, s.batch, 1, 0, s.offset, 0, { flip: s.flip }, s.normalize ?? { mean: 0, std: 1 }),
+      params: params(d, s.batch, 1, 0, s.offset, 0, { flip: s.flip }, s.normalize ?? d.normalize ?? IDENTITY),
       bindings: [d.images, d.labels, io.x, io.labels],
       workgroups: [s.batch],
       label: `gather eval ${s.batch}@${s.offset}${s.flip ? ' mirrored' : ''}`,
-      work: gatherWork(s.batch, d.h, d.w, false, false),
+      work: gatherWork(s.batch, d, false, false),
     }),
   ];
 }

@@ -1,16 +1,26 @@
-// A dataset as bytes (the form it has on disk and on the GPU), and the two ways to cut one:
-// the first n samples, and Keras's validation_split. Decoders: idx.ts (idx files), csv.ts (Kaggle CSV).
-import { NUM_CLASSES } from './classes.ts';
+// A dataset as bytes (the form it has on disk and on the GPU), and the ways to cut one: the first n
+// samples, samples picked by index, and Keras's validation_split (split.ts: a random one).
+// Decoders: idx.ts (idx files), csv.ts (Kaggle CSV).
+import { labelRange } from './classes.ts';
 
 export interface Dataset {
-  /** n·rows·cols pixels, 0–255, image after image, each row-major. */
+  /** n·channels·rows·cols pixels, 0–255, image after image, each NCHW (channel-planar, rows row-major). */
   images: Uint8Array;
-  /** n class indices, 0–9. */
+  /** n class indices, 0 to the class count − 1. */
   labels: Uint8Array;
   n: number;
   rows: number;
   cols: number;
+  /** Colour channels (absent: 1, grey). */
+  channels?: number;
+  /** How its pixels become the network's input (absent: pixel/255); see src/data/batch.ts. */
+  normalize?: { mean: number | readonly number[]; std: number | readonly number[] };
 }
+
+export const channelsOf = (ds: Dataset): number => ds.channels ?? 1;
+
+/** Bytes per image: channels·rows·cols. */
+export const imageBytes = (ds: Dataset): number => channelsOf(ds) * ds.rows * ds.cols;
 
 function count(n: number, what: string): void {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`${what} must be a whole number ≥ 0, got ${n}`);
@@ -18,8 +28,20 @@ function count(n: number, what: string): void {
 
 /** Samples [from, to) as views of the same bytes (no copy). */
 export function slice(ds: Dataset, from: number, to: number): Dataset {
-  const px = ds.rows * ds.cols;
+  const px = imageBytes(ds);
   return { ...ds, images: ds.images.subarray(from * px, to * px), labels: ds.labels.subarray(from, to), n: to - from };
+}
+
+/** Samples at `indices` (in that order) as a new dataset. */
+export function gather(ds: Dataset, indices: readonly number[]): Dataset {
+  const px = imageBytes(ds);
+  const images = new Uint8Array(indices.length * px);
+  const labels = new Uint8Array(indices.length);
+  indices.forEach((src, i) => {
+    images.set(ds.images.subarray(src * px, (src + 1) * px), i * px);
+    labels[i] = ds.labels[src] as number;
+  });
+  return { ...ds, images, labels, n: indices.length };
 }
 
 /** The first n samples (all of them when n ≥ ds.n). */
@@ -40,9 +62,9 @@ export function validationSplit(ds: Dataset, fraction: number): { train: Dataset
   return { train: slice(ds, 0, split), val: slice(ds, split, ds.n) };
 }
 
-/** How many samples of each class. */
-export function labelHistogram(ds: Dataset): number[] {
-  const h = new Array<number>(NUM_CLASSES).fill(0);
+/** How many samples of each class (by default, of as many classes as the labels reach). */
+export function labelHistogram(ds: Dataset, classes = labelRange(ds.labels)): number[] {
+  const h = new Array<number>(classes).fill(0);
   for (const l of ds.labels) h[l]!++;
   return h;
 }

@@ -2,7 +2,7 @@
 // and web.ts). A file is a big-endian u32 magic (0x0000 0x08=ubyte, then the number of dims), one
 // big-endian u32 per dim, then the data: images idx3 = 2051 [n, rows, cols], labels idx1 = 2049 [n].
 import { DataError } from '../errors.ts';
-import { NUM_CLASSES } from './classes.ts';
+import { checkLabels, NUM_CLASSES } from './classes.ts';
 import type { Dataset } from './dataset.ts';
 
 export const IDX3_MAGIC = 2051;
@@ -97,11 +97,9 @@ export function checkIdxLength(h: IdxHeader, length: number, file: string): void
     );
 }
 
-/** Labels must be classes 0–9; `from` numbers them in messages when they are a part of the file's. */
-export function checkIdxLabels(labels: Uint8Array, file: string, from = 0): void {
-  const bad = labels.findIndex((l) => l >= NUM_CLASSES);
-  if (bad >= 0)
-    throw new DataError(`${file}: label ${labels[bad]} at index ${from + bad} is outside 0–${NUM_CLASSES - 1}`);
+/** Labels must be classes 0 to `classes` − 1 (Fashion-MNIST's ten unless given); `from` numbers them in messages. */
+export function checkIdxLabels(labels: Uint8Array, file: string, from = 0, classes: number = NUM_CLASSES): void {
+  checkLabels(labels, classes, file, from);
 }
 
 /** idx3 images: magic 2051, then n, rows, cols, then n·rows·cols pixel bytes. */

@@ -1,5 +1,7 @@
-// Reading Fashion-MNIST from disk: the four idx files, each gzipped (NAME.gz) or plain (NAME), and
-// Kaggle's CSV form. Decoding is the engine's (src/data/idx.ts, src/data/csv.ts); this is only files.
+// Reading image datasets from disk: the four idx files (Fashion-MNIST's, MNIST's, any size and label
+// range), each gzipped (NAME.gz) or plain (NAME), and Kaggle's CSV form; a folder of CIFAR batches
+// instead is read by src/node/cifar.ts. Decoding is the engine's (src/data/idx.ts, src/data/csv.ts);
+// this is only files.
 //
 // Bounded, whatever the files hold (src/node/files.ts does the reading):
 //   - idx: the header is read first (from a gzip file, the first bytes it inflates to), and at most
@@ -14,7 +16,15 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.ts';
 import {
-  checkIdxLabels,
+  CLASS_NAMES,
+  checkLabels,
+  isFashionMnist,
+  labelNumbers,
+  labelRange,
+  NUM_CLASSES,
+  parseClassList,
+} from '../data/classes.ts';
+import {
   checkIdxLength,
   checkIdxSize,
   idxImagesHeader,
@@ -22,8 +32,9 @@ import {
   MAX_IDX_BYTES,
   type IdxHeader,
 } from '../data/idx.ts';
-import { CsvParser, CsvRowCounter } from '../data/csv.ts';
+import { CsvParser, CsvRowCounter, firstLineLabelled, type CsvShape } from '../data/csv.ts';
 import type { Dataset } from '../data/dataset.ts';
+import { dataFormat, loadCifar, loadCifarTest } from './cifar.ts';
 import {
   GiB,
   KiB,
@@ -158,17 +169,73 @@ function find(dir: string, base: string): string {
 
 /** One split's images and labels: prefix 'train' or 't10k'; `keep` reads only the first so many. */
 export function loadIdxPair(dir: string, prefix: 'train' | 't10k', keep?: number): Dataset {
+  return readIdxPair(dir, prefix, keep).ds;
+}
+
+/** One split and the name of its labels file (for messages about its labels). */
+function readIdxPair(dir: string, prefix: 'train' | 't10k', keep?: number): { ds: Dataset; labelFile: string } {
   const imageFile = find(dir, `${prefix}-images-idx3-ubyte`);
   const labelFile = find(dir, `${prefix}-labels-idx1-ubyte`);
-  const im = readIdx(imageFile, 'images', keep, (h) => {
-    if (h.rows !== 28 || h.cols !== 28)
-      throw new DataError(`${imageFile}: images of ${h.rows}x${h.cols}, expected Fashion-MNIST's 28x28`);
-  });
+  const im = readIdx(imageFile, 'images', keep, () => {});
   const lb = readIdx(labelFile, 'labels', keep, (h) => {
     if (h.n !== im.h.n) throw new DataError(`${labelFile}: ${h.n} labels but ${imageFile} has ${im.h.n} images`);
   });
-  checkIdxLabels(lb.items, labelFile);
-  return { images: im.items, labels: lb.items, n: lb.items.length, rows: im.h.rows, cols: im.h.cols };
+  return {
+    ds: { images: im.items, labels: lb.items, n: lb.items.length, rows: im.h.rows, cols: im.h.cols },
+    labelFile,
+  };
+}
+
+/** The most a classes.txt may hold: 256 names of 4 KiB. */
+const CLASS_LIST_MAX_BYTES = 256 * 4 * KiB;
+
+/** A folder's classes.txt (one name a line, in label order), or null when it has none. */
+export function readClassList(dir: string): { names: string[]; file: string } | null {
+  const file = join(dir, 'classes.txt');
+  if (!existsSync(file)) return null;
+  const f = openInput(file, { what: 'a list of class names', maxBytes: CLASS_LIST_MAX_BYTES });
+  try {
+    return { names: parseClassList(new TextDecoder().decode(f.readAll()), file), file };
+  } finally {
+    f.close();
+  }
+}
+
+/**
+ * The class names of a folder of idx files, every label checked against them: its classes.txt, or
+ * as many classes as the labels reach, named by Fashion-MNIST for its files and by number otherwise.
+ */
+function idxClasses(
+  dir: string,
+  train: { ds: Dataset; labelFile: string } | null,
+  test: { ds: Dataset; labelFile: string },
+): string[] {
+  const sets = train ? [train, test] : [test];
+  const list = readClassList(dir);
+  const n = list ? list.names.length : labelRange(...sets.map((s) => s.ds.labels));
+  const names =
+    list?.names ??
+    (n === NUM_CLASSES && isFashionMnist(train?.ds.labels ?? null, test.ds.labels)
+      ? [...CLASS_NAMES]
+      : labelNumbers(n));
+  const why = list ? ` (${list.file} names ${n})` : '';
+  for (const s of sets) {
+    try {
+      checkLabels(s.ds.labels, n, s.labelFile);
+    } catch (e) {
+      throw new DataError(`${(e as Error).message}${why}`);
+    }
+  }
+  return names;
+}
+
+/** The training and test images must be of one size. */
+function checkSameSize(train: Dataset, test: Dataset, dir: string): void {
+  if (train.rows !== test.rows || train.cols !== test.cols)
+    throw new DataError(
+      `${join(dir, 't10k-images-idx3-ubyte')}: images of ${test.rows}x${test.cols} but the training images ` +
+        `are ${train.rows}x${train.cols}`,
+    );
 }
 
 function checkSubset(n: number | undefined): void {
@@ -177,26 +244,54 @@ function checkSubset(n: number | undefined): void {
 }
 
 /**
- * Fashion-MNIST's train (60,000) and test (10,000) sets from `dir`. `subset` keeps the first N
- * training images, and only those are read (the test set stays whole).
+ * The train and test sets of a folder of idx files (Fashion-MNIST's 60,000 and 10,000 by default)
+ * and their class names (idxClasses). `subset` keeps the first N training images, and only those
+ * are read (the test set stays whole).
  */
 export function loadFashionMnist(
   dir = DEFAULT_DATA_DIR,
   opts: { subset?: number } = {},
-): { train: Dataset; test: Dataset } {
+): { train: Dataset; test: Dataset; classes: string[] } {
   checkSubset(opts.subset);
-  if (!existsSync(dir) || !statSync(dir).isDirectory())
-    throw new DataError(`data directory ${dir} not found: ${INSTALL_HINT}`);
-  const train = loadIdxPair(dir, 'train', opts.subset);
-  const test = loadIdxPair(dir, 't10k');
-  return { train, test };
+  checkDir(dir);
+  const format = dataFormat(dir);
+  if (format !== 'idx') return loadCifar(dir, format, opts.subset);
+  const train = readIdxPair(dir, 'train', opts.subset);
+  const test = readIdxPair(dir, 't10k');
+  checkSameSize(train.ds, test.ds, dir);
+  return { train: train.ds, test: test.ds, classes: idxClasses(dir, train, test) };
 }
 
-/** Only the test set (10,000 images), for eval and report: the training files are not read. */
-export function loadFashionMnistTest(dir = DEFAULT_DATA_DIR): Dataset {
+function checkDir(dir: string): void {
   if (!existsSync(dir) || !statSync(dir).isDirectory())
     throw new DataError(`data directory ${dir} not found: ${INSTALL_HINT}`);
-  return loadIdxPair(dir, 't10k');
+}
+
+/** Only the test set, for eval and report: the training files are not read. */
+export function loadFashionMnistTest(dir = DEFAULT_DATA_DIR): Dataset {
+  return loadIdxTest(dir).ds;
+}
+
+/** The test set of a folder of idx files and its class names. */
+export function loadIdxTest(dir = DEFAULT_DATA_DIR): { ds: Dataset; classes: string[] } {
+  checkDir(dir);
+  const format = dataFormat(dir);
+  if (format !== 'idx') return loadCifarTest(dir, format);
+  const test = readIdxPair(dir, 't10k');
+  return { ds: test.ds, classes: idxClasses(dir, null, test) };
+}
+
+/**
+ * A validation set from a folder of idx files named as --data's: its t10k pair, or, when it has
+ * none, its train pair. `from` names the images file.
+ */
+export function loadIdxFolder(dir: string): { ds: Dataset; from: string } {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DataError(`data directory ${dir} not found`);
+  const has = (prefix: string): boolean =>
+    [`${prefix}-images-idx3-ubyte.gz`, `${prefix}-images-idx3-ubyte`].some((f) => existsSync(join(dir, f)));
+  const prefix = has('t10k') || !has('train') ? 't10k' : 'train';
+  const ds = loadIdxPair(dir, prefix);
+  return { ds, from: find(dir, `${prefix}-images-idx3-ubyte`) };
 }
 
 /**
@@ -204,42 +299,67 @@ export function loadFashionMnistTest(dir = DEFAULT_DATA_DIR): Dataset {
  * first N images (lines after them are not read).
  */
 export function loadCsv(file: string, opts: { subset?: number } = {}): Dataset {
+  return readCsv(file, opts).ds;
+}
+
+/**
+ * A CSV file of images to predict: lines of a label and 784 pixels, or of the pixels alone (the
+ * first line that is not blank decides), plain or gzipped.
+ */
+export function loadCsvImages(file: string): { ds: Dataset; labelled: boolean } {
+  return readCsv(file, { detect: true });
+}
+
+function readCsv(file: string, opts: { subset?: number; detect?: boolean }): { ds: Dataset; labelled: boolean } {
   checkSubset(opts.subset);
   const f = openInput(file, { what: 'a CSV file', maxBytes: CSV_MAX_BYTES });
+  const shapeOf = (first: Uint8Array): CsvShape => ({
+    rows: 28,
+    cols: 28,
+    labelled: !opts.detect || firstLineLabelled(first) !== false,
+  });
   try {
     if (isGzip(f.read(0, 2))) {
-      const hint = `gunzip it: a plain CSV file is read as it is parsed, up to ${formatBytes(CSV_MAX_BYTES)}`;
-      if (f.size > CSV_GZIP_MAX_BYTES)
-        throw new DataError(
-          `${file}: ${f.size.toLocaleString('en-US')} bytes of gzip, ` +
-            `more than the ${formatBytes(CSV_GZIP_MAX_BYTES)} fmgpu inflates for a CSV file (${hint})`,
-        );
-      let text: Uint8Array | null;
-      try {
-        text = gunzipAtMost(f.readAll(), CSV_GZIP_MAX_BYTES);
-      } catch (e) {
-        throw gzipError(file, e);
-      }
-      if (!text)
-        throw new DataError(
-          `${file}: more than ${formatBytes(CSV_GZIP_MAX_BYTES)} of CSV once gunzipped, ` +
-            `more than fmgpu inflates (${hint})`,
-        );
-      const counter = new CsvRowCounter();
+      const text = gunzippedCsv(f);
+      const shape = shapeOf(text.subarray(0, CHUNK));
+      const counter = new CsvRowCounter(shape);
       counter.push(text);
-      const parser = new CsvParser(file, counter.count, undefined, opts.subset);
+      const parser = new CsvParser(file, counter.count, shape, opts.subset);
       parser.push(text);
-      return parser.end();
+      return { ds: parser.end(), labelled: shape.labelled !== false };
     }
     // Plain: counted, then parsed, a chunk at a time.
     const chunk = new Uint8Array(Math.min(CHUNK, Math.max(1, f.size)));
-    const counter = new CsvRowCounter();
+    const shape = shapeOf(f.read(0, CHUNK).slice());
+    const counter = new CsvRowCounter(shape);
     const enough = opts.subset === undefined ? Infinity : opts.subset + 1; // one more: a header
     for (let at = 0; at < f.size && counter.count < enough; at += CHUNK) counter.push(f.read(at, CHUNK, chunk));
-    const parser = new CsvParser(file, counter.count, undefined, opts.subset);
+    const parser = new CsvParser(file, counter.count, shape, opts.subset);
     for (let at = 0; at < f.size; at += CHUNK) if (!parser.push(f.read(at, CHUNK, chunk))) break;
-    return parser.end();
+    return { ds: parser.end(), labelled: shape.labelled !== false };
   } finally {
     f.close();
   }
+}
+
+/** A gzipped CSV file's text, inflated whole (bounded by CSV_GZIP_MAX_BYTES). */
+function gunzippedCsv(f: InputFile): Uint8Array {
+  const file = f.path;
+  const hint = `gunzip it: a plain CSV file is read as it is parsed, up to ${formatBytes(CSV_MAX_BYTES)}`;
+  if (f.size > CSV_GZIP_MAX_BYTES)
+    throw new DataError(
+      `${file}: ${f.size.toLocaleString('en-US')} bytes of gzip, ` +
+        `more than the ${formatBytes(CSV_GZIP_MAX_BYTES)} fmgpu inflates for a CSV file (${hint})`,
+    );
+  let text: Uint8Array | null;
+  try {
+    text = gunzipAtMost(f.readAll(), CSV_GZIP_MAX_BYTES);
+  } catch (e) {
+    throw gzipError(file, e);
+  }
+  if (!text)
+    throw new DataError(
+      `${file}: more than ${formatBytes(CSV_GZIP_MAX_BYTES)} of CSV once gunzipped, more than fmgpu inflates (${hint})`,
+    );
+  return text;
 }

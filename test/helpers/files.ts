@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { constants as zlibConstants, crc32, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { Rng } from '../../src/util/rng.ts';
 import { pngFile } from '../../src/report/png.ts';
+import { CLASS_NAMES } from '../../src/data/classes.ts';
 
 /** An idx file's bytes: any magic number and dims (big-endian u32s), then the body, well formed or not. */
 export function idx(magic: number, dims: number[], body: ArrayLike<number> = []): Uint8Array {
@@ -33,7 +34,7 @@ export function syntheticImages(n: number, seed: number): { images: Uint8Array; 
   return { images, labels };
 }
 
-/** A folder with the four Fashion-MNIST idx files (gzipped). */
+/** A folder with the four Fashion-MNIST idx files (gzipped), and Fashion-MNIST's names in classes.txt. */
 export function writeIdxDir(dir: string, nTrain: number, nTest: number): string {
   mkdirSync(dir, { recursive: true });
   for (const [prefix, n, seed] of [
@@ -44,6 +45,7 @@ export function writeIdxDir(dir: string, nTrain: number, nTest: number): string 
     writeFileSync(join(dir, `${prefix}-images-idx3-ubyte.gz`), gzipSync(idx(2051, [n, 28, 28], images)));
     writeFileSync(join(dir, `${prefix}-labels-idx1-ubyte.gz`), gzipSync(idx(2049, [n], labels)));
   }
+  writeFileSync(join(dir, 'classes.txt'), `${CLASS_NAMES.join('\n')}\n`);
   return dir;
 }
 
