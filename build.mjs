@@ -3,7 +3,13 @@
 import * as esbuild from 'esbuild';
 import { readdirSync, existsSync } from 'node:fs';
 
-const common = { bundle: true, format: 'esm', loader: { '.wgsl': 'text' }, sourcemap: true, logLevel: 'warning' };
+const common = {
+  bundle: true,
+  format: 'esm',
+  loader: { '.wgsl': 'text' },
+  sourcemap: true,
+  logLevel: 'warning',
+};
 const benches = existsSync('bench')
   ? readdirSync('bench')
       .filter((f) => f.endsWith('.ts'))

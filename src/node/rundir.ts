@@ -48,6 +48,7 @@ export const RUN_FILES = [
   'metrics.json',
   'weights.safetensors',
   'report.html',
+  'model.onnx',
 ] as const;
 export type RunFile = (typeof RUN_FILES)[number];
 const tmpName = (name: string): string => `${name}.tmp`;
