@@ -136,8 +136,13 @@ export interface TrainValues {
   /** sgd only. */
   nesterov: boolean;
   weightDecay: number;
-  /** Fraction of the training set held out for validation (0: none). */
-  validation: number;
+  /** Fraction of the training set held out for validation (0: none), or `test`: the test set validates. */
+  validation: number | 'test';
+  /**
+   * How a validation fraction is held out: `last` (Keras's validation_split), `random` (seeded, the
+   * fraction of each class), or `auto`: random when the training data is sorted by class, else last.
+   */
+  split: 'auto' | 'last' | 'random';
   seed: number;
   /** Early-stopping patience in epochs (0: off). */
   earlyStop: number;

@@ -1,6 +1,6 @@
 // .net lexer: words, numbers, sizes (3x3, 28x28x1), punctuation and statement ends, each with its
 // offset. Malformed text becomes an 'error' token so the parser reports errors in source order.
-import { bomLength } from './errors.ts';
+import { bomLength, type Span } from './errors.ts';
 
 type Punct = '=' | '(' | ')' | '{' | '}' | ';';
 export type TokenKind = 'word' | 'number' | 'size' | Punct | 'newline' | 'eof' | 'error';
@@ -30,6 +30,8 @@ const isWordChar = (c: string): boolean => isWordStart(c) || isDigit(c);
 
 /** Source text as messages quote it: in quotes, cut after 30 characters. */
 const quote = (text: string): string => JSON.stringify(text.length > 30 ? `${text.slice(0, 30)}…` : text);
+
+export const spanOf = (t: Token): Span => ({ offset: t.offset, length: t.length });
 
 /** A token's text as messages quote it; newlines and the end of file are named. */
 export function describe(t: Token): string {

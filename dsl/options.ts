@@ -5,7 +5,7 @@ import { suggest } from './errors.ts';
 
 export type ValueSpec =
   | { type: 'int'; min: number; max?: number }
-  | { type: 'num'; min: number; max?: number; minOpen?: boolean; maxOpen?: boolean }
+  | { type: 'num'; min: number; max?: number; minOpen?: boolean; maxOpen?: boolean; words?: readonly string[] }
   | { type: 'bool' }
   | { type: 'enum'; values: readonly [string, ...string[]] };
 
@@ -19,9 +19,11 @@ export function rangeText(spec: ValueSpec): string {
     case 'int':
       if (spec.max === undefined) return `a whole number ≥ ${spec.min}`;
       return `a whole number from ${spec.min} to ${spec.max}`;
-    case 'num':
-      if (spec.max === undefined) return `a number ${spec.minOpen ? '>' : '≥'} ${spec.min}`;
-      return `a number in ${spec.minOpen ? '(' : '['}${spec.min}, ${spec.max}${spec.maxOpen ? ')' : ']'}`;
+    case 'num': {
+      const or = spec.words ? spec.words.map((w) => ` or ${w}`).join('') : '';
+      if (spec.max === undefined) return `a number ${spec.minOpen ? '>' : '≥'} ${spec.min}${or}`;
+      return `a number in ${spec.minOpen ? '(' : '['}${spec.min}, ${spec.max}${spec.maxOpen ? ')' : ']'}${or}`;
+    }
     case 'bool':
       return 'true or false';
     case 'enum':
@@ -63,7 +65,9 @@ export function checkValue(
       return { ok: true, value: v };
     }
     case 'num': {
+      if (!isNumber && spec.words?.includes(text)) return { ok: true, value: text };
       const v = Number(text);
+      if (!isNumber && spec.words) return fail(suggest(text, spec.words));
       if (!isNumber || !Number.isFinite(v)) return fail();
       if (spec.minOpen ? v <= spec.min : v < spec.min) return fail();
       if (spec.max !== undefined && (spec.maxOpen ? v >= spec.max : v > spec.max)) return fail();
@@ -96,7 +100,8 @@ export const TRAIN_KEYS: Readonly<Record<string, KeySpec<TrainKey>>> = {
   momentum: { field: 'momentum', spec: unit },
   nesterov: { field: 'nesterov', spec: { type: 'bool' } },
   weight_decay: { field: 'weightDecay', spec: { type: 'num', min: 0 } },
-  validation: { field: 'validation', spec: unit },
+  validation: { field: 'validation', spec: { ...unit, words: ['test'] } },
+  split: { field: 'split', spec: { type: 'enum', values: ['auto', 'last', 'random'] } },
   seed: { field: 'seed', spec: { type: 'int', min: 0, max: 4294967295 } },
   early_stop: { field: 'earlyStop', spec: { type: 'int', min: 0 } },
   label_smoothing: { field: 'labelSmoothing', spec: unit },
@@ -124,6 +129,7 @@ export function trainDefaults(optimizer: TrainValues['optimizer'] = 'adam'): Tra
     nesterov: false,
     weightDecay: optimizer === 'adamw' ? 0.004 : 0,
     validation: 0,
+    split: 'auto',
     seed: 0,
     earlyStop: 0,
     labelSmoothing: 0,
@@ -153,6 +159,8 @@ export function trainConflicts(t: TrainValues): [TrainKey, string][] {
     out.push(['momentum', `momentum applies only to optimizer=sgd but the optimizer is ${t.optimizer}`]);
   if (t.optimizer !== 'sgd' && t.nesterov)
     out.push(['nesterov', `nesterov applies only to optimizer=sgd but the optimizer is ${t.optimizer}`]);
+  if (t.split !== 'auto' && !(typeof t.validation === 'number' && t.validation > 0))
+    out.push(['split', `split applies only to a validation fraction but validation is ${t.validation}`]);
   return out;
 }
 

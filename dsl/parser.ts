@@ -11,7 +11,8 @@ import {
   type WrittenAct,
 } from './ast.ts';
 import { DslError, suggest, type Span } from './errors.ts';
-import { describe, lex, type Token, type TokenKind } from './lexer.ts';
+import { describe, lex, spanOf, type Token, type TokenKind } from './lexer.ts';
+import { optionHint, positionalHint, quoteHint, settingHint, slopeHint, statementHint, type HintAt } from './keras.ts';
 import {
   AUGMENT_KEYS,
   TRAIN_KEYS,
@@ -33,7 +34,6 @@ const POOL_STRIDE: ValueSpec = { type: 'int', min: 1, max: 7 };
 const UNIT_OPEN: ValueSpec = { type: 'num', min: 0, max: 1, maxOpen: true };
 const BOOL: ValueSpec = { type: 'bool' };
 
-const spanOf = (t: Token): Span => ({ offset: t.offset, length: t.length });
 const join = (a: Span, b: Token): Span => ({ offset: a.offset, length: b.offset + b.length - a.offset });
 /** The table's own entry for `key` (never one inherited from Object, such as "toString"). */
 const own = <T>(table: Readonly<Record<string, T>>, key: string): T | undefined =>
@@ -64,11 +64,15 @@ class Parser {
   fail(span: Span, message: string, suggestion?: string): never {
     throw new DslError(this.file, this.source, span, message, suggestion);
   }
-
+  /** Fails at `t`; where a Keras spelling is found there (keras.ts), at its span, suggesting fmgpu's. */
+  failHint(t: Token, message: string, at: HintAt | undefined, fallback?: string): never {
+    const hint = at?.(this.source, t);
+    this.fail(hint?.span ?? spanOf(t), message, hint ? hint.suggestion : fallback);
+  }
   /** The current token; a malformed one is reported the moment the parser reaches it. */
   peek(): Token {
     const t = this.tokens[this.pos] ?? this.eof;
-    if (t.kind === 'error') this.fail(spanOf(t), t.message);
+    if (t.kind === 'error') this.failHint(t, t.message, quoteHint);
     return t;
   }
   next(): Token {
@@ -99,24 +103,21 @@ class Parser {
     const t = this.peek();
     const text = t.kind === 'word' || t.kind === 'number' || t.kind === 'size' ? t.text : '';
     const v = checkValue(spec, text, t.kind === 'number', what, describe(t));
-    if (!v.ok) this.fail(spanOf(t), v.message, v.suggestion);
+    if (!v.ok) this.failHint(t, v.message, positionalHint, v.suggestion);
     this.next();
     return v.value;
-  }
-  int(spec: ValueSpec, what: string): number {
-    return this.value(spec, what) as number;
   }
 
   /** `3` or `3x2`, each part in range: [h, w]. */
   size(spec: ValueSpec, noun: string, example: string): [number, number] {
     const t = this.peek();
     if (t.kind === 'number') {
-      const k = this.int(spec, `the ${noun}`);
+      const k = this.value(spec, `the ${noun}`) as number;
       return [k, k];
     }
     const [h, w, ...more] = t.kind === 'size' ? t.parts : [];
     if (h === undefined || w === undefined || more.length > 0)
-      this.fail(spanOf(t), `expected a ${noun} like ${example} but found ${describe(t)}`);
+      this.failHint(t, `expected a ${noun} like ${example} but found ${describe(t)}`, positionalHint);
     for (const p of [h, w]) {
       const v = checkValue(spec, String(p), true, `the ${noun}`, describe(t));
       if (!v.ok) this.fail(spanOf(t), v.message);
@@ -161,7 +162,7 @@ class Parser {
       if (written) this.fail(written[1], message);
     }
     return {
-      input: input ?? { h: 28, w: 28, c: 1 },
+      input,
       layers,
       train: trainConfig,
       augment: resolveAugment(augment),
@@ -207,7 +208,8 @@ class Parser {
       const example = what === 'train' ? 'a train option like epochs=10' : 'an augment option like shift=2';
       if (t.kind !== 'word') this.fail(spanOf(t), `expected ${example} but found ${describe(t)}`);
       const entry = own(table, t.text);
-      if (!entry) this.fail(spanOf(t), `unknown ${what} option ${describe(t)}`, suggest(t.text, Object.keys(table)));
+      if (!entry)
+        this.failHint(t, `unknown ${what} option ${describe(t)}`, settingHint, suggest(t.text, Object.keys(table)));
       const { field, spec } = entry;
       const seen = spans.get(t.text);
       if (seen) this.fail(spanOf(t), `${t.text} is already given on line ${this.lineOf(seen.offset)}`);
@@ -230,7 +232,8 @@ class Parser {
       const act = this.act(this.next());
       return { kind: 'activation', act, span: act.span };
     }
-    if (!LAYERS.includes(t.text)) this.fail(spanOf(t), `unknown layer ${describe(t)}`, suggest(t.text, STATEMENTS));
+    if (!LAYERS.includes(t.text))
+      this.failHint(t, `unknown layer ${describe(t)}`, statementHint, suggest(t.text, STATEMENTS));
     this.next();
     const start = spanOf(t);
     const layer = this.layerBody(t.text, depth);
@@ -240,7 +243,7 @@ class Parser {
   layerBody(word: string, depth: number): LayerBody {
     switch (word) {
       case 'conv': {
-        const filters = this.int(UNITS, 'the number of filters');
+        const filters = this.value(UNITS, 'the number of filters') as number;
         const [kh, kw] = this.size(KERNEL, 'conv kernel', '3 or 3x3');
         const o = {
           kind: 'conv' as const,
@@ -288,7 +291,7 @@ class Parser {
       case 'dense': {
         const o = {
           kind: 'dense' as const,
-          units: this.int(UNITS, 'the number of units'),
+          units: this.value(UNITS, 'the number of units') as number,
           act: { kind: 'linear', span: null } as ActSpec,
           bias: true,
         };
@@ -359,6 +362,7 @@ class Parser {
     const kind = t.text as ActSpec['kind'];
     if (kind !== 'leaky') return { kind, span: spanOf(t) };
     let alpha = LEAKY_SLOPE;
+    if (slopeHint(this.source, t)) this.failHint(t, 'leaky takes its slope in parentheses', slopeHint);
     if (this.eat('(')) {
       alpha = this.value({ type: 'num', min: 0, max: 1 }, 'the leaky slope') as number;
       this.expect(')', '")"');
@@ -374,7 +378,8 @@ class Parser {
       if (t.kind !== 'word')
         this.fail(spanOf(t), `expected a ${layer} option or end of statement but found ${describe(t)}`);
       const opt = own(table, t.text);
-      if (!opt) this.fail(spanOf(t), `unknown ${layer} option ${describe(t)}`, suggest(t.text, Object.keys(table)));
+      const known = Object.keys(table);
+      if (!opt) this.failHint(t, `unknown ${layer} option ${describe(t)}`, optionHint, suggest(t.text, known));
       const prev = given.get(opt.slot);
       if (prev !== undefined)
         this.fail(spanOf(t), `the ${opt.slot} is already given${prev ? ` (${JSON.stringify(prev)})` : ''}`);

@@ -19,8 +19,9 @@ import { CLASS_NAMES, NUM_CLASSES } from './data/classes.ts';
 import { subset, validationSplit, type Dataset } from './data/dataset.ts';
 import { datasetFromIdx } from './data/idx.ts';
 import { preprocessImage, type Preprocessed } from './data/image.ts';
+import { describePhoto, preparePhoto, type Photo } from './data/photo.ts';
 import { heatmap } from './report/svg.ts';
-export { preprocessImage, type Preprocessed };
+export { preprocessImage, type Preprocessed, preparePhoto, describePhoto, type Photo };
 // The confusion matrix as SVG markup: report.html's drawing, which the page shows too.
 export { heatmap };
 

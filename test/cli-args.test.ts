@@ -91,7 +91,7 @@ describe('train flags', () => {
       '--schedule: expected constant, cosine, onecycle or plateau for schedule ' +
         'but found "cosin" (did you mean "cosine"?)',
     ],
-    [['--validation', '1'], '--validation: expected a number in [0, 1) for validation but found "1"'],
+    [['--validation', '1'], '--validation: expected a number in [0, 1) or test for validation but found "1"'],
     [['--nesterov', 'yes'], '--nesterov: expected true or false for nesterov but found "yes"'],
     [['--momentum', '0.9'], '--momentum: momentum applies only to optimizer=sgd but the optimizer is adam'],
   ])('%j: a UsageError naming the flag', (args, message) => {

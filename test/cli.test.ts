@@ -38,9 +38,10 @@ describe('conventions', () => {
   it('--help lists the commands', () => {
     const r = fmgpu('--help');
     expect(r.code).toBe(0);
-    for (const c of ['train', 'eval', 'predict', 'summary', 'report', 'serve']) expect(r.out).toContain(`  ${c}`);
+    for (const c of ['train', 'eval', 'predict', 'summary', 'report', 'export', 'serve'])
+      expect(r.out).toContain(`  ${c}`);
   });
-  it.each(['train', 'eval', 'predict', 'summary', 'report', 'serve'])('%s --help', (c) => {
+  it.each(['train', 'eval', 'predict', 'summary', 'report', 'export', 'serve'])('%s --help', (c) => {
     const r = fmgpu(c, '--help');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(new RegExp(`^usage: fmgpu ${c}`));
@@ -50,7 +51,7 @@ describe('conventions', () => {
     [
       'unknown command',
       ['trian'],
-      'fmgpu: error: unknown command "trian" (commands: train, eval, predict, summary, report, serve)',
+      'fmgpu: error: unknown command "trian" (commands: train, eval, predict, summary, report, export, serve)',
     ],
     ['unknown flag', ['train', 'examples/quick.net', '--frobnicate'], 'fmgpu: error: unknown option --frobnicate'],
     [
@@ -93,6 +94,20 @@ describe('summary', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/\nCost model, h100: [\d,]+ training images\/s at batch 256, \d+ dispatches a step/);
     expect(r.out).toContain('(a prediction, not a measurement');
+  });
+  it('--fusions: one line per fused kernel of a training step, naming its layers and ops', () => {
+    const r = fmgpu('summary', 'examples/reference.net', '--fusions');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('Fused kernels in a training step (7;');
+    expect(r.out).toContain('\n  forward   pool1 maxpool + dropout1 dropout: maxpool+dropout\n');
+    expect(r.out).toContain("\n  backward  dense1 dense (relu') + dropout4 dropout: dropout+relu'");
+    expect(fmgpu('summary', 'examples/best.net', '--fusions').out).toContain(
+      '\n  both ways res1.bn1 batchnorm + res1.act1 activation: batchnorm+relu\n',
+    );
+    // strided.net: no pooling, no dropout, no batch norm: nothing to fuse.
+    expect(fmgpu('summary', 'examples/strided.net', '--fusions').out).toContain(
+      'Fused kernels in a training step: none',
+    );
   });
   it('--cost with an unknown device: exit 2 before anything is printed', () => {
     const r = fmgpu('summary', 'examples/reference.net', '--cost', 'abacus');
@@ -250,7 +265,10 @@ describe('end to end on generated data', () => {
       expect(row.top[0].probability).toBeGreaterThanOrEqual(row.top[1].probability);
     }
     const plain = fmgpu('predict', run, join(tmp, 'rgb.png'));
-    expect(plain.out).toMatch(/rgb\.png \(inverted\): [A-Za-z/ -]+ \d+\.\d%, /);
+    // Trained on bars at different heights (not centred objects): the plain path, the whole picture.
+    expect(plain.out).toMatch(
+      /rgb\.png: [A-Za-z/ -]+ \d+\.\d%, .*\n {2}photo 40×60 RGB → whole picture → 28×28, inverted\n/,
+    );
   });
 
   it("--init starts from another run's weights (fine-tuning)", () => {
@@ -326,5 +344,26 @@ describe('end to end on generated data', () => {
     expect(r.out).toContain('resuming at epoch');
     expect(r.out).toContain('epoch 3/3');
     expect(JSON.parse(readFileSync(join(dir, 'history.json'), 'utf8'))).toHaveLength(3);
+  });
+});
+
+describe('the last partial batch of an epoch (issue 18)', () => {
+  it('is a step of its own; a run checkpointed before, at floor(n / batch) steps an epoch, keeps that count', () => {
+    const dir = join(tmp, 'partial');
+    const r = fmgpu('train', TINY, '--data', data, '--subset', '100', '--epochs', '1', '--out', dir);
+    expect(r.code).toBe(0);
+    const file = join(dir, 'checkpoint', 'state.json');
+    const s = JSON.parse(readFileSync(file, 'utf8'));
+    const n: number = s.data.images;
+    expect(n % 32).toBeGreaterThan(0);
+    const [full, steps] = [Math.floor(n / 32), Math.ceil(n / 32)];
+    expect(s).toMatchObject({ epoch: 1, step: steps, stepsPerEpoch: steps, lastBatch: 'train' });
+    // As the code before it wrote it: the remainder dropped, no lastBatch.
+    const { lastBatch: _, ...old } = { ...s, step: full, stepsPerEpoch: full };
+    writeFileSync(file, JSON.stringify(old));
+    const resumed = fmgpu('train', '--resume', dir, '--epochs', '2');
+    expect(resumed.code).toBe(0);
+    const after = JSON.parse(readFileSync(file, 'utf8'));
+    expect(after).toMatchObject({ epoch: 2, step: 2 * full, stepsPerEpoch: full, lastBatch: 'drop' });
   });
 });

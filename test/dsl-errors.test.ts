@@ -353,7 +353,7 @@ const cases: [string, string, string][] = [
   [
     'validation 1',
     'dense 10\ntrain validation=1',
-    `model.net:2:18: error: expected a number in [0, 1) for validation but found "1"
+    `model.net:2:18: error: expected a number in [0, 1) or test for validation but found "1"
   2 │ train validation=1
     ╵                  ~`,
   ],

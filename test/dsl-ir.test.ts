@@ -141,6 +141,7 @@ describe('dsl IR', () => {
       nesterov: false,
       weightDecay: 0,
       validation: 0,
+      split: 'auto',
       seed: 0,
       earlyStop: 0,
       labelSmoothing: 0,

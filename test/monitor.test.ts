@@ -49,7 +49,7 @@ describe('Monitor', () => {
     expect(verdicts.map((v) => v.stop)).toEqual([false, false, false, false, false, false, false, true]);
     expect(verdicts.map((v) => v.rescaled)).toEqual([false, false, true, false, false, true, false, true]);
     expect(m.lrScale).toBe(0.125);
-    expect(m.save()).toEqual({ best: { value: 0.5, epoch: 4 }, monitor: { bad: 4, lrScale: 0.125 } });
+    expect(m.save()).toEqual({ best: { value: 0.5, epoch: 4 }, monitor: { bad: 4, lrScale: 0.125, stopped: 8 } });
   });
 
   it('keeps the best weights only when asked, and continues from what a checkpoint saved', async () => {
@@ -78,5 +78,29 @@ describe('Monitor', () => {
       keepBest: false,
     });
     expect(monitorOptions(fitOptions(none), true).keepBest).toBe(true);
+  });
+
+  it('records the epoch it stopped at; a resumed run stays stopped until its patience grows', async () => {
+    const m = new Monitor({ patience: 2 });
+    for (const [i, loss] of [1, 0.5, 0.6, 0.7].entries()) await m.observe(epoch(i + 1, loss), weights(i));
+    expect(m.stopped).toBe(4);
+    expect(m.halted).toBe(true);
+    expect(m.save()).toEqual({ best: { value: 0.5, epoch: 2 }, monitor: { bad: 2, lrScale: 1, stopped: 4 } });
+    expect(m.watched(epoch(2, 0.5))).toEqual({ metric: 'loss', value: 0.5 });
+    expect(m.watched(epoch(2, 0.5, { loss: 0.4, acc: 0.9 }))).toEqual({ metric: 'val_loss', value: 0.4 });
+    expect(new Monitor({ metric: 'val_accuracy' }).watched(epoch(2, 0.5, { loss: 0.4, acc: 0.9 }))).toEqual({
+      metric: 'val_accuracy',
+      value: 0.9,
+    });
+    expect(new Monitor({ patience: 2 }, m.save()).halted).toBe(true);
+    expect(new Monitor({ patience: 0 }, m.save()).halted).toBe(false);
+    const longer = new Monitor({ patience: 3 }, m.save());
+    expect(longer.halted).toBe(false);
+    // Training on: the next epoch's verdict replaces the old stop.
+    expect((await longer.observe(epoch(5, 0.8), weights(5))).stop).toBe(true);
+    expect(longer.stopped).toBe(5);
+    await longer.observe(epoch(6, 0.1), weights(6));
+    expect(longer.stopped).toBeNull();
+    expect(longer.save().monitor).toEqual({ bad: 0, lrScale: 1 });
   });
 });

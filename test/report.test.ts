@@ -170,6 +170,46 @@ describe('pieces', () => {
     expect(html).not.toContain('aria-label="PCA projection"');
   });
 
+  it('renderReport: a run early stopping ended says so, and marks the best epoch on both curves', () => {
+    const log = (epoch: number, val_loss: number) => ({
+      epoch,
+      seconds: 1,
+      loss: 0.5,
+      accuracy: 0.8,
+      val_loss,
+      lr: 0.001,
+    });
+    const d: ReportData = {
+      name: 'r',
+      generated: '2026-01-02T03:04:05.000Z',
+      run: {},
+      summary: 'Model: "x"',
+      source: '',
+      history: [log(1, 0.5), log(2, 0.4), log(3, 0.45), log(4, 0.47)],
+      metrics: null,
+      samples: [],
+      projection: null,
+      ending: { epochs: 12, patience: 2, stopped: 4, restored: 2, metric: 'val_loss' },
+    };
+    const html = renderReport(d);
+    expect(html).toContain(
+      '<p class="note">Training stopped early at epoch 4 of 12 (val_loss had not improved in 2 epochs, patience 2); ' +
+        'the weights of epoch 2, the best, were restored at the end: the test scores are theirs.</p>',
+    );
+    expect(html.match(/<line x1="([\d.]+)" x2="\1" y1="34" y2="258" class="mark"/g)).toHaveLength(2);
+    expect(html.match(/>best epoch 2<\/text>/g)).toHaveLength(2);
+    expect(html).toContain('<div class="v">4 of 12</div><div class="sub">stopped early · 4.0 s of training</div>');
+    expect(html).toContain('<div class="k">weights kept</div><div class="v">epoch 2</div>');
+    // A run that ran its course with early_stop set still keeps the best epoch's weights, and says so.
+    const ran = renderReport({ ...d, ending: { ...d.ending!, stopped: null } });
+    expect(ran).toContain(
+      '<p class="note">As early_stop does, the weights of epoch 2, the best, were restored at the end: ' +
+        'the test scores are theirs.</p>',
+    );
+    expect(ran).toContain('<div class="v">4</div>');
+    expect(renderReport({ ...d, ending: undefined })).not.toContain('class="mark"');
+  });
+
   it('niceTicks: round steps covering the range', () => {
     expect(niceTicks(0, 1, 5)).toEqual([0, 0.2, 0.4, 0.6000000000000001, 0.8, 1]);
     expect(niceTicks(0.31, 0.92, 5).every((t) => Math.abs(t * 10 - Math.round(t * 10)) < 1e-9)).toBe(true);
@@ -211,10 +251,11 @@ describe('end to end: fmgpu train, fmgpu report, the page in headless Chromium',
     expect(t.code).toBe(0);
     expect(existsSync(page)).toBe(true);
     rmSync(page);
-    const r = fmgpu('report', run, '--data', data);
+    // Without --data: the run's own test set (its --data folder), named.
+    const r = fmgpu('report', run);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(r.out).toBe(`report: ${page}\n`);
+    expect(r.out).toBe(`test set: ${data} (300 images, the one ${run} was trained with)\nreport: ${page}\n`);
     html = readFileSync(page, 'utf8');
   }, 90_000);
 

@@ -237,6 +237,41 @@ describe('training', () => {
     expect(averaged).toBeGreaterThan(0);
   });
 
+  it('with ema, the best weights kept and restored are the averages validation scored', async () => {
+    const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 13);
+    const monitor = new Monitor(monitorOptions(opts({}), true));
+    const earlyStop = { patience: 10, monitor: 'val_loss', restoreBest: true } as const;
+    const read = async (ema: boolean) =>
+      [...(await (ema ? t.withEmaWeights(() => t.params.read()) : t.params.read())).values()].map((x) =>
+        Array.from(x.data),
+      );
+    let scored: number[][] | null = null;
+    let kept = 0;
+    await t.fit(
+      synthetic(320, 16),
+      synthetic(64, 17),
+      opts({
+        epochs: 3,
+        lr: 0.01,
+        ema: 0.9,
+        earlyStop,
+        monitor,
+        onEpoch: async (log) => {
+          if (monitor.best?.epoch !== log.epoch) return undefined;
+          const best = [...(monitor.bestWeights?.values() ?? [])].map((x) => Array.from(x.data));
+          scored = await read(true);
+          expect(best).toEqual(scored);
+          expect(best).not.toEqual(await read(false));
+          kept++;
+          return undefined;
+        },
+      }),
+    );
+    expect(kept).toBeGreaterThan(0);
+    expect(await read(false)).toEqual(scored);
+    t.release();
+  });
+
   it('predicts probabilities that sum to one', async () => {
     const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 6);
     const imgs = new Float32Array(3 * 64).map((_, i) => (i % 7) / 7);

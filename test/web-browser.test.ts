@@ -211,8 +211,24 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(await page.textContent('#gutter .err')).toBe('2');
       expect(await page.isDisabled('#train')).toBe(true);
 
-      // The tiny model: live summary, then one epoch on the small set.
+      // The form shows the file's train line, not defaults of its own: the page's model first.
+      const form = (): Promise<string[]> =>
+        Promise.all(['#epochs', '#batch', '#lr', '#validation'].map((f) => page.inputValue(f)));
+      await page.fill('#source', `${TINY}train epochs=5 batch=64 lr=0.002 validation=0.2\n`);
+      await page.waitForSelector('#errors', { state: 'hidden' });
+      await page.waitForFunction(() => (document.getElementById('epochs') as HTMLInputElement).value === '5');
+      expect(await form()).toEqual(['5', '64', '0.002', '0.2']);
+      // A value typed in the form stays until the file changes that setting.
+      await page.fill('#batch', '16');
+      await page.fill('#source', `${TINY}train epochs=7 batch=64 lr=0.002 validation=0.2\n`);
+      await page.waitForFunction(() => (document.getElementById('epochs') as HTMLInputElement).value === '7');
+      expect(await form()).toEqual(['7', '16', '0.002', '0.2']);
+      // Without a train line: the language's defaults (Keras's), as the run would use them.
       await page.fill('#source', TINY);
+      await page.waitForFunction(() => (document.getElementById('epochs') as HTMLInputElement).value === '10');
+      expect(await form()).toEqual(['10', '32', '0.001', '0']);
+
+      // The tiny model: live summary, then one epoch on the small set.
       await page.waitForSelector('#errors', { state: 'hidden' });
       expect(await page.textContent('#summary')).toContain('Total params: 6,810');
       await page.fill('#subset', String(N_TRAIN));
@@ -290,6 +306,10 @@ describe.skipIf(!HAVE_CHROMIUM)(
       const input = Object.values(after.lastInput!);
       expect(input[0]).toBeLessThan(0.05); // a corner: padding, black
       expect(input[14 * 28 + 10]).toBeGreaterThan(0.7); // a leg: dark in the photo, light after inversion
+      // The preview says what was done, as `fmgpu predict` does: the trousers cropped, their height 28.
+      expect(await page.getAttribute('#preview', 'title')).toBe(
+        'photo 40×60 grey, background white → cropped 23×49 → 28×28, inverted',
+      );
       expect(await page.$$eval('#bars .bar', (els) => els.length)).toBe(10);
 
       // Drawing on the pad classifies as it goes.

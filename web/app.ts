@@ -30,6 +30,7 @@ import {
 import { lineChart, bars, el, argmax, sampleGrid, type Series } from './charts.ts';
 import { editor } from './editor.ts';
 import { downloadBytes } from './download.ts';
+import { showingTrainLine } from './form.ts';
 import { pad } from './pad.ts';
 
 const DEFAULT_SOURCE = `# A small CNN for Fashion-MNIST: edit it and the summary follows as you type.
@@ -310,7 +311,7 @@ async function loadServedRun(): Promise<void> {
   await loadWeightsFrom('run/weights.safetensors', 'run/weights.safetensors', source);
 }
 
-const ed = editor({ onModel: () => setState(page.state) });
+const ed = editor({ onModel: showingTrainLine(() => setState(page.state)) });
 const pad_ = pad(classify, (e) => status(message(e), true));
 
 buttons.train.addEventListener('click', () => void train());

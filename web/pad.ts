@@ -1,6 +1,7 @@
-// Drawing pad and photo upload: both end as RGBA pixels through preprocessImage (the same steps as
-// `fmgpu predict`), then `classify` runs, at most one at a time, the latest image winning.
-import { preprocessImage, type Preprocessed } from '../src/web.ts';
+// Drawing pad and photo upload: both end as RGBA pixels through preparePhoto (the same steps as
+// `fmgpu predict`: background levelled, the object cropped and centred as in Fashion-MNIST), then
+// `classify` runs, at most one at a time, the latest image winning. The preview shows what it sees.
+import { describePhoto, preparePhoto, type Preprocessed } from '../src/web.ts';
 import { drawImage } from './charts.ts';
 import { context2d } from './dom.ts';
 
@@ -35,8 +36,9 @@ export function pad(classify: (p: Preprocessed) => Promise<void>, fail: (e: unkn
       w: canvas.width,
       h: canvas.height,
     };
-    const p = preprocessImage(img.data, img.w, img.h);
+    const p = preparePhoto(img.data, img.w, img.h);
     drawImage(preview, p.pixels);
+    preview.title = describePhoto(p.steps);
     busy = true;
     try {
       await classify(p);

@@ -7,6 +7,7 @@ import { openNodeGpu } from '../node/gpu.ts';
 import { NET_MAX_BYTES, readInput } from '../node/files.ts';
 import { DataError, GpuError, ShapeError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
+import type { Dataset } from '../data/dataset.ts';
 import {
   DslError,
   TRAIN_KEYS,
@@ -15,8 +16,10 @@ import {
   overrideTrain,
   parseNet,
   type ModelIR,
+  type SpatialShape,
   type TrainConfig,
 } from '../../dsl/index.ts';
+import { namesForOutputs } from '../data/classes.ts';
 import type { Out } from './progress.ts';
 import { buildGraph } from '../model/build.ts';
 import { checkLimits, type BufferLimits } from '../graph/plan.ts';
@@ -112,20 +115,64 @@ export function applyTrainFlags(config: TrainConfig, flags: Flags): TrainConfig 
   return c;
 }
 
+/** What a run.json says: the flags it was trained with, and its data's class names and image shape. */
+export interface RunJson {
+  flags?: Flags;
+  model?: unknown;
+  /** The data's class names in label order (absent in runs from before they were recorded). */
+  classes?: string[];
+  /** The data's image shape (absent likewise: those runs were 28x28x1). */
+  shape?: SpatialShape;
+  /** Per-channel mean and std its images were normalised by (absent: pixel/255, as grey runs). */
+  normalize?: { mean: number[]; std: number[] };
+}
+
 /** A run directory's run.json: what it was trained with. */
-export function readRunJson(dir: string): { flags?: Flags } {
+export function readRunJson(dir: string): RunJson {
   const file = join(dir, 'run.json');
+  let json: RunJson;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as { flags?: Flags };
+    json = JSON.parse(readFileSync(file, 'utf8')) as RunJson;
   } catch (e) {
     throw new DataError(`${file}: unreadable (${(e as Error).message.split('\n')[0]})`);
   }
+  const { classes, shape } = json;
+  if (classes !== undefined && !(Array.isArray(classes) && classes.every((c) => typeof c === 'string')))
+    throw new DataError(`${file}: "classes" is not a list of class names`);
+  const side = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
+  if (shape !== undefined && !(side(shape?.h) && side(shape?.w) && side(shape?.c)))
+    throw new DataError(`${file}: "shape" is not an image shape {h, w, c}`);
+  const norm = json.normalize;
+  const numbers = (v: unknown, ok: (x: number) => boolean): boolean =>
+    Array.isArray(v) && v.length === (shape?.c ?? 1) && v.every((x) => typeof x === 'number' && ok(x));
+  if (norm !== undefined && !(numbers(norm?.mean, Number.isFinite) && numbers(norm?.std, (x) => x > 0)))
+    throw new DataError(`${file}: "normalize" is not a mean and a std > 0 for each of the image's channels`);
+  return json;
 }
 
-/** A run's model as it was trained: its model.net with the train flags saved in run.json (tta, …) applied. */
+/**
+ * A run's model as it was trained: its model.net checked against the class count and image shape
+ * its run.json records, with the train flags saved there (tta, …) applied.
+ */
 export function runModel(dir: string): ModelIR {
   const file = join(dir, 'model.net');
-  const ir = parseNet(readSource(file), file);
-  const flags = existsSync(join(dir, 'run.json')) ? (readRunJson(dir).flags ?? {}) : {};
-  return { ...ir, train: applyTrainFlags(ir.train, flags) };
+  const json = existsSync(join(dir, 'run.json')) ? readRunJson(dir) : {};
+  const ir = parseNet(readSource(file), file, { classes: json.classes?.length, input: json.shape });
+  return { ...ir, train: applyTrainFlags(ir.train, json.flags ?? {}) };
+}
+
+/** The test images as a run normalises them: its run.json's per-channel mean and std, if any. */
+export function runNormalized(dir: string, ds: Dataset): Dataset {
+  const json = existsSync(join(dir, 'run.json')) ? readRunJson(dir) : {};
+  const { normalize, ...rest } = ds;
+  return json.normalize ? { ...rest, normalize: json.normalize } : rest;
+}
+
+/**
+ * A run's class names: as its run.json records them, or for a run from before they were recorded
+ * (trained on Fashion-MNIST, the only data fmgpu read then), named by its output count.
+ */
+export function runClasses(dir: string, outputs: number): string[] {
+  const json = existsSync(join(dir, 'run.json')) ? readRunJson(dir) : {};
+  return json.classes?.length === outputs ? json.classes : namesForOutputs(outputs);
 }

@@ -1,8 +1,9 @@
 // `fmgpu eval RUN [RUN …]`: test loss and accuracy, confusion matrix, classification report; with
-// several runs, the ensemble by averaged probabilities and by majority vote.
+// several runs, the ensemble by averaged probabilities and by majority vote. The test set is the
+// runs' own (test-set.ts) unless --data or --test-csv give one, and its first line names it.
 import type { ModelIR } from '../../dsl/index.ts';
 import { Trainer, type EvalResult } from '../train/trainer.ts';
-import { loadFashionMnistTest, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
+import { DEFAULT_DATA_DIR } from '../node/data.ts';
 import { readRun, type RunInfo } from '../node/rundir.ts';
 import {
   argmaxRow,
@@ -10,17 +11,26 @@ import {
   confusionMatrix,
   confusionTable,
   metricsFromProbabilities,
+  classesOf,
   perClass,
 } from '../train/metrics.ts';
-import type { Dataset } from '../data/dataset.ts';
+import { checkLabels } from '../data/classes.ts';
+import { shapeSize } from '../../dsl/index.ts';
+import { channelsOf, type Dataset } from '../data/dataset.ts';
+import { channelNorm } from '../data/batch.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
-import { checkWeights, openCliGpu, runModel } from './common.ts';
+import { checkWeights, openCliGpu, runClasses, runModel, runNormalized } from './common.ts';
 import type { Out } from './progress.ts';
+import { testSetFor, testSetLine, type TestSet } from './test-set.ts';
 
 export const EVAL_FLAGS: Record<string, FlagSpec> = {
-  data: { type: 'string', meta: 'DIR', help: `Fashion-MNIST idx files (default ${DEFAULT_DATA_DIR})` },
-  'test-csv': { type: 'string', meta: 'FILE', help: "test data in Kaggle's CSV form instead" },
+  data: {
+    type: 'string',
+    meta: 'DIR',
+    help: `idx files or CIFAR batches (default: the run's own test set; without one, ${DEFAULT_DATA_DIR})`,
+  },
+  'test-csv': { type: 'string', meta: 'FILE', help: "test data in Kaggle's CSV form (default: the run's own)" },
   tta: {
     type: 'bool',
     help: "average each image's prediction with its mirror image's (--no-tta: not; default: as the run was trained)",
@@ -29,9 +39,16 @@ export const EVAL_FLAGS: Record<string, FlagSpec> = {
   json: { type: 'bool', help: 'one JSON object per run (and per ensemble) on stdout' },
 };
 
-/** Every test image as the network's input: pixel/255, NCHW. */
+/** Every test image as the network's input, NCHW: pixel/255, or for colour runs (pixel/255 − mean[c]) / std[c]. */
 export function normalised(ds: Dataset): Float32Array {
-  return Float32Array.from(ds.images, (v) => v / 255);
+  const norm = ds.normalize;
+  if (!norm) return Float32Array.from(ds.images, (v) => v / 255);
+  const c = channelsOf(ds),
+    px = ds.rows * ds.cols;
+  return Float32Array.from(ds.images, (v, i) => {
+    const { mean, std } = channelNorm(norm, Math.floor(i / px) % c);
+    return (v / 255 - mean) / std;
+  });
 }
 
 interface Run {
@@ -42,17 +59,19 @@ interface Run {
 
 export async function evaluate(args: readonly string[], out: Out): Promise<number> {
   const { flags, positional } = parseArgs(args, EVAL_FLAGS);
-  const { runs, test } = prepare(flags, positional);
+  const { runs, set } = prepare(flags, positional);
+  const test = set.ds;
   const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
   try {
+    if (!flags.json) out.log(testSetLine(set));
     // Several runs are scored by their probabilities, which the ensembles then combine.
     const probs: Float32Array[] = [];
     for (const r of runs) {
       const tta = flags.tta === undefined ? r.ir.train.tta : !!flags.tta; // the run's own: its file and flags
       const ev = await score(gpu, r, test, tta, runs.length > 1 ? probs : null);
-      report(out, flags, { run: r.dir, tta }, ev);
+      report(out, flags, { run: r.dir, test_set: set.from, tta }, ev);
     }
-    if (probs.length > 1) ensembles(out, flags, probs, test.labels);
+    if (probs.length > 1) ensembles(out, flags, probs, test.labels, runs[0]?.dir ?? '');
     return 0;
   } finally {
     gpu.destroy();
@@ -60,7 +79,7 @@ export async function evaluate(args: readonly string[], out: Out): Promise<numbe
 }
 
 /** The runs and the test set, checked against each other before the GPU is opened. */
-function prepare(flags: Flags, positional: readonly string[]): { runs: Run[]; test: Dataset } {
+function prepare(flags: Flags, positional: readonly string[]): { runs: Run[]; set: TestSet } {
   if (positional.length === 0) throw new UsageError('eval needs a run directory: fmgpu eval RUN [RUN ...]');
   if (flags.data && flags['test-csv'])
     throw new UsageError('--data and --test-csv are two sources of test data: give one');
@@ -70,23 +89,30 @@ function prepare(flags: Flags, positional: readonly string[]): { runs: Run[]; te
     checkWeights(ir, run.weights, run.weightsFile);
     return { dir, run, ir };
   });
-  const test = flags['test-csv']
-    ? loadCsv(String(flags['test-csv']))
-    : loadFashionMnistTest(String(flags.data ?? DEFAULT_DATA_DIR));
-  if (test.n === 0)
-    throw new UsageError(`the test set has no images (${flags['test-csv'] ?? flags.data ?? DEFAULT_DATA_DIR})`);
+  const set = testSetFor(positional, flags);
+  const test = set.ds;
   for (const { dir, ir } of runs) {
+    const classes = shapeSize(ir.output);
+    checkLabels(test.labels, classes, `${set.from} (${dir} has ${classes} classes)`);
     const { h, w, c } = ir.input;
-    if (h !== test.rows || w !== test.cols || c !== 1)
+    if (h !== test.rows || w !== test.cols || c !== channelsOf(test))
       throw new UsageError(
-        `${dir}: the model's input is ${h}x${w}x${c} but the test images are ${test.rows}x${test.cols}x1`,
+        `${dir}: the model's input is ${h}x${w}x${c} ` +
+          `but the test images are ${test.rows}x${test.cols}x${channelsOf(test)}`,
       );
   }
-  return { runs, test };
+  return { runs, set };
 }
 
 /** One run's metrics; its probabilities go to `probs` when there is an ensemble to make (or tta to average). */
-async function score(gpu: Gpu, r: Run, test: Dataset, tta: boolean, probs: Float32Array[] | null): Promise<EvalResult> {
+async function score(
+  gpu: Gpu,
+  r: Run,
+  given: Dataset,
+  tta: boolean,
+  probs: Float32Array[] | null,
+): Promise<EvalResult> {
+  const test = runNormalized(r.dir, given);
   const t = new Trainer(gpu, r.ir, 0);
   try {
     t.params.load(r.run.weights, r.run.weightsFile);
@@ -99,23 +125,24 @@ async function score(gpu: Gpu, r: Run, test: Dataset, tta: boolean, probs: Float
   }
 }
 
-function report(out: Out, flags: Flags, what: { run: string; tta: boolean }, ev: EvalResult): void {
+function report(out: Out, flags: Flags, what: { run: string; test_set: string; tta: boolean }, ev: EvalResult): void {
+  const names = runClasses(what.run, classesOf(ev.confusion));
   if (flags.json) {
-    const per_class = perClass(ev.confusion);
+    const per_class = perClass(ev.confusion, undefined, names);
     const fields = { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class };
     out.log(JSON.stringify({ ...what, ...fields, confusion: Array.from(ev.confusion) }));
     return;
   }
   const images = `${ev.n.toLocaleString('en-US')} images${what.tta ? ', each averaged with its mirror image' : ''}`;
   out.log(`${what.run}: test loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${images})\n`);
-  out.log(confusionTable(ev.confusion));
+  out.log(confusionTable(ev.confusion, undefined, names));
   out.log('');
-  out.log(classificationReport(ev.confusion));
+  out.log(classificationReport(ev.confusion, undefined, names));
   out.log('');
 }
 
 /** The ensembles of several runs: their averaged probabilities, and their majority vote. */
-function ensembles(out: Out, flags: Flags, probs: Float32Array[], labels: Uint8Array): void {
+function ensembles(out: Out, flags: Flags, probs: Float32Array[], labels: Uint8Array, dir: string): void {
   const [first] = probs;
   if (!first) return;
   const n = labels.length;
@@ -135,7 +162,7 @@ function ensembles(out: Out, flags: Flags, probs: Float32Array[], labels: Uint8A
     }
     const lossText = loss === undefined ? '' : `test loss ${loss.toFixed(4)}  `;
     out.log(`ensemble of ${probs.length} runs, ${name}: ${lossText}accuracy ${(accuracy * 100).toFixed(2)}%\n`);
-    out.log(classificationReport(confusion));
+    out.log(classificationReport(confusion, classes, runClasses(dir, classes)));
     out.log('');
   }
 }

@@ -11,6 +11,7 @@ import { evaluate, EVAL_FLAGS } from './eval.ts';
 import { predict, PREDICT_FLAGS } from './predict.ts';
 import { serve, SERVE_HELP } from './serve.ts';
 import { reportCommand, REPORT_FLAGS } from './report.ts';
+import { exportCommand, EXPORT_FLAGS, EXPORT_HELP } from './export.ts';
 
 const HELP = `fmgpu ${VERSION}: train convolutional networks on the GPU through WebGPU
 
@@ -19,9 +20,12 @@ usage: fmgpu COMMAND [options]
 commands:
   train model.net      train a network, checkpoint every epoch, evaluate on the test set
   eval RUN [RUN ...]   test loss, accuracy, confusion matrix, classification report (several runs: ensemble)
+                       (on the run's own test set unless --data or --test-csv say otherwise)
   predict RUN IMAGE... top-3 classes for PNG or JPEG images (a directory: every image in it)
+                       (--test N: test images by index; --csv FILE --out F.csv: a Kaggle submission)
   summary model.net    check a .net file and print its Keras-style summary (no GPU; --cost DEVICE: predicted speed)
   report RUN           (re)write RUN/report.html: curves, confusion matrix, test images, PCA
+  export RUN           the trained network as an ONNX model for ONNX Runtime (-o FILE.onnx; no GPU)
   serve                the training page on a local web server
 
 options of every command:
@@ -41,15 +45,21 @@ const EVAL_HELP = `usage: fmgpu eval RUN [RUN ...] [options]
 With several runs, also the ensemble by averaged probabilities and by majority vote.`;
 
 const PREDICT_HELP = `usage: fmgpu predict RUN IMAGE [IMAGE ...] [options]
+       fmgpu predict RUN --test 5,8,10-19        test images by index (the run's own test set)
+       fmgpu predict RUN --csv FILE [--out predictions.csv]   a Kaggle submission: id,label,probabilities
 
-Images are made grayscale, fitted to 28x28 keeping their aspect ratio, and inverted when their
-background is light (Fashion-MNIST items are light on black).`;
+Photos are brought to the form of the run's training images, and each gets a line saying what was
+done. Fashion-MNIST's form (light items on black, the item's longer side 28 pixels, centred): EXIF
+orientation applied, the background estimated from the border and levelled to black, the item
+cropped to its bounding box, scaled and centred, dark items on light backgrounds inverted. Runs
+trained on other data: grayscale, the whole picture fitted to 28x28, inverted if the border is light.`;
 
-const REPORT_HELP = `usage: fmgpu report RUN [--data DIR] [--out FILE]
+const REPORT_HELP = `usage: fmgpu report RUN [--data DIR | --test-csv FILE] [--out FILE]
 
 Writes a self-contained page (nothing loaded from the network): accuracy and loss curves, the
 confusion matrix, per-class metrics, test images with predictions (mistakes first) and a PCA of the
-penultimate layer. Uses the GPU for the predictions.`;
+penultimate layer. Uses the GPU for the predictions. The test set is the run's own (its --test-csv
+or --data, as fmgpu eval) unless one is given; the first line names it.`;
 
 const COMMAND_HELP = new Map([
   ['train', `${TRAIN_HELP}\n\n${flagHelp(TRAIN_FLAGS)}`],
@@ -57,12 +67,13 @@ const COMMAND_HELP = new Map([
   ['predict', `${PREDICT_HELP}\n\n${flagHelp(PREDICT_FLAGS)}`],
   [
     'summary',
-    'usage: fmgpu summary model.net [--cost DEVICE]\n\n' +
+    'usage: fmgpu summary model.net [--cost DEVICE] [--fusions]\n\n' +
       'Checks the file and prints the Keras-style summary and the multiply-adds per image; exit 2 with the\n' +
-      'errors otherwise. No GPU is used.\n\n' +
+      'errors otherwise. --fusions lists the kernels the planner fuses in a training step. No GPU is used.\n\n' +
       flagHelp(SUMMARY_FLAGS),
   ],
   ['report', `${REPORT_HELP}\n\n${flagHelp(REPORT_FLAGS)}`],
+  ['export', `${EXPORT_HELP}\n\n${flagHelp(EXPORT_FLAGS)}`],
   ['serve', SERVE_HELP.trimEnd()],
 ]);
 
@@ -124,6 +135,8 @@ async function dispatch(command: string, args: string[], out: Out): Promise<numb
       return await serve(args);
     case 'report':
       return await reportCommand(args, out);
+    case 'export':
+      return exportCommand(args, out);
   }
   return 2;
 }

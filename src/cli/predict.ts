@@ -1,24 +1,23 @@
 // `fmgpu predict RUN image.png …`: the top 3 classes with probabilities for each image.
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseNet } from '../../dsl/index.ts';
 import { Trainer } from '../train/trainer.ts';
 import { readRun } from '../node/rundir.ts';
-import { decodeImage, MAX_IMAGE_BYTES } from '../node/image.ts';
-import { readInput } from '../node/files.ts';
-import { preprocessImage } from '../data/image.ts';
-import { CLASS_NAMES } from '../data/classes.ts';
+import { photoLines, preparePhotoFile, runForm, saveInputs } from './photo.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { checkWeights, openCliGpu, readSource } from './common.ts';
+import { checkWeights, openCliGpu, runClasses, runModel } from './common.ts';
 import type { Out } from './progress.ts';
+import { PREDICT_SET_FLAGS, predictSets, wantsSets } from './predict-sets.ts';
 
 export const PREDICT_FLAGS: Record<string, FlagSpec> = {
   invert: {
     type: 'bool',
-    help: 'always invert (dark items on light backgrounds); --no-invert never; default: decide per image',
+    help: 'dark items on light backgrounds only; --no-invert light items only; default: decide per image',
   },
+  'save-input': { type: 'string', meta: 'DIR', help: 'write the 28x28 image the network sees as DIR/<image>.png' },
   adapter: { type: 'string', meta: 'NAME', help: 'pick the WebGPU adapter whose name contains NAME' },
   json: { type: 'bool', help: 'one JSON object per image on stdout' },
+  ...PREDICT_SET_FLAGS,
 };
 
 const IMAGE = /\.(png|jpe?g)$/i;
@@ -34,11 +33,12 @@ function isDirectory(path: string): boolean {
 
 export async function predict(args: readonly string[], out: Out): Promise<number> {
   const { flags, positional } = parseArgs(args, PREDICT_FLAGS);
+  if (wantsSets(flags)) return await predictSets(positional, flags, out);
   const [dir, ...inputs] = positional;
   if (!dir || inputs.length === 0)
-    throw new UsageError('predict needs a run and images: fmgpu predict RUN image.png [...]');
+    throw new UsageError('predict needs a run and images: fmgpu predict RUN image.png [...] (or --test N, --csv FILE)');
   const run = readRun(dir);
-  const ir = parseNet(readSource(join(dir, 'model.net')), join(dir, 'model.net'));
+  const ir = runModel(dir);
   if (ir.input.h !== 28 || ir.input.w !== 28 || ir.input.c !== 1)
     throw new UsageError(
       `${dir}: predict needs a 28x28x1 model, this one takes ${ir.input.h}x${ir.input.w}x${ir.input.c}`,
@@ -59,10 +59,9 @@ export async function predict(args: readonly string[], out: Out): Promise<number
   if (files.length === 0) throw new UsageError(`no PNG or JPEG images in ${inputs.join(', ')}`);
   const invert = flags.invert === undefined ? 'auto' : (flags.invert as boolean);
   // Every image is decoded (and every bad one refused) before the GPU is touched.
-  const prepared = files.map((f) => {
-    const img = decodeImage(readInput(f, { what: 'a PNG or JPEG image', maxBytes: MAX_IMAGE_BYTES }), f);
-    return { file: f, ...preprocessImage(img.data, img.width, img.height, invert) };
-  });
+  const form = runForm(dir);
+  const prepared = files.map((f) => preparePhotoFile(f, form, invert));
+  if (flags['save-input'] !== undefined) saveInputs(String(flags['save-input']), prepared);
   const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
   const t = new Trainer(gpu, ir, 0);
   try {
@@ -70,17 +69,14 @@ export async function predict(args: readonly string[], out: Out): Promise<number
     const x = new Float32Array(prepared.length * 784);
     for (const [i, p] of prepared.entries()) x.set(p.pixels, i * 784);
     const probs = await t.predict(x, prepared.length);
+    const names = runClasses(dir, t.classes);
     prepared.forEach((p, i) => {
       const row = Array.from(probs.subarray(i * t.classes, (i + 1) * t.classes));
       const top = row
-        .map((v, c) => ({ class: CLASS_NAMES[c] ?? String(c), label: c, probability: v }))
+        .map((v, c) => ({ class: names[c] ?? String(c), label: c, probability: v }))
         .sort((a, b) => b.probability - a.probability)
         .slice(0, 3);
-      if (flags.json) out.log(JSON.stringify({ file: p.file, inverted: p.inverted, top }));
-      else {
-        const classes = top.map((c) => `${c.class} ${(c.probability * 100).toFixed(1)}%`).join(', ');
-        out.log(`${p.file}${p.inverted ? ' (inverted)' : ''}: ${classes}`);
-      }
+      for (const line of photoLines(p, top, flags.json === true)) out.log(line);
     });
     return 0;
   } finally {

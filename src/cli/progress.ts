@@ -1,6 +1,6 @@
 // What `train` prints: on a terminal a live bar rewritten in place, then a line per epoch; piped
 // (a file, a CI log) only the line per epoch, as Keras's verbose=2; JSON Lines with --json.
-import type { EpochLog, Progress as StepProgress } from '../train/trainer.ts';
+import type { EpochLog, FitEnd, Progress as StepProgress } from '../train/trainer.ts';
 
 export interface Out {
   log(line: string): void;
@@ -17,6 +17,17 @@ function eta(seconds: number): string {
     s = Math.round(seconds % 60);
   return m > 0 ? `${m}m${String(s).padStart(2, '0')}s` : `${s}s`;
 }
+
+/** What the end-of-fit lines say beside FitEnd: the plan, the patience, and the monitored value of an epoch. */
+export interface EndFacts {
+  epochs: number;
+  patience: number;
+  /** The last epoch trained. */
+  last: number;
+  watched(epoch: number): { metric: string; value: number } | null;
+}
+
+const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 export class Progress {
   constructor(
@@ -63,5 +74,40 @@ export class Progress {
     this.out.log(
       `epoch ${l.epoch}/${epochs}  ${l.seconds.toFixed(1)}s  loss ${fmt(l.loss)}  acc ${fmt(l.accuracy)}${val}`,
     );
+  }
+
+  /**
+   * How training ended, as Keras says it: early stopping, and the best epoch's weights put back.
+   * Nothing when the run ran its course and keeps its last weights.
+   */
+  fitEnd(end: FitEnd, f: EndFacts): void {
+    const best = end.best === null ? null : { epoch: end.best, ...f.watched(end.best) };
+    const restored = end.restored === null ? null : end.restored;
+    if (end.stopped !== null) {
+      this.event('early_stop', {
+        epoch: end.stopped,
+        epochs: f.epochs,
+        patience: f.patience,
+        monitor: best?.metric,
+        best_epoch: best?.epoch,
+        best: best?.value,
+        restored_epoch: restored,
+      });
+    } else if (restored !== null && restored !== f.last) {
+      this.event('restore_best', { epoch: restored, monitor: best?.metric, value: best?.value });
+    } else return;
+    if (this.json) return;
+    const value = best?.metric && best.value !== undefined ? ` (${best.metric} ${fmt(best.value)})` : '';
+    const restoring =
+      restored === null
+        ? `keeping the weights of epoch ${end.stopped}`
+        : `restoring model weights from the end of the best epoch: ${restored}${value}`;
+    if (end.stopped === null) {
+      this.out.log(`${restoring}, as early_stop does`);
+      return;
+    }
+    const epochs = plural(best ? end.stopped - best.epoch : f.patience, 'epoch');
+    const stalled = `${best?.metric ?? 'the monitored value'} has not improved in ${epochs} (patience ${f.patience})`;
+    this.out.log(`early stopping at epoch ${end.stopped} of ${f.epochs}: ${stalled}; ${restoring}`);
   }
 }

@@ -3,28 +3,30 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { summarize } from '../../dsl/index.ts';
-import type { Layer } from '../../dsl/ir.ts';
-import { loadFashionMnistTest, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
-import { readRun, RunDir, writeFileAtomic } from '../node/rundir.ts';
+import type { Layer, ModelIR } from '../../dsl/ir.ts';
+import { DEFAULT_DATA_DIR } from '../node/data.ts';
+import { checkpointFolder, readRun, RunDir, writeFileAtomic } from '../node/rundir.ts';
+import { parseState } from '../node/state.ts';
 import { Trainer, type EpochLog } from '../train/trainer.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { perClass } from '../train/metrics.ts';
-import type { Dataset } from '../data/dataset.ts';
+import { channelsOf, imageBytes, type Dataset } from '../data/dataset.ts';
 import { DataError } from '../errors.ts';
-import { renderReport, pickSamples, type ReportMetrics } from '../report/html.ts';
+import { renderReport, pickSamples, type ReportEnding, type ReportMetrics } from '../report/html.ts';
 import { pca2 } from '../report/pca.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { checkWeights, openCliGpu, runModel } from './common.ts';
+import { checkWeights, openCliGpu, runClasses, runModel, runNormalized } from './common.ts';
 import { normalised } from './eval.ts';
+import { testSetFor, testSetLine } from './test-set.ts';
 import type { Out } from './progress.ts';
 
 export const REPORT_FLAGS: Record<string, FlagSpec> = {
   data: {
     type: 'string',
     meta: 'DIR',
-    help: `Fashion-MNIST idx files for the test images (default ${DEFAULT_DATA_DIR})`,
+    help: `Fashion-MNIST idx files for the test images (default: the run's own, else ${DEFAULT_DATA_DIR})`,
   },
-  'test-csv': { type: 'string', meta: 'FILE', help: "test data in Kaggle's CSV form instead" },
+  'test-csv': { type: 'string', meta: 'FILE', help: "test data in Kaggle's CSV form instead (default: the run's own)" },
   out: { type: 'string', meta: 'FILE', help: 'where to write the page (default RUN/report.html)' },
   adapter: { type: 'string', meta: 'NAME', help: 'pick the WebGPU adapter whose name contains NAME' },
 };
@@ -48,9 +50,11 @@ function readJson<T>(file: string): T | null {
 }
 
 /** The page for run directory `dir`, with `trainer` holding the run's weights. */
-export async function runReport(trainer: Trainer, dir: string, test: Dataset, o: ReportOptions = {}): Promise<string> {
+export async function runReport(trainer: Trainer, dir: string, given: Dataset, o: ReportOptions = {}): Promise<string> {
+  const test = runNormalized(dir, given);
   const run = readJson<Record<string, unknown>>(join(dir, 'run.json')) ?? {};
   const history = readJson<EpochLog[]>(join(dir, 'history.json')) ?? [];
+  const classNames = runClasses(dir, trainer.classes);
   let metrics = o.metrics ?? readJson<ReportMetrics>(join(dir, 'metrics.json'));
   if (!metrics) {
     // Scored as `fmgpu train` scores it: with the model's test-time augmentation.
@@ -59,7 +63,7 @@ export async function runReport(trainer: Trainer, dir: string, test: Dataset, o:
       test_loss: ev.loss,
       test_accuracy: ev.accuracy,
       n: ev.n,
-      per_class: perClass(ev.confusion),
+      per_class: perClass(ev.confusion, undefined, classNames),
       confusion: Array.from(ev.confusion),
     };
   }
@@ -68,7 +72,7 @@ export async function runReport(trainer: Trainer, dir: string, test: Dataset, o:
   const first: Dataset = {
     ...test,
     n,
-    images: test.images.subarray(0, n * pixels),
+    images: test.images.subarray(0, n * imageBytes(test)),
     labels: test.labels.subarray(0, n),
   };
   const x = normalised(first);
@@ -78,7 +82,7 @@ export async function runReport(trainer: Trainer, dir: string, test: Dataset, o:
   const samples = pickSamples(probs, first.labels, o.samples ?? 48).map((s) => ({
     ...s,
     label: first.labels[s.index]!,
-    pixels: first.images.subarray(s.index * pixels, (s.index + 1) * pixels),
+    pixels: greyThumbnail(first, s.index, pixels),
     rows: test.rows,
     cols: test.cols,
   }));
@@ -99,6 +103,7 @@ export async function runReport(trainer: Trainer, dir: string, test: Dataset, o:
     };
   }
   return renderReport({
+    ending: ending(dir, trainer.ir, history),
     name: basename(resolve(dir)),
     generated: new Date().toISOString(),
     run,
@@ -108,7 +113,28 @@ export async function runReport(trainer: Trainer, dir: string, test: Dataset, o:
     metrics,
     samples,
     projection,
+    classNames,
   });
+}
+
+/**
+ * What early stopping did, from the run's last checkpoint (state.json: the epoch it stopped at, the
+ * best epoch); undefined for a run without early stopping or without a checkpoint.
+ */
+function ending(dir: string, ir: ModelIR, history: EpochLog[]): ReportEnding | undefined {
+  const folder = checkpointFolder(dir);
+  const file = folder && join(folder, 'state.json');
+  if (!file || !existsSync(file) || ir.train.earlyStop === 0) return undefined;
+  const state = parseState(readFileSync(file, 'utf8'), file);
+  const best = state.best?.epoch ?? null;
+  const watched = history.find((e) => e.epoch === best);
+  return {
+    epochs: ir.train.epochs,
+    patience: ir.train.earlyStop,
+    stopped: state.monitor?.stopped ?? null,
+    restored: best,
+    metric: watched?.val_loss === undefined ? 'loss' : 'val_loss',
+  };
 }
 
 export async function reportCommand(args: readonly string[], out: Out): Promise<number> {
@@ -119,15 +145,14 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
   const info = readRun(dir);
   const ir = runModel(dir);
   checkWeights(ir, info.weights, info.weightsFile);
-  const test = flags['test-csv']
-    ? loadCsv(String(flags['test-csv']))
-    : loadFashionMnistTest(String(flags.data ?? DEFAULT_DATA_DIR));
-  if (test.n === 0)
-    throw new UsageError(`the test set has no images (${flags['test-csv'] ?? flags.data ?? DEFAULT_DATA_DIR})`);
+  // The run's own test set (its --test-csv, or its --data folder) unless one is given, as `fmgpu eval`.
+  const set = testSetFor([dir], flags);
+  const test = set.ds;
   const { h, w, c } = ir.input;
-  if (h !== test.rows || w !== test.cols || c !== 1)
+  if (h !== test.rows || w !== test.cols || c !== channelsOf(test))
     throw new UsageError(
-      `${info.modelFile}: the model's input is ${h}x${w}x${c} but the test data is ${test.rows}x${test.cols}x1`,
+      `${info.modelFile}: the model's input is ${h}x${w}x${c} ` +
+        `but the test data is ${test.rows}x${test.cols}x${channelsOf(test)}`,
     );
   // The page goes into the run (under its lock: not while fmgpu train writes it) or to --out.
   const file = flags.out === undefined ? join(dir, 'report.html') : String(flags.out);
@@ -147,6 +172,7 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
     const page = await runReport(trainer, dir, test);
     if (run) run.write('report.html', page);
     else writeFileAtomic(file, page);
+    out.log(testSetLine(set));
     out.log(`report: ${file}`);
     return 0;
   } finally {
@@ -154,4 +180,16 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
     gpu.destroy();
     run?.release();
   }
+}
+
+/** Image i as grey pixels for the grid: its channels' mean (grey images as they are). */
+function greyThumbnail(ds: Dataset, i: number, pixels: number): Uint8Array {
+  const c = channelsOf(ds);
+  const img = ds.images.subarray(i * c * pixels, (i + 1) * c * pixels);
+  if (c === 1) return img;
+  return Uint8Array.from({ length: pixels }, (_, p) => {
+    let sum = 0;
+    for (let k = 0; k < c; k++) sum += img[k * pixels + p] as number;
+    return Math.round(sum / c);
+  });
 }

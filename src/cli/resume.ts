@@ -6,8 +6,15 @@ import { join } from 'node:path';
 import { parseNet, type ModelIR } from '../../dsl/index.ts';
 import { networkDifference } from '../../dsl/compare.ts';
 import type { Dataset } from '../data/dataset.ts';
+import type { LastBatch } from '../train/fit-options.ts';
 import { UsageError } from '../errors.ts';
-import { checkPosition, KEPT_SETTINGS, type CheckpointState, type KeptSettings } from '../node/state.ts';
+import {
+  checkPosition,
+  KEPT_SETTINGS,
+  type CheckpointState,
+  type KeptSettings,
+  type ValidationRecord,
+} from '../node/state.ts';
 import { readSource } from './common.ts';
 
 export const sha256 = (...parts: (string | Uint8Array)[]): string => {
@@ -21,14 +28,16 @@ export function runIdentity(
   source: string,
   ir: ModelIR,
   train: Dataset,
-  stepsPerEpoch: number,
-): Pick<CheckpointState, 'model' | 'data' | 'settings' | 'stepsPerEpoch'> {
+  epoch: { stepsPerEpoch: number; lastBatch: LastBatch },
+  validation?: ValidationRecord,
+): Pick<CheckpointState, 'model' | 'data' | 'settings' | 'stepsPerEpoch' | 'lastBatch'> {
   const settings = Object.fromEntries(KEPT_SETTINGS.map((k) => [k, ir.train[k]])) as KeptSettings;
   return {
     model: sha256(source),
-    data: { images: train.n, hash: sha256(train.images, train.labels) },
+    data: { images: train.n, hash: sha256(train.images, train.labels), ...(validation ? { validation } : {}) },
     settings,
-    stepsPerEpoch,
+    stepsPerEpoch: epoch.stepsPerEpoch,
+    lastBatch: epoch.lastBatch,
   };
 }
 
@@ -36,7 +45,7 @@ export function runIdentity(
 export function checkSameNetwork(runDir: string, state: CheckpointState, source: string, ir: ModelIR): void {
   if (state.model === sha256(source)) return;
   const runFile = join(runDir, 'model.net');
-  const trained = parseNet(readSource(runFile), runFile);
+  const trained = parseNet(readSource(runFile), runFile, { classes: null, input: ir.input });
   const d = networkDifference(trained, ir);
   if (!d) return;
   let at = ir.file;
@@ -104,4 +113,31 @@ export function checkSameData(
       `--resume ${runDir}: the run has ${state.stepsPerEpoch} steps an epoch, this would give ${stepsPerEpoch}`,
     );
   checkPosition(state, stepsPerEpoch, stateFile);
+}
+
+const SET_TEXT: Record<ValidationRecord['set'], string> = {
+  none: 'no validation set',
+  last: 'the last fraction of the training images (split=last)',
+  random: 'a random fraction of each class (split=random)',
+  test: 'the test set (validation=test)',
+  file: 'a validation set of its own (--val-data or --val-csv)',
+};
+
+/**
+ * The same validation set: held out the same way (the checkpoint's split is the one a resume uses
+ * when none is given), or the same test set or file. Checkpoints older than the record pass.
+ */
+export function checkSameValidation(runDir: string, state: CheckpointState, now: ValidationRecord): void {
+  const was = state.data?.validation;
+  if (!was) return;
+  if (was.set !== now.set)
+    throw new UsageError(
+      `--resume ${runDir}: the run was validated on ${SET_TEXT[was.set]}, not ${SET_TEXT[now.set]}: ` +
+        'a resumed run keeps its validation set',
+    );
+  if (was.images !== now.images || was.hash !== now.hash)
+    throw new UsageError(
+      `--resume ${runDir}: the validation images are not the ones the run was validated on ` +
+        `(${was.images.toLocaleString('en-US')} images then, ${now.images.toLocaleString('en-US')} now)`,
+    );
 }

@@ -8,7 +8,8 @@ import { fitOptions, monitorOptions } from '../train/fit-options.ts';
 import { Monitor } from '../train/monitor.ts';
 import type { EpochLog, Trainer } from '../train/trainer.ts';
 import { VERSION } from './common.ts';
-import { runIdentity } from './resume.ts';
+import { runIdentity, sha256 } from './resume.ts';
+import { validationRecord } from './train-data.ts';
 import type { Kept } from './train-faults.ts';
 import type { Job } from './train-job.ts';
 
@@ -44,7 +45,9 @@ export class Checkpoints {
       'fmgpu.version': VERSION,
       'fmgpu.layout': 'conv weight [out, in, kh, kw]; dense weight [in, out]; tensors NCHW',
     };
-    this.identity = runIdentity(job.source, job.ir, job.data.train, job.stepsPerEpoch);
+    const validation = validationRecord(job.data, sha256);
+    const epoch = { stepsPerEpoch: job.stepsPerEpoch, lastBatch: job.lastBatch };
+    this.identity = runIdentity(job.source, job.ir, job.data.train, epoch, validation);
   }
 
   /** The trainer's weights as weights.safetensors holds them: the source and the layout in the metadata. */

@@ -4,19 +4,15 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseNet, type ModelIR } from '../../dsl/index.ts';
-import { loadFashionMnist, DEFAULT_DATA_DIR, loadCsv } from '../node/data.ts';
-import { validationSplit, type Dataset } from '../data/dataset.ts';
+import { DEFAULT_DATA_DIR } from '../node/data.ts';
 import { defaultRunDir, readCheckpoint, readRun, RunDir, type Checkpoint, type RunInfo } from '../node/rundir.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
 import { applyTrainFlags, checkWeights, readRunJson, readSource } from './common.ts';
-import { checkSameData, checkSameNetwork, checkSameSettings } from './resume.ts';
+import { checkSameData, checkSameNetwork, checkSameSettings, checkSameValidation, sha256 } from './resume.ts';
+import { epochShape, type LastBatch } from '../train/fit-options.ts';
+import { checkData, loadData, validationRecord, type Data } from './train-data.ts';
 
-export interface Data {
-  train: Dataset;
-  val: Dataset | null;
-  test: Dataset;
-  from: string;
-}
+export type { Data } from './train-data.ts';
 
 /** Everything a run needs, read and checked before anything is written or the GPU is opened. */
 export interface Job {
@@ -29,51 +25,10 @@ export interface Job {
   resume: { dir: string; checkpoint: Checkpoint; changes: string[] } | null;
   data: Data;
   stepsPerEpoch: number;
+  /** The epoch's last partial batch: trained (new runs) or dropped (runs checkpointed before that). */
+  lastBatch: LastBatch;
   /** The run directory this invocation writes. */
   dir: string;
-}
-
-function loadData(flags: Flags, validation: number): Data {
-  let train: Dataset, test: Dataset, from: string;
-  const keep = flags.subset ? Number(flags.subset) : undefined;
-  if (flags.csv || flags['test-csv']) {
-    if (!flags.csv || !flags['test-csv']) throw new UsageError('--csv and --test-csv go together');
-    if (flags.data) throw new UsageError('--data and --csv are two sources of training data: give one');
-    // With --subset, only the images it keeps are read (and held).
-    train = loadCsv(String(flags.csv), { subset: keep });
-    test = loadCsv(String(flags['test-csv']));
-    from = `${flags.csv}, ${flags['test-csv']}`;
-  } else {
-    const dir = String(flags.data ?? DEFAULT_DATA_DIR);
-    ({ train, test } = loadFashionMnist(dir, { subset: keep }));
-    from = dir;
-  }
-  if (keep)
-    train = {
-      ...train,
-      n: Math.min(train.n, keep),
-      images: train.images.subarray(0, keep * train.rows * train.cols),
-      labels: train.labels.subarray(0, keep),
-    };
-  if (validation > 0) {
-    const s = validationSplit(train, validation);
-    if (s.val.n === 0)
-      throw new UsageError(`validation ${validation} of ${train.n} images leaves no validation images`);
-    return { train: s.train, val: s.val, test, from };
-  }
-  return { train, val: null, test, from };
-}
-
-/** Empty sets and a model that does not take the data's images are refused before the GPU is opened. */
-function checkData(file: string, ir: ModelIR, data: Data): void {
-  const held = ir.train.validation > 0 ? ` are left after holding out validation ${ir.train.validation}` : '';
-  if (data.train.n === 0) throw new UsageError(`no training images${held} (${data.from})`);
-  if (data.test.n === 0) throw new UsageError(`the test set has no images (${data.from})`);
-  const { h, w, c } = ir.input;
-  if (h !== data.train.rows || w !== data.train.cols || c !== 1) {
-    const images = `${data.train.rows}x${data.train.cols}x1`;
-    throw new UsageError(`${file}: the model's input is ${h}x${w}x${c} but the data is ${images}`);
-  }
 }
 
 /** The run's flags from run.json, unless given again; a data source given again replaces the saved one whole. */
@@ -81,9 +36,12 @@ function resumeFlags(flags: Flags, dir: string): void {
   const saved = readRunJson(dir);
   // How this invocation reports (--json, --debug) and where it writes are its own.
   const DATA = ['data', 'csv', 'test-csv'];
+  const VAL = ['val-data', 'val-csv', 'validation'];
   const source = DATA.some((k) => flags[k] !== undefined);
+  const val = VAL.some((k) => flags[k] !== undefined);
   for (const [k, v] of Object.entries(saved.flags ?? {})) {
-    const own = ['resume', 'out', 'init', 'json', 'debug'].includes(k) || (source && DATA.includes(k));
+    const given = (source && DATA.includes(k)) || (val && VAL.includes(k));
+    const own = ['resume', 'out', 'init', 'json', 'debug'].includes(k) || given;
     if (flags[k] === undefined && !own) flags[k] = v;
   }
 }
@@ -101,17 +59,22 @@ export function prepare(args: readonly string[]): Job {
   if (!file) throw new UsageError('train needs a model file: fmgpu train model.net');
   if (positional.length > 1) throw new UsageError(`unexpected argument "${positional[1]}"`);
   const source = readSource(file);
-  const parsed = parseNet(source, file);
-  const ir: ModelIR = { ...parsed, train: applyTrainFlags(parsed.train, flags) };
+  const read = parseNet(source, file, { classes: null }); // its own errors before the data's
   const init = flags.init ? readRun(String(flags.init)) : null;
+  const loaded = loadData(flags, { ...read, train: applyTrainFlags(read.train, flags) }, checkpoint?.state ?? null);
+  const data = loaded.data;
+  // Checked again against the data: its class count, and its image shape for a file without `input`.
+  const shape = { h: data.train.rows, w: data.train.cols, c: data.train.channels ?? 1 };
+  const ir = { ...parseNet(source, file, { classes: data.classes.length, input: shape }), train: loaded.ir.train };
   if (init) checkWeights(ir, init.weights, init.weightsFile);
-  const data = loadData(flags, ir.train.validation);
   checkData(file, ir, data);
-  const stepsPerEpoch = Math.floor(data.train.n / Math.min(ir.train.batch, data.train.n));
+  // A resumed run keeps its policy for the last partial batch: runs from before it dropped it.
+  const lastBatch = checkpoint ? (checkpoint.state.lastBatch ?? 'drop') : 'train';
+  const { stepsPerEpoch } = epochShape(data.train.n, ir.train.batch, lastBatch);
   const resume =
     resumeDir && checkpoint ? checkResume(resumeDir, checkpoint, { source, ir, data, stepsPerEpoch }) : null;
   const dir = flags.out !== undefined ? String(flags.out) : (resumeDir ?? defaultRunDir(file));
-  return { flags, file, source, ir, init, resume, data, stepsPerEpoch, dir };
+  return { flags, file, source, ir, init, resume, data, stepsPerEpoch, lastBatch, dir };
 }
 
 /** A resume must continue the run exactly: the same network, settings that shape a step, data and position. */
@@ -123,6 +86,7 @@ function checkResume(
   const { state, folder } = checkpoint;
   checkSameNetwork(dir, state, job.source, job.ir);
   const changes = checkSameSettings(dir, state, job.ir);
+  checkSameValidation(dir, state, validationRecord(job.data, sha256));
   checkSameData(dir, state, job.data.train, job.stepsPerEpoch, join(folder, 'state.json'));
   checkWeights(job.ir, checkpoint.weights, join(folder, 'weights.safetensors'));
   if (checkpoint.best) checkWeights(job.ir, checkpoint.best, join(folder, 'best.safetensors'));
@@ -178,13 +142,32 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
     help: 'test-time augmentation: the test set is scored averaging each image with its mirror (true/false)',
   },
   seed: { type: 'string', meta: 'N', help: 'random seed (initialisation, shuffles, dropout, augmentation)' },
-  validation: { type: 'string', meta: 'F', help: 'fraction of the training set held out, taken from its end (Keras)' },
+  validation: {
+    type: 'string',
+    meta: 'F',
+    help: 'fraction of the training set held out (as --split says), or "test": the test set validates',
+  },
+  split: {
+    type: 'string',
+    meta: 'HOW',
+    help: 'last (Keras: the last fraction), random (seeded, of each class) or auto (random when sorted by class)',
+  },
+  'val-data': {
+    type: 'string',
+    meta: 'DIR',
+    help: 'validation images: idx files as for --data (t10k-*, else train-*)',
+  },
+  'val-csv': { type: 'string', meta: 'FILE', help: 'validation images in the same CSV form as --csv' },
   'early-stop': {
     type: 'string',
     meta: 'N',
     help: 'stop after N epochs without val_loss (without validation: the loss) improving, restore the best (0: off)',
   },
-  data: { type: 'string', meta: 'DIR', help: `Fashion-MNIST idx files (default ${DEFAULT_DATA_DIR})` },
+  data: {
+    type: 'string',
+    meta: 'DIR',
+    help: `idx files or CIFAR-10/100 binary batches (default ${DEFAULT_DATA_DIR}: Fashion-MNIST)`,
+  },
   csv: { type: 'string', meta: 'FILE', help: "training data in Kaggle's CSV form (label,pixel1..pixel784)" },
   'test-csv': { type: 'string', meta: 'FILE', help: 'test data in the same CSV form' },
   subset: { type: 'int', min: 1, meta: 'N', help: 'keep the first N training images (the test set stays whole)' },

@@ -4,16 +4,17 @@
 // stops after the steps in flight and writes a checkpoint (exit 130); a second Ctrl-C quits now.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { escapeControl, summarize } from '../../dsl/index.ts';
+import { escapeControl, summarize, type AugmentValues } from '../../dsl/index.ts';
 import { adapterName } from '../gpu/device.ts';
+import { inputForm } from '../data/photo.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { RunDir } from '../node/rundir.ts';
-import { fitOptions } from '../train/fit-options.ts';
+import { augmentParams, fitOptions } from '../train/fit-options.ts';
 import { perClass } from '../train/metrics.ts';
 import { optimizerConfig } from '../train/optimizer.ts';
 import { DivergedError, type Trainer } from '../train/trainer.ts';
 import type { Flags } from './args.ts';
-import { VERSION } from './common.ts';
+import { readRunJson, VERSION } from './common.ts';
 import { onSignal } from './interrupt.ts';
 import { Progress, type Out } from './progress.ts';
 import { runReport } from './report.ts';
@@ -85,8 +86,11 @@ class CtrlC {
   }
 }
 
-function announce({ job, gpu, progress, out }: Session, forked: boolean): void {
+function announce({ job, gpu, progress, out, checkpoints }: Session, forked: boolean): void {
   const { ir, data, dir } = job;
+  warnEarlyStop(job, out);
+  const augment = augmentParams(ir.augment) ?? null;
+  const init = job.init?.weightsFile ?? null;
   progress.event('start', {
     adapter: adapterName(gpu.adapter),
     cpu: gpu.adapter.cpu,
@@ -95,28 +99,71 @@ function announce({ job, gpu, progress, out }: Session, forked: boolean): void {
     params: ir.params.trainable + ir.params.nonTrainable,
     train: data.train.n,
     validation: data.val?.n ?? 0,
+    validation_set: data.validation?.set ?? 'none',
     test: data.test.n,
     version: VERSION,
+    augment,
+    init,
   });
   if (job.flags.json) return;
   const cpu = gpu.adapter.cpu ? ': no GPU in use, training is correct but slow' : '';
   out.log(`adapter: ${adapterName(gpu.adapter)}${cpu}`);
-  out.log(summarize(ir));
+  // A resumed run's model.net is its copy: the summary names the model it was trained from.
+  out.log(summarize({ ...ir, file: job.resume ? trainedFrom(job.resume.dir, job.file) : job.file }));
   const count = (n: number): string => n.toLocaleString('en-US');
   const sets = `${count(data.train.n)} training, ${count(data.val?.n ?? 0)} validation, ${count(data.test.n)} test`;
   out.log(`data: ${sets} images (${data.from})`);
+  out.log(`augmentation: ${augmentText(ir.augment)}`);
+  if (init) out.log(`initial weights: ${init} (--init ${job.init?.dir})`);
+  if (data.validation) out.log(`validation: ${data.validation.text}`);
   out.log(`run directory: ${dir}`);
   const r = job.resume;
   if (!r) return;
   const { epoch, step } = r.checkpoint.state;
   if (forked) out.log(`forking the run in ${r.dir} at epoch ${epoch} into ${dir} (${r.dir} is left as it was)`);
-  if (epoch >= ir.train.epochs)
+  const { monitor } = checkpoints;
+  if (monitor.halted) {
+    const why = `early stopping ended it at epoch ${monitor.stopped} (patience ${ir.train.earlyStop})`;
+    out.log(`${why}: evaluating; a larger --early-stop, or --early-stop 0, trains on`);
+  } else if (epoch >= ir.train.epochs)
     out.log(`all ${ir.train.epochs} epochs are trained (${epoch} in the checkpoint): evaluating`);
   else {
     const within = `step ${step - epoch * job.stepsPerEpoch} of ${job.stepsPerEpoch}`;
     out.log(`resuming at epoch ${epoch + 1} of ${ir.train.epochs}, ${within}`);
   }
   if (r.changes.length > 0) out.log(`changed since the checkpoint, from the next step on: ${r.changes.join(', ')}`);
+}
+
+/** The model file a run was trained from (run.json's `model`), or `file` when it does not say. */
+function trainedFrom(dir: string, file: string): string {
+  const model = readRunJson(dir).model;
+  return typeof model === 'string' ? model : file;
+}
+
+/** The augmentation of training batches, as the augment line writes it, or "none". */
+function augmentText(a: AugmentValues): string {
+  if (!augmentParams(a)) return 'none';
+  const on: [boolean, string][] = [
+    [a.shift > 0, `shift=${a.shift}`],
+    [a.flip, 'flip'],
+    [a.rotate > 0, `rotate=${a.rotate}`],
+    [a.zoom > 0, `zoom=${a.zoom}`],
+    [a.erase > 0, `erase=${a.erase}`],
+  ];
+  return `${on.flatMap(([used, text]) => (used ? [text] : [])).join(' ')} (training batches only)`;
+}
+
+/**
+ * Early stopping without a validation set watches the training loss (as Keras's monitor='loss'):
+ * never silently. Said on stderr, in --json runs too.
+ */
+function warnEarlyStop({ ir, data }: Job, out: Out): void {
+  if (ir.train.earlyStop === 0 || data.val) return;
+  out.err(
+    `fmgpu: warning: there is no validation set, so early stopping (patience ${ir.train.earlyStop}) watches the ` +
+      'training loss and restores the weights of the epoch where it was lowest; to watch val_loss, hold out ' +
+      'validation: validation=0.1 in the train line, or --validation 0.1',
+  );
 }
 
 /** The weights and state the run starts from: the checkpoint's, or new ones (--init: another run's) and run.json. */
@@ -139,6 +186,13 @@ function begin({ job, run, gpu, trainer }: Session): void {
     git: gitRevision(),
     flags: absolutePaths(job.flags),
     started: new Date().toISOString(),
+    // How its images frame their object: `fmgpu predict` brings photos to the same form.
+    input: inputForm(job.data.train),
+    // What the network was checked against: eval, predict and report name the classes the same.
+    classes: job.data.classes,
+    shape: job.ir.input,
+    // Colour data's per-channel mean and std (of pixel/255, from the training images); absent: pixel/255.
+    ...(job.data.train.normalize ? { normalize: job.data.train.normalize } : {}),
   };
   run.write('run.json', JSON.stringify(info, null, 2));
 }
@@ -152,6 +206,7 @@ async function train({ job, gpu, trainer, progress, checkpoints: ck }: Session, 
     fitOptions(job.ir, {
       monitor: ck.monitor,
       initialStep: job.resume?.checkpoint.state.step ?? 0,
+      lastBatch: job.lastBatch,
       // A macrotask between submits lets the SIGINT handler run: Ctrl-C stops after this submit.
       shouldStop: () => new Promise<boolean>((done) => setImmediate(() => done(ctrlC.interrupted))),
       onProgress: (p) => {
@@ -165,6 +220,16 @@ async function train({ job, gpu, trainer, progress, checkpoints: ck }: Session, 
         await ck.write(log.epoch);
         return ctrlC.interrupted ? 'stop' : undefined;
       },
+      onEnd: (end) =>
+        progress.fitEnd(end, {
+          epochs,
+          patience: job.ir.train.earlyStop,
+          last: ck.history.at(-1)?.epoch ?? 0,
+          watched: (epoch) => {
+            const log = ck.history.find((h) => h.epoch === epoch);
+            return log ? ck.monitor.watched(log) : null;
+          },
+        }),
     }),
   );
 }
@@ -179,7 +244,7 @@ async function finish({ job, run, trainer, progress, out, checkpoints }: Session
     test_accuracy: ev.accuracy,
     n: ev.n,
     tta,
-    per_class: perClass(ev.confusion),
+    per_class: perClass(ev.confusion, undefined, job.data.classes),
     confusion: Array.from(ev.confusion),
   };
   run.write('metrics.json', JSON.stringify(metrics, null, 2));
@@ -208,7 +273,7 @@ async function explain({ job, gpu, checkpoints }: Session, e: unknown): Promise<
 /** Path flags made absolute, so that `--resume` works from any directory. */
 function absolutePaths(flags: Flags): Flags {
   const out = { ...flags };
-  for (const k of ['data', 'csv', 'test-csv', 'init'])
+  for (const k of ['data', 'csv', 'test-csv', 'val-data', 'val-csv', 'init'])
     if (typeof out[k] === 'string') out[k] = resolve(out[k] as string);
   return out;
 }

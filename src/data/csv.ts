@@ -1,7 +1,7 @@
 // Kaggle's Fashion-MNIST CSV form, decoded from text or from bytes as they are read (reading the
 // file: src/node/data.ts loadCsv):
 //   label,pixel1,pixel2,…,pixel784      ← optional header: line 1 when its first cell is not a number
-//   9,0,0,0,…                           ← one image per line, a class 0–9 then rows·cols pixels 0–255
+//   9,0,0,0,…                           ← one image per line, a class 0–255 then rows·cols pixels 0–255
 // Blank lines are skipped; errors name the file and the 1-based line.
 //
 // Memory follows the images, not the text: a first pass counts the lines that have exactly the
@@ -10,7 +10,7 @@
 // are parsed one at a time (CsvParser.push takes the bytes in chunks); one line may not pass
 // maxLineBytes.
 import { DataError } from '../errors.ts';
-import { NUM_CLASSES } from './classes.ts';
+import { MAX_CLASSES } from './classes.ts';
 import type { Dataset } from './dataset.ts';
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
@@ -20,6 +20,29 @@ const COMMA = 44;
 export interface CsvShape {
   rows: number;
   cols: number;
+  /** false: lines of pixels only, no label (a file to predict); the labels read as 0. */
+  labelled?: boolean;
+}
+
+/** Cells a line of this shape holds: the label (unless unlabelled) and the pixels. */
+export const csvCells = (shape: CsvShape): number => shape.rows * shape.cols + (shape.labelled === false ? 0 : 1);
+
+/**
+ * Whether the first line that is not blank holds a label and the pixels (true), the pixels only
+ * (false), or neither (null: the parser will say what is wrong).
+ */
+export function firstLineLabelled(bytes: Uint8Array, shape: CsvShape = { rows: 28, cols: 28 }): boolean | null {
+  let commas = 0;
+  let blank = true;
+  for (const b of bytes) {
+    if (b === COMMA) commas++;
+    if (b === NEWLINE) {
+      if (!blank) break;
+      commas = 0;
+    } else if (b !== 13) blank = false;
+  }
+  const px = shape.rows * shape.cols;
+  return commas === px ? true : commas === px - 1 ? false : null;
 }
 
 /** The longest line the parser holds: 64 characters a cell, at least 1 MiB. */
@@ -31,7 +54,7 @@ export class CsvRowCounter {
   private commas = 0;
   private readonly want: number;
   constructor(shape: CsvShape = { rows: 28, cols: 28 }) {
-    this.want = shape.rows * shape.cols;
+    this.want = csvCells(shape) - 1;
   }
 
   push(bytes: Uint8Array): void {
@@ -136,28 +159,33 @@ export class CsvParser {
     const px = this.px;
     const at = `${this.file}:${i + 1}`;
     const cells = line.split(',');
-    if (cells.length !== px + 1)
-      throw new DataError(`${at}: ${cells.length} columns, expected ${px + 1} (a label and ${px} pixels)`);
-    const [label = ''] = cells;
-    if (this.n === 0 && i === 0 && !NUMBER.test(label.trim())) return; // the header
+    const labelled = this.shape.labelled !== false;
+    const want = csvCells(this.shape);
+    if (cells.length !== want)
+      throw new DataError(
+        `${at}: ${cells.length} columns, expected ${want} (${labelled ? 'a label and ' : ''}${px} pixels)`,
+      );
+    const [first = ''] = cells;
+    if (this.n === 0 && i === 0 && !NUMBER.test(first.trim())) return; // the header
     const n = this.n;
     // Only a file that changed between the count and the parse gets here with no room left.
     if (n >= this.labels.length) throw new DataError(`${this.file}: changed while it was read`);
+    const skip = labelled ? 0 : 1; // cell j is pixel j + skip, the label cell 0
     for (const [j, cell] of cells.entries()) {
       const c = cell.trim();
-      const name = j === 0 ? 'label' : `pixel${j}`;
+      const name = j + skip === 0 ? 'label' : `pixel${j + skip}`;
       if (!NUMBER.test(c))
         throw new DataError(
           `${at}: column ${j + 1} (${name}) is not a number: "${c.length > 20 ? `${c.slice(0, 20)}…` : c}"`,
         );
       const v = Number(c);
       if (!Number.isInteger(v)) throw new DataError(`${at}: ${name} is ${c}, not a whole number`);
-      if (j === 0) {
-        if (v < 0 || v >= NUM_CLASSES) throw new DataError(`${at}: label ${c} is outside 0–${NUM_CLASSES - 1}`);
+      if (j + skip === 0) {
+        if (v < 0 || v >= MAX_CLASSES) throw new DataError(`${at}: label ${c} is outside 0–${MAX_CLASSES - 1}`);
         this.labels[n] = v;
       } else {
         if (v < 0 || v > 255) throw new DataError(`${at}: ${name} is ${c}, outside 0–255`);
-        this.images[n * px + j - 1] = v;
+        this.images[n * px + j + skip - 1] = v;
       }
     }
     this.n++;
@@ -167,7 +195,8 @@ export class CsvParser {
   end(): Dataset {
     if (this.pendingBytes) this.push(Uint8Array.of(NEWLINE));
     const { n, px, shape } = this;
-    if (n === 0) throw new DataError(`${this.file}: no images (expected lines of a label and ${px} pixels)`);
+    const what = `${shape.labelled === false ? '' : 'a label and '}${px} pixels`;
+    if (n === 0) throw new DataError(`${this.file}: no images (expected lines of ${what})`);
     // Views: the buffers hold at most one row more than the images (a header line).
     return {
       images: this.images.subarray(0, n * px),
@@ -182,7 +211,7 @@ export class CsvParser {
 /** A whole CSV text (a leading byte-order mark is skipped). */
 export function parseCsv(text: string, file: string, shape: CsvShape = { rows: 28, cols: 28 }): Dataset {
   const body = text.replace(/^\uFEFF/, '');
-  const want = shape.rows * shape.cols;
+  const want = csvCells(shape) - 1;
   let rows = 0,
     commas = 0;
   for (let i = 0; i <= body.length; i++) {

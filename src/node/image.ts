@@ -1,20 +1,25 @@
 // Decoding photos for `fmgpu predict`: PNG (here, with node:zlib: every bit depth and colour type,
-// palettes, transparency, Adam7 interlacing) and JPEG (jpeg-js). Output: RGBA bytes.
+// palettes, transparency, Adam7 interlacing) and JPEG (jpeg-js). Output: RGBA bytes as stored, and
+// the EXIF orientation that says how to show them (src/node/exif.ts).
 import jpeg from 'jpeg-js';
 import { DataError } from '../errors.ts';
+import { jpegOrientation, tiffOrientation } from './exif.ts';
 import { inflateAtMost } from './files.ts';
 
 export interface Rgba {
   width: number;
   height: number;
   data: Uint8Array;
+  /** EXIF orientation, 1–8: 1 when the file has none. */
+  orientation: number;
 }
 
 /**
  * Larger images are refused from their header, before any decoding: 6144x4096 (a 24-megapixel
  * camera's 6000x4000 fits). A PNG takes up to 12 bytes a pixel to decode (a 16-bit RGBA image's
- * inflated rows, unfiltered in place, then its RGBA) and preprocessing 4 more: the worst, with a
- * 64 MiB file, peaks at about 420 MB for `fmgpu predict` in all.
+ * inflated rows, unfiltered in place, then its RGBA) and preprocessing 4 more (one grey level a
+ * pixel, levelled and cropped in place: src/data/photo.ts): the worst, with a 64 MiB file, peaks at
+ * about 420 MB for `fmgpu predict` in all.
  */
 export const MAX_PIXELS = 24 * 1024 * 1024;
 
@@ -73,7 +78,7 @@ function decodeJpeg(bytes: Uint8Array, file: string): Rgba {
       maxResolutionInMP: MAX_PIXELS / 1e6,
       maxMemoryUsageInMB: JPEG_MAX_MEMORY_MIB,
     });
-    return { width: img.width, height: img.height, data: img.data };
+    return { width: img.width, height: img.height, data: img.data, orientation: jpegOrientation(bytes) };
   } catch (e) {
     const message = (e as Error).message;
     if (/maxMemoryUsageInMB/.test(message))
@@ -124,6 +129,7 @@ function decodePng(bytes: Uint8Array, file: string): Rgba {
     interlace = 0;
   let palette: Uint8Array | null = null;
   let trns: Uint8Array | null = null;
+  let orientation = 1;
   const idat: Uint8Array[] = [];
   let ended = false;
   while (at + 8 <= bytes.length) {
@@ -140,6 +146,7 @@ function decodePng(bytes: Uint8Array, file: string): Rgba {
       checkSize(width, height, file);
     } else if (kind === 'PLTE') palette = body;
     else if (kind === 'tRNS') trns = body;
+    else if (kind === 'eXIf') orientation = tiffOrientation(body);
     else if (kind === 'IDAT') idat.push(body);
     else if (kind === 'IEND') {
       ended = true;
@@ -191,7 +198,7 @@ function decodePng(bytes: Uint8Array, file: string): Rgba {
     for (let y = 0; y < ph; y++)
       for (let x = 0; x < pw; x++) rgba(px, stride + 1, x, y, image, out, ((y0 + y * dy) * width + x0 + x * dx) * 4);
   }
-  return { width, height, data: out };
+  return { width, height, data: out, orientation };
 }
 
 /** A pass over the pixels: from column x0 and row y0, every dx-th column of every dy-th row. */

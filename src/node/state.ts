@@ -3,6 +3,7 @@
 // half-used (a wrong type failing an epoch later, a step past the end training nothing).
 import { DataError } from '../errors.ts';
 import type { EpochLog, MonitorState } from '../train/trainer.ts';
+import type { LastBatch } from '../train/fit-options.ts';
 
 /** The training settings a resumed run must keep (the rest, epochs, early stopping, tta, may change). */
 export const KEPT_SETTINGS = [
@@ -20,6 +21,17 @@ export const KEPT_SETTINGS = [
 ] as const;
 export type KeptSettings = Record<(typeof KEPT_SETTINGS)[number], number | string | boolean>;
 
+/**
+ * The validation set a run used: held out of the training set (`last`: Keras's last fraction,
+ * `random`: seeded, of each class), the test set, a file of its own, or none; and its images' hash.
+ */
+export interface ValidationRecord {
+  set: 'none' | 'last' | 'random' | 'test' | 'file';
+  images: number;
+  hash: string;
+}
+const VALIDATION_SETS: readonly string[] = ['none', 'last', 'random', 'test', 'file'];
+
 export interface CheckpointState {
   /** Epochs completed. */
   epoch: number;
@@ -28,15 +40,24 @@ export interface CheckpointState {
   seed: number;
   optimizer: string;
   best: { value: number; epoch: number } | null;
-  /** Early stopping's and the plateau schedule's state. */
+  /** Early stopping's and the plateau schedule's state (`stopped`: the epoch early stopping ended the run). */
   monitor?: MonitorState;
   history: EpochLog[];
   /** Steps in one epoch: the position within an epoch is step − epoch·stepsPerEpoch. */
   stepsPerEpoch?: number;
+  /**
+   * The epoch's last, partial batch: trained as a step of its own, or dropped (absent: `drop`, what
+   * runs checkpointed before issue 18 did; a resumed run keeps its own).
+   */
+  lastBatch?: LastBatch;
   /** Hex SHA-256 of the model.net the run trains. */
   model?: string;
-  /** The training images: how many, and a hash of their pixels and labels (after subset and validation split). */
-  data?: { images: number; hash: string };
+  /**
+   * The training images: how many, and a hash of their pixels and labels (after subset and
+   * validation split); and the validation set (absent in checkpoints older than it: then a
+   * validation fraction was the last one).
+   */
+  data?: { images: number; hash: string; validation?: ValidationRecord };
   settings?: KeptSettings;
 }
 
@@ -60,7 +81,7 @@ const record =
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return `must be an object, not ${show(v)}`;
     for (const [k, c] of Object.entries(fields)) {
       const bad = c((v as Record<string, unknown>)[k]);
-      if (bad) return `.${k} ${bad}`;
+      if (bad) return `.${k}${bad.startsWith('.') || bad.startsWith('[') ? '' : ' '}${bad}`;
     }
     return null;
   };
@@ -96,12 +117,29 @@ const FIELDS: Record<keyof CheckpointState, Check> = {
   optimizer: is((v) => v === 'adam' || v === 'adamw' || v === 'sgd', 'adam, adamw or sgd'),
   best: (v) => (v === null ? null : record({ value: finite, epoch: int(0) })(v)),
   monitor: optional(
-    record({ bad: int(0), lrScale: is((v) => typeof v === 'number' && v > 0 && Number.isFinite(v), 'a number > 0') }),
+    record({
+      bad: int(0),
+      lrScale: is((v) => typeof v === 'number' && v > 0 && Number.isFinite(v), 'a number > 0'),
+      stopped: optional(int(1)),
+    }),
   ),
   history: list(EPOCH_LOG),
   stepsPerEpoch: optional(int(1)),
+  lastBatch: optional(is((v) => v === 'train' || v === 'drop', 'train or drop')),
   model: optional(is((v) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v), 'a SHA-256 in hex')),
-  data: optional(record({ images: int(1), hash: is((v) => typeof v === 'string', 'a string') })),
+  data: optional(
+    record({
+      images: int(1),
+      hash: is((v) => typeof v === 'string', 'a string'),
+      validation: optional(
+        record({
+          set: is((v) => VALIDATION_SETS.includes(v as string), 'none, last, random, test or file'),
+          images: int(0),
+          hash: is((v) => typeof v === 'string', 'a string'),
+        }),
+      ),
+    }),
+  ),
   settings: optional(record(Object.fromEntries(KEPT_SETTINGS.map((k) => [k, setting])))),
 };
 

@@ -53,6 +53,20 @@ export interface ReportData {
     of: string;
   } | null;
   classNames?: readonly string[];
+  /** How training ended (from the checkpoint's state); absent for runs that do not say. */
+  ending?: ReportEnding;
+}
+
+/** Early stopping as the page tells it: epochs are 1-based; `metric` is what it watched. */
+export interface ReportEnding {
+  /** Epochs the run was set to train. */
+  epochs: number;
+  patience: number;
+  /** The epoch early stopping ended training at, or null. */
+  stopped: number | null;
+  /** The best epoch whose weights were restored at the end (the weights scored), or null. */
+  restored: number | null;
+  metric: string;
 }
 
 /**
@@ -101,12 +115,11 @@ function tiles(d: ReportData): string {
       ['test accuracy', pct(d.metrics.test_accuracy, 2), `${d.metrics.n.toLocaleString('en-US')} images`],
       ['test loss', d.metrics.test_loss.toFixed(4), 'cross-entropy'],
     );
-  if (last)
-    t.push([
-      'epochs',
-      String(last.epoch),
-      `${seconds < 120 ? `${seconds.toFixed(1)} s` : `${(seconds / 60).toFixed(1)} min`} of training`,
-    ]);
+  const time = `${seconds < 120 ? `${seconds.toFixed(1)} s` : `${(seconds / 60).toFixed(1)} min`} of training`;
+  const end = d.ending;
+  if (last && end?.stopped) t.push(['epochs', `${last.epoch} of ${end.epochs}`, `stopped early · ${time}`]);
+  else if (last) t.push(['epochs', String(last.epoch), time]);
+  if (end?.restored) t.push(['weights kept', `epoch ${end.restored}`, `the best ${end.metric}, restored`]);
   if (last) t.push(['train accuracy', pct(last.accuracy), `loss ${last.loss.toFixed(4)}`]);
   if (best) t.push(['best val accuracy', pct(best.accuracy), `epoch ${best.epoch}`]);
   if (params) t.push(['parameters', params, 'trainable and not']);
@@ -144,8 +157,21 @@ function runInfo(d: ReportData): string {
     .join('')}</dl>`;
 }
 
-function curves(h: EpochLog[]): string {
+/** What the curves' note says about early stopping and the weights kept. */
+function endingNote(e: ReportEnding): string {
+  const kept =
+    e.restored === null
+      ? 'the weights are those of the last epoch.'
+      : `the weights of epoch ${e.restored}, the best, were restored at the end: the test scores are theirs.`;
+  if (e.stopped === null) return e.restored === null ? '' : `<p class="note">As early_stop does, ${kept}</p>`;
+  const why = `${e.metric} had not improved in ${plural(e.stopped - (e.restored ?? e.stopped - e.patience), 'epoch')}`;
+  const stopped = `Training stopped early at epoch ${e.stopped} of ${e.epochs} (${why}, patience ${e.patience})`;
+  return `<p class="note">${stopped}; ${kept}</p>`;
+}
+
+function curves(h: EpochLog[], ending?: ReportEnding): string {
   if (h.length === 0) return '<p class="muted">No training history in this run (history.json is missing or empty).</p>';
+  const marks = ending?.restored ? [{ x: ending.restored, label: `best epoch ${ending.restored}` }] : undefined;
   const series = (key: keyof EpochLog, name: string, color: string, dashed = false) => ({
     name,
     color,
@@ -158,6 +184,7 @@ function curves(h: EpochLog[]): string {
     format: (y) => pct(y, Number.isInteger(Math.round(y * 1e6) / 1e4) ? 0 : 1),
     precise: (y) => pct(y, 2),
     series: [series('accuracy', 'train', '#2f6db5'), series('val_accuracy', 'validation', '#e8772e', true)],
+    marks,
   });
   const loss = lineChart({
     title: 'Loss',
@@ -165,8 +192,9 @@ function curves(h: EpochLog[]): string {
     format: (y) => String(+y.toPrecision(3)),
     precise: (y) => y.toFixed(4),
     series: [series('loss', 'train', '#2f6db5'), series('val_loss', 'validation', '#e8772e', true)],
+    marks,
   });
-  return `<div class="two">${acc}${loss}</div>`;
+  return `${ending ? endingNote(ending) : ''}<div class="two">${acc}${loss}</div>`;
 }
 
 function classTable(m: ReportMetrics, names: readonly string[]): string {
@@ -234,7 +262,7 @@ export function renderReport(d: ReportData): string {
       `<div class="two top">${runInfo(d)}<div><pre class="summary">${esc(d.summary)}</pre>` +
         `<details><summary>.net source</summary><pre class="source">${esc(d.source)}</pre></details></div></div>`,
     ),
-    section('curves', 'Training curves', curves(d.history)),
+    section('curves', 'Training curves', curves(d.history, d.ending)),
     d.metrics
       ? section(
           'confusion',

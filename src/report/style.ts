@@ -52,6 +52,7 @@ svg .tick { font-size: 11px; fill: var(--muted); }
 svg .alabel { font-size: 12px; fill: var(--muted); }
 svg .grid { stroke: var(--line); stroke-width: 1; }
 svg .axis { stroke: #b8c0cc; stroke-width: 1; }
+svg line.mark { stroke: #6b7280; stroke-width: 1.2; }
 svg .line { stroke-width: 2.2; stroke-linejoin: round; }
 svg .count {
   font-size: 11.5px; font-weight: 600; fill: #2a3340; font-variant-numeric: tabular-nums; pointer-events: none;

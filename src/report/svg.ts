@@ -58,6 +58,8 @@ export interface LineChart {
   precise?: (y: number) => string;
   /** Force the y-range to include these values (e.g. 0 and 1 for accuracy). */
   yInclude?: number[];
+  /** Vertical marks at these x values, each with a label at its top (e.g. the best epoch). */
+  marks?: { x: number; label: string }[];
   width?: number;
   height?: number;
 }
@@ -93,6 +95,12 @@ export function lineChart(c: LineChart): string {
   const xt = niceTicks(x0, x1, Math.min(8, Math.max(1, Math.round(x1 - x0)))).filter((t) => Number.isInteger(t));
   for (const t of xt) parts.push(text(`x="${r1(px(t))}" y="${H - m.b + 16}" text-anchor="middle"`, 'tick', t));
   parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" class="axis"/>`);
+  for (const k of c.marks ?? []) {
+    const x = r1(px(k.x));
+    parts.push(`<line x1="${x}" x2="${x}" y1="${m.t}" y2="${H - m.b}" class="mark" stroke-dasharray="3 3"/>`);
+    const anchor = px(k.x) > (m.l + W - m.r) / 2 ? 'end' : 'start';
+    parts.push(text(`x="${x}" y="${m.t - 2}" text-anchor="${anchor}"`, 'tick mark', esc(k.label)));
+  }
   parts.push(text(`x="${(m.l + W - m.r) / 2}" y="${H - 8}" text-anchor="middle"`, 'alabel', esc(c.xLabel)));
   let lx = W - m.r;
   const legend: string[] = [];

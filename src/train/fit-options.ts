@@ -38,6 +38,11 @@ export interface FitOptions {
    * non-finite loss is found there too (DivergedError names that step).
    */
   onProgress?(p: Progress): void;
+  /**
+   * Once, when a fit that was not interrupted ends: whether early stopping ended it and at which
+   * epoch, the best epoch, and whose weights it leaves (restoreBest puts the best epoch's back).
+   */
+  onEnd?(end: FitEnd): void;
   /** Called after each epoch, after the monitor's verdict; return 'stop' to end training (Ctrl-C, a budget). */
   onEpoch?(log: EpochLog): undefined | 'stop' | Promise<undefined | 'stop'>;
   /**
@@ -58,6 +63,31 @@ export interface FitOptions {
    * use_ema: validation uses the averaged weights, and they replace the weights when fit ends.
    */
   ema?: number;
+  /** The epoch's last, partial batch: trained as a step of its own (default, as Keras) or dropped. */
+  lastBatch?: LastBatch;
+}
+
+/**
+ * What happens to an epoch's last n mod batch images: `train`ed as a smaller step of their own, as
+ * Keras does (6,000 images at batch 128: 46 steps of 128 and one of 112), or `drop`ped, as
+ * tf.data's drop_remainder and every fmgpu run checkpointed before issue 18 (46 steps).
+ */
+export type LastBatch = 'train' | 'drop';
+
+/** An epoch's steps: `fullSteps` of `batch` images, then one of `tail` images when tail > 0. */
+export interface EpochShape {
+  batch: number;
+  fullSteps: number;
+  tail: number;
+  stepsPerEpoch: number;
+}
+
+/** The steps of an epoch over n images (a batch larger than n is n). */
+export function epochShape(n: number, batch: number, lastBatch: LastBatch = 'train'): EpochShape {
+  const b = Math.min(batch, n);
+  const fullSteps = Math.floor(n / b);
+  const tail = lastBatch === 'train' ? n - fullSteps * b : 0;
+  return { batch: b, fullSteps, tail, stepsPerEpoch: fullSteps + (tail > 0 ? 1 : 0) };
 }
 
 export interface Progress {
@@ -67,6 +97,16 @@ export interface Progress {
   loss: number;
   accuracy: number;
   imagesPerSec: number;
+}
+
+/** How a fit ended (not interrupted): epochs are 1-based. */
+export interface FitEnd {
+  /** The epoch at which early stopping ended training, or null when it ran its course. */
+  stopped: number | null;
+  /** The best epoch by the monitored value (Monitor.watched reads its value from that epoch's log). */
+  best: number | null;
+  /** The epoch whose weights were put back (restoreBest), or null when the last ones stay. */
+  restored: number | null;
 }
 
 export interface EpochLog {

@@ -3,11 +3,13 @@
 // loss and accuracy accumulators into a slot of the plan's read-back ring (readback.ts), read when
 // the ring is full, up to `depth` submits later. A read that falls on a report point (every
 // `reportEvery` steps, and the epoch's end) reports progress and stops on a non-finite loss.
+// An epoch's last n mod batch images, when it trains them, are its last step, run by the plan's
+// tail (plans.ts TailPlan); its means weight every step by its images.
 import type { Gpu } from '../gpu/runtime.ts';
 import { FmgpuError } from '../errors.ts';
 import { epochOrder } from '../data/batch.ts';
-import type { FitOptions } from './fit-options.ts';
-import { resetStats, type TrainPlan } from './plans.ts';
+import type { EpochShape, FitOptions } from './fit-options.ts';
+import { resetStats, type TailPlan, type TrainPlan } from './plans.ts';
 import type { StatsMark, StatsRead } from './readback.ts';
 
 /** The loss summed so far in an epoch is NaN or ±Inf (read back as f32 bits, tested on the host). */
@@ -23,13 +25,11 @@ export class DivergedError extends FmgpuError {
 }
 
 /** Where an epoch runs: its number (0-based), its first step within it, and the run's pace. */
-export interface EpochPlan {
+export interface EpochPlan extends EpochShape {
   epoch: number;
   /** The shuffle's seed: the epoch's order is derived from it and the epoch. */
   seed: number;
   first: number;
-  stepsPerEpoch: number;
-  batch: number;
   perSubmit: number;
   reportEvery: number;
 }
@@ -54,7 +54,7 @@ export async function trainEpoch(
   o: Watch,
 ): Promise<EpochSums> {
   const t0 = performance.now();
-  gpu.write(tp.indices, epochOrder(tp.data.n, e.seed, e.epoch));
+  writeOrder(gpu, tp, epochOrder(tp.data.n, e.seed, e.epoch), e);
   resetStats(gpu, stats);
   const ring = tp.ring;
   let last: StatsRead = { mark: { done: e.first, report: true }, lossSum: 0, correct: 0 };
@@ -71,7 +71,7 @@ export async function trainEpoch(
       const n = Math.min(e.perSubmit, e.stepsPerEpoch - done);
       const enc = gpu.device.createCommandEncoder();
       const pass = enc.beginComputePass();
-      for (let s = 0; s < n; s++) gpu.encode(pass, tp.step);
+      for (let j = done; j < done + n; j++) gpu.encode(pass, j < e.fullSteps ? tp.step : mustTail(tp).step);
       pass.end();
       done += n;
       const mark: StatsMark = { done, report: done - lastReport >= e.reportEvery || done === e.stepsPerEpoch };
@@ -89,7 +89,7 @@ export async function trainEpoch(
   }
   // The totals of the epoch's last submit (or the reset zeros when it had none).
   checkFinite(last.lossSum, e, done);
-  const seen = (done - e.first) * e.batch;
+  const seen = imagesTo(e, done) - imagesTo(e, e.first);
   return {
     lossSum: last.lossSum,
     correct: last.correct,
@@ -103,7 +103,7 @@ export async function trainEpoch(
 /** A report point's progress, or a DivergedError naming its step. */
 function report(r: StatsRead, e: EpochPlan, o: Watch, t0: number): void {
   checkFinite(r.lossSum, e, r.mark.done);
-  const seen = (r.mark.done - e.first) * e.batch;
+  const seen = imagesTo(e, r.mark.done) - imagesTo(e, e.first);
   o.onProgress?.({
     epoch: e.epoch + 1,
     step: r.mark.done,
@@ -112,6 +112,30 @@ function report(r: StatsRead, e: EpochPlan, o: Watch, t0: number): void {
     accuracy: r.correct / seen,
     imagesPerSec: seen / ((performance.now() - t0) / 1000),
   });
+}
+
+/** Images in an epoch's first `steps` steps: the full ones, then the tail. */
+const imagesTo = (e: EpochShape, steps: number): number =>
+  Math.min(steps, e.fullSteps) * e.batch + (steps > e.fullSteps ? e.tail : 0);
+
+const mustTail = (tp: TrainPlan): TailPlan => {
+  if (!tp.tail) throw new Error('an epoch step past the full batches but no plan for the partial one');
+  return tp.tail;
+};
+
+/**
+ * The epoch's order as the gathers read it. The full steps' gather takes slot s mod fullSteps of
+ * `indices` at global step s (data/batch.ts); with a tail step an epoch has fullSteps + 1 steps, so
+ * the epoch starting at step epoch·stepsPerEpoch finds its batch j at slot (start + j) mod fullSteps:
+ * the batches are written there, rotated (without a tail, in order). The tail's images go to its own.
+ */
+function writeOrder(gpu: Gpu, tp: TrainPlan, order: Uint32Array, e: EpochPlan): void {
+  const B = e.batch;
+  const start = (e.epoch * e.stepsPerEpoch) % e.fullSteps;
+  const slots = new Uint32Array(e.fullSteps * B);
+  for (let j = 0; j < e.fullSteps; j++) slots.set(order.subarray(j * B, (j + 1) * B), ((start + j) % e.fullSteps) * B);
+  gpu.write(tp.indices, slots);
+  if (e.tail > 0) gpu.write(mustTail(tp).indices, order.slice(e.fullSteps * B, e.fullSteps * B + e.tail));
 }
 
 function checkFinite(lossSum: number, e: EpochPlan, done: number): void {

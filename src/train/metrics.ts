@@ -64,24 +64,28 @@ export function classificationReport(
   return lines.join('\n');
 }
 
-/** The confusion matrix as text, true classes down, predictions across. */
+/**
+ * The confusion matrix as text, true classes down, predictions across. Rows carry the class number
+ * and its whole name (the legend of the numbered columns); every column, header included, is
+ * right-aligned to the same width, so each number sits over its counts.
+ */
 export function confusionTable(
   confusion: ArrayLike<number>,
   classes = classesOf(confusion),
   names: readonly string[] = CLASS_NAMES,
 ): string {
-  const w = Math.max(5, ...Array.from(confusion as ArrayLike<number>, (v) => String(v).length + 1));
-  // Each name's first word (up to a space, slash or dash), at most 11 characters.
-  const short = Array.from({ length: classes }, (_, c) => (names[c] ?? String(c)).replace(/[ /-].*/s, '').slice(0, 11));
-  const nw = Math.max(...short.map((s) => s.length));
-  const lines = [
-    `${'true \\ pred'.padEnd(nw)} ${Array.from({ length: classes }, (_, j) => String(j).padStart(w)).join('')}`,
-  ];
-  for (const [i, name] of short.entries()) {
-    let row = `${name.padEnd(nw)} `;
-    for (let j = 0; j < classes; j++) row += String(confusion[i * classes + j]).padStart(w);
-    lines.push(row);
-  }
+  const counts = Array.from(confusion as ArrayLike<number>, (v) => String(v).length);
+  const w = 1 + Math.max(4, String(classes - 1).length, ...counts);
+  const digits = String(classes - 1).length;
+  const cut = (s: string): string => (s.length > 20 ? `${s.slice(0, 19)}…` : s);
+  const label = (c: number): string => `${String(c).padStart(digits)} ${cut(names[c] ?? String(c))}`;
+  const corner = 'true \\ predicted';
+  const nw = Math.max(corner.length, ...Array.from({ length: classes }, (_, c) => label(c).length));
+  const cells = (f: (j: number) => string): string =>
+    Array.from({ length: classes }, (_, j) => f(j).padStart(w)).join('');
+  const lines = [`${corner.padEnd(nw)}${cells(String)}`];
+  for (let i = 0; i < classes; i++)
+    lines.push(`${label(i).padEnd(nw)}${cells((j) => String(confusion[i * classes + j]))}`);
   return lines.join('\n');
 }
 

@@ -25,6 +25,8 @@ export interface MonitorState {
   bad: number;
   /** Factor on the scheduled learning rate (halved by the plateau schedule). */
   lrScale: number;
+  /** The epoch (1-based) at which early stopping ended training; absent while it has not. */
+  stopped?: number;
 }
 
 /** The best epoch so far (1-based) and its monitored value, in the monitor's direction (lower is better). */
@@ -54,6 +56,8 @@ export class Monitor {
   bestWeights: ReadonlyMap<string, NamedTensor> | null = null;
   bad = 0;
   lrScale = 1;
+  /** The epoch at which early stopping ended training, or null. */
+  stopped: number | null = null;
 
   constructor(
     readonly options: MonitorOptions = {},
@@ -63,7 +67,26 @@ export class Monitor {
     this.best = saved.best;
     this.bad = saved.monitor?.bad ?? 0;
     this.lrScale = saved.monitor?.lrScale ?? 1;
+    this.stopped = saved.monitor?.stopped ?? null;
     if (options.keepBest) this.bestWeights = saved.weights ?? null;
+  }
+
+  /**
+   * Early stopping has ended training and its patience still holds: a resumed run trains no further
+   * (a larger patience, or none, lets it go on).
+   */
+  get halted(): boolean {
+    const patience = this.options.patience ?? 0;
+    return this.stopped !== null && patience > 0 && this.bad >= patience;
+  }
+
+  /** What the monitor watches in an epoch like `log`: its name, and the value as written (not negated). */
+  watched(log: EpochLog): { metric: 'val_loss' | 'val_accuracy' | 'loss'; value: number } {
+    if (this.options.metric === 'val_accuracy' && log.val_accuracy !== undefined)
+      return { metric: 'val_accuracy', value: log.val_accuracy };
+    return log.val_loss === undefined
+      ? { metric: 'loss', value: log.loss }
+      : { metric: 'val_loss', value: log.val_loss };
   }
 
   /** The monitored value of an epoch, lower is better. */
@@ -80,17 +103,22 @@ export class Monitor {
       this.best = { value, epoch: log.epoch };
       if (this.options.keepBest) this.bestWeights = await weights();
       this.bad = 0;
+      this.stopped = null;
       return { improved: true, stop: false, rescaled: false };
     }
     this.bad++;
     const rescaled = !!this.options.plateau && this.bad % 2 === 0;
     if (rescaled) this.lrScale *= 0.5;
     const patience = this.options.patience ?? 0;
-    return { improved: false, stop: patience > 0 && this.bad >= patience, rescaled };
+    const stop = patience > 0 && this.bad >= patience;
+    this.stopped = stop ? log.epoch : null;
+    return { improved: false, stop, rescaled };
   }
 
   /** state.json's `best` and `monitor`. */
   save(): { best: Best | null; monitor: MonitorState } {
-    return { best: this.best && { ...this.best }, monitor: { bad: this.bad, lrScale: this.lrScale } };
+    const monitor: MonitorState = { bad: this.bad, lrScale: this.lrScale };
+    if (this.stopped !== null) monitor.stopped = this.stopped;
+    return { best: this.best && { ...this.best }, monitor };
   }
 }

@@ -31,10 +31,26 @@ export async function readStats(gpu: Gpu, stats: GPUBuffer): Promise<{ lossSum: 
 /** What a training step's plan depends on besides the model: the cache key. */
 export interface StepSettings {
   batch: number;
-  stepsPerEpoch: number;
+  /** Steps of `batch` images in an epoch (the gather's stepsPerEpoch, data/batch.ts). */
+  fullSteps: number;
+  /** Images in the epoch's last, partial step after the full ones (0: none, or dropped). */
+  tail: number;
   seed: number;
   labelSmoothing: number;
   augment?: AugmentParams;
+}
+
+/**
+ * The step of an epoch's last, partial batch (Keras trains it): its own plan at its batch size,
+ * sharing the parameters, their gradient buffers, the optimizer's slots, the averages and the step
+ * counter with the full steps' plan. Its gather reads `indices`, which holds the epoch's last images.
+ */
+export interface TailPlan {
+  batch: number;
+  built: Built;
+  plan: Plan;
+  step: Dispatch[];
+  indices: GPUBuffer;
 }
 
 export interface TrainPlan {
@@ -42,8 +58,10 @@ export interface TrainPlan {
   built: Built;
   plan: Plan;
   step: Dispatch[];
+  /** The partial last step of an epoch, when it has one. */
+  tail: TailPlan | null;
   data: GpuDataset;
-  /** The epoch's order of sample indices, written at the start of every epoch. */
+  /** The epoch's order of sample indices for the full steps, written at the start of every epoch (fit.ts). */
   indices: GPUBuffer;
   /** The learning-rate buffer the optimizer's dispatches bind. */
   rates: GPUBuffer;
@@ -52,17 +70,37 @@ export interface TrainPlan {
 }
 
 export const trainPlanKey = (s: StepSettings, n: number, ema: number): string =>
-  `${s.batch}:${s.stepsPerEpoch}:${s.labelSmoothing}:${JSON.stringify(s.augment ?? {})}:${n}:${ema}`;
+  `${s.batch}:${s.fullSteps}:${s.tail}:${s.labelSmoothing}:${JSON.stringify(s.augment ?? {})}:${n}:${ema}`;
+
+type Io = Shared & { data: GpuDataset; rates: GPUBuffer };
+type Parts = { update(p: Plan): Dispatch[]; key: string };
 
 /** One training step's dispatches, in order; `update` comes from the optimizer (with the weight averages). */
-export function buildTrainPlan(
+export function buildTrainPlan(gpu: Gpu, ir: ModelIR, io: Io, s: StepSettings, parts: Parts): TrainPlan {
+  const main = stepAt(gpu, ir, io, s, parts, { batch: s.batch, steps: s.fullSteps, indices: s.fullSteps * s.batch });
+  const tail =
+    s.tail > 0
+      ? stepAt(gpu, ir, io, s, parts, {
+          batch: s.tail,
+          steps: 1,
+          indices: s.tail,
+          gradients: main.plan.gradientBuffers,
+        })
+      : null;
+  const ring = new StatsRing(gpu);
+  return { key: parts.key, ...main, tail, data: io.data, rates: io.rates, ring };
+}
+
+/** A step at one batch size: gather (`steps` batches from its `indices`), forward, backward, update, finish. */
+function stepAt(
   gpu: Gpu,
   ir: ModelIR,
-  io: Shared & { data: GpuDataset; rates: GPUBuffer },
+  io: Io,
   s: StepSettings,
-  parts: { update(p: Plan): Dispatch[]; key: string },
-): TrainPlan {
-  const built = buildGraph(ir, s.batch, { seed: s.seed });
+  parts: Parts,
+  at: { batch: number; steps: number; indices: number; gradients?: ReadonlyMap<GPUBuffer, GPUBuffer> },
+): TailPlan {
+  const built = buildGraph(ir, at.batch, { seed: s.seed });
   const p = plan(gpu, built.graph, {
     training: true,
     logits: built.logits,
@@ -72,23 +110,26 @@ export function buildTrainPlan(
     counter: io.counter,
     stats: io.stats,
     endsStep: true,
+    gradients: at.gradients,
   });
-  const indices = gpu.alloc(io.data.n * 4, 'epoch order');
+  const indices = gpu.alloc(at.indices * 4, 'epoch order');
   const gather = gatherTrain(
     gpu,
     { data: io.data, indices, counter: io.counter, x: p.buffer(built.x), labels: p.buffer(built.labels) },
-    { batch: s.batch, stepsPerEpoch: s.stepsPerEpoch, seed: s.seed, augment: s.augment },
+    { batch: at.batch, stepsPerEpoch: at.steps, seed: s.seed, augment: s.augment },
   );
   const step = [...gather, ...p.forward, ...p.backward, ...parts.update(p), ...p.finish];
-  const ring = new StatsRing(gpu);
-  return { key: parts.key, built, plan: p, step, data: io.data, indices, rates: io.rates, ring };
+  return { batch: at.batch, built, plan: p, step, indices };
 }
 
 export function releaseTrainPlan(gpu: Gpu, t: TrainPlan): void {
-  const planned = new Set([...t.plan.forward, ...t.plan.backward, ...t.plan.finish]);
-  gpu.free(t.step.filter((d) => !planned.has(d)));
-  t.plan.release();
-  gpu.release(t.indices);
+  // The tail borrows the main plan's gradient buffers: released first.
+  for (const s of [t.tail, t].filter((x) => x !== null)) {
+    const planned = new Set([...s.plan.forward, ...s.plan.backward, ...s.plan.finish]);
+    gpu.free(s.step.filter((d) => !planned.has(d)));
+    s.plan.release();
+    gpu.release(s.indices);
+  }
   t.ring.release();
 }
 

@@ -16,7 +16,7 @@ import { LearningRates, lrTable } from './schedule.ts';
 import { metricsFromProbabilities } from './metrics.ts';
 import { WeightAverage } from './ema.ts';
 import { Monitor } from './monitor.ts';
-import { monitorOptions, type EpochLog, type FitOptions } from './fit-options.ts';
+import { epochShape, monitorOptions, type EpochLog, type FitOptions } from './fit-options.ts';
 import { trainEpoch, type EpochPlan, type EpochSums } from './fit.ts';
 import { Inference, type EvalResult } from './inference.ts';
 import {
@@ -29,7 +29,7 @@ import {
 } from './plans.ts';
 
 export { DivergedError } from './fit.ts';
-export { fitOptions, type EpochLog, type FitOptions, type Progress } from './fit-options.ts';
+export { fitOptions, type EpochLog, type FitEnd, type FitOptions, type Progress } from './fit-options.ts';
 export type { EvalResult } from './inference.ts';
 export { Monitor, type MonitorState } from './monitor.ts';
 
@@ -89,7 +89,9 @@ export class Trainer {
    * Trains for the epochs from `initialStep` (or `initialEpoch`) to `epochs`; returns their logs.
    * After every epoch the monitor judges it (before onEpoch, so that a checkpoint written there
    * holds the verdict). A fit that runs its course ends with the averaged weights (ema), then the
-   * best ones (restoreBest); an interrupted one (shouldStop) leaves the live weights.
+   * best ones (restoreBest: with ema, the best epoch's averages, the weights its validation scored);
+   * an interrupted one (shouldStop) leaves the live weights. An epoch's last n mod batch images are
+   * trained as a smaller step of their own unless `lastBatch` is `drop` (fit.ts, plans.ts TailPlan).
    */
   async fit(train: Dataset, val: Dataset | null, o: FitOptions): Promise<EpochLog[]> {
     const monitor = o.monitor ?? new Monitor(monitorOptions(o));
@@ -98,14 +100,18 @@ export class Trainer {
     const history: EpochLog[] = [];
     let interrupted = false;
     try {
-      for (let epoch = run.start; epoch < o.epochs; epoch++) {
+      // A resumed run that early stopping ended trains no further (unless its patience grew).
+      for (let epoch = run.start; epoch < o.epochs && !monitor.halted; epoch++) {
         const first = epoch === run.start ? run.startStep - run.start * stepsPerEpoch : 0;
         const sums = await trainEpoch(this.gpu, run.plan, this.stats, { ...run.pace, epoch, first }, o);
         const log = await this.epochLog(sums, epoch, stepsPerEpoch, val, o);
         history.push(log);
         interrupted = sums.interrupted;
         if (interrupted) break;
-        const verdict = await monitor.observe(log, () => this.params.read());
+        // The best weights kept are the ones scored: validation scores the averages (ema), the loss the live ones.
+        const averaged = !!o.ema && log.val_loss !== undefined;
+        const scored = () => (averaged ? this.withEmaWeights(() => this.params.read()) : this.params.read());
+        const verdict = await monitor.observe(log, scored);
         if (verdict.rescaled) this.rates.rescale(monitor.lrScale);
         if ((await o.onEpoch?.(log)) === 'stop' || verdict.stop) break;
       }
@@ -114,18 +120,24 @@ export class Trainer {
     }
     if (interrupted) return history;
     if (o.ema && this.ema) this.ema.apply();
-    if (o.earlyStop?.restoreBest && monitor.bestWeights) this.params.load(monitor.bestWeights);
+    const restore = o.earlyStop?.restoreBest ? monitor.bestWeights : null;
+    if (restore) this.params.load(restore);
+    o.onEnd?.({
+      stopped: monitor.stopped,
+      best: monitor.best?.epoch ?? null,
+      restored: restore ? (monitor.best?.epoch ?? null) : null,
+    });
     return history;
   }
 
   /** What a fit sets up before its first step: optimizer, rates, averages, plan and position. */
   private startFit(train: Dataset, o: FitOptions, lrScale: number): FitRun {
-    const batch = Math.min(o.batch, train.n);
-    const stepsPerEpoch = Math.floor(train.n / batch); // the last partial batch is dropped, as tf.data's drop_remainder
+    const shape = epochShape(train.n, o.batch, o.lastBatch);
+    const { batch, fullSteps, tail, stepsPerEpoch } = shape;
     this.optimizer ??= new OptimizerState(this.gpu, this.params, o.optimizer);
     this.rates.set(lrTable(o.schedule, o.lr, stepsPerEpoch * o.epochs), lrScale);
     if (o.ema && o.ema > 0) this.ema ??= new WeightAverage(this.gpu, this.params);
-    const settings = { batch, stepsPerEpoch, seed: o.seed, labelSmoothing: o.labelSmoothing, augment: o.augment };
+    const settings = { batch, fullSteps, tail, seed: o.seed, labelSmoothing: o.labelSmoothing, augment: o.augment };
     const plan = this.trainPlan(train, settings, o.ema ?? 0, this.optimizer);
     const perSubmit = Math.max(1, o.stepsPerSubmit ?? (this.gpu.adapter.cpu ? 8 : 50));
     this.stepsPerSubmit = perSubmit;
@@ -136,7 +148,7 @@ export class Trainer {
       plan,
       startStep,
       start: Math.floor(startStep / stepsPerEpoch),
-      pace: { seed: o.seed, stepsPerEpoch, batch, perSubmit, reportEvery },
+      pace: { seed: o.seed, ...shape, perSubmit, reportEvery },
     };
   }
 

@@ -1,0 +1,89 @@
+// Photos for `fmgpu predict`: read and decoded (src/node/image.ts), brought to the form of the run's
+// training images (src/data/photo.ts, the page's own steps), explained in one line, and written as
+// the 28×28 PNG the network sees (--save-input).
+import { existsSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import { DataError } from '../errors.ts';
+import { describePhoto, FASHION_MNIST_FORM, preparePhoto, type PhotoForm, type PhotoSteps } from '../data/photo.ts';
+import { SIDE } from '../data/image.ts';
+import { grayPng } from '../report/png.ts';
+import { decodeImage, MAX_IMAGE_BYTES } from '../node/image.ts';
+import { readInput } from '../node/files.ts';
+import { makeDir, writeFileAtomic } from '../node/write.ts';
+import { readRunJson } from './common.ts';
+
+export interface PreparedPhoto {
+  file: string;
+  /** 28×28 in [0, 1]: what the network sees. */
+  pixels: Float32Array;
+  inverted: boolean;
+  steps: PhotoSteps;
+  /** `photo 420×340 RGB, EXIF rotated, background white → cropped 310×280 → 28×28, inverted` */
+  explanation: string;
+}
+
+/**
+ * The form of a run's training images, as `fmgpu train` records it in run.json (`input`). Runs
+ * from before that record, and runs without a run.json, were trained on Fashion-MNIST's form.
+ */
+export function runForm(dir: string): PhotoForm {
+  if (!existsSync(join(dir, 'run.json'))) return FASHION_MNIST_FORM;
+  const input = (readRunJson(dir) as { input?: unknown }).input;
+  if (input === undefined) return FASHION_MNIST_FORM;
+  const f = input as { form?: unknown; box?: unknown };
+  if (f.form === 'plain') return { form: 'plain' };
+  if (f.form === 'object' && Number.isInteger(f.box) && (f.box as number) >= 1 && (f.box as number) <= SIDE)
+    return { form: 'object', box: f.box as number };
+  throw new DataError(
+    `${join(dir, 'run.json')}: "input" must be {"form": "object", "box": 1 to ${SIDE}} or {"form": "plain"}, ` +
+      `not ${JSON.stringify(input).slice(0, 80)}`,
+  );
+}
+
+/** One image file → the network's input and what was done to it. */
+export function preparePhotoFile(file: string, form: PhotoForm, invert: boolean | 'auto'): PreparedPhoto {
+  const img = decodeImage(readInput(file, { what: 'a PNG or JPEG image', maxBytes: MAX_IMAGE_BYTES }), file);
+  const p = preparePhoto(img.data, img.width, img.height, { form, invert, orientation: img.orientation });
+  return { file, pixels: p.pixels, inverted: p.inverted, steps: p.steps, explanation: describePhoto(p.steps) };
+}
+
+/** What `--json` says of a photo besides its classes. */
+export function photoJson(p: PreparedPhoto): Record<string, unknown> {
+  const { crop, ...steps } = p.steps;
+  return {
+    inverted: p.inverted,
+    steps: { ...steps, crop: crop && [crop.x, crop.y, crop.w, crop.h] },
+    explanation: p.explanation,
+  };
+}
+
+/**
+ * --save-input DIR: each photo's 28×28 input as an 8-bit grey PNG, named after the photo
+ * (shirt.jpg → DIR/shirt.png; a second shirt.*, or a photo of that name in DIR, → shirt-2.png).
+ * Returns the paths, in order.
+ */
+export function saveInputs(dir: string, photos: readonly PreparedPhoto[]): string[] {
+  try {
+    makeDir(dir);
+  } catch (e) {
+    throw new DataError(`--save-input ${dir}: cannot make the folder (${(e as Error).message.split('\n')[0]})`);
+  }
+  // Never written over: an input saved before in this call, or a photo being classified.
+  const taken = new Set(photos.map((p) => resolve(p.file)));
+  return photos.map((p) => {
+    const stem = basename(p.file, extname(p.file));
+    let name = `${stem}.png`;
+    for (let k = 2; taken.has(resolve(dir, name)); k++) name = `${stem}-${k}.png`;
+    taken.add(resolve(dir, name));
+    const bytes = Uint8Array.from(p.pixels, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
+    writeFileAtomic(join(dir, name), grayPng(bytes, SIDE, SIDE));
+    return join(dir, name);
+  });
+}
+
+/** A photo's top classes: `shirt.jpg: Shirt 71.0%, …` and its explanation below; with --json one object. */
+export function photoLines(p: PreparedPhoto, top: readonly { class: string; probability: number }[], json: boolean) {
+  if (json) return [JSON.stringify({ file: p.file, top, ...photoJson(p) })];
+  const classes = top.map((c) => `${c.class} ${(c.probability * 100).toFixed(1)}%`).join(', ');
+  return [`${p.file}: ${classes}`, `  ${p.explanation}`];
+}

@@ -1,0 +1,179 @@
+// `fmgpu predict RUN --test 5,8,10-19`: the top classes of test images picked by index (from 0, as
+// x_test[5] in Keras), from the run's own test set or the one --data/--test-csv gives; and
+// `fmgpu predict RUN --csv FILE --out predictions.csv`: every image of a CSV file, written as a
+// Kaggle-style submission: a header row, then per image its id (its position in FILE, from 1, as
+// Kaggle's ImageId), the predicted label (the class index) and each class's probability.
+import { statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { ModelIR } from '../../dsl/index.ts';
+import { channelsOf, gather, type Dataset } from '../data/dataset.ts';
+import { loadCsvImages } from '../node/data.ts';
+import { readRun, type RunInfo } from '../node/rundir.ts';
+import { writeFileAtomic } from '../node/write.ts';
+import { argmaxRow } from '../train/metrics.ts';
+import { Trainer } from '../train/trainer.ts';
+import { UsageError, type FlagSpec, type Flags } from './args.ts';
+import { checkWeights, openCliGpu, runClasses, runModel, runNormalized } from './common.ts';
+import type { Out } from './progress.ts';
+import { testSetFor, testSetLine } from './test-set.ts';
+
+export const PREDICT_SET_FLAGS: Record<string, FlagSpec> = {
+  test: {
+    type: 'string',
+    meta: 'INDICES',
+    help: "test images by index from 0 (5, 3,8 or 10-19): the run's own test set, or --data / --test-csv",
+  },
+  data: { type: 'string', meta: 'DIR', help: 'with --test: the test set of this folder (idx files or CIFAR batches)' },
+  'test-csv': { type: 'string', meta: 'FILE', help: 'with --test: the test set of this Kaggle CSV file' },
+  csv: {
+    type: 'string',
+    meta: 'FILE',
+    help: 'predict every image of a CSV file (label,pixel1..pixel784 or the pixels alone)',
+  },
+  out: {
+    type: 'string',
+    meta: 'FILE',
+    help: 'with --csv: write the predictions there as CSV, a Kaggle submission (id,label,one column a class)',
+  },
+};
+
+/** Whether the command line asks for test images or a CSV file rather than image files. */
+export function wantsSets(flags: Flags): boolean {
+  return Object.keys(PREDICT_SET_FLAGS).some((k) => flags[k] !== undefined);
+}
+
+/** predict's flags that apply to --test and --csv too (the others are for image files). */
+const SHARED = ['adapter', 'json', 'debug'];
+
+/** The most test images one --test lists. */
+const MAX_PICKED = 100_000;
+
+/** `5`, `3,8`, `10-19` (inclusive), each index within `n` images. */
+export function parseIndices(text: string, n: number): number[] {
+  const out: number[] = [];
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) throw new UsageError(`--test "${text}": expected indices like 5, 3,8 or 10-19`);
+    const from = Number(m[1]);
+    const to = m[2] === undefined ? from : Number(m[2]);
+    if (to < from) throw new UsageError(`--test ${part.trim()}: a range runs from the lower index to the higher`);
+    if (to >= n)
+      throw new UsageError(
+        `--test ${part.trim()}: the test set has ${n.toLocaleString('en-US')} images (indices 0–${n - 1})`,
+      );
+    if (out.length + to - from + 1 > MAX_PICKED)
+      throw new UsageError(`--test ${text}: more than ${MAX_PICKED.toLocaleString('en-US')} images`);
+    for (let i = from; i <= to; i++) out.push(i);
+  }
+  return out;
+}
+
+interface Run {
+  dir: string;
+  run: RunInfo;
+  ir: ModelIR;
+}
+
+/** The run, its weights checked against its model. */
+function openRun(dir: string): Run {
+  const run = readRun(dir);
+  const ir = runModel(dir);
+  checkWeights(ir, run.weights, run.weightsFile);
+  return { dir, run, ir };
+}
+
+/** The class probabilities [n, classes] of every image, as the run scores its test set (its tta). */
+async function probabilities(flags: Flags, r: Run, images: Dataset): Promise<{ p: Float32Array; classes: number }> {
+  const { run, ir } = r;
+  const { h, w, c } = ir.input;
+  const channels = channelsOf(images);
+  if (h !== images.rows || w !== images.cols || c !== channels)
+    throw new UsageError(
+      `${r.dir}: the model's input is ${h}x${w}x${c} but the images are ${images.rows}x${images.cols}x${channels}`,
+    );
+  const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
+  const t = new Trainer(gpu, ir, 0);
+  try {
+    t.params.load(run.weights, run.weightsFile);
+    return { p: await t.probabilities(runNormalized(r.dir, images), { tta: ir.train.tta }), classes: t.classes };
+  } finally {
+    t.release();
+    gpu.destroy();
+  }
+}
+
+/** `predict RUN --test …` or `predict RUN --csv FILE [--out FILE]`. */
+export async function predictSets(positional: readonly string[], flags: Flags, out: Out): Promise<number> {
+  const [dir, extra] = positional;
+  if (!dir) throw new UsageError('predict needs a run: fmgpu predict RUN --test 5 (or --csv FILE)');
+  if (extra !== undefined)
+    throw new UsageError(`predict takes image files or --test or --csv, not both ("${extra}" and the flag)`);
+  const theirs = Object.keys(flags).find((k) => !Object.hasOwn(PREDICT_SET_FLAGS, k) && !SHARED.includes(k));
+  if (theirs) throw new UsageError(`--${theirs} applies to image files, not to --test or --csv`);
+  if (flags.test !== undefined && flags.csv !== undefined) throw new UsageError('--test and --csv: give one');
+  if (flags.csv !== undefined) {
+    if (flags.data !== undefined || flags['test-csv'] !== undefined)
+      throw new UsageError('--data and --test-csv pick the test set of --test, not images for --csv');
+    return await predictCsv(openRun(dir), flags, out);
+  }
+  if (flags.out !== undefined) throw new UsageError('--out goes with --csv FILE');
+  if (flags.test === undefined) throw new UsageError('--data and --test-csv go with --test INDICES');
+  const r = openRun(dir);
+  const set = testSetFor([dir], flags);
+  const indices = parseIndices(String(flags.test), set.ds.n);
+  const picked = gather(set.ds, indices);
+  const { p, classes } = await probabilities(flags, r, picked);
+  const names = runClasses(dir, classes);
+  const className = (c: number): string => names[c] ?? `class ${c}`;
+  if (!flags.json) out.log(testSetLine(set));
+  indices.forEach((index, k) => {
+    const top = Array.from(p.subarray(k * classes, (k + 1) * classes), (v, c) => ({
+      class: className(c),
+      label: c,
+      probability: v,
+    }))
+      .sort((a, b) => b.probability - a.probability)
+      .slice(0, 3);
+    const truth = picked.labels[k] as number;
+    if (flags.json) out.log(JSON.stringify({ test: index, truth: { class: className(truth), label: truth }, top }));
+    else {
+      const classesText = top.map((c) => `${c.class} ${(c.probability * 100).toFixed(1)}%`).join(', ');
+      const mark = top[0]?.label === truth ? 'right' : 'wrong';
+      out.log(`test[${index}]: ${classesText} (true: ${className(truth)}, ${mark})`);
+    }
+  });
+  return 0;
+}
+
+/** Every image of a CSV file, as a Kaggle submission: to --out (written whole or not at all), else to stdout. */
+async function predictCsv(r: Run, flags: Flags, out: Out): Promise<number> {
+  const target = flags.out === undefined ? null : String(flags.out);
+  if (target) checkWritable(target);
+  const { ds } = loadCsvImages(String(flags.csv));
+  const { p, classes } = await probabilities(flags, r, ds);
+  const names = runClasses(r.dir, classes);
+  const className = (c: number): string => names[c] ?? `class ${c}`;
+  const header = ['id', 'label', ...Array.from({ length: classes }, (_, c) => className(c))].join(',');
+  const rows = Array.from({ length: ds.n }, (_, i) => {
+    const probs = Array.from(p.subarray(i * classes, (i + 1) * classes), (v) => Number(v.toPrecision(6)));
+    return [i + 1, argmaxRow(p, i, classes), ...probs].join(',');
+  });
+  const text = `${header}\n${rows.join('\n')}\n`;
+  if (!target) {
+    out.log(text.trimEnd());
+    return 0;
+  }
+  writeFileAtomic(target, text);
+  const said = { predictions: ds.n, csv: String(flags.csv), out: target };
+  if (flags.json) out.log(JSON.stringify(said));
+  else out.log(`${ds.n.toLocaleString('en-US')} predictions of ${said.csv} written to ${target}`);
+  return 0;
+}
+
+/** --out must name a file in an existing folder (not a folder itself): checked before any work. */
+function checkWritable(target: string): void {
+  const stat = (p: string) => statSync(p, { throwIfNoEntry: false });
+  if (stat(target)?.isDirectory()) throw new UsageError(`--out ${target} is a folder: name the CSV file to write`);
+  const parent = dirname(target);
+  if (!stat(parent)?.isDirectory()) throw new UsageError(`--out ${target}: the folder ${parent} does not exist`);
+}

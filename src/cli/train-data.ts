@@ -1,0 +1,178 @@
+// The data `fmgpu train` trains, validates and tests on, read and checked before the GPU is opened:
+// the training and test sets (idx files or Kaggle CSV), and the validation set, one of
+//   - a fraction held out of the training set (`validation=0.1`): the last fraction (Keras's
+//     validation_split) or a seeded random fraction of each class (`split=random`, the default for
+//     data sorted by class);
+//   - the test set (`validation=test`, as Keras's validation_data=(x_test, y_test));
+//   - a set of its own (--val-data DIR, --val-csv FILE).
+// A resumed run holds out its validation images as its checkpoint records.
+import { overrideTrain, type ModelIR } from '../../dsl/index.ts';
+import { basename, dirname } from 'node:path';
+import { CLASS_NAMES, checkLabels, labelNumbers, labelRange, NUM_CLASSES } from '../data/classes.ts';
+import { channelStats } from '../data/cifar.ts';
+import { channelsOf, imageBytes, type Dataset } from '../data/dataset.ts';
+import { holdOut, type SplitKind } from '../data/split.ts';
+import { DEFAULT_DATA_DIR, loadCsv, loadFashionMnist, loadIdxFolder, readClassList } from '../node/data.ts';
+import type { CheckpointState, ValidationRecord } from '../node/state.ts';
+import { UsageError, type Flags } from './args.ts';
+
+/** Where the validation images came from. */
+export interface Validation {
+  set: ValidationRecord['set'];
+  /** How the announcement says it: "the last 10% of the training images (Keras's validation_split)". */
+  text: string;
+}
+
+export interface Data {
+  train: Dataset;
+  val: Dataset | null;
+  test: Dataset;
+  from: string;
+  /** The data's class names, in label order: as many as the network's outputs must be. */
+  classes: string[];
+  /** null: no validation. */
+  validation: Validation | null;
+}
+
+const percent = (f: number): string => `${Number((f * 100).toFixed(2))}%`;
+
+/**
+ * The model with the validation the flags ask for: --val-data or --val-csv replace the file's
+ * `validation` (it is set to 0: the run holds nothing out); given with --validation, or with a
+ * `split` that then has nothing to split, they are refused.
+ */
+export function withValidationFlags(ir: ModelIR, flags: Flags): ModelIR {
+  const file = flags['val-data'] !== undefined ? '--val-data' : flags['val-csv'] !== undefined ? '--val-csv' : null;
+  if (!file) return ir;
+  if (flags['val-data'] !== undefined && flags['val-csv'] !== undefined)
+    throw new UsageError('--val-data and --val-csv are two validation sets: give one');
+  if (flags.validation !== undefined)
+    throw new UsageError(`--validation ${flags.validation} and ${file} are two validation sets: give one`);
+  if (ir.train.validation === 0) return ir;
+  const r = overrideTrain(ir.train, 'validation', '0');
+  if (!r.ok)
+    throw new UsageError(`${file} replaces the file's validation=${ir.train.validation}, and then ${r.message}`);
+  return { ...ir, train: r.config };
+}
+
+/**
+ * The training, validation and test sets, and the model with the validation flags applied
+ * (withValidationFlags); `recorded` is a resumed run's checkpoint.
+ */
+export function loadData(flags: Flags, given: ModelIR, recorded: CheckpointState | null): { ir: ModelIR; data: Data } {
+  const ir = withValidationFlags(given, flags);
+  const { train: all, test, from, classes } = withNormalization(trainAndTest(flags));
+  const { validation, split, seed } = ir.train;
+  const done = (d: Omit<Data, 'test' | 'from' | 'classes'>): { ir: ModelIR; data: Data } => ({
+    ir,
+    data: { ...d, test, from, classes },
+  });
+  if (flags['val-data'] !== undefined || flags['val-csv'] !== undefined) {
+    const own = flags['val-data'] !== undefined ? loadIdxFolder(String(flags['val-data'])) : null;
+    const read = own ? own.ds : loadCsv(String(flags['val-csv']));
+    const val = all.normalize ? { ...read, normalize: all.normalize } : read;
+    const source = own ? own.from : String(flags['val-csv']);
+    if (val.n === 0) throw new UsageError(`the validation set has no images (${source})`);
+    checkLabels(val.labels, classes.length, `${source} (the data has ${classes.length} classes)`);
+    const was = given.train.validation;
+    const replaced = was !== 0 ? ` (in place of the file's validation=${was})` : '';
+    return done({ train: all, val, validation: { set: 'file', text: `${source}${replaced}` } });
+  }
+  if (validation === 'test')
+    return done({ train: all, val: test, validation: { set: 'test', text: 'the test set (validation=test)' } });
+  if (validation === 0) return done({ train: all, val: null, validation: null });
+  const kind = split === 'auto' ? (recordedSplit(recorded) ?? 'auto') : split;
+  const s = holdOut(all, validation, kind, seed);
+  if (s.val.n === 0) throw new UsageError(`validation ${validation} of ${all.n} images leaves no validation images`);
+  return done({ train: s.train, val: s.val, validation: { set: s.split, text: splitText(s.split, kind, validation) } });
+}
+
+/** The split a resumed run used: its record, or for a checkpoint older than the record, Keras's. */
+function recordedSplit(state: CheckpointState | null): SplitKind | null {
+  if (!state?.data) return null;
+  const set = state.data.validation?.set ?? 'last';
+  return set === 'last' || set === 'random' ? set : null;
+}
+
+function splitText(split: SplitKind, asked: 'auto' | SplitKind, fraction: number): string {
+  if (split === 'last') return `the last ${percent(fraction)} of the training images (Keras's validation_split)`;
+  const why = asked === 'auto' ? ': the training data is sorted by class' : '';
+  return `a seeded random ${percent(fraction)} of each class (split=random${why})`;
+}
+
+/**
+ * A CSV pair's class names: a classes.txt beside the training file, else as many as the labels
+ * reach, named by Fashion-MNIST for Kaggle's fashion-mnist_*.csv and by number otherwise.
+ */
+function csvClasses(trainFile: string, train: Dataset, test: Dataset, testFile: string): string[] {
+  const list = readClassList(dirname(trainFile));
+  const n = list ? list.names.length : labelRange(train.labels, test.labels);
+  const fashion = n === NUM_CLASSES && /fashion/i.test(basename(trainFile));
+  const names = list?.names ?? (fashion ? [...CLASS_NAMES] : labelNumbers(n));
+  const why = list ? ` (${list.file} names ${n})` : '';
+  checkLabels(train.labels, n, `${trainFile}${why}`);
+  checkLabels(test.labels, n, `${testFile}${why}`);
+  return names;
+}
+
+/** The training set (only --subset's first images) and the whole test set, from idx files or CSV. */
+function trainAndTest(flags: Flags): { train: Dataset; test: Dataset; from: string; classes: string[] } {
+  let train: Dataset, test: Dataset, from: string, classes: string[];
+  const keep = flags.subset ? Number(flags.subset) : undefined;
+  if (flags.csv || flags['test-csv']) {
+    if (!flags.csv || !flags['test-csv']) throw new UsageError('--csv and --test-csv go together');
+    if (flags.data) throw new UsageError('--data and --csv are two sources of training data: give one');
+    // With --subset, only the images it keeps are read (and held).
+    train = loadCsv(String(flags.csv), { subset: keep });
+    test = loadCsv(String(flags['test-csv']));
+    from = `${flags.csv}, ${flags['test-csv']}`;
+    classes = csvClasses(String(flags.csv), train, test, String(flags['test-csv']));
+  } else {
+    const dir = String(flags.data ?? DEFAULT_DATA_DIR);
+    ({ train, test, classes } = loadFashionMnist(dir, { subset: keep }));
+    from = dir;
+  }
+  if (keep)
+    train = {
+      ...train,
+      n: Math.min(train.n, keep),
+      images: train.images.subarray(0, keep * imageBytes(train)),
+      labels: train.labels.subarray(0, keep),
+    };
+  return { train, test, from, classes };
+}
+
+/**
+ * Colour data is normalised per channel by its training images' mean and std (grey data stays
+ * pixel/255, as always): the test set too, and run.json keeps it for eval, predict and report.
+ */
+function withNormalization<T extends { train: Dataset; test: Dataset }>(d: T): T {
+  if (channelsOf(d.train) === 1 || d.train.n === 0) return d;
+  const normalize = channelStats(d.train);
+  return { ...d, train: { ...d.train, normalize }, test: { ...d.test, normalize } };
+}
+
+/** Empty sets and a model that does not take the data's images are refused before the GPU is opened. */
+export function checkData(file: string, ir: ModelIR, data: Data): void {
+  const { validation } = ir.train;
+  const held =
+    typeof validation === 'number' && validation > 0 ? ` are left after holding out validation ${validation}` : '';
+  if (data.train.n === 0) throw new UsageError(`no training images${held} (${data.from})`);
+  if (data.test.n === 0) throw new UsageError(`the test set has no images (${data.from})`);
+  const { h, w, c } = ir.input;
+  for (const [ds, what] of [
+    [data.train, 'the data'],
+    [data.val, `the validation images (${data.validation?.text})`],
+  ] as const) {
+    if (!ds || (h === ds.rows && w === ds.cols && c === channelsOf(ds))) continue;
+    throw new UsageError(
+      `${file}: the model's input is ${h}x${w}x${c} but ${what} is ${ds.rows}x${ds.cols}x${channelsOf(ds)}`,
+    );
+  }
+}
+
+/** What a checkpoint records of the validation set: how it was chosen, and a hash of its images. */
+export function validationRecord(data: Data, hash: (...parts: Uint8Array[]) => string): ValidationRecord {
+  if (!data.val || !data.validation) return { set: 'none', images: 0, hash: '' };
+  return { set: data.validation.set, images: data.val.n, hash: hash(data.val.images, data.val.labels) };
+}

@@ -1,0 +1,340 @@
+// The user's own validation set and predictions out, through the built CLI on small generated data
+// (issue 18, item 4): validation=test, --val-data, --val-csv, the seeded class-stratified split for
+// data sorted by class and its record in the checkpoint, honoured on resume; eval scoring a CSV run's
+// own test set and naming it; predict --test and predict --csv --out. Every refusal exits 2.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { ensureBuilt, idx, syntheticImages, writeIdxDir } from './helpers/files.ts';
+import { CLASS_NAMES } from '../src/data/classes.ts';
+
+const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
+type Result = { code: number | null; out: string; err: string };
+const fmgpu = (...args: string[]): Result => {
+  const r = spawnSync('node', ['bin/fmgpu.js', ...args], { encoding: 'utf8', env, timeout: 300_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr.trim() };
+};
+const NO_GPU = ['--adapter', 'no-such-gpu'];
+const events = (r: Result): Record<string, unknown>[] =>
+  r.out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+const state = (run: string) => JSON.parse(readFileSync(join(run, 'checkpoint', 'state.json'), 'utf8'));
+
+const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-val-'));
+const mixed = join(tmp, 'mixed'); // labels in random order
+const byClass = join(tmp, 'by-class'); // the same kind of images, sorted by class
+const TINY = join(tmp, 'tiny.net');
+
+/** Kaggle CSV text of n generated images (with a header; `labels: false`: the pixels alone). */
+function csv(n: number, seed: number, labels = true): string {
+  const { images, labels: y } = syntheticImages(n, seed);
+  const head = Array.from({ length: 784 }, (_, i) => `pixel${i + 1}`);
+  const rows = [(labels ? ['label', ...head] : head).join(',')];
+  for (let i = 0; i < n; i++) {
+    const px = Array.from(images.subarray(i * 784, (i + 1) * 784));
+    rows.push((labels ? [y[i], ...px] : px).join(','));
+  }
+  return `${rows.join('\n')}\n`;
+}
+
+/** A --data folder whose training images are sorted by class. */
+function writeSortedIdxDir(dir: string, nTrain: number, nTest: number): void {
+  mkdirSync(dir, { recursive: true });
+  const { images, labels } = syntheticImages(nTrain, 1);
+  const order = Array.from({ length: nTrain }, (_, i) => i).sort((a, b) => labels[a]! - labels[b]! || a - b);
+  const sortedImages = new Uint8Array(nTrain * 784);
+  order.forEach((src, i) => sortedImages.set(images.subarray(src * 784, (src + 1) * 784), i * 784));
+  const sortedLabels = Uint8Array.from(order, (i) => labels[i]!);
+  writeFileSync(join(dir, 'train-images-idx3-ubyte.gz'), gzipSync(idx(2051, [nTrain, 28, 28], sortedImages)));
+  writeFileSync(join(dir, 'train-labels-idx1-ubyte.gz'), gzipSync(idx(2049, [nTrain], sortedLabels)));
+  const t = syntheticImages(nTest, 2);
+  writeFileSync(join(dir, 't10k-images-idx3-ubyte.gz'), gzipSync(idx(2051, [nTest, 28, 28], t.images)));
+  writeFileSync(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx(2049, [nTest], t.labels)));
+}
+
+beforeAll(() => {
+  ensureBuilt();
+  writeIdxDir(mixed, 160, 60);
+  writeSortedIdxDir(byClass, 160, 60);
+  writeFileSync(TINY, 'conv 2 3x3 relu\npool 2\ndense 10 softmax\ntrain epochs=1 batch=32 lr=0.01\n');
+  writeFileSync(join(tmp, 'train.csv'), csv(128, 5));
+  writeFileSync(join(tmp, 'test.csv'), csv(40, 6));
+  writeFileSync(join(tmp, 'val.csv'), csv(24, 7));
+  writeFileSync(join(tmp, 'pixels.csv'), csv(7, 8, false));
+  // The CSV files' classes are Fashion-MNIST's, named beside them (a random set of 40 may miss one).
+  writeFileSync(join(tmp, 'classes.txt'), `${CLASS_NAMES.join('\n')}\n`);
+  for (const dir of [mixed, byClass]) writeFileSync(join(dir, 'classes.txt'), `${CLASS_NAMES.join('\n')}\n`);
+}, 120_000);
+
+describe('a validation set of the user', () => {
+  it('validation=test validates on the test set, as Keras validation_data=(x_test, y_test)', () => {
+    const run = join(tmp, 'val-test');
+    const r = fmgpu('train', TINY, '--data', mixed, '--out', run, '--validation', 'test');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('data: 160 training, 60 validation, 60 test images');
+    expect(r.out).toContain('validation: the test set (validation=test)');
+    expect(JSON.parse(readFileSync(join(run, 'history.json'), 'utf8'))[0].val_loss).toBeGreaterThan(0);
+    expect(state(run).data.validation).toMatchObject({ set: 'test', images: 60 });
+    // The same in the file's train line.
+    const file = join(tmp, 'val-test.net');
+    writeFileSync(file, readFileSync(TINY, 'utf8').replace('lr=0.01', 'lr=0.01 validation=test'));
+    const j = fmgpu('train', file, '--data', mixed, '--out', join(tmp, 'val-test-file'), '--json');
+    expect(events(j)[0]).toMatchObject({ event: 'start', train: 160, validation: 60, validation_set: 'test' });
+  });
+
+  it("--val-csv and --val-data: a set of its own, named; it replaces the file's validation fraction", () => {
+    const run = join(tmp, 'val-csv');
+    const r = fmgpu('train', TINY, '--data', mixed, '--out', run, '--val-csv', join(tmp, 'val.csv'));
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('data: 160 training, 24 validation, 60 test images');
+    expect(r.out).toContain(`validation: ${join(tmp, 'val.csv')}\n`);
+    expect(state(run).data.validation).toMatchObject({ set: 'file', images: 24 });
+    const file = join(tmp, 'val-tenth.net');
+    writeFileSync(file, readFileSync(TINY, 'utf8').replace('lr=0.01', 'lr=0.01 validation=0.1'));
+    const d = fmgpu('train', file, '--data', mixed, '--out', join(tmp, 'val-data'), '--val-data', byClass);
+    expect(d.code).toBe(0);
+    expect(d.out).toContain('data: 160 training, 60 validation, 60 test images');
+    const named = join(byClass, 't10k-images-idx3-ubyte.gz');
+    expect(d.out).toContain(`validation: ${named} (in place of the file's validation=0.1)`);
+  });
+
+  it("data sorted by class: a seeded random fraction of each class, recorded; --split last is Keras's", () => {
+    const run = join(tmp, 'sorted');
+    const r = fmgpu('train', TINY, '--data', byClass, '--out', run, '--validation', '0.25', '--epochs', '2');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(
+      'validation: a seeded random 25% of each class (split=random: the training data is sorted by class)',
+    );
+    expect(state(run).data.validation).toMatchObject({ set: 'random', images: 40 });
+    const last = fmgpu(
+      'train',
+      TINY,
+      '--data',
+      byClass,
+      '--out',
+      join(tmp, 'sorted-last'),
+      '--validation',
+      '0.25',
+      '--split',
+      'last',
+      '--json',
+    );
+    expect(events(last)[0]).toMatchObject({ validation: 40, validation_set: 'last' });
+    // Mixed data keeps Keras's split unless told.
+    const m = fmgpu('train', TINY, '--data', mixed, '--out', join(tmp, 'mixed-split'), '--validation', '0.25');
+    expect(m.out).toContain("validation: the last 25% of the training images (Keras's validation_split)");
+    const rnd = fmgpu(
+      'train',
+      TINY,
+      '--data',
+      mixed,
+      '--out',
+      join(tmp, 'mixed-rnd'),
+      '--validation',
+      '0.25',
+      '--split',
+      'random',
+      '--json',
+    );
+    expect(events(rnd)[0]).toMatchObject({ validation_set: 'random' });
+
+    // Resume honours the recorded split, and refuses another.
+    const again = join(tmp, 'sorted-more');
+    cpSync(run, again, { recursive: true });
+    const ok = fmgpu('train', '--resume', again, '--epochs', '3');
+    expect(ok.err).toBe('');
+    expect(ok.code).toBe(0);
+    expect(ok.out).toContain('resuming at epoch 3 of 3');
+    const refused = fmgpu('train', '--resume', run, '--split', 'last', ...NO_GPU);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toBe(
+      `fmgpu: error: --resume ${run}: the run was validated on a random fraction of each class (split=random), ` +
+        'not the last fraction of the training images (split=last): a resumed run keeps its validation set',
+    );
+    const other = fmgpu('train', '--resume', run, '--val-csv', join(tmp, 'val.csv'), ...NO_GPU);
+    expect(other.code).toBe(2);
+    expect(other.err).toContain('the run was trained with validation 0.25, not validation 0');
+  });
+});
+
+describe('refusals before the GPU is opened: exit 2, one line', () => {
+  const rows: [string, () => string[], string][] = [
+    [
+      'two validation sets',
+      () => ['--val-csv', join(tmp, 'val.csv'), '--val-data', byClass],
+      '--val-data and --val-csv are two validation sets: give one',
+    ],
+    [
+      'a fraction and a file',
+      () => ['--validation', '0.1', '--val-csv', join(tmp, 'val.csv')],
+      '--validation 0.1 and --val-csv are two validation sets: give one',
+    ],
+    [
+      'split without a fraction',
+      () => ['--split', 'random'],
+      '--split: split applies only to a validation fraction but validation is 0',
+    ],
+    [
+      'split with validation=test',
+      () => ['--validation', 'test', '--split', 'last'],
+      '--split: split applies only to a validation fraction but validation is test',
+    ],
+    [
+      'a misspelt test',
+      () => ['--validation', 'tset'],
+      '--validation: expected a number in [0, 1) or test for validation but found "tset" (did you mean "test"?)',
+    ],
+    [
+      'an unknown split',
+      () => ['--validation', '0.1', '--split', 'shuffle'],
+      '--split: expected auto, last or random for split but found "shuffle"',
+    ],
+    [
+      'a missing --val-data folder',
+      () => ['--val-data', join(tmp, 'nope')],
+      `data directory ${join(tmp, 'nope')} not found`,
+    ],
+    ['a missing --val-csv file', () => ['--val-csv', join(tmp, 'nope.csv')], `${join(tmp, 'nope.csv')}: no such file`],
+  ];
+  it.each(rows)('%s', (_, args, message) => {
+    const out = join(tmp, 'refused');
+    const r = fmgpu('train', TINY, '--data', mixed, '--out', out, ...args(), ...NO_GPU);
+    expect(r.err).toBe(`fmgpu: error: ${message}`);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('eval names the test set; a CSV run scores its own', () => {
+  const run = join(tmp, 'csv-run');
+  it("no flags: the run's own test CSV; --data: the one given", () => {
+    const t = fmgpu('train', TINY, '--csv', join(tmp, 'train.csv'), '--test-csv', join(tmp, 'test.csv'), '--out', run);
+    expect(t.code).toBe(0);
+    const r = fmgpu('eval', run);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out.split('\n')[0]).toBe(
+      `test set: ${join(tmp, 'test.csv')} (40 images, the one ${run} was trained with)`,
+    );
+    expect(r.out).toMatch(/test loss \d\.\d{4} {2}accuracy \d+\.\d\d% \(40 images\)/);
+    const j = JSON.parse(fmgpu('eval', run, '--json').out.trim());
+    expect(j).toMatchObject({ test_set: join(tmp, 'test.csv'), n: 40 });
+    const given = fmgpu('eval', run, '--data', mixed);
+    expect(given.out.split('\n')[0]).toBe(`test set: ${mixed} (60 images, given by --data)`);
+  });
+  it("report: the run's own test CSV too, named (not the default data folder)", () => {
+    const r = fmgpu('report', run, '--out', join(tmp, 'csv-report.html'));
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out.split('\n').slice(0, 2)).toEqual([
+      `test set: ${join(tmp, 'test.csv')} (40 images, the one ${run} was trained with)`,
+      `report: ${join(tmp, 'csv-report.html')}`,
+    ]);
+    const given = fmgpu('report', run, '--data', mixed, '--out', join(tmp, 'mixed-report.html'));
+    expect(given.out.split('\n')[0]).toBe(`test set: ${mixed} (60 images, given by --data)`);
+  });
+  it('runs trained on different test sets need one given; a test CSV that is gone is named', () => {
+    const r = fmgpu('eval', run, join(tmp, 'val-csv'), ...NO_GPU);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(
+      `fmgpu: error: ${run} was tested on ${join(tmp, 'test.csv')} but ${join(tmp, 'val-csv')} on ${mixed}: ` +
+        'give the test set to score them on with --data DIR or --test-csv FILE',
+    );
+    const moved = join(tmp, 'csv-run-moved');
+    cpSync(run, moved, { recursive: true });
+    const info = JSON.parse(readFileSync(join(moved, 'run.json'), 'utf8'));
+    info.flags['test-csv'] = join(tmp, 'gone.csv');
+    writeFileSync(join(moved, 'run.json'), JSON.stringify(info));
+    const gone = fmgpu('eval', moved, ...NO_GPU);
+    expect(gone.code).toBe(2);
+    expect(gone.err).toBe(
+      `fmgpu: error: ${join(tmp, 'gone.csv')}: no such file (the test set ${moved} was trained with): ` +
+        'give one with --test-csv FILE or --data DIR',
+    );
+  });
+});
+
+describe('predictions out', () => {
+  const run = () => join(tmp, 'val-test'); // trained on `mixed` above
+  it('--test: test images by index, with their true class', () => {
+    const r = fmgpu('predict', run(), '--test', '0,3-4');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.out.trim().split('\n');
+    expect(lines[0]).toBe(`test set: ${mixed} (60 images, the one ${run()} was trained with)`);
+    expect(lines.slice(1).map((l) => l.split(':')[0])).toEqual(['test[0]', 'test[3]', 'test[4]']);
+    expect(lines[1]).toMatch(/^test\[0\]: [A-Za-z/ -]+ \d+\.\d%, .* \(true: [A-Za-z/ -]+, (right|wrong)\)$/);
+    const j = events(fmgpu('predict', run(), '--test', '5', '--json'));
+    const labels = syntheticImages(60, 2).labels;
+    expect(j).toHaveLength(1);
+    expect(j[0]).toMatchObject({ test: 5, truth: { label: labels[5] } });
+    expect(j[0]!.top).toHaveLength(3);
+  });
+  it('--csv --out: a Kaggle submission, id from 1, label, a probability per class, written whole', () => {
+    const file = join(tmp, 'predictions.csv');
+    const r = fmgpu('predict', run(), '--csv', join(tmp, 'pixels.csv'), '--out', file);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(`7 predictions of ${join(tmp, 'pixels.csv')} written to ${file}\n`);
+    const rows = readFileSync(file, 'utf8').trim().split('\n');
+    expect(rows[0]).toBe('id,label,T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot');
+    expect(rows).toHaveLength(8);
+    rows.slice(1).forEach((row, i) => {
+      const [id, label, ...p] = row.split(',').map(Number);
+      expect(id).toBe(i + 1);
+      expect(p).toHaveLength(10);
+      expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+      expect(label).toBe(p.indexOf(Math.max(...p)));
+    });
+    expect(readdirSync(tmp).filter((f) => f.startsWith('predictions.csv'))).toEqual(['predictions.csv']);
+    // Without --out, to stdout; a labelled CSV is read too (its labels are not used).
+    const s = fmgpu('predict', run(), '--csv', join(tmp, 'val.csv'));
+    expect(s.code).toBe(0);
+    expect(s.out.trim().split('\n')).toHaveLength(25);
+  });
+  const refusals: [string, () => string[], string][] = [
+    ['--test out of range', () => ['--test', '60'], '--test 60: the test set has 60 images (indices 0–59)'],
+    ['--test and --csv', () => ['--test', '1', '--csv', join(tmp, 'val.csv')], '--test and --csv: give one'],
+    ['--out without --csv', () => ['--test', '1', '--out', join(tmp, 'x.csv')], '--out goes with --csv FILE'],
+    [
+      '--out a folder',
+      () => ['--csv', join(tmp, 'val.csv'), '--out', tmp],
+      `--out ${tmp} is a folder: name the CSV file to write`,
+    ],
+    [
+      '--out in a missing folder',
+      () => ['--csv', join(tmp, 'val.csv'), '--out', join(tmp, 'no', 'p.csv')],
+      `--out ${join(tmp, 'no', 'p.csv')}: the folder ${join(tmp, 'no')} does not exist`,
+    ],
+    [
+      'images and --test',
+      () => [join(tmp, 'x.png'), '--test', '1'],
+      `predict takes image files or --test or --csv, not both ("${join(tmp, 'x.png')}" and the flag)`,
+    ],
+    [
+      '--invert with --test',
+      () => ['--test', '1', '--invert'],
+      '--invert applies to image files, not to --test or --csv',
+    ],
+    [
+      'a CSV of neither form',
+      () => ['--csv', join(tmp, 'bad.csv')],
+      `${join(tmp, 'bad.csv')}:1: 3 columns, expected 785 (a label and 784 pixels)`,
+    ],
+  ];
+  it.each(refusals)('%s: exit 2, one line', (_, args, message) => {
+    writeFileSync(join(tmp, 'bad.csv'), '1,2,3\n');
+    const r = fmgpu('predict', run(), ...args(), ...NO_GPU);
+    expect(r.err).toBe(`fmgpu: error: ${message}`);
+    expect(r.code).toBe(2);
+  });
+});
