@@ -8,6 +8,10 @@
 //     avg_forward then dropout (same operations in the same order).
 //   backward_chain (one thread per layer-output element i = (p, iy, ix)):
 //     g(o)  = dy[o] · keep(o) / (1 − rate)             (DROPOUT = 1; else dy[o])
+//     dy[o] = src[o], or with SRC_SPLITS = S > 0 the S split-K partial sums of a stride-1 conv's dX
+//             (shaders/conv2d_backward_input.wgsl main_split: src[z][c][N·HW], P.src_len floats each,
+//             HW = P.src_hw, C = P.src_c) summed from 0 in z order, as lib/gemm.wgsl reduce_splits sums
+//             them for S ≤ 16 (one thread an output): bit for bit the reduced dX, its pass dropped.
 //     s(i)  = unpool(g)(i): POOL 1 max: Σ g(o) over the windows o whose argmax is i (P.blocks ≠ 0:
 //             windows do not overlap, s = g(o) as max_backward_blocks writes it); POOL 2 avg:
 //             Σ g(o) / cnt(o) over the windows holding i; POOL 0: g(i)
@@ -25,10 +29,12 @@
 override POOL: u32 = 0u;
 override DROPOUT: u32 = 0u;
 override FROM_OUTPUT: u32 = 1u;
+override SRC_SPLITS: u32 = 0u;
 
 struct Params {
   count: u32, planes: u32, h: u32, w: u32, oh: u32, ow: u32, kh: u32, kw: u32, sh: u32, sw: u32,
   pad_top: u32, pad_left: u32, blocks: u32, seed: u32, rate: f32, scale: f32,
+  src_c: u32, src_hw: u32, src_len: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -60,6 +66,19 @@ fn drop(v: f32, o: u32) -> f32 {
   var r = 0.0;
   if (rand01(P.seed, counter[0], o) >= P.rate) { r = v * P.scale; }
   return r;
+}
+
+// The chain's incoming gradient at element o (NCHW): src[o], or its partial sums added up.
+fn dy_at(o: u32) -> f32 {
+  if (SRC_SPLITS == 0u) { return src[o]; }
+  let chw = P.src_c * P.src_hw;
+  let n = o / chw;
+  let r = o - n * chw;
+  let c = r / P.src_hw;
+  let j = c * (P.src_len / P.src_c) + n * P.src_hw + (r - c * P.src_hw);
+  var s = 0.0;
+  for (var z = 0u; z < SRC_SPLITS; z++) { s += src[z * P.src_len + j]; }
+  return s;
 }
 
 // Pool output o of plane p at (oy, ox), with its argmax (max pooling).
@@ -109,12 +128,12 @@ fn unpooled(p: u32, iy: u32, ix: u32) -> f32 {
       let o = (p * P.oh + oy) * P.ow + ox;
       if (POOL == 1u) {
         if (argmax[o] == k) {
-          let g = drop(src[o], o);
+          let g = drop(dy_at(o), o);
           if (P.blocks != 0u) { s = g; } else { s += g; }
         }
       } else {
         let r = window(oy, ox);
-        s += drop(src[o], o) / f32((r.y - r.x) * (r.w - r.z));
+        s += drop(dy_at(o), o) / f32((r.y - r.x) * (r.w - r.z));
       }
     }
   }
@@ -130,7 +149,7 @@ fn backward_chain(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg
     let k = i - p * hw;
     let iy = k / P.w;
     var s: f32;
-    if (POOL == 0u) { s = drop(src[i], i); } else { s = unpooled(p, iy, k - iy * P.w); }
+    if (POOL == 0u) { s = drop(dy_at(i), i); } else { s = unpooled(p, iy, k - iy * P.w); }
     if (ACT == 0u) {
       dst[i] = s;
     } else if (FROM_OUTPUT != 0u) {

@@ -113,6 +113,14 @@ describe('the GPU plan, without a GPU', () => {
     // 1.6M-element output gets its own thread each.
     const relu = step.find((d) => d.label.startsWith("chain.dropout+maxunpool+relu' backward 64x32x28x28"))!;
     expect(relu.workgroups[0]! * relu.workgroups[1]!).toBe(1605632 / 64);
+    // 2026-12 (issue 17, dispatches): conv3's dX splits 8 ways and conv2's backward chain sums the
+    // partials on its way (fuse.dxParts), its reduce pass dropped: 32 → 31 dispatches at batch 64.
+    const dx3 = step.filter((d) => d.label.startsWith('conv2d backward input 64x64x7x7')).map((d) => d.label);
+    expect(dx3).toEqual(['conv2d backward input 64x64x7x7 k128 3x3/1x1 same split 8']);
+    expect(step.filter((d) => d.label.endsWith(' + 8 splits')).map((d) => d.label)).toEqual([
+      "chain.dropout+maxunpool+relu' backward 64x64x14x14 2x2/2x2 p=0.25 + 8 splits",
+    ]);
+    expect(step).toHaveLength(31);
   });
 
   it('prices a step: the sum of its dispatches, one `predicted` line, flags', () => {

@@ -3,7 +3,7 @@
 // references' backward by finite differences; and the planner's choice of fusions (src/graph/fuse.ts).
 import { describe, expect, it } from 'vitest';
 import type { Act } from '../dsl/ir.ts';
-import { useGpu, f32 } from './helpers/gpu.ts';
+import { useGpu, f32, useGemmVariant } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
 import { backwardChain, poolDropoutForward, type BackwardChain, type ChainPool } from '../src/ops/chain.ts';
@@ -24,6 +24,8 @@ import { ParamStore } from '../src/model/params.ts';
 import { OptimizerState } from '../src/train/optimizer.ts';
 import { plan } from '../src/graph/plan.ts';
 import { describeFusion, findFusions } from '../src/graph/fuse.ts';
+import { conv2dBackwardInput, inputPartsLength, unsummedInputSplits, type Conv2dShape } from '../src/ops/conv2d.ts';
+import { conv2dBackwardInputRef } from '../src/ops/conv2d.ref.ts';
 
 const STEP = 5;
 const SEED = 77;
@@ -192,6 +194,71 @@ describe('fused backward chain: dropoutᵀ + unpooling + activation derivative',
   });
 });
 
+// A stride-1 conv's dX split-K on the tiled kernels as an H100 gets them, left as its partials and summed
+// by the chain that reads it (the planner's choice, fuse.dxParts): bit for bit the reduced dX then the chain.
+describe("a backward chain summing a conv's split dX partials (gpu tiles)", () => {
+  const gpu = useGpu();
+  const conv: Conv2dShape = { n: 2, c: 3, h: 8, w: 8, k: 16, kh: 3, kw: 3, strideH: 1, strideW: 1, padding: 'same' };
+  const window = (kind: 'max' | 'avg'): ChainPool => ({
+    kind,
+    shape: { n: 2, c: 3, h: 16, w: 16, kh: 2, kw: 2, strideH: 2, strideW: 2, padding: 'valid' },
+  });
+  const cases: [string, ChainPool | undefined, Act][] = [
+    ['max pool, relu', window('max'), { kind: 'relu' }],
+    ['avg pool, tanh', window('avg'), { kind: 'tanh' }],
+    ['no pool, relu', undefined, { kind: 'relu' }],
+  ];
+  it.each(cases)('%s, dropout', async (_name, pool, act) => {
+    const g = useGemmVariant(gpu(), 'gpu tiles', () => undefined);
+    const splits = unsummedInputSplits(g, conv);
+    expect(splits, 'dX split 2 to 16 ways').toBeGreaterThanOrEqual(2);
+    const xs = conv.n * conv.c * conv.h * conv.w;
+    const count = pool ? pool.shape.n * pool.shape.c * pool.shape.h * pool.shape.w : xs;
+    const c: BackwardChain = { count, act, from: 'output', pool, dropout: { rate: 0.25, seed: SEED } };
+    const { z, y, argmax } = chainData(c, count);
+    const rng = new Rng(5);
+    const dyConv = rng.floats(conv.n * conv.k * conv.h * conv.w, -1, 1);
+    const w = rng.floats(conv.k * conv.c * 9, -1, 1);
+    const bufs = {
+      dyConv: g.upload(f32(dyConv)),
+      w: g.upload(f32(w)),
+      counter: g.upload(new Uint32Array([STEP])),
+      argmax: g.upload(argmax ?? new Uint32Array(4)),
+      saved: g.upload(y),
+      dx: g.alloc(xs * 4),
+      parts: g.alloc(inputPartsLength(g, conv) * 4),
+      unsummed: g.alloc(splits * xs * 4),
+      reduced: g.upload(new Float32Array(count).fill(Number.NaN)),
+      fused: g.upload(new Float32Array(count).fill(Number.NaN)),
+    };
+    const summed = conv2dBackwardInput(g, { dy: bufs.dyConv, w: bufs.w, dx: bufs.dx, parts: bufs.parts }, conv);
+    expect(summed.map((d) => d.label).join(), 'split and reduced').toContain('reduce');
+    run(g, [...summed, ...backwardChain(g, { ...bufs, dy: bufs.dx, dx: bufs.reduced }, c)]);
+    const left = conv2dBackwardInput(g, { dy: bufs.dyConv, w: bufs.w, dx: bufs.unsummed }, conv, { unsummed: true });
+    expect(left, 'the split pass alone').toHaveLength(1);
+    const dyParts = { splits, channels: conv.c, plane: conv.h * conv.w, length: xs };
+    run(g, [...left, ...backwardChain(g, { ...bufs, dy: bufs.unsummed, dx: bufs.fused }, { ...c, dyParts })]);
+    const fused = await g.readF32(bufs.fused);
+    expect(fused, 'bit for bit the reduced dX, then the chain').toEqual(await g.readF32(bufs.reduced));
+    const ref = chainRef(c, conv2dBackwardInputRef(dyConv, w, conv), z, argmax);
+    expectAllclose('chain over the summed partials', fused, ref, { atol: 1e-5, rtol: 1e-4 });
+    for (const b of Object.values(bufs)) g.release(b);
+  });
+
+  it('refuses partials it cannot sum in the reduce order', () => {
+    const g = useGemmVariant(gpu(), 'gpu tiles', () => undefined);
+    const c: BackwardChain = { count: 8, act: { kind: 'linear' }, from: 'output' };
+    const io = { dy: g.dummy, counter: g.dummy, dx: g.dummy };
+    const dyParts = { splits: 17, channels: 1, plane: 8, length: 8 };
+    expect(() => backwardChain(g, io, { ...c, dyParts })).toThrow(/2 to 16 partials/);
+    const strided = { ...conv, strideH: 2, strideW: 2 };
+    expect(unsummedInputSplits(g, strided)).toBe(0);
+    expect(() => conv2dBackwardInput(g, io as never, strided, { unsummed: true })).toThrow(
+      /cannot leave its sum split/,
+    );
+  });
+});
+
 describe('the composed references of a fused chain (finite differences)', () => {
   const s: PoolShape = { n: 1, c: 2, h: 5, w: 4, kh: 2, kw: 2, strideH: 2, strideW: 2, padding: 'same' };
   const overlap: PoolShape = { ...s, kh: 3, kw: 3, padding: 'same' };
@@ -325,8 +392,8 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
 
 describe('a fused plan trains to the same weights as the unfused plan, bit for bit', () => {
   const gpu = useGpu();
-  async function train(src: string, fuse: boolean, steps: number) {
-    const g = gpu();
+  async function train(src: string, fuse: boolean, steps: number, tiles = false) {
+    const g = tiles ? useGemmVariant(gpu(), 'gpu tiles', () => undefined) : gpu();
     const batch = 8;
     const built = graphOf(src, batch);
     const params = new ParamStore(g, built.params);
@@ -356,10 +423,11 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     }
     const weights = await params.read();
     const fusions = p.fusions.length;
+    const labels = p.backward.map((d) => d.label);
     g.free(step.filter((d) => ![...p.forward, ...p.backward, ...p.finish].includes(d)));
     p.release();
     for (const b of [counter, stats, rates]) g.release(b);
-    return { weights, fusions };
+    return { weights, fusions, labels };
   }
 
   it.each([
@@ -379,5 +447,21 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const first = [...(await before.read()).values()][0]?.data;
     expect([...fused.weights.values()][0]?.data).not.toEqual(first);
     before.release();
+  });
+
+  // conv2's dX splits on an H100's tiles: the chain of conv1 sums its partials, the reduce pass dropped.
+  it("a conv's split dX summed by the chain (gpu tiles)", async () => {
+    const src =
+      'input 8x8x1\nconv 4 3x3 same relu\npool 2\ndropout 0.1\nconv 16 3x3 same relu\npool 2\ndense 10 softmax';
+    const fused = await train(src, true, 3, true);
+    const unfused = await train(src, false, 3, true);
+    const input = (l: string[]) => l.filter((x) => x.startsWith('conv2d backward input 8x4x4x4'));
+    expect(input(unfused.labels).join(), 'the unfused plan reduces dX').toMatch(/reduce \d+ splits/);
+    expect(input(fused.labels), 'the split pass alone').toHaveLength(1);
+    expect(
+      fused.labels.filter((l) => /^chain\..* \+ \d+ splits$/.test(l)),
+      'the chain sums',
+    ).toHaveLength(1);
+    for (const [name, t] of unfused.weights) expect(fused.weights.get(name)?.data, name).toEqual(t.data);
   });
 });

@@ -8,6 +8,8 @@
 //             activation (derivative from its output Y; its own backward then runs as if linear, on
 //             dZ) or a standalone activation (derivative from its kept input X; its backward is the
 //             chain's). A chain may start at the pooling (no head) and needs no pooling or no dropout.
+//             A stride-1 conv whose dX is all the chain reads, split-K 2 to 16 ways, leaves its partial
+//             sums: the chain adds them up on its way (dxParts), in place of the reduce pass.
 //   batchnorm + activation (training; the activation the only reader of the batchnorm's output):
 //             forward: one pass writes act(batchnorm(x)), the batchnorm's output never exists;
 //             backward: act'(z) folded into the batchnorm backward's reads (z recomputed from x), unless a
@@ -17,10 +19,20 @@
 // ops around it run unfused, as always. Fusions are data, so they can be listed (describeFusion).
 import type { Act } from '../../dsl/ir.ts';
 import { actName, gradFromOutput } from '../ops/act.ts';
-import { backwardChain, chainName, poolDropoutForward, type BackwardChain, type ChainPool } from '../ops/chain.ts';
+import {
+  backwardChain,
+  chainName,
+  poolDropoutForward,
+  type BackwardChain,
+  type ChainPool,
+  type DyParts,
+} from '../ops/chain.ts';
+import { convShape, unsummedInputSplits } from '../ops/conv2d.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { nchw } from '../ops/geometry.ts';
 import type { Graph, Node, NodeOf, Tensor } from './graph.ts';
+
+export type { DyParts };
 
 type PoolNode = NodeOf<'maxpool'> | NodeOf<'avgpool'>;
 type HeadNode = NodeOf<'conv2d'> | NodeOf<'dense'> | NodeOf<'activation'>;
@@ -239,7 +251,7 @@ export function forwardStep(
 export function backwardStep(
   gpu: Gpu,
   f: BackwardFusion,
-  io: { dy: Tensor; target: Tensor; argmax: Tensor | undefined; counter: GPUBuffer },
+  io: { dy: Tensor; target: Tensor; argmax: Tensor | undefined; counter: GPUBuffer; dyParts?: DyParts },
 ): FusedStep {
   const saved = chainSaved(f);
   const extra = [io.argmax, saved].filter((t): t is Tensor => t != null);
@@ -257,9 +269,26 @@ export function backwardStep(
           argmax: io.argmax && buf(io.argmax),
           saved: saved ? buf(saved) : undefined,
         },
-        chainOf(f),
+        { ...chainOf(f), dyParts: io.dyParts },
       ),
   };
+}
+
+/**
+ * A conv's dX that the backward chain reading it sums from the GEMM's split-K partials, its reduce
+ * pass dropped: the conv's input is a chain's last output, read by this conv alone, and its dX splits
+ * 2 to 16 ways on the tiled kernels (unsummedInputSplits); else null.
+ */
+export function dxParts(gpu: Gpu, graph: Graph, ix: FusionIndex, conv: Node): DyParts | null {
+  const x = conv.inputs[0];
+  if (conv.op !== 'conv2d' || !x || ![...ix.backward.keys()].some((n) => n.out.id === x.id)) return null;
+  if (graph.nodes.flatMap((n) => n.inputs).filter((t) => t.id === x.id).length !== 1) return null;
+  const s = convShape(
+    conv.inputs.map((t) => t.shape),
+    conv.attrs,
+  );
+  const splits = unsummedInputSplits(gpu, s);
+  return splits > 0 ? { splits, channels: s.c, plane: s.h * s.w, length: s.n * s.c * s.h * s.w } : null;
 }
 
 /** The chain's first tensor: a conv or dense head's output (its dZ is written), else the chain's input. */

@@ -13,20 +13,12 @@
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { accumulate } from '../ops/elementwise.ts';
 import { advanceCounter } from '../ops/optimizer.ts';
-import {
-  OPS,
-  isAlias,
-  type Attrs,
-  type BackwardIO,
-  type ForwardIO,
-  type OpDef,
-  type OpName,
-  type SavedSpec,
-} from '../ops/index.ts';
+import type { ForwardIO } from '../ops/index.ts';
 import { softmaxXent, xentGroups, xentTotal } from '../ops/softmax_xent.ts';
-import { numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
+import { numel, type Graph, type Node, type Tensor } from './graph.ts';
 import { checkLimits } from './limits.ts';
 import * as fuse from './fuse.ts';
+import { kernelsOf } from './kernels.ts';
 import { BufferPool, gradientPlaces } from './pool.ts';
 import { mustAt } from '../util/must.ts';
 
@@ -144,28 +136,6 @@ function gradientsNeeded(graph: Graph, o: PlanOptions): Set<number> {
   return needs;
 }
 
-/** A node's kernels with its attributes bound; null where the node is a view of its input 0. */
-interface Kernels {
-  saved: SavedSpec[];
-  scratch(gpu: Gpu): number[][];
-  forwardScratch(gpu: Gpu): number[][];
-  forward(gpu: Gpu, io: ForwardIO): Dispatch[];
-  backward(gpu: Gpu, io: BackwardIO): Dispatch[];
-}
-
-function kernelsOf<K extends OpName>(n: NodeOf<K>, training: boolean): Kernels | null {
-  const def: OpDef<Attrs[K]> = OPS[n.op];
-  if (isAlias(def) || def.alias?.(n.attrs, training)) return null;
-  const ins = n.inputs.map((i) => i.shape);
-  return {
-    saved: def.saved?.(ins, n.attrs, training) ?? [],
-    scratch: (gpu) => def.scratch?.(ins, n.out.shape, n.attrs, gpu) ?? [],
-    forwardScratch: (gpu) => def.forwardScratch?.(ins, n.out.shape, n.attrs, gpu) ?? [],
-    forward: (gpu, io) => def.forward(gpu, io, n.attrs),
-    backward: (gpu, io) => def.backward(gpu, io, n.attrs),
-  };
-}
-
 function ioFor(p: Planning, n: Node, buf: (t: Tensor) => BufferRef): ForwardIO {
   return {
     inputs: n.inputs.map(buf),
@@ -267,6 +237,7 @@ function backwardSteps(
   const steps: Step[] = [];
   const paramGrads = new Map<string, Tensor>();
   const preActivation = new Set<number>();
+  const unsummed = new Map<number, fuse.DyParts>();
   const contribute = (t: Tensor, g: Tensor): void => {
     const prev = grads.get(t.id);
     if (!prev) {
@@ -291,7 +262,8 @@ function backwardSteps(
       const first = fuse.chainInput(chain);
       const target = p.graph.tensor(first.shape, 'temp');
       const argmax = chain.pool ? p.savedOf.get(chain.pool.out.id)?.[0] : undefined;
-      steps.push(fuse.backwardStep(p.gpu, chain, { dy: dOut, target, argmax, counter: p.o.counter }));
+      const dyParts = unsummed.get(dOut.id);
+      steps.push(fuse.backwardStep(p.gpu, chain, { dy: dOut, target, argmax, counter: p.o.counter, dyParts }));
       if (fuse.writesPreActivation(chain)) {
         grads.set(first.id, target);
         preActivation.add(first.id);
@@ -305,13 +277,20 @@ function backwardSteps(
       if (wants[0]) contribute(mustAt(n.inputs, 0, `${n.op} input`), dOut);
       continue;
     }
-    const targets = n.inputs.map((inp, i) => (wants[i] ? p.graph.tensor(inp.shape, 'temp') : null));
+    // A conv's dX that a chain sums from its split-K partials (fuse.dxParts) is those partials.
+    const parts = wants[0] ? fuse.dxParts(p.gpu, p.graph, p.fusions, node) : null;
+    const shapeOf = (inp: Tensor, i: number) => (i === 0 && parts ? [parts.splits * parts.length] : inp.shape);
+    const targets = n.inputs.map((inp, i) => (wants[i] ? p.graph.tensor(shapeOf(inp, i), 'temp') : null));
+    if (parts && targets[0]) unsummed.set(targets[0].id, parts);
     steps.push({
       reads: [...node.inputs, node.out, ...(p.savedOf.get(node.out.id) ?? []), dOut],
       writes: targets.filter((t): t is Tensor => t !== null),
       scratch: k.scratch(p.gpu),
       emit: (buf, scratch) =>
-        k.backward(p.gpu, { ...ioFor(p, node, buf), dOut: buf(dOut), dIn: targets.map((t) => t && buf(t)), scratch }),
+        k.backward(p.gpu, {
+          ...ioFor(p, node, buf),
+          ...{ dOut: buf(dOut), dIn: targets.map((t) => t && buf(t)), dInParts: parts !== null, scratch },
+        }),
     });
     n.inputs.forEach((inp, i) => {
       const t = targets[i];

@@ -34,6 +34,19 @@ export interface BackwardChain {
   from: 'output' | 'input';
   pool?: ChainPool;
   dropout?: ChainDropout;
+  /** dy arrives as a stride-1 conv's unsummed dX partials (DyParts): the chain sums them. */
+  dyParts?: DyParts;
+}
+
+/**
+ * A conv's dX left as its split-K partial sums, `splits` (2 to 16: one reduce_splits thread an
+ * output) of `length` floats, over `channels` planes of `plane` values (shaders/chain.wgsl dy_at).
+ */
+export interface DyParts {
+  splits: number;
+  channels: number;
+  plane: number;
+  length: number;
 }
 
 const POOL_CODES: Record<PoolKind | 'none', number> = { none: 0, max: 1, avg: 2 };
@@ -43,7 +56,7 @@ function checkRate(d: ChainDropout | undefined): void {
 }
 
 /** The uniform of shaders/chain.wgsl: the window (all 1 without pooling) and the dropout. */
-function chainParams(count: number, pool: ChainPool | undefined, d: ChainDropout | undefined) {
+function chainParams(count: number, pool: ChainPool | undefined, d: ChainDropout | undefined, parts?: DyParts) {
   const s = pool?.shape;
   const g = s ? poolGeometry(s) : { oh: 1, ow: 1, padTop: 0, padLeft: 0 };
   const blocks = s && s.strideH >= s.kh && s.strideW >= s.kw ? 1 : 0;
@@ -64,6 +77,9 @@ function chainParams(count: number, pool: ChainPool | undefined, d: ChainDropout
     seed: (d?.seed ?? 0) >>> 0,
     rate: { f32: d?.rate ?? 0 },
     scale: { f32: d ? 1 / (1 - d.rate) : 1 },
+    srcC: parts?.channels ?? 1,
+    srcHw: parts?.plane ?? 1,
+    srcLen: parts?.length ?? 1,
   };
 }
 
@@ -118,8 +134,9 @@ export function chainName(c: Omit<BackwardChain, 'count'>): string {
 
 /**
  * dx = act'(·) ⊙ unpool(dropoutᵀ(dy)) in one pass over the layer's output (count elements): dy is
- * the gradient of the chain's last output, saved the layer's output Y (from 'output') or the
- * activation's input X (from 'input'), argmax the max pooling's. dx is overwritten.
+ * the gradient of the chain's last output (or, with c.dyParts, its unsummed partials), saved the
+ * layer's output Y (from 'output') or the activation's input X (from 'input'), argmax the max
+ * pooling's. dx is overwritten.
  */
 export function backwardChain(
   gpu: Gpu,
@@ -135,7 +152,10 @@ export function backwardChain(
   const out = s ? s.n * s.c * poolGeometry(s).oh * poolGeometry(s).ow : c.count;
   const windows = s ? Math.ceil(s.kh / s.strideH) * Math.ceil(s.kw / s.strideW) : 1;
   const workgroups = gpu.spread(c.count);
-  const reads = (c.pool?.kind === 'max' ? 2 : 1) * out + (c.act.kind === 'linear' ? 0 : c.count);
+  const splits = c.dyParts?.splits ?? 1;
+  if (c.dyParts && (splits < 2 || splits > 16 || c.dyParts.length !== out))
+    throw new FmgpuError(`a chain sums 2 to 16 partials of its ${out} gradients, got ${splits} of ${c.dyParts.length}`);
+  const reads = (c.pool?.kind === 'max' ? 1 + splits : splits) * out + (c.act.kind === 'linear' ? 0 : c.count);
   return [
     gpu.kernel({
       shader: 'chain',
@@ -144,15 +164,18 @@ export function backwardChain(
         POOL: POOL_CODES[c.pool?.kind ?? 'none'],
         DROPOUT: c.dropout ? 1 : 0,
         FROM_OUTPUT: c.from === 'output' ? 1 : 0,
+        SRC_SPLITS: c.dyParts ? splits : 0,
         ...actConstants(c.act),
       },
-      params: chainParams(c.count, c.pool, c.dropout),
+      params: chainParams(c.count, c.pool, c.dropout, c.dyParts),
       bindings: [io.dy, io.counter, io.dx, io.argmax ?? gpu.dummy, io.saved ?? gpu.dummy2],
       workgroups,
-      label: `chain.${chainName(c)} backward ${s ? windowDesc(s) : c.count}${c.dropout ? ` p=${c.dropout.rate}` : ''}`,
+      label: `chain.${chainName(c)} backward ${s ? windowDesc(s) : c.count}${c.dropout ? ` p=${c.dropout.rate}` : ''}${
+        c.dyParts ? ` + ${splits} splits` : ''
+      }`,
       // Per element: its windows' argmax (or counts), their dy and mask, then the saved value.
       work: streamWork({
-        flops: c.count * (2 * windows + 2),
+        flops: c.count * (2 * windows + 2) + (splits - 1) * out,
         bytesRead: f32Bytes(reads, 1),
         bytesWritten: f32Bytes(c.count),
         perThread: perThread(c.count, workgroups),

@@ -127,6 +127,18 @@ export function inputPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}):
 }
 
 /**
+ * The split of dX that a reader may sum on its way instead of the reduce_splits pass (conv2dBackwardInput
+ * with `unsummed`: dx then holds splits · N·C·H·W partials, [split][c][n·H·W + position]): 2 to 16
+ * (reduce_splits' one-thread order, which shaders/chain.wgsl dy_at repeats) on the tiled kernels of a
+ * stride-1 conv; else 0.
+ */
+export function unsummedInputSplits(gpu: Gpu, s: Conv2dShape): number {
+  if (gpu.lanes > 0 || s.strideH !== 1 || s.strideW !== 1) return 0;
+  const { splits } = inputPlan(gpu, s, {});
+  return splits >= 2 && splits <= 16 ? splits : 0;
+}
+
+/**
  * Floats of the partial sums conv2dBackwardWeights needs (io.parts) for this shape, with or without
  * a bias gradient, on this adapter: splits × K·C·KH·KW (+ K), or 0 when the sum is not split.
  */
@@ -189,14 +201,20 @@ export function conv2dForward(
 /**
  * dx = dL/dx from dy = dL/dy (pre-activation: unfuse a fused activation first) and w.
  * dy [N,K,OH,OW], w [K,C,KH,KW], dx [N,C,H,W]: overwritten, or added to with `accumulate`
- * (an input that fans out). One dispatch, or two when K is split (`parts`: inputPartsLength floats).
+ * (an input that fans out). One dispatch, or two when K is split (`parts`: inputPartsLength floats);
+ * with `unsummed` (unsummedInputSplits > 0) one, main_split writing its partials into dx.
  */
 export function conv2dBackwardInput(
   gpu: Gpu,
   io: { dy: BufferRef; w: BufferRef; dx: BufferRef; parts?: BufferRef },
   s: Conv2dShape,
-  o: ConvOptions & { accumulate?: boolean } = {},
+  o: ConvOptions & { accumulate?: boolean; unsummed?: boolean } = {},
 ): Dispatch[] {
+  if (o.unsummed) {
+    if (o.accumulate || unsummedInputSplits(gpu, s) === 0)
+      throw new ShapeError(`conv2d backward input ${describe(s)} cannot leave its sum split`);
+    return conv2dBackwardInput(gpu, { dy: io.dy, w: io.w, dx: io.dx, parts: io.dx }, s).slice(0, 1);
+  }
   const g = conv2dGeometry(s);
   const accum = { ACCUM: o.accumulate ? 1 : 0 };
   const label = `conv2d backward input ${describe(s)}`;
@@ -288,7 +306,8 @@ export interface Conv2dAttrs extends Window2d {
   act: Act;
 }
 
-function convShape([x, w]: Shapes, a: Window2d): Conv2dShape {
+/** The conv shape of a node's input shapes and window attributes. */
+export function convShape([x, w]: Shapes, a: Window2d): Conv2dShape {
   const [n, c, h, width] = nchw(x, 'conv2d input');
   const [k] = nchw(w, 'conv2d weights');
   const { kh, kw, strideH, strideW, padding } = a;
@@ -303,7 +322,7 @@ export const CONV2D: KernelOp<Conv2dAttrs> = {
     return [s.n, s.k, g.oh, g.ow];
   },
   // The fused activation's gradient, then the split-K partial sums of dX and dW (if split), which run
-  // one after the other and share them.
+  // one after the other and share them (a dX left unsummed for a chain writes into its own target).
   scratch: (ins, out, a, gpu) => {
     const s = convShape(ins, a);
     const bias = ins.length > 2 ? weightPartsLength(gpu, s, { bias: true }) : 0;
@@ -331,7 +350,7 @@ export const CONV2D: KernelOp<Conv2dAttrs> = {
     const w = mustAt(io.inputs, 1, 'conv2d w');
     const [dx, dw, db] = io.dIn;
     const parts = io.scratch[fusedScratch(io.outShape, a.act).length];
-    if (dx) out.push(...conv2dBackwardInput(gpu, { dy: dz, w, dx, parts }, s));
+    if (dx) out.push(...conv2dBackwardInput(gpu, { dy: dz, w, dx, parts }, s, { unsummed: io.dInParts }));
     if (dw) out.push(...conv2dBackwardWeights(gpu, { dy: dz, x, dw, db: db ?? undefined, parts }, s));
     return out;
   },

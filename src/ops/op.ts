@@ -26,6 +26,8 @@ export interface BackwardIO extends ForwardIO {
   dOut: BufferRef;
   /** Where to write each input's gradient (overwrite), or null where it is not needed. */
   dIn: (BufferRef | null)[];
+  /** dIn[0] takes its split-K partial sums unsummed (a conv's dX whose reader sums them: the planner's choice). */
+  dInParts?: boolean;
   scratch: BufferRef[];
 }
 
