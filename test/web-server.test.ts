@@ -1,12 +1,12 @@
 // The page's static server: only its own files, CSP on every answer, HEAD like GET, traversal → 404.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../src/node/server.ts';
 import { safeSegments } from '../src/node/mounts.ts';
 import { parseServeArgs, serve } from '../src/cli/serve.ts';
-import { makeSite, send } from './helpers/site.ts';
+import { makeSite, send, sendBytes } from './helpers/site.ts';
 
 let dir: string;
 let srv: RunningServer;
@@ -225,6 +225,33 @@ describe('fmgpu serve', () => {
       );
     expect(await status('box.example')).toBe(200);
     expect(await status('other.example')).toBe(421);
+    stop.abort();
+    expect(await done).toBe(0);
+  });
+
+  it('--data DIR of a CIFAR-10 folder serves its batches and class names under /data/', async () => {
+    const data = join(dir, 'cifar');
+    mkdirSync(data, { recursive: true });
+    const batch = Uint8Array.from({ length: 2 * 3073 }, (_, i) => (i * 7) % 256);
+    writeFileSync(join(data, 'data_batch_1.bin'), batch);
+    writeFileSync(join(data, 'test_batch.bin'), batch.subarray(0, 3073));
+    writeFileSync(join(data, 'batches.meta.txt'), 'red\ngreen\n');
+    const out: string[] = [];
+    const stop = new AbortController();
+    const done = serve(['--port', '0', '--data', data], {
+      out: (l) => out.push(l),
+      err: () => undefined,
+      root: join(dir, 'site'),
+      stop: stop.signal,
+    });
+    for (let i = 0; i < 100 && out.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const port = Number(/:(\d+)\//.exec(out[0] ?? '')?.[1]);
+    const b = await sendBytes(port, '/data/data_batch_1.bin');
+    expect(b.status).toBe(200);
+    expect(new Uint8Array(b.body)).toEqual(batch);
+    expect((await sendBytes(port, '/data/test_batch.bin')).body.length).toBe(3073);
+    expect((await send(port, '/data/batches.meta.txt')).body).toBe('red\ngreen\n');
+    expect((await send(port, '/data/train-labels-idx1-ubyte.gz')).status).toBe(404); // that folder's files only
     stop.abort();
     expect(await done).toBe(0);
   });

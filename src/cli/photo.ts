@@ -1,12 +1,15 @@
 // Photos for `fmgpu predict`: read and decoded (src/node/image.ts), brought to the form of the run's
 // training images (src/data/photo.ts, the page's own steps), explained in one line, and written as
-// the 28×28 PNG the network sees (--save-input).
+// the PNG the network sees (--save-input). Runs of another shape (colour, or grey of another size)
+// get the whole picture resized to their H×W×C (src/data/resize.ts), as bytes their test set's
+// normalisation applies to.
 import { existsSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { DataError } from '../errors.ts';
 import { describePhoto, FASHION_MNIST_FORM, preparePhoto, type PhotoForm, type PhotoSteps } from '../data/photo.ts';
 import { SIDE } from '../data/image.ts';
-import { grayPng } from '../report/png.ts';
+import { describeResize, resizePhoto, type ImageShape, type ResizeSteps } from '../data/resize.ts';
+import { grayPng, rgbPng } from '../report/png.ts';
 import { decodeImage, MAX_IMAGE_BYTES } from '../node/image.ts';
 import { readInput } from '../node/files.ts';
 import { makeDir, writeFileAtomic } from '../node/write.ts';
@@ -19,6 +22,17 @@ export interface PreparedPhoto {
   inverted: boolean;
   steps: PhotoSteps;
   /** `photo 420×340 RGB, EXIF rotated, background white → cropped 310×280 → 28×28, inverted` */
+  explanation: string;
+}
+
+/** A photo resized to a run's own input shape: bytes, NCHW, not yet normalised. */
+export interface ResizedPhotoFile {
+  file: string;
+  bytes: Uint8Array;
+  shape: ImageShape;
+  inverted: boolean;
+  steps: ResizeSteps;
+  /** `photo 640×480 RGB → 32×32 RGB` */
   explanation: string;
 }
 
@@ -47,8 +61,23 @@ export function preparePhotoFile(file: string, form: PhotoForm, invert: boolean 
   return { file, pixels: p.pixels, inverted: p.inverted, steps: p.steps, explanation: describePhoto(p.steps) };
 }
 
+/** One image file → a run's input shape (not 28×28×1) and what was done to it. */
+export function resizePhotoFile(file: string, shape: ImageShape, invert: boolean | 'auto'): ResizedPhotoFile {
+  const img = decodeImage(readInput(file, { what: 'a PNG or JPEG image', maxBytes: MAX_IMAGE_BYTES }), file);
+  const r = resizePhoto(img.data, img.width, img.height, shape, { orientation: img.orientation, invert });
+  return {
+    file,
+    bytes: r.bytes,
+    shape,
+    inverted: r.steps.inverted,
+    steps: r.steps,
+    explanation: describeResize(r.steps),
+  };
+}
+
 /** What `--json` says of a photo besides its classes. */
-export function photoJson(p: PreparedPhoto): Record<string, unknown> {
+export function photoJson(p: PreparedPhoto | ResizedPhotoFile): Record<string, unknown> {
+  if ('bytes' in p) return { inverted: p.inverted, steps: p.steps, explanation: p.explanation };
   const { crop, ...steps } = p.steps;
   return {
     inverted: p.inverted,
@@ -57,12 +86,21 @@ export function photoJson(p: PreparedPhoto): Record<string, unknown> {
   };
 }
 
+/** The PNG of what the network sees: 28×28 grey, or the run's own shape (RGB for colour runs). */
+function inputPng(p: PreparedPhoto | ResizedPhotoFile): Uint8Array {
+  if (!('bytes' in p)) {
+    const bytes = Uint8Array.from(p.pixels, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
+    return grayPng(bytes, SIDE, SIDE);
+  }
+  return p.shape.c === 3 ? rgbPng(p.bytes, p.shape.w, p.shape.h) : grayPng(p.bytes, p.shape.w, p.shape.h);
+}
+
 /**
- * --save-input DIR: each photo's 28×28 input as an 8-bit grey PNG, named after the photo
+ * --save-input DIR: each photo's input as an 8-bit PNG (grey, or RGB for colour runs), named after the photo
  * (shirt.jpg → DIR/shirt.png; a second shirt.*, or a photo of that name in DIR, → shirt-2.png).
  * Returns the paths, in order.
  */
-export function saveInputs(dir: string, photos: readonly PreparedPhoto[]): string[] {
+export function saveInputs(dir: string, photos: readonly (PreparedPhoto | ResizedPhotoFile)[]): string[] {
   try {
     makeDir(dir);
   } catch (e) {
@@ -75,14 +113,17 @@ export function saveInputs(dir: string, photos: readonly PreparedPhoto[]): strin
     let name = `${stem}.png`;
     for (let k = 2; taken.has(resolve(dir, name)); k++) name = `${stem}-${k}.png`;
     taken.add(resolve(dir, name));
-    const bytes = Uint8Array.from(p.pixels, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
-    writeFileAtomic(join(dir, name), grayPng(bytes, SIDE, SIDE));
+    writeFileAtomic(join(dir, name), inputPng(p));
     return join(dir, name);
   });
 }
 
 /** A photo's top classes: `shirt.jpg: Shirt 71.0%, …` and its explanation below; with --json one object. */
-export function photoLines(p: PreparedPhoto, top: readonly { class: string; probability: number }[], json: boolean) {
+export function photoLines(
+  p: PreparedPhoto | ResizedPhotoFile,
+  top: readonly { class: string; probability: number }[],
+  json: boolean,
+) {
   if (json) return [JSON.stringify({ file: p.file, top, ...photoJson(p) })];
   const classes = top.map((c) => `${c.class} ${(c.probability * 100).toFixed(1)}%`).join(', ');
   return [`${p.file}: ${classes}`, `  ${p.explanation}`];

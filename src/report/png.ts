@@ -60,6 +60,15 @@ export function grayPng(pixels: Uint8Array, w: number, h: number): Uint8Array {
   return pngFile(w, h, 8, 0, zlibStored(raw));
 }
 
+/** An 8-bit RGB PNG of w×h pixels given as three planes (R, G, B), each row-major: NCHW's layout. */
+export function rgbPng(planes: Uint8Array, w: number, h: number): Uint8Array {
+  const raw = new Uint8Array(h * (3 * w + 1));
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      for (let c = 0; c < 3; c++) raw[y * (3 * w + 1) + 1 + 3 * x + c] = planes[(c * h + y) * w + x]!;
+  return pngFile(w, h, 8, 2, zlibStored(raw));
+}
+
 /** A PNG file from its header fields and its zlib-compressed, filtered scanlines (one IDAT). */
 export function pngFile(w: number, h: number, depth: number, colourType: number, idat: Uint8Array): Uint8Array {
   const ihdr = new Uint8Array(13);

@@ -1,0 +1,108 @@
+// A photo brought to a network's own input shape H×W×C when that is not Fashion-MNIST's 28×28×1:
+// colour kept for C = 3 (R, G, B planes), grey (ITU-R 601 luma) for C = 1, EXIF orientation
+// applied, transparency composited over white, and the whole picture resized to W×H by area
+// averaging (stretched, as Keras's image_dataset_from_directory and torchvision's Resize((H, W))
+// do). The result is bytes, NCHW, as a dataset's images are: the run's own normalisation (pixel/255,
+// or per channel) then applies to it exactly as to its test set. Fashion-MNIST-like runs take
+// src/data/photo.ts instead (the object cropped, the background levelled).
+import { DataError } from '../errors.ts';
+import { checkRgba, resizePlane, storedIndex } from './image.ts';
+
+/** A network's input: height, width, channels (1 grey, 3 RGB). */
+export interface ImageShape {
+  h: number;
+  w: number;
+  c: number;
+}
+
+/** What was done to a photo, for the explanation line and `--json`. */
+export interface ResizeSteps {
+  width: number;
+  height: number;
+  colour: 'grey' | 'RGB';
+  transparent: boolean;
+  /** EXIF orientation, 1–8 (1: as stored). */
+  orientation: number;
+  /** Grey photos inverted (light where they were dark): grey networks only. */
+  inverted: boolean;
+  to: ImageShape;
+}
+
+export interface ResizedPhoto {
+  /** c·h·w bytes, channel-planar (NCHW), rows row-major. */
+  bytes: Uint8Array;
+  steps: ResizeSteps;
+}
+
+/**
+ * RGBA pixels → the network's input shape. `invert` (grey networks only) as the plain grey path
+ * decides it: 'auto' inverts when the 1-pixel frame's mean is above one half.
+ */
+export function resizePhoto(
+  rgba: ArrayLike<number>,
+  width: number,
+  height: number,
+  to: ImageShape,
+  o: { orientation?: number; invert?: boolean | 'auto' } = {},
+): ResizedPhoto {
+  checkRgba(rgba, width, height);
+  if (to.c !== 1 && to.c !== 3) throw new DataError(`a photo becomes 1 (grey) or 3 (RGB) channels, not ${to.c}`);
+  const orientation =
+    Number.isInteger(o.orientation) && o.orientation! >= 1 && o.orientation! <= 8 ? o.orientation! : 1;
+  const planes = uprightPlanes(rgba, width, height, orientation, to.c);
+  const [w, h] = orientation >= 5 ? [height, width] : [width, height];
+  let inverted = false;
+  if (to.c === 1) {
+    inverted = o.invert === 'auto' || o.invert === undefined ? frameMean(planes[0]!, w, h) > 0.5 : o.invert;
+    if (inverted) planes[0] = planes[0]!.map((v) => 1 - v);
+  }
+  const bytes = new Uint8Array(to.c * to.h * to.w);
+  planes.forEach((plane, c) => {
+    const small = resizePlane(plane, w, h, to.w, to.h);
+    for (let i = 0; i < small.length; i++)
+      bytes[c * to.h * to.w + i] = Math.round(Math.min(1, Math.max(0, small[i]!)) * 255);
+  });
+  const look = lookAt(rgba, width * height);
+  return { bytes, steps: { width, height, ...look, orientation, inverted, to } };
+}
+
+/** The upright picture's planes in [0, 1]: R, G, B (c = 3) or luma (c = 1), over white where transparent. */
+function uprightPlanes(rgba: ArrayLike<number>, width: number, height: number, orientation: number, c: number) {
+  const [w, h] = orientation >= 5 ? [height, width] : [width, height];
+  const planes = Array.from({ length: c }, () => new Float32Array(w * h));
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const s = 4 * storedIndex(orientation, x, y, width, height);
+      const a = rgba[s + 3]! / 255;
+      const over = (v: number): number => (v / 255) * a + (1 - a);
+      if (c === 1) planes[0]![y * w + x] = over(0.299 * rgba[s]! + 0.587 * rgba[s + 1]! + 0.114 * rgba[s + 2]!);
+      else for (let k = 0; k < 3; k++) planes[k]![y * w + x] = over(rgba[s + k]!);
+    }
+  return planes;
+}
+
+function frameMean(g: Float32Array, w: number, h: number): number {
+  let sum = 0;
+  for (let x = 0; x < w; x++) sum += g[x]! + g[(h - 1) * w + x]!;
+  for (let y = 0; y < h; y++) sum += g[y * w]! + g[y * w + w - 1]!;
+  return sum / (2 * (w + h));
+}
+
+function lookAt(rgba: ArrayLike<number>, n: number): { colour: 'grey' | 'RGB'; transparent: boolean } {
+  let colour = false,
+    transparent = false;
+  for (let i = 0; i < 4 * n && !(colour && transparent); i += 4) {
+    if (rgba[i] !== rgba[i + 1] || rgba[i + 1] !== rgba[i + 2]) colour = true;
+    if (rgba[i + 3] !== 255) transparent = true;
+  }
+  return { colour: colour ? 'RGB' : 'grey', transparent };
+}
+
+/** `photo 640×480 RGB → 32×32 RGB`, `photo 300×200 RGBA, EXIF rotated → 16×16 grey, inverted`. */
+export function describeResize(s: ResizeSteps): string {
+  const colour = s.transparent ? (s.colour === 'RGB' ? 'RGBA' : 'grey+alpha') : s.colour;
+  const turn = [0, 2, 1, 2, 3, 1, 3, 1][s.orientation - 1] ?? 0;
+  const exif = turn ? `, EXIF ${['', 'rotated', 'mirrored', 'rotated and mirrored'][turn]}` : '';
+  const to = `${s.to.w}×${s.to.h} ${s.to.c === 3 ? 'RGB' : 'grey'}`;
+  return `photo ${s.width}×${s.height} ${colour}${exif} → ${to}${s.inverted ? ', inverted' : ''}`;
+}
