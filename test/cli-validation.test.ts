@@ -328,7 +328,7 @@ describe('predictions out', () => {
     [
       'a CSV of neither form',
       () => ['--csv', join(tmp, 'bad.csv')],
-      `${join(tmp, 'bad.csv')}:1: 3 columns, expected 785 (a label and 784 pixels)`,
+      `${join(tmp, 'bad.csv')}:1: 3 columns, expected 785 (a label and 784 pixels of the model's input 28x28x1)`,
     ],
   ];
   it.each(refusals)('%s: exit 2, one line', (_, args, message) => {

@@ -28,7 +28,9 @@ export const EVAL_FLAGS: Record<string, FlagSpec> = {
   data: {
     type: 'string',
     meta: 'DIR',
-    help: `idx files or CIFAR batches (default: the run's own test set; without one, ${DEFAULT_DATA_DIR})`,
+    help:
+      'idx files, CIFAR batches or class folders of images ' +
+      `(default: the run's own test set; without one, ${DEFAULT_DATA_DIR})`,
   },
   'test-csv': { type: 'string', meta: 'FILE', help: "test data in Kaggle's CSV form (default: the run's own)" },
   tta: {

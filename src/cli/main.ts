@@ -52,7 +52,10 @@ Photos are brought to the form of the run's training images, and each gets a lin
 done. Fashion-MNIST's form (light items on black, the item's longer side 28 pixels, centred): EXIF
 orientation applied, the background estimated from the border and levelled to black, the item
 cropped to its bounding box, scaled and centred, dark items on light backgrounds inverted. Runs
-trained on other data: grayscale, the whole picture fitted to 28x28, inverted if the border is light.`;
+trained on other 28x28x1 data: grayscale, the whole picture fitted to 28x28, inverted if the border
+is light. Runs of another shape (colour, such as CIFAR-10's 32x32x3, or another size): the whole
+picture resized to the run's HxW (stretched), RGB for colour runs (grey ones as above), normalised as
+the run's test set is (its per-channel mean and std): "photo 640×480 RGB → 32×32 RGB".`;
 
 const REPORT_HELP = `usage: fmgpu report RUN [--data DIR | --test-csv FILE] [--out FILE]
 

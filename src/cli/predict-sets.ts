@@ -15,7 +15,7 @@ import { Trainer } from '../train/trainer.ts';
 import { UsageError, type FlagSpec, type Flags } from './args.ts';
 import { checkWeights, openCliGpu, runClasses, runModel, runNormalized } from './common.ts';
 import type { Out } from './progress.ts';
-import { testSetFor, testSetLine } from './test-set.ts';
+import { runCsvForm, testSetFor, testSetLine } from './test-set.ts';
 
 export const PREDICT_SET_FLAGS: Record<string, FlagSpec> = {
   test: {
@@ -23,7 +23,11 @@ export const PREDICT_SET_FLAGS: Record<string, FlagSpec> = {
     meta: 'INDICES',
     help: "test images by index from 0 (5, 3,8 or 10-19): the run's own test set, or --data / --test-csv",
   },
-  data: { type: 'string', meta: 'DIR', help: 'with --test: the test set of this folder (idx files or CIFAR batches)' },
+  data: {
+    type: 'string',
+    meta: 'DIR',
+    help: 'with --test: the test set of this folder (idx files, CIFAR batches or class folders)',
+  },
   'test-csv': { type: 'string', meta: 'FILE', help: 'with --test: the test set of this Kaggle CSV file' },
   csv: {
     type: 'string',
@@ -149,7 +153,7 @@ export async function predictSets(positional: readonly string[], flags: Flags, o
 async function predictCsv(r: Run, flags: Flags, out: Out): Promise<number> {
   const target = flags.out === undefined ? null : String(flags.out);
   if (target) checkWritable(target);
-  const { ds } = loadCsvImages(String(flags.csv));
+  const { ds } = loadCsvImages(String(flags.csv), runCsvForm(r.dir));
   const { p, classes } = await probabilities(flags, r, ds);
   const names = runClasses(r.dir, classes);
   const className = (c: number): string => names[c] ?? `class ${c}`;

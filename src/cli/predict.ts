@@ -1,11 +1,22 @@
-// `fmgpu predict RUN image.png …`: the top 3 classes with probabilities for each image.
+// `fmgpu predict RUN image.png …`: the top 3 classes with probabilities for each image. A 28×28×1
+// run gets Fashion-MNIST's photo path (src/data/photo.ts); any other shape (colour, other sizes) the
+// whole picture resized to its H×W×C and normalised as its test set is (src/data/resize.ts).
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Trainer } from '../train/trainer.ts';
 import { readRun } from '../node/rundir.ts';
-import { photoLines, preparePhotoFile, runForm, saveInputs } from './photo.ts';
+import type { Dataset } from '../data/dataset.ts';
+import {
+  photoLines,
+  preparePhotoFile,
+  resizePhotoFile,
+  runForm,
+  saveInputs,
+  type PreparedPhoto,
+  type ResizedPhotoFile,
+} from './photo.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { checkWeights, openCliGpu, runClasses, runModel } from './common.ts';
+import { checkWeights, openCliGpu, runClasses, runModel, runNormalized } from './common.ts';
 import type { Out } from './progress.ts';
 import { PREDICT_SET_FLAGS, predictSets, wantsSets } from './predict-sets.ts';
 
@@ -14,7 +25,11 @@ export const PREDICT_FLAGS: Record<string, FlagSpec> = {
     type: 'bool',
     help: 'dark items on light backgrounds only; --no-invert light items only; default: decide per image',
   },
-  'save-input': { type: 'string', meta: 'DIR', help: 'write the 28x28 image the network sees as DIR/<image>.png' },
+  'save-input': {
+    type: 'string',
+    meta: 'DIR',
+    help: "write the image the network sees (28x28 grey, or the run's own size and colour) as DIR/<image>.png",
+  },
   adapter: { type: 'string', meta: 'NAME', help: 'pick the WebGPU adapter whose name contains NAME' },
   json: { type: 'bool', help: 'one JSON object per image on stdout' },
   ...PREDICT_SET_FLAGS,
@@ -39,10 +54,9 @@ export async function predict(args: readonly string[], out: Out): Promise<number
     throw new UsageError('predict needs a run and images: fmgpu predict RUN image.png [...] (or --test N, --csv FILE)');
   const run = readRun(dir);
   const ir = runModel(dir);
-  if (ir.input.h !== 28 || ir.input.w !== 28 || ir.input.c !== 1)
-    throw new UsageError(
-      `${dir}: predict needs a 28x28x1 model, this one takes ${ir.input.h}x${ir.input.w}x${ir.input.c}`,
-    );
+  const { h, w, c } = ir.input;
+  if (c !== 1 && c !== 3)
+    throw new UsageError(`${dir}: predict turns photos into grey or RGB, this model takes ${h}x${w}x${c}`);
   checkWeights(ir, run.weights, run.weightsFile);
   const files: string[] = [];
   for (const p of inputs) {
@@ -57,18 +71,21 @@ export async function predict(args: readonly string[], out: Out): Promise<number
         if (!isDirectory(join(p, f))) files.push(join(p, f));
   }
   if (files.length === 0) throw new UsageError(`no PNG or JPEG images in ${inputs.join(', ')}`);
+  if (c === 3 && flags.invert !== undefined)
+    throw new UsageError(
+      `--${flags.invert ? '' : 'no-'}invert is for grey models: ${dir} takes colour photos as they are`,
+    );
   const invert = flags.invert === undefined ? 'auto' : (flags.invert as boolean);
   // Every image is decoded (and every bad one refused) before the GPU is touched.
-  const form = runForm(dir);
-  const prepared = files.map((f) => preparePhotoFile(f, form, invert));
+  const fashion = h === 28 && w === 28 && c === 1;
+  const form = fashion ? runForm(dir) : null;
+  const prepared = files.map((f) => (form ? preparePhotoFile(f, form, invert) : resizePhotoFile(f, ir.input, invert)));
   if (flags['save-input'] !== undefined) saveInputs(String(flags['save-input']), prepared);
   const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
   const t = new Trainer(gpu, ir, 0);
   try {
     t.params.load(run.weights, run.weightsFile);
-    const x = new Float32Array(prepared.length * 784);
-    for (const [i, p] of prepared.entries()) x.set(p.pixels, i * 784);
-    const probs = await t.predict(x, prepared.length);
+    const probs = await photoProbabilities(t, dir, prepared);
     const names = runClasses(dir, t.classes);
     prepared.forEach((p, i) => {
       const row = Array.from(probs.subarray(i * t.classes, (i + 1) * t.classes));
@@ -83,4 +100,30 @@ export async function predict(args: readonly string[], out: Out): Promise<number
     t.release();
     gpu.destroy();
   }
+}
+
+/**
+ * The class probabilities [n, classes] of prepared photos: 28×28 grey ones as they are; resized ones
+ * as bytes through the run's test-set path (its per-channel normalisation and tta, as eval and
+ * predict --test apply them).
+ */
+function photoProbabilities(t: Trainer, dir: string, photos: readonly (PreparedPhoto | ResizedPhotoFile)[]) {
+  const px = t.ir.input.h * t.ir.input.w * t.ir.input.c;
+  if (!photos.every((p) => 'bytes' in p)) {
+    const x = new Float32Array(photos.length * px);
+    for (const [i, p] of photos.entries()) x.set((p as PreparedPhoto).pixels, i * px);
+    return t.predict(x, photos.length);
+  }
+  const images = new Uint8Array(photos.length * px);
+  for (const [i, p] of photos.entries()) images.set(p.bytes, i * px);
+  const { h, w, c } = t.ir.input;
+  const ds: Dataset = {
+    images,
+    labels: new Uint8Array(photos.length),
+    n: photos.length,
+    rows: h,
+    cols: w,
+    channels: c,
+  };
+  return t.probabilities(runNormalized(dir, ds), { tta: t.ir.train.tta });
 }

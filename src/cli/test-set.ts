@@ -4,9 +4,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.ts';
-import { DEFAULT_DATA_DIR, loadCsv, loadFashionMnistTest } from '../node/data.ts';
+import { DEFAULT_DATA_DIR, loadCsv, loadFashionMnistTest, type CsvForm, type FolderOptions } from '../node/data.ts';
+import { folderLayout } from '../node/folders.ts';
 import { UsageError, type Flags } from './args.ts';
-import { readRunJson } from './common.ts';
+import { shapeSize } from '../../dsl/index.ts';
+import { LabelNames } from '../data/csv.ts';
+import { readRunJson, runClasses, runModel } from './common.ts';
+import { csvForm } from './train-data.ts';
 
 export interface TestSet {
   ds: Dataset;
@@ -53,9 +57,29 @@ export function testSetFor(runs: readonly string[], flags: Flags): TestSet {
           'give one with --test-csv FILE or --data DIR',
       );
   }
-  const ds = 'csv' in source ? loadCsv(source.csv) : loadFashionMnistTest(source.dir);
+  const ds =
+    'csv' in source
+      ? loadCsv(source.csv, { form: runCsvForm(runs[0]) })
+      : loadFashionMnistTest(source.dir, imagesFor(source.dir, runs));
   if (ds.n === 0) throw new UsageError(`the test set has no images (${nameOf(source)})`);
   return { ds, from: nameOf(source), why };
+}
+
+/**
+ * A folder of images is read at the (first) run's input size, and a single tree's test set is the
+ * part its train line's validation and seed held out.
+ */
+function imagesFor(dir: string, runs: readonly string[]): FolderOptions | undefined {
+  if (!runs[0] || !folderLayout(dir)) return undefined;
+  const ir = runModel(runs[0]);
+  return { input: ir.input, validation: ir.train.validation, seed: ir.train.seed };
+}
+
+/** A CSV file as a run reads it: at its input size, its labels numbers or among its classes' names. */
+export function runCsvForm(run: string | undefined): CsvForm | undefined {
+  if (!run) return undefined;
+  const ir = runModel(run);
+  return csvForm(ir, new LabelNames(runClasses(run, shapeSize(ir.output)), true, join(run, 'run.json')));
 }
 
 /** The one line that names the test set scored. */

@@ -12,7 +12,15 @@ import { CLASS_NAMES, checkLabels, labelNumbers, labelRange, NUM_CLASSES } from 
 import { channelStats } from '../data/cifar.ts';
 import { channelsOf, imageBytes, type Dataset } from '../data/dataset.ts';
 import { holdOut, type SplitKind } from '../data/split.ts';
-import { DEFAULT_DATA_DIR, loadCsv, loadFashionMnist, loadIdxFolder, readClassList } from '../node/data.ts';
+import { LabelNames } from '../data/csv.ts';
+import {
+  DEFAULT_DATA_DIR,
+  loadCsv,
+  loadFashionMnist,
+  loadIdxFolder,
+  readClassList,
+  type CsvForm,
+} from '../node/data.ts';
 import type { CheckpointState, ValidationRecord } from '../node/state.ts';
 import { UsageError, type Flags } from './args.ts';
 
@@ -61,7 +69,7 @@ export function withValidationFlags(ir: ModelIR, flags: Flags): ModelIR {
  */
 export function loadData(flags: Flags, given: ModelIR, recorded: CheckpointState | null): { ir: ModelIR; data: Data } {
   const ir = withValidationFlags(given, flags);
-  const { train: all, test, from, classes } = withNormalization(trainAndTest(flags));
+  const { train: all, test, from, classes, heldOut } = withNormalization(trainAndTest(flags, ir));
   const { validation, split, seed } = ir.train;
   const done = (d: Omit<Data, 'test' | 'from' | 'classes'>): { ir: ModelIR; data: Data } => ({
     ir,
@@ -69,7 +77,8 @@ export function loadData(flags: Flags, given: ModelIR, recorded: CheckpointState
   });
   if (flags['val-data'] !== undefined || flags['val-csv'] !== undefined) {
     const own = flags['val-data'] !== undefined ? loadIdxFolder(String(flags['val-data'])) : null;
-    const read = own ? own.ds : loadCsv(String(flags['val-csv']));
+    const form = csvForm(ir, new LabelNames(classes, true, from));
+    const read = own ? own.ds : loadCsv(String(flags['val-csv']), { form });
     const val = all.normalize ? { ...read, normalize: all.normalize } : read;
     const source = own ? own.from : String(flags['val-csv']);
     if (val.n === 0) throw new UsageError(`the validation set has no images (${source})`);
@@ -78,6 +87,7 @@ export function loadData(flags: Flags, given: ModelIR, recorded: CheckpointState
     const replaced = was !== 0 ? ` (in place of the file's validation=${was})` : '';
     return done({ train: all, val, validation: { set: 'file', text: `${source}${replaced}` } });
   }
+  if (heldOut) return done({ train: all, val: test, validation: { set: 'test', text: heldOut } });
   if (validation === 'test')
     return done({ train: all, val: test, validation: { set: 'test', text: 'the test set (validation=test)' } });
   if (validation === 0) return done({ train: all, val: null, validation: null });
@@ -100,15 +110,22 @@ function splitText(split: SplitKind, asked: 'auto' | SplitKind, fraction: number
   return `a seeded random ${percent(fraction)} of each class (split=random${why})`;
 }
 
+/** A CSV file's form: the model's input (28×28×1 without an input line), labels named by `names`. */
+export function csvForm(ir: ModelIR, names: LabelNames): CsvForm {
+  const { h, w, c } = ir.input;
+  return { rows: h, cols: w, channels: c, what: `the model's input ${h}x${w}x${c}`, names };
+}
+
 /**
- * A CSV pair's class names: a classes.txt beside the training file, else as many as the labels
+ * A CSV pair's class names: a classes.txt beside the training file; else, for labels given as
+ * names, those names in order of first appearance in the training file; else as many as the labels
  * reach, named by Fashion-MNIST for Kaggle's fashion-mnist_*.csv and by number otherwise.
  */
-function csvClasses(trainFile: string, train: Dataset, test: Dataset, testFile: string): string[] {
+function csvClasses(trainFile: string, train: Dataset, test: Dataset, testFile: string, met: LabelNames): string[] {
   const list = readClassList(dirname(trainFile));
-  const n = list ? list.names.length : labelRange(train.labels, test.labels);
+  const n = list ? list.names.length : met.list.length || labelRange(train.labels, test.labels);
   const fashion = n === NUM_CLASSES && /fashion/i.test(basename(trainFile));
-  const names = list?.names ?? (fashion ? [...CLASS_NAMES] : labelNumbers(n));
+  const names = list?.names ?? (met.list.length ? met.list : fashion ? [...CLASS_NAMES] : labelNumbers(n));
   const why = list ? ` (${list.file} names ${n})` : '';
   checkLabels(train.labels, n, `${trainFile}${why}`);
   checkLabels(test.labels, n, `${testFile}${why}`);
@@ -116,20 +133,29 @@ function csvClasses(trainFile: string, train: Dataset, test: Dataset, testFile: 
 }
 
 /** The training set (only --subset's first images) and the whole test set, from idx files or CSV. */
-function trainAndTest(flags: Flags): { train: Dataset; test: Dataset; from: string; classes: string[] } {
+function trainAndTest(
+  flags: Flags,
+  ir: ModelIR,
+): { train: Dataset; test: Dataset; from: string; classes: string[]; heldOut?: string | null } {
   let train: Dataset, test: Dataset, from: string, classes: string[];
+  let heldOut: string | null | undefined;
   const keep = flags.subset ? Number(flags.subset) : undefined;
   if (flags.csv || flags['test-csv']) {
     if (!flags.csv || !flags['test-csv']) throw new UsageError('--csv and --test-csv go together');
     if (flags.data) throw new UsageError('--data and --csv are two sources of training data: give one');
-    // With --subset, only the images it keeps are read (and held).
-    train = loadCsv(String(flags.csv), { subset: keep });
-    test = loadCsv(String(flags['test-csv']));
+    // With --subset, only the images it keeps are read (and held). Names met in the training file
+    // are the classes the test file's labels must be among.
+    const list = readClassList(dirname(String(flags.csv)));
+    const names = new LabelNames(list?.names, list !== null, list?.file ?? '');
+    train = loadCsv(String(flags.csv), { subset: keep, form: csvForm(ir, names) });
+    if (!names.fixed) [names.fixed, names.from] = [true, String(flags.csv)];
+    test = loadCsv(String(flags['test-csv']), { form: csvForm(ir, names) });
     from = `${flags.csv}, ${flags['test-csv']}`;
-    classes = csvClasses(String(flags.csv), train, test, String(flags['test-csv']));
+    classes = csvClasses(String(flags.csv), train, test, String(flags['test-csv']), names);
   } else {
     const dir = String(flags.data ?? DEFAULT_DATA_DIR);
-    ({ train, test, classes } = loadFashionMnist(dir, { subset: keep }));
+    const images = { input: ir.input, validation: ir.train.validation, seed: ir.train.seed };
+    ({ train, test, classes, heldOut } = loadFashionMnist(dir, { subset: keep, images }));
     from = dir;
   }
   if (keep)
@@ -139,7 +165,7 @@ function trainAndTest(flags: Flags): { train: Dataset; test: Dataset; from: stri
       images: train.images.subarray(0, keep * imageBytes(train)),
       labels: train.labels.subarray(0, keep),
     };
-  return { train, test, from, classes };
+  return { train, test, from, classes, heldOut };
 }
 
 /**

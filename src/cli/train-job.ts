@@ -166,9 +166,15 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   data: {
     type: 'string',
     meta: 'DIR',
-    help: `idx files or CIFAR-10/100 binary batches (default ${DEFAULT_DATA_DIR}: Fashion-MNIST)`,
+    help:
+      'idx files, CIFAR-10/100 binary batches or class folders of images ' +
+      `(default ${DEFAULT_DATA_DIR}: Fashion-MNIST)`,
   },
-  csv: { type: 'string', meta: 'FILE', help: "training data in Kaggle's CSV form (label,pixel1..pixel784)" },
+  csv: {
+    type: 'string',
+    meta: 'FILE',
+    help: "training data in Kaggle's CSV form (label,pixel1..pixel784; the input line's H×W×C pixels)",
+  },
   'test-csv': { type: 'string', meta: 'FILE', help: 'test data in the same CSV form' },
   subset: { type: 'int', min: 1, meta: 'N', help: 'keep the first N training images (the test set stays whole)' },
   out: {

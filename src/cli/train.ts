@@ -7,6 +7,7 @@ import { Trainer } from '../train/trainer.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { RunDir } from '../node/rundir.ts';
 import type { Out } from './progress.ts';
+import { checkDatasetFits } from '../data/batch.ts';
 import { checkBatchFits, openCliGpu } from './common.ts';
 import { claim, prepare, type Job } from './train-job.ts';
 import { runSession, type TrainHooks } from './train-session.ts';
@@ -29,7 +30,8 @@ export async function train(args: readonly string[], out: Out, hooks: TrainHooks
 
 /**
  * The GPU and a trainer on it. Buffers over the adapter's limits are refused before anything is
- * printed or allocated: the training batch's (evaluation shrinks its chunks until they fit). On a
+ * printed or allocated: the datasets' images and the training batch's (evaluation shrinks its chunks
+ * until they fit). On a
  * failure the run directory is given back: a new one removed, a resumed one left as it was.
  */
 async function open(job: Job, run: RunDir): Promise<{ gpu: Gpu; trainer: Trainer }> {
@@ -42,6 +44,9 @@ async function open(job: Job, run: RunDir): Promise<{ gpu: Gpu; trainer: Trainer
     throw e;
   }
   try {
+    checkDatasetFits(job.data.train, gpu.limits, `the training set (${job.data.from})`);
+    if (job.data.val) checkDatasetFits(job.data.val, gpu.limits, 'the validation set');
+    checkDatasetFits(job.data.test, gpu.limits, `the test set (${job.data.from})`);
     checkBatchFits(job.ir, Math.min(job.ir.train.batch, job.data.train.n), gpu.limits);
     return { gpu, trainer: new Trainer(gpu, job.ir, job.ir.train.seed) };
   } catch (e) {

@@ -12,8 +12,9 @@
 // shuffle differs per epoch, so no sample is always left out. Evaluation covers every sample:
 // gatherEval by explicit offset over evalBatches.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import { GpuError, ShapeError } from '../errors.ts';
+import { ShapeError } from '../errors.ts';
 import { chainWork, f32Bytes, type Work } from '../gpu/work.ts';
+import type { BufferLimits } from '../graph/limits.ts';
 import { Rng } from '../util/rng.ts';
 import { channelsOf, type Dataset } from './dataset.ts';
 
@@ -67,13 +68,24 @@ export function channelNorm(norm: Normalize, c: number): { mean: number; std: nu
 const IDENTITY: Normalize = { mean: 0, std: 1 };
 const MAX_PIXELS = 16384; // erasing's integer area·aspect product stays below 2³² up to 128×128
 
+/**
+ * A dataset whose images do not fit one buffer binding of this adapter is refused (ShapeError),
+ * naming its bytes and the limit: `what` names the set ("the training set").
+ */
+export function checkDatasetFits(ds: Dataset, limits: BufferLimits, what = 'the dataset'): void {
+  const max = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const bytes = ds.images.byteLength;
+  if (bytes <= max) return;
+  const n = (v: number): string => v.toLocaleString('en-US');
+  const name = max === limits.maxBufferSize ? 'maxBufferSize' : 'maxStorageBufferBindingSize';
+  throw new ShapeError(
+    `${what}: ${n(ds.n)} images of ${ds.rows}x${ds.cols}x${channelsOf(ds)} take ${n(bytes)} bytes but this ` +
+      `adapter's ${name} is ${n(max)}: use --subset N, fewer images or a smaller input`,
+  );
+}
+
 export function uploadDataset(gpu: Gpu, ds: Dataset): GpuDataset {
-  const max = gpu.limits.maxStorageBufferBindingSize;
-  if (ds.images.byteLength > max)
-    throw new GpuError(
-      `the dataset's ${ds.n} images take ${ds.images.byteLength} bytes ` +
-        `but the adapter binds at most ${max}: use a subset`,
-    );
+  checkDatasetFits(ds, gpu.limits);
   if (ds.rows * ds.cols > MAX_PIXELS)
     throw new ShapeError(`images of ${ds.rows}x${ds.cols}: the batch gather takes at most ${MAX_PIXELS} pixels`);
   const c = channelsOf(ds);

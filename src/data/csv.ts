@@ -1,7 +1,11 @@
 // Kaggle's Fashion-MNIST CSV form, decoded from text or from bytes as they are read (reading the
 // file: src/node/data.ts loadCsv):
-//   label,pixel1,pixel2,…,pixel784      ← optional header: line 1 when its first cell is not a number
-//   9,0,0,0,…                           ← one image per line, a class 0–255 then rows·cols pixels 0–255
+//   label,pixel1,pixel2,…,pixel784      ← optional header: line 1 when its first pixel cell is not a number
+//   9,0,0,0,…                           ← one image per line, a class then rows·cols·channels pixels 0–255
+// Any size and channel count (the network's input says which): a colour image's pixels one after the
+// other, each its channels together (H×W×C, as numpy's x.reshape(n, -1) of channels-last images),
+// held channel-planar. Labels are all numbers 0–255 or all names (LabelNames: in order of first
+// appearance, or a fixed list such as a classes.txt or a run's classes).
 // Blank lines are skipped; errors name the file and the 1-based line.
 //
 // Memory follows the images, not the text: a first pass counts the lines that have exactly the
@@ -15,17 +19,53 @@ import type { Dataset } from './dataset.ts';
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const NEWLINE = 10;
+const short = (c: string): string => (c.length > 20 ? `${c.slice(0, 20)}…` : c);
 const COMMA = 44;
+
+/** Class names met as CSV labels: in order of first appearance, or a fixed list (`fixed`). */
+export class LabelNames {
+  readonly list: string[] = [];
+  private readonly index = new Map<string, number>();
+  /** `from`: where a fixed list came from, for messages. */
+  constructor(
+    names: readonly string[] = [],
+    public fixed = false,
+    public from = '',
+  ) {
+    for (const n of names) this.add(n);
+  }
+
+  private add(name: string): number {
+    this.index.set(name, this.list.length);
+    return this.list.push(name) - 1;
+  }
+
+  /** The class of `name`: new names are added (up to MAX_CLASSES) unless the list is fixed; else null. */
+  of(name: string): number | null {
+    const known = this.index.get(name);
+    if (known !== undefined) return known;
+    return this.fixed || this.list.length >= MAX_CLASSES ? null : this.add(name);
+  }
+}
 
 export interface CsvShape {
   rows: number;
   cols: number;
+  /** Colour channels (absent: 1). */
+  channels?: number;
+  /** What set the shape, for the column count's error ("the model's input 32x32x3"). */
+  what?: string;
+  /** Where label names go (absent: labels must be numbers). */
+  names?: LabelNames;
   /** false: lines of pixels only, no label (a file to predict); the labels read as 0. */
   labelled?: boolean;
 }
 
 /** Cells a line of this shape holds: the label (unless unlabelled) and the pixels. */
-export const csvCells = (shape: CsvShape): number => shape.rows * shape.cols + (shape.labelled === false ? 0 : 1);
+export const csvCells = (shape: CsvShape): number => csvPixels(shape) + (shape.labelled === false ? 0 : 1);
+
+/** Pixel cells a line holds: rows·cols·channels. */
+export const csvPixels = (shape: CsvShape): number => shape.rows * shape.cols * (shape.channels ?? 1);
 
 /**
  * Whether the first line that is not blank holds a label and the pixels (true), the pixels only
@@ -41,12 +81,12 @@ export function firstLineLabelled(bytes: Uint8Array, shape: CsvShape = { rows: 2
       commas = 0;
     } else if (b !== 13) blank = false;
   }
-  const px = shape.rows * shape.cols;
+  const px = csvPixels(shape);
   return commas === px ? true : commas === px - 1 ? false : null;
 }
 
 /** The longest line the parser holds: 64 characters a cell, at least 1 MiB. */
-export const maxLineBytes = (shape: CsvShape): number => Math.max(1 << 20, 64 * (shape.rows * shape.cols + 1));
+export const maxLineBytes = (shape: CsvShape): number => Math.max(1 << 20, 64 * (csvPixels(shape) + 1));
 
 /** Counts the lines with exactly rows·cols commas: at least as many as the images, at most one more (a header). */
 export class CsvRowCounter {
@@ -91,6 +131,8 @@ export class CsvParser {
   private pendingBytes = 0;
   private readonly decoder = new TextDecoder();
   private readonly maxLine: number;
+  /** Whether this file's labels are numbers or names: its first image's says. */
+  private labelKind: 'number' | 'name' | null = null;
 
   constructor(
     private readonly file: string,
@@ -98,7 +140,7 @@ export class CsvParser {
     private readonly shape: CsvShape = { rows: 28, cols: 28 },
     private readonly limit = Infinity,
   ) {
-    this.px = shape.rows * shape.cols;
+    this.px = csvPixels(shape);
     const rows = Math.min(capacity, limit);
     this.images = new Uint8Array(rows * this.px);
     this.labels = new Uint8Array(rows);
@@ -163,32 +205,56 @@ export class CsvParser {
     const want = csvCells(this.shape);
     if (cells.length !== want)
       throw new DataError(
-        `${at}: ${cells.length} columns, expected ${want} (${labelled ? 'a label and ' : ''}${px} pixels)`,
+        `${at}: ${cells.length} columns, expected ${want} (${labelled ? 'a label and ' : ''}${px} pixels` +
+          `${this.shape.what ? ` of ${this.shape.what}` : ''})`,
       );
-    const [first = ''] = cells;
-    if (this.n === 0 && i === 0 && !NUMBER.test(first.trim())) return; // the header
+    const skip = labelled ? 0 : 1; // cell j is pixel j + skip, the label cell 0
+    const word = (cell: string | undefined): boolean => !NUMBER.test((cell ?? '').trim()) && (cell ?? '').trim() !== '';
+    if (this.n === 0 && i === 0 && word(cells[0]) && word(cells[1 - skip])) return; // the header
     const n = this.n;
     // Only a file that changed between the count and the parse gets here with no room left.
     if (n >= this.labels.length) throw new DataError(`${this.file}: changed while it was read`);
-    const skip = labelled ? 0 : 1; // cell j is pixel j + skip, the label cell 0
+    const channels = this.shape.channels ?? 1;
     for (const [j, cell] of cells.entries()) {
       const c = cell.trim();
-      const name = j + skip === 0 ? 'label' : `pixel${j + skip}`;
-      if (!NUMBER.test(c))
-        throw new DataError(
-          `${at}: column ${j + 1} (${name}) is not a number: "${c.length > 20 ? `${c.slice(0, 20)}…` : c}"`,
-        );
+      if (j + skip === 0) {
+        this.labels[n] = this.label(c, at);
+        continue;
+      }
+      const name = `pixel${j + skip}`;
+      if (!NUMBER.test(c)) throw new DataError(`${at}: column ${j + 1} (${name}) is not a number: "${short(c)}"`);
       const v = Number(c);
       if (!Number.isInteger(v)) throw new DataError(`${at}: ${name} is ${c}, not a whole number`);
-      if (j + skip === 0) {
-        if (v < 0 || v >= MAX_CLASSES) throw new DataError(`${at}: label ${c} is outside 0–${MAX_CLASSES - 1}`);
-        this.labels[n] = v;
-      } else {
-        if (v < 0 || v > 255) throw new DataError(`${at}: ${name} is ${c}, outside 0–255`);
-        this.images[n * px + j + skip - 1] = v;
-      }
+      if (v < 0 || v > 255) throw new DataError(`${at}: ${name} is ${c}, outside 0–255`);
+      // Pixel p of the line (H×W×C) goes to channel p % C's plane (C×H×W).
+      const p = j + skip - 1;
+      this.images[n * px + (p % channels) * (px / channels) + Math.floor(p / channels)] = v;
     }
     this.n++;
+  }
+
+  /** A label cell: a number 0–255, or a name (LabelNames), as the file's first label was. */
+  private label(c: string, at: string): number {
+    const kind = NUMBER.test(c) ? 'number' : 'name';
+    const names = this.shape.names;
+    if (kind === 'name' && !names) throw new DataError(`${at}: column 1 (label) is not a number: "${short(c)}"`);
+    this.labelKind ??= kind;
+    if (kind !== this.labelKind)
+      throw new DataError(`${at}: label "${short(c)}" is a ${kind}, but the labels above it are ${this.labelKind}s`);
+    if (kind === 'number') {
+      const v = Number(c);
+      if (!Number.isInteger(v)) throw new DataError(`${at}: label is ${c}, not a whole number`);
+      if (v < 0 || v >= MAX_CLASSES) throw new DataError(`${at}: label ${c} is outside 0–${MAX_CLASSES - 1}`);
+      return v;
+    }
+    if (!names) throw new DataError(`${at}: column 1 (label) is not a number: "${short(c)}"`);
+    const k = names.of(c);
+    if (k !== null) return k;
+    throw new DataError(
+      names.fixed
+        ? `${at}: label "${short(c)}" is not one of the ${names.list.length} classes of ${names.from}`
+        : `${at}: more than ${MAX_CLASSES} label names`,
+    );
   }
 
   /** The images read (the last line needs no newline). */
@@ -204,6 +270,7 @@ export class CsvParser {
       n,
       rows: shape.rows,
       cols: shape.cols,
+      ...((shape.channels ?? 1) > 1 ? { channels: shape.channels } : {}),
     };
   }
 }

@@ -125,6 +125,11 @@ export function fitInto(src: Float32Array, stride: number, r: Region, box: numbe
   return pixels;
 }
 
+/** A w×h plane resized to tw×th by area averaging along each axis (the aspect ratio is not kept). */
+export function resizePlane(src: Float32Array, w: number, h: number, tw: number, th: number): Float32Array {
+  return resample(resample(src, w, { x: 0, y: 0, w, h }, tw, true), tw, { x: 0, y: 0, w: tw, h }, th, false);
+}
+
 /**
  * Area-averaging resize of region `r` of `src` (rows `stride` apart) along one axis (x when
  * `horizontal`) to `to` samples: the result is to × r.h (or r.w × to), packed.

@@ -1,7 +1,8 @@
 // What a --data folder holds, and CIFAR's binary batches read from one (decoding: src/data/cifar.ts):
 //   - idx:      train-images-idx3-ubyte[.gz] … t10k-labels-idx1-ubyte[.gz] (src/node/data.ts);
 //   - cifar10:  data_batch_1.bin … data_batch_5.bin (any of them) and test_batch.bin, names from batches.meta.txt;
-//   - cifar100: train.bin and test.bin, names from fine_label_names.txt.
+//   - cifar100: train.bin and test.bin, names from fine_label_names.txt;
+//   - folders:  class folders of PNG/JPEG images (src/node/folders.ts).
 // Without a names file the classes are numbered.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,8 +11,9 @@ import { checkLabels, labelNumbers, labelRange, parseClassList } from '../data/c
 import { concatDatasets, decodeCifar, recordBytes, type CifarKind } from '../data/cifar.ts';
 import { subset, type Dataset } from '../data/dataset.ts';
 import { KiB, MiB, openInput } from './files.ts';
+import { folderLayout } from './folders.ts';
 
-export type DataFormat = 'idx' | CifarKind;
+export type DataFormat = 'idx' | CifarKind | 'folders';
 
 /** The largest batch file read: CIFAR-100's train.bin is 153 MB. */
 const BATCH_MAX_BYTES = 256 * MiB;
@@ -25,7 +27,8 @@ const IDX_FILES = [
 ];
 const LOOKED_FOR =
   'idx files (train-images-idx3-ubyte[.gz] and the other three), CIFAR-10 batches (data_batch_*.bin, test_batch.bin) ' +
-  'or CIFAR-100 batches (train.bin, test.bin)';
+  'CIFAR-100 batches (train.bin, test.bin) ' +
+  'or class folders of PNG/JPEG images (train/<class>/, test/<class>/ or <class>/)';
 
 const trainBatches = (names: readonly string[]): string[] =>
   names.filter((n) => /^data_batch_\d+\.bin$/.test(n)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
@@ -37,6 +40,7 @@ export function dataFormat(dir: string): DataFormat {
   if (IDX_FILES.some((f) => has(f) || has(`${f}.gz`))) return 'idx';
   if (has('test_batch.bin') || trainBatches(names).length > 0) return 'cifar10';
   if (has('train.bin') || has('test.bin')) return 'cifar100';
+  if (folderLayout(dir)) return 'folders';
   const shown = names.slice(0, 8).join(', ') + (names.length > 8 ? `, … (${names.length} in all)` : '');
   throw new DataError(`${dir}: no dataset found: looked for ${LOOKED_FOR}; the folder holds ${shown || 'nothing'}`);
 }

@@ -35,6 +35,7 @@ import {
 import { CsvParser, CsvRowCounter, firstLineLabelled, type CsvShape } from '../data/csv.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { dataFormat, loadCifar, loadCifarTest } from './cifar.ts';
+import { loadImageFolders, loadImageFoldersTest, type HoldOut, type Target } from './folders.ts';
 import {
   GiB,
   KiB,
@@ -250,11 +251,12 @@ function checkSubset(n: number | undefined): void {
  */
 export function loadFashionMnist(
   dir = DEFAULT_DATA_DIR,
-  opts: { subset?: number } = {},
-): { train: Dataset; test: Dataset; classes: string[] } {
+  opts: { subset?: number; images?: FolderOptions } = {},
+): { train: Dataset; test: Dataset; classes: string[]; heldOut?: string | null } {
   checkSubset(opts.subset);
   checkDir(dir);
   const format = dataFormat(dir);
+  if (format === 'folders') return loadImageFolders(dir, ...folderOptions(dir, opts.images), opts.subset);
   if (format !== 'idx') return loadCifar(dir, format, opts.subset);
   const train = readIdxPair(dir, 'train', opts.subset);
   const test = readIdxPair(dir, 't10k');
@@ -268,14 +270,23 @@ function checkDir(dir: string): void {
 }
 
 /** Only the test set, for eval and report: the training files are not read. */
-export function loadFashionMnistTest(dir = DEFAULT_DATA_DIR): Dataset {
-  return loadIdxTest(dir).ds;
+export function loadFashionMnistTest(dir = DEFAULT_DATA_DIR, images?: FolderOptions): Dataset {
+  return loadIdxTest(dir, images).ds;
+}
+
+/** A folder of images needs the network's input (the size images are resized to) and its hold-out. */
+export type FolderOptions = { input: Target } & HoldOut;
+
+function folderOptions(dir: string, o: FolderOptions | undefined): [Target, HoldOut] {
+  if (!o) throw new DataError(`${dir}: a folder of images is read only for a network (its input size)`);
+  return [o.input, o];
 }
 
 /** The test set of a folder of idx files and its class names. */
-export function loadIdxTest(dir = DEFAULT_DATA_DIR): { ds: Dataset; classes: string[] } {
+export function loadIdxTest(dir = DEFAULT_DATA_DIR, images?: FolderOptions): { ds: Dataset; classes: string[] } {
   checkDir(dir);
   const format = dataFormat(dir);
+  if (format === 'folders') return loadImageFoldersTest(dir, ...folderOptions(dir, images));
   if (format !== 'idx') return loadCifarTest(dir, format);
   const test = readIdxPair(dir, 't10k');
   return { ds: test.ds, classes: idxClasses(dir, null, test) };
@@ -294,11 +305,14 @@ export function loadIdxFolder(dir: string): { ds: Dataset; from: string } {
   return { ds, from: find(dir, `${prefix}-images-idx3-ubyte`) };
 }
 
+/** A CSV file's image shape (absent: 28×28×1) and where its label names go (src/data/csv.ts). */
+export type CsvForm = Pick<CsvShape, 'rows' | 'cols' | 'channels' | 'what' | 'names'>;
+
 /**
- * A Kaggle-style CSV file (label,pixel1,…,pixel784), plain or gzipped; `subset` stops after the
- * first N images (lines after them are not read).
+ * A Kaggle-style CSV file (label,pixel1,…,pixel784, or of `form`'s size), plain or gzipped;
+ * `subset` stops after the first N images (lines after them are not read).
  */
-export function loadCsv(file: string, opts: { subset?: number } = {}): Dataset {
+export function loadCsv(file: string, opts: { subset?: number; form?: CsvForm } = {}): Dataset {
   return readCsv(file, opts).ds;
 }
 
@@ -306,17 +320,20 @@ export function loadCsv(file: string, opts: { subset?: number } = {}): Dataset {
  * A CSV file of images to predict: lines of a label and 784 pixels, or of the pixels alone (the
  * first line that is not blank decides), plain or gzipped.
  */
-export function loadCsvImages(file: string): { ds: Dataset; labelled: boolean } {
-  return readCsv(file, { detect: true });
+export function loadCsvImages(file: string, form?: CsvForm): { ds: Dataset; labelled: boolean } {
+  return readCsv(file, { detect: true, form });
 }
 
-function readCsv(file: string, opts: { subset?: number; detect?: boolean }): { ds: Dataset; labelled: boolean } {
+function readCsv(
+  file: string,
+  opts: { subset?: number; detect?: boolean; form?: CsvForm | undefined },
+): { ds: Dataset; labelled: boolean } {
   checkSubset(opts.subset);
   const f = openInput(file, { what: 'a CSV file', maxBytes: CSV_MAX_BYTES });
+  const form = opts.form ?? { rows: 28, cols: 28 };
   const shapeOf = (first: Uint8Array): CsvShape => ({
-    rows: 28,
-    cols: 28,
-    labelled: !opts.detect || firstLineLabelled(first) !== false,
+    ...form,
+    labelled: !opts.detect || firstLineLabelled(first, form) !== false,
   });
   try {
     if (isGzip(f.read(0, 2))) {

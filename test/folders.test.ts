@@ -1,0 +1,159 @@
+// Class folders of PNG and JPEG images (issue 19): decoded, resized by area averaging to the network's
+// input and channels; through the built CLI as DIR/train|test/<class>/ (train, eval, predict --test,
+// resume) and as one tree split by validation= (the held-out part is the test set, as Keras evaluates
+// on image_dataset_from_directory's validation subset); a corrupt image refused naming it.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import jpeg from 'jpeg-js';
+import { encodePng, ensureBuilt } from './helpers/files.ts';
+import { loadFashionMnist } from '../src/node/data.ts';
+import { folderLayout } from '../src/node/folders.ts';
+
+const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
+type Result = { code: number | null; out: string; err: string };
+const fmgpu = (...args: string[]): Result => {
+  const r = spawnSync('node', ['bin/fmgpu.js', ...args], { encoding: 'utf8', env, timeout: 300_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr.trim() };
+};
+
+const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-folders-'));
+const COLOURS: Record<string, [number, number, number]> = {
+  blue: [20, 30, 220],
+  green: [30, 200, 40],
+  red: [210, 20, 30],
+};
+
+function flat(w: number, h: number, [r, g, b]: [number, number, number]): Uint8Array {
+  const rgba = new Uint8Array(w * h * 4);
+  for (let i = 0; i < w * h; i++) rgba.set([r, g, b, 255], i * 4);
+  return rgba;
+}
+
+/** `per` images of each class in `dir`/<class>/: PNG and JPEG alternately, of mixed sizes. */
+function classTree(dir: string, per: number): void {
+  for (const [name, colour] of Object.entries(COLOURS)) {
+    mkdirSync(join(dir, name), { recursive: true });
+    for (let i = 0; i < per; i++) {
+      const w = 12 + ((i * 7) % 30),
+        h = 10 + ((i * 5) % 25);
+      const rgba = flat(w, h, colour);
+      if (i % 2 === 0) writeFileSync(join(dir, name, `${i}.png`), encodePng(w, h, rgba));
+      else writeFileSync(join(dir, name, `${i}.jpg`), jpeg.encode({ width: w, height: h, data: rgba }, 95).data);
+    }
+    writeFileSync(join(dir, name, 'notes.txt'), 'not an image');
+  }
+}
+
+const net = (name: string, input: string, validation: string): string => {
+  const file = join(tmp, name);
+  writeFileSync(
+    file,
+    `input ${input}\nconv 4 3x3 same relu\npool 2\nflatten\ndense 3 softmax\n` +
+      `train epochs=1 batch=10 validation=${validation}\n`,
+  );
+  return file;
+};
+
+describe('class folders of images (no GPU)', () => {
+  it('detects the layouts; decodes and resizes PNG and JPEG to the input, RGB or grey', () => {
+    const split = join(tmp, 'unit');
+    classTree(join(split, 'train'), 4);
+    classTree(join(split, 'test'), 2);
+    expect(folderLayout(split)).toBe('split');
+    expect(folderLayout(join(split, 'train'))).toBe('tree');
+    expect(folderLayout(join(split, 'train', 'red'))).toBeNull();
+    const rgb = loadFashionMnist(split, { images: { input: { h: 8, w: 6, c: 3 }, validation: 0, seed: 1 } });
+    expect(rgb.classes).toEqual(['blue', 'green', 'red']);
+    expect([rgb.train.n, rgb.test.n, rgb.train.rows, rgb.train.cols, rgb.train.channels]).toEqual([12, 6, 8, 6, 3]);
+    expect(Array.from(rgb.train.labels)).toEqual([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);
+    // A flat colour stays that colour after resizing (JPEG within its loss).
+    const px = 8 * 6;
+    for (let i = 0; i < rgb.train.n; i++) {
+      const colour = Object.values(COLOURS)[rgb.train.labels[i]!]!;
+      for (let k = 0; k < 3; k++)
+        for (const v of rgb.train.images.subarray((i * 3 + k) * px, (i * 3 + k + 1) * px))
+          expect(Math.abs(v - colour[k]!)).toBeLessThanOrEqual(8);
+    }
+    const grey = loadFashionMnist(split, { images: { input: { h: 5, w: 5, c: 1 }, validation: 0, seed: 1 } });
+    expect(grey.train.channels).toBeUndefined();
+    const [r, g, b] = COLOURS.red as [number, number, number];
+    expect(Math.abs(grey.train.images[8 * 25]! - (0.299 * r + 0.587 * g + 0.114 * b))).toBeLessThanOrEqual(3);
+  });
+
+  it('one tree: the seeded last fraction is the test set; --subset spreads over the classes', () => {
+    const dir = join(tmp, 'unit', 'train');
+    const images = { input: { h: 4, w: 4, c: 3 }, validation: 0.25, seed: 7 };
+    const a = loadFashionMnist(dir, { images, subset: 6 });
+    expect([a.train.n, a.test.n]).toEqual([6, 3]);
+    expect(new Set(a.train.labels).size).toBe(3);
+    expect(a.heldOut).toContain('validation=0.25');
+    const again = loadFashionMnist(dir, { images });
+    expect(Array.from(again.test.labels)).toEqual(Array.from(a.test.labels));
+    expect(() => loadFashionMnist(dir, { images: { ...images, validation: 0 } })).toThrow(/has no test set/);
+  });
+});
+
+describe('class folders through the CLI', () => {
+  const data = join(tmp, 'photos');
+  const run = join(tmp, 'run');
+  beforeAll(() => {
+    ensureBuilt();
+    classTree(join(data, 'train'), 10);
+    classTree(join(data, 'test'), 4);
+  });
+
+  it('trains on train/ and tests on test/, the classes the folder names', () => {
+    const r = fmgpu('train', net('rgb.net', '16x16x3', '0'), '--data', data, '--out', run);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const info = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8'));
+    expect(info.classes).toEqual(['blue', 'green', 'red']);
+    expect(info.shape).toEqual({ h: 16, w: 16, c: 3 });
+    expect(info.normalize.mean).toHaveLength(3);
+  });
+
+  it("eval, predict --test and resume read the folder at the run's input size", () => {
+    const metrics = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
+    const ev = fmgpu('eval', run, '--json');
+    expect(ev.err).toBe('');
+    expect(ev.code).toBe(0);
+    expect(JSON.parse(ev.out.trim()).test_accuracy).toBeCloseTo(metrics.test_accuracy, 6);
+    const p = fmgpu('predict', run, '--test', '0-2', '--json');
+    expect(p.code).toBe(0);
+    for (const line of p.out.trim().split('\n')) expect(COLOURS).toHaveProperty(JSON.parse(line).truth.class);
+    const r = fmgpu('train', '--resume', run, '--epochs', '2');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('epoch 2/2');
+  });
+
+  it('one tree, grey: validation= holds out the test set, which eval scores again', () => {
+    const tree = join(data, 'train');
+    const treeRun = join(tmp, 'tree-run');
+    const r = fmgpu('train', net('grey.net', '12x12x1', '0.2'), '--data', tree, '--out', treeRun);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('validation=0.2');
+    const ev = fmgpu('eval', treeRun);
+    expect(ev.code).toBe(0);
+    expect(ev.out).toContain('(6 images');
+    const none = fmgpu('train', net('none.net', '12x12x1', '0'), '--data', tree, '--out', join(tmp, 'never'));
+    expect(none.code).toBe(2);
+    expect(none.err.split('\n')).toHaveLength(1);
+    expect(none.err).toContain('has no test set');
+  });
+
+  it('a corrupt image is refused in one line naming it', () => {
+    const bad = join(tmp, 'bad');
+    classTree(join(bad, 'train'), 2);
+    classTree(join(bad, 'test'), 2);
+    writeFileSync(join(bad, 'test', 'green', '1.jpg'), new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 4, 1, 2]));
+    const r = fmgpu('train', net('bad.net', '8x8x3', '0'), '--data', bad, '--out', join(tmp, 'never'));
+    expect(r.code).toBe(2);
+    expect(r.err.split('\n')).toHaveLength(1);
+    expect(r.err).toContain(`${join(bad, 'test', 'green', '1.jpg')}: not a readable JPEG`);
+  });
+});
