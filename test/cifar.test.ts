@@ -4,7 +4,6 @@
 // fine labels; a malformed batch, a wrong class count and a folder holding no dataset refused with
 // one line, exit 2.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,13 +14,7 @@ import { loadFashionMnist } from '../src/node/data.ts';
 import { decodeOnnx } from '../src/node/onnx.ts';
 import { metricsFromProbabilities } from '../src/train/metrics.ts';
 import ort from 'onnxruntime-node';
-
-const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
-type Result = { code: number | null; out: string; err: string };
-const fmgpu = (...args: string[]): Result => {
-  const r = spawnSync('node', ['bin/fmgpu.js', ...args], { encoding: 'utf8', env, timeout: 300_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr.trim() };
-};
+import { fmgpu } from './helpers/cli.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-cifar-'));
 const IMAGE = 3072;

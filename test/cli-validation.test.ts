@@ -3,20 +3,14 @@
 // data sorted by class and its record in the checkpoint, honoured on resume; eval scoring a CSV run's
 // own test set and naming it; predict --test and predict --csv --out. Every refusal exits 2.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ensureBuilt, idx, syntheticImages, writeIdxDir } from './helpers/files.ts';
 import { CLASS_NAMES } from '../src/data/classes.ts';
+import { fmgpu, type CliResult as Result } from './helpers/cli.ts';
 
-const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
-type Result = { code: number | null; out: string; err: string };
-const fmgpu = (...args: string[]): Result => {
-  const r = spawnSync('node', ['bin/fmgpu.js', ...args], { encoding: 'utf8', env, timeout: 300_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr.trim() };
-};
 const NO_GPU = ['--adapter', 'no-such-gpu'];
 const events = (r: Result): Record<string, unknown>[] =>
   r.out

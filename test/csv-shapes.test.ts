@@ -3,20 +3,14 @@
 // of first appearance in the training file, recorded in run.json); the column count checked against
 // the input in one line naming both.
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt } from './helpers/files.ts';
 import { LabelNames, parseCsv } from '../src/data/csv.ts';
 import { Rng } from '../src/util/rng.ts';
+import { fmgpu } from './helpers/cli.ts';
 
-const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
-type Result = { code: number | null; out: string; err: string };
-const fmgpu = (...args: string[]): Result => {
-  const r = spawnSync('node', ['bin/fmgpu.js', ...args], { encoding: 'utf8', env, timeout: 300_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr.trim() };
-};
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-csv-'));
 
 describe('CSV shapes and named labels (no GPU)', () => {

@@ -3,7 +3,6 @@
 // the label numbers), the network checked against them before training, and every class list after
 // it (metrics.json, eval, predict, report) naming them; resume; refusals exit 2.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,13 +11,7 @@ import { ensureBuilt, idx } from './helpers/files.ts';
 import { Rng } from '../src/util/rng.ts';
 import { CLASS_NAMES, isFashionMnist, labelRange, parseClassList } from '../src/data/classes.ts';
 import { loadFashionMnist } from '../src/node/data.ts';
-
-const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
-type Result = { code: number | null; out: string; err: string };
-const fmgpu = (...args: string[]): Result => {
-  const r = spawnSync('node', ['bin/fmgpu.js', ...args], { encoding: 'utf8', env, timeout: 300_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr.trim() };
-};
+import { fmgpu } from './helpers/cli.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-datasets-'));
 

@@ -3,7 +3,6 @@
 // resume) and as one tree split by validation= (the held-out part is the test set, as Keras evaluates
 // on image_dataset_from_directory's validation subset); a corrupt image refused naming it.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,13 +10,7 @@ import jpeg from 'jpeg-js';
 import { encodePng, ensureBuilt } from './helpers/files.ts';
 import { loadFashionMnist } from '../src/node/data.ts';
 import { folderLayout } from '../src/node/folders.ts';
-
-const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
-type Result = { code: number | null; out: string; err: string };
-const fmgpu = (...args: string[]): Result => {
-  const r = spawnSync('node', ['bin/fmgpu.js', ...args], { encoding: 'utf8', env, timeout: 300_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr.trim() };
-};
+import { fmgpu } from './helpers/cli.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-folders-'));
 const COLOURS: Record<string, [number, number, number]> = {

@@ -4,7 +4,6 @@
 // --save-input writes the RGB image the network saw; --json carries the steps; grey runs of other
 // sizes get the whole picture in grey. The resizer itself is checked against a direct area average.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,13 +14,8 @@ import { decodeCifar } from '../src/data/cifar.ts';
 import { describeResize, resizePhoto } from '../src/data/resize.ts';
 import { decodeImage } from '../src/node/image.ts';
 import { rgbPng } from '../src/report/png.ts';
+import { fmgpu } from './helpers/cli.ts';
 
-const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
-type Result = { code: number | null; out: string; err: string };
-const fmgpu = (...args: string[]): Result => {
-  const r = spawnSync('node', ['bin/fmgpu.js', ...args], { encoding: 'utf8', env, timeout: 300_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr.trim() };
-};
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-colour-'));
 const NAMES = ['red', 'green', 'blue'];
 
