@@ -108,6 +108,27 @@ describe('CIFAR-10 through the CLI', () => {
     expect(metrics.per_class.map((c: { name: string }) => c.name)).toEqual(NAMES);
   });
 
+  it('the normalisation is of the images trained on: a held-out validation fraction is left out', () => {
+    const held = join(tmp, 'c10-held');
+    const args = ['--validation', '0.25', '--split', 'last', '--epochs', '1'];
+    const r = fmgpu('train', colourNet('c10h.net', 3), '--data', data, '--out', held, ...args);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const batches = ['data_batch_1.bin', 'data_batch_2.bin'].map((f) =>
+      decodeCifar(readFileSync(join(data, f)), 'cifar10', f),
+    );
+    const images = Uint8Array.from(batches.flatMap((b) => [...b.images]));
+    const all = { ...batches[0]!, images, labels: new Uint8Array(200), n: 200 };
+    const kept = { ...all, images: images.subarray(0, 150 * 3072), labels: new Uint8Array(150), n: 150 };
+    const { normalize } = JSON.parse(readFileSync(join(held, 'run.json'), 'utf8'));
+    const want = channelStats(kept);
+    for (let c = 0; c < 3; c++) {
+      expect(normalize.mean[c]).toBeCloseTo(want.mean[c]!, 6);
+      expect(normalize.std[c]).toBeCloseTo(want.std[c]!, 6);
+    }
+    expect(channelStats(all).mean[0]).not.toBeCloseTo(want.mean[0]!, 6); // the fraction matters here
+  });
+
   it('eval and predict --test apply the same normalisation: the same accuracy as training reported', () => {
     const metrics = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
     const ev = fmgpu('eval', run, '--json');

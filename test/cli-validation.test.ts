@@ -156,6 +156,18 @@ describe('a validation set of the user', () => {
     const other = fmgpu('train', '--resume', run, '--val-csv', join(tmp, 'val.csv'), ...NO_GPU);
     expect(other.code).toBe(2);
     expect(other.err).toContain('the run was trained with validation 0.25, not validation 0');
+
+    // A checkpoint from before the data record: every run then held out the last fraction, so a
+    // resume on data sorted by class keeps that split rather than taking today's default.
+    const old = join(tmp, 'sorted-old');
+    cpSync(join(tmp, 'sorted-last'), old, { recursive: true });
+    const file = join(old, 'checkpoint', 'state.json');
+    const { data: _, ...before } = state(old);
+    writeFileSync(file, JSON.stringify(before));
+    const resumed = fmgpu('train', '--resume', old, '--epochs', '3');
+    expect(resumed.err).toBe('');
+    expect(resumed.code).toBe(0);
+    expect(resumed.out).toContain("validation: the last 25% of the training images (Keras's validation_split)");
   });
 });
 

@@ -101,6 +101,11 @@ describe('fmgpu export', () => {
     expect(r.err).toBe(
       `fmgpu: error: --out ${tmp} is a directory: give the model's file name, e.g. ${join(tmp, 'model.onnx')}\n`,
     );
+    // A file in a folder that does not exist: refused (exit 2) as predict --out refuses it.
+    const missing = join(tmp, 'no-such-folder', 'model.onnx');
+    const m = fmgpu('export', run, '-o', missing);
+    expect(m.code).toBe(2);
+    expect(m.err).toBe(`fmgpu: error: --out ${missing}: the folder ${join(tmp, 'no-such-folder')} does not exist\n`);
   });
 
   it('refuses weights that do not fit the model, naming the tensor, and writes nothing', () => {

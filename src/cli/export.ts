@@ -1,7 +1,7 @@
 // `fmgpu export RUN [-o FILE.onnx]`: the trained network as an ONNX model (src/model/onnx.ts), with
 // the weights `fmgpu eval` scores, for ONNX Runtime and the servers built on it. No GPU is used.
 import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { shapeSize } from '../../dsl/index.ts';
 import { INPUT_NAME, OPSET, OUTPUT_NAME, onnxModel } from '../model/onnx.ts';
 import { encodeOnnx } from '../node/onnx.ts';
@@ -67,6 +67,8 @@ export function exportCommand(args: readonly string[], out: Out): number {
 /** Into the run under its lock (not while fmgpu train writes it), or to the file --out names. */
 function write(dir: string, out: string | null, bytes: Uint8Array): void {
   if (out !== null) {
+    if (!statSync(dirname(resolve(out)), { throwIfNoEntry: false })?.isDirectory())
+      throw new UsageError(`--out ${out}: the folder ${dirname(resolve(out))} does not exist`);
     writeFileAtomic(out, bytes);
     return;
   }

@@ -71,9 +71,9 @@ export function loadData(flags: Flags, given: ModelIR, recorded: CheckpointState
   const ir = withValidationFlags(given, flags);
   const { train: all, test, from, classes, heldOut } = withNormalization(trainAndTest(flags, ir));
   const { validation, split, seed } = ir.train;
-  const done = (d: Omit<Data, 'test' | 'from' | 'classes'>): { ir: ModelIR; data: Data } => ({
+  const done = (d: Omit<Data, 'test' | 'from' | 'classes'>, t = test): { ir: ModelIR; data: Data } => ({
     ir,
-    data: { ...d, test, from, classes },
+    data: { ...d, test: t, from, classes },
   });
   if (flags['val-data'] !== undefined || flags['val-csv'] !== undefined) {
     const own = flags['val-data'] !== undefined ? loadIdxFolder(String(flags['val-data'])) : null;
@@ -94,12 +94,20 @@ export function loadData(flags: Flags, given: ModelIR, recorded: CheckpointState
   const kind = split === 'auto' ? (recordedSplit(recorded) ?? 'auto') : split;
   const s = holdOut(all, validation, kind, seed);
   if (s.val.n === 0) throw new UsageError(`validation ${validation} of ${all.n} images leaves no validation images`);
-  return done({ train: s.train, val: s.val, validation: { set: s.split, text: splitText(s.split, kind, validation) } });
+  // Colour: the per-channel statistics of the images trained on, the held-out ones left out.
+  const norm = all.normalize && s.train.n > 0 ? channelStats(s.train) : undefined;
+  const own = <D extends Dataset>(d: D): D => (norm ? { ...d, normalize: norm } : d);
+  const validationSet = { set: s.split, text: splitText(s.split, kind, validation) };
+  return done({ train: own(s.train), val: own(s.val), validation: validationSet }, own(test));
 }
 
-/** The split a resumed run used: its record, or for a checkpoint older than the record, Keras's. */
+/**
+ * The split a resumed run used: its record, or for a checkpoint older than the record (with or
+ * without a data record at all), Keras's last fraction, which every run used then.
+ */
 function recordedSplit(state: CheckpointState | null): SplitKind | null {
-  if (!state?.data) return null;
+  if (!state) return null;
+  if (!state.data) return 'last';
   const set = state.data.validation?.set ?? 'last';
   return set === 'last' || set === 'random' ? set : null;
 }
