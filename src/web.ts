@@ -1,5 +1,5 @@
 // The browser library (dist/web/fmgpu.js): the engine as a page imports it. Compile a .net source,
-// load Fashion-MNIST over HTTP (idx .gz, gunzipped by the browser's DecompressionStream), train,
+// load Fashion-MNIST (idx .gz, gunzipped by the browser's DecompressionStream) or CIFAR-10's batches over HTTP, train,
 // evaluate, predict, and move weights in and out as safetensors. No Node-only imports.
 import { openGpu, adapterName, NO_ADAPTER_HELP } from './gpu/device.ts';
 import type { Gpu } from './gpu/runtime.ts';
@@ -16,11 +16,16 @@ import {
 import { decodeSafetensors, encodeSafetensors } from './model/safetensors.ts';
 import { DataError, FmgpuError, GpuError } from './errors.ts';
 import { CLASS_NAMES, NUM_CLASSES } from './data/classes.ts';
-import { subset, validationSplit, type Dataset } from './data/dataset.ts';
+import { channelsOf, imageBytes, subset, validationSplit, type Dataset } from './data/dataset.ts';
+import { channelNorm } from './data/batch.ts';
+import { channelStats, concatDatasets, decodeCifar } from './data/cifar.ts';
+import { checkLabels, parseClassList } from './data/classes.ts';
+import { describeResize, resizePhoto, type ImageShape, type ResizeSteps } from './data/resize.ts';
 import { datasetFromIdx } from './data/idx.ts';
 import { preprocessImage, type Preprocessed } from './data/image.ts';
 import { describePhoto, preparePhoto, type Photo } from './data/photo.ts';
 import { heatmap } from './report/svg.ts';
+export { describeResize, resizePhoto, type ImageShape, type ResizeSteps, decodeCifar, channelStats };
 export { preprocessImage, type Preprocessed, preparePhoto, describePhoto, type Photo };
 // The confusion matrix as SVG markup: report.html's drawing, which the page shows too.
 export { heatmap };
@@ -140,6 +145,70 @@ export async function loadFashionMnist(base = 'data/', o: LoadOptions = {}): Pro
   };
 }
 
+/** A dataset the page trains on: its sets, class names and name. */
+export interface ServedData extends FashionMnist {
+  classes: readonly string[];
+  name: string;
+}
+
+const failed = (res: Response, url: string): DataError =>
+  new DataError(`${url}: HTTP ${res.status} ${res.statusText}`.trim());
+
+/**
+ * CIFAR-10's binary batches from `base`: batches.meta.txt (the class names), data_batch_1.bin,
+ * data_batch_2.bin… while there are more, and test_batch.bin; both sets normalised per channel with
+ * the training set's mean and std, as the CLI does. Null when `base` has no batches.meta.txt.
+ */
+export async function loadCifar10(base = 'data/', o: LoadOptions = {}): Promise<ServedData | null> {
+  const root = base.endsWith('/') ? base : `${base}/`;
+  const get = (url: string): Promise<Response> => fetch(url, { signal: o.signal, credentials: 'same-origin' });
+  const metaUrl = `${root}batches.meta.txt`;
+  const meta = await get(metaUrl);
+  if (meta.status === 404) return null;
+  if (!meta.ok) throw failed(meta, metaUrl);
+  const classes = parseClassList(await meta.text(), metaUrl);
+  let got = 0;
+  const tick = (n: number): void => {
+    got += n;
+    o.onProgress?.(got, 0);
+  };
+  const batch = async (url: string): Promise<Dataset | null> => {
+    const res = await get(url);
+    if (res.status === 404) return null;
+    if (!res.ok) throw failed(res, url);
+    const ds = decodeCifar(await body(res, url, tick), 'cifar10', url);
+    checkLabels(ds.labels, classes.length, `${url} (${metaUrl} names ${classes.length})`);
+    return ds;
+  };
+  const parts: Dataset[] = [];
+  for (let i = 1; ; i++) {
+    const ds = await batch(`${root}data_batch_${i}.bin`);
+    if (!ds) break;
+    parts.push(ds);
+  }
+  if (parts.length === 0) throw new DataError(`${root}data_batch_1.bin: not found (HTTP 404)`);
+  const test = await batch(`${root}test_batch.bin`);
+  if (!test) throw new DataError(`${root}test_batch.bin: not found (HTTP 404)`);
+  const train = concatDatasets(parts);
+  const normalize = channelStats(train);
+  return { train: { ...train, normalize }, test: { ...test, normalize }, classes, name: 'CIFAR-10' };
+}
+
+/**
+ * The served data folder's dataset: Fashion-MNIST's idx files, else (none of them found) CIFAR-10's
+ * batches; with neither, Fashion-MNIST's error.
+ */
+export async function loadServedData(base = 'data/', o: LoadOptions = {}): Promise<ServedData> {
+  try {
+    return { ...(await loadFashionMnist(base, o)), classes: CLASS_NAMES, name: 'Fashion-MNIST' };
+  } catch (e) {
+    if (!(e instanceof DataError) || !/not found \(HTTP 404\)$/.test(e.message)) throw e;
+    const cifar = await loadCifar10(base, o);
+    if (cifar) return cifar;
+    throw e;
+  }
+}
+
 /** The first n samples (a view, no copy). */
 export const takeFirst = (ds: Dataset, n: number): Dataset => subset(ds, n);
 
@@ -150,12 +219,22 @@ export function splitValidation(ds: Dataset, fraction: number): { train: Dataset
   return { train, val: val.n > 0 ? val : null };
 }
 
-/** Images at `indices` as the network's input: f32 in [0, 1], n×rows×cols. */
+/**
+ * Images at `indices` as the network's input, n×channels×rows×cols: pixel/255, then the dataset's
+ * own per-channel normalisation when it has one (as training's batches are).
+ */
 export function imagesOf(ds: Dataset, indices: readonly number[]): Float32Array {
-  const px = ds.rows * ds.cols;
+  const px = imageBytes(ds);
+  const plane = ds.rows * ds.cols;
+  const norms = Array.from({ length: channelsOf(ds) }, (_, c) =>
+    ds.normalize ? channelNorm(ds.normalize, c) : { mean: 0, std: 1 },
+  );
   const out = new Float32Array(indices.length * px);
   indices.forEach((idx, i) => {
-    for (let j = 0; j < px; j++) out[i * px + j] = ds.images[idx * px + j]! / 255;
+    for (let j = 0; j < px; j++) {
+      const { mean, std } = norms[Math.floor(j / plane)]!;
+      out[i * px + j] = (ds.images[idx * px + j]! / 255 - mean) / std;
+    }
   });
   return out;
 }

@@ -11,6 +11,7 @@ import { startServer, type RunningServer } from '../src/node/server.ts';
 import { DEFAULT_DATA_DIR } from '../src/node/data.ts';
 import type { BrowserContext } from 'playwright-core';
 import { decodeSafetensors } from '../src/model/safetensors.ts';
+import { channelStats, decodeCifar } from '../src/data/cifar.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -99,6 +100,20 @@ function png(): Buffer {
       raw[y * (w + 1) + 1 + x] = leg || waist ? 30 : 235;
     }
   }
+  return encodePng(w, h, 0, raw);
+}
+
+/** An RGB PNG, 40×30, of one colour everywhere. */
+function rgbPng(rgb: [number, number, number]): Buffer {
+  const w = 40,
+    h = 30;
+  const raw = Buffer.alloc(h * (3 * w + 1), 0);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) raw.set(rgb, y * (3 * w + 1) + 1 + 3 * x);
+  return encodePng(w, h, 2, raw);
+}
+
+/** PNG bytes from filtered scanlines (filter byte 0 each): colour type 0 grey, 2 RGB, 8 bits. */
+function encodePng(w: number, h: number, colourType: 0 | 2, raw: Buffer): Buffer {
   const crcTable = Array.from({ length: 256 }, (_, n) => {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
@@ -121,13 +136,45 @@ function png(): Buffer {
   ihdr.writeUInt32BE(w, 0);
   ihdr.writeUInt32BE(h, 4);
   ihdr[8] = 8;
-  ihdr[9] = 0; // 8-bit grayscale
+  ihdr[9] = colourType;
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk('IHDR', ihdr),
     chunk('IDAT', deflateSync(raw)),
     chunk('IEND', Buffer.alloc(0)),
   ]);
+}
+
+// CIFAR-10 has ten classes; the images here are of the first three (the page's models end in 10 outputs).
+const COLOURS = ['red', 'green', 'blue', 'cyan', 'magenta', 'yellow', 'white', 'black', 'grey', 'brown'];
+const COLOUR_NET = 'input 32x32x3\nconv 4 3x3 relu\npool 2\ndense 10 softmax\n';
+
+/**
+ * CIFAR-10 records (label byte, then R, G, B planes of 32×32) of classes 0–2, each named for the
+ * plane that is bright in it (the others dark, all with some noise).
+ */
+function cifarRecords(n: number, seed: number): Buffer {
+  const out = Buffer.alloc(n * 3073);
+  let r = seed;
+  const noise = (): number => {
+    r = (r * 1103515245 + 12345) % 2147483648;
+    return r % 40;
+  };
+  for (let i = 0; i < n; i++) {
+    const label = i % 3;
+    out[i * 3073] = label;
+    for (let c = 0; c < 3; c++)
+      for (let p = 0; p < 1024; p++) out[i * 3073 + 1 + c * 1024 + p] = (c === label ? 190 : 30) + noise();
+  }
+  return out;
+}
+
+function cifarDir(dir: string): void {
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'data_batch_1.bin'), cifarRecords(128, 1));
+  writeFileSync(join(dir, 'data_batch_2.bin'), cifarRecords(64, 2));
+  writeFileSync(join(dir, 'test_batch.bin'), cifarRecords(48, 3));
+  writeFileSync(join(dir, 'batches.meta.txt'), `${COLOURS.join('\n')}\n\n`);
 }
 
 interface PageState {
@@ -400,6 +447,85 @@ describe.skipIf(!HAVE_CHROMIUM)(
         await run.close();
       }
     }, 60_000);
+
+    it('loads a served CIFAR-10 folder, trains a colour network, classifies a colour photo', async () => {
+      const cifar = join(dir, 'cifar');
+      cifarDir(cifar);
+      const run = await startServer({ root: join(dir, 'site'), dataDir: cifar, port: 0 });
+      try {
+        const page = await context.newPage();
+        const problems: string[] = [];
+        page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+        const state = (): Promise<PageState> =>
+          page.evaluate(() => (window as unknown as { fmgpuPage: PageState }).fmgpuPage);
+        await page.goto(run.url);
+        await page.waitForFunction(() => /^Ready/.test(document.getElementById('status')!.textContent ?? ''), null, {
+          timeout: 30_000,
+        });
+        expect(await page.textContent('#status')).toMatch(/^Ready: CIFAR-10, 192 training and 48 test images/);
+        // The samples are the test set's, named by batches.meta.txt.
+        const truths = await page.$$eval('#grid .sample .truth', (els) => els.map((e) => e.textContent));
+        expect(truths.length).toBe(12);
+        for (const t of truths) expect(COLOURS.map((c) => `true: ${c}`)).toContain(t);
+
+        // The form follows the model's train line once the editor has checked it.
+        await page.fill('#source', `${COLOUR_NET}train epochs=1 batch=16 lr=0.01 validation=0\n`);
+        await page.waitForFunction(() => (document.getElementById('batch') as HTMLInputElement).value === '16');
+        await page.fill('#subset', '192');
+        await page.click('#train');
+        await page.waitForFunction(
+          () => {
+            const p = (window as unknown as { fmgpuPage: PageState }).fmgpuPage;
+            return (p.evaluation !== null && p.state === 'idle') || p.error !== '';
+          },
+          null,
+          { timeout: 100_000, polling: 250 },
+        );
+        const s = await state();
+        expect(s.error).toBe('');
+        expect(s.epochs).toHaveLength(1);
+        expect(s.evaluation!.n).toBe(48);
+        expect(await page.$$eval('#confusion svg.heatmap rect.cell', (els) => els.length)).toBe(100);
+        const labels = await page.$$eval('#grid .sample .label', (els) => els.map((e) => e.textContent));
+        for (const l of labels) expect(COLOURS).toContain(l);
+
+        // A red photo: resized whole to 32×32 RGB, normalised with the training set's channel stats.
+        await page.evaluate(() => ((window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs = null));
+        await page.setInputFiles('#photo', { name: 'red.png', mimeType: 'image/png', buffer: rgbPng([230, 20, 20]) });
+        await page.waitForFunction(
+          () => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs !== null,
+          null,
+          { timeout: 20_000 },
+        );
+        const after = await state();
+        expect(await page.getAttribute('#preview', 'title')).toBe('photo 40×30 RGB → 32×32 RGB');
+        const input = Object.values(after.lastInput!);
+        expect(input).toHaveLength(3 * 32 * 32);
+        const train = decodeCifar(
+          new Uint8Array(Buffer.concat([cifarRecords(128, 1), cifarRecords(64, 2)])),
+          'cifar10',
+          'train',
+        );
+        const { mean, std } = channelStats(train);
+        [230, 20, 20].forEach((v, c) => expect(input[c * 1024 + 500]).toBeCloseTo((v / 255 - mean[c]!) / std[c]!, 4));
+        const probs = Object.values(after.lastProbs!);
+        expect(probs).toHaveLength(10);
+        expect(probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+        expect(probs.indexOf(Math.max(...probs))).toBe(0); // red
+        expect(await page.textContent('#bars .bar.top')).toContain('red');
+
+        // The pad draws grey: for this colour model the page says so and predicts nothing.
+        await page.evaluate(() => ((window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs = null));
+        await page.click('#clear');
+        await page.waitForSelector('#bars .colour-only');
+        expect(await page.textContent('#bars')).toContain('This model takes colour images');
+        expect((await state()).lastProbs).toBeNull();
+        expect(problems).toEqual([]);
+        await page.close();
+      } finally {
+        await run.close();
+      }
+    }, 150_000);
 
     it('says clearly when the browser has no WebGPU, and still checks models', async () => {
       const page = await context.newPage();

@@ -6,7 +6,7 @@ import {
   webgpuMissing,
   Trainer,
   fitOptions,
-  loadFashionMnist,
+  loadServedData,
   takeFirst,
   splitValidation,
   imagesOf,
@@ -17,11 +17,10 @@ import {
   parseNet,
   formatError,
   DslError,
-  CLASS_NAMES,
   type Gpu,
   type ModelIR,
   type Dataset,
-  type FashionMnist,
+  type ServedData,
   type Progress,
   type EpochLog,
   type EvalResult,
@@ -32,6 +31,7 @@ import { editor } from './editor.ts';
 import { downloadBytes } from './download.ts';
 import { showingTrainLine } from './form.ts';
 import { pad } from './pad.ts';
+import { colourModel, drawSample, namesOf } from './colour.ts';
 
 const DEFAULT_SOURCE = `# A small CNN for Fashion-MNIST: edit it and the summary follows as you type.
 conv 16 3x3 same relu
@@ -73,7 +73,7 @@ const buttons = {
 const field = (id: string): HTMLInputElement => $<HTMLInputElement>(id);
 
 let gpu: Gpu | null = null;
-let data: FashionMnist | null = null;
+let data: ServedData | null = null;
 let trainer: Trainer | null = null;
 let samples: number[] = [];
 /** Epochs finished in the current run (a paused run resumes from there). */
@@ -146,16 +146,10 @@ function showEpoch(e: EpochLog): void {
 async function showSamples(): Promise<void> {
   if (!data) return;
   if (samples.length === 0) samples = pick(data.test.n, 12);
-  const images = imagesOf(data.test, samples);
-  const probs = trainer ? await trainer.predict(images, samples.length) : null;
-  const { labels } = data.test;
-  sampleGrid(
-    $('grid'),
-    images,
-    samples.map((i) => labels[i]!),
-    probs,
-    CLASS_NAMES,
-  );
+  const { test } = data;
+  const probs = trainer ? await trainer.predict(imagesOf(test, samples), samples.length) : null;
+  const truths = samples.map((i) => test.labels[i]!);
+  sampleGrid($('grid'), (c, i) => drawSample(c, test, samples[i]!), truths, probs, namesOf(data));
 }
 
 function pick(n: number, k: number): number[] {
@@ -175,7 +169,7 @@ async function classify(p: Preprocessed): Promise<void> {
   }
   const probs = await trainer.predict(p.pixels, 1);
   page.lastProbs = probs;
-  bars(host, probs, CLASS_NAMES);
+  bars(host, probs, namesOf(data));
   host.dataset.predicted = String(argmax(probs));
 }
 
@@ -188,7 +182,7 @@ async function evaluate(): Promise<void> {
     const r = await trainer.evaluate(data.test);
     page.evaluation = r;
     // The report's drawing (src/report/svg.ts): markup of numbers and escaped class names.
-    $('confusion').innerHTML = heatmap(r.confusion, CLASS_NAMES);
+    $('confusion').innerHTML = heatmap(r.confusion, namesOf(data));
     $('test-acc').textContent =
       `test accuracy ${pct(r.accuracy)} · loss ${fmt(r.loss)} · ${r.n.toLocaleString('en')} images`;
     status(`Test accuracy ${pct(r.accuracy)}, loss ${fmt(r.loss)}.`);
@@ -312,7 +306,11 @@ async function loadServedRun(): Promise<void> {
 }
 
 const ed = editor({ onModel: showingTrainLine(() => setState(page.state)) });
-const pad_ = pad(classify, (e) => status(message(e), true));
+const pad_ = pad(
+  classify,
+  (e) => status(message(e), true),
+  () => colourModel(trainer, data),
+);
 
 buttons.train.addEventListener('click', () => void train());
 buttons.pause.addEventListener('click', () => {
@@ -362,24 +360,24 @@ async function start(): Promise<void> {
   if (gpu.adapter.cpu) field('subset').value = '2048';
   setState('idle');
   await loadServedRun().catch((e) => status(`the served run: ${message(e)}`, true));
-  status('Loading Fashion-MNIST…');
+  status('Loading the dataset…');
   try {
-    data = await loadFashionMnist('data/', {
+    data = await loadServedData('data/', {
       onProgress: (got, total) =>
-        status(`Loading Fashion-MNIST… ${(got / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`),
+        status(`Loading the dataset… ${(got / 1e6).toFixed(1)}${total ? ` of ${(total / 1e6).toFixed(1)}` : ''} MB`),
     });
   } catch (e) {
     status(
-      `${message(e)}. Training needs the dataset: run fmgpu serve --data DIR with the four idx .gz files ` +
-        '(apt-get install dataset-fashion-mnist). Loading weights still works.',
+      `${message(e)}. Training needs a dataset: run fmgpu serve --data DIR with the four idx .gz files or CIFAR-10 ` +
+        'batches (apt-get install dataset-fashion-mnist). Loading weights still works.',
       true,
     );
     setState('idle');
     return;
   }
   status(
-    `Ready: ${data.train.n.toLocaleString('en')} training and ${data.test.n.toLocaleString('en')} test images. ` +
-      'Press Train.',
+    `Ready: ${data.name}, ${data.train.n.toLocaleString('en')} training and ` +
+      `${data.test.n.toLocaleString('en')} test images. Press Train.`,
   );
   setState('idle');
   await showSamples();

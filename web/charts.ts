@@ -154,10 +154,10 @@ export const argmax = (p: ArrayLike<number>): number => {
   return best;
 };
 
-/** Cards of 28×28 images with the true class and, once there is a model, its guess and top 3. */
+/** Cards of sample images (`draw` paints card i), the true class and, once there is a model, its guess and top 3. */
 export function sampleGrid(
   host: HTMLElement,
-  images: Float32Array,
+  draw: (canvas: HTMLCanvasElement, i: number) => void,
   truths: number[],
   probs: Float32Array | null,
   names: readonly string[],
@@ -167,7 +167,7 @@ export function sampleGrid(
     ...truths.map((truth, i) => {
       const card = el('div', 'sample');
       const c = el('canvas');
-      drawImage(c, images.subarray(i * 784, (i + 1) * 784));
+      draw(c, i);
       card.append(c);
       if (probs) {
         const p = probs.subarray(i * k, (i + 1) * k);

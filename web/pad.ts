@@ -1,16 +1,22 @@
 // Drawing pad and photo upload: both end as RGBA pixels through preparePhoto (the same steps as
 // `fmgpu predict`: background levelled, the object cropped and centred as in Fashion-MNIST), then
 // `classify` runs, at most one at a time, the latest image winning. The preview shows what it sees.
+// A colour model (web/colour.ts) takes uploaded photos resized to its input; drawings it refuses.
 import { describePhoto, preparePhoto, type Preprocessed } from '../src/web.ts';
-import { drawImage } from './charts.ts';
-import { context2d } from './dom.ts';
+import { drawImage, el } from './charts.ts';
+import { colourInput, drawBytes, type ColourModel } from './colour.ts';
+import { byId, context2d } from './dom.ts';
 
 /** A photo is first drawn at most this large: the 28×28 result is the same, the work far less. */
 const MAX_SIDE = 1024;
 
 type Pixels = { data: Uint8ClampedArray; w: number; h: number };
 
-export function pad(classify: (p: Preprocessed) => Promise<void>, fail: (e: unknown) => void): { again(): void } {
+export function pad(
+  classify: (p: Preprocessed) => Promise<void>,
+  fail: (e: unknown) => void,
+  colour: () => ColourModel | null = () => null,
+): { again(): void } {
   const canvas = document.getElementById('pad') as HTMLCanvasElement;
   const preview = document.getElementById('preview') as HTMLCanvasElement;
   const photo = document.getElementById('photo') as HTMLInputElement;
@@ -36,9 +42,8 @@ export function pad(classify: (p: Preprocessed) => Promise<void>, fail: (e: unkn
       w: canvas.width,
       h: canvas.height,
     };
-    const p = preparePhoto(img.data, img.w, img.h);
-    drawImage(preview, p.pixels);
-    preview.title = describePhoto(p.steps);
+    const p = input(img, colour());
+    if (!p) return;
     busy = true;
     try {
       await classify(p);
@@ -51,6 +56,26 @@ export function pad(classify: (p: Preprocessed) => Promise<void>, fail: (e: unkn
         void run();
       }
     }
+  };
+
+  /** The network's input from the pad's pixels, shown in the preview; null for a drawing a colour model cannot take. */
+  const input = (img: Pixels, m: ColourModel | null): Preprocessed | null => {
+    if (m && !source) {
+      byId('bars').replaceChildren(
+        el('p', 'hint colour-only', 'This model takes colour images: the pad draws grey. Upload a colour photo.'),
+      );
+      return null;
+    }
+    if (m) {
+      const c = colourInput(img.data, img.w, img.h, m);
+      drawBytes(preview, c.bytes, m.shape);
+      preview.title = c.title;
+      return { pixels: c.pixels, inverted: false };
+    }
+    const p = preparePhoto(img.data, img.w, img.h);
+    drawImage(preview, p.pixels);
+    preview.title = describePhoto(p.steps);
+    return p;
   };
 
   listenStrokes(canvas, g, {

@@ -12,8 +12,9 @@ import { onSignal } from './interrupt.ts';
 
 export const SERVE_HELP = `usage: fmgpu serve [--port N] [--host H] [--allow-host NAME]... [--data DIR] [--run RUN]
 
-Serves the training page (web/) and the browser bundle, with the Fashion-MNIST files of DIR
-under /data/. Open the printed address in a browser with WebGPU (Chrome or Edge).
+Serves the training page (web/) and the browser bundle, with the Fashion-MNIST idx files or the
+CIFAR-10 binary batches of DIR under /data/. Open the printed address in a browser with WebGPU
+(Chrome or Edge).
 
   --port N    port to listen on (default 8080; 0 picks a free one)
   --host H    address to listen on (default 127.0.0.1; 0.0.0.0 exposes the page to the network)
@@ -22,7 +23,8 @@ under /data/. Open the printed address in a browser with WebGPU (Chrome or Edge)
               port). Requests must name the server as 127.0.0.1, localhost, [::1] or H (with H
               beyond loopback, also one of this machine's addresses), with its port: others get a
               421, so a web page whose name was rebound to this machine cannot read it
-  --data DIR  folder of the idx .gz files (default ${DEFAULT_DATA_DIR})
+  --data DIR  folder of the idx .gz files, or of CIFAR-10's data_batch_*.bin, test_batch.bin and
+              batches.meta.txt (default ${DEFAULT_DATA_DIR})
   --run RUN   a run directory from fmgpu train: the page opens with its model and weights
 `;
 
