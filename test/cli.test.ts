@@ -89,6 +89,14 @@ describe('summary', () => {
     expect(r.out).toContain('Total params: 241,546');
     expect(r.out).toContain('Mult-adds per image (M): 7.64');
   });
+  it('takes a model of any class count: a file alone has no data to check it against', () => {
+    const file = join(tmp, 'three-classes.net');
+    writeFileSync(file, 'input 16x16x1\nconv 4 3x3 relu\npool 2\ndense 3 softmax\n');
+    const r = fmgpu('summary', file, '--fusions');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(' dense1 (Dense)              (None, 3)                 591'); // 196·3 + 3
+  });
   it('--cost DEVICE: the training images/s the cost model predicts, said to be a prediction', () => {
     const r = fmgpu('summary', 'examples/reference.net', '--cost', 'h100', '--batch', '256');
     expect(r.code).toBe(0);

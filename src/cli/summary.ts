@@ -30,7 +30,8 @@ export function summary(args: readonly string[], out: Out): number {
   if (file === undefined) throw new UsageError('summary needs a model file: fmgpu summary model.net');
   if (files.length > 1) throw new UsageError(`summary takes one file, not ${files.length}`);
   if (flags.batch !== undefined && flags.cost === undefined) throw new UsageError('--batch goes with --cost DEVICE');
-  const ir = parseNet(readSource(file), file);
+  // A model file alone: any class count (train checks it against the data's).
+  const ir = parseNet(readSource(file), file, { classes: null });
   // Every input is checked before anything is printed: the device profile too.
   const profile = flags.cost === undefined ? null : loadProfile(String(flags.cost)).profile;
   out.log(summarize(ir));
