@@ -129,7 +129,7 @@ describe('CIFAR-10 through the CLI', () => {
     expect(channelStats(all).mean[0]).not.toBeCloseTo(want.mean[0]!, 6); // the fraction matters here
   });
 
-  it('eval and predict --test apply the same normalisation: the same accuracy as training reported', () => {
+  it('eval, predict --test and report apply the same normalisation and name the classes', () => {
     const metrics = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
     const ev = fmgpu('eval', run, '--json');
     expect(ev.err).toBe('');
@@ -138,6 +138,11 @@ describe('CIFAR-10 through the CLI', () => {
     const p = fmgpu('predict', run, '--test', '0-2', '--json');
     expect(p.code).toBe(0);
     for (const line of p.out.trim().split('\n')) expect(NAMES).toContain(JSON.parse(line).truth.class);
+    const rep = fmgpu('report', run);
+    expect(rep.err).toBe('');
+    expect(rep.code).toBe(0);
+    const html = readFileSync(join(run, 'report.html'), 'utf8');
+    for (const name of NAMES) expect(html).toContain(`>${name}<`);
   });
 
   it('exports a model that carries the normalisation: ONNX Runtime on pixel / 255 scores as fmgpu eval', async () => {

@@ -85,6 +85,11 @@ describe('a colour CSV with named labels through the CLI', () => {
     const p = fmgpu('predict', run, '--csv', test);
     expect(p.code).toBe(0);
     expect(p.out.split('\n')[0]).toBe(`id,label,${info.classes.join(',')}`);
+    const rep = fmgpu('report', run);
+    expect(rep.err).toBe('');
+    expect(rep.code).toBe(0);
+    const html = readFileSync(join(run, 'report.html'), 'utf8');
+    for (const name of info.classes as string[]) expect(html).toContain(`>${name}<`);
     const again = fmgpu('train', '--resume', run, '--epochs', '2');
     expect(again.err).toBe('');
     expect(again.code).toBe(0);

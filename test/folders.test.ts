@@ -108,7 +108,7 @@ describe('class folders through the CLI', () => {
     expect(info.normalize.mean).toHaveLength(3);
   });
 
-  it("eval, predict --test and resume read the folder at the run's input size", () => {
+  it("eval, predict --test, report and resume read the folder at the run's input size", () => {
     const metrics = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
     const ev = fmgpu('eval', run, '--json');
     expect(ev.err).toBe('');
@@ -117,6 +117,11 @@ describe('class folders through the CLI', () => {
     const p = fmgpu('predict', run, '--test', '0-2', '--json');
     expect(p.code).toBe(0);
     for (const line of p.out.trim().split('\n')) expect(COLOURS).toHaveProperty(JSON.parse(line).truth.class);
+    const rep = fmgpu('report', run);
+    expect(rep.err).toBe('');
+    expect(rep.code).toBe(0);
+    const html = readFileSync(join(run, 'report.html'), 'utf8');
+    for (const name of Object.keys(COLOURS)) expect(html).toContain(`>${name}<`);
     const r = fmgpu('train', '--resume', run, '--epochs', '2');
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
