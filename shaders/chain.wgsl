@@ -44,13 +44,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> argmax: array<u32>;
 @group(0) @binding(5) var<storage, read> saved: array<f32>;
 
-// Real cells of output (oy, ox)'s window: rows [r.x, r.y), columns [r.z, r.w).
-fn window(oy: u32, ox: u32) -> vec4u {
-  let ty = i32(oy * P.sh) - i32(P.pad_top);
-  let tx = i32(ox * P.sw) - i32(P.pad_left);
-  return vec4u(u32(max(ty, 0)), u32(min(ty + i32(P.kh), i32(P.h))),
-               u32(max(tx, 0)), u32(min(tx + i32(P.kw), i32(P.w))));
-}
+// window(oy, ox): lib/pool_window.wgsl.
 
 // Outputs along one axis whose window holds input i: [lo, hi).
 fn span(i: u32, pad: u32, k: u32, s: u32, out: u32) -> vec2u {

@@ -35,13 +35,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
 
-// Real cells of output (oy, ox)'s window: rows [r.x, r.y), columns [r.z, r.w).
-fn window(oy: u32, ox: u32) -> vec4u {
-  let ty = i32(oy * P.sh) - i32(P.pad_top);
-  let tx = i32(ox * P.sw) - i32(P.pad_left);
-  return vec4u(u32(max(ty, 0)), u32(min(ty + i32(P.kh), i32(P.h))),
-               u32(max(tx, 0)), u32(min(tx + i32(P.kw), i32(P.w))));
-}
+// window(oy, ox): lib/pool_window.wgsl.
 
 // Output element i as (plane, oy, ox).
 fn out_coords(i: u32) -> vec3u {

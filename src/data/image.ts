@@ -102,7 +102,7 @@ export function wholeImage(g: Gray, invert: boolean | 'auto'): Preprocessed {
 }
 
 /** The mean of the 1-pixel frame. */
-function frameMean({ gray, width, height }: Gray): number {
+export function frameMean({ gray, width, height }: Gray): number {
   let sum = 0;
   for (let x = 0; x < width; x++) sum += gray[x]! + gray[(height - 1) * width + x]!;
   for (let y = 0; y < height; y++) sum += gray[y * width]! + gray[y * width + width - 1]!;
@@ -152,4 +152,26 @@ function resample(src: Float32Array, stride: number, r: Region, to: number, hori
     }
   }
   return out;
+}
+
+/** Grey or colour, whether any pixel is not opaque, and the mean luma of the opaque-weighted pixels. */
+export function lookAt(
+  rgba: ArrayLike<number>,
+  n: number,
+): { colour: 'grey' | 'RGB'; transparent: boolean; opaqueLuma: number } {
+  let colour = false,
+    transparent = false,
+    luma = 0,
+    weight = 0;
+  for (let i = 0; i < 4 * n; i += 4) {
+    const r = rgba[i]!,
+      g = rgba[i + 1]!,
+      b = rgba[i + 2]!,
+      a = rgba[i + 3]!;
+    if (r !== g || g !== b) colour = true;
+    if (a !== 255) transparent = true;
+    luma += (a / 255) * (0.299 * r + 0.587 * g + 0.114 * b);
+    weight += a;
+  }
+  return { colour: colour ? 'RGB' : 'grey', transparent, opaqueLuma: weight > 0 ? luma / weight : 0 };
 }

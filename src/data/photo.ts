@@ -7,7 +7,17 @@
 // on other data get the plain path: the whole picture, resized (src/data/image.ts).
 import { fitBackground, type Background } from './background.ts';
 import type { Dataset } from './dataset.ts';
-import { SIDE, checkRgba, fitInto, grayOf, wholeImage, type Gray, type Preprocessed, type Region } from './image.ts';
+import {
+  SIDE,
+  checkRgba,
+  fitInto,
+  grayOf,
+  lookAt,
+  wholeImage,
+  type Gray,
+  type Preprocessed,
+  type Region,
+} from './image.ts';
 
 /**
  * How a run's images frame their object: Fashion-MNIST's (a light object on black, its bounding
@@ -89,28 +99,6 @@ export function preparePhoto(rgba: ArrayLike<number>, width: number, height: num
   const pixels = fitInto(g.gray, g.width, crop ?? { x: 0, y: 0, w: g.width, h: g.height }, form.box);
   const background = bg.mean > 0.7 ? 'white' : bg.mean < 0.3 ? 'dark' : 'grey';
   return { pixels, inverted, steps: { ...steps, background, gradient: bg.high - bg.low > 0.08, crop, inverted } };
-}
-
-/** Grey or colour, whether any pixel is not opaque, and the mean luma of the opaque-weighted pixels. */
-function lookAt(
-  rgba: ArrayLike<number>,
-  n: number,
-): { colour: 'grey' | 'RGB'; transparent: boolean; opaqueLuma: number } {
-  let colour = false,
-    transparent = false,
-    luma = 0,
-    weight = 0;
-  for (let i = 0; i < 4 * n; i += 4) {
-    const r = rgba[i]!,
-      g = rgba[i + 1]!,
-      b = rgba[i + 2]!,
-      a = rgba[i + 3]!;
-    if (r !== g || g !== b) colour = true;
-    if (a !== 255) transparent = true;
-    luma += (a / 255) * (0.299 * r + 0.587 * g + 0.114 * b);
-    weight += a;
-  }
-  return { colour: colour ? 'RGB' : 'grey', transparent, opaqueLuma: weight > 0 ? luma / weight : 0 };
 }
 
 /**

@@ -6,7 +6,7 @@
 // or per channel) then applies to it exactly as to its test set. Fashion-MNIST-like runs take
 // src/data/photo.ts instead (the object cropped, the background levelled).
 import { DataError } from '../errors.ts';
-import { checkRgba, resizePlane, storedIndex } from './image.ts';
+import { checkRgba, frameMean, lookAt, resizePlane, storedIndex } from './image.ts';
 
 /** A network's input: height, width, channels (1 grey, 3 RGB). */
 export interface ImageShape {
@@ -53,7 +53,10 @@ export function resizePhoto(
   const [w, h] = orientation >= 5 ? [height, width] : [width, height];
   let inverted = false;
   if (to.c === 1) {
-    inverted = o.invert === 'auto' || o.invert === undefined ? frameMean(planes[0]!, w, h) > 0.5 : o.invert;
+    inverted =
+      o.invert === 'auto' || o.invert === undefined
+        ? frameMean({ gray: planes[0]!, width: w, height: h }) > 0.5
+        : o.invert;
     if (inverted) planes[0] = planes[0]!.map((v) => 1 - v);
   }
   const bytes = new Uint8Array(to.c * to.h * to.w);
@@ -79,23 +82,6 @@ function uprightPlanes(rgba: ArrayLike<number>, width: number, height: number, o
       else for (let k = 0; k < 3; k++) planes[k]![y * w + x] = over(rgba[s + k]!);
     }
   return planes;
-}
-
-function frameMean(g: Float32Array, w: number, h: number): number {
-  let sum = 0;
-  for (let x = 0; x < w; x++) sum += g[x]! + g[(h - 1) * w + x]!;
-  for (let y = 0; y < h; y++) sum += g[y * w]! + g[y * w + w - 1]!;
-  return sum / (2 * (w + h));
-}
-
-function lookAt(rgba: ArrayLike<number>, n: number): { colour: 'grey' | 'RGB'; transparent: boolean } {
-  let colour = false,
-    transparent = false;
-  for (let i = 0; i < 4 * n && !(colour && transparent); i += 4) {
-    if (rgba[i] !== rgba[i + 1] || rgba[i + 1] !== rgba[i + 2]) colour = true;
-    if (rgba[i + 3] !== 255) transparent = true;
-  }
-  return { colour: colour ? 'RGB' : 'grey', transparent };
 }
 
 /** `photo 640×480 RGB → 32×32 RGB`, `photo 300×200 RGBA, EXIF rotated → 16×16 grey, inverted`. */

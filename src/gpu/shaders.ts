@@ -5,6 +5,7 @@ import random from '../../shaders/lib/random.wgsl';
 import gemm from '../../shaders/lib/gemm.wgsl';
 import lanes from '../../shaders/lib/lanes.wgsl';
 import stride from '../../shaders/lib/stride.wgsl';
+import poolWindow from '../../shaders/lib/pool_window.wgsl';
 import conv from '../../shaders/lib/conv.wgsl';
 import matmulIo from '../../shaders/lib/matmul_io.wgsl';
 import matmul from '../../shaders/matmul.wgsl';
@@ -36,12 +37,12 @@ const SHADERS = {
   conv2d_forward_lanes: [lanes, conv, activation, conv2dForwardLanes],
   conv2d_backward_input_lanes: [lanes, conv, conv2dBackwardInputLanes],
   conv2d_backward_weights_lanes: [lanes, conv, conv2dBackwardWeightsLanes],
-  pool: [stride, pool],
+  pool: [stride, poolWindow, pool],
   global_avg_pool: [stride, globalAvgPool],
   elementwise: [stride, activation, elementwise],
   softmax_xent: [softmaxXent],
   dropout: [stride, random, dropout],
-  chain: [stride, random, activation, chain],
+  chain: [stride, random, activation, poolWindow, chain],
   batchnorm: [activation, batchnorm],
   optimizer: [stride, optimizer],
   reduce: [stride, reduce],

@@ -1,0 +1,11 @@
+// A pooling window's real cells, shared by shaders/pool.wgsl and shaders/chain.wgsl (prepended by
+// the loader). It reads the including shader's uniform P: h, w (input), kh, kw (window), sh, sw
+// (stride), pad_top, pad_left (TF 'same': the smaller half first; 'valid': 0).
+
+// Real cells of output (oy, ox)'s window: rows [r.x, r.y), columns [r.z, r.w).
+fn window(oy: u32, ox: u32) -> vec4u {
+  let ty = i32(oy * P.sh) - i32(P.pad_top);
+  let tx = i32(ox * P.sw) - i32(P.pad_left);
+  return vec4u(u32(max(ty, 0)), u32(min(ty + i32(P.kh), i32(P.h))),
+               u32(max(tx, 0)), u32(min(tx + i32(P.kw), i32(P.w))));
+}
