@@ -69,17 +69,19 @@ export function withValidationFlags(ir: ModelIR, flags: Flags): ModelIR {
  */
 export function loadData(flags: Flags, given: ModelIR, recorded: CheckpointState | null): { ir: ModelIR; data: Data } {
   const ir = withValidationFlags(given, flags);
-  const { train: all, test, from, classes, heldOut } = withNormalization(trainAndTest(flags, ir));
+  const { train: all, test, from, classes, heldOut } = trainAndTest(flags, ir);
   const { validation, split, seed } = ir.train;
-  const done = (d: Omit<Data, 'test' | 'from' | 'classes'>, t = test): { ir: ModelIR; data: Data } => ({
-    ir,
-    data: { ...d, test: t, from, classes },
-  });
+  const done = (d: Omit<Data, 'test' | 'from' | 'classes'>): { ir: ModelIR; data: Data } => {
+    // Colour: every set normalised by the per-channel statistics of the images trained on (a
+    // held-out validation fraction left out); grey data stays pixel / 255.
+    const norm = channelsOf(d.train) > 1 && d.train.n > 0 ? channelStats(d.train) : undefined;
+    const own = <D extends Dataset>(x: D): D => (norm ? { ...x, normalize: norm } : x);
+    return { ir, data: { ...d, train: own(d.train), val: d.val && own(d.val), test: own(test), from, classes } };
+  };
   if (flags['val-data'] !== undefined || flags['val-csv'] !== undefined) {
     const own = flags['val-data'] !== undefined ? loadIdxFolder(String(flags['val-data'])) : null;
     const form = csvForm(ir, new LabelNames(classes, true, from));
-    const read = own ? own.ds : loadCsv(String(flags['val-csv']), { form });
-    const val = all.normalize ? { ...read, normalize: all.normalize } : read;
+    const val = own ? own.ds : loadCsv(String(flags['val-csv']), { form });
     const source = own ? own.from : String(flags['val-csv']);
     if (val.n === 0) throw new UsageError(`the validation set has no images (${source})`);
     checkLabels(val.labels, classes.length, `${source} (the data has ${classes.length} classes)`);
@@ -94,11 +96,7 @@ export function loadData(flags: Flags, given: ModelIR, recorded: CheckpointState
   const kind = split === 'auto' ? (recordedSplit(recorded) ?? 'auto') : split;
   const s = holdOut(all, validation, kind, seed);
   if (s.val.n === 0) throw new UsageError(`validation ${validation} of ${all.n} images leaves no validation images`);
-  // Colour: the per-channel statistics of the images trained on, the held-out ones left out.
-  const norm = all.normalize && s.train.n > 0 ? channelStats(s.train) : undefined;
-  const own = <D extends Dataset>(d: D): D => (norm ? { ...d, normalize: norm } : d);
-  const validationSet = { set: s.split, text: splitText(s.split, kind, validation) };
-  return done({ train: own(s.train), val: own(s.val), validation: validationSet }, own(test));
+  return done({ train: s.train, val: s.val, validation: { set: s.split, text: splitText(s.split, kind, validation) } });
 }
 
 /**
@@ -174,16 +172,6 @@ function trainAndTest(
       labels: train.labels.subarray(0, keep),
     };
   return { train, test, from, classes, heldOut };
-}
-
-/**
- * Colour data is normalised per channel by its training images' mean and std (grey data stays
- * pixel/255, as always): the test set too, and run.json keeps it for eval, predict and report.
- */
-function withNormalization<T extends { train: Dataset; test: Dataset }>(d: T): T {
-  if (channelsOf(d.train) === 1 || d.train.n === 0) return d;
-  const normalize = channelStats(d.train);
-  return { ...d, train: { ...d.train, normalize }, test: { ...d.test, normalize } };
 }
 
 /** Empty sets and a model that does not take the data's images are refused before the GPU is opened. */
