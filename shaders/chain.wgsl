@@ -13,7 +13,8 @@
 //             HW = P.src_hw, C = P.src_c) summed from 0 in z order, as lib/gemm.wgsl reduce_splits sums
 //             them for S ≤ 16 (one thread an output): bit for bit the reduced dX, its pass dropped.
 //     s(i)  = unpool(g)(i): POOL 1 max: Σ g(o) over the windows o whose argmax is i (P.blocks ≠ 0:
-//             windows do not overlap, s = g(o) as max_backward_blocks writes it); POOL 2 avg:
+//             windows do not overlap, s = g(o) as max_backward_blocks writes it, and the entry
+//             backward_chain_blocks runs one thread per window, as that kernel does); POOL 2 avg:
 //             Σ g(o) / cnt(o) over the windows holding i; POOL 0: g(i)
 //     dx(i) = s(i) · act_grad_y(saved[i]) (FROM_OUTPUT = 1: saved is the layer's output y) or
 //             s(i) · act_grad_x(saved[i]) (saved is the activation's input x)
@@ -134,6 +135,17 @@ fn unpooled(p: u32, iy: u32, ix: u32) -> f32 {
   return s;
 }
 
+// dx at element k of a plane from its unpooled gradient s: act'(saved) ⊙ s, written.
+fn put_dx(k: u32, s: f32) {
+  if (ACT == 0u) {
+    dst[k] = s;
+  } else if (FROM_OUTPUT != 0u) {
+    dst[k] = s * act_grad_y(saved[k]);
+  } else {
+    dst[k] = s * act_grad_x(saved[k]);
+  }
+}
+
 @compute @workgroup_size(64)
 fn backward_chain(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                   @builtin(local_invocation_index) li: u32) {
@@ -144,12 +156,37 @@ fn backward_chain(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg
     let iy = k / P.w;
     var s: f32;
     if (POOL == 0u) { s = drop(dy_at(i), i); } else { s = unpooled(p, iy, k - iy * P.w); }
-    if (ACT == 0u) {
-      dst[i] = s;
-    } else if (FROM_OUTPUT != 0u) {
-      dst[i] = s * act_grad_y(saved[i]);
-    } else {
-      dst[i] = s * act_grad_x(saved[i]);
+    put_dx(i, s);
+  }
+}
+
+// Max pooling whose windows do not overlap (P.blocks ≠ 0): one thread per pool output o writes its
+// block of the layer's output (lib/pool_window.wgsl block_start), g(o) at the argmax and 0 elsewhere,
+// each through act'. The dropout mask and the partial sums are computed once per window instead of
+// once per cell; the values, and their order of operations, are backward_chain's.
+@compute @workgroup_size(64)
+fn backward_chain_blocks(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                         @builtin(local_invocation_index) li: u32) {
+  let ohw = P.oh * P.ow;
+  for (var o = element0(wg, nwg, li); o < P.planes * ohw; o += stride(nwg)) {
+    let p = o / ohw;
+    let q = o - p * ohw;
+    let oy = q / P.ow;
+    let ox = q - oy * P.ow;
+    let y0 = block_start(oy, P.sh, P.pad_top);
+    let x0 = block_start(ox, P.sw, P.pad_left);
+    var y1 = P.h;
+    if (oy + 1u < P.oh) { y1 = block_start(oy + 1u, P.sh, P.pad_top); }
+    var x1 = P.w;
+    if (ox + 1u < P.ow) { x1 = block_start(ox + 1u, P.sw, P.pad_left); }
+    let base = p * P.h * P.w;
+    let arg = argmax[o];
+    let g = drop(dy_at(o), o);
+    for (var iy = y0; iy < y1; iy++) {
+      for (var ix = x0; ix < x1; ix++) {
+        let k = iy * P.w + ix;
+        put_dx(base + k, select(0.0, g, k == arg));
+      }
     }
   }
 }

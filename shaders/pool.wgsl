@@ -101,13 +101,7 @@ fn max_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: 
   }
 }
 
-// First input row (or column) of output o's block along one axis: 0 for the first output, else where
-// its window starts; the block ends where the next one starts (size for the last output).
-// o·s ≥ pad: with stride ≥ window, TF 'same' pads pad ≤ (window − 1)/2 < s before, 'valid' 0.
-fn block_start(o: u32, s: u32, pad: u32) -> u32 {
-  if (o == 0u) { return 0u; }
-  return o * s - pad;
-}
+// block_start(o, s, pad): lib/pool_window.wgsl.
 
 @compute @workgroup_size(64)
 fn max_backward_blocks(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,

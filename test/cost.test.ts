@@ -109,10 +109,10 @@ describe('the GPU plan, without a GPU', () => {
     expect(step.filter((d) => d.label.startsWith('conv2d backward bias'))).toEqual([]);
     for (const d of step.filter((q) => q.label.includes(' reduce ')))
       expect(d.work.shape.kind === 'chain' && d.work.shape.depth, d.label).toBeLessThanOrEqual(16);
-    // One thread per element: conv1's fused backward chain (dropout, unpooling, relu') over its
-    // 1.6M-element output gets its own thread each.
+    // One thread per pooling window: conv1's fused backward chain (dropout, unpooling, relu') over
+    // its 1.6M-element output gets a thread for each of its 401,408 non-overlapping 2×2 windows.
     const relu = step.find((d) => d.label.startsWith("chain.dropout+maxunpool+relu' backward 64x32x28x28"))!;
-    expect(relu.workgroups[0]! * relu.workgroups[1]!).toBe(1605632 / 64);
+    expect(relu.workgroups[0]! * relu.workgroups[1]!).toBe(1605632 / 4 / 64);
     // 2026-12 (issue 17, dispatches): conv3's dX splits 8 ways and conv2's backward chain sums the
     // partials on its way (fuse.dxParts), its reduce pass dropped: 32 → 31 dispatches at batch 64.
     const dx3 = step.filter((d) => d.label.startsWith('conv2d backward input 64x64x7x7')).map((d) => d.label);

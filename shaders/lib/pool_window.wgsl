@@ -9,3 +9,12 @@ fn window(oy: u32, ox: u32) -> vec4u {
   return vec4u(u32(max(ty, 0)), u32(min(ty + i32(P.kh), i32(P.h))),
                u32(max(tx, 0)), u32(min(tx + i32(P.kw), i32(P.w))));
 }
+
+// First input row (or column) of output o's block along one axis, when windows do not overlap
+// (stride ≥ window): 0 for the first output, else where its window starts; the block ends where the
+// next one starts (the input's size for the last output), so the blocks partition the plane.
+// o·s ≥ pad: with stride ≥ window, TF 'same' pads pad ≤ (window − 1)/2 < s before, 'valid' 0.
+fn block_start(o: u32, s: u32, pad: u32) -> u32 {
+  if (o == 0u) { return 0u; }
+  return o * s - pad;
+}

@@ -151,7 +151,10 @@ export function backwardChain(
   const s = c.pool?.shape;
   const out = s ? s.n * s.c * poolGeometry(s).oh * poolGeometry(s).ow : c.count;
   const windows = s ? Math.ceil(s.kh / s.strideH) * Math.ceil(s.kw / s.strideW) : 1;
-  const workgroups = gpu.spread(c.count);
+  // Max pooling without overlap: a thread per window writes its block (one mask, one argmax read).
+  const blocks = c.pool?.kind === 'max' && s !== undefined && s.strideH >= s.kh && s.strideW >= s.kw;
+  const threads = blocks ? out : c.count;
+  const workgroups = gpu.spread(threads);
   const splits = c.dyParts?.splits ?? 1;
   if (c.dyParts && (splits < 2 || splits > 16 || c.dyParts.length !== out))
     throw new FmgpuError(`a chain sums 2 to 16 partials of its ${out} gradients, got ${splits} of ${c.dyParts.length}`);
@@ -159,7 +162,7 @@ export function backwardChain(
   return [
     gpu.kernel({
       shader: 'chain',
-      entry: 'backward_chain',
+      entry: blocks ? 'backward_chain_blocks' : 'backward_chain',
       constants: {
         POOL: POOL_CODES[c.pool?.kind ?? 'none'],
         DROPOUT: c.dropout ? 1 : 0,
@@ -173,13 +176,14 @@ export function backwardChain(
       label: `chain.${chainName(c)} backward ${s ? windowDesc(s) : c.count}${c.dropout ? ` p=${c.dropout.rate}` : ''}${
         c.dyParts ? ` + ${splits} splits` : ''
       }`,
-      // Per element: its windows' argmax (or counts), their dy and mask, then the saved value.
+      // Per element: its windows' argmax (or counts), their dy and mask, then the saved value; with
+      // blocks, per window: its argmax, dy and mask, then its cells' saved values (independent loads).
       work: streamWork({
-        flops: c.count * (2 * windows + 2) + (splits - 1) * out,
+        flops: (blocks ? out * 2 + c.count * 2 : c.count * (2 * windows + 2)) + (splits - 1) * out,
         bytesRead: f32Bytes(reads, 1),
         bytesWritten: f32Bytes(c.count),
-        perThread: perThread(c.count, workgroups),
-        loads: 2 * windows + 1,
+        perThread: perThread(threads, workgroups),
+        loads: blocks ? 2 : 2 * windows + 1,
       }),
     }),
   ];
