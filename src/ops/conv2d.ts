@@ -229,7 +229,12 @@ export function conv2dBackwardInput(
   };
   if (gpu.lanes > 0) {
     // One pass over every input position (stride phases are masked, not split).
-    const lane = { shader: 'conv2d_backward_input_lanes' as const, params: paramsOf(s), constants: accum };
+    const unit = { UNIT_STRIDE: s.strideH === 1 && s.strideW === 1 ? 1 : 0 };
+    const lane = {
+      shader: 'conv2d_backward_input_lanes' as const,
+      params: paramsOf(s),
+      constants: { ...accum, ...unit },
+    };
     return laneKernel(gpu, { ...lane, cols: s.n * s.h * s.w, bindings: [io.dy, io.w, io.dx], label, work });
   }
   const p = inputPlan(gpu, s, o);
