@@ -17,7 +17,9 @@
 //                parts[z][K][N·OH·OW]: 0 params, 1 x, 2 w, 3 parts.
 //   reduce_splits  the partials summed in a fixed order, then bias and act (lib/gemm.wgsl):
 //                0 params, 1 parts, 2 unused, 3 b, 4 y.
-// Uses act() from lib/activation.wgsl and the GEMM core from lib/gemm.wgsl, prepended by the loader.
+// Uses act() from lib/activation.wgsl, the GEMM core from lib/gemm.wgsl and the output layout from
+// lib/conv_out.wgsl (plain; module conv2d_forward) or lib/conv_out_pool.wgsl (a 2×2 max pooling and
+// dropout in the epilogue: module conv2d_forward_pool, entry main only), prepended by the loader.
 
 override HAS_BIAS: bool = false;
 
@@ -77,18 +79,13 @@ fn gemm_store(row: u32, col: u32, v: f32) {
   gemm_store4(row, col, vec4(v, 0.0, 0.0, 0.0), 1u);
 }
 
-// Columns col … col + count − 1 of out-channel row: one position decode, then stepped.
+// Columns col … col + count − 1 of out-channel row, biased and activated, written where
+// conv_store4 (lib/conv_out.wgsl, or lib/conv_out_pool.wgsl) puts them.
 fn gemm_store4(row: u32, col: u32, v: vec4<f32>, count: u32) {
-  let ohw = P.oh * P.ow;
-  var n = col / ohw;
-  var q = col % ohw;
   var b = 0.0;
   if (HAS_BIAS) { b = bias[row]; }
-  for (var i = 0u; i < 4u; i++) {
-    if (i < count) { y[(n * P.k + row) * ohw + q] = act(v[i] + b); }
-    q++;
-    if (q == ohw) { q = 0u; n++; }
-  }
+  let a = vec4(act(v.x + b), act(v.y + b), act(v.z + b), act(v.w + b));
+  conv_store4(row, col, a, count);
 }
 
 /** The tile of workgroup wg, and this thread's im2col column; none past the last tile. */
@@ -100,10 +97,10 @@ fn tile_of(wg: vec3u, nwg: vec3u, li: u32) -> GemmTile {
   let col0 = (tile % P.col_tiles) * GEMM_BN;
   let p = col0 + li % GEMM_BN;
   cv_ok = p < cols;
-  let pq = p % ohw;
-  cv_iy0 = i32((pq / P.ow) * P.sh) - i32(P.pad_top);
-  cv_ix0 = i32((pq % P.ow) * P.sw) - i32(P.pad_left);
-  cv_xbase = (p / ohw) * P.c * P.h * P.w;
+  let at = conv_position(p);
+  cv_iy0 = i32(at.y * P.sh) - i32(P.pad_top);
+  cv_ix0 = i32(at.z * P.sw) - i32(P.pad_left);
+  cv_xbase = at.x * P.c * P.h * P.w;
   return GemmTile(cv_row0, col0, P.k, cols, 0u);
 }
 

@@ -9,7 +9,10 @@
 // Dispatch: grid(rowTiles · colTiles) workgroups of LANES, rowTiles = ceil(K / (ROW_GROUPS·LANES)),
 // colTiles = ceil(N·OH·OW / (COLS·LANES)); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles,
 // column tile t % colTiles.
-// Uses act() from lib/activation.wgsl and lanes_step() from lib/lanes.wgsl, prepended by the loader.
+// Columns and outputs: lib/conv_out.wgsl (plain; module conv2d_forward_lanes) or
+// lib/conv_out_pool.wgsl (a 2×2 max pooling and dropout in the epilogue, CONV_GROUP 4: module
+// conv2d_forward_lanes_pool, COLS 4 or 8). Uses act() from lib/activation.wgsl and lanes_step() from
+// lib/lanes.wgsl, prepended by the loader.
 
 override HAS_BIAS: bool = false;
 
@@ -24,7 +27,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let origin = lanes_origin(wg, nwg, P.col_tiles, P.k);
   if (origin.x >= P.k) { return; }
   let row0 = origin.x;
-  let col0 = origin.y + lane;
   let khw = P.kh * P.kw;
   let hw = P.h * P.w;
   let inner = P.c * khw;
@@ -38,13 +40,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var xbase: array<u32, 8>;
   var ybase: array<u32, 8>;
   for (var j = 0u; j < COLS; j++) {
-    let p = min(col0 + j * LANES, cols - 1u);
-    let n = p / ohw;
-    let q = p % ohw;
-    iy0[j] = i32((q / P.ow) * P.sh) - i32(P.pad_top);
-    ix0[j] = i32((q % P.ow) * P.sw) - i32(P.pad_left);
-    xbase[j] = n * P.c * hw;
-    ybase[j] = n * P.k * ohw + q;
+    let p = min(lane_column(origin.y, lane, j), cols - 1u);
+    let at = conv_position(p);
+    iy0[j] = i32(at.y * P.sh) - i32(P.pad_top);
+    ix0[j] = i32(at.z * P.sw) - i32(P.pad_left);
+    xbase[j] = at.x * P.c * hw;
+    ybase[j] = at.x * P.k * ohw + at.y * P.ow + at.z;
   }
   // This lane's weight rows (clamped: a row past K is computed and never stored).
   var wrow: array<u32, 8>;
@@ -80,8 +81,24 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     if (row >= P.k) { break; }
     var b = 0.0;
     if (HAS_BIAS) { b = bias[row]; }
-    for (var j = 0u; j < COLS; j++) {
-      if (col0 + j * LANES < cols) { y[ybase[j] + row * ohw] = act(acc[i * COLS + j] + b); }
+    if (CONV_GROUP == 1u) {
+      for (var j = 0u; j < COLS; j++) {
+        if (lane_column(origin.y, lane, j) < cols) { y[ybase[j] + row * ohw] = act(acc[i * COLS + j] + b); }
+      }
+    } else {
+      // A window's 4 columns together (lib/conv_out_pool.wgsl).
+      for (var j = 0u; j < COLS; j += 4u) {
+        let a = vec4(act(acc[i * COLS + j] + b), act(acc[i * COLS + j + 1u] + b),
+                     act(acc[i * COLS + j + 2u] + b), act(acc[i * COLS + j + 3u] + b));
+        let col = lane_column(origin.y, lane, j);
+        if (col < cols) { conv_store4(row, col, a, 4u); }
+      }
     }
   }
+}
+
+// The lane's j-th column in the tile starting at column col0: neighbouring lanes own neighbouring
+// columns (CONV_GROUP 1: col0 + lane + j·LANES), or neighbouring groups of CONV_GROUP columns.
+fn lane_column(col0: u32, lane: u32, j: u32) -> u32 {
+  return col0 + CONV_GROUP * (lane + LANES * (j / CONV_GROUP)) + j % CONV_GROUP;
 }

@@ -120,7 +120,16 @@ describe('the GPU plan, without a GPU', () => {
     expect(step.filter((d) => d.label.endsWith(' + 8 splits')).map((d) => d.label)).toEqual([
       "chain.dropout+maxunpool+relu' backward 64x64x14x14 2x2/2x2 p=0.25 + 8 splits",
     ]);
-    expect(step).toHaveLength(31);
+    // conv1 and conv2 (unsplit, even outputs) pool 2×2 and drop out in their own epilogue: the
+    // pooling chains of blocks 1 and 2 run no dispatch of their own, conv3's (7×7, split) does: 31 → 29.
+    expect(step.filter((d) => d.label.includes(' + maxpool 2x2 + dropout p=0.25')).map((d) => d.label)).toEqual([
+      'conv2d forward 64x1x28x28 k32 3x3/1x1 same + maxpool 2x2 + dropout p=0.25',
+      'conv2d forward 64x32x14x14 k64 3x3/1x1 same + maxpool 2x2 + dropout p=0.25',
+    ]);
+    expect(step.filter((d) => d.label.startsWith('chain.maxpool+dropout forward')).map((d) => d.label)).toEqual([
+      'chain.maxpool+dropout forward 64x128x7x7 2x2/2x2 p=0.25',
+    ]);
+    expect(step).toHaveLength(29);
   });
 
   it('prices a step: the sum of its dispatches, one `predicted` line, flags', () => {

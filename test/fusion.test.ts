@@ -341,8 +341,8 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
 
   it("the reference network: each block's pooling + dropout forward, and its chain backward", () => {
     expect(list(readFileSync('examples/reference.net', 'utf8'))).toEqual([
-      'forward   pool1 maxpool + dropout1 dropout: maxpool+dropout',
-      'forward   pool2 maxpool + dropout2 dropout: maxpool+dropout',
+      'forward   conv1 conv2d + pool1 maxpool + dropout1 dropout: conv+maxpool+dropout',
+      'forward   conv2 conv2d + pool2 maxpool + dropout2 dropout: conv+maxpool+dropout',
       'forward   pool3 maxpool + dropout3 dropout: maxpool+dropout',
       "backward  conv1 conv2d (relu') + pool1 maxpool + dropout1 dropout: dropout+maxunpool+relu'",
       "backward  conv2 conv2d (relu') + pool2 maxpool + dropout2 dropout: dropout+maxunpool+relu'",
@@ -354,7 +354,7 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
   it('every chain form: avg pooling, a standalone activation, a linear conv head, no head, dense + dropout', () => {
     expect(list(CHAINS)).toEqual([
       'forward   avgpool1 avgpool + dropout1 dropout: avgpool+dropout',
-      'forward   pool1 maxpool + dropout2 dropout: maxpool+dropout',
+      'forward   conv2 conv2d + pool1 maxpool + dropout2 dropout: conv+maxpool+dropout',
       'forward   pool2 maxpool + dropout3 dropout: maxpool+dropout',
       "backward  conv1 activation (gelu') + avgpool1 avgpool + dropout1 dropout: dropout+avgunpool+gelu'",
       'backward  conv2 conv2d + pool1 maxpool + dropout2 dropout: dropout+maxunpool',
@@ -376,7 +376,31 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
   });
 
   it('not through a tensor another op reads: the pooled tensor a residual add reads', () => {
-    expect(list(RESIDUAL)).toEqual(["backward  conv1 conv2d (relu') + pool1 maxpool: maxunpool+relu'"]);
+    // The pooled tensor is written whole, so the conv may still pool in its epilogue.
+    expect(list(RESIDUAL)).toEqual([
+      'forward   conv1 conv2d + pool1 maxpool: conv+maxpool',
+      "backward  conv1 conv2d (relu') + pool1 maxpool: maxunpool+relu'",
+    ]);
+  });
+
+  it('a conv pools in its epilogue only 2x2 max pooling of even outputs, where the adapter runs it in one pass', () => {
+    const src = (pool: string, size = 8): string =>
+      `input ${size}x${size}x1\nconv 4 3x3 same relu\n${pool}\ndropout 0.25\ndense 10 softmax`;
+    const heads = (text: string, convPools?: () => boolean): string[] => {
+      const b = graphOf(text);
+      const o = { training: true, logits: b.logits, convPools };
+      return findFusions(b.graph, o)
+        .map(describeFusion)
+        .filter((l) => l.startsWith('forward'));
+    };
+    expect(heads(src('pool 2'))).toEqual([
+      'forward   conv1 conv2d + pool1 maxpool + dropout1 dropout: conv+maxpool+dropout',
+    ]);
+    expect(heads(src('pool 2'), () => false)).toEqual(['forward   pool1 maxpool + dropout1 dropout: maxpool+dropout']);
+    for (const other of ['avgpool 2', 'pool 3', 'pool 2 stride=1']) {
+      expect(heads(src(other))[0], other).not.toContain('conv1');
+    }
+    expect(heads(src('pool 2', 7))[0], 'odd output').not.toContain('conv1');
   });
 
   it("not through a kept tensor: pool3's output kept, its dropout runs unfused", () => {

@@ -1,11 +1,13 @@
 // The uniform of every conv2d shader (params() in src/ops/conv2d.ts): N batch, C in-channels, H×W
 // input, K out-channels, KH×KW kernel, sh×sw stride, padding before (TF 'same' or 0), OH×OW output;
 // the GEMM's column tiles; and the weight gradient's split-K, `chunk` positions in each of `splits`
-// partial sums (0 in the other passes).
+// partial sums (0 in the other passes); the dropout of a pooled forward (lib/conv_out_pool.wgsl:
+// its seed, rate and 1 / (1 − rate); 0, 0, 1 elsewhere).
 struct Params {
   n: u32, c: u32, h: u32, w: u32,
   k: u32, kh: u32, kw: u32, sh: u32,
   sw: u32, pad_top: u32, pad_left: u32, oh: u32,
   ow: u32, col_tiles: u32, chunk: u32, splits: u32,
+  seed: u32, rate: f32, scale: f32,
 }
 @group(0) @binding(0) var<uniform> P: Params;

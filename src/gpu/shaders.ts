@@ -7,6 +7,8 @@ import lanes from '../../shaders/lib/lanes.wgsl';
 import stride from '../../shaders/lib/stride.wgsl';
 import poolWindow from '../../shaders/lib/pool_window.wgsl';
 import conv from '../../shaders/lib/conv.wgsl';
+import convOut from '../../shaders/lib/conv_out.wgsl';
+import convOutPool from '../../shaders/lib/conv_out_pool.wgsl';
 import matmulIo from '../../shaders/lib/matmul_io.wgsl';
 import matmul from '../../shaders/matmul.wgsl';
 import matmulLanes from '../../shaders/matmul_lanes.wgsl';
@@ -29,12 +31,15 @@ import batch from '../../shaders/batch.wgsl';
 
 const SHADERS = {
   matmul: [matmulIo, activation, gemm, matmul],
-  conv2d_forward: [conv, activation, gemm, conv2dForward],
+  conv2d_forward: [conv, activation, gemm, convOut, conv2dForward],
+  // The forward with a 2×2 max pooling and dropout in its epilogue (fuse.ts conv+maxpool+dropout).
+  conv2d_forward_pool: [conv, activation, random, gemm, convOutPool, conv2dForward],
   conv2d_backward_input: [conv, gemm, conv2dBackwardInput],
   conv2d_backward_weights: [conv, gemm, conv2dBackwardWeights],
   // lib/lanes.wgsl opens with `enable subgroups;`, so it comes first.
   matmul_lanes: [lanes, matmulIo, activation, matmulLanes],
-  conv2d_forward_lanes: [lanes, conv, activation, conv2dForwardLanes],
+  conv2d_forward_lanes: [lanes, conv, activation, convOut, conv2dForwardLanes],
+  conv2d_forward_lanes_pool: [lanes, conv, activation, random, convOutPool, conv2dForwardLanes],
   conv2d_backward_input_lanes: [lanes, conv, conv2dBackwardInputLanes],
   conv2d_backward_weights_lanes: [lanes, conv, conv2dBackwardWeightsLanes],
   pool: [stride, poolWindow, pool],

@@ -2,6 +2,10 @@
 // the graph of any model, and the steps that run them in place of the unfused ops:
 //   forward:  a max or average pooling whose only reader is an active dropout (training, rate > 0):
 //             one pass writes the dropped, pooled output (and argmax); the pooled tensor never exists.
+//             A conv whose only reader is a 2×2, stride-2 max pooling (with or without that dropout)
+//             takes the pooling into its own epilogue where its forward is one pass of whole windows
+//             (src/ops/conv2d.ts forwardPools): one dispatch writes Y, the pooled (dropped) output and
+//             the argmax.
 //   backward: a chain head → pooling → dropout, each the only reader of the one before (at least two
 //             of the three elementary backwards present): dropoutᵀ, unpooling and the head's
 //             activation derivative in one pass. The head is a conv or dense layer with its fused
@@ -27,7 +31,7 @@ import {
   type ChainPool,
   type DyParts,
 } from '../ops/chain.ts';
-import { convShape, unsummedInputSplits } from '../ops/conv2d.ts';
+import { conv2dForward, convShape, unsummedInputSplits } from '../ops/conv2d.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { nchw } from '../ops/geometry.ts';
 import type { Graph, Node, NodeOf, Tensor } from './graph.ts';
@@ -39,8 +43,10 @@ type HeadNode = NodeOf<'conv2d'> | NodeOf<'dense'> | NodeOf<'activation'>;
 
 export interface ForwardFusion {
   kind: 'forward';
+  /** A conv that pools in its epilogue (then the pooling is a 2×2, stride-2 max pooling). */
+  conv: NodeOf<'conv2d'> | null;
   pool: PoolNode;
-  dropout: NodeOf<'dropout'>;
+  dropout: NodeOf<'dropout'> | null;
 }
 
 export interface BackwardFusion {
@@ -67,6 +73,11 @@ export interface FusionOptions {
   training: boolean;
   logits: Tensor;
   keep?: readonly Tensor[];
+  /**
+   * Whether the adapter runs this conv's forward with a 2×2 pooling in its epilogue (conv2d.ts
+   * forwardPools); left out, the graph alone decides (a listing made without an adapter).
+   */
+  convPools?: (conv: NodeOf<'conv2d'>) => boolean;
 }
 
 const isPool = (n: Node): n is PoolNode => n.op === 'maxpool' || n.op === 'avgpool';
@@ -105,7 +116,8 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     const ops = [head && headAct(head).kind !== 'linear', pool, dropout].filter(Boolean).length;
     if (ops < 2) continue;
     for (const c of chain) taken.add(c);
-    if (pool && dropout) forward.push({ kind: 'forward', pool, dropout });
+    const conv = head?.op === 'conv2d' && pool && poolsInEpilogue(head, pool, o) ? head : null;
+    if (pool && (dropout || conv)) forward.push({ kind: 'forward', conv, pool, dropout });
     backward.push({ kind: 'backward', head, pool, dropout });
   }
   return [...forward, ...batchnormFusions(graph, soleReader, backward), ...backward];
@@ -126,6 +138,15 @@ function batchnormFusions(graph: Graph, soleReader: (t: Tensor) => Node | null, 
 }
 
 const headAct = (h: HeadNode): Act => h.attrs.act;
+
+/** A 2×2, stride-2 max pooling of a conv's even-sized output, which the adapter can pool in the conv's epilogue. */
+function poolsInEpilogue(conv: NodeOf<'conv2d'>, pool: PoolNode, o: FusionOptions): boolean {
+  const { kh, kw, strideH, strideW } = pool.attrs;
+  const [, , h, w] = conv.out.shape;
+  if (pool.op !== 'maxpool' || kh !== 2 || kw !== 2 || strideH !== 2 || strideW !== 2) return false;
+  if ((h ?? 1) % 2 !== 0 || (w ?? 1) % 2 !== 0) return false;
+  return o.convPools ? o.convPools(conv) : true;
+}
 
 /** The fusions by the nodes they start and end at: how the planner finds them as it walks the graph. */
 export interface FusionIndex {
@@ -149,7 +170,7 @@ export function indexFusions(fusions: readonly Fusion[]): FusionIndex {
     }
     if (f.kind === 'forward') {
       ix.forward.set(f.pool, f);
-      ix.absorbed.add(f.dropout);
+      for (const n of [f.conv, f.dropout]) if (n) ix.absorbed.add(n);
       continue;
     }
     // The chain's last node: the fused kernel reads its output's gradient.
@@ -203,8 +224,11 @@ export function describeFusion(f: Fusion): string {
     const way = f.backward ? 'both ways' : 'forward  ';
     return `${way} ${named(f.bn)} + ${named(f.act)}: batchnorm+${actName(f.act.attrs.act)}`;
   }
-  if (f.kind === 'forward')
-    return `forward   ${named(f.pool)} + ${named(f.dropout)}: ${f.pool.op === 'maxpool' ? 'max' : 'avg'}pool+dropout`;
+  if (f.kind === 'forward') {
+    const nodes: Node[] = [f.conv, f.pool, f.dropout].flatMap((n) => (n ? [n] : []));
+    const ops = [f.conv && 'conv', `${f.pool.op === 'maxpool' ? 'max' : 'avg'}pool`, f.dropout && 'dropout'];
+    return `forward   ${nodes.map(named).join(' + ')}: ${ops.filter(Boolean).join('+')}`;
+  }
   const parts: string[] = [];
   if (f.head) parts.push(`${named(f.head)}${headAct(f.head).kind === 'linear' ? '' : ` (${headAct(f.head).kind}')`}`);
   if (f.pool) parts.push(named(f.pool));
@@ -232,14 +256,43 @@ export function forwardStep(
   const x = f.pool.inputs[0];
   if (!x) throw new Error(`${named(f.pool)} has no input`);
   const saved = f.pool.op === 'maxpool' ? [graph.tensor(f.pool.out.shape, 'temp', 'u32')] : [];
+  const out = (f.dropout ?? f.pool).out;
+  const dropout = f.dropout ? { rate: f.dropout.attrs.rate, seed: f.dropout.attrs.seed } : undefined;
+  if (f.conv) return convPoolStep(gpu, f.conv, { out, argmax: saved, counter, dropout });
+  if (!dropout) throw new Error(`${named(f.pool)}: a forward fusion without a conv needs its dropout`);
   return {
     reads: [x],
-    writes: [f.dropout.out, ...saved],
+    writes: [out, ...saved],
     scratch: [],
     saved,
     emit: (buf) => {
-      const io = { x: buf(x), y: buf(f.dropout.out), argmax: saved[0] && buf(saved[0]), counter };
-      return poolDropoutForward(gpu, io, chainPool(f.pool), { rate: f.dropout.attrs.rate, seed: f.dropout.attrs.seed });
+      const io = { x: buf(x), y: buf(out), argmax: saved[0] && buf(saved[0]), counter };
+      return poolDropoutForward(gpu, io, chainPool(f.pool), dropout);
+    },
+  };
+}
+
+/** The conv with the pooling (and dropout) in its epilogue: writes Y (act' reads it), the pooled output and argmax. */
+function convPoolStep(
+  gpu: Gpu,
+  conv: NodeOf<'conv2d'>,
+  o: { out: Tensor; argmax: Tensor[]; counter: GPUBuffer; dropout?: { rate: number; seed: number } },
+): FusedStep & { saved: Tensor[] } {
+  const [x, w, b] = conv.inputs;
+  const argmax = o.argmax[0];
+  if (!x || !w || !argmax) throw new Error(`${named(conv)}: a pooled conv needs its input, weights and argmax`);
+  const s = convShape(
+    conv.inputs.map((t) => t.shape),
+    conv.attrs,
+  );
+  return {
+    reads: [...conv.inputs, ...conv.state],
+    writes: [conv.out, o.out, argmax],
+    scratch: [],
+    saved: o.argmax,
+    emit: (buf) => {
+      const pool = { pooled: buf(o.out), argmax: buf(argmax), counter: o.counter, dropout: o.dropout };
+      return conv2dForward(gpu, { x: buf(x), w: buf(w), b: b && buf(b), y: buf(conv.out), pool }, s, conv.attrs.act);
     },
   };
 }

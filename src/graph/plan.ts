@@ -15,6 +15,8 @@ import { accumulate } from '../ops/elementwise.ts';
 import { advanceCounter } from '../ops/optimizer.ts';
 import type { ForwardIO } from '../ops/index.ts';
 import { softmaxXent, xentGroups, xentTotal } from '../ops/softmax_xent.ts';
+import { convShape, forwardPools } from '../ops/conv2d.ts';
+import type { Window2d } from '../ops/geometry.ts';
 import { numel, type Graph, type Node, type Tensor } from './graph.ts';
 import { checkLimits } from './limits.ts';
 import * as fuse from './fuse.ts';
@@ -92,7 +94,15 @@ interface Planning {
 }
 
 export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
-  const fusions = o.fuse === false ? [] : fuse.findFusions(graph, o);
+  const convPools = (c: Node): boolean =>
+    forwardPools(
+      gpu,
+      convShape(
+        c.inputs.map((t) => t.shape),
+        c.attrs as Window2d,
+      ),
+    );
+  const fusions = o.fuse === false ? [] : fuse.findFusions(graph, { ...o, convPools });
   const p: Planning = { gpu, graph, o, root: new Map(), savedOf: new Map(), fusions: fuse.indexFusions(fusions) };
   const needsGrad = gradientsNeeded(graph, o);
   const grads = new Map<number, Tensor>();

@@ -10,186 +10,140 @@
 import type { Act } from '../../dsl/ir.ts';
 import { ShapeError } from '../errors.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import { ceilDiv, grid } from '../gpu/runtime.ts';
+import { grid } from '../gpu/runtime.ts';
 import { f32Bytes } from '../gpu/work.ts';
 import { actConstants, actName, gradFromOutput } from './act.ts';
-import { laneKernel, laneWeightGradient, laneWeightPartsLength, type ConvParams } from './conv2d_lanes.ts';
+import { laneKernel, laneWeightGradient, type ConvParams } from './conv2d_lanes.ts';
+import {
+  conv2dGeometry,
+  forwardPartsLength,
+  forwardPlan,
+  forwardPools,
+  inputGemm,
+  inputPartsLength,
+  inputPlan,
+  laneTarget,
+  unsummedInputSplits,
+  weightPartsLength,
+  weightPlan,
+  type Conv2dShape,
+  type ConvOptions,
+} from './conv2d_plan.ts';
 import { fusedScratch, unfuseActivation } from './elementwise.ts';
-import { chooseGemm, gemmConstants, gemmDispatches, needParts, partsLength, type GemmPlan } from './gemm.ts';
-import { nchw, window2d, type Geometry2d, type Window2d } from './geometry.ts';
+import { gemmConstants, gemmDispatches, needParts } from './gemm.ts';
+import { nchw, type Geometry2d, type Window2d } from './geometry.ts';
 import type { KernelOp, Shapes } from './op.ts';
 import { mustAt } from '../util/must.ts';
 
 export { weightSplits } from './conv2d_lanes.ts';
-
-export interface Conv2dShape extends Window2d {
-  /** Batch. */
-  n: number;
-  /** In-channels. */
-  c: number;
-  /** Input height and width. */
-  h: number;
-  w: number;
-  /** Out-channels. */
-  k: number;
-}
-
-/**
- * How a pass may be tiled: `split` false where no partial-sums buffer can be given (a forward in the
- * graph today: the planner gives scratch to backward steps only); `target` workgroups (tests).
- */
-export interface ConvOptions {
-  split?: boolean;
-  target?: number;
-}
-
-/** Output size and the padding before (top, left), Keras/TF semantics; throws ShapeError on a bad shape. */
-export function conv2dGeometry(s: Conv2dShape): Geometry2d {
-  for (const key of ['n', 'c', 'h', 'w', 'k', 'kh', 'kw', 'strideH', 'strideW'] as const) {
-    const v = s[key];
-    if (!Number.isInteger(v) || v < 1) throw new ShapeError(`conv2d ${key} must be a positive integer but is ${v}`);
-  }
-  return window2d(s.h, s.w, s);
-}
+export {
+  conv2dGeometry,
+  conv2dPlan,
+  forwardPartsLength,
+  forwardPools,
+  inputPartsLength,
+  unsummedInputSplits,
+  weightPartsLength,
+  type Conv2dShape,
+  type ConvOptions,
+} from './conv2d_plan.ts';
 
 /** The uniform every conv2d shader reads (struct Params in shaders/lib/conv.wgsl). */
-function params(s: Conv2dShape, g: Geometry2d, colTiles: number, split = { chunk: 0, splits: 0 }) {
+function params(
+  s: Conv2dShape,
+  g: Geometry2d,
+  colTiles: number,
+  split = { chunk: 0, splits: 0 },
+  drop: { seed: number; rate: number } = { seed: 0, rate: 0 },
+) {
   const { n, c, h, w, k, kh, kw } = s;
   const { padTop, padLeft, oh, ow } = g;
-  return { n, c, h, w, k, kh, kw, sh: s.strideH, sw: s.strideW, padTop, padLeft, oh, ow, colTiles, ...split };
+  const dropout = { seed: drop.seed >>> 0, rate: { f32: drop.rate }, scale: { f32: 1 / (1 - drop.rate) } };
+  return {
+    n,
+    c,
+    h,
+    w,
+    k,
+    kh,
+    kw,
+    sh: s.strideH,
+    sw: s.strideW,
+    padTop,
+    padLeft,
+    oh,
+    ow,
+    colTiles,
+    ...split,
+    ...dropout,
+  };
 }
 
 /** The uniform of this shape's passes, for `colTiles` column tiles and a split (conv2d_lanes.ts). */
 const paramsOf =
-  (s: Conv2dShape): ConvParams =>
+  (s: Conv2dShape, drop?: { seed: number; rate: number }): ConvParams =>
   (colTiles, split) =>
-    params(s, conv2dGeometry(s), colTiles, split);
+    params(s, conv2dGeometry(s), colTiles, split, drop);
 
 const describe = (s: Conv2dShape): string =>
   `${s.n}x${s.c}x${s.h}x${s.w} k${s.k} ${s.kh}x${s.kw}/${s.strideH}x${s.strideW} ${s.padding}`;
 
-// --- plans of the tiled kernels (gemm.ts) --------------------------------------------------------
-
-const forwardPlan = (gpu: Gpu, s: Conv2dShape, o: ConvOptions): GemmPlan => {
-  const g = conv2dGeometry(s);
-  const cols = s.n * g.oh * g.ow;
-  const need = { rows: s.k, cols, inner: s.c * s.kh * s.kw, columnRuns: true };
-  return chooseGemm(gpu, { ...need, split: o.split ?? true, target: o.target });
-};
-
-/** dX per stride phase: the largest phase's columns and inner (phase (0, 0) has the most taps). */
-function inputGemm(s: Conv2dShape) {
-  const cols = s.n * ceilDiv(s.h, s.strideH) * ceilDiv(s.w, s.strideW);
-  const inner = s.k * ceilDiv(s.kh, s.strideH) * ceilDiv(s.kw, s.strideW);
-  return { rows: s.c, cols, inner, phases: s.strideH * s.strideW };
-}
-
-const inputPlan = (gpu: Gpu, s: Conv2dShape, o: ConvOptions): GemmPlan => {
-  const { phases, ...gemm } = inputGemm(s);
-  const need = { ...gemm, copies: phases, ragged: phases > 1, columnRuns: true };
-  return chooseGemm(gpu, { ...need, split: o.split ?? true, target: o.target });
-};
-
-/** The workgroups the lane kernels' weight gradient aims at: one (no split) when a split is not allowed. */
-const laneTarget = (o: ConvOptions): number | undefined => (o.split === false ? 1 : o.target);
-
-/** The weight gradient's inner dimension: N·OH·OW positions. */
-const weightInner = (s: Conv2dShape): number => {
-  const g = conv2dGeometry(s);
-  return s.n * g.oh * g.ow;
-};
-
-const weightPlan = (gpu: Gpu, s: Conv2dShape, o: ConvOptions & { bias?: boolean }): GemmPlan => {
-  const need = { rows: s.k, cols: s.c * s.kh * s.kw, inner: weightInner(s), columnTable: true };
-  return chooseGemm(gpu, { ...need, sums: o.bias ? 1 : 0, split: o.split ?? true, target: o.target });
-};
-
-/** The tile and split a pass gets on the tiled kernels of this adapter (gemm.ts). */
-export function conv2dPlan(
-  gpu: Gpu,
-  s: Conv2dShape,
-  pass: 'forward' | 'dX' | 'dW',
-  o: ConvOptions & { bias?: boolean } = {},
-): GemmPlan {
-  return pass === 'forward' ? forwardPlan(gpu, s, o) : pass === 'dX' ? inputPlan(gpu, s, o) : weightPlan(gpu, s, o);
-}
-
-/** Floats of the partial sums the forward needs (io.parts) on this adapter; 0 when it is not split. */
-export function forwardPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}): number {
-  const g = conv2dGeometry(s);
-  return gpu.lanes > 0 ? 0 : partsLength(forwardPlan(gpu, s, o), s.k, s.n * g.oh * g.ow);
-}
-
-/** Floats of the partial sums dX needs (io.parts) on this adapter; 0 when it is not split. */
-export function inputPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}): number {
-  const { rows, cols, phases } = inputGemm(s);
-  return gpu.lanes > 0 ? 0 : partsLength(inputPlan(gpu, s, o), phases * rows, cols);
-}
-
-/**
- * The split of dX that a reader may sum on its way instead of the reduce_splits pass (conv2dBackwardInput
- * with `unsummed`: dx then holds splits · N·C·H·W partials, [split][c][n·H·W + position]): 2 to 16
- * (reduce_splits' one-thread order, which shaders/chain.wgsl dy_at repeats) on the tiled kernels of a
- * stride-1 conv; else 0.
- */
-export function unsummedInputSplits(gpu: Gpu, s: Conv2dShape): number {
-  if (gpu.lanes > 0 || s.strideH !== 1 || s.strideW !== 1) return 0;
-  const { splits } = inputPlan(gpu, s, {});
-  return splits >= 2 && splits <= 16 ? splits : 0;
-}
-
-/**
- * Floats of the partial sums conv2dBackwardWeights needs (io.parts) for this shape, with or without
- * a bias gradient, on this adapter: splits × K·C·KH·KW (+ K), or 0 when the sum is not split.
- */
-export function weightPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions & { bias?: boolean } = {}): number {
-  const ckk = s.c * s.kh * s.kw;
-  if (gpu.lanes > 0) {
-    return laneWeightPartsLength(gpu, { k: s.k, ckk, positions: weightInner(s) }, { ...o, target: laneTarget(o) });
-  }
-  return partsLength(weightPlan(gpu, s, o), s.k, ckk + (o.bias ? 1 : 0));
-}
-
 // --- the launchers ---------------------------------------------------------------------------------
+
+/** A 2×2 max pooling (and dropout) in the forward's epilogue, written as unfused (lib/conv_out_pool.wgsl). */
+export interface ConvPoolOut {
+  pooled: BufferRef;
+  argmax: BufferRef;
+  counter: BufferRef;
+  dropout?: { rate: number; seed: number };
+}
 
 /**
  * y = act(conv(x, w) + b). x [N,C,H,W], w [K,C,KH,KW], b [K] (optional), y [N,K,OH,OW] (overwritten).
- * One dispatch, or two when K is split (then `parts` holds forwardPartsLength floats).
+ * One dispatch, or two when K is split (then `parts` holds forwardPartsLength floats). With `pool`
+ * (where forwardPools allows), the same dispatch also pools y 2×2 (and drops out) into pool.pooled.
  */
 export function conv2dForward(
   gpu: Gpu,
-  io: { x: BufferRef; w: BufferRef; b?: BufferRef; y: BufferRef; parts?: BufferRef },
+  io: { x: BufferRef; w: BufferRef; b?: BufferRef; y: BufferRef; parts?: BufferRef; pool?: ConvPoolOut },
   s: Conv2dShape,
   act?: Act,
   o: ConvOptions = {},
 ): Dispatch[] {
   const g = conv2dGeometry(s);
   const [cols, inner] = [s.n * g.oh * g.ow, s.c * s.kh * s.kw];
-  const variant = { HAS_BIAS: io.b ? 1 : 0, ...actConstants(act) };
-  const label = `conv2d forward ${describe(s)}`;
+  const pool = io.pool;
+  if (pool && !forwardPools(gpu, s))
+    throw new ShapeError(`conv2d forward ${describe(s)} cannot pool 2x2 in its epilogue on this adapter`);
+  const variant = { HAS_BIAS: io.b ? 1 : 0, ...actConstants(act), ...(pool ? { DROPOUT: pool.dropout ? 1 : 0 } : {}) };
+  const pooled = pool ? ` + maxpool 2x2${pool.dropout ? ` + dropout p=${pool.dropout.rate}` : ''}` : '';
+  const label = `conv2d forward ${describe(s)}${pooled}`;
   const work = {
     rows: s.k,
     cols,
     inner,
     bytesRead: f32Bytes(s.n * s.c * s.h * s.w, s.k * inner),
     epilogueReads: f32Bytes(io.b ? s.k : 0),
-    bytesWritten: f32Bytes(s.n * s.k * g.oh * g.ow),
+    bytesWritten: f32Bytes(s.n * s.k * g.oh * g.ow * (pool ? 1.5 : 1)),
   };
+  const poolOut = pool ? [pool.pooled, pool.argmax, pool.counter] : [];
+  const dropParams = pool?.dropout;
   if (gpu.lanes > 0) {
-    const bindings = [io.x, io.w, io.b ?? gpu.dummy, io.y];
-    const lane = { shader: 'conv2d_forward_lanes' as const, params: paramsOf(s), constants: variant };
+    const bindings = [io.x, io.w, io.b ?? gpu.dummy, io.y, ...poolOut];
+    const shader = pool ? ('conv2d_forward_lanes_pool' as const) : ('conv2d_forward_lanes' as const);
+    const lane = { shader, params: paramsOf(s, dropParams), constants: variant };
     return laneKernel(gpu, { ...lane, cols, bindings, label, work });
   }
-  const p = forwardPlan(gpu, s, o);
+  const p = forwardPlan(gpu, s, pool ? { ...o, split: false } : o);
   const len = s.k * cols;
   return gemmDispatches(gpu, {
-    shader: 'conv2d_forward',
+    shader: pool ? 'conv2d_forward_pool' : 'conv2d_forward',
     plan: p,
-    params: params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits }),
+    params: params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits }, dropParams),
     constants: { ...gemmConstants(p, { a: 0, b: 2 }), ...variant },
     epilogue: variant,
     inputs: [io.x, io.w],
-    outputs: [io.b ?? gpu.dummy, io.y],
+    outputs: [io.b ?? gpu.dummy, io.y, ...poolOut],
     parts: needParts(p, io.parts, label, p.splits * len),
     workgroups: grid(p.rowTiles * p.colTiles),
     label,

@@ -23,7 +23,7 @@ function laneTiling(gpu: Gpu, rows: number, cols: number) {
 export function laneKernel(
   gpu: Gpu,
   o: {
-    shader: 'conv2d_forward_lanes' | 'conv2d_backward_input_lanes';
+    shader: 'conv2d_forward_lanes' | 'conv2d_forward_lanes_pool' | 'conv2d_backward_input_lanes';
     cols: number;
     params: ConvParams;
     constants: Record<string, number>;

@@ -216,7 +216,12 @@ export function needParts(p: GemmPlan, parts: BufferRef | undefined, what: strin
 }
 
 /** The shaders built on lib/gemm.wgsl. */
-export type GemmShader = 'matmul' | 'conv2d_forward' | 'conv2d_backward_input' | 'conv2d_backward_weights';
+export type GemmShader =
+  | 'matmul'
+  | 'conv2d_forward'
+  | 'conv2d_forward_pool'
+  | 'conv2d_backward_input'
+  | 'conv2d_backward_weights';
 
 /**
  * The split-K reduction (reduce_splits of lib/gemm.wgsl in `shader`): `len` outputs (sums included)

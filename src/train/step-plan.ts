@@ -38,7 +38,9 @@ export function planTrainStep(ir: ModelIR, batch: number, limits: Partial<DryLim
 /**
  * The fusions the planner makes in a training step of `ir` (src/graph/fuse.ts), one line per fused
  * kernel naming the layers and ops it joins, under a heading. They depend on the graph only, not on
- * the batch size or the adapter.
+ * the batch size or the adapter, except one: a conv pools in its epilogue where the adapter runs its
+ * forward in one pass (conv2d.ts forwardPools), else its pooling runs on its own (the cost table shows
+ * which).
  */
 export function trainFusionLines(ir: ModelIR): string[] {
   const built = buildGraph(ir, 1);

@@ -1,0 +1,28 @@
+// Where the conv forward's GEMM columns lie and how its outputs are written, prepended to
+// conv2d_forward.wgsl and conv2d_forward_lanes.wgsl by the loader: here the plain layout, column
+// p = (n·OH + oy)·OW + ox, each output y[n, k, oy, ox] written as it is. lib/conv_out_pool.wgsl is its
+// pooled twin (a 2×2 max pooling and dropout in the epilogue); both define CONV_GROUP (columns the
+// epilogue takes together), conv_position and conv_store4, reading the including shader's P
+// (lib/conv.wgsl) and writing its y.
+
+const CONV_GROUP = 1u;
+
+/** GEMM column p as (n, oy, ox). */
+fn conv_position(p: u32) -> vec3u {
+  let ohw = P.oh * P.ow;
+  let n = p / ohw;
+  let q = p - n * ohw;
+  return vec3u(n, q / P.ow, q % P.ow);
+}
+
+/** Outputs of out-channel `row` at the `count` consecutive columns from col (act and bias applied). */
+fn conv_store4(row: u32, col: u32, a: vec4<f32>, count: u32) {
+  let ohw = P.oh * P.ow;
+  var n = col / ohw;
+  var q = col % ohw;
+  for (var i = 0u; i < 4u; i++) {
+    if (i < count) { y[(n * P.k + row) * ohw + q] = a[i]; }
+    q++;
+    if (q == ohw) { q = 0u; n++; }
+  }
+}

@@ -1,0 +1,138 @@
+// The conv forward with a 2×2 max pooling and dropout in its epilogue (shaders/lib/conv_out_pool.wgsl,
+// src/ops/conv2d.ts conv2dForward with `pool`) against the composition of the unfused CPU references
+// (conv, max pooling, dropout) and, bit for bit, against the unfused GPU kernels run one after another
+// (conv forward, then the fused pooling+dropout chain or the max pooling alone), on every kernel family.
+import { describe, expect, it } from 'vitest';
+import type { Act } from '../dsl/ir.ts';
+import { useGpu, f32, useGemmVariant, type GemmVariant } from './helpers/gpu.ts';
+import { expectAllclose } from './helpers/allclose.ts';
+import { conv2dForward, conv2dGeometry, forwardPools, type Conv2dShape } from '../src/ops/conv2d.ts';
+import { conv2dRef } from '../src/ops/conv2d.ref.ts';
+import { poolDropoutForward } from '../src/ops/chain.ts';
+import { maxPoolForward, type PoolShape } from '../src/ops/pool.ts';
+import { maxPoolForwardRef } from '../src/ops/pool.ref.ts';
+import { dropoutRef } from '../src/ops/dropout.ref.ts';
+import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
+import { Rng } from '../src/util/rng.ts';
+
+const STEP = 3;
+const SEED = 41;
+
+interface Case {
+  s: Conv2dShape;
+  bias: boolean;
+  act: Act;
+  rate: number | null;
+}
+
+const conv = (n: number, c: number, h: number, w: number, k: number, o: Partial<Conv2dShape> = {}): Conv2dShape => ({
+  n,
+  c,
+  h,
+  w,
+  k,
+  kh: 3,
+  kw: 3,
+  strideH: 1,
+  strideW: 1,
+  padding: 'same',
+  ...o,
+});
+
+const CASES: [string, Case][] = [
+  ['3x3 same, bias, relu, dropout 0.25', { s: conv(2, 3, 8, 8, 16), bias: true, act: { kind: 'relu' }, rate: 0.25 }],
+  [
+    'one channel in, no bias, tanh, no dropout',
+    { s: conv(3, 1, 10, 6, 8), bias: false, act: { kind: 'tanh' }, rate: null },
+  ],
+  [
+    '3x3 valid 10x12 -> 8x10, leaky, dropout 0.5',
+    { s: conv(2, 4, 10, 12, 20, { padding: 'valid' }), bias: true, act: { kind: 'leaky', alpha: 0.1 }, rate: 0.5 },
+  ],
+  [
+    'stride 2 same 12x12 -> 6x6, 70 out-channels, dropout',
+    { s: conv(2, 5, 12, 12, 70, { strideH: 2, strideW: 2 }), bias: true, act: { kind: 'relu' }, rate: 0.25 },
+  ],
+];
+const VARIANTS: GemmVariant[] = ['own', 'other family', 'four lanes', 'gpu tiles'];
+
+function run(g: Gpu, ds: Dispatch[]): void {
+  g.run(ds);
+  g.free(ds);
+}
+
+const poolOf = (s: Conv2dShape): PoolShape => {
+  const { oh, ow } = conv2dGeometry(s);
+  return { n: s.n, c: s.k, h: oh, w: ow, kh: 2, kw: 2, strideH: 2, strideW: 2, padding: 'valid' };
+};
+
+describe('conv forward + 2x2 max pooling + dropout in one pass', () => {
+  const gpu = useGpu();
+  const rows = VARIANTS.flatMap((v) => CASES.map(([name, c]) => [`${name} (${v})`, c, v] as const));
+  it.for(rows)('%s', async ([, c, variant], ctx) => {
+    const g = useGemmVariant(gpu(), variant, (why) => ctx.skip(why));
+    const { s } = c;
+    expect(forwardPools(g, s), 'the adapter pools this conv in its epilogue').toBe(true);
+    const rng = new Rng(s.k * 7 + s.h);
+    const x = rng.floats(s.n * s.c * s.h * s.w, -1, 1);
+    const w = rng.floats(s.k * s.c * 9, -0.5, 0.5);
+    const b = rng.floats(s.k, -0.2, 0.2);
+    const { oh, ow } = conv2dGeometry(s);
+    const [ys, outs] = [s.n * s.k * oh * ow, (s.n * s.k * oh * ow) / 4];
+    const nan = (n: number): GPUBuffer => g.upload(new Float32Array(n).fill(Number.NaN));
+    const bufs = {
+      x: g.upload(f32(x)),
+      w: g.upload(f32(w)),
+      b: g.upload(f32(b)),
+      counter: g.upload(new Uint32Array([STEP])),
+      y: nan(ys),
+      pooled: nan(outs),
+      argmax: g.alloc(outs * 4),
+      y2: nan(ys),
+      pooled2: nan(outs),
+      argmax2: g.alloc(outs * 4),
+    };
+    const d = c.rate === null ? undefined : { rate: c.rate, seed: SEED };
+    const io = { x: bufs.x, w: bufs.w, b: c.bias ? bufs.b : undefined };
+    const pool = { pooled: bufs.pooled, argmax: bufs.argmax, counter: bufs.counter, dropout: d };
+    const fused = conv2dForward(g, { ...io, y: bufs.y, pool }, s, c.act);
+    expect(fused, 'one dispatch').toHaveLength(1);
+    expect(fused[0]!.label).toContain('+ maxpool 2x2');
+    run(g, fused);
+    const p = poolOf(s);
+    const unfused = [
+      ...conv2dForward(g, { ...io, y: bufs.y2 }, s, c.act, { split: false }),
+      ...(d
+        ? poolDropoutForward(
+            g,
+            { x: bufs.y2, counter: bufs.counter, y: bufs.pooled2, argmax: bufs.argmax2 },
+            { kind: 'max', shape: p },
+            d,
+          )
+        : maxPoolForward(g, { x: bufs.y2, y: bufs.pooled2, argmax: bufs.argmax2 }, p)),
+    ];
+    run(g, unfused);
+    const [y, pooled, argmax] = [await g.readF32(bufs.y), await g.readF32(bufs.pooled), await g.readU32(bufs.argmax)];
+    expect(y, 'y bit for bit the unfused conv').toEqual(await g.readF32(bufs.y2));
+    expect(pooled, 'pooled bit for bit the unfused kernels').toEqual(await g.readF32(bufs.pooled2));
+    expect(argmax, 'argmax as the unfused pooling').toEqual(await g.readU32(bufs.argmax2));
+    const yRef = conv2dRef(x, w, c.bias ? b : null, s, c.act);
+    expectAllclose('y', y, yRef, { atol: 1e-5, rtol: 1e-5 });
+    const ref = maxPoolForwardRef(y, p);
+    expect(argmax).toEqual(ref.argmax);
+    expectAllclose('pooled', pooled, d ? dropoutRef(ref.y, STEP, { count: outs, ...d }) : ref.y, {
+      atol: 1e-7,
+      rtol: 1e-6,
+    });
+    for (const buf of Object.values(bufs)) g.release(buf);
+  });
+
+  it('refuses what it cannot pool: odd outputs', () => {
+    const g = gpu();
+    const s = conv(1, 1, 7, 8, 8);
+    expect(forwardPools(g, s)).toBe(false);
+    const io = { x: g.dummy, w: g.dummy, y: g.dummy };
+    const pool = { pooled: g.dummy, argmax: g.dummy, counter: g.dummy };
+    expect(() => conv2dForward(g, { ...io, pool }, s)).toThrow(/cannot pool 2x2 in its epilogue/);
+  });
+});
