@@ -107,7 +107,8 @@ describe('summary', () => {
     const r = fmgpu('summary', 'examples/reference.net', '--fusions');
     expect(r.code).toBe(0);
     expect(r.out).toContain('Fused kernels in a training step (7;');
-    expect(r.out).toContain('\n  forward   pool1 maxpool + dropout1 dropout: maxpool+dropout\n');
+    expect(r.out).toContain('\n  forward   conv1 conv2d + pool1 maxpool + dropout1 dropout: conv+maxpool+dropout\n');
+    expect(r.out).toContain('\n  forward   pool3 maxpool + dropout3 dropout: maxpool+dropout\n');
     expect(r.out).toContain("\n  backward  dense1 dense (relu') + dropout4 dropout: dropout+relu'");
     expect(fmgpu('summary', 'examples/best.net', '--fusions').out).toContain(
       '\n  both ways res1.bn1 batchnorm + res1.act1 activation: batchnorm+relu\n',

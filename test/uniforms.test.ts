@@ -102,7 +102,10 @@ describe('every kernel uniform matches the record its launcher fills, by name', 
   });
 
   it('every entry point of every shader is reached by some launcher', () => {
-    expect([...layouts.keys()].filter((k) => !seen.has(k))).toEqual([]);
+    // The pooled conv forward runs in one pass (forwardPools): its module holds the GEMM's split-K
+    // entries, which no launcher asks of it.
+    const unsplit = new Set(['conv2d_forward_pool.main_split', 'conv2d_forward_pool.reduce_splits']);
+    expect([...layouts.keys()].filter((k) => !seen.has(k) && !unsplit.has(k))).toEqual([]);
   });
 
   it('the shaders checked are all of shaders/ and shaders/lib/', () => {

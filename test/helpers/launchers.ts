@@ -77,6 +77,8 @@ export const CONV: Conv2dShape = {
 const CONV2: Conv2dShape = { ...CONV, n: 2, c: 32, h: 14, w: 14, k: 64 };
 const dropped = { rate: 0.5, seed: 1 };
 const POOL: PoolShape = { n: 2, c: 3, h: 6, w: 6, kh: 3, kw: 3, strideH: 2, strideW: 2, padding: 'same' };
+/** Windows that do not overlap: the chain's one-thread-a-window entry. */
+const POOL2: PoolShape = { ...POOL, kh: 2, kw: 2 };
 const b = {} as GPUBuffer;
 const data: GpuDataset = { images: b, labels: b, n: 100, h: 28, w: 28, release: () => undefined };
 const bnIo = { x: b, gamma: b, beta: b, runMean: b, runVar: b, y: b, saveMean: b, saveInvStd: b, partial: b };
@@ -102,6 +104,12 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
     (g) => conv2dBackwardWeights(g, { dy: b, x: b, dw: b }, CONV, { split: false }),
   ],
   ['conv2dForward', { ...CONV2 }, (g) => conv2dForward(g, { x: b, w: b, b, y: b, parts: b }, CONV2)],
+  [
+    'conv2dForward',
+    { ...CONV, pool: '2x2' },
+    (g) =>
+      conv2dForward(g, { x: b, w: b, b, y: b, pool: { pooled: b, argmax: b, counter: b, dropout: dropped } }, CONV),
+  ],
   ['conv2dBackwardInput', { ...CONV2 }, (g) => conv2dBackwardInput(g, { dy: b, w: b, dx: b, parts: b }, CONV2)],
   [
     'matmul',
@@ -181,6 +189,21 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
           from: 'output',
           pool: { kind: 'avg', shape: POOL },
           dropout: dropped,
+        },
+      ),
+  ],
+  [
+    'backwardChain',
+    { ...POOL2 },
+    (g) =>
+      backwardChain(
+        g,
+        { dy: b, counter: b, dx: b, argmax: b, saved: b },
+        {
+          count: POOL2.n * POOL2.c * POOL2.h * POOL2.w,
+          act: { kind: 'relu' },
+          from: 'output',
+          pool: { kind: 'max', shape: POOL2 },
         },
       ),
   ],
