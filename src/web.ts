@@ -1,9 +1,18 @@
 // The browser library (dist/web/fmgpu.js): the engine as a page imports it. Compile a .net source,
-// load Fashion-MNIST (idx .gz, gunzipped by the browser's DecompressionStream) or CIFAR-10's batches over HTTP, train,
-// evaluate, predict, and move weights in and out as safetensors. No Node-only imports.
+// load data over HTTP (the dataset `fmgpu serve` read, from /dataset/; else Fashion-MNIST's idx .gz,
+// gunzipped by the browser's DecompressionStream, or CIFAR-10's batches), train, evaluate, predict,
+// and move weights in and out as safetensors. No Node-only imports.
 import { openGpu, adapterName, NO_ADAPTER_HELP } from './gpu/device.ts';
 import type { Gpu } from './gpu/runtime.ts';
-import { parseNet, tryParseNet, summarize, formatError, DslError, type ModelIR } from '../dsl/index.ts';
+import {
+  parseNet,
+  tryParseNet,
+  summarize,
+  formatError,
+  DslError,
+  type CheckOptions,
+  type ModelIR,
+} from '../dsl/index.ts';
 import {
   Trainer,
   DivergedError,
@@ -15,7 +24,8 @@ import {
 } from './train/trainer.ts';
 import { decodeSafetensors, encodeSafetensors } from './model/safetensors.ts';
 import { DataError, FmgpuError, GpuError } from './errors.ts';
-import { CLASS_NAMES, NUM_CLASSES } from './data/classes.ts';
+import { CLASS_NAMES, NUM_CLASSES, namesForOutputs } from './data/classes.ts';
+import { readManifest, servedSet } from './data/served.ts';
 import { channelsOf, imageBytes, subset, validationSplit, type Dataset } from './data/dataset.ts';
 import { channelNorm } from './data/batch.ts';
 import { channelStats, concatDatasets, decodeCifar } from './data/cifar.ts';
@@ -31,12 +41,12 @@ export { preprocessImage, type Preprocessed, preparePhoto, describePhoto, type P
 export { heatmap };
 
 export { openGpu, adapterName, NO_ADAPTER_HELP, type Gpu };
-export { parseNet, tryParseNet, summarize, formatError, DslError, type ModelIR };
+export { parseNet, tryParseNet, summarize, formatError, DslError, type CheckOptions, type ModelIR };
 // FitOptions from the model's `train` and `augment` lines; `over` replaces any of them (the page's fields).
 export { fitOptions, Trainer, DivergedError, type FitOptions, type Progress, type EpochLog, type EvalResult };
 export { decodeSafetensors, encodeSafetensors };
 export { DataError, FmgpuError, GpuError };
-export { CLASS_NAMES, NUM_CLASSES, datasetFromIdx, type Dataset };
+export { CLASS_NAMES, NUM_CLASSES, namesForOutputs, datasetFromIdx, type Dataset };
 
 /** Why this browser cannot run the engine, or null when it can try (navigator.gpu exists in a secure context). */
 export function webgpuMissing(nav: Navigator = navigator): string | null {
@@ -195,10 +205,50 @@ export async function loadCifar10(base = 'data/', o: LoadOptions = {}): Promise<
 }
 
 /**
- * The served data folder's dataset: Fashion-MNIST's idx files, else (none of them found) CIFAR-10's
- * batches; with neither, Fashion-MNIST's error.
+ * The dataset `fmgpu serve` read at start (src/cli/serve-data.ts), from `base`: manifest.json, then
+ * each set's images (uint8, NCHW per image) and labels. Colour sets are normalised per channel with
+ * the training set's mean and std, as the CLI does. Null when there is no manifest (HTTP 404).
  */
-export async function loadServedData(base = 'data/', o: LoadOptions = {}): Promise<ServedData> {
+export async function loadServedDataset(base = 'dataset/', o: LoadOptions = {}): Promise<ServedData | null> {
+  const root = base.endsWith('/') ? base : `${base}/`;
+  const get = (url: string): Promise<Response> => fetch(url, { signal: o.signal, credentials: 'same-origin' });
+  const url = `${root}manifest.json`;
+  const res = await get(url);
+  if (res.status === 404) return null;
+  if (!res.ok) throw failed(res, url);
+  const m = readManifest(await res.text(), url);
+  const urls = [m.train.images, m.train.labels, m.test.images, m.test.labels].map((f) => `${root}${f}`);
+  const opened = await Promise.all(urls.map(async (f) => ({ url: f, res: await get(f) })));
+  for (const r of opened) if (!r.res.ok) throw failed(r.res, r.url);
+  const total = opened.reduce((a, r) => a + Number(r.res.headers.get('content-length') ?? 0), 0);
+  let got = 0;
+  const tick = (n: number): void => {
+    got += n;
+    o.onProgress?.(got, total);
+  };
+  const bytes = await Promise.all(opened.map((r) => body(r.res, r.url, tick)));
+  const none = new Uint8Array(0);
+  const set = (name: 'train' | 'test', at: number): Dataset =>
+    servedSet(m, name, bytes[at] ?? none, bytes[at + 1] ?? none, {
+      images: urls[at] ?? '',
+      labels: urls[at + 1] ?? '',
+      manifest: url,
+    });
+  const train = set('train', 0);
+  const test = set('test', 2);
+  if (m.channels === 1) return { train, test, classes: m.classes, name: m.name };
+  const normalize = channelStats(train);
+  return { train: { ...train, normalize }, test: { ...test, normalize }, classes: m.classes, name: m.name };
+}
+
+/**
+ * The page's dataset: the one `fmgpu serve` read (`o.dataset`, default dataset/), else, with no
+ * manifest there (the page copied to a static host), the data folder's files: Fashion-MNIST's idx
+ * files, else (none of them found) CIFAR-10's batches; with neither, Fashion-MNIST's error.
+ */
+export async function loadServedData(base = 'data/', o: LoadOptions & { dataset?: string } = {}): Promise<ServedData> {
+  const served = await loadServedDataset(o.dataset ?? 'dataset/', o);
+  if (served) return served;
   try {
     return { ...(await loadFashionMnist(base, o)), classes: CLASS_NAMES, name: 'Fashion-MNIST' };
   } catch (e) {

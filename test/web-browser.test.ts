@@ -1,6 +1,9 @@
 // End to end in real headless Chromium (SwiftShader is its WebGPU adapter here): serve the page,
 // compile a tiny model, train one epoch on a few hundred images, check the loss falls and the
 // predictions render, classify an uploaded PNG, and keep a screenshot in test-artifacts/web.png.
+// The data comes as `fmgpu serve` reads and serves it (/dataset/); CIFAR-10 comes from the data
+// folder's files instead (the page copied to a static host, no /dataset/), and a 16×16 grey set of
+// three classes shows the model, the class lists and the pad following the data.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +15,8 @@ import { DEFAULT_DATA_DIR } from '../src/node/data.ts';
 import type { BrowserContext } from 'playwright-core';
 import { decodeSafetensors } from '../src/model/safetensors.ts';
 import { channelStats, decodeCifar } from '../src/data/cifar.ts';
+import { datasetFiles, readServedData } from '../src/cli/serve-data.ts';
+import { idxDir } from './helpers/datasets.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -145,7 +150,7 @@ function encodePng(w: number, h: number, colourType: 0 | 2, raw: Buffer): Buffer
   ]);
 }
 
-// CIFAR-10 has ten classes; the images here are of the first three (the page's models end in 10 outputs).
+// CIFAR-10 has ten classes; the images here are of the first three.
 const COLOURS = ['red', 'green', 'blue', 'cyan', 'magenta', 'yellow', 'white', 'black', 'grey', 'brown'];
 const COLOUR_NET = 'input 32x32x3\nconv 4 3x3 relu\npool 2\ndense 10 softmax\n';
 
@@ -175,6 +180,21 @@ function cifarDir(dir: string): void {
   writeFileSync(join(dir, 'data_batch_2.bin'), cifarRecords(64, 2));
   writeFileSync(join(dir, 'test_batch.bin'), cifarRecords(48, 3));
   writeFileSync(join(dir, 'batches.meta.txt'), `${COLOURS.join('\n')}\n\n`);
+}
+
+const BANDS = ['low', 'mid', 'high'];
+
+/** A vertical stroke down the pad (x 100, y 40 to 240 on screen); waits for its prediction. Returns the pad's box. */
+async function stroke(page: import('playwright-core').Page): Promise<{ width: number; height: number }> {
+  const box = (await page.locator('#pad').boundingBox())!;
+  await page.mouse.move(box.x + 100, box.y + 40);
+  await page.mouse.down();
+  for (let i = 1; i <= 8; i++) await page.mouse.move(box.x + 100, box.y + 40 + i * 25);
+  await page.mouse.up();
+  await page.waitForFunction(() => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs !== null, null, {
+    timeout: 20_000,
+  });
+  return box;
 }
 
 interface PageState {
@@ -214,7 +234,11 @@ describe.skipIf(!HAVE_CHROMIUM)(
         outdir: join(site, 'dist', 'web'),
       });
       dataset(join(dir, 'data'));
-      srv = await startServer({ root: site, dataDir: join(dir, 'data'), port: 0 });
+      // As `fmgpu serve --data DIR` serves it: the files under /data/ (the library example reads
+      // those), and the dataset as the CLI read it under /dataset/ (the page reads that).
+      const data = join(dir, 'data');
+      const served = readServedData({ dataDir: data, dataGiven: true, csv: null, testCsv: null, input: null });
+      srv = await startServer({ root: site, dataDir: data, dataset: datasetFiles(served), port: 0 });
       const { chromium } = await import('playwright-core');
       context = await chromium.launchPersistentContext(join(dir, 'profile'), {
         executablePath: CHROMIUM,
@@ -514,12 +538,99 @@ describe.skipIf(!HAVE_CHROMIUM)(
         expect(probs.indexOf(Math.max(...probs))).toBe(0); // red
         expect(await page.textContent('#bars .bar.top')).toContain('red');
 
-        // The pad draws grey: for this colour model the page says so and predicts nothing.
-        await page.evaluate(() => ((window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs = null));
+        // A drawing in colour: the pad has a pen colour for this model; a red stroke on black, resized
+        // whole to 32×32 RGB and normalised as the photo was, is classified.
         await page.click('#clear');
-        await page.waitForSelector('#bars .colour-only');
-        expect(await page.textContent('#bars')).toContain('This model takes colour images');
-        expect((await state()).lastProbs).toBeNull();
+        await page.waitForSelector('#pen-label:not([hidden])');
+        await page.fill('#pen', '#ff0000');
+        await page.evaluate(() => ((window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs = null));
+        const box = await stroke(page);
+        const drawn = await state();
+        expect(await page.getAttribute('#preview', 'title')).toBe('drawing 280×280 RGB → 32×32 RGB');
+        expect(await page.textContent('#preview-size')).toBe('32×32 RGB');
+        const pixels = Object.values(drawn.lastInput!);
+        expect(pixels).toHaveLength(3 * 32 * 32);
+        const on = 16 * 32 + Math.floor((100 * 32) / box.width); // on the stroke, in the 32×32 input
+        const norm = (c: number, v: number): number => (v / 255 - mean[c]!) / std[c]!;
+        expect(pixels[on]).toBeCloseTo(norm(0, 255), 1);
+        expect(pixels[1024 + on]).toBeCloseTo(norm(1, 0), 1);
+        expect(pixels[0]).toBeCloseTo(norm(0, 0), 4); // a corner: the pad's black
+        expect(Object.values(drawn.lastProbs!)).toHaveLength(10);
+        expect(problems).toEqual([]);
+        await page.close();
+      } finally {
+        await run.close();
+      }
+    }, 150_000);
+
+    it('a 16x16 grey set of three classes from fmgpu serve: the model, classes and pad follow it', async () => {
+      const data = idxDir(join(dir, 'bands'), { side: 16, names: BANDS, train: 192, test: 48 });
+      const served = readServedData({ dataDir: data, dataGiven: true, csv: null, testCsv: null, input: null });
+      const run = await startServer({ root: join(dir, 'site'), dataset: datasetFiles(served), port: 0 });
+      try {
+        const page = await context.newPage();
+        const problems: string[] = [];
+        page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+        const state = (): Promise<PageState> =>
+          page.evaluate(() => (window as unknown as { fmgpuPage: PageState }).fmgpuPage);
+        await page.goto(run.url);
+        await page.waitForFunction(() => /^Ready/.test(document.getElementById('status')!.textContent ?? ''), null, {
+          timeout: 30_000,
+        });
+        expect(await page.textContent('#status')).toBe(
+          'Ready: bands, 192 training and 48 test images (16×16×1, 3 classes). Press Train.',
+        );
+        // The default model fits the data: its input line and one output per class.
+        const source = await page.inputValue('#source');
+        expect(source).toContain('\ninput 16x16x1\n');
+        expect(source).toContain('\ndense 3 softmax\n');
+        expect(await page.isHidden('#errors')).toBe(true);
+        expect(await page.textContent('#summary')).toContain('(None, 3)');
+        const truths = await page.$$eval('#grid .sample .truth', (els) => els.map((e) => e.textContent));
+        expect(truths).toHaveLength(12);
+        for (const t of truths) expect(BANDS.map((b) => `true: ${b}`)).toContain(t);
+
+        await page.fill('#subset', '192');
+        await page.fill('#epochs', '1');
+        await page.fill('#batch', '32');
+        await page.click('#train');
+        await page.waitForFunction(
+          () => {
+            const p = (window as unknown as { fmgpuPage: PageState }).fmgpuPage;
+            return (p.evaluation !== null && p.state === 'idle') || p.error !== '';
+          },
+          null,
+          { timeout: 100_000, polling: 250 },
+        );
+        const s = await state();
+        expect(s.error).toBe('');
+        expect(s.epochs).toHaveLength(1);
+        expect(s.evaluation!.n).toBe(48);
+        expect(await page.$$eval('#confusion svg.heatmap rect.cell', (els) => els.length)).toBe(9);
+        expect(await page.textContent('#confusion')).toContain('high');
+        const labels = await page.$$eval('#grid .sample .label', (els) => els.map((e) => e.textContent));
+        for (const l of labels) expect(BANDS).toContain(l);
+
+        // A drawing comes out at the model's 16×16, grey, and is classified among the three.
+        expect(await page.isHidden('#pen-label')).toBe(true);
+        await page.click('#clear');
+        await page.evaluate(() => ((window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs = null));
+        await stroke(page);
+        const drawn = await state();
+        const input = Object.values(drawn.lastInput!);
+        expect(input).toHaveLength(16 * 16);
+        expect(Math.max(...input)).toBeGreaterThan(0.5);
+        expect(input[0]).toBe(0);
+        expect(Object.values(drawn.lastProbs!)).toHaveLength(3);
+        expect(await page.getAttribute('#preview', 'title')).toBe('drawing 280×280 grey → 16×16 grey');
+        expect(await page.$$eval('#bars .bar', (els) => els.length)).toBe(3);
+
+        // A model of another class count is refused in the editor, naming both counts.
+        await page.fill('#source', TINY);
+        await page.waitForSelector('#errors:not([hidden])');
+        expect(await page.textContent('#errors')).toContain(
+          'model.net:3:1: error: the network ends in 10 outputs but the data has 3 classes',
+        );
         expect(problems).toEqual([]);
         await page.close();
       } finally {

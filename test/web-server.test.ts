@@ -7,6 +7,7 @@ import { startServer, type RunningServer } from '../src/node/server.ts';
 import { safeSegments } from '../src/node/mounts.ts';
 import { parseServeArgs, serve } from '../src/cli/serve.ts';
 import { makeSite, send, sendBytes } from './helpers/site.ts';
+import { idxDir } from './helpers/datasets.ts';
 
 let dir: string;
 let srv: RunningServer;
@@ -203,16 +204,17 @@ describe('fmgpu serve', () => {
   it('listens on 127.0.0.1, answers to --allow-host names, prints the address, stops on abort', async () => {
     const out: string[] = [];
     const stop = new AbortController();
-    const done = serve(['--port', '0', '--data', join(dir, 'data'), '--allow-host', 'box.example'], {
+    const data = idxDir(join(dir, 'idx'), { side: 8, names: ['a', 'b'], train: 6, test: 2 });
+    const done = serve(['--port', '0', '--data', data, '--allow-host', 'box.example'], {
       out: (l) => out.push(l),
       err: () => undefined,
       root: join(dir, 'site'),
       stop: stop.signal,
     });
-    for (let i = 0; i < 100 && out.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(out[0] ?? '');
+    for (let i = 0; i < 100 && out.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(out[1] ?? '');
     expect(m, out.join('\n')).not.toBeNull();
-    const r = await send(Number(m![1]), '/data/train-labels-idx1-ubyte.gz', 'HEAD');
+    const r = await send(Number(m![1]), '/data/train-images-idx3-ubyte.gz', 'HEAD');
     expect(r.status).toBe(200);
     const status = (host: string): Promise<number> =>
       new Promise((ok, fail) =>
@@ -233,6 +235,7 @@ describe('fmgpu serve', () => {
     const data = join(dir, 'cifar');
     mkdirSync(data, { recursive: true });
     const batch = Uint8Array.from({ length: 2 * 3073 }, (_, i) => (i * 7) % 256);
+    [batch[0], batch[3073]] = [0, 1]; // labels among batches.meta.txt's two
     writeFileSync(join(data, 'data_batch_1.bin'), batch);
     writeFileSync(join(data, 'test_batch.bin'), batch.subarray(0, 3073));
     writeFileSync(join(data, 'batches.meta.txt'), 'red\ngreen\n');
@@ -244,14 +247,21 @@ describe('fmgpu serve', () => {
       root: join(dir, 'site'),
       stop: stop.signal,
     });
-    for (let i = 0; i < 100 && out.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    const port = Number(/:(\d+)\//.exec(out[0] ?? '')?.[1]);
+    for (let i = 0; i < 100 && out.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(out[0]).toBe(
+      `fmgpu: the page trains on CIFAR-10 (cifar10, ${data}): 2 training and 1 test images of 32x32x3, 2 classes`,
+    );
+    const port = Number(/:(\d+)\//.exec(out[1] ?? '')?.[1]);
     const b = await sendBytes(port, '/data/data_batch_1.bin');
     expect(b.status).toBe(200);
     expect(new Uint8Array(b.body)).toEqual(batch);
     expect((await sendBytes(port, '/data/test_batch.bin')).body.length).toBe(3073);
     expect((await send(port, '/data/batches.meta.txt')).body).toBe('red\ngreen\n');
     expect((await send(port, '/data/train-labels-idx1-ubyte.gz')).status).toBe(404); // that folder's files only
+    // And read as fmgpu train reads it, under /dataset/.
+    expect(JSON.parse((await send(port, '/dataset/manifest.json')).body)).toMatchObject({ classes: ['red', 'green'] });
+    const images = (await sendBytes(port, '/dataset/train-images.bin')).body;
+    expect(new Uint8Array(images)).toEqual(Uint8Array.from([...batch.subarray(1, 3073), ...batch.subarray(3074)]));
     stop.abort();
     expect(await done).toBe(0);
   });

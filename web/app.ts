@@ -1,12 +1,12 @@
 // The training page: wires the editor, the data, the trainer and the drawings together.
-// State lives here; charts.ts draws, editor.ts checks the source, pad.ts turns drawings into inputs.
+// State lives here; data.ts loads the dataset and says what fits it, curves.ts shows the numbers,
+// charts.ts draws, editor.ts checks the source, pad.ts turns drawings into inputs.
 import {
   openGpu,
   adapterName,
   webgpuMissing,
   Trainer,
   fitOptions,
-  loadServedData,
   takeFirst,
   splitValidation,
   imagesOf,
@@ -26,23 +26,14 @@ import {
   type EvalResult,
   type Preprocessed,
 } from '../src/web.ts';
-import { lineChart, bars, el, argmax, sampleGrid, type Series } from './charts.ts';
+import { bars, el, argmax, sampleGrid } from './charts.ts';
+import { drawCurves as curves, fmt, pct, showEpochStats, showStep } from './curves.ts';
 import { editor } from './editor.ts';
 import { downloadBytes } from './download.ts';
 import { showingTrainLine } from './form.ts';
 import { pad } from './pad.ts';
-import { colourModel, drawSample, namesOf } from './colour.ts';
-
-const DEFAULT_SOURCE = `# A small CNN for Fashion-MNIST: edit it and the summary follows as you type.
-conv 16 3x3 same relu
-pool 2
-conv 32 3x3 same relu
-pool 2
-dense 64 relu
-dense 10 softmax
-
-train epochs=5 batch=64 optimizer=adam lr=0.001 validation=0.1
-`;
+import { drawSample, namesOf, shapedInput } from './colour.ts';
+import { checkOptions, defaultSource, loadData, misfit, readyLine } from './data.ts';
 
 type State = 'starting' | 'nogpu' | 'idle' | 'training' | 'pausing' | 'paused' | 'stopping' | 'evaluating';
 
@@ -80,6 +71,11 @@ let samples: number[] = [];
 let done = 0;
 let stopRequested = false;
 let split: { key: string; train: Dataset; val: Dataset | null } | null = null;
+/** The default model the editor shows, while it is left as it is: it follows the data once that arrives. */
+let shownDefault = defaultSource(null);
+
+/** The model that classifies the data: the trainer's, when it takes the data's images and classes. */
+const fitting = (): Trainer | null => (trainer && data && misfit(trainer.ir, data) ? null : trainer);
 
 function setState(s: State): void {
   page.state = s;
@@ -101,44 +97,17 @@ function status(text: string, bad = false): void {
   if (bad) page.error = text;
 }
 
-const fmt = (x: number | undefined, digits = 4): string =>
-  x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
-const pct = (x: number | undefined): string => (x === undefined ? '–' : `${(x * 100).toFixed(1)}%`);
-
-function drawCurves(): void {
-  const pts = (f: (p: Progress) => number): [number, number][] =>
-    page.progress.map((p) => [p.epoch - 1 + p.step / p.steps, f(p)]);
-  const ep = (f: (e: EpochLog) => number | undefined): [number, number][] =>
-    page.epochs.flatMap((e): [number, number][] => {
-      const v = f(e);
-      return v === undefined ? [] : [[e.epoch, v]];
-    });
-  const xMax = Math.max(1, Number(field('epochs').value) || 1, ...page.epochs.map((e) => e.epoch));
-  const loss: Series[] = [
-    { name: 'train', color: '#2f6fde', points: pts((p) => p.loss) },
-    { name: 'validation', color: '#e0782f', points: ep((e) => e.val_loss), dots: true },
-  ];
-  const acc: Series[] = [
-    { name: 'train', color: '#2f6fde', points: pts((p) => p.accuracy) },
-    { name: 'validation', color: '#e0782f', points: ep((e) => e.val_accuracy), dots: true },
-  ];
-  lineChart($<HTMLCanvasElement>('loss-chart'), loss, { xMax });
-  lineChart($<HTMLCanvasElement>('acc-chart'), acc, { xMax, yMin: 0, yMax: 1, percent: true });
-}
+const drawCurves = (): void => curves(page.progress, page.epochs);
 
 function showProgress(p: Progress): void {
   page.progress.push(p);
-  $('s-epoch').textContent = `${p.epoch} (${p.step}/${p.steps})`;
-  $('s-loss').textContent = fmt(p.loss);
-  $('s-acc').textContent = pct(p.accuracy);
-  $('s-speed').textContent = Math.round(p.imagesPerSec).toLocaleString('en');
+  showStep(p);
   drawCurves();
 }
 
 function showEpoch(e: EpochLog): void {
   page.epochs.push(e);
-  $('s-vloss').textContent = fmt(e.val_loss);
-  $('s-vacc').textContent = pct(e.val_accuracy);
+  showEpochStats(e);
   drawCurves();
 }
 
@@ -147,7 +116,8 @@ async function showSamples(): Promise<void> {
   if (!data) return;
   if (samples.length === 0) samples = pick(data.test.n, 12);
   const { test } = data;
-  const probs = trainer ? await trainer.predict(imagesOf(test, samples), samples.length) : null;
+  const model = fitting();
+  const probs = model ? await model.predict(imagesOf(test, samples), samples.length) : null;
   const truths = samples.map((i) => test.labels[i]!);
   sampleGrid($('grid'), (c, i) => drawSample(c, test, samples[i]!), truths, probs, namesOf(data));
 }
@@ -169,12 +139,14 @@ async function classify(p: Preprocessed): Promise<void> {
   }
   const probs = await trainer.predict(p.pixels, 1);
   page.lastProbs = probs;
-  bars(host, probs, namesOf(data));
+  bars(host, probs, namesOf(data, probs.length));
   host.dataset.predicted = String(argmax(probs));
 }
 
 async function evaluate(): Promise<void> {
   if (!trainer || !data) return;
+  const wrong = misfit(trainer.ir, data);
+  if (wrong) return status(`${wrong}: it cannot be evaluated on this data.`, true);
   const back: State = page.state === 'paused' ? 'paused' : 'idle';
   setState('evaluating');
   status(`Evaluating on ${data.test.n.toLocaleString('en')} test images…`);
@@ -197,6 +169,8 @@ async function train(): Promise<void> {
   const resumed = page.state === 'paused' ? trainer : null;
   const ir = resumed ? resumed.ir : ed.model();
   if (!ir) return;
+  const wrong = misfit(ir, data);
+  if (wrong) return status(`${wrong}: change its input line (or remove it) to train on this data.`, true);
   const subset = Math.max(64, Math.min(data.train.n, Number(field('subset').value) || data.train.n));
   const validation = Math.min(0.9, Math.max(0, Number(field('validation').value) || 0));
   const key = `${subset}:${validation}`;
@@ -277,7 +251,10 @@ async function loadWeightsFrom(from: Blob | string, name: string, source: string
     const { tensors, metadata } = await readWeights(from, name);
     const src = sourceOf(metadata) ?? source;
     if (src !== null) ed.set(src);
-    const ir: ModelIR = src !== null ? parseNet(src, 'model.net') : (ed.model() ?? parseNet(ed.source()));
+    const ir: ModelIR =
+      src !== null
+        ? parseNet(src, 'model.net', ed.options())
+        : (ed.model() ?? parseNet(ed.source(), 'model.net', ed.options()));
     const t = new Trainer(gpu, ir, ir.train.seed);
     t.params.load(tensors, name);
     trainer?.release();
@@ -305,11 +282,17 @@ async function loadServedRun(): Promise<void> {
   await loadWeightsFrom('run/weights.safetensors', 'run/weights.safetensors', source);
 }
 
-const ed = editor({ onModel: showingTrainLine(() => setState(page.state)) });
+const ed = editor({
+  onModel: showingTrainLine(() => {
+    setState(page.state);
+    pad_.refresh();
+  }),
+  check: checkOptions(null),
+});
 const pad_ = pad(
   classify,
   (e) => status(message(e), true),
-  () => colourModel(trainer, data),
+  () => shapedInput(trainer?.ir ?? ed.model(), data),
 );
 
 buttons.train.addEventListener('click', () => void train());
@@ -344,7 +327,7 @@ $<HTMLInputElement>('weights').addEventListener('change', (e) => {
 window.addEventListener('resize', drawCurves);
 
 async function start(): Promise<void> {
-  ed.set(DEFAULT_SOURCE);
+  ed.set(shownDefault);
   drawCurves();
   setState('starting');
   const missing = webgpuMissing();
@@ -360,28 +343,25 @@ async function start(): Promise<void> {
   if (gpu.adapter.cpu) field('subset').value = '2048';
   setState('idle');
   await loadServedRun().catch((e) => status(`the served run: ${message(e)}`, true));
-  status('Loading the dataset…');
-  try {
-    data = await loadServedData('data/', {
-      onProgress: (got, total) =>
-        status(`Loading the dataset… ${(got / 1e6).toFixed(1)}${total ? ` of ${(total / 1e6).toFixed(1)}` : ''} MB`),
-    });
-  } catch (e) {
-    status(
-      `${message(e)}. Training needs a dataset: run fmgpu serve --data DIR with the four idx .gz files or CIFAR-10 ` +
-        'batches (apt-get install dataset-fashion-mnist). Loading weights still works.',
-      true,
-    );
-    setState('idle');
-    return;
-  }
-  status(
-    `Ready: ${data.name}, ${data.train.n.toLocaleString('en')} training and ` +
-      `${data.test.n.toLocaleString('en')} test images. Press Train.`,
-  );
+  data = await loadData(status);
   setState('idle');
+  if (!data) return;
+  useData(data);
+  status(readyLine(data));
   await showSamples();
   pad_.again();
+}
+
+/** The editor checks against the data; its default model, if still as shown, becomes the data's. */
+function useData(d: ServedData): void {
+  const subset = field('subset');
+  subset.max = String(d.train.n);
+  subset.value = String(Math.min(d.train.n, Number(subset.value) || d.train.n));
+  ed.configure(checkOptions(d));
+  if (ed.source() === shownDefault) {
+    shownDefault = defaultSource(d);
+    ed.set(shownDefault);
+  }
 }
 
 function noGpu(reason: string): void {

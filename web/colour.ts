@@ -1,31 +1,38 @@
-// Colour datasets on the page (CIFAR-10 from `fmgpu serve --data`): samples drawn from their bytes,
-// grey or RGB, and an uploaded photo brought to a colour network's input shape by resizePhoto (the
-// CLI's steps), then normalised as the training set was. The drawing pad stays grey-only.
+// Images of any shape on the page: samples drawn from a dataset's bytes, grey or RGB, and a photo or
+// drawing brought to a network's own input shape when that is not Fashion-MNIST's 28×28×1 (colour,
+// or grey of another size) by resizePhoto, the steps `fmgpu predict` takes for such runs, then
+// normalised as the training set was. Class names are the data's wherever they are shown.
 import {
-  CLASS_NAMES,
   describeResize,
   imagesOf,
+  namesForOutputs,
+  NUM_CLASSES,
   resizePhoto,
   type Dataset,
   type ImageShape,
+  type ModelIR,
   type ServedData,
-  type Trainer,
 } from '../src/web.ts';
 import { context2d } from './dom.ts';
 
-/** The class names to show: the served dataset's, else Fashion-MNIST's. */
-export const namesOf = (data: ServedData | null): readonly string[] => data?.classes ?? CLASS_NAMES;
+/**
+ * The names of `outputs` classes: the data's when it has that many, else (no data, or weights for
+ * other data) Fashion-MNIST's for ten and the label numbers otherwise.
+ */
+export const namesOf = (data: ServedData | null, outputs = data?.classes.length ?? NUM_CLASSES): readonly string[] =>
+  data && data.classes.length === outputs ? data.classes : namesForOutputs(outputs);
 
-/** A network that takes colour: its input shape and the set whose normalisation photos take. */
-export interface ColourModel {
+/** A network's input shape other than 28×28×1, and the set whose normalisation its inputs take. */
+export interface ShapedInput {
   shape: ImageShape;
   train: Dataset | null;
 }
 
-/** The trainer's model when it takes more than one channel; null for grey models and no model. */
-export function colourModel(trainer: Trainer | null, data: ServedData | null): ColourModel | null {
-  const s = trainer?.ir.input;
-  return s && s.c !== 1 ? { shape: { h: s.h, w: s.w, c: s.c }, train: data?.train ?? null } : null;
+/** `ir`'s input when photos and drawings are resized whole to it; null for 28×28×1 and for no model. */
+export function shapedInput(ir: ModelIR | null, data: ServedData | null): ShapedInput | null {
+  const s = ir?.input;
+  if (!s || (s.h === 28 && s.w === 28 && s.c === 1)) return null;
+  return { shape: { h: s.h, w: s.w, c: s.c }, train: data?.train ?? null };
 }
 
 /** channels·h·w bytes (NCHW) drawn on `canvas` at h×w: grey for one channel, RGB for three. */
@@ -50,15 +57,15 @@ export function drawSample(canvas: HTMLCanvasElement, ds: Dataset, index: number
 }
 
 /**
- * RGBA pixels as the colour model's input: resized (src/data/resize.ts), then pixel/255 and the
- * training set's per-channel normalisation. `bytes` is the resized image, `title` what was done.
+ * RGBA pixels as the model's input: resized (src/data/resize.ts), then pixel/255 and the training
+ * set's per-channel normalisation when it has one. `bytes` is the resized image, `title` what was done.
  */
-export function colourInput(
+export function shapedPixels(
   rgba: ArrayLike<number>,
   width: number,
   height: number,
-  m: ColourModel,
-): { pixels: Float32Array; bytes: Uint8Array; title: string } {
+  m: ShapedInput,
+): { pixels: Float32Array; bytes: Uint8Array; title: string; inverted: boolean } {
   const r = resizePhoto(rgba, width, height, m.shape);
   const one: Dataset = {
     images: r.bytes,
@@ -69,5 +76,5 @@ export function colourInput(
     channels: m.shape.c,
     ...(m.train?.normalize ? { normalize: m.train.normalize } : {}),
   };
-  return { pixels: imagesOf(one, [0]), bytes: r.bytes, title: describeResize(r.steps) };
+  return { pixels: imagesOf(one, [0]), bytes: r.bytes, title: describeResize(r.steps), inverted: r.steps.inverted };
 }

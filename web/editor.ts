@@ -1,7 +1,8 @@
 // The .net editor: a textarea with a line-number gutter, the live summary, and the language's
 // errors inline (the offending line marked in the gutter, the esbuild-style message below;
-// clicking the message selects the span in the source).
-import { tryParseNet, summarize, formatError, type DslError, type ModelIR } from '../src/web.ts';
+// clicking the message selects the span in the source). Models are checked against the data's
+// class count and image shape once it is known (`configure`).
+import { tryParseNet, summarize, formatError, type CheckOptions, type DslError, type ModelIR } from '../src/web.ts';
 import { byId } from './dom.ts';
 
 export interface Editor {
@@ -9,14 +10,19 @@ export interface Editor {
   set(text: string): void;
   /** The model as it stands, or null while the source has an error. */
   readonly model: () => ModelIR | null;
+  /** Checks with these options from now on (the data's classes and input), and at once. */
+  configure(o: CheckOptions): void;
+  /** How models are checked now. */
+  readonly options: () => CheckOptions;
 }
 
-export function editor(opts: { onModel(ir: ModelIR | null): void; file?: string }): Editor {
+export function editor(opts: { onModel(ir: ModelIR | null): void; file?: string; check?: CheckOptions }): Editor {
   const area = document.getElementById('source') as HTMLTextAreaElement;
   const gutter = byId('gutter');
   const errors = byId('errors');
   const summary = byId('summary');
   const file = opts.file ?? 'model.net';
+  let checkWith: CheckOptions = opts.check ?? {};
   let current: ModelIR | null = null;
   let error: DslError | null = null;
   let timer = 0;
@@ -37,7 +43,7 @@ export function editor(opts: { onModel(ir: ModelIR | null): void; file?: string 
 
   const check = (): void => {
     const source = area.value;
-    const r = tryParseNet(source, file);
+    const r = tryParseNet(source, file, checkWith);
     if (r.ok) {
       current = r.ir;
       error = null;
@@ -87,5 +93,10 @@ export function editor(opts: { onModel(ir: ModelIR | null): void; file?: string 
       check();
     },
     model: () => current,
+    configure(o: CheckOptions) {
+      checkWith = o;
+      check();
+    },
+    options: () => checkWith,
   };
 }

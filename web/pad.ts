@@ -1,10 +1,11 @@
-// Drawing pad and photo upload: both end as RGBA pixels through preparePhoto (the same steps as
-// `fmgpu predict`: background levelled, the object cropped and centred as in Fashion-MNIST), then
-// `classify` runs, at most one at a time, the latest image winning. The preview shows what it sees.
-// A colour model (web/colour.ts) takes uploaded photos resized to its input; drawings it refuses.
-import { describePhoto, preparePhoto, type Preprocessed } from '../src/web.ts';
-import { drawImage, el } from './charts.ts';
-import { colourInput, drawBytes, type ColourModel } from './colour.ts';
+// Drawing pad and photo upload: both end as RGBA pixels brought to the model's input the way
+// `fmgpu predict` brings a photo: for 28×28×1 through preparePhoto (background levelled, the object
+// cropped and centred as in Fashion-MNIST), for any other shape (colour, or grey of another size:
+// web/colour.ts) resized whole to it. Then `classify` runs, at most one at a time, the latest image
+// winning. The preview shows what the network sees. For a colour model the pad has a pen colour.
+import { describePhoto, preparePhoto, type ImageShape, type Preprocessed } from '../src/web.ts';
+import { drawImage } from './charts.ts';
+import { drawBytes, shapedPixels, type ShapedInput } from './colour.ts';
 import { byId, context2d } from './dom.ts';
 
 /** A photo is first drawn at most this large: the 28×28 result is the same, the work far less. */
@@ -12,14 +13,25 @@ const MAX_SIDE = 1024;
 
 type Pixels = { data: Uint8ClampedArray; w: number; h: number };
 
+/** Pen colours are for colour models; grey ones draw white on black, as Fashion-MNIST's images are. */
+const GREY_PEN = '#ffffff';
+
 export function pad(
   classify: (p: Preprocessed) => Promise<void>,
   fail: (e: unknown) => void,
-  colour: () => ColourModel | null = () => null,
-): { again(): void } {
+  target: () => ShapedInput | null = () => null,
+): { again(): void; refresh(): void } {
   const canvas = document.getElementById('pad') as HTMLCanvasElement;
   const preview = document.getElementById('preview') as HTMLCanvasElement;
   const photo = document.getElementById('photo') as HTMLInputElement;
+  const pen = document.getElementById('pen') as HTMLInputElement;
+  const colourModel = (): boolean => target()?.shape.c === 3;
+  /** The pen colour shows for colour models; the preview's caption says the input's size. */
+  const refresh = (): void => {
+    byId('pen-label').hidden = !colourModel();
+    const s: ImageShape = target()?.shape ?? { h: 28, w: 28, c: 1 };
+    byId('preview-size').textContent = `${s.w}×${s.h}${s.c === 3 ? ' RGB' : ''}`;
+  };
   const g = context2d(canvas, { willReadFrequently: true });
   /** The photo shown on the pad, at the size it was read; null while the pad holds a drawing. */
   let source: Pixels | null = null;
@@ -42,8 +54,13 @@ export function pad(
       w: canvas.width,
       h: canvas.height,
     };
-    const p = input(img, colour());
-    if (!p) return;
+    let p: Preprocessed;
+    try {
+      p = input(img, target());
+    } catch (e) {
+      fail(e);
+      return;
+    }
     busy = true;
     try {
       await classify(p);
@@ -58,23 +75,19 @@ export function pad(
     }
   };
 
-  /** The network's input from the pad's pixels, shown in the preview; null for a drawing a colour model cannot take. */
-  const input = (img: Pixels, m: ColourModel | null): Preprocessed | null => {
-    if (m && !source) {
-      byId('bars').replaceChildren(
-        el('p', 'hint colour-only', 'This model takes colour images: the pad draws grey. Upload a colour photo.'),
-      );
-      return null;
-    }
+  /** The network's input from the pad's pixels (a photo's, or the drawing's), shown in the preview. */
+  const input = (img: Pixels, m: ShapedInput | null): Preprocessed => {
+    const what = source ? 'photo' : 'drawing';
+    refresh();
     if (m) {
-      const c = colourInput(img.data, img.w, img.h, m);
+      const c = shapedPixels(img.data, img.w, img.h, m);
       drawBytes(preview, c.bytes, m.shape);
-      preview.title = c.title;
-      return { pixels: c.pixels, inverted: false };
+      preview.title = c.title.replace(/^photo/, what);
+      return { pixels: c.pixels, inverted: c.inverted };
     }
     const p = preparePhoto(img.data, img.w, img.h);
     drawImage(preview, p.pixels);
-    preview.title = describePhoto(p.steps);
+    preview.title = describePhoto(p.steps).replace(/^photo/, what);
     return p;
   };
 
@@ -83,6 +96,7 @@ export function pad(
       if (source) clear(); // drawing after a photo starts a new drawing
     },
     changed: () => void run(),
+    colour: () => (colourModel() ? pen.value : GREY_PEN),
   });
   (document.getElementById('clear') as HTMLButtonElement).addEventListener('click', () => {
     clear();
@@ -110,14 +124,18 @@ export function pad(
   });
 
   clear();
-  return { again: () => void run() };
+  refresh();
+  return {
+    again: () => void run(),
+    refresh,
+  };
 }
 
 /** Pointer strokes on the pad: `begin` before a stroke, `changed` after each move and at its end. */
 function listenStrokes(
   canvas: HTMLCanvasElement,
   g: CanvasRenderingContext2D,
-  on: { begin(): void; changed(): void },
+  on: { begin(): void; changed(): void; colour(): string },
 ): void {
   let drawing = false;
   let last: [number, number] | null = null;
@@ -130,12 +148,12 @@ function listenStrokes(
     drawing = true;
     canvas.setPointerCapture(e.pointerId);
     last = at(e);
-    stroke(g, last, last);
+    stroke(g, last, last, on.colour());
   });
   canvas.addEventListener('pointermove', (e) => {
     if (!drawing) return;
     const p = at(e);
-    stroke(g, last ?? p, p);
+    stroke(g, last ?? p, p, on.colour());
     last = p;
     on.changed();
   });
@@ -149,8 +167,8 @@ function listenStrokes(
   canvas.addEventListener('pointercancel', end);
 }
 
-function stroke(g: CanvasRenderingContext2D, a: [number, number], b: [number, number]): void {
-  g.strokeStyle = '#fff';
+function stroke(g: CanvasRenderingContext2D, a: [number, number], b: [number, number], colour: string): void {
+  g.strokeStyle = colour;
   g.lineWidth = 22;
   g.lineCap = 'round';
   g.lineJoin = 'round';

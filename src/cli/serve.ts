@@ -6,15 +6,31 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { escapeControl } from '../../dsl/index.ts';
+import type { SpatialShape } from '../../dsl/index.ts';
+import { DataError, FmgpuError, UsageError } from '../errors.ts';
 import { DEFAULT_DATA_DIR } from '../node/data.ts';
 import { findRoot, startServer, type RunningServer } from '../node/server.ts';
 import { onSignal } from './interrupt.ts';
+import {
+  CSV_INPUT,
+  FOLDER_INPUT,
+  TREE_HOLD_OUT,
+  datasetFiles,
+  parseInputFlag,
+  readServedData,
+  servedLines,
+  type ServedData,
+} from './serve-data.ts';
 
-export const SERVE_HELP = `usage: fmgpu serve [--port N] [--host H] [--allow-host NAME]... [--data DIR] [--run RUN]
+const shapeText = (s: SpatialShape): string => `${s.h}x${s.w}x${s.c}`;
 
-Serves the training page (web/) and the browser bundle, with the Fashion-MNIST idx files or the
-CIFAR-10 binary batches of DIR under /data/. Open the printed address in a browser with WebGPU
-(Chrome or Edge).
+export const SERVE_HELP = `usage: fmgpu serve [--port N] [--host H] [--allow-host NAME]...
+                   [--data DIR | --csv FILE --test-csv FILE] [--input HxWxC] [--run RUN]
+
+Serves the training page (web/) and the browser bundle, with the dataset read at start by the same
+loaders as fmgpu train (any data it trains on: idx files of any size, CIFAR-10 or CIFAR-100
+batches, class folders of PNG/JPEG images, CSV); the page trains on it, its classes and its image
+size. Open the printed address in a browser with WebGPU (Chrome or Edge).
 
   --port N    port to listen on (default 8080; 0 picks a free one)
   --host H    address to listen on (default 127.0.0.1; 0.0.0.0 exposes the page to the network)
@@ -23,8 +39,17 @@ CIFAR-10 binary batches of DIR under /data/. Open the printed address in a brows
               port). Requests must name the server as 127.0.0.1, localhost, [::1] or H (with H
               beyond loopback, also one of this machine's addresses), with its port: others get a
               421, so a web page whose name was rebound to this machine cannot read it
-  --data DIR  folder of the idx .gz files, or of CIFAR-10's data_batch_*.bin, test_batch.bin and
-              batches.meta.txt (default ${DEFAULT_DATA_DIR})
+  --data DIR  idx files (names from a classes.txt beside them), CIFAR-10 batches (data_batch_*.bin,
+              test_batch.bin, batches.meta.txt), CIFAR-100 batches (train.bin, test.bin,
+              fine_label_names.txt), or class folders of images: DIR/train/<class>/ and
+              DIR/test/<class>/, or one tree DIR/<class>/, whose test set is a seeded ${TREE_HOLD_OUT * 100}% of its
+              images held out as fmgpu train does with validation=${TREE_HOLD_OUT}. Default:
+              ${DEFAULT_DATA_DIR} (missing, the page can still load weights)
+  --csv FILE --test-csv FILE
+              training and test data in CSV form (a label, integer or name, then H·W·C pixels)
+  --input HxWxC
+              the size a folder's images are resized to (default ${shapeText(FOLDER_INPUT)}) and a CSV's image shape
+              (default ${shapeText(CSV_INPUT)}); idx and CIFAR data have their own
   --run RUN   a run directory from fmgpu train: the page opens with its model and weights
 `;
 
@@ -33,6 +58,11 @@ export interface ServeArgs {
   host: string;
   allowHosts: string[];
   dataDir: string;
+  /** --data was given (bad data is then refused, not warned about). */
+  dataGiven: boolean;
+  csv: string | null;
+  testCsv: string | null;
+  input: SpatialShape | null;
   runDir: string | null;
   help: boolean;
 }
@@ -45,6 +75,10 @@ export function parseServeArgs(args: readonly string[]): ServeArgs {
     host: '127.0.0.1',
     allowHosts: [],
     dataDir: DEFAULT_DATA_DIR,
+    dataGiven: false,
+    csv: null,
+    testCsv: null,
+    input: null,
     runDir: null,
     help: false,
   };
@@ -86,7 +120,22 @@ export function parseServeArgs(args: readonly string[]): ServeArgs {
       }
       case '--data':
         out.dataDir = value();
+        out.dataGiven = true;
         break;
+      case '--csv':
+        out.csv = value();
+        break;
+      case '--test-csv':
+        out.testCsv = value();
+        break;
+      case '--input': {
+        try {
+          out.input = parseInputFlag(value());
+        } catch (e) {
+          throw new ServeUsageError((e as Error).message);
+        }
+        break;
+      }
       case '--run':
         out.runDir = value();
         break;
@@ -111,6 +160,28 @@ export interface ServeIo {
 // What the terminal shows: a path or host given on the command line may hold control characters.
 const defaultIo: ServeIo = { out: (l) => console.log(escapeControl(l)), err: (l) => console.error(escapeControl(l)) };
 
+/**
+ * The dataset to serve, read as fmgpu train reads it; null (a warning says why) when none was named
+ * and the default folder is missing or unreadable. Data named by --data or --csv that cannot be
+ * read throws (exit 2).
+ */
+function datasetFor(a: ServeArgs, io: ServeIo): ServedData | null {
+  const named = a.dataGiven || a.csv !== null || a.testCsv !== null;
+  const cannot = 'the page can still load weights but not train';
+  if (!named && !existsSync(a.dataDir)) {
+    const hint = '(apt-get install dataset-fashion-mnist, or --data DIR)';
+    io.err(`fmgpu: warning: no data folder ${a.dataDir}: ${cannot} ${hint}`);
+    return null;
+  }
+  try {
+    return readServedData(a);
+  } catch (e) {
+    if (named || !(e instanceof FmgpuError)) throw e;
+    io.err(`fmgpu: warning: ${e.message.split('\n')[0]}: ${cannot}`);
+    return null;
+  }
+}
+
 /** Runs `fmgpu serve ARGS`; resolves with the exit code once the server has stopped. */
 export async function serve(args: readonly string[], io: ServeIo = defaultIo): Promise<number> {
   let a: ServeArgs;
@@ -130,6 +201,14 @@ export async function serve(args: readonly string[], io: ServeIo = defaultIo): P
     io.err(`fmgpu: error: ${weights} does not exist: --run takes a run directory written by fmgpu train`);
     return 2;
   }
+  let data: ServedData | null;
+  try {
+    data = datasetFor(a, io);
+  } catch (e) {
+    if (!(e instanceof DataError || e instanceof UsageError)) throw e;
+    io.err(`fmgpu: error: ${e.message.split('\n')[0]}`);
+    return 2;
+  }
   const root = io.root ?? findRoot(fileURLToPath(new URL('.', import.meta.url))) ?? findRoot(process.cwd());
   if (!root) {
     io.err('fmgpu: error: cannot find the page (web/index.html) next to this program');
@@ -141,17 +220,13 @@ export async function serve(args: readonly string[], io: ServeIo = defaultIo): P
       return 1;
     }
   }
-  if (!existsSync(a.dataDir))
-    io.err(
-      `fmgpu: warning: no data folder ${a.dataDir}: the page can still load weights but not train ` +
-        '(apt-get install dataset-fashion-mnist, or --data DIR)',
-    );
   let running: RunningServer;
   try {
     running = await startServer({
       root,
       dataDir: a.dataDir,
       runDir: a.runDir ?? undefined,
+      dataset: data ? datasetFiles(data) : undefined,
       host: a.host,
       allowHosts: a.allowHosts,
       port: a.port,
@@ -160,6 +235,7 @@ export async function serve(args: readonly string[], io: ServeIo = defaultIo): P
     io.err(`fmgpu: error: ${(e as Error).message}`);
     return 1;
   }
+  for (const line of data ? servedLines(data) : []) io.out(line);
   io.out(`fmgpu: serving the training page at ${running.url} (Ctrl-C to stop)`);
   if (a.host !== '127.0.0.1' && a.host !== 'localhost' && a.host !== '::1') {
     io.err(

@@ -117,7 +117,7 @@ function splitText(split: SplitKind, asked: 'auto' | SplitKind, fraction: number
 }
 
 /** A CSV file's form: the model's input (28×28×1 without an input line), labels named by `names`. */
-export function csvForm(ir: ModelIR, names: LabelNames): CsvForm {
+export function csvForm(ir: Pick<ModelIR, 'input'>, names: LabelNames): CsvForm {
   const { h, w, c } = ir.input;
   return { rows: h, cols: w, channels: c, what: `the model's input ${h}x${w}x${c}`, names };
 }
@@ -138,10 +138,19 @@ function csvClasses(trainFile: string, train: Dataset, test: Dataset, testFile: 
   return names;
 }
 
-/** The training set (only --subset's first images) and the whole test set, from idx files or CSV. */
-function trainAndTest(
+/**
+ * What reading the data needs of a model: its input (a folder's images are resized to it, a CSV's
+ * rows hold it) and the train line's hold-out (a tree of class folders keeps back its test set).
+ */
+export type DataNeeds = Pick<ModelIR, 'input'> & { train: Pick<ModelIR['train'], 'validation' | 'seed'> };
+
+/**
+ * The training set (only --subset's first images) and the whole test set, from --data or
+ * --csv/--test-csv: `fmgpu train`'s and `fmgpu serve`'s.
+ */
+export function trainAndTest(
   flags: Flags,
-  ir: ModelIR,
+  ir: DataNeeds,
 ): { train: Dataset; test: Dataset; from: string; classes: string[]; heldOut?: string | null } {
   let train: Dataset, test: Dataset, from: string, classes: string[];
   let heldOut: string | null | undefined;

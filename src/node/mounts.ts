@@ -1,7 +1,8 @@
-// What the page server may send (src/node/server.ts): a request path resolved into one of four
-// mounts, the page (web/), the bundle (dist/web/), the dataset (/data/) and a run directory
-// (/run/). A path is taken segment by segment after percent-decoding, so `..`, encoded slashes and
-// hidden files never reach the disk; a file is opened first and then judged by its descriptor (a
+// What the page server may send (src/node/server.ts): a request path resolved into one of five
+// mounts, the page (web/), the bundle (dist/web/), the dataset's files (/data/), a run directory
+// (/run/) and the dataset as `fmgpu serve` read it, held in memory (/dataset/, looked up by name).
+// A path is taken segment by segment after percent-decoding, so `..`, encoded slashes and hidden
+// files never reach the disk; a file is opened first and then judged by its descriptor (a
 // regular file whose real path is inside the mount), so swapping a path for a symbolic link after
 // the check cannot serve what it points to.
 import {
@@ -27,6 +28,14 @@ export interface Mounts {
   dataDir?: string;
   /** A run directory (weights.safetensors, model.net, ...) served flat under /run/. */
   runDir?: string;
+  /** Bytes held in memory, by name, served under /dataset/ (src/cli/serve-data.ts: the dataset read at start). */
+  dataset?: ReadonlyMap<string, MemoryFile>;
+}
+
+/** A file served from memory: its bytes and Content-Type. */
+export interface MemoryFile {
+  bytes: Uint8Array;
+  type: string;
 }
 
 const TYPES: Record<string, string> = {
@@ -151,6 +160,14 @@ export function runFiles(runDir: string | undefined): string[] {
     .sort();
 }
 
+/** The in-memory file a URL names (/dataset/NAME, NAME one of the map's), or null: not one of them. */
+export function locateMemory(o: Mounts, rawUrl: string): MemoryFile | null {
+  const segs = safeSegments(rawUrl);
+  const [mount, name, ...more] = segs ?? [];
+  if (mount !== 'dataset' || name === undefined || more.length > 0) return null;
+  return o.dataset?.get(name) ?? null;
+}
+
 /** The file a URL names, opened (the caller closes it), or null (404). */
 export function locate(o: Mounts, rawUrl: string): Opened | null {
   const segs = safeSegments(rawUrl);
@@ -158,6 +175,7 @@ export function locate(o: Mounts, rawUrl: string): Opened | null {
   // Only these folders' own files, not their subfolders.
   if (segs[0] === 'data') return segs.length === 2 ? openInside(o.dataDir ?? DEFAULT_DATA_DIR, segs.slice(1)) : null;
   if (segs[0] === 'run') return segs.length === 2 && o.runDir ? openInside(o.runDir, segs.slice(1)) : null;
+  if (segs[0] === 'dataset') return null; // memory only (locateMemory)
   const path = segs.length === 0 ? ['index.html'] : segs;
   return openInside(join(o.root, 'web'), path) ?? openInside(join(o.root, 'dist', 'web'), path);
 }

@@ -1,7 +1,9 @@
-// The page's static server (`fmgpu serve`): node:http, loopback by default. It serves four mounts
+// The page's static server (`fmgpu serve`): node:http, loopback by default. It serves five mounts
 // and nothing else: the page (web/), the browser bundle (dist/web/, same URL space, so a copy of
-// both folders into one directory is the same site), the dataset files under /data/, and a run
-// directory's files under /run/ (its list at /run/index.json, so the page can load CLI weights).
+// both folders into one directory is the same site), the dataset files under /data/, a run
+// directory's files under /run/ (its list at /run/index.json, so the page can load CLI weights),
+// and under /dataset/ the dataset `fmgpu serve` read at start, from memory (manifest.json and the
+// sets' bytes); a copy of the site on a static host has no /dataset/, and the page then reads /data/.
 // Every response forbids other origins (CSP default-src 'self'). Which file a path names, and
 // whether it may be sent, is mounts.ts's; which Host headers are answered, hosts.ts's.
 // Malformed or slow clients get a 4xx with the same headers and a closed socket, never a hung one.
@@ -9,7 +11,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import { closeSync, createReadStream, existsSync } from 'node:fs';
 import { pipeline, type Duplex } from 'node:stream';
 import { dirname, join, resolve } from 'node:path';
-import { contentType, locate, runFiles, type Mounts } from './mounts.ts';
+import { contentType, locate, locateMemory, runFiles, type Mounts } from './mounts.ts';
 import { hostAllowed, hostNames } from './hosts.ts';
 
 export interface ServerOptions extends Mounts {
@@ -178,6 +180,14 @@ function answer(o: ServerOptions, names: ReadonlySet<string>, req: IncomingMessa
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.setHeader('Content-Length', Buffer.byteLength(text));
     res.end(head ? undefined : text);
+    return;
+  }
+  const memory = locateMemory(o, req.url ?? '/');
+  if (memory) {
+    res.statusCode = 200;
+    res.setHeader('Content-Type', memory.type);
+    res.setHeader('Content-Length', memory.bytes.length);
+    res.end(head ? undefined : memory.bytes);
     return;
   }
   const found = locate(o, req.url ?? '/');

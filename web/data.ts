@@ -1,0 +1,86 @@
+// The page's dataset: loaded from the server (the one `fmgpu serve` read, else the data folder's
+// files: src/web.ts loadServedData), its status lines, and what follows from it: the options the
+// editor checks a model with (its class count and image shape), the default model that fits it, and
+// whether a model takes its images.
+import {
+  loadServedData,
+  NUM_CLASSES,
+  type CheckOptions,
+  type ImageShape,
+  type ModelIR,
+  type ServedData,
+} from '../src/web.ts';
+
+/** The data's image shape, H×W×C. */
+export const shapeOf = (d: ServedData): ImageShape => ({ h: d.train.rows, w: d.train.cols, c: d.train.channels ?? 1 });
+
+const shapeText = (s: ImageShape): string => `${s.h}x${s.w}x${s.c}`;
+
+/** Fashion-MNIST's form: the page's default model needs no input line for it. */
+const isFashionShaped = (d: ServedData): boolean =>
+  shapeText(shapeOf(d)) === '28x28x1' && d.classes.length === NUM_CLASSES;
+
+/**
+ * How the editor checks a model: against the data's class count, its shape the input of a file
+ * without an `input` line; with no data, any class count (as `fmgpu summary` does).
+ */
+export const checkOptions = (d: ServedData | null): CheckOptions =>
+  d ? { classes: d.classes.length, input: shapeOf(d) } : { classes: null };
+
+/**
+ * The model the page opens with: a small CNN ending in one output per class. For data other than
+ * Fashion-MNIST's 28×28×1 with ten classes it says its input, so that the weights it trains carry it.
+ */
+export function defaultSource(d: ServedData | null): string {
+  const name = (d?.name ?? 'Fashion-MNIST').replace(/\p{Cc}/gu, ' ');
+  const shape = d ? shapeOf(d) : { h: 28, w: 28, c: 1 };
+  const input = d && !isFashionShaped(d) ? `input ${shapeText(shape)}\n` : '';
+  // Each pool halves the sides: no more of them than the image has room for.
+  const side = Math.min(shape.h, shape.w);
+  const pool = (least: number): string => (side >= least ? 'pool 2\n' : '');
+  return (
+    `# A small CNN for ${name}: edit it and the summary follows as you type.\n${input}` +
+    `conv 16 3x3 same relu\n${pool(2)}conv 32 3x3 same relu\n${pool(4)}dense 64 relu\n` +
+    `dense ${d?.classes.length ?? NUM_CLASSES} softmax\n\n` +
+    'train epochs=5 batch=64 optimizer=adam lr=0.001 validation=0.1\n'
+  );
+}
+
+/** Why `ir` cannot classify the data's images (another input shape, another class count), or null when it can. */
+export function misfit(ir: ModelIR, d: ServedData): string | null {
+  const want = shapeOf(d);
+  if (shapeText(ir.input) !== shapeText(want))
+    return `the model's input is ${shapeText(ir.input)} but ${d.name}'s images are ${shapeText(want)}`;
+  const out = ir.output;
+  const k = 'units' in out ? out.units : out.c;
+  if (k !== d.classes.length) return `the model ends in ${k} outputs but ${d.name} has ${d.classes.length} classes`;
+  return null;
+}
+
+/** The dataset, with progress and failure told by `status`; null when there is none to train on. */
+export async function loadData(status: (text: string, bad?: boolean) => void): Promise<ServedData | null> {
+  status('Loading the dataset…');
+  try {
+    return await loadServedData('data/', {
+      onProgress: (got, total) =>
+        status(`Loading the dataset… ${(got / 1e6).toFixed(1)}${total ? ` of ${(total / 1e6).toFixed(1)}` : ''} MB`),
+    });
+  } catch (e) {
+    status(
+      `${e instanceof Error ? e.message : String(e)}. Training needs a dataset: run fmgpu serve --data DIR ` +
+        '(idx files, CIFAR batches or class folders of images) or --csv FILE --test-csv FILE ' +
+        '(apt-get install dataset-fashion-mnist for Fashion-MNIST). Loading weights still works.',
+      true,
+    );
+    return null;
+  }
+}
+
+/** `Ready: CIFAR-100, 50,000 training and 10,000 test images (32×32×3, 100 classes). Press Train.` */
+export function readyLine(d: ServedData): string {
+  const { h, w, c } = shapeOf(d);
+  return (
+    `Ready: ${d.name}, ${d.train.n.toLocaleString('en')} training and ${d.test.n.toLocaleString('en')} ` +
+    `test images (${h}×${w}×${c}, ${d.classes.length} classes). Press Train.`
+  );
+}
