@@ -26,7 +26,8 @@ import { decodeSafetensors, encodeSafetensors } from './model/safetensors.ts';
 import { DataError, FmgpuError, GpuError } from './errors.ts';
 import { CLASS_NAMES, NUM_CLASSES, namesForOutputs } from './data/classes.ts';
 import { readManifest, servedSet } from './data/served.ts';
-import { channelsOf, imageBytes, subset, validationSplit, type Dataset } from './data/dataset.ts';
+import { channelsOf, gather, imageBytes, subset, validationSplit, type Dataset } from './data/dataset.ts';
+import { holdOut, sortedByClass, type SplitKind } from './data/split.ts';
 import { channelNorm } from './data/batch.ts';
 import { channelStats, concatDatasets, decodeCifar } from './data/cifar.ts';
 import { checkLabels, parseClassList } from './data/classes.ts';
@@ -159,6 +160,8 @@ export async function loadFashionMnist(base = 'data/', o: LoadOptions = {}): Pro
 export interface ServedData extends FashionMnist {
   classes: readonly string[];
   name: string;
+  /** How the test set was held out of one tree of class folders (it then validates, as in train). */
+  heldOut?: string | null;
 }
 
 const failed = (res: Response, url: string): DataError =>
@@ -236,9 +239,10 @@ export async function loadServedDataset(base = 'dataset/', o: LoadOptions = {}):
     });
   const train = set('train', 0);
   const test = set('test', 2);
-  if (m.channels === 1) return { train, test, classes: m.classes, name: m.name };
+  const named = { classes: m.classes, name: m.name, heldOut: m.heldOut };
+  if (m.channels === 1) return { train, test, ...named };
   const normalize = channelStats(train);
-  return { train: { ...train, normalize }, test: { ...test, normalize }, classes: m.classes, name: m.name };
+  return { train: { ...train, normalize }, test: { ...test, normalize }, ...named };
 }
 
 /**
@@ -261,6 +265,48 @@ export async function loadServedData(base = 'data/', o: LoadOptions & { dataset?
 
 /** The first n samples (a view, no copy). */
 export const takeFirst = (ds: Dataset, n: number): Dataset => subset(ds, n);
+
+/** The sets a page run trains, validates and tests on, and how its validation set was chosen. */
+export interface PageSets {
+  train: Dataset;
+  val: Dataset | null;
+  test: Dataset;
+  validation: string;
+}
+
+/**
+ * The sets as `fmgpu train` would make them of the served data: `keep` training images (the first,
+ * or an even spread over data sorted by class, as a folder's --subset), a validation `fraction` held
+ * out as the model's `split` says (auto: a seeded random share of each class for class-sorted data,
+ * else the last fraction), or the test set when the data's test set was itself held out of one tree;
+ * colour images normalised per channel by the images trained on (train-data.ts loadData).
+ */
+export function pageSets(
+  data: ServedData,
+  o: { keep: number; fraction: number; split: 'auto' | SplitKind; seed: number },
+): PageSets {
+  const all = data.train;
+  const sorted = sortedByClass(all.labels);
+  const kept =
+    o.keep >= all.n || !sorted
+      ? subset(all, o.keep)
+      : gather(
+          all,
+          Array.from({ length: o.keep }, (_, i) => Math.floor((i * all.n) / o.keep)),
+        );
+  let sets: Omit<PageSets, 'test'>;
+  if (data.heldOut) sets = { train: kept, val: data.test, validation: `the test set (${data.heldOut})` };
+  else if (o.fraction <= 0) sets = { train: kept, val: null, validation: 'none' };
+  else {
+    const h = holdOut(kept, o.fraction, o.split, o.seed);
+    const how = h.split === 'random' ? 'a seeded random share of each class' : 'the last images';
+    sets = { train: h.train, val: h.val.n > 0 ? h.val : null, validation: `${how} (${o.fraction})` };
+  }
+  if (channelsOf(all) === 1) return { ...sets, test: data.test };
+  const normalize = channelStats(sets.train);
+  const own = (ds: Dataset): Dataset => ({ ...ds, normalize });
+  return { ...sets, train: own(sets.train), val: sets.val && own(sets.val), test: own(data.test) };
+}
 
 /** Keras's validation_split (the last fraction, before shuffling); val is null for 0 or an empty split. */
 export function splitValidation(ds: Dataset, fraction: number): { train: Dataset; val: Dataset | null } {

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serve } from '../src/cli/serve.ts';
+import { startServer } from '../src/node/server.ts';
 import { loadCsv, loadFashionMnist } from '../src/node/data.ts';
 import { LabelNames } from '../src/data/csv.ts';
 import { readManifest, servedSet, type Manifest } from '../src/data/served.ts';
@@ -172,8 +173,22 @@ describe('fmgpu serve reads the data as fmgpu train does and serves it under /da
       expect((await send(port, path)).status, path).toBe(404);
     const head = await send(port, '/dataset/train-images.bin', 'HEAD');
     expect([head.status, head.body, head.headers['content-length']]).toEqual([200, '', String(4 * 64)]);
+    // Of the folder the data was read from, /data/ serves its dataset files only (--data may be a
+    // folder of one's own).
+    writeFileSync(join(dir, 'notes.txt'), 'private\n');
+    expect((await send(port, '/data/notes.txt')).status).toBe(404);
+    expect((await send(port, '/data/classes.txt')).status).toBe(200);
     stop.abort();
     expect(await done).toBe(0);
+    // A server given no dataset has no /dataset/, and the same /data/.
+    const bare = await startServer({ root: site.root, dataDir: dir, port: 0 });
+    try {
+      expect((await send(bare.port, '/dataset/manifest.json')).status).toBe(404);
+      expect((await send(bare.port, '/data/classes.txt')).status).toBe(200);
+      expect((await send(bare.port, '/data/notes.txt')).status).toBe(404);
+    } finally {
+      await bare.close();
+    }
   });
 });
 
@@ -229,7 +244,7 @@ describe('bad data and flags are refused at start: exit 2, one line', () => {
     const csv = join(tmp, 'wide.csv');
     writeFileSync(csv, namedCsv(3, 1, { h: 2, w: 2, c: 3 }, ['p', 'q']));
     expect(await refused(['--csv', csv, '--test-csv', csv])).toEqual([
-      `fmgpu: error: ${csv}:1: 13 columns, expected 785 (a label and 784 pixels of the model's input 28x28x1)`,
+      `fmgpu: error: ${csv}:1: 13 columns, expected 785 (a label and 784 pixels of --input 28x28x1 (the default))`,
     ]);
   });
 

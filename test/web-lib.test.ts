@@ -21,7 +21,12 @@ import {
   readWeights,
   sourceOf,
   DataError,
+  pageSets,
+  channelStats,
+  type Dataset,
+  type ServedData,
 } from '../src/web.ts';
+import { holdOut } from '../src/data/split.ts';
 import { useGpu } from './helpers/gpu.ts';
 
 /** RGBA from a gray function, fully opaque. */
@@ -194,6 +199,67 @@ describe("Fashion-MNIST over HTTP (the page's server)", () => {
     const x = imagesOf(d.train, [1]);
     expect(x.length).toBe(784);
     expect(x[3]).toBeCloseTo(((787 * 31) % 256) / 255, 6);
+  });
+});
+
+describe('pageSets: the sets a page run uses, as fmgpu train makes them', () => {
+  /** n images of `channels`×2×2, labels sorted by class (a folder tree) or interleaved. */
+  const set = (n: number, classes: number, sorted: boolean, channels = 1): Dataset => ({
+    images: Uint8Array.from({ length: n * channels * 4 }, (_, i) => (i * 37) % 256),
+    labels: Uint8Array.from({ length: n }, (_, i) => (sorted ? Math.floor((i * classes) / n) : i % classes)),
+    n,
+    rows: 2,
+    cols: 2,
+    channels,
+  });
+  const served = (train: Dataset, heldOut: string | null = null): ServedData => ({
+    train,
+    test: { ...train, n: 8, labels: train.labels.subarray(0, 8), images: train.images.subarray(0, 8 * 4) },
+    classes: ['a', 'b', 'c', 'd'],
+    name: 'tree',
+    heldOut,
+  });
+  const classesOf = (ds: Dataset): number[] => [...new Set(ds.labels)].sort();
+
+  it('class-sorted data: a spread subset and a seeded share of every class held out (split=auto)', () => {
+    const all = set(400, 4, true);
+    const s = pageSets(served(all), { keep: 100, fraction: 0.2, split: 'auto', seed: 3 });
+    expect([s.train.n, s.val?.n]).toEqual([80, 20]);
+    expect(classesOf(s.train)).toEqual([0, 1, 2, 3]);
+    expect(classesOf(s.val!)).toEqual([0, 1, 2, 3]);
+    expect(s.validation).toBe('a seeded random share of each class (0.2)');
+    const kept = { ...all, n: 100, labels: Uint8Array.from({ length: 100 }, (_, i) => all.labels[Math.floor(i * 4)]!) };
+    const want = holdOut({ ...kept, images: s.train.images.subarray(0, 0) }, 0.2, 'random', 3);
+    expect(s.train.labels).toEqual(want.train.labels);
+  });
+
+  it("interleaved data: the first images and Keras's last fraction; split=random asks for the other", () => {
+    const all = set(400, 4, false);
+    const s = pageSets(served(all), { keep: 100, fraction: 0.2, split: 'auto', seed: 3 });
+    expect(s.train.labels).toEqual(all.labels.subarray(0, 80));
+    expect(s.val!.labels).toEqual(all.labels.subarray(80, 100));
+    expect(s.validation).toBe('the last images (0.2)');
+    expect(pageSets(served(all), { keep: 100, fraction: 0.2, split: 'random', seed: 3 }).validation).toMatch(/random/);
+    expect(pageSets(served(all), { keep: 100, fraction: 0, split: 'auto', seed: 3 }).val).toBeNull();
+  });
+
+  it("a tree's held-out test set validates, as train's does; colour is normalised by the images trained on", () => {
+    const all = set(200, 4, true, 3);
+    const s = pageSets(served(all, 'a seeded random 20% of each class'), {
+      keep: 200,
+      fraction: 0.1,
+      split: 'auto',
+      seed: 1,
+    });
+    expect(s.train.n).toBe(200);
+    expect(s.val?.n).toBe(8);
+    expect(s.validation).toBe('the test set (a seeded random 20% of each class)');
+    const c = pageSets(served(all), { keep: 120, fraction: 0.25, split: 'auto', seed: 1 });
+    const { normalize: _, ...plain } = c.train;
+    expect(c.train.normalize).toEqual(channelStats(plain));
+    expect(c.train.normalize).not.toEqual(channelStats(all));
+    expect(c.val!.normalize).toEqual(c.train.normalize);
+    expect(c.test.normalize).toEqual(c.train.normalize);
   });
 });
 

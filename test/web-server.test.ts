@@ -214,8 +214,9 @@ describe('fmgpu serve', () => {
     for (let i = 0; i < 100 && out.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
     const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(out[1] ?? '');
     expect(m, out.join('\n')).not.toBeNull();
-    const r = await send(Number(m![1]), '/data/train-images-idx3-ubyte.gz', 'HEAD');
+    const r = await send(Number(m![1]), '/dataset/train-images.bin', 'HEAD');
     expect(r.status).toBe(200);
+    expect((await send(Number(m![1]), '/data/train-images-idx3-ubyte.gz', 'HEAD')).status).toBe(200);
     const status = (host: string): Promise<number> =>
       new Promise((ok, fail) =>
         request(
@@ -231,7 +232,7 @@ describe('fmgpu serve', () => {
     expect(await done).toBe(0);
   });
 
-  it('--data DIR of a CIFAR-10 folder serves its batches and class names under /data/', async () => {
+  it('--data DIR of a CIFAR-10 folder: read as fmgpu train reads it under /dataset/, its files under /data/', async () => {
     const data = join(dir, 'cifar');
     mkdirSync(data, { recursive: true });
     const batch = Uint8Array.from({ length: 2 * 3073 }, (_, i) => (i * 7) % 256);
@@ -252,17 +253,23 @@ describe('fmgpu serve', () => {
       `fmgpu: the page trains on CIFAR-10 (cifar10, ${data}): 2 training and 1 test images of 32x32x3, 2 classes`,
     );
     const port = Number(/:(\d+)\//.exec(out[1] ?? '')?.[1]);
-    const b = await sendBytes(port, '/data/data_batch_1.bin');
-    expect(b.status).toBe(200);
-    expect(new Uint8Array(b.body)).toEqual(batch);
-    expect((await sendBytes(port, '/data/test_batch.bin')).body.length).toBe(3073);
-    expect((await send(port, '/data/batches.meta.txt')).body).toBe('red\ngreen\n');
-    expect((await send(port, '/data/train-labels-idx1-ubyte.gz')).status).toBe(404); // that folder's files only
-    // And read as fmgpu train reads it, under /dataset/.
     expect(JSON.parse((await send(port, '/dataset/manifest.json')).body)).toMatchObject({ classes: ['red', 'green'] });
     const images = (await sendBytes(port, '/dataset/train-images.bin')).body;
     expect(new Uint8Array(images)).toEqual(Uint8Array.from([...batch.subarray(1, 3073), ...batch.subarray(3074)]));
+    expect((await send(port, '/data/batches.meta.txt')).body).toBe('red\ngreen\n');
     stop.abort();
     expect(await done).toBe(0);
+    // A server with no dataset in memory serves the same files under /data/ (the page's fallback).
+    const bare = await startServer({ root: join(dir, 'site'), dataDir: data, port: 0 });
+    try {
+      const b = await sendBytes(bare.port, '/data/data_batch_1.bin');
+      expect(b.status).toBe(200);
+      expect(new Uint8Array(b.body)).toEqual(batch);
+      expect((await sendBytes(bare.port, '/data/test_batch.bin')).body.length).toBe(3073);
+      expect((await send(bare.port, '/data/batches.meta.txt')).body).toBe('red\ngreen\n');
+      expect((await send(bare.port, '/data/train-labels-idx1-ubyte.gz')).status).toBe(404); // that folder's files only
+    } finally {
+      await bare.close();
+    }
   });
 });

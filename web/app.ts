@@ -7,8 +7,8 @@ import {
   webgpuMissing,
   Trainer,
   fitOptions,
-  takeFirst,
-  splitValidation,
+  pageSets,
+  type PageSets,
   imagesOf,
   saveWeights,
   readWeights,
@@ -33,7 +33,7 @@ import { downloadBytes } from './download.ts';
 import { showingTrainLine } from './form.ts';
 import { pad } from './pad.ts';
 import { drawSample, namesOf, shapedInput } from './colour.ts';
-import { checkOptions, defaultSource, loadData, misfit, readyLine } from './data.ts';
+import { checkOptions, defaultSource, loadData, misfit, normalised, readyLine } from './data.ts';
 
 type State = 'starting' | 'nogpu' | 'idle' | 'training' | 'pausing' | 'paused' | 'stopping' | 'evaluating';
 
@@ -70,7 +70,14 @@ let samples: number[] = [];
 /** Epochs finished in the current run (a paused run resumes from there). */
 let done = 0;
 let stopRequested = false;
-let split: { key: string; train: Dataset; val: Dataset | null } | null = null;
+let split: (PageSets & { key: string }) | null = null;
+/**
+ * The training and test sets with the normalisation the current weights were trained with: a page
+ * run's (pageSets), a served run's (its run.json), else null: the data's own.
+ */
+let sets: { train: Dataset; test: Dataset } | null = null;
+/** A served run's colour normalisation (run/run.json), applied once the data arrives. */
+let runNorm: Dataset['normalize'] | null = null;
 /** The default model the editor shows, while it is left as it is: it follows the data once that arrives. */
 let shownDefault = defaultSource(null);
 
@@ -115,7 +122,7 @@ function showEpoch(e: EpochLog): void {
 async function showSamples(): Promise<void> {
   if (!data) return;
   if (samples.length === 0) samples = pick(data.test.n, 12);
-  const { test } = data;
+  const test = sets?.test ?? data.test;
   const model = fitting();
   const probs = model ? await model.predict(imagesOf(test, samples), samples.length) : null;
   const truths = samples.map((i) => test.labels[i]!);
@@ -151,7 +158,7 @@ async function evaluate(): Promise<void> {
   setState('evaluating');
   status(`Evaluating on ${data.test.n.toLocaleString('en')} test images…`);
   try {
-    const r = await trainer.evaluate(data.test);
+    const r = await trainer.evaluate(sets?.test ?? data.test);
     page.evaluation = r;
     // The report's drawing (src/report/svg.ts): markup of numbers and escaped class names.
     $('confusion').innerHTML = heatmap(r.confusion, namesOf(data));
@@ -173,10 +180,12 @@ async function train(): Promise<void> {
   if (wrong) return status(`${wrong}: change its input line (or remove it) to train on this data.`, true);
   const subset = Math.max(64, Math.min(data.train.n, Number(field('subset').value) || data.train.n));
   const validation = Math.min(0.9, Math.max(0, Number(field('validation').value) || 0));
-  const key = `${subset}:${validation}`;
+  const { split: kind, seed } = ir.train;
+  const key = `${subset}:${validation}:${kind}:${seed}`;
   // The same Dataset objects across runs: the trainer keeps them on the GPU by identity.
-  if (split?.key !== key) split = { key, ...splitValidation(takeFirst(data.train, subset), validation) };
+  if (split?.key !== key) split = { key, ...pageSets(data, { keep: subset, fraction: validation, split: kind, seed }) };
   const { train: tr, val } = split;
+  sets = split;
   const cpu = gpu.adapter.cpu;
   const o = fitOptions(ir, {
     epochs: Math.max(1, Number(field('epochs').value) || ir.train.epochs),
@@ -199,7 +208,7 @@ async function train(): Promise<void> {
   }
   stopRequested = false;
   setState('training');
-  const validating = val ? `, validating on ${val.n.toLocaleString('en')}` : '';
+  const validating = val ? `, validating on ${val.n.toLocaleString('en')}: ${split.validation}` : '';
   status(
     `${resumed ? 'Resuming' : 'Training'} on ${tr.n.toLocaleString('en')} images${validating}: ` +
       'the first steps compile the shaders.',
@@ -259,6 +268,7 @@ async function loadWeightsFrom(from: Blob | string, name: string, source: string
     t.params.load(tensors, name);
     trainer?.release();
     trainer = t;
+    sets = data && runNorm && name.startsWith('run/') ? normalised(data, runNorm) : null;
     page.progress = [];
     page.epochs = [];
     page.loaded = name;
@@ -279,6 +289,9 @@ async function loadServedRun(): Promise<void> {
   const { files } = (await res.json()) as { files: string[] };
   if (!files.includes('weights.safetensors')) return;
   const source = files.includes('model.net') ? await (await fetch('run/model.net')).text() : null;
+  // A colour run's normalisation, as eval and predict apply it (run.json, src/cli/common.ts).
+  if (files.includes('run.json'))
+    runNorm = ((await (await fetch('run/run.json')).json()) as { normalize?: Dataset['normalize'] }).normalize ?? null;
   await loadWeightsFrom('run/weights.safetensors', 'run/weights.safetensors', source);
 }
 
@@ -292,7 +305,7 @@ const ed = editor({
 const pad_ = pad(
   classify,
   (e) => status(message(e), true),
-  () => shapedInput(trainer?.ir ?? ed.model(), data),
+  () => shapedInput(trainer?.ir ?? ed.model(), data && sets ? { ...data, train: sets.train } : data),
 );
 
 buttons.train.addEventListener('click', () => void train());
@@ -347,6 +360,7 @@ async function start(): Promise<void> {
   setState('idle');
   if (!data) return;
   useData(data);
+  if (runNorm && page.loaded.startsWith('run/')) sets = normalised(data, runNorm);
   status(readyLine(data));
   await showSamples();
   pad_.again();

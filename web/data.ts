@@ -4,6 +4,7 @@
 // whether a model takes its images.
 import {
   loadServedData,
+  type Dataset,
   NUM_CLASSES,
   type CheckOptions,
   type ImageShape,
@@ -83,4 +84,10 @@ export function readyLine(d: ServedData): string {
     `Ready: ${d.name}, ${d.train.n.toLocaleString('en')} training and ${d.test.n.toLocaleString('en')} ` +
     `test images (${h}×${w}×${c}, ${d.classes.length} classes). Press Train.`
   );
+}
+
+/** The data's sets normalised as `norm` says (a served colour run's run.json); grey data stays pixel / 255. */
+export function normalised(d: ServedData, norm: NonNullable<Dataset['normalize']>): { train: Dataset; test: Dataset } {
+  if ((d.train.channels ?? 1) === 1) return { train: d.train, test: d.test };
+  return { train: { ...d.train, normalize: norm }, test: { ...d.test, normalize: norm } };
 }

@@ -117,9 +117,9 @@ function splitText(split: SplitKind, asked: 'auto' | SplitKind, fraction: number
 }
 
 /** A CSV file's form: the model's input (28×28×1 without an input line), labels named by `names`. */
-export function csvForm(ir: Pick<ModelIR, 'input'>, names: LabelNames): CsvForm {
+export function csvForm(ir: Pick<DataNeeds, 'input' | 'inputWhat'>, names: LabelNames): CsvForm {
   const { h, w, c } = ir.input;
-  return { rows: h, cols: w, channels: c, what: `the model's input ${h}x${w}x${c}`, names };
+  return { rows: h, cols: w, channels: c, what: ir.inputWhat ?? `the model's input ${h}x${w}x${c}`, names };
 }
 
 /**
@@ -142,7 +142,11 @@ function csvClasses(trainFile: string, train: Dataset, test: Dataset, testFile: 
  * What reading the data needs of a model: its input (a folder's images are resized to it, a CSV's
  * rows hold it) and the train line's hold-out (a tree of class folders keeps back its test set).
  */
-export type DataNeeds = Pick<ModelIR, 'input'> & { train: Pick<ModelIR['train'], 'validation' | 'seed'> };
+export type DataNeeds = Pick<ModelIR, 'input'> & {
+  train: Pick<ModelIR['train'], 'validation' | 'seed'>;
+  /** What set the input, for errors (default "the model's input HxWxC"; serve's --input has no model). */
+  inputWhat?: string;
+};
 
 /**
  * The training set (only --subset's first images) and the whole test set, from --data or
