@@ -232,7 +232,7 @@ describe('fmgpu serve', () => {
     expect(await done).toBe(0);
   });
 
-  it('--data DIR of a CIFAR-10 folder: read as fmgpu train reads it under /dataset/, its files under /data/', async () => {
+  it('--data DIR of a CIFAR-10 folder: read as fmgpu train reads it (/dataset/), its files (/data/)', async () => {
     const data = join(dir, 'cifar');
     mkdirSync(data, { recursive: true });
     const batch = Uint8Array.from({ length: 2 * 3073 }, (_, i) => (i * 7) % 256);
