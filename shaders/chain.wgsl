@@ -161,7 +161,7 @@ fn backward_chain(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg
 }
 
 // Max pooling whose windows do not overlap (P.blocks ≠ 0): one thread per pool output o writes its
-// block of the layer's output (lib/pool_window.wgsl block_start), g(o) at the argmax and 0 elsewhere,
+// block of the layer's output (lib/pool_window.wgsl block_of), g(o) at the argmax and 0 elsewhere,
 // each through act'. The dropout mask and the partial sums are computed once per window instead of
 // once per cell; the values, and their order of operations, are backward_chain's.
 @compute @workgroup_size(64)
@@ -173,17 +173,12 @@ fn backward_chain_blocks(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgrou
     let q = o - p * ohw;
     let oy = q / P.ow;
     let ox = q - oy * P.ow;
-    let y0 = block_start(oy, P.sh, P.pad_top);
-    let x0 = block_start(ox, P.sw, P.pad_left);
-    var y1 = P.h;
-    if (oy + 1u < P.oh) { y1 = block_start(oy + 1u, P.sh, P.pad_top); }
-    var x1 = P.w;
-    if (ox + 1u < P.ow) { x1 = block_start(ox + 1u, P.sw, P.pad_left); }
+    let blk = block_of(oy, ox);
     let base = p * P.h * P.w;
     let arg = argmax[o];
     let g = drop(dy_at(o), o);
-    for (var iy = y0; iy < y1; iy++) {
-      for (var ix = x0; ix < x1; ix++) {
+    for (var iy = blk.x; iy < blk.y; iy++) {
+      for (var ix = blk.z; ix < blk.w; ix++) {
         let k = iy * P.w + ix;
         put_dx(base + k, select(0.0, g, k == arg));
       }

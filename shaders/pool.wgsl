@@ -101,7 +101,7 @@ fn max_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: 
   }
 }
 
-// block_start(o, s, pad): lib/pool_window.wgsl.
+// block_of(oy, ox): lib/pool_window.wgsl.
 
 @compute @workgroup_size(64)
 fn max_backward_blocks(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -112,20 +112,15 @@ fn max_backward_blocks(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups
     let p = o.x;
     let oy = o.y;
     let ox = o.z;
-    let y0 = block_start(oy, P.sh, P.pad_top);
-    let x0 = block_start(ox, P.sw, P.pad_left);
-    var y1 = P.h;
-    if (oy + 1u < P.oh) { y1 = block_start(oy + 1u, P.sh, P.pad_top); }
-    var x1 = P.w;
-    if (ox + 1u < P.ow) { x1 = block_start(ox + 1u, P.sw, P.pad_left); }
+    let blk = block_of(oy, ox);
     let base = p * P.h * P.w;
     let arg = argmax[i];
     let g = src[i];
     if (P.accumulate != 0u) {
       dst[base + arg] += g;
     } else {
-      for (var iy = y0; iy < y1; iy++) {
-        for (var ix = x0; ix < x1; ix++) {
+      for (var iy = blk.x; iy < blk.y; iy++) {
+        for (var ix = blk.z; ix < blk.w; ix++) {
           let k = iy * P.w + ix;
           dst[base + k] = select(0.0, g, k == arg);
         }

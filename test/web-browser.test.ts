@@ -197,6 +197,18 @@ async function stroke(page: import('playwright-core').Page): Promise<{ width: nu
   return box;
 }
 
+/** Waits until the run the page started has trained and been evaluated, or has failed. */
+async function trainedAndEvaluated(page: import('playwright-core').Page): Promise<void> {
+  await page.waitForFunction(
+    () => {
+      const p = (window as unknown as { fmgpuPage: PageState }).fmgpuPage;
+      return (p.evaluation !== null && p.state === 'idle') || p.error !== '';
+    },
+    null,
+    { timeout: 100_000, polling: 250 },
+  );
+}
+
 interface PageState {
   state: string;
   adapter: string;
@@ -323,14 +335,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(await page.textContent('#train')).toBe('Resume');
       expect(await page.isEnabled('#stop')).toBe(true);
       await page.click('#train');
-      await page.waitForFunction(
-        () => {
-          const p = (window as unknown as { fmgpuPage: PageState }).fmgpuPage;
-          return (p.evaluation !== null && p.state === 'idle') || p.error !== '';
-        },
-        null,
-        { timeout: 100_000, polling: 250 },
-      );
+      await trainedAndEvaluated(page);
       const s = await state();
       expect(s.error).toBe('');
       expect(s.progress.length).toBeGreaterThanOrEqual(3);
@@ -497,14 +502,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
         await page.waitForFunction(() => (document.getElementById('batch') as HTMLInputElement).value === '16');
         await page.fill('#subset', '192');
         await page.click('#train');
-        await page.waitForFunction(
-          () => {
-            const p = (window as unknown as { fmgpuPage: PageState }).fmgpuPage;
-            return (p.evaluation !== null && p.state === 'idle') || p.error !== '';
-          },
-          null,
-          { timeout: 100_000, polling: 250 },
-        );
+        await trainedAndEvaluated(page);
         const s = await state();
         expect(s.error).toBe('');
         expect(s.epochs).toHaveLength(1);
@@ -594,14 +592,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
         await page.fill('#epochs', '1');
         await page.fill('#batch', '32');
         await page.click('#train');
-        await page.waitForFunction(
-          () => {
-            const p = (window as unknown as { fmgpuPage: PageState }).fmgpuPage;
-            return (p.evaluation !== null && p.state === 'idle') || p.error !== '';
-          },
-          null,
-          { timeout: 100_000, polling: 250 },
-        );
+        await trainedAndEvaluated(page);
         const s = await state();
         expect(s.error).toBe('');
         expect(s.epochs).toHaveLength(1);

@@ -18,3 +18,12 @@ fn block_start(o: u32, s: u32, pad: u32) -> u32 {
   if (o == 0u) { return 0u; }
   return o * s - pad;
 }
+
+// Output (oy, ox)'s block of the input when windows do not overlap: rows [b.x, b.y), columns [b.z, b.w).
+fn block_of(oy: u32, ox: u32) -> vec4u {
+  var y1 = P.h;
+  if (oy + 1u < P.oh) { y1 = block_start(oy + 1u, P.sh, P.pad_top); }
+  var x1 = P.w;
+  if (ox + 1u < P.ow) { x1 = block_start(ox + 1u, P.sw, P.pad_left); }
+  return vec4u(block_start(oy, P.sh, P.pad_top), y1, block_start(ox, P.sw, P.pad_left), x1);
+}
