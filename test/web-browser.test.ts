@@ -197,6 +197,20 @@ async function stroke(page: import('playwright-core').Page): Promise<{ width: nu
   return box;
 }
 
+/** The page at `url` once it says Ready, with its page errors collected and its state readable. */
+async function readyPage(context: import('playwright-core').BrowserContext, url: string) {
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  const state = (): Promise<PageState> =>
+    page.evaluate(() => (window as unknown as { fmgpuPage: PageState }).fmgpuPage);
+  await page.goto(url);
+  await page.waitForFunction(() => /^Ready/.test(document.getElementById('status')!.textContent ?? ''), null, {
+    timeout: 30_000,
+  });
+  return { page, problems, state };
+}
+
 /** Waits until the run the page started has trained and been evaluated, or has failed. */
 async function trainedAndEvaluated(page: import('playwright-core').Page): Promise<void> {
   await page.waitForFunction(
@@ -482,15 +496,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       cifarDir(cifar);
       const run = await startServer({ root: join(dir, 'site'), dataDir: cifar, port: 0 });
       try {
-        const page = await context.newPage();
-        const problems: string[] = [];
-        page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-        const state = (): Promise<PageState> =>
-          page.evaluate(() => (window as unknown as { fmgpuPage: PageState }).fmgpuPage);
-        await page.goto(run.url);
-        await page.waitForFunction(() => /^Ready/.test(document.getElementById('status')!.textContent ?? ''), null, {
-          timeout: 30_000,
-        });
+        const { page, problems, state } = await readyPage(context, run.url);
         expect(await page.textContent('#status')).toMatch(/^Ready: CIFAR-10, 192 training and 48 test images/);
         // The samples are the test set's, named by batches.meta.txt.
         const truths = await page.$$eval('#grid .sample .truth', (els) => els.map((e) => e.textContent));
@@ -566,15 +572,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       const served = readServedData({ dataDir: data, dataGiven: true, csv: null, testCsv: null, input: null });
       const run = await startServer({ root: join(dir, 'site'), dataset: datasetFiles(served), port: 0 });
       try {
-        const page = await context.newPage();
-        const problems: string[] = [];
-        page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-        const state = (): Promise<PageState> =>
-          page.evaluate(() => (window as unknown as { fmgpuPage: PageState }).fmgpuPage);
-        await page.goto(run.url);
-        await page.waitForFunction(() => /^Ready/.test(document.getElementById('status')!.textContent ?? ''), null, {
-          timeout: 30_000,
-        });
+        const { page, problems, state } = await readyPage(context, run.url);
         expect(await page.textContent('#status')).toBe(
           'Ready: bands, 192 training and 48 test images (16×16×1, 3 classes). Press Train.',
         );
