@@ -333,19 +333,31 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await page.fill('#batch', '32');
       await page.fill('#lr', '0.01');
       await page.fill('#validation', '0.125');
-      await page.click('#train');
-      // Pause after the first report, then resume: the run finishes the epoch from there.
-      await page.waitForFunction(
-        () => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.progress.length >= 1,
-        null,
-        { timeout: 60_000, polling: 100 },
+      // Pause at the first report, then resume: the run finishes the epoch from there. The page
+      // presses Pause itself, between two steps: a click sent from here could land after the last.
+      const pressed = page.evaluate(
+        () =>
+          new Promise<void>((done) => {
+            const page = (window as unknown as { fmgpuPage: PageState }).fmgpuPage;
+            const poll = (): void => {
+              if (page.progress.length === 0) return void setTimeout(poll, 0);
+              (document.getElementById('pause') as HTMLButtonElement).click();
+              done();
+            };
+            poll();
+          }),
       );
-      await page.click('#pause');
+      await page.click('#train');
+      await pressed;
       await page.waitForFunction(
-        () => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.state === 'paused',
+        () => {
+          const p = (window as unknown as { fmgpuPage: PageState }).fmgpuPage;
+          return p.state === 'paused' || p.error !== '';
+        },
         null,
         { timeout: 30_000, polling: 100 },
       );
+      expect((await state()).state).toBe('paused');
       expect(await page.textContent('#train')).toBe('Resume');
       expect(await page.isEnabled('#stop')).toBe(true);
       await page.click('#train');
