@@ -115,6 +115,9 @@ export function conv2dForward(
   const pool = io.pool;
   if (pool && !forwardPools(gpu, s))
     throw new ShapeError(`conv2d forward ${describe(s)} cannot pool 2x2 in its epilogue on this adapter`);
+  const rate = pool?.dropout?.rate;
+  if (rate !== undefined && !(rate > 0 && rate < 1))
+    throw new RangeError(`a fused dropout's rate must be in (0, 1), got ${rate}`);
   const variant = { HAS_BIAS: io.b ? 1 : 0, ...actConstants(act), ...(pool ? { DROPOUT: pool.dropout ? 1 : 0 } : {}) };
   const pooled = pool ? ` + maxpool 2x2${pool.dropout ? ` + dropout p=${pool.dropout.rate}` : ''}` : '';
   const label = `conv2d forward ${describe(s)}${pooled}`;
