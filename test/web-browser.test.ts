@@ -16,7 +16,7 @@ import type { BrowserContext } from 'playwright-core';
 import { decodeSafetensors } from '../src/model/safetensors.ts';
 import { channelStats, decodeCifar } from '../src/data/cifar.ts';
 import { datasetFiles, readServedData } from '../src/cli/serve-data.ts';
-import { idxDir } from './helpers/datasets.ts';
+import { classTree, FOLDER_COLOURS, idxDir } from './helpers/datasets.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -183,6 +183,7 @@ function cifarDir(dir: string): void {
 }
 
 const BANDS = ['low', 'mid', 'high'];
+const FOLDERS = Object.keys(FOLDER_COLOURS).sort();
 
 /** A vertical stroke down the pad (x 100, y 40 to 240 on screen); waits for its prediction. Returns the pad's box. */
 async function stroke(page: import('playwright-core').Page): Promise<{ width: number; height: number }> {
@@ -632,6 +633,46 @@ describe.skipIf(!HAVE_CHROMIUM)(
         expect(await page.textContent('#errors')).toContain(
           'model.net:3:1: error: the network ends in 10 outputs but the data has 3 classes',
         );
+        expect(problems).toEqual([]);
+        await page.close();
+      } finally {
+        await run.close();
+      }
+    }, 150_000);
+
+    it('one tree of class folders (PNG, JPEG, mixed sizes): resized, held out, validated as train does', async () => {
+      const tree = classTree(join(dir, 'tree'), 20);
+      const served = readServedData({ dataDir: tree, dataGiven: true, csv: null, testCsv: null, input: null });
+      const run = await startServer({ root: join(dir, 'site'), dataset: datasetFiles(served), port: 0 });
+      try {
+        const { page, problems, state } = await readyPage(context, run.url);
+        // 20 images a class, a seeded 20% of each class held out as the test set; resized to 32×32×3.
+        expect(await page.textContent('#status')).toBe(
+          'Ready: tree, 48 training and 12 test images (32×32×3, 3 classes). Press Train.',
+        );
+        const source = await page.inputValue('#source');
+        expect(source).toContain('\ninput 32x32x3\n');
+        expect(source).toContain('\ndense 3 softmax\n');
+        const truths = await page.$$eval('#grid .sample .truth', (els) => els.map((e) => e.textContent));
+        for (const t of truths) expect(FOLDERS.map((c) => `true: ${c}`)).toContain(t);
+
+        await page.fill('#epochs', '1');
+        await page.fill('#batch', '16');
+        await page.fill('#validation', '0.1');
+        await page.click('#train');
+        // The tree's test set was held out of its images: it validates, as fmgpu train's does.
+        await page.waitForFunction(() =>
+          /validating on 12: the test set/.test(document.getElementById('status')!.textContent ?? ''),
+        );
+        await trainedAndEvaluated(page);
+        const s = await state();
+        expect(s.error).toBe('');
+        expect(s.epochs).toHaveLength(1);
+        expect(s.epochs[0]!.val_loss).toBeGreaterThan(0);
+        expect(s.evaluation!.n).toBe(12);
+        expect(await page.$$eval('#confusion svg.heatmap rect.cell', (els) => els.length)).toBe(9);
+        const labels = await page.$$eval('#grid .sample .label', (els) => els.map((e) => e.textContent));
+        for (const l of labels) expect(FOLDERS).toContain(l);
         expect(problems).toEqual([]);
         await page.close();
       } finally {
