@@ -26,7 +26,7 @@ import { decodeSafetensors, encodeSafetensors } from './model/safetensors.ts';
 import { DataError, FmgpuError, GpuError } from './errors.ts';
 import { CLASS_NAMES, NUM_CLASSES, namesForOutputs } from './data/classes.ts';
 import { readManifest, servedSet } from './data/served.ts';
-import { channelsOf, gather, imageBytes, subset, validationSplit, type Dataset } from './data/dataset.ts';
+import { channelsOf, gather, imageBytes, spread, subset, validationSplit, type Dataset } from './data/dataset.ts';
 import { holdOut, sortedByClass, type SplitKind } from './data/split.ts';
 import { channelNorm } from './data/batch.ts';
 import { channelStats, concatDatasets, decodeCifar } from './data/cifar.ts';
@@ -292,7 +292,10 @@ export function pageSets(
       ? subset(all, o.keep)
       : gather(
           all,
-          Array.from({ length: o.keep }, (_, i) => Math.floor((i * all.n) / o.keep)),
+          spread(
+            Array.from({ length: all.n }, (_, i) => i),
+            o.keep,
+          ),
         );
   let sets: Omit<PageSets, 'test'>;
   if (data.heldOut) sets = { train: kept, val: data.test, validation: `the test set (${data.heldOut})` };

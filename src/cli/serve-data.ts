@@ -4,7 +4,6 @@
 // format, class names, image shape, counts) and each set's images (uint8, NCHW per image, as a
 // Dataset holds them) and labels. The page reads those instead of decoding files itself, so
 // whatever the CLI trains on, the page trains on.
-import { existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { DEFAULT_INPUT, trainDefaults, type SpatialShape } from '../../dsl/index.ts';
 import { CLASS_NAMES } from '../data/classes.ts';
@@ -60,9 +59,6 @@ export function readServedData(s: ServeSource): ServedData {
   if (s.dataGiven || !csv) flags.data = s.dataDir;
   const hold = { validation: TREE_HOLD_OUT, seed: trainDefaults().seed };
   const inputWhat = `--input ${shapeText(input)}${s.input ? '' : ' (the default)'}`;
-  const folder = !csv && existsSync(s.dataDir) && statSync(s.dataDir).isDirectory();
-  if (folder && dataFormat(s.dataDir) === 'folders' && ![1, 3, 4].includes(input.c))
-    throw new UsageError(`${inputWhat}: images are read as 1 (grey), 3 (RGB) or 4 (RGBA) channels, not ${input.c}`);
   const { train, test, classes, heldOut } = trainAndTest(flags, { input, train: hold, inputWhat });
   const format: Manifest['format'] = csv ? 'csv' : dataFormat(s.dataDir);
   const sized = format === 'folders' || format === 'csv';

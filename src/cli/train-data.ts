@@ -173,7 +173,8 @@ export function trainAndTest(
     classes = csvClasses(String(flags.csv), train, test, String(flags['test-csv']), names);
   } else {
     const dir = String(flags.data ?? DEFAULT_DATA_DIR);
-    const images = { input: ir.input, validation: ir.train.validation, seed: ir.train.seed };
+    const input = ir.inputWhat ? { ...ir.input, what: ir.inputWhat } : ir.input;
+    const images = { input, validation: ir.train.validation, seed: ir.train.seed };
     ({ train, test, classes, heldOut } = loadFashionMnist(dir, { subset: keep, images }));
     from = dir;
   }

@@ -44,6 +44,12 @@ export function gather(ds: Dataset, indices: readonly number[]): Dataset {
   return { ...ds, images, labels, n: indices.length };
 }
 
+/** `keep` of the items, evenly spaced through them (so each class of sorted data keeps its share); all when absent. */
+export function spread<T>(items: readonly T[], keep: number | undefined): T[] {
+  if (keep === undefined || keep >= items.length) return [...items];
+  return Array.from({ length: keep }, (_, i) => items[Math.floor((i * items.length) / keep)] as T);
+}
+
 /** The first n samples (all of them when n ≥ ds.n). */
 export function subset(ds: Dataset, n: number): Dataset {
   count(n, 'subset size');

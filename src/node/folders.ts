@@ -14,7 +14,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.ts';
 import { MAX_CLASSES } from '../data/classes.ts';
-import type { Dataset } from '../data/dataset.ts';
+import { spread, type Dataset } from '../data/dataset.ts';
 import { resizePlane, storedIndex } from '../data/image.ts';
 import { Rng } from '../util/rng.ts';
 import { GiB, formatBytes, openInput } from './files.ts';
@@ -25,6 +25,8 @@ export interface Target {
   h: number;
   w: number;
   c: number;
+  /** What set it, for errors (default "the model's input"; fmgpu serve's is its --input flag). */
+  what?: string;
 }
 
 /** The decoded images of one folder dataset at most (train and test together). */
@@ -83,7 +85,8 @@ function testListing(dir: string, classes: string[]): Listing {
 function checkTarget(t: Target, dir: string): void {
   if (t.c !== 1 && t.c !== 3 && t.c !== 4)
     throw new DataError(
-      `${dir}: images are read as 1 (grey), 3 (RGB) or 4 (RGBA) channels, but the model's input has ${t.c}`,
+      `${dir}: images are read as 1 (grey), 3 (RGB) or 4 (RGBA) channels, ` +
+        `but ${t.what ?? "the model's input"} has ${t.c}`,
     );
 }
 
@@ -132,12 +135,6 @@ function decodeAll(files: readonly { file: string; label: number }[], t: Target)
     labels[i] = label;
   });
   return { images, labels, n: files.length, rows: t.h, cols: t.w, ...(t.c > 1 ? { channels: t.c } : {}) };
-}
-
-/** `keep` of the files, evenly spaced through them (so every class keeps its share); all when absent. */
-function spread<T>(files: readonly T[], keep: number | undefined): T[] {
-  if (keep === undefined || keep >= files.length) return [...files];
-  return Array.from({ length: keep }, (_, i) => files[Math.floor((i * files.length) / keep)] as T);
 }
 
 /** What a tree holds out: the train line's validation fraction and seed. */
