@@ -12,9 +12,9 @@
 //             (shaders/conv2d_backward_input.wgsl main_split: src[z][c][N·HW], P.src_len floats each,
 //             HW = P.src_hw, C = P.src_c) summed from 0 in z order, as lib/gemm.wgsl reduce_splits sums
 //             them for S ≤ 16 (one thread an output): bit for bit the reduced dX, its pass dropped.
-//     s(i)  = unpool(g)(i): POOL 1 max: Σ g(o) over the windows o whose argmax is i (P.blocks ≠ 0:
-//             windows do not overlap, s = g(o) as max_backward_blocks writes it, and the entry
-//             backward_chain_blocks runs one thread per window, as that kernel does); POOL 2 avg:
+//     s(i)  = unpool(g)(i): POOL 1 max: Σ g(o) over the windows o whose argmax is i (windows that
+//             do not overlap: the entry backward_chain_blocks, one thread per window writing g(o) at
+//             the argmax, as max_backward_blocks does); POOL 2 avg:
 //             Σ g(o) / cnt(o) over the windows holding i; POOL 0: g(i)
 //     dx(i) = s(i) · act_grad_y(saved[i]) (FROM_OUTPUT = 1: saved is the layer's output y) or
 //             s(i) · act_grad_x(saved[i]) (saved is the activation's input x)
@@ -34,7 +34,7 @@ override SRC_SPLITS: u32 = 0u;
 
 struct Params {
   count: u32, planes: u32, h: u32, w: u32, oh: u32, ow: u32, kh: u32, kw: u32, sh: u32, sw: u32,
-  pad_top: u32, pad_left: u32, blocks: u32, seed: u32, rate: f32, scale: f32,
+  pad_top: u32, pad_left: u32, seed: u32, rate: f32, scale: f32,
   src_c: u32, src_hw: u32, src_len: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
@@ -45,15 +45,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> argmax: array<u32>;
 @group(0) @binding(5) var<storage, read> saved: array<f32>;
 
-// window(oy, ox): lib/pool_window.wgsl.
-
-// Outputs along one axis whose window holds input i: [lo, hi).
-fn span(i: u32, pad: u32, k: u32, s: u32, out: u32) -> vec2u {
-  let t = i + pad;
-  var lo = 0u;
-  if (t + 1u > k) { lo = (t + 1u - k + s - 1u) / s; }
-  return vec2u(lo, min(t / s + 1u, out));
-}
+// window(oy, ox), span(i, pad, k, s, out), block_of(oy, ox): lib/pool_window.wgsl.
 
 // Dropout of value v at element o (the identity when DROPOUT = 0).
 fn drop(v: f32, o: u32) -> f32 {
@@ -124,7 +116,7 @@ fn unpooled(p: u32, iy: u32, ix: u32) -> f32 {
       if (POOL == 1u) {
         if (argmax[o] == k) {
           let g = drop(dy_at(o), o);
-          if (P.blocks != 0u) { s = g; } else { s += g; }
+          s += g;
         }
       } else {
         let r = window(oy, ox);
@@ -160,7 +152,7 @@ fn backward_chain(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg
   }
 }
 
-// Max pooling whose windows do not overlap (P.blocks ≠ 0): one thread per pool output o writes its
+// Max pooling whose windows do not overlap (src/ops/pool.ts windowsApart): one thread per pool output o writes its
 // block of the layer's output (lib/pool_window.wgsl block_of), g(o) at the argmax and 0 elsewhere,
 // each through act'. The dropout mask and the partial sums are computed once per window instead of
 // once per cell; the values, and their order of operations, are backward_chain's.

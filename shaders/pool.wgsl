@@ -45,13 +45,7 @@ fn out_coords(i: u32) -> vec3u {
   return vec3u(p, q / P.ow, q % P.ow);
 }
 
-// Outputs along one axis whose window holds input i: [lo, hi), from o·s − pad ≤ i < o·s − pad + k.
-fn span(i: u32, pad: u32, k: u32, s: u32, out: u32) -> vec2u {
-  let t = i + pad;
-  var lo = 0u;
-  if (t + 1u > k) { lo = (t + 1u - k + s - 1u) / s; }
-  return vec2u(lo, min(t / s + 1u, out));
-}
+// span(i, pad, k, s, out): lib/pool_window.wgsl.
 
 @compute @workgroup_size(64)
 fn max_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,

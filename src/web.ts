@@ -10,6 +10,7 @@ import {
   summarize,
   formatError,
   DslError,
+  shapeText,
   type CheckOptions,
   type ModelIR,
 } from '../dsl/index.ts';
@@ -42,7 +43,7 @@ export { preprocessImage, type Preprocessed, preparePhoto, describePhoto, type P
 export { heatmap };
 
 export { openGpu, adapterName, NO_ADAPTER_HELP, type Gpu };
-export { parseNet, tryParseNet, summarize, formatError, DslError, type CheckOptions, type ModelIR };
+export { parseNet, tryParseNet, summarize, formatError, DslError, shapeText, type CheckOptions, type ModelIR };
 // FitOptions from the model's `train` and `augment` lines; `over` replaces any of them (the page's fields).
 export { fitOptions, Trainer, DivergedError, type FitOptions, type Progress, type EpochLog, type EvalResult };
 export { decodeSafetensors, encodeSafetensors };

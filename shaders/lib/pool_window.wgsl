@@ -2,6 +2,14 @@
 // the loader). It reads the including shader's uniform P: h, w (input), kh, kw (window), sh, sw
 // (stride), pad_top, pad_left (TF 'same': the smaller half first; 'valid': 0).
 
+// Outputs along one axis whose window holds input i: [lo, hi), from o·s − pad ≤ i < o·s − pad + k.
+fn span(i: u32, pad: u32, k: u32, s: u32, out: u32) -> vec2u {
+  let t = i + pad;
+  var lo = 0u;
+  if (t + 1u > k) { lo = (t + 1u - k + s - 1u) / s; }
+  return vec2u(lo, min(t / s + 1u, out));
+}
+
 // Real cells of output (oy, ox)'s window: rows [r.x, r.y), columns [r.z, r.w).
 fn window(oy: u32, ox: u32) -> vec4u {
   let ty = i32(oy * P.sh) - i32(P.pad_top);

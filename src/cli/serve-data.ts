@@ -5,7 +5,7 @@
 // Dataset holds them) and labels. The page reads those instead of decoding files itself, so
 // whatever the CLI trains on, the page trains on.
 import { basename } from 'node:path';
-import { DEFAULT_INPUT, trainDefaults, type SpatialShape } from '../../dsl/index.ts';
+import { DEFAULT_INPUT, shapeText, trainDefaults, type SpatialShape } from '../../dsl/index.ts';
 import { CLASS_NAMES } from '../data/classes.ts';
 import { channelsOf, type Dataset } from '../data/dataset.ts';
 import type { Manifest } from '../data/served.ts';
@@ -36,8 +36,6 @@ export interface ServedData {
   train: Dataset;
   test: Dataset;
 }
-
-const shapeText = (s: SpatialShape): string => `${s.h}x${s.w}x${s.c}`;
 
 /** `--input HxWxC` (C defaults to 1), within the language's bounds for an `input` line. */
 export function parseInputFlag(v: string): SpatialShape {

@@ -5,8 +5,7 @@ import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { escapeControl } from '../../dsl/index.ts';
-import type { SpatialShape } from '../../dsl/index.ts';
+import { escapeControl, shapeText, type SpatialShape } from '../../dsl/index.ts';
 import { DataError, FmgpuError, UsageError } from '../errors.ts';
 import { DEFAULT_DATA_DIR } from '../node/data.ts';
 import { findRoot, startServer, type RunningServer } from '../node/server.ts';
@@ -21,8 +20,6 @@ import {
   servedLines,
   type ServedData,
 } from './serve-data.ts';
-
-const shapeText = (s: SpatialShape): string => `${s.h}x${s.w}x${s.c}`;
 
 export const SERVE_HELP = `usage: fmgpu serve [--port N] [--host H] [--allow-host NAME]...
                    [--data DIR | --csv FILE --test-csv FILE] [--input HxWxC] [--run RUN]

@@ -14,15 +14,15 @@ export type CifarKind = 'cifar10' | 'cifar100';
 /** Bytes of one record: the label byte(s) and the image. */
 export const recordBytes = (kind: CifarKind): number => (kind === 'cifar10' ? 1 : 2) + IMAGE;
 
-/** The records of one batch file; `keep` stops after so many. A length not a whole number of records is refused. */
-export function decodeCifar(bytes: Uint8Array, kind: CifarKind, file: string, keep = Infinity): Dataset {
+/** The records of one batch file. A length not a whole number of records is refused. */
+export function decodeCifar(bytes: Uint8Array, kind: CifarKind, file: string): Dataset {
   const rec = recordBytes(kind);
   if (bytes.length === 0 || bytes.length % rec !== 0)
     throw new DataError(
       `${file}: ${bytes.length.toLocaleString('en-US')} bytes is not a whole number of ${rec}-byte ` +
         `${kind === 'cifar10' ? 'CIFAR-10' : 'CIFAR-100'} records (label${kind === 'cifar10' ? '' : 's'} + 32x32x3)`,
     );
-  const n = Math.min(bytes.length / rec, keep);
+  const n = bytes.length / rec;
   const labelAt = rec - IMAGE - 1; // CIFAR-100: the fine label, after the coarse one
   const images = new Uint8Array(n * IMAGE);
   const labels = new Uint8Array(n);

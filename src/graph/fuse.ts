@@ -34,7 +34,7 @@ import {
 import { conv2dForward, convShape, unsummedInputSplits } from '../ops/conv2d.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { nchw } from '../ops/geometry.ts';
-import type { Graph, Node, NodeOf, Tensor } from './graph.ts';
+import { numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 
 export type { DyParts };
 
@@ -198,9 +198,7 @@ function chainPool(p: PoolNode): ChainPool {
  * kernel writing that input's gradient; no head: no activation.
  */
 export function chainOf(f: BackwardFusion): BackwardChain {
-  const start = chainStart(f);
-  const first = f.head?.op === 'activation' || !f.head ? start.inputs[0] : start.out;
-  const count = (first?.shape ?? []).reduce((a, b) => a * b, 1);
+  const count = numel(chainInput(f).shape);
   const act: Act = f.head ? headAct(f.head) : { kind: 'linear' };
   const from = f.head?.op === 'activation' && !f.fromOutput ? 'input' : 'output';
   const dropout = f.dropout ? { rate: f.dropout.attrs.rate, seed: f.dropout.attrs.seed } : undefined;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { DataError } from '../errors.ts';
 import { checkLabels, labelNumbers, labelRange, parseClassList } from '../data/classes.ts';
 import { concatDatasets, decodeCifar, recordBytes, type CifarKind } from '../data/cifar.ts';
-import { subset, type Dataset } from '../data/dataset.ts';
+import type { Dataset } from '../data/dataset.ts';
 import { KiB, MiB, openInput } from './files.ts';
 import { folderLayout } from './folders.ts';
 
@@ -105,7 +105,7 @@ export function loadCifar(
   const test = testOf(dir, kind);
   const classes = cifarClasses(dir, kind, [...parts, test]);
   const train = concatDatasets(parts.map((p) => p.ds));
-  return { train: keep === undefined ? train : subset(train, keep), test: test.ds, classes };
+  return { train, test: test.ds, classes }; // readBatch read no more than `keep` records
 }
 
 /** Only a CIFAR folder's test set and its class names. */

@@ -145,7 +145,8 @@ function trainForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Disp
     gpu.kernel({
       shader: 'batchnorm',
       entry: 'stats',
-      constants: actConstants(s.act),
+      // stats reads no activation: one pipeline for every activation.
+      constants: actConstants(),
       params: p,
       bindings: [io.x, none, none, none, none, none, none, none, io.partial],
       workgroups,

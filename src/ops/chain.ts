@@ -7,7 +7,7 @@ import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { f32Bytes, perThread, streamWork } from '../gpu/work.ts';
 import { actConstants, actName, gradFromOutput } from './act.ts';
 import { FmgpuError } from '../errors.ts';
-import { poolGeometry, type PoolShape } from './pool.ts';
+import { poolGeometry, windowsApart, type PoolShape } from './pool.ts';
 
 export type PoolKind = 'max' | 'avg';
 
@@ -51,7 +51,7 @@ export interface DyParts {
 
 const POOL_CODES: Record<PoolKind | 'none', number> = { none: 0, max: 1, avg: 2 };
 
-function checkRate(d: ChainDropout | undefined): void {
+export function checkRate(d: ChainDropout | undefined): void {
   if (d && !(d.rate > 0 && d.rate < 1)) throw new RangeError(`a fused dropout's rate must be in (0, 1), got ${d.rate}`);
 }
 
@@ -59,7 +59,6 @@ function checkRate(d: ChainDropout | undefined): void {
 function chainParams(count: number, pool: ChainPool | undefined, d: ChainDropout | undefined, parts?: DyParts) {
   const s = pool?.shape;
   const g = s ? poolGeometry(s) : { oh: 1, ow: 1, padTop: 0, padLeft: 0 };
-  const blocks = s && s.strideH >= s.kh && s.strideW >= s.kw ? 1 : 0;
   return {
     count,
     planes: s ? s.n * s.c : count,
@@ -73,7 +72,6 @@ function chainParams(count: number, pool: ChainPool | undefined, d: ChainDropout
     sw: s?.strideW ?? 1,
     padTop: g.padTop,
     padLeft: g.padLeft,
-    blocks,
     seed: (d?.seed ?? 0) >>> 0,
     rate: { f32: d?.rate ?? 0 },
     scale: { f32: d ? 1 / (1 - d.rate) : 1 },
@@ -149,10 +147,11 @@ export function backwardChain(
   if (c.pool?.kind === 'max' && !io.argmax) throw new FmgpuError('a fused max unpooling needs its argmax buffer');
   if (c.act.kind !== 'linear' && !io.saved) throw new FmgpuError(`a fused ${actName(c.act)}' needs its saved tensor`);
   const s = c.pool?.shape;
-  const out = s ? s.n * s.c * poolGeometry(s).oh * poolGeometry(s).ow : c.count;
+  const g = s && poolGeometry(s);
+  const out = s && g ? s.n * s.c * g.oh * g.ow : c.count;
   const windows = s ? Math.ceil(s.kh / s.strideH) * Math.ceil(s.kw / s.strideW) : 1;
   // Max pooling without overlap: a thread per window writes its block (one mask, one argmax read).
-  const blocks = c.pool?.kind === 'max' && s !== undefined && s.strideH >= s.kh && s.strideW >= s.kw;
+  const blocks = c.pool?.kind === 'max' && s !== undefined && windowsApart(s);
   const threads = blocks ? out : c.count;
   const workgroups = gpu.spread(threads);
   const splits = c.dyParts?.splits ?? 1;

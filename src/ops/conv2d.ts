@@ -13,6 +13,7 @@ import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { grid } from '../gpu/runtime.ts';
 import { f32Bytes } from '../gpu/work.ts';
 import { actConstants, actName, gradFromOutput } from './act.ts';
+import { checkRate } from './chain.ts';
 import { laneKernel, laneWeightGradient, type ConvParams } from './conv2d_lanes.ts';
 import {
   conv2dGeometry,
@@ -115,9 +116,7 @@ export function conv2dForward(
   const pool = io.pool;
   if (pool && !forwardPools(gpu, s))
     throw new ShapeError(`conv2d forward ${describe(s)} cannot pool 2x2 in its epilogue on this adapter`);
-  const rate = pool?.dropout?.rate;
-  if (rate !== undefined && !(rate > 0 && rate < 1))
-    throw new RangeError(`a fused dropout's rate must be in (0, 1), got ${rate}`);
+  checkRate(pool?.dropout);
   const variant = { HAS_BIAS: io.b ? 1 : 0, ...actConstants(act), ...(pool ? { DROPOUT: pool.dropout ? 1 : 0 } : {}) };
   const pooled = pool ? ` + maxpool 2x2${pool.dropout ? ` + dropout p=${pool.dropout.rate}` : ''}` : '';
   const label = `conv2d forward ${describe(s)}${pooled}`;
@@ -170,7 +169,10 @@ export function conv2dBackwardInput(
   if (o.unsummed) {
     if (o.accumulate || unsummedInputSplits(gpu, s) === 0)
       throw new ShapeError(`conv2d backward input ${describe(s)} cannot leave its sum split`);
-    return conv2dBackwardInput(gpu, { dy: io.dy, w: io.w, dx: io.dx, parts: io.dx }, s).slice(0, 1);
+    // The split pass alone: the reduce pass made beside it (its uniform, its bind group) is freed.
+    const [split, ...reduce] = conv2dBackwardInput(gpu, { dy: io.dy, w: io.w, dx: io.dx, parts: io.dx }, s);
+    gpu.free(reduce);
+    return split ? [split] : [];
   }
   const g = conv2dGeometry(s);
   const accum = { ACCUM: o.accumulate ? 1 : 0 };

@@ -22,8 +22,8 @@ export interface Conv2dShape extends Window2d {
 }
 
 /**
- * How a pass may be tiled: `split` false where no partial-sums buffer can be given (a forward in the
- * graph today: the planner gives scratch to backward steps only); `target` workgroups (tests).
+ * How a pass may be tiled: `split` false where no partial-sums buffer can be given (a pooled forward,
+ * or a launcher given none); `target` workgroups (tests).
  */
 export interface ConvOptions {
   split?: boolean;

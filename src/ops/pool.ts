@@ -114,6 +114,9 @@ export function maxPoolForward(
   return poolKernel(gpu, 'max_forward', [io.x, io.y, io.argmax], s, false);
 }
 
+/** The windows do not overlap (stride ≥ window both ways, as in `pool 2`): each cell is in one at most. */
+export const windowsApart = (s: PoolShape): boolean => s.strideH >= s.kh && s.strideW >= s.kw;
+
 /**
  * dx[n,c,iy,ix] = Σ dy over the windows whose argmax (from maxPoolForward) is (iy, ix); 0 elsewhere.
  * Windows that do not overlap (stride ≥ window) are scattered from one thread per output, each
@@ -124,8 +127,7 @@ export function maxPoolBackward(
   io: { dy: BufferRef; argmax: BufferRef; dx: BufferRef },
   s: PoolShape,
 ): Dispatch[] {
-  if (s.strideH >= s.kh && s.strideW >= s.kw)
-    return poolKernel(gpu, 'max_backward_blocks', [io.dy, io.dx, io.argmax], s, true, false);
+  if (windowsApart(s)) return poolKernel(gpu, 'max_backward_blocks', [io.dy, io.dx, io.argmax], s, true, false);
   return poolKernel(gpu, 'max_backward', [io.dy, io.dx, io.argmax], s, true);
 }
 

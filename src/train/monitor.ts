@@ -91,8 +91,8 @@ export class Monitor {
 
   /** The monitored value of an epoch, lower is better. */
   value(log: EpochLog): number {
-    if (this.options.metric === 'val_accuracy' && log.val_accuracy !== undefined) return -log.val_accuracy;
-    return log.val_loss ?? log.loss;
+    const w = this.watched(log);
+    return w.metric === 'val_accuracy' ? -w.value : w.value;
   }
 
   /** Judges a finished epoch; `weights` reads the weights when they are the best so far and kept. */
