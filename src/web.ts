@@ -27,9 +27,9 @@ import { decodeSafetensors, encodeSafetensors } from './model/safetensors.ts';
 import { DataError, FmgpuError, GpuError } from './errors.ts';
 import { CLASS_NAMES, NUM_CLASSES, namesForOutputs } from './data/classes.ts';
 import { readManifest, servedSet } from './data/served.ts';
-import { channelsOf, gather, imageBytes, spread, subset, validationSplit, type Dataset } from './data/dataset.ts';
+import { channelsOf, gather, spread, subset, validationSplit, type Dataset } from './data/dataset.ts';
 import { holdOut, sortedByClass, type SplitKind } from './data/split.ts';
-import { channelNorm } from './data/batch.ts';
+import { imagesOf } from './data/batch.ts';
 import { channelStats, concatDatasets, decodeCifar } from './data/cifar.ts';
 import { checkLabels, parseClassList } from './data/classes.ts';
 import { describeResize, resizePhoto, type ImageShape, type ResizeSteps } from './data/resize.ts';
@@ -48,7 +48,7 @@ export { parseNet, tryParseNet, summarize, formatError, DslError, shapeText, typ
 export { fitOptions, Trainer, DivergedError, type FitOptions, type Progress, type EpochLog, type EvalResult };
 export { decodeSafetensors, encodeSafetensors };
 export { DataError, FmgpuError, GpuError };
-export { CLASS_NAMES, NUM_CLASSES, namesForOutputs, datasetFromIdx, type Dataset };
+export { CLASS_NAMES, NUM_CLASSES, namesForOutputs, datasetFromIdx, imagesOf, type Dataset };
 
 /** Why this browser cannot run the engine, or null when it can try (navigator.gpu exists in a secure context). */
 export function webgpuMissing(nav: Navigator = navigator): string | null {
@@ -317,26 +317,6 @@ export function splitValidation(ds: Dataset, fraction: number): { train: Dataset
   if (fraction <= 0) return { train: ds, val: null };
   const { train, val } = validationSplit(ds, fraction);
   return { train, val: val.n > 0 ? val : null };
-}
-
-/**
- * Images at `indices` as the network's input, n×channels×rows×cols: pixel/255, then the dataset's
- * own per-channel normalisation when it has one (as training's batches are).
- */
-export function imagesOf(ds: Dataset, indices: readonly number[]): Float32Array {
-  const px = imageBytes(ds);
-  const plane = ds.rows * ds.cols;
-  const norms = Array.from({ length: channelsOf(ds) }, (_, c) =>
-    ds.normalize ? channelNorm(ds.normalize, c) : { mean: 0, std: 1 },
-  );
-  const out = new Float32Array(indices.length * px);
-  indices.forEach((idx, i) => {
-    for (let j = 0; j < px; j++) {
-      const { mean, std } = norms[Math.floor(j / plane)]!;
-      out[i * px + j] = (ds.images[idx * px + j]! / 255 - mean) / std;
-    }
-  });
-  return out;
 }
 
 /** Metadata key under which the .net source travels with the weights (the CLI writes the same). */

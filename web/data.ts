@@ -4,6 +4,7 @@
 // whether a model takes its images.
 import {
   loadServedData,
+  shapeText,
   type Dataset,
   NUM_CLASSES,
   type CheckOptions,
@@ -14,8 +15,6 @@ import {
 
 /** The data's image shape, H×W×C. */
 export const shapeOf = (d: ServedData): ImageShape => ({ h: d.train.rows, w: d.train.cols, c: d.train.channels ?? 1 });
-
-const shapeText = (s: ImageShape): string => `${s.h}x${s.w}x${s.c}`;
 
 /** Fashion-MNIST's form: the page's default model needs no input line for it. */
 const isFashionShaped = (d: ServedData): boolean =>

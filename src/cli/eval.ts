@@ -17,7 +17,6 @@ import {
 import { checkLabels } from '../data/classes.ts';
 import { shapeSize } from '../../dsl/index.ts';
 import { channelsOf, type Dataset } from '../data/dataset.ts';
-import { channelNorm } from '../data/batch.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
 import { checkWeights, openCliGpu, runClasses, runModel, runNormalized } from './common.ts';
@@ -40,18 +39,6 @@ export const EVAL_FLAGS: Record<string, FlagSpec> = {
   adapter: { type: 'string', meta: 'NAME', help: 'pick the WebGPU adapter whose name contains NAME' },
   json: { type: 'bool', help: 'one JSON object per run (and per ensemble) on stdout' },
 };
-
-/** Every test image as the network's input, NCHW: pixel/255, or for colour runs (pixel/255 − mean[c]) / std[c]. */
-export function normalised(ds: Dataset): Float32Array {
-  const norm = ds.normalize;
-  if (!norm) return Float32Array.from(ds.images, (v) => v / 255);
-  const c = channelsOf(ds),
-    px = ds.rows * ds.cols;
-  return Float32Array.from(ds.images, (v, i) => {
-    const { mean, std } = channelNorm(norm, Math.floor(i / px) % c);
-    return (v / 255 - mean) / std;
-  });
-}
 
 interface Run {
   dir: string;

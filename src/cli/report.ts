@@ -16,7 +16,7 @@ import { renderReport, pickSamples, type ReportEnding, type ReportMetrics } from
 import { pca2 } from '../report/pca.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import { checkWeights, openCliGpu, runClasses, runModel, runNormalized } from './common.ts';
-import { normalised } from './eval.ts';
+import { imagesOf } from '../data/batch.ts';
 import { testSetFor, testSetLine } from './test-set.ts';
 import type { Out } from './progress.ts';
 
@@ -75,7 +75,7 @@ export async function runReport(trainer: Trainer, dir: string, given: Dataset, o
     images: test.images.subarray(0, n * imageBytes(test)),
     labels: test.labels.subarray(0, n),
   };
-  const x = normalised(first);
+  const x = imagesOf(first);
   const probs = await trainer.predict(x, n);
   const feats = await trainer.features(x, n);
   const width = n > 0 ? feats.length / n : 0;

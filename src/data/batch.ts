@@ -16,7 +16,7 @@ import { ShapeError } from '../errors.ts';
 import { chainWork, f32Bytes, type Work } from '../gpu/work.ts';
 import type { BufferLimits } from '../graph/limits.ts';
 import { Rng } from '../util/rng.ts';
-import { channelsOf, type Dataset } from './dataset.ts';
+import { channelsOf, imageBytes, type Dataset } from './dataset.ts';
 
 export interface GpuDataset {
   /** n·c·h·w pixel bytes (each sample NCHW), four to a u32 (little-endian). */
@@ -274,4 +274,27 @@ export function gatherEval(
       work: gatherWork(s.batch, d, false, false),
     }),
   ];
+}
+
+/**
+ * Images at `indices` (default: all) as the network's input, n×channels×rows×cols: pixel/255, then
+ * the dataset's own per-channel normalisation when it has one (as training's batches are).
+ */
+export function imagesOf(
+  ds: Dataset,
+  indices: readonly number[] = Array.from({ length: ds.n }, (_, i) => i),
+): Float32Array {
+  const px = imageBytes(ds);
+  const plane = ds.rows * ds.cols;
+  const norms = Array.from({ length: channelsOf(ds) }, (_, c) =>
+    ds.normalize ? channelNorm(ds.normalize, c) : { mean: 0, std: 1 },
+  );
+  const out = new Float32Array(indices.length * px);
+  indices.forEach((idx, i) => {
+    for (let j = 0; j < px; j++) {
+      const { mean, std } = norms[Math.floor(j / plane)]!;
+      out[i * px + j] = (ds.images[idx * px + j]! / 255 - mean) / std;
+    }
+  });
+  return out;
 }
