@@ -154,7 +154,9 @@ export class RunDir {
     }
     const run = new RunDir(path, RunDir.lockOrUnmake(path, made), made);
     try {
-      const others = readdirSync(path).filter((f) => f !== LOCK_FILE);
+      // The lock, and the files another fmgpu racing for it writes for a moment beside it
+      // (lock.ts: fmgpu.lock.<token>, fmgpu.lock.stale-<pid>), are not the folder's content.
+      const others = readdirSync(path).filter((f) => f !== LOCK_FILE && !f.startsWith(`${LOCK_FILE}.`));
       if (checkpointFolder(path))
         throw new UsageError(`${path} already holds a run: use --resume ${path} to continue it, or another --out`);
       const foreign = others.filter((f) => !RESTARTABLE.has(f) || !ownRunJson(path));
