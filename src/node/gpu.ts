@@ -21,11 +21,22 @@ export function installGlobals(): void {
   installed = true;
 }
 
+/**
+ * Dawn's instances, one per set of flags, kept for the life of the process. Dawn tears a collected
+ * instance down under its destroyed devices' driver threads: opening, destroying and dropping devices
+ * in a loop ended in a bus error, an abort in pthread_mutex_lock or a hang within a few dozen rounds on
+ * lavapipe, and never with the instance kept. A browser likewise has one navigator.gpu.
+ */
+const instances = new Map<string, GPU>();
+
 export async function openNodeGpu(options: NodeGpuOptions = {}): Promise<Gpu> {
   installGlobals();
   const flags: string[] = [];
   if (options.backend) flags.push(`backend=${options.backend}`);
   if (options.adapter) flags.push(`adapter=${options.adapter}`);
   flags.push(...(options.dawnFlags ?? []));
-  return openGpu(create(flags), options);
+  const key = flags.join('\n');
+  const instance = instances.get(key) ?? create(flags);
+  instances.set(key, instance);
+  return openGpu(instance, options);
 }
