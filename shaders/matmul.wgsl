@@ -8,14 +8,16 @@
 // Entry points and bindings:
 //   main         one pass: 0 params, 1 a, 2 b, 3 bias (any buffer when !HAS_BIAS), 4 c, 5 dbias (any
 //                other buffer without GEMM_SUMS 2: bias and weights may share a packed buffer, which
-//                must not also be bound writable). Dispatch (ceil(N/BN), ceil(M/BM)) workgroups of
-//                GEMM_TX × GEMM_TY threads.
+//                must not also be bound writable); the fused variant also 6 counter, 7 epi
+//                (lib/matmul_out_fused.wgsl).
+//                Dispatch (ceil(N/BN), ceil(M/BM)) workgroups of GEMM_TX × GEMM_TY threads.
 //   main_split   split-K: workgroup z multiplies K range [z·chunk, (z+1)·chunk) into its partial tile
 //                parts[z][M (+1 row of sums)][N]: 0 params, 1 a, 2 b, 3 parts. Dispatch (…, …, splits).
 //   reduce_splits  the partials summed in a fixed order, then the epilogue (lib/gemm.wgsl):
-//                0 params, 1 parts, 2 unused, 3 bias, 4 c, 5 dbias.
-// Uses act() from lib/activation.wgsl and the GEMM core from lib/gemm.wgsl, and the bindings,
-// uniform and variant flags from lib/matmul_io.wgsl, prepended by the loader.
+//                0 params, 1 parts, 2 unused, 3 bias, 4 c, 5 dbias (and fused: 6 counter, 7 epi).
+// Uses act() from lib/activation.wgsl, the GEMM core from lib/gemm.wgsl, the bindings, uniform and
+// variant flags from lib/matmul_io.wgsl and mm_store() from lib/matmul_out.wgsl (or, with a fused
+// epilogue, lib/matmul_out_fused.wgsl and rand01() from lib/random.wgsl), prepended by the loader.
 
 @group(0) @binding(5) var<storage, read_write> dbias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> gemm_parts_out: array<f32>;
@@ -62,12 +64,7 @@ fn gemm_store(row: u32, col: u32, v: f32) {
     dbias[col] = v;
     return;
   }
-  var x = v;
-  if (HAS_BIAS) { x += bias[col]; }
-  x = act(x);
-  let idx = row * P.n + col;
-  if (ACCUM) { x += c[idx]; }
-  c[idx] = x;
+  mm_store(row * P.n + col, col, v);
 }
 
 fn gemm_store4(row: u32, col: u32, v: vec4<f32>, count: u32) {

@@ -3,10 +3,11 @@
 // M rows, N columns, K inner (uniform P); all tensors row-major f32.
 // A is [M,K], or [K,M] when TRANS_A; B is [K,N], or [N,K] when TRANS_B; bias is [N]; C is [M,N].
 // GEMM rows m (shuffled from the lane that loaded them); columns n (one per lane).
-// Bindings: 0 params, 1 a, 2 b, 3 bias (any buffer when !HAS_BIAS), 4 c.
+// Bindings: 0 params, 1 a, 2 b, 3 bias (any buffer when !HAS_BIAS), 4 c (fused: 6 counter, 7 epi).
 // Dispatch: (ceil(N / (COLS·LANES)), ceil(M / (ROW_GROUPS·LANES))) workgroups of LANES.
-// Uses act() from lib/activation.wgsl and lanes_step() from lib/lanes.wgsl,
-// and the bindings, uniform and variant flags from lib/matmul_io.wgsl, prepended by the loader.
+// Uses act() from lib/activation.wgsl, lanes_step() from lib/lanes.wgsl, the bindings, uniform and
+// variant flags from lib/matmul_io.wgsl and mm_store() from lib/matmul_out.wgsl (or lib/matmul_out_fused.wgsl),
+// prepended by the loader.
 
 @compute @workgroup_size(LANES)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
@@ -42,12 +43,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     for (var j = 0u; j < COLS; j++) {
       let col = col0 + j * LANES;
       if (col < P.n) {
-        var v = acc[i * COLS + j];
-        if (HAS_BIAS) { v += bias[col]; }
-        v = act(v);
-        let idx = row * P.n + col;
-        if (ACCUM) { v += c[idx]; }
-        c[idx] = v;
+        mm_store(row * P.n + col, col, acc[i * COLS + j]);
       }
     }
   }

@@ -106,10 +106,13 @@ describe('summary', () => {
   it('--fusions: one line per fused kernel of a training step, naming its layers and ops', () => {
     const r = fmgpu('summary', 'examples/reference.net', '--fusions');
     expect(r.code).toBe(0);
-    expect(r.out).toContain('Fused kernels in a training step (7;');
+    expect(r.out).toContain('Fused kernels in a training step (8;');
     expect(r.out).toContain('\n  forward   conv1 conv2d + pool1 maxpool + dropout1 dropout: conv+maxpool+dropout\n');
     expect(r.out).toContain('\n  forward   pool3 maxpool + dropout3 dropout: maxpool+dropout\n');
-    expect(r.out).toContain("\n  backward  dense1 dense (relu') + dropout4 dropout: dropout+relu'");
+    expect(r.out).toContain('\n  forward   dense1 dense + dropout4 dropout: dense+dropout\n');
+    expect(r.out).toContain(
+      "\n  backward  dense1 dense (relu') + dropout4 dropout: dropout+relu' in dense2 dense's dX\n",
+    );
     expect(fmgpu('summary', 'examples/best.net', '--fusions').out).toContain(
       '\n  both ways res1.bn1 batchnorm + res1.act1 activation: batchnorm+relu\n',
     );

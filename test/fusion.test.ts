@@ -352,10 +352,11 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
       'forward   conv1 conv2d + pool1 maxpool + dropout1 dropout: conv+maxpool+dropout',
       'forward   conv2 conv2d + pool2 maxpool + dropout2 dropout: conv+maxpool+dropout',
       'forward   pool3 maxpool + dropout3 dropout: maxpool+dropout',
+      'forward   dense1 dense + dropout4 dropout: dense+dropout',
       "backward  conv1 conv2d (relu') + pool1 maxpool + dropout1 dropout: dropout+maxunpool+relu'",
       "backward  conv2 conv2d (relu') + pool2 maxpool + dropout2 dropout: dropout+maxunpool+relu'",
       "backward  conv3 conv2d (relu') + pool3 maxpool + dropout3 dropout: dropout+maxunpool+relu'",
-      "backward  dense1 dense (relu') + dropout4 dropout: dropout+relu'",
+      "backward  dense1 dense (relu') + dropout4 dropout: dropout+relu' in dense2 dense's dX",
     ]);
   });
 
@@ -364,10 +365,11 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
       'forward   avgpool1 avgpool + dropout1 dropout: avgpool+dropout',
       'forward   conv2 conv2d + pool1 maxpool + dropout2 dropout: conv+maxpool+dropout',
       'forward   pool2 maxpool + dropout3 dropout: maxpool+dropout',
+      'forward   dense1 dense + dropout4 dropout: dense+dropout',
       "backward  conv1 activation (gelu') + avgpool1 avgpool + dropout1 dropout: dropout+avgunpool+gelu'",
       'backward  conv2 conv2d + pool1 maxpool + dropout2 dropout: dropout+maxunpool',
       'backward  pool2 maxpool + dropout3 dropout: dropout+maxunpool',
-      "backward  dense1 dense (tanh') + dropout4 dropout: dropout+tanh'",
+      "backward  dense1 dense (tanh') + dropout4 dropout: dropout+tanh' in dense2 dense's dX",
     ]);
   });
 
@@ -416,7 +418,7 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
     const pool3 = b.graph.nodes.find((n) => n.layer === 'pool3')?.out;
     if (!pool3) throw new Error('no pool3');
     const kept = findFusions(b.graph, { training: true, logits: b.logits, keep: [pool3] }).map(describeFusion);
-    expect(kept).toHaveLength(6);
+    expect(kept).toHaveLength(7);
     expect(kept.filter((l) => l.includes('dropout3'))).toEqual([]);
     expect(kept).toContain("backward  conv3 conv2d (relu') + pool3 maxpool: maxunpool+relu'");
   });
@@ -445,7 +447,17 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     for (let i = 0; i < steps; i++) {
       const x = rangeOf(p.buffer(built.x));
       const y = rangeOf(p.buffer(built.labels));
-      g.write(x.buffer, f32(rng.floats(batch * 64, 0, 1)), x.offset);
+      g.write(
+        x.buffer,
+        f32(
+          rng.floats(
+            built.x.shape.reduce((a, b) => a * b, 1),
+            0,
+            1,
+          ),
+        ),
+        x.offset,
+      );
       g.write(
         y.buffer,
         Uint32Array.from({ length: batch }, () => rng.int(10)),
@@ -462,6 +474,32 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     for (const b of [counter, stats, rates]) g.release(b);
     return { weights, fusions, labels, forward };
   }
+
+  // On the tiled kernels as an H100 gets them dense1 splits K: its reduce pass runs the dropout epilogue.
+  it("a dense layer's epilogues: its dropout, and the chain below in the next layer's dX (gpu tiles)", async () => {
+    const src = 'input 24x24x1\ndense 24 relu\ndropout 0.3\ndense 10 softmax';
+    for (const tiles of [false, true]) {
+      const fused = await train(src, true, 4, tiles);
+      const unfused = await train(src, false, 4, tiles);
+      expect(
+        fused.forward.filter((l) => l.startsWith('dropout')),
+        'no dropout kernel',
+      ).toEqual([]);
+      expect(fused.forward.filter((l) => l.includes('x24 + dropout p=0.3')).length, 'dense1 drops out').toBeGreaterThan(
+        0,
+      );
+      if (tiles) expect(fused.forward.join()).toMatch(/x24 \+ dropout p=0\.3 reduce \d+ splits/);
+      expect(
+        fused.labels.filter((l) => l.startsWith('chain.')),
+        'no chain kernel',
+      ).toEqual([]);
+      expect(
+        fused.labels.filter((l) => l.includes("x24 + dropout+relu' p=0.3")),
+        "dense2's dX",
+      ).toHaveLength(1);
+      for (const [name, t] of unfused.weights) expect(fused.weights.get(name)?.data, name).toEqual(t.data);
+    }
+  });
 
   it.each([
     ['the small model', 'input 8x8x1\nconv 4 3x3 same relu\npool 2\ndropout 0.1\ndense 10 softmax'],

@@ -45,15 +45,19 @@ const family = (g: Gpu): string => `${g.adapter.cpu ? 'cpu' : 'gpu'} lanes=${g.l
 // 2026-12 (issue 17, conv epilogue): a conv whose only reader is a 2×2 max pooling of its even output
 // pools (and drops out) in its own epilogue (fuse.ts): reference.net forward −2 (conv1, conv2; conv3's
 // 7×7 output is odd), leaky.net −2 (no dropout there); bytes unchanged (the pooled tensor is written either way).
+// 2026-12 (issue 17, dense epilogues): a dense layer whose only reader is a dropout drops out in its own
+// epilogue, and a backward chain without pooling read by a dense layer alone runs in that layer's dX
+// (fuse.ts): reference.net and leaky.net forward −1 and backward −1; batchnorm.net backward −1 (its chain is
+// batchnorm+relu, dropout: no dense forward to fuse); bytes unchanged (the same tensors are written).
 const PINS: Record<string, Record<string, Pin>> = {
   'cpu lanes=8 side=8': {
-    'reference.net training': { plannedBytes: 30254384, forward: 9, backward: 16, labels: '3fd95b3e' },
+    'reference.net training': { plannedBytes: 30254384, forward: 8, backward: 15, labels: '93c31733' },
     'reference.net inference': { plannedBytes: 9834752, forward: 10, backward: 0, labels: 'a588c48a' },
     'residual.net training': { plannedBytes: 34020400, forward: 14, backward: 32, labels: 'dbfa2761' },
     'residual.net inference': { plannedBytes: 9834752, forward: 14, backward: 0, labels: '9832f285' },
-    'batchnorm.net training': { plannedBytes: 55851312, forward: 15, backward: 18, labels: '965f8f53' },
+    'batchnorm.net training': { plannedBytes: 55851312, forward: 15, backward: 17, labels: '78fd65b0' },
     'batchnorm.net inference': { plannedBytes: 14653184, forward: 14, backward: 0, labels: '871908e2' },
-    'leaky.net training': { plannedBytes: 28484400, forward: 7, backward: 13, labels: '067f00c6' },
+    'leaky.net training': { plannedBytes: 28484400, forward: 6, backward: 12, labels: '02232285' },
     'leaky.net inference': { plannedBytes: 9834752, forward: 8, backward: 0, labels: '1d3e7cda' },
   },
 };

@@ -3,7 +3,8 @@
 // A is [M,K], or [K,M] when TRANS_A; B is [K,N], or [N,K] when TRANS_B; bias is [N]; C is [M,N].
 // The tiled kernel splits K `splits` ways in chunks of `chunk` (matmul.wgsl); the lane kernel reads
 // neither.
-struct Params { m: u32, n: u32, k: u32, splits: u32, chunk: u32 }
+// seed, rate and scale are lib/matmul_out_fused.wgsl's (unread by the plain kernels).
+struct Params { m: u32, n: u32, k: u32, splits: u32, chunk: u32, seed: u32, rate: f32, scale: f32 }
 @group(0) @binding(0) var<uniform> P: Params;
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -14,3 +15,12 @@ override ACCUM: bool = false;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+// C[i] from the GEMM's value v at column col: the bias, the activation and the accumulation.
+fn mm_value(i: u32, col: u32, v: f32) -> f32 {
+  var x = v;
+  if (HAS_BIAS) { x += bias[col]; }
+  x = act(x);
+  if (ACCUM) { x += c[i]; }
+  return x;
+}

@@ -10,6 +10,8 @@ import conv from '../../shaders/lib/conv.wgsl';
 import convOut from '../../shaders/lib/conv_out.wgsl';
 import convOutPool from '../../shaders/lib/conv_out_pool.wgsl';
 import matmulIo from '../../shaders/lib/matmul_io.wgsl';
+import matmulOut from '../../shaders/lib/matmul_out.wgsl';
+import matmulOutFused from '../../shaders/lib/matmul_out_fused.wgsl';
 import matmul from '../../shaders/matmul.wgsl';
 import matmulLanes from '../../shaders/matmul_lanes.wgsl';
 import conv2dForward from '../../shaders/conv2d_forward.wgsl';
@@ -30,14 +32,17 @@ import reduce from '../../shaders/reduce.wgsl';
 import batch from '../../shaders/batch.wgsl';
 
 const SHADERS = {
-  matmul: [matmulIo, activation, gemm, matmul],
+  matmul: [matmulIo, activation, matmulOut, gemm, matmul],
+  // A dense layer's dropout, or the backward chain below its dX, in the epilogue (fuse.ts dense fusions).
+  matmul_fused: [random, matmulIo, activation, matmulOutFused, gemm, matmul],
   conv2d_forward: [conv, activation, gemm, convOut, conv2dForward],
   // The forward with a 2×2 max pooling and dropout in its epilogue (fuse.ts conv+maxpool+dropout).
   conv2d_forward_pool: [conv, activation, random, gemm, convOutPool, conv2dForward],
   conv2d_backward_input: [conv, gemm, conv2dBackwardInput],
   conv2d_backward_weights: [conv, gemm, conv2dBackwardWeights],
   // lib/lanes.wgsl opens with `enable subgroups;`, so it comes first.
-  matmul_lanes: [lanes, matmulIo, activation, matmulLanes],
+  matmul_lanes: [lanes, matmulIo, activation, matmulOut, matmulLanes],
+  matmul_lanes_fused: [lanes, random, matmulIo, activation, matmulOutFused, matmulLanes],
   conv2d_forward_lanes: [lanes, conv, activation, convOut, conv2dForwardLanes],
   conv2d_forward_lanes_pool: [lanes, conv, activation, random, convOutPool, conv2dForwardLanes],
   conv2d_backward_input_lanes: [lanes, conv, conv2dBackwardInputLanes],

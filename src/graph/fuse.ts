@@ -5,7 +5,8 @@
 //             A conv whose only reader is a 2×2, stride-2 max pooling (with or without that dropout)
 //             takes the pooling into its own epilogue where its forward is one pass of whole windows
 //             (src/ops/conv2d.ts forwardPools): one dispatch writes Y, the pooled (dropped) output and
-//             the argmax.
+//             the argmax. A dense layer whose only reader is an active dropout drops out in its
+//             epilogue (shaders/lib/matmul_out_fused.wgsl): one dispatch writes Y and the dropped output.
 //   backward: a chain head → pooling → dropout, each the only reader of the one before (at least two
 //             of the three elementary backwards present): dropoutᵀ, unpooling and the head's
 //             activation derivative in one pass. The head is a conv or dense layer with its fused
@@ -13,7 +14,9 @@
 //             dZ) or a standalone activation (derivative from its kept input X; its backward is the
 //             chain's). A chain may start at the pooling (no head) and needs no pooling or no dropout.
 //             A stride-1 conv whose dX is all the chain reads, split-K 2 to 16 ways, leaves its partial
-//             sums: the chain adds them up on its way (dxParts), in place of the reduce pass.
+//             sums: the chain adds them up on its way (dxParts), in place of the reduce pass. A chain
+//             without pooling whose output only a dense layer reads runs in that layer's dX epilogue
+//             (dxChain): the dX kernel writes the chain's gradient, and the chain has no kernel of its own.
 //   batchnorm + activation (training; the activation the only reader of the batchnorm's output):
 //             forward: one pass writes act(batchnorm(x)), the batchnorm's output never exists;
 //             backward: act'(z) folded into the batchnorm backward's reads (z recomputed from x), unless a
@@ -23,29 +26,23 @@
 // ops around it run unfused, as always. Fusions are data, so they can be listed (describeFusion).
 import type { Act } from '../../dsl/ir.ts';
 import { actName, gradFromOutput } from '../ops/act.ts';
-import {
-  backwardChain,
-  chainName,
-  poolDropoutForward,
-  type BackwardChain,
-  type ChainPool,
-  type DyParts,
-} from '../ops/chain.ts';
-import { conv2dForward, convShape, unsummedInputSplits } from '../ops/conv2d.ts';
-import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
+import { chainName, type BackwardChain, type ChainPool, type DyParts } from '../ops/chain.ts';
 import { nchw } from '../ops/geometry.ts';
 import { numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 
 export type { DyParts };
 
-type PoolNode = NodeOf<'maxpool'> | NodeOf<'avgpool'>;
+export type PoolNode = NodeOf<'maxpool'> | NodeOf<'avgpool'>;
 type HeadNode = NodeOf<'conv2d'> | NodeOf<'dense'> | NodeOf<'activation'>;
 
 export interface ForwardFusion {
   kind: 'forward';
-  /** A conv that pools in its epilogue (then the pooling is a 2×2, stride-2 max pooling). */
-  conv: NodeOf<'conv2d'> | null;
-  pool: PoolNode;
+  /**
+   * A conv that pools in its epilogue (then the pooling is a 2×2, stride-2 max pooling), or a dense
+   * layer that drops out in its epilogue (then there is no pooling).
+   */
+  head: NodeOf<'conv2d'> | NodeOf<'dense'> | null;
+  pool: PoolNode | null;
   dropout: NodeOf<'dropout'> | null;
 }
 
@@ -56,6 +53,8 @@ export interface BackwardFusion {
   fromOutput?: boolean;
   pool: PoolNode | null;
   dropout: NodeOf<'dropout'> | null;
+  /** The dense layer whose dX runs this chain in its epilogue (no pooling; the dense the dropout's only reader). */
+  dx?: NodeOf<'dense'>;
 }
 
 /** A batchnorm and the activation reading its output; `backward`: act' folded into its backward too. */
@@ -117,8 +116,11 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     if (ops < 2) continue;
     for (const c of chain) taken.add(c);
     const conv = head?.op === 'conv2d' && pool && poolsInEpilogue(head, pool, o) ? head : null;
-    if (pool && (dropout || conv)) forward.push({ kind: 'forward', conv, pool, dropout });
-    backward.push({ kind: 'backward', head, pool, dropout });
+    if (pool && (dropout || conv)) forward.push({ kind: 'forward', head: conv, pool, dropout });
+    else if (head?.op === 'dense' && dropout) forward.push({ kind: 'forward', head, pool: null, dropout });
+    const below = dropout && !pool && head && headAct(head).kind !== 'linear' ? soleReader(dropout.out) : null;
+    const dx = below?.op === 'dense' ? (below as NodeOf<'dense'>) : undefined;
+    backward.push({ kind: 'backward', head, pool, dropout, ...(dx ? { dx } : {}) });
   }
   return [...forward, ...batchnormFusions(graph, soleReader, backward), ...backward];
 }
@@ -150,18 +152,29 @@ function poolsInEpilogue(conv: NodeOf<'conv2d'>, pool: PoolNode, o: FusionOption
 
 /** The fusions by the nodes they start and end at: how the planner finds them as it walks the graph. */
 export interface FusionIndex {
-  /** Forward: by the pooling node, which runs the fused kernel (its dropout then runs nothing). */
+  /**
+   * Forward: by the node that runs the fused kernel, the pooling (or, for a dense layer's, the dropout);
+   * the chain's other nodes then run nothing.
+   */
   forward: Map<Node, ForwardFusion>;
-  /** Forward: dropout nodes whose work the pooling did. */
+  /** Forward: the nodes whose work a fused kernel did. */
   absorbed: Set<Node>;
   /** Backward: by the chain's last node, whose output gradient the fused kernel reads. */
   backward: Map<Node, BackwardFusion>;
+  /** Backward: by the dense layer whose dX runs the chain in its epilogue. */
+  dx: Map<Node, BackwardFusion>;
   /** Batchnorm + activation: by the batchnorm (which runs the fused kernels) and by the activation. */
   batchnorm: Map<Node, BnActFusion>;
 }
 
 export function indexFusions(fusions: readonly Fusion[]): FusionIndex {
-  const ix: FusionIndex = { forward: new Map(), absorbed: new Set(), backward: new Map(), batchnorm: new Map() };
+  const ix: FusionIndex = {
+    forward: new Map(),
+    absorbed: new Set(),
+    backward: new Map(),
+    dx: new Map(),
+    batchnorm: new Map(),
+  };
   for (const f of fusions) {
     if (f.kind === 'batchnorm') {
       ix.batchnorm.set(f.bn, f).set(f.act, f);
@@ -169,13 +182,15 @@ export function indexFusions(fusions: readonly Fusion[]): FusionIndex {
       continue;
     }
     if (f.kind === 'forward') {
-      ix.forward.set(f.pool, f);
-      for (const n of [f.conv, f.dropout]) if (n) ix.absorbed.add(n);
+      const runner = f.pool ?? f.dropout;
+      if (runner) ix.forward.set(runner, f);
+      for (const n of [f.head, f.pool, f.dropout]) if (n && n !== runner) ix.absorbed.add(n);
       continue;
     }
     // The chain's last node: the fused kernel reads its output's gradient.
     const last = f.dropout ?? f.pool ?? f.head;
     if (last) ix.backward.set(last, f);
+    if (f.dx) ix.dx.set(f.dx, f);
   }
   return ix;
 }
@@ -187,7 +202,7 @@ const chainStart = (f: BackwardFusion): Node => {
   return first;
 };
 
-function chainPool(p: PoolNode): ChainPool {
+export function chainPool(p: PoolNode): ChainPool {
   const [n, c, h, w] = nchw(p.inputs[0]?.shape, `${p.layer ?? p.op} input`);
   return { kind: p.op === 'maxpool' ? 'max' : 'avg', shape: { n, c, h, w, ...p.attrs } };
 }
@@ -209,12 +224,12 @@ export function chainOf(f: BackwardFusion): BackwardChain {
 export const writesPreActivation = (f: BackwardFusion): boolean => f.head !== null && f.head.op !== 'activation';
 
 /** The tensor the fused backward reads for the activation derivative: Y (conv, dense) or X (activation). */
-function chainSaved(f: BackwardFusion): Tensor | null {
+export function chainSaved(f: BackwardFusion): Tensor | null {
   if (!f.head || headAct(f.head).kind === 'linear') return null;
   return f.head.op === 'activation' && !f.fromOutput ? (f.head.inputs[0] ?? null) : f.head.out;
 }
 
-const named = (n: Node): string => `${n.layer ?? '?'} ${n.op}`;
+export const named = (n: Node): string => `${n.layer ?? '?'} ${n.op}`;
 
 /** One line naming the layers and ops a fused kernel joins: `backward  conv1 conv2d relu' + pool1 maxpool + …`. */
 export function describeFusion(f: Fusion): string {
@@ -223,123 +238,16 @@ export function describeFusion(f: Fusion): string {
     return `${way} ${named(f.bn)} + ${named(f.act)}: batchnorm+${actName(f.act.attrs.act)}`;
   }
   if (f.kind === 'forward') {
-    const nodes: Node[] = [f.conv, f.pool, f.dropout].flatMap((n) => (n ? [n] : []));
-    const ops = [f.conv && 'conv', `${f.pool.op === 'maxpool' ? 'max' : 'avg'}pool`, f.dropout && 'dropout'];
+    const nodes: Node[] = [f.head, f.pool, f.dropout].flatMap((n) => (n ? [n] : []));
+    const head = f.head && (f.head.op === 'conv2d' ? 'conv' : 'dense');
+    const ops = [head, f.pool && `${f.pool.op === 'maxpool' ? 'max' : 'avg'}pool`, f.dropout && 'dropout'];
     return `forward   ${nodes.map(named).join(' + ')}: ${ops.filter(Boolean).join('+')}`;
   }
   const parts: string[] = [];
   if (f.head) parts.push(`${named(f.head)}${headAct(f.head).kind === 'linear' ? '' : ` (${headAct(f.head).kind}')`}`);
   if (f.pool) parts.push(named(f.pool));
   if (f.dropout) parts.push(named(f.dropout));
-  return `backward  ${parts.join(' + ')}: ${chainName(chainOf(f))}`;
-}
-
-// --- the planner's steps (src/graph/plan.ts) ----------------------------------------------------
-
-/** A planned step's tensors and kernels (plan.ts Step). */
-export interface FusedStep {
-  reads: Tensor[];
-  writes: Tensor[];
-  scratch: number[][];
-  emit(buf: (t: Tensor) => BufferRef): Dispatch[];
-}
-
-/** The fused forward as a step; a max pooling's argmax (saved for the backward) is returned to keep. */
-export function forwardStep(
-  gpu: Gpu,
-  graph: Graph,
-  f: ForwardFusion,
-  counter: GPUBuffer,
-): FusedStep & { saved: Tensor[] } {
-  const x = f.pool.inputs[0];
-  if (!x) throw new Error(`${named(f.pool)} has no input`);
-  const saved = f.pool.op === 'maxpool' ? [graph.tensor(f.pool.out.shape, 'temp', 'u32')] : [];
-  const out = (f.dropout ?? f.pool).out;
-  const dropout = f.dropout ? { rate: f.dropout.attrs.rate, seed: f.dropout.attrs.seed } : undefined;
-  if (f.conv) return convPoolStep(gpu, f.conv, { out, argmax: saved, counter, dropout });
-  if (!dropout) throw new Error(`${named(f.pool)}: a forward fusion without a conv needs its dropout`);
-  return {
-    reads: [x],
-    writes: [out, ...saved],
-    scratch: [],
-    saved,
-    emit: (buf) => {
-      const io = { x: buf(x), y: buf(out), argmax: saved[0] && buf(saved[0]), counter };
-      return poolDropoutForward(gpu, io, chainPool(f.pool), dropout);
-    },
-  };
-}
-
-/** The conv with the pooling (and dropout) in its epilogue: writes Y (act' reads it), the pooled output and argmax. */
-function convPoolStep(
-  gpu: Gpu,
-  conv: NodeOf<'conv2d'>,
-  o: { out: Tensor; argmax: Tensor[]; counter: GPUBuffer; dropout?: { rate: number; seed: number } },
-): FusedStep & { saved: Tensor[] } {
-  const [x, w, b] = conv.inputs;
-  const argmax = o.argmax[0];
-  if (!x || !w || !argmax) throw new Error(`${named(conv)}: a pooled conv needs its input, weights and argmax`);
-  const s = convShape(
-    conv.inputs.map((t) => t.shape),
-    conv.attrs,
-  );
-  return {
-    reads: [...conv.inputs, ...conv.state],
-    writes: [conv.out, o.out, argmax],
-    scratch: [],
-    saved: o.argmax,
-    emit: (buf) => {
-      const pool = { pooled: buf(o.out), argmax: buf(argmax), counter: o.counter, dropout: o.dropout };
-      return conv2dForward(gpu, { x: buf(x), w: buf(w), b: b && buf(b), y: buf(conv.out), pool }, s, conv.attrs.act);
-    },
-  };
-}
-
-/**
- * The fused backward as a step, from the chain's output gradient `dy` into a fresh tensor `target`
- * (the head's dZ, or the chain input's gradient: writesPreActivation says which).
- */
-export function backwardStep(
-  gpu: Gpu,
-  f: BackwardFusion,
-  io: { dy: Tensor; target: Tensor; argmax: Tensor | undefined; counter: GPUBuffer; dyParts?: DyParts },
-): FusedStep {
-  const saved = chainSaved(f);
-  const extra = [io.argmax, saved].filter((t): t is Tensor => t != null);
-  return {
-    reads: [io.dy, ...extra],
-    writes: [io.target],
-    scratch: [],
-    emit: (buf) =>
-      backwardChain(
-        gpu,
-        {
-          dy: buf(io.dy),
-          dx: buf(io.target),
-          counter: io.counter,
-          argmax: io.argmax && buf(io.argmax),
-          saved: saved ? buf(saved) : undefined,
-        },
-        { ...chainOf(f), dyParts: io.dyParts },
-      ),
-  };
-}
-
-/**
- * A conv's dX that the backward chain reading it sums from the GEMM's split-K partials, its reduce
- * pass dropped: the conv's input is a chain's last output, read by this conv alone, and its dX splits
- * 2 to 16 ways on the tiled kernels (unsummedInputSplits); else null.
- */
-export function dxParts(gpu: Gpu, graph: Graph, ix: FusionIndex, conv: Node): DyParts | null {
-  const x = conv.inputs[0];
-  if (conv.op !== 'conv2d' || !x || ![...ix.backward.keys()].some((n) => n.out.id === x.id)) return null;
-  if (graph.nodes.flatMap((n) => n.inputs).filter((t) => t.id === x.id).length !== 1) return null;
-  const s = convShape(
-    conv.inputs.map((t) => t.shape),
-    conv.attrs,
-  );
-  const splits = unsummedInputSplits(gpu, s);
-  return splits > 0 ? { splits, channels: s.c, plane: s.h * s.w, length: s.n * s.c * s.h * s.w } : null;
+  return `backward  ${parts.join(' + ')}: ${chainName(chainOf(f))}${f.dx ? ` in ${named(f.dx)}'s dX` : ''}`;
 }
 
 /** The chain's first tensor: a conv or dense head's output (its dZ is written), else the chain's input. */

@@ -20,6 +20,7 @@ import type { Window2d } from '../ops/geometry.ts';
 import { numel, type Graph, type Node, type Tensor } from './graph.ts';
 import { checkLimits } from './limits.ts';
 import * as fuse from './fuse.ts';
+import * as fused from './fused-steps.ts';
 import { kernelsOf } from './kernels.ts';
 import { BufferPool, gradientPlaces } from './pool.ts';
 import { mustAt } from '../util/must.ts';
@@ -164,10 +165,10 @@ function ioFor(p: Planning, n: Node, buf: (t: Tensor) => BufferRef): ForwardIO {
 function forwardSteps(p: Planning): Step[] {
   const steps: Step[] = [];
   for (const n of p.graph.nodes) {
-    if (p.fusions.absorbed.has(n)) continue; // its pooling or batchnorm wrote its output
-    const fused = p.fusions.forward.get(n);
-    if (fused) {
-      const s = fuse.forwardStep(p.gpu, p.graph, fused, p.o.counter);
+    if (p.fusions.absorbed.has(n)) continue; // a fused kernel (a pooling's, dropout's or batchnorm's) wrote its output
+    const f = p.fusions.forward.get(n);
+    if (f) {
+      const s = fused.forwardStep(p.gpu, p.graph, f, p.o.counter);
       p.savedOf.set(n.out.id, s.saved);
       steps.push(s);
       continue;
@@ -248,6 +249,14 @@ function backwardSteps(
   const paramGrads = new Map<string, Tensor>();
   const preActivation = new Set<number>();
   const unsummed = new Map<number, fuse.DyParts>();
+  /** A chain's kernel (or the dX that ran it) wrote `target`: its head's dZ, or its input's gradient. */
+  const chainWrote = (chain: fuse.BackwardFusion, target: Tensor): void => {
+    const first = fuse.chainInput(chain);
+    if (fuse.writesPreActivation(chain)) {
+      grads.set(first.id, target);
+      preActivation.add(first.id);
+    } else contribute(first, target);
+  };
   const contribute = (t: Tensor, g: Tensor): void => {
     const prev = grads.get(t.id);
     if (!prev) {
@@ -273,11 +282,8 @@ function backwardSteps(
       const target = p.graph.tensor(first.shape, 'temp');
       const argmax = chain.pool ? p.savedOf.get(chain.pool.out.id)?.[0] : undefined;
       const dyParts = unsummed.get(dOut.id);
-      steps.push(fuse.backwardStep(p.gpu, chain, { dy: dOut, target, argmax, counter: p.o.counter, dyParts }));
-      if (fuse.writesPreActivation(chain)) {
-        grads.set(first.id, target);
-        preActivation.add(first.id);
-      } else contribute(first, target);
+      steps.push(fused.backwardStep(p.gpu, chain, { dy: dOut, target, argmax, counter: p.o.counter, dyParts }));
+      chainWrote(chain, target);
       continue;
     }
     const wants = n.inputs.map((i) => needsGrad.has(i.id));
@@ -287,24 +293,28 @@ function backwardSteps(
       if (wants[0]) contribute(mustAt(n.inputs, 0, `${n.op} input`), dOut);
       continue;
     }
-    // A conv's dX that a chain sums from its split-K partials (fuse.dxParts) is those partials.
-    const parts = wants[0] ? fuse.dxParts(p.gpu, p.graph, p.fusions, node) : null;
+    // A conv's dX that a chain sums from its split-K partials (fuse.dxParts) is those partials; a dense
+    // layer's dX may run the chain below it in its epilogue (fuse.dxChain), that chain's input gradient.
+    const parts = wants[0] ? fused.dxParts(p.gpu, p.graph, p.fusions, node) : null;
+    const below = wants[0] ? fused.dxChain(p.fusions, node) : null;
     const shapeOf = (inp: Tensor, i: number) => (i === 0 && parts ? [parts.splits * parts.length] : inp.shape);
     const targets = n.inputs.map((inp, i) => (wants[i] ? p.graph.tensor(shapeOf(inp, i), 'temp') : null));
     if (parts && targets[0]) unsummed.set(targets[0].id, parts);
     steps.push({
-      reads: [...node.inputs, node.out, ...(p.savedOf.get(node.out.id) ?? []), dOut],
+      reads: [...node.inputs, node.out, ...(p.savedOf.get(node.out.id) ?? []), dOut, ...(below ? [below.saved] : [])],
       writes: targets.filter((t): t is Tensor => t !== null),
       scratch: k.scratch(p.gpu),
       emit: (buf, scratch) =>
         k.backward(p.gpu, {
           ...ioFor(p, node, buf),
           ...{ dOut: buf(dOut), dIn: targets.map((t) => t && buf(t)), dInParts: parts !== null, scratch },
+          dInChain: below ? { chain: below.chain, saved: buf(below.saved) } : undefined,
         }),
     });
     n.inputs.forEach((inp, i) => {
       const t = targets[i];
-      if (t) contribute(inp, t);
+      if (t && i === 0 && below) chainWrote(below.fusion, t);
+      else if (t) contribute(inp, t);
     });
   }
   return { steps, paramGrads };

@@ -5,7 +5,7 @@ import type { Act } from '../../dsl/ir.ts';
 import { actName, gradFromOutput } from './act.ts';
 import { fusedScratch, unfuseActivation } from './elementwise.ts';
 import { matrix } from './geometry.ts';
-import { matmul, matmulPartsLength } from './matmul.ts';
+import { matmul, matmulPartsLength, type MatmulShape } from './matmul.ts';
 import type { KernelOp, Shapes } from './op.ts';
 import { sumRows } from './reduce.ts';
 import { mustAt } from '../util/must.ts';
@@ -19,6 +19,12 @@ function dims([x, w]: Shapes): { n: number; f: number; u: number } {
   const [n, f] = matrix(x, 'dense input');
   const [, u] = matrix(w, 'dense weights');
   return { n, f, u };
+}
+
+/** The forward's matmul: y = act(x·w + b), [N,F]·[F,U]. */
+export function denseShape(ins: Shapes, act: Act): MatmulShape {
+  const { n, f, u } = dims(ins);
+  return { m: n, k: f, n: u, act };
 }
 
 export const DENSE: KernelOp<DenseAttrs> = {
@@ -40,20 +46,18 @@ export const DENSE: KernelOp<DenseAttrs> = {
   },
   // Split-K partial sums for the forward, used where the planner gives forward steps scratch.
   forwardScratch: (ins, _out, a, gpu) => {
-    const { n, f, u } = dims(ins);
-    const parts = matmulPartsLength(gpu, { m: n, k: f, n: u, act: a.act });
+    const parts = matmulPartsLength(gpu, denseShape(ins, a.act));
     return parts > 0 ? [[parts]] : [];
   },
   forward: (gpu, io, a) => {
     if (!gradFromOutput(a.act)) throw new Error(`dense cannot fuse ${actName(a.act)}: its gradient needs the input`);
-    const { n, f, u } = dims(io.inShapes);
     const x = mustAt(io.inputs, 0, 'dense x');
     const w = mustAt(io.inputs, 1, 'dense w');
     const parts = io.scratch?.[0];
-    const shape = { m: n, k: f, n: u, act: a.act };
+    const shape = denseShape(io.inShapes, a.act);
     return matmul(gpu, { a: x, b: w, bias: io.inputs[2], c: io.out, parts }, shape, { split: parts !== undefined });
   },
-  // dZ = dY·act'(Y); dX = dZ·Wᵀ; dW = Xᵀ·dZ; db = Σ_rows dZ
+  // dZ = dY·act'(Y); dX = dZ·Wᵀ (through the chain below in its epilogue, io.dInChain); dW = Xᵀ·dZ; db = Σ_rows dZ
   backward: (gpu, io, a) => {
     const { dz, pre: out } = unfuseActivation(gpu, io, a.act);
     const { n, f, u } = dims(io.inShapes);
@@ -63,7 +67,10 @@ export const DENSE: KernelOp<DenseAttrs> = {
     const parts = io.scratch[fusedScratch(io.outShape, a.act).length];
     // db inside dW's matmul on the tiled kernels; the lane kernel has no such variant.
     const dbias = gpu.lanes === 0 && dw ? (db ?? undefined) : undefined;
-    if (dx) out.push(...matmul(gpu, { a: dz, b: w, c: dx, parts }, { m: n, k: u, n: f, transB: true }));
+    const below = io.dInChain;
+    const epilogue = below && ({ kind: 'chain', ...below.chain } as const);
+    const dxShape = { m: n, k: u, n: f, transB: true, epilogue };
+    if (dx) out.push(...matmul(gpu, { a: dz, b: w, c: dx, parts, epi: below?.saved, counter: io.counter }, dxShape));
     if (dw) out.push(...matmul(gpu, { a: x, b: dz, c: dw, dbias, parts }, { m: f, k: n, n: u, transA: true }));
     if (db && !dbias) out.push(...sumRows(gpu, { x: dz, out: db }, { m: n, n: u }));
     return out;

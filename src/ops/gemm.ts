@@ -218,6 +218,7 @@ export function needParts(p: GemmPlan, parts: BufferRef | undefined, what: strin
 /** The shaders built on lib/gemm.wgsl. */
 export type GemmShader =
   | 'matmul'
+  | 'matmul_fused'
   | 'conv2d_forward'
   | 'conv2d_forward_pool'
   | 'conv2d_backward_input'

@@ -6,9 +6,10 @@ import { ShapeError } from '../errors.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv } from '../gpu/runtime.ts';
 import { f32Bytes, laneGemm } from '../gpu/work.ts';
-import { actConstants } from './act.ts';
+import { actConstants, actName } from './act.ts';
 import { chooseGemm, gemmConstants, gemmDispatches, needParts, partsLength, type GemmPlan } from './gemm.ts';
 import { laneConstants, laneTile } from './lanes.ts';
+import { checkRate, type ChainDropout } from './chain.ts';
 
 export interface MatmulShape {
   m: number;
@@ -21,6 +22,52 @@ export interface MatmulShape {
   act?: Act;
   /** C += result (gradient accumulation) instead of C = result. */
   accumulate?: boolean;
+  /** A dense layer's fused epilogue (the planner's choice, src/graph/fuse.ts); its buffers are io.epi, io.counter. */
+  epilogue?: MatmulEpilogue;
+}
+
+/**
+ * What shaders/lib/matmul_io.wgsl's EPILOGUE does after the GEMM:
+ *   dropout: C is written, and io.epi = dropout(C) (the dense layer's forward with its dropout);
+ *   chain:   C = act'(io.epi) ⊙ dropoutᵀ(v), the backward chain of the layer before (its activation's derivative
+ *            from that layer's output Y, or its activation's input X) in a dX with no bias or activation.
+ */
+export type MatmulEpilogue =
+  | { kind: 'dropout'; dropout: ChainDropout }
+  | { kind: 'chain'; dropout: ChainDropout; act: Act; from: 'output' | 'input' };
+
+export interface MatmulIO {
+  a: BufferRef;
+  b: BufferRef;
+  bias?: BufferRef;
+  c: BufferRef;
+  dbias?: BufferRef;
+  parts?: BufferRef;
+  /** The epilogue's tensor (dropped output or saved values) and the step counter its dropout reads. */
+  epi?: BufferRef;
+  counter?: BufferRef;
+}
+
+/**
+ * The epilogue's constants, uniform fields and bindings (6 counter, 7 epi), checked; the plain kernels have none
+ * (their uniform's dropout fields are unread).
+ */
+function epilogueOf(s: MatmulShape, io: MatmulIO) {
+  const e = s.epilogue;
+  if (!e)
+    return { fused: false, constants: {}, params: { seed: 0, rate: { f32: 0 }, scale: { f32: 1 } }, bindings: [] };
+  checkRate(e.dropout);
+  if (!io.epi || !io.counter) throw new ShapeError(`a matmul with a ${e.kind} epilogue needs its tensor and counter`);
+  if (e.kind === 'chain' && (io.bias || s.accumulate || (s.act && s.act.kind !== 'linear')))
+    throw new ShapeError('a matmul with a backward chain epilogue takes no bias, activation or accumulation');
+  const chain = e.kind === 'chain' ? { ...actConstants(e.act), FROM_OUTPUT: e.from === 'output' ? 1 : 0 } : {};
+  const d = e.dropout;
+  return {
+    fused: true,
+    constants: { EPILOGUE: e.kind === 'dropout' ? 1 : 2, ...chain },
+    params: { seed: d.seed >>> 0, rate: { f32: d.rate }, scale: { f32: 1 / (1 - d.rate) } },
+    bindings: [io.counter, io.epi],
+  };
 }
 
 /** How a matmul may be tiled: `split` false where no partial-sums buffer can be given; `target` workgroups (tests). */
@@ -50,61 +97,75 @@ export function matmulPartsLength(gpu: Gpu, s: MatmulShape, o: MatmulOptions = {
  * `dbias` (tiled kernels, no bias) also dbias[n] = Σ_k op(B)[k,n]. One dispatch, or two when K is
  * split (then `parts` holds matmulPartsLength floats).
  */
-export function matmul(
-  gpu: Gpu,
-  io: { a: BufferRef; b: BufferRef; bias?: BufferRef; c: BufferRef; dbias?: BufferRef; parts?: BufferRef },
-  s: MatmulShape,
-  o: Omit<MatmulOptions, 'dbias'> = {},
-): Dispatch[] {
+export function matmul(gpu: Gpu, io: MatmulIO, s: MatmulShape, o: Omit<MatmulOptions, 'dbias'> = {}): Dispatch[] {
+  const epi = epilogueOf(s, io);
   const variant = {
     TRANS_A: s.transA ? 1 : 0,
     TRANS_B: s.transB ? 1 : 0,
     HAS_BIAS: io.bias ? 1 : 0,
     ACCUM: s.accumulate ? 1 : 0,
     ...actConstants(s.act),
+    ...epi.constants,
   };
-  const label = `matmul ${s.m}x${s.k}x${s.n}`;
-  if (gpu.lanes === 0) return tiled(gpu, io, s, { ...o, dbias: io.dbias !== undefined }, { variant, label });
+  const label = `matmul ${s.m}x${s.k}x${s.n}${epilogueLabel(s.epilogue)}`;
+  if (gpu.lanes === 0) return tiled(gpu, io, s, { ...o, dbias: io.dbias !== undefined }, { variant, label, epi });
   const bytesRead = f32Bytes(s.m * s.k, s.k * s.n, io.bias ? s.n : 0, s.accumulate ? s.m * s.n : 0);
   if (io.dbias) throw new ShapeError(`${label}: the lane kernel computes no bias gradient`);
   // CPU adapters: the subgroup-lane kernel (shaders/matmul_lanes.wgsl).
   const t = laneTile(gpu.lanes, s.m, s.n);
   const [bm, bn] = [t.rowGroups * gpu.lanes, t.cols * gpu.lanes];
   const tiles = { rows: s.m, cols: s.n, inner: s.k, tiles: ceilDiv(s.n, bn) * ceilDiv(s.m, bm), tileM: bm, tileN: bn };
+  const [epiReads, epiWrites] = epilogueBytes(s);
   return [
     gpu.kernel({
-      shader: 'matmul_lanes',
-      params: { m: s.m, n: s.n, k: s.k, splits: 1, chunk: s.k },
+      shader: epi.fused ? 'matmul_lanes_fused' : 'matmul_lanes',
+      params: { m: s.m, n: s.n, k: s.k, splits: 1, chunk: s.k, ...epi.params },
       constants: { ...laneConstants(gpu.lanes, t), ...variant },
-      bindings: [io.a, io.b, io.bias ?? gpu.dummy, io.c],
+      bindings: [io.a, io.b, io.bias ?? gpu.dummy, io.c, null, ...epi.bindings],
       workgroups: [ceilDiv(s.n, bn), ceilDiv(s.m, bm)],
       label,
-      work: laneGemm({ ...tiles, bytesRead, bytesWritten: f32Bytes(s.m * s.n), steps: s.k }, gpu.lanes),
+      work: laneGemm(
+        { ...tiles, bytesRead: bytesRead + epiReads, bytesWritten: f32Bytes(s.m * s.n) + epiWrites, steps: s.k },
+        gpu.lanes,
+      ),
     }),
   ];
+}
+
+/** ` + dropout`, ` + dropout+relu'`: what a label adds for the epilogue. */
+function epilogueLabel(e: MatmulEpilogue | undefined): string {
+  if (!e) return '';
+  return e.kind === 'dropout' ? ` + dropout p=${e.dropout.rate}` : ` + dropout+${actName(e.act)}' p=${e.dropout.rate}`;
+}
+
+/** Bytes the epilogue reads (saved values) and writes (the dropped output) besides C. */
+function epilogueBytes(s: MatmulShape): [number, number] {
+  const mn = f32Bytes(s.m * s.n);
+  return s.epilogue?.kind === 'chain' ? [mn, 0] : s.epilogue ? [0, mn] : [0, 0];
 }
 
 /** The tiled kernel (shaders/matmul.wgsl): one pass, or split-K partials and their reduction. */
 function tiled(
   gpu: Gpu,
-  io: { a: BufferRef; b: BufferRef; bias?: BufferRef; c: BufferRef; dbias?: BufferRef; parts?: BufferRef },
+  io: MatmulIO,
   s: MatmulShape,
   o: MatmulOptions,
-  d: { variant: Record<string, number>; label: string },
+  d: { variant: Record<string, number>; label: string; epi: ReturnType<typeof epilogueOf> },
 ): Dispatch[] {
   const p = matmulPlan(gpu, s, o);
   const sums = o.dbias ? 2 : 0;
   const len = (s.m + (o.dbias ? 1 : 0)) * s.n;
   const label = o.dbias ? `${d.label} + bias grad` : d.label;
+  const [epiReads, epiWrites] = epilogueBytes(s);
   return gemmDispatches(gpu, {
-    shader: 'matmul',
+    shader: d.epi.fused ? 'matmul_fused' : 'matmul',
     plan: p,
-    params: { m: s.m, n: s.n, k: s.k, splits: p.splits, chunk: p.chunk },
+    params: { m: s.m, n: s.n, k: s.k, splits: p.splits, chunk: p.chunk, ...d.epi.params },
     constants: { ...gemmConstants(p, { a: s.transA ? 1 : 0, b: s.transB ? 0 : 1, sums }), ...d.variant },
     epilogue: { ...d.variant, GEMM_SUMS: sums },
     inputs: [io.a, io.b],
     // Distinct dummies: one is bound read-only, the other writable (WebGPU refuses both on one buffer).
-    outputs: [io.bias ?? gpu.dummy, io.c, io.dbias ?? gpu.dummy2],
+    outputs: [io.bias ?? gpu.dummy, io.c, io.dbias ?? gpu.dummy2, ...d.epi.bindings],
     parts: needParts(p, io.parts, label, p.splits * len),
     workgroups: [p.colTiles, p.rowTiles],
     label,
@@ -113,8 +174,8 @@ function tiled(
       cols: s.n,
       inner: s.k,
       bytesRead: f32Bytes(s.m * s.k, s.k * s.n),
-      epilogueReads: f32Bytes(io.bias ? s.n : 0, s.accumulate ? s.m * s.n : 0),
-      bytesWritten: f32Bytes(s.m * s.n, o.dbias ? s.n : 0),
+      epilogueReads: f32Bytes(io.bias ? s.n : 0, s.accumulate ? s.m * s.n : 0) + epiReads,
+      bytesWritten: f32Bytes(s.m * s.n, o.dbias ? s.n : 0) + epiWrites,
     },
     sums,
     len,

@@ -1,7 +1,9 @@
 // The contract of a graph op: what src/ops/<op>.ts exports beside its kernel launchers, and all the
 // planner (src/graph/plan.ts) knows of an op. Gradient convention: a backward overwrites the
 // gradients it is given (dIn); the planner adds up several contributions to one tensor.
+import type { Act } from '../../dsl/ir.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
+import type { ChainDropout } from './chain.ts';
 
 export type Shapes = readonly (readonly number[])[];
 
@@ -28,6 +30,11 @@ export interface BackwardIO extends ForwardIO {
   dIn: (BufferRef | null)[];
   /** dIn[0] takes its split-K partial sums unsummed (a conv's dX whose reader sums them: the planner's choice). */
   dInParts?: boolean;
+  /**
+   * dIn[0] is written through the backward chain of the layer below (its dropoutᵀ and activation
+   * derivative, from `saved`): the planner's choice (src/graph/fuse.ts dxChain), made for dense layers.
+   */
+  dInChain?: { chain: { dropout: ChainDropout; act: Act; from: 'output' | 'input' }; saved: BufferRef };
   scratch: BufferRef[];
 }
 

@@ -132,6 +132,32 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
         { m: 1152, n: 128, k: 256, transA: true },
       ),
   ],
+  [
+    'matmul',
+    { m: 64, n: 128, k: 1152, epilogue: 'dropout' },
+    (g) =>
+      matmul(
+        g,
+        { a: b, b, bias: b, c: b, parts: b, epi: b, counter: b },
+        { m: 64, n: 128, k: 1152, act: { kind: 'relu' }, epilogue: { kind: 'dropout', dropout: dropped } },
+      ),
+  ],
+  [
+    'matmul',
+    { m: 64, n: 1152, k: 128, epilogue: 'chain' },
+    (g) =>
+      matmul(
+        g,
+        { a: b, b, c: b, parts: b, epi: b, counter: b },
+        {
+          m: 64,
+          n: 1152,
+          k: 128,
+          transB: true,
+          epilogue: { kind: 'chain', dropout: dropped, act: { kind: 'relu' }, from: 'output' },
+        },
+      ),
+  ],
   ['maxPoolForward', { ...POOL }, (g) => maxPoolForward(g, { x: b, y: b, argmax: b }, POOL)],
   ['maxPoolBackward', { ...POOL }, (g) => maxPoolBackward(g, { dy: b, argmax: b, dx: b }, POOL)],
   [
