@@ -120,14 +120,35 @@ export async function fetchBytes(
 }
 
 /**
+ * What each loader sets up: its folder URL (`base` with a closing slash), a GET on this origin, and
+ * the progress across its files: `tick` per chunk received, of the total `sized` says once they are open.
+ */
+function loader(base: string, o: LoadOptions) {
+  let got = 0;
+  let total = 0;
+  return {
+    root: base.endsWith('/') ? base : `${base}/`,
+    get: (url: string): Promise<Response> => fetch(url, { signal: o.signal, credentials: 'same-origin' }),
+    /** The total: the opened files' sizes together (a size a server does not say counts 0). */
+    sized(responses: readonly Response[]): void {
+      total = responses.reduce((a, res) => a + Number(res.headers.get('content-length') ?? 0), 0);
+    },
+    tick(n: number): void {
+      got += n;
+      o.onProgress?.(got, total);
+    },
+  };
+}
+
+/**
  * Fashion-MNIST's four idx files from `base` (a folder URL on this origin, e.g. "data/"): each as
  * NAME.gz, or NAME when there is no .gz. Malformed files fail with the file and what is wrong.
  */
 export async function loadFashionMnist(base = 'data/', o: LoadOptions = {}): Promise<FashionMnist> {
-  const root = base.endsWith('/') ? base : `${base}/`;
+  const { root, get, sized, tick } = loader(base, o);
   const open = async (name: string): Promise<{ url: string; res: Response }> => {
     for (const url of [`${root}${name}.gz`, `${root}${name}`]) {
-      const res = await fetch(url, { signal: o.signal, credentials: 'same-origin' });
+      const res = await get(url);
       if (res.ok) return { url, res };
       if (res.status !== 404) throw new DataError(`${url}: HTTP ${res.status} ${res.statusText}`.trim());
     }
@@ -136,12 +157,7 @@ export async function loadFashionMnist(base = 'data/', o: LoadOptions = {}): Pro
   // Every file is opened before any is read: the progress total is their sizes together. Tuples
   // (not FILES.map) keep each file in its place in the types.
   const opened = await Promise.all([open(FILES[0]), open(FILES[1]), open(FILES[2]), open(FILES[3])]);
-  const total = opened.reduce((a, r) => a + Number(r.res.headers.get('content-length') ?? 0), 0);
-  let got = 0;
-  const tick = (n: number): void => {
-    got += n;
-    o.onProgress?.(got, total);
-  };
+  sized(opened.map((r) => r.res));
   const read = async ({ url, res }: { url: string; res: Response }): Promise<Uint8Array> => {
     const bytes = await body(res, url, tick);
     if (!isGzip(bytes)) return bytes;
@@ -174,18 +190,12 @@ const failed = (res: Response, url: string): DataError =>
  * the training set's mean and std, as the CLI does. Null when `base` has no batches.meta.txt.
  */
 export async function loadCifar10(base = 'data/', o: LoadOptions = {}): Promise<ServedData | null> {
-  const root = base.endsWith('/') ? base : `${base}/`;
-  const get = (url: string): Promise<Response> => fetch(url, { signal: o.signal, credentials: 'same-origin' });
+  const { root, get, tick } = loader(base, o); // the total stays unknown (0): batches are read while there are more
   const metaUrl = `${root}batches.meta.txt`;
   const meta = await get(metaUrl);
   if (meta.status === 404) return null;
   if (!meta.ok) throw failed(meta, metaUrl);
   const classes = parseClassList(await meta.text(), metaUrl);
-  let got = 0;
-  const tick = (n: number): void => {
-    got += n;
-    o.onProgress?.(got, 0);
-  };
   const batch = async (url: string): Promise<Dataset | null> => {
     const res = await get(url);
     if (res.status === 404) return null;
@@ -214,8 +224,7 @@ export async function loadCifar10(base = 'data/', o: LoadOptions = {}): Promise<
  * the training set's mean and std, as the CLI does. Null when there is no manifest (HTTP 404).
  */
 export async function loadServedDataset(base = 'dataset/', o: LoadOptions = {}): Promise<ServedData | null> {
-  const root = base.endsWith('/') ? base : `${base}/`;
-  const get = (url: string): Promise<Response> => fetch(url, { signal: o.signal, credentials: 'same-origin' });
+  const { root, get, sized, tick } = loader(base, o);
   const url = `${root}manifest.json`;
   const res = await get(url);
   if (res.status === 404) return null;
@@ -224,12 +233,7 @@ export async function loadServedDataset(base = 'dataset/', o: LoadOptions = {}):
   const urls = [m.train.images, m.train.labels, m.test.images, m.test.labels].map((f) => `${root}${f}`);
   const opened = await Promise.all(urls.map(async (f) => ({ url: f, res: await get(f) })));
   for (const r of opened) if (!r.res.ok) throw failed(r.res, r.url);
-  const total = opened.reduce((a, r) => a + Number(r.res.headers.get('content-length') ?? 0), 0);
-  let got = 0;
-  const tick = (n: number): void => {
-    got += n;
-    o.onProgress?.(got, total);
-  };
+  sized(opened.map((r) => r.res));
   const bytes = await Promise.all(opened.map((r) => body(r.res, r.url, tick)));
   const none = new Uint8Array(0);
   const set = (name: 'train' | 'test', at: number): Dataset =>
