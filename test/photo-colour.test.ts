@@ -12,6 +12,7 @@ import { ensureBuilt } from './helpers/files.ts';
 import { Rng } from '../src/util/rng.ts';
 import { decodeCifar } from '../src/data/cifar.ts';
 import { describeResize, resizePhoto } from '../src/data/resize.ts';
+import { grayOf, planeOf } from '../src/data/image.ts';
 import { decodeImage } from '../src/node/image.ts';
 import { rgbPng } from '../src/report/png.ts';
 import { fmgpu } from './helpers/cli.ts';
@@ -49,6 +50,31 @@ function planarOf(rgba: Uint8Array, n: number): Uint8Array {
   for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) out[c * n + i] = rgba[4 * i + c]!;
   return out;
 }
+
+describe('planeOf: decoded RGBA to one upright plane (photos, folders, the page)', () => {
+  // Stored 3 wide, 2 tall: p0 p1 p2 / p3 p4 p5; pixel i is R 10i, G 10i+1, B 10i+2, p0 transparent.
+  const rgba = Uint8Array.from({ length: 24 }, (_, j) => (j % 4 === 3 ? (j === 3 ? 0 : 255) : 10 * (j >> 2) + (j % 4)));
+  // EXIF 6 (turned 90° clockwise to show): 2 wide, 3 tall, rows p3 p0 / p4 p1 / p5 p2.
+  const shown = [3, 0, 4, 1, 5, 2];
+
+  it('bytes as they are with alpha ignored (a folder of images), turned as EXIF says', () => {
+    const p = planeOf(rgba, 3, 2, { orientation: 6, channel: 1, unit: 1, over: null });
+    expect([p.width, p.height]).toEqual([2, 3]);
+    expect(Array.from(p.gray)).toEqual(shown.map((i) => 10 * i + 1));
+  });
+
+  it('in [0, 1], transparent parts over the level given (a photo), into the array given', () => {
+    const into = new Float32Array(6);
+    const p = planeOf(rgba, 3, 2, { orientation: 6, channel: 0, unit: 255, over: 1 }, into);
+    expect(p.gray).toBe(into);
+    shown.forEach((i, k) => expect(into[k]).toBeCloseTo(i === 0 ? 1 : (10 * i) / 255, 6));
+    const luma = (i: number): number => (0.299 * 10 * i + 0.587 * (10 * i + 1) + 0.114 * (10 * i + 2)) / 255;
+    const dark = planeOf(rgba, 3, 2, { orientation: 1, channel: 'luma', unit: 255, over: 0 });
+    [0, 1, 2, 3, 4, 5].forEach((i) => expect(dark.gray[i]).toBeCloseTo(i === 0 ? 0 : luma(i), 6));
+    const grey = grayOf(rgba, 3, 2, 6).gray; // luma over white
+    shown.forEach((i, k) => expect(grey[k]).toBeCloseTo(i === 0 ? 1 : luma(i), 6));
+  });
+});
 
 describe('resizing a photo to a network shape (no GPU)', () => {
   it('area averages each colour plane, whole picture stretched; grey is luma; EXIF turns it', () => {

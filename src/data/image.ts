@@ -60,21 +60,40 @@ export function storedIndex(orientation: number, x: number, y: number, w: number
 }
 
 /**
- * RGBA → grey (ITU-R 601 luma), shown the way EXIF `orientation` says, transparent parts composited
- * over the grey level `over` (1 white, 0 black). One Float32Array: 4 bytes a pixel.
+ * One plane of RGBA pixels (4 bytes a pixel, as decoded), shown the way EXIF `orientation` says:
+ * grey (ITU-R 601 luma), or channel 0–3 (R, G, B, A). A value is its byte / `unit` (255: in [0, 1];
+ * 1: the byte), transparent parts composited over the level `over` (in those units), or alpha
+ * ignored where `over` is null. Written into `into` when given (a plane at a time keeps a large
+ * photo's memory to one). The one loop from decoded pixels to planes: photos, folders, the page.
  */
-export function grayOf(rgba: ArrayLike<number>, width: number, height: number, orientation = 1, over = 1): Gray {
+export function planeOf(
+  rgba: ArrayLike<number>,
+  width: number,
+  height: number,
+  o: { orientation: number; channel: 'luma' | number; unit: number; over: number | null },
+  into?: Float32Array,
+): Gray {
+  const { orientation, channel, unit, over } = o;
   const turned = orientation >= 5 && orientation <= 8;
   const [w, h] = turned ? [height, width] : [width, height];
-  const gray = new Float32Array(w * h);
+  const gray = into ?? new Float32Array(w * h);
   for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++) {
       const s = 4 * storedIndex(orientation, x, y, width, height);
-      const a = rgba[s + 3]! / 255;
-      const luma = (0.299 * rgba[s]! + 0.587 * rgba[s + 1]! + 0.114 * rgba[s + 2]!) / 255;
-      gray[y * w + x] = luma * a + over * (1 - a);
+      const a = over === null ? 1 : rgba[s + 3]! / 255;
+      const v =
+        channel === 'luma' ? 0.299 * rgba[s]! + 0.587 * rgba[s + 1]! + 0.114 * rgba[s + 2]! : rgba[s + channel]!;
+      gray[y * w + x] = over === null ? v / unit : (v / unit) * a + over * (1 - a);
     }
   return { gray, width: w, height: h };
+}
+
+/**
+ * RGBA → grey (ITU-R 601 luma) in [0, 1], shown the way EXIF `orientation` says, transparent parts
+ * composited over the grey level `over` (1 white, 0 black). One Float32Array: 4 bytes a pixel.
+ */
+export function grayOf(rgba: ArrayLike<number>, width: number, height: number, orientation = 1, over = 1): Gray {
+  return planeOf(rgba, width, height, { orientation, channel: 'luma', unit: 255, over });
 }
 
 /**

@@ -6,7 +6,7 @@
 // or per channel) then applies to it exactly as to its test set. Fashion-MNIST-like runs take
 // src/data/photo.ts instead (the object cropped, the background levelled).
 import { DataError } from '../errors.ts';
-import { checkRgba, frameMean, lookAt, resizePlane, storedIndex } from './image.ts';
+import { checkRgba, frameMean, lookAt, planeOf, resizePlane } from './image.ts';
 
 /** A network's input: height, width, channels (1 grey, 3 RGB). */
 export interface ImageShape {
@@ -49,7 +49,10 @@ export function resizePhoto(
   if (to.c !== 1 && to.c !== 3) throw new DataError(`a photo becomes 1 (grey) or 3 (RGB) channels, not ${to.c}`);
   const orientation =
     Number.isInteger(o.orientation) && o.orientation! >= 1 && o.orientation! <= 8 ? o.orientation! : 1;
-  const planes = uprightPlanes(rgba, width, height, orientation, to.c);
+  // The upright picture's planes in [0, 1]: R, G, B (c = 3) or luma (c = 1), over white where transparent.
+  const channels = to.c === 1 ? (['luma'] as const) : [0, 1, 2];
+  const upright = channels.map((channel) => planeOf(rgba, width, height, { orientation, channel, unit: 255, over: 1 }));
+  const planes = upright.map((p) => p.gray);
   const [w, h] = orientation >= 5 ? [height, width] : [width, height];
   let inverted = false;
   if (to.c === 1) {
@@ -67,21 +70,6 @@ export function resizePhoto(
   });
   const look = lookAt(rgba, width * height);
   return { bytes, steps: { width, height, ...look, orientation, inverted, to } };
-}
-
-/** The upright picture's planes in [0, 1]: R, G, B (c = 3) or luma (c = 1), over white where transparent. */
-function uprightPlanes(rgba: ArrayLike<number>, width: number, height: number, orientation: number, c: number) {
-  const [w, h] = orientation >= 5 ? [height, width] : [width, height];
-  const planes = Array.from({ length: c }, () => new Float32Array(w * h));
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      const s = 4 * storedIndex(orientation, x, y, width, height);
-      const a = rgba[s + 3]! / 255;
-      const over = (v: number): number => (v / 255) * a + (1 - a);
-      if (c === 1) planes[0]![y * w + x] = over(0.299 * rgba[s]! + 0.587 * rgba[s + 1]! + 0.114 * rgba[s + 2]!);
-      else for (let k = 0; k < 3; k++) planes[k]![y * w + x] = over(rgba[s + k]!);
-    }
-  return planes;
 }
 
 /** `photo 640×480 RGB → 32×32 RGB`, `photo 300×200 RGBA, EXIF rotated → 16×16 grey, inverted`. */

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { DataError } from '../errors.ts';
 import { MAX_CLASSES } from '../data/classes.ts';
 import { spread, type Dataset } from '../data/dataset.ts';
-import { resizePlane, storedIndex } from '../data/image.ts';
+import { planeOf, resizePlane } from '../data/image.ts';
 import { Rng } from '../util/rng.ts';
 import { GiB, formatBytes, openInput } from './files.ts';
 import { MAX_IMAGE_BYTES, decodeImage } from './image.ts';
@@ -110,16 +110,11 @@ function readImage(file: string, t: Target, out: Uint8Array): void {
     f.close();
   }
   const img = decodeImage(bytes, file);
-  const turned = img.orientation >= 5 && img.orientation <= 8;
-  const [w, h] = turned ? [img.height, img.width] : [img.width, img.height];
-  const plane = new Float32Array(w * h);
+  const plane = new Float32Array(img.width * img.height);
   for (let k = 0; k < t.c; k++) {
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++) {
-        const s = 4 * storedIndex(img.orientation, x, y, img.width, img.height);
-        const d = img.data;
-        plane[y * w + x] = t.c === 1 ? 0.299 * d[s]! + 0.587 * d[s + 1]! + 0.114 * d[s + 2]! : d[s + k]!;
-      }
+    // Bytes as they are (unit 1), alpha ignored (over: null).
+    const o = { orientation: img.orientation, channel: t.c === 1 ? 'luma' : k, unit: 1, over: null } as const;
+    const { width: w, height: h } = planeOf(img.data, img.width, img.height, o, plane);
     const small = resizePlane(plane, w, h, t.w, t.h);
     const at = k * t.h * t.w;
     for (let i = 0; i < small.length; i++) out[at + i] = Math.min(255, Math.max(0, Math.round(small[i]!)));
