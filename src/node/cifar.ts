@@ -7,10 +7,10 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.ts';
-import { checkLabels, labelNumbers, labelRange, parseClassList } from '../data/classes.ts';
+import { checkLabels, labelNumbers, labelRange } from '../data/classes.ts';
 import { concatDatasets, decodeCifar, recordBytes, type CifarKind } from '../data/cifar.ts';
 import type { Dataset } from '../data/dataset.ts';
-import { KiB, MiB, openInput } from './files.ts';
+import { KiB, MiB, openInput, readClassNames } from './files.ts';
 import { folderLayout } from './folders.ts';
 
 export type DataFormat = 'idx' | CifarKind | 'folders';
@@ -67,15 +67,7 @@ function namesFile(dir: string, kind: CifarKind): string {
 /** The class names: the meta file's (every label checked against them), else numbers. */
 function cifarClasses(dir: string, kind: CifarKind, sets: { ds: Dataset; file: string }[]): string[] {
   const file = namesFile(dir, kind);
-  let names: string[] | null = null;
-  if (existsSync(file)) {
-    const f = openInput(file, { what: 'a list of class names', maxBytes: NAMES_MAX_BYTES });
-    try {
-      names = parseClassList(new TextDecoder().decode(f.readAll()), file);
-    } finally {
-      f.close();
-    }
-  }
+  const names = readClassNames(file, NAMES_MAX_BYTES);
   const n = names?.length ?? labelRange(...sets.map((s) => s.ds.labels));
   for (const s of sets) checkLabels(s.ds.labels, n, names ? `${s.file} (${file} names ${n})` : s.file);
   return names ?? labelNumbers(n);

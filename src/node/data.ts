@@ -15,15 +15,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.ts';
-import {
-  CLASS_NAMES,
-  checkLabels,
-  isFashionMnist,
-  labelNumbers,
-  labelRange,
-  NUM_CLASSES,
-  parseClassList,
-} from '../data/classes.ts';
+import { CLASS_NAMES, checkLabels, isFashionMnist, labelNumbers, labelRange, NUM_CLASSES } from '../data/classes.ts';
 import {
   checkIdxLength,
   checkIdxSize,
@@ -45,6 +37,7 @@ import {
   gunzipPrefix,
   isGzip,
   openInput,
+  readClassNames,
   prefixReader,
   type InputFile,
 } from './files.ts';
@@ -190,16 +183,17 @@ function readIdxPair(dir: string, prefix: 'train' | 't10k', keep?: number): { ds
 /** The most a classes.txt may hold: 256 names of 4 KiB. */
 const CLASS_LIST_MAX_BYTES = 256 * 4 * KiB;
 
+/** Class names, and the file that names them. */
+export interface ClassList {
+  names: string[];
+  file: string;
+}
+
 /** A folder's classes.txt (one name a line, in label order), or null when it has none. */
-export function readClassList(dir: string): { names: string[]; file: string } | null {
+export function readClassList(dir: string): ClassList | null {
   const file = join(dir, 'classes.txt');
-  if (!existsSync(file)) return null;
-  const f = openInput(file, { what: 'a list of class names', maxBytes: CLASS_LIST_MAX_BYTES });
-  try {
-    return { names: parseClassList(new TextDecoder().decode(f.readAll()), file), file };
-  } finally {
-    f.close();
-  }
+  const names = readClassNames(file, CLASS_LIST_MAX_BYTES);
+  return names && { names, file };
 }
 
 /**

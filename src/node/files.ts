@@ -8,9 +8,10 @@
 //     never materialised.
 //   - gunzipPrefix: only the first N bytes a gzip stream holds (a header, a subset), however much
 //     more the stream would inflate to.
-import { closeSync, constants as fs, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, existsSync, constants as fs, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { constants as Z, gunzipSync, inflateSync, type ZlibOptions } from 'node:zlib';
 import { DataError } from '../errors.ts';
+import { parseClassList } from '../data/classes.ts';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -133,6 +134,15 @@ export function readInput(path: string, o: InputOptions): Uint8Array {
   } finally {
     f.close();
   }
+}
+
+/**
+ * A file of class names, one a line in label order (a classes.txt, CIFAR's batches.meta.txt), read
+ * with a bound and checked; null when there is no such file.
+ */
+export function readClassNames(file: string, maxBytes: number): string[] | null {
+  if (!existsSync(file)) return null;
+  return parseClassList(new TextDecoder().decode(readInput(file, { what: 'a list of class names', maxBytes })), file);
 }
 
 /** Whether bytes start with gzip's magic (1f 8b), whatever the file's name. */
