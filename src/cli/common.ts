@@ -1,10 +1,11 @@
 // Small things every command shares.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import pkg from '../../package.json' with { type: 'json' };
 import { join } from 'node:path';
 import { UsageError, type Flags } from './args.ts';
 import { openNodeGpu } from '../node/gpu.ts';
 import { NET_MAX_BYTES, readInput } from '../node/files.ts';
+import { readRun, type RunInfo } from '../node/rundir.ts';
 import { DataError, GpuError, ShapeError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { Dataset } from '../data/dataset.ts';
@@ -98,6 +99,18 @@ function oneLine(e: unknown): string {
   return escapeControl(line);
 }
 
+/**
+ * The file --out names, checked before any work: a folder there is refused, `folder` saying what to
+ * give instead ("is a folder: name the CSV file to write"); with `parent`, so is a file whose folder
+ * does not exist.
+ */
+export function checkOutFile(file: string, folder: string, parent?: string): void {
+  const stat = (p: string) => statSync(p, { throwIfNoEntry: false });
+  if (stat(file)?.isDirectory()) throw new UsageError(`--out ${file} is a ${folder}`);
+  if (parent !== undefined && !stat(parent)?.isDirectory())
+    throw new UsageError(`--out ${file}: the folder ${parent} does not exist`);
+}
+
 /** Flag name → `train` key of the language: every key has its flag, `early_stop` as --early-stop. */
 export const TRAIN_KEY: Readonly<Record<string, string>> = Object.fromEntries(
   Object.keys(TRAIN_KEYS).map((k) => [k.replace(/_/g, '-'), k]),
@@ -125,6 +138,8 @@ export interface RunJson {
   shape?: SpatialShape;
   /** Per-channel mean and std its images were normalised by (absent: pixel/255, as grey runs). */
   normalize?: { mean: number[]; std: number[] };
+  /** How its training images frame their object (photo.ts runForm reads it). */
+  input?: unknown;
 }
 
 /** A run directory's run.json: what it was trained with. */
@@ -150,29 +165,42 @@ export function readRunJson(dir: string): RunJson {
   return json;
 }
 
+/** A run's run.json, or nothing for a run without one (from before fmgpu wrote it). */
+export function savedRunJson(dir: string): RunJson {
+  return existsSync(join(dir, 'run.json')) ? readRunJson(dir) : {};
+}
+
+/** A run as eval, predict, report and export use it: its files read and checked once. */
+export interface OpenRun extends RunInfo {
+  json: RunJson;
+  /** Its model as trained: model.net checked against run.json's classes and shape, its train flags applied. */
+  ir: ModelIR;
+}
+
 /**
- * A run's model as it was trained: its model.net checked against the class count and image shape
- * its run.json records, with the train flags saved there (tta, …) applied.
+ * A run directory, read once: model.net and the weights (readRun), run.json, the model as it was
+ * trained, and the weights checked against it (refused by file, before the GPU is opened).
  */
-export function runModel(dir: string): ModelIR {
-  const file = join(dir, 'model.net');
-  const json = existsSync(join(dir, 'run.json')) ? readRunJson(dir) : {};
-  const ir = parseNet(readSource(file), file, { classes: json.classes?.length, input: json.shape });
-  return { ...ir, train: applyTrainFlags(ir.train, json.flags ?? {}) };
+export function openRun(dir: string): OpenRun {
+  const run = readRun(dir);
+  const json = savedRunJson(dir);
+  const parsed = parseNet(run.source, run.modelFile, { classes: json.classes?.length, input: json.shape });
+  const ir = { ...parsed, train: applyTrainFlags(parsed.train, json.flags ?? {}) };
+  checkWeights(ir, run.weights, run.weightsFile);
+  return { ...run, json, ir };
 }
 
 /** The test images as a run normalises them: its run.json's per-channel mean and std, if any. */
-export function runNormalized(dir: string, ds: Dataset): Dataset {
-  const json = existsSync(join(dir, 'run.json')) ? readRunJson(dir) : {};
+export function runNormalized(run: { json: RunJson }, ds: Dataset): Dataset {
   const { normalize, ...rest } = ds;
-  return json.normalize ? { ...rest, normalize: json.normalize } : rest;
+  return run.json.normalize ? { ...rest, normalize: run.json.normalize } : rest;
 }
 
 /**
  * A run's class names: as its run.json records them, or for a run from before they were recorded
  * (trained on Fashion-MNIST, the only data fmgpu read then), named by its output count.
  */
-export function runClasses(dir: string, outputs: number): string[] {
-  const json = existsSync(join(dir, 'run.json')) ? readRunJson(dir) : {};
-  return json.classes?.length === outputs ? json.classes : namesForOutputs(outputs);
+export function runClasses(run: { json: RunJson }, outputs: number): string[] {
+  const { classes } = run.json;
+  return classes?.length === outputs ? classes : namesForOutputs(outputs);
 }

@@ -1,10 +1,8 @@
 // `fmgpu eval RUN [RUN …]`: test loss and accuracy, confusion matrix, classification report; with
 // several runs, the ensemble by averaged probabilities and by majority vote. The test set is the
 // runs' own (test-set.ts) unless --data or --test-csv give one, and its first line names it.
-import type { ModelIR } from '../../dsl/index.ts';
 import { Trainer, type EvalResult } from '../train/trainer.ts';
 import { DEFAULT_DATA_DIR } from '../node/data.ts';
-import { readRun, type RunInfo } from '../node/rundir.ts';
 import {
   argmaxRow,
   classificationReport,
@@ -19,7 +17,7 @@ import { shapeSize } from '../../dsl/index.ts';
 import { channelsOf, type Dataset } from '../data/dataset.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
-import { checkWeights, openCliGpu, runClasses, runModel, runNormalized } from './common.ts';
+import { openCliGpu, openRun, runClasses, runNormalized, type OpenRun } from './common.ts';
 import type { Out } from './progress.ts';
 import { testSetFor, testSetLine, type TestSet } from './test-set.ts';
 
@@ -40,12 +38,6 @@ export const EVAL_FLAGS: Record<string, FlagSpec> = {
   json: { type: 'bool', help: 'one JSON object per run (and per ensemble) on stdout' },
 };
 
-interface Run {
-  dir: string;
-  run: RunInfo;
-  ir: ModelIR;
-}
-
 export async function evaluate(args: readonly string[], out: Out): Promise<number> {
   const { flags, positional } = parseArgs(args, EVAL_FLAGS);
   const { runs, set } = prepare(flags, positional);
@@ -58,9 +50,9 @@ export async function evaluate(args: readonly string[], out: Out): Promise<numbe
     for (const r of runs) {
       const tta = flags.tta === undefined ? r.ir.train.tta : !!flags.tta; // the run's own: its file and flags
       const ev = await score(gpu, r, test, tta, runs.length > 1 ? probs : null);
-      report(out, flags, { run: r.dir, test_set: set.from, tta }, ev);
+      report(out, flags, r, { run: r.dir, test_set: set.from, tta }, ev);
     }
-    if (probs.length > 1) ensembles(out, flags, probs, test.labels, runs[0]?.dir ?? '');
+    if (probs.length > 1 && runs[0]) ensembles(out, flags, probs, test.labels, runs[0]);
     return 0;
   } finally {
     gpu.destroy();
@@ -68,17 +60,12 @@ export async function evaluate(args: readonly string[], out: Out): Promise<numbe
 }
 
 /** The runs and the test set, checked against each other before the GPU is opened. */
-function prepare(flags: Flags, positional: readonly string[]): { runs: Run[]; set: TestSet } {
+function prepare(flags: Flags, positional: readonly string[]): { runs: OpenRun[]; set: TestSet } {
   if (positional.length === 0) throw new UsageError('eval needs a run directory: fmgpu eval RUN [RUN ...]');
   if (flags.data && flags['test-csv'])
     throw new UsageError('--data and --test-csv are two sources of test data: give one');
-  const runs = positional.map((dir) => {
-    const run = readRun(dir);
-    const ir = runModel(dir);
-    checkWeights(ir, run.weights, run.weightsFile);
-    return { dir, run, ir };
-  });
-  const set = testSetFor(positional, flags);
+  const runs = positional.map((dir) => openRun(dir));
+  const set = testSetFor(runs, flags);
   const test = set.ds;
   for (const { dir, ir } of runs) {
     const classes = shapeSize(ir.output);
@@ -96,15 +83,15 @@ function prepare(flags: Flags, positional: readonly string[]): { runs: Run[]; se
 /** One run's metrics; its probabilities go to `probs` when there is an ensemble to make (or tta to average). */
 async function score(
   gpu: Gpu,
-  r: Run,
+  r: OpenRun,
   given: Dataset,
   tta: boolean,
   probs: Float32Array[] | null,
 ): Promise<EvalResult> {
-  const test = runNormalized(r.dir, given);
+  const test = runNormalized(r, given);
   const t = new Trainer(gpu, r.ir, 0);
   try {
-    t.params.load(r.run.weights, r.run.weightsFile);
+    t.params.load(r.weights, r.weightsFile);
     if (!tta && !probs) return await t.evaluate(test);
     const p = await t.probabilities(test, { tta });
     probs?.push(p);
@@ -114,8 +101,14 @@ async function score(
   }
 }
 
-function report(out: Out, flags: Flags, what: { run: string; test_set: string; tta: boolean }, ev: EvalResult): void {
-  const names = runClasses(what.run, classesOf(ev.confusion));
+function report(
+  out: Out,
+  flags: Flags,
+  r: OpenRun,
+  what: { run: string; test_set: string; tta: boolean },
+  ev: EvalResult,
+): void {
+  const names = runClasses(r, classesOf(ev.confusion));
   if (flags.json) {
     const per_class = perClass(ev.confusion, undefined, names);
     const fields = { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, per_class };
@@ -131,7 +124,7 @@ function report(out: Out, flags: Flags, what: { run: string; test_set: string; t
 }
 
 /** The ensembles of several runs: their averaged probabilities, and their majority vote. */
-function ensembles(out: Out, flags: Flags, probs: Float32Array[], labels: Uint8Array, dir: string): void {
+function ensembles(out: Out, flags: Flags, probs: Float32Array[], labels: Uint8Array, run: OpenRun): void {
   const [first] = probs;
   if (!first) return;
   const n = labels.length;
@@ -151,7 +144,7 @@ function ensembles(out: Out, flags: Flags, probs: Float32Array[], labels: Uint8A
     }
     const lossText = loss === undefined ? '' : `test loss ${loss.toFixed(4)}  `;
     out.log(`ensemble of ${probs.length} runs, ${name}: ${lossText}accuracy ${(accuracy * 100).toFixed(2)}%\n`);
-    out.log(classificationReport(confusion, classes, runClasses(dir, classes)));
+    out.log(classificationReport(confusion, classes, runClasses(run, classes)));
     out.log('');
   }
 }

@@ -1,13 +1,12 @@
 // `fmgpu export RUN [-o FILE.onnx]`: the trained network as an ONNX model (src/model/onnx.ts), with
 // the weights `fmgpu eval` scores, for ONNX Runtime and the servers built on it. No GPU is used.
-import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { shapeSize } from '../../dsl/index.ts';
 import { INPUT_NAME, OPSET, OUTPUT_NAME, onnxModel } from '../model/onnx.ts';
 import { encodeOnnx } from '../node/onnx.ts';
-import { readRun, RunDir, writeFileAtomic } from '../node/rundir.ts';
+import { RunDir, writeFileAtomic } from '../node/rundir.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { VERSION, checkWeights, readRunJson, runClasses, runModel } from './common.ts';
+import { VERSION, checkOutFile, openRun, runClasses } from './common.ts';
 import type { Out } from './progress.ts';
 
 export const EXPORT_FLAGS: Record<string, FlagSpec> = {
@@ -38,17 +37,16 @@ export function exportCommand(args: readonly string[], out: Out): number {
   const [dir, ...more] = positional;
   if (dir === undefined || more.length > 0)
     throw new UsageError('export takes one run directory: fmgpu export RUN [-o FILE.onnx]');
-  const run = readRun(dir);
-  const ir = runModel(dir);
-  checkWeights(ir, run.weights, run.weightsFile);
+  const run = openRun(dir);
+  const { ir } = run;
   const classes = shapeSize(ir.output);
-  const classNames = runClasses(dir, classes);
+  const classNames = runClasses(run, classes);
   const tta = flags.tta === undefined ? ir.train.tta : !!flags.tta; // the run's own, as eval decides
-  const { normalize } = existsSync(join(dir, 'run.json')) ? readRunJson(dir) : {};
+  const { normalize } = run.json;
   const model = onnxModel({ ir, weights: run.weights, classNames, version: VERSION, tta, normalize });
   const file = flags.out === undefined ? join(dir, 'model.onnx') : String(flags.out);
-  if (existsSync(file) && statSync(file).isDirectory())
-    throw new UsageError(`--out ${file} is a directory: give the model's file name, e.g. ${join(file, 'model.onnx')}`);
+  const parent = flags.out === undefined ? undefined : dirname(resolve(file));
+  checkOutFile(file, `directory: give the model's file name, e.g. ${join(file, 'model.onnx')}`, parent);
   const bytes = encodeOnnx(model);
   write(dir, flags.out === undefined ? null : file, bytes);
   const { c, h, w } = ir.input;
@@ -67,8 +65,6 @@ export function exportCommand(args: readonly string[], out: Out): number {
 /** Into the run under its lock (not while fmgpu train writes it), or to the file --out names. */
 function write(dir: string, out: string | null, bytes: Uint8Array): void {
   if (out !== null) {
-    if (!statSync(dirname(resolve(out)), { throwIfNoEntry: false })?.isDirectory())
-      throw new UsageError(`--out ${out}: the folder ${dirname(resolve(out))} does not exist`);
     writeFileAtomic(out, bytes);
     return;
   }

@@ -3,7 +3,6 @@
 // the PNG the network sees (--save-input). Runs of another shape (colour, or grey of another size)
 // get the whole picture resized to their H×W×C (src/data/resize.ts), as bytes their test set's
 // normalisation applies to.
-import { existsSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { DataError } from '../errors.ts';
 import { describePhoto, FASHION_MNIST_FORM, preparePhoto, type PhotoForm, type PhotoSteps } from '../data/photo.ts';
@@ -13,7 +12,7 @@ import { grayPng, rgbPng } from '../report/png.ts';
 import { decodeImage, MAX_IMAGE_BYTES } from '../node/image.ts';
 import { readInput } from '../node/files.ts';
 import { makeDir, writeFileAtomic } from '../node/write.ts';
-import { readRunJson } from './common.ts';
+import type { OpenRun } from './common.ts';
 
 export interface PreparedPhoto {
   file: string;
@@ -40,16 +39,15 @@ export interface ResizedPhotoFile {
  * The form of a run's training images, as `fmgpu train` records it in run.json (`input`). Runs
  * from before that record, and runs without a run.json, were trained on Fashion-MNIST's form.
  */
-export function runForm(dir: string): PhotoForm {
-  if (!existsSync(join(dir, 'run.json'))) return FASHION_MNIST_FORM;
-  const input = (readRunJson(dir) as { input?: unknown }).input;
+export function runForm(run: Pick<OpenRun, 'dir' | 'json'>): PhotoForm {
+  const { input } = run.json;
   if (input === undefined) return FASHION_MNIST_FORM;
   const f = input as { form?: unknown; box?: unknown };
   if (f.form === 'plain') return { form: 'plain' };
   if (f.form === 'object' && Number.isInteger(f.box) && (f.box as number) >= 1 && (f.box as number) <= SIDE)
     return { form: 'object', box: f.box as number };
   throw new DataError(
-    `${join(dir, 'run.json')}: "input" must be {"form": "object", "box": 1 to ${SIDE}} or {"form": "plain"}, ` +
+    `${join(run.dir, 'run.json')}: "input" must be {"form": "object", "box": 1 to ${SIDE}} or {"form": "plain"}, ` +
       `not ${JSON.stringify(input).slice(0, 80)}`,
   );
 }

@@ -3,17 +3,14 @@
 // `fmgpu predict RUN --csv FILE --out predictions.csv`: every image of a CSV file, written as a
 // Kaggle-style submission: a header row, then per image its id (its position in FILE, from 1, as
 // Kaggle's ImageId), the predicted label (the class index) and each class's probability.
-import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ModelIR } from '../../dsl/index.ts';
 import { channelsOf, gather, type Dataset } from '../data/dataset.ts';
 import { loadCsvImages } from '../node/data.ts';
-import { readRun, type RunInfo } from '../node/rundir.ts';
 import { writeFileAtomic } from '../node/write.ts';
-import { argmaxRow } from '../train/metrics.ts';
+import { argmaxRow, topClasses } from '../train/metrics.ts';
 import { Trainer } from '../train/trainer.ts';
 import { UsageError, type FlagSpec, type Flags } from './args.ts';
-import { checkWeights, openCliGpu, runClasses, runModel, runNormalized } from './common.ts';
+import { checkOutFile, openCliGpu, openRun, runClasses, runNormalized, type OpenRun } from './common.ts';
 import type { Out } from './progress.ts';
 import { runCsvForm, testSetFor, testSetLine } from './test-set.ts';
 
@@ -72,23 +69,9 @@ export function parseIndices(text: string, n: number): number[] {
   return out;
 }
 
-interface Run {
-  dir: string;
-  run: RunInfo;
-  ir: ModelIR;
-}
-
-/** The run, its weights checked against its model. */
-function openRun(dir: string): Run {
-  const run = readRun(dir);
-  const ir = runModel(dir);
-  checkWeights(ir, run.weights, run.weightsFile);
-  return { dir, run, ir };
-}
-
 /** The class probabilities [n, classes] of every image, as the run scores its test set (its tta). */
-async function probabilities(flags: Flags, r: Run, images: Dataset): Promise<{ p: Float32Array; classes: number }> {
-  const { run, ir } = r;
+async function probabilities(flags: Flags, r: OpenRun, images: Dataset): Promise<{ p: Float32Array; classes: number }> {
+  const { ir } = r;
   const { h, w, c } = ir.input;
   const channels = channelsOf(images);
   if (h !== images.rows || w !== images.cols || c !== channels)
@@ -98,8 +81,8 @@ async function probabilities(flags: Flags, r: Run, images: Dataset): Promise<{ p
   const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
   const t = new Trainer(gpu, ir, 0);
   try {
-    t.params.load(run.weights, run.weightsFile);
-    return { p: await t.probabilities(runNormalized(r.dir, images), { tta: ir.train.tta }), classes: t.classes };
+    t.params.load(r.weights, r.weightsFile);
+    return { p: await t.probabilities(runNormalized(r, images), { tta: ir.train.tta }), classes: t.classes };
   } finally {
     t.release();
     gpu.destroy();
@@ -123,21 +106,15 @@ export async function predictSets(positional: readonly string[], flags: Flags, o
   if (flags.out !== undefined) throw new UsageError('--out goes with --csv FILE');
   if (flags.test === undefined) throw new UsageError('--data and --test-csv go with --test INDICES');
   const r = openRun(dir);
-  const set = testSetFor([dir], flags);
+  const set = testSetFor([r], flags);
   const indices = parseIndices(String(flags.test), set.ds.n);
   const picked = gather(set.ds, indices);
   const { p, classes } = await probabilities(flags, r, picked);
-  const names = runClasses(dir, classes);
+  const names = runClasses(r, classes);
   const className = (c: number): string => names[c] ?? `class ${c}`;
   if (!flags.json) out.log(testSetLine(set));
   indices.forEach((index, k) => {
-    const top = Array.from(p.subarray(k * classes, (k + 1) * classes), (v, c) => ({
-      class: className(c),
-      label: c,
-      probability: v,
-    }))
-      .sort((a, b) => b.probability - a.probability)
-      .slice(0, 3);
+    const top = topClasses(p, k, classes, names);
     const truth = picked.labels[k] as number;
     if (flags.json) out.log(JSON.stringify({ test: index, truth: { class: className(truth), label: truth }, top }));
     else {
@@ -150,12 +127,12 @@ export async function predictSets(positional: readonly string[], flags: Flags, o
 }
 
 /** Every image of a CSV file, as a Kaggle submission: to --out (written whole or not at all), else to stdout. */
-async function predictCsv(r: Run, flags: Flags, out: Out): Promise<number> {
+async function predictCsv(r: OpenRun, flags: Flags, out: Out): Promise<number> {
   const target = flags.out === undefined ? null : String(flags.out);
-  if (target) checkWritable(target);
-  const { ds } = loadCsvImages(String(flags.csv), runCsvForm(r.dir));
+  if (target) checkOutFile(target, 'folder: name the CSV file to write', dirname(target));
+  const { ds } = loadCsvImages(String(flags.csv), runCsvForm(r));
   const { p, classes } = await probabilities(flags, r, ds);
-  const names = runClasses(r.dir, classes);
+  const names = runClasses(r, classes);
   const className = (c: number): string => names[c] ?? `class ${c}`;
   const header = ['id', 'label', ...Array.from({ length: classes }, (_, c) => className(c))].join(',');
   const rows = Array.from({ length: ds.n }, (_, i) => {
@@ -172,12 +149,4 @@ async function predictCsv(r: Run, flags: Flags, out: Out): Promise<number> {
   if (flags.json) out.log(JSON.stringify(said));
   else out.log(`${ds.n.toLocaleString('en-US')} predictions of ${said.csv} written to ${target}`);
   return 0;
-}
-
-/** --out must name a file in an existing folder (not a folder itself): checked before any work. */
-function checkWritable(target: string): void {
-  const stat = (p: string) => statSync(p, { throwIfNoEntry: false });
-  if (stat(target)?.isDirectory()) throw new UsageError(`--out ${target} is a folder: name the CSV file to write`);
-  const parent = dirname(target);
-  if (!stat(parent)?.isDirectory()) throw new UsageError(`--out ${target}: the folder ${parent} does not exist`);
 }

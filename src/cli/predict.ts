@@ -4,7 +4,7 @@
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Trainer } from '../train/trainer.ts';
-import { readRun } from '../node/rundir.ts';
+import { topClasses } from '../train/metrics.ts';
 import type { Dataset } from '../data/dataset.ts';
 import {
   photoLines,
@@ -16,7 +16,7 @@ import {
   type ResizedPhotoFile,
 } from './photo.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { checkWeights, openCliGpu, runClasses, runModel, runNormalized } from './common.ts';
+import { openCliGpu, openRun, runClasses, runNormalized, type OpenRun } from './common.ts';
 import type { Out } from './progress.ts';
 import { PREDICT_SET_FLAGS, predictSets, wantsSets } from './predict-sets.ts';
 
@@ -52,12 +52,11 @@ export async function predict(args: readonly string[], out: Out): Promise<number
   const [dir, ...inputs] = positional;
   if (!dir || inputs.length === 0)
     throw new UsageError('predict needs a run and images: fmgpu predict RUN image.png [...] (or --test N, --csv FILE)');
-  const run = readRun(dir);
-  const ir = runModel(dir);
+  const run = openRun(dir);
+  const { ir } = run;
   const { h, w, c } = ir.input;
   if (c !== 1 && c !== 3)
     throw new UsageError(`${dir}: predict turns photos into grey or RGB, this model takes ${h}x${w}x${c}`);
-  checkWeights(ir, run.weights, run.weightsFile);
   const files: string[] = [];
   for (const p of inputs) {
     if (!existsSync(p)) throw new UsageError(`${p}: no such file`);
@@ -78,22 +77,17 @@ export async function predict(args: readonly string[], out: Out): Promise<number
   const invert = flags.invert === undefined ? 'auto' : (flags.invert as boolean);
   // Every image is decoded (and every bad one refused) before the GPU is touched.
   const fashion = h === 28 && w === 28 && c === 1;
-  const form = fashion ? runForm(dir) : null;
+  const form = fashion ? runForm(run) : null;
   const prepared = files.map((f) => (form ? preparePhotoFile(f, form, invert) : resizePhotoFile(f, ir.input, invert)));
   if (flags['save-input'] !== undefined) saveInputs(String(flags['save-input']), prepared);
   const gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
   const t = new Trainer(gpu, ir, 0);
   try {
     t.params.load(run.weights, run.weightsFile);
-    const probs = await photoProbabilities(t, dir, prepared);
-    const names = runClasses(dir, t.classes);
+    const probs = await photoProbabilities(t, run, prepared);
+    const names = runClasses(run, t.classes);
     prepared.forEach((p, i) => {
-      const row = Array.from(probs.subarray(i * t.classes, (i + 1) * t.classes));
-      const top = row
-        .map((v, c) => ({ class: names[c] ?? String(c), label: c, probability: v }))
-        .sort((a, b) => b.probability - a.probability)
-        .slice(0, 3);
-      for (const line of photoLines(p, top, flags.json === true)) out.log(line);
+      for (const line of photoLines(p, topClasses(probs, i, t.classes, names), flags.json === true)) out.log(line);
     });
     return 0;
   } finally {
@@ -107,7 +101,7 @@ export async function predict(args: readonly string[], out: Out): Promise<number
  * as bytes through the run's test-set path (its per-channel normalisation and tta, as eval and
  * predict --test apply them).
  */
-function photoProbabilities(t: Trainer, dir: string, photos: readonly (PreparedPhoto | ResizedPhotoFile)[]) {
+function photoProbabilities(t: Trainer, run: OpenRun, photos: readonly (PreparedPhoto | ResizedPhotoFile)[]) {
   const px = t.ir.input.h * t.ir.input.w * t.ir.input.c;
   if (!photos.every((p) => 'bytes' in p)) {
     const x = new Float32Array(photos.length * px);
@@ -125,5 +119,5 @@ function photoProbabilities(t: Trainer, dir: string, photos: readonly (PreparedP
     cols: w,
     channels: c,
   };
-  return t.probabilities(runNormalized(dir, ds), { tta: t.ir.train.tta });
+  return t.probabilities(runNormalized(run, ds), { tta: t.ir.train.tta });
 }

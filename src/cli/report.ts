@@ -1,11 +1,11 @@
 // `fmgpu report RUN`: (re)writes RUN/report.html from the run's files, predictions on test images
 // and a PCA of the penultimate features. `fmgpu train` calls runReport at the end of a run too.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { summarize } from '../../dsl/index.ts';
 import type { Layer, ModelIR } from '../../dsl/ir.ts';
 import { DEFAULT_DATA_DIR } from '../node/data.ts';
-import { checkpointFolder, readRun, RunDir, writeFileAtomic } from '../node/rundir.ts';
+import { checkpointFolder, RunDir, writeFileAtomic } from '../node/rundir.ts';
 import { parseState } from '../node/state.ts';
 import { Trainer, type EpochLog } from '../train/trainer.ts';
 import type { Gpu } from '../gpu/runtime.ts';
@@ -15,7 +15,7 @@ import { DataError } from '../errors.ts';
 import { renderReport, pickSamples, type ReportEnding, type ReportMetrics } from '../report/html.ts';
 import { pca2 } from '../report/pca.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { checkWeights, openCliGpu, runClasses, runModel, runNormalized } from './common.ts';
+import { checkOutFile, openCliGpu, openRun, runClasses, runNormalized, savedRunJson, type OpenRun } from './common.ts';
 import { imagesOf } from '../data/batch.ts';
 import { testSetFor, testSetLine } from './test-set.ts';
 import type { Out } from './progress.ts';
@@ -49,12 +49,27 @@ function readJson<T>(file: string): T | null {
   }
 }
 
-/** The page for run directory `dir`, with `trainer` holding the run's weights. */
-export async function runReport(trainer: Trainer, dir: string, given: Dataset, o: ReportOptions = {}): Promise<string> {
-  const test = runNormalized(dir, given);
-  const run = readJson<Record<string, unknown>>(join(dir, 'run.json')) ?? {};
+/** What the page shows of a run besides its weights: its run.json and its model.net's text. */
+export type ReportedRun = Pick<OpenRun, 'dir' | 'json' | 'source'>;
+
+/** The run `fmgpu train` has just written, for its report: run.json and model.net as they are now. */
+export function writtenRun(dir: string): ReportedRun {
+  const file = join(dir, 'model.net');
+  return { dir, json: savedRunJson(dir), source: existsSync(file) ? readFileSync(file, 'utf8') : '' };
+}
+
+/** The page for a run, with `trainer` holding the run's weights. */
+export async function runReport(
+  trainer: Trainer,
+  reported: ReportedRun,
+  given: Dataset,
+  o: ReportOptions = {},
+): Promise<string> {
+  const { dir } = reported;
+  const run = reported.json as Record<string, unknown>;
+  const test = runNormalized(reported, given);
   const history = readJson<EpochLog[]>(join(dir, 'history.json')) ?? [];
-  const classNames = runClasses(dir, trainer.classes);
+  const classNames = runClasses(reported, trainer.classes);
   let metrics = o.metrics ?? readJson<ReportMetrics>(join(dir, 'metrics.json'));
   if (!metrics) {
     // Scored as `fmgpu train` scores it: with the model's test-time augmentation.
@@ -108,7 +123,7 @@ export async function runReport(trainer: Trainer, dir: string, given: Dataset, o
     generated: new Date().toISOString(),
     run,
     summary: summarize({ ...trainer.ir, file: typeof run.model === 'string' ? run.model : trainer.ir.file }),
-    source: existsSync(join(dir, 'model.net')) ? readFileSync(join(dir, 'model.net'), 'utf8') : '',
+    source: reported.source,
     history,
     metrics,
     samples,
@@ -142,11 +157,10 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
   const [dir, extra] = positional;
   if (dir === undefined) throw new UsageError('report needs a run directory: fmgpu report RUN');
   if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
-  const info = readRun(dir);
-  const ir = runModel(dir);
-  checkWeights(ir, info.weights, info.weightsFile);
+  const info = openRun(dir);
+  const { ir } = info;
   // The run's own test set (its --test-csv, or its --data folder) unless one is given, as `fmgpu eval`.
-  const set = testSetFor([dir], flags);
+  const set = testSetFor([info], flags);
   const test = set.ds;
   const { h, w, c } = ir.input;
   if (h !== test.rows || w !== test.cols || c !== channelsOf(test))
@@ -156,8 +170,7 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
     );
   // The page goes into the run (under its lock: not while fmgpu train writes it) or to --out.
   const file = flags.out === undefined ? join(dir, 'report.html') : String(flags.out);
-  if (existsSync(file) && statSync(file).isDirectory())
-    throw new UsageError(`--out ${file} is a directory: give the page's file name, e.g. ${join(file, 'report.html')}`);
+  checkOutFile(file, `directory: give the page's file name, e.g. ${join(file, 'report.html')}`);
   const run = flags.out === undefined ? RunDir.open(dir) : null;
   let gpu: Gpu;
   try {
@@ -169,7 +182,7 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
   const trainer = new Trainer(gpu, ir, 0);
   try {
     trainer.params.load(info.weights, info.weightsFile);
-    const page = await runReport(trainer, dir, test);
+    const page = await runReport(trainer, info, test);
     if (run) run.write('report.html', page);
     else writeFileAtomic(file, page);
     out.log(testSetLine(set));

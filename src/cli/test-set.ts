@@ -9,7 +9,7 @@ import { folderLayout } from '../node/folders.ts';
 import { UsageError, type Flags } from './args.ts';
 import { shapeSize } from '../../dsl/index.ts';
 import { LabelNames } from '../data/csv.ts';
-import { readRunJson, runClasses, runModel } from './common.ts';
+import { runClasses, type OpenRun } from './common.ts';
 import { csvForm } from './train-data.ts';
 
 export interface TestSet {
@@ -24,14 +24,14 @@ type Source = { csv: string } | { dir: string };
 const nameOf = (s: Source): string => ('csv' in s ? s.csv : s.dir);
 
 /** The test set a run was trained with, from its run.json (a run without one: the default folder). */
-function ownSource(dir: string): Source {
-  const flags = existsSync(join(dir, 'run.json')) ? (readRunJson(dir).flags ?? {}) : {};
+function ownSource(run: OpenRun): Source {
+  const flags = run.json.flags ?? {};
   if (typeof flags['test-csv'] === 'string') return { csv: flags['test-csv'] };
   return { dir: typeof flags.data === 'string' ? flags.data : DEFAULT_DATA_DIR };
 }
 
 /** The test set for these runs; runs trained on different test sets need one given. */
-export function testSetFor(runs: readonly string[], flags: Flags): TestSet {
+export function testSetFor(runs: readonly OpenRun[], flags: Flags): TestSet {
   if (flags.data !== undefined && flags['test-csv'] !== undefined)
     throw new UsageError('--data and --test-csv are two sources of test data: give one');
   let source: Source;
@@ -40,7 +40,7 @@ export function testSetFor(runs: readonly string[], flags: Flags): TestSet {
     source = flags['test-csv'] !== undefined ? { csv: String(flags['test-csv']) } : { dir: String(flags.data) };
     why = flags['test-csv'] !== undefined ? 'given by --test-csv' : 'given by --data';
   } else {
-    const own = runs.map((r) => ({ run: r, source: ownSource(r) }));
+    const own = runs.map((r) => ({ run: r.dir, source: ownSource(r) }));
     const [first] = own;
     if (!first) throw new UsageError('no run directory given');
     const other = own.find((o) => nameOf(o.source) !== nameOf(first.source));
@@ -69,17 +69,17 @@ export function testSetFor(runs: readonly string[], flags: Flags): TestSet {
  * A folder of images is read at the (first) run's input size, and a single tree's test set is the
  * part its train line's validation and seed held out.
  */
-function imagesFor(dir: string, runs: readonly string[]): FolderOptions | undefined {
+function imagesFor(dir: string, runs: readonly OpenRun[]): FolderOptions | undefined {
   if (!runs[0] || !folderLayout(dir)) return undefined;
-  const ir = runModel(runs[0]);
+  const { ir } = runs[0];
   return { input: ir.input, validation: ir.train.validation, seed: ir.train.seed };
 }
 
 /** A CSV file as a run reads it: at its input size, its labels numbers or among its classes' names. */
-export function runCsvForm(run: string | undefined): CsvForm | undefined {
+export function runCsvForm(run: OpenRun | undefined): CsvForm | undefined {
   if (!run) return undefined;
-  const ir = runModel(run);
-  return csvForm(ir, new LabelNames(runClasses(run, shapeSize(ir.output)), true, join(run, 'run.json')));
+  const { ir } = run;
+  return csvForm(ir, new LabelNames(runClasses(run, shapeSize(ir.output)), true, join(run.dir, 'run.json')));
 }
 
 /** The one line that names the test set scored. */

@@ -8,8 +8,7 @@ import { fitOptions, monitorOptions } from '../train/fit-options.ts';
 import { Monitor } from '../train/monitor.ts';
 import type { EpochLog, Trainer } from '../train/trainer.ts';
 import { VERSION } from './common.ts';
-import { runIdentity, sha256 } from './resume.ts';
-import { validationRecord } from './train-data.ts';
+import { runIdentity } from './resume.ts';
 import type { Kept } from './train-faults.ts';
 import type { Job } from './train-job.ts';
 
@@ -45,9 +44,8 @@ export class Checkpoints {
       'fmgpu.version': VERSION,
       'fmgpu.layout': 'conv weight [out, in, kh, kw]; dense weight [in, out]; tensors NCHW',
     };
-    const validation = validationRecord(job.data, sha256);
     const epoch = { stepsPerEpoch: job.stepsPerEpoch, lastBatch: job.lastBatch };
-    this.identity = runIdentity(job.source, job.ir, job.data.train, epoch, validation);
+    this.identity = runIdentity(job.source, job.ir, job.data.train, epoch, job.validation);
   }
 
   /** The trainer's weights as weights.safetensors holds them: the source and the layout in the metadata. */

@@ -19,6 +19,7 @@ import {
   loadFashionMnist,
   loadIdxFolder,
   readClassList,
+  type ClassList,
   type CsvForm,
 } from '../node/data.ts';
 import type { CheckpointState, ValidationRecord } from '../node/state.ts';
@@ -123,12 +124,18 @@ export function csvForm(ir: Pick<DataNeeds, 'input' | 'inputWhat'>, names: Label
 }
 
 /**
- * A CSV pair's class names: a classes.txt beside the training file; else, for labels given as
+ * A CSV pair's class names: `list`, the classes.txt beside the training file; else, for labels given as
  * names, those names in order of first appearance in the training file; else as many as the labels
  * reach, named by Fashion-MNIST for Kaggle's fashion-mnist_*.csv and by number otherwise.
  */
-function csvClasses(trainFile: string, train: Dataset, test: Dataset, testFile: string, met: LabelNames): string[] {
-  const list = readClassList(dirname(trainFile));
+function csvClasses(
+  list: ClassList | null,
+  trainFile: string,
+  train: Dataset,
+  test: Dataset,
+  testFile: string,
+  met: LabelNames,
+): string[] {
   const n = list ? list.names.length : met.list.length || labelRange(train.labels, test.labels);
   const fashion = n === NUM_CLASSES && /fashion/i.test(basename(trainFile));
   const names = list?.names ?? (met.list.length ? met.list : fashion ? [...CLASS_NAMES] : labelNumbers(n));
@@ -170,7 +177,7 @@ export function trainAndTest(
     if (!names.fixed) [names.fixed, names.from] = [true, String(flags.csv)];
     test = loadCsv(String(flags['test-csv']), { form: csvForm(ir, names) });
     from = `${flags.csv}, ${flags['test-csv']}`;
-    classes = csvClasses(String(flags.csv), train, test, String(flags['test-csv']), names);
+    classes = csvClasses(list, String(flags.csv), train, test, String(flags['test-csv']), names);
   } else {
     const dir = String(flags.data ?? DEFAULT_DATA_DIR);
     const input = ir.inputWhat ? { ...ir.input, what: ir.inputWhat } : ir.input;

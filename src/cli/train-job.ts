@@ -7,10 +7,11 @@ import { parseNet, type ModelIR } from '../../dsl/index.ts';
 import { DEFAULT_DATA_DIR } from '../node/data.ts';
 import { defaultRunDir, readCheckpoint, readRun, RunDir, type Checkpoint, type RunInfo } from '../node/rundir.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
-import { applyTrainFlags, checkWeights, readRunJson, readSource } from './common.ts';
+import { applyTrainFlags, checkWeights, readRunJson, readSource, type RunJson } from './common.ts';
 import { checkSameData, checkSameNetwork, checkSameSettings, checkSameValidation, sha256 } from './resume.ts';
 import { epochShape, type LastBatch } from '../train/fit-options.ts';
 import { checkData, loadData, validationRecord, type Data } from './train-data.ts';
+import type { ValidationRecord } from '../node/state.ts';
 
 export type { Data } from './train-data.ts';
 
@@ -21,9 +22,11 @@ export interface Job {
   source: string;
   ir: ModelIR;
   init: RunInfo | null;
-  /** The run being continued, and its last checkpoint. */
-  resume: { dir: string; checkpoint: Checkpoint; changes: string[] } | null;
+  /** The run being continued, its last checkpoint, and the model file it was trained from (its run.json's). */
+  resume: { dir: string; checkpoint: Checkpoint; changes: string[]; trainedFrom: string } | null;
   data: Data;
+  /** How the validation set was held out, and its hash: checked on --resume, recorded in checkpoints. */
+  validation: ValidationRecord;
   stepsPerEpoch: number;
   /** The epoch's last partial batch: trained (new runs) or dropped (runs checkpointed before that). */
   lastBatch: LastBatch;
@@ -31,8 +34,11 @@ export interface Job {
   dir: string;
 }
 
-/** The run's flags from run.json, unless given again; a data source given again replaces the saved one whole. */
-function resumeFlags(flags: Flags, dir: string): void {
+/**
+ * The run's flags from run.json, unless given again; a data source given again replaces the saved one
+ * whole. Returns the run.json.
+ */
+function resumeFlags(flags: Flags, dir: string): RunJson {
   const saved = readRunJson(dir);
   // How this invocation reports (--json, --debug) and where it writes are its own.
   const DATA = ['data', 'csv', 'test-csv'];
@@ -44,6 +50,7 @@ function resumeFlags(flags: Flags, dir: string): void {
     const own = ['resume', 'out', 'init', 'json', 'debug'].includes(k) || given;
     if (flags[k] === undefined && !own) flags[k] = v;
   }
+  return saved;
 }
 
 export function prepare(args: readonly string[]): Job {
@@ -55,7 +62,7 @@ export function prepare(args: readonly string[]): Job {
     );
   const file = positional[0] ?? (resumeDir ? join(resumeDir, 'model.net') : undefined);
   const checkpoint = resumeDir ? readCheckpoint(resumeDir) : null;
-  if (resumeDir) resumeFlags(flags, resumeDir);
+  const saved = resumeDir ? resumeFlags(flags, resumeDir) : null;
   if (!file) throw new UsageError('train needs a model file: fmgpu train model.net');
   if (positional.length > 1) throw new UsageError(`unexpected argument "${positional[1]}"`);
   const source = readSource(file);
@@ -71,26 +78,31 @@ export function prepare(args: readonly string[]): Job {
   // A resumed run keeps its policy for the last partial batch: runs from before it dropped it.
   const lastBatch = checkpoint ? (checkpoint.state.lastBatch ?? 'drop') : 'train';
   const { stepsPerEpoch } = epochShape(data.train.n, ir.train.batch, lastBatch);
+  const validation = validationRecord(data, sha256);
+  const trainedFrom = typeof saved?.model === 'string' ? saved.model : file;
   const resume =
-    resumeDir && checkpoint ? checkResume(resumeDir, checkpoint, { source, ir, data, stepsPerEpoch }) : null;
+    resumeDir && checkpoint
+      ? checkResume(resumeDir, checkpoint, { source, ir, data, stepsPerEpoch, validation }, trainedFrom)
+      : null;
   const dir = flags.out !== undefined ? String(flags.out) : (resumeDir ?? defaultRunDir(file));
-  return { flags, file, source, ir, init, resume, data, stepsPerEpoch, lastBatch, dir };
+  return { flags, file, source, ir, init, resume, data, validation, stepsPerEpoch, lastBatch, dir };
 }
 
 /** A resume must continue the run exactly: the same network, settings that shape a step, data and position. */
 function checkResume(
   dir: string,
   checkpoint: Checkpoint,
-  job: Pick<Job, 'source' | 'ir' | 'data' | 'stepsPerEpoch'>,
+  job: Pick<Job, 'source' | 'ir' | 'data' | 'stepsPerEpoch' | 'validation'>,
+  trainedFrom: string,
 ): NonNullable<Job['resume']> {
   const { state, folder } = checkpoint;
   checkSameNetwork(dir, state, job.source, job.ir);
   const changes = checkSameSettings(dir, state, job.ir);
-  checkSameValidation(dir, state, validationRecord(job.data, sha256));
+  checkSameValidation(dir, state, job.validation);
   checkSameData(dir, state, job.data.train, job.stepsPerEpoch, join(folder, 'state.json'));
   checkWeights(job.ir, checkpoint.weights, join(folder, 'weights.safetensors'));
   if (checkpoint.best) checkWeights(job.ir, checkpoint.best, join(folder, 'best.safetensors'));
-  return { dir, checkpoint, changes };
+  return { dir, checkpoint, changes, trainedFrom };
 }
 
 /**

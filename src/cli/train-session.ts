@@ -14,10 +14,10 @@ import { perClass } from '../train/metrics.ts';
 import { optimizerConfig } from '../train/optimizer.ts';
 import { DivergedError, type Trainer } from '../train/trainer.ts';
 import type { Flags } from './args.ts';
-import { readRunJson, VERSION } from './common.ts';
+import { VERSION } from './common.ts';
 import { onSignal } from './interrupt.ts';
 import { Progress, type Out } from './progress.ts';
-import { runReport } from './report.ts';
+import { runReport, writtenRun } from './report.ts';
 import { Checkpoints } from './train-checkpoints.ts';
 import { explainFault, overflowAtStart } from './train-faults.ts';
 import type { Job } from './train-job.ts';
@@ -109,7 +109,7 @@ function announce({ job, gpu, progress, out, checkpoints }: Session, forked: boo
   const cpu = gpu.adapter.cpu ? ': no GPU in use, training is correct but slow' : '';
   out.log(`adapter: ${adapterName(gpu.adapter)}${cpu}`);
   // A resumed run's model.net is its copy: the summary names the model it was trained from.
-  out.log(summarize({ ...ir, file: job.resume ? trainedFrom(job.resume.dir, job.file) : job.file }));
+  out.log(summarize({ ...ir, file: job.resume?.trainedFrom ?? job.file }));
   const count = (n: number): string => n.toLocaleString('en-US');
   const sets = `${count(data.train.n)} training, ${count(data.val?.n ?? 0)} validation, ${count(data.test.n)} test`;
   out.log(`data: ${sets} images (${data.from})`);
@@ -132,12 +132,6 @@ function announce({ job, gpu, progress, out, checkpoints }: Session, forked: boo
     out.log(`resuming at epoch ${epoch + 1} of ${ir.train.epochs}, ${within}`);
   }
   if (r.changes.length > 0) out.log(`changed since the checkpoint, from the next step on: ${r.changes.join(', ')}`);
-}
-
-/** The model file a run was trained from (run.json's `model`), or `file` when it does not say. */
-function trainedFrom(dir: string, file: string): string {
-  const model = readRunJson(dir).model;
-  return typeof model === 'string' ? model : file;
 }
 
 /** The augmentation of training batches, as the augment line writes it, or "none". */
@@ -248,7 +242,7 @@ async function finish({ job, run, trainer, progress, out, checkpoints }: Session
     confusion: Array.from(ev.confusion),
   };
   run.write('metrics.json', JSON.stringify(metrics, null, 2));
-  run.write('report.html', await runReport(trainer, job.dir, job.data.test, { metrics }));
+  run.write('report.html', await runReport(trainer, writtenRun(job.dir), job.data.test, { metrics }));
   progress.event('test', { test_loss: ev.loss, test_accuracy: ev.accuracy, n: ev.n, tta, run: job.dir });
   if (job.flags.json) return;
   const images = `${ev.n.toLocaleString('en-US')} images${tta ? ', each averaged with its mirror image' : ''}`;

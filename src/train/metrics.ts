@@ -96,6 +96,30 @@ export function argmaxRow(scores: ArrayLike<number>, i: number, classes: number)
   return best;
 }
 
+/** A class as predict names it: its name, its index, its probability. */
+export interface ClassProbability {
+  class: string;
+  label: number;
+  probability: number;
+}
+
+/** Row i's `k` most probable classes, the most probable first (`class N` for a class without a name). */
+export function topClasses(
+  probs: ArrayLike<number>,
+  i: number,
+  classes: number,
+  names: readonly string[],
+  k = 3,
+): ClassProbability[] {
+  return Array.from({ length: classes }, (_, c) => ({
+    class: names[c] ?? `class ${c}`,
+    label: c,
+    probability: probs[i * classes + c]!,
+  }))
+    .sort((a, b) => b.probability - a.probability)
+    .slice(0, k);
+}
+
 /** The confusion matrix (rows: true class) and accuracy of predicted classes against labels. */
 export function confusionMatrix(
   predicted: ArrayLike<number>,
