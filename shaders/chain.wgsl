@@ -20,7 +20,7 @@
 //             s(i) · act_grad_x(saved[i]) (saved is the activation's input x)
 //     dL/dx = act'(·) ⊙ unpool(dropoutᵀ(dy)): the composition of the three unfused backwards, in their
 //     order of operations, so bit for bit theirs.
-// Uses act_grad_x/act_grad_y (lib/activation.wgsl: ACT, ALPHA), rand01 (lib/random.wgsl), element0
+// Uses act_grad_x/act_grad_y (lib/activation.wgsl: ACT, ALPHA), dropout (lib/random.wgsl), element0
 // and stride (lib/stride.wgsl), prepended by the loader.
 // Bindings: 1 src (x forwards, dy backwards), 2 counter (u32, word 0 the step), 3 dst (y or dx,
 //   written), 4 argmax (u32: written forwards by max pooling, read backwards), 5 saved (backwards:
@@ -45,14 +45,13 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> argmax: array<u32>;
 @group(0) @binding(5) var<storage, read> saved: array<f32>;
 
-// window(oy, ox), span(i, pad, k, s, out), block_of(oy, ox): lib/pool_window.wgsl.
+// window(oy, ox), window_max and window_mean (p, oy, ox), span(i, pad, k, s, out), block_of(oy, ox):
+// lib/pool_window.wgsl.
 
 // Dropout of value v at element o (the identity when DROPOUT = 0).
 fn drop(v: f32, o: u32) -> f32 {
   if (DROPOUT == 0u) { return v; }
-  var r = 0.0;
-  if (rand01(P.seed, counter[0], o) >= P.rate) { r = v * P.scale; }
-  return r;
+  return dropout(P.seed, counter[0], o, P.rate, P.scale, v);
 }
 
 // The chain's incoming gradient at element o (NCHW): src[o], or its partial sums added up.
@@ -68,29 +67,6 @@ fn dy_at(o: u32) -> f32 {
   return s;
 }
 
-// Pool output o of plane p at (oy, ox), with its argmax (max pooling).
-fn pooled(p: u32, oy: u32, ox: u32) -> vec2f {
-  let r = window(oy, ox);
-  let base = p * P.h * P.w;
-  if (POOL == 1u) {
-    var arg = r.x * P.w + r.z;
-    var best = src[base + arg];
-    for (var iy = r.x; iy < r.y; iy++) {
-      for (var ix = r.z; ix < r.w; ix++) {
-        let k = iy * P.w + ix;
-        let v = src[base + k];
-        if (v > best) { best = v; arg = k; }
-      }
-    }
-    return vec2f(best, bitcast<f32>(arg));
-  }
-  var s = 0.0;
-  for (var iy = r.x; iy < r.y; iy++) {
-    for (var ix = r.z; ix < r.w; ix++) { s += src[base + iy * P.w + ix]; }
-  }
-  return vec2f(s / f32((r.y - r.x) * (r.w - r.z)), 0.0);
-}
-
 @compute @workgroup_size(64)
 fn pool_dropout_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                         @builtin(local_invocation_index) li: u32) {
@@ -98,9 +74,13 @@ fn pool_dropout_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroup
   for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
     let p = i / ohw;
     let q = i - p * ohw;
-    let v = pooled(p, q / P.ow, q % P.ow);
-    dst[i] = drop(v.x, i);
-    if (POOL == 1u) { argmax[i] = bitcast<u32>(v.y); }
+    if (POOL == 1u) {
+      let m = window_max(p, q / P.ow, q % P.ow);
+      dst[i] = drop(m.value, i);
+      argmax[i] = m.arg;
+    } else {
+      dst[i] = drop(window_mean(p, q / P.ow, q % P.ow), i);
+    }
   }
 }
 

@@ -3,7 +3,7 @@
 //   dL/dx = dy · keep / (1 − rate)
 // count elements in any layout: i is the flat element index. seed is per layer; counter[0] is the
 // global training step, kept on the GPU so steps recorded in one submit draw different masks.
-// Uses rand01() from lib/random.wgsl (CPU mirror: src/util/hash.ts), prepended by the loader.
+// Uses dropout() from lib/random.wgsl (CPU mirror: src/util/hash.ts), prepended by the loader.
 // Bindings: 1 src (read), 2 counter (read, u32), 3 dst (read_write; += when P.accumulate ≠ 0).
 //   src and dst must be different buffers (no in-place dropout).
 // Dispatch: Gpu.spread(count) workgroups of 64; grid-stride loops over i (lib/stride.wgsl,
@@ -20,8 +20,7 @@ struct Params { count: u32, seed: u32, rate: f32, scale: f32, accumulate: u32 }
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) li: u32) {
   for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
-    var v = 0.0;
-    if (rand01(P.seed, counter[0], i) >= P.rate) { v = src[i] * P.scale; }
+    var v = dropout(P.seed, counter[0], i, P.rate, P.scale, src[i]);
     if (P.accumulate != 0u) { v += dst[i]; }
     dst[i] = v;
   }

@@ -35,7 +35,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
 
-// window(oy, ox): lib/pool_window.wgsl.
+// window(oy, ox), window_max(p, oy, ox), window_mean(p, oy, ox): lib/pool_window.wgsl.
 
 // Output element i as (plane, oy, ox).
 fn out_coords(i: u32) -> vec3u {
@@ -53,22 +53,9 @@ fn max_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
   let ohw = P.oh * P.ow;
   for (var i = element0(wg, nwg, li); i < P.planes * ohw; i += stride(nwg)) {
     let o = out_coords(i);
-    let p = o.x;
-    let oy = o.y;
-    let ox = o.z;
-    let r = window(oy, ox);
-    let base = p * P.h * P.w;
-    var arg = r.x * P.w + r.z;
-    var best = src[base + arg];
-    for (var iy = r.x; iy < r.y; iy++) {
-      for (var ix = r.z; ix < r.w; ix++) {
-        let k = iy * P.w + ix;
-        let v = src[base + k];
-        if (v > best) { best = v; arg = k; }
-      }
-    }
-    dst[i] = best;
-    argmax[i] = arg;
+    let m = window_max(o.x, o.y, o.z);
+    dst[i] = m.value;
+    argmax[i] = m.arg;
   }
 }
 
@@ -129,16 +116,7 @@ fn avg_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
   let ohw = P.oh * P.ow;
   for (var i = element0(wg, nwg, li); i < P.planes * ohw; i += stride(nwg)) {
     let o = out_coords(i);
-    let p = o.x;
-    let oy = o.y;
-    let ox = o.z;
-    let r = window(oy, ox);
-    let base = p * P.h * P.w;
-    var s = 0.0;
-    for (var iy = r.x; iy < r.y; iy++) {
-      for (var ix = r.z; ix < r.w; ix++) { s += src[base + iy * P.w + ix]; }
-    }
-    dst[i] = s / f32((r.y - r.x) * (r.w - r.z));
+    dst[i] = window_mean(o.x, o.y, o.z);
   }
 }
 

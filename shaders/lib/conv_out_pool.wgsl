@@ -54,10 +54,7 @@ fn conv_store4(row: u32, col: u32, a: vec4<f32>, count: u32) {
   if (a.w > best) { best = a.w; arg = k0 + P.ow + 1u; }
   let o = plane * phw + r;
   var v = best;
-  if (DROPOUT) {
-    v = 0.0;
-    if (rand01(P.seed, counter[0], o) >= P.rate) { v = best * P.scale; }
-  }
+  if (DROPOUT) { v = dropout(P.seed, counter[0], o, P.rate, P.scale, best); }
   pooled[o] = v;
   pool_arg[o] = arg;
 }

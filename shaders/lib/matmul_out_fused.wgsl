@@ -13,11 +13,9 @@ override FROM_OUTPUT: bool = true;
 @group(0) @binding(6) var<storage, read> counter: array<u32>;
 @group(0) @binding(7) var<storage, read_write> epi: array<f32>;
 
-// v · keep(i) / (1 − rate), 0 where element i is dropped.
+// v · keep(i) / (1 − rate), 0 where element i is dropped (lib/random.wgsl dropout).
 fn mm_drop(v: f32, i: u32) -> f32 {
-  var r = 0.0;
-  if (rand01(P.seed, counter[0], i) >= P.rate) { r = v * P.scale; }
-  return r;
+  return dropout(P.seed, counter[0], i, P.rate, P.scale, v);
 }
 
 fn mm_store(i: u32, col: u32, v: f32) {

@@ -27,8 +27,9 @@
 import type { Act } from '../../dsl/ir.ts';
 import { actName, gradFromOutput } from '../ops/act.ts';
 import { chainName, type BackwardChain, type ChainPool, type DyParts } from '../ops/chain.ts';
-import { nchw } from '../ops/geometry.ts';
-import { numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
+import { convShape, type Conv2dShape } from '../ops/conv2d.ts';
+import { poolShape } from '../ops/pool.ts';
+import { inShapes, numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 
 export type { DyParts };
 
@@ -203,9 +204,11 @@ const chainStart = (f: BackwardFusion): Node => {
 };
 
 export function chainPool(p: PoolNode): ChainPool {
-  const [n, c, h, w] = nchw(p.inputs[0]?.shape, `${p.layer ?? p.op} input`);
-  return { kind: p.op === 'maxpool' ? 'max' : 'avg', shape: { n, c, h, w, ...p.attrs } };
+  return { kind: p.op === 'maxpool' ? 'max' : 'avg', shape: poolShape(inShapes(p), p.attrs) };
 }
+
+/** A conv node's shape, as its kernels take it. */
+export const convShapeOf = (conv: NodeOf<'conv2d'>): Conv2dShape => convShape(inShapes(conv), conv.attrs);
 
 /**
  * The backward chain's kernel description. A conv or dense head: the derivative of its fused

@@ -3,16 +3,17 @@
 // dense layer dropping out in its epilogue), the fused backward chain, and what a conv's or dense layer's dX
 // does for the chain reading it (its split-K partials left unsummed; the chain run in its epilogue).
 import { backwardChain, poolDropoutForward, type ChainDropout, type DyParts } from '../ops/chain.ts';
-import { conv2dForward, convShape, unsummedInputSplits } from '../ops/conv2d.ts';
+import { conv2dForward, unsummedInputSplits } from '../ops/conv2d.ts';
 import { denseShape } from '../ops/dense.ts';
 import { matmul, matmulPartsLength, type MatmulEpilogue } from '../ops/matmul.ts';
 import type { Act } from '../../dsl/ir.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import type { Graph, Node, NodeOf, Tensor } from './graph.ts';
+import { inShapes, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 import {
   chainOf,
   chainPool,
   chainSaved,
+  convShapeOf,
   named,
   type BackwardFusion,
   type ForwardFusion,
@@ -68,13 +69,7 @@ function denseDropoutStep(
   const [x, w, b] = dense.inputs;
   if (!x || !w) throw new Error(`${named(dense)}: a dense layer needs its input and weights`);
   const epilogue: MatmulEpilogue = { kind: 'dropout', dropout };
-  const shape = {
-    ...denseShape(
-      dense.inputs.map((t) => t.shape),
-      dense.attrs.act,
-    ),
-    epilogue,
-  };
+  const shape = { ...denseShape(inShapes(dense), dense.attrs.act), epilogue };
   const parts = matmulPartsLength(gpu, shape);
   return {
     reads: [...dense.inputs, ...dense.state],
@@ -105,10 +100,7 @@ function convPoolStep(
   const [x, w, b] = conv.inputs;
   const argmax = o.argmax[0];
   if (!x || !w || !argmax) throw new Error(`${named(conv)}: a pooled conv needs its input, weights and argmax`);
-  const s = convShape(
-    conv.inputs.map((t) => t.shape),
-    conv.attrs,
-  );
+  const s = convShapeOf(conv);
   return {
     reads: [...conv.inputs, ...conv.state],
     writes: [conv.out, o.out, argmax],
@@ -160,10 +152,7 @@ export function dxParts(gpu: Gpu, graph: Graph, ix: FusionIndex, conv: Node): Dy
   const x = conv.inputs[0];
   if (conv.op !== 'conv2d' || !x || ![...ix.backward.keys()].some((n) => n.out.id === x.id)) return null;
   if (graph.nodes.flatMap((n) => n.inputs).filter((t) => t.id === x.id).length !== 1) return null;
-  const s = convShape(
-    conv.inputs.map((t) => t.shape),
-    conv.attrs,
-  );
+  const s = convShapeOf(conv);
   const splits = unsummedInputSplits(gpu, s);
   return splits > 0 ? { splits, channels: s.c, plane: s.h * s.w, length: s.n * s.c * s.h * s.w } : null;
 }

@@ -51,6 +51,9 @@ export interface NodeOf<K extends OpName> extends OpCallOf<K> {
 /** A node, discriminated by op: `n.op === 'conv2d'` narrows `n.attrs` to Attrs['conv2d']. */
 export type Node = { [K in OpName]: NodeOf<K> }[OpName];
 
+/** A node's input shapes, in order: what an op's shape rules take. */
+export const inShapes = (n: { readonly inputs: readonly Tensor[] }): Shapes => n.inputs.map((t) => t.shape);
+
 /** The output shape of `call` on inputs of these shapes (the op's own shape rule). */
 export function outShape<K extends OpName>(call: OpCallOf<K>, inShapes: Shapes): number[] {
   return OPS[call.op].shape(inShapes, call.attrs);

@@ -10,7 +10,7 @@ import {
   type OpName,
   type SavedSpec,
 } from '../ops/index.ts';
-import type { NodeOf } from './graph.ts';
+import { inShapes, type NodeOf } from './graph.ts';
 
 /** A node's kernels with its attributes bound; null where the node is a view of its input 0. */
 export interface Kernels {
@@ -24,7 +24,7 @@ export interface Kernels {
 export function kernelsOf<K extends OpName>(n: NodeOf<K>, training: boolean): Kernels | null {
   const def: OpDef<Attrs[K]> = OPS[n.op];
   if (isAlias(def) || def.alias?.(n.attrs, training)) return null;
-  const ins = n.inputs.map((i) => i.shape);
+  const ins = inShapes(n);
   return {
     saved: def.saved?.(ins, n.attrs, training) ?? [],
     scratch: (gpu) => def.scratch?.(ins, n.out.shape, n.attrs, gpu) ?? [],

@@ -15,9 +15,8 @@ import { accumulate } from '../ops/elementwise.ts';
 import { advanceCounter } from '../ops/optimizer.ts';
 import type { ForwardIO } from '../ops/index.ts';
 import { softmaxXent, xentGroups, xentTotal } from '../ops/softmax_xent.ts';
-import { convShape, forwardPools } from '../ops/conv2d.ts';
-import type { Window2d } from '../ops/geometry.ts';
-import { numel, type Graph, type Node, type Tensor } from './graph.ts';
+import { forwardPools } from '../ops/conv2d.ts';
+import { inShapes, numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 import { checkLimits } from './limits.ts';
 import * as fuse from './fuse.ts';
 import * as fused from './fused-steps.ts';
@@ -95,14 +94,7 @@ interface Planning {
 }
 
 export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
-  const convPools = (c: Node): boolean =>
-    forwardPools(
-      gpu,
-      convShape(
-        c.inputs.map((t) => t.shape),
-        c.attrs as Window2d,
-      ),
-    );
+  const convPools = (c: NodeOf<'conv2d'>): boolean => forwardPools(gpu, fuse.convShapeOf(c));
   const fusions = o.fuse === false ? [] : fuse.findFusions(graph, { ...o, convPools });
   const p: Planning = { gpu, graph, o, root: new Map(), savedOf: new Map(), fusions: fuse.indexFusions(fusions) };
   const needsGrad = gradientsNeeded(graph, o);
@@ -150,7 +142,7 @@ function gradientsNeeded(graph: Graph, o: PlanOptions): Set<number> {
 function ioFor(p: Planning, n: Node, buf: (t: Tensor) => BufferRef): ForwardIO {
   return {
     inputs: n.inputs.map(buf),
-    inShapes: n.inputs.map((i) => i.shape),
+    inShapes: inShapes(n),
     out: buf(n.out),
     outShape: n.out.shape,
     saved: (p.savedOf.get(n.out.id) ?? []).map(buf),

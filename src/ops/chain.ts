@@ -8,6 +8,7 @@ import { f32Bytes, perThread, streamWork } from '../gpu/work.ts';
 import { actConstants, actName, gradFromOutput } from './act.ts';
 import { FmgpuError } from '../errors.ts';
 import { poolGeometry, windowsApart, type PoolShape } from './pool.ts';
+import { dropoutUniform } from './dropout.ts';
 
 export type PoolKind = 'max' | 'avg';
 
@@ -72,9 +73,7 @@ function chainParams(count: number, pool: ChainPool | undefined, d: ChainDropout
     sw: s?.strideW ?? 1,
     padTop: g.padTop,
     padLeft: g.padLeft,
-    seed: (d?.seed ?? 0) >>> 0,
-    rate: { f32: d?.rate ?? 0 },
-    scale: { f32: d ? 1 / (1 - d.rate) : 1 },
+    ...dropoutUniform(d),
     srcC: parts?.channels ?? 1,
     srcHw: parts?.plane ?? 1,
     srcLen: parts?.length ?? 1,

@@ -14,6 +14,7 @@ import { grid } from '../gpu/runtime.ts';
 import { f32Bytes } from '../gpu/work.ts';
 import { actConstants, actName, gradFromOutput } from './act.ts';
 import { checkRate } from './chain.ts';
+import { dropoutUniform } from './dropout.ts';
 import { laneKernel, laneWeightGradient, type ConvParams } from './conv2d_lanes.ts';
 import {
   conv2dGeometry,
@@ -55,11 +56,10 @@ function params(
   g: Geometry2d,
   colTiles: number,
   split = { chunk: 0, splits: 0 },
-  drop: { seed: number; rate: number } = { seed: 0, rate: 0 },
+  drop?: { seed: number; rate: number },
 ) {
   const { n, c, h, w, k, kh, kw } = s;
   const { padTop, padLeft, oh, ow } = g;
-  const dropout = { seed: drop.seed >>> 0, rate: { f32: drop.rate }, scale: { f32: 1 / (1 - drop.rate) } };
   return {
     n,
     c,
@@ -76,7 +76,7 @@ function params(
     ow,
     colTiles,
     ...split,
-    ...dropout,
+    ...dropoutUniform(drop),
   };
 }
 

@@ -18,6 +18,15 @@ export interface DropoutShape {
   accumulate?: boolean;
 }
 
+/**
+ * The dropout fields of a kernel's uniform (lib/random.wgsl dropout): the seed as u32, the rate and the
+ * kept values' scale 1/(1 − rate) as f32. No dropout is rate 0 (scale 1). The one place for every
+ * kernel that drops (dropout, chain, the conv and matmul epilogues), so they draw the same bits.
+ */
+export function dropoutUniform(d: { seed: number; rate: number } = { seed: 0, rate: 0 }) {
+  return { seed: d.seed >>> 0, rate: { f32: d.rate }, scale: { f32: 1 / (1 - d.rate) } };
+}
+
 function dropoutKernel(
   gpu: Gpu,
   src: BufferRef,
@@ -33,9 +42,7 @@ function dropoutKernel(
       shader: 'dropout',
       params: {
         count: s.count,
-        seed: s.seed >>> 0,
-        rate: { f32: s.rate },
-        scale: { f32: 1 / (1 - s.rate) },
+        ...dropoutUniform(s),
         accumulate: s.accumulate ? 1 : 0,
       },
       bindings: [src, counter, dst],

@@ -10,6 +10,7 @@ import { actConstants, actName } from './act.ts';
 import { chooseGemm, gemmConstants, gemmDispatches, needParts, partsLength, type GemmPlan } from './gemm.ts';
 import { laneConstants, laneTile } from './lanes.ts';
 import { checkRate, type ChainDropout } from './chain.ts';
+import { dropoutUniform } from './dropout.ts';
 
 export interface MatmulShape {
   m: number;
@@ -54,18 +55,16 @@ export interface MatmulIO {
  */
 function epilogueOf(s: MatmulShape, io: MatmulIO) {
   const e = s.epilogue;
-  if (!e)
-    return { fused: false, constants: {}, params: { seed: 0, rate: { f32: 0 }, scale: { f32: 1 } }, bindings: [] };
+  if (!e) return { fused: false, constants: {}, params: dropoutUniform(), bindings: [] };
   checkRate(e.dropout);
   if (!io.epi || !io.counter) throw new ShapeError(`a matmul with a ${e.kind} epilogue needs its tensor and counter`);
   if (e.kind === 'chain' && (io.bias || s.accumulate || (s.act && s.act.kind !== 'linear')))
     throw new ShapeError('a matmul with a backward chain epilogue takes no bias, activation or accumulation');
   const chain = e.kind === 'chain' ? { ...actConstants(e.act), FROM_OUTPUT: e.from === 'output' ? 1 : 0 } : {};
-  const d = e.dropout;
   return {
     fused: true,
     constants: { EPILOGUE: e.kind === 'dropout' ? 1 : 2, ...chain },
-    params: { seed: d.seed >>> 0, rate: { f32: d.rate }, scale: { f32: 1 / (1 - d.rate) } },
+    params: dropoutUniform(e.dropout),
     bindings: [io.counter, io.epi],
   };
 }

@@ -195,7 +195,8 @@ export function globalAvgPoolBackward(gpu: Gpu, io: { dy: BufferRef; dx: BufferR
 
 // --- graph ops ----------------------------------------------------------------------------------
 
-function poolShape([x]: Shapes, a: Window2d): PoolShape {
+/** The pool shape of a node's input shapes and window attributes (also the planner's fused chains'). */
+export function poolShape([x]: Shapes, a: Window2d): PoolShape {
   const [n, c, h, w] = nchw(x, 'pooling input');
   const { kh, kw, strideH, strideW, padding } = a;
   return { n, c, h, w, kh, kw, strideH, strideW, padding };
