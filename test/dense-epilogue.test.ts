@@ -2,9 +2,9 @@
 // included: the forward with its dropout, and the dX that runs the backward chain of the layer below.
 // Each against the composition of the unfused CPU references, and bit for bit against the unfused kernels.
 import { describe, expect, it } from 'vitest';
-import type { Act } from '../dsl/ir.ts';
 import { useGpu, f32, useGemmVariant, type GemmVariant } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
+import { ACT_DERIVATIVES } from './helpers/acts.ts';
 import { matmul, matmulPartsLength, type MatmulShape } from '../src/ops/matmul.ts';
 import { matmulRef } from '../src/ops/matmul.ref.ts';
 import { dropoutRef } from '../src/ops/dropout.ref.ts';
@@ -27,12 +27,16 @@ function up(g: Gpu, v: ArrayLike<number>): GPUBuffer {
 
 const nan = (g: Gpu, n: number): GPUBuffer => g.upload(new Float32Array(n).fill(Number.NaN));
 
-/** The matmul `s` over a, b (and bias) into C and the epilogue's buffer: both read back, and the labels. */
-async function fusedRun(
+/**
+ * The matmul `s` over a, b (and bias), into buffers of NaN for C and the epilogue's tensor (or `saved`, which
+ * it reads), then `after` (an unfused kernel) from C into `out`: what each wrote, read back, and the labels.
+ */
+async function run(
   g: Gpu,
   s: MatmulShape,
   x: { a: ArrayLike<number>; b: ArrayLike<number>; bias?: ArrayLike<number>; saved?: ArrayLike<number> },
-): Promise<{ c: Float32Array; epi: Float32Array; labels: string[] }> {
+  after: (c: GPUBuffer, counter: GPUBuffer, out: GPUBuffer) => Dispatch[] = () => [],
+): Promise<{ c: Float32Array; epi: Float32Array; out: Float32Array; labels: string[] }> {
   const len = matmulPartsLength(g, s);
   const bufs = {
     a: up(g, x.a),
@@ -40,41 +44,22 @@ async function fusedRun(
     bias: x.bias ? up(g, x.bias) : undefined,
     c: nan(g, s.m * s.n),
     epi: x.saved ? up(g, x.saved) : nan(g, s.m * s.n),
-    counter: g.upload(new Uint32Array([STEP])),
-    parts: len > 0 ? nan(g, len) : undefined,
-  };
-  const d = matmul(g, bufs, s);
-  g.run(d);
-  const out = { c: await g.readF32(bufs.c), epi: await g.readF32(bufs.epi), labels: d.map((q) => q.label) };
-  g.free(d);
-  for (const q of Object.values(bufs)) if (q) g.release(q);
-  return out;
-}
-
-/** The same product by the plain kernel, then `after` (the unfused kernel) on its C: both read back. */
-async function unfusedRun(
-  g: Gpu,
-  s: MatmulShape,
-  x: { a: ArrayLike<number>; b: ArrayLike<number>; bias?: ArrayLike<number> },
-  after: (c: GPUBuffer, counter: GPUBuffer, out: GPUBuffer) => Dispatch[],
-): Promise<{ c: Float32Array; out: Float32Array }> {
-  const plain = { ...s, epilogue: undefined };
-  const len = matmulPartsLength(g, plain);
-  const bufs = {
-    a: up(g, x.a),
-    b: up(g, x.b),
-    bias: x.bias ? up(g, x.bias) : undefined,
-    c: nan(g, s.m * s.n),
     out: nan(g, s.m * s.n),
     counter: g.upload(new Uint32Array([STEP])),
     parts: len > 0 ? nan(g, len) : undefined,
   };
-  const d = [...matmul(g, bufs, plain), ...after(bufs.c, bufs.counter, bufs.out)];
+  const d = [...matmul(g, bufs, s), ...after(bufs.c, bufs.counter, bufs.out)];
   g.run(d);
-  const res = { c: await g.readF32(bufs.c), out: await g.readF32(bufs.out) };
+  const read = (b: GPUBuffer) => g.readF32(b);
+  const out = {
+    c: await read(bufs.c),
+    epi: await read(bufs.epi),
+    out: await read(bufs.out),
+    labels: d.map((q) => q.label),
+  };
   g.free(d);
   for (const q of Object.values(bufs)) if (q) g.release(q);
-  return res;
+  return out;
 }
 
 describe("a dense layer's forward with its dropout in the epilogue", () => {
@@ -90,14 +75,14 @@ describe("a dense layer's forward with its dropout in the epilogue", () => {
     const rng = new Rng(s.m * 7 + s.k);
     const x = { a: rng.floats(s.m * s.k), b: rng.floats(s.k * s.n), bias: rng.floats(s.n) };
     const dropout = { rate, seed: SEED };
-    const fused = await fusedRun(g, { ...s, epilogue: { kind: 'dropout', dropout } }, x);
+    const fused = await run(g, { ...s, epilogue: { kind: 'dropout', dropout } }, x);
     if (variant === 'gpu tiles' && name.startsWith('long K'))
       expect(fused.labels.join(), 'the reduce pass runs the epilogue').toMatch(/\+ dropout p=0.3 reduce \d+ splits/);
     const y = matmulRef(x.a, x.b, x.bias, s);
     expectAllclose('Y', fused.c, y, TOL, [s.m, s.n]);
     expectAllclose('dropout(Y)', fused.epi, dropoutRef(y, STEP, { count: s.m * s.n, ...dropout }), TOL, [s.m, s.n]);
     const count = s.m * s.n;
-    const plain = await unfusedRun(g, s, x, (c, counter, out) =>
+    const plain = await run(g, s, x, (c, counter, out) =>
       dropoutForward(g, { x: c, counter, y: out }, { count, ...dropout }),
     );
     expect(fused.c, 'Y bit for bit').toEqual(plain.c);
@@ -107,14 +92,6 @@ describe("a dense layer's forward with its dropout in the epilogue", () => {
 
 describe("a dense layer's dX running the backward chain below (dropoutᵀ, act') in its epilogue", () => {
   const gpu = useGpu();
-  const acts: [Act, 'output' | 'input'][] = [
-    [{ kind: 'relu' }, 'output'],
-    [{ kind: 'leaky', alpha: 0.1 }, 'output'],
-    [{ kind: 'sigmoid' }, 'output'],
-    [{ kind: 'tanh' }, 'output'],
-    [{ kind: 'relu' }, 'input'],
-    [{ kind: 'gelu' }, 'input'],
-  ];
   // dX [batch, F] = dZ [batch, U] · Wᵀ, W stored [F, U].
   const shapes: [string, MatmulShape][] = [
     ['dX 8x12 from 10 units', { m: 8, n: 12, k: 10, transB: true }],
@@ -123,7 +100,7 @@ describe("a dense layer's dX running the backward chain below (dropoutᵀ, act')
   ];
   const cases = shapes.flatMap(([name, s]) =>
     VARIANTS.flatMap((v) =>
-      acts.map(([act, from]) => [name, v, `${act.kind} from its ${from}`, s, act, from] as const),
+      ACT_DERIVATIVES.map(([act, from]) => [name, v, `${act.kind} from its ${from}`, s, act, from] as const),
     ),
   );
   it.for(cases)('%s, %s, %s', async ([name, variant, , s, act, from], ctx) => {
@@ -133,7 +110,7 @@ describe("a dense layer's dX running the backward chain below (dropoutᵀ, act')
     const z = rng.floats(s.m * s.n, -2, 2);
     const saved = f32(from === 'output' ? z.map((v) => actRef(act, v)) : z);
     const dropout = { rate: 0.25, seed: SEED };
-    const fused = await fusedRun(g, { ...s, epilogue: { kind: 'chain', dropout, act, from } }, { ...x, saved });
+    const fused = await run(g, { ...s, epilogue: { kind: 'chain', dropout, act, from } }, { ...x, saved });
     if (variant === 'gpu tiles' && name.startsWith('long K'))
       expect(fused.labels.join(), 'the reduce pass runs the epilogue').toMatch(/' p=0.25 reduce \d+ splits/);
     const count = s.m * s.n;
@@ -142,7 +119,7 @@ describe("a dense layer's dX running the backward chain below (dropoutᵀ, act')
     const want = dropped.map((d, i) => d * actGradRef(act, z[i]!));
     expectAllclose("dropoutᵀ then act'", fused.c, want, { atol: 1e-5, rtol: 2e-4 }, [s.m, s.n]);
     const savedBuf = g.upload(saved);
-    const plain = await unfusedRun(g, s, x, (c, counter, out) =>
+    const plain = await run(g, s, x, (c, counter, out) =>
       backwardChain(g, { dy: c, counter, dx: out, saved: savedBuf }, { count, act, from, dropout }),
     );
     g.release(savedBuf);

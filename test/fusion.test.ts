@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Act } from '../dsl/ir.ts';
 import { useGpu, f32, useGemmVariant } from './helpers/gpu.ts';
+import { ACT_DERIVATIVES } from './helpers/acts.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
 import { backwardChain, poolDropoutForward, type BackwardChain, type ChainPool } from '../src/ops/chain.ts';
@@ -49,15 +50,7 @@ const WINDOWS: [string, PoolShape][] = [
   ],
 ];
 const KINDS = ['max', 'avg'] as const;
-const ACTS: [Act, 'output' | 'input'][] = [
-  [{ kind: 'linear' }, 'output'],
-  [{ kind: 'relu' }, 'output'],
-  [{ kind: 'leaky', alpha: 0.1 }, 'output'],
-  [{ kind: 'sigmoid' }, 'output'],
-  [{ kind: 'tanh' }, 'output'],
-  [{ kind: 'relu' }, 'input'],
-  [{ kind: 'gelu' }, 'input'],
-];
+const ACTS = ACT_DERIVATIVES;
 
 const poolRef = (kind: 'max' | 'avg', x: ArrayLike<number>, s: PoolShape) =>
   kind === 'max' ? maxPoolForwardRef(x, s) : { y: avgPoolForwardRef(x, s), argmax: new Uint32Array(0) };
