@@ -17,7 +17,7 @@
 //                0 params, 1 parts, 2 unused, 3 bias, 4 c, 5 dbias (and fused: 6 counter, 7 epi).
 // Uses act() from lib/activation.wgsl, the GEMM core from lib/gemm.wgsl, the bindings, uniform and
 // variant flags from lib/matmul_io.wgsl and mm_store() from lib/matmul_out.wgsl (or, with a fused
-// epilogue, lib/matmul_out_fused.wgsl and rand01() from lib/random.wgsl), prepended by the loader.
+// epilogue, lib/matmul_out_fused.wgsl and dropout() from lib/random.wgsl), prepended by the loader.
 
 @group(0) @binding(5) var<storage, read_write> dbias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> gemm_parts_out: array<f32>;

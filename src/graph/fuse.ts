@@ -1,5 +1,5 @@
 // Which chains of ops the planner runs as one kernel (src/ops/chain.ts, shaders/chain.wgsl), read from
-// the graph of any model, and the steps that run them in place of the unfused ops:
+// the graph of any model (the steps that run them in place of the unfused ops: fused-steps.ts):
 //   forward:  a max or average pooling whose only reader is an active dropout (training, rate > 0):
 //             one pass writes the dropped, pooled output (and argmax); the pooled tensor never exists.
 //             A conv whose only reader is a 2×2, stride-2 max pooling (with or without that dropout)

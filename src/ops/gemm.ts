@@ -240,6 +240,8 @@ export function reduceSplits(
     splits: number;
     label: string;
     bytesRead?: number;
+    /** Bytes the epilogue writes besides the outputs (a fused dropout's output). */
+    bytesWritten?: number;
   },
 ): Dispatch {
   const redY = Math.min(256, 2 ** Math.ceil(Math.log2(ceilDiv(o.splits, 16))));
@@ -254,7 +256,7 @@ export function reduceSplits(
     work: chainWork({
       flops: o.splits * o.len,
       bytesRead: f32Bytes(o.splits * o.len) + (o.bytesRead ?? 0),
-      bytesWritten: f32Bytes(o.len),
+      bytesWritten: f32Bytes(o.len) + (o.bytesWritten ?? 0),
       threads: 256,
       depth: ceilDiv(o.splits, redY),
       barriers: redY > 1 ? treeBarriers(redY) : 0,
@@ -279,7 +281,11 @@ export interface GemmPass {
   workgroups: readonly [number, number, number?];
   label: string;
   /** The useful GEMM and the bytes: A and B (`bytesRead`), the epilogue's own reads and its outputs. */
-  work: Omit<GemmTiles, 'tileM' | 'tileN' | 'kSteps' | 'tiles'> & { epilogueReads?: number; steps?: number };
+  work: Omit<GemmTiles, 'tileM' | 'tileN' | 'kSteps' | 'tiles'> & {
+    epilogueReads?: number;
+    epilogueWrites?: number;
+    steps?: number;
+  };
   sums?: 0 | 1 | 2;
   /** Outputs of a partial tile, sums included. */
   len: number;
@@ -288,7 +294,7 @@ export interface GemmPass {
 export function gemmDispatches(gpu: Gpu, o: GemmPass): Dispatch[] {
   const p = o.plan;
   const [x, y, z = 1] = o.workgroups;
-  const { epilogueReads = 0, steps, ...g } = o.work;
+  const { epilogueReads = 0, epilogueWrites = 0, steps, ...g } = o.work;
   const tiles = x * y * z * p.splits;
   const opts = { sums: o.sums ?? 0, steps };
   const split = p.splits > 1 ? ` split ${p.splits}` : '';
@@ -301,7 +307,11 @@ export function gemmDispatches(gpu: Gpu, o: GemmPass): Dispatch[] {
         bindings: [...o.inputs, ...o.outputs],
         workgroups: [x, y, z],
         label: o.label,
-        work: planWork(p, { ...g, tiles, bytesRead: g.bytesRead + epilogueReads }, opts),
+        work: planWork(
+          p,
+          { ...g, tiles, bytesRead: g.bytesRead + epilogueReads, bytesWritten: g.bytesWritten + epilogueWrites },
+          opts,
+        ),
       }),
     ];
   return [
@@ -324,6 +334,7 @@ export function gemmDispatches(gpu: Gpu, o: GemmPass): Dispatch[] {
       splits: p.splits,
       label: `${o.label} reduce ${p.splits} splits`,
       bytesRead: epilogueReads,
+      bytesWritten: epilogueWrites,
     }),
   ];
 }

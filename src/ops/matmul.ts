@@ -28,7 +28,7 @@ export interface MatmulShape {
 }
 
 /**
- * What shaders/lib/matmul_io.wgsl's EPILOGUE does after the GEMM:
+ * What shaders/lib/matmul_out_fused.wgsl's EPILOGUE does after the GEMM:
  *   dropout: C is written, and io.epi = dropout(C) (the dense layer's forward with its dropout);
  *   chain:   C = act'(io.epi) ⊙ dropoutᵀ(v), the backward chain of the layer before (its activation's derivative
  *            from that layer's output Y, or its activation's input X) in a dX with no bias or activation.
@@ -174,7 +174,8 @@ function tiled(
       inner: s.k,
       bytesRead: f32Bytes(s.m * s.k, s.k * s.n),
       epilogueReads: f32Bytes(io.bias ? s.n : 0, s.accumulate ? s.m * s.n : 0) + epiReads,
-      bytesWritten: f32Bytes(s.m * s.n, o.dbias ? s.n : 0) + epiWrites,
+      bytesWritten: f32Bytes(s.m * s.n, o.dbias ? s.n : 0),
+      epilogueWrites: epiWrites,
     },
     sums,
     len,

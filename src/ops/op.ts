@@ -32,7 +32,7 @@ export interface BackwardIO extends ForwardIO {
   dInParts?: boolean;
   /**
    * dIn[0] is written through the backward chain of the layer below (its dropoutᵀ and activation
-   * derivative, from `saved`): the planner's choice (src/graph/fuse.ts dxChain), made for dense layers.
+   * derivative, from `saved`): the planner's choice (src/graph/fused-steps.ts dxChain), made for dense layers.
    */
   dInChain?: { chain: { dropout: ChainDropout; act: Act; from: 'output' | 'input' }; saved: BufferRef };
   scratch: BufferRef[];

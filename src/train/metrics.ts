@@ -114,7 +114,7 @@ export function topClasses(
   return Array.from({ length: classes }, (_, c) => ({
     class: names[c] ?? `class ${c}`,
     label: c,
-    probability: probs[i * classes + c]!,
+    probability: probs[i * classes + c] ?? 0,
   }))
     .sort((a, b) => b.probability - a.probability)
     .slice(0, k);
