@@ -3,8 +3,11 @@
 // tensors (src/gpu/packed.ts: every trainable tensor of a model at its aligned offset, zero padding
 // between them, which every update below keeps at zero) or one tensor, bound as byte ranges.
 // Per-step values come from GPU buffers so that many steps can be recorded into one submit:
-//   counter u32[≥1]: counter[0] = steps completed before this one; t = counter[0] + 1
-//   lr_table f32[L]:  lr = lr_table[min(counter[0], L − 1)]  (L = 1: a constant rate)
+//   counter u32[≥2]: counter[0] = steps completed before this one (s); t = s + 1
+//   lr_table f32[L]:  lr = lr_table[min(s, L − 1)]  (L = 1: a constant rate)
+// ENDS_STEP (a training step's update, the step's last pass): s is read from counter[1], the snapshot of
+// counter[0] the step's loss pass took (shaders/softmax_xent.wgsl), and one thread ends the step with
+// counter[0] = counter[1] + 1; no thread of the pass reads counter[0], so none sees it change.
 // Decoupled weight decay (Keras 3 `weight_decay`, PyTorch AdamW), from the pre-update p:
 //   p ← p − lr·wd·p
 // sgd (Keras SGD; velocity holds −lr-scaled steps, not PyTorch's momentum buffer of gradients):
@@ -17,13 +20,12 @@
 //   1 − β^t = −expm1(t·ln β), with ln β computed on the host in float64: exact enough at t = 1.
 // Both, when ema ≠ 0: the weight average (Keras use_ema) from the updated weight, in the same pass:
 //   avg ← avg + (1 − ema_decay)·(p − avg)
-// advance_counter: counter[0] += 1, recorded once at the end of each training step (where no loss
-// totals end it: shaders/softmax_xent.wgsl `total` advances it then).
+// advance_counter: counter[0] += 1, for a step whose update does not end it (no trainable tensor).
 //
 // Bindings (entries reuse numbers; shared ones mean the same thing):
-//   sgd:  0 S, 1 counter, 2 lr_table, 3 param (rw), 4 grad, 5 avg (rw; a dummy without ema),
+//   sgd:  0 S, 1 counter (rw), 2 lr_table, 3 param (rw), 4 grad, 5 avg (rw; a dummy without ema),
 //         6 velocity (rw; a dummy when μ = 0)
-//   adam: 0 A, 1 counter, 2 lr_table, 3 param (rw), 4 grad, 5 avg (rw; a dummy without ema),
+//   adam: 0 A, 1 counter (rw), 2 lr_table, 3 param (rw), 4 grad, 5 avg (rw; a dummy without ema),
 //         6 m (rw), 7 v (rw)
 //   advance_counter: 0 counter (rw)
 // Dispatch: sgd/adam 64 threads per workgroup, Gpu.spread(count) workgroups, grid-stride loops
@@ -39,7 +41,8 @@ struct AdamParams {
 @group(0) @binding(0) var<uniform> A: AdamParams;
 @group(0) @binding(0) var<storage, read_write> counter_rw: array<u32>;
 
-@group(0) @binding(1) var<storage, read> counter: array<u32>;
+@group(0) @binding(1) var<storage, read_write> counter: array<u32>;
+override ENDS_STEP: bool = false;
 @group(0) @binding(2) var<storage, read> lr_table: array<f32>;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;
 @group(0) @binding(4) var<storage, read> grad: array<f32>;
@@ -47,8 +50,19 @@ struct AdamParams {
 @group(0) @binding(6) var<storage, read_write> state1: array<f32>; // sgd velocity, adam m
 @group(0) @binding(7) var<storage, read_write> state2: array<f32>; // adam v
 
+// The running step s: counter[0], or with ENDS_STEP its snapshot counter[1].
+fn running_step() -> u32 {
+  if (ENDS_STEP) { return counter[1]; }
+  return counter[0];
+}
+
 fn learning_rate() -> f32 {
-  return lr_table[min(counter[0], arrayLength(&lr_table) - 1u)];
+  return lr_table[min(running_step(), arrayLength(&lr_table) - 1u)];
+}
+
+// With ENDS_STEP, thread 0 of workgroup 0 ends the step: counter[0] = s + 1.
+fn end_step(wg: vec3u, li: u32) {
+  if (ENDS_STEP && wg.x == 0u && wg.y == 0u && wg.z == 0u && li == 0u) { counter[0] = counter[1] + 1u; }
 }
 
 // 1 − β^t from x = t·ln β ≤ 0: a Taylor series of −expm1(x) where 1 − exp(x) would cancel.
@@ -69,6 +83,7 @@ fn store(i: u32, p: f32, on: u32, decay: f32) {
 fn sgd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
        @builtin(local_invocation_index) li: u32) {
   let lr = learning_rate();
+  end_step(wg, li);
   for (var i = element0(wg, nwg, li); i < S.count; i += stride(nwg)) {
     let g = grad[i];
     var p = param[i];
@@ -88,8 +103,9 @@ fn sgd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 fn adam(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) li: u32) {
   // The step's rate and bias correction, once per thread (a grid-stride thread updates many elements).
-  let t = f32(counter[0] + 1u);
+  let t = f32(running_step() + 1u);
   let lr = learning_rate();
+  end_step(wg, li);
   let alpha = lr * sqrt(one_minus_pow(t * A.ln_beta2)) / one_minus_pow(t * A.ln_beta1);
   for (var i = element0(wg, nwg, li); i < A.count; i += stride(nwg)) {
     var g = grad[i];

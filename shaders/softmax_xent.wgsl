@@ -9,23 +9,25 @@
 // A label ≥ C has no one-hot part (its loss is the smoothing term only) and never counts as correct.
 // The totals are two fixed-order passes, so they are bit-identical run to run (no float atomics):
 //
-// Entry xent: one thread per row, 64 rows per workgroup, G = ⌈N/64⌉ workgroups on a 2-D grid
-//   (grid() in runtime.ts; group = wg.x + wg.y·nwg.x, row = group·64 + lid). Each writes its row's
-//   loss (and dlogits), then a fixed tree over the workgroup's 64 rows leaves the group's partials:
-//   partials[2g] = its loss sum (f32 bits), partials[2g + 1] = its correct count.
+// Entry xent: one thread per row, 256 rows per workgroup, G = ⌈N/256⌉ workgroups on a 2-D grid
+//   (grid() in runtime.ts; group = wg.x + wg.y·nwg.x, row = group·256 + lid). Each writes its row's
+//   loss (and dlogits), then a fixed tree over the workgroup's 256 rows sums them. With one workgroup
+//   (P.inline_total ≠ 0) thread 0 adds that sum into stats itself; else it leaves the group's partials
+//   for the total pass: partials[2g] = its loss sum (f32 bits), partials[2g + 1] = its correct count.
+//   With P.snapshot ≠ 0 (a training step's loss pass) thread 0 of group 0 also copies the step counter:
+//   counter[1] = counter[0], the running step the step's update reads when it ends the step
+//   (shaders/optimizer.wgsl ENDS_STEP).
 //   Bindings: 1 logits (read), 2 labels (read), 3 dlogits (written when P.grad ≠ 0; bind a dummy
-//   otherwise), 4 loss [N] (written), 5 partials u32 [2G] (written).
+//   otherwise), 4 loss [N] (written), 5 partials u32 [2G] (written), 6 stats [2] u32 (read_write), 7
+//   counter u32 [≥ 2] (read_write); unused ones bound to a dummy.
 // Entry total: ONE workgroup of 256 threads: thread t sums groups t, t+256, … in order, a fixed tree
-//   sums the threads, and thread 0 adds the totals into stats. With T.advance ≠ 0 it also adds one to
-//   the step counter: a training step's plan records it last, after the optimizer has read the
-//   counter (src/graph/plan.ts), instead of a dispatch of its own.
-//   Bindings: 1 partials u32 [2G] (read), 2 stats [2] u32 (read_write, accumulated across steps),
-//   3 counter u32 (read_write; a dummy when T.advance = 0).
+//   sums the threads, and thread 0 adds the totals into stats.
+//   Bindings: 1 partials u32 [2G] (read), 2 stats [2] u32 (read_write, accumulated across steps).
 // Entry softmax: probs = softmax(logits) row-wise, one thread per row, 64 per workgroup, 2-D grid
 //   (row = (wg.x + wg.y·nwg.x)·64 + lid). Bindings: 1 logits, 2 probs [N,C].
 
-struct Params { n: u32, classes: u32, smoothing: f32, scale: f32, grad: u32 }
-struct TotalParams { groups: u32, advance: u32 }
+struct Params { n: u32, classes: u32, smoothing: f32, scale: f32, grad: u32, inline_total: u32, snapshot: u32 }
+struct TotalParams { groups: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(0) var<uniform> T: TotalParams;
 
@@ -34,16 +36,17 @@ struct TotalParams { groups: u32, advance: u32 }
 @group(0) @binding(3) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(4) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(5) var<storage, read_write> partials: array<u32>;
+@group(0) @binding(6) var<storage, read_write> xent_stats: array<u32>;
+@group(0) @binding(7) var<storage, read_write> xent_counter: array<u32>;
 // Entries total and softmax only (WGSL lets entry points that never share a variable reuse its binding).
 @group(0) @binding(1) var<storage, read> group_totals: array<u32>;
 @group(0) @binding(2) var<storage, read_write> stats: array<u32>;
-@group(0) @binding(3) var<storage, read_write> counter: array<u32>;
 @group(0) @binding(2) var<storage, read_write> probs: array<f32>;
 
-const ROWS = 64u;
+const ROWS = 256u;
 const WG_TOTAL = 256u;
-var<workgroup> row_loss: array<f32, 64>;
-var<workgroup> row_hit: array<u32, 64>;
+var<workgroup> row_loss: array<f32, 256>;
+var<workgroup> row_hit: array<u32, 256>;
 var<workgroup> sum_loss: array<f32, 256>;
 var<workgroup> sum_hit: array<u32, 256>;
 
@@ -90,7 +93,7 @@ fn xent_row(i: u32) -> vec2<f32> {
   return vec2<f32>(li, select(0.0, 1.0, u32(mx.y) == y));
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(256)
 fn xent(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) t: u32) {
   let group = wg.x + wg.y * nwg.x;
@@ -107,11 +110,16 @@ fn xent(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     workgroupBarrier();
   }
-  // Workgroups past the last group (the 2-D grid's rounding) have no partials to write.
-  if (t == 0u && group < (P.n + ROWS - 1u) / ROWS) {
+  if (t != 0u) { return; }
+  if (P.inline_total != 0u) {
+    xent_stats[0] = bitcast<u32>(bitcast<f32>(xent_stats[0]) + row_loss[0]);
+    xent_stats[1] += row_hit[0];
+  } else if (group < (P.n + ROWS - 1u) / ROWS) {
+    // Workgroups past the last group (the 2-D grid's rounding) have no partials to write.
     partials[2u * group] = bitcast<u32>(row_loss[0]);
     partials[2u * group + 1u] = row_hit[0];
   }
+  if (P.snapshot != 0u && group == 0u) { xent_counter[1] = xent_counter[0]; }
 }
 
 @compute @workgroup_size(256)
@@ -135,7 +143,6 @@ fn total(@builtin(local_invocation_index) t: u32) {
   if (t == 0u) {
     stats[0] = bitcast<u32>(bitcast<f32>(stats[0]) + sum_loss[0]);
     stats[1] += sum_hit[0];
-    if (T.advance != 0u) { counter[0] += 1u; }
   }
 }
 

@@ -129,12 +129,17 @@ describe('the GPU plan, without a GPU', () => {
     expect(step.filter((d) => d.label.startsWith('chain.maxpool+dropout forward')).map((d) => d.label)).toEqual([
       'chain.maxpool+dropout forward 64x128x7x7 2x2/2x2 p=0.25',
     ]);
-    // dense1 drops out in its epilogue, and its backward chain runs in dense2's dX: 29 → 27.
+    // dense1 drops out in its epilogue, and its backward chain runs in dense2's dX: 29 → 27. The loss pass
+    // (one workgroup at batch 64) adds its own totals and the update ends the step: 27 → 26.
+    expect(step.filter((d) => d.label.startsWith('softmax_xent')).map((d) => d.label)).toEqual([
+      'softmax_xent 64x10 + totals',
+    ]);
+    expect(step.at(-1)?.label).toBe('adam 241610 (10 tensors) + step end');
     expect(step.filter((d) => d.label.startsWith('dropout') || d.label.startsWith('chain.dropout+relu'))).toEqual([]);
     expect(step.filter((d) => d.label.includes("+ dropout+relu' p=0.25")).map((d) => d.label)).toEqual([
       "matmul 64x10x128 + dropout+relu' p=0.25",
     ]);
-    expect(step).toHaveLength(27);
+    expect(step).toHaveLength(26);
   });
 
   it('prices a step: the sum of its dispatches, one `predicted` line, flags', () => {

@@ -433,7 +433,7 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const step = [
       ...p.forward,
       ...p.backward,
-      ...opt.updates(params, p.grads, { counter, lrTable: rates }),
+      ...opt.updates(params, p.grads, { counter, lrTable: rates, endsStep: true }),
       ...p.finish,
     ];
     const rng = new Rng(11);
@@ -514,6 +514,26 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const first = [...(await before.read()).values()][0]?.data;
     expect([...fused.weights.values()][0]?.data).not.toEqual(first);
     before.release();
+  });
+
+  // Each lower layer a dX epilogue may take the chain of: a standalone activation (act' from its input),
+  // batchnorm + relu (from the fused output), a residual whose input the chain reads too (its gradient
+  // added to the skip's), and two such pairs in a row.
+  it.each([
+    ['a standalone gelu, from its input', 'input 8x8x1\ndense 12\ngelu\ndropout 0.4\ndense 10 softmax'],
+    ['batchnorm + relu', 'input 8x8x1\ndense 12 bias=false\nbatchnorm\nrelu\ndropout 0.4\ndense 10 softmax'],
+    ['a residual', 'input 8x8x1\ndense 12\nresidual { relu; dropout 0.3; dense 12 }\ndense 10 softmax'],
+    ['two in a row', 'input 8x8x1\ndense 16 relu\ndropout 0.3\ndense 12 tanh\ndropout 0.2\ndense 10 softmax'],
+  ])("the chain below in a dense layer's dX: %s", async (name, src) => {
+    const fused = await train(src, true, 3);
+    const unfused = await train(src, false, 3);
+    const inDx = fused.labels.filter((l) => /^matmul .* \+ dropout\+\S+' p=/.test(l));
+    expect(inDx, 'dX epilogues').toHaveLength(name === 'two in a row' ? 2 : 1);
+    expect(
+      fused.labels.filter((l) => l.startsWith('chain.dropout')),
+      'no chain kernel',
+    ).toEqual([]);
+    for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
   });
 
   // conv2's dX splits on an H100's tiles: the chain of conv1 sums its partials, the reduce pass dropped.

@@ -180,6 +180,59 @@ describe('optimizers (several steps in one submit, GPU vs CPU reference)', () =>
   });
 });
 
+describe("an update that ends a training step (endsStep): the step from the loss pass's snapshot", () => {
+  const gpu = useGpu();
+  const kinds: Opt[] = [
+    { kind: 'adam', o: {} },
+    { kind: 'sgd', o: { momentum: 0.9, nesterov: true } },
+  ];
+  it.each(kinds)(
+    '$kind: reads counter[1], sets counter[0] = counter[1] + 1; the same values as counter[0] = the step',
+    async (opt) => {
+      const g = gpu();
+      const n = 50;
+      const rng = new Rng(12);
+      const [p0, grads] = [rng.floats(n), [rng.floats(n), rng.floats(n), rng.floats(n)]];
+      const run = async (ends: boolean) => {
+        const bufs = {
+          param: g.upload(f32(p0)),
+          s1: g.upload(new Float32Array(n)),
+          s2: g.upload(new Float32Array(n)),
+          counter: g.upload(new Uint32Array(4)),
+          lrTable: g.upload(f32(LR)),
+        };
+        const words: number[][] = [];
+        for (const [s, gr] of grads.entries()) {
+          // Word 0 wrong on purpose where the update must read the snapshot in word 1.
+          g.write(bufs.counter, new Uint32Array(ends ? [999, s + 1, 0, 0] : [s + 1, 0, 0, 0]));
+          const grad = g.upload(f32(gr));
+          const io = { param: bufs.param, grad, counter: bufs.counter, lrTable: bufs.lrTable, endsStep: ends };
+          const ds =
+            opt.kind === 'sgd'
+              ? sgdUpdate(g, { ...io, velocity: bufs.s1 }, { count: n, ...opt.o })
+              : adamUpdate(g, { ...io, m: bufs.s1, v: bufs.s2 }, { count: n, ...opt.o });
+          g.run(ds);
+          words.push([...(await g.readU32(bufs.counter))]);
+          g.free(ds);
+          g.release(grad);
+        }
+        const param = await g.readF32(bufs.param);
+        for (const b of Object.values(bufs)) g.release(b);
+        return { param, words };
+      };
+      const ends = await run(true);
+      const plain = await run(false);
+      expect(ends.words).toEqual([
+        [2, 1, 0, 0],
+        [3, 2, 0, 0],
+        [4, 3, 0, 0],
+      ]);
+      expect(ends.param).toEqual(plain.param);
+      expect(ends.param).not.toEqual(f32(p0));
+    },
+  );
+});
+
 describe('optimizer references (against independent formulations)', () => {
   const rng = new Rng(11);
   const p0 = rng.floats(20),

@@ -136,7 +136,7 @@ describe('softmax cross-entropy (GPU vs CPU reference)', () => {
     },
   );
 
-  it('the totals pass left to the end of a step adds them and advances the step counter', async () => {
+  it('over one workgroup: a totals pass ends the step adding them; the loss pass snapshots the counter', async () => {
     const g = gpu();
     const n = 300,
       classes = 10;
@@ -147,20 +147,44 @@ describe('softmax cross-entropy (GPU vs CPU reference)', () => {
       lossb = g.alloc(n * 4),
       partials = partialsFor(g, n),
       stats = statsBuffer(g, 2, 1),
-      counter = g.upload(new Uint32Array([41, 0, 0, 0]));
-    const io = { logits: lb, labels: yb, loss: lossb, stats, partials };
+      counter = g.upload(new Uint32Array([41, 7, 0, 0]));
+    const io = { logits: lb, labels: yb, loss: lossb, stats, partials, counter };
     const pass = softmaxXent(g, io, { n, classes }, { total: false });
-    const total = xentTotal(g, { partials, stats, counter }, n);
-    expect(pass).toHaveLength(1);
+    const total = xentTotal(g, { partials, stats }, n);
+    expect([pass.length, total.length]).toEqual([1, 1]);
     g.run(pass);
     expect(await readStats(g, stats)).toEqual({ lossSum: 2, correct: 1 }); // nothing added yet
+    expect([...(await g.readU32(counter))]).toEqual([41, 41, 0, 0]); // the running step, copied; not advanced
     g.run(total);
     const got = await readStats(g, stats);
     expectAllclose('loss sum', [got.lossSum], [2 + ref.lossSum], TOL_LOSS);
     expect(got.correct).toBe(1 + ref.correct);
-    expect((await g.readU32(counter))[0]).toBe(42);
     for (const b of [lb, yb, lossb, partials, stats, counter]) g.release(b);
     g.free([...pass, ...total]);
+  });
+
+  it('a batch of one workgroup (256 rows or fewer): the loss pass adds its totals itself, no totals pass', async () => {
+    const g = gpu();
+    const n = 256,
+      classes = 10;
+    const { logits, labels } = makeCase(n, classes, 3, 6);
+    const ref = softmaxXentRef(logits, labels, { n, classes });
+    const lb = g.upload(f32(logits)),
+      yb = g.upload(labels),
+      lossb = g.alloc(n * 4),
+      partials = partialsFor(g, n),
+      stats = statsBuffer(g, 2, 1),
+      counter = g.upload(new Uint32Array([9, 0, 0, 0]));
+    const pass = softmaxXent(g, { logits: lb, labels: yb, loss: lossb, stats, partials, counter }, { n, classes });
+    expect(pass.map((d) => d.label)).toEqual(['softmax_xent 256x10 (eval) + totals']);
+    expect(xentTotal(g, { partials, stats }, n)).toEqual([]);
+    g.run(pass);
+    const got = await readStats(g, stats);
+    expectAllclose('loss sum', [got.lossSum], [2 + ref.lossSum], TOL_LOSS);
+    expect(got.correct).toBe(1 + ref.correct);
+    expect([...(await g.readU32(counter))]).toEqual([9, 9, 0, 0]);
+    for (const b of [lb, yb, lossb, partials, stats, counter]) g.release(b);
+    g.free(pass);
   });
 
   const probCases: [string, number, number, number][] = [

@@ -12,7 +12,6 @@
 // A training step is then just: record plan.forward, plan.backward, the optimizer, plan.finish.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { accumulate } from '../ops/elementwise.ts';
-import { advanceCounter } from '../ops/optimizer.ts';
 import type { ForwardIO } from '../ops/index.ts';
 import { softmaxXent, xentGroups, xentTotal } from '../ops/softmax_xent.ts';
 import { forwardPools } from '../ops/conv2d.ts';
@@ -37,9 +36,9 @@ export interface PlanOptions {
   counter: GPUBuffer;
   stats: GPUBuffer;
   /**
-   * The plan is a training step's: the loss totals are left out of the forward and recorded in
-   * `finish`, the step's last dispatch, which also advances the step counter (after the optimizer
-   * has read it).
+   * The plan is a training step's: its loss pass takes the step's snapshot of the counter, and the
+   * step's update must end the step (src/ops/optimizer.ts endsStep: the counter's advance); loss
+   * totals the loss pass cannot add itself (batch > 256) are left to `finish`.
    */
   endsStep?: boolean;
   /** Parameter names that are frozen (no gradient). */
@@ -64,7 +63,7 @@ export interface Plan {
   grads: Map<string, BufferRef>;
   /** The gradient buffers by parameter buffer: for another plan of the same parameters to share. */
   gradientBuffers: ReadonlyMap<GPUBuffer, GPUBuffer>;
-  /** With endsStep: the loss totals and the counter's advance, to record after the optimizer. */
+  /** With endsStep: the loss totals pass where the batch needs one, to record after the update. */
   finish: Dispatch[];
   /** Bytes of the buffers this plan allocated (activations, gradients, saved values). */
   plannedBytes: number;
@@ -111,7 +110,7 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
   const kept = [p.o.logits, ...paramGrads.values(), ...(loss?.kept ?? []), ...(o.keep ?? [])];
   const b = assignBuffers(p, steps, kept, paramGrads);
   const { fwd, bwd } = dispatchLists(steps, b, forward.length);
-  const finish = o.endsStep ? (loss?.finish(b.buf) ?? advanceCounter(gpu, { counter: o.counter })) : [];
+  const finish = o.endsStep && loss ? loss.finish(b.buf) : [];
   return {
     forward: fwd,
     backward: bwd,
@@ -185,8 +184,8 @@ function forwardSteps(p: Planning): Step[] {
 
 /**
  * The loss kernels: per-sample loss, the stats totals and (training) dL/dlogits, which seeds
- * `grads`. With endsStep the totals pass is left to `finish` (with the counter's advance), and the
- * partials it reads are kept until then.
+ * `grads`. With endsStep the loss pass takes the counter's snapshot, a totals pass is left to
+ * `finish`, and the partials it reads are kept until then.
  */
 function lossStep(
   p: Planning,
@@ -216,6 +215,7 @@ function lossStep(
           dlogits: dlogits ? buf(dlogits) : undefined,
           stats: o.stats,
           partials: buf(partials),
+          counter: o.endsStep ? o.counter : undefined,
         },
         { n, classes, smoothing: o.smoothing ?? 0, scale: 1 / n },
         { total: !o.endsStep },
@@ -224,7 +224,7 @@ function lossStep(
   return {
     step,
     kept: o.endsStep ? [partials] : [],
-    finish: (buf) => xentTotal(p.gpu, { partials: buf(partials), stats: o.stats, counter: o.counter }, n),
+    finish: (buf) => xentTotal(p.gpu, { partials: buf(partials), stats: o.stats }, n),
   };
 }
 
@@ -285,8 +285,8 @@ function backwardSteps(
       if (wants[0]) contribute(mustAt(n.inputs, 0, `${n.op} input`), dOut);
       continue;
     }
-    // A conv's dX that a chain sums from its split-K partials (fuse.dxParts) is those partials; a dense
-    // layer's dX may run the chain below it in its epilogue (fuse.dxChain), that chain's input gradient.
+    // A conv's dX that a chain sums from its split-K partials (fused.dxParts) is those partials; a dense
+    // layer's dX may run the chain below it in its epilogue (fused.dxChain), that chain's input gradient.
     const parts = wants[0] ? fused.dxParts(p.gpu, p.graph, p.fusions, node) : null;
     const below = wants[0] ? fused.dxChain(p.fusions, node) : null;
     const shapeOf = (inp: Tensor, i: number) => (i === 0 && parts ? [parts.splits * parts.length] : inp.shape);

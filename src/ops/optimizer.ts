@@ -5,9 +5,10 @@
 // every parameter of a model (src/train/optimizer.ts).
 //
 // Per-step values live on the GPU so that many steps can be recorded into one submit:
-//   counter: u32 buffer, word 0 = steps completed so far (t = counter[0] + 1 for the running step);
-//            advanceCounter() adds one, recorded once after the updates of a step (a training
-//            step's plan fuses it into its last dispatch, the loss totals: softmax_xent.ts).
+//   counter: u32 buffer, word 0 = steps completed so far (t = counter[0] + 1 for the running step).
+//            A training step's update ends the step (`endsStep`): it reads the step from word 1, the
+//            snapshot the step's loss pass took (softmax_xent.ts), and sets word 0 to one more, in the
+//            same pass: no dispatch of its own. advanceCounter() adds one, for a step with no update.
 //   lrTable: f32 buffer, the learning rate of step counter[0] is lrTable[min(counter[0], length − 1)];
 //            the host fills it with the whole schedule (and may rewrite it between submits); one
 //            entry is a constant rate.
@@ -23,10 +24,15 @@ import { ShapeError } from '../errors.ts';
 import { chainWork, f32Bytes, perThread, streamWork, type Work } from '../gpu/work.ts';
 
 export interface StepBuffers {
-  /** u32, word 0 = completed steps. */
+  /** u32 [≥ 2], word 0 = completed steps (word 1: the running step's snapshot, with endsStep). */
   counter: BufferRef;
   /** f32 [L], learning rate per step, clamped to the last entry. */
   lrTable: BufferRef;
+  /**
+   * The update ends a training step: the step is counter[1] (the loss pass's snapshot), and the pass
+   * sets counter[0] = counter[1] + 1 (shaders/optimizer.wgsl ENDS_STEP).
+   */
+  endsStep?: boolean;
 }
 
 /** The weight average updated in the same pass (Keras use_ema): avg ← avg + (1 − decay)·(p − avg). */
@@ -95,6 +101,8 @@ function emaParams(ema: EmaIo | undefined): { ema: number; emaDecay: { f32: numb
   return { ema: 1, emaDecay: { f32: ema.decay }, label: ` + ema ${ema.decay}` };
 }
 
+const endsLabel = (io: { endsStep?: boolean }): string => (io.endsStep ? ' + step end' : '');
+
 const countLabel = (o: { count: number; tensors?: number }): string =>
   `${o.count}${(o.tensors ?? 1) > 1 ? ` (${o.tensors} tensors)` : ''}`;
 
@@ -140,9 +148,10 @@ export function sgdUpdate(
         ema: ema.ema,
         emaDecay: ema.emaDecay,
       },
+      constants: { ENDS_STEP: io.endsStep ? 1 : 0 },
       bindings: [io.counter, io.lrTable, io.param, io.grad, io.ema?.avg ?? gpu.dummy, velocity],
       workgroups,
-      label: `${label}${wd ? ` wd=${wd}` : ''}${ema.label}`,
+      label: `${label}${wd ? ` wd=${wd}` : ''}${ema.label}${endsLabel(io)}`,
       work: updateWork(o.count, workgroups, momentum > 0 ? 3 : 2, momentum > 0 ? 2 : 1, 6, !!io.ema),
     }),
   ];
@@ -192,15 +201,16 @@ export function adamUpdate(
         ema: ema.ema,
         emaDecay: ema.emaDecay,
       },
+      constants: { ENDS_STEP: io.endsStep ? 1 : 0 },
       bindings: [io.counter, io.lrTable, io.param, io.grad, io.ema?.avg ?? gpu.dummy, io.m, io.v],
       workgroups,
-      label: `${decoupled ? 'adamw' : 'adam'} ${countLabel(o)}${wd ? ` wd=${wd}` : ''}${ema.label}`,
+      label: `${decoupled ? 'adamw' : 'adam'} ${countLabel(o)}${wd ? ` wd=${wd}` : ''}${ema.label}${endsLabel(io)}`,
       work: updateWork(o.count, workgroups, 4, 3, 14, !!io.ema),
     }),
   ];
 }
 
-/** One dispatch: counter[0] += 1. Record it once at the end of each training step. */
+/** One dispatch: counter[0] += 1, at the end of a training step whose update does not end it (endsStep). */
 export function advanceCounter(gpu: Gpu, io: { counter: BufferRef }): Dispatch[] {
   return [
     gpu.kernel({

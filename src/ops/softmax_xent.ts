@@ -32,10 +32,15 @@ export interface XentIo {
   stats: BufferRef;
   /** u32 [2·xentGroups(n)]: each workgroup's loss sum and correct count, for the totals pass. */
   partials: BufferRef;
+  /**
+   * u32 [≥ 2], a training step's counter: the loss pass copies word 0 into word 1, the running step
+   * the step's update reads as it ends the step (src/ops/optimizer.ts endsStep).
+   */
+  counter?: BufferRef;
 }
 
 /** Rows per workgroup of the loss pass. */
-const ROWS = 64;
+const ROWS = 256;
 
 /** Workgroups of the loss pass over n rows: the partials it leaves are 2 words each. */
 export const xentGroups = (n: number): number => ceilDiv(n, ROWS);
@@ -47,15 +52,17 @@ function check(n: number, classes: number): void {
 }
 
 /**
- * The loss pass (per-sample loss, optional dlogits, each workgroup's partial totals), then, unless
- * `o.total` is false (a training step's plan records xentTotal at its end instead), the totals pass
- * that adds the loss sum and correct count into stats.
+ * The loss pass (per-sample loss, optional dlogits), which adds its loss sum and correct count into
+ * stats itself when it is one workgroup (n ≤ 256). Else it leaves each workgroup's partial totals, and
+ * the totals pass that adds them into stats follows, unless `o.total` is false (a training step's plan
+ * records xentTotal at its end). With io.counter it also takes the step's snapshot of the counter.
  */
 export function softmaxXent(gpu: Gpu, io: XentIo, s: XentShape, o: { total?: boolean } = {}): Dispatch[] {
   check(s.n, s.classes);
   const smoothing = s.smoothing ?? 0;
   if (!(smoothing >= 0 && smoothing <= 1)) throw new RangeError(`label smoothing must be in [0, 1], got ${smoothing}`);
   const groups = xentGroups(s.n);
+  const inline = groups === 1;
   const loss = gpu.kernel({
     shader: 'softmax_xent',
     entry: 'xent',
@@ -65,15 +72,18 @@ export function softmaxXent(gpu: Gpu, io: XentIo, s: XentShape, o: { total?: boo
       smoothing: { f32: smoothing },
       scale: { f32: s.scale ?? 1 / s.n },
       grad: io.dlogits ? 1 : 0,
+      inlineTotal: inline ? 1 : 0,
+      snapshot: io.counter ? 1 : 0,
     },
-    bindings: [io.logits, io.labels, io.dlogits ?? gpu.dummy, io.loss, io.partials],
+    // Distinct writable dummies: WebGPU refuses two writable bindings of one buffer.
+    bindings: [io.logits, io.labels, io.dlogits ?? gpu.dummy, io.loss, io.partials, io.stats, io.counter ?? gpu.dummy2],
     workgroups: grid(groups),
-    label: `softmax_xent ${s.n}x${s.classes}${io.dlogits ? '' : ' (eval)'}`,
+    label: `softmax_xent ${s.n}x${s.classes}${io.dlogits ? '' : ' (eval)'}${inline ? ' + totals' : ''}`,
     // One thread per row: its logits walked two or three times (max, sum of exponentials,
-    // gradient) one load after another, then a tree over the workgroup's 64 rows.
+    // gradient) one load after another, then a tree over the workgroup's 256 rows.
     work: chainWork({
       flops: s.n * s.classes * (io.dlogits ? 8 : 4),
-      bytesRead: f32Bytes(s.n * s.classes, s.n),
+      bytesRead: f32Bytes(s.n * s.classes, s.n, inline ? 2 : 0),
       bytesWritten: f32Bytes(io.dlogits ? s.n * s.classes : 0, s.n, 2 * groups),
       threads: ROWS,
       depth: (io.dlogits ? 3 : 2) * s.classes + 1,
@@ -81,32 +91,29 @@ export function softmaxXent(gpu: Gpu, io: XentIo, s: XentShape, o: { total?: boo
       sharedBytes: 8 * ROWS,
     }),
   });
-  return o.total === false ? [loss] : [loss, ...xentTotal(gpu, io, s.n)];
+  return o.total === false || inline ? [loss] : [loss, ...xentTotal(gpu, io, s.n)];
 }
 
 /**
- * The totals pass over the partials of a loss pass of n rows: stats += (loss sum, correct count), in
- * a fixed order. With `counter`, it also advances the step counter (the end of a training step).
+ * The totals pass over the partials of a loss pass of n rows (n > 256: more than one workgroup):
+ * stats += (loss sum, correct count), in a fixed order. None where the loss pass added them itself.
  */
-export function xentTotal(
-  gpu: Gpu,
-  io: { partials: BufferRef; stats: BufferRef; counter?: BufferRef },
-  n: number,
-): Dispatch[] {
+export function xentTotal(gpu: Gpu, io: { partials: BufferRef; stats: BufferRef }, n: number): Dispatch[] {
   const groups = xentGroups(n);
+  if (groups === 1) return [];
   return [
     gpu.kernel({
       shader: 'softmax_xent',
       entry: 'total',
-      params: { groups, advance: io.counter ? 1 : 0 },
-      bindings: [io.partials, io.stats, io.counter ?? gpu.dummy],
+      params: { groups },
+      bindings: [io.partials, io.stats],
       workgroups: 1,
-      label: `softmax_xent totals ${n}${io.counter ? ' + advance counter' : ''}`,
+      label: `softmax_xent totals ${n}`,
       // ONE workgroup: each thread adds ⌈groups/256⌉ partials in order, then a tree.
       work: chainWork({
         flops: 2 * groups,
-        bytesRead: f32Bytes(2 * groups, 2, io.counter ? 1 : 0),
-        bytesWritten: f32Bytes(2, io.counter ? 1 : 0),
+        bytesRead: f32Bytes(2 * groups, 2),
+        bytesWritten: f32Bytes(2),
         threads: 256,
         depth: ceilDiv(groups, 256) + 1,
         barriers: treeBarriers(256),
@@ -123,7 +130,7 @@ export function softmax(gpu: Gpu, io: { logits: BufferRef; probs: BufferRef }, n
     gpu.kernel({
       shader: 'softmax_xent',
       entry: 'softmax',
-      params: { n, classes, smoothing: { f32: 0 }, scale: { f32: 0 }, grad: 0 },
+      params: { n, classes, smoothing: { f32: 0 }, scale: { f32: 0 }, grad: 0, inlineTotal: 0, snapshot: 0 },
       bindings: [io.logits, io.probs],
       workgroups: grid(ceilDiv(n, 64)),
       label: `softmax ${n}x${classes}`,

@@ -5,7 +5,7 @@
 // whole submit of steps runs without the host.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { Packed, rangeOf, type PackEntry } from '../gpu/packed.ts';
-import { adamUpdate, sgdUpdate, type EmaIo, type StepBuffers } from '../ops/optimizer.ts';
+import { adamUpdate, advanceCounter, sgdUpdate, type EmaIo, type StepBuffers } from '../ops/optimizer.ts';
 import type { ParamStore } from '../model/params.ts';
 import type { NamedTensor } from '../model/safetensors.ts';
 import type { TrainValues } from '../../dsl/ir.ts';
@@ -81,7 +81,8 @@ export class OptimizerState {
 
   /**
    * One step's updates of every trainable tensor that has a gradient in `grads`, and of the
-   * averages when `ema` is given (Packed in the same layout).
+   * averages when `ema` is given (Packed in the same layout); with `step.endsStep` they end the step
+   * (the counter's advance, after the loss pass's snapshot: src/ops/optimizer.ts).
    */
   updates(
     params: ParamStore,
@@ -90,7 +91,10 @@ export class OptimizerState {
     ema?: { averages: Packed; decay: number },
   ): Dispatch[] {
     const trainable = params.trainable;
-    return updateRuns(trainable.layout.entries, grads).flatMap((r) => {
+    const runs = updateRuns(trainable.layout.entries, grads);
+    // A step that updates nothing still ends: its counter advances on its own.
+    if (runs.length === 0 && step.endsStep) return advanceCounter(this.gpu, step);
+    return runs.flatMap((r) => {
       const at = (p: Packed): BufferRef => ({
         buffer: mustAt(p.buffers, r.pack, 'pack'),
         offset: r.offset,

@@ -260,6 +260,17 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
     { n: 4, classes: 10 },
     (g) => softmaxXent(g, { logits: b, labels: b, dlogits: b, loss: b, stats: b, partials: b }, { n: 4, classes: 10 }),
   ],
+  [
+    'softmaxXent',
+    // Over one workgroup: the partials and their totals pass; a training step's counter snapshot.
+    { n: 300, classes: 10 },
+    (g) =>
+      softmaxXent(
+        g,
+        { logits: b, labels: b, dlogits: b, loss: b, stats: b, partials: b, counter: b },
+        { n: 300, classes: 10 },
+      ),
+  ],
   ['softmax', { n: 4, classes: 10 }, (g) => softmax(g, { logits: b, probs: b }, 4, 10)],
   ['sumRows', { m: 4, n: 10 }, (g) => sumRows(g, { x: b, out: b }, { m: 4, n: 10 })],
   [
