@@ -136,54 +136,53 @@ describe('softmax cross-entropy (GPU vs CPU reference)', () => {
     },
   );
 
+  /** n rows of 10 classes on the GPU, stats holding (2, 1) before, a counter of `words`: io and the reference. */
+  function lossCase(g: Gpu, n: number, seed: number, words: number[]) {
+    const classes = 10;
+    const { logits, labels } = makeCase(n, classes, 3, seed);
+    const io = {
+      logits: g.upload(f32(logits)),
+      labels: g.upload(labels),
+      loss: g.alloc(n * 4),
+      partials: partialsFor(g, n),
+      stats: statsBuffer(g, 2, 1),
+      counter: g.upload(new Uint32Array(words)),
+    };
+    const release = () => {
+      for (const b of Object.values(io)) g.release(b);
+    };
+    return { io, shape: { n, classes }, ref: softmaxXentRef(logits, labels, { n, classes }), release };
+  }
+
   it('over one workgroup: a totals pass ends the step adding them; the loss pass snapshots the counter', async () => {
     const g = gpu();
-    const n = 300,
-      classes = 10;
-    const { logits, labels } = makeCase(n, classes, 3, 5);
-    const ref = softmaxXentRef(logits, labels, { n, classes });
-    const lb = g.upload(f32(logits)),
-      yb = g.upload(labels),
-      lossb = g.alloc(n * 4),
-      partials = partialsFor(g, n),
-      stats = statsBuffer(g, 2, 1),
-      counter = g.upload(new Uint32Array([41, 7, 0, 0]));
-    const io = { logits: lb, labels: yb, loss: lossb, stats, partials, counter };
-    const pass = softmaxXent(g, io, { n, classes }, { total: false });
-    const total = xentTotal(g, { partials, stats }, n);
+    const { io, shape, ref, release } = lossCase(g, 300, 5, [41, 7, 0, 0]);
+    const pass = softmaxXent(g, io, shape, { total: false });
+    const total = xentTotal(g, io, shape.n);
     expect([pass.length, total.length]).toEqual([1, 1]);
     g.run(pass);
-    expect(await readStats(g, stats)).toEqual({ lossSum: 2, correct: 1 }); // nothing added yet
-    expect([...(await g.readU32(counter))]).toEqual([41, 41, 0, 0]); // the running step, copied; not advanced
+    expect(await readStats(g, io.stats)).toEqual({ lossSum: 2, correct: 1 }); // nothing added yet
+    expect([...(await g.readU32(io.counter))]).toEqual([41, 41, 0, 0]); // the running step, copied; not advanced
     g.run(total);
-    const got = await readStats(g, stats);
+    const got = await readStats(g, io.stats);
     expectAllclose('loss sum', [got.lossSum], [2 + ref.lossSum], TOL_LOSS);
     expect(got.correct).toBe(1 + ref.correct);
-    for (const b of [lb, yb, lossb, partials, stats, counter]) g.release(b);
+    release();
     g.free([...pass, ...total]);
   });
 
   it('a batch of one workgroup (256 rows or fewer): the loss pass adds its totals itself, no totals pass', async () => {
     const g = gpu();
-    const n = 256,
-      classes = 10;
-    const { logits, labels } = makeCase(n, classes, 3, 6);
-    const ref = softmaxXentRef(logits, labels, { n, classes });
-    const lb = g.upload(f32(logits)),
-      yb = g.upload(labels),
-      lossb = g.alloc(n * 4),
-      partials = partialsFor(g, n),
-      stats = statsBuffer(g, 2, 1),
-      counter = g.upload(new Uint32Array([9, 0, 0, 0]));
-    const pass = softmaxXent(g, { logits: lb, labels: yb, loss: lossb, stats, partials, counter }, { n, classes });
+    const { io, shape, ref, release } = lossCase(g, 256, 6, [9, 0, 0, 0]);
+    const pass = softmaxXent(g, io, shape);
     expect(pass.map((d) => d.label)).toEqual(['softmax_xent 256x10 (eval) + totals']);
-    expect(xentTotal(g, { partials, stats }, n)).toEqual([]);
+    expect(xentTotal(g, io, shape.n)).toEqual([]);
     g.run(pass);
-    const got = await readStats(g, stats);
+    const got = await readStats(g, io.stats);
     expectAllclose('loss sum', [got.lossSum], [2 + ref.lossSum], TOL_LOSS);
     expect(got.correct).toBe(1 + ref.correct);
-    expect([...(await g.readU32(counter))]).toEqual([9, 9, 0, 0]);
-    for (const b of [lb, yb, lossb, partials, stats, counter]) g.release(b);
+    expect([...(await g.readU32(io.counter))]).toEqual([9, 9, 0, 0]);
+    release();
     g.free(pass);
   });
 
