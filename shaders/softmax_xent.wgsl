@@ -7,13 +7,16 @@
 //   stats (u32 words): [0] += Σ_i loss_i, an f32 stored as its bits (bitcast);
 //                      [1] += #{i : argmax_j z_ij == label_i}, the first max index on ties.
 // A label ≥ C has no one-hot part (its loss is the smoothing term only) and never counts as correct.
-// The totals are two fixed-order passes, so they are bit-identical run to run (no float atomics):
+// The totals are fixed-order sums (one pass up to 256 rows, two above, the same bits either way), so
+// they are bit-identical run to run (no float atomics):
 //
-// Entry xent: one thread per row, 256 rows per workgroup, G = ⌈N/256⌉ workgroups on a 2-D grid
-//   (grid() in runtime.ts; group = wg.x + wg.y·nwg.x, row = group·256 + lid). Each writes its row's
-//   loss (and dlogits), then a fixed tree over the workgroup's 256 rows sums them. With one workgroup
-//   (P.inline_total ≠ 0) thread 0 adds that sum into stats itself; else it leaves the group's partials
-//   for the total pass: partials[2g] = its loss sum (f32 bits), partials[2g + 1] = its correct count.
+// Entry xent: one thread per row, XENT_WG rows per workgroup on a 2-D grid (grid() in runtime.ts;
+//   group = wg.x + wg.y·nwg.x, row = group·XENT_WG + lid). Each writes its row's loss (and dlogits),
+//   then a fixed tree sums each 64 rows. XENT_WG = 64 (N > 256): G = ⌈N/64⌉ workgroups each leave
+//   their partials for the total pass: partials[2g] = the loss sum (f32 bits), partials[2g + 1] = the
+//   correct count. XENT_WG = 256 (N ≤ 256, P.inline_total ≠ 0): one workgroup adds its four 64-row
+//   sums into stats itself, as (q0 + q2) + (q1 + q3): the total pass's tree over four partials, so
+//   the totals are the same bits either way.
 //   With P.snapshot ≠ 0 (a training step's loss pass) thread 0 of group 0 also copies the step counter:
 //   counter[1] = counter[0], the running step the step's update reads when it ends the step
 //   (shaders/optimizer.wgsl ENDS_STEP).
@@ -43,7 +46,7 @@ struct TotalParams { groups: u32 }
 @group(0) @binding(2) var<storage, read_write> stats: array<u32>;
 @group(0) @binding(2) var<storage, read_write> probs: array<f32>;
 
-const ROWS = 256u;
+override XENT_WG: u32 = 64u;
 const WG_TOTAL = 256u;
 var<workgroup> row_loss: array<f32, 256>;
 var<workgroup> row_hit: array<u32, 256>;
@@ -93,18 +96,19 @@ fn xent_row(i: u32) -> vec2<f32> {
   return vec2<f32>(li, select(0.0, 1.0, u32(mx.y) == y));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(XENT_WG)
 fn xent(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) t: u32) {
   let group = wg.x + wg.y * nwg.x;
-  let i = group * ROWS + t;
+  let i = group * XENT_WG + t;
   var r = vec2<f32>(0.0, 0.0);
   if (i < P.n) { r = xent_row(i); }
   row_loss[t] = r.x;
   row_hit[t] = u32(r.y);
   workgroupBarrier();
-  for (var h = ROWS / 2u; h > 0u; h >>= 1u) {
-    if (t < h) {
+  // Each 64 rows' own tree (t % 64 the row within them).
+  for (var h = 32u; h > 0u; h >>= 1u) {
+    if (t % 64u < h) {
       row_loss[t] += row_loss[t + h];
       row_hit[t] += row_hit[t + h];
     }
@@ -112,9 +116,10 @@ fn xent(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
   if (t != 0u) { return; }
   if (P.inline_total != 0u) {
-    xent_stats[0] = bitcast<u32>(bitcast<f32>(xent_stats[0]) + row_loss[0]);
-    xent_stats[1] += row_hit[0];
-  } else if (group < (P.n + ROWS - 1u) / ROWS) {
+    let sum = (row_loss[0] + row_loss[128]) + (row_loss[64] + row_loss[192]);
+    xent_stats[0] = bitcast<u32>(bitcast<f32>(xent_stats[0]) + sum);
+    xent_stats[1] += (row_hit[0] + row_hit[128]) + (row_hit[64] + row_hit[192]);
+  } else if (group < (P.n + 63u) / 64u) {
     // Workgroups past the last group (the 2-D grid's rounding) have no partials to write.
     partials[2u * group] = bitcast<u32>(row_loss[0]);
     partials[2u * group + 1u] = row_hit[0];

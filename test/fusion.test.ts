@@ -433,7 +433,7 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const step = [
       ...p.forward,
       ...p.backward,
-      ...opt.updates(params, p.grads, { counter, lrTable: rates, endsStep: true }),
+      ...opt.updates(params, p.grads, { counter, lrTable: rates, endsStep: p.endsStep }),
       ...p.finish,
     ];
     const rng = new Rng(11);

@@ -217,6 +217,31 @@ describe('one optimizer dispatch for every parameter (packed), with the weight a
     expect(bits(a.averages)).toEqual(bits(b.averages));
   });
 
+  // Gradients in buffers of their own: five update runs, each ending the step, several workgroups each.
+  it('an update of several runs that ends the step: the counter advances once; the same bits', async () => {
+    const g = gpu();
+    const got: { counter: number[]; params: Map<string, { data: Float32Array }> }[] = [];
+    for (const endsStep of [true, false]) {
+      const r = rig(g, CONFIGS[0]![1], 9);
+      const grads = gradients(g, r.params, false);
+      grads.write(randomSteps(1, 3)[0]!);
+      // Where the update ends the step it must read the running step from word 1 alone.
+      g.write(r.counter, new Uint32Array(endsStep ? [999, 2, 0, 0] : [2, 0, 0, 0]));
+      const ds = r.opt.updates(r.params, grads.refs, { counter: r.counter, lrTable: r.lrTable, endsStep });
+      expect(ds).toHaveLength(5);
+      g.run(ds);
+      got.push({ counter: [...(await g.readU32(r.counter))], params: await r.params.read() });
+      g.free(ds);
+      grads.release();
+      r.release();
+    }
+    expect(got.map((x) => x.counter)).toEqual([
+      [3, 2, 0, 0],
+      [2, 0, 0, 0],
+    ]);
+    for (const [name, t] of got[1]!.params) expect(got[0]!.params.get(name)?.data, name).toEqual(t.data);
+  });
+
   it('a model whose tensors fill more than one bindable buffer: one dispatch per pack', async () => {
     const base = gpu();
     // Each pack may bind at most 1 KiB here: c.weight (195 floats) begins a second one.

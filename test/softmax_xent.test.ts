@@ -186,6 +186,26 @@ describe('softmax cross-entropy (GPU vs CPU reference)', () => {
     g.free(pass);
   });
 
+  // The loss sum's order, pinned: each 64 rows' tree, then the totals pass's 256-wide tree over those
+  // sums (zeros past them), in f32; in one pass up to 256 rows, in two above: the same bits either way.
+  it.each([64, 200, 256, 257, 300])('the loss sum of %s rows in its fixed f32 order, bit for bit', async (n) => {
+    const g = gpu();
+    const { io, shape, release } = lossCase(g, n, 8, [0, 0, 0, 0]);
+    const ds = softmaxXent(g, io, shape);
+    g.run(ds);
+    const rows = await g.readF32(io.loss);
+    const tree = (values: ArrayLike<number>, width: number): number => {
+      const a = new Float32Array(width);
+      a.set(Array.from(values).slice(0, width));
+      for (let h = width / 2; h >= 1; h /= 2) for (let t = 0; t < h; t++) a[t] = Math.fround(a[t]! + a[t + h]!);
+      return a[0]!;
+    };
+    const quarters = Array.from({ length: Math.ceil(n / 64) }, (_, q) => tree(rows.subarray(q * 64, q * 64 + 64), 64));
+    expect((await readStats(g, io.stats)).lossSum).toBe(Math.fround(2 + tree(quarters, 256)));
+    release();
+    g.free(ds);
+  });
+
   const probCases: [string, number, number, number][] = [
     ['softmax batch 1, 10 classes', 1, 10, 3],
     ['softmax batch 70, 3 classes, logits ±80', 70, 3, 80],

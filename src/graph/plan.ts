@@ -65,6 +65,11 @@ export interface Plan {
   gradientBuffers: ReadonlyMap<GPUBuffer, GPUBuffer>;
   /** With endsStep: the loss totals pass where the batch needs one, to record after the update. */
   finish: Dispatch[];
+  /**
+   * A training step's plan (PlanOptions.endsStep): its loss pass snapshots the counter, so the update
+   * recorded with it must end the step. Give this to OptimizerState.updates as `endsStep`.
+   */
+  endsStep: boolean;
   /** Bytes of the buffers this plan allocated (activations, gradients, saved values). */
   plannedBytes: number;
   /** The chains this plan runs as fused kernels (fuse.ts describeFusion lists them). */
@@ -118,6 +123,7 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
     grads: new Map([...paramGrads].map(([name, g]) => [name, b.buf(g)])),
     gradientBuffers: b.gradients,
     finish,
+    endsStep: o.endsStep === true,
     plannedBytes: b.plannedBytes,
     fusions,
     release() {

@@ -1,5 +1,6 @@
 // Softmax + cross-entropy loss (fused, with label smoothing and GPU-side loss/accuracy totals, summed
-// in two fixed-order passes) and plain softmax for prediction. Shapes, math and layout:
+// in a fixed order: in the loss pass up to 256 rows, in a totals pass above) and plain softmax for
+// prediction. Shapes, math and layout:
 // shaders/softmax_xent.wgsl.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
@@ -39,11 +40,12 @@ export interface XentIo {
   counter?: BufferRef;
 }
 
-/** Rows per workgroup of the loss pass. */
-const ROWS = 256;
+/** Rows per workgroup of the loss pass: 64, or one workgroup of 256 rows that adds its own totals. */
+const ROWS = 64;
+const ONE_GROUP = 256;
 
-/** Workgroups of the loss pass over n rows: the partials it leaves are 2 words each. */
-export const xentGroups = (n: number): number => ceilDiv(n, ROWS);
+/** Workgroups of the loss pass over n rows: one up to 256 rows, else one a 64 rows, each leaving 2 words. */
+export const xentGroups = (n: number): number => (n <= ONE_GROUP ? 1 : ceilDiv(n, ROWS));
 
 function check(n: number, classes: number): void {
   if (!Number.isInteger(n) || n < 1 || !Number.isInteger(classes) || classes < 1) {
@@ -62,7 +64,8 @@ export function softmaxXent(gpu: Gpu, io: XentIo, s: XentShape, o: { total?: boo
   const smoothing = s.smoothing ?? 0;
   if (!(smoothing >= 0 && smoothing <= 1)) throw new RangeError(`label smoothing must be in [0, 1], got ${smoothing}`);
   const groups = xentGroups(s.n);
-  const inline = groups === 1;
+  const inline = s.n <= ONE_GROUP;
+  const threads = inline ? ONE_GROUP : ROWS;
   const loss = gpu.kernel({
     shader: 'softmax_xent',
     entry: 'xent',
@@ -75,20 +78,21 @@ export function softmaxXent(gpu: Gpu, io: XentIo, s: XentShape, o: { total?: boo
       inlineTotal: inline ? 1 : 0,
       snapshot: io.counter ? 1 : 0,
     },
-    // Distinct writable dummies: WebGPU refuses two writable bindings of one buffer.
+    constants: { XENT_WG: threads },
+    // Distinct writable dummies: Dawn refuses two writable bindings of one range of a buffer.
     bindings: [io.logits, io.labels, io.dlogits ?? gpu.dummy, io.loss, io.partials, io.stats, io.counter ?? gpu.dummy2],
     workgroups: grid(groups),
     label: `softmax_xent ${s.n}x${s.classes}${io.dlogits ? '' : ' (eval)'}${inline ? ' + totals' : ''}`,
     // One thread per row: its logits walked two or three times (max, sum of exponentials,
-    // gradient) one load after another, then a tree over the workgroup's 256 rows.
+    // gradient) one load after another, then a tree over each 64 rows.
     work: chainWork({
       flops: s.n * s.classes * (io.dlogits ? 8 : 4),
       bytesRead: f32Bytes(s.n * s.classes, s.n, inline ? 2 : 0),
       bytesWritten: f32Bytes(io.dlogits ? s.n * s.classes : 0, s.n, 2 * groups),
-      threads: ROWS,
+      threads,
       depth: (io.dlogits ? 3 : 2) * s.classes + 1,
       barriers: treeBarriers(ROWS),
-      sharedBytes: 8 * ROWS,
+      sharedBytes: 8 * threads,
     }),
   });
   return o.total === false || inline ? [loss] : [loss, ...xentTotal(gpu, io, s.n)];

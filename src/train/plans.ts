@@ -1,5 +1,5 @@
 // The plans a trainer runs, built once and kept: the training step (gather, forward, backward,
-// optimizer with the weight averages, loss totals with the step counter) per batch and data, with
+// optimizer with the weight averages, which ends the step: the counter's advance) per batch and data, with
 // its ring of read-back buffers, and inference plans per batch size and what is read back. Both
 // accumulate the loss sum and correct count in one `stats` buffer.
 import type { ModelIR } from '../../dsl/ir.ts';
@@ -13,7 +13,7 @@ import { StatsRing } from './readback.ts';
 /** The buffers every plan of a trainer shares. */
 export interface Shared {
   params: ParamStore;
-  /** u32 word 0: the global step. */
+  /** u32 [4]: word 0 the global step, word 1 the running step's snapshot (src/ops/optimizer.ts endsStep). */
   counter: GPUBuffer;
   /** f32 loss sum, u32 correct count. */
   stats: GPUBuffer;

@@ -1,6 +1,6 @@
 // One training step of a model as a GPU would run it, planned without a GPU: the trainer's own plan
-// (plans.ts buildTrainPlan: gather, forward, loss, backward, optimizer with the weight averages,
-// loss totals with the step counter) built on a stand-in device (src/gpu/dry.ts) that tunes itself
+// (plans.ts buildTrainPlan: gather, forward, loss, backward, optimizer with the weight averages, which
+// ends the step) built on a stand-in device (src/gpu/dry.ts) that tunes itself
 // as a GPU adapter (GEMM_T 16, no lane kernels, one thread per element), so every dispatch and its
 // work description is the one an H100 would get. Nothing is compiled or run: a plan takes milliseconds. The cost model
 // (src/gpu/cost.ts predictStep) prices it; `bench/cost.ts` and `fmgpu summary --cost` use both.
@@ -31,7 +31,7 @@ export function planTrainStep(ir: ModelIR, batch: number, limits: Partial<DryLim
   const averages = ema ? { averages: ema.averages, decay: o.ema ?? 0 } : undefined;
   return buildTrainPlan(gpu, ir, { params, counter, stats, data, rates }, settings, {
     key: 'cost',
-    update: (p) => optimizer.updates(params, p.grads, { counter, lrTable: rates, endsStep: true }, averages),
+    update: (p) => optimizer.updates(params, p.grads, { counter, lrTable: rates, endsStep: p.endsStep }, averages),
   }).step;
 }
 

@@ -187,7 +187,12 @@ export class Trainer {
     this.cachedTrain = buildTrainPlan(this.gpu, this.ir, { ...this.shared(), data, rates }, s, {
       key,
       update: (p) =>
-        optimizer.updates(this.params, p.grads, { counter: this.counter, lrTable: rates, endsStep: true }, averages),
+        optimizer.updates(
+          this.params,
+          p.grads,
+          { counter: this.counter, lrTable: rates, endsStep: p.endsStep },
+          averages,
+        ),
     });
     return this.cachedTrain;
   }
