@@ -23,18 +23,30 @@ export const sha256 = (...parts: (string | Uint8Array)[]): string => {
   return h.digest('hex');
 };
 
+/** The training images as a checkpoint records them: their count and the hash of pixels and labels. */
+export interface TrainingImages {
+  images: number;
+  hash: string;
+}
+
+/** Hashes the training images once a run: the checkpoints and a resume's check both read it. */
+export const trainingImages = (train: Dataset): TrainingImages => ({
+  images: train.n,
+  hash: sha256(train.images, train.labels),
+});
+
 /** What a checkpoint records of the run so that a resume can be checked against it. */
 export function runIdentity(
   source: string,
   ir: ModelIR,
-  train: Dataset,
+  train: TrainingImages,
   epoch: { stepsPerEpoch: number; lastBatch: LastBatch },
   validation?: ValidationRecord,
 ): Pick<CheckpointState, 'model' | 'data' | 'settings' | 'stepsPerEpoch' | 'lastBatch'> {
   const settings = Object.fromEntries(KEPT_SETTINGS.map((k) => [k, ir.train[k]])) as KeptSettings;
   return {
     model: sha256(source),
-    data: { images: train.n, hash: sha256(train.images, train.labels), ...(validation ? { validation } : {}) },
+    data: { ...train, ...(validation ? { validation } : {}) },
     settings,
     stepsPerEpoch: epoch.stepsPerEpoch,
     lastBatch: epoch.lastBatch,
@@ -91,18 +103,18 @@ export function checkSameSettings(runDir: string, state: CheckpointState, ir: Mo
 export function checkSameData(
   runDir: string,
   state: CheckpointState,
-  train: Dataset,
+  train: TrainingImages,
   stepsPerEpoch: number,
   stateFile: string,
 ): void {
   if (state.data) {
     const count = (n: number): string => n.toLocaleString('en-US');
-    if (state.data.images !== train.n)
+    if (state.data.images !== train.images)
       throw new UsageError(
         `--resume ${runDir}: the run trains on ${count(state.data.images)} images, this data gives ` +
-          `${count(train.n)} (check --subset, --validation and the data source)`,
+          `${count(train.images)} (check --subset, --validation and the data source)`,
       );
-    if (state.data.hash !== sha256(train.images, train.labels))
+    if (state.data.hash !== train.hash)
       throw new UsageError(
         `--resume ${runDir}: the training images are not the ones the run was trained on ` +
           '(same count, other pixels or labels)',

@@ -45,7 +45,7 @@ export class Checkpoints {
       'fmgpu.layout': 'conv weight [out, in, kh, kw]; dense weight [in, out]; tensors NCHW',
     };
     const epoch = { stepsPerEpoch: job.stepsPerEpoch, lastBatch: job.lastBatch };
-    this.identity = runIdentity(job.source, job.ir, job.data.train, epoch, job.validation);
+    this.identity = runIdentity(job.source, job.ir, job.trainImages, epoch, job.validation);
   }
 
   /** The trainer's weights as weights.safetensors holds them: the source and the layout in the metadata. */

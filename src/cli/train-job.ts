@@ -8,7 +8,15 @@ import { DEFAULT_DATA_DIR } from '../node/data.ts';
 import { defaultRunDir, readCheckpoint, readRun, RunDir, type Checkpoint, type RunInfo } from '../node/rundir.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
 import { applyTrainFlags, checkWeights, readRunJson, readSource, type RunJson } from './common.ts';
-import { checkSameData, checkSameNetwork, checkSameSettings, checkSameValidation, sha256 } from './resume.ts';
+import {
+  checkSameData,
+  checkSameNetwork,
+  checkSameSettings,
+  checkSameValidation,
+  sha256,
+  trainingImages,
+  type TrainingImages,
+} from './resume.ts';
 import { epochShape, type LastBatch } from '../train/fit-options.ts';
 import { checkData, loadData, validationRecord, type Data } from './train-data.ts';
 import type { ValidationRecord } from '../node/state.ts';
@@ -27,6 +35,8 @@ export interface Job {
   data: Data;
   /** How the validation set was held out, and its hash: checked on --resume, recorded in checkpoints. */
   validation: ValidationRecord;
+  /** The training images' count and hash: checked on --resume, recorded in checkpoints. */
+  trainImages: TrainingImages;
   stepsPerEpoch: number;
   /** The epoch's last partial batch: trained (new runs) or dropped (runs checkpointed before that). */
   lastBatch: LastBatch;
@@ -79,27 +89,28 @@ export function prepare(args: readonly string[]): Job {
   const lastBatch = checkpoint ? (checkpoint.state.lastBatch ?? 'drop') : 'train';
   const { stepsPerEpoch } = epochShape(data.train.n, ir.train.batch, lastBatch);
   const validation = validationRecord(data, sha256);
+  const trainImages = trainingImages(data.train);
   const trainedFrom = typeof saved?.model === 'string' ? saved.model : file;
   const resume =
     resumeDir && checkpoint
-      ? checkResume(resumeDir, checkpoint, { source, ir, data, stepsPerEpoch, validation }, trainedFrom)
+      ? checkResume(resumeDir, checkpoint, { source, ir, trainImages, stepsPerEpoch, validation }, trainedFrom)
       : null;
   const dir = flags.out !== undefined ? String(flags.out) : (resumeDir ?? defaultRunDir(file));
-  return { flags, file, source, ir, init, resume, data, validation, stepsPerEpoch, lastBatch, dir };
+  return { flags, file, source, ir, init, resume, data, validation, trainImages, stepsPerEpoch, lastBatch, dir };
 }
 
 /** A resume must continue the run exactly: the same network, settings that shape a step, data and position. */
 function checkResume(
   dir: string,
   checkpoint: Checkpoint,
-  job: Pick<Job, 'source' | 'ir' | 'data' | 'stepsPerEpoch' | 'validation'>,
+  job: Pick<Job, 'source' | 'ir' | 'trainImages' | 'stepsPerEpoch' | 'validation'>,
   trainedFrom: string,
 ): NonNullable<Job['resume']> {
   const { state, folder } = checkpoint;
   checkSameNetwork(dir, state, job.source, job.ir);
   const changes = checkSameSettings(dir, state, job.ir);
   checkSameValidation(dir, state, job.validation);
-  checkSameData(dir, state, job.data.train, job.stepsPerEpoch, join(folder, 'state.json'));
+  checkSameData(dir, state, job.trainImages, job.stepsPerEpoch, join(folder, 'state.json'));
   checkWeights(job.ir, checkpoint.weights, join(folder, 'weights.safetensors'));
   if (checkpoint.best) checkWeights(job.ir, checkpoint.best, join(folder, 'best.safetensors'));
   return { dir, checkpoint, changes, trainedFrom };
