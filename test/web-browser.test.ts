@@ -198,6 +198,22 @@ async function stroke(page: import('playwright-core').Page): Promise<{ width: nu
   return box;
 }
 
+/**
+ * `fmgpu serve --data DIR` as the CLI starts it: DIR read once through train's loaders and served under
+ * /dataset/; with `files`, DIR's own files under /data/ too.
+ */
+function serveData(dataDir: string, root: string, files = false) {
+  const served = readServedData({ dataDir, dataGiven: true, csv: null, testCsv: null, input: null });
+  return startServer({ root, ...(files ? { dataDir } : {}), dataset: datasetFiles(served), port: 0 });
+}
+
+/** The model the page writes for the data: its input line and one output per class. */
+async function expectDefaultModel(page: import('playwright-core').Page, input: string, classes: number) {
+  const source = await page.inputValue('#source');
+  expect(source).toContain(`\ninput ${input}\n`);
+  expect(source).toContain(`\ndense ${classes} softmax\n`);
+}
+
 /** The page at `url` once it says Ready, with its page errors collected and its state readable. */
 async function readyPage(context: import('playwright-core').BrowserContext, url: string) {
   const page = await context.newPage();
@@ -263,9 +279,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       dataset(join(dir, 'data'));
       // As `fmgpu serve --data DIR` serves it: the files under /data/ (the library example reads
       // those), and the dataset as the CLI read it under /dataset/ (the page reads that).
-      const data = join(dir, 'data');
-      const served = readServedData({ dataDir: data, dataGiven: true, csv: null, testCsv: null, input: null });
-      srv = await startServer({ root: site, dataDir: data, dataset: datasetFiles(served), port: 0 });
+      srv = await serveData(join(dir, 'data'), site, true);
       const { chromium } = await import('playwright-core');
       context = await chromium.launchPersistentContext(join(dir, 'profile'), {
         executablePath: CHROMIUM,
@@ -582,17 +596,14 @@ describe.skipIf(!HAVE_CHROMIUM)(
 
     it('a 16x16 grey set of three classes from fmgpu serve: the model, classes and pad follow it', async () => {
       const data = idxDir(join(dir, 'bands'), { side: 16, names: BANDS, train: 192, test: 48 });
-      const served = readServedData({ dataDir: data, dataGiven: true, csv: null, testCsv: null, input: null });
-      const run = await startServer({ root: join(dir, 'site'), dataset: datasetFiles(served), port: 0 });
+      const run = await serveData(data, join(dir, 'site'));
       try {
         const { page, problems, state } = await readyPage(context, run.url);
         expect(await page.textContent('#status')).toBe(
           'Ready: bands, 192 training and 48 test images (16×16×1, 3 classes). Press Train.',
         );
         // The default model fits the data: its input line and one output per class.
-        const source = await page.inputValue('#source');
-        expect(source).toContain('\ninput 16x16x1\n');
-        expect(source).toContain('\ndense 3 softmax\n');
+        await expectDefaultModel(page, '16x16x1', 3);
         expect(await page.isHidden('#errors')).toBe(true);
         expect(await page.textContent('#summary')).toContain('(None, 3)');
         const truths = await page.$$eval('#grid .sample .truth', (els) => els.map((e) => e.textContent));
@@ -642,17 +653,14 @@ describe.skipIf(!HAVE_CHROMIUM)(
 
     it('one tree of class folders (PNG, JPEG, mixed sizes): resized, held out, validated as train does', async () => {
       const tree = classTree(join(dir, 'tree'), 20);
-      const served = readServedData({ dataDir: tree, dataGiven: true, csv: null, testCsv: null, input: null });
-      const run = await startServer({ root: join(dir, 'site'), dataset: datasetFiles(served), port: 0 });
+      const run = await serveData(tree, join(dir, 'site'));
       try {
         const { page, problems, state } = await readyPage(context, run.url);
         // 20 images a class, a seeded 20% of each class held out as the test set; resized to 32×32×3.
         expect(await page.textContent('#status')).toBe(
           'Ready: tree, 48 training and 12 test images (32×32×3, 3 classes). Press Train.',
         );
-        const source = await page.inputValue('#source');
-        expect(source).toContain('\ninput 32x32x3\n');
-        expect(source).toContain('\ndense 3 softmax\n');
+        await expectDefaultModel(page, '32x32x3', 3);
         const truths = await page.$$eval('#grid .sample .truth', (els) => els.map((e) => e.textContent));
         for (const t of truths) expect(FOLDERS.map((c) => `true: ${c}`)).toContain(t);
 
