@@ -4,8 +4,7 @@
 // does for the chain reading it (its split-K partials left unsummed; the chain run in its epilogue).
 import { backwardChain, poolDropoutForward, type ChainDropout, type DyParts } from '../ops/chain.ts';
 import { conv2dForward, unsummedInputSplits } from '../ops/conv2d.ts';
-import { denseShape } from '../ops/dense.ts';
-import { matmul, matmulPartsLength, type MatmulEpilogue } from '../ops/matmul.ts';
+import { DENSE, denseForward } from '../ops/dense.ts';
 import type { Act } from '../../dsl/ir.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { inShapes, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
@@ -68,25 +67,16 @@ function denseDropoutStep(
 ): FusedStep & { saved: Tensor[] } {
   const [x, w, b] = dense.inputs;
   if (!x || !w) throw new Error(`${named(dense)}: a dense layer needs its input and weights`);
-  const epilogue: MatmulEpilogue = { kind: 'dropout', dropout };
-  const shape = { ...denseShape(inShapes(dense), dense.attrs.act), epilogue };
-  const parts = matmulPartsLength(gpu, shape);
+  const ins = inShapes(dense);
   return {
     reads: [...dense.inputs, ...dense.state],
     writes: [dense.out, out],
-    scratch: parts > 0 ? [[parts]] : [],
+    // The split-K partial sums the dense forward takes (the epilogue does not change them).
+    scratch: DENSE.forwardScratch?.(ins, dense.out.shape, dense.attrs, gpu) ?? [],
     saved: [],
     emit: (buf, scratch) => {
-      const io = {
-        a: buf(x),
-        b: buf(w),
-        bias: b && buf(b),
-        c: buf(dense.out),
-        epi: buf(out),
-        counter,
-        parts: scratch[0],
-      };
-      return matmul(gpu, io, shape, { split: scratch[0] !== undefined });
+      const io = { x: buf(x), w: buf(w), b: b && buf(b), y: buf(dense.out), parts: scratch[0], epi: buf(out), counter };
+      return denseForward(gpu, io, ins, dense.attrs.act, { kind: 'dropout', dropout });
     },
   };
 }

@@ -5,7 +5,8 @@ import type { Act } from '../../dsl/ir.ts';
 import { actName, gradFromOutput } from './act.ts';
 import { fusedScratch, unfuseActivation } from './elementwise.ts';
 import { matrix } from './geometry.ts';
-import { matmul, matmulPartsLength, type MatmulShape } from './matmul.ts';
+import { matmul, matmulPartsLength, type MatmulEpilogue, type MatmulShape } from './matmul.ts';
+import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import type { KernelOp, Shapes } from './op.ts';
 import { sumRows } from './reduce.ts';
 import { mustAt } from '../util/must.ts';
@@ -22,9 +23,34 @@ function dims([x, w]: Shapes): { n: number; f: number; u: number } {
 }
 
 /** The forward's matmul: y = act(x·w + b), [N,F]·[F,U]. */
-export function denseShape(ins: Shapes, act: Act): MatmulShape {
+function denseShape(ins: Shapes, act: Act): MatmulShape {
   const { n, f, u } = dims(ins);
   return { m: n, k: f, n: u, act };
+}
+
+/**
+ * The forward's dispatches: y = act(x·w + b), its K split where `parts` (forwardScratch) is given, with
+ * a dropout in the epilogue where the planner fused one (`epi` the dropped output; src/graph/fused-steps.ts).
+ */
+export function denseForward(
+  gpu: Gpu,
+  io: {
+    x: BufferRef;
+    w: BufferRef;
+    b?: BufferRef;
+    y: BufferRef;
+    parts?: BufferRef;
+    epi?: BufferRef;
+    counter?: BufferRef;
+  },
+  ins: Shapes,
+  act: Act,
+  epilogue?: MatmulEpilogue,
+): Dispatch[] {
+  if (!gradFromOutput(act)) throw new Error(`dense cannot fuse ${actName(act)}: its gradient needs the input`);
+  const shape = { ...denseShape(ins, act), epilogue };
+  const mm = { a: io.x, b: io.w, bias: io.b, c: io.y, parts: io.parts, epi: io.epi, counter: io.counter };
+  return matmul(gpu, mm, shape, { split: io.parts !== undefined });
 }
 
 export const DENSE: KernelOp<DenseAttrs> = {
@@ -50,12 +76,9 @@ export const DENSE: KernelOp<DenseAttrs> = {
     return parts > 0 ? [[parts]] : [];
   },
   forward: (gpu, io, a) => {
-    if (!gradFromOutput(a.act)) throw new Error(`dense cannot fuse ${actName(a.act)}: its gradient needs the input`);
     const x = mustAt(io.inputs, 0, 'dense x');
     const w = mustAt(io.inputs, 1, 'dense w');
-    const parts = io.scratch?.[0];
-    const shape = denseShape(io.inShapes, a.act);
-    return matmul(gpu, { a: x, b: w, bias: io.inputs[2], c: io.out, parts }, shape, { split: parts !== undefined });
+    return denseForward(gpu, { x, w, b: io.inputs[2], y: io.out, parts: io.scratch?.[0] }, io.inShapes, a.act);
   },
   // dZ = dY·act'(Y); dX = dZ·Wᵀ (through the chain below in its epilogue, io.dInChain); dW = Xᵀ·dZ; db = Σ_rows dZ
   backward: (gpu, io, a) => {
