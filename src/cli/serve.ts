@@ -198,14 +198,7 @@ export async function serve(args: readonly string[], io: ServeIo = defaultIo): P
     io.err(`fmgpu: error: ${weights} does not exist: --run takes a run directory written by fmgpu train`);
     return 2;
   }
-  let data: ServedData | null;
-  try {
-    data = datasetFor(a, io);
-  } catch (e) {
-    if (!(e instanceof DataError || e instanceof UsageError)) throw e;
-    io.err(`fmgpu: error: ${e.message.split('\n')[0]}`);
-    return 2;
-  }
+  // The page and its bundle first: a missing build is found before the data is read and decoded.
   const root = io.root ?? findRoot(fileURLToPath(new URL('.', import.meta.url))) ?? findRoot(process.cwd());
   if (!root) {
     io.err('fmgpu: error: cannot find the page (web/index.html) next to this program');
@@ -216,6 +209,14 @@ export async function serve(args: readonly string[], io: ServeIo = defaultIo): P
       io.err(`fmgpu: error: the browser bundle ${join(root, 'dist', 'web', f)} is missing: run npm run build`);
       return 1;
     }
+  }
+  let data: ServedData | null;
+  try {
+    data = datasetFor(a, io);
+  } catch (e) {
+    if (!(e instanceof DataError || e instanceof UsageError)) throw e;
+    io.err(`fmgpu: error: ${e.message.split('\n')[0]}`);
+    return 2;
   }
   let running: RunningServer;
   try {

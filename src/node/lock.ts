@@ -11,6 +11,12 @@ import { UsageError } from '../errors.ts';
 
 export const LOCK_FILE = 'fmgpu.lock';
 
+/**
+ * The lock, or a file the lock protocol writes for a moment beside it (fmgpu.lock.<token> while taking
+ * it, fmgpu.lock.stale-<pid> while moving a stale one aside): never a folder's content.
+ */
+export const isLockFile = (name: string): boolean => name === LOCK_FILE || name.startsWith(`${LOCK_FILE}.`);
+
 interface Owner {
   pid: number;
   host: string;

@@ -25,7 +25,7 @@ import { basename, join, relative, resolve, isAbsolute } from 'node:path';
 import { DataError, FmgpuError, UsageError } from '../errors.ts';
 import { decodeSafetensors, type NamedTensor } from '../model/safetensors.ts';
 import type { EpochLog } from '../train/trainer.ts';
-import { LOCK_FILE, RunLock } from './lock.ts';
+import { isLockFile, RunLock } from './lock.ts';
 import { parseState, type CheckpointState } from './state.ts';
 import { makeDir, syncDir, writeDurable, writeError, writeVia } from './write.ts';
 
@@ -154,9 +154,8 @@ export class RunDir {
     }
     const run = new RunDir(path, RunDir.lockOrUnmake(path, made), made);
     try {
-      // The lock, and the files another fmgpu racing for it writes for a moment beside it
-      // (lock.ts: fmgpu.lock.<token>, fmgpu.lock.stale-<pid>), are not the folder's content.
-      const others = readdirSync(path).filter((f) => f !== LOCK_FILE && !f.startsWith(`${LOCK_FILE}.`));
+      // The lock and the files another fmgpu racing for it writes beside it are not the folder's content.
+      const others = readdirSync(path).filter((f) => !isLockFile(f));
       if (checkpointFolder(path))
         throw new UsageError(`${path} already holds a run: use --resume ${path} to continue it, or another --out`);
       const foreign = others.filter((f) => !RESTARTABLE.has(f) || !ownRunJson(path));

@@ -169,10 +169,6 @@ export function conv2dBackwardInput(
   if (o.unsummed) {
     if (o.accumulate || unsummedInputSplits(gpu, s) === 0)
       throw new ShapeError(`conv2d backward input ${describe(s)} cannot leave its sum split`);
-    // The split pass alone: the reduce pass made beside it (its uniform, its bind group) is freed.
-    const [split, ...reduce] = conv2dBackwardInput(gpu, { dy: io.dy, w: io.w, dx: io.dx, parts: io.dx }, s);
-    gpu.free(reduce);
-    return split ? [split] : [];
   }
   const g = conv2dGeometry(s);
   const accum = { ACCUM: o.accumulate ? 1 : 0 };
@@ -208,7 +204,9 @@ export function conv2dBackwardInput(
     epilogue: accum,
     inputs: [io.dy, io.w],
     outputs: [io.dx],
-    parts: needParts(p, io.parts, label, p.splits * len),
+    // Unsummed: the split pass alone, writing its partials into dx for the reader that sums them.
+    parts: o.unsummed ? io.dx : needParts(p, io.parts, label, p.splits * len),
+    unsummed: o.unsummed,
     workgroups: [gx, gy, phases],
     label,
     work: { ...work, steps: inner },

@@ -277,6 +277,8 @@ export interface GemmPass {
   inputs: BufferRef[];
   outputs: BufferRef[];
   parts: BufferRef | null;
+  /** The split pass alone: its partials in `parts` are the output, summed by their reader (no reduce pass). */
+  unsummed?: boolean;
   /** Workgroups of one split: (x, y) or (x, y, stride phases). */
   workgroups: readonly [number, number, number?];
   label: string;
@@ -314,17 +316,19 @@ export function gemmDispatches(gpu: Gpu, o: GemmPass): Dispatch[] {
         ),
       }),
     ];
+  const splitPass = gpu.kernel({
+    shader: o.shader,
+    entry: 'main_split',
+    params: o.params,
+    constants: o.constants,
+    bindings: [...o.inputs, o.parts],
+    workgroups: [x, y, z * p.splits],
+    label: `${o.label}${split}`,
+    work: planWork(p, { ...g, tiles, bytesWritten: f32Bytes(p.splits * o.len) }, opts),
+  });
+  if (o.unsummed) return [splitPass];
   return [
-    gpu.kernel({
-      shader: o.shader,
-      entry: 'main_split',
-      params: o.params,
-      constants: o.constants,
-      bindings: [...o.inputs, o.parts],
-      workgroups: [x, y, z * p.splits],
-      label: `${o.label}${split}`,
-      work: planWork(p, { ...g, tiles, bytesWritten: f32Bytes(p.splits * o.len) }, opts),
-    }),
+    splitPass,
     reduceSplits(gpu, {
       shader: o.shader,
       params: o.params,
