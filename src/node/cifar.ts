@@ -30,8 +30,32 @@ const LOOKED_FOR =
   'CIFAR-100 batches (train.bin, test.bin) ' +
   'or class folders of PNG/JPEG images (train/<class>/, test/<class>/ or <class>/)';
 
+const TRAIN_BATCH = /^data_batch_\d+\.bin$/;
 const trainBatches = (names: readonly string[]): string[] =>
-  names.filter((n) => /^data_batch_\d+\.bin$/.test(n)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  names.filter((n) => TRAIN_BATCH.test(n)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+
+/** An idx folder's class names, one a line in label order (src/node/data.ts readClassList). */
+export const CLASS_LIST_FILE = 'classes.txt';
+
+/** CIFAR's files besides the training batches: batches, and class names (CIFAR-100's coarse ones too). */
+const CIFAR_FILES = new Set([
+  'test_batch.bin',
+  'train.bin',
+  'test.bin',
+  'batches.meta.txt',
+  'fine_label_names.txt',
+  'coarse_label_names.txt',
+]);
+
+/**
+ * A file of a dataset this module reads: idx files (gzipped or not), CIFAR-10 and CIFAR-100 batches,
+ * and the class names beside them. What the page server's /data/ serves of a data folder.
+ */
+export const isDatasetFile = (name: string): boolean =>
+  IDX_FILES.some((f) => name === f || name === `${f}.gz`) ||
+  TRAIN_BATCH.test(name) ||
+  CIFAR_FILES.has(name) ||
+  name === CLASS_LIST_FILE;
 
 /** What the folder holds; when none of the three, one line naming what was looked for and what is there. */
 export function dataFormat(dir: string): DataFormat {

@@ -26,7 +26,7 @@ import {
 } from '../data/idx.ts';
 import { CsvParser, CsvRowCounter, firstLineLabelled, type CsvShape } from '../data/csv.ts';
 import type { Dataset } from '../data/dataset.ts';
-import { dataFormat, loadCifar, loadCifarTest } from './cifar.ts';
+import { CLASS_LIST_FILE, dataFormat, loadCifar, loadCifarTest } from './cifar.ts';
 import { loadImageFolders, loadImageFoldersTest, type HoldOut, type Target } from './folders.ts';
 import {
   GiB,
@@ -191,7 +191,7 @@ export interface ClassList {
 
 /** A folder's classes.txt (one name a line, in label order), or null when it has none. */
 export function readClassList(dir: string): ClassList | null {
-  const file = join(dir, 'classes.txt');
+  const file = join(dir, CLASS_LIST_FILE);
   const names = readClassNames(file, CLASS_LIST_MAX_BYTES);
   return names && { names, file };
 }

@@ -19,6 +19,7 @@ import {
 } from 'node:fs';
 import { extname, isAbsolute, join, relative } from 'node:path';
 import { DEFAULT_DATA_DIR } from './data.ts';
+import { isDatasetFile } from './cifar.ts';
 
 /** The folders a server serves from. */
 export interface Mounts {
@@ -160,25 +161,6 @@ export function runFiles(runDir: string | undefined): string[] {
     .sort();
 }
 
-/**
- * The files /data/ serves (isDataFile): idx files, CIFAR-10 and CIFAR-100 batches, and the class
- * names beside them (what the page reads when it has no /dataset/, and an embedding page's
- * loadFashionMnist).
- */
-const DATA_NAMES = new Set([
-  'test_batch.bin',
-  'train.bin',
-  'test.bin',
-  'batches.meta.txt',
-  'fine_label_names.txt',
-  'coarse_label_names.txt',
-  'classes.txt',
-]);
-const isDataFile = (name: string): boolean =>
-  DATA_NAMES.has(name) ||
-  /^(train|t10k)-(images-idx3|labels-idx1)-ubyte(\.gz)?$/.test(name) ||
-  /^data_batch_\d+\.bin$/.test(name);
-
 /** The in-memory file a URL names (/dataset/NAME, NAME one of the map's), or null: not one of them. */
 export function locateMemory(o: Mounts, rawUrl: string): MemoryFile | null {
   const segs = safeSegments(rawUrl);
@@ -192,11 +174,12 @@ export function locate(o: Mounts, rawUrl: string): Opened | null {
   const segs = safeSegments(rawUrl);
   if (!segs) return null;
   // Only these folders' own files, not their subfolders.
-  // Only the data folder's dataset files (isDataFile): --data may name a folder of one's own photos,
+  // Only the data folder's dataset files (cifar.ts isDatasetFile: what the page reads when it has no
+  // /dataset/, and an embedding page's loadFashionMnist): --data may name a folder of one's own photos,
   // whose other files are nobody else's business.
   if (segs[0] === 'data') {
     const name = segs[1] ?? '';
-    return segs.length === 2 && isDataFile(name) ? openInside(o.dataDir ?? DEFAULT_DATA_DIR, [name]) : null;
+    return segs.length === 2 && isDatasetFile(name) ? openInside(o.dataDir ?? DEFAULT_DATA_DIR, [name]) : null;
   }
   if (segs[0] === 'run') return segs.length === 2 && o.runDir ? openInside(o.runDir, segs.slice(1)) : null;
   if (segs[0] === 'dataset') return null; // memory only (locateMemory)
