@@ -18,7 +18,7 @@ export interface SpatialShape {
   c: number;
 }
 /** The largest image an `input` line (and so any data fmgpu reads) may have: each side, and channels. */
-export const INPUT_LIMITS = { side: 1024, channels: 64 } as const;
+export const MAX_INPUT = { side: 1024, channels: 64 } as const;
 /** A flat vector per sample. */
 export interface FlatShape {
   units: number;

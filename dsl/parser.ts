@@ -1,7 +1,6 @@
 // .net parser: recursive descent over the tokens, one statement per line or `;`. It resolves every
 // option against its range (errors, never silent defaults) but leaves shapes to the checker.
-import { INPUT_LIMITS as LIMITS, LEAKY_SLOPE, type AugmentValues, type Padding } from './ir.ts';
-import type { SpatialShape, TrainValues } from './ir.ts';
+import { MAX_INPUT, LEAKY_SLOPE, type AugmentValues, type Padding, type SpatialShape, type TrainValues } from './ir.ts';
 import {
   ACTIVATIONS,
   LAYERS,
@@ -183,11 +182,11 @@ class Parser {
     const [h, w, c = 1, ...more] = t.kind === 'size' ? t.parts : [];
     if (h === undefined || w === undefined || more.length > 0)
       this.fail(spanOf(t), `expected an input size like 28x28x1 but found ${describe(t)}`);
-    const side: ValueSpec = { type: 'int', min: 1, max: LIMITS.side };
+    const side: ValueSpec = { type: 'int', min: 1, max: MAX_INPUT.side };
     const checks: [number, ValueSpec, string][] = [
       [h, side, 'the input height'],
       [w, side, 'the input width'],
-      [c, { type: 'int', min: 1, max: LIMITS.channels }, 'the input channels'],
+      [c, { type: 'int', min: 1, max: MAX_INPUT.channels }, 'the input channels'],
     ];
     for (const [v, spec, what] of checks) {
       const r = checkValue(spec, String(v), true, what, describe(t));

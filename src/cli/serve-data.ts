@@ -5,7 +5,7 @@
 // Dataset holds them) and labels. The page reads those instead of decoding files itself, so
 // whatever the CLI trains on, the page trains on.
 import { basename } from 'node:path';
-import { DEFAULT_INPUT, INPUT_LIMITS, shapeText, trainDefaults, type SpatialShape } from '../../dsl/index.ts';
+import { DEFAULT_INPUT, MAX_INPUT, shapeText, trainDefaults, type SpatialShape } from '../../dsl/index.ts';
 import { CLASS_NAMES } from '../data/classes.ts';
 import { channelsOf, type Dataset } from '../data/dataset.ts';
 import type { Manifest } from '../data/served.ts';
@@ -41,7 +41,7 @@ export interface ServedData {
 export function parseInputFlag(v: string): SpatialShape {
   const m = /^(\d+)x(\d+)(?:x(\d+))?$/.exec(v);
   const [h, w, c] = m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 1)] : [0, 0, 0];
-  const { side, channels } = INPUT_LIMITS;
+  const { side, channels } = MAX_INPUT;
   if (!m || h < 1 || h > side || w < 1 || w > side || c < 1 || c > channels)
     throw new UsageError(
       `--input takes HxWxC (sides 1 to ${side}, channels 1 to ${channels}), such as 32x32x3, not "${v}"`,

@@ -2,7 +2,7 @@
 // reads it): /dataset/manifest.json says what the sets are, and each set is two files of bytes, its
 // images (n·C·H·W, NCHW per image, as a Dataset holds them) and its labels (n bytes).
 import { DataError } from '../errors.ts';
-import { INPUT_LIMITS } from '../../dsl/ir.ts';
+import { MAX_INPUT } from '../../dsl/ir.ts';
 import { checkLabels, MAX_CLASSES } from './classes.ts';
 import { imageBytes, type Dataset } from './dataset.ts';
 
@@ -55,7 +55,7 @@ export function readManifest(text: string, url: string): Manifest {
   const classes = m.classes;
   if (!Array.isArray(classes) || !classes.every((c) => typeof c === 'string') || !whole(classes.length, 1, MAX_CLASSES))
     throw bad(`"classes" must be a list of 1 to ${MAX_CLASSES} names`);
-  const { side, channels } = INPUT_LIMITS;
+  const { side, channels } = MAX_INPUT;
   for (const k of ['rows', 'cols'] as const) if (!whole(m[k], 1, side)) throw bad(`"${k}" must be 1 to ${side}`);
   if (!whole(m.channels, 1, channels)) throw bad(`"channels" must be 1 to ${channels}`);
   for (const k of ['train', 'test'] as const) {
