@@ -27,8 +27,8 @@ import { decodeSafetensors, encodeSafetensors } from './model/safetensors.ts';
 import { DataError, FmgpuError, GpuError } from './errors.ts';
 import { CLASS_NAMES, NUM_CLASSES, namesForOutputs } from './data/classes.ts';
 import { readManifest, servedSet } from './data/served.ts';
-import { channelsOf, gather, spread, subset, validationSplit, type Dataset } from './data/dataset.ts';
-import { holdOut, sortedByClass, type SplitKind } from './data/split.ts';
+import { gather, spread, subset, validationSplit, type Dataset } from './data/dataset.ts';
+import { chooseValidation, normalizedBy, sortedByClass, trainingNormalization, type SplitKind } from './data/split.ts';
 import { imagesOf } from './data/batch.ts';
 import { channelStats, concatDatasets, decodeCifar } from './data/cifar.ts';
 import { checkLabels, parseClassList } from './data/classes.ts';
@@ -214,8 +214,8 @@ export async function loadCifar10(base = 'data/', o: LoadOptions = {}): Promise<
   const test = await batch(`${root}test_batch.bin`);
   if (!test) throw new DataError(`${root}test_batch.bin: not found (HTTP 404)`);
   const train = concatDatasets(parts);
-  const normalize = channelStats(train);
-  return { train: { ...train, normalize }, test: { ...test, normalize }, classes, name: 'CIFAR-10' };
+  const norm = trainingNormalization(train);
+  return { train: normalizedBy(train, norm), test: normalizedBy(test, norm), classes, name: 'CIFAR-10' };
 }
 
 /**
@@ -244,10 +244,9 @@ export async function loadServedDataset(base = 'dataset/', o: LoadOptions = {}):
     });
   const train = set('train', 0);
   const test = set('test', 2);
+  const norm = trainingNormalization(train);
   const named = { classes: m.classes, name: m.name, heldOut: m.heldOut };
-  if (m.channels === 1) return { train, test, ...named };
-  const normalize = channelStats(train);
-  return { train: { ...train, normalize }, test: { ...test, normalize }, ...named };
+  return { train: normalizedBy(train, norm), test: normalizedBy(test, norm), ...named };
 }
 
 /**
@@ -302,18 +301,13 @@ export function pageSets(
             o.keep,
           ),
         );
-  let sets: Omit<PageSets, 'test'>;
-  if (data.heldOut) sets = { train: kept, val: data.test, validation: `the test set (${data.heldOut})` };
-  else if (o.fraction <= 0) sets = { train: kept, val: null, validation: 'none' };
-  else {
-    const h = holdOut(kept, o.fraction, o.split, o.seed);
-    const how = h.split === 'random' ? 'a seeded random share of each class' : 'the last images';
-    sets = { train: h.train, val: h.val.n > 0 ? h.val : null, validation: `${how} (${o.fraction})` };
-  }
-  if (channelsOf(all) === 1) return { ...sets, test: data.test };
-  const normalize = channelStats(sets.train);
-  const own = (ds: Dataset): Dataset => ({ ...ds, normalize });
-  return { ...sets, train: own(sets.train), val: sets.val && own(sets.val), test: own(data.test) };
+  const s = chooseValidation(kept, { ...o, given: data.heldOut ? data.test : null });
+  const val = s.split && s.val.n === 0 ? null : s.val;
+  const how = s.split === 'random' ? 'a seeded random share of each class' : 'the last images';
+  const validation = s.split ? `${how} (${o.fraction})` : data.heldOut ? `the test set (${data.heldOut})` : 'none';
+  const norm = trainingNormalization(s.train);
+  const own = (ds: Dataset): Dataset => normalizedBy(ds, norm);
+  return { train: own(s.train), val: val && own(val), test: own(data.test), validation };
 }
 
 /** Keras's validation_split (the last fraction, before shuffling); val is null for 0 or an empty split. */

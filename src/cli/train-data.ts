@@ -9,9 +9,8 @@
 import { overrideTrain, type ModelIR } from '../../dsl/index.ts';
 import { basename, dirname } from 'node:path';
 import { CLASS_NAMES, checkLabels, labelNumbers, labelRange, NUM_CLASSES } from '../data/classes.ts';
-import { channelStats } from '../data/cifar.ts';
 import { channelsOf, imageBytes, type Dataset } from '../data/dataset.ts';
-import { holdOut, type SplitKind } from '../data/split.ts';
+import { chooseValidation, normalizedBy, trainingNormalization, type SplitKind } from '../data/split.ts';
 import { LabelNames } from '../data/csv.ts';
 import {
   DEFAULT_DATA_DIR,
@@ -72,13 +71,33 @@ export function loadData(flags: Flags, given: ModelIR, recorded: CheckpointState
   const ir = withValidationFlags(given, flags);
   const { train: all, test, from, classes, heldOut } = trainAndTest(flags, ir);
   const { validation, split, seed } = ir.train;
-  const done = (d: Omit<Data, 'test' | 'from' | 'classes'>): { ir: ModelIR; data: Data } => {
-    // Colour: every set normalised by the per-channel statistics of the images trained on (a
-    // held-out validation fraction left out); grey data stays pixel / 255.
-    const norm = channelsOf(d.train) > 1 && d.train.n > 0 ? channelStats(d.train) : undefined;
-    const own = <D extends Dataset>(x: D): D => (norm ? { ...x, normalize: norm } : x);
-    return { ir, data: { ...d, train: own(d.train), val: d.val && own(d.val), test: own(test), from, classes } };
+  const set = givenValidation(flags, ir, given, { test, from, classes, heldOut });
+  const kind = split === 'auto' ? (recordedSplit(recorded) ?? 'auto') : split;
+  const fraction = validation === 'test' ? 0 : validation;
+  const s = chooseValidation(all, { given: set?.val ?? null, fraction, split: kind, seed });
+  if (s.split && s.val.n === 0)
+    throw new UsageError(`validation ${validation} of ${all.n} images leaves no validation images`);
+  const how = s.split ? { set: s.split, text: splitText(s.split, kind, fraction) } : (set?.validation ?? null);
+  // Colour: every set normalised by the images trained on; grey data stays pixel / 255.
+  const norm = trainingNormalization(s.train);
+  const own = (x: Dataset): Dataset => normalizedBy(x, norm);
+  return {
+    ir,
+    data: { train: own(s.train), val: s.val && own(s.val), test: own(test), from, classes, validation: how },
   };
+}
+
+/**
+ * A validation set given whole: a file's (--val-data, --val-csv: checked to have images, and labels
+ * among the data's classes), or the test set (a tree's held-out part, or validation=test); else null.
+ */
+function givenValidation(
+  flags: Flags,
+  ir: ModelIR,
+  given: ModelIR,
+  data: { test: Dataset; from: string; classes: string[]; heldOut?: string | null },
+): { val: Dataset; validation: Validation } | null {
+  const { test, from, classes, heldOut } = data;
   if (flags['val-data'] !== undefined || flags['val-csv'] !== undefined) {
     const own = flags['val-data'] !== undefined ? loadIdxFolder(String(flags['val-data'])) : null;
     const form = csvForm(ir, new LabelNames(classes, true, from));
@@ -88,16 +107,12 @@ export function loadData(flags: Flags, given: ModelIR, recorded: CheckpointState
     checkLabels(val.labels, classes.length, `${source} (the data has ${classes.length} classes)`);
     const was = given.train.validation;
     const replaced = was !== 0 ? ` (in place of the file's validation=${was})` : '';
-    return done({ train: all, val, validation: { set: 'file', text: `${source}${replaced}` } });
+    return { val, validation: { set: 'file', text: `${source}${replaced}` } };
   }
-  if (heldOut) return done({ train: all, val: test, validation: { set: 'test', text: heldOut } });
-  if (validation === 'test')
-    return done({ train: all, val: test, validation: { set: 'test', text: 'the test set (validation=test)' } });
-  if (validation === 0) return done({ train: all, val: null, validation: null });
-  const kind = split === 'auto' ? (recordedSplit(recorded) ?? 'auto') : split;
-  const s = holdOut(all, validation, kind, seed);
-  if (s.val.n === 0) throw new UsageError(`validation ${validation} of ${all.n} images leaves no validation images`);
-  return done({ train: s.train, val: s.val, validation: { set: s.split, text: splitText(s.split, kind, validation) } });
+  if (heldOut) return { val: test, validation: { set: 'test', text: heldOut } };
+  if (ir.train.validation === 'test')
+    return { val: test, validation: { set: 'test', text: 'the test set (validation=test)' } };
+  return null;
 }
 
 /**

@@ -1,9 +1,12 @@
 // Holding out a validation fraction of the training set, two ways: Keras's validation_split (the
 // last fraction in file order: dataset.ts), or a seeded random split that takes the same fraction of
 // every class. The random split is the default for data sorted by class (image folders, a CSV made
-// class by class), whose last fraction would be the last class or two alone.
+// class by class), whose last fraction would be the last class or two alone. Then what follows from
+// the split, the same for `fmgpu train` and the page: the validation set chosen, and the
+// normalisation the images trained on give every set of the run.
 import { Rng } from '../util/rng.ts';
-import { gather, validationSplit, type Dataset } from './dataset.ts';
+import { channelStats } from './cifar.ts';
+import { channelsOf, gather, validationSplit, type Dataset } from './dataset.ts';
 
 /** How a validation fraction was held out. */
 export type SplitKind = 'last' | 'random';
@@ -89,3 +92,35 @@ export function holdOut(
   const parts = kind === 'random' ? stratifiedSplit(ds, fraction, seed) : validationSplit(ds, fraction);
   return { ...parts, split: kind };
 }
+
+/** A run's validation set: a `given` one (split null), or a fraction held out of the training set (its split). */
+export type ValidationChoice =
+  | { train: Dataset; val: Dataset | null; split: null }
+  | { train: Dataset; val: Dataset; split: SplitKind };
+
+/**
+ * The training set and the set it validates on: `given` (a set of its own, or the test set) as it
+ * is; else, for a `fraction` above 0, that fraction held out as `split` says (holdOut; its val may be
+ * empty: callers say what that means); else none.
+ */
+export function chooseValidation(
+  train: Dataset,
+  o: { given: Dataset | null; fraction: number; split: 'auto' | SplitKind; seed: number },
+): ValidationChoice {
+  if (o.given) return { train, val: o.given, split: null };
+  if (o.fraction <= 0) return { train, val: null, split: null };
+  return holdOut(train, o.fraction, o.split, o.seed);
+}
+
+/**
+ * The normalisation a training set gives every set of its run: for colour images, the per-channel
+ * mean and std of the images trained on (a held-out validation fraction left out; an empty set's is
+ * the identity); grey data has none, and stays pixel / 255.
+ */
+export function trainingNormalization(train: Dataset): Dataset['normalize'] {
+  return channelsOf(train) > 1 ? channelStats(train) : undefined;
+}
+
+/** A set with `norm` as its normalisation, or as it is when there is none. */
+export const normalizedBy = <D extends Dataset>(ds: D, norm: Dataset['normalize']): D =>
+  norm ? { ...ds, normalize: norm } : ds;
