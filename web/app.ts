@@ -78,6 +78,9 @@ let split: (PageSets & { key: string }) | null = null;
 let sets: { train: Dataset; test: Dataset } | null = null;
 /** A served run's colour normalisation (run/run.json), applied once the data arrives. */
 let runNorm: Dataset['normalize'] | null = null;
+/** The sets for weights just loaded: the served run's normalisation on the data, else (null) the data's own. */
+const loadedSets = (): typeof sets =>
+  data && runNorm && page.loaded.startsWith('run/') ? normalised(data, runNorm) : null;
 /** The default model the editor shows, while it is left as it is: it follows the data once that arrives. */
 let shownDefault = defaultSource(null);
 
@@ -268,10 +271,10 @@ async function loadWeightsFrom(from: Blob | string, name: string, source: string
     t.params.load(tensors, name);
     trainer?.release();
     trainer = t;
-    sets = data && runNorm && name.startsWith('run/') ? normalised(data, runNorm) : null;
+    page.loaded = name;
+    sets = loadedSets();
     page.progress = [];
     page.epochs = [];
-    page.loaded = name;
     drawCurves();
     status(`Loaded ${name}${src !== null ? ' and its model' : ' into the model in the editor'}.`);
     setState('idle');
@@ -360,7 +363,7 @@ async function start(): Promise<void> {
   setState('idle');
   if (!data) return;
   useData(data);
-  if (runNorm && page.loaded.startsWith('run/')) sets = normalised(data, runNorm);
+  sets = loadedSets();
   status(readyLine(data));
   await showSamples();
   pad_.again();
