@@ -11,6 +11,8 @@ import {
   formatError,
   DslError,
   shapeText,
+  isFlat,
+  DEFAULT_INPUT,
   type CheckOptions,
   type ModelIR,
 } from '../dsl/index.ts';
@@ -27,7 +29,7 @@ import { decodeSafetensors, encodeSafetensors } from './model/safetensors.ts';
 import { DataError, FmgpuError, GpuError } from './errors.ts';
 import { CLASS_NAMES, NUM_CLASSES, namesForOutputs } from './data/classes.ts';
 import { readManifest, servedSet } from './data/served.ts';
-import { gather, spread, subset, validationSplit, type Dataset } from './data/dataset.ts';
+import { channelsOf, gather, spread, subset, validationSplit, type Dataset } from './data/dataset.ts';
 import { chooseValidation, normalizedBy, sortedByClass, trainingNormalization, type SplitKind } from './data/split.ts';
 import { imagesOf } from './data/batch.ts';
 import { channelStats, concatDatasets, decodeCifar } from './data/cifar.ts';
@@ -43,12 +45,14 @@ export { preprocessImage, type Preprocessed, preparePhoto, describePhoto, type P
 export { heatmap };
 
 export { openGpu, adapterName, NO_ADAPTER_HELP, type Gpu };
-export { parseNet, tryParseNet, summarize, formatError, DslError, shapeText, type CheckOptions, type ModelIR };
+export { parseNet, tryParseNet, summarize, formatError, DslError, shapeText, isFlat, type CheckOptions, type ModelIR };
+// The input of a model file without an `input` line: Fashion-MNIST's 28×28×1.
+export { DEFAULT_INPUT };
 // FitOptions from the model's `train` and `augment` lines; `over` replaces any of them (the page's fields).
 export { fitOptions, Trainer, DivergedError, type FitOptions, type Progress, type EpochLog, type EvalResult };
 export { decodeSafetensors, encodeSafetensors };
 export { DataError, FmgpuError, GpuError };
-export { CLASS_NAMES, NUM_CLASSES, namesForOutputs, datasetFromIdx, imagesOf, type Dataset };
+export { CLASS_NAMES, NUM_CLASSES, namesForOutputs, datasetFromIdx, imagesOf, channelsOf, type Dataset };
 
 /** Why this browser cannot run the engine, or null when it can try (navigator.gpu exists in a secure context). */
 export function webgpuMissing(nav: Navigator = navigator): string | null {

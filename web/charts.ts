@@ -1,5 +1,6 @@
 // Canvas drawing for the page: line charts (curves), 28×28 images and probability bars. No chart
 // library: a few hundred points need none. The confusion heatmap is the report's SVG (src/report/svg.ts).
+import { DEFAULT_INPUT } from '../src/web.ts';
 import { context2d } from './dom.ts';
 
 export interface Series {
@@ -104,8 +105,13 @@ export function lineChart(
   }
 }
 
-/** A 28×28 image, values in [0, 1] (light on dark, as Fashion-MNIST). */
-export function drawImage(canvas: HTMLCanvasElement, pixels: ArrayLike<number>, width = 28, height = 28): void {
+/** A grey image, 28×28 unless told, values in [0, 1] (light on dark, as Fashion-MNIST). */
+export function drawImage(
+  canvas: HTMLCanvasElement,
+  pixels: ArrayLike<number>,
+  width = DEFAULT_INPUT.w,
+  height = DEFAULT_INPUT.h,
+): void {
   canvas.width = width;
   canvas.height = height;
   const g = context2d(canvas);

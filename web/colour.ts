@@ -13,6 +13,7 @@ import {
   type ModelIR,
   type ServedData,
 } from '../src/web.ts';
+import { isDefaultInput } from './data.ts';
 import { context2d } from './dom.ts';
 
 /**
@@ -31,7 +32,7 @@ export interface ShapedInput {
 /** `ir`'s input when photos and drawings are resized whole to it; null for 28×28×1 and for no model. */
 export function shapedInput(ir: ModelIR | null, data: ServedData | null): ShapedInput | null {
   const s = ir?.input;
-  if (!s || (s.h === 28 && s.w === 28 && s.c === 1)) return null;
+  if (!s || isDefaultInput(s)) return null;
   return { shape: { h: s.h, w: s.w, c: s.c }, train: data?.train ?? null };
 }
 

@@ -3,6 +3,9 @@
 // editor checks a model with (its class count and image shape), the default model that fits it, and
 // whether a model takes its images.
 import {
+  channelsOf,
+  DEFAULT_INPUT,
+  isFlat,
   loadServedData,
   shapeText,
   type Dataset,
@@ -14,11 +17,13 @@ import {
 } from '../src/web.ts';
 
 /** The data's image shape, H×W×C. */
-export const shapeOf = (d: ServedData): ImageShape => ({ h: d.train.rows, w: d.train.cols, c: d.train.channels ?? 1 });
+export const shapeOf = (d: ServedData): ImageShape => ({ h: d.train.rows, w: d.train.cols, c: channelsOf(d.train) });
+
+/** Whether a shape is the default input (Fashion-MNIST's 28×28×1), which a model needs no input line for. */
+export const isDefaultInput = (s: ImageShape): boolean => shapeText(s) === shapeText(DEFAULT_INPUT);
 
 /** Fashion-MNIST's form: the page's default model needs no input line for it. */
-const isFashionShaped = (d: ServedData): boolean =>
-  shapeText(shapeOf(d)) === '28x28x1' && d.classes.length === NUM_CLASSES;
+const isFashionShaped = (d: ServedData): boolean => isDefaultInput(shapeOf(d)) && d.classes.length === NUM_CLASSES;
 
 /**
  * How the editor checks a model: against the data's class count, its shape the input of a file
@@ -33,7 +38,7 @@ export const checkOptions = (d: ServedData | null): CheckOptions =>
  */
 export function defaultSource(d: ServedData | null): string {
   const name = (d?.name ?? 'Fashion-MNIST').replace(/\p{Cc}/gu, ' ');
-  const shape = d ? shapeOf(d) : { h: 28, w: 28, c: 1 };
+  const shape = d ? shapeOf(d) : DEFAULT_INPUT;
   const input = d && !isFashionShaped(d) ? `input ${shapeText(shape)}\n` : '';
   // Each pool halves the sides: no more of them than the image has room for.
   const side = Math.min(shape.h, shape.w);
@@ -52,7 +57,7 @@ export function misfit(ir: ModelIR, d: ServedData): string | null {
   if (shapeText(ir.input) !== shapeText(want))
     return `the model's input is ${shapeText(ir.input)} but ${d.name}'s images are ${shapeText(want)}`;
   const out = ir.output;
-  const k = 'units' in out ? out.units : out.c;
+  const k = isFlat(out) ? out.units : out.c;
   if (k !== d.classes.length) return `the model ends in ${k} outputs but ${d.name} has ${d.classes.length} classes`;
   return null;
 }
@@ -87,6 +92,6 @@ export function readyLine(d: ServedData): string {
 
 /** The data's sets normalised as `norm` says (a served colour run's run.json); grey data stays pixel / 255. */
 export function normalised(d: ServedData, norm: NonNullable<Dataset['normalize']>): { train: Dataset; test: Dataset } {
-  if ((d.train.channels ?? 1) === 1) return { train: d.train, test: d.test };
+  if (channelsOf(d.train) === 1) return { train: d.train, test: d.test };
   return { train: { ...d.train, normalize: norm }, test: { ...d.test, normalize: norm } };
 }

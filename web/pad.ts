@@ -3,7 +3,7 @@
 // cropped and centred as in Fashion-MNIST), for any other shape (colour, or grey of another size:
 // web/colour.ts) resized whole to it. Then `classify` runs, at most one at a time, the latest image
 // winning. The preview shows what the network sees. For a colour model the pad has a pen colour.
-import { describePhoto, preparePhoto, type ImageShape, type Preprocessed } from '../src/web.ts';
+import { DEFAULT_INPUT, describePhoto, preparePhoto, type ImageShape, type Preprocessed } from '../src/web.ts';
 import { drawImage } from './charts.ts';
 import { drawBytes, shapedPixels, type ShapedInput } from './colour.ts';
 import { byId, context2d } from './dom.ts';
@@ -29,7 +29,7 @@ export function pad(
   /** The pen colour shows for colour models; the preview's caption says the input's size. */
   const refresh = (): void => {
     byId('pen-label').hidden = !colourModel();
-    const s: ImageShape = target()?.shape ?? { h: 28, w: 28, c: 1 };
+    const s: ImageShape = target()?.shape ?? DEFAULT_INPUT;
     byId('preview-size').textContent = `${s.w}×${s.h}${s.c === 3 ? ' RGB' : ''}`;
   };
   const g = context2d(canvas, { willReadFrequently: true });
