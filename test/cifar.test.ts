@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt } from './helpers/files.ts';
-import { Rng } from '../src/util/rng.ts';
+import { cifarRecords } from './helpers/datasets.ts';
 import { channelStats, decodeCifar } from '../src/data/cifar.ts';
 import { loadFashionMnist } from '../src/node/data.ts';
 import { decodeOnnx } from '../src/node/onnx.ts';
@@ -17,30 +17,14 @@ import ort from 'onnxruntime-node';
 import { fmgpu } from './helpers/cli.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-cifar-'));
-const IMAGE = 3072;
 const NAMES = ['red', 'green', 'blue'];
-
-/** n records of `labelBytes` label bytes + 32x32x3: class c is bright in colour plane c. */
-function records(n: number, labelBytes: 1 | 2, seed: number): Uint8Array {
-  const rng = new Rng(seed);
-  const rec = labelBytes + IMAGE;
-  const out = new Uint8Array(n * rec);
-  for (let i = 0; i < n; i++) {
-    const c = rng.int(3);
-    out[i * rec] = labelBytes === 2 ? 7 : c; // CIFAR-100: a coarse label first, then the fine one
-    out[i * rec + labelBytes - 1] = c;
-    for (let p = 0; p < IMAGE; p++)
-      out[i * rec + labelBytes + p] = (Math.floor(p / 1024) === c ? 180 : 20) + rng.int(60);
-  }
-  return out;
-}
 
 function cifar10Dir(name: string, names = NAMES): string {
   const dir = join(tmp, name);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'data_batch_1.bin'), records(120, 1, 1));
-  writeFileSync(join(dir, 'data_batch_2.bin'), records(80, 1, 2));
-  writeFileSync(join(dir, 'test_batch.bin'), records(50, 1, 3));
+  writeFileSync(join(dir, 'data_batch_1.bin'), cifarRecords(120, 1, NAMES.length, 1));
+  writeFileSync(join(dir, 'data_batch_2.bin'), cifarRecords(80, 1, NAMES.length, 2));
+  writeFileSync(join(dir, 'test_batch.bin'), cifarRecords(50, 1, NAMES.length, 3));
   writeFileSync(join(dir, 'batches.meta.txt'), `${names.join('\n')}\n\n`);
   return dir;
 }
@@ -57,7 +41,7 @@ const colourNet = (name: string, outputs: number): string => {
 
 describe('CIFAR decoding (no GPU)', () => {
   it('records split into images (planar RGB) and labels; CIFAR-100 keeps the fine label', () => {
-    const bytes = records(4, 2, 9);
+    const bytes = cifarRecords(4, 2, NAMES.length, 9);
     const ds = decodeCifar(bytes, 'cifar100', 'train.bin');
     expect(ds.n).toBe(4);
     expect(ds.channels).toBe(3);
@@ -78,8 +62,8 @@ describe('CIFAR decoding (no GPU)', () => {
   it('a CIFAR-100 folder: train.bin and test.bin, names from fine_label_names.txt', () => {
     const dir = join(tmp, 'c100');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'train.bin'), records(30, 2, 4));
-    writeFileSync(join(dir, 'test.bin'), records(10, 2, 5));
+    writeFileSync(join(dir, 'train.bin'), cifarRecords(30, 2, NAMES.length, 4));
+    writeFileSync(join(dir, 'test.bin'), cifarRecords(10, 2, NAMES.length, 5));
     writeFileSync(join(dir, 'fine_label_names.txt'), 'apple\nbee\ncar\n');
     const d = loadFashionMnist(dir, { subset: 12 });
     expect([d.train.n, d.test.n, d.train.channels]).toEqual([12, 10, 3]);
@@ -193,7 +177,7 @@ describe('CIFAR-10 through the CLI', () => {
 
   it('a batch file of the wrong length is refused in one line naming it', () => {
     const dir = cifar10Dir('short');
-    writeFileSync(join(dir, 'data_batch_2.bin'), records(3, 1, 1).subarray(0, 3 * 3073 - 5));
+    writeFileSync(join(dir, 'data_batch_2.bin'), cifarRecords(3, 1, NAMES.length, 1).subarray(0, 3 * 3073 - 5));
     const r = fmgpu('train', colourNet('short.net', 3), '--data', dir, '--out', join(tmp, 'never'));
     expect(r.code).toBe(2);
     expect(r.err).toBe(

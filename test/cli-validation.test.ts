@@ -3,11 +3,10 @@
 // data sorted by class and its record in the checkpoint, honoured on resume; eval scoring a CSV run's
 // own test set and naming it; predict --test and predict --csv --out. Every refusal exits 2.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { ensureBuilt, idx, syntheticImages, writeIdxDir } from './helpers/files.ts';
+import { ensureBuilt, idxFolder, syntheticImages, writeIdxDir } from './helpers/files.ts';
 import { CLASS_NAMES } from '../src/data/classes.ts';
 import { fmgpu, type CliResult as Result } from './helpers/cli.ts';
 
@@ -36,20 +35,20 @@ function csv(n: number, seed: number, labels = true): string {
   return `${rows.join('\n')}\n`;
 }
 
-/** A --data folder whose training images are sorted by class. */
-function writeSortedIdxDir(dir: string, nTrain: number, nTest: number): void {
-  mkdirSync(dir, { recursive: true });
-  const { images, labels } = syntheticImages(nTrain, 1);
-  const order = Array.from({ length: nTrain }, (_, i) => i).sort((a, b) => labels[a]! - labels[b]! || a - b);
-  const sortedImages = new Uint8Array(nTrain * 784);
-  order.forEach((src, i) => sortedImages.set(images.subarray(src * 784, (src + 1) * 784), i * 784));
-  const sortedLabels = Uint8Array.from(order, (i) => labels[i]!);
-  writeFileSync(join(dir, 'train-images-idx3-ubyte.gz'), gzipSync(idx(2051, [nTrain, 28, 28], sortedImages)));
-  writeFileSync(join(dir, 'train-labels-idx1-ubyte.gz'), gzipSync(idx(2049, [nTrain], sortedLabels)));
-  const t = syntheticImages(nTest, 2);
-  writeFileSync(join(dir, 't10k-images-idx3-ubyte.gz'), gzipSync(idx(2051, [nTest, 28, 28], t.images)));
-  writeFileSync(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx(2049, [nTest], t.labels)));
+/** Generated images sorted by class. */
+function sortedImages(n: number, seed: number): { images: Uint8Array; labels: Uint8Array } {
+  const { images, labels } = syntheticImages(n, seed);
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => labels[a]! - labels[b]! || a - b);
+  const sorted = new Uint8Array(n * 784);
+  order.forEach((src, i) => sorted.set(images.subarray(src * 784, (src + 1) * 784), i * 784));
+  return { images: sorted, labels: Uint8Array.from(order, (i) => labels[i]!) };
 }
+
+/** A --data folder whose training images are sorted by class. */
+const writeSortedIdxDir = (dir: string, nTrain: number, nTest: number): string =>
+  idxFolder(dir, { train: nTrain, test: nTest, side: 28 }, (n, seed) =>
+    seed === 1 ? sortedImages(n, seed) : syntheticImages(n, seed),
+  );
 
 beforeAll(() => {
   ensureBuilt();

@@ -3,11 +3,10 @@
 // the label numbers), the network checked against them before training, and every class list after
 // it (metrics.json, eval, predict, report) naming them; resume; refusals exit 2.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { ensureBuilt, idx } from './helpers/files.ts';
+import { ensureBuilt, idxFolder } from './helpers/files.ts';
 import { Rng } from '../src/util/rng.ts';
 import { CLASS_NAMES, isFashionMnist, labelRange, parseClassList } from '../src/data/classes.ts';
 import { loadFashionMnist } from '../src/node/data.ts';
@@ -31,20 +30,10 @@ function bands(n: number, side: number, classes: number, seed: number): { images
 }
 
 /** A folder of idx files of side×side images (labels gzipped, images plain), with classes.txt if named. */
-function idxDir(name: string, side: number, classes: number, names?: string[]): string {
-  const dir = join(tmp, name);
-  mkdirSync(dir, { recursive: true });
-  for (const [prefix, n, seed] of [
-    ['train', 96, 1],
-    ['t10k', 30, 2],
-  ] as const) {
-    const { images, labels } = bands(n, side, classes, seed);
-    writeFileSync(join(dir, `${prefix}-images-idx3-ubyte`), idx(2051, [n, side, side], images));
-    writeFileSync(join(dir, `${prefix}-labels-idx1-ubyte.gz`), gzipSync(idx(2049, [n], labels)));
-  }
-  if (names) writeFileSync(join(dir, 'classes.txt'), `${names.join('\n')}\n`);
-  return dir;
-}
+const idxDir = (name: string, side: number, classes: number, names?: string[]): string =>
+  idxFolder(join(tmp, name), { train: 96, test: 30, side, names, plain: 'images' }, (n, seed) =>
+    bands(n, side, classes, seed),
+  );
 
 const net = (name: string, outputs: number, extra = ''): string => {
   const file = join(tmp, name);

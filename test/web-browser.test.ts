@@ -16,7 +16,7 @@ import type { BrowserContext } from 'playwright-core';
 import { decodeSafetensors } from '../src/model/safetensors.ts';
 import { channelStats, decodeCifar } from '../src/data/cifar.ts';
 import { datasetFiles, readServedData } from '../src/cli/serve-data.ts';
-import { classTree, FOLDER_COLOURS, idxDir } from './helpers/datasets.ts';
+import { cifarRecords, classTree, FOLDER_COLOURS, idxDir } from './helpers/datasets.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -150,35 +150,16 @@ function encodePng(w: number, h: number, colourType: 0 | 2, raw: Buffer): Buffer
   ]);
 }
 
-// CIFAR-10 has ten classes; the images here are of the first three.
+// CIFAR-10 has ten classes; the images here are of the first three, each bright in the plane it is
+// named for (cifarRecords).
 const COLOURS = ['red', 'green', 'blue', 'cyan', 'magenta', 'yellow', 'white', 'black', 'grey', 'brown'];
 const COLOUR_NET = 'input 32x32x3\nconv 4 3x3 relu\npool 2\ndense 10 softmax\n';
 
-/**
- * CIFAR-10 records (label byte, then R, G, B planes of 32×32) of classes 0–2, each named for the
- * plane that is bright in it (the others dark, all with some noise).
- */
-function cifarRecords(n: number, seed: number): Buffer {
-  const out = Buffer.alloc(n * 3073);
-  let r = seed;
-  const noise = (): number => {
-    r = (r * 1103515245 + 12345) % 2147483648;
-    return r % 40;
-  };
-  for (let i = 0; i < n; i++) {
-    const label = i % 3;
-    out[i * 3073] = label;
-    for (let c = 0; c < 3; c++)
-      for (let p = 0; p < 1024; p++) out[i * 3073 + 1 + c * 1024 + p] = (c === label ? 190 : 30) + noise();
-  }
-  return out;
-}
-
 function cifarDir(dir: string): void {
   mkdirSync(dir);
-  writeFileSync(join(dir, 'data_batch_1.bin'), cifarRecords(128, 1));
-  writeFileSync(join(dir, 'data_batch_2.bin'), cifarRecords(64, 2));
-  writeFileSync(join(dir, 'test_batch.bin'), cifarRecords(48, 3));
+  writeFileSync(join(dir, 'data_batch_1.bin'), cifarRecords(128, 1, 3, 1));
+  writeFileSync(join(dir, 'data_batch_2.bin'), cifarRecords(64, 1, 3, 2));
+  writeFileSync(join(dir, 'test_batch.bin'), cifarRecords(48, 1, 3, 3));
   writeFileSync(join(dir, 'batches.meta.txt'), `${COLOURS.join('\n')}\n\n`);
 }
 
@@ -557,7 +538,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
         const input = Object.values(after.lastInput!);
         expect(input).toHaveLength(3 * 32 * 32);
         const train = decodeCifar(
-          new Uint8Array(Buffer.concat([cifarRecords(128, 1), cifarRecords(64, 2)])),
+          new Uint8Array(Buffer.concat([cifarRecords(128, 1, 3, 1), cifarRecords(64, 1, 3, 2)])),
           'cifar10',
           'train',
         );

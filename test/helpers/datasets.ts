@@ -4,10 +4,9 @@
 // (grey) or channel (colour).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { Rng } from '../../src/util/rng.ts';
-import { encodePng, idx } from './files.ts';
+import { encodePng, idxFolder } from './files.ts';
 
 /** side×side grey images of `classes` classes: class c is a bright band at the c-th of `classes` row bands. */
 export function bands(n: number, side: number, classes: number, seed: number) {
@@ -24,20 +23,9 @@ export function bands(n: number, side: number, classes: number, seed: number) {
   return { images, labels };
 }
 
-/** idx files of side×side images (images gzipped, labels plain), names in classes.txt. */
-export function idxDir(dir: string, o: { side: number; names: string[]; train: number; test: number }): string {
-  mkdirSync(dir, { recursive: true });
-  for (const [prefix, n, seed] of [
-    ['train', o.train, 1],
-    ['t10k', o.test, 2],
-  ] as const) {
-    const { images, labels } = bands(n, o.side, o.names.length, seed);
-    writeFileSync(join(dir, `${prefix}-images-idx3-ubyte.gz`), gzipSync(idx(2051, [n, o.side, o.side], images)));
-    writeFileSync(join(dir, `${prefix}-labels-idx1-ubyte`), idx(2049, [n], labels));
-  }
-  writeFileSync(join(dir, 'classes.txt'), `${o.names.join('\n')}\n`);
-  return dir;
-}
+/** idx files of side×side bands (images gzipped, labels plain), names in classes.txt. */
+export const idxDir = (dir: string, o: { side: number; names: string[]; train: number; test: number }): string =>
+  idxFolder(dir, { ...o, plain: 'labels' }, (n, seed) => bands(n, o.side, o.names.length, seed));
 
 /** CIFAR records: `labelBytes` label bytes (CIFAR-100: coarse, then fine), 32×32×3; class c bright in plane c % 3. */
 export function cifarRecords(n: number, labelBytes: 1 | 2, classes: number, seed: number): Uint8Array {

@@ -34,20 +34,34 @@ export function syntheticImages(n: number, seed: number): { images: Uint8Array; 
   return { images, labels };
 }
 
-/** A folder with the four Fashion-MNIST idx files (gzipped), and Fashion-MNIST's names in classes.txt. */
-export function writeIdxDir(dir: string, nTrain: number, nTest: number): string {
+/**
+ * A folder of the four idx files of side×side images: `make(n, seed)` makes each set (the training
+ * set seed 1, the test set seed 2); every file gzipped but those `plain` names; `names`, if given,
+ * in classes.txt.
+ */
+export function idxFolder(
+  dir: string,
+  o: { train: number; test: number; side: number; names?: readonly string[]; plain?: 'images' | 'labels' },
+  make: (n: number, seed: number) => { images: Uint8Array; labels: Uint8Array },
+): string {
   mkdirSync(dir, { recursive: true });
+  const write = (name: string, bytes: Uint8Array, plain: boolean): void =>
+    plain ? writeFileSync(join(dir, name), bytes) : writeFileSync(join(dir, `${name}.gz`), gzipSync(bytes));
   for (const [prefix, n, seed] of [
-    ['train', nTrain, 1],
-    ['t10k', nTest, 2],
+    ['train', o.train, 1],
+    ['t10k', o.test, 2],
   ] as const) {
-    const { images, labels } = syntheticImages(n, seed);
-    writeFileSync(join(dir, `${prefix}-images-idx3-ubyte.gz`), gzipSync(idx(2051, [n, 28, 28], images)));
-    writeFileSync(join(dir, `${prefix}-labels-idx1-ubyte.gz`), gzipSync(idx(2049, [n], labels)));
+    const { images, labels } = make(n, seed);
+    write(`${prefix}-images-idx3-ubyte`, idx(2051, [n, o.side, o.side], images), o.plain === 'images');
+    write(`${prefix}-labels-idx1-ubyte`, idx(2049, [n], labels), o.plain === 'labels');
   }
-  writeFileSync(join(dir, 'classes.txt'), `${CLASS_NAMES.join('\n')}\n`);
+  if (o.names) writeFileSync(join(dir, 'classes.txt'), `${o.names.join('\n')}\n`);
   return dir;
 }
+
+/** A folder with the four Fashion-MNIST idx files (gzipped), and Fashion-MNIST's names in classes.txt. */
+export const writeIdxDir = (dir: string, nTrain: number, nTest: number): string =>
+  idxFolder(dir, { train: nTrain, test: nTest, side: 28, names: CLASS_NAMES }, syntheticImages);
 
 /** A PNG of the given colour type (0 gray, 2 RGB, 6 RGBA) and bit depth (8 or 16), from RGBA pixels. */
 export function encodePng(w: number, h: number, rgba: Uint8Array, type: 0 | 2 | 6 = 2, depth: 8 | 16 = 8): Uint8Array {
