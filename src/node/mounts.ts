@@ -161,18 +161,24 @@ export function runFiles(runDir: string | undefined): string[] {
     .sort();
 }
 
-/** The in-memory file a URL names (/dataset/NAME, NAME one of the map's), or null: not one of them. */
-export function locateMemory(o: Mounts, rawUrl: string): MemoryFile | null {
-  const segs = safeSegments(rawUrl);
-  const [mount, name, ...more] = segs ?? [];
-  if (mount !== 'dataset' || name === undefined || more.length > 0) return null;
-  return o.dataset?.get(name) ?? null;
-}
+/** What a URL names: a file held in memory (/dataset/NAME), or one on disk, opened (the caller closes it). */
+export type Located = { memory: MemoryFile } | { opened: Opened };
 
-/** The file a URL names, opened (the caller closes it), or null (404). */
-export function locate(o: Mounts, rawUrl: string): Opened | null {
+/** The file a URL names, or null (404). */
+export function locate(o: Mounts, rawUrl: string): Located | null {
   const segs = safeSegments(rawUrl);
   if (!segs) return null;
+  if (segs[0] === 'dataset') {
+    // Memory only: the names in the map, nothing beneath them.
+    const memory = segs.length === 2 ? o.dataset?.get(segs[1] as string) : undefined;
+    return memory ? { memory } : null;
+  }
+  const opened = openMounted(o, segs);
+  return opened ? { opened } : null;
+}
+
+/** The file on disk that a URL's segments name (not /dataset/), opened, or null. */
+function openMounted(o: Mounts, segs: string[]): Opened | null {
   // Only these folders' own files, not their subfolders.
   // Only the data folder's dataset files (cifar.ts isDatasetFile: what the page reads when it has no
   // /dataset/, and an embedding page's loadFashionMnist): --data may name a folder of one's own photos,
@@ -182,7 +188,6 @@ export function locate(o: Mounts, rawUrl: string): Opened | null {
     return segs.length === 2 && isDatasetFile(name) ? openInside(o.dataDir ?? DEFAULT_DATA_DIR, [name]) : null;
   }
   if (segs[0] === 'run') return segs.length === 2 && o.runDir ? openInside(o.runDir, segs.slice(1)) : null;
-  if (segs[0] === 'dataset') return null; // memory only (locateMemory)
   const path = segs.length === 0 ? ['index.html'] : segs;
   return openInside(join(o.root, 'web'), path) ?? openInside(join(o.root, 'dist', 'web'), path);
 }

@@ -11,7 +11,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import { closeSync, createReadStream, existsSync } from 'node:fs';
 import { pipeline, type Duplex } from 'node:stream';
 import { dirname, join, resolve } from 'node:path';
-import { contentType, locate, locateMemory, runFiles, type Mounts } from './mounts.ts';
+import { contentType, locate, runFiles, type Mounts } from './mounts.ts';
 import { hostAllowed, hostNames } from './hosts.ts';
 
 export interface ServerOptions extends Mounts {
@@ -182,20 +182,20 @@ function answer(o: ServerOptions, names: ReadonlySet<string>, req: IncomingMessa
     res.end(head ? undefined : text);
     return;
   }
-  const memory = locateMemory(o, req.url ?? '/');
-  if (memory) {
-    res.statusCode = 200;
+  const located = locate(o, req.url ?? '/');
+  if (!located) {
+    plain(res, 404, 'not found\n', head);
+    return;
+  }
+  res.statusCode = 200;
+  if ('memory' in located) {
+    const { memory } = located;
     res.setHeader('Content-Type', memory.type);
     res.setHeader('Content-Length', memory.bytes.length);
     res.end(head ? undefined : memory.bytes);
     return;
   }
-  const found = locate(o, req.url ?? '/');
-  if (!found) {
-    plain(res, 404, 'not found\n', head);
-    return;
-  }
-  res.statusCode = 200;
+  const found = located.opened;
   res.setHeader('Content-Type', contentType(found.file));
   res.setHeader('Content-Length', found.stat.size);
   if (head || found.stat.size === 0) {
