@@ -9,7 +9,6 @@ import { DEFAULT_INPUT, MAX_INPUT, shapeText, trainDefaults, type SpatialShape }
 import { CLASS_NAMES } from '../data/classes.ts';
 import { channelsOf, type Dataset } from '../data/dataset.ts';
 import type { Manifest } from '../data/served.ts';
-import { dataFormat } from '../node/cifar.ts';
 import type { MemoryFile } from '../node/mounts.ts';
 import { UsageError, type Flags } from './args.ts';
 import { trainAndTest } from './train-data.ts';
@@ -54,14 +53,16 @@ export function readServedData(s: ServeSource): ServedData {
   const csv = s.csv !== null || s.testCsv !== null;
   // Only a folder of images and a CSV file take the input's size: idx and CIFAR data have their own.
   const input = s.input ?? (csv ? CSV_INPUT : FOLDER_INPUT);
-  const flags: Flags = {};
-  if (s.csv !== null) flags.csv = s.csv;
-  if (s.testCsv !== null) flags['test-csv'] = s.testCsv;
-  if (s.dataGiven || !csv) flags.data = s.dataDir;
+  // serve's flags as train's: their mistakes (--csv without --test-csv, --data with --csv) refused as train's are.
+  const flags: Flags = {
+    csv: s.csv ?? undefined,
+    'test-csv': s.testCsv ?? undefined,
+    data: s.dataGiven || !csv ? s.dataDir : undefined,
+  };
   const hold = { validation: TREE_HOLD_OUT, seed: trainDefaults().seed };
   const inputWhat = `--input ${shapeText(input)}${s.input ? '' : ' (the default)'}`;
-  const { train, test, classes, heldOut } = trainAndTest(flags, { input, train: hold, inputWhat });
-  const format: Manifest['format'] = csv ? 'csv' : dataFormat(s.dataDir);
+  const { train, test, classes, heldOut, format: found } = trainAndTest(flags, { input, train: hold, inputWhat });
+  const format: Manifest['format'] = csv ? 'csv' : found;
   const sized = format === 'folders' || format === 'csv';
   const shape = { h: train.rows, w: train.cols, c: channelsOf(train) };
   if (!sized && s.input && shapeText(s.input) !== shapeText(shape))

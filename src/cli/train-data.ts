@@ -12,6 +12,7 @@ import { CLASS_NAMES, checkLabels, labelNumbers, labelRange, NUM_CLASSES } from 
 import { channelsOf, imageBytes, type Dataset } from '../data/dataset.ts';
 import { chooseValidation, normalizedBy, trainingNormalization, type SplitKind } from '../data/split.ts';
 import { LabelNames } from '../data/csv.ts';
+import type { ServedFormat } from '../data/served.ts';
 import {
   DEFAULT_DATA_DIR,
   loadCsv,
@@ -172,14 +173,15 @@ export type DataNeeds = Pick<ModelIR, 'input'> & {
 
 /**
  * The training set (only --subset's first images) and the whole test set, from --data or
- * --csv/--test-csv: `fmgpu train`'s and `fmgpu serve`'s.
+ * --csv/--test-csv: `fmgpu train`'s and `fmgpu serve`'s; `format` says which kind of data it was.
  */
 export function trainAndTest(
   flags: Flags,
   ir: DataNeeds,
-): { train: Dataset; test: Dataset; from: string; classes: string[]; heldOut?: string | null } {
+): { train: Dataset; test: Dataset; from: string; classes: string[]; heldOut?: string | null; format: ServedFormat } {
   let train: Dataset, test: Dataset, from: string, classes: string[];
   let heldOut: string | null | undefined;
+  let format: ServedFormat = 'csv';
   const keep = flags.subset ? Number(flags.subset) : undefined;
   if (flags.csv || flags['test-csv']) {
     if (!flags.csv || !flags['test-csv']) throw new UsageError('--csv and --test-csv go together');
@@ -197,7 +199,7 @@ export function trainAndTest(
     const dir = String(flags.data ?? DEFAULT_DATA_DIR);
     const input = ir.inputWhat ? { ...ir.input, what: ir.inputWhat } : ir.input;
     const images = { input, validation: ir.train.validation, seed: ir.train.seed };
-    ({ train, test, classes, heldOut } = loadFashionMnist(dir, { subset: keep, images }));
+    ({ train, test, classes, heldOut, format } = loadFashionMnist(dir, { subset: keep, images }));
     from = dir;
   }
   if (keep)
@@ -207,7 +209,7 @@ export function trainAndTest(
       images: train.images.subarray(0, keep * imageBytes(train)),
       labels: train.labels.subarray(0, keep),
     };
-  return { train, test, from, classes, heldOut };
+  return { train, test, from, classes, heldOut, format };
 }
 
 /** Empty sets and a model that does not take the data's images are refused before the GPU is opened. */

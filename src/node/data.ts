@@ -26,7 +26,7 @@ import {
 } from '../data/idx.ts';
 import { CsvParser, CsvRowCounter, firstLineLabelled, type CsvShape } from '../data/csv.ts';
 import type { Dataset } from '../data/dataset.ts';
-import { CLASS_LIST_FILE, dataFormat, loadCifar, loadCifarTest } from './cifar.ts';
+import { CLASS_LIST_FILE, dataFormat, loadCifar, loadCifarTest, type DataFormat } from './cifar.ts';
 import { loadImageFolders, loadImageFoldersTest, type HoldOut, type Target } from './folders.ts';
 import {
   GiB,
@@ -241,21 +241,22 @@ function checkSubset(n: number | undefined): void {
 /**
  * The train and test sets of a folder of idx files (Fashion-MNIST's 60,000 and 10,000 by default)
  * and their class names (idxClasses). `subset` keeps the first N training images, and only those
- * are read (the test set stays whole).
+ * are read (the test set stays whole). `format` is what the folder was found to hold (dataFormat).
  */
 export function loadFashionMnist(
   dir = DEFAULT_DATA_DIR,
   opts: { subset?: number; images?: FolderOptions } = {},
-): { train: Dataset; test: Dataset; classes: string[]; heldOut?: string | null } {
+): { train: Dataset; test: Dataset; classes: string[]; heldOut?: string | null; format: DataFormat } {
   checkSubset(opts.subset);
   checkDir(dir);
   const format = dataFormat(dir);
-  if (format === 'folders') return loadImageFolders(dir, ...folderOptions(dir, opts.images), opts.subset);
-  if (format !== 'idx') return loadCifar(dir, format, opts.subset);
+  if (format === 'folders')
+    return { ...loadImageFolders(dir, ...folderOptions(dir, opts.images), opts.subset), format };
+  if (format !== 'idx') return { ...loadCifar(dir, format, opts.subset), format };
   const train = readIdxPair(dir, 'train', opts.subset);
   const test = readIdxPair(dir, 't10k');
   checkSameSize(train.ds, test.ds, dir);
-  return { train: train.ds, test: test.ds, classes: idxClasses(dir, train, test) };
+  return { train: train.ds, test: test.ds, classes: idxClasses(dir, train, test), format };
 }
 
 function checkDir(dir: string): void {
