@@ -66,6 +66,31 @@ describe('parsing WGSL uniforms', () => {
     expect(() => packUniform(layout, { ...ok, scale: 0 }, 'k')).toThrow('scale is f32 but was given as u32');
     expect(() => packUniform(layout, { ...ok, n: 1.5 }, 'k')).toThrow('n = 1.5 is not a u32');
   });
+
+  it('packs a last table field (array<vec4<u32>, N>) at the next 16 bytes, zero-filled', () => {
+    const tableSrc = `struct T { count: u32, scale: f32, rows: array<vec4<u32>, 3> }
+      @group(0) @binding(0) var<uniform> P: T;
+      @compute @workgroup_size(1) fn main() { let x = P.rows[0].x + P.count; }`;
+    const layout = entryUniform(tableSrc, 'main')!;
+    const bytes = packUniform(layout, { count: 2, scale: { f32: 0.5 }, rows: [9, 8, 7, 6, 5] }, 'k');
+    expect(bytes.byteLength).toBe(16 + 3 * 16);
+    const words = [...new Uint32Array(bytes)];
+    expect(words.slice(0, 1)).toEqual([2]);
+    expect(new Float32Array(bytes)[1]).toBe(0.5);
+    expect(words.slice(2, 4)).toEqual([0, 0]);
+    expect(words.slice(4)).toEqual([9, 8, 7, 6, 5, 0, 0, 0, 0, 0, 0, 0]);
+    const ok = { count: 2, scale: { f32: 0.5 } };
+    expect(() => packUniform(layout, { ...ok, rows: Array(13).fill(1) }, 'k')).toThrow('rows holds 12 u32s, given 13');
+    expect(() => packUniform(layout, { ...ok, rows: [1, -1] }, 'k')).toThrow('rows[1] = -1 is not a u32');
+    expect(() => packUniform(layout, { ...ok, count: [1], rows: [] }, 'k')).toThrow(
+      'count is u32 but was given a table',
+    );
+    const early = entryUniform(
+      tableSrc.replace('count: u32, scale: f32, rows: array<vec4<u32>, 3>', 'rows: array<vec4<u32>, 3>, count: u32'),
+      'main',
+    )!;
+    expect(() => packUniform(early, { count: 1, rows: [] }, 'k')).toThrow("must be the struct's last field");
+  });
 });
 
 /** Every (shader, entry point) as the loader composes it, with the uniform it reads (or null). */

@@ -3,10 +3,12 @@
 // calls) is parsed once, when the pipeline is made, and decides the order. The record must have
 // exactly the struct's fields, by name (snake_case in WGSL, camelCase here: pad_top ↔ padTop), each
 // of the struct's type: a plain number is a u32, { f32 } and { i32 } wrap the others.
-// Only 4-byte scalars are supported, so field i sits at byte 4·i (WGSL's layout for such structs).
+// Fields are 4-byte scalars, so field i sits at byte 4·i (WGSL's layout for such structs), except a
+// table: a last field `array<vec4<u32>, N>`, given as up to 4·N u32s (the rest zero), at the next
+// multiple of 16 bytes.
 
-/** A uniform value: a plain number is a u32; wrap floats and signed values. */
-export type Param = number | { f32: number } | { i32: number };
+/** A uniform value: a plain number is a u32; wrap floats and signed values; a list of u32s fills a table. */
+export type Param = number | { f32: number } | { i32: number } | readonly number[];
 /** A kernel's uniform, by field name. */
 export type Uniform = Readonly<Record<string, Param>>;
 
@@ -113,7 +115,20 @@ export function entryUniform(source: string, entry: string): UniformLayout | nul
   return { struct, fields };
 }
 
-const typeOf = (v: Param): string => (typeof v === 'number' ? 'u32' : 'f32' in v ? 'f32' : 'i32');
+const typeOf = (v: Exclude<Param, readonly number[]>): string =>
+  typeof v === 'number' ? 'u32' : 'f32' in v ? 'f32' : 'i32';
+
+const isTable = (v: Param): v is readonly number[] => Array.isArray(v);
+
+/** The vec4s of a table field's type `array<vec4<u32>, N>`, or null for any other type. */
+const tableLength = (type: string): number | null => {
+  const m = /^array<\s*vec4<\s*u32\s*>\s*,\s*(\d+)\s*>$/.exec(type);
+  return m?.[1] ? Number(m[1]) : null;
+};
+
+const checkU32 = (v: number, what: string): void => {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`${what} = ${v} is not a u32`);
+};
 
 /**
  * The bytes of a uniform: `values` by field name, checked against the layout's names and types.
@@ -129,13 +144,29 @@ export function packUniform(layout: UniformLayout, values: Uniform, what: string
     if (v === undefined) throw new RangeError(`${where} is missing ${f.key}`);
     return { f, v };
   });
-  const buf = new ArrayBuffer(Math.max(16, Math.ceil((fields.length * 4) / 16) * 16));
+  const tables = fields.map((f) => tableLength(f.type));
+  const last = fields.length - 1;
+  if (tables.some((n, i) => n !== null && i !== last))
+    throw new RangeError(`${where}: a table (array<vec4<u32>, N>) must be the struct's last field`);
+  const vec4s = tables[last] ?? 0;
+  // A table starts at the next 16 bytes after the scalars; scalars alone fill whole 16 bytes.
+  const scalars = fields.length - (vec4s > 0 ? 1 : 0);
+  const tableAt = Math.ceil((scalars * 4) / 16) * 16;
+  const buf = new ArrayBuffer(Math.max(16, tableAt + 16 * vec4s));
   const view = new DataView(buf);
   ordered.forEach(({ f, v }, i) => {
+    if (isTable(v)) {
+      if (vec4s === 0 || i !== last) throw new RangeError(`${where}: ${f.key} is ${f.type} but was given a table`);
+      if (v.length > 4 * vec4s) throw new RangeError(`${where}: ${f.key} holds ${4 * vec4s} u32s, given ${v.length}`);
+      v.forEach((u, j) => {
+        checkU32(u, `${where}: ${f.key}[${j}]`);
+        view.setUint32(tableAt + 4 * j, u, true);
+      });
+      return;
+    }
     if (typeOf(v) !== f.type) throw new RangeError(`${where}: ${f.key} is ${f.type} but was given as ${typeOf(v)}`);
     if (typeof v === 'number') {
-      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
-        throw new RangeError(`${where}: ${f.key} = ${v} is not a u32`);
+      checkU32(v, `${where}: ${f.key}`);
       view.setUint32(i * 4, v, true);
     } else if ('f32' in v) view.setFloat32(i * 4, v.f32, true);
     else view.setInt32(i * 4, v.i32, true);
