@@ -30,6 +30,7 @@ import batchnorm from '../../shaders/batchnorm.wgsl';
 import optimizer from '../../shaders/optimizer.wgsl';
 import reduce from '../../shaders/reduce.wgsl';
 import batch from '../../shaders/batch.wgsl';
+import gradReduce from '../../shaders/grad_reduce.wgsl';
 
 const SHADERS = {
   matmul: [matmulIo, activation, matmulOut, gemm, matmul],
@@ -56,6 +57,7 @@ const SHADERS = {
   batchnorm: [activation, batchnorm],
   optimizer: [stride, optimizer],
   reduce: [stride, reduce],
+  grad_reduce: [gradReduce],
   batch: [random, batch],
 } satisfies Record<string, string[]>;
 

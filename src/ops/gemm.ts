@@ -224,6 +224,9 @@ export type GemmShader =
   | 'conv2d_backward_input'
   | 'conv2d_backward_weights';
 
+/** Threads per output of a split-K reduction (GEMM_RED_Y): a power of two, none walking over 16 partials. */
+export const redThreads = (splits: number): number => Math.min(256, 2 ** Math.ceil(Math.log2(ceilDiv(splits, 16))));
+
 /**
  * The split-K reduction (reduce_splits of lib/gemm.wgsl in `shader`): `len` outputs (sums included)
  * from `splits` partials each, no thread walking more than 16 of them: RED_Y threads per output
@@ -244,7 +247,7 @@ export function reduceSplits(
     bytesWritten?: number;
   },
 ): Dispatch {
-  const redY = Math.min(256, 2 ** Math.ceil(Math.log2(ceilDiv(o.splits, 16))));
+  const redY = redThreads(o.splits);
   return gpu.kernel({
     shader: o.shader,
     entry: 'reduce_splits',

@@ -21,6 +21,7 @@ import {
   type PoolShape,
 } from '../../src/ops/pool.ts';
 import { confusionAccumulate, nonFiniteCheck, sumRows } from '../../src/ops/reduce.ts';
+import { reduceGradients } from '../../src/ops/grad-reduce.ts';
 import { softmax, softmaxXent } from '../../src/ops/softmax_xent.ts';
 import { gatherEval, gatherTrain, type GpuDataset } from '../../src/data/batch.ts';
 
@@ -273,6 +274,15 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
   ],
   ['softmax', { n: 4, classes: 10 }, (g) => softmax(g, { logits: b, probs: b }, 4, 10)],
   ['sumRows', { m: 4, n: 10 }, (g) => sumRows(g, { x: b, out: b }, { m: 4, n: 10 })],
+  [
+    'reduceGradients',
+    { segments: 2 },
+    (g) =>
+      reduceGradients(g, { parts: b, grads: b }, [
+        { layout: { splits: 523, rows: 32, cols: 10, sums: 'column' }, parts: 0, dw: 0, db: 288, label: 'conv1' },
+        { layout: { splits: 16, rows: 129, cols: 10, sums: 'row' }, parts: 167360, dw: 320, db: 1600, label: 'dense' },
+      ]),
+  ],
   [
     'confusionAccumulate',
     { m: 4, classes: 10 },

@@ -1,0 +1,89 @@
+// The weight gradients' split-K reductions of a training step, all in one pass (shaders/grad_reduce.wgsl):
+// a weight-gradient GEMM that splits K can leave its partial sums unsummed (the planner's choice,
+// src/graph/deferred.ts), and this pass sums every such layer's partials into dW and db at the end of
+// the backward, in place of a reduce pass per layer. Its arithmetic is gemm.ts reduceSplits', so the
+// gradients are the same bits either way.
+import { ShapeError } from '../errors.ts';
+import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
+import { ceilDiv, grid } from '../gpu/runtime.ts';
+import { chainWork, f32Bytes, treeBarriers } from '../gpu/work.ts';
+import { redThreads } from './gemm.ts';
+
+/** Segments one dispatch takes: the shader's table holds 8 (3 vec4s each). */
+export const SEGMENTS = 8;
+
+/**
+ * How a weight-gradient GEMM lays out its split-K partial sums: `splits` tiles of rows × cols, the
+ * bias gradient (the GEMM's sums) none, in the last column (a conv: rows K, cols C·KH·KW + 1) or in
+ * the last row (a dense layer: rows F + 1, cols U).
+ */
+export interface SplitLayout {
+  splits: number;
+  rows: number;
+  cols: number;
+  sums: 'none' | 'column' | 'row';
+}
+
+/** Floats of a layout's partial sums. */
+export const splitLength = (l: SplitLayout): number => l.splits * l.rows * l.cols;
+
+/** One layer's partials (at `parts`, in floats, into io.parts) and where its dW and db go (floats into io.grads). */
+export interface GradSegment {
+  layout: SplitLayout;
+  parts: number;
+  dw: number;
+  db: number;
+  label: string;
+}
+
+const SUMS = { none: 0, column: 1, row: 2 } as const;
+
+/**
+ * Sums each segment's partials in a fixed order into io.grads (the gradient buffer, bound whole): one
+ * dispatch per 8 segments.
+ */
+export function reduceGradients(
+  gpu: Gpu,
+  io: { parts: BufferRef; grads: GPUBuffer },
+  segments: readonly GradSegment[],
+): Dispatch[] {
+  const out: Dispatch[] = [];
+  for (let i = 0; i < segments.length; i += SEGMENTS) out.push(reducePass(gpu, io, segments.slice(i, i + SEGMENTS)));
+  return out;
+}
+
+function reducePass(gpu: Gpu, io: { parts: BufferRef; grads: GPUBuffer }, segments: readonly GradSegment[]): Dispatch {
+  const table: number[] = [];
+  let first = 0;
+  let depth = 0;
+  let barriers = 0;
+  let flops = 0;
+  for (const s of segments) {
+    const { splits, rows, cols, sums } = s.layout;
+    const len = rows * cols;
+    if (splits < 2 || len < 1) throw new ShapeError(`${s.label}: a deferred reduction needs at least 2 splits`);
+    const redY = redThreads(splits);
+    table.push(first, len, splits, s.parts, redY, cols, SUMS[sums], rows, s.dw, s.db, 0, 0);
+    first += ceilDiv(len, 256 / redY);
+    depth = Math.max(depth, ceilDiv(splits, redY));
+    barriers = Math.max(barriers, redY > 1 ? treeBarriers(redY) : 0);
+    flops += splits * len;
+  }
+  const outputs = segments.reduce((a, s) => a + s.layout.rows * s.layout.cols, 0);
+  return gpu.kernel({
+    shader: 'grad_reduce',
+    params: { count: segments.length, seg: table },
+    bindings: [io.parts, io.grads],
+    workgroups: grid(first),
+    label: `weight gradients reduce: ${segments.map((s) => `${s.label} ${s.layout.splits}`).join(', ')} splits`,
+    work: chainWork({
+      flops,
+      bytesRead: f32Bytes(flops),
+      bytesWritten: f32Bytes(outputs),
+      threads: 256,
+      depth,
+      barriers,
+      sharedBytes: 1024,
+    }),
+  });
+}
