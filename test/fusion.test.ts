@@ -494,6 +494,19 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     }
   });
 
+  // On the tiled kernels as an H100 gets them every conv's dW splits K: one pass at the end sums them all.
+  it('weight gradients whose split-K sums one pass at the end adds up (gpu tiles)', async () => {
+    const src = 'input 12x12x1\nconv 8 3x3 same relu\npool 2\nconv 16 3x3 same relu\ndense 10 softmax';
+    const fused = await train(src, true, 3, true);
+    const unfused = await train(src, false, 3, true);
+    const reduce = fused.labels.filter((l) => l.startsWith('weight gradients reduce'));
+    expect(reduce).toEqual([expect.stringMatching(/^weight gradients reduce: conv1 \d+, conv2 \d+ splits$/)]);
+    expect(fused.labels.filter((l) => /conv2d backward weights .* reduce/.test(l))).toEqual([]);
+    expect(unfused.labels.filter((l) => /conv2d backward weights .* reduce/.test(l))).toHaveLength(2);
+    expect(fused.labels.at(-1), 'the last backward pass').toBe(reduce[0]);
+    for (const [name, t] of unfused.weights) expect(fused.weights.get(name)?.data, name).toEqual(t.data);
+  });
+
   it.each([
     ['the small model', 'input 8x8x1\nconv 4 3x3 same relu\npool 2\ndropout 0.1\ndense 10 softmax'],
     ['every chain form', CHAINS],

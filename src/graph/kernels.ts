@@ -10,6 +10,7 @@ import {
   type OpName,
   type SavedSpec,
 } from '../ops/index.ts';
+import type { SplitLayout } from '../ops/grad-reduce.ts';
 import { inShapes, type NodeOf } from './graph.ts';
 
 /** A node's kernels with its attributes bound; null where the node is a view of its input 0. */
@@ -17,6 +18,8 @@ export interface Kernels {
   saved: SavedSpec[];
   scratch(gpu: Gpu): number[][];
   forwardScratch(gpu: Gpu): number[][];
+  /** How the weight gradient's split-K partials are laid out where they may be left unsummed (op.ts weightParts). */
+  weightParts(gpu: Gpu, bias: boolean): SplitLayout | null;
   forward(gpu: Gpu, io: ForwardIO): Dispatch[];
   backward(gpu: Gpu, io: BackwardIO): Dispatch[];
 }
@@ -29,6 +32,7 @@ export function kernelsOf<K extends OpName>(n: NodeOf<K>, training: boolean): Ke
     saved: def.saved?.(ins, n.attrs, training) ?? [],
     scratch: (gpu) => def.scratch?.(ins, n.out.shape, n.attrs, gpu) ?? [],
     forwardScratch: (gpu) => def.forwardScratch?.(ins, n.out.shape, n.attrs, gpu) ?? [],
+    weightParts: (gpu, bias) => def.weightParts?.(ins, n.attrs, gpu, bias) ?? null,
     forward: (gpu, io) => def.forward(gpu, io, n.attrs),
     backward: (gpu, io) => def.backward(gpu, io, n.attrs),
   };

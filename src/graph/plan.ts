@@ -4,8 +4,9 @@
 //      chain fuse.ts found runs as one kernel), then the loss, which seeds the backward with dL/dlogits;
 //   3. backwardSteps (training): the nodes in reverse, each writing its wanted inputs' gradients
 //      (the first contribution to a gradient writes it, later ones are added in; a fused chain's one
-//      kernel writes its first node's);
-//   4. assignBuffers: persistent tensors are where `persistent` says; each trainable parameter's
+//      kernel writes its first node's); weight gradients that split K on the tiled kernels leave their
+//      partial sums, which one pass at the end adds up (deferred.ts);
+//   4. assignBuffers (pool.ts): persistent tensors are where `persistent` says; each trainable parameter's
 //      gradient mirrors its parameter's place in its pack (src/gpu/packed.ts: one optimizer dispatch
 //      per pack); the rest share pooled buffers by liveness (reused once their last reader has run);
 //   5. dispatchLists: each step's kernels, created once with their bind groups.
@@ -19,8 +20,9 @@ import { inShapes, numel, type Graph, type Node, type NodeOf, type Tensor } from
 import { checkLimits } from './limits.ts';
 import * as fuse from './fuse.ts';
 import * as fused from './fused-steps.ts';
-import { kernelsOf } from './kernels.ts';
-import { BufferPool, gradientPlaces } from './pool.ts';
+import { kernelsOf, type Kernels } from './kernels.ts';
+import { deferWeights, type DeferredWeights } from './deferred.ts';
+import { assignBuffers, type Buffers } from './pool.ts';
 import { mustAt } from '../util/must.ts';
 
 export { checkLimits, type BufferLimits } from './limits.ts';
@@ -113,7 +115,8 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
   const scratchShapes = steps.flatMap((s) => s.scratch);
   checkLimits(graph, gpu.limits, scratchShapes);
   const kept = [p.o.logits, ...paramGrads.values(), ...(loss?.kept ?? []), ...(o.keep ?? [])];
-  const b = assignBuffers(p, steps, kept, paramGrads);
+  const where = { gpu, tensors: graph.tensors, labels: o.labels, persistent: o.persistent, gradients: o.gradients };
+  const b = assignBuffers({ ...where, storage: (t) => storage(p, t) }, steps, kept, paramGrads);
   const { fwd, bwd } = dispatchLists(steps, b, forward.length);
   const finish = o.endsStep && loss ? loss.finish(b.buf) : [];
   return {
@@ -247,6 +250,9 @@ function backwardSteps(
   const paramGrads = new Map<string, Tensor>();
   const preActivation = new Set<number>();
   const unsummed = new Map<number, fuse.DyParts>();
+  // Weight gradients whose split-K sums one pass at the end adds up (deferred.ts); none unfused.
+  const trainable = (t: Tensor): boolean => p.o.fuse !== false && needsGrad.has(t.id);
+  const deferred = deferWeights(p.gpu, p.graph, { persistent: p.o.persistent, wants: trainable });
   /** A chain's kernel (or the dX that ran it) wrote `target`: its head's dZ, or its input's gradient. */
   const chainWrote = (chain: fuse.BackwardFusion, target: Tensor): void => {
     const first = fuse.chainInput(chain);
@@ -298,95 +304,43 @@ function backwardSteps(
     const shapeOf = (inp: Tensor, i: number) => (i === 0 && parts ? [parts.splits * parts.length] : inp.shape);
     const targets = n.inputs.map((inp, i) => (wants[i] ? p.graph.tensor(shapeOf(inp, i), 'temp') : null));
     if (parts && targets[0]) unsummed.set(targets[0].id, parts);
-    steps.push({
-      reads: [...node.inputs, node.out, ...(p.savedOf.get(node.out.id) ?? []), dOut, ...(below ? [below.saved] : [])],
-      writes: targets.filter((t): t is Tensor => t !== null),
-      scratch: k.scratch(p.gpu),
-      emit: (buf, scratch) =>
-        k.backward(p.gpu, {
-          ...ioFor(p, node, buf),
-          ...{ dOut: buf(dOut), dIn: targets.map((t) => t && buf(t)), dInParts: parts !== null, scratch },
-          dInChain: below ? { chain: below.chain, saved: buf(below.saved) } : undefined,
-        }),
-    });
+    steps.push(nodeBackward(p, { n, node, k, dOut }, { targets, parts, below, deferred }));
     n.inputs.forEach((inp, i) => {
       const t = targets[i];
       if (t && i === 0 && below) chainWrote(below.fusion, t);
       else if (t) contribute(inp, t);
     });
   }
+  const sums = deferred.step(p.gpu);
+  if (sums) steps.push(sums);
   return { steps, paramGrads };
 }
 
-interface Buffers {
-  buf(t: Tensor): BufferRef;
-  /** Each step's scratch buffers. */
-  scratch: BufferRef[][];
-  owned: GPUBuffer[];
-  gradients: ReadonlyMap<GPUBuffer, GPUBuffer>; // by parameter buffer, owned or borrowed
-  plannedBytes: number;
-}
-
 /**
- * 4. Buffers: inputs, labels and persistent tensors keep their own, parameter gradients their
- * places (gradientPlaces); every other tensor takes the smallest free pooled buffer that fits (or a
- * new one) at its first step and gives it back after its last, unless it is kept (valid after a
- * step). Scratch is held for one step.
+ * A node's own backward kernels as a step, writing `targets`: dX as split-K partials a chain sums
+ * (`parts`) or through the chain below (`below`), dW left unsummed where its reduction is deferred.
  */
-function assignBuffers(p: Planning, steps: Step[], kept: Tensor[], paramGrads: ReadonlyMap<string, Tensor>): Buffers {
-  const keep = new Set(kept.map((t) => storage(p, t).id));
-  const lastUse = new Map<number, number>();
-  steps.forEach((s, i) => {
-    for (const t of [...s.reads, ...s.writes]) lastUse.set(storage(p, t).id, i);
-  });
-  const pool = new BufferPool(p.gpu);
-  const grads = gradientPlaces(
-    p.gpu,
-    p.o.persistent,
-    [...paramGrads.values()].map((g) => storage(p, g)),
-    [...paramGrads.keys()],
-    p.o.gradients,
-  );
-  const where = new Map<number, BufferRef>(grads.where);
-  const place = (t: Tensor): void => {
-    const s = storage(p, t);
-    if (where.has(s.id)) return;
-    if (s.kind === 'param' || s.kind === 'state') {
-      const b = p.o.persistent.get(s.name);
-      if (!b) throw new Error(`no buffer for ${s.kind} ${s.name}`);
-      where.set(s.id, b);
-      return;
-    }
-    const bytes = numel(s.shape) * 4;
-    where.set(s.id, {
-      buffer: pool.take(bytes, s.kind === 'temp' ? `t${s.id}` : s.kind),
-      size: Math.ceil(bytes / 4) * 4,
-    });
+function nodeBackward(
+  p: Planning,
+  { n, node, k, dOut }: { n: Node; node: Node; k: Kernels; dOut: Tensor },
+  o: { targets: (Tensor | null)[]; parts: fuse.DyParts | null; below: fused.DxChain | null; deferred: DeferredWeights },
+): Step {
+  const { targets, below, deferred } = o;
+  const d = deferred.of(n);
+  if (d) deferred.made(d, targets[1], targets[2]);
+  const partials = d && deferred.parts ? [deferred.parts] : [];
+  return {
+    reads: [...node.inputs, node.out, ...(p.savedOf.get(node.out.id) ?? []), dOut, ...(below ? [below.saved] : [])],
+    writes: [...targets.filter((t): t is Tensor => t !== null), ...partials],
+    scratch: k.scratch(p.gpu),
+    emit: (buf, scratch) =>
+      k.backward(p.gpu, {
+        ...ioFor(p, node, buf),
+        ...{ dOut: buf(dOut), dIn: targets.map((t) => t && buf(t)), dInParts: o.parts !== null, scratch },
+        dInChain: below ? { chain: below.chain, saved: buf(below.saved) } : undefined,
+        dWParts: d ? deferred.range(buf, d) : undefined,
+      }),
   };
-  // Inputs and labels first, persistent for the plan's life.
-  for (const t of p.graph.tensors) if (t.kind === 'input' || t.kind === 'label') place(t);
-  if (p.o.labels) place(p.o.labels);
-  const scratch = steps.map((s, i) => {
-    for (const t of s.reads) place(t); // e.g. params
-    for (const t of s.writes) place(t);
-    const mine = s.scratch.map((shape) => ({ buffer: pool.take(numel(shape) * 4, 'scratch'), size: numel(shape) * 4 }));
-    for (const sc of mine) pool.give(sc.buffer);
-    for (const t of [...s.reads, ...s.writes]) {
-      const st = storage(p, t);
-      if (st.kind !== 'temp' || keep.has(st.id) || grads.where.has(st.id) || lastUse.get(st.id) !== i) continue;
-      const r = where.get(st.id);
-      if (r && 'buffer' in r) pool.give(r.buffer);
-      lastUse.delete(st.id);
-    }
-    return mine;
-  });
-  const buf = (t: Tensor): BufferRef => {
-    const r = where.get(storage(p, t).id);
-    if (!r) throw new Error(`tensor ${t.id} has no buffer`);
-    return r;
-  };
-  const plannedBytes = pool.bytes + grads.owned.reduce((a, b) => a + b.size, 0);
-  return { buf, scratch, owned: [...pool.owned, ...grads.owned], gradients: grads.mirrors, plannedBytes };
 }
 
 /** 5. Each step's kernels over its buffers, created once: the forward's, then the backward's. */

@@ -26,6 +26,7 @@ import {
   inputPlan,
   laneTarget,
   unsummedInputSplits,
+  weightPartsLayout,
   weightPartsLength,
   weightPlan,
   type Conv2dShape,
@@ -45,6 +46,7 @@ export {
   forwardPools,
   inputPartsLength,
   unsummedInputSplits,
+  weightPartsLayout,
   weightPartsLength,
   type Conv2dShape,
   type ConvOptions,
@@ -218,13 +220,14 @@ export function conv2dBackwardInput(
  * dw = dL/dw [K,C,KH,KW] and, when given, db = dL/db [K] from dy [N,K,OH,OW] (pre-activation) and
  * x [N,C,H,W]; both overwritten. Tiled kernels: db in the same pass (the GEMM's row sums of dy), one
  * dispatch, then the reduction of the partial sums when split; the lane kernels alike.
- * `parts`: weightPartsLength floats (with `bias: db !== undefined`).
+ * `parts`: weightPartsLength floats (with `bias: db !== undefined`). With `unsummed` (tiled kernels, a
+ * split plan: weightSplit) only the split pass, its partials left in `parts` for the planner to sum.
  */
 export function conv2dBackwardWeights(
   gpu: Gpu,
   io: { dy: BufferRef; x: BufferRef; dw: BufferRef; db?: BufferRef; parts?: BufferRef },
   s: Conv2dShape,
-  o: ConvOptions = {},
+  o: ConvOptions & { unsummed?: boolean } = {},
 ): Dispatch[] {
   const g = conv2dGeometry(s);
   const ckk = s.c * s.kh * s.kw;
@@ -242,6 +245,7 @@ export function conv2dBackwardWeights(
     return laneWeightGradient(gpu, io, { ...gemm, work });
   }
   const p = weightPlan(gpu, s, { ...o, bias: io.db !== undefined });
+  if (o.unsummed && p.splits < 2) throw new ShapeError(`${label} does not split: nothing to leave unsummed`);
   const sums = io.db ? 1 : 0;
   const len = s.k * (ckk + sums);
   return gemmDispatches(gpu, {
@@ -253,6 +257,7 @@ export function conv2dBackwardWeights(
     inputs: [io.dy, io.x],
     outputs: [io.dw, io.db ?? gpu.dummy],
     parts: needParts(p, io.parts, label, p.splits * len),
+    unsummed: o.unsummed,
     workgroups: grid(p.rowTiles * p.colTiles),
     label: sums ? `${label} + bias grad` : label,
     work: { ...work, extraShared: 16 * p.tile.bn },
@@ -296,6 +301,7 @@ export const CONV2D: KernelOp<Conv2dAttrs> = {
     const parts = forwardPartsLength(gpu, convShape(ins, a));
     return parts > 0 ? [[parts]] : [];
   },
+  weightParts: (ins, a, gpu, bias) => weightPartsLayout(gpu, convShape(ins, a), { bias }),
   forward: (gpu, io, a) => {
     if (!gradFromOutput(a.act)) throw new Error(`conv2d cannot fuse ${actName(a.act)}: its gradient needs the input`);
     const s = convShape(io.inShapes, a);
@@ -313,7 +319,9 @@ export const CONV2D: KernelOp<Conv2dAttrs> = {
     const [dx, dw, db] = io.dIn;
     const parts = io.scratch[fusedScratch(io.outShape, a.act).length];
     if (dx) out.push(...conv2dBackwardInput(gpu, { dy: dz, w, dx, parts }, s, { unsummed: io.dInParts }));
-    if (dw) out.push(...conv2dBackwardWeights(gpu, { dy: dz, x, dw, db: db ?? undefined, parts }, s));
+    // dW's partials left for the planner to sum (io.dWParts), or summed here.
+    const weights = { dy: dz, x, db: db ?? undefined, parts: io.dWParts ?? parts };
+    if (dw) out.push(...conv2dBackwardWeights(gpu, { ...weights, dw }, s, { unsummed: io.dWParts !== undefined }));
     return out;
   },
 };

@@ -6,6 +6,7 @@ import type { Gpu } from '../gpu/runtime.ts';
 import { ceilDiv } from '../gpu/runtime.ts';
 import { laneWeightPartsLength } from './conv2d_lanes.ts';
 import { chooseGemm, partsLength, type GemmPlan } from './gemm.ts';
+import type { SplitLayout } from './grad-reduce.ts';
 import { window2d, type Geometry2d, type Window2d } from './geometry.ts';
 import { laneTile } from './lanes.ts';
 
@@ -117,6 +118,19 @@ export function weightPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions & { b
     return laneWeightPartsLength(gpu, { k: s.k, ckk, positions: weightInner(s) }, { ...o, target: laneTarget(o) });
   }
   return partsLength(weightPlan(gpu, s, o), s.k, ckk + (o.bias ? 1 : 0));
+}
+
+/**
+ * How the weight gradient's split-K partial sums are laid out on this adapter's tiled kernels (rows K,
+ * columns C·KH·KW and the bias gradient's), for the planner to sum later; null when dW does not split
+ * or the adapter runs the lane kernels (conv2d.ts conv2dBackwardWeights `unsummed`).
+ */
+export function weightPartsLayout(gpu: Gpu, s: Conv2dShape, o: { bias: boolean }): SplitLayout | null {
+  if (gpu.lanes > 0) return null;
+  const p = weightPlan(gpu, s, o);
+  const ckk = s.c * s.kh * s.kw;
+  if (p.splits < 2) return null;
+  return { splits: p.splits, rows: s.k, cols: ckk + (o.bias ? 1 : 0), sums: o.bias ? 'column' : 'none' };
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Act } from '../../dsl/ir.ts';
 import { actName, gradFromOutput } from './act.ts';
 import { fusedScratch, unfuseActivation } from './elementwise.ts';
 import { matrix } from './geometry.ts';
-import { matmul, matmulPartsLength, type MatmulEpilogue, type MatmulShape } from './matmul.ts';
+import { matmul, matmulPartsLength, matmulPlan, type MatmulEpilogue, type MatmulShape } from './matmul.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import type { KernelOp, Shapes } from './op.ts';
 import { sumRows } from './reduce.ts';
@@ -75,6 +75,12 @@ export const DENSE: KernelOp<DenseAttrs> = {
     const parts = matmulPartsLength(gpu, denseShape(ins, a.act));
     return parts > 0 ? [[parts]] : [];
   },
+  weightParts: (ins, _a, gpu, bias) => {
+    if (gpu.lanes > 0) return null;
+    const { n, f, u } = dims(ins);
+    const p = matmulPlan(gpu, { m: f, k: n, n: u, transA: true }, { dbias: bias });
+    return p.splits < 2 ? null : { splits: p.splits, rows: f + (bias ? 1 : 0), cols: u, sums: bias ? 'row' : 'none' };
+  },
   forward: (gpu, io, a) => {
     const x = mustAt(io.inputs, 0, 'dense x');
     const w = mustAt(io.inputs, 1, 'dense w');
@@ -94,7 +100,10 @@ export const DENSE: KernelOp<DenseAttrs> = {
     const epilogue = below && ({ kind: 'chain', ...below.chain } as const);
     const dxShape = { m: n, k: u, n: f, transB: true, epilogue };
     if (dx) out.push(...matmul(gpu, { a: dz, b: w, c: dx, parts, epi: below?.saved, counter: io.counter }, dxShape));
-    if (dw) out.push(...matmul(gpu, { a: x, b: dz, c: dw, dbias, parts }, { m: f, k: n, n: u, transA: true }));
+    // dW's partials left for the planner to sum (io.dWParts), or summed here.
+    const unsummed = io.dWParts !== undefined;
+    const dwShape = { m: f, k: n, n: u, transA: true };
+    if (dw) out.push(...matmul(gpu, { a: x, b: dz, c: dw, dbias, parts: io.dWParts ?? parts }, dwShape, { unsummed }));
     if (db && !dbias) out.push(...sumRows(gpu, { x: dz, out: db }, { m: n, n: u }));
     return out;
   },

@@ -75,6 +75,8 @@ export interface MatmulOptions {
   target?: number;
   /** The column sums of op(B) are wanted too (io.dbias). */
   dbias?: boolean;
+  /** Only the split pass of a split plan: its partials left in io.parts for the planner to sum (tiled kernels). */
+  unsummed?: boolean;
 }
 
 /** The tile and split the tiled kernel uses for this shape and options on this adapter (gemm.ts). */
@@ -109,7 +111,7 @@ export function matmul(gpu: Gpu, io: MatmulIO, s: MatmulShape, o: Omit<MatmulOpt
   const label = `matmul ${s.m}x${s.k}x${s.n}${epilogueLabel(s.epilogue)}`;
   if (gpu.lanes === 0) return tiled(gpu, io, s, { ...o, dbias: io.dbias !== undefined }, { variant, label, epi });
   const bytesRead = f32Bytes(s.m * s.k, s.k * s.n, io.bias ? s.n : 0, s.accumulate ? s.m * s.n : 0);
-  if (io.dbias) throw new ShapeError(`${label}: the lane kernel computes no bias gradient`);
+  if (io.dbias || o.unsummed) throw new ShapeError(`${label}: the lane kernel computes no bias gradient or split`);
   // CPU adapters: the subgroup-lane kernel (shaders/matmul_lanes.wgsl).
   const t = laneTile(gpu.lanes, s.m, s.n);
   const [bm, bn] = [t.rowGroups * gpu.lanes, t.cols * gpu.lanes];
@@ -152,6 +154,7 @@ function tiled(
   d: { variant: Record<string, number>; label: string; epi: ReturnType<typeof epilogueOf> },
 ): Dispatch[] {
   const p = matmulPlan(gpu, s, o);
+  if (o.unsummed && p.splits < 2) throw new ShapeError(`${d.label} does not split: nothing to leave unsummed`);
   const sums = o.dbias ? 2 : 0;
   const len = (s.m + (o.dbias ? 1 : 0)) * s.n;
   const label = o.dbias ? `${d.label} + bias grad` : d.label;
@@ -166,6 +169,7 @@ function tiled(
     // Distinct dummies: one is bound read-only, the other writable (WebGPU refuses both on one buffer).
     outputs: [io.bias ?? gpu.dummy, io.c, io.dbias ?? gpu.dummy2, ...d.epi.bindings],
     parts: needParts(p, io.parts, label, p.splits * len),
+    unsummed: o.unsummed,
     workgroups: [p.colTiles, p.rowTiles],
     label,
     work: {

@@ -4,6 +4,7 @@
 import type { Act } from '../../dsl/ir.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import type { ChainDropout } from './chain.ts';
+import type { SplitLayout } from './grad-reduce.ts';
 
 export type Shapes = readonly (readonly number[])[];
 
@@ -35,6 +36,12 @@ export interface BackwardIO extends ForwardIO {
    * derivative, from `saved`): the planner's choice (src/graph/fused-steps.ts dxChain), made for dense layers.
    */
   dInChain?: { chain: { dropout: ChainDropout; act: Act; from: 'output' | 'input' }; saved: BufferRef };
+  /**
+   * The weight gradient (dIn[1], and dIn[2] the bias's) is left as its GEMM's split-K partial sums in this
+   * range, laid out as KernelOp.weightParts says: the planner sums them at the end of the backward
+   * (src/graph/deferred.ts). dIn[1] and dIn[2] are not written then.
+   */
+  dWParts?: BufferRef;
   scratch: BufferRef[];
 }
 
@@ -56,6 +63,12 @@ export interface KernelOp<A> {
    * steps none yet).
    */
   forwardScratch?(inShapes: Shapes, outShape: readonly number[], attrs: A, gpu: Gpu): number[][];
+  /**
+   * How the weight gradient's split-K partial sums are laid out where its GEMM splits K on this adapter's
+   * tiled kernels (`bias`: the bias gradient alongside), so that the planner may leave them unsummed
+   * (BackwardIO.dWParts); null where it does not split.
+   */
+  weightParts?(inShapes: Shapes, attrs: A, gpu: Gpu, bias: boolean): SplitLayout | null;
   forward(gpu: Gpu, io: ForwardIO, attrs: A): Dispatch[];
   /** Required: an op without a backward does not compile. */
   backward(gpu: Gpu, io: BackwardIO, attrs: A): Dispatch[];
