@@ -6,12 +6,21 @@
 //     y[o] = pool(x)[o] · keep(o) / (1 − rate), keep(o) = rand01(seed, counter[0], o) ≥ rate;
 //     max pooling writes argmax[o] as max_forward does. Bit for bit the unfused max_forward or
 //     avg_forward then dropout (same operations in the same order).
+//   pool_forward_parts (one thread per pool output o, windows apart, over a conv's forward left as
+//     its split-K partials, SRC_SPLITS = S > 0, laid out as dX's below): each cell k of the thread's
+//     block of the conv's output (lib/pool_block.wgsl: the blocks partition the plane, so cells no
+//     window covers are written too) is x(k) = act(src_at(k) + bias[c]) (HAS_BIAS), written to
+//     conv_y[k] (Y, which the backward reads), and the window is pooled as max_forward or avg_forward
+//     pools it, then dropped out as above (DROPOUT = 1) into dst[o]; argmax[o] for max pooling. Bit
+//     for bit the conv's reduce pass (its epilogue act(v + bias)), then pool_dropout_forward or the
+//     unfused pooling.
 //   backward_chain (one thread per layer-output element i = (p, iy, ix)):
 //     g(o)  = dy[o] · keep(o) / (1 − rate)             (DROPOUT = 1; else dy[o])
-//     dy[o] = src[o], or with SRC_SPLITS = S > 0 the S split-K partial sums of a stride-1 conv's dX
-//             (shaders/conv2d_backward_input.wgsl main_split: src[z][c][N·HW], P.src_len floats each,
-//             HW = P.src_hw, C = P.src_c) summed from 0 in z order, as lib/gemm.wgsl reduce_splits sums
-//             them for S ≤ 16 (one thread an output): bit for bit the reduced dX, its pass dropped.
+//     dy[o] = src_at(o): src[o], or with SRC_SPLITS = S > 0 the S split-K partial sums of a stride-1
+//             conv's dX (shaders/conv2d_backward_input.wgsl main_split: src[z][c][N·HW], P.src_len
+//             floats each, HW = P.src_hw, C = P.src_c) summed from 0 in z order, as lib/gemm.wgsl
+//             reduce_splits sums them for S ≤ 16 (one thread an output): bit for bit the reduced dX,
+//             its pass dropped. A conv forward's partials (conv2d_forward.wgsl main_split) lie alike.
 //     s(i)  = unpool(g)(i): POOL 1 max: Σ g(o) over the windows o whose argmax is i (windows that
 //             do not overlap: the entry backward_chain_blocks, one thread per window writing g(o) at
 //             the argmax, as max_backward_blocks does); POOL 2 avg:
@@ -24,13 +33,15 @@
 // and stride (lib/stride.wgsl), prepended by the loader.
 // Bindings: 1 src (x forwards, dy backwards), 2 counter (u32, word 0 the step), 3 dst (y or dx,
 //   written), 4 argmax (u32: written forwards by max pooling, read backwards), 5 saved (backwards:
-//   y or x for the activation's derivative). Unused ones are bound to a dummy.
+//   y or x for the activation's derivative); pool_forward_parts 6 y (the conv's output, written) and
+//   7 bias (read; any buffer without HAS_BIAS). Unused ones are bound to a dummy.
 // Dispatch: 64 threads per workgroup, Gpu.spread(P.count) workgroups, grid-stride loops.
 
 override POOL: u32 = 0u;
 override DROPOUT: u32 = 0u;
 override FROM_OUTPUT: u32 = 1u;
 override SRC_SPLITS: u32 = 0u;
+override HAS_BIAS: bool = false;
 
 struct Params {
   count: u32, planes: u32, h: u32, w: u32, oh: u32, ow: u32, kh: u32, kw: u32, sh: u32, sw: u32,
@@ -44,9 +55,11 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(4) var<storage, read_write> argmax: array<u32>;
 @group(0) @binding(5) var<storage, read> saved: array<f32>;
+@group(0) @binding(6) var<storage, read_write> conv_y: array<f32>;
+@group(0) @binding(7) var<storage, read> conv_bias: array<f32>;
 
-// window(oy, ox), window_max and window_mean (p, oy, ox), span(i, pad, k, s, out), block_of(oy, ox):
-// lib/pool_window.wgsl.
+// window(oy, ox), span(i, pad, k, s, out), block_of(oy, ox): lib/pool_window.wgsl; window_max and
+// window_mean (p, oy, ox): lib/pool_reduce.wgsl; pool_block(base, oy, ox): lib/pool_block.wgsl.
 
 // Dropout of value v at element o (the identity when DROPOUT = 0).
 fn drop(v: f32, o: u32) -> f32 {
@@ -54,8 +67,8 @@ fn drop(v: f32, o: u32) -> f32 {
   return dropout(P.seed, counter[0], o, P.rate, P.scale, v);
 }
 
-// The chain's incoming gradient at element o (NCHW): src[o], or its partial sums added up.
-fn dy_at(o: u32) -> f32 {
+// The chain's source at element o (NCHW): src[o], or its partial sums added up.
+fn src_at(o: u32) -> f32 {
   if (SRC_SPLITS == 0u) { return src[o]; }
   let chw = P.src_c * P.src_hw;
   let n = o / chw;
@@ -84,6 +97,29 @@ fn pool_dropout_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroup
   }
 }
 
+// The conv's output at element i (pool_forward_parts): its partials summed, the bias added, activated; written.
+fn block_cell(i: u32) -> f32 {
+  var b = 0.0;
+  if (HAS_BIAS) { b = conv_bias[(i / (P.h * P.w)) % P.src_c]; }
+  let v = act(src_at(i) + b);
+  conv_y[i] = v;
+  return v;
+}
+
+@compute @workgroup_size(64)
+fn pool_forward_parts(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                      @builtin(local_invocation_index) li: u32) {
+  let ohw = P.oh * P.ow;
+  for (var o = element0(wg, nwg, li); o < P.count; o += stride(nwg)) {
+    let p = o / ohw;
+    let q = o - p * ohw;
+    let oy = q / P.ow;
+    let m = pool_block(p * P.h * P.w, oy, q - oy * P.ow);
+    dst[o] = drop(m.value, o);
+    if (POOL == 1u) { argmax[o] = m.arg; }
+  }
+}
+
 // unpool(dropoutᵀ(dy)) at element k = iy·W + ix of plane p (POOL ≠ 0).
 fn unpooled(p: u32, iy: u32, ix: u32) -> f32 {
   let k = iy * P.w + ix;
@@ -95,12 +131,12 @@ fn unpooled(p: u32, iy: u32, ix: u32) -> f32 {
       let o = (p * P.oh + oy) * P.ow + ox;
       if (POOL == 1u) {
         if (argmax[o] == k) {
-          let g = drop(dy_at(o), o);
+          let g = drop(src_at(o), o);
           s += g;
         }
       } else {
         let r = window(oy, ox);
-        s += drop(dy_at(o), o) / f32((r.y - r.x) * (r.w - r.z));
+        s += drop(src_at(o), o) / f32((r.y - r.x) * (r.w - r.z));
       }
     }
   }
@@ -127,7 +163,7 @@ fn backward_chain(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg
     let k = i - p * hw;
     let iy = k / P.w;
     var s: f32;
-    if (POOL == 0u) { s = drop(dy_at(i), i); } else { s = unpooled(p, iy, k - iy * P.w); }
+    if (POOL == 0u) { s = drop(src_at(i), i); } else { s = unpooled(p, iy, k - iy * P.w); }
     put_dx(i, s);
   }
 }
@@ -148,7 +184,7 @@ fn backward_chain_blocks(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgrou
     let blk = block_of(oy, ox);
     let base = p * P.h * P.w;
     let arg = argmax[o];
-    let g = drop(dy_at(o), o);
+    let g = drop(src_at(o), o);
     for (var iy = blk.x; iy < blk.y; iy++) {
       for (var ix = blk.z; ix < blk.w; ix++) {
         let k = iy * P.w + ix;

@@ -35,7 +35,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
 
-// window(oy, ox), window_max(p, oy, ox), window_mean(p, oy, ox): lib/pool_window.wgsl.
+// window(oy, ox): lib/pool_window.wgsl; window_max(p, oy, ox), window_mean(p, oy, ox): lib/pool_reduce.wgsl.
 
 // Output element i as (plane, oy, ox).
 fn out_coords(i: u32) -> vec3u {

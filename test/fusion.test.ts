@@ -494,6 +494,26 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     }
   });
 
+  // On the tiled kernels as an H100 gets them conv2's forward splits 9 ways: its pooling chain sums the partials.
+  it("a pooling that sums its conv's forward partials, plain and with its dropout (gpu tiles)", async () => {
+    const block = 'conv 32 3x3 same relu\npool 2';
+    for (const [tail, name] of [
+      ['dropout 0.25\n', 'sum+relu+maxpool+dropout'],
+      ['', 'sum+relu+maxpool'],
+    ] as const) {
+      const src = `input 14x14x1\nconv 16 3x3 same relu\npool 2\n${block}\n${tail}dense 10 softmax`;
+      const fused = await train(src, true, 3, true);
+      const unfused = await train(src, false, 3, true);
+      const chains = fused.forward.filter((l) => l.startsWith('chain.sum'));
+      expect(chains, tail).toHaveLength(1);
+      expect(chains[0], tail).toMatch(/ forward 8x32x7x7 2x2\/2x2 (p=0\.25 )?\+ \d+ splits$/);
+      expect(chains[0]?.split(' ')[0], tail).toBe(`chain.${name}`);
+      expect(fused.forward.filter((l) => l.includes('8x16x7x7') && l.includes('reduce'))).toEqual([]);
+      expect(unfused.forward.filter((l) => l.includes('8x16x7x7') && l.includes('reduce'))).toHaveLength(1);
+      for (const [w, t] of unfused.weights) expect(fused.weights.get(w)?.data, `${w} ${tail}`).toEqual(t.data);
+    }
+  });
+
   // On the tiled kernels as an H100 gets them every conv's dW splits K: one pass at the end sums them all.
   it('weight gradients whose split-K sums one pass at the end adds up (gpu tiles)', async () => {
     const src = 'input 12x12x1\nconv 8 3x3 same relu\npool 2\nconv 16 3x3 same relu\ndense 10 softmax';

@@ -1,7 +1,8 @@
-// A pooling window's real cells, shared by shaders/pool.wgsl and shaders/chain.wgsl (prepended by
-// the loader). It reads the including shader's uniform P: h, w (input), kh, kw (window), sh, sw
-// (stride), pad_top, pad_left (TF 'same': the smaller half first; 'valid': 0); window_max and
-// window_mean also read its input planes src (NCHW, H×W each).
+// A pooling window's real cells and, when windows do not overlap, the block of the input each output
+// owns: shared by shaders/pool.wgsl, chain.wgsl and batchnorm.wgsl (prepended by the loader). It reads
+// the including shader's uniform P: h, w (input), oh, ow (output), kh, kw (window), sh, sw (stride),
+// pad_top, pad_left (TF 'same': the smaller half first; 'valid': 0). lib/pool_reduce.wgsl pools a
+// window of the including shader's src; lib/pool_block.wgsl a block whose cells the shader computes.
 
 // Outputs along one axis whose window holds input i: [lo, hi), from o·s − pad ≤ i < o·s − pad + k.
 fn span(i: u32, pad: u32, k: u32, s: u32, out: u32) -> vec2u {
@@ -17,36 +18,6 @@ fn window(oy: u32, ox: u32) -> vec4u {
   let tx = i32(ox * P.sw) - i32(P.pad_left);
   return vec4u(u32(max(ty, 0)), u32(min(ty + i32(P.kh), i32(P.h))),
                u32(max(tx, 0)), u32(min(tx + i32(P.kw), i32(P.w))));
-}
-
-// A window's first maximum and where it is: arg = iy·W + ix within the input plane.
-struct WindowMax { value: f32, arg: u32 }
-
-// Max over the real cells of output (oy, ox)'s window in plane p, row-major; ties: the earliest cell wins.
-fn window_max(p: u32, oy: u32, ox: u32) -> WindowMax {
-  let r = window(oy, ox);
-  let base = p * P.h * P.w;
-  var arg = r.x * P.w + r.z;
-  var best = src[base + arg];
-  for (var iy = r.x; iy < r.y; iy++) {
-    for (var ix = r.z; ix < r.w; ix++) {
-      let k = iy * P.w + ix;
-      let v = src[base + k];
-      if (v > best) { best = v; arg = k; }
-    }
-  }
-  return WindowMax(best, arg);
-}
-
-// Mean of the real cells of output (oy, ox)'s window in plane p: their sum in row-major order / their count.
-fn window_mean(p: u32, oy: u32, ox: u32) -> f32 {
-  let r = window(oy, ox);
-  let base = p * P.h * P.w;
-  var s = 0.0;
-  for (var iy = r.x; iy < r.y; iy++) {
-    for (var ix = r.z; ix < r.w; ix++) { s += src[base + iy * P.w + ix]; }
-  }
-  return s / f32((r.y - r.x) * (r.w - r.z));
 }
 
 // First input row (or column) of output o's block along one axis, when windows do not overlap

@@ -6,6 +6,8 @@ import gemm from '../../shaders/lib/gemm.wgsl';
 import lanes from '../../shaders/lib/lanes.wgsl';
 import stride from '../../shaders/lib/stride.wgsl';
 import poolWindow from '../../shaders/lib/pool_window.wgsl';
+import poolReduce from '../../shaders/lib/pool_reduce.wgsl';
+import poolBlock from '../../shaders/lib/pool_block.wgsl';
 import conv from '../../shaders/lib/conv.wgsl';
 import convOut from '../../shaders/lib/conv_out.wgsl';
 import convOutPool from '../../shaders/lib/conv_out_pool.wgsl';
@@ -48,12 +50,12 @@ const SHADERS = {
   conv2d_forward_lanes_pool: [lanes, conv, activation, random, convOutPool, conv2dForwardLanes],
   conv2d_backward_input_lanes: [lanes, conv, conv2dBackwardInputLanes],
   conv2d_backward_weights_lanes: [lanes, conv, conv2dBackwardWeightsLanes],
-  pool: [stride, poolWindow, pool],
+  pool: [stride, poolWindow, poolReduce, pool],
   global_avg_pool: [stride, globalAvgPool],
   elementwise: [stride, activation, elementwise],
   softmax_xent: [softmaxXent],
   dropout: [stride, random, dropout],
-  chain: [stride, random, activation, poolWindow, chain],
+  chain: [stride, random, activation, poolWindow, poolReduce, poolBlock, chain],
   batchnorm: [activation, batchnorm],
   optimizer: [stride, optimizer],
   reduce: [stride, reduce],

@@ -1,9 +1,11 @@
 // The steps that run the fusions src/graph/fuse.ts finds, as the planner (src/graph/plan.ts) records them in
 // place of the unfused ops: the fused forwards (a pooling with its dropout, a conv pooling in its epilogue, a
-// dense layer dropping out in its epilogue), the fused backward chain, and what a conv's or dense layer's dX
-// does for the chain reading it (its split-K partials left unsummed; the chain run in its epilogue).
-import { backwardChain, poolDropoutForward, type ChainDropout, type DyParts } from '../ops/chain.ts';
-import { conv2dForward, unsummedInputSplits } from '../ops/conv2d.ts';
+// dense layer dropping out in its epilogue), the fused backward chain, what a conv's or dense layer's dX
+// does for the chain reading it (its split-K partials left unsummed; the chain run in its epilogue), and a
+// conv whose forward partials its pooling sums (convParts).
+import { backwardChain, poolDropoutForward, poolForwardParts, type ChainDropout, type DyParts } from '../ops/chain.ts';
+import { conv2dForward, conv2dGeometry, unsummedForwardSplits, unsummedInputSplits } from '../ops/conv2d.ts';
+import { windowsApart } from '../ops/pool.ts';
 import { DENSE, denseForward } from '../ops/dense.ts';
 import type { Act } from '../../dsl/ir.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
@@ -17,6 +19,7 @@ import {
   type BackwardFusion,
   type ForwardFusion,
   type FusionIndex,
+  type PoolNode,
 } from './fuse.ts';
 
 /** A planned step's tensors and kernels (plan.ts Step). */
@@ -165,4 +168,75 @@ export function dxChain(ix: FusionIndex, n: Node): DxChain | null {
   const { act, from, dropout } = chainOf(f);
   if (!saved || !dropout) throw new Error(`${named(n)}: the chain its dX runs needs a dropout and an activation`);
   return { fusion: f, saved, chain: { dropout, act, from } };
+}
+
+/** A conv whose pooling sums its forward's split-K partials: the conv, the partials' tensor and their layout. */
+export interface ConvParts {
+  conv: NodeOf<'conv2d'>;
+  parts: Tensor;
+  layout: DyParts;
+}
+
+/**
+ * A conv (not pooling in its own epilogue) whose only reader is a pooling of windows apart, fused with
+ * its dropout or plain, which then sums the conv's forward partials, adds the bias, activates, writes Y
+ * and pools in one pass (poolForwardParts): the conv's forward splits 2 to 16 ways on the tiled kernels
+ * (unsummedForwardSplits), and its output is not read outside the graph (`outside`); else null.
+ */
+export function convParts(gpu: Gpu, graph: Graph, ix: FusionIndex, n: Node, outside: Set<number>): ConvParts | null {
+  if (n.op !== 'conv2d' || ix.absorbed.has(n) || outside.has(n.out.id)) return null;
+  const readers = graph.nodes.filter((m) => m.inputs.some((t) => t.id === n.out.id));
+  const [pool] = readers;
+  if (readers.length !== 1 || !pool || (pool.op !== 'maxpool' && pool.op !== 'avgpool')) return null;
+  if (pool.inputs[0]?.id !== n.out.id || ix.absorbed.has(pool) || !windowsApart(chainPool(pool).shape)) return null;
+  const s = convShapeOf(n);
+  const splits = unsummedForwardSplits(gpu, s);
+  if (splits === 0) return null;
+  const { oh, ow } = conv2dGeometry(s);
+  const layout = { splits, channels: s.k, plane: oh * ow, length: s.n * s.k * oh * ow };
+  return { conv: n as NodeOf<'conv2d'>, parts: graph.tensor([splits * layout.length], 'temp'), layout };
+}
+
+/** The conv's forward as its split pass alone, its partials into cp.parts (Y is its pooling's to write). */
+export function convPartsStep(gpu: Gpu, cp: ConvParts): FusedStep {
+  const [x, w] = cp.conv.inputs;
+  if (!x || !w) throw new Error(`${named(cp.conv)}: a conv needs its input and weights`);
+  const s = convShapeOf(cp.conv);
+  return {
+    reads: [...cp.conv.inputs, ...cp.conv.state],
+    writes: [cp.parts],
+    scratch: [],
+    emit: (buf) =>
+      conv2dForward(gpu, { x: buf(x), w: buf(w), y: gpu.dummy, parts: buf(cp.parts) }, s, cp.conv.attrs.act, {
+        unsummed: true,
+      }),
+  };
+}
+
+/**
+ * The pooling (with the dropout fusion `f` gives, or plain) that sums its conv's partials: writes the
+ * conv's Y, the pooled (dropped) output and, for max pooling, the argmax it returns to keep.
+ */
+export function poolPartsStep(
+  gpu: Gpu,
+  graph: Graph,
+  o: { pool: PoolNode; f: ForwardFusion | undefined; cp: ConvParts; counter: GPUBuffer },
+): FusedStep & { saved: Tensor[] } {
+  const { pool, cp } = o;
+  const saved = pool.op === 'maxpool' ? [graph.tensor(pool.out.shape, 'temp', 'u32')] : [];
+  const d = o.f?.dropout;
+  const out = (d ?? pool).out;
+  const b = cp.conv.inputs[2];
+  const chain = { pool: chainPool(pool), act: cp.conv.attrs.act, parts: cp.layout };
+  return {
+    reads: [cp.parts, ...(b ? [b] : [])],
+    writes: [cp.conv.out, out, ...saved],
+    scratch: [],
+    saved,
+    emit: (buf) => {
+      const io = { parts: buf(cp.parts), bias: b && buf(b), counter: o.counter, y: buf(cp.conv.out), pooled: buf(out) };
+      const dropout = d ? { rate: d.attrs.rate, seed: d.attrs.seed } : undefined;
+      return poolForwardParts(gpu, { ...io, argmax: saved[0] && buf(saved[0]) }, { ...chain, dropout });
+    },
+  };
 }

@@ -164,9 +164,25 @@ function ioFor(p: Planning, n: Node, buf: (t: Tensor) => BufferRef): ForwardIO {
 /** 2. The forward nodes in order; a view's output shares its input's storage and runs nothing. */
 function forwardSteps(p: Planning): Step[] {
   const steps: Step[] = [];
+  // Convs whose pooling sums their forward partials (fused.convParts), by their output; none unfused.
+  const summed = new Map<number, fused.ConvParts>();
+  const outside = new Set([p.o.logits.id, ...(p.o.keep ?? []).map((t) => t.id)]);
   for (const n of p.graph.nodes) {
     if (p.fusions.absorbed.has(n)) continue; // a fused kernel (a pooling's, dropout's or batchnorm's) wrote its output
     const f = p.fusions.forward.get(n);
+    const cp = p.o.training && p.o.fuse !== false ? fused.convParts(p.gpu, p.graph, p.fusions, n, outside) : null;
+    const from = summed.get(n.inputs[0]?.id ?? -1);
+    if (cp) {
+      summed.set(n.out.id, cp);
+      steps.push(fused.convPartsStep(p.gpu, cp));
+      continue;
+    }
+    if (from && (n.op === 'maxpool' || n.op === 'avgpool')) {
+      const s = fused.poolPartsStep(p.gpu, p.graph, { pool: n as fuse.PoolNode, f, cp: from, counter: p.o.counter });
+      p.savedOf.set(n.out.id, s.saved);
+      steps.push(s);
+      continue;
+    }
     if (f) {
       const s = fused.forwardStep(p.gpu, p.graph, f, p.o.counter);
       p.savedOf.set(n.out.id, s.saved);

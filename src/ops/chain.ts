@@ -41,7 +41,7 @@ export interface BackwardChain {
 
 /**
  * A conv's dX left as its split-K partial sums, `splits` (2 to 16: one reduce_splits thread an
- * output) of `length` floats, over `channels` planes of `plane` values (shaders/chain.wgsl dy_at).
+ * output) of `length` floats, over `channels` planes of `plane` values (shaders/chain.wgsl src_at).
  */
 export interface DyParts {
   splits: number;
@@ -114,6 +114,58 @@ export function poolDropoutForward(
         bytesWritten: f32Bytes((pool.kind === 'max' ? 2 : 1) * count),
         perThread: perThread(count, workgroups),
         loads: s.kh * s.kw,
+      }),
+    }),
+  ];
+}
+
+/**
+ * A conv's output and its pooling (and dropout) in one pass from the conv's unsummed forward partials
+ * (conv2dForward `unsummed`): y = act(Σ parts + bias), written whole, then pooled = dropout(pool(y)), as
+ * the conv's reduce pass and poolDropoutForward (or the unfused pooling) would write them. Pooling
+ * windows apart (stride ≥ window); a thread per window, over its block of y.
+ */
+export function poolForwardParts(
+  gpu: Gpu,
+  io: { parts: BufferRef; bias?: BufferRef; counter: BufferRef; y: BufferRef; pooled: BufferRef; argmax?: BufferRef },
+  c: { pool: ChainPool; act: Act; parts: DyParts; dropout?: ChainDropout },
+): Dispatch[] {
+  checkRate(c.dropout);
+  const s = c.pool.shape;
+  const g = poolGeometry(s);
+  const count = s.n * s.c * g.oh * g.ow;
+  const inp = s.n * s.c * s.h * s.w;
+  const splits = c.parts.splits;
+  if (!windowsApart(s)) throw new FmgpuError(`a pooling of overlapping windows cannot sum its input's partials`);
+  if (splits < 2 || splits > 16 || c.parts.length !== inp || c.parts.channels !== s.c)
+    throw new FmgpuError(`a pooling sums 2 to 16 partials of its ${inp} inputs, got ${splits} of ${c.parts.length}`);
+  if (c.pool.kind === 'max' && !io.argmax) throw new FmgpuError('a fused max pooling needs its argmax buffer');
+  const workgroups = gpu.spread(count);
+  const name = ['sum', c.act.kind === 'linear' ? '' : actName(c.act), `${c.pool.kind}pool`, c.dropout ? 'dropout' : '']
+    .filter(Boolean)
+    .join('+');
+  return [
+    gpu.kernel({
+      shader: 'chain',
+      entry: 'pool_forward_parts',
+      constants: {
+        POOL: POOL_CODES[c.pool.kind],
+        DROPOUT: c.dropout ? 1 : 0,
+        SRC_SPLITS: splits,
+        HAS_BIAS: io.bias ? 1 : 0,
+        ...actConstants(c.act),
+      },
+      params: chainParams(count, c.pool, c.dropout, c.parts),
+      bindings: [io.parts, io.counter, io.pooled, io.argmax ?? gpu.dummy, null, io.y, io.bias ?? gpu.dummy2],
+      workgroups,
+      label: `chain.${name} forward ${windowDesc(s)}${c.dropout ? ` p=${c.dropout.rate}` : ''} + ${splits} splits`,
+      // Per window: its block's partials (independent loads), then y and the pooled value written.
+      work: streamWork({
+        flops: inp * (splits + 2) + count * 2,
+        bytesRead: f32Bytes(splits * inp, s.c),
+        bytesWritten: f32Bytes(inp + (c.pool.kind === 'max' ? 2 : 1) * count),
+        perThread: perThread(count, workgroups),
+        loads: splits * Math.ceil(inp / count),
       }),
     }),
   ];

@@ -25,6 +25,7 @@ import {
   inputPartsLength,
   inputPlan,
   laneTarget,
+  unsummedForwardSplits,
   unsummedInputSplits,
   weightPartsLayout,
   weightPartsLength,
@@ -45,6 +46,7 @@ export {
   forwardPartsLength,
   forwardPools,
   inputPartsLength,
+  unsummedForwardSplits,
   unsummedInputSplits,
   weightPartsLayout,
   weightPartsLength,
@@ -105,17 +107,21 @@ export interface ConvPoolOut {
  * y = act(conv(x, w) + b). x [N,C,H,W], w [K,C,KH,KW], b [K] (optional), y [N,K,OH,OW] (overwritten).
  * One dispatch, or two when K is split (then `parts` holds forwardPartsLength floats). With `pool`
  * (where forwardPools allows), the same dispatch also pools y 2×2 (and drops out) into pool.pooled.
+ * With `unsummed` (unsummedForwardSplits > 0) only the split pass: its partials in `parts` are for a
+ * reader to sum, bias and activate (src/ops/chain.ts poolForwardParts), and y is not written.
  */
 export function conv2dForward(
   gpu: Gpu,
   io: { x: BufferRef; w: BufferRef; b?: BufferRef; y: BufferRef; parts?: BufferRef; pool?: ConvPoolOut },
   s: Conv2dShape,
   act?: Act,
-  o: ConvOptions = {},
+  o: ConvOptions & { unsummed?: boolean } = {},
 ): Dispatch[] {
   const g = conv2dGeometry(s);
   const [cols, inner] = [s.n * g.oh * g.ow, s.c * s.kh * s.kw];
   const pool = io.pool;
+  if (o.unsummed && (pool || unsummedForwardSplits(gpu, s) === 0))
+    throw new ShapeError(`conv2d forward ${describe(s)} cannot leave its sum split`);
   if (pool && !forwardPools(gpu, s))
     throw new ShapeError(`conv2d forward ${describe(s)} cannot pool 2x2 in its epilogue on this adapter`);
   checkRate(pool?.dropout);
@@ -149,6 +155,7 @@ export function conv2dForward(
     inputs: [io.x, io.w],
     outputs: [io.b ?? gpu.dummy, io.y, ...poolOut],
     parts: needParts(p, io.parts, label, p.splits * len),
+    unsummed: o.unsummed,
     workgroups: grid(p.rowTiles * p.colTiles),
     label,
     work,

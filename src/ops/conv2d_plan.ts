@@ -99,12 +99,23 @@ export function inputPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}):
 /**
  * The split of dX that a reader may sum on its way instead of the reduce_splits pass (conv2dBackwardInput
  * with `unsummed`: dx then holds splits · N·C·H·W partials, [split][c][n·H·W + position]): 2 to 16
- * (reduce_splits' one-thread order, which shaders/chain.wgsl dy_at repeats) on the tiled kernels of a
+ * (reduce_splits' one-thread order, which shaders/chain.wgsl src_at repeats) on the tiled kernels of a
  * stride-1 conv; else 0.
  */
 export function unsummedInputSplits(gpu: Gpu, s: Conv2dShape): number {
   if (gpu.lanes > 0 || s.strideH !== 1 || s.strideW !== 1) return 0;
   const { splits } = inputPlan(gpu, s, {});
+  return splits >= 2 && splits <= 16 ? splits : 0;
+}
+
+/**
+ * The split of the forward that a reader may sum on its way instead of the reduce_splits pass
+ * (conv2dForward with `unsummed`: the parts then hold splits · K·N·OH·OW partials, [split][k][n·OH·OW +
+ * position], as dX's): 2 to 16 on the tiled kernels; else 0.
+ */
+export function unsummedForwardSplits(gpu: Gpu, s: Conv2dShape): number {
+  if (gpu.lanes > 0) return 0;
+  const { splits } = forwardPlan(gpu, s, {});
   return splits >= 2 && splits <= 16 ? splits : 0;
 }
 

@@ -7,7 +7,7 @@ import { ceilDiv, grid } from '../../src/gpu/runtime.ts';
 import { batchnormBackward, batchnormForward } from '../../src/ops/batchnorm.ts';
 import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, type Conv2dShape } from '../../src/ops/conv2d.ts';
 import { dropoutBackward, dropoutForward } from '../../src/ops/dropout.ts';
-import { backwardChain, poolDropoutForward } from '../../src/ops/chain.ts';
+import { backwardChain, poolDropoutForward, poolForwardParts } from '../../src/ops/chain.ts';
 import { accumulate, activationBackward, activationForward, add, copy, fill } from '../../src/ops/elementwise.ts';
 import { matmul } from '../../src/ops/matmul.ts';
 import { adamUpdate, advanceCounter, sgdUpdate } from '../../src/ops/optimizer.ts';
@@ -197,6 +197,26 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
     'dropoutBackward',
     { count: 10 },
     (g) => dropoutBackward(g, { dy: b, counter: b, dx: b }, { count: 10, rate: 0.5, seed: 1 }),
+  ],
+  [
+    'poolForwardParts',
+    { ...POOL2, splits: 8 },
+    (g) =>
+      poolForwardParts(
+        g,
+        { parts: b, bias: b, counter: b, y: b, pooled: b, argmax: b },
+        {
+          pool: { kind: 'max', shape: POOL2 },
+          act: { kind: 'relu' },
+          dropout: dropped,
+          parts: {
+            splits: 8,
+            channels: POOL2.c,
+            plane: POOL2.h * POOL2.w,
+            length: POOL2.n * POOL2.c * POOL2.h * POOL2.w,
+          },
+        },
+      ),
   ],
   [
     'poolDropoutForward',
