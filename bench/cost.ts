@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { parseNet } from '../dsl/index.ts';
 import { refit, type Sample } from '../src/gpu/calibrate.ts';
 import { predictStep, withAccumulators, type Described, type StepCost } from '../src/gpu/cost.ts';
-import type { DeviceProfile } from '../src/gpu/profile.ts';
+import { profileLimits, type DeviceProfile } from '../src/gpu/profile.ts';
 import { benchArgs } from './common.ts';
 import { loadProfile, planTrainStep, predictedLine } from './cost-plan.ts';
 import { trainFusionLines } from '../src/train/step-plan.ts';
@@ -140,12 +140,7 @@ async function main(): Promise<void> {
   if (!['described', 'registers', 'indexed'].includes(acc))
     throw new Error(`--accumulators ${acc}: expected registers or indexed`);
   // The stand-in device is the profile's: its limits, and its units for the GEMM tiles and splits.
-  const limits = {
-    units: profile.v.units,
-    maxBufferSize: profile.v.maxBufferSize,
-    maxStorageBufferBindingSize: profile.v.maxStorageBufferBindingSize,
-    maxComputeWorkgroupsPerDimension: profile.v.maxComputeWorkgroupsPerDimension,
-  };
+  const limits = profileLimits(profile);
   const steps = new Map<number, Described[]>();
   const costs = batches.map((batch) => {
     const planned: Described[] = planTrainStep(ir, batch, limits);

@@ -17,16 +17,23 @@
 //   backward_sums then backward: each slice's Σg and Σg·xhat into partial[(c·S + s)·2 ..]; then every
 //     workgroup of c sums the S pairs in a fixed tree and writes dx for its slice; slice 0 writes dgamma
 //     and dbeta. Fixed orders throughout: deterministic.
+//   forward_train_pool: forward_train with the pooling that reads its output in the same pass, windows
+//     apart (stride ≥ window; P.h × P.w = HW pooled to P.oh × P.ow, window P.kh × P.kw, stride P.sh ×
+//     P.sw, pads P.pad_top, P.pad_left), workgroup (s, c) over P.windows of channel c's windows: y as
+//     forward_train writes it, and pooled (argmax for max pooling, POOL 1; average, POOL 2) as the
+//     pooling kernels would from y. Without pooling the pool fields are 1 × HW, unread.
 //   forward_infer: one thread per element, 64 per workgroup, 2-D grid (grid() in runtime.ts).
 // Bindings (WGSL lets entry points that never share a variable reuse a binding number):
 //   forward: 1 x, 2 gamma, 3 beta, 4 runMean, 5 runVar (read in infer, updated in train), 6 y,
-//     7 saveMean, 8 saveInvStd (written), 9 partial. stats binds 1 and 9 only.
+//     7 saveMean, 8 saveInvStd (written), 9 partial. stats binds 1 and 9 only; forward_train_pool also
+//     11 pooled and 12 argmax (u32, max pooling).
 //   backward: 1 x, 2 gamma, 3 beta, 4 dy, 5 saveMean, 6 saveInvStd, 7 dx (+= when P.accumulate ≠ 0),
 //     8 dgamma, 9 partial, 10 dbeta. backward_sums binds 1–6 and 9.
 
 struct Params {
   n: u32, c: u32, hw: u32, eps: f32, momentum: f32, accumulate: u32,
   slices: u32, len: u32, tree: u32,
+  h: u32, w: u32, oh: u32, ow: u32, kh: u32, kw: u32, sh: u32, sw: u32, pad_top: u32, pad_left: u32, windows: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -46,6 +53,10 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(10) var<storage, read_write> dbeta: array<f32>;
+// forward_train_pool only.
+@group(0) @binding(11) var<storage, read_write> pooled: array<f32>;
+@group(0) @binding(12) var<storage, read_write> argmax: array<u32>;
+override POOL: u32 = 1u;
 
 const WG = 256u;
 var<workgroup> red_a: array<f32, 256>;
@@ -123,10 +134,10 @@ fn stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u
   }
 }
 
-@compute @workgroup_size(256)
-fn forward_train(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let s = wg.x;
-  let c = wg.y;
+// Channel c's batch mean and 1/sqrt(var + eps), from the stats pass's S partials combined in the fixed
+// tree (every workgroup of c gets the same bits); workgroup (0, c)'s thread 0 writes the saved and
+// running statistics.
+fn channel_stats(s: u32, c: u32, t: u32) -> vec2<f32> {
   red_a[t] = 0.0;
   red_b[t] = 0.0;
   red_c[t] = 0.0;
@@ -146,12 +157,58 @@ fn forward_train(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
     run_mean[c] = P.momentum * run_mean[c] + (1.0 - P.momentum) * mean;
     run_var[c] = P.momentum * run_var[c] + (1.0 - P.momentum) * variance;
   }
-  let g = gamma[c] * invstd;
+  return vec2<f32>(mean, invstd);
+}
+
+@compute @workgroup_size(256)
+fn forward_train(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let s = wg.x;
+  let c = wg.y;
+  let st = channel_stats(s, c, t);
+  let g = gamma[c] * st.y;
   let b = beta[c];
   let r = slice(s);
   for (var j = r.x + t; j < r.y; j += WG) {
     let i = at(c, j);
-    y[i] = act((x[i] - mean) * g + b);
+    y[i] = act((x[i] - st.x) * g + b);
+  }
+}
+
+// forward_train_pool's normalisation of the current channel (set before pool_block makes its cells).
+var<private> cell_mean: f32;
+var<private> cell_scale: f32;
+var<private> cell_shift: f32;
+
+// Element i normalised and activated as forward_train computes it, written to y (lib/pool_block.wgsl).
+fn block_cell(i: u32) -> f32 {
+  let v = act((x[i] - cell_mean) * cell_scale + cell_shift);
+  y[i] = v;
+  return v;
+}
+
+// forward_train with the pooling after its activation (windows apart: lib/pool_block.wgsl) in the same
+// pass: workgroup (s, c) takes windows [s·P.windows, (s + 1)·P.windows) of channel c's N·OH·OW, each
+// thread a window at a time, writing its block of y and the pooled value (and argmax for max pooling,
+// iy·W + ix within the plane) at (n·C + c)·OH·OW + oy·OW + ox: bit for bit forward_train, then the pooling.
+@compute @workgroup_size(256)
+fn forward_train_pool(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let s = wg.x;
+  let c = wg.y;
+  let st = channel_stats(s, c, t);
+  cell_mean = st.x;
+  cell_scale = gamma[c] * st.y;
+  cell_shift = beta[c];
+  let ohw = P.oh * P.ow;
+  let lo = s * P.windows;
+  let hi = min(lo + P.windows, P.n * ohw);
+  for (var o = lo + t; o < hi; o += WG) {
+    let n = o / ohw;
+    let q = o - n * ohw;
+    let oy = q / P.ow;
+    let m = pool_block((n * P.c + c) * P.hw, oy, q - oy * P.ow);
+    let po = (n * P.c + c) * ohw + q;
+    pooled[po] = m.value;
+    if (POOL == 1u) { argmax[po] = m.arg; }
   }
 }
 

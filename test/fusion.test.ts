@@ -369,9 +369,21 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
   it("batchnorm + activation: act' folded, or left to the pooling chain it heads; never past a residual", () => {
     expect(list(BN_ACT).filter((l) => l.includes('batchnorm'))).toEqual([
       'both ways bn1 batchnorm + act1 activation: batchnorm+relu',
-      'forward   bn2 batchnorm + act2 activation: batchnorm+leaky(0.1)',
+      'forward   bn2 batchnorm + act2 activation + pool1 maxpool: batchnorm+leaky(0.1)+maxpool',
       'both ways res1.bn1 batchnorm + res1.act1 activation: batchnorm+relu',
     ]);
+    // An adapter that binds too few storage buffers for the pooled pass: the pooling runs on its own.
+    const b = graphOf(BN_ACT);
+    const few = findFusions(b.graph, { training: true, logits: b.logits, bnPools: false }).map(describeFusion);
+    expect(few).toContain('forward   bn2 batchnorm + act2 activation: batchnorm+leaky(0.1)');
+    // Nor with a dropout after the pooling (that pooling's own forward fusion), nor overlapping windows.
+    for (const after of ['pool 2\ndropout 0.3', 'pool 3 stride=2']) {
+      const src = `input 8x8x1\nconv 4 3x3 same bias=false\nbatchnorm\nrelu\n${after}\ndense 10 softmax`;
+      expect(
+        list(src).filter((l) => l.includes('batchnorm')),
+        after,
+      ).toEqual(['forward   bn1 batchnorm + act1 activation: batchnorm+relu']);
+    }
   });
 
   it('none at inference (dropout is the identity there)', () => {
@@ -537,9 +549,14 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const unfused = await train(src, false, 4);
     expect(fused.fusions).toBeGreaterThan(0);
     expect(unfused.fusions).toBe(0);
-    // The small model's conv pools and drops out in its own epilogue: that kernel is in the comparison.
+    // The small model's conv pools and drops out in its own epilogue: that kernel is in the comparison;
+    // so is bn2's pass with its leaky relu and pooling.
     if (_name === 'the small model')
       expect(fused.forward.filter((l) => l.includes(' + maxpool 2x2 + dropout p=0.1'))).toHaveLength(1);
+    if (src === BN_ACT) {
+      expect(fused.forward.filter((l) => l.endsWith(' + leaky(0.1) + maxpool 2x2/2x2'))).toHaveLength(1);
+      expect(fused.forward.filter((l) => l.startsWith('pool.'))).toEqual([]);
+    }
     for (const [name, t] of unfused.weights) expect(fused.weights.get(name)?.data, name).toEqual(t.data);
     // And training moved them: the comparison is not of initial values.
     const before = new ParamStore(gpu(), graphOf(src).params);

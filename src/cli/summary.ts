@@ -3,7 +3,7 @@
 // chains of ops the planner runs as one kernel in a training step. No GPU is used.
 import { parseNet, summarize, type ModelIR } from '../../dsl/index.ts';
 import { predictStep } from '../gpu/cost.ts';
-import type { DeviceProfile } from '../gpu/profile.ts';
+import { profileLimits, type DeviceProfile } from '../gpu/profile.ts';
 import { installGlobals } from '../node/gpu.ts';
 import { loadProfile, profileNames } from '../node/profiles.ts';
 import { planTrainStep, trainFusionLines } from '../train/step-plan.ts';
@@ -43,7 +43,7 @@ export function summary(args: readonly string[], out: Out): number {
 /** `Cost model, h100: 34,290 training images/s at batch 64, 53 dispatches a step (a prediction, …)`. */
 function costLine(ir: ModelIR, profile: DeviceProfile, batch: number): string {
   installGlobals(); // GPUBufferUsage, which planning reads
-  const cost = predictStep(planTrainStep(ir, batch, { units: profile.v.units }), batch, profile);
+  const cost = predictStep(planTrainStep(ir, batch, profileLimits(profile)), batch, profile);
   const images = Math.round(cost.imagesPerSecond).toLocaleString('en-US');
   return (
     `Cost model, ${profile.name}: ${images} training images/s at batch ${batch}, ` +

@@ -15,13 +15,17 @@ import { Gpu, type AdapterReport } from './runtime.ts';
  */
 export type DryLimits = Pick<
   GPUSupportedLimits,
-  'maxBufferSize' | 'maxStorageBufferBindingSize' | 'maxComputeWorkgroupsPerDimension'
+  | 'maxBufferSize'
+  | 'maxStorageBufferBindingSize'
+  | 'maxComputeWorkgroupsPerDimension'
+  | 'maxStorageBuffersPerShaderStage'
 > & { units?: number };
 
 const DEFAULT_LIMITS: DryLimits = {
   maxBufferSize: 268435456,
   maxStorageBufferBindingSize: 134217728,
   maxComputeWorkgroupsPerDimension: 65535,
+  maxStorageBuffersPerShaderStage: 8,
 };
 
 const nothing = (): void => undefined;

@@ -26,6 +26,7 @@ export const PROFILE_KEYS = {
   maxBufferSize: 'limit: largest buffer, bytes',
   maxStorageBufferBindingSize: 'limit: largest storage binding, bytes',
   maxComputeWorkgroupsPerDimension: 'limit: workgroups per dispatch dimension',
+  maxStorageBuffersPerShaderStage: 'limit: storage buffers one kernel binds',
 } as const;
 
 export type ProfileKey = keyof typeof PROFILE_KEYS;
@@ -75,6 +76,16 @@ export function parseProfile(raw: unknown, where: string): DeviceProfile {
     v[key] = e.value;
   }
   return { name: o.name, device: o.device, v, json: o as ProfileJson };
+}
+
+/** What a stand-in device of this profile is told (src/gpu/dry.ts DryLimits): its units and its limits. */
+export function profileLimits(p: DeviceProfile) {
+  const { units, maxBufferSize, maxStorageBufferBindingSize, maxComputeWorkgroupsPerDimension } = p.v;
+  const { maxStorageBuffersPerShaderStage } = p.v;
+  return {
+    ...{ units, maxBufferSize, maxStorageBufferBindingSize },
+    ...{ maxComputeWorkgroupsPerDimension, maxStorageBuffersPerShaderStage },
+  };
 }
 
 /** The profile with some values replaced, each with its new source. */

@@ -56,7 +56,7 @@ const SHADERS = {
   softmax_xent: [softmaxXent],
   dropout: [stride, random, dropout],
   chain: [stride, random, activation, poolWindow, poolReduce, poolBlock, chain],
-  batchnorm: [activation, batchnorm],
+  batchnorm: [activation, poolWindow, poolBlock, batchnorm],
   optimizer: [stride, optimizer],
   reduce: [stride, reduce],
   grad_reduce: [gradReduce],

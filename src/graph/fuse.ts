@@ -18,7 +18,9 @@
 //             without pooling whose output only a dense layer reads runs in that layer's dX epilogue
 //             (dxChain): the dX kernel writes the chain's gradient, and the chain has no kernel of its own.
 //   batchnorm + activation (training; the activation the only reader of the batchnorm's output):
-//             forward: one pass writes act(batchnorm(x)), the batchnorm's output never exists;
+//             forward: one pass writes act(batchnorm(x)), the batchnorm's output never exists; and a
+//             pooling of windows apart that alone reads the activation (no dropout fused after it) pools
+//             in that pass too;
 //             backward: act'(z) folded into the batchnorm backward's reads (z recomputed from x), unless a
 //             chain above took the activation as its head: that chain then reads act'(·) from the
 //             activation's output (an activation whose derivative needs its input is not fused then).
@@ -28,7 +30,7 @@ import type { Act } from '../../dsl/ir.ts';
 import { actName, gradFromOutput } from '../ops/act.ts';
 import { chainName, type BackwardChain, type ChainPool, type DyParts } from '../ops/chain.ts';
 import { convShape, type Conv2dShape } from '../ops/conv2d.ts';
-import { poolShape } from '../ops/pool.ts';
+import { poolShape, windowsApart } from '../ops/pool.ts';
 import { inShapes, numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 
 export type { DyParts };
@@ -58,12 +60,17 @@ export interface BackwardFusion {
   dx?: NodeOf<'dense'>;
 }
 
-/** A batchnorm and the activation reading its output; `backward`: act' folded into its backward too. */
+/**
+ * A batchnorm and the activation reading its output; `backward`: act' folded into its backward too;
+ * `pool`: the pooling (windows apart, no dropout fused after it) that reads the activation, run in the
+ * batchnorm's own pass forward (shaders/batchnorm.wgsl forward_train_pool).
+ */
 export interface BnActFusion {
   kind: 'batchnorm';
   bn: NodeOf<'batchnorm'>;
   act: NodeOf<'activation'>;
   backward: boolean;
+  pool?: PoolNode;
 }
 
 export type Fusion = ForwardFusion | BackwardFusion | BnActFusion;
@@ -78,7 +85,15 @@ export interface FusionOptions {
    * forwardPools); left out, the graph alone decides (a listing made without an adapter).
    */
   convPools?: (conv: NodeOf<'conv2d'>) => boolean;
+  /**
+   * Whether the adapter binds the storage buffers a batchnorm's pass with its pooling needs
+   * (BN_POOL_BUFFERS); left out, the graph alone decides.
+   */
+  bnPools?: boolean;
 }
+
+/** Storage buffers shaders/batchnorm.wgsl forward_train_pool binds. */
+export const BN_POOL_BUFFERS = 11;
 
 const isPool = (n: Node): n is PoolNode => n.op === 'maxpool' || n.op === 'avgpool';
 const isHead = (n: Node): n is HeadNode => n.op === 'conv2d' || n.op === 'dense' || n.op === 'activation';
@@ -123,19 +138,32 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     const dx = below?.op === 'dense' ? (below as NodeOf<'dense'>) : undefined;
     backward.push({ kind: 'backward', head, pool, dropout, ...(dx ? { dx } : {}) });
   }
-  return [...forward, ...batchnormFusions(graph, soleReader, backward), ...backward];
+  const bn = batchnormFusions(graph, soleReader, { chains: backward, forward, pools: o.bnPools !== false });
+  return [...forward, ...bn, ...backward];
 }
 
-/** A batchnorm whose only reader is an activation; the chain heads among those read act' from its output. */
-function batchnormFusions(graph: Graph, soleReader: (t: Tensor) => Node | null, chains: Fusion[]): BnActFusion[] {
+/**
+ * A batchnorm whose only reader is an activation; the chain heads among those read act' from its output.
+ * A pooling of windows apart that alone reads the activation, with no forward fusion of its own, joins
+ * the batchnorm's pass (`pools`: the adapter binds enough buffers).
+ */
+function batchnormFusions(
+  graph: Graph,
+  soleReader: (t: Tensor) => Node | null,
+  o: { chains: Fusion[]; forward: Fusion[]; pools: boolean },
+): BnActFusion[] {
   const out: BnActFusion[] = [];
+  const fused = new Set(o.forward.flatMap((f) => (f.kind === 'forward' ? [f.pool] : [])));
   for (const bn of graph.nodes) {
     const act = soleReader(bn.out);
     if (bn.op !== 'batchnorm' || act?.op !== 'activation' || act.attrs.act.kind === 'linear') continue;
-    const chain = chains.find((c): c is BackwardFusion => c.kind === 'backward' && c.head === act);
+    const chain = o.chains.find((c): c is BackwardFusion => c.kind === 'backward' && c.head === act);
     if (chain && !gradFromOutput(act.attrs.act)) continue;
     if (chain) chain.fromOutput = true;
-    out.push({ kind: 'batchnorm', bn: bn as NodeOf<'batchnorm'>, act, backward: !chain });
+    const next = soleReader(act.out);
+    const pool = next && isPool(next) && !fused.has(next) && windowsApart(chainPool(next).shape) ? next : null;
+    const f: BnActFusion = { kind: 'batchnorm', bn: bn as NodeOf<'batchnorm'>, act, backward: !chain };
+    out.push(pool && o.pools ? { ...f, pool } : f);
   }
   return out;
 }
@@ -180,6 +208,7 @@ export function indexFusions(fusions: readonly Fusion[]): FusionIndex {
     if (f.kind === 'batchnorm') {
       ix.batchnorm.set(f.bn, f).set(f.act, f);
       ix.absorbed.add(f.act);
+      if (f.pool) ix.absorbed.add(f.pool);
       continue;
     }
     if (f.kind === 'forward') {
@@ -238,7 +267,8 @@ export const named = (n: Node): string => `${n.layer ?? '?'} ${n.op}`;
 export function describeFusion(f: Fusion): string {
   if (f.kind === 'batchnorm') {
     const way = f.backward ? 'both ways' : 'forward  ';
-    return `${way} ${named(f.bn)} + ${named(f.act)}: batchnorm+${actName(f.act.attrs.act)}`;
+    const pool = f.pool ? [` + ${named(f.pool)}`, `+${f.pool.op}`] : ['', ''];
+    return `${way} ${named(f.bn)} + ${named(f.act)}${pool[0]}: batchnorm+${actName(f.act.attrs.act)}${pool[1]}`;
   }
   if (f.kind === 'forward') {
     const nodes: Node[] = [f.head, f.pool, f.dropout].flatMap((n) => (n ? [n] : []));

@@ -1,12 +1,13 @@
 // The steps that run the fusions src/graph/fuse.ts finds, as the planner (src/graph/plan.ts) records them in
 // place of the unfused ops: the fused forwards (a pooling with its dropout, a conv pooling in its epilogue, a
 // dense layer dropping out in its epilogue), the fused backward chain, what a conv's or dense layer's dX
-// does for the chain reading it (its split-K partials left unsummed; the chain run in its epilogue), and a
-// conv whose forward partials its pooling sums (convParts).
+// does for the chain reading it (its split-K partials left unsummed; the chain run in its epilogue), a
+// conv whose forward partials its pooling sums (convParts), and a batchnorm pooling in its pass.
 import { backwardChain, poolDropoutForward, poolForwardParts, type ChainDropout, type DyParts } from '../ops/chain.ts';
 import { conv2dForward, conv2dGeometry, unsummedForwardSplits, unsummedInputSplits } from '../ops/conv2d.ts';
 import { windowsApart } from '../ops/pool.ts';
 import { DENSE, denseForward } from '../ops/dense.ts';
+import { batchnormForward, bnPartials, bnShape } from '../ops/batchnorm.ts';
 import type { Act } from '../../dsl/ir.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { inShapes, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
@@ -17,6 +18,7 @@ import {
   convShapeOf,
   named,
   type BackwardFusion,
+  type BnActFusion,
   type ForwardFusion,
   type FusionIndex,
   type PoolNode,
@@ -237,6 +239,37 @@ export function poolPartsStep(
       const io = { parts: buf(cp.parts), bias: b && buf(b), counter: o.counter, y: buf(cp.conv.out), pooled: buf(out) };
       const dropout = d ? { rate: d.attrs.rate, seed: d.attrs.seed } : undefined;
       return poolForwardParts(gpu, { ...io, argmax: saved[0] && buf(saved[0]) }, { ...chain, dropout });
+    },
+  };
+}
+
+/**
+ * A batchnorm with its activation and the pooling that reads it in one pass (BnActFusion.pool): writes
+ * the activation's output (the pooling chain's act' reads it), the pooled output, the batch statistics it
+ * returns to keep (`saved`, as the batchnorm's own forward saves them) and the argmax for max pooling.
+ */
+export function bnPoolStep(
+  gpu: Gpu,
+  graph: Graph,
+  f: BnActFusion & { pool: PoolNode },
+): FusedStep & { saved: Tensor[]; argmax: Tensor[] } {
+  const [x, gamma, beta] = f.bn.inputs;
+  const [runMean, runVar] = f.bn.state;
+  if (!x || !gamma || !beta || !runMean || !runVar) throw new Error(`${named(f.bn)}: a batchnorm needs its tensors`);
+  const s = { ...bnShape(inShapes(f.bn), f.bn.attrs, true), act: f.act.attrs.act, pool: chainPool(f.pool) };
+  const saved = [graph.tensor([s.c], 'temp'), graph.tensor([s.c], 'temp')];
+  const argmax = f.pool.op === 'maxpool' ? [graph.tensor(f.pool.out.shape, 'temp', 'u32')] : [];
+  return {
+    reads: [...f.bn.inputs, ...f.bn.state],
+    writes: [f.act.out, f.pool.out, ...saved, ...argmax],
+    scratch: [[bnPartials(gpu.units, s)]],
+    saved,
+    argmax,
+    emit: (buf, scratch) => {
+      const [saveMean, saveInvStd] = saved.map(buf);
+      const params = { x: buf(x), gamma: buf(gamma), beta: buf(beta), runMean: buf(runMean), runVar: buf(runVar) };
+      const outs = { y: buf(f.act.out), pooled: buf(f.pool.out), argmax: argmax[0] && buf(argmax[0]) };
+      return batchnormForward(gpu, { ...params, ...outs, saveMean, saveInvStd, partial: scratch[0] }, s);
     },
   };
 }

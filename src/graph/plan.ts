@@ -101,7 +101,8 @@ interface Planning {
 
 export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
   const convPools = (c: NodeOf<'conv2d'>): boolean => forwardPools(gpu, fuse.convShapeOf(c));
-  const fusions = o.fuse === false ? [] : fuse.findFusions(graph, { ...o, convPools });
+  const bnPools = (gpu.limits.maxStorageBuffersPerShaderStage ?? 8) >= fuse.BN_POOL_BUFFERS;
+  const fusions = o.fuse === false ? [] : fuse.findFusions(graph, { ...o, convPools, bnPools });
   const p: Planning = { gpu, graph, o, root: new Map(), savedOf: new Map(), fusions: fuse.indexFusions(fusions) };
   const needsGrad = gradientsNeeded(graph, o);
   const grads = new Map<number, Tensor>();
@@ -175,6 +176,14 @@ function forwardSteps(p: Planning): Step[] {
     if (cp) {
       summed.set(n.out.id, cp);
       steps.push(fused.convPartsStep(p.gpu, cp));
+      continue;
+    }
+    const bn = p.fusions.batchnorm.get(n);
+    if (bn?.bn === n && bn.pool) {
+      const s = fused.bnPoolStep(p.gpu, p.graph, { ...bn, pool: bn.pool });
+      for (const t of [n.out, bn.act.out]) p.savedOf.set(t.id, s.saved);
+      p.savedOf.set(bn.pool.out.id, s.argmax);
+      steps.push(s);
       continue;
     }
     if (from && (n.op === 'maxpool' || n.op === 'avgpool')) {

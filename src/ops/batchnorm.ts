@@ -10,6 +10,8 @@ import { actConstants, actName } from './act.ts';
 import { batched, numel } from './geometry.ts';
 import type { KernelOp, Shapes } from './op.ts';
 import { mustAt } from '../util/must.ts';
+import type { ChainPool } from './chain.ts';
+import { poolGeometry, windowsApart } from './pool.ts';
 
 export interface BatchnormShape {
   n: number;
@@ -32,6 +34,11 @@ export interface BatchnormShape {
   act?: Act;
   /** Slices per channel (tests force several); bnSlices picks them for the adapter when absent. */
   slices?: number;
+  /**
+   * Training with a fused activation: the pooling that reads its output (windows apart), in the same
+   * pass (the planner's choice, src/graph/fuse.ts); its shape's input is the batchnorm's output.
+   */
+  pool?: ChainPool;
 }
 
 export interface BatchnormForwardIo {
@@ -49,6 +56,9 @@ export interface BatchnormForwardIo {
   saveInvStd?: BufferRef;
   /** Training: at least partialSize(…) floats for the per-slice statistics (bnPartials). */
   partial?: BufferRef;
+  /** With a fused pooling (BatchnormShape.pool): its output, and its argmax for max pooling (u32). */
+  pooled?: BufferRef;
+  argmax?: BufferRef;
 }
 
 export interface BatchnormBackwardIo {
@@ -103,7 +113,20 @@ function params(s: BatchnormShape, units: number) {
     slices,
     len,
     tree: 2 ** Math.ceil(Math.log2(slices)),
+    ...poolParams(s, slices),
   };
+}
+
+/** The pooling's window in the uniform (forward_train_pool), and its windows per slice; 1 × HW without one. */
+function poolParams(s: BatchnormShape, slices: number) {
+  const p = s.pool?.shape;
+  if (!p) return { h: 1, w: s.hw, oh: 1, ow: s.hw, kh: 1, kw: 1, sh: 1, sw: 1, padTop: 0, padLeft: 0, windows: 0 };
+  if (p.n !== s.n || p.c !== s.c || p.h * p.w !== s.hw || !windowsApart(p))
+    throw new ShapeError(`batchnorm ${desc(s)} cannot pool ${p.n}x${p.c}x${p.h}x${p.w} windows apart in its pass`);
+  const g = poolGeometry(p);
+  const [sh, sw, kh, kw] = [p.strideH, p.strideW, p.kh, p.kw];
+  const windows = Math.ceil((s.n * g.oh * g.ow) / slices);
+  return { h: p.h, w: p.w, oh: g.oh, ow: g.ow, kh, kw, sh, sw, padTop: g.padTop, padLeft: g.padLeft, windows };
 }
 
 const desc = (s: BatchnormShape): string =>
@@ -153,24 +176,54 @@ function trainForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Disp
       label: `batchnorm stats ${desc(s)} ${p.slices} slices`,
       work: withBytes(sliced(s, gpu.units, { passes: 2, trees: 2, combine: false }), count, 1, 0, 0, partials),
     }),
-    gpu.kernel({
-      shader: 'batchnorm',
-      entry: 'forward_train',
-      constants: actConstants(s.act),
-      params: p,
-      bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, io.saveMean, io.saveInvStd, io.partial],
-      workgroups,
-      label: `batchnorm train ${desc(s)}`,
-      work: withBytes(
-        sliced(s, gpu.units, { passes: 1, trees: 0, combine: true }),
-        count,
-        1,
-        1,
-        partials + 4 * s.c,
-        4 * s.c,
-      ),
-    }),
+    s.pool
+      ? pooledForward(gpu, io, s, p)
+      : gpu.kernel({
+          shader: 'batchnorm',
+          entry: 'forward_train',
+          constants: actConstants(s.act),
+          params: p,
+          bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, io.saveMean, io.saveInvStd, io.partial],
+          workgroups,
+          label: `batchnorm train ${desc(s)}`,
+          work: withBytes(
+            sliced(s, gpu.units, { passes: 1, trees: 0, combine: true }),
+            count,
+            1,
+            1,
+            partials + 4 * s.c,
+            4 * s.c,
+          ),
+        }),
   ];
+}
+
+/** forward_train_pool: the normalisation, its activation and the pooling that reads it, in one pass. */
+function pooledForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape, p: ReturnType<typeof params>): Dispatch {
+  const { pool } = s;
+  const { saveMean, saveInvStd, partial } = io;
+  if (!saveMean || !saveInvStd || !partial) throw new ShapeError('batchnorm training forward needs its saved buffers');
+  if (!pool || !io.pooled || (pool.kind === 'max' && !io.argmax))
+    throw new ShapeError(`batchnorm ${desc(s)} with a pooling needs its pooled output (and argmax for max pooling)`);
+  const count = s.n * s.c * s.hw;
+  const out = s.n * s.c * p.oh * p.ow;
+  const window = `${pool.kind}pool ${pool.shape.kh}x${pool.shape.kw}/${pool.shape.strideH}x${pool.shape.strideW}`;
+  const io2 = [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, saveMean, saveInvStd, partial];
+  const work = sliced(s, gpu.units, { passes: 1, trees: 0, combine: true });
+  return gpu.kernel({
+    shader: 'batchnorm',
+    entry: 'forward_train_pool',
+    constants: { ...actConstants(s.act), POOL: pool.kind === 'max' ? 1 : 2 },
+    params: p,
+    bindings: [...io2, null, io.pooled, io.argmax ?? gpu.dummy],
+    workgroups: [p.slices, s.c],
+    label: `batchnorm train ${desc(s)} + ${window}`,
+    // A thread a window: its block's cells in one chain of loads.
+    work: {
+      ...withBytes(work, count, 1, 1, 3 * s.c * p.slices + 4 * s.c, 4 * s.c + (pool.kind === 'max' ? 2 : 1) * out),
+      shape: { kind: 'chain', depth: Math.ceil(p.windows / WG) * (count / out) + 1, barriers: treeBarriers(p.tree) },
+    },
+  });
 }
 
 export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Dispatch[] {
@@ -246,7 +299,8 @@ export interface BatchnormAttrs {
   act?: Act;
 }
 
-function bnShape([x]: Shapes, a: BatchnormAttrs, training: boolean): BatchnormShape {
+/** The batchnorm shape of a node's input shapes and attributes. */
+export function bnShape([x]: Shapes, a: BatchnormAttrs, training: boolean): BatchnormShape {
   const [n, c, ...spatial] = batched(x, 'batchnorm input');
   return { n, c, hw: numel(spatial), eps: a.eps, momentum: a.momentum, training, act: a.act };
 }

@@ -80,6 +80,8 @@ const dropped = { rate: 0.5, seed: 1 };
 const POOL: PoolShape = { n: 2, c: 3, h: 6, w: 6, kh: 3, kw: 3, strideH: 2, strideW: 2, padding: 'same' };
 /** Windows that do not overlap: the chain's one-thread-a-window entry. */
 const POOL2: PoolShape = { ...POOL, kh: 2, kw: 2 };
+/** A batchnorm's 4×4 output pooled 2×2 in its own pass. */
+const POOL_BN: PoolShape = { ...POOL2, h: 4, w: 4, padding: 'valid' };
 const b = {} as GPUBuffer;
 const data: GpuDataset = { images: b, labels: b, n: 100, h: 28, w: 28, release: () => undefined };
 const bnIo = { x: b, gamma: b, beta: b, runMean: b, runVar: b, y: b, saveMean: b, saveInvStd: b, partial: b };
@@ -265,6 +267,16 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
     'batchnormForward',
     { n: 2, c: 3, hw: 4 },
     (g) => batchnormForward(g, bnIo, { n: 2, c: 3, hw: 4, training: true, act: { kind: 'relu' } }),
+  ],
+  [
+    'batchnormForward',
+    { n: 2, c: 3, hw: 16, pool: '2x2' },
+    (g) =>
+      batchnormForward(
+        g,
+        { ...bnIo, pooled: b, argmax: b },
+        { n: 2, c: 3, hw: 16, training: true, act: { kind: 'relu' }, pool: { kind: 'max', shape: POOL_BN } },
+      ),
   ],
   [
     'batchnormBackward',

@@ -1,0 +1,133 @@
+// The batch normalisation's training pass with its activation and the pooling that reads it in one pass
+// (shaders/batchnorm.wgsl forward_train_pool, src/ops/batchnorm.ts with `pool`): bit for bit the unfused
+// kernels one after another (forward_train, then the max or average pooling), and against the CPU
+// references (batchnorm, activation, pooling), over several slices a channel and windows no slice aligns with.
+import { describe, expect, it } from 'vitest';
+import type { Act } from '../dsl/ir.ts';
+import { useGpu, f32 } from './helpers/gpu.ts';
+import { expectAllclose } from './helpers/allclose.ts';
+import { batchnormForward, bnPartials, type BatchnormShape } from '../src/ops/batchnorm.ts';
+import { batchnormForwardRef } from '../src/ops/batchnorm.ref.ts';
+import { actRef } from '../src/ops/act.ref.ts';
+import type { PoolKind } from '../src/ops/chain.ts';
+import { avgPoolForward, maxPoolForward, poolGeometry, type PoolShape } from '../src/ops/pool.ts';
+import { avgPoolForwardRef, maxPoolForwardRef } from '../src/ops/pool.ref.ts';
+import { Rng } from '../src/util/rng.ts';
+
+interface Case {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  pool: { kind: PoolKind; k: number; stride: number; padding: 'valid' | 'same' };
+  act: Act;
+  slices?: number;
+}
+
+const CASES: [string, Case][] = [
+  [
+    'max 2x2 over 8x8, relu',
+    { n: 4, c: 3, h: 8, w: 8, pool: { kind: 'max', k: 2, stride: 2, padding: 'valid' }, act: { kind: 'relu' } },
+  ],
+  // 7x7: the last row and column in no window, written all the same; 3 slices no window lines up with.
+  [
+    'max 2x2 over 7x7 (a row and column in no window), relu, 3 slices',
+    {
+      n: 5,
+      c: 2,
+      h: 7,
+      w: 7,
+      pool: { kind: 'max', k: 2, stride: 2, padding: 'valid' },
+      act: { kind: 'relu' },
+      slices: 3,
+    },
+  ],
+  [
+    'avg 3x3 stride 3 same over 10x8, tanh, 2 slices',
+    {
+      n: 3,
+      c: 4,
+      h: 10,
+      w: 8,
+      pool: { kind: 'avg', k: 3, stride: 3, padding: 'same' },
+      act: { kind: 'tanh' },
+      slices: 2,
+    },
+  ],
+];
+
+describe('batchnorm + activation + pooling in one pass (GPU vs the unfused kernels and CPU references)', () => {
+  const gpu = useGpu();
+
+  it.each(CASES)('%s', async (_name, c) => {
+    const g = gpu();
+    const hw = c.h * c.w;
+    const shape: PoolShape = {
+      ...{ n: c.n, c: c.c, h: c.h, w: c.w, kh: c.pool.k, kw: c.pool.k },
+      ...{ strideH: c.pool.stride, strideW: c.pool.stride, padding: c.pool.padding },
+    };
+    const pool = { kind: c.pool.kind, shape };
+    const s: BatchnormShape = { n: c.n, c: c.c, hw, training: true, act: c.act, slices: c.slices };
+    const { oh, ow } = poolGeometry(shape);
+    const [count, outs] = [c.n * c.c * hw, c.n * c.c * oh * ow];
+    const rng = new Rng(13);
+    const x = rng.floats(count, -2, 2);
+    const [gamma, beta] = [rng.floats(c.c, 0.5, 1.5), rng.floats(c.c, -0.5, 0.5)];
+    const [runMean, runVar] = [rng.floats(c.c, -0.1, 0.1), rng.floats(c.c, 0.9, 1.1)];
+    const nan = (k: number): GPUBuffer => g.upload(new Float32Array(k).fill(Number.NaN));
+    const make = () => ({
+      x: g.upload(f32(x)),
+      gamma: g.upload(f32(gamma)),
+      beta: g.upload(f32(beta)),
+      runMean: g.upload(f32(runMean)),
+      runVar: g.upload(f32(runVar)),
+      y: nan(count),
+      saveMean: nan(c.c),
+      saveInvStd: nan(c.c),
+      partial: g.alloc(bnPartials(g.units, s) * 4),
+      pooled: nan(outs),
+      argmax: g.alloc(outs * 4),
+    });
+    const [a, b] = [make(), make()];
+    const fused = batchnormForward(g, a, { ...s, pool });
+    expect(fused.map((d) => d.label)).toEqual([
+      expect.stringMatching(/^batchnorm stats /),
+      expect.stringMatching(new RegExp(`^batchnorm train .* \\+ ${c.pool.kind}pool ${c.pool.k}x${c.pool.k}/`)),
+    ]);
+    const pooling = { x: b.y, y: b.pooled, argmax: b.argmax };
+    const unfused = [
+      ...batchnormForward(g, b, s),
+      ...(c.pool.kind === 'max' ? maxPoolForward(g, pooling, shape) : avgPoolForward(g, pooling, shape)),
+    ];
+    g.run([...fused, ...unfused]);
+    const read = async (o: typeof a) =>
+      Promise.all([o.y, o.pooled, o.saveMean, o.saveInvStd, o.runMean, o.runVar].map((q) => g.readF32(q)));
+    const [mine, theirs] = [await read(a), await read(b)];
+    const names = ['y', 'pooled', 'saved mean', 'saved 1/std', 'running mean', 'running variance'];
+    mine.forEach((v, i) => expect(v, `${names[i]} bit for bit`).toEqual(theirs[i]));
+    const arg = await g.readU32(a.argmax);
+    if (c.pool.kind === 'max') expect(arg, 'argmax').toEqual(await g.readU32(b.argmax));
+    // And the composition of the CPU references.
+    const ref = batchnormForwardRef(x, gamma, beta, runMean, runVar, s);
+    const y = Float64Array.from(ref.y, (v) => actRef(c.act, v));
+    expectAllclose('y', mine[0]!, y, { atol: 1e-4, rtol: 1e-4 });
+    const pooled = c.pool.kind === 'max' ? maxPoolForwardRef(mine[0]!, shape).y : avgPoolForwardRef(mine[0]!, shape);
+    expectAllclose('pooled', mine[1]!, pooled, { atol: 1e-6, rtol: 1e-6 });
+    g.free([...fused, ...unfused]);
+    for (const o of [a, b]) for (const q of Object.values(o)) g.release(q);
+  });
+
+  it('refuses a pooling of overlapping windows or of another shape', () => {
+    const g = gpu();
+    const io = { x: g.dummy, y: g.dummy, gamma: g.dummy, beta: g.dummy, runMean: g.dummy, runVar: g.dummy };
+    const saved = { saveMean: g.dummy, saveInvStd: g.dummy, partial: g.dummy, pooled: g.dummy, argmax: g.dummy };
+    const s: BatchnormShape = { n: 2, c: 3, hw: 64, training: true, act: { kind: 'relu' } };
+    const window = { kh: 3, kw: 3, strideH: 2, strideW: 2, padding: 'valid' as const };
+    const overlap = { kind: 'max' as const, shape: { n: 2, c: 3, h: 8, w: 8, ...window } };
+    expect(() => batchnormForward(g, { ...io, ...saved }, { ...s, pool: overlap })).toThrow(
+      /cannot pool .* windows apart/,
+    );
+    const other = { kind: 'max' as const, shape: { ...overlap.shape, kh: 2, kw: 2, c: 4 } };
+    expect(() => batchnormForward(g, { ...io, ...saved }, { ...s, pool: other })).toThrow(/cannot pool 2x4x8x8/);
+  });
+});
