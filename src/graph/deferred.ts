@@ -15,10 +15,10 @@ import { kernelsOf } from './kernels.ts';
 /** Floats a layer's range of partials is aligned to: WebGPU's storage-binding offset alignment, 256 bytes. */
 const ALIGN = 64;
 /**
- * Floats of partials deferred at most (32 MB; less where the adapter binds less): past it, a layer
+ * Floats of partials deferred at most (64 MB; less where the adapter binds less): past it, a layer
  * sums its own, as each GEMM's partials are at most 16 MB (gemm.ts).
  */
-const MAX_DEFERRED = 1 << 23;
+const MAX_DEFERRED = 1 << 24;
 
 interface Deferral {
   layout: SplitLayout;
