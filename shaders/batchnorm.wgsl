@@ -17,6 +17,9 @@
 //   backward_sums then backward: each slice's Σg and Σg·xhat into partial[(c·S + s)·2 ..]; then every
 //     workgroup of c sums the S pairs in a fixed tree and writes dx for its slice; slice 0 writes dgamma
 //     and dbeta. Fixed orders throughout: deterministic.
+//   stats_parts: stats over a conv's forward left as its SRC_SPLITS split-K partials (≤ 16, the
+//     conv's activation linear): each element summed (and its bias added) as the conv's reduce pass
+//     would, written to the conv's output and counted; forward_train then reads that output as x.
 //   forward_train_pool: forward_train with the pooling that reads its output in the same pass, windows
 //     apart (stride ≥ window; P.h × P.w = HW pooled to P.oh × P.ow, window P.kh × P.kw, stride P.sh ×
 //     P.sw, pads P.pad_top, P.pad_left), workgroup (s, c) over P.windows of channel c's windows: y as
@@ -26,7 +29,8 @@
 // Bindings (WGSL lets entry points that never share a variable reuse a binding number):
 //   forward: 1 x, 2 gamma, 3 beta, 4 runMean, 5 runVar (read in infer, updated in train), 6 y,
 //     7 saveMean, 8 saveInvStd (written), 9 partial. stats binds 1 and 9 only; forward_train_pool also
-//     11 pooled and 12 argmax (u32, max pooling).
+//     11 pooled and 12 argmax (u32, max pooling); stats_parts 1 the conv's partials, 9 partial, 13 the
+//     conv's output (written) and 14 its bias.
 //   backward: 1 x, 2 gamma, 3 beta, 4 dy, 5 saveMean, 6 saveInvStd, 7 dx (+= when P.accumulate ≠ 0),
 //     8 dgamma, 9 partial, 10 dbeta. backward_sums binds 1–6 and 9.
 
@@ -57,6 +61,11 @@ struct Params {
 @group(0) @binding(11) var<storage, read_write> pooled: array<f32>;
 @group(0) @binding(12) var<storage, read_write> argmax: array<u32>;
 override POOL: u32 = 1u;
+// stats_parts only: the conv's output written (the partials at binding 1), and its bias.
+@group(0) @binding(13) var<storage, read_write> conv_out: array<f32>;
+@group(0) @binding(14) var<storage, read> conv_bias: array<f32>;
+override SRC_SPLITS: u32 = 2u;
+override HAS_BIAS: bool = false;
 
 const WG = 256u;
 var<workgroup> red_a: array<f32, 256>;
@@ -106,6 +115,30 @@ fn chan_tree(t: u32) {
   }
 }
 
+// Slice s of channel c's mean from each thread's sum of its elements (a fixed tree over the workgroup).
+fn slice_mean(t: u32, s: u32, sum: f32) -> f32 {
+  red_a[t] = sum;
+  red_b[t] = 0.0;
+  tree(t, WG);
+  let r = slice(s);
+  let mean = red_a[0] / f32(r.y - r.x);
+  workgroupBarrier();
+  return mean;
+}
+
+// Slice s of channel c's count, mean and Σ(x − mean)² (each thread's share of the last given) into partial.
+fn slice_partial(t: u32, s: u32, c: u32, mean: f32, squares: f32) {
+  red_a[t] = squares;
+  tree(t, WG);
+  if (t == 0u) {
+    let r = slice(s);
+    let o = (c * P.slices + s) * 3u;
+    partial[o] = f32(r.y - r.x);
+    partial[o + 1u] = mean;
+    partial[o + 2u] = red_a[0];
+  }
+}
+
 @compute @workgroup_size(256)
 fn stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let s = wg.x;
@@ -113,25 +146,48 @@ fn stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u
   let r = slice(s);
   var sum = 0.0;
   for (var j = r.x + t; j < r.y; j += WG) { sum += x[at(c, j)]; }
-  red_a[t] = sum;
-  red_b[t] = 0.0;
-  tree(t, WG);
-  let count = f32(r.y - r.x);
-  let mean = red_a[0] / count;
-  workgroupBarrier();
+  let mean = slice_mean(t, s, sum);
   var v = 0.0;
   for (var j = r.x + t; j < r.y; j += WG) {
     let d = x[at(c, j)] - mean;
     v += d * d;
   }
-  red_a[t] = v;
-  tree(t, WG);
-  if (t == 0u) {
-    let o = (c * P.slices + s) * 3u;
-    partial[o] = count;
-    partial[o + 1u] = mean;
-    partial[o + 2u] = red_a[0];
+  slice_partial(t, s, c, mean, v);
+}
+
+// stats_parts: the conv's output at element j of channel c, its SRC_SPLITS split-K partials (binding 1,
+// [z][c][n·HW + p], the conv forward's main_split layout) summed from 0 in z order, as reduce_splits sums
+// them for S ≤ 16, plus its bias (HAS_BIAS); the conv's reduce pass computes the same bits (its
+// activation linear).
+fn conv_value(c: u32, j: u32) -> f32 {
+  let m = P.n * P.hw;
+  var v = 0.0;
+  for (var z = 0u; z < SRC_SPLITS; z++) { v += x[(z * P.c + c) * m + j]; }
+  var b = 0.0;
+  if (HAS_BIAS) { b = conv_bias[c]; }
+  return v + b;
+}
+
+// stats over a conv's unsummed output: each element summed from its partials, written to conv_out (the
+// batchnorm's input, which forward_train then reads) and counted, as stats counts x.
+@compute @workgroup_size(256)
+fn stats_parts(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let s = wg.x;
+  let c = wg.y;
+  let r = slice(s);
+  var sum = 0.0;
+  for (var j = r.x + t; j < r.y; j += WG) {
+    let v = conv_value(c, j);
+    conv_out[at(c, j)] = v;
+    sum += v;
   }
+  let mean = slice_mean(t, s, sum);
+  var v = 0.0;
+  for (var j = r.x + t; j < r.y; j += WG) {
+    let d = conv_out[at(c, j)] - mean;
+    v += d * d;
+  }
+  slice_partial(t, s, c, mean, v);
 }
 
 // Channel c's batch mean and 1/sqrt(var + eps), from the stats pass's S partials combined in the fixed

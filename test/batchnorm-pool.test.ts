@@ -2,9 +2,14 @@
 // (shaders/batchnorm.wgsl forward_train_pool, src/ops/batchnorm.ts with `pool`): bit for bit the unfused
 // kernels one after another (forward_train, then the max or average pooling), and against the CPU
 // references (batchnorm, activation, pooling), over several slices a channel and windows no slice aligns with.
+// Then its statistics pass over a conv's unsummed split-K partials (stats_parts, `xParts`): bit for bit the
+// conv's reduce pass and the plain statistics.
 import { describe, expect, it } from 'vitest';
 import type { Act } from '../dsl/ir.ts';
 import { useGpu, f32 } from './helpers/gpu.ts';
+import type { Gpu } from '../src/gpu/runtime.ts';
+import { conv2dForward, unsummedForwardSplits, type Conv2dShape } from '../src/ops/conv2d.ts';
+import { conv2dRef } from '../src/ops/conv2d.ref.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { batchnormForward, bnPartials, type BatchnormShape } from '../src/ops/batchnorm.ts';
 import { batchnormForwardRef } from '../src/ops/batchnorm.ref.ts';
@@ -129,5 +134,89 @@ describe('batchnorm + activation + pooling in one pass (GPU vs the unfused kerne
     );
     const other = { kind: 'max' as const, shape: { ...overlap.shape, kh: 2, kw: 2, c: 4 } };
     expect(() => batchnormForward(g, { ...io, ...saved }, { ...s, pool: other })).toThrow(/cannot pool 2x4x8x8/);
+  });
+});
+
+describe("batchnorm statistics summed from a conv's split-K forward partials (GPU tiles, against unfused)", () => {
+  const gpu = useGpu();
+  // The tiled kernels on a GPU of 16 units: this conv splits 2 to 16 ways (as test/pool-parts.test.ts).
+  const tiles = (): Gpu => gpu().withTuning({ lanes: 0, gemmSide: 16, units: 16 });
+  const conv: Conv2dShape = {
+    ...{ n: 2, c: 64, h: 7, w: 7, k: 128, kh: 3, kw: 3 },
+    ...{ strideH: 1, strideW: 1, padding: 'same' as const },
+  };
+
+  it.each([
+    ['with a bias, relu after the batchnorm', true, false],
+    ['without a bias, relu and a 2x2 max pooling in its pass', false, true],
+  ])('%s', async (_name, withBias, pooled) => {
+    const g = tiles();
+    const splits = unsummedForwardSplits(g, conv);
+    expect(splits, 'the conv splits 2 to 16 ways').toBeGreaterThanOrEqual(2);
+    const hw = conv.h * conv.w;
+    const count = conv.n * conv.k * hw;
+    const shape: PoolShape = {
+      n: conv.n,
+      c: conv.k,
+      h: 7,
+      w: 7,
+      kh: 2,
+      kw: 2,
+      strideH: 2,
+      strideW: 2,
+      padding: 'valid',
+    };
+    const pool = pooled ? { kind: 'max' as const, shape } : undefined;
+    const s: BatchnormShape = { n: conv.n, c: conv.k, hw, training: true, act: { kind: 'relu' }, pool };
+    const outs = conv.n * conv.k * 9;
+    const rng = new Rng(21);
+    const up = (k: number, lo: number, hi: number): GPUBuffer => g.upload(f32(rng.floats(k, lo, hi)));
+    const [x, w, b] = [up(conv.n * conv.c * hw, -1, 1), up(conv.k * conv.c * 9, -0.1, 0.1), up(conv.k, -0.2, 0.2)];
+    const [gamma, beta] = [up(conv.k, 0.5, 1.5), up(conv.k, -0.5, 0.5)];
+    const stats = rng.floats(2 * conv.k, 0.5, 1);
+    const nan = (k: number): GPUBuffer => g.upload(new Float32Array(k).fill(Number.NaN));
+    const make = () => ({
+      z: nan(count),
+      y: nan(count),
+      runMean: g.upload(f32(stats.slice(0, conv.k))),
+      runVar: g.upload(f32(stats.slice(conv.k))),
+      saveMean: nan(conv.k),
+      saveInvStd: nan(conv.k),
+      partial: g.alloc(bnPartials(g.units, s) * 4),
+      pooled: nan(outs),
+      argmax: g.alloc(outs * 4),
+      parts: g.alloc(splits * count * 4),
+    });
+    const [a, o] = [make(), make()];
+    const bias = withBias ? b : undefined;
+    const bn = (q: typeof a) => ({ ...q, x: q.z, gamma, beta, pooled: pooled ? q.pooled : undefined });
+    const fused = [
+      ...conv2dForward(g, { x, w, b: bias, y: g.dummy, parts: a.parts }, conv, undefined, { unsummed: true }),
+      ...batchnormForward(g, { ...bn(a), xParts: { parts: a.parts, splits, bias } }, s),
+    ];
+    expect(fused[1]?.label).toMatch(new RegExp(`^batchnorm stats .* \\+ ${splits} splits$`));
+    const unfused = [
+      ...conv2dForward(g, { x, w, b: bias, y: o.z, parts: o.parts }, conv),
+      ...batchnormForward(g, bn(o), s),
+    ];
+    g.run([...fused, ...unfused]);
+    const names = ['conv output', 'y', 'saved mean', 'saved 1/std', 'running mean', 'running variance'];
+    const read = (q: typeof a) =>
+      Promise.all([q.z, q.y, q.saveMean, q.saveInvStd, q.runMean, q.runVar].map((r) => g.readF32(r)));
+    const [mine, theirs] = [await read(a), await read(o)];
+    mine.forEach((v, i) => expect(v, `${names[i]} bit for bit`).toEqual(theirs[i]));
+    if (pooled) expect(await g.readF32(a.pooled), 'pooled').toEqual(await g.readF32(o.pooled));
+    expectAllclose(
+      'conv output',
+      mine[0]!,
+      conv2dRef(await g.readF32(x), await g.readF32(w), withBias ? await g.readF32(b) : null, conv),
+      {
+        atol: 1e-5,
+        rtol: 1e-5,
+      },
+    );
+    g.free([...fused, ...unfused]);
+    for (const q of [a, o]) for (const r of Object.values(q)) g.release(r);
+    for (const r of [x, w, b, gamma, beta]) g.release(r);
   });
 });

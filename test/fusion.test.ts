@@ -526,6 +526,22 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     }
   });
 
+  // conv2 splits 9 ways again: the batchnorm after it sums the partials in its statistics pass, then
+  // normalises, activates and pools in its own pass.
+  it("a batchnorm that sums its conv's forward partials and pools in its pass (gpu tiles)", async () => {
+    const block = 'conv 32 3x3 same bias=false\nbatchnorm\nrelu\npool 2';
+    const src = `input 14x14x1\nconv 16 3x3 same relu\npool 2\n${block}\ndense 10 softmax`;
+    const fused = await train(src, true, 3, true);
+    const unfused = await train(src, false, 3, true);
+    expect(fused.forward.filter((l) => l.startsWith('batchnorm'))).toEqual([
+      expect.stringMatching(/^batchnorm stats 8x32x49 \+ relu \d+ slices \+ 9 splits$/),
+      'batchnorm train 8x32x49 + relu + maxpool 2x2/2x2',
+    ]);
+    expect(fused.forward.filter((l) => l.includes('8x16x7x7') && l.includes('reduce'))).toEqual([]);
+    expect(fused.forward.filter((l) => l.startsWith('pool.'))).toEqual([]);
+    for (const [w, t] of unfused.weights) expect(fused.weights.get(w)?.data, w).toEqual(t.data);
+  });
+
   // On the tiled kernels as an H100 gets them every conv's dW splits K: one pass at the end sums them all.
   it('weight gradients whose split-K sums one pass at the end adds up (gpu tiles)', async () => {
     const src = 'input 12x12x1\nconv 8 3x3 same relu\npool 2\nconv 16 3x3 same relu\ndense 10 softmax';

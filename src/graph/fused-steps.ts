@@ -2,7 +2,7 @@
 // place of the unfused ops: the fused forwards (a pooling with its dropout, a conv pooling in its epilogue, a
 // dense layer dropping out in its epilogue), the fused backward chain, what a conv's or dense layer's dX
 // does for the chain reading it (its split-K partials left unsummed; the chain run in its epilogue), a
-// conv whose forward partials its pooling sums (convParts), and a batchnorm pooling in its pass.
+// conv whose forward partials its reader sums (convParts), and a batchnorm's fused forward (bnStep).
 import { backwardChain, poolDropoutForward, poolForwardParts, type ChainDropout, type DyParts } from '../ops/chain.ts';
 import { conv2dForward, conv2dGeometry, unsummedForwardSplits, unsummedInputSplits } from '../ops/conv2d.ts';
 import { windowsApart } from '../ops/pool.ts';
@@ -180,17 +180,21 @@ export interface ConvParts {
 }
 
 /**
- * A conv (not pooling in its own epilogue) whose only reader is a pooling of windows apart, fused with
- * its dropout or plain, which then sums the conv's forward partials, adds the bias, activates, writes Y
- * and pools in one pass (poolForwardParts): the conv's forward splits 2 to 16 ways on the tiled kernels
- * (unsummedForwardSplits), and its output is not read outside the graph (`outside`); else null.
+ * A conv (not pooling in its own epilogue) whose only reader sums its forward's split-K partials on its
+ * way, the conv's reduce pass dropped: a pooling of windows apart, fused with its dropout or plain, which
+ * then adds the bias, activates, writes Y and pools in one pass (poolForwardParts); or a training
+ * batchnorm (the conv linear), whose statistics pass sums them and writes Y (batchnorm.wgsl stats_parts).
+ * The conv's forward splits 2 to 16 ways on the tiled kernels (unsummedForwardSplits), and its output is
+ * not read outside the graph (`outside`); else null.
  */
 export function convParts(gpu: Gpu, graph: Graph, ix: FusionIndex, n: Node, outside: Set<number>): ConvParts | null {
   if (n.op !== 'conv2d' || ix.absorbed.has(n) || outside.has(n.out.id)) return null;
   const readers = graph.nodes.filter((m) => m.inputs.some((t) => t.id === n.out.id));
-  const [pool] = readers;
-  if (readers.length !== 1 || !pool || (pool.op !== 'maxpool' && pool.op !== 'avgpool')) return null;
-  if (pool.inputs[0]?.id !== n.out.id || ix.absorbed.has(pool) || !windowsApart(chainPool(pool).shape)) return null;
+  const [r] = readers;
+  if (readers.length !== 1 || !r || r.inputs[0]?.id !== n.out.id || ix.absorbed.has(r)) return null;
+  const pools = (r.op === 'maxpool' || r.op === 'avgpool') && windowsApart(chainPool(r).shape);
+  const normalises = r.op === 'batchnorm' && n.attrs.act.kind === 'linear';
+  if (!pools && !normalises) return null;
   const s = convShapeOf(n);
   const splits = unsummedForwardSplits(gpu, s);
   if (splits === 0) return null;
@@ -244,32 +248,40 @@ export function poolPartsStep(
 }
 
 /**
- * A batchnorm with its activation and the pooling that reads it in one pass (BnActFusion.pool): writes
- * the activation's output (the pooling chain's act' reads it), the pooled output, the batch statistics it
- * returns to keep (`saved`, as the batchnorm's own forward saves them) and the argmax for max pooling.
+ * A batchnorm's training forward as the fusions make it: with its activation and the pooling that reads
+ * it in one pass (`fusion`, BnActFusion.pool), and/or its statistics summed from its input conv's forward
+ * partials (`parts`, convParts), which it then writes. Writes its output (the activation's, when fused),
+ * the pooled output, the batch statistics it returns to keep (`saved`, as its own forward saves them) and
+ * the argmax for max pooling.
  */
-export function bnPoolStep(
+export function bnStep(
   gpu: Gpu,
   graph: Graph,
-  f: BnActFusion & { pool: PoolNode },
-): FusedStep & { saved: Tensor[]; argmax: Tensor[] } {
-  const [x, gamma, beta] = f.bn.inputs;
-  const [runMean, runVar] = f.bn.state;
-  if (!x || !gamma || !beta || !runMean || !runVar) throw new Error(`${named(f.bn)}: a batchnorm needs its tensors`);
-  const s = { ...bnShape(inShapes(f.bn), f.bn.attrs, true), act: f.act.attrs.act, pool: chainPool(f.pool) };
+  o: { bn: NodeOf<'batchnorm'>; fusion?: BnActFusion; parts?: ConvParts },
+): FusedStep & { saved: Tensor[]; argmax: Tensor[]; out: Tensor } {
+  const { bn, fusion: f, parts: cp } = o;
+  const [x, gamma, beta] = bn.inputs;
+  const [runMean, runVar] = bn.state;
+  if (!x || !gamma || !beta || !runMean || !runVar) throw new Error(`${named(bn)}: a batchnorm needs its tensors`);
+  const pool = f?.pool;
+  const s = { ...bnShape(inShapes(bn), bn.attrs, true), act: f?.act.attrs.act, pool: pool && chainPool(pool) };
+  const out = f?.act.out ?? bn.out;
   const saved = [graph.tensor([s.c], 'temp'), graph.tensor([s.c], 'temp')];
-  const argmax = f.pool.op === 'maxpool' ? [graph.tensor(f.pool.out.shape, 'temp', 'u32')] : [];
+  const argmax = pool?.op === 'maxpool' ? [graph.tensor(pool.out.shape, 'temp', 'u32')] : [];
+  const bias = cp?.conv.inputs[2];
   return {
-    reads: [...f.bn.inputs, ...f.bn.state],
-    writes: [f.act.out, f.pool.out, ...saved, ...argmax],
+    reads: [...bn.inputs, ...bn.state, ...(cp ? [cp.parts, ...(bias ? [bias] : [])] : [])],
+    writes: [out, ...(pool ? [pool.out] : []), ...saved, ...argmax, ...(cp ? [x] : [])],
     scratch: [[bnPartials(gpu.units, s)]],
     saved,
     argmax,
+    out,
     emit: (buf, scratch) => {
       const [saveMean, saveInvStd] = saved.map(buf);
       const params = { x: buf(x), gamma: buf(gamma), beta: buf(beta), runMean: buf(runMean), runVar: buf(runVar) };
-      const outs = { y: buf(f.act.out), pooled: buf(f.pool.out), argmax: argmax[0] && buf(argmax[0]) };
-      return batchnormForward(gpu, { ...params, ...outs, saveMean, saveInvStd, partial: scratch[0] }, s);
+      const outs = { y: buf(out), pooled: pool && buf(pool.out), argmax: argmax[0] && buf(argmax[0]) };
+      const xParts = cp && { parts: buf(cp.parts), splits: cp.layout.splits, bias: bias && buf(bias) };
+      return batchnormForward(gpu, { ...params, ...outs, saveMean, saveInvStd, partial: scratch[0], xParts }, s);
     },
   };
 }

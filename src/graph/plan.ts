@@ -178,11 +178,11 @@ function forwardSteps(p: Planning): Step[] {
       steps.push(fused.convPartsStep(p.gpu, cp));
       continue;
     }
-    const bn = p.fusions.batchnorm.get(n);
-    if (bn?.bn === n && bn.pool) {
-      const s = fused.bnPoolStep(p.gpu, p.graph, { ...bn, pool: bn.pool });
-      for (const t of [n.out, bn.act.out]) p.savedOf.set(t.id, s.saved);
-      p.savedOf.set(bn.pool.out.id, s.argmax);
+    const bn = p.fusions.batchnorm.get(n)?.bn === n ? p.fusions.batchnorm.get(n) : undefined;
+    if (n.op === 'batchnorm' && (bn?.pool || from)) {
+      const s = fused.bnStep(p.gpu, p.graph, { bn: n as NodeOf<'batchnorm'>, fusion: bn, parts: from });
+      for (const t of [n.out, s.out]) p.savedOf.set(t.id, s.saved);
+      if (bn?.pool) p.savedOf.set(bn.pool.out.id, s.argmax);
       steps.push(s);
       continue;
     }

@@ -59,6 +59,11 @@ export interface BatchnormForwardIo {
   /** With a fused pooling (BatchnormShape.pool): its output, and its argmax for max pooling (u32). */
   pooled?: BufferRef;
   argmax?: BufferRef;
+  /**
+   * x is a conv's output that this pass sums from the conv's unsummed split-K forward partials (2 to 16
+   * of them, [split][c][n·HW + p]) and its bias, and writes (the planner's choice, src/graph/fused-steps.ts).
+   */
+  xParts?: { parts: BufferRef; splits: number; bias?: BufferRef };
 }
 
 export interface BatchnormBackwardIo {
@@ -165,17 +170,19 @@ function trainForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Disp
   const workgroups = [p.slices, s.c] as const;
   const none = null;
   return [
-    gpu.kernel({
-      shader: 'batchnorm',
-      entry: 'stats',
-      // stats reads no activation: one pipeline for every activation.
-      constants: actConstants(),
-      params: p,
-      bindings: [io.x, none, none, none, none, none, none, none, io.partial],
-      workgroups,
-      label: `batchnorm stats ${desc(s)} ${p.slices} slices`,
-      work: withBytes(sliced(s, gpu.units, { passes: 2, trees: 2, combine: false }), count, 1, 0, 0, partials),
-    }),
+    io.xParts
+      ? statsFromParts(gpu, { ...io, xParts: io.xParts, partial: io.partial }, s, p)
+      : gpu.kernel({
+          shader: 'batchnorm',
+          entry: 'stats',
+          // stats reads no activation: one pipeline for every activation.
+          constants: actConstants(),
+          params: p,
+          bindings: [io.x, none, none, none, none, none, none, none, io.partial],
+          workgroups,
+          label: `batchnorm stats ${desc(s)} ${p.slices} slices`,
+          work: withBytes(sliced(s, gpu.units, { passes: 2, trees: 2, combine: false }), count, 1, 0, 0, partials),
+        }),
     s.pool
       ? pooledForward(gpu, io, s, p)
       : gpu.kernel({
@@ -196,6 +203,32 @@ function trainForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Disp
           ),
         }),
   ];
+}
+
+/** stats_parts: the statistics of a conv's output summed from its partials, which it writes (io.x). */
+function statsFromParts(
+  gpu: Gpu,
+  io: BatchnormForwardIo & { xParts: NonNullable<BatchnormForwardIo['xParts']>; partial: BufferRef },
+  s: BatchnormShape,
+  p: ReturnType<typeof params>,
+): Dispatch {
+  const { splits, parts, bias } = io.xParts;
+  if (!Number.isInteger(splits) || splits < 2 || splits > 16)
+    throw new ShapeError(`batchnorm ${desc(s)} sums 2 to 16 partials of its input, got ${splits}`);
+  const count = s.n * s.c * s.hw;
+  const none = null;
+  const work = sliced(s, gpu.units, { passes: 2, trees: 2, combine: false });
+  return gpu.kernel({
+    shader: 'batchnorm',
+    entry: 'stats_parts',
+    constants: { ...actConstants(), SRC_SPLITS: splits, HAS_BIAS: bias ? 1 : 0 },
+    params: p,
+    bindings: [parts, none, none, none, none, none, none, none, io.partial, none, none, none, io.x, bias ?? gpu.dummy],
+    workgroups: [p.slices, s.c],
+    label: `batchnorm stats ${desc(s)} ${p.slices} slices + ${splits} splits`,
+    // The first pass reads the partials and writes x; the second reads x back.
+    work: withBytes(work, count, splits + 1, 1, s.c, 3 * s.c * p.slices),
+  });
 }
 
 /** forward_train_pool: the normalisation, its activation and the pooling that reads it, in one pass. */

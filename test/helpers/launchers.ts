@@ -279,6 +279,16 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
       ),
   ],
   [
+    'batchnormForward',
+    { n: 2, c: 3, hw: 16, xParts: 8 },
+    (g) =>
+      batchnormForward(
+        g,
+        { ...bnIo, xParts: { parts: b, splits: 8, bias: b } },
+        { n: 2, c: 3, hw: 16, training: true },
+      ),
+  ],
+  [
     'batchnormBackward',
     { n: 2, c: 3, hw: 4 },
     (g) =>
