@@ -431,9 +431,8 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
 
 describe('a fused plan trains to the same weights as the unfused plan, bit for bit', () => {
   const gpu = useGpu();
-  async function train(src: string, fuse: boolean, steps: number, tiles = false) {
+  async function train(src: string, fuse: boolean, steps: number, tiles = false, batch = 8) {
     const g = tiles ? useGemmVariant(gpu(), 'gpu tiles', () => undefined) : gpu();
-    const batch = 8;
     const built = graphOf(src, batch);
     const params = new ParamStore(g, built.params);
     params.initialise(5);
@@ -524,6 +523,19 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       expect(unfused.forward.filter((l) => l.includes('8x16x7x7') && l.includes('reduce'))).toHaveLength(1);
       for (const [w, t] of unfused.weights) expect(fused.weights.get(w)?.data, `${w} ${tail}`).toEqual(t.data);
     }
+  });
+
+  // At batch 160 both dense layers' dW split K: their partials (bias sums in the last row) join the one pass.
+  it('dense layers whose weight gradients the one pass sums (gpu tiles, batch 160)', async () => {
+    const src = 'input 12x12x1\ndense 32 relu\ndense 10 softmax';
+    const fused = await train(src, true, 2, true, 160);
+    const unfused = await train(src, false, 2, true, 160);
+    expect(fused.labels.filter((l) => l.startsWith('weight gradients reduce'))).toEqual([
+      expect.stringMatching(/^weight gradients reduce: dense1 \d+, dense2 \d+ splits$/),
+    ]);
+    expect(fused.labels.filter((l) => l.includes('bias grad reduce'))).toEqual([]);
+    expect(unfused.labels.filter((l) => l.includes('bias grad reduce'))).toHaveLength(2);
+    for (const [w, t] of unfused.weights) expect(fused.weights.get(w)?.data, w).toEqual(t.data);
   });
 
   // conv2 splits 9 ways again: the batchnorm after it sums the partials in its statistics pass, then

@@ -10,7 +10,15 @@ import { conv2dBackwardWeights, weightPartsLayout, type Conv2dShape } from '../s
 import { reduceGradients, splitLength, type GradSegment, type SplitLayout } from '../src/ops/grad-reduce.ts';
 import { reduceGradientsRef } from '../src/ops/grad-reduce.ref.ts';
 import { matmul, matmulPlan } from '../src/ops/matmul.ts';
+import { DENSE } from '../src/ops/dense.ts';
 import { Rng } from '../src/util/rng.ts';
+import { readFileSync } from 'node:fs';
+import { parseNet } from '../dsl/index.ts';
+import { buildGraph } from '../src/model/build.ts';
+import { deferWeights } from '../src/graph/deferred.ts';
+import { dryGpu } from '../src/gpu/dry.ts';
+import { installGlobals } from '../src/node/gpu.ts';
+import type { BufferRef } from '../src/gpu/runtime.ts';
 
 /** a and b hold the same bits; else the first index where they differ (a diff of large arrays is too slow). */
 function expectSameBits(what: string, a: Float32Array, b: Float32Array): void {
@@ -154,7 +162,9 @@ describe("the deferred reduction writes what each weight gradient's own reduce p
     const shape = { m: f, k: n, n: u, transA: true };
     const p = matmulPlan(g, shape, { dbias: bias });
     if (p.splits < 2) throw new Error('the dense dW should split on the GPU tiles');
-    const layout: SplitLayout = { splits: p.splits, rows: f + (bias ? 1 : 0), cols: u, sums: bias ? 'row' : 'none' };
+    const layout = DENSE.weightParts?.([[n, f], [f, u], [u]], { act: { kind: 'linear' } }, g, bias);
+    if (!layout) throw new Error('DENSE.weightParts should give the split layout');
+    expect(layout).toEqual({ splits: p.splits, rows: f + (bias ? 1 : 0), cols: u, sums: bias ? 'row' : 'none' });
     const rng = new Rng(6);
     const [x, dz] = [g.upload(f32(rng.floats(n * f, -1, 1))), g.upload(f32(rng.floats(n * u, -1, 1)))];
     const r = await both(g, layout, { dw: f * u, db: bias ? u : 0 }, (io, unsummed) =>
@@ -163,5 +173,55 @@ describe("the deferred reduction writes what each weight gradient's own reduce p
     expectSameBits('dW', r.deferred[0]!, r.own[0]!);
     expectSameBits('db', r.deferred[1]!, r.own[1]!);
     for (const b of [x, dz]) g.release(b);
+  });
+});
+
+describe('which layers defer their weight-gradient reduction (src/graph/deferred.ts, an H100 stand-in)', () => {
+  const gpu = (): Gpu => {
+    installGlobals();
+    return dryGpu({ units: 132 });
+  };
+  const built = () => buildGraph(parseNet(readFileSync('examples/reference.net', 'utf8'), 'reference.net'), 64);
+  /** Every parameter a range of one pack, or (`apart`) those named in its own buffer. */
+  function places(b: ReturnType<typeof built>, apart: string[] = []): Map<string, BufferRef> {
+    const [pack, own] = [{ size: 1 << 24 } as GPUBuffer, { size: 1 << 24 } as GPUBuffer];
+    const names = b.graph.tensors.flatMap((t) => (t.kind === 'param' ? [t.name] : []));
+    return new Map(names.map((name, i) => [name, { buffer: apart.includes(name) ? own : pack, offset: 256 * i }]));
+  }
+  const layers = (d: ReturnType<typeof deferWeights>, b: ReturnType<typeof built>) =>
+    b.graph.nodes.flatMap((n) => {
+      const layout = d.of(n)?.layout;
+      return layout ? [`${n.layer} ${layout.sums}`] : [];
+    });
+
+  it('the convs whose dW splits, their bias sums in the last column; dense1 does not split at 64', () => {
+    const b = built();
+    const d = deferWeights(gpu(), b.graph, { persistent: places(b), wants: () => true });
+    expect(layers(d, b)).toEqual(['conv1 column', 'conv2 column', 'conv3 column']);
+    expect(d.parts?.shape[0]).toBeGreaterThan(0);
+  });
+
+  it('a frozen bias leaves its sums out; a frozen weight, or a bias in another buffer, keeps the layer out', () => {
+    const b = built();
+    const names = (layer: string) => b.graph.nodes.find((n) => n.layer === layer)?.inputs.map((t) => t.name) ?? [];
+    const [, w1, b1] = names('conv1');
+    const [, w2] = names('conv2');
+    const [, , b3] = names('conv3');
+    const frozen = new Set([b1, w2]);
+    const d = deferWeights(gpu(), b.graph, {
+      persistent: places(b, [b3 ?? '']),
+      wants: (t) => t.kind !== 'param' || !frozen.has(t.name),
+    });
+    expect(w1).toBeDefined();
+    expect(layers(d, b)).toEqual(['conv1 none']);
+  });
+
+  it('nothing where nothing is trainable, and no pass when no deferred layer was made', () => {
+    const b = built();
+    const none = deferWeights(gpu(), b.graph, { persistent: places(b), wants: () => false });
+    expect(none.parts).toBeNull();
+    expect(none.step(gpu())).toBeNull();
+    const unmade = deferWeights(gpu(), b.graph, { persistent: places(b), wants: () => true });
+    expect(unmade.step(gpu()), 'no layer recorded its gradients').toBeNull();
   });
 });

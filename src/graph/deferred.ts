@@ -3,9 +3,11 @@
 // tensor, and one pass at the end of the backward (src/ops/grad-reduce.ts) sums them all into dW and db,
 // in place of a reduce pass per layer. The gradients are the same bits either way (the pass sums as each
 // layer's reduce_splits would).
-// A layer is deferred where its weights (and bias, if it has one) are trainable, read by it alone (so its
-// gradient is written once, never accumulated into), and live in one parameter buffer (a pack), so that
-// one pass over that buffer's gradient mirror writes them all.
+// A layer is deferred where its weights are trainable, its weights and trainable bias read by it alone (so
+// their gradients are written once, never accumulated into) and in one parameter buffer (a pack), so that
+// one pass over that buffer's gradient mirror writes them all; a frozen bias is left out of its layout.
+// Up to MAX_DEFERRED of partials; past it a layer sums its own. Each deferred layer's backward asks no
+// scratch for its dW's partials (KernelOp.scratch `deferred`).
 import { rangeOf } from '../gpu/packed.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { reduceGradients, splitLength, type GradSegment, type SplitLayout } from '../ops/grad-reduce.ts';
@@ -89,6 +91,9 @@ export function deferWeights(
     parts,
     made(d, dw, db) {
       if (!dw) throw new Error(`${layerOf(d.node)}: a deferred weight gradient needs its tensor`);
+      // The layout's bias sums and the bias gradient go together (both from the trainable bias).
+      if ((d.layout.sums !== 'none') !== (db != null))
+        throw new Error(`${layerOf(d.node)}: a deferred layout with sums ${d.layout.sums} and ${db ? 'a' : 'no'} db`);
       d.dw = dw;
       d.db = db ?? null;
     },
@@ -97,13 +102,15 @@ export function deferWeights(
       const r = rangeOf(buf(parts));
       return { buffer: r.buffer, offset: r.offset + 4 * d.at, size: 4 * splitLength(d.layout) };
     },
-    step: (g) => (parts ? finalStep(g, parts, [...byNode.values()]) : null),
+    step(g) {
+      const made = [...byNode.values()].filter((d) => d.dw !== undefined);
+      return parts && made.length > 0 ? finalStep(g, parts, made) : null;
+    },
   };
 }
 
 /** The one pass (per gradient buffer) that sums every deferred layer's partials into its dW and db. */
-function finalStep(gpu: Gpu, parts: Tensor, deferrals: Deferral[]): DeferredStep {
-  const made = deferrals.filter((d) => d.dw !== undefined);
+function finalStep(gpu: Gpu, parts: Tensor, made: Deferral[]): DeferredStep {
   const grads = made.flatMap((d) => [d.dw, d.db]).filter((t): t is Tensor => t != null);
   return {
     reads: [parts],

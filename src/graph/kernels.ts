@@ -16,7 +16,7 @@ import { inShapes, type NodeOf } from './graph.ts';
 /** A node's kernels with its attributes bound; null where the node is a view of its input 0. */
 export interface Kernels {
   saved: SavedSpec[];
-  scratch(gpu: Gpu): number[][];
+  scratch(gpu: Gpu, o?: { deferredWeights?: boolean }): number[][];
   forwardScratch(gpu: Gpu): number[][];
   /** How the weight gradient's split-K partials are laid out where they may be left unsummed (op.ts weightParts). */
   weightParts(gpu: Gpu, bias: boolean): SplitLayout | null;
@@ -30,7 +30,7 @@ export function kernelsOf<K extends OpName>(n: NodeOf<K>, training: boolean): Ke
   const ins = inShapes(n);
   return {
     saved: def.saved?.(ins, n.attrs, training) ?? [],
-    scratch: (gpu) => def.scratch?.(ins, n.out.shape, n.attrs, gpu) ?? [],
+    scratch: (gpu, o) => def.scratch?.(ins, n.out.shape, n.attrs, gpu, o) ?? [],
     forwardScratch: (gpu) => def.forwardScratch?.(ins, n.out.shape, n.attrs, gpu) ?? [],
     weightParts: (gpu, bias) => def.weightParts?.(ins, n.attrs, gpu, bias) ?? null,
     forward: (gpu, io) => def.forward(gpu, io, n.attrs),

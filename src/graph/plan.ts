@@ -1,7 +1,9 @@
 // Planning: a graph becomes fixed lists of dispatches, once per (model, batch size, mode), in phases:
 //   1. gradientsNeeded: which tensors carry a gradient back to a trainable parameter;
 //   2. forwardSteps: the nodes in order (a view of its input runs nothing and shares its storage; a
-//      chain fuse.ts found runs as one kernel), then the loss, which seeds the backward with dL/dlogits;
+//      chain fuse.ts found runs as one kernel; a conv whose split-K forward partials its pooling or
+//      batchnorm sums runs its split pass alone, fused-steps.ts convParts), then the loss, which seeds
+//      the backward with dL/dlogits;
 //   3. backwardSteps (training): the nodes in reverse, each writing its wanted inputs' gradients
 //      (the first contribution to a gradient writes it, later ones are added in; a fused chain's one
 //      kernel writes its first node's); weight gradients that split K on the tiled kernels leave their
@@ -357,7 +359,7 @@ function nodeBackward(
   return {
     reads: [...node.inputs, node.out, ...(p.savedOf.get(node.out.id) ?? []), dOut, ...(below ? [below.saved] : [])],
     writes: [...targets.filter((t): t is Tensor => t !== null), ...partials],
-    scratch: k.scratch(p.gpu),
+    scratch: k.scratch(p.gpu, { deferredWeights: d !== undefined }),
     emit: (buf, scratch) =>
       k.backward(p.gpu, {
         ...ioFor(p, node, buf),

@@ -137,7 +137,7 @@ export function poolForwardParts(
   const inp = s.n * s.c * s.h * s.w;
   const splits = c.parts.splits;
   if (!windowsApart(s)) throw new FmgpuError(`a pooling of overlapping windows cannot sum its input's partials`);
-  if (splits < 2 || splits > 16 || c.parts.length !== inp || c.parts.channels !== s.c)
+  if (splits < 2 || splits > 16 || c.parts.length !== inp || c.parts.channels !== s.c || c.parts.plane !== s.h * s.w)
     throw new FmgpuError(`a pooling sums 2 to 16 partials of its ${inp} inputs, got ${splits} of ${c.parts.length}`);
   if (c.pool.kind === 'max' && !io.argmax) throw new FmgpuError('a fused max pooling needs its argmax buffer');
   const workgroups = gpu.spread(count);

@@ -248,6 +248,7 @@ export function conv2dBackwardWeights(
     bytesWritten: f32Bytes(s.k * ckk, io.db ? s.k : 0),
   };
   if (gpu.lanes > 0) {
+    if (o.unsummed) throw new ShapeError(`${label}: the lane kernels leave no partial sums unsummed`);
     const gemm = { k: s.k, ckk, positions, params: paramsOf(s), what: describe(s), target: laneTarget(o) };
     return laneWeightGradient(gpu, io, { ...gemm, work });
   }
@@ -297,10 +298,11 @@ export const CONV2D: KernelOp<Conv2dAttrs> = {
   },
   // The fused activation's gradient, then the split-K partial sums of dX and dW (if split), which run
   // one after the other and share them (a dX left unsummed for a chain writes into its own target).
-  scratch: (ins, out, a, gpu) => {
+  scratch: (ins, out, a, gpu, o) => {
     const s = convShape(ins, a);
-    const bias = ins.length > 2 ? weightPartsLength(gpu, s, { bias: true }) : 0;
-    const parts = Math.max(inputPartsLength(gpu, s), weightPartsLength(gpu, s), bias);
+    const weights = o?.deferredWeights ? 0 : weightPartsLength(gpu, s);
+    const bias = ins.length > 2 && !o?.deferredWeights ? weightPartsLength(gpu, s, { bias: true }) : 0;
+    const parts = Math.max(inputPartsLength(gpu, s), weights, bias);
     return [...fusedScratch(out, a.act), ...(parts > 0 ? [[parts]] : [])];
   },
   // Split-K partial sums for the forward, used where the planner gives forward steps scratch.

@@ -60,13 +60,14 @@ export const DENSE: KernelOp<DenseAttrs> = {
   },
   // The fused activation's gradient, then the split-K partial sums of dX and dW (if split), which run
   // one after the other and share them.
-  scratch: (ins, out, a, gpu) => {
+  scratch: (ins, out, a, gpu, o) => {
     const { n, f, u } = dims(ins);
     const dw = { m: f, k: n, n: u, transA: true };
+    const weights = o?.deferredWeights ? 0 : matmulPartsLength(gpu, dw);
     const parts = Math.max(
       matmulPartsLength(gpu, { m: n, k: u, n: f, transB: true }),
-      matmulPartsLength(gpu, dw),
-      ins.length > 2 ? matmulPartsLength(gpu, dw, { dbias: true }) : 0,
+      weights,
+      ins.length > 2 && !o?.deferredWeights ? matmulPartsLength(gpu, dw, { dbias: true }) : 0,
     );
     return [...fusedScratch(out, a.act), ...(parts > 0 ? [[parts]] : [])];
   },

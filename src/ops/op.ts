@@ -55,8 +55,17 @@ export interface KernelOp<A> {
   shape(inShapes: Shapes, attrs: A): number[];
   /** Shapes (and dtypes) of values the forward saves for the backward. */
   saved?(inShapes: Shapes, attrs: A, training: boolean): SavedSpec[];
-  /** Scratch f32 tensors the backward needs for the duration of its step. */
-  scratch?(inShapes: Shapes, outShape: readonly number[], attrs: A, gpu: Gpu): number[][];
+  /**
+   * Scratch f32 tensors the backward needs for the duration of its step; `deferredWeights`: its weight
+   * gradient's partials go to BackwardIO.dWParts, so none for them.
+   */
+  scratch?(
+    inShapes: Shapes,
+    outShape: readonly number[],
+    attrs: A,
+    gpu: Gpu,
+    o?: { deferredWeights?: boolean },
+  ): number[][];
   /**
    * Scratch f32 tensors the forward can use for its step (a GEMM's split-K partial sums): an offer,
    * not a need. A forward given no `io.scratch` runs without it (src/graph/plan.ts gives forward
