@@ -26,6 +26,8 @@
 // Entry total: ONE workgroup of 256 threads: thread t sums groups t, t+256, … in order, a fixed tree
 //   sums the threads, and thread 0 adds the totals into stats.
 //   Bindings: 1 partials u32 [2G] (read), 2 stats [2] u32 (read_write, accumulated across steps).
+// The row math and the 64-row trees are lib/xent.wgsl's (prepended by the loader), shared with a dense
+// layer whose GEMM ends in this loss (shaders/matmul_xent.wgsl).
 // Entry softmax: probs = softmax(logits) row-wise, one thread per row, 64 per workgroup, 2-D grid
 //   (row = (wg.x + wg.y·nwg.x)·64 + lid). Bindings: 1 logits, 2 probs [N,C].
 
@@ -48,53 +50,17 @@ struct TotalParams { groups: u32 }
 
 override XENT_WG: u32 = 64u;
 const WG_TOTAL = 256u;
-var<workgroup> row_loss: array<f32, 256>;
-var<workgroup> row_hit: array<u32, 256>;
 var<workgroup> sum_loss: array<f32, 256>;
 var<workgroup> sum_hit: array<u32, 256>;
 
-// Row maximum and the first index holding it.
-fn row_max(row: u32) -> vec2<f32> {
-  var m = logits[row];
-  var am = 0u;
-  for (var j = 1u; j < P.classes; j++) {
-    let z = logits[row + j];
-    if (z > m) { m = z; am = j; }
-  }
-  return vec2<f32>(m, f32(am)); // am < 2^24: exact as f32
-}
-
-// Row i's loss (written to loss[i]) and whether its prediction is right; its dlogits when P.grad ≠ 0.
-fn xent_row(i: u32) -> vec2<f32> {
-  let c = P.classes;
-  let off = P.smoothing / f32(c);
-  let on = 1.0 - P.smoothing;
-  let row = i * c;
-  let mx = row_max(row);
-  let m = mx.x;
-  var s = 0.0;
-  var dsum = 0.0; // Σ_j (z_j − m), for the smoothing term
-  for (var j = 0u; j < c; j++) {
-    let d = logits[row + j] - m;
-    s += exp(d);
-    dsum += d;
-  }
-  let y = labels[i];
-  var dy = 0.0;
-  if (y < c) { dy = logits[row + y] - m; }
-  // Σ_j target_j·(lse − d_j) with Σ_j target_j = 1.
-  let li = log(s) - on * dy - off * dsum;
-  loss[i] = li;
-  if (P.grad != 0u) {
-    let inv = 1.0 / s;
-    for (var j = 0u; j < c; j++) {
-      let p = exp(logits[row + j] - m) * inv;
-      let tj = off + select(0.0, on, j == y);
-      dlogits[row + j] = (p - tj) * P.scale;
-    }
-  }
-  return vec2<f32>(li, select(0.0, 1.0, u32(mx.y) == y));
-}
+// lib/xent.wgsl's view of this pass: the logits, dlogits and loss bindings, the uniform's fields.
+fn xent_z(k: u32) -> f32 { return logits[k]; }
+fn xent_put_dlogit(k: u32, v: f32) { dlogits[k] = v; }
+fn xent_put_loss(i: u32, v: f32) { loss[i] = v; }
+fn xent_classes() -> u32 { return P.classes; }
+fn xent_smoothing() -> f32 { return P.smoothing; }
+fn xent_scale() -> f32 { return P.scale; }
+fn xent_grad() -> bool { return P.grad != 0u; }
 
 @compute @workgroup_size(XENT_WG)
 fn xent(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -105,20 +71,12 @@ fn xent(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (i < P.n) { r = xent_row(i); }
   row_loss[t] = r.x;
   row_hit[t] = u32(r.y);
-  workgroupBarrier();
-  // Each 64 rows' own tree (t % 64 the row within them).
-  for (var h = 32u; h > 0u; h >>= 1u) {
-    if (t % 64u < h) {
-      row_loss[t] += row_loss[t + h];
-      row_hit[t] += row_hit[t + h];
-    }
-    workgroupBarrier();
-  }
+  xent_trees(t, XENT_WG, XENT_WG);
   if (t != 0u) { return; }
   if (P.inline_total != 0u) {
-    let sum = (row_loss[0] + row_loss[128]) + (row_loss[64] + row_loss[192]);
-    xent_stats[0] = bitcast<u32>(bitcast<f32>(xent_stats[0]) + sum);
-    xent_stats[1] += (row_hit[0] + row_hit[128]) + (row_hit[64] + row_hit[192]);
+    let q = xent_totals();
+    xent_stats[0] = bitcast<u32>(bitcast<f32>(xent_stats[0]) + q.loss);
+    xent_stats[1] += q.hits;
   } else if (group < (P.n + 63u) / 64u) {
     // Workgroups past the last group (the 2-D grid's rounding) have no partials to write.
     partials[2u * group] = bitcast<u32>(row_loss[0]);

@@ -135,9 +135,10 @@ describe('the GPU plan, without a GPU', () => {
       'conv2d forward 64x64x7x7 k128 3x3/1x1 same split 8',
     ]);
     // dense1 drops out in its epilogue, and its backward chain runs in dense2's dX: 29 → 27. The loss pass
-    // (one workgroup at batch 64) adds its own totals and the update ends the step: 27 → 26.
-    expect(step.filter((d) => d.label.startsWith('softmax_xent')).map((d) => d.label)).toEqual([
-      'softmax_xent 64x10 + totals',
+    // (one workgroup at batch 64) adds its own totals and the update ends the step: 27 → 26. Then dense2's
+    // GEMM (unsplit, 64 rows) takes the loss into its epilogue (fused.xentHead): 23 → 22.
+    expect(step.filter((d) => d.label.includes('softmax_xent')).map((d) => d.label)).toEqual([
+      'matmul 64x128x10 + softmax_xent + totals',
     ]);
     expect(step.at(-1)?.label).toBe('adam 241610 (10 tensors) + step end');
     expect(step.filter((d) => d.label.startsWith('dropout') || d.label.startsWith('chain.dropout+relu'))).toEqual([]);
@@ -148,7 +149,7 @@ describe('the GPU plan, without a GPU', () => {
     // sums them all (src/graph/deferred.ts): 26 → 24.
     expect(step.filter((d) => /weights .* reduce/.test(d.label))).toEqual([]);
     expect(step.at(-2)?.label).toBe('weight gradients reduce: conv1 523, conv2 79, conv3 22 splits');
-    expect(step).toHaveLength(23);
+    expect(step).toHaveLength(22);
   });
 
   it('prices a step: the sum of its dispatches, one `predicted` line, flags', () => {

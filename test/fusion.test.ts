@@ -493,6 +493,8 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
         0,
       );
       if (tiles) expect(fused.forward.join()).toMatch(/x24 \+ dropout p=0\.3 reduce \d+ splits/);
+      // On the tiles dense2's unsplit GEMM takes the loss into its epilogue (fused.xentHead): no loss pass.
+      if (tiles) expect(fused.forward.at(-1)).toBe('matmul 8x24x10 + softmax_xent + totals');
       expect(
         fused.labels.filter((l) => l.startsWith('chain.')),
         'no chain kernel',

@@ -3,8 +3,12 @@
 // A is [M,K], or [K,M] when TRANS_A; B is [K,N], or [N,K] when TRANS_B; bias is [N]; C is [M,N].
 // The tiled kernel splits K `splits` ways in chunks of `chunk` (matmul.wgsl); the lane kernel reads
 // neither.
-// seed, rate and scale are lib/matmul_out_fused.wgsl's (unread by the plain kernels).
-struct Params { m: u32, n: u32, k: u32, splits: u32, chunk: u32, seed: u32, rate: f32, scale: f32 }
+// seed, rate and scale are lib/matmul_out_fused.wgsl's, smoothing, loss_scale and grad
+// shaders/matmul_xent.wgsl's (unread by the plain kernels).
+struct Params {
+  m: u32, n: u32, k: u32, splits: u32, chunk: u32, seed: u32, rate: f32, scale: f32,
+  smoothing: f32, loss_scale: f32, grad: u32,
+}
 @group(0) @binding(0) var<uniform> P: Params;
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;

@@ -33,11 +33,15 @@ import optimizer from '../../shaders/optimizer.wgsl';
 import reduce from '../../shaders/reduce.wgsl';
 import batch from '../../shaders/batch.wgsl';
 import gradReduce from '../../shaders/grad_reduce.wgsl';
+import xent from '../../shaders/lib/xent.wgsl';
+import matmulXent from '../../shaders/matmul_xent.wgsl';
 
 const SHADERS = {
   matmul: [matmulIo, activation, matmulOut, gemm, matmul],
   // A dense layer's dropout, or the backward chain below its dX, in the epilogue (fuse.ts dense fusions).
   matmul_fused: [random, matmulIo, activation, matmulOutFused, gemm, matmul],
+  // The logits' GEMM with the softmax-xent loss in its epilogue (plan.ts lossStep).
+  matmul_xent: [matmulIo, activation, matmulOut, gemm, matmul, xent, matmulXent],
   conv2d_forward: [conv, activation, gemm, convOut, conv2dForward],
   // The forward with a 2×2 max pooling and dropout in its epilogue (fuse.ts conv+maxpool+dropout).
   conv2d_forward_pool: [conv, activation, random, gemm, convOutPool, conv2dForward],
@@ -53,7 +57,7 @@ const SHADERS = {
   pool: [stride, poolWindow, poolReduce, pool],
   global_avg_pool: [stride, globalAvgPool],
   elementwise: [stride, activation, elementwise],
-  softmax_xent: [softmaxXent],
+  softmax_xent: [xent, softmaxXent],
   dropout: [stride, random, dropout],
   chain: [stride, random, activation, poolWindow, poolReduce, poolBlock, chain],
   batchnorm: [activation, poolWindow, poolBlock, batchnorm],

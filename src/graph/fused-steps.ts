@@ -2,11 +2,13 @@
 // place of the unfused ops: the fused forwards (a pooling with its dropout, a conv pooling in its epilogue, a
 // dense layer dropping out in its epilogue), the fused backward chain, what a conv's or dense layer's dX
 // does for the chain reading it (its split-K partials left unsummed; the chain run in its epilogue), a
-// conv whose forward partials its reader sums (convParts), and a batchnorm's fused forward (bnStep).
+// conv whose forward partials its reader sums (convParts), a batchnorm's fused forward (bnStep), and the
+// logits' dense layer run in the loss step (xentHead, denseXentStep).
 import { backwardChain, poolDropoutForward, poolForwardParts, type ChainDropout, type DyParts } from '../ops/chain.ts';
 import { conv2dForward, conv2dGeometry, unsummedForwardSplits, unsummedInputSplits } from '../ops/conv2d.ts';
 import { windowsApart } from '../ops/pool.ts';
 import { DENSE, denseForward } from '../ops/dense.ts';
+import { matmulPlan, matmulXent, XENT_ROWS } from '../ops/matmul.ts';
 import { batchnormForward, bnPartials, bnShape } from '../ops/batchnorm.ts';
 import type { Act } from '../../dsl/ir.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
@@ -282,6 +284,46 @@ export function bnStep(
       const outs = { y: buf(out), pooled: pool && buf(pool.out), argmax: argmax[0] && buf(argmax[0]) };
       const xParts = cp && { parts: buf(cp.parts), splits: cp.layout.splits, bias: bias && buf(bias) };
       return batchnormForward(gpu, { ...params, ...outs, saveMean, saveInvStd, partial: scratch[0], xParts }, s);
+    },
+  };
+}
+
+/**
+ * The dense layer whose GEMM ends in the training step's loss (shaders/matmul_xent.wgsl): the node that
+ * writes the logits, the graph's last, linear, on the tiled kernels, with at most XENT_ROWS rows and 128
+ * classes (one tile), whose forward would not split K anyway (so the logits, and the training, are the
+ * same bits either way; a deep K keeps its split); else null. Its forward then runs in the loss step
+ * (denseXentStep).
+ */
+export function xentHead(gpu: Gpu, graph: Graph, logits: Tensor): NodeOf<'dense'> | null {
+  const last = graph.nodes[graph.nodes.length - 1];
+  if (gpu.lanes > 0 || last?.op !== 'dense' || last.out.id !== logits.id || last.attrs.act.kind !== 'linear')
+    return null;
+  const [[n = 0, f = 0] = [], [, classes = 0] = []] = inShapes(last);
+  if (n > XENT_ROWS || classes > 128) return null;
+  return matmulPlan(gpu, { m: n, k: f, n: classes }).splits === 1 ? (last as NodeOf<'dense'>) : null;
+}
+
+/**
+ * The loss step with the logits' dense layer in it (xentHead): one dispatch writes the logits, dlogits
+ * (when `dlogits` is given) and the stats and counter snapshot, as the dense forward and the loss pass would.
+ */
+export function denseXentStep(
+  gpu: Gpu,
+  dense: NodeOf<'dense'>,
+  o: { labels: Tensor; dlogits: Tensor | null; stats: GPUBuffer; counter: GPUBuffer; smoothing: number },
+): FusedStep {
+  const [x, w, b] = dense.inputs;
+  if (!x || !w) throw new Error(`${named(dense)}: a dense layer needs its input and weights`);
+  const [[n = 1, f = 1] = [], [, classes = 1] = []] = inShapes(dense);
+  return {
+    reads: [...dense.inputs, o.labels],
+    writes: [dense.out, ...(o.dlogits ? [o.dlogits] : [])],
+    scratch: [],
+    emit: (buf) => {
+      const io = { a: buf(x), b: buf(w), bias: b && buf(b), c: buf(dense.out), labels: buf(o.labels) };
+      const loss = { dlogits: o.dlogits ? buf(o.dlogits) : undefined, stats: o.stats, counter: o.counter };
+      return matmulXent(gpu, { ...io, ...loss }, { m: n, k: f, n: classes }, { smoothing: o.smoothing, scale: 1 / n });
     },
   };
 }

@@ -3,7 +3,7 @@
 //   2. forwardSteps: the nodes in order (a view of its input runs nothing and shares its storage; a
 //      chain fuse.ts found runs as one kernel; a conv whose split-K forward partials its pooling or
 //      batchnorm sums runs its split pass alone, fused-steps.ts convParts), then the loss, which seeds
-//      the backward with dL/dlogits;
+//      the backward with dL/dlogits (with the logits' dense layer in its one dispatch: fused.xentHead);
 //   3. backwardSteps (training): the nodes in reverse, each writing its wanted inputs' gradients
 //      (the first contribution to a gradient writes it, later ones are added in; a fused chain's one
 //      kernel writes its first node's); weight gradients that split K on the tiled kernels leave their
@@ -99,13 +99,19 @@ interface Planning {
   /** Values each node's forward saved for its backward, by the node's output tensor id. */
   savedOf: Map<number, Tensor[]>;
   fusions: fuse.FusionIndex;
+  /** The logits' dense layer when its forward runs in the loss step (fused.xentHead). */
+  xentHead: NodeOf<'dense'> | null;
 }
 
 export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
   const convPools = (c: NodeOf<'conv2d'>): boolean => forwardPools(gpu, fuse.convShapeOf(c));
   const bnPools = (gpu.limits.maxStorageBuffersPerShaderStage ?? 8) >= fuse.BN_POOL_BUFFERS;
   const fusions = o.fuse === false ? [] : fuse.findFusions(graph, { ...o, convPools, bnPools });
-  const p: Planning = { gpu, graph, o, root: new Map(), savedOf: new Map(), fusions: fuse.indexFusions(fusions) };
+  const head = o.training && o.endsStep && o.labels && o.fuse !== false ? fused.xentHead(gpu, graph, o.logits) : null;
+  const p: Planning = {
+    ...{ gpu, graph, o, root: new Map(), savedOf: new Map() },
+    ...{ fusions: fuse.indexFusions(fusions), xentHead: head },
+  };
   const needsGrad = gradientsNeeded(graph, o);
   const grads = new Map<number, Tensor>();
   const forward = forwardSteps(p);
@@ -171,7 +177,7 @@ function forwardSteps(p: Planning): Step[] {
   const summed = new Map<number, fused.ConvParts>();
   const outside = new Set([p.o.logits.id, ...(p.o.keep ?? []).map((t) => t.id)]);
   for (const n of p.graph.nodes) {
-    if (p.fusions.absorbed.has(n)) continue; // a fused kernel (a pooling's, dropout's or batchnorm's) wrote its output
+    if (p.fusions.absorbed.has(n) || n === p.xentHead) continue; // a fused kernel (or the loss step) writes it
     const f = p.fusions.forward.get(n);
     const cp = p.o.training && p.o.fuse !== false ? fused.convParts(p.gpu, p.graph, p.fusions, n, outside) : null;
     const from = summed.get(n.inputs[0]?.id ?? -1);
@@ -236,6 +242,11 @@ function lossStep(
   const partials = graph.tensor([2 * xentGroups(n)], 'temp', 'u32');
   const dlogits = o.training && needsGrad.has(o.logits.id) ? graph.tensor(o.logits.shape, 'temp') : null;
   if (dlogits) grads.set(o.logits.id, dlogits);
+  if (p.xentHead) {
+    // The logits' dense layer and the loss in one dispatch (fused.xentHead): its own totals and snapshot.
+    const xent = { labels, dlogits, stats: o.stats, counter: o.counter, smoothing: o.smoothing ?? 0 };
+    return { step: fused.denseXentStep(p.gpu, p.xentHead, xent), kept: [], finish: () => [] };
+  }
   const step: Step = {
     reads: [o.logits, labels],
     writes: dlogits ? [loss, partials, dlogits] : [loss, partials],

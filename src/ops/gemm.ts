@@ -73,6 +73,8 @@ export interface GemmNeeds {
   split: boolean;
   /** Workgroups to aim at (tests); else 2·gpu.units. */
   target?: number;
+  /** One tile holds the whole output (a workgroup-wide epilogue: shaders/matmul_xent.wgsl). */
+  whole?: boolean;
 }
 
 export interface GemmPlan {
@@ -99,6 +101,7 @@ function candidates(gpu: Gpu, need: GemmNeeds, minThreads: number): Tile[] {
           if (tx < 1 || ty < 1 || tx > gpu.gemmSide || ty > gpu.gemmSide || threads < minThreads) continue;
           if ((BK * bm) / threads > MAX_FETCH || (BK * bn) / threads > MAX_FETCH) continue;
           if (bm > fits(need.rows) || bn > fits(need.cols)) continue;
+          if (need.whole && (bm < need.rows || bn < need.cols)) continue;
           if (need.columnRuns && threads % bn !== 0) continue;
           if ((need.sums === 1 && threads < bm) || (need.sums === 2 && threads < bn)) continue;
           if (need.columnTable && threads < bn) continue;
@@ -219,6 +222,7 @@ export function needParts(p: GemmPlan, parts: BufferRef | undefined, what: strin
 export type GemmShader =
   | 'matmul'
   | 'matmul_fused'
+  | 'matmul_xent'
   | 'conv2d_forward'
   | 'conv2d_forward_pool'
   | 'conv2d_backward_input'

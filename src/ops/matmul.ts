@@ -7,7 +7,7 @@ import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv } from '../gpu/runtime.ts';
 import { f32Bytes, laneGemm } from '../gpu/work.ts';
 import { actConstants, actName } from './act.ts';
-import { chooseGemm, gemmConstants, gemmDispatches, needParts, partsLength, type GemmPlan } from './gemm.ts';
+import { chooseGemm, gemmConstants, gemmDispatches, needParts, partsLength, planWork, type GemmPlan } from './gemm.ts';
 import { laneConstants, laneTile } from './lanes.ts';
 import { checkRate, type ChainDropout } from './chain.ts';
 import { dropoutUniform } from './dropout.ts';
@@ -69,6 +69,9 @@ function epilogueOf(s: MatmulShape, io: MatmulIO) {
   };
 }
 
+/** The loss fields of the matmul uniform, unread but by shaders/matmul_xent.wgsl. */
+const NO_LOSS = { smoothing: { f32: 0 }, lossScale: { f32: 0 }, grad: 0 };
+
 /** How a matmul may be tiled: `split` false where no partial-sums buffer can be given; `target` workgroups (tests). */
 export interface MatmulOptions {
   split?: boolean;
@@ -120,7 +123,7 @@ export function matmul(gpu: Gpu, io: MatmulIO, s: MatmulShape, o: Omit<MatmulOpt
   return [
     gpu.kernel({
       shader: epi.fused ? 'matmul_lanes_fused' : 'matmul_lanes',
-      params: { m: s.m, n: s.n, k: s.k, splits: 1, chunk: s.k, ...epi.params },
+      params: { m: s.m, n: s.n, k: s.k, splits: 1, chunk: s.k, ...epi.params, ...NO_LOSS },
       constants: { ...laneConstants(gpu.lanes, t), ...variant },
       bindings: [io.a, io.b, io.bias ?? gpu.dummy, io.c, null, ...epi.bindings],
       workgroups: [ceilDiv(s.n, bn), ceilDiv(s.m, bm)],
@@ -162,7 +165,7 @@ function tiled(
   return gemmDispatches(gpu, {
     shader: d.epi.fused ? 'matmul_fused' : 'matmul',
     plan: p,
-    params: { m: s.m, n: s.n, k: s.k, splits: p.splits, chunk: p.chunk, ...d.epi.params },
+    params: { m: s.m, n: s.n, k: s.k, splits: p.splits, chunk: p.chunk, ...d.epi.params, ...NO_LOSS },
     constants: { ...gemmConstants(p, { a: s.transA ? 1 : 0, b: s.transB ? 0 : 1, sums }), ...d.variant },
     epilogue: { ...d.variant, GEMM_SUMS: sums },
     inputs: [io.a, io.b],
@@ -184,4 +187,61 @@ function tiled(
     sums,
     len,
   });
+}
+
+/** The logits' GEMM with the softmax-xent loss in its epilogue: at most this many rows (one tile's). */
+export const XENT_ROWS = 128;
+
+/**
+ * logits = x·w + b (x [N,F], w [F,C], b [C]) with the softmax-xent loss of shaders/softmax_xent.wgsl in
+ * the same dispatch (shaders/matmul_xent.wgsl): dlogits = (softmax − target)·scale (target smoothed by
+ * `smoothing`), stats += (loss sum, correct count) and the step counter's snapshot (counter[1] = counter[0]),
+ * the same bits as matmul then softmaxXent. One workgroup, on the tiled kernels, for N ≤ XENT_ROWS.
+ */
+export function matmulXent(
+  gpu: Gpu,
+  io: { a: BufferRef; b: BufferRef; bias?: BufferRef; c: BufferRef; labels: BufferRef; dlogits?: BufferRef } & {
+    stats: BufferRef;
+    counter: BufferRef;
+  },
+  s: { m: number; k: number; n: number },
+  x: { smoothing: number; scale: number },
+): Dispatch[] {
+  if (gpu.lanes > 0 || s.m > XENT_ROWS) throw new ShapeError(`matmul ${s.m}x${s.k}x${s.n}: no loss epilogue here`);
+  const p = chooseGemm(gpu, { rows: s.m, cols: s.n, inner: s.k, split: false, whole: true });
+  const variant = { TRANS_A: 0, TRANS_B: 0, HAS_BIAS: io.bias ? 1 : 0, ACCUM: 0, ...actConstants() };
+  const loss = { smoothing: { f32: x.smoothing }, lossScale: { f32: x.scale }, grad: io.dlogits ? 1 : 0 };
+  const label = `matmul ${s.m}x${s.k}x${s.n} + softmax_xent${io.dlogits ? '' : ' (eval)'} + totals`;
+  return [
+    gpu.kernel({
+      shader: 'matmul_xent',
+      entry: 'main_xent',
+      params: { m: s.m, n: s.n, k: s.k, splits: 1, chunk: s.k, ...dropoutUniform(), ...loss },
+      constants: { ...gemmConstants(p, { a: 0, b: 1 }), ...variant },
+      // dbias (5) is never written but bound: three distinct unused buffers (an unread bias is the labels).
+      bindings: [
+        io.a,
+        io.b,
+        io.bias ?? io.labels,
+        io.c,
+        gpu.dummy,
+        io.labels,
+        io.dlogits ?? gpu.dummy2,
+        io.stats,
+        io.counter,
+      ],
+      workgroups: [1, 1],
+      label,
+      // Priced as its GEMM in one tile; the rows' loss after it (one thread a row walking its logits three
+      // times, then the 64-row trees) is a few hundred cycles beside the K loop.
+      work: planWork(p, {
+        rows: s.m,
+        cols: s.n,
+        inner: s.k,
+        tiles: 1,
+        bytesRead: f32Bytes(s.m * s.k, s.k * s.n, io.bias ? s.n : 0, s.m, 2 * s.m * s.n),
+        bytesWritten: f32Bytes(s.m * s.n, io.dlogits ? s.m * s.n : 0, 2),
+      }),
+    }),
+  ];
 }

@@ -41,8 +41,9 @@ export function planTrainStep(ir: ModelIR, batch: number, limits: Partial<DryLim
  * the batch size or the adapter, except two: a conv pools in its epilogue where the adapter runs its
  * forward in one pass (conv2d.ts forwardPools), else its pooling runs on its own; and a batchnorm pools
  * in its pass where the adapter binds fuse.ts BN_POOL_BUFFERS storage buffers a kernel (the cost table
- * shows which). The plan's own savings (a conv's partials summed by its reader, the weight gradients'
- * one reduce pass: src/graph/fused-steps.ts, deferred.ts) are not fusions of the graph and not listed.
+ * shows which). The plan's own savings (a conv's partials summed by its reader, the logits' GEMM ending
+ * in the loss, the weight gradients' one reduce pass: src/graph/fused-steps.ts, deferred.ts) are not
+ * fusions of the graph and not listed.
  */
 export function trainFusionLines(ir: ModelIR): string[] {
   const built = buildGraph(ir, 1);

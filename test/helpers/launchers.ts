@@ -9,7 +9,7 @@ import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, type Conv2dS
 import { dropoutBackward, dropoutForward } from '../../src/ops/dropout.ts';
 import { backwardChain, poolDropoutForward, poolForwardParts } from '../../src/ops/chain.ts';
 import { accumulate, activationBackward, activationForward, add, copy, fill } from '../../src/ops/elementwise.ts';
-import { matmul } from '../../src/ops/matmul.ts';
+import { matmul, matmulXent } from '../../src/ops/matmul.ts';
 import { adamUpdate, advanceCounter, sgdUpdate } from '../../src/ops/optimizer.ts';
 import {
   avgPoolBackward,
@@ -87,8 +87,11 @@ const data: GpuDataset = { images: b, labels: b, n: 100, h: 28, w: 28, release: 
 const bnIo = { x: b, gamma: b, beta: b, runMean: b, runVar: b, y: b, saveMean: b, saveInvStd: b, partial: b };
 const step = { counter: b, lrTable: b, param: b, grad: b };
 
-/** Every launcher, with the options that pick its other entry points: [name, shape, call]. */
-const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
+/**
+ * Every launcher, with the options that pick its other entry points: [name, shape, call], and 'tiled'
+ * for a launcher the tiled kernels alone have.
+ */
+const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] = [
   ['conv2dForward', { ...CONV }, (g) => conv2dForward(g, { x: b, w: b, b, y: b }, CONV, { kind: 'relu' })],
   ['conv2dBackwardInput', { ...CONV }, (g) => conv2dBackwardInput(g, { dy: b, w: b, dx: b }, CONV)],
   [
@@ -317,6 +320,18 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
   ['softmax', { n: 4, classes: 10 }, (g) => softmax(g, { logits: b, probs: b }, 4, 10)],
   ['sumRows', { m: 4, n: 10 }, (g) => sumRows(g, { x: b, out: b }, { m: 4, n: 10 })],
   [
+    'matmulXent',
+    { m: 64, n: 10, k: 128 },
+    (g) =>
+      matmulXent(
+        g,
+        { a: b, b, bias: b, c: b, labels: b, dlogits: b, stats: b, counter: b },
+        { m: 64, k: 128, n: 10 },
+        { smoothing: 0.1, scale: 1 / 64 },
+      ),
+    'tiled',
+  ],
+  [
     'reduceGradients',
     { segments: 2 },
     (g) =>
@@ -355,7 +370,7 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown][] = [
 /** Runs every launcher on a recorder with this tuning; returns each call with the kernels it asked for. */
 export function launchAll(tuning: Tuning): Launch[] {
   const { gpu, specs } = recorder(tuning);
-  return CALLS.map(([launcher, shape, call]) => {
+  return CALLS.filter(([, , , only]) => !only || tuning.lanes === 0).map(([launcher, shape, call]) => {
     const before = specs.length;
     call(gpu);
     return { launcher, shape, specs: specs.slice(before) };
