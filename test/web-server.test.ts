@@ -187,7 +187,7 @@ describe('fmgpu serve', () => {
     [['--allow-host', 'box.lan:8080'], '--allow-host takes a host name or address without a port, not "box.lan:8080"'],
     [['--allow-host', '[::1]:8080'], '--allow-host takes a host name or address without a port, not "[::1]:8080"'],
     [['--allow-host', '*.example'], '--allow-host takes a host name or address without a port, not "*.example"'],
-    [['--allow-host', ''], '--allow-host takes a host name or address without a port, not ""'],
+    [['--allow-host', ''], '--allow-host needs a value'],
     [['--allow-host'], '--allow-host needs a value'],
     [['extra'], 'unknown argument "extra" for serve (see fmgpu serve --help)'],
     [

@@ -83,10 +83,10 @@ export function parseServeArgs(args: readonly string[]): ServeArgs {
   for (const a of cursor) {
     const eq = a.indexOf('=');
     const flag = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
+    // A value, never empty (as train's flags: --csv= names no file).
     const value = (): string => {
-      if (eq > 0 && a.startsWith('--')) return a.slice(eq + 1);
-      const next = cursor.next();
-      if (next.done) throw new ServeUsageError(`${flag} needs a value`);
+      const next = eq > 0 && a.startsWith('--') ? { done: false, value: a.slice(eq + 1) } : cursor.next();
+      if (next.done || next.value === '') throw new ServeUsageError(`${flag} needs a value`);
       return next.value;
     };
     switch (flag) {
