@@ -508,18 +508,20 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   });
 
   // On the tiled kernels as an H100 gets them conv2's forward splits 9 ways: its pooling chain sums the partials.
-  it("a pooling that sums its conv's forward partials, plain and with its dropout (gpu tiles)", async () => {
-    const block = 'conv 32 3x3 same relu\npool 2';
-    for (const [tail, name] of [
-      ['dropout 0.25\n', 'sum+relu+maxpool+dropout'],
-      ['', 'sum+relu+maxpool'],
+  it("a pooling that sums its conv's forward partials: max or avg, with its dropout or plain (gpu tiles)", async () => {
+    for (const [pool, tail, name, window] of [
+      ['pool 2', 'dropout 0.25\n', 'sum+relu+maxpool+dropout', '2x2/2x2'],
+      ['pool 2', '', 'sum+relu+maxpool', '2x2/2x2'],
+      ['avgpool 3 same', '', 'sum+relu+avgpool', '3x3/3x3'],
     ] as const) {
+      const block = `conv 32 3x3 same relu\n${pool}`;
       const src = `input 14x14x1\nconv 16 3x3 same relu\npool 2\n${block}\n${tail}dense 10 softmax`;
       const fused = await train(src, true, 3, true);
       const unfused = await train(src, false, 3, true);
       const chains = fused.forward.filter((l) => l.startsWith('chain.sum'));
       expect(chains, tail).toHaveLength(1);
-      expect(chains[0], tail).toMatch(/ forward 8x32x7x7 2x2\/2x2 (p=0\.25 )?\+ \d+ splits$/);
+      expect(chains[0], tail).toContain(` forward 8x32x7x7 ${window} `);
+      expect(chains[0], tail).toMatch(/ (p=0\.25 )?\+ \d+ splits$/);
       expect(chains[0]?.split(' ')[0], tail).toBe(`chain.${name}`);
       expect(fused.forward.filter((l) => l.includes('8x16x7x7') && l.includes('reduce'))).toEqual([]);
       expect(unfused.forward.filter((l) => l.includes('8x16x7x7') && l.includes('reduce'))).toHaveLength(1);
