@@ -278,6 +278,13 @@ function table(out: string, run: Run): string[] {
         `${Array.isArray(r.dispatches) ? r.dispatches.length : '?'} dispatch(es)  ` +
         `err ${Number(r.maxErr).toExponential(1)}`,
     );
+  const bits = lines(out, 'probes.jsonl').filter((r) => r.bench === 'bits');
+  if (bits.length > 0) t.push('fused against unfused training (bits.js):');
+  for (const r of bits) {
+    const same =
+      Number(r.differing) === 0 ? 'bit for bit' : `${r.differing} of ${r.values} differ, max |Δ| ${r.maxAbsDiff}`;
+    t.push(`  ${String(r.model).padEnd(24)} batch ${r.batch} (${r.family}): ${same}`);
+  }
   t.push(...profileLines(out, run), ...speedLines(out), ...accuracyLines(out));
   t.push(`files: ${m.out ?? out} (bench/README.md says what to do with them)`);
   return t.slice(0, 99);

@@ -12,7 +12,8 @@
 #   --smoke   tiny sizes on whatever adapter there is (lavapipe in CI), under 2 minutes: keeps the
 #             script from rotting; its numbers mean nothing
 # Parts (GPU time boxes; each is also cut to what is left of the budget):
-#   1 adapter 30 s, probes 45 s       the adapter and its limits; matmul 4096³ and conv dX, two tile shapes
+#   1 adapter 30 s, probes 45 s       the adapter and its limits; matmul 4096³ and conv dX, two tile shapes;
+#     bits 40 s                       fused against unfused training, bit for bit (three zoo models, batch 64)
 #   2 profile 40 s, predicted 20 s,   per-dispatch times of examples/reference.net at batch 64 and 256,
 #     refit 20 s                      the cost model's prediction, and its profile refit from them
 #   3 train 60 s                      fmgpu training images/s at 64 and 256, test-set inference images/s
@@ -133,11 +134,13 @@ if ((smoke)); then
   batches=8,16 probe=(--probe-size 128 --probe-batch 4 --seconds 0.2) reps=2
   train=(--steps 6 --seconds 1 --infer-reps 2) peer=(--batch 8,16 --steps 6 --seconds 1 --device cpu)
   accuracy=(--epochs 1 --subset 256) zoo=(--models examples/quick.net --seeds 1 --ensemble '' --subset 128)
+  bits=(--models examples/quick.net --batch 8 --steps 2 --tiles)
 else
   box() { echo "$1"; }
   batches=64,256 probe=(--seconds 1) reps=20
   train=(--steps 100000 --seconds 8 --infer-reps 20) peer=(--batch 64,256 --steps 100000 --seconds 4)
   accuracy=() zoo=()
+  bits=(--batch 64)
 fi
 model=examples/reference.net
 
@@ -155,6 +158,8 @@ fm() { # NAME COMMAND…: the part's command when there is an adapter, else a sk
   if [ -n "$kind" ]; then "${@:2}"; else skip "$1" 'no WebGPU adapter (log.txt; on a GPU: source .gpu/setup.sh)'; fi
 }
 fm probes part probes "$(box 45 25)" 5 probes.jsonl node dist/bench/kernels.js --probe --json "${probe[@]}"
+# Fused kernels against the unfused plan on this adapter (rows into probes.jsonl): a failure is a finding.
+fm bits part bits "$(box 40 60)" 5 probes.jsonl node dist/bench/bits.js --json "${bits[@]}"
 
 # 2. The per-dispatch profile, measured beside predicted, and the refit.
 if [ -n "$kind" ] && [ "$timestamps" != yes ]; then

@@ -60,6 +60,14 @@ describe('benchmarks on tiny data', () => {
     expect(infer!.images_per_s).toBeGreaterThan(0);
   });
 
+  it('bits.js: fused and unfused training give the same weights (the GPU tiles on this adapter)', () => {
+    const r = bench('bits', '--models', tiny, '--batch', '4', '--steps', '1', '--tiles');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(
+      /^fused vs unfused .*tiny\.net batch=4 1 steps \(tiled, \d+ vs \d+ dispatches a step\): identical$/m,
+    );
+  });
+
   it('profile.js times every dispatch of a step', () => {
     const r = bench('profile', tiny, '--batch', '32', '--reps', '2', '--data', data);
     if (r.code === 1 && r.err.includes('no timestamp-query')) return; // an adapter without timestamps says so
@@ -136,6 +144,7 @@ describe('bench/gpu-check.sh --smoke', () => {
     for (const batch of [8, 16])
       expect(table).toContainEqual(expect.stringMatching(new RegExp(`^fmgpu train batch=${batch}: [\\d,]+ images/s`)));
     expect(table).toContainEqual(expect.stringMatching(/^fmgpu infer: [\d,]+ images\/s/));
+    expect(table).toContainEqual(expect.stringMatching(/^ {2}examples\/quick\.net +batch 8 \(tiled\): bit for bit$/));
     // At most 8 files, every JSON one well formed; each part ran to its end (PyTorch's only where python3 has it).
     const files = readdirSync(out).sort();
     expect(files.length).toBeLessThanOrEqual(8);
@@ -155,6 +164,7 @@ describe('bench/gpu-check.sh --smoke', () => {
     expect(status).toEqual({
       adapter: 'ok',
       probes: 'ok',
+      bits: 'ok',
       profile: 'ok',
       predicted: 'ok',
       refit: 'ok',
