@@ -89,12 +89,10 @@ for (const file of models) {
     differing: off,
     maxAbsDiff: most,
   };
+  const verdict = off === 0 ? 'identical' : `${off} of ${values} differ, max |Δ| ${most}`;
+  const per = `${fused.dispatches} vs ${plain.dispatches} dispatches a step`;
   if (json) console.log(JSON.stringify(row));
-  else
-    console.log(
-      `fused vs unfused ${file} batch=${batch} ${steps} steps (${row.family}, ${fused.dispatches} vs ` +
-        `${plain.dispatches} dispatches a step): ${off === 0 ? 'identical' : `${off} of ${values} differ, max |Δ| ${most}`}`,
-    );
+  else console.log(`fused vs unfused ${file} batch=${batch} ${steps} steps (${row.family}, ${per}): ${verdict}`);
 }
 opened.destroy();
 // The one line a failed part's note shows (bench/gpu-check.sh).
