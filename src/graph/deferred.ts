@@ -11,7 +11,7 @@
 import { rangeOf } from '../gpu/packed.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { reduceGradients, splitLength, type GradSegment, type SplitLayout } from '../ops/grad-reduce.ts';
-import type { Graph, Node, Tensor } from './graph.ts';
+import { readersOf, type Graph, type Node, type Tensor } from './graph.ts';
 import { kernelsOf } from './kernels.ts';
 
 /** Floats a layer's range of partials is aligned to: WebGPU's storage-binding offset alignment, 256 bytes. */
@@ -64,9 +64,9 @@ export function deferWeights(
   graph: Graph,
   o: { persistent: ReadonlyMap<string, BufferRef>; wants: (t: Tensor) => boolean },
 ): DeferredWeights {
-  const readers = new Map<number, number>();
-  for (const n of graph.nodes) for (const t of n.inputs) readers.set(t.id, (readers.get(t.id) ?? 0) + 1);
-  const sole = (t: Tensor | undefined): t is Tensor => t !== undefined && t.kind === 'param' && readers.get(t.id) === 1;
+  const readers = readersOf(graph);
+  const sole = (t: Tensor | undefined): t is Tensor =>
+    t !== undefined && t.kind === 'param' && readers.get(t.id)?.length === 1;
   const bufferOf = (t: Tensor): GPUBuffer | undefined => {
     const r = t.name === undefined ? undefined : o.persistent.get(t.name);
     return r && rangeOf(r).buffer;

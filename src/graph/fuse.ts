@@ -31,7 +31,7 @@ import { actName, gradFromOutput } from '../ops/act.ts';
 import { chainName, type BackwardChain, type ChainPool, type DyParts } from '../ops/chain.ts';
 import { convShape, type Conv2dShape } from '../ops/conv2d.ts';
 import { poolShape, windowsApart } from '../ops/pool.ts';
-import { inShapes, numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
+import { inShapes, numel, readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 
 export type { DyParts };
 
@@ -106,8 +106,7 @@ const stage = (n: Node, training: boolean): number =>
 /** The fusions the planner makes in this graph, in graph order (forward ones first, then backward). */
 export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
   if (!o.training) return [];
-  const readers = new Map<number, Node[]>();
-  for (const n of graph.nodes) for (const t of n.inputs) readers.set(t.id, [...(readers.get(t.id) ?? []), n]);
+  const readers = readersOf(graph);
   const outside = new Set([o.logits.id, ...(o.keep ?? []).map((t) => t.id)]);
   /** The one node reading `t` as its input 0, when nothing else reads it. */
   const soleReader = (t: Tensor): Node | null => {

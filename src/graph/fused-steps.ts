@@ -12,7 +12,7 @@ import { matmulPlan, matmulXent, XENT_ROWS } from '../ops/matmul.ts';
 import { batchnormForward, bnPartials, bnShape } from '../ops/batchnorm.ts';
 import type { Act } from '../../dsl/ir.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import { inShapes, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
+import { inShapes, type readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 import {
   chainOf,
   chainPool,
@@ -25,6 +25,9 @@ import {
   type FusionIndex,
   type PoolNode,
 } from './fuse.ts';
+
+/** Each tensor's readers by id (graph.ts readersOf). */
+type Readers = ReturnType<typeof readersOf>;
 
 /** A planned step's tensors and kernels (plan.ts Step). */
 export interface FusedStep {
@@ -145,10 +148,10 @@ export function backwardStep(
  * pass dropped: the conv's input is a chain's last output, read by this conv alone, and its dX splits
  * 2 to 16 ways on the tiled kernels (unsummedInputSplits); else null.
  */
-export function dxParts(gpu: Gpu, graph: Graph, ix: FusionIndex, conv: Node): DyParts | null {
+export function dxParts(gpu: Gpu, readers: Readers, ix: FusionIndex, conv: Node): DyParts | null {
   const x = conv.inputs[0];
   if (conv.op !== 'conv2d' || !x || ![...ix.backward.keys()].some((n) => n.out.id === x.id)) return null;
-  if (graph.nodes.flatMap((n) => n.inputs).filter((t) => t.id === x.id).length !== 1) return null;
+  if (readers.get(x.id)?.length !== 1) return null;
   const s = convShapeOf(conv);
   const splits = unsummedInputSplits(gpu, s);
   return splits > 0 ? { splits, channels: s.c, plane: s.h * s.w, length: s.n * s.c * s.h * s.w } : null;
@@ -189,11 +192,16 @@ export interface ConvParts {
  * The conv's forward splits 2 to 16 ways on the tiled kernels (unsummedForwardSplits), and its output is
  * not read outside the graph (`outside`); else null.
  */
-export function convParts(gpu: Gpu, graph: Graph, ix: FusionIndex, n: Node, outside: Set<number>): ConvParts | null {
-  if (n.op !== 'conv2d' || ix.absorbed.has(n) || outside.has(n.out.id)) return null;
-  const readers = graph.nodes.filter((m) => m.inputs.some((t) => t.id === n.out.id));
+export function convParts(
+  gpu: Gpu,
+  graph: Graph,
+  o: { ix: FusionIndex; readers: Readers; outside: Set<number> },
+  n: Node,
+): ConvParts | null {
+  if (n.op !== 'conv2d' || o.ix.absorbed.has(n) || o.outside.has(n.out.id)) return null;
+  const readers = o.readers.get(n.out.id) ?? [];
   const [r] = readers;
-  if (readers.length !== 1 || !r || r.inputs[0]?.id !== n.out.id || ix.absorbed.has(r)) return null;
+  if (readers.length !== 1 || !r || r.inputs[0]?.id !== n.out.id || o.ix.absorbed.has(r)) return null;
   const pools = (r.op === 'maxpool' || r.op === 'avgpool') && windowsApart(chainPool(r).shape);
   const normalises = r.op === 'batchnorm' && n.attrs.act.kind === 'linear';
   if (!pools && !normalises) return null;

@@ -54,6 +54,13 @@ export type Node = { [K in OpName]: NodeOf<K> }[OpName];
 /** A node's input shapes, in order: what an op's shape rules take. */
 export const inShapes = (n: { readonly inputs: readonly Tensor[] }): Shapes => n.inputs.map((t) => t.shape);
 
+/** Each tensor's readers by tensor id: the nodes with it among their inputs, once per input it is. */
+export function readersOf(graph: Graph): ReadonlyMap<number, readonly Node[]> {
+  const readers = new Map<number, Node[]>();
+  for (const n of graph.nodes) for (const t of n.inputs) readers.set(t.id, [...(readers.get(t.id) ?? []), n]);
+  return readers;
+}
+
 /** The output shape of `call` on inputs of these shapes (the op's own shape rule). */
 export function outShape<K extends OpName>(call: OpCallOf<K>, inShapes: Shapes): number[] {
   return OPS[call.op].shape(inShapes, call.attrs);

@@ -18,7 +18,7 @@ import { accumulate } from '../ops/elementwise.ts';
 import type { ForwardIO } from '../ops/index.ts';
 import { softmaxXent, xentGroups, xentTotal } from '../ops/softmax_xent.ts';
 import { forwardPools } from '../ops/conv2d.ts';
-import { inShapes, numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
+import { inShapes, numel, readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 import { checkLimits } from './limits.ts';
 import * as fuse from './fuse.ts';
 import * as fused from './fused-steps.ts';
@@ -101,6 +101,8 @@ interface Planning {
   fusions: fuse.FusionIndex;
   /** The logits' dense layer when its forward runs in the loss step (fused.xentHead). */
   xentHead: NodeOf<'dense'> | null;
+  /** Each tensor's readers (graph.ts readersOf). */
+  readers: ReturnType<typeof readersOf>;
 }
 
 export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
@@ -110,7 +112,7 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
   const head = o.training && o.endsStep && o.labels && o.fuse !== false ? fused.xentHead(gpu, graph, o.logits) : null;
   const p: Planning = {
     ...{ gpu, graph, o, root: new Map(), savedOf: new Map() },
-    ...{ fusions: fuse.indexFusions(fusions), xentHead: head },
+    ...{ fusions: fuse.indexFusions(fusions), xentHead: head, readers: readersOf(graph) },
   };
   const needsGrad = gradientsNeeded(graph, o);
   const grads = new Map<number, Tensor>();
@@ -175,18 +177,23 @@ function forwardSteps(p: Planning): Step[] {
   const steps: Step[] = [];
   // Convs whose pooling sums their forward partials (fused.convParts), by their output; none unfused.
   const summed = new Map<number, fused.ConvParts>();
-  const outside = new Set([p.o.logits.id, ...(p.o.keep ?? []).map((t) => t.id)]);
+  const reading = {
+    ix: p.fusions,
+    readers: p.readers,
+    outside: new Set([p.o.logits.id, ...(p.o.keep ?? []).map((t) => t.id)]),
+  };
   for (const n of p.graph.nodes) {
     if (p.fusions.absorbed.has(n) || n === p.xentHead) continue; // a fused kernel (or the loss step) writes it
     const f = p.fusions.forward.get(n);
-    const cp = p.o.training && p.o.fuse !== false ? fused.convParts(p.gpu, p.graph, p.fusions, n, outside) : null;
+    const cp = p.o.training && p.o.fuse !== false ? fused.convParts(p.gpu, p.graph, reading, n) : null;
     const from = summed.get(n.inputs[0]?.id ?? -1);
     if (cp) {
       summed.set(n.out.id, cp);
       steps.push(fused.convPartsStep(p.gpu, cp));
       continue;
     }
-    const bn = p.fusions.batchnorm.get(n)?.bn === n ? p.fusions.batchnorm.get(n) : undefined;
+    const bnf = p.fusions.batchnorm.get(n);
+    const bn = bnf?.bn === n ? bnf : undefined;
     if (n.op === 'batchnorm' && (bn?.pool || from)) {
       const s = fused.bnStep(p.gpu, p.graph, { bn: n as NodeOf<'batchnorm'>, fusion: bn, parts: from });
       for (const t of [n.out, s.out]) p.savedOf.set(t.id, s.saved);
@@ -238,8 +245,6 @@ function lossStep(
   const labels = o.labels;
   if (!labels) return null;
   const [n = 1, classes = 1] = o.logits.shape;
-  const loss = graph.tensor([n], 'temp');
-  const partials = graph.tensor([2 * xentGroups(n)], 'temp', 'u32');
   const dlogits = o.training && needsGrad.has(o.logits.id) ? graph.tensor(o.logits.shape, 'temp') : null;
   if (dlogits) grads.set(o.logits.id, dlogits);
   if (p.xentHead) {
@@ -247,6 +252,8 @@ function lossStep(
     const xent = { labels, dlogits, stats: o.stats, counter: o.counter, smoothing: o.smoothing ?? 0 };
     return { step: fused.denseXentStep(p.gpu, p.xentHead, xent), kept: [], finish: () => [] };
   }
+  const loss = graph.tensor([n], 'temp');
+  const partials = graph.tensor([2 * xentGroups(n)], 'temp', 'u32');
   const step: Step = {
     reads: [o.logits, labels],
     writes: dlogits ? [loss, partials, dlogits] : [loss, partials],
@@ -337,7 +344,7 @@ function backwardSteps(
     }
     // A conv's dX that a chain sums from its split-K partials (fused.dxParts) is those partials; a dense
     // layer's dX may run the chain below it in its epilogue (fused.dxChain), that chain's input gradient.
-    const parts = wants[0] ? fused.dxParts(p.gpu, p.graph, p.fusions, node) : null;
+    const parts = wants[0] ? fused.dxParts(p.gpu, p.readers, p.fusions, node) : null;
     const below = wants[0] ? fused.dxChain(p.fusions, node) : null;
     const shapeOf = (inp: Tensor, i: number) => (i === 0 && parts ? [parts.splits * parts.length] : inp.shape);
     const targets = n.inputs.map((inp, i) => (wants[i] ? p.graph.tensor(shapeOf(inp, i), 'temp') : null));

@@ -22,6 +22,12 @@ function dims([x, w]: Shapes): { n: number; f: number; u: number } {
   return { n, f, u };
 }
 
+/** The weight gradient's matmul: dW = Xᵀ·dZ, [F,N]·[N,U]. */
+function weightShape(ins: Shapes): MatmulShape {
+  const { n, f, u } = dims(ins);
+  return { m: f, k: n, n: u, transA: true };
+}
+
 /** The forward's matmul: y = act(x·w + b), [N,F]·[F,U]. */
 function denseShape(ins: Shapes, act: Act): MatmulShape {
   const { n, f, u } = dims(ins);
@@ -62,7 +68,7 @@ export const DENSE: KernelOp<DenseAttrs> = {
   // one after the other and share them.
   scratch: (ins, out, a, gpu, o) => {
     const { n, f, u } = dims(ins);
-    const dw = { m: f, k: n, n: u, transA: true };
+    const dw = weightShape(ins);
     const weights = o?.deferredWeights ? 0 : matmulPartsLength(gpu, dw);
     const parts = Math.max(
       matmulPartsLength(gpu, { m: n, k: u, n: f, transB: true }),
@@ -78,8 +84,8 @@ export const DENSE: KernelOp<DenseAttrs> = {
   },
   weightParts: (ins, _a, gpu, bias) => {
     if (gpu.lanes > 0) return null;
-    const { n, f, u } = dims(ins);
-    const p = matmulPlan(gpu, { m: f, k: n, n: u, transA: true }, { dbias: bias });
+    const { f, u } = dims(ins);
+    const p = matmulPlan(gpu, weightShape(ins), { dbias: bias });
     return p.splits < 2 ? null : { splits: p.splits, rows: f + (bias ? 1 : 0), cols: u, sums: bias ? 'row' : 'none' };
   },
   forward: (gpu, io, a) => {
@@ -102,9 +108,8 @@ export const DENSE: KernelOp<DenseAttrs> = {
     const dxShape = { m: n, k: u, n: f, transB: true, epilogue };
     if (dx) out.push(...matmul(gpu, { a: dz, b: w, c: dx, parts, epi: below?.saved, counter: io.counter }, dxShape));
     // dW's partials left for the planner to sum (io.dWParts), or summed here.
-    const unsummed = io.dWParts !== undefined;
-    const dwShape = { m: f, k: n, n: u, transA: true };
-    if (dw) out.push(...matmul(gpu, { a: x, b: dz, c: dw, dbias, parts: io.dWParts ?? parts }, dwShape, { unsummed }));
+    const dwIo = dw && { a: x, b: dz, c: dw, dbias, parts: io.dWParts ?? parts };
+    if (dwIo) out.push(...matmul(gpu, dwIo, weightShape(io.inShapes), { unsummed: io.dWParts !== undefined }));
     if (db && !dbias) out.push(...sumRows(gpu, { x: dz, out: db }, { m: n, n: u }));
     return out;
   },
