@@ -53,13 +53,12 @@ export function resizePhoto(
   const channels = to.c === 1 ? (['luma'] as const) : [0, 1, 2];
   const upright = channels.map((channel) => planeOf(rgba, width, height, { orientation, channel, unit: 255, over: 1 }));
   const planes = upright.map((p) => p.gray);
-  const [w, h] = orientation >= 5 ? [height, width] : [width, height];
+  // The upright size: planeOf turned the picture as its orientation says.
+  const first = upright[0]!;
+  const { width: w, height: h } = first;
   let inverted = false;
   if (to.c === 1) {
-    inverted =
-      o.invert === 'auto' || o.invert === undefined
-        ? frameMean({ gray: planes[0]!, width: w, height: h }) > 0.5
-        : o.invert;
+    inverted = o.invert === 'auto' || o.invert === undefined ? frameMean(first) > 0.5 : o.invert;
     if (inverted) planes[0] = planes[0]!.map((v) => 1 - v);
   }
   const bytes = new Uint8Array(to.c * to.h * to.w);

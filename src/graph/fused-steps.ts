@@ -4,13 +4,20 @@
 // does for the chain reading it (its split-K partials left unsummed; the chain run in its epilogue), a
 // conv whose forward partials its reader sums (convParts), a batchnorm's fused forward (bnStep), and the
 // logits' dense layer run in the loss step (xentHead, denseXentStep).
-import { backwardChain, poolDropoutForward, poolForwardParts, type ChainDropout, type DyParts } from '../ops/chain.ts';
+import {
+  backwardChain,
+  poolDropoutForward,
+  poolForwardParts,
+  type ChainDropout,
+  type DyParts,
+  type EpilogueChain,
+} from '../ops/chain.ts';
 import { conv2dForward, conv2dGeometry, unsummedForwardSplits, unsummedInputSplits } from '../ops/conv2d.ts';
 import { windowsApart } from '../ops/pool.ts';
-import { DENSE, denseForward } from '../ops/dense.ts';
+import { denseForward } from '../ops/dense.ts';
+import { kernelsOf } from './kernels.ts';
 import { matmulPlan, matmulXent, XENT_ROWS } from '../ops/matmul.ts';
 import { batchnormForward, bnPartials, bnShape } from '../ops/batchnorm.ts';
-import type { Act } from '../../dsl/ir.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { inShapes, type readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 import {
@@ -82,7 +89,7 @@ function denseDropoutStep(
     reads: [...dense.inputs, ...dense.state],
     writes: [dense.out, out],
     // The split-K partial sums the dense forward takes (the epilogue does not change them).
-    scratch: DENSE.forwardScratch?.(ins, dense.out.shape, dense.attrs, gpu) ?? [],
+    scratch: kernelsOf(dense, true)?.forwardScratch(gpu) ?? [],
     saved: [],
     emit: (buf, scratch) => {
       const io = { x: buf(x), w: buf(w), b: b && buf(b), y: buf(dense.out), parts: scratch[0], epi: buf(out), counter };
@@ -161,7 +168,7 @@ export function dxParts(gpu: Gpu, readers: Readers, ix: FusionIndex, conv: Node)
 export interface DxChain {
   fusion: BackwardFusion;
   saved: Tensor;
-  chain: { dropout: ChainDropout; act: Act; from: 'output' | 'input' };
+  chain: EpilogueChain;
 }
 
 /**

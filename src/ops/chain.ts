@@ -39,6 +39,9 @@ export interface BackwardChain {
   dyParts?: DyParts;
 }
 
+/** A chain without pooling that a dense layer's dX runs in its epilogue: its dropoutᵀ, then act'. */
+export type EpilogueChain = Required<Pick<BackwardChain, 'dropout' | 'act' | 'from'>>;
+
 /**
  * A conv's dX left as its split-K partial sums, `splits` (2 to 16: one reduce_splits thread an
  * output) of `length` floats, over `channels` planes of `plane` values (shaders/chain.wgsl src_at).

@@ -9,7 +9,7 @@ import { f32Bytes, laneGemm } from '../gpu/work.ts';
 import { actConstants, actName } from './act.ts';
 import { chooseGemm, gemmConstants, gemmDispatches, needParts, partsLength, planWork, type GemmPlan } from './gemm.ts';
 import { laneConstants, laneTile } from './lanes.ts';
-import { checkRate, type ChainDropout } from './chain.ts';
+import { checkRate, type ChainDropout, type EpilogueChain } from './chain.ts';
 import { dropoutUniform } from './dropout.ts';
 
 export interface MatmulShape {
@@ -33,9 +33,7 @@ export interface MatmulShape {
  *   chain:   C = act'(io.epi) ⊙ dropoutᵀ(v), the backward chain of the layer before (its activation's derivative
  *            from that layer's output Y, or its activation's input X) in a dX with no bias or activation.
  */
-export type MatmulEpilogue =
-  | { kind: 'dropout'; dropout: ChainDropout }
-  | { kind: 'chain'; dropout: ChainDropout; act: Act; from: 'output' | 'input' };
+export type MatmulEpilogue = { kind: 'dropout'; dropout: ChainDropout } | ({ kind: 'chain' } & EpilogueChain);
 
 export interface MatmulIO {
   a: BufferRef;

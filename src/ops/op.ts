@@ -1,9 +1,5 @@
-// The contract of a graph op: what src/ops/<op>.ts exports beside its kernel launchers, and all the
-// planner (src/graph/plan.ts) knows of an op. Gradient convention: a backward overwrites the
-// gradients it is given (dIn); the planner adds up several contributions to one tensor.
-import type { Act } from '../../dsl/ir.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import type { ChainDropout } from './chain.ts';
+import type { EpilogueChain } from './chain.ts';
 import type { SplitLayout } from './grad-reduce.ts';
 
 export type Shapes = readonly (readonly number[])[];
@@ -35,7 +31,7 @@ export interface BackwardIO extends ForwardIO {
    * dIn[0] is written through the backward chain of the layer below (its dropoutᵀ and activation
    * derivative, from `saved`): the planner's choice (src/graph/fused-steps.ts dxChain), made for dense layers.
    */
-  dInChain?: { chain: { dropout: ChainDropout; act: Act; from: 'output' | 'input' }; saved: BufferRef };
+  dInChain?: { chain: EpilogueChain; saved: BufferRef };
   /**
    * The weight gradient (dIn[1], and dIn[2] the bias's) is left as its GEMM's split-K partial sums in this
    * range, laid out as KernelOp.weightParts says: the planner sums them at the end of the backward

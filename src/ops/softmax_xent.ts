@@ -64,7 +64,7 @@ export function softmaxXent(gpu: Gpu, io: XentIo, s: XentShape, o: { total?: boo
   const smoothing = s.smoothing ?? 0;
   if (!(smoothing >= 0 && smoothing <= 1)) throw new RangeError(`label smoothing must be in [0, 1], got ${smoothing}`);
   const groups = xentGroups(s.n);
-  const inline = s.n <= ONE_GROUP;
+  const inline = groups === 1;
   const threads = inline ? ONE_GROUP : ROWS;
   const loss = gpu.kernel({
     shader: 'softmax_xent',
@@ -95,7 +95,7 @@ export function softmaxXent(gpu: Gpu, io: XentIo, s: XentShape, o: { total?: boo
       sharedBytes: 8 * threads,
     }),
   });
-  return o.total === false || inline ? [loss] : [loss, ...xentTotal(gpu, io, s.n)];
+  return o.total === false ? [loss] : [loss, ...xentTotal(gpu, io, s.n)];
 }
 
 /**

@@ -9,6 +9,7 @@ import type { ParamStore } from '../model/params.ts';
 import { plan, type Plan } from '../graph/plan.ts';
 import { gatherTrain, type AugmentParams, type GpuDataset } from '../data/batch.ts';
 import { StatsRing } from './readback.ts';
+import type { StepBuffers } from '../ops/optimizer.ts';
 
 /** The buffers every plan of a trainer shares. */
 export interface Shared {
@@ -73,7 +74,11 @@ export const trainPlanKey = (s: StepSettings, n: number, ema: number): string =>
   `${s.batch}:${s.fullSteps}:${s.tail}:${s.labelSmoothing}:${JSON.stringify(s.augment ?? {})}:${n}:${ema}`;
 
 type Io = Shared & { data: GpuDataset; rates: GPUBuffer };
-type Parts = { update(p: Plan): Dispatch[]; key: string };
+/**
+ * `update`: the optimizer's dispatches (with the weight averages) for plan `p`, over `step`'s buffers; the
+ * plans here end the step in their update (`step.endsStep`: the counter advances there), so stepAt gives it.
+ */
+type Parts = { update(p: Plan, step: StepBuffers): Dispatch[]; key: string };
 
 /** One training step's dispatches, in order; `update` comes from the optimizer (with the weight averages). */
 export function buildTrainPlan(gpu: Gpu, ir: ModelIR, io: Io, s: StepSettings, parts: Parts): TrainPlan {
@@ -118,7 +123,8 @@ function stepAt(
     { data: io.data, indices, counter: io.counter, x: p.buffer(built.x), labels: p.buffer(built.labels) },
     { batch: at.batch, stepsPerEpoch: at.steps, seed: s.seed, augment: s.augment },
   );
-  const step = [...gather, ...p.forward, ...p.backward, ...parts.update(p), ...p.finish];
+  const update = parts.update(p, { counter: io.counter, lrTable: io.rates, endsStep: p.endsStep });
+  const step = [...gather, ...p.forward, ...p.backward, ...update, ...p.finish];
   return { batch: at.batch, built, plan: p, step, indices };
 }
 

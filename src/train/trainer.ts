@@ -186,13 +186,7 @@ export class Trainer {
     const averages = ema > 0 && this.ema ? { averages: this.ema.averages, decay: ema } : undefined;
     this.cachedTrain = buildTrainPlan(this.gpu, this.ir, { ...this.shared(), data, rates }, s, {
       key,
-      update: (p) =>
-        optimizer.updates(
-          this.params,
-          p.grads,
-          { counter: this.counter, lrTable: rates, endsStep: p.endsStep },
-          averages,
-        ),
+      update: (p, step) => optimizer.updates(this.params, p.grads, step, averages),
     });
     return this.cachedTrain;
   }
