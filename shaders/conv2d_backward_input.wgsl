@@ -20,6 +20,9 @@
 //                of its phase into parts[z][phase·C + c][colsMax]: 0 params, 1 dy, 2 w, 3 parts.
 //   reduce_splits  the partials summed in a fixed order, then written to dx (lib/gemm.wgsl):
 //                0 params, 1 parts, 2 unused, 3 dx.
+// Each value goes out through dx_put: lib/conv_dx_out.wgsl (module conv2d_backward_input), or
+// lib/conv_dx_chain.wgsl (module conv2d_backward_input_chain: the backward chain below this conv run as
+// the values are stored, lib/chain_store.wgsl; its bindings 6 counter, 7 saved, 8 argmax).
 
 override ACCUM: bool = false;
 
@@ -133,9 +136,7 @@ fn gemm_store4(row: u32, col: u32, v: vec4<f32>, count: u32) {
   for (var i = 0u; i < 4u; i++) {
     if (i < count && n < P.n) {
       let idx = ((n * P.c + c) * P.h + dx_py.first + jy * P.sh) * P.w + dx_px.first + jx * P.sw;
-      var x = v[i];
-      if (ACCUM) { x += dx[idx]; }
-      dx[idx] = x;
+      dx_put(idx, v[i]);
     }
     jx++;
     if (jx == dx_px.count) {

@@ -10,6 +10,8 @@
 // most (q, r) pairs without a term; they are masked, not skipped (strided layers are rare and
 // small; the GPU kernel splits them into stride phases instead).
 // Bindings: 0 params (P: lib/conv.wgsl), 1 dy, 2 w, 3 dx (overwritten, or added to when ACCUM).
+// Each value goes out through dx_put: lib/conv_dx_out.wgsl, or lib/conv_dx_chain.wgsl (the chain below
+// run as the values are stored; module conv2d_backward_input_lanes_chain, bindings 6 counter, 7 saved, 8 argmax).
 // Dispatch: grid(rowTiles · colTiles) workgroups of LANES, rowTiles = ceil(C / (ROW_GROUPS·LANES)),
 // colTiles = ceil(N·H·W / (COLS·LANES)); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles,
 // column tile t % colTiles.
@@ -95,9 +97,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     for (var j = 0u; j < COLS; j++) {
       if (col0 + j * LANES < cols) {
         let idx = xbase[j] + row * hw;
-        var v = acc[i * COLS + j];
-        if (ACCUM) { v += dx[idx]; }
-        dx[idx] = v;
+        dx_put(idx, acc[i * COLS + j]);
       }
     }
   }

@@ -3,11 +3,12 @@
 // M rows, N columns, K inner (uniform P); all tensors row-major f32.
 // A is [M,K], or [K,M] when TRANS_A; B is [K,N], or [N,K] when TRANS_B; bias is [N]; C is [M,N].
 // GEMM rows m (shuffled from the lane that loaded them); columns n (one per lane).
-// Bindings: 0 params, 1 a, 2 b, 3 bias (any buffer when !HAS_BIAS), 4 c (fused: 6 counter, 7 epi).
+// Bindings: 0 params, 1 a, 2 b, 3 bias (any buffer when !HAS_BIAS), 4 c (the dropout epilogue: 6 counter,
+// 7 epi; the chain epilogue: 6 counter, 7 saved, 8 argmax).
 // Dispatch: (ceil(N / (COLS·LANES)), ceil(M / (ROW_GROUPS·LANES))) workgroups of LANES.
 // Uses act() from lib/activation.wgsl, lanes_step() from lib/lanes.wgsl, the bindings, uniform and
-// variant flags from lib/matmul_io.wgsl and mm_store() from lib/matmul_out.wgsl (or lib/matmul_out_fused.wgsl),
-// prepended by the loader.
+// variant flags from lib/matmul_io.wgsl and mm_store() from lib/matmul_out.wgsl (or
+// lib/matmul_out_fused.wgsl, lib/matmul_out_chain.wgsl), prepended by the loader.
 
 @compute @workgroup_size(LANES)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {

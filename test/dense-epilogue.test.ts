@@ -1,5 +1,5 @@
-// A dense layer's fused epilogues (shaders/lib/matmul_out_fused.wgsl), in every matmul family, split-K
-// included: the forward with its dropout, and the dX that runs the backward chain of the layer below.
+// A dense layer's fused epilogues (shaders/lib/matmul_out_fused.wgsl, matmul_out_chain.wgsl), in every matmul
+// family, split-K included: the forward with its dropout, and the dX that runs the backward chain of the layer below.
 // Each against the composition of the unfused CPU references, and bit for bit against the unfused kernels.
 import { describe, expect, it } from 'vitest';
 import { useGpu, f32, useGemmVariant, type GemmVariant } from './helpers/gpu.ts';
@@ -112,7 +112,7 @@ describe("a dense layer's dX running the backward chain below (dropoutᵀ, act')
     const dropout = { rate: 0.25, seed: SEED };
     const fused = await run(g, { ...s, epilogue: { kind: 'chain', dropout, act, from } }, { ...x, saved });
     if (variant === 'gpu tiles' && name.startsWith('long K'))
-      expect(fused.labels.join(), 'the reduce pass runs the epilogue').toMatch(/' p=0.25 reduce \d+ splits/);
+      expect(fused.labels.join(), 'the reduce pass runs the epilogue').toMatch(/ p=0.25 reduce \d+ splits/);
     const count = s.m * s.n;
     const dropped = dropoutRef(matmulRef(x.a, x.b, null, s), STEP, { count, ...dropout });
     // act' of the reference at the pre-activation z, where the kernel takes it from what was saved.
@@ -135,7 +135,8 @@ describe("a dense layer's dX running the backward chain below (dropoutᵀ, act')
     expect(() => matmul(g, { ...io, bias: buf }, s)).toThrow(ShapeError);
     expect(() => matmul(g, io, { ...s, accumulate: true })).toThrow(ShapeError);
     expect(() => matmul(g, io, { ...s, act: { kind: 'relu' } })).toThrow(ShapeError);
-    expect(() => matmul(g, { ...io, epi: undefined }, s)).toThrow(/needs its tensor and counter/);
+    expect(() => matmul(g, { ...io, epi: undefined }, s)).toThrow(/needs the saved tensor/);
+    expect(() => matmul(g, { ...io, counter: undefined }, s)).toThrow(/needs the step counter/);
     expect(() => matmul(g, io, { ...s, epilogue: { ...chain, dropout: { rate: 1, seed: 1 } } })).toThrow(RangeError);
     g.release(buf);
   });

@@ -3,6 +3,7 @@
 // each weight-gradient GEMM's own reduce pass writes, bit for bit: a conv's dW and db (sums in the last
 // column), a dense layer's dW and db (sums in the last row) and a dense layer's dW alone.
 import { describe, expect, it } from 'vitest';
+import { expectSameBits } from './helpers/bits.ts';
 import { f32, useGemmVariant, useGpu } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
@@ -19,14 +20,6 @@ import { deferWeights } from '../src/graph/deferred.ts';
 import { dryGpu } from '../src/gpu/dry.ts';
 import { installGlobals } from '../src/node/gpu.ts';
 import type { BufferRef } from '../src/gpu/runtime.ts';
-
-/** a and b hold the same bits; else the first index where they differ (a diff of large arrays is too slow). */
-function expectSameBits(what: string, a: Float32Array, b: Float32Array): void {
-  expect(a.length, `${what}: length`).toBe(b.length);
-  const [x, y] = [new Uint32Array(a.buffer, a.byteOffset, a.length), new Uint32Array(b.buffer, b.byteOffset, b.length)];
-  const i = x.findIndex((v, j) => v !== y[j]);
-  expect(i, i < 0 ? what : `${what}: first difference at ${i}, ${a[i]} against ${b[i]}`).toBe(-1);
-}
 
 /** Runs reduceGradients over `parts` into a gradient buffer of `length` floats filled with a sentinel. */
 async function reduceOnGpu(g: Gpu, parts: Float32Array, segments: GradSegment[], length: number) {

@@ -2,12 +2,15 @@
 // input, K out-channels, KH×KW kernel, sh×sw stride, padding before (TF 'same' or 0), OH×OW output;
 // the GEMM's column tiles; and the weight gradient's split-K, `chunk` positions in each of `splits`
 // partial sums (0 in the other passes); the dropout of a pooled forward (lib/conv_out_pool.wgsl:
-// its seed, rate and 1 / (1 − rate); 0, 0, 1 elsewhere).
+// its seed, rate and 1 / (1 − rate); 0, 0, 1 elsewhere), or of the backward chain below a dX
+// (lib/chain_store.wgsl), with that chain's pooling window (pool_*; all 1 and 0 elsewhere).
 struct Params {
   n: u32, c: u32, h: u32, w: u32,
   k: u32, kh: u32, kw: u32, sh: u32,
   sw: u32, pad_top: u32, pad_left: u32, oh: u32,
   ow: u32, col_tiles: u32, chunk: u32, splits: u32,
   seed: u32, rate: f32, scale: f32,
+  pool_h: u32, pool_w: u32, pool_oh: u32, pool_ow: u32, pool_kh: u32, pool_kw: u32,
+  pool_sh: u32, pool_sw: u32, pool_pad_top: u32, pool_pad_left: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;

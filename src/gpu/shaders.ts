@@ -5,6 +5,7 @@ import random from '../../shaders/lib/random.wgsl';
 import gemm from '../../shaders/lib/gemm.wgsl';
 import lanes from '../../shaders/lib/lanes.wgsl';
 import stride from '../../shaders/lib/stride.wgsl';
+import poolGeom from '../../shaders/lib/pool_geom.wgsl';
 import poolWindow from '../../shaders/lib/pool_window.wgsl';
 import poolReduce from '../../shaders/lib/pool_reduce.wgsl';
 import poolBlock from '../../shaders/lib/pool_block.wgsl';
@@ -14,6 +15,10 @@ import convOutPool from '../../shaders/lib/conv_out_pool.wgsl';
 import matmulIo from '../../shaders/lib/matmul_io.wgsl';
 import matmulOut from '../../shaders/lib/matmul_out.wgsl';
 import matmulOutFused from '../../shaders/lib/matmul_out_fused.wgsl';
+import matmulOutChain from '../../shaders/lib/matmul_out_chain.wgsl';
+import chainStore from '../../shaders/lib/chain_store.wgsl';
+import convDxOut from '../../shaders/lib/conv_dx_out.wgsl';
+import convDxChain from '../../shaders/lib/conv_dx_chain.wgsl';
 import matmul from '../../shaders/matmul.wgsl';
 import matmulLanes from '../../shaders/matmul_lanes.wgsl';
 import conv2dForward from '../../shaders/conv2d_forward.wgsl';
@@ -38,29 +43,44 @@ import matmulXent from '../../shaders/matmul_xent.wgsl';
 
 const SHADERS = {
   matmul: [matmulIo, activation, matmulOut, gemm, matmul],
-  // A dense layer's dropout, or the backward chain below its dX, in the epilogue (fuse.ts dense fusions).
+  // A dense layer's dropout in the epilogue (fuse.ts dense fusions).
   matmul_fused: [random, matmulIo, activation, matmulOutFused, gemm, matmul],
+  // A dense layer's dX that runs the backward chain below it as it stores (fuse.ts, BackwardFusion.dx).
+  matmul_chain: [random, matmulIo, activation, poolGeom, chainStore, matmulOutChain, gemm, matmul],
   // The logits' GEMM with the softmax-xent loss in its epilogue (plan.ts lossStep).
   matmul_xent: [matmulIo, activation, matmulOut, gemm, matmul, xent, matmulXent],
   conv2d_forward: [conv, activation, gemm, convOut, conv2dForward],
   // The forward with a 2×2 max pooling and dropout in its epilogue (fuse.ts conv+maxpool+dropout).
   conv2d_forward_pool: [conv, activation, random, gemm, convOutPool, conv2dForward],
-  conv2d_backward_input: [conv, gemm, conv2dBackwardInput],
+  conv2d_backward_input: [conv, gemm, convDxOut, conv2dBackwardInput],
+  // A conv's dX that runs the backward chain below it as it stores (fuse.ts, BackwardFusion.dx).
+  conv2d_backward_input_chain: [conv, random, activation, poolGeom, chainStore, convDxChain, gemm, conv2dBackwardInput],
   conv2d_backward_weights: [conv, gemm, conv2dBackwardWeights],
   // lib/lanes.wgsl opens with `enable subgroups;`, so it comes first.
   matmul_lanes: [lanes, matmulIo, activation, matmulOut, matmulLanes],
   matmul_lanes_fused: [lanes, random, matmulIo, activation, matmulOutFused, matmulLanes],
+  matmul_lanes_chain: [lanes, random, matmulIo, activation, poolGeom, chainStore, matmulOutChain, matmulLanes],
   conv2d_forward_lanes: [lanes, conv, activation, convOut, conv2dForwardLanes],
   conv2d_forward_lanes_pool: [lanes, conv, activation, random, convOutPool, conv2dForwardLanes],
-  conv2d_backward_input_lanes: [lanes, conv, conv2dBackwardInputLanes],
+  conv2d_backward_input_lanes: [lanes, conv, convDxOut, conv2dBackwardInputLanes],
+  conv2d_backward_input_lanes_chain: [
+    lanes,
+    conv,
+    random,
+    activation,
+    poolGeom,
+    chainStore,
+    convDxChain,
+    conv2dBackwardInputLanes,
+  ],
   conv2d_backward_weights_lanes: [lanes, conv, conv2dBackwardWeightsLanes],
-  pool: [stride, poolWindow, poolReduce, pool],
+  pool: [stride, poolGeom, poolWindow, poolReduce, pool],
   global_avg_pool: [stride, globalAvgPool],
   elementwise: [stride, activation, elementwise],
   softmax_xent: [xent, softmaxXent],
   dropout: [stride, random, dropout],
-  chain: [stride, random, activation, poolWindow, poolReduce, poolBlock, chain],
-  batchnorm: [activation, poolWindow, poolBlock, batchnorm],
+  chain: [stride, random, activation, poolGeom, poolWindow, poolReduce, poolBlock, chain],
+  batchnorm: [activation, poolGeom, poolWindow, poolBlock, batchnorm],
   optimizer: [stride, optimizer],
   reduce: [stride, reduce],
   grad_reduce: [gradReduce],

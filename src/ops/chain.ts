@@ -39,8 +39,11 @@ export interface BackwardChain {
   dyParts?: DyParts;
 }
 
-/** A chain without pooling that a dense layer's dX runs in its epilogue: its dropoutᵀ, then act'. */
-export type EpilogueChain = Required<Pick<BackwardChain, 'dropout' | 'act' | 'from'>>;
+/**
+ * A chain that a dense layer's or conv's dX runs as it stores (shaders/lib/chain_store.wgsl): its dropoutᵀ,
+ * unpooling (windows apart) and act', over the chain's input (the pooling's input, or the dX's own shape).
+ */
+export type EpilogueChain = Pick<BackwardChain, 'act' | 'from' | 'pool' | 'dropout'>;
 
 /**
  * A conv's dX left as its split-K partial sums, `splits` (2 to 16: one reduce_splits thread an
@@ -55,8 +58,63 @@ export interface DyParts {
 
 const POOL_CODES: Record<PoolKind | 'none', number> = { none: 0, max: 1, avg: 2 };
 
+/** The buffers of a chain run in a dX's store: the step counter, the saved values for act', a max pooling's argmax. */
+export interface EpilogueChainIO {
+  counter: BufferRef;
+  saved?: BufferRef;
+  argmax?: BufferRef;
+}
+
 export function checkRate(d: ChainDropout | undefined): void {
   if (d && !(d.rate > 0 && d.rate < 1)) throw new RangeError(`a fused dropout's rate must be in (0, 1), got ${d.rate}`);
+}
+
+/**
+ * The uniform fields of lib/chain_store.wgsl for chain `c`: its dropout's and its pooling window's (without
+ * a chain, their defaults, which the other kernels sharing the uniform leave unread).
+ */
+export function chainUniform(c: EpilogueChain | undefined) {
+  const s = c?.pool?.shape;
+  const g = s ? poolGeometry(s) : { oh: 1, ow: 1, padTop: 0, padLeft: 0 };
+  return {
+    ...dropoutUniform(c?.dropout),
+    poolH: s?.h ?? 1,
+    poolW: s?.w ?? 1,
+    poolOh: g.oh,
+    poolOw: g.ow,
+    poolKh: s?.kh ?? 1,
+    poolKw: s?.kw ?? 1,
+    poolSh: s?.strideH ?? 1,
+    poolSw: s?.strideW ?? 1,
+    poolPadTop: g.padTop,
+    poolPadLeft: g.padLeft,
+  };
+}
+
+/**
+ * What a dX kernel that stores `dx` values through chain `c` takes (lib/chain_store.wgsl): its constants,
+ * uniform fields, bindings 6, 7, 8 and the floats it writes (the chain's input). The chain is checked.
+ */
+export function chainStoreOf(c: EpilogueChain, io: EpilogueChainIO, dx: number) {
+  checkRate(c.dropout);
+  const s = c.pool?.shape;
+  if (s && !windowsApart(s)) throw new FmgpuError('a dX runs no chain whose pooling windows overlap');
+  if (c.from === 'output' && !gradFromOutput(c.act))
+    throw new FmgpuError(`the gradient of ${actName(c.act)} cannot be computed from its output; save its input`);
+  if (c.pool?.kind === 'max' && !io.argmax) throw new FmgpuError('a chain in a dX that max-unpools needs its argmax');
+  if (c.act.kind !== 'linear' && !io.saved)
+    throw new FmgpuError(`a chain in a dX needs the saved tensor of its ${actName(c.act)}'`);
+  const out = s ? s.n * s.c * poolGeometry(s).oh * poolGeometry(s).ow : dx;
+  if (out !== dx) throw new FmgpuError(`a chain over ${out} outputs stored by a dX of ${dx}`);
+  const constants = {
+    POOL: POOL_CODES[c.pool?.kind ?? 'none'],
+    CHAIN_DROPOUT: c.dropout ? 1 : 0,
+    FROM_OUTPUT: c.from === 'output' ? 1 : 0,
+    ...actConstants(c.act),
+  };
+  // An unread saved or argmax binding takes the counter (read-only bindings may share a buffer).
+  const bindings = [io.counter, io.saved ?? io.counter, io.argmax ?? io.counter];
+  return { constants, params: chainUniform(c), bindings, count: s ? s.n * s.c * s.h * s.w : dx };
 }
 
 /** The uniform of shaders/chain.wgsl: the window (all 1 without pooling) and the dropout. */
@@ -183,6 +241,9 @@ export function chainName(c: Omit<BackwardChain, 'count'>): string {
   ];
   return parts.filter(Boolean).join('+');
 }
+
+/** What a dX kernel's label adds for the chain it runs as it stores: ` + dropout+maxunpool+relu' p=0.25`. */
+export const chainLabel = (c: EpilogueChain): string => ` + ${chainName(c)}${c.dropout ? ` p=${c.dropout.rate}` : ''}`;
 
 /**
  * dx = act'(·) ⊙ unpool(dropoutᵀ(dy)) in one pass over the layer's output (count elements): dy is

@@ -13,7 +13,14 @@ import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { grid } from '../gpu/runtime.ts';
 import { f32Bytes } from '../gpu/work.ts';
 import { actConstants, actName, gradFromOutput } from './act.ts';
-import { checkRate } from './chain.ts';
+import {
+  chainLabel,
+  chainStoreOf,
+  chainUniform,
+  checkRate,
+  type EpilogueChain,
+  type EpilogueChainIO,
+} from './chain.ts';
 import { dropoutUniform } from './dropout.ts';
 import { laneKernel, laneWeightGradient, type ConvParams } from './conv2d_lanes.ts';
 import {
@@ -61,6 +68,7 @@ function params(
   colTiles: number,
   split = { chunk: 0, splits: 0 },
   drop?: { seed: number; rate: number },
+  chain?: EpilogueChain,
 ) {
   const { n, c, h, w, k, kh, kw } = s;
   const { padTop, padLeft, oh, ow } = g;
@@ -80,15 +88,16 @@ function params(
     ow,
     colTiles,
     ...split,
-    ...dropoutUniform(drop),
+    ...chainUniform(chain),
+    ...dropoutUniform(drop ?? chain?.dropout),
   };
 }
 
 /** The uniform of this shape's passes, for `colTiles` column tiles and a split (conv2d_lanes.ts). */
 const paramsOf =
-  (s: Conv2dShape, drop?: { seed: number; rate: number }): ConvParams =>
+  (s: Conv2dShape, drop?: { seed: number; rate: number }, chain?: EpilogueChain): ConvParams =>
   (colTiles, split) =>
-    params(s, conv2dGeometry(s), colTiles, split, drop);
+    params(s, conv2dGeometry(s), colTiles, split, drop, chain);
 
 const describe = (s: Conv2dShape): string =>
   `${s.n}x${s.c}x${s.h}x${s.w} k${s.k} ${s.kh}x${s.kw}/${s.strideH}x${s.strideW} ${s.padding}`;
@@ -168,51 +177,59 @@ export function conv2dForward(
  * dy [N,K,OH,OW], w [K,C,KH,KW], dx [N,C,H,W]: overwritten, or added to with `accumulate`
  * (an input that fans out). One dispatch, or two when K is split (`parts`: inputPartsLength floats);
  * with `unsummed` (unsummedInputSplits > 0) one, main_split writing its partials into dx.
+ * With `chain` (the backward chain of the layers below, src/graph/fuse.ts), dx is that chain's input
+ * gradient, written as the values are stored (shaders/lib/chain_store.wgsl): no pass of its own.
  */
 export function conv2dBackwardInput(
   gpu: Gpu,
-  io: { dy: BufferRef; w: BufferRef; dx: BufferRef; parts?: BufferRef },
+  io: { dy: BufferRef; w: BufferRef; dx: BufferRef; parts?: BufferRef; chain?: EpilogueChainIO },
   s: Conv2dShape,
-  o: ConvOptions & { accumulate?: boolean; unsummed?: boolean } = {},
+  o: ConvOptions & { accumulate?: boolean; unsummed?: boolean; chain?: EpilogueChain } = {},
 ): Dispatch[] {
+  if ((o.unsummed || o.accumulate) && o.chain)
+    throw new ShapeError(`conv2d backward input ${describe(s)} runs a chain only when it stores its sums whole`);
   if (o.unsummed) {
     if (o.accumulate || unsummedInputSplits(gpu, s) === 0)
       throw new ShapeError(`conv2d backward input ${describe(s)} cannot leave its sum split`);
   }
   const g = conv2dGeometry(s);
-  const accum = { ACCUM: o.accumulate ? 1 : 0 };
-  const label = `conv2d backward input ${describe(s)}`;
   const xs = s.n * s.c * s.h * s.w;
+  if (o.chain && !io.chain) throw new ShapeError(`conv2d backward input ${describe(s)}: its chain needs its buffers`);
+  const chain = o.chain && io.chain ? chainStoreOf(o.chain, io.chain, xs) : null;
+  const accum = chain ? chain.constants : { ACCUM: o.accumulate ? 1 : 0 };
+  const label = `conv2d backward input ${describe(s)}${o.chain ? chainLabel(o.chain) : ''}`;
   const work = {
     rows: s.c,
     cols: s.n * g.oh * g.ow,
     inner: s.k * s.kh * s.kw,
     bytesRead: f32Bytes(s.n * s.k * g.oh * g.ow, s.k * s.c * s.kh * s.kw),
-    epilogueReads: f32Bytes(o.accumulate ? xs : 0),
-    bytesWritten: f32Bytes(xs),
+    epilogueReads: f32Bytes(o.accumulate ? xs : 0) + chainReads(o.chain, chain?.count ?? xs, xs),
+    bytesWritten: f32Bytes(chain?.count ?? xs),
   };
+  // Bindings: dx, then the chain's at 6, 7, 8.
+  const outputs = chain ? [io.dx, null, null, ...chain.bindings] : [io.dx];
   if (gpu.lanes > 0) {
     // One pass over every input position (stride phases are masked, not split).
     const unit = { UNIT_STRIDE: s.strideH === 1 && s.strideW === 1 ? 1 : 0 };
     const lane = {
-      shader: 'conv2d_backward_input_lanes' as const,
-      params: paramsOf(s),
+      shader: o.chain ? ('conv2d_backward_input_lanes_chain' as const) : ('conv2d_backward_input_lanes' as const),
+      params: paramsOf(s, undefined, o.chain),
       constants: { ...accum, ...unit },
     };
-    return laneKernel(gpu, { ...lane, cols: s.n * s.h * s.w, bindings: [io.dy, io.w, io.dx], label, work });
+    return laneKernel(gpu, { ...lane, cols: s.n * s.h * s.w, bindings: [io.dy, io.w, ...outputs], label, work });
   }
   const p = inputPlan(gpu, s, o);
   const { rows, cols, inner, phases } = inputGemm(s);
   const len = phases * rows * cols;
   const [gx, gy] = grid(p.rowTiles * p.colTiles);
   return gemmDispatches(gpu, {
-    shader: 'conv2d_backward_input',
+    shader: o.chain ? 'conv2d_backward_input_chain' : 'conv2d_backward_input',
     plan: p,
-    params: params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits }),
+    params: params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits }, undefined, o.chain),
     constants: { ...gemmConstants(p, { a: 0, b: 2 }), ...accum },
     epilogue: accum,
     inputs: [io.dy, io.w],
-    outputs: [io.dx],
+    outputs,
     // Unsummed: the split pass alone, writing its partials into dx for the reader that sums them.
     parts: o.unsummed ? io.dx : needParts(p, io.parts, label, p.splits * len),
     unsummed: o.unsummed,
@@ -222,6 +239,10 @@ export function conv2dBackwardInput(
     len,
   });
 }
+
+/** Bytes a chain in a dX's store reads: the saved values of its act' (over its `count` outputs), its argmax. */
+const chainReads = (c: EpilogueChain | undefined, count: number, pooled: number): number =>
+  c ? f32Bytes(c.act.kind === 'linear' ? 0 : count, c.pool?.kind === 'max' ? pooled : 0) : 0;
 
 /**
  * dw = dL/dw [K,C,KH,KW] and, when given, db = dL/db [K] from dy [N,K,OH,OW] (pre-activation) and
@@ -327,7 +348,11 @@ export const CONV2D: KernelOp<Conv2dAttrs> = {
     const w = mustAt(io.inputs, 1, 'conv2d w');
     const [dx, dw, db] = io.dIn;
     const parts = io.scratch[fusedScratch(io.outShape, a.act).length];
-    if (dx) out.push(...conv2dBackwardInput(gpu, { dy: dz, w, dx, parts }, s, { unsummed: io.dInParts }));
+    // dX through the chain below in its store (io.dInChain), or its partials left for that chain (io.dInParts).
+    const below = io.dInChain;
+    const chain = below && { counter: io.counter, saved: below.saved, argmax: below.argmax };
+    const dxOptions = { unsummed: io.dInParts, chain: below?.chain };
+    if (dx) out.push(...conv2dBackwardInput(gpu, { dy: dz, w, dx, parts, chain }, s, dxOptions));
     // dW's partials left for the planner to sum (io.dWParts), or summed here.
     const weights = { dy: dz, x, db: db ?? undefined, parts: io.dWParts ?? parts };
     if (dw) out.push(...conv2dBackwardWeights(gpu, { ...weights, dw }, s, { unsummed: io.dWParts !== undefined }));

@@ -23,11 +23,15 @@ function laneTiling(gpu: Gpu, rows: number, cols: number) {
 export function laneKernel(
   gpu: Gpu,
   o: {
-    shader: 'conv2d_forward_lanes' | 'conv2d_forward_lanes_pool' | 'conv2d_backward_input_lanes';
+    shader:
+      | 'conv2d_forward_lanes'
+      | 'conv2d_forward_lanes_pool'
+      | 'conv2d_backward_input_lanes'
+      | 'conv2d_backward_input_lanes_chain';
     cols: number;
     params: ConvParams;
     constants: Record<string, number>;
-    bindings: BufferRef[];
+    bindings: (BufferRef | null)[];
     label: string;
     work: Omit<GemmTiles, 'tiles' | 'tileM' | 'tileN' | 'kSteps'> & { epilogueReads: number };
   },

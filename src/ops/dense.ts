@@ -106,7 +106,8 @@ export const DENSE: KernelOp<DenseAttrs> = {
     const below = io.dInChain;
     const epilogue = below && ({ kind: 'chain', ...below.chain } as const);
     const dxShape = { m: n, k: u, n: f, transB: true, epilogue };
-    if (dx) out.push(...matmul(gpu, { a: dz, b: w, c: dx, parts, epi: below?.saved, counter: io.counter }, dxShape));
+    const chainIO = { epi: below?.saved, argmax: below?.argmax, counter: io.counter };
+    if (dx) out.push(...matmul(gpu, { a: dz, b: w, c: dx, parts, ...chainIO }, dxShape));
     // dW's partials left for the planner to sum (io.dWParts), or summed here.
     const dwIo = dw && { a: x, b: dz, c: dw, dbias, parts: io.dWParts ?? parts };
     if (dwIo) out.push(...matmul(gpu, dwIo, weightShape(io.inShapes), { unsummed: io.dWParts !== undefined }));

@@ -222,10 +222,12 @@ export function needParts(p: GemmPlan, parts: BufferRef | undefined, what: strin
 export type GemmShader =
   | 'matmul'
   | 'matmul_fused'
+  | 'matmul_chain'
   | 'matmul_xent'
   | 'conv2d_forward'
   | 'conv2d_forward_pool'
   | 'conv2d_backward_input'
+  | 'conv2d_backward_input_chain'
   | 'conv2d_backward_weights';
 
 /** Threads per output of a split-K reduction (GEMM_RED_Y): a power of two, none walking over 16 partials. */
@@ -282,7 +284,7 @@ export interface GemmPass {
   epilogue: Record<string, number>;
   /** The fetch's bindings (1, 2, …), then the epilogue's. */
   inputs: BufferRef[];
-  outputs: BufferRef[];
+  outputs: (BufferRef | null)[];
   parts: BufferRef | null;
   /** The split pass alone: its partials in `parts` are the output, summed by their reader (no reduce pass). */
   unsummed?: boolean;

@@ -6,10 +6,10 @@ import { ShapeError } from '../errors.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv } from '../gpu/runtime.ts';
 import { f32Bytes, laneGemm } from '../gpu/work.ts';
-import { actConstants, actName } from './act.ts';
+import { actConstants } from './act.ts';
 import { chooseGemm, gemmConstants, gemmDispatches, needParts, partsLength, planWork, type GemmPlan } from './gemm.ts';
 import { laneConstants, laneTile } from './lanes.ts';
-import { checkRate, type ChainDropout, type EpilogueChain } from './chain.ts';
+import { chainLabel, chainStoreOf, chainUniform, checkRate, type ChainDropout, type EpilogueChain } from './chain.ts';
 import { dropoutUniform } from './dropout.ts';
 
 export interface MatmulShape {
@@ -28,10 +28,12 @@ export interface MatmulShape {
 }
 
 /**
- * What shaders/lib/matmul_out_fused.wgsl's EPILOGUE does after the GEMM:
- *   dropout: C is written, and io.epi = dropout(C) (the dense layer's forward with its dropout);
- *   chain:   C = act'(io.epi) ⊙ dropoutᵀ(v), the backward chain of the layer before (its activation's derivative
- *            from that layer's output Y, or its activation's input X) in a dX with no bias or activation.
+ * A dense layer's fused epilogue after the GEMM:
+ *   dropout: C is written, and io.epi = dropout(C) (the dense layer's forward with its dropout;
+ *            shaders/lib/matmul_out_fused.wgsl);
+ *   chain:   C is the gradient of the chain below (its dropoutᵀ, unpooling of windows apart and act', from
+ *            io.epi the saved values and io.argmax) in a dX with no bias, activation or accumulation
+ *            (shaders/lib/matmul_out_chain.wgsl, lib/chain_store.wgsl); C is then the chain input's size.
  */
 export type MatmulEpilogue = { kind: 'dropout'; dropout: ChainDropout } | ({ kind: 'chain' } & EpilogueChain);
 
@@ -42,30 +44,46 @@ export interface MatmulIO {
   c: BufferRef;
   dbias?: BufferRef;
   parts?: BufferRef;
-  /** The epilogue's tensor (dropped output or saved values) and the step counter its dropout reads. */
+  /** The epilogue's tensor (dropped output or saved values), the step counter its dropout reads, a chain's argmax. */
   epi?: BufferRef;
   counter?: BufferRef;
+  argmax?: BufferRef;
 }
 
 /**
- * The epilogue's constants, uniform fields and bindings (6 counter, 7 epi), checked; the plain kernels have none
- * (their uniform's dropout fields are unread).
+ * The epilogue's module, constants, uniform fields, bindings (6, 7, 8) and the floats C holds, checked; the
+ * plain kernels have none (their uniform's dropout and window fields are unread).
  */
 function epilogueOf(s: MatmulShape, io: MatmulIO) {
   const e = s.epilogue;
-  if (!e) return { fused: false, constants: {}, params: dropoutUniform(), bindings: [] };
-  checkRate(e.dropout);
-  if (!io.epi || !io.counter) throw new ShapeError(`a matmul with a ${e.kind} epilogue needs its tensor and counter`);
-  if (e.kind === 'chain' && (io.bias || s.accumulate || (s.act && s.act.kind !== 'linear')))
+  const plain = chainUniform(undefined);
+  if (!e) return { kind: 'none' as const, constants: {}, params: plain, bindings: [], out: s.m * s.n };
+  if (!io.counter) throw new ShapeError(`a matmul with a ${e.kind} epilogue needs the step counter`);
+  if (e.kind === 'dropout') {
+    checkRate(e.dropout);
+    if (!io.epi) throw new ShapeError('a matmul with a dropout epilogue needs its output tensor');
+    const params = { ...plain, ...dropoutUniform(e.dropout) };
+    return { kind: 'fused' as const, constants: {}, params, bindings: [io.counter, io.epi], out: s.m * s.n };
+  }
+  if (io.bias || s.accumulate || (s.act && s.act.kind !== 'linear'))
     throw new ShapeError('a matmul with a backward chain epilogue takes no bias, activation or accumulation');
-  const chain = e.kind === 'chain' ? { ...actConstants(e.act), FROM_OUTPUT: e.from === 'output' ? 1 : 0 } : {};
+  const chain = chainStoreOf(e, { counter: io.counter, saved: io.epi, argmax: io.argmax }, s.m * s.n);
   return {
-    fused: true,
-    constants: { EPILOGUE: e.kind === 'dropout' ? 1 : 2, ...chain },
-    params: dropoutUniform(e.dropout),
-    bindings: [io.counter, io.epi],
+    kind: 'chain' as const,
+    constants: chain.constants,
+    params: chain.params,
+    bindings: chain.bindings,
+    out: chain.count,
   };
 }
+
+/** Binding 3: the bias, or a stand-in; none where the chain epilogue (no bias added) leaves it out of the layout. */
+const biasBinding = (gpu: Gpu, io: MatmulIO, epi: ReturnType<typeof epilogueOf>): BufferRef | null =>
+  epi.kind === 'chain' ? null : (io.bias ?? gpu.dummy);
+
+/** The modules of each epilogue: plain, the dropout's (lib/matmul_out_fused.wgsl), the chain's. */
+const TILED_SHADERS = { none: 'matmul', fused: 'matmul_fused', chain: 'matmul_chain' } as const;
+const LANE_SHADERS = { none: 'matmul_lanes', fused: 'matmul_lanes_fused', chain: 'matmul_lanes_chain' } as const;
 
 /** The loss fields of the matmul uniform, unread but by shaders/matmul_xent.wgsl. */
 const NO_LOSS = { smoothing: { f32: 0 }, lossScale: { f32: 0 }, grad: 0 };
@@ -117,13 +135,13 @@ export function matmul(gpu: Gpu, io: MatmulIO, s: MatmulShape, o: Omit<MatmulOpt
   const t = laneTile(gpu.lanes, s.m, s.n);
   const [bm, bn] = [t.rowGroups * gpu.lanes, t.cols * gpu.lanes];
   const tiles = { rows: s.m, cols: s.n, inner: s.k, tiles: ceilDiv(s.n, bn) * ceilDiv(s.m, bm), tileM: bm, tileN: bn };
-  const [epiReads, epiWrites] = epilogueBytes(s);
+  const [epiReads, epiWrites] = epilogueBytes(s, epi);
   return [
     gpu.kernel({
-      shader: epi.fused ? 'matmul_lanes_fused' : 'matmul_lanes',
+      shader: LANE_SHADERS[epi.kind],
       params: { m: s.m, n: s.n, k: s.k, splits: 1, chunk: s.k, ...epi.params, ...NO_LOSS },
       constants: { ...laneConstants(gpu.lanes, t), ...variant },
-      bindings: [io.a, io.b, io.bias ?? gpu.dummy, io.c, null, ...epi.bindings],
+      bindings: [io.a, io.b, biasBinding(gpu, io, epi), io.c, null, ...epi.bindings],
       workgroups: [ceilDiv(s.n, bn), ceilDiv(s.m, bm)],
       label,
       work: laneGemm(
@@ -134,16 +152,19 @@ export function matmul(gpu: Gpu, io: MatmulIO, s: MatmulShape, o: Omit<MatmulOpt
   ];
 }
 
-/** ` + dropout`, ` + dropout+relu'`: what a label adds for the epilogue. */
+/** ` + dropout`, ` + dropout+maxunpool+relu'`: what a label adds for the epilogue. */
 function epilogueLabel(e: MatmulEpilogue | undefined): string {
   if (!e) return '';
-  return e.kind === 'dropout' ? ` + dropout p=${e.dropout.rate}` : ` + dropout+${actName(e.act)}' p=${e.dropout.rate}`;
+  return e.kind === 'dropout' ? ` + dropout p=${e.dropout.rate}` : chainLabel(e);
 }
 
-/** Bytes the epilogue reads (saved values) and writes (the dropped output) besides C. */
-function epilogueBytes(s: MatmulShape): [number, number] {
-  const mn = f32Bytes(s.m * s.n);
-  return s.epilogue?.kind === 'chain' ? [mn, 0] : s.epilogue ? [0, mn] : [0, 0];
+/** Bytes the epilogue reads (saved values, argmax) and writes besides C's M·N (a dropped output, the unpooled rest). */
+function epilogueBytes(s: MatmulShape, epi: ReturnType<typeof epilogueOf>): [number, number] {
+  const e = s.epilogue;
+  if (e?.kind === 'dropout') return [0, f32Bytes(s.m * s.n)];
+  if (e?.kind !== 'chain') return [0, 0];
+  const reads = f32Bytes(e.act.kind === 'linear' ? 0 : epi.out, e.pool?.kind === 'max' ? s.m * s.n : 0);
+  return [reads, f32Bytes(epi.out - s.m * s.n)];
 }
 
 /** The tiled kernel (shaders/matmul.wgsl): one pass, or split-K partials and their reduction. */
@@ -159,16 +180,16 @@ function tiled(
   const sums = o.dbias ? 2 : 0;
   const len = (s.m + (o.dbias ? 1 : 0)) * s.n;
   const label = o.dbias ? `${d.label} + bias grad` : d.label;
-  const [epiReads, epiWrites] = epilogueBytes(s);
+  const [epiReads, epiWrites] = epilogueBytes(s, d.epi);
   return gemmDispatches(gpu, {
-    shader: d.epi.fused ? 'matmul_fused' : 'matmul',
+    shader: TILED_SHADERS[d.epi.kind],
     plan: p,
     params: { m: s.m, n: s.n, k: s.k, splits: p.splits, chunk: p.chunk, ...d.epi.params, ...NO_LOSS },
     constants: { ...gemmConstants(p, { a: s.transA ? 1 : 0, b: s.transB ? 0 : 1, sums }), ...d.variant },
     epilogue: { ...d.variant, GEMM_SUMS: sums },
     inputs: [io.a, io.b],
     // Distinct dummies: one is bound read-only, the other writable (WebGPU refuses both on one buffer).
-    outputs: [io.bias ?? gpu.dummy, io.c, io.dbias ?? gpu.dummy2, ...d.epi.bindings],
+    outputs: [biasBinding(gpu, io, d.epi), io.c, io.dbias ?? gpu.dummy2, ...d.epi.bindings],
     parts: needParts(p, io.parts, label, p.splits * len),
     unsummed: o.unsummed,
     workgroups: [p.colTiles, p.rowTiles],
@@ -214,7 +235,7 @@ export function matmulXent(
     gpu.kernel({
       shader: 'matmul_xent',
       entry: 'main_xent',
-      params: { m: s.m, n: s.n, k: s.k, splits: 1, chunk: s.k, ...dropoutUniform(), ...loss },
+      params: { m: s.m, n: s.n, k: s.k, splits: 1, chunk: s.k, ...chainUniform(undefined), ...loss },
       constants: { ...gemmConstants(p, { a: 0, b: 1 }), ...variant },
       // dbias (5) is never written but bound: three distinct unused buffers (an unread bias is the labels).
       bindings: [

@@ -28,10 +28,11 @@ export interface BackwardIO extends ForwardIO {
   /** dIn[0] takes its split-K partial sums unsummed (a conv's dX whose reader sums them: the planner's choice). */
   dInParts?: boolean;
   /**
-   * dIn[0] is written through the backward chain of the layer below (its dropoutᵀ and activation
-   * derivative, from `saved`): the planner's choice (src/graph/fused-steps.ts dxChain), made for dense layers.
+   * dIn[0] is written through the backward chain of the layers below (its dropoutᵀ, unpooling and activation
+   * derivative, from `saved` and `argmax`), the chain input's gradient: the planner's choice
+   * (src/graph/fused-steps.ts dxChain), made for dense layers and convs.
    */
-  dInChain?: { chain: EpilogueChain; saved: BufferRef };
+  dInChain?: { chain: EpilogueChain; saved?: BufferRef; argmax?: BufferRef };
   /**
    * The weight gradient (dIn[1], and dIn[2] the bias's) is left as its GEMM's split-K partial sums in this
    * range, laid out as KernelOp.weightParts says: the planner sums them at the end of the backward

@@ -7,7 +7,7 @@ import { ceilDiv, grid } from '../../src/gpu/runtime.ts';
 import { batchnormBackward, batchnormForward } from '../../src/ops/batchnorm.ts';
 import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, type Conv2dShape } from '../../src/ops/conv2d.ts';
 import { dropoutBackward, dropoutForward } from '../../src/ops/dropout.ts';
-import { backwardChain, poolDropoutForward, poolForwardParts } from '../../src/ops/chain.ts';
+import { backwardChain, poolDropoutForward, poolForwardParts, type EpilogueChain } from '../../src/ops/chain.ts';
 import { accumulate, activationBackward, activationForward, add, copy, fill } from '../../src/ops/elementwise.ts';
 import { matmul, matmulXent } from '../../src/ops/matmul.ts';
 import { adamUpdate, advanceCounter, sgdUpdate } from '../../src/ops/optimizer.ts';
@@ -83,6 +83,22 @@ const POOL2: PoolShape = { ...POOL, kh: 2, kw: 2 };
 /** A batchnorm's 4×4 output pooled 2×2 in its own pass. */
 const POOL_BN: PoolShape = { ...POOL2, h: 4, w: 4, padding: 'valid' };
 const b = {} as GPUBuffer;
+const chainIO = { counter: b, saved: b, argmax: b };
+/** The chain below a layer whose input `s` is the 2×2 pooling of a relu layer's output (and dropped out). */
+function unpooled(s: { n: number; c: number; h: number; w: number }, kind: 'max' | 'avg'): EpilogueChain {
+  const shape: PoolShape = {
+    n: s.n,
+    c: s.c,
+    h: 2 * s.h,
+    w: 2 * s.w,
+    kh: 2,
+    kw: 2,
+    strideH: 2,
+    strideW: 2,
+    padding: 'valid',
+  };
+  return { act: { kind: 'relu' }, from: 'output', pool: { kind, shape }, dropout: dropped };
+}
 const data: GpuDataset = { images: b, labels: b, n: 100, h: 28, w: 28, release: () => undefined };
 const bnIo = { x: b, gamma: b, beta: b, runMean: b, runVar: b, y: b, saveMean: b, saveInvStd: b, partial: b };
 const step = { counter: b, lrTable: b, param: b, grad: b };
@@ -117,6 +133,20 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
       conv2dForward(g, { x: b, w: b, b, y: b, pool: { pooled: b, argmax: b, counter: b, dropout: dropped } }, CONV),
   ],
   ['conv2dBackwardInput', { ...CONV2 }, (g) => conv2dBackwardInput(g, { dy: b, w: b, dx: b, parts: b }, CONV2)],
+  // The chain below run as dX stores: max unpooling of CONV's 28×28 input from 56×56 (and dropout, relu').
+  [
+    'conv2dBackwardInput',
+    { ...CONV, chain: 'maxpool' },
+    (g) => conv2dBackwardInput(g, { dy: b, w: b, dx: b, chain: chainIO }, CONV, { chain: unpooled(CONV, 'max') }),
+  ],
+  [
+    'conv2dBackwardInput',
+    { ...CONV2, chain: 'avgpool' },
+    (g) =>
+      conv2dBackwardInput(g, { dy: b, w: b, dx: b, parts: b, chain: chainIO }, CONV2, {
+        chain: unpooled(CONV2, 'avg'),
+      }),
+  ],
   [
     'matmul',
     { m: 8, n: 8, k: 8 },
@@ -150,17 +180,40 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
   ],
   [
     'matmul',
-    { m: 64, n: 1152, k: 128, epilogue: 'chain' },
+    { m: 8, n: 8, k: 8, epilogue: 'dropout' },
+    (g) =>
+      matmul(
+        g,
+        { a: b, b, c: b, epi: b, counter: b },
+        { m: 8, n: 8, k: 8, act: { kind: 'relu' }, epilogue: { kind: 'dropout', dropout: dropped } },
+      ),
+  ],
+  [
+    'matmul',
+    { m: 64, n: 128, k: 1152, epilogue: 'chain' },
     (g) =>
       matmul(
         g,
         { a: b, b, c: b, parts: b, epi: b, counter: b },
         {
           m: 64,
-          n: 1152,
-          k: 128,
+          n: 128,
+          k: 1152,
           transB: true,
           epilogue: { kind: 'chain', dropout: dropped, act: { kind: 'relu' }, from: 'output' },
+        },
+      ),
+  ],
+  [
+    'matmul',
+    { m: 64, n: 1152, k: 128, epilogue: 'chain', pool: 'max' },
+    (g) =>
+      matmul(
+        g,
+        { a: b, b, c: b, parts: b, epi: b, counter: b, argmax: b },
+        {
+          ...{ m: 64, n: 1152, k: 128, transB: true },
+          epilogue: { kind: 'chain', ...unpooled({ n: 64, c: 128, h: 3, w: 3 }, 'max') },
         },
       ),
   ],

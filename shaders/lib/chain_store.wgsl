@@ -1,0 +1,76 @@
+// The backward chain below a layer (src/graph/fuse.ts: the dropoutᵀ, unpooling and activation derivative
+// of the layers under it), run where that layer's dX stores, so that the chain has no pass of its own and
+// the dX is never written: lib/matmul_out_chain.wgsl (a dense layer's dX), lib/conv_dx_chain.wgsl (a
+// conv's). Element o of the dX is element o of the chain's output gradient (a flatten between keeps the
+// NCHW order); chain_store(o, v) writes the chain's input gradient dz from it instead, as
+// shaders/chain.wgsl backward_chain (backward_chain_blocks for max pooling) writes it from the stored dX,
+// in the same order of operations, so bit for bit:
+//   g = v · keep(o) / (1 − rate)  (CHAIN_DROPOUT; else v), keep(o) = rand01(seed, counter[0], o) ≥ rate
+//   POOL 0: dz[o] = put(g)
+//   POOL 1 max, 2 average, windows apart (lib/pool_geom.wgsl over the uniform's pool_* fields): o is an
+//     output of plane p = o / (pool_oh·pool_ow); every cell k of its block (cells no window covers too)
+//     gets dz[p·pool_h·pool_w + k] = put(s), s = g at the argmax (max) or g / the window's cells in the
+//     window (average), else 0
+//   put(s) = s (ACT 0), s · act_grad_y(saved[k]) (FROM_OUTPUT: saved the head's output Y), else
+//     s · act_grad_x(saved[k]) (saved the activation's input X)
+// The includer's uniform P has seed, rate, scale (lib/random.wgsl dropout) and pool_h, pool_w, pool_oh,
+// pool_ow, pool_kh, pool_kw, pool_sh, pool_sw, pool_pad_top, pool_pad_left (src/ops/chain.ts
+// chainStoreOf); it defines chain_put(k, v), dz[k] = v. Uses act_grad_x/act_grad_y (lib/activation.wgsl).
+// Bindings 6 counter (u32, word 0 the step), 7 saved, 8 argmax (u32: the max pooling's, per output).
+
+override POOL: u32 = 0u;
+override CHAIN_DROPOUT: bool = true;
+override FROM_OUTPUT: bool = true;
+
+@group(0) @binding(6) var<storage, read> counter: array<u32>;
+@group(0) @binding(7) var<storage, read> saved: array<f32>;
+@group(0) @binding(8) var<storage, read> argmax: array<u32>;
+
+fn chain_pool() -> PoolGeom {
+  return PoolGeom(P.pool_h, P.pool_w, P.pool_oh, P.pool_ow, P.pool_kh, P.pool_kw, P.pool_sh, P.pool_sw,
+                  P.pool_pad_top, P.pool_pad_left);
+}
+
+// dz[k] from its unpooled gradient s: act'(saved[k]) ⊙ s.
+fn chain_put_dz(k: u32, s: f32) {
+  if (ACT == 0u) {
+    chain_put(k, s);
+  } else if (FROM_OUTPUT) {
+    chain_put(k, s * act_grad_y(saved[k]));
+  } else {
+    chain_put(k, s * act_grad_x(saved[k]));
+  }
+}
+
+fn chain_store(o: u32, v: f32) {
+  var g = v;
+  if (CHAIN_DROPOUT) { g = dropout(P.seed, counter[0], o, P.rate, P.scale, v); }
+  if (POOL == 0u) {
+    chain_put_dz(o, g);
+    return;
+  }
+  let q = chain_pool();
+  let ohw = q.oh * q.ow;
+  let p = o / ohw;
+  let r = o - p * ohw;
+  let oy = r / q.ow;
+  let ox = r - oy * q.ow;
+  let blk = geom_block(q, oy, ox);
+  let win = geom_window(q, oy, ox);
+  let cells = f32((win.y - win.x) * (win.w - win.z));
+  var arg = 0u;
+  if (POOL == 1u) { arg = argmax[o]; }
+  let base = p * q.h * q.w;
+  for (var iy = blk.x; iy < blk.y; iy++) {
+    for (var ix = blk.z; ix < blk.w; ix++) {
+      let k = iy * q.w + ix;
+      var s = 0.0;
+      if (POOL == 1u) {
+        s = select(0.0, g, k == arg);
+      } else if (iy >= win.x && iy < win.y && ix >= win.z && ix < win.w) {
+        s += g / cells;
+      }
+      chain_put_dz(base + k, s);
+    }
+  }
+}

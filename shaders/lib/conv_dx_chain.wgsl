@@ -1,0 +1,12 @@
+// dX's store of a conv whose dX runs the backward chain of the layers below it (src/graph/fuse.ts),
+// prepended in place of lib/conv_dx_out.wgsl after lib/chain_store.wgsl: the value at dX element idx
+// (NCHW) is the chain's output gradient there, and dx (binding 3) is the chain's input gradient, which
+// chain_store writes. No accumulation.
+
+fn dx_put(idx: u32, v: f32) {
+  chain_store(idx, v);
+}
+
+fn chain_put(k: u32, v: f32) {
+  dx[k] = v;
+}

@@ -1,0 +1,277 @@
+// A dense layer's or a conv's dX that runs the backward chain below it as it stores, pooling included
+// (shaders/lib/chain_store.wgsl through lib/matmul_out_chain.wgsl and lib/conv_dx_chain.wgsl): bit for bit
+// the plain dX and then the chain kernel (shaders/chain.wgsl), and against the composition of the CPU
+// references (the dX, dropoutᵀ, unpooling, act'), in both kernel families, split-K reduce passes included.
+import { describe, expect, it } from 'vitest';
+import type { Act } from '../dsl/ir.ts';
+import { useGpu, f32, useGemmVariant, type GemmVariant } from './helpers/gpu.ts';
+import { expectAllclose } from './helpers/allclose.ts';
+import { expectSameBits } from './helpers/bits.ts';
+import { matmul, matmulPartsLength } from '../src/ops/matmul.ts';
+import { matmulRef } from '../src/ops/matmul.ref.ts';
+import { conv2dBackwardInput, inputPartsLength, type Conv2dShape } from '../src/ops/conv2d.ts';
+import { conv2dBackwardInputRef } from '../src/ops/conv2d.ref.ts';
+import { backwardChain, type EpilogueChain, type PoolKind } from '../src/ops/chain.ts';
+import { poolGeometry, type PoolShape } from '../src/ops/pool.ts';
+import { avgPoolBackwardRef, maxPoolBackwardRef, maxPoolForwardRef } from '../src/ops/pool.ref.ts';
+import { dropoutRef } from '../src/ops/dropout.ref.ts';
+import { actGradRef, actRef } from '../src/ops/act.ref.ts';
+import { FmgpuError } from '../src/errors.ts';
+import type { BufferRef, Dispatch, Gpu } from '../src/gpu/runtime.ts';
+import { Rng } from '../src/util/rng.ts';
+
+const STEP = 3;
+const SEED = 29;
+const VARIANTS: GemmVariant[] = ['own', 'other family', 'gpu tiles'];
+
+/** The layer below: its output (the pool's input) is planes × h × w, pooled by a k×k window of stride s. */
+interface Below {
+  name: string;
+  kind: PoolKind | null;
+  h: number;
+  w: number;
+  k: number;
+  s: number;
+  padding: 'valid' | 'same';
+  act: Act;
+  from: 'output' | 'input';
+  rate: number | null;
+}
+
+const BELOW: Below[] = [
+  {
+    name: 'max 2x2 over 6x6, relu',
+    kind: 'max',
+    h: 6,
+    w: 6,
+    k: 2,
+    s: 2,
+    padding: 'valid',
+    act: { kind: 'relu' },
+    from: 'output',
+    rate: 0.25,
+  },
+  {
+    name: 'max 2x2 over 7x7 (a row and column no window covers), tanh',
+    kind: 'max',
+    h: 7,
+    w: 7,
+    k: 2,
+    s: 2,
+    padding: 'valid',
+    act: { kind: 'tanh' },
+    from: 'output',
+    rate: null,
+  },
+  {
+    name: "max 2x2 'same' over 7x7, gelu from its input",
+    kind: 'max',
+    h: 7,
+    w: 7,
+    k: 2,
+    s: 2,
+    padding: 'same',
+    act: { kind: 'gelu' },
+    from: 'input',
+    rate: 0.5,
+  },
+  {
+    name: 'avg 3x3 stride 3 over 7x7, leaky',
+    kind: 'avg',
+    h: 7,
+    w: 7,
+    k: 3,
+    s: 3,
+    padding: 'valid',
+    act: { kind: 'leaky', alpha: 0.1 },
+    from: 'output',
+    rate: 0.3,
+  },
+  {
+    name: 'no pooling, relu',
+    kind: null,
+    h: 3,
+    w: 3,
+    k: 1,
+    s: 1,
+    padding: 'valid',
+    act: { kind: 'relu' },
+    from: 'output',
+    rate: 0.25,
+  },
+];
+
+/** The chain of `b` over `planes` = n·c planes, and the shape of its pooling. */
+function chainOf(b: Below, n: number, c: number): { chain: EpilogueChain; pool: PoolShape | null; out: number } {
+  const shape: PoolShape = { n, c, h: b.h, w: b.w, kh: b.k, kw: b.k, strideH: b.s, strideW: b.s, padding: b.padding };
+  const dropout = b.rate === null ? undefined : { rate: b.rate, seed: SEED };
+  if (!b.kind) return { chain: { act: b.act, from: b.from, dropout }, pool: null, out: n * c * b.h * b.w };
+  const g = poolGeometry(shape);
+  const chain = { act: b.act, from: b.from, dropout, pool: { kind: b.kind, shape } };
+  return { chain, pool: shape, out: n * c * g.oh * g.ow };
+}
+
+/** The layer below's pre-activation z, what its act' reads (Y or X) and the max pooling's argmax (of Y). */
+function belowValues(b: Below, pool: PoolShape | null, count: number, rng: Rng) {
+  const z = rng.floats(count, -2, 2);
+  const y = z.map((v) => actRef(b.act, v));
+  const argmax = pool && b.kind === 'max' ? maxPoolForwardRef(y, pool).argmax : new Uint32Array(1);
+  return { z, saved: f32(b.from === 'output' ? y : z), argmax };
+}
+
+/** dz = act'(z) ⊙ unpool(dropoutᵀ(dx)) in float64: the chain's CPU references composed. */
+function chainRef(
+  dx: ArrayLike<number>,
+  b: Below,
+  c: ReturnType<typeof chainOf>,
+  below: ReturnType<typeof belowValues>,
+) {
+  const dropped = c.chain.dropout ? dropoutRef(dx, STEP, { count: c.out, ...c.chain.dropout }) : Float64Array.from(dx);
+  const s = c.pool;
+  const unpooled = !s
+    ? dropped
+    : b.kind === 'max'
+      ? maxPoolBackwardRef(dropped, below.argmax, s)
+      : avgPoolBackwardRef(dropped, s);
+  return unpooled.map((v, i) => v * actGradRef(b.act, below.z[i]!));
+}
+
+/**
+ * `dx(out, chain?)`'s dispatches run twice: with the chain in its store (into a NaN-filled chain input), and
+ * plain (into a NaN-filled dX) followed by the chain kernel; both results read back.
+ */
+async function fusedAndPlain(
+  g: Gpu,
+  c: ReturnType<typeof chainOf>,
+  below: ReturnType<typeof belowValues>,
+  dx: (
+    out: BufferRef,
+    chain?: { chain: EpilogueChain; io: { counter: BufferRef; saved: BufferRef; argmax: BufferRef } },
+  ) => Dispatch[],
+): Promise<{ fused: Float32Array; plain: Float32Array; labels: string[] }> {
+  const count = below.z.length;
+  const nan = (n: number) => g.upload(new Float32Array(n).fill(Number.NaN));
+  const bufs = {
+    counter: g.upload(new Uint32Array([STEP])),
+    saved: g.upload(below.saved),
+    argmax: g.upload(below.argmax),
+    fused: nan(count),
+    mid: nan(c.out),
+    plain: nan(count),
+  };
+  const io = { counter: bufs.counter, saved: bufs.saved, argmax: bufs.argmax };
+  const pool = c.chain.pool;
+  const d = [
+    ...dx(bufs.fused, { chain: c.chain, io }),
+    ...dx(bufs.mid),
+    ...backwardChain(
+      g,
+      { dy: bufs.mid, dx: bufs.plain, ...io, argmax: pool?.kind === 'max' ? bufs.argmax : undefined },
+      { ...c.chain, count },
+    ),
+  ];
+  g.run(d);
+  const out = { fused: await g.readF32(bufs.fused), plain: await g.readF32(bufs.plain), labels: d.map((q) => q.label) };
+  g.free(d);
+  for (const q of Object.values(bufs)) g.release(q);
+  return out;
+}
+
+describe("a dense layer's dX running the chain below it (dropoutᵀ, unpooling, act') as it stores", () => {
+  const gpu = useGpu();
+  // dX [batch, F] = dZ [batch, U] · Wᵀ, W stored [F, U]; F = the pooled (then flattened) features.
+  const cases = BELOW.flatMap((b) =>
+    VARIANTS.flatMap((v) => [
+      [b.name, v, 10] as const,
+      [`${b.name}, 700 units (split on gpu tiles)`, v, 700] as const,
+    ]).map(([name, v, units]) => [name, v, b, units] as const),
+  );
+  it.for(cases)('%s, %s', async ([, variant, b, units], ctx) => {
+    const g = useGemmVariant(gpu(), variant, (why) => ctx.skip(why));
+    const [n, c] = [3, 4];
+    const ch = chainOf(b, n, c);
+    const s = { m: n, n: ch.out / n, k: units, transB: true };
+    const rng = new Rng(units + b.h * 31 + b.k);
+    const x = { a: rng.floats(s.m * s.k), b: rng.floats(s.n * s.k) };
+    const below = belowValues(b, ch.pool, ch.pool ? n * c * b.h * b.w : ch.out, rng);
+    const [a, w] = [g.upload(f32(x.a)), g.upload(f32(x.b))];
+    const len = matmulPartsLength(g, s);
+    const parts = len > 0 ? g.upload(new Float32Array(len)) : undefined;
+    const r = await fusedAndPlain(g, ch, below, (out, chain) =>
+      chain
+        ? matmul(
+            g,
+            { a, b: w, c: out, parts, epi: chain.io.saved, ...chain.io },
+            { ...s, epilogue: { kind: 'chain', ...chain.chain } },
+          )
+        : matmul(g, { a, b: w, c: out, parts }, s),
+    );
+    for (const q of [a, w, parts]) if (q) g.release(q);
+    if (variant === 'gpu tiles' && units === 700)
+      expect(r.labels[1], 'the reduce pass runs the chain').toMatch(/reduce \d+ splits/);
+    expect(r.fused.every(Number.isFinite), 'every cell of the chain input written').toBe(true);
+    expectSameBits('the plain dX then the chain kernel', r.fused, r.plain);
+    const want = chainRef(matmulRef(x.a, x.b, null, s), b, ch, below);
+    expectAllclose('the chain of the reference dX', r.fused, want, { atol: 1e-5, rtol: 2e-4 });
+  });
+});
+
+describe("a conv's dX running the chain below it as it stores", () => {
+  const gpu = useGpu();
+  // The conv reads the pooled tensor [N, C, OH, OW]: dX has that shape, the chain writes [N, C, H, W].
+  const convs: [string, (pooled: { n: number; c: number; h: number; w: number }) => Conv2dShape][] = [
+    ['3x3 same, 5 kernels', (p) => ({ ...p, k: 5, kh: 3, kw: 3, strideH: 1, strideW: 1, padding: 'same' })],
+    [
+      '3x3 same, 96 kernels (split on gpu tiles)',
+      (p) => ({ ...p, k: 96, kh: 3, kw: 3, strideH: 1, strideW: 1, padding: 'same' }),
+    ],
+  ];
+  const cases = BELOW.flatMap((b) =>
+    VARIANTS.flatMap((v) => convs.map(([name, conv]) => [`${b.name}, ${name}`, v, b, conv] as const)),
+  );
+  it.for(cases)('%s, %s', async ([, variant, b, conv], ctx) => {
+    const g = useGemmVariant(gpu(), variant, (why) => ctx.skip(why));
+    const [n, c] = [2, 3];
+    const ch = chainOf(b, n, c);
+    const g0 = ch.pool ? poolGeometry(ch.pool) : { oh: b.h, ow: b.w };
+    const s = conv({ n, c, h: g0.oh, w: g0.ow });
+    const rng = new Rng(s.k * 7 + b.h);
+    const x = { dy: rng.floats(n * s.k * s.h * s.w), w: rng.floats(s.k * c * 9) };
+    const below = belowValues(b, ch.pool, n * c * b.h * b.w, rng);
+    const [dy, w] = [g.upload(f32(x.dy)), g.upload(f32(x.w))];
+    const len = inputPartsLength(g, s);
+    const parts = len > 0 ? g.upload(new Float32Array(len)) : undefined;
+    const r = await fusedAndPlain(g, ch, below, (out, chain) =>
+      conv2dBackwardInput(g, { dy, w, dx: out, parts, chain: chain?.io }, s, { chain: chain?.chain }),
+    );
+    for (const q of [dy, w, parts]) if (q) g.release(q);
+    if (variant === 'gpu tiles' && s.k === 96)
+      expect(r.labels[1], 'the reduce pass runs the chain').toMatch(/reduce \d+ splits/);
+    expect(r.fused.every(Number.isFinite), 'every cell of the chain input written').toBe(true);
+    expectSameBits('the plain dX then the chain kernel', r.fused, r.plain);
+    const want = chainRef(conv2dBackwardInputRef(x.dy, x.w, s), b, ch, below);
+    expectAllclose('the chain of the reference dX', r.fused, want, { atol: 1e-5, rtol: 2e-4 });
+  });
+
+  it('refuses overlapping windows, a max unpooling without argmax, a chain of another size, accumulation', () => {
+    const g = gpu();
+    const buf = g.upload(new Float32Array(16));
+    const io = { counter: buf, saved: buf, argmax: buf };
+    const s: Conv2dShape = { n: 1, c: 2, h: 3, w: 3, k: 2, kh: 3, kw: 3, strideH: 1, strideW: 1, padding: 'same' };
+    const pool = {
+      kind: 'max' as const,
+      shape: { n: 1, c: 2, h: 6, w: 6, kh: 2, kw: 2, strideH: 2, strideW: 2, padding: 'valid' as const },
+    };
+    const chain: EpilogueChain = { act: { kind: 'relu' }, from: 'output', pool };
+    const dx = (o: Partial<typeof io>, c: EpilogueChain, extra = {}) =>
+      conv2dBackwardInput(g, { dy: buf, w: buf, dx: buf, chain: { ...io, ...o } }, s, { chain: c, ...extra });
+    expect(() => dx({}, chain)).not.toThrow();
+    expect(() => dx({}, { ...chain, pool: { ...pool, shape: { ...pool.shape, kh: 3, kw: 3 } } })).toThrow(/overlap/);
+    expect(() => dx({ argmax: undefined }, chain)).toThrow(/argmax/);
+    expect(() => dx({ saved: undefined }, chain)).toThrow(/saved/);
+    expect(() => dx({}, { ...chain, pool: { ...pool, shape: { ...pool.shape, h: 8, w: 8 } } })).toThrow(FmgpuError);
+    expect(() => dx({}, chain, { accumulate: true })).toThrow(/whole/);
+    expect(() => conv2dBackwardInput(g, { dy: buf, w: buf, dx: buf }, s, { chain })).toThrow(/buffers/);
+    g.release(buf);
+  });
+});
