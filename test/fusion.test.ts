@@ -346,9 +346,9 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
       'forward   conv2 conv2d + pool2 maxpool + dropout2 dropout: conv+maxpool+dropout',
       'forward   pool3 maxpool + dropout3 dropout: maxpool+dropout',
       'forward   dense1 dense + dropout4 dropout: dense+dropout',
-      "backward  conv1 conv2d (relu') + pool1 maxpool + dropout1 dropout: dropout+maxunpool+relu'",
-      "backward  conv2 conv2d (relu') + pool2 maxpool + dropout2 dropout: dropout+maxunpool+relu'",
-      "backward  conv3 conv2d (relu') + pool3 maxpool + dropout3 dropout: dropout+maxunpool+relu'",
+      "backward  conv1 conv2d (relu') + pool1 maxpool + dropout1 dropout: dropout+maxunpool+relu' in conv2 conv2d's dX",
+      "backward  conv2 conv2d (relu') + pool2 maxpool + dropout2 dropout: dropout+maxunpool+relu' in conv3 conv2d's dX",
+      "backward  conv3 conv2d (relu') + pool3 maxpool + dropout3 dropout: dropout+maxunpool+relu' in dense1 dense's dX",
       "backward  dense1 dense (relu') + dropout4 dropout: dropout+relu' in dense2 dense's dX",
     ]);
   });
@@ -359,9 +359,10 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
       'forward   conv2 conv2d + pool1 maxpool + dropout2 dropout: conv+maxpool+dropout',
       'forward   pool2 maxpool + dropout3 dropout: maxpool+dropout',
       'forward   dense1 dense + dropout4 dropout: dense+dropout',
-      "backward  conv1 activation (gelu') + avgpool1 avgpool + dropout1 dropout: dropout+avgunpool+gelu'",
-      'backward  conv2 conv2d + pool1 maxpool + dropout2 dropout: dropout+maxunpool',
-      'backward  pool2 maxpool + dropout3 dropout: dropout+maxunpool',
+      "backward  conv1 activation (gelu') + avgpool1 avgpool + dropout1 dropout: dropout+avgunpool+gelu' " +
+        "in conv2 conv2d's dX",
+      "backward  conv2 conv2d + pool1 maxpool + dropout2 dropout: dropout+maxunpool in conv3 conv2d's dX",
+      "backward  pool2 maxpool + dropout3 dropout: dropout+maxunpool in dense1 dense's dX",
       "backward  dense1 dense (tanh') + dropout4 dropout: dropout+tanh' in dense2 dense's dX",
     ]);
   });
@@ -384,6 +385,26 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
         after,
       ).toEqual(['forward   bn1 batchnorm + act1 activation: batchnorm+relu']);
     }
+  });
+
+  it("a chain runs in the dX reading it alone: windows apart, not where that conv's dX leaves its partials", () => {
+    const reference = readFileSync('examples/reference.net', 'utf8');
+    const b = graphOf(reference);
+    // conv3's dX splits (on an H100's tiles): conv2's chain sums its partials in its own pass instead.
+    const dxSplits = (c: { layer?: string }) => c.layer === 'conv3';
+    const split = findFusions(b.graph, { training: true, logits: b.logits, dxSplits }).map(describeFusion);
+    expect(split.filter((l) => l.startsWith('backward'))).toEqual([
+      "backward  conv1 conv2d (relu') + pool1 maxpool + dropout1 dropout: dropout+maxunpool+relu' in conv2 conv2d's dX",
+      "backward  conv2 conv2d (relu') + pool2 maxpool + dropout2 dropout: dropout+maxunpool+relu'",
+      "backward  conv3 conv2d (relu') + pool3 maxpool + dropout3 dropout: dropout+maxunpool+relu' in dense1 dense's dX",
+      "backward  dense1 dense (relu') + dropout4 dropout: dropout+relu' in dense2 dense's dX",
+    ]);
+    // Overlapping windows (3×3, stride 2): the chain keeps its pass; so does a chain a residual add reads.
+    const overlap = 'input 8x8x1\nconv 4 3x3 same relu\npool 3 stride=2\ndropout 0.25\nconv 4 3x3 same\ndense 10';
+    expect(list(overlap).filter((l) => l.startsWith('backward'))).toEqual([
+      "backward  conv1 conv2d (relu') + pool1 maxpool + dropout1 dropout: dropout+maxunpool+relu'",
+    ]);
+    expect(list(RESIDUAL).filter((l) => l.includes(' in '))).toEqual([]);
   });
 
   it('none at inference (dropout is the identity there)', () => {
@@ -596,6 +617,29 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const first = [...(await before.read()).values()][0]?.data;
     expect([...fused.weights.values()][0]?.data).not.toEqual(first);
     before.release();
+  });
+
+  // A pooling chain (windows apart) run where the dX reading it stores: a conv's, and a dense layer's through
+  // the flatten; max and average pooling, an uncovered row and column (7×7 pooled 2×2), with dropout and without.
+  it.each([
+    ['max', 'pool 2\ndropout 0.25', 'pool 2', 'maxunpool'],
+    ['average', 'avgpool 2', 'avgpool 3\ndropout 0.2', 'avgunpool'],
+  ])("pooling chains in a conv's and a dense layer's dX: %s", async (_name, first, second, unpool) => {
+    const src = `input 14x14x1\nconv 8 3x3 same relu\n${first}\nconv 8 3x3 same tanh\n${second}\ndense 10 softmax`;
+    for (const tiles of [false, true]) {
+      const fused = await train(src, true, 3, tiles);
+      const unfused = await train(src, false, 3, tiles);
+      const inDx = fused.labels.filter((l) => l.includes(`${unpool}+`) && !l.startsWith('chain.'));
+      expect(
+        inDx.map((l) => l.split(' ')[0]),
+        `tiles ${tiles}`,
+      ).toEqual(['matmul', 'conv2d']);
+      expect(
+        fused.labels.filter((l) => l.startsWith('chain.')),
+        'no chain kernel',
+      ).toEqual([]);
+      for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
+    }
   });
 
   // Each lower layer a dX epilogue may take the chain of: a standalone activation (act' from its input),

@@ -14,9 +14,11 @@
 //             dZ) or a standalone activation (derivative from its kept input X; its backward is the
 //             chain's). A chain may start at the pooling (no head) and needs no pooling or no dropout.
 //             A stride-1 conv whose dX is all the chain reads, split-K 2 to 16 ways, leaves its partial
-//             sums: the chain adds them up on its way (dxParts), in place of the reduce pass. A chain
-//             without pooling whose output only a dense layer reads runs in that layer's dX epilogue
-//             (dxChain): the dX kernel writes the chain's gradient, and the chain has no kernel of its own.
+//             sums: the chain adds them up on its way (dxParts), in place of the reduce pass. A chain whose
+//             output (through a flatten) only a dense layer or a conv reads, its pooling's windows apart,
+//             runs where that layer's dX stores (dxChain; shaders/lib/chain_store.wgsl): the dX kernel
+//             writes the chain's gradient, and the chain has no kernel of its own. Not where that conv's
+//             dX leaves its partials for the chain to sum (FusionOptions.dxSplits): that is as few passes.
 //   batchnorm + activation (training; the activation the only reader of the batchnorm's output):
 //             forward: one pass writes act(batchnorm(x)), the batchnorm's output never exists; and a
 //             pooling of windows apart that alone reads the activation (no dropout fused after it) pools
@@ -37,6 +39,7 @@ export type { DyParts };
 
 export type PoolNode = NodeOf<'maxpool'> | NodeOf<'avgpool'>;
 type HeadNode = NodeOf<'conv2d'> | NodeOf<'dense'> | NodeOf<'activation'>;
+export type DxNode = NodeOf<'dense'> | NodeOf<'conv2d'>;
 
 export interface ForwardFusion {
   kind: 'forward';
@@ -56,8 +59,8 @@ export interface BackwardFusion {
   fromOutput?: boolean;
   pool: PoolNode | null;
   dropout: NodeOf<'dropout'> | null;
-  /** The dense layer whose dX runs this chain in its epilogue (no pooling; the dense the dropout's only reader). */
-  dx?: NodeOf<'dense'>;
+  /** The dense layer or conv whose dX runs this chain as it stores (the only reader of its output, windows apart). */
+  dx?: DxNode;
 }
 
 /**
@@ -90,6 +93,11 @@ export interface FusionOptions {
    * (BN_POOL_BUFFERS); left out, the graph alone decides.
    */
   bnPools?: boolean;
+  /**
+   * Whether this conv's dX leaves its split-K partials for the chain below to sum (fused-steps.ts dxParts):
+   * that chain then keeps its pass instead of running in the dX. Left out, the graph alone decides.
+   */
+  dxSplits?: (conv: NodeOf<'conv2d'>) => boolean;
 }
 
 /** Storage buffers shaders/batchnorm.wgsl forward_train_pool binds. */
@@ -133,12 +141,27 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     const conv = head?.op === 'conv2d' && pool && poolsInEpilogue(head, pool, o) ? head : null;
     if (pool && (dropout || conv)) forward.push({ kind: 'forward', head: conv, pool, dropout });
     else if (head?.op === 'dense' && dropout) forward.push({ kind: 'forward', head, pool: null, dropout });
-    const below = dropout && !pool && head && headAct(head).kind !== 'linear' ? soleReader(dropout.out) : null;
-    const dx = below?.op === 'dense' ? (below as NodeOf<'dense'>) : undefined;
+    const dx = dxReader(chain, soleReader, o);
     backward.push({ kind: 'backward', head, pool, dropout, ...(dx ? { dx } : {}) });
   }
   const bn = batchnormFusions(graph, soleReader, { chains: backward, forward, pools: o.bnPools !== false });
   return [...forward, ...bn, ...backward];
+}
+
+/**
+ * The dense layer or conv that reads a chain's output alone (through flattens), whose dX runs the chain as it
+ * stores: the chain's pooling has windows apart, and a conv's dX does not leave its partials for the chain.
+ */
+function dxReader(chain: Node[], soleReader: (t: Tensor) => Node | null, o: FusionOptions): DxNode | null {
+  const pool = chain.find(isPool);
+  const last = chain[chain.length - 1];
+  if (!last || (pool && !windowsApart(chainPool(pool).shape))) return null;
+  let r = soleReader(last.out);
+  while (r?.op === 'reshape') r = soleReader(r.out);
+  if (r?.op === 'dense') return r as NodeOf<'dense'>;
+  if (r?.op !== 'conv2d') return null;
+  const conv = r as NodeOf<'conv2d'>;
+  return o.dxSplits?.(conv) ? null : conv;
 }
 
 /**
@@ -189,7 +212,7 @@ export interface FusionIndex {
   absorbed: Set<Node>;
   /** Backward: by the chain's last node, whose output gradient the fused kernel reads. */
   backward: Map<Node, BackwardFusion>;
-  /** Backward: by the dense layer whose dX runs the chain in its epilogue. */
+  /** Backward: by the dense layer or conv whose dX runs the chain as it stores. */
   dx: Map<Node, BackwardFusion>;
   /** Batchnorm + activation: by the batchnorm (which runs the fused kernels) and by the activation. */
   batchnorm: Map<Node, BnActFusion>;

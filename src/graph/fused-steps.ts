@@ -157,31 +157,45 @@ export function backwardStep(
  */
 export function dxParts(gpu: Gpu, readers: Readers, ix: FusionIndex, conv: Node): DyParts | null {
   const x = conv.inputs[0];
-  if (conv.op !== 'conv2d' || !x || ![...ix.backward.keys()].some((n) => n.out.id === x.id)) return null;
+  if (conv.op !== 'conv2d' || !x || ix.dx.has(conv) || ![...ix.backward.keys()].some((n) => n.out.id === x.id))
+    return null;
   if (readers.get(x.id)?.length !== 1) return null;
   const s = convShapeOf(conv);
   const splits = unsummedInputSplits(gpu, s);
   return splits > 0 ? { splits, channels: s.c, plane: s.h * s.w, length: s.n * s.c * s.h * s.w } : null;
 }
 
-/** A backward chain run in a dense layer's dX epilogue: the fusion, its saved tensor, and what the kernel applies. */
+/** A backward chain run where a dense layer's or conv's dX stores: the fusion, its tensors, what the kernel applies. */
 export interface DxChain {
   fusion: BackwardFusion;
-  saved: Tensor;
+  /** The values its act' reads (none for a linear head) and its max pooling's argmax. */
+  saved: Tensor | null;
+  argmax: Tensor | undefined;
+  /** Those two, as the dX step's reads. */
+  reads: Tensor[];
   chain: EpilogueChain;
 }
 
+/** The chain as the dX kernel takes it (BackwardIO.dInChain), over the step's buffers. */
+export function dxChainIO(c: DxChain, buf: (t: Tensor) => BufferRef) {
+  return { chain: c.chain, saved: c.saved ? buf(c.saved) : undefined, argmax: c.argmax && buf(c.argmax) };
+}
+
 /**
- * The backward chain dense layer `n`'s dX runs in its epilogue (shaders/lib/matmul_out_fused.wgsl), found
- * by findFusions (BackwardFusion.dx), with its saved tensor; else null. The chain has no kernel of its own.
+ * The backward chain that dense layer or conv `n`'s dX runs as it stores (shaders/lib/chain_store.wgsl),
+ * found by findFusions (BackwardFusion.dx), with its tensors (`savedOf`: the forward's saved tensors by
+ * output, the pooling's argmax among them); else null. The chain has no kernel of its own.
  */
-export function dxChain(ix: FusionIndex, n: Node): DxChain | null {
+export function dxChain(ix: FusionIndex, n: Node, savedOf: Map<number, Tensor[]>): DxChain | null {
   const f = ix.dx.get(n);
   if (!f) return null;
+  const { act, from, pool, dropout } = chainOf(f);
+  const argmax = f.pool?.op === 'maxpool' ? savedOf.get(f.pool.out.id)?.[0] : undefined;
+  if (f.pool?.op === 'maxpool' && !argmax)
+    throw new Error(`${named(f.pool)}: the chain ${named(n)}'s dX runs needs its argmax`);
   const saved = chainSaved(f);
-  const { act, from, dropout } = chainOf(f);
-  if (!saved || !dropout) throw new Error(`${named(n)}: the chain its dX runs needs a dropout and an activation`);
-  return { fusion: f, saved, chain: { dropout, act, from } };
+  const reads = [saved, argmax].filter((t): t is Tensor => !!t);
+  return { fusion: f, saved, argmax, reads, chain: { act, from, pool, dropout } };
 }
 
 /** A conv whose pooling sums its forward's split-K partials: the conv, the partials' tensor and their layout. */

@@ -17,7 +17,7 @@ import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { accumulate } from '../ops/elementwise.ts';
 import type { ForwardIO } from '../ops/index.ts';
 import { softmaxXent, xentGroups, xentTotal } from '../ops/softmax_xent.ts';
-import { forwardPools } from '../ops/conv2d.ts';
+import { forwardPools, unsummedInputSplits } from '../ops/conv2d.ts';
 import { inShapes, numel, readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 import { checkLimits } from './limits.ts';
 import * as fuse from './fuse.ts';
@@ -108,7 +108,8 @@ interface Planning {
 export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
   const convPools = (c: NodeOf<'conv2d'>): boolean => forwardPools(gpu, fuse.convShapeOf(c));
   const bnPools = (gpu.limits.maxStorageBuffersPerShaderStage ?? 8) >= fuse.BN_POOL_BUFFERS;
-  const fusions = o.fuse === false ? [] : fuse.findFusions(graph, { ...o, convPools, bnPools });
+  const dxSplits = (c: NodeOf<'conv2d'>): boolean => unsummedInputSplits(gpu, fuse.convShapeOf(c)) > 0;
+  const fusions = o.fuse === false ? [] : fuse.findFusions(graph, { ...o, convPools, bnPools, dxSplits });
   const head = o.training && o.endsStep && o.labels && o.fuse !== false ? fused.xentHead(gpu, graph, o.logits) : null;
   const p: Planning = {
     ...{ gpu, graph, o, root: new Map(), savedOf: new Map() },
@@ -343,10 +344,13 @@ function backwardSteps(
       continue;
     }
     // A conv's dX that a chain sums from its split-K partials (fused.dxParts) is those partials; a dense
-    // layer's dX may run the chain below it in its epilogue (fused.dxChain), that chain's input gradient.
+    // layer's or conv's dX may run the chain below it as it stores (fused.dxChain): that chain's input gradient.
     const parts = wants[0] ? fused.dxParts(p.gpu, p.readers, p.fusions, node) : null;
-    const below = wants[0] ? fused.dxChain(p.fusions, node) : null;
-    const shapeOf = (inp: Tensor, i: number) => (i === 0 && parts ? [parts.splits * parts.length] : inp.shape);
+    const below = wants[0] ? fused.dxChain(p.fusions, node, p.savedOf) : null;
+    const shapeOf = (inp: Tensor, i: number): readonly number[] => {
+      if (i === 0 && parts) return [parts.splits * parts.length];
+      return i === 0 && below ? fuse.chainInput(below.fusion).shape : inp.shape;
+    };
     const targets = n.inputs.map((inp, i) => (wants[i] ? p.graph.tensor(shapeOf(inp, i), 'temp') : null));
     if (parts && targets[0]) unsummed.set(targets[0].id, parts);
     steps.push(nodeBackward(p, { n, node, k, dOut }, { targets, parts, below, deferred }));
@@ -375,14 +379,14 @@ function nodeBackward(
   if (d) deferred.made(d, targets[1], targets[2]);
   const partials = d && deferred.parts ? [deferred.parts] : [];
   return {
-    reads: [...node.inputs, node.out, ...(p.savedOf.get(node.out.id) ?? []), dOut, ...(below ? [below.saved] : [])],
+    reads: [...node.inputs, node.out, ...(p.savedOf.get(node.out.id) ?? []), dOut, ...(below?.reads ?? [])],
     writes: [...targets.filter((t): t is Tensor => t !== null), ...partials],
     scratch: k.scratch(p.gpu, { deferredWeights: d !== undefined }),
     emit: (buf, scratch) =>
       k.backward(p.gpu, {
         ...ioFor(p, node, buf),
         ...{ dOut: buf(dOut), dIn: targets.map((t) => t && buf(t)), dInParts: o.parts !== null, scratch },
-        dInChain: below ? { chain: below.chain, saved: buf(below.saved) } : undefined,
+        dInChain: below ? fused.dxChainIO(below, buf) : undefined,
         dWParts: d ? deferred.range(buf, d) : undefined,
       }),
   };
