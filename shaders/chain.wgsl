@@ -29,6 +29,8 @@
 //             s(i) · act_grad_x(saved[i]) (saved is the activation's input x)
 //     dL/dx = act'(·) ⊙ unpool(dropoutᵀ(dy)): the composition of the three unfused backwards, in their
 //     order of operations, so bit for bit theirs.
+//     Where the dX of a conv or dense layer reads the chain's output alone, windows apart, that dX runs
+//     the same math as it stores (lib/chain_store.wgsl; the planner's choice) and this kernel is not made.
 // Uses act_grad_x/act_grad_y (lib/activation.wgsl: ACT, ALPHA), dropout (lib/random.wgsl), element0
 // and stride (lib/stride.wgsl), prepended by the loader.
 // Bindings: 1 src (x forwards, dy backwards), 2 counter (u32, word 0 the step), 3 dst (y or dx,

@@ -74,20 +74,27 @@ export function checkRate(d: ChainDropout | undefined): void {
  * a chain, their defaults, which the other kernels sharing the uniform leave unread).
  */
 export function chainUniform(c: EpilogueChain | undefined) {
-  const s = c?.pool?.shape;
+  const prefixed = Object.entries(windowFields(c?.pool?.shape)).map(([k, v]) => [
+    `pool${k[0]?.toUpperCase()}${k.slice(1)}`,
+    v,
+  ]);
+  return { ...dropoutUniform(c?.dropout), ...Object.fromEntries(prefixed) };
+}
+
+/** A pooling's window as the shaders' uniforms spell it (shaders/lib/pool_geom.wgsl): all 1 and 0 without one. */
+function windowFields(s: PoolShape | undefined) {
   const g = s ? poolGeometry(s) : { oh: 1, ow: 1, padTop: 0, padLeft: 0 };
   return {
-    ...dropoutUniform(c?.dropout),
-    poolH: s?.h ?? 1,
-    poolW: s?.w ?? 1,
-    poolOh: g.oh,
-    poolOw: g.ow,
-    poolKh: s?.kh ?? 1,
-    poolKw: s?.kw ?? 1,
-    poolSh: s?.strideH ?? 1,
-    poolSw: s?.strideW ?? 1,
-    poolPadTop: g.padTop,
-    poolPadLeft: g.padLeft,
+    h: s?.h ?? 1,
+    w: s?.w ?? 1,
+    oh: g.oh,
+    ow: g.ow,
+    kh: s?.kh ?? 1,
+    kw: s?.kw ?? 1,
+    sh: s?.strideH ?? 1,
+    sw: s?.strideW ?? 1,
+    padTop: g.padTop,
+    padLeft: g.padLeft,
   };
 }
 
@@ -120,20 +127,10 @@ export function chainStoreOf(c: EpilogueChain, io: EpilogueChainIO, dx: number) 
 /** The uniform of shaders/chain.wgsl: the window (all 1 without pooling) and the dropout. */
 function chainParams(count: number, pool: ChainPool | undefined, d: ChainDropout | undefined, parts?: DyParts) {
   const s = pool?.shape;
-  const g = s ? poolGeometry(s) : { oh: 1, ow: 1, padTop: 0, padLeft: 0 };
   return {
     count,
     planes: s ? s.n * s.c : count,
-    h: s?.h ?? 1,
-    w: s?.w ?? 1,
-    oh: g.oh,
-    ow: g.ow,
-    kh: s?.kh ?? 1,
-    kw: s?.kw ?? 1,
-    sh: s?.strideH ?? 1,
-    sw: s?.strideW ?? 1,
-    padTop: g.padTop,
-    padLeft: g.padLeft,
+    ...windowFields(s),
     ...dropoutUniform(d),
     srcC: parts?.channels ?? 1,
     srcHw: parts?.plane ?? 1,
