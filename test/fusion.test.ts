@@ -642,6 +642,27 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     }
   });
 
+  // The Keras tutorials' order, pooling → flatten → dropout: the chain goes on through the flatten, both ways.
+  it.each([
+    ['a pooling of its own', 'input 11x11x1\nconv 4 3x3 relu\npool 2\nflatten\ndropout 0.5\ndense 10 softmax'],
+    [
+      "the conv's epilogue pooling",
+      'input 8x8x1\nconv 4 3x3 same relu\npool 2\nflatten\ndropout 0.3\ndense 10 softmax',
+    ],
+  ])('a flatten between a pooling and its dropout: %s', async (_name, src) => {
+    const b = graphOf(src);
+    expect(findFusions(b.graph, { training: true, logits: b.logits }).map(describeFusion)).toHaveLength(2);
+    for (const tiles of [false, true]) {
+      const fused = await train(src, true, 3, tiles);
+      const unfused = await train(src, false, 3, tiles);
+      expect(fused.forward.filter((l) => l.startsWith('dropout'))).toEqual([]);
+      expect(fused.labels.filter((l) => l.includes("dropout+maxunpool+relu' p=")).map((l) => l.split(' ')[0])).toEqual([
+        'matmul',
+      ]);
+      for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
+    }
+  });
+
   // Each lower layer a dX epilogue may take the chain of: a standalone activation (act' from its input),
   // batchnorm + relu (from the fused output), a residual whose input the chain reads too (its gradient
   // added to the skip's), and two such pairs in a row.

@@ -1,14 +1,15 @@
 // Which chains of ops the planner runs as one kernel (src/ops/chain.ts, shaders/chain.wgsl), read from
 // the graph of any model (the steps that run them in place of the unfused ops: fused-steps.ts):
-//   forward:  a max or average pooling whose only reader is an active dropout (training, rate > 0):
-//             one pass writes the dropped, pooled output (and argmax); the pooled tensor never exists.
+//   forward:  a max or average pooling whose only reader is an active dropout (training, rate > 0; a
+//             flatten between them too, as Keras tutorials order them: it keeps the NCHW order): one pass
+//             writes the dropped, pooled output (and argmax); the pooled tensor never exists.
 //             A conv whose only reader is a 2×2, stride-2 max pooling (with or without that dropout)
 //             takes the pooling into its own epilogue where its forward is one pass of whole windows
 //             (src/ops/conv2d.ts forwardPools): one dispatch writes Y, the pooled (dropped) output and
 //             the argmax. A dense layer whose only reader is an active dropout drops out in its
 //             epilogue (shaders/lib/matmul_out_fused.wgsl): one dispatch writes Y and the dropped output.
-//   backward: a chain head → pooling → dropout, each the only reader of the one before (at least two
-//             of the three elementary backwards present): dropoutᵀ, unpooling and the head's
+//   backward: a chain head → pooling → dropout, each the only reader of the one before (through a
+//             flatten; at least two of the three elementary backwards present): dropoutᵀ, unpooling and the head's
 //             activation derivative in one pass. The head is a conv or dense layer with its fused
 //             activation (derivative from its output Y; its own backward then runs as if linear, on
 //             dZ) or a standalone activation (derivative from its kept input X; its backward is the
@@ -128,6 +129,7 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     if (taken.has(n) || stage(n, o.training) < 0) continue;
     const chain = [n];
     for (let next = soleReader(n.out); next; next = soleReader(next.out)) {
+      if (next.op === 'reshape') continue; // a flatten keeps the NCHW order: the chain goes on through it
       const last = chain[chain.length - 1];
       if (!last || stage(next, o.training) <= stage(last, o.training)) break;
       chain.push(next);
