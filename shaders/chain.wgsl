@@ -60,8 +60,8 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> conv_y: array<f32>;
 @group(0) @binding(7) var<storage, read> conv_bias: array<f32>;
 
-// window(oy, ox), span(i, pad, k, s, out), block_of(oy, ox): lib/pool_window.wgsl; window_max and
-// window_mean (p, oy, ox): lib/pool_reduce.wgsl; pool_block(base, oy, ox): lib/pool_block.wgsl.
+// window(oy, ox), block_of(oy, ox): lib/pool_window.wgsl; span(i, pad, k, s, out): lib/pool_geom.wgsl;
+// window_max and window_mean (p, oy, ox): lib/pool_reduce.wgsl; pool_block(base, oy, ox): lib/pool_block.wgsl.
 
 // Dropout of value v at element o (the identity when DROPOUT = 0).
 fn drop(v: f32, o: u32) -> f32 {

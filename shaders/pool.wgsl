@@ -45,7 +45,7 @@ fn out_coords(i: u32) -> vec3u {
   return vec3u(p, q / P.ow, q % P.ow);
 }
 
-// span(i, pad, k, s, out): lib/pool_window.wgsl.
+// span(i, pad, k, s, out): lib/pool_geom.wgsl.
 
 @compute @workgroup_size(64)
 fn max_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,

@@ -9,7 +9,7 @@ import { expectAllclose } from './helpers/allclose.ts';
 import { expectSameBits } from './helpers/bits.ts';
 import { matmul, matmulPartsLength } from '../src/ops/matmul.ts';
 import { matmulRef } from '../src/ops/matmul.ref.ts';
-import { conv2dBackwardInput, inputPartsLength, type Conv2dShape } from '../src/ops/conv2d.ts';
+import { conv2dBackwardInput, conv2dGeometry, inputPartsLength, type Conv2dShape } from '../src/ops/conv2d.ts';
 import { conv2dBackwardInputRef } from '../src/ops/conv2d.ref.ts';
 import { backwardChain, type EpilogueChain, type PoolKind } from '../src/ops/chain.ts';
 import { poolGeometry, type PoolShape } from '../src/ops/pool.ts';
@@ -99,6 +99,42 @@ const BELOW: Below[] = [
     from: 'output',
     rate: 0.25,
   },
+  {
+    name: 'max 2x2 stride 3 over 8x8 (cells between windows), relu',
+    kind: 'max',
+    h: 8,
+    w: 8,
+    k: 2,
+    s: 3,
+    padding: 'valid',
+    act: { kind: 'relu' },
+    from: 'output',
+    rate: 0.25,
+  },
+  {
+    name: "avg 2x2 'same' over 7x7 (a clipped window), sigmoid",
+    kind: 'avg',
+    h: 7,
+    w: 7,
+    k: 2,
+    s: 2,
+    padding: 'same',
+    act: { kind: 'sigmoid' },
+    from: 'output',
+    rate: null,
+  },
+  {
+    name: 'max 2x2 over 6x6, a linear head (no saved values bound)',
+    kind: 'max',
+    h: 6,
+    w: 6,
+    k: 2,
+    s: 2,
+    padding: 'valid',
+    act: { kind: 'linear' },
+    from: 'output',
+    rate: 0.5,
+  },
 ];
 
 /** The chain of `b` over `planes` = n·c planes, and the shape of its pooling. */
@@ -146,7 +182,7 @@ async function fusedAndPlain(
   below: ReturnType<typeof belowValues>,
   dx: (
     out: BufferRef,
-    chain?: { chain: EpilogueChain; io: { counter: BufferRef; saved: BufferRef; argmax: BufferRef } },
+    chain?: { chain: EpilogueChain; io: { counter: BufferRef; saved?: BufferRef; argmax: BufferRef } },
   ) => Dispatch[],
 ): Promise<{ fused: Float32Array; plain: Float32Array; labels: string[] }> {
   const count = below.z.length;
@@ -159,7 +195,12 @@ async function fusedAndPlain(
     mid: nan(c.out),
     plain: nan(count),
   };
-  const io = { counter: bufs.counter, saved: bufs.saved, argmax: bufs.argmax };
+  // A linear head's chain reads no saved values: its binding is left to the stand-in.
+  const io = {
+    counter: bufs.counter,
+    saved: c.chain.act.kind === 'linear' ? undefined : bufs.saved,
+    argmax: bufs.argmax,
+  };
   const pool = c.chain.pool;
   const d = [
     ...dx(bufs.fused, { chain: c.chain, io }),
@@ -226,9 +267,19 @@ describe("a conv's dX running the chain below it as it stores", () => {
       (p) => ({ ...p, k: 96, kh: 3, kw: 3, strideH: 1, strideW: 1, padding: 'same' }),
     ],
   ];
-  const cases = BELOW.flatMap((b) =>
-    VARIANTS.flatMap((v) => convs.map(([name, conv]) => [`${b.name}, ${name}`, v, b, conv] as const)),
-  );
+  // Readers whose dX runs stride phases (some with no taps) or a 'valid' window, for two of the chains.
+  const strided: typeof convs = [
+    ['3x3 stride 2 same', (p) => ({ ...p, k: 4, kh: 3, kw: 3, strideH: 2, strideW: 2, padding: 'same' })],
+    [
+      '1x1 stride 2 valid (phases with no taps)',
+      (p) => ({ ...p, k: 4, kh: 1, kw: 1, strideH: 2, strideW: 2, padding: 'valid' }),
+    ],
+    ['2x2 valid, stride 1x2', (p) => ({ ...p, k: 4, kh: 2, kw: 2, strideH: 1, strideW: 2, padding: 'valid' })],
+  ];
+  const cases = [
+    ...BELOW.flatMap((b) => convs.map(([name, conv]) => [b, name, conv] as const)),
+    ...[BELOW[0]!, BELOW[3]!].flatMap((b) => strided.map(([name, conv]) => [b, name, conv] as const)),
+  ].flatMap(([b, name, conv]) => VARIANTS.map((v) => [`${b.name}, ${name}`, v, b, conv] as const));
   it.for(cases)('%s, %s', async ([, variant, b, conv], ctx) => {
     const g = useGemmVariant(gpu(), variant, (why) => ctx.skip(why));
     const [n, c] = [2, 3];
@@ -236,7 +287,8 @@ describe("a conv's dX running the chain below it as it stores", () => {
     const g0 = ch.pool ? poolGeometry(ch.pool) : { oh: b.h, ow: b.w };
     const s = conv({ n, c, h: g0.oh, w: g0.ow });
     const rng = new Rng(s.k * 7 + b.h);
-    const x = { dy: rng.floats(n * s.k * s.h * s.w), w: rng.floats(s.k * c * 9) };
+    const out = conv2dGeometry(s);
+    const x = { dy: rng.floats(n * s.k * out.oh * out.ow), w: rng.floats(s.k * c * s.kh * s.kw) };
     const below = belowValues(b, ch.pool, n * c * b.h * b.w, rng);
     const [dy, w] = [g.upload(f32(x.dy)), g.upload(f32(x.w))];
     const len = inputPartsLength(g, s);

@@ -642,6 +642,21 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     }
   });
 
+  // A strided conv reading the chain: its dX runs stride phases (and on the tiles a split it sums itself,
+  // not left for the chain), so the chain runs in its phases' stores or its reduce pass.
+  it("a pooling chain in a strided conv's dX (lanes and gpu tiles)", async () => {
+    const src =
+      'input 16x16x1\nconv 8 3x3 same relu\npool 2\ndropout 0.2\nconv 32 3x3 stride=2 same relu\ndense 10 softmax';
+    for (const tiles of [false, true]) {
+      const fused = await train(src, true, 3, tiles);
+      const unfused = await train(src, false, 3, tiles);
+      const inDx = fused.labels.filter((l) => l.startsWith('conv2d backward input') && l.includes('maxunpool+relu'));
+      expect(inDx.length, `tiles ${tiles}: ${fused.labels.join(' | ')}`).toBeGreaterThan(0);
+      expect(fused.labels.filter((l) => l.startsWith('chain.'))).toEqual([]);
+      for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
+    }
+  });
+
   // The Keras tutorials' order, pooling → flatten → dropout: the chain goes on through the flatten, both ways.
   it.each([
     ['a pooling of its own', 'input 11x11x1\nconv 4 3x3 relu\npool 2\nflatten\ndropout 0.5\ndense 10 softmax'],

@@ -236,8 +236,8 @@ fn reduce_splits(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   if (GEMM_RED_Y > 1u) {
     gemm_red[lid.y * rx + lid.x] = s;
     workgroupBarrier();
-    for (var span = GEMM_RED_Y / 2u; span > 0u; span /= 2u) {
-      if (lid.y < span) { gemm_red[lid.y * rx + lid.x] += gemm_red[(lid.y + span) * rx + lid.x]; }
+    for (var half = GEMM_RED_Y / 2u; half > 0u; half /= 2u) {
+      if (lid.y < half) { gemm_red[lid.y * rx + lid.x] += gemm_red[(lid.y + half) * rx + lid.x]; }
       workgroupBarrier();
     }
     s = gemm_red[lid.x];

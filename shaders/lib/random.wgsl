@@ -22,7 +22,7 @@ fn rand01(seed: u32, counter: u32, index: u32) -> f32 {
 // rand01(seed, step, index) ≥ rate (kept), else 0. scale = 1 / (1 − rate), computed on the CPU
 // (src/ops/dropout.ts dropoutUniform); CPU reference: src/ops/dropout.ref.ts. The one mask of
 // shaders/dropout.wgsl, chain.wgsl and the fused epilogues (lib/conv_out_pool.wgsl,
-// lib/matmul_out_fused.wgsl), so they all draw the same bits.
+// lib/matmul_out_fused.wgsl, lib/chain_store.wgsl), so they all draw the same bits.
 fn dropout(seed: u32, step: u32, index: u32, rate: f32, scale: f32, v: f32) -> f32 {
   var r = 0.0;
   if (rand01(seed, step, index) >= rate) { r = v * scale; }

@@ -153,7 +153,8 @@ export function backwardStep(
 /**
  * A conv's dX that the backward chain reading it sums from the GEMM's split-K partials, its reduce
  * pass dropped: the conv's input is a chain's last output, read by this conv alone, and its dX splits
- * 2 to 16 ways on the tiled kernels (unsummedInputSplits); else null.
+ * 2 to 16 ways on the tiled kernels (unsummedInputSplits); else null, as where the conv's dX runs that
+ * chain as it stores (FusionIndex.dx).
  */
 export function dxParts(gpu: Gpu, readers: Readers, ix: FusionIndex, conv: Node): DyParts | null {
   const x = conv.inputs[0];

@@ -5,9 +5,8 @@
 //      batchnorm sums runs its split pass alone, fused-steps.ts convParts), then the loss, which seeds
 //      the backward with dL/dlogits (with the logits' dense layer in its one dispatch: fused.xentHead);
 //   3. backwardSteps (training): the nodes in reverse, each writing its wanted inputs' gradients
-//      (the first contribution to a gradient writes it, later ones are added in; a fused chain's one
-//      kernel writes its first node's); weight gradients that split K on the tiled kernels leave their
-//      partial sums, which one pass at the end adds up (deferred.ts);
+//      (the first contribution writes it, later ones add in; a fused chain's kernel, or the dX running
+//      it as it stores, writes its first node's); split-K weight gradients leave partials (deferred.ts);
 //   4. assignBuffers (pool.ts): persistent tensors are where `persistent` says; each trainable parameter's
 //      gradient mirrors its parameter's place in its pack (src/gpu/packed.ts: one optimizer dispatch
 //      per pack); the rest share pooled buffers by liveness (reused once their last reader has run);

@@ -204,7 +204,9 @@ export function conv2dBackwardInput(
     inner: s.k * s.kh * s.kw,
     bytesRead: f32Bytes(s.n * s.k * g.oh * g.ow, s.k * s.c * s.kh * s.kw),
     epilogueReads: f32Bytes(o.accumulate ? xs : 0) + chainReads(o.chain, chain?.count ?? xs, xs),
-    bytesWritten: f32Bytes(chain?.count ?? xs),
+    bytesWritten: f32Bytes(xs),
+    // A chain that unpools writes its block for each of the dX's values (a split plan's reduce pass too).
+    epilogueWrites: f32Bytes((chain?.count ?? xs) - xs),
   };
   // Bindings: dx, then the chain's at 6, 7, 8.
   const outputs = chain ? [io.dx, null, null, ...chain.bindings] : [io.dx];
