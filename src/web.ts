@@ -112,13 +112,21 @@ async function body(res: Response, url: string, tick: (n: number) => void): Prom
   return out;
 }
 
+/** A GET on this origin, abortable: every fetch of the loaders. */
+const getSameOrigin = (url: string, signal?: AbortSignal): Promise<Response> =>
+  fetch(url, { signal, credentials: 'same-origin' });
+
+/** A failed GET as a DataError naming the URL and the HTTP status. */
+const failed = (res: Response, url: string): DataError =>
+  new DataError(`${url}: HTTP ${res.status} ${res.statusText}`.trim());
+
 /** GETs a URL on this origin; gzip content is decompressed (DecompressionStream) unless `gunzip` is false. */
 export async function fetchBytes(
   url: string,
   o: { gunzip?: boolean; signal?: AbortSignal; onBytes?(n: number): void } = {},
 ): Promise<Uint8Array> {
-  const res = await fetch(url, { signal: o.signal, credentials: 'same-origin' });
-  if (!res.ok) throw new DataError(`${url}: HTTP ${res.status} ${res.statusText}`.trim());
+  const res = await getSameOrigin(url, o.signal);
+  if (!res.ok) throw failed(res, url);
   const bytes = await body(res, url, o.onBytes ?? (() => undefined));
   return o.gunzip !== false && isGzip(bytes) ? gunzip(bytes) : bytes;
 }
@@ -132,7 +140,7 @@ function loader(base: string, o: LoadOptions) {
   let total = 0;
   return {
     root: base.endsWith('/') ? base : `${base}/`,
-    get: (url: string): Promise<Response> => fetch(url, { signal: o.signal, credentials: 'same-origin' }),
+    get: (url: string): Promise<Response> => getSameOrigin(url, o.signal),
     /** The total: the opened files' sizes together (a size a server does not say counts 0). */
     sized(responses: readonly Response[]): void {
       total = responses.reduce((a, res) => a + Number(res.headers.get('content-length') ?? 0), 0);
@@ -154,7 +162,7 @@ export async function loadFashionMnist(base = 'data/', o: LoadOptions = {}): Pro
     for (const url of [`${root}${name}.gz`, `${root}${name}`]) {
       const res = await get(url);
       if (res.ok) return { url, res };
-      if (res.status !== 404) throw new DataError(`${url}: HTTP ${res.status} ${res.statusText}`.trim());
+      if (res.status !== 404) throw failed(res, url);
     }
     throw new DataError(`${root}${name}.gz: not found (HTTP 404)`);
   };
@@ -184,9 +192,6 @@ export interface ServedData extends FashionMnist {
   /** How the test set was held out of one tree of class folders (it then validates, as in train). */
   heldOut?: string | null;
 }
-
-const failed = (res: Response, url: string): DataError =>
-  new DataError(`${url}: HTTP ${res.status} ${res.statusText}`.trim());
 
 /**
  * CIFAR-10's binary batches from `base`: batches.meta.txt (the class names), data_batch_1.bin,
