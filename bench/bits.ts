@@ -32,9 +32,11 @@ async function train(g: Gpu, src: string, fuse: boolean) {
   const counter = g.upload(new Uint32Array(4));
   const [stats, rates] = [g.upload(new Uint32Array(4)), g.upload(new Float32Array([0.001]))];
   const o = { training: true, logits: built.logits, labels: built.labels, persistent: params.buffers };
-  const p = plan(g, built.graph, { ...o, counter, stats, endsStep: true, fuse });
+  // Fused as the trainer plans it: the update sums the deferred weight gradients too (foldGradSums).
+  const p = plan(g, built.graph, { ...o, counter, stats, endsStep: true, fuse, foldGradSums: fuse });
   const opt = new OptimizerState(g, params, { name: 'adam', momentum: 0, nesterov: false, weightDecay: 0 });
-  const updates = opt.updates(params, p.grads, { counter, lrTable: rates, endsStep: p.endsStep });
+  const step0 = { counter, lrTable: rates, endsStep: p.endsStep };
+  const updates = opt.updates(params, p.grads, step0, undefined, p.gradSums);
   const step = [...p.forward, ...p.backward, ...updates, ...p.finish];
   const rng = new Rng(11);
   const [classes = 10] = built.logits.shape.slice(1);

@@ -21,24 +21,32 @@
 // Both, when ema ≠ 0: the weight average (Keras use_ema) from the updated weight, in the same pass:
 //   avg ← avg + (1 − ema_decay)·(p − avg)
 // advance_counter: counter[0] += 1, for a step whose update does not end it (no trainable tensor).
+// sgd_sums, adam_sums: the same update, where some of the gradients are split-K partial sums the update
+// adds up on its way (src/graph/deferred.ts: the weight gradients' sums, lib/grad_sums.wgsl; its segment
+// table in U.seg, U.segs segments, offsets relative to the bound ranges). The first U.reduce_groups
+// workgroups sum their segments' outputs in grad_reduce's order (so the same gradient bits), write each
+// into grad and update its element with it; the others update every element no segment writes, from grad.
 //
 // Bindings (entries reuse numbers; shared ones mean the same thing):
 //   sgd:  0 S, 1 counter (rw), 2 lr_table, 3 param (rw), 4 grad, 5 avg (rw; a dummy without ema),
 //         6 velocity (rw; a dummy when μ = 0)
 //   adam: 0 A, 1 counter (rw), 2 lr_table, 3 param (rw), 4 grad, 5 avg (rw; a dummy without ema),
 //         6 m (rw), 7 v (rw)
+//   sgd_sums, adam_sums: as sgd, adam, with 4 grad (rw) and 8 parts (the partial sums, read)
 //   advance_counter: 0 counter (rw)
 // Dispatch: sgd/adam 64 threads per workgroup, Gpu.spread(count) workgroups, grid-stride loops
-// over i (lib/stride.wgsl, prepended by the loader); advance_counter one workgroup of one thread.
+// over i (lib/stride.wgsl, prepended by the loader); sgd_sums/adam_sums 256 threads per workgroup, the
+// segments' workgroups then the rest's, grid-stride; advance_counter one workgroup of one thread.
 
-struct SgdParams { count: u32, momentum: f32, weight_decay: f32, nesterov: u32, ema: u32, ema_decay: f32 }
-struct AdamParams {
-  count: u32, beta1: f32, beta2: f32, eps: f32,
-  weight_decay: f32, decoupled: u32, ln_beta1: f32, ln_beta2: f32,
-  ema: u32, ema_decay: f32,
+// One uniform for both optimizers (each reads its own fields; the other's are 0), and the segment table.
+struct Params {
+  count: u32, weight_decay: f32, ema: u32, ema_decay: f32,
+  momentum: f32, nesterov: u32,
+  beta1: f32, beta2: f32, eps: f32, decoupled: u32, ln_beta1: f32, ln_beta2: f32,
+  segs: u32, reduce_groups: u32,
+  seg: array<vec4<u32>, 24>,
 }
-@group(0) @binding(0) var<uniform> S: SgdParams;
-@group(0) @binding(0) var<uniform> A: AdamParams;
+@group(0) @binding(0) var<uniform> U: Params;
 @group(0) @binding(0) var<storage, read_write> counter_rw: array<u32>;
 
 @group(0) @binding(1) var<storage, read_write> counter: array<u32>;
@@ -46,6 +54,8 @@ override ENDS_STEP: bool = false;
 @group(0) @binding(2) var<storage, read> lr_table: array<f32>;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;
 @group(0) @binding(4) var<storage, read> grad: array<f32>;
+@group(0) @binding(4) var<storage, read_write> grad_rw: array<f32>; // the _sums entries write the sums
+@group(0) @binding(8) var<storage, read> parts: array<f32>;
 @group(0) @binding(5) var<storage, read_write> avg: array<f32>;
 @group(0) @binding(6) var<storage, read_write> state1: array<f32>; // sgd velocity, adam m
 @group(0) @binding(7) var<storage, read_write> state2: array<f32>; // adam v
@@ -79,43 +89,101 @@ fn store(i: u32, p: f32, on: u32, decay: f32) {
   if (on != 0u) { avg[i] += (1.0 - decay) * (p - avg[i]); }
 }
 
+// Element i's SGD step from its gradient g at rate lr.
+fn sgd_element(i: u32, g: f32, lr: f32) {
+  var p = param[i];
+  p -= lr * U.weight_decay * p;
+  if (U.momentum == 0.0) {
+    p -= lr * g;
+  } else {
+    let vel = U.momentum * state1[i] - lr * g;
+    state1[i] = vel;
+    if (U.nesterov != 0u) { p += U.momentum * vel - lr * g; } else { p += vel; }
+  }
+  store(i, p, U.ema, U.ema_decay);
+}
+
+// Element i's Adam step from its gradient g at rate lr, alpha the step's bias-corrected rate.
+fn adam_element(i: u32, g0: f32, lr: f32, alpha: f32) {
+  var g = g0;
+  var p = param[i];
+  if (U.decoupled != 0u) { p -= lr * U.weight_decay * p; } else { g += U.weight_decay * p; }
+  let m = state1[i] + (g - state1[i]) * (1.0 - U.beta1);
+  let v = state2[i] + (g * g - state2[i]) * (1.0 - U.beta2);
+  state1[i] = m;
+  state2[i] = v;
+  store(i, p - alpha * m / (sqrt(v) + U.eps), U.ema, U.ema_decay);
+}
+
+// The step's bias-corrected Adam rate, from the running step and lr.
+fn adam_alpha(lr: f32) -> f32 {
+  let t = f32(running_step() + 1u);
+  return lr * sqrt(one_minus_pow(t * U.ln_beta2)) / one_minus_pow(t * U.ln_beta1);
+}
+
 @compute @workgroup_size(64)
 fn sgd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
        @builtin(local_invocation_index) li: u32) {
   let lr = learning_rate();
   end_step(wg, li);
-  for (var i = element0(wg, nwg, li); i < S.count; i += stride(nwg)) {
-    let g = grad[i];
-    var p = param[i];
-    p -= lr * S.weight_decay * p;
-    if (S.momentum == 0.0) {
-      p -= lr * g;
-    } else {
-      let vel = S.momentum * state1[i] - lr * g;
-      state1[i] = vel;
-      if (S.nesterov != 0u) { p += S.momentum * vel - lr * g; } else { p += vel; }
-    }
-    store(i, p, S.ema, S.ema_decay);
-  }
+  for (var i = element0(wg, nwg, li); i < U.count; i += stride(nwg)) { sgd_element(i, grad[i], lr); }
 }
 
 @compute @workgroup_size(64)
 fn adam(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) li: u32) {
   // The step's rate and bias correction, once per thread (a grid-stride thread updates many elements).
-  let t = f32(running_step() + 1u);
   let lr = learning_rate();
   end_step(wg, li);
-  let alpha = lr * sqrt(one_minus_pow(t * A.ln_beta2)) / one_minus_pow(t * A.ln_beta1);
-  for (var i = element0(wg, nwg, li); i < A.count; i += stride(nwg)) {
-    var g = grad[i];
-    var p = param[i];
-    if (A.decoupled != 0u) { p -= lr * A.weight_decay * p; } else { g += A.weight_decay * p; }
-    let m = state1[i] + (g - state1[i]) * (1.0 - A.beta1);
-    let v = state2[i] + (g * g - state2[i]) * (1.0 - A.beta2);
-    state1[i] = m;
-    state2[i] = v;
-    store(i, p - alpha * m / (sqrt(v) + A.eps), A.ema, A.ema_decay);
+  let alpha = adam_alpha(lr);
+  for (var i = element0(wg, nwg, li); i < U.count; i += stride(nwg)) { adam_element(i, grad[i], lr, alpha); }
+}
+
+fn gs_count() -> u32 { return U.segs; }
+fn gs_seg(k: u32) -> vec4u { return U.seg[k]; }
+fn gs_part(j: u32) -> f32 { return parts[j]; }
+
+// The _sums entries. Workgroup g below U.reduce_groups sums its segments' outputs (grad_sum: every thread
+// takes part) and writes each into grad; `ok` for the thread that then updates that element.
+fn sum_in(g: u32, li: u32) -> GradSum {
+  let r = grad_sum(g, li);
+  if (r.ok) { grad_rw[r.at] = r.v; }
+  return r;
+}
+
+// The other workgroups visit every element from (g − U.reduce_groups)·256 + li in strides of theirs.
+fn rest_span(nwg: vec3u) -> u32 { return (nwg.x * nwg.y - U.reduce_groups) * 256u; }
+
+@compute @workgroup_size(256)
+fn sgd_sums(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+            @builtin(local_invocation_index) li: u32) {
+  let lr = learning_rate();
+  end_step(wg, li);
+  let g = wg.x + wg.y * nwg.x;
+  if (g < U.reduce_groups) {
+    let r = sum_in(g, li);
+    if (r.ok) { sgd_element(r.at, r.v, lr); }
+    return;
+  }
+  for (var i = (g - U.reduce_groups) * 256u + li; i < U.count; i += rest_span(nwg)) {
+    if (!gs_written(i)) { sgd_element(i, grad_rw[i], lr); }
+  }
+}
+
+@compute @workgroup_size(256)
+fn adam_sums(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+             @builtin(local_invocation_index) li: u32) {
+  let lr = learning_rate();
+  end_step(wg, li);
+  let alpha = adam_alpha(lr);
+  let g = wg.x + wg.y * nwg.x;
+  if (g < U.reduce_groups) {
+    let r = sum_in(g, li);
+    if (r.ok) { adam_element(r.at, r.v, lr, alpha); }
+    return;
+  }
+  for (var i = (g - U.reduce_groups) * 256u + li; i < U.count; i += rest_span(nwg)) {
+    if (!gs_written(i)) { adam_element(i, grad_rw[i], lr, alpha); }
   }
 }
 

@@ -452,7 +452,8 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
 
 describe('a fused plan trains to the same weights as the unfused plan, bit for bit', () => {
   const gpu = useGpu();
-  async function train(src: string, fuse: boolean, steps: number, tiles = false, batch = 8) {
+  // fold: the update sums the deferred weight gradients (PlanOptions.foldGradSums), as the trainer's plans do.
+  async function train(src: string, fuse: boolean, steps: number, tiles = false, batch = 8, fold = false) {
     const g = tiles ? useGemmVariant(gpu(), 'gpu tiles', () => undefined) : gpu();
     const built = graphOf(src, batch);
     const params = new ParamStore(g, built.params);
@@ -460,14 +461,16 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const counter = g.upload(new Uint32Array(4));
     const [stats, rates] = [g.upload(new Uint32Array(4)), g.upload(new Float32Array([0.01]))];
     const o = { training: true, logits: built.logits, labels: built.labels, persistent: params.buffers };
-    const p = plan(g, built.graph, { ...o, counter, stats, endsStep: true, fuse });
+    const p = plan(g, built.graph, { ...o, counter, stats, endsStep: true, fuse, foldGradSums: fold });
     const opt = new OptimizerState(g, params, { name: 'adam', momentum: 0, nesterov: false, weightDecay: 0 });
-    const step = [
-      ...p.forward,
-      ...p.backward,
-      ...opt.updates(params, p.grads, { counter, lrTable: rates, endsStep: p.endsStep }),
-      ...p.finish,
-    ];
+    const updates = opt.updates(
+      params,
+      p.grads,
+      { counter, lrTable: rates, endsStep: p.endsStep },
+      undefined,
+      p.gradSums,
+    );
+    const step = [...p.forward, ...p.backward, ...updates, ...p.finish];
     const rng = new Rng(11);
     for (let i = 0; i < steps; i++) {
       const x = rangeOf(p.buffer(built.x));
@@ -497,7 +500,7 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     g.free(step.filter((d) => ![...p.forward, ...p.backward, ...p.finish].includes(d)));
     p.release();
     for (const b of [counter, stats, rates]) g.release(b);
-    return { weights, fusions, labels, forward };
+    return { weights, fusions, labels, forward, update: updates.map((d) => d.label) };
   }
 
   // On the tiled kernels as an H100 gets them dense1 splits K: its reduce pass runs the dropout epilogue.
@@ -561,6 +564,9 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     expect(fused.labels.filter((l) => l.includes('bias grad reduce'))).toEqual([]);
     expect(unfused.labels.filter((l) => l.includes('bias grad reduce'))).toHaveLength(2);
     for (const [w, t] of unfused.weights) expect(fused.weights.get(w)?.data, w).toEqual(t.data);
+    const folded = await train(src, true, 2, true, 160, true);
+    expect(folded.update).toEqual([expect.stringMatching(/ \+ weight gradient sums: dense1 \d+, dense2 \d+ splits$/)]);
+    for (const [w, t] of unfused.weights) expect(folded.weights.get(w)?.data, w).toEqual(t.data);
   });
 
   // conv2 splits 9 ways again: the batchnorm after it sums the partials in its statistics pass, then
@@ -590,6 +596,11 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     expect(unfused.labels.filter((l) => /conv2d backward weights .* reduce/.test(l))).toHaveLength(2);
     expect(fused.labels.at(-1), 'the last backward pass').toBe(reduce[0]);
     for (const [name, t] of unfused.weights) expect(fused.weights.get(name)?.data, name).toEqual(t.data);
+    // The trainer's plans leave those sums to the update (foldGradSums): no pass of their own, the same weights.
+    const folded = await train(src, true, 3, true, 8, true);
+    expect(folded.labels.filter((l) => l.startsWith('weight gradients'))).toEqual([]);
+    expect(folded.update).toEqual([expect.stringMatching(/ \+ weight gradient sums: conv1 \d+, conv2 \d+ splits$/)]);
+    for (const [name, t] of unfused.weights) expect(folded.weights.get(name)?.data, name).toEqual(t.data);
   });
 
   it.each([

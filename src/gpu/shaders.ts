@@ -38,6 +38,7 @@ import optimizer from '../../shaders/optimizer.wgsl';
 import reduce from '../../shaders/reduce.wgsl';
 import batch from '../../shaders/batch.wgsl';
 import gradReduce from '../../shaders/grad_reduce.wgsl';
+import gradSums from '../../shaders/lib/grad_sums.wgsl';
 import xent from '../../shaders/lib/xent.wgsl';
 import matmulXent from '../../shaders/matmul_xent.wgsl';
 
@@ -81,9 +82,10 @@ const SHADERS = {
   dropout: [stride, random, dropout],
   chain: [stride, random, activation, poolGeom, poolWindow, poolReduce, poolBlock, chain],
   batchnorm: [activation, poolGeom, poolWindow, poolBlock, batchnorm],
-  optimizer: [stride, optimizer],
+  // The update, and the update that adds up the weight gradients' split-K sums on its way (deferred.ts).
+  optimizer: [stride, gradSums, optimizer],
   reduce: [stride, reduce],
-  grad_reduce: [gradReduce],
+  grad_reduce: [gradSums, gradReduce],
   batch: [random, batch],
 } satisfies Record<string, string[]>;
 

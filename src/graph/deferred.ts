@@ -2,7 +2,9 @@
 // or dense layer whose dW GEMM splits K leaves its partial sums unsummed, in its own range of one
 // tensor, and one pass at the end of the backward (src/ops/grad-reduce.ts) sums them all into dW and db,
 // in place of a reduce pass per layer. The gradients are the same bits either way (the pass sums as each
-// layer's reduce_splits would).
+// layer's reduce_splits would). Where the update recorded after the plan takes them (PlanOptions.foldGradSums,
+// at most SEGMENTS layers), that update sums them on its way instead (shaders/optimizer.wgsl adam_sums,
+// sgd_sums; `sums` gives it their segments) and the plan makes no pass for them.
 // A layer is deferred where its weights are trainable, its weights and trainable bias read by it alone (so
 // their gradients are written once, never accumulated into) and in one parameter buffer (a pack), so that
 // one pass over that buffer's gradient mirror writes them all; a frozen bias is left out of its layout.
@@ -10,7 +12,7 @@
 // scratch for its dW's partials (KernelOp.scratch `deferred`).
 import { rangeOf } from '../gpu/packed.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import { reduceGradients, splitLength, type GradSegment, type SplitLayout } from '../ops/grad-reduce.ts';
+import { reduceGradients, SEGMENTS, splitLength, type GradSegment, type SplitLayout } from '../ops/grad-reduce.ts';
 import { readersOf, type Graph, type Node, type Tensor } from './graph.ts';
 import { kernelsOf } from './kernels.ts';
 
@@ -46,6 +48,19 @@ export interface DeferredWeights {
   range(buf: (t: Tensor) => BufferRef, d: Deferral): BufferRef;
   /** The pass that sums them, as a step at the end of the backward; null when nothing is deferred. */
   step(gpu: Gpu): DeferredStep | null;
+  /** Whether the update can sum them instead (at most SEGMENTS layers deferred, so one pass a buffer). */
+  foldable(): boolean;
+  /** Their segments by gradient buffer, for the update that sums them; null when nothing is deferred. */
+  sums(buf: (t: Tensor) => BufferRef): GradSums | null;
+}
+
+/**
+ * The deferred weight gradients' split-K partials and their segments by gradient buffer (offsets in floats
+ * from the buffer's start), for the update that sums them on its way (OptimizerState.updates `sums`).
+ */
+export interface GradSums {
+  parts: BufferRef;
+  groups: { grads: GPUBuffer; segments: GradSegment[] }[];
 }
 
 interface DeferredStep {
@@ -106,7 +121,28 @@ export function deferWeights(
       const made = [...byNode.values()].filter((d) => d.dw !== undefined);
       return parts && made.length > 0 ? finalStep(g, parts, made) : null;
     },
+    foldable: () => [...byNode.values()].filter((d) => d.dw !== undefined).length <= SEGMENTS,
+    sums(buf) {
+      const made = [...byNode.values()].filter((d) => d.dw !== undefined);
+      if (!parts || made.length === 0) return null;
+      const groups = [...groupsOf(made, buf)].map(([grads, segments]) => ({ grads, segments }));
+      return { parts: buf(parts), groups };
+    },
   };
+}
+
+/** Each deferred layer's segment (where its partials are, where its dW and db go), by gradient buffer. */
+function groupsOf(made: Deferral[], buf: (t: Tensor) => BufferRef): Map<GPUBuffer, GradSegment[]> {
+  const groups = new Map<GPUBuffer, GradSegment[]>();
+  for (const d of made) {
+    if (!d.dw) continue;
+    const dw = rangeOf(buf(d.dw));
+    const db = d.db ? rangeOf(buf(d.db)) : null;
+    if (db && db.buffer !== dw.buffer) throw new Error(`${layerOf(d.node)}: its dW and db are in two buffers`);
+    const at = { parts: d.at, dw: dw.offset / 4, db: db ? db.offset / 4 : 0 };
+    groups.set(dw.buffer, [...(groups.get(dw.buffer) ?? []), { layout: d.layout, ...at, label: layerOf(d.node) }]);
+  }
+  return groups;
 }
 
 /** The one pass (per gradient buffer) that sums every deferred layer's partials into its dW and db. */
@@ -117,17 +153,8 @@ function finalStep(gpu: Gpu, parts: Tensor, made: Deferral[]): DeferredStep {
     writes: grads,
     scratch: [],
     emit(buf) {
-      const groups = new Map<GPUBuffer, GradSegment[]>();
-      for (const d of made) {
-        if (!d.dw) continue;
-        const dw = rangeOf(buf(d.dw));
-        const db = d.db ? rangeOf(buf(d.db)) : null;
-        if (db && db.buffer !== dw.buffer) throw new Error(`${layerOf(d.node)}: its dW and db are in two buffers`);
-        const at = { parts: d.at, dw: dw.offset / 4, db: db ? db.offset / 4 : 0 };
-        const segment = { layout: d.layout, ...at, label: layerOf(d.node) };
-        groups.set(dw.buffer, [...(groups.get(dw.buffer) ?? []), segment]);
-      }
       const all = buf(parts);
+      const groups = groupsOf(made, buf);
       return [...groups].flatMap(([grads, segments]) => reduceGradients(gpu, { parts: all, grads }, segments));
     },
   };

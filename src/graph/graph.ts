@@ -99,3 +99,11 @@ export class Graph {
     return out;
   }
 }
+
+/** Tensors that carry a gradient back to a trainable (not `frozen`) parameter, by id. */
+export function gradientsNeeded(graph: Graph, frozen?: ReadonlySet<string>): Set<number> {
+  const needs = new Set<number>();
+  for (const t of graph.tensors) if (t.kind === 'param' && !frozen?.has(t.name)) needs.add(t.id);
+  for (const n of graph.nodes) if (n.inputs.some((i) => needs.has(i.id))) needs.add(n.out.id);
+  return needs;
+}

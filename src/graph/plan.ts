@@ -17,12 +17,13 @@ import { accumulate } from '../ops/elementwise.ts';
 import type { ForwardIO } from '../ops/index.ts';
 import { softmaxXent, xentGroups, xentTotal } from '../ops/softmax_xent.ts';
 import { forwardPools, unsummedInputSplits } from '../ops/conv2d.ts';
-import { inShapes, numel, readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
+import { gradientsNeeded, inShapes, numel, readersOf } from './graph.ts';
+import type { Graph, Node, NodeOf, Tensor } from './graph.ts';
 import { checkLimits } from './limits.ts';
 import * as fuse from './fuse.ts';
 import * as fused from './fused-steps.ts';
 import { kernelsOf, type Kernels } from './kernels.ts';
-import { deferWeights, type DeferredWeights } from './deferred.ts';
+import { deferWeights, type DeferredWeights, type GradSums } from './deferred.ts';
 import { assignBuffers, type Buffers } from './pool.ts';
 import { mustAt } from '../util/must.ts';
 
@@ -52,6 +53,8 @@ export interface PlanOptions {
   fuse?: boolean;
   /** Gradient buffers to use, by parameter buffer (another training plan's `gradientBuffers`), not owned. */
   gradients?: ReadonlyMap<GPUBuffer, GPUBuffer>;
+  /** The update after this plan sums the deferred weight gradients (Plan.gradSums): no pass of the plan's. */
+  foldGradSums?: boolean;
 }
 
 export interface Plan {
@@ -77,6 +80,8 @@ export interface Plan {
   plannedBytes: number;
   /** The chains this plan runs as fused kernels (fuse.ts describeFusion lists them). */
   fusions: fuse.Fusion[];
+  /** With foldGradSums: the split-K sums the update must add up (OptimizerState.updates); null: none left. */
+  gradSums: GradSums | null;
   release(): void;
 }
 
@@ -114,18 +119,18 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
     ...{ gpu, graph, o, root: new Map(), savedOf: new Map() },
     ...{ fusions: fuse.indexFusions(fusions), xentHead: head, readers: readersOf(graph) },
   };
-  const needsGrad = gradientsNeeded(graph, o);
+  const needsGrad = o.training ? gradientsNeeded(graph, o.frozen) : new Set<number>(); // 1.
   const grads = new Map<number, Tensor>();
   const forward = forwardSteps(p);
   const loss = lossStep(p, needsGrad, grads);
   if (loss) forward.push(loss.step);
-  const { steps: backward, paramGrads } = o.training
-    ? backwardSteps(p, needsGrad, grads)
-    : { steps: [], paramGrads: new Map<string, Tensor>() };
-  const steps = [...forward, ...backward];
+  const back = o.training ? backwardSteps(p, needsGrad, grads) : null;
+  const [paramGrads, folded] = [back?.paramGrads ?? new Map<string, Tensor>(), back?.folded ?? null];
+  const steps = [...forward, ...(back?.steps ?? [])];
   const scratchShapes = steps.flatMap((s) => s.scratch);
   checkLimits(graph, gpu.limits, scratchShapes);
-  const kept = [p.o.logits, ...paramGrads.values(), ...(loss?.kept ?? []), ...(o.keep ?? [])];
+  const sumsKept = folded?.parts ? [folded.parts] : []; // the partials the update sums
+  const kept = [p.o.logits, ...paramGrads.values(), ...(loss?.kept ?? []), ...(o.keep ?? []), ...sumsKept];
   const where = { gpu, tensors: graph.tensors, labels: o.labels, persistent: o.persistent, gradients: o.gradients };
   const b = assignBuffers({ ...where, storage: (t) => storage(p, t) }, steps, kept, paramGrads);
   const { fwd, bwd } = dispatchLists(steps, b, forward.length);
@@ -140,6 +145,7 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
     endsStep: o.endsStep === true,
     plannedBytes: b.plannedBytes,
     fusions,
+    gradSums: folded?.sums(b.buf) ?? null,
     release() {
       gpu.free([...fwd, ...bwd, ...finish]);
       for (const buffer of b.owned) gpu.release(buffer);
@@ -148,15 +154,6 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
 }
 
 const storage = (p: Planning, t: Tensor): Tensor => p.root.get(t.id) ?? t;
-
-/** 1. Tensors that carry a gradient back to a trainable (not frozen) parameter. */
-function gradientsNeeded(graph: Graph, o: PlanOptions): Set<number> {
-  const needs = new Set<number>();
-  if (!o.training) return needs;
-  for (const t of graph.tensors) if (t.kind === 'param' && !o.frozen?.has(t.name)) needs.add(t.id);
-  for (const n of graph.nodes) if (n.inputs.some((i) => needs.has(i.id))) needs.add(n.out.id);
-  return needs;
-}
 
 function ioFor(p: Planning, n: Node, buf: (t: Tensor) => BufferRef): ForwardIO {
   return {
@@ -290,7 +287,7 @@ function backwardSteps(
   p: Planning,
   needsGrad: ReadonlySet<number>,
   grads: Map<number, Tensor>,
-): { steps: Step[]; paramGrads: Map<string, Tensor> } {
+): { steps: Step[]; paramGrads: Map<string, Tensor>; folded: DeferredWeights | null } {
   const steps: Step[] = [];
   const paramGrads = new Map<string, Tensor>();
   const preActivation = new Set<number>();
@@ -359,9 +356,11 @@ function backwardSteps(
       else if (t) contribute(inp, t);
     });
   }
-  const sums = deferred.step(p.gpu);
+  // Summed by their own pass, or (foldGradSums) by the update: then their partials are kept until it.
+  const folded = p.o.foldGradSums === true && deferred.foldable() ? deferred : null;
+  const sums = folded ? null : deferred.step(p.gpu);
   if (sums) steps.push(sums);
-  return { steps, paramGrads };
+  return { steps, paramGrads, folded };
 }
 
 /**

@@ -52,9 +52,14 @@ export function reduceGradients(
   return out;
 }
 
-function reducePass(gpu: Gpu, io: { parts: BufferRef; grads: GPUBuffer }, segments: readonly GradSegment[]): Dispatch {
+/**
+ * The segment table of lib/grad_sums.wgsl for up to SEGMENTS segments (checked), with the workgroups their
+ * sums take (256 threads each) and what the cost model needs of them.
+ */
+export function segmentTable(segments: readonly GradSegment[]) {
+  if (segments.length > SEGMENTS) throw new ShapeError(`a pass sums ${SEGMENTS} segments, got ${segments.length}`);
   const table: number[] = [];
-  let first = 0;
+  let groups = 0;
   let depth = 0;
   let barriers = 0;
   let flops = 0;
@@ -63,26 +68,32 @@ function reducePass(gpu: Gpu, io: { parts: BufferRef; grads: GPUBuffer }, segmen
     const len = rows * cols;
     if (splits < 2 || len < 1) throw new ShapeError(`${s.label}: a deferred reduction needs at least 2 splits`);
     const redY = redThreads(splits);
-    table.push(first, len, splits, s.parts, redY, cols, SUMS[sums], rows, s.dw, s.db, 0, 0);
-    first += ceilDiv(len, 256 / redY);
+    table.push(groups, len, splits, s.parts, redY, cols, SUMS[sums], rows, s.dw, s.db, 0, 0);
+    groups += ceilDiv(len, 256 / redY);
     depth = Math.max(depth, ceilDiv(splits, redY));
     barriers = Math.max(barriers, redY > 1 ? treeBarriers(redY) : 0);
     flops += splits * len;
   }
   const outputs = segments.reduce((a, s) => a + s.layout.rows * s.layout.cols, 0);
+  const list = `${segments.map((s) => `${s.label} ${s.layout.splits}`).join(', ')} splits`;
+  return { table, groups, depth, barriers, flops, outputs, list };
+}
+
+function reducePass(gpu: Gpu, io: { parts: BufferRef; grads: GPUBuffer }, segments: readonly GradSegment[]): Dispatch {
+  const t = segmentTable(segments);
   return gpu.kernel({
     shader: 'grad_reduce',
-    params: { count: segments.length, seg: table },
+    params: { count: segments.length, seg: t.table },
     bindings: [io.parts, io.grads],
-    workgroups: grid(first),
-    label: `weight gradients reduce: ${segments.map((s) => `${s.label} ${s.layout.splits}`).join(', ')} splits`,
+    workgroups: grid(t.groups),
+    label: `weight gradients reduce: ${t.list}`,
     work: chainWork({
-      flops,
-      bytesRead: f32Bytes(flops),
-      bytesWritten: f32Bytes(outputs),
+      flops: t.flops,
+      bytesRead: f32Bytes(t.flops),
+      bytesWritten: f32Bytes(t.outputs),
       threads: 256,
-      depth,
-      barriers,
+      depth: t.depth,
+      barriers: t.barriers,
       sharedBytes: 1024,
     }),
   });

@@ -13,15 +13,15 @@
 //            the host fills it with the whole schedule (and may rewrite it between submits); one
 //            entry is a constant rate.
 //
-// Split-K gradients (not built; the weight-gradient kernels own split-K): where a weight gradient
-// leaves P partial sums, this pass could sum them on the way instead of a separate reduction. The
-// gradient would be bound as P slices of the pack's layout (`grad` [P·count], slice k at k·count),
-// with `partials: P` in the uniform, and g = Σ_{k<P} grad[k·count + i] summed in k order (so the
-// step stays deterministic); a pack whose tensors split differently would be bound as one range per
-// run of tensors of one P (as runs of packed gradients are now, src/train/optimizer.ts).
+// Split-K gradients: where the planner left weight gradients as their GEMMs' split-K partial sums
+// (src/graph/deferred.ts), the update sums them on its way (`sums`: the partials and their segments,
+// lib/grad_sums.wgsl), in grad_reduce's fixed order, so the step stays deterministic and the gradients are
+// the same bits as the separate pass's; it writes them into grad too. One dispatch either way.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
 import { chainWork, f32Bytes, perThread, streamWork, type Work } from '../gpu/work.ts';
+import { ceilDiv, grid } from '../gpu/runtime.ts';
+import { segmentTable, type GradSegment } from './grad-reduce.ts';
 
 export interface StepBuffers {
   /** u32 [≥ 2], word 0 = completed steps (word 1: the running step's snapshot, with endsStep). */
@@ -33,6 +33,15 @@ export interface StepBuffers {
    * sets counter[0] = counter[1] + 1 (shaders/optimizer.wgsl ENDS_STEP).
    */
   endsStep?: boolean;
+}
+
+/**
+ * Weight-gradient split-K sums an update adds up on its way (src/graph/deferred.ts): the partials, and at
+ * most SEGMENTS segments whose dW and db offsets count in floats from the start of the bound grad range.
+ */
+export interface UpdateSums {
+  parts: BufferRef;
+  segments: readonly GradSegment[];
 }
 
 /** The weight average updated in the same pass (Keras use_ema): avg ← avg + (1 − decay)·(p − avg). */
@@ -116,13 +125,77 @@ function checkRange(name: string, v: number, lo: number, hi: number, hiOpen: boo
     throw new RangeError(`${name} must be in [${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${v}`);
 }
 
+/** Every field of the optimizer's uniform (shaders/optimizer.wgsl Params): each update fills its own. */
+const NO_FIELDS = {
+  count: 0,
+  weightDecay: { f32: 0 },
+  ema: 0,
+  emaDecay: { f32: 0 },
+  momentum: { f32: 0 },
+  nesterov: 0,
+  beta1: { f32: 0 },
+  beta2: { f32: 0 },
+  eps: { f32: 0 },
+  decoupled: 0,
+  lnBeta1: { f32: 0 },
+  lnBeta2: { f32: 0 },
+};
+
+/**
+ * The update's one dispatch: `entry` over `count` elements, or with `sums` its _sums entry, whose first
+ * workgroups add up the segments' partials (and update those elements) and the rest update the others.
+ */
+function updateKernel(
+  gpu: Gpu,
+  o: {
+    entry: 'sgd' | 'adam';
+    fields: Partial<typeof NO_FIELDS> & { count: number };
+    bindings: BufferRef[];
+    io: StepBuffers & { sums?: UpdateSums };
+    label: string;
+    work: (workgroups: readonly number[]) => Work;
+  },
+): Dispatch {
+  const constants = { ENDS_STEP: o.io.endsStep ? 1 : 0 };
+  const sums = o.io.sums?.segments.length ? o.io.sums : undefined;
+  if (!sums) {
+    const workgroups = gpu.spread(o.fields.count);
+    const params = { ...NO_FIELDS, ...o.fields, segs: 0, reduceGroups: 0, seg: [] };
+    const spec = { shader: 'optimizer' as const, entry: o.entry, params, constants, bindings: o.bindings };
+    return gpu.kernel({ ...spec, workgroups, label: o.label, work: o.work(workgroups) });
+  }
+  const t = segmentTable(sums.segments);
+  const rest = Math.max(1, Math.min(ceilDiv(o.fields.count, 256), gpu.spreadLimit));
+  const workgroups = grid(t.groups + rest);
+  const update = o.work([4 * rest]); // the update's part as 64-thread workgroups would take it
+  return gpu.kernel({
+    shader: 'optimizer',
+    entry: `${o.entry}_sums`,
+    params: { ...NO_FIELDS, ...o.fields, segs: sums.segments.length, reduceGroups: t.groups, seg: t.table },
+    constants,
+    bindings: [...o.bindings, ...Array<null>(7 - o.bindings.length).fill(null), sums.parts],
+    workgroups,
+    label: `${o.label} + weight gradient sums: ${t.list}`,
+    // The sums' chains and tree (as grad_reduce's), then the update's loads.
+    work: chainWork({
+      flops: t.flops + update.flops,
+      bytesRead: f32Bytes(t.flops) + update.bytesRead,
+      bytesWritten: f32Bytes(t.outputs) + update.bytesWritten,
+      threads: 256,
+      depth: Math.max(t.depth, 3 * (update.shape.kind === 'stream' ? update.shape.perThread : 1)),
+      barriers: t.barriers,
+      sharedBytes: 1024,
+    }),
+  });
+}
+
 /**
  * One dispatch: param (and velocity, when momentum > 0; the average, with `ema`) updated in place
  * from grad. velocity: f32 [count], zero-initialised by the caller; required when momentum > 0.
  */
 export function sgdUpdate(
   gpu: Gpu,
-  io: StepBuffers & { param: BufferRef; grad: BufferRef; velocity?: BufferRef; ema?: EmaIo },
+  io: StepBuffers & { param: BufferRef; grad: BufferRef; velocity?: BufferRef; ema?: EmaIo; sums?: UpdateSums },
   o: SgdOptions,
 ): Dispatch[] {
   checkCount(o.count, 'sgd');
@@ -135,12 +208,10 @@ export function sgdUpdate(
   if (!velocity) throw new RangeError('sgd with momentum needs a velocity buffer');
   const ema = emaParams(io.ema);
   const label = `sgd ${countLabel(o)}${momentum > 0 ? ` μ=${momentum}${o.nesterov ? ' nesterov' : ''}` : ''}`;
-  const workgroups = gpu.spread(o.count);
   return [
-    gpu.kernel({
-      shader: 'optimizer',
+    updateKernel(gpu, {
       entry: 'sgd',
-      params: {
+      fields: {
         count: o.count,
         momentum: { f32: momentum },
         weightDecay: { f32: wd },
@@ -148,11 +219,10 @@ export function sgdUpdate(
         ema: ema.ema,
         emaDecay: ema.emaDecay,
       },
-      constants: { ENDS_STEP: io.endsStep ? 1 : 0 },
       bindings: [io.counter, io.lrTable, io.param, io.grad, io.ema?.avg ?? gpu.dummy, velocity],
-      workgroups,
+      io,
       label: `${label}${wd ? ` wd=${wd}` : ''}${ema.label}${endsLabel(io)}`,
-      work: updateWork(o.count, workgroups, momentum > 0 ? 3 : 2, momentum > 0 ? 2 : 1, 6, !!io.ema),
+      work: (w) => updateWork(o.count, w, momentum > 0 ? 3 : 2, momentum > 0 ? 2 : 1, 6, !!io.ema),
     }),
   ];
 }
@@ -170,7 +240,7 @@ const lnBeta = (b: number): number => Math.max(Math.log(Math.fround(b)), -80);
  */
 export function adamUpdate(
   gpu: Gpu,
-  io: StepBuffers & { param: BufferRef; grad: BufferRef; m: BufferRef; v: BufferRef; ema?: EmaIo },
+  io: StepBuffers & { param: BufferRef; grad: BufferRef; m: BufferRef; v: BufferRef; ema?: EmaIo; sums?: UpdateSums },
   o: AdamOptions,
 ): Dispatch[] {
   checkCount(o.count, 'adam');
@@ -184,12 +254,10 @@ export function adamUpdate(
   checkRange('adam weight decay', wd, 0, Infinity, true);
   const decoupled = o.decoupled ?? false;
   const ema = emaParams(io.ema);
-  const workgroups = gpu.spread(o.count);
   return [
-    gpu.kernel({
-      shader: 'optimizer',
+    updateKernel(gpu, {
       entry: 'adam',
-      params: {
+      fields: {
         count: o.count,
         beta1: { f32: beta1 },
         beta2: { f32: beta2 },
@@ -201,11 +269,10 @@ export function adamUpdate(
         ema: ema.ema,
         emaDecay: ema.emaDecay,
       },
-      constants: { ENDS_STEP: io.endsStep ? 1 : 0 },
       bindings: [io.counter, io.lrTable, io.param, io.grad, io.ema?.avg ?? gpu.dummy, io.m, io.v],
-      workgroups,
+      io,
       label: `${decoupled ? 'adamw' : 'adam'} ${countLabel(o)}${wd ? ` wd=${wd}` : ''}${ema.label}${endsLabel(io)}`,
-      work: updateWork(o.count, workgroups, 4, 3, 14, !!io.ema),
+      work: (w) => updateWork(o.count, w, 4, 3, 14, !!io.ema),
     }),
   ];
 }

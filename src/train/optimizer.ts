@@ -5,7 +5,15 @@
 // whole submit of steps runs without the host.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { Packed, rangeOf, type PackEntry } from '../gpu/packed.ts';
-import { adamUpdate, advanceCounter, sgdUpdate, type EmaIo, type StepBuffers } from '../ops/optimizer.ts';
+import {
+  adamUpdate,
+  advanceCounter,
+  sgdUpdate,
+  type EmaIo,
+  type StepBuffers,
+  type UpdateSums,
+} from '../ops/optimizer.ts';
+import type { GradSums } from '../graph/deferred.ts';
 import type { ParamStore } from '../model/params.ts';
 import type { NamedTensor } from '../model/safetensors.ts';
 import type { TrainValues } from '../../dsl/ir.ts';
@@ -67,6 +75,26 @@ export function updateRuns(entries: readonly PackEntry[], grads: ReadonlyMap<str
   return runs;
 }
 
+/**
+ * The split-K sums each run's update adds up: the segments whose gradients lie in its range, their offsets
+ * made relative to it. Every segment belongs to one run (its layer's tensors are trainable, in one pack).
+ */
+function sumsOfRuns(runs: readonly Run[], sums: GradSums | null | undefined): Map<Run, UpdateSums> {
+  const out = new Map<Run, UpdateSums>();
+  if (!sums) return out;
+  for (const { grads, segments } of sums.groups)
+    for (const s of segments) {
+      const r = runs.find((q) => q.grad === grads && s.dw * 4 >= q.gradOffset && s.dw * 4 < q.gradOffset + q.bytes);
+      const inRun = (at: number) => !!r && at * 4 >= r.gradOffset && at * 4 < r.gradOffset + r.bytes;
+      if (!r || (s.layout.sums !== 'none' && !inRun(s.db)))
+        throw new Error(`${s.label}: its weight and bias gradients are not in one update's range`);
+      const base = r.gradOffset / 4;
+      const rel = { ...s, dw: s.dw - base, db: s.layout.sums === 'none' ? 0 : s.db - base };
+      out.set(r, { parts: sums.parts, segments: [...(out.get(r)?.segments ?? []), rel] });
+    }
+  return out;
+}
+
 /** Optimizer state on the GPU: each slot one Packed in the trainable parameters' layout. */
 export class OptimizerState {
   /** By slot name (`m`, `v`, `velocity`); a checkpoint names each tensor's `<param>.<slot>`. */
@@ -82,16 +110,19 @@ export class OptimizerState {
   /**
    * One step's updates of every trainable tensor that has a gradient in `grads`, and of the
    * averages when `ema` is given (Packed in the same layout); with `step.endsStep` they end the step
-   * (the counter's advance, after the loss pass's snapshot: src/ops/optimizer.ts).
+   * (the counter's advance, after the loss pass's snapshot: src/ops/optimizer.ts). With `sums` (a training
+   * plan's gradSums) the updates also add up the weight gradients the plan left as split-K partials.
    */
   updates(
     params: ParamStore,
     grads: ReadonlyMap<string, BufferRef>,
     step: StepBuffers,
     ema?: { averages: Packed; decay: number },
+    sums?: GradSums | null,
   ): Dispatch[] {
     const trainable = params.trainable;
     const runs = updateRuns(trainable.layout.entries, grads);
+    const summed = sumsOfRuns(runs, sums);
     // A step that updates nothing still ends: its counter advances on its own.
     if (runs.length === 0 && step.endsStep) return advanceCounter(this.gpu, step);
     return runs.flatMap((r) => {
@@ -102,6 +133,7 @@ export class OptimizerState {
       });
       const io = {
         ...step,
+        sums: summed.get(r),
         param: at(trainable),
         grad: { buffer: r.grad, offset: r.gradOffset, size: r.bytes },
         ema: ema ? ({ avg: at(ema.averages), decay: ema.decay } satisfies EmaIo) : undefined,

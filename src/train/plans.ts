@@ -76,7 +76,8 @@ export const trainPlanKey = (s: StepSettings, n: number, ema: number): string =>
 type Io = Shared & { data: GpuDataset; rates: GPUBuffer };
 /**
  * `update`: the optimizer's dispatches (with the weight averages) for plan `p`, over `step`'s buffers; the
- * plans here end the step in their update (`step.endsStep`: the counter advances there), so stepAt gives it.
+ * plans here end the step in their update (`step.endsStep`: the counter advances there), so stepAt gives it,
+ * and leave the deferred weight gradients' split-K sums to it (`p.gradSums`, OptimizerState.updates).
  */
 type Parts = { update(p: Plan, step: StepBuffers): Dispatch[]; key: string };
 
@@ -116,6 +117,8 @@ function stepAt(
     stats: io.stats,
     endsStep: true,
     gradients: at.gradients,
+    // The update sums the deferred weight gradients on its way: `parts.update` gives it p.gradSums.
+    foldGradSums: true,
   });
   const indices = gpu.alloc(at.indices * 4, 'epoch order');
   const gather = gatherTrain(

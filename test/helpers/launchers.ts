@@ -21,7 +21,7 @@ import {
   type PoolShape,
 } from '../../src/ops/pool.ts';
 import { confusionAccumulate, nonFiniteCheck, sumRows } from '../../src/ops/reduce.ts';
-import { reduceGradients } from '../../src/ops/grad-reduce.ts';
+import { reduceGradients, type GradSegment } from '../../src/ops/grad-reduce.ts';
 import { softmax, softmaxXent } from '../../src/ops/softmax_xent.ts';
 import { gatherEval, gatherTrain, type GpuDataset } from '../../src/data/batch.ts';
 
@@ -102,6 +102,11 @@ function unpooled(s: { n: number; c: number; h: number; w: number }, kind: 'max'
 const data: GpuDataset = { images: b, labels: b, n: 100, h: 28, w: 28, release: () => undefined };
 const bnIo = { x: b, gamma: b, beta: b, runMean: b, runVar: b, y: b, saveMean: b, saveInvStd: b, partial: b };
 const step = { counter: b, lrTable: b, param: b, grad: b };
+/** A conv's and a dense layer's deferred weight gradients (src/graph/deferred.ts). */
+const SEGMENTS: GradSegment[] = [
+  { layout: { splits: 523, rows: 32, cols: 10, sums: 'column' }, parts: 0, dw: 0, db: 288, label: 'conv1' },
+  { layout: { splits: 16, rows: 129, cols: 10, sums: 'row' }, parts: 167360, dw: 320, db: 1600, label: 'dense' },
+];
 
 /**
  * Every launcher, with the options that pick its other entry points: [name, shape, call], and 'tiled'
@@ -384,14 +389,17 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
       ),
     'tiled',
   ],
+  ['reduceGradients', { segments: 2 }, (g) => reduceGradients(g, { parts: b, grads: b }, SEGMENTS)],
+  // The updates that sum those on their way (a training plan's gradSums).
   [
-    'reduceGradients',
-    { segments: 2 },
-    (g) =>
-      reduceGradients(g, { parts: b, grads: b }, [
-        { layout: { splits: 523, rows: 32, cols: 10, sums: 'column' }, parts: 0, dw: 0, db: 288, label: 'conv1' },
-        { layout: { splits: 16, rows: 129, cols: 10, sums: 'row' }, parts: 167360, dw: 320, db: 1600, label: 'dense' },
-      ]),
+    'sgdUpdate',
+    { count: 2000, segments: 2 },
+    (g) => sgdUpdate(g, { ...step, sums: { parts: b, segments: SEGMENTS } }, { count: 2000 }),
+  ],
+  [
+    'adamUpdate',
+    { count: 2000, segments: 2 },
+    (g) => adamUpdate(g, { ...step, m: b, v: b, sums: { parts: b, segments: SEGMENTS } }, { count: 2000 }),
   ],
   [
     'confusionAccumulate',

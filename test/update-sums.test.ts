@@ -1,0 +1,137 @@
+// The update that adds up the weight gradients' split-K sums on its way (shaders/optimizer.wgsl sgd_sums,
+// adam_sums; src/ops/optimizer.ts `sums`): bit for bit the separate sums pass (shaders/grad_reduce.wgsl)
+// and then the plain update, for every optimizer form, over ranges bound at an offset into their buffers
+// (the segments' offsets count from the range), the elements no segment writes updated from grad.
+import { describe, expect, it } from 'vitest';
+import { useGpu, f32 } from './helpers/gpu.ts';
+import { expectSameBits } from './helpers/bits.ts';
+import { adamUpdate, sgdUpdate, type UpdateSums } from '../src/ops/optimizer.ts';
+import { reduceGradients, splitLength, type GradSegment } from '../src/ops/grad-reduce.ts';
+import type { BufferRef, Gpu } from '../src/gpu/runtime.ts';
+import { Rng } from '../src/util/rng.ts';
+
+const COUNT = 700;
+/** Floats before the bound ranges: the segments' offsets count from the range, not the buffer. */
+const AT = 64;
+/** A conv's dW with db in the last column, a dense layer's with db in the last row, a dW alone (many splits). */
+const LAYOUTS: [string, GradSegment['layout'], number, number][] = [
+  ['conv', { splits: 20, rows: 4, cols: 10, sums: 'column' }, 16, 60],
+  ['dense', { splits: 3, rows: 6, cols: 8, sums: 'row' }, 200, 260],
+  ['dense2', { splits: 700, rows: 5, cols: 7, sums: 'none' }, 400, 0],
+];
+
+function segments(): GradSegment[] {
+  let parts = 0;
+  return LAYOUTS.map(([label, layout, dw, db]) => {
+    const s = { layout, parts, dw, db, label };
+    parts += splitLength(layout);
+    return s;
+  });
+}
+
+type Update = (g: Gpu, io: Record<string, BufferRef>, sums?: UpdateSums) => ReturnType<typeof adamUpdate>;
+const step = (io: Record<string, BufferRef>) => ({
+  counter: io.counter!,
+  lrTable: io.lrTable!,
+  endsStep: true,
+});
+
+const FORMS: [string, Update][] = [
+  [
+    'adam + ema',
+    (g, io, sums) =>
+      adamUpdate(
+        g,
+        {
+          ...step(io),
+          param: io.param!,
+          grad: io.grad!,
+          m: io.m!,
+          v: io.v!,
+          ema: { avg: io.avg!, decay: 0.9 },
+          sums,
+        },
+        { count: COUNT, tensors: 3 },
+      ),
+  ],
+  [
+    'adamw, weight decay',
+    (g, io, sums) =>
+      adamUpdate(
+        g,
+        { ...step(io), param: io.param!, grad: io.grad!, m: io.m!, v: io.v!, sums },
+        { count: COUNT, weightDecay: 0.01, decoupled: true },
+      ),
+  ],
+  ['sgd', (g, io, sums) => sgdUpdate(g, { ...step(io), param: io.param!, grad: io.grad!, sums }, { count: COUNT })],
+  [
+    'sgd nesterov, weight decay + ema',
+    (g, io, sums) =>
+      sgdUpdate(
+        g,
+        { ...step(io), param: io.param!, grad: io.grad!, velocity: io.m!, ema: { avg: io.avg!, decay: 0.5 }, sums },
+        { count: COUNT, momentum: 0.9, nesterov: true, weightDecay: 0.05 },
+      ),
+  ],
+];
+
+/** Runs `form` twice from the same state: the sums pass then the update, and the update with the sums. */
+async function both(g: Gpu, form: Update) {
+  const rng = new Rng(7);
+  const segs = segments();
+  const parts = f32(rng.floats(segs.reduce((a, s) => a + splitLength(s.layout), 0)));
+  const state = {
+    param: f32(rng.floats(AT + COUNT)),
+    grad: f32(rng.floats(AT + COUNT)),
+    m: f32(rng.floats(AT + COUNT, 0, 0.1)),
+    v: f32(rng.floats(AT + COUNT, 0, 0.1)),
+    avg: f32(rng.floats(AT + COUNT)),
+  };
+  const run = async (fused: boolean) => {
+    const bufs = Object.fromEntries(Object.entries(state).map(([k, v]) => [k, g.upload(v)]));
+    const [p, counter, lrTable] = [g.upload(parts), g.upload(new Uint32Array([4, 4])), g.upload(f32([0.05]))];
+    const range = (b: GPUBuffer): BufferRef => ({ buffer: b, offset: 4 * AT, size: 4 * COUNT });
+    const io = { ...Object.fromEntries(Object.entries(bufs).map(([k, b]) => [k, range(b)])), counter, lrTable };
+    const absolute = segs.map((s) => ({ ...s, dw: s.dw + AT, db: s.db + AT }));
+    const d = fused
+      ? form(g, io, { parts: p, segments: segs })
+      : [...reduceGradients(g, { parts: p, grads: bufs.grad! }, absolute), ...form(g, io)];
+    g.run(d);
+    const out = Object.fromEntries(
+      await Promise.all(Object.entries(bufs).map(async ([k, b]) => [k, await g.readF32(b)])),
+    );
+    const steps = await g.readU32(counter);
+    g.free(d);
+    for (const b of [...Object.values(bufs), p, counter, lrTable]) g.release(b);
+    return { out: out as Record<string, Float32Array>, steps, labels: d.map((q) => q.label) };
+  };
+  return { fused: await run(true), plain: await run(false) };
+}
+
+describe('the update that sums the weight gradients on its way', () => {
+  const gpu = useGpu();
+  it.each(FORMS)('%s: bit for bit the sums pass, then the update', async (_name, form) => {
+    const { fused, plain } = await both(gpu(), form);
+    expect(fused.labels).toHaveLength(1);
+    expect(fused.labels[0]).toMatch(/\+ weight gradient sums: conv 20, dense 3, dense2 700 splits$/);
+    expect(plain.labels).toHaveLength(2);
+    for (const k of Object.keys(plain.out)) expectSameBits(k, fused.out[k]!, plain.out[k]!);
+    expect([...fused.steps], 'the step ended once').toEqual([5, 4]);
+    // And the update moved every element of the range, those the sums wrote and the others alike.
+    const before = new Rng(7);
+    before.floats(LAYOUTS.reduce((a, [, l]) => a + splitLength(l), 0));
+    const param = before.floats(AT + COUNT);
+    const moved = fused.out.param!.filter((p, i) => i >= AT && p !== Math.fround(param[i]!)).length;
+    expect(moved).toBe(COUNT);
+    expect(fused.out.param!.slice(0, AT), 'nothing before the range').toEqual(f32(param.slice(0, AT)));
+  });
+
+  it('refuses more segments than a pass holds', () => {
+    const g = gpu();
+    const b = g.upload(new Float32Array(16));
+    const many = Array.from({ length: 9 }, () => segments()[0]!);
+    const io = { counter: b, lrTable: b, param: b, grad: b, sums: { parts: b, segments: many } };
+    expect(() => sgdUpdate(g, io, { count: 16 })).toThrow(/8 segments/);
+    g.release(b);
+  });
+});
