@@ -36,7 +36,7 @@ async function train(g: Gpu, src: string, fuse: boolean) {
   const p = plan(g, built.graph, { ...o, counter, stats, endsStep: true, fuse, foldGradSums: fuse });
   const opt = new OptimizerState(g, params, { name: 'adam', momentum: 0, nesterov: false, weightDecay: 0 });
   const step0 = { counter, lrTable: rates, endsStep: p.endsStep };
-  const updates = opt.updates(params, p.grads, step0, undefined, p.gradSums);
+  const updates = opt.updates(params, p, step0);
   const step = [...p.forward, ...p.backward, ...updates, ...p.finish];
   const rng = new Rng(11);
   const [classes = 10] = built.logits.shape.slice(1);

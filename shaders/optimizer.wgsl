@@ -28,9 +28,9 @@
 // into grad and update its element with it; the others update every element no segment writes, from grad.
 //
 // Bindings (entries reuse numbers; shared ones mean the same thing):
-//   sgd:  0 S, 1 counter (rw), 2 lr_table, 3 param (rw), 4 grad, 5 avg (rw; a dummy without ema),
+//   sgd:  0 U, 1 counter (rw), 2 lr_table, 3 param (rw), 4 grad, 5 avg (rw; a dummy without ema),
 //         6 velocity (rw; a dummy when μ = 0)
-//   adam: 0 A, 1 counter (rw), 2 lr_table, 3 param (rw), 4 grad, 5 avg (rw; a dummy without ema),
+//   adam: 0 U, 1 counter (rw), 2 lr_table, 3 param (rw), 4 grad, 5 avg (rw; a dummy without ema),
 //         6 m (rw), 7 v (rw)
 //   sgd_sums, adam_sums: as sgd, adam, with 4 grad (rw) and 8 parts (the partial sums, read)
 //   advance_counter: 0 counter (rw)

@@ -463,13 +463,7 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const o = { training: true, logits: built.logits, labels: built.labels, persistent: params.buffers };
     const p = plan(g, built.graph, { ...o, counter, stats, endsStep: true, fuse, foldGradSums: fold });
     const opt = new OptimizerState(g, params, { name: 'adam', momentum: 0, nesterov: false, weightDecay: 0 });
-    const updates = opt.updates(
-      params,
-      p.grads,
-      { counter, lrTable: rates, endsStep: p.endsStep },
-      undefined,
-      p.gradSums,
-    );
+    const updates = opt.updates(params, p, { counter, lrTable: rates, endsStep: p.endsStep });
     const step = [...p.forward, ...p.backward, ...updates, ...p.finish];
     const rng = new Rng(11);
     for (let i = 0; i < steps; i++) {

@@ -122,7 +122,7 @@ async function train(g: Gpu, r: Rig, packed: boolean, steps: Map<string, Float32
   const ds = [
     ...r.opt.updates(
       r.params,
-      grads.refs,
+      { grads: grads.refs },
       { counter: r.counter, lrTable: r.lrTable },
       {
         averages: r.ema.averages,
@@ -227,7 +227,7 @@ describe('one optimizer dispatch for every parameter (packed), with the weight a
       grads.write(randomSteps(1, 3)[0]!);
       // Where the update ends the step it must read the running step from word 1 alone.
       g.write(r.counter, new Uint32Array(endsStep ? [999, 2, 0, 0] : [2, 0, 0, 0]));
-      const ds = r.opt.updates(r.params, grads.refs, { counter: r.counter, lrTable: r.lrTable, endsStep });
+      const ds = r.opt.updates(r.params, { grads: grads.refs }, { counter: r.counter, lrTable: r.lrTable, endsStep });
       expect(ds).toHaveLength(5);
       g.run(ds);
       got.push({ counter: [...(await g.readU32(r.counter))], params: await r.params.read() });

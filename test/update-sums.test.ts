@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { useGpu, f32 } from './helpers/gpu.ts';
 import { expectSameBits } from './helpers/bits.ts';
 import { adamUpdate, sgdUpdate, type UpdateSums } from '../src/ops/optimizer.ts';
-import { reduceGradients, splitLength, type GradSegment } from '../src/ops/grad-reduce.ts';
+import { reduceGradients, splitLength, writtenLengths, type GradSegment } from '../src/ops/grad-reduce.ts';
+import { sumsOfRuns, type Run } from '../src/train/optimizer.ts';
 import type { BufferRef, Gpu } from '../src/gpu/runtime.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -80,9 +81,18 @@ async function both(g: Gpu, form: Update) {
   const rng = new Rng(7);
   const segs = segments();
   const parts = f32(rng.floats(segs.reduce((a, s) => a + splitLength(s.layout), 0)));
+  // The gradients the sums write start as NaN: an update that read one before its sum was written would
+  // turn its parameter into NaN, whatever order the workgroups ran in.
+  const param = f32(rng.floats(AT + COUNT));
+  const grad = f32(rng.floats(AT + COUNT));
+  for (const s of segs) {
+    const n = writtenLengths(s.layout);
+    grad.fill(Number.NaN, AT + s.dw, AT + s.dw + n.dw);
+    grad.fill(Number.NaN, AT + s.db, AT + s.db + n.db);
+  }
   const state = {
-    param: f32(rng.floats(AT + COUNT)),
-    grad: f32(rng.floats(AT + COUNT)),
+    param,
+    grad,
     m: f32(rng.floats(AT + COUNT, 0, 0.1)),
     v: f32(rng.floats(AT + COUNT, 0, 0.1)),
     avg: f32(rng.floats(AT + COUNT)),
@@ -124,6 +134,36 @@ describe('the update that sums the weight gradients on its way', () => {
     const moved = fused.out.param!.filter((p, i) => i >= AT && p !== Math.fround(param[i]!)).length;
     expect(moved).toBe(COUNT);
     expect(fused.out.param!.slice(0, AT), 'nothing before the range').toEqual(f32(param.slice(0, AT)));
+    expect(fused.out.param!.every(Number.isFinite), 'no NaN gradient read').toBe(true);
+  });
+
+  it("gives each run the segments in its range, offsets from the run's start; refuses one across runs", () => {
+    const [a, b] = [{} as GPUBuffer, {} as GPUBuffer];
+    // Two runs of one gradient buffer (a tensor without a gradient between them), one of another.
+    const runs: Run[] = [
+      { pack: 0, offset: 0, bytes: 4 * 300, tensors: 2, grad: a, gradOffset: 0 },
+      { pack: 0, offset: 4 * 320, bytes: 4 * 500, tensors: 3, grad: a, gradOffset: 4 * 320 },
+      { pack: 1, offset: 0, bytes: 4 * 200, tensors: 1, grad: b, gradOffset: 0 },
+    ];
+    const seg = (label: string, dw: number, db: number, sums: 'column' | 'none' = 'column'): GradSegment => ({
+      layout: { splits: 4, rows: 4, cols: 10, sums },
+      ...{ parts: 0, dw, db, label },
+    });
+    const parts = {} as GPUBuffer;
+    const sums = (segments: GradSegment[], grads = a) => ({ parts, groups: [{ grads, segments }] });
+    const got = sumsOfRuns(runs, sums([seg('x', 10, 46), seg('y', 400, 436), seg('z', 700, 0, 'none')]));
+    expect(got.get(runs[0]!)?.segments.map((s) => [s.label, s.dw, s.db])).toEqual([['x', 10, 46]]);
+    expect(got.get(runs[1]!)?.segments.map((s) => [s.label, s.dw, s.db])).toEqual([
+      ['y', 80, 116],
+      ['z', 380, 0],
+    ]);
+    expect(got.has(runs[2]!)).toBe(false);
+    expect(sumsOfRuns(runs, sums([seg('w', 10, 46)], b)).get(runs[2]!)?.segments).toHaveLength(1);
+    // dW (36 floats) running past the first run's end; db in the other run; a buffer no run has.
+    expect(() => sumsOfRuns(runs, sums([seg('over', 280, 10)]))).toThrow(/over: .* not in one update's range/);
+    expect(() => sumsOfRuns(runs, sums([seg('split', 10, 400)]))).toThrow(/split/);
+    expect(() => sumsOfRuns(runs, sums([seg('lost', 10, 46)], {} as GPUBuffer))).toThrow(/lost/);
+    expect(sumsOfRuns(runs, null).size).toBe(0);
   });
 
   it('refuses more segments than a pass holds', () => {

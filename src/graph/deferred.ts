@@ -11,6 +11,7 @@
 // Up to MAX_DEFERRED of partials; past it a layer sums its own. Each deferred layer's backward asks no
 // scratch for its dW's partials (KernelOp.scratch `deferred`).
 import { rangeOf } from '../gpu/packed.ts';
+import { UPDATE_SUMS_BUFFERS } from '../ops/optimizer.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { reduceGradients, SEGMENTS, splitLength, type GradSegment, type SplitLayout } from '../ops/grad-reduce.ts';
 import { readersOf, type Graph, type Node, type Tensor } from './graph.ts';
@@ -42,13 +43,13 @@ export interface DeferredWeights {
   of(n: Node): Deferral | undefined;
   /** The partial sums of every deferred layer (one tensor; each layer its aligned range). */
   parts: Tensor | null;
-  /** The gradient tensors the layer's backward step was given for its weights and bias: the final pass writes them. */
+  /** The gradient tensors the layer's backward step was given for its weights and bias: the sums write them. */
   made(d: Deferral, dw: Tensor | null | undefined, db: Tensor | null | undefined): void;
   /** The layer's range of `parts`, for its backward (BackwardIO.dWParts). */
   range(buf: (t: Tensor) => BufferRef, d: Deferral): BufferRef;
   /** The pass that sums them, as a step at the end of the backward; null when nothing is deferred. */
   step(gpu: Gpu): DeferredStep | null;
-  /** Whether the update can sum them instead (at most SEGMENTS layers deferred, so one pass a buffer). */
+  /** Whether the update can sum them instead: at most SEGMENTS layers, and the adapter binds its buffers. */
   foldable(): boolean;
   /** Their segments by gradient buffer, for the update that sums them; null when nothing is deferred. */
   sums(buf: (t: Tensor) => BufferRef): GradSums | null;
@@ -121,7 +122,9 @@ export function deferWeights(
       const made = [...byNode.values()].filter((d) => d.dw !== undefined);
       return parts && made.length > 0 ? finalStep(g, parts, made) : null;
     },
-    foldable: () => [...byNode.values()].filter((d) => d.dw !== undefined).length <= SEGMENTS,
+    foldable: () =>
+      [...byNode.values()].filter((d) => d.dw !== undefined).length <= SEGMENTS &&
+      (gpu.limits.maxStorageBuffersPerShaderStage ?? 8) >= UPDATE_SUMS_BUFFERS,
     sums(buf) {
       const made = [...byNode.values()].filter((d) => d.dw !== undefined);
       if (!parts || made.length === 0) return null;

@@ -11,7 +11,7 @@
 //      gradient mirrors its parameter's place in its pack (src/gpu/packed.ts: one optimizer dispatch
 //      per pack); the rest share pooled buffers by liveness (reused once their last reader has run);
 //   5. dispatchLists: each step's kernels, created once with their bind groups.
-// A training step is then just: record plan.forward, plan.backward, the optimizer, plan.finish.
+// A training step is then: plan.forward, plan.backward, the optimizer (given plan.gradSums), plan.finish.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { accumulate } from '../ops/elementwise.ts';
 import type { ForwardIO } from '../ops/index.ts';

@@ -36,8 +36,9 @@ export class BufferPool {
  * Where the trainable parameters' gradients go: for each parameter buffer (a pack, or a buffer of
  * one), a gradient buffer of its size, each gradient (`grads[i]`, of the parameter `names[i]`) at its
  * parameter's offset. They live as long as the plan: the optimizer, recorded after the backward, is
- * their last reader. `borrowed` (another plan's `mirrors`, by parameter buffer) are used instead of
- * new ones and not owned: two training plans of one model at two batch sizes share their gradients.
+ * their last reader (and, with PlanOptions.foldGradSums, the writer of the deferred layers' dW and db).
+ * `borrowed` (another plan's `mirrors`, by parameter buffer) are used instead of new ones and not owned:
+ * two training plans of one model at two batch sizes share their gradients.
  */
 export function gradientPlaces(
   gpu: Gpu,

@@ -2,7 +2,8 @@
 // a weight-gradient GEMM that splits K can leave its partial sums unsummed (the planner's choice,
 // src/graph/deferred.ts), and this pass sums every such layer's partials into dW and db at the end of
 // the backward, in place of a reduce pass per layer. Its arithmetic is gemm.ts reduceSplits', so the
-// gradients are the same bits either way.
+// gradients are the same bits either way. The update can run the same sums on its way instead
+// (src/ops/optimizer.ts `sums`, from segmentTable): then this pass is not made.
 import { ShapeError } from '../errors.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
@@ -26,6 +27,13 @@ export interface SplitLayout {
 
 /** Floats of a layout's partial sums. */
 export const splitLength = (l: SplitLayout): number => l.splits * l.rows * l.cols;
+
+/** Floats a layout's sums write at its dW and at its db offsets (lib/grad_sums.wgsl gs_written). */
+export function writtenLengths(l: SplitLayout): { dw: number; db: number } {
+  if (l.sums === 'column') return { dw: l.rows * (l.cols - 1), db: l.rows };
+  if (l.sums === 'row') return { dw: (l.rows - 1) * l.cols, db: l.cols };
+  return { dw: l.rows * l.cols, db: 0 };
+}
 
 /** One layer's partials (at `parts`, in floats, into io.parts) and where its dW and db go (floats into io.grads). */
 export interface GradSegment {

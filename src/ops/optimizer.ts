@@ -125,6 +125,9 @@ function checkRange(name: string, v: number, lo: number, hi: number, hiOpen: boo
     throw new RangeError(`${name} must be in [${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${v}`);
 }
 
+/** Storage buffers adam_sums binds (WebGPU's least maxStorageBuffersPerShaderStage). */
+export const UPDATE_SUMS_BUFFERS = 8;
+
 /** Every field of the optimizer's uniform (shaders/optimizer.wgsl Params): each update fills its own. */
 const NO_FIELDS = {
   count: 0,
@@ -168,6 +171,7 @@ function updateKernel(
   const rest = Math.max(1, Math.min(ceilDiv(o.fields.count, 256), gpu.spreadLimit));
   const workgroups = grid(t.groups + rest);
   const update = o.work([4 * rest]); // the update's part as 64-thread workgroups would take it
+  const loads = update.shape.kind === 'stream' ? update.shape.loads : 1;
   return gpu.kernel({
     shader: 'optimizer',
     entry: `${o.entry}_sums`,
@@ -182,7 +186,7 @@ function updateKernel(
       bytesRead: f32Bytes(t.flops) + update.bytesRead,
       bytesWritten: f32Bytes(t.outputs) + update.bytesWritten,
       threads: 256,
-      depth: Math.max(t.depth, 3 * (update.shape.kind === 'stream' ? update.shape.perThread : 1)),
+      depth: Math.max(t.depth + loads, loads * (update.shape.kind === 'stream' ? update.shape.perThread : 1)),
       barriers: t.barriers,
       sharedBytes: 1024,
     }),

@@ -131,7 +131,8 @@ const squareOverflows = (v: number): boolean => Math.fround(v * v) === Infinity;
  * Why a training step of the current weights gives a non-finite loss or update (StepFault), or
  * null when its activations, loss, gradients and squared gradients are all finite: one training
  * step on the first `batch` images of `ds` (gathered in order, not augmented) as fit runs it —
- * forward, loss, backward — without the optimizer's update. Every node's output and every
+ * forward, loss, backward — without the optimizer's update (its plan sums the weight gradients in a pass
+ * of its own, so that they are all there to check). Every node's output and every
  * gradient is checked on the GPU (one flag word each); the activations and gradients are then
  * read back to the host (at most 64 MiB at a time) for the largest of each. Every activation of
  * the batch is kept at once, so a small batch (a few images) is enough. The trainer is left as it

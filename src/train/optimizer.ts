@@ -14,6 +14,7 @@ import {
   type UpdateSums,
 } from '../ops/optimizer.ts';
 import type { GradSums } from '../graph/deferred.ts';
+import { writtenLengths } from '../ops/grad-reduce.ts';
 import type { ParamStore } from '../model/params.ts';
 import type { NamedTensor } from '../model/safetensors.ts';
 import type { TrainValues } from '../../dsl/ir.ts';
@@ -75,19 +76,27 @@ export function updateRuns(entries: readonly PackEntry[], grads: ReadonlyMap<str
   return runs;
 }
 
+/** A training plan's gradients (src/graph/plan.ts Plan): by parameter name, and the sums left to the update. */
+export interface PlanGradients {
+  grads: ReadonlyMap<string, BufferRef>;
+  gradSums?: GradSums | null;
+}
+
 /**
  * The split-K sums each run's update adds up: the segments whose gradients lie in its range, their offsets
  * made relative to it. Every segment belongs to one run (its layer's tensors are trainable, in one pack).
  */
-function sumsOfRuns(runs: readonly Run[], sums: GradSums | null | undefined): Map<Run, UpdateSums> {
+export function sumsOfRuns(runs: readonly Run[], sums: GradSums | null | undefined): Map<Run, UpdateSums> {
   const out = new Map<Run, UpdateSums>();
   if (!sums) return out;
   for (const { grads, segments } of sums.groups)
     for (const s of segments) {
-      const r = runs.find((q) => q.grad === grads && s.dw * 4 >= q.gradOffset && s.dw * 4 < q.gradOffset + q.bytes);
-      const inRun = (at: number) => !!r && at * 4 >= r.gradOffset && at * 4 < r.gradOffset + r.bytes;
-      if (!r || (s.layout.sums !== 'none' && !inRun(s.db)))
-        throw new Error(`${s.label}: its weight and bias gradients are not in one update's range`);
+      const n = writtenLengths(s.layout);
+      // Both the dW and the db range wholly inside the run's gradient range (floats).
+      const holds = (q: Run, at: number, len: number) =>
+        at * 4 >= q.gradOffset && (at + len) * 4 <= q.gradOffset + q.bytes;
+      const r = runs.find((q) => q.grad === grads && holds(q, s.dw, n.dw) && (n.db === 0 || holds(q, s.db, n.db)));
+      if (!r) throw new Error(`${s.label}: its weight and bias gradients are not in one update's range`);
       const base = r.gradOffset / 4;
       const rel = { ...s, dw: s.dw - base, db: s.layout.sums === 'none' ? 0 : s.db - base };
       out.set(r, { parts: sums.parts, segments: [...(out.get(r)?.segments ?? []), rel] });
@@ -110,19 +119,19 @@ export class OptimizerState {
   /**
    * One step's updates of every trainable tensor that has a gradient in `grads`, and of the
    * averages when `ema` is given (Packed in the same layout); with `step.endsStep` they end the step
-   * (the counter's advance, after the loss pass's snapshot: src/ops/optimizer.ts). With `sums` (a training
-   * plan's gradSums) the updates also add up the weight gradients the plan left as split-K partials.
+   * (the counter's advance, after the loss pass's snapshot: src/ops/optimizer.ts). The gradients come as a
+   * training plan gives them: by name, and the split-K sums it left to the update (`gradSums`), which the
+   * updates then add up on their way; the two travel together so that no caller can drop the sums.
    */
   updates(
     params: ParamStore,
-    grads: ReadonlyMap<string, BufferRef>,
+    gradients: PlanGradients,
     step: StepBuffers,
     ema?: { averages: Packed; decay: number },
-    sums?: GradSums | null,
   ): Dispatch[] {
     const trainable = params.trainable;
-    const runs = updateRuns(trainable.layout.entries, grads);
-    const summed = sumsOfRuns(runs, sums);
+    const runs = updateRuns(trainable.layout.entries, gradients.grads);
+    const summed = sumsOfRuns(runs, gradients.gradSums);
     // A step that updates nothing still ends: its counter advances on its own.
     if (runs.length === 0 && step.endsStep) return advanceCounter(this.gpu, step);
     return runs.flatMap((r) => {

@@ -31,7 +31,7 @@ export function planTrainStep(ir: ModelIR, batch: number, limits: Partial<DryLim
   const averages = ema ? { averages: ema.averages, decay: o.ema ?? 0 } : undefined;
   return buildTrainPlan(gpu, ir, { params, counter, stats, data, rates }, settings, {
     key: 'cost',
-    update: (p, step) => optimizer.updates(params, p.grads, step, averages, p.gradSums),
+    update: (p, step) => optimizer.updates(params, p, step, averages),
   }).step;
 }
 

@@ -186,7 +186,7 @@ export class Trainer {
     const averages = ema > 0 && this.ema ? { averages: this.ema.averages, decay: ema } : undefined;
     this.cachedTrain = buildTrainPlan(this.gpu, this.ir, { ...this.shared(), data, rates }, s, {
       key,
-      update: (p, step) => optimizer.updates(this.params, p.grads, step, averages, p.gradSums),
+      update: (p, step) => optimizer.updates(this.params, p, step, averages),
     });
     return this.cachedTrain;
   }
