@@ -154,6 +154,9 @@ fn sum_in(g: u32, li: u32) -> GradSum {
 // The other workgroups visit every element from (g − U.reduce_groups)·256 + li in strides of theirs.
 fn rest_span(nwg: vec3u) -> u32 { return (nwg.x * nwg.y - U.reduce_groups) * 256u; }
 
+// Two entries alike rather than one with a flag: an entry binds every buffer any function it calls names,
+// so sgd_sums must not call adam_element (Adam's v would need a buffer an SGD update does not have).
+
 @compute @workgroup_size(256)
 fn sgd_sums(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
             @builtin(local_invocation_index) li: u32) {
