@@ -2,11 +2,11 @@
 // written into the gradient buffer, in place of one reduce_splits pass per layer: the sums of
 // lib/grad_sums.wgsl (its arithmetic and segment table), prepended by the loader. Where the update
 // sums them on its way (shaders/optimizer.wgsl adam_sums, sgd_sums) this pass is not made.
-// Segments: P.count (≤ 8), their table in P.seg (lib/grad_sums.wgsl).
+// Segments: P.count (≤ 32), their table in P.seg (lib/grad_sums.wgsl).
 // Bindings: 0 P, 1 parts (read), 2 grads (read_write; the plan's gradient buffer, whole).
 // Dispatch: grid(total workgroups), 256 threads each, a segment's workgroups ⌈L / (256 / R)⌉.
 
-struct Params { count: u32, seg: array<vec4<u32>, 24> }
+struct Params { count: u32, seg: array<vec4<u32>, 96> }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> parts: array<f32>;
 @group(0) @binding(2) var<storage, read_write> grads: array<f32>;

@@ -44,7 +44,7 @@ struct Params {
   momentum: f32, nesterov: u32,
   beta1: f32, beta2: f32, eps: f32, decoupled: u32, ln_beta1: f32, ln_beta2: f32,
   segs: u32, reduce_groups: u32,
-  seg: array<vec4<u32>, 24>,
+  seg: array<vec4<u32>, 96>,
 }
 @group(0) @binding(0) var<uniform> U: Params;
 @group(0) @binding(0) var<storage, read_write> counter_rw: array<u32>;

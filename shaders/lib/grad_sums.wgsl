@@ -7,7 +7,7 @@
 // thread (x, y) sums, in z order, its contiguous range of ⌈S/R⌉ partials of output x, then the R sums of
 // each output meet in the same fixed tree in workgroup memory.
 //
-// Segments: gs_count() (≤ 8) of them, three vec4s each, gs_seg(3s), gs_seg(3s + 1), gs_seg(3s + 2):
+// Segments: gs_count() (≤ 32) of them, three vec4s each, gs_seg(3s), gs_seg(3s + 1), gs_seg(3s + 2):
 //   [3s]     (first workgroup, L, S, parts offset)     a segment's workgroups run from its first to the next's
 //   [3s + 1] (R, cols, sums, rows)                     the partial tile is rows × cols (sums included)
 //   [3s + 2] (dW offset, db offset, 0, 0)              offsets in floats into the gradients as bound

@@ -10,8 +10,8 @@ import { ceilDiv, grid } from '../gpu/runtime.ts';
 import { chainWork, f32Bytes, treeBarriers } from '../gpu/work.ts';
 import { redThreads } from './gemm.ts';
 
-/** Segments one dispatch takes: the shader's table holds 8 (3 vec4s each). */
-export const SEGMENTS = 8;
+/** Segments one dispatch takes: the shaders' tables hold 32 (3 vec4s each, 1.5 KB of uniform). */
+export const SEGMENTS = 32;
 
 /**
  * How a weight-gradient GEMM lays out its split-K partial sums: `splits` tiles of rows × cols, the
@@ -48,7 +48,7 @@ const SUMS = { none: 0, column: 1, row: 2 } as const;
 
 /**
  * Sums each segment's partials in a fixed order into io.grads (the gradient buffer, bound whole): one
- * dispatch per 8 segments.
+ * dispatch per SEGMENTS segments.
  */
 export function reduceGradients(
   gpu: Gpu,
