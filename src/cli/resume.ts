@@ -16,6 +16,7 @@ import {
   type ValidationRecord,
 } from '../node/state.ts';
 import { readSource } from './common.ts';
+import type { Data } from './train-data.ts';
 
 export const sha256 = (...parts: (string | Uint8Array)[]): string => {
   const h = createHash('sha256');
@@ -34,6 +35,12 @@ export const trainingImages = (train: Dataset): TrainingImages => ({
   images: train.n,
   hash: sha256(train.images, train.labels),
 });
+
+/** What a checkpoint records of the validation set: how it was chosen, and its images as trainingImages hashes them. */
+export function validationRecord(data: Pick<Data, 'val' | 'validation'>): ValidationRecord {
+  if (!data.val || !data.validation) return { set: 'none', images: 0, hash: '' };
+  return { set: data.validation.set, ...trainingImages(data.val) };
+}
 
 /** What a checkpoint records of the run so that a resume can be checked against it. */
 export function runIdentity(

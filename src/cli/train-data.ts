@@ -230,9 +230,3 @@ export function checkData(file: string, ir: ModelIR, data: Data): void {
     );
   }
 }
-
-/** What a checkpoint records of the validation set: how it was chosen, and a hash of its images. */
-export function validationRecord(data: Data, hash: (...parts: Uint8Array[]) => string): ValidationRecord {
-  if (!data.val || !data.validation) return { set: 'none', images: 0, hash: '' };
-  return { set: data.validation.set, images: data.val.n, hash: hash(data.val.images, data.val.labels) };
-}

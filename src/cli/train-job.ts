@@ -13,12 +13,12 @@ import {
   checkSameNetwork,
   checkSameSettings,
   checkSameValidation,
-  sha256,
   trainingImages,
+  validationRecord,
   type TrainingImages,
 } from './resume.ts';
 import { epochShape, type LastBatch } from '../train/fit-options.ts';
-import { checkData, loadData, validationRecord, type Data } from './train-data.ts';
+import { checkData, loadData, type Data } from './train-data.ts';
 import type { ValidationRecord } from '../node/state.ts';
 
 export type { Data } from './train-data.ts';
@@ -88,7 +88,7 @@ export function prepare(args: readonly string[]): Job {
   // A resumed run keeps its policy for the last partial batch: runs from before it dropped it.
   const lastBatch = checkpoint ? (checkpoint.state.lastBatch ?? 'drop') : 'train';
   const { stepsPerEpoch } = epochShape(data.train.n, ir.train.batch, lastBatch);
-  const validation = validationRecord(data, sha256);
+  const validation = validationRecord(data);
   const trainImages = trainingImages(data.train);
   const trainedFrom = typeof saved?.model === 'string' ? saved.model : file;
   const resume =
