@@ -47,7 +47,7 @@ export { heatmap };
 export { openGpu, adapterName, NO_ADAPTER_HELP, type Gpu };
 export { parseNet, tryParseNet, summarize, formatError, DslError, shapeText, isFlat, type CheckOptions, type ModelIR };
 // The input of a model file without an `input` line: Fashion-MNIST's 28×28×1.
-export { DEFAULT_INPUT };
+export { DEFAULT_INPUT, normalizedBy };
 // FitOptions from the model's `train` and `augment` lines; `over` replaces any of them (the page's fields).
 export { fitOptions, Trainer, DivergedError, type FitOptions, type Progress, type EpochLog, type EvalResult };
 export { decodeSafetensors, encodeSafetensors };

@@ -4,7 +4,7 @@
 // counter's snapshot; and against the CPU references (matmul, softmax-xent). On the tiled kernels, the
 // only family that has it.
 import { describe, expect, it } from 'vitest';
-import { useGpu, f32 } from './helpers/gpu.ts';
+import { useGpu, f32, useGemmVariant } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
 import { matmul, matmulXent, XENT_ROWS } from '../src/ops/matmul.ts';
@@ -15,7 +15,7 @@ import { Rng } from '../src/util/rng.ts';
 
 describe('matmul + softmax-xent in one dispatch (GPU tiles vs the unfused kernels and CPU references)', () => {
   const gpu = useGpu();
-  const tiles = (): Gpu => gpu().withTuning({ lanes: 0, gemmSide: 16, units: 132 });
+  const tiles = (): Gpu => useGemmVariant(gpu(), 'gpu tiles', () => undefined);
 
   it.each([
     ['the reference network at batch 64: 64x128 by 128x10, bias', 64, 128, 10, true, 0],

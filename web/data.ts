@@ -7,6 +7,7 @@ import {
   DEFAULT_INPUT,
   isFlat,
   loadServedData,
+  normalizedBy,
   shapeText,
   type Dataset,
   NUM_CLASSES,
@@ -92,6 +93,6 @@ export function readyLine(d: ServedData): string {
 
 /** The data's sets normalised as `norm` says (a served colour run's run.json); grey data stays pixel / 255. */
 export function normalised(d: ServedData, norm: NonNullable<Dataset['normalize']>): { train: Dataset; test: Dataset } {
-  if (channelsOf(d.train) === 1) return { train: d.train, test: d.test };
-  return { train: { ...d.train, normalize: norm }, test: { ...d.test, normalize: norm } };
+  const by = channelsOf(d.train) === 1 ? undefined : norm;
+  return { train: normalizedBy(d.train, by), test: normalizedBy(d.test, by) };
 }

@@ -5,13 +5,13 @@
 // NCHW order); chain_store(o, v) writes the chain's input gradient dz from it instead, as
 // shaders/chain.wgsl backward_chain (backward_chain_blocks for max pooling) writes it from the stored dX,
 // in the same order of operations, so bit for bit:
-//   g = v · keep(o) / (1 − rate)  (CHAIN_DROPOUT; else v), keep(o) = rand01(seed, counter[0], o) ≥ rate
+//   g = v · keep(o) / (1 − rate)  (DROPOUT = 1; else v), keep(o) = rand01(seed, counter[0], o) ≥ rate
 //   POOL 0: dz[o] = put(g)
 //   POOL 1 max, 2 average, windows apart (lib/pool_geom.wgsl over the uniform's pool_* fields): o is an
 //     output of plane p = o / (pool_oh·pool_ow); every cell k of its block (cells no window covers too)
 //     gets dz[p·pool_h·pool_w + k] = put(s), s = g at the argmax (max) or g / the window's cells in the
 //     window (average), else 0
-//   put(s) = s (ACT 0), s · act_grad_y(saved[k]) (FROM_OUTPUT: saved the head's output Y), else
+//   put(s) = s (ACT 0), s · act_grad_y(saved[k]) (FROM_OUTPUT = 1: saved the head's output Y), else
 //     s · act_grad_x(saved[k]) (saved the activation's input X)
 // The includer's uniform P has seed, rate, scale (lib/random.wgsl dropout) and pool_h, pool_w, pool_oh,
 // pool_ow, pool_kh, pool_kw, pool_sh, pool_sw, pool_pad_top, pool_pad_left (src/ops/chain.ts
@@ -19,8 +19,9 @@
 // Bindings 6 counter (u32, word 0 the step), 7 saved, 8 argmax (u32: the max pooling's, per output).
 
 override POOL: u32 = 0u;
-override CHAIN_DROPOUT: bool = true;
-override FROM_OUTPUT: bool = true;
+// As shaders/chain.wgsl's (src/ops/chain.ts chainConstants gives both).
+override DROPOUT: u32 = 1u;
+override FROM_OUTPUT: u32 = 1u;
 
 @group(0) @binding(6) var<storage, read> counter: array<u32>;
 @group(0) @binding(7) var<storage, read> saved: array<f32>;
@@ -35,7 +36,7 @@ fn chain_pool() -> PoolGeom {
 fn chain_put_dz(k: u32, s: f32) {
   if (ACT == 0u) {
     chain_put(k, s);
-  } else if (FROM_OUTPUT) {
+  } else if (FROM_OUTPUT != 0u) {
     chain_put(k, s * act_grad_y(saved[k]));
   } else {
     chain_put(k, s * act_grad_x(saved[k]));
@@ -44,7 +45,7 @@ fn chain_put_dz(k: u32, s: f32) {
 
 fn chain_store(o: u32, v: f32) {
   var g = v;
-  if (CHAIN_DROPOUT) { g = dropout(P.seed, counter[0], o, P.rate, P.scale, v); }
+  if (DROPOUT != 0u) { g = dropout(P.seed, counter[0], o, P.rate, P.scale, v); }
   if (POOL == 0u) {
     chain_put_dz(o, g);
     return;

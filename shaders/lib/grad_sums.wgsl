@@ -10,7 +10,7 @@
 // Segments: gs_count() (≤ 32) of them, three vec4s each, gs_seg(3s), gs_seg(3s + 1), gs_seg(3s + 2):
 //   [3s]     (first workgroup, L, S, parts offset)     a segment's workgroups run from its first to the next's
 //   [3s + 1] (R, cols, sums, rows)                     the partial tile is rows × cols (sums included)
-//   [3s + 2] (dW offset, db offset, 0, 0)              offsets in floats into the gradients as bound
+//   [3s + 2] (dW offset, db offset, dW length, db length)  in floats into the gradients as bound
 // Output i of a segment is (row, col) = (i / cols, i % cols) of its partial tile; sums = 0: dW[i];
 // 1 (a conv, the sums in the last column): dW[row·(cols − 1) + col], db[row] at col = cols − 1;
 // 2 (a dense layer, the sums in the last row): dW[i], db[col] at row = rows − 1.
@@ -68,15 +68,8 @@ fn grad_sum(g: u32, li: u32) -> GradSum {
 /** Whether element e of the gradients is one a segment's sums write (its dW, or its db). */
 fn gs_written(e: u32) -> bool {
   for (var s = 0u; s < gs_count(); s++) {
-    let lay = gs_seg(3u * s + 1u);
     let out = gs_seg(3u * s + 2u);
-    let rows = lay.w;
-    let cols = lay.y;
-    var dw = rows * cols;
-    var db = 0u;
-    if (lay.z == 1u) { dw = rows * (cols - 1u); db = rows; }
-    if (lay.z == 2u) { dw = (rows - 1u) * cols; db = cols; }
-    if ((e >= out.x && e < out.x + dw) || (e >= out.y && e < out.y + db)) { return true; }
+    if ((e >= out.x && e < out.x + out.z) || (e >= out.y && e < out.y + out.w)) { return true; }
   }
   return false;
 }

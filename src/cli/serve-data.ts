@@ -61,8 +61,7 @@ export function readServedData(s: ServeSource): ServedData {
   };
   const hold = { validation: TREE_HOLD_OUT, seed: trainDefaults().seed };
   const inputWhat = `--input ${shapeText(input)}${s.input ? '' : ' (the default)'}`;
-  const { train, test, classes, heldOut, format: found } = trainAndTest(flags, { input, train: hold, inputWhat });
-  const format: Manifest['format'] = csv ? 'csv' : found;
+  const { train, test, classes, heldOut, format } = trainAndTest(flags, { input, train: hold, inputWhat });
   const sized = format === 'folders' || format === 'csv';
   const shape = { h: train.rows, w: train.cols, c: channelsOf(train) };
   if (!sized && s.input && shapeText(s.input) !== shapeText(shape))

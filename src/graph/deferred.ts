@@ -11,7 +11,6 @@
 // Up to MAX_DEFERRED of partials; past it a layer sums its own. Each deferred layer's backward asks no
 // scratch for its dW's partials (KernelOp.scratch `deferred`).
 import { rangeOf } from '../gpu/packed.ts';
-import { UPDATE_SUMS_BUFFERS } from '../ops/optimizer.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { reduceGradients, SEGMENTS, splitLength, type GradSegment, type SplitLayout } from '../ops/grad-reduce.ts';
 import { readersOf, type Graph, type Node, type Tensor } from './graph.ts';
@@ -35,6 +34,9 @@ interface Deferral {
   db?: Tensor | null;
 }
 
+/** A deferral whose layer's backward step was made: its gradients known. */
+type Made = Deferral & { dw: Tensor };
+
 const layerOf = (n: Node): string => n.layer ?? n.op;
 
 /** The deferred layers of a training plan and the tensor of their partial sums. */
@@ -49,7 +51,7 @@ export interface DeferredWeights {
   range(buf: (t: Tensor) => BufferRef, d: Deferral): BufferRef;
   /** The pass that sums them, as a step at the end of the backward; null when nothing is deferred. */
   step(gpu: Gpu): DeferredStep | null;
-  /** Whether the update can sum them instead: at most SEGMENTS layers, and the adapter binds its buffers. */
+  /** Whether the update can sum them instead: at most SEGMENTS layers (one table). */
   foldable(): boolean;
   /** Their segments by gradient buffer, for the update that sums them; null when nothing is deferred. */
   sums(buf: (t: Tensor) => BufferRef): GradSums | null;
@@ -102,6 +104,8 @@ export function deferWeights(
     total += size;
   }
   const parts = total > 0 ? graph.tensor([total], 'temp') : null;
+  /** The deferrals whose backward step was made (a layer whose weights got no gradient has none). */
+  const made = (): Made[] => [...byNode.values()].filter((d): d is Made => d.dw !== undefined);
   return {
     of: (n) => byNode.get(n),
     parts,
@@ -119,26 +123,23 @@ export function deferWeights(
       return { buffer: r.buffer, offset: r.offset + 4 * d.at, size: 4 * splitLength(d.layout) };
     },
     step(g) {
-      const made = [...byNode.values()].filter((d) => d.dw !== undefined);
-      return parts && made.length > 0 ? finalStep(g, parts, made) : null;
+      const m = made();
+      return parts && m.length > 0 ? finalStep(g, parts, m) : null;
     },
-    foldable: () =>
-      [...byNode.values()].filter((d) => d.dw !== undefined).length <= SEGMENTS &&
-      (gpu.limits.maxStorageBuffersPerShaderStage ?? 8) >= UPDATE_SUMS_BUFFERS,
+    foldable: () => made().length <= SEGMENTS,
     sums(buf) {
-      const made = [...byNode.values()].filter((d) => d.dw !== undefined);
-      if (!parts || made.length === 0) return null;
-      const groups = [...groupsOf(made, buf)].map(([grads, segments]) => ({ grads, segments }));
+      const m = made();
+      if (!parts || m.length === 0) return null;
+      const groups = [...groupsOf(m, buf)].map(([grads, segments]) => ({ grads, segments }));
       return { parts: buf(parts), groups };
     },
   };
 }
 
 /** Each deferred layer's segment (where its partials are, where its dW and db go), by gradient buffer. */
-function groupsOf(made: Deferral[], buf: (t: Tensor) => BufferRef): Map<GPUBuffer, GradSegment[]> {
+function groupsOf(made: Made[], buf: (t: Tensor) => BufferRef): Map<GPUBuffer, GradSegment[]> {
   const groups = new Map<GPUBuffer, GradSegment[]>();
   for (const d of made) {
-    if (!d.dw) continue;
     const dw = rangeOf(buf(d.dw));
     const db = d.db ? rangeOf(buf(d.db)) : null;
     if (db && db.buffer !== dw.buffer) throw new Error(`${layerOf(d.node)}: its dW and db are in two buffers`);
@@ -149,7 +150,7 @@ function groupsOf(made: Deferral[], buf: (t: Tensor) => BufferRef): Map<GPUBuffe
 }
 
 /** The one pass (per gradient buffer) that sums every deferred layer's partials into its dW and db. */
-function finalStep(gpu: Gpu, parts: Tensor, made: Deferral[]): DeferredStep {
+function finalStep(gpu: Gpu, parts: Tensor, made: Made[]): DeferredStep {
   const grads = made.flatMap((d) => [d.dw, d.db]).filter((t): t is Tensor => t != null);
   return {
     reads: [parts],

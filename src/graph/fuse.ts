@@ -40,7 +40,7 @@ export type { DyParts };
 
 export type PoolNode = NodeOf<'maxpool'> | NodeOf<'avgpool'>;
 type HeadNode = NodeOf<'conv2d'> | NodeOf<'dense'> | NodeOf<'activation'>;
-export type DxNode = NodeOf<'dense'> | NodeOf<'conv2d'>;
+type DxNode = NodeOf<'dense'> | NodeOf<'conv2d'>;
 
 export interface ForwardFusion {
   kind: 'forward';
@@ -128,10 +128,14 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
   for (const n of graph.nodes) {
     if (taken.has(n) || stage(n, o.training) < 0) continue;
     const chain = [n];
+    let reader: Node | null = null; // the node after the chain that alone reads its output, if one does
     for (let next = soleReader(n.out); next; next = soleReader(next.out)) {
       if (next.op === 'reshape') continue; // a flatten keeps the NCHW order: the chain goes on through it
       const last = chain[chain.length - 1];
-      if (!last || stage(next, o.training) <= stage(last, o.training)) break;
+      if (!last || stage(next, o.training) <= stage(last, o.training)) {
+        reader = next;
+        break;
+      }
       chain.push(next);
     }
     const head = chain.find(isHead) ?? null;
@@ -143,7 +147,7 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     const conv = head?.op === 'conv2d' && pool && poolsInEpilogue(head, pool, o) ? head : null;
     if (pool && (dropout || conv)) forward.push({ kind: 'forward', head: conv, pool, dropout });
     else if (head?.op === 'dense' && dropout) forward.push({ kind: 'forward', head, pool: null, dropout });
-    const dx = dxReader(chain, soleReader, o);
+    const dx = dxReader(pool, reader, o);
     backward.push({ kind: 'backward', head, pool, dropout, ...(dx ? { dx } : {}) });
   }
   const bn = batchnormFusions(graph, soleReader, { chains: backward, forward, pools: o.bnPools !== false });
@@ -151,15 +155,11 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
 }
 
 /**
- * The dense layer or conv that reads a chain's output alone (through flattens), whose dX runs the chain as it
+ * The chain's reader (alone, through flattens) when it is a dense layer or conv whose dX runs the chain as it
  * stores: the chain's pooling has windows apart, and a conv's dX does not leave its partials for the chain.
  */
-function dxReader(chain: Node[], soleReader: (t: Tensor) => Node | null, o: FusionOptions): DxNode | null {
-  const pool = chain.find(isPool);
-  const last = chain[chain.length - 1];
-  if (!last || (pool && !windowsApart(chainPool(pool).shape))) return null;
-  let r = soleReader(last.out);
-  while (r?.op === 'reshape') r = soleReader(r.out);
+function dxReader(pool: PoolNode | null, r: Node | null, o: FusionOptions): DxNode | null {
+  if (pool && !windowsApart(chainPool(pool).shape)) return null;
   if (r?.op === 'dense') return r as NodeOf<'dense'>;
   if (r?.op !== 'conv2d') return null;
   const conv = r as NodeOf<'conv2d'>;

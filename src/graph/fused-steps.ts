@@ -191,12 +191,18 @@ export function dxChain(ix: FusionIndex, n: Node, savedOf: Map<number, Tensor[]>
   const f = ix.dx.get(n);
   if (!f) return null;
   const { act, from, pool, dropout } = chainOf(f);
-  const argmax = f.pool?.op === 'maxpool' ? savedOf.get(f.pool.out.id)?.[0] : undefined;
-  if (f.pool?.op === 'maxpool' && !argmax)
-    throw new Error(`${named(f.pool)}: the chain ${named(n)}'s dX runs needs its argmax`);
+  const argmax = chainArgmax(f, savedOf);
   const saved = chainSaved(f);
   const reads = [saved, argmax].filter((t): t is Tensor => !!t);
   return { fusion: f, saved, argmax, reads, chain: { act, from, pool, dropout } };
+}
+
+/** The argmax a chain's max unpooling reads: its pooling's, saved by the forward (savedOf); none for other chains. */
+export function chainArgmax(f: BackwardFusion, savedOf: Map<number, Tensor[]>): Tensor | undefined {
+  if (f.pool?.op !== 'maxpool') return undefined;
+  const argmax = savedOf.get(f.pool.out.id)?.[0];
+  if (!argmax) throw new Error(`${named(f.pool)}: its chain's backward needs the argmax the forward saved`);
+  return argmax;
 }
 
 /** A conv whose pooling sums its forward's split-K partials: the conv, the partials' tensor and their layout. */

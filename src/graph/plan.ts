@@ -326,7 +326,7 @@ function backwardSteps(
       // One kernel from the chain's output gradient; a conv or dense head's dZ feeds its own backward.
       const first = fuse.chainInput(chain);
       const target = p.graph.tensor(first.shape, 'temp');
-      const argmax = chain.pool ? p.savedOf.get(chain.pool.out.id)?.[0] : undefined;
+      const argmax = fused.chainArgmax(chain, p.savedOf);
       const dyParts = unsummed.get(dOut.id);
       steps.push(fused.backwardStep(p.gpu, chain, { dy: dOut, target, argmax, counter: p.o.counter, dyParts }));
       chainWrote(chain, target);

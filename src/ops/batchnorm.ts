@@ -10,7 +10,7 @@ import { actConstants, actName } from './act.ts';
 import { batched, numel } from './geometry.ts';
 import type { KernelOp, Shapes } from './op.ts';
 import { mustAt } from '../util/must.ts';
-import type { ChainPool } from './chain.ts';
+import { POOL_CODES, type ChainPool } from './chain.ts';
 import { poolGeometry, windowsApart } from './pool.ts';
 
 export interface BatchnormShape {
@@ -246,7 +246,7 @@ function pooledForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape, p: R
   return gpu.kernel({
     shader: 'batchnorm',
     entry: 'forward_train_pool',
-    constants: { ...actConstants(s.act), POOL: pool.kind === 'max' ? 1 : 2 },
+    constants: { ...actConstants(s.act), POOL: POOL_CODES[pool.kind] },
     params: p,
     bindings: [...io2, null, io.pooled, io.argmax ?? gpu.dummy],
     workgroups: [p.slices, s.c],

@@ -56,7 +56,8 @@ export interface DyParts {
   length: number;
 }
 
-const POOL_CODES: Record<PoolKind | 'none', number> = { none: 0, max: 1, avg: 2 };
+/** The POOL override of the shaders that pool or unpool (chain.wgsl, lib/chain_store.wgsl, batchnorm.wgsl). */
+export const POOL_CODES: Record<PoolKind | 'none', number> = { none: 0, max: 1, avg: 2 };
 
 /** The buffers of a chain run in a dX's store: the step counter, the saved values for act', a max pooling's argmax. */
 export interface EpilogueChainIO {
@@ -74,11 +75,12 @@ export function checkRate(d: ChainDropout | undefined): void {
  * a chain, their defaults, which the other kernels sharing the uniform leave unread).
  */
 export function chainUniform(c: EpilogueChain | undefined) {
-  const prefixed = Object.entries(windowFields(c?.pool?.shape)).map(([k, v]) => [
-    `pool${k[0]?.toUpperCase()}${k.slice(1)}`,
-    v,
-  ]);
-  return { ...dropoutUniform(c?.dropout), ...Object.fromEntries(prefixed) };
+  const f = windowFields(c?.pool?.shape);
+  return {
+    ...dropoutUniform(c?.dropout),
+    ...{ poolH: f.h, poolW: f.w, poolOh: f.oh, poolOw: f.ow, poolKh: f.kh, poolKw: f.kw, poolSh: f.sh, poolSw: f.sw },
+    ...{ poolPadTop: f.padTop, poolPadLeft: f.padLeft },
+  };
 }
 
 /** A pooling's window as the shaders' uniforms spell it (shaders/lib/pool_geom.wgsl): all 1 and 0 without one. */
@@ -103,25 +105,44 @@ function windowFields(s: PoolShape | undefined) {
  * uniform fields, bindings 6, 7, 8 and the floats it writes (the chain's input). The chain is checked.
  */
 export function chainStoreOf(c: EpilogueChain, io: EpilogueChainIO, dx: number) {
-  checkRate(c.dropout);
+  checkChain(c, io);
   const s = c.pool?.shape;
   if (s && !windowsApart(s)) throw new FmgpuError('a dX runs no chain whose pooling windows overlap');
+  const out = s ? pooledCount(s) : dx;
+  if (out !== dx) throw new FmgpuError(`a chain over ${out} outputs stored by a dX of ${dx}`);
+  const count = s ? s.n * s.c * s.h * s.w : dx;
+  // An unread saved or argmax binding takes the counter (read-only bindings may share a buffer).
+  const bindings = [io.counter, io.saved ?? io.counter, io.argmax ?? io.counter];
+  // Besides the dX's own values: the saved values act' reads, the argmax, and the unpooled rest written.
+  const reads = f32Bytes(c.act.kind === 'linear' ? 0 : count, c.pool?.kind === 'max' ? dx : 0);
+  const bytes = { reads, writes: f32Bytes(count - dx) };
+  return { constants: chainConstants(c), params: chainUniform(c), bindings, count, bytes };
+}
+
+/** A chain's checks, shared by its kernel and a dX that runs it: the rate, act' from Y, the tensors it reads. */
+function checkChain(c: EpilogueChain, io: { argmax?: BufferRef; saved?: BufferRef }): void {
+  checkRate(c.dropout);
   if (c.from === 'output' && !gradFromOutput(c.act))
     throw new FmgpuError(`the gradient of ${actName(c.act)} cannot be computed from its output; save its input`);
-  if (c.pool?.kind === 'max' && !io.argmax) throw new FmgpuError('a chain in a dX that max-unpools needs its argmax');
+  if (c.pool?.kind === 'max' && !io.argmax) throw new FmgpuError('a fused max unpooling needs its argmax buffer');
   if (c.act.kind !== 'linear' && !io.saved)
-    throw new FmgpuError(`a chain in a dX needs the saved tensor of its ${actName(c.act)}'`);
-  const out = s ? s.n * s.c * poolGeometry(s).oh * poolGeometry(s).ow : dx;
-  if (out !== dx) throw new FmgpuError(`a chain over ${out} outputs stored by a dX of ${dx}`);
-  const constants = {
+    throw new FmgpuError(`a fused ${actName(c.act)}' needs the saved tensor it reads`);
+}
+
+/** The overrides shaders/chain.wgsl and lib/chain_store.wgsl share: pooling, dropout, where act' reads, the act. */
+function chainConstants(c: EpilogueChain): Record<string, number> {
+  return {
     POOL: POOL_CODES[c.pool?.kind ?? 'none'],
-    CHAIN_DROPOUT: c.dropout ? 1 : 0,
+    DROPOUT: c.dropout ? 1 : 0,
     FROM_OUTPUT: c.from === 'output' ? 1 : 0,
     ...actConstants(c.act),
   };
-  // An unread saved or argmax binding takes the counter (read-only bindings may share a buffer).
-  const bindings = [io.counter, io.saved ?? io.counter, io.argmax ?? io.counter];
-  return { constants, params: chainUniform(c), bindings, count: s ? s.n * s.c * s.h * s.w : dx };
+}
+
+/** Outputs of a pooling. */
+function pooledCount(s: PoolShape): number {
+  const g = poolGeometry(s);
+  return s.n * s.c * g.oh * g.ow;
 }
 
 /** The uniform of shaders/chain.wgsl: the window (all 1 without pooling) and the dropout. */
@@ -253,14 +274,9 @@ export function backwardChain(
   io: { dy: BufferRef; counter: BufferRef; dx: BufferRef; argmax?: BufferRef; saved?: BufferRef },
   c: BackwardChain,
 ): Dispatch[] {
-  checkRate(c.dropout);
-  if (c.from === 'output' && !gradFromOutput(c.act))
-    throw new FmgpuError(`the gradient of ${actName(c.act)} cannot be computed from its output; save its input`);
-  if (c.pool?.kind === 'max' && !io.argmax) throw new FmgpuError('a fused max unpooling needs its argmax buffer');
-  if (c.act.kind !== 'linear' && !io.saved) throw new FmgpuError(`a fused ${actName(c.act)}' needs its saved tensor`);
+  checkChain(c, io);
   const s = c.pool?.shape;
-  const g = s && poolGeometry(s);
-  const out = s && g ? s.n * s.c * g.oh * g.ow : c.count;
+  const out = s ? pooledCount(s) : c.count;
   const windows = s ? Math.ceil(s.kh / s.strideH) * Math.ceil(s.kw / s.strideW) : 1;
   // Max pooling without overlap: a thread per window writes its block (one mask, one argmax read).
   const blocks = c.pool?.kind === 'max' && s !== undefined && windowsApart(s);
@@ -274,13 +290,7 @@ export function backwardChain(
     gpu.kernel({
       shader: 'chain',
       entry: blocks ? 'backward_chain_blocks' : 'backward_chain',
-      constants: {
-        POOL: POOL_CODES[c.pool?.kind ?? 'none'],
-        DROPOUT: c.dropout ? 1 : 0,
-        FROM_OUTPUT: c.from === 'output' ? 1 : 0,
-        SRC_SPLITS: c.dyParts ? splits : 0,
-        ...actConstants(c.act),
-      },
+      constants: { ...chainConstants(c), SRC_SPLITS: c.dyParts ? splits : 0 },
       params: chainParams(c.count, c.pool, c.dropout, c.dyParts),
       bindings: [io.dy, io.counter, io.dx, io.argmax ?? gpu.dummy, io.saved ?? gpu.dummy2],
       workgroups,

@@ -67,8 +67,7 @@ function params(
   g: Geometry2d,
   colTiles: number,
   split = { chunk: 0, splits: 0 },
-  drop?: { seed: number; rate: number },
-  chain?: EpilogueChain,
+  epilogue: EpilogueFields = chainUniform(undefined),
 ) {
   const { n, c, h, w, k, kh, kw } = s;
   const { padTop, padLeft, oh, ow } = g;
@@ -88,16 +87,22 @@ function params(
     ow,
     colTiles,
     ...split,
-    ...chainUniform(chain),
-    ...dropoutUniform(drop ?? chain?.dropout),
+    ...epilogue,
   };
 }
 
+/** The uniform's dropout and window fields: a pooled forward's dropout, or the chain a dX runs (chainUniform). */
+type EpilogueFields = ReturnType<typeof chainUniform>;
+const forwardDropout = (drop?: { seed: number; rate: number }): EpilogueFields => ({
+  ...chainUniform(undefined),
+  ...dropoutUniform(drop),
+});
+
 /** The uniform of this shape's passes, for `colTiles` column tiles and a split (conv2d_lanes.ts). */
 const paramsOf =
-  (s: Conv2dShape, drop?: { seed: number; rate: number }, chain?: EpilogueChain): ConvParams =>
+  (s: Conv2dShape, epilogue?: EpilogueFields): ConvParams =>
   (colTiles, split) =>
-    params(s, conv2dGeometry(s), colTiles, split, drop, chain);
+    params(s, conv2dGeometry(s), colTiles, split, epilogue);
 
 const describe = (s: Conv2dShape): string =>
   `${s.n}x${s.c}x${s.h}x${s.w} k${s.k} ${s.kh}x${s.kw}/${s.strideH}x${s.strideW} ${s.padding}`;
@@ -150,7 +155,7 @@ export function conv2dForward(
   if (gpu.lanes > 0) {
     const bindings = [io.x, io.w, io.b ?? gpu.dummy, io.y, ...poolOut];
     const shader = pool ? ('conv2d_forward_lanes_pool' as const) : ('conv2d_forward_lanes' as const);
-    const lane = { shader, params: paramsOf(s, dropParams), constants: variant };
+    const lane = { shader, params: paramsOf(s, forwardDropout(dropParams)), constants: variant };
     return laneKernel(gpu, { ...lane, cols, bindings, label, work });
   }
   const p = forwardPlan(gpu, s, pool ? { ...o, split: false } : o);
@@ -158,7 +163,7 @@ export function conv2dForward(
   return gemmDispatches(gpu, {
     shader: pool ? 'conv2d_forward_pool' : 'conv2d_forward',
     plan: p,
-    params: params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits }, dropParams),
+    params: params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits }, forwardDropout(dropParams)),
     constants: { ...gemmConstants(p, { a: 0, b: 2 }), ...variant },
     epilogue: variant,
     inputs: [io.x, io.w],
@@ -203,10 +208,10 @@ export function conv2dBackwardInput(
     cols: s.n * g.oh * g.ow,
     inner: s.k * s.kh * s.kw,
     bytesRead: f32Bytes(s.n * s.k * g.oh * g.ow, s.k * s.c * s.kh * s.kw),
-    epilogueReads: f32Bytes(o.accumulate ? xs : 0) + chainReads(o.chain, chain?.count ?? xs, xs),
+    epilogueReads: f32Bytes(o.accumulate ? xs : 0) + (chain?.bytes.reads ?? 0),
     bytesWritten: f32Bytes(xs),
     // A chain that unpools writes its block for each of the dX's values (a split plan's reduce pass too).
-    epilogueWrites: f32Bytes((chain?.count ?? xs) - xs),
+    epilogueWrites: chain?.bytes.writes ?? 0,
   };
   // Bindings: dx, then the chain's at 6, 7, 8.
   const outputs = chain ? [io.dx, null, null, ...chain.bindings] : [io.dx];
@@ -215,7 +220,7 @@ export function conv2dBackwardInput(
     const unit = { UNIT_STRIDE: s.strideH === 1 && s.strideW === 1 ? 1 : 0 };
     const lane = {
       shader: o.chain ? ('conv2d_backward_input_lanes_chain' as const) : ('conv2d_backward_input_lanes' as const),
-      params: paramsOf(s, undefined, o.chain),
+      params: paramsOf(s, chainUniform(o.chain)),
       constants: { ...accum, ...unit },
     };
     return laneKernel(gpu, { ...lane, cols: s.n * s.h * s.w, bindings: [io.dy, io.w, ...outputs], label, work });
@@ -227,7 +232,7 @@ export function conv2dBackwardInput(
   return gemmDispatches(gpu, {
     shader: o.chain ? 'conv2d_backward_input_chain' : 'conv2d_backward_input',
     plan: p,
-    params: params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits }, undefined, o.chain),
+    params: params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits }, chainUniform(o.chain)),
     constants: { ...gemmConstants(p, { a: 0, b: 2 }), ...accum },
     epilogue: accum,
     inputs: [io.dy, io.w],
@@ -241,10 +246,6 @@ export function conv2dBackwardInput(
     len,
   });
 }
-
-/** Bytes a chain in a dX's store reads: the saved values of its act' (over its `count` outputs), its argmax. */
-const chainReads = (c: EpilogueChain | undefined, count: number, pooled: number): number =>
-  c ? f32Bytes(c.act.kind === 'linear' ? 0 : count, c.pool?.kind === 'max' ? pooled : 0) : 0;
 
 /**
  * dw = dL/dw [K,C,KH,KW] and, when given, db = dL/db [K] from dy [N,K,OH,OW] (pre-activation) and

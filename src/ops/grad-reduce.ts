@@ -76,7 +76,8 @@ export function segmentTable(segments: readonly GradSegment[]) {
     const len = rows * cols;
     if (splits < 2 || len < 1) throw new ShapeError(`${s.label}: a deferred reduction needs at least 2 splits`);
     const redY = redThreads(splits);
-    table.push(groups, len, splits, s.parts, redY, cols, SUMS[sums], rows, s.dw, s.db, 0, 0);
+    const n = writtenLengths(s.layout);
+    table.push(groups, len, splits, s.parts, redY, cols, SUMS[sums], rows, s.dw, s.db, n.dw, n.db);
     groups += ceilDiv(len, 256 / redY);
     depth = Math.max(depth, ceilDiv(splits, redY));
     barriers = Math.max(barriers, redY > 1 ? treeBarriers(redY) : 0);

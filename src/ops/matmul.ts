@@ -51,30 +51,26 @@ export interface MatmulIO {
 }
 
 /**
- * The epilogue's module, constants, uniform fields, bindings (6, 7, 8) and the floats C holds, checked; the
+ * The epilogue's module, constants, uniform fields, bindings (6, 7, 8) and the bytes it reads and writes besides
+ * C's M·N (a dropped output; saved values, argmax, the unpooled rest), checked; the
  * plain kernels have none (their uniform's dropout and window fields are unread).
  */
 function epilogueOf(s: MatmulShape, io: MatmulIO) {
   const e = s.epilogue;
   const plain = chainUniform(undefined);
-  if (!e) return { kind: 'none' as const, constants: {}, params: plain, bindings: [], out: s.m * s.n };
+  if (!e) return { kind: 'none' as const, constants: {}, params: plain, bindings: [], bytes: { reads: 0, writes: 0 } };
   if (!io.counter) throw new ShapeError(`a matmul with a ${e.kind} epilogue needs the step counter`);
   if (e.kind === 'dropout') {
     checkRate(e.dropout);
     if (!io.epi) throw new ShapeError('a matmul with a dropout epilogue needs its output tensor');
     const params = { ...plain, ...dropoutUniform(e.dropout) };
-    return { kind: 'fused' as const, constants: {}, params, bindings: [io.counter, io.epi], out: s.m * s.n };
+    const bytes = { reads: 0, writes: f32Bytes(s.m * s.n) }; // the dropped output
+    return { kind: 'fused' as const, constants: {}, params, bindings: [io.counter, io.epi], bytes };
   }
   if (io.bias || s.accumulate || (s.act && s.act.kind !== 'linear'))
     throw new ShapeError('a matmul with a backward chain epilogue takes no bias, activation or accumulation');
   const chain = chainStoreOf(e, { counter: io.counter, saved: io.epi, argmax: io.argmax }, s.m * s.n);
-  return {
-    kind: 'chain' as const,
-    constants: chain.constants,
-    params: chain.params,
-    bindings: chain.bindings,
-    out: chain.count,
-  };
+  return { kind: 'chain' as const, ...chain };
 }
 
 /** Binding 3: the bias, or a stand-in; none where the chain epilogue (no bias added) leaves it out of the layout. */
@@ -135,7 +131,7 @@ export function matmul(gpu: Gpu, io: MatmulIO, s: MatmulShape, o: Omit<MatmulOpt
   const t = laneTile(gpu.lanes, s.m, s.n);
   const [bm, bn] = [t.rowGroups * gpu.lanes, t.cols * gpu.lanes];
   const tiles = { rows: s.m, cols: s.n, inner: s.k, tiles: ceilDiv(s.n, bn) * ceilDiv(s.m, bm), tileM: bm, tileN: bn };
-  const [epiReads, epiWrites] = epilogueBytes(s, epi);
+  const { reads: epiReads, writes: epiWrites } = epi.bytes;
   return [
     gpu.kernel({
       shader: LANE_SHADERS[epi.kind],
@@ -158,15 +154,6 @@ function epilogueLabel(e: MatmulEpilogue | undefined): string {
   return e.kind === 'dropout' ? ` + dropout p=${e.dropout.rate}` : chainLabel(e);
 }
 
-/** Bytes the epilogue reads (saved values, argmax) and writes besides C's M·N (a dropped output, the unpooled rest). */
-function epilogueBytes(s: MatmulShape, epi: ReturnType<typeof epilogueOf>): [number, number] {
-  const e = s.epilogue;
-  if (e?.kind === 'dropout') return [0, f32Bytes(s.m * s.n)];
-  if (e?.kind !== 'chain') return [0, 0];
-  const reads = f32Bytes(e.act.kind === 'linear' ? 0 : epi.out, e.pool?.kind === 'max' ? s.m * s.n : 0);
-  return [reads, f32Bytes(epi.out - s.m * s.n)];
-}
-
 /** The tiled kernel (shaders/matmul.wgsl): one pass, or split-K partials and their reduction. */
 function tiled(
   gpu: Gpu,
@@ -180,7 +167,7 @@ function tiled(
   const sums = o.dbias ? 2 : 0;
   const len = (s.m + (o.dbias ? 1 : 0)) * s.n;
   const label = o.dbias ? `${d.label} + bias grad` : d.label;
-  const [epiReads, epiWrites] = epilogueBytes(s, d.epi);
+  const { reads: epiReads, writes: epiWrites } = d.epi.bytes;
   return gemmDispatches(gpu, {
     shader: TILED_SHADERS[d.epi.kind],
     plan: p,

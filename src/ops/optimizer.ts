@@ -125,9 +125,6 @@ function checkRange(name: string, v: number, lo: number, hi: number, hiOpen: boo
     throw new RangeError(`${name} must be in [${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${v}`);
 }
 
-/** Storage buffers adam_sums binds (WebGPU's least maxStorageBuffersPerShaderStage). */
-export const UPDATE_SUMS_BUFFERS = 8;
-
 /** Every field of the optimizer's uniform (shaders/optimizer.wgsl Params): each update fills its own. */
 const NO_FIELDS = {
   count: 0,
