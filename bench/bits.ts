@@ -2,7 +2,8 @@
 // it on lavapipe (test/fusion.test.ts); bench/gpu-check.sh runs this on a GPU, where another compiler
 // could contract or reorder differently in two kernels that should compute alike.
 //   node dist/bench/bits.js [--models A.net,B.net] [--batch 8] [--steps 3] [--tiles] [--json]
-// For each model: its training plan with the planner's fusions and without (PlanOptions.fuse), the same
+// For each model: its training plan with the planner's fusions and without (PlanOptions.fuse; the fused
+// plan also runs its neighbouring independent GEMMs side by side on the tiled kernels, src/gpu/pair.ts), the same
 // initial weights, data and counter, `steps` Adam steps; then every parameter and state tensor compared.
 // A line per model: identical, or how many values differ and the largest |Δ|; exit 1 when any differs.
 // --tiles: the tiled kernels as an H100 gets them, on whatever adapter (lavapipe too).

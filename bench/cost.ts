@@ -3,7 +3,8 @@
 // device profile (bench/devices/NAME.json). A prediction, never a measurement.
 //   node dist/bench/cost.js MODEL.net [--batch 64,256] [--device h100|h200|igpu|FILE.json] [--json]
 //        [--accumulators registers|indexed]      every GEMM's accumulators forced in or out of registers
-//        [--fusions]                             also the planner's fused kernels, one line each
+//        [--fusions]                             also the planner's fused kernels, one line each, and
+//                                                the GEMMs it runs side by side at each batch
 //        [--measured PROFILE.jsonl [--out NEW.json]]   measured beside predicted (bench/profile.ts --json
 //                                                      from a GPU), and the per-family factors refit
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { predictStep, withAccumulators, type Described, type StepCost } from '..
 import { profileLimits, type DeviceProfile } from '../src/gpu/profile.ts';
 import { benchArgs } from './common.ts';
 import { loadProfile, planTrainStep, predictedLine } from './cost-plan.ts';
-import { trainFusionLines } from '../src/train/step-plan.ts';
+import { pairLines, trainFusionLines } from '../src/train/step-plan.ts';
 
 const n0 = (x: number): string => Math.round(x).toLocaleString('en-US');
 const fix = (x: number, d = 1): string => x.toFixed(d);
@@ -153,7 +154,10 @@ async function main(): Promise<void> {
   });
   if (json) console.log(JSON.stringify({ model: file, device: profile.name, steps: costs.map((c) => jsonOf(c.cost)) }));
   else printText(file, profile, costs);
-  if (args.includes('--fusions') && !json) console.log(`\n${trainFusionLines(ir).join('\n')}`);
+  if (args.includes('--fusions') && !json) {
+    console.log(`\n${trainFusionLines(ir).join('\n')}`);
+    for (const [batch, step] of steps) console.log(`\n${pairLines(step, batch).join('\n')}`);
+  }
   const m = args.indexOf('--measured');
   if (m >= 0) measured(args[m + 1] ?? '', profile, path, steps, args.includes('--out') ? opt('out', '') : undefined);
 }

@@ -453,7 +453,17 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
 describe('a fused plan trains to the same weights as the unfused plan, bit for bit', () => {
   const gpu = useGpu();
   // fold: the update sums the deferred weight gradients (PlanOptions.foldGradSums), as the trainer's plans do.
-  async function train(src: string, fuse: boolean, steps: number, tiles = false, batch = 8, fold = false) {
+  // pair: neighbouring independent GEMMs as one dispatch (PlanOptions.pair; src/gpu/pair.ts). Off but where a
+  // test asks: on the tiled kernels every pair is a pipeline of its own to compile, seconds each on lavapipe.
+  async function train(
+    src: string,
+    fuse: boolean,
+    steps: number,
+    tiles = false,
+    batch = 8,
+    fold = false,
+    pair = false,
+  ) {
     const g = tiles ? useGemmVariant(gpu(), 'gpu tiles', () => undefined) : gpu();
     const built = graphOf(src, batch);
     const params = new ParamStore(g, built.params);
@@ -461,7 +471,7 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const counter = g.upload(new Uint32Array(4));
     const [stats, rates] = [g.upload(new Uint32Array(4)), g.upload(new Float32Array([0.01]))];
     const o = { training: true, logits: built.logits, labels: built.labels, persistent: params.buffers };
-    const p = plan(g, built.graph, { ...o, counter, stats, endsStep: true, fuse, foldGradSums: fold });
+    const p = plan(g, built.graph, { ...o, counter, stats, endsStep: true, fuse, foldGradSums: fold, pair });
     const opt = new OptimizerState(g, params, { name: 'adam', momentum: 0, nesterov: false, weightDecay: 0 });
     const updates = opt.updates(params, p, { counter, lrTable: rates, endsStep: p.endsStep });
     const step = [...p.forward, ...p.backward, ...updates, ...p.finish];
@@ -595,6 +605,24 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     expect(folded.labels.filter((l) => l.startsWith('weight gradients'))).toEqual([]);
     expect(folded.update).toEqual([expect.stringMatching(/ \+ weight gradient sums: conv1 \d+, conv2 \d+ splits$/)]);
     for (const [name, t] of unfused.weights) expect(folded.weights.get(name)?.data, name).toEqual(t.data);
+  });
+
+  // A layer's dX beside its dW, dense and conv, with the chains below in their stores and a dW moved up past its
+  // dX's split-K reduce: the same weights as apart. The lane kernels do not pair (src/gpu/pair.ts): these are
+  // the tiled kernels' plans, as an H100 gets them.
+  it('GEMMs side by side (the tiled kernels), one dispatch each pair: reference.net at batch 8', async () => {
+    const src = readFileSync('examples/reference.net', 'utf8');
+    const paired = await train(src, true, 2, true, 8, true, true);
+    const apart = await train(src, true, 2, true, 8, true, false);
+    const pairs = paired.labels.filter((l) => l.includes(' ∥ '));
+    expect(pairs).toEqual([
+      expect.stringMatching(/^matmul 8x10x128 \+ dropout\+relu' p=0\.25 ∥ matmul 128x8x10 \+ bias grad/),
+      expect.stringMatching(/^matmul 8x128x1152 \+ dropout\+maxunpool\+relu' .* ∥ matmul 1152x8x128 /),
+      expect.stringMatching(/^conv2d backward input 8x64x7x7 .* split \d+ ∥ conv2d backward weights 8x64x7x7 /),
+    ]);
+    const count = (r: typeof paired) => r.forward.length + r.labels.length;
+    expect(count(paired)).toBe(count(apart) - pairs.length);
+    for (const [name, t] of apart.weights) expect(paired.weights.get(name)?.data, name).toEqual(t.data);
   });
 
   it.each([

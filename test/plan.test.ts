@@ -56,6 +56,8 @@ const family = (g: Gpu): string => `${g.adapter.cpu ? 'cpu' : 'gpu'} lanes=${g.l
 // 2026-12 (issue 17, chains in a dX's store): a backward chain whose pooling has windows apart, read (through a
 // flatten) by a dense layer or conv alone, runs where that layer's dX stores (fuse.ts dxReader): reference.net
 // backward −3, batchnorm.net −2, leaky.net −2; bytes −1.1, −0.8 and −2.4 MB (the dX between is never made).
+// 2026-12 (issue 17, pairs): neighbouring independent GEMMs run as one dispatch on the tiled kernels only
+// (src/gpu/pair.ts); these plans are of the lane kernels, which measured no faster paired: unchanged.
 const PINS: Record<string, Record<string, Pin>> = {
   'cpu lanes=8 side=8': {
     'reference.net training': { plannedBytes: 29156656, forward: 7, backward: 12, labels: '262ac690' },

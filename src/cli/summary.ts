@@ -2,11 +2,11 @@
 // per image, with --cost the training images/s the cost model predicts on a GPU, with --fusions the
 // chains of ops the planner runs as one kernel in a training step. No GPU is used.
 import { parseNet, summarize, type ModelIR } from '../../dsl/index.ts';
-import { predictStep } from '../gpu/cost.ts';
+import { predictStep, type StepCost } from '../gpu/cost.ts';
 import { profileLimits, type DeviceProfile } from '../gpu/profile.ts';
 import { installGlobals } from '../node/gpu.ts';
 import { loadProfile, profileNames } from '../node/profiles.ts';
-import { planTrainStep, trainFusionLines } from '../train/step-plan.ts';
+import { pairLines, planTrainStep, trainFusionLines } from '../train/step-plan.ts';
 import { parseArgs, UsageError, type FlagSpec } from './args.ts';
 import { readSource } from './common.ts';
 import type { Out } from './progress.ts';
@@ -20,7 +20,9 @@ export const SUMMARY_FLAGS: Record<string, FlagSpec> = {
   batch: { type: 'int', min: 1, max: 65535, meta: 'N', help: "the batch size for --cost (default: the file's)" },
   fusions: {
     type: 'bool',
-    help: 'also the fused kernels of a training step: one line per kernel, the layers and ops it joins',
+    help:
+      'also the fused kernels of a training step: one line per kernel, the layers and ops it joins ' +
+      '(with --cost, also the GEMMs run side by side on that device)',
   },
 };
 
@@ -35,15 +37,22 @@ export function summary(args: readonly string[], out: Out): number {
   // Every input is checked before anything is printed: the device profile too.
   const profile = flags.cost === undefined ? null : loadProfile(String(flags.cost)).profile;
   out.log(summarize(ir));
-  if (profile) out.log(costLine(ir, profile, Number(flags.batch ?? ir.train.batch)));
+  const batch = Number(flags.batch ?? ir.train.batch);
+  const step = profile ? plannedStep(ir, profile, batch) : null;
+  if (profile && step) out.log(costLine(profile, predictStep(step, batch, profile), batch));
   if (flags.fusions === true) out.log(trainFusionLines(ir).join('\n'));
+  // With a device, the GEMMs its plan runs side by side (they depend on the device and the batch).
+  if (flags.fusions === true && step) out.log(pairLines(step, batch).join('\n'));
   return 0;
 }
 
-/** `Cost model, h100: 34,290 training images/s at batch 64, 53 dispatches a step (a prediction, …)`. */
-function costLine(ir: ModelIR, profile: DeviceProfile, batch: number): string {
+function plannedStep(ir: ModelIR, profile: DeviceProfile, batch: number) {
   installGlobals(); // GPUBufferUsage, which planning reads
-  const cost = predictStep(planTrainStep(ir, batch, profileLimits(profile)), batch, profile);
+  return planTrainStep(ir, batch, profileLimits(profile));
+}
+
+/** `Cost model, h100: 34,290 training images/s at batch 64, 53 dispatches a step (a prediction, …)`. */
+function costLine(profile: DeviceProfile, cost: StepCost, batch: number): string {
   const images = Math.round(cost.imagesPerSecond).toLocaleString('en-US');
   return (
     `Cost model, ${profile.name}: ${images} training images/s at batch ${batch}, ` +

@@ -74,7 +74,8 @@ export function refit(
   let profile = p;
   const fits: FamilyFit[] = [];
   for (const family of Object.keys(FAMILY_FACTOR) as Family[]) {
-    const mine = samples.filter((s) => familyOf(s.d.work) === family);
+    // A pair (pair.ts) is priced from its halves by a rule of its own: the factors are fitted on kernels alone.
+    const mine = samples.filter((s) => s.d.work.shape.kind !== 'pair' && familyOf(s.d.work) === family);
     if (mine.length === 0) continue;
     const key = FAMILY_FACTOR[family];
     const before = profile.v[key];

@@ -11,11 +11,14 @@
 //   stream   latency = waves·perThread·loads·memory / e_chain
 //   chain    latency = waves·(depth·memory + barriers·barrier) / e_chain
 //   all      memory = bytes / (bandwidth·e_stream); compute ≥ flops / (units·lanes·2·clock)
+//   pair     (two GEMMs' workgroups in one dispatch: pair.ts) each half priced alone, on the whole
+//            device, as compute c, latency l; they share the units: compute = max(c_a, c_b,
+//            (c_a·active_a + c_b·active_b) / units) with active = min(units, workgroups), latency alike
 //   time = dispatchUs + max(compute, memory, latency); the bound is the largest of the four
 //   (latency in a GEMM of fewer than 2·units workgroups, or compute on fewer than `units`, is
 //   "few workgroups"). A step is the sum, plus its share of a submit (the trainer records 50 steps
 //   per submit on a GPU).
-import type { Work } from './work.ts';
+import type { PairHalf, Work } from './work.ts';
 import type { DeviceProfile } from './profile.ts';
 
 /** A dispatch as the model needs it (a Dispatch is one; so is a stored description). */
@@ -49,8 +52,15 @@ export interface DispatchCost {
   bound: Bound;
 }
 
+/** A pair's family is its first half's. */
 export const familyOf = (w: Work): Family =>
-  w.shape.kind === 'gemm' ? (w.shape.indexed ? 'gemmIndexed' : 'gemm') : w.shape.kind;
+  w.shape.kind === 'pair'
+    ? familyOf(w.shape.halves[0].work)
+    : w.shape.kind === 'gemm'
+      ? w.shape.indexed
+        ? 'gemmIndexed'
+        : 'gemm'
+      : w.shape.kind;
 
 const product = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
 
@@ -110,12 +120,11 @@ function chainCycles(w: Work, at: Placement, p: DeviceProfile): number {
   return 0;
 }
 
-const depthOf = (w: Work): number =>
-  w.shape.kind === 'gemm'
-    ? w.shape.kSteps
-    : w.shape.kind === 'chain'
-      ? w.shape.depth
-      : w.shape.perThread * w.shape.loads;
+const depthOf = (w: Work): number => {
+  const s = w.shape;
+  if (s.kind === 'pair') return Math.max(...s.halves.map((h) => depthOf(h.work)));
+  return s.kind === 'gemm' ? s.kSteps : s.kind === 'chain' ? s.depth : s.perThread * s.loads;
+};
 
 function boundOf(c: Omit<DispatchCost, 'bound'>, gap: number, units: number): Bound {
   const gemm = c.family === 'gemm' || c.family === 'gemmIndexed';
@@ -124,6 +133,19 @@ function boundOf(c: Omit<DispatchCost, 'bound'>, gap: number, units: number): Bo
   if (top === c.memoryUs) return 'memory';
   if (top === c.latencyUs) return gemm && c.workgroups < 2 * units ? 'few workgroups' : 'latency chain';
   return gemm && c.workgroups < units ? 'few workgroups' : 'compute';
+}
+
+/** A pair's compute and latency: its halves priced alone, sharing the units (the header's `pair`). */
+function pairUs(w: Work, p: DeviceProfile): { computeUs: number; latencyUs: number } | null {
+  if (w.shape.kind !== 'pair') return null;
+  const units = p.v.units;
+  const halves = w.shape.halves.map((h) => {
+    const c = predictDispatch({ label: h.label, workgroups: [h.workgroups], work: h.work }, p);
+    return { ...c, active: Math.min(units, h.workgroups) };
+  });
+  const shared = (us: (c: DispatchCost) => number): number =>
+    Math.max(...halves.map(us), halves.reduce((a, c) => a + us(c) * c.active, 0) / units);
+  return { computeUs: shared((c) => c.computeUs), latencyUs: shared((c) => c.latencyUs) };
 }
 
 /** One dispatch's predicted time on this device, with the bound that decides it. */
@@ -150,6 +172,7 @@ export function predictDispatch(d: Described, p: DeviceProfile): DispatchCost {
     latencyUs: Math.max(gemmLatency, chainCycles(w, at, p)) / perUs,
     kernelUs: 0,
     us: 0,
+    ...pairUs(w, p),
   };
   c.kernelUs = Math.max(c.computeUs, c.memoryUs, c.latencyUs);
   c.us = v.dispatchUs + c.kernelUs;
@@ -213,8 +236,13 @@ function flagsOf(ds: readonly DispatchCost[], stepUs: number, p: DeviceProfile):
 
 /** The step with every GEMM's accumulators as described, or forced into (false) or out of (true) registers. */
 export function withAccumulators(step: readonly Described[], indexed: boolean): Described[] {
-  return step.map((d) => {
-    const s = d.work.shape;
-    return s.kind === 'gemm' ? { ...d, work: { ...d.work, shape: { ...s, indexed } } } : d;
-  });
+  const of = (w: Work): Work => {
+    const s = w.shape;
+    if (s.kind === 'pair') {
+      const [a, b] = s.halves.map((h) => ({ ...h, work: of(h.work) })) as [PairHalf, PairHalf];
+      return { ...w, shape: { kind: 'pair', halves: [a, b] } };
+    }
+    return s.kind === 'gemm' ? { ...w, shape: { ...s, indexed } } : w;
+  };
+  return step.map((d) => ({ ...d, work: of(d.work) }));
 }

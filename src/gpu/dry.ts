@@ -19,6 +19,7 @@ export type DryLimits = Pick<
   | 'maxStorageBufferBindingSize'
   | 'maxComputeWorkgroupsPerDimension'
   | 'maxStorageBuffersPerShaderStage'
+  | 'maxUniformBuffersPerShaderStage'
 > & { units?: number };
 
 const DEFAULT_LIMITS: DryLimits = {
@@ -26,6 +27,7 @@ const DEFAULT_LIMITS: DryLimits = {
   maxStorageBufferBindingSize: 134217728,
   maxComputeWorkgroupsPerDimension: 65535,
   maxStorageBuffersPerShaderStage: 8,
+  maxUniformBuffersPerShaderStage: 12,
 };
 
 const nothing = (): void => undefined;

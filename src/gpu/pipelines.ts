@@ -5,23 +5,31 @@
 import { shaderSource, type ShaderName } from './shaders.ts';
 import { entryUniform, type UniformLayout } from './uniforms.ts';
 
+/** A module made of shaders (a pair's: pair.ts): its name, and its code when first compiled. */
+export interface Composed {
+  name: string;
+  code(): string;
+}
+
 export class PipelineCache {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
-  private readonly modules = new Map<ShaderName, GPUShaderModule>();
+  private readonly modules = new Map<string, GPUShaderModule>();
   private readonly uniforms = new Map<string, UniformLayout | null>();
 
   constructor(private readonly device: GPUDevice) {}
 
-  /** A compute pipeline, cached by shader, entry point and override constants. */
-  pipeline(shader: ShaderName, entry: string, constants: Record<string, number> = {}): GPUComputePipeline {
+  /** A compute pipeline, cached by shader (or composed module), entry point and override constants. */
+  pipeline(shader: ShaderName | Composed, entry: string, constants: Record<string, number> = {}): GPUComputePipeline {
+    const name = typeof shader === 'string' ? shader : shader.name;
     const keys = Object.keys(constants).sort();
-    const key = `${shader}:${entry}:${keys.map((k) => `${k}=${constants[k]}`).join(',')}`;
+    const key = `${name}:${entry}:${keys.map((k) => `${k}=${constants[k]}`).join(',')}`;
     let p = this.pipelines.get(key);
     if (!p) {
-      let module = this.modules.get(shader);
+      let module = this.modules.get(name);
       if (!module) {
-        module = this.device.createShaderModule({ code: shaderSource(shader), label: shader });
-        this.modules.set(shader, module);
+        const code = typeof shader === 'string' ? shaderSource(shader) : shader.code();
+        module = this.device.createShaderModule({ code, label: name });
+        this.modules.set(name, module);
       }
       p = this.device.createComputePipeline({
         layout: 'auto',

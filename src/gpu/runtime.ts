@@ -3,10 +3,11 @@
 // uniforms packed by name (uniforms.ts), error and loss reporting (health.ts).
 import { GpuError } from '../errors.ts';
 import { DeviceHealth } from './health.ts';
-import { PipelineCache } from './pipelines.ts';
+import { PipelineCache, type Composed } from './pipelines.ts';
 import type { ShaderName } from './shaders.ts';
 import { packUniform, type Uniform } from './uniforms.ts';
 import type { Work } from './work.ts';
+import { DEFAULT_GPU_UNITS, lanesFor, type GpuTuning } from './tuning.ts';
 
 export type { Param, Uniform } from './uniforms.ts';
 export type { Work } from './work.ts';
@@ -20,10 +21,17 @@ export interface Dispatch {
   readonly pipeline: GPUComputePipeline;
   readonly bindGroup: GPUBindGroup;
   readonly workgroups: readonly [number, number, number];
-  /** Its uniform buffer, released with Gpu.free. */
-  readonly params: GPUBuffer | null;
+  /** Its uniform buffers (a pair's two), released with Gpu.free. */
+  readonly params: readonly GPUBuffer[];
   /** What it computes and moves, as its launcher describes it (work.ts): what the cost model reads. */
   readonly work: Work;
+  /** What Gpu.kernel made it of, by binding number (the uniform first): what pairing it needs (pair.ts). */
+  readonly source?: {
+    shader: ShaderName;
+    entry: string;
+    constants: Record<string, number>;
+    bound: (BufferRef | null)[];
+  };
 }
 
 export interface KernelSpec {
@@ -62,49 +70,7 @@ export interface AdapterReport {
   subgroupSize: number | null;
 }
 
-/**
- * Lanes the subgroup-lane kernels use with this subgroup size: 4 (Chromium's SwiftShader) or 8
- * (lavapipe), the sizes the kernel tests run here; else 0 (the tiled kernels).
- */
-export function lanesFor(subgroupSize: number | null): number {
-  return subgroupSize === 4 || subgroupSize === 8 ? subgroupSize : 0;
-}
-
-/** How the GEMM-shaped and grid-stride kernels are sized on this adapter: fixed when a Gpu is made. */
-export interface GpuTuning {
-  /**
-   * At most this many threads per side of a tiled GEMM's workgroup (shaders/lib/gemm.wgsl, tiles from
-   * src/ops/gemm.ts), so the largest tile is (8·side)² at 8×8 per thread: 8 on a CPU adapter (64×64;
-   * it runs the tiled kernels only without usable subgroups, see `lanes`), 16 on a GPU (128×128).
-   */
-  gemmSide: 8 | 16;
-  /**
-   * Lanes of the subgroup-lane GEMM kernels (matmul, conv; shaders/lib/lanes.wgsl), 0 when the
-   * tiled kernels run instead: the subgroup size on a CPU adapter whose subgroups have one size, 4
-   * or 8 (lavapipe: 8, where they measured 2–8× faster than the 8×8 tiles), 0 on GPUs.
-   */
-  lanes: number;
-  /**
-   * Compute units (SMs, CUs) a GEMM's tile and split-K fill with two workgroups each (src/ops/gemm.ts).
-   * WebGPU does not report it and nothing guesses it from a device name: the Gpu's opener says it
-   * (`tuning: { units }`; the cost tool passes its device profile's to src/gpu/dry.ts). Unsaid: 8 on a
-   * CPU adapter (the lane kernels' split-K aims at 16 workgroups) and DEFAULT_GPU_UNITS on a GPU.
-   */
-  units: number;
-  /**
-   * At most this many workgroups for a one-thread-per-element kernel (lib/stride.wgsl): unbounded
-   * on GPUs; 256 on CPU adapters, where each workgroup then loops over many elements, because
-   * lavapipe pays about a microsecond per workgroup (relu backward over 1.6M elements: 20 → 4 ms).
-   */
-  spreadLimit: number;
-}
-
-/**
- * The compute units assumed of a GPU adapter whose opener did not say (GpuTuning.units): between an
- * integrated GPU's 8–32 and a data-centre GPU's 132, so that neither is far from two workgroups per
- * unit; 132-class behaviour (an H100) takes `units: 132`.
- */
-export const DEFAULT_GPU_UNITS = 64;
+export { DEFAULT_GPU_UNITS, lanesFor, type GpuTuning } from './tuning.ts';
 
 export interface GpuOptions {
   /** Overrides of the adapter's own tuning (tests and benchmarks run the other variants). */
@@ -118,8 +84,7 @@ interface Shared {
   health: DeviceHealth;
   pipelines: PipelineCache;
   memory: { live: number; peak: number; readonly sizes: WeakMap<GPUBuffer, number> };
-  dummy: GPUBuffer | null;
-  dummy2: GPUBuffer | null;
+  dummies: GPUBuffer[];
   /** The GPU object the device came from: Dawn frees its instance (and crashes the device) once it is garbage. */
   readonly instance: GPU | null;
 }
@@ -146,8 +111,7 @@ export class Gpu implements Readonly<GpuTuning> {
       health: new DeviceHealth(device),
       pipelines: new PipelineCache(device),
       memory: { live: 0, peak: 0, sizes: new WeakMap() },
-      dummy: null,
-      dummy2: null,
+      dummies: [],
       instance,
     };
     const t = options.tuning ?? {};
@@ -218,14 +182,22 @@ export class Gpu implements Readonly<GpuTuning> {
 
   /** A 16-byte buffer for bindings a kernel declares but a variant does not read (no bias). Not counted as live. */
   get dummy(): GPUBuffer {
-    this.shared.dummy ??= this.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE, label: 'dummy' });
-    return this.shared.dummy;
+    return this.dummyAt(0);
   }
 
   /** Another dummy, for a second unused writable binding (WebGPU refuses two on one buffer). */
   get dummy2(): GPUBuffer {
-    this.shared.dummy2 ??= this.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE, label: 'dummy 2' });
-    return this.shared.dummy2;
+    return this.dummyAt(1);
+  }
+
+  /** The i-th dummy (a pair's second half takes others than its first's: pair.ts); -1 for a non-dummy. */
+  dummyAt(i: number): GPUBuffer {
+    const d = this.shared.dummies;
+    while (d.length <= i) d.push(this.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE, label: 'dummy' }));
+    return d[i] as GPUBuffer;
+  }
+  dummyIndex(b: GPUBuffer): number {
+    return this.shared.dummies.indexOf(b);
   }
 
   /** A new storage buffer holding `data`. */
@@ -309,8 +281,8 @@ export class Gpu implements Readonly<GpuTuning> {
     return grid(Math.max(1, Math.min(ceilDiv(count, 64), this.spreadLimit)));
   }
 
-  /** A compute pipeline, cached by shader, entry point and override constants. */
-  pipeline(shader: ShaderName, entry = 'main', constants: Record<string, number> = {}): GPUComputePipeline {
+  /** A compute pipeline, cached by shader (or a composed module's name and code: pair.ts), entry, constants. */
+  pipeline(shader: ShaderName | Composed, entry = 'main', constants: Record<string, number> = {}): GPUComputePipeline {
     return this.shared.pipelines.pipeline(shader, entry, constants);
   }
 
@@ -320,25 +292,17 @@ export class Gpu implements Readonly<GpuTuning> {
 
   kernel(spec: KernelSpec): Dispatch {
     const entry = spec.entry ?? 'main';
-    const pipeline = this.pipeline(spec.shader, entry, spec.constants);
     const label = spec.label ?? `${spec.shader}.${entry}`;
     const layout = this.shared.pipelines.uniform(spec.shader, entry);
     if ((layout === null) !== (spec.params === undefined))
       throw new GpuError(`kernel ${label}: ${layout ? `needs its uniform ${layout.struct}` : 'reads no uniform'}`);
-    let params: GPUBuffer | null = null;
-    const resources: (BufferRef | null)[] = [];
+    const params: GPUBuffer[] = [];
     if (layout && spec.params) {
       const data = packUniform(layout, spec.params, `${spec.shader}.${entry}`);
-      params = this.alloc(data.byteLength, `${label} params`, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-      this.device.queue.writeBuffer(params, 0, data);
-      resources.push(params);
+      params.push(this.alloc(data.byteLength, `${label} params`, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST));
+      this.device.queue.writeBuffer(params[0] as GPUBuffer, 0, data);
     }
-    resources.push(...spec.bindings);
-    const bindGroup = this.device.createBindGroup({
-      label,
-      layout: pipeline.getBindGroupLayout(0),
-      entries: resources.flatMap((b, i) => (b ? [{ binding: i, resource: 'buffer' in b ? b : { buffer: b } }] : [])),
-    });
+    const bound = [...params, ...spec.bindings];
     const w = typeof spec.workgroups === 'number' ? [spec.workgroups] : spec.workgroups;
     const workgroups = [w[0] ?? 1, w[1] ?? 1, w[2] ?? 1] as const;
     const max = this.limits.maxComputeWorkgroupsPerDimension;
@@ -347,12 +311,34 @@ export class Gpu implements Readonly<GpuTuning> {
         `kernel ${label} needs ${workgroups.join('x')} workgroups but the adapter allows ${max} per dimension`,
       );
     }
-    return { label, pipeline, bindGroup, workgroups, params, work: spec.work };
+    const source = { shader: spec.shader, entry, constants: spec.constants ?? {}, bound };
+    // Compiled when first recorded: a kernel the planner pairs with another (pair.ts) never is on its own.
+    let made: { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup } | null = null;
+    const make = () => {
+      const pipeline = made?.pipeline ?? this.pipeline(spec.shader, entry, spec.constants);
+      made ??= { pipeline, bindGroup: this.bindGroup(pipeline, bound, label) };
+      return made;
+    };
+    return {
+      ...{ label, workgroups, params, work: spec.work, source },
+      get pipeline() {
+        return make().pipeline;
+      },
+      get bindGroup() {
+        return make().bindGroup;
+      },
+    };
+  }
+
+  /** A bind group of `bound[i]` at binding i (null: a binding the entry point does not use). */
+  bindGroup(pipeline: GPUComputePipeline, bound: readonly (BufferRef | null)[], label: string): GPUBindGroup {
+    const entries = bound.flatMap((b, i) => (b ? [{ binding: i, resource: 'buffer' in b ? b : { buffer: b } }] : []));
+    return this.device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries });
   }
 
   /** Releases what dispatches own (their uniform buffers). */
   free(dispatches: readonly Dispatch[]): void {
-    for (const d of dispatches) if (d.params) this.release(d.params);
+    for (const d of dispatches) for (const p of d.params) this.release(p);
   }
 
   /** Records dispatches into an open compute pass. */

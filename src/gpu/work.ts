@@ -16,6 +16,7 @@
 //             `loads` dependent global loads per element (a pool window: one per cell)
 //     chain   a serial loop in every thread: `depth` dependent global loads, then `barriers`
 //             workgroup barriers (a reduction tree)
+//     pair    two GEMMs' workgroups in one dispatch (src/gpu/pair.ts), each half as it was described
 
 export interface GemmShape {
   kind: 'gemm';
@@ -46,7 +47,19 @@ export interface ChainShape {
   barriers: number;
 }
 
-export type WorkShape = GemmShape | StreamShape | ChainShape;
+/** One of a pair's halves: its workgroups and its work as alone. */
+export interface PairHalf {
+  label: string;
+  workgroups: number;
+  work: Work;
+}
+
+export interface PairShape {
+  kind: 'pair';
+  halves: readonly [PairHalf, PairHalf];
+}
+
+export type WorkShape = GemmShape | StreamShape | ChainShape | PairShape;
 
 export interface Work {
   flops: number;

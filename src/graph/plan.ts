@@ -10,7 +10,8 @@
 //   4. assignBuffers (pool.ts): persistent tensors are where `persistent` says; each trainable parameter's
 //      gradient mirrors its parameter's place in its pack (src/gpu/packed.ts: one optimizer dispatch
 //      per pack); the rest share pooled buffers by liveness (reused once their last reader has run);
-//   5. dispatchLists: each step's kernels, created once with their bind groups.
+//   5. dispatchLists: each step's kernels, created once with their bind groups; neighbouring independent
+//      GEMMs (a layer's dX and dW) paired into one dispatch (src/gpu/pair.ts).
 // A training step is then: plan.forward, plan.backward, the optimizer (given plan.gradSums), plan.finish.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { accumulate } from '../ops/elementwise.ts';
@@ -26,6 +27,7 @@ import { kernelsOf, type Kernels } from './kernels.ts';
 import { deferWeights, type DeferredWeights, type GradSums } from './deferred.ts';
 import { assignBuffers, type Buffers } from './pool.ts';
 import { mustAt } from '../util/must.ts';
+import { pairAdjacent } from '../gpu/pair.ts';
 
 export { checkLimits, type BufferLimits } from './limits.ts';
 
@@ -55,6 +57,8 @@ export interface PlanOptions {
   gradients?: ReadonlyMap<GPUBuffer, GPUBuffer>;
   /** The update after this plan sums the deferred weight gradients (Plan.gradSums): no pass of the plan's. */
   foldGradSums?: boolean;
+  /** Run neighbouring independent GEMMs as one dispatch (src/gpu/pair.ts; default: as `fuse`). */
+  pair?: boolean;
 }
 
 export interface Plan {
@@ -133,7 +137,7 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
   const kept = [p.o.logits, ...paramGrads.values(), ...(loss?.kept ?? []), ...(o.keep ?? []), ...sumsKept];
   const where = { gpu, tensors: graph.tensors, labels: o.labels, persistent: o.persistent, gradients: o.gradients };
   const b = assignBuffers({ ...where, storage: (t) => storage(p, t) }, steps, kept, paramGrads);
-  const { fwd, bwd } = dispatchLists(steps, b, forward.length);
+  const { fwd, bwd } = dispatchLists(steps, b, forward.length, (o.pair ?? o.fuse !== false) ? gpu : null);
   const finish = o.endsStep && loss ? loss.finish(b.buf) : [];
   return {
     forward: fwd,
@@ -228,11 +232,8 @@ function forwardSteps(p: Planning): Step[] {
   return steps;
 }
 
-/**
- * The loss kernels: per-sample loss, the stats totals and (training) dL/dlogits, which seeds
- * `grads`. With endsStep the loss pass takes the counter's snapshot, a totals pass is left to
- * `finish`, and the partials it reads are kept until then.
- */
+// The loss kernels: per-sample loss, the stats totals and (training) dL/dlogits, which seeds `grads`. With
+// endsStep the loss pass takes the counter's snapshot, a totals pass is left to `finish` (its partials kept).
 function lossStep(
   p: Planning,
   needsGrad: ReadonlySet<number>,
@@ -279,10 +280,8 @@ function lossStep(
   };
 }
 
-/**
- * 3. The nodes in reverse, each given its output's gradient and fresh tensors for its wanted
- * inputs' gradients; a gradient that already had a value gets the fresh one added in.
- */
+// 3. The nodes in reverse, each given its output's gradient and fresh tensors for its wanted inputs'
+// gradients; a gradient that already had a value gets the fresh one added in.
 function backwardSteps(
   p: Planning,
   needsGrad: ReadonlySet<number>,
@@ -390,8 +389,9 @@ function nodeBackward(
   };
 }
 
-/** 5. Each step's kernels over its buffers, created once: the forward's, then the backward's. */
-function dispatchLists(steps: Step[], b: Buffers, forwardSteps: number): { fwd: Dispatch[]; bwd: Dispatch[] } {
+/** 5. Each step's kernels over its buffers, created once (neighbours paired where `pairs`): forward, backward. */
+function dispatchLists(steps: Step[], b: Buffers, forwardSteps: number, pairs: Gpu | null) {
   const lists = steps.map((s, i) => s.emit(b.buf, mustAt(b.scratch, i, 'scratch of a step')));
-  return { fwd: lists.slice(0, forwardSteps).flat(), bwd: lists.slice(forwardSteps).flat() };
+  const [fwd, bwd] = [lists.slice(0, forwardSteps).flat(), lists.slice(forwardSteps).flat()];
+  return pairs ? { fwd: pairAdjacent(pairs, fwd), bwd: pairAdjacent(pairs, bwd) } : { fwd, bwd };
 }

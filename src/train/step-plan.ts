@@ -8,6 +8,7 @@
 // from src/node/gpu.ts installGlobals.
 import type { ModelIR } from '../../dsl/index.ts';
 import { dryGpu, type DryLimits } from '../gpu/dry.ts';
+import type { Described } from '../gpu/cost.ts';
 import type { Dispatch } from '../gpu/runtime.ts';
 import { buildGraph } from '../model/build.ts';
 import { describeFusion, findFusions } from '../graph/fuse.ts';
@@ -54,4 +55,15 @@ export function trainFusionLines(ir: ModelIR): string[] {
     `Fused kernels in a training step (${lines.length}; each replaces the unfused dispatches of its ops):`,
     ...lines,
   ];
+}
+
+/**
+ * The dispatches of a planned step that run two GEMMs side by side (src/gpu/pair.ts), one line each, under
+ * a heading. Unlike the fusions they depend on the batch size and the adapter: which GEMMs are
+ * independent neighbours, and whose tiles have workgroups of one size.
+ */
+export function pairLines(step: readonly Described[], batch: number): string[] {
+  const pairs = step.filter((d) => d.work.shape.kind === 'pair').map((d) => `  ${d.label}`);
+  if (pairs.length === 0) return [`GEMMs side by side at batch ${batch}: none`];
+  return [`GEMMs side by side at batch ${batch} (${pairs.length}; each pair one dispatch):`, ...pairs];
 }

@@ -49,7 +49,7 @@ export function recorder(tuning: Tuning): { gpu: Gpu; specs: KernelSpec[] } {
       const none = {} as never;
       const w = typeof spec.workgroups === 'number' ? [spec.workgroups] : spec.workgroups;
       const workgroups = [w[0] ?? 1, w[1] ?? 1, w[2] ?? 1] as const;
-      return { label: spec.label ?? '', pipeline: none, bindGroup: none, workgroups, params: null, work: spec.work };
+      return { label: spec.label ?? '', pipeline: none, bindGroup: none, workgroups, params: [], work: spec.work };
     },
   };
   return { gpu: fake as unknown as Gpu, specs };

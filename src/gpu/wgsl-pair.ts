@@ -1,0 +1,315 @@
+// Two compute entry points as one (src/gpu/pair.ts): the text of both shaders in one module, the
+// second's names and bindings moved out of the first's way, and an entry that runs a workgroup of
+// either by its index. How:
+//   - every module-scope name of the second shader gets the suffix `_pb` wherever it is used (not
+//     after a `.`, and not a struct's member), its @binding numbers move past the first's highest, and
+//     its override constants are set under their new names (pairConstants);
+//   - a workgroup variable both declare with the same element type is one variable, sized for the
+//     larger: a workgroup runs one half only, so the halves never hold it at once;
+//   - the two entry points become plain functions whose builtins are arguments, and `pair` (the new
+//     entry point) gives each workgroup the workgroup index, local ids and grid of its half. The first
+//     half's workgroups come first in x; a (pair) dispatch is 1-D. The halves' grids come in a uniform
+//     (PairGrid), not as override constants, so that GEMMs of other shapes share the pipeline.
+// Both halves must have the same workgroup size (pair.ts checks it): `pair` has the first's.
+
+const SUFFIX = '_pb';
+const TOKEN = /\/\/[^\n]*|\/\*[\s\S]*?\*\/|[A-Za-z_][A-Za-z0-9_]*|[0-9][A-Za-z0-9_.]*|\s+|[\s\S]/g;
+const DECLARES = new Set(['fn', 'var', 'const', 'override', 'struct', 'alias']);
+const DIRECTIVES = new Set(['enable', 'requires', 'diagnostic']);
+const BUILTINS = new Set([
+  'workgroup_id',
+  'num_workgroups',
+  'local_invocation_id',
+  'local_invocation_index',
+  'subgroup_invocation_id',
+  'subgroup_size',
+]);
+
+type Token = string;
+const isId = (t: Token | undefined): boolean => t !== undefined && /^[A-Za-z_]/.test(t);
+const blank = (t: Token | undefined): boolean =>
+  t !== undefined && (/^\s/.test(t) || t.startsWith('//') || t.startsWith('/*'));
+
+/** A module-scope declaration: tokens [start, end), its keyword and name. */
+interface Item {
+  keyword: string;
+  name: string;
+  start: number;
+  end: number;
+}
+
+function tokens(code: string): Token[] {
+  return code.match(TOKEN) ?? [];
+}
+
+/** The next token at or after i that is not blank, and its index. */
+function next(ts: Token[], i: number): number {
+  let j = i;
+  while (j < ts.length && blank(ts[j])) j++;
+  return j;
+}
+
+/** The index just past the bracket that closes the one at i (`{`, `(` or `<`). */
+function closing(ts: Token[], i: number): number {
+  const open = ts[i];
+  const close = open === '{' ? '}' : open === '(' ? ')' : '>';
+  let depth = 0;
+  for (let j = i; j < ts.length; j++) {
+    if (ts[j] === open) depth++;
+    else if (ts[j] === close && --depth === 0) return j + 1;
+  }
+  throw new Error(`unbalanced ${open} in WGSL`);
+}
+
+/** The module-scope declarations and directives, each with the attributes before it. */
+function items(ts: Token[]): Item[] {
+  const out: Item[] = [];
+  let start = 0;
+  let i = 0;
+  while (i < ts.length) {
+    const t = ts[i] as Token;
+    if (t === '(') {
+      i = closing(ts, i);
+      continue;
+    }
+    if (!DECLARES.has(t) && !DIRECTIVES.has(t)) {
+      i++;
+      continue;
+    }
+    let n = next(ts, i + 1);
+    if (t === 'var' && ts[n] === '<') n = next(ts, closing(ts, n));
+    const name = DIRECTIVES.has(t) ? '' : (ts[n] as Token);
+    let end = n;
+    while (end < ts.length && ts[end] !== ';' && ts[end] !== '{') end++;
+    end = ts[end] === '{' ? closing(ts, end) : end + 1;
+    out.push({ keyword: t, name, start, end });
+    start = end;
+    i = end;
+  }
+  return out;
+}
+
+/** The module-scope names an entry point reaches, through the functions it calls. */
+function reached(ts: Token[], all: Item[], entry: string): Set<string> {
+  const byName = new Map(all.filter((it) => it.name).map((it) => [it.name, it]));
+  const seen = new Set<string>([entry]);
+  const todo = [entry];
+  while (todo.length > 0) {
+    const it = byName.get(todo.pop() as string);
+    if (!it) continue;
+    for (let j = it.start; j < it.end; j++) {
+      const t = ts[j] as Token;
+      if (isId(t) && byName.has(t) && !seen.has(t) && ts[j - 1] !== '.') {
+        seen.add(t);
+        todo.push(t);
+      }
+    }
+  }
+  return seen;
+}
+
+export type Access = 'uniform' | 'read' | 'read_write';
+
+/** The access of each binding an entry point uses: what its bind group holds (layout 'auto'). */
+export function bindingAccess(code: string, entry: string): Map<number, Access> {
+  const ts = tokens(code);
+  const all = items(ts);
+  const used = reached(ts, all, entry);
+  const out = new Map<number, Access>();
+  for (const it of all) {
+    if (it.keyword !== 'var' || !used.has(it.name)) continue;
+    const text = ts.slice(it.start, it.end).join('');
+    const binding = /@binding\((\d+)\)/.exec(text);
+    if (!binding) continue;
+    const access: Access = /var<uniform>/.test(text) ? 'uniform' : /read_write/.test(text) ? 'read_write' : 'read';
+    out.set(Number(binding[1]), access);
+  }
+  return out;
+}
+
+/** The highest @binding number a shader declares. */
+export function highestBinding(code: string): number {
+  return Math.max(-1, ...[...code.matchAll(/@binding\((\d+)\)/g)].map((m) => Number(m[1])));
+}
+
+/** A var<workgroup>'s type split as array<element, size>, or the whole type. */
+function workgroupType(ts: Token[], it: Item): { element: string; size: string | null } | null {
+  const text = ts.slice(it.start, it.end).join('');
+  const m = /var<workgroup>\s*\w+\s*:\s*([^;]*);/.exec(text);
+  if (!m) return null;
+  const type = (m[1] as string).trim();
+  if (!type.startsWith('array<')) return { element: type, size: null };
+  let depth = 0;
+  for (let j = 'array'.length; j < type.length; j++) {
+    if (type[j] === '<') depth++;
+    else if (type[j] === '>') depth--;
+    else if (type[j] === ',' && depth === 1)
+      return { element: type.slice(6, j).trim(), size: type.slice(j + 1, type.lastIndexOf('>')).trim() };
+  }
+  return { element: type, size: null };
+}
+
+/** What an entry point became: its function's name, its builtins by parameter, its workgroup size. */
+interface Entry {
+  name: string;
+  builtins: string[];
+  size: string[];
+}
+
+/** Turns the entry point `name` (tokens [it.start, it.end)) into a plain function, in place. */
+function unEntry(ts: Token[], it: Item, name: string): Entry {
+  const size: string[] = [];
+  const builtins: string[] = [];
+  for (let j = it.start; j < it.end; j++) {
+    if (ts[j] !== '@') continue;
+    const attr = ts[j + 1];
+    let end = j;
+    if (attr === 'compute') end = j + 2;
+    if (attr === 'workgroup_size' || attr === 'builtin') {
+      const open = next(ts, j + 2);
+      end = closing(ts, open);
+      const args = ts.slice(open + 1, end - 1).join('');
+      if (attr === 'builtin') {
+        if (!BUILTINS.has(args.trim())) throw new Error(`pairing: ${name} reads the builtin ${args}`);
+        builtins.push(args.trim());
+      } else size.push(...args.split(',').map((s) => s.trim()));
+    }
+    // The attribute and the blank after it.
+    if (end > j) for (let k = j; k < next(ts, end); k++) ts[k] = '';
+  }
+  return { name, builtins, size };
+}
+
+/** The arguments a half's entry function gets in `pair`: `f` its workgroup's index within the half. */
+function argsOf(e: Entry, grid: string): string {
+  const [x = '1u', y = '1u', z = '1u'] = e.size;
+  const local = `pair_at(pair_li, vec3u(${x}, ${y}, ${z}))`;
+  const value: Record<string, string> = {
+    workgroup_id: `pair_at(f, ${grid})`,
+    num_workgroups: grid,
+    local_invocation_id: local,
+    local_invocation_index: 'pair_li',
+    subgroup_invocation_id: 'pair_lane',
+    subgroup_size: 'pair_lanes',
+  };
+  return e.builtins.map((b) => value[b]).join(', ');
+}
+
+export interface PairedSource {
+  code: string;
+  /** What the second half's bindings are moved by. */
+  offset: number;
+  /** The binding of the grids' uniform (PairGrid: each half's x, y, z and workgroups), after the second half's. */
+  grid: number;
+}
+
+/** The module that runs `a.entry` and `b.entry` in one dispatch (the header says how). */
+export function pairSource(a: { code: string; entry: string }, b: { code: string; entry: string }): PairedSource {
+  const [ta, tb] = [tokens(a.code), tokens(b.code)];
+  const [ia, ib] = [items(ta), items(tb)];
+  const offset = highestBinding(a.code) + 1;
+  const grid = offset + highestBinding(b.code) + 1;
+  // Workgroup variables of the same name and element type: one, sized for the larger.
+  const shared = new Set<string>();
+  const sizes = new Map<string, string>();
+  for (const it of ib) {
+    const mine = ia.find((x) => x.keyword === 'var' && x.name === it.name);
+    const [ka, kb] = [mine && workgroupType(ta, mine), it.keyword === 'var' ? workgroupType(tb, it) : null];
+    if (!mine || !ka || !kb || ka.element !== kb.element || (ka.size === null) !== (kb.size === null)) continue;
+    shared.add(it.name);
+    if (kb.size !== null) sizes.set(it.name, kb.size);
+  }
+  const renamed = new Set(ib.filter((it) => it.name && !shared.has(it.name)).map((it) => it.name));
+  for (const n of renamed) {
+    if (ia.some((it) => it.name === `${n}${SUFFIX}`)) throw new Error(`pairing: ${n}${SUFFIX} is taken`);
+  }
+  renameInto(tb, ib, renamed, offset);
+  for (const [name, size] of sizes) {
+    const it = ia.find((x) => x.name === name) as Item;
+    const k = workgroupType(ta, it);
+    const text = `var<workgroup> ${name}: array<${k?.element}, max(${k?.size}, ${renameText(size, renamed)})>;`;
+    ta.splice(it.start, it.end - it.start, ...Array(it.end - it.start - 1).fill(''), `\n${text}`);
+  }
+  for (const it of ib) if (shared.has(it.name)) for (let j = it.start; j < it.end; j++) tb[j] = '';
+  const entryA = ia.find((it) => it.keyword === 'fn' && it.name === a.entry);
+  const entryB = ib.find((it) => it.keyword === 'fn' && it.name === b.entry);
+  if (!entryA || !entryB) throw new Error(`pairing: no entry point ${entryA ? b.entry : a.entry}`);
+  const ea = unEntry(ta, entryA, a.entry);
+  const eb = unEntry(tb, entryB, `${b.entry}${SUFFIX}`);
+  const directives = new Set<string>();
+  for (const [ts, all] of [
+    [ta, ia],
+    [tb, ib],
+  ] as const) {
+    for (const it of all) {
+      if (!DIRECTIVES.has(it.keyword)) continue;
+      directives.add(ts.slice(it.start, it.end).join('').trim());
+      for (let j = it.start; j < it.end; j++) ts[j] = '';
+    }
+  }
+  return { code: [...directives, ta.join(''), tb.join(''), pairEntry(ea, eb, grid)].join('\n'), offset, grid };
+}
+
+/** The second half's names and bindings moved, in place. */
+function renameInto(ts: Token[], all: Item[], renamed: Set<string>, offset: number): void {
+  for (const it of all) {
+    for (let j = it.start; j < it.end; j++) {
+      const t = ts[j] as Token;
+      if (t === 'binding' && ts[j - 1] === '@') {
+        const n = next(ts, j + 2);
+        ts[n] = String(Number(ts[n]) + offset);
+      }
+      if (!renamed.has(t) || ts[j - 1] === '.') continue;
+      if (it.keyword === 'struct' && j > it.start && ts[next(ts, j + 1)] === ':' && isMember(ts, it, j)) continue;
+      ts[j] = `${t}${SUFFIX}`;
+    }
+  }
+}
+
+/** Whether token j of a struct item is a member's name (inside the braces). */
+function isMember(ts: Token[], it: Item, j: number): boolean {
+  return ts.slice(it.start, j).includes('{');
+}
+
+function renameText(text: string, renamed: Set<string>): string {
+  return tokens(text)
+    .map((t, j, ts) => (renamed.has(t) && ts[j - 1] !== '.' ? `${t}${SUFFIX}` : t))
+    .join('');
+}
+
+function pairEntry(a: Entry, b: Entry, binding: number): string {
+  const lanes = [...a.builtins, ...b.builtins];
+  const extra = [
+    lanes.includes('subgroup_invocation_id') ? ', @builtin(subgroup_invocation_id) pair_lane: u32' : '',
+    lanes.includes('subgroup_size') ? ', @builtin(subgroup_size) pair_lanes: u32' : '',
+  ].join('');
+  const [x = '1u', y = '1u', z = '1u'] = a.size;
+  const [gridA, gridB] = ['pair_grid.a.xyz', 'pair_grid.b.xyz'];
+  return `
+// The halves' grids (x, y, z, workgroups), a uniform so that shapes make no pipelines of their own.
+struct PairGrid { a: vec4u, b: vec4u }
+@group(0) @binding(${binding}) var<uniform> pair_grid: PairGrid;
+
+/** Index f of a grid g as (x, y, z), x fastest. */
+fn pair_at(f: u32, g: vec3u) -> vec3u {
+  return vec3u(f % g.x, (f / g.x) % g.y, f / (g.x * g.y));
+}
+
+@compute @workgroup_size((${x}) * (${y}) * (${z}))
+fn pair(@builtin(workgroup_id) pair_wg: vec3u, @builtin(local_invocation_index) pair_li: u32${extra}) {
+  let count_a = pair_grid.a.w;
+  if (pair_wg.x < count_a) {
+    let f = pair_wg.x;
+    ${a.name}(${argsOf(a, gridA)});
+  } else {
+    let f = pair_wg.x - count_a;
+    ${b.name}(${argsOf(b, gridB)});
+  }
+}
+`;
+}
+
+/** The second half's override constants under their names in the paired module. */
+export function pairConstants(b: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(b).map(([k, v]) => [`${k}${SUFFIX}`, v]));
+}
