@@ -12,6 +12,7 @@ import type { KernelOp, Shapes } from './op.ts';
 import { mustAt } from '../util/must.ts';
 import { POOL_CODES, type ChainPool } from './chain.ts';
 import { poolGeometry, windowsApart } from './pool.ts';
+import { readerSums } from './gemm.ts';
 
 export interface BatchnormShape {
   n: number;
@@ -213,7 +214,7 @@ function statsFromParts(
   p: ReturnType<typeof params>,
 ): Dispatch {
   const { splits, parts, bias } = io.xParts;
-  if (!Number.isInteger(splits) || splits < 2 || splits > 16)
+  if (!readerSums(splits))
     throw new ShapeError(`batchnorm ${desc(s)} sums 2 to 16 partials of its input, got ${splits}`);
   const count = s.n * s.c * s.hw;
   const none = null;

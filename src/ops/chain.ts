@@ -9,6 +9,7 @@ import { actConstants, actName, gradFromOutput } from './act.ts';
 import { FmgpuError } from '../errors.ts';
 import { poolGeometry, windowsApart, type PoolShape } from './pool.ts';
 import { dropoutUniform } from './dropout.ts';
+import { readerSums } from './gemm.ts';
 
 export type PoolKind = 'max' | 'avg';
 
@@ -216,7 +217,7 @@ export function poolForwardParts(
   const inp = s.n * s.c * s.h * s.w;
   const splits = c.parts.splits;
   if (!windowsApart(s)) throw new FmgpuError(`a pooling of overlapping windows cannot sum its input's partials`);
-  if (splits < 2 || splits > 16 || c.parts.length !== inp || c.parts.channels !== s.c || c.parts.plane !== s.h * s.w)
+  if (!readerSums(splits) || c.parts.length !== inp || c.parts.channels !== s.c || c.parts.plane !== s.h * s.w)
     throw new FmgpuError(`a pooling sums 2 to 16 partials of its ${inp} inputs, got ${splits} of ${c.parts.length}`);
   if (c.pool.kind === 'max' && !io.argmax) throw new FmgpuError('a fused max pooling needs its argmax buffer');
   const workgroups = gpu.spread(count);
@@ -283,7 +284,7 @@ export function backwardChain(
   const threads = blocks ? out : c.count;
   const workgroups = gpu.spread(threads);
   const splits = c.dyParts?.splits ?? 1;
-  if (c.dyParts && (splits < 2 || splits > 16 || c.dyParts.length !== out))
+  if (c.dyParts && (!readerSums(splits) || c.dyParts.length !== out))
     throw new FmgpuError(`a chain sums 2 to 16 partials of its ${out} gradients, got ${splits} of ${c.dyParts.length}`);
   const reads = (c.pool?.kind === 'max' ? 1 + splits : splits) * out + (c.act.kind === 'linear' ? 0 : c.count);
   return [

@@ -5,7 +5,7 @@ import { ShapeError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { ceilDiv } from '../gpu/runtime.ts';
 import { laneWeightPartsLength } from './conv2d_lanes.ts';
-import { chooseGemm, partsLength, type GemmPlan } from './gemm.ts';
+import { chooseGemm, partsLength, readerSums, type GemmPlan } from './gemm.ts';
 import type { SplitLayout } from './grad-reduce.ts';
 import { window2d, type Geometry2d, type Window2d } from './geometry.ts';
 import { laneTile } from './lanes.ts';
@@ -105,7 +105,7 @@ export function inputPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}):
 export function unsummedInputSplits(gpu: Gpu, s: Conv2dShape): number {
   if (gpu.lanes > 0 || s.strideH !== 1 || s.strideW !== 1) return 0;
   const { splits } = inputPlan(gpu, s, {});
-  return splits >= 2 && splits <= 16 ? splits : 0;
+  return readerSums(splits) ? splits : 0;
 }
 
 /**
@@ -116,7 +116,7 @@ export function unsummedInputSplits(gpu: Gpu, s: Conv2dShape): number {
 export function unsummedForwardSplits(gpu: Gpu, s: Conv2dShape): number {
   if (gpu.lanes > 0) return 0;
   const { splits } = forwardPlan(gpu, s, {});
-  return splits >= 2 && splits <= 16 ? splits : 0;
+  return readerSums(splits) ? splits : 0;
 }
 
 /**

@@ -230,8 +230,20 @@ export type GemmShader =
   | 'conv2d_backward_input_chain'
   | 'conv2d_backward_weights';
 
+/** Partials one thread of a split-K reduction adds up, at most (reduce_splits walks them in order). */
+export const PARTIALS_PER_THREAD = 16;
+
 /** Threads per output of a split-K reduction (GEMM_RED_Y): a power of two, none walking over 16 partials. */
-export const redThreads = (splits: number): number => Math.min(256, 2 ** Math.ceil(Math.log2(ceilDiv(splits, 16))));
+export const redThreads = (splits: number): number =>
+  Math.min(256, 2 ** Math.ceil(Math.log2(ceilDiv(splits, PARTIALS_PER_THREAD))));
+
+/**
+ * Whether a reader may add up `splits` split-K partials on its way instead of a reduce pass (a pooling
+ * chain, a backward chain, a batchnorm's statistics): 2 to 16, one reduce_splits thread's order, so the
+ * sums are the reduce pass's bit for bit.
+ */
+export const readerSums = (splits: number): boolean =>
+  Number.isInteger(splits) && splits >= 2 && splits <= PARTIALS_PER_THREAD;
 
 /**
  * The split-K reduction (reduce_splits of lib/gemm.wgsl in `shader`): `len` outputs (sums included)
