@@ -83,7 +83,7 @@ describe('the paired module (wgsl-pair.ts)', () => {
 
   it('shares a workgroup variable both declare, sized for the larger, and hoists the directives', () => {
     expect(p.code.match(/var<workgroup> tile/g)).toHaveLength(1);
-    expect(p.code).toContain('var<workgroup> tile: array<f32, max(WX * WY, WX_pb * ROWS_pb)>;');
+    expect(p.code).toContain('var<workgroup> tile: array<f32, max(u32(WX * WY), u32(WX_pb * ROWS_pb))>;');
     expect(p.code.startsWith('enable subgroups;\n')).toBe(true);
     expect(p.code.match(/enable subgroups/g)).toHaveLength(1);
   });
@@ -91,11 +91,31 @@ describe('the paired module (wgsl-pair.ts)', () => {
   it('turns the entry points into functions that `pair` calls with their builtins', () => {
     expect(p.code).toMatch(/\nfn main\(wg: vec3u, lid: vec3u,\n\s+li: u32\) \{/);
     expect(p.code).toMatch(/\nfn main_pb\(wg: vec3u, nwg: vec3u,\n\s+li: u32, lane: u32\) \{/);
-    expect(p.code).toContain('@compute @workgroup_size((WX) * (WY) * (1u))');
-    expect(p.code).toContain('main(pair_at(f, pair_grid.a.xyz), pair_at(pair_li, vec3u(WX, WY, 1u)), pair_li)');
-    expect(p.code).toContain('main_pb(pair_at(f, pair_grid.b.xyz), pair_grid.b.xyz, pair_li, pair_lane)');
+    expect(p.code).toContain('@compute @workgroup_size(u32(WX) * u32(WY) * u32(1u))');
+    expect(p.code).toContain(
+      'main(pair_at(pair_f, pair_grid.a.xyz), pair_at(pair_li, vec3u(u32(WX), u32(WY), u32(1u))), pair_li)',
+    );
+    expect(p.code).toContain('main_pb(pair_at(pair_f, pair_grid.b.xyz), pair_grid.b.xyz, pair_li, pair_lane)');
     // The other entry point of a half stays one.
     expect(p.code).toContain('@compute @workgroup_size(WX, WY)\nfn other(');
+  });
+
+  it('reads neither comments nor attributes as declarations', () => {
+    const noted = A.replace(
+      'fn scaled(i: u32) -> f32 {',
+      '// not @group(0) @binding(9) var<storage, read_write> here\n' +
+        '@diagnostic(off, derivative_uniformity)\nfn scaled(i: u32) -> f32 {',
+    );
+    // scaled() reads x: binding 1 stays read-only, and no binding 9 appears.
+    expect([...bindingAccess(noted, 'main')]).toEqual([...bindingAccess(A, 'main')]);
+    const q = pairSource({ code: noted, entry: 'main' }, { code: B, entry: 'main' });
+    expect(q.code).toContain('@diagnostic(off, derivative_uniformity)\nfn scaled(i: u32)');
+    expect(q.code.startsWith('enable subgroups;\n')).toBe(true);
+  });
+
+  it('refuses a shader that declares a name the paired entry point uses', () => {
+    const taken = B.replace('fn scaled(', 'fn pair_at(x: u32) -> u32 { return x; }\nfn scaled(');
+    expect(() => pairSource({ code: A, entry: 'main' }, { code: taken, entry: 'main' })).toThrow(/pair_at/);
   });
 
   it('refuses an entry point that reads a builtin it cannot hand on', () => {
@@ -154,6 +174,24 @@ describe('a pair runs as its halves do, bit for bit', () => {
     const x = await g.readF32(xa);
     expect(alone[5]).toBeCloseTo((x[5] as number) * 1.5 + (31 - 5), 5);
     for (const buf of [xa, xb, pa, pb, ya, yb, grids]) g.release(buf);
+  });
+
+  it('a workgroup size of i32 overrides compiles', async () => {
+    const g = gpu();
+    const signed = `override SIDE = 4;
+@group(0) @binding(0) var<storage, read_write> out: array<u32>;
+var<workgroup> seen: array<u32, SIDE * SIDE>;
+@compute @workgroup_size(SIDE, SIDE)
+fn main(@builtin(local_invocation_index) li: u32, @builtin(local_invocation_id) lid: vec3u) {
+  seen[li] = lid.x;
+  workgroupBarrier();
+  out[li] = seen[li];
+}`;
+    const other = signed.replace('override SIDE = 4;', 'override SIDE: u32 = 4u;');
+    const p = pairSource({ code: signed, entry: 'main' }, { code: other, entry: 'main' });
+    expect(p.code).toContain('var<workgroup> seen: array<u32, max(u32(SIDE * SIDE), u32(SIDE_pb * SIDE_pb))>;');
+    g.pipeline({ name: 'toy pair, i32 sizes', code: () => p.code }, 'pair', {});
+    await g.check();
   });
 
   // A dense layer's backward: dX = dY·Wᵀ and dW = Xᵀ·dY with its bias gradient, K split or not.
@@ -273,6 +311,28 @@ describe('what may pair (pair.ts)', () => {
     expect(pairAdjacent(g, [late.dX, late.reader, late.after]).map((d) => d.label)).toEqual(
       [late.dX, late.reader, late.after].map((d) => d.label),
     );
+  });
+
+  it("two halves writing apart in one buffer (two layers' dW in one gradient pack), bit for bit", async ({ skip }) => {
+    const g = useGemmVariant(gpu(), 'gpu tiles', skip);
+    const rng = new Rng(9);
+    const [x, dy] = [g.upload(f32(rng.floats(64 * 64, -1, 1))), g.upload(f32(rng.floats(64 * 64, -1, 1)))];
+    const pack = g.alloc(2 * 64 * 64 * 4 + 256);
+    const at = (offset: number) => ({ buffer: pack, offset, size: 64 * 64 * 4 });
+    const dW = (c: { buffer: GPUBuffer; offset: number; size: number }, a: GPUBuffer) =>
+      matmul(g, { a, b: dy, c }, { m: 64, n: 64, k: 64, transA: true }, { split: false })[0] as Dispatch;
+    const two = () => [dW(at(0), x), dW(at(64 * 64 * 4 + 256), dy)];
+    const apart = two();
+    g.write(pack, new Float32Array(pack.size / 4).fill(Number.NaN)); // the gap between stays NaN both ways
+    g.run(apart);
+    const alone = await g.readF32(pack);
+    g.write(pack, new Float32Array(pack.size / 4).fill(Number.NaN));
+    const paired = pairAdjacent(g, two());
+    expect(paired).toHaveLength(1);
+    g.run(paired);
+    expectSameBits('the pack', await g.readF32(pack), alone);
+    g.free([...apart, ...paired]);
+    for (const b of [x, dy, pack]) g.release(b);
   });
 
   it('pairs of other shapes but the same kernels share one pipeline (the grids are a uniform)', ({ skip }) => {

@@ -172,8 +172,9 @@ export function predictDispatch(d: Described, p: DeviceProfile): DispatchCost {
     latencyUs: Math.max(gemmLatency, chainCycles(w, at, p)) / perUs,
     kernelUs: 0,
     us: 0,
-    ...pairUs(w, p),
   };
+  const pair = pairUs(w, p);
+  if (pair) [c.computeUs, c.latencyUs] = [Math.max(peakUs, pair.computeUs), pair.latencyUs];
   c.kernelUs = Math.max(c.computeUs, c.memoryUs, c.latencyUs);
   c.us = v.dispatchUs + c.kernelUs;
   return { ...c, bound: boundOf(c, v.dispatchUs, v.units) };

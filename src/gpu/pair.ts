@@ -65,7 +65,8 @@ function usesOf(gpu: Gpu, s: Source, bound: readonly (BufferRef | null)[]): Use[
     const buffer = 'buffer' in b ? b.buffer : b;
     const from = 'buffer' in b ? (b.offset ?? 0) : 0;
     const to = 'buffer' in b && b.size !== undefined ? from + b.size : buffer.size;
-    return [{ buffer, from, to, access: access.get(i) ?? 'read' }];
+    // A binding the entry point's WGSL does not show (it cannot be bound) counts as written.
+    return [{ buffer, from, to, access: access.get(i) ?? 'read_write' }];
   });
 }
 
@@ -91,6 +92,11 @@ export function unpairable(gpu: Gpu, a: Dispatch, b: Dispatch): string | null {
   if (count(a) === 0 || count(b) === 0) return 'no workgroups';
   if (count(a) + count(b) > gpu.limits.maxComputeWorkgroupsPerDimension) return 'too many workgroups';
   if (pairShared(a.work, b.work) > MAX_SHARED) return 'too much workgroup memory';
+  try {
+    pairedOf(sa, sb); // an entry point reading a builtin the pair cannot hand on, a name the pair uses
+  } catch (e) {
+    return (e as Error).message;
+  }
   const bindings = [sa, sb].flatMap((s) => [...accessOf(s).values()]);
   const storage = bindings.filter((u) => u !== 'uniform').length;
   if (storage > gpu.limits.maxStorageBuffersPerShaderStage) return 'too many storage buffers';

@@ -13,6 +13,19 @@
 // Both halves must have the same workgroup size (pair.ts checks it): `pair` has the first's.
 
 const SUFFIX = '_pb';
+/** The names the paired entry point declares and uses (pairEntry): no shader of a pair may declare them. */
+const RESERVED = new Set([
+  'pair',
+  'pair_at',
+  'pair_grid',
+  'PairGrid',
+  'pair_wg',
+  'pair_li',
+  'pair_lane',
+  'pair_lanes',
+  'pair_f',
+  'pair_count_a',
+]);
 const TOKEN = /\/\/[^\n]*|\/\*[\s\S]*?\*\/|[A-Za-z_][A-Za-z0-9_]*|[0-9][A-Za-z0-9_.]*|\s+|[\s\S]/g;
 const DECLARES = new Set(['fn', 'var', 'const', 'override', 'struct', 'alias']);
 const DIRECTIVES = new Set(['enable', 'requires', 'diagnostic']);
@@ -49,6 +62,20 @@ function next(ts: Token[], i: number): number {
   return j;
 }
 
+/** The last token before i that is not blank. */
+function before(ts: Token[], i: number): Token | undefined {
+  let j = i - 1;
+  while (j >= 0 && blank(ts[j])) j--;
+  return ts[j];
+}
+
+/** An item's text without its comments (those before it included). */
+const plain = (ts: Token[], it: Item): string =>
+  ts
+    .slice(it.start, it.end)
+    .filter((t) => !t.startsWith('//') && !t.startsWith('/*'))
+    .join('');
+
 /** The index just past the bracket that closes the one at i (`{`, `(` or `<`). */
 function closing(ts: Token[], i: number): number {
   const open = ts[i];
@@ -72,7 +99,8 @@ function items(ts: Token[]): Item[] {
       i = closing(ts, i);
       continue;
     }
-    if (!DECLARES.has(t) && !DIRECTIVES.has(t)) {
+    // A keyword of either kind, not an attribute's name (`@diagnostic(…)` before a function).
+    if ((!DECLARES.has(t) && !DIRECTIVES.has(t)) || before(ts, i) === '@') {
       i++;
       continue;
     }
@@ -118,7 +146,7 @@ export function bindingAccess(code: string, entry: string): Map<number, Access> 
   const out = new Map<number, Access>();
   for (const it of all) {
     if (it.keyword !== 'var' || !used.has(it.name)) continue;
-    const text = ts.slice(it.start, it.end).join('');
+    const text = plain(ts, it);
     const binding = /@binding\((\d+)\)/.exec(text);
     if (!binding) continue;
     const access: Access = /var<uniform>/.test(text) ? 'uniform' : /read_write/.test(text) ? 'read_write' : 'read';
@@ -134,7 +162,7 @@ export function highestBinding(code: string): number {
 
 /** A var<workgroup>'s type split as array<element, size>, or the whole type. */
 function workgroupType(ts: Token[], it: Item): { element: string; size: string | null } | null {
-  const text = ts.slice(it.start, it.end).join('');
+  const text = plain(ts, it);
   const m = /var<workgroup>\s*\w+\s*:\s*([^;]*);/.exec(text);
   if (!m) return null;
   const type = (m[1] as string).trim();
@@ -180,12 +208,12 @@ function unEntry(ts: Token[], it: Item, name: string): Entry {
   return { name, builtins, size };
 }
 
-/** The arguments a half's entry function gets in `pair`: `f` its workgroup's index within the half. */
+/** The arguments a half's entry function gets in `pair`: `pair_f` its workgroup's index within the half. */
 function argsOf(e: Entry, grid: string): string {
   const [x = '1u', y = '1u', z = '1u'] = e.size;
-  const local = `pair_at(pair_li, vec3u(${x}, ${y}, ${z}))`;
+  const local = `pair_at(pair_li, vec3u(u32(${x}), u32(${y}), u32(${z})))`;
   const value: Record<string, string> = {
-    workgroup_id: `pair_at(f, ${grid})`,
+    workgroup_id: `pair_at(pair_f, ${grid})`,
     num_workgroups: grid,
     local_invocation_id: local,
     local_invocation_index: 'pair_li',
@@ -212,13 +240,19 @@ export function pairSource(a: { code: string; entry: string }, b: { code: string
   // Workgroup variables of the same name and element type: one, sized for the larger.
   const shared = new Set<string>();
   const sizes = new Map<string, string>();
+  const ownNames = new Set(ib.map((it) => it.name));
+  const ownType = (type: string) => tokens(type).some((t) => ownNames.has(t)); // a struct of its own: no match
   for (const it of ib) {
     const mine = ia.find((x) => x.keyword === 'var' && x.name === it.name);
     const [ka, kb] = [mine && workgroupType(ta, mine), it.keyword === 'var' ? workgroupType(tb, it) : null];
     if (!mine || !ka || !kb || ka.element !== kb.element || (ka.size === null) !== (kb.size === null)) continue;
+    if (ownType(kb.element)) continue;
     shared.add(it.name);
     if (kb.size !== null) sizes.set(it.name, kb.size);
   }
+  for (const it of [...ia, ...ib])
+    if (RESERVED.has(it.name) || RESERVED.has(`${it.name}${SUFFIX}`))
+      throw new Error(`pairing: the name ${it.name} is the paired entry point's`);
   const renamed = new Set(ib.filter((it) => it.name && !shared.has(it.name)).map((it) => it.name));
   for (const n of renamed) {
     if (ia.some((it) => it.name === `${n}${SUFFIX}`)) throw new Error(`pairing: ${n}${SUFFIX} is taken`);
@@ -227,7 +261,8 @@ export function pairSource(a: { code: string; entry: string }, b: { code: string
   for (const [name, size] of sizes) {
     const it = ia.find((x) => x.name === name) as Item;
     const k = workgroupType(ta, it);
-    const text = `var<workgroup> ${name}: array<${k?.element}, max(${k?.size}, ${renameText(size, renamed)})>;`;
+    const larger = `max(u32(${k?.size}), u32(${renameText(size, renamed)}))`;
+    const text = `var<workgroup> ${name}: array<${k?.element}, ${larger}>;`;
     ta.splice(it.start, it.end - it.start, ...Array(it.end - it.start - 1).fill(''), `\n${text}`);
   }
   for (const it of ib) if (shared.has(it.name)) for (let j = it.start; j < it.end; j++) tb[j] = '';
@@ -243,7 +278,7 @@ export function pairSource(a: { code: string; entry: string }, b: { code: string
   ] as const) {
     for (const it of all) {
       if (!DIRECTIVES.has(it.keyword)) continue;
-      directives.add(ts.slice(it.start, it.end).join('').trim());
+      directives.add(plain(ts, it).trim());
       for (let j = it.start; j < it.end; j++) ts[j] = '';
     }
   }
@@ -295,14 +330,14 @@ fn pair_at(f: u32, g: vec3u) -> vec3u {
   return vec3u(f % g.x, (f / g.x) % g.y, f / (g.x * g.y));
 }
 
-@compute @workgroup_size((${x}) * (${y}) * (${z}))
+@compute @workgroup_size(u32(${x}) * u32(${y}) * u32(${z}))
 fn pair(@builtin(workgroup_id) pair_wg: vec3u, @builtin(local_invocation_index) pair_li: u32${extra}) {
-  let count_a = pair_grid.a.w;
-  if (pair_wg.x < count_a) {
-    let f = pair_wg.x;
+  let pair_count_a = pair_grid.a.w;
+  if (pair_wg.x < pair_count_a) {
+    let pair_f = pair_wg.x;
     ${a.name}(${argsOf(a, gridA)});
   } else {
-    let f = pair_wg.x - count_a;
+    let pair_f = pair_wg.x - pair_count_a;
     ${b.name}(${argsOf(b, gridB)});
   }
 }

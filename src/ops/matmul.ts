@@ -247,6 +247,7 @@ export function matmulXent(
         tiles: 1,
         bytesRead: f32Bytes(s.m * s.k, s.k * s.n, io.bias ? s.n : 0, s.m, 2 * s.m * s.n),
         bytesWritten: f32Bytes(s.m * s.n, io.dlogits ? s.m * s.n : 0, 2),
+        extraShared: f32Bytes(256, 256), // lib/xent.wgsl row_loss and row_hit
       }),
     }),
   ];
