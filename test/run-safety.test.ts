@@ -93,8 +93,9 @@ describe('fmgpu writes only into a new or empty folder, or the run it resumes', 
       });
     const [a, b] = await Promise.all([start(), start()]);
     const [won, lost] = a.code === 0 ? [a, b] : [b, a];
-    expect(won.code).toBe(0);
-    expect(lost.code).toBe(2);
+    // Each code with its stderr, so that a failure says what the process met.
+    expect(won.code, won.err).toBe(0);
+    expect(lost.code, lost.err).toBe(2);
     expect(lost.err).toMatch(/^fmgpu: error: .* (is being written by fmgpu \(pid \d+\)|already holds a run)/);
     expect(JSON.parse(readFileSync(join(dir, 'history.json'), 'utf8'))).toHaveLength(4);
     expect(existsSync(join(dir, 'fmgpu.lock'))).toBe(false);
