@@ -143,7 +143,7 @@ describe('a pair runs as its halves do, bit for bit', () => {
     const pb = uniform(new Uint32Array([nb, new Uint32Array(f32([0.25]).buffer)[0] as number, 0, 0]));
     const work = streamWork({ flops: 1, bytesRead: 4, bytesWritten: 4, threads: 32, perThread: 1 });
     const toy = (name: string, code: string, bound: (GPUBuffer | null)[], wgs: [number, number, number]) => {
-      const shader = { name, code: () => code };
+      const shader = { name, code };
       const pipeline = g.pipeline(shader, 'main', {});
       const d: Dispatch = {
         label: name,
@@ -163,7 +163,7 @@ describe('a pair runs as its halves do, bit for bit', () => {
     for (const y of [ya, yb]) g.write(y, new Float32Array(y.size / 4));
     // The toys are not made by Gpu.kernel, so the pair is composed here as pair.ts composes one.
     const p = pairSource({ code: A, entry: 'main' }, { code: B, entry: 'main' });
-    const pipeline = g.pipeline({ name: 'toy pair', code: () => p.code }, 'pair', {});
+    const pipeline = g.pipeline({ name: 'toy pair', code: p.code }, 'pair', {});
     const grids = g.alloc(32, 'toy grids', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     g.write(grids, new Uint32Array([7, 1, 1, 7, 5, 2, 1, 10]));
     expect(p.grid).toBe(7);
@@ -190,7 +190,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(local_invocation_id) 
     const other = signed.replace('override SIDE = 4;', 'override SIDE: u32 = 4u;');
     const p = pairSource({ code: signed, entry: 'main' }, { code: other, entry: 'main' });
     expect(p.code).toContain('var<workgroup> seen: array<u32, max(u32(SIDE * SIDE), u32(SIDE_pb * SIDE_pb))>;');
-    g.pipeline({ name: 'toy pair, i32 sizes', code: () => p.code }, 'pair', {});
+    g.pipeline({ name: 'toy pair, i32 sizes', code: p.code }, 'pair', {});
     await g.check();
   });
 

@@ -38,11 +38,11 @@ export function summary(args: readonly string[], out: Out): number {
   const profile = flags.cost === undefined ? null : loadProfile(String(flags.cost)).profile;
   out.log(summarize(ir));
   const batch = Number(flags.batch ?? ir.train.batch);
-  const step = profile ? plannedStep(ir, profile, batch) : null;
-  if (profile && step) out.log(costLine(profile, predictStep(step, batch, profile), batch));
+  const planned = profile ? { profile, step: plannedStep(ir, profile, batch) } : null;
+  if (planned) out.log(costLine(planned.profile, predictStep(planned.step, batch, planned.profile), batch));
   if (flags.fusions === true) out.log(trainFusionLines(ir).join('\n'));
   // With a device, the GEMMs its plan runs side by side (they depend on the device and the batch).
-  if (flags.fusions === true && step) out.log(pairLines(step, batch).join('\n'));
+  if (flags.fusions === true && planned) out.log(pairLines(planned.step, batch).join('\n'));
   return 0;
 }
 

@@ -53,14 +53,12 @@ export interface DispatchCost {
 }
 
 /** A pair's family is its first half's. */
-export const familyOf = (w: Work): Family =>
-  w.shape.kind === 'pair'
-    ? familyOf(w.shape.halves[0].work)
-    : w.shape.kind === 'gemm'
-      ? w.shape.indexed
-        ? 'gemmIndexed'
-        : 'gemm'
-      : w.shape.kind;
+export const familyOf = (w: Work): Family => {
+  const s = w.shape;
+  if (s.kind === 'pair') return familyOf(s.halves[0].work);
+  if (s.kind === 'gemm') return s.indexed ? 'gemmIndexed' : 'gemm';
+  return s.kind;
+};
 
 const product = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
 
@@ -245,5 +243,6 @@ export function withAccumulators(step: readonly Described[], indexed: boolean): 
     }
     return s.kind === 'gemm' ? { ...w, shape: { ...s, indexed } } : w;
   };
-  return step.map((d) => ({ ...d, work: of(d.work) }));
+  // Not a spread of the dispatch: that would compile its kernel (Gpu.kernel compiles when first asked).
+  return step.map((d) => ({ label: d.label, workgroups: d.workgroups, work: of(d.work) }));
 }

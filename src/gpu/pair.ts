@@ -12,16 +12,16 @@
 // The second half's dummies are others than the first's (Gpu.dummyAt), so no dummy is bound writable twice.
 import { shaderSource } from './shaders.ts';
 import type { BufferRef, Dispatch, Gpu } from './runtime.ts';
-import type { PairHalf, Work } from './work.ts';
+import { DEFAULT_SHARED, type PairHalf, type Work } from './work.ts';
+import { rangeOf } from './packed.ts';
 import { bindingAccess, pairConstants, pairSource, type Access, type PairedSource } from './wgsl-pair.ts';
 
-/** WebGPU's default maxComputeWorkgroupStorageSize, as the tiles keep to (src/ops/gemm.ts). */
-const MAX_SHARED = 16384;
 /** A second half's dummy i is the pair's dummy i + this (kernels bind dummy and dummy2 at most). */
 const DUMMY_SHIFT = 2;
 
 const accesses = new Map<string, Map<number, Access>>();
-const sources = new Map<string, PairedSource>();
+/** Composed modules by name, or why two entry points cannot be composed. */
+const sources = new Map<string, PairedSource | string>();
 
 type Source = NonNullable<Dispatch['source']>;
 
@@ -32,20 +32,31 @@ function accessOf(s: Source): Map<number, Access> {
   return a;
 }
 
-function pairedOf(a: Source, b: Source): PairedSource & { name: string } {
+/** The paired module of two entry points, or why there is none (a builtin it cannot hand on, a name it uses). */
+function pairedOf(a: Source, b: Source): (PairedSource & { name: string }) | string {
   const name = `pair(${a.shader}.${a.entry}, ${b.shader}.${b.entry})`;
-  const code = (s: Source) => ({ code: shaderSource(s.shader), entry: s.entry });
-  const p = sources.get(name) ?? pairSource(code(a), code(b));
-  sources.set(name, p);
-  return { ...p, name };
+  let p = sources.get(name);
+  if (p === undefined) {
+    const code = (s: Source) => ({ code: shaderSource(s.shader), entry: s.entry });
+    try {
+      p = pairSource(code(a), code(b));
+    } catch (e) {
+      p = (e as Error).message;
+    }
+    sources.set(name, p);
+  }
+  return typeof p === 'string' ? p : { ...p, name };
 }
 
 const count = (d: Dispatch): number => d.workgroups[0] * d.workgroups[1] * d.workgroups[2];
 
+/** The index of a dummy buffer bound whole (Gpu.dummyAt), else -1. */
+const dummyOf = (gpu: Gpu, b: BufferRef | null): number => (b && !('buffer' in b) ? gpu.dummyIndex(b) : -1);
+
 /** The second half's bindings with its dummies moved past the first's. */
 function movedDummies(gpu: Gpu, bound: readonly (BufferRef | null)[]): (BufferRef | null)[] {
   return bound.map((b) => {
-    const i = b && 'buffer' in b ? -1 : b ? gpu.dummyIndex(b) : -1;
+    const i = dummyOf(gpu, b);
     return i < 0 ? b : gpu.dummyAt(i + DUMMY_SHIFT);
   });
 }
@@ -61,10 +72,9 @@ interface Use {
 function usesOf(gpu: Gpu, s: Source, bound: readonly (BufferRef | null)[]): Use[] {
   const access = accessOf(s);
   return bound.flatMap((b, i) => {
-    if (!b || ('buffer' in b ? false : gpu.dummyIndex(b) >= 0)) return [];
-    const buffer = 'buffer' in b ? b.buffer : b;
-    const from = 'buffer' in b ? (b.offset ?? 0) : 0;
-    const to = 'buffer' in b && b.size !== undefined ? from + b.size : buffer.size;
+    if (!b || dummyOf(gpu, b) >= 0) return [];
+    const { buffer, offset: from, size } = rangeOf(b);
+    const to = from + size;
     // A binding the entry point's WGSL does not show (it cannot be bound) counts as written.
     return [{ buffer, from, to, access: access.get(i) ?? 'read_write' }];
   });
@@ -91,18 +101,14 @@ export function unpairable(gpu: Gpu, a: Dispatch, b: Dispatch): string | null {
   if (a.work.threads !== b.work.threads) return 'workgroups of other sizes';
   if (count(a) === 0 || count(b) === 0) return 'no workgroups';
   if (count(a) + count(b) > gpu.limits.maxComputeWorkgroupsPerDimension) return 'too many workgroups';
-  if (pairShared(a.work, b.work) > MAX_SHARED) return 'too much workgroup memory';
-  try {
-    pairedOf(sa, sb); // an entry point reading a builtin the pair cannot hand on, a name the pair uses
-  } catch (e) {
-    return (e as Error).message;
-  }
+  if (pairShared(a.work, b.work) > DEFAULT_SHARED) return 'too much workgroup memory';
   const bindings = [sa, sb].flatMap((s) => [...accessOf(s).values()]);
   const storage = bindings.filter((u) => u !== 'uniform').length;
   if (storage > gpu.limits.maxStorageBuffersPerShaderStage) return 'too many storage buffers';
   // The halves' uniforms and the pair's grids.
   if (bindings.length - storage + 1 > gpu.limits.maxUniformBuffersPerShaderStage) return 'too many uniforms';
-  return dependence(gpu, a, b);
+  const paired = pairedOf(sa, sb);
+  return typeof paired === 'string' ? paired : dependence(gpu, a, b);
 }
 
 /**
@@ -124,8 +130,9 @@ export function dependence(gpu: Gpu, a: Dispatch, b: Dispatch): string | null {
 export function pair(gpu: Gpu, a: Dispatch, b: Dispatch): Dispatch {
   const [sa, sb] = [a.source as Source, b.source as Source];
   const p = pairedOf(sa, sb);
+  if (typeof p === 'string') throw new Error(`pairing ${a.label} and ${b.label}: ${p}`);
   const constants = { ...sa.constants, ...pairConstants(sb.constants) };
-  const pipeline = gpu.pipeline({ name: p.name, code: () => p.code }, 'pair', constants);
+  const pipeline = gpu.pipeline({ name: p.name, code: p.code }, 'pair', constants);
   const grid = gpu.alloc(32, `${a.label} pair grid`, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   gpu.write(grid, new Uint32Array([...a.workgroups, count(a), ...b.workgroups, count(b)]));
   // Each half's bindings up to the next's (a kernel may pass null for bindings its module lacks), the grids last.

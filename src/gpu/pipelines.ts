@@ -5,10 +5,10 @@
 import { shaderSource, type ShaderName } from './shaders.ts';
 import { entryUniform, type UniformLayout } from './uniforms.ts';
 
-/** A module made of shaders (a pair's: pair.ts): its name, and its code when first compiled. */
+/** A module made of shaders (a pair's: pair.ts): its name and code. */
 export interface Composed {
   name: string;
-  code(): string;
+  code: string;
 }
 
 export class PipelineCache {
@@ -27,7 +27,7 @@ export class PipelineCache {
     if (!p) {
       let module = this.modules.get(name);
       if (!module) {
-        const code = typeof shader === 'string' ? shaderSource(shader) : shader.code();
+        const code = typeof shader === 'string' ? shaderSource(shader) : shader.code;
         module = this.device.createShaderModule({ code, label: name });
         this.modules.set(name, module);
       }

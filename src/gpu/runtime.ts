@@ -193,7 +193,8 @@ export class Gpu implements Readonly<GpuTuning> {
   /** The i-th dummy (a pair's second half takes others than its first's: pair.ts); -1 for a non-dummy. */
   dummyAt(i: number): GPUBuffer {
     const d = this.shared.dummies;
-    while (d.length <= i) d.push(this.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE, label: 'dummy' }));
+    while (d.length <= i)
+      d.push(this.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE, label: `dummy ${d.length}` }));
     return d[i] as GPUBuffer;
   }
   dummyIndex(b: GPUBuffer): number {
@@ -315,8 +316,9 @@ export class Gpu implements Readonly<GpuTuning> {
     // Compiled when first recorded: a kernel the planner pairs with another (pair.ts) never is on its own.
     let made: { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup } | null = null;
     const make = () => {
-      const pipeline = made?.pipeline ?? this.pipeline(spec.shader, entry, spec.constants);
-      made ??= { pipeline, bindGroup: this.bindGroup(pipeline, bound, label) };
+      if (made) return made;
+      const pipeline = this.pipeline(spec.shader, entry, spec.constants);
+      made = { pipeline, bindGroup: this.bindGroup(pipeline, bound, label) };
       return made;
     };
     return {

@@ -12,6 +12,8 @@
 //     (PairGrid), not as override constants, so that GEMMs of other shapes share the pipeline.
 // Both halves must have the same workgroup size (pair.ts checks it): `pair` has the first's.
 
+import { stripComments } from './uniforms.ts';
+
 const SUFFIX = '_pb';
 /** The names the paired entry point declares and uses (pairEntry): no shader of a pair may declare them. */
 const RESERVED = new Set([
@@ -156,8 +158,8 @@ export function bindingAccess(code: string, entry: string): Map<number, Access> 
 }
 
 /** The highest @binding number a shader declares. */
-export function highestBinding(code: string): number {
-  return Math.max(-1, ...[...code.matchAll(/@binding\((\d+)\)/g)].map((m) => Number(m[1])));
+function highestBinding(code: string): number {
+  return Math.max(-1, ...[...stripComments(code).matchAll(/@binding\((\d+)\)/g)].map((m) => Number(m[1])));
 }
 
 /** A var<workgroup>'s type split as array<element, size>, or the whole type. */

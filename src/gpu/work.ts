@@ -76,6 +76,9 @@ export const f32Bytes = (...counts: number[]): number => 4 * counts.reduce((a, b
 
 const BK = 16;
 
+/** WebGPU's default maxComputeWorkgroupStorageSize: the tiles (src/ops/gemm.ts) and pairs (pair.ts) keep within it. */
+export const DEFAULT_SHARED = 16384;
+
 /** The tiles, steps and tensor bytes of one GEMM-shaped dispatch. */
 export interface GemmTiles {
   /** The useful GEMM: rows × cols outputs over `inner`. */

@@ -27,15 +27,21 @@
 import { ShapeError } from '../errors.ts';
 import type { BufferRef, Dispatch, Gpu, Uniform } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
-import { chainWork, f32Bytes, tiledGemm, treeBarriers, type GemmTiles, type Work } from '../gpu/work.ts';
+import {
+  chainWork,
+  DEFAULT_SHARED,
+  f32Bytes,
+  tiledGemm,
+  treeBarriers,
+  type GemmTiles,
+  type Work,
+} from '../gpu/work.ts';
 
 /** The K-step depth (GEMM_BK). */
 export const BK = 16;
 const SIDES = [16, 32, 64, 128] as const;
 /** Fetched values per thread and step that the kernels' register arrays hold (gemm_pa, gemm_pb). */
 const MAX_FETCH = 32;
-/** WebGPU's default maxComputeWorkgroupStorageSize: the tiles fit every adapter. */
-const MAX_SHARED = 16384;
 /** K-steps at or below which a GEMM is not split: the reduction would cost more than it saves. */
 const MIN_SPLIT_STEPS = 8;
 /** K-steps above which a few waves' loops are split even when the tiles fill the device (a flagged chain). */
@@ -105,7 +111,7 @@ function candidates(gpu: Gpu, need: GemmNeeds, minThreads: number): Tile[] {
           if (need.columnRuns && threads % bn !== 0) continue;
           if ((need.sums === 1 && threads < bm) || (need.sums === 2 && threads < bn)) continue;
           if (need.columnTable && threads < bn) continue;
-          if (4 * BK * (bm + bn) + (need.columnTable ? 16 * bn : 0) > MAX_SHARED) continue;
+          if (4 * BK * (bm + bn) + (need.columnTable ? 16 * bn : 0) > DEFAULT_SHARED) continue;
           out.push(t);
         }
   return out;
