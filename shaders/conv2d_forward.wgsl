@@ -8,8 +8,11 @@
 // order: weights 0 (inner fastest, one row's consecutive r per 16 threads); im2col 2 (column run):
 // thread li keeps position col0 + li % BN, whose window origin it decodes once, and fetches GEMM_LB
 // consecutive r, decoding the first per step and stepping (kx, ky, c) by one after that.
+// The input comes through lib/conv_in.wgsl (x read as it is) or lib/conv_in_gather.wgsl (the batch
+// gathered from the dataset as it is fetched, and x written for the weight gradient: `main` only).
 // Entry points and bindings (uniform P: lib/conv.wgsl):
-//   main         0 params, 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y (overwritten).
+//   main         0 params, 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y (overwritten); with the
+//                gather, 8–13 as lib/conv_in_gather.wgsl lists.
 //                Dispatch grid(rowTiles · colTiles) workgroups of GEMM_TX × GEMM_TY threads,
 //                rowTiles = ceil(K/BM), colTiles = ceil(N·OH·OW/BN); tile t = wg.x + wg.y·nwg.x is
 //                row tile t / colTiles, column tile t % colTiles.
@@ -19,11 +22,11 @@
 //                0 params, 1 parts, 2 unused, 3 b, 4 y.
 // Uses act() from lib/activation.wgsl, the GEMM core from lib/gemm.wgsl and the output layout from
 // lib/conv_out.wgsl (plain; module conv2d_forward) or lib/conv_out_pool.wgsl (a 2×2 max pooling and
-// dropout in the epilogue: module conv2d_forward_pool, entry main only), prepended by the loader.
+// dropout in the epilogue: module conv2d_forward_pool, entry main only), and the input's lib, prepended
+// by the loader.
 
 override HAS_BIAS: bool = false;
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> wt: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
@@ -50,7 +53,8 @@ fn gemm_fetch(k0: u32, k_end: u32, li: u32) {
   }
   // r0 decoded once (integer division is slow on every device, scalarized on a CPU), then stepped.
   let r0 = k0 + (li / GEMM_BN) * GEMM_LB;
-  var coff = (r0 / khw) * hw;
+  var ci = r0 / khw;
+  var coff = ci * hw;
   var ky = (r0 % khw) / P.kw;
   var kx = r0 % P.kw;
   for (var j = 0u; j < GEMM_LB; j++) {
@@ -59,14 +63,14 @@ fn gemm_fetch(k0: u32, k_end: u32, li: u32) {
     var v = 0.0;
     let ok = !GEMM_CHECKED || (cv_ok && r0 + j < k_end);
     if (ok && iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w)) {
-      v = x[cv_xbase + coff + u32(iy) * P.w + u32(ix)];
+      v = conv_in(cv_xbase + coff, ci, u32(iy), u32(ix));
     }
     gemm_pb[j] = v;
     kx++;
     if (kx == P.kw) {
       kx = 0u;
       ky++;
-      if (ky == P.kh) { ky = 0u; coff += hw; }
+      if (ky == P.kh) { ky = 0u; ci++; coff += hw; }
     }
   }
 }
@@ -100,7 +104,7 @@ fn tile_of(wg: vec3u, nwg: vec3u, li: u32) -> GemmTile {
   let at = conv_position(p);
   cv_iy0 = i32(at.y * P.sh) - i32(P.pad_top);
   cv_ix0 = i32(at.z * P.sw) - i32(P.pad_left);
-  cv_xbase = at.x * P.c * P.h * P.w;
+  cv_xbase = conv_in_sample(at.x, cv_ok);
   return GemmTile(cv_row0, col0, P.k, cols, 0u);
 }
 
@@ -115,6 +119,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let t = tile_of(wg, nwg, li);
   gemm_run(t, 0u, P.c * P.kh * P.kw, lid, li);
   gemm_emit_store(t, lid, li);
+  conv_in_finish(wg.x + wg.y * nwg.x, li);
 }
 
 @compute @workgroup_size(GEMM_TX, GEMM_TY)

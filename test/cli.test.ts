@@ -129,6 +129,14 @@ describe('summary', () => {
     // Without a device there is no plan to pair.
     expect(fmgpu('summary', 'examples/reference.net', '--fusions').out).not.toContain('side by side');
   });
+  it("--cost DEVICE --fusions: where the batch is gathered, in the first conv's forward or its own pass", () => {
+    const h100 = fmgpu('summary', 'examples/reference.net', '--cost', 'h100', '--fusions').out;
+    const conv1 = 'gather + conv2d forward 64x1x28x28 k32 3x3/1x1 same';
+    expect(h100).toContain(`\nThe batch gathered at batch 64 in the first conv's forward: ${conv1}`);
+    // The igpu profile's kernels bind 8 storage buffers: conv1's pooled, gathering forward would bind 13.
+    const igpu = fmgpu('summary', 'examples/reference.net', '--cost', 'igpu', '--fusions').out;
+    expect(igpu).toContain('\nThe batch gathered at batch 64 in its own pass');
+  });
   it('--cost with an unknown device: exit 2 before anything is printed', () => {
     const r = fmgpu('summary', 'examples/reference.net', '--cost', 'abacus');
     expect(r.code).toBe(2);

@@ -16,14 +16,12 @@ import { dropoutRef } from '../src/ops/dropout.ref.ts';
 import { actGradRef, actRef } from '../src/ops/act.ref.ts';
 import { poolGeometry } from '../src/ops/pool.ts';
 import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
-import { rangeOf } from '../src/gpu/packed.ts';
 import { Rng } from '../src/util/rng.ts';
 import { readFileSync } from 'node:fs';
 import { parseNet } from '../dsl/index.ts';
 import { buildGraph } from '../src/model/build.ts';
 import { ParamStore } from '../src/model/params.ts';
-import { OptimizerState } from '../src/train/optimizer.ts';
-import { plan } from '../src/graph/plan.ts';
+import { runPlan } from '../bench/plan-run.ts';
 import { describeFusion, findFusions } from '../src/graph/fuse.ts';
 import { conv2dBackwardInput, inputPartsLength, unsummedInputSplits, type Conv2dShape } from '../src/ops/conv2d.ts';
 import { conv2dBackwardInputRef } from '../src/ops/conv2d.ref.ts';
@@ -465,46 +463,8 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     pair = false,
   ) {
     const g = tiles ? useGemmVariant(gpu(), 'gpu tiles', () => undefined) : gpu();
-    const built = graphOf(src, batch);
-    const params = new ParamStore(g, built.params);
-    params.initialise(5);
-    const counter = g.upload(new Uint32Array(4));
-    const [stats, rates] = [g.upload(new Uint32Array(4)), g.upload(new Float32Array([0.01]))];
-    const o = { training: true, logits: built.logits, labels: built.labels, persistent: params.buffers };
-    const p = plan(g, built.graph, { ...o, counter, stats, endsStep: true, fuse, foldGradSums: fold, pair });
-    const opt = new OptimizerState(g, params, { name: 'adam', momentum: 0, nesterov: false, weightDecay: 0 });
-    const updates = opt.updates(params, p, { counter, lrTable: rates, endsStep: p.endsStep });
-    const step = [...p.forward, ...p.backward, ...updates, ...p.finish];
-    const rng = new Rng(11);
-    for (let i = 0; i < steps; i++) {
-      const x = rangeOf(p.buffer(built.x));
-      const y = rangeOf(p.buffer(built.labels));
-      g.write(
-        x.buffer,
-        f32(
-          rng.floats(
-            built.x.shape.reduce((a, b) => a * b, 1),
-            0,
-            1,
-          ),
-        ),
-        x.offset,
-      );
-      g.write(
-        y.buffer,
-        Uint32Array.from({ length: batch }, () => rng.int(10)),
-        y.offset,
-      );
-      g.run(step);
-    }
-    const weights = await params.read();
-    const fusions = p.fusions.length;
-    const labels = p.backward.map((d) => d.label);
-    const forward = p.forward.map((d) => d.label);
-    g.free(step.filter((d) => ![...p.forward, ...p.backward, ...p.finish].includes(d)));
-    p.release();
-    for (const b of [counter, stats, rates]) g.release(b);
-    return { weights, fusions, labels, forward, update: updates.map((d) => d.label) };
+    const r = await runPlan(g, src, { fuse, batch, steps, lr: 0.01, fold, pair });
+    return { ...r, labels: r.backward };
   }
 
   // On the tiled kernels as an H100 gets them dense1 splits K: its reduce pass runs the dropout epilogue.
@@ -623,6 +583,33 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const count = (r: typeof paired) => r.forward.length + r.labels.length;
     expect(count(paired)).toBe(count(apart) - pairs.length);
     for (const [name, t] of apart.weights) expect(paired.weights.get(name)?.data, name).toEqual(t.data);
+  });
+
+  it.each([
+    ['reference.net, conv1 pooling and dropping out in its epilogue', readFileSync('examples/reference.net', 'utf8')],
+    [
+      'a plain first conv, then batchnorm',
+      'input 10x10x1\nconv 6 3x3 same bias=false\nbatchnorm\nrelu\ndense 10 softmax',
+    ],
+    ['RGB, a valid 5x5 conv', 'input 9x9x3\nconv 6 5x5 relu\ndense 10 softmax'],
+  ])("the batch gathered in the first conv's forward (gpu tiles): %s", async (_name, src) => {
+    const fused = await train(src, true, 3, true, 8, true);
+    const unfused = await train(src, false, 3, true);
+    expect([fused.gathered, unfused.gathered]).toEqual([true, false]);
+    expect(fused.forward[0]).toMatch(/^gather \+ conv2d forward 8x/);
+    expect(unfused.forward.join()).not.toMatch(/gather/);
+    for (const [name, t] of unfused.weights) expect(fused.weights.get(name)?.data, name).toEqual(t.data);
+  });
+
+  it('the gather keeps its pass where the first layer is no conv, on the lane kernels, and unfused', async () => {
+    const dense = await train('input 6x6x1\ndense 12 relu\ndense 10 softmax', true, 1, true);
+    const conv = 'input 8x8x1\nconv 4 3x3 same relu\ndense 10 softmax';
+    const lanes = await train(conv, true, 1, false);
+    const unfused = await train(conv, false, 1, true);
+    for (const r of [dense, lanes, unfused]) {
+      expect(r.gathered).toBe(false);
+      expect(r.dispatches).toBe(1 + r.forward.length + r.backward.length + r.update.length);
+    }
   });
 
   it.each([

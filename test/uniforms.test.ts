@@ -129,10 +129,14 @@ describe('every kernel uniform matches the record its launcher fills, by name', 
   it('every entry point of every shader is reached by some launcher', () => {
     // The pooled conv forward runs in one pass (forwardPools): its module holds the GEMM's split-K
     // entries, which no launcher asks of it; so does the logits' GEMM with the loss (main_xent), and
-    // matmul's plain main besides.
+    // matmul's plain main besides; and a first conv gathering its batch (forwardGathers: unsplit only).
     const unsplit = new Set([
       'conv2d_forward_pool.main_split',
       'conv2d_forward_pool.reduce_splits',
+      ...['conv2d_forward_gather', 'conv2d_forward_pool_gather'].flatMap((m) => [
+        `${m}.main_split`,
+        `${m}.reduce_splits`,
+      ]),
       'matmul_xent.main',
       'matmul_xent.main_split',
       'matmul_xent.reduce_splits',

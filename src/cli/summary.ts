@@ -6,7 +6,7 @@ import { predictStep, type StepCost } from '../gpu/cost.ts';
 import { profileLimits, type DeviceProfile } from '../gpu/profile.ts';
 import { installGlobals } from '../node/gpu.ts';
 import { loadProfile, profileNames } from '../node/profiles.ts';
-import { pairLines, planTrainStep, trainFusionLines } from '../train/step-plan.ts';
+import { gatherLine, pairLines, planTrainStep, trainFusionLines } from '../train/step-plan.ts';
 import { parseArgs, UsageError, type FlagSpec } from './args.ts';
 import { readSource } from './common.ts';
 import type { Out } from './progress.ts';
@@ -22,7 +22,7 @@ export const SUMMARY_FLAGS: Record<string, FlagSpec> = {
     type: 'bool',
     help:
       'also the fused kernels of a training step: one line per kernel, the layers and ops it joins ' +
-      '(with --cost, also the GEMMs run side by side on that device)',
+      '(with --cost, also where that device gathers the batch and the GEMMs it runs side by side)',
   },
 };
 
@@ -41,8 +41,10 @@ export function summary(args: readonly string[], out: Out): number {
   const planned = profile ? { profile, step: plannedStep(ir, profile, batch) } : null;
   if (planned) out.log(costLine(planned.profile, predictStep(planned.step, batch, planned.profile), batch));
   if (flags.fusions === true) out.log(trainFusionLines(ir).join('\n'));
-  // With a device, the GEMMs its plan runs side by side (they depend on the device and the batch).
-  if (flags.fusions === true && planned) out.log(pairLines(planned.step, batch).join('\n'));
+  // With a device, where its plan gathers the batch and the GEMMs it runs side by side (they depend on the
+  // device and the batch).
+  if (flags.fusions === true && planned)
+    out.log([gatherLine(planned.step, batch), ...pairLines(planned.step, batch)].join('\n'));
   return 0;
 }
 

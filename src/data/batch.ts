@@ -1,5 +1,6 @@
 // Datasets on the GPU: uploaded once as bytes; batches gathered, normalised and augmented by
-// shaders/batch.wgsl (layout, draws and geometry there). CPU reference: batch.ref.ts.
+// shaders/batch.wgsl (layout, draws and geometry in shaders/lib/augment.wgsl), or, for training, by the
+// first conv as it fetches its input (trainGatherIn; src/ops/conv2d_gather.ts). CPU reference: batch.ref.ts.
 //
 // The epoch contract. Training steps are recorded many to a submit, so the host cannot tell the
 // kernel where it is: the kernel reads the global step s = counter[0] (advanced on the GPU after
@@ -210,6 +211,35 @@ export interface TrainGather {
   epochStartStep?: number;
 }
 
+/** A training gather's checks: its settings, and an epoch's order that fits the dataset and `indices`. */
+function checkTrain(d: GpuDataset, indices: BufferRef, s: TrainGather): void {
+  checkBatch(s.batch);
+  checkAugment(s.augment ?? {}, d.h, d.w);
+  if (!Number.isInteger(s.stepsPerEpoch) || s.stepsPerEpoch < 1 || s.stepsPerEpoch * s.batch > d.n) {
+    throw new ShapeError(
+      `${s.stepsPerEpoch} steps of ${s.batch} need ${s.stepsPerEpoch * s.batch} samples but the dataset has ${d.n}`,
+    );
+  }
+  if (bytesOf(indices) < s.stepsPerEpoch * s.batch * 4)
+    throw new ShapeError(
+      `the index buffer holds ${bytesOf(indices) / 4} u32 but an epoch reads ${s.stepsPerEpoch * s.batch}`,
+    );
+}
+
+const trainParams = (d: GpuDataset, s: TrainGather) =>
+  params(
+    d,
+    s.batch,
+    s.stepsPerEpoch,
+    s.epochStartStep ?? 0,
+    0,
+    s.seed,
+    s.augment ?? {},
+    s.normalize ?? d.normalize ?? IDENTITY,
+  );
+
+const bilinearOf = (a: AugmentParams | undefined): boolean => (a?.rotate ?? 0) > 0 || (a?.zoom ?? 0) > 0;
+
 /**
  * Training batch: x [B,C,H,W] f32 and labels [B] u32 from indices[t·B …], t from the GPU step counter.
  * io.indices: u32 × ≥ stepsPerEpoch·B (the epoch's order); io.counter: u32, word 0 the global step.
@@ -220,37 +250,50 @@ export function gatherTrain(
   s: TrainGather,
 ): Dispatch[] {
   const d = io.data;
-  checkBatch(s.batch);
-  checkAugment(s.augment ?? {}, d.h, d.w);
-  if (!Number.isInteger(s.stepsPerEpoch) || s.stepsPerEpoch < 1 || s.stepsPerEpoch * s.batch > d.n) {
-    throw new ShapeError(
-      `${s.stepsPerEpoch} steps of ${s.batch} need ${s.stepsPerEpoch * s.batch} samples but the dataset has ${d.n}`,
-    );
-  }
-  if (bytesOf(io.indices) < s.stepsPerEpoch * s.batch * 4)
-    throw new ShapeError(
-      `the index buffer holds ${bytesOf(io.indices) / 4} u32 but an epoch reads ${s.stepsPerEpoch * s.batch}`,
-    );
+  checkTrain(d, io.indices, s);
   return [
     gpu.kernel({
       shader: 'batch',
       entry: 'train_batch',
-      params: params(
-        d,
-        s.batch,
-        s.stepsPerEpoch,
-        s.epochStartStep ?? 0,
-        0,
-        s.seed,
-        s.augment ?? {},
-        s.normalize ?? d.normalize ?? IDENTITY,
-      ),
+      params: trainParams(d, s),
       bindings: [d.images, d.labels, io.indices, io.counter, io.x, io.labels],
       workgroups: [s.batch],
       label: `gather train ${s.batch}`,
-      work: gatherWork(s.batch, d, true, (s.augment?.rotate ?? 0) > 0 || (s.augment?.zoom ?? 0) > 0),
+      work: gatherWork(s.batch, d, true, bilinearOf(s.augment)),
     }),
   ];
+}
+
+/**
+ * A training gather that a first conv runs in its forward (src/ops/conv2d.ts, lib/conv_in_gather.wgsl),
+ * as gatherTrain would: the same checks, and its uniform packed into `settings`, a storage buffer the
+ * caller releases.
+ */
+export interface GatherIn {
+  data: GpuDataset;
+  indices: BufferRef;
+  counter: BufferRef;
+  /** struct Gather of shaders/lib/augment.wgsl. */
+  settings: GPUBuffer;
+  batch: number;
+  /** Rotation or zoom: four bytes read for each value (bilinear). */
+  bilinear: boolean;
+  /** Random erasing: a draw tries its rectangles. */
+  erase: boolean;
+  /** Any augmentation at all (else each value is the pixel's own, normalised). */
+  augmented: boolean;
+}
+
+export function trainGatherIn(
+  gpu: Gpu,
+  io: { data: GpuDataset; indices: BufferRef; counter: BufferRef },
+  s: TrainGather,
+): GatherIn {
+  checkTrain(io.data, io.indices, s);
+  const settings = gpu.uniformAsStorage('batch', 'train_batch', trainParams(io.data, s), `gather settings ${s.batch}`);
+  const a = s.augment ?? {};
+  const augmented = (a.shift ?? 0) > 0 || a.flip === true || bilinearOf(a) || (a.erase ?? 0) > 0;
+  return { ...io, settings, batch: s.batch, bilinear: bilinearOf(a), erase: (a.erase ?? 0) > 0, augmented };
 }
 
 /** Evaluation batch: samples offset … offset+B−1 in order, normalised, never augmented. */

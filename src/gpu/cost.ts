@@ -104,8 +104,13 @@ function gemmCycles(w: Work, at: Placement, p: DeviceProfile): [number, number] 
     const chain = step + accesses * v['families.gemmIndexed.cyclesPerAccess'];
     return [at.busiest * s.kSteps * lsu, at.waves * s.kSteps * chain];
   }
-  const issue = Math.max(fma, (at.warps * s.sharedLoads) / v.sharedWavefrontsPerClock) / e;
-  return [at.busiest * s.kSteps * issue, at.waves * s.kSteps * (step + issue)];
+  // A gathered operand's decoding issues beside the FMAs; its draws once, after two dependent loads.
+  const g = s.gather ?? { stepOps: 0, onceOps: 0, loads: 0 };
+  const alu = (ops: number): number => (at.warps * ops) / (v.fmaLanesPerUnit / v.simdWidth);
+  const issue = Math.max(fma + alu(g.stepOps), (at.warps * s.sharedLoads) / v.sharedWavefrontsPerClock) / e;
+  const once = alu(g.onceOps) / e;
+  const start = g.loads * v.memoryCycles + once;
+  return [at.busiest * s.kSteps * issue + at.busiest * once, at.waves * s.kSteps * (step + issue) + at.waves * start];
 }
 
 /** Latency cycles of a stream or a chain. */

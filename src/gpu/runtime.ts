@@ -201,6 +201,16 @@ export class Gpu implements Readonly<GpuTuning> {
     return this.shared.dummies.indexOf(b);
   }
 
+  /**
+   * Entry `entry`'s uniform record packed into a storage buffer: another kernel binds a pass's settings
+   * as storage and keeps its own uniform (a first conv gathering its batch: lib/conv_in_gather.wgsl).
+   */
+  uniformAsStorage(shader: ShaderName, entry: string, params: Uniform, label: string): GPUBuffer {
+    const layout = this.shared.pipelines.uniform(shader, entry);
+    if (!layout) throw new GpuError(`${shader}.${entry} reads no uniform`);
+    return this.upload(new Uint8Array(packUniform(layout, params, `${shader}.${entry}`)), label);
+  }
+
   /** A new storage buffer holding `data`. */
   upload(data: ArrayBufferView, label = 'upload'): GPUBuffer {
     const buffer = this.alloc(data.byteLength, label);

@@ -2,6 +2,7 @@
 // in build.mjs, a vitest plugin in tests), with the library files it uses prepended.
 import activation from '../../shaders/lib/activation.wgsl';
 import random from '../../shaders/lib/random.wgsl';
+import augment from '../../shaders/lib/augment.wgsl';
 import gemm from '../../shaders/lib/gemm.wgsl';
 import lanes from '../../shaders/lib/lanes.wgsl';
 import stride from '../../shaders/lib/stride.wgsl';
@@ -10,6 +11,8 @@ import poolWindow from '../../shaders/lib/pool_window.wgsl';
 import poolReduce from '../../shaders/lib/pool_reduce.wgsl';
 import poolBlock from '../../shaders/lib/pool_block.wgsl';
 import conv from '../../shaders/lib/conv.wgsl';
+import convIn from '../../shaders/lib/conv_in.wgsl';
+import convInGather from '../../shaders/lib/conv_in_gather.wgsl';
 import convOut from '../../shaders/lib/conv_out.wgsl';
 import convOutPool from '../../shaders/lib/conv_out_pool.wgsl';
 import matmulIo from '../../shaders/lib/matmul_io.wgsl';
@@ -50,9 +53,12 @@ const SHADERS = {
   matmul_chain: [random, matmulIo, activation, poolGeom, chainStore, matmulOutChain, gemm, matmul],
   // The logits' GEMM with the softmax-xent loss in its epilogue (plan.ts lossStep).
   matmul_xent: [matmulIo, activation, matmulOut, gemm, matmul, xent, matmulXent],
-  conv2d_forward: [conv, activation, gemm, convOut, conv2dForward],
+  conv2d_forward: [conv, activation, gemm, convOut, convIn, conv2dForward],
   // The forward with a 2×2 max pooling and dropout in its epilogue (fuse.ts conv+maxpool+dropout).
-  conv2d_forward_pool: [conv, activation, random, gemm, convOutPool, conv2dForward],
+  conv2d_forward_pool: [conv, activation, random, gemm, convOutPool, convIn, conv2dForward],
+  // Both as a first conv that gathers its batch from the dataset (src/ops/conv2d_gather.ts).
+  conv2d_forward_gather: [conv, activation, random, augment, gemm, convOut, convInGather, conv2dForward],
+  conv2d_forward_pool_gather: [conv, activation, random, augment, gemm, convOutPool, convInGather, conv2dForward],
   conv2d_backward_input: [conv, gemm, convDxOut, conv2dBackwardInput],
   // A conv's dX that runs the backward chain below it as it stores (fuse.ts, BackwardFusion.dx).
   conv2d_backward_input_chain: [conv, random, activation, poolGeom, chainStore, convDxChain, gemm, conv2dBackwardInput],
@@ -86,7 +92,7 @@ const SHADERS = {
   optimizer: [stride, gradSums, optimizer],
   reduce: [stride, reduce],
   grad_reduce: [gradSums, gradReduce],
-  batch: [random, batch],
+  batch: [random, augment, batch],
 } satisfies Record<string, string[]>;
 
 export type ShaderName = keyof typeof SHADERS;

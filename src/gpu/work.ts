@@ -33,6 +33,19 @@ export interface GemmShape {
   globalLoads: number;
   /** Accumulators in an array the compiler cannot unroll (they leave registers). */
   indexed: boolean;
+  /** An operand decoded as it is fetched (a first conv gathering its batch): the work it adds. */
+  gather?: GatherFetch;
+}
+
+/**
+ * What decoding an operand as it is fetched adds to a GEMM (src/ops/conv2d_gather.ts): ALU ops per thread
+ * per step, ops per thread once (its draws and the values it writes beside), and dependent global loads
+ * before the first step. The cost model issues the ops at the FMA rate.
+ */
+export interface GatherFetch {
+  stepOps: number;
+  onceOps: number;
+  loads: number;
 }
 
 export interface StreamShape {
@@ -94,6 +107,7 @@ export interface GemmTiles {
   bytesWritten: number;
   /** Workgroup memory beyond As and Bs (the weight gradient's decoded taps). */
   extraShared?: number;
+  gather?: GatherFetch;
 }
 
 /**
@@ -141,6 +155,7 @@ export function tiledGemm(t: GemmTiles, b: GemmBlock): Work {
       // Accumulators are mat4x4 values indexed by constants, every loop bound a constant or an
       // override expression: Tint emits no loop guard there (test/cost.test.ts checks the SPIR-V).
       indexed: false,
+      ...(t.gather ? { gather: t.gather } : {}),
     },
   };
 }

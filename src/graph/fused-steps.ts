@@ -16,6 +16,7 @@ import { conv2dForward, conv2dGeometry, unsummedForwardSplits, unsummedInputSpli
 import { windowsApart } from '../ops/pool.ts';
 import { denseForward } from '../ops/dense.ts';
 import { kernelsOf } from './kernels.ts';
+import type { Gathering } from './gathering.ts';
 import { matmulPlan, matmulXent, XENT_ROWS } from '../ops/matmul.ts';
 import { batchnormForward, bnPartials, bnShape } from '../ops/batchnorm.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
@@ -50,6 +51,7 @@ export function forwardStep(
   graph: Graph,
   f: ForwardFusion,
   counter: GPUBuffer,
+  gathering: Gathering | null = null,
 ): FusedStep & { saved: Tensor[] } {
   const dropout = f.dropout ? { rate: f.dropout.attrs.rate, seed: f.dropout.attrs.seed } : undefined;
   if (f.head?.op === 'dense' && f.dropout && dropout)
@@ -60,7 +62,10 @@ export function forwardStep(
   if (!x) throw new Error(`${named(pool)} has no input`);
   const saved = pool.op === 'maxpool' ? [graph.tensor(pool.out.shape, 'temp', 'u32')] : [];
   const out = (f.dropout ?? pool).out;
-  if (f.head?.op === 'conv2d') return convPoolStep(gpu, f.head, { out, argmax: saved, counter, dropout });
+  if (f.head?.op === 'conv2d') {
+    const gather = gathering?.conv === f.head ? gathering : null;
+    return convPoolStep(gpu, f.head, { out, argmax: saved, counter, dropout, gather });
+  }
   if (!dropout) throw new Error(`${named(pool)}: a forward fusion without a conv needs its dropout`);
   return {
     reads: [x],
@@ -102,7 +107,7 @@ function denseDropoutStep(
 function convPoolStep(
   gpu: Gpu,
   conv: NodeOf<'conv2d'>,
-  o: { out: Tensor; argmax: Tensor[]; counter: GPUBuffer; dropout?: { rate: number; seed: number } },
+  o: { out: Tensor; argmax: Tensor[]; counter: GPUBuffer; dropout?: ChainDropout; gather: Gathering | null },
 ): FusedStep & { saved: Tensor[] } {
   const [x, w, b] = conv.inputs;
   const argmax = o.argmax[0];
@@ -110,12 +115,13 @@ function convPoolStep(
   const s = convShapeOf(conv);
   return {
     reads: [...conv.inputs, ...conv.state],
-    writes: [conv.out, o.out, argmax],
+    writes: [conv.out, o.out, argmax, ...(o.gather?.writes ?? [])],
     scratch: [],
     saved: o.argmax,
     emit: (buf) => {
       const pool = { pooled: buf(o.out), argmax: buf(argmax), counter: o.counter, dropout: o.dropout };
-      return conv2dForward(gpu, { x: buf(x), w: buf(w), b: b && buf(b), y: buf(conv.out), pool }, s, conv.attrs.act);
+      const io = { x: buf(x), w: buf(w), b: b && buf(b), y: buf(conv.out), pool, gather: o.gather?.io(buf) };
+      return conv2dForward(gpu, io, s, conv.attrs.act);
     },
   };
 }

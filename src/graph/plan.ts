@@ -2,7 +2,8 @@
 //   1. gradientsNeeded: which tensors carry a gradient back to a trainable parameter;
 //   2. forwardSteps: the nodes in order (a view of its input runs nothing and shares its storage; a
 //      chain fuse.ts found runs as one kernel; a conv whose split-K forward partials its pooling or
-//      batchnorm sums runs its split pass alone, fused-steps.ts convParts), then the loss, which seeds
+//      batchnorm sums runs its split pass alone, fused-steps.ts convParts; the first conv may gather the
+//      training batch as it fetches it, gathering.ts), then the loss, which seeds
 //      the backward with dL/dlogits (with the logits' dense layer in its one dispatch: fused.xentHead);
 //   3. backwardSteps (training): the nodes in reverse, each writing its wanted inputs' gradients
 //      (the first contribution writes it, later ones add in; a fused chain's kernel, or the dX running
@@ -28,6 +29,7 @@ import { deferWeights, type DeferredWeights, type GradSums } from './deferred.ts
 import { assignBuffers, type Buffers } from './pool.ts';
 import { mustAt } from '../util/must.ts';
 import { pairAdjacent } from '../gpu/pair.ts';
+import { gathering, type Gathering, type GatherInput } from './gathering.ts';
 
 export { checkLimits, type BufferLimits } from './limits.ts';
 
@@ -59,6 +61,8 @@ export interface PlanOptions {
   foldGradSums?: boolean;
   /** Run neighbouring independent GEMMs as one dispatch (src/gpu/pair.ts; default: as `fuse`). */
   pair?: boolean;
+  /** A training step's batch: the first conv gathers it in its forward where it can (gathering.ts; with `fuse`). */
+  gather?: GatherInput;
 }
 
 export interface Plan {
@@ -86,6 +90,8 @@ export interface Plan {
   fusions: fuse.Fusion[];
   /** With foldGradSums: the split-K sums the update must add up (OptimizerState.updates); null: none left. */
   gradSums: GradSums | null;
+  /** With `gather`: the first conv's forward gathers the batch; false: the caller records the gather's pass. */
+  gathered: boolean;
   release(): void;
 }
 
@@ -111,6 +117,8 @@ interface Planning {
   xentHead: NodeOf<'dense'> | null;
   /** Each tensor's readers (graph.ts readersOf). */
   readers: ReturnType<typeof readersOf>;
+  /** The conv that gathers the batch in its forward (PlanOptions.gather), if one can. */
+  gathering: Gathering | null;
 }
 
 export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
@@ -119,9 +127,10 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
   const dxSplits = (c: NodeOf<'conv2d'>): boolean => unsummedInputSplits(gpu, fuse.convShapeOf(c)) > 0;
   const fusions = o.fuse === false ? [] : fuse.findFusions(graph, { ...o, convPools, bnPools, dxSplits });
   const head = o.training && o.endsStep && o.labels && o.fuse !== false ? fused.xentHead(gpu, graph, o.logits) : null;
+  const ix = fuse.indexFusions(fusions);
   const p: Planning = {
-    ...{ gpu, graph, o, root: new Map(), savedOf: new Map() },
-    ...{ fusions: fuse.indexFusions(fusions), xentHead: head, readers: readersOf(graph) },
+    ...{ gpu, graph, o, root: new Map(), savedOf: new Map(), gathering: gathering(gpu, graph, o, ix) },
+    ...{ fusions: ix, xentHead: head, readers: readersOf(graph) },
   };
   const needsGrad = o.training ? gradientsNeeded(graph, o.frozen) : new Set<number>(); // 1.
   const grads = new Map<number, Tensor>();
@@ -150,6 +159,7 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
     plannedBytes: b.plannedBytes,
     fusions,
     gradSums: folded?.sums(b.buf) ?? null,
+    gathered: p.gathering !== null,
     release() {
       gpu.free([...fwd, ...bwd, ...finish]);
       for (const buffer of b.owned) gpu.release(buffer);
@@ -209,7 +219,7 @@ function forwardSteps(p: Planning): Step[] {
       continue;
     }
     if (f) {
-      const s = fused.forwardStep(p.gpu, p.graph, f, p.o.counter);
+      const s = fused.forwardStep(p.gpu, p.graph, f, p.o.counter, p.gathering);
       p.savedOf.set(n.out.id, s.saved);
       steps.push(s);
       continue;
@@ -222,11 +232,12 @@ function forwardSteps(p: Planning): Step[] {
     }
     const saved = k.saved.map((s) => p.graph.tensor(s.shape, 'temp', s.dtype));
     for (const t of [n.out, node.out]) p.savedOf.set(t.id, saved);
+    const gather = p.gathering?.conv === n ? p.gathering : null;
     steps.push({
       reads: [...n.inputs, ...n.state],
-      writes: [node.out, ...saved],
+      writes: [node.out, ...saved, ...(gather?.writes ?? [])],
       scratch: k.forwardScratch(p.gpu),
-      emit: (buf, scratch) => k.forward(p.gpu, { ...ioFor(p, node, buf), scratch }),
+      emit: (buf, scratch) => k.forward(p.gpu, { ...ioFor(p, node, buf), scratch, gather: gather?.io(buf) }),
     });
   }
   return steps;
@@ -257,21 +268,12 @@ function lossStep(
     writes: dlogits ? [loss, partials, dlogits] : [loss, partials],
     scratch: [],
     // dL/dlogits = (softmax(logits) − target) / N: the gradient of the mean loss.
-    emit: (buf) =>
-      softmaxXent(
-        p.gpu,
-        {
-          logits: buf(o.logits),
-          labels: buf(labels),
-          loss: buf(loss),
-          dlogits: dlogits ? buf(dlogits) : undefined,
-          stats: o.stats,
-          partials: buf(partials),
-          counter: o.endsStep ? o.counter : undefined,
-        },
-        { n, classes, smoothing: o.smoothing ?? 0, scale: 1 / n },
-        { total: !o.endsStep },
-      ),
+    emit: (buf) => {
+      const io = { logits: buf(o.logits), labels: buf(labels), loss: buf(loss), partials: buf(partials) };
+      const more = { dlogits: dlogits ? buf(dlogits) : undefined, counter: o.endsStep ? o.counter : undefined };
+      const shape = { n, classes, smoothing: o.smoothing ?? 0, scale: 1 / n };
+      return softmaxXent(p.gpu, { ...io, ...more, stats: o.stats }, shape, { total: !o.endsStep });
+    },
   };
   return {
     step,

@@ -40,6 +40,14 @@ import {
   type Conv2dShape,
   type ConvOptions,
 } from './conv2d_plan.ts';
+import {
+  checkGather,
+  forwardGathers,
+  gatherBindings,
+  gatherConstants,
+  gatherWork,
+  type ConvGather,
+} from './conv2d_gather.ts';
 import { fusedScratch, unfuseActivation } from './elementwise.ts';
 import { gemmConstants, gemmDispatches, needParts } from './gemm.ts';
 import { nchw, type Geometry2d, type Window2d } from './geometry.ts';
@@ -117,16 +125,28 @@ export interface ConvPoolOut {
   dropout?: { rate: number; seed: number };
 }
 
+export interface ConvForwardIO {
+  x: BufferRef;
+  w: BufferRef;
+  b?: BufferRef;
+  y: BufferRef;
+  parts?: BufferRef;
+  pool?: ConvPoolOut;
+  /** A first conv's training batch gathered as it is fetched: x and the labels are written (conv2d_gather.ts). */
+  gather?: ConvGather;
+}
+
 /**
  * y = act(conv(x, w) + b). x [N,C,H,W], w [K,C,KH,KW], b [K] (optional), y [N,K,OH,OW] (overwritten).
  * One dispatch, or two when K is split (then `parts` holds forwardPartsLength floats). With `pool`
  * (where forwardPools allows), the same dispatch also pools y 2×2 (and drops out) into pool.pooled.
  * With `unsummed` (unsummedForwardSplits > 0) only the split pass: its partials in `parts` are for a
  * reader to sum, bias and activate (src/ops/chain.ts poolForwardParts), and y is not written.
+ * With `gather` (where forwardGathers allows), the dispatch gathers x from the dataset and writes it.
  */
 export function conv2dForward(
   gpu: Gpu,
-  io: { x: BufferRef; w: BufferRef; b?: BufferRef; y: BufferRef; parts?: BufferRef; pool?: ConvPoolOut },
+  io: ConvForwardIO,
   s: Conv2dShape,
   act?: Act,
   o: ConvOptions & { unsummed?: boolean } = {},
@@ -141,7 +161,13 @@ export function conv2dForward(
   checkRate(pool?.dropout);
   const variant = { HAS_BIAS: io.b ? 1 : 0, ...actConstants(act), ...(pool ? { DROPOUT: pool.dropout ? 1 : 0 } : {}) };
   const pooled = pool ? ` + maxpool 2x2${pool.dropout ? ` + dropout p=${pool.dropout.rate}` : ''}` : '';
-  const label = `conv2d forward ${describe(s)}${pooled}`;
+  const label = `${io.gather ? 'gather + ' : ''}conv2d forward ${describe(s)}${pooled}`;
+  const gather = io.gather;
+  if (gather) {
+    checkGather(s, gather, label);
+    if (o.unsummed || !forwardGathers(gpu, s, pool !== undefined))
+      throw new ShapeError(`${label}: this adapter gathers the batch in its own pass`);
+  }
   const work = {
     rows: s.k,
     cols,
@@ -158,21 +184,28 @@ export function conv2dForward(
     const lane = { shader, params: paramsOf(s, forwardDropout(dropParams)), constants: variant };
     return laneKernel(gpu, { ...lane, cols, bindings, label, work });
   }
-  const p = forwardPlan(gpu, s, pool ? { ...o, split: false } : o);
+  const p = forwardPlan(gpu, s, pool || gather ? { ...o, split: false } : o);
   const len = s.k * cols;
+  const fetched = gather && gatherWork(s, gather, { tileN: p.tile.bn, threads: p.threads, colTiles: p.colTiles });
+  if (fetched) {
+    // The dataset's bytes read in place of x, which is written beside the labels.
+    work.bytesRead += fetched.bytesRead - f32Bytes(s.n * s.c * s.h * s.w);
+    work.bytesWritten += fetched.bytesWritten;
+  }
+  const shader = pool ? 'conv2d_forward_pool' : 'conv2d_forward';
   return gemmDispatches(gpu, {
-    shader: pool ? 'conv2d_forward_pool' : 'conv2d_forward',
+    shader: gather ? `${shader}_gather` : shader,
     plan: p,
     params: params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits }, forwardDropout(dropParams)),
-    constants: { ...gemmConstants(p, { a: 0, b: 2 }), ...variant },
+    constants: { ...gemmConstants(p, { a: 0, b: 2 }), ...variant, ...(gather ? gatherConstants(gather) : {}) },
     epilogue: variant,
     inputs: [io.x, io.w],
-    outputs: [io.b ?? gpu.dummy, io.y, ...poolOut],
+    outputs: [io.b ?? gpu.dummy, io.y, ...poolOut, ...(gather ? gatherBindings(gather, pool !== undefined) : [])],
     parts: needParts(p, io.parts, label, p.splits * len),
     unsummed: o.unsummed,
     workgroups: grid(p.rowTiles * p.colTiles),
     label,
-    work,
+    work: fetched ? { ...work, gather: fetched.gather } : work,
     len,
   });
 }
@@ -341,7 +374,8 @@ export const CONV2D: KernelOp<Conv2dAttrs> = {
     const x = mustAt(io.inputs, 0, 'conv2d x');
     const w = mustAt(io.inputs, 1, 'conv2d w');
     const parts = io.scratch?.[0];
-    return conv2dForward(gpu, { x, w, b: io.inputs[2], y: io.out, parts }, s, a.act, { split: parts !== undefined });
+    const ios = { x, w, b: io.inputs[2], y: io.out, parts, gather: io.gather };
+    return conv2dForward(gpu, ios, s, a.act, { split: parts !== undefined });
   },
   // dZ = dY·act'(Y); dX = convᵀ(dZ, W); dW = Σ dZ ⊗ X; db = Σ dZ
   backward: (gpu, io, a) => {

@@ -232,6 +232,8 @@ export type GemmShader =
   | 'matmul_xent'
   | 'conv2d_forward'
   | 'conv2d_forward_pool'
+  | 'conv2d_forward_gather'
+  | 'conv2d_forward_pool_gather'
   | 'conv2d_backward_input'
   | 'conv2d_backward_input_chain'
   | 'conv2d_backward_weights';

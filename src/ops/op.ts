@@ -1,6 +1,7 @@
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import type { EpilogueChain } from './chain.ts';
 import type { SplitLayout } from './grad-reduce.ts';
+import type { ConvGather } from './conv2d_gather.ts';
 
 export type Shapes = readonly (readonly number[])[];
 
@@ -19,6 +20,8 @@ export interface ForwardIO {
   stats: GPUBuffer;
   /** The scratch the forward asked for (KernelOp.forwardScratch), where the planner gives it. */
   scratch?: BufferRef[];
+  /** A first conv's training batch, gathered in its forward (the planner's choice: src/graph/gathering.ts). */
+  gather?: ConvGather;
 }
 
 export interface BackwardIO extends ForwardIO {

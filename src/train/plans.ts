@@ -7,7 +7,7 @@ import type { Dispatch, Gpu } from '../gpu/runtime.ts';
 import { buildGraph, type Built } from '../model/build.ts';
 import type { ParamStore } from '../model/params.ts';
 import { plan, type Plan } from '../graph/plan.ts';
-import { gatherTrain, type AugmentParams, type GpuDataset } from '../data/batch.ts';
+import { gatherTrain, trainGatherIn, type AugmentParams, type GpuDataset } from '../data/batch.ts';
 import { StatsRing } from './readback.ts';
 import type { StepBuffers } from '../ops/optimizer.ts';
 
@@ -52,6 +52,8 @@ export interface TailPlan {
   plan: Plan;
   step: Dispatch[];
   indices: GPUBuffer;
+  /** The gather's settings where the first conv gathers the batch (data/batch.ts trainGatherIn). */
+  gatherSettings: GPUBuffer | null;
 }
 
 export interface TrainPlan {
@@ -64,6 +66,7 @@ export interface TrainPlan {
   data: GpuDataset;
   /** The epoch's order of sample indices for the full steps, written at the start of every epoch (fit.ts). */
   indices: GPUBuffer;
+  gatherSettings: GPUBuffer | null;
   /** The learning-rate buffer the optimizer's dispatches bind. */
   rates: GPUBuffer;
   /** Where fit reads the stats back, submit by submit (readback.ts). */
@@ -97,7 +100,10 @@ export function buildTrainPlan(gpu: Gpu, ir: ModelIR, io: Io, s: StepSettings, p
   return { key: parts.key, ...main, tail, data: io.data, rates: io.rates, ring };
 }
 
-/** A step at one batch size: gather (`steps` batches from its `indices`), forward, backward, update, finish. */
+/**
+ * A step at one batch size: gather (`steps` batches from its `indices`), forward, backward, update, finish.
+ * The first conv's forward gathers the batch where the planner can (PlanOptions.gather): then no pass of its own.
+ */
 function stepAt(
   gpu: Gpu,
   ir: ModelIR,
@@ -107,6 +113,9 @@ function stepAt(
   at: { batch: number; steps: number; indices: number; gradients?: ReadonlyMap<GPUBuffer, GPUBuffer> },
 ): TailPlan {
   const built = buildGraph(ir, at.batch, { seed: s.seed });
+  const indices = gpu.alloc(at.indices * 4, 'epoch order');
+  const settings = { batch: at.batch, stepsPerEpoch: at.steps, seed: s.seed, augment: s.augment };
+  const from = trainGatherIn(gpu, { data: io.data, indices, counter: io.counter }, settings);
   const p = plan(gpu, built.graph, {
     training: true,
     logits: built.logits,
@@ -119,16 +128,20 @@ function stepAt(
     gradients: at.gradients,
     // The update sums the deferred weight gradients on its way: `parts.update` gives it p.gradSums.
     foldGradSums: true,
+    gather: { input: built.x, from },
   });
-  const indices = gpu.alloc(at.indices * 4, 'epoch order');
-  const gather = gatherTrain(
-    gpu,
-    { data: io.data, indices, counter: io.counter, x: p.buffer(built.x), labels: p.buffer(built.labels) },
-    { batch: at.batch, stepsPerEpoch: at.steps, seed: s.seed, augment: s.augment },
-  );
+  if (!p.gathered) gpu.release(from.settings);
+  const gatherIo = {
+    data: io.data,
+    indices,
+    counter: io.counter,
+    x: p.buffer(built.x),
+    labels: p.buffer(built.labels),
+  };
+  const gather = p.gathered ? [] : gatherTrain(gpu, gatherIo, settings);
   const update = parts.update(p, { counter: io.counter, lrTable: io.rates, endsStep: p.endsStep });
   const step = [...gather, ...p.forward, ...p.backward, ...update, ...p.finish];
-  return { batch: at.batch, built, plan: p, step, indices };
+  return { batch: at.batch, built, plan: p, step, indices, gatherSettings: p.gathered ? from.settings : null };
 }
 
 export function releaseTrainPlan(gpu: Gpu, t: TrainPlan): void {
@@ -138,6 +151,7 @@ export function releaseTrainPlan(gpu: Gpu, t: TrainPlan): void {
     gpu.free(s.step.filter((d) => !planned.has(d)));
     s.plan.release();
     gpu.release(s.indices);
+    if (s.gatherSettings) gpu.release(s.gatherSettings);
   }
   t.ring.release();
 }

@@ -24,8 +24,8 @@ export function planTrainStep(ir: ModelIR, batch: number, limits: Partial<DryLim
   const o = fitOptions(ir, { batch });
   const params = new ParamStore(gpu, buildGraph(ir, 1).params);
   const [counter, stats, rates] = [gpu.alloc(16), gpu.alloc(16), gpu.alloc(4)];
-  const { h, w } = ir.input;
-  const data = { images: gpu.alloc(batch * h * w), labels: gpu.alloc(batch), n: batch, h, w, release: () => {} };
+  const { h, w, c } = ir.input;
+  const data = { images: gpu.alloc(batch * c * h * w), labels: gpu.alloc(batch), n: batch, c, h, w, release: () => {} };
   const optimizer = new OptimizerState(gpu, params, o.optimizer);
   const ema = o.ema && o.ema > 0 ? new WeightAverage(gpu, params) : null;
   const settings = { batch, fullSteps: 1, tail: 0, seed: o.seed, labelSmoothing: o.labelSmoothing, augment: o.augment };
@@ -66,4 +66,15 @@ export function pairLines(step: readonly Described[], batch: number): string[] {
   const pairs = step.filter((d) => d.work.shape.kind === 'pair').map((d) => `  ${d.label}`);
   if (pairs.length === 0) return [`GEMMs side by side at batch ${batch}: none`];
   return [`GEMMs side by side at batch ${batch} (${pairs.length}; each pair one dispatch):`, ...pairs];
+}
+
+/**
+ * Where a planned step gathers its batch, one line: in the first conv's forward (src/ops/conv2d_gather.ts),
+ * which depends on the adapter and the first layer, or in the gather's own pass.
+ */
+export function gatherLine(step: readonly Described[], batch: number): string {
+  const fused = step.find((d) => d.label.startsWith('gather + '));
+  return fused
+    ? `The batch gathered at batch ${batch} in the first conv's forward: ${fused.label}`
+    : `The batch gathered at batch ${batch} in its own pass (the first layer is no conv this adapter gathers in)`;
 }

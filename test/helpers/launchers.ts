@@ -41,6 +41,7 @@ export function recorder(tuning: Tuning): { gpu: Gpu; specs: KernelSpec[] } {
     ...tuning,
     spreadLimit: Infinity,
     adapter: { cpu: tuning.lanes > 0 },
+    limits: { maxStorageBuffersPerShaderStage: 16 },
     dummy: buffer,
     dummy2: buffer,
     spread: (count: number) => grid(ceilDiv(count, 64)),
@@ -100,6 +101,18 @@ function unpooled(s: { n: number; c: number; h: number; w: number }, kind: 'max'
   return { act: { kind: 'relu' }, from: 'output', pool: { kind, shape }, dropout: dropped };
 }
 const data: GpuDataset = { images: b, labels: b, n: 100, h: 28, w: 28, release: () => undefined };
+/** A gather of CONV's batch (3 channels) run in its forward: the dataset's side and the labels written. */
+const gathered = {
+  data: { ...data, c: 3 },
+  indices: b,
+  counter: b,
+  settings: b,
+  batch: 4,
+  bilinear: false,
+  erase: true,
+  augmented: true,
+};
+const gather = { from: gathered, labels: b };
 const bnIo = { x: b, gamma: b, beta: b, runMean: b, runVar: b, y: b, saveMean: b, saveInvStd: b, partial: b };
 const step = { counter: b, lrTable: b, param: b, grad: b };
 /** A conv's and a dense layer's deferred weight gradients (src/graph/deferred.ts). */
@@ -136,6 +149,14 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
     { ...CONV, pool: '2x2' },
     (g) =>
       conv2dForward(g, { x: b, w: b, b, y: b, pool: { pooled: b, argmax: b, counter: b, dropout: dropped } }, CONV),
+  ],
+  // A first conv gathering its batch (CONV's 4×3×28×28) as it fetches it, plain and pooled.
+  ['conv2dForward', { ...CONV, gather: 'train' }, (g) => conv2dForward(g, { x: b, w: b, y: b, gather }, CONV), 'tiled'],
+  [
+    'conv2dForward',
+    { ...CONV, pool: '2x2', gather: 'train' },
+    (g) => conv2dForward(g, { x: b, w: b, b, y: b, pool: { pooled: b, argmax: b, counter: b }, gather }, CONV),
+    'tiled',
   ],
   ['conv2dBackwardInput', { ...CONV2 }, (g) => conv2dBackwardInput(g, { dy: b, w: b, dx: b, parts: b }, CONV2)],
   // The chain below run as dX stores: max unpooling of CONV's 28×28 input from 56×56 (and dropout, relu').

@@ -1,0 +1,87 @@
+// A first conv that gathers its training batch in its forward (shaders/lib/conv_in_gather.wgsl), so the
+// gather (shaders/batch.wgsl train_batch) has no dispatch of its own: where this adapter runs it, the
+// bindings it adds, and what it adds to the forward's work. conv2d.ts conv2dForward launches it; the
+// planner (src/graph/plan.ts, PlanOptions.gather) chooses it.
+import type { GatherIn } from '../data/batch.ts';
+import { ShapeError } from '../errors.ts';
+import type { BufferRef, Gpu } from '../gpu/runtime.ts';
+import { f32Bytes, type GatherFetch } from '../gpu/work.ts';
+import { forwardPlan, type Conv2dShape } from './conv2d_plan.ts';
+import { BK } from './gemm.ts';
+
+/** The gather a forward runs: the dataset's side, and where the batch's labels go (the loss reads them). */
+export interface ConvGather {
+  from: GatherIn;
+  labels: BufferRef;
+}
+
+/** Storage buffers a gathering forward binds beyond its own: settings, images, labels, order, step, labels out. */
+const GATHER_BUFFERS = 6;
+
+/**
+ * Whether conv `s` (pooling 2×2 in its epilogue or not) can gather its batch in its forward here: a tiled
+ * forward in one pass (the lane kernels, and a split forward, keep the gather's own dispatch) within
+ * the adapter's storage buffers a kernel.
+ */
+export function forwardGathers(gpu: Gpu, s: Conv2dShape, pooled: boolean): boolean {
+  if (gpu.lanes > 0) return false;
+  if (!pooled && forwardPlan(gpu, s, {}).splits > 1) return false;
+  const own = pooled ? 7 : 4; // x, w, b, y (+ pooled, argmax, counter)
+  return own + GATHER_BUFFERS <= (gpu.limits.maxStorageBuffersPerShaderStage ?? 8);
+}
+
+/** Bindings 5–13 of a gathering forward after its own (pooled: 1–7; else 1–4). */
+export function gatherBindings(g: ConvGather, pooled: boolean): (BufferRef | null)[] {
+  const { data, settings, indices, counter } = g.from;
+  return [...(pooled ? [] : [null, null, null]), settings, data.images, data.labels, indices, counter, g.labels];
+}
+
+/** The gathering module's constants: GATHER_AUGMENT off where nothing is augmented. */
+export const gatherConstants = (g: ConvGather): Record<string, number> => ({
+  GATHER_AUGMENT: g.from.augmented ? 1 : 0,
+});
+
+/** A ShapeError unless conv `s` takes the gathered batch as it is. */
+export function checkGather(s: Conv2dShape, g: ConvGather, what: string): void {
+  const d = g.from.data;
+  const [c, batch] = [d.c ?? 1, g.from.batch];
+  if (s.n !== batch || s.c !== c || s.h !== d.h || s.w !== d.w)
+    throw new ShapeError(
+      `${what} takes ${s.n}x${s.c}x${s.h}x${s.w} but the gathered batch is ${batch}x${c}x${d.h}x${d.w}`,
+    );
+}
+
+// ALU ops per gathered value beyond a plain load (estimates, counted from lib/augment.wgsl): without
+// augmentation the byte's address, extraction, scaling and normalisation; with it, the erase test, flip,
+// shift and bounds besides; a bilinear value four of those pixels and its interpolation. A draw: five
+// hashes and the rotation's series; an erase adds its tries (two, typically).
+const PLAIN_OPS = 8;
+const VALUE_OPS = 20;
+const BILINEAR_OPS = 70;
+const DRAW_OPS = 60;
+const ERASE_OPS = 80;
+
+/**
+ * What the gather changes in the forward's description: the dataset's bytes read instead of x's f32s,
+ * x and the labels written; per thread and K-step the values it fetches decoded, and once its draw and
+ * its run of x's values (counted for every workgroup, though only row tile 0's write: an upper bound).
+ */
+export function gatherWork(
+  s: Conv2dShape,
+  g: ConvGather,
+  tiles: { tileN: number; threads: number; colTiles: number },
+): { bytesRead: number; bytesWritten: number; gather: GatherFetch } {
+  const pixels = s.n * s.c * s.h * s.w;
+  const value = g.from.bilinear ? BILINEAR_OPS : g.from.augmented ? VALUE_OPS : PLAIN_OPS;
+  const draw = g.from.augmented ? DRAW_OPS + (g.from.erase ? ERASE_OPS : 0) : 0;
+  const run = Math.ceil(pixels / (tiles.colTiles * tiles.threads));
+  return {
+    bytesRead: pixels * (g.from.bilinear ? 4 : 1) + s.n * 5,
+    bytesWritten: f32Bytes(pixels, s.n),
+    gather: {
+      stepOps: ((tiles.tileN * BK) / tiles.threads) * value,
+      onceOps: 2 * draw + run * (value + 4),
+      loads: 2,
+    },
+  };
+}
