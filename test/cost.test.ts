@@ -198,6 +198,25 @@ describe('the GPU plan, without a GPU', () => {
     ]);
     expect(dense1[0]!.workgroups).toBeGreaterThanOrEqual(2 * 132);
   });
+
+  it("prices the gather inside conv1's forward above the plain forward, below it and the gather's pass", () => {
+    for (const model of [reference, parseNet(readFileSync('examples/cifar10.net', 'utf8'), 'cifar10.net')]) {
+      for (const batch of [64, 256]) {
+        const [fused] = predictStep(planTrainStep(model, batch, h100Units), batch, h100).dispatches;
+        // With 8 storage buffers a kernel (WebGPU's default) conv1 cannot bind the dataset: the gather keeps its pass.
+        const limited = { ...h100Units, maxStorageBuffersPerShaderStage: 8 };
+        const [gather, conv1] = predictStep(planTrainStep(model, batch, limited), batch, h100).dispatches;
+        expect([fused?.label, gather?.label, conv1?.label].map((l) => l?.split(' ')[0])).toEqual([
+          'gather',
+          'gather',
+          'conv2d',
+        ]);
+        expect(fused!.label).toBe(`gather + ${conv1!.label}`);
+        expect(fused!.us, `${fused!.label} alone`).toBeGreaterThan(conv1!.us);
+        expect(fused!.us, fused!.label).toBeLessThan(conv1!.us + gather!.us);
+      }
+    }
+  });
 });
 
 describe('the model, bound by bound', () => {

@@ -1,8 +1,11 @@
 // The conv forward's input as it is, x [N,C,H,W] f32 at binding 1, prepended to conv2d_forward.wgsl
 // by the loader. lib/conv_in_gather.wgsl is its twin, a first conv that gathers the batch from the
-// dataset; both define conv_in_sample, conv_in and conv_in_finish.
+// dataset; both define conv_in_stage, conv_in_sample, conv_in and conv_in_finish.
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
+
+/** Before workgroup tile `tile`'s GEMM: nothing to stage. */
+fn conv_in_stage(tile: u32, li: u32) {}
 
 /** Where batch row n's C·H·W values start (`ok`: the thread's GEMM column is inside the output). */
 fn conv_in_sample(n: u32, ok: bool) -> u32 {

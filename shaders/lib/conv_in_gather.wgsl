@@ -2,10 +2,14 @@
 // has no pass of its own: the values of shaders/batch.wgsl train_batch, computed by the same functions
 // (lib/augment.wgsl, prepended with lib/random.wgsl). Prepended to conv2d_forward.wgsl in place of
 // lib/conv_in.wgsl, for `main` (the planner gathers in unsplit forwards only).
-// - A thread's GEMM column is one output position of one batch row for the whole K loop (im2col fetch
-//   order 2), so it draws that row's transform once; each value it fetches is augmented there (without
-//   augmentation, GATHER_AUGMENT false, only read and normalised). A value read by KH·KW taps and by
-//   every row tile is computed as often: the first conv's C·KH·KW is small.
+// - Before its GEMM a workgroup whose columns are all one batch row's decodes the input rows they read
+//   (every channel, full width) once into workgroup memory (gi_patch, at most GATHER_PATCH values), so
+//   the KH·KW taps and the neighbouring columns that read a value read it there.
+// - Otherwise (a tile spanning two rows, or rows too wide) each value is decoded where it is fetched: a
+//   thread's GEMM column is one output position of one batch row for the whole K loop (im2col fetch
+//   order 2), so it draws that row's transform once.
+// - Decoding a value: read, augmented and normalised (without augmentation, GATHER_AUGMENT false, only
+//   read and normalised). Every row tile decodes its own.
 // - The weight gradient reads x and the loss the labels: the workgroups of row tile 0 write them
 //   after their tile. Column tile j writes the j-th of col_tiles shares of the batch's N·C·H·W values,
 //   each thread a run of consecutive ones (drawing again only where its run enters a new row), and the
@@ -25,22 +29,62 @@
 /** The gather augments (any of shift, flip, rotate, zoom, erase): false skips the transform per value. */
 override GATHER_AUGMENT: bool = true;
 
-/** The transform of this thread's batch row. */
+/** The input values a workgroup stages at most (4 KB). */
+const GATHER_PATCH = 1024u;
+
+var<workgroup> gi_patch: array<f32, GATHER_PATCH>;
+/** The staged input rows gi_row0 … gi_row0 + gi_rows − 1 (gi_rows 0: none, values decoded where fetched). */
+var<private> gi_row0: u32;
+var<private> gi_rows: u32;
+/** The transform of this thread's batch row, where values are decoded as fetched. */
 var<private> gi_aug: Aug;
+
+/** Channel c's value at (iy, ix) inside the image, the channel's plane at `plane`: read, augmented, normalised. */
+fn gather_value(g: Aug, plane: u32, c: u32, iy: u32, ix: u32) -> f32 {
+  // Without augmentation the value is the pixel's own (augmented's arithmetic, its transform the identity).
+  if (!GATHER_AUGMENT) { return normalised(pixel_in(plane, iy, ix), c); }
+  return augmented(g, plane, c, iy, ix);
+}
+
+/**
+ * Before workgroup tile `tile`'s GEMM: where its columns are one batch row's and the input rows they read
+ * fit gi_patch, those rows decoded into it. Every thread of the workgroup calls it (it ends in a barrier).
+ */
+fn conv_in_stage(tile: u32, li: u32) {
+  let col0 = (tile % P.col_tiles) * GEMM_BN;
+  let first = conv_position(col0);
+  let last = conv_position(min(col0 + GEMM_BN, P.n * P.oh * P.ow) - 1u);
+  let row0 = u32(max(i32(first.y * P.sh) - i32(P.pad_top), 0));
+  let end = u32(min(i32(last.y * P.sh) - i32(P.pad_top) + i32(P.kh), i32(P.h)));
+  let width = (end - row0) * P.w;
+  if (first.x == last.x && P.c * width <= GATHER_PATCH) {
+    gi_row0 = row0;
+    gi_rows = end - row0;
+    let step = steps[0];
+    let base = train_sample(first.x, step) * P.c * P.h * P.w;
+    var g: Aug;
+    if (GATHER_AUGMENT) { g = draw(first.x, step); }
+    for (var e = li; e < P.c * width; e += GEMM_T) {
+      let c = e / width;
+      let r = e - c * width;
+      gi_patch[e] = gather_value(g, base + c * P.h * P.w, c, row0 + r / P.w, r % P.w);
+    }
+  }
+  workgroupBarrier();
+}
 
 /** Where batch row n's sample starts in the dataset, its transform drawn (`ok`: a column inside the output). */
 fn conv_in_sample(n: u32, ok: bool) -> u32 {
-  if (!ok) { return 0u; }
+  if (!ok || gi_rows > 0u) { return 0u; }
   let step = steps[0];
   if (GATHER_AUGMENT) { gi_aug = draw(n, step); }
   return train_sample(n, step) * P.c * P.h * P.w;
 }
 
-/** Channel c's augmented, normalised value at (iy, ix) inside the image, the channel's plane at `plane`. */
+/** Channel c's value at (iy, ix) inside the image, the channel's plane at `plane`: staged, or decoded here. */
 fn conv_in(plane: u32, c: u32, iy: u32, ix: u32) -> f32 {
-  // Without augmentation the value is the pixel's own (augmented's arithmetic, its transform the identity).
-  if (!GATHER_AUGMENT) { return normalised(pixel_in(plane, iy, ix), c); }
-  return augmented(gi_aug, plane, c, iy, ix);
+  if (gi_rows > 0u) { return gi_patch[(c * gi_rows + iy - gi_row0) * P.w + ix]; }
+  return gather_value(gi_aug, plane, c, iy, ix);
 }
 
 /** After workgroup tile `tile` is stored: row tile 0 writes its share of x and the labels. */
@@ -61,13 +105,13 @@ fn conv_in_finish(tile: u32, li: u32) {
     let row = e / chw;
     if (row != n) {
       n = row;
-      g = draw(n, step);
+      if (GATHER_AUGMENT) { g = draw(n, step); }
       sample = train_sample(n, step);
     }
     let q = e - n * chw;
     let c = q / hw;
     let r = q - c * hw;
-    x[e] = augmented(g, sample * chw + c * hw, c, r / P.w, r % P.w);
+    x[e] = gather_value(g, sample * chw + c * hw, c, r / P.w, r % P.w);
     if (q == 0u) { y_labels[n] = label_at(sample); }
   }
 }

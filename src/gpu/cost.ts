@@ -104,12 +104,13 @@ function gemmCycles(w: Work, at: Placement, p: DeviceProfile): [number, number] 
     const chain = step + accesses * v['families.gemmIndexed.cyclesPerAccess'];
     return [at.busiest * s.kSteps * lsu, at.waves * s.kSteps * chain];
   }
-  // A gathered operand's decoding issues beside the FMAs; its draws once, after two dependent loads.
+  // A gathered operand (work.ts GatherFetch): decoded in the K loop beside the FMAs, or once outside it
+  // after its dependent loads.
   const g = s.gather ?? { stepOps: 0, onceOps: 0, loads: 0 };
   const alu = (ops: number): number => (at.warps * ops) / (v.fmaLanesPerUnit / v.simdWidth);
   const issue = Math.max(fma + alu(g.stepOps), (at.warps * s.sharedLoads) / v.sharedWavefrontsPerClock) / e;
-  const once = alu(g.onceOps) / e;
-  const start = g.loads * v.memoryCycles + once;
+  const once = alu(g.onceOps);
+  const start = (g.loads * v.memoryCycles) / v['families.chain.efficiency'] + once;
   return [at.busiest * s.kSteps * issue + at.busiest * once, at.waves * s.kSteps * (step + issue) + at.waves * start];
 }
 

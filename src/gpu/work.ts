@@ -39,8 +39,10 @@ export interface GemmShape {
 
 /**
  * What decoding an operand as it is fetched adds to a GEMM (src/ops/conv2d_gather.ts): ALU ops per thread
- * per step, ops per thread once (its draws and the values it writes beside), and dependent global loads
- * before the first step. The cost model issues the ops at the FMA rate.
+ * per step (in the K loop, beside the FMAs), ops per thread once, outside the loop (values decoded into
+ * workgroup memory, the draws, values written beside), and the dependent global loads before the first
+ * step. The cost model issues the step's ops as it issues the FMAs (at the GEMM factor), the ops once at
+ * the FMA issue rate, and the loads as a latency chain (at the chain factor, as the gather's own pass).
  */
 export interface GatherFetch {
   stepOps: number;

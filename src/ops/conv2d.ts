@@ -186,7 +186,8 @@ export function conv2dForward(
   }
   const p = forwardPlan(gpu, s, pool || gather ? { ...o, split: false } : o);
   const len = s.k * cols;
-  const fetched = gather && gatherWork(s, gather, { tileN: p.tile.bn, threads: p.threads, colTiles: p.colTiles });
+  const tiles = { tileN: p.tile.bn, threads: p.threads, colTiles: p.colTiles, pooled: pool !== undefined };
+  const fetched = gather && gatherWork(s, gather, tiles);
   if (fetched) {
     // The dataset's bytes read in place of x, which is written beside the labels.
     work.bytesRead += fetched.bytesRead - f32Bytes(s.n * s.c * s.h * s.w);
@@ -205,7 +206,7 @@ export function conv2dForward(
     unsummed: o.unsummed,
     workgroups: grid(p.rowTiles * p.colTiles),
     label,
-    work: fetched ? { ...work, gather: fetched.gather } : work,
+    work: fetched ? { ...work, gather: fetched.gather, extraShared: fetched.extraShared } : work,
     len,
   });
 }

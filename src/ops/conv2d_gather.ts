@@ -5,8 +5,8 @@
 import type { GatherIn } from '../data/batch.ts';
 import { ShapeError } from '../errors.ts';
 import type { BufferRef, Gpu } from '../gpu/runtime.ts';
-import { f32Bytes, type GatherFetch } from '../gpu/work.ts';
-import { forwardPlan, type Conv2dShape } from './conv2d_plan.ts';
+import { DEFAULT_SHARED, f32Bytes, type GatherFetch } from '../gpu/work.ts';
+import { conv2dGeometry, forwardPlan, type Conv2dShape } from './conv2d_plan.ts';
 import { BK } from './gemm.ts';
 
 /** The gather a forward runs: the dataset's side, and where the batch's labels go (the loss reads them). */
@@ -18,14 +18,19 @@ export interface ConvGather {
 /** Storage buffers a gathering forward binds beyond its own: settings, images, labels, order, step, labels out. */
 const GATHER_BUFFERS = 6;
 
+/** The input values a workgroup stages at most (GATHER_PATCH of lib/conv_in_gather.wgsl). */
+export const GATHER_PATCH = 1024;
+
 /**
  * Whether conv `s` (pooling 2×2 in its epilogue or not) can gather its batch in its forward here: a tiled
  * forward in one pass (the lane kernels, and a split forward, keep the gather's own dispatch) within
- * the adapter's storage buffers a kernel.
+ * the adapter's storage buffers a kernel, and its tiles and patch within WebGPU's default 16 KB of
+ * workgroup memory.
  */
 export function forwardGathers(gpu: Gpu, s: Conv2dShape, pooled: boolean): boolean {
   if (gpu.lanes > 0) return false;
-  if (!pooled && forwardPlan(gpu, s, {}).splits > 1) return false;
+  const p = forwardPlan(gpu, s, pooled ? { split: false } : {});
+  if (p.splits > 1 || 4 * BK * (p.tile.bm + p.tile.bn) + 4 * GATHER_PATCH > DEFAULT_SHARED) return false;
   const own = pooled ? 7 : 4; // x, w, b, y (+ pooled, argmax, counter)
   return own + GATHER_BUFFERS <= (gpu.limits.maxStorageBuffersPerShaderStage ?? 8);
 }
@@ -60,28 +65,46 @@ const VALUE_OPS = 20;
 const BILINEAR_OPS = 70;
 const DRAW_OPS = 60;
 const ERASE_OPS = 80;
+/** A staged value's workgroup-memory address, beyond a global one's. */
+const STAGED_OPS = 2;
+
+/**
+ * The input values a tile of `tileN` columns stages (C × its input rows × W), at most: its columns span
+ * that many output rows (twice the pooled rows, pooled), each reading KH input rows (strided SH apart).
+ */
+export function patchValues(s: Conv2dShape, tileN: number, pooled: boolean): number {
+  const { oh, ow } = conv2dGeometry(s);
+  const outRows = pooled ? 2 * (Math.ceil((tileN / 4 - 1) / (ow / 2)) + 1) : Math.ceil((tileN - 1) / ow) + 1;
+  return s.c * Math.min(s.h, (Math.min(outRows, oh) - 1) * s.strideH + s.kh) * s.w;
+}
 
 /**
  * What the gather changes in the forward's description: the dataset's bytes read instead of x's f32s,
- * x and the labels written; per thread and K-step the values it fetches decoded, and once its draw and
+ * x and the labels written, and the decoding. Where a tile's input rows fit the patch (a tile of one
+ * batch row: most of them) each thread decodes its share of them once and reads each value it fetches
+ * from workgroup memory; else it decodes every value it fetches. Once per thread besides: its draws, and
  * its run of x's values (counted for every workgroup, though only row tile 0's write: an upper bound).
  */
 export function gatherWork(
   s: Conv2dShape,
   g: ConvGather,
-  tiles: { tileN: number; threads: number; colTiles: number },
-): { bytesRead: number; bytesWritten: number; gather: GatherFetch } {
+  tiles: { tileN: number; threads: number; colTiles: number; pooled: boolean },
+): { bytesRead: number; bytesWritten: number; extraShared: number; gather: GatherFetch } {
   const pixels = s.n * s.c * s.h * s.w;
   const value = g.from.bilinear ? BILINEAR_OPS : g.from.augmented ? VALUE_OPS : PLAIN_OPS;
   const draw = g.from.augmented ? DRAW_OPS + (g.from.erase ? ERASE_OPS : 0) : 0;
   const run = Math.ceil(pixels / (tiles.colTiles * tiles.threads));
+  const patch = patchValues(s, tiles.tileN, tiles.pooled);
+  const staged = patch <= GATHER_PATCH ? Math.ceil(patch / tiles.threads) : 0;
+  const fetched = (tiles.tileN * BK) / tiles.threads;
   return {
     bytesRead: pixels * (g.from.bilinear ? 4 : 1) + s.n * 5,
     bytesWritten: f32Bytes(pixels, s.n),
+    extraShared: 4 * GATHER_PATCH,
     gather: {
-      stepOps: ((tiles.tileN * BK) / tiles.threads) * value,
-      onceOps: 2 * draw + run * (value + 4),
-      loads: 2,
+      stepOps: fetched * (staged > 0 ? STAGED_OPS : value),
+      onceOps: 2 * draw + (staged + run) * (value + 4),
+      loads: 3, // the step, the sample's index, a pixel
     },
   };
 }
