@@ -12,7 +12,7 @@
 // The second half's dummies are others than the first's (Gpu.dummyAt), so no dummy is bound writable twice.
 import { shaderSource } from './shaders.ts';
 import type { BufferRef, Dispatch, Gpu } from './runtime.ts';
-import { DEFAULT_SHARED, type PairHalf, type Work } from './work.ts';
+import { DEFAULT_SHARED, stageBytes, type PairHalf, type Work } from './work.ts';
 import { rangeOf } from './packed.ts';
 import { bindingAccess, pairConstants, pairSource, type Access, type PairedSource } from './wgsl-pair.ts';
 
@@ -85,7 +85,7 @@ function pairShared(a: Work, b: Work): number {
   const parts = (w: Work): [number, number, number] => {
     const s = w.shape;
     if (s.kind !== 'gemm' || w.sharedBytes === 0) return [0, 0, w.sharedBytes];
-    const [as, bs] = [4 * s.tileK * s.tileM, 4 * s.tileK * s.tileN];
+    const [as, bs] = [stageBytes(s.tileM), stageBytes(s.tileN)];
     return [as, bs, w.sharedBytes - as - bs];
   };
   const [pa, pb] = [parts(a), parts(b)];

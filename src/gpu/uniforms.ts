@@ -7,6 +7,8 @@
 // table: a last field `array<vec4<u32>, N>`, given as up to 4·N u32s (the rest zero), at the next
 // multiple of 16 bytes.
 
+import { plain, reached, scan } from './wgsl-scan.ts';
+
 /** A uniform value: a plain number is a u32; wrap floats and signed values; a list of u32s fills a table. */
 export type Param = number | { f32: number } | { i32: number } | readonly number[];
 /** A kernel's uniform, by field name. */
@@ -63,54 +65,25 @@ function splitTopLevel(body: string): string[] {
   return parts.filter((p) => p.trim() !== '');
 }
 
-/** Function bodies by name (the text between the braces of `fn name(…) … { … }`). */
-function functions(src: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const m of src.matchAll(/\bfn\s+(\w+)\s*\(/g)) {
-    const [, name] = m;
-    if (name === undefined) continue;
-    const open = src.indexOf('{', m.index);
-    let depth = 0,
-      i = open;
-    for (; i < src.length; i++) {
-      if (src[i] === '{') depth++;
-      else if (src[i] === '}' && --depth === 0) break;
-    }
-    out.set(name, src.slice(open + 1, i));
-  }
-  return out;
-}
-
 /**
  * The uniform struct entry point `entry` reads, directly or through the functions it calls, or null
  * when it reads none. Throws when the entry does not exist or reads two uniforms.
  */
 export function entryUniform(source: string, entry: string): UniformLayout | null {
-  const src = stripComments(source);
-  const fns = functions(src);
-  const main = fns.get(entry);
-  if (main === undefined) throw new Error(`the shader has no entry point ${entry}`);
+  const { ts, items } = scan(source);
+  if (!items.some((it) => it.keyword === 'fn' && it.name === entry))
+    throw new Error(`the shader has no entry point ${entry}`);
+  const used = reached(ts, items, entry);
   const uniforms = new Map<string, string>();
-  for (const [, name, type] of src.matchAll(/var\s*<\s*uniform\s*>\s*(\w+)\s*:\s*(\w+)/g))
-    if (name && type) uniforms.set(name, type);
-  const seen = new Set<string>([entry]);
-  const used = new Set<string>();
-  const visit = (body: string): void => {
-    for (const [id] of body.matchAll(/\b[A-Za-z_]\w*\b/g)) {
-      const uniform = uniforms.get(id);
-      const callee = fns.get(id);
-      if (uniform !== undefined) used.add(uniform);
-      else if (callee !== undefined && !seen.has(id)) {
-        seen.add(id);
-        visit(callee);
-      }
-    }
-  };
-  visit(main);
-  if (used.size > 1) throw new Error(`entry point ${entry} reads several uniforms: ${[...used].join(', ')}`);
-  const [struct] = used;
+  for (const it of items) {
+    const [, type] = /var\s*<\s*uniform\s*>\s*\w+\s*:\s*(\w+)/.exec(plain(ts, it)) ?? [];
+    if (it.keyword === 'var' && type && used.has(it.name)) uniforms.set(it.name, type);
+  }
+  const types = new Set(uniforms.values());
+  if (types.size > 1) throw new Error(`entry point ${entry} reads several uniforms: ${[...types].sort().join(', ')}`);
+  const [struct] = types;
   if (struct === undefined) return null;
-  const fields = structs(src).get(struct);
+  const fields = structs(source).get(struct);
   if (!fields) throw new Error(`no struct ${struct} for the uniform of ${entry}`);
   return { struct, fields };
 }

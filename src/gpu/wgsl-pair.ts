@@ -13,6 +13,7 @@
 // Both halves must have the same workgroup size (pair.ts checks it): `pair` has the first's.
 
 import { stripComments } from './uniforms.ts';
+import { closing, DIRECTIVES, items, next, plain, reached, scan, tokens, type Item, type Token } from './wgsl-scan.ts';
 
 const SUFFIX = '_pb';
 /** The names the paired entry point declares and uses (pairEntry): no shader of a pair may declare them. */
@@ -28,9 +29,6 @@ const RESERVED = new Set([
   'pair_f',
   'pair_count_a',
 ]);
-const TOKEN = /\/\/[^\n]*|\/\*[\s\S]*?\*\/|[A-Za-z_][A-Za-z0-9_]*|[0-9][A-Za-z0-9_.]*|\s+|[\s\S]/g;
-const DECLARES = new Set(['fn', 'var', 'const', 'override', 'struct', 'alias']);
-const DIRECTIVES = new Set(['enable', 'requires', 'diagnostic']);
 const BUILTINS = new Set([
   'workgroup_id',
   'num_workgroups',
@@ -40,110 +38,11 @@ const BUILTINS = new Set([
   'subgroup_size',
 ]);
 
-type Token = string;
-const isId = (t: Token | undefined): boolean => t !== undefined && /^[A-Za-z_]/.test(t);
-const blank = (t: Token | undefined): boolean =>
-  t !== undefined && (/^\s/.test(t) || t.startsWith('//') || t.startsWith('/*'));
-
-/** A module-scope declaration: tokens [start, end), its keyword and name. */
-interface Item {
-  keyword: string;
-  name: string;
-  start: number;
-  end: number;
-}
-
-function tokens(code: string): Token[] {
-  return code.match(TOKEN) ?? [];
-}
-
-/** The next token at or after i that is not blank, and its index. */
-function next(ts: Token[], i: number): number {
-  let j = i;
-  while (j < ts.length && blank(ts[j])) j++;
-  return j;
-}
-
-/** The last token before i that is not blank. */
-function before(ts: Token[], i: number): Token | undefined {
-  let j = i - 1;
-  while (j >= 0 && blank(ts[j])) j--;
-  return ts[j];
-}
-
-/** An item's text without its comments (those before it included). */
-const plain = (ts: Token[], it: Item): string =>
-  ts
-    .slice(it.start, it.end)
-    .filter((t) => !t.startsWith('//') && !t.startsWith('/*'))
-    .join('');
-
-/** The index just past the bracket that closes the one at i (`{`, `(` or `<`). */
-function closing(ts: Token[], i: number): number {
-  const open = ts[i];
-  const close = open === '{' ? '}' : open === '(' ? ')' : '>';
-  let depth = 0;
-  for (let j = i; j < ts.length; j++) {
-    if (ts[j] === open) depth++;
-    else if (ts[j] === close && --depth === 0) return j + 1;
-  }
-  throw new Error(`unbalanced ${open} in WGSL`);
-}
-
-/** The module-scope declarations and directives, each with the attributes before it. */
-function items(ts: Token[]): Item[] {
-  const out: Item[] = [];
-  let start = 0;
-  let i = 0;
-  while (i < ts.length) {
-    const t = ts[i] as Token;
-    if (t === '(') {
-      i = closing(ts, i);
-      continue;
-    }
-    // A keyword of either kind, not an attribute's name (`@diagnostic(…)` before a function).
-    if ((!DECLARES.has(t) && !DIRECTIVES.has(t)) || before(ts, i) === '@') {
-      i++;
-      continue;
-    }
-    let n = next(ts, i + 1);
-    if (t === 'var' && ts[n] === '<') n = next(ts, closing(ts, n));
-    const name = DIRECTIVES.has(t) ? '' : (ts[n] as Token);
-    let end = n;
-    while (end < ts.length && ts[end] !== ';' && ts[end] !== '{') end++;
-    end = ts[end] === '{' ? closing(ts, end) : end + 1;
-    out.push({ keyword: t, name, start, end });
-    start = end;
-    i = end;
-  }
-  return out;
-}
-
-/** The module-scope names an entry point reaches, through the functions it calls. */
-function reached(ts: Token[], all: Item[], entry: string): Set<string> {
-  const byName = new Map(all.filter((it) => it.name).map((it) => [it.name, it]));
-  const seen = new Set<string>([entry]);
-  const todo = [entry];
-  while (todo.length > 0) {
-    const it = byName.get(todo.pop() as string);
-    if (!it) continue;
-    for (let j = it.start; j < it.end; j++) {
-      const t = ts[j] as Token;
-      if (isId(t) && byName.has(t) && !seen.has(t) && ts[j - 1] !== '.') {
-        seen.add(t);
-        todo.push(t);
-      }
-    }
-  }
-  return seen;
-}
-
 export type Access = 'uniform' | 'read' | 'read_write';
 
 /** The access of each binding an entry point uses: what its bind group holds (layout 'auto'). */
 export function bindingAccess(code: string, entry: string): Map<number, Access> {
-  const ts = tokens(code);
-  const all = items(ts);
+  const { ts, items: all } = scan(code);
   const used = reached(ts, all, entry);
   const out = new Map<number, Access>();
   for (const it of all) {

@@ -89,7 +89,11 @@ export interface Work {
 /** Bytes of f32 (or u32) tensors of these element counts. */
 export const f32Bytes = (...counts: number[]): number => 4 * counts.reduce((a, b) => a + b, 0);
 
-const BK = 16;
+/** The K-step depth of the tiled GEMMs (lib/gemm.wgsl GEMM_BK). */
+export const BK = 16;
+
+/** Workgroup memory of `n` rows (or columns) of a tiled GEMM's staged operand: one BK-deep slice, 4 bytes each. */
+export const stageBytes = (n: number): number => 4 * BK * n;
 
 /** WebGPU's default maxComputeWorkgroupStorageSize: the tiles (src/ops/gemm.ts) and pairs (pair.ts) keep within it. */
 export const DEFAULT_SHARED = 16384;
@@ -143,7 +147,7 @@ export function tiledGemm(t: GemmTiles, b: GemmBlock): Work {
     bytesRead: t.bytesRead,
     bytesWritten: t.bytesWritten,
     threads: b.threads,
-    sharedBytes: 4 * BK * (t.tileM + t.tileN) + (t.extraShared ?? 0),
+    sharedBytes: stageBytes(t.tileM + t.tileN) + (t.extraShared ?? 0),
     shape: {
       kind: 'gemm',
       tileM: t.tileM,

@@ -5,7 +5,7 @@
 import type { GatherIn } from '../data/batch.ts';
 import { ShapeError } from '../errors.ts';
 import type { BufferRef, Gpu } from '../gpu/runtime.ts';
-import { DEFAULT_SHARED, f32Bytes, type GatherFetch } from '../gpu/work.ts';
+import { DEFAULT_SHARED, f32Bytes, stageBytes, type GatherFetch } from '../gpu/work.ts';
 import { conv2dGeometry, forwardPlan, type Conv2dShape } from './conv2d_plan.ts';
 import { BK } from './gemm.ts';
 
@@ -30,7 +30,7 @@ export const GATHER_PATCH = 1024;
 export function forwardGathers(gpu: Gpu, s: Conv2dShape, pooled: boolean): boolean {
   if (gpu.lanes > 0) return false;
   const p = forwardPlan(gpu, s, pooled ? { split: false } : {});
-  if (p.splits > 1 || 4 * BK * (p.tile.bm + p.tile.bn) + 4 * GATHER_PATCH > DEFAULT_SHARED) return false;
+  if (p.splits > 1 || stageBytes(p.tile.bm + p.tile.bn) + 4 * GATHER_PATCH > DEFAULT_SHARED) return false;
   const own = pooled ? 7 : 4; // x, w, b, y (+ pooled, argmax, counter)
   return own + GATHER_BUFFERS <= (gpu.limits.maxStorageBuffersPerShaderStage ?? 8);
 }

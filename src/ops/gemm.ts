@@ -28,17 +28,18 @@ import { ShapeError } from '../errors.ts';
 import type { BufferRef, Dispatch, Gpu, Uniform } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
 import {
+  BK,
   chainWork,
   DEFAULT_SHARED,
   f32Bytes,
+  stageBytes,
   tiledGemm,
   treeBarriers,
   type GemmTiles,
   type Work,
 } from '../gpu/work.ts';
 
-/** The K-step depth (GEMM_BK). */
-export const BK = 16;
+export { BK };
 const SIDES = [16, 32, 64, 128] as const;
 /** Fetched values per thread and step that the kernels' register arrays hold (gemm_pa, gemm_pb). */
 const MAX_FETCH = 32;
@@ -111,7 +112,7 @@ function candidates(gpu: Gpu, need: GemmNeeds, minThreads: number): Tile[] {
           if (need.columnRuns && threads % bn !== 0) continue;
           if ((need.sums === 1 && threads < bm) || (need.sums === 2 && threads < bn)) continue;
           if (need.columnTable && threads < bn) continue;
-          if (4 * BK * (bm + bn) + (need.columnTable ? 16 * bn : 0) > DEFAULT_SHARED) continue;
+          if (stageBytes(bm + bn) + (need.columnTable ? 16 * bn : 0) > DEFAULT_SHARED) continue;
           out.push(t);
         }
   return out;
