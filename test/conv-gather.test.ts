@@ -65,6 +65,36 @@ const CASES: [string, Case][] = [
       },
     },
   ],
+  // Geometries the staging must cover (a review's): asymmetric 'same' padding, rows too wide to stage,
+  // tiles that divide the GEMM (unchecked), an image smaller than a tile (every tile spans batch rows).
+  [
+    '2 channels, 4x4 kernel, same stride 2 on 9x11 (asymmetric padding), shift + flip',
+    {
+      ...{ c: 2, h: 9, w: 11, act: { kind: 'relu' }, atol: 1e-6 },
+      conv: { k: 8, kh: 4, kw: 4, strideH: 2, strideW: 2 },
+      gather: { augment: { shift: 1, flip: true } },
+    },
+  ],
+  [
+    '4 channels 6x70: rows too wide to stage, each value decoded as fetched, erase',
+    {
+      c: 4,
+      h: 6,
+      w: 70,
+      conv: { k: 8, kh: 5, kw: 5 },
+      act: { kind: 'relu' },
+      gather: { augment: { erase: 1 } },
+      atol: 1e-6,
+    },
+  ],
+  [
+    '4 channels 8x8, 2x2 kernel, 16 out-channels (unchecked tiles)',
+    { c: 4, h: 8, w: 8, conv: { k: 16, kh: 2, kw: 2 }, act: { kind: 'relu' }, gather: {}, atol: 1e-6 },
+  ],
+  [
+    'a 3x3 image: every tile spans batch rows, flip',
+    { c: 1, h: 3, w: 3, conv: { k: 8 }, act: { kind: 'relu' }, gather: { augment: { flip: true } }, atol: 1e-6 },
+  ],
   [
     'RGB 3x3 same, 40 out-channels (two row tiles), pool, no dropout',
     {

@@ -15,7 +15,7 @@
 //   each thread a run of consecutive ones (drawing again only where its run enters a new row), and the
 //   label of each row whose first value is in its run.
 // Bindings: 1 x (written), 8 G (the gather's settings, struct Gather, bound as storage so the conv
-// keeps its own uniform), 9 images, 10 labels, 11 indices, 12 steps (u32, word 0 the global step),
+// keeps its own uniform), 9 images, 10 labels, 11 indices, 12 step_counter (u32, word 0 the global step),
 // 13 y_labels (written).
 
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
@@ -23,7 +23,7 @@
 @group(0) @binding(9) var<storage, read> images: array<u32>;
 @group(0) @binding(10) var<storage, read> labels: array<u32>;
 @group(0) @binding(11) var<storage, read> indices: array<u32>;
-@group(0) @binding(12) var<storage, read> steps: array<u32>;
+@group(0) @binding(12) var<storage, read> step_counter: array<u32>;
 @group(0) @binding(13) var<storage, read_write> y_labels: array<u32>;
 
 /** The gather augments (any of shift, flip, rotate, zoom, erase): false skips the transform per value. */
@@ -56,11 +56,13 @@ fn conv_in_stage(tile: u32, li: u32) {
   let last = conv_position(min(col0 + GEMM_BN, P.n * P.oh * P.ow) - 1u);
   let row0 = u32(max(i32(first.y * P.sh) - i32(P.pad_top), 0));
   let end = u32(min(i32(last.y * P.sh) - i32(P.pad_top) + i32(P.kh), i32(P.h)));
-  let width = (end - row0) * P.w;
-  if (first.x == last.x && P.c * width <= GATHER_PATCH) {
+  // One batch row's columns (else `end` may lie above row0, in the next row's image).
+  let one = first.x == last.x;
+  let width = select(0u, (end - row0) * P.w, one);
+  if (one && P.c * width <= GATHER_PATCH) {
     gi_row0 = row0;
     gi_rows = end - row0;
-    let step = steps[0];
+    let step = step_counter[0];
     let base = train_sample(first.x, step) * P.c * P.h * P.w;
     var g: Aug;
     if (GATHER_AUGMENT) { g = draw(first.x, step); }
@@ -76,7 +78,7 @@ fn conv_in_stage(tile: u32, li: u32) {
 /** Where batch row n's sample starts in the dataset, its transform drawn (`ok`: a column inside the output). */
 fn conv_in_sample(n: u32, ok: bool) -> u32 {
   if (!ok || gi_rows > 0u) { return 0u; }
-  let step = steps[0];
+  let step = step_counter[0];
   if (GATHER_AUGMENT) { gi_aug = draw(n, step); }
   return train_sample(n, step) * P.c * P.h * P.w;
 }
@@ -97,7 +99,7 @@ fn conv_in_finish(tile: u32, li: u32) {
   let run = (share + GEMM_T - 1u) / GEMM_T;
   let start = tile * share + li * run;
   let end = min(min(start + run, (tile + 1u) * share), total);
-  let step = steps[0];
+  let step = step_counter[0];
   var n = 0xffffffffu;
   var sample = 0u;
   var g: Aug;

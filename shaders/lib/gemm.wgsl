@@ -12,8 +12,9 @@
 // K loop (gemm_run): the slice fetched during the previous step goes from registers to workgroup
 // memory, the next slice's global loads are issued (gemm_fetch, defined by the including shader, into
 // gemm_pa / gemm_pb), then the current slice is multiplied, so global latency hides behind the FMAs.
-// Every loop bound is a constant or an override expression: Tint adds no loop guard (the K loop has
-// the only one; test/cost.test.ts checks the SPIR-V), and the accumulators stay in registers.
+// Every loop bound here is a constant or an override expression: Tint adds no loop guard (the K loop
+// has the only one; test/cost.test.ts checks the SPIR-V), and the accumulators stay in registers. (An
+// including shader's own loops outside the K loop, a gathering conv's staging, may have others.)
 // GEMM_CHECKED false: the shapes divide the tile (rows by BM, columns by BN, every split's K range by
 // BK), so no bounds are checked; src/ops/gemm.ts picks it only then.
 //

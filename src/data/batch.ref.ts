@@ -1,4 +1,5 @@
-// CPU reference of shaders/batch.wgsl in float64: the same random draws (src/util/hash.ts), the same
+// CPU reference of the batch gather (shaders/batch.wgsl, its per-sample work in shaders/lib/augment.wgsl,
+// which a first conv gathering its batch runs too) in float64: the same random draws (src/util/hash.ts), the same
 // integer choices (flip, shift, erase rectangle), the geometry with Math.sin/cos. For tests only.
 import { rand01, randU32 } from '../util/hash.ts';
 import { channelsOf, imageBytes, type Dataset } from './dataset.ts';

@@ -292,7 +292,8 @@ export function trainGatherIn(
   checkTrain(io.data, io.indices, s);
   const settings = gpu.uniformAsStorage('batch', 'train_batch', trainParams(io.data, s), `gather settings ${s.batch}`);
   const a = s.augment ?? {};
-  const augmented = (a.shift ?? 0) > 0 || a.flip === true || bilinearOf(a) || (a.erase ?? 0) > 0;
+  // As params() packs them: any shift, flip (truthy), rotation, zoom or erasing.
+  const augmented = (a.shift ?? 0) > 0 || Boolean(a.flip) || bilinearOf(a) || (a.erase ?? 0) > 0;
   return { ...io, settings, batch: s.batch, bilinear: bilinearOf(a), erase: (a.erase ?? 0) > 0, augmented };
 }
 

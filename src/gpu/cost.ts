@@ -3,8 +3,10 @@
 //   resident R = min(workgroupsPerUnit, threadsPerUnit / T, sharedBytesPerUnit / sharedBytes)
 //   waves = ⌈W / (units·R)⌉, busiest = ⌈W / units⌉ workgroups on the busiest unit,
 //   occupancy = min(W, units·R)·T / (units·threadsPerUnit); a cycle is 1/clock.
-//   gemm     issue I = max(warps·tileK·acc / (lanes/simd), warps·sharedLoads / wavefronts) / e_gemm
-//            compute = busiest·kSteps·I;  latency = waves·kSteps·(memory + 2·barrier + I)
+//   gemm     issue I = max(warps·(tileK·acc + gather.stepOps) / (lanes/simd), warps·sharedLoads / wavefronts)
+//            / e_gemm; once O = warps·gather.onceOps / (lanes/simd) (a gathered operand, work.ts; else 0)
+//            compute = busiest·(kSteps·I + O)
+//            latency = waves·(kSteps·(memory + 2·barrier + I) + gather.loads·memory / e_chain + O)
 //   indexed  (accumulators out of registers) A = tileK·(acc + rows + cols) accesses per thread a step:
 //            compute = busiest·kSteps·warps·(sharedLoads + A) / wavefronts / e_gemm
 //            latency = waves·kSteps·(memory + 2·barrier + A·c_acc)

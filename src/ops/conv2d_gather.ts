@@ -79,11 +79,13 @@ export function patchValues(s: Conv2dShape, tileN: number, pooled: boolean): num
 }
 
 /**
- * What the gather changes in the forward's description: the dataset's bytes read instead of x's f32s,
- * x and the labels written, and the decoding. Where a tile's input rows fit the patch (a tile of one
- * batch row: most of them) each thread decodes its share of them once and reads each value it fetches
- * from workgroup memory; else it decodes every value it fetches. Once per thread besides: its draws, and
- * its run of x's values (counted for every workgroup, though only row tile 0's write: an upper bound).
+ * What the gather changes in the forward's description: the dataset's bytes read instead of x's f32s
+ * (once: the row tiles' and taps' re-reads are left to the cache), x and the labels written, and the
+ * decoding. A tile of one batch row whose input rows fit the patch (`staged`: the share of tiles that stay
+ * in one row, by where a run of tileN columns starts) decodes its share of them once a thread and reads
+ * each value it fetches from workgroup memory; the others decode every value they fetch. Once per thread
+ * besides: its draws, and its run of x's values (counted for every workgroup, though only row tile 0's
+ * write: an upper bound).
  */
 export function gatherWork(
   s: Conv2dShape,
@@ -95,15 +97,16 @@ export function gatherWork(
   const draw = g.from.augmented ? DRAW_OPS + (g.from.erase ? ERASE_OPS : 0) : 0;
   const run = Math.ceil(pixels / (tiles.colTiles * tiles.threads));
   const patch = patchValues(s, tiles.tileN, tiles.pooled);
-  const staged = patch <= GATHER_PATCH ? Math.ceil(patch / tiles.threads) : 0;
+  const { oh, ow } = conv2dGeometry(s);
+  const staged = patch <= GATHER_PATCH ? Math.max(0, 1 - (tiles.tileN - 1) / (oh * ow)) : 0;
   const fetched = (tiles.tileN * BK) / tiles.threads;
   return {
     bytesRead: pixels * (g.from.bilinear ? 4 : 1) + s.n * 5,
     bytesWritten: f32Bytes(pixels, s.n),
     extraShared: 4 * GATHER_PATCH,
     gather: {
-      stepOps: fetched * (staged > 0 ? STAGED_OPS : value),
-      onceOps: 2 * draw + (staged + run) * (value + 4),
+      stepOps: fetched * (staged * STAGED_OPS + (1 - staged) * value),
+      onceOps: 2 * draw + (staged * Math.ceil(patch / tiles.threads) + run) * (value + 4),
       loads: 3, // the step, the sample's index, a pixel
     },
   };

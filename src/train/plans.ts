@@ -7,7 +7,7 @@ import type { Dispatch, Gpu } from '../gpu/runtime.ts';
 import { buildGraph, type Built } from '../model/build.ts';
 import type { ParamStore } from '../model/params.ts';
 import { plan, type Plan } from '../graph/plan.ts';
-import { gatherTrain, trainGatherIn, type AugmentParams, type GpuDataset } from '../data/batch.ts';
+import { gatherTrain, trainGatherIn, type AugmentParams, type GatherIn, type GpuDataset } from '../data/batch.ts';
 import { StatsRing } from './readback.ts';
 import type { StepBuffers } from '../ops/optimizer.ts';
 
@@ -115,21 +115,24 @@ function stepAt(
   const built = buildGraph(ir, at.batch, { seed: s.seed });
   const indices = gpu.alloc(at.indices * 4, 'epoch order');
   const settings = { batch: at.batch, stepsPerEpoch: at.steps, seed: s.seed, augment: s.augment };
-  const from = trainGatherIn(gpu, { data: io.data, indices, counter: io.counter }, settings);
-  const p = plan(gpu, built.graph, {
-    training: true,
-    logits: built.logits,
-    labels: built.labels,
-    smoothing: s.labelSmoothing,
-    persistent: io.params.buffers,
-    counter: io.counter,
-    stats: io.stats,
-    endsStep: true,
-    gradients: at.gradients,
-    // The update sums the deferred weight gradients on its way: `parts.update` gives it p.gradSums.
-    foldGradSums: true,
-    gather: { input: built.x, from },
-  });
+  const owned = [indices];
+  let p: Plan;
+  let from: GatherIn;
+  try {
+    from = trainGatherIn(gpu, { data: io.data, indices, counter: io.counter }, settings);
+    owned.push(from.settings);
+    p = plan(gpu, built.graph, {
+      ...{ training: true, logits: built.logits, labels: built.labels, smoothing: s.labelSmoothing },
+      ...{ persistent: io.params.buffers, counter: io.counter, stats: io.stats, endsStep: true },
+      gradients: at.gradients,
+      // The update sums the deferred weight gradients on its way: `parts.update` gives it p.gradSums.
+      foldGradSums: true,
+      gather: { input: built.x, from },
+    });
+  } catch (e) {
+    for (const b of owned) gpu.release(b);
+    throw e;
+  }
   if (!p.gathered) gpu.release(from.settings);
   const gatherIo = {
     data: io.data,
