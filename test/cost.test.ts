@@ -199,6 +199,17 @@ describe('the GPU plan, without a GPU', () => {
     expect(dense1[0]!.workgroups).toBeGreaterThanOrEqual(2 * 132);
   });
 
+  it("pairs within the device's workgroup memory: conv3's dX and dW at batch 256 need 24 KB", () => {
+    const conv3 = (limits: typeof h100Units) =>
+      planTrainStep(reference, 256, limits)
+        .filter((d) => d.work.shape.kind === 'pair')
+        .some((d) => d.label.startsWith('conv2d backward input 256x64x7x7'));
+    // The profile's limit is WebGPU's default until a GPU records its own.
+    expect(h100Units.maxComputeWorkgroupStorageSize).toBe(16384);
+    expect(conv3(h100Units)).toBe(false);
+    expect(conv3({ ...h100Units, maxComputeWorkgroupStorageSize: 32768 })).toBe(true);
+  });
+
   it("prices the gather inside conv1's forward above the plain forward, below it and the gather's pass", () => {
     for (const model of [reference, parseNet(readFileSync('examples/cifar10.net', 'utf8'), 'cifar10.net')]) {
       for (const batch of [64, 256]) {

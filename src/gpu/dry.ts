@@ -20,6 +20,7 @@ export type DryLimits = Pick<
   | 'maxComputeWorkgroupsPerDimension'
   | 'maxStorageBuffersPerShaderStage'
   | 'maxUniformBuffersPerShaderStage'
+  | 'maxComputeWorkgroupStorageSize'
 > & { units?: number };
 
 const DEFAULT_LIMITS: DryLimits = {
@@ -28,6 +29,7 @@ const DEFAULT_LIMITS: DryLimits = {
   maxComputeWorkgroupsPerDimension: 65535,
   maxStorageBuffersPerShaderStage: 8,
   maxUniformBuffersPerShaderStage: 12,
+  maxComputeWorkgroupStorageSize: 16384,
 };
 
 const nothing = (): void => undefined;

@@ -7,12 +7,13 @@
 //   - independent (dependence): no buffer one writes is bound by the other, except apart (the same
 //     gradient pack, other ranges), and no buffer written by one and read by the other (WebGPU's usage
 //     rule); a partner a few dispatches on moves up to its pair past ones it does not depend on;
-//   - within the adapter's storage-buffer, uniform-buffer and per-dimension workgroup limits, and
-//     WebGPU's default 16 KB of workgroup memory (the halves share their GEMM tiles' As and Bs).
+//   - within the adapter's storage-buffer, uniform-buffer, per-dimension workgroup and workgroup-memory
+//     limits (the halves share their GEMM tiles' As and Bs; the device profiles hold WebGPU's default
+//     16 KB until a GPU's own limits are recorded).
 // The second half's dummies are others than the first's (Gpu.dummyAt), so no dummy is bound writable twice.
 import { shaderSource } from './shaders.ts';
 import type { BufferRef, Dispatch, Gpu } from './runtime.ts';
-import { DEFAULT_SHARED, stageBytes, type PairHalf, type Work } from './work.ts';
+import { sharedLimit, stageBytes, type PairHalf, type Work } from './work.ts';
 import { rangeOf } from './packed.ts';
 import { bindingAccess, pairConstants, pairSource, type Access, type PairedSource } from './wgsl-pair.ts';
 
@@ -101,7 +102,7 @@ export function unpairable(gpu: Gpu, a: Dispatch, b: Dispatch): string | null {
   if (a.work.threads !== b.work.threads) return 'workgroups of other sizes';
   if (count(a) === 0 || count(b) === 0) return 'no workgroups';
   if (count(a) + count(b) > gpu.limits.maxComputeWorkgroupsPerDimension) return 'too many workgroups';
-  if (pairShared(a.work, b.work) > DEFAULT_SHARED) return 'too much workgroup memory';
+  if (pairShared(a.work, b.work) > sharedLimit(gpu)) return 'too much workgroup memory';
   const bindings = [sa, sb].flatMap((s) => [...accessOf(s).values()]);
   const storage = bindings.filter((u) => u !== 'uniform').length;
   if (storage > gpu.limits.maxStorageBuffersPerShaderStage) return 'too many storage buffers';

@@ -27,6 +27,7 @@ export const PROFILE_KEYS = {
   maxStorageBufferBindingSize: 'limit: largest storage binding, bytes',
   maxComputeWorkgroupsPerDimension: 'limit: workgroups per dispatch dimension',
   maxStorageBuffersPerShaderStage: 'limit: storage buffers one kernel binds',
+  maxComputeWorkgroupStorageSize: 'limit: workgroup memory one kernel declares, bytes',
 } as const;
 
 export type ProfileKey = keyof typeof PROFILE_KEYS;
@@ -81,9 +82,9 @@ export function parseProfile(raw: unknown, where: string): DeviceProfile {
 /** What a stand-in device of this profile is told (src/gpu/dry.ts DryLimits): its units and its limits. */
 export function profileLimits(p: DeviceProfile) {
   const { units, maxBufferSize, maxStorageBufferBindingSize, maxComputeWorkgroupsPerDimension } = p.v;
-  const { maxStorageBuffersPerShaderStage } = p.v;
+  const { maxStorageBuffersPerShaderStage, maxComputeWorkgroupStorageSize } = p.v;
   return {
-    ...{ units, maxBufferSize, maxStorageBufferBindingSize },
+    ...{ units, maxBufferSize, maxStorageBufferBindingSize, maxComputeWorkgroupStorageSize },
     ...{ maxComputeWorkgroupsPerDimension, maxStorageBuffersPerShaderStage },
   };
 }

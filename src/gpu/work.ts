@@ -95,8 +95,15 @@ export const BK = 16;
 /** Workgroup memory of `n` rows (or columns) of a tiled GEMM's staged operand: one BK-deep slice, 4 bytes each. */
 export const stageBytes = (n: number): number => 4 * BK * n;
 
-/** WebGPU's default maxComputeWorkgroupStorageSize: the tiles (src/ops/gemm.ts) and pairs (pair.ts) keep within it. */
+/** WebGPU's default maxComputeWorkgroupStorageSize: every GEMM tile keeps within it (src/ops/gemm.ts). */
 export const DEFAULT_SHARED = 16384;
+
+/**
+ * The workgroup memory a kernel may declare on this device (its maxComputeWorkgroupStorageSize, which the
+ * device asks of the adapter): what a pair (pair.ts) or a gathering conv's staged input may add to tiles.
+ */
+export const sharedLimit = (gpu: { limits: Partial<GPUSupportedLimits> }): number =>
+  gpu.limits.maxComputeWorkgroupStorageSize ?? DEFAULT_SHARED;
 
 /** The tiles, steps and tensor bytes of one GEMM-shaped dispatch. */
 export interface GemmTiles {

@@ -5,7 +5,7 @@
 import type { GatherIn } from '../data/batch.ts';
 import { ShapeError } from '../errors.ts';
 import type { BufferRef, Gpu } from '../gpu/runtime.ts';
-import { DEFAULT_SHARED, f32Bytes, stageBytes, type GatherFetch } from '../gpu/work.ts';
+import { f32Bytes, sharedLimit, stageBytes, type GatherFetch } from '../gpu/work.ts';
 import { conv2dGeometry, forwardPlan, type Conv2dShape } from './conv2d_plan.ts';
 import { BK } from './gemm.ts';
 
@@ -24,13 +24,12 @@ export const GATHER_PATCH = 1024;
 /**
  * Whether conv `s` (pooling 2×2 in its epilogue or not) can gather its batch in its forward here: a tiled
  * forward in one pass (the lane kernels, and a split forward, keep the gather's own dispatch) within
- * the adapter's storage buffers a kernel, and its tiles and patch within WebGPU's default 16 KB of
- * workgroup memory.
+ * the adapter's storage buffers a kernel, and its tiles and patch within its workgroup memory.
  */
 export function forwardGathers(gpu: Gpu, s: Conv2dShape, pooled: boolean): boolean {
   if (gpu.lanes > 0) return false;
   const p = forwardPlan(gpu, s, pooled ? { split: false } : {});
-  if (p.splits > 1 || stageBytes(p.tile.bm + p.tile.bn) + 4 * GATHER_PATCH > DEFAULT_SHARED) return false;
+  if (p.splits > 1 || stageBytes(p.tile.bm + p.tile.bn) + 4 * GATHER_PATCH > sharedLimit(gpu)) return false;
   const own = pooled ? 7 : 4; // x, w, b, y (+ pooled, argmax, counter)
   return own + GATHER_BUFFERS <= (gpu.limits.maxStorageBuffersPerShaderStage ?? 8);
 }
