@@ -2,9 +2,9 @@
 // bench/bits.ts compares bit for bit on any adapter and test/fusion.test.ts on lavapipe. Fused, the plan
 // is the trainer's (plans.ts): the update sums the deferred weight gradients (foldGradSums, unless `fold`
 // says otherwise) and the first conv gathers the batch in its forward where the adapter can
-// (PlanOptions.gather); unfused, the gather runs its own pass before every op's own kernels.
+// (PlanOptions.gather); unfused, the plan's first dispatch is the gather's pass, then every op's own kernels.
 import { parseNet } from '../dsl/index.ts';
-import { trainGatherIn, gatherTrain, uploadDataset } from '../src/data/batch.ts';
+import { trainGatherIn, uploadDataset } from '../src/data/batch.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
 import { plan } from '../src/graph/plan.ts';
 import { buildGraph } from '../src/model/build.ts';
@@ -47,16 +47,14 @@ export async function runPlan(g: Gpu, src: string, o: PlanRun) {
   });
   const indices = g.upload(Uint32Array.from({ length: n }, (_, i) => i));
   const settings = { batch: o.batch, stepsPerEpoch: o.steps, seed: 7 };
-  const from = trainGatherIn(g, { data, indices, counter }, settings);
+  const from = trainGatherIn({ data, indices, counter }, settings);
   const io = { training: true, logits: built.logits, labels: built.labels, persistent: params.buffers };
   const fold = o.fold ?? o.fuse;
   const options = { ...io, counter, stats, endsStep: true, fuse: o.fuse, foldGradSums: fold, pair: o.pair };
   const p = plan(g, built.graph, { ...options, gather: { input: built.x, from } });
-  const batchIo = { data, indices, counter, x: p.buffer(built.x), labels: p.buffer(built.labels) };
-  const gather = p.gathered ? [] : gatherTrain(g, batchIo, settings);
   const opt = new OptimizerState(g, params, { name: 'adam', momentum: 0, nesterov: false, weightDecay: 0 });
   const updates = opt.updates(params, p, { counter, lrTable: rates, endsStep: p.endsStep });
-  const step = [...gather, ...p.forward, ...p.backward, ...updates, ...p.finish];
+  const step = [...p.forward, ...p.backward, ...updates, ...p.finish];
   for (let i = 0; i < o.steps; i++) g.run(step);
   const weights = await params.read();
   const labels = (ds: readonly { label: string }[]) => ds.map((d) => d.label);
@@ -64,11 +62,11 @@ export async function runPlan(g: Gpu, src: string, o: PlanRun) {
     ...{ weights, fusions: p.fusions.length, gathered: p.gathered, dispatches: step.length },
     ...{ forward: labels(p.forward), backward: labels(p.backward), update: labels(updates) },
   };
-  g.free([...gather, ...updates]);
+  g.free(updates);
   p.release();
   opt.release();
   params.release();
   data.release();
-  for (const b of [counter, stats, rates, indices, from.settings]) g.release(b);
+  for (const b of [counter, stats, rates, indices]) g.release(b);
   return out;
 }

@@ -116,11 +116,12 @@ fn has_tile(wg: vec3u, nwg: vec3u) -> bool {
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
   if (!has_tile(wg, nwg)) { return; }
-  conv_in_stage(wg.x + wg.y * nwg.x, li);
+  let tile = wg.x + wg.y * nwg.x;
+  conv_in_stage(tile, li);
   let t = tile_of(wg, nwg, li);
   gemm_run(t, 0u, P.c * P.kh * P.kw, lid, li);
   gemm_emit_store(t, lid, li);
-  conv_in_finish(wg.x + wg.y * nwg.x, li);
+  conv_in_finish(tile, li);
 }
 
 @compute @workgroup_size(GEMM_TX, GEMM_TY)

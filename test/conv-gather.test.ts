@@ -142,7 +142,7 @@ describe('a first conv gathering its batch in its forward', () => {
       ...{ x2: nan(xs), labels2: g.alloc(B * 4), y2: nan(ys), pooled2: nan(outs), argmax2: g.alloc(outs * 4) },
     };
     const settings: TrainGather = { batch: B, stepsPerEpoch: STEPS, seed: 11, ...c.gather };
-    const from = trainGatherIn(g, { data, indices: bufs.indices, counter: bufs.counter }, settings);
+    const from = trainGatherIn({ data, indices: bufs.indices, counter: bufs.counter }, settings);
     const dropout = c.pool && c.pool.rate > 0 ? { rate: c.pool.rate, seed: 13 } : undefined;
     const poolOf = (p: 'pooled' | 'argmax') => (x: 'x' | 'x2') => bufs[x === 'x' ? p : (`${p}2` as const)];
     const pool = (x: 'x' | 'x2') =>
@@ -186,7 +186,7 @@ describe('a first conv gathering its batch in its forward', () => {
       const want = dropout ? dropoutRef(p.y, step, { count: outs, ...dropout }) : p.y;
       expectAllclose('pooled', await g.readF32(bufs.pooled), want, { atol: 1e-7, rtol: 1e-6 });
     }
-    for (const buf of [...Object.values(bufs), from.settings]) g.release(buf);
+    for (const buf of Object.values(bufs)) g.release(buf);
     data.release();
   });
 
@@ -195,14 +195,14 @@ describe('a first conv gathering its batch in its forward', () => {
     const ds = dataset(1, 12, 10, 7);
     const data = uploadDataset(g, ds);
     const [indices, counter] = [g.upload(epochOrder(N, 5, 0)), g.alloc(16)];
-    const from = trainGatherIn(g, { data, indices, counter }, { batch: B, stepsPerEpoch: STEPS, seed: 1 });
+    const from = trainGatherIn({ data, indices, counter }, { batch: B, stepsPerEpoch: STEPS, seed: 1 });
     const s: Conv2dShape = { n: B, c: 1, h: 12, w: 9, k: 8, kh: 3, kw: 3, strideH: 1, strideW: 1, padding: 'same' };
     const io = { x: g.dummy, w: g.dummy, y: g.dummy, gather: { from, labels: g.dummy } };
     expect(() => conv2dForward(g, io, s)).toThrow(ShapeError);
     expect(() => conv2dForward(g, io, s)).toThrow(/takes 5x1x12x9 but the gathered batch is 5x1x12x10/);
     expect(forwardGathers(gpu().withTuning({ lanes: 4 }), { ...s, w: 10 }, false)).toBe(false);
     expect(forwardGathers(g, { ...s, w: 10 }, true)).toBe(true);
-    for (const buf of [indices, counter, from.settings]) g.release(buf);
+    for (const buf of [indices, counter]) g.release(buf);
     data.release();
   });
 });

@@ -29,8 +29,8 @@
 /** The gather augments (any of shift, flip, rotate, zoom, erase): false skips the transform per value. */
 override GATHER_AUGMENT: bool = true;
 
-/** The input values a workgroup stages at most (4 KB). */
-const GATHER_PATCH = 1024u;
+/** The input values a workgroup stages at most (src/ops/conv2d_gather.ts GATHER_PATCH sets it). */
+override GATHER_PATCH: u32 = 1024u;
 
 var<workgroup> gi_patch: array<f32, GATHER_PATCH>;
 /** The staged input rows gi_row0 … gi_row0 + gi_rows − 1 (gi_rows 0: none, values decoded where fetched). */

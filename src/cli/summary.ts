@@ -6,7 +6,7 @@ import { predictStep, type StepCost } from '../gpu/cost.ts';
 import { profileLimits, type DeviceProfile } from '../gpu/profile.ts';
 import { installGlobals } from '../node/gpu.ts';
 import { loadProfile, profileNames } from '../node/profiles.ts';
-import { gatherLine, pairLines, planTrainStep, trainFusionLines } from '../train/step-plan.ts';
+import { deviceLines, planTrainStep, trainFusionLines } from '../train/step-plan.ts';
 import { parseArgs, UsageError, type FlagSpec } from './args.ts';
 import { readSource } from './common.ts';
 import type { Out } from './progress.ts';
@@ -43,8 +43,7 @@ export function summary(args: readonly string[], out: Out): number {
   if (flags.fusions === true) out.log(trainFusionLines(ir).join('\n'));
   // With a device, where its plan gathers the batch and the GEMMs it runs side by side (they depend on the
   // device and the batch).
-  if (flags.fusions === true && planned)
-    out.log([gatherLine(planned.step, batch), ...pairLines(planned.step, batch)].join('\n'));
+  if (flags.fusions === true && planned) out.log(deviceLines(planned.step, batch).join('\n'));
   return 0;
 }
 

@@ -12,7 +12,7 @@
 // (< B samples) is dropped each epoch, as tf.data's drop_remainder, so shapes stay static; the
 // shuffle differs per epoch, so no sample is always left out. Evaluation covers every sample:
 // gatherEval by explicit offset over evalBatches.
-import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
+import type { BufferRef, Dispatch, Gpu, Uniform } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
 import { chainWork, f32Bytes, type Work } from '../gpu/work.ts';
 import type { BufferLimits } from '../graph/limits.ts';
@@ -191,11 +191,19 @@ function gatherWork(batch: number, d: GpuDataset, train: boolean, bilinear: bool
   const pixels = batch * (d.c ?? 1) * d.h * d.w;
   return chainWork({
     flops: (bilinear ? 12 : 2) * pixels,
-    bytesRead: pixels * (bilinear ? 4 : 1) + batch * (train ? 5 : 1),
-    bytesWritten: f32Bytes(pixels, batch),
+    ...gatherBytes(batch, d, train, bilinear),
     threads: 64,
     depth: Math.ceil(pixels / batch / 64) + (train ? 3 : 1),
   });
+}
+
+/**
+ * A gather's bytes, each counted once: a byte a pixel (four, bilinear) and per sample its label (and, training,
+ * its index) read; x in f32 and the labels written.
+ */
+export function gatherBytes(batch: number, d: GpuDataset, train: boolean, bilinear: boolean) {
+  const pixels = batch * (d.c ?? 1) * d.h * d.w;
+  return { bytesRead: pixels * (bilinear ? 4 : 1) + batch * (train ? 5 : 1), bytesWritten: f32Bytes(pixels, batch) };
 }
 
 const bytesOf = (b: BufferRef): number => ('buffer' in b ? (b.size ?? b.buffer.size - (b.offset ?? 0)) : b.size);
@@ -241,40 +249,15 @@ const trainParams = (d: GpuDataset, s: TrainGather) =>
 const bilinearOf = (a: AugmentParams | undefined): boolean => (a?.rotate ?? 0) > 0 || (a?.zoom ?? 0) > 0;
 
 /**
- * Training batch: x [B,C,H,W] f32 and labels [B] u32 from indices[t·B …], t from the GPU step counter.
- * io.indices: u32 × ≥ stepsPerEpoch·B (the epoch's order); io.counter: u32, word 0 the global step.
- */
-export function gatherTrain(
-  gpu: Gpu,
-  io: { data: GpuDataset; indices: BufferRef; counter: BufferRef; x: BufferRef; labels: BufferRef },
-  s: TrainGather,
-): Dispatch[] {
-  const d = io.data;
-  checkTrain(d, io.indices, s);
-  return [
-    gpu.kernel({
-      shader: 'batch',
-      entry: 'train_batch',
-      params: trainParams(d, s),
-      bindings: [d.images, d.labels, io.indices, io.counter, io.x, io.labels],
-      workgroups: [s.batch],
-      label: `gather train ${s.batch}`,
-      work: gatherWork(s.batch, d, true, bilinearOf(s.augment)),
-    }),
-  ];
-}
-
-/**
- * A training gather that a first conv runs in its forward (src/ops/conv2d.ts, lib/conv_in_gather.wgsl),
- * as gatherTrain would: the same checks, and its uniform packed into `settings`, a storage buffer the
- * caller releases.
+ * A training gather, checked, as a pass (gatherPass) or a first conv's forward (src/ops/conv2d_gather.ts,
+ * lib/conv_in_gather.wgsl) runs it: the dataset, the epoch's order (u32 × ≥ stepsPerEpoch·B), the step
+ * counter (u32, word 0 the global step) and its uniform record (struct Gather of lib/augment.wgsl).
  */
 export interface GatherIn {
   data: GpuDataset;
   indices: BufferRef;
   counter: BufferRef;
-  /** struct Gather of shaders/lib/augment.wgsl. */
-  settings: GPUBuffer;
+  settings: Uniform;
   batch: number;
   /** Rotation or zoom: four bytes read for each value (bilinear). */
   bilinear: boolean;
@@ -285,16 +268,40 @@ export interface GatherIn {
 }
 
 export function trainGatherIn(
-  gpu: Gpu,
   io: { data: GpuDataset; indices: BufferRef; counter: BufferRef },
   s: TrainGather,
 ): GatherIn {
   checkTrain(io.data, io.indices, s);
-  const settings = gpu.uniformAsStorage('batch', 'train_batch', trainParams(io.data, s), `gather settings ${s.batch}`);
   const a = s.augment ?? {};
   // As params() packs them: any shift, flip (truthy), rotation, zoom or erasing.
   const augmented = (a.shift ?? 0) > 0 || Boolean(a.flip) || bilinearOf(a) || (a.erase ?? 0) > 0;
+  const settings = trainParams(io.data, s);
   return { ...io, settings, batch: s.batch, bilinear: bilinearOf(a), erase: (a.erase ?? 0) > 0, augmented };
+}
+
+/** The gather's own pass: x [B,C,H,W] f32 and labels [B] u32 from indices[t·B …], t from the GPU step counter. */
+export function gatherPass(gpu: Gpu, g: GatherIn, io: { x: BufferRef; labels: BufferRef }): Dispatch[] {
+  const d = g.data;
+  return [
+    gpu.kernel({
+      shader: 'batch',
+      entry: 'train_batch',
+      params: g.settings,
+      bindings: [d.images, d.labels, g.indices, g.counter, io.x, io.labels],
+      workgroups: [g.batch],
+      label: `gather train ${g.batch}`,
+      work: gatherWork(g.batch, d, true, g.bilinear),
+    }),
+  ];
+}
+
+/** Training batch: the gather's pass (gatherPass) of these settings. */
+export function gatherTrain(
+  gpu: Gpu,
+  io: { data: GpuDataset; indices: BufferRef; counter: BufferRef; x: BufferRef; labels: BufferRef },
+  s: TrainGather,
+): Dispatch[] {
+  return gatherPass(gpu, trainGatherIn(io, s), io);
 }
 
 /** Evaluation batch: samples offset … offset+B−1 in order, normalised, never augmented. */

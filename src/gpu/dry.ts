@@ -7,6 +7,7 @@
 // (GPUBufferUsage): a browser has them; under Node, src/node/gpu.ts installGlobals() first.
 import { GpuError } from '../errors.ts';
 import { Gpu, type AdapterReport } from './runtime.ts';
+import { DEFAULT_SHARED } from './work.ts';
 
 /**
  * What the stand-in is told of the device it stands for: the limits a plan is checked against (the
@@ -29,7 +30,7 @@ const DEFAULT_LIMITS: DryLimits = {
   maxComputeWorkgroupsPerDimension: 65535,
   maxStorageBuffersPerShaderStage: 8,
   maxUniformBuffersPerShaderStage: 12,
-  maxComputeWorkgroupStorageSize: 16384,
+  maxComputeWorkgroupStorageSize: DEFAULT_SHARED,
 };
 
 const nothing = (): void => undefined;

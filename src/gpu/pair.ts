@@ -26,12 +26,16 @@ const sources = new Map<string, PairedSource | string>();
 
 type Source = NonNullable<Dispatch['source']>;
 
-function accessOf(s: Source): Map<number, Access> {
+function accessOf(s: Pick<Source, 'shader' | 'entry'>): Map<number, Access> {
   const key = `${s.shader}.${s.entry}`;
   const a = accesses.get(key) ?? bindingAccess(shaderSource(s.shader), s.entry);
   accesses.set(key, a);
   return a;
 }
+
+/** The storage buffers an entry point binds, as its WGSL declares and uses them. */
+export const storageBindings = (s: Pick<Source, 'shader' | 'entry'>): number =>
+  [...accessOf(s).values()].filter((a) => a !== 'uniform').length;
 
 /** The paired module of two entry points, or why there is none (a builtin it cannot hand on, a name it uses). */
 function pairedOf(a: Source, b: Source): (PairedSource & { name: string }) | string {
@@ -104,7 +108,7 @@ export function unpairable(gpu: Gpu, a: Dispatch, b: Dispatch): string | null {
   if (count(a) + count(b) > gpu.limits.maxComputeWorkgroupsPerDimension) return 'too many workgroups';
   if (pairShared(a.work, b.work) > sharedLimit(gpu)) return 'too much workgroup memory';
   const bindings = [sa, sb].flatMap((s) => [...accessOf(s).values()]);
-  const storage = bindings.filter((u) => u !== 'uniform').length;
+  const storage = storageBindings(sa) + storageBindings(sb);
   if (storage > gpu.limits.maxStorageBuffersPerShaderStage) return 'too many storage buffers';
   // The halves' uniforms and the pair's grids.
   if (bindings.length - storage + 1 > gpu.limits.maxUniformBuffersPerShaderStage) return 'too many uniforms';

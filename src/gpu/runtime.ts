@@ -21,7 +21,7 @@ export interface Dispatch {
   readonly pipeline: GPUComputePipeline;
   readonly bindGroup: GPUBindGroup;
   readonly workgroups: readonly [number, number, number];
-  /** Its uniform buffers (a pair's two), released with Gpu.free. */
+  /** Its uniform buffers (a pair's two) and any other buffer it owns (KernelSpec.owns), released with Gpu.free. */
   readonly params: readonly GPUBuffer[];
   /** What it computes and moves, as its launcher describes it (work.ts): what the cost model reads. */
   readonly work: Work;
@@ -53,6 +53,8 @@ export interface KernelSpec {
    * that share some variables: the split-K reductions of lib/gemm.wgsl).
    */
   bindings: (BufferRef | null)[];
+  /** Buffers among `bindings` the dispatch owns, released with it (a gathering conv's copy of the gather settings). */
+  owns?: GPUBuffer[];
   workgroups: number | readonly [number, number?, number?];
   label?: string;
   /** Its work, described beside the dispatch (work.ts); every launcher gives one (test/cost.test.ts). */
@@ -314,6 +316,7 @@ export class Gpu implements Readonly<GpuTuning> {
       this.device.queue.writeBuffer(params[0] as GPUBuffer, 0, data);
     }
     const bound = [...params, ...spec.bindings];
+    params.push(...(spec.owns ?? []));
     const w = typeof spec.workgroups === 'number' ? [spec.workgroups] : spec.workgroups;
     const workgroups = [w[0] ?? 1, w[1] ?? 1, w[2] ?? 1] as const;
     const max = this.limits.maxComputeWorkgroupsPerDimension;

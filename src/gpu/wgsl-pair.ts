@@ -13,7 +13,7 @@
 // Both halves must have the same workgroup size (pair.ts checks it): `pair` has the first's.
 
 import { stripComments } from './uniforms.ts';
-import { closing, DIRECTIVES, items, next, plain, reached, scan, tokens, type Item, type Token } from './wgsl-scan.ts';
+import { closing, DIRECTIVES, next, plain, reached, scan, tokens, type Item, type Token } from './wgsl-scan.ts';
 
 const SUFFIX = '_pb';
 /** The names the paired entry point declares and uses (pairEntry): no shader of a pair may declare them. */
@@ -134,8 +134,10 @@ export interface PairedSource {
 
 /** The module that runs `a.entry` and `b.entry` in one dispatch (the header says how). */
 export function pairSource(a: { code: string; entry: string }, b: { code: string; entry: string }): PairedSource {
-  const [ta, tb] = [tokens(a.code), tokens(b.code)];
-  const [ia, ib] = [items(ta), items(tb)];
+  // Copies of the scanned tokens: composing edits them in place (the declarations' indices stay).
+  const [sa, sb] = [scan(a.code), scan(b.code)];
+  const [ta, tb] = [[...sa.ts], [...sb.ts]];
+  const [ia, ib] = [sa.items, sb.items];
   const offset = highestBinding(a.code) + 1;
   const grid = offset + highestBinding(b.code) + 1;
   // Workgroup variables of the same name and element type: one, sized for the larger.
@@ -187,7 +189,7 @@ export function pairSource(a: { code: string; entry: string }, b: { code: string
 }
 
 /** The second half's names and bindings moved, in place. */
-function renameInto(ts: Token[], all: Item[], renamed: Set<string>, offset: number): void {
+function renameInto(ts: Token[], all: readonly Item[], renamed: Set<string>, offset: number): void {
   for (const it of all) {
     for (let j = it.start; j < it.end; j++) {
       const t = ts[j] as Token;

@@ -58,7 +58,7 @@ export function closing(ts: readonly Token[], i: number): number {
 }
 
 /** The module-scope declarations and directives, each with the attributes before it. */
-export function items(ts: readonly Token[]): Item[] {
+function items(ts: readonly Token[]): Item[] {
   const out: Item[] = [];
   let start = 0;
   let i = 0;

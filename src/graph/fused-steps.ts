@@ -16,7 +16,7 @@ import { conv2dForward, conv2dGeometry, unsummedForwardSplits, unsummedInputSpli
 import { windowsApart } from '../ops/pool.ts';
 import { denseForward } from '../ops/dense.ts';
 import { kernelsOf } from './kernels.ts';
-import type { Gathering } from './gathering.ts';
+import { gatherFor, type Gathering } from './gathering.ts';
 import { matmulPlan, matmulXent, XENT_ROWS } from '../ops/matmul.ts';
 import { batchnormForward, bnPartials, bnShape } from '../ops/batchnorm.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
@@ -63,8 +63,7 @@ export function forwardStep(
   const saved = pool.op === 'maxpool' ? [graph.tensor(pool.out.shape, 'temp', 'u32')] : [];
   const out = (f.dropout ?? pool).out;
   if (f.head?.op === 'conv2d') {
-    const gather = gathering?.conv === f.head ? gathering : null;
-    return convPoolStep(gpu, f.head, { out, argmax: saved, counter, dropout, gather });
+    return convPoolStep(gpu, f.head, { out, argmax: saved, counter, dropout, gather: gatherFor(gathering, f.head) });
   }
   if (!dropout) throw new Error(`${named(pool)}: a forward fusion without a conv needs its dropout`);
   return {

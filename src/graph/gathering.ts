@@ -1,12 +1,13 @@
-// The training batch gathered in the first conv's forward (PlanOptions.gather, src/ops/conv2d_gather.ts),
-// so the gather has no dispatch of its own: which conv takes it, and what that conv's step then writes.
-// The planner (plan.ts forwardSteps) hands it to the conv's forward, fused with its pooling
-// (fused-steps.ts convPoolStep) or not (the op's own, ForwardIO.gather).
-import type { GatherIn } from '../data/batch.ts';
+// A training plan's batch (PlanOptions.gather): gathered in the first conv's forward where one can take it
+// (src/ops/conv2d_gather.ts), so the gather has no dispatch of its own, else by the gather's pass as the
+// plan's first step. The planner (plan.ts forwardSteps) hands it to the conv's forward, fused with its
+// pooling (fused-steps.ts convPoolStep) or not (the op's own, ForwardIO.gather).
+import { gatherPass, type GatherIn } from '../data/batch.ts';
 import { forwardGathers, type ConvGather } from '../ops/conv2d_gather.ts';
 import type { BufferRef, Gpu } from '../gpu/runtime.ts';
 import { convShapeOf, type FusionIndex } from './fuse.ts';
-import type { Graph, NodeOf, Tensor } from './graph.ts';
+import type { Graph, Node, NodeOf, Tensor } from './graph.ts';
+import type { FusedStep } from './fused-steps.ts';
 
 /** A training plan's batch, as the step's gather would write it (plans.ts). */
 export interface GatherInput {
@@ -34,12 +35,27 @@ export function gathering(
 ): Gathering | null {
   const { gather: g, labels } = o;
   if (!g || !labels || o.fuse === false) return null;
-  const first = graph.nodes.find((n) => n.inputs.some((t) => t.id === g.input.id));
+  const first = graph.nodes.find((n) => n.inputs.includes(g.input));
   if (first?.op !== 'conv2d' || first.inputs[0] !== g.input) return null;
   const conv = first as NodeOf<'conv2d'>;
-  // A conv pooling in its epilogue is absorbed into its pooling's fusion (fuse.ts FusionIndex.forward).
+  // A conv pooling in its epilogue is absorbed into its pooling's fusion (fuse.ts FusionIndex.forward) and
+  // gathers there (fused-steps.ts convPoolStep); absorbed into any other, it has no forward of its own.
   const pooled = [...fusions.forward.values()].some((f) => f.head === conv);
   if (fusions.absorbed.has(conv) !== pooled) return null;
   if (!forwardGathers(gpu, convShapeOf(conv), pooled)) return null;
   return { conv, writes: [g.input, labels], io: (buf) => ({ from: g.from, labels: buf(labels) }) };
+}
+
+/** The gathering when `n` is its conv, else null. */
+export const gatherFor = (g: Gathering | null, n: Node): Gathering | null => (g?.conv === n ? g : null);
+
+/** The gather's own pass as the plan's first step, where no conv takes the batch; null without a gather. */
+export function gatherStep(gpu: Gpu, o: { gather?: GatherInput; labels: Tensor | null }): FusedStep | null {
+  const { gather: g, labels } = o;
+  if (!g) return null;
+  if (!labels) throw new Error('a plan that gathers its batch needs its labels tensor');
+  return {
+    ...{ reads: [], writes: [g.input, labels], scratch: [] },
+    emit: (buf) => gatherPass(gpu, g.from, { x: buf(g.input), labels: buf(labels) }),
+  };
 }

@@ -1,10 +1,10 @@
 // Planning: a graph becomes fixed lists of dispatches, once per (model, batch size, mode), in phases:
 //   1. gradientsNeeded: which tensors carry a gradient back to a trainable parameter;
-//   2. forwardSteps: the nodes in order (a view of its input runs nothing and shares its storage; a
-//      chain fuse.ts found runs as one kernel; a conv whose split-K forward partials its pooling or
-//      batchnorm sums runs its split pass alone, fused-steps.ts convParts; the first conv may gather the
-//      training batch as it fetches it, gathering.ts), then the loss, which seeds
-//      the backward with dL/dlogits (with the logits' dense layer in its one dispatch: fused.xentHead);
+//   2. forwardSteps: the training batch's gather (in the first conv's forward where it can: gathering.ts),
+//      the nodes in order (a view of its input runs nothing and shares its storage; a chain fuse.ts found
+//      runs as one kernel; a conv whose split-K forward partials its pooling or batchnorm sums runs its
+//      split pass alone, fused-steps.ts convParts), then the loss, which seeds the backward with
+//      dL/dlogits (with the logits' dense layer in its one dispatch: fused.xentHead);
 //   3. backwardSteps (training): the nodes in reverse, each writing its wanted inputs' gradients
 //      (the first contribution writes it, later ones add in; a fused chain's kernel, or the dX running
 //      it as it stores, writes its first node's); split-K weight gradients leave partials (deferred.ts);
@@ -29,7 +29,7 @@ import { deferWeights, type DeferredWeights, type GradSums } from './deferred.ts
 import { assignBuffers, type Buffers } from './pool.ts';
 import { mustAt } from '../util/must.ts';
 import { pairAdjacent } from '../gpu/pair.ts';
-import { gathering, type Gathering, type GatherInput } from './gathering.ts';
+import { gatherFor, gatherStep, gathering, type Gathering, type GatherInput } from './gathering.ts';
 
 export { checkLimits, type BufferLimits } from './limits.ts';
 
@@ -61,7 +61,7 @@ export interface PlanOptions {
   foldGradSums?: boolean;
   /** Run neighbouring independent GEMMs as one dispatch (src/gpu/pair.ts; default: as `fuse`). */
   pair?: boolean;
-  /** A training step's batch: the first conv gathers it in its forward where it can (gathering.ts; with `fuse`). */
+  /** A training step's batch: gathered in the first conv's forward where it can, else by its pass (gathering.ts). */
   gather?: GatherInput;
 }
 
@@ -90,7 +90,7 @@ export interface Plan {
   fusions: fuse.Fusion[];
   /** With foldGradSums: the split-K sums the update must add up (OptimizerState.updates); null: none left. */
   gradSums: GradSums | null;
-  /** With `gather`: the first conv's forward gathers the batch; false: the caller records the gather's pass. */
+  /** With `gather`: the first conv's forward gathers the batch (else the gather's pass is the first dispatch). */
   gathered: boolean;
   release(): void;
 }
@@ -117,8 +117,7 @@ interface Planning {
   xentHead: NodeOf<'dense'> | null;
   /** Each tensor's readers (graph.ts readersOf). */
   readers: ReturnType<typeof readersOf>;
-  /** The conv that gathers the batch in its forward (PlanOptions.gather), if one can. */
-  gathering: Gathering | null;
+  gathering: Gathering | null; // the conv that gathers the batch in its forward (PlanOptions.gather), if one can
 }
 
 export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
@@ -185,7 +184,8 @@ function ioFor(p: Planning, n: Node, buf: (t: Tensor) => BufferRef): ForwardIO {
 
 /** 2. The forward nodes in order; a view's output shares its input's storage and runs nothing. */
 function forwardSteps(p: Planning): Step[] {
-  const steps: Step[] = [];
+  const pass = p.gathering ? null : gatherStep(p.gpu, p.o); // where no conv takes the batch
+  const steps: Step[] = pass ? [pass] : [];
   // Convs whose pooling sums their forward partials (fused.convParts), by their output; none unfused.
   const summed = new Map<number, fused.ConvParts>();
   const reading = {
@@ -232,7 +232,7 @@ function forwardSteps(p: Planning): Step[] {
     }
     const saved = k.saved.map((s) => p.graph.tensor(s.shape, 'temp', s.dtype));
     for (const t of [n.out, node.out]) p.savedOf.set(t.id, saved);
-    const gather = p.gathering?.conv === n ? p.gathering : null;
+    const gather = gatherFor(p.gathering, n);
     steps.push({
       reads: [...n.inputs, ...n.state],
       writes: [node.out, ...saved, ...(gather?.writes ?? [])],

@@ -40,14 +40,7 @@ import {
   type Conv2dShape,
   type ConvOptions,
 } from './conv2d_plan.ts';
-import {
-  checkGather,
-  forwardGathers,
-  gatherBindings,
-  gatherConstants,
-  gatherWork,
-  type ConvGather,
-} from './conv2d_gather.ts';
+import { checkGather, gatherBindings, gatherConstants, convGatherWork, type ConvGather } from './conv2d_gather.ts';
 import { fusedScratch, unfuseActivation } from './elementwise.ts';
 import { gemmConstants, gemmDispatches, needParts } from './gemm.ts';
 import { nchw, type Geometry2d, type Window2d } from './geometry.ts';
@@ -163,11 +156,7 @@ export function conv2dForward(
   const pooled = pool ? ` + maxpool 2x2${pool.dropout ? ` + dropout p=${pool.dropout.rate}` : ''}` : '';
   const label = `${io.gather ? 'gather + ' : ''}conv2d forward ${describe(s)}${pooled}`;
   const gather = io.gather;
-  if (gather) {
-    checkGather(s, gather, label);
-    if (o.unsummed || !forwardGathers(gpu, s, pool !== undefined))
-      throw new ShapeError(`${label}: this adapter gathers the batch in its own pass`);
-  }
+  if (gather) checkGather(gpu, s, gather, { what: label, unsummed: o.unsummed });
   const work = {
     rows: s.k,
     cols,
@@ -185,15 +174,17 @@ export function conv2dForward(
     return laneKernel(gpu, { ...lane, cols, bindings, label, work });
   }
   const p = forwardPlan(gpu, s, pool || gather ? { ...o, split: false } : o);
+  if (gather) checkGather(gpu, s, gather, { what: label, plan: p, pooled: pool !== undefined });
   const len = s.k * cols;
   const tiles = { tileN: p.tile.bn, threads: p.threads, colTiles: p.colTiles, pooled: pool !== undefined };
-  const fetched = gather && gatherWork(s, gather, tiles);
-  if (fetched) {
+  const gatherCost = gather && convGatherWork(s, gather, tiles);
+  if (gatherCost) {
     // The dataset's bytes read in place of x, which is written beside the labels.
-    work.bytesRead += fetched.bytesRead - f32Bytes(s.n * s.c * s.h * s.w);
-    work.bytesWritten += fetched.bytesWritten;
+    work.bytesRead += gatherCost.bytesRead - f32Bytes(s.n * s.c * s.h * s.w);
+    work.bytesWritten += gatherCost.bytesWritten;
   }
   const shader = pool ? 'conv2d_forward_pool' : 'conv2d_forward';
+  const gathered = gather && gatherBindings(gpu, gather, pool !== undefined);
   return gemmDispatches(gpu, {
     shader: gather ? `${shader}_gather` : shader,
     plan: p,
@@ -201,12 +192,13 @@ export function conv2dForward(
     constants: { ...gemmConstants(p, { a: 0, b: 2 }), ...variant, ...(gather ? gatherConstants(gather) : {}) },
     epilogue: variant,
     inputs: [io.x, io.w],
-    outputs: [io.b ?? gpu.dummy, io.y, ...poolOut, ...(gather ? gatherBindings(gather, pool !== undefined) : [])],
+    outputs: [io.b ?? gpu.dummy, io.y, ...poolOut, ...(gathered?.bindings ?? [])],
+    owns: gathered?.owns,
     parts: needParts(p, io.parts, label, p.splits * len),
     unsummed: o.unsummed,
     workgroups: grid(p.rowTiles * p.colTiles),
     label,
-    work: fetched ? { ...work, gather: fetched.gather, extraShared: fetched.extraShared } : work,
+    work: gatherCost ? { ...work, gather: gatherCost.gather, extraShared: gatherCost.extraShared } : work,
     len,
   });
 }

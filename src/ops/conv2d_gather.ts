@@ -2,12 +2,13 @@
 // gather (shaders/batch.wgsl train_batch) has no dispatch of its own: where this adapter runs it, the
 // bindings it adds, and what it adds to the forward's work. conv2d.ts conv2dForward launches it; the
 // planner (src/graph/plan.ts, PlanOptions.gather) chooses it.
-import type { GatherIn } from '../data/batch.ts';
+import { gatherBytes, type GatherIn } from '../data/batch.ts';
 import { ShapeError } from '../errors.ts';
 import type { BufferRef, Gpu } from '../gpu/runtime.ts';
-import { f32Bytes, sharedLimit, stageBytes, type GatherFetch } from '../gpu/work.ts';
+import { storageBindings } from '../gpu/pair.ts';
+import { sharedLimit, stageBytes, type GatherFetch } from '../gpu/work.ts';
 import { conv2dGeometry, forwardPlan, type Conv2dShape } from './conv2d_plan.ts';
-import { BK } from './gemm.ts';
+import { BK, type GemmPlan } from './gemm.ts';
 
 /** The gather a forward runs: the dataset's side, and where the batch's labels go (the loss reads them). */
 export interface ConvGather {
@@ -15,44 +16,62 @@ export interface ConvGather {
   labels: BufferRef;
 }
 
-/** Storage buffers a gathering forward binds beyond its own: settings, images, labels, order, step, labels out. */
-const GATHER_BUFFERS = 6;
-
-/** The input values a workgroup stages at most (GATHER_PATCH of lib/conv_in_gather.wgsl). */
+/** The input values a workgroup stages at most (4 KB; lib/conv_in_gather.wgsl's override GATHER_PATCH). */
 export const GATHER_PATCH = 1024;
 
 /**
  * Whether conv `s` (pooling 2×2 in its epilogue or not) can gather its batch in its forward here: a tiled
- * forward in one pass (the lane kernels, and a split forward, keep the gather's own dispatch) within
- * the adapter's storage buffers a kernel, and its tiles and patch within its workgroup memory.
+ * forward in one pass (the lane kernels, and a forward that would split, keep the gather's own dispatch)
+ * that fits (gathersWith).
  */
 export function forwardGathers(gpu: Gpu, s: Conv2dShape, pooled: boolean): boolean {
-  if (gpu.lanes > 0) return false;
-  const p = forwardPlan(gpu, s, pooled ? { split: false } : {});
-  if (p.splits > 1 || stageBytes(p.tile.bm + p.tile.bn) + 4 * GATHER_PATCH > sharedLimit(gpu)) return false;
-  const own = pooled ? 7 : 4; // x, w, b, y (+ pooled, argmax, counter)
-  return own + GATHER_BUFFERS <= (gpu.limits.maxStorageBuffersPerShaderStage ?? 8);
+  if (gpu.lanes > 0 || (!pooled && forwardPlan(gpu, s, {}).splits > 1)) return false;
+  return gathersWith(gpu, forwardPlan(gpu, s, { split: false }), pooled);
 }
 
-/** Bindings 5–13 of a gathering forward after its own (pooled: 1–7; else 1–4). */
-export function gatherBindings(g: ConvGather, pooled: boolean): (BufferRef | null)[] {
-  const { data, settings, indices, counter } = g.from;
-  return [...(pooled ? [] : [null, null, null]), settings, data.images, data.labels, indices, counter, g.labels];
+/** Whether a gathering forward of tiled plan `p` fits: its tiles and patch in workgroup memory, its storage buffers. */
+export function gathersWith(gpu: Gpu, p: GemmPlan, pooled: boolean): boolean {
+  if (p.splits > 1 || stageBytes(p.tile.bm + p.tile.bn) + 4 * GATHER_PATCH > sharedLimit(gpu)) return false;
+  const shader = pooled ? 'conv2d_forward_pool_gather' : 'conv2d_forward_gather';
+  return storageBindings({ shader, entry: 'main' }) <= (gpu.limits.maxStorageBuffersPerShaderStage ?? 8);
+}
+
+/**
+ * Bindings 5–13 of a gathering forward after its own (pooled: 1–7; else 1–4), and the buffer it owns: the
+ * gather's settings as storage (the conv keeps its uniform for its own).
+ */
+export function gatherBindings(gpu: Gpu, g: ConvGather, pooled: boolean) {
+  const { data, indices, counter } = g.from;
+  const settings = gpu.uniformAsStorage('batch', 'train_batch', g.from.settings, `gather settings ${g.from.batch}`);
+  const bindings = [...(pooled ? [] : [null, null, null]), settings, data.images, data.labels, indices, counter];
+  return { bindings: [...bindings, g.labels], owns: [settings] };
 }
 
 /** The gathering module's constants: GATHER_AUGMENT off where nothing is augmented. */
 export const gatherConstants = (g: ConvGather): Record<string, number> => ({
   GATHER_AUGMENT: g.from.augmented ? 1 : 0,
+  GATHER_PATCH,
 });
 
-/** A ShapeError unless conv `s` takes the gathered batch as it is. */
-export function checkGather(s: Conv2dShape, g: ConvGather, what: string): void {
+/**
+ * A ShapeError unless conv `s` takes the gathered batch as it is, in one pass of the tiled kernels (not
+ * `unsummed`), and, given the tiled `plan` it launches, that plan fits (gathersWith).
+ */
+export function checkGather(
+  gpu: Gpu,
+  s: Conv2dShape,
+  g: ConvGather,
+  o: { what: string; unsummed?: boolean; plan?: GemmPlan; pooled?: boolean },
+): void {
   const d = g.from.data;
   const [c, batch] = [d.c ?? 1, g.from.batch];
   if (s.n !== batch || s.c !== c || s.h !== d.h || s.w !== d.w)
     throw new ShapeError(
-      `${what} takes ${s.n}x${s.c}x${s.h}x${s.w} but the gathered batch is ${batch}x${c}x${d.h}x${d.w}`,
+      `${o.what} takes ${s.n}x${s.c}x${s.h}x${s.w} but the gathered batch is ${batch}x${c}x${d.h}x${d.w}`,
     );
+  const fits = o.plan === undefined || gathersWith(gpu, o.plan, o.pooled === true);
+  if (o.unsummed || gpu.lanes > 0 || !fits)
+    throw new ShapeError(`${o.what}: this adapter gathers the batch in its own pass`);
 }
 
 // ALU ops per gathered value beyond a plain load (estimates, counted from lib/augment.wgsl): without
@@ -66,6 +85,8 @@ const DRAW_OPS = 60;
 const ERASE_OPS = 80;
 /** A staged value's workgroup-memory address, beyond a global one's. */
 const STAGED_OPS = 2;
+/** A decoded value's store: its index split into channel, row and column, and the address. */
+const STORE_OPS = 4;
 
 /**
  * The input values a tile of `tileN` columns stages (C × its input rows × W), at most: its columns span
@@ -86,7 +107,7 @@ export function patchValues(s: Conv2dShape, tileN: number, pooled: boolean): num
  * besides: its draws, and its run of x's values (counted for every workgroup, though only row tile 0's
  * write: an upper bound).
  */
-export function gatherWork(
+export function convGatherWork(
   s: Conv2dShape,
   g: ConvGather,
   tiles: { tileN: number; threads: number; colTiles: number; pooled: boolean },
@@ -100,12 +121,12 @@ export function gatherWork(
   const staged = patch <= GATHER_PATCH ? Math.max(0, 1 - (tiles.tileN - 1) / (oh * ow)) : 0;
   const fetched = (tiles.tileN * BK) / tiles.threads;
   return {
-    bytesRead: pixels * (g.from.bilinear ? 4 : 1) + s.n * 5,
-    bytesWritten: f32Bytes(pixels, s.n),
+    ...gatherBytes(s.n, g.from.data, true, g.from.bilinear),
     extraShared: 4 * GATHER_PATCH,
     gather: {
       stepOps: fetched * (staged * STAGED_OPS + (1 - staged) * value),
-      onceOps: 2 * draw + (staged * Math.ceil(patch / tiles.threads) + run) * (value + 4),
+      // Two draws: the staging's (or the column's) and conv_in_finish's; a value decoded and its store's address.
+      onceOps: 2 * draw + (staged * Math.ceil(patch / tiles.threads) + run) * (value + STORE_OPS),
       loads: 3, // the step, the sample's index, a pixel
     },
   };

@@ -306,6 +306,8 @@ export interface GemmPass {
   /** The fetch's bindings (1, 2, …), then the epilogue's. */
   inputs: BufferRef[];
   outputs: (BufferRef | null)[];
+  /** Buffers among the bindings the (unsplit) dispatch owns (KernelSpec.owns). */
+  owns?: GPUBuffer[];
   parts: BufferRef | null;
   /** The split pass alone: its partials in `parts` are the output, summed by their reader (no reduce pass). */
   unsummed?: boolean;
@@ -337,6 +339,7 @@ export function gemmDispatches(gpu: Gpu, o: GemmPass): Dispatch[] {
         params: o.params,
         constants: o.constants,
         bindings: [...o.inputs, ...o.outputs],
+        owns: o.owns,
         workgroups: [x, y, z],
         label: o.label,
         work: planWork(

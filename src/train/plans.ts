@@ -7,7 +7,7 @@ import type { Dispatch, Gpu } from '../gpu/runtime.ts';
 import { buildGraph, type Built } from '../model/build.ts';
 import type { ParamStore } from '../model/params.ts';
 import { plan, type Plan } from '../graph/plan.ts';
-import { gatherTrain, trainGatherIn, type AugmentParams, type GatherIn, type GpuDataset } from '../data/batch.ts';
+import { trainGatherIn, type AugmentParams, type GpuDataset } from '../data/batch.ts';
 import { StatsRing } from './readback.ts';
 import type { StepBuffers } from '../ops/optimizer.ts';
 
@@ -52,8 +52,6 @@ export interface TailPlan {
   plan: Plan;
   step: Dispatch[];
   indices: GPUBuffer;
-  /** The gather's settings where the first conv gathers the batch (data/batch.ts trainGatherIn). */
-  gatherSettings: GPUBuffer | null;
 }
 
 export interface TrainPlan {
@@ -66,7 +64,6 @@ export interface TrainPlan {
   data: GpuDataset;
   /** The epoch's order of sample indices for the full steps, written at the start of every epoch (fit.ts). */
   indices: GPUBuffer;
-  gatherSettings: GPUBuffer | null;
   /** The learning-rate buffer the optimizer's dispatches bind. */
   rates: GPUBuffer;
   /** Where fit reads the stats back, submit by submit (readback.ts). */
@@ -101,8 +98,8 @@ export function buildTrainPlan(gpu: Gpu, ir: ModelIR, io: Io, s: StepSettings, p
 }
 
 /**
- * A step at one batch size: gather (`steps` batches from its `indices`), forward, backward, update, finish.
- * The first conv's forward gathers the batch where the planner can (PlanOptions.gather): then no pass of its own.
+ * A step at one batch size: the plan (its gather of `steps` batches from its `indices`, in the first conv's
+ * forward where it can: PlanOptions.gather; forward, backward), the update, finish.
  */
 function stepAt(
   gpu: Gpu,
@@ -115,36 +112,25 @@ function stepAt(
   const built = buildGraph(ir, at.batch, { seed: s.seed });
   const indices = gpu.alloc(at.indices * 4, 'epoch order');
   const settings = { batch: at.batch, stepsPerEpoch: at.steps, seed: s.seed, augment: s.augment };
-  const owned = [indices];
   let p: Plan;
-  let from: GatherIn;
   try {
-    from = trainGatherIn(gpu, { data: io.data, indices, counter: io.counter }, settings);
-    owned.push(from.settings);
+    const from = trainGatherIn({ data: io.data, indices, counter: io.counter }, settings);
     p = plan(gpu, built.graph, {
       ...{ training: true, logits: built.logits, labels: built.labels, smoothing: s.labelSmoothing },
       ...{ persistent: io.params.buffers, counter: io.counter, stats: io.stats, endsStep: true },
       gradients: at.gradients,
       // The update sums the deferred weight gradients on its way: `parts.update` gives it p.gradSums.
       foldGradSums: true,
+      // The plan gathers the batch: in conv1's forward where it can, else by the gather's pass.
       gather: { input: built.x, from },
     });
   } catch (e) {
-    for (const b of owned) gpu.release(b);
+    gpu.release(indices);
     throw e;
   }
-  if (!p.gathered) gpu.release(from.settings);
-  const gatherIo = {
-    data: io.data,
-    indices,
-    counter: io.counter,
-    x: p.buffer(built.x),
-    labels: p.buffer(built.labels),
-  };
-  const gather = p.gathered ? [] : gatherTrain(gpu, gatherIo, settings);
   const update = parts.update(p, { counter: io.counter, lrTable: io.rates, endsStep: p.endsStep });
-  const step = [...gather, ...p.forward, ...p.backward, ...update, ...p.finish];
-  return { batch: at.batch, built, plan: p, step, indices, gatherSettings: p.gathered ? from.settings : null };
+  const step = [...p.forward, ...p.backward, ...update, ...p.finish];
+  return { batch: at.batch, built, plan: p, step, indices };
 }
 
 export function releaseTrainPlan(gpu: Gpu, t: TrainPlan): void {
@@ -154,7 +140,6 @@ export function releaseTrainPlan(gpu: Gpu, t: TrainPlan): void {
     gpu.free(s.step.filter((d) => !planned.has(d)));
     s.plan.release();
     gpu.release(s.indices);
-    if (s.gatherSettings) gpu.release(s.gatherSettings);
   }
   t.ring.release();
 }

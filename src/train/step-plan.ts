@@ -68,6 +68,12 @@ export function pairLines(step: readonly Described[], batch: number): string[] {
   return [`GEMMs side by side at batch ${batch} (${pairs.length}; each pair one dispatch):`, ...pairs];
 }
 
+/** What a step planned for a device adds to the fusions: where it gathers the batch, and its pairs. */
+export const deviceLines = (step: readonly Described[], batch: number): string[] => [
+  gatherLine(step, batch),
+  ...pairLines(step, batch),
+];
+
 /**
  * Where a planned step gathers its batch, one line: in the first conv's forward (src/ops/conv2d_gather.ts),
  * which depends on the adapter and the first layer, or in the gather's own pass.
