@@ -21,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import { parseNet } from '../dsl/index.ts';
 import { buildGraph } from '../src/model/build.ts';
 import { ParamStore } from '../src/model/params.ts';
-import { runPlan } from '../bench/plan-run.ts';
+import { runPlan, type PlanRun } from '../bench/plan-run.ts';
 import { describeFusion, findFusions } from '../src/graph/fuse.ts';
 import { conv2dBackwardInput, inputPartsLength, unsummedInputSplits, type Conv2dShape } from '../src/ops/conv2d.ts';
 import { conv2dBackwardInputRef } from '../src/ops/conv2d.ref.ts';
@@ -450,29 +450,23 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
 
 describe('a fused plan trains to the same weights as the unfused plan, bit for bit', () => {
   const gpu = useGpu();
-  // fold: the update sums the deferred weight gradients (PlanOptions.foldGradSums), as the trainer's plans do.
-  // pair: neighbouring independent GEMMs as one dispatch (PlanOptions.pair; src/gpu/pair.ts). Off but where a
-  // test asks: on the tiled kernels every pair is a pipeline of its own to compile, seconds each on lavapipe.
-  async function train(
-    src: string,
-    fuse: boolean,
-    steps: number,
-    tiles = false,
-    batch = 8,
-    fold = false,
-    pair = false,
-  ) {
+  // A plan run (bench/plan-run.ts) at batch 8 unless said, Adam at 0.01. fold: the update sums the deferred
+  // weight gradients (PlanOptions.foldGradSums), as the trainer's plans do. pair: neighbouring independent
+  // GEMMs as one dispatch (PlanOptions.pair; src/gpu/pair.ts). Both off but where a test asks: on the tiled
+  // kernels every pair is a pipeline of its own to compile, seconds each on lavapipe. tiles: the GPU's tiles
+  // (an H100's) on this adapter.
+  async function train(src: string, o: Partial<PlanRun> & { fuse: boolean; steps: number; tiles?: boolean }) {
+    const { tiles, ...run } = o;
     const g = tiles ? useGemmVariant(gpu(), 'gpu tiles', () => undefined) : gpu();
-    const r = await runPlan(g, src, { fuse, batch, steps, lr: 0.01, fold, pair });
-    return { ...r, labels: r.backward };
+    return runPlan(g, src, { batch: 8, lr: 0.01, fold: false, pair: false, ...run });
   }
 
   // On the tiled kernels as an H100 gets them dense1 splits K: its reduce pass runs the dropout epilogue.
   it("a dense layer's epilogues: its dropout, and the chain below in the next layer's dX (gpu tiles)", async () => {
     const src = 'input 24x24x1\ndense 24 relu\ndropout 0.3\ndense 10 softmax';
     for (const tiles of [false, true]) {
-      const fused = await train(src, true, 4, tiles);
-      const unfused = await train(src, false, 4, tiles);
+      const fused = await train(src, { fuse: true, steps: 4, tiles });
+      const unfused = await train(src, { fuse: false, steps: 4, tiles });
       expect(
         fused.forward.filter((l) => l.startsWith('dropout')),
         'no dropout kernel',
@@ -484,11 +478,11 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       // On the tiles dense2's unsplit GEMM takes the loss into its epilogue (fused.xentHead): no loss pass.
       if (tiles) expect(fused.forward.at(-1)).toBe('matmul 8x24x10 + softmax_xent + totals');
       expect(
-        fused.labels.filter((l) => l.startsWith('chain.')),
+        fused.backward.filter((l) => l.startsWith('chain.')),
         'no chain kernel',
       ).toEqual([]);
       expect(
-        fused.labels.filter((l) => l.includes("x24 + dropout+relu' p=0.3")),
+        fused.backward.filter((l) => l.includes("x24 + dropout+relu' p=0.3")),
         "dense2's dX",
       ).toHaveLength(1);
       for (const [name, t] of unfused.weights) expect(fused.weights.get(name)?.data, name).toEqual(t.data);
@@ -504,8 +498,8 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     ] as const) {
       const block = `conv 32 3x3 same relu\n${pool}`;
       const src = `input 14x14x1\nconv 16 3x3 same relu\npool 2\n${block}\n${tail}dense 10 softmax`;
-      const fused = await train(src, true, 3, true);
-      const unfused = await train(src, false, 3, true);
+      const fused = await train(src, { fuse: true, steps: 3, tiles: true });
+      const unfused = await train(src, { fuse: false, steps: 3, tiles: true });
       const chains = fused.forward.filter((l) => l.startsWith('chain.sum'));
       expect(chains, tail).toHaveLength(1);
       expect(chains[0], tail).toContain(` forward 8x32x7x7 ${window} `);
@@ -520,15 +514,15 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   // At batch 160 both dense layers' dW split K: their partials (bias sums in the last row) join the one pass.
   it('dense layers whose weight gradients the one pass sums (gpu tiles, batch 160)', async () => {
     const src = 'input 12x12x1\ndense 32 relu\ndense 10 softmax';
-    const fused = await train(src, true, 2, true, 160);
-    const unfused = await train(src, false, 2, true, 160);
-    expect(fused.labels.filter((l) => l.startsWith('weight gradients reduce'))).toEqual([
+    const fused = await train(src, { fuse: true, steps: 2, tiles: true, batch: 160 });
+    const unfused = await train(src, { fuse: false, steps: 2, tiles: true, batch: 160 });
+    expect(fused.backward.filter((l) => l.startsWith('weight gradients reduce'))).toEqual([
       expect.stringMatching(/^weight gradients reduce: dense1 \d+, dense2 \d+ splits$/),
     ]);
-    expect(fused.labels.filter((l) => l.includes('bias grad reduce'))).toEqual([]);
-    expect(unfused.labels.filter((l) => l.includes('bias grad reduce'))).toHaveLength(2);
+    expect(fused.backward.filter((l) => l.includes('bias grad reduce'))).toEqual([]);
+    expect(unfused.backward.filter((l) => l.includes('bias grad reduce'))).toHaveLength(2);
     for (const [w, t] of unfused.weights) expect(fused.weights.get(w)?.data, w).toEqual(t.data);
-    const folded = await train(src, true, 2, true, 160, true);
+    const folded = await train(src, { fuse: true, steps: 2, tiles: true, batch: 160, fold: true });
     expect(folded.update).toEqual([expect.stringMatching(/ \+ weight gradient sums: dense1 \d+, dense2 \d+ splits$/)]);
     for (const [w, t] of unfused.weights) expect(folded.weights.get(w)?.data, w).toEqual(t.data);
   });
@@ -538,8 +532,8 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   it("a batchnorm that sums its conv's forward partials and pools in its pass (gpu tiles)", async () => {
     const block = 'conv 32 3x3 same bias=false\nbatchnorm\nrelu\npool 2';
     const src = `input 14x14x1\nconv 16 3x3 same relu\npool 2\n${block}\ndense 10 softmax`;
-    const fused = await train(src, true, 3, true);
-    const unfused = await train(src, false, 3, true);
+    const fused = await train(src, { fuse: true, steps: 3, tiles: true });
+    const unfused = await train(src, { fuse: false, steps: 3, tiles: true });
     expect(fused.forward.filter((l) => l.startsWith('batchnorm'))).toEqual([
       expect.stringMatching(/^batchnorm stats 8x32x49 \+ relu \d+ slices \+ 9 splits$/),
       'batchnorm train 8x32x49 + relu + maxpool 2x2/2x2',
@@ -552,17 +546,17 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   // On the tiled kernels as an H100 gets them every conv's dW splits K: one pass at the end sums them all.
   it('weight gradients whose split-K sums one pass at the end adds up (gpu tiles)', async () => {
     const src = 'input 12x12x1\nconv 8 3x3 same relu\npool 2\nconv 16 3x3 same relu\ndense 10 softmax';
-    const fused = await train(src, true, 3, true);
-    const unfused = await train(src, false, 3, true);
-    const reduce = fused.labels.filter((l) => l.startsWith('weight gradients reduce'));
+    const fused = await train(src, { fuse: true, steps: 3, tiles: true });
+    const unfused = await train(src, { fuse: false, steps: 3, tiles: true });
+    const reduce = fused.backward.filter((l) => l.startsWith('weight gradients reduce'));
     expect(reduce).toEqual([expect.stringMatching(/^weight gradients reduce: conv1 \d+, conv2 \d+ splits$/)]);
-    expect(fused.labels.filter((l) => /conv2d backward weights .* reduce/.test(l))).toEqual([]);
-    expect(unfused.labels.filter((l) => /conv2d backward weights .* reduce/.test(l))).toHaveLength(2);
-    expect(fused.labels.at(-1), 'the last backward pass').toBe(reduce[0]);
+    expect(fused.backward.filter((l) => /conv2d backward weights .* reduce/.test(l))).toEqual([]);
+    expect(unfused.backward.filter((l) => /conv2d backward weights .* reduce/.test(l))).toHaveLength(2);
+    expect(fused.backward.at(-1), 'the last backward pass').toBe(reduce[0]);
     for (const [name, t] of unfused.weights) expect(fused.weights.get(name)?.data, name).toEqual(t.data);
     // The trainer's plans leave those sums to the update (foldGradSums): no pass of their own, the same weights.
-    const folded = await train(src, true, 3, true, 8, true);
-    expect(folded.labels.filter((l) => l.startsWith('weight gradients'))).toEqual([]);
+    const folded = await train(src, { fuse: true, steps: 3, tiles: true, fold: true });
+    expect(folded.backward.filter((l) => l.startsWith('weight gradients'))).toEqual([]);
     expect(folded.update).toEqual([expect.stringMatching(/ \+ weight gradient sums: conv1 \d+, conv2 \d+ splits$/)]);
     for (const [name, t] of unfused.weights) expect(folded.weights.get(name)?.data, name).toEqual(t.data);
   });
@@ -572,15 +566,15 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   // the tiled kernels' plans, as an H100 gets them.
   it('GEMMs side by side (the tiled kernels), one dispatch each pair: reference.net at batch 8', async () => {
     const src = readFileSync('examples/reference.net', 'utf8');
-    const paired = await train(src, true, 2, true, 8, true, true);
-    const apart = await train(src, true, 2, true, 8, true, false);
-    const pairs = paired.labels.filter((l) => l.includes(' ∥ '));
+    const paired = await train(src, { fuse: true, steps: 2, tiles: true, fold: true, pair: true });
+    const apart = await train(src, { fuse: true, steps: 2, tiles: true, fold: true, pair: false });
+    const pairs = paired.backward.filter((l) => l.includes(' ∥ '));
     expect(pairs).toEqual([
       expect.stringMatching(/^matmul 8x10x128 \+ dropout\+relu' p=0\.25 ∥ matmul 128x8x10 \+ bias grad/),
       expect.stringMatching(/^matmul 8x128x1152 \+ dropout\+maxunpool\+relu' .* ∥ matmul 1152x8x128 /),
       expect.stringMatching(/^conv2d backward input 8x64x7x7 .* split \d+ ∥ conv2d backward weights 8x64x7x7 /),
     ]);
-    const count = (r: typeof paired) => r.forward.length + r.labels.length;
+    const count = (r: typeof paired) => r.forward.length + r.backward.length;
     expect(count(paired)).toBe(count(apart) - pairs.length);
     for (const [name, t] of apart.weights) expect(paired.weights.get(name)?.data, name).toEqual(t.data);
   });
@@ -593,8 +587,8 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     ],
     ['RGB, a valid 5x5 conv', 'input 9x9x3\nconv 6 5x5 relu\ndense 10 softmax'],
   ])("the batch gathered in the first conv's forward (gpu tiles): %s", async (_name, src) => {
-    const fused = await train(src, true, 3, true, 8, true);
-    const unfused = await train(src, false, 3, true);
+    const fused = await train(src, { fuse: true, steps: 3, tiles: true, fold: true });
+    const unfused = await train(src, { fuse: false, steps: 3, tiles: true });
     expect([fused.gathered, unfused.gathered]).toEqual([true, false]);
     expect(fused.forward[0]).toMatch(/^gather \+ conv2d forward 8x/);
     expect(fused.forward.filter((l) => l.startsWith('gather train'))).toEqual([]);
@@ -603,10 +597,10 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   });
 
   it('the gather keeps its pass where the first layer is no conv, on the lane kernels, and unfused', async () => {
-    const dense = await train('input 6x6x1\ndense 12 relu\ndense 10 softmax', true, 1, true);
+    const dense = await train('input 6x6x1\ndense 12 relu\ndense 10 softmax', { fuse: true, steps: 1, tiles: true });
     const conv = 'input 8x8x1\nconv 4 3x3 same relu\ndense 10 softmax';
-    const lanes = await train(conv, true, 1, false);
-    const unfused = await train(conv, false, 1, true);
+    const lanes = await train(conv, { fuse: true, steps: 1, tiles: false });
+    const unfused = await train(conv, { fuse: false, steps: 1, tiles: true });
     for (const r of [dense, lanes, unfused]) {
       expect(r.gathered).toBe(false);
       expect(
@@ -623,8 +617,8 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     ['a pooled tensor a residual add reads', RESIDUAL],
     ["batchnorm + activation (act' folded; a chain head; a residual add reading a batchnorm)", BN_ACT],
   ])('%s', async (_name, src) => {
-    const fused = await train(src, true, 4);
-    const unfused = await train(src, false, 4);
+    const fused = await train(src, { fuse: true, steps: 4 });
+    const unfused = await train(src, { fuse: false, steps: 4 });
     expect(fused.fusions).toBeGreaterThan(0);
     expect(unfused.fusions).toBe(0);
     // The small model's conv pools and drops out in its own epilogue: that kernel is in the comparison;
@@ -652,15 +646,15 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   ])("pooling chains in a conv's and a dense layer's dX: %s", async (_name, first, second, unpool) => {
     const src = `input 14x14x1\nconv 8 3x3 same relu\n${first}\nconv 8 3x3 same tanh\n${second}\ndense 10 softmax`;
     for (const tiles of [false, true]) {
-      const fused = await train(src, true, 3, tiles);
-      const unfused = await train(src, false, 3, tiles);
-      const inDx = fused.labels.filter((l) => l.includes(`${unpool}+`) && !l.startsWith('chain.'));
+      const fused = await train(src, { fuse: true, steps: 3, tiles });
+      const unfused = await train(src, { fuse: false, steps: 3, tiles });
+      const inDx = fused.backward.filter((l) => l.includes(`${unpool}+`) && !l.startsWith('chain.'));
       expect(
         inDx.map((l) => l.split(' ')[0]),
         `tiles ${tiles}`,
       ).toEqual(['matmul', 'conv2d']);
       expect(
-        fused.labels.filter((l) => l.startsWith('chain.')),
+        fused.backward.filter((l) => l.startsWith('chain.')),
         'no chain kernel',
       ).toEqual([]);
       for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
@@ -673,11 +667,11 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const src =
       'input 16x16x1\nconv 8 3x3 same relu\npool 2\ndropout 0.2\nconv 32 3x3 stride=2 same relu\ndense 10 softmax';
     for (const tiles of [false, true]) {
-      const fused = await train(src, true, 3, tiles);
-      const unfused = await train(src, false, 3, tiles);
-      const inDx = fused.labels.filter((l) => l.startsWith('conv2d backward input') && l.includes('maxunpool+relu'));
-      expect(inDx.length, `tiles ${tiles}: ${fused.labels.join(' | ')}`).toBeGreaterThan(0);
-      expect(fused.labels.filter((l) => l.startsWith('chain.'))).toEqual([]);
+      const fused = await train(src, { fuse: true, steps: 3, tiles });
+      const unfused = await train(src, { fuse: false, steps: 3, tiles });
+      const inDx = fused.backward.filter((l) => l.startsWith('conv2d backward input') && l.includes('maxunpool+relu'));
+      expect(inDx.length, `tiles ${tiles}: ${fused.backward.join(' | ')}`).toBeGreaterThan(0);
+      expect(fused.backward.filter((l) => l.startsWith('chain.'))).toEqual([]);
       for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
     }
   });
@@ -693,12 +687,12 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const b = graphOf(src);
     expect(findFusions(b.graph, { training: true, logits: b.logits }).map(describeFusion)).toHaveLength(2);
     for (const tiles of [false, true]) {
-      const fused = await train(src, true, 3, tiles);
-      const unfused = await train(src, false, 3, tiles);
+      const fused = await train(src, { fuse: true, steps: 3, tiles });
+      const unfused = await train(src, { fuse: false, steps: 3, tiles });
       expect(fused.forward.filter((l) => l.startsWith('dropout'))).toEqual([]);
-      expect(fused.labels.filter((l) => l.includes("dropout+maxunpool+relu' p=")).map((l) => l.split(' ')[0])).toEqual([
-        'matmul',
-      ]);
+      expect(
+        fused.backward.filter((l) => l.includes("dropout+maxunpool+relu' p=")).map((l) => l.split(' ')[0]),
+      ).toEqual(['matmul']);
       for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
     }
   });
@@ -712,12 +706,12 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     ['a residual', 'input 8x8x1\ndense 12\nresidual { relu; dropout 0.3; dense 12 }\ndense 10 softmax'],
     ['two in a row', 'input 8x8x1\ndense 16 relu\ndropout 0.3\ndense 12 tanh\ndropout 0.2\ndense 10 softmax'],
   ])("the chain below in a dense layer's dX: %s", async (name, src) => {
-    const fused = await train(src, true, 3);
-    const unfused = await train(src, false, 3);
-    const inDx = fused.labels.filter((l) => /^matmul .* \+ dropout\+\S+' p=/.test(l));
+    const fused = await train(src, { fuse: true, steps: 3 });
+    const unfused = await train(src, { fuse: false, steps: 3 });
+    const inDx = fused.backward.filter((l) => /^matmul .* \+ dropout\+\S+' p=/.test(l));
     expect(inDx, 'dX epilogues').toHaveLength(name === 'two in a row' ? 2 : 1);
     expect(
-      fused.labels.filter((l) => l.startsWith('chain.dropout')),
+      fused.backward.filter((l) => l.startsWith('chain.dropout')),
       'no chain kernel',
     ).toEqual([]);
     for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
@@ -727,13 +721,13 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   it("a conv's split dX summed by the chain (gpu tiles)", async () => {
     const src =
       'input 8x8x1\nconv 4 3x3 same relu\npool 2\ndropout 0.1\nconv 16 3x3 same relu\npool 2\ndense 10 softmax';
-    const fused = await train(src, true, 3, true);
-    const unfused = await train(src, false, 3, true);
+    const fused = await train(src, { fuse: true, steps: 3, tiles: true });
+    const unfused = await train(src, { fuse: false, steps: 3, tiles: true });
     const input = (l: string[]) => l.filter((x) => x.startsWith('conv2d backward input 8x4x4x4'));
-    expect(input(unfused.labels).join(), 'the unfused plan reduces dX').toMatch(/reduce \d+ splits/);
-    expect(input(fused.labels), 'the split pass alone').toHaveLength(1);
+    expect(input(unfused.backward).join(), 'the unfused plan reduces dX').toMatch(/reduce \d+ splits/);
+    expect(input(fused.backward), 'the split pass alone').toHaveLength(1);
     expect(
-      fused.labels.filter((l) => /^chain\..* \+ \d+ splits$/.test(l)),
+      fused.backward.filter((l) => /^chain\..* \+ \d+ splits$/.test(l)),
       'the chain sums',
     ).toHaveLength(1);
     for (const [name, t] of unfused.weights) expect(fused.weights.get(name)?.data, name).toEqual(t.data);

@@ -112,16 +112,25 @@ const activeDropout = (n: Node, training: boolean): n is NodeOf<'dropout'> =>
 const stage = (n: Node, training: boolean): number =>
   isHead(n) ? 0 : isPool(n) ? 1 : activeDropout(n, training) ? 2 : -1;
 
+/**
+ * The one node reading `t` as its input 0, when nothing else reads it and it is not wanted `outside` the
+ * step (the logits, kept tensors, by id).
+ */
+export function soleReader(
+  readers: ReturnType<typeof readersOf>,
+  outside: ReadonlySet<number>,
+  t: Tensor,
+): Node | null {
+  const r = readers.get(t.id) ?? [];
+  return r.length === 1 && !outside.has(t.id) && r[0]?.inputs[0] === t ? (r[0] ?? null) : null;
+}
+
 /** The fusions the planner makes in this graph, in graph order (forward ones first, then backward). */
 export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
   if (!o.training) return [];
   const readers = readersOf(graph);
   const outside = new Set([o.logits.id, ...(o.keep ?? []).map((t) => t.id)]);
-  /** The one node reading `t` as its input 0, when nothing else reads it. */
-  const soleReader = (t: Tensor): Node | null => {
-    const r = readers.get(t.id) ?? [];
-    return r.length === 1 && !outside.has(t.id) && r[0]?.inputs[0] === t ? (r[0] ?? null) : null;
-  };
+  const sole = (t: Tensor): Node | null => soleReader(readers, outside, t);
   const forward: Fusion[] = [];
   const backward: Fusion[] = [];
   const taken = new Set<Node>();
@@ -129,7 +138,7 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     if (taken.has(n) || stage(n, o.training) < 0) continue;
     const chain = [n];
     let reader: Node | null = null; // the node after the chain that alone reads its output, if one does
-    for (let next = soleReader(n.out); next; next = soleReader(next.out)) {
+    for (let next = sole(n.out); next; next = sole(next.out)) {
       if (next.op === 'reshape') continue; // a flatten keeps the NCHW order: the chain goes on through it
       const last = chain[chain.length - 1];
       if (!last || stage(next, o.training) <= stage(last, o.training)) {
@@ -150,7 +159,7 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     const dx = dxReader(pool, reader, o);
     backward.push({ kind: 'backward', head, pool, dropout, ...(dx ? { dx } : {}) });
   }
-  const bn = batchnormFusions(graph, soleReader, { chains: backward, forward, pools: o.bnPools !== false });
+  const bn = batchnormFusions(graph, sole, { chains: backward, forward, pools: o.bnPools !== false });
   return [...forward, ...bn, ...backward];
 }
 

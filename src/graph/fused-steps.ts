@@ -26,6 +26,7 @@ import {
   chainPool,
   chainSaved,
   convShapeOf,
+  soleReader,
   named,
   type BackwardFusion,
   type BnActFusion,
@@ -231,10 +232,9 @@ export function convParts(
   o: { ix: FusionIndex; readers: Readers; outside: Set<number> },
   n: Node,
 ): ConvParts | null {
-  if (n.op !== 'conv2d' || o.ix.absorbed.has(n) || o.outside.has(n.out.id)) return null;
-  const readers = o.readers.get(n.out.id) ?? [];
-  const [r] = readers;
-  if (readers.length !== 1 || !r || r.inputs[0]?.id !== n.out.id || o.ix.absorbed.has(r)) return null;
+  if (n.op !== 'conv2d' || o.ix.absorbed.has(n)) return null;
+  const r = soleReader(o.readers, o.outside, n.out);
+  if (!r || o.ix.absorbed.has(r)) return null;
   const pools = (r.op === 'maxpool' || r.op === 'avgpool') && windowsApart(chainPool(r).shape);
   const normalises = r.op === 'batchnorm' && n.attrs.act.kind === 'linear';
   if (!pools && !normalises) return null;
