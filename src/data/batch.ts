@@ -234,18 +234,6 @@ function checkTrain(d: GpuDataset, indices: BufferRef, s: TrainGather): void {
     );
 }
 
-const trainParams = (d: GpuDataset, s: TrainGather) =>
-  params(
-    d,
-    s.batch,
-    s.stepsPerEpoch,
-    s.epochStartStep ?? 0,
-    0,
-    s.seed,
-    s.augment ?? {},
-    s.normalize ?? d.normalize ?? IDENTITY,
-  );
-
 const bilinearOf = (a: AugmentParams | undefined): boolean => (a?.rotate ?? 0) > 0 || (a?.zoom ?? 0) > 0;
 
 /**
@@ -274,9 +262,11 @@ export function trainGatherIn(
   checkTrain(io.data, io.indices, s);
   const a = s.augment ?? {};
   // As params() packs them: any shift, flip (truthy), rotation, zoom or erasing.
-  const augmented = (a.shift ?? 0) > 0 || Boolean(a.flip) || bilinearOf(a) || (a.erase ?? 0) > 0;
-  const settings = trainParams(io.data, s);
-  return { ...io, settings, batch: s.batch, bilinear: bilinearOf(a), erase: (a.erase ?? 0) > 0, augmented };
+  const [bilinear, erase] = [bilinearOf(a), (a.erase ?? 0) > 0];
+  const augmented = (a.shift ?? 0) > 0 || Boolean(a.flip) || bilinear || erase;
+  const norm = s.normalize ?? io.data.normalize ?? IDENTITY;
+  const settings = params(io.data, s.batch, s.stepsPerEpoch, s.epochStartStep ?? 0, 0, s.seed, a, norm);
+  return { ...io, settings, batch: s.batch, bilinear, erase, augmented };
 }
 
 /** The gather's own pass: x [B,C,H,W] f32 and labels [B] u32 from indices[t·B …], t from the GPU step counter. */

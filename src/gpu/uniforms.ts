@@ -76,8 +76,9 @@ export function entryUniform(source: string, entry: string): UniformLayout | nul
   const used = reached(ts, items, entry);
   const uniforms = new Map<string, string>();
   for (const it of items) {
+    if (it.keyword !== 'var' || !used.has(it.name)) continue;
     const [, type] = /var\s*<\s*uniform\s*>\s*\w+\s*:\s*(\w+)/.exec(plain(ts, it)) ?? [];
-    if (it.keyword === 'var' && type && used.has(it.name)) uniforms.set(it.name, type);
+    if (type) uniforms.set(it.name, type);
   }
   const types = new Set(uniforms.values());
   if (types.size > 1) throw new Error(`entry point ${entry} reads several uniforms: ${[...types].sort().join(', ')}`);

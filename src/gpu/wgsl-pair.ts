@@ -142,7 +142,7 @@ export function pairSource(a: { code: string; entry: string }, b: { code: string
   const grid = offset + highestBinding(b.code) + 1;
   // Workgroup variables of the same name and element type: one, sized for the larger.
   const shared = new Set<string>();
-  const sizes = new Map<string, string>();
+  const sizes = new Map<string, { element: string; a: string; b: string }>(); // array vars: both sizes
   const ownNames = new Set(ib.map((it) => it.name));
   const ownType = (type: string) => tokens(type).some((t) => ownNames.has(t)); // a struct of its own: no match
   for (const it of ib) {
@@ -151,21 +151,19 @@ export function pairSource(a: { code: string; entry: string }, b: { code: string
     if (!mine || !ka || !kb || ka.element !== kb.element || (ka.size === null) !== (kb.size === null)) continue;
     if (ownType(kb.element)) continue;
     shared.add(it.name);
-    if (kb.size !== null) sizes.set(it.name, kb.size);
+    if (ka.size !== null && kb.size !== null) sizes.set(it.name, { element: ka.element, a: ka.size, b: kb.size });
   }
   for (const it of [...ia, ...ib])
-    if (RESERVED.has(it.name) || RESERVED.has(`${it.name}${SUFFIX}`))
-      throw new Error(`pairing: the name ${it.name} is the paired entry point's`);
+    if (RESERVED.has(it.name)) throw new Error(`pairing: the name ${it.name} is the paired entry point's`);
   const renamed = new Set(ib.filter((it) => it.name && !shared.has(it.name)).map((it) => it.name));
   for (const n of renamed) {
     if (ia.some((it) => it.name === `${n}${SUFFIX}`)) throw new Error(`pairing: ${n}${SUFFIX} is taken`);
   }
   renameInto(tb, ib, renamed, offset);
-  for (const [name, size] of sizes) {
+  for (const [name, k] of sizes) {
     const it = ia.find((x) => x.name === name) as Item;
-    const k = workgroupType(ta, it);
-    const larger = `max(u32(${k?.size}), u32(${renameText(size, renamed)}))`;
-    const text = `var<workgroup> ${name}: array<${k?.element}, ${larger}>;`;
+    const larger = `max(u32(${k.a}), u32(${renameText(k.b, renamed)}))`;
+    const text = `var<workgroup> ${name}: array<${k.element}, ${larger}>;`;
     ta.splice(it.start, it.end - it.start, ...Array(it.end - it.start - 1).fill(''), `\n${text}`);
   }
   for (const it of ib) if (shared.has(it.name)) for (let j = it.start; j < it.end; j++) tb[j] = '';

@@ -106,7 +106,7 @@ export function reached(ts: readonly Token[], all: readonly Item[], entry: strin
 }
 
 /** A shader's tokens and declarations, scanned once per source text (shaders are few and fixed). */
-export interface Scan {
+interface Scan {
   readonly ts: readonly Token[];
   readonly items: readonly Item[];
 }

@@ -118,7 +118,7 @@ export interface ConvPoolOut {
   dropout?: { rate: number; seed: number };
 }
 
-export interface ConvForwardIO {
+interface ConvForwardIO {
   x: BufferRef;
   w: BufferRef;
   b?: BufferRef;

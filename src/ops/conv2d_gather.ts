@@ -17,7 +17,7 @@ export interface ConvGather {
 }
 
 /** The input values a workgroup stages at most (4 KB; lib/conv_in_gather.wgsl's override GATHER_PATCH). */
-export const GATHER_PATCH = 1024;
+const GATHER_PATCH = 1024;
 
 /**
  * Whether conv `s` (pooling 2×2 in its epilogue or not) can gather its batch in its forward here: a tiled
@@ -30,7 +30,7 @@ export function forwardGathers(gpu: Gpu, s: Conv2dShape, pooled: boolean): boole
 }
 
 /** Whether a gathering forward of tiled plan `p` fits: its tiles and patch in workgroup memory, its storage buffers. */
-export function gathersWith(gpu: Gpu, p: GemmPlan, pooled: boolean): boolean {
+function gathersWith(gpu: Gpu, p: GemmPlan, pooled: boolean): boolean {
   if (p.splits > 1 || stageBytes(p.tile.bm + p.tile.bn) + 4 * GATHER_PATCH > sharedLimit(gpu)) return false;
   const shader = pooled ? 'conv2d_forward_pool_gather' : 'conv2d_forward_gather';
   return storageBindings({ shader, entry: 'main' }) <= (gpu.limits.maxStorageBuffersPerShaderStage ?? 8);
@@ -55,23 +55,26 @@ export const gatherConstants = (g: ConvGather): Record<string, number> => ({
 
 /**
  * A ShapeError unless conv `s` takes the gathered batch as it is, in one pass of the tiled kernels (not
- * `unsummed`), and, given the tiled `plan` it launches, that plan fits (gathersWith).
+ * `unsummed`); with the tiled `plan` it launches, unless that plan fits (gathersWith).
  */
 export function checkGather(
   gpu: Gpu,
   s: Conv2dShape,
   g: ConvGather,
-  o: { what: string; unsummed?: boolean; plan?: GemmPlan; pooled?: boolean },
+  o: { what: string; unsummed?: boolean } | { what: string; plan: GemmPlan; pooled: boolean },
 ): void {
+  const ownPass = `${o.what}: this adapter gathers the batch in its own pass`;
+  if ('plan' in o) {
+    if (!gathersWith(gpu, o.plan, o.pooled)) throw new ShapeError(ownPass);
+    return;
+  }
   const d = g.from.data;
   const [c, batch] = [d.c ?? 1, g.from.batch];
   if (s.n !== batch || s.c !== c || s.h !== d.h || s.w !== d.w)
     throw new ShapeError(
       `${o.what} takes ${s.n}x${s.c}x${s.h}x${s.w} but the gathered batch is ${batch}x${c}x${d.h}x${d.w}`,
     );
-  const fits = o.plan === undefined || gathersWith(gpu, o.plan, o.pooled === true);
-  if (o.unsummed || gpu.lanes > 0 || !fits)
-    throw new ShapeError(`${o.what}: this adapter gathers the batch in its own pass`);
+  if (o.unsummed || gpu.lanes > 0) throw new ShapeError(ownPass);
 }
 
 // ALU ops per gathered value beyond a plain load (estimates, counted from lib/augment.wgsl): without
@@ -92,7 +95,7 @@ const STORE_OPS = 4;
  * The input values a tile of `tileN` columns stages (C × its input rows × W), at most: its columns span
  * that many output rows (twice the pooled rows, pooled), each reading KH input rows (strided SH apart).
  */
-export function patchValues(s: Conv2dShape, tileN: number, pooled: boolean): number {
+function patchValues(s: Conv2dShape, tileN: number, pooled: boolean): number {
   const { oh, ow } = conv2dGeometry(s);
   const outRows = pooled ? 2 * (Math.ceil((tileN / 4 - 1) / (ow / 2)) + 1) : Math.ceil((tileN - 1) / ow) + 1;
   return s.c * Math.min(s.h, (Math.min(outRows, oh) - 1) * s.strideH + s.kh) * s.w;

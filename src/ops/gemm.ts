@@ -240,7 +240,7 @@ export type GemmShader =
   | 'conv2d_backward_weights';
 
 /** Partials one thread of a split-K reduction adds up, at most (reduce_splits walks them in order). */
-export const PARTIALS_PER_THREAD = 16;
+const PARTIALS_PER_THREAD = 16;
 
 /** Threads per output of a split-K reduction (GEMM_RED_Y): a power of two, none walking over 16 partials. */
 export const redThreads = (splits: number): number =>

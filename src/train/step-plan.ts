@@ -62,7 +62,7 @@ export function trainFusionLines(ir: ModelIR): string[] {
  * a heading. Unlike the fusions they depend on the batch size and the adapter: which GEMMs are
  * independent neighbours, and whose tiles have workgroups of one size.
  */
-export function pairLines(step: readonly Described[], batch: number): string[] {
+function pairLines(step: readonly Described[], batch: number): string[] {
   const pairs = step.filter((d) => d.work.shape.kind === 'pair').map((d) => `  ${d.label}`);
   if (pairs.length === 0) return [`GEMMs side by side at batch ${batch}: none`];
   return [`GEMMs side by side at batch ${batch} (${pairs.length}; each pair one dispatch):`, ...pairs];
@@ -78,8 +78,8 @@ export const deviceLines = (step: readonly Described[], batch: number): string[]
  * Where a planned step gathers its batch, one line: in the first conv's forward (src/ops/conv2d_gather.ts),
  * which depends on the adapter and the first layer, or in the gather's own pass.
  */
-export function gatherLine(step: readonly Described[], batch: number): string {
-  const fused = step.find((d) => d.label.startsWith('gather + '));
+function gatherLine(step: readonly Described[], batch: number): string {
+  const fused = step.find((d) => d.work.shape.kind === 'gemm' && d.work.shape.gather !== undefined);
   return fused
     ? `The batch gathered at batch ${batch} in the first conv's forward: ${fused.label}`
     : `The batch gathered at batch ${batch} in its own pass (the first layer is no conv this adapter gathers in)`;
