@@ -73,15 +73,21 @@ describe('the tile and split-K rule (src/ops/gemm.ts)', () => {
     [12544, 5, 264, 18432],
     [135, 1, 264, 100],
     [1 << 20, 1, 16, 64],
-  ])('splitK(%i inner, %i tiles, target %i): whole steps covering K once, bounded', (inner, tiles, target, outputs) => {
-    const { splits, chunk } = splitK(tiles, inner, { target, units: target / 2, allowed: true, outputs });
-    expect(chunk % BK).toBe(0);
-    expect(splits * chunk).toBeGreaterThanOrEqual(inner);
-    expect((splits - 1) * chunk).toBeLessThan(inner);
-    expect(splits).toBeLessThanOrEqual(1024);
-    expect(splits * outputs).toBeLessThanOrEqual(Math.max(outputs, 1 << 22));
-    if (splits > 1) expect(tiles * splits >= target || chunk === BK || splits === 1024).toBe(true);
-  });
+    [1152, 98, 264, 802816],
+  ])(
+    'splitK(%i inner, %i tiles, target %i): whole, even steps covering K once, bounded',
+    (inner, tiles, target, outputs) => {
+      const { splits, chunk } = splitK(tiles, inner, { target, units: target / 2, allowed: true, outputs });
+      expect(chunk % BK).toBe(0);
+      expect(splits * chunk).toBeGreaterThanOrEqual(inner);
+      expect((splits - 1) * chunk).toBeLessThan(inner);
+      // Even: no split's loop longer than the split count needs (the longest sets the pass's time).
+      expect(chunk / BK).toBe(Math.ceil(Math.ceil(inner / BK) / splits));
+      expect(splits).toBeLessThanOrEqual(1024);
+      expect(splits * outputs).toBeLessThanOrEqual(Math.max(outputs, 1 << 22));
+      if (splits > 1) expect(tiles * splits >= target || chunk === BK || splits === 1024).toBe(true);
+    },
+  );
 });
 
 /** A graph op's forward and backward on `g`, its scratch allocated as the planner would (forward's too). */

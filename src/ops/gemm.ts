@@ -14,8 +14,9 @@
 //      over 8 steps, and its tiles alone are fewer than the target, or are a few waves (under four
 //      times the target) of K loops over 64 steps (a chain the cost model flags): chunks of whole
 //      16-deep steps, as many as reach the target and bring the loop to 64 steps, choosing among up
-//      to twice that many the count whose workgroups spread most evenly over the units; never more
-//      than 1,024 splits or 16 MB of partial sums.
+//      to twice that many the count whose workgroups spread most evenly over the units, then the
+//      steps dealt out evenly (every chunk as short as that count allows: the longest chunk is the
+//      pass's time); never more than 1,024 splits or 16 MB of partial sums.
 //   3. Of those that reach the target: the most FMAs per workgroup-memory word (8×8, then 4×8/8×4,
 //      then 4×4), then the most even spread over the units (in tenths), then no split, then the
 //      least padding, then the largest tile. If none reaches it: the most workgroups (a small
@@ -123,7 +124,8 @@ const spread = (w: number, units: number): number => w / units / Math.ceil(w / u
 
 /**
  * Splits of K for `tiles` tiles of a GEMM of `outputs` values: chunks of whole steps, among enough
- * splits the count whose workgroups spread most evenly; one when not worth it (rule 2 above).
+ * splits the count whose workgroups spread most evenly, each as short as that count allows (72 steps in
+ * 4 splits are chunks of 18, not 23, 23, 23 and 3); one when not worth it (rule 2 above).
  */
 export function splitK(
   tiles: number,
@@ -144,7 +146,9 @@ export function splitK(
     if (splits > most) break;
     if (spread(tiles * splits, o.units) > spread(tiles * best.splits, o.units) + 1e-9) best = { splits, chunk: k * BK };
   }
-  return best;
+  // ⌈steps / splits⌉ steps a chunk still make `splits` chunks: it is no longer than the chunk found,
+  // and no shorter than steps / splits.
+  return { splits: best.splits, chunk: ceilDiv(steps, best.splits) * BK };
 }
 
 type Scored = { plan: GemmPlan; key: number[] };
