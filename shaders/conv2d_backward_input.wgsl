@@ -9,8 +9,9 @@
 // oy = q + j − u (see phase()). Per phase the GEMM is rows c, columns p = (n·ny + jy)·nx + jx,
 // inner r = (k·tapsY + uy)·tapsX + ux. A phase with no taps (stride > kernel) writes zeros.
 // The GEMM is lib/gemm.wgsl's (tile GEMM_BM × GEMM_BN, register blocks: src/ops/gemm.ts). Fetch
-// order: weights 0 (thread li's r = k0 + li % 16, decoded once a step); dy 2 (column run: thread li
-// keeps column col0 + li % BN, decoded once, and GEMM_LB consecutive r, stepped by one).
+// order: weights 0 (thread li's r = k0 + li % 16, decoded once a step); dy 2 (column runs: thread li
+// keeps columns col0 + li % BN + run·T, run < GEMM_RUNS, decoded once, and GEMM_RUN_LEN consecutive
+// r of each, stepped by one).
 // Entry points and bindings (uniform P: lib/conv.wgsl); phases = sh·sw, colsMax = N·⌈H/sh⌉·⌈W/sw⌉:
 //   main         0 params, 1 dy, 2 w, 3 dx (overwritten, or added to when ACCUM).
 //                Dispatch (grid(rowTiles · colTiles), phases) workgroups of GEMM_TX × GEMM_TY threads,
@@ -50,12 +51,12 @@ fn phase(a: u32, s: u32, pad: u32, size: u32, ksize: u32) -> Phase {
 var<private> dx_f: u32 = 0xffffffffu;
 var<private> dx_py: Phase;
 var<private> dx_px: Phase;
-// This thread's tile row origin and its dy column: output origin, image offset, in range.
+// This thread's tile row origin and its dy columns (one a run): output origin, image offset, in range.
 var<private> dx_row0: u32;
-var<private> dx_oy0: i32;
-var<private> dx_ox0: i32;
-var<private> dx_dybase: u32;
-var<private> dx_ok: bool;
+var<private> dx_oy0: vec2<i32>;
+var<private> dx_ox0: vec2<i32>;
+var<private> dx_dybase: vec2<u32>;
+var<private> dx_ok: vec2<bool>;
 
 fn set_phase(f: u32) {
   if (f == dx_f) { return; }
@@ -87,30 +88,35 @@ fn gemm_fetch(k0: u32, k_end: u32, li: u32) {
     if (ok_a && (!GEMM_CHECKED || m < P.c)) { v = wt[wbase + m * P.kh * P.kw]; }
     gemm_pa[j] = v;
   }
-  // dy: this thread's column, r0 … r0 + LB − 1, r0 decoded once and stepped.
-  let r0 = k0 + (li / GEMM_BN) * GEMM_LB;
-  var koff = 0u;
-  var uy = 0u;
-  var ux = 0u;
+  // dy: each of this thread's columns, r0 … r0 + GEMM_RUN_LEN − 1, r0 decoded once and stepped.
+  let r0 = k0 + (li / GEMM_BN) * GEMM_RUN_LEN;
+  var koff0 = 0u;
+  var uy0 = 0u;
+  var ux0 = 0u;
   if (taps > 0u) {
-    koff = (r0 / taps) * ohw;
-    uy = (r0 % taps) / dx_px.taps;
-    ux = r0 % dx_px.taps;
+    koff0 = (r0 / taps) * ohw;
+    uy0 = (r0 % taps) / dx_px.taps;
+    ux0 = r0 % dx_px.taps;
   }
-  for (var j = 0u; j < GEMM_LB; j++) {
-    let oy = dx_oy0 - i32(uy);
-    let ox = dx_ox0 - i32(ux);
-    var v = 0.0;
-    let ok = !GEMM_CHECKED || (dx_ok && r0 + j < k_end);
-    if (ok && oy >= 0 && oy < i32(P.oh) && ox >= 0 && ox < i32(P.ow)) {
-      v = dy[dx_dybase + koff + u32(oy) * P.ow + u32(ox)];
-    }
-    gemm_pb[j] = v;
-    ux++;
-    if (ux == dx_px.taps) {
-      ux = 0u;
-      uy++;
-      if (uy == dx_py.taps) { uy = 0u; koff += ohw; }
+  for (var run = 0u; run < GEMM_RUNS; run++) {
+    var koff = koff0;
+    var uy = uy0;
+    var ux = ux0;
+    for (var j = 0u; j < GEMM_RUN_LEN; j++) {
+      let oy = dx_oy0[run] - i32(uy);
+      let ox = dx_ox0[run] - i32(ux);
+      var v = 0.0;
+      let ok = !GEMM_CHECKED || (dx_ok[run] && r0 + j < k_end);
+      if (ok && oy >= 0 && oy < i32(P.oh) && ox >= 0 && ox < i32(P.ow)) {
+        v = dy[dx_dybase[run] + koff + u32(oy) * P.ow + u32(ox)];
+      }
+      gemm_pb[run * GEMM_RUN_LEN + j] = v;
+      ux++;
+      if (ux == dx_px.taps) {
+        ux = 0u;
+        uy++;
+        if (uy == dx_py.taps) { uy = 0u; koff += ohw; }
+      }
     }
   }
 }
@@ -162,19 +168,21 @@ fn has_tile(wg: vec3u, nwg: vec3u, f: u32) -> bool {
   return tile < P.col_tiles * ((P.c + GEMM_BM - 1u) / GEMM_BM) && (tile % P.col_tiles) * GEMM_BN < cols_of(f);
 }
 
-/** The tile of workgroup wg in phase f, and this thread's dy column. */
+/** The tile of workgroup wg in phase f, and this thread's dy columns. */
 fn tile_of(wg: vec3u, nwg: vec3u, f: u32, li: u32) -> GemmTile {
   let tile = wg.x + wg.y * nwg.x;
   set_phase(f);
   let plane = dx_py.count * dx_px.count;
   let col0 = (tile % P.col_tiles) * GEMM_BN;
   dx_row0 = (tile / P.col_tiles) * GEMM_BM;
-  let p = col0 + li % GEMM_BN;
-  dx_ok = p < P.n * plane;
-  let pj = p % plane;
-  dx_oy0 = i32(dx_py.q + pj / dx_px.count);
-  dx_ox0 = i32(dx_px.q + pj % dx_px.count);
-  dx_dybase = (p / plane) * P.k * P.oh * P.ow;
+  for (var run = 0u; run < GEMM_RUNS; run++) {
+    let p = col0 + li % GEMM_BN + run * GEMM_T;
+    dx_ok[run] = p < P.n * plane;
+    let pj = p % plane;
+    dx_oy0[run] = i32(dx_py.q + pj / dx_px.count);
+    dx_ox0[run] = i32(dx_px.q + pj % dx_px.count);
+    dx_dybase[run] = (p / plane) * P.k * P.oh * P.ow;
+  }
   return GemmTile(dx_row0, col0, P.c, P.n * plane, f * P.c);
 }
 

@@ -5,9 +5,10 @@
 //   im2col(x)[r,p] = x[n, c, oy·sh + ky − padTop, ox·sw + kx − padLeft], 0 outside the input
 //   (padTop/padLeft from src/ops/geometry.ts: TF's asymmetric same padding; the rest is implied).
 // The GEMM is lib/gemm.wgsl's (tile GEMM_BM × GEMM_BN, register blocks: src/ops/gemm.ts). Fetch
-// order: weights 0 (inner fastest, one row's consecutive r per 16 threads); im2col 2 (column run):
-// thread li keeps position col0 + li % BN, whose window origin it decodes once, and fetches GEMM_LB
-// consecutive r, decoding the first per step and stepping (kx, ky, c) by one after that.
+// order: weights 0 (inner fastest, one row's consecutive r per 16 threads); im2col 2 (column runs):
+// thread li keeps positions col0 + li % BN + run·T (run < GEMM_RUNS: one, or two where the tile has
+// half as many threads as columns), whose window origins it decodes once, and fetches GEMM_RUN_LEN
+// consecutive r of each, decoding the first per step and stepping (kx, ky, c) by one after that.
 // The input comes through lib/conv_in.wgsl (x read as it is) or lib/conv_in_gather.wgsl (the batch
 // gathered from the dataset as it is fetched, and x written for the weight gradient: `main` only).
 // Entry points and bindings (uniform P: lib/conv.wgsl):
@@ -33,12 +34,12 @@ override HAS_BIAS: bool = false;
 @group(0) @binding(3) var<storage, read_write> gemm_parts_out: array<f32>;
 @group(0) @binding(1) var<storage, read> gemm_parts_in: array<f32>;
 
-// This thread's tile row origin and its im2col column: window origin, image offset, in range.
+// This thread's tile row origin and its im2col columns (one a run): window origin, image offset, in range.
 var<private> cv_row0: u32;
-var<private> cv_iy0: i32;
-var<private> cv_ix0: i32;
-var<private> cv_xbase: u32;
-var<private> cv_ok: bool;
+var<private> cv_iy0: vec2<i32>;
+var<private> cv_ix0: vec2<i32>;
+var<private> cv_xbase: vec2<u32>;
+var<private> cv_ok: vec2<bool>;
 
 fn gemm_fetch(k0: u32, k_end: u32, li: u32) {
   let khw = P.kh * P.kw;
@@ -52,25 +53,30 @@ fn gemm_fetch(k0: u32, k_end: u32, li: u32) {
     gemm_pa[j] = v;
   }
   // r0 decoded once (integer division is slow on every device, scalarized on a CPU), then stepped.
-  let r0 = k0 + (li / GEMM_BN) * GEMM_LB;
-  var ci = r0 / khw;
-  var coff = ci * hw;
-  var ky = (r0 % khw) / P.kw;
-  var kx = r0 % P.kw;
-  for (var j = 0u; j < GEMM_LB; j++) {
-    let iy = cv_iy0 + i32(ky);
-    let ix = cv_ix0 + i32(kx);
-    var v = 0.0;
-    let ok = !GEMM_CHECKED || (cv_ok && r0 + j < k_end);
-    if (ok && iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w)) {
-      v = conv_in(cv_xbase + coff, ci, u32(iy), u32(ix));
-    }
-    gemm_pb[j] = v;
-    kx++;
-    if (kx == P.kw) {
-      kx = 0u;
-      ky++;
-      if (ky == P.kh) { ky = 0u; ci++; coff += hw; }
+  let r0 = k0 + (li / GEMM_BN) * GEMM_RUN_LEN;
+  let c0 = r0 / khw;
+  let ky0 = (r0 % khw) / P.kw;
+  let kx0 = r0 % P.kw;
+  for (var run = 0u; run < GEMM_RUNS; run++) {
+    var ci = c0;
+    var coff = c0 * hw;
+    var ky = ky0;
+    var kx = kx0;
+    for (var j = 0u; j < GEMM_RUN_LEN; j++) {
+      let iy = cv_iy0[run] + i32(ky);
+      let ix = cv_ix0[run] + i32(kx);
+      var v = 0.0;
+      let ok = !GEMM_CHECKED || (cv_ok[run] && r0 + j < k_end);
+      if (ok && iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w)) {
+        v = conv_in(run, cv_xbase[run] + coff, ci, u32(iy), u32(ix));
+      }
+      gemm_pb[run * GEMM_RUN_LEN + j] = v;
+      kx++;
+      if (kx == P.kw) {
+        kx = 0u;
+        ky++;
+        if (ky == P.kh) { ky = 0u; ci++; coff += hw; }
+      }
     }
   }
 }
@@ -92,19 +98,22 @@ fn gemm_store4(row: u32, col: u32, v: vec4<f32>, count: u32) {
   conv_store4(row, col, a, count);
 }
 
-/** The tile of workgroup wg, and this thread's im2col column; none past the last tile. */
+/** The tile of workgroup wg, and this thread's im2col columns; none past the last tile. */
 fn tile_of(wg: vec3u, nwg: vec3u, li: u32) -> GemmTile {
   let tile = wg.x + wg.y * nwg.x;
   let ohw = P.oh * P.ow;
   let cols = P.n * ohw;
   cv_row0 = (tile / P.col_tiles) * GEMM_BM;
   let col0 = (tile % P.col_tiles) * GEMM_BN;
-  let p = col0 + li % GEMM_BN;
-  cv_ok = p < cols;
-  let at = conv_position(p);
-  cv_iy0 = i32(at.y * P.sh) - i32(P.pad_top);
-  cv_ix0 = i32(at.z * P.sw) - i32(P.pad_left);
-  cv_xbase = conv_in_sample(at.x, cv_ok);
+  for (var run = 0u; run < GEMM_RUNS; run++) {
+    let p = col0 + li % GEMM_BN + run * GEMM_T;
+    let ok = p < cols;
+    let at = conv_position(p);
+    cv_ok[run] = ok;
+    cv_iy0[run] = i32(at.y * P.sh) - i32(P.pad_top);
+    cv_ix0[run] = i32(at.z * P.sw) - i32(P.pad_left);
+    cv_xbase[run] = conv_in_sample(run, at.x, ok);
+  }
   return GemmTile(cv_row0, col0, P.k, cols, 0u);
 }
 

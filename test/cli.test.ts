@@ -124,7 +124,7 @@ describe('summary', () => {
   it('--cost DEVICE --fusions: also the GEMMs that device runs side by side at the batch', () => {
     const r = fmgpu('summary', 'examples/reference.net', '--cost', 'h100', '--fusions');
     expect(r.code).toBe(0);
-    expect(r.out).toContain('\nGEMMs side by side at batch 64 (3; each pair one dispatch):\n');
+    expect(r.out).toContain('\nGEMMs side by side at batch 64 (4; each pair one dispatch):\n');
     expect(r.out).toContain("\n  matmul 64x10x128 + dropout+relu' p=0.25 ∥ matmul 128x64x10 + bias grad\n");
     // Without a device there is no plan to pair.
     expect(fmgpu('summary', 'examples/reference.net', '--fusions').out).not.toContain('side by side');

@@ -9,7 +9,7 @@ import { expectAllclose } from './helpers/allclose.ts';
 import { epochOrder, gatherTrain, trainGatherIn, uploadDataset, type TrainGather } from '../src/data/batch.ts';
 import { gatherTrainRef } from '../src/data/batch.ref.ts';
 import type { Dataset } from '../src/data/dataset.ts';
-import { conv2dForward, conv2dGeometry, type Conv2dShape } from '../src/ops/conv2d.ts';
+import { conv2dForward, conv2dGeometry, conv2dPlan, type Conv2dShape } from '../src/ops/conv2d.ts';
 import { forwardGathers } from '../src/ops/conv2d_gather.ts';
 import { conv2dRef } from '../src/ops/conv2d.ref.ts';
 import { maxPoolForwardRef } from '../src/ops/pool.ref.ts';
@@ -42,6 +42,8 @@ interface Case {
   pool?: { rate: number };
   /** Tolerance of x against the reference (bilinear values move with f32 coordinates). */
   atol: number;
+  /** A GPU of one unit: the tiles with the most FMAs per word, two columns a thread (32 out-channels). */
+  oneUnit?: boolean;
 }
 
 const CASES: [string, Case][] = [
@@ -108,6 +110,23 @@ const CASES: [string, Case][] = [
       atol: 1e-6,
     },
   ],
+  // Tiles of 8×8 blocks whose threads fetch two columns each (lib/gemm.wgsl fetch order 2), staged or
+  // decoded as fetched: a thread's two columns may lie in two batch rows, each with its own transform.
+  [
+    'grey 28x28, 32 out-channels, pool + dropout, shift + flip + erase: two columns a thread',
+    {
+      ...{ c: 1, h: 28, w: 28, conv: { k: 32 }, act: { kind: 'relu' }, atol: 1e-6, oneUnit: true },
+      gather: { augment: { shift: 2, flip: true, erase: 1 } },
+      pool: { rate: 0.25 },
+    },
+  ],
+  [
+    '4 channels 6x70, 32 out-channels, rows too wide to stage, flip: two columns a thread',
+    {
+      ...{ c: 4, h: 6, w: 70, conv: { k: 32 }, act: { kind: 'relu' }, atol: 1e-6, oneUnit: true },
+      gather: { augment: { flip: true } },
+    },
+  ],
 ];
 
 function run(g: Gpu, ds: Dispatch[]): void {
@@ -120,12 +139,14 @@ describe('a first conv gathering its batch in its forward', () => {
   const tiles = (): Gpu => gpu().withTuning({ lanes: 0, gemmSide: 16, units: 132 });
 
   it.each(CASES)('%s: bit for bit the gather then the conv, and the references', async (_name, c) => {
-    const g = tiles();
+    const g = c.oneUnit ? gpu().withTuning({ lanes: 0, gemmSide: 16, units: 1 }) : tiles();
     const ds = dataset(c.c, c.h, c.w, 7);
     const s: Conv2dShape = {
       ...{ n: B, c: c.c, h: c.h, w: c.w, kh: 3, kw: 3, strideH: 1, strideW: 1, padding: 'same' },
       ...c.conv,
     };
+    const plan = conv2dPlan(g, s, 'forward', { split: false });
+    expect(plan.tile.bn === 2 * plan.threads, 'two columns a thread').toBe(c.oneUnit === true);
     const { oh, ow } = conv2dGeometry(s);
     const pooled = c.pool !== undefined;
     expect(forwardGathers(g, s, pooled)).toBe(true);

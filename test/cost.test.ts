@@ -95,13 +95,16 @@ describe('the GPU plan, without a GPU', () => {
     const planned = planTrainStep(reference, 64, h100Units);
     for (const d of planned) expect(d.work, d.label).toBeDefined();
     // 2026-12 (issue 17, pairs): dense2's, dense1's and conv3's dX and dW run side by side, one dispatch
-    // each (src/gpu/pair.ts): 19 → 16. conv2's do not (workgroups of 32 and 64 threads). The checks below
-    // read each pair's halves.
+    // each (src/gpu/pair.ts): 19 → 16. conv2's did not (workgroups of 32 and 64 threads) until its dX could
+    // take 8×8 blocks of 32 in-channel rows, two columns a thread (lib/gemm.wgsl fetch order 2): its split
+    // partials then sum in conv1's chain, which keeps its own pass (15 still). The checks below read each
+    // pair's halves.
     const pairs = planned.filter((d) => d.work.shape.kind === 'pair').map((d) => d.label.split(' ∥ ')[0]);
     expect(pairs).toEqual([
       "matmul 64x10x128 + dropout+relu' p=0.25",
       "matmul 64x128x1152 + dropout+maxunpool+relu' p=0.25",
       'conv2d backward input 64x64x7x7 k128 3x3/1x1 same split 8',
+      'conv2d backward input 64x32x14x14 k64 3x3/1x1 same split 4',
     ]);
     // 2026-12 (issue 17, first layer): conv1's forward gathers the batch from the dataset as it fetches
     // it (src/ops/conv2d_gather.ts), the gather's own dispatch dropped: 16 → 15.
@@ -173,12 +176,16 @@ describe('the GPU plan, without a GPU', () => {
     expect(step.filter((d) => d.label.startsWith('weight gradients reduce'))).toEqual([]);
     // The backward chains of blocks 1 and 3 run where the dX reading them stores (fused.dxChain): conv2's
     // dX writes conv1's dZ, dense1's dX conv3's; conv2's chain, which sums conv3's split dX, keeps its pass: 22 → 20.
+    // Since conv2's dX takes 8×8 blocks (two columns a thread) it splits 4 ways, and conv1's chain sums
+    // those partials in a pass of its own, as conv2's does conv3's: 18 → 19 halves (15 dispatches).
     expect(step.filter((d) => d.label.includes("+ dropout+maxunpool+relu' p=0.25")).map((d) => d.label)).toEqual([
       "matmul 64x128x1152 + dropout+maxunpool+relu' p=0.25",
-      "conv2d backward input 64x32x14x14 k64 3x3/1x1 same + dropout+maxunpool+relu' p=0.25",
     ]);
-    // The pairs' halves counted apart, and the gather inside conv1's forward: 19 → 18.
-    expect(step).toHaveLength(18);
+    expect(step.filter((d) => d.label.startsWith("chain.dropout+maxunpool+relu' backward 64x32x28x28"))).toHaveLength(
+      1,
+    );
+    // The pairs' halves counted apart, and the gather inside conv1's forward: 19 → 18 (then 19, above).
+    expect(step).toHaveLength(19);
   });
 
   it('prices a step: the sum of its dispatches, one `predicted` line, flags', () => {

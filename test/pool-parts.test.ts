@@ -48,7 +48,7 @@ const CASES: [string, Case][] = [
   [
     'max 2x2 same over 7x7 (padded windows), no bias, linear',
     {
-      s: conv(2, 64, 7, 32),
+      s: conv(2, 64, 7, 64),
       pool: { kind: 'max', k: 2, padding: 'same' },
       bias: false,
       act: { kind: 'linear' },

@@ -7,13 +7,13 @@
 /** Before workgroup tile `tile`'s GEMM: nothing to stage. */
 fn conv_in_stage(tile: u32, li: u32) {}
 
-/** Where batch row n's C·H·W values start (`ok`: the thread's GEMM column is inside the output). */
-fn conv_in_sample(n: u32, ok: bool) -> u32 {
+/** Where batch row n's C·H·W values start, for the thread's column `run` (`ok`: inside the output). */
+fn conv_in_sample(run: u32, n: u32, ok: bool) -> u32 {
   return n * P.c * P.h * P.w;
 }
 
-/** Channel c's value at (iy, ix) inside the image, the channel's plane starting at `plane`. */
-fn conv_in(plane: u32, c: u32, iy: u32, ix: u32) -> f32 {
+/** Channel c's value at (iy, ix) inside the image, the channel's plane starting at `plane` (column `run`). */
+fn conv_in(run: u32, plane: u32, c: u32, iy: u32, ix: u32) -> f32 {
   return x[plane + iy * P.w + ix];
 }
 

@@ -6,8 +6,8 @@
 //   (every channel, full width) once into workgroup memory (gi_patch, at most GATHER_PATCH values), so
 //   the KH·KW taps and the neighbouring columns that read a value read it there.
 // - Otherwise (a tile spanning two rows, or rows too wide) each value is decoded where it is fetched: a
-//   thread's GEMM column is one output position of one batch row for the whole K loop (im2col fetch
-//   order 2), so it draws that row's transform once.
+//   thread's GEMM columns (one or two) are each one output position of one batch row for the whole K
+//   loop (im2col fetch order 2), so it draws each one's row transform once.
 // - Decoding a value: read, augmented and normalised (without augmentation, GATHER_AUGMENT false, only
 //   read and normalised). Every row tile decodes its own.
 // - The weight gradient reads x and the loss the labels: the workgroups of row tile 0 write them
@@ -36,8 +36,8 @@ var<workgroup> gi_patch: array<f32, GATHER_PATCH>;
 /** The staged input rows gi_row0 … gi_row0 + gi_rows − 1 (gi_rows 0: none, values decoded where fetched). */
 var<private> gi_row0: u32;
 var<private> gi_rows: u32;
-/** The transform of this thread's batch row, where values are decoded as fetched. */
-var<private> gi_aug: Aug;
+/** The transform of each of this thread's columns' batch rows, where values are decoded as fetched. */
+var<private> gi_aug: array<Aug, 2>;
 
 /** Channel c's value at (iy, ix) inside the image, the channel's plane at `plane`: read, augmented, normalised. */
 fn gather_value(g: Aug, plane: u32, c: u32, iy: u32, ix: u32) -> f32 {
@@ -75,18 +75,18 @@ fn conv_in_stage(tile: u32, li: u32) {
   workgroupBarrier();
 }
 
-/** Where batch row n's sample starts in the dataset, its transform drawn (`ok`: a column inside the output). */
-fn conv_in_sample(n: u32, ok: bool) -> u32 {
+/** Where batch row n's sample starts in the dataset, its transform drawn for column `run` (`ok`: inside the output). */
+fn conv_in_sample(run: u32, n: u32, ok: bool) -> u32 {
   if (!ok || gi_rows > 0u) { return 0u; }
   let step = step_counter[0];
-  if (GATHER_AUGMENT) { gi_aug = draw(n, step); }
+  if (GATHER_AUGMENT) { gi_aug[run] = draw(n, step); }
   return train_sample(n, step) * P.c * P.h * P.w;
 }
 
 /** Channel c's value at (iy, ix) inside the image, the channel's plane at `plane`: staged, or decoded here. */
-fn conv_in(plane: u32, c: u32, iy: u32, ix: u32) -> f32 {
+fn conv_in(run: u32, plane: u32, c: u32, iy: u32, ix: u32) -> f32 {
   if (gi_rows > 0u) { return gi_patch[(c * gi_rows + iy - gi_row0) * P.w + ix]; }
-  return gather_value(gi_aug, plane, c, iy, ix);
+  return gather_value(gi_aug[run], plane, c, iy, ix);
 }
 
 /** After workgroup tile `tile` is stored: row tile 0 writes its share of x and the labels. */

@@ -38,13 +38,18 @@ override GEMM_SUMS: u32 = 0u;
 // Which slice element a thread fetches as its j-th A (B) value, (k, x) with x its row m (column n):
 //   0 inner fastest: e = li + j·T, k = e % BK, x = e / BK (a row-major A, Bᵀ, conv weights)
 //   1 outer fastest: e = li + j·T, x = e % X, k = e / X (Aᵀ, a row-major B)
-//   2 column run: x = li % X, k = (li / X)·L + j (T a multiple of X): the conv gathers, which decode
-//     a thread's column once and step its k by one.
+//   2 column runs (B only): the conv gathers, which decode a thread's columns once and step each one's k by one.
+//     A thread fetches GEMM_RUNS columns x = li % X + r·T (r < GEMM_RUNS), a run of GEMM_RUN_LEN
+//     consecutive k = (li / X)·GEMM_RUN_LEN + i from each, as j = r·GEMM_RUN_LEN + i: one column where
+//     T is a multiple of X; X / T columns of all BK where X is a multiple of T (src/ops/gemm.ts allows 2).
 override GEMM_A_ORDER: u32 = 0u;
 override GEMM_B_ORDER: u32 = 1u;
 // Values each thread fetches per step: at most 32 (src/ops/gemm.ts).
 override GEMM_LA: u32 = GEMM_BK * GEMM_BM / GEMM_T;
 override GEMM_LB: u32 = GEMM_BK * GEMM_BN / GEMM_T;
+// Fetch order 2: columns a thread fetches, and the k of each it fetches, a step.
+override GEMM_RUNS: u32 = max(1u, GEMM_BN / GEMM_T);
+override GEMM_RUN_LEN: u32 = GEMM_LB / GEMM_RUNS;
 const GEMM_BK = 16u;
 
 var<workgroup> As: array<vec4<f32>, GEMM_BK * GEMM_BM / 4u>;
@@ -61,15 +66,18 @@ var<private> gemm_sum_on: bool;
 struct GemmTile { row0: u32, col0: u32, rows: u32, cols: u32, row_off: u32 }
 
 /** (k, x) of the j-th value this thread fetches of a slice whose other side is x_len long. */
-fn gemm_coord(order: u32, j: u32, li: u32, x_len: u32, per: u32) -> vec2u {
-  if (order == 2u) { return vec2u((li / x_len) * per + j, li % x_len); }
+fn gemm_coord(order: u32, j: u32, li: u32, x_len: u32) -> vec2u {
+  if (order == 2u) {
+    let r = j / GEMM_RUN_LEN;
+    return vec2u((li / x_len) * GEMM_RUN_LEN + j - r * GEMM_RUN_LEN, li % x_len + r * GEMM_T);
+  }
   let e = li + j * GEMM_T;
   if (order == 1u) { return vec2u(e / x_len, e % x_len); }
   return vec2u(e % GEMM_BK, e / GEMM_BK);
 }
 
-fn gemm_a_coord(j: u32, li: u32) -> vec2u { return gemm_coord(GEMM_A_ORDER, j, li, GEMM_BM, GEMM_LA); }
-fn gemm_b_coord(j: u32, li: u32) -> vec2u { return gemm_coord(GEMM_B_ORDER, j, li, GEMM_BN, GEMM_LB); }
+fn gemm_a_coord(j: u32, li: u32) -> vec2u { return gemm_coord(GEMM_A_ORDER, j, li, GEMM_BM); }
+fn gemm_b_coord(j: u32, li: u32) -> vec2u { return gemm_coord(GEMM_B_ORDER, j, li, GEMM_BN); }
 
 /** The fetched slice, registers to workgroup memory. */
 fn gemm_stage(li: u32) {

@@ -123,13 +123,17 @@ export function convGatherWork(
   const { oh, ow } = conv2dGeometry(s);
   const staged = patch <= GATHER_PATCH ? Math.max(0, 1 - (tiles.tileN - 1) / (oh * ow)) : 0;
   const fetched = (tiles.tileN * BK) / tiles.threads;
+  // The columns a thread fetches (gemm.wgsl fetch order 2), each drawing its row's transform unstaged.
+  const columns = Math.max(1, tiles.tileN / tiles.threads);
   return {
     ...gatherBytes(s.n, g.from.data, true, g.from.bilinear),
     extraShared: 4 * GATHER_PATCH,
     gather: {
       stepOps: fetched * (staged * STAGED_OPS + (1 - staged) * value),
-      // Two draws: the staging's (or the column's) and conv_in_finish's; a value decoded and its store's address.
-      onceOps: 2 * draw + (staged * Math.ceil(patch / tiles.threads) + run) * (value + STORE_OPS),
+      // The draws: the staging's (or the columns') and conv_in_finish's; a value decoded and its store's address.
+      onceOps:
+        (staged + (1 - staged) * columns + 1) * draw +
+        (staged * Math.ceil(patch / tiles.threads) + run) * (value + STORE_OPS),
       loads: 3, // the step, the sample's index, a pixel
     },
   };

@@ -67,7 +67,10 @@ export interface GemmNeeds {
   rows: number;
   cols: number;
   inner: number;
-  /** B's columns fetched one per thread (fetch order 2, the conv gathers): threads a multiple of bn. */
+  /**
+   * B's columns fetched in runs down K (fetch order 2, the conv gathers): a thread's one column
+   * (threads a multiple of bn) or two (threads half of bn), each decoded once.
+   */
   columnRuns?: boolean;
   /** Row sums of A (1) or column sums of B (2) alongside: a thread per tile row (column). */
   sums?: 0 | 1 | 2;
@@ -110,7 +113,7 @@ function candidates(gpu: Gpu, need: GemmNeeds, minThreads: number): Tile[] {
           if ((BK * bm) / threads > MAX_FETCH || (BK * bn) / threads > MAX_FETCH) continue;
           if (bm > fits(need.rows) || bn > fits(need.cols)) continue;
           if (need.whole && (bm < need.rows || bn < need.cols)) continue;
-          if (need.columnRuns && threads % bn !== 0) continue;
+          if (need.columnRuns && threads % bn !== 0 && bn !== 2 * threads) continue;
           if ((need.sums === 1 && threads < bm) || (need.sums === 2 && threads < bn)) continue;
           if (need.columnTable && threads < bn) continue;
           if (stageBytes(bm + bn) + (need.columnTable ? 16 * bn : 0) > DEFAULT_SHARED) continue;
