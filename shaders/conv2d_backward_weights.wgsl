@@ -10,7 +10,7 @@
 //   as they pass through workgroup memory: db, the GEMM's extra column C·KH·KW, at no extra pass.
 //   Both fetches (order 0) give thread li the position p = k0 + li % 16 (consecutive threads,
 //   consecutive positions), decoded once a step, and rows / columns li / 16 + (T/16)·j; a column's
-//   tap comes from the table `taps`, decoded once per workgroup.
+//   tap comes from the table `taps`, decoded once per workgroup (by its threads in turn).
 //   Bindings: 0 params (P: lib/conv.wgsl), 1 dy, 2 x, 3 dw, 4 db (any buffer without GEMM_SUMS).
 //   Dispatch: grid(rowTiles · colTiles) workgroups of GEMM_TX × GEMM_TY threads, rowTiles =
 //   ceil(K/BM), colTiles = ceil(C·KH·KW/BN); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles,
@@ -88,13 +88,17 @@ fn tile_of(wg: vec3u, nwg: vec3u, li: u32) -> GemmTile {
   let ckk = P.c * khw;
   dw_row0 = (tile / P.col_tiles) * GEMM_BM;
   let col0 = (tile % P.col_tiles) * GEMM_BN;
-  let rc = col0 + li;
-  let t = rc % khw;
-  let ky = i32(t / P.kw);
-  let kx = i32(t % P.kw);
-  if (li < GEMM_BN) {
+  // Column e's tap by thread e % T (a tile may have fewer threads than columns). The trip count is an
+  // override expression, so Tint adds no loop guard (test/cost.test.ts).
+  for (var i = 0u; i < (GEMM_BN + GEMM_T - 1u) / GEMM_T; i++) {
+    let e = li + i * GEMM_T;
+    if (e >= GEMM_BN) { break; }
+    let rc = col0 + e;
+    let t = rc % khw;
+    let ky = i32(t / P.kw);
+    let kx = i32(t % P.kw);
     let tap = vec4(i32((rc / khw) * P.h * P.w) + ky * i32(P.w) + kx, ky, kx, 0);
-    taps[li] = select(vec4(0, NO_TAP, 0, 0), tap, rc < ckk);
+    taps[e] = select(vec4(0, NO_TAP, 0, 0), tap, rc < ckk);
   }
   return GemmTile(dw_row0, col0, P.k, ckk, 0u);
 }

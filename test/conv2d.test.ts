@@ -273,41 +273,52 @@ describe('conv2d on the tiled kernels as an H100 gets them: split-K in every pas
   });
 });
 
-describe('conv2d whose tiles have half as many threads as columns: two column runs a thread', () => {
+describe('conv2d whose tiles have fewer threads than columns (8×8 blocks of 32 rows)', () => {
   const gpu = useGpu();
-  // 32 rows (out-channels forward, in-channels dX) in 8×8 blocks: 32×64 or 32×128 tiles of 32 or 64
-  // threads, each fetching two columns (lib/gemm.wgsl fetch order 2). Target 1 takes the tiles with the
-  // most FMAs per word unsplit; target 8 splits K (over 8 steps) to reach it with them.
-  type Pass2 = 'forward' | 'dX';
-  const cases: [string, Case, Pass2[], number[]][] = [
+  // 32 rows (out-channels forward and dW, in-channels dX) in 8×8 blocks: 32×64 or 32×128 tiles of 32 or
+  // 64 threads. The forward's and dX's threads fetch two columns each (lib/gemm.wgsl fetch order 2); dW's
+  // decode its column table two columns each. Target 1 takes the tiles with the most FMAs per word
+  // unsplit; target 8 splits K (over 8 steps) to reach it with them.
+  const cases: [string, Case, Pass[], number[]][] = [
     [
       '16→32 8×8 same (tiles divide it)',
       { s: shape(2, 16, 8, 8, 32, 3, 3, 1, 'same'), bias: true, act: relu },
       ['forward'],
       [1, 8],
     ],
-    ['3→32 7×9 5×5 same (ragged)', { s: shape(2, 3, 7, 9, 32, 5, 5, 1, 'same'), bias: false }, ['forward'], [1]],
+    // dW's inner, N·OH·OW = 128, is 8 steps: not split.
+    ['16→32 8×8 same', { s: shape(2, 16, 8, 8, 32, 3, 3, 1, 'same'), bias: true, act: relu }, ['dW+db'], [1]],
+    [
+      '3→32 7×9 5×5 same (ragged)',
+      { s: shape(2, 3, 7, 9, 32, 5, 5, 1, 'same'), bias: false },
+      ['forward', 'dW+db'],
+      [1],
+    ],
     ['32→8 9×9 stride 2 same (dX phases)', { s: shape(2, 32, 9, 9, 8, 3, 3, 2, 'same'), bias: true }, ['dX'], [1]],
     ['32→16 8×8 same (tiles divide it)', { s: shape(2, 32, 8, 8, 16, 3, 3, 1, 'same'), bias: true }, ['dX'], [1, 8]],
     [
       '32→32 14×14 same',
       { s: shape(2, 32, 14, 14, 32, 3, 3, 1, 'same'), bias: true, act: relu },
-      ['forward', 'dX'],
+      ['forward', 'dX', 'dW+db'],
       [1, 8],
     ],
   ];
   const rows = cases.flatMap(([name, c, passes, targets]) =>
     passes.flatMap((pass) =>
-      targets.map((target): [string, Case, Pass2, number] => [`${name}: ${pass}, target ${target}`, c, pass, target]),
+      targets.map((target): [string, Case, Pass, number] => [`${name}: ${pass}, target ${target}`, c, pass, target]),
     ),
   );
   it.for(rows)('%s', async ([, c, pass, target]) => {
     const g = useGemmVariant(gpu(), 'gpu tiles', () => undefined);
-    const plan = conv2dPlan(g, c.s, pass, { target });
-    expect(plan.tile.bn, 'two columns a thread').toBe(2 * plan.threads);
-    expect(plan.splits > 1, 'split-K').toBe(target > 1);
+    const split = target > 1;
+    const o = { target, ...(pass === 'dW+db' && !split ? { split: false } : {}) };
+    const plan = conv2dPlan(g, c.s, pass === 'dW+db' ? 'dW' : pass, { ...o, bias: c.bias });
+    if (pass === 'dW+db') expect(plan.threads, 'fewer threads than columns').toBeLessThan(plan.tile.bn);
+    else expect(plan.tile.bn, 'two columns a thread').toBe(2 * plan.threads);
+    expect(plan.tile.rb * plan.tile.cb, '8×8 blocks').toBe(4);
+    expect(plan.splits > 1, 'split-K').toBe(split);
     const d = data(c.s);
-    const { out } = await runPass(g, c, pass, d, { target });
+    const { out } = await runPass(g, c, pass, d, o);
     expectPass(c, pass, d, out, ` (target ${target})`);
   });
 });

@@ -74,7 +74,7 @@ export interface GemmNeeds {
   columnRuns?: boolean;
   /** Row sums of A (1) or column sums of B (2) alongside: a thread per tile row (column). */
   sums?: 0 | 1 | 2;
-  /** The tile's columns decoded into a workgroup table (16 bytes each), a thread per column. */
+  /** The tile's columns decoded into a workgroup table (16 bytes each), once per workgroup. */
   columnTable?: boolean;
   /** Independent GEMMs of this size in one dispatch (stride phases): workgroups count each. */
   copies?: number;
@@ -115,7 +115,6 @@ function candidates(gpu: Gpu, need: GemmNeeds, minThreads: number): Tile[] {
           if (need.whole && (bm < need.rows || bn < need.cols)) continue;
           if (need.columnRuns && threads % bn !== 0 && bn !== 2 * threads) continue;
           if ((need.sums === 1 && threads < bm) || (need.sums === 2 && threads < bn)) continue;
-          if (need.columnTable && threads < bn) continue;
           if (stageBytes(bm + bn) + (need.columnTable ? 16 * bn : 0) > DEFAULT_SHARED) continue;
           out.push(t);
         }
