@@ -564,15 +564,17 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   // A layer's dX beside its dW, dense and conv, with the chains below in their stores and a dW moved up past its
   // dX's split-K reduce: the same weights as apart. The lane kernels do not pair (src/gpu/pair.ts): these are
   // the tiled kernels' plans, as an H100 gets them.
-  it('GEMMs side by side (the tiled kernels), one dispatch each pair: reference.net at batch 8', async () => {
+  // Batch 16: conv2's dX (32 in-channels: 8×8 tiles, two columns a thread) splits and pairs with its dW.
+  it('GEMMs side by side (the tiled kernels), one dispatch each pair: reference.net at batch 16', async () => {
     const src = readFileSync('examples/reference.net', 'utf8');
-    const paired = await train(src, { fuse: true, steps: 2, tiles: true, fold: true, pair: true });
-    const apart = await train(src, { fuse: true, steps: 2, tiles: true, fold: true, pair: false });
+    const o = { fuse: true, steps: 2, tiles: true, fold: true, batch: 16 };
+    const paired = await train(src, { ...o, pair: true });
+    const apart = await train(src, { ...o, pair: false });
     const pairs = paired.backward.filter((l) => l.includes(' ∥ '));
     expect(pairs).toEqual([
-      expect.stringMatching(/^matmul 8x10x128 \+ dropout\+relu' p=0\.25 ∥ matmul 128x8x10 \+ bias grad/),
-      expect.stringMatching(/^matmul 8x128x1152 \+ dropout\+maxunpool\+relu' .* ∥ matmul 1152x8x128 /),
-      expect.stringMatching(/^conv2d backward input 8x64x7x7 .* split \d+ ∥ conv2d backward weights 8x64x7x7 /),
+      expect.stringMatching(/^matmul 16x10x128 \+ dropout\+relu' p=0\.25 ∥ matmul 128x16x10 \+ bias grad/),
+      expect.stringMatching(/^matmul 16x128x1152 \+ dropout\+maxunpool\+relu' .* ∥ matmul 1152x16x128 /),
+      expect.stringMatching(/^conv2d backward input 16x32x14x14 .* split \d+ ∥ conv2d backward weights 16x32x14x14 /),
     ]);
     const count = (r: typeof paired) => r.forward.length + r.backward.length;
     expect(count(paired)).toBe(count(apart) - pairs.length);
