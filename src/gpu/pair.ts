@@ -20,18 +20,14 @@ import { bindingAccess, pairConstants, pairSource, type Access, type PairedSourc
 /** A second half's dummy i is the pair's dummy i + this (kernels bind dummy and dummy2 at most). */
 const DUMMY_SHIFT = 2;
 
-const accesses = new Map<string, Map<number, Access>>();
 /** Composed modules by name, or why two entry points cannot be composed. */
 const sources = new Map<string, PairedSource | string>();
 
 type Source = NonNullable<Dispatch['source']>;
 
-function accessOf(s: Pick<Source, 'shader' | 'entry'>): Map<number, Access> {
-  const key = `${s.shader}.${s.entry}`;
-  const a = accesses.get(key) ?? bindingAccess(shaderSource(s.shader), s.entry);
-  accesses.set(key, a);
-  return a;
-}
+/** Its bindings' access, read from the entry's reflection (wgsl-scan.ts entryVars, cached with the scan). */
+const accessOf = (s: Pick<Source, 'shader' | 'entry'>): Map<number, Access> =>
+  bindingAccess(shaderSource(s.shader), s.entry);
 
 /** The storage buffers an entry point binds, as its WGSL declares and uses them. */
 export const storageBindings = (s: Pick<Source, 'shader' | 'entry'>): number =>

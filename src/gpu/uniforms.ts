@@ -7,7 +7,7 @@
 // table: a last field `array<vec4<u32>, N>`, given as up to 4·N u32s (the rest zero), at the next
 // multiple of 16 bytes.
 
-import { plain, reached, scan } from './wgsl-scan.ts';
+import { entryVars, splitTopLevel } from './wgsl-scan.ts';
 
 /** A uniform value: a plain number is a u32; wrap floats and signed values; a list of u32s fills a table. */
 export type Param = number | { f32: number } | { i32: number } | readonly number[];
@@ -47,38 +47,15 @@ export function structs(src: string): Map<string, UniformField[]> {
   return out;
 }
 
-/** Splits at commas outside <…> (array<f32, 4>). */
-function splitTopLevel(body: string): string[] {
-  const parts: string[] = [];
-  let depth = 0,
-    start = 0;
-  for (let i = 0; i < body.length; i++) {
-    const ch = body[i];
-    if (ch === '<') depth++;
-    else if (ch === '>') depth--;
-    else if (ch === ',' && depth === 0) {
-      parts.push(body.slice(start, i));
-      start = i + 1;
-    }
-  }
-  parts.push(body.slice(start));
-  return parts.filter((p) => p.trim() !== '');
-}
-
 /**
  * The uniform struct entry point `entry` reads, directly or through the functions it calls, or null
  * when it reads none. Throws when the entry does not exist or reads two uniforms.
  */
 export function entryUniform(source: string, entry: string): UniformLayout | null {
-  const { ts, items } = scan(source);
-  if (!items.some((it) => it.keyword === 'fn' && it.name === entry))
-    throw new Error(`the shader has no entry point ${entry}`);
-  const used = reached(ts, items, entry);
   const uniforms = new Map<string, string>();
-  for (const it of items) {
-    if (it.keyword !== 'var' || !used.has(it.name)) continue;
-    const [, type] = /var\s*<\s*uniform\s*>\s*\w+\s*:\s*(\w+)/.exec(plain(ts, it)) ?? [];
-    if (type) uniforms.set(it.name, type);
+  for (const v of entryVars(source, entry)) {
+    const [, type] = /var\s*<\s*uniform\s*>\s*\w+\s*:\s*(\w+)/.exec(v.text) ?? [];
+    if (type) uniforms.set(v.name, type);
   }
   const types = new Set(uniforms.values());
   if (types.size > 1) throw new Error(`entry point ${entry} reads several uniforms: ${[...types].sort().join(', ')}`);

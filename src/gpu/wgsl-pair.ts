@@ -13,7 +13,18 @@
 // Both halves must have the same workgroup size (pair.ts checks it): `pair` has the first's.
 
 import { stripComments } from './uniforms.ts';
-import { closing, DIRECTIVES, next, plain, reached, scan, tokens, type Item, type Token } from './wgsl-scan.ts';
+import {
+  closing,
+  DIRECTIVES,
+  entryVars,
+  next,
+  plain,
+  scan,
+  splitTopLevel,
+  tokens,
+  type Item,
+  type Token,
+} from './wgsl-scan.ts';
 
 const SUFFIX = '_pb';
 /** The names the paired entry point declares and uses (pairEntry): no shader of a pair may declare them. */
@@ -42,12 +53,8 @@ export type Access = 'uniform' | 'read' | 'read_write';
 
 /** The access of each binding an entry point uses: what its bind group holds (layout 'auto'). */
 export function bindingAccess(code: string, entry: string): Map<number, Access> {
-  const { ts, items: all } = scan(code);
-  const used = reached(ts, all, entry);
   const out = new Map<number, Access>();
-  for (const it of all) {
-    if (it.keyword !== 'var' || !used.has(it.name)) continue;
-    const text = plain(ts, it);
+  for (const { text } of entryVars(code, entry)) {
     const binding = /@binding\((\d+)\)/.exec(text);
     if (!binding) continue;
     const access: Access = /var<uniform>/.test(text) ? 'uniform' : /read_write/.test(text) ? 'read_write' : 'read';
@@ -68,14 +75,8 @@ function workgroupType(ts: Token[], it: Item): { element: string; size: string |
   if (!m) return null;
   const type = (m[1] as string).trim();
   if (!type.startsWith('array<')) return { element: type, size: null };
-  let depth = 0;
-  for (let j = 'array'.length; j < type.length; j++) {
-    if (type[j] === '<') depth++;
-    else if (type[j] === '>') depth--;
-    else if (type[j] === ',' && depth === 1)
-      return { element: type.slice(6, j).trim(), size: type.slice(j + 1, type.lastIndexOf('>')).trim() };
-  }
-  return { element: type, size: null };
+  const [element, size] = splitTopLevel(type.slice('array<'.length, type.lastIndexOf('>')));
+  return element && size ? { element: element.trim(), size: size.trim() } : { element: type, size: null };
 }
 
 /** What an entry point became: its function's name, its builtins by parameter, its workgroup size. */

@@ -2,7 +2,8 @@
 // blanks kept, so text can be rebuilt), the module-scope declarations and directives, and the names an
 // entry point reaches through the functions it calls. Scope is not followed: a local named like a
 // module-scope name counts as a use of it (so a reader sees more, never less, than is used).
-// Read by src/gpu/uniforms.ts (an entry's uniform) and src/gpu/wgsl-pair.ts (bindings, composing pairs).
+// Read by src/gpu/uniforms.ts (an entry's uniform) and src/gpu/wgsl-pair.ts (bindings, composing pairs),
+// both through entryVars: the one reflection of an entry point, cached with its source's scan.
 
 const TOKEN = /\/\/[^\n]*|\/\*[\s\S]*?\*\/|[A-Za-z_][A-Za-z0-9_]*|[0-9][A-Za-z0-9_.]*|\s+|[\s\S]/g;
 const DECLARES = new Set(['fn', 'var', 'const', 'override', 'struct', 'alias']);
@@ -109,6 +110,8 @@ export function reached(ts: readonly Token[], all: readonly Item[], entry: strin
 interface Scan {
   readonly ts: readonly Token[];
   readonly items: readonly Item[];
+  /** entryVars' answers, by entry point. */
+  readonly vars: Map<string, readonly EntryVar[]>;
 }
 
 const scans = new Map<string, Scan>();
@@ -117,8 +120,48 @@ export function scan(code: string): Scan {
   let s = scans.get(code);
   if (!s) {
     const ts = tokens(code);
-    s = { ts, items: items(ts) };
+    s = { ts, items: items(ts), vars: new Map() };
     scans.set(code, s);
   }
   return s;
+}
+
+/** A module-scope `var` an entry point reaches: its name and its declaration without comments. */
+export interface EntryVar {
+  name: string;
+  text: string;
+}
+
+/** The module-scope vars `entry` reaches, directly or through the functions it calls; throws when it does not exist. */
+export function entryVars(code: string, entry: string): readonly EntryVar[] {
+  const s = scan(code);
+  let vars = s.vars.get(entry);
+  if (!vars) {
+    if (!s.items.some((it) => it.keyword === 'fn' && it.name === entry))
+      throw new Error(`the shader has no entry point ${entry}`);
+    const used = reached(s.ts, s.items, entry);
+    vars = s.items
+      .filter((it) => it.keyword === 'var' && used.has(it.name))
+      .map((it) => ({ name: it.name, text: plain(s.ts, it) }));
+    s.vars.set(entry, vars);
+  }
+  return vars;
+}
+
+/** Splits at commas outside <…> (a struct's fields, array<f32, 4>'s arguments). */
+export function splitTopLevel(body: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < body.length; i++) {
+    const ch = body[i];
+    if (ch === '<') depth++;
+    else if (ch === '>') depth--;
+    else if (ch === ',' && depth === 0) {
+      parts.push(body.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(body.slice(start));
+  return parts.filter((p) => p.trim() !== '');
 }
