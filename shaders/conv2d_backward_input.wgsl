@@ -89,7 +89,7 @@ fn gemm_fetch(k0: u32, k_end: u32, li: u32) {
     gemm_pa[j] = v;
   }
   // dy: each of this thread's columns, r0 … r0 + GEMM_RUN_LEN − 1, r0 decoded once and stepped.
-  let r0 = k0 + (li / GEMM_BN) * GEMM_RUN_LEN;
+  let r0 = k0 + gemm_b_coord(0u, li).x; // this thread's first k of a step (lib/gemm.wgsl order 2)
   var koff0 = 0u;
   var uy0 = 0u;
   var ux0 = 0u;
@@ -176,7 +176,7 @@ fn tile_of(wg: vec3u, nwg: vec3u, f: u32, li: u32) -> GemmTile {
   let col0 = (tile % P.col_tiles) * GEMM_BN;
   dx_row0 = (tile / P.col_tiles) * GEMM_BM;
   for (var run = 0u; run < GEMM_RUNS; run++) {
-    let p = col0 + li % GEMM_BN + run * GEMM_T;
+    let p = col0 + gemm_b_coord(run * GEMM_RUN_LEN, li).y;
     dx_ok[run] = p < P.n * plane;
     let pj = p % plane;
     dx_oy0[run] = i32(dx_py.q + pj / dx_px.count);

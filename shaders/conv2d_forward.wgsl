@@ -53,7 +53,7 @@ fn gemm_fetch(k0: u32, k_end: u32, li: u32) {
     gemm_pa[j] = v;
   }
   // r0 decoded once (integer division is slow on every device, scalarized on a CPU), then stepped.
-  let r0 = k0 + (li / GEMM_BN) * GEMM_RUN_LEN;
+  let r0 = k0 + gemm_b_coord(0u, li).x; // this thread's first k of a step (lib/gemm.wgsl order 2)
   let c0 = r0 / khw;
   let ky0 = (r0 % khw) / P.kw;
   let kx0 = r0 % P.kw;
@@ -106,7 +106,7 @@ fn tile_of(wg: vec3u, nwg: vec3u, li: u32) -> GemmTile {
   cv_row0 = (tile / P.col_tiles) * GEMM_BM;
   let col0 = (tile % P.col_tiles) * GEMM_BN;
   for (var run = 0u; run < GEMM_RUNS; run++) {
-    let p = col0 + li % GEMM_BN + run * GEMM_T;
+    let p = col0 + gemm_b_coord(run * GEMM_RUN_LEN, li).y;
     let ok = p < cols;
     let at = conv_position(p);
     cv_ok[run] = ok;

@@ -454,10 +454,18 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   // weight gradients (PlanOptions.foldGradSums), as the trainer's plans do. pair: neighbouring independent
   // GEMMs as one dispatch (PlanOptions.pair; src/gpu/pair.ts). Both off but where a test asks: on the tiled
   // kernels every pair is a pipeline of its own to compile, seconds each on lavapipe. tiles: the GPU's tiles
-  // (an H100's) on this adapter.
-  async function train(src: string, o: Partial<PlanRun> & { fuse: boolean; steps: number; tiles?: boolean }) {
-    const { tiles, ...run } = o;
-    const g = tiles ? useGemmVariant(gpu(), 'gpu tiles', () => undefined) : gpu();
+  // (an H100's) on this adapter. lanes: the lane kernels, the adapter's own or (on a GPU) four lanes.
+  async function train(
+    src: string,
+    o: Partial<PlanRun> & { fuse: boolean; steps: number; tiles?: boolean; lanes?: boolean },
+  ) {
+    const { tiles, lanes, ...run } = o;
+    const fail = (why: string) => {
+      throw new Error(why);
+    };
+    const own = gpu();
+    const laneGpu = () => (own.lanes > 0 ? own : useGemmVariant(own, 'four lanes', fail));
+    const g = tiles ? useGemmVariant(own, 'gpu tiles', () => undefined) : lanes ? laneGpu() : own;
     return runPlan(g, src, { batch: 8, lr: 0.01, fold: false, pair: false, ...run });
   }
 
@@ -601,7 +609,7 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   it('the gather keeps its pass where the first layer is no conv, on the lane kernels, and unfused', async () => {
     const dense = await train('input 6x6x1\ndense 12 relu\ndense 10 softmax', { fuse: true, steps: 1, tiles: true });
     const conv = 'input 8x8x1\nconv 4 3x3 same relu\ndense 10 softmax';
-    const lanes = await train(conv, { fuse: true, steps: 1, tiles: false });
+    const lanes = await train(conv, { fuse: true, steps: 1, lanes: true });
     const unfused = await train(conv, { fuse: false, steps: 1, tiles: true });
     for (const r of [dense, lanes, unfused]) {
       expect(r.gathered).toBe(false);

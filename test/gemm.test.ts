@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { useGpu, f32, useGemmVariant } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import type { BufferRef, Gpu } from '../src/gpu/runtime.ts';
-import { BK, chooseGemm, splitK, threadsOf, type GemmNeeds } from '../src/ops/gemm.ts';
+import { chooseGemm, splitK, threadsOf, type GemmNeeds } from '../src/ops/gemm.ts';
+import { BK } from '../src/gpu/work.ts';
 import { DENSE } from '../src/ops/dense.ts';
 import { CONV2D, type Conv2dAttrs } from '../src/ops/conv2d.ts';
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
@@ -66,6 +67,13 @@ describe('the tile and split-K rule (src/ops/gemm.ts)', () => {
     const cpu = chooseGemm(tuned(8, 8), { rows: 4096, cols: 4096, inner: 4096, split: true });
     expect(cpu.threads).toBeLessThanOrEqual(64);
     expect(cpu.tile).toEqual({ bm: 64, bn: 64, rb: 2, cb: 2 });
+  });
+
+  it("conv3's dX at batch 256 on an H100 (98 tiles, 72 K-steps): 4 splits of 18 steps, not 23, 23, 23 and 3", () => {
+    expect(splitK(98, 1152, { target: 264, units: 132, allowed: true, outputs: 802816 })).toEqual({
+      splits: 4,
+      chunk: 18 * BK,
+    });
   });
 
   it.each([

@@ -104,7 +104,7 @@ export function unpairable(gpu: Gpu, a: Dispatch, b: Dispatch): string | null {
   if (count(a) + count(b) > gpu.limits.maxComputeWorkgroupsPerDimension) return 'too many workgroups';
   if (pairShared(a.work, b.work) > sharedLimit(gpu)) return 'too much workgroup memory';
   const bindings = [sa, sb].flatMap((s) => [...accessOf(s).values()]);
-  const storage = storageBindings(sa) + storageBindings(sb);
+  const storage = bindings.filter((a) => a !== 'uniform').length;
   if (storage > gpu.limits.maxStorageBuffersPerShaderStage) return 'too many storage buffers';
   // The halves' uniforms and the pair's grids.
   if (bindings.length - storage + 1 > gpu.limits.maxUniformBuffersPerShaderStage) return 'too many uniforms';

@@ -52,12 +52,11 @@ export function structs(src: string): Map<string, UniformField[]> {
  * when it reads none. Throws when the entry does not exist or reads two uniforms.
  */
 export function entryUniform(source: string, entry: string): UniformLayout | null {
-  const uniforms = new Map<string, string>();
+  const types = new Set<string>();
   for (const v of entryVars(source, entry)) {
     const [, type] = /var\s*<\s*uniform\s*>\s*\w+\s*:\s*(\w+)/.exec(v.text) ?? [];
-    if (type) uniforms.set(v.name, type);
+    if (type) types.add(type);
   }
-  const types = new Set(uniforms.values());
   if (types.size > 1) throw new Error(`entry point ${entry} reads several uniforms: ${[...types].sort().join(', ')}`);
   const [struct] = types;
   if (struct === undefined) return null;

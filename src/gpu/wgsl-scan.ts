@@ -88,7 +88,7 @@ function items(ts: readonly Token[]): Item[] {
 }
 
 /** The module-scope names an entry point reaches, through the functions it calls. */
-export function reached(ts: readonly Token[], all: readonly Item[], entry: string): Set<string> {
+function reached(ts: readonly Token[], all: readonly Item[], entry: string): Set<string> {
   const byName = new Map(all.filter((it) => it.name).map((it) => [it.name, it]));
   const seen = new Set<string>([entry]);
   const todo = [entry];

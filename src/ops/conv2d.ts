@@ -40,7 +40,15 @@ import {
   type Conv2dShape,
   type ConvOptions,
 } from './conv2d_plan.ts';
-import { checkGather, gatherBindings, gatherConstants, convGatherWork, type ConvGather } from './conv2d_gather.ts';
+import {
+  checkGather,
+  convGatherWork,
+  gatherBindings,
+  gatherConstants,
+  gathersWith,
+  ownPass,
+  type ConvGather,
+} from './conv2d_gather.ts';
 import { fusedScratch, unfuseActivation } from './elementwise.ts';
 import { gemmConstants, gemmDispatches, needParts } from './gemm.ts';
 import { nchw, type Geometry2d, type Window2d } from './geometry.ts';
@@ -174,7 +182,7 @@ export function conv2dForward(
     return laneKernel(gpu, { ...lane, cols, bindings, label, work });
   }
   const p = forwardPlan(gpu, s, pool || gather ? { ...o, split: false } : o);
-  if (gather) checkGather(gpu, s, gather, { what: label, plan: p, pooled: pool !== undefined });
+  if (gather && !gathersWith(gpu, p, pool !== undefined)) throw new ShapeError(ownPass(label));
   const len = s.k * cols;
   const tiles = { tileN: p.tile.bn, threads: p.threads, colTiles: p.colTiles, pooled: pool !== undefined };
   const gatherCost = gather && convGatherWork(s, gather, tiles);

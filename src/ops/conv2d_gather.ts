@@ -6,9 +6,9 @@ import { gatherBytes, type GatherIn } from '../data/batch.ts';
 import { ShapeError } from '../errors.ts';
 import type { BufferRef, Gpu } from '../gpu/runtime.ts';
 import { storageBindings } from '../gpu/pair.ts';
-import { sharedLimit, stageBytes, type GatherFetch } from '../gpu/work.ts';
+import { BK, sharedLimit, stageBytes, type GatherFetch } from '../gpu/work.ts';
 import { conv2dGeometry, forwardPlan, type Conv2dShape } from './conv2d_plan.ts';
-import { BK, type GemmPlan } from './gemm.ts';
+import type { GemmPlan } from './gemm.ts';
 
 /** The gather a forward runs: the dataset's side, and where the batch's labels go (the loss reads them). */
 export interface ConvGather {
@@ -29,9 +29,12 @@ export function forwardGathers(gpu: Gpu, s: Conv2dShape, pooled: boolean): boole
   return gathersWith(gpu, forwardPlan(gpu, s, { split: false }), pooled);
 }
 
-/** Whether a gathering forward of tiled plan `p` fits: its tiles and patch in workgroup memory, its storage buffers. */
-function gathersWith(gpu: Gpu, p: GemmPlan, pooled: boolean): boolean {
-  if (p.splits > 1 || stageBytes(p.tile.bm + p.tile.bn) + 4 * GATHER_PATCH > sharedLimit(gpu)) return false;
+/**
+ * Whether a gathering forward of unsplit tiled plan `p` fits: its tiles and patch in workgroup memory, its
+ * storage buffers.
+ */
+export function gathersWith(gpu: Gpu, p: GemmPlan, pooled: boolean): boolean {
+  if (stageBytes(p.tile.bm + p.tile.bn) + 4 * GATHER_PATCH > sharedLimit(gpu)) return false;
   const shader = pooled ? 'conv2d_forward_pool_gather' : 'conv2d_forward_gather';
   return storageBindings({ shader, entry: 'main' }) <= (gpu.limits.maxStorageBuffersPerShaderStage ?? 8);
 }
@@ -53,28 +56,21 @@ export const gatherConstants = (g: ConvGather): Record<string, number> => ({
   GATHER_PATCH,
 });
 
+/** Why a conv cannot gather the batch here: the adapter's. */
+export const ownPass = (what: string): string => `${what}: this adapter gathers the batch in its own pass`;
+
 /**
  * A ShapeError unless conv `s` takes the gathered batch as it is, in one pass of the tiled kernels (not
- * `unsummed`); with the tiled `plan` it launches, unless that plan fits (gathersWith).
+ * `unsummed`). Whether the plan it launches fits is gathersWith's.
  */
-export function checkGather(
-  gpu: Gpu,
-  s: Conv2dShape,
-  g: ConvGather,
-  o: { what: string; unsummed?: boolean } | { what: string; plan: GemmPlan; pooled: boolean },
-): void {
-  const ownPass = `${o.what}: this adapter gathers the batch in its own pass`;
-  if ('plan' in o) {
-    if (!gathersWith(gpu, o.plan, o.pooled)) throw new ShapeError(ownPass);
-    return;
-  }
+export function checkGather(gpu: Gpu, s: Conv2dShape, g: ConvGather, o: { what: string; unsummed?: boolean }): void {
   const d = g.from.data;
   const [c, batch] = [d.c ?? 1, g.from.batch];
   if (s.n !== batch || s.c !== c || s.h !== d.h || s.w !== d.w)
     throw new ShapeError(
       `${o.what} takes ${s.n}x${s.c}x${s.h}x${s.w} but the gathered batch is ${batch}x${c}x${d.h}x${d.w}`,
     );
-  if (o.unsummed || gpu.lanes > 0) throw new ShapeError(ownPass);
+  if (o.unsummed || gpu.lanes > 0) throw new ShapeError(ownPass(o.what));
 }
 
 // ALU ops per gathered value beyond a plain load (estimates, counted from lib/augment.wgsl): without

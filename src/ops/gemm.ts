@@ -40,7 +40,6 @@ import {
   type Work,
 } from '../gpu/work.ts';
 
-export { BK };
 const SIDES = [16, 32, 64, 128] as const;
 /** Fetched values per thread and step that the kernels' register arrays hold (gemm_pa, gemm_pb). */
 const MAX_FETCH = 32;
@@ -142,15 +141,14 @@ export function splitK(
     return { splits: 1, chunk: steps * BK };
   const want = Math.min(Math.max(fill ? ceilDiv(o.target, tiles) : 1, deep), most);
   const top = Math.max(1, Math.floor(inner / want / BK));
-  let best = { splits: ceilDiv(inner, top * BK), chunk: top * BK };
+  // Chunks of k steps make ⌈steps / k⌉ splits; ⌈steps / splits⌉ steps a chunk make as many, evenly.
+  let best = ceilDiv(steps, top);
   for (let k = top - 1; k >= Math.max(1, Math.floor(top / 2)); k--) {
-    const splits = ceilDiv(inner, k * BK);
+    const splits = ceilDiv(steps, k);
     if (splits > most) break;
-    if (spread(tiles * splits, o.units) > spread(tiles * best.splits, o.units) + 1e-9) best = { splits, chunk: k * BK };
+    if (spread(tiles * splits, o.units) > spread(tiles * best, o.units) + 1e-9) best = splits;
   }
-  // ⌈steps / splits⌉ steps a chunk still make `splits` chunks: it is no longer than the chunk found,
-  // and no shorter than steps / splits.
-  return { splits: best.splits, chunk: ceilDiv(steps, best.splits) * BK };
+  return { splits: best, chunk: ceilDiv(steps, best) * BK };
 }
 
 type Scored = { plan: GemmPlan; key: number[] };
