@@ -6,9 +6,9 @@
 // Tile: GEMM_BM × GEMM_BN outputs per workgroup of GEMM_TX × GEMM_TY threads. Thread (tx, ty) owns
 // GEMM_RB × GEMM_CB blocks of 4×4 contiguous outputs, block (i, j) at tile rows 4·ty + 4·GEMM_TY·i
 // and columns 4·tx + 4·GEMM_TX·j: a 4×4, 4×8, 8×4 or 8×8 register tile, held in mat4x4 accumulators
-// (block[r] is the vec4 of its row r) that are indexed only by constants. As [BK][BM] and
-// Bs [BK][BN] are stored as vec4 rows, so a thread reads its 4 rows (columns) of step kk with one
-// vec4 load per block: (RB + CB) vec4 loads for 16·RB·CB FMAs.
+// (block[r] is the vec4 of its row r) that are indexed only by constants. A's slice [BK][BM] and
+// B's [BK][BN] are stored as vec4 rows (gemm_ab), so a thread reads its 4 rows (columns) of step kk
+// with one vec4 load per block: (RB + CB) vec4 loads for 16·RB·CB FMAs.
 // K loop (gemm_run): the slice fetched during the previous step goes from registers to workgroup
 // memory, the next slice's global loads are issued (gemm_fetch, defined by the including shader, into
 // gemm_pa / gemm_pb), then the current slice is multiplied, so global latency hides behind the FMAs.
@@ -52,8 +52,10 @@ override GEMM_RUNS: u32 = max(1u, GEMM_BN / GEMM_T);
 override GEMM_RUN_LEN: u32 = GEMM_LB / GEMM_RUNS;
 const GEMM_BK = 16u;
 
-var<workgroup> As: array<vec4<f32>, GEMM_BK * GEMM_BM / 4u>;
-var<workgroup> Bs: array<vec4<f32>, GEMM_BK * GEMM_BN / 4u>;
+// The staged slices, A's then B's, in one array: a paired module's two GEMMs (src/gpu/wgsl-pair.ts)
+// share it whole, sized for the larger tile, whichever way round their rows and columns fall.
+override GEMM_B0: u32 = GEMM_BK * GEMM_BM / 4u;
+var<workgroup> gemm_ab: array<vec4<f32>, GEMM_BK * (GEMM_BM + GEMM_BN) / 4u>;
 
 struct GemmAcc { c00: mat4x4<f32>, c01: mat4x4<f32>, c10: mat4x4<f32>, c11: mat4x4<f32> }
 var<private> gemm_acc: GemmAcc;
@@ -83,11 +85,11 @@ fn gemm_b_coord(j: u32, li: u32) -> vec2u { return gemm_coord(GEMM_B_ORDER, j, l
 fn gemm_stage(li: u32) {
   for (var j = 0u; j < GEMM_LA; j++) {
     let c = gemm_a_coord(j, li);
-    As[(c.x * GEMM_BM + c.y) / 4u][c.y % 4u] = gemm_pa[j];
+    gemm_ab[(c.x * GEMM_BM + c.y) / 4u][c.y % 4u] = gemm_pa[j];
   }
   for (var j = 0u; j < GEMM_LB; j++) {
     let c = gemm_b_coord(j, li);
-    Bs[(c.x * GEMM_BN + c.y) / 4u][c.y % 4u] = gemm_pb[j];
+    gemm_ab[GEMM_B0 + (c.x * GEMM_BN + c.y) / 4u][c.y % 4u] = gemm_pb[j];
   }
 }
 
@@ -106,29 +108,29 @@ fn gemm_compute(tx: u32, ty: u32, li: u32) {
   for (var kk = 0u; kk < GEMM_BK; kk++) {
     let ra = kk * (GEMM_BM / 4u);
     let rb = kk * (GEMM_BN / 4u);
-    let a0 = As[ra + ty];
-    let b0 = Bs[rb + tx];
+    let a0 = gemm_ab[ra + ty];
+    let b0 = gemm_ab[GEMM_B0 + rb + tx];
     gemm_acc.c00 = gemm_rank1(gemm_acc.c00, a0, b0);
     if (GEMM_CB == 2u) {
-      let b1 = Bs[rb + tx + GEMM_TX];
+      let b1 = gemm_ab[GEMM_B0 + rb + tx + GEMM_TX];
       gemm_acc.c01 = gemm_rank1(gemm_acc.c01, a0, b1);
       if (GEMM_RB == 2u) {
-        let a1 = As[ra + ty + GEMM_TY];
+        let a1 = gemm_ab[ra + ty + GEMM_TY];
         gemm_acc.c10 = gemm_rank1(gemm_acc.c10, a1, b0);
         gemm_acc.c11 = gemm_rank1(gemm_acc.c11, a1, b1);
       }
     } else if (GEMM_RB == 2u) {
-      let a1 = As[ra + ty + GEMM_TY];
+      let a1 = gemm_ab[ra + ty + GEMM_TY];
       gemm_acc.c10 = gemm_rank1(gemm_acc.c10, a1, b0);
     }
   }
   if (!gemm_sum_on) { return; }
   // One thread per tile row (column): src/ops/gemm.ts gives such tiles at least that many threads.
   if (GEMM_SUMS == 1u && li < GEMM_BM) {
-    for (var kk = 0u; kk < GEMM_BK; kk++) { gemm_sum += As[(kk * GEMM_BM + li) / 4u][li % 4u]; }
+    for (var kk = 0u; kk < GEMM_BK; kk++) { gemm_sum += gemm_ab[(kk * GEMM_BM + li) / 4u][li % 4u]; }
   }
   if (GEMM_SUMS == 2u && li < GEMM_BN) {
-    for (var kk = 0u; kk < GEMM_BK; kk++) { gemm_sum += Bs[(kk * GEMM_BN + li) / 4u][li % 4u]; }
+    for (var kk = 0u; kk < GEMM_BK; kk++) { gemm_sum += gemm_ab[GEMM_B0 + (kk * GEMM_BN + li) / 4u][li % 4u]; }
   }
 }
 

@@ -8,7 +8,7 @@
 //     gradient pack, other ranges), and no buffer written by one and read by the other (WebGPU's usage
 //     rule); a partner a few dispatches on moves up to its pair past ones it does not depend on;
 //   - within the adapter's storage-buffer, uniform-buffer, per-dimension workgroup and workgroup-memory
-//     limits (the halves share their GEMM tiles' As and Bs; the device profiles hold WebGPU's default
+//     limits (the halves share their GEMM tiles' staging; the device profiles hold WebGPU's default
 //     16 KB until a GPU's own limits are recorded).
 // The second half's dummies are others than the first's (Gpu.dummyAt), so no dummy is bound writable twice.
 import { shaderSource } from './shaders.ts';
@@ -81,16 +81,16 @@ function usesOf(gpu: Gpu, s: Source, bound: readonly (BufferRef | null)[]): Use[
   });
 }
 
-/** Workgroup memory of a pair: the GEMM tiles' As and Bs shared, the rest side by side. */
+/** Workgroup memory of a pair: the GEMM tiles' staging (lib/gemm.wgsl gemm_ab) shared, the rest side by side. */
 function pairShared(a: Work, b: Work): number {
-  const parts = (w: Work): [number, number, number] => {
+  const parts = (w: Work): [number, number] => {
     const s = w.shape;
-    if (s.kind !== 'gemm' || w.sharedBytes === 0) return [0, 0, w.sharedBytes];
-    const [as, bs] = [stageBytes(s.tileM), stageBytes(s.tileN)];
-    return [as, bs, w.sharedBytes - as - bs];
+    if (s.kind !== 'gemm' || w.sharedBytes === 0) return [0, w.sharedBytes];
+    const staged = stageBytes(s.tileM + s.tileN);
+    return [staged, w.sharedBytes - staged];
   };
   const [pa, pb] = [parts(a), parts(b)];
-  return Math.max(pa[0], pb[0]) + Math.max(pa[1], pb[1]) + pa[2] + pb[2];
+  return Math.max(pa[0], pb[0]) + pa[1] + pb[1];
 }
 
 /** Why `a` and `b` cannot run as one dispatch (the rules at the top), or null when they can. */

@@ -118,7 +118,7 @@ export interface GemmTiles {
   kSteps: number;
   bytesRead: number;
   bytesWritten: number;
-  /** Workgroup memory beyond As and Bs (the weight gradient's decoded taps). */
+  /** Workgroup memory beyond the staged slices (lib/gemm.wgsl gemm_ab) (the weight gradient's decoded taps). */
   extraShared?: number;
   gather?: GatherFetch;
 }
@@ -136,7 +136,7 @@ export interface GemmBlock {
 }
 
 /**
- * A tiled GEMM of lib/gemm.wgsl: tileK 16, operands staged in workgroup memory (As, Bs: 4 bytes
+ * A tiled GEMM of lib/gemm.wgsl: tileK 16, operands staged in workgroup memory (gemm_ab: 4 bytes
  * per element). Its workgroup-memory loads are counted in 32-bit words per thread and step, as the
  * cost model's wavefronts are (one warp-wide 32-bit access each): a vec4 read counts 4, so a
  * thread's r×c register tile costs 16·(r + c) a step however it is read; the sums add 16 per
