@@ -91,7 +91,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         let a = vec4(act(acc[i * COLS + j] + b), act(acc[i * COLS + j + 1u] + b),
                      act(acc[i * COLS + j + 2u] + b), act(acc[i * COLS + j + 3u] + b));
         let col = lane_column(origin.y, lane, j);
-        if (col < cols) { conv_store4(row, col, a, 4u); }
+        if (col < cols) { conv_store4(row, col, a, min(4u, cols - col)); }
       }
     }
   }

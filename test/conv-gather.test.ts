@@ -110,6 +110,20 @@ const CASES: [string, Case][] = [
       atol: 1e-6,
     },
   ],
+  // Odd outputs pooled: the windows' columns come first, then the last row's and column's; a tile
+  // reaching those is decoded as fetched (its columns' rows are not one range), the others staged.
+  [
+    'grey 9x9 same + pool + dropout (the last row and column outside every window), shift',
+    {
+      ...{ c: 1, h: 9, w: 9, conv: { k: 8 }, act: { kind: 'relu' }, atol: 1e-6 },
+      gather: { augment: { shift: 2 } },
+      pool: { rate: 0.25 },
+    },
+  ],
+  [
+    'grey 7x43 same + pool: a tile of one image reaching from its last row into its last column',
+    { c: 1, h: 7, w: 43, conv: { k: 8 }, act: { kind: 'relu' }, gather: {}, pool: { rate: 0 }, atol: 1e-6 },
+  ],
   // Tiles of 8×8 blocks whose threads fetch two columns each (lib/gemm.wgsl fetch order 2), staged or
   // decoded as fetched: a thread's two columns may lie in two batch rows, each with its own transform.
   [
@@ -155,7 +169,7 @@ describe('a first conv gathering its batch in its forward', () => {
     const b = Array.from({ length: s.k }, () => rng.normal() * 0.1);
     const order = epochOrder(N, 5, 0);
     const data = uploadDataset(g, ds);
-    const [xs, ys, outs] = [B * c.c * c.h * c.w, B * s.k * oh * ow, (B * s.k * oh * ow) / 4];
+    const [xs, ys, outs] = [B * c.c * c.h * c.w, B * s.k * oh * ow, B * s.k * Math.floor(oh / 2) * Math.floor(ow / 2)];
     const nan = (count: number) => g.upload(new Float32Array(count).fill(Number.NaN));
     const bufs = {
       ...{ indices: g.upload(order), counter: g.alloc(16), w: g.upload(f32(w)), b: g.upload(f32(b)) },

@@ -58,6 +58,16 @@ const CASES: [string, Case][] = [
     '64 out-channels on 16x16 (unchecked tiles)',
     { s: conv(8, 16, 16, 16, 64), bias: true, act: { kind: 'relu' }, rate: 0.25 },
   ],
+  // Odd outputs: valid windows, the last row or column (or both) outside every window, in y alone.
+  [
+    '7x7 outputs: the last row and column outside every window',
+    { s: conv(2, 4, 7, 7, 16), bias: true, act: { kind: 'relu' }, rate: 0.25 },
+  ],
+  ['7x8 outputs: the last row alone', { s: conv(3, 2, 7, 8, 8), bias: false, act: { kind: 'tanh' }, rate: null }],
+  [
+    '3x3 valid 8x11 -> 6x9: the last column alone, leaky, dropout 0.5',
+    { s: conv(2, 3, 8, 11, 12, { padding: 'valid' }), bias: true, act: { kind: 'leaky', alpha: 0.1 }, rate: 0.5 },
+  ],
   // 32 positions: lane tiles of 4 columns, one window a lane (COLS 4).
   [
     '4x4 outputs, 32 positions (narrow lane tiles)',
@@ -95,7 +105,7 @@ describe('conv forward + 2x2 max pooling + dropout in one pass', () => {
     const w = rng.floats(s.k * s.c * 9, -0.5, 0.5);
     const b = rng.floats(s.k, -0.2, 0.2);
     const { oh, ow } = conv2dGeometry(s);
-    const [ys, outs] = [s.n * s.k * oh * ow, (s.n * s.k * oh * ow) / 4];
+    const [ys, outs] = [s.n * s.k * oh * ow, s.n * s.k * Math.floor(oh / 2) * Math.floor(ow / 2)];
     const nan = (n: number): GPUBuffer => g.upload(new Float32Array(n).fill(Number.NaN));
     const bufs = {
       x: g.upload(f32(x)),
@@ -144,9 +154,32 @@ describe('conv forward + 2x2 max pooling + dropout in one pass', () => {
     for (const buf of Object.values(bufs)) g.release(buf);
   });
 
-  it('refuses what it cannot pool: odd outputs, a dropout rate out of range', () => {
+  // At inference nothing reads the argmax: the pooling writes none (POOL_ARG false, a dummy bound).
+  it.for(['own', 'gpu tiles'] as const)(
+    'without an argmax (inference): the same Y and pooled output (%s)',
+    async (variant, ctx) => {
+      const g = useGemmVariant(gpu(), variant, (why) => ctx.skip(why));
+      const s = conv(2, 4, 7, 7, 16);
+      const rng = new Rng(5);
+      const x = g.upload(f32(rng.floats(s.n * s.c * s.h * s.w, -1, 1)));
+      const w = g.upload(f32(rng.floats(s.k * s.c * 9, -0.5, 0.5)));
+      const [ys, outs] = [s.n * s.k * 49, s.n * s.k * 9];
+      const [y, y2, pooled, pooled2] = [ys, ys, outs, outs].map((n) => g.upload(new Float32Array(n).fill(Number.NaN)));
+      const [argmax, counter] = [g.alloc(outs * 4), g.upload(new Uint32Array([STEP]))];
+      const act: Act = { kind: 'relu' };
+      const bare = conv2dForward(g, { x, w, y, pool: { pooled, counter } }, s, act);
+      expect(bare[0]?.label).toContain('+ maxpool 2x2');
+      run(g, bare);
+      run(g, conv2dForward(g, { x, w, y: y2, pool: { pooled: pooled2, argmax, counter } }, s, act));
+      expect(await g.readF32(y)).toEqual(await g.readF32(y2));
+      expect(await g.readF32(pooled)).toEqual(await g.readF32(pooled2));
+      for (const b of [x, w, y, y2, pooled, pooled2, argmax, counter]) g.release(b);
+    },
+  );
+
+  it('refuses what it cannot pool: outputs with no whole window, a dropout rate out of range', () => {
     const g = gpu();
-    const s = conv(1, 1, 7, 8, 8);
+    const s = conv(1, 1, 1, 8, 8);
     expect(forwardPools(g, s)).toBe(false);
     const io = { x: g.dummy, w: g.dummy, y: g.dummy };
     const pool = { pooled: g.dummy, argmax: g.dummy, counter: g.dummy };

@@ -342,7 +342,7 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
     expect(list(readFileSync('examples/reference.net', 'utf8'))).toEqual([
       'forward   conv1 conv2d + pool1 maxpool + dropout1 dropout: conv+maxpool+dropout',
       'forward   conv2 conv2d + pool2 maxpool + dropout2 dropout: conv+maxpool+dropout',
-      'forward   pool3 maxpool + dropout3 dropout: maxpool+dropout',
+      'forward   conv3 conv2d + pool3 maxpool + dropout3 dropout: conv+maxpool+dropout',
       'forward   dense1 dense + dropout4 dropout: dense+dropout',
       "backward  conv1 conv2d (relu') + pool1 maxpool + dropout1 dropout: dropout+maxunpool+relu' in conv2 conv2d's dX",
       "backward  conv2 conv2d (relu') + pool2 maxpool + dropout2 dropout: dropout+maxunpool+relu' in conv3 conv2d's dX",
@@ -405,8 +405,12 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
     expect(list(RESIDUAL).filter((l) => l.includes(' in '))).toEqual([]);
   });
 
-  it('none at inference (dropout is the identity there)', () => {
-    expect(list(readFileSync('examples/reference.net', 'utf8'), false)).toEqual([]);
+  it("at inference a conv's pooling in its epilogue only (dropout is the identity there, nothing goes back)", () => {
+    expect(list(readFileSync('examples/reference.net', 'utf8'), false)).toEqual([
+      'forward   conv1 conv2d + pool1 maxpool: conv+maxpool',
+      'forward   conv2 conv2d + pool2 maxpool: conv+maxpool',
+      'forward   conv3 conv2d + pool3 maxpool: conv+maxpool',
+    ]);
   });
 
   it('not through a tensor another op reads: the pooled tensor a residual add reads', () => {
@@ -417,7 +421,7 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
     ]);
   });
 
-  it('a conv pools in its epilogue only 2x2 max pooling of even outputs, where the adapter runs it in one pass', () => {
+  it('a conv pools in its epilogue only 2x2 max pooling of valid windows, where its forward is one pass', () => {
     const src = (pool: string, size = 8): string =>
       `input ${size}x${size}x1\nconv 4 3x3 same relu\n${pool}\ndropout 0.25\ndense 10 softmax`;
     const heads = (text: string, convPools?: () => boolean): string[] => {
@@ -434,7 +438,10 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
     for (const other of ['avgpool 2', 'pool 3', 'pool 2 stride=1']) {
       expect(heads(src(other))[0], other).not.toContain('conv1');
     }
-    expect(heads(src('pool 2', 7))[0], 'odd output').not.toContain('conv1');
+    // An odd output: valid windows leave its last row and column out; 'same' pads them into windows of their own.
+    expect(heads(src('pool 2', 7))[0], 'odd output').toContain('conv1');
+    expect(heads(src('pool 2 same', 7))[0], "odd output, 'same' windows").not.toContain('conv1');
+    expect(heads(src('pool 2 same', 8))[0], "even output, 'same' windows").toContain('conv1');
   });
 
   it("not through a kept tensor: pool3's output kept, its dropout runs unfused", () => {
@@ -442,8 +449,10 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
     const pool3 = b.graph.nodes.find((n) => n.layer === 'pool3')?.out;
     if (!pool3) throw new Error('no pool3');
     const kept = findFusions(b.graph, { training: true, logits: b.logits, keep: [pool3] }).map(describeFusion);
-    expect(kept).toHaveLength(7);
+    expect(kept).toHaveLength(8);
     expect(kept.filter((l) => l.includes('dropout3'))).toEqual([]);
+    // conv3 still pools in its epilogue: the kept output is the pooling's, which that kernel writes.
+    expect(kept).toContain('forward   conv3 conv2d + pool3 maxpool: conv+maxpool');
     expect(kept).toContain("backward  conv3 conv2d (relu') + pool3 maxpool: maxunpool+relu'");
   });
 });

@@ -58,16 +58,20 @@ const family = (g: Gpu): string => `${g.adapter.cpu ? 'cpu' : 'gpu'} lanes=${g.l
 // backward −3, batchnorm.net −2, leaky.net −2; bytes −1.1, −0.8 and −2.4 MB (the dX between is never made).
 // 2026-12 (issue 17, pairs): neighbouring independent GEMMs run as one dispatch on the tiled kernels only
 // (src/gpu/pair.ts); these plans are of the lane kernels, which measured no faster paired: unchanged.
+// 2026-12 (issue 17, odd outputs pooled in the conv's epilogue): a 2×2 pooling of valid windows over an odd
+// output runs in the conv's forward too (lib/conv_out_pool.wgsl): reference.net forward −1 (conv3 + pool3);
+// bytes unchanged. Inference plans fuse a conv's pooling into its epilogue too (fuse.ts findFusions; none
+// before; no argmax written): reference.net inference forward −3, leaky.net −2; bytes −0.8 MB each.
 const PINS: Record<string, Record<string, Pin>> = {
   'cpu lanes=8 side=8': {
-    'reference.net training': { plannedBytes: 29156656, forward: 7, backward: 12, labels: '262ac690' },
-    'reference.net inference': { plannedBytes: 9834752, forward: 9, backward: 0, labels: '55c3cf89' },
+    'reference.net training': { plannedBytes: 29156656, forward: 6, backward: 12, labels: 'da0bdc85' },
+    'reference.net inference': { plannedBytes: 9031936, forward: 6, backward: 0, labels: 'f440a77b' },
     'residual.net training': { plannedBytes: 34020400, forward: 13, backward: 32, labels: '523e1e1a' },
     'residual.net inference': { plannedBytes: 9834752, forward: 13, backward: 0, labels: 'be09805a' },
     'batchnorm.net training': { plannedBytes: 55048496, forward: 12, backward: 15, labels: 'f38d1933' },
     'batchnorm.net inference': { plannedBytes: 14653184, forward: 13, backward: 0, labels: '98469561' },
     'leaky.net training': { plannedBytes: 26075952, forward: 5, backward: 10, labels: 'ba02d2c7' },
-    'leaky.net inference': { plannedBytes: 9834752, forward: 7, backward: 0, labels: 'dff26999' },
+    'leaky.net inference': { plannedBytes: 9031936, forward: 5, backward: 0, labels: '8c1f5f32' },
   },
 };
 

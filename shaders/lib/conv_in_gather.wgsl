@@ -52,12 +52,14 @@ fn gather_value(g: Aug, plane: u32, c: u32, iy: u32, ix: u32) -> f32 {
  */
 fn conv_in_stage(tile: u32, li: u32) {
   let col0 = (tile % P.col_tiles) * GEMM_BN;
+  let col_end = min(col0 + GEMM_BN, P.n * P.oh * P.ow);
   let first = conv_position(col0);
-  let last = conv_position(min(col0 + GEMM_BN, P.n * P.oh * P.ow) - 1u);
+  let last = conv_position(col_end - 1u);
   let row0 = u32(max(i32(first.y * P.sh) - i32(P.pad_top), 0));
   let end = u32(min(i32(last.y * P.sh) - i32(P.pad_top) + i32(P.kh), i32(P.h)));
-  // One batch row's columns (else `end` may lie above row0, in the next row's image).
-  let one = first.x == last.x;
+  // One batch row's columns, in rows first.y … last.y (else `end` may lie above row0: in the next row's
+  // image, or among a pooled conv's outputs outside every window, lib/conv_out_pool.wgsl).
+  let one = first.x == last.x && col_end <= conv_ordered_cols();
   let width = select(0u, (end - row0) * P.w, one);
   if (one && P.c * width <= GATHER_PATCH) {
     gi_row0 = row0;

@@ -2,7 +2,7 @@
 // conv2d_forward.wgsl and conv2d_forward_lanes.wgsl by the loader: here the plain layout, column
 // p = (n·OH + oy)·OW + ox, each output y[n, k, oy, ox] written as it is. lib/conv_out_pool.wgsl is its
 // pooled twin (a 2×2 max pooling and dropout in the epilogue); both define CONV_GROUP (columns the
-// epilogue takes together), conv_position and conv_store4, reading the including shader's P
+// epilogue takes together), conv_position, conv_ordered_cols and conv_store4, reading the including shader's P
 // (lib/conv.wgsl) and writing its y.
 
 const CONV_GROUP = 1u;
@@ -13,6 +13,11 @@ fn conv_position(p: u32) -> vec3u {
   let n = p / ohw;
   let q = p - n * ohw;
   return vec3u(n, q / P.ow, q % P.ow);
+}
+
+/** The columns before which a tile's columns of one image lie in rows first.y … last.y: all of them. */
+fn conv_ordered_cols() -> u32 {
+  return P.n * P.oh * P.ow;
 }
 
 /** Outputs of out-channel `row` at the `count` consecutive columns from col (act and bias applied). */

@@ -4,8 +4,9 @@
 //             flatten between them too, as Keras tutorials order them: it keeps the NCHW order): one pass
 //             writes the dropped, pooled output (and argmax); the pooled tensor never exists.
 //             A conv whose only reader is a 2×2, stride-2 max pooling (with or without that dropout)
-//             takes the pooling into its own epilogue where its forward is one pass of whole windows
-//             (src/ops/conv2d.ts forwardPools): one dispatch writes Y, the pooled (dropped) output and
+//             of valid windows (an odd output's last row and column in none) takes the pooling into its
+//             own epilogue where its forward is one pass of whole windows (src/ops/conv2d.ts
+//             forwardPools): one dispatch writes Y, the pooled (dropped) output and
 //             the argmax. A dense layer whose only reader is an active dropout drops out in its
 //             epilogue (shaders/lib/matmul_out_fused.wgsl): one dispatch writes Y and the dropped output.
 //   backward: a chain head → pooling → dropout, each the only reader of the one before (through a
@@ -125,9 +126,11 @@ export function soleReader(
   return r.length === 1 && !outside.has(t.id) && r[0]?.inputs[0] === t ? (r[0] ?? null) : null;
 }
 
-/** The fusions the planner makes in this graph, in graph order (forward ones first, then backward). */
+/**
+ * The fusions the planner makes in this graph, in graph order (forward ones first, then backward). An
+ * inference plan's are its convs with their pooling in the epilogue (nothing drops out, nothing goes back).
+ */
 export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
-  if (!o.training) return [];
   const readers = readersOf(graph);
   const outside = new Set([o.logits.id, ...(o.keep ?? []).map((t) => t.id)]);
   const sole = (t: Tensor): Node | null => soleReader(readers, outside, t);
@@ -156,9 +159,11 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     const conv = head?.op === 'conv2d' && pool && poolsInEpilogue(head, pool, o) ? head : null;
     if (pool && (dropout || conv)) forward.push({ kind: 'forward', head: conv, pool, dropout });
     else if (head?.op === 'dense' && dropout) forward.push({ kind: 'forward', head, pool: null, dropout });
+    if (!o.training) continue;
     const dx = dxReader(pool, reader, o);
     backward.push({ kind: 'backward', head, pool, dropout, ...(dx ? { dx } : {}) });
   }
+  if (!o.training) return forward;
   const bn = batchnormFusions(graph, sole, { chains: backward, forward, pools: o.bnPools !== false });
   return [...forward, ...bn, ...backward];
 }
@@ -203,12 +208,16 @@ function batchnormFusions(
 
 const headAct = (h: HeadNode): Act => h.attrs.act;
 
-/** A 2×2, stride-2 max pooling of a conv's even-sized output, which the adapter can pool in the conv's epilogue. */
+/**
+ * A 2×2, stride-2 max pooling of a conv's output in valid windows (⌊H/2⌋×⌊W/2⌋ out: 'same' padding of
+ * an odd size takes partial windows), which the adapter can pool in the conv's epilogue.
+ */
 function poolsInEpilogue(conv: NodeOf<'conv2d'>, pool: PoolNode, o: FusionOptions): boolean {
   const { kh, kw, strideH, strideW } = pool.attrs;
-  const [, , h, w] = conv.out.shape;
+  const [, , h = 1, w = 1] = conv.out.shape;
+  const [, , ph, pw] = pool.out.shape;
   if (pool.op !== 'maxpool' || kh !== 2 || kw !== 2 || strideH !== 2 || strideW !== 2) return false;
-  if ((h ?? 1) % 2 !== 0 || (w ?? 1) % 2 !== 0) return false;
+  if (ph !== Math.floor(h / 2) || pw !== Math.floor(w / 2)) return false;
   return o.convPools ? o.convPools(conv) : true;
 }
 

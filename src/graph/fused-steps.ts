@@ -46,14 +46,17 @@ export interface FusedStep {
   emit(buf: (t: Tensor) => BufferRef, scratch: BufferRef[]): Dispatch[];
 }
 
-/** The fused forward as a step; a max pooling's argmax (saved for the backward) is returned to keep. */
+/**
+ * The fused forward as a step; a training step's max pooling's argmax (saved for the backward) is returned
+ * to keep. At inference a conv's pooling writes none.
+ */
 export function forwardStep(
   gpu: Gpu,
   graph: Graph,
   f: ForwardFusion,
-  counter: GPUBuffer,
-  gathering: Gathering | null = null,
+  o: { counter: GPUBuffer; gathering: Gathering | null; training: boolean },
 ): FusedStep & { saved: Tensor[] } {
+  const { counter, gathering } = o;
   const dropout = f.dropout ? { rate: f.dropout.attrs.rate, seed: f.dropout.attrs.seed } : undefined;
   if (f.head?.op === 'dense' && f.dropout && dropout)
     return denseDropoutStep(gpu, f.head, f.dropout.out, dropout, counter);
@@ -61,7 +64,7 @@ export function forwardStep(
   if (!pool) throw new Error('a forward fusion without a dense layer needs its pooling');
   const x = pool.inputs[0];
   if (!x) throw new Error(`${named(pool)} has no input`);
-  const saved = pool.op === 'maxpool' ? [graph.tensor(pool.out.shape, 'temp', 'u32')] : [];
+  const saved = pool.op === 'maxpool' && o.training ? [graph.tensor(pool.out.shape, 'temp', 'u32')] : [];
   const out = (f.dropout ?? pool).out;
   if (f.head?.op === 'conv2d') {
     return convPoolStep(gpu, f.head, { out, argmax: saved, counter, dropout, gather: gatherFor(gathering, f.head) });
@@ -111,15 +114,15 @@ function convPoolStep(
 ): FusedStep & { saved: Tensor[] } {
   const [x, w, b] = conv.inputs;
   const argmax = o.argmax[0];
-  if (!x || !w || !argmax) throw new Error(`${named(conv)}: a pooled conv needs its input, weights and argmax`);
+  if (!x || !w) throw new Error(`${named(conv)}: a pooled conv needs its input and weights`);
   const s = convShapeOf(conv);
   return {
     reads: [...conv.inputs, ...conv.state],
-    writes: [conv.out, o.out, argmax, ...(o.gather?.writes ?? [])],
+    writes: [conv.out, o.out, ...o.argmax, ...(o.gather?.writes ?? [])],
     scratch: [],
     saved: o.argmax,
     emit: (buf) => {
-      const pool = { pooled: buf(o.out), argmax: buf(argmax), counter: o.counter, dropout: o.dropout };
+      const pool = { pooled: buf(o.out), argmax: argmax && buf(argmax), counter: o.counter, dropout: o.dropout };
       const io = { x: buf(x), w: buf(w), b: b && buf(b), y: buf(conv.out), pool, gather: o.gather?.io(buf) };
       return conv2dForward(gpu, io, s, conv.attrs.act);
     },

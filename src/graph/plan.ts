@@ -219,7 +219,7 @@ function forwardSteps(p: Planning): Step[] {
       continue;
     }
     if (f) {
-      const s = fused.forwardStep(p.gpu, p.graph, f, p.o.counter, p.gathering);
+      const s = fused.forwardStep(p.gpu, p.graph, f, { ...p.o, gathering: p.gathering });
       p.savedOf.set(n.out.id, s.saved);
       steps.push(s);
       continue;

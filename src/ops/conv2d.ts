@@ -121,7 +121,7 @@ const describe = (s: Conv2dShape): string =>
 /** A 2×2 max pooling (and dropout) in the forward's epilogue, written as unfused (lib/conv_out_pool.wgsl). */
 export interface ConvPoolOut {
   pooled: BufferRef;
-  argmax: BufferRef;
+  argmax?: BufferRef; // each window's, for the backward (absent: not written, as at inference)
   counter: BufferRef;
   dropout?: { rate: number; seed: number };
 }
@@ -160,10 +160,11 @@ export function conv2dForward(
   if (pool && !forwardPools(gpu, s))
     throw new ShapeError(`conv2d forward ${describe(s)} cannot pool 2x2 in its epilogue on this adapter`);
   checkRate(pool?.dropout);
-  const variant = { HAS_BIAS: io.b ? 1 : 0, ...actConstants(act), ...(pool ? { DROPOUT: pool.dropout ? 1 : 0 } : {}) };
+  const pooling: Record<string, number> = pool ? { DROPOUT: pool.dropout ? 1 : 0, POOL_ARG: pool.argmax ? 1 : 0 } : {};
+  const variant = { HAS_BIAS: io.b ? 1 : 0, ...actConstants(act), ...pooling };
   const pooled = pool ? ` + maxpool 2x2${pool.dropout ? ` + dropout p=${pool.dropout.rate}` : ''}` : '';
-  const label = `${io.gather ? 'gather + ' : ''}conv2d forward ${describe(s)}${pooled}`;
-  const gather = io.gather;
+  const [gather, windows] = [io.gather, Math.floor(g.oh / 2) * Math.floor(g.ow / 2)];
+  const label = `${gather ? 'gather + ' : ''}conv2d forward ${describe(s)}${pooled}`;
   if (gather) checkGather(gpu, s, gather, { what: label, unsummed: o.unsummed });
   const work = {
     rows: s.k,
@@ -171,14 +172,13 @@ export function conv2dForward(
     inner,
     bytesRead: f32Bytes(s.n * s.c * s.h * s.w, s.k * inner),
     epilogueReads: f32Bytes(io.b ? s.k : 0),
-    bytesWritten: f32Bytes(s.n * s.k * g.oh * g.ow * (pool ? 1.5 : 1)),
+    bytesWritten: f32Bytes(s.n * s.k * (g.oh * g.ow + (pool ? (pool.argmax ? 2 : 1) * windows : 0))),
   };
-  const poolOut = pool ? [pool.pooled, pool.argmax, pool.counter] : [];
-  const dropParams = pool?.dropout;
+  const poolOut = pool ? [pool.pooled, pool.argmax ?? gpu.dummy2, pool.counter] : [];
   if (gpu.lanes > 0) {
     const bindings = [io.x, io.w, io.b ?? gpu.dummy, io.y, ...poolOut];
     const shader = pool ? ('conv2d_forward_lanes_pool' as const) : ('conv2d_forward_lanes' as const);
-    const lane = { shader, params: paramsOf(s, forwardDropout(dropParams)), constants: variant };
+    const lane = { shader, params: paramsOf(s, forwardDropout(pool?.dropout)), constants: variant };
     return laneKernel(gpu, { ...lane, cols, bindings, label, work });
   }
   const p = forwardPlan(gpu, s, pool || gather ? { ...o, split: false } : o);
@@ -196,7 +196,7 @@ export function conv2dForward(
   return gemmDispatches(gpu, {
     shader: gather ? `${shader}_gather` : shader,
     plan: p,
-    params: params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits }, forwardDropout(dropParams)),
+    params: params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits }, forwardDropout(pool?.dropout)),
     constants: { ...gemmConstants(p, { a: 0, b: 2 }), ...variant, ...(gather ? gatherConstants(gather) : {}) },
     epilogue: variant,
     inputs: [io.x, io.w],

@@ -145,12 +145,13 @@ export function weightPartsLayout(gpu: Gpu, s: Conv2dShape, o: { bias: boolean }
 }
 
 /**
- * Whether this adapter can run `s`'s forward with a 2×2 max pooling in its epilogue: OH and OW even,
- * one pass (the tiled kernels' plan not split), lane tiles of whole windows (4 or 8 columns a lane).
+ * Whether this adapter can run `s`'s forward with a 2×2, stride-2 max pooling of valid windows in its
+ * epilogue (an odd OH or OW leaves its last row or column to y alone): at least one window, one pass
+ * (the tiled kernels' plan not split), lane tiles of whole windows (4 or 8 columns a lane).
  */
 export function forwardPools(gpu: Gpu, s: Conv2dShape): boolean {
   const g = conv2dGeometry(s);
-  if (g.oh % 2 !== 0 || g.ow % 2 !== 0) return false;
+  if (g.oh < 2 || g.ow < 2) return false;
   if (gpu.lanes > 0) return laneTile(gpu.lanes, s.k, s.n * g.oh * g.ow).cols % 4 === 0;
   return forwardPlan(gpu, s, {}).splits === 1;
 }
