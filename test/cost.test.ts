@@ -206,6 +206,13 @@ describe('the GPU plan, without a GPU', () => {
     expect(dense1[0]!.workgroups).toBeGreaterThanOrEqual(2 * 132);
   });
 
+  it('plans the reference network in at most 15 dispatches at batch 64, 128 and 256 (issue 17)', () => {
+    const counts = [64, 128, 256].map((batch) => planTrainStep(reference, batch, h100Units).length);
+    // 128 and 256: conv3's dX and dW pair (one staging array), and conv3 pools its 7x7 output in its
+    // epilogue (valid windows); at 64 its forward splits K and the pooling sums the partials in its pass.
+    expect(counts).toEqual([15, 14, 15]);
+  });
+
   it("pairs within the device's workgroup memory: conv3's dX and dW at batch 256 share one staging array", () => {
     const conv3 = (limits: typeof h100Units) =>
       planTrainStep(reference, 256, limits)
