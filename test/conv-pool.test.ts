@@ -164,7 +164,8 @@ describe('conv forward + 2x2 max pooling + dropout in one pass', () => {
       const x = g.upload(f32(rng.floats(s.n * s.c * s.h * s.w, -1, 1)));
       const w = g.upload(f32(rng.floats(s.k * s.c * 9, -0.5, 0.5)));
       const [ys, outs] = [s.n * s.k * 49, s.n * s.k * 9];
-      const [y, y2, pooled, pooled2] = [ys, ys, outs, outs].map((n) => g.upload(new Float32Array(n).fill(Number.NaN)));
+      const nan = (n: number): GPUBuffer => g.upload(new Float32Array(n).fill(Number.NaN));
+      const [y, y2, pooled, pooled2] = [nan(ys), nan(ys), nan(outs), nan(outs)];
       const [argmax, counter] = [g.alloc(outs * 4), g.upload(new Uint32Array([STEP]))];
       const act: Act = { kind: 'relu' };
       const bare = conv2dForward(g, { x, w, y, pool: { pooled, counter } }, s, act);

@@ -36,7 +36,8 @@ fn conv_ordered_cols() -> u32 {
 /** Uncovered output q (counted from the first past the windows) as (n, oy, ox). */
 fn conv_uncovered(q: u32) -> vec3u {
   let last_row = select(0u, P.ow, P.oh % 2u == 1u);
-  let per_image = P.oh * P.ow - 4u * (P.oh / 2u) * (P.ow / 2u);
+  // None where OH and OW are even: only a checked tile's columns past the end come here, never stored.
+  let per_image = max(1u, P.oh * P.ow - 4u * (P.oh / 2u) * (P.ow / 2u));
   let n = q / per_image;
   let r = q - n * per_image;
   if (r < last_row) { return vec3u(n, P.oh - 1u, r); }

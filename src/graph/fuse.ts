@@ -6,9 +6,10 @@
 //             A conv whose only reader is a 2×2, stride-2 max pooling (with or without that dropout)
 //             of valid windows (an odd output's last row and column in none) takes the pooling into its
 //             own epilogue where its forward is one pass of whole windows (src/ops/conv2d.ts
-//             forwardPools): one dispatch writes Y, the pooled (dropped) output and
-//             the argmax. A dense layer whose only reader is an active dropout drops out in its
-//             epilogue (shaders/lib/matmul_out_fused.wgsl): one dispatch writes Y and the dropped output.
+//             forwardPools): one dispatch writes Y, the pooled (dropped) output and the argmax (at
+//             inference, the only fusion: no argmax). A dense layer whose only reader is an active
+//             dropout drops out in its epilogue (shaders/lib/matmul_out_fused.wgsl): one dispatch
+//             writes Y and the dropped output.
 //   backward: a chain head → pooling → dropout, each the only reader of the one before (through a
 //             flatten; at least two of the three elementary backwards present): dropoutᵀ, unpooling and the head's
 //             activation derivative in one pass. The head is a conv or dense layer with its fused

@@ -106,7 +106,7 @@ function denseDropoutStep(
   };
 }
 
-/** The conv with the pooling (and dropout) in its epilogue: writes Y (act' reads it), the pooled output and argmax. */
+/** The conv with the pooling (and dropout) in its epilogue: writes Y, the pooled output and (training) argmax. */
 function convPoolStep(
   gpu: Gpu,
   conv: NodeOf<'conv2d'>,

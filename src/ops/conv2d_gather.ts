@@ -93,7 +93,8 @@ const STORE_OPS = 4;
  */
 function patchValues(s: Conv2dShape, tileN: number, pooled: boolean): number {
   const { oh, ow } = conv2dGeometry(s);
-  const outRows = pooled ? 2 * (Math.ceil((tileN / 4 - 1) / (ow / 2)) + 1) : Math.ceil((tileN - 1) / ow) + 1;
+  const windows = Math.floor(ow / 2); // a row of windows (lib/conv_out_pool.wgsl)
+  const outRows = pooled ? 2 * (Math.ceil((tileN / 4 - 1) / windows) + 1) : Math.ceil((tileN - 1) / ow) + 1;
   return s.c * Math.min(s.h, (Math.min(outRows, oh) - 1) * s.strideH + s.kh) * s.w;
 }
 
@@ -117,7 +118,9 @@ export function convGatherWork(
   const run = Math.ceil(pixels / (tiles.colTiles * tiles.threads));
   const patch = patchValues(s, tiles.tileN, tiles.pooled);
   const { oh, ow } = conv2dGeometry(s);
-  const staged = patch <= GATHER_PATCH ? Math.max(0, 1 - (tiles.tileN - 1) / (oh * ow)) : 0;
+  // An image's columns in row order: a pooled odd output's uncovered ones come after all images' windows.
+  const ordered = tiles.pooled ? 4 * Math.floor(oh / 2) * Math.floor(ow / 2) : oh * ow;
+  const staged = patch <= GATHER_PATCH ? (ordered / (oh * ow)) * Math.max(0, 1 - (tiles.tileN - 1) / ordered) : 0;
   const fetched = (tiles.tileN * BK) / tiles.threads;
   // The columns a thread fetches (gemm.wgsl fetch order 2), each drawing its row's transform unstaged.
   const columns = Math.max(1, tiles.tileN / tiles.threads);
