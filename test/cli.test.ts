@@ -103,7 +103,7 @@ describe('summary', () => {
     expect(r.out).toMatch(/\nCost model, h100: [\d,]+ training images\/s at batch 256, \d+ dispatches a step/);
     expect(r.out).toContain('(a prediction, not a measurement');
   });
-  it('--fusions: one line per fused kernel of a training step, naming its layers and ops', () => {
+  it('--fusions: one line per fused kernel of a training step and of inference, naming its layers and ops', () => {
     const r = fmgpu('summary', 'examples/reference.net', '--fusions');
     expect(r.code).toBe(0);
     expect(r.out).toContain('Fused kernels in a training step (8;');
@@ -114,13 +114,18 @@ describe('summary', () => {
     expect(r.out).toContain(
       "\n  backward  dense1 dense (relu') + dropout4 dropout: dropout+relu' in dense2 dense's dX\n",
     );
+    // Then inference's: the convs' poolings alone (no dropout, no backward).
+    expect(r.out).toContain(
+      '\nFused kernels at inference (3; each replaces the unfused dispatches of its ops):\n' +
+        '  forward   conv1 conv2d + pool1 maxpool: conv+maxpool\n',
+    );
     expect(fmgpu('summary', 'examples/best.net', '--fusions').out).toContain(
       '\n  both ways res1.bn1 batchnorm + res1.act1 activation: batchnorm+relu\n',
     );
     // strided.net: no pooling, no dropout, no batch norm: nothing to fuse.
-    expect(fmgpu('summary', 'examples/strided.net', '--fusions').out).toContain(
-      'Fused kernels in a training step: none',
-    );
+    const strided = fmgpu('summary', 'examples/strided.net', '--fusions').out;
+    expect(strided).toContain('Fused kernels in a training step: none');
+    expect(strided).toContain('Fused kernels at inference: none');
   });
   it('--cost DEVICE --fusions: also the GEMMs that device runs side by side at the batch', () => {
     const r = fmgpu('summary', 'examples/reference.net', '--cost', 'h100', '--fusions');

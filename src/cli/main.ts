@@ -72,7 +72,8 @@ const COMMAND_HELP = new Map([
     'summary',
     'usage: fmgpu summary model.net [--cost DEVICE] [--fusions]\n\n' +
       'Checks the file and prints the Keras-style summary and the multiply-adds per image; exit 2 with the\n' +
-      'errors otherwise. --fusions lists the kernels the planner fuses in a training step. No GPU is used.\n\n' +
+      'errors otherwise. --fusions lists the kernels the planner fuses in a training step and at inference.\n' +
+      'No GPU is used.\n\n' +
       flagHelp(SUMMARY_FLAGS),
   ],
   ['report', `${REPORT_HELP}\n\n${flagHelp(REPORT_FLAGS)}`],

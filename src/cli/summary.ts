@@ -21,7 +21,7 @@ export const SUMMARY_FLAGS: Record<string, FlagSpec> = {
   fusions: {
     type: 'bool',
     help:
-      'also the fused kernels of a training step: one line per kernel, the layers and ops it joins ' +
+      'also the fused kernels of a training step and of inference: one line per kernel, the layers and ops it joins ' +
       '(with --cost, also where that device gathers the batch and the GEMMs it runs side by side)',
   },
 };

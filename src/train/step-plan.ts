@@ -45,16 +45,18 @@ export function planTrainStep(ir: ModelIR, batch: number, limits: Partial<DryLim
  * "in convN's dX" where the adapter does not split that dX 2 to 16 ways (fuse.ts dxSplits), else it keeps
  * its kernel and sums the dX's partials (the cost table shows which). The plan's own savings (a conv's
  * partials summed by its reader, the logits' GEMM ending in the loss, the weight gradients' one reduce
- * pass: src/graph/fused-steps.ts, deferred.ts) are not fusions of the graph and not listed.
+ * pass: src/graph/fused-steps.ts, deferred.ts) are not fusions of the graph and not listed. Then the
+ * inference plan's, under their own heading.
  */
 export function trainFusionLines(ir: ModelIR): string[] {
   const built = buildGraph(ir, 1);
-  const lines = findFusions(built.graph, { training: true, logits: built.logits }).map((f) => `  ${describeFusion(f)}`);
-  if (lines.length === 0) return ['Fused kernels in a training step: none'];
-  return [
-    `Fused kernels in a training step (${lines.length}; each replaces the unfused dispatches of its ops):`,
-    ...lines,
-  ];
+  const listed = (training: boolean, where: string): string[] => {
+    const lines = findFusions(built.graph, { training, logits: built.logits }).map((f) => `  ${describeFusion(f)}`);
+    if (lines.length === 0) return [`Fused kernels ${where}: none`];
+    return [`Fused kernels ${where} (${lines.length}; each replaces the unfused dispatches of its ops):`, ...lines];
+  };
+  // At inference only a conv's pooling fuses (nothing drops out, nothing goes back): fuse.ts findFusions.
+  return [...listed(true, 'in a training step'), ...listed(false, 'at inference')];
 }
 
 /**
