@@ -15,7 +15,7 @@ import { predictStep, withAccumulators, type Described, type StepCost } from '..
 import { profileLimits, type DeviceProfile } from '../src/gpu/profile.ts';
 import { benchArgs } from './common.ts';
 import { loadProfile, planTrainStep, predictedLine } from './cost-plan.ts';
-import { deviceLines, trainFusionLines } from '../src/train/step-plan.ts';
+import { deviceLines, fusionLines } from '../src/train/step-plan.ts';
 
 const n0 = (x: number): string => Math.round(x).toLocaleString('en-US');
 const fix = (x: number, d = 1): string => x.toFixed(d);
@@ -155,7 +155,7 @@ async function main(): Promise<void> {
   if (json) console.log(JSON.stringify({ model: file, device: profile.name, steps: costs.map((c) => jsonOf(c.cost)) }));
   else printText(file, profile, costs);
   if (args.includes('--fusions') && !json) {
-    console.log(`\n${trainFusionLines(ir).join('\n')}`);
+    console.log(`\n${fusionLines(ir).join('\n')}`);
     for (const [batch, step] of steps) console.log(`\n${deviceLines(step, batch).join('\n')}`);
   }
   const m = args.indexOf('--measured');

@@ -2,8 +2,8 @@
 // conv2d_forward.wgsl and conv2d_forward_lanes.wgsl by the loader: here the plain layout, column
 // p = (n·OH + oy)·OW + ox, each output y[n, k, oy, ox] written as it is. lib/conv_out_pool.wgsl is its
 // pooled twin (a 2×2 max pooling and dropout in the epilogue); both define CONV_GROUP (columns the
-// epilogue takes together), conv_position, conv_ordered_cols and conv_store4, reading the including shader's P
-// (lib/conv.wgsl) and writing its y.
+// epilogue takes together), conv_position, conv_ordered_cols and conv_store4, reading the including
+// shader's P (lib/conv.wgsl) and writing its y.
 
 const CONV_GROUP = 1u;
 

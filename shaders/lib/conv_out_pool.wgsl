@@ -23,9 +23,14 @@ override POOL_ARG: bool = true;
 @group(0) @binding(6) var<storage, read_write> pool_arg: array<u32>;
 @group(0) @binding(7) var<storage, read> counter: array<u32>;
 
+/** An image's windows: PH·PW. */
+fn conv_windows() -> u32 {
+  return (P.oh / 2u) * (P.ow / 2u);
+}
+
 /** The columns of all images' windows: 4·N·PH·PW. */
 fn conv_window_cols() -> u32 {
-  return 4u * P.n * (P.oh / 2u) * (P.ow / 2u);
+  return 4u * P.n * conv_windows();
 }
 
 /** The columns before which a tile's columns of one image lie in rows first.y … last.y (lib/conv_in_gather.wgsl). */
@@ -37,7 +42,7 @@ fn conv_ordered_cols() -> u32 {
 fn conv_uncovered(q: u32) -> vec3u {
   let last_row = select(0u, P.ow, P.oh % 2u == 1u);
   // None where OH and OW are even: only a checked tile's columns past the end come here, never stored.
-  let per_image = max(1u, P.oh * P.ow - 4u * (P.oh / 2u) * (P.ow / 2u));
+  let per_image = max(1u, P.oh * P.ow - 4u * conv_windows());
   let n = q / per_image;
   let r = q - n * per_image;
   if (r < last_row) { return vec3u(n, P.oh - 1u, r); }
@@ -49,7 +54,7 @@ fn conv_position(p: u32) -> vec3u {
   let windows = conv_window_cols();
   if (p >= windows) { return conv_uncovered(p - windows); }
   let pw = P.ow / 2u;
-  let phw = (P.oh / 2u) * pw;
+  let phw = conv_windows();
   let w = p / 4u;
   let cell = p % 4u;
   let n = w / phw;
@@ -74,7 +79,7 @@ fn conv_store4(row: u32, col: u32, a: vec4<f32>, count: u32) {
   }
   if (count < 4u) { return; }
   let pw = P.ow / 2u;
-  let phw = (P.oh / 2u) * pw;
+  let phw = conv_windows();
   let w = col / 4u;
   let n = w / phw;
   let r = w - n * phw;

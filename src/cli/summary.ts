@@ -6,7 +6,7 @@ import { predictStep, type StepCost } from '../gpu/cost.ts';
 import { profileLimits, type DeviceProfile } from '../gpu/profile.ts';
 import { installGlobals } from '../node/gpu.ts';
 import { loadProfile, profileNames } from '../node/profiles.ts';
-import { deviceLines, planTrainStep, trainFusionLines } from '../train/step-plan.ts';
+import { deviceLines, planTrainStep, fusionLines } from '../train/step-plan.ts';
 import { parseArgs, UsageError, type FlagSpec } from './args.ts';
 import { readSource } from './common.ts';
 import type { Out } from './progress.ts';
@@ -40,7 +40,7 @@ export function summary(args: readonly string[], out: Out): number {
   const batch = Number(flags.batch ?? ir.train.batch);
   const planned = profile ? { profile, step: plannedStep(ir, profile, batch) } : null;
   if (planned) out.log(costLine(planned.profile, predictStep(planned.step, batch, planned.profile), batch));
-  if (flags.fusions === true) out.log(trainFusionLines(ir).join('\n'));
+  if (flags.fusions === true) out.log(fusionLines(ir).join('\n'));
   // With a device, where its plan gathers the batch and the GEMMs it runs side by side (they depend on the
   // device and the batch).
   if (flags.fusions === true && planned) out.log(deviceLines(planned.step, batch).join('\n'));

@@ -29,6 +29,7 @@ import {
   forwardPlan,
   forwardPools,
   inputGemm,
+  poolWindows,
   inputPartsLength,
   inputPlan,
   laneTarget,
@@ -154,7 +155,7 @@ export function conv2dForward(
 ): Dispatch[] {
   const g = conv2dGeometry(s);
   const [cols, inner] = [s.n * g.oh * g.ow, s.c * s.kh * s.kw];
-  const pool = io.pool;
+  const [pool, gather] = [io.pool, io.gather];
   if (o.unsummed && (pool || unsummedForwardSplits(gpu, s) === 0))
     throw new ShapeError(`conv2d forward ${describe(s)} cannot leave its sum split`);
   if (pool && !forwardPools(gpu, s))
@@ -163,7 +164,6 @@ export function conv2dForward(
   const pooling: Record<string, number> = pool ? { DROPOUT: pool.dropout ? 1 : 0, POOL_ARG: pool.argmax ? 1 : 0 } : {};
   const variant = { HAS_BIAS: io.b ? 1 : 0, ...actConstants(act), ...pooling };
   const pooled = pool ? ` + maxpool 2x2${pool.dropout ? ` + dropout p=${pool.dropout.rate}` : ''}` : '';
-  const [gather, windows] = [io.gather, Math.floor(g.oh / 2) * Math.floor(g.ow / 2)];
   const label = `${gather ? 'gather + ' : ''}conv2d forward ${describe(s)}${pooled}`;
   if (gather) checkGather(gpu, s, gather, { what: label, unsummed: o.unsummed });
   const work = {
@@ -172,7 +172,7 @@ export function conv2dForward(
     inner,
     bytesRead: f32Bytes(s.n * s.c * s.h * s.w, s.k * inner),
     epilogueReads: f32Bytes(io.b ? s.k : 0),
-    bytesWritten: f32Bytes(s.n * s.k * (g.oh * g.ow + (pool ? (pool.argmax ? 2 : 1) * windows : 0))),
+    bytesWritten: f32Bytes(s.n * s.k * (g.oh * g.ow + (pool ? (pool.argmax ? 2 : 1) * poolWindows(g) : 0))),
   };
   const poolOut = pool ? [pool.pooled, pool.argmax ?? gpu.dummy2, pool.counter] : [];
   if (gpu.lanes > 0) {

@@ -7,7 +7,7 @@ import { ShapeError } from '../errors.ts';
 import type { BufferRef, Gpu } from '../gpu/runtime.ts';
 import { storageBindings } from '../gpu/pair.ts';
 import { BK, sharedLimit, stageBytes, type GatherFetch } from '../gpu/work.ts';
-import { conv2dGeometry, forwardPlan, type Conv2dShape } from './conv2d_plan.ts';
+import { conv2dGeometry, forwardPlan, poolWindows, type Conv2dShape } from './conv2d_plan.ts';
 import type { GemmPlan } from './gemm.ts';
 
 /** The gather a forward runs: the dataset's side, and where the batch's labels go (the loss reads them). */
@@ -119,7 +119,7 @@ export function convGatherWork(
   const patch = patchValues(s, tiles.tileN, tiles.pooled);
   const { oh, ow } = conv2dGeometry(s);
   // An image's columns in row order: a pooled odd output's uncovered ones come after all images' windows.
-  const ordered = tiles.pooled ? 4 * Math.floor(oh / 2) * Math.floor(ow / 2) : oh * ow;
+  const ordered = tiles.pooled ? 4 * poolWindows({ oh, ow }) : oh * ow;
   const staged = patch <= GATHER_PATCH ? (ordered / (oh * ow)) * Math.max(0, 1 - (tiles.tileN - 1) / ordered) : 0;
   const fetched = (tiles.tileN * BK) / tiles.threads;
   // The columns a thread fetches (gemm.wgsl fetch order 2), each drawing its row's transform unstaged.

@@ -144,6 +144,9 @@ export function weightPartsLayout(gpu: Gpu, s: Conv2dShape, o: { bias: boolean }
   return { splits: p.splits, rows: s.k, cols: ckk + (o.bias ? 1 : 0), sums: o.bias ? 'column' : 'none' };
 }
 
+/** The 2×2, stride-2 windows of an OH×OW plane, valid ones only: ⌊OH/2⌋·⌊OW/2⌋ (lib/conv_out_pool.wgsl). */
+export const poolWindows = (g: { oh: number; ow: number }): number => Math.floor(g.oh / 2) * Math.floor(g.ow / 2);
+
 /**
  * Whether this adapter can run `s`'s forward with a 2×2, stride-2 max pooling of valid windows in its
  * epilogue (an odd OH or OW leaves its last row or column to y alone): at least one window, one pass
@@ -151,7 +154,7 @@ export function weightPartsLayout(gpu: Gpu, s: Conv2dShape, o: { bias: boolean }
  */
 export function forwardPools(gpu: Gpu, s: Conv2dShape): boolean {
   const g = conv2dGeometry(s);
-  if (g.oh < 2 || g.ow < 2) return false;
+  if (poolWindows(g) === 0) return false;
   if (gpu.lanes > 0) return laneTile(gpu.lanes, s.k, s.n * g.oh * g.ow).cols % 4 === 0;
   return forwardPlan(gpu, s, {}).splits === 1;
 }

@@ -48,7 +48,7 @@ export function planTrainStep(ir: ModelIR, batch: number, limits: Partial<DryLim
  * pass: src/graph/fused-steps.ts, deferred.ts) are not fusions of the graph and not listed. Then the
  * inference plan's, under their own heading.
  */
-export function trainFusionLines(ir: ModelIR): string[] {
+export function fusionLines(ir: ModelIR): string[] {
   const built = buildGraph(ir, 1);
   const listed = (training: boolean, where: string): string[] => {
     const lines = findFusions(built.graph, { training, logits: built.logits }).map((f) => `  ${describeFusion(f)}`);
