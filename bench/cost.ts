@@ -3,6 +3,7 @@
 // device profile (bench/devices/NAME.json). A prediction, never a measurement.
 //   node dist/bench/cost.js MODEL.net [--batch 64,256] [--device h100|h200|igpu|FILE.json] [--json]
 //        [--accumulators registers|indexed]      every GEMM's accumulators forced in or out of registers
+//        [--no-winograd]                         every conv forward by the direct GEMM (GpuTuning.winograd)
 //        [--fusions]                             also the planner's fused kernels, one line each, and
 //                                                the GEMMs it runs side by side at each batch
 //        [--measured PROFILE.jsonl [--out NEW.json]]   measured beside predicted (bench/profile.ts --json
@@ -141,7 +142,7 @@ async function main(): Promise<void> {
   if (!['described', 'registers', 'indexed'].includes(acc))
     throw new Error(`--accumulators ${acc}: expected registers or indexed`);
   // The stand-in device is the profile's: its limits, and its units for the GEMM tiles and splits.
-  const limits = profileLimits(profile);
+  const limits = { ...profileLimits(profile), ...(args.includes('--no-winograd') ? { winograd: false } : {}) };
   const steps = new Map<number, Described[]>();
   const costs = batches.map((batch) => {
     const planned: Described[] = planTrainStep(ir, batch, limits);

@@ -2,8 +2,10 @@
 // shapes (conv 32/64/128 3×3 same on 28/14/7 px; batch 64 and 256). Every kernel is first checked
 // against its float64 CPU reference (at batch 2, same layer shape), then timed.
 //   node dist/bench/kernels.js [--batch 64,256] [--reps N] [--family own|tiled|lanes] [--json]
-// --family picks the GEMM kernels (matmul, conv): the adapter's own (default), the tiled GPU kernels, or the
-// subgroup-lane kernels (shaders/lib/lanes.wgsl; needs subgroups of one size, 4 or 8).
+// `conv wino`: the forward by Winograd's F(2×2, 3×3) on the tiled kernels (src/ops/conv2d_winograd.ts),
+// its GFLOP/s counted as the direct conv's (what it replaces). --family picks the GEMM kernels (matmul,
+// conv): the adapter's own (default), the tiled GPU kernels, or the subgroup-lane kernels
+// (shaders/lib/lanes.wgsl; needs subgroups of one size, 4 or 8).
 //   node dist/bench/kernels.js --probe [--probe-size N] [--probe-batch N] [--seconds S]
 // --probe: the calibration probes of bench/gpu-check.sh, as JSON lines: matmul N³ (4096 on a GPU,
 // 256 on a CPU adapter) and conv dX of the reference network's 32→64 14×14 layer at batch N (256;
@@ -34,6 +36,7 @@ import {
   weightPartsLength,
   type Conv2dShape,
 } from '../src/ops/conv2d.ts';
+import { winogradPlan } from '../src/ops/conv2d_plan.ts';
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
 import { Rng } from '../src/util/rng.ts';
 import { benchArgs } from './common.ts';
@@ -340,16 +343,21 @@ async function main(): Promise<void> {
         ];
         // One partial-sums buffer for whichever passes split (each runs on its own here).
         const lengths = [
-          forwardPartsLength(gpu, s),
+          forwardPartsLength(gpu, s, { winograd: false }),
           inputPartsLength(gpu, s),
           weightPartsLength(gpu, s, { bias: true }),
         ];
         const parts = partsFor(gpu, Math.max(...lengths));
+        // The forward by the direct GEMM, and on the tiled kernels by Winograd (the rule's tile, else 16).
+        const io = { x: xb, w: wb, b: bb, y: yb, parts };
+        const side = gpu.lanes > 0 || l.c < 4 ? null : (winogradPlan(gpu, s)?.side ?? 16);
         const passes: [string, Dispatch[], number, number][] = [
-          ['conv fwd', conv2dForward(gpu, { x: xb, w: wb, b: bb, y: yb, parts }, s), xs + ws + ys, 0],
+          ['conv fwd', conv2dForward(gpu, io, s, undefined, { winograd: false }), xs + ws + ys, 0],
           ['conv dX', conv2dBackwardInput(gpu, { dy: dyb, w: wb, dx: dxb, parts }, s), xs + ws + ys, 1],
           ['conv dW', conv2dBackwardWeights(gpu, { dy: dyb, x: xb, dw: dwb, db: dbb, parts }, s), xs + ws + ys, 2],
         ];
+        if (side)
+          passes.splice(1, 0, ['conv wino', conv2dForward(gpu, io, s, undefined, { winograd: side }), xs + ws + ys, 0]);
         const flops = 2 * nb * l.k * g.oh * g.ow * l.c * 9;
         for (const [name, d, elems, which] of passes) {
           if (which === 1 && l.c === 1) {
@@ -358,7 +366,9 @@ async function main(): Promise<void> {
           }
           if (nb === 2) {
             gpu.run(d);
-            if (which === 0) maxErrs[`${name} ${l.c}`] = maxRelErr(await gpu.readF32(yb), conv2dRef(x, w, b, s));
+            if (which === 0)
+              // both forwards
+              maxErrs[`${name} ${l.c}`] = maxRelErr(await gpu.readF32(yb), conv2dRef(x, w, b, s));
             if (which === 1)
               maxErrs[`${name} ${l.c}`] = maxRelErr(await gpu.readF32(dxb), conv2dBackwardInputRef(dy, w, s));
             if (which === 2)

@@ -140,7 +140,8 @@ describe('batchnorm + activation + pooling in one pass (GPU vs the unfused kerne
 describe("batchnorm statistics summed from a conv's split-K forward partials (GPU tiles, against unfused)", () => {
   const gpu = useGpu();
   // The tiled kernels on a GPU of 16 units: this conv splits 2 to 16 ways (as test/pool-parts.test.ts).
-  const tiles = (): Gpu => gpu().withTuning({ lanes: 0, gemmSide: 16, units: 16 });
+  // The direct GEMM, whose split-K partials these read (a Winograd forward leaves none: conv2d_plan.ts).
+  const tiles = (): Gpu => gpu().withTuning({ lanes: 0, gemmSide: 16, units: 16, winograd: false });
   const conv: Conv2dShape = {
     ...{ n: 2, c: 64, h: 7, w: 7, k: 128, kh: 3, kw: 3 },
     ...{ strideH: 1, strideW: 1, padding: 'same' as const },

@@ -191,7 +191,9 @@ describe('a first conv gathering its batch in its forward', () => {
       run(g, fused);
       const io = { data, indices: bufs.indices, counter: bufs.counter, x: bufs.x2, labels: bufs.labels2 };
       const y2 = { x: bufs.x2, w: bufs.w, b: bufs.b, y: bufs.y2, pool: pool('x2') };
-      run(g, [...gatherTrain(g, io, settings), ...conv2dForward(g, y2, s, c.act, { split: false })]);
+      // The direct GEMM, as the gathering conv's (never Winograd: conv2d_plan.ts winogradPlan).
+      const direct = { split: false, winograd: false } as const;
+      run(g, [...gatherTrain(g, io, settings), ...conv2dForward(g, y2, s, c.act, direct)]);
       const [x, y] = [await g.readF32(bufs.x), await g.readF32(bufs.y)];
       const labels = await g.readU32(bufs.labels);
       expect(x, `x bit for bit the gather's (step ${step})`).toEqual(await g.readF32(bufs.x2));

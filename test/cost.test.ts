@@ -107,8 +107,9 @@ describe('the GPU plan, without a GPU', () => {
       'conv2d backward input 64x32x14x14 k64 3x3/1x1 same split 4',
     ]);
     // 2026-12 (issue 17, first layer): conv1's forward gathers the batch from the dataset as it fetches
-    // it (src/ops/conv2d_gather.ts), the gather's own dispatch dropped: 16 → 15.
-    expect(planned).toHaveLength(15);
+    // it (src/ops/conv2d_gather.ts), the gather's own dispatch dropped: 16 → 15. Then conv3's forward by
+    // Winograd (one pass that pools, below): 15 → 14.
+    expect(planned).toHaveLength(14);
     expect(planned.filter((d) => d.label.includes('gather')).map((d) => d.label)).toEqual([
       'gather + conv2d forward 64x1x28x28 k32 3x3/1x1 same + maxpool 2x2 + dropout p=0.25',
     ]);
@@ -116,7 +117,7 @@ describe('the GPU plan, without a GPU', () => {
       d.work.shape.kind === 'pair' ? d.work.shape.halves.map((h) => ({ ...h, workgroups: [h.workgroups] })) : [d],
     );
     const gemms = step.filter((d) => d.work.shape.kind === 'gemm');
-    // 3 conv forwards, 2 dX (the first layer needs none), 3 dW with their db, 6 dense matmuls.
+    // 3 conv forwards (2 by Winograd), 2 dX (the first layer needs none), 3 dW with their db, 6 dense matmuls.
     expect(gemms.length).toBe(14);
     for (const d of gemms) expect(d.work.threads, d.label).toBeGreaterThanOrEqual(32); // no lane kernels
     // Every conv pass fills the device (2 workgroups per SM) in chains of at most 64 K-steps.
@@ -144,18 +145,15 @@ describe('the GPU plan, without a GPU', () => {
     ).toEqual(["chain.dropout+maxunpool+relu' backward 64x64x14x14 2x2/2x2 p=0.25 + 8 splits"]);
     // conv1 and conv2 (unsplit, even outputs) pool 2×2 and drop out in their own epilogue: the
     // pooling chains of blocks 1 and 2 run no dispatch of their own, conv3's (7×7, split) does: 31 → 29.
+    // conv3's pooling chain then summed its 8 split partials, wrote Y and pooled (fused.convParts): 24 → 23.
+    // Now conv2's and conv3's forwards run by Winograd's F(2×2, 3×3) (conv2d_plan.ts winogradPlan), one pass
+    // each that pools its (odd) output as the direct conv's epilogue does, conv3's chain gone: 15 → 14.
     expect(step.filter((d) => d.label.includes(' + maxpool 2x2 + dropout p=0.25')).map((d) => d.label)).toEqual([
       'gather + conv2d forward 64x1x28x28 k32 3x3/1x1 same + maxpool 2x2 + dropout p=0.25',
-      'conv2d forward 64x32x14x14 k64 3x3/1x1 same + maxpool 2x2 + dropout p=0.25',
+      'conv2d forward winograd 64x32x14x14 k64 3x3/1x1 same + maxpool 2x2 + dropout p=0.25',
+      'conv2d forward winograd 64x64x7x7 k128 3x3/1x1 same + maxpool 2x2 + dropout p=0.25',
     ]);
-    // conv3's (7×7, split 8 ways) pooling chain sums its partials, writes Y and pools: its reduce pass
-    // dropped (fused.convParts), 24 → 23.
-    expect(
-      step.filter((d) => d.label.startsWith('chain.') && d.label.includes(' forward ')).map((d) => d.label),
-    ).toEqual(['chain.sum+relu+maxpool+dropout forward 64x128x7x7 2x2/2x2 p=0.25 + 8 splits']);
-    expect(step.filter((d) => d.label.startsWith('conv2d forward 64x64x7x7')).map((d) => d.label)).toEqual([
-      'conv2d forward 64x64x7x7 k128 3x3/1x1 same split 8',
-    ]);
+    expect(step.filter((d) => d.label.startsWith('chain.') && d.label.includes(' forward '))).toEqual([]);
     // dense1 drops out in its epilogue, and its backward chain runs in dense2's dX: 29 → 27. The loss pass
     // (one workgroup at batch 64) adds its own totals and the update ends the step: 27 → 26. Then dense2's
     // GEMM (unsplit, 64 rows) takes the loss into its epilogue (fused.xentHead): 23 → 22.
@@ -184,8 +182,9 @@ describe('the GPU plan, without a GPU', () => {
     expect(step.filter((d) => d.label.startsWith("chain.dropout+maxunpool+relu' backward 64x32x28x28"))).toHaveLength(
       1,
     );
-    // The pairs' halves counted apart, and the gather inside conv1's forward: 19 → 18 (then 19, above).
-    expect(step).toHaveLength(19);
+    // The pairs' halves counted apart, and the gather inside conv1's forward: 19 → 18 (then 19, above; 18
+    // with conv3's pooling chain gone).
+    expect(step).toHaveLength(18);
   });
 
   it('prices a step: the sum of its dispatches, one `predicted` line, flags', () => {
@@ -209,8 +208,8 @@ describe('the GPU plan, without a GPU', () => {
   it('plans the reference network in at most 15 dispatches at batch 64, 128 and 256 (issue 17)', () => {
     const counts = [64, 128, 256].map((batch) => planTrainStep(reference, batch, h100Units).length);
     // 128 and 256: conv3's dX and dW pair (one staging array), and conv3 pools its 7x7 output in its
-    // epilogue (valid windows); at 64 its forward splits K and the pooling sums the partials in its pass.
-    expect(counts).toEqual([15, 14, 15]);
+    // epilogue (valid windows); at 64 too since its forward runs by Winograd (one pass, unsplit).
+    expect(counts).toEqual([14, 14, 15]);
   });
 
   it("pairs within the device's workgroup memory: conv3's dX and dW at batch 256 share one staging array", () => {
@@ -233,7 +232,8 @@ describe('the GPU plan, without a GPU', () => {
       for (const batch of [64, 256]) {
         const [fused] = predictStep(planTrainStep(model, batch, h100Units), batch, h100).dispatches;
         // With 8 storage buffers a kernel (WebGPU's default) conv1 cannot bind the dataset: the gather keeps its pass.
-        const limited = { ...h100Units, maxStorageBuffersPerShaderStage: 8 };
+        // Winograd off: the gather's price against the direct conv's (conv2d_plan.ts winogradPlan).
+        const limited = { ...h100Units, maxStorageBuffersPerShaderStage: 8, winograd: false };
         const [gather, conv1] = predictStep(planTrainStep(model, batch, limited), batch, h100).dispatches;
         expect([fused?.label, gather?.label, conv1?.label].map((l) => l?.split(' ')[0])).toEqual([
           'gather',

@@ -11,6 +11,7 @@ import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
 import { streamWork, tiledGemm } from '../src/gpu/work.ts';
 import { matmul, matmulPartsLength, type MatmulShape } from '../src/ops/matmul.ts';
 import { matmulRef } from '../src/ops/matmul.ref.ts';
+import { conv2dForward, type Conv2dShape } from '../src/ops/conv2d.ts';
 import { predictDispatch } from '../src/gpu/cost.ts';
 import { loadProfile } from '../src/node/profiles.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -192,6 +193,37 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(local_invocation_id) 
     expect(p.code).toContain('var<workgroup> seen: array<u32, max(u32(SIDE * SIDE), u32(SIDE_pb * SIDE_pb))>;');
     g.pipeline({ name: 'toy pair, i32 sizes', code: p.code }, 'pair', {});
     await g.check();
+  });
+
+  // A Winograd conv keeps its slices in lib/gemm.wgsl's staging array (gemm_ab): paired with a tiled
+  // GEMM of its workgroup size, the two share it whole.
+  it('a Winograd conv forward beside a GEMM of its workgroup size, sharing gemm_ab whole', async ({ skip }) => {
+    const g = useGemmVariant(gpu(), 'gpu tiles', skip);
+    const s: Conv2dShape = { n: 2, c: 8, h: 8, w: 8, k: 16, kh: 3, kw: 3, strideH: 1, strideW: 1, padding: 'same' };
+    const rng = new Rng(3);
+    const up = (n: number): GPUBuffer => g.upload(f32(rng.floats(n, -1, 1)));
+    const [x, w, b, y] = [up(2 * 8 * 64), up(16 * 8 * 9), up(16), g.alloc(4 * 2 * 16 * 64)];
+    const [ma, mb, mc] = [up(64 * 64), up(64 * 64), g.alloc(4 * 64 * 64)];
+    const make = (): Dispatch[] => [
+      ...conv2dForward(g, { x, w, b, y }, s, { kind: 'relu' }, { winograd: 16 }),
+      // One workgroup aimed at: the 64×64 GEMM takes one tile of 8×8 blocks, 64 threads as the 16-side Winograd's.
+      ...matmul(g, { a: ma, b: mb, c: mc }, { m: 64, n: 64, k: 64 }, { split: false, target: 1 }),
+    ];
+    const plain = make();
+    expect(plain.map((d) => d.work.threads)).toEqual([64, 64]);
+    expect(unpairable(g, plain[0]!, plain[1]!)).toBeNull();
+    g.run(plain);
+    const alone = [await g.readF32(y), await g.readF32(mc)];
+    for (const o of [y, mc]) g.write(o, new Float32Array(o.size / 4).fill(Number.NaN));
+    const [cv, mm] = make();
+    const p = pair(g, cv!, mm!);
+    // Both stage 8 KB (16 GEMMs' 4 channels of 16 tiles and 16 filters; 64 + 64 rows of 16 steps): one array.
+    expect(p.work.sharedBytes).toBe(8192);
+    g.run([p]);
+    expectSameBits('Winograd y', await g.readF32(y), alone[0] as Float32Array);
+    expectSameBits('matmul c', await g.readF32(mc), alone[1] as Float32Array);
+    g.free([...plain, p, cv!, mm!]);
+    for (const buf of [x, w, b, y, ma, mb, mc]) g.release(buf);
   });
 
   // A dense layer's backward: dX = dY·Wᵀ and dW = Xᵀ·dY with its bias gradient, K split or not.

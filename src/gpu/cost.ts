@@ -4,7 +4,8 @@
 //   waves = ⌈W / (units·R)⌉, busiest = ⌈W / units⌉ workgroups on the busiest unit,
 //   occupancy = min(W, units·R)·T / (units·threadsPerUnit); a cycle is 1/clock.
 //   gemm     issue I = max(warps·(tileK·acc + gather.stepOps) / (lanes/simd), warps·sharedLoads / wavefronts)
-//            / e_gemm; once O = warps·gather.onceOps / (lanes/simd) (a gathered operand, work.ts; else 0)
+//            / e_gemm; once O = warps·gather.onceOps / (lanes/simd) (a gathered operand, work.ts, or a
+//            transformed one, whose `transform` is read as `gather`; else 0)
 //            compute = busiest·(kSteps·I + O)
 //            latency = waves·(kSteps·(memory + 2·barrier + I) + gather.loads·memory / e_chain + O)
 //   indexed  (accumulators out of registers) A = tileK·(acc + rows + cols) accesses per thread a step:
@@ -106,9 +107,9 @@ function gemmCycles(w: Work, at: Placement, p: DeviceProfile): [number, number] 
     const chain = step + accesses * v['families.gemmIndexed.cyclesPerAccess'];
     return [at.busiest * s.kSteps * lsu, at.waves * s.kSteps * chain];
   }
-  // A gathered operand (work.ts GatherFetch): decoded in the K loop beside the FMAs, or once outside it
-  // after its dependent loads.
-  const g = s.gather ?? { stepOps: 0, onceOps: 0, loads: 0 };
+  // A gathered operand (work.ts GatherFetch) or a transformed one (Winograd's): decoded in the K loop
+  // beside the FMAs, or once outside it after its dependent loads.
+  const g = s.gather ?? s.transform ?? { stepOps: 0, onceOps: 0, loads: 0 };
   const alu = (ops: number): number => (at.warps * ops) / (v.fmaLanesPerUnit / v.simdWidth);
   const issue = Math.max(fma + alu(g.stepOps), (at.warps * s.sharedLoads) / v.sharedWavefrontsPerClock) / e;
   const once = alu(g.onceOps);

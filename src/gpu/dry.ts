@@ -22,7 +22,7 @@ export type DryLimits = Pick<
   | 'maxStorageBuffersPerShaderStage'
   | 'maxUniformBuffersPerShaderStage'
   | 'maxComputeWorkgroupStorageSize'
-> & { units?: number };
+> & { units?: number; winograd?: boolean };
 
 const DEFAULT_LIMITS: DryLimits = {
   maxBufferSize: 268435456,
@@ -90,7 +90,9 @@ export const DRY_ADAPTER: AdapterReport = {
 
 /** A Gpu that plans as a GPU adapter (of `units` compute units, when given) would and runs nothing. */
 export function dryGpu(limits: Partial<DryLimits> = {}): Gpu {
-  const { units, ...rest } = limits;
-  const tuning = units === undefined ? {} : { tuning: { units } };
+  const { units, winograd, ...rest } = limits;
+  const tuning = {
+    tuning: { ...(units === undefined ? {} : { units }), ...(winograd === undefined ? {} : { winograd }) },
+  };
   return new Gpu(standInDevice({ ...DEFAULT_LIMITS, ...rest }), DRY_ADAPTER, null, tuning);
 }

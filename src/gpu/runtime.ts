@@ -42,10 +42,7 @@ export interface KernelSpec {
    * pipeline, and a pipeline costs seconds to compile on a CPU adapter, so shapes go in `params`.
    */
   constants?: Record<string, number>;
-  /**
-   * Shapes and scalars, by the field names of the uniform struct the entry point reads (uniforms.ts),
-   * bound at binding 0.
-   */
+  /** Shapes and scalars by the field names of the entry point's uniform struct (uniforms.ts), at binding 0. */
   params?: Uniform;
   /**
    * Storage bindings of @group(0) in binding order (after the uniform, if any); exactly those the
@@ -101,6 +98,7 @@ export class Gpu implements Readonly<GpuTuning> {
   readonly lanes: number;
   readonly units: number;
   readonly spreadLimit: number;
+  readonly winograd: boolean;
   private readonly shared: Shared;
 
   constructor(device: GPUDevice, adapter: AdapterReport, instance: GPU | null = null, options: GpuOptions = {}) {
@@ -121,6 +119,7 @@ export class Gpu implements Readonly<GpuTuning> {
     this.lanes = t.lanes ?? (adapter.cpu ? this.usableLanes : 0);
     this.units = t.units ?? (adapter.cpu ? 8 : DEFAULT_GPU_UNITS);
     this.spreadLimit = t.spreadLimit ?? (adapter.cpu ? 256 : Infinity);
+    this.winograd = t.winograd ?? true;
   }
 
   /** The GPU object the device came from: whoever wraps the device in another Gpu must keep it alive. */
@@ -130,8 +129,9 @@ export class Gpu implements Readonly<GpuTuning> {
 
   /** This device with other tuning: shares memory, errors and the pipeline cache (keyed by constants). */
   withTuning(tuning: Partial<GpuTuning>): Gpu {
-    const own = { gemmSide: this.gemmSide, lanes: this.lanes, units: this.units, spreadLimit: this.spreadLimit };
-    return new Gpu(this.device, this.adapter, null, { tuning: { ...own, ...tuning }, shareWith: this });
+    const { gemmSide, lanes, units, spreadLimit, winograd } = this;
+    const t = { gemmSide, lanes, units, spreadLimit, winograd, ...tuning };
+    return new Gpu(this.device, this.adapter, null, { tuning: t, shareWith: this });
   }
 
   /** The lanes the subgroup-lane kernels could run with on this device (lanesFor), 0 without subgroups. */

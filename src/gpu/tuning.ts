@@ -35,6 +35,12 @@ export interface GpuTuning {
    * lavapipe pays about a microsecond per workgroup (relu backward over 1.6M elements: 20 → 4 ms).
    */
   spreadLimit: number;
+  /**
+   * Whether the tiled kernels may run a 3×3, stride-1 conv's forward by Winograd's F(2×2, 3×3) where
+   * src/ops/conv2d_plan.ts winogradPlan's rule chooses it: true unless the opener says
+   * (`tuning: { winograd: false }`; the cost tool's --no-winograd), to set the direct GEMM beside it.
+   */
+  winograd: boolean;
 }
 
 /**

@@ -35,6 +35,11 @@ export interface GemmShape {
   indexed: boolean;
   /** An operand decoded as it is fetched (a first conv gathering its batch): the work it adds. */
   gather?: GatherFetch;
+  /**
+   * Operands transformed as they are fetched and the products transformed back (Winograd's F(2×2, 3×3):
+   * src/ops/conv2d_winograd.ts): priced as a gather's decode (the ops in the K loop, the ops once), no loads.
+   */
+  transform?: GatherFetch;
 }
 
 /**

@@ -38,9 +38,11 @@ import {
   weightPartsLayout,
   weightPartsLength,
   weightPlan,
+  winogradPlan,
   type Conv2dShape,
   type ConvOptions,
 } from './conv2d_plan.ts';
+import { winogradForward } from './conv2d_winograd.ts';
 import {
   checkGather,
   convGatherWork,
@@ -79,26 +81,9 @@ function params(
   split = { chunk: 0, splits: 0 },
   epilogue: EpilogueFields = chainUniform(undefined),
 ) {
-  const { n, c, h, w, k, kh, kw } = s;
+  const { n, c, h, w, k, kh, kw, strideH: sh, strideW: sw } = s;
   const { padTop, padLeft, oh, ow } = g;
-  return {
-    n,
-    c,
-    h,
-    w,
-    k,
-    kh,
-    kw,
-    sh: s.strideH,
-    sw: s.strideW,
-    padTop,
-    padLeft,
-    oh,
-    ow,
-    colTiles,
-    ...split,
-    ...epilogue,
-  };
+  return { n, c, h, w, k, kh, kw, sh, sw, padTop, padLeft, oh, ow, colTiles, ...split, ...epilogue };
 }
 
 /** The uniform's dropout and window fields: a pooled forward's dropout, or the chain a dX runs (chainUniform). */
@@ -158,7 +143,8 @@ export function conv2dForward(
   const [pool, gather] = [io.pool, io.gather];
   if (o.unsummed && (pool || unsummedForwardSplits(gpu, s) === 0))
     throw new ShapeError(`conv2d forward ${describe(s)} cannot leave its sum split`);
-  if (pool && !forwardPools(gpu, s))
+  const wino = gather || o.unsummed ? null : winogradPlan(gpu, s, o);
+  if (pool && !wino && !forwardPools(gpu, s))
     throw new ShapeError(`conv2d forward ${describe(s)} cannot pool 2x2 in its epilogue on this adapter`);
   checkRate(pool?.dropout);
   const pooling: Record<string, number> = pool ? { DROPOUT: pool.dropout ? 1 : 0, POOL_ARG: pool.argmax ? 1 : 0 } : {};
@@ -180,6 +166,12 @@ export function conv2dForward(
     const shader = pool ? ('conv2d_forward_lanes_pool' as const) : ('conv2d_forward_lanes' as const);
     const lane = { shader, params: paramsOf(s, forwardDropout(pool?.dropout)), constants: variant };
     return laneKernel(gpu, { ...lane, cols, bindings, label, work });
+  }
+  if (wino) {
+    const bytes = { bytesRead: work.bytesRead + work.epilogueReads, bytesWritten: work.bytesWritten };
+    const epilogue = forwardDropout(pool?.dropout);
+    const launch = { io, poolOut, constants: variant, label, bytes };
+    return winogradForward(gpu, s, wino, { ...launch, params: params(s, g, wino.colTiles, undefined, epilogue) });
   }
   const p = forwardPlan(gpu, s, pool || gather ? { ...o, split: false } : o);
   if (gather && !gathersWith(gpu, p, pool !== undefined)) throw new ShapeError(ownPass(label));

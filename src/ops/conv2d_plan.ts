@@ -9,6 +9,7 @@ import { chooseGemm, partsLength, readerSums, type GemmPlan } from './gemm.ts';
 import type { SplitLayout } from './grad-reduce.ts';
 import { window2d, type Geometry2d, type Window2d } from './geometry.ts';
 import { laneTile } from './lanes.ts';
+import { BK } from '../gpu/work.ts';
 
 export interface Conv2dShape extends Window2d {
   /** Batch. */
@@ -29,6 +30,11 @@ export interface Conv2dShape extends Window2d {
 export interface ConvOptions {
   split?: boolean;
   target?: number;
+  /**
+   * The forward by Winograd's F(2×2, 3×3) (conv2d_winograd.ts): false never, 16 or 32 that tile where the
+   * shape allows it (tests, benchmarks); left out, where winogradPlan's rule chooses it.
+   */
+  winograd?: false | 16 | 32;
 }
 
 /** Output size and the padding before (top, left), Keras/TF semantics; throws ShapeError on a bad shape. */
@@ -38,6 +44,58 @@ export function conv2dGeometry(s: Conv2dShape): Geometry2d {
     if (!Number.isInteger(v) || v < 1) throw new ShapeError(`conv2d ${key} must be a positive integer but is ${v}`);
   }
   return window2d(s.h, s.w, s);
+}
+
+/**
+ * A Winograd forward's tile (shaders/conv2d_winograd.wgsl): `side` out-channels × `side` 2×2 output tiles
+ * a workgroup of side²/4 threads, rowTiles × colTiles workgroups, ⌈C/4⌉ steps of 4 in-channels.
+ */
+export interface WinogradPlan {
+  side: 16 | 32;
+  threads: number;
+  tiles: number;
+  rowTiles: number;
+  colTiles: number;
+  steps: number;
+}
+
+/** Transform ops per thread and step (inputs 64 a patch, filters 44; conv2d_winograd.ts prices them so). */
+export const winogradStepOps = (side: 16 | 32): number => (4 * side * (64 + 44)) / ((side * side) / 4);
+
+const winogradTile = (s: Conv2dShape, side: 16 | 32): WinogradPlan => {
+  const g = conv2dGeometry(s);
+  const tiles = s.n * ceilDiv(g.oh, 2) * ceilDiv(g.ow, 2);
+  const [rowTiles, colTiles] = [ceilDiv(s.k, side), ceilDiv(tiles, side)];
+  return { side, threads: (side * side) / 4, tiles, rowTiles, colTiles, steps: ceilDiv(s.c, 4) };
+};
+
+/**
+ * Whether the tiled kernels run `s`'s forward by Winograd's F(2×2, 3×3), and on which tile: a 3×3,
+ * stride-1 conv on the tiled kernels, where the busiest unit's work (its workgroups' multiply-adds and
+ * transform ops, steps × tile, padding included) is at most 9/10 of the direct GEMM's (its plan as
+ * gemm.ts chooses it, split-K included). The tile: of those whose workgroups reach the target (2·units),
+ * else of both, the one of least work on the busiest unit. The same for every
+ * caller whatever its options but `target`, so that forwardPools, forwardPartsLength and the launcher
+ * agree. o.winograd 16 or 32 asks for that tile wherever the shape allows one, false for none; a Gpu
+ * tuned `winograd: false` runs none unless asked so.
+ */
+export function winogradPlan(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}): WinogradPlan | null {
+  if (o.winograd === false || gpu.lanes > 0) return null;
+  if (s.kh !== 3 || s.kw !== 3 || s.strideH !== 1 || s.strideW !== 1) return null;
+  if (o.winograd) return winogradTile(s, o.winograd);
+  if (!gpu.winograd) return null;
+  const busiest = (workgroups: number): number => Math.ceil(workgroups / gpu.units);
+  // A workgroup's multiply-adds (16 GEMMs, 4 channels) and transform ops a step.
+  const work = (p: WinogradPlan): number =>
+    busiest(p.rowTiles * p.colTiles) * p.steps * (64 * p.side * p.side + p.threads * winogradStepOps(p.side));
+  // As gemm.ts chooses a tile: of those whose workgroups reach the target, else of both, the least work.
+  const target = o.target ?? 2 * gpu.units;
+  const tiles = [winogradTile(s, 32), winogradTile(s, 16)];
+  const filling = tiles.filter((t) => t.rowTiles * t.colTiles >= target);
+  const p = (filling.length > 0 ? filling : tiles).reduce((a, t) => (work(t) < work(a) ? t : a));
+  const d = forwardPlan(gpu, s, { target: o.target });
+  const direct = busiest(d.rowTiles * d.colTiles * d.splits) * (d.chunk / BK) * d.tile.bm * d.tile.bn * BK;
+  return work(p) <= 0.9 * direct ? p : null;
 }
 
 export const forwardPlan = (gpu: Gpu, s: Conv2dShape, o: ConvOptions): GemmPlan => {
@@ -87,7 +145,8 @@ export function conv2dPlan(
 /** Floats of the partial sums the forward needs (io.parts) on this adapter; 0 when it is not split. */
 export function forwardPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}): number {
   const g = conv2dGeometry(s);
-  return gpu.lanes > 0 ? 0 : partsLength(forwardPlan(gpu, s, o), s.k, s.n * g.oh * g.ow);
+  if (gpu.lanes > 0 || winogradPlan(gpu, s, o)) return 0;
+  return partsLength(forwardPlan(gpu, s, o), s.k, s.n * g.oh * g.ow);
 }
 
 /** Floats of the partial sums dX needs (io.parts) on this adapter; 0 when it is not split. */
@@ -114,7 +173,7 @@ export function unsummedInputSplits(gpu: Gpu, s: Conv2dShape): number {
  * position], as dX's): 2 to 16 on the tiled kernels; else 0.
  */
 export function unsummedForwardSplits(gpu: Gpu, s: Conv2dShape): number {
-  if (gpu.lanes > 0) return 0;
+  if (gpu.lanes > 0 || winogradPlan(gpu, s)) return 0;
   const { splits } = forwardPlan(gpu, s, {});
   return readerSums(splits) ? splits : 0;
 }
@@ -150,11 +209,11 @@ export const poolWindows = (g: { oh: number; ow: number }): number => Math.floor
 /**
  * Whether this adapter can run `s`'s forward with a 2×2, stride-2 max pooling of valid windows in its
  * epilogue (an odd OH or OW leaves its last row or column to y alone): at least one window, one pass
- * (the tiled kernels' plan not split), lane tiles of whole windows (4 or 8 columns a lane).
+ * (a Winograd forward, or the tiled kernels' plan not split), lane tiles of whole windows (4 or 8 columns a lane).
  */
 export function forwardPools(gpu: Gpu, s: Conv2dShape): boolean {
   const g = conv2dGeometry(s);
   if (poolWindows(g) === 0) return false;
   if (gpu.lanes > 0) return laneTile(gpu.lanes, s.k, s.n * g.oh * g.ow).cols % 4 === 0;
-  return forwardPlan(gpu, s, {}).splits === 1;
+  return winogradPlan(gpu, s) !== null || forwardPlan(gpu, s, {}).splits === 1;
 }

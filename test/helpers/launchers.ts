@@ -40,6 +40,7 @@ export function recorder(tuning: Tuning): { gpu: Gpu; specs: KernelSpec[] } {
   const fake = {
     ...tuning,
     spreadLimit: Infinity,
+    winograd: true,
     adapter: { cpu: tuning.lanes > 0 },
     limits: { maxStorageBuffersPerShaderStage: 16 },
     uniformAsStorage: () => buffer,
@@ -150,6 +151,22 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
     { ...CONV, pool: '2x2' },
     (g) =>
       conv2dForward(g, { x: b, w: b, b, y: b, pool: { pooled: b, argmax: b, counter: b, dropout: dropped } }, CONV),
+  ],
+  // By Winograd's F(2×2, 3×3), plain and pooled (conv2d_winograd.ts).
+  [
+    'conv2dForward',
+    { ...CONV, winograd: 32 },
+    (g) => conv2dForward(g, { x: b, w: b, b, y: b }, CONV, { kind: 'relu' }, { winograd: 32 }),
+    'tiled',
+  ],
+  [
+    'conv2dForward',
+    { ...CONV, pool: '2x2', winograd: 16 },
+    (g) =>
+      conv2dForward(g, { x: b, w: b, y: b, pool: { pooled: b, argmax: b, counter: b } }, CONV, undefined, {
+        winograd: 16,
+      }),
+    'tiled',
   ],
   // A first conv gathering its batch (CONV's 4×3×28×28) as it fetches it, plain and pooled.
   ['conv2dForward', { ...CONV, gather: 'train' }, (g) => conv2dForward(g, { x: b, w: b, y: b, gather }, CONV), 'tiled'],

@@ -1,0 +1,192 @@
+// The conv forward by Winograd's F(2×2, 3×3) (shaders/conv2d_winograd.wgsl, src/ops/conv2d_winograd.ts):
+// against the CPU reference conv on both tiles, with the shapes' edges (odd outputs, channels not a
+// multiple of the step, out-channels and tiles not a multiple of the tile); its pooled epilogue against
+// its own unpooled output run through the unfused pooling (and dropout) kernels, bit for bit, and
+// against the composition of the CPU references; and the rule that chooses it.
+import { describe, expect, it } from 'vitest';
+import type { Act } from '../dsl/ir.ts';
+import { f32, useGpu } from './helpers/gpu.ts';
+import { expectAllclose } from './helpers/allclose.ts';
+import {
+  conv2dForward,
+  conv2dGeometry,
+  forwardPartsLength,
+  forwardPools,
+  type Conv2dShape,
+} from '../src/ops/conv2d.ts';
+import { winogradPlan } from '../src/ops/conv2d_plan.ts';
+import { conv2dRef } from '../src/ops/conv2d.ref.ts';
+import { poolDropoutForward } from '../src/ops/chain.ts';
+import { maxPoolForward, type PoolShape } from '../src/ops/pool.ts';
+import { maxPoolForwardRef } from '../src/ops/pool.ref.ts';
+import { dropoutRef } from '../src/ops/dropout.ref.ts';
+import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
+import { Rng } from '../src/util/rng.ts';
+
+const STEP = 5;
+const SEED = 17;
+
+const conv = (n: number, c: number, h: number, w: number, k: number, o: Partial<Conv2dShape> = {}): Conv2dShape => ({
+  n,
+  c,
+  h,
+  w,
+  k,
+  kh: 3,
+  kw: 3,
+  strideH: 1,
+  strideW: 1,
+  padding: 'same',
+  ...o,
+});
+
+interface Case {
+  s: Conv2dShape;
+  bias: boolean;
+  act: Act;
+}
+
+const CASES: [string, Case][] = [
+  ['same 8x8, 8 channels, 16 out, bias, relu', { s: conv(2, 8, 8, 8, 16), bias: true, act: { kind: 'relu' } }],
+  // 7×7: the last tile row and column hold one output row (column); 5 channels: a step of one.
+  ['same 7x7, 5 channels, 40 out, no bias, tanh', { s: conv(3, 5, 7, 7, 40), bias: false, act: { kind: 'tanh' } }],
+  [
+    'valid 10x13 -> 8x11, 3 channels, 20 out, leaky',
+    { s: conv(2, 3, 10, 13, 20, { padding: 'valid' }), bias: true, act: { kind: 'leaky', alpha: 0.1 } },
+  ],
+  [
+    'same 14x14, 32 channels, 64 out (whole tiles), linear',
+    { s: conv(4, 32, 14, 14, 64), bias: true, act: { kind: 'linear' } },
+  ],
+  ['one output row: same 1x9, 4 channels, 8 out', { s: conv(2, 4, 1, 9, 8), bias: true, act: { kind: 'relu' } }],
+];
+const SIDES = [16, 32] as const;
+
+function run(g: Gpu, ds: Dispatch[]): void {
+  g.run(ds);
+  g.free(ds);
+}
+
+const poolOf = (s: Conv2dShape): PoolShape => {
+  const { oh, ow } = conv2dGeometry(s);
+  return { n: s.n, c: s.k, h: oh, w: ow, kh: 2, kw: 2, strideH: 2, strideW: 2, padding: 'valid' };
+};
+
+function data(s: Conv2dShape) {
+  const rng = new Rng(s.k * 11 + s.h * 3 + s.c);
+  return {
+    x: rng.floats(s.n * s.c * s.h * s.w, -1, 1),
+    w: rng.floats(s.k * s.c * 9, -0.5, 0.5),
+    b: rng.floats(s.k, -0.2, 0.2),
+  };
+}
+
+describe('conv forward by Winograd F(2x2, 3x3)', () => {
+  const gpu = useGpu();
+  // The tiled kernels (what a GPU runs), whatever this adapter's own family.
+  const tiled = (): Gpu => gpu().withTuning({ lanes: 0, gemmSide: 16, units: 132 });
+  const rows = SIDES.flatMap((side) => CASES.map(([name, c]) => [`${name} (tile ${side})`, c, side] as const));
+
+  it.for(rows)('%s: the reference conv', async ([, c, side]) => {
+    const g = tiled();
+    const { s } = c;
+    const d = data(s);
+    const { oh, ow } = conv2dGeometry(s);
+    const [x, w, b] = [g.upload(f32(d.x)), g.upload(f32(d.w)), g.upload(f32(d.b))];
+    const y = g.upload(new Float32Array(s.n * s.k * oh * ow).fill(Number.NaN));
+    const ds = conv2dForward(g, { x, w, b: c.bias ? b : undefined, y }, s, c.act, { winograd: side });
+    expect(ds).toHaveLength(1);
+    expect(ds[0]!.label).toContain('conv2d forward winograd');
+    run(g, ds);
+    const got = await g.readF32(y);
+    expectAllclose('y', got, conv2dRef(d.x, d.w, c.bias ? d.b : null, s, c.act), { atol: 2e-5, rtol: 2e-5 });
+    for (const buf of [x, w, b, y]) g.release(buf);
+  });
+
+  const pooledRows = SIDES.flatMap((side) =>
+    [
+      ['same 8x8, dropout 0.25', conv(2, 8, 8, 8, 16), 0.25],
+      ['same 7x7 (odd: outputs in no window), dropout 0.5', conv(3, 5, 7, 7, 40), 0.5],
+      ['valid 10x13 -> 8x11, no dropout', conv(2, 3, 10, 13, 20, { padding: 'valid' }), null],
+    ].map(([name, s, rate]) => [`${name} (tile ${side})`, s as Conv2dShape, rate as number | null, side] as const),
+  );
+
+  it.for(pooledRows)('%s: + 2x2 max pooling as the unfused kernels', async ([, s, rate, side]) => {
+    const g = tiled();
+    const d = data(s);
+    const { oh, ow } = conv2dGeometry(s);
+    const [ys, outs] = [s.n * s.k * oh * ow, s.n * s.k * Math.floor(oh / 2) * Math.floor(ow / 2)];
+    const nan = (n: number): GPUBuffer => g.upload(new Float32Array(n).fill(Number.NaN));
+    const bufs = {
+      x: g.upload(f32(d.x)),
+      w: g.upload(f32(d.w)),
+      b: g.upload(f32(d.b)),
+      counter: g.upload(new Uint32Array([STEP])),
+      y: nan(ys),
+      pooled: nan(outs),
+      argmax: g.alloc(outs * 4),
+      y2: nan(ys),
+      pooled2: nan(outs),
+      argmax2: g.alloc(outs * 4),
+    };
+    const drop = rate === null ? undefined : { rate, seed: SEED };
+    const io = { x: bufs.x, w: bufs.w, b: bufs.b };
+    const act: Act = { kind: 'relu' };
+    const pool = { pooled: bufs.pooled, argmax: bufs.argmax, counter: bufs.counter, dropout: drop };
+    const fused = conv2dForward(g, { ...io, y: bufs.y, pool }, s, act, { winograd: side });
+    expect(fused).toHaveLength(1);
+    expect(fused[0]!.label).toContain('winograd');
+    expect(fused[0]!.label).toContain('+ maxpool 2x2');
+    run(g, fused);
+    const p = poolOf(s);
+    const unfused = [
+      ...conv2dForward(g, { ...io, y: bufs.y2 }, s, act, { winograd: side }),
+      ...(drop
+        ? poolDropoutForward(
+            g,
+            { x: bufs.y2, counter: bufs.counter, y: bufs.pooled2, argmax: bufs.argmax2 },
+            { kind: 'max', shape: p },
+            drop,
+          )
+        : maxPoolForward(g, { x: bufs.y2, y: bufs.pooled2, argmax: bufs.argmax2 }, p)),
+    ];
+    run(g, unfused);
+    const [y, pooled, argmax] = [await g.readF32(bufs.y), await g.readF32(bufs.pooled), await g.readU32(bufs.argmax)];
+    expect(y, 'y bit for bit the unpooled Winograd conv').toEqual(await g.readF32(bufs.y2));
+    expect(pooled, 'pooled bit for bit the unfused kernels').toEqual(await g.readF32(bufs.pooled2));
+    expect(argmax, 'argmax as the unfused pooling').toEqual(await g.readU32(bufs.argmax2));
+    // The composition of the CPU references: conv, max pooling, dropout.
+    const yRef = conv2dRef(d.x, d.w, d.b, s, act);
+    expectAllclose('y', y, yRef, { atol: 2e-5, rtol: 2e-5 });
+    const ref = maxPoolForwardRef(yRef, p);
+    const want = drop ? dropoutRef(ref.y, STEP, { count: outs, ...drop }) : ref.y;
+    expectAllclose('pooled', pooled, want, { atol: 2e-5, rtol: 2e-5 });
+    for (const buf of Object.values(bufs)) g.release(buf);
+  });
+
+  it("runs where the busiest unit does at most 9/10 of the direct GEMM's work: 3x3 stride 1, tiled kernels", () => {
+    const g = tiled();
+    // reference.net's second and third convs at batch 256: 784 and 512 workgroups of the 32-side tile.
+    const conv2 = conv(256, 32, 14, 14, 64);
+    const conv3 = conv(256, 64, 7, 7, 128);
+    expect(winogradPlan(g, conv2)).toMatchObject({ side: 32, rowTiles: 2, colTiles: 392, steps: 8 });
+    expect(winogradPlan(g, conv3)).toMatchObject({ side: 32, rowTiles: 4, colTiles: 128, steps: 16 });
+    // At batch 64 conv3's 32-side tile makes 128 workgroups, under 2 × 132: the 16-side tile's 512 fill.
+    expect(winogradPlan(g, conv(64, 64, 7, 7, 128))).toMatchObject({ side: 16, rowTiles: 8, colTiles: 64 });
+    // At batch 8: conv2 still (100 workgroups, against a direct GEMM split 18 ways), not conv3, whose 7×7
+    // outputs waste 15 of 64 in 2×2 tiles (4×4 of them an image) and whose direct GEMM splits K to fill.
+    expect(winogradPlan(g, conv(8, 32, 14, 14, 64))).toMatchObject({ side: 16 });
+    expect(winogradPlan(g, conv(8, 64, 7, 7, 128))).toBeNull();
+    // A 5×5 or strided window, the lane kernels, asked not to, or a Gpu tuned without it.
+    expect(winogradPlan(g, conv(256, 32, 14, 14, 64, { kh: 5, kw: 5 }))).toBeNull();
+    expect(winogradPlan(g, conv(256, 32, 14, 14, 64, { strideH: 2, strideW: 2 }))).toBeNull();
+    expect(winogradPlan(gpu().withTuning({ lanes: 4 }), conv2)).toBeNull();
+    expect(winogradPlan(g, conv2, { winograd: false })).toBeNull();
+    expect(winogradPlan(g.withTuning({ winograd: false }), conv2)).toBeNull();
+    expect(winogradPlan(g.withTuning({ winograd: false }), conv2, { winograd: 16 })).toMatchObject({ side: 16 });
+    // Where it runs, the forward pools in its epilogue and needs no partial sums, whatever the direct GEMM's split.
+    expect(forwardPools(g, conv3)).toBe(true);
+    expect(forwardPartsLength(g, conv3)).toBe(0);
+    expect(forwardPartsLength(g, conv(64, 64, 7, 7, 128))).toBe(0);
+  });
+});
