@@ -2,10 +2,10 @@
 // shapes (conv 32/64/128 3×3 same on 28/14/7 px; batch 64 and 256). Every kernel is first checked
 // against its float64 CPU reference (at batch 2, same layer shape), then timed.
 //   node dist/bench/kernels.js [--batch 64,256] [--reps N] [--family own|tiled|lanes] [--json]
-// `conv wino`: the forward by Winograd's F(2×2, 3×3) on the tiled kernels (src/ops/conv2d_winograd.ts),
-// its GFLOP/s counted as the direct conv's (what it replaces). --family picks the GEMM kernels (matmul,
-// conv): the adapter's own (default), the tiled GPU kernels, or the subgroup-lane kernels
-// (shaders/lib/lanes.wgsl; needs subgroups of one size, 4 or 8).
+// `conv wino`, `conv wino dX`: the forward and dX by Winograd's F(2×2, 3×3) on the tiled kernels
+// (src/ops/conv2d_winograd.ts), their GFLOP/s counted as the direct conv's (what they replace).
+// --family picks the GEMM kernels (matmul, conv): the adapter's own (default), the tiled GPU kernels,
+// or the subgroup-lane kernels (shaders/lib/lanes.wgsl; needs subgroups of one size, 4 or 8).
 //   node dist/bench/kernels.js --probe [--probe-size N] [--probe-batch N] [--seconds S]
 // --probe: the calibration probes of bench/gpu-check.sh, as JSON lines: matmul N³ (4096 on a GPU,
 // 256 on a CPU adapter) and conv dX of the reference network's 32→64 14×14 layer at batch N (256;
@@ -36,7 +36,7 @@ import {
   weightPartsLength,
   type Conv2dShape,
 } from '../src/ops/conv2d.ts';
-import { winogradPlan } from '../src/ops/conv2d_plan.ts';
+import { inputWinogradPlan, winogradPlan } from '../src/ops/conv2d_plan.ts';
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
 import { Rng } from '../src/util/rng.ts';
 import { benchArgs } from './common.ts';
@@ -243,8 +243,9 @@ async function probes(): Promise<void> {
         ys = nb * 64 * 14 * 14;
       const [w, dy] = [rng.floats(ws), rng.floats(ys)];
       const cb = [upload(w), upload(dy), gpu.alloc(xs * 4)] as const;
-      const parts = partsFor(gpu, inputPartsLength(gpu, s));
-      const d = conv2dBackwardInput(gpu, { w: cb[0], dy: cb[1], dx: cb[2], parts }, s);
+      // The direct GEMM's (the GEMM factor's probe), never Winograd's.
+      const parts = partsFor(gpu, inputPartsLength(gpu, s, { winograd: false }));
+      const d = conv2dBackwardInput(gpu, { w: cb[0], dy: cb[1], dx: cb[2], parts }, s, { winograd: false });
       if (nb === 2) {
         gpu.run(d);
         dxErr = maxRelErr(await gpu.readF32(cb[2]), conv2dBackwardInputRef(dy, w, s));
@@ -344,20 +345,29 @@ async function main(): Promise<void> {
         // One partial-sums buffer for whichever passes split (each runs on its own here).
         const lengths = [
           forwardPartsLength(gpu, s, { winograd: false }),
-          inputPartsLength(gpu, s),
+          inputPartsLength(gpu, s, { winograd: false }),
           weightPartsLength(gpu, s, { bias: true }),
         ];
         const parts = partsFor(gpu, Math.max(...lengths));
         // The forward by the direct GEMM, and on the tiled kernels by Winograd (the rule's tile, else 16).
-        const io = { x: xb, w: wb, b: bb, y: yb, parts };
-        const side = gpu.lanes > 0 || l.c < 4 ? null : (winogradPlan(gpu, s)?.side ?? 16);
-        const passes: [string, Dispatch[], number, number][] = [
-          ['conv fwd', conv2dForward(gpu, io, s, undefined, { winograd: false }), xs + ws + ys, 0],
-          ['conv dX', conv2dBackwardInput(gpu, { dy: dyb, w: wb, dx: dxb, parts }, s), xs + ws + ys, 1],
-          ['conv dW', conv2dBackwardWeights(gpu, { dy: dyb, x: xb, dw: dwb, db: dbb, parts }, s), xs + ws + ys, 2],
+        // Each pass on the direct GEMM, and on the tiled kernels the forward and dX by Winograd too (the
+        // rule's tile, else 16).
+        const [io, dxIo] = [
+          { x: xb, w: wb, b: bb, y: yb, parts },
+          { dy: dyb, w: wb, dx: dxb, parts },
         ];
-        if (side)
-          passes.splice(1, 0, ['conv wino', conv2dForward(gpu, io, s, undefined, { winograd: side }), xs + ws + ys, 0]);
+        const tiled = gpu.lanes === 0 && l.c >= 4;
+        const fwd = tiled ? (winogradPlan(gpu, s)?.side ?? 16) : null;
+        const dx = tiled ? (inputWinogradPlan(gpu, s)?.side ?? 16) : null;
+        const bytes = xs + ws + ys;
+        type Pass = [string, Dispatch[], number, number];
+        const passes: Pass[] = [
+          ['conv fwd', conv2dForward(gpu, io, s, undefined, { winograd: false }), bytes, 0],
+          ...(fwd ? [['conv wino', conv2dForward(gpu, io, s, undefined, { winograd: fwd }), bytes, 0] as Pass] : []),
+          ['conv dX', conv2dBackwardInput(gpu, dxIo, s, { winograd: false }), bytes, 1],
+          ...(dx ? [['conv wino dX', conv2dBackwardInput(gpu, dxIo, s, { winograd: dx }), bytes, 1] as Pass] : []),
+          ['conv dW', conv2dBackwardWeights(gpu, { dy: dyb, x: xb, dw: dwb, db: dbb, parts }, s), bytes, 2],
+        ];
         const flops = 2 * nb * l.k * g.oh * g.ow * l.c * 9;
         for (const [name, d, elems, which] of passes) {
           if (which === 1 && l.c === 1) {
@@ -398,12 +408,12 @@ async function main(): Promise<void> {
   else {
     console.log(`adapter: ${adapterName(gpu.adapter)}   date: ${date}   reps: ${n}`);
     console.log(
-      `${'kernel'.padEnd(10)} ${'shape'.padEnd(22)} ${'ms'.padStart(10)} ${'GFLOP/s'.padStart(10)} ` +
+      `${'kernel'.padEnd(12)} ${'shape'.padEnd(22)} ${'ms'.padStart(10)} ${'GFLOP/s'.padStart(10)} ` +
         `${'GB/s'.padStart(8)} ${'max rel err'.padStart(12)}`,
     );
     for (const r of rows)
       console.log(
-        `${r.kernel.padEnd(10)} ${r.shape.padEnd(22)} ${r.ms.toFixed(3).padStart(10)} ` +
+        `${r.kernel.padEnd(12)} ${r.shape.padEnd(22)} ${r.ms.toFixed(3).padStart(10)} ` +
           `${r.gflops.toFixed(1).padStart(10)} ${r.gbps.toFixed(2).padStart(8)} ` +
           `${(Number.isNaN(r.maxErr) ? '(not run)' : r.maxErr.toExponential(1)).padStart(12)}`,
       );

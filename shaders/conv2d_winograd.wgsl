@@ -1,145 +1,43 @@
-// Conv2d forward of a 3×3, stride-1 conv by Winograd's minimal filtering F(2×2, 3×3), fused whole:
-// y = act(conv(x, w) + b), x [N,C,H,W], w [K,C,3,3], b [K], y [N,K,OH,OW], NCHW row-major f32.
-// The output is cut into 2×2 tiles, tile (n, ty, tx) at (oy, ox) = (2·ty, 2·tx), TH×TW = ⌈OH/2⌉×⌈OW/2⌉
-// an image, T = N·TH·TW in all, numbered t = (n·TH + ty)·TW + tx. Its input is the 4×4 patch d from
-// (2·ty − padTop, 2·tx − padLeft) (0 outside the input). With
-//   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
-//   Aᵀ = [1 1 1 0; 0 1 −1 −1]
-// V[ξ](t, c) = (Bᵀ d B)[ξ] and U[ξ](k, c) = (G g Gᵀ)[ξ] for the 16 positions ξ = 4·i + j of a 4×4 tile;
-// M[ξ] = U[ξ] · V[ξ]ᵀ over c (16 GEMMs of K × T × C), and the tile's outputs Aᵀ M A (2×2): 16
-// multiply-adds a tile and channel pair where the direct conv takes 36.
-// Workgroup: WINO_BC out-channels × WINO_BT tiles, all 16 GEMMs (src/ops/conv2d_winograd.ts picks 16×16 or
-// 32×32); 16 × TX·TY threads, TX = BT / 8 and TY = BC / 8: thread li is GEMM ξ = li / (TX·TY), and
-// within it (tx, ty) owns 8×8 outputs in four 4×4 blocks, block (i, j) at rows 4·ty + 4·TY·i and
-// columns 4·tx + 4·TX·j (lib/gemm.wgsl's layout), held in mat4x4 accumulators indexed by constants.
-// K loop, 4 in-channels a step: threads li < 4·BT transform one (tile, channel) input patch each,
-// threads (li + T − 4·BT) mod T < 4·BC one (out-channel, channel) filter each, into workgroup memory
-// (V then U, [c][ξ][tile or out-channel] as vec4 rows); then every thread multiplies its blocks.
-// Epilogue, one block a round: the 16 GEMMs' block values go to workgroup memory, then each thread
-// takes one (out-channel, tile), transforms its 16 values into 2×2 outputs, adds the bias, activates,
-// and stores them through lib/conv_out.wgsl's y (plain) or lib/conv_out_pool.wgsl's conv_store4 (a
-// tile is a 2×2 pooling window: pooled, argmax and dropout as the direct conv's epilogue; the
-// outputs of odd sizes' last row and column, in no window, go to y alone).
+// Conv2d forward of a 3×3, stride-1 conv by Winograd's F(2×2, 3×3), fused whole (lib/winograd.wgsl):
+// y = act(conv(x, w) + b), x [N,C,H,W], w [K,C,3,3], b [K], y [N,K,OH,OW], NCHW row-major f32; the
+// correlation of x (CIN = C) with the filters w (COUT = K), padding as the conv's (lib/conv.wgsl P).
+// Each tile's 2×2 outputs get the bias and the activation, and are stored through lib/conv_out.wgsl's y
+// (plain) or lib/conv_out_pool.wgsl's conv_store4 (a tile is a 2×2 pooling window: pooled, argmax and
+// dropout as the direct conv's epilogue; the outputs of odd sizes' last row and column, in no window,
+// go to y alone).
 // Entry main: 0 params (lib/conv.wgsl), 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y; pooled, 5–7 as
-// lib/conv_out_pool.wgsl lists. Dispatch grid(rowTiles · colTiles), rowTiles = ⌈K/BC⌉, colTiles =
-// ⌈T/BT⌉ (P.col_tiles); workgroup g = wg.x + wg.y·nwg.x is row tile g / colTiles, column tile g % colTiles.
+// lib/conv_out_pool.wgsl lists. Dispatch: lib/winograd.wgsl's, COUT = K.
 
 override HAS_BIAS: bool = false;
-override WINO_BC: u32 = 32u;
-override WINO_BT: u32 = 32u;
-override WINO_TX: u32 = WINO_BT / 8u;
-override WINO_TY: u32 = WINO_BC / 8u;
-override WINO_THREADS: u32 = 16u * WINO_TX * WINO_TY;
-// In-channels a K step.
-const WINO_CK = 4u;
-// Where U starts in gemm_ab (in vec4s): after V's 4 channels × 16 positions × BT tiles.
-override WINO_U0: u32 = WINO_CK * 16u * WINO_BT / 4u;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> wt: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-// The step's transformed slices (V, then U), and in the epilogue one block of the 16 GEMMs. Named and
-// typed as lib/gemm.wgsl's staging, so that paired with a tiled GEMM (src/gpu/wgsl-pair.ts) the two
-// share it whole.
-var<workgroup> gemm_ab: array<vec4<f32>, WINO_CK * 16u * (WINO_BT + WINO_BC) / 4u>;
-
-struct WinoAcc { c00: mat4x4<f32>, c01: mat4x4<f32>, c10: mat4x4<f32>, c11: mat4x4<f32> }
-var<private> acc: WinoAcc;
-
-/** c + a·bᵀ for a 4×4 block: row r gains a[r]·b. */
-fn rank1(c: mat4x4<f32>, a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
-  return mat4x4<f32>(
-    fma(vec4(a.x), b, c[0]),
-    fma(vec4(a.y), b, c[1]),
-    fma(vec4(a.z), b, c[2]),
-    fma(vec4(a.w), b, c[3]),
-  );
+fn wino_geom() -> WinoGeom {
+  return WinoGeom(P.c, P.k, P.h, P.w, P.oh, P.ow, P.pad_top, P.pad_left);
 }
 
-/** Tile t (of all T) as (n, ty, tx). */
-fn tile_at(t: u32) -> vec3u {
-  let tw = (P.ow + 1u) / 2u;
-  let per = ((P.oh + 1u) / 2u) * tw;
-  let n = t / per;
-  let r = t - n * per;
-  return vec3u(n, r / tw, r % tw);
+fn wino_in(i: u32) -> f32 {
+  return x[i];
 }
 
-/** Value e of a slice: component e % 4 of vec4 e / 4 of gemm_ab from `base` (in vec4s). */
-fn put(base: u32, e: u32, v: f32) {
-  gemm_ab[base + e / 4u][e % 4u] = v;
+fn wino_filter_row(co: u32, ci: u32, ky: u32) -> vec3<f32> {
+  let base = (co * P.c + ci) * 9u + 3u * ky;
+  return vec3(wt[base], wt[base + 1u], wt[base + 2u]);
 }
 
-/** Bᵀ d B of the 4×4 patch whose rows are d0 … d3, stored as V[ci][ξ][t]. */
-fn store_input(ci: u32, t: u32, d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>) {
-  // Bᵀ down the columns, then B across each row.
-  var r = array(d0 - d2, d1 + d2, d2 - d1, d1 - d3);
-  for (var i = 0u; i < 4u; i++) {
-    let q = r[i];
-    let v = vec4(q.x - q.z, q.y + q.z, q.z - q.y, q.y - q.w);
-    for (var j = 0u; j < 4u; j++) { put(0u, (ci * 16u + 4u * i + j) * WINO_BT + t, v[j]); }
-  }
-}
-
-/** G g Gᵀ of the 3×3 filter whose rows are g0 … g2 (xyz), stored as U[ci][ξ][co]. */
-fn store_filter(ci: u32, co: u32, g0: vec3<f32>, g1: vec3<f32>, g2: vec3<f32>) {
-  var r = array(g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2);
-  for (var i = 0u; i < 4u; i++) {
-    let q = r[i];
-    let u = vec4(q.x, 0.5 * (q.x + q.y + q.z), 0.5 * (q.x - q.y + q.z), q.z);
-    for (var j = 0u; j < 4u; j++) { put(WINO_U0, (ci * 16u + 4u * i + j) * WINO_BC + co, u[j]); }
-  }
-}
-
-/** x[n, c, iy, ix], 0 outside the input. */
-fn x_at(base: u32, iy: i32, ix: i32) -> f32 {
-  if (iy < 0 || iy >= i32(P.h) || ix < 0 || ix >= i32(P.w)) { return 0.0; }
-  return x[base + u32(iy) * P.w + u32(ix)];
-}
-
-/** Input patch row iy from column ix0 (4 values). */
-fn x_row(base: u32, iy: i32, ix0: i32) -> vec4<f32> {
-  return vec4(x_at(base, iy, ix0), x_at(base, iy, ix0 + 1), x_at(base, iy, ix0 + 2), x_at(base, iy, ix0 + 3));
-}
-
-/** Filter (co, c) row ky: w[co, c, ky, 0 … 2]. */
-fn w_row(base: u32, ky: u32) -> vec3<f32> {
-  return vec3(wt[base + 3u * ky], wt[base + 3u * ky + 1u], wt[base + 3u * ky + 2u]);
-}
-
-/** One block's 16 GEMM values of out-channel ol (in-block row) and tile tl (in-block column), into 2×2 outputs. */
-fn transform_out(ol: u32, tl: u32) -> vec4<f32> {
-  let rows = 4u * WINO_TY;
-  let cols = 4u * WINO_TX;
-  var m: array<vec4<f32>, 4>;
-  for (var i = 0u; i < 4u; i++) {
-    for (var j = 0u; j < 4u; j++) {
-      let e = ((4u * i + j) * rows + ol) * cols + tl;
-      m[i][j] = gemm_ab[e / 4u][e % 4u];
-    }
-  }
-  // Aᵀ down the columns, then A across each row.
-  let s0 = m[0] + m[1] + m[2];
-  let s1 = m[1] - m[2] - m[3];
-  return vec4(s0.x + s0.y + s0.z, s0.y - s0.z - s0.w, s1.x + s1.y + s1.z, s1.y - s1.z - s1.w);
-}
-
-/** Outputs (2×2, row-major) of tile t for out-channel co, biased and activated, stored. */
-fn store_tile(co: u32, t: u32, v: vec4<f32>) {
+fn wino_store(co: u32, n: u32, oy: u32, ox: u32, v: vec4<f32>) {
   var b = 0.0;
   if (HAS_BIAS) { b = bias[co]; }
   let a = vec4(act(v.x + b), act(v.y + b), act(v.z + b), act(v.w + b));
-  let at = tile_at(t);
-  let oy = 2u * at.y;
-  let ox = 2u * at.z;
   if (CONV_GROUP == 4u && oy + 1u < P.oh && ox + 1u < P.ow) {
     // A whole pooling window: its 4 GEMM columns in lib/conv_out_pool.wgsl's order.
-    conv_store4(co, 4u * ((at.x * (P.oh / 2u) + at.y) * (P.ow / 2u) + at.z), a, 4u);
+    conv_store4(co, 4u * ((n * (P.oh / 2u) + oy / 2u) * (P.ow / 2u) + ox / 2u), a, 4u);
     return;
   }
-  let plane = (at.x * P.k + co) * P.oh;
+  let plane = (n * P.k + co) * P.oh;
   for (var dy = 0u; dy < 2u; dy++) {
     for (var dx = 0u; dx < 2u; dx++) {
       if (oy + dy < P.oh && ox + dx < P.ow) { y[(plane + oy + dy) * P.ow + ox + dx] = a[2u * dy + dx]; }
@@ -147,92 +45,8 @@ fn store_tile(co: u32, t: u32, v: vec4<f32>) {
   }
 }
 
-/** Block b of this thread (GEMM xi, position tx, ty) into the workgroup's block of all 16 GEMMs. */
-fn share_block(b: mat4x4<f32>, xi: u32, tx: u32, ty: u32) {
-  let rows = 4u * WINO_TY;
-  let cols = 4u * WINO_TX;
-  for (var r = 0u; r < 4u; r++) { gemm_ab[((xi * rows + 4u * ty + r) * cols + 4u * tx) / 4u] = b[r]; }
-}
-
-/** Round (bi, bj) of the epilogue: every thread's block (bi, bj) shared, then one (out-channel, tile) each stored. */
-fn emit_block(b: mat4x4<f32>, bi: u32, bj: u32, xi: u32, tx: u32, ty: u32, li: u32, row0: u32, col0: u32) {
-  workgroupBarrier();
-  share_block(b, xi, tx, ty);
-  workgroupBarrier();
-  let cols = 4u * WINO_TX;
-  let ol = li / cols;
-  let tl = li % cols;
-  let co = row0 + ol + 4u * WINO_TY * bi;
-  let t = col0 + tl + 4u * WINO_TX * bj;
-  let tiles = P.n * ((P.oh + 1u) / 2u) * ((P.ow + 1u) / 2u);
-  let v = transform_out(ol, tl);
-  if (co < P.k && t < tiles) { store_tile(co, t, v); }
-}
-
 @compute @workgroup_size(WINO_THREADS)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) li: u32) {
-  let g = wg.x + wg.y * nwg.x;
-  let row_tiles = (P.k + WINO_BC - 1u) / WINO_BC;
-  if (g >= row_tiles * P.col_tiles) { return; }
-  let row0 = (g / P.col_tiles) * WINO_BC;
-  let col0 = (g % P.col_tiles) * WINO_BT;
-  let tiles = P.n * ((P.oh + 1u) / 2u) * ((P.ow + 1u) / 2u);
-  let per = WINO_TX * WINO_TY;
-  let xi = li / per;
-  let tx = (li % per) % WINO_TX;
-  let ty = (li % per) / WINO_TX;
-  let hw = P.h * P.w;
-  // This thread's input patch (one tile, one channel of each step), decoded once.
-  let in_ci = li / WINO_BT;
-  let in_t = col0 + li % WINO_BT;
-  let at = tile_at(in_t);
-  let inputs = li < 4u * WINO_BT && in_t < tiles;
-  let x0 = at.x * P.c * hw;
-  let iy0 = i32(2u * at.y) - i32(P.pad_top);
-  let ix0 = i32(2u * at.z) - i32(P.pad_left);
-  // This thread's filter (one out-channel, one channel of each step).
-  let fq = (li + WINO_THREADS - 4u * WINO_BT) % WINO_THREADS;
-  let filters = fq < 4u * WINO_BC;
-  let f_ci = fq / WINO_BC;
-  let f_co = row0 + fq % WINO_BC;
-  acc = WinoAcc();
-  for (var c0 = 0u; c0 < P.c; c0 += WINO_CK) {
-    if (li < 4u * WINO_BT) {
-      let c = c0 + in_ci;
-      var d = array(vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
-      if (inputs && c < P.c) {
-        let base = x0 + c * hw;
-        for (var i = 0u; i < 4u; i++) { d[i] = x_row(base, iy0 + i32(i), ix0); }
-      }
-      store_input(in_ci, li % WINO_BT, d[0], d[1], d[2], d[3]);
-    }
-    if (filters) {
-      let c = c0 + f_ci;
-      var g3 = array(vec3(0.0), vec3(0.0), vec3(0.0));
-      if (f_co < P.k && c < P.c) {
-        let base = (f_co * P.c + c) * 9u;
-        for (var i = 0u; i < 3u; i++) { g3[i] = w_row(base, i); }
-      }
-      store_filter(f_ci, fq % WINO_BC, g3[0], g3[1], g3[2]);
-    }
-    workgroupBarrier();
-    for (var ci = 0u; ci < WINO_CK; ci++) {
-      let ua = WINO_U0 + (ci * 16u + xi) * (WINO_BC / 4u);
-      let va = (ci * 16u + xi) * (WINO_BT / 4u);
-      let a0 = gemm_ab[ua + ty];
-      let a1 = gemm_ab[ua + ty + WINO_TY];
-      let b0 = gemm_ab[va + tx];
-      let b1 = gemm_ab[va + tx + WINO_TX];
-      acc.c00 = rank1(acc.c00, a0, b0);
-      acc.c01 = rank1(acc.c01, a0, b1);
-      acc.c10 = rank1(acc.c10, a1, b0);
-      acc.c11 = rank1(acc.c11, a1, b1);
-    }
-    workgroupBarrier();
-  }
-  emit_block(acc.c00, 0u, 0u, xi, tx, ty, li, row0, col0);
-  emit_block(acc.c01, 0u, 1u, xi, tx, ty, li, row0, col0);
-  emit_block(acc.c10, 1u, 0u, xi, tx, ty, li, row0, col0);
-  emit_block(acc.c11, 1u, 1u, xi, tx, ty, li, row0, col0);
+  wino_main(wg, nwg, li);
 }

@@ -8,14 +8,17 @@ import type { Act } from '../dsl/ir.ts';
 import { f32, useGpu } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import {
+  conv2dBackwardInput,
   conv2dForward,
   conv2dGeometry,
   forwardPartsLength,
   forwardPools,
+  inputPartsLength,
+  unsummedInputSplits,
   type Conv2dShape,
 } from '../src/ops/conv2d.ts';
-import { winogradPlan } from '../src/ops/conv2d_plan.ts';
-import { conv2dRef } from '../src/ops/conv2d.ref.ts';
+import { inputWinogradPlan, winogradPlan } from '../src/ops/conv2d_plan.ts';
+import { conv2dBackwardInputRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
 import { poolDropoutForward } from '../src/ops/chain.ts';
 import { maxPoolForward, type PoolShape } from '../src/ops/pool.ts';
 import { maxPoolForwardRef } from '../src/ops/pool.ref.ts';
@@ -188,5 +191,50 @@ describe('conv forward by Winograd F(2x2, 3x3)', () => {
     expect(forwardPools(g, conv3)).toBe(true);
     expect(forwardPartsLength(g, conv3)).toBe(0);
     expect(forwardPartsLength(g, conv(64, 64, 7, 7, 128))).toBe(0);
+  });
+});
+
+describe('conv backward input by Winograd F(2x2, 3x3): the correlation of dY with the flipped filters', () => {
+  const gpu = useGpu();
+  const tiled = (): Gpu => gpu().withTuning({ lanes: 0, gemmSide: 16, units: 132 });
+  const rows = SIDES.flatMap((side) => CASES.map(([name, c]) => [`${name} (tile ${side})`, c.s, side] as const));
+
+  it.for(rows)('%s: the reference dX, written and added to', async ([, s, side]) => {
+    const g = tiled();
+    const { oh, ow } = conv2dGeometry(s);
+    const rng = new Rng(s.k * 5 + s.w);
+    const dyv = rng.floats(s.n * s.k * oh * ow, -1, 1);
+    const wv = rng.floats(s.k * s.c * 9, -0.5, 0.5);
+    const before = rng.floats(s.n * s.c * s.h * s.w, -1, 1);
+    const [dy, w] = [g.upload(f32(dyv)), g.upload(f32(wv))];
+    const dx = g.upload(new Float32Array(before.length).fill(Number.NaN));
+    const acc = g.upload(f32(before));
+    const ds = [
+      ...conv2dBackwardInput(g, { dy, w, dx }, s, { winograd: side }),
+      ...conv2dBackwardInput(g, { dy, w, dx: acc }, s, { winograd: side, accumulate: true }),
+    ];
+    expect(ds.map((d) => d.label)).toEqual(Array(2).fill(expect.stringContaining('conv2d backward input winograd')));
+    run(g, ds);
+    const ref = conv2dBackwardInputRef(dyv, wv, s);
+    expectAllclose('dx', await g.readF32(dx), ref, { atol: 2e-5, rtol: 2e-5 });
+    const added = Float64Array.from(ref, (v, i) => v + (before[i] as number));
+    expectAllclose('dx added to', await g.readF32(acc), added, { atol: 2e-5, rtol: 2e-5 });
+    for (const buf of [dy, w, dx, acc]) g.release(buf);
+  });
+
+  it("runs where the forward would (a tenth of the busiest unit's work saved), and leaves no partial sums", () => {
+    const g = tiled();
+    // reference.net's conv3 and conv2 at batch 256: dX of 128 → 64 and 64 → 32 channels. conv3's would make
+    // 256 workgroups of the 32-side tile, under 2 × 132: the 16-side tile's 1,024.
+    const conv3 = conv(256, 64, 7, 7, 128);
+    const conv2 = conv(256, 32, 14, 14, 64);
+    expect(inputWinogradPlan(g, conv3)).toMatchObject({ side: 16, cin: 128, cout: 64, rowTiles: 4, steps: 32 });
+    expect(inputWinogradPlan(g, conv2)).toMatchObject({ side: 32, cin: 64, cout: 32, rowTiles: 1, steps: 16 });
+    expect(inputPartsLength(g, conv3)).toBe(0);
+    expect(unsummedInputSplits(g, conv3)).toBe(0);
+    // A strided conv's dX runs by stride phases on the direct GEMM; so does every dX with Winograd off.
+    expect(inputWinogradPlan(g, conv(256, 32, 14, 14, 64, { strideH: 2, strideW: 2 }))).toBeNull();
+    expect(inputWinogradPlan(g.withTuning({ winograd: false }), conv3)).toBeNull();
+    expect(unsummedInputSplits(g.withTuning({ winograd: false }), conv3)).toBeGreaterThan(1);
   });
 });

@@ -100,16 +100,17 @@ describe('the GPU plan, without a GPU', () => {
     // partials then sum in conv1's chain, which keeps its own pass (15 still). The checks below read each
     // pair's halves.
     const pairs = planned.filter((d) => d.work.shape.kind === 'pair').map((d) => d.label.split(' ∥ ')[0]);
+    // Now conv3's and conv2's dX run by Winograd (one pass, no split: below), each beside its dW.
     expect(pairs).toEqual([
       "matmul 64x10x128 + dropout+relu' p=0.25",
       "matmul 64x128x1152 + dropout+maxunpool+relu' p=0.25",
-      'conv2d backward input 64x64x7x7 k128 3x3/1x1 same split 8',
-      'conv2d backward input 64x32x14x14 k64 3x3/1x1 same split 4',
+      "conv2d backward input winograd 64x64x7x7 k128 3x3/1x1 same + dropout+maxunpool+relu' p=0.25",
+      "conv2d backward input winograd 64x32x14x14 k64 3x3/1x1 same + dropout+maxunpool+relu' p=0.25",
     ]);
     // 2026-12 (issue 17, first layer): conv1's forward gathers the batch from the dataset as it fetches
     // it (src/ops/conv2d_gather.ts), the gather's own dispatch dropped: 16 → 15. Then conv3's forward by
-    // Winograd (one pass that pools, below): 15 → 14.
-    expect(planned).toHaveLength(14);
+    // Winograd (one pass that pools, below): 15 → 14; then the two dX, whose chains run in them: 14 → 12.
+    expect(planned).toHaveLength(12);
     expect(planned.filter((d) => d.label.includes('gather')).map((d) => d.label)).toEqual([
       'gather + conv2d forward 64x1x28x28 k32 3x3/1x1 same + maxpool 2x2 + dropout p=0.25',
     ]);
@@ -120,29 +121,25 @@ describe('the GPU plan, without a GPU', () => {
     // 3 conv forwards (2 by Winograd), 2 dX (the first layer needs none), 3 dW with their db, 6 dense matmuls.
     expect(gemms.length).toBe(14);
     for (const d of gemms) expect(d.work.threads, d.label).toBeGreaterThanOrEqual(32); // no lane kernels
-    // Every conv pass fills the device (2 workgroups per SM) in chains of at most 64 K-steps.
-    for (const d of gemms.filter((g) => /^(gather \+ )?conv2d/.test(g.label))) {
-      expect(
-        d.workgroups.reduce((a, b) => a * b, 1),
-        d.label,
-      ).toBeGreaterThanOrEqual(2 * h100.v.units);
+    // Every conv pass's dispatch fills the device (2 workgroups per SM; conv3's Winograd dX, 256
+    // workgroups, beside its dW), each pass in chains of at most 64 K-steps.
+    for (const d of planned.filter((g) => /^(gather \+ )?conv2d/.test(g.label)))
+      expect(d.workgroups[0] * d.workgroups[1] * d.workgroups[2], d.label).toBeGreaterThanOrEqual(2 * h100.v.units);
+    for (const d of gemms.filter((g) => /^(gather \+ )?conv2d/.test(g.label)))
       expect(d.work.shape.kind === 'gemm' && d.work.shape.kSteps, d.label).toBeLessThanOrEqual(64);
-    }
     // The conv bias gradients are inside the weight gradients; split-K sums are trees of short chains.
     expect(step.filter((d) => d.label.startsWith('conv2d backward bias'))).toEqual([]);
     for (const d of step.filter((q) => q.label.includes(' reduce ')))
       expect(d.work.shape.kind === 'chain' && d.work.shape.depth, d.label).toBeLessThanOrEqual(16);
-    // One thread per pooling window: conv2's fused backward chain (dropout, unpooling, relu') over
-    // its 802,816-element output gets a thread for each of its 200,704 non-overlapping 2×2 windows.
-    const relu = step.find((d) => d.label.startsWith("chain.dropout+maxunpool+relu' backward 64x64x14x14"))!;
-    expect(relu.workgroups[0]! * relu.workgroups[1]!).toBe(802816 / 4 / 64);
-    // 2026-12 (issue 17, dispatches): conv3's dX splits 8 ways and conv2's backward chain sums the
-    // partials on its way (fuse.dxParts), its reduce pass dropped: 32 → 31 dispatches at batch 64.
-    const dx3 = step.filter((d) => d.label.startsWith('conv2d backward input 64x64x7x7')).map((d) => d.label);
-    expect(dx3).toEqual(['conv2d backward input 64x64x7x7 k128 3x3/1x1 same split 8']);
-    expect(
-      step.filter((d) => d.label.includes(' backward ') && d.label.endsWith(' + 8 splits')).map((d) => d.label),
-    ).toEqual(["chain.dropout+maxunpool+relu' backward 64x64x14x14 2x2/2x2 p=0.25 + 8 splits"]);
+    // 2026-12 (issue 17, dispatches): conv3's dX split 8 ways and conv2's backward chain summed the
+    // partials on its way (fuse.dxParts), its reduce pass dropped: 32 → 31 dispatches at batch 64. By
+    // Winograd conv3's dX is one pass that runs conv2's chain as it stores (fuse.dxChain), as conv2's
+    // dX runs conv1's: no backward chain keeps a pass.
+    const dx3 = step.filter((d) => d.label.startsWith('conv2d backward input winograd 64x64x7x7')).map((d) => d.label);
+    expect(dx3).toEqual([
+      "conv2d backward input winograd 64x64x7x7 k128 3x3/1x1 same + dropout+maxunpool+relu' p=0.25",
+    ]);
+    expect(step.filter((d) => d.label.startsWith('chain.') && d.label.includes(' backward '))).toEqual([]);
     // conv1 and conv2 (unsplit, even outputs) pool 2×2 and drop out in their own epilogue: the
     // pooling chains of blocks 1 and 2 run no dispatch of their own, conv3's (7×7, split) does: 31 → 29.
     // conv3's pooling chain then summed its 8 split partials, wrote Y and pooled (fused.convParts): 24 → 23.
@@ -175,16 +172,16 @@ describe('the GPU plan, without a GPU', () => {
     // The backward chains of blocks 1 and 3 run where the dX reading them stores (fused.dxChain): conv2's
     // dX writes conv1's dZ, dense1's dX conv3's; conv2's chain, which sums conv3's split dX, keeps its pass: 22 → 20.
     // Since conv2's dX takes 8×8 blocks (two columns a thread) it splits 4 ways, and conv1's chain sums
-    // those partials in a pass of its own, as conv2's does conv3's: 18 → 19 halves (15 dispatches).
+    // those partials in a pass of its own, as conv2's does conv3's: 18 → 19 halves (15 dispatches). By
+    // Winograd neither dX splits, and each runs its chain: all three chains in a dX.
     expect(step.filter((d) => d.label.includes("+ dropout+maxunpool+relu' p=0.25")).map((d) => d.label)).toEqual([
       "matmul 64x128x1152 + dropout+maxunpool+relu' p=0.25",
+      "conv2d backward input winograd 64x64x7x7 k128 3x3/1x1 same + dropout+maxunpool+relu' p=0.25",
+      "conv2d backward input winograd 64x32x14x14 k64 3x3/1x1 same + dropout+maxunpool+relu' p=0.25",
     ]);
-    expect(step.filter((d) => d.label.startsWith("chain.dropout+maxunpool+relu' backward 64x32x28x28"))).toHaveLength(
-      1,
-    );
     // The pairs' halves counted apart, and the gather inside conv1's forward: 19 → 18 (then 19, above; 18
-    // with conv3's pooling chain gone).
-    expect(step).toHaveLength(18);
+    // with conv3's pooling chain gone; 16 with the two backward chains gone).
+    expect(step).toHaveLength(16);
   });
 
   it('prices a step: the sum of its dispatches, one `predicted` line, flags', () => {
@@ -208,13 +205,15 @@ describe('the GPU plan, without a GPU', () => {
   it('plans the reference network in at most 15 dispatches at batch 64, 128 and 256 (issue 17)', () => {
     const counts = [64, 128, 256].map((batch) => planTrainStep(reference, batch, h100Units).length);
     // 128 and 256: conv3's dX and dW pair (one staging array), and conv3 pools its 7x7 output in its
-    // epilogue (valid windows); at 64 too since its forward runs by Winograd (one pass, unsplit).
-    expect(counts).toEqual([14, 14, 15]);
+    // epilogue (valid windows); at 64 too since its forward runs by Winograd (one pass, unsplit). Then
+    // conv2's and conv3's dX by Winograd: no split, so no reduce pass and no chain summing partials.
+    expect(counts).toEqual([12, 13, 15]);
   });
 
   it("pairs within the device's workgroup memory: conv3's dX and dW at batch 256 share one staging array", () => {
+    // The direct GEMMs' dX and dW (with Winograd, conv3's dX pairs with dense1's dW: below).
     const conv3 = (limits: typeof h100Units) =>
-      planTrainStep(reference, 256, limits)
+      planTrainStep(reference, 256, { ...limits, winograd: false })
         .filter((d) => d.work.shape.kind === 'pair')
         .some((d) => d.label.startsWith('conv2d backward input 256x64x7x7'));
     // The profile's limit is WebGPU's default until a GPU records its own.

@@ -276,11 +276,20 @@ describe("a conv's dX running the chain below it as it stores", () => {
     ],
     ['2x2 valid, stride 1x2', (p) => ({ ...p, k: 4, kh: 2, kw: 2, strideH: 1, strideW: 2, padding: 'valid' })],
   ];
+  // And the 3×3 convs' dX by Winograd's F(2×2, 3×3) on the GPU tiles, each tile side (conv2d_winograd.ts).
+  const winograd = [16, 32] as const;
   const cases = [
-    ...BELOW.flatMap((b) => convs.map(([name, conv]) => [b, name, conv] as const)),
-    ...[BELOW[0]!, BELOW[3]!].flatMap((b) => strided.map(([name, conv]) => [b, name, conv] as const)),
-  ].flatMap(([b, name, conv]) => VARIANTS.map((v) => [`${b.name}, ${name}`, v, b, conv] as const));
-  it.for(cases)('%s, %s', async ([, variant, b, conv], ctx) => {
+    ...[
+      ...BELOW.flatMap((b) => convs.map(([name, conv]) => [b, name, conv] as const)),
+      ...[BELOW[0]!, BELOW[3]!].flatMap((b) => strided.map(([name, conv]) => [b, name, conv] as const)),
+    ].flatMap(([b, name, conv]) => VARIANTS.map((v) => [`${b.name}, ${name}`, v, b, conv, undefined] as const)),
+    ...BELOW.flatMap((b) =>
+      convs.flatMap(([name, conv]) =>
+        winograd.map((side) => [`${b.name}, ${name}, Winograd ${side}`, 'gpu tiles', b, conv, side] as const),
+      ),
+    ),
+  ];
+  it.for(cases)('%s, %s', async ([, variant, b, conv, side], ctx) => {
     const g = useGemmVariant(gpu(), variant, (why) => ctx.skip(why));
     const [n, c] = [2, 3];
     const ch = chainOf(b, n, c);
@@ -294,10 +303,12 @@ describe("a conv's dX running the chain below it as it stores", () => {
     const len = inputPartsLength(g, s);
     const parts = len > 0 ? g.upload(new Float32Array(len)) : undefined;
     const r = await fusedAndPlain(g, ch, below, (out, chain) =>
-      conv2dBackwardInput(g, { dy, w, dx: out, parts, chain: chain?.io }, s, { chain: chain?.chain }),
+      conv2dBackwardInput(g, { dy, w, dx: out, parts, chain: chain?.io }, s, { chain: chain?.chain, winograd: side }),
     );
     for (const q of [dy, w, parts]) if (q) g.release(q);
-    if (variant === 'gpu tiles' && s.k === 96)
+    if (side)
+      expect(r.labels.slice(0, 2), 'one pass each').toEqual([expect.stringContaining('winograd'), expect.anything()]);
+    if (variant === 'gpu tiles' && s.k === 96 && !side)
       expect(r.labels[1], 'the reduce pass runs the chain').toMatch(/reduce \d+ splits/);
     expect(r.fused.every(Number.isFinite), 'every cell of the chain input written').toBe(true);
     expectSameBits('the plain dX then the chain kernel', r.fused, r.plain);

@@ -25,7 +25,9 @@ import convDxChain from '../../shaders/lib/conv_dx_chain.wgsl';
 import matmul from '../../shaders/matmul.wgsl';
 import matmulLanes from '../../shaders/matmul_lanes.wgsl';
 import conv2dForward from '../../shaders/conv2d_forward.wgsl';
+import winograd from '../../shaders/lib/winograd.wgsl';
 import conv2dWinograd from '../../shaders/conv2d_winograd.wgsl';
+import conv2dWinogradDx from '../../shaders/conv2d_winograd_dx.wgsl';
 import conv2dBackwardInput from '../../shaders/conv2d_backward_input.wgsl';
 import conv2dBackwardWeights from '../../shaders/conv2d_backward_weights.wgsl';
 import conv2dForwardLanes from '../../shaders/conv2d_forward_lanes.wgsl';
@@ -60,9 +62,12 @@ const SHADERS = {
   // Both as a first conv that gathers its batch from the dataset (src/ops/conv2d_gather.ts).
   conv2d_forward_gather: [conv, activation, random, augment, gemm, convOut, convInGather, conv2dForward],
   conv2d_forward_pool_gather: [conv, activation, random, augment, gemm, convOutPool, convInGather, conv2dForward],
-  // The forward of a 3×3, stride-1 conv by Winograd's F(2×2, 3×3), plain or pooled (src/ops/conv2d_winograd.ts).
-  conv2d_winograd: [conv, activation, convOut, conv2dWinograd],
-  conv2d_winograd_pool: [conv, activation, random, convOutPool, conv2dWinograd],
+  // A 3×3, stride-1 conv's forward (plain or pooled) and dX (plain or running the chain below) by
+  // Winograd's F(2×2, 3×3) (src/ops/conv2d_winograd.ts).
+  conv2d_winograd: [conv, activation, convOut, winograd, conv2dWinograd],
+  conv2d_winograd_pool: [conv, activation, random, convOutPool, winograd, conv2dWinograd],
+  conv2d_winograd_dx: [conv, convDxOut, winograd, conv2dWinogradDx],
+  conv2d_winograd_dx_chain: [conv, random, activation, poolGeom, chainStore, convDxChain, winograd, conv2dWinogradDx],
   conv2d_backward_input: [conv, gemm, convDxOut, conv2dBackwardInput],
   // A conv's dX that runs the backward chain below it as it stores (fuse.ts, BackwardFusion.dx).
   conv2d_backward_input_chain: [conv, random, activation, poolGeom, chainStore, convDxChain, gemm, conv2dBackwardInput],

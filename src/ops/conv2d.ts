@@ -39,10 +39,11 @@ import {
   weightPartsLength,
   weightPlan,
   winogradPlan,
+  inputWinogradPlan,
   type Conv2dShape,
   type ConvOptions,
 } from './conv2d_plan.ts';
-import { winogradForward } from './conv2d_winograd.ts';
+import { winogradPass } from './conv2d_winograd.ts';
 import {
   checkGather,
   convGatherWork,
@@ -161,17 +162,17 @@ export function conv2dForward(
     bytesWritten: f32Bytes(s.n * s.k * (g.oh * g.ow + (pool ? (pool.argmax ? 2 : 1) * poolWindows(g) : 0))),
   };
   const poolOut = pool ? [pool.pooled, pool.argmax ?? gpu.dummy2, pool.counter] : [];
+  const bindings = [io.x, io.w, io.b ?? gpu.dummy, io.y, ...poolOut];
   if (gpu.lanes > 0) {
-    const bindings = [io.x, io.w, io.b ?? gpu.dummy, io.y, ...poolOut];
     const shader = pool ? ('conv2d_forward_lanes_pool' as const) : ('conv2d_forward_lanes' as const);
     const lane = { shader, params: paramsOf(s, forwardDropout(pool?.dropout)), constants: variant };
     return laneKernel(gpu, { ...lane, cols, bindings, label, work });
   }
   if (wino) {
-    const bytes = { bytesRead: work.bytesRead + work.epilogueReads, bytesWritten: work.bytesWritten };
-    const epilogue = forwardDropout(pool?.dropout);
-    const launch = { io, poolOut, constants: variant, label, bytes };
-    return winogradForward(gpu, s, wino, { ...launch, params: params(s, g, wino.colTiles, undefined, epilogue) });
+    const shader = pool ? 'conv2d_winograd_pool' : 'conv2d_winograd';
+    const launch = { shader, constants: variant, bindings, work } as const;
+    const uniform = params(s, g, wino.colTiles, undefined, forwardDropout(pool?.dropout));
+    return winogradPass(gpu, wino, { ...launch, params: uniform, label: label.replace('forward', 'forward winograd') });
   }
   const p = forwardPlan(gpu, s, pool || gather ? { ...o, split: false } : o);
   if (gather && !gathersWith(gpu, p, pool !== undefined)) throw new ShapeError(ownPass(label));
@@ -250,6 +251,13 @@ export function conv2dBackwardInput(
       constants: { ...accum, ...unit },
     };
     return laneKernel(gpu, { ...lane, cols: s.n * s.h * s.w, bindings: [io.dy, io.w, ...outputs], label, work });
+  }
+  const wino = o.unsummed ? null : inputWinogradPlan(gpu, s, o);
+  if (wino) {
+    const shader = o.chain ? 'conv2d_winograd_dx_chain' : 'conv2d_winograd_dx';
+    const launch = { shader, constants: accum, bindings: [io.dy, io.w, ...outputs], work } as const;
+    const uniform = params(s, g, wino.colTiles, undefined, chainUniform(o.chain));
+    return winogradPass(gpu, wino, { ...launch, params: uniform, label: label.replace('input', 'input winograd') });
   }
   const p = inputPlan(gpu, s, o);
   const { rows, cols, inner, phases } = inputGemm(s);

@@ -47,12 +47,15 @@ export function conv2dGeometry(s: Conv2dShape): Geometry2d {
 }
 
 /**
- * A Winograd forward's tile (shaders/conv2d_winograd.wgsl): `side` out-channels × `side` 2×2 output tiles
- * a workgroup of side²/4 threads, rowTiles × colTiles workgroups, ⌈C/4⌉ steps of 4 in-channels.
+ * A Winograd pass's tile (shaders/lib/winograd.wgsl): `side` out-channels × `side` 2×2 output tiles a
+ * workgroup of side²/4 threads, rowTiles × colTiles workgroups, ⌈CIN/4⌉ steps of 4 in-channels; the
+ * correlation's in- and out-channels (the forward's C and K; dX's K and C).
  */
 export interface WinogradPlan {
   side: 16 | 32;
   threads: number;
+  cin: number;
+  cout: number;
   tiles: number;
   rowTiles: number;
   colTiles: number;
@@ -62,40 +65,76 @@ export interface WinogradPlan {
 /** Transform ops per thread and step (inputs 64 a patch, filters 44; conv2d_winograd.ts prices them so). */
 export const winogradStepOps = (side: 16 | 32): number => (4 * side * (64 + 44)) / ((side * side) / 4);
 
-const winogradTile = (s: Conv2dShape, side: 16 | 32): WinogradPlan => {
-  const g = conv2dGeometry(s);
-  const tiles = s.n * ceilDiv(g.oh, 2) * ceilDiv(g.ow, 2);
-  const [rowTiles, colTiles] = [ceilDiv(s.k, side), ceilDiv(tiles, side)];
-  return { side, threads: (side * side) / 4, tiles, rowTiles, colTiles, steps: ceilDiv(s.c, 4) };
+/** The correlation a Winograd pass computes: N images of CIN channels to COUT channels of OH×OW. */
+interface WinogradDims {
+  n: number;
+  cin: number;
+  cout: number;
+  oh: number;
+  ow: number;
+}
+
+const winogradTile = (d: WinogradDims, side: 16 | 32): WinogradPlan => {
+  const tiles = d.n * ceilDiv(d.oh, 2) * ceilDiv(d.ow, 2);
+  const [rowTiles, colTiles] = [ceilDiv(d.cout, side), ceilDiv(tiles, side)];
+  return {
+    side,
+    threads: (side * side) / 4,
+    cin: d.cin,
+    cout: d.cout,
+    tiles,
+    rowTiles,
+    colTiles,
+    steps: ceilDiv(d.cin, 4),
+  };
 };
 
 /**
- * Whether the tiled kernels run `s`'s forward by Winograd's F(2×2, 3×3), and on which tile: a 3×3,
- * stride-1 conv on the tiled kernels, where the busiest unit's work (its workgroups' multiply-adds and
- * transform ops, steps × tile, padding included) is at most 9/10 of the direct GEMM's (its plan as
- * gemm.ts chooses it, split-K included). The tile: of those whose workgroups reach the target (2·units),
- * else of both, the one of least work on the busiest unit. The same for every
- * caller whatever its options but `target`, so that forwardPools, forwardPartsLength and the launcher
- * agree. o.winograd 16 or 32 asks for that tile wherever the shape allows one, false for none; a Gpu
- * tuned `winograd: false` runs none unless asked so.
+ * Whether the tiled kernels run a 3×3, stride-1 conv's pass (its forward: winogradPlan; its dX:
+ * inputWinogradPlan) by Winograd's F(2×2, 3×3), and on which tile: where the busiest unit's work (its
+ * workgroups' multiply-adds and transform ops, steps × tile, padding included) is at most 9/10 of the
+ * direct GEMM's (its plan as gemm.ts chooses it, split-K included). The tile: of those whose workgroups
+ * reach the target (2·units), else of both, the one of least work on the busiest unit. The same for every
+ * caller whatever its options but `target`, so that the planner's questions (forwardPools, the parts
+ * lengths, the unsummed splits) and the launchers agree. o.winograd 16 or 32 asks for that tile wherever
+ * the shape allows one, false for none; a Gpu tuned `winograd: false` runs none unless asked so.
  */
-export function winogradPlan(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}): WinogradPlan | null {
+function winogradChoice(
+  gpu: Gpu,
+  s: Conv2dShape,
+  d: WinogradDims,
+  direct: () => GemmPlan,
+  o: ConvOptions,
+): WinogradPlan | null {
   if (o.winograd === false || gpu.lanes > 0) return null;
   if (s.kh !== 3 || s.kw !== 3 || s.strideH !== 1 || s.strideW !== 1) return null;
-  if (o.winograd) return winogradTile(s, o.winograd);
+  if (o.winograd) return winogradTile(d, o.winograd);
   if (!gpu.winograd) return null;
   const busiest = (workgroups: number): number => Math.ceil(workgroups / gpu.units);
   // A workgroup's multiply-adds (16 GEMMs, 4 channels) and transform ops a step.
   const work = (p: WinogradPlan): number =>
     busiest(p.rowTiles * p.colTiles) * p.steps * (64 * p.side * p.side + p.threads * winogradStepOps(p.side));
-  // As gemm.ts chooses a tile: of those whose workgroups reach the target, else of both, the least work.
   const target = o.target ?? 2 * gpu.units;
-  const tiles = [winogradTile(s, 32), winogradTile(s, 16)];
+  const tiles = [winogradTile(d, 32), winogradTile(d, 16)];
   const filling = tiles.filter((t) => t.rowTiles * t.colTiles >= target);
   const p = (filling.length > 0 ? filling : tiles).reduce((a, t) => (work(t) < work(a) ? t : a));
-  const d = forwardPlan(gpu, s, { target: o.target });
-  const direct = busiest(d.rowTiles * d.colTiles * d.splits) * (d.chunk / BK) * d.tile.bm * d.tile.bn * BK;
-  return work(p) <= 0.9 * direct ? p : null;
+  const g = direct();
+  return work(p) <= 0.9 * busiest(g.rowTiles * g.colTiles * g.splits) * (g.chunk / BK) * g.tile.bm * g.tile.bn * BK
+    ? p
+    : null;
+}
+
+/** The forward by Winograd (winogradChoice): the correlation of x with the filters, C to K channels of OH×OW. */
+export function winogradPlan(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}): WinogradPlan | null {
+  const { oh, ow } = conv2dGeometry(s);
+  const d = { n: s.n, cin: s.c, cout: s.k, oh, ow };
+  return winogradChoice(gpu, s, d, () => forwardPlan(gpu, s, { target: o.target }), o);
+}
+
+/** dX by Winograd (winogradChoice): the correlation of dY with the flipped filters, K to C channels of H×W. */
+export function inputWinogradPlan(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}): WinogradPlan | null {
+  const d = { n: s.n, cin: s.k, cout: s.c, oh: s.h, ow: s.w };
+  return winogradChoice(gpu, s, d, () => inputPlan(gpu, s, { target: o.target }), o);
 }
 
 export const forwardPlan = (gpu: Gpu, s: Conv2dShape, o: ConvOptions): GemmPlan => {
@@ -152,7 +191,8 @@ export function forwardPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}
 /** Floats of the partial sums dX needs (io.parts) on this adapter; 0 when it is not split. */
 export function inputPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}): number {
   const { rows, cols, phases } = inputGemm(s);
-  return gpu.lanes > 0 ? 0 : partsLength(inputPlan(gpu, s, o), phases * rows, cols);
+  if (gpu.lanes > 0 || inputWinogradPlan(gpu, s, o)) return 0;
+  return partsLength(inputPlan(gpu, s, o), phases * rows, cols);
 }
 
 /**
@@ -162,7 +202,7 @@ export function inputPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}):
  * stride-1 conv; else 0.
  */
 export function unsummedInputSplits(gpu: Gpu, s: Conv2dShape): number {
-  if (gpu.lanes > 0 || s.strideH !== 1 || s.strideW !== 1) return 0;
+  if (gpu.lanes > 0 || s.strideH !== 1 || s.strideW !== 1 || inputWinogradPlan(gpu, s)) return 0;
   const { splits } = inputPlan(gpu, s, {});
   return readerSums(splits) ? splits : 0;
 }

@@ -1,14 +1,15 @@
-// The conv forward by Winograd's minimal filtering F(2×2, 3×3), on the tiled kernels: one dispatch of
-// shaders/conv2d_winograd.wgsl that transforms each 4×4 input patch and each 3×3 filter as it fetches
-// them, multiplies the 16 transformed GEMMs (16 multiply-adds a 2×2 output tile and channel pair where
-// the direct conv takes 36), and transforms the products back in its epilogue, with the bias, the
-// activation and, where asked, a 2×2 max pooling and dropout (lib/conv_out_pool.wgsl) as the direct
-// conv's. conv2d_plan.ts winogradPlan says where it runs and on which tile; conv2d.ts conv2dForward
-// launches it there.
+// A 3×3, stride-1 conv's forward or dX by Winograd's minimal filtering F(2×2, 3×3), on the tiled kernels:
+// one dispatch (shaders/lib/winograd.wgsl) that transforms each 4×4 input patch and each 3×3 filter as it
+// fetches them, multiplies the 16 transformed GEMMs (16 multiply-adds a 2×2 output tile and channel pair
+// where the direct conv takes 36), and transforms the products back in its epilogue: the forward's
+// (shaders/conv2d_winograd.wgsl) with the bias, the activation and, where asked, a 2×2 max pooling and
+// dropout as the direct conv's; dX's (shaders/conv2d_winograd_dx.wgsl) overwriting, adding to, or running
+// the backward chain below as the direct dX's. conv2d_plan.ts winogradPlan and inputWinogradPlan say
+// where they run and on which tile; conv2d.ts launches them there.
 import type { BufferRef, Dispatch, Gpu, Uniform } from '../gpu/runtime.ts';
 import { grid } from '../gpu/runtime.ts';
 import type { Work } from '../gpu/work.ts';
-import { winogradStepOps, type Conv2dShape, type WinogradPlan } from './conv2d_plan.ts';
+import { winogradStepOps, type WinogradPlan } from './conv2d_plan.ts';
 
 /** Ops a thread spends once, in the epilogue: 4 rounds of 16 shared words written, 16 read, 24 adds, the store. */
 const EPILOGUE_OPS = 4 * 64;
@@ -19,15 +20,11 @@ const EPILOGUE_OPS = 4 * 64;
  * a channel (64 words a step); the transforms (GemmShape.transform): in the K loop beside the FMAs, and
  * the epilogue's once. The FLOPs are the Winograd's own, fewer than the direct conv's.
  */
-export function winogradWork(
-  s: Conv2dShape,
-  p: WinogradPlan,
-  bytes: { bytesRead: number; bytesWritten: number },
-): Work {
-  const { side, threads, tiles, rowTiles, colTiles, steps } = p;
+export function winogradWork(p: WinogradPlan, bytes: { bytesRead: number; bytesWritten: number }): Work {
+  const { side, threads, cin, cout, tiles, rowTiles, colTiles, steps } = p;
   const workgroups = rowTiles * colTiles;
-  const gemm = 2 * 16 * tiles * s.k * s.c;
-  const transforms = 32 * tiles * s.c * rowTiles + 28 * s.k * s.c * colTiles + 24 * tiles * s.k;
+  const gemm = 2 * 16 * tiles * cout * cin;
+  const transforms = 32 * tiles * cin * rowTiles + 28 * cout * cin * colTiles + 24 * tiles * cout;
   const executed = workgroups * threads * (steps * winogradStepOps(side) + EPILOGUE_OPS);
   return {
     flops: gemm + transforms,
@@ -51,29 +48,32 @@ export function winogradWork(
   };
 }
 
-/** The direct conv's launch description that the Winograd dispatch shares (conv2d.ts conv2dForward). */
+/** A Winograd pass as its launcher (conv2d.ts) describes it: its module, uniform, constants and bindings. */
 export interface WinogradLaunch {
-  io: { x: BufferRef; w: BufferRef; b?: BufferRef; y: BufferRef };
-  /** The pooled epilogue's bindings 5–7 (lib/conv_out_pool.wgsl), or none. */
-  poolOut: BufferRef[];
+  shader: 'conv2d_winograd' | 'conv2d_winograd_pool' | 'conv2d_winograd_dx' | 'conv2d_winograd_dx_chain';
   params: Uniform;
-  /** HAS_BIAS, the activation's and the pooling's override constants. */
+  /** The variant's override constants (bias, activation, pooling, accumulation, chain). */
   constants: Record<string, number>;
+  bindings: readonly (BufferRef | null)[];
   label: string;
-  bytes: { bytesRead: number; bytesWritten: number };
+  /** The tensors' bytes, and what the epilogue reads and writes besides (the direct pass's description). */
+  work: { bytesRead: number; bytesWritten: number; epilogueReads?: number; epilogueWrites?: number };
 }
 
-/** y = act(conv(x, w) + b) by F(2×2, 3×3) on plan `p`, pooled where `poolOut` is given: one dispatch. */
-export function winogradForward(gpu: Gpu, s: Conv2dShape, p: WinogradPlan, l: WinogradLaunch): Dispatch[] {
+/** One dispatch of a 3×3, stride-1 conv's pass by F(2×2, 3×3) on plan `p`. */
+export function winogradPass(gpu: Gpu, p: WinogradPlan, l: WinogradLaunch): Dispatch[] {
   return [
     gpu.kernel({
-      shader: l.poolOut.length > 0 ? 'conv2d_winograd_pool' : 'conv2d_winograd',
+      shader: l.shader,
       params: l.params,
       constants: { ...l.constants, WINO_BC: p.side, WINO_BT: p.side },
-      bindings: [l.io.x, l.io.w, l.io.b ?? gpu.dummy, l.io.y, ...l.poolOut],
+      bindings: [...l.bindings],
       workgroups: grid(p.rowTiles * p.colTiles),
-      label: l.label.replace('conv2d forward', 'conv2d forward winograd'),
-      work: winogradWork(s, p, l.bytes),
+      label: l.label,
+      work: winogradWork(p, {
+        bytesRead: l.work.bytesRead + (l.work.epilogueReads ?? 0),
+        bytesWritten: l.work.bytesWritten + (l.work.epilogueWrites ?? 0),
+      }),
     }),
   ];
 }

@@ -168,6 +168,23 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
       }),
     'tiled',
   ],
+  // dX by Winograd's F(2×2, 3×3), plain and running the chain below (max unpooling, dropout, relu').
+  [
+    'conv2dBackwardInput',
+    { ...CONV, winograd: 16 },
+    (g) => conv2dBackwardInput(g, { dy: b, w: b, dx: b }, CONV, { winograd: 16 }),
+    'tiled',
+  ],
+  [
+    'conv2dBackwardInput',
+    { ...CONV, chain: 'maxpool', winograd: 32 },
+    (g) =>
+      conv2dBackwardInput(g, { dy: b, w: b, dx: b, chain: chainIO }, CONV, {
+        chain: unpooled(CONV, 'max'),
+        winograd: 32,
+      }),
+    'tiled',
+  ],
   // A first conv gathering its batch (CONV's 4×3×28×28) as it fetches it, plain and pooled.
   ['conv2dForward', { ...CONV, gather: 'train' }, (g) => conv2dForward(g, { x: b, w: b, y: b, gather }, CONV), 'tiled'],
   [
