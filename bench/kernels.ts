@@ -2,8 +2,9 @@
 // shapes (conv 32/64/128 3×3 same on 28/14/7 px; batch 64 and 256). Every kernel is first checked
 // against its float64 CPU reference (at batch 2, same layer shape), then timed.
 //   node dist/bench/kernels.js [--batch 64,256] [--reps N] [--family own|tiled|lanes] [--json]
-// `conv wino`, `conv wino dX`: the forward and dX by Winograd's F(2×2, 3×3) on the tiled kernels
-// (src/ops/conv2d_winograd.ts), their GFLOP/s counted as the direct conv's (what they replace).
+// `conv wino`, `conv wino dX`, `conv wino dW`: the forward and dX by Winograd's F(2×2, 3×3) and dW by
+// F(3×3, 2×2) on the tiled kernels (src/ops/conv2d_winograd.ts), their GFLOP/s counted as the direct
+// conv's (what they replace).
 // --family picks the GEMM kernels (matmul, conv): the adapter's own (default), the tiled GPU kernels,
 // or the subgroup-lane kernels (shaders/lib/lanes.wgsl; needs subgroups of one size, 4 or 8).
 //   node dist/bench/kernels.js --probe [--probe-size N] [--probe-batch N] [--seconds S]
@@ -36,7 +37,7 @@ import {
   weightPartsLength,
   type Conv2dShape,
 } from '../src/ops/conv2d.ts';
-import { inputWinogradPlan, winogradPlan } from '../src/ops/conv2d_plan.ts';
+import { inputWinogradPlan, weightWinogradPlan, winogradPlan } from '../src/ops/conv2d_plan.ts';
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
 import { Rng } from '../src/util/rng.ts';
 import { benchArgs } from './common.ts';
@@ -346,7 +347,9 @@ async function main(): Promise<void> {
         const lengths = [
           forwardPartsLength(gpu, s, { winograd: false }),
           inputPartsLength(gpu, s, { winograd: false }),
-          weightPartsLength(gpu, s, { bias: true }),
+          weightPartsLength(gpu, s, { bias: true, winograd: false }),
+          weightPartsLength(gpu, s, { bias: true, winograd: 16 }),
+          weightPartsLength(gpu, s, { bias: true, winograd: 32 }),
         ];
         const parts = partsFor(gpu, Math.max(...lengths));
         // The forward by the direct GEMM, and on the tiled kernels by Winograd (the rule's tile, else 16).
@@ -359,6 +362,8 @@ async function main(): Promise<void> {
         const tiled = gpu.lanes === 0 && l.c >= 4;
         const fwd = tiled ? (winogradPlan(gpu, s)?.side ?? 16) : null;
         const dx = tiled ? (inputWinogradPlan(gpu, s)?.side ?? 16) : null;
+        const dw = tiled ? (weightWinogradPlan(gpu, s, { bias: true })?.side ?? 16) : null;
+        const dwIo = { dy: dyb, x: xb, dw: dwb, db: dbb, parts };
         const bytes = xs + ws + ys;
         type Pass = [string, Dispatch[], number, number];
         const passes: Pass[] = [
@@ -366,7 +371,8 @@ async function main(): Promise<void> {
           ...(fwd ? [['conv wino', conv2dForward(gpu, io, s, undefined, { winograd: fwd }), bytes, 0] as Pass] : []),
           ['conv dX', conv2dBackwardInput(gpu, dxIo, s, { winograd: false }), bytes, 1],
           ...(dx ? [['conv wino dX', conv2dBackwardInput(gpu, dxIo, s, { winograd: dx }), bytes, 1] as Pass] : []),
-          ['conv dW', conv2dBackwardWeights(gpu, { dy: dyb, x: xb, dw: dwb, db: dbb, parts }, s), bytes, 2],
+          ['conv dW', conv2dBackwardWeights(gpu, dwIo, s, { winograd: false }), bytes, 2],
+          ...(dw ? [['conv wino dW', conv2dBackwardWeights(gpu, dwIo, s, { winograd: dw }), bytes, 2] as Pass] : []),
         ];
         const flops = 2 * nb * l.k * g.oh * g.ow * l.c * 9;
         for (const [name, d, elems, which] of passes) {

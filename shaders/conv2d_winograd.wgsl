@@ -1,4 +1,4 @@
-// Conv2d forward of a 3×3, stride-1 conv by Winograd's F(2×2, 3×3), fused whole (lib/winograd.wgsl):
+// Conv2d forward of a 3×3, stride-1 conv by Winograd's F(2×2, 3×3), fused whole (lib/winograd_conv.wgsl):
 // y = act(conv(x, w) + b), x [N,C,H,W], w [K,C,3,3], b [K], y [N,K,OH,OW], NCHW row-major f32; the
 // correlation of x (CIN = C) with the filters w (COUT = K), padding as the conv's (lib/conv.wgsl P).
 // Each tile's 2×2 outputs get the bias and the activation, and are stored through lib/conv_out.wgsl's y
@@ -6,7 +6,7 @@
 // dropout as the direct conv's epilogue; the outputs of odd sizes' last row and column, in no window,
 // go to y alone).
 // Entry main: 0 params (lib/conv.wgsl), 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y; pooled, 5–7 as
-// lib/conv_out_pool.wgsl lists. Dispatch: lib/winograd.wgsl's, COUT = K.
+// lib/conv_out_pool.wgsl lists. Dispatch: lib/winograd_conv.wgsl's, COUT = K.
 
 override HAS_BIAS: bool = false;
 

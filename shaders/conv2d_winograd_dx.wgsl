@@ -1,5 +1,6 @@
 // Conv2d backward to the input of a 3×3, stride-1 conv by Winograd's F(2×2, 3×3), fused whole
-// (lib/winograd.wgsl): dL/dx[n,c,iy,ix] = Σ_{k,ky,kx} dy[n,k,iy + padTop − ky, ix + padLeft − kx] · w[k,c,ky,kx],
+// (lib/winograd_conv.wgsl):
+//   dL/dx[n,c,iy,ix] = Σ_{k,ky,kx} dy[n,k,iy + padTop − ky, ix + padLeft − kx] · w[k,c,ky,kx],
 // the correlation of dy (CIN = K, IH×IW = OH×OW) with the flipped, transposed filters
 // g[c, k, a, b] = w[k, c, 2 − a, 2 − b] (COUT = C, output H×W), padded 2 − padTop and 2 − padLeft before.
 // dy [N,K,OH,OW], w [K,C,3,3], dx [N,C,H,W], NCHW row-major f32 (lib/conv.wgsl P, the conv's shape).
@@ -7,7 +8,7 @@
 // or added to when ACCUM), or lib/conv_dx_chain.wgsl (module conv2d_winograd_dx_chain: the backward
 // chain below this conv run as the values are stored, lib/chain_store.wgsl; its bindings 6 counter,
 // 7 saved, 8 argmax).
-// Entry main: 0 params, 1 dy, 2 w, 3 dx. Dispatch: lib/winograd.wgsl's, COUT = C.
+// Entry main: 0 params, 1 dy, 2 w, 3 dx. Dispatch: lib/winograd_conv.wgsl's, COUT = C.
 
 override ACCUM: bool = false;
 

@@ -8,6 +8,8 @@ import type { Act } from '../dsl/ir.ts';
 import { f32, useGpu } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import {
+  conv2dBackwardWeights,
+  weightPartsLength,
   conv2dBackwardInput,
   conv2dForward,
   conv2dGeometry,
@@ -17,8 +19,8 @@ import {
   unsummedInputSplits,
   type Conv2dShape,
 } from '../src/ops/conv2d.ts';
-import { inputWinogradPlan, winogradPlan } from '../src/ops/conv2d_plan.ts';
-import { conv2dBackwardInputRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
+import { inputWinogradPlan, weightWinogradPlan, winogradPlan } from '../src/ops/conv2d_plan.ts';
+import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
 import { poolDropoutForward } from '../src/ops/chain.ts';
 import { maxPoolForward, type PoolShape } from '../src/ops/pool.ts';
 import { maxPoolForwardRef } from '../src/ops/pool.ref.ts';
@@ -236,5 +238,50 @@ describe('conv backward input by Winograd F(2x2, 3x3): the correlation of dY wit
     expect(inputWinogradPlan(g, conv(256, 32, 14, 14, 64, { strideH: 2, strideW: 2 }))).toBeNull();
     expect(inputWinogradPlan(g.withTuning({ winograd: false }), conv3)).toBeNull();
     expect(unsummedInputSplits(g.withTuning({ winograd: false }), conv3)).toBeGreaterThan(1);
+  });
+});
+
+describe('conv backward weights by Winograd F(3x3, 2x2): each 2x2 tile of dY against its 4x4 patch of x', () => {
+  const gpu = useGpu();
+  const tiled = (): Gpu => gpu().withTuning({ lanes: 0, gemmSide: 16, units: 132 });
+  const rows = SIDES.flatMap((side) => CASES.map(([name, c]) => [`${name} (tile ${side})`, c.s, side] as const));
+
+  it.for(rows)('%s: the reference dW and db, split and summed, in one pass, without db', async ([, s, side]) => {
+    const g = tiled();
+    const { oh, ow } = conv2dGeometry(s);
+    const rng = new Rng(s.k * 3 + s.h);
+    const dyv = rng.floats(s.n * s.k * oh * ow, -1, 1);
+    const xv = rng.floats(s.n * s.c * s.h * s.w, -1, 1);
+    const [dy, x] = [g.upload(f32(dyv)), g.upload(f32(xv))];
+    const nan = (n: number): GPUBuffer => g.upload(new Float32Array(n).fill(Number.NaN));
+    const [dw, db, dw1, db1, dw2] = [nan(s.k * s.c * 9), nan(s.k), nan(s.k * s.c * 9), nan(s.k), nan(s.k * s.c * 9)];
+    const o = { winograd: side } as const;
+    const parts = g.alloc(4 * Math.max(1, weightPartsLength(g, s, { ...o, bias: true })));
+    const split = conv2dBackwardWeights(g, { dy, x, dw, db, parts }, s, o);
+    const one = conv2dBackwardWeights(g, { dy, x, dw: dw1, db: db1 }, s, { ...o, split: false });
+    const bare = conv2dBackwardWeights(g, { dy, x, dw: dw2 }, s, { ...o, split: false });
+    const splits = weightWinogradPlan(g, s, { ...o, bias: true })?.splits ?? 0;
+    expect(split.map((d) => d.label)).toEqual(
+      [
+        expect.stringMatching(/^conv2d backward weights winograd .* \+ bias grad split \d+$/),
+        expect.stringMatching(/ reduce \d+ splits$/),
+      ].slice(0, splits > 1 ? 2 : 1),
+    );
+    expect([...one, ...bare].map((d) => d.label)).toEqual([
+      expect.stringMatching(/winograd .* \+ bias grad$/),
+      expect.not.stringMatching(/bias grad/),
+    ]);
+    run(g, [...split, ...one, ...bare]);
+    const ref = conv2dBackwardWeightsRef(dyv, xv, s);
+    const tol = { atol: 5e-5, rtol: 5e-5 };
+    for (const [name, b] of [
+      ['split', dw],
+      ['one pass', dw1],
+      ['no db', dw2],
+    ] as const)
+      expectAllclose(`dw (${name})`, await g.readF32(b), ref.dw, tol);
+    expectAllclose('db (split)', await g.readF32(db), ref.db, tol);
+    expectAllclose('db (one pass)', await g.readF32(db1), ref.db, tol);
+    for (const b of [dy, x, dw, db, dw1, db1, dw2, parts]) g.release(b);
   });
 });

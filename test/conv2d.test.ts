@@ -257,7 +257,8 @@ describe('conv2d on the tiled kernels as an H100 gets them: split-K in every pas
     ]),
   );
   it.for(rows)('%s', async ([, c, pass, split, exact]) => {
-    const g = useGemmVariant(gpu(), 'gpu tiles', () => undefined);
+    // The direct GEMMs' splits (the Winograd passes have their own: test/conv-winograd.test.ts).
+    const g = useGemmVariant(gpu(), 'gpu tiles', () => undefined).withTuning({ winograd: false });
     const plan = conv2dPlan(g, c.s, pass === 'dW+db' ? 'dW' : pass, { bias: c.bias });
     expect(plan.splits > 1, 'split-K').toBe(split);
     if (exact) expect(plan.checked, 'bounds checked').toBe(false);

@@ -26,8 +26,10 @@ import matmul from '../../shaders/matmul.wgsl';
 import matmulLanes from '../../shaders/matmul_lanes.wgsl';
 import conv2dForward from '../../shaders/conv2d_forward.wgsl';
 import winograd from '../../shaders/lib/winograd.wgsl';
+import winogradConv from '../../shaders/lib/winograd_conv.wgsl';
 import conv2dWinograd from '../../shaders/conv2d_winograd.wgsl';
 import conv2dWinogradDx from '../../shaders/conv2d_winograd_dx.wgsl';
+import conv2dWinogradDw from '../../shaders/conv2d_winograd_dw.wgsl';
 import conv2dBackwardInput from '../../shaders/conv2d_backward_input.wgsl';
 import conv2dBackwardWeights from '../../shaders/conv2d_backward_weights.wgsl';
 import conv2dForwardLanes from '../../shaders/conv2d_forward_lanes.wgsl';
@@ -64,10 +66,22 @@ const SHADERS = {
   conv2d_forward_pool_gather: [conv, activation, random, augment, gemm, convOutPool, convInGather, conv2dForward],
   // A 3×3, stride-1 conv's forward (plain or pooled) and dX (plain or running the chain below) by
   // Winograd's F(2×2, 3×3) (src/ops/conv2d_winograd.ts).
-  conv2d_winograd: [conv, activation, convOut, winograd, conv2dWinograd],
-  conv2d_winograd_pool: [conv, activation, random, convOutPool, winograd, conv2dWinograd],
-  conv2d_winograd_dx: [conv, convDxOut, winograd, conv2dWinogradDx],
-  conv2d_winograd_dx_chain: [conv, random, activation, poolGeom, chainStore, convDxChain, winograd, conv2dWinogradDx],
+  conv2d_winograd: [conv, activation, convOut, winograd, winogradConv, conv2dWinograd],
+  conv2d_winograd_pool: [conv, activation, random, convOutPool, winograd, winogradConv, conv2dWinograd],
+  conv2d_winograd_dx: [conv, convDxOut, winograd, winogradConv, conv2dWinogradDx],
+  conv2d_winograd_dx_chain: [
+    conv,
+    random,
+    activation,
+    poolGeom,
+    chainStore,
+    convDxChain,
+    winograd,
+    winogradConv,
+    conv2dWinogradDx,
+  ],
+  // The weight gradient by F(3×3, 2×2), with the bias gradient (src/ops/conv2d_winograd.ts winogradWeights).
+  conv2d_winograd_dw: [conv, winograd, conv2dWinogradDw],
   conv2d_backward_input: [conv, gemm, convDxOut, conv2dBackwardInput],
   // A conv's dX that runs the backward chain below it as it stores (fuse.ts, BackwardFusion.dx).
   conv2d_backward_input_chain: [conv, random, activation, poolGeom, chainStore, convDxChain, gemm, conv2dBackwardInput],

@@ -40,10 +40,13 @@ import {
   weightPlan,
   winogradPlan,
   inputWinogradPlan,
+  weightWinogradPlan,
+  convParams,
+  type Split,
   type Conv2dShape,
   type ConvOptions,
 } from './conv2d_plan.ts';
-import { winogradPass } from './conv2d_winograd.ts';
+import { winogradPass, winogradWeights } from './conv2d_winograd.ts';
 import {
   checkGather,
   convGatherWork,
@@ -74,18 +77,9 @@ export {
   type ConvOptions,
 } from './conv2d_plan.ts';
 
-/** The uniform every conv2d shader reads (struct Params in shaders/lib/conv.wgsl). */
-function params(
-  s: Conv2dShape,
-  g: Geometry2d,
-  colTiles: number,
-  split = { chunk: 0, splits: 0 },
-  epilogue: EpilogueFields = chainUniform(undefined),
-) {
-  const { n, c, h, w, k, kh, kw, strideH: sh, strideW: sw } = s;
-  const { padTop, padLeft, oh, ow } = g;
-  return { n, c, h, w, k, kh, kw, sh, sw, padTop, padLeft, oh, ow, colTiles, ...split, ...epilogue };
-}
+/** The uniform every conv2d shader reads (struct Params in shaders/lib/conv.wgsl), no epilogue's fields by default. */
+const params = (s: Conv2dShape, g: Geometry2d, colTiles: number, split?: Split, epilogue = chainUniform(undefined)) =>
+  convParams(s, g, colTiles, split, epilogue);
 
 /** The uniform's dropout and window fields: a pooled forward's dropout, or the chain a dX runs (chainUniform). */
 type EpilogueFields = ReturnType<typeof chainUniform>;
@@ -310,9 +304,15 @@ export function conv2dBackwardWeights(
     const gemm = { k: s.k, ckk, positions, params: paramsOf(s), what: describe(s), target: laneTarget(o) };
     return laneWeightGradient(gpu, io, { ...gemm, work });
   }
-  const p = weightPlan(gpu, s, { ...o, bias: io.db !== undefined });
-  if (o.unsummed && p.splits < 2) throw new ShapeError(`${label} does not split: nothing to leave unsummed`);
-  const sums = io.db ? 1 : 0;
+  const [sums, bias] = [io.db ? (1 as const) : (0 as const), { ...o, bias: io.db !== undefined }];
+  const [wino, p] = [weightWinogradPlan(gpu, s, bias), weightPlan(gpu, s, bias)];
+  if (o.unsummed && (wino ?? p).splits < 2) throw new ShapeError(`${label} does not split: nothing to leave unsummed`);
+  const name = sums ? `${label} + bias grad` : label;
+  if (wino) {
+    const split = params(s, g, wino.colTiles, { chunk: wino.chunk, splits: wino.splits });
+    const named = { label: name.replace('weights', 'weights winograd'), unsummed: o.unsummed };
+    return winogradWeights(gpu, s, wino, { io, params: split, work, ...named });
+  }
   const len = s.k * (ckk + sums);
   return gemmDispatches(gpu, {
     shader: 'conv2d_backward_weights',
@@ -325,7 +325,7 @@ export function conv2dBackwardWeights(
     parts: needParts(p, io.parts, label, p.splits * len),
     unsummed: o.unsummed,
     workgroups: grid(p.rowTiles * p.colTiles),
-    label: sums ? `${label} + bias grad` : label,
+    label: name,
     work: { ...work, extraShared: 16 * p.tile.bn },
     sums,
     len,

@@ -137,6 +137,114 @@ export function inputWinogradPlan(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {})
   return winogradChoice(gpu, s, d, () => inputPlan(gpu, s, { target: o.target }), o);
 }
 
+/**
+ * The weight gradient by Winograd's F(3×3, 2×2) (shaders/conv2d_winograd_dw.wgsl): `side` out-channels ×
+ * `side` in-channels a workgroup of side²/4 threads, rowTiles × colTiles of them in each of `splits`
+ * splits of the T 2×2 tiles of dY, `chunk` tiles (a multiple of 4) a split, `steps` of 4 tiles each.
+ */
+export interface WinogradWeightPlan {
+  side: 16 | 32;
+  threads: number;
+  tiles: number;
+  rowTiles: number;
+  colTiles: number;
+  splits: number;
+  chunk: number;
+  steps: number;
+}
+
+/** Transform ops per thread and step of the weight gradient (patches 64, dY tiles 36; conv2d_winograd.ts). */
+export const winogradWeightStepOps = (side: 16 | 32): number => (4 * side * (64 + 36)) / ((side * side) / 4);
+
+/** Longest K loop a split gets, in steps, where more splits are allowed (gemm.ts's bound, the cost model's flag). */
+const MAX_STEPS = 64;
+/** Splits at most, and floats of partial sums at most (16 MB), as gemm.ts's. */
+const [MAX_SPLITS, MAX_PARTS] = [1024, 1 << 22];
+
+const winogradWeightTile = (gpu: Gpu, s: Conv2dShape, side: 16 | 32, o: ConvOptions & { bias?: boolean }) => {
+  const { oh, ow } = conv2dGeometry(s);
+  const tiles = s.n * ceilDiv(oh, 2) * ceilDiv(ow, 2);
+  const [rowTiles, colTiles] = [ceilDiv(s.k, side), ceilDiv(s.c, side)];
+  const all = ceilDiv(tiles, 4);
+  // Splits as gemm.ts's splitK: enough to reach the target, and loops of at most 64 steps; none when not allowed.
+  const most = Math.min(MAX_SPLITS, Math.floor(MAX_PARTS / (s.k * (s.c * 9 + 1))), all);
+  const want = Math.max(ceilDiv(o.target ?? 2 * gpu.units, rowTiles * colTiles), ceilDiv(all, MAX_STEPS));
+  const steps = o.split === false ? all : ceilDiv(all, Math.max(1, Math.min(want, most)));
+  const split = { splits: ceilDiv(all, steps), chunk: 4 * steps, steps };
+  return { side, threads: (side * side) / 4, tiles, rowTiles, colTiles, ...split };
+};
+
+/**
+ * The weight gradient by Winograd (winogradChoice's rule, against the direct plan, split-K included on
+ * both): a 3×3, stride-1 conv on the tiled kernels.
+ */
+export function weightWinogradPlan(
+  gpu: Gpu,
+  s: Conv2dShape,
+  o: ConvOptions & { bias?: boolean } = {},
+): WinogradWeightPlan | null {
+  if (o.winograd === false || gpu.lanes > 0) return null;
+  if (s.kh !== 3 || s.kw !== 3 || s.strideH !== 1 || s.strideW !== 1) return null;
+  if (o.winograd) return winogradWeightTile(gpu, s, o.winograd, o);
+  if (!gpu.winograd) return null;
+  const busiest = (workgroups: number): number => Math.ceil(workgroups / gpu.units);
+  const work = (p: WinogradWeightPlan): number =>
+    busiest(p.rowTiles * p.colTiles * p.splits) *
+    p.steps *
+    (64 * p.side * p.side + p.threads * winogradWeightStepOps(p.side));
+  const tiles = [winogradWeightTile(gpu, s, 32, o), winogradWeightTile(gpu, s, 16, o)];
+  const target = o.target ?? 2 * gpu.units;
+  const filling = tiles.filter((t) => t.rowTiles * t.colTiles * t.splits >= target);
+  const p = (filling.length > 0 ? filling : tiles).reduce((a, t) => (work(t) < work(a) ? t : a));
+  const g = weightPlan(gpu, s, o);
+  return work(p) <= 0.9 * busiest(g.rowTiles * g.colTiles * g.splits) * (g.chunk / BK) * g.tile.bm * g.tile.bn * BK
+    ? p
+    : null;
+}
+
+/** The weight gradient's split count on this adapter's tiled kernels: Winograd's or the direct GEMM's. */
+const weightSplits = (gpu: Gpu, s: Conv2dShape, o: ConvOptions & { bias?: boolean }): number =>
+  (weightWinogradPlan(gpu, s, o) ?? weightPlan(gpu, s, o)).splits;
+
+/** A pass's split-K: `chunk` inner indices in each of `splits` partial sums (0, 0: none). */
+export interface Split {
+  chunk: number;
+  splits: number;
+}
+
+/**
+ * The uniform every conv2d shader reads (struct Params in shaders/lib/conv.wgsl): the shape, the
+ * GEMM's column tiles, a split, and the epilogue's fields (chain.ts chainUniform, dropout.ts).
+ */
+export function convParams<E extends object>(
+  s: Conv2dShape,
+  g: Geometry2d,
+  colTiles: number,
+  split: Split | undefined,
+  epilogue: E,
+) {
+  const { n, c, h, w, k, kh, kw, strideH: sh, strideW: sw } = s;
+  const { padTop, padLeft, oh, ow } = g;
+  return {
+    n,
+    c,
+    h,
+    w,
+    k,
+    kh,
+    kw,
+    sh,
+    sw,
+    padTop,
+    padLeft,
+    oh,
+    ow,
+    colTiles,
+    ...(split ?? { chunk: 0, splits: 0 }),
+    ...epilogue,
+  };
+}
+
 export const forwardPlan = (gpu: Gpu, s: Conv2dShape, o: ConvOptions): GemmPlan => {
   const g = conv2dGeometry(s);
   const cols = s.n * g.oh * g.ow;
@@ -227,7 +335,8 @@ export function weightPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions & { b
   if (gpu.lanes > 0) {
     return laneWeightPartsLength(gpu, { k: s.k, ckk, positions: weightInner(s) }, { ...o, target: laneTarget(o) });
   }
-  return partsLength(weightPlan(gpu, s, o), s.k, ckk + (o.bias ? 1 : 0));
+  const splits = weightSplits(gpu, s, o);
+  return splits > 1 ? splits * s.k * (ckk + (o.bias ? 1 : 0)) : 0;
 }
 
 /**
@@ -237,10 +346,10 @@ export function weightPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions & { b
  */
 export function weightPartsLayout(gpu: Gpu, s: Conv2dShape, o: { bias: boolean }): SplitLayout | null {
   if (gpu.lanes > 0) return null;
-  const p = weightPlan(gpu, s, o);
+  const splits = weightSplits(gpu, s, o);
   const ckk = s.c * s.kh * s.kw;
-  if (p.splits < 2) return null;
-  return { splits: p.splits, rows: s.k, cols: ckk + (o.bias ? 1 : 0), sums: o.bias ? 'column' : 'none' };
+  if (splits < 2) return null;
+  return { splits, rows: s.k, cols: ckk + (o.bias ? 1 : 0), sums: o.bias ? 'column' : 'none' };
 }
 
 /** The 2×2, stride-2 windows of an OH×OW plane, valid ones only: ⌊OH/2⌋·⌊OW/2⌋ (lib/conv_out_pool.wgsl). */

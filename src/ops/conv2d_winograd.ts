@@ -8,26 +8,42 @@
 // where they run and on which tile; conv2d.ts launches them there.
 import type { BufferRef, Dispatch, Gpu, Uniform } from '../gpu/runtime.ts';
 import { grid } from '../gpu/runtime.ts';
+import { ShapeError } from '../errors.ts';
 import type { Work } from '../gpu/work.ts';
-import { winogradStepOps, type WinogradPlan } from './conv2d_plan.ts';
+import {
+  winogradStepOps,
+  winogradWeightStepOps,
+  type Conv2dShape,
+  type WinogradPlan,
+  type WinogradWeightPlan,
+} from './conv2d_plan.ts';
+import { reduceSplits } from './gemm.ts';
 
 /** Ops a thread spends once, in the epilogue: 4 rounds of 16 shared words written, 16 read, 24 adds, the store. */
 const EPILOGUE_OPS = 4 * 64;
 
+/** A Winograd pass's work: its tile, workgroups and steps, transform ops a thread and step, and its FLOPs. */
+interface WinogradShape {
+  side: 16 | 32;
+  threads: number;
+  workgroups: number;
+  steps: number;
+  stepOps: number;
+  /** The 16 GEMMs' multiply-adds (× 2) and the transforms' ops, without padding. */
+  flops: number;
+}
+
 /**
- * The cost model's description (work.ts): a GEMM of `side` out-channel rows by 16·`side` columns (the
- * 16 GEMMs' tiles side by side) a workgroup, 4 channels a step, 8×8 outputs a thread read as 4 vec4
- * a channel (64 words a step); the transforms (GemmShape.transform): in the K loop beside the FMAs, and
- * the epilogue's once. The FLOPs are the Winograd's own, fewer than the direct conv's.
+ * The cost model's description (work.ts): a GEMM of `side` rows by 16·`side` columns (the 16 GEMMs'
+ * tiles side by side) a workgroup, 4 inner indices a step, 8×8 outputs a thread read as 4 vec4 an index
+ * (64 words a step); the transforms (GemmShape.transform): in the K loop beside the FMAs, and the
+ * epilogue's once. The FLOPs are the Winograd's own, fewer than the direct conv's.
  */
-export function winogradWork(p: WinogradPlan, bytes: { bytesRead: number; bytesWritten: number }): Work {
-  const { side, threads, cin, cout, tiles, rowTiles, colTiles, steps } = p;
-  const workgroups = rowTiles * colTiles;
-  const gemm = 2 * 16 * tiles * cout * cin;
-  const transforms = 32 * tiles * cin * rowTiles + 28 * cout * cin * colTiles + 24 * tiles * cout;
-  const executed = workgroups * threads * (steps * winogradStepOps(side) + EPILOGUE_OPS);
+export function winogradWork(p: WinogradShape, bytes: { bytesRead: number; bytesWritten: number }): Work {
+  const { side, threads, workgroups, steps, stepOps } = p;
+  const executed = workgroups * threads * (steps * stepOps + EPILOGUE_OPS);
   return {
-    flops: gemm + transforms,
+    flops: p.flops,
     paddedFlops: 2 * workgroups * 16 * side * side * 4 * steps + executed,
     ...bytes,
     threads,
@@ -43,10 +59,22 @@ export function winogradWork(p: WinogradPlan, bytes: { bytesRead: number; bytesW
       sharedLoads: 4 * 16,
       globalLoads: (4 * side * (16 + 9)) / threads,
       indexed: false,
-      transform: { stepOps: winogradStepOps(side), onceOps: EPILOGUE_OPS, loads: 0 },
+      transform: { stepOps, onceOps: EPILOGUE_OPS, loads: 0 },
     },
   };
 }
+
+/** A forward's or dX's shape (lib/winograd_conv.wgsl): its plan's workgroups, the GEMMs over CIN and the transforms. */
+const correlationShape = (p: WinogradPlan): WinogradShape => ({
+  ...p,
+  workgroups: p.rowTiles * p.colTiles,
+  stepOps: winogradStepOps(p.side),
+  flops:
+    2 * 16 * p.tiles * p.cout * p.cin +
+    32 * p.tiles * p.cin * p.rowTiles +
+    28 * p.cout * p.cin * p.colTiles +
+    24 * p.tiles * p.cout,
+});
 
 /** A Winograd pass as its launcher (conv2d.ts) describes it: its module, uniform, constants and bindings. */
 export interface WinogradLaunch {
@@ -70,10 +98,59 @@ export function winogradPass(gpu: Gpu, p: WinogradPlan, l: WinogradLaunch): Disp
       bindings: [...l.bindings],
       workgroups: grid(p.rowTiles * p.colTiles),
       label: l.label,
-      work: winogradWork(p, {
+      work: winogradWork(correlationShape(p), {
         bytesRead: l.work.bytesRead + (l.work.epilogueReads ?? 0),
         bytesWritten: l.work.bytesWritten + (l.work.epilogueWrites ?? 0),
       }),
     }),
+  ];
+}
+
+/** The weight gradient's buffers and options, as conv2dBackwardWeights takes them. */
+export interface WinogradWeightLaunch {
+  io: { dy: BufferRef; x: BufferRef; dw: BufferRef; db?: BufferRef; parts?: BufferRef };
+  /** Only the split pass, its partials left in `parts` for the planner to sum. */
+  unsummed?: boolean;
+  params: Uniform;
+  label: string;
+  work: { bytesRead: number; bytesWritten: number };
+}
+
+/**
+ * dw (and db) by F(3×3, 2×2) on plan `p`: one dispatch, or the split pass writing its partials in
+ * conv2d_backward_weights.wgsl's layout and that shader's reduce_splits (none when `unsummed`).
+ */
+export function winogradWeights(gpu: Gpu, s: Conv2dShape, p: WinogradWeightPlan, l: WinogradWeightLaunch): Dispatch[] {
+  const sums = l.io.db ? 1 : 0;
+  const len = s.k * (s.c * 9 + sums);
+  const split = p.splits > 1;
+  if (split && !l.io.parts)
+    throw new ShapeError(
+      `${l.label} splits its sum ${p.splits} ways and needs a partial-sums buffer of ${p.splits * len} floats`,
+    );
+  const shape = {
+    ...p,
+    workgroups: p.rowTiles * p.colTiles * p.splits,
+    stepOps: winogradWeightStepOps(p.side),
+    flops: 2 * 16 * p.tiles * s.k * s.c + 64 * p.tiles * s.c * p.rowTiles + 36 * p.tiles * s.k * p.colTiles,
+  };
+  const written = split ? { ...l.work, bytesWritten: 4 * p.splits * len } : l.work;
+  const pass = gpu.kernel({
+    shader: 'conv2d_winograd_dw',
+    params: l.params,
+    constants: { SUMS: sums, WINO_SPLIT: split ? 1 : 0, WINO_BC: p.side, WINO_BT: p.side },
+    bindings: split
+      ? [l.io.dy, l.io.x, l.io.parts ?? null, gpu.dummy]
+      : [l.io.dy, l.io.x, l.io.dw, l.io.db ?? gpu.dummy],
+    workgroups: grid(shape.workgroups),
+    label: `${l.label}${split ? ` split ${p.splits}` : ''}`,
+    work: winogradWork(shape, written),
+  });
+  if (!split || l.unsummed) return [pass];
+  const bindings = [l.io.parts ?? null, null, l.io.dw, l.io.db ?? gpu.dummy];
+  const reduce = { shader: 'conv2d_backward_weights', params: l.params, constants: { GEMM_SUMS: sums } } as const;
+  return [
+    pass,
+    reduceSplits(gpu, { ...reduce, bindings, len, splits: p.splits, label: `${l.label} reduce ${p.splits} splits` }),
   ];
 }

@@ -185,6 +185,20 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
       }),
     'tiled',
   ],
+  // The weight gradient by Winograd's F(3×3, 2×2): split (its partials, then the direct dW's reduce_splits)
+  // and in one pass.
+  [
+    'conv2dBackwardWeights',
+    { ...CONV, winograd: 16 },
+    (g) => conv2dBackwardWeights(g, { dy: b, x: b, dw: b, db: b, parts: b }, CONV, { winograd: 16 }),
+    'tiled',
+  ],
+  [
+    'conv2dBackwardWeights',
+    { ...CONV, winograd: 32 },
+    (g) => conv2dBackwardWeights(g, { dy: b, x: b, dw: b }, CONV, { winograd: 32, split: false }),
+    'tiled',
+  ],
   // A first conv gathering its batch (CONV's 4×3×28×28) as it fetches it, plain and pooled.
   ['conv2dForward', { ...CONV, gather: 'train' }, (g) => conv2dForward(g, { x: b, w: b, y: b, gather }, CONV), 'tiled'],
   [
