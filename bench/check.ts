@@ -273,7 +273,7 @@ function table(out: string, run: Run): string[] {
   if (probes.length > 0) t.push('calibration probes (kernels.js --probe):');
   for (const r of probes)
     t.push(
-      `  ${String(r.kernel).padEnd(8)} ${String(r.variant).padEnd(8)} ${String(r.shape).padEnd(18)} ` +
+      `  ${String(r.kernel).padEnd(12)} ${String(r.variant).padEnd(8)} ${String(r.shape).padEnd(18)} ` +
         `${Number(r.ms).toFixed(3).padStart(10)} ms ${n0(r.gflops).padStart(8)} GFLOP/s  ` +
         `${Array.isArray(r.dispatches) ? r.dispatches.length : '?'} dispatch(es)  ` +
         `err ${Number(r.maxErr).toExponential(1)}`,

@@ -11,8 +11,9 @@
 // --probe: the calibration probes of bench/gpu-check.sh, as JSON lines: matmul N³ (4096 on a GPU,
 // 256 on a CPU adapter) and conv dX of the reference network's 32→64 14×14 layer at batch N (256;
 // 8), each with the tiled kernels at 16×16 and 8×8 threads (Gpu.gemmSide) and with the lane kernels
-// where the adapter has them; each variant checked against its float64 reference at a small size,
-// then timed for about S seconds (1); each row holds its dispatches' work descriptions (what the
+// where the adapter has them, and the dX by Winograd on the tiled kernels (`conv wino dX`); each
+// variant checked against its float64 reference at a small size, then timed for about S seconds (1);
+// each row holds its dispatches' work descriptions (what the
 // cost model reads, src/gpu/work.ts), so that a refit can use them.
 //   node dist/bench/kernels.js --predict [--device h100] [--probe-size N] [--probe-batch N]
 // --predict: no GPU needed: what the cost model predicts (src/gpu/cost.ts, bench/devices/NAME.json)
@@ -208,7 +209,7 @@ async function probes(): Promise<void> {
       console.log(
         json
           ? JSON.stringify(row)
-          : `probe ${kernel.padEnd(8)} ${variant.padEnd(8)} ${shape.padEnd(20)} ${ms.toFixed(3).padStart(10)} ms ` +
+          : `probe ${kernel.padEnd(12)} ${variant.padEnd(8)} ${shape.padEnd(20)} ${ms.toFixed(3).padStart(10)} ms ` +
               `${row.gflops.toFixed(1).padStart(9)} GFLOP/s  max rel err ${maxErr.toExponential(1)}`,
       );
     };
@@ -235,24 +236,30 @@ async function probes(): Promise<void> {
     gpu.release(p1);
     for (const x of bufs) gpu.release(x);
 
-    // conv dX of the 32→64 14×14 layer: checked at batch 2, timed at `batch`.
-    let dxErr = NaN;
-    for (const nb of [2, batch]) {
-      const s = conv(nb);
-      const xs = nb * 32 * 14 * 14,
-        ws = 64 * 32 * 9,
-        ys = nb * 64 * 14 * 14;
-      const [w, dy] = [rng.floats(ws), rng.floats(ys)];
-      const cb = [upload(w), upload(dy), gpu.alloc(xs * 4)] as const;
-      // The direct GEMM's (the GEMM factor's probe), never Winograd's.
-      const parts = partsFor(gpu, inputPartsLength(gpu, s, { winograd: false }));
-      const d = conv2dBackwardInput(gpu, { w: cb[0], dy: cb[1], dx: cb[2], parts }, s, { winograd: false });
-      if (nb === 2) {
-        gpu.run(d);
-        dxErr = maxRelErr(await gpu.readF32(cb[2]), conv2dBackwardInputRef(dy, w, s));
-      } else await emit('conv dX', `N${nb} 32→64 14x14`, 2 * nb * 64 * 14 * 14 * 32 * 9, d, dxErr);
-      gpu.free(d);
-      for (const x of [...cb, parts]) gpu.release(x);
+    // conv dX of the 32→64 14×14 layer: checked at batch 2, timed at `batch`; the direct GEMM's, and on
+    // the tiled kernels Winograd's too (its tile at `batch`; conv2d_winograd.ts), its GFLOP/s counted
+    // as the direct conv's.
+    // (Its workgroups do not depend on gemmSide: timed once, with the 16-thread side.)
+    const side = gpu.lanes > 0 || gpu.gemmSide !== 16 ? null : (inputWinogradPlan(gpu, conv(batch))?.side ?? 16);
+    const kinds = [['conv dX', false], ...(side ? [['conv wino dX', side] as const] : [])] as const;
+    for (const [kernel, winograd] of kinds) {
+      let dxErr = NaN;
+      for (const nb of [2, batch]) {
+        const s = conv(nb);
+        const xs = nb * 32 * 14 * 14,
+          ws = 64 * 32 * 9,
+          ys = nb * 64 * 14 * 14;
+        const [w, dy] = [rng.floats(ws), rng.floats(ys)];
+        const cb = [upload(w), upload(dy), gpu.alloc(xs * 4)] as const;
+        const parts = partsFor(gpu, inputPartsLength(gpu, s, { winograd }));
+        const d = conv2dBackwardInput(gpu, { w: cb[0], dy: cb[1], dx: cb[2], parts }, s, { winograd });
+        if (nb === 2) {
+          gpu.run(d);
+          dxErr = maxRelErr(await gpu.readF32(cb[2]), conv2dBackwardInputRef(dy, w, s));
+        } else await emit(kernel, `N${nb} 32→64 14x14`, 2 * nb * 64 * 14 * 14 * 32 * 9, d, dxErr);
+        gpu.free(d);
+        for (const x of [...cb, parts]) gpu.release(x);
+      }
     }
   }
   own.destroy();

@@ -72,7 +72,8 @@ const COMMAND_HELP = new Map([
     'summary',
     'usage: fmgpu summary model.net [--cost DEVICE] [--fusions]\n\n' +
       'Checks the file and prints the Keras-style summary and the multiply-adds per image; exit 2 with the\n' +
-      'errors otherwise. --fusions lists the kernels the planner fuses in a training step and at inference.\n' +
+      'errors otherwise. --fusions lists the kernels the planner fuses in a training step and at inference\n' +
+      '(with --cost, also where that device gathers the batch, its conv passes by Winograd and its pairs).\n' +
       'No GPU is used.\n\n' +
       flagHelp(SUMMARY_FLAGS),
   ],

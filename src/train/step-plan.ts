@@ -70,9 +70,25 @@ function pairLines(step: readonly Described[], batch: number): string[] {
   return [`GEMMs side by side at batch ${batch} (${pairs.length}; each pair one dispatch):`, ...pairs];
 }
 
-/** What a step planned for a device adds to the fusions: where it gathers the batch, and its pairs. */
+/**
+ * The conv passes of a planned step that run by Winograd (src/ops/conv2d_winograd.ts: each a GEMM whose
+ * operands are transformed as fetched), one line each, the halves of pairs included: which depends on
+ * the batch size and the adapter (conv2d_plan.ts winogradPlan).
+ */
+function winogradLines(step: readonly Described[], batch: number): string[] {
+  const halves = step.flatMap((d): { label: string; work: Described['work'] }[] =>
+    d.work.shape.kind === 'pair' ? [...d.work.shape.halves] : [d],
+  );
+  const wino = halves.filter((d) => d.work.shape.kind === 'gemm' && d.work.shape.transform).map((d) => `  ${d.label}`);
+  const head = `Conv passes by Winograd at batch ${batch}`;
+  if (wino.length === 0) return [`${head}: none`];
+  return [`${head} (${wino.length}; 16 multiply-adds where the direct conv takes 36):`, ...wino];
+}
+
+/** What a step planned for a device adds to the fusions: where it gathers the batch, its Winograd passes, its pairs. */
 export const deviceLines = (step: readonly Described[], batch: number): string[] => [
   gatherLine(step, batch),
+  ...winogradLines(step, batch),
   ...pairLines(step, batch),
 ];
 
