@@ -1,12 +1,14 @@
 // The conv forward with a 2×2 max pooling and dropout in its epilogue (shaders/lib/conv_out_pool.wgsl,
 // src/ops/conv2d.ts conv2dForward with `pool`) against the composition of the unfused CPU references
 // (conv, max pooling, dropout) and, bit for bit, against the unfused GPU kernels run one after another
-// (conv forward, then the fused pooling+dropout chain or the max pooling alone), on every kernel family.
+// (conv forward, then the fused pooling+dropout chain or the max pooling alone), on every kernel family,
+// and by Winograd (src/ops/conv2d_winograd.ts) on both of its tiles.
 import { describe, expect, it } from 'vitest';
 import type { Act } from '../dsl/ir.ts';
 import { useGpu, f32, useGemmVariant, type GemmVariant } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { conv2dForward, conv2dGeometry, forwardPools, type Conv2dShape } from '../src/ops/conv2d.ts';
+import { winogradPlan } from '../src/ops/conv2d_plan.ts';
 import { conv2dRef } from '../src/ops/conv2d.ref.ts';
 import { poolDropoutForward } from '../src/ops/chain.ts';
 import { maxPoolForward, type PoolShape } from '../src/ops/pool.ts';
@@ -14,6 +16,7 @@ import { maxPoolForwardRef } from '../src/ops/pool.ref.ts';
 import { dropoutRef } from '../src/ops/dropout.ref.ts';
 import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
 import { Rng } from '../src/util/rng.ts';
+import { conv3x3 } from './helpers/conv.ts';
 
 const STEP = 3;
 const SEED = 41;
@@ -25,19 +28,7 @@ interface Case {
   rate: number | null;
 }
 
-const conv = (n: number, c: number, h: number, w: number, k: number, o: Partial<Conv2dShape> = {}): Conv2dShape => ({
-  n,
-  c,
-  h,
-  w,
-  k,
-  kh: 3,
-  kw: 3,
-  strideH: 1,
-  strideW: 1,
-  padding: 'same',
-  ...o,
-});
+const conv = conv3x3;
 
 const CASES: [string, Case][] = [
   ['3x3 same, bias, relu, dropout 0.25', { s: conv(2, 3, 8, 8, 16), bias: true, act: { kind: 'relu' }, rate: 0.25 }],
@@ -88,13 +79,24 @@ const poolOf = (s: Conv2dShape): PoolShape => {
 
 describe('conv forward + 2x2 max pooling + dropout in one pass', () => {
   const gpu = useGpu();
-  const rows = VARIANTS.flatMap((v) => CASES.map(([name, c]) => [`${name} (${v})`, c, v] as const));
-  it.for(rows)('%s', async ([, c, variant], ctx) => {
+  // Each kernel family's direct conv, and on the GPU tiles the forward by Winograd (conv2d_winograd.ts)
+  // on each tile side, where the shape allows it (3×3, stride 1; else the direct conv).
+  const kernels = [
+    ...VARIANTS.map((v) => [v, false] as const),
+    ...([16, 32] as const).map((side) => ['gpu tiles', side] as const),
+  ];
+  const rows = kernels.flatMap(([v, wino]) =>
+    CASES.map(([name, c]) => [`${name} (${v}${wino ? `, Winograd ${wino}` : ''})`, c, v, wino] as const),
+  );
+  it.for(rows)('%s', async ([, c, variant, winograd], ctx) => {
     const g = useGemmVariant(gpu(), variant, (why) => ctx.skip(why));
     const { s } = c;
+    if (winograd && winogradPlan(g, s, { winograd })) {
+      expect(forwardPools(g, s), 'a Winograd forward pools in its epilogue').toBe(true);
+    }
     // A forward this variant splits (an H100's tiles for the 64-channel case): the planner leaves its
     // pooling apart, and the launcher refuses to pool it.
-    if (!forwardPools(g, s)) {
+    if (!forwardPools(g, s) && !(winograd && winogradPlan(g, s, { winograd }))) {
       expect(variant).toBe('gpu tiles');
       const pool = { pooled: g.dummy, argmax: g.dummy, counter: g.dummy };
       expect(() => conv2dForward(g, { x: g.dummy, w: g.dummy, y: g.dummy, pool }, s)).toThrow(/cannot pool 2x2/);
@@ -122,13 +124,13 @@ describe('conv forward + 2x2 max pooling + dropout in one pass', () => {
     const d = c.rate === null ? undefined : { rate: c.rate, seed: SEED };
     const io = { x: bufs.x, w: bufs.w, b: c.bias ? bufs.b : undefined };
     const pool = { pooled: bufs.pooled, argmax: bufs.argmax, counter: bufs.counter, dropout: d };
-    const fused = conv2dForward(g, { ...io, y: bufs.y, pool }, s, c.act);
+    const fused = conv2dForward(g, { ...io, y: bufs.y, pool }, s, c.act, { winograd });
     expect(fused, 'one dispatch').toHaveLength(1);
     expect(fused[0]!.label).toContain('+ maxpool 2x2');
     run(g, fused);
     const p = poolOf(s);
     const unfused = [
-      ...conv2dForward(g, { ...io, y: bufs.y2 }, s, c.act, { split: false }),
+      ...conv2dForward(g, { ...io, y: bufs.y2 }, s, c.act, { split: false, winograd }),
       ...(d
         ? poolDropoutForward(
             g,

@@ -1,8 +1,9 @@
-// The conv forward by Winograd's F(2×2, 3×3) (shaders/conv2d_winograd.wgsl, src/ops/conv2d_winograd.ts):
-// against the CPU reference conv on both tiles, with the shapes' edges (odd outputs, channels not a
-// multiple of the step, out-channels and tiles not a multiple of the tile); its pooled epilogue against
-// its own unpooled output run through the unfused pooling (and dropout) kernels, bit for bit, and
-// against the composition of the CPU references; and the rule that chooses it.
+// A 3×3, stride-1 conv's passes by Winograd's minimal filtering (src/ops/conv2d_winograd.ts): the forward
+// and dX (F(2×2, 3×3), shaders/conv2d_winograd.wgsl, conv2d_winograd_dx.wgsl) and the weight and bias
+// gradients (F(3×3, 2×2), conv2d_winograd_dw.wgsl) against the CPU references on both tiles, with the
+// shapes' edges (odd outputs, channels not a multiple of the step, out-channels and tiles not a multiple
+// of the tile); and the rules that choose them. The pooled forward: test/conv-pool.test.ts; dX running
+// the chain below: test/dx-chain.test.ts; beside a GEMM: test/pair.test.ts.
 import { describe, expect, it } from 'vitest';
 import type { Act } from '../dsl/ir.ts';
 import { f32, useGpu } from './helpers/gpu.ts';
@@ -21,29 +22,11 @@ import {
 } from '../src/ops/conv2d.ts';
 import { inputWinogradPlan, weightWinogradPlan, winogradPlan } from '../src/ops/conv2d_plan.ts';
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
-import { poolDropoutForward } from '../src/ops/chain.ts';
-import { maxPoolForward, type PoolShape } from '../src/ops/pool.ts';
-import { maxPoolForwardRef } from '../src/ops/pool.ref.ts';
-import { dropoutRef } from '../src/ops/dropout.ref.ts';
 import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
 import { Rng } from '../src/util/rng.ts';
+import { conv3x3 } from './helpers/conv.ts';
 
-const STEP = 5;
-const SEED = 17;
-
-const conv = (n: number, c: number, h: number, w: number, k: number, o: Partial<Conv2dShape> = {}): Conv2dShape => ({
-  n,
-  c,
-  h,
-  w,
-  k,
-  kh: 3,
-  kw: 3,
-  strideH: 1,
-  strideW: 1,
-  padding: 'same',
-  ...o,
-});
+const conv = conv3x3;
 
 interface Case {
   s: Conv2dShape;
@@ -71,11 +54,6 @@ function run(g: Gpu, ds: Dispatch[]): void {
   g.run(ds);
   g.free(ds);
 }
-
-const poolOf = (s: Conv2dShape): PoolShape => {
-  const { oh, ow } = conv2dGeometry(s);
-  return { n: s.n, c: s.k, h: oh, w: ow, kh: 2, kw: 2, strideH: 2, strideW: 2, padding: 'valid' };
-};
 
 function data(s: Conv2dShape) {
   const rng = new Rng(s.k * 11 + s.h * 3 + s.c);
@@ -106,67 +84,6 @@ describe('conv forward by Winograd F(2x2, 3x3)', () => {
     const got = await g.readF32(y);
     expectAllclose('y', got, conv2dRef(d.x, d.w, c.bias ? d.b : null, s, c.act), { atol: 2e-5, rtol: 2e-5 });
     for (const buf of [x, w, b, y]) g.release(buf);
-  });
-
-  const pooledRows = SIDES.flatMap((side) =>
-    [
-      ['same 8x8, dropout 0.25', conv(2, 8, 8, 8, 16), 0.25],
-      ['same 7x7 (odd: outputs in no window), dropout 0.5', conv(3, 5, 7, 7, 40), 0.5],
-      ['valid 10x13 -> 8x11, no dropout', conv(2, 3, 10, 13, 20, { padding: 'valid' }), null],
-    ].map(([name, s, rate]) => [`${name} (tile ${side})`, s as Conv2dShape, rate as number | null, side] as const),
-  );
-
-  it.for(pooledRows)('%s: + 2x2 max pooling as the unfused kernels', async ([, s, rate, side]) => {
-    const g = tiled();
-    const d = data(s);
-    const { oh, ow } = conv2dGeometry(s);
-    const [ys, outs] = [s.n * s.k * oh * ow, s.n * s.k * Math.floor(oh / 2) * Math.floor(ow / 2)];
-    const nan = (n: number): GPUBuffer => g.upload(new Float32Array(n).fill(Number.NaN));
-    const bufs = {
-      x: g.upload(f32(d.x)),
-      w: g.upload(f32(d.w)),
-      b: g.upload(f32(d.b)),
-      counter: g.upload(new Uint32Array([STEP])),
-      y: nan(ys),
-      pooled: nan(outs),
-      argmax: g.alloc(outs * 4),
-      y2: nan(ys),
-      pooled2: nan(outs),
-      argmax2: g.alloc(outs * 4),
-    };
-    const drop = rate === null ? undefined : { rate, seed: SEED };
-    const io = { x: bufs.x, w: bufs.w, b: bufs.b };
-    const act: Act = { kind: 'relu' };
-    const pool = { pooled: bufs.pooled, argmax: bufs.argmax, counter: bufs.counter, dropout: drop };
-    const fused = conv2dForward(g, { ...io, y: bufs.y, pool }, s, act, { winograd: side });
-    expect(fused).toHaveLength(1);
-    expect(fused[0]!.label).toContain('winograd');
-    expect(fused[0]!.label).toContain('+ maxpool 2x2');
-    run(g, fused);
-    const p = poolOf(s);
-    const unfused = [
-      ...conv2dForward(g, { ...io, y: bufs.y2 }, s, act, { winograd: side }),
-      ...(drop
-        ? poolDropoutForward(
-            g,
-            { x: bufs.y2, counter: bufs.counter, y: bufs.pooled2, argmax: bufs.argmax2 },
-            { kind: 'max', shape: p },
-            drop,
-          )
-        : maxPoolForward(g, { x: bufs.y2, y: bufs.pooled2, argmax: bufs.argmax2 }, p)),
-    ];
-    run(g, unfused);
-    const [y, pooled, argmax] = [await g.readF32(bufs.y), await g.readF32(bufs.pooled), await g.readU32(bufs.argmax)];
-    expect(y, 'y bit for bit the unpooled Winograd conv').toEqual(await g.readF32(bufs.y2));
-    expect(pooled, 'pooled bit for bit the unfused kernels').toEqual(await g.readF32(bufs.pooled2));
-    expect(argmax, 'argmax as the unfused pooling').toEqual(await g.readU32(bufs.argmax2));
-    // The composition of the CPU references: conv, max pooling, dropout.
-    const yRef = conv2dRef(d.x, d.w, d.b, s, act);
-    expectAllclose('y', y, yRef, { atol: 2e-5, rtol: 2e-5 });
-    const ref = maxPoolForwardRef(yRef, p);
-    const want = drop ? dropoutRef(ref.y, STEP, { count: outs, ...drop }) : ref.y;
-    expectAllclose('pooled', pooled, want, { atol: 2e-5, rtol: 2e-5 });
-    for (const buf of Object.values(bufs)) g.release(buf);
   });
 
   it("runs where the busiest unit does at most 9/10 of the direct GEMM's work: 3x3 stride 1, tiled kernels", () => {

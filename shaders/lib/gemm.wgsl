@@ -8,7 +8,8 @@
 // and columns 4·tx + 4·GEMM_TX·j: a 4×4, 4×8, 8×4 or 8×8 register tile, held in mat4x4 accumulators
 // (block[r] is the vec4 of its row r) that are indexed only by constants. A's slice [BK][BM] and
 // B's [BK][BN] are stored as vec4 rows (gemm_ab), so a thread reads its 4 rows (columns) of step kk
-// with one vec4 load per block: (RB + CB) vec4 loads for 16·RB·CB FMAs.
+// with one vec4 load per block: (RB + CB) vec4 loads for 16·RB·CB FMAs (lib/rank1.wgsl's update, prepended
+// before this file by the loader).
 // K loop (gemm_run): the slice fetched during the previous step goes from registers to workgroup
 // memory, the next slice's global loads are issued (gemm_fetch, defined by the including shader, into
 // gemm_pa / gemm_pb), then the current slice is multiplied, so global latency hides behind the FMAs.
@@ -93,16 +94,6 @@ fn gemm_stage(li: u32) {
   }
 }
 
-/** c + a·bᵀ for a 4×4 block: row r gains a[r]·b. */
-fn gemm_rank1(c: mat4x4<f32>, a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
-  return mat4x4<f32>(
-    fma(vec4(a.x), b, c[0]),
-    fma(vec4(a.y), b, c[1]),
-    fma(vec4(a.z), b, c[2]),
-    fma(vec4(a.w), b, c[3]),
-  );
-}
-
 /** The staged slice into this thread's blocks (and its row or column sum). */
 fn gemm_compute(tx: u32, ty: u32, li: u32) {
   for (var kk = 0u; kk < GEMM_BK; kk++) {
@@ -110,18 +101,18 @@ fn gemm_compute(tx: u32, ty: u32, li: u32) {
     let rb = kk * (GEMM_BN / 4u);
     let a0 = gemm_ab[ra + ty];
     let b0 = gemm_ab[GEMM_B0 + rb + tx];
-    gemm_acc.c00 = gemm_rank1(gemm_acc.c00, a0, b0);
+    gemm_acc.c00 = rank1(gemm_acc.c00, a0, b0);
     if (GEMM_CB == 2u) {
       let b1 = gemm_ab[GEMM_B0 + rb + tx + GEMM_TX];
-      gemm_acc.c01 = gemm_rank1(gemm_acc.c01, a0, b1);
+      gemm_acc.c01 = rank1(gemm_acc.c01, a0, b1);
       if (GEMM_RB == 2u) {
         let a1 = gemm_ab[ra + ty + GEMM_TY];
-        gemm_acc.c10 = gemm_rank1(gemm_acc.c10, a1, b0);
-        gemm_acc.c11 = gemm_rank1(gemm_acc.c11, a1, b1);
+        gemm_acc.c10 = rank1(gemm_acc.c10, a1, b0);
+        gemm_acc.c11 = rank1(gemm_acc.c11, a1, b1);
       }
     } else if (GEMM_RB == 2u) {
       let a1 = gemm_ab[ra + ty + GEMM_TY];
-      gemm_acc.c10 = gemm_rank1(gemm_acc.c10, a1, b0);
+      gemm_acc.c10 = rank1(gemm_acc.c10, a1, b0);
     }
   }
   if (!gemm_sum_on) { return; }

@@ -6,7 +6,8 @@
 // Workgroup: WINO_BC rows × WINO_BT columns of all 16 GEMMs (src/ops/conv2d_plan.ts picks 16×16 or
 // 32×32); 16 × TX·TY threads, TX = BT / 8 and TY = BC / 8: thread li is GEMM ξ = li / (TX·TY), and
 // within it (tx, ty) owns 8×8 outputs in four 4×4 blocks, block (i, j) at rows 4·ty + 4·TY·i and
-// columns 4·tx + 4·TX·j (lib/gemm.wgsl's layout), held in mat4x4 accumulators indexed by constants.
+// columns 4·tx + 4·TX·j (lib/gemm.wgsl's layout), held in mat4x4 accumulators indexed by constants and
+// updated by lib/rank1.wgsl's rank1 (prepended before this file).
 // A step is 4 inner indices: the includer transforms and stages B's slice from gemm_ab[0] ([k][ξ][column],
 // BT a row) and A's from WINO_U0 ([k][ξ][row], BC a row) (wino_put), then wino_multiply. Epilogue, one
 // block a round (wino_round): the 16 GEMMs' block values go to workgroup memory, then each thread takes
@@ -36,16 +37,6 @@ fn wino_thread(li: u32) -> vec3u {
   return vec3u(li / per, (li % per) % WINO_TX, (li % per) / WINO_TX);
 }
 
-/** c + a·bᵀ for a 4×4 block: row r gains a[r]·b. */
-fn wino_rank1(c: mat4x4<f32>, a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
-  return mat4x4<f32>(
-    fma(vec4(a.x), b, c[0]),
-    fma(vec4(a.y), b, c[1]),
-    fma(vec4(a.z), b, c[2]),
-    fma(vec4(a.w), b, c[3]),
-  );
-}
-
 /** Value e of a slice: component e % 4 of vec4 e / 4 of gemm_ab from `base` (in vec4s). */
 fn wino_put(base: u32, e: u32, v: f32) {
   gemm_ab[base + e / 4u][e % 4u] = v;
@@ -60,10 +51,10 @@ fn wino_multiply(at: vec3u) {
     let a1 = gemm_ab[ua + at.z + WINO_TY];
     let b0 = gemm_ab[va + at.y];
     let b1 = gemm_ab[va + at.y + WINO_TX];
-    wino_acc.c00 = wino_rank1(wino_acc.c00, a0, b0);
-    wino_acc.c01 = wino_rank1(wino_acc.c01, a0, b1);
-    wino_acc.c10 = wino_rank1(wino_acc.c10, a1, b0);
-    wino_acc.c11 = wino_rank1(wino_acc.c11, a1, b1);
+    wino_acc.c00 = rank1(wino_acc.c00, a0, b0);
+    wino_acc.c01 = rank1(wino_acc.c01, a0, b1);
+    wino_acc.c10 = rank1(wino_acc.c10, a1, b0);
+    wino_acc.c11 = rank1(wino_acc.c11, a1, b1);
   }
 }
 

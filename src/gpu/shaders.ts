@@ -3,6 +3,7 @@
 import activation from '../../shaders/lib/activation.wgsl';
 import random from '../../shaders/lib/random.wgsl';
 import augment from '../../shaders/lib/augment.wgsl';
+import rank1 from '../../shaders/lib/rank1.wgsl';
 import gemm from '../../shaders/lib/gemm.wgsl';
 import lanes from '../../shaders/lib/lanes.wgsl';
 import stride from '../../shaders/lib/stride.wgsl';
@@ -51,24 +52,34 @@ import xent from '../../shaders/lib/xent.wgsl';
 import matmulXent from '../../shaders/matmul_xent.wgsl';
 
 const SHADERS = {
-  matmul: [matmulIo, activation, matmulOut, gemm, matmul],
+  matmul: [matmulIo, activation, matmulOut, rank1, gemm, matmul],
   // A dense layer's dropout in the epilogue (fuse.ts dense fusions).
-  matmul_fused: [random, matmulIo, activation, matmulOutFused, gemm, matmul],
+  matmul_fused: [random, matmulIo, activation, matmulOutFused, rank1, gemm, matmul],
   // A dense layer's dX that runs the backward chain below it as it stores (fuse.ts, BackwardFusion.dx).
-  matmul_chain: [random, matmulIo, activation, poolGeom, chainStore, matmulOutChain, gemm, matmul],
+  matmul_chain: [random, matmulIo, activation, poolGeom, chainStore, matmulOutChain, rank1, gemm, matmul],
   // The logits' GEMM with the softmax-xent loss in its epilogue (plan.ts lossStep).
-  matmul_xent: [matmulIo, activation, matmulOut, gemm, matmul, xent, matmulXent],
-  conv2d_forward: [conv, activation, gemm, convOut, convIn, conv2dForward],
+  matmul_xent: [matmulIo, activation, matmulOut, rank1, gemm, matmul, xent, matmulXent],
+  conv2d_forward: [conv, activation, rank1, gemm, convOut, convIn, conv2dForward],
   // The forward with a 2×2 max pooling and dropout in its epilogue (fuse.ts conv+maxpool+dropout).
-  conv2d_forward_pool: [conv, activation, random, gemm, convOutPool, convIn, conv2dForward],
+  conv2d_forward_pool: [conv, activation, random, rank1, gemm, convOutPool, convIn, conv2dForward],
   // Both as a first conv that gathers its batch from the dataset (src/ops/conv2d_gather.ts).
-  conv2d_forward_gather: [conv, activation, random, augment, gemm, convOut, convInGather, conv2dForward],
-  conv2d_forward_pool_gather: [conv, activation, random, augment, gemm, convOutPool, convInGather, conv2dForward],
+  conv2d_forward_gather: [conv, activation, random, augment, rank1, gemm, convOut, convInGather, conv2dForward],
+  conv2d_forward_pool_gather: [
+    conv,
+    activation,
+    random,
+    augment,
+    rank1,
+    gemm,
+    convOutPool,
+    convInGather,
+    conv2dForward,
+  ],
   // A 3×3, stride-1 conv's forward (plain or pooled) and dX (plain or running the chain below) by
   // Winograd's F(2×2, 3×3) (src/ops/conv2d_winograd.ts).
-  conv2d_winograd: [conv, activation, convOut, winograd, winogradConv, conv2dWinograd],
-  conv2d_winograd_pool: [conv, activation, random, convOutPool, winograd, winogradConv, conv2dWinograd],
-  conv2d_winograd_dx: [conv, convDxOut, winograd, winogradConv, conv2dWinogradDx],
+  conv2d_winograd: [conv, activation, convOut, rank1, winograd, winogradConv, conv2dWinograd],
+  conv2d_winograd_pool: [conv, activation, random, convOutPool, rank1, winograd, winogradConv, conv2dWinograd],
+  conv2d_winograd_dx: [conv, convDxOut, rank1, winograd, winogradConv, conv2dWinogradDx],
   conv2d_winograd_dx_chain: [
     conv,
     random,
@@ -76,16 +87,27 @@ const SHADERS = {
     poolGeom,
     chainStore,
     convDxChain,
+    rank1,
     winograd,
     winogradConv,
     conv2dWinogradDx,
   ],
   // The weight gradient by F(3×3, 2×2), with the bias gradient (src/ops/conv2d_winograd.ts winogradWeights).
-  conv2d_winograd_dw: [conv, winograd, conv2dWinogradDw],
-  conv2d_backward_input: [conv, gemm, convDxOut, conv2dBackwardInput],
+  conv2d_winograd_dw: [conv, rank1, winograd, conv2dWinogradDw],
+  conv2d_backward_input: [conv, rank1, gemm, convDxOut, conv2dBackwardInput],
   // A conv's dX that runs the backward chain below it as it stores (fuse.ts, BackwardFusion.dx).
-  conv2d_backward_input_chain: [conv, random, activation, poolGeom, chainStore, convDxChain, gemm, conv2dBackwardInput],
-  conv2d_backward_weights: [conv, gemm, conv2dBackwardWeights],
+  conv2d_backward_input_chain: [
+    conv,
+    random,
+    activation,
+    poolGeom,
+    chainStore,
+    convDxChain,
+    rank1,
+    gemm,
+    conv2dBackwardInput,
+  ],
+  conv2d_backward_weights: [conv, rank1, gemm, conv2dBackwardWeights],
   // lib/lanes.wgsl opens with `enable subgroups;`, so it comes first.
   matmul_lanes: [lanes, matmulIo, activation, matmulOut, matmulLanes],
   matmul_lanes_fused: [lanes, random, matmulIo, activation, matmulOutFused, matmulLanes],
