@@ -10,6 +10,7 @@ import { f32, useGpu } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import {
   conv2dBackwardWeights,
+  conv2dPlan,
   weightPartsLength,
   conv2dBackwardInput,
   conv2dForward,
@@ -99,6 +100,11 @@ describe('conv forward by Winograd F(2x2, 3x3)', () => {
     // outputs waste 15 of 64 in 2×2 tiles (4×4 of them an image) and whose direct GEMM splits K to fill.
     expect(winogradPlan(g, conv(8, 32, 14, 14, 64))).toMatchObject({ side: 16 });
     expect(winogradPlan(g, conv(8, 64, 7, 7, 128))).toBeNull();
+    // quick.net's conv2 at 64 (16 → 32, valid 13×13): its direct GEMM splits K 3 ways, whose partials cost
+    // a pass (the pooling chain sums them), so Winograd's one pass is taken at more than 9/10 of its work.
+    const quick2 = conv(64, 16, 13, 13, 32, { padding: 'valid' });
+    expect(conv2dPlan(g, quick2, 'forward').splits).toBe(3);
+    expect(winogradPlan(g, quick2)).toMatchObject({ side: 16 });
     // A 5×5 or strided window, the lane kernels, asked not to, or a Gpu tuned without it.
     expect(winogradPlan(g, conv(256, 32, 14, 14, 64, { kh: 5, kw: 5 }))).toBeNull();
     expect(winogradPlan(g, conv(256, 32, 14, 14, 64, { strideH: 2, strideW: 2 }))).toBeNull();

@@ -93,7 +93,8 @@ const winogradTile = (d: WinogradDims, side: 16 | 32): WinogradPlan => {
  * Whether the tiled kernels run a 3×3, stride-1 conv's pass (its forward: winogradPlan; its dX:
  * inputWinogradPlan) by Winograd's F(2×2, 3×3), and on which tile: where the busiest unit's work (its
  * workgroups' multiply-adds and transform ops, steps × tile, padding included) is at most 9/10 of the
- * direct GEMM's (its plan as gemm.ts chooses it, split-K included). The tile: of those whose workgroups
+ * direct GEMM's (its plan as gemm.ts chooses it), or at most all of it where that GEMM splits K (its
+ * partials cost a pass that Winograd's one pass does not: the reduction, or a chain that sums them). The tile: of those whose workgroups
  * reach the target (2·units), else of both, the one of least work on the busiest unit. The same for every
  * caller whatever its options but `target`, so that the planner's questions (forwardPools, the parts
  * lengths, the unsummed splits) and the launchers agree. o.winograd 16 or 32 asks for that tile wherever
@@ -119,7 +120,9 @@ function winogradChoice(
   const filling = tiles.filter((t) => t.rowTiles * t.colTiles >= target);
   const p = (filling.length > 0 ? filling : tiles).reduce((a, t) => (work(t) < work(a) ? t : a));
   const g = direct();
-  return work(p) <= 0.9 * busiest(g.rowTiles * g.colTiles * g.splits) * (g.chunk / BK) * g.tile.bm * g.tile.bn * BK
+  // A direct GEMM that splits K leaves partials that cost a pass (its reduction, or a chain summing them).
+  const margin = g.splits > 1 ? 1 : 0.9;
+  return work(p) <= margin * busiest(g.rowTiles * g.colTiles * g.splits) * (g.chunk / BK) * g.tile.bm * g.tile.bn * BK
     ? p
     : null;
 }
