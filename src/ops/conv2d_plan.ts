@@ -97,8 +97,9 @@ const winogradTile = (d: WinogradDims, side: 16 | 32): WinogradPlan => {
  * partials cost a pass that Winograd's one pass does not: the reduction, or a chain that sums them).
  * The tile: of those whose workgroups reach the target (2·units), else of both, the one of least work on
  * the busiest unit. The same for every caller whatever its options but `target`, so that the planner's
- * questions (forwardPools, the parts lengths, the unsummed splits) and the launchers agree. o.winograd 16 or 32 asks for that tile wherever
- * the shape allows one, false for none; a Gpu tuned `winograd: false` runs none unless asked so.
+ * questions (forwardPools, the parts lengths, the unsummed splits) and the launchers agree. o.winograd
+ * 16 or 32 asks for that tile wherever the shape allows one, false for none; a Gpu tuned
+ * `winograd: false` runs none unless asked so.
  */
 function winogradChoice(
   gpu: Gpu,
