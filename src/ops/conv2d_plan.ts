@@ -207,7 +207,7 @@ export function weightWinogradPlan(
 }
 
 /** The weight gradient's split count on this adapter's tiled kernels: Winograd's or the direct GEMM's. */
-const weightSplits = (gpu: Gpu, s: Conv2dShape, o: ConvOptions & { bias?: boolean }): number =>
+const tiledWeightSplits = (gpu: Gpu, s: Conv2dShape, o: ConvOptions & { bias?: boolean }): number =>
   (weightWinogradPlan(gpu, s, o) ?? weightPlan(gpu, s, o)).splits;
 
 /** A pass's split-K: `chunk` inner indices in each of `splits` partial sums (0, 0: none). */
@@ -339,7 +339,7 @@ export function weightPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions & { b
   if (gpu.lanes > 0) {
     return laneWeightPartsLength(gpu, { k: s.k, ckk, positions: weightInner(s) }, { ...o, target: laneTarget(o) });
   }
-  const splits = weightSplits(gpu, s, o);
+  const splits = tiledWeightSplits(gpu, s, o);
   return splits > 1 ? splits * s.k * (ckk + (o.bias ? 1 : 0)) : 0;
 }
 
@@ -350,7 +350,7 @@ export function weightPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions & { b
  */
 export function weightPartsLayout(gpu: Gpu, s: Conv2dShape, o: { bias: boolean }): SplitLayout | null {
   if (gpu.lanes > 0) return null;
-  const splits = weightSplits(gpu, s, o);
+  const splits = tiledWeightSplits(gpu, s, o);
   const ckk = s.c * s.kh * s.kw;
   if (splits < 2) return null;
   return { splits, rows: s.k, cols: ckk + (o.bias ? 1 : 0), sums: o.bias ? 'column' : 'none' };

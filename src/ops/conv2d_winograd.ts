@@ -1,11 +1,13 @@
-// A 3×3, stride-1 conv's forward or dX by Winograd's minimal filtering F(2×2, 3×3), on the tiled kernels:
-// one dispatch (shaders/lib/winograd.wgsl) that transforms each 4×4 input patch and each 3×3 filter as it
-// fetches them, multiplies the 16 transformed GEMMs (16 multiply-adds a 2×2 output tile and channel pair
-// where the direct conv takes 36), and transforms the products back in its epilogue: the forward's
-// (shaders/conv2d_winograd.wgsl) with the bias, the activation and, where asked, a 2×2 max pooling and
-// dropout as the direct conv's; dX's (shaders/conv2d_winograd_dx.wgsl) overwriting, adding to, or running
-// the backward chain below as the direct dX's. conv2d_plan.ts winogradPlan and inputWinogradPlan say
-// where they run and on which tile; conv2d.ts launches them there.
+// A 3×3, stride-1 conv's passes by Winograd's minimal filtering, on the tiled kernels: each one dispatch
+// (shaders/lib/winograd.wgsl's 16 GEMMs) that transforms its operands as it fetches them and its
+// products back in its epilogue, 16 multiply-adds a 2×2 tile and channel pair where the direct conv
+// takes 36. The forward and dX by F(2×2, 3×3) (lib/winograd_conv.wgsl: each 4×4 input patch, each 3×3
+// filter): the forward's epilogue (shaders/conv2d_winograd.wgsl) with the bias, the activation and,
+// where asked, a 2×2 max pooling and dropout as the direct conv's; dX's (shaders/conv2d_winograd_dx.wgsl)
+// overwriting, adding to, or running the backward chain below as the direct dX's. The weight and bias
+// gradients by F(3×3, 2×2) (shaders/conv2d_winograd_dw.wgsl: each 2×2 tile of dY against its 4×4 patch
+// of x), split over the tiles as the direct dW splits K. conv2d_plan.ts winogradPlan, inputWinogradPlan
+// and weightWinogradPlan say where they run and on which tile; conv2d.ts launches them there.
 import type { BufferRef, Dispatch, Gpu, Uniform } from '../gpu/runtime.ts';
 import { grid } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
@@ -19,7 +21,8 @@ import {
 } from './conv2d_plan.ts';
 import { reduceSplits } from './gemm.ts';
 
-/** Ops a thread spends once, in the epilogue: 4 rounds of 16 shared words written, 16 read, 24 adds, the store. */
+/** Ops a thread spends once, in the epilogue, about: 4 rounds of 16 shared words written, 16 read, the output
+ * transform (24 adds of a 2×2 tile; dW's 3×3, 35) and its stores. */
 const EPILOGUE_OPS = 4 * 64;
 
 /** A Winograd pass's work: its tile, workgroups and steps, transform ops a thread and step, and its FLOPs. */
@@ -29,7 +32,9 @@ interface WinogradShape {
   workgroups: number;
   steps: number;
   stepOps: number;
-  /** The 16 GEMMs' multiply-adds (× 2) and the transforms' ops, without padding. */
+  /** Global loads of one step's B item and A item: a 4×4 patch (16), and a 3×3 filter (9) or 2×2 dY tile (4). */
+  loads: [number, number];
+  /** The 16 GEMMs' multiply-adds (× 2) and the transforms' adds, without padding. */
   flops: number;
 }
 
@@ -57,7 +62,7 @@ export function winogradWork(p: WinogradShape, bytes: { bytesRead: number; bytes
       rowsPerThread: 8,
       colsPerThread: 8,
       sharedLoads: 4 * 16,
-      globalLoads: (4 * side * (16 + 9)) / threads,
+      globalLoads: (4 * side * (p.loads[0] + p.loads[1])) / threads,
       indexed: false,
       transform: { stepOps, onceOps: EPILOGUE_OPS, loads: 0 },
     },
@@ -69,6 +74,7 @@ const correlationShape = (p: WinogradPlan): WinogradShape => ({
   ...p,
   workgroups: p.rowTiles * p.colTiles,
   stepOps: winogradStepOps(p.side),
+  loads: [16, 9],
   flops:
     2 * 16 * p.tiles * p.cout * p.cin +
     32 * p.tiles * p.cin * p.rowTiles +
@@ -132,7 +138,13 @@ export function winogradWeights(gpu: Gpu, s: Conv2dShape, p: WinogradWeightPlan,
     ...p,
     workgroups: p.rowTiles * p.colTiles * p.splits,
     stepOps: winogradWeightStepOps(p.side),
-    flops: 2 * 16 * p.tiles * s.k * s.c + 64 * p.tiles * s.c * p.rowTiles + 36 * p.tiles * s.k * p.colTiles,
+    loads: [16, 4] as [number, number],
+    // The GEMMs; Bᵀ d B of each patch (32 adds), G g Gᵀ of each dY tile (12), Aᵀ M A of each split's (k, c) (35).
+    flops:
+      2 * 16 * p.tiles * s.k * s.c +
+      32 * p.tiles * s.c * p.rowTiles +
+      12 * p.tiles * s.k * p.colTiles +
+      35 * s.k * s.c * p.splits,
   };
   const written = split ? { ...l.work, bytesWritten: 4 * p.splits * len } : l.work;
   const pass = gpu.kernel({
