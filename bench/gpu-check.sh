@@ -12,7 +12,8 @@
 #   --smoke   tiny sizes on whatever adapter there is (lavapipe in CI), under 2 minutes: keeps the
 #             script from rotting; its numbers mean nothing
 # Parts (GPU time boxes; each is also cut to what is left of the budget):
-#   1 adapter 30 s, probes 45 s       the adapter and its limits; matmul 4096³ and conv dX, two tile shapes;
+#   1 adapter 30 s, probes 45 s       the adapter and its limits; matmul 4096³ and conv dX, two tile shapes,
+#                                     and conv dX by Winograd;
 #     bits 40 s                       fused against unfused training, bit for bit (three zoo models, batch 64)
 #   2 profile 40 s, predicted 20 s,   per-dispatch times of examples/reference.net at batch 64 and 256,
 #     refit 20 s                      the cost model's prediction, and its profile refit from them
