@@ -31,20 +31,6 @@ override WINO_SPLIT: bool = false;
 @group(0) @binding(3) var<storage, read_write> dw: array<f32>;
 @group(0) @binding(4) var<storage, read_write> db: array<f32>;
 
-/** 2×2 tiles of dY in all: N·⌈OH/2⌉·⌈OW/2⌉. */
-fn dw_tiles() -> u32 {
-  return P.n * ((P.oh + 1u) / 2u) * ((P.ow + 1u) / 2u);
-}
-
-/** Tile t as (n, ty, tx). */
-fn dw_tile(t: u32) -> vec3u {
-  let tw = (P.ow + 1u) / 2u;
-  let per = ((P.oh + 1u) / 2u) * tw;
-  let n = t / per;
-  let r = t - n * per;
-  return vec3u(n, r / tw, r % tw);
-}
-
 /** x[n, c] at (iy, ix) of the plane from `base`, 0 outside it. */
 fn x_at(base: u32, iy: i32, ix: i32) -> f32 {
   if (iy < 0 || iy >= i32(P.h) || ix < 0 || ix >= i32(P.w)) { return 0.0; }
@@ -61,7 +47,7 @@ fn dy_at(base: u32, oy: u32, ox: u32) -> f32 {
 fn stage_x(j: u32, cl: u32, c: u32, t: u32, ok: bool) {
   var d = array(vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
   if (ok) {
-    let at = dw_tile(t);
+    let at = wino_tile(P.oh, P.ow, t);
     let base = (at.x * P.c + c) * P.h * P.w;
     let iy0 = i32(2u * at.y) - i32(P.pad_top);
     let ix0 = i32(2u * at.z) - i32(P.pad_left);
@@ -83,7 +69,7 @@ fn stage_x(j: u32, cl: u32, c: u32, t: u32, ok: bool) {
 fn stage_dy(j: u32, kl: u32, k: u32, t: u32, ok: bool) -> f32 {
   var g = vec4(0.0); // g00, g01, g10, g11
   if (ok) {
-    let at = dw_tile(t);
+    let at = wino_tile(P.oh, P.ow, t);
     let base = (at.x * P.k + k) * P.oh * P.ow;
     let oy = 2u * at.y;
     let ox = 2u * at.z;
@@ -140,7 +126,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let row0 = (r / P.col_tiles) * WINO_BC;
   let col0 = (r % P.col_tiles) * WINO_BT;
   let me = wino_thread(li);
-  let t_end = min(dw_tiles(), z * P.chunk + P.chunk);
+  let t_end = min(wino_tiles(P.oh, P.ow), z * P.chunk + P.chunk);
   // This thread's patch (one in-channel, tile j of each step) and dY tile (one out-channel, tile j).
   let xj = li / WINO_BT;
   let xc = col0 + li % WINO_BT;

@@ -11,7 +11,8 @@
 // A step is 4 inner indices: the includer transforms and stages B's slice from gemm_ab[0] ([k][ξ][column],
 // BT a row) and A's from WINO_U0 ([k][ξ][row], BC a row) (wino_put), then wino_multiply. Epilogue, one
 // block a round (wino_round): the 16 GEMMs' block values go to workgroup memory, then each thread takes
-// one (row, column) of the block (wino_pair) and reads its 16 values (wino_values).
+// one (row, column) of the block (wino_pair) and reads its 16 values (wino_values). The 2×2 tiles of an
+// output are counted and decoded here (wino_tiles, wino_tile) from the includer's uniform P's n.
 
 override WINO_BC: u32 = 32u;
 override WINO_BT: u32 = 32u;
@@ -35,6 +36,20 @@ var<private> wino_acc: WinoAcc;
 fn wino_thread(li: u32) -> vec3u {
   let per = WINO_TX * WINO_TY;
   return vec3u(li / per, (li % per) % WINO_TX, (li % per) / WINO_TX);
+}
+
+/** 2×2 tiles of an OH×OW output (or dY) in all: N·⌈OH/2⌉·⌈OW/2⌉, numbered (n·TH + ty)·TW + tx. */
+fn wino_tiles(oh: u32, ow: u32) -> u32 {
+  return P.n * ((oh + 1u) / 2u) * ((ow + 1u) / 2u);
+}
+
+/** Tile t of an OH×OW output as (n, ty, tx). */
+fn wino_tile(oh: u32, ow: u32, t: u32) -> vec3u {
+  let tw = (ow + 1u) / 2u;
+  let per = ((oh + 1u) / 2u) * tw;
+  let n = t / per;
+  let r = t - n * per;
+  return vec3u(n, r / tw, r % tw);
 }
 
 /** Value e of a slice: component e % 4 of vec4 e / 4 of gemm_ab from `base` (in vec4s). */

@@ -25,20 +25,6 @@
 /** The correlation's shape: in- and out-channels, input and output sizes, padding before. */
 struct WinoGeom { cin: u32, cout: u32, ih: u32, iw: u32, oh: u32, ow: u32, pad_top: u32, pad_left: u32 }
 
-/** 2×2 tiles in all: N·⌈OH/2⌉·⌈OW/2⌉. */
-fn wino_tiles(geo: WinoGeom) -> u32 {
-  return P.n * ((geo.oh + 1u) / 2u) * ((geo.ow + 1u) / 2u);
-}
-
-/** Tile t (of all T) as (n, ty, tx). */
-fn wino_tile(geo: WinoGeom, t: u32) -> vec3u {
-  let tw = (geo.ow + 1u) / 2u;
-  let per = ((geo.oh + 1u) / 2u) * tw;
-  let n = t / per;
-  let r = t - n * per;
-  return vec3u(n, r / tw, r % tw);
-}
-
 /** Bᵀ d B of the 4×4 patch whose rows are d0 … d3, stored as V[ci][ξ][t]. */
 fn wino_store_input(ci: u32, t: u32, d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>) {
   // Bᵀ down the columns, then B across each row.
@@ -87,8 +73,8 @@ fn wino_emit_block(geo: WinoGeom, b: mat4x4<f32>, bi: u32, bj: u32, at: vec3u, l
   let co = row0 + pair.x;
   let t = col0 + pair.y;
   let v = wino_transform_out(wino_values(li));
-  if (co < geo.cout && t < wino_tiles(geo)) {
-    let tile = wino_tile(geo, t);
+  if (co < geo.cout && t < wino_tiles(geo.oh, geo.ow)) {
+    let tile = wino_tile(geo.oh, geo.ow, t);
     wino_store(co, tile.x, 2u * tile.y, 2u * tile.z, v);
   }
 }
@@ -106,8 +92,8 @@ fn wino_main(wg: vec3u, nwg: vec3u, li: u32) {
   // This thread's input patch (one tile, one channel of each step), decoded once.
   let in_ci = li / WINO_BT;
   let in_t = col0 + li % WINO_BT;
-  let at = wino_tile(geo, in_t);
-  let inputs = li < 4u * WINO_BT && in_t < wino_tiles(geo);
+  let at = wino_tile(geo.oh, geo.ow, in_t);
+  let inputs = li < 4u * WINO_BT && in_t < wino_tiles(geo.oh, geo.ow);
   let x0 = at.x * geo.cin * plane;
   let iy0 = i32(2u * at.y) - i32(geo.pad_top);
   let ix0 = i32(2u * at.z) - i32(geo.pad_left);

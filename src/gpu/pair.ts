@@ -86,8 +86,7 @@ function pairShared(a: Work, b: Work): number {
   const parts = (w: Work): [number, number] => {
     const s = w.shape;
     if (s.kind !== 'gemm' || w.sharedBytes === 0) return [0, w.sharedBytes];
-    // A Winograd conv (src/ops/conv2d_winograd.ts) keeps all of its workgroup memory in gemm_ab.
-    const staged = s.transform ? w.sharedBytes : stageBytes(s.tileM + s.tileN);
+    const staged = s.staged ?? stageBytes(s.tileM + s.tileN);
     return [staged, w.sharedBytes - staged];
   };
   const [pa, pb] = [parts(a), parts(b)];

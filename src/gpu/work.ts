@@ -40,6 +40,11 @@ export interface GemmShape {
    * src/ops/conv2d_winograd.ts): priced as a gather's decode (the ops in the K loop, the ops once), no loads.
    */
   transform?: GatherFetch;
+  /**
+   * Bytes of its workgroup memory in lib/gemm.wgsl's staging array (gemm_ab), which a pair shares whole,
+   * where that is not the tiles' BK-deep slices (a Winograd pass keeps all of it there).
+   */
+  staged?: number;
 }
 
 /**

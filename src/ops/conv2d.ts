@@ -305,13 +305,13 @@ export function conv2dBackwardWeights(
     return laneWeightGradient(gpu, io, { ...gemm, work });
   }
   const [sums, bias] = [io.db ? (1 as const) : (0 as const), { ...o, bias: io.db !== undefined }];
-  const [wino, p] = [weightWinogradPlan(gpu, s, bias), weightPlan(gpu, s, bias)];
-  if (o.unsummed && (wino ?? p).splits < 2) throw new ShapeError(`${label} does not split: nothing to leave unsummed`);
+  const p = weightWinogradPlan(gpu, s, bias) ?? weightPlan(gpu, s, bias);
+  if (o.unsummed && p.splits < 2) throw new ShapeError(`${label} does not split: nothing to leave unsummed`);
   const name = sums ? `${label} + bias grad` : label;
-  if (wino) {
-    const split = params(s, g, wino.colTiles, { chunk: wino.chunk, splits: wino.splits });
+  if ('side' in p) {
+    const split = params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits });
     const named = { label: name.replace('weights', 'weights winograd'), unsummed: o.unsummed };
-    return winogradWeights(gpu, s, wino, { io, params: split, work, ...named });
+    return winogradWeights(gpu, s, p, { io, params: split, work, ...named });
   }
   const len = s.k * (ckk + sums);
   return gemmDispatches(gpu, {

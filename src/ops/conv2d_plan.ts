@@ -5,7 +5,7 @@ import { ShapeError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { ceilDiv } from '../gpu/runtime.ts';
 import { laneWeightPartsLength } from './conv2d_lanes.ts';
-import { chooseGemm, partsLength, readerSums, type GemmPlan } from './gemm.ts';
+import { chooseGemm, MAX_PARTS, MAX_SPLITS, MAX_STEPS, partsLength, readerSums, type GemmPlan } from './gemm.ts';
 import type { SplitLayout } from './grad-reduce.ts';
 import { window2d, type Geometry2d, type Window2d } from './geometry.ts';
 import { laneTile } from './lanes.ts';
@@ -89,56 +89,86 @@ const winogradTile = (d: WinogradDims, side: 16 | 32): WinogradPlan => {
   };
 };
 
+/** What winogradChoice weighs of a Winograd tile (and the cost model reads): workgroups, steps, ops a step. */
+export interface WinogradCost {
+  side: 16 | 32;
+  threads: number;
+  workgroups: number;
+  steps: number;
+  stepOps: number;
+}
+
 /**
- * Whether the tiled kernels run a 3×3, stride-1 conv's pass (its forward: winogradPlan; its dX:
- * inputWinogradPlan) by Winograd's F(2×2, 3×3), and on which tile: where the busiest unit's work (its
- * workgroups' multiply-adds and transform ops, steps × tile, padding included) is at most 9/10 of the
- * direct GEMM's (its plan as gemm.ts chooses it), or at most all of it where that GEMM splits K (its
- * partials cost a pass that Winograd's one pass does not: the reduction, or a chain that sums them).
- * The tile: of those whose workgroups reach the target (2·units), else of both, the one of least work on
- * the busiest unit. The same for every caller whatever its options but `target`, so that the planner's
- * questions (forwardPools, the parts lengths, the unsummed splits) and the launchers agree. o.winograd
- * 16 or 32 asks for that tile wherever the shape allows one, false for none; a Gpu tuned
- * `winograd: false` runs none unless asked so.
+ * Whether the tiled kernels run a 3×3, stride-1 conv's pass by Winograd (the forward: winogradPlan; dX:
+ * inputWinogradPlan; dW: weightWinogradPlan), and on which tile (`tile` of a side): where the busiest
+ * unit's work (its workgroups' multiply-adds and transform ops, steps × tile, padding included) is at
+ * most 9/10 of the direct GEMM's (its plan as gemm.ts chooses it), or at most `splitMargin` of it where
+ * that GEMM splits K (a forward's or dX's partials cost a pass that Winograd's one pass does not: the
+ * reduction, or a chain that sums them; dW's split too, so 9/10 still). The tile: of those whose
+ * workgroups reach the target (2·units), else of both, the one of least work on the busiest unit. The
+ * same for every caller whatever its options but `target`, so that the planner's questions
+ * (forwardPools, the parts lengths, the unsummed splits) and the launchers agree. o.winograd 16 or 32
+ * asks for that tile wherever the shape allows one, false for none; a Gpu tuned `winograd: false` runs
+ * none unless asked so.
  */
-function winogradChoice(
+function winogradChoice<P>(
   gpu: Gpu,
   s: Conv2dShape,
-  d: WinogradDims,
-  direct: () => GemmPlan,
   o: ConvOptions,
-): WinogradPlan | null {
+  candidate: { tile: (side: 16 | 32) => P; cost: (p: P) => WinogradCost; direct: () => GemmPlan; splitMargin: number },
+): P | null {
   if (o.winograd === false || gpu.lanes > 0) return null;
   if (s.kh !== 3 || s.kw !== 3 || s.strideH !== 1 || s.strideW !== 1) return null;
-  if (o.winograd) return winogradTile(d, o.winograd);
+  const { tile, cost } = candidate;
+  if (o.winograd) return tile(o.winograd);
   if (!gpu.winograd) return null;
   const busiest = (workgroups: number): number => Math.ceil(workgroups / gpu.units);
-  // A workgroup's multiply-adds (16 GEMMs, 4 channels) and transform ops a step.
-  const work = (p: WinogradPlan): number =>
-    busiest(p.rowTiles * p.colTiles) * p.steps * (64 * p.side * p.side + p.threads * winogradStepOps(p.side));
+  // A workgroup's multiply-adds (16 GEMMs, 4 inner indices) and transform ops a step.
+  const work = (p: P): number => {
+    const c = cost(p);
+    return busiest(c.workgroups) * c.steps * (64 * c.side * c.side + c.threads * c.stepOps);
+  };
   const target = o.target ?? 2 * gpu.units;
-  const tiles = [winogradTile(d, 32), winogradTile(d, 16)];
-  const filling = tiles.filter((t) => t.rowTiles * t.colTiles >= target);
+  const tiles = [tile(32), tile(16)];
+  const filling = tiles.filter((t) => cost(t).workgroups >= target);
   const p = (filling.length > 0 ? filling : tiles).reduce((a, t) => (work(t) < work(a) ? t : a));
-  const g = direct();
-  // A direct GEMM that splits K leaves partials that cost a pass (its reduction, or a chain summing them).
-  const margin = g.splits > 1 ? 1 : 0.9;
+  const g = candidate.direct();
+  const margin = g.splits > 1 ? candidate.splitMargin : 0.9;
   return work(p) <= margin * busiest(g.rowTiles * g.colTiles * g.splits) * (g.chunk / BK) * g.tile.bm * g.tile.bn * BK
     ? p
     : null;
 }
 
+/** A forward's or dX's tile as winogradChoice weighs it. */
+export const correlationCost = (p: WinogradPlan): WinogradCost => ({
+  ...p,
+  workgroups: p.rowTiles * p.colTiles,
+  stepOps: winogradStepOps(p.side),
+});
+
 /** The forward by Winograd (winogradChoice): the correlation of x with the filters, C to K channels of OH×OW. */
 export function winogradPlan(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}): WinogradPlan | null {
   const { oh, ow } = conv2dGeometry(s);
   const d = { n: s.n, cin: s.c, cout: s.k, oh, ow };
-  return winogradChoice(gpu, s, d, () => forwardPlan(gpu, s, { target: o.target }), o);
+  const direct = () => forwardPlan(gpu, s, { target: o.target });
+  return winogradChoice(gpu, s, o, {
+    tile: (side) => winogradTile(d, side),
+    cost: correlationCost,
+    direct,
+    splitMargin: 1,
+  });
 }
 
 /** dX by Winograd (winogradChoice): the correlation of dY with the flipped filters, K to C channels of H×W. */
 export function inputWinogradPlan(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}): WinogradPlan | null {
   const d = { n: s.n, cin: s.k, cout: s.c, oh: s.h, ow: s.w };
-  return winogradChoice(gpu, s, d, () => inputPlan(gpu, s, { target: o.target }), o);
+  const direct = () => inputPlan(gpu, s, { target: o.target });
+  return winogradChoice(gpu, s, o, {
+    tile: (side) => winogradTile(d, side),
+    cost: correlationCost,
+    direct,
+    splitMargin: 1,
+  });
 }
 
 /**
@@ -160,11 +190,6 @@ export interface WinogradWeightPlan {
 /** Transform ops per thread and step of the weight gradient (patches 64, dY tiles 36; conv2d_winograd.ts). */
 export const winogradWeightStepOps = (side: 16 | 32): number => (4 * side * (64 + 36)) / ((side * side) / 4);
 
-/** Longest K loop a split gets, in steps, where more splits are allowed (gemm.ts's bound, the cost model's flag). */
-const MAX_STEPS = 64;
-/** Splits at most, and floats of partial sums at most (16 MB), as gemm.ts's. */
-const [MAX_SPLITS, MAX_PARTS] = [1024, 1 << 22];
-
 const winogradWeightTile = (gpu: Gpu, s: Conv2dShape, side: 16 | 32, o: ConvOptions & { bias?: boolean }) => {
   const { oh, ow } = conv2dGeometry(s);
   const tiles = s.n * ceilDiv(oh, 2) * ceilDiv(ow, 2);
@@ -178,32 +203,21 @@ const winogradWeightTile = (gpu: Gpu, s: Conv2dShape, side: 16 | 32, o: ConvOpti
   return { side, threads: (side * side) / 4, tiles, rowTiles, colTiles, ...split };
 };
 
-/**
- * The weight gradient by Winograd (winogradChoice's rule, against the direct plan, split-K included on
- * both): a 3×3, stride-1 conv on the tiled kernels.
- */
+/** A weight gradient's tile as winogradChoice weighs it: every split's workgroups. */
+export const weightCost = (p: WinogradWeightPlan): WinogradCost => ({
+  ...p,
+  workgroups: p.rowTiles * p.colTiles * p.splits,
+  stepOps: winogradWeightStepOps(p.side),
+});
+
+/** The weight gradient by Winograd (winogradChoice, against the direct plan, both split): a 3×3, stride-1 conv. */
 export function weightWinogradPlan(
   gpu: Gpu,
   s: Conv2dShape,
   o: ConvOptions & { bias?: boolean } = {},
 ): WinogradWeightPlan | null {
-  if (o.winograd === false || gpu.lanes > 0) return null;
-  if (s.kh !== 3 || s.kw !== 3 || s.strideH !== 1 || s.strideW !== 1) return null;
-  if (o.winograd) return winogradWeightTile(gpu, s, o.winograd, o);
-  if (!gpu.winograd) return null;
-  const busiest = (workgroups: number): number => Math.ceil(workgroups / gpu.units);
-  const work = (p: WinogradWeightPlan): number =>
-    busiest(p.rowTiles * p.colTiles * p.splits) *
-    p.steps *
-    (64 * p.side * p.side + p.threads * winogradWeightStepOps(p.side));
-  const tiles = [winogradWeightTile(gpu, s, 32, o), winogradWeightTile(gpu, s, 16, o)];
-  const target = o.target ?? 2 * gpu.units;
-  const filling = tiles.filter((t) => t.rowTiles * t.colTiles * t.splits >= target);
-  const p = (filling.length > 0 ? filling : tiles).reduce((a, t) => (work(t) < work(a) ? t : a));
-  const g = weightPlan(gpu, s, o);
-  return work(p) <= 0.9 * busiest(g.rowTiles * g.colTiles * g.splits) * (g.chunk / BK) * g.tile.bm * g.tile.bn * BK
-    ? p
-    : null;
+  const tile = (side: 16 | 32) => winogradWeightTile(gpu, s, side, o);
+  return winogradChoice(gpu, s, o, { tile, cost: weightCost, direct: () => weightPlan(gpu, s, o), splitMargin: 0.9 });
 }
 
 /** The weight gradient's split count on this adapter's tiled kernels: Winograd's or the direct GEMM's. */

@@ -13,9 +13,10 @@ import { grid } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
 import type { Work } from '../gpu/work.ts';
 import {
-  winogradStepOps,
-  winogradWeightStepOps,
+  correlationCost,
+  weightCost,
   type Conv2dShape,
+  type WinogradCost,
   type WinogradPlan,
   type WinogradWeightPlan,
 } from './conv2d_plan.ts';
@@ -25,13 +26,8 @@ import { reduceSplits } from './gemm.ts';
  * transform (24 adds of a 2×2 tile; dW's 3×3, 35) and its stores. */
 const EPILOGUE_OPS = 4 * 64;
 
-/** A Winograd pass's work: its tile, workgroups and steps, transform ops a thread and step, and its FLOPs. */
-interface WinogradShape {
-  side: 16 | 32;
-  threads: number;
-  workgroups: number;
-  steps: number;
-  stepOps: number;
+/** A Winograd pass's work: its tile, workgroups, steps and transform ops (WinogradCost), loads and FLOPs. */
+interface WinogradShape extends WinogradCost {
   /** Global loads of one step's B item and A item: a 4×4 patch (16), and a 3×3 filter (9) or 2×2 dY tile (4). */
   loads: [number, number];
   /** The 16 GEMMs' multiply-adds (× 2) and the transforms' adds, without padding. */
@@ -47,12 +43,14 @@ interface WinogradShape {
 export function winogradWork(p: WinogradShape, bytes: { bytesRead: number; bytesWritten: number }): Work {
   const { side, threads, workgroups, steps, stepOps } = p;
   const executed = workgroups * threads * (steps * stepOps + EPILOGUE_OPS);
+  // gemm_ab: 4 inner indices of 16 positions, side rows and side columns, 4 bytes each; all of it staged.
+  const staged = 4 * 16 * 2 * side * 4;
   return {
     flops: p.flops,
     paddedFlops: 2 * workgroups * 16 * side * side * 4 * steps + executed,
     ...bytes,
     threads,
-    sharedBytes: 4 * 4 * 16 * 2 * side,
+    sharedBytes: staged,
     shape: {
       kind: 'gemm',
       tileM: side,
@@ -65,15 +63,14 @@ export function winogradWork(p: WinogradShape, bytes: { bytesRead: number; bytes
       globalLoads: (4 * side * (p.loads[0] + p.loads[1])) / threads,
       indexed: false,
       transform: { stepOps, onceOps: EPILOGUE_OPS, loads: 0 },
+      staged,
     },
   };
 }
 
 /** A forward's or dX's shape (lib/winograd_conv.wgsl): its plan's workgroups, the GEMMs over CIN and the transforms. */
 const correlationShape = (p: WinogradPlan): WinogradShape => ({
-  ...p,
-  workgroups: p.rowTiles * p.colTiles,
-  stepOps: winogradStepOps(p.side),
+  ...correlationCost(p),
   loads: [16, 9],
   flops:
     2 * 16 * p.tiles * p.cout * p.cin +
@@ -135,9 +132,7 @@ export function winogradWeights(gpu: Gpu, s: Conv2dShape, p: WinogradWeightPlan,
       `${l.label} splits its sum ${p.splits} ways and needs a partial-sums buffer of ${p.splits * len} floats`,
     );
   const shape = {
-    ...p,
-    workgroups: p.rowTiles * p.colTiles * p.splits,
-    stepOps: winogradWeightStepOps(p.side),
+    ...weightCost(p),
     loads: [16, 4] as [number, number],
     // The GEMMs; Bᵀ d B of each patch (32 adds), G g Gᵀ of each dY tile (12), Aᵀ M A of each split's (k, c) (35).
     flops:

@@ -46,10 +46,10 @@ const MAX_FETCH = 32;
 /** K-steps at or below which a GEMM is not split: the reduction would cost more than it saves. */
 const MIN_SPLIT_STEPS = 8;
 /** K-steps above which a few waves' loops are split even when the tiles fill the device (a flagged chain). */
-const MAX_STEPS = 64;
-const MAX_SPLITS = 1024;
+export const MAX_STEPS = 64;
+export const MAX_SPLITS = 1024;
 /** Floats of partial sums at most (16 MB): a GEMM whose output is larger is not split. */
-const MAX_PARTS = 1 << 22;
+export const MAX_PARTS = 1 << 22;
 
 /** bm × bn outputs per workgroup, rb × cb blocks of 4×4 per thread. */
 export interface Tile {
