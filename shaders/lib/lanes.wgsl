@@ -14,9 +14,13 @@
 // COLS ≤ 8. Every loop bound is a pipeline constant, so the step unrolls and the arrays are
 // indexed by constants only: Mesa unrolls a step of 16 rows × 8 columns or 32 rows × 2, not one of
 // 32 rows × 4 (5.6× slower on lavapipe; lanes.ts keeps the tiles inside that).
-// What a step costs on lavapipe is mostly its loads, each about the same whether the lanes read
-// one address, neighbouring ones or scattered ones (a uniform index takes no faster path inside a
-// loop): hence tiles as wide as the unrolling allows, for the most multiply-adds a load.
+// What a step costs on lavapipe (Mesa 25.0, its JIT's code read with GALLIVM_DEBUG=asm; bench/RESULTS.md,
+// fifteenth session): about a third its loads, each lane's a bounds-checked scalar load, the same
+// whether the lanes read one address, neighbouring ones or scattered ones (a uniform index takes no
+// faster path inside a loop); about two thirds its multiply-adds, each a load of the accumulator, a
+// multiply, an add (no FMA instruction), a blend with the loop's lane mask (every value a loop
+// carries is masked) and a store. The shuffles cost next to nothing. Hence tiles as wide as the
+// unrolling allows, for the most multiply-adds a load.
 // Needs the 'subgroups' feature and subgroups of exactly LANES invocations (lanesFor() and the Gpu
 // constructor in src/gpu/runtime.ts check), so that a workgroup of LANES is one subgroup.
 enable subgroups;
