@@ -60,35 +60,41 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   for (var g = 0u; g < ROW_GROUPS; g++) { wrow[g] = min(row0 + g * LANES + lane, P.c - 1u) * khw; }
 
   // r decoded as (k, ky, kx): k·C·KH·KW into the weights, k·OH·OW into dy; advanced, not divided.
+  // LANE_DEPTH indices a step (lib/lanes.wgsl), zeros past the end (selected: a `break` there
+  // gave wrong sums on lavapipe).
   var kw_off = 0u;
   var kdy_off = 0u;
   var ky = 0u;
   var kx = 0u;
-  var acc: array<f32, 128>;
-  for (var r = 0u; r < inner; r++) {
-    var ag: array<f32, 8>;
-    let tap = ky * P.kw + kx;
-    for (var g = 0u; g < ROW_GROUPS; g++) { ag[g] = wt[kw_off + wrow[g] + tap]; }
-    var bv: array<f32, 8>;
-    for (var j = 0u; j < COLS; j++) {
-      let ty = ty0[j] - i32(ky);
-      let tx = tx0[j] - i32(kx);
-      var oy = ty;
-      var ox = tx;
-      var ok = ty >= 0 && tx >= 0;
-      if (!UNIT_STRIDE && P.sh != 1u) { oy = ty / i32(P.sh); ok = ok && oy * i32(P.sh) == ty; }
-      if (!UNIT_STRIDE && P.sw != 1u) { ox = tx / i32(P.sw); ok = ok && ox * i32(P.sw) == tx; }
-      ok = ok && oy < i32(P.oh) && ox < i32(P.ow);
-      let v = dy[select(0u, dybase[j] + kdy_off + u32(oy) * P.ow + u32(ox), ok)];
-      bv[j] = select(0.0, v, ok);
+  var acc: array<f32, LANE_ACC>;
+  for (var r0 = 0u; r0 < inner; r0 += LANE_DEPTH) {
+    var ag: array<f32, 8 * LANE_DEPTH>;
+    var bv: array<f32, 8 * LANE_DEPTH>;
+    for (var d = 0u; d < LANE_DEPTH; d++) {
+      let live = r0 + d < inner;
+      let tap = select(0u, ky * P.kw + kx, live);
+      let w_off = select(0u, kw_off, live);
+      for (var g = 0u; g < ROW_GROUPS; g++) { ag[8u * d + g] = select(0.0, wt[w_off + wrow[g] + tap], live); }
+      for (var j = 0u; j < COLS; j++) {
+        let ty = ty0[j] - i32(ky);
+        let tx = tx0[j] - i32(kx);
+        var oy = ty;
+        var ox = tx;
+        var ok = live && ty >= 0 && tx >= 0;
+        if (!UNIT_STRIDE && P.sh != 1u) { oy = ty / i32(P.sh); ok = ok && oy * i32(P.sh) == ty; }
+        if (!UNIT_STRIDE && P.sw != 1u) { ox = tx / i32(P.sw); ok = ok && ox * i32(P.sw) == tx; }
+        ok = ok && oy < i32(P.oh) && ox < i32(P.ow);
+        let v = dy[select(0u, dybase[j] + kdy_off + u32(oy) * P.ow + u32(ox), ok)];
+        bv[8u * d + j] = select(0.0, v, ok);
+      }
+      kx++;
+      if (kx == P.kw) {
+        kx = 0u;
+        ky++;
+        if (ky == P.kh) { ky = 0u; kw_off += ckk; kdy_off += ohw; }
+      }
     }
     lanes_step(&acc, &ag, &bv);
-    kx++;
-    if (kx == P.kw) {
-      kx = 0u;
-      ky++;
-      if (ky == P.kh) { ky = 0u; kw_off += ckk; kdy_off += ohw; }
-    }
   }
 
   for (var i = 0u; i < ROW_GROUPS * LANES; i++) {

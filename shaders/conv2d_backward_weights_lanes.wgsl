@@ -54,37 +54,41 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var dyrow: array<u32, 8>;
   for (var g = 0u; g < ROW_GROUPS; g++) { dyrow[g] = min(row0 + g * LANES + lane, P.k - 1u) * ohw; }
 
-  // p decoded as (n, oy, ox), advanced by one per step instead of divided.
+  // p decoded as (n, oy, ox), advanced by one per index instead of divided; LANE_DEPTH indices a step
+  // (lib/lanes.wgsl), zeros past the end (selected: a `break` there gave wrong sums on lavapipe).
   var n = begin / ohw;
   var oy = (begin % ohw) / P.ow;
   var ox = begin % P.ow;
-  var acc: array<f32, 128>;
+  var acc: array<f32, LANE_ACC>;
   var sums: array<f32, 8>;
-  for (var p = begin; p < end; p++) {
-    let dyb = n * P.k * ohw + oy * P.ow + ox;
-    var ag: array<f32, 8>;
-    for (var g = 0u; g < ROW_GROUPS; g++) { ag[g] = dy[dyb + dyrow[g]]; }
-    if (SUMS == 1u) {
-      for (var g = 0u; g < ROW_GROUPS; g++) { sums[g] += ag[g]; }
-    }
-    let xb = n * P.c * hw;
-    let iyb = i32(oy * P.sh);
-    let ixb = i32(ox * P.sw);
-    var bv: array<f32, 8>;
-    for (var j = 0u; j < COLS; j++) {
-      let iy = iyb + tky[j];
-      let ix = ixb + tkx[j];
-      let ok = iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w);
-      let v = x[select(0u, xb + coff[j] + u32(iy) * P.w + u32(ix), ok)];
-      bv[j] = select(0.0, v, ok);
+  for (var p0 = begin; p0 < end; p0 += LANE_DEPTH) {
+    var ag: array<f32, 8 * LANE_DEPTH>;
+    var bv: array<f32, 8 * LANE_DEPTH>;
+    for (var d = 0u; d < LANE_DEPTH; d++) {
+      let live = p0 + d < end;
+      let dyb = select(0u, n * P.k * ohw + oy * P.ow + ox, live);
+      for (var g = 0u; g < ROW_GROUPS; g++) { ag[8u * d + g] = select(0.0, dy[dyb + dyrow[g]], live); }
+      if (SUMS == 1u) {
+        for (var g = 0u; g < ROW_GROUPS; g++) { sums[g] += ag[8u * d + g]; }
+      }
+      let xb = n * P.c * hw;
+      let iyb = i32(oy * P.sh);
+      let ixb = i32(ox * P.sw);
+      for (var j = 0u; j < COLS; j++) {
+        let iy = iyb + tky[j];
+        let ix = ixb + tkx[j];
+        let ok = live && iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w);
+        let v = x[select(0u, xb + coff[j] + u32(iy) * P.w + u32(ix), ok)];
+        bv[8u * d + j] = select(0.0, v, ok);
+      }
+      ox++;
+      if (ox == P.ow) {
+        ox = 0u;
+        oy++;
+        if (oy == P.oh) { oy = 0u; n++; }
+      }
     }
     lanes_step(&acc, &ag, &bv);
-    ox++;
-    if (ox == P.ow) {
-      ox = 0u;
-      oy++;
-      if (oy == P.oh) { oy = 0u; n++; }
-    }
   }
 
   let split = P.splits > 1u;

@@ -51,29 +51,34 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var wrow: array<u32, 8>;
   for (var g = 0u; g < ROW_GROUPS; g++) { wrow[g] = min(row0 + g * LANES + lane, P.k - 1u) * inner; }
 
-  // r decoded as (c·H·W, ky, kx), advanced by one per step instead of divided.
+  // r decoded as (c·H·W, ky, kx), advanced by one per index instead of divided; LANE_DEPTH indices a
+  // step (lib/lanes.wgsl), zeros past the end (selected: a `break` there gave wrong sums on lavapipe).
   var coff = 0u;
   var ky = 0u;
   var kx = 0u;
-  var acc: array<f32, 128>;
-  for (var r = 0u; r < inner; r++) {
-    var ag: array<f32, 8>;
-    for (var g = 0u; g < ROW_GROUPS; g++) { ag[g] = wt[wrow[g] + r]; }
-    var bv: array<f32, 8>;
-    for (var j = 0u; j < COLS; j++) {
-      let iy = iy0[j] + i32(ky);
-      let ix = ix0[j] + i32(kx);
-      let ok = iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w);
-      let v = x[select(0u, xbase[j] + coff + u32(iy) * P.w + u32(ix), ok)];
-      bv[j] = select(0.0, v, ok);
+  var acc: array<f32, LANE_ACC>;
+  for (var r0 = 0u; r0 < inner; r0 += LANE_DEPTH) {
+    var ag: array<f32, 8 * LANE_DEPTH>;
+    var bv: array<f32, 8 * LANE_DEPTH>;
+    for (var d = 0u; d < LANE_DEPTH; d++) {
+      let r = r0 + d;
+      let live = r < inner;
+      for (var g = 0u; g < ROW_GROUPS; g++) { ag[8u * d + g] = select(0.0, wt[wrow[g] + min(r, inner - 1u)], live); }
+      for (var j = 0u; j < COLS; j++) {
+        let iy = iy0[j] + i32(ky);
+        let ix = ix0[j] + i32(kx);
+        let ok = live && iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w);
+        let v = x[select(0u, xbase[j] + coff + u32(iy) * P.w + u32(ix), ok)];
+        bv[8u * d + j] = select(0.0, v, ok);
+      }
+      kx++;
+      if (kx == P.kw) {
+        kx = 0u;
+        ky++;
+        if (ky == P.kh) { ky = 0u; coff += hw; }
+      }
     }
     lanes_step(&acc, &ag, &bv);
-    kx++;
-    if (kx == P.kw) {
-      kx = 0u;
-      ky++;
-      if (ky == P.kh) { ky = 0u; coff += hw; }
-    }
   }
 
   for (var i = 0u; i < ROW_GROUPS * LANES; i++) {

@@ -29,12 +29,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   }
   let bk = select(P.n, 1u, TRANS_B);
 
-  var acc: array<f32, 128>;
-  for (var k = 0u; k < P.k; k++) {
-    var ag: array<f32, 8>;
-    for (var g = 0u; g < ROW_GROUPS; g++) { ag[g] = a[am[g] + k * ak]; }
-    var bv: array<f32, 8>;
-    for (var j = 0u; j < COLS; j++) { bv[j] = b[bn[j] + k * bk]; }
+  // LANE_DEPTH inner indices a step (lib/lanes.wgsl), zeros past the end (selected: a `break` there
+  // gave wrong sums on lavapipe).
+  var acc: array<f32, LANE_ACC>;
+  for (var k0 = 0u; k0 < P.k; k0 += LANE_DEPTH) {
+    var ag: array<f32, 8 * LANE_DEPTH>;
+    var bv: array<f32, 8 * LANE_DEPTH>;
+    for (var d = 0u; d < LANE_DEPTH; d++) {
+      let live = k0 + d < P.k;
+      let k = min(k0 + d, P.k - 1u);
+      for (var g = 0u; g < ROW_GROUPS; g++) { ag[8u * d + g] = select(0.0, a[am[g] + k * ak], live); }
+      for (var j = 0u; j < COLS; j++) { bv[8u * d + j] = select(0.0, b[bn[j] + k * bk], live); }
+    }
     lanes_step(&acc, &ag, &bv);
   }
 

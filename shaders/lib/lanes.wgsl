@@ -9,18 +9,18 @@
 //   - each inner step, lane l loads the operand of row g·LANES + l (g < ROW_GROUPS), and
 //     subgroupShuffle hands every row's value to all lanes (a register broadcast on a CPU);
 //   - so a step costs ROW_GROUPS + COLS gathers for ROW_GROUPS·LANES·COLS multiply-adds per lane
-//     (2 + 8 gathers for 128 with the default 2 and 8), where the 8×8 tiled step costs 16 for 64.
-// Accumulator acc[i·COLS + j] is row i, column j; ROW_GROUPS·LANES·COLS ≤ 128, ROW_GROUPS ≤ 8,
-// COLS ≤ 8. Every loop bound is a pipeline constant, so the step unrolls and the arrays are
-// indexed by constants only: Mesa unrolls a step of 16 rows × 8 columns or 32 rows × 2, not one of
-// 32 rows × 4 (5.6× slower on lavapipe; lanes.ts keeps the tiles inside that).
+//     (8 + 8 gathers for 512 with the 8×8 tile), where the 8×8 tiled step costs 16 for 64.
+// Accumulator acc[i·COLS + j] is row i, column j; ROW_GROUPS ≤ 8, COLS ≤ 8, LANES ≤ 8.
+// A kernel's K loop takes LANE_DEPTH inner indices an iteration: slice d of the operands in
+// ag[8·d + g] and bv[8·d + j] (zeros past the end of K), then lanes_step, which src/gpu/lane-step.ts
+// writes out statement by statement (appended to this file by the loader) and which says why.
 // What a step costs on lavapipe (Mesa 25.0, its JIT's code read with GALLIVM_DEBUG=asm; bench/RESULTS.md,
-// fifteenth session): about a third its loads, each lane's a bounds-checked scalar load, the same
-// whether the lanes read one address, neighbouring ones or scattered ones (a uniform index takes no
-// faster path inside a loop); about two thirds its multiply-adds, each a load of the accumulator, a
-// multiply, an add (no FMA instruction), a blend with the loop's lane mask (every value a loop
-// carries is masked) and a store. The shuffles cost next to nothing. Hence tiles as wide as the
-// unrolling allows, for the most multiply-adds a load.
+// fifteenth session): its loads, each lane's a bounds-checked scalar load, the same whether the lanes
+// read one address, neighbouring ones or scattered ones (a uniform index takes no faster path inside
+// a loop); and its multiply-adds, each a multiply and an add (no FMA instruction), the accumulator
+// loaded, blended with the loop's lane mask (every value a loop carries is masked) and stored once a
+// step. The shuffles cost next to nothing. Hence wide tiles, for the most multiply-adds a load, and
+// deep steps, for the fewest masked stores a multiply-add.
 // Needs the 'subgroups' feature and subgroups of exactly LANES invocations (lanesFor() and the Gpu
 // constructor in src/gpu/runtime.ts check), so that a workgroup of LANES is one subgroup.
 enable subgroups;
@@ -38,13 +38,4 @@ fn lanes_origin(wg: vec3u, nwg: vec3u, col_tiles: u32, rows: u32) -> vec2u {
   let tile_rows = ROW_GROUPS * LANES;
   if (tile >= col_tiles * ((rows + tile_rows - 1u) / tile_rows)) { return vec2u(rows, 0u); }
   return vec2u((tile / col_tiles) * tile_rows, (tile % col_tiles) * (COLS * LANES));
-}
-
-fn lanes_step(acc: ptr<function, array<f32, 128>>, ag: ptr<function, array<f32, 8>>, bv: ptr<function, array<f32, 8>>) {
-  for (var i = 0u; i < ROW_GROUPS * LANES; i++) {
-    let a = subgroupShuffle((*ag)[i / LANES], i % LANES);
-    for (var j = 0u; j < COLS; j++) {
-      (*acc)[i * COLS + j] = fma(a, (*bv)[j], (*acc)[i * COLS + j]);
-    }
-  }
 }

@@ -1,8 +1,9 @@
 // The one pipeline cache: compute pipelines keyed by shader + entry point + override constants,
-// shader modules by shader, and each entry point's uniform layout (read from its WGSL once).
+// shader modules by shader (a lane kernel's by shader and tile: shaders.ts moduleName), and each entry
+// point's uniform layout (read from its WGSL once).
 // Shared by every tuned view of a Gpu (Gpu.withTuning): a key names everything that makes a
 // pipeline differ, so views with other tile sizes simply get other keys.
-import { shaderSource, type ShaderName } from './shaders.ts';
+import { moduleName, shaderSource, type ShaderName } from './shaders.ts';
 import { entryUniform, type UniformLayout } from './uniforms.ts';
 
 /** A module made of shaders (a pair's: pair.ts): its name and code. */
@@ -20,14 +21,14 @@ export class PipelineCache {
 
   /** A compute pipeline, cached by shader (or composed module), entry point and override constants. */
   pipeline(shader: ShaderName | Composed, entry: string, constants: Record<string, number> = {}): GPUComputePipeline {
-    const name = typeof shader === 'string' ? shader : shader.name;
+    const name = typeof shader === 'string' ? moduleName(shader, constants) : shader.name;
     const keys = Object.keys(constants).sort();
     const key = `${name}:${entry}:${keys.map((k) => `${k}=${constants[k]}`).join(',')}`;
     let p = this.pipelines.get(key);
     if (!p) {
       let module = this.modules.get(name);
       if (!module) {
-        const code = typeof shader === 'string' ? shaderSource(shader) : shader.code;
+        const code = typeof shader === 'string' ? shaderSource(shader, constants) : shader.code;
         module = this.device.createShaderModule({ code, label: name });
         this.modules.set(name, module);
       }

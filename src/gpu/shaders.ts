@@ -5,7 +5,7 @@ import random from '../../shaders/lib/random.wgsl';
 import augment from '../../shaders/lib/augment.wgsl';
 import rank1 from '../../shaders/lib/rank1.wgsl';
 import gemm from '../../shaders/lib/gemm.wgsl';
-import lanes from '../../shaders/lib/lanes.wgsl';
+import lanesLib from '../../shaders/lib/lanes.wgsl';
 import stride from '../../shaders/lib/stride.wgsl';
 import poolGeom from '../../shaders/lib/pool_geom.wgsl';
 import poolWindow from '../../shaders/lib/pool_window.wgsl';
@@ -36,6 +36,7 @@ import conv2dBackwardWeights from '../../shaders/conv2d_backward_weights.wgsl';
 import conv2dForwardLanes from '../../shaders/conv2d_forward_lanes.wgsl';
 import conv2dBackwardInputLanes from '../../shaders/conv2d_backward_input_lanes.wgsl';
 import conv2dBackwardWeightsLanes from '../../shaders/conv2d_backward_weights_lanes.wgsl';
+import { laneStep, type LaneStepTile } from './lane-step.ts';
 import pool from '../../shaders/pool.wgsl';
 import globalAvgPool from '../../shaders/global_avg_pool.wgsl';
 import elementwise from '../../shaders/elementwise.wgsl';
@@ -50,6 +51,9 @@ import gradReduce from '../../shaders/grad_reduce.wgsl';
 import gradSums from '../../shaders/lib/grad_sums.wgsl';
 import xent from '../../shaders/lib/xent.wgsl';
 import matmulXent from '../../shaders/matmul_xent.wgsl';
+
+// lib/lanes.wgsl; its step, written out for each tile (lane-step.ts), is appended by shaderSource.
+const lanes = lanesLib;
 
 const SHADERS = {
   matmul: [matmulIo, activation, matmulOut, rank1, gemm, matmul],
@@ -142,8 +146,27 @@ const SHADERS = {
 
 export type ShaderName = keyof typeof SHADERS;
 
-export function shaderSource(name: ShaderName): string {
-  return SHADERS[name].join('\n');
+/** A lane kernel's tile from its pipeline constants (the defaults of lib/lanes.wgsl's overrides). */
+const laneTileOf = (c: Record<string, number>): LaneStepTile => ({
+  lanes: c.LANES ?? 8,
+  rowGroups: c.ROW_GROUPS ?? 2,
+  cols: c.COLS ?? 8,
+});
+
+/** Whether `name` is a lane kernel, whose module holds the step written out for its tile. */
+const isLaneShader = (name: ShaderName): boolean => (SHADERS[name] as string[]).includes(lanes);
+
+/** The WGSL of shader `name`; a lane kernel's for the tile its pipeline `constants` set. */
+export function shaderSource(name: ShaderName, constants: Record<string, number> = {}): string {
+  const code = SHADERS[name].join('\n');
+  return isLaneShader(name) ? `${code}\n${laneStep(laneTileOf(constants))}` : code;
+}
+
+/** The module shaderSource(name, constants) makes: the shader's name, with a lane kernel's tile. */
+export function moduleName(name: ShaderName, constants: Record<string, number> = {}): string {
+  if (!isLaneShader(name)) return name;
+  const t = laneTileOf(constants);
+  return `${name}@${t.rowGroups}x${t.lanes}x${t.cols}`;
 }
 
 export const shaderNames = Object.keys(SHADERS) as ShaderName[];

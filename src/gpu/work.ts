@@ -17,6 +17,7 @@
 //     chain   a serial loop in every thread: `depth` dependent global loads, then `barriers`
 //             workgroup barriers (a reduction tree)
 //     pair    two GEMMs' workgroups in one dispatch (src/gpu/pair.ts), each half as it was described
+import { LANE_DEPTH } from './lane-step.ts';
 
 export interface GemmShape {
   kind: 'gemm';
@@ -184,8 +185,9 @@ export function tiledGemm(t: GemmTiles, b: GemmBlock): Work {
 }
 
 /**
- * A subgroup-lane GEMM of lib/lanes.wgsl: one subgroup of `lanes` threads per tile, one inner index
- * per step, operands straight from global memory (ROW_GROUPS + COLS loads a step), no workgroup memory.
+ * A subgroup-lane GEMM of lib/lanes.wgsl: one subgroup of `lanes` threads per tile, LANE_DEPTH inner
+ * indices a step, operands straight from global memory (ROW_GROUPS + COLS loads an index), no
+ * workgroup memory.
  */
 export function laneGemm(t: Omit<GemmTiles, 'kSteps'> & { steps: number }, lanes: number): Work {
   const rowGroups = t.tileM / lanes;
@@ -201,12 +203,12 @@ export function laneGemm(t: Omit<GemmTiles, 'kSteps'> & { steps: number }, lanes
       kind: 'gemm',
       tileM: t.tileM,
       tileN: t.tileN,
-      tileK: 1,
-      kSteps: t.steps,
+      tileK: LANE_DEPTH,
+      kSteps: Math.ceil(t.steps / LANE_DEPTH),
       rowsPerThread: t.tileM,
       colsPerThread: cols,
       sharedLoads: 0,
-      globalLoads: rowGroups + cols,
+      globalLoads: LANE_DEPTH * (rowGroups + cols),
       indexed: false,
     },
   };

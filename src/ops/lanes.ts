@@ -1,23 +1,18 @@
 // Tiles of the subgroup-lane GEMM kernels (shaders/lib/lanes.wgsl), which CPU adapters run instead
 // of the tiled GPU kernels (Gpu.lanes): matmul_lanes.wgsl and conv2d_*_lanes.wgsl.
 import { ceilDiv } from '../gpu/runtime.ts';
+import { MAX_COLS, MAX_LANES, MAX_ROW_GROUPS } from '../gpu/lane-step.ts';
 
 /**
- * The tile for a rows×cols GEMM: ROW_GROUPS·lanes rows by COLS·lanes columns, at most 128
- * accumulators per lane (2×8 groups of 8 lanes by default), narrowed where the GEMM is narrower so
- * that a first conv layer's 9 weight-gradient columns do not fill a 64-wide tile.
+ * The tile for a rows×cols GEMM: ROW_GROUPS·lanes rows by COLS·lanes columns, at most 8 × 8 groups
+ * of lanes (64 rows × 64 columns, 512 accumulators a lane, on 8 lanes), narrowed where the GEMM is
+ * narrower so that a first conv layer's 9 weight-gradient columns do not fill a 64-wide tile. The
+ * widest tile loads the fewest operands a multiply-add, what a step costs on lavapipe; its step is
+ * written out (src/gpu/lane-step.ts), so no tile is too large for Mesa to unroll.
  */
 export function laneTile(lanes: number, rows: number, cols: number): { rowGroups: number; cols: number } {
-  // At most 4 row groups: 8 groups of one column each measured 6–9× slower on lavapipe than 2×4.
-  let rg = Math.min(4, ceilDiv(rows, lanes));
-  const cv = Math.min(8, ceilDiv(cols, lanes));
-  // More than 16 rows only with at most 2 columns a lane: Mesa leaves a step of 32 rows × 4 columns
-  // rolled (5.6× slower on lavapipe than 16 × 8, lib/lanes.wgsl).
-  if (cv > 2) rg = Math.min(rg, Math.max(1, Math.floor(16 / lanes)));
-  // 2×8 (16 rows × 64 columns, 128 accumulators) measured 15–25% faster than 2×4 on lavapipe: 10
-  // gathers feed 128 multiply-adds instead of 6 feeding 64.
-  while (rg * cv * lanes > 128) rg = ceilDiv(rg, 2);
-  return { rowGroups: rg, cols: cv };
+  if (lanes > MAX_LANES) throw new Error(`the lane kernels run at most ${MAX_LANES} lanes, not ${lanes}`);
+  return { rowGroups: Math.min(MAX_ROW_GROUPS, ceilDiv(rows, lanes)), cols: Math.min(MAX_COLS, ceilDiv(cols, lanes)) };
 }
 
 /** The lane kernels' override constants for that tile. */
