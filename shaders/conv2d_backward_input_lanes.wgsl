@@ -87,12 +87,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         let v = dy[select(0u, dybase[j] + kdy_off + u32(oy) * P.ow + u32(ox), ok)];
         bv[8u * d + j] = select(0.0, v, ok);
       }
-      kx++;
-      if (kx == P.kw) {
-        kx = 0u;
-        ky++;
-        if (ky == P.kh) { ky = 0u; kw_off += ckk; kdy_off += ohw; }
-      }
+      if (lanes_next_tap(&ky, &kx, P.kh, P.kw)) { kw_off += ckk; kdy_off += ohw; }
     }
     lanes_step(&acc, &ag, &bv);
   }

@@ -71,12 +71,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         let v = x[select(0u, xbase[j] + coff + u32(iy) * P.w + u32(ix), ok)];
         bv[8u * d + j] = select(0.0, v, ok);
       }
-      kx++;
-      if (kx == P.kw) {
-        kx = 0u;
-        ky++;
-        if (ky == P.kh) { ky = 0u; coff += hw; }
-      }
+      if (lanes_next_tap(&ky, &kx, P.kh, P.kw)) { coff += hw; }
     }
     lanes_step(&acc, &ag, &bv);
   }

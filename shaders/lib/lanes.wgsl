@@ -39,3 +39,15 @@ fn lanes_origin(wg: vec3u, nwg: vec3u, col_tiles: u32, rows: u32) -> vec2u {
   if (tile >= col_tiles * ((rows + tile_rows - 1u) / tile_rows)) { return vec2u(rows, 0u); }
   return vec2u((tile / col_tiles) * tile_rows, (tile % col_tiles) * (COLS * LANES));
 }
+
+// The conv kernels' inner index r = (channel·KH + ky)·KW + kx advanced by one: true when it moves on
+// to the next channel.
+fn lanes_next_tap(ky: ptr<function, u32>, kx: ptr<function, u32>, kh: u32, kw: u32) -> bool {
+  *kx += 1u;
+  if (*kx < kw) { return false; }
+  *kx = 0u;
+  *ky += 1u;
+  if (*ky < kh) { return false; }
+  *ky = 0u;
+  return true;
+}
