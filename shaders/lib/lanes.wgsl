@@ -9,7 +9,8 @@
 //   - each inner step, lane l loads the operand of row g·LANES + l (g < ROW_GROUPS), and
 //     subgroupShuffle hands every row's value to all lanes (a register broadcast on a CPU);
 //   - so a step costs ROW_GROUPS + COLS gathers for ROW_GROUPS·LANES·COLS multiply-adds per lane
-//     (8 + 8 gathers for 512 with the 8×8 tile), where the 8×8 tiled step costs 16 for 64.
+//     (8 + 8 gathers for 512 with 8 row groups and 8 columns), where the 8×8 tiled step costs 16
+//     for 64.
 // Accumulator acc[i·COLS + j] is row i, column j; ROW_GROUPS ≤ 8, COLS ≤ 8, LANES ≤ 8.
 // A kernel's K loop takes LANE_DEPTH inner indices an iteration: slice d of the operands in
 // ag[8·d + g] and bv[8·d + j] (zeros past the end of K), then lanes_step, which src/gpu/lane-step.ts

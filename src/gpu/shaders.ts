@@ -5,7 +5,7 @@ import random from '../../shaders/lib/random.wgsl';
 import augment from '../../shaders/lib/augment.wgsl';
 import rank1 from '../../shaders/lib/rank1.wgsl';
 import gemm from '../../shaders/lib/gemm.wgsl';
-import lanesLib from '../../shaders/lib/lanes.wgsl';
+import lanes from '../../shaders/lib/lanes.wgsl';
 import stride from '../../shaders/lib/stride.wgsl';
 import poolGeom from '../../shaders/lib/pool_geom.wgsl';
 import poolWindow from '../../shaders/lib/pool_window.wgsl';
@@ -36,7 +36,6 @@ import conv2dBackwardWeights from '../../shaders/conv2d_backward_weights.wgsl';
 import conv2dForwardLanes from '../../shaders/conv2d_forward_lanes.wgsl';
 import conv2dBackwardInputLanes from '../../shaders/conv2d_backward_input_lanes.wgsl';
 import conv2dBackwardWeightsLanes from '../../shaders/conv2d_backward_weights_lanes.wgsl';
-import { laneStep, type LaneStepTile } from './lane-step.ts';
 import pool from '../../shaders/pool.wgsl';
 import globalAvgPool from '../../shaders/global_avg_pool.wgsl';
 import elementwise from '../../shaders/elementwise.wgsl';
@@ -51,9 +50,7 @@ import gradReduce from '../../shaders/grad_reduce.wgsl';
 import gradSums from '../../shaders/lib/grad_sums.wgsl';
 import xent from '../../shaders/lib/xent.wgsl';
 import matmulXent from '../../shaders/matmul_xent.wgsl';
-
-// lib/lanes.wgsl; its step, written out for each tile (lane-step.ts), is appended by shaderSource.
-const lanes = lanesLib;
+import { laneStep, type LaneStepTile } from './lane-step.ts';
 
 const SHADERS = {
   matmul: [matmulIo, activation, matmulOut, rank1, gemm, matmul],
@@ -153,7 +150,10 @@ const laneTileOf = (c: Record<string, number>): LaneStepTile => ({
   cols: c.COLS ?? 8,
 });
 
-/** Whether `name` is a lane kernel, whose module holds the step written out for its tile. */
+/**
+ * Whether `name` is a lane kernel (it includes lib/lanes.wgsl): its module ends with the step written out
+ * for its tile.
+ */
 const isLaneShader = (name: ShaderName): boolean => (SHADERS[name] as string[]).includes(lanes);
 
 /** The WGSL of shader `name`; a lane kernel's for the tile its pipeline `constants` set. */
