@@ -15,7 +15,7 @@
 // Dispatch: grid(rowTiles · colTiles) workgroups of LANES, rowTiles = ceil(C / (ROW_GROUPS·LANES)),
 // colTiles = ceil(N·H·W / (COLS·LANES)); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles,
 // column tile t % colTiles.
-// Uses lanes_step() from lib/lanes.wgsl, prepended by the loader.
+// Uses lib/lanes.wgsl, prepended by the loader, and lanes_step() (src/gpu/lane-step.ts), appended.
 
 override ACCUM: bool = false;
 // Stride 1 both ways (every tap lands): the stride tests are compiled out of the inner step.

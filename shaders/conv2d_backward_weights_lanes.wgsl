@@ -15,7 +15,7 @@
 // column tile t % colTiles. Workgroup z sums positions [z·chunk, (z+1)·chunk). With one split, out
 // is dw and db is db; with more, workgroup z writes row k of its partial sums at
 // out[(z·K + k)·L .. +L), L = C·KH·KW + SUMS, the last of them db's.
-// Uses lanes_step() from lib/lanes.wgsl, prepended by the loader.
+// Uses lib/lanes.wgsl, prepended by the loader, and lanes_step() (src/gpu/lane-step.ts), appended.
 
 override SUMS: u32 = 0u;
 

@@ -11,8 +11,8 @@
 // column tile t % colTiles.
 // Columns and outputs: lib/conv_out.wgsl (plain; module conv2d_forward_lanes) or
 // lib/conv_out_pool.wgsl (a 2×2 max pooling and dropout in the epilogue, CONV_GROUP 4: module
-// conv2d_forward_lanes_pool, COLS 4 or 8). Uses act() from lib/activation.wgsl and lanes_step() from
-// lib/lanes.wgsl, prepended by the loader.
+// conv2d_forward_lanes_pool, COLS 4 or 8). Uses act() from lib/activation.wgsl and lib/lanes.wgsl,
+// prepended by the loader, and lanes_step() (src/gpu/lane-step.ts), appended.
 
 override HAS_BIAS: bool = false;
 

@@ -6,9 +6,9 @@
 // Bindings: 0 params, 1 a, 2 b, 3 bias (any buffer when !HAS_BIAS), 4 c (the dropout epilogue: 6 counter,
 // 7 epi; the chain epilogue: 6 counter, 7 saved, 8 argmax).
 // Dispatch: (ceil(N / (COLS·LANES)), ceil(M / (ROW_GROUPS·LANES))) workgroups of LANES.
-// Uses act() from lib/activation.wgsl, lanes_step() from lib/lanes.wgsl, the bindings, uniform and
-// variant flags from lib/matmul_io.wgsl and mm_store() from lib/matmul_out.wgsl (or
-// lib/matmul_out_fused.wgsl, lib/matmul_out_chain.wgsl), prepended by the loader.
+// Uses act() from lib/activation.wgsl, lib/lanes.wgsl, the bindings, uniform and variant flags from
+// lib/matmul_io.wgsl and mm_store() from lib/matmul_out.wgsl (or lib/matmul_out_fused.wgsl,
+// lib/matmul_out_chain.wgsl), prepended by the loader, and lanes_step() (src/gpu/lane-step.ts), appended.
 
 @compute @workgroup_size(LANES)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {

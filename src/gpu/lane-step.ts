@@ -8,7 +8,7 @@
 // unrolling allowed), and each update takes LANE_DEPTH inner indices at once:
 // acc = fma(a1, b1, fma(a0, b0, acc)), one masked store for two multiply-adds. The sums keep their
 // order (index r before r + 1). bench/RESULTS.md (fifteenth session) has the measurements.
-// The text depends on the tile, so each tile is its own module (shaders.ts laneModule): a kernel's
+// The text depends on the tile, so each tile is its own module (shaders.ts moduleName): a kernel's
 // small tiles compile small.
 
 /** The most row groups, lanes and columns a lane tile has (lib/lanes.wgsl; src/ops/lanes.ts). */
