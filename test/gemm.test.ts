@@ -9,7 +9,7 @@ import type { BufferRef, Gpu } from '../src/gpu/runtime.ts';
 import { chooseGemm, splitK, threadsOf, type GemmNeeds } from '../src/ops/gemm.ts';
 import { BK } from '../src/gpu/work.ts';
 import { DENSE } from '../src/ops/dense.ts';
-import { CONV2D, type Conv2dAttrs } from '../src/ops/conv2d.ts';
+import { CONV2D, type Conv2dAttrs } from '../src/ops/conv2d_op.ts';
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
 import { matmulRef } from '../src/ops/matmul.ref.ts';
 import type { BackwardIO, KernelOp, Shapes } from '../src/ops/op.ts';

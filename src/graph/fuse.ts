@@ -34,7 +34,8 @@
 import type { Act } from '../../dsl/ir.ts';
 import { actName, gradFromOutput } from '../ops/act.ts';
 import { chainName, type BackwardChain, type ChainPool, type DyParts } from '../ops/chain.ts';
-import { convShape, type Conv2dShape } from '../ops/conv2d.ts';
+import type { Conv2dShape } from '../ops/conv2d.ts';
+import { convShape } from '../ops/conv2d_op.ts';
 import { poolShape, windowsApart } from '../ops/pool.ts';
 import { inShapes, numel, readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 

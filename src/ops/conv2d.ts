@@ -5,14 +5,13 @@
 // Shapes, layouts, math and dispatch geometry: shaders/conv2d_forward.wgsl,
 // shaders/conv2d_backward_input.wgsl, shaders/conv2d_backward_weights.wgsl and their *_lanes.wgsl.
 // Tensors NCHW row-major f32; weights [K, C, KH, KW] (OIHW). Every output buffer is overwritten
-// unless an option says accumulate. At the end, the graph op (CONV2D): conv + bias + a fused
-// activation, and its backward.
+// unless an option says accumulate. The graph op (CONV2D) that runs them: conv2d_op.ts.
 import type { Act } from '../../dsl/ir.ts';
 import { ShapeError } from '../errors.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { grid } from '../gpu/runtime.ts';
 import { f32Bytes } from '../gpu/work.ts';
-import { actConstants, actName, gradFromOutput } from './act.ts';
+import { actConstants } from './act.ts';
 import {
   chainLabel,
   chainStoreOf,
@@ -25,18 +24,14 @@ import { dropoutUniform } from './dropout.ts';
 import { laneKernel, laneWeightGradient, type ConvParams } from './conv2d_lanes.ts';
 import {
   conv2dGeometry,
-  forwardPartsLength,
   forwardPlan,
   forwardPools,
   inputGemm,
   poolWindows,
-  inputPartsLength,
   inputPlan,
   laneTarget,
   unsummedForwardSplits,
   unsummedInputSplits,
-  weightPartsLayout,
-  weightPartsLength,
   weightPlan,
   winogradPlan,
   inputWinogradPlan,
@@ -56,11 +51,8 @@ import {
   ownPass,
   type ConvGather,
 } from './conv2d_gather.ts';
-import { fusedScratch, unfuseActivation } from './elementwise.ts';
 import { gemmConstants, gemmDispatches, needParts } from './gemm.ts';
-import { nchw, type Geometry2d, type Window2d } from './geometry.ts';
-import type { KernelOp, Shapes } from './op.ts';
-import { mustAt } from '../util/must.ts';
+import type { Geometry2d } from './geometry.ts';
 
 export { weightSplits } from './conv2d_lanes.ts';
 export {
@@ -331,69 +323,3 @@ export function conv2dBackwardWeights(
     len,
   });
 }
-
-// --- the graph op -------------------------------------------------------------------------------
-
-/** A conv layer's attributes: its window and the activation fused into its output. */
-export interface Conv2dAttrs extends Window2d {
-  act: Act;
-}
-
-/** The conv shape of a node's input shapes and window attributes. */
-export function convShape([x, w]: Shapes, a: Window2d): Conv2dShape {
-  const [n, c, h, width] = nchw(x, 'conv2d input');
-  const [k] = nchw(w, 'conv2d weights');
-  const { kh, kw, strideH, strideW, padding } = a;
-  return { n, c, h, w: width, k, kh, kw, strideH, strideW, padding };
-}
-
-/** y = act(conv(x, w) + b); inputs x [N,C,H,W], w [K,C,KH,KW], b [K] (optional). */
-export const CONV2D: KernelOp<Conv2dAttrs> = {
-  shape: (ins, a) => {
-    const s = convShape(ins, a);
-    const g = conv2dGeometry(s);
-    return [s.n, s.k, g.oh, g.ow];
-  },
-  // The fused activation's gradient, then the split-K partial sums of dX and dW (if split), which run
-  // one after the other and share them (a dX left unsummed for a chain writes into its own target).
-  scratch: (ins, out, a, gpu, o) => {
-    const s = convShape(ins, a);
-    const weights = o?.deferredWeights ? 0 : weightPartsLength(gpu, s);
-    const bias = ins.length > 2 && !o?.deferredWeights ? weightPartsLength(gpu, s, { bias: true }) : 0;
-    const parts = Math.max(inputPartsLength(gpu, s), weights, bias);
-    return [...fusedScratch(out, a.act), ...(parts > 0 ? [[parts]] : [])];
-  },
-  // Split-K partial sums for the forward, used where the planner gives forward steps scratch.
-  forwardScratch: (ins, _out, a, gpu) => {
-    const parts = forwardPartsLength(gpu, convShape(ins, a));
-    return parts > 0 ? [[parts]] : [];
-  },
-  weightParts: (ins, a, gpu, bias) => weightPartsLayout(gpu, convShape(ins, a), { bias }),
-  forward: (gpu, io, a) => {
-    if (!gradFromOutput(a.act)) throw new Error(`conv2d cannot fuse ${actName(a.act)}: its gradient needs the input`);
-    const s = convShape(io.inShapes, a);
-    const x = mustAt(io.inputs, 0, 'conv2d x');
-    const w = mustAt(io.inputs, 1, 'conv2d w');
-    const parts = io.scratch?.[0];
-    const ios = { x, w, b: io.inputs[2], y: io.out, parts, gather: io.gather };
-    return conv2dForward(gpu, ios, s, a.act, { split: parts !== undefined });
-  },
-  // dZ = dY·act'(Y); dX = convᵀ(dZ, W); dW = Σ dZ ⊗ X; db = Σ dZ
-  backward: (gpu, io, a) => {
-    const { dz, pre: out } = unfuseActivation(gpu, io, a.act);
-    const s = convShape(io.inShapes, a);
-    const x = mustAt(io.inputs, 0, 'conv2d x');
-    const w = mustAt(io.inputs, 1, 'conv2d w');
-    const [dx, dw, db] = io.dIn;
-    const parts = io.scratch[fusedScratch(io.outShape, a.act).length];
-    // dX through the chain below in its store (io.dInChain), or its partials left for that chain (io.dInParts).
-    const below = io.dInChain;
-    const chain = below && { counter: io.counter, saved: below.saved, argmax: below.argmax };
-    const dxOptions = { unsummed: io.dInParts, chain: below?.chain };
-    if (dx) out.push(...conv2dBackwardInput(gpu, { dy: dz, w, dx, parts, chain }, s, dxOptions));
-    // dW's partials left for the planner to sum (io.dWParts), or summed here.
-    const weights = { dy: dz, x, db: db ?? undefined, parts: io.dWParts ?? parts };
-    if (dw) out.push(...conv2dBackwardWeights(gpu, { ...weights, dw }, s, { unsummed: io.dWParts !== undefined }));
-    return out;
-  },
-};

@@ -3,7 +3,7 @@
 // does not compile. Each op's definition lives beside its kernels in src/ops/<op>.ts.
 import type { Act } from '../../dsl/ir.ts';
 import { BATCHNORM, type BatchnormAttrs } from './batchnorm.ts';
-import { CONV2D, type Conv2dAttrs } from './conv2d.ts';
+import { CONV2D, type Conv2dAttrs } from './conv2d_op.ts';
 import { DENSE, type DenseAttrs } from './dense.ts';
 import { DROPOUT, type DropoutAttrs } from './dropout.ts';
 import { ACTIVATION, ADD } from './elementwise.ts';
