@@ -7,7 +7,8 @@
 // N batch, C in-channels, K out-channels, H×W input, KH×KW kernel, sh×sw stride, OH×OW output;
 // tensors NCHW row-major f32: dy [N,K,OH,OW], x [N,C,H,W], dw [K,C,KH,KW], db [K].
 // GEMM rows: out-channels k (shuffled from the lane that loaded them); columns:
-// r = (c·KH + ky)·KW + kx (one per lane); inner: positions p = (n·OH + oy)·OW + ox.
+// r = (c·KH + ky)·KW + kx (one per lane); inner: positions p = (n·CH + oy)·CW + ox of the CH×CW part of
+// each output that lib/conv.wgsl conv_cover says (OH×OW unless dY is 0 past it).
 // Bindings: 0 params (P: lib/conv.wgsl), 1 dy, 2 x, 3 out: dw, or the partial sums when split,
 // 4 db (any buffer without SUMS or when split).
 // Dispatch: (grid(rowTiles · colTiles), splits) workgroups of LANES, rowTiles = ceil(K / (ROW_GROUPS·LANES)),
@@ -35,8 +36,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let hw = P.h * P.w;
   let ohw = P.oh * P.ow;
   let ckk = P.c * khw;
+  let cover = conv_cover();
+  let chw = cover.x * cover.y;
   let begin = wg.z * P.chunk;
-  let end = min(P.n * ohw, begin + P.chunk);
+  let end = min(P.n * chw, begin + P.chunk);
 
   // Each column's channel offset and tap, computed once. A column past the end repeats the last
   // one and is never stored.
@@ -56,9 +59,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 
   // p decoded as (n, oy, ox), advanced by one per index instead of divided; LANE_DEPTH indices a step
   // (lib/lanes.wgsl), zeros past the end (selected: a `break` there gave wrong sums on lavapipe).
-  var n = begin / ohw;
-  var oy = (begin % ohw) / P.ow;
-  var ox = begin % P.ow;
+  var n = begin / chw;
+  var oy = (begin % chw) / cover.y;
+  var ox = begin % cover.y;
   var acc: array<f32, LANE_ACC>;
   var sums: array<f32, 8>;
   for (var p0 = begin; p0 < end; p0 += LANE_DEPTH) {
@@ -82,10 +85,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         bv[8u * d + j] = select(0.0, v, ok);
       }
       ox++;
-      if (ox == P.ow) {
+      if (ox == cover.y) {
         ox = 0u;
         oy++;
-        if (oy == P.oh) { oy = 0u; n++; }
+        if (oy == cover.x) { oy = 0u; n++; }
       }
     }
     lanes_step(&acc, &ag, &bv);

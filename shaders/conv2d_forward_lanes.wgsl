@@ -57,7 +57,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var ky = 0u;
   var kx = 0u;
   var acc: array<f32, LANE_ACC>;
-  for (var r0 = 0u; r0 < inner; r0 += LANE_DEPTH) {
+  // A tile of outputs past what the pass covers (lib/conv_out_pool.wgsl conv_past_cover) sums nothing.
+  let steps = select(inner, 0u, conv_past_cover(origin.y));
+  for (var r0 = 0u; r0 < steps; r0 += LANE_DEPTH) {
     var ag: array<f32, 8 * LANE_DEPTH>;
     var bv: array<f32, 8 * LANE_DEPTH>;
     for (var d = 0u; d < LANE_DEPTH; d++) {

@@ -3,9 +3,10 @@
 //   dL/dw[k,c,a,b] = Σ_{n,oy,ox} dy[n,k,oy,ox] · x[n,c,oy + a − padTop, ox + b − padLeft]
 //   dL/db[k] = Σ_{n,oy,ox} dy[n,k,oy,ox]
 // dy [N,K,OH,OW], x [N,C,H,W], dw [K,C,3,3], db [K], NCHW row-major f32 (lib/conv.wgsl P, the conv's shape).
-// dY is cut into 2×2 tiles as the forward's output (tile t = (n·TH + ty)·TW + tx at (2·ty, 2·tx), zeros
-// past its edge); each tile's part of dw[k, c] is the 3×3 correlation of x's 4×4 patch d from
-// (2·ty − padTop, 2·tx − padLeft) with the 2×2 tile g of dy: F(3×3, 2×2), with
+// dY is cut into 2×2 tiles as the forward's output (tile t = (n·TH + ty)·TW + tx at (2·ty, 2·tx)), over
+// the part lib/conv.wgsl conv_cover says (dY is 0 past it: read as 0, as past its edge); each tile's
+// part of dw[k, c] is the 3×3 correlation of x's 4×4 patch d from (2·ty − padTop, 2·tx − padLeft) with
+// the 2×2 tile g of dy: F(3×3, 2×2), with
 //   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 −1 0 1],  G = [1 0; ½ ½; ½ −½; 0 1],
 //   Aᵀ = [1 1 1 0; 0 1 −1 0; 0 1 1 1]
 // U[ξ](k, t) = (G g Gᵀ)[ξ], V[ξ](c, t) = (Bᵀ d B)[ξ], M[ξ] = U[ξ] · V[ξ]ᵀ over tiles (the GEMMs' rows
@@ -37,9 +38,10 @@ fn x_at(base: u32, iy: i32, ix: i32) -> f32 {
   return x[base + u32(iy) * P.w + u32(ix)];
 }
 
-/** dy[n, k] at (oy, ox) of the plane from `base`, 0 past the output's edge. */
+/** dy[n, k] at (oy, ox) of the plane from `base`, 0 past the covered part (lib/conv.wgsl conv_cover). */
 fn dy_at(base: u32, oy: u32, ox: u32) -> f32 {
-  if (oy >= P.oh || ox >= P.ow) { return 0.0; }
+  let cover = conv_cover();
+  if (oy >= cover.x || ox >= cover.y) { return 0.0; }
   return dy[base + oy * P.ow + ox];
 }
 
@@ -47,7 +49,8 @@ fn dy_at(base: u32, oy: u32, ox: u32) -> f32 {
 fn stage_x(j: u32, cl: u32, c: u32, t: u32, ok: bool) {
   var d = array(vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
   if (ok) {
-    let at = wino_tile(P.oh, P.ow, t);
+    let cover = conv_cover();
+    let at = wino_tile(cover.x, cover.y, t);
     let base = (at.x * P.c + c) * P.h * P.w;
     let iy0 = i32(2u * at.y) - i32(P.pad_top);
     let ix0 = i32(2u * at.z) - i32(P.pad_left);
@@ -69,7 +72,8 @@ fn stage_x(j: u32, cl: u32, c: u32, t: u32, ok: bool) {
 fn stage_dy(j: u32, kl: u32, k: u32, t: u32, ok: bool) -> f32 {
   var g = vec4(0.0); // g00, g01, g10, g11
   if (ok) {
-    let at = wino_tile(P.oh, P.ow, t);
+    let cover = conv_cover();
+    let at = wino_tile(cover.x, cover.y, t);
     let base = (at.x * P.k + k) * P.oh * P.ow;
     let oy = 2u * at.y;
     let ox = 2u * at.z;
@@ -126,7 +130,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let row0 = (r / P.col_tiles) * WINO_BC;
   let col0 = (r % P.col_tiles) * WINO_BT;
   let me = wino_thread(li);
-  let t_end = min(wino_tiles(P.oh, P.ow), z * P.chunk + P.chunk);
+  let cover = conv_cover();
+  let t_end = min(wino_tiles(cover.x, cover.y), z * P.chunk + P.chunk);
   // This thread's patch (one in-channel, tile j of each step) and dY tile (one out-channel, tile j).
   let xj = li / WINO_BT;
   let xc = col0 + li % WINO_BT;

@@ -134,7 +134,7 @@ describe('summary', () => {
     expect(r.out).toContain("\n  matmul 64x10x128 + dropout+relu' p=0.25 ∥ matmul 128x64x10 + bias grad\n");
     // And the conv passes it runs by Winograd (src/ops/conv2d_winograd.ts): conv2 and conv3 forward and dX, conv2's dW.
     expect(r.out).toContain(
-      '\nConv passes by Winograd at batch 64 (5; 16 multiply-adds where the direct conv takes 36):\n',
+      '\nConv passes by Winograd at batch 64 (6; 16 multiply-adds where the direct conv takes 36):\n',
     );
     expect(r.out).toContain('\n  conv2d backward weights winograd 64x32x14x14 k64 3x3/1x1 same + bias grad split 33\n');
     // Without a device there is no plan to pair.

@@ -25,7 +25,7 @@ import { inputWinogradPlan, weightWinogradPlan, winogradPlan } from '../src/ops/
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
 import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
 import { Rng } from '../src/util/rng.ts';
-import { conv3x3 } from './helpers/conv.ts';
+import { conv3x3, uncoveredTo } from './helpers/conv.ts';
 
 const conv = conv3x3;
 
@@ -48,6 +48,16 @@ const CASES: [string, Case][] = [
     { s: conv(4, 32, 14, 14, 64), bias: true, act: { kind: 'linear' } },
   ],
   ['one output row: same 1x9, 4 channels, 8 out', { s: conv(2, 4, 1, 9, 8), bias: true, act: { kind: 'relu' } }],
+  // What a pooling reads (Conv2dShape.covered): the forward's and dW's tiles cover it alone, the forward
+  // writing 0 past it; dX covers all. 6 of 7 rows and columns (2×2 windows), 7 of 9 rows (3×3, stride 2).
+  [
+    'same 7x7 covered 6x6, 6 channels, 40 out, relu',
+    { s: conv(3, 6, 7, 7, 40, { covered: [6, 6] }), bias: true, act: { kind: 'relu' } },
+  ],
+  [
+    'same 9x10 covered 7x10, 3 channels, 20 out, sigmoid',
+    { s: conv(2, 3, 9, 10, 20, { covered: [7, 10] }), bias: false, act: { kind: 'sigmoid' } },
+  ],
 ];
 const SIDES = [16, 32] as const;
 
@@ -83,7 +93,9 @@ describe('conv forward by Winograd F(2x2, 3x3)', () => {
     expect(ds[0]!.label).toContain('conv2d forward winograd');
     run(g, ds);
     const got = await g.readF32(y);
-    expectAllclose('y', got, conv2dRef(d.x, d.w, c.bias ? d.b : null, s, c.act), { atol: 2e-5, rtol: 2e-5 });
+    const ref = uncoveredTo(conv2dRef(d.x, d.w, c.bias ? d.b : null, s, c.act), s, 0);
+    expectAllclose('y (0 past what is covered)', got, ref, { atol: 2e-5, rtol: 2e-5 });
+    if (s.covered) expect(ds[0]!.label).toContain(`winograd ${s.covered.join('x')} of `);
     for (const buf of [x, w, b, y]) g.release(buf);
   });
 
@@ -195,7 +207,8 @@ describe('conv backward weights by Winograd F(3x3, 2x2): each 2x2 tile of dY aga
       expect.not.stringMatching(/bias grad/),
     ]);
     run(g, [...split, ...one, ...bare]);
-    const ref = conv2dBackwardWeightsRef(dyv, xv, s);
+    // dY is 0 past what is covered (no window takes the gradient back there): what is there is not read.
+    const ref = conv2dBackwardWeightsRef(uncoveredTo(dyv, s, 0), xv, s);
     const tol = { atol: 5e-5, rtol: 5e-5 };
     for (const [name, b] of [
       ['split', dw],

@@ -20,6 +20,7 @@ import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../
 import type { Act, Padding } from '../dsl/ir.ts';
 import { Rng } from '../src/util/rng.ts';
 import { laneTile } from '../src/ops/lanes.ts';
+import { uncoveredTo } from './helpers/conv.ts';
 
 // f32 sums of `terms` products of values in [-1,1] (C·KH·KW for y, K·KH·KW for dX, N·OH·OW for dW
 // and db): the rounding error random-walks to about sqrt(terms)·|partial sums|·2⁻²⁴ ≲ terms·2e-8,
@@ -84,6 +85,12 @@ const cases: [string, Case][] = [
     { s: shape(2, 64, 4, 8, 32, 1, 1, 1, 'valid'), bias: true },
   ],
   ['3×3 stride 2 same, 70→6 channels (2 row tiles in dX)', { s: shape(2, 70, 7, 9, 6, 3, 3, 2, 'same'), bias: false }],
+  // What its pooling reads alone (Conv2dShape.covered): dY is 0 past it (data), and the lane kernels' and
+  // Winograd's weight gradients read none there; y is compared there alone (Winograd writes 0 past it).
+  [
+    '3×3 same, 7×7 of which 6×6 covered, 5→20 channels (ragged tiles)',
+    { s: { ...shape(3, 5, 7, 7, 20, 3, 3, 1, 'same'), covered: [6, 6] }, bias: true, act: relu },
+  ],
   ['3×3 stride 2 same, dX accumulated', { s: shape(2, 3, 7, 6, 4, 3, 3, 2, 'same'), bias: true, accumulate: true }],
 ];
 
@@ -137,7 +144,9 @@ function data(s: Conv2dShape): Data {
   const { oh, ow } = conv2dGeometry(s);
   const [xs, ws, ys] = [s.n * s.c * s.h * s.w, s.k * s.c * s.kh * s.kw, s.n * s.k * oh * ow];
   const rng = new Rng(xs * 31 + ws * 7 + ys);
-  return { x: rng.floats(xs), w: rng.floats(ws), b: rng.floats(s.k), dy: rng.floats(ys), dx0: rng.floats(xs) };
+  const [x, w, b] = [rng.floats(xs), rng.floats(ws), rng.floats(s.k)];
+  // dY is 0 past what is covered, as a pooling that reads only that part gives it back.
+  return { x, w, b, dy: uncoveredTo(rng.floats(ys), s, 0), dx0: rng.floats(xs) };
 }
 
 /** One pass on `g` with the partial sums it asks for: its outputs and its dispatches' labels. */
@@ -185,8 +194,8 @@ function expectPass(c: Case, pass: Pass, d: Data, out: Float32Array[], what = ''
   ];
   const [first = new Float32Array(), second = new Float32Array()] = out;
   if (pass === 'forward') {
-    const ref = conv2dRef(d.x, d.w, bias ? d.b : null, s, act);
-    expectAllclose(`conv2d y${what}`, first, ref, tol(s.c * s.kh * s.kw), yShape);
+    const ref = uncoveredTo(conv2dRef(d.x, d.w, bias ? d.b : null, s, act), s, 0);
+    expectAllclose(`conv2d y${what}`, uncoveredTo(first, s, 0), ref, tol(s.c * s.kh * s.kw), yShape);
   } else if (pass === 'dX') {
     const ref = conv2dBackwardInputRef(d.dy, d.w, s);
     if (accumulate) ref.forEach((v, i) => (ref[i] = v + d.dx0[i]!));

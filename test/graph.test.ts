@@ -1,5 +1,6 @@
 // The whole graph: GPU gradients of every parameter of small networks against finite differences
 // of the float64 CPU reference network, and the planner's buffer reuse.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { useGpu } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
@@ -12,7 +13,8 @@ import { rangeOf } from '../src/gpu/packed.ts';
 import { numel } from '../src/graph/graph.ts';
 import { Rng } from '../src/util/rng.ts';
 
-const NETS: [string, string][] = [
+const ODD_POOLED = 'input 7x7x1\nconv 16 3x3 same tanh\nconv 8 3x3 same tanh\npool 2\ndropout 0.25\ndense 10 softmax';
+const NETS: [string, string, { covered?: boolean; tiled?: boolean }?][] = [
   ['conv relu, max pool, dense', 'input 6x6x1\nconv 3 3x3 same relu\npool 2\ndense 10 softmax'],
   [
     'strided valid conv, tanh, avg pool, two dense',
@@ -32,12 +34,16 @@ const NETS: [string, string][] = [
     'input 4x4x1\nconv 2 3x3 same\nresidual { conv 2 3x3 same relu; conv 2 3x3 same }\n' +
       'dense 8\nbatchnorm\nrelu\ndense 10 softmax',
   ],
+  // A 7×7 conv output whose pooling reads 6×6 of it (Conv2dAttrs.covered): its forward and dW over those
+  // alone, on this adapter's kernels and by Winograd on the GPU tiles.
+  ['odd conv output pooled, over what the pooling reads', ODD_POOLED, { covered: true }],
+  ['odd conv output pooled, over what the pooling reads (GPU tiles)', ODD_POOLED, { covered: true, tiled: true }],
 ];
 
 describe('whole-graph gradients (GPU backward vs finite differences of the CPU reference network)', () => {
   const gpu = useGpu();
-  it.each(NETS)('%s', async (_name, source) => {
-    const g = gpu();
+  it.each(NETS)('%s', async (_name, source, o) => {
+    const g = o?.tiled ? gpu().withTuning({ lanes: 0, gemmSide: 16, units: 2 }) : gpu();
     const ir = parseNet(source, 'test.net');
     const batch = 3;
     const built = buildGraph(ir, batch, { seed: 7 });
@@ -56,6 +62,11 @@ describe('whole-graph gradients (GPU backward vs finite differences of the CPU r
       stats,
     });
 
+    if (o?.covered) {
+      const labels = [...p.forward, ...p.backward].map((d) => d.label);
+      for (const pass of ['forward', 'backward weights'])
+        expect(labels, pass).toContainEqual(expect.stringMatching(`conv2d ${pass} (winograd )?6x6 of 3x16x7x7`));
+    }
     const rng = new Rng(3);
     const x = rng.floats(numel(built.x.shape), 0, 1);
     const labels = new Uint32Array(batch).map(() => rng.int(10));
@@ -99,6 +110,20 @@ describe('whole-graph gradients (GPU backward vs finite differences of the CPU r
     g.release(counter);
     g.release(stats);
     expect(g.liveBytes).toBe(0);
+  });
+
+  it('marks what of a conv its only reader, a pooling, reads (Conv2dAttrs.covered)', () => {
+    const covered = (source: string): (readonly [number, number] | undefined)[] =>
+      buildGraph(parseNet(source, 'm.net'), 2).graph.nodes.flatMap((n) => (n.op === 'conv2d' ? [n.attrs.covered] : []));
+    // reference.net: 28×28 and 14×14 pooled whole; 7×7 pooled 2×2 reads 6×6.
+    expect(covered(readFileSync('examples/reference.net', 'utf8'))).toEqual([undefined, undefined, [6, 6]]);
+    // 3×3 windows of stride 2 on 8×9 (valid): 3×4 windows reading 7×9; an average pooling alike.
+    expect(covered('input 8x9x1\nconv 4 3x3 same relu\npool 3 stride=2\ndense 10 softmax')).toEqual([[7, 9]]);
+    expect(covered('input 7x7x1\nconv 4 3x3 same relu\navgpool 2\ndense 10 softmax')).toEqual([[6, 6]]);
+    // Padded windows read every row; a conv a residual's add reads too; a pooling after its own activation.
+    expect(covered('input 7x7x1\nconv 4 3x3 same relu\npool 2 same\ndense 10 softmax')).toEqual([undefined]);
+    expect(covered('input 7x7x4\nresidual { conv 4 3x3 same relu }\npool 2\ndense 10 softmax')).toEqual([undefined]);
+    expect(covered('input 7x7x1\nconv 4 3x3 same gelu\npool 2\ndense 10 softmax')).toEqual([undefined]);
   });
 
   it('reuses activation buffers by liveness', () => {

@@ -62,10 +62,13 @@ const family = (g: Gpu): string => `${g.adapter.cpu ? 'cpu' : 'gpu'} lanes=${g.l
 // output runs in the conv's forward too (lib/conv_out_pool.wgsl): reference.net forward −1 (conv3 + pool3);
 // bytes unchanged. Inference plans fuse a conv's pooling into its epilogue too (fuse.ts findFusions; none
 // before; no argmax written): reference.net inference forward −3, leaky.net −2; bytes −0.8 MB each.
+// 2026-12 (issue 17, what a pooling reads): conv3's pooled forward sums only the 6×6 of its 7×7 outputs that
+// its pooling reads, and its weight gradient only those (src/graph/covered.ts; their labels say so):
+// reference.net labels only.
 const PINS: Record<string, Record<string, Pin>> = {
   'cpu lanes=8 side=8': {
-    'reference.net training': { plannedBytes: 29156656, forward: 6, backward: 13, labels: '87af9e39' },
-    'reference.net inference': { plannedBytes: 9031936, forward: 6, backward: 0, labels: 'f440a77b' },
+    'reference.net training': { plannedBytes: 29156656, forward: 6, backward: 13, labels: 'f3848e21' },
+    'reference.net inference': { plannedBytes: 9031936, forward: 6, backward: 0, labels: '2d24836a' },
     'residual.net training': { plannedBytes: 34020400, forward: 13, backward: 32, labels: 'c997d6ce' },
     'residual.net inference': { plannedBytes: 9834752, forward: 13, backward: 0, labels: 'be09805a' },
     'batchnorm.net training': { plannedBytes: 55048496, forward: 12, backward: 16, labels: '90ee62d7' },

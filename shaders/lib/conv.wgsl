@@ -14,3 +14,15 @@ struct Params {
   pool_sh: u32, pool_sw: u32, pool_pad_top: u32, pool_pad_left: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
+
+// The output rows and columns from the top left that a pass covers (0: all): a conv whose only reader, a
+// pooling, leaves the rest unread (src/ops/conv2d_plan.ts Conv2dShape.covered). The Winograd forward
+// writes 0 past them (their gradient is 0: no window unpools there); the Winograd and lane weight
+// gradients read no dY there.
+override COVER_ROWS: u32 = 0u;
+override COVER_COLS: u32 = 0u;
+
+/** The part of the OH×OW output a pass covers: COVER_ROWS × COVER_COLS, or all of it. */
+fn conv_cover() -> vec2u {
+  return vec2u(select(P.oh, COVER_ROWS, COVER_ROWS > 0u), select(P.ow, COVER_COLS, COVER_COLS > 0u));
+}

@@ -64,16 +64,25 @@ fn conv_position(p: u32) -> vec3u {
 }
 
 /**
+ * Whether the columns from col0 on are all past what the pass covers (lib/conv.wgsl conv_cover: set, the
+ * windows' part): the outputs no window covers, stored 0 (conv_store4), their sums not needed.
+ */
+fn conv_past_cover(col0: u32) -> bool {
+  return (COVER_ROWS > 0u || COVER_COLS > 0u) && col0 >= conv_window_cols();
+}
+
+/**
  * Out-channel row's outputs at the `count` columns from col (a multiple of 4): a window's 4, or
- * outputs no window covers, written to y alone.
+ * outputs no window covers, written to y alone (0 where they are past what the pass covers).
  */
 fn conv_store4(row: u32, col: u32, a: vec4<f32>, count: u32) {
   let windows = conv_window_cols();
   if (col >= windows) {
+    let past = conv_past_cover(col);
     for (var i = 0u; i < 4u; i++) {
       if (i >= count) { break; }
       let at = conv_uncovered(col - windows + i);
-      y[((at.x * P.k + row) * P.oh + at.y) * P.ow + at.z] = a[i];
+      y[((at.x * P.k + row) * P.oh + at.y) * P.ow + at.z] = select(a[i], 0.0, past);
     }
     return;
   }

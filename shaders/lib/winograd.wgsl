@@ -12,7 +12,8 @@
 // BT a row) and A's from WINO_U0 ([k][ξ][row], BC a row) (wino_put), then wino_multiply. Epilogue, one
 // block a round (wino_round): the 16 GEMMs' block values go to workgroup memory, then each thread takes
 // one (row, column) of the block (wino_pair) and reads its 16 values (wino_values). The 2×2 tiles of an
-// output are counted and decoded here (wino_tiles, wino_tile) from the includer's uniform P's n.
+// output are counted and decoded here (wino_tiles, wino_tile) from the includer's uniform P's n, over the
+// part of it they cover (lib/conv.wgsl conv_cover).
 
 override WINO_BC: u32 = 32u;
 override WINO_BT: u32 = 32u;

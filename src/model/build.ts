@@ -4,6 +4,7 @@
 import type { Act, BatchnormLayer, ConvLayer, DenseLayer, Layer, ModelIR, ResidualLayer } from '../../dsl/ir.ts';
 import { gradFromOutput } from '../ops/act.ts';
 import { batched, matrix, nchw } from '../ops/geometry.ts';
+import { markCovered } from '../graph/covered.ts';
 import { Graph, numel, type OpCall, type Tensor } from '../graph/graph.ts';
 import { ShapeError } from '../errors.ts';
 
@@ -43,6 +44,7 @@ export function buildGraph(ir: ModelIR, batch: number, opts: { seed?: number } =
   let y = x;
   for (const l of ir.layers) y = b.layer(y, l);
   const logits = b.flat(y);
+  markCovered(b.graph);
   return { graph: b.graph, x, labels, logits, features: b.features, params: b.params };
 }
 

@@ -32,6 +32,7 @@ import {
   laneTarget,
   unsummedForwardSplits,
   unsummedInputSplits,
+  weightInner,
   weightPlan,
   winogradPlan,
   inputWinogradPlan,
@@ -41,7 +42,7 @@ import {
   type Conv2dShape,
   type ConvOptions,
 } from './conv2d_plan.ts';
-import { winogradPass, winogradWeights } from './conv2d_winograd.ts';
+import { coverOf, winogradPass, winogradWeights } from './conv2d_winograd.ts';
 import {
   checkGather,
   convGatherWork,
@@ -151,14 +152,25 @@ export function conv2dForward(
   const bindings = [io.x, io.w, io.b ?? gpu.dummy, io.y, ...poolOut];
   if (gpu.lanes > 0) {
     const shader = pool ? ('conv2d_forward_lanes_pool' as const) : ('conv2d_forward_lanes' as const);
-    const lane = { shader, params: paramsOf(s, forwardDropout(pool?.dropout)), constants: variant };
-    return laneKernel(gpu, { ...lane, cols, bindings, label, work });
+    // Pooled, its tiles past what the pooling reads sum nothing (lib/conv_out_pool.wgsl conv_past_cover).
+    const cover = pool ? coverOf(s) : { of: '', constants: {} };
+    const lane = {
+      shader,
+      params: paramsOf(s, forwardDropout(pool?.dropout)),
+      constants: { ...variant, ...cover.constants },
+    };
+    return laneKernel(gpu, { ...lane, cols, bindings, label: label.replace('forward ', `forward ${cover.of}`), work });
   }
   if (wino) {
     const shader = pool ? 'conv2d_winograd_pool' : 'conv2d_winograd';
-    const launch = { shader, constants: variant, bindings, work } as const;
+    const cover = coverOf(s);
+    const launch = { shader, constants: { ...variant, ...cover.constants }, bindings, work } as const;
     const uniform = params(s, g, wino.colTiles, undefined, forwardDropout(pool?.dropout));
-    return winogradPass(gpu, wino, { ...launch, params: uniform, label: label.replace('forward', 'forward winograd') });
+    return winogradPass(gpu, wino, {
+      ...launch,
+      params: uniform,
+      label: label.replace('forward ', `forward winograd ${cover.of}`),
+    });
   }
   const p = forwardPlan(gpu, s, pool || gather ? { ...o, split: false } : o);
   if (gather && !gathersWith(gpu, p, pool !== undefined)) throw new ShapeError(ownPass(label));
@@ -293,8 +305,10 @@ export function conv2dBackwardWeights(
   };
   if (gpu.lanes > 0) {
     if (o.unsummed) throw new ShapeError(`${label}: the lane kernels leave no partial sums unsummed`);
-    const gemm = { k: s.k, ckk, positions, params: paramsOf(s), what: describe(s), target: laneTarget(o) };
-    return laneWeightGradient(gpu, io, { ...gemm, work });
+    const [covered, cover] = [weightInner(s, true), coverOf(s)];
+    const what = `${cover.of}${describe(s)}`;
+    const gemm = { k: s.k, ckk, positions: covered, params: paramsOf(s), what, target: laneTarget(o) };
+    return laneWeightGradient(gpu, io, { ...gemm, constants: cover.constants, work: { ...work, inner: covered } });
   }
   const [sums, bias] = [io.db ? (1 as const) : (0 as const), { ...o, bias: io.db !== undefined }];
   const p = weightWinogradPlan(gpu, s, bias) ?? weightPlan(gpu, s, bias);
@@ -302,7 +316,7 @@ export function conv2dBackwardWeights(
   const name = sums ? `${label} + bias grad` : label;
   if ('side' in p) {
     const split = params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits });
-    const named = { label: name.replace('weights', 'weights winograd'), unsummed: o.unsummed };
+    const named = { label: name.replace('weights ', `weights winograd ${coverOf(s).of}`), unsummed: o.unsummed };
     return winogradWeights(gpu, s, p, { io, params: split, work, ...named });
   }
   const len = s.k * (ckk + sums);

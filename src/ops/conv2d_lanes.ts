@@ -94,6 +94,8 @@ export function laneWeightGradient(
     params: ConvParams;
     what: string;
     target?: number;
+    /** The covered part's override constants (conv2d_winograd.ts coverOf). */
+    constants?: Record<string, number>;
     work: Omit<GemmTiles, 'tiles' | 'tileM' | 'tileN' | 'kSteps'>;
   },
 ): Dispatch[] {
@@ -119,7 +121,7 @@ export function laneWeightGradient(
     gpu.kernel({
       shader: 'conv2d_backward_weights_lanes',
       params: p,
-      constants: { ...t.constants, SUMS: sums },
+      constants: { ...t.constants, ...o.constants, SUMS: sums },
       bindings: [io.dy, io.x, parts ?? io.dw, (parts ? null : io.db) ?? gpu.dummy],
       workgroups: [...grid(t.tiles), t.splits],
       label: `conv2d backward weights ${what}${t.splits > 1 ? ` split ${t.splits}` : ''}`,

@@ -18,17 +18,19 @@ import type { KernelOp, Shapes } from './op.ts';
 import type { Act } from '../../dsl/ir.ts';
 import { mustAt } from '../util/must.ts';
 
-/** A conv layer's attributes: its window and the activation fused into its output. */
+/** A conv layer's attributes: its window, the activation fused into its output, what its reader reads. */
 export interface Conv2dAttrs extends Window2d {
   act: Act;
+  /** Conv2dShape.covered: set by the graph's builder (src/graph/covered.ts). */
+  covered?: readonly [number, number];
 }
 
 /** The conv shape of a node's input shapes and window attributes. */
-export function convShape([x, w]: Shapes, a: Window2d): Conv2dShape {
+export function convShape([x, w]: Shapes, a: Window2d & Pick<Conv2dAttrs, 'covered'>): Conv2dShape {
   const [n, c, h, width] = nchw(x, 'conv2d input');
   const [k] = nchw(w, 'conv2d weights');
   const { kh, kw, strideH, strideW, padding } = a;
-  return { n, c, h, w: width, k, kh, kw, strideH, strideW, padding };
+  return { n, c, h, w: width, k, kh, kw, strideH, strideW, padding, ...(a.covered ? { covered: a.covered } : {}) };
 }
 
 /** y = act(conv(x, w) + b); inputs x [N,C,H,W], w [K,C,KH,KW], b [K] (optional). */

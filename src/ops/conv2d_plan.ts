@@ -21,6 +21,8 @@ export interface Conv2dShape extends Window2d {
   w: number;
   /** Out-channels. */
   k: number;
+  /** The output rows and columns from the top left its only reader, a pooling, reads (coveredOf); else all. */
+  covered?: readonly [number, number];
 }
 
 /**
@@ -35,6 +37,18 @@ export interface ConvOptions {
    * shape allows it (tests, benchmarks); left out, where winogradPlan's rule chooses it.
    */
   winograd?: false | 16 | 32;
+}
+
+/**
+ * What of the output a pass covers: `covered` (set by src/graph/covered.ts), else all of OH×OW. The Winograd
+ * forward writes 0 past it (shaders/lib/conv.wgsl conv_cover); its dW and the lane kernels' read no dY there.
+ */
+export function coveredOf(s: Conv2dShape): { oh: number; ow: number } {
+  const g = conv2dGeometry(s);
+  const [oh, ow] = s.covered ?? [g.oh, g.ow];
+  if (!(oh >= 1 && oh <= g.oh && ow >= 1 && ow <= g.ow))
+    throw new ShapeError(`conv2d covers ${oh}x${ow} of ${g.oh}x${g.ow}`);
+  return { oh, ow };
 }
 
 /** Output size and the padding before (top, left), Keras/TF semantics; throws ShapeError on a bad shape. */
@@ -146,9 +160,9 @@ export const correlationCost = (p: WinogradPlan): WinogradCost => ({
   stepOps: winogradStepOps(p.side),
 });
 
-/** The forward by Winograd (winogradChoice): the correlation of x with the filters, C to K channels of OH×OW. */
+/** The forward by Winograd (winogradChoice): the correlation of x with the filters, C to K channels (coveredOf). */
 export function winogradPlan(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}): WinogradPlan | null {
-  const { oh, ow } = conv2dGeometry(s);
+  const { oh, ow } = coveredOf(s);
   const d = { n: s.n, cin: s.c, cout: s.k, oh, ow };
   const direct = () => forwardPlan(gpu, s, { target: o.target });
   return winogradChoice(gpu, s, o, {
@@ -174,7 +188,7 @@ export function inputWinogradPlan(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {})
 /**
  * The weight gradient by Winograd's F(3×3, 2×2) (shaders/conv2d_winograd_dw.wgsl): `side` out-channels ×
  * `side` in-channels a workgroup of side²/4 threads, rowTiles × colTiles of them in each of `splits`
- * splits of the T 2×2 tiles of dY, `chunk` tiles (a multiple of 4) a split, `steps` of 4 tiles each.
+ * splits of the T 2×2 tiles of dY (coveredOf), `chunk` tiles (a multiple of 4) a split, `steps` of 4 tiles each.
  */
 export interface WinogradWeightPlan {
   side: 16 | 32;
@@ -191,7 +205,7 @@ export interface WinogradWeightPlan {
 export const winogradWeightStepOps = (side: 16 | 32): number => (4 * side * (64 + 36)) / ((side * side) / 4);
 
 const winogradWeightTile = (gpu: Gpu, s: Conv2dShape, side: 16 | 32, o: ConvOptions & { bias?: boolean }) => {
-  const { oh, ow } = conv2dGeometry(s);
+  const { oh, ow } = coveredOf(s);
   const tiles = s.n * ceilDiv(oh, 2) * ceilDiv(ow, 2);
   const [rowTiles, colTiles] = [ceilDiv(s.k, side), ceilDiv(s.c, side)];
   const all = ceilDiv(tiles, 4);
@@ -286,9 +300,9 @@ export const inputPlan = (gpu: Gpu, s: Conv2dShape, o: ConvOptions): GemmPlan =>
 /** The workgroups the lane kernels' weight gradient aims at: one (no split) when a split is not allowed. */
 export const laneTarget = (o: ConvOptions): number | undefined => (o.split === false ? 1 : o.target);
 
-/** The weight gradient's inner dimension: N·OH·OW positions. */
-export const weightInner = (s: Conv2dShape): number => {
-  const g = conv2dGeometry(s);
+/** The weight gradient's inner dimension: N·OH·OW positions, or those covered (coveredOf: the lane kernels'). */
+export const weightInner = (s: Conv2dShape, covered = false): number => {
+  const g = covered ? coveredOf(s) : conv2dGeometry(s);
   return s.n * g.oh * g.ow;
 };
 
@@ -350,9 +364,8 @@ export function unsummedForwardSplits(gpu: Gpu, s: Conv2dShape): number {
  */
 export function weightPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions & { bias?: boolean } = {}): number {
   const ckk = s.c * s.kh * s.kw;
-  if (gpu.lanes > 0) {
-    return laneWeightPartsLength(gpu, { k: s.k, ckk, positions: weightInner(s) }, { ...o, target: laneTarget(o) });
-  }
+  const lanes = { k: s.k, ckk, positions: weightInner(s, true) };
+  if (gpu.lanes > 0) return laneWeightPartsLength(gpu, lanes, { ...o, target: laneTarget(o) });
   const splits = tiledWeightSplits(gpu, s, o);
   return splits > 1 ? splits * s.k * (ckk + (o.bias ? 1 : 0)) : 0;
 }

@@ -22,6 +22,13 @@ import {
 } from './conv2d_plan.ts';
 import { reduceSplits } from './gemm.ts';
 
+/** A pass's covered part (Conv2dShape.covered) in labels ("", "6x6 of ") and as override constants (lib/conv.wgsl). */
+export function coverOf(s: Conv2dShape): { of: string; constants: Record<string, number> } {
+  if (!s.covered) return { of: '', constants: {} };
+  const [rows, cols] = s.covered;
+  return { of: `${rows}x${cols} of `, constants: { COVER_ROWS: rows, COVER_COLS: cols } };
+}
+
 /** Ops a thread spends once, in the epilogue, about: 4 rounds of 16 shared words written, 16 read, the output
  * transform (24 adds of a 2×2 tile; dW's 3×3, 35) and its stores. */
 const EPILOGUE_OPS = 4 * 64;
@@ -145,7 +152,7 @@ export function winogradWeights(gpu: Gpu, s: Conv2dShape, p: WinogradWeightPlan,
   const pass = gpu.kernel({
     shader: 'conv2d_winograd_dw',
     params: l.params,
-    constants: { SUMS: sums, WINO_SPLIT: split ? 1 : 0, WINO_BC: p.side, WINO_BT: p.side },
+    constants: { SUMS: sums, WINO_SPLIT: split ? 1 : 0, WINO_BC: p.side, WINO_BT: p.side, ...coverOf(s).constants },
     bindings: split
       ? [l.io.dy, l.io.x, l.io.parts ?? null, gpu.dummy]
       : [l.io.dy, l.io.x, l.io.dw, l.io.db ?? gpu.dummy],
