@@ -6,7 +6,8 @@
 //
 // main: implicit GEMM dw = dy · im2col(x)ᵀ, lib/gemm.wgsl's (tile GEMM_BM × GEMM_BN, register blocks:
 //   src/ops/gemm.ts). Rows: out-channels k; columns: r = (c·KH + ky)·KW + kx; inner: positions
-//   p = (n·OH + oy)·OW + ox. With GEMM_SUMS 1 the workgroups of column tile 0 also sum their dy rows
+//   p = (n·CH + oy)·CW + ox of the CH×CW part of each output lib/conv.wgsl conv_cover says (all of OH×OW
+//   unless dY is 0 past it). With GEMM_SUMS 1 the workgroups of column tile 0 also sum their dy rows
 //   as they pass through workgroup memory: db, the GEMM's extra column C·KH·KW, at no extra pass.
 //   Both fetches (order 0) give thread li the position p = k0 + li % 16 (consecutive threads,
 //   consecutive positions), decoded once a step, and rows / columns li / 16 + (T/16)·j; a column's
@@ -38,13 +39,16 @@ var<private> dw_row0: u32;
 
 fn gemm_fetch(k0: u32, k_end: u32, li: u32) {
   let ohw = P.oh * P.ow;
+  let cover = conv_cover();
   let p = k0 + li % GEMM_BK;
   let ok = !GEMM_CHECKED || p < k_end;
-  let pn = p / ohw;
-  let pq = p % ohw;
-  let dybase = pn * P.k * ohw + pq;
-  let iy0 = i32((pq / P.ow) * P.sh) - i32(P.pad_top);
-  let ix0 = i32((pq % P.ow) * P.sw) - i32(P.pad_left);
+  let pn = p / (cover.x * cover.y);
+  let pq = p % (cover.x * cover.y);
+  let oy = pq / cover.y;
+  let ox = pq % cover.y;
+  let dybase = pn * P.k * ohw + oy * P.ow + ox;
+  let iy0 = i32(oy * P.sh) - i32(P.pad_top);
+  let ix0 = i32(ox * P.sw) - i32(P.pad_left);
   let xbase = i32(pn * P.c * P.h * P.w) + iy0 * i32(P.w) + ix0;
   for (var j = 0u; j < GEMM_LA; j++) {
     let m = dw_row0 + gemm_a_coord(j, li).y;
@@ -107,13 +111,19 @@ fn has_tile(wg: vec3u, nwg: vec3u) -> bool {
   return wg.x + wg.y * nwg.x < P.col_tiles * ((P.k + GEMM_BM - 1u) / GEMM_BM);
 }
 
+/** The positions summed: N·CH·CW of the part of each output lib/conv.wgsl conv_cover says (dY is 0 past it). */
+fn conv_positions() -> u32 {
+  let cover = conv_cover();
+  return P.n * cover.x * cover.y;
+}
+
 @compute @workgroup_size(GEMM_TX, GEMM_TY)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
   if (!has_tile(wg, nwg)) { return; }
   let t = tile_of(wg, nwg, li);
   workgroupBarrier();
-  gemm_run(t, 0u, P.n * P.oh * P.ow, lid, li);
+  gemm_run(t, 0u, conv_positions(), lid, li);
   gemm_emit_store(t, lid, li);
 }
 
@@ -124,7 +134,7 @@ fn main_split(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
   let t = tile_of(wg, nwg, li);
   workgroupBarrier();
   let k0 = wg.z * P.chunk;
-  gemm_run(t, k0, min(P.n * P.oh * P.ow, k0 + P.chunk), lid, li);
+  gemm_run(t, k0, min(conv_positions(), k0 + P.chunk), lid, li);
   let dims = gemm_out_dims();
   gemm_emit_parts(t, lid, li, wg.z * dims.x * dims.y, dims.y);
 }

@@ -85,8 +85,8 @@ const cases: [string, Case][] = [
     { s: shape(2, 64, 4, 8, 32, 1, 1, 1, 'valid'), bias: true },
   ],
   ['3×3 stride 2 same, 70→6 channels (2 row tiles in dX)', { s: shape(2, 70, 7, 9, 6, 3, 3, 2, 'same'), bias: false }],
-  // What its pooling reads alone (Conv2dShape.covered): dY is 0 past it (data), and the lane kernels' and
-  // Winograd's weight gradients read none there; y is compared there alone (Winograd writes 0 past it).
+  // What its pooling reads alone (Conv2dShape.covered): no weight gradient reads dY past it (0 there in a
+  // network); y is compared there alone (Winograd and the pooled lane forward write 0 past it).
   [
     '3×3 same, 7×7 of which 6×6 covered, 5→20 channels (ragged tiles)',
     { s: { ...shape(3, 5, 7, 7, 20, 3, 3, 1, 'same'), covered: [6, 6] }, bias: true, act: relu },
@@ -144,9 +144,7 @@ function data(s: Conv2dShape): Data {
   const { oh, ow } = conv2dGeometry(s);
   const [xs, ws, ys] = [s.n * s.c * s.h * s.w, s.k * s.c * s.kh * s.kw, s.n * s.k * oh * ow];
   const rng = new Rng(xs * 31 + ws * 7 + ys);
-  const [x, w, b] = [rng.floats(xs), rng.floats(ws), rng.floats(s.k)];
-  // dY is 0 past what is covered, as a pooling that reads only that part gives it back.
-  return { x, w, b, dy: uncoveredTo(rng.floats(ys), s, 0), dx0: rng.floats(xs) };
+  return { x: rng.floats(xs), w: rng.floats(ws), b: rng.floats(s.k), dy: rng.floats(ys), dx0: rng.floats(xs) };
 }
 
 /** One pass on `g` with the partial sums it asks for: its outputs and its dispatches' labels. */
@@ -201,7 +199,8 @@ function expectPass(c: Case, pass: Pass, d: Data, out: Float32Array[], what = ''
     if (accumulate) ref.forEach((v, i) => (ref[i] = v + d.dx0[i]!));
     expectAllclose(`conv2d dX${what}`, first, ref, tol(s.k * s.kh * s.kw), xShape);
   } else {
-    const ref = conv2dBackwardWeightsRef(d.dy, d.x, s);
+    // dY past what is covered (nonzero here) is not read: it is 0 where a pooling reads that part alone.
+    const ref = conv2dBackwardWeightsRef(uncoveredTo(d.dy, s, 0), d.x, s);
     expectAllclose(`conv2d dW${what}`, first, ref.dw, tol(s.n * oh * ow), [s.k, s.c, s.kh, s.kw]);
     if (bias) expectAllclose(`conv2d db${what}`, second, ref.db, tol(s.n * oh * ow), [s.k]);
   }

@@ -294,8 +294,9 @@ export function conv2dBackwardWeights(
 ): Dispatch[] {
   const g = conv2dGeometry(s);
   const ckk = s.c * s.kh * s.kw;
-  const positions = s.n * g.oh * g.ow;
-  const label = `conv2d backward weights ${describe(s)}`;
+  // The positions of the part of the output its pooling reads (dY is 0 past it), on every kernel family.
+  const [positions, cover] = [weightInner(s), coverOf(s)];
+  const label = `conv2d backward weights ${cover.of}${describe(s)}`;
   const work = {
     rows: s.k,
     cols: ckk,
@@ -305,10 +306,9 @@ export function conv2dBackwardWeights(
   };
   if (gpu.lanes > 0) {
     if (o.unsummed) throw new ShapeError(`${label}: the lane kernels leave no partial sums unsummed`);
-    const [covered, cover] = [weightInner(s, true), coverOf(s)];
     const what = `${cover.of}${describe(s)}`;
-    const gemm = { k: s.k, ckk, positions: covered, params: paramsOf(s), what, target: laneTarget(o) };
-    return laneWeightGradient(gpu, io, { ...gemm, constants: cover.constants, work: { ...work, inner: covered } });
+    const gemm = { k: s.k, ckk, positions, params: paramsOf(s), what, target: laneTarget(o) };
+    return laneWeightGradient(gpu, io, { ...gemm, constants: cover.constants, work });
   }
   const [sums, bias] = [io.db ? (1 as const) : (0 as const), { ...o, bias: io.db !== undefined }];
   const p = weightWinogradPlan(gpu, s, bias) ?? weightPlan(gpu, s, bias);
@@ -316,7 +316,7 @@ export function conv2dBackwardWeights(
   const name = sums ? `${label} + bias grad` : label;
   if ('side' in p) {
     const split = params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits });
-    const named = { label: name.replace('weights ', `weights winograd ${coverOf(s).of}`), unsummed: o.unsummed };
+    const named = { label: name.replace('weights ', 'weights winograd '), unsummed: o.unsummed };
     return winogradWeights(gpu, s, p, { io, params: split, work, ...named });
   }
   const len = s.k * (ckk + sums);
@@ -324,7 +324,7 @@ export function conv2dBackwardWeights(
     shader: 'conv2d_backward_weights',
     plan: p,
     params: params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits }),
-    constants: gemmConstants(p, { a: 0, b: 0, sums }),
+    constants: { ...gemmConstants(p, { a: 0, b: 0, sums }), ...cover.constants },
     epilogue: { GEMM_SUMS: sums },
     inputs: [io.dy, io.x],
     outputs: [io.dw, io.db ?? gpu.dummy],

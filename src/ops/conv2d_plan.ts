@@ -41,7 +41,7 @@ export interface ConvOptions {
 
 /**
  * What of the output a pass covers: `covered` (set by src/graph/covered.ts), else all of OH×OW. The Winograd
- * forward writes 0 past it (shaders/lib/conv.wgsl conv_cover); its dW and the lane kernels' read no dY there.
+ * forward writes 0 past it (shaders/lib/conv.wgsl conv_cover); no weight gradient reads dY there.
  */
 export function coveredOf(s: Conv2dShape): { oh: number; ow: number } {
   const g = conv2dGeometry(s);
@@ -300,9 +300,9 @@ export const inputPlan = (gpu: Gpu, s: Conv2dShape, o: ConvOptions): GemmPlan =>
 /** The workgroups the lane kernels' weight gradient aims at: one (no split) when a split is not allowed. */
 export const laneTarget = (o: ConvOptions): number | undefined => (o.split === false ? 1 : o.target);
 
-/** The weight gradient's inner dimension: N·OH·OW positions, or those covered (coveredOf: the lane kernels'). */
-export const weightInner = (s: Conv2dShape, covered = false): number => {
-  const g = covered ? coveredOf(s) : conv2dGeometry(s);
+/** The weight gradient's inner dimension: N·OH·OW positions, of the part covered (coveredOf). */
+export const weightInner = (s: Conv2dShape): number => {
+  const g = coveredOf(s);
   return s.n * g.oh * g.ow;
 };
 
@@ -364,7 +364,7 @@ export function unsummedForwardSplits(gpu: Gpu, s: Conv2dShape): number {
  */
 export function weightPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions & { bias?: boolean } = {}): number {
   const ckk = s.c * s.kh * s.kw;
-  const lanes = { k: s.k, ckk, positions: weightInner(s, true) };
+  const lanes = { k: s.k, ckk, positions: weightInner(s) };
   if (gpu.lanes > 0) return laneWeightPartsLength(gpu, lanes, { ...o, target: laneTarget(o) });
   const splits = tiledWeightSplits(gpu, s, o);
   return splits > 1 ? splits * s.k * (ckk + (o.bias ? 1 : 0)) : 0;
