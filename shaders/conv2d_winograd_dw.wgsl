@@ -21,8 +21,8 @@
 // column C·9, as conv2d_backward_weights.wgsl's main_split writes them), 4 db (any buffer when SUMS is
 // 0 or WINO_SPLIT). Dispatch grid(rowTiles · colTiles · splits), rowTiles = ⌈K/BC⌉, colTiles = ⌈C/BT⌉
 // (P.col_tiles); workgroup g = wg.x + wg.y·nwg.x is split z = g / (rowTiles·colTiles), whose tiles are
-// [z·chunk, (z + 1)·chunk) (P.chunk, a multiple of 4), and of the rest row tile r / colTiles, column
-// tile r % colTiles.
+// steps [⌊z·A/S⌋, ⌊(z + 1)·A/S⌋) of 4 tiles, A = ⌈T/4⌉, S = P.splits (as even as whole steps allow: at
+// most P.chunk tiles), and of the rest row tile r / colTiles, column tile r % colTiles.
 
 override SUMS: u32 = 0u;
 override WINO_SPLIT: bool = false;
@@ -131,7 +131,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let col0 = (r % P.col_tiles) * WINO_BT;
   let me = wino_thread(li);
   let cover = conv_cover();
-  let t_end = min(wino_tiles(cover.x, cover.y), z * P.chunk + P.chunk);
+  let tiles = wino_tiles(cover.x, cover.y);
+  // Split z's steps (the header's), A = steps, S = P.splits.
+  let steps = (tiles + WINO_CK - 1u) / WINO_CK;
+  let t_begin = WINO_CK * ((z * steps) / P.splits);
+  let t_end = min(tiles, WINO_CK * (((z + 1u) * steps) / P.splits));
   // This thread's patch (one in-channel, tile j of each step) and dY tile (one out-channel, tile j).
   let xj = li / WINO_BT;
   let xc = col0 + li % WINO_BT;
@@ -140,7 +144,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let fk = row0 + fq % WINO_BC;
   var sum = 0.0;
   wino_acc = WinoAcc();
-  for (var t0 = z * P.chunk; t0 < t_end; t0 += WINO_CK) {
+  for (var t0 = t_begin; t0 < t_end; t0 += WINO_CK) {
     if (li < 4u * WINO_BT) { stage_x(xj, li % WINO_BT, xc, t0 + xj, t0 + xj < t_end && xc < P.c); }
     if (fq < 4u * WINO_BC) { sum += stage_dy(fj, fq % WINO_BC, fk, t0 + fj, t0 + fj < t_end && fk < P.k); }
     workgroupBarrier();

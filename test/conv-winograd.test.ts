@@ -220,4 +220,19 @@ describe('conv backward weights by Winograd F(3x3, 2x2): each 2x2 tile of dY aga
     expectAllclose('db (one pass)', await g.readF32(db1), ref.db, tol);
     for (const b of [dy, x, dw, db, dw1, db1, dw2, parts]) g.release(b);
   });
+
+  it('splits as many ways as fill the device, chunks as even as whole steps allow; beside its dX, its tile', () => {
+    const g = tiled();
+    // reference.net's conv2 at batch 256: 12,544 tiles, 3,136 steps of 4. The 32-side tile's 2 tiles split
+    // 132 ways (264 workgroups, 2 × 132 units), chunks of 23 and 24 steps; whole chunks of 24 would make 131.
+    const conv2 = conv(256, 32, 14, 14, 64);
+    expect(weightWinogradPlan(g, conv2, { bias: true })).toMatchObject({ side: 32, splits: 132, steps: 24 });
+    // conv3 over the 6×6 its pooling reads, at 64: 576 tiles. Its dX by Winograd (16-side tile, 256 workgroups)
+    // does not fill the device alone, so its dW takes the same tile, and the two pair (9 splits of 32 tiles).
+    const conv3 = conv(64, 64, 7, 7, 128, { covered: [6, 6] });
+    expect(inputWinogradPlan(g, conv3)).toMatchObject({ side: 16, rowTiles: 4, colTiles: 64 });
+    expect(weightWinogradPlan(g, conv3, { bias: true })).toMatchObject({ side: 16, splits: 9, steps: 16 });
+    // Over all 7×7 (16 tiles an image, 64 outputs for 49) the direct GEMM does less work.
+    expect(weightWinogradPlan(g, { ...conv3, covered: undefined }, { bias: true })).toBeNull();
+  });
 });

@@ -37,8 +37,6 @@ import {
   winogradPlan,
   inputWinogradPlan,
   weightWinogradPlan,
-  convParams,
-  type Split,
   type Conv2dShape,
   type ConvOptions,
 } from './conv2d_plan.ts';
@@ -70,9 +68,22 @@ export {
   type ConvOptions,
 } from './conv2d_plan.ts';
 
-/** The uniform every conv2d shader reads (struct Params in shaders/lib/conv.wgsl), no epilogue's fields by default. */
-const params = (s: Conv2dShape, g: Geometry2d, colTiles: number, split?: Split, epilogue = chainUniform(undefined)) =>
-  convParams(s, g, colTiles, split, epilogue);
+/** A pass's split-K: `chunk` inner indices in each of `splits` partial sums (0, 0: none). */
+interface Split {
+  chunk: number;
+  splits: number;
+}
+
+/**
+ * The uniform every conv2d shader reads (struct Params in shaders/lib/conv.wgsl): the shape, the GEMM's
+ * column tiles, a split, and the epilogue's fields (chain.ts chainUniform, dropout.ts; none by default).
+ */
+function params(s: Conv2dShape, g: Geometry2d, colTiles: number, split?: Split, epilogue = chainUniform(undefined)) {
+  const { n, c, h, w, k, kh, kw, strideH: sh, strideW: sw } = s;
+  const { padTop, padLeft, oh, ow } = g;
+  const shape = { n, c, h, w, k, kh, kw, sh, sw, padTop, padLeft, oh, ow };
+  return { ...shape, colTiles, ...(split ?? { chunk: 0, splits: 0 }), ...epilogue };
+}
 
 /** The uniform's dropout and window fields: a pooled forward's dropout, or the chain a dX runs (chainUniform). */
 type EpilogueFields = ReturnType<typeof chainUniform>;

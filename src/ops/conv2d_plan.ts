@@ -129,7 +129,13 @@ function winogradChoice<P>(
   gpu: Gpu,
   s: Conv2dShape,
   o: ConvOptions,
-  candidate: { tile: (side: 16 | 32) => P; cost: (p: P) => WinogradCost; direct: () => GemmPlan; splitMargin: number },
+  candidate: {
+    tile: (side: 16 | 32) => P;
+    cost: (p: P) => WinogradCost;
+    direct: () => GemmPlan;
+    splitMargin: number;
+    sides?: (16 | 32)[];
+  },
 ): P | null {
   if (o.winograd === false || gpu.lanes > 0) return null;
   if (s.kh !== 3 || s.kw !== 3 || s.strideH !== 1 || s.strideW !== 1) return null;
@@ -143,7 +149,7 @@ function winogradChoice<P>(
     return busiest(c.workgroups) * c.steps * (64 * c.side * c.side + c.threads * c.stepOps);
   };
   const target = o.target ?? 2 * gpu.units;
-  const tiles = [tile(32), tile(16)];
+  const tiles = (candidate.sides ?? [32, 16]).map(tile);
   const filling = tiles.filter((t) => cost(t).workgroups >= target);
   const p = (filling.length > 0 ? filling : tiles).reduce((a, t) => (work(t) < work(a) ? t : a));
   const g = candidate.direct();
@@ -212,8 +218,10 @@ const winogradWeightTile = (gpu: Gpu, s: Conv2dShape, side: 16 | 32, o: ConvOpti
   // Splits as gemm.ts's splitK: enough to reach the target, and loops of at most 64 steps; none when not allowed.
   const most = Math.min(MAX_SPLITS, Math.floor(MAX_PARTS / (s.k * (s.c * 9 + 1))), all);
   const want = Math.max(ceilDiv(o.target ?? 2 * gpu.units, rowTiles * colTiles), ceilDiv(all, MAX_STEPS));
-  const steps = o.split === false ? all : ceilDiv(all, Math.max(1, Math.min(want, most)));
-  const split = { splits: ceilDiv(all, steps), chunk: 4 * steps, steps };
+  // Splits as many as asked, their chunks as even as whole steps allow (split z: steps ⌊z·all/splits⌋ on).
+  const splits = o.split === false ? 1 : Math.max(1, Math.min(want, most));
+  const steps = ceilDiv(all, splits);
+  const split = { splits, chunk: 4 * steps, steps };
   return { side, threads: (side * side) / 4, tiles, rowTiles, colTiles, ...split };
 };
 
@@ -231,51 +239,16 @@ export function weightWinogradPlan(
   o: ConvOptions & { bias?: boolean } = {},
 ): WinogradWeightPlan | null {
   const tile = (side: 16 | 32) => winogradWeightTile(gpu, s, side, o);
-  return winogradChoice(gpu, s, o, { tile, cost: weightCost, direct: () => weightPlan(gpu, s, o), splitMargin: 0.9 });
+  // Beside a dX by Winograd that does not fill the device alone, its tile: the two pair (src/gpu/pair.ts).
+  const dx = inputWinogradPlan(gpu, s, o);
+  const sides = dx && dx.rowTiles * dx.colTiles < (o.target ?? 2 * gpu.units) ? [dx.side] : undefined;
+  const direct = () => weightPlan(gpu, s, o);
+  return winogradChoice(gpu, s, o, { tile, cost: weightCost, direct, splitMargin: 0.9, sides });
 }
 
 /** The weight gradient's split count on this adapter's tiled kernels: Winograd's or the direct GEMM's. */
 const tiledWeightSplits = (gpu: Gpu, s: Conv2dShape, o: ConvOptions & { bias?: boolean }): number =>
   (weightWinogradPlan(gpu, s, o) ?? weightPlan(gpu, s, o)).splits;
-
-/** A pass's split-K: `chunk` inner indices in each of `splits` partial sums (0, 0: none). */
-export interface Split {
-  chunk: number;
-  splits: number;
-}
-
-/**
- * The uniform every conv2d shader reads (struct Params in shaders/lib/conv.wgsl): the shape, the
- * GEMM's column tiles, a split, and the epilogue's fields (chain.ts chainUniform, dropout.ts).
- */
-export function convParams<E extends object>(
-  s: Conv2dShape,
-  g: Geometry2d,
-  colTiles: number,
-  split: Split | undefined,
-  epilogue: E,
-) {
-  const { n, c, h, w, k, kh, kw, strideH: sh, strideW: sw } = s;
-  const { padTop, padLeft, oh, ow } = g;
-  return {
-    n,
-    c,
-    h,
-    w,
-    k,
-    kh,
-    kw,
-    sh,
-    sw,
-    padTop,
-    padLeft,
-    oh,
-    ow,
-    colTiles,
-    ...(split ?? { chunk: 0, splits: 0 }),
-    ...epilogue,
-  };
-}
 
 export const forwardPlan = (gpu: Gpu, s: Conv2dShape, o: ConvOptions): GemmPlan => {
   const g = conv2dGeometry(s);
