@@ -16,9 +16,9 @@ struct Params {
 @group(0) @binding(0) var<uniform> P: Params;
 
 // The output rows and columns from the top left that a pass covers (0: all): a conv whose only reader, a
-// pooling, leaves the rest unread (src/ops/conv2d_plan.ts Conv2dShape.covered). The Winograd forward
-// writes 0 past them (their gradient is 0: no window unpools there); the Winograd and lane weight
-// gradients read no dY there.
+// pooling, leaves the rest unread (src/ops/conv2d_plan.ts Conv2dShape.covered). The Winograd and the
+// pooled lane forwards write 0 past them (their gradient is 0: no window unpools there); no weight
+// gradient reads dY there.
 override COVER_ROWS: u32 = 0u;
 override COVER_COLS: u32 = 0u;
 

@@ -1,8 +1,8 @@
 // What of a conv's output anything reads: where its only reader is a pooling whose windows stop short of
 // the last rows or columns (a 2×2, stride-2 pooling of a 7×7 output reads 6×6), the conv's attributes
-// say so (Conv2dAttrs.covered). The gradient there is 0 (no window takes it back), so the Winograd
-// weight gradient leaves those outputs out and the forward need not compute them (src/ops/conv2d_plan.ts
-// coveredOf): reference.net's third conv does 36 of 49 outputs' work in both.
+// say so (Conv2dAttrs.covered). The gradient there is 0 (no window takes it back), so every weight
+// gradient leaves those outputs out, and the Winograd and pooled lane forwards do not compute them, writing
+// 0 there (src/ops/conv2d_plan.ts coveredOf): reference.net's third conv does 36 of 49 outputs' work.
 import { conv2dGeometry } from '../ops/conv2d.ts';
 import { convShape } from '../ops/conv2d_op.ts';
 import { poolGeometry, poolShape } from '../ops/pool.ts';

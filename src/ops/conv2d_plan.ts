@@ -118,8 +118,9 @@ export interface WinogradCost {
  * unit's work (its workgroups' multiply-adds and transform ops, steps × tile, padding included) is at
  * most 9/10 of the direct GEMM's (its plan as gemm.ts chooses it), or at most `splitMargin` of it where
  * that GEMM splits K (a forward's or dX's partials cost a pass that Winograd's one pass does not: the
- * reduction, or a chain that sums them; dW's split too, so 9/10 still). The tile: of those whose
- * workgroups reach the target (2·units), else of both, the one of least work on the busiest unit. The
+ * reduction, or a chain that sums them; dW's split too, so 9/10 still). The tile: of the candidate's
+ * `sides` (both unless it says) those whose workgroups reach the target (2·units), else all, the one of
+ * least work on the busiest unit. The
  * same for every caller whatever its options but `target`, so that the planner's questions
  * (forwardPools, the parts lengths, the unsummed splits) and the launchers agree. o.winograd 16 or 32
  * asks for that tile wherever the shape allows one, false for none; a Gpu tuned `winograd: false` runs
@@ -194,7 +195,8 @@ export function inputWinogradPlan(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {})
 /**
  * The weight gradient by Winograd's F(3×3, 2×2) (shaders/conv2d_winograd_dw.wgsl): `side` out-channels ×
  * `side` in-channels a workgroup of side²/4 threads, rowTiles × colTiles of them in each of `splits`
- * splits of the T 2×2 tiles of dY (coveredOf), `chunk` tiles (a multiple of 4) a split, `steps` of 4 tiles each.
+ * splits of the T 2×2 tiles of dY (coveredOf), steps of 4 tiles: `steps` a split at most (`chunk` tiles),
+ * the splits' chunks as even as whole steps allow.
  */
 export interface WinogradWeightPlan {
   side: 16 | 32;
