@@ -24,6 +24,7 @@ import { dropoutUniform } from './dropout.ts';
 import { laneKernel, laneWeightGradient, type ConvParams } from './conv2d_lanes.ts';
 import {
   conv2dGeometry,
+  coverOf,
   forwardPlan,
   forwardPools,
   inputGemm,
@@ -40,7 +41,7 @@ import {
   type Conv2dShape,
   type ConvOptions,
 } from './conv2d_plan.ts';
-import { coverOf, winogradPass, winogradWeights } from './conv2d_winograd.ts';
+import { winogradPass, winogradWeights } from './conv2d_winograd.ts';
 import {
   checkGather,
   convGatherWork,
@@ -161,20 +162,20 @@ export function conv2dForward(
   };
   const poolOut = pool ? [pool.pooled, pool.argmax ?? gpu.dummy2, pool.counter] : [];
   const bindings = [io.x, io.w, io.b ?? gpu.dummy, io.y, ...poolOut];
+  const cover = coverOf(s);
   if (gpu.lanes > 0) {
     const shader = pool ? ('conv2d_forward_lanes_pool' as const) : ('conv2d_forward_lanes' as const);
     // Pooled, its tiles past what the pooling reads sum nothing (lib/conv_out_pool.wgsl conv_past_cover).
-    const cover = pool ? coverOf(s) : { of: '', constants: {} };
+    const lanes = pool ? cover : { of: '', constants: {} };
     const lane = {
       shader,
       params: paramsOf(s, forwardDropout(pool?.dropout)),
-      constants: { ...variant, ...cover.constants },
+      constants: { ...variant, ...lanes.constants },
     };
-    return laneKernel(gpu, { ...lane, cols, bindings, label: label.replace('forward ', `forward ${cover.of}`), work });
+    return laneKernel(gpu, { ...lane, cols, bindings, label: label.replace('forward ', `forward ${lanes.of}`), work });
   }
   if (wino) {
     const shader = pool ? 'conv2d_winograd_pool' : 'conv2d_winograd';
-    const cover = coverOf(s);
     const launch = { shader, constants: { ...variant, ...cover.constants }, bindings, work } as const;
     const uniform = params(s, g, wino.colTiles, undefined, forwardDropout(pool?.dropout));
     return winogradPass(gpu, wino, {

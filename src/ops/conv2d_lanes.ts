@@ -94,7 +94,7 @@ export function laneWeightGradient(
     params: ConvParams;
     what: string;
     target?: number;
-    /** The covered part's override constants (conv2d_winograd.ts coverOf). */
+    /** The covered part's override constants (conv2d_plan.ts coverOf). */
     constants?: Record<string, number>;
     work: Omit<GemmTiles, 'tiles' | 'tileM' | 'tileN' | 'kSteps'>;
   },

@@ -41,7 +41,7 @@ export interface ConvOptions {
 
 /**
  * What of the output a pass covers: `covered` (set by src/graph/covered.ts), else all of OH×OW. The Winograd
- * forward writes 0 past it (shaders/lib/conv.wgsl conv_cover); no weight gradient reads dY there.
+ * and pooled lane forwards write 0 past it (shaders/lib/conv.wgsl conv_cover); no weight gradient reads dY there.
  */
 export function coveredOf(s: Conv2dShape): { oh: number; ow: number } {
   const g = conv2dGeometry(s);
@@ -49,6 +49,13 @@ export function coveredOf(s: Conv2dShape): { oh: number; ow: number } {
   if (!(oh >= 1 && oh <= g.oh && ow >= 1 && ow <= g.ow))
     throw new ShapeError(`conv2d covers ${oh}x${ow} of ${g.oh}x${g.ow}`);
   return { oh, ow };
+}
+
+/** The covered part in a pass's label ("", "6x6 of ") and as its override constants (lib/conv.wgsl COVER_*). */
+export function coverOf(s: Conv2dShape): { of: string; constants: Record<string, number> } {
+  if (!s.covered) return { of: '', constants: {} };
+  const [rows, cols] = s.covered;
+  return { of: `${rows}x${cols} of `, constants: { COVER_ROWS: rows, COVER_COLS: cols } };
 }
 
 /** Output size and the padding before (top, left), Keras/TF semantics; throws ShapeError on a bad shape. */
@@ -120,11 +127,10 @@ export interface WinogradCost {
  * that GEMM splits K (a forward's or dX's partials cost a pass that Winograd's one pass does not: the
  * reduction, or a chain that sums them; dW's split too, so 9/10 still). The tile: of the candidate's
  * `sides` (both unless it says) those whose workgroups reach the target (2·units), else all, the one of
- * least work on the busiest unit. The
- * same for every caller whatever its options but `target`, so that the planner's questions
- * (forwardPools, the parts lengths, the unsummed splits) and the launchers agree. o.winograd 16 or 32
- * asks for that tile wherever the shape allows one, false for none; a Gpu tuned `winograd: false` runs
- * none unless asked so.
+ * least work on the busiest unit. The same for every caller whatever its options but `target`, so that
+ * the planner's questions (forwardPools, the parts lengths, the unsummed splits) and the launchers agree.
+ * o.winograd 16 or 32 asks for that tile wherever the shape allows one, false for none; a Gpu tuned
+ * `winograd: false` runs none unless asked so.
  */
 function winogradChoice<P>(
   gpu: Gpu,

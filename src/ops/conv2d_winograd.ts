@@ -14,6 +14,7 @@ import { ShapeError } from '../errors.ts';
 import type { Work } from '../gpu/work.ts';
 import {
   correlationCost,
+  coverOf,
   weightCost,
   type Conv2dShape,
   type WinogradCost,
@@ -21,13 +22,6 @@ import {
   type WinogradWeightPlan,
 } from './conv2d_plan.ts';
 import { reduceSplits } from './gemm.ts';
-
-/** A pass's covered part (Conv2dShape.covered) in labels ("", "6x6 of ") and as override constants (lib/conv.wgsl). */
-export function coverOf(s: Conv2dShape): { of: string; constants: Record<string, number> } {
-  if (!s.covered) return { of: '', constants: {} };
-  const [rows, cols] = s.covered;
-  return { of: `${rows}x${cols} of `, constants: { COVER_ROWS: rows, COVER_COLS: cols } };
-}
 
 /** Ops a thread spends once, in the epilogue, about: 4 rounds of 16 shared words written, 16 read, the output
  * transform (24 adds of a 2×2 tile; dW's 3×3, 35) and its stores. */
