@@ -173,29 +173,21 @@ export const correlationCost = (p: WinogradPlan): WinogradCost => ({
   stepOps: winogradStepOps(p.side),
 });
 
-/** The forward by Winograd (winogradChoice): the correlation of x with the filters, C to K channels (coveredOf). */
+/** A forward's or dX's correlation by Winograd (winogradChoice), against its direct GEMM. */
+const correlationChoice = (gpu: Gpu, s: Conv2dShape, o: ConvOptions, d: WinogradDims, direct: () => GemmPlan) =>
+  winogradChoice(gpu, s, o, { tile: (side) => winogradTile(d, side), cost: correlationCost, direct, splitMargin: 1 });
+
+/** The forward by Winograd: the correlation of x with the filters, C to K channels (coveredOf). */
 export function winogradPlan(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}): WinogradPlan | null {
   const { oh, ow } = coveredOf(s);
   const d = { n: s.n, cin: s.c, cout: s.k, oh, ow };
-  const direct = () => forwardPlan(gpu, s, { target: o.target });
-  return winogradChoice(gpu, s, o, {
-    tile: (side) => winogradTile(d, side),
-    cost: correlationCost,
-    direct,
-    splitMargin: 1,
-  });
+  return correlationChoice(gpu, s, o, d, () => forwardPlan(gpu, s, { target: o.target }));
 }
 
-/** dX by Winograd (winogradChoice): the correlation of dY with the flipped filters, K to C channels of H×W. */
+/** dX by Winograd: the correlation of dY with the flipped filters, K to C channels of H×W. */
 export function inputWinogradPlan(gpu: Gpu, s: Conv2dShape, o: ConvOptions = {}): WinogradPlan | null {
   const d = { n: s.n, cin: s.k, cout: s.c, oh: s.h, ow: s.w };
-  const direct = () => inputPlan(gpu, s, { target: o.target });
-  return winogradChoice(gpu, s, o, {
-    tile: (side) => winogradTile(d, side),
-    cost: correlationCost,
-    direct,
-    splitMargin: 1,
-  });
+  return correlationChoice(gpu, s, o, d, () => inputPlan(gpu, s, { target: o.target }));
 }
 
 /**
