@@ -50,16 +50,26 @@ export async function runPlan(g: Gpu, src: string, o: PlanRun) {
   const from = trainGatherIn({ data, indices, counter }, settings);
   const io = { training: true, logits: built.logits, labels: built.labels, persistent: params.buffers };
   const fold = o.fold ?? o.fuse;
-  const options = { ...io, counter, stats, endsStep: true, fuse: o.fuse, foldGradSums: fold, pair: o.pair };
+  const options = {
+    ...io,
+    counter,
+    stats,
+    endsStep: true,
+    fuse: o.fuse,
+    foldGradSums: fold,
+    foldTotals: fold,
+    pair: o.pair,
+  };
   const p = plan(g, built.graph, { ...options, gather: { input: built.x, from } });
   const opt = new OptimizerState(g, params, { name: 'adam', momentum: 0, nesterov: false, weightDecay: 0 });
   const updates = opt.updates(params, p, { counter, lrTable: rates, endsStep: p.endsStep });
   const step = [...p.forward, ...p.backward, ...updates, ...p.finish];
   for (let i = 0; i < o.steps; i++) g.run(step);
   const weights = await params.read();
+  const totals = await g.readU32(stats); // the steps' loss sum (f32 bits) and correct count
   const labels = (ds: readonly { label: string }[]) => ds.map((d) => d.label);
   const out = {
-    ...{ weights, fusions: p.fusions.length, gathered: p.gathered, dispatches: step.length },
+    ...{ weights, totals, fusions: p.fusions.length, gathered: p.gathered, dispatches: step.length },
     ...{ forward: labels(p.forward), backward: labels(p.backward), update: labels(updates) },
   };
   g.free(updates);

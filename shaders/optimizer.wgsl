@@ -26,6 +26,10 @@
 // table in U.seg, U.segs segments, offsets relative to the bound ranges). The first U.reduce_groups
 // workgroups sum their segments' outputs in grad_reduce's order (so the same gradient bits), write each
 // into grad and update its element with it; the others update every element no segment writes, from grad.
+// sgd_sums_totals, adam_sums_totals: the same, where the step's loss left its totals as partials (a batch of
+// many 64-row groups: src/ops/softmax_xent.ts, a loss in the logits' GEMM: src/ops/matmul.ts matmulXent):
+// workgroup 0 first adds them into stats, in the totals pass's order (lib/loss_totals.wgsl), so the
+// stats are the same bits as that pass's, with no dispatch of its own.
 //
 // Bindings (entries reuse numbers; shared ones mean the same thing):
 //   sgd:  0 U, 1 counter (rw), 2 lr_table, 3 param (rw), 4 grad, 5 avg (rw; a dummy without ema),
@@ -33,17 +37,20 @@
 //   adam: 0 U, 1 counter (rw), 2 lr_table, 3 param (rw), 4 grad, 5 avg (rw; a dummy without ema),
 //         6 m (rw), 7 v (rw)
 //   sgd_sums, adam_sums: as sgd, adam, with 4 grad (rw) and 8 parts (the partial sums, read)
+//   sgd_sums_totals, adam_sums_totals: as those, with 9 the loss's partials (u32 [2·U.loss_groups], read)
+//         and 10 stats (u32 [2], rw)
 //   advance_counter: 0 counter (rw)
 // Dispatch: sgd/adam 64 threads per workgroup, Gpu.spread(count) workgroups, grid-stride loops
 // over i (lib/stride.wgsl, prepended by the loader); sgd_sums/adam_sums 256 threads per workgroup, the
-// segments' workgroups then the rest's, grid-stride; advance_counter one workgroup of one thread.
+// segments' workgroups then the rest's, grid-stride (the _totals entries alike); advance_counter one
+// workgroup of one thread.
 
 // One uniform for both optimizers (each reads its own fields; the other's are 0), and the segment table.
 struct Params {
   count: u32, weight_decay: f32, ema: u32, ema_decay: f32,
   momentum: f32, nesterov: u32,
   beta1: f32, beta2: f32, eps: f32, decoupled: u32, ln_beta1: f32, ln_beta2: f32,
-  segs: u32, reduce_groups: u32,
+  segs: u32, reduce_groups: u32, loss_groups: u32,
   seg: array<vec4<u32>, 96>,
 }
 @group(0) @binding(0) var<uniform> U: Params;
@@ -56,6 +63,8 @@ override ENDS_STEP: bool = false;
 @group(0) @binding(4) var<storage, read> grad: array<f32>;
 @group(0) @binding(4) var<storage, read_write> grad_rw: array<f32>; // the _sums entries write the sums
 @group(0) @binding(8) var<storage, read> parts: array<f32>;
+@group(0) @binding(9) var<storage, read> loss_parts: array<u32>;
+@group(0) @binding(10) var<storage, read_write> loss_stats: array<u32>;
 @group(0) @binding(5) var<storage, read_write> avg: array<f32>;
 @group(0) @binding(6) var<storage, read_write> state1: array<f32>; // sgd velocity, adam m
 @group(0) @binding(7) var<storage, read_write> state2: array<f32>; // adam v
@@ -157,9 +166,7 @@ fn rest_span(nwg: vec3u) -> u32 { return (nwg.x * nwg.y - U.reduce_groups) * 256
 // Two entries alike rather than one with a flag: an entry binds every buffer any function it calls names,
 // so sgd_sums must not call adam_element (Adam's v would need a buffer an SGD update does not have).
 
-@compute @workgroup_size(256)
-fn sgd_sums(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-            @builtin(local_invocation_index) li: u32) {
+fn sgd_sums_update(wg: vec3u, nwg: vec3u, li: u32) {
   let lr = learning_rate();
   end_step(wg, li);
   let g = wg.x + wg.y * nwg.x;
@@ -173,9 +180,7 @@ fn sgd_sums(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   }
 }
 
-@compute @workgroup_size(256)
-fn adam_sums(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-             @builtin(local_invocation_index) li: u32) {
+fn adam_sums_update(wg: vec3u, nwg: vec3u, li: u32) {
   let lr = learning_rate();
   end_step(wg, li);
   let alpha = adam_alpha(lr);
@@ -188,6 +193,44 @@ fn adam_sums(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   for (var i = (g - U.reduce_groups) * 256u + li; i < U.count; i += rest_span(nwg)) {
     if (!gs_written(i)) { adam_element(i, grad_rw[i], lr, alpha); }
   }
+}
+
+// The _sums_totals entries: the _sums entries whose workgroup 0 first adds the loss's partial totals
+// (U.loss_groups pairs in loss_parts) into loss_stats, in the totals pass's order (lib/loss_totals.wgsl).
+fn lt_pair(g: u32) -> vec2u { return vec2u(loss_parts[2u * g], loss_parts[2u * g + 1u]); }
+fn lt_add(l: f32, h: u32) {
+  loss_stats[0] = bitcast<u32>(bitcast<f32>(loss_stats[0]) + l);
+  loss_stats[1] += h;
+}
+
+fn add_loss_totals(wg: vec3u, li: u32) {
+  if (wg.x == 0u && wg.y == 0u) { loss_totals(li, 256u, U.loss_groups); }
+}
+
+@compute @workgroup_size(256)
+fn sgd_sums(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+            @builtin(local_invocation_index) li: u32) {
+  sgd_sums_update(wg, nwg, li);
+}
+
+@compute @workgroup_size(256)
+fn adam_sums(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+             @builtin(local_invocation_index) li: u32) {
+  adam_sums_update(wg, nwg, li);
+}
+
+@compute @workgroup_size(256)
+fn sgd_sums_totals(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                   @builtin(local_invocation_index) li: u32) {
+  add_loss_totals(wg, li);
+  sgd_sums_update(wg, nwg, li);
+}
+
+@compute @workgroup_size(256)
+fn adam_sums_totals(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                    @builtin(local_invocation_index) li: u32) {
+  add_loss_totals(wg, li);
+  adam_sums_update(wg, nwg, li);
 }
 
 @compute @workgroup_size(1)

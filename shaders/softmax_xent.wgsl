@@ -12,10 +12,10 @@
 //
 // Entry xent: one thread per row, XENT_WG rows per workgroup on a 2-D grid (grid() in runtime.ts;
 //   group = wg.x + wg.y·nwg.x, row = group·XENT_WG + lid). Each writes its row's loss (and dlogits),
-//   then a fixed tree sums each 64 rows. XENT_WG = 64 (N > 256): G = ⌈N/64⌉ workgroups each leave
+//   then a fixed tree sums each 32 rows. XENT_WG = 32 (N > 256): G = ⌈N/32⌉ workgroups each leave
 //   their partials for the total pass: partials[2g] = the loss sum (f32 bits), partials[2g + 1] = the
-//   correct count. XENT_WG = 256 (N ≤ 256, P.inline_total ≠ 0): one workgroup adds its four 64-row
-//   sums into stats itself, as (q0 + q2) + (q1 + q3): the total pass's tree over four partials, so
+//   correct count. XENT_WG = 256 (N ≤ 256, P.inline_total ≠ 0): one workgroup adds its eight 32-row
+//   sums into stats itself in the total pass's tree over eight partials (lib/xent.wgsl xent_totals), so
 //   the totals are the same bits either way.
 //   With P.snapshot ≠ 0 (a training step's loss pass) thread 0 of group 0 also copies the step counter:
 //   counter[1] = counter[0], the running step the step's update reads when it ends the step
@@ -23,11 +23,11 @@
 //   Bindings: 1 logits (read), 2 labels (read), 3 dlogits (written when P.grad ≠ 0; bind a dummy
 //   otherwise), 4 loss [N] (written), 5 partials u32 [2G] (written), 6 stats [2] u32 (read_write), 7
 //   counter u32 [≥ 2] (read_write); unused ones bound to a dummy.
-// Entry total: ONE workgroup of 256 threads: thread t sums groups t, t+256, … in order, a fixed tree
-//   sums the threads, and thread 0 adds the totals into stats.
+// Entry total: ONE workgroup of 256 threads adds the partials into stats in lib/loss_totals.wgsl's fixed
+//   order (a training step's update may add them instead, in the same order: shaders/optimizer.wgsl).
 //   Bindings: 1 partials u32 [2G] (read), 2 stats [2] u32 (read_write, accumulated across steps).
-// The row math and the 64-row trees are lib/xent.wgsl's (prepended by the loader), shared with a dense
-// layer whose GEMM ends in this loss (shaders/matmul_xent.wgsl).
+// The row math and the 32-row trees are lib/xent.wgsl's (prepended by the loader), shared with a dense
+// layer whose GEMM ends in this loss (shaders/matmul_xent.wgsl); the totals' sum lib/loss_totals.wgsl's.
 // Entry softmax: probs = softmax(logits) row-wise, one thread per row, 64 per workgroup, 2-D grid
 //   (row = (wg.x + wg.y·nwg.x)·64 + lid). Bindings: 1 logits, 2 probs [N,C].
 
@@ -48,10 +48,7 @@ struct TotalParams { groups: u32 }
 @group(0) @binding(2) var<storage, read_write> stats: array<u32>;
 @group(0) @binding(2) var<storage, read_write> probs: array<f32>;
 
-override XENT_WG: u32 = 64u;
-const WG_TOTAL = 256u;
-var<workgroup> sum_loss: array<f32, 256>;
-var<workgroup> sum_hit: array<u32, 256>;
+override XENT_WG: u32 = 32u;
 
 // lib/xent.wgsl's view of this pass: the logits, dlogits and loss bindings, the uniform's fields.
 fn xent_z(k: u32) -> f32 { return logits[k]; }
@@ -77,7 +74,7 @@ fn xent(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let q = xent_totals();
     xent_stats[0] = bitcast<u32>(bitcast<f32>(xent_stats[0]) + q.loss);
     xent_stats[1] += q.hits;
-  } else if (group < (P.n + 63u) / 64u) {
+  } else if (group < (P.n + 31u) / 32u) {
     // Workgroups past the last group (the 2-D grid's rounding) have no partials to write.
     partials[2u * group] = bitcast<u32>(row_loss[0]);
     partials[2u * group + 1u] = row_hit[0];
@@ -85,28 +82,15 @@ fn xent(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (P.snapshot != 0u && group == 0u) { xent_counter[1] = xent_counter[0]; }
 }
 
+fn lt_pair(g: u32) -> vec2u { return vec2u(group_totals[2u * g], group_totals[2u * g + 1u]); }
+fn lt_add(l: f32, h: u32) {
+  stats[0] = bitcast<u32>(bitcast<f32>(stats[0]) + l);
+  stats[1] += h;
+}
+
 @compute @workgroup_size(256)
 fn total(@builtin(local_invocation_index) t: u32) {
-  var l = 0.0;
-  var h = 0u;
-  for (var g = t; g < T.groups; g += WG_TOTAL) {
-    l += bitcast<f32>(group_totals[2u * g]);
-    h += group_totals[2u * g + 1u];
-  }
-  sum_loss[t] = l;
-  sum_hit[t] = h;
-  workgroupBarrier();
-  for (var k = WG_TOTAL / 2u; k > 0u; k >>= 1u) {
-    if (t < k) {
-      sum_loss[t] += sum_loss[t + k];
-      sum_hit[t] += sum_hit[t + k];
-    }
-    workgroupBarrier();
-  }
-  if (t == 0u) {
-    stats[0] = bitcast<u32>(bitcast<f32>(stats[0]) + sum_loss[0]);
-    stats[1] += sum_hit[0];
-  }
+  loss_totals(t, 256u, T.groups);
 }
 
 @compute @workgroup_size(64)

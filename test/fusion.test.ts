@@ -540,8 +540,14 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     expect(unfused.backward.filter((l) => l.includes('bias grad reduce'))).toHaveLength(2);
     for (const [w, t] of unfused.weights) expect(fused.weights.get(w)?.data, w).toEqual(t.data);
     const folded = await train(src, { fuse: true, steps: 2, tiles: true, batch: 160, fold: true });
-    expect(folded.update).toEqual([expect.stringMatching(/ \+ weight gradient sums: dense1 \d+, dense2 \d+ splits$/)]);
+    // …and the loss in dense2's GEMM (bands of 32 rows) leaves its totals to the update too: 160 / 32 = 5.
+    expect(folded.update).toEqual([
+      expect.stringMatching(/ \+ weight gradient sums: dense1 \d+, dense2 \d+ splits \+ loss totals 5$/),
+    ]);
     for (const [w, t] of unfused.weights) expect(folded.weights.get(w)?.data, w).toEqual(t.data);
+    // The loss sum and correct count are the loss pass's bits, whoever adds them.
+    expect([...folded.totals], 'loss totals').toEqual([...unfused.totals]);
+    expect([...fused.totals], 'loss totals').toEqual([...unfused.totals]);
   });
 
   // conv2 splits 9 ways again: the batchnorm after it sums the partials in its statistics pass, then

@@ -51,14 +51,14 @@ fn xent_row(i: u32) -> vec2<f32> {
   return vec2<f32>(li, select(0.0, 1.0, u32(mx.y) == y));
 }
 
-// Each 64 rows' fixed tree over row_loss and row_hit's first `slots` (64 or 256; slot u the row within
-// them, every slot filled first), by `threads` threads of which this is `t`; [0] (and [64], [128], [192])
+// Each 32 rows' fixed tree over row_loss and row_hit's first `slots` (32 or 256; slot u the row within
+// them, every slot filled first), by `threads` threads of which this is `t`; [0] (and [32], [64], …, [224])
 // then hold the sums. The same additions in the same order whatever the thread count.
 fn xent_trees(t: u32, threads: u32, slots: u32) {
   workgroupBarrier();
-  for (var h = 32u; h > 0u; h >>= 1u) {
+  for (var h = 16u; h > 0u; h >>= 1u) {
     for (var u = t; u < slots; u += threads) {
-      if (u % 64u < h) {
+      if (u % 32u < h) {
         row_loss[u] += row_loss[u + h];
         row_hit[u] += row_hit[u + h];
       }
@@ -67,11 +67,17 @@ fn xent_trees(t: u32, threads: u32, slots: u32) {
   }
 }
 
-// 256 rows' totals from their four 64-row sums (after xent_trees), in the totals pass's order
-// ((q0 + q2) + (q1 + q3): softmax_xent.wgsl total over four partials), for the stats words.
+// 256 rows' totals from their eight 32-row sums q0…q7 (after xent_trees), in the totals pass's order
+// (lib/loss_totals.wgsl's tree over eight partials: ((q0 + q4) + (q2 + q6)) + ((q1 + q5) + (q3 + q7))).
 struct XentTotals { loss: f32, hits: u32 }
 
+fn xent_q(i: u32) -> f32 { return row_loss[32u * i]; }
+fn xent_h(i: u32) -> u32 { return row_hit[32u * i]; }
+
 fn xent_totals() -> XentTotals {
-  let sum = (row_loss[0] + row_loss[128]) + (row_loss[64] + row_loss[192]);
-  return XentTotals(sum, (row_hit[0] + row_hit[128]) + (row_hit[64] + row_hit[192]));
+  let loss = ((xent_q(0u) + xent_q(4u)) + (xent_q(2u) + xent_q(6u))) +
+    ((xent_q(1u) + xent_q(5u)) + (xent_q(3u) + xent_q(7u)));
+  let hits = ((xent_h(0u) + xent_h(4u)) + (xent_h(2u) + xent_h(6u))) +
+    ((xent_h(1u) + xent_h(5u)) + (xent_h(3u) + xent_h(7u)));
+  return XentTotals(loss, hits);
 }

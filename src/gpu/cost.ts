@@ -7,7 +7,9 @@
 //            / e_gemm; once O = warps·gather.onceOps / (lanes/simd) (a gathered operand, work.ts, or a
 //            transformed one, whose `transform` is read as `gather`; else 0)
 //            compute = busiest·(kSteps·I + O)
-//            latency = waves·(kSteps·(memory + 2·barrier + I) + gather.loads·memory / e_chain + O)
+//            latency = waves·(kSteps·(memory + 2·barrier + I) + O
+//                      + ((gather.loads + tail.loads)·memory + tail.barriers·barrier) / e_chain)
+//            (tail: a row-wise epilogue's chain after the K loop, work.ts ChainTail; else 0)
 //   indexed  (accumulators out of registers) A = tileK·(acc + rows + cols) accesses per thread a step:
 //            compute = busiest·kSteps·warps·(sharedLoads + A) / wavefronts / e_gemm
 //            latency = waves·kSteps·(memory + 2·barrier + A·c_acc)
@@ -113,7 +115,10 @@ function gemmCycles(w: Work, at: Placement, p: DeviceProfile): [number, number] 
   const alu = (ops: number): number => (at.warps * ops) / (v.fmaLanesPerUnit / v.simdWidth);
   const issue = Math.max(fma + alu(g.stepOps), (at.warps * s.sharedLoads) / v.sharedWavefrontsPerClock) / e;
   const once = alu(g.onceOps);
-  const start = (g.loads * v.memoryCycles) / v['families.chain.efficiency'] + once;
+  // A row-wise epilogue's chain after the K loop (work.ts ChainTail), priced as a chain is.
+  const t = s.tail ?? { loads: 0, barriers: 0 };
+  const chain = (g.loads + t.loads) * v.memoryCycles + t.barriers * v.barrierCycles;
+  const start = chain / v['families.chain.efficiency'] + once;
   return [at.busiest * s.kSteps * issue + at.busiest * once, at.waves * s.kSteps * (step + issue) + at.waves * start];
 }
 

@@ -49,6 +49,7 @@ import batch from '../../shaders/batch.wgsl';
 import gradReduce from '../../shaders/grad_reduce.wgsl';
 import gradSums from '../../shaders/lib/grad_sums.wgsl';
 import xent from '../../shaders/lib/xent.wgsl';
+import lossTotals from '../../shaders/lib/loss_totals.wgsl';
 import matmulXent from '../../shaders/matmul_xent.wgsl';
 import { laneStep, type LaneStepTile } from './lane-step.ts';
 
@@ -130,12 +131,12 @@ const SHADERS = {
   pool: [stride, poolGeom, poolWindow, poolReduce, pool],
   global_avg_pool: [stride, globalAvgPool],
   elementwise: [stride, activation, elementwise],
-  softmax_xent: [xent, softmaxXent],
+  softmax_xent: [xent, lossTotals, softmaxXent],
   dropout: [stride, random, dropout],
   chain: [stride, random, activation, poolGeom, poolWindow, poolReduce, poolBlock, chain],
   batchnorm: [activation, poolGeom, poolWindow, poolBlock, batchnorm],
   // The update, and the update that adds up the weight gradients' split-K sums on its way (deferred.ts).
-  optimizer: [stride, gradSums, optimizer],
+  optimizer: [stride, gradSums, lossTotals, optimizer],
   reduce: [stride, reduce],
   grad_reduce: [gradSums, gradReduce],
   batch: [random, augment, batch],

@@ -46,6 +46,16 @@ export interface GemmShape {
    * where that is not the tiles' BK-deep slices (a Winograd pass keeps all of it there).
    */
   staged?: number;
+  /**
+   * A row-wise epilogue after the K loop, a serial chain in every thread (a loss over each row of the tile:
+   * shaders/matmul_xent.wgsl): its dependent global loads and workgroup barriers, priced as a chain's.
+   */
+  tail?: ChainTail;
+}
+
+export interface ChainTail {
+  loads: number;
+  barriers: number;
 }
 
 /**
@@ -132,6 +142,7 @@ export interface GemmTiles {
   /** Workgroup memory beyond the staged slices (lib/gemm.wgsl gemm_ab) (the weight gradient's decoded taps). */
   extraShared?: number;
   gather?: GatherFetch;
+  tail?: ChainTail;
 }
 
 /**
@@ -180,6 +191,7 @@ export function tiledGemm(t: GemmTiles, b: GemmBlock): Work {
       // override expression: Tint emits no loop guard there (test/cost.test.ts checks the SPIR-V).
       indexed: false,
       ...(t.gather ? { gather: t.gather } : {}),
+      ...(t.tail ? { tail: t.tail } : {}),
     },
   };
 }

@@ -17,7 +17,9 @@ import { windowsApart } from '../ops/pool.ts';
 import { denseForward } from '../ops/dense.ts';
 import { kernelsOf } from './kernels.ts';
 import { gatherFor, type Gathering } from './gathering.ts';
-import { matmulPlan, matmulXent, XENT_ROWS } from '../ops/matmul.ts';
+import { matmulPlan, matmulXent, matmulXentPlan } from '../ops/matmul.ts';
+import { storageBindings } from '../gpu/pair.ts';
+import { XENT_GROUP } from '../ops/softmax_xent.ts';
 import { batchnormForward, bnPartials, bnShape } from '../ops/batchnorm.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { inShapes, type readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
@@ -334,40 +336,53 @@ export function bnStep(
 
 /**
  * The dense layer whose GEMM ends in the training step's loss (shaders/matmul_xent.wgsl): the node that
- * writes the logits, the graph's last, linear, on the tiled kernels, with at most XENT_ROWS rows and 128
- * classes (one tile), whose forward would not split K anyway (so the logits, and the training, are the
- * same bits either way; a deep K keeps its split); else null. Its forward then runs in the loss step
- * (denseXentStep).
+ * writes the logits, the graph's last, linear, on the tiled kernels, with at most 128 classes (one tile's
+ * columns), whose forward would not split K anyway (so the logits, and the training, are the same bits
+ * either way; a deep K keeps its split), where the adapter binds the kernel's storage buffers; else null.
+ * Its forward then runs in the loss step (denseXentStep).
  */
 export function xentHead(gpu: Gpu, graph: Graph, logits: Tensor): NodeOf<'dense'> | null {
   const last = graph.nodes[graph.nodes.length - 1];
   if (gpu.lanes > 0 || last?.op !== 'dense' || last.out.id !== logits.id || last.attrs.act.kind !== 'linear')
     return null;
   const [[n = 0, f = 0] = [], [, classes = 0] = []] = inShapes(last);
-  if (n > XENT_ROWS || classes > 128) return null;
+  if (classes > 128) return null;
+  if (
+    storageBindings({ shader: 'matmul_xent', entry: 'main_xent' }) > (gpu.limits.maxStorageBuffersPerShaderStage ?? 8)
+  )
+    return null;
   return matmulPlan(gpu, { m: n, k: f, n: classes }).splits === 1 ? (last as NodeOf<'dense'>) : null;
 }
 
 /**
  * The loss step with the logits' dense layer in it (xentHead): one dispatch writes the logits, dlogits
- * (when `dlogits` is given) and the stats and counter snapshot, as the dense forward and the loss pass would.
+ * (when `dlogits` is given) and the counter snapshot, as the dense forward and the loss pass would, and adds
+ * the stats itself when one workgroup holds every row; else it leaves their partials, which it returns as
+ * `partials` (with their pairs' count) for the step's update or the totals pass to add.
  */
 export function denseXentStep(
   gpu: Gpu,
+  graph: Graph,
   dense: NodeOf<'dense'>,
   o: { labels: Tensor; dlogits: Tensor | null; stats: GPUBuffer; counter: GPUBuffer; smoothing: number },
-): FusedStep {
+): FusedStep & { partials: { tensor: Tensor; groups: number } | null } {
   const [x, w, b] = dense.inputs;
   if (!x || !w) throw new Error(`${named(dense)}: a dense layer needs its input and weights`);
   const [[n = 1, f = 1] = [], [, classes = 1] = []] = inShapes(dense);
+  const s = { m: n, k: f, n: classes };
+  const groups = matmulXentPlan(gpu, s).rowTiles > 1 ? Math.ceil(n / XENT_GROUP) : 0;
+  // Bound either way (unwritten by one workgroup, which adds the stats itself).
+  const partials = graph.tensor([2 * Math.max(1, groups)], 'temp', 'u32');
   return {
     reads: [...dense.inputs, o.labels],
-    writes: [dense.out, ...(o.dlogits ? [o.dlogits] : [])],
+    writes: [dense.out, ...(o.dlogits ? [o.dlogits] : []), partials],
     scratch: [],
+    partials: groups > 0 ? { tensor: partials, groups } : null,
     emit: (buf) => {
       const io = { a: buf(x), b: buf(w), bias: b && buf(b), c: buf(dense.out), labels: buf(o.labels) };
       const loss = { dlogits: o.dlogits ? buf(o.dlogits) : undefined, stats: o.stats, counter: o.counter };
-      return matmulXent(gpu, { ...io, ...loss }, { m: n, k: f, n: classes }, { smoothing: o.smoothing, scale: 1 / n });
+      const more = { ...loss, partials: buf(partials) };
+      return matmulXent(gpu, { ...io, ...more }, s, { smoothing: o.smoothing, scale: 1 / n });
     },
   };
 }

@@ -13,11 +13,13 @@
 //      per pack); the rest share pooled buffers by liveness (reused once their last reader has run);
 //   5. dispatchLists: each step's kernels, created once with their bind groups; neighbouring independent
 //      GEMMs (a layer's dX and dW) paired into one dispatch (src/gpu/pair.ts).
-// A training step is then: plan.forward, plan.backward, the optimizer (given plan.gradSums), plan.finish.
+// A training step is then: plan.forward, plan.backward, the optimizer (given plan.gradSums and plan.totals),
+// plan.finish.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { accumulate } from '../ops/elementwise.ts';
 import type { ForwardIO } from '../ops/index.ts';
-import { softmaxXent, xentGroups, xentTotal } from '../ops/softmax_xent.ts';
+import { xentTotal, type LossTotals } from '../ops/softmax_xent.ts';
+import { lossStep } from './loss-step.ts';
 import { forwardPools, unsummedInputSplits } from '../ops/conv2d.ts';
 import { gradientsNeeded, inShapes, numel, readersOf } from './graph.ts';
 import type { Graph, Node, NodeOf, Tensor } from './graph.ts';
@@ -46,7 +48,8 @@ export interface PlanOptions {
   /**
    * The plan is a training step's: its loss pass takes the step's snapshot of the counter, and the
    * step's update must end the step (src/ops/optimizer.ts endsStep: the counter's advance); loss
-   * totals the loss pass cannot add itself (batch > 256) are left to `finish`.
+   * totals the loss cannot add itself (more than one workgroup's rows) are left to the update (foldTotals)
+   * or to `finish`.
    */
   endsStep?: boolean;
   /** Parameter names that are frozen (no gradient). */
@@ -59,6 +62,8 @@ export interface PlanOptions {
   gradients?: ReadonlyMap<GPUBuffer, GPUBuffer>;
   /** The update after this plan sums the deferred weight gradients (Plan.gradSums): no pass of the plan's. */
   foldGradSums?: boolean;
+  /** The update after this plan adds the loss's partial totals into stats (Plan.totals): no pass of the plan's. */
+  foldTotals?: boolean;
   /** Run neighbouring independent GEMMs as one dispatch (src/gpu/pair.ts; default: as `fuse`). */
   pair?: boolean;
   /** A training step's batch: gathered in the first conv's forward where it can, else by its pass (gathering.ts). */
@@ -77,8 +82,13 @@ export interface Plan {
   grads: Map<string, BufferRef>;
   /** The gradient buffers by parameter buffer: for another plan of the same parameters to share. */
   gradientBuffers: ReadonlyMap<GPUBuffer, GPUBuffer>;
-  /** With endsStep: the loss totals pass where the batch needs one, to record after the update. */
+  /** With endsStep: the loss totals pass where the loss leaves partials and the update does not add them. */
   finish: Dispatch[];
+  /**
+   * With endsStep and foldTotals: the loss's partial totals the update must add into stats
+   * (OptimizerState.updates); null: none left (the loss added them, or `finish` does).
+   */
+  totals: LossTotals | null;
   /**
    * A training step's plan (PlanOptions.endsStep): its loss pass snapshots the counter, so the update
    * recorded with it must end the step. Give this to OptimizerState.updates as `endsStep`.
@@ -134,7 +144,7 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
   const needsGrad = o.training ? gradientsNeeded(graph, o.frozen) : new Set<number>(); // 1.
   const grads = new Map<number, Tensor>();
   const forward = forwardSteps(p);
-  const loss = lossStep(p, needsGrad, grads);
+  const loss = lossStep(gpu, graph, { o, head, needsGrad, grads });
   if (loss) forward.push(loss.step);
   const back = o.training ? backwardSteps(p, needsGrad, grads) : null;
   const [paramGrads, folded] = [back?.paramGrads ?? new Map<string, Tensor>(), back?.folded ?? null];
@@ -146,7 +156,9 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
   const where = { gpu, tensors: graph.tensors, labels: o.labels, persistent: o.persistent, gradients: o.gradients };
   const b = assignBuffers({ ...where, storage: (t) => storage(p, t) }, steps, kept, paramGrads);
   const { fwd, bwd } = dispatchLists(steps, b, forward.length, (o.pair ?? o.fuse !== false) ? gpu : null);
-  const finish = o.endsStep && loss ? loss.finish(b.buf) : [];
+  const left = o.endsStep && loss?.totals ? loss.totals(b.buf) : null;
+  const totals = o.foldTotals ? left : null;
+  const finish = left && !totals ? xentTotal(gpu, left) : [];
   return {
     forward: fwd,
     backward: bwd,
@@ -154,6 +166,7 @@ export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
     grads: new Map([...paramGrads].map(([name, g]) => [name, b.buf(g)])),
     gradientBuffers: b.gradients,
     finish,
+    totals,
     endsStep: o.endsStep === true,
     plannedBytes: b.plannedBytes,
     fusions,
@@ -241,45 +254,6 @@ function forwardSteps(p: Planning): Step[] {
     });
   }
   return steps;
-}
-
-// The loss kernels: per-sample loss, the stats totals and (training) dL/dlogits, which seeds `grads`. With
-// endsStep the loss pass takes the counter's snapshot, a totals pass is left to `finish` (its partials kept).
-function lossStep(
-  p: Planning,
-  needsGrad: ReadonlySet<number>,
-  grads: Map<number, Tensor>,
-): { step: Step; kept: Tensor[]; finish(buf: (t: Tensor) => BufferRef): Dispatch[] } | null {
-  const { graph, o } = p;
-  const labels = o.labels;
-  if (!labels) return null;
-  const [n = 1, classes = 1] = o.logits.shape;
-  const dlogits = o.training && needsGrad.has(o.logits.id) ? graph.tensor(o.logits.shape, 'temp') : null;
-  if (dlogits) grads.set(o.logits.id, dlogits);
-  if (p.xentHead) {
-    // The logits' dense layer and the loss in one dispatch (fused.xentHead): its own totals and snapshot.
-    const xent = { labels, dlogits, stats: o.stats, counter: o.counter, smoothing: o.smoothing ?? 0 };
-    return { step: fused.denseXentStep(p.gpu, p.xentHead, xent), kept: [], finish: () => [] };
-  }
-  const loss = graph.tensor([n], 'temp');
-  const partials = graph.tensor([2 * xentGroups(n)], 'temp', 'u32');
-  const step: Step = {
-    reads: [o.logits, labels],
-    writes: dlogits ? [loss, partials, dlogits] : [loss, partials],
-    scratch: [],
-    // dL/dlogits = (softmax(logits) − target) / N: the gradient of the mean loss.
-    emit: (buf) => {
-      const io = { logits: buf(o.logits), labels: buf(labels), loss: buf(loss), partials: buf(partials) };
-      const more = { dlogits: dlogits ? buf(dlogits) : undefined, counter: o.endsStep ? o.counter : undefined };
-      const shape = { n, classes, smoothing: o.smoothing ?? 0, scale: 1 / n };
-      return softmaxXent(p.gpu, { ...io, ...more, stats: o.stats }, shape, { total: !o.endsStep });
-    },
-  };
-  return {
-    step,
-    kept: o.endsStep ? [partials] : [],
-    finish: (buf) => xentTotal(p.gpu, { partials: buf(partials), stats: o.stats }, n),
-  };
 }
 
 // 3. The nodes in reverse, each given its output's gradient and fresh tensors for its wanted inputs'

@@ -83,8 +83,11 @@ export interface GemmNeeds {
   split: boolean;
   /** Workgroups to aim at (tests); else 2·gpu.units. */
   target?: number;
-  /** One tile holds the whole output (a workgroup-wide epilogue: shaders/matmul_xent.wgsl). */
-  whole?: boolean;
+  /**
+   * Each tile holds whole rows: every column, and all the rows or a band of whole 32-row groups (a row-wise
+   * epilogue with the loss pass's 32-row sums: shaders/matmul_xent.wgsl).
+   */
+  wholeRows?: boolean;
 }
 
 export interface GemmPlan {
@@ -111,7 +114,7 @@ function candidates(gpu: Gpu, need: GemmNeeds, minThreads: number): Tile[] {
           if (tx < 1 || ty < 1 || tx > gpu.gemmSide || ty > gpu.gemmSide || threads < minThreads) continue;
           if ((BK * bm) / threads > MAX_FETCH || (BK * bn) / threads > MAX_FETCH) continue;
           if (bm > fits(need.rows) || bn > fits(need.cols)) continue;
-          if (need.whole && (bm < need.rows || bn < need.cols)) continue;
+          if (need.wholeRows && (bn < need.cols || (bm < need.rows && bm % 32 !== 0))) continue;
           if (need.columnRuns && threads % bn !== 0 && bn !== 2 * threads) continue;
           if ((need.sums === 1 && threads < bm) || (need.sums === 2 && threads < bn)) continue;
           if (stageBytes(bm + bn) + (need.columnTable ? 16 * bn : 0) > DEFAULT_SHARED) continue;

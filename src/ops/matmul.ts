@@ -5,12 +5,13 @@ import type { Act } from '../../dsl/ir.ts';
 import { ShapeError } from '../errors.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv } from '../gpu/runtime.ts';
-import { f32Bytes, laneGemm } from '../gpu/work.ts';
+import { f32Bytes, laneGemm, treeBarriers } from '../gpu/work.ts';
 import { actConstants } from './act.ts';
 import { chooseGemm, gemmConstants, gemmDispatches, needParts, partsLength, planWork, type GemmPlan } from './gemm.ts';
 import { laneConstants, laneTile } from './lanes.ts';
 import { chainLabel, chainStoreOf, chainUniform, checkRate, type ChainDropout, type EpilogueChain } from './chain.ts';
 import { dropoutUniform } from './dropout.ts';
+import { XENT_GROUP } from './softmax_xent.ts';
 
 export interface MatmulShape {
   m: number;
@@ -195,36 +196,44 @@ function tiled(
   });
 }
 
-/** The logits' GEMM with the softmax-xent loss in its epilogue: at most this many rows (one tile's). */
-export const XENT_ROWS = 128;
+/** The logits' GEMM with the loss in its epilogue: its tile (every column; all rows, or bands of 32-row groups). */
+export function matmulXentPlan(gpu: Gpu, s: { m: number; k: number; n: number }): GemmPlan {
+  if (gpu.lanes > 0 || s.n > 128) throw new ShapeError(`matmul ${s.m}x${s.k}x${s.n}: no loss epilogue here`);
+  return chooseGemm(gpu, { rows: s.m, cols: s.n, inner: s.k, split: false, wholeRows: true });
+}
 
 /**
  * logits = x·w + b (x [N,F], w [F,C], b [C]) with the softmax-xent loss of shaders/softmax_xent.wgsl in
  * the same dispatch (shaders/matmul_xent.wgsl): dlogits = (softmax − target)·scale (target smoothed by
- * `smoothing`), stats += (loss sum, correct count) and the step counter's snapshot (counter[1] = counter[0]),
- * the same bits as matmul then softmaxXent. One workgroup, on the tiled kernels, for N ≤ XENT_ROWS.
+ * `smoothing`) and the step counter's snapshot (counter[1] = counter[0]); the loss sum and correct count
+ * added into stats when one workgroup holds every row (`partials` unwritten), else left in `partials`
+ * (u32 [2·⌈N/32⌉]) as the
+ * loss pass leaves them, for its totals pass (softmax_xent.ts xentTotal) or a step's update to add. The
+ * same bits as matmul then softmaxXent. On the tiled kernels, for C ≤ 128 (one tile's columns).
  */
 export function matmulXent(
   gpu: Gpu,
   io: { a: BufferRef; b: BufferRef; bias?: BufferRef; c: BufferRef; labels: BufferRef; dlogits?: BufferRef } & {
     stats: BufferRef;
     counter: BufferRef;
+    partials: BufferRef;
   },
   s: { m: number; k: number; n: number },
   x: { smoothing: number; scale: number },
 ): Dispatch[] {
-  if (gpu.lanes > 0 || s.m > XENT_ROWS) throw new ShapeError(`matmul ${s.m}x${s.k}x${s.n}: no loss epilogue here`);
-  const p = chooseGemm(gpu, { rows: s.m, cols: s.n, inner: s.k, split: false, whole: true });
+  const p = matmulXentPlan(gpu, s);
+  const bands = p.rowTiles;
   const variant = { TRANS_A: 0, TRANS_B: 0, HAS_BIAS: io.bias ? 1 : 0, ACCUM: 0, ...actConstants() };
   const loss = { smoothing: { f32: x.smoothing }, lossScale: { f32: x.scale }, grad: io.dlogits ? 1 : 0 };
-  const label = `matmul ${s.m}x${s.k}x${s.n} + softmax_xent${io.dlogits ? '' : ' (eval)'} + totals`;
+  const what = `softmax_xent${io.dlogits ? '' : ' (eval)'}${bands > 1 ? '' : ' + totals'}`;
+  const label = `matmul ${s.m}x${s.k}x${s.n} + ${what}`;
   return [
     gpu.kernel({
       shader: 'matmul_xent',
       entry: 'main_xent',
       params: { m: s.m, n: s.n, k: s.k, splits: 1, chunk: s.k, ...chainUniform(undefined), ...loss },
       constants: { ...gemmConstants(p, { a: 0, b: 1 }), ...variant },
-      // dbias (5) is never written but bound: three distinct unused buffers (an unread bias is the labels).
+      // dbias (5) is never written but bound: distinct unused buffers (an unread bias is the labels).
       bindings: [
         io.a,
         io.b,
@@ -235,19 +244,21 @@ export function matmulXent(
         io.dlogits ?? gpu.dummy2,
         io.stats,
         io.counter,
+        io.partials,
       ],
-      workgroups: [1, 1],
+      workgroups: [1, bands],
       label,
-      // Priced as its GEMM in one tile; the rows' loss after it (one thread a row walking its logits three
-      // times, then the 64-row trees) is a few hundred cycles beside the K loop.
+      // Its GEMM, then the rows' loss: one thread a row walking its logits two or three times (as the
+      // loss pass), after a storage barrier, then the 32-row trees.
       work: planWork(p, {
         rows: s.m,
         cols: s.n,
         inner: s.k,
-        tiles: 1,
+        tiles: bands,
         bytesRead: f32Bytes(s.m * s.k, s.k * s.n, io.bias ? s.n : 0, s.m, 2 * s.m * s.n),
-        bytesWritten: f32Bytes(s.m * s.n, io.dlogits ? s.m * s.n : 0, 2),
+        bytesWritten: f32Bytes(s.m * s.n, io.dlogits ? s.m * s.n : 0, bands > 1 ? 2 * ceilDiv(s.m, XENT_GROUP) : 2),
         extraShared: f32Bytes(256, 256), // lib/xent.wgsl row_loss and row_hit
+        tail: { loads: (io.dlogits ? 3 : 2) * s.n + 1, barriers: 1 + treeBarriers(XENT_GROUP) },
       }),
     }),
   ];

@@ -19,9 +19,11 @@
 // the same bits as the separate pass's; it writes them into grad too. One dispatch either way.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
-import { chainWork, f32Bytes, perThread, streamWork, type Work } from '../gpu/work.ts';
+import { chainWork, f32Bytes, perThread, streamWork, treeBarriers, type Work } from '../gpu/work.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
 import { segmentTable, type GradSegment } from './grad-reduce.ts';
+import { xentTotal, type LossTotals } from './softmax_xent.ts';
+import { storageBindings } from '../gpu/pair.ts';
 
 export interface StepBuffers {
   /** u32 [≥ 2], word 0 = completed steps (word 1: the running step's snapshot, with endsStep). */
@@ -42,6 +44,16 @@ export interface StepBuffers {
 export interface UpdateSums {
   parts: BufferRef;
   segments: readonly GradSegment[];
+}
+
+/**
+ * What a training step's update adds up on its way, besides its own gradients: the split-K sums of weight
+ * gradients, and the loss's partial totals (into stats, as its totals pass would, when the adapter binds
+ * the buffers; else that pass follows the update: the update's dispatches are one or two).
+ */
+export interface UpdateAdds {
+  sums?: UpdateSums;
+  totals?: LossTotals;
 }
 
 /** The weight average updated in the same pass (Keras use_ema): avg ← avg + (1 − decay)·(p − avg). */
@@ -142,8 +154,10 @@ const NO_FIELDS = {
 };
 
 /**
- * The update's one dispatch: `entry` over `count` elements, or with `sums` its _sums entry, whose first
- * workgroups add up the segments' partials (and update those elements) and the rest update the others.
+ * The update's dispatch: `entry` over `count` elements, or with `sums` its _sums entry, whose first
+ * workgroups add up the segments' partials (and update those elements) and the rest update the others;
+ * with `totals`, its _sums_totals entry, whose workgroup 0 first adds the loss's partial totals into stats,
+ * where the adapter binds that many storage buffers (else the loss's totals pass follows the update).
  */
 function updateKernel(
   gpu: Gpu,
@@ -151,44 +165,64 @@ function updateKernel(
     entry: 'sgd' | 'adam';
     fields: Partial<typeof NO_FIELDS> & { count: number };
     bindings: BufferRef[];
-    io: StepBuffers & { sums?: UpdateSums };
+    io: StepBuffers & { sums?: UpdateSums; totals?: LossTotals };
     label: string;
     work: (workgroups: readonly number[]) => Work;
   },
-): Dispatch {
+): Dispatch[] {
   const constants = { ENDS_STEP: o.io.endsStep ? 1 : 0 };
-  const sums = o.io.sums?.segments.length ? o.io.sums : undefined;
-  if (!sums) {
+  const segments = o.io.sums?.segments ?? [];
+  const totals = o.io.totals && addsTotals(gpu, o.entry) ? o.io.totals : undefined;
+  const after = o.io.totals && !totals ? xentTotal(gpu, o.io.totals) : [];
+  if (segments.length === 0 && !totals) {
     const workgroups = gpu.spread(o.fields.count);
-    const params = { ...NO_FIELDS, ...o.fields, segs: 0, reduceGroups: 0, seg: [] };
+    const params = { ...NO_FIELDS, ...o.fields, segs: 0, reduceGroups: 0, lossGroups: 0, seg: [] };
     const spec = { shader: 'optimizer' as const, entry: o.entry, params, constants, bindings: o.bindings };
-    return gpu.kernel({ ...spec, workgroups, label: o.label, work: o.work(workgroups) });
+    return [gpu.kernel({ ...spec, workgroups, label: o.label, work: o.work(workgroups) }), ...after];
   }
-  const t = segmentTable(sums.segments);
+  const t = segmentTable(segments);
   const rest = Math.max(1, Math.min(ceilDiv(o.fields.count, 256), gpu.spreadLimit));
   const workgroups = grid(t.groups + rest);
   const update = o.work([4 * rest]); // the update's part as 64-thread workgroups would take it
   const loads = update.shape.kind === 'stream' ? update.shape.loads : 1;
-  return gpu.kernel({
-    shader: 'optimizer',
-    entry: `${o.entry}_sums`,
-    params: { ...NO_FIELDS, ...o.fields, segs: sums.segments.length, reduceGroups: t.groups, seg: t.table },
-    constants,
-    bindings: [...o.bindings, ...Array<null>(7 - o.bindings.length).fill(null), sums.parts],
-    workgroups,
-    label: `${o.label} + weight gradient sums: ${t.list}`,
-    // The sums' chains and tree (as grad_reduce's), then the update's loads.
-    work: chainWork({
-      flops: t.flops + update.flops,
-      bytesRead: f32Bytes(t.flops) + update.bytesRead,
-      bytesWritten: f32Bytes(t.outputs) + update.bytesWritten,
-      threads: 256,
-      depth: Math.max(t.depth + loads, loads * (update.shape.kind === 'stream' ? update.shape.perThread : 1)),
-      barriers: t.barriers,
-      sharedBytes: 1024,
+  // No sums: the partials' binding reads the totals' (both read-only).
+  const parts = o.io.sums?.parts ?? totals?.partials ?? gpu.dummy;
+  const lossGroups = totals?.groups ?? 0;
+  const pads = Array<null>(7 - o.bindings.length).fill(null);
+  const sumsLabel = segments.length > 0 ? ` + weight gradient sums: ${t.list}` : '';
+  return [
+    gpu.kernel({
+      shader: 'optimizer',
+      entry: `${o.entry}_sums${totals ? '_totals' : ''}`,
+      params: { ...NO_FIELDS, ...o.fields, segs: segments.length, reduceGroups: t.groups, lossGroups, seg: t.table },
+      constants,
+      bindings: [...o.bindings, ...pads, parts, ...(totals ? [totals.partials, totals.stats] : [])],
+      workgroups,
+      label: `${o.label}${sumsLabel}${totals ? ` + loss totals ${totals.groups}` : ''}`,
+      // The sums' chains and tree (as grad_reduce's), then the update's loads; workgroup 0 first adds the
+      // loss's totals (a slot's pairs in order, then the 256-slot tree).
+      work: chainWork({
+        flops: t.flops + update.flops + 2 * lossGroups,
+        bytesRead: f32Bytes(t.flops, 2 * lossGroups) + update.bytesRead,
+        bytesWritten: f32Bytes(t.outputs, totals ? 2 : 0) + update.bytesWritten,
+        threads: 256,
+        // Workgroup 0's chain: the totals before its segment's sums.
+        depth: Math.max(t.depth + loads + (totals ? ceilDiv(lossGroups, 256) + 1 : 0), loads * perThreadOf(update)),
+        barriers: t.barriers + (totals ? treeBarriers(256) : 0),
+        sharedBytes: 1024 + (totals ? 2048 : 0),
+      }),
     }),
-  });
+    ...after,
+  ];
 }
+
+/** Elements each thread of a stream's update visits. */
+const perThreadOf = (w: Work): number => (w.shape.kind === 'stream' ? w.shape.perThread : 1);
+
+/** Whether this adapter binds the storage buffers of the update that adds the loss's totals. */
+const addsTotals = (gpu: Gpu, entry: 'sgd' | 'adam'): boolean =>
+  storageBindings({ shader: 'optimizer', entry: `${entry}_sums_totals` }) <=
+  (gpu.limits.maxStorageBuffersPerShaderStage ?? 8);
 
 /**
  * One dispatch: param (and velocity, when momentum > 0; the average, with `ema`) updated in place
@@ -196,7 +230,7 @@ function updateKernel(
  */
 export function sgdUpdate(
   gpu: Gpu,
-  io: StepBuffers & { param: BufferRef; grad: BufferRef; velocity?: BufferRef; ema?: EmaIo; sums?: UpdateSums },
+  io: StepBuffers & UpdateAdds & { param: BufferRef; grad: BufferRef; velocity?: BufferRef; ema?: EmaIo },
   o: SgdOptions,
 ): Dispatch[] {
   checkCount(o.count, 'sgd');
@@ -209,23 +243,21 @@ export function sgdUpdate(
   if (!velocity) throw new RangeError('sgd with momentum needs a velocity buffer');
   const ema = emaParams(io.ema);
   const label = `sgd ${countLabel(o)}${momentum > 0 ? ` μ=${momentum}${o.nesterov ? ' nesterov' : ''}` : ''}`;
-  return [
-    updateKernel(gpu, {
-      entry: 'sgd',
-      fields: {
-        count: o.count,
-        momentum: { f32: momentum },
-        weightDecay: { f32: wd },
-        nesterov: o.nesterov ? 1 : 0,
-        ema: ema.ema,
-        emaDecay: ema.emaDecay,
-      },
-      bindings: [io.counter, io.lrTable, io.param, io.grad, io.ema?.avg ?? gpu.dummy, velocity],
-      io,
-      label: `${label}${wd ? ` wd=${wd}` : ''}${ema.label}${endsLabel(io)}`,
-      work: (w) => updateWork(o.count, w, momentum > 0 ? 3 : 2, momentum > 0 ? 2 : 1, 6, !!io.ema),
-    }),
-  ];
+  return updateKernel(gpu, {
+    entry: 'sgd',
+    fields: {
+      count: o.count,
+      momentum: { f32: momentum },
+      weightDecay: { f32: wd },
+      nesterov: o.nesterov ? 1 : 0,
+      ema: ema.ema,
+      emaDecay: ema.emaDecay,
+    },
+    bindings: [io.counter, io.lrTable, io.param, io.grad, io.ema?.avg ?? gpu.dummy, velocity],
+    io,
+    label: `${label}${wd ? ` wd=${wd}` : ''}${ema.label}${endsLabel(io)}`,
+    work: (w) => updateWork(o.count, w, momentum > 0 ? 3 : 2, momentum > 0 ? 2 : 1, 6, !!io.ema),
+  });
 }
 
 /**
@@ -241,7 +273,7 @@ const lnBeta = (b: number): number => Math.max(Math.log(Math.fround(b)), -80);
  */
 export function adamUpdate(
   gpu: Gpu,
-  io: StepBuffers & { param: BufferRef; grad: BufferRef; m: BufferRef; v: BufferRef; ema?: EmaIo; sums?: UpdateSums },
+  io: StepBuffers & UpdateAdds & { param: BufferRef; grad: BufferRef; m: BufferRef; v: BufferRef; ema?: EmaIo },
   o: AdamOptions,
 ): Dispatch[] {
   checkCount(o.count, 'adam');
@@ -255,27 +287,25 @@ export function adamUpdate(
   checkRange('adam weight decay', wd, 0, Infinity, true);
   const decoupled = o.decoupled ?? false;
   const ema = emaParams(io.ema);
-  return [
-    updateKernel(gpu, {
-      entry: 'adam',
-      fields: {
-        count: o.count,
-        beta1: { f32: beta1 },
-        beta2: { f32: beta2 },
-        eps: { f32: eps },
-        weightDecay: { f32: wd },
-        decoupled: decoupled ? 1 : 0,
-        lnBeta1: { f32: lnBeta(beta1) },
-        lnBeta2: { f32: lnBeta(beta2) },
-        ema: ema.ema,
-        emaDecay: ema.emaDecay,
-      },
-      bindings: [io.counter, io.lrTable, io.param, io.grad, io.ema?.avg ?? gpu.dummy, io.m, io.v],
-      io,
-      label: `${decoupled ? 'adamw' : 'adam'} ${countLabel(o)}${wd ? ` wd=${wd}` : ''}${ema.label}${endsLabel(io)}`,
-      work: (w) => updateWork(o.count, w, 4, 3, 14, !!io.ema),
-    }),
-  ];
+  return updateKernel(gpu, {
+    entry: 'adam',
+    fields: {
+      count: o.count,
+      beta1: { f32: beta1 },
+      beta2: { f32: beta2 },
+      eps: { f32: eps },
+      weightDecay: { f32: wd },
+      decoupled: decoupled ? 1 : 0,
+      lnBeta1: { f32: lnBeta(beta1) },
+      lnBeta2: { f32: lnBeta(beta2) },
+      ema: ema.ema,
+      emaDecay: ema.emaDecay,
+    },
+    bindings: [io.counter, io.lrTable, io.param, io.grad, io.ema?.avg ?? gpu.dummy, io.m, io.v],
+    io,
+    label: `${decoupled ? 'adamw' : 'adam'} ${countLabel(o)}${wd ? ` wd=${wd}` : ''}${ema.label}${endsLabel(io)}`,
+    work: (w) => updateWork(o.count, w, 4, 3, 14, !!io.ema),
+  });
 }
 
 /** One dispatch: counter[0] += 1, at the end of a training step whose update does not end it (endsStep). */

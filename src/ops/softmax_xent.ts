@@ -40,12 +40,12 @@ export interface XentIo {
   counter?: BufferRef;
 }
 
-/** Rows per workgroup of the loss pass: 64, or one workgroup of 256 rows that adds its own totals. */
-const ROWS = 64;
+/** Rows a partial total sums (lib/xent.wgsl's trees): a workgroup's of the loss pass over more than 256 rows. */
+export const XENT_GROUP = 32;
 const ONE_GROUP = 256;
 
-/** Workgroups of the loss pass over n rows: one up to 256 rows, else one a 64 rows, each leaving 2 words. */
-export const xentGroups = (n: number): number => (n <= ONE_GROUP ? 1 : ceilDiv(n, ROWS));
+/** Workgroups of the loss pass over n rows: one up to 256 rows, else one a 32 rows, each leaving 2 words. */
+export const xentGroups = (n: number): number => (n <= ONE_GROUP ? 1 : ceilDiv(n, XENT_GROUP));
 
 function check(n: number, classes: number): void {
   if (!Number.isInteger(n) || n < 1 || !Number.isInteger(classes) || classes < 1) {
@@ -57,7 +57,8 @@ function check(n: number, classes: number): void {
  * The loss pass (per-sample loss, optional dlogits), which adds its loss sum and correct count into
  * stats itself when it is one workgroup (n ≤ 256). Else it leaves each workgroup's partial totals, and
  * the totals pass that adds them into stats follows, unless `o.total` is false (a training step's plan
- * records xentTotal at its end). With io.counter it also takes the step's snapshot of the counter.
+ * leaves them to its update, or records xentTotal at its end). With io.counter it also takes the step's
+ * snapshot of the counter.
  */
 export function softmaxXent(gpu: Gpu, io: XentIo, s: XentShape, o: { total?: boolean } = {}): Dispatch[] {
   check(s.n, s.classes);
@@ -65,7 +66,7 @@ export function softmaxXent(gpu: Gpu, io: XentIo, s: XentShape, o: { total?: boo
   if (!(smoothing >= 0 && smoothing <= 1)) throw new RangeError(`label smoothing must be in [0, 1], got ${smoothing}`);
   const groups = xentGroups(s.n);
   const inline = groups === 1;
-  const threads = inline ? ONE_GROUP : ROWS;
+  const threads = inline ? ONE_GROUP : XENT_GROUP;
   const loss = gpu.kernel({
     shader: 'softmax_xent',
     entry: 'xent',
@@ -84,42 +85,51 @@ export function softmaxXent(gpu: Gpu, io: XentIo, s: XentShape, o: { total?: boo
     workgroups: grid(groups),
     label: `softmax_xent ${s.n}x${s.classes}${io.dlogits ? '' : ' (eval)'}${inline ? ' + totals' : ''}`,
     // One thread per row: its logits walked two or three times (max, sum of exponentials,
-    // gradient) one load after another, then a tree over each 64 rows.
+    // gradient) one load after another, then a tree over each 32 rows.
     work: chainWork({
       flops: s.n * s.classes * (io.dlogits ? 8 : 4),
       bytesRead: f32Bytes(s.n * s.classes, s.n, inline ? 2 : 0),
       bytesWritten: f32Bytes(io.dlogits ? s.n * s.classes : 0, s.n, 2 * groups),
       threads,
       depth: (io.dlogits ? 3 : 2) * s.classes + 1,
-      barriers: treeBarriers(ROWS),
+      barriers: treeBarriers(XENT_GROUP),
       sharedBytes: 8 * threads,
     }),
   });
-  return o.total === false ? [loss] : [loss, ...xentTotal(gpu, io, s.n)];
+  const totals = { partials: io.partials, groups, stats: io.stats };
+  return o.total === false || inline ? [loss] : [loss, ...xentTotal(gpu, totals)];
 }
 
 /**
- * The totals pass over the partials of a loss pass of n rows (n > 256: more than one workgroup):
- * stats += (loss sum, correct count), in a fixed order. None where the loss pass added them itself.
+ * A loss's partial totals (the loss pass's of more than 256 rows, or a loss in the logits' GEMM of several
+ * bands: matmul.ts matmulXent): `groups` pairs (the loss sum as f32 bits, the correct count), one a 32 rows,
+ * for the totals pass (xentTotal) or a training step's update (optimizer.ts UpdateAdds) to add into stats.
  */
-export function xentTotal(gpu: Gpu, io: { partials: BufferRef; stats: BufferRef }, n: number): Dispatch[] {
-  const groups = xentGroups(n);
-  if (groups === 1) return [];
+export interface LossTotals {
+  /** u32 [2·groups]. */
+  partials: BufferRef;
+  groups: number;
+  /** u32 [2], accumulated: stats as XentIo describes it. */
+  stats: BufferRef;
+}
+
+/** The totals pass: stats += the partials' (loss sum, correct count), in a fixed order (lib/loss_totals.wgsl). */
+export function xentTotal(gpu: Gpu, t: LossTotals): Dispatch[] {
   return [
     gpu.kernel({
       shader: 'softmax_xent',
       entry: 'total',
-      params: { groups },
-      bindings: [io.partials, io.stats],
+      params: { groups: t.groups },
+      bindings: [t.partials, t.stats],
       workgroups: 1,
-      label: `softmax_xent totals ${n}`,
+      label: `softmax_xent totals ${t.groups} groups`,
       // ONE workgroup: each thread adds ⌈groups/256⌉ partials in order, then a tree.
       work: chainWork({
-        flops: 2 * groups,
-        bytesRead: f32Bytes(2 * groups, 2),
+        flops: 2 * t.groups,
+        bytesRead: f32Bytes(2 * t.groups, 2),
         bytesWritten: f32Bytes(2),
         threads: 256,
-        depth: ceilDiv(groups, 256) + 1,
+        depth: ceilDiv(t.groups, 256) + 1,
         barriers: treeBarriers(256),
         sharedBytes: 2048,
       }),

@@ -15,6 +15,7 @@ import {
 } from '../ops/optimizer.ts';
 import type { GradSums } from '../graph/deferred.ts';
 import { writtenLengths } from '../ops/grad-reduce.ts';
+import { xentTotal, type LossTotals } from '../ops/softmax_xent.ts';
 import type { ParamStore } from '../model/params.ts';
 import type { NamedTensor } from '../model/safetensors.ts';
 import type { TrainValues } from '../../dsl/ir.ts';
@@ -76,10 +77,14 @@ export function updateRuns(entries: readonly PackEntry[], grads: ReadonlyMap<str
   return runs;
 }
 
-/** A training plan's gradients (src/graph/plan.ts Plan): by parameter name, and the sums left to the update. */
+/**
+ * A training plan's gradients (src/graph/plan.ts Plan): by parameter name, the sums left to the update, and
+ * the loss's partial totals left to it (added into stats by the first update, as the step ends).
+ */
 export interface PlanGradients {
   grads: ReadonlyMap<string, BufferRef>;
   gradSums?: GradSums | null;
+  totals?: LossTotals | null;
 }
 
 /**
@@ -132,9 +137,12 @@ export class OptimizerState {
     const trainable = params.trainable;
     const runs = updateRuns(trainable.layout.entries, gradients.grads);
     const summed = sumsOfRuns(runs, gradients.gradSums);
-    // A step that updates nothing still ends: its counter advances on its own.
-    if (runs.length === 0 && step.endsStep) return advanceCounter(this.gpu, step);
-    return runs.flatMap((r) => {
+    const totals = gradients.totals ?? undefined;
+    // A step that updates nothing still ends: its counter advances on its own, its loss totals by their pass.
+    if (runs.length === 0 && step.endsStep)
+      return [...advanceCounter(this.gpu, step), ...(totals ? xentTotal(this.gpu, totals) : [])];
+    if (runs.length === 0 && totals) return xentTotal(this.gpu, totals);
+    return runs.flatMap((r, i) => {
       const at = (p: Packed): BufferRef => ({
         buffer: mustAt(p.buffers, r.pack, 'pack'),
         offset: r.offset,
@@ -143,6 +151,7 @@ export class OptimizerState {
       const io = {
         ...step,
         sums: summed.get(r),
+        totals: i === 0 ? totals : undefined,
         param: at(trainable),
         grad: { buffer: r.grad, offset: r.gradOffset, size: r.bytes },
         ema: ema ? ({ avg: at(ema.averages), decay: ema.decay } satisfies EmaIo) : undefined,

@@ -121,6 +121,8 @@ function stepAt(
       gradients: at.gradients,
       // The update sums the deferred weight gradients on its way: `parts.update` gives it p.gradSums.
       foldGradSums: true,
+      // …and adds the loss's partial totals into stats as it ends the step (p.totals).
+      foldTotals: true,
       // The plan gathers the batch: in conv1's forward where it can, else by the gather's pass.
       gather: { input: built.x, from },
     });

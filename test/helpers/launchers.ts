@@ -453,7 +453,7 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
     (g) =>
       matmulXent(
         g,
-        { a: b, b, bias: b, c: b, labels: b, dlogits: b, stats: b, counter: b },
+        { a: b, b, bias: b, c: b, labels: b, dlogits: b, stats: b, counter: b, partials: b },
         { m: 64, k: 128, n: 10 },
         { smoothing: 0.1, scale: 1 / 64 },
       ),
@@ -470,6 +470,22 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
     'adamUpdate',
     { count: 2000, segments: 2 },
     (g) => adamUpdate(g, { ...step, m: b, v: b, sums: { parts: b, segments: SEGMENTS } }, { count: 2000 }),
+  ],
+  // …and add the loss's partial totals as they end the step (a training plan's totals).
+  [
+    'sgdUpdate',
+    { count: 2000, segments: 2, totals: 8 },
+    (g) =>
+      sgdUpdate(
+        g,
+        { ...step, sums: { parts: b, segments: SEGMENTS }, totals: { partials: b, groups: 8, stats: b } },
+        { count: 2000 },
+      ),
+  ],
+  [
+    'adamUpdate',
+    { count: 2000, totals: 8 },
+    (g) => adamUpdate(g, { ...step, m: b, v: b, totals: { partials: b, groups: 8, stats: b } }, { count: 2000 }),
   ],
   [
     'confusionAccumulate',
