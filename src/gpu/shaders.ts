@@ -33,6 +33,7 @@ import conv2dWinogradDx from '../../shaders/conv2d_winograd_dx.wgsl';
 import conv2dWinogradDw from '../../shaders/conv2d_winograd_dw.wgsl';
 import conv2dBackwardInput from '../../shaders/conv2d_backward_input.wgsl';
 import conv2dBackwardWeights from '../../shaders/conv2d_backward_weights.wgsl';
+import conv2dBackwardWeightsNarrow from '../../shaders/conv2d_backward_weights_narrow.wgsl';
 import conv2dForwardLanes from '../../shaders/conv2d_forward_lanes.wgsl';
 import conv2dBackwardInputLanes from '../../shaders/conv2d_backward_input_lanes.wgsl';
 import conv2dBackwardWeightsLanes from '../../shaders/conv2d_backward_weights_lanes.wgsl';
@@ -110,6 +111,8 @@ const SHADERS = {
     conv2dBackwardInput,
   ],
   conv2d_backward_weights: [conv, rank1, gemm, conv2dBackwardWeights],
+  // The weight gradient of a conv with few taps (src/ops/conv2d_narrow.ts): no GEMM tile.
+  conv2d_backward_weights_narrow: [conv, conv2dBackwardWeightsNarrow],
   // lib/lanes.wgsl opens with `enable subgroups;`, so it comes first.
   matmul_lanes: [lanes, matmulIo, activation, matmulOut, matmulLanes],
   matmul_lanes_fused: [lanes, random, matmulIo, activation, matmulOutFused, matmulLanes],

@@ -42,6 +42,8 @@ import {
   type ConvOptions,
 } from './conv2d_plan.ts';
 import { winogradPass, winogradWeights } from './conv2d_winograd.ts';
+import { narrowWeights } from './conv2d_narrow.ts';
+import { weightNarrowPlan } from './conv2d_weights.ts';
 import {
   checkGather,
   convGatherWork,
@@ -63,11 +65,10 @@ export {
   inputPartsLength,
   unsummedForwardSplits,
   unsummedInputSplits,
-  weightPartsLayout,
-  weightPartsLength,
   type Conv2dShape,
   type ConvOptions,
 } from './conv2d_plan.ts';
+export { weightPartsLayout, weightPartsLength } from './conv2d_weights.ts';
 
 /** A pass's split-K: `chunk` inner indices in each of `splits` partial sums (0, 0: none). */
 interface Split {
@@ -323,9 +324,14 @@ export function conv2dBackwardWeights(
     return laneWeightGradient(gpu, io, { ...gemm, constants: cover.constants, work });
   }
   const [sums, bias] = [io.db ? (1 as const) : (0 as const), { ...o, bias: io.db !== undefined }];
-  const p = weightWinogradPlan(gpu, s, bias) ?? weightPlan(gpu, s, bias);
+  const p = weightNarrowPlan(gpu, s, bias) ?? weightWinogradPlan(gpu, s, bias) ?? weightPlan(gpu, s, bias);
   if (o.unsummed && p.splits < 2) throw new ShapeError(`${label} does not split: nothing to leave unsummed`);
   const name = sums ? `${label} + bias grad` : label;
+  if ('narrow' in p) {
+    const split = params(s, g, 1, { chunk: p.chunk, splits: p.splits });
+    const named = { label: name.replace('weights ', 'weights narrow '), unsummed: o.unsummed };
+    return narrowWeights(gpu, s, p, { io, params: split, positions, ...named });
+  }
   if ('side' in p) {
     const split = params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits });
     const named = { label: name.replace('weights ', 'weights winograd '), unsummed: o.unsummed };

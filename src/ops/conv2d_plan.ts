@@ -1,12 +1,11 @@
 // Conv2d shapes and how each pass is tiled on this adapter: the output geometry, the tiled kernels'
 // tile and split-K (gemm.ts) or the lane kernels' tiles (conv2d_lanes.ts), the partial-sums buffers
-// those need, and whether a forward can pool in its epilogue. conv2d.ts launches the passes.
+// the forward and dX need (the weight gradient's kernel and partials: conv2d_weights.ts), and whether a
+// forward can pool in its epilogue. conv2d.ts launches the passes.
 import { ShapeError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { ceilDiv } from '../gpu/runtime.ts';
-import { laneWeightPartsLength } from './conv2d_lanes.ts';
 import { chooseGemm, MAX_PARTS, MAX_SPLITS, MAX_STEPS, partsLength, readerSums, type GemmPlan } from './gemm.ts';
-import type { SplitLayout } from './grad-reduce.ts';
 import { window2d, type Geometry2d, type Window2d } from './geometry.ts';
 import { laneTile } from './lanes.ts';
 import { BK } from '../gpu/work.ts';
@@ -246,10 +245,6 @@ export function weightWinogradPlan(
   return winogradChoice(gpu, s, o, { tile, cost: weightCost, direct, splitMargin: 0.9, sides });
 }
 
-/** The weight gradient's split count on this adapter's tiled kernels: Winograd's or the direct GEMM's. */
-const tiledWeightSplits = (gpu: Gpu, s: Conv2dShape, o: ConvOptions & { bias?: boolean }): number =>
-  (weightWinogradPlan(gpu, s, o) ?? weightPlan(gpu, s, o)).splits;
-
 export const forwardPlan = (gpu: Gpu, s: Conv2dShape, o: ConvOptions): GemmPlan => {
   const g = conv2dGeometry(s);
   const cols = s.n * g.oh * g.ow;
@@ -329,31 +324,6 @@ export function unsummedForwardSplits(gpu: Gpu, s: Conv2dShape): number {
   if (gpu.lanes > 0 || winogradPlan(gpu, s)) return 0;
   const { splits } = forwardPlan(gpu, s, {});
   return readerSums(splits) ? splits : 0;
-}
-
-/**
- * Floats of the partial sums conv2dBackwardWeights needs (io.parts) for this shape, with or without
- * a bias gradient, on this adapter: splits × K·C·KH·KW (+ K), or 0 when the sum is not split.
- */
-export function weightPartsLength(gpu: Gpu, s: Conv2dShape, o: ConvOptions & { bias?: boolean } = {}): number {
-  const ckk = s.c * s.kh * s.kw;
-  const lanes = { k: s.k, ckk, positions: weightInner(s) };
-  if (gpu.lanes > 0) return laneWeightPartsLength(gpu, lanes, { ...o, target: laneTarget(o) });
-  const splits = tiledWeightSplits(gpu, s, o);
-  return splits > 1 ? splits * s.k * (ckk + (o.bias ? 1 : 0)) : 0;
-}
-
-/**
- * How the weight gradient's split-K partial sums are laid out on this adapter's tiled kernels (rows K,
- * columns C·KH·KW and the bias gradient's), for the planner to sum later; null when dW does not split
- * or the adapter runs the lane kernels (conv2d.ts conv2dBackwardWeights `unsummed`).
- */
-export function weightPartsLayout(gpu: Gpu, s: Conv2dShape, o: { bias: boolean }): SplitLayout | null {
-  if (gpu.lanes > 0) return null;
-  const splits = tiledWeightSplits(gpu, s, o);
-  const ckk = s.c * s.kh * s.kw;
-  if (splits < 2) return null;
-  return { splits, rows: s.k, cols: ckk + (o.bias ? 1 : 0), sums: o.bias ? 'column' : 'none' };
 }
 
 /** The 2×2, stride-2 windows of an OH×OW plane, valid ones only: ⌊OH/2⌋·⌊OW/2⌋ (lib/conv_out_pool.wgsl). */

@@ -199,6 +199,19 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
     (g) => conv2dBackwardWeights(g, { dy: b, x: b, dw: b }, CONV, { winograd: 32, split: false }),
     'tiled',
   ],
+  // The weight gradient of a conv of few taps (a first layer of one channel: 9): split, and in one pass.
+  [
+    'conv2dBackwardWeights',
+    { ...CONV, c: 1 },
+    (g) => conv2dBackwardWeights(g, { dy: b, x: b, dw: b, db: b, parts: b }, { ...CONV, c: 1 }),
+    'tiled',
+  ],
+  [
+    'conv2dBackwardWeights',
+    { ...CONV, n: 1, c: 1, h: 8, w: 8 },
+    (g) => conv2dBackwardWeights(g, { dy: b, x: b, dw: b }, { ...CONV, n: 1, c: 1, h: 8, w: 8 }),
+    'tiled',
+  ],
   // A first conv gathering its batch (CONV's 4×3×28×28) as it fetches it, plain and pooled.
   ['conv2dForward', { ...CONV, gather: 'train' }, (g) => conv2dForward(g, { x: b, w: b, y: b, gather }, CONV), 'tiled'],
   [
