@@ -4,7 +4,8 @@
 //   node dist/bench/kernels.js [--batch 64,256] [--reps N] [--family own|tiled|lanes] [--json]
 // `conv wino`, `conv wino dX`, `conv wino dW`: the forward and dX by Winograd's F(2×2, 3×3) and dW by
 // F(3×3, 2×2) on the tiled kernels (src/ops/conv2d_winograd.ts), their GFLOP/s counted as the direct
-// conv's (what they replace).
+// conv's (what they replace); `conv narrow dW`, the first layer's dW by the narrow kernel on the tiled
+// kernels (src/ops/conv2d_narrow.ts), beside `conv dW` by the direct GEMM.
 // --family picks the GEMM kernels (matmul, conv): the adapter's own (default), the tiled GPU kernels,
 // or the subgroup-lane kernels (shaders/lib/lanes.wgsl; needs subgroups of one size, 4 or 8).
 //   node dist/bench/kernels.js --probe [--probe-size N] [--probe-batch N] [--seconds S]
@@ -39,6 +40,7 @@ import {
   type Conv2dShape,
 } from '../src/ops/conv2d.ts';
 import { inputWinogradPlan, weightWinogradPlan, winogradPlan } from '../src/ops/conv2d_plan.ts';
+import { weightNarrowPlan } from '../src/ops/conv2d_weights.ts';
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
 import { Rng } from '../src/util/rng.ts';
 import { benchArgs } from './common.ts';
@@ -354,6 +356,7 @@ async function main(): Promise<void> {
         const lengths = [
           forwardPartsLength(gpu, s, { winograd: false }),
           inputPartsLength(gpu, s, { winograd: false }),
+          weightPartsLength(gpu, s, { bias: true, winograd: false, narrow: false }),
           weightPartsLength(gpu, s, { bias: true, winograd: false }),
           weightPartsLength(gpu, s, { bias: true, winograd: 16 }),
           weightPartsLength(gpu, s, { bias: true, winograd: 32 }),
@@ -370,6 +373,8 @@ async function main(): Promise<void> {
         const fwd = tiled ? (winogradPlan(gpu, s)?.side ?? 16) : null;
         const dx = tiled ? (inputWinogradPlan(gpu, s)?.side ?? 16) : null;
         const dw = tiled ? (weightWinogradPlan(gpu, s, { bias: true })?.side ?? 16) : null;
+        // A first layer's dW on the tiled kernels by the narrow kernel too (conv2d_narrow.ts).
+        const narrow = gpu.lanes === 0 && weightNarrowPlan(gpu, s, { bias: true }) !== null;
         const dwIo = { dy: dyb, x: xb, dw: dwb, db: dbb, parts };
         const bytes = xs + ws + ys;
         type Pass = [string, Dispatch[], number, number];
@@ -378,7 +383,8 @@ async function main(): Promise<void> {
           ...(fwd ? [['conv wino', conv2dForward(gpu, io, s, undefined, { winograd: fwd }), bytes, 0] as Pass] : []),
           ['conv dX', conv2dBackwardInput(gpu, dxIo, s, { winograd: false }), bytes, 1],
           ...(dx ? [['conv wino dX', conv2dBackwardInput(gpu, dxIo, s, { winograd: dx }), bytes, 1] as Pass] : []),
-          ['conv dW', conv2dBackwardWeights(gpu, dwIo, s, { winograd: false }), bytes, 2],
+          ['conv dW', conv2dBackwardWeights(gpu, dwIo, s, { winograd: false, narrow: false }), bytes, 2],
+          ...(narrow ? [['conv narrow dW', conv2dBackwardWeights(gpu, dwIo, s), bytes, 2] as Pass] : []),
           ...(dw ? [['conv wino dW', conv2dBackwardWeights(gpu, dwIo, s, { winograd: dw }), bytes, 2] as Pass] : []),
         ];
         const flops = 2 * nb * l.k * g.oh * g.ow * l.c * 9;

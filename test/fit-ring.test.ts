@@ -98,3 +98,24 @@ describe('fit reads the stats back through a ring, never draining the queue per 
     expect(g.liveBytes).toBe(0);
   });
 });
+
+// On the tiled kernels the loss runs in the logits' GEMM, in bands of 32 rows whose partial totals the update
+// adds as it ends the step (src/ops/matmul.ts matmulXent, src/ops/optimizer.ts UpdateAdds). With a rate of 0
+// the weights stay put, so the epoch's loss and accuracy are an evaluation's of the same samples (its loss
+// pass, no update): every step's totals counted once, the last, partial batch's too.
+describe('fit on the tiled kernels: the loss totals the update adds', () => {
+  const gpu = useGpu();
+
+  it("an epoch at a rate of 0 reports an evaluation's loss and accuracy", async () => {
+    const g = gpu().withTuning({ lanes: 0, gemmSide: 16, units: 132 });
+    const net = 'input 8x8x1\nconv 4 3x3 same relu\npool 2\ndense 10 softmax';
+    const t = new Trainer(g, parseNet(net, 'plain.net'), 5);
+    const data = synthetic(150, 8); // 2 steps of 64, then 22
+    const [h] = await t.fit(data, null, opts({ batch: 64, lr: 0, stepsPerSubmit: 2 }));
+    const e = await t.evaluate(data);
+    expect(h!.accuracy).toBe(e.accuracy);
+    expect(h!.loss).toBeCloseTo(e.loss, 5);
+    expect(h!.loss).toBeGreaterThan(1); // ten classes, untrained: about ln 10
+    t.release();
+  });
+});

@@ -36,6 +36,8 @@ export interface ConvOptions {
    * shape allows it (tests, benchmarks); left out, where winogradPlan's rule chooses it.
    */
   winograd?: false | 16 | 32;
+  /** A weight gradient of few taps by the narrow kernel (conv2d_narrow.ts): false never (benchmarks, tests). */
+  narrow?: false;
 }
 
 /**

@@ -37,7 +37,7 @@ export function weightNarrowPlan(
   o: ConvOptions & { bias?: boolean },
 ): NarrowWeightPlan | null {
   const taps = s.c * s.kh * s.kw;
-  if (gpu.lanes > 0 || taps > NARROW_TAPS || o.split === false) return null;
+  if (gpu.lanes > 0 || taps > NARROW_TAPS || o.split === false || o.narrow === false) return null;
   const positions = weightInner(s);
   const blocks = ceilDiv(s.k, 16);
   const most = Math.min(MAX_SPLITS, Math.floor(MAX_PARTS / (s.k * (taps + 1))), Math.floor(positions / 256));
