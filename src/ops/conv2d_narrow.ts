@@ -5,11 +5,9 @@
 // position's taps and dy once, with no workgroup memory in the loop. Its partials are the direct GEMM's
 // layout, so the same reduction (or a training step's update) sums them.
 import type { BufferRef, Dispatch, Gpu, Uniform } from '../gpu/runtime.ts';
-import { ShapeError } from '../errors.ts';
 import { f32Bytes, type Work } from '../gpu/work.ts';
 import { coverOf, type Conv2dShape } from './conv2d_plan.ts';
-import type { NarrowWeightPlan } from './conv2d_weights.ts';
-import { reduceSplits } from './gemm.ts';
+import { thenWeightReduce, weightParts, type NarrowWeightPlan, type WeightIo } from './conv2d_weights.ts';
 
 /** Lanes a channel group walks the positions with, out-channels and columns a thread holds (the shader's). */
 const LANES = 32;
@@ -61,7 +59,7 @@ export function narrowWeights(
   s: Conv2dShape,
   p: NarrowWeightPlan,
   l: {
-    io: { dy: BufferRef; x: BufferRef; dw: BufferRef; db?: BufferRef; parts?: BufferRef };
+    io: WeightIo & { dy: BufferRef; x: BufferRef };
     params: Uniform;
     positions: number;
     label: string;
@@ -72,27 +70,19 @@ export function narrowWeights(
   const sums = l.io.db ? 1 : 0;
   const len = s.k * (taps + sums);
   const split = p.splits > 1;
-  if (split && !l.io.parts)
-    throw new ShapeError(
-      `${l.label} splits its sum ${p.splits} ways and needs a partial-sums buffer of ${p.splits * len} floats`,
-    );
+  const outputs = split
+    ? [l.io.dy, l.io.x, weightParts(l.io, { splits: p.splits, len, label: l.label }), gpu.dummy]
+    : [l.io.dy, l.io.x, l.io.dw, l.io.db ?? gpu.dummy];
   const read = f32Bytes(s.k * l.positions, s.n * s.c * s.h * s.w);
   const pass = gpu.kernel({
     shader: 'conv2d_backward_weights_narrow',
     params: l.params,
     constants: { HAS_BIAS: sums, ...coverOf(s).constants },
-    bindings: split
-      ? [l.io.dy, l.io.x, l.io.parts ?? null, gpu.dummy]
-      : [l.io.dy, l.io.x, l.io.dw, l.io.db ?? gpu.dummy],
+    bindings: outputs,
     workgroups: [p.splits, p.blocks],
     label: `${l.label}${split ? ` split ${p.splits}` : ''}`,
     work: narrowWork(s, p, { positions: l.positions, read, written: f32Bytes(split ? p.splits * len : len) }),
   });
-  if (!split || l.unsummed) return [pass];
-  const bindings = [l.io.parts ?? null, null, l.io.dw, l.io.db ?? gpu.dummy];
-  const reduce = { shader: 'conv2d_backward_weights', params: l.params, constants: { GEMM_SUMS: sums } } as const;
-  return [
-    pass,
-    reduceSplits(gpu, { ...reduce, bindings, len, splits: p.splits, label: `${l.label} reduce ${p.splits} splits` }),
-  ];
+  if (!split) return [pass];
+  return thenWeightReduce(gpu, pass, { ...l, sums, splits: p.splits, len });
 }

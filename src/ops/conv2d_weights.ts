@@ -1,7 +1,8 @@
 // Which kernel a conv's weight gradient takes on this adapter's tiled kernels, and the partial sums it
 // leaves: narrow (a conv of few taps: conv2d_narrow.ts), Winograd's F(3×3, 2×2) (conv2d_winograd.ts), or the
 // direct GEMM (conv2d.ts); the lane kernels' (conv2d_lanes.ts). conv2d.ts launches them.
-import type { Gpu } from '../gpu/runtime.ts';
+import type { BufferRef, Dispatch, Gpu, Uniform } from '../gpu/runtime.ts';
+import { ShapeError } from '../errors.ts';
 import { ceilDiv } from '../gpu/runtime.ts';
 import { laneWeightPartsLength } from './conv2d_lanes.ts';
 import {
@@ -12,7 +13,7 @@ import {
   type Conv2dShape,
   type ConvOptions,
 } from './conv2d_plan.ts';
-import { MAX_PARTS, MAX_SPLITS } from './gemm.ts';
+import { MAX_PARTS, MAX_SPLITS, reduceSplits } from './gemm.ts';
 import type { SplitLayout } from './grad-reduce.ts';
 
 /** Taps (C·KH·KW) a narrow weight gradient holds at most: 12 columns a channel with the bias's. */
@@ -73,4 +74,39 @@ export function weightPartsLayout(gpu: Gpu, s: Conv2dShape, o: { bias: boolean }
   const ckk = s.c * s.kh * s.kw;
   if (splits < 2) return null;
   return { splits, rows: s.k, cols: ckk + (o.bias ? 1 : 0), sums: o.bias ? 'column' : 'none' };
+}
+
+/** A weight gradient's io: dw (and db), and the partials' buffer where it splits. */
+export interface WeightIo {
+  dw: BufferRef;
+  db?: BufferRef;
+  parts?: BufferRef;
+}
+
+/**
+ * A split weight gradient's partials buffer (parts[z][K][C·KH·KW (+1: db)], `len` floats a split), or a
+ * ShapeError naming its size.
+ */
+export function weightParts(io: WeightIo, o: { splits: number; len: number; label: string }): BufferRef {
+  if (io.parts) return io.parts;
+  throw new ShapeError(
+    `${o.label} splits its sum ${o.splits} ways and needs a partial-sums buffer of ${o.splits * o.len} floats`,
+  );
+}
+
+/**
+ * A split weight gradient's pass, then conv2d_backward_weights.wgsl's reduce_splits of its partials into dw
+ * and db (the direct GEMM's layout, which the narrow and Winograd passes write too); the pass alone when
+ * `unsummed` (the planner sums them).
+ */
+export function thenWeightReduce(
+  gpu: Gpu,
+  pass: Dispatch,
+  o: { io: WeightIo; params: Uniform; sums: 0 | 1; splits: number; len: number; label: string; unsummed?: boolean },
+): Dispatch[] {
+  if (o.unsummed) return [pass];
+  const bindings = [o.io.parts ?? null, null, o.io.dw, o.io.db ?? gpu.dummy];
+  const label = `${o.label} reduce ${o.splits} splits`;
+  const reduce = { shader: 'conv2d_backward_weights', params: o.params, constants: { GEMM_SUMS: o.sums } } as const;
+  return [pass, reduceSplits(gpu, { ...reduce, bindings, len: o.len, splits: o.splits, label })];
 }

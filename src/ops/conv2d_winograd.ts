@@ -10,7 +10,6 @@
 // and weightWinogradPlan say where they run and on which tile; conv2d.ts launches them there.
 import type { BufferRef, Dispatch, Gpu, Uniform } from '../gpu/runtime.ts';
 import { grid } from '../gpu/runtime.ts';
-import { ShapeError } from '../errors.ts';
 import type { Work } from '../gpu/work.ts';
 import {
   correlationCost,
@@ -21,7 +20,7 @@ import {
   type WinogradPlan,
   type WinogradWeightPlan,
 } from './conv2d_plan.ts';
-import { reduceSplits } from './gemm.ts';
+import { thenWeightReduce, weightParts } from './conv2d_weights.ts';
 
 /** Ops a thread spends once, in the epilogue, about: 4 rounds of 16 shared words written, 16 read, the output
  * transform (24 adds of a 2×2 tile; dW's 3×3, 35) and its stores. */
@@ -128,10 +127,9 @@ export function winogradWeights(gpu: Gpu, s: Conv2dShape, p: WinogradWeightPlan,
   const sums = l.io.db ? 1 : 0;
   const len = s.k * (s.c * 9 + sums);
   const split = p.splits > 1;
-  if (split && !l.io.parts)
-    throw new ShapeError(
-      `${l.label} splits its sum ${p.splits} ways and needs a partial-sums buffer of ${p.splits * len} floats`,
-    );
+  const outputs = split
+    ? [l.io.dy, l.io.x, weightParts(l.io, { splits: p.splits, len, label: l.label }), gpu.dummy]
+    : [l.io.dy, l.io.x, l.io.dw, l.io.db ?? gpu.dummy];
   const shape = {
     ...weightCost(p),
     loads: [16, 4] as [number, number],
@@ -147,18 +145,11 @@ export function winogradWeights(gpu: Gpu, s: Conv2dShape, p: WinogradWeightPlan,
     shader: 'conv2d_winograd_dw',
     params: l.params,
     constants: { SUMS: sums, WINO_SPLIT: split ? 1 : 0, WINO_BC: p.side, WINO_BT: p.side, ...coverOf(s).constants },
-    bindings: split
-      ? [l.io.dy, l.io.x, l.io.parts ?? null, gpu.dummy]
-      : [l.io.dy, l.io.x, l.io.dw, l.io.db ?? gpu.dummy],
+    bindings: outputs,
     workgroups: grid(shape.workgroups),
     label: `${l.label}${split ? ` split ${p.splits}` : ''}`,
     work: winogradWork(shape, written),
   });
-  if (!split || l.unsummed) return [pass];
-  const bindings = [l.io.parts ?? null, null, l.io.dw, l.io.db ?? gpu.dummy];
-  const reduce = { shader: 'conv2d_backward_weights', params: l.params, constants: { GEMM_SUMS: sums } } as const;
-  return [
-    pass,
-    reduceSplits(gpu, { ...reduce, bindings, len, splits: p.splits, label: `${l.label} reduce ${p.splits} splits` }),
-  ];
+  if (!split) return [pass];
+  return thenWeightReduce(gpu, pass, { ...l, sums, splits: p.splits, len });
 }
