@@ -6,7 +6,8 @@
 // over the positions p = (n·CH + oy)·CW + ox of the CH×CW part of the output lib/conv.wgsl conv_cover says.
 // A thread owns 8 out-channels × 12 columns in vec4 accumulators indexed by constants: the R taps, then
 // the bias column (its input 1), then zeros. For each of its positions it loads the R taps of x and the 8
-// channels' dy and does 24 vec4 multiply-adds (96: 19 loads, no workgroup memory).
+// channels' dy and does 24 vec4 multiply-adds (R + 8 loads for 96 multiply-adds, 17 at 9 taps; no
+// workgroup memory).
 // Workgroup: 32 lanes × 2 channel groups (16 out-channels, from 16·wg.y); split z (wg.x) walks positions
 // [z·chunk, (z + 1)·chunk) with lane l taking z·chunk + l, + 32, … in order. Then each channel group's 32
 // lanes meet in a fixed tree in workgroup memory (one column vec4 at a time), deterministic, and lane 0
@@ -92,7 +93,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       for (var v = 0u; v < NW_V; v++) { nw_acc.a[c * NW_V + v] = fma(vec4(d), b[v], nw_acc.a[c * NW_V + v]); }
     }
   }
-// Each column vec4 in turn: the group's 32 lanes meet in a fixed tree; lane 0 holds the sums.
+  // Each column vec4 in turn: the group's 32 lanes meet in a fixed tree; lane 0 holds the sums.
   let at = lid.y * NW_CH * NW_LANES;
   for (var v = 0u; v < NW_V; v++) {
     for (var c = 0u; c < NW_CH; c++) { nw_red[at + c * NW_LANES + lane] = nw_acc.a[c * NW_V + v]; }

@@ -27,7 +27,7 @@
 // workgroups sum their segments' outputs in grad_reduce's order (so the same gradient bits), write each
 // into grad and update its element with it; the others update every element no segment writes, from grad.
 // sgd_sums_totals, adam_sums_totals: the same, where the step's loss left its totals as partials (a batch of
-// many 64-row groups: src/ops/softmax_xent.ts, a loss in the logits' GEMM: src/ops/matmul.ts matmulXent):
+// many 32-row groups: src/ops/softmax_xent.ts, a loss in the logits' GEMM: src/ops/matmul.ts matmulXent):
 // workgroup 0 first adds them into stats, in the totals pass's order (lib/loss_totals.wgsl), so the
 // stats are the same bits as that pass's, with no dispatch of its own.
 //

@@ -24,8 +24,8 @@ const CASES: [string, Conv2dShape, number?][] = [
   ['1x11 (11 taps, the most), same 6x20, 16 out', conv(2, 1, 6, 20, 16, { kh: 1, kw: 11 })],
   // What a 2×2 pooling reads of a 7×7 output: 6×6; dY past it is nonzero and must not be read.
   ['the 6x6 of 7x7 a pooling reads, 40 out', conv(5, 1, 7, 7, 40, { covered: [6, 6] })],
-  // 64 positions: one split, which writes dW and db itself; and split 5 ways (chunks not a multiple of 32).
-  ['one split: 8x8, 16 out', conv(1, 1, 8, 8, 16)],
+  // 36 positions: one split, which writes dW and db itself; and split 5 ways (chunks not a multiple of 32).
+  ['one split: 6x6, 16 out', conv(1, 1, 6, 6, 16)],
   ['5 splits (a target of 10 workgroups): 17 out', conv(4, 1, 12, 12, 17), 10],
 ];
 
@@ -72,11 +72,11 @@ describe('the weight gradient of a conv with few taps (narrow: 8 out-channels ×
 
   it('its partials, left for the planner to sum, are laid out as the direct GEMM leaves them', async () => {
     const g = tiled();
-    const s = conv(4, 1, 16, 16, 20); // 1,024 positions: 4 splits of 256
+    const s = conv(4, 1, 16, 16, 20); // 1,024 positions: 32 splits, a position a lane
     const layout = weightPartsLayout(g, s, { bias: true });
     const plan = weightNarrowPlan(g, s, { bias: true });
-    expect(plan?.splits).toBe(4);
-    expect(layout).toEqual({ splits: 4, rows: 20, cols: 10, sums: 'column' });
+    expect(plan?.splits).toBe(32);
+    expect(layout).toEqual({ splits: 32, rows: 20, cols: 10, sums: 'column' });
     const { oh, ow } = conv2dGeometry(s);
     const rng = new Rng(3);
     const dyv = rng.floats(s.n * s.k * oh * ow, -1, 1);
@@ -111,13 +111,15 @@ describe('the weight gradient of a conv with few taps (narrow: 8 out-channels ×
   it('takes convs of at most 11 taps on the tiled kernels, where a partial-sums buffer can be given', () => {
     const g = tiled();
     // reference.net's conv1 at batch 256: 200,704 positions in 132 splits (2 blocks of 16 out-channels:
-    // 264 workgroups, 2 × 132 units), each lane 48 positions.
+    // 264 workgroups, 2 × 132 units), each lane 48 positions; at batch 8, 6,272
+    // in 131 splits of 48 (a lane 1 or 2 positions).
     expect(weightNarrowPlan(g, conv(256, 1, 28, 28, 32), { bias: true })).toEqual({
       narrow: true,
       splits: 132,
       chunk: 1521,
       blocks: 2,
     });
+    expect(weightNarrowPlan(g, conv(8, 1, 28, 28, 32), { bias: true })).toMatchObject({ splits: 131, chunk: 48 });
     expect(NARROW_TAPS).toBe(11);
     expect(weightNarrowPlan(g, conv(8, 2, 28, 28, 32), {}), '18 taps').toBeNull();
     expect(weightNarrowPlan(g, conv(8, 1, 28, 28, 32), { split: false }), 'no partials').toBeNull();

@@ -16,6 +16,7 @@ import { shaderSource, type ShaderName } from '../src/gpu/shaders.ts';
 import { chainWork, streamWork, tiledGemm } from '../src/gpu/work.ts';
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
 import type { Conv2dShape } from '../src/ops/conv2d.ts';
+import { xentRowLoads } from '../src/ops/softmax_xent.ts';
 import { CONV, FAMILIES, launchAll } from './helpers/launchers.ts';
 
 const f32 = (n: number): number => 4 * n;
@@ -83,7 +84,9 @@ describe('every launcher describes its work beside its dispatch', () => {
     for (const name of ['activationForward', 'add', 'copy', 'dropoutForward', 'adamUpdate'])
       expect(one(name).bytesWritten, name).toBeGreaterThanOrEqual(f32(10));
     expect(one('maxPoolForward').bytesRead).toBeGreaterThanOrEqual(f32(2 * 3 * 6 * 6));
-    expect(one('softmaxXent').shape).toMatchObject({ kind: 'chain', depth: 3 * 10 + 1 });
+    // 10 classes: a row read once into registers (its loads issued together), then its label (lib/xent.wgsl).
+    expect(one('softmaxXent').shape).toMatchObject({ kind: 'chain', depth: 2 });
+    expect(xentRowLoads(17, true), 'a wider row, walked three times').toBe(3 * 17 + 1);
   });
 });
 

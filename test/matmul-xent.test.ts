@@ -28,6 +28,9 @@ describe('matmul + softmax-xent in one dispatch (GPU tiles vs the unfused kernel
     ['bands: 300 rows (a short last group), smoothing 0.1', 300, 72, 10, true, 0.1],
     ['bands: 200 rows, 100 classes, no bias', 200, 40, 100, false, 0],
     ['bands, evaluation: no dlogits', 130, 20, 10, true, 0],
+    // A row of at most 16 classes is held in registers, a wider one walked in memory (lib/xent.wgsl).
+    ['16 classes (the most held), smoothing 0.1', 40, 24, 16, true, 0.1],
+    ['17 classes (walked), smoothing 0.1', 40, 24, 17, true, 0.1],
   ])('%s', async (name, n, f, classes, withBias, smoothing) => {
     const g = tiles();
     const grad = !name.startsWith('evaluation');

@@ -3,7 +3,8 @@
 // layer's GEMM whose epilogue is the loss). Math as softmax_xent.wgsl's header says. The including
 // shader defines xent_z(k) (logit k, row-major [N, C]), xent_put_dlogit(k, v) and xent_put_loss(i, v),
 // and its uniform's C, smoothing, scale and grad (through xent_classes(), xent_smoothing(),
-// xent_scale(), xent_grad()); the labels are its binding `labels`.
+// xent_scale(), xent_grad()); the labels are its binding `labels`. A row of at most XENT_REG classes is read
+// once into registers and walked there; a wider one is walked in memory, once a pass.
 
 var<workgroup> row_loss: array<f32, 256>;
 var<workgroup> row_hit: array<u32, 256>;
@@ -19,9 +20,13 @@ fn row_max(row: u32) -> vec2<f32> {
   return vec2<f32>(m, f32(am)); // am < 2^24: exact as f32
 }
 
+// Classes at most of a row read once into registers (XENT_REG independent loads, not a walk a pass).
+const XENT_REG = 16u;
+
 // Row i's loss (xent_put_loss) and whether its prediction is right; its dlogits when xent_grad().
 fn xent_row(i: u32) -> vec2<f32> {
   let c = xent_classes();
+  if (c <= XENT_REG) { return xent_row_held(i, c); }
   let off = xent_smoothing() / f32(c);
   let on = 1.0 - xent_smoothing();
   let row = i * c;
@@ -49,6 +54,50 @@ fn xent_row(i: u32) -> vec2<f32> {
     }
   }
   return vec2<f32>(li, select(0.0, 1.0, u32(mx.y) == y));
+}
+
+// xent_row for c ≤ XENT_REG classes, the row held in registers (loops of constant trip count, guarded by
+// c): the same operations in the same order, so the same bits.
+fn xent_row_held(i: u32, c: u32) -> vec2<f32> {
+  let off = xent_smoothing() / f32(c);
+  let on = 1.0 - xent_smoothing();
+  let row = i * c;
+  var z: array<f32, XENT_REG>;
+  for (var j = 0u; j < XENT_REG; j++) {
+    if (j < c) { z[j] = xent_z(row + j); }
+  }
+  var m = z[0];
+  var am = 0u;
+  for (var j = 1u; j < XENT_REG; j++) {
+    if (j < c && z[j] > m) { m = z[j]; am = j; }
+  }
+  var s = 0.0;
+  var dsum = 0.0;
+  for (var j = 0u; j < XENT_REG; j++) {
+    if (j < c) {
+      let d = z[j] - m;
+      s += exp(d);
+      dsum += d;
+    }
+  }
+  let y = labels[i];
+  var dy = 0.0;
+  for (var j = 0u; j < XENT_REG; j++) {
+    if (j < c && j == y) { dy = z[j] - m; }
+  }
+  let li = log(s) - on * dy - off * dsum;
+  xent_put_loss(i, li);
+  if (xent_grad()) {
+    let inv = 1.0 / s;
+    for (var j = 0u; j < XENT_REG; j++) {
+      if (j < c) {
+        let p = exp(z[j] - m) * inv;
+        let tj = off + select(0.0, on, j == y);
+        xent_put_dlogit(row + j, (p - tj) * xent_scale());
+      }
+    }
+  }
+  return vec2<f32>(li, select(0.0, 1.0, am == y));
 }
 
 // Each 32 rows' fixed tree over row_loss and row_hit's first `slots` (32 or 256; slot u the row within

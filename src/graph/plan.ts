@@ -4,7 +4,7 @@
 //      the nodes in order (a view of its input runs nothing and shares its storage; a chain fuse.ts found
 //      runs as one kernel; a conv whose split-K forward partials its pooling or batchnorm sums runs its
 //      split pass alone, fused-steps.ts convParts), then the loss, which seeds the backward with
-//      dL/dlogits (with the logits' dense layer in its one dispatch: fused.xentHead);
+//      dL/dlogits (loss-step.ts; with the logits' dense layer in its one dispatch: fused.xentHead);
 //   3. backwardSteps (training): the nodes in reverse, each writing its wanted inputs' gradients
 //      (the first contribution writes it, later ones add in; a fused chain's kernel, or the dX running
 //      it as it stores, writes its first node's); split-K weight gradients leave partials (deferred.ts);

@@ -29,7 +29,7 @@ export interface NarrowWeightPlan {
 
 /**
  * The weight gradient of a conv of at most NARROW_TAPS taps on the tiled kernels (conv2d_narrow.ts): as many
- * splits as fill the device (2·units workgroups), each lane walking 8 positions at least; null otherwise,
+ * splits as fill the device (2·units workgroups), each lane taking a position at least; null otherwise,
  * or where no partial-sums buffer can be given.
  */
 export function weightNarrowPlan(
@@ -41,7 +41,7 @@ export function weightNarrowPlan(
   if (gpu.lanes > 0 || taps > NARROW_TAPS || o.split === false || o.narrow === false) return null;
   const positions = weightInner(s);
   const blocks = ceilDiv(s.k, 16);
-  const most = Math.min(MAX_SPLITS, Math.floor(MAX_PARTS / (s.k * (taps + 1))), Math.floor(positions / 256));
+  const most = Math.min(MAX_SPLITS, Math.floor(MAX_PARTS / (s.k * (taps + 1))), Math.floor(positions / 32));
   const want = Math.max(1, Math.min(most, ceilDiv(o.target ?? 2 * gpu.units, blocks)));
   const chunk = ceilDiv(positions, want);
   return { narrow: true, splits: ceilDiv(positions, chunk), chunk, blocks };

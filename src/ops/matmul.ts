@@ -11,7 +11,7 @@ import { chooseGemm, gemmConstants, gemmDispatches, needParts, partsLength, plan
 import { laneConstants, laneTile } from './lanes.ts';
 import { chainLabel, chainStoreOf, chainUniform, checkRate, type ChainDropout, type EpilogueChain } from './chain.ts';
 import { dropoutUniform } from './dropout.ts';
-import { XENT_GROUP } from './softmax_xent.ts';
+import { XENT_GROUP, xentRowLoads } from './softmax_xent.ts';
 
 export interface MatmulShape {
   m: number;
@@ -248,8 +248,8 @@ export function matmulXent(
       ],
       workgroups: [1, bands],
       label,
-      // Its GEMM, then the rows' loss: one thread a row walking its logits two or three times (as the
-      // loss pass), after a storage barrier, then the 32-row trees.
+      // Its GEMM, then the rows' loss: one thread a row reading its logits as the loss pass does
+      // (xentRowLoads), after a storage barrier, then the 32-row trees.
       work: planWork(p, {
         rows: s.m,
         cols: s.n,
@@ -258,7 +258,7 @@ export function matmulXent(
         bytesRead: f32Bytes(s.m * s.k, s.k * s.n, io.bias ? s.n : 0, s.m, 2 * s.m * s.n),
         bytesWritten: f32Bytes(s.m * s.n, io.dlogits ? s.m * s.n : 0, bands > 1 ? 2 * ceilDiv(s.m, XENT_GROUP) : 2),
         extraShared: f32Bytes(256, 256), // lib/xent.wgsl row_loss and row_hit
-        tail: { loads: (io.dlogits ? 3 : 2) * s.n + 1, barriers: 1 + treeBarriers(XENT_GROUP) },
+        tail: { loads: xentRowLoads(s.n, io.dlogits !== undefined), barriers: 1 + treeBarriers(XENT_GROUP) },
       }),
     }),
   ];

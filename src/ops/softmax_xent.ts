@@ -44,6 +44,16 @@ export interface XentIo {
 export const XENT_GROUP = 32;
 const ONE_GROUP = 256;
 
+/** Classes at most of a row that lib/xent.wgsl reads once into registers (XENT_REG). */
+const XENT_REG = 16;
+
+/**
+ * The dependent loads of one row's loss: a row of at most XENT_REG classes is read once, its loads issued
+ * together, then its label; a wider one is walked in memory, twice, or three times with its gradient.
+ */
+export const xentRowLoads = (classes: number, grad: boolean): number =>
+  classes <= XENT_REG ? 2 : (grad ? 3 : 2) * classes + 1;
+
 /** Workgroups of the loss pass over n rows: one up to 256 rows, else one a 32 rows, each leaving 2 words. */
 export const xentGroups = (n: number): number => (n <= ONE_GROUP ? 1 : ceilDiv(n, XENT_GROUP));
 
@@ -84,14 +94,14 @@ export function softmaxXent(gpu: Gpu, io: XentIo, s: XentShape, o: { total?: boo
     bindings: [io.logits, io.labels, io.dlogits ?? gpu.dummy, io.loss, io.partials, io.stats, io.counter ?? gpu.dummy2],
     workgroups: grid(groups),
     label: `softmax_xent ${s.n}x${s.classes}${io.dlogits ? '' : ' (eval)'}${inline ? ' + totals' : ''}`,
-    // One thread per row: its logits walked two or three times (max, sum of exponentials,
-    // gradient) one load after another, then a tree over each 32 rows.
+    // One thread per row: its logits read (xentRowLoads: once, or walked a pass at a time), then a tree over
+    // each 32 rows.
     work: chainWork({
       flops: s.n * s.classes * (io.dlogits ? 8 : 4),
       bytesRead: f32Bytes(s.n * s.classes, s.n, inline ? 2 : 0),
       bytesWritten: f32Bytes(io.dlogits ? s.n * s.classes : 0, s.n, 2 * groups),
       threads,
-      depth: (io.dlogits ? 3 : 2) * s.classes + 1,
+      depth: xentRowLoads(s.classes, io.dlogits !== undefined),
       barriers: treeBarriers(XENT_GROUP),
       sharedBytes: 8 * threads,
     }),

@@ -208,8 +208,8 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
   ],
   [
     'conv2dBackwardWeights',
-    { ...CONV, n: 1, c: 1, h: 8, w: 8 },
-    (g) => conv2dBackwardWeights(g, { dy: b, x: b, dw: b }, { ...CONV, n: 1, c: 1, h: 8, w: 8 }),
+    { ...CONV, n: 1, c: 1, h: 6, w: 6 },
+    (g) => conv2dBackwardWeights(g, { dy: b, x: b, dw: b }, { ...CONV, n: 1, c: 1, h: 6, w: 6 }),
     'tiled',
   ],
   // A first conv gathering its batch (CONV's 4×3×28×28) as it fetches it, plain and pooled.
