@@ -4,8 +4,9 @@
 //   node dist/bench/cost.js MODEL.net [--batch 64,256] [--device h100|h200|igpu|FILE.json] [--json]
 //        [--accumulators registers|indexed]      every GEMM's accumulators forced in or out of registers
 //        [--no-winograd]                         every conv forward by the direct GEMM (GpuTuning.winograd)
-//        [--fusions]                             also the planner's fused kernels, one line each, and
-//                                                the GEMMs it runs side by side at each batch
+//        [--fusions]                             also the planner's fused kernels, one line each, and at
+//                                                each batch the gather, Winograd and narrow passes, the
+//                                                GEMMs side by side, the loss and the step's end
 //        [--measured PROFILE.jsonl [--out NEW.json]]   measured beside predicted (bench/profile.ts --json
 //                                                      from a GPU), and the per-family factors refit
 import { readFileSync, writeFileSync } from 'node:fs';

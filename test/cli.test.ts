@@ -150,6 +150,13 @@ describe('summary', () => {
     // The igpu profile's kernels bind 8 storage buffers: conv1's pooled, gathering forward would bind 13.
     const igpu = fmgpu('summary', 'examples/reference.net', '--cost', 'igpu', '--fusions').out;
     expect(igpu).toContain('\nThe batch gathered at batch 64 in its own pass');
+    // conv1's weight gradient by the narrow kernel; the loss in dense2's GEMM (two bands of 32 rows), whose
+    // totals the update adds with the weight gradients' sums as it ends the step.
+    expect(h100).toContain('\n  conv2d backward weights narrow 64x1x28x28 k32 3x3/1x1 same + bias grad split 132\n');
+    expect(h100).toContain("\nThe loss at batch 64 in the logits' GEMM: matmul 64x128x10 + softmax_xent\n");
+    expect(h100).toMatch(/\nThe step ended at batch 64 by its update: adam .* conv1 132, .* splits \+ loss totals 2\n/);
+    // The igpu profile binds 8 storage buffers: no loss in the GEMM (10), its own pass, which adds its totals.
+    expect(igpu).toContain('\nThe loss at batch 64 in its own pass: softmax_xent 64x10 + totals\n');
   });
   it('--cost with an unknown device: exit 2 before anything is printed', () => {
     const r = fmgpu('summary', 'examples/reference.net', '--cost', 'abacus');

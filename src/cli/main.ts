@@ -73,7 +73,8 @@ const COMMAND_HELP = new Map([
     'usage: fmgpu summary model.net [--cost DEVICE] [--fusions]\n\n' +
       'Checks the file and prints the Keras-style summary and the multiply-adds per image; exit 2 with the\n' +
       'errors otherwise. --fusions lists the kernels the planner fuses in a training step and at inference\n' +
-      '(with --cost, also where that device gathers the batch, its conv passes by Winograd and its pairs).\n' +
+      '(with --cost, also where that device gathers the batch, its conv passes by Winograd, its narrow weight\n' +
+      'gradients, its pairs, where the loss runs and what the update adds up as it ends the step).\n' +
       'No GPU is used.\n\n' +
       flagHelp(SUMMARY_FLAGS),
   ],

@@ -85,12 +85,41 @@ function winogradLines(step: readonly Described[], batch: number): string[] {
   return [`${head} (${wino.length}; 16 multiply-adds where the direct conv takes 36):`, ...wino];
 }
 
-/** What a step planned for a device adds to the fusions: where it gathers the batch, its Winograd passes, its pairs. */
+/**
+ * What a step planned for a device adds to the fusions: where it gathers the batch, its Winograd and narrow
+ * passes, its pairs, where its loss runs and what its update adds up as it ends the step.
+ */
 export const deviceLines = (step: readonly Described[], batch: number): string[] => [
   gatherLine(step, batch),
   ...winogradLines(step, batch),
+  ...narrowLines(step, batch),
   ...pairLines(step, batch),
+  ...endLines(step, batch),
 ];
+
+/** The weight gradients of few taps by the narrow kernel (src/ops/conv2d_narrow.ts), one line each. */
+function narrowLines(step: readonly Described[], batch: number): string[] {
+  const narrow = step.filter((d) => d.label.startsWith('conv2d backward weights narrow')).map((d) => `  ${d.label}`);
+  if (narrow.length === 0) return [];
+  return [
+    `Weight gradients of few taps at batch ${batch} (8 out-channels × 12 columns a thread, no GEMM tile):`,
+    ...narrow,
+  ];
+}
+
+/**
+ * Where the loss runs, one line: in the logits' GEMM (src/ops/matmul.ts matmulXent) or its own pass; and the
+ * update that ends the step, with what it adds up on its way (weight gradients' split-K sums, loss totals).
+ */
+function endLines(step: readonly Described[], batch: number): string[] {
+  const loss = step.find((d) => d.label.includes('softmax_xent'));
+  const update = step.find((d) => d.label.includes('+ step end'));
+  const where = loss?.label.startsWith('matmul') ? "in the logits' GEMM" : 'in its own pass';
+  return [
+    ...(loss ? [`The loss at batch ${batch} ${where}: ${loss.label}`] : []),
+    ...(update ? [`The step ended at batch ${batch} by its update: ${update.label}`] : []),
+  ];
+}
 
 /**
  * Where a planned step gathers its batch, one line: in the first conv's forward (src/ops/conv2d_gather.ts),
