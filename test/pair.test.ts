@@ -11,7 +11,7 @@ import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
 import { streamWork, tiledGemm } from '../src/gpu/work.ts';
 import { matmul, matmulPartsLength, type MatmulShape } from '../src/ops/matmul.ts';
 import { matmulRef } from '../src/ops/matmul.ref.ts';
-import { conv2dForward, type Conv2dShape } from '../src/ops/conv2d.ts';
+import { conv2dBackwardWeights, conv2dForward, type Conv2dShape } from '../src/ops/conv2d.ts';
 import { predictDispatch } from '../src/gpu/cost.ts';
 import { loadProfile } from '../src/node/profiles.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -224,6 +224,38 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(local_invocation_id) 
     expectSameBits('matmul c', await g.readF32(mc), alone[1] as Float32Array);
     g.free([...plain, p, cv!, mm!]);
     for (const buf of [x, w, b, y, ma, mb, mc]) g.release(buf);
+  });
+
+  // The narrow weight gradient (32 × 2 threads, its own workgroup memory, no gemm_ab) beside a GEMM of 64
+  // threads (8 × 8): each half's local ids from its own workgroup shape, their memory side by side.
+  it('a narrow weight gradient beside a GEMM of its workgroup size, bit for bit', async ({ skip }) => {
+    const g = useGemmVariant(gpu(), 'gpu tiles', skip);
+    const s: Conv2dShape = { n: 2, c: 1, h: 9, w: 9, k: 20, kh: 3, kw: 3, strideH: 1, strideW: 1, padding: 'same' };
+    const rng = new Rng(4);
+    const up = (n: number): GPUBuffer => g.upload(f32(rng.floats(n, -1, 1)));
+    const [x, dy, dw, db] = [up(2 * 81), up(2 * 20 * 81), g.alloc(4 * 180), g.alloc(4 * 20)];
+    const [ma, mb, mc] = [up(64 * 64), up(64 * 64), g.alloc(4 * 64 * 64)];
+    const make = (): Dispatch[] => [
+      ...conv2dBackwardWeights(g, { dy, x, dw, db }, s, { target: 2 }), // 162 positions: one split
+      ...matmul(g, { a: ma, b: mb, c: mc }, { m: 64, n: 64, k: 64 }, { split: false, target: 1 }),
+    ];
+    const plain = make();
+    expect(plain[0]?.label).toMatch(/^conv2d backward weights narrow .* \+ bias grad$/);
+    expect(plain.map((d) => d.work.threads)).toEqual([64, 64]);
+    expect(unpairable(g, plain[0]!, plain[1]!)).toBeNull();
+    g.run(plain);
+    const alone = [await g.readF32(dw), await g.readF32(db), await g.readF32(mc)];
+    for (const o of [dw, db, mc]) g.write(o, new Float32Array(o.size / 4).fill(Number.NaN));
+    const [nw, mm] = make();
+    const p = pair(g, nw!, mm!);
+    // Its trees' 8 KB beside the GEMM's 8 KB staging: nothing shared.
+    expect(p.work.sharedBytes).toBe(16384);
+    g.run([p]);
+    expectSameBits('narrow dw', await g.readF32(dw), alone[0] as Float32Array);
+    expectSameBits('narrow db', await g.readF32(db), alone[1] as Float32Array);
+    expectSameBits('matmul c', await g.readF32(mc), alone[2] as Float32Array);
+    g.free([...plain, p, nw!, mm!]);
+    for (const buf of [x, dy, dw, db, ma, mb, mc]) g.release(buf);
   });
 
   // A dense layer's backward: dX = dY·Wᵀ and dW = Xᵀ·dY with its bias gradient, K split or not.

@@ -45,6 +45,8 @@ function narrowWork(
       sharedLoads: taps + CHANNELS,
       globalLoads: taps + CHANNELS,
       indexed: false,
+      // No lib/gemm.wgsl staging (gemm_ab) for a pair to share: its trees' memory is its own.
+      staged: 0,
       tail: { loads: 0, barriers: 3 * (Math.log2(LANES) + 2) },
     },
   };
