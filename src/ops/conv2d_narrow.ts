@@ -72,7 +72,7 @@ export function narrowWeights(
   const sums = l.io.db ? 1 : 0;
   const len = s.k * (taps + sums);
   const split = p.splits > 1;
-  const outputs = split
+  const bindings = split
     ? [l.io.dy, l.io.x, weightParts(l.io, { splits: p.splits, len, label: l.label }), gpu.dummy]
     : [l.io.dy, l.io.x, l.io.dw, l.io.db ?? gpu.dummy];
   const read = f32Bytes(s.k * l.positions, s.n * s.c * s.h * s.w);
@@ -80,7 +80,7 @@ export function narrowWeights(
     shader: 'conv2d_backward_weights_narrow',
     params: l.params,
     constants: { HAS_BIAS: sums, ...coverOf(s).constants },
-    bindings: outputs,
+    bindings,
     workgroups: [p.splits, p.blocks],
     label: `${l.label}${split ? ` split ${p.splits}` : ''}`,
     work: narrowWork(s, p, { positions: l.positions, read, written: f32Bytes(split ? p.splits * len : len) }),

@@ -127,7 +127,7 @@ export function winogradWeights(gpu: Gpu, s: Conv2dShape, p: WinogradWeightPlan,
   const sums = l.io.db ? 1 : 0;
   const len = s.k * (s.c * 9 + sums);
   const split = p.splits > 1;
-  const outputs = split
+  const bindings = split
     ? [l.io.dy, l.io.x, weightParts(l.io, { splits: p.splits, len, label: l.label }), gpu.dummy]
     : [l.io.dy, l.io.x, l.io.dw, l.io.db ?? gpu.dummy];
   const shape = {
@@ -145,7 +145,7 @@ export function winogradWeights(gpu: Gpu, s: Conv2dShape, p: WinogradWeightPlan,
     shader: 'conv2d_winograd_dw',
     params: l.params,
     constants: { SUMS: sums, WINO_SPLIT: split ? 1 : 0, WINO_BC: p.side, WINO_BT: p.side, ...coverOf(s).constants },
-    bindings: outputs,
+    bindings,
     workgroups: grid(shape.workgroups),
     label: `${l.label}${split ? ` split ${p.splits}` : ''}`,
     work: winogradWork(shape, written),
