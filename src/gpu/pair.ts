@@ -33,6 +33,10 @@ const accessOf = (s: Pick<Source, 'shader' | 'entry'>): Map<number, Access> =>
 export const storageBindings = (s: Pick<Source, 'shader' | 'entry'>): number =>
   [...accessOf(s).values()].filter((a) => a !== 'uniform').length;
 
+/** Whether this adapter binds every storage buffer of an entry point (WebGPU's default limit, 8, if unsaid). */
+export const bindsStorage = (gpu: Gpu, s: Pick<Source, 'shader' | 'entry'>): boolean =>
+  storageBindings(s) <= (gpu.limits.maxStorageBuffersPerShaderStage ?? 8);
+
 /** The paired module of two entry points, or why there is none (a builtin it cannot hand on, a name it uses). */
 function pairedOf(a: Source, b: Source): (PairedSource & { name: string }) | string {
   const name = `pair(${a.shader}.${a.entry}, ${b.shader}.${b.entry})`;

@@ -17,9 +17,8 @@ import { windowsApart } from '../ops/pool.ts';
 import { denseForward } from '../ops/dense.ts';
 import { kernelsOf } from './kernels.ts';
 import { gatherFor, type Gathering } from './gathering.ts';
-import { matmulPlan, matmulXent, matmulXentPlan } from '../ops/matmul.ts';
-import { storageBindings } from '../gpu/pair.ts';
-import { XENT_GROUP } from '../ops/softmax_xent.ts';
+import { matmulPlan, matmulXent, matmulXentPartials } from '../ops/matmul.ts';
+import { bindsStorage } from '../gpu/pair.ts';
 import { batchnormForward, bnPartials, bnShape } from '../ops/batchnorm.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { inShapes, type readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
@@ -347,10 +346,7 @@ export function xentHead(gpu: Gpu, graph: Graph, logits: Tensor): NodeOf<'dense'
     return null;
   const [[n = 0, f = 0] = [], [, classes = 0] = []] = inShapes(last);
   if (classes > 128) return null;
-  if (
-    storageBindings({ shader: 'matmul_xent', entry: 'main_xent' }) > (gpu.limits.maxStorageBuffersPerShaderStage ?? 8)
-  )
-    return null;
+  if (!bindsStorage(gpu, { shader: 'matmul_xent', entry: 'main_xent' })) return null;
   return matmulPlan(gpu, { m: n, k: f, n: classes }).splits === 1 ? (last as NodeOf<'dense'>) : null;
 }
 
@@ -370,7 +366,7 @@ export function denseXentStep(
   if (!x || !w) throw new Error(`${named(dense)}: a dense layer needs its input and weights`);
   const [[n = 1, f = 1] = [], [, classes = 1] = []] = inShapes(dense);
   const s = { m: n, k: f, n: classes };
-  const groups = matmulXentPlan(gpu, s).rowTiles > 1 ? Math.ceil(n / XENT_GROUP) : 0;
+  const groups = matmulXentPartials(gpu, s);
   // Bound either way (unwritten by one workgroup, which adds the stats itself).
   const partials = graph.tensor([2 * Math.max(1, groups)], 'temp', 'u32');
   return {

@@ -5,7 +5,7 @@
 import { gatherBytes, type GatherIn } from '../data/batch.ts';
 import { ShapeError } from '../errors.ts';
 import type { BufferRef, Gpu } from '../gpu/runtime.ts';
-import { storageBindings } from '../gpu/pair.ts';
+import { bindsStorage } from '../gpu/pair.ts';
 import { BK, sharedLimit, stageBytes, type GatherFetch } from '../gpu/work.ts';
 import { conv2dGeometry, forwardPlan, poolWindows, type Conv2dShape } from './conv2d_plan.ts';
 import type { GemmPlan } from './gemm.ts';
@@ -36,7 +36,7 @@ export function forwardGathers(gpu: Gpu, s: Conv2dShape, pooled: boolean): boole
 export function gathersWith(gpu: Gpu, p: GemmPlan, pooled: boolean): boolean {
   if (stageBytes(p.tile.bm + p.tile.bn) + 4 * GATHER_PATCH > sharedLimit(gpu)) return false;
   const shader = pooled ? 'conv2d_forward_pool_gather' : 'conv2d_forward_gather';
-  return storageBindings({ shader, entry: 'main' }) <= (gpu.limits.maxStorageBuffersPerShaderStage ?? 8);
+  return bindsStorage(gpu, { shader, entry: 'main' });
 }
 
 /**

@@ -7,7 +7,8 @@
 import type { BufferRef, Dispatch, Gpu, Uniform } from '../gpu/runtime.ts';
 import { f32Bytes, type Work } from '../gpu/work.ts';
 import { coverOf, type Conv2dShape } from './conv2d_plan.ts';
-import { thenWeightReduce, weightParts, type NarrowWeightPlan, type WeightIo } from './conv2d_weights.ts';
+import { thenWeightReduce, type NarrowWeightPlan, type WeightIo } from './conv2d_weights.ts';
+import { needParts } from './gemm.ts';
 
 /** Lanes a channel group walks the positions with, out-channels and columns a thread holds (the shader's). */
 const LANES = 32;
@@ -73,7 +74,7 @@ export function narrowWeights(
   const len = s.k * (taps + sums);
   const split = p.splits > 1;
   const bindings = split
-    ? [l.io.dy, l.io.x, weightParts(l.io, { splits: p.splits, len, label: l.label }), gpu.dummy]
+    ? [l.io.dy, l.io.x, needParts(p, l.io.parts, l.label, p.splits * len), gpu.dummy]
     : [l.io.dy, l.io.x, l.io.dw, l.io.db ?? gpu.dummy];
   const read = f32Bytes(s.k * l.positions, s.n * s.c * s.h * s.w);
   const pass = gpu.kernel({

@@ -2,7 +2,6 @@
 // leaves: narrow (a conv of few taps: conv2d_narrow.ts), Winograd's F(3×3, 2×2) (conv2d_winograd.ts), or the
 // direct GEMM (conv2d.ts); the lane kernels' (conv2d_lanes.ts). conv2d.ts launches them.
 import type { BufferRef, Dispatch, Gpu, Uniform } from '../gpu/runtime.ts';
-import { ShapeError } from '../errors.ts';
 import { ceilDiv } from '../gpu/runtime.ts';
 import { laneWeightPartsLength } from './conv2d_lanes.ts';
 import {
@@ -81,17 +80,6 @@ export interface WeightIo {
   dw: BufferRef;
   db?: BufferRef;
   parts?: BufferRef;
-}
-
-/**
- * A split weight gradient's partials buffer (parts[z][K][C·KH·KW (+1: db)], `len` floats a split), or a
- * ShapeError naming its size.
- */
-export function weightParts(io: WeightIo, o: { splits: number; len: number; label: string }): BufferRef {
-  if (io.parts) return io.parts;
-  throw new ShapeError(
-    `${o.label} splits its sum ${o.splits} ways and needs a partial-sums buffer of ${o.splits * o.len} floats`,
-  );
 }
 
 /**

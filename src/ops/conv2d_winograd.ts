@@ -20,7 +20,8 @@ import {
   type WinogradPlan,
   type WinogradWeightPlan,
 } from './conv2d_plan.ts';
-import { thenWeightReduce, weightParts } from './conv2d_weights.ts';
+import { thenWeightReduce } from './conv2d_weights.ts';
+import { needParts } from './gemm.ts';
 
 /** Ops a thread spends once, in the epilogue, about: 4 rounds of 16 shared words written, 16 read, the output
  * transform (24 adds of a 2×2 tile; dW's 3×3, 35) and its stores. */
@@ -128,7 +129,7 @@ export function winogradWeights(gpu: Gpu, s: Conv2dShape, p: WinogradWeightPlan,
   const len = s.k * (s.c * 9 + sums);
   const split = p.splits > 1;
   const bindings = split
-    ? [l.io.dy, l.io.x, weightParts(l.io, { splits: p.splits, len, label: l.label }), gpu.dummy]
+    ? [l.io.dy, l.io.x, needParts(p, l.io.parts, l.label, p.splits * len), gpu.dummy]
     : [l.io.dy, l.io.x, l.io.dw, l.io.db ?? gpu.dummy];
   const shape = {
     ...weightCost(p),

@@ -225,7 +225,12 @@ export const partsLength = (p: GemmPlan, rows: number, cols: number): number =>
   p.splits > 1 ? p.splits * rows * cols : 0;
 
 /** The partial-sums buffer a split plan needs, or a ShapeError naming its size. */
-export function needParts(p: GemmPlan, parts: BufferRef | undefined, what: string, len: number): BufferRef | null {
+export function needParts(
+  p: { splits: number },
+  parts: BufferRef | undefined,
+  what: string,
+  len: number,
+): BufferRef | null {
   if (p.splits <= 1) return null;
   if (parts === undefined)
     throw new ShapeError(`${what} splits its sum ${p.splits} ways and needs a partial-sums buffer of ${len} floats`);

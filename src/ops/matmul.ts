@@ -197,19 +197,26 @@ function tiled(
 }
 
 /** The logits' GEMM with the loss in its epilogue: its tile (every column; all rows, or bands of 32-row groups). */
-export function matmulXentPlan(gpu: Gpu, s: { m: number; k: number; n: number }): GemmPlan {
+function matmulXentPlan(gpu: Gpu, s: { m: number; k: number; n: number }): GemmPlan {
   if (gpu.lanes > 0 || s.n > 128) throw new ShapeError(`matmul ${s.m}x${s.k}x${s.n}: no loss epilogue here`);
   return chooseGemm(gpu, { rows: s.m, cols: s.n, inner: s.k, split: false, wholeRows: true });
 }
+
+/** The partial totals (pairs, one a 32-row group) matmulXent leaves: 0 where one workgroup adds them itself. */
+const partialsOf = (p: GemmPlan, m: number): number => (p.rowTiles > 1 ? ceilDiv(m, XENT_GROUP) : 0);
+
+/** The partial totals matmulXent leaves for this shape on this adapter (partialsOf). */
+export const matmulXentPartials = (gpu: Gpu, s: { m: number; k: number; n: number }): number =>
+  partialsOf(matmulXentPlan(gpu, s), s.m);
 
 /**
  * logits = x·w + b (x [N,F], w [F,C], b [C]) with the softmax-xent loss of shaders/softmax_xent.wgsl in
  * the same dispatch (shaders/matmul_xent.wgsl): dlogits = (softmax − target)·scale (target smoothed by
  * `smoothing`) and the step counter's snapshot (counter[1] = counter[0]); the loss sum and correct count
  * added into stats when one workgroup holds every row (`partials` unwritten), else left in `partials`
- * (u32 [2·⌈N/32⌉]) as the
- * loss pass leaves them, for its totals pass (softmax_xent.ts xentTotal) or a step's update to add. The
- * same bits as matmul then softmaxXent. On the tiled kernels, for C ≤ 128 (one tile's columns).
+ * (u32 [2·⌈N/32⌉]: matmulXentPartials pairs) as the loss pass leaves them, for its totals pass
+ * (softmax_xent.ts xentTotal) or a step's update to add. The same bits as matmul then softmaxXent. On the
+ * tiled kernels, for C ≤ 128 (one tile's columns).
  */
 export function matmulXent(
   gpu: Gpu,
@@ -223,6 +230,7 @@ export function matmulXent(
 ): Dispatch[] {
   const p = matmulXentPlan(gpu, s);
   const bands = p.rowTiles;
+  const pairs = partialsOf(p, s.m);
   const variant = { TRANS_A: 0, TRANS_B: 0, HAS_BIAS: io.bias ? 1 : 0, ACCUM: 0, ...actConstants() };
   const loss = { smoothing: { f32: x.smoothing }, lossScale: { f32: x.scale }, grad: io.dlogits ? 1 : 0 };
   const what = `softmax_xent${io.dlogits ? '' : ' (eval)'}${bands > 1 ? '' : ' + totals'}`;
@@ -256,7 +264,7 @@ export function matmulXent(
         inner: s.k,
         tiles: bands,
         bytesRead: f32Bytes(s.m * s.k, s.k * s.n, io.bias ? s.n : 0, s.m, 2 * s.m * s.n),
-        bytesWritten: f32Bytes(s.m * s.n, io.dlogits ? s.m * s.n : 0, bands > 1 ? 2 * ceilDiv(s.m, XENT_GROUP) : 2),
+        bytesWritten: f32Bytes(s.m * s.n, io.dlogits ? s.m * s.n : 0, pairs > 0 ? 2 * pairs : 2),
         extraShared: f32Bytes(256, 256), // lib/xent.wgsl row_loss and row_hit
         tail: { loads: xentRowLoads(s.n, io.dlogits !== undefined), barriers: 1 + treeBarriers(XENT_GROUP) },
       }),

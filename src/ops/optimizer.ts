@@ -23,7 +23,7 @@ import { chainWork, f32Bytes, perThread, streamWork, treeBarriers, type Work } f
 import { ceilDiv, grid } from '../gpu/runtime.ts';
 import { segmentTable, type GradSegment } from './grad-reduce.ts';
 import { xentTotal, type LossTotals } from './softmax_xent.ts';
-import { storageBindings } from '../gpu/pair.ts';
+import { bindsStorage } from '../gpu/pair.ts';
 
 export interface StepBuffers {
   /** u32 [≥ 2], word 0 = completed steps (word 1: the running step's snapshot, with endsStep). */
@@ -165,7 +165,7 @@ function updateKernel(
     entry: 'sgd' | 'adam';
     fields: Partial<typeof NO_FIELDS> & { count: number };
     bindings: BufferRef[];
-    io: StepBuffers & { sums?: UpdateSums; totals?: LossTotals };
+    io: StepBuffers & UpdateAdds;
     label: string;
     work: (workgroups: readonly number[]) => Work;
   },
@@ -221,8 +221,7 @@ const perThreadOf = (w: Work): number => (w.shape.kind === 'stream' ? w.shape.pe
 
 /** Whether this adapter binds the storage buffers of the update that adds the loss's totals. */
 const addsTotals = (gpu: Gpu, entry: 'sgd' | 'adam'): boolean =>
-  storageBindings({ shader: 'optimizer', entry: `${entry}_sums_totals` }) <=
-  (gpu.limits.maxStorageBuffersPerShaderStage ?? 8);
+  bindsStorage(gpu, { shader: 'optimizer', entry: `${entry}_sums_totals` });
 
 /**
  * One dispatch: param (and velocity, when momentum > 0; the average, with `ema`) updated in place

@@ -139,9 +139,8 @@ export class OptimizerState {
     const summed = sumsOfRuns(runs, gradients.gradSums);
     const totals = gradients.totals ?? undefined;
     // A step that updates nothing still ends: its counter advances on its own, its loss totals by their pass.
-    if (runs.length === 0 && step.endsStep)
-      return [...advanceCounter(this.gpu, step), ...(totals ? xentTotal(this.gpu, totals) : [])];
-    if (runs.length === 0 && totals) return xentTotal(this.gpu, totals);
+    if (runs.length === 0)
+      return [...(step.endsStep ? advanceCounter(this.gpu, step) : []), ...(totals ? xentTotal(this.gpu, totals) : [])];
     return runs.flatMap((r, i) => {
       const at = (p: Packed): BufferRef => ({
         buffer: mustAt(p.buffers, r.pack, 'pack'),
