@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { useGpu, f32, useGemmVariant } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import type { BufferRef, Gpu } from '../src/gpu/runtime.ts';
-import { chooseGemm, splitK, threadsOf, type GemmNeeds } from '../src/ops/gemm.ts';
+import { chooseGemm, gemmConstants, planWork, splitK, threadsOf, type GemmNeeds } from '../src/ops/gemm.ts';
 import { BK } from '../src/gpu/work.ts';
 import { DENSE } from '../src/ops/dense.ts';
 import { CONV2D, type Conv2dAttrs } from '../src/ops/conv2d_op.ts';
@@ -59,6 +59,20 @@ describe('the tile and split-K rule (src/ops/gemm.ts)', () => {
     if (need.sums === 1) expect(p.threads).toBeGreaterThanOrEqual(t.bm);
     if (need.sums === 2) expect(p.threads).toBeGreaterThanOrEqual(t.bn);
     expect(p.checked).toBe(need.rows % t.bm !== 0 || need.cols % t.bn !== 0 || need.inner % BK !== 0);
+  });
+
+  it("an inner dimension under one step (conv1's 9 taps) multiplies only its own: GEMM_KK, and its work says so", () => {
+    const cols = 64 * 784;
+    const narrow = chooseGemm(h100, { rows: 32, cols, inner: 9, columnRuns: true, split: true });
+    const deep = chooseGemm(h100, { rows: 64, cols: 64 * 196, inner: 288, columnRuns: true, split: true });
+    expect([narrow.stepK, deep.stepK]).toEqual([9, BK]);
+    expect(gemmConstants(narrow, { a: 0, b: 2 }).GEMM_KK).toBe(9);
+    expect(gemmConstants(deep, { a: 0, b: 2 })).not.toHaveProperty('GEMM_KK');
+    const tiles = narrow.rowTiles * narrow.colTiles;
+    const w = planWork(narrow, { rows: 32, cols, inner: 9, tiles, bytesRead: 0, bytesWritten: 0 });
+    const { bm, bn, rb, cb } = narrow.tile;
+    expect(w.paddedFlops).toBe(2 * tiles * bm * bn * 9);
+    expect(w.shape).toMatchObject({ kind: 'gemm', tileK: 9, kSteps: 1, sharedLoads: 9 * 4 * (rb + cb) });
   });
 
   it('without a partial-sums buffer nothing splits; a CPU adapter gets 8×8 threads at most', () => {

@@ -52,6 +52,9 @@ override GEMM_LB: u32 = GEMM_BK * GEMM_BN / GEMM_T;
 override GEMM_RUNS: u32 = max(1u, GEMM_BN / GEMM_T);
 override GEMM_RUN_LEN: u32 = GEMM_LB / GEMM_RUNS;
 const GEMM_BK = 16u;
+// The inner indices a step multiplies: BK, or the whole inner dimension where it is shorter than BK (one
+// step: a first conv's 9 taps, a dense layer over 10 classes), so the zeros staged past it cost nothing.
+override GEMM_KK: u32 = GEMM_BK;
 
 // The staged slices, A's then B's, in one array: a paired module's two GEMMs (src/gpu/wgsl-pair.ts)
 // share it whole, sized for the larger tile, whichever way round their rows and columns fall.
@@ -96,7 +99,7 @@ fn gemm_stage(li: u32) {
 
 /** The staged slice into this thread's blocks (and its row or column sum). */
 fn gemm_compute(tx: u32, ty: u32, li: u32) {
-  for (var kk = 0u; kk < GEMM_BK; kk++) {
+  for (var kk = 0u; kk < GEMM_KK; kk++) {
     let ra = kk * (GEMM_BM / 4u);
     let rb = kk * (GEMM_BN / 4u);
     let a0 = gemm_ab[ra + ty];
@@ -118,10 +121,10 @@ fn gemm_compute(tx: u32, ty: u32, li: u32) {
   if (!gemm_sum_on) { return; }
   // One thread per tile row (column): src/ops/gemm.ts gives such tiles at least that many threads.
   if (GEMM_SUMS == 1u && li < GEMM_BM) {
-    for (var kk = 0u; kk < GEMM_BK; kk++) { gemm_sum += gemm_ab[(kk * GEMM_BM + li) / 4u][li % 4u]; }
+    for (var kk = 0u; kk < GEMM_KK; kk++) { gemm_sum += gemm_ab[(kk * GEMM_BM + li) / 4u][li % 4u]; }
   }
   if (GEMM_SUMS == 2u && li < GEMM_BN) {
-    for (var kk = 0u; kk < GEMM_BK; kk++) { gemm_sum += gemm_ab[GEMM_B0 + (kk * GEMM_BN + li) / 4u][li % 4u]; }
+    for (var kk = 0u; kk < GEMM_KK; kk++) { gemm_sum += gemm_ab[GEMM_B0 + (kk * GEMM_BN + li) / 4u][li % 4u]; }
   }
 }
 

@@ -136,6 +136,8 @@ export interface GemmTiles {
   tiles: number;
   tileM: number;
   tileN: number;
+  /** Inner indices a step multiplies: BK, or a whole inner dimension shorter than BK (lib/gemm.wgsl GEMM_KK). */
+  tileK?: number;
   kSteps: number;
   bytesRead: number;
   bytesWritten: number;
@@ -158,10 +160,11 @@ export interface GemmBlock {
 }
 
 /**
- * A tiled GEMM of lib/gemm.wgsl: tileK 16, operands staged in workgroup memory (gemm_ab: 4 bytes
- * per element). Its workgroup-memory loads are counted in 32-bit words per thread and step, as the
- * cost model's wavefronts are (one warp-wide 32-bit access each): a vec4 read counts 4, so a
- * thread's r×c register tile costs 16·(r + c) a step however it is read; the sums add 16 per
+ * A tiled GEMM of lib/gemm.wgsl: tileK 16 (or the whole inner dimension where it is shorter: t.tileK),
+ * operands staged in workgroup memory (gemm_ab: 4 bytes per element). Its workgroup-memory loads are
+ * counted in 32-bit words per thread and step, as the cost model's wavefronts are (one warp-wide 32-bit
+ * access each): a vec4 read counts 4, so a thread's r×c register tile costs tileK·(r + c) a step however
+ * it is read; the sums add tileK per
  * summing thread (averaged over the workgroup's threads, and counted for every workgroup, though
  * only those of tile row or column 0 sum: an upper bound). The stores that stage a slice are not
  * counted, as they were not in the descriptions the GEMM factor was fitted on (test/fixtures).
@@ -170,9 +173,10 @@ export interface GemmBlock {
  */
 export function tiledGemm(t: GemmTiles, b: GemmBlock): Work {
   const summed = b.sums === 1 ? t.tileM : b.sums === 2 ? t.tileN : 0;
+  const k = t.tileK ?? BK;
   return {
     flops: 2 * t.rows * t.cols * t.inner,
-    paddedFlops: 2 * t.tiles * t.tileM * t.tileN * BK * t.kSteps,
+    paddedFlops: 2 * t.tiles * t.tileM * t.tileN * k * t.kSteps,
     bytesRead: t.bytesRead,
     bytesWritten: t.bytesWritten,
     threads: b.threads,
@@ -181,11 +185,11 @@ export function tiledGemm(t: GemmTiles, b: GemmBlock): Work {
       kind: 'gemm',
       tileM: t.tileM,
       tileN: t.tileN,
-      tileK: BK,
+      tileK: k,
       kSteps: t.kSteps,
       rowsPerThread: b.rowsPerThread,
       colsPerThread: b.colsPerThread,
-      sharedLoads: BK * (b.rowsPerThread + b.colsPerThread) + (BK * summed) / b.threads,
+      sharedLoads: k * (b.rowsPerThread + b.colsPerThread) + (k * summed) / b.threads,
       globalLoads: ((t.tileM + t.tileN) * BK) / b.threads,
       // Accumulators are mat4x4 values indexed by constants, every loop bound a constant or an
       // override expression: Tint emits no loop guard there (test/cost.test.ts checks the SPIR-V).

@@ -98,6 +98,8 @@ export interface GemmPlan {
   /** K is split `splits` ways, `chunk` inner indices each (a multiple of BK; inner when not split). */
   splits: number;
   chunk: number;
+  /** Inner indices a K-step multiplies (GEMM_KK): BK, or the whole inner dimension where it is shorter. */
+  stepK: number;
   checked: boolean;
 }
 
@@ -162,7 +164,17 @@ function score(gpu: Gpu, need: GemmNeeds, tile: Tile, target: number): Scored {
   const outputs = need.rows * need.cols * (need.copies ?? 1);
   const { splits, chunk } = splitK(tiles, need.inner, { target, units: gpu.units, allowed: need.split, outputs });
   const exact = need.rows % tile.bm === 0 && need.cols % tile.bn === 0 && need.inner % BK === 0;
-  const plan = { tile, threads: threadsOf(tile), rowTiles, colTiles, splits, chunk, checked: need.ragged || !exact };
+  const stepK = Math.max(1, Math.min(BK, need.inner));
+  const plan = {
+    tile,
+    threads: threadsOf(tile),
+    rowTiles,
+    colTiles,
+    splits,
+    chunk,
+    stepK,
+    checked: need.ragged || !exact,
+  };
   const w = tiles * splits;
   const block = (16 * tile.rb * tile.cb) / (4 * (tile.rb + tile.cb)); // FMAs per workgroup-memory word
   const waste = (rowTiles * tile.bm * colTiles * tile.bn) / (need.rows * need.cols);
@@ -205,6 +217,7 @@ export function gemmConstants(
     GEMM_A_ORDER: o.a,
     GEMM_B_ORDER: o.b,
     GEMM_SUMS: o.sums ?? 0,
+    ...(p.stepK < BK ? { GEMM_KK: p.stepK } : {}),
   };
 }
 
@@ -217,7 +230,7 @@ export function planWork(
   const { bm, bn, rb, cb } = p.tile;
   const kSteps = ceilDiv(Math.min(p.chunk, o.steps ?? g.inner), BK);
   const block = { threads: p.threads, rowsPerThread: 4 * rb, colsPerThread: 4 * cb, sums: o.sums ?? 0 };
-  return tiledGemm({ ...g, tileM: bm, tileN: bn, kSteps: Math.max(1, kSteps) }, block);
+  return tiledGemm({ ...g, tileM: bm, tileN: bn, tileK: p.stepK, kSteps: Math.max(1, kSteps) }, block);
 }
 
 /** Floats of a split plan's partial sums: splits × the output tile (rows × cols, sums included). */
