@@ -666,6 +666,38 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     before.release();
   });
 
+  // An add's backward passes its output's gradient on to both inputs as it is: no copy kernels; where an
+  // input's gradient gets more (the block's input, read by the branch too) the sum is a new tensor, never the
+  // shared one added into (its other reader reads it later), so the weights are the unfused plan's bit for bit.
+  it.each([
+    [
+      'an identity block, a projection block (gpu tiles)',
+      'input 8x8x1\nconv 4 3x3 same relu\nresidual { conv 4 3x3 same relu; conv 4 3x3 same }\nrelu\n' +
+        'residual { conv 8 3x3 stride=2 same relu; conv 8 3x3 same }\nrelu\ndense 10 softmax',
+      true,
+    ],
+    [
+      'batch-norm blocks',
+      'input 8x8x1\nconv 4 3x3 same bias=false\nbatchnorm\nrelu\n' +
+        'residual { conv 4 3x3 same bias=false; batchnorm; relu; conv 4 3x3 same bias=false; batchnorm }\n' +
+        'relu\nglobalavgpool\ndense 10 softmax',
+      false,
+    ],
+    [
+      'nested residuals',
+      'input 8x8x1\ndense 12\nresidual { residual { dense 12 relu }; dense 12; residual { dense 12 tanh } }\n' +
+        'dense 10 softmax',
+      false,
+    ],
+  ])('an add passes its gradient on without a copy: %s', async (_name, src, tiles) => {
+    const fused = await train(src, { fuse: true, steps: 3, tiles });
+    const unfused = await train(src, { fuse: false, steps: 3, tiles });
+    const copies = (r: typeof fused) => r.backward.filter((l) => l.startsWith('elementwise.copy')).length;
+    expect(copies(unfused)).toBeGreaterThan(0);
+    expect(copies(fused)).toBe(0);
+    for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
+  });
+
   // A pooling chain (windows apart) run where the dX reading it stores: a conv's, and a dense layer's through
   // the flatten; max and average pooling, an uncovered row and column (7×7 pooled 2×2), with dropout and without.
   it.each([

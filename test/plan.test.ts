@@ -65,11 +65,13 @@ const family = (g: Gpu): string => `${g.adapter.cpu ? 'cpu' : 'gpu'} lanes=${g.l
 // 2026-12 (issue 17, what a pooling reads): conv3's pooled forward sums only the 6×6 of its 7×7 outputs that
 // its pooling reads, and its weight gradient only those (src/graph/covered.ts; their labels say so):
 // reference.net labels only.
+// 2026-12 (issue 17, an add's fan-out): an add passes its output's gradient on to both inputs as it is, no copy
+// (plan.ts fansOut): residual.net backward −4 (two copies a block); bytes unchanged.
 const PINS: Record<string, Record<string, Pin>> = {
   'cpu lanes=8 side=8': {
     'reference.net training': { plannedBytes: 29156656, forward: 6, backward: 13, labels: 'f3848e21' },
     'reference.net inference': { plannedBytes: 9031936, forward: 6, backward: 0, labels: '2d24836a' },
-    'residual.net training': { plannedBytes: 34020400, forward: 13, backward: 32, labels: 'c997d6ce' },
+    'residual.net training': { plannedBytes: 34020400, forward: 13, backward: 28, labels: 'b7f6ba2f' },
     'residual.net inference': { plannedBytes: 9834752, forward: 13, backward: 0, labels: 'be09805a' },
     'batchnorm.net training': { plannedBytes: 55048496, forward: 12, backward: 16, labels: '90ee62d7' },
     'batchnorm.net inference': { plannedBytes: 14653184, forward: 13, backward: 0, labels: '98469561' },

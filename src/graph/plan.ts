@@ -16,7 +16,7 @@
 // A training step is then: plan.forward, plan.backward, the optimizer (given plan.gradSums and plan.totals),
 // plan.finish.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import { accumulate } from '../ops/elementwise.ts';
+import { accumulate, add } from '../ops/elementwise.ts';
 import type { ForwardIO } from '../ops/index.ts';
 import { xentTotal, type LossTotals } from '../ops/softmax_xent.ts';
 import { lossStep } from './loss-step.ts';
@@ -278,6 +278,7 @@ function backwardSteps(
       preActivation.add(first.id);
     } else contribute(first, target);
   };
+  const shared = new Set<number>(); // gradients that are also another tensor's (an add's fan-out)
   const contribute = (t: Tensor, g: Tensor): void => {
     const prev = grads.get(t.id);
     if (!prev) {
@@ -286,11 +287,17 @@ function backwardSteps(
       return;
     }
     const count = numel(g.shape);
+    // A shared gradient is not added into in place (its other tensor's readers read it): the sum is a new one.
+    const sum = shared.has(prev.id) ? p.graph.tensor(prev.shape, 'temp') : prev;
+    grads.set(t.id, sum);
     steps.push({
       reads: [g, prev],
-      writes: [prev],
+      writes: [sum],
       scratch: [],
-      emit: (buf) => accumulate(p.gpu, { a: buf(g), c: buf(prev) }, count),
+      emit: (buf) =>
+        sum === prev
+          ? accumulate(p.gpu, { a: buf(g), c: buf(prev) }, count)
+          : add(p.gpu, { a: buf(prev), b: buf(g), c: buf(sum) }, count),
     });
   };
   for (const n of [...p.graph.nodes].reverse()) {
@@ -305,6 +312,12 @@ function backwardSteps(
       const dyParts = unsummed.get(dOut.id);
       steps.push(fused.backwardStep(p.gpu, chain, { dy: dOut, target, argmax, counter: p.o.counter, dyParts }));
       chainWrote(chain, target);
+      continue;
+    }
+    if (!unsummed.has(dOut.id) && fansOut(p, n, needsGrad)) {
+      // d(a+b)/da = d(a+b)/db = 1: each input's gradient is the output's, no copy.
+      shared.add(dOut.id);
+      for (const inp of n.inputs) if (needsGrad.has(inp.id)) contribute(inp, dOut);
       continue;
     }
     const wants = n.inputs.map((i) => needsGrad.has(i.id));
@@ -337,6 +350,14 @@ function backwardSteps(
   if (sums) steps.push(sums);
   return { steps, paramGrads, folded };
 }
+
+/**
+ * Whether an add passes its output's gradient on to its inputs as it is (planned, not copied): not in an
+ * unfused plan (which copies, as the op does), nor where an input is a parameter (whose gradient has its
+ * own place in the pack) or the gradient is split-K partials a chain sums.
+ */
+const fansOut = (p: Planning, n: Node, needsGrad: ReadonlySet<number>): boolean =>
+  n.op === 'add' && p.o.fuse !== false && n.inputs.every((i) => i.kind !== 'param' || !needsGrad.has(i.id));
 
 /**
  * A node's own backward kernels as a step, writing `targets`: dX as split-K partials a chain sums
