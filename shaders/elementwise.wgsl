@@ -2,12 +2,12 @@
 //   act_forward:  dst = act(a)                                         (a = x, dst = y)
 //   act_backward: dL/dx = dy · act'(…): dst = a · act_grad_x(b), or a · act_grad_y(b) when
 //                 P.from_output ≠ 0 (a = dy, b = the saved x or y, dst = dx); dst += … when P.accumulate ≠ 0
-//   add:          dst = a + b
+//   add:          dst = act(a + b)              (ACT linear: a + b; else a residual add and the activation after it)
 //   accumulate:   dst += a                       (gradient fan-out, e.g. residual connections)
 //   copy:         dst = a
 //   fill:         dst = P.value
 // Uses act(), act_grad_x(), act_grad_y() from lib/activation.wgsl (prepended by the loader); ACT and
-// ALPHA are override constants, so only act_* pipelines differ per activation.
+// ALPHA are override constants, so only the act_* and add pipelines differ per activation.
 // Bindings: the output first, so every entry uses a contiguous prefix: 1 dst (written, and read by
 //   accumulate), 2 a (read), 3 b (read). fill binds only dst; act_forward, accumulate, copy bind dst, a.
 //   dst must not be a or b (a dispatch cannot read and write one buffer).
@@ -45,7 +45,7 @@ fn act_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: 
 fn add(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
        @builtin(local_invocation_index) li: u32) {
   for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
-    dst[i] = a[i] + b[i];
+    dst[i] = act(a[i] + b[i]);
   }
 }
 

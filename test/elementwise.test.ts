@@ -7,6 +7,8 @@ import { accumulateRef, activationBackwardRef, activationRef, addRef } from '../
 import type { Act } from '../dsl/ir.ts';
 import { actName as name, gradFromOutput } from '../src/ops/act.ts';
 import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
+import { ADD } from '../src/ops/elementwise.ts';
+import type { BackwardIO } from '../src/ops/op.ts';
 import { Rng } from '../src/util/rng.ts';
 
 // Tolerances per activation, forward and gradient alike (GPU f32 vs float64 on the same f32 inputs,
@@ -103,6 +105,34 @@ describe('activations (GPU vs CPU reference)', () => {
     expect(finite(dx), `${name(act)} non-finite gradient at`).toBe(-1);
     expectAllclose(`${name(act)} dx`, dx, activationBackwardRef(dy, y, act, 'output'), TOL[act.kind], [N]);
   });
+
+  // The planner's add + activation (src/graph/fuse-add.ts): one pass, the same bits as the two; the op's own
+  // backward (where an input is a parameter) applies act' from the output before passing the gradient on.
+  it.each(rows(ACTS.filter((a) => a.kind !== 'linear' && gradFromOutput(a))))(
+    'add with the activation after it (%s): bit for bit the add then the activation; backward dY · act′(Y)',
+    async (_n, act) => {
+      const g = gpu();
+      const n = 1037;
+      const rng = new Rng(11);
+      const [a, b, dy] = [inputs(rng, n), rng.floats(n, -6, 6), rng.floats(n, -1, 1)];
+      const fused = await run1(g, n, [a, b], null, ([ab, bb], c) => add(g, { a: ab!, b: bb!, c }, n, act));
+      const sum = await run1(g, n, [a, b], null, ([ab, bb], c) => add(g, { a: ab!, b: bb!, c }, n));
+      const apart = await run1(g, n, [Float64Array.from(sum)], null, ([s], y) =>
+        activationForward(g, { x: s!, y }, n, act),
+      );
+      expect(fused).toEqual(apart);
+      const y = Float64Array.from(fused);
+      const want = activationBackwardRef(dy, y, act, 'output');
+      for (const i of [0, 1]) {
+        const dx = await run1(g, n, [y, dy], null, ([yb, dyb], out) => {
+          const dIn = i === 0 ? [out, null] : [null, out];
+          const io = { out: yb!, outShape: [n], dOut: dyb!, dIn } as unknown as BackwardIO;
+          return ADD.backward(g, io, { act });
+        });
+        expectAllclose(`add+${name(act)} dIn[${i}]`, dx, want, TOL[act.kind], [n]);
+      }
+    },
+  );
 
   it('gelu from the output is refused (its gradient needs the input)', () => {
     expect(() =>

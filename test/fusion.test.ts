@@ -669,12 +669,14 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   // An add's backward passes its output's gradient on to both inputs as it is: no copy kernels; where an
   // input's gradient gets more (the block's input, read by the branch too) the sum is a new tensor, never the
   // shared one added into (its other reader reads it later), so the weights are the unfused plan's bit for bit.
+  // An activation that alone reads an add runs in the add's pass (fuse-add.ts; the last column: how many).
   it.each([
     [
       'an identity block, a projection block (gpu tiles)',
       'input 8x8x1\nconv 4 3x3 same relu\nresidual { conv 4 3x3 same relu; conv 4 3x3 same }\nrelu\n' +
         'residual { conv 8 3x3 stride=2 same relu; conv 8 3x3 same }\nrelu\ndense 10 softmax',
       true,
+      2,
     ],
     [
       'batch-norm blocks',
@@ -682,19 +684,30 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
         'residual { conv 4 3x3 same bias=false; batchnorm; relu; conv 4 3x3 same bias=false; batchnorm }\n' +
         'relu\nglobalavgpool\ndense 10 softmax',
       false,
+      1,
     ],
     [
       'nested residuals',
       'input 8x8x1\ndense 12\nresidual { residual { dense 12 relu }; dense 12; residual { dense 12 tanh } }\n' +
         'dense 10 softmax',
       false,
+      0,
     ],
-  ])('an add passes its gradient on without a copy: %s', async (_name, src, tiles) => {
+    [
+      "leaky relu after the add, heading a pooling chain (act' from its output there)",
+      'input 8x8x1\nconv 4 3x3 same relu\nresidual { conv 4 3x3 same }\nleaky(0.2)\npool 2\ndropout 0.2\n' +
+        'residual { conv 4 3x3 same }\ntanh\ndense 10 softmax',
+      false,
+      2,
+    ],
+  ] as const)('an add passes its gradient on without a copy: %s', async (_name, src, tiles, acts) => {
     const fused = await train(src, { fuse: true, steps: 3, tiles });
     const unfused = await train(src, { fuse: false, steps: 3, tiles });
     const copies = (r: typeof fused) => r.backward.filter((l) => l.startsWith('elementwise.copy')).length;
     expect(copies(unfused)).toBeGreaterThan(0);
     expect(copies(fused)).toBe(0);
+    const addAct = (r: typeof fused) => r.forward.filter((l) => l.startsWith('elementwise.add+')).length;
+    expect([addAct(fused), addAct(unfused)]).toEqual([acts, 0]);
     for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
   });
 

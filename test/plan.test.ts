@@ -66,13 +66,15 @@ const family = (g: Gpu): string => `${g.adapter.cpu ? 'cpu' : 'gpu'} lanes=${g.l
 // its pooling reads, and its weight gradient only those (src/graph/covered.ts; their labels say so):
 // reference.net labels only.
 // 2026-12 (issue 17, an add's fan-out): an add passes its output's gradient on to both inputs as it is, no copy
-// (plan.ts fansOut): residual.net backward −4 (two copies a block); bytes unchanged.
+// (plan.ts fansOut): residual.net backward −4 (two copies a block); bytes unchanged. An add whose only reader is an
+// activation runs as one pass with it (fuse-add.ts): residual.net forward −2, training and inference; training
+// bytes −4.8 MB (the sums are never written; act' from the activation's output).
 const PINS: Record<string, Record<string, Pin>> = {
   'cpu lanes=8 side=8': {
     'reference.net training': { plannedBytes: 29156656, forward: 6, backward: 13, labels: 'f3848e21' },
     'reference.net inference': { plannedBytes: 9031936, forward: 6, backward: 0, labels: '2d24836a' },
-    'residual.net training': { plannedBytes: 34020400, forward: 13, backward: 28, labels: 'b7f6ba2f' },
-    'residual.net inference': { plannedBytes: 9834752, forward: 13, backward: 0, labels: 'be09805a' },
+    'residual.net training': { plannedBytes: 29203504, forward: 11, backward: 28, labels: 'cb2c4be7' },
+    'residual.net inference': { plannedBytes: 9834752, forward: 11, backward: 0, labels: '7cfb639a' },
     'batchnorm.net training': { plannedBytes: 55048496, forward: 12, backward: 16, labels: '90ee62d7' },
     'batchnorm.net inference': { plannedBytes: 14653184, forward: 13, backward: 0, labels: '98469561' },
     'leaky.net training': { plannedBytes: 26075952, forward: 5, backward: 11, labels: '6e1f8573' },

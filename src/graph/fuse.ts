@@ -29,6 +29,8 @@
 //             backward: act'(z) folded into the batchnorm backward's reads (z recomputed from x), unless a
 //             chain above took the activation as its head: that chain then reads act'(·) from the
 //             activation's output (an activation whose derivative needs its input is not fused then).
+//   add + activation (training and inference; the activation the only reader of the add's output, its
+//             derivative from its output): one pass, y = act(a + b) (fuse-add.ts).
 // A tensor read by anything else (a residual add, the loss, a kept output) ends a chain there: the
 // ops around it run unfused, as always. Fusions are data, so they can be listed (describeFusion).
 import type { Act } from '../../dsl/ir.ts';
@@ -38,8 +40,9 @@ import type { Conv2dShape } from '../ops/conv2d.ts';
 import { convShape } from '../ops/conv2d_op.ts';
 import { poolShape, windowsApart } from '../ops/pool.ts';
 import { inShapes, numel, readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
+import { addFusions, addWithAct, type AddActFusion } from './fuse-add.ts';
 
-export type { DyParts };
+export type { AddActFusion, DyParts };
 
 export type PoolNode = NodeOf<'maxpool'> | NodeOf<'avgpool'>;
 type HeadNode = NodeOf<'conv2d'> | NodeOf<'dense'> | NodeOf<'activation'>;
@@ -80,7 +83,7 @@ export interface BnActFusion {
   pool?: PoolNode;
 }
 
-export type Fusion = ForwardFusion | BackwardFusion | BnActFusion;
+export type Fusion = ForwardFusion | BackwardFusion | BnActFusion | AddActFusion;
 
 /** What decides a fusion besides the graph: training or not, and the tensors read outside the graph. */
 export interface FusionOptions {
@@ -165,9 +168,10 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     const dx = dxReader(pool, reader, o);
     backward.push({ kind: 'backward', head, pool, dropout, ...(dx ? { dx } : {}) });
   }
-  if (!o.training) return forward;
+  const adds = addFusions(graph, sole, { chains: backward, training: o.training });
+  if (!o.training) return [...forward, ...adds];
   const bn = batchnormFusions(graph, sole, { chains: backward, forward, pools: o.bnPools !== false });
-  return [...forward, ...bn, ...backward];
+  return [...forward, ...bn, ...adds, ...backward];
 }
 
 /**
@@ -238,6 +242,8 @@ export interface FusionIndex {
   dx: Map<Node, BackwardFusion>;
   /** Batchnorm + activation: by the batchnorm (which runs the fused kernels) and by the activation. */
   batchnorm: Map<Node, BnActFusion>;
+  /** Add + activation: by the add (which runs the fused kernel) and by the activation. */
+  add: Map<Node, AddActFusion>;
 }
 
 export function indexFusions(fusions: readonly Fusion[]): FusionIndex {
@@ -247,8 +253,14 @@ export function indexFusions(fusions: readonly Fusion[]): FusionIndex {
     backward: new Map(),
     dx: new Map(),
     batchnorm: new Map(),
+    add: new Map(),
   };
   for (const f of fusions) {
+    if (f.kind === 'add') {
+      ix.add.set(f.add, f).set(f.act, f);
+      ix.absorbed.add(f.act);
+      continue;
+    }
     if (f.kind === 'batchnorm') {
       ix.batchnorm.set(f.bn, f).set(f.act, f);
       ix.absorbed.add(f.act);
@@ -309,6 +321,10 @@ export const named = (n: Node): string => `${n.layer ?? '?'} ${n.op}`;
 
 /** One line naming the layers and ops a fused kernel joins: `backward  conv1 conv2d relu' + pool1 maxpool + …`. */
 export function describeFusion(f: Fusion): string {
+  if (f.kind === 'add') {
+    const way = f.backward ? 'both ways' : 'forward  ';
+    return `${way} ${named(f.add)} + ${named(f.act)}: add+${actName(f.act.attrs.act)}`;
+  }
   if (f.kind === 'batchnorm') {
     const way = f.backward ? 'both ways' : 'forward  ';
     const pool = f.pool ? [` + ${named(f.pool)}`, `+${f.pool.op}`] : ['', ''];
@@ -344,20 +360,22 @@ export function batchnormWithAct(f: BnActFusion, act = true): Node {
   return { ...f.bn, attrs: act ? { ...f.bn.attrs, act: f.act.attrs.act } : f.bn.attrs, out: f.act.out };
 }
 
-/** How the planner runs node `n`: a fused batchnorm as batchnormWithAct (act' only where its fusion folds it). */
+/** How the planner runs node `n`: a fused batchnorm or add with its activation (act' where its fusion folds it). */
 export function runAs(ix: FusionIndex, n: Node, backward = false): Node {
+  const a = ix.add.get(n);
+  if (a?.add === n) return addWithAct(a, !backward || a.backward);
   const f = ix.batchnorm.get(n);
   return f?.bn === n ? batchnormWithAct(f, !backward || f.backward) : n;
 }
 
 /**
- * For an activation whose act' a fused batchnorm's backward takes: hands `pass` the batchnorm's output
+ * For an activation whose act' a fused batchnorm's or add's backward takes: hands `pass` that node's output
  * (its gradient is the activation's output gradient) and says true; false for any other node.
  */
-export function foldAct(ix: FusionIndex, n: Node, pass: (bnOut: Tensor) => void): boolean {
-  const f = ix.batchnorm.get(n);
+export function foldAct(ix: FusionIndex, n: Node, pass: (out: Tensor) => void): boolean {
+  const f = ix.batchnorm.get(n) ?? ix.add.get(n);
   if (f?.act !== n || !f.backward) return false;
-  pass(f.bn.out);
+  pass(f.kind === 'add' ? f.add.out : f.bn.out);
   return true;
 }
 

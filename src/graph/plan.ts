@@ -25,6 +25,7 @@ import { gradientsNeeded, inShapes, numel, readersOf } from './graph.ts';
 import type { Graph, Node, NodeOf, Tensor } from './graph.ts';
 import { checkLimits } from './limits.ts';
 import * as fuse from './fuse.ts';
+import { addGradient } from './fuse-add.ts';
 import * as fused from './fused-steps.ts';
 import { kernelsOf, type Kernels } from './kernels.ts';
 import { deferWeights, type DeferredWeights, type GradSums } from './deferred.ts';
@@ -315,9 +316,11 @@ function backwardSteps(
       continue;
     }
     if (!unsummed.has(dOut.id) && fansOut(p, n, needsGrad)) {
-      // d(a+b)/da = d(a+b)/db = 1: each input's gradient is the output's, no copy.
-      shared.add(dOut.id);
-      for (const inp of n.inputs) if (needsGrad.has(inp.id)) contribute(inp, dOut);
+      // d(a+b)/da = d(a+b)/db = 1: each input's gradient is the output's (· act'(Y) where it runs with act), no copy.
+      const { grad, step } = addGradient(p.gpu, p.graph, node, dOut);
+      if (step) steps.push(step);
+      shared.add(grad.id);
+      for (const inp of n.inputs) if (needsGrad.has(inp.id)) contribute(inp, grad);
       continue;
     }
     const wants = n.inputs.map((i) => needsGrad.has(i.id));

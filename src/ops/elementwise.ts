@@ -78,9 +78,16 @@ export function activationBackward(
   });
 }
 
-/** c = a + b. */
-export function add(gpu: Gpu, io: { a: BufferRef; b: BufferRef; c: BufferRef }, count: number): Dispatch[] {
-  return ew(gpu, 'add', [io.c, io.a, io.b], count, 'add');
+/** c = act(a + b) (linear: a + b). */
+export function add(
+  gpu: Gpu,
+  io: { a: BufferRef; b: BufferRef; c: BufferRef },
+  count: number,
+  act: Act = { kind: 'linear' },
+): Dispatch[] {
+  const label = act.kind === 'linear' ? 'add' : `add+${actName(act)}`;
+  const traffic = { reads: 2, writes: 1, ops: act.kind === 'linear' ? 1 : 2 };
+  return ew(gpu, 'add', [io.c, io.a, io.b], count, label, { constants: actConstants(act), traffic });
 }
 
 /** c += a (gradient fan-out: the later contributions to a gradient). */
@@ -113,19 +120,28 @@ export const ACTIVATION: KernelOp<{ act: Act }> = {
   },
 };
 
-/** y = a + b (a residual connection); the shapes may differ in form but not in size. */
-export const ADD: KernelOp<Record<string, never>> = {
+/**
+ * y = a + b (a residual connection); the shapes may differ in form but not in size. With `act` (the
+ * planner's fusion of the activation after it: src/graph/fuse-add.ts) y = act(a + b).
+ */
+export const ADD: KernelOp<{ act?: Act }> = {
   shape: ([a = [], b = []]) => {
     if (numel(a) !== numel(b)) throw new ShapeError(`add of [${a}] and [${b}]`);
     return [...a];
   },
-  forward: (gpu, io) => {
+  forward: (gpu, io, attrs) => {
     const a = mustAt(io.inputs, 0, 'add a');
     const b = mustAt(io.inputs, 1, 'add b');
-    return add(gpu, { a, b, c: io.out }, numel(io.outShape));
+    return add(gpu, { a, b, c: io.out }, numel(io.outShape), attrs.act);
   },
-  // d(a+b)/da = d(a+b)/db = 1: the gradient fans out unchanged.
-  backward: (gpu, io) => io.dIn.flatMap((d) => (d ? copy(gpu, { src: io.dOut, dst: d }, numel(io.outShape)) : [])),
+  // d(a+b)/da = d(a+b)/db = 1: the gradient fans out unchanged (dY · act'(Y) with an activation).
+  backward: (gpu, io, attrs) =>
+    io.dIn.flatMap((d) => {
+      if (!d) return [];
+      const n = numel(io.outShape);
+      if (!attrs.act || attrs.act.kind === 'linear') return copy(gpu, { src: io.dOut, dst: d }, n);
+      return activationBackward(gpu, { dy: io.dOut, saved: io.out, dx: d }, n, attrs.act, 'output');
+    }),
 };
 
 /** Scratch a layer with a fused activation needs for dZ = dY · act'(Y): none when linear. */

@@ -24,7 +24,8 @@ export interface Attrs {
   activation: { act: Act };
   dropout: DropoutAttrs;
   batchnorm: BatchnormAttrs;
-  add: NoAttrs;
+  /** act: the activation after the add that the planner runs in its pass (src/graph/fuse-add.ts); never the model's. */
+  add: { act?: Act };
   reshape: NoAttrs;
 }
 export type OpName = keyof Attrs;

@@ -1,0 +1,69 @@
+// An add (a residual connection) whose only reader is an activation runs as one pass with it:
+// y = act(a + b) (shaders/elementwise.wgsl add), the sum never written. Backward: act'(y) from the output
+// (so only activations whose output gives their derivative), once, then the add passes that gradient on to
+// both inputs (src/graph/plan.ts); unless a backward chain took the activation as its head: the chain then
+// reads act' from the output too, and the add passes on what the chain wrote.
+import type { Gpu } from '../gpu/runtime.ts';
+import { gradFromOutput } from '../ops/act.ts';
+import { activationBackward } from '../ops/elementwise.ts';
+import type { BackwardFusion, Fusion } from './fuse.ts';
+import type { FusedStep } from './fused-steps.ts';
+import { numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
+
+export interface AddActFusion {
+  kind: 'add';
+  add: NodeOf<'add'>;
+  act: NodeOf<'activation'>;
+  /** act' in the add's backward (false: at inference, or a backward chain headed by the activation applies it). */
+  backward: boolean;
+}
+
+/**
+ * The adds whose only reader is an activation with a derivative from its output; `chains` learn theirs
+ * (training: else nothing goes back).
+ */
+export function addFusions(
+  graph: Graph,
+  soleReader: (t: Tensor) => Node | null,
+  o: { chains: Fusion[]; training: boolean },
+): AddActFusion[] {
+  const out: AddActFusion[] = [];
+  for (const add of graph.nodes) {
+    const act = soleReader(add.out);
+    if (add.op !== 'add' || act?.op !== 'activation') continue;
+    const a = (act as NodeOf<'activation'>).attrs.act;
+    if (a.kind === 'linear' || !gradFromOutput(a)) continue;
+    const chain = o.chains.find((c): c is BackwardFusion => c.kind === 'backward' && c.head === act);
+    if (chain) chain.fromOutput = true;
+    out.push({
+      kind: 'add',
+      add: add as NodeOf<'add'>,
+      act: act as NodeOf<'activation'>,
+      backward: o.training && !chain,
+    });
+  }
+  return out;
+}
+
+/** The add as the fused pass runs it, writing the activation's output: with its activation, or (`act` false) without. */
+export function addWithAct(f: AddActFusion, act = true): Node {
+  return { ...f.add, attrs: act ? { act: f.act.attrs.act } : {}, out: f.act.out };
+}
+
+/**
+ * The gradient an add passes on to its inputs: dY, or where it runs with its activation (addWithAct) a new
+ * tensor dY · act'(Y) and the step that writes it.
+ */
+export function addGradient(gpu: Gpu, graph: Graph, add: Node, dy: Tensor): { grad: Tensor; step?: FusedStep } {
+  const act = add.op === 'add' ? (add as NodeOf<'add'>).attrs.act : undefined;
+  if (!act || act.kind === 'linear') return { grad: dy };
+  const grad = graph.tensor(dy.shape, 'temp');
+  const step: FusedStep = {
+    reads: [dy, add.out],
+    writes: [grad],
+    scratch: [],
+    emit: (buf) =>
+      activationBackward(gpu, { dy: buf(dy), saved: buf(add.out), dx: buf(grad) }, numel(dy.shape), act, 'output'),
+  };
+  return { grad, step };
+}
