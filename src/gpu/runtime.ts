@@ -39,7 +39,8 @@ export interface KernelSpec {
   entry?: string;
   /**
    * WGSL `override` constants: variant flags and tile sizes only. Every distinct set is its own
-   * pipeline, and a pipeline costs seconds to compile on a CPU adapter, so shapes go in `params`.
+   * pipeline, and a pipeline costs seconds to compile on a CPU adapter, so shapes go in `params`. (One
+   * exception, on the GPU tiles only: a GEMM's inner dimension where it is under 16, GEMM_KK, gemm.ts.)
    */
   constants?: Record<string, number>;
   /** Shapes and scalars by the field names of the entry point's uniform struct (uniforms.ts), at binding 0. */

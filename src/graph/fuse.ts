@@ -7,7 +7,7 @@
 //             of valid windows (an odd output's last row and column in none) takes the pooling into its
 //             own epilogue where its forward is one pass of whole windows (src/ops/conv2d.ts
 //             forwardPools): one dispatch writes Y, the pooled (dropped) output and the argmax (at
-//             inference, the only fusion: no argmax). A dense layer whose only reader is an active
+//             inference no argmax). A dense layer whose only reader is an active
 //             dropout drops out in its epilogue (shaders/lib/matmul_out_fused.wgsl): one dispatch
 //             writes Y and the dropped output.
 //   backward: a chain head → pooling → dropout, each the only reader of the one before (through a
@@ -62,7 +62,7 @@ export interface ForwardFusion {
 export interface BackwardFusion {
   kind: 'backward';
   head: HeadNode | null;
-  /** An activation head whose input is a fused batchnorm's (never written): act' from its output. */
+  /** An activation head whose input is a fused batchnorm's or add's (never written): act' from its output. */
   fromOutput?: boolean;
   pool: PoolNode | null;
   dropout: NodeOf<'dropout'> | null;
@@ -133,7 +133,8 @@ export function soleReader(
 
 /**
  * The fusions the planner makes in this graph, in graph order (forward ones first, then backward). An
- * inference plan's are its convs with their pooling in the epilogue (nothing drops out, nothing goes back).
+ * inference plan's are its convs with their pooling in the epilogue and its adds with the activation after
+ * them (nothing drops out, nothing goes back).
  */
 export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
   const readers = readersOf(graph);

@@ -6,7 +6,8 @@
 //      split pass alone, fused-steps.ts convParts), then the loss, which seeds the backward with
 //      dL/dlogits (loss-step.ts; with the logits' dense layer in its one dispatch: fused.xentHead);
 //   3. backwardSteps (training): the nodes in reverse, each writing its wanted inputs' gradients
-//      (the first contribution writes it, later ones add in; a fused chain's kernel, or the dX running
+//      (the first contribution writes it, later ones add in, or make a new sum where that gradient is also
+//      another tensor's: an add's, handed to both inputs uncopied; a fused chain's kernel, or the dX running
 //      it as it stores, writes its first node's); split-K weight gradients leave partials (deferred.ts);
 //   4. assignBuffers (pool.ts): persistent tensors are where `persistent` says; each trainable parameter's
 //      gradient mirrors its parameter's place in its pack (src/gpu/packed.ts: one optimizer dispatch
@@ -291,6 +292,7 @@ function backwardSteps(
     // A shared gradient is not added into in place (its other tensor's readers read it): the sum is a new one.
     const sum = shared.has(prev.id) ? p.graph.tensor(prev.shape, 'temp') : prev;
     grads.set(t.id, sum);
+    if (t.kind === 'param') paramGrads.set(t.name, sum);
     steps.push({
       reads: [g, prev],
       writes: [sum],
@@ -303,7 +305,7 @@ function backwardSteps(
   };
   for (const n of [...p.graph.nodes].reverse()) {
     const [dOut, node] = [grads.get(n.out.id), fuse.runAs(p.fusions, n, true)]; // node: as the kernels run it
-    if (!dOut || fuse.foldAct(p.fusions, n, (bnOut) => grads.set(bnOut.id, dOut))) continue; // act' in bn's backward
+    if (!dOut || fuse.foldAct(p.fusions, n, (o) => grads.set(o.id, dOut))) continue; // act' in bn's (add's) backward
     const chain = p.fusions.backward.get(n);
     if (chain) {
       // One kernel from the chain's output gradient; a conv or dense head's dZ feeds its own backward.

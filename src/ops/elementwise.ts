@@ -107,7 +107,7 @@ export function fill(gpu: Gpu, io: { dst: BufferRef }, count: number, value: num
 
 // --- graph ops ----------------------------------------------------------------------------------
 
-/** A standalone activation layer (one that cannot be fused: gelu, or one after a residual add). */
+/** A standalone activation layer (where the planner fuses none: a chain head, or after a residual add, does). */
 export const ACTIVATION: KernelOp<{ act: Act }> = {
   shape: ([x = []]) => [...x],
   forward: (gpu, io, a) =>
