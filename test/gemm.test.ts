@@ -61,7 +61,7 @@ describe('the tile and split-K rule (src/ops/gemm.ts)', () => {
     expect(p.checked).toBe(need.rows % t.bm !== 0 || need.cols % t.bn !== 0 || need.inner % BK !== 0);
   });
 
-  it("an inner dimension under one step (conv1's 9 taps) multiplies only its own: GEMM_KK, and its work says so", () => {
+  it("an inner dimension under one step (conv1's 9 taps) multiplies only its own (GEMM_KK); its work says so", () => {
     const cols = 64 * 784;
     const narrow = chooseGemm(h100, { rows: 32, cols, inner: 9, columnRuns: true, split: true });
     const deep = chooseGemm(h100, { rows: 64, cols: 64 * 196, inner: 288, columnRuns: true, split: true });

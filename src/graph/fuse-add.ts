@@ -45,7 +45,7 @@ export function addFusions(
   return out;
 }
 
-/** The add as the fused pass runs it, writing the activation's output: with its activation, or (`act` false) without. */
+/** The add as the fused pass runs it, writing the activation's output: with its activation or (`act` false) not. */
 export function addWithAct(f: AddActFusion, act = true): Node {
   return { ...f.add, attrs: act ? { act: f.act.attrs.act } : {}, out: f.act.out };
 }

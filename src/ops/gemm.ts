@@ -164,17 +164,8 @@ function score(gpu: Gpu, need: GemmNeeds, tile: Tile, target: number): Scored {
   const outputs = need.rows * need.cols * (need.copies ?? 1);
   const { splits, chunk } = splitK(tiles, need.inner, { target, units: gpu.units, allowed: need.split, outputs });
   const exact = need.rows % tile.bm === 0 && need.cols % tile.bn === 0 && need.inner % BK === 0;
-  const stepK = Math.max(1, Math.min(BK, need.inner));
-  const plan = {
-    tile,
-    threads: threadsOf(tile),
-    rowTiles,
-    colTiles,
-    splits,
-    chunk,
-    stepK,
-    checked: need.ragged || !exact,
-  };
+  const [threads, stepK, checked] = [threadsOf(tile), Math.max(1, Math.min(BK, need.inner)), need.ragged || !exact];
+  const plan = { tile, threads, rowTiles, colTiles, splits, chunk, stepK, checked };
   const w = tiles * splits;
   const block = (16 * tile.rb * tile.cb) / (4 * (tile.rb + tile.cb)); // FMAs per workgroup-memory word
   const waste = (rowTiles * tile.bm * colTiles * tile.bn) / (need.rows * need.cols);
