@@ -2,6 +2,8 @@
 //   act_forward:  dst = act(a)                                         (a = x, dst = y)
 //   act_backward: dL/dx = dy · act'(…): dst = a · act_grad_x(b), or a · act_grad_y(b) when
 //                 P.from_output ≠ 0 (a = dy, b = the saved x or y, dst = dx); dst += … when P.accumulate ≠ 0
+//   act_backward_sum: dst = (a + c) · act_grad_y(b): two contributions to dy added, then act' from the output
+//                 (a, c = the two, b = the saved y)
 //   add:          dst = act(a + b)              (ACT linear: a + b; else a residual add and the activation after it)
 //   accumulate:   dst += a                       (gradient fan-out, e.g. residual connections)
 //   copy:         dst = a
@@ -9,7 +11,8 @@
 // Uses act(), act_grad_x(), act_grad_y() from lib/activation.wgsl (prepended by the loader); ACT and
 // ALPHA are override constants, so only the act_* and add pipelines differ per activation.
 // Bindings: the output first, so every entry uses a contiguous prefix: 1 dst (written, and read by
-//   accumulate), 2 a (read), 3 b (read). fill binds only dst; act_forward, accumulate, copy bind dst, a.
+//   accumulate), 2 a (read), 3 b (read), 4 c (read: act_backward_sum only). fill binds only dst; act_forward,
+//   accumulate, copy bind dst, a.
 //   dst must not be a or b (a dispatch cannot read and write one buffer).
 // Dispatch: 64 threads per workgroup, Gpu.spread(count) workgroups; grid-stride loops over i
 //   (lib/stride.wgsl, prepended by the loader).
@@ -20,6 +23,7 @@ struct Params { count: u32, value: f32, from_output: u32, accumulate: u32 }
 @group(0) @binding(1) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read> c: array<f32>;
 
 @compute @workgroup_size(64)
 fn act_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -38,6 +42,14 @@ fn act_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: 
     var v = a[i] * g;
     if (P.accumulate != 0u) { v += dst[i]; }
     dst[i] = v;
+  }
+}
+
+@compute @workgroup_size(64)
+fn act_backward_sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                    @builtin(local_invocation_index) li: u32) {
+  for (var i = element0(wg, nwg, li); i < P.count; i += stride(nwg)) {
+    dst[i] = (a[i] + c[i]) * act_grad_y(b[i]);
   }
 }
 

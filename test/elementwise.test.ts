@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { useGpu, f32, spreadFromName } from './helpers/gpu.ts';
 import { expectAllclose, type Tol } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
-import { accumulate, activationBackward, activationForward, add, copy, fill } from '../src/ops/elementwise.ts';
+import {
+  accumulate,
+  activationBackward,
+  activationBackwardSum,
+  activationForward,
+  add,
+  copy,
+  fill,
+} from '../src/ops/elementwise.ts';
 import { accumulateRef, activationBackwardRef, activationRef, addRef } from '../src/ops/elementwise.ref.ts';
 import type { Act } from '../dsl/ir.ts';
 import { actName as name, gradFromOutput } from '../src/ops/act.ts';
@@ -131,6 +139,27 @@ describe('activations (GPU vs CPU reference)', () => {
         });
         expectAllclose(`add+${name(act)} dIn[${i}]`, dx, want, TOL[act.kind], [n]);
       }
+    },
+  );
+
+  // Two contributions to a residual block's input gradient and the act' of the add before it in one pass
+  // (src/graph/fuse-add.ts addGradient): the bits of the sum, then the derivative from the output.
+  it.each(rows(ACTS.filter((a) => a.kind !== 'linear' && gradFromOutput(a))))(
+    'act_backward_sum (%s): bit for bit the add, then the derivative from the output',
+    async (_n, act) => {
+      const g = gpu();
+      const n = 1037;
+      const rng = new Rng(13);
+      const [y, d1, d2] = [activationRef(inputs(rng, n), act), rng.floats(n, -1, 1), rng.floats(n, -1, 1)];
+      const yf = Float64Array.from(f32(y));
+      const fused = await run1(g, n, [d1, d2, yf], null, ([a, b, s], dx) =>
+        activationBackwardSum(g, { dy: a!, dy2: b!, saved: s!, dx }, n, act),
+      );
+      const sum = await run1(g, n, [d1, d2], null, ([a, b], c) => add(g, { a: a!, b: b!, c }, n));
+      const apart = await run1(g, n, [Float64Array.from(sum), yf], null, ([a, s], dx) =>
+        activationBackward(g, { dy: a!, saved: s!, dx }, n, act, 'output'),
+      );
+      expect(fused).toEqual(apart);
     },
   );
 

@@ -669,7 +669,9 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   // An add's backward passes its output's gradient on to both inputs as it is: no copy kernels; where an
   // input's gradient gets more (the block's input, read by the branch too) the sum is a new tensor, never the
   // shared one added into (its other reader reads it later), so the weights are the unfused plan's bit for bit.
-  // An activation that alone reads an add runs in the add's pass (fuse-add.ts; the last column: how many).
+  // An activation that alone reads an add runs in the add's pass (fuse-add.ts; column 4: how many), and where the
+  // next block reads its output twice (its branch and its shortcut) the two gradients are added in its act' pass
+  // (column 5: how many).
   it.each([
     [
       'an identity block, a projection block (gpu tiles)',
@@ -677,6 +679,7 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
         'residual { conv 8 3x3 stride=2 same relu; conv 8 3x3 same }\nrelu\ndense 10 softmax',
       true,
       2,
+      1,
     ],
     [
       'batch-norm blocks',
@@ -685,12 +688,14 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
         'relu\nglobalavgpool\ndense 10 softmax',
       false,
       1,
+      0,
     ],
     [
       'nested residuals',
       'input 8x8x1\ndense 12\nresidual { residual { dense 12 relu }; dense 12; residual { dense 12 tanh } }\n' +
         'dense 10 softmax',
       false,
+      0,
       0,
     ],
     [
@@ -699,8 +704,9 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
         'residual { conv 4 3x3 same }\ntanh\ndense 10 softmax',
       false,
       2,
+      0,
     ],
-  ] as const)('an add passes its gradient on without a copy: %s', async (_name, src, tiles, acts) => {
+  ] as const)('an add passes its gradient on without a copy: %s', async (_name, src, tiles, acts, sums) => {
     const fused = await train(src, { fuse: true, steps: 3, tiles });
     const unfused = await train(src, { fuse: false, steps: 3, tiles });
     const copies = (r: typeof fused) => r.backward.filter((l) => l.startsWith('elementwise.copy')).length;
@@ -708,6 +714,8 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     expect(copies(fused)).toBe(0);
     const addAct = (r: typeof fused) => r.forward.filter((l) => l.startsWith('elementwise.add+')).length;
     expect([addAct(fused), addAct(unfused)]).toEqual([acts, 0]);
+    const inAct = fused.backward.filter((l) => l.startsWith('elementwise.act_backward_sum')).length;
+    expect(inAct).toBe(sums);
     for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
   });
 

@@ -5,7 +5,8 @@
 // reads act' from the output too, and the add passes on what the chain wrote.
 import type { Gpu } from '../gpu/runtime.ts';
 import { gradFromOutput } from '../ops/act.ts';
-import { activationBackward } from '../ops/elementwise.ts';
+import type { Act } from '../../dsl/ir.ts';
+import { activationBackward, activationBackwardSum } from '../ops/elementwise.ts';
 import type { BackwardFusion, Fusion } from './fuse.ts';
 import type { FusedStep } from './fused-steps.ts';
 import { numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
@@ -50,20 +51,40 @@ export function addWithAct(f: AddActFusion, act = true): Node {
   return { ...f.add, attrs: act ? { act: f.act.attrs.act } : {}, out: f.act.out };
 }
 
+const actOf = (add: Node): Act | undefined => {
+  const act = add.op === 'add' ? (add as NodeOf<'add'>).attrs.act : undefined;
+  return act && act.kind !== 'linear' ? act : undefined;
+};
+
+/** Whether the add (as it runs) takes its output gradient with `pending` contributions not yet added: one. */
+export const addTakes = (add: Node, pending: number): boolean => actOf(add) !== undefined && pending === 1;
+
 /**
  * The gradient an add passes on to its inputs: dY, or where it runs with its activation (addWithAct) a new
- * tensor dY · act'(Y) and the step that writes it.
+ * tensor dY · act'(Y) and the step that writes it; `term`: a second contribution to dY, added in that pass
+ * ((dY + term) · act'(Y), the bits of the sum and then act').
  */
-export function addGradient(gpu: Gpu, graph: Graph, add: Node, dy: Tensor): { grad: Tensor; step?: FusedStep } {
-  const act = add.op === 'add' ? (add as NodeOf<'add'>).attrs.act : undefined;
-  if (!act || act.kind === 'linear') return { grad: dy };
+export function addGradient(
+  gpu: Gpu,
+  graph: Graph,
+  add: Node,
+  dy: Tensor,
+  term?: Tensor,
+): { grad: Tensor; step?: FusedStep } {
+  const act = actOf(add);
+  if (!act) return { grad: dy };
   const grad = graph.tensor(dy.shape, 'temp');
+  const count = numel(dy.shape);
   const step: FusedStep = {
-    reads: [dy, add.out],
+    reads: [dy, add.out, ...(term ? [term] : [])],
     writes: [grad],
     scratch: [],
-    emit: (buf) =>
-      activationBackward(gpu, { dy: buf(dy), saved: buf(add.out), dx: buf(grad) }, numel(dy.shape), act, 'output'),
+    emit: (buf) => {
+      const io = { dy: buf(dy), saved: buf(add.out), dx: buf(grad) };
+      return term
+        ? activationBackwardSum(gpu, { ...io, dy2: buf(term) }, count, act)
+        : activationBackward(gpu, io, count, act, 'output');
+    },
   };
   return { grad, step };
 }

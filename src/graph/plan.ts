@@ -17,16 +17,16 @@
 // A training step is then: plan.forward, plan.backward, the optimizer (given plan.gradSums and plan.totals),
 // plan.finish.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import { accumulate, add } from '../ops/elementwise.ts';
 import type { ForwardIO } from '../ops/index.ts';
 import { xentTotal, type LossTotals } from '../ops/softmax_xent.ts';
 import { lossStep } from './loss-step.ts';
 import { forwardPools, unsummedInputSplits } from '../ops/conv2d.ts';
-import { gradientsNeeded, inShapes, numel, readersOf } from './graph.ts';
+import { gradientsNeeded, inShapes, readersOf } from './graph.ts';
 import type { Graph, Node, NodeOf, Tensor } from './graph.ts';
 import { checkLimits } from './limits.ts';
 import * as fuse from './fuse.ts';
-import { addGradient } from './fuse-add.ts';
+import { addGradient, addTakes } from './fuse-add.ts';
+import { Gradients } from './grads.ts';
 import * as fused from './fused-steps.ts';
 import { kernelsOf, type Kernels } from './kernels.ts';
 import { deferWeights, type DeferredWeights, type GradSums } from './deferred.ts';
@@ -259,53 +259,42 @@ function forwardSteps(p: Planning): Step[] {
 }
 
 // 3. The nodes in reverse, each given its output's gradient and fresh tensors for its wanted inputs'
-// gradients; a gradient that already had a value gets the fresh one added in.
+// gradients; a gradient that already had a value gets the fresh one added in (grads.ts: when it is read).
 function backwardSteps(
   p: Planning,
   needsGrad: ReadonlySet<number>,
   grads: Map<number, Tensor>,
 ): { steps: Step[]; paramGrads: Map<string, Tensor>; folded: DeferredWeights | null } {
   const steps: Step[] = [];
-  const paramGrads = new Map<string, Tensor>();
   const preActivation = new Set<number>();
   const unsummed = new Map<number, fuse.DyParts>();
   // Weight gradients whose split-K sums one pass at the end adds up (deferred.ts); none unfused.
   const trainable = (t: Tensor): boolean => p.o.fuse !== false && needsGrad.has(t.id);
   const deferred = deferWeights(p.gpu, p.graph, { persistent: p.o.persistent, wants: trainable });
+  const g = new Gradients(p.gpu, p.graph, grads, (s) => steps.push(s));
   /** A chain's kernel (or the dX that ran it) wrote `target`: its head's dZ, or its input's gradient. */
   const chainWrote = (chain: fuse.BackwardFusion, target: Tensor): void => {
     const first = fuse.chainInput(chain);
     if (fuse.writesPreActivation(chain)) {
-      grads.set(first.id, target);
+      g.set(first, target);
       preActivation.add(first.id);
-    } else contribute(first, target);
-  };
-  const shared = new Set<number>(); // gradients that are also another tensor's (an add's fan-out)
-  const contribute = (t: Tensor, g: Tensor): void => {
-    const prev = grads.get(t.id);
-    if (!prev) {
-      grads.set(t.id, g);
-      if (t.kind === 'param') paramGrads.set(t.name, g);
-      return;
-    }
-    const count = numel(g.shape);
-    // A shared gradient is not added into in place (its other tensor's readers read it): the sum is a new one.
-    const sum = shared.has(prev.id) ? p.graph.tensor(prev.shape, 'temp') : prev;
-    grads.set(t.id, sum);
-    if (t.kind === 'param') paramGrads.set(t.name, sum);
-    steps.push({
-      reads: [g, prev],
-      writes: [sum],
-      scratch: [],
-      emit: (buf) =>
-        sum === prev
-          ? accumulate(p.gpu, { a: buf(g), c: buf(prev) }, count)
-          : add(p.gpu, { a: buf(prev), b: buf(g), c: buf(sum) }, count),
-    });
+    } else g.contribute(first, target);
   };
   for (const n of [...p.graph.nodes].reverse()) {
-    const [dOut, node] = [grads.get(n.out.id), fuse.runAs(p.fusions, n, true)]; // node: as the kernels run it
-    if (!dOut || fuse.foldAct(p.fusions, n, (o) => grads.set(o.id, dOut))) continue; // act' in bn's (add's) backward
+    const node = fuse.runAs(p.fusions, n, true); // as the kernels run it
+    if (fuse.foldAct(p.fusions, n, (o) => g.pass(n.out, o))) continue; // act' in bn's (add's) backward
+    if (fansOut(p, n, needsGrad)) {
+      // d(a+b)/da = d(a+b)/db = 1: each input's gradient is the output's (· act'(Y) where it runs with act), no copy.
+      const got = addTakes(node, g.pending(n.out)) ? g.take(n.out) : g.readAll(n.out);
+      if (!got) continue;
+      const { grad, step } = addGradient(p.gpu, p.graph, node, got.grad, got.terms[0]);
+      if (step) steps.push(step);
+      g.share(grad);
+      for (const inp of n.inputs) if (needsGrad.has(inp.id)) g.contribute(inp, grad);
+      continue;
+    }
+    const dOut = g.read(n.out);
+    if (!dOut) continue;
     const chain = p.fusions.backward.get(n);
     if (chain) {
       // One kernel from the chain's output gradient; a conv or dense head's dZ feeds its own backward.
@@ -317,19 +306,11 @@ function backwardSteps(
       chainWrote(chain, target);
       continue;
     }
-    if (!unsummed.has(dOut.id) && fansOut(p, n, needsGrad)) {
-      // d(a+b)/da = d(a+b)/db = 1: each input's gradient is the output's (· act'(Y) where it runs with act), no copy.
-      const { grad, step } = addGradient(p.gpu, p.graph, node, dOut);
-      if (step) steps.push(step);
-      shared.add(grad.id);
-      for (const inp of n.inputs) if (needsGrad.has(inp.id)) contribute(inp, grad);
-      continue;
-    }
     const wants = n.inputs.map((i) => needsGrad.has(i.id));
     const k = kernelsOf(preActivation.has(n.out.id) ? fuse.withoutActivation(node) : node, true);
     if (!k) {
       // Same storage both ways: the input's gradient is the output's.
-      if (wants[0]) contribute(mustAt(n.inputs, 0, `${n.op} input`), dOut);
+      if (wants[0]) g.contribute(mustAt(n.inputs, 0, `${n.op} input`), dOut);
       continue;
     }
     // A conv's dX that a chain sums from its split-K partials (fused.dxParts) is those partials; a dense
@@ -346,20 +327,21 @@ function backwardSteps(
     n.inputs.forEach((inp, i) => {
       const t = targets[i];
       if (t && i === 0 && below) chainWrote(below.fusion, t);
-      else if (t) contribute(inp, t);
+      else if (t) g.contribute(inp, t);
     });
   }
+  g.flush(p.graph.tensors.filter((t) => t.kind === 'param')); // a parameter read twice: its gradient's sum
   // Summed by their own pass, or (foldGradSums) by the update: then their partials are kept until it.
   const folded = p.o.foldGradSums === true && deferred.foldable() ? deferred : null;
   const sums = folded ? null : deferred.step(p.gpu);
   if (sums) steps.push(sums);
-  return { steps, paramGrads, folded };
+  return { steps, paramGrads: g.params, folded };
 }
 
 /**
  * Whether an add passes its output's gradient on to its inputs as it is (planned, not copied): not in an
  * unfused plan (which copies, as the op does), nor where an input is a parameter (whose gradient has its
- * own place in the pack) or the gradient is split-K partials a chain sums.
+ * own place in the pack).
  */
 const fansOut = (p: Planning, n: Node, needsGrad: ReadonlySet<number>): boolean =>
   n.op === 'add' && p.o.fuse !== false && n.inputs.every((i) => i.kind !== 'param' || !needsGrad.has(i.id));

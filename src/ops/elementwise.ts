@@ -78,6 +78,24 @@ export function activationBackward(
   });
 }
 
+/**
+ * dx = (dy + dy2) · act'(act⁻¹(y)): two contributions to a gradient added, then act' from the output (the bits
+ * of an add, then activationBackward from 'output').
+ */
+export function activationBackwardSum(
+  gpu: Gpu,
+  io: { dy: BufferRef; dy2: BufferRef; saved: BufferRef; dx: BufferRef },
+  count: number,
+  act: Act,
+): Dispatch[] {
+  if (!gradFromOutput(act))
+    throw new FmgpuError(`the gradient of ${actName(act)} cannot be computed from its output; save its input`);
+  return ew(gpu, 'act_backward_sum', [io.dx, io.dy, io.saved, io.dy2], count, `act_backward_sum ${actName(act)}`, {
+    constants: actConstants(act),
+    traffic: { reads: 3, writes: 1, ops: 2 },
+  });
+}
+
 /** c = act(a + b) (linear: a + b). */
 export function add(
   gpu: Gpu,
