@@ -8,7 +8,15 @@ import { batchnormBackward, batchnormForward } from '../../src/ops/batchnorm.ts'
 import { conv2dBackwardInput, conv2dBackwardWeights, conv2dForward, type Conv2dShape } from '../../src/ops/conv2d.ts';
 import { dropoutBackward, dropoutForward } from '../../src/ops/dropout.ts';
 import { backwardChain, poolDropoutForward, poolForwardParts, type EpilogueChain } from '../../src/ops/chain.ts';
-import { accumulate, activationBackward, activationForward, add, copy, fill } from '../../src/ops/elementwise.ts';
+import {
+  accumulate,
+  activationBackward,
+  activationBackwardSum,
+  activationForward,
+  add,
+  copy,
+  fill,
+} from '../../src/ops/elementwise.ts';
 import { matmul, matmulXent } from '../../src/ops/matmul.ts';
 import { adamUpdate, advanceCounter, sgdUpdate } from '../../src/ops/optimizer.ts';
 import {
@@ -329,6 +337,11 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
     'activationBackward',
     { count: 10 },
     (g) => activationBackward(g, { dy: b, saved: b, dx: b }, 10, { kind: 'tanh' }, 'output'),
+  ],
+  [
+    'activationBackwardSum',
+    { count: 10 },
+    (g) => activationBackwardSum(g, { dy: b, dy2: b, saved: b, dx: b }, 10, { kind: 'relu' }),
   ],
   ['add', { count: 10 }, (g) => add(g, { a: b, b, c: b }, 10)],
   ['accumulate', { count: 10 }, (g) => accumulate(g, { a: b, c: b }, 10)],
