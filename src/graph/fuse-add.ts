@@ -56,8 +56,8 @@ const actOf = (add: Node): Act | undefined => {
   return act && act.kind !== 'linear' ? act : undefined;
 };
 
-/** Whether the add (as it runs) takes its output gradient with `pending` contributions not yet added: one. */
-export const addTakes = (add: Node, pending: number): boolean => actOf(add) !== undefined && pending === 1;
+/** Contributions to its output gradient the add (as it runs) adds in its own act' pass (addGradient's `term`). */
+export const addTakes = (add: Node): number => (actOf(add) ? 1 : 0);
 
 /**
  * The gradient an add passes on to its inputs: dY, or where it runs with its activation (addWithAct) a new

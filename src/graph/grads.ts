@@ -43,11 +43,6 @@ export class Gradients {
     this.terms.set(t.id, [...(this.terms.get(t.id) ?? []), g]);
   }
 
-  /** Contributions to `t`'s gradient not yet added. */
-  pending(t: Tensor): number {
-    return this.terms.get(t.id)?.length ?? 0;
-  }
-
   /** `to`'s gradient is `from`'s, its pending contributions with it (an activation whose act' `to`'s node takes). */
   pass(from: Tensor, to: Tensor): void {
     const got = this.take(from);
@@ -56,33 +51,28 @@ export class Gradients {
     if (got.terms.length > 0) this.terms.set(to.id, got.terms);
   }
 
-  /** `read`, as `take` returns it (no terms left). */
-  readAll(t: Tensor): { grad: Tensor; terms: Tensor[] } | undefined {
-    const grad = this.read(t);
-    return grad ? { grad, terms: [] } : undefined;
-  }
-
-  /** `t`'s gradient and its contributions not yet added, for a reader that adds them itself; none added here. */
-  take(t: Tensor): { grad: Tensor; terms: Tensor[] } | undefined {
+  /**
+   * `t`'s gradient and its contributions not yet added, for a reader that adds up to `most` of them itself
+   * (more are all added here first, a pass each: in place, or into a new tensor where shared).
+   */
+  take(t: Tensor, most = Infinity): { grad: Tensor; terms: Tensor[] } | undefined {
     const grad = this.of.get(t.id);
     if (!grad) return undefined;
     const terms = this.terms.get(t.id) ?? [];
     this.terms.delete(t.id);
-    return { grad, terms };
-  }
-
-  /** `t`'s gradient, every contribution added (a pass each: in place, or into a new tensor where shared). */
-  read(t: Tensor): Tensor | undefined {
-    const got = this.take(t);
-    if (!got) return undefined;
-    let sum = got.grad;
-    for (const g of got.terms) sum = this.sum(sum, g);
+    if (terms.length <= most) return { grad, terms };
+    const sum = terms.reduce((prev, g) => this.sum(prev, g), grad);
     this.of.set(t.id, sum);
     if (t.kind === 'param') this.params.set(t.name, sum);
-    return sum;
+    return { grad: sum, terms: [] };
   }
 
-  /** Adds every contribution still pending (the parameters', which no node reads). */
+  /** `t`'s gradient, every contribution added. */
+  read(t: Tensor): Tensor | undefined {
+    return this.take(t, 0)?.grad;
+  }
+
+  /** Adds every contribution not yet added (the parameters', which no node reads). */
   flush(tensors: readonly Tensor[]): void {
     for (const t of tensors) if (this.terms.has(t.id)) this.read(t);
   }

@@ -2,7 +2,7 @@
 //   A node is {op, attrs, inputs, out}; backward visits nodes in reverse topological order (the
 //   order they were added). Gradient convention: the first contribution to a tensor's gradient
 //   writes it, later ones are added to it — fan-out (residual connections) just works (the planner adds
-//   into a new tensor where the gradient is also another tensor's: src/graph/plan.ts).
+//   into a new tensor where the gradient is also another tensor's: src/graph/grads.ts).
 import { ShapeError } from '../errors.ts';
 import { OPS, type Attrs, type OpName } from '../ops/index.ts';
 import type { Shapes } from '../ops/op.ts';

@@ -285,7 +285,7 @@ function backwardSteps(
     if (fuse.foldAct(p.fusions, n, (o) => g.pass(n.out, o))) continue; // act' in bn's (add's) backward
     if (fansOut(p, n, needsGrad)) {
       // d(a+b)/da = d(a+b)/db = 1: each input's gradient is the output's (· act'(Y) where it runs with act), no copy.
-      const got = addTakes(node, g.pending(n.out)) ? g.take(n.out) : g.readAll(n.out);
+      const got = g.take(n.out, addTakes(node));
       if (!got) continue;
       const { grad, step } = addGradient(p.gpu, p.graph, node, got.grad, got.terms[0]);
       if (step) steps.push(step);

@@ -52,6 +52,11 @@ function ew(gpu: Gpu, entry: string, bindings: BufferRef[], count: number, label
   ];
 }
 
+function mustGradFromOutput(act: Act): void {
+  if (!gradFromOutput(act))
+    throw new FmgpuError(`the gradient of ${actName(act)} cannot be computed from its output; save its input`);
+}
+
 /** y = act(x). */
 export function activationForward(gpu: Gpu, io: { x: BufferRef; y: BufferRef }, count: number, act: Act): Dispatch[] {
   return ew(gpu, 'act_forward', [io.y, io.x], count, `act_forward ${actName(act)}`, { constants: actConstants(act) });
@@ -69,8 +74,7 @@ export function activationBackward(
   from: 'input' | 'output',
   accumulate = false,
 ): Dispatch[] {
-  if (from === 'output' && !gradFromOutput(act))
-    throw new FmgpuError(`the gradient of ${actName(act)} cannot be computed from its output; save its input`);
+  if (from === 'output') mustGradFromOutput(act);
   return ew(gpu, 'act_backward', [io.dx, io.dy, io.saved], count, `act_backward ${actName(act)} from ${from}`, {
     constants: actConstants(act),
     fromOutput: from === 'output',
@@ -88,8 +92,7 @@ export function activationBackwardSum(
   count: number,
   act: Act,
 ): Dispatch[] {
-  if (!gradFromOutput(act))
-    throw new FmgpuError(`the gradient of ${actName(act)} cannot be computed from its output; save its input`);
+  mustGradFromOutput(act);
   return ew(gpu, 'act_backward_sum', [io.dx, io.dy, io.saved, io.dy2], count, `act_backward_sum ${actName(act)}`, {
     constants: actConstants(act),
     traffic: { reads: 3, writes: 1, ops: 2 },
