@@ -122,9 +122,13 @@ describe('summary', () => {
     expect(fmgpu('summary', 'examples/best.net', '--fusions').out).toContain(
       '\n  both ways res1.bn1 batchnorm + res1.act1 activation: batchnorm+relu\n',
     );
-    // strided.net: no pooling, no dropout, no batch norm: nothing to fuse.
+    // strided.net: no pooling, no dropout, no batch norm: each layer's relu' alone, in the dX of the layer above.
     const strided = fmgpu('summary', 'examples/strided.net', '--fusions').out;
-    expect(strided).toContain('Fused kernels in a training step: none');
+    expect(strided).toContain(
+      '\nFused kernels in a training step (4; each replaces the unfused dispatches of its ops):\n' +
+        "  backward  conv1 conv2d (relu'): relu' in conv2 conv2d's dX\n",
+    );
+    expect(strided).toContain("\n  backward  conv3 conv2d (relu'): relu' in dense1 dense's dX\n");
     expect(strided).toContain('Fused kernels at inference: none');
   });
   it('--cost DEVICE --fusions: also the GEMMs that device runs side by side at the batch', () => {

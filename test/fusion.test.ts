@@ -397,12 +397,57 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
       "backward  conv3 conv2d (relu') + pool3 maxpool + dropout3 dropout: dropout+maxunpool+relu' in dense1 dense's dX",
       "backward  dense1 dense (relu') + dropout4 dropout: dropout+relu' in dense2 dense's dX",
     ]);
-    // Overlapping windows (3×3, stride 2): the chain keeps its pass; so does a chain a residual add reads.
+    // Overlapping windows (3×3, stride 2): the chain keeps its pass; so does a chain a residual add reads (the
+    // dropout the add's other branch starts with is a chain of its own, in the conv's dX after it).
     const overlap = 'input 8x8x1\nconv 4 3x3 same relu\npool 3 stride=2\ndropout 0.25\nconv 4 3x3 same\ndense 10';
     expect(list(overlap).filter((l) => l.startsWith('backward'))).toEqual([
       "backward  conv1 conv2d (relu') + pool1 maxpool + dropout1 dropout: dropout+maxunpool+relu'",
     ]);
-    expect(list(RESIDUAL).filter((l) => l.includes(' in '))).toEqual([]);
+    expect(list(RESIDUAL).filter((l) => l.includes(' in '))).toEqual([
+      "backward  res1.dropout1 dropout: dropout in res1.conv1 conv2d's dX",
+    ]);
+  });
+
+  it('a chain of one elementary backward where it saves a pass: in the dX above, or summing its partials', () => {
+    const lone = `input 8x8x1
+conv 4 3x3 same relu
+conv 4 3x3 same
+gelu
+conv 8 3x3 stride=2 same tanh
+dense 12
+dropout 0.3
+dense 12 relu
+dense 10 softmax`;
+    expect(list(lone)).toEqual([
+      "backward  conv1 conv2d (relu'): relu' in conv2 conv2d's dX",
+      "backward  act1 activation (gelu'): gelu' in conv3 conv2d's dX",
+      "backward  conv3 conv2d (tanh'): tanh' in dense1 dense's dX",
+      "backward  dense1 dense + dropout1 dropout: dropout in dense2 dense's dX",
+      "backward  dense2 dense (relu'): relu' in dense3 dense's dX",
+    ]);
+    expect(list(lone, false), 'nothing at inference').toEqual([]);
+    // Where conv2's dX splits (fuse.ts dxSplits), conv1's relu' keeps a kernel: it sums those partials.
+    const b = graphOf(lone);
+    const dxSplits = (c: { layer?: string }) => c.layer === 'conv2';
+    const split = findFusions(b.graph, { training: true, logits: b.logits, dxSplits }).map(describeFusion);
+    expect(split[0]).toBe("backward  conv1 conv2d (relu'): relu'");
+    // Not an activation that a batchnorm's or an add's pass runs (their own act' stays), nor a reader that is
+    // no dense layer or conv, nor a pooling of overlapping windows.
+    const others = `input 8x8x1
+conv 4 3x3 same bias=false
+batchnorm
+relu
+residual { conv 4 3x3 same }
+relu
+conv 4 3x3 same relu
+globalavgpool
+dense 10 softmax`;
+    expect(list(others)).toEqual([
+      'both ways bn1 batchnorm + act1 activation: batchnorm+relu',
+      'both ways res1 add + act2 activation: add+relu',
+    ]);
+    const overlap = 'input 8x8x1\nconv 4 3x3 same\npool 3 stride=2\nconv 4 3x3 same\ndense 10 softmax';
+    expect(list(overlap)).toEqual([]);
   });
 
   it("at inference a conv's pooling in its epilogue only (dropout is the identity there, nothing goes back)", () => {
@@ -418,6 +463,7 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
     expect(list(RESIDUAL)).toEqual([
       'forward   conv1 conv2d + pool1 maxpool: conv+maxpool',
       "backward  conv1 conv2d (relu') + pool1 maxpool: maxunpool+relu'",
+      "backward  res1.dropout1 dropout: dropout in res1.conv1 conv2d's dX",
     ]);
   });
 
@@ -449,8 +495,11 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
     const pool3 = b.graph.nodes.find((n) => n.layer === 'pool3')?.out;
     if (!pool3) throw new Error('no pool3');
     const kept = findFusions(b.graph, { training: true, logits: b.logits, keep: [pool3] }).map(describeFusion);
-    expect(kept).toHaveLength(8);
-    expect(kept.filter((l) => l.includes('dropout3'))).toEqual([]);
+    expect(kept).toHaveLength(9);
+    // dropout3 is a chain of its own: its forward a kernel of its own, its backward in dense1's dX.
+    expect(kept.filter((l) => l.includes('dropout3'))).toEqual([
+      "backward  dropout3 dropout: dropout in dense1 dense's dX",
+    ]);
     // conv3 still pools in its epilogue: the kept output is the pooling's, which that kernel writes.
     expect(kept).toContain('forward   conv3 conv2d + pool3 maxpool: conv+maxpool');
     expect(kept).toContain("backward  conv3 conv2d (relu') + pool3 maxpool: maxunpool+relu'");
@@ -796,6 +845,43 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       'no chain kernel',
     ).toEqual([]);
     for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
+  });
+
+  // Chains of one elementary backward in the dX above (fuse.ts loneChainPays): a conv's relu' in a conv's, a
+  // standalone gelu's (from its input) in a strided conv's, a conv's tanh' and a linear dense layer's dropoutᵀ in
+  // dense layers', a dense layer's relu' in the next. None has a pass of its own.
+  it("chains of one in the dX above: act' from the output or the input, a dropout (lanes and gpu tiles)", async () => {
+    const src =
+      'input 10x10x1\nconv 4 3x3 same relu\nconv 6 3x3 same\ngelu\nconv 8 3x3 stride=2 same tanh\n' +
+      'dense 12\ndropout 0.3\ndense 12 relu\ndense 10 softmax';
+    for (const tiles of [false, true]) {
+      const fused = await train(src, { fuse: true, steps: 3, tiles });
+      const unfused = await train(src, { fuse: false, steps: 3, tiles });
+      const own = (r: typeof fused) => r.backward.filter((l) => /^(elementwise\.act_backward|chain\.|dropout)/.test(l));
+      expect(own(unfused).length, `tiles ${tiles}: the unfused passes`).toBe(5);
+      expect(own(fused), `tiles ${tiles}: ${fused.backward.join(' | ')}`).toEqual([]);
+      const inDx = fused.backward.filter((l) =>
+        /^(matmul|conv2d backward input).* \+ (relu|gelu|tanh|dropout)/.test(l),
+      );
+      expect(inDx.length, `tiles ${tiles}: ${fused.backward.join(' | ')}`).toBe(5);
+      for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
+    }
+  });
+
+  // A conv relu' alone whose reader's dX splits on an H100's tiles: its kernel sums the partials (one pass for two).
+  it("a chain of one summing a conv's split dX (gpu tiles)", async () => {
+    const src = 'input 4x4x1\nconv 4 3x3 same relu\nconv 16 3x3 same relu\npool 2\ndense 10 softmax';
+    const fused = await train(src, { fuse: true, steps: 3, tiles: true });
+    const unfused = await train(src, { fuse: false, steps: 3, tiles: true });
+    const input = (l: string[]) => l.filter((x) => x.startsWith('conv2d backward input 8x4x4x4'));
+    expect(input(unfused.backward).join(), 'the unfused plan reduces dX').toMatch(/reduce \d+ splits/);
+    expect(input(fused.backward), 'the split pass alone').toHaveLength(1);
+    expect(
+      fused.backward.filter((l) => /^chain\.relu' .* \+ \d+ splits$/.test(l)),
+      fused.backward.join(' | '),
+    ).toHaveLength(1);
+    expect(fused.backward.filter((l) => l.startsWith('elementwise.act_backward'))).toEqual([]);
+    for (const [name, t] of unfused.weights) expect(fused.weights.get(name)?.data, name).toEqual(t.data);
   });
 
   // conv2's dX splits on an H100's tiles: the chain of conv1 sums its partials, the reduce pass dropped.

@@ -10,39 +10,42 @@
 //             inference no argmax). A dense layer whose only reader is an active
 //             dropout drops out in its epilogue (shaders/lib/matmul_out_fused.wgsl): one dispatch
 //             writes Y and the dropped output.
-//   backward: a chain head → pooling → dropout, each the only reader of the one before (through a
-//             flatten; at least two of the three elementary backwards present): dropoutᵀ, unpooling and the head's
-//             activation derivative in one pass. The head is a conv or dense layer with its fused
-//             activation (derivative from its output Y; its own backward then runs as if linear, on
-//             dZ) or a standalone activation (derivative from its kept input X; its backward is the
-//             chain's). A chain may start at the pooling (no head) and needs no pooling or no dropout.
-//             A stride-1 conv whose dX is all the chain reads, split-K 2 to 16 ways, leaves its partial
-//             sums: the chain adds them up on its way (dxParts), in place of the reduce pass. A chain whose
-//             output (through a flatten) only a dense layer or a conv reads, its pooling's windows apart,
-//             runs where that layer's dX stores (dxChain; shaders/lib/chain_store.wgsl): the dX kernel
-//             writes the chain's gradient, and the chain has no kernel of its own. Not where that conv's
-//             dX leaves its partials for the chain to sum (FusionOptions.dxSplits): that is as few passes.
+//   backward: a chain head → pooling → dropout, each the only reader of the one before (through a flatten):
+//             dropoutᵀ, unpooling and the head's activation derivative in one pass. The head is a conv or
+//             dense layer with its fused activation (act' from its output Y; its own backward then runs
+//             linear, on dZ) or a standalone activation (act' from its kept input X). A chain may start at
+//             the pooling (no head) and needs no pooling or no dropout. A stride-1 conv whose dX is all the
+//             chain reads, split-K 2 to 16 ways, leaves its partials: the chain sums them (dxParts) in place
+//             of the reduce pass. A chain whose output (through a flatten) only a dense layer or a conv
+//             reads, its pooling's windows apart, runs where that layer's dX stores (dxChain,
+//             shaders/lib/chain_store.wgsl): no kernel of its own. Not where that conv's dX leaves its
+//             partials to the chain (FusionOptions.dxSplits): as few passes. A chain of two or three
+//             elementary backwards always fuses; of one (a lone act', as conv → relu → conv) only where
+//             that saves a pass: in the dX, or summing its partials (loneChainPays).
 //   batchnorm + activation (training; the activation the only reader of the batchnorm's output):
 //             forward: one pass writes act(batchnorm(x)), the batchnorm's output never exists; and a
 //             pooling of windows apart that alone reads the activation (no dropout fused after it) pools
 //             in that pass too, where the adapter binds BN_POOL_BUFFERS storage buffers (bnPools);
 //             backward: act'(z) folded into the batchnorm backward's reads (z recomputed from x), unless a
 //             chain above took the activation as its head: that chain then reads act'(·) from the
-//             activation's output (an activation whose derivative needs its input is not fused then).
+//             activation's output (an activation whose derivative needs its input is not fused then)
+//             (fuse-bn.ts).
 //   add + activation (training and inference; the activation the only reader of the add's output, its
 //             derivative from its output): one pass, y = act(a + b) (fuse-add.ts).
 // A tensor read by anything else (a residual add, the loss, a kept output) ends a chain there: the
 // ops around it run unfused, as always. Fusions are data, so they can be listed (describeFusion).
 import type { Act } from '../../dsl/ir.ts';
-import { actName, gradFromOutput } from '../ops/act.ts';
+import { actName } from '../ops/act.ts';
 import { chainName, type BackwardChain, type ChainPool, type DyParts } from '../ops/chain.ts';
 import type { Conv2dShape } from '../ops/conv2d.ts';
 import { convShape } from '../ops/conv2d_op.ts';
 import { poolShape, windowsApart } from '../ops/pool.ts';
 import { inShapes, numel, readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 import { addFusions, addWithAct, type AddActFusion } from './fuse-add.ts';
+import { batchnormFusions, batchnormWithAct, type BnActFusion } from './fuse-bn.ts';
 
-export type { AddActFusion, DyParts };
+export type { AddActFusion, BnActFusion, DyParts };
+export { BN_POOL_BUFFERS } from './fuse-bn.ts';
 
 export type PoolNode = NodeOf<'maxpool'> | NodeOf<'avgpool'>;
 type HeadNode = NodeOf<'conv2d'> | NodeOf<'dense'> | NodeOf<'activation'>;
@@ -70,19 +73,6 @@ export interface BackwardFusion {
   dx?: DxNode;
 }
 
-/**
- * A batchnorm and the activation reading its output; `backward`: act' folded into its backward too;
- * `pool`: the pooling (windows apart, no dropout fused after it) that reads the activation, run in the
- * batchnorm's own pass forward (shaders/batchnorm.wgsl forward_train_pool).
- */
-export interface BnActFusion {
-  kind: 'batchnorm';
-  bn: NodeOf<'batchnorm'>;
-  act: NodeOf<'activation'>;
-  backward: boolean;
-  pool?: PoolNode;
-}
-
 export type Fusion = ForwardFusion | BackwardFusion | BnActFusion | AddActFusion;
 
 /** What decides a fusion besides the graph: training or not, and the tensors read outside the graph. */
@@ -106,9 +96,6 @@ export interface FusionOptions {
    */
   dxSplits?: (conv: NodeOf<'conv2d'>) => boolean;
 }
-
-/** Storage buffers shaders/batchnorm.wgsl forward_train_pool binds. */
-export const BN_POOL_BUFFERS = 11;
 
 const isPool = (n: Node): n is PoolNode => n.op === 'maxpool' || n.op === 'avgpool';
 const isHead = (n: Node): n is HeadNode => n.op === 'conv2d' || n.op === 'dense' || n.op === 'activation';
@@ -160,13 +147,17 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     const pool = chain.find(isPool) ?? null;
     const dropout = chain.find((c): c is NodeOf<'dropout'> => activeDropout(c, o.training)) ?? null;
     const ops = [head && headAct(head).kind !== 'linear', pool, dropout].filter(Boolean).length;
+    const dx = o.training ? dxReader(pool, reader, o) : null;
+    if (ops === 1 && o.training && loneChainPays(graph, head, reader, dx, o)) {
+      for (const c of chain) taken.add(c);
+      backward.push({ kind: 'backward', head, pool, dropout, ...(dx ? { dx } : {}) });
+    }
     if (ops < 2) continue;
     for (const c of chain) taken.add(c);
     const conv = head?.op === 'conv2d' && pool && poolsInEpilogue(head, pool, o) ? head : null;
     if (pool && (dropout || conv)) forward.push({ kind: 'forward', head: conv, pool, dropout });
     else if (head?.op === 'dense' && dropout) forward.push({ kind: 'forward', head, pool: null, dropout });
     if (!o.training) continue;
-    const dx = dxReader(pool, reader, o);
     backward.push({ kind: 'backward', head, pool, dropout, ...(dx ? { dx } : {}) });
   }
   const adds = addFusions(graph, sole, { chains: backward, training: o.training });
@@ -188,29 +179,14 @@ function dxReader(pool: PoolNode | null, r: Node | null, o: FusionOptions): DxNo
 }
 
 /**
- * A batchnorm whose only reader is an activation; the chain heads among those read act' from its output.
- * A pooling of windows apart that alone reads the activation, with no forward fusion of its own, joins
- * the batchnorm's pass (`pools`: the adapter binds enough buffers).
+ * Whether a chain of one elementary backward (an act', an unpooling or a dropoutᵀ) is worth a fusion: where
+ * the layer reading it runs it in its dX store (`dx`: no pass of its own) or sums that conv's split dX in
+ * it (one pass in place of two). Not an activation a batchnorm or add before it runs in its own pass.
  */
-function batchnormFusions(
-  graph: Graph,
-  soleReader: (t: Tensor) => Node | null,
-  o: { chains: Fusion[]; forward: Fusion[]; pools: boolean },
-): BnActFusion[] {
-  const out: BnActFusion[] = [];
-  const fused = new Set(o.forward.flatMap((f) => (f.kind === 'forward' ? [f.pool] : [])));
-  for (const bn of graph.nodes) {
-    const act = soleReader(bn.out);
-    if (bn.op !== 'batchnorm' || act?.op !== 'activation' || act.attrs.act.kind === 'linear') continue;
-    const chain = o.chains.find((c): c is BackwardFusion => c.kind === 'backward' && c.head === act);
-    if (chain && !gradFromOutput(act.attrs.act)) continue;
-    if (chain) chain.fromOutput = true;
-    const next = soleReader(act.out);
-    const pool = next && isPool(next) && !fused.has(next) && windowsApart(chainPool(next).shape) ? next : null;
-    const f: BnActFusion = { kind: 'batchnorm', bn: bn as NodeOf<'batchnorm'>, act, backward: !chain };
-    out.push(pool && o.pools ? { ...f, pool } : f);
-  }
-  return out;
+function loneChainPays(graph: Graph, head: HeadNode | null, reader: Node | null, dx: DxNode | null, o: FusionOptions) {
+  const by = head?.op === 'activation' ? graph.nodes.find((n) => n.out === head.inputs[0]) : undefined;
+  if (by?.op === 'batchnorm' || by?.op === 'add') return false;
+  return dx !== null || (reader?.op === 'conv2d' && o.dxSplits?.(reader as NodeOf<'conv2d'>) === true);
 }
 
 const headAct = (h: HeadNode): Act => h.attrs.act;
@@ -237,7 +213,7 @@ export interface FusionIndex {
   forward: Map<Node, ForwardFusion>;
   /** Forward: the nodes whose work a fused kernel did. */
   absorbed: Set<Node>;
-  /** Backward: by the chain's last node, whose output gradient the fused kernel reads. */
+  /** Backward: by the chain's last node, whose output gradient the fused kernel reads (not the chains in a dX). */
   backward: Map<Node, BackwardFusion>;
   /** Backward: by the dense layer or conv whose dX runs the chain as it stores. */
   dx: Map<Node, BackwardFusion>;
@@ -274,9 +250,9 @@ export function indexFusions(fusions: readonly Fusion[]): FusionIndex {
       for (const n of [f.head, f.pool, f.dropout]) if (n && n !== runner) ix.absorbed.add(n);
       continue;
     }
-    // The chain's last node: the fused kernel reads its output's gradient.
+    // The chain's last node: the fused kernel reads its output's gradient (a chain in a dX has no kernel).
     const last = f.dropout ?? f.pool ?? f.head;
-    if (last) ix.backward.set(last, f);
+    if (last && !f.dx) ix.backward.set(last, f);
     if (f.dx) ix.dx.set(f.dx, f);
   }
   return ix;
@@ -350,15 +326,6 @@ export function chainInput(f: BackwardFusion): Tensor {
   const t = writesPreActivation(f) ? start.out : start.inputs[0];
   if (!t) throw new Error(`${named(start)} has no input`);
   return t;
-}
-
-/**
- * The batchnorm as the fused kernels run it, writing the activation's output (its own is never
- * written): with the activation in its attributes, or (`act` false: a backward whose act' a chain
- * took) without.
- */
-export function batchnormWithAct(f: BnActFusion, act = true): Node {
-  return { ...f.bn, attrs: act ? { ...f.bn.attrs, act: f.act.attrs.act } : f.bn.attrs, out: f.act.out };
 }
 
 /** How the planner runs node `n`: a fused batchnorm or add with its activation (act' where its fusion folds it). */

@@ -293,7 +293,7 @@ function backwardSteps(
       for (const inp of n.inputs) if (needsGrad.has(inp.id)) g.contribute(inp, grad);
       continue;
     }
-    const dOut = g.read(n.out);
+    let dOut = g.read(n.out);
     if (!dOut) continue;
     const chain = p.fusions.backward.get(n);
     if (chain) {
@@ -304,7 +304,8 @@ function backwardSteps(
       const dyParts = unsummed.get(dOut.id);
       steps.push(fused.backwardStep(p.gpu, chain, { dy: dOut, target, argmax, counter: p.o.counter, dyParts }));
       chainWrote(chain, target);
-      continue;
+      if (first !== n.out) continue;
+      dOut = target; // a chain of the head's act' alone: the head's own backward follows, on its dZ
     }
     const wants = n.inputs.map((i) => needsGrad.has(i.id));
     const k = kernelsOf(preActivation.has(n.out.id) ? fuse.withoutActivation(node) : node, true);
