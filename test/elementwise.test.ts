@@ -143,7 +143,7 @@ describe('activations (GPU vs CPU reference)', () => {
   );
 
   // Two contributions to a residual block's input gradient and the act' of the add before it in one pass
-  // (src/graph/fuse-add.ts addGradient): the bits of the sum, then the derivative from the output.
+  // (src/graph/fuse-add.ts actGradient): the bits of the sum, then the derivative from the output.
   it.each(rows(ACTS.filter((a) => a.kind !== 'linear' && gradFromOutput(a))))(
     'act_backward_sum (%s): bit for bit the add, then the derivative from the output',
     async (_n, act) => {

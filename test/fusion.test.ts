@@ -720,7 +720,7 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   // shared one added into (its other reader reads it later), so the weights are the unfused plan's bit for bit.
   // An activation that alone reads an add runs in the add's pass (fuse-add.ts; column 4: how many), and where the
   // next block reads its output twice (its branch and its shortcut) the two gradients are added in its act' pass
-  // (column 5: how many).
+  // (column 5: how many; so are a conv's whose fused relu's output a block reads: the first conv's here).
   it.each([
     [
       'an identity block, a projection block (gpu tiles)',
@@ -728,7 +728,7 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
         'residual { conv 8 3x3 stride=2 same relu; conv 8 3x3 same }\nrelu\ndense 10 softmax',
       true,
       2,
-      1,
+      2,
     ],
     [
       'batch-norm blocks',
@@ -753,7 +753,14 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
         'residual { conv 4 3x3 same }\ntanh\ndense 10 softmax',
       false,
       2,
+      1,
+    ],
+    [
+      "a dense layer's tanh read by a block and its shortcut",
+      'input 8x8x1\ndense 12 tanh\nresidual { dense 12 relu }\ndense 10 softmax',
+      false,
       0,
+      1,
     ],
   ] as const)('an add passes its gradient on without a copy: %s', async (_name, src, tiles, acts, sums) => {
     const fused = await train(src, { fuse: true, steps: 3, tiles });

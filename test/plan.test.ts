@@ -73,12 +73,13 @@ const family = (g: Gpu): string => `${g.adapter.cpu ? 'cpu' : 'gpu'} lanes=${g.l
 // bytes +3.2 MB (both contributions live until that pass, one 28×28×16 tensor more at its peak).
 // 2026-12 (issue 17, a lone act' in the dX above): a chain of one elementary backward runs where the dX of the
 // layer reading it stores (fuse.ts loneChainPays): residual.net backward −2 (each block's first conv's relu');
-// bytes unchanged (liveness had the dX and the dZ share storage).
+// bytes unchanged (liveness had the dX and the dZ share storage). A conv or dense layer whose output has two
+// gradients adds them in its act' pass (plan.ts, fuse-add.ts actGradient): residual.net backward −1 (conv1's).
 const PINS: Record<string, Record<string, Pin>> = {
   'cpu lanes=8 side=8': {
     'reference.net training': { plannedBytes: 29156656, forward: 6, backward: 13, labels: 'f3848e21' },
     'reference.net inference': { plannedBytes: 9031936, forward: 6, backward: 0, labels: '2d24836a' },
-    'residual.net training': { plannedBytes: 32414768, forward: 11, backward: 25, labels: 'c8dc73b3' },
+    'residual.net training': { plannedBytes: 32414768, forward: 11, backward: 24, labels: 'd0423fcc' },
     'residual.net inference': { plannedBytes: 9834752, forward: 11, backward: 0, labels: '7cfb639a' },
     'batchnorm.net training': { plannedBytes: 55048496, forward: 12, backward: 16, labels: '90ee62d7' },
     'batchnorm.net inference': { plannedBytes: 14653184, forward: 13, backward: 0, labels: '98469561' },

@@ -2,7 +2,8 @@
 // y = act(a + b) (shaders/elementwise.wgsl add), the sum never written. Backward: act'(y) from the output
 // (so only activations whose output gives their derivative), once, then the add passes that gradient on to
 // both inputs (src/graph/plan.ts); unless a backward chain took the activation as its head: the chain then
-// reads act' from the output too, and the add passes on what the chain wrote.
+// reads act' from the output too, and the add passes on what the chain wrote. actGradient is that act' pass, for a
+// conv's or dense layer's fused activation too where its output has two gradients to add in it (plan.ts).
 import type { Gpu } from '../gpu/runtime.ts';
 import { gradFromOutput } from '../ops/act.ts';
 import type { Act } from '../../dsl/ir.ts';
@@ -51,36 +52,37 @@ export function addWithAct(f: AddActFusion, act = true): Node {
   return { ...f.add, attrs: act ? { act: f.act.attrs.act } : {}, out: f.act.out };
 }
 
-const actOf = (add: Node): Act | undefined => {
-  const act = add.op === 'add' ? (add as NodeOf<'add'>).attrs.act : undefined;
+const actOf = (n: Node): Act | undefined => {
+  const act = n.op === 'add' || n.op === 'conv2d' || n.op === 'dense' ? n.attrs.act : undefined;
   return act && act.kind !== 'linear' ? act : undefined;
 };
 
-/** Contributions to its output gradient the add (as it runs) adds in its own act' pass (addGradient's `term`). */
-export const addTakes = (add: Node): number => (actOf(add) ? 1 : 0);
+/** Contributions to its output gradient the node (as it runs) adds in its own act' pass (actGradient's `term`). */
+export const actTakes = (n: Node): number => (actOf(n) ? 1 : 0);
 
 /**
- * The gradient an add passes on to its inputs: dY, or where it runs with its activation (addWithAct) a new
- * tensor dY · act'(Y) and the step that writes it; `term`: a second contribution to dY, added in that pass
- * ((dY + term) · act'(Y), the bits of the sum and then act').
+ * The gradient before a node's fused activation: dY where it has none, else a new tensor dY · act'(Y) and the
+ * step that writes it. An add (addWithAct) passes it on to its inputs; a conv or dense layer then runs its own
+ * backward on it, linear. `term`: a second contribution to dY, added in that pass ((dY + term) · act'(Y), the
+ * bits of the sum and then act').
  */
-export function addGradient(
+export function actGradient(
   gpu: Gpu,
   graph: Graph,
-  add: Node,
+  n: Node,
   dy: Tensor,
   term?: Tensor,
 ): { grad: Tensor; step?: FusedStep } {
-  const act = actOf(add);
+  const act = actOf(n);
   if (!act) return { grad: dy };
   const grad = graph.tensor(dy.shape, 'temp');
   const count = numel(dy.shape);
   const step: FusedStep = {
-    reads: [dy, add.out, ...(term ? [term] : [])],
+    reads: [dy, n.out, ...(term ? [term] : [])],
     writes: [grad],
     scratch: [],
     emit: (buf) => {
-      const io = { dy: buf(dy), saved: buf(add.out), dx: buf(grad) };
+      const io = { dy: buf(dy), saved: buf(n.out), dx: buf(grad) };
       return term
         ? activationBackwardSum(gpu, { ...io, dy2: buf(term) }, count, act)
         : activationBackward(gpu, io, count, act, 'output');

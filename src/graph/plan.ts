@@ -7,8 +7,9 @@
 //      dL/dlogits (loss-step.ts; with the logits' dense layer in its one dispatch: fused.xentHead);
 //   3. backwardSteps (training): the nodes in reverse, each writing its wanted inputs' gradients
 //      (the first contribution writes it, later ones add in, or make a new sum where that gradient is also
-//      another tensor's: an add's, handed to both inputs uncopied; a fused chain's kernel, or the dX running
-//      it as it stores, writes its first node's); split-K weight gradients leave partials (deferred.ts);
+//      another tensor's: an add's, handed to both inputs uncopied; an add or a conv or dense layer with a
+//      fused activation adds a second in its act' pass; a fused chain's kernel, or the dX running it as it
+//      stores, writes its first node's); split-K weight gradients leave partials (deferred.ts);
 //   4. assignBuffers (pool.ts): persistent tensors are where `persistent` says; each trainable parameter's
 //      gradient mirrors its parameter's place in its pack (src/gpu/packed.ts: one optimizer dispatch
 //      per pack); the rest share pooled buffers by liveness (reused once their last reader has run);
@@ -25,7 +26,7 @@ import { gradientsNeeded, inShapes, readersOf } from './graph.ts';
 import type { Graph, Node, NodeOf, Tensor } from './graph.ts';
 import { checkLimits } from './limits.ts';
 import * as fuse from './fuse.ts';
-import { addGradient, addTakes } from './fuse-add.ts';
+import { actGradient, actTakes } from './fuse-add.ts';
 import { Gradients } from './grads.ts';
 import * as fused from './fused-steps.ts';
 import { kernelsOf, type Kernels } from './kernels.ts';
@@ -285,13 +286,22 @@ function backwardSteps(
     if (fuse.foldAct(p.fusions, n, (o) => g.pass(n.out, o))) continue; // act' in bn's (add's) backward
     if (fansOut(p, n, needsGrad)) {
       // d(a+b)/da = d(a+b)/db = 1: each input's gradient is the output's (· act'(Y) where it runs with act), no copy.
-      const got = g.take(n.out, addTakes(node));
+      const got = g.take(n.out, actTakes(node));
       if (!got) continue;
-      const { grad, step } = addGradient(p.gpu, p.graph, node, got.grad, got.terms[0]);
+      const { grad, step } = actGradient(p.gpu, p.graph, node, got.grad, got.terms[0]);
       if (step) steps.push(step);
       g.share(grad);
       for (const inp of n.inputs) if (needsGrad.has(inp.id)) g.contribute(inp, grad);
       continue;
+    }
+    // A conv or dense layer whose output has two gradients adds them in its act' pass; its backward runs linear.
+    const own = p.o.fuse !== false && n.op !== 'add' && !preActivation.has(n.out.id);
+    const got = own ? g.take(n.out, actTakes(node)) : undefined;
+    const two = got?.terms.length === 1 ? actGradient(p.gpu, p.graph, node, got.grad, got.terms[0]) : null;
+    if (two?.step) {
+      steps.push(two.step);
+      g.set(n.out, two.grad);
+      preActivation.add(n.out.id);
     }
     let dOut = g.read(n.out);
     if (!dOut) continue;
