@@ -25,12 +25,14 @@
 //     P.sw, pads P.pad_top, P.pad_left), workgroup (s, c) over P.windows of channel c's windows: y as
 //     forward_train writes it, and pooled (argmax for max pooling, POOL 1; average, POOL 2) as the
 //     pooling kernels would from y. Without pooling the pool fields are 1 × HW, unread.
+//   forward_train_add: forward_train writing y = act(z + shortcut), the residual add after the batchnorm in
+//     its pass (the planner's choice, src/graph/fuse-add.ts); z + shortcut as the add kernel sums them.
 //   forward_infer: one thread per element, 64 per workgroup, 2-D grid (grid() in runtime.ts).
 // Bindings (WGSL lets entry points that never share a variable reuse a binding number):
 //   forward: 1 x, 2 gamma, 3 beta, 4 runMean, 5 runVar (read in infer, updated in train), 6 y,
 //     7 saveMean, 8 saveInvStd (written), 9 partial. stats binds 1 and 9 only; forward_train_pool also
 //     11 pooled and 12 argmax (u32, max pooling); stats_parts 1 the conv's partials, 9 partial, 13 the
-//     conv's output (written) and 14 its bias.
+//     conv's output (written) and 14 its bias; forward_train_add also 15 the shortcut.
 //   backward: 1 x, 2 gamma, 3 beta, 4 dy, 5 saveMean, 6 saveInvStd, 7 dx (+= when P.accumulate ≠ 0),
 //     8 dgamma, 9 partial, 10 dbeta. backward_sums binds 1–6 and 9.
 
@@ -66,6 +68,8 @@ override POOL: u32 = 1u;
 @group(0) @binding(14) var<storage, read> conv_bias: array<f32>;
 override SRC_SPLITS: u32 = 2u;
 override HAS_BIAS: bool = false;
+// forward_train_add only: a residual add's other input, added to z before the activation.
+@group(0) @binding(15) var<storage, read> shortcut: array<f32>;
 
 const WG = 256u;
 var<workgroup> red_a: array<f32, 256>;
@@ -227,6 +231,20 @@ fn forward_train(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
   for (var j = r.x + t; j < r.y; j += WG) {
     let i = at(c, j);
     y[i] = act((x[i] - st.x) * g + b);
+  }
+}
+
+@compute @workgroup_size(256)
+fn forward_train_add(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let s = wg.x;
+  let c = wg.y;
+  let st = channel_stats(s, c, t);
+  let g = gamma[c] * st.y;
+  let b = beta[c];
+  let r = slice(s);
+  for (var j = r.x + t; j < r.y; j += WG) {
+    let i = at(c, j);
+    y[i] = act((x[i] - st.x) * g + b + shortcut[i]);
   }
 }
 

@@ -13,6 +13,9 @@ import { actGradRef, actRef } from '../src/ops/act.ref.ts';
 import type { Act } from '../dsl/ir.ts';
 import { batchnormBackwardRef, batchnormForwardRef } from '../src/ops/batchnorm.ref.ts';
 import { Rng } from '../src/util/rng.ts';
+import { add } from '../src/ops/elementwise.ts';
+import { expectSameBits } from './helpers/bits.ts';
+import { ShapeError } from '../src/errors.ts';
 
 // f32 sums over M ≤ ~600 elements per channel, then xhat scaled by invstd ≤ 1/sqrt(eps); the mean is
 // rounded to f32, so x = 50 ± 0.5 loses ~1e-5 in xhat (measured 6e-6).
@@ -209,6 +212,70 @@ describe('batch normalization (GPU vs CPU reference)', () => {
     // Another slicing sums in another order: equal within f32 rounding, not bit for bit.
     expectAllclose('mean, 1 vs 4 slices', one[1] ?? [], a[1] ?? [], TOL_STAT, [base.c]);
     expectAllclose('dx, 1 vs 4 slices', one[3] ?? [], a[3] ?? [], TOL_DX, [base.n, base.c, base.hw]);
+  });
+});
+
+// A residual add after the batchnorm, in its pass (forward_train with RESIDUAL; the planner's choice,
+// src/graph/fuse-add.ts): y = act(z + shortcut), against the references composed (the batchnorm, the add, the
+// activation) and bit for bit against the batchnorm's own pass and then the add kernel with its activation.
+describe('batch normalization + a residual add (+ activation) in its pass', () => {
+  const gpu = useGpu();
+  const cases: [string, BatchnormShape][] = [
+    ['conv 4x8x7x7 + add + relu', { n: 4, c: 8, hw: 49, training: true, act: { kind: 'relu' } }],
+    ['conv 3x2x300 + add, 3 slices', { n: 3, c: 2, hw: 300, training: true, slices: 3 }],
+    ['dense 16x10 + add + tanh', { n: 16, c: 10, hw: 1, training: true, act: { kind: 'tanh' } }],
+  ];
+  it.each(cases)('%s', async (_name, s) => {
+    const g = gpu();
+    const inp = inputs(s, 11);
+    const size = s.n * s.c * s.hw;
+    const shortcut = new Rng(12).floats(size, -1, 1);
+    const act: Act = s.act ?? { kind: 'linear' };
+    const z = batchnormForwardRef(inp.x, inp.gamma, inp.beta, inp.runMean, inp.runVar, s).y;
+    const want = z.map((v, i) => actRef(act, v + (shortcut[i] ?? 0)));
+    const [x, gamma, beta, sc] = [inp.x, inp.gamma, inp.beta, shortcut].map((a) => g.upload(f32(a))) as GPUBuffer[];
+    const made: GPUBuffer[] = [];
+    const alloc = (floats: number): GPUBuffer => {
+      const b = g.alloc(floats * 4);
+      made.push(b);
+      return b;
+    };
+    /** One batchnorm pass (its own running statistics) writing y, with the shortcut or not. */
+    const pass = (y: GPUBuffer, shape: BatchnormShape, shortcut?: GPUBuffer) => {
+      const [runMean, runVar] = [inp.runMean, inp.runVar].map((a) => g.upload(f32(a)));
+      made.push(runMean as GPUBuffer, runVar as GPUBuffer);
+      const io = { x: x as GPUBuffer, gamma: gamma as GPUBuffer, beta: beta as GPUBuffer, y, shortcut };
+      const stats = { saveMean: alloc(s.c), saveInvStd: alloc(s.c), partial: alloc(bnPartials(g.units, s)) };
+      return batchnormForward(
+        g,
+        { ...io, runMean: runMean as GPUBuffer, runVar: runVar as GPUBuffer, ...stats },
+        shape,
+      );
+    };
+    const [fused, z32, unfused] = [alloc(size), alloc(size), alloc(size)];
+    const ds = [
+      ...pass(fused, s, sc),
+      ...pass(z32, { ...s, act: undefined }),
+      ...add(g, { a: z32, b: sc as GPUBuffer, c: unfused }, size, act),
+    ];
+    expect(ds[1]?.label).toMatch(/^batchnorm train \S+ \+ add/);
+    g.run(ds);
+    const got = await g.readF32(fused);
+    expectAllclose('act(batchnorm(x) + shortcut)', got, want, TOL_Y, shapeOf(s));
+    expectSameBits('the pass against the batchnorm and then the add kernel', got, await g.readF32(unfused));
+    for (const b of [x, gamma, beta, sc, ...made]) g.release(b as GPUBuffer);
+    g.free(ds);
+  });
+
+  it('refuses a shortcut with a pooling in the pass', () => {
+    const g = gpu();
+    const s: BatchnormShape = { n: 2, c: 2, hw: 16, training: true, act: { kind: 'relu' } };
+    const pool = { kind: 'max' as const, shape: { n: 2, c: 2, h: 4, w: 4, kh: 2, kw: 2, strideH: 2, strideW: 2 } };
+    const b = g.dummy;
+    const io = { x: b, gamma: b, beta: b, runMean: b, runVar: b, y: b, saveMean: b, saveInvStd: b, partial: b };
+    expect(() =>
+      batchnormForward(g, { ...io, pooled: b, argmax: b, shortcut: b }, { ...s, pool } as BatchnormShape),
+    ).toThrow(ShapeError);
   });
 });
 

@@ -370,11 +370,16 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
       'both ways bn1 batchnorm + act1 activation: batchnorm+relu',
       'forward   bn2 batchnorm + act2 activation + pool1 maxpool: batchnorm+leaky(0.1)+maxpool',
       'both ways res1.bn1 batchnorm + res1.act1 activation: batchnorm+relu',
+      'both ways res1.bn2 batchnorm + res1 add + act3 activation: batchnorm+add+relu',
     ]);
-    // An adapter that binds too few storage buffers for the pooled pass: the pooling runs on its own.
+    // An adapter that binds too few storage buffers for the pooled pass: the pooling runs on its own; nor for the
+    // shortcut: the add and its relu run in their pass. At inference the batchnorm's pass never adds.
     const b = graphOf(BN_ACT);
-    const few = findFusions(b.graph, { training: true, logits: b.logits, bnPools: false }).map(describeFusion);
+    const o = { training: true, logits: b.logits, bnPools: false, bnAdds: false };
+    const few = findFusions(b.graph, o).map(describeFusion);
     expect(few).toContain('forward   bn2 batchnorm + act2 activation: batchnorm+leaky(0.1)');
+    expect(few).toContain('both ways res1 add + act3 activation: add+relu');
+    expect(list(BN_ACT, false)).toContain('forward   res1 add + act3 activation: add+relu');
     // Nor with a dropout after the pooling (that pooling's own forward fusion), nor overlapping windows.
     for (const after of ['pool 2\ndropout 0.3', 'pool 3 stride=2']) {
       const src = `input 8x8x1\nconv 4 3x3 same bias=false\nbatchnorm\nrelu\n${after}\ndense 10 softmax`;
@@ -720,7 +725,9 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   // shared one added into (its other reader reads it later), so the weights are the unfused plan's bit for bit.
   // An activation that alone reads an add runs in the add's pass (fuse-add.ts; column 4: how many), and where the
   // next block reads its output twice (its branch and its shortcut) the two gradients are added in its act' pass
-  // (column 5: how many; so are a conv's whose fused relu's output a block reads: the first conv's here).
+  // (column 5: how many; so are a conv's whose fused relu's output a block reads: the first conv's here). A block
+  // ending in batch norm adds and activates in that batchnorm's pass instead (column 6), where the add is: its
+  // projection shortcut runs after the batchnorm.
   it.each([
     [
       'an identity block, a projection block (gpu tiles)',
@@ -729,6 +736,7 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       true,
       2,
       2,
+      0,
     ],
     [
       'batch-norm blocks',
@@ -736,14 +744,26 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
         'residual { conv 4 3x3 same bias=false; batchnorm; relu; conv 4 3x3 same bias=false; batchnorm }\n' +
         'relu\nglobalavgpool\ndense 10 softmax',
       false,
-      1,
       0,
+      0,
+      1,
+    ],
+    [
+      'batch-norm blocks, a projection after the batchnorm that adds it, the statistics of split partials (gpu tiles)',
+      'input 8x8x1\nconv 4 3x3 same bias=false\nbatchnorm\nrelu\n' +
+        'residual { conv 16 3x3 stride=2 same bias=false; batchnorm; relu; conv 16 3x3 same bias=false; batchnorm }\n' +
+        'relu\nglobalavgpool\ndense 10 softmax',
+      true,
+      0,
+      0,
+      1,
     ],
     [
       'nested residuals',
       'input 8x8x1\ndense 12\nresidual { residual { dense 12 relu }; dense 12; residual { dense 12 tanh } }\n' +
         'dense 10 softmax',
       false,
+      0,
       0,
       0,
     ],
@@ -754,6 +774,7 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       false,
       2,
       1,
+      0,
     ],
     [
       "a dense layer's tanh read by a block and its shortcut",
@@ -761,8 +782,9 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       false,
       0,
       1,
+      0,
     ],
-  ] as const)('an add passes its gradient on without a copy: %s', async (_name, src, tiles, acts, sums) => {
+  ] as const)('an add passes its gradient on without a copy: %s', async (_name, src, tiles, acts, sums, inBn) => {
     const fused = await train(src, { fuse: true, steps: 3, tiles });
     const unfused = await train(src, { fuse: false, steps: 3, tiles });
     const copies = (r: typeof fused) => r.backward.filter((l) => l.startsWith('elementwise.copy')).length;
@@ -772,6 +794,11 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     expect([addAct(fused), addAct(unfused)]).toEqual([acts, 0]);
     const inAct = fused.backward.filter((l) => l.startsWith('elementwise.act_backward_sum')).length;
     expect(inAct).toBe(sums);
+    expect(fused.forward.filter((l) => /^batchnorm train \S+ \+ add/.test(l)).length).toBe(inBn);
+    if (tiles && inBn > 0)
+      expect(fused.forward.join()).toMatch(
+        /batchnorm stats \S+ \+ relu \d+ slices \+ 9 splits,batchnorm train \S+ \+ add/,
+      );
     for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
   });
 

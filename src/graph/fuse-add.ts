@@ -18,7 +18,16 @@ export interface AddActFusion {
   act: NodeOf<'activation'>;
   /** act' in the add's backward (false: at inference, or a backward chain headed by the activation applies it). */
   backward: boolean;
+  /**
+   * Training: the batchnorm whose output, read by the add alone, is its input 0 (a block ending in batch norm),
+   * where the adapter binds BN_ADD_BUFFERS storage buffers: its pass adds the shortcut and activates, y =
+   * act(z + shortcut), run where the add is (the shortcut may be computed after it); no add kernel.
+   */
+  bn?: NodeOf<'batchnorm'>;
 }
+
+/** Storage buffers shaders/batchnorm.wgsl forward_train binds with a shortcut. */
+export const BN_ADD_BUFFERS = 10;
 
 /**
  * The adds whose only reader is an activation with a derivative from its output; `chains` learn theirs
@@ -27,7 +36,7 @@ export interface AddActFusion {
 export function addFusions(
   graph: Graph,
   soleReader: (t: Tensor) => Node | null,
-  o: { chains: Fusion[]; training: boolean },
+  o: { chains: Fusion[]; training: boolean; bnAdds: boolean },
 ): AddActFusion[] {
   const out: AddActFusion[] = [];
   for (const add of graph.nodes) {
@@ -37,12 +46,9 @@ export function addFusions(
     if (a.kind === 'linear' || !gradFromOutput(a)) continue;
     const chain = o.chains.find((c): c is BackwardFusion => c.kind === 'backward' && c.head === act);
     if (chain) chain.fromOutput = true;
-    out.push({
-      kind: 'add',
-      add: add as NodeOf<'add'>,
-      act: act as NodeOf<'activation'>,
-      backward: o.training && !chain,
-    });
+    const f: AddActFusion = { kind: 'add', add: add as NodeOf<'add'>, act, backward: o.training && !chain };
+    const by = o.training && o.bnAdds ? graph.nodes.find((n) => n.out === add.inputs[0]) : undefined;
+    out.push(by?.op === 'batchnorm' && soleReader(by.out) === add ? { ...f, bn: by } : f);
   }
   return out;
 }

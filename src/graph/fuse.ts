@@ -31,7 +31,8 @@
 //             activation's output (an activation whose derivative needs its input is not fused then)
 //             (fuse-bn.ts).
 //   add + activation (training and inference; the activation the only reader of the add's output, its
-//             derivative from its output): one pass, y = act(a + b) (fuse-add.ts).
+//             derivative from its output): one pass, y = act(a + b) (fuse-add.ts); in training, where the
+//             add's input 0 is a batchnorm's output it alone reads, the batchnorm's pass: act(z + shortcut).
 // A tensor read by anything else (a residual add, the loss, a kept output) ends a chain there: the
 // ops around it run unfused, as always. Fusions are data, so they can be listed (describeFusion).
 import type { Act } from '../../dsl/ir.ts';
@@ -46,6 +47,7 @@ import { batchnormFusions, batchnormWithAct, type BnActFusion } from './fuse-bn.
 
 export type { AddActFusion, BnActFusion, DyParts };
 export { BN_POOL_BUFFERS } from './fuse-bn.ts';
+export { BN_ADD_BUFFERS } from './fuse-add.ts';
 
 export type PoolNode = NodeOf<'maxpool'> | NodeOf<'avgpool'>;
 type HeadNode = NodeOf<'conv2d'> | NodeOf<'dense'> | NodeOf<'activation'>;
@@ -90,6 +92,8 @@ export interface FusionOptions {
    * (BN_POOL_BUFFERS); left out, the graph alone decides.
    */
   bnPools?: boolean;
+  /** Whether the adapter binds a batchnorm's pass with a residual add's shortcut (BN_ADD_BUFFERS); as bnPools. */
+  bnAdds?: boolean;
   /**
    * Whether this conv's dX leaves its split-K partials for the chain below to sum (fused-steps.ts dxParts):
    * that chain then keeps its pass instead of running in the dX. Left out, the graph alone decides.
@@ -160,7 +164,7 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     if (!o.training) continue;
     backward.push({ kind: 'backward', head, pool, dropout, ...(dx ? { dx } : {}) });
   }
-  const adds = addFusions(graph, sole, { chains: backward, training: o.training });
+  const adds = addFusions(graph, sole, { chains: backward, training: o.training, bnAdds: o.bnAdds !== false });
   if (!o.training) return [...forward, ...adds];
   const bn = batchnormFusions(graph, sole, { chains: backward, forward, pools: o.bnPools !== false });
   return [...forward, ...bn, ...adds, ...backward];
@@ -219,7 +223,7 @@ export interface FusionIndex {
   dx: Map<Node, BackwardFusion>;
   /** Batchnorm + activation: by the batchnorm (which runs the fused kernels) and by the activation. */
   batchnorm: Map<Node, BnActFusion>;
-  /** Add + activation: by the add (which runs the fused kernel) and by the activation. */
+  /** Add + activation: by the add (where the fused kernel runs), the activation and the batchnorm running it. */
   add: Map<Node, AddActFusion>;
 }
 
@@ -235,6 +239,7 @@ export function indexFusions(fusions: readonly Fusion[]): FusionIndex {
   for (const f of fusions) {
     if (f.kind === 'add') {
       ix.add.set(f.add, f).set(f.act, f);
+      if (f.bn) ix.add.set(f.bn, f);
       ix.absorbed.add(f.act);
       continue;
     }
@@ -300,7 +305,8 @@ export const named = (n: Node): string => `${n.layer ?? '?'} ${n.op}`;
 export function describeFusion(f: Fusion): string {
   if (f.kind === 'add') {
     const way = f.backward ? 'both ways' : 'forward  ';
-    return `${way} ${named(f.add)} + ${named(f.act)}: add+${actName(f.act.attrs.act)}`;
+    const [bn, by] = f.bn ? [`${named(f.bn)} + `, 'batchnorm+'] : ['', ''];
+    return `${way} ${bn}${named(f.add)} + ${named(f.act)}: ${by}add+${actName(f.act.attrs.act)}`;
   }
   if (f.kind === 'batchnorm') {
     const way = f.backward ? 'both ways' : 'forward  ';

@@ -29,6 +29,7 @@ import {
   convShapeOf,
   soleReader,
   named,
+  type AddActFusion,
   type BackwardFusion,
   type BnActFusion,
   type ForwardFusion,
@@ -304,20 +305,27 @@ export function poolPartsStep(
 export function bnStep(
   gpu: Gpu,
   graph: Graph,
-  o: { bn: NodeOf<'batchnorm'>; fusion?: BnActFusion; parts?: ConvParts },
+  o: { bn: NodeOf<'batchnorm'>; fusion?: BnActFusion; parts?: ConvParts; add?: AddActFusion },
 ): FusedStep & { saved: Tensor[]; argmax: Tensor[]; out: Tensor } {
-  const { bn, fusion: f, parts: cp } = o;
+  const { bn, fusion: f, parts: cp, add } = o;
   const [x, gamma, beta] = bn.inputs;
   const [runMean, runVar] = bn.state;
   if (!x || !gamma || !beta || !runMean || !runVar) throw new Error(`${named(bn)}: a batchnorm needs its tensors`);
   const pool = f?.pool;
-  const s = { ...bnShape(inShapes(bn), bn.attrs, true), act: f?.act.attrs.act, pool: pool && chainPool(pool) };
-  const out = f?.act.out ?? bn.out;
+  const act = (add ?? f)?.act.attrs.act;
+  const s = { ...bnShape(inShapes(bn), bn.attrs, true), act, pool: pool && chainPool(pool) };
+  const out = (add ?? f)?.act.out ?? bn.out;
+  const shortcut = add?.add.inputs[1]; // the add's other input: y = act(z + shortcut)
   const saved = [graph.tensor([s.c], 'temp'), graph.tensor([s.c], 'temp')];
   const argmax = pool?.op === 'maxpool' ? [graph.tensor(pool.out.shape, 'temp', 'u32')] : [];
   const bias = cp?.conv.inputs[2];
   return {
-    reads: [...bn.inputs, ...bn.state, ...(cp ? [cp.parts, ...(bias ? [bias] : [])] : [])],
+    reads: [
+      ...bn.inputs,
+      ...bn.state,
+      ...(cp ? [cp.parts, ...(bias ? [bias] : [])] : []),
+      ...(shortcut ? [shortcut] : []),
+    ],
     writes: [out, ...(pool ? [pool.out] : []), ...saved, ...argmax, ...(cp ? [x] : [])],
     scratch: [[bnPartials(gpu.units, s)]],
     saved,
@@ -328,7 +336,8 @@ export function bnStep(
       const params = { x: buf(x), gamma: buf(gamma), beta: buf(beta), runMean: buf(runMean), runVar: buf(runVar) };
       const outs = { y: buf(out), pooled: pool && buf(pool.out), argmax: argmax[0] && buf(argmax[0]) };
       const xParts = cp && { parts: buf(cp.parts), splits: cp.layout.splits, bias: bias && buf(bias) };
-      return batchnormForward(gpu, { ...params, ...outs, saveMean, saveInvStd, partial: scratch[0], xParts }, s);
+      const more = { saveMean, saveInvStd, partial: scratch[0], xParts, shortcut: shortcut && buf(shortcut) };
+      return batchnormForward(gpu, { ...params, ...outs, ...more }, s);
     },
   };
 }

@@ -135,9 +135,10 @@ interface Planning {
 
 export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
   const convPools = (c: NodeOf<'conv2d'>): boolean => forwardPools(gpu, fuse.convShapeOf(c));
-  const bnPools = (gpu.limits.maxStorageBuffersPerShaderStage ?? 8) >= fuse.BN_POOL_BUFFERS;
+  const binds = gpu.limits.maxStorageBuffersPerShaderStage ?? 8;
+  const [bnPools, bnAdds] = [binds >= fuse.BN_POOL_BUFFERS, binds >= fuse.BN_ADD_BUFFERS];
   const dxSplits = (c: NodeOf<'conv2d'>): boolean => unsummedInputSplits(gpu, fuse.convShapeOf(c)) > 0;
-  const fusions = o.fuse === false ? [] : fuse.findFusions(graph, { ...o, convPools, bnPools, dxSplits });
+  const fusions = o.fuse === false ? [] : fuse.findFusions(graph, { ...o, convPools, bnPools, bnAdds, dxSplits });
   const head = o.training && o.endsStep && o.labels && o.fuse !== false ? fused.xentHead(gpu, graph, o.logits) : null;
   const ix = fuse.indexFusions(fusions);
   const p: Planning = {
@@ -221,9 +222,13 @@ function forwardSteps(p: Planning): Step[] {
     }
     const bnf = p.fusions.batchnorm.get(n);
     const bn = bnf?.bn === n ? bnf : undefined;
-    if (n.op === 'batchnorm' && (bn?.pool || from)) {
-      const s = fused.bnStep(p.gpu, p.graph, { bn: n as NodeOf<'batchnorm'>, fusion: bn, parts: from });
-      for (const t of [n.out, s.out]) p.savedOf.set(t.id, s.saved);
+    const add = p.fusions.add.get(n); // a batchnorm's pass adding the shortcut runs at the add (fuse-add.ts)
+    if (add?.bn === n) continue;
+    const norm = add?.add === n ? add.bn : n.op === 'batchnorm' && (bn?.pool || from) ? n : undefined;
+    if (norm?.op === 'batchnorm') {
+      const parts = summed.get(norm.inputs[0]?.id ?? -1);
+      const s = fused.bnStep(p.gpu, p.graph, { bn: norm, fusion: bn, parts, add: norm === n ? undefined : add });
+      for (const t of [norm.out, s.out]) p.savedOf.set(t.id, s.saved);
       if (bn?.pool) p.savedOf.set(bn.pool.out.id, s.argmax);
       steps.push(s);
       continue;

@@ -65,6 +65,8 @@ export interface BatchnormForwardIo {
    * of them, [split][c][n·HW + p]) and its bias, and writes (the planner's choice, src/graph/fused-steps.ts).
    */
   xParts?: { parts: BufferRef; splits: number; bias?: BufferRef };
+  /** Training, no pooling: a residual add's other input, y = act(z + shortcut) (src/graph/fuse-add.ts). */
+  shortcut?: BufferRef;
 }
 
 export interface BatchnormBackwardIo {
@@ -135,8 +137,8 @@ function poolParams(s: BatchnormShape, slices: number) {
   return { h: p.h, w: p.w, oh: g.oh, ow: g.ow, kh, kw, sh, sw, padTop: g.padTop, padLeft: g.padLeft, windows };
 }
 
-const desc = (s: BatchnormShape): string =>
-  `${s.n}x${s.c}x${s.hw}${s.act && s.act.kind !== 'linear' ? ` + ${actName(s.act)}` : ''}`;
+const desc = (s: BatchnormShape, add = false): string =>
+  `${s.n}x${s.c}x${s.hw}${add ? ' + add' : ''}${s.act && s.act.kind !== 'linear' ? ` + ${actName(s.act)}` : ''}`;
 
 /**
  * A slice pass: (S, C) workgroups of 256, each thread walking ⌈L/256⌉ elements `passes` times (a
@@ -162,54 +164,55 @@ function withBytes(w: Work, count: number, tensors: number, written: number, vec
   return { ...w, bytesRead: f32Bytes(tensors * count, vectors), bytesWritten: f32Bytes(written * count, out) };
 }
 
+/** A training forward's buffers: the saved statistics and the per-slice partials bound too. */
+type TrainIo = BatchnormForwardIo & { saveMean: BufferRef; saveInvStd: BufferRef; partial: BufferRef };
+
 function trainForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Dispatch[] {
-  if (!io.saveMean || !io.saveInvStd || !io.partial)
-    throw new ShapeError('batchnorm training forward needs saveMean, saveInvStd and partial buffers');
+  const { saveMean, saveInvStd, partial } = io;
+  if (!saveMean || !saveInvStd || !partial) throw new ShapeError('batchnorm training forward needs its saved buffers');
+  const t = { ...io, saveMean, saveInvStd, partial };
   const p = params(s, gpu.units);
-  const count = s.n * s.c * s.hw;
-  const partials = 3 * s.c * p.slices;
-  const workgroups = [p.slices, s.c] as const;
   const none = null;
+  const stats = sliced(s, gpu.units, { passes: 2, trees: 2, combine: false });
   return [
     io.xParts
-      ? statsFromParts(gpu, { ...io, xParts: io.xParts, partial: io.partial }, s, p)
+      ? statsFromParts(gpu, { ...t, xParts: io.xParts }, s, p)
       : gpu.kernel({
           shader: 'batchnorm',
           entry: 'stats',
           // stats reads no activation: one pipeline for every activation.
           constants: actConstants(),
           params: p,
-          bindings: [io.x, none, none, none, none, none, none, none, io.partial],
-          workgroups,
+          bindings: [io.x, none, none, none, none, none, none, none, partial],
+          workgroups: [p.slices, s.c],
           label: `batchnorm stats ${desc(s)} ${p.slices} slices`,
-          work: withBytes(sliced(s, gpu.units, { passes: 2, trees: 2, combine: false }), count, 1, 0, 0, partials),
+          work: withBytes(stats, s.n * s.c * s.hw, 1, 0, 0, 3 * s.c * p.slices),
         }),
-    s.pool
-      ? pooledForward(gpu, io, s, p)
-      : gpu.kernel({
-          shader: 'batchnorm',
-          entry: 'forward_train',
-          constants: actConstants(s.act),
-          params: p,
-          bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, io.saveMean, io.saveInvStd, io.partial],
-          workgroups,
-          label: `batchnorm train ${desc(s)}`,
-          work: withBytes(
-            sliced(s, gpu.units, { passes: 1, trees: 0, combine: true }),
-            count,
-            1,
-            1,
-            partials + 4 * s.c,
-            4 * s.c,
-          ),
-        }),
+    s.pool ? pooledForward(gpu, t, s, p) : normalise(gpu, t, s, p),
   ];
+}
+
+/** forward_train: y = act(z), the statistics combined first; forward_train_add: act(z + the shortcut). */
+function normalise(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<typeof params>): Dispatch {
+  const { shortcut } = io;
+  const more = shortcut ? [null, null, null, null, null, shortcut] : [];
+  const work = sliced(s, gpu.units, { passes: 1, trees: 0, combine: true });
+  return gpu.kernel({
+    shader: 'batchnorm',
+    entry: shortcut ? 'forward_train_add' : 'forward_train',
+    constants: actConstants(s.act),
+    params: p,
+    bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, io.saveMean, io.saveInvStd, io.partial, ...more],
+    workgroups: [p.slices, s.c],
+    label: `batchnorm train ${desc(s, !!shortcut)}`,
+    work: withBytes(work, s.n * s.c * s.hw, shortcut ? 2 : 1, 1, 3 * s.c * p.slices + 4 * s.c, 4 * s.c),
+  });
 }
 
 /** stats_parts: the statistics of a conv's output summed from its partials, which it writes (io.x). */
 function statsFromParts(
   gpu: Gpu,
-  io: BatchnormForwardIo & { xParts: NonNullable<BatchnormForwardIo['xParts']>; partial: BufferRef },
+  io: TrainIo & { xParts: NonNullable<BatchnormForwardIo['xParts']> },
   s: BatchnormShape,
   p: ReturnType<typeof params>,
 ): Dispatch {
@@ -233,10 +236,10 @@ function statsFromParts(
 }
 
 /** forward_train_pool: the normalisation, its activation and the pooling that reads it, in one pass. */
-function pooledForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape, p: ReturnType<typeof params>): Dispatch {
+function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<typeof params>): Dispatch {
   const { pool } = s;
   const { saveMean, saveInvStd, partial } = io;
-  if (!saveMean || !saveInvStd || !partial) throw new ShapeError('batchnorm training forward needs its saved buffers');
+  if (io.shortcut) throw new ShapeError(`batchnorm ${desc(s)} adds a shortcut only without a pooling`);
   if (!pool || !io.pooled || (pool.kind === 'max' && !io.argmax))
     throw new ShapeError(`batchnorm ${desc(s)} with a pooling needs its pooled output (and argmax for max pooling)`);
   const count = s.n * s.c * s.hw;
