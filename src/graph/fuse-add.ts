@@ -26,7 +26,7 @@ export interface AddActFusion {
   bn?: NodeOf<'batchnorm'>;
 }
 
-/** Storage buffers shaders/batchnorm.wgsl forward_train binds with a shortcut. */
+/** Storage buffers shaders/batchnorm.wgsl forward_train_add binds (the shortcut's too). */
 export const BN_ADD_BUFFERS = 10;
 
 /**

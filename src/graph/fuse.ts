@@ -32,7 +32,8 @@
 //             (fuse-bn.ts).
 //   add + activation (training and inference; the activation the only reader of the add's output, its
 //             derivative from its output): one pass, y = act(a + b) (fuse-add.ts); in training, where the
-//             add's input 0 is a batchnorm's output it alone reads, the batchnorm's pass: act(z + shortcut).
+//             add's input 0 is a batchnorm's output it alone reads, the batchnorm's pass: act(z + shortcut),
+//             where the adapter binds BN_ADD_BUFFERS storage buffers (bnAdds).
 // A tensor read by anything else (a residual add, the loss, a kept output) ends a chain there: the
 // ops around it run unfused, as always. Fusions are data, so they can be listed (describeFusion).
 import type { Act } from '../../dsl/ir.ts';
@@ -152,7 +153,7 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     const dropout = chain.find((c): c is NodeOf<'dropout'> => activeDropout(c, o.training)) ?? null;
     const ops = [head && headAct(head).kind !== 'linear', pool, dropout].filter(Boolean).length;
     const dx = o.training ? dxReader(pool, reader, o) : null;
-    if (ops === 1 && o.training && loneChainPays(graph, head, reader, dx, o)) {
+    if (ops === 1 && o.training && loneChainPays(graph, { chain, reader, dx }, o)) {
       for (const c of chain) taken.add(c);
       backward.push({ kind: 'backward', head, pool, dropout, ...(dx ? { dx } : {}) });
     }
@@ -184,13 +185,18 @@ function dxReader(pool: PoolNode | null, r: Node | null, o: FusionOptions): DxNo
 
 /**
  * Whether a chain of one elementary backward (an act', an unpooling or a dropoutᵀ) is worth a fusion: where
- * the layer reading it runs it in its dX store (`dx`: no pass of its own) or sums that conv's split dX in
- * it (one pass in place of two). Not an activation a batchnorm or add before it runs in its own pass.
+ * the layer reading it runs it in its dX store (`dx`: no pass of its own) or, reading the chain's output itself
+ * (no flatten between), sums that conv's split dX in it (fused-steps.ts dxParts: one pass in place of two).
+ * Not an activation that a batchnorm or add before it runs in its own pass.
  */
-function loneChainPays(graph: Graph, head: HeadNode | null, reader: Node | null, dx: DxNode | null, o: FusionOptions) {
+function loneChainPays(graph: Graph, c: { chain: Node[]; reader: Node | null; dx: DxNode | null }, o: FusionOptions) {
+  const head = c.chain.find(isHead);
   const by = head?.op === 'activation' ? graph.nodes.find((n) => n.out === head.inputs[0]) : undefined;
   if (by?.op === 'batchnorm' || by?.op === 'add') return false;
-  return dx !== null || (reader?.op === 'conv2d' && o.dxSplits?.(reader as NodeOf<'conv2d'>) === true);
+  const r = c.reader;
+  const last = c.chain[c.chain.length - 1];
+  const sums = r?.op === 'conv2d' && r.inputs[0] === last?.out && o.dxSplits?.(r as NodeOf<'conv2d'>) === true;
+  return c.dx !== null || sums;
 }
 
 const headAct = (h: HeadNode): Act => h.attrs.act;
@@ -338,6 +344,7 @@ export function chainInput(f: BackwardFusion): Tensor {
 export function runAs(ix: FusionIndex, n: Node, backward = false): Node {
   const a = ix.add.get(n);
   if (a?.add === n) return addWithAct(a, !backward || a.backward);
+  if (a?.bn === n) return { ...n, out: a.act.out }; // its pass adds and activates: its own output is never written
   const f = ix.batchnorm.get(n);
   return f?.bn === n ? batchnormWithAct(f, !backward || f.backward) : n;
 }

@@ -2,8 +2,9 @@
 //   1. gradientsNeeded: which tensors carry a gradient back to a trainable parameter;
 //   2. forwardSteps: the training batch's gather (in the first conv's forward where it can: gathering.ts),
 //      the nodes in order (a view of its input runs nothing and shares its storage; a chain fuse.ts found
-//      runs as one kernel; a conv whose split-K forward partials its pooling or batchnorm sums runs its
-//      split pass alone, fused-steps.ts convParts), then the loss, which seeds the backward with
+//      runs as one kernel; a batchnorm whose pass adds a residual shortcut runs where that add is, as the
+//      shortcut may come after it; a conv whose split-K forward partials its pooling or batchnorm sums runs
+//      its split pass alone, fused-steps.ts convParts), then the loss, which seeds the backward with
 //      dL/dlogits (loss-step.ts; with the logits' dense layer in its one dispatch: fused.xentHead);
 //   3. backwardSteps (training): the nodes in reverse, each writing its wanted inputs' gradients
 //      (the first contribution writes it, later ones add in, or make a new sum where that gradient is also

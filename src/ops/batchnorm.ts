@@ -194,18 +194,17 @@ function trainForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Disp
 
 /** forward_train: y = act(z), the statistics combined first; forward_train_add: act(z + the shortcut). */
 function normalise(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<typeof params>): Dispatch {
-  const { shortcut } = io;
-  const more = shortcut ? [null, null, null, null, null, shortcut] : [];
+  const more = io.shortcut ? [null, null, null, null, null, io.shortcut] : [];
   const work = sliced(s, gpu.units, { passes: 1, trees: 0, combine: true });
   return gpu.kernel({
     shader: 'batchnorm',
-    entry: shortcut ? 'forward_train_add' : 'forward_train',
+    entry: io.shortcut ? 'forward_train_add' : 'forward_train',
     constants: actConstants(s.act),
     params: p,
     bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, io.saveMean, io.saveInvStd, io.partial, ...more],
     workgroups: [p.slices, s.c],
-    label: `batchnorm train ${desc(s, !!shortcut)}`,
-    work: withBytes(work, s.n * s.c * s.hw, shortcut ? 2 : 1, 1, 3 * s.c * p.slices + 4 * s.c, 4 * s.c),
+    label: `batchnorm train ${desc(s, !!io.shortcut)}`,
+    work: withBytes(work, s.n * s.c * s.hw, io.shortcut ? 2 : 1, 1, 3 * s.c * p.slices + 4 * s.c, 4 * s.c),
   });
 }
 
