@@ -220,31 +220,29 @@ fn channel_stats(s: u32, c: u32, t: u32) -> vec2<f32> {
   return vec2<f32>(mean, invstd);
 }
 
+// Channel c's normalisation in slice s's workgroup (the statistics combined first): mean, gamma·invstd, beta.
+fn channel_norm(s: u32, c: u32, t: u32) -> vec3<f32> {
+  let st = channel_stats(s, c, t);
+  return vec3<f32>(st.x, gamma[c] * st.y, beta[c]);
+}
+
 @compute @workgroup_size(256)
 fn forward_train(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let s = wg.x;
-  let c = wg.y;
-  let st = channel_stats(s, c, t);
-  let g = gamma[c] * st.y;
-  let b = beta[c];
-  let r = slice(s);
+  let q = channel_norm(wg.x, wg.y, t);
+  let r = slice(wg.x);
   for (var j = r.x + t; j < r.y; j += WG) {
-    let i = at(c, j);
-    y[i] = act((x[i] - st.x) * g + b);
+    let i = at(wg.y, j);
+    y[i] = act((x[i] - q.x) * q.y + q.z);
   }
 }
 
 @compute @workgroup_size(256)
 fn forward_train_add(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let s = wg.x;
-  let c = wg.y;
-  let st = channel_stats(s, c, t);
-  let g = gamma[c] * st.y;
-  let b = beta[c];
-  let r = slice(s);
+  let q = channel_norm(wg.x, wg.y, t);
+  let r = slice(wg.x);
   for (var j = r.x + t; j < r.y; j += WG) {
-    let i = at(c, j);
-    y[i] = act((x[i] - st.x) * g + b + shortcut[i]);
+    let i = at(wg.y, j);
+    y[i] = act((x[i] - q.x) * q.y + q.z + shortcut[i]);
   }
 }
 
@@ -268,10 +266,10 @@ fn block_cell(i: u32) -> f32 {
 fn forward_train_pool(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let s = wg.x;
   let c = wg.y;
-  let st = channel_stats(s, c, t);
-  cell_mean = st.x;
-  cell_scale = gamma[c] * st.y;
-  cell_shift = beta[c];
+  let q = channel_norm(s, c, t);
+  cell_mean = q.x;
+  cell_scale = q.y;
+  cell_shift = q.z;
   let ohw = P.oh * P.ow;
   let lo = s * P.windows;
   let hi = min(lo + P.windows, P.n * ohw);

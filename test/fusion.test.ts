@@ -902,35 +902,30 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     }
   });
 
-  // A conv relu' alone whose reader's dX splits on an H100's tiles: its kernel sums the partials (one pass for two).
-  it("a chain of one summing a conv's split dX (gpu tiles)", async () => {
-    const src = 'input 4x4x1\nconv 4 3x3 same relu\nconv 16 3x3 same relu\npool 2\ndense 10 softmax';
+  // conv2's dX splits on an H100's tiles: the chain of conv1 sums its partials, the reduce pass dropped; so does a
+  // chain of conv1's relu' alone (one pass for two).
+  it.each([
+    [
+      'a pooling chain',
+      'input 8x8x1\nconv 4 3x3 same relu\npool 2\ndropout 0.1\nconv 16 3x3 same relu\npool 2\ndense 10 softmax',
+      /^chain\..* \+ \d+ splits$/,
+    ],
+    [
+      "a relu' alone",
+      'input 4x4x1\nconv 4 3x3 same relu\nconv 16 3x3 same relu\npool 2\ndense 10 softmax',
+      /^chain\.relu' .* \+ \d+ splits$/,
+    ],
+  ])("a conv's split dX summed by the chain (gpu tiles): %s", async (_name, src, sums) => {
     const fused = await train(src, { fuse: true, steps: 3, tiles: true });
     const unfused = await train(src, { fuse: false, steps: 3, tiles: true });
     const input = (l: string[]) => l.filter((x) => x.startsWith('conv2d backward input 8x4x4x4'));
     expect(input(unfused.backward).join(), 'the unfused plan reduces dX').toMatch(/reduce \d+ splits/);
     expect(input(fused.backward), 'the split pass alone').toHaveLength(1);
     expect(
-      fused.backward.filter((l) => /^chain\.relu' .* \+ \d+ splits$/.test(l)),
+      fused.backward.filter((l) => sums.test(l)),
       fused.backward.join(' | '),
     ).toHaveLength(1);
     expect(fused.backward.filter((l) => l.startsWith('elementwise.act_backward'))).toEqual([]);
-    for (const [name, t] of unfused.weights) expect(fused.weights.get(name)?.data, name).toEqual(t.data);
-  });
-
-  // conv2's dX splits on an H100's tiles: the chain of conv1 sums its partials, the reduce pass dropped.
-  it("a conv's split dX summed by the chain (gpu tiles)", async () => {
-    const src =
-      'input 8x8x1\nconv 4 3x3 same relu\npool 2\ndropout 0.1\nconv 16 3x3 same relu\npool 2\ndense 10 softmax';
-    const fused = await train(src, { fuse: true, steps: 3, tiles: true });
-    const unfused = await train(src, { fuse: false, steps: 3, tiles: true });
-    const input = (l: string[]) => l.filter((x) => x.startsWith('conv2d backward input 8x4x4x4'));
-    expect(input(unfused.backward).join(), 'the unfused plan reduces dX').toMatch(/reduce \d+ splits/);
-    expect(input(fused.backward), 'the split pass alone').toHaveLength(1);
-    expect(
-      fused.backward.filter((l) => /^chain\..* \+ \d+ splits$/.test(l)),
-      'the chain sums',
-    ).toHaveLength(1);
     for (const [name, t] of unfused.weights) expect(fused.weights.get(name)?.data, name).toEqual(t.data);
   });
 });
