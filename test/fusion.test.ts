@@ -902,6 +902,21 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     }
   });
 
+  // A pooling alone after a linear conv (max, then average) in the dX of the conv and the dense layer reading it:
+  // its unpooling is the chain, the conv's dZ what it writes; the forward pools in a pass of its own.
+  it('a pooling alone in the dX above (lanes and gpu tiles)', async () => {
+    const src = 'input 8x8x1\nconv 4 3x3 same\npool 2\nconv 8 3x3 same\navgpool 2\ndense 10 softmax';
+    for (const tiles of [false, true]) {
+      const fused = await train(src, { fuse: true, steps: 3, tiles });
+      const unfused = await train(src, { fuse: false, steps: 3, tiles });
+      const inDx = fused.backward.filter((l) => /^(matmul|conv2d backward input).* \+ (max|avg)unpool/.test(l));
+      expect(inDx.length, `tiles ${tiles}: ${fused.backward.join(' | ')}`).toBe(2);
+      expect(fused.backward.filter((l) => /^(pool|chain)\./.test(l))).toEqual([]);
+      expect(unfused.backward.filter((l) => l.startsWith('pool.')).length).toBe(2);
+      for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
+    }
+  });
+
   // conv2's dX splits on an H100's tiles: the chain of conv1 sums its partials, the reduce pass dropped; so does a
   // chain of conv1's relu' alone (one pass for two).
   it.each([
