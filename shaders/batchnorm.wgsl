@@ -5,7 +5,7 @@
 // Channel c's M elements, in order j = n·HW + p, are cut into S slices of L (the last may be shorter).
 //   train:    mean, var = batch mean and biased variance; y = act(z), z = gamma·(x − mean)·invstd + beta,
 //             invstd = 1/sqrt(var + eps); running = momentum·running + (1 − momentum)·batch (Keras)
-//   infer:    y = z from the running mean and variance (no activation)
+//   infer:    y = act(z) from the running mean and variance
 //   backward: g = dy·act'(z) (z recomputed from x; g = dy without ACT), then
 //             dL/dx = (gamma·invstd/M)·(M·g − Σg − xhat·Σ(g·xhat)), dgamma = Σ g·xhat, dbeta = Σ g
 // Statistics without serial loops: two dispatches each way over a (S, C) grid of 256-thread workgroups,
@@ -291,7 +291,7 @@ fn forward_infer(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   if (i >= P.n * P.c * P.hw) { return; }
   let c = (i / P.hw) % P.c;
   let g = gamma[c] * inverseSqrt(run_var[c] + P.eps);
-  y[i] = (x[i] - run_mean[c]) * g + beta[c];
+  y[i] = act((x[i] - run_mean[c]) * g + beta[c]);
 }
 
 // The output gradient at element i, through the fused activation's derivative at z (recomputed as

@@ -95,6 +95,9 @@ describe('batch normalization (GPU vs CPU reference)', () => {
     ['conv 2x3x4x4 inference', { n: 2, c: 3, hw: 16, training: false }],
     ['dense 8x6 inference', { n: 8, c: 6, hw: 1, training: false }],
     ['dense batch 1, 1x5 inference', { n: 1, c: 5, hw: 1, training: false, eps: 1e-5 }],
+    // Inference with the activation after it (the planner's choice at inference too).
+    ['conv 2x3x4x4 inference + relu', { n: 2, c: 3, hw: 16, training: false, act: relu }],
+    ['dense 8x6 inference + tanh', { n: 8, c: 6, hw: 1, training: false, act: { kind: 'tanh' } }],
   ];
   it.each(cases)('%s', async (_name, s, offset = 0, spread = 2) => {
     const g = gpu();

@@ -15,7 +15,7 @@ import { avgPoolBackwardRef, avgPoolForwardRef, maxPoolBackwardRef, maxPoolForwa
 import { dropoutRef } from '../src/ops/dropout.ref.ts';
 import { actGradRef, actRef } from '../src/ops/act.ref.ts';
 import { poolGeometry } from '../src/ops/pool.ts';
-import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
+import type { BufferRef, Dispatch, Gpu } from '../src/gpu/runtime.ts';
 import { Rng } from '../src/util/rng.ts';
 import { readFileSync } from 'node:fs';
 import { parseNet } from '../dsl/index.ts';
@@ -23,6 +23,9 @@ import { buildGraph } from '../src/model/build.ts';
 import { ParamStore } from '../src/model/params.ts';
 import { runPlan, type PlanRun } from '../bench/plan-run.ts';
 import { describeFusion, findFusions } from '../src/graph/fuse.ts';
+import { plan } from '../src/graph/plan.ts';
+import { numel } from '../src/graph/graph.ts';
+import { expectSameBits } from './helpers/bits.ts';
 import { conv2dBackwardInput, inputPartsLength, unsummedInputSplits, type Conv2dShape } from '../src/ops/conv2d.ts';
 import { conv2dBackwardInputRef } from '../src/ops/conv2d.ref.ts';
 
@@ -373,13 +376,19 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
       'both ways res1.bn2 batchnorm + res1 add + act3 activation: batchnorm+add+relu',
     ]);
     // An adapter that binds too few storage buffers for the pooled pass: the pooling runs on its own; nor for the
-    // shortcut: the add and its relu run in their pass. At inference the batchnorm's pass never adds.
+    // shortcut: the add and its relu run in their pass. At inference a batchnorm's pass activates (no pooling,
+    // no shortcut).
     const b = graphOf(BN_ACT);
     const o = { training: true, logits: b.logits, bnPools: false, bnAdds: false };
     const few = findFusions(b.graph, o).map(describeFusion);
     expect(few).toContain('forward   bn2 batchnorm + act2 activation: batchnorm+leaky(0.1)');
     expect(few).toContain('both ways res1 add + act3 activation: add+relu');
-    expect(list(BN_ACT, false)).toContain('forward   res1 add + act3 activation: add+relu');
+    expect(list(BN_ACT, false)).toEqual([
+      'forward   bn1 batchnorm + act1 activation: batchnorm+relu',
+      'forward   bn2 batchnorm + act2 activation: batchnorm+leaky(0.1)',
+      'forward   res1.bn1 batchnorm + res1.act1 activation: batchnorm+relu',
+      'forward   res1 add + act3 activation: add+relu',
+    ]);
     // Nor with a dropout after the pooling (that pooling's own forward fusion), nor overlapping windows.
     for (const after of ['pool 2\ndropout 0.3', 'pool 3 stride=2']) {
       const src = `input 8x8x1\nconv 4 3x3 same bias=false\nbatchnorm\nrelu\n${after}\ndense 10 softmax`;
@@ -508,6 +517,42 @@ dense 10 softmax`;
     // conv3 still pools in its epilogue: the kept output is the pooling's, which that kernel writes.
     expect(kept).toContain('forward   conv3 conv2d + pool3 maxpool: conv+maxpool');
     expect(kept).toContain("backward  conv3 conv2d (relu') + pool3 maxpool: maxunpool+relu'");
+  });
+});
+
+// An inference plan's fusions (a conv's pooling in its epilogue, a batchnorm's or an add's activation in its
+// pass) give the unfused plan's logits bit for bit, from the same weights and running statistics.
+describe("a fused inference plan gives the unfused plan's logits, bit for bit", () => {
+  const gpu = useGpu();
+  it.each([
+    ['batch norm with its activation, a residual block ending in batch norm', BN_ACT],
+    ['convs pooling in their epilogue, dropout', readFileSync('examples/reference.net', 'utf8')],
+  ])('%s', async (_name, src) => {
+    const g = gpu();
+    const built = buildGraph(parseNet(src, 'infer.net'), 4, { seed: 3 });
+    const params = new ParamStore(g, built.params);
+    params.initialise(5);
+    const [counter, stats] = [g.upload(new Uint32Array(4)), g.upload(new Uint32Array(4))];
+    const x = new Rng(21).floats(numel(built.x.shape), 0, 1);
+    /** A tensor's buffer and its byte offset there (pooled buffers are shared and may be larger). */
+    const at = (r: BufferRef): [GPUBuffer, number] => ('buffer' in r ? [r.buffer, r.offset ?? 0] : [r, 0]);
+    const run = async (fuse: boolean) => {
+      const io = { training: false, logits: built.logits, labels: null, persistent: params.buffers, counter, stats };
+      const p = plan(g, built.graph, { ...io, fuse });
+      const [xb, xo] = at(p.buffer(built.x));
+      g.write(xb, f32(x), xo);
+      g.run(p.forward);
+      const [lb, lo] = at(p.buffer(built.logits));
+      const logits = await g.readF32(lb, numel(built.logits.shape), lo / 4);
+      const labels = p.forward.map((d) => d.label);
+      p.release();
+      return { logits, labels };
+    };
+    const [fused, unfused] = [await run(true), await run(false)];
+    expect(fused.labels.length).toBeLessThan(unfused.labels.length);
+    expectSameBits('logits', fused.logits, unfused.logits);
+    for (const b of [counter, stats]) g.release(b);
+    params.release();
   });
 });
 

@@ -75,6 +75,8 @@ const family = (g: Gpu): string => `${g.adapter.cpu ? 'cpu' : 'gpu'} lanes=${g.l
 // layer reading it stores (fuse.ts loneChainPays): residual.net backward −2 (each block's first conv's relu');
 // bytes unchanged (liveness had the dX and the dZ share storage). A conv or dense layer whose output has two
 // gradients adds them in its act' pass (plan.ts, fuse-add.ts actGradient): residual.net backward −1 (conv1's).
+// 2026-12 (issue 17, batch norm's activation at inference): a batchnorm whose only reader is an activation
+// activates in its own pass at inference too (fuse-bn.ts): batchnorm.net inference forward −3; bytes unchanged.
 const PINS: Record<string, Record<string, Pin>> = {
   'cpu lanes=8 side=8': {
     'reference.net training': { plannedBytes: 29156656, forward: 6, backward: 13, labels: 'f3848e21' },
@@ -82,7 +84,7 @@ const PINS: Record<string, Record<string, Pin>> = {
     'residual.net training': { plannedBytes: 32414768, forward: 11, backward: 24, labels: 'd0423fcc' },
     'residual.net inference': { plannedBytes: 9834752, forward: 11, backward: 0, labels: '7cfb639a' },
     'batchnorm.net training': { plannedBytes: 55048496, forward: 12, backward: 16, labels: '90ee62d7' },
-    'batchnorm.net inference': { plannedBytes: 14653184, forward: 13, backward: 0, labels: '98469561' },
+    'batchnorm.net inference': { plannedBytes: 14653184, forward: 10, backward: 0, labels: 'aea3168a' },
     'leaky.net training': { plannedBytes: 26075952, forward: 5, backward: 11, labels: '6e1f8573' },
     'leaky.net inference': { plannedBytes: 9031936, forward: 5, backward: 0, labels: '8c1f5f32' },
   },

@@ -1,8 +1,8 @@
-// A batchnorm whose only reader is an activation runs as one pass with it (training; src/graph/fuse.ts
-// lists the fusion with the others): forward act(batchnorm(x)), the batchnorm's output never written, and
-// a pooling of windows apart that alone reads the activation in that pass too where the adapter binds
-// BN_POOL_BUFFERS storage buffers; backward act'(z) folded into the batchnorm backward's reads (z
-// recomputed from x), unless a backward chain took the activation as its head.
+// A batchnorm whose only reader is an activation runs as one pass with it (src/graph/fuse.ts lists the
+// fusion with the others): forward act(batchnorm(x)), the batchnorm's output never written (at inference
+// too), and in training a pooling of windows apart that alone reads the activation in that pass where the
+// adapter binds BN_POOL_BUFFERS storage buffers; backward act'(z) folded into the batchnorm backward's reads
+// (z recomputed from x), unless a backward chain took the activation as its head.
 import { gradFromOutput } from '../ops/act.ts';
 import { poolShape, windowsApart } from '../ops/pool.ts';
 import type { BackwardFusion, Fusion, PoolNode } from './fuse.ts';
@@ -26,13 +26,13 @@ export const BN_POOL_BUFFERS = 11;
 
 /**
  * A batchnorm whose only reader is an activation; the chain heads among those read act' from its output.
- * A pooling of windows apart that alone reads the activation, with no forward fusion of its own, joins
- * the batchnorm's pass (`pools`: the adapter binds enough buffers).
+ * In training a pooling of windows apart that alone reads the activation, with no forward fusion of its
+ * own, joins the batchnorm's pass (`pools`: the adapter binds enough buffers).
  */
 export function batchnormFusions(
   graph: Graph,
   soleReader: (t: Tensor) => Node | null,
-  o: { chains: Fusion[]; forward: Fusion[]; pools: boolean },
+  o: { chains: Fusion[]; forward: Fusion[]; pools: boolean; training: boolean },
 ): BnActFusion[] {
   const out: BnActFusion[] = [];
   const fused = new Set(o.forward.flatMap((f) => (f.kind === 'forward' ? [f.pool] : [])));
@@ -45,8 +45,8 @@ export function batchnormFusions(
     const next = soleReader(act.out);
     const pooling = next?.op === 'maxpool' || next?.op === 'avgpool';
     const pool = pooling && !fused.has(next) && windowsApart(poolShape(inShapes(next), next.attrs)) ? next : null;
-    const f: BnActFusion = { kind: 'batchnorm', bn: bn as NodeOf<'batchnorm'>, act, backward: !chain };
-    out.push(pool && o.pools ? { ...f, pool } : f);
+    const f: BnActFusion = { kind: 'batchnorm', bn: bn as NodeOf<'batchnorm'>, act, backward: o.training && !chain };
+    out.push(pool && o.pools && o.training ? { ...f, pool } : f);
   }
   return out;
 }

@@ -22,10 +22,10 @@
 //             partials to the chain (FusionOptions.dxSplits): as few passes. A chain of two or three
 //             elementary backwards always fuses; of one (a lone act', as conv → relu → conv) only where
 //             that saves a pass: in the dX, or summing its partials (loneChainPays).
-//   batchnorm + activation (training; the activation the only reader of the batchnorm's output):
-//             forward: one pass writes act(batchnorm(x)), the batchnorm's output never exists; and a
-//             pooling of windows apart that alone reads the activation (no dropout fused after it) pools
-//             in that pass too, where the adapter binds BN_POOL_BUFFERS storage buffers (bnPools);
+//   batchnorm + activation (the activation the only reader of the batchnorm's output): forward, one
+//             pass writes act(batchnorm(x)), the batchnorm's output never exists (at inference too); in
+//             training a pooling of windows apart that alone reads the activation (no dropout fused after
+//             it) pools in that pass too, where the adapter binds BN_POOL_BUFFERS storage buffers (bnPools);
 //             backward: act'(z) folded into the batchnorm backward's reads (z recomputed from x), unless a
 //             chain above took the activation as its head: that chain then reads act'(·) from the
 //             activation's output (an activation whose derivative needs its input is not fused then)
@@ -125,8 +125,8 @@ export function soleReader(
 
 /**
  * The fusions the planner makes in this graph, in graph order (forward ones first, then backward). An
- * inference plan's are its convs with their pooling in the epilogue and its adds with the activation after
- * them (nothing drops out, nothing goes back).
+ * inference plan's are its convs with their pooling in the epilogue and its batchnorms and adds with the
+ * activation after them (nothing drops out, nothing goes back).
  */
 export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
   const readers = readersOf(graph);
@@ -166,9 +166,8 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     backward.push({ kind: 'backward', head, pool, dropout, ...(dx ? { dx } : {}) });
   }
   const adds = addFusions(graph, sole, { chains: backward, training: o.training, bnAdds: o.bnAdds !== false });
-  if (!o.training) return [...forward, ...adds];
-  const bn = batchnormFusions(graph, sole, { chains: backward, forward, pools: o.bnPools !== false });
-  return [...forward, ...bn, ...adds, ...backward];
+  const o2 = { chains: backward, forward, pools: o.bnPools !== false, training: o.training };
+  return [...forward, ...batchnormFusions(graph, sole, o2), ...adds, ...backward];
 }
 
 /**

@@ -29,8 +29,8 @@ export interface BatchnormShape {
   /** Backward: dx += result instead of dx = result (dgamma and dbeta are always written). */
   accumulate?: boolean;
   /**
-   * The activation fused after it (training only): the forward writes act(z), the backward takes the
-   * gradient of act(z) and folds act'(z) in, z recomputed from x. Linear when absent.
+   * The activation fused after it: the forward writes act(z), the training backward takes the gradient of
+   * act(z) and folds act'(z) in, z recomputed from x. Linear when absent.
    */
   act?: Act;
   /** Slices per channel (tests force several); bnSlices picks them for the adapter when absent. */
@@ -264,12 +264,11 @@ function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<t
 
 export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Dispatch[] {
   if (s.training) return trainForward(gpu, io, s);
-  if (s.act && s.act.kind !== 'linear') throw new ShapeError('batchnorm fuses an activation only in training');
   return [
     gpu.kernel({
       shader: 'batchnorm',
       entry: 'forward_infer',
-      constants: actConstants(),
+      constants: actConstants(s.act),
       params: params(s, gpu.units),
       bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y],
       workgroups: grid(ceilDiv(s.n * s.c * s.hw, 64)),
@@ -331,7 +330,7 @@ export function batchnormBackward(gpu: Gpu, io: BatchnormBackwardIo, s: Batchnor
 export interface BatchnormAttrs {
   eps: number;
   momentum: number;
-  /** Set only by the planner (src/graph/fuse.ts): the activation fused after it, training only. */
+  /** Set only by the planner (src/graph/fuse.ts): the activation fused after it. */
   act?: Act;
 }
 

@@ -55,7 +55,7 @@ export function fusionLines(ir: ModelIR): string[] {
     if (lines.length === 0) return [`Fused kernels ${where}: none`];
     return [`Fused kernels ${where} (${lines.length}; each replaces the unfused dispatches of its ops):`, ...lines];
   };
-  // At inference a conv's pooling and an add's activation fuse (nothing drops out, nothing goes back): fuse.ts.
+  // At inference a conv's pooling and a batchnorm's or add's activation fuse (nothing drops out or goes back).
   return [...listed(true, 'in a training step'), ...listed(false, 'at inference')];
 }
 
