@@ -27,12 +27,14 @@
 //     pooling kernels would from y. Without pooling the pool fields are 1 × HW, unread.
 //   forward_train_add: forward_train writing y = act(z + shortcut), the residual add after the batchnorm in
 //     its pass (the planner's choice, src/graph/fuse-add.ts); z + shortcut as the add kernel sums them.
-//   forward_infer: one thread per element, 64 per workgroup, 2-D grid (grid() in runtime.ts).
+//   forward_infer: one thread per element, 64 per workgroup, 2-D grid (grid() in runtime.ts);
+//     forward_infer_pool: one per pooled output, its window's cells made as forward_infer makes them.
 // Bindings (WGSL lets entry points that never share a variable reuse a binding number):
 //   forward: 1 x, 2 gamma, 3 beta, 4 runMean, 5 runVar (read in infer, updated in train), 6 y,
 //     7 saveMean, 8 saveInvStd (written), 9 partial. stats binds 1 and 9 only; forward_train_pool also
-//     11 pooled and 12 argmax (u32, max pooling); stats_parts 1 the conv's partials, 9 partial, 13 the
-//     conv's output (written) and 14 its bias; forward_train_add also 15 the shortcut.
+//     11 pooled and 12 argmax (u32, max pooling); forward_infer_pool 1–6 (y unwritten) and 11; stats_parts 1
+//     the conv's partials, 9 partial, 13 the conv's output (written) and 14 its bias; forward_train_add
+//     also 15 the shortcut.
 //   backward: 1 x, 2 gamma, 3 beta, 4 dy, 5 saveMean, 6 saveInvStd, 7 dx (+= when P.accumulate ≠ 0),
 //     8 dgamma, 9 partial, 10 dbeta. backward_sums binds 1–6 and 9.
 
@@ -251,10 +253,14 @@ var<private> cell_mean: f32;
 var<private> cell_scale: f32;
 var<private> cell_shift: f32;
 
-// Element i normalised and activated as forward_train computes it, written to y (lib/pool_block.wgsl).
+// Whether block_cell writes y (not at inference, where nothing reads it).
+var<private> cell_keep: bool = true;
+
+// Element i normalised and activated as forward_train (forward_infer) computes it, written to y
+// (lib/pool_block.wgsl).
 fn block_cell(i: u32) -> f32 {
   let v = act((x[i] - cell_mean) * cell_scale + cell_shift);
-  y[i] = v;
+  if (cell_keep) { y[i] = v; }
   return v;
 }
 
@@ -292,6 +298,26 @@ fn forward_infer(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   let c = (i / P.hw) % P.c;
   let g = gamma[c] * inverseSqrt(run_var[c] + P.eps);
   y[i] = act((x[i] - run_mean[c]) * g + beta[c]);
+}
+
+// forward_infer with the pooling after its activation (windows apart) in the same pass: a thread a pooled
+// output (n, c, oy, ox), 64 per workgroup, 2-D grid; the pooled value only (y is not written: nothing reads
+// it at inference; no argmax): bit for bit forward_infer, then the pooling.
+@compute @workgroup_size(64)
+fn forward_infer_pool(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                      @builtin(local_invocation_index) li: u32) {
+  let o = (wg.x + wg.y * nwg.x) * 64u + li;
+  let ohw = P.oh * P.ow;
+  if (o >= P.n * P.c * ohw) { return; }
+  let plane = o / ohw;
+  let c = plane % P.c;
+  cell_mean = run_mean[c];
+  cell_scale = gamma[c] * inverseSqrt(run_var[c] + P.eps);
+  cell_shift = beta[c];
+  cell_keep = false;
+  let q = o - plane * ohw;
+  let oy = q / P.ow;
+  pooled[o] = pool_block(plane * P.hw, oy, q - oy * P.ow).value;
 }
 
 // The output gradient at element i, through the fused activation's derivative at z (recomputed as

@@ -122,6 +122,45 @@ describe('batchnorm + activation + pooling in one pass (GPU vs the unfused kerne
     for (const o of [a, b]) for (const q of Object.values(o)) g.release(q);
   });
 
+  // At inference (the running statistics): the pooled output alone (y unwritten, no argmax), bit for bit
+  // forward_infer with the activation and then the pooling kernel.
+  it.each(CASES)('%s, at inference', async (_name, c) => {
+    const g = gpu();
+    const hw = c.h * c.w;
+    const shape: PoolShape = {
+      ...{ n: c.n, c: c.c, h: c.h, w: c.w, kh: c.pool.k, kw: c.pool.k },
+      ...{ strideH: c.pool.stride, strideW: c.pool.stride, padding: c.pool.padding },
+    };
+    const s: BatchnormShape = { n: c.n, c: c.c, hw, training: false, act: c.act };
+    const { oh, ow } = poolGeometry(shape);
+    const rng = new Rng(17);
+    const x = rng.floats(c.n * c.c * hw, -2, 2);
+    const [gamma, beta] = [rng.floats(c.c, 0.5, 1.5), rng.floats(c.c, -0.5, 0.5)];
+    const [runMean, runVar] = [rng.floats(c.c, -0.1, 0.1), rng.floats(c.c, 0.9, 1.1)];
+    const params = [x, gamma, beta, runMean, runVar].map((a) => g.upload(f32(a)));
+    const [xb, gb, bb, mb, vb] = params as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
+    const io = { x: xb, gamma: gb, beta: bb, runMean: mb, runVar: vb };
+    const outs = c.n * c.c * oh * ow;
+    const [pooled, y, pooled2, argmax] = [outs, x.length, outs, outs].map((k) => g.alloc(k * 4));
+    const fused = batchnormForward(g, { ...io, y: g.dummy, pooled }, { ...s, pool: { kind: c.pool.kind, shape } });
+    expect(fused.map((d) => d.label)).toEqual([
+      expect.stringMatching(new RegExp(`^batchnorm infer .* \\+ ${c.pool.kind}pool ${c.pool.k}x${c.pool.k}/`)),
+    ]);
+    const pooling = { x: y as GPUBuffer, y: pooled2 as GPUBuffer, argmax: argmax as GPUBuffer };
+    const unfused = [
+      ...batchnormForward(g, { ...io, y: y as GPUBuffer }, s),
+      ...(c.pool.kind === 'max' ? maxPoolForward(g, pooling, shape) : avgPoolForward(g, pooling, shape)),
+    ];
+    g.run([...fused, ...unfused]);
+    const mine = await g.readF32(pooled as GPUBuffer);
+    expect(mine, 'pooled bit for bit').toEqual(await g.readF32(pooled2 as GPUBuffer));
+    const z = batchnormForwardRef(x, gamma, beta, runMean, runVar, s).y.map((v) => actRef(c.act, v));
+    const want = c.pool.kind === 'max' ? maxPoolForwardRef(z, shape).y : avgPoolForwardRef(z, shape);
+    expectAllclose('pooled', mine, want, { atol: 1e-4, rtol: 1e-4 });
+    g.free([...fused, ...unfused]);
+    for (const b of [...params, pooled, y, pooled2, argmax]) g.release(b as GPUBuffer);
+  });
+
   it('refuses a pooling of overlapping windows or of another shape', () => {
     const g = gpu();
     const io = { x: g.dummy, y: g.dummy, gamma: g.dummy, beta: g.dummy, runMean: g.dummy, runVar: g.dummy };

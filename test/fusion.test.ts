@@ -376,8 +376,8 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
       'both ways res1.bn2 batchnorm + res1 add + act3 activation: batchnorm+add+relu',
     ]);
     // An adapter that binds too few storage buffers for the pooled pass: the pooling runs on its own; nor for the
-    // shortcut: the add and its relu run in their pass. At inference a batchnorm's pass activates (no pooling,
-    // no shortcut).
+    // shortcut: the add and its relu run in their pass. At inference a batchnorm's pass activates and pools (no
+    // shortcut).
     const b = graphOf(BN_ACT);
     const o = { training: true, logits: b.logits, bnPools: false, bnAdds: false };
     const few = findFusions(b.graph, o).map(describeFusion);
@@ -385,7 +385,7 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
     expect(few).toContain('both ways res1 add + act3 activation: add+relu');
     expect(list(BN_ACT, false)).toEqual([
       'forward   bn1 batchnorm + act1 activation: batchnorm+relu',
-      'forward   bn2 batchnorm + act2 activation: batchnorm+leaky(0.1)',
+      'forward   bn2 batchnorm + act2 activation + pool1 maxpool: batchnorm+leaky(0.1)+maxpool',
       'forward   res1.bn1 batchnorm + res1.act1 activation: batchnorm+relu',
       'forward   res1 add + act3 activation: add+relu',
     ]);

@@ -1,8 +1,9 @@
 // A batchnorm whose only reader is an activation runs as one pass with it (src/graph/fuse.ts lists the
-// fusion with the others): forward act(batchnorm(x)), the batchnorm's output never written (at inference
-// too), and in training a pooling of windows apart that alone reads the activation in that pass where the
-// adapter binds BN_POOL_BUFFERS storage buffers; backward act'(z) folded into the batchnorm backward's reads
-// (z recomputed from x), unless a backward chain took the activation as its head.
+// fusion with the others): forward act(batchnorm(x)), the batchnorm's output never written, and a pooling
+// of windows apart that alone reads the activation in that pass too where the adapter binds BN_POOL_BUFFERS
+// storage buffers (at inference the activation's output is then never written either); in training,
+// backward act'(z) folded into the batchnorm backward's reads (z recomputed from x), unless a backward chain
+// took the activation as its head.
 import { gradFromOutput } from '../ops/act.ts';
 import { poolShape, windowsApart } from '../ops/pool.ts';
 import type { BackwardFusion, Fusion, PoolNode } from './fuse.ts';
@@ -26,8 +27,8 @@ export const BN_POOL_BUFFERS = 11;
 
 /**
  * A batchnorm whose only reader is an activation; the chain heads among those read act' from its output.
- * In training a pooling of windows apart that alone reads the activation, with no forward fusion of its
- * own, joins the batchnorm's pass (`pools`: the adapter binds enough buffers).
+ * A pooling of windows apart that alone reads the activation, with no forward fusion of its own, joins
+ * the batchnorm's pass (`pools`: the adapter binds enough buffers).
  */
 export function batchnormFusions(
   graph: Graph,
@@ -46,7 +47,7 @@ export function batchnormFusions(
     const pooling = next?.op === 'maxpool' || next?.op === 'avgpool';
     const pool = pooling && !fused.has(next) && windowsApart(poolShape(inShapes(next), next.attrs)) ? next : null;
     const f: BnActFusion = { kind: 'batchnorm', bn: bn as NodeOf<'batchnorm'>, act, backward: o.training && !chain };
-    out.push(pool && o.pools && o.training ? { ...f, pool } : f);
+    out.push(pool && o.pools ? { ...f, pool } : f);
   }
   return out;
 }

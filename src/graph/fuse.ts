@@ -23,9 +23,9 @@
 //             elementary backwards always fuses; of one (a lone act', as conv → relu → conv) only where
 //             that saves a pass: in the dX, or summing its partials (loneChainPays).
 //   batchnorm + activation (the activation the only reader of the batchnorm's output): forward, one
-//             pass writes act(batchnorm(x)), the batchnorm's output never exists (at inference too); in
-//             training a pooling of windows apart that alone reads the activation (no dropout fused after
-//             it) pools in that pass too, where the adapter binds BN_POOL_BUFFERS storage buffers (bnPools);
+//             pass writes act(batchnorm(x)), the batchnorm's output never exists (at inference too); a
+//             pooling of windows apart that alone reads the activation (no dropout fused after it) pools
+//             in that pass too, where the adapter binds BN_POOL_BUFFERS storage buffers (bnPools);
 //             backward: act'(z) folded into the batchnorm backward's reads (z recomputed from x), unless a
 //             chain above took the activation as its head: that chain then reads act'(·) from the
 //             activation's output (an activation whose derivative needs its input is not fused then)

@@ -19,7 +19,8 @@ import { kernelsOf } from './kernels.ts';
 import { gatherFor, type Gathering } from './gathering.ts';
 import { matmulPlan, matmulXent, matmulXentPartials } from '../ops/matmul.ts';
 import { bindsStorage } from '../gpu/pair.ts';
-import { batchnormForward, bnPartials, bnShape } from '../ops/batchnorm.ts';
+import { batchnormForward, bnPartials } from '../ops/batchnorm.ts';
+import { bnShape } from '../ops/batchnorm_op.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { inShapes, type readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 import {
@@ -306,19 +307,21 @@ export function poolPartsStep(
 export function bnStep(
   gpu: Gpu,
   graph: Graph,
-  o: { bn: NodeOf<'batchnorm'>; fusion?: BnActFusion; parts?: ConvParts; add?: AddActFusion },
+  o: { bn: NodeOf<'batchnorm'>; fusion?: BnActFusion; parts?: ConvParts; add?: AddActFusion; training: boolean },
 ): FusedStep & { saved: Tensor[]; argmax: Tensor[]; out: Tensor } {
-  const { bn, fusion: f, parts: cp, add } = o;
+  const { bn, fusion: f, parts: cp, add, training } = o;
   const [x, gamma, beta] = bn.inputs;
   const [runMean, runVar] = bn.state;
   if (!x || !gamma || !beta || !runMean || !runVar) throw new Error(`${named(bn)}: a batchnorm needs its tensors`);
   const pool = f?.pool;
   const act = (add ?? f)?.act.attrs.act;
-  const s = { ...bnShape(inShapes(bn), bn.attrs, true), act, pool: pool && chainPool(pool) };
+  const s = { ...bnShape(inShapes(bn), bn.attrs, training), act, pool: pool && chainPool(pool) };
   const out = (add ?? f)?.act.out ?? bn.out;
   const shortcut = add?.add.inputs[1]; // the add's other input: y = act(z + shortcut)
-  const saved = [graph.tensor([s.c], 'temp'), graph.tensor([s.c], 'temp')];
-  const argmax = pool?.op === 'maxpool' ? [graph.tensor(pool.out.shape, 'temp', 'u32')] : [];
+  // At inference nothing is saved, and a pooling pass writes its pooled output alone.
+  const saved = training ? [graph.tensor([s.c], 'temp'), graph.tensor([s.c], 'temp')] : [];
+  const argmax = training && pool?.op === 'maxpool' ? [graph.tensor(pool.out.shape, 'temp', 'u32')] : [];
+  const y = training || !pool ? out : null;
   const bias = cp?.conv.inputs[2];
   return {
     reads: [
@@ -327,15 +330,15 @@ export function bnStep(
       ...(cp ? [cp.parts, ...(bias ? [bias] : [])] : []),
       ...(shortcut ? [shortcut] : []),
     ],
-    writes: [out, ...(pool ? [pool.out] : []), ...saved, ...argmax, ...(cp ? [x] : [])],
-    scratch: [[bnPartials(gpu.units, s)]],
+    writes: [...(y ? [y] : []), ...(pool ? [pool.out] : []), ...saved, ...argmax, ...(cp ? [x] : [])],
+    scratch: training ? [[bnPartials(gpu.units, s)]] : [],
     saved,
     argmax,
     out,
     emit: (buf, scratch) => {
       const [saveMean, saveInvStd] = saved.map(buf);
       const params = { x: buf(x), gamma: buf(gamma), beta: buf(beta), runMean: buf(runMean), runVar: buf(runVar) };
-      const outs = { y: buf(out), pooled: pool && buf(pool.out), argmax: argmax[0] && buf(argmax[0]) };
+      const outs = { y: y ? buf(y) : gpu.dummy, pooled: pool && buf(pool.out), argmax: argmax[0] && buf(argmax[0]) };
       const xParts = cp && { parts: buf(cp.parts), splits: cp.layout.splits, bias: bias && buf(bias) };
       const more = { saveMean, saveInvStd, partial: scratch[0], xParts, shortcut: shortcut && buf(shortcut) };
       return batchnormForward(gpu, { ...params, ...outs, ...more }, s);

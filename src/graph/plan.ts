@@ -228,7 +228,8 @@ function forwardSteps(p: Planning): Step[] {
     const norm = add?.add === n ? add.bn : n.op === 'batchnorm' && (bn?.pool || from) ? n : undefined;
     if (norm?.op === 'batchnorm') {
       const parts = summed.get(norm.inputs[0]?.id ?? -1);
-      const s = fused.bnStep(p.gpu, p.graph, { bn: norm, fusion: bn, parts, add: norm === n ? undefined : add });
+      const o = { bn: norm, fusion: bn, parts, add: norm === n ? undefined : add, training: p.o.training };
+      const s = fused.bnStep(p.gpu, p.graph, o);
       for (const t of [norm.out, s.out]) p.savedOf.set(t.id, s.saved);
       if (bn?.pool) p.savedOf.set(bn.pool.out.id, s.argmax);
       steps.push(s);

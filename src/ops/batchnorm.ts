@@ -1,15 +1,12 @@
 // Batch normalization for conv (NCHW, per channel over N·H·W) and dense ([N,F]: hw = 1) outputs:
 // training forward with batch statistics and running-stat update, inference forward, backward.
-// Math, layout and dispatch geometry: shaders/batchnorm.wgsl. At the end, the graph op BATCHNORM.
+// Math, layout and dispatch geometry: shaders/batchnorm.wgsl. The graph op BATCHNORM: batchnorm_op.ts.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
 import { chainWork, f32Bytes, streamWork, treeBarriers, type Work } from '../gpu/work.ts';
 import type { Act } from '../../dsl/ir.ts';
 import { actConstants, actName } from './act.ts';
-import { batched, numel } from './geometry.ts';
-import type { KernelOp, Shapes } from './op.ts';
-import { mustAt } from '../util/must.ts';
 import { POOL_CODES, type ChainPool } from './chain.ts';
 import { poolGeometry, windowsApart } from './pool.ts';
 import { readerSums } from './gemm.ts';
@@ -36,8 +33,9 @@ export interface BatchnormShape {
   /** Slices per channel (tests force several); bnSlices picks them for the adapter when absent. */
   slices?: number;
   /**
-   * Training with a fused activation: the pooling that reads its output (windows apart), in the same
-   * pass (the planner's choice, src/graph/fuse.ts); its shape's input is the batchnorm's output.
+   * With a fused activation: the pooling that reads its output (windows apart), in the same pass (the
+   * planner's choice, src/graph/fuse.ts); its shape's input is the batchnorm's output. At inference y is
+   * not written then (nothing reads it), nor an argmax.
    */
   pool?: ChainPool;
 }
@@ -57,7 +55,7 @@ export interface BatchnormForwardIo {
   saveInvStd?: BufferRef;
   /** Training: at least partialSize(…) floats for the per-slice statistics (bnPartials). */
   partial?: BufferRef;
-  /** With a fused pooling (BatchnormShape.pool): its output, and its argmax for max pooling (u32). */
+  /** With a fused pooling (BatchnormShape.pool): its output, and in training its argmax for max pooling (u32). */
   pooled?: BufferRef;
   argmax?: BufferRef;
   /**
@@ -136,6 +134,9 @@ function poolParams(s: BatchnormShape, slices: number) {
   const windows = Math.ceil((s.n * g.oh * g.ow) / slices);
   return { h: p.h, w: p.w, oh: g.oh, ow: g.ow, kh, kw, sh, sw, padTop: g.padTop, padLeft: g.padLeft, windows };
 }
+
+const windowOf = (p: ChainPool): string =>
+  `${p.kind}pool ${p.shape.kh}x${p.shape.kw}/${p.shape.strideH}x${p.shape.strideW}`;
 
 const desc = (s: BatchnormShape, add = false): string =>
   `${s.n}x${s.c}x${s.hw}${add ? ' + add' : ''}${s.act && s.act.kind !== 'linear' ? ` + ${actName(s.act)}` : ''}`;
@@ -243,7 +244,6 @@ function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<t
     throw new ShapeError(`batchnorm ${desc(s)} with a pooling needs its pooled output (and argmax for max pooling)`);
   const count = s.n * s.c * s.hw;
   const out = s.n * s.c * p.oh * p.ow;
-  const window = `${pool.kind}pool ${pool.shape.kh}x${pool.shape.kw}/${pool.shape.strideH}x${pool.shape.strideW}`;
   const io2 = [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, saveMean, saveInvStd, partial];
   const work = sliced(s, gpu.units, { passes: 1, trees: 0, combine: true });
   return gpu.kernel({
@@ -253,7 +253,7 @@ function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<t
     params: p,
     bindings: [...io2, null, io.pooled, io.argmax ?? gpu.dummy],
     workgroups: [p.slices, s.c],
-    label: `batchnorm train ${desc(s)} + ${window}`,
+    label: `batchnorm train ${desc(s)} + ${windowOf(pool)}`,
     // A thread a window: its block's cells in one chain of loads.
     work: {
       ...withBytes(work, count, 1, 1, 3 * s.c * p.slices + 4 * s.c, 4 * s.c + (pool.kind === 'max' ? 2 : 1) * out),
@@ -264,20 +264,27 @@ function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<t
 
 export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Dispatch[] {
   if (s.training) return trainForward(gpu, io, s);
+  // With a pooling (windows apart), a thread a pooled output, y not written (forward_infer_pool).
+  const { pool } = s;
+  if (pool && !io.pooled) throw new ShapeError(`batchnorm ${desc(s)} with a pooling needs its pooled output`);
+  const p = params(s, gpu.units);
+  const count = s.n * s.c * s.hw;
+  const outs = pool ? s.n * s.c * p.oh * p.ow : count;
+  const [y, pooled] = pool ? [gpu.dummy, [null, null, null, null, io.pooled ?? null]] : [io.y, []];
   return [
     gpu.kernel({
       shader: 'batchnorm',
-      entry: 'forward_infer',
-      constants: actConstants(s.act),
-      params: params(s, gpu.units),
-      bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y],
-      workgroups: grid(ceilDiv(s.n * s.c * s.hw, 64)),
-      label: `batchnorm infer ${desc(s)}`,
+      entry: pool ? 'forward_infer_pool' : 'forward_infer',
+      constants: { ...actConstants(s.act), ...(pool ? { POOL: POOL_CODES[pool.kind] } : {}) },
+      params: p,
+      bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, y, ...pooled],
+      workgroups: grid(ceilDiv(outs, 64)),
+      label: `batchnorm infer ${desc(s)}${pool ? ` + ${windowOf(pool)}` : ''}`,
       work: streamWork({
-        flops: 2 * s.n * s.c * s.hw,
-        bytesRead: f32Bytes(s.n * s.c * s.hw, 4 * s.c),
-        bytesWritten: f32Bytes(s.n * s.c * s.hw),
-        perThread: 1,
+        flops: 2 * count,
+        bytesRead: f32Bytes(count, 4 * s.c),
+        bytesWritten: f32Bytes(outs),
+        perThread: Math.ceil(count / outs),
       }),
     }),
   ];
@@ -324,75 +331,3 @@ export function batchnormBackward(gpu: Gpu, io: BatchnormBackwardIo, s: Batchnor
     }),
   ];
 }
-
-// --- the graph op -------------------------------------------------------------------------------
-
-export interface BatchnormAttrs {
-  eps: number;
-  momentum: number;
-  /** Set only by the planner (src/graph/fuse.ts): the activation fused after it. */
-  act?: Act;
-}
-
-/** The batchnorm shape of a node's input shapes and attributes. */
-export function bnShape([x]: Shapes, a: BatchnormAttrs, training: boolean): BatchnormShape {
-  const [n, c, ...spatial] = batched(x, 'batchnorm input');
-  return { n, c, hw: numel(spatial), eps: a.eps, momentum: a.momentum, training, act: a.act };
-}
-
-/**
- * Inputs x, gamma, beta; state: the running mean and variance. Training saves the batch mean and
- * 1/std for the backward; inference reads the running statistics and saves nothing.
- */
-export const BATCHNORM: KernelOp<BatchnormAttrs> = {
-  shape: ([x = []]) => [...x],
-  saved: ([x], _a, training) => {
-    const [, c] = batched(x, 'batchnorm input');
-    return training
-      ? [
-          { shape: [c], dtype: 'f32' },
-          { shape: [c], dtype: 'f32' },
-        ]
-      : [];
-  },
-  // The kernel always writes dx: where the input needs no gradient it goes to scratch (0); 1 holds
-  // the per-slice sums.
-  scratch: (ins, _out, a, gpu) => [[...(ins[0] ?? [])], [bnPartials(gpu.units, bnShape(ins, a, true))]],
-  // The per-slice statistics (a training forward needs them: the planner always gives forward scratch).
-  forwardScratch: (ins, _out, a, gpu) => [[bnPartials(gpu.units, bnShape(ins, a, true))]],
-  forward: (gpu, io, a) => {
-    const [saveMean, saveInvStd] = io.training ? io.saved : [gpu.dummy, gpu.dummy];
-    const x = mustAt(io.inputs, 0, 'batchnorm x');
-    const gamma = mustAt(io.inputs, 1, 'batchnorm gamma');
-    const beta = mustAt(io.inputs, 2, 'batchnorm beta');
-    const runMean = mustAt(io.state, 0, 'batchnorm running mean');
-    const runVar = mustAt(io.state, 1, 'batchnorm running variance');
-    const partial = io.scratch?.[0];
-    if (io.training && !partial) throw new ShapeError('batchnorm training forward needs its scratch');
-    return batchnormForward(
-      gpu,
-      { x, gamma, beta, runMean, runVar, y: io.out, saveMean, saveInvStd, partial },
-      bnShape(io.inShapes, a, io.training),
-    );
-  },
-  // dX = (γ·invstd/M)·(M·dY − ΣdY − x̂·Σ(dY·x̂)); dγ = Σ dY·x̂; dβ = Σ dY
-  backward: (gpu, io, a) => {
-    return batchnormBackward(
-      gpu,
-      {
-        dy: io.dOut,
-        x: mustAt(io.inputs, 0, 'batchnorm x'),
-        gamma: mustAt(io.inputs, 1, 'batchnorm gamma'),
-        beta: mustAt(io.inputs, 2, 'batchnorm beta'),
-        saveMean: mustAt(io.saved, 0, 'batchnorm saved mean'),
-        saveInvStd: mustAt(io.saved, 1, 'batchnorm saved 1/std'),
-        dx: io.dIn[0] ?? mustAt(io.scratch, 0, 'batchnorm scratch dx'),
-        // The kernel always writes dgamma and dbeta: a frozen batchnorm would need scratch for them too.
-        dgamma: mustAt(io.dIn, 1, 'batchnorm dgamma'),
-        dbeta: mustAt(io.dIn, 2, 'batchnorm dbeta'),
-        partial: mustAt(io.scratch, 1, 'batchnorm scratch partial sums'),
-      },
-      bnShape(io.inShapes, a, true),
-    );
-  },
-};

@@ -2,7 +2,7 @@
 // Typed and exhaustive: adding a name to Attrs without its OpDef, or an OpDef without a backward,
 // does not compile. Each op's definition lives beside its kernels in src/ops/<op>.ts.
 import type { Act } from '../../dsl/ir.ts';
-import { BATCHNORM, type BatchnormAttrs } from './batchnorm.ts';
+import { BATCHNORM, type BatchnormAttrs } from './batchnorm_op.ts';
 import { CONV2D, type Conv2dAttrs } from './conv2d_op.ts';
 import { DENSE, type DenseAttrs } from './dense.ts';
 import { DROPOUT, type DropoutAttrs } from './dropout.ts';

@@ -432,6 +432,16 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
   ],
   [
     'batchnormForward',
+    { n: 2, c: 3, hw: 16, pool: '2x2', training: 0 },
+    (g) =>
+      batchnormForward(
+        g,
+        { ...bnIo, pooled: b },
+        { n: 2, c: 3, hw: 16, training: false, act: { kind: 'relu' }, pool: { kind: 'max', shape: POOL_BN } },
+      ),
+  ],
+  [
+    'batchnormForward',
     { n: 2, c: 3, hw: 16, pool: '2x2' },
     (g) =>
       batchnormForward(
