@@ -383,6 +383,11 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
     const few = findFusions(b.graph, o).map(describeFusion);
     expect(few).toContain('forward   bn2 batchnorm + act2 activation: batchnorm+leaky(0.1)');
     expect(few).toContain('both ways res1 add + act3 activation: add+relu');
+    // At inference the pooled pass binds 7 (forward_infer_pool): it pools on any adapter.
+    const inference = findFusions(b.graph, { ...o, training: false }).map(describeFusion);
+    expect(inference).toContain(
+      'forward   bn2 batchnorm + act2 activation + pool1 maxpool: batchnorm+leaky(0.1)+maxpool',
+    );
     expect(list(BN_ACT, false)).toEqual([
       'forward   bn1 batchnorm + act1 activation: batchnorm+relu',
       'forward   bn2 batchnorm + act2 activation + pool1 maxpool: batchnorm+leaky(0.1)+maxpool',

@@ -1,8 +1,8 @@
 // A batchnorm whose only reader is an activation runs as one pass with it (src/graph/fuse.ts lists the
 // fusion with the others): forward act(batchnorm(x)), the batchnorm's output never written, and a pooling
-// of windows apart that alone reads the activation in that pass too where the adapter binds BN_POOL_BUFFERS
-// storage buffers (at inference the activation's output is then never written either); in training,
-// backward act'(z) folded into the batchnorm backward's reads (z recomputed from x), unless a backward chain
+// of windows apart that alone reads the activation in that pass too (in training where the adapter binds
+// BN_POOL_BUFFERS storage buffers; at inference the activation's output is then never written either).
+// Backward act'(z) folded into the batchnorm backward's reads (z recomputed from x), unless a backward chain
 // took the activation as its head.
 import { gradFromOutput } from '../ops/act.ts';
 import { poolShape, windowsApart } from '../ops/pool.ts';

@@ -166,7 +166,8 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     backward.push({ kind: 'backward', head, pool, dropout, ...(dx ? { dx } : {}) });
   }
   const adds = addFusions(graph, sole, { chains: backward, training: o.training, bnAdds: o.bnAdds !== false });
-  const o2 = { chains: backward, forward, pools: o.bnPools !== false, training: o.training };
+  // At inference a batchnorm's pooled pass binds 7 storage buffers (forward_infer_pool): any adapter's.
+  const o2 = { chains: backward, forward, pools: !o.training || o.bnPools !== false, training: o.training };
   return [...forward, ...batchnormFusions(graph, sole, o2), ...adds, ...backward];
 }
 
