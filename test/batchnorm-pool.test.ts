@@ -61,16 +61,19 @@ const CASES: [string, Case][] = [
   ],
 ];
 
+/** The pooling of a case, over the batchnorm's output. */
+const poolShapeOf = (c: Case): PoolShape => ({
+  ...{ n: c.n, c: c.c, h: c.h, w: c.w, kh: c.pool.k, kw: c.pool.k },
+  ...{ strideH: c.pool.stride, strideW: c.pool.stride, padding: c.pool.padding },
+});
+
 describe('batchnorm + activation + pooling in one pass (GPU vs the unfused kernels and CPU references)', () => {
   const gpu = useGpu();
 
   it.each(CASES)('%s', async (_name, c) => {
     const g = gpu();
     const hw = c.h * c.w;
-    const shape: PoolShape = {
-      ...{ n: c.n, c: c.c, h: c.h, w: c.w, kh: c.pool.k, kw: c.pool.k },
-      ...{ strideH: c.pool.stride, strideW: c.pool.stride, padding: c.pool.padding },
-    };
+    const shape = poolShapeOf(c);
     const pool = { kind: c.pool.kind, shape };
     const s: BatchnormShape = { n: c.n, c: c.c, hw, training: true, act: c.act, slices: c.slices };
     const { oh, ow } = poolGeometry(shape);
@@ -127,10 +130,7 @@ describe('batchnorm + activation + pooling in one pass (GPU vs the unfused kerne
   it.each(CASES)('%s, at inference', async (_name, c) => {
     const g = gpu();
     const hw = c.h * c.w;
-    const shape: PoolShape = {
-      ...{ n: c.n, c: c.c, h: c.h, w: c.w, kh: c.pool.k, kw: c.pool.k },
-      ...{ strideH: c.pool.stride, strideW: c.pool.stride, padding: c.pool.padding },
-    };
+    const shape = poolShapeOf(c);
     const s: BatchnormShape = { n: c.n, c: c.c, hw, training: false, act: c.act };
     const { oh, ow } = poolGeometry(shape);
     const rng = new Rng(17);
