@@ -290,14 +290,18 @@ fn forward_train_pool(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocatio
   }
 }
 
+// Channel c's normalisation from the running statistics: mean, gamma / sqrt(var + eps), beta.
+fn infer_norm(c: u32) -> vec3<f32> {
+  return vec3<f32>(run_mean[c], gamma[c] * inverseSqrt(run_var[c] + P.eps), beta[c]);
+}
+
 @compute @workgroup_size(64)
 fn forward_infer(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) li: u32) {
   let i = (wg.x + wg.y * nwg.x) * 64u + li;
   if (i >= P.n * P.c * P.hw) { return; }
-  let c = (i / P.hw) % P.c;
-  let g = gamma[c] * inverseSqrt(run_var[c] + P.eps);
-  y[i] = act((x[i] - run_mean[c]) * g + beta[c]);
+  let q = infer_norm((i / P.hw) % P.c);
+  y[i] = act((x[i] - q.x) * q.y + q.z);
 }
 
 // forward_infer with the pooling after its activation (windows apart) in the same pass: a thread a pooled
@@ -311,9 +315,10 @@ fn forward_infer_pool(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups)
   if (o >= P.n * P.c * ohw) { return; }
   let plane = o / ohw;
   let c = plane % P.c;
-  cell_mean = run_mean[c];
-  cell_scale = gamma[c] * inverseSqrt(run_var[c] + P.eps);
-  cell_shift = beta[c];
+  let norm = infer_norm(c);
+  cell_mean = norm.x;
+  cell_scale = norm.y;
+  cell_shift = norm.z;
   cell_keep = false;
   let q = o - plane * ohw;
   let oy = q / P.ow;

@@ -31,24 +31,24 @@ export const BN_ADD_BUFFERS = 10;
 
 /**
  * The adds whose only reader is an activation with a derivative from its output; `chains` learn theirs
- * (training: else nothing goes back).
+ * (training: else nothing goes back). `sole`: a tensor's only reader; `writer`: the node writing it.
  */
 export function addFusions(
   graph: Graph,
-  soleReader: (t: Tensor) => Node | null,
+  { sole, writer }: { sole: (t: Tensor) => Node | null; writer: (t: Tensor | undefined) => Node | undefined },
   o: { chains: Fusion[]; training: boolean; bnAdds: boolean },
 ): AddActFusion[] {
   const out: AddActFusion[] = [];
   for (const add of graph.nodes) {
-    const act = soleReader(add.out);
+    const act = sole(add.out);
     if (add.op !== 'add' || act?.op !== 'activation') continue;
     const a = (act as NodeOf<'activation'>).attrs.act;
     if (a.kind === 'linear' || !gradFromOutput(a)) continue;
     const chain = o.chains.find((c): c is BackwardFusion => c.kind === 'backward' && c.head === act);
     if (chain) chain.fromOutput = true;
     const f: AddActFusion = { kind: 'add', add: add as NodeOf<'add'>, act, backward: o.training && !chain };
-    const by = o.training && o.bnAdds ? graph.nodes.find((n) => n.out === add.inputs[0]) : undefined;
-    out.push(by?.op === 'batchnorm' && soleReader(by.out) === add ? { ...f, bn: by } : f);
+    const by = o.training && o.bnAdds ? writer(add.inputs[0]) : undefined;
+    out.push(by?.op === 'batchnorm' && sole(by.out) === add ? { ...f, bn: by } : f);
   }
   return out;
 }

@@ -132,6 +132,8 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
   const readers = readersOf(graph);
   const outside = new Set([o.logits.id, ...(o.keep ?? []).map((t) => t.id)]);
   const sole = (t: Tensor): Node | null => soleReader(readers, outside, t);
+  const writers = new Map(graph.nodes.map((n) => [n.out.id, n]));
+  const writer = (t: Tensor | undefined): Node | undefined => (t ? writers.get(t.id) : undefined);
   const forward: Fusion[] = [];
   const backward: Fusion[] = [];
   const taken = new Set<Node>();
@@ -153,19 +155,22 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
     const dropout = chain.find((c): c is NodeOf<'dropout'> => activeDropout(c, o.training)) ?? null;
     const ops = [head && headAct(head).kind !== 'linear', pool, dropout].filter(Boolean).length;
     const dx = o.training ? dxReader(pool, reader, o) : null;
-    if (ops === 1 && o.training && loneChainPays(graph, { chain, reader, dx }, o)) {
-      for (const c of chain) taken.add(c);
-      backward.push({ kind: 'backward', head, pool, dropout, ...(dx ? { dx } : {}) });
-    }
-    if (ops < 2) continue;
+    const lone = ops === 1 && o.training && loneChainPays(writer, { chain, reader, dx }, o); // backward only
+    if (ops < 2 && !lone) continue;
     for (const c of chain) taken.add(c);
-    const conv = head?.op === 'conv2d' && pool && poolsInEpilogue(head, pool, o) ? head : null;
-    if (pool && (dropout || conv)) forward.push({ kind: 'forward', head: conv, pool, dropout });
-    else if (head?.op === 'dense' && dropout) forward.push({ kind: 'forward', head, pool: null, dropout });
+    if (!lone) {
+      const conv = head?.op === 'conv2d' && pool && poolsInEpilogue(head, pool, o) ? head : null;
+      if (pool && (dropout || conv)) forward.push({ kind: 'forward', head: conv, pool, dropout });
+      else if (head?.op === 'dense' && dropout) forward.push({ kind: 'forward', head, pool: null, dropout });
+    }
     if (!o.training) continue;
     backward.push({ kind: 'backward', head, pool, dropout, ...(dx ? { dx } : {}) });
   }
-  const adds = addFusions(graph, sole, { chains: backward, training: o.training, bnAdds: o.bnAdds !== false });
+  const adds = addFusions(
+    graph,
+    { sole, writer },
+    { chains: backward, training: o.training, bnAdds: o.bnAdds !== false },
+  );
   // At inference a batchnorm's pooled pass binds 7 storage buffers (forward_infer_pool): any adapter's.
   const o2 = { chains: backward, forward, pools: !o.training || o.bnPools !== false, training: o.training };
   return [...forward, ...batchnormFusions(graph, sole, o2), ...adds, ...backward];
@@ -189,9 +194,13 @@ function dxReader(pool: PoolNode | null, r: Node | null, o: FusionOptions): DxNo
  * (no flatten between), sums that conv's split dX in it (fused-steps.ts dxParts: one pass in place of two).
  * Not an activation that a batchnorm or add before it runs in its own pass.
  */
-function loneChainPays(graph: Graph, c: { chain: Node[]; reader: Node | null; dx: DxNode | null }, o: FusionOptions) {
+function loneChainPays(
+  writer: (t: Tensor | undefined) => Node | undefined,
+  c: { chain: Node[]; reader: Node | null; dx: DxNode | null },
+  o: FusionOptions,
+): boolean {
   const head = c.chain.find(isHead);
-  const by = head?.op === 'activation' ? graph.nodes.find((n) => n.out === head.inputs[0]) : undefined;
+  const by = head?.op === 'activation' ? writer(head.inputs[0]) : undefined;
   if (by?.op === 'batchnorm' || by?.op === 'add') return false;
   const r = c.reader;
   const last = c.chain[c.chain.length - 1];
