@@ -28,13 +28,14 @@
 //   forward_train_add: forward_train writing y = act(z + shortcut), the residual add after the batchnorm in
 //     its pass (the planner's choice, src/graph/fuse-add.ts); z + shortcut as the add kernel sums them.
 //   forward_infer: one thread per element, 64 per workgroup, 2-D grid (grid() in runtime.ts);
+//     forward_infer_add: forward_infer writing act(z + shortcut), as forward_train_add;
 //     forward_infer_pool: one per pooled output, its window's cells made as forward_infer makes them.
 // Bindings (WGSL lets entry points that never share a variable reuse a binding number):
 //   forward: 1 x, 2 gamma, 3 beta, 4 runMean, 5 runVar (read in infer, updated in train), 6 y,
 //     7 saveMean, 8 saveInvStd (written), 9 partial. stats binds 1 and 9 only; forward_train_pool also
 //     11 pooled and 12 argmax (u32, max pooling); forward_infer_pool 1–6 (y unwritten) and 11; stats_parts 1
 //     the conv's partials, 9 partial, 13 the conv's output (written) and 14 its bias; forward_train_add
-//     also 15 the shortcut.
+//     also 15 the shortcut, forward_infer_add 1–6 and 15.
 //   backward: 1 x, 2 gamma, 3 beta, 4 dy, 5 saveMean, 6 saveInvStd, 7 dx (+= when P.accumulate ≠ 0),
 //     8 dgamma, 9 partial, 10 dbeta. backward_sums binds 1–6 and 9.
 
@@ -70,7 +71,7 @@ override POOL: u32 = 1u;
 @group(0) @binding(14) var<storage, read> conv_bias: array<f32>;
 override SRC_SPLITS: u32 = 2u;
 override HAS_BIAS: bool = false;
-// forward_train_add only: a residual add's other input, added to z before the activation.
+// forward_train_add and forward_infer_add only: a residual add's other input, added to z before the activation.
 @group(0) @binding(15) var<storage, read> shortcut: array<f32>;
 
 const WG = 256u;
@@ -302,6 +303,16 @@ fn forward_infer(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   if (i >= P.n * P.c * P.hw) { return; }
   let q = infer_norm((i / P.hw) % P.c);
   y[i] = act((x[i] - q.x) * q.y + q.z);
+}
+
+// forward_infer writing y = act(z + shortcut), the residual add after the batchnorm (as forward_train_add).
+@compute @workgroup_size(64)
+fn forward_infer_add(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                     @builtin(local_invocation_index) li: u32) {
+  let i = (wg.x + wg.y * nwg.x) * 64u + li;
+  if (i >= P.n * P.c * P.hw) { return; }
+  let q = infer_norm((i / P.hw) % P.c);
+  y[i] = act((x[i] - q.x) * q.y + q.z + shortcut[i]);
 }
 
 // forward_infer with the pooling after its activation (windows apart) in the same pass: a thread a pooled

@@ -218,7 +218,7 @@ describe('batch normalization (GPU vs CPU reference)', () => {
   });
 });
 
-// A residual add after the batchnorm, in its pass (forward_train with RESIDUAL; the planner's choice,
+// A residual add after the batchnorm, in its pass (forward_train_add, forward_infer_add; the planner's choice,
 // src/graph/fuse-add.ts): y = act(z + shortcut), against the references composed (the batchnorm, the add, the
 // activation) and bit for bit against the batchnorm's own pass and then the add kernel with its activation.
 describe('batch normalization + a residual add (+ activation) in its pass', () => {
@@ -227,6 +227,8 @@ describe('batch normalization + a residual add (+ activation) in its pass', () =
     ['conv 4x8x7x7 + add + relu', { n: 4, c: 8, hw: 49, training: true, act: { kind: 'relu' } }],
     ['conv 3x2x300 + add, 3 slices', { n: 3, c: 2, hw: 300, training: true, slices: 3 }],
     ['dense 16x10 + add + tanh', { n: 16, c: 10, hw: 1, training: true, act: { kind: 'tanh' } }],
+    ['inference: conv 4x8x7x7 + add + relu', { n: 4, c: 8, hw: 49, training: false, act: { kind: 'relu' } }],
+    ['inference: dense 5x3 + add', { n: 5, c: 3, hw: 1, training: false }],
   ];
   it.each(cases)('%s', async (_name, s) => {
     const g = gpu();
@@ -261,7 +263,7 @@ describe('batch normalization + a residual add (+ activation) in its pass', () =
       ...pass(z32, { ...s, act: undefined }),
       ...add(g, { a: z32, b: sc as GPUBuffer, c: unfused }, size, act),
     ];
-    expect(ds[1]?.label).toMatch(/^batchnorm train \S+ \+ add/);
+    expect(ds[s.training ? 1 : 0]?.label).toMatch(/^batchnorm (train|infer) \S+ \+ add/);
     g.run(ds);
     const got = await g.readF32(fused);
     expectAllclose('act(batchnorm(x) + shortcut)', got, want, TOL_Y, shapeOf(s));

@@ -376,8 +376,8 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
       'both ways res1.bn2 batchnorm + res1 add + act3 activation: batchnorm+add+relu',
     ]);
     // An adapter that binds too few storage buffers for the pooled pass: the pooling runs on its own; nor for the
-    // shortcut: the add and its relu run in their pass. At inference a batchnorm's pass activates and pools (no
-    // shortcut).
+    // shortcut: the add and its relu run in their pass. At inference a batchnorm's pass activates, pools and adds
+    // a shortcut on any adapter (7 storage buffers at most).
     const b = graphOf(BN_ACT);
     const o = { training: true, logits: b.logits, bnPools: false, bnAdds: false };
     const few = findFusions(b.graph, o).map(describeFusion);
@@ -385,15 +385,13 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
     expect(few).toContain('both ways res1 add + act3 activation: add+relu');
     // At inference the pooled pass binds 7 (forward_infer_pool): it pools on any adapter.
     const inference = findFusions(b.graph, { ...o, training: false }).map(describeFusion);
-    expect(inference).toContain(
-      'forward   bn2 batchnorm + act2 activation + pool1 maxpool: batchnorm+leaky(0.1)+maxpool',
-    );
-    expect(list(BN_ACT, false)).toEqual([
+    expect(inference).toEqual([
       'forward   bn1 batchnorm + act1 activation: batchnorm+relu',
       'forward   bn2 batchnorm + act2 activation + pool1 maxpool: batchnorm+leaky(0.1)+maxpool',
       'forward   res1.bn1 batchnorm + res1.act1 activation: batchnorm+relu',
-      'forward   res1 add + act3 activation: add+relu',
+      'forward   res1.bn2 batchnorm + res1 add + act3 activation: batchnorm+add+relu',
     ]);
+    expect(list(BN_ACT, false)).toEqual(inference);
     // Nor with a dropout after the pooling (that pooling's own forward fusion), nor overlapping windows.
     for (const after of ['pool 2\ndropout 0.3', 'pool 3 stride=2']) {
       const src = `input 8x8x1\nconv 4 3x3 same bias=false\nbatchnorm\nrelu\n${after}\ndense 10 softmax`;
@@ -526,11 +524,18 @@ dense 10 softmax`;
 });
 
 // An inference plan's fusions (a conv's pooling in its epilogue, a batchnorm's or an add's activation in its
-// pass) give the unfused plan's logits bit for bit, from the same weights and running statistics.
+// pass, a residual add in the batchnorm's) give the unfused plan's logits bit for bit, from the same weights and
+// running statistics.
 describe("a fused inference plan gives the unfused plan's logits, bit for bit", () => {
   const gpu = useGpu();
   it.each([
     ['batch norm with its activation, a residual block ending in batch norm', BN_ACT],
+    [
+      'a projection shortcut computed after the batchnorm that adds it',
+      'input 8x8x1\nconv 4 3x3 same bias=false\nbatchnorm\nrelu\n' +
+        'residual { conv 8 3x3 stride=2 same bias=false; batchnorm; relu; conv 8 3x3 same bias=false; batchnorm }\n' +
+        'relu\nglobalavgpool\ndense 10 softmax',
+    ],
     ['convs pooling in their epilogue, dropout', readFileSync('examples/reference.net', 'utf8')],
   ])('%s', async (_name, src) => {
     const g = gpu();

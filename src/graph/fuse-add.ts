@@ -19,9 +19,10 @@ export interface AddActFusion {
   /** act' in the add's backward (false: at inference, or a backward chain headed by the activation applies it). */
   backward: boolean;
   /**
-   * Training: the batchnorm whose output, read by the add alone, is its input 0 (a block ending in batch norm),
-   * where the adapter binds BN_ADD_BUFFERS storage buffers: its pass adds the shortcut and activates, y =
-   * act(z + shortcut), run where the add is (the shortcut may be computed after it); no add kernel.
+   * The batchnorm whose output, read by the add alone, is its input 0 (a block ending in batch norm): its pass
+   * adds the shortcut and activates, y = act(z + shortcut), run where the add is (the shortcut may be computed
+   * after it); no add kernel. In training only where the adapter binds BN_ADD_BUFFERS storage buffers (at
+   * inference the pass binds 7).
    */
   bn?: NodeOf<'batchnorm'>;
 }
@@ -47,7 +48,7 @@ export function addFusions(
     const chain = o.chains.find((c): c is BackwardFusion => c.kind === 'backward' && c.head === act);
     if (chain) chain.fromOutput = true;
     const f: AddActFusion = { kind: 'add', add: add as NodeOf<'add'>, act, backward: o.training && !chain };
-    const by = o.training && o.bnAdds ? writer(add.inputs[0]) : undefined;
+    const by = !o.training || o.bnAdds ? writer(add.inputs[0]) : undefined;
     out.push(by?.op === 'batchnorm' && sole(by.out) === add ? { ...f, bn: by } : f);
   }
   return out;

@@ -31,9 +31,9 @@
 //             activation's output (an activation whose derivative needs its input is not fused then)
 //             (fuse-bn.ts).
 //   add + activation (training and inference; the activation the only reader of the add's output, its
-//             derivative from its output): one pass, y = act(a + b) (fuse-add.ts); in training, where the
-//             add's input 0 is a batchnorm's output it alone reads, the batchnorm's pass: act(z + shortcut),
-//             where the adapter binds BN_ADD_BUFFERS storage buffers (bnAdds).
+//             derivative from its output): one pass, y = act(a + b) (fuse-add.ts); where the add's input 0
+//             is a batchnorm's output it alone reads, the batchnorm's pass: act(z + shortcut) (in training
+//             where the adapter binds BN_ADD_BUFFERS storage buffers, bnAdds).
 // A tensor read by anything else (a residual add, the loss, a kept output) ends a chain there: the
 // ops around it run unfused, as always. Fusions are data, so they can be listed (describeFusion).
 import type { Act } from '../../dsl/ir.ts';
@@ -93,7 +93,7 @@ export interface FusionOptions {
    * (BN_POOL_BUFFERS); left out, the graph alone decides.
    */
   bnPools?: boolean;
-  /** Whether the adapter binds a batchnorm's pass with a residual add's shortcut (BN_ADD_BUFFERS); as bnPools. */
+  /** Whether the adapter binds a training batchnorm's pass with a shortcut too (BN_ADD_BUFFERS); as bnPools. */
   bnAdds?: boolean;
   /**
    * Whether this conv's dX leaves its split-K partials for the chain below to sum (fused-steps.ts dxParts):

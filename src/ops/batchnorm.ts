@@ -63,7 +63,7 @@ export interface BatchnormForwardIo {
    * of them, [split][c][n·HW + p]) and its bias, and writes (the planner's choice, src/graph/fused-steps.ts).
    */
   xParts?: { parts: BufferRef; splits: number; bias?: BufferRef };
-  /** Training, no pooling: a residual add's other input, y = act(z + shortcut) (src/graph/fuse-add.ts). */
+  /** No pooling: a residual add's other input, y = act(z + shortcut) (src/graph/fuse-add.ts). */
   shortcut?: BufferRef;
 }
 
@@ -239,7 +239,6 @@ function statsFromParts(
 function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<typeof params>): Dispatch {
   const { pool } = s;
   const { saveMean, saveInvStd, partial } = io;
-  if (io.shortcut) throw new ShapeError(`batchnorm ${desc(s)} adds a shortcut only without a pooling`);
   if (!pool || !io.pooled || (pool.kind === 'max' && !io.argmax))
     throw new ShapeError(`batchnorm ${desc(s)} with a pooling needs its pooled output (and argmax for max pooling)`);
   const count = s.n * s.c * s.hw;
@@ -263,26 +262,32 @@ function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<t
 }
 
 export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Dispatch[] {
+  if (s.pool && io.shortcut) throw new ShapeError(`batchnorm ${desc(s)} adds a shortcut only without a pooling`);
   if (s.training) return trainForward(gpu, io, s);
-  // With a pooling (windows apart), a thread a pooled output, y not written (forward_infer_pool).
+  // With a pooling (windows apart), a thread a pooled output, y not written (forward_infer_pool); with a
+  // shortcut, y = act(z + shortcut) (forward_infer_add).
   const { pool } = s;
   if (pool && !io.pooled) throw new ShapeError(`batchnorm ${desc(s)} with a pooling needs its pooled output`);
   const p = params(s, gpu.units);
   const count = s.n * s.c * s.hw;
   const outs = pool ? s.n * s.c * p.oh * p.ow : count;
-  const [y, pooled] = pool ? [gpu.dummy, [null, null, null, null, io.pooled ?? null]] : [io.y, []];
+  const none = null;
+  const [y, more] = pool
+    ? [gpu.dummy, [none, none, none, none, io.pooled ?? none]]
+    : [io.y, io.shortcut ? [none, none, none, none, none, none, none, none, io.shortcut] : []];
+  const entry = pool ? 'forward_infer_pool' : io.shortcut ? 'forward_infer_add' : 'forward_infer';
   return [
     gpu.kernel({
       shader: 'batchnorm',
-      entry: pool ? 'forward_infer_pool' : 'forward_infer',
+      entry,
       constants: { ...actConstants(s.act), ...(pool ? { POOL: POOL_CODES[pool.kind] } : {}) },
       params: p,
-      bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, y, ...pooled],
+      bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, y, ...more],
       workgroups: grid(ceilDiv(outs, 64)),
-      label: `batchnorm infer ${desc(s)}${pool ? ` + ${windowOf(pool)}` : ''}`,
+      label: `batchnorm infer ${desc(s, !!io.shortcut)}${pool ? ` + ${windowOf(pool)}` : ''}`,
       work: streamWork({
         flops: 2 * count,
-        bytesRead: f32Bytes(count, 4 * s.c),
+        bytesRead: f32Bytes((io.shortcut ? 2 : 1) * count, 4 * s.c),
         bytesWritten: f32Bytes(outs),
         perThread: Math.ceil(count / outs),
       }),

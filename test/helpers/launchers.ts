@@ -432,6 +432,11 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
   ],
   [
     'batchnormForward',
+    { n: 2, c: 3, hw: 4, shortcut: 1, training: 0 },
+    (g) => batchnormForward(g, { ...bnIo, shortcut: b }, { n: 2, c: 3, hw: 4, training: false, act: { kind: 'relu' } }),
+  ],
+  [
+    'batchnormForward',
     { n: 2, c: 3, hw: 16, pool: '2x2', training: 0 },
     (g) =>
       batchnormForward(
