@@ -4,9 +4,8 @@
 // where those divide exactly and land inside OH×OW.
 // N batch, C in-channels, K out-channels, H×W input, KH×KW kernel, sh×sw stride, OH×OW output;
 // tensors NCHW row-major f32: dy [N,K,OH,OW], w [K,C,KH,KW], dx [N,C,H,W].
-// Stride phases: input rows with (iy + padTop) mod sh = a meet only taps ky = a + sh·u, so phase
-// (a, b) (a < sh, b < sw) is a stride-1 correlation with no wasted zero terms: with iy = first + sh·j,
-// oy = q + j − u (see phase()). Per phase the GEMM is rows c, columns p = (n·ny + jy)·nx + jx,
+// Stride phases (lib/dx_phase.wgsl): phase (a, b) is a stride-1 correlation with no wasted zero terms.
+// Per phase the GEMM is rows c, columns p = (n·ny + jy)·nx + jx,
 // inner r = (k·tapsY + uy)·tapsX + ux. A phase with no taps (stride > kernel) writes zeros.
 // The GEMM is lib/gemm.wgsl's (tile GEMM_BM × GEMM_BN, register blocks: src/ops/gemm.ts). Fetch
 // order: weights 0 (thread li's r = k0 + li % 16, decoded once a step); dy 2 (column runs: thread li
@@ -32,20 +31,6 @@ override ACCUM: bool = false;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(3) var<storage, read_write> gemm_parts_out: array<f32>;
 @group(0) @binding(1) var<storage, read> gemm_parts_in: array<f32>;
-
-// One axis of stride phase a: inputs i = first + s·j (j < count), taps a + s·u (u < taps),
-// and the output they meet, o = q + j − u.
-struct Phase { a: u32, first: u32, count: u32, taps: u32, q: u32 }
-
-fn phase(a: u32, s: u32, pad: u32, size: u32, ksize: u32) -> Phase {
-  let first = (a + s - pad % s) % s;
-  var count = 0u;
-  if (first < size) { count = (size - first + s - 1u) / s; }
-  var taps = 0u;
-  if (a < ksize) { taps = (ksize - a + s - 1u) / s; }
-  // first + pad ≡ a (mod s) and first + pad ≥ a, so q is exact and ≥ 0.
-  return Phase(a, first, count, taps, (first + pad - a) / s);
-}
 
 // The phase this thread works on (or stores to, in reduce_splits: kept from its last store).
 var<private> dx_f: u32 = 0xffffffffu;
@@ -152,9 +137,6 @@ fn gemm_store4(row: u32, col: u32, v: vec4<f32>, count: u32) {
     }
   }
 }
-
-fn phase_y(f: u32) -> Phase { return phase(f / P.sw, P.sh, P.pad_top, P.h, P.kh); }
-fn phase_x(f: u32) -> Phase { return phase(f % P.sw, P.sw, P.pad_left, P.w, P.kw); }
 
 /** Inner indices of phase f: K · its taps. */
 fn inner_of(f: u32) -> u32 { return P.k * phase_y(f).taps * phase_x(f).taps; }

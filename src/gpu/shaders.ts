@@ -22,6 +22,7 @@ import matmulOutFused from '../../shaders/lib/matmul_out_fused.wgsl';
 import matmulOutChain from '../../shaders/lib/matmul_out_chain.wgsl';
 import chainStore from '../../shaders/lib/chain_store.wgsl';
 import convDxOut from '../../shaders/lib/conv_dx_out.wgsl';
+import dxPhase from '../../shaders/lib/dx_phase.wgsl';
 import convDxChain from '../../shaders/lib/conv_dx_chain.wgsl';
 import matmul from '../../shaders/matmul.wgsl';
 import matmulLanes from '../../shaders/matmul_lanes.wgsl';
@@ -97,10 +98,11 @@ const SHADERS = {
   ],
   // The weight gradient by F(3×3, 2×2), with the bias gradient (src/ops/conv2d_winograd.ts winogradWeights).
   conv2d_winograd_dw: [conv, rank1, winograd, conv2dWinogradDw],
-  conv2d_backward_input: [conv, rank1, gemm, convDxOut, conv2dBackwardInput],
+  conv2d_backward_input: [conv, dxPhase, rank1, gemm, convDxOut, conv2dBackwardInput],
   // A conv's dX that runs the backward chain below it as it stores (fuse.ts, BackwardFusion.dx).
   conv2d_backward_input_chain: [
     conv,
+    dxPhase,
     random,
     activation,
     poolGeom,
@@ -119,10 +121,11 @@ const SHADERS = {
   matmul_lanes_chain: [lanes, random, matmulIo, activation, poolGeom, chainStore, matmulOutChain, matmulLanes],
   conv2d_forward_lanes: [lanes, conv, activation, convOut, conv2dForwardLanes],
   conv2d_forward_lanes_pool: [lanes, conv, activation, random, convOutPool, conv2dForwardLanes],
-  conv2d_backward_input_lanes: [lanes, conv, convDxOut, conv2dBackwardInputLanes],
+  conv2d_backward_input_lanes: [lanes, conv, dxPhase, convDxOut, conv2dBackwardInputLanes],
   conv2d_backward_input_lanes_chain: [
     lanes,
     conv,
+    dxPhase,
     random,
     activation,
     poolGeom,

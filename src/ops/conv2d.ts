@@ -254,14 +254,15 @@ export function conv2dBackwardInput(
   // Bindings: dx, then the chain's at 6, 7, 8.
   const outputs = chain ? [io.dx, null, null, ...chain.bindings] : [io.dx];
   if (gpu.lanes > 0) {
-    // One pass over every input position (stride phases are masked, not split).
-    const unit = { UNIT_STRIDE: s.strideH === 1 && s.strideW === 1 ? 1 : 0 };
+    // A stride phase a workgroup layer, as the tiled kernel: the largest phase's tiles in each.
+    const { cols, inner, phases } = inputGemm(s);
     const lane = {
       shader: o.chain ? ('conv2d_backward_input_lanes_chain' as const) : ('conv2d_backward_input_lanes' as const),
       params: paramsOf(s, chainUniform(o.chain)),
-      constants: { ...accum, ...unit },
+      constants: accum,
     };
-    return laneKernel(gpu, { ...lane, cols: s.n * s.h * s.w, bindings: [io.dy, io.w, ...outputs], label, work });
+    const phased = { cols, phases, steps: inner };
+    return laneKernel(gpu, { ...lane, ...phased, bindings: [io.dy, io.w, ...outputs], label, work });
   }
   const wino = o.unsummed ? null : inputWinogradPlan(gpu, s, o);
   if (wino) {

@@ -19,7 +19,10 @@ function laneTiling(gpu: Gpu, rows: number, cols: number) {
   return { bm: t.rowGroups * gpu.lanes, bn: t.cols * gpu.lanes, constants: laneConstants(gpu.lanes, t) };
 }
 
-/** A forward or dX lane kernel: `work.rows` × `cols` (its own columns), a workgroup per tile. */
+/**
+ * A forward or dX lane kernel: `work.rows` × `cols` (its own columns), a workgroup per tile; a dX's
+ * stride `phases` in a third dimension, `cols` and `steps` the largest phase's (else 1, and work.inner).
+ */
 export function laneKernel(
   gpu: Gpu,
   o: {
@@ -29,6 +32,8 @@ export function laneKernel(
       | 'conv2d_backward_input_lanes'
       | 'conv2d_backward_input_lanes_chain';
     cols: number;
+    phases?: number;
+    steps?: number;
     params: ConvParams;
     constants: Record<string, number>;
     bindings: (BufferRef | null)[];
@@ -39,15 +44,16 @@ export function laneKernel(
   const t = laneTiling(gpu, o.work.rows, o.cols);
   const colTiles = ceilDiv(o.cols, t.bn);
   const tiles = colTiles * ceilDiv(o.work.rows, t.bm);
+  const phases = o.phases ?? 1;
   const { epilogueReads, ...w } = o.work;
-  const tiling = { tiles, tileM: t.bm, tileN: t.bn, steps: w.inner };
+  const tiling = { tiles: tiles * phases, tileM: t.bm, tileN: t.bn, steps: o.steps ?? w.inner };
   return [
     gpu.kernel({
       shader: o.shader,
       params: o.params(colTiles),
       constants: { ...t.constants, ...o.constants },
       bindings: o.bindings,
-      workgroups: grid(tiles),
+      workgroups: [...grid(tiles), phases],
       label: o.label,
       work: laneGemm({ ...w, ...tiling, bytesRead: w.bytesRead + epilogueReads }, gpu.lanes),
     }),
