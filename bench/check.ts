@@ -89,7 +89,13 @@ async function adapter(out: string): Promise<void> {
     ...a,
     features: [...gpu.device.features].sort(),
     timestamps: gpu.hasTimestamps,
-    tuning: { gemmSide: gpu.gemmSide, lanes: gpu.lanes, spreadLimit: gpu.spreadLimit, usableLanes: gpu.usableLanes },
+    tuning: {
+      gemmSide: gpu.gemmSide,
+      lanes: gpu.lanes,
+      spreadLimit: gpu.spreadLimit,
+      sliceThreads: gpu.sliceThreads,
+      usableLanes: gpu.usableLanes,
+    },
     limits,
   };
   gpu.destroy();

@@ -8,8 +8,9 @@
 //   infer:    y = act(z) from the running mean and variance
 //   backward: g = dy·act'(z) (z recomputed from x; g = dy without ACT), then
 //             dL/dx = (gamma·invstd/M)·(M·g − Σg − xhat·Σ(g·xhat)), dgamma = Σ g·xhat, dbeta = Σ g
-// Statistics without serial loops: two dispatches each way over a (S, C) grid of 256-thread workgroups,
-// no thread walking more than 2·⌈L/256⌉ elements (the host picks S, src/ops/batchnorm.ts bnSlices):
+// Statistics without serial loops: two dispatches each way over a (S, C) grid of WG-thread workgroups
+// (256 on a GPU, 16 on a CPU adapter), no thread walking more than 2·⌈L/WG⌉ elements (the host picks S,
+// src/ops/batchnorm.ts bnSlices), each walk stepped without dividing (Walk):
 //   stats then forward_train: each slice's count, mean and Σ(x − slice mean)² (two passes over the slice),
 //     into partial[(c·S + s)·3 ..]; then every workgroup of channel c combines the S partials in the same
 //     fixed tree (Chan et al.'s pairwise update: no E[x²] − E[x]²), so all get the same bits, and
@@ -74,7 +75,8 @@ override HAS_BIAS: bool = false;
 // forward_train_add and forward_infer_add only: a residual add's other input, added to z before the activation.
 @group(0) @binding(15) var<storage, read> shortcut: array<f32>;
 
-const WG = 256u;
+// Threads of a slice pass's workgroup (src/ops/batchnorm.ts bnWidth), at most the trees' 256 slots.
+override WG: u32 = 256u;
 var<workgroup> red_a: array<f32, 256>;
 var<workgroup> red_b: array<f32, 256>;
 var<workgroup> red_c: array<f32, 256>;
@@ -83,6 +85,26 @@ var<workgroup> red_c: array<f32, 256>;
 fn at(c: u32, j: u32) -> u32 {
   let n = j / P.hw;
   return (n * P.c + c) * P.hw + (j - n * P.hw);
+}
+
+// A thread's walk over channel c's elements j, j + WG, j + 2·WG, …: i = at(c, j) and j's position p in its
+// image's plane, stepped by adding, not dividing (a CPU adapter divides lane by lane). WG = dn·HW + dp
+// elements on is dn images and dp positions on (di = dn·C·HW + dp), one image more where p passes HW.
+struct Walk { i: u32, p: u32, di: u32, dp: u32 }
+
+fn walk(c: u32, j: u32) -> Walk {
+  let dn = WG / P.hw;
+  let dp = WG - dn * P.hw;
+  return Walk(at(c, j), j % P.hw, dn * P.c * P.hw + dp, dp);
+}
+
+fn walk_next(w: ptr<function, Walk>) {
+  (*w).i += (*w).di;
+  (*w).p += (*w).dp;
+  if ((*w).p >= P.hw) {
+    (*w).p -= P.hw;
+    (*w).i += (P.c - 1u) * P.hw;
+  }
 }
 
 // Slice s of channel c: elements [lo, hi).
@@ -146,18 +168,24 @@ fn slice_partial(t: u32, s: u32, c: u32, mean: f32, squares: f32) {
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let s = wg.x;
   let c = wg.y;
   let r = slice(s);
   var sum = 0.0;
-  for (var j = r.x + t; j < r.y; j += WG) { sum += x[at(c, j)]; }
+  var w = walk(c, r.x + t);
+  for (var j = r.x + t; j < r.y; j += WG) {
+    sum += x[w.i];
+    walk_next(&w);
+  }
   let mean = slice_mean(t, s, sum);
   var v = 0.0;
+  w = walk(c, r.x + t);
   for (var j = r.x + t; j < r.y; j += WG) {
-    let d = x[at(c, j)] - mean;
+    let d = x[w.i] - mean;
     v += d * d;
+    walk_next(&w);
   }
   slice_partial(t, s, c, mean, v);
 }
@@ -177,22 +205,26 @@ fn conv_value(c: u32, j: u32) -> f32 {
 
 // stats over a conv's unsummed output: each element summed from its partials, written to conv_out (the
 // batchnorm's input, which forward_train then reads) and counted, as stats counts x.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn stats_parts(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let s = wg.x;
   let c = wg.y;
   let r = slice(s);
   var sum = 0.0;
+  var w = walk(c, r.x + t);
   for (var j = r.x + t; j < r.y; j += WG) {
     let v = conv_value(c, j);
-    conv_out[at(c, j)] = v;
+    conv_out[w.i] = v;
     sum += v;
+    walk_next(&w);
   }
   let mean = slice_mean(t, s, sum);
   var v = 0.0;
+  w = walk(c, r.x + t);
   for (var j = r.x + t; j < r.y; j += WG) {
-    let d = conv_out[at(c, j)] - mean;
+    let d = conv_out[w.i] - mean;
     v += d * d;
+    walk_next(&w);
   }
   slice_partial(t, s, c, mean, v);
 }
@@ -229,23 +261,25 @@ fn channel_norm(s: u32, c: u32, t: u32) -> vec3<f32> {
   return vec3<f32>(st.x, gamma[c] * st.y, beta[c]);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn forward_train(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let q = channel_norm(wg.x, wg.y, t);
   let r = slice(wg.x);
+  var w = walk(wg.y, r.x + t);
   for (var j = r.x + t; j < r.y; j += WG) {
-    let i = at(wg.y, j);
-    y[i] = act((x[i] - q.x) * q.y + q.z);
+    y[w.i] = act((x[w.i] - q.x) * q.y + q.z);
+    walk_next(&w);
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn forward_train_add(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let q = channel_norm(wg.x, wg.y, t);
   let r = slice(wg.x);
+  var w = walk(wg.y, r.x + t);
   for (var j = r.x + t; j < r.y; j += WG) {
-    let i = at(wg.y, j);
-    y[i] = act((x[i] - q.x) * q.y + q.z + shortcut[i]);
+    y[w.i] = act((x[w.i] - q.x) * q.y + q.z + shortcut[w.i]);
+    walk_next(&w);
   }
 }
 
@@ -269,7 +303,7 @@ fn block_cell(i: u32) -> f32 {
 // pass: workgroup (s, c) takes windows [s·P.windows, (s + 1)·P.windows) of channel c's N·OH·OW, each
 // thread a window at a time, writing its block of y and the pooled value (and argmax for max pooling,
 // iy·W + ix within the plane) at (n·C + c)·OH·OW + oy·OW + ox: bit for bit forward_train, then the pooling.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn forward_train_pool(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let s = wg.x;
   let c = wg.y;
@@ -343,7 +377,7 @@ fn grad_in(i: u32, mean: f32, g: f32, b: f32) -> f32 {
   return dy[i] * act_grad_x((x[i] - mean) * g + b);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn backward_sums(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let s = wg.x;
   let c = wg.y;
@@ -354,11 +388,12 @@ fn backward_sums(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
   let r = slice(s);
   var sd = 0.0;
   var sdx = 0.0;
+  var w = walk(c, r.x + t);
   for (var j = r.x + t; j < r.y; j += WG) {
-    let i = at(c, j);
-    let d = grad_in(i, mean, g, b);
+    let d = grad_in(w.i, mean, g, b);
     sd += d;
-    sdx += d * (x[i] - mean) * istd;
+    sdx += d * (x[w.i] - mean) * istd;
+    walk_next(&w);
   }
   red_a[t] = sd;
   red_b[t] = sdx;
@@ -370,7 +405,7 @@ fn backward_sums(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let s = wg.x;
   let c = wg.y;
@@ -395,11 +430,13 @@ fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t
   let mf = f32(P.n * P.hw);
   let k = gamma[c] * istd / mf;
   let r = slice(s);
+  var w = walk(c, r.x + t);
   for (var j = r.x + t; j < r.y; j += WG) {
-    let i = at(c, j);
+    let i = w.i;
     let xhat = (x[i] - mean) * istd;
     var v = k * (mf * grad_in(i, mean, gi, b) - sum_dy - xhat * sum_dyx);
     if (P.accumulate != 0u) { v += dx[i]; }
     dx[i] = v;
+    walk_next(&w);
   }
 }

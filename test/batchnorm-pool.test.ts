@@ -70,8 +70,10 @@ const poolShapeOf = (c: Case): PoolShape => ({
 describe('batchnorm + activation + pooling in one pass (GPU vs the unfused kernels and CPU references)', () => {
   const gpu = useGpu();
 
-  it.each(CASES)('%s', async (_name, c) => {
-    const g = gpu();
+  // At a GPU's 256 threads a slice pass and a CPU adapter's 16 (GpuTuning.sliceThreads).
+  const widths = CASES.flatMap(([name, c]) => [256, 16].map((w) => [`${name}, ${w} threads`, c, w] as const));
+  it.each(widths)('%s', async (_name, c, threads) => {
+    const g = gpu().withTuning({ sliceThreads: threads });
     const hw = c.h * c.w;
     const shape = poolShapeOf(c);
     const pool = { kind: c.pool.kind, shape };
@@ -92,7 +94,7 @@ describe('batchnorm + activation + pooling in one pass (GPU vs the unfused kerne
       y: nan(count),
       saveMean: nan(c.c),
       saveInvStd: nan(c.c),
-      partial: g.alloc(bnPartials(g.units, s) * 4),
+      partial: g.alloc(bnPartials(g, s) * 4),
       pooled: nan(outs),
       argmax: g.alloc(outs * 4),
     });
@@ -222,7 +224,7 @@ describe("batchnorm statistics summed from a conv's split-K forward partials (GP
       runVar: g.upload(f32(stats.slice(conv.k))),
       saveMean: nan(conv.k),
       saveInvStd: nan(conv.k),
-      partial: g.alloc(bnPartials(g.units, s) * 4),
+      partial: g.alloc(bnPartials(g, s) * 4),
       pooled: nan(outs),
       argmax: g.alloc(outs * 4),
       parts: g.alloc(splits * count * 4),

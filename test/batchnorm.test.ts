@@ -99,12 +99,20 @@ describe('batch normalization (GPU vs CPU reference)', () => {
     ['conv 2x3x4x4 inference + relu', { n: 2, c: 3, hw: 16, training: false, act: relu }],
     ['dense 8x6 inference + tanh', { n: 8, c: 6, hw: 1, training: false, act: { kind: 'tanh' } }],
   ];
-  it.each(cases)('%s', async (_name, s, offset = 0, spread = 2) => {
-    const g = gpu();
+  // Each training case at a GPU's 256 threads a slice pass and at a CPU adapter's 16 (GpuTuning.sliceThreads):
+  // each thread's walk over its channel steps over image boundaries differently.
+  const widths = cases.flatMap(
+    ([name, s, offset = 0, spread = 2]): [string, BatchnormShape, number, number, number?][] =>
+      s.training
+        ? [256, 16].map((w) => [`${name}, ${w} threads a slice pass`, s, offset, spread, w])
+        : [[name, s, offset, spread]],
+  );
+  it.each(widths)('%s', async (_name, s, offset, spread, threads) => {
+    const g = threads ? gpu().withTuning({ sliceThreads: threads }) : gpu();
     const inp = inputs(s, s.n * 100 + s.c * 10 + s.hw, offset, spread);
     const size = s.n * s.c * s.hw;
     const ref = fusedRef(inp, s, s.act ?? { kind: 'linear' });
-    if (s.slices) expect(bnSlices(g.units, s).slices).toBe(s.slices);
+    if (s.slices) expect(bnSlices(g, s).slices).toBe(s.slices);
     const [xb, gb, bb, rmb, rvb, dyb, dxb] = [
       inp.x,
       inp.gamma,
@@ -119,7 +127,7 @@ describe('batch normalization (GPU vs CPU reference)', () => {
       sib = g.alloc(s.c * 4),
       dgb = g.alloc(s.c * 4),
       dbb = g.alloc(s.c * 4),
-      pb = g.alloc(bnPartials(g.units, s) * 4);
+      pb = g.alloc(bnPartials(g, s) * 4);
     const fwd = batchnormForward(
       g,
       {
@@ -188,7 +196,7 @@ describe('batch normalization (GPU vs CPU reference)', () => {
         GPUBuffer,
       ];
       const size = base.n * base.c * base.hw;
-      const out = [size, base.c, base.c, size, base.c, base.c, bnPartials(g.units, s)].map((k) => g.alloc(k * 4));
+      const out = [size, base.c, base.c, size, base.c, base.c, bnPartials(g, s)].map((k) => g.alloc(k * 4));
       const [y, saveMean, saveInvStd, dx, dgamma, dbeta, partial] = out as [
         GPUBuffer,
         GPUBuffer,
@@ -250,7 +258,7 @@ describe('batch normalization + a residual add (+ activation) in its pass', () =
       const [runMean, runVar] = [inp.runMean, inp.runVar].map((a) => g.upload(f32(a)));
       made.push(runMean as GPUBuffer, runVar as GPUBuffer);
       const io = { x: x as GPUBuffer, gamma: gamma as GPUBuffer, beta: beta as GPUBuffer, y, shortcut };
-      const stats = { saveMean: alloc(s.c), saveInvStd: alloc(s.c), partial: alloc(bnPartials(g.units, s)) };
+      const stats = { saveMean: alloc(s.c), saveInvStd: alloc(s.c), partial: alloc(bnPartials(g, s)) };
       return batchnormForward(
         g,
         { ...io, runMean: runMean as GPUBuffer, runVar: runVar as GPUBuffer, ...stats },

@@ -99,6 +99,7 @@ export class Gpu implements Readonly<GpuTuning> {
   readonly lanes: number;
   readonly units: number;
   readonly spreadLimit: number;
+  readonly sliceThreads: number;
   readonly winograd: boolean;
   private readonly shared: Shared;
 
@@ -120,6 +121,7 @@ export class Gpu implements Readonly<GpuTuning> {
     this.lanes = t.lanes ?? (adapter.cpu ? this.usableLanes : 0);
     this.units = t.units ?? (adapter.cpu ? 8 : DEFAULT_GPU_UNITS);
     this.spreadLimit = t.spreadLimit ?? (adapter.cpu ? 256 : Infinity);
+    this.sliceThreads = t.sliceThreads ?? (adapter.cpu ? 16 : 256);
     this.winograd = t.winograd ?? true;
   }
 
@@ -130,8 +132,8 @@ export class Gpu implements Readonly<GpuTuning> {
 
   /** This device with other tuning: shares memory, errors and the pipeline cache (keyed by constants). */
   withTuning(tuning: Partial<GpuTuning>): Gpu {
-    const { gemmSide, lanes, units, spreadLimit, winograd } = this;
-    const t = { gemmSide, lanes, units, spreadLimit, winograd, ...tuning };
+    const { gemmSide, lanes, units, spreadLimit, sliceThreads, winograd } = this;
+    const t = { gemmSide, lanes, units, spreadLimit, sliceThreads, winograd, ...tuning };
     return new Gpu(this.device, this.adapter, null, { tuning: t, shareWith: this });
   }
 

@@ -36,6 +36,12 @@ export interface GpuTuning {
    */
   spreadLimit: number;
   /**
+   * Threads of a batch norm slice pass's workgroup (shaders/batchnorm.wgsl WG, at most 256): 256 on a GPU;
+   * 16 on a CPU adapter, where each barrier of a workgroup's reduction trees costs in proportion to its
+   * threads (lavapipe: a 64×32×28×28 forward 25 → 10 ms).
+   */
+  sliceThreads: number;
+  /**
    * Whether the tiled kernels may run a 3×3, stride-1 conv's forward by Winograd's F(2×2, 3×3) where
    * src/ops/conv2d_plan.ts winogradPlan's rule chooses it: true unless the opener says
    * (`tuning: { winograd: false }`; the cost tool's --no-winograd), to set the direct GEMM beside it.

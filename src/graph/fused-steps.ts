@@ -331,7 +331,7 @@ export function bnStep(
       ...(shortcut ? [shortcut] : []),
     ],
     writes: [...(y ? [y] : []), ...(pool ? [pool.out] : []), ...saved, ...argmax, ...(cp ? [x] : [])],
-    scratch: training ? [[bnPartials(gpu.units, s)]] : [],
+    scratch: training ? [[bnPartials(gpu, s)]] : [],
     saved,
     argmax,
     out,

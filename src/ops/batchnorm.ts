@@ -83,23 +83,28 @@ export interface BatchnormBackwardIo {
   partial: BufferRef;
 }
 
-const WG = 256;
-/** The most elements one thread walks in a slice pass (each pass: a chain of this many loads). */
+/** What sizes a slice pass: the adapter's compute units and its workgroups' threads (GpuTuning.sliceThreads). */
+export type BnDevice = Pick<Gpu, 'units' | 'sliceThreads'>;
+
+/** Threads of a slice pass's workgroup (the shader's WG), at most the 256 its trees hold. */
+const bnWidth = (gpu: BnDevice): number => Math.min(256, gpu.sliceThreads);
+/** The most elements one thread walks in a slice pass (each pass: a chain of this many loads), on a GPU. */
 const DEPTH = 64;
 
 /** Slices per channel and elements per slice: two workgroups per compute unit where M allows, ≤ DEPTH per thread. */
-export function bnSlices(units: number, s: BatchnormShape): { slices: number; len: number } {
+export function bnSlices(gpu: BnDevice, s: BatchnormShape): { slices: number; len: number } {
+  const wg = bnWidth(gpu);
   const m = s.n * s.hw;
-  const most = Math.max(1, Math.min(WG, Math.ceil(m / WG)));
-  const want = s.slices ?? Math.max(Math.ceil((2 * units) / s.c), Math.ceil(m / (WG * DEPTH)));
+  const most = Math.max(1, Math.min(wg, Math.ceil(m / wg)));
+  const want = s.slices ?? Math.max(Math.ceil((2 * gpu.units) / s.c), Math.ceil(m / (wg * DEPTH)));
   const len = Math.ceil(m / Math.max(1, Math.min(most, want)));
   return { slices: Math.ceil(m / len), len };
 }
 
 /** Floats of the partial statistics buffer (forward: 3 per slice; the backward's 2 fit in it). */
-export const bnPartials = (units: number, s: BatchnormShape): number => 3 * s.c * bnSlices(units, s).slices;
+export const bnPartials = (gpu: BnDevice, s: BatchnormShape): number => 3 * s.c * bnSlices(gpu, s).slices;
 
-function params(s: BatchnormShape, units: number) {
+function params(s: BatchnormShape, gpu: BnDevice) {
   for (const [k, v] of [
     ['n', s.n],
     ['c', s.c],
@@ -108,7 +113,7 @@ function params(s: BatchnormShape, units: number) {
     if (!Number.isInteger(v) || v < 1) throw new ShapeError(`batchnorm ${k} must be a positive integer, got ${v}`);
   }
   const { n, c, hw } = s;
-  const { slices, len } = bnSlices(units, s);
+  const { slices, len } = bnSlices(gpu, s);
   return {
     n,
     c,
@@ -145,18 +150,19 @@ const desc = (s: BatchnormShape, add = false): string =>
  * A slice pass: (S, C) workgroups of 256, each thread walking ⌈L/256⌉ elements `passes` times (a
  * chain of loads), after `combine` a tree over the S partials and after each sum a tree over 256.
  */
-function sliced(s: BatchnormShape, units: number, o: { passes: number; trees: number; combine: boolean }): Work {
-  const { slices, len } = bnSlices(units, s);
-  const per = Math.ceil(len / WG);
+function sliced(s: BatchnormShape, gpu: BnDevice, o: { passes: number; trees: number; combine: boolean }): Work {
+  const { slices, len } = bnSlices(gpu, s);
+  const wg = bnWidth(gpu);
+  const per = Math.ceil(len / wg);
   const tree = 2 ** Math.ceil(Math.log2(slices));
   return chainWork({
     flops: 4 * o.passes * s.n * s.c * s.hw,
     bytesRead: 0,
     bytesWritten: 0,
-    threads: WG,
+    threads: wg,
     depth: o.passes * per + (o.combine ? 1 : 0),
-    barriers: o.trees * treeBarriers(WG) + (o.combine ? treeBarriers(tree) : 0),
-    sharedBytes: 4 * WG * 3,
+    barriers: o.trees * treeBarriers(wg) + (o.combine ? treeBarriers(tree) : 0),
+    sharedBytes: 4 * wg * 3,
   });
 }
 
@@ -172,9 +178,9 @@ function trainForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Disp
   const { saveMean, saveInvStd, partial } = io;
   if (!saveMean || !saveInvStd || !partial) throw new ShapeError('batchnorm training forward needs its saved buffers');
   const t = { ...io, saveMean, saveInvStd, partial };
-  const p = params(s, gpu.units);
+  const p = params(s, gpu);
   const none = null;
-  const stats = sliced(s, gpu.units, { passes: 2, trees: 2, combine: false });
+  const stats = sliced(s, gpu, { passes: 2, trees: 2, combine: false });
   return [
     io.xParts
       ? statsFromParts(gpu, { ...t, xParts: io.xParts }, s, p)
@@ -182,7 +188,7 @@ function trainForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Disp
           shader: 'batchnorm',
           entry: 'stats',
           // stats reads no activation: one pipeline for every activation.
-          constants: actConstants(),
+          constants: { ...actConstants(), WG: bnWidth(gpu) },
           params: p,
           bindings: [io.x, none, none, none, none, none, none, none, partial],
           workgroups: [p.slices, s.c],
@@ -196,11 +202,11 @@ function trainForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Disp
 /** forward_train: y = act(z), the statistics combined first; forward_train_add: act(z + the shortcut). */
 function normalise(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<typeof params>): Dispatch {
   const more = io.shortcut ? [null, null, null, null, null, io.shortcut] : [];
-  const work = sliced(s, gpu.units, { passes: 1, trees: 0, combine: true });
+  const work = sliced(s, gpu, { passes: 1, trees: 0, combine: true });
   return gpu.kernel({
     shader: 'batchnorm',
     entry: io.shortcut ? 'forward_train_add' : 'forward_train',
-    constants: actConstants(s.act),
+    constants: { ...actConstants(s.act), WG: bnWidth(gpu) },
     params: p,
     bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, io.saveMean, io.saveInvStd, io.partial, ...more],
     workgroups: [p.slices, s.c],
@@ -221,11 +227,11 @@ function statsFromParts(
     throw new ShapeError(`batchnorm ${desc(s)} sums 2 to 16 partials of its input, got ${splits}`);
   const count = s.n * s.c * s.hw;
   const none = null;
-  const work = sliced(s, gpu.units, { passes: 2, trees: 2, combine: false });
+  const work = sliced(s, gpu, { passes: 2, trees: 2, combine: false });
   return gpu.kernel({
     shader: 'batchnorm',
     entry: 'stats_parts',
-    constants: { ...actConstants(), SRC_SPLITS: splits, HAS_BIAS: bias ? 1 : 0 },
+    constants: { ...actConstants(), SRC_SPLITS: splits, HAS_BIAS: bias ? 1 : 0, WG: bnWidth(gpu) },
     params: p,
     bindings: [parts, none, none, none, none, none, none, none, io.partial, none, none, none, io.x, bias ?? gpu.dummy],
     workgroups: [p.slices, s.c],
@@ -244,11 +250,11 @@ function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<t
   const count = s.n * s.c * s.hw;
   const out = s.n * s.c * p.oh * p.ow;
   const io2 = [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, saveMean, saveInvStd, partial];
-  const work = sliced(s, gpu.units, { passes: 1, trees: 0, combine: true });
+  const work = sliced(s, gpu, { passes: 1, trees: 0, combine: true });
   return gpu.kernel({
     shader: 'batchnorm',
     entry: 'forward_train_pool',
-    constants: { ...actConstants(s.act), POOL: POOL_CODES[pool.kind] },
+    constants: { ...actConstants(s.act), POOL: POOL_CODES[pool.kind], WG: bnWidth(gpu) },
     params: p,
     bindings: [...io2, null, io.pooled, io.argmax ?? gpu.dummy],
     workgroups: [p.slices, s.c],
@@ -256,7 +262,11 @@ function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<t
     // A thread a window: its block's cells in one chain of loads.
     work: {
       ...withBytes(work, count, 1, 1, 3 * s.c * p.slices + 4 * s.c, 4 * s.c + (pool.kind === 'max' ? 2 : 1) * out),
-      shape: { kind: 'chain', depth: Math.ceil(p.windows / WG) * (count / out) + 1, barriers: treeBarriers(p.tree) },
+      shape: {
+        kind: 'chain',
+        depth: Math.ceil(p.windows / bnWidth(gpu)) * (count / out) + 1,
+        barriers: treeBarriers(p.tree),
+      },
     },
   });
 }
@@ -268,7 +278,7 @@ export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormS
   // shortcut, y = act(z + shortcut) (forward_infer_add).
   const { pool } = s;
   if (pool && !io.pooled) throw new ShapeError(`batchnorm ${desc(s)} with a pooling needs its pooled output`);
-  const p = params(s, gpu.units);
+  const p = params(s, gpu);
   const count = s.n * s.c * s.hw;
   const outs = pool ? s.n * s.c * p.oh * p.ow : count;
   const none = null;
@@ -300,7 +310,7 @@ export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormS
  * dgamma = Σ g·xhat, dbeta = Σ g; M = n·hw.
  */
 export function batchnormBackward(gpu: Gpu, io: BatchnormBackwardIo, s: BatchnormShape): Dispatch[] {
-  const p = params(s, gpu.units);
+  const p = params(s, gpu);
   const count = s.n * s.c * s.hw;
   const partials = 2 * s.c * p.slices;
   const workgroups = [p.slices, s.c] as const;
@@ -310,23 +320,23 @@ export function batchnormBackward(gpu: Gpu, io: BatchnormBackwardIo, s: Batchnor
     gpu.kernel({
       shader: 'batchnorm',
       entry: 'backward_sums',
-      constants: actConstants(s.act),
+      constants: { ...actConstants(s.act), WG: bnWidth(gpu) },
       params: p,
       bindings: [io.x, io.gamma, io.beta, io.dy, io.saveMean, io.saveInvStd, none, none, io.partial],
       workgroups,
       label: `batchnorm backward sums ${desc(s)} ${p.slices} slices`,
-      work: withBytes(sliced(s, gpu.units, { passes: 1, trees: 1, combine: false }), count, 2, 0, 4 * s.c, partials),
+      work: withBytes(sliced(s, gpu, { passes: 1, trees: 1, combine: false }), count, 2, 0, 4 * s.c, partials),
     }),
     gpu.kernel({
       shader: 'batchnorm',
       entry: 'backward',
-      constants: actConstants(s.act),
+      constants: { ...actConstants(s.act), WG: bnWidth(gpu) },
       params: p,
       bindings: [io.x, io.gamma, io.beta, io.dy, io.saveMean, io.saveInvStd, io.dx, io.dgamma, io.partial, io.dbeta],
       workgroups,
       label: `batchnorm backward ${desc(s)}`,
       work: withBytes(
-        sliced(s, gpu.units, { passes: 1, trees: 0, combine: true }),
+        sliced(s, gpu, { passes: 1, trees: 0, combine: true }),
         count,
         read,
         1,

@@ -37,9 +37,9 @@ export const BATCHNORM: KernelOp<BatchnormAttrs> = {
   },
   // The kernel always writes dx: where the input needs no gradient it goes to scratch (0); 1 holds
   // the per-slice sums.
-  scratch: (ins, _out, a, gpu) => [[...(ins[0] ?? [])], [bnPartials(gpu.units, bnShape(ins, a, true))]],
+  scratch: (ins, _out, a, gpu) => [[...(ins[0] ?? [])], [bnPartials(gpu, bnShape(ins, a, true))]],
   // The per-slice statistics (a training forward needs them: the planner always gives forward scratch).
-  forwardScratch: (ins, _out, a, gpu) => [[bnPartials(gpu.units, bnShape(ins, a, true))]],
+  forwardScratch: (ins, _out, a, gpu) => [[bnPartials(gpu, bnShape(ins, a, true))]],
   forward: (gpu, io, a) => {
     const [saveMean, saveInvStd] = io.training ? io.saved : [gpu.dummy, gpu.dummy];
     const x = mustAt(io.inputs, 0, 'batchnorm x');
