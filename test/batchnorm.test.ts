@@ -286,9 +286,18 @@ describe('batch normalization + a residual add (+ activation) in its pass', () =
     const pool = { kind: 'max' as const, shape: { n: 2, c: 2, h: 4, w: 4, kh: 2, kw: 2, strideH: 2, strideW: 2 } };
     const b = g.dummy;
     const io = { x: b, gamma: b, beta: b, runMean: b, runVar: b, y: b, saveMean: b, saveInvStd: b, partial: b };
-    expect(() =>
-      batchnormForward(g, { ...io, pooled: b, argmax: b, shortcut: b }, { ...s, pool } as BatchnormShape),
-    ).toThrow(ShapeError);
+    for (const training of [true, false])
+      expect(() =>
+        batchnormForward(g, { ...io, pooled: b, argmax: b, shortcut: b }, { ...s, pool, training } as BatchnormShape),
+      ).toThrow(ShapeError);
+  });
+
+  it('refuses slice passes of threads not a power of two from 1 to 256', () => {
+    const g = gpu();
+    const s: BatchnormShape = { n: 2, c: 2, hw: 16, training: true };
+    for (const threads of [0, 24, 512]) {
+      expect(() => bnPartials(g.withTuning({ sliceThreads: threads }), s), `${threads}`).toThrow(/power of two/);
+    }
   });
 });
 

@@ -71,6 +71,7 @@ const cases: [string, Case][] = [
   ],
   ['5×5 stride 3 valid', { s: shape(1, 3, 13, 11, 4, 5, 5, 3, 'valid'), bias: true }],
   ['2×2 stride 3 same (phases without taps)', { s: shape(2, 2, 10, 8, 3, 2, 2, 3, 'same'), bias: false }],
+  ['3×3 stride 3 same over 2×2 (phases without inputs)', { s: shape(2, 3, 2, 2, 4, 3, 3, 3, 'same'), bias: true }],
   ['3×3 stride 4 valid', { s: shape(1, 2, 15, 13, 2, 3, 3, 4, 'valid'), bias: true }],
   ['7×7 stride 4 same', { s: shape(1, 3, 17, 12, 3, 7, 7, 4, 'same'), bias: true }],
   ['3×5 kernel, stride 2×1 same, tanh', { s: shape(2, 3, 8, 11, 5, 3, 5, [2, 1], 'same'), bias: false, act: tanh }],

@@ -7,7 +7,7 @@ import { PipelineCache, type Composed } from './pipelines.ts';
 import type { ShaderName } from './shaders.ts';
 import { packUniform, type Uniform } from './uniforms.ts';
 import type { Work } from './work.ts';
-import { DEFAULT_GPU_UNITS, lanesFor, type GpuTuning } from './tuning.ts';
+import { lanesFor, tuningOf, type GpuTuning } from './tuning.ts';
 
 export type { Param, Uniform } from './uniforms.ts';
 export type { Work } from './work.ts';
@@ -95,12 +95,13 @@ export class Gpu implements Readonly<GpuTuning> {
   readonly limits: GPUSupportedLimits;
   readonly hasSubgroups: boolean;
   readonly hasTimestamps: boolean;
-  readonly gemmSide: 8 | 16;
-  readonly lanes: number;
-  readonly units: number;
-  readonly spreadLimit: number;
-  readonly sliceThreads: number;
-  readonly winograd: boolean;
+  // The tuning (GpuTuning's fields), set from tuningOf in the constructor.
+  readonly gemmSide!: 8 | 16;
+  readonly lanes!: number;
+  readonly units!: number;
+  readonly spreadLimit!: number;
+  readonly sliceThreads!: number;
+  readonly winograd!: boolean;
   private readonly shared: Shared;
 
   constructor(device: GPUDevice, adapter: AdapterReport, instance: GPU | null = null, options: GpuOptions = {}) {
@@ -116,13 +117,7 @@ export class Gpu implements Readonly<GpuTuning> {
       dummies: [],
       instance,
     };
-    const t = options.tuning ?? {};
-    this.gemmSide = t.gemmSide ?? (adapter.cpu ? 8 : 16);
-    this.lanes = t.lanes ?? (adapter.cpu ? this.usableLanes : 0);
-    this.units = t.units ?? (adapter.cpu ? 8 : DEFAULT_GPU_UNITS);
-    this.spreadLimit = t.spreadLimit ?? (adapter.cpu ? 256 : Infinity);
-    this.sliceThreads = t.sliceThreads ?? (adapter.cpu ? 16 : 256);
-    this.winograd = t.winograd ?? true;
+    Object.assign(this, tuningOf(adapter.cpu, this.usableLanes, options.tuning));
   }
 
   /** The GPU object the device came from: whoever wraps the device in another Gpu must keep it alive. */

@@ -55,3 +55,15 @@ export interface GpuTuning {
  * unit; 132-class behaviour (an H100) takes `units: 132`.
  */
 export const DEFAULT_GPU_UNITS = 64;
+
+/** An adapter's tuning: what its opener says, else each field's default above for a CPU adapter or a GPU. */
+export function tuningOf(cpu: boolean, usableLanes: number, t: Partial<GpuTuning> = {}): GpuTuning {
+  return {
+    gemmSide: t.gemmSide ?? (cpu ? 8 : 16),
+    lanes: t.lanes ?? (cpu ? usableLanes : 0),
+    units: t.units ?? (cpu ? 8 : DEFAULT_GPU_UNITS),
+    spreadLimit: t.spreadLimit ?? (cpu ? 256 : Infinity),
+    sliceThreads: t.sliceThreads ?? (cpu ? 16 : 256),
+    winograd: t.winograd ?? true,
+  };
+}

@@ -297,12 +297,12 @@ export function poolPartsStep(
 }
 
 /**
- * A batchnorm's training forward as the fusions make it: with its activation and the pooling that reads
- * it in one pass (`fusion`, BnActFusion.pool), or the residual add after it and the add's activation
- * (`add`, AddActFusion.bn: it reads the add's other input, the shortcut), and/or its statistics summed
- * from its input conv's forward partials (`parts`, convParts), which it then writes. Writes its output
- * (the activation's, when fused), the pooled output, the batch statistics it returns to keep (`saved`, as
- * its own forward saves them) and the argmax for max pooling.
+ * A batchnorm's forward (training or inference) as the fusions make it: with its activation and the pooling
+ * that reads it in one pass (`fusion`, BnActFusion.pool), or the residual add after it and the add's activation
+ * (`add`, AddActFusion.bn: it reads the add's other input, the shortcut), and/or its statistics summed from its
+ * input conv's forward partials (`parts`, convParts), which it then writes. Writes its output (the activation's,
+ * when fused), the pooled output, the batch statistics it returns to keep (`saved`, as its own forward saves
+ * them) and the argmax for max pooling; at inference it saves nothing, and with a pooling writes that alone.
  */
 export function bnStep(
   gpu: Gpu,

@@ -86,12 +86,20 @@ export interface BatchnormBackwardIo {
 /** What sizes a slice pass: the adapter's compute units and its workgroups' threads (GpuTuning.sliceThreads). */
 export type BnDevice = Pick<Gpu, 'units' | 'sliceThreads'>;
 
-/** Threads of a slice pass's workgroup (the shader's WG), at most the 256 its trees hold. */
-const bnWidth = (gpu: BnDevice): number => Math.min(256, gpu.sliceThreads);
-/** The most elements one thread walks in a slice pass (each pass: a chain of this many loads), on a GPU. */
+/** Threads of a slice pass's workgroup (the shader's WG): a power of two, at most the 256 its trees hold. */
+function bnWidth(gpu: BnDevice): number {
+  const w = gpu.sliceThreads;
+  if (!Number.isInteger(w) || w < 1 || w > 256 || (w & (w - 1)) !== 0)
+    throw new ShapeError(`batchnorm slice passes take a power of two from 1 to 256 threads, got ${w}`);
+  return w;
+}
+/** The most elements a thread walks in a slice pass (each pass: a chain of this many loads) where M allows. */
 const DEPTH = 64;
 
-/** Slices per channel and elements per slice: two workgroups per compute unit where M allows, ≤ DEPTH per thread. */
+/**
+ * Slices per channel and elements per slice: two workgroups per compute unit where M allows, ≤ DEPTH per
+ * thread where at most WG slices allow (a CPU adapter's 16 threads walk more).
+ */
 export function bnSlices(gpu: BnDevice, s: BatchnormShape): { slices: number; len: number } {
   const wg = bnWidth(gpu);
   const m = s.n * s.hw;
@@ -147,8 +155,8 @@ const desc = (s: BatchnormShape, add = false): string =>
   `${s.n}x${s.c}x${s.hw}${add ? ' + add' : ''}${s.act && s.act.kind !== 'linear' ? ` + ${actName(s.act)}` : ''}`;
 
 /**
- * A slice pass: (S, C) workgroups of 256, each thread walking ⌈L/256⌉ elements `passes` times (a
- * chain of loads), after `combine` a tree over the S partials and after each sum a tree over 256.
+ * A slice pass: (S, C) workgroups of WG threads, each walking ⌈L/WG⌉ elements `passes` times (a chain of
+ * loads), after `combine` a tree over the S partials and after each sum a tree over WG.
  */
 function sliced(s: BatchnormShape, gpu: BnDevice, o: { passes: number; trees: number; combine: boolean }): Work {
   const { slices, len } = bnSlices(gpu, s);
@@ -162,7 +170,7 @@ function sliced(s: BatchnormShape, gpu: BnDevice, o: { passes: number; trees: nu
     threads: wg,
     depth: o.passes * per + (o.combine ? 1 : 0),
     barriers: o.trees * treeBarriers(wg) + (o.combine ? treeBarriers(tree) : 0),
-    sharedBytes: 4 * wg * 3,
+    sharedBytes: 4 * 256 * 3, // the shader's three trees, whatever WG
   });
 }
 
@@ -296,7 +304,7 @@ export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormS
       workgroups: grid(ceilDiv(outs, 64)),
       label: `batchnorm infer ${desc(s, !!io.shortcut)}${pool ? ` + ${windowOf(pool)}` : ''}`,
       work: streamWork({
-        flops: 2 * count,
+        flops: (io.shortcut ? 3 : 2) * count,
         bytesRead: f32Bytes((io.shortcut ? 2 : 1) * count, 4 * s.c),
         bytesWritten: f32Bytes(outs),
         perThread: Math.ceil(count / outs),
