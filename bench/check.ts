@@ -93,7 +93,7 @@ async function adapter(out: string): Promise<void> {
       gemmSide: gpu.gemmSide,
       lanes: gpu.lanes,
       spreadLimit: gpu.spreadLimit,
-      sliceThreads: gpu.sliceThreads,
+      treeThreads: gpu.treeThreads,
       usableLanes: gpu.usableLanes,
     },
     limits,

@@ -4,9 +4,9 @@
 //   backward: dL/dx[p·HW + j] = dy[p] / HW
 // Bindings: 1 src (x or dy, read), 2 dst (y or dx, written; backward adds into it when P.accumulate ≠ 0).
 // Dispatch:
-//   forward:  one workgroup of 64 per plane, planes workgroups as a 2-D grid (grid() in runtime.ts),
-//             p = wg.x + wg.y·nwg.x. Thread t sums j = t, t + 64, … in order, then a fixed tree:
-//             deterministic.
+//   forward:  one workgroup of WG threads per plane (64 on a GPU, 16 on a CPU adapter: GpuTuning.treeThreads),
+//             planes workgroups as a 2-D grid (grid() in runtime.ts), p = wg.x + wg.y·nwg.x. Thread t sums
+//             j = t, t + WG, … in order, then a fixed tree: deterministic.
 //   backward: one thread per element of x, 64 per workgroup, Gpu.spread(planes·HW) workgroups;
 //             grid-stride loops over i (lib/stride.wgsl, prepended by the loader).
 
@@ -16,10 +16,11 @@ struct Params { planes: u32, hw: u32, accumulate: u32 }
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
-const WG = 64u;
+// A power of two, at most the tree's 64 slots.
+override WG: u32 = 64u;
 var<workgroup> red: array<f32, 64>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
            @builtin(local_invocation_index) t: u32) {
   // p is uniform across the workgroup, so every thread reaches the barriers or none does.

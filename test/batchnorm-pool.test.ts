@@ -70,10 +70,10 @@ const poolShapeOf = (c: Case): PoolShape => ({
 describe('batchnorm + activation + pooling in one pass (GPU vs the unfused kernels and CPU references)', () => {
   const gpu = useGpu();
 
-  // At a GPU's 256 threads a slice pass and a CPU adapter's 16 (GpuTuning.sliceThreads).
+  // At a GPU's 256 threads a slice pass and a CPU adapter's 16 (GpuTuning.treeThreads).
   const widths = CASES.flatMap(([name, c]) => [256, 16].map((w) => [`${name}, ${w} threads`, c, w] as const));
   it.each(widths)('%s', async (_name, c, threads) => {
-    const g = gpu().withTuning({ sliceThreads: threads });
+    const g = gpu().withTuning({ treeThreads: threads });
     const hw = c.h * c.w;
     const shape = poolShapeOf(c);
     const pool = { kind: c.pool.kind, shape };

@@ -99,7 +99,7 @@ describe('batch normalization (GPU vs CPU reference)', () => {
     ['conv 2x3x4x4 inference + relu', { n: 2, c: 3, hw: 16, training: false, act: relu }],
     ['dense 8x6 inference + tanh', { n: 8, c: 6, hw: 1, training: false, act: { kind: 'tanh' } }],
   ];
-  // Each training case at a GPU's 256 threads a slice pass and at a CPU adapter's 16 (GpuTuning.sliceThreads):
+  // Each training case at a GPU's 256 threads a slice pass and at a CPU adapter's 16 (GpuTuning.treeThreads):
   // each thread's walk over its channel steps over image boundaries differently.
   const widths = cases.flatMap(
     ([name, s, offset = 0, spread = 2]): [string, BatchnormShape, number, number, number?][] =>
@@ -108,7 +108,7 @@ describe('batch normalization (GPU vs CPU reference)', () => {
         : [[name, s, offset, spread]],
   );
   it.each(widths)('%s', async (_name, s, offset, spread, threads) => {
-    const g = threads ? gpu().withTuning({ sliceThreads: threads }) : gpu();
+    const g = threads ? gpu().withTuning({ treeThreads: threads }) : gpu();
     const inp = inputs(s, s.n * 100 + s.c * 10 + s.hw, offset, spread);
     const size = s.n * s.c * s.hw;
     const ref = fusedRef(inp, s, s.act ?? { kind: 'linear' });
@@ -290,14 +290,6 @@ describe('batch normalization + a residual add (+ activation) in its pass', () =
       expect(() =>
         batchnormForward(g, { ...io, pooled: b, argmax: b, shortcut: b }, { ...s, pool, training } as BatchnormShape),
       ).toThrow(ShapeError);
-  });
-
-  it('refuses slice passes of threads not a power of two from 1 to 256', () => {
-    const g = gpu();
-    const s: BatchnormShape = { n: 2, c: 2, hw: 16, training: true };
-    for (const threads of [0, 24, 512]) {
-      expect(() => bnPartials(g.withTuning({ sliceThreads: threads }), s), `${threads}`).toThrow(/power of two/);
-    }
   });
 });
 

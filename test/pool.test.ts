@@ -203,8 +203,10 @@ describe('global average pool (GPU vs CPU reference)', () => {
     ['1x70000x1x2 (70000 planes: 2-D grid)', { n: 1, c: 70000, h: 1, w: 2 }],
     ['3x5x7x7 in one workgroup (grid-stride loop)', { n: 3, c: 5, h: 7, w: 7 }],
   ];
-  it.each(gcases)('%s', async (name, s) => {
-    const g = spreadFromName(gpu(), name);
+  // The forward's tree at a GPU's 64 threads a plane and a CPU adapter's 16 (GpuTuning.treeThreads).
+  const widths = gcases.flatMap(([name, s]) => [64, 16].map((w) => [`${name}, ${w} threads`, s, w] as const));
+  it.each(widths)('%s', async (name, s, threads) => {
+    const g = spreadFromName(gpu().withTuning({ treeThreads: threads }), name);
     const rng = new Rng(s.c * 100 + s.h * 10 + s.w);
     const planes = s.n * s.c,
       n = planes * s.h * s.w;

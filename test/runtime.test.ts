@@ -15,13 +15,20 @@ describe('Gpu tuning and views', () => {
     expect(g.gemmSide).toBe(g.adapter.cpu ? 8 : 16);
     expect(g.lanes).toBe(g.adapter.cpu ? g.usableLanes : 0);
     expect(g.spreadLimit).toBe(g.adapter.cpu ? 256 : Infinity);
-    expect(g.sliceThreads).toBe(g.adapter.cpu ? 16 : 256);
+    expect(g.treeThreads).toBe(g.adapter.cpu ? 16 : 256);
+  });
+
+  it('refuses tree reductions of threads not a power of two from 1 to 256', () => {
+    const g = gpu();
+    for (const threads of [0, 24, 512]) {
+      expect(() => g.withTuning({ treeThreads: threads }), `${threads}`).toThrow(/power of two/);
+    }
   });
 
   it('a view changes only what it is given and shares memory, pipelines and the device', async () => {
     const g = gpu();
     const v = g.withTuning({ spreadLimit: 1 });
-    expect([v.gemmSide, v.lanes, v.spreadLimit, v.sliceThreads]).toEqual([g.gemmSide, g.lanes, 1, g.sliceThreads]);
+    expect([v.gemmSide, v.lanes, v.spreadLimit, v.treeThreads]).toEqual([g.gemmSide, g.lanes, 1, g.treeThreads]);
     expect(v.device).toBe(g.device);
     expect(v.dummy).toBe(g.dummy);
     const before = g.liveBytes;

@@ -100,7 +100,7 @@ export class Gpu implements Readonly<GpuTuning> {
   readonly lanes!: number;
   readonly units!: number;
   readonly spreadLimit!: number;
-  readonly sliceThreads!: number;
+  readonly treeThreads!: number;
   readonly winograd!: boolean;
   private readonly shared: Shared;
 
@@ -127,8 +127,8 @@ export class Gpu implements Readonly<GpuTuning> {
 
   /** This device with other tuning: shares memory, errors and the pipeline cache (keyed by constants). */
   withTuning(tuning: Partial<GpuTuning>): Gpu {
-    const { gemmSide, lanes, units, spreadLimit, sliceThreads, winograd } = this;
-    const t = { gemmSide, lanes, units, spreadLimit, sliceThreads, winograd, ...tuning };
+    const { gemmSide, lanes, units, spreadLimit, treeThreads, winograd } = this;
+    const t = { gemmSide, lanes, units, spreadLimit, treeThreads, winograd, ...tuning };
     return new Gpu(this.device, this.adapter, null, { tuning: t, shareWith: this });
   }
 

@@ -36,11 +36,12 @@ export interface GpuTuning {
    */
   spreadLimit: number;
   /**
-   * Threads of a batch norm slice pass's workgroup (shaders/batchnorm.wgsl WG, at most 256): 256 on a GPU;
-   * 16 on a CPU adapter, where each barrier of a workgroup's reduction trees costs in proportion to its
-   * threads (lavapipe: a 64×32×28×28 forward 25 → 10 ms).
+   * At most this many threads in a workgroup that reduces through a shared-memory tree (a power of two, at
+   * most 256): a batch norm's slice passes (shaders/batchnorm.wgsl WG) and global average pooling's forward
+   * (at most 64). 256 on a GPU; 16 on a CPU adapter, where each barrier of a tree costs in proportion to the
+   * workgroup's threads (lavapipe: a 64×32×28×28 batch norm forward with relu 25 → 10 ms).
    */
-  sliceThreads: number;
+  treeThreads: number;
   /**
    * Whether the tiled kernels may run a 3×3, stride-1 conv's forward by Winograd's F(2×2, 3×3) where
    * src/ops/conv2d_plan.ts winogradPlan's rule chooses it: true unless the opener says
@@ -58,12 +59,15 @@ export const DEFAULT_GPU_UNITS = 64;
 
 /** An adapter's tuning: what its opener says, else each field's default above for a CPU adapter or a GPU. */
 export function tuningOf(cpu: boolean, usableLanes: number, t: Partial<GpuTuning> = {}): GpuTuning {
+  const tree = t.treeThreads ?? (cpu ? 16 : 256);
+  if (!Number.isInteger(tree) || tree < 1 || tree > 256 || (tree & (tree - 1)) !== 0)
+    throw new RangeError(`tree reductions take a power of two from 1 to 256 threads, got ${tree}`);
   return {
     gemmSide: t.gemmSide ?? (cpu ? 8 : 16),
     lanes: t.lanes ?? (cpu ? usableLanes : 0),
     units: t.units ?? (cpu ? 8 : DEFAULT_GPU_UNITS),
     spreadLimit: t.spreadLimit ?? (cpu ? 256 : Infinity),
-    sliceThreads: t.sliceThreads ?? (cpu ? 16 : 256),
+    treeThreads: tree,
     winograd: t.winograd ?? true,
   };
 }

@@ -83,16 +83,11 @@ export interface BatchnormBackwardIo {
   partial: BufferRef;
 }
 
-/** What sizes a slice pass: the adapter's compute units and its workgroups' threads (GpuTuning.sliceThreads). */
-export type BnDevice = Pick<Gpu, 'units' | 'sliceThreads'>;
+/** What sizes a slice pass: the adapter's compute units and its workgroups' threads (GpuTuning.treeThreads). */
+export type BnDevice = Pick<Gpu, 'units' | 'treeThreads'>;
 
 /** Threads of a slice pass's workgroup (the shader's WG): a power of two, at most the 256 its trees hold. */
-function bnWidth(gpu: BnDevice): number {
-  const w = gpu.sliceThreads;
-  if (!Number.isInteger(w) || w < 1 || w > 256 || (w & (w - 1)) !== 0)
-    throw new ShapeError(`batchnorm slice passes take a power of two from 1 to 256 threads, got ${w}`);
-  return w;
-}
+const bnWidth = (gpu: BnDevice): number => gpu.treeThreads;
 /** The most elements a thread walks in a slice pass (each pass: a chain of this many loads) where M allows. */
 const DEPTH = 64;
 

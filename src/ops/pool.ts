@@ -148,22 +148,24 @@ function globalParams(s: GlobalPoolShape, backward: boolean) {
 
 /** y[n,c] = mean over h·w of x[n,c,:,:]; fixed-order reduction, deterministic. */
 export function globalAvgPoolForward(gpu: Gpu, io: { x: BufferRef; y: BufferRef }, s: GlobalPoolShape): Dispatch[] {
+  const threads = Math.min(64, gpu.treeThreads);
   return [
     gpu.kernel({
       shader: 'global_avg_pool',
       entry: 'forward',
       params: globalParams(s, false),
+      constants: { WG: threads },
       bindings: [io.x, io.y],
       workgroups: grid(s.n * s.c),
       label: `global_avg_pool.forward ${s.n}x${s.c}x${s.h}x${s.w}`,
-      // 64 threads per plane, each a loop over H·W / 64 cells, then a tree.
+      // `threads` per plane, each a loop over H·W / threads cells, then a tree.
       work: chainWork({
         flops: s.n * s.c * s.h * s.w,
         bytesRead: f32Bytes(s.n * s.c * s.h * s.w),
         bytesWritten: f32Bytes(s.n * s.c),
-        threads: 64,
-        depth: Math.ceil((s.h * s.w) / 64),
-        barriers: treeBarriers(64),
+        threads,
+        depth: Math.ceil((s.h * s.w) / threads),
+        barriers: treeBarriers(threads),
         sharedBytes: 256,
       }),
     }),

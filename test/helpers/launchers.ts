@@ -48,7 +48,7 @@ export function recorder(tuning: Tuning): { gpu: Gpu; specs: KernelSpec[] } {
   const fake = {
     ...tuning,
     spreadLimit: Infinity,
-    sliceThreads: tuning.lanes > 0 ? 16 : 256,
+    treeThreads: tuning.lanes > 0 ? 16 : 256,
     winograd: true,
     adapter: { cpu: tuning.lanes > 0 },
     limits: { maxStorageBuffersPerShaderStage: 16 },
