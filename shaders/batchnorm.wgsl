@@ -28,7 +28,8 @@
 //     pooling kernels would from y. Without pooling the pool fields are 1 × HW, unread.
 //   forward_train_add: forward_train writing y = act(z + shortcut), the residual add after the batchnorm in
 //     its pass (the planner's choice, src/graph/fuse-add.ts); z + shortcut as the add kernel sums them.
-//   forward_infer: one thread per element, 64 per workgroup, 2-D grid (grid() in runtime.ts);
+//   forward_infer: one thread per element, 64 per workgroup (grid-stride loops where the adapter caps the
+//     workgroups, Gpu.spread, each stepping its channel by adding: FlatWalk);
 //     forward_infer_add: forward_infer writing act(z + shortcut), as forward_train_add;
 //     forward_infer_pool: one per pooled output, its window's cells made as forward_infer makes them.
 // Bindings (WGSL lets entry points that never share a variable reuse a binding number):
@@ -330,23 +331,46 @@ fn infer_norm(c: u32) -> vec3<f32> {
   return vec3<f32>(run_mean[c], gamma[c] * inverseSqrt(run_var[c] + P.eps), beta[c]);
 }
 
+// A thread's grid-stride walk over the flat elements i, i + step, … (lib/stride.wgsl): i's channel c and its
+// position p in its plane, stepped by adding as Walk is (step = dn planes and dp positions on, dc = dn mod C).
+struct FlatWalk { i: u32, p: u32, c: u32, dp: u32, dc: u32 }
+
+fn flat_walk(i: u32, step: u32) -> FlatWalk {
+  let plane = i / P.hw;
+  let dn = step / P.hw;
+  return FlatWalk(i, i - plane * P.hw, plane % P.c, step - dn * P.hw, dn % P.c);
+}
+
+fn flat_next(w: ptr<function, FlatWalk>, step: u32) {
+  (*w).i += step;
+  (*w).p += (*w).dp;
+  (*w).c += (*w).dc;
+  if ((*w).p >= P.hw) {
+    (*w).p -= P.hw;
+    (*w).c += 1u;
+  }
+  if ((*w).c >= P.c) { (*w).c -= P.c; }
+}
+
 @compute @workgroup_size(64)
 fn forward_infer(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) li: u32) {
-  let i = (wg.x + wg.y * nwg.x) * 64u + li;
-  if (i >= P.n * P.c * P.hw) { return; }
-  let q = infer_norm((i / P.hw) % P.c);
-  y[i] = act((x[i] - q.x) * q.y + q.z);
+  let step = stride(nwg);
+  for (var w = flat_walk(element0(wg, nwg, li), step); w.i < P.n * P.c * P.hw; flat_next(&w, step)) {
+    let q = infer_norm(w.c);
+    y[w.i] = act((x[w.i] - q.x) * q.y + q.z);
+  }
 }
 
 // forward_infer writing y = act(z + shortcut), the residual add after the batchnorm (as forward_train_add).
 @compute @workgroup_size(64)
 fn forward_infer_add(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                      @builtin(local_invocation_index) li: u32) {
-  let i = (wg.x + wg.y * nwg.x) * 64u + li;
-  if (i >= P.n * P.c * P.hw) { return; }
-  let q = infer_norm((i / P.hw) % P.c);
-  y[i] = act((x[i] - q.x) * q.y + q.z + shortcut[i]);
+  let step = stride(nwg);
+  for (var w = flat_walk(element0(wg, nwg, li), step); w.i < P.n * P.c * P.hw; flat_next(&w, step)) {
+    let q = infer_norm(w.c);
+    y[w.i] = act((x[w.i] - q.x) * q.y + q.z + shortcut[w.i]);
+  }
 }
 
 // forward_infer with the pooling after its activation (windows apart) in the same pass: a thread a pooled

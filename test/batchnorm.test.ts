@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { useGpu, f32 } from './helpers/gpu.ts';
+import { useGpu, f32, spreadFromName } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
 import {
@@ -98,6 +98,10 @@ describe('batch normalization (GPU vs CPU reference)', () => {
     // Inference with the activation after it (the planner's choice at inference too).
     ['conv 2x3x4x4 inference + relu', { n: 2, c: 3, hw: 16, training: false, act: relu }],
     ['dense 8x6 inference + tanh', { n: 8, c: 6, hw: 1, training: false, act: { kind: 'tanh' } }],
+    // One workgroup looping over every element: each thread's walk steps across planes and channels.
+    ['conv 3x5x7x7 inference + relu in one workgroup', { n: 3, c: 5, hw: 49, training: false, act: relu }],
+    ['dense 300x5 inference in one workgroup', { n: 300, c: 5, hw: 1, training: false }],
+    ['conv 2x3x100 inference in one workgroup', { n: 2, c: 3, hw: 100, training: false }],
   ];
   // Each training case at a GPU's 256 threads a slice pass and at a CPU adapter's 16 (GpuTuning.treeThreads):
   // each thread's walk over its channel steps over image boundaries differently.
@@ -107,8 +111,8 @@ describe('batch normalization (GPU vs CPU reference)', () => {
         ? [256, 16].map((w) => [`${name}, ${w} threads a slice pass`, s, offset, spread, w])
         : [[name, s, offset, spread]],
   );
-  it.each(widths)('%s', async (_name, s, offset, spread, threads) => {
-    const g = threads ? gpu().withTuning({ treeThreads: threads }) : gpu();
+  it.each(widths)('%s', async (name, s, offset, spread, threads) => {
+    const g = spreadFromName(threads ? gpu().withTuning({ treeThreads: threads }) : gpu(), name);
     const inp = inputs(s, s.n * 100 + s.c * 10 + s.hw, offset, spread);
     const size = s.n * s.c * s.hw;
     const ref = fusedRef(inp, s, s.act ?? { kind: 'linear' });
@@ -237,9 +241,13 @@ describe('batch normalization + a residual add (+ activation) in its pass', () =
     ['dense 16x10 + add + tanh', { n: 16, c: 10, hw: 1, training: true, act: { kind: 'tanh' } }],
     ['inference: conv 4x8x7x7 + add + relu', { n: 4, c: 8, hw: 49, training: false, act: { kind: 'relu' } }],
     ['inference: dense 5x3 + add', { n: 5, c: 3, hw: 1, training: false }],
+    [
+      'inference: conv 3x4x50 + add + relu in one workgroup',
+      { n: 3, c: 4, hw: 50, training: false, act: { kind: 'relu' } },
+    ],
   ];
-  it.each(cases)('%s', async (_name, s) => {
-    const g = gpu();
+  it.each(cases)('%s', async (name, s) => {
+    const g = spreadFromName(gpu(), name);
     const inp = inputs(s, 11);
     const size = s.n * s.c * s.hw;
     const shortcut = new Rng(12).floats(size, -1, 1);

@@ -140,7 +140,7 @@ const SHADERS = {
   softmax_xent: [xent, lossTotals, softmaxXent],
   dropout: [stride, random, dropout],
   chain: [stride, random, activation, poolGeom, poolWindow, poolReduce, poolBlock, chain],
-  batchnorm: [activation, poolGeom, poolWindow, poolBlock, batchnorm],
+  batchnorm: [stride, activation, poolGeom, poolWindow, poolBlock, batchnorm],
   // The update, and the update that adds up the weight gradients' split-K sums on its way (deferred.ts).
   optimizer: [stride, gradSums, lossTotals, optimizer],
   reduce: [stride, reduce],

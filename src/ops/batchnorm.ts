@@ -4,7 +4,7 @@
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
-import { chainWork, f32Bytes, streamWork, treeBarriers, type Work } from '../gpu/work.ts';
+import { chainWork, f32Bytes, perThread, streamWork, treeBarriers, type Work } from '../gpu/work.ts';
 import type { Act } from '../../dsl/ir.ts';
 import { actConstants, actName } from './act.ts';
 import { POOL_CODES, type ChainPool } from './chain.ts';
@@ -277,8 +277,8 @@ function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<t
 export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Dispatch[] {
   if (s.pool && io.shortcut) throw new ShapeError(`batchnorm ${desc(s)} adds a shortcut only without a pooling`);
   if (s.training) return trainForward(gpu, io, s);
-  // With a pooling (windows apart), a thread a pooled output, y not written (forward_infer_pool); with a
-  // shortcut, y = act(z + shortcut) (forward_infer_add).
+  // A thread an element over Gpu.spread's workgroups (forward_infer; forward_infer_add with a shortcut, y =
+  // act(z + shortcut)); with a pooling (windows apart), a thread a pooled output, y not written (forward_infer_pool).
   const { pool } = s;
   if (pool && !io.pooled) throw new ShapeError(`batchnorm ${desc(s)} with a pooling needs its pooled output`);
   const p = params(s, gpu);
@@ -289,6 +289,7 @@ export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormS
     ? [gpu.dummy, [none, none, none, none, io.pooled ?? none]]
     : [io.y, io.shortcut ? [none, none, none, none, none, none, none, none, io.shortcut] : []];
   const entry = pool ? 'forward_infer_pool' : io.shortcut ? 'forward_infer_add' : 'forward_infer';
+  const workgroups = pool ? grid(ceilDiv(outs, 64)) : gpu.spread(count);
   return [
     gpu.kernel({
       shader: 'batchnorm',
@@ -296,13 +297,13 @@ export function batchnormForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormS
       constants: { ...actConstants(s.act), ...(pool ? { POOL: POOL_CODES[pool.kind] } : {}) },
       params: p,
       bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, y, ...more],
-      workgroups: grid(ceilDiv(outs, 64)),
+      workgroups,
       label: `batchnorm infer ${desc(s, !!io.shortcut)}${pool ? ` + ${windowOf(pool)}` : ''}`,
       work: streamWork({
         flops: (io.shortcut ? 3 : 2) * count,
         bytesRead: f32Bytes((io.shortcut ? 2 : 1) * count, 4 * s.c),
         bytesWritten: f32Bytes(outs),
-        perThread: Math.ceil(count / outs),
+        perThread: pool ? Math.ceil(count / outs) : perThread(count, workgroups),
       }),
     }),
   ];
