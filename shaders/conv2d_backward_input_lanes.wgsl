@@ -48,7 +48,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var oy0: array<i32, 8>;
   var ox0: array<i32, 8>;
   var dybase: array<u32, 8>;
+  // Its dX element (n, 0, iy, ix) and (n, iy, ix) itself, for the store (dx_put_at).
   var xbase: array<u32, 8>;
+  var at: array<vec3u, 8>;
   for (var j = 0u; j < COLS; j++) {
     let p = min(col0 + j * LANES, cols - 1u);
     let n = p / plane;
@@ -58,7 +60,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     oy0[j] = i32(py.q + jy);
     ox0[j] = i32(px.q + jx);
     dybase[j] = n * P.k * ohw;
-    xbase[j] = n * P.c * hw + (py.first + P.sh * jy) * P.w + px.first + P.sw * jx;
+    at[j] = vec3u(n, py.first + P.sh * jy, px.first + P.sw * jx);
+    xbase[j] = n * P.c * hw + at[j].y * P.w + at[j].z;
   }
   // This lane's weight rows w[·, c, ·, ·] (clamped: a row past C is computed and never stored).
   var wrow: array<u32, 8>;
@@ -96,7 +99,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let row = row0 + i;
     if (row >= P.c) { break; }
     for (var j = 0u; j < COLS; j++) {
-      if (col0 + j * LANES < cols) { dx_put(xbase[j] + row * hw, acc[i * COLS + j]); }
+      if (col0 + j * LANES < cols) {
+        dx_put_at(xbase[j] + row * hw, at[j].x * P.c + row, at[j].y, at[j].z, acc[i * COLS + j]);
+      }
     }
   }
 }

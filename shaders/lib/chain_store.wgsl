@@ -44,10 +44,8 @@ fn chain_put_dz(k: u32, s: f32) {
 }
 
 fn chain_store(o: u32, v: f32) {
-  var g = v;
-  if (DROPOUT != 0u) { g = dropout(P.seed, counter[0], o, P.rate, P.scale, v); }
   if (POOL == 0u) {
-    chain_put_dz(o, g);
+    chain_store_at(o, 0u, 0u, 0u, v);
     return;
   }
   let q = chain_pool();
@@ -55,7 +53,19 @@ fn chain_store(o: u32, v: f32) {
   let p = o / ohw;
   let r = o - p * ohw;
   let oy = r / q.ow;
-  let ox = r - oy * q.ow;
+  chain_store_at(o, p, oy, r - oy * q.ow, v);
+}
+
+// chain_store with o's plane p and pooled position (oy, ox) given (read only with a pooling): a store that knows
+// them divides nothing.
+fn chain_store_at(o: u32, p: u32, oy: u32, ox: u32, v: f32) {
+  var g = v;
+  if (DROPOUT != 0u) { g = dropout(P.seed, counter[0], o, P.rate, P.scale, v); }
+  if (POOL == 0u) {
+    chain_put_dz(o, g);
+    return;
+  }
+  let q = chain_pool();
   let blk = geom_block(q, oy, ox);
   let win = geom_window(q, oy, ox);
   let cells = f32((win.y - win.x) * (win.w - win.z));

@@ -7,6 +7,12 @@ fn dx_put(idx: u32, v: f32) {
   chain_store(idx, v);
 }
 
+// dx_put of element idx at (plane, y, x) of the dX: the chain's pooled output is the conv's input, so that is
+// its pooled position.
+fn dx_put_at(idx: u32, plane: u32, y: u32, x: u32, v: f32) {
+  chain_store_at(idx, plane, y, x, v);
+}
+
 fn chain_put(k: u32, v: f32) {
   dx[k] = v;
 }

@@ -6,3 +6,8 @@ fn dx_put(idx: u32, v: f32) {
   if (ACCUM) { x += dx[idx]; }
   dx[idx] = x;
 }
+
+// dx_put of element idx at (plane, y, x) of the dX (the chain's store reads them).
+fn dx_put_at(idx: u32, plane: u32, y: u32, x: u32, v: f32) {
+  dx_put(idx, v);
+}
