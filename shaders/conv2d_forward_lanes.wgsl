@@ -5,14 +5,16 @@
 // GEMM rows: out-channels k (shuffled from the lane that loaded them); columns: positions
 // p = (n·OH + oy)·OW + ox (one per lane); inner: r = (c·KH + ky)·KW + kx, with
 // im2col(x)[r,p] = x[n, c, oy·sh + ky − padTop, ox·sw + kx − padLeft], 0 outside the input.
-// Bindings: 0 params (P: lib/conv.wgsl), 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y (overwritten).
+// Bindings: 0 params (P: lib/conv.wgsl), 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y (overwritten); 5 a
+// residual add's shortcut (module conv2d_forward_lanes_add, lib/conv_put_add.wgsl).
 // Dispatch: grid(rowTiles · colTiles) workgroups of LANES, rowTiles = ceil(K / (ROW_GROUPS·LANES)),
 // colTiles = ceil(N·OH·OW / (COLS·LANES)); tile t = wg.x + wg.y·nwg.x is row tile t / colTiles,
 // column tile t % colTiles.
 // Columns and outputs: lib/conv_out.wgsl (plain; module conv2d_forward_lanes) or
 // lib/conv_out_pool.wgsl (a 2×2 max pooling and dropout in the epilogue, CONV_GROUP 4: module
-// conv2d_forward_lanes_pool, COLS 4 or 8). Uses act() from lib/activation.wgsl and lib/lanes.wgsl,
-// prepended by the loader, and lanes_step() (src/gpu/lane-step.ts), appended.
+// conv2d_forward_lanes_pool, COLS 4 or 8); each value stored alone through lib/conv_put.wgsl's conv_put, or
+// lib/conv_put_add.wgsl's (the shortcut added before the activation). Uses act() from lib/activation.wgsl
+// and lib/lanes.wgsl, prepended by the loader, and lanes_step() (src/gpu/lane-step.ts), appended.
 
 override HAS_BIAS: bool = false;
 
@@ -85,7 +87,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     if (HAS_BIAS) { b = bias[row]; }
     if (CONV_GROUP == 1u) {
       for (var j = 0u; j < COLS; j++) {
-        if (lane_column(origin.y, lane, j) < cols) { y[ybase[j] + row * ohw] = act(acc[i * COLS + j] + b); }
+        if (lane_column(origin.y, lane, j) < cols) { conv_put(ybase[j] + row * ohw, acc[i * COLS + j] + b); }
       }
     } else {
       // A window's 4 columns together (lib/conv_out_pool.wgsl).

@@ -7,7 +7,8 @@
 // go to y alone). Where the tiles cover less than the output (lib/conv.wgsl conv_cover), the outputs
 // past them are written 0.
 // Entry main: 0 params (lib/conv.wgsl), 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y; pooled, 5–7 as
-// lib/conv_out_pool.wgsl lists. Dispatch: lib/winograd_conv.wgsl's, COUT = K.
+// lib/conv_out_pool.wgsl lists; with a residual add (module conv2d_winograd_add), 5 the shortcut, added before
+// the activation as each output is stored (lib/conv_put_add.wgsl). Dispatch: lib/winograd_conv.wgsl's, COUT = K.
 
 override HAS_BIAS: bool = false;
 
@@ -57,15 +58,15 @@ fn wino_store(co: u32, n: u32, oy: u32, ox: u32, v: vec4<f32>) {
   if (COVER_ROWS > 0u || COVER_COLS > 0u) { wino_clear_uncovered(plane, oy, ox); }
   var b = 0.0;
   if (HAS_BIAS) { b = bias[co]; }
-  let a = vec4(act(v.x + b), act(v.y + b), act(v.z + b), act(v.w + b));
   if (CONV_GROUP == 4u && oy + 1u < cover.x && ox + 1u < cover.y) {
     // A whole pooling window: its 4 GEMM columns in lib/conv_out_pool.wgsl's order.
+    let a = vec4(act(v.x + b), act(v.y + b), act(v.z + b), act(v.w + b));
     conv_store4(co, 4u * ((n * (P.oh / 2u) + oy / 2u) * (P.ow / 2u) + ox / 2u), a, 4u);
     return;
   }
   for (var dy = 0u; dy < 2u; dy++) {
     for (var dx = 0u; dx < 2u; dx++) {
-      if (oy + dy < cover.x && ox + dx < cover.y) { y[(plane + oy + dy) * P.ow + ox + dx] = a[2u * dy + dx]; }
+      if (oy + dy < cover.x && ox + dx < cover.y) { conv_put((plane + oy + dy) * P.ow + ox + dx, v[2u * dy + dx] + b); }
     }
   }
 }

@@ -25,6 +25,9 @@ import { inputWinogradPlan, weightWinogradPlan, winogradPlan } from '../src/ops/
 import { conv2dBackwardInputRef, conv2dBackwardWeightsRef, conv2dRef } from '../src/ops/conv2d.ref.ts';
 import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
 import { Rng } from '../src/util/rng.ts';
+import { add } from '../src/ops/elementwise.ts';
+import { actRef } from '../src/ops/act.ref.ts';
+import { expectSameBits } from './helpers/bits.ts';
 import { conv3x3, uncoveredTo } from './helpers/conv.ts';
 
 const conv = conv3x3;
@@ -128,6 +131,58 @@ describe('conv forward by Winograd F(2x2, 3x3)', () => {
     expect(forwardPools(g, conv3)).toBe(true);
     expect(forwardPartsLength(g, conv3)).toBe(0);
     expect(forwardPartsLength(g, conv(64, 64, 7, 7, 128))).toBe(0);
+  });
+});
+
+// A residual add in the forward's store (src/graph/fuse-add.ts AddActFusion.conv; lib/conv_put_add.wgsl): y =
+// act(conv + b + shortcut), against the references composed (the conv, linear; the add; the activation) and bit
+// for bit against the conv's own pass and then the add kernel with the activation, on Winograd's kernel (tiled)
+// and the lane kernels.
+describe("a residual add in the conv forward's store", () => {
+  const gpu = useGpu();
+  const variants = [
+    ['Winograd, tile 16', (): Gpu => gpu().withTuning({ lanes: 0, gemmSide: 16, units: 132 }), 16],
+    ['lane kernels', (): Gpu => gpu(), undefined],
+  ] as const;
+  const rows = variants.flatMap(([v, g, side]) =>
+    CASES.filter(([, c]) => !c.s.covered).map(([name, c]) => [`${name} (${v})`, c, g, side] as const),
+  );
+  it.for(rows)('%s', async ([, c, make, side], { skip }) => {
+    const g = make();
+    if (side === undefined && g.lanes === 0) skip('this adapter runs no lane kernels');
+    const { s } = c;
+    const d = data(s);
+    const { oh, ow } = conv2dGeometry(s);
+    const size = s.n * s.k * oh * ow;
+    const sc = new Rng(5).floats(size, -1, 1);
+    const [x, w, b, shortcut] = [d.x, d.w, d.b, sc].map((a) => g.upload(f32(a)));
+    const [y, z, unfused] = [0, 1, 2].map(() => g.upload(new Float32Array(size).fill(Number.NaN)));
+    const io = { x: x!, w: w!, b: c.bias ? b : undefined };
+    const o = side ? { winograd: side } : {};
+    const ds = conv2dForward(g, { ...io, y: y!, shortcut }, s, c.act, o);
+    expect(ds).toHaveLength(1);
+    expect(ds[0]!.label).toMatch(side ? /^conv2d forward winograd .* \+ add$/ : /^conv2d forward .* \+ add$/);
+    const plain = [...conv2dForward(g, { ...io, y: z! }, s, { kind: 'linear' }, o)];
+    run(g, [...ds, ...plain, ...add(g, { a: z!, b: shortcut!, c: unfused! }, size, c.act)]);
+    const got = await g.readF32(y!);
+    const conv = conv2dRef(d.x, d.w, c.bias ? d.b : null, s, { kind: 'linear' });
+    const want = conv.map((v, i) => actRef(c.act, v + (sc[i] ?? 0)));
+    expectAllclose('act(conv + b + shortcut)', got, want, { atol: 2e-5, rtol: 2e-5 });
+    expectSameBits('the store against the conv and then the add kernel', got, await g.readF32(unfused!));
+    for (const buf of [x, w, b, shortcut, y, z, unfused]) g.release(buf!);
+  });
+
+  it('refuses a shortcut with a pooling, or on the direct tiled kernels', () => {
+    const g = gpu().withTuning({ lanes: 0, gemmSide: 16, units: 132 });
+    const s = conv(2, 4, 8, 8, 8);
+    const d = g.dummy;
+    const pool = { pooled: d, argmax: d, counter: d };
+    expect(() => conv2dForward(g, { x: d, w: d, y: d, shortcut: d, pool }, s, undefined, { winograd: 16 })).toThrow(
+      /shortcut/,
+    );
+    expect(() => conv2dForward(g, { x: d, w: d, y: d, shortcut: d }, s, undefined, { winograd: false })).toThrow(
+      /shortcut/,
+    );
   });
 });
 

@@ -461,7 +461,7 @@ globalavgpool
 dense 10 softmax`;
     expect(list(others)).toEqual([
       'both ways bn1 batchnorm + act1 activation: batchnorm+relu',
-      'both ways res1 add + act2 activation: add+relu',
+      'both ways res1.conv1 conv2d + res1 add + act2 activation: conv+add+relu',
     ]);
     const overlap = 'input 8x8x1\nconv 4 3x3 same\npool 3 stride=2\nconv 4 3x3 same\ndense 10 softmax';
     expect(list(overlap)).toEqual([]);
@@ -524,8 +524,8 @@ dense 10 softmax`;
 });
 
 // An inference plan's fusions (a conv's pooling in its epilogue, a batchnorm's or an add's activation in its
-// pass, a residual add in the batchnorm's) give the unfused plan's logits bit for bit, from the same weights and
-// running statistics.
+// pass, a residual add in the batchnorm's pass or the conv's store) give the unfused plan's logits bit for bit,
+// from the same weights and running statistics.
 describe("a fused inference plan gives the unfused plan's logits, bit for bit", () => {
   const gpu = useGpu();
   it.each([
@@ -537,6 +537,11 @@ describe("a fused inference plan gives the unfused plan's logits, bit for bit", 
         'relu\nglobalavgpool\ndense 10 softmax',
     ],
     ['convs pooling in their epilogue, dropout', readFileSync('examples/reference.net', 'utf8')],
+    [
+      'blocks ending in a conv that adds the shortcut as it stores, one with a projection',
+      'input 8x8x1\nconv 4 3x3 same relu\nresidual { conv 4 3x3 same relu; conv 4 3x3 same }\nrelu\n' +
+        'residual { conv 8 3x3 stride=2 same relu; conv 8 3x3 same }\nrelu\nglobalavgpool\ndense 10 softmax',
+    ],
   ])('%s', async (_name, src) => {
     const g = gpu();
     const built = buildGraph(parseNet(src, 'infer.net'), 4, { seed: 3 });
@@ -782,7 +787,8 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   // next block reads its output twice (its branch and its shortcut) the two gradients are added in its act' pass
   // (column 5: how many; so are a conv's whose fused relu's output a block reads: the first conv's here). A block
   // ending in batch norm adds and activates in that batchnorm's pass instead (column 6), where the add is: its
-  // projection shortcut runs after the batchnorm.
+  // projection shortcut runs after the batchnorm; one ending in a conv, in that conv's store on the lane and
+  // Winograd kernels (column 7), likewise where the add is.
   it.each([
     [
       'an identity block, a projection block (gpu tiles)',
@@ -792,6 +798,27 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       2,
       2,
       0,
+      0,
+    ],
+    [
+      'an identity block, a projection block (lane kernels: each block adds in its last conv)',
+      'input 8x8x1\nconv 4 3x3 same relu\nresidual { conv 4 3x3 same relu; conv 4 3x3 same }\nrelu\n' +
+        'residual { conv 8 3x3 stride=2 same relu; conv 8 3x3 same }\nrelu\ndense 10 softmax',
+      false,
+      0,
+      2,
+      0,
+      2,
+    ],
+    [
+      'an identity block on 28×28 (gpu tiles: Winograd adds in its store)',
+      'input 28x28x1\nconv 8 3x3 same relu\nresidual { conv 8 3x3 same relu; conv 8 3x3 same }\nrelu\n' +
+        'globalavgpool\ndense 10 softmax',
+      true,
+      0,
+      1,
+      0,
+      1,
     ],
     [
       'batch-norm blocks',
@@ -802,6 +829,7 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       0,
       0,
       1,
+      0,
     ],
     [
       'batch-norm blocks, a projection after the batchnorm that adds it, the statistics of split partials (gpu tiles)',
@@ -812,6 +840,7 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       0,
       0,
       1,
+      0,
     ],
     [
       'nested residuals',
@@ -821,15 +850,17 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       0,
       0,
       0,
+      0,
     ],
     [
       "leaky relu after the add, heading a pooling chain (act' from its output there)",
       'input 8x8x1\nconv 4 3x3 same relu\nresidual { conv 4 3x3 same }\nleaky(0.2)\npool 2\ndropout 0.2\n' +
         'residual { conv 4 3x3 same }\ntanh\ndense 10 softmax',
       false,
-      2,
+      0,
       1,
       0,
+      2,
     ],
     [
       "a dense layer's tanh read by a block and its shortcut",
@@ -838,24 +869,29 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       0,
       1,
       0,
+      0,
     ],
-  ] as const)('an add passes its gradient on without a copy: %s', async (_name, src, tiles, acts, sums, inBn) => {
-    const fused = await train(src, { fuse: true, steps: 3, tiles });
-    const unfused = await train(src, { fuse: false, steps: 3, tiles });
-    const copies = (r: typeof fused) => r.backward.filter((l) => l.startsWith('elementwise.copy')).length;
-    expect(copies(unfused)).toBeGreaterThan(0);
-    expect(copies(fused)).toBe(0);
-    const addAct = (r: typeof fused) => r.forward.filter((l) => l.startsWith('elementwise.add+')).length;
-    expect([addAct(fused), addAct(unfused)]).toEqual([acts, 0]);
-    const inAct = fused.backward.filter((l) => l.startsWith('elementwise.act_backward_sum')).length;
-    expect(inAct).toBe(sums);
-    expect(fused.forward.filter((l) => /^batchnorm train \S+ \+ add/.test(l)).length).toBe(inBn);
-    if (tiles && inBn > 0)
-      expect(fused.forward.join()).toMatch(
-        /batchnorm stats \S+ \+ relu \d+ slices \+ 9 splits,batchnorm train \S+ \+ add/,
-      );
-    for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
-  });
+  ] as const)(
+    'an add passes its gradient on without a copy: %s',
+    async (_name, src, tiles, acts, sums, inBn, inConv) => {
+      const fused = await train(src, { fuse: true, steps: 3, tiles });
+      const unfused = await train(src, { fuse: false, steps: 3, tiles });
+      const copies = (r: typeof fused) => r.backward.filter((l) => l.startsWith('elementwise.copy')).length;
+      expect(copies(unfused)).toBeGreaterThan(0);
+      expect(copies(fused)).toBe(0);
+      const addAct = (r: typeof fused) => r.forward.filter((l) => l.startsWith('elementwise.add+')).length;
+      expect([addAct(fused), addAct(unfused)]).toEqual([acts, 0]);
+      const inAct = fused.backward.filter((l) => l.startsWith('elementwise.act_backward_sum')).length;
+      expect(inAct).toBe(sums);
+      expect(fused.forward.filter((l) => /^batchnorm train \S+ \+ add/.test(l)).length).toBe(inBn);
+      expect(fused.forward.filter((l) => /^conv2d forward .* \+ add$/.test(l)).length).toBe(inConv);
+      if (tiles && inBn > 0)
+        expect(fused.forward.join()).toMatch(
+          /batchnorm stats \S+ \+ relu \d+ slices \+ 9 splits,batchnorm train \S+ \+ add/,
+        );
+      for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
+    },
+  );
 
   // A pooling chain (windows apart) run where the dX reading it stores: a conv's, and a dense layer's through
   // the flatten; max and average pooling, an uncovered row and column (7×7 pooled 2×2), with dropout and without.

@@ -16,6 +16,8 @@ import convIn from '../../shaders/lib/conv_in.wgsl';
 import convInGather from '../../shaders/lib/conv_in_gather.wgsl';
 import convOut from '../../shaders/lib/conv_out.wgsl';
 import convOutPool from '../../shaders/lib/conv_out_pool.wgsl';
+import convPut from '../../shaders/lib/conv_put.wgsl';
+import convPutAdd from '../../shaders/lib/conv_put_add.wgsl';
 import matmulIo from '../../shaders/lib/matmul_io.wgsl';
 import matmulOut from '../../shaders/lib/matmul_out.wgsl';
 import matmulOutFused from '../../shaders/lib/matmul_out_fused.wgsl';
@@ -81,8 +83,10 @@ const SHADERS = {
   ],
   // A 3×3, stride-1 conv's forward (plain or pooled) and dX (plain or running the chain below) by
   // Winograd's F(2×2, 3×3) (src/ops/conv2d_winograd.ts).
-  conv2d_winograd: [conv, activation, convOut, rank1, winograd, winogradConv, conv2dWinograd],
-  conv2d_winograd_pool: [conv, activation, random, convOutPool, rank1, winograd, winogradConv, conv2dWinograd],
+  conv2d_winograd: [conv, activation, convOut, convPut, rank1, winograd, winogradConv, conv2dWinograd],
+  // A conv whose output only a residual add reads adds the shortcut in its store (fuse-add.ts AddActFusion.conv).
+  conv2d_winograd_add: [conv, activation, convOut, convPutAdd, rank1, winograd, winogradConv, conv2dWinograd],
+  conv2d_winograd_pool: [conv, activation, random, convOutPool, convPut, rank1, winograd, winogradConv, conv2dWinograd],
   conv2d_winograd_dx: [conv, convDxOut, rank1, winograd, winogradConv, conv2dWinogradDx],
   conv2d_winograd_dx_chain: [
     conv,
@@ -119,8 +123,9 @@ const SHADERS = {
   matmul_lanes: [lanes, matmulIo, activation, matmulOut, matmulLanes],
   matmul_lanes_fused: [lanes, random, matmulIo, activation, matmulOutFused, matmulLanes],
   matmul_lanes_chain: [lanes, random, matmulIo, activation, poolGeom, chainStore, matmulOutChain, matmulLanes],
-  conv2d_forward_lanes: [lanes, conv, activation, convOut, conv2dForwardLanes],
-  conv2d_forward_lanes_pool: [lanes, conv, activation, random, convOutPool, conv2dForwardLanes],
+  conv2d_forward_lanes: [lanes, conv, activation, convOut, convPut, conv2dForwardLanes],
+  conv2d_forward_lanes_add: [lanes, conv, activation, convOut, convPutAdd, conv2dForwardLanes],
+  conv2d_forward_lanes_pool: [lanes, conv, activation, random, convOutPool, convPut, conv2dForwardLanes],
   conv2d_backward_input_lanes: [lanes, conv, dxPhase, convDxOut, conv2dBackwardInputLanes],
   conv2d_backward_input_lanes_chain: [
     lanes,

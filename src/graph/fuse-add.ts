@@ -1,9 +1,10 @@
 // An add (a residual connection) whose only reader is an activation runs as one pass with it:
-// y = act(a + b) (shaders/elementwise.wgsl add), the sum never written. Backward: act'(y) from the output
-// (so only activations whose output gives their derivative), once, then the add passes that gradient on to
-// both inputs (src/graph/plan.ts); unless a backward chain took the activation as its head: the chain then
-// reads act' from the output too, and the add passes on what the chain wrote. actGradient is that act' pass, for a
-// conv's or dense layer's fused activation too where its output has two gradients to add in it (plan.ts).
+// y = act(a + b) (shaders/elementwise.wgsl add), the sum never written; or in the pass of the batchnorm or the
+// store of the conv that writes a (AddActFusion.bn, .conv), a then never written either. Backward: act'(y)
+// from the output (so only activations whose output gives their derivative), once, then the add passes that
+// gradient on to both inputs (src/graph/plan.ts); unless a backward chain took the activation as its head: the
+// chain then reads act' from the output too, and the add passes on what the chain wrote. actGradient is that
+// act' pass, for a conv's or dense layer's fused activation too where its output has two gradients (plan.ts).
 import type { Gpu } from '../gpu/runtime.ts';
 import { gradFromOutput } from '../ops/act.ts';
 import type { Act } from '../../dsl/ir.ts';
@@ -11,6 +12,7 @@ import { activationBackward, activationBackwardSum } from '../ops/elementwise.ts
 import type { BackwardFusion, Fusion } from './fuse.ts';
 import type { FusedStep } from './fused-steps.ts';
 import { numel, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
+import { mustAt } from '../util/must.ts';
 
 export interface AddActFusion {
   kind: 'add';
@@ -25,6 +27,12 @@ export interface AddActFusion {
    * inference the pass binds 7).
    */
   bn?: NodeOf<'batchnorm'>;
+  /**
+   * Likewise the conv (its activation linear, not reading the batch) whose output, read by the add alone, is its
+   * input 0 (a block ending in a conv), where its forward stores through the lane or Winograd kernels: it adds
+   * the shortcut and activates as it stores (conv2d.ts ConvForwardIO.shortcut), run where the add is.
+   */
+  conv?: NodeOf<'conv2d'>;
 }
 
 /** Storage buffers shaders/batchnorm.wgsl forward_train_add binds (the shortcut's too). */
@@ -37,7 +45,7 @@ export const BN_ADD_BUFFERS = 10;
 export function addFusions(
   graph: Graph,
   { sole, writer }: { sole: (t: Tensor) => Node | null; writer: (t: Tensor | undefined) => Node | undefined },
-  o: { chains: Fusion[]; training: boolean; bnAdds: boolean },
+  o: { chains: Fusion[]; training: boolean; bnAdds: boolean; convAdds: (conv: NodeOf<'conv2d'>) => boolean },
 ): AddActFusion[] {
   const out: AddActFusion[] = [];
   for (const add of graph.nodes) {
@@ -48,11 +56,25 @@ export function addFusions(
     const chain = o.chains.find((c): c is BackwardFusion => c.kind === 'backward' && c.head === act);
     if (chain) chain.fromOutput = true;
     const f: AddActFusion = { kind: 'add', add: add as NodeOf<'add'>, act, backward: o.training && !chain };
-    const by = !o.training || o.bnAdds ? writer(add.inputs[0]) : undefined;
-    out.push(by?.op === 'batchnorm' && sole(by.out) === add ? { ...f, bn: by } : f);
+    const by = writer(add.inputs[0]);
+    if (by?.op === 'batchnorm' && sole(by.out) === add && (!o.training || o.bnAdds)) out.push({ ...f, bn: by });
+    else if (by?.op === 'conv2d' && sole(by.out) === add && addsInStore(by, o.convAdds)) out.push({ ...f, conv: by });
+    else out.push(f);
   }
   return out;
 }
+
+/** Whether a conv can add the shortcut as it stores: linear, not the conv that gathers the batch, and `can` says. */
+const addsInStore = (conv: NodeOf<'conv2d'>, can: (conv: NodeOf<'conv2d'>) => boolean): boolean =>
+  conv.attrs.act.kind === 'linear' && conv.inputs[0]?.kind !== 'input' && can(conv);
+
+/** The conv as it runs fused: the shortcut its last input, the add's activation, writing the activation's output. */
+export const convWithAdd = (f: AddActFusion, conv: NodeOf<'conv2d'>): Node => ({
+  ...conv,
+  attrs: { ...conv.attrs, act: f.act.attrs.act, shortcut: true },
+  inputs: [...conv.inputs, mustAt(f.add.inputs, 1, 'the shortcut')],
+  out: f.act.out,
+});
 
 /** The add as the fused pass runs it, writing the activation's output: with its activation or (`act` false) not. */
 export function addWithAct(f: AddActFusion, act = true): Node {

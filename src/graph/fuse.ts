@@ -33,7 +33,8 @@
 //   add + activation (training and inference; the activation the only reader of the add's output, its
 //             derivative from its output): one pass, y = act(a + b) (fuse-add.ts); where the add's input 0
 //             is a batchnorm's output it alone reads, the batchnorm's pass: act(z + shortcut) (in training
-//             where the adapter binds BN_ADD_BUFFERS storage buffers, bnAdds).
+//             where the adapter binds BN_ADD_BUFFERS storage buffers, bnAdds); where it is a linear conv's,
+//             that conv's store, where its kernels add (convAdds).
 // A tensor read by anything else (a residual add, the loss, a kept output) ends a chain there: the
 // ops around it run unfused, as always. Fusions are data, so they can be listed (describeFusion).
 import type { Act } from '../../dsl/ir.ts';
@@ -43,7 +44,7 @@ import type { Conv2dShape } from '../ops/conv2d.ts';
 import { convShape } from '../ops/conv2d_op.ts';
 import { poolShape, windowsApart } from '../ops/pool.ts';
 import { inShapes, numel, readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
-import { addFusions, addWithAct, type AddActFusion } from './fuse-add.ts';
+import { addFusions, addWithAct, convWithAdd, type AddActFusion } from './fuse-add.ts';
 import { batchnormFusions, batchnormWithAct, type BnActFusion } from './fuse-bn.ts';
 
 export type { AddActFusion, BnActFusion, DyParts };
@@ -95,6 +96,8 @@ export interface FusionOptions {
   bnPools?: boolean;
   /** Whether the adapter binds a training batchnorm's pass with a shortcut too (BN_ADD_BUFFERS); as bnPools. */
   bnAdds?: boolean;
+  /** Whether this conv's forward adds a residual shortcut as it stores (conv2d.ts forwardAdds); as convPools. */
+  convAdds?: (conv: NodeOf<'conv2d'>) => boolean;
   /**
    * Whether this conv's dX leaves its split-K partials for the chain below to sum (fused-steps.ts dxParts):
    * that chain then keeps its pass instead of running in the dX. Left out, the graph alone decides.
@@ -169,7 +172,7 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
   const adds = addFusions(
     graph,
     { sole, writer },
-    { chains: backward, training: o.training, bnAdds: o.bnAdds !== false },
+    { chains: backward, training: o.training, bnAdds: o.bnAdds !== false, convAdds: o.convAdds ?? (() => true) },
   );
   // At inference a batchnorm's pooled pass binds 7 storage buffers (forward_infer_pool): any adapter's.
   const o2 = { chains: backward, forward, pools: !o.training || o.bnPools !== false, training: o.training };
@@ -254,7 +257,7 @@ export function indexFusions(fusions: readonly Fusion[]): FusionIndex {
   for (const f of fusions) {
     if (f.kind === 'add') {
       ix.add.set(f.add, f).set(f.act, f);
-      if (f.bn) ix.add.set(f.bn, f);
+      for (const n of [f.bn, f.conv]) if (n) ix.add.set(n, f);
       ix.absorbed.add(f.act);
       continue;
     }
@@ -320,7 +323,8 @@ export const named = (n: Node): string => `${n.layer ?? '?'} ${n.op}`;
 export function describeFusion(f: Fusion): string {
   if (f.kind === 'add') {
     const way = f.backward ? 'both ways' : 'forward  ';
-    const [bn, by] = f.bn ? [`${named(f.bn)} + `, 'batchnorm+'] : ['', ''];
+    const first = f.bn ?? f.conv;
+    const [bn, by] = first ? [`${named(first)} + `, f.bn ? 'batchnorm+' : 'conv+'] : ['', ''];
     return `${way} ${bn}${named(f.add)} + ${named(f.act)}: ${by}add+${actName(f.act.attrs.act)}`;
   }
   if (f.kind === 'batchnorm') {
@@ -352,8 +356,10 @@ export function chainInput(f: BackwardFusion): Tensor {
 /** How the planner runs node `n`: a fused batchnorm or add with its activation (act' where its fusion folds it). */
 export function runAs(ix: FusionIndex, n: Node, backward = false): Node {
   const a = ix.add.get(n);
+  if (a?.add === n && a.conv && !backward) return convWithAdd(a, a.conv); // the conv runs where the add is
   if (a?.add === n) return addWithAct(a, !backward || a.backward);
-  if (a?.bn === n) return { ...n, out: a.act.out }; // its pass adds and activates: its own output is never written
+  // A batchnorm or conv whose pass adds and activates: its own output is never written.
+  if (a?.bn === n || a?.conv === n) return { ...n, out: a.act.out };
   const f = ix.batchnorm.get(n);
   return f?.bn === n ? batchnormWithAct(f, !backward || f.backward) : n;
 }

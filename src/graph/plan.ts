@@ -2,8 +2,8 @@
 //   1. gradientsNeeded: which tensors carry a gradient back to a trainable parameter;
 //   2. forwardSteps: the training batch's gather (in the first conv's forward where it can: gathering.ts),
 //      the nodes in order (a view of its input runs nothing and shares its storage; a chain fuse.ts found
-//      runs as one kernel; a batchnorm whose pass adds a residual shortcut runs where that add is, as the
-//      shortcut may come after it; a conv whose split-K forward partials its pooling or batchnorm sums runs
+//      runs as one kernel; a batchnorm or conv whose pass adds a residual shortcut runs where that add is, as
+//      the shortcut may come after it; a conv whose split-K forward partials its pooling or batchnorm sums runs
 //      its split pass alone, fused-steps.ts convParts), then the loss, which seeds the backward with
 //      dL/dlogits (loss-step.ts; with the logits' dense layer in its one dispatch: fused.xentHead);
 //   3. backwardSteps (training): the nodes in reverse, each writing its wanted inputs' gradients
@@ -22,9 +22,8 @@ import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import type { ForwardIO } from '../ops/index.ts';
 import { xentTotal, type LossTotals } from '../ops/softmax_xent.ts';
 import { lossStep } from './loss-step.ts';
-import { forwardPools, unsummedInputSplits } from '../ops/conv2d.ts';
-import { gradientsNeeded, inShapes, readersOf } from './graph.ts';
-import type { Graph, Node, NodeOf, Tensor } from './graph.ts';
+import { forwardAdds, forwardPools, leavesInputParts, type Conv2dShape } from '../ops/conv2d.ts';
+import { gradientsNeeded, inShapes, readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 import { checkLimits } from './limits.ts';
 import * as fuse from './fuse.ts';
 import { actGradient, actTakes } from './fuse-add.ts';
@@ -135,11 +134,12 @@ interface Planning {
 }
 
 export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
-  const convPools = (c: NodeOf<'conv2d'>): boolean => forwardPools(gpu, fuse.convShapeOf(c));
-  const binds = gpu.limits.maxStorageBuffersPerShaderStage ?? 8;
-  const [bnPools, bnAdds] = [binds >= fuse.BN_POOL_BUFFERS, binds >= fuse.BN_ADD_BUFFERS];
-  const dxSplits = (c: NodeOf<'conv2d'>): boolean => unsummedInputSplits(gpu, fuse.convShapeOf(c)) > 0;
-  const fusions = o.fuse === false ? [] : fuse.findFusions(graph, { ...o, convPools, bnPools, bnAdds, dxSplits });
+  const onConv = (f: (g: Gpu, s: Conv2dShape) => boolean) => (c: NodeOf<'conv2d'>) => f(gpu, fuse.convShapeOf(c));
+  const [convPools, convAdds, dxSplits] = [forwardPools, forwardAdds, leavesInputParts].map(onConv);
+  const binds = (buffers: number) => (gpu.limits.maxStorageBuffersPerShaderStage ?? 8) >= buffers;
+  const [bnPools, bnAdds] = [fuse.BN_POOL_BUFFERS, fuse.BN_ADD_BUFFERS].map(binds);
+  const adapter = { convPools, convAdds, bnPools, bnAdds, dxSplits }; // what the adapter's kernels allow
+  const fusions = o.fuse === false ? [] : fuse.findFusions(graph, { ...o, ...adapter });
   const head = o.training && o.endsStep && o.labels && o.fuse !== false ? fused.xentHead(gpu, graph, o.logits) : null;
   const ix = fuse.indexFusions(fusions);
   const p: Planning = {
@@ -223,8 +223,8 @@ function forwardSteps(p: Planning): Step[] {
     }
     const bnf = p.fusions.batchnorm.get(n);
     const bn = bnf?.bn === n ? bnf : undefined;
-    const add = p.fusions.add.get(n); // a batchnorm's pass adding the shortcut runs at the add (fuse-add.ts)
-    if (add?.bn === n) continue;
+    const add = p.fusions.add.get(n); // a batchnorm or conv adding the shortcut runs at the add (fuse-add.ts)
+    if (add?.bn === n || add?.conv === n) continue;
     const norm = add?.add === n ? add.bn : n.op === 'batchnorm' && (bn?.pool || from) ? n : undefined;
     if (norm?.op === 'batchnorm') {
       const parts = summed.get(norm.inputs[0]?.id ?? -1);
@@ -257,7 +257,7 @@ function forwardSteps(p: Planning): Step[] {
     for (const t of [n.out, node.out]) p.savedOf.set(t.id, saved);
     const gather = gatherFor(p.gathering, n);
     steps.push({
-      reads: [...n.inputs, ...n.state],
+      reads: [...node.inputs, ...node.state],
       writes: [node.out, ...saved, ...(gather?.writes ?? [])],
       scratch: k.forwardScratch(p.gpu),
       emit: (buf, scratch) => k.forward(p.gpu, { ...ioFor(p, node, buf), scratch, gather: gather?.io(buf) }),
@@ -333,8 +333,8 @@ function backwardSteps(
     }
     // A conv's dX that a chain sums from its split-K partials (fused.dxParts) is those partials; a dense
     // layer's or conv's dX may run the chain below it as it stores (fused.dxChain): that chain's input gradient.
-    const parts = wants[0] ? fused.dxParts(p.gpu, p.readers, p.fusions, node) : null;
-    const below = wants[0] ? fused.dxChain(p.fusions, node, p.savedOf) : null;
+    const parts = wants[0] ? fused.dxParts(p.gpu, p.readers, p.fusions, n) : null;
+    const below = wants[0] ? fused.dxChain(p.fusions, n, p.savedOf) : null;
     const shapeOf = (inp: Tensor, i: number): readonly number[] => {
       if (i === 0 && parts) return [parts.splits * parts.length];
       return i === 0 && below ? fuse.chainInput(below.fusion).shape : inp.shape;

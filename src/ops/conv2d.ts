@@ -60,9 +60,11 @@ export { weightSplits } from './conv2d_lanes.ts';
 export {
   conv2dGeometry,
   conv2dPlan,
+  forwardAdds,
   forwardPartsLength,
   forwardPools,
   inputPartsLength,
+  leavesInputParts,
   unsummedForwardSplits,
   unsummedInputSplits,
   type Conv2dShape,
@@ -122,6 +124,11 @@ interface ConvForwardIO {
   pool?: ConvPoolOut;
   /** A first conv's training batch gathered as it is fetched: x and the labels are written (conv2d_gather.ts). */
   gather?: ConvGather;
+  /**
+   * A residual add's other input, added before the activation: y = act(conv + b + shortcut), on the lane and
+   * Winograd kernels (forwardAdds; the planner's choice, src/graph/fuse-add.ts AddActFusion.conv).
+   */
+  shortcut?: BufferRef;
 }
 
 /**
@@ -141,42 +148,46 @@ export function conv2dForward(
 ): Dispatch[] {
   const g = conv2dGeometry(s);
   const [cols, inner] = [s.n * g.oh * g.ow, s.c * s.kh * s.kw];
-  const [pool, gather] = [io.pool, io.gather];
+  const [pool, gather, shortcut] = [io.pool, io.gather, io.shortcut];
   if (o.unsummed && (pool || unsummedForwardSplits(gpu, s) === 0))
     throw new ShapeError(`conv2d forward ${describe(s)} cannot leave its sum split`);
   const wino = gather || o.unsummed ? null : winogradPlan(gpu, s, o);
+  if (shortcut && (pool || gather || (gpu.lanes === 0 && !wino)))
+    throw new ShapeError(
+      `conv2d forward ${describe(s)} adds a shortcut only unpooled, on the lane or Winograd kernels`,
+    );
   if (pool && !wino && !forwardPools(gpu, s))
     throw new ShapeError(`conv2d forward ${describe(s)} cannot pool 2x2 in its epilogue on this adapter`);
   checkRate(pool?.dropout);
   const pooling: Record<string, number> = pool ? { DROPOUT: pool.dropout ? 1 : 0, POOL_ARG: pool.argmax ? 1 : 0 } : {};
   const variant = { HAS_BIAS: io.b ? 1 : 0, ...actConstants(act), ...pooling };
   const pooled = pool ? ` + maxpool 2x2${pool.dropout ? ` + dropout p=${pool.dropout.rate}` : ''}` : '';
-  const label = `${gather ? 'gather + ' : ''}conv2d forward ${describe(s)}${pooled}`;
+  const label = `${gather ? 'gather + ' : ''}conv2d forward ${describe(s)}${pooled}${shortcut ? ' + add' : ''}`;
   if (gather) checkGather(gpu, s, gather, { what: label, unsummed: o.unsummed });
   const work = {
     rows: s.k,
     cols,
     inner,
     bytesRead: f32Bytes(s.n * s.c * s.h * s.w, s.k * inner),
-    epilogueReads: f32Bytes(io.b ? s.k : 0),
+    epilogueReads: f32Bytes(io.b ? s.k : 0, shortcut ? s.n * s.k * g.oh * g.ow : 0),
     bytesWritten: f32Bytes(s.n * s.k * (g.oh * g.ow + (pool ? (pool.argmax ? 2 : 1) * poolWindows(g) : 0))),
   };
-  const poolOut = pool ? [pool.pooled, pool.argmax ?? gpu.dummy2, pool.counter] : [];
+  const poolOut = pool ? [pool.pooled, pool.argmax ?? gpu.dummy2, pool.counter] : shortcut ? [shortcut] : [];
   const bindings = [io.x, io.w, io.b ?? gpu.dummy, io.y, ...poolOut];
   const cover = coverOf(s);
   if (gpu.lanes > 0) {
-    const shader = pool ? ('conv2d_forward_lanes_pool' as const) : ('conv2d_forward_lanes' as const);
+    const shader = pool ? 'conv2d_forward_lanes_pool' : shortcut ? 'conv2d_forward_lanes_add' : 'conv2d_forward_lanes';
     // Pooled, its tiles past what the pooling reads sum nothing (lib/conv_out_pool.wgsl conv_past_cover).
     const lanes = pool ? cover : { of: '', constants: {} };
     const lane = {
-      shader,
+      shader: shader as typeof shader,
       params: paramsOf(s, forwardDropout(pool?.dropout)),
       constants: { ...variant, ...lanes.constants },
     };
     return laneKernel(gpu, { ...lane, cols, bindings, label: label.replace('forward ', `forward ${lanes.of}`), work });
   }
   if (wino) {
-    const shader = pool ? 'conv2d_winograd_pool' : 'conv2d_winograd';
+    const shader = pool ? 'conv2d_winograd_pool' : shortcut ? 'conv2d_winograd_add' : 'conv2d_winograd';
     const launch = { shader, constants: { ...variant, ...cover.constants }, bindings, work } as const;
     const uniform = params(s, g, wino.colTiles, undefined, forwardDropout(pool?.dropout));
     return winogradPass(gpu, wino, {

@@ -29,6 +29,7 @@ export function laneKernel(
     shader:
       | 'conv2d_forward_lanes'
       | 'conv2d_forward_lanes_pool'
+      | 'conv2d_forward_lanes_add'
       | 'conv2d_backward_input_lanes'
       | 'conv2d_backward_input_lanes_chain';
     cols: number;

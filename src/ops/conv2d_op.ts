@@ -23,6 +23,11 @@ export interface Conv2dAttrs extends Window2d {
   act: Act;
   /** Conv2dShape.covered: set by the graph's builder (src/graph/covered.ts). */
   covered?: readonly [number, number];
+  /**
+   * The node as a fused forward runs it (src/graph/fuse-add.ts AddActFusion.conv): its last input is a residual
+   * add's other input, added before `act` (the add's activation), writing the activation's output.
+   */
+  shortcut?: true;
 }
 
 /** The conv shape of a node's input shapes and window attributes. */
@@ -61,7 +66,9 @@ export const CONV2D: KernelOp<Conv2dAttrs> = {
     const x = mustAt(io.inputs, 0, 'conv2d x');
     const w = mustAt(io.inputs, 1, 'conv2d w');
     const parts = io.scratch?.[0];
-    const ios = { x, w, b: io.inputs[2], y: io.out, parts, gather: io.gather };
+    const last = io.inputs.length - 1;
+    const [b, shortcut] = a.shortcut ? [last > 2 ? io.inputs[2] : undefined, io.inputs[last]] : [io.inputs[2]];
+    const ios = { x, w, b, y: io.out, parts, gather: io.gather, shortcut };
     return conv2dForward(gpu, ios, s, a.act, { split: parts !== undefined });
   },
   // dZ = dY·act'(Y); dX = convᵀ(dZ, W); dW = Σ dZ ⊗ X; db = Σ dZ

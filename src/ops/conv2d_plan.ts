@@ -317,6 +317,9 @@ export function unsummedInputSplits(gpu: Gpu, s: Conv2dShape): number {
   return readerSums(splits) ? splits : 0;
 }
 
+/** Whether the dX leaves its partials for its reader to sum (unsummedInputSplits > 0). */
+export const leavesInputParts = (gpu: Gpu, s: Conv2dShape): boolean => unsummedInputSplits(gpu, s) > 0;
+
 /**
  * The split of the forward that a reader may sum on its way instead of the reduce_splits pass
  * (conv2dForward with `unsummed`: the parts then hold splits · K·N·OH·OW partials, [split][k][n·OH·OW +
@@ -336,6 +339,11 @@ export const poolWindows = (g: { oh: number; ow: number }): number => Math.floor
  * epilogue (an odd OH or OW leaves its last row or column to y alone): at least one window, one pass
  * (a Winograd forward, or the tiled kernels' plan not split), lane tiles of whole windows (4 or 8 columns a lane).
  */
+/** Whether the forward adds a residual shortcut in its store (conv2d.ts): on the lane or Winograd kernels. */
+export function forwardAdds(gpu: Gpu, s: Conv2dShape): boolean {
+  return gpu.lanes > 0 || winogradPlan(gpu, s) !== null;
+}
+
 export function forwardPools(gpu: Gpu, s: Conv2dShape): boolean {
   const g = conv2dGeometry(s);
   if (poolWindows(g) === 0) return false;

@@ -82,7 +82,12 @@ const correlationShape = (p: WinogradPlan): WinogradShape => ({
 
 /** A Winograd pass as its launcher (conv2d.ts) describes it: its module, uniform, constants and bindings. */
 export interface WinogradLaunch {
-  shader: 'conv2d_winograd' | 'conv2d_winograd_pool' | 'conv2d_winograd_dx' | 'conv2d_winograd_dx_chain';
+  shader:
+    | 'conv2d_winograd'
+    | 'conv2d_winograd_pool'
+    | 'conv2d_winograd_add'
+    | 'conv2d_winograd_dx'
+    | 'conv2d_winograd_dx_chain';
   params: Uniform;
   /** The variant's override constants (bias, activation, pooling, accumulation, chain). */
   constants: Record<string, number>;

@@ -138,6 +138,12 @@ const SEGMENTS: GradSegment[] = [
  */
 const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] = [
   ['conv2dForward', { ...CONV }, (g) => conv2dForward(g, { x: b, w: b, b, y: b }, CONV, { kind: 'relu' })],
+  // A residual add in the store: the lane kernels, or (tiled) Winograd's.
+  [
+    'conv2dForward',
+    { ...CONV, shortcut: 1, winograd: 16 },
+    (g) => conv2dForward(g, { x: b, w: b, b, y: b, shortcut: b }, CONV, { kind: 'relu' }, { winograd: 16 }),
+  ],
   ['conv2dBackwardInput', { ...CONV }, (g) => conv2dBackwardInput(g, { dy: b, w: b, dx: b }, CONV)],
   [
     'conv2dBackwardInput',
