@@ -15,6 +15,7 @@ import {
   conv2dBackwardInput,
   conv2dForward,
   conv2dGeometry,
+  forwardAdds,
   forwardPartsLength,
   forwardPools,
   inputPartsLength,
@@ -172,17 +173,17 @@ describe("a residual add in the conv forward's store", () => {
     for (const buf of [x, w, b, shortcut, y, z, unfused]) g.release(buf!);
   });
 
-  it('refuses a shortcut with a pooling, or on the direct tiled kernels', () => {
+  it('refuses a shortcut with a pooling, over part of the output, or on the direct tiled kernels', () => {
     const g = gpu().withTuning({ lanes: 0, gemmSide: 16, units: 132 });
     const s = conv(2, 4, 8, 8, 8);
     const d = g.dummy;
     const pool = { pooled: d, argmax: d, counter: d };
-    expect(() => conv2dForward(g, { x: d, w: d, y: d, shortcut: d, pool }, s, undefined, { winograd: 16 })).toThrow(
-      /shortcut/,
-    );
-    expect(() => conv2dForward(g, { x: d, w: d, y: d, shortcut: d }, s, undefined, { winograd: false })).toThrow(
-      /shortcut/,
-    );
+    const io = { x: d, w: d, y: d, shortcut: d };
+    expect(() => conv2dForward(g, { ...io, pool }, s, undefined, { winograd: 16 })).toThrow(/shortcut/);
+    const covered = conv(2, 4, 7, 7, 8, { covered: [6, 6] });
+    expect(() => conv2dForward(g, io, covered, undefined, { winograd: 16 })).toThrow(/shortcut/);
+    expect(forwardAdds(g, covered)).toBe(false);
+    expect(() => conv2dForward(g, io, s, undefined, { winograd: false })).toThrow(/shortcut/);
   });
 });
 

@@ -541,8 +541,9 @@ describe("a fused inference plan gives the unfused plan's logits, bit for bit", 
       'blocks ending in a conv that adds the shortcut as it stores, one with a projection',
       'input 8x8x1\nconv 4 3x3 same relu\nresidual { conv 4 3x3 same relu; conv 4 3x3 same }\nrelu\n' +
         'residual { conv 8 3x3 stride=2 same relu; conv 8 3x3 same }\nrelu\nglobalavgpool\ndense 10 softmax',
+      2,
     ],
-  ])('%s', async (_name, src) => {
+  ])('%s', async (_name, src, adds?: number) => {
     const g = gpu();
     const built = buildGraph(parseNet(src, 'infer.net'), 4, { seed: 3 });
     const params = new ParamStore(g, built.params);
@@ -565,6 +566,8 @@ describe("a fused inference plan gives the unfused plan's logits, bit for bit", 
     };
     const [fused, unfused] = [await run(true), await run(false)];
     expect(fused.labels.length).toBeLessThan(unfused.labels.length);
+    // The convs that add as they store, where they run on the lane kernels (a GPU's Winograd: the training test).
+    if (adds !== undefined && g.lanes > 0) expect(fused.labels.filter((l) => l.endsWith(' + add'))).toHaveLength(adds);
     expectSameBits('logits', fused.logits, unfused.logits);
     for (const b of [counter, stats]) g.release(b);
     params.release();
@@ -804,7 +807,7 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       'an identity block, a projection block (lane kernels: each block adds in its last conv)',
       'input 8x8x1\nconv 4 3x3 same relu\nresidual { conv 4 3x3 same relu; conv 4 3x3 same }\nrelu\n' +
         'residual { conv 8 3x3 stride=2 same relu; conv 8 3x3 same }\nrelu\ndense 10 softmax',
-      false,
+      'lanes',
       0,
       2,
       0,
@@ -853,10 +856,10 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       0,
     ],
     [
-      "leaky relu after the add, heading a pooling chain (act' from its output there)",
+      "leaky relu after the add, heading a pooling chain (act' from its output there; lane kernels)",
       'input 8x8x1\nconv 4 3x3 same relu\nresidual { conv 4 3x3 same }\nleaky(0.2)\npool 2\ndropout 0.2\n' +
         'residual { conv 4 3x3 same }\ntanh\ndense 10 softmax',
-      false,
+      'lanes',
       0,
       1,
       0,
@@ -871,27 +874,26 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       0,
       0,
     ],
-  ] as const)(
-    'an add passes its gradient on without a copy: %s',
-    async (_name, src, tiles, acts, sums, inBn, inConv) => {
-      const fused = await train(src, { fuse: true, steps: 3, tiles });
-      const unfused = await train(src, { fuse: false, steps: 3, tiles });
-      const copies = (r: typeof fused) => r.backward.filter((l) => l.startsWith('elementwise.copy')).length;
-      expect(copies(unfused)).toBeGreaterThan(0);
-      expect(copies(fused)).toBe(0);
-      const addAct = (r: typeof fused) => r.forward.filter((l) => l.startsWith('elementwise.add+')).length;
-      expect([addAct(fused), addAct(unfused)]).toEqual([acts, 0]);
-      const inAct = fused.backward.filter((l) => l.startsWith('elementwise.act_backward_sum')).length;
-      expect(inAct).toBe(sums);
-      expect(fused.forward.filter((l) => /^batchnorm train \S+ \+ add/.test(l)).length).toBe(inBn);
-      expect(fused.forward.filter((l) => /^conv2d forward .* \+ add$/.test(l)).length).toBe(inConv);
-      if (tiles && inBn > 0)
-        expect(fused.forward.join()).toMatch(
-          /batchnorm stats \S+ \+ relu \d+ slices \+ 9 splits,batchnorm train \S+ \+ add/,
-        );
-      for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
-    },
-  );
+  ] as const)('an add passes its gradient on without a copy: %s', async (_name, src, on, acts, sums, inBn, inConv) => {
+    // tiles: an H100's tiles on this adapter; 'lanes': the lane kernels (on a GPU, four lanes).
+    const [tiles, lanes] = [on === true, on === 'lanes'];
+    const fused = await train(src, { fuse: true, steps: 3, tiles, lanes });
+    const unfused = await train(src, { fuse: false, steps: 3, tiles, lanes });
+    const copies = (r: typeof fused) => r.backward.filter((l) => l.startsWith('elementwise.copy')).length;
+    expect(copies(unfused)).toBeGreaterThan(0);
+    expect(copies(fused)).toBe(0);
+    const addAct = (r: typeof fused) => r.forward.filter((l) => l.startsWith('elementwise.add+')).length;
+    expect([addAct(fused), addAct(unfused)]).toEqual([acts, 0]);
+    const inAct = fused.backward.filter((l) => l.startsWith('elementwise.act_backward_sum')).length;
+    expect(inAct).toBe(sums);
+    expect(fused.forward.filter((l) => /^batchnorm train \S+ \+ add/.test(l)).length).toBe(inBn);
+    expect(fused.forward.filter((l) => /^conv2d forward .* \+ add$/.test(l)).length).toBe(inConv);
+    if (tiles && inBn > 0)
+      expect(fused.forward.join()).toMatch(
+        /batchnorm stats \S+ \+ relu \d+ slices \+ 9 splits,batchnorm train \S+ \+ add/,
+      );
+    for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
+  });
 
   // A pooling chain (windows apart) run where the dX reading it stores: a conv's, and a dense layer's through
   // the flatten; max and average pooling, an uncovered row and column (7×7 pooled 2×2), with dropout and without.

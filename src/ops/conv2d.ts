@@ -152,9 +152,9 @@ export function conv2dForward(
   if (o.unsummed && (pool || unsummedForwardSplits(gpu, s) === 0))
     throw new ShapeError(`conv2d forward ${describe(s)} cannot leave its sum split`);
   const wino = gather || o.unsummed ? null : winogradPlan(gpu, s, o);
-  if (shortcut && (pool || gather || (gpu.lanes === 0 && !wino)))
+  if (shortcut && (pool || gather || s.covered || (gpu.lanes === 0 && !wino)))
     throw new ShapeError(
-      `conv2d forward ${describe(s)} adds a shortcut only unpooled, on the lane or Winograd kernels`,
+      `conv2d forward ${describe(s)} adds a shortcut only to its whole output, on the lane or Winograd kernels`,
     );
   if (pool && !wino && !forwardPools(gpu, s))
     throw new ShapeError(`conv2d forward ${describe(s)} cannot pool 2x2 in its epilogue on this adapter`);
