@@ -353,7 +353,10 @@ export function chainInput(f: BackwardFusion): Tensor {
   return t;
 }
 
-/** How the planner runs node `n`: a fused batchnorm or add with its activation (act' where its fusion folds it). */
+/**
+ * How the planner runs node `n`: a fused batchnorm or add with its activation (act' where its fusion folds it);
+ * forward, an add whose conv adds in its store as that conv (convWithAdd).
+ */
 export function runAs(ix: FusionIndex, n: Node, backward = false): Node {
   const a = ix.add.get(n);
   if (a?.add === n && a.conv && !backward) return convWithAdd(a, a.conv); // the conv runs where the add is
