@@ -43,13 +43,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let ckk = P.c * khw;
 
   // Each column's output met by its phase's tap 0 (o = q + j; tap u meets o − u), the start of its
-  // image's dy and its dx element, computed once. A column past the end repeats the last one and is
+  // image's dy and its input position, computed once. A column past the end repeats the last one and is
   // never stored.
   var oy0: array<i32, 8>;
   var ox0: array<i32, 8>;
   var dybase: array<u32, 8>;
-  // Its dX element (n, 0, iy, ix) and (n, iy, ix) itself, for the store (dx_put_at).
-  var xbase: array<u32, 8>;
+  // Its input position (n, iy, ix), for the store (dx_put_at).
   var at: array<vec3u, 8>;
   for (var j = 0u; j < COLS; j++) {
     let p = min(col0 + j * LANES, cols - 1u);
@@ -61,7 +60,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     ox0[j] = i32(px.q + jx);
     dybase[j] = n * P.k * ohw;
     at[j] = vec3u(n, py.first + P.sh * jy, px.first + P.sw * jx);
-    xbase[j] = n * P.c * hw + at[j].y * P.w + at[j].z;
   }
   // This lane's weight rows w[·, c, ·, ·] (clamped: a row past C is computed and never stored).
   var wrow: array<u32, 8>;
@@ -100,7 +98,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     if (row >= P.c) { break; }
     for (var j = 0u; j < COLS; j++) {
       if (col0 + j * LANES < cols) {
-        dx_put_at(xbase[j] + row * hw, at[j].x * P.c + row, at[j].y, at[j].z, acc[i * COLS + j]);
+        let plane = at[j].x * P.c + row;
+        dx_put_at(plane * hw + at[j].y * P.w + at[j].z, plane, at[j].y, at[j].z, acc[i * COLS + j]);
       }
     }
   }

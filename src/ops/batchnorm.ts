@@ -86,8 +86,11 @@ export interface BatchnormBackwardIo {
 /** What sizes a slice pass: the adapter's compute units and its workgroups' threads (GpuTuning.treeThreads). */
 export type BnDevice = Pick<Gpu, 'units' | 'treeThreads'>;
 
-/** Threads of a slice pass's workgroup (the shader's WG): a power of two, at most the 256 its trees hold. */
-const bnWidth = (gpu: BnDevice): number => gpu.treeThreads;
+/**
+ * A slice pass's pipeline constants: its activation's and its workgroup's threads (the shader's WG,
+ * GpuTuning.treeThreads: a power of two, at most the 256 its trees hold).
+ */
+const sliceConstants = (gpu: BnDevice, act?: Act) => ({ ...actConstants(act), WG: gpu.treeThreads });
 /** The most elements a thread walks in a slice pass (each pass: a chain of this many loads) where M allows. */
 const DEPTH = 64;
 
@@ -96,7 +99,7 @@ const DEPTH = 64;
  * thread where at most WG slices allow (a CPU adapter's 16 threads walk more).
  */
 export function bnSlices(gpu: BnDevice, s: BatchnormShape): { slices: number; len: number } {
-  const wg = bnWidth(gpu);
+  const wg = gpu.treeThreads;
   const m = s.n * s.hw;
   const most = Math.max(1, Math.min(wg, Math.ceil(m / wg)));
   const want = s.slices ?? Math.max(Math.ceil((2 * gpu.units) / s.c), Math.ceil(m / (wg * DEPTH)));
@@ -155,7 +158,7 @@ const desc = (s: BatchnormShape, add = false): string =>
  */
 function sliced(s: BatchnormShape, gpu: BnDevice, o: { passes: number; trees: number; combine: boolean }): Work {
   const { slices, len } = bnSlices(gpu, s);
-  const wg = bnWidth(gpu);
+  const wg = gpu.treeThreads;
   const per = Math.ceil(len / wg);
   const tree = 2 ** Math.ceil(Math.log2(slices));
   return chainWork({
@@ -191,7 +194,7 @@ function trainForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Disp
           shader: 'batchnorm',
           entry: 'stats',
           // stats reads no activation: one pipeline for every activation.
-          constants: { ...actConstants(), WG: bnWidth(gpu) },
+          constants: sliceConstants(gpu),
           params: p,
           bindings: [io.x, none, none, none, none, none, none, none, partial],
           workgroups: [p.slices, s.c],
@@ -209,7 +212,7 @@ function normalise(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<typeo
   return gpu.kernel({
     shader: 'batchnorm',
     entry: io.shortcut ? 'forward_train_add' : 'forward_train',
-    constants: { ...actConstants(s.act), WG: bnWidth(gpu) },
+    constants: sliceConstants(gpu, s.act),
     params: p,
     bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, io.saveMean, io.saveInvStd, io.partial, ...more],
     workgroups: [p.slices, s.c],
@@ -234,7 +237,7 @@ function statsFromParts(
   return gpu.kernel({
     shader: 'batchnorm',
     entry: 'stats_parts',
-    constants: { ...actConstants(), SRC_SPLITS: splits, HAS_BIAS: bias ? 1 : 0, WG: bnWidth(gpu) },
+    constants: { ...sliceConstants(gpu), SRC_SPLITS: splits, HAS_BIAS: bias ? 1 : 0 },
     params: p,
     bindings: [parts, none, none, none, none, none, none, none, io.partial, none, none, none, io.x, bias ?? gpu.dummy],
     workgroups: [p.slices, s.c],
@@ -257,7 +260,7 @@ function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<t
   return gpu.kernel({
     shader: 'batchnorm',
     entry: 'forward_train_pool',
-    constants: { ...actConstants(s.act), POOL: POOL_CODES[pool.kind], WG: bnWidth(gpu) },
+    constants: { ...sliceConstants(gpu, s.act), POOL: POOL_CODES[pool.kind] },
     params: p,
     bindings: [...io2, null, io.pooled, io.argmax ?? gpu.dummy],
     workgroups: [p.slices, s.c],
@@ -267,7 +270,7 @@ function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<t
       ...withBytes(work, count, 1, 1, 3 * s.c * p.slices + 4 * s.c, 4 * s.c + (pool.kind === 'max' ? 2 : 1) * out),
       shape: {
         kind: 'chain',
-        depth: Math.ceil(p.windows / bnWidth(gpu)) * (count / out) + 1,
+        depth: Math.ceil(p.windows / gpu.treeThreads) * (count / out) + 1,
         barriers: treeBarriers(p.tree),
       },
     },
@@ -324,7 +327,7 @@ export function batchnormBackward(gpu: Gpu, io: BatchnormBackwardIo, s: Batchnor
     gpu.kernel({
       shader: 'batchnorm',
       entry: 'backward_sums',
-      constants: { ...actConstants(s.act), WG: bnWidth(gpu) },
+      constants: sliceConstants(gpu, s.act),
       params: p,
       bindings: [io.x, io.gamma, io.beta, io.dy, io.saveMean, io.saveInvStd, none, none, io.partial],
       workgroups,
@@ -334,7 +337,7 @@ export function batchnormBackward(gpu: Gpu, io: BatchnormBackwardIo, s: Batchnor
     gpu.kernel({
       shader: 'batchnorm',
       entry: 'backward',
-      constants: { ...actConstants(s.act), WG: bnWidth(gpu) },
+      constants: sliceConstants(gpu, s.act),
       params: p,
       bindings: [io.x, io.gamma, io.beta, io.dy, io.saveMean, io.saveInvStd, io.dx, io.dgamma, io.partial, io.dbeta],
       workgroups,
