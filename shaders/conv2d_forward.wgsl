@@ -12,19 +12,21 @@
 // The input comes through lib/conv_in.wgsl (x read as it is) or lib/conv_in_gather.wgsl (the batch
 // gathered from the dataset as it is fetched, and x written for the weight gradient: `main` only).
 // Entry points and bindings (uniform P: lib/conv.wgsl):
-//   main         0 params, 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y (overwritten); with the
-//                gather, 8–13 as lib/conv_in_gather.wgsl lists.
+//   main         0 params, 1 x, 2 w, 3 b (any buffer when !HAS_BIAS), 4 y (overwritten); 5 a residual
+//                add's shortcut (module conv2d_forward_add); with the gather, 8–13 as
+//                lib/conv_in_gather.wgsl lists.
 //                Dispatch grid(rowTiles · colTiles) workgroups of GEMM_TX × GEMM_TY threads,
 //                rowTiles = ceil(K/BM), colTiles = ceil(N·OH·OW/BN); tile t = wg.x + wg.y·nwg.x is
 //                row tile t / colTiles, column tile t % colTiles.
 //   main_split   split-K: workgroup z (wg.z < splits) multiplies r in [z·chunk, (z+1)·chunk) into
 //                parts[z][K][N·OH·OW]: 0 params, 1 x, 2 w, 3 parts.
 //   reduce_splits  the partials summed in a fixed order, then bias and act (lib/gemm.wgsl):
-//                0 params, 1 parts, 2 unused, 3 b, 4 y.
+//                0 params, 1 parts, 2 unused, 3 b, 4 y, 5 the shortcut (module conv2d_forward_add).
 // Uses act() from lib/activation.wgsl, the GEMM core from lib/gemm.wgsl and the output layout from
-// lib/conv_out.wgsl (plain; module conv2d_forward) or lib/conv_out_pool.wgsl (a 2×2 max pooling and
-// dropout in the epilogue: module conv2d_forward_pool, entry main only), and the input's lib, prepended
-// by the loader.
+// lib/conv_out.wgsl (plain, each output stored through lib/conv_put.wgsl: module conv2d_forward; or
+// lib/conv_put_add.wgsl, the shortcut added before the activation: conv2d_forward_add) or
+// lib/conv_out_pool.wgsl (a 2×2 max pooling and dropout in the epilogue: module conv2d_forward_pool, entry
+// main only), and the input's lib, prepended by the loader.
 
 override HAS_BIAS: bool = false;
 
@@ -89,13 +91,13 @@ fn gemm_store(row: u32, col: u32, v: f32) {
   gemm_store4(row, col, vec4(v, 0.0, 0.0, 0.0), 1u);
 }
 
-// Columns col … col + count − 1 of out-channel row, biased and activated, written where
-// conv_store4 (lib/conv_out.wgsl, or lib/conv_out_pool.wgsl) puts them.
+// Columns col … col + count − 1 of out-channel row, biased, written where conv_store4 (lib/conv_out.wgsl,
+// or lib/conv_out_pool.wgsl) puts them, as it activates them (with the shortcut added first where
+// lib/conv_put_add.wgsl stores).
 fn gemm_store4(row: u32, col: u32, v: vec4<f32>, count: u32) {
   var b = 0.0;
   if (HAS_BIAS) { b = bias[row]; }
-  let a = vec4(act(v.x + b), act(v.y + b), act(v.z + b), act(v.w + b));
-  conv_store4(row, col, a, count);
+  conv_store4(row, col, v + vec4(b), count);
 }
 
 /** The tile of workgroup wg, and this thread's im2col columns; none past the last tile. */

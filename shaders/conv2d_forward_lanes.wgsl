@@ -92,10 +92,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     } else {
       // A window's 4 columns together (lib/conv_out_pool.wgsl).
       for (var j = 0u; j < COLS; j += 4u) {
-        let a = vec4(act(acc[i * COLS + j] + b), act(acc[i * COLS + j + 1u] + b),
-                     act(acc[i * COLS + j + 2u] + b), act(acc[i * COLS + j + 3u] + b));
+        let v = vec4(acc[i * COLS + j], acc[i * COLS + j + 1u], acc[i * COLS + j + 2u], acc[i * COLS + j + 3u]);
         let col = lane_column(origin.y, lane, j);
-        if (col < cols) { conv_store4(row, col, a, min(4u, cols - col)); }
+        if (col < cols) { conv_store4(row, col, v + vec4(b), min(4u, cols - col)); }
       }
     }
   }

@@ -60,8 +60,7 @@ fn wino_store(co: u32, n: u32, oy: u32, ox: u32, v: vec4<f32>) {
   if (HAS_BIAS) { b = bias[co]; }
   if (CONV_GROUP == 4u && oy + 1u < cover.x && ox + 1u < cover.y) {
     // A whole pooling window: its 4 GEMM columns in lib/conv_out_pool.wgsl's order.
-    let a = vec4(act(v.x + b), act(v.y + b), act(v.z + b), act(v.w + b));
-    conv_store4(co, 4u * ((n * (P.oh / 2u) + oy / 2u) * (P.ow / 2u) + ox / 2u), a, 4u);
+    conv_store4(co, 4u * ((n * (P.oh / 2u) + oy / 2u) * (P.ow / 2u) + ox / 2u), v + vec4(b), 4u);
     return;
   }
   for (var dy = 0u; dy < 2u; dy++) {

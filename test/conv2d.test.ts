@@ -21,6 +21,9 @@ import type { Act, Padding } from '../dsl/ir.ts';
 import { Rng } from '../src/util/rng.ts';
 import { laneTile } from '../src/ops/lanes.ts';
 import { uncoveredTo } from './helpers/conv.ts';
+import { expectSameBits } from './helpers/bits.ts';
+import { add } from '../src/ops/elementwise.ts';
+import { actRef } from '../src/ops/act.ref.ts';
 
 // f32 sums of `terms` products of values in [-1,1] (C·KH·KW for y, K·KH·KW for dX, N·OH·OW for dW
 // and db): the rounding error random-walks to about sqrt(terms)·|partial sums|·2⁻²⁴ ≲ terms·2e-8,
@@ -330,6 +333,77 @@ describe('conv2d whose tiles have fewer threads than columns (8×8 blocks of 32 
     const d = data(c.s);
     const { out } = await runPass(g, c, pass, d, o);
     expectPass(c, pass, d, out, ` (target ${target})`);
+  });
+});
+
+// A residual add in the forward's store (src/graph/fuse-add.ts AddActFusion.conv; lib/conv_put_add.wgsl): y =
+// act(conv + b + shortcut) on every forward kernel, the tiled ones whole and split (the reduction adds it),
+// against the references composed and bit for bit against the conv's own pass and then the add kernel. The
+// Winograd forward's: test/conv-winograd.test.ts.
+describe("a residual add in the conv forward's store, on the direct kernels", () => {
+  const gpu = useGpu();
+  const plain = cases.filter(([, c]) => !c.s.covered);
+  const tiles = plain.filter(([name]) => /ragged|row tiles|stride 2 same, odd|shortcut|5×2 kernel/.test(name));
+  const wide: [string, Case] = [
+    '32→64 14×14 same at batch 2',
+    { s: shape(2, 32, 14, 14, 64, 3, 3, 1, 'same'), bias: true },
+  ];
+  const rows: [string, Case, GemmVariant, ConvOptions][] = [
+    ...plain.map(([name, c]): [string, Case, GemmVariant, ConvOptions] => [name, c, 'own', {}]),
+    ...plain.map(([name, c]): [string, Case, GemmVariant, ConvOptions] => [
+      `${name}, other family`,
+      c,
+      'other family',
+      {},
+    ]),
+    ...tiles.map(([name, c]): [string, Case, GemmVariant, ConvOptions] => [
+      `${name}, gpu tiles whole`,
+      c,
+      'gpu tiles',
+      { split: false },
+    ]),
+    ...[...tiles, wide]
+      .filter(([name]) => /ragged|row tiles in dX|batch 2/.test(name))
+      .map(([name, c]): [string, Case, GemmVariant, ConvOptions] => [
+        `${name}, gpu tiles split`,
+        c,
+        'gpu tiles',
+        { target: 132 },
+      ]),
+  ];
+  it.for(rows)('%s', async ([, c, variant, o], ctx) => {
+    const g = useGemmVariant(gpu(), variant, (why) => ctx.skip(why)).withTuning({ winograd: false });
+    const { s } = c;
+    const { oh, ow } = conv2dGeometry(s);
+    const size = s.n * s.k * oh * ow;
+    const d = data(s);
+    const sc = new Rng(size).floats(size);
+    const { up, release } = uploader(g);
+    const [x, w, b, shortcut] = [d.x, d.w, d.b, sc].map(up);
+    const [y, z, unfused] = [0, 1, 2].map(() => up(new Array<number>(size).fill(NaN)));
+    const io = { x: x!, w: w!, b: c.bias ? b : undefined, parts: partsOf(up, forwardPartsLength(g, s, o)) };
+    const act = c.act ?? relu;
+    const ds = conv2dForward(g, { ...io, y: y!, shortcut }, s, act, o);
+    const split = forwardPartsLength(g, s, o) > 0;
+    if (variant === 'gpu tiles') expect(split, 'split-K').toBe('target' in o);
+    expect(ds.map((q) => q.label.includes(' + add'))).toEqual(split ? [true, true] : [true]);
+    const linear = conv2dForward(g, { ...io, y: z! }, s, { kind: 'linear' }, o);
+    g.run([...ds, ...linear, ...add(g, { a: z!, b: shortcut!, c: unfused! }, size, act)]);
+    const got = await g.readF32(y!);
+    const conv = conv2dRef(d.x, d.w, c.bias ? d.b : null, s, { kind: 'linear' });
+    const want = conv.map((v, i) => actRef(act, v + (sc[i] ?? 0)));
+    expectAllclose('act(conv + b + shortcut)', got, want, tol(s.c * s.kh * s.kw), [s.n, s.k, oh, ow]);
+    expectSameBits('the store against the conv and then the add kernel', got, await g.readF32(unfused!));
+    g.free([...ds, ...linear]);
+    release();
+  });
+
+  it('refuses a shortcut whose sum is left split for a reader to sum', () => {
+    const g = useGemmVariant(gpu(), 'gpu tiles', () => undefined).withTuning({ winograd: false });
+    const s = shape(2, 32, 14, 14, 64, 3, 3, 1, 'same');
+    const q = g.dummy;
+    const io = { x: q, w: q, y: q, parts: q, shortcut: q };
+    expect(() => conv2dForward(g, io, s, undefined, { unsummed: true })).toThrow(/shortcut/);
   });
 });
 

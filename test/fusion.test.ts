@@ -566,8 +566,9 @@ describe("a fused inference plan gives the unfused plan's logits, bit for bit", 
     };
     const [fused, unfused] = [await run(true), await run(false)];
     expect(fused.labels.length).toBeLessThan(unfused.labels.length);
-    // The convs that add as they store, where they run on the lane kernels (a GPU's Winograd: the training test).
-    if (adds !== undefined && g.lanes > 0) expect(fused.labels.filter((l) => l.endsWith(' + add'))).toHaveLength(adds);
+    // The convs that add as they store (each forward kernel does).
+    if (adds !== undefined)
+      expect(fused.labels.filter((l) => / \+ add( reduce \d+ splits)?$/.test(l))).toHaveLength(adds);
     expectSameBits('logits', fused.logits, unfused.logits);
     for (const b of [counter, stats]) g.release(b);
     params.release();
@@ -790,18 +791,28 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   // next block reads its output twice (its branch and its shortcut) the two gradients are added in its act' pass
   // (column 5: how many; so are a conv's whose fused relu's output a block reads: the first conv's here). A block
   // ending in batch norm adds and activates in that batchnorm's pass instead (column 6), where the add is: its
-  // projection shortcut runs after the batchnorm; one ending in a conv, in that conv's store on the lane and
-  // Winograd kernels (column 7), likewise where the add is.
+  // projection shortcut runs after the batchnorm; one ending in a conv, in that conv's store (column 7), likewise
+  // where the add is, on every forward kernel: a split one's reduce pass adds it.
   it.each([
     [
-      'an identity block, a projection block (gpu tiles)',
+      'an identity block, a projection block (gpu tiles: the direct kernels add in their store)',
       'input 8x8x1\nconv 4 3x3 same relu\nresidual { conv 4 3x3 same relu; conv 4 3x3 same }\nrelu\n' +
         'residual { conv 8 3x3 stride=2 same relu; conv 8 3x3 same }\nrelu\ndense 10 softmax',
       true,
-      2,
+      0,
       2,
       0,
+      2,
+    ],
+    [
+      'a bottleneck block ending in a 1×1 conv, a block whose last conv splits its sum (gpu tiles)',
+      'input 8x8x1\nconv 8 3x3 same relu\nresidual { conv 4 1x1 relu; conv 4 3x3 same relu; conv 8 1x1 }\nrelu\n' +
+        'residual { conv 64 3x3 stride=2 same relu; conv 64 3x3 same }\nrelu\ndense 10 softmax',
+      true,
       0,
+      2,
+      0,
+      2,
     ],
     [
       'an identity block, a projection block (lane kernels: each block adds in its last conv)',
@@ -887,7 +898,9 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const inAct = fused.backward.filter((l) => l.startsWith('elementwise.act_backward_sum')).length;
     expect(inAct).toBe(sums);
     expect(fused.forward.filter((l) => /^batchnorm train \S+ \+ add/.test(l)).length).toBe(inBn);
-    expect(fused.forward.filter((l) => /^conv2d forward .* \+ add$/.test(l)).length).toBe(inConv);
+    const inStore = fused.forward.filter((l) => /^conv2d forward .* \+ add( reduce \d+ splits)?$/.test(l));
+    expect(inStore.length).toBe(inConv);
+    if (_name.includes('splits its sum')) expect(inStore.filter((l) => l.includes(' reduce '))).toHaveLength(1);
     if (tiles && inBn > 0)
       expect(fused.forward.join()).toMatch(
         /batchnorm stats \S+ \+ relu \d+ slices \+ 9 splits,batchnorm train \S+ \+ add/,

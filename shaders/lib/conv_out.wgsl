@@ -3,7 +3,8 @@
 // p = (n·OH + oy)·OW + ox, each output y[n, k, oy, ox] written as it is. lib/conv_out_pool.wgsl is its
 // pooled twin (a 2×2 max pooling and dropout in the epilogue); both define CONV_GROUP (columns the
 // epilogue takes together), conv_position, conv_ordered_cols, conv_past_cover and conv_store4, reading the
-// including shader's P (lib/conv.wgsl) and writing its y.
+// including shader's P (lib/conv.wgsl) and writing its y. Here each output goes through conv_put
+// (lib/conv_put.wgsl: the activation, or the residual add and then the activation).
 
 const CONV_GROUP = 1u;
 
@@ -25,13 +26,13 @@ fn conv_past_cover(col0: u32) -> bool {
   return false;
 }
 
-/** Outputs of out-channel `row` at the `count` consecutive columns from col (act and bias applied). */
-fn conv_store4(row: u32, col: u32, a: vec4<f32>, count: u32) {
+/** Outputs of out-channel `row` at the `count` consecutive columns from col: v, the sums and their bias. */
+fn conv_store4(row: u32, col: u32, v: vec4<f32>, count: u32) {
   let ohw = P.oh * P.ow;
   var n = col / ohw;
   var q = col % ohw;
   for (var i = 0u; i < 4u; i++) {
-    if (i < count) { y[(n * P.k + row) * ohw + q] = a[i]; }
+    if (i < count) { conv_put((n * P.k + row) * ohw + q, v[i]); }
     q++;
     if (q == ohw) { q = 0u; n++; }
   }

@@ -72,10 +72,12 @@ fn conv_past_cover(col0: u32) -> bool {
 }
 
 /**
- * Out-channel row's outputs at the `count` columns from col (a multiple of 4): a window's 4, or
- * outputs no window covers, written to y alone (0 where they are past what the pass covers).
+ * Out-channel row's outputs at the `count` columns from col (a multiple of 4), v the sums and their bias,
+ * activated: a window's 4, or outputs no window covers, written to y alone (0 where they are past what
+ * the pass covers).
  */
-fn conv_store4(row: u32, col: u32, a: vec4<f32>, count: u32) {
+fn conv_store4(row: u32, col: u32, v: vec4<f32>, count: u32) {
+  let a = vec4(act(v.x), act(v.y), act(v.z), act(v.w));
   let windows = conv_window_cols();
   if (col >= windows) {
     let past = conv_past_cover(col);
@@ -107,8 +109,8 @@ fn conv_store4(row: u32, col: u32, a: vec4<f32>, count: u32) {
   if (a.z > best) { best = a.z; arg = k0 + P.ow; }
   if (a.w > best) { best = a.w; arg = k0 + P.ow + 1u; }
   let o = plane * phw + r;
-  var v = best;
-  if (DROPOUT) { v = dropout(P.seed, counter[0], o, P.rate, P.scale, best); }
-  pooled[o] = v;
+  var out = best;
+  if (DROPOUT) { out = dropout(P.seed, counter[0], o, P.rate, P.scale, best); }
+  pooled[o] = out;
   if (POOL_ARG) { pool_arg[o] = arg; }
 }

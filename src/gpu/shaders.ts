@@ -65,11 +65,24 @@ const SHADERS = {
   matmul_chain: [random, matmulIo, activation, poolGeom, chainStore, matmulOutChain, rank1, gemm, matmul],
   // The logits' GEMM with the softmax-xent loss in its epilogue (plan.ts lossStep).
   matmul_xent: [matmulIo, activation, matmulOut, rank1, gemm, matmul, xent, matmulXent],
-  conv2d_forward: [conv, activation, rank1, gemm, convOut, convIn, conv2dForward],
+  conv2d_forward: [conv, activation, rank1, gemm, convOut, convPut, convIn, conv2dForward],
+  // A conv whose output only a residual add reads adds the shortcut in its store (fuse-add.ts AddActFusion.conv).
+  conv2d_forward_add: [conv, activation, rank1, gemm, convOut, convPutAdd, convIn, conv2dForward],
   // The forward with a 2×2 max pooling and dropout in its epilogue (fuse.ts conv+maxpool+dropout).
   conv2d_forward_pool: [conv, activation, random, rank1, gemm, convOutPool, convIn, conv2dForward],
   // Both as a first conv that gathers its batch from the dataset (src/ops/conv2d_gather.ts).
-  conv2d_forward_gather: [conv, activation, random, augment, rank1, gemm, convOut, convInGather, conv2dForward],
+  conv2d_forward_gather: [
+    conv,
+    activation,
+    random,
+    augment,
+    rank1,
+    gemm,
+    convOut,
+    convPut,
+    convInGather,
+    conv2dForward,
+  ],
   conv2d_forward_pool_gather: [
     conv,
     activation,
@@ -84,7 +97,6 @@ const SHADERS = {
   // A 3×3, stride-1 conv's forward (plain or pooled) and dX (plain or running the chain below) by
   // Winograd's F(2×2, 3×3) (src/ops/conv2d_winograd.ts).
   conv2d_winograd: [conv, activation, convOut, convPut, rank1, winograd, winogradConv, conv2dWinograd],
-  // A conv whose output only a residual add reads adds the shortcut in its store (fuse-add.ts AddActFusion.conv).
   conv2d_winograd_add: [conv, activation, convOut, convPutAdd, rank1, winograd, winogradConv, conv2dWinograd],
   conv2d_winograd_pool: [conv, activation, random, convOutPool, convPut, rank1, winograd, winogradConv, conv2dWinograd],
   conv2d_winograd_dx: [conv, convDxOut, rank1, winograd, winogradConv, conv2dWinogradDx],

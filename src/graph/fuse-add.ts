@@ -29,8 +29,8 @@ export interface AddActFusion {
   bn?: NodeOf<'batchnorm'>;
   /**
    * Likewise the conv (its activation linear, not reading the batch) whose output, read by the add alone, is its
-   * input 0 (a block ending in a conv), where its forward stores through the lane or Winograd kernels: it adds
-   * the shortcut and activates as it stores (conv2d.ts ConvForwardIO.shortcut), run where the add is.
+   * input 0 (a block ending in a conv): it adds the shortcut and activates as it stores (conv2d.ts
+   * ConvForwardIO.shortcut; on every forward kernel), run where the add is.
    */
   conv?: NodeOf<'conv2d'>;
 }
@@ -45,7 +45,7 @@ export const BN_ADD_BUFFERS = 10;
 export function addFusions(
   graph: Graph,
   { sole, writer }: { sole: (t: Tensor) => Node | null; writer: (t: Tensor | undefined) => Node | undefined },
-  o: { chains: Fusion[]; training: boolean; bnAdds: boolean; convAdds: (conv: NodeOf<'conv2d'>) => boolean },
+  o: { chains: Fusion[]; training: boolean; bnAdds: boolean },
 ): AddActFusion[] {
   const out: AddActFusion[] = [];
   for (const add of graph.nodes) {
@@ -58,15 +58,15 @@ export function addFusions(
     const f: AddActFusion = { kind: 'add', add: add as NodeOf<'add'>, act, backward: o.training && !chain };
     const by = writer(add.inputs[0]);
     if (by?.op === 'batchnorm' && sole(by.out) === add && (!o.training || o.bnAdds)) out.push({ ...f, bn: by });
-    else if (by?.op === 'conv2d' && sole(by.out) === add && addsInStore(by, o.convAdds)) out.push({ ...f, conv: by });
+    else if (by?.op === 'conv2d' && sole(by.out) === add && addsInStore(by)) out.push({ ...f, conv: by });
     else out.push(f);
   }
   return out;
 }
 
-/** Whether a conv can add the shortcut as it stores: linear, not the conv that gathers the batch, and `can` says. */
-const addsInStore = (conv: NodeOf<'conv2d'>, can: (conv: NodeOf<'conv2d'>) => boolean): boolean =>
-  conv.attrs.act.kind === 'linear' && conv.inputs[0]?.kind !== 'input' && can(conv);
+/** Whether a conv can add the shortcut as it stores: linear, and not the conv that gathers the batch. */
+const addsInStore = (conv: NodeOf<'conv2d'>): boolean =>
+  conv.attrs.act.kind === 'linear' && conv.inputs[0]?.kind !== 'input';
 
 /** The conv as it runs fused: the shortcut its last input, the add's activation, writing the activation's output. */
 export const convWithAdd = (f: AddActFusion, conv: NodeOf<'conv2d'>): Node => ({

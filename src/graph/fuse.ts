@@ -34,7 +34,7 @@
 //             derivative from its output): one pass, y = act(a + b) (fuse-add.ts); where the add's input 0
 //             is a batchnorm's output it alone reads, the batchnorm's pass: act(z + shortcut) (in training
 //             where the adapter binds BN_ADD_BUFFERS storage buffers, bnAdds); where it is a linear conv's,
-//             that conv's store, where its kernels add (convAdds).
+//             that conv's store (every forward kernel but the gathering conv's).
 // A tensor read by anything else (a residual add, the loss, a kept output) ends a chain there: the
 // ops around it run unfused, as always. Fusions are data, so they can be listed (describeFusion).
 import type { Act } from '../../dsl/ir.ts';
@@ -96,8 +96,6 @@ export interface FusionOptions {
   bnPools?: boolean;
   /** Whether the adapter binds a training batchnorm's pass with a shortcut too (BN_ADD_BUFFERS); as bnPools. */
   bnAdds?: boolean;
-  /** Whether this conv's forward adds a residual shortcut as it stores (conv2d.ts forwardAdds); as convPools. */
-  convAdds?: (conv: NodeOf<'conv2d'>) => boolean;
   /**
    * Whether this conv's dX leaves its split-K partials for the chain below to sum (fused-steps.ts dxParts):
    * that chain then keeps its pass instead of running in the dX. Left out, the graph alone decides.
@@ -172,7 +170,7 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
   const adds = addFusions(
     graph,
     { sole, writer },
-    { chains: backward, training: o.training, bnAdds: o.bnAdds !== false, convAdds: o.convAdds ?? (() => true) },
+    { chains: backward, training: o.training, bnAdds: o.bnAdds !== false },
   );
   // At inference a batchnorm's pooled pass binds 7 storage buffers (forward_infer_pool): any adapter's.
   const o2 = { chains: backward, forward, pools: !o.training || o.bnPools !== false, training: o.training };

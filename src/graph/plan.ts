@@ -22,7 +22,7 @@ import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import type { ForwardIO } from '../ops/index.ts';
 import { xentTotal, type LossTotals } from '../ops/softmax_xent.ts';
 import { lossStep } from './loss-step.ts';
-import { forwardAdds, forwardPools, leavesInputParts, type Conv2dShape } from '../ops/conv2d.ts';
+import { forwardPools, leavesInputParts, type Conv2dShape } from '../ops/conv2d.ts';
 import { gradientsNeeded, inShapes, readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 import { checkLimits } from './limits.ts';
 import * as fuse from './fuse.ts';
@@ -135,10 +135,10 @@ interface Planning {
 
 export function plan(gpu: Gpu, graph: Graph, o: PlanOptions): Plan {
   const onConv = (f: (g: Gpu, s: Conv2dShape) => boolean) => (c: NodeOf<'conv2d'>) => f(gpu, fuse.convShapeOf(c));
-  const [convPools, convAdds, dxSplits] = [forwardPools, forwardAdds, leavesInputParts].map(onConv);
+  const [convPools, dxSplits] = [forwardPools, leavesInputParts].map(onConv);
   const binds = (buffers: number) => (gpu.limits.maxStorageBuffersPerShaderStage ?? 8) >= buffers;
   const [bnPools, bnAdds] = [fuse.BN_POOL_BUFFERS, fuse.BN_ADD_BUFFERS].map(binds);
-  const adapter = { convPools, convAdds, bnPools, bnAdds, dxSplits }; // what the adapter's kernels allow
+  const adapter = { convPools, bnPools, bnAdds, dxSplits }; // what the adapter's kernels allow
   const fusions = o.fuse === false ? [] : fuse.findFusions(graph, { ...o, ...adapter });
   const head = o.training && o.endsStep && o.labels && o.fuse !== false ? fused.xentHead(gpu, graph, o.logits) : null;
   const ix = fuse.indexFusions(fusions);

@@ -60,7 +60,6 @@ export { weightSplits } from './conv2d_lanes.ts';
 export {
   conv2dGeometry,
   conv2dPlan,
-  forwardAdds,
   forwardPartsLength,
   forwardPools,
   inputPartsLength,
@@ -125,8 +124,9 @@ interface ConvForwardIO {
   /** A first conv's training batch gathered as it is fetched: x and the labels are written (conv2d_gather.ts). */
   gather?: ConvGather;
   /**
-   * A residual add's other input, added before the activation: y = act(conv + b + shortcut), on the lane and
-   * Winograd kernels (forwardAdds; the planner's choice, src/graph/fuse-add.ts AddActFusion.conv).
+   * A residual add's other input, added before the activation as each output is stored: y = act(conv + b +
+   * shortcut), by the split pass's reduction where the sum is split (the planner's choice, src/graph/fuse-add.ts
+   * AddActFusion.conv).
    */
   shortcut?: BufferRef;
 }
@@ -149,13 +149,11 @@ export function conv2dForward(
   const g = conv2dGeometry(s);
   const [cols, inner] = [s.n * g.oh * g.ow, s.c * s.kh * s.kw];
   const [pool, gather, shortcut] = [io.pool, io.gather, io.shortcut];
+  if (shortcut && (pool || gather || s.covered || o.unsummed))
+    throw new ShapeError(`conv2d forward ${describe(s)} adds a shortcut only to its whole output, summed and stored`);
   if (o.unsummed && (pool || unsummedForwardSplits(gpu, s) === 0))
     throw new ShapeError(`conv2d forward ${describe(s)} cannot leave its sum split`);
   const wino = gather || o.unsummed ? null : winogradPlan(gpu, s, o);
-  if (shortcut && (pool || gather || s.covered || (gpu.lanes === 0 && !wino)))
-    throw new ShapeError(
-      `conv2d forward ${describe(s)} adds a shortcut only to its whole output, on the lane or Winograd kernels`,
-    );
   if (pool && !wino && !forwardPools(gpu, s))
     throw new ShapeError(`conv2d forward ${describe(s)} cannot pool 2x2 in its epilogue on this adapter`);
   checkRate(pool?.dropout);
@@ -209,7 +207,7 @@ export function conv2dForward(
   const shader = pool ? 'conv2d_forward_pool' : 'conv2d_forward';
   const gathered = gather && gatherBindings(gpu, gather, pool !== undefined);
   return gemmDispatches(gpu, {
-    shader: gather ? `${shader}_gather` : shader,
+    shader: gather ? `${shader}_gather` : shortcut ? 'conv2d_forward_add' : shader,
     plan: p,
     params: params(s, g, p.colTiles, { chunk: p.chunk, splits: p.splits }, forwardDropout(pool?.dropout)),
     constants: { ...gemmConstants(p, { a: 0, b: 2 }), ...variant, ...(gather ? gatherConstants(gather) : {}) },

@@ -334,11 +334,6 @@ export function unsummedForwardSplits(gpu: Gpu, s: Conv2dShape): number {
 /** The 2×2, stride-2 windows of an OH×OW plane, valid ones only: ⌊OH/2⌋·⌊OW/2⌋ (lib/conv_out_pool.wgsl). */
 export const poolWindows = (g: { oh: number; ow: number }): number => Math.floor(g.oh / 2) * Math.floor(g.ow / 2);
 
-/** Whether the forward adds a residual shortcut in its store (conv2d.ts): on the lane or Winograd kernels. */
-export function forwardAdds(gpu: Gpu, s: Conv2dShape): boolean {
-  return !s.covered && (gpu.lanes > 0 || winogradPlan(gpu, s) !== null);
-}
-
 /**
  * Whether this adapter can run `s`'s forward with a 2×2, stride-2 max pooling of valid windows in its
  * epilogue (an odd OH or OW leaves its last row or column to y alone): at least one window, one pass

@@ -249,6 +249,7 @@ export type GemmShader =
   | 'matmul_xent'
   | 'conv2d_forward'
   | 'conv2d_forward_pool'
+  | 'conv2d_forward_add'
   | 'conv2d_forward_gather'
   | 'conv2d_forward_pool_gather'
   | 'conv2d_backward_input'

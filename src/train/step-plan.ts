@@ -39,16 +39,14 @@ export function planTrainStep(ir: ModelIR, batch: number, limits: Partial<DryLim
 /**
  * The fusions the planner makes in a training step of `ir` (src/graph/fuse.ts), one line per fused
  * kernel naming the layers and ops it joins, under a heading. They depend on the graph only, not on
- * the batch size or the adapter, except four: a conv pools in its epilogue where the adapter runs its
- * forward in one pass (conv2d.ts forwardPools), else its pooling runs on its own; a conv adds a residual
- * shortcut as it stores where its forward runs on the lane or Winograd kernels (forwardAdds), else the add
- * keeps its pass; a batchnorm pools in its pass where the adapter binds fuse.ts BN_POOL_BUFFERS storage
- * buffers a kernel (adds, BN_ADD_BUFFERS, in training); and a chain runs
- * "in convN's dX" where the adapter does not split that dX 2 to 16 ways (fuse.ts dxSplits), else it keeps
- * its kernel and sums the dX's partials (the cost table shows which). The plan's own savings (a conv's
- * partials summed by its reader, the logits' GEMM ending in the loss, the weight gradients' one reduce
- * pass: src/graph/fused-steps.ts, deferred.ts) are not fusions of the graph and not listed. Then the
- * inference plan's, under their own heading.
+ * the batch size or the adapter, except three: a conv pools in its epilogue where the adapter runs its
+ * forward in one pass (conv2d.ts forwardPools), else its pooling runs on its own; a batchnorm pools in its
+ * pass where the adapter binds fuse.ts BN_POOL_BUFFERS storage buffers a kernel (adds, BN_ADD_BUFFERS, in
+ * training); and a chain runs "in convN's dX" where the adapter does not split that dX 2 to 16 ways
+ * (fuse.ts dxSplits), else it keeps its kernel and sums the dX's partials (the cost table shows which).
+ * The plan's own savings (a conv's partials summed by its reader, the logits' GEMM ending in the loss,
+ * the weight gradients' one reduce pass: src/graph/fused-steps.ts, deferred.ts) are not fusions of the
+ * graph and not listed. Then the inference plan's, under their own heading.
  */
 export function fusionLines(ir: ModelIR): string[] {
   const built = buildGraph(ir, 1);

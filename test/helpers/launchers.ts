@@ -161,6 +161,19 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
     (g) => conv2dBackwardWeights(g, { dy: b, x: b, dw: b }, CONV, { split: false }),
   ],
   ['conv2dForward', { ...CONV2 }, (g) => conv2dForward(g, { x: b, w: b, b, y: b, parts: b }, CONV2)],
+  // The direct tiled kernels' residual add, whole and split (the reduce pass adds it).
+  [
+    'conv2dForward',
+    { ...CONV, shortcut: 1, winograd: 0 },
+    (g) => conv2dForward(g, { x: b, w: b, y: b, shortcut: b }, CONV, undefined, { winograd: false }),
+    'tiled',
+  ],
+  [
+    'conv2dForward',
+    { ...CONV2, shortcut: 1, winograd: 0 },
+    (g) => conv2dForward(g, { x: b, w: b, y: b, parts: b, shortcut: b }, CONV2, undefined, { winograd: false }),
+    'tiled',
+  ],
   [
     'conv2dForward',
     { ...CONV, pool: '2x2' },
