@@ -9,8 +9,9 @@
 //   main         one pass: 0 params, 1 a, 2 b, 3 bias (any buffer when !HAS_BIAS), 4 c, 5 dbias (any
 //                other buffer without GEMM_SUMS 2: bias and weights may share a packed buffer, which
 //                must not also be bound writable); the dropout epilogue also 6 counter, 7 epi
-//                (lib/matmul_out_fused.wgsl), the chain epilogue 6 counter, 7 saved, 8 argmax
-//                (lib/matmul_out_chain.wgsl, lib/chain_store.wgsl).
+//                (lib/matmul_out_fused.wgsl), the residual add's 6 shortcut (lib/matmul_out_add.wgsl),
+//                the chain epilogue 6 counter, 7 saved, 8 argmax (lib/matmul_out_chain.wgsl,
+//                lib/chain_store.wgsl).
 //                Dispatch (ceil(N/BN), ceil(M/BM)) workgroups of GEMM_TX × GEMM_TY threads.
 //   main_split   split-K: workgroup z multiplies K range [z·chunk, (z+1)·chunk) into its partial tile
 //                parts[z][M (+1 row of sums)][N]: 0 params, 1 a, 2 b, 3 parts. Dispatch (…, …, splits).
@@ -18,8 +19,8 @@
 //                0 params, 1 parts, 2 unused, 3 bias, 4 c, 5 dbias (and the epilogue's, as main).
 // Uses act() from lib/activation.wgsl, the GEMM core from lib/gemm.wgsl, the bindings, uniform and
 // variant flags from lib/matmul_io.wgsl and mm_store() from lib/matmul_out.wgsl (or, with a fused
-// epilogue, lib/matmul_out_fused.wgsl or lib/matmul_out_chain.wgsl, and dropout() from lib/random.wgsl),
-// prepended by the loader.
+// epilogue, lib/matmul_out_fused.wgsl, lib/matmul_out_add.wgsl or lib/matmul_out_chain.wgsl, and dropout()
+// from lib/random.wgsl), prepended by the loader.
 
 @group(0) @binding(5) var<storage, read_write> dbias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> gemm_parts_out: array<f32>;

@@ -134,7 +134,7 @@ describe('conv forward by Winograd F(2x2, 3x3)', () => {
   });
 });
 
-// A residual add in the forward's store (src/graph/fuse-add.ts AddActFusion.conv; lib/conv_put_add.wgsl): y =
+// A residual add in the forward's store (src/graph/fuse-add.ts AddActFusion.layer; lib/conv_put_add.wgsl): y =
 // act(conv + b + shortcut), against the references composed (the conv, linear; the add; the activation) and bit
 // for bit against the conv's own pass and then the add kernel with the activation, on Winograd's kernel (tiled)
 // and the lane kernels.

@@ -336,7 +336,7 @@ describe('conv2d whose tiles have fewer threads than columns (8×8 blocks of 32 
   });
 });
 
-// A residual add in the forward's store (src/graph/fuse-add.ts AddActFusion.conv; lib/conv_put_add.wgsl): y =
+// A residual add in the forward's store (src/graph/fuse-add.ts AddActFusion.layer; lib/conv_put_add.wgsl): y =
 // act(conv + b + shortcut) on every forward kernel, the tiled ones whole and split (the reduction adds it),
 // against the references composed and bit for bit against the conv's own pass and then the add kernel. The
 // Winograd forward's: test/conv-winograd.test.ts.

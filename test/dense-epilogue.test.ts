@@ -1,5 +1,6 @@
-// A dense layer's fused epilogues (shaders/lib/matmul_out_fused.wgsl, matmul_out_chain.wgsl), in every matmul
-// family, split-K included: the forward with its dropout, and the dX that runs the backward chain of the layer below.
+// A dense layer's fused epilogues (shaders/lib/matmul_out_fused.wgsl, matmul_out_add.wgsl, matmul_out_chain.wgsl),
+// in every matmul family, split-K included: the forward with its dropout, the forward adding a residual shortcut,
+// and the dX that runs the backward chain of the layer below.
 // Each against the composition of the unfused CPU references, and bit for bit against the unfused kernels.
 import { describe, expect, it } from 'vitest';
 import { useGpu, f32, useGemmVariant, type GemmVariant } from './helpers/gpu.ts';
@@ -10,6 +11,7 @@ import { matmulRef } from '../src/ops/matmul.ref.ts';
 import { dropoutRef } from '../src/ops/dropout.ref.ts';
 import { actGradRef, actRef } from '../src/ops/act.ref.ts';
 import { dropoutForward } from '../src/ops/dropout.ts';
+import { add } from '../src/ops/elementwise.ts';
 import { backwardChain } from '../src/ops/chain.ts';
 import { ShapeError } from '../src/errors.ts';
 import type { Dispatch, Gpu } from '../src/gpu/runtime.ts';
@@ -29,13 +31,14 @@ const nan = (g: Gpu, n: number): GPUBuffer => g.upload(new Float32Array(n).fill(
 
 /**
  * The matmul `s` over a, b (and bias), into buffers of NaN for C and the epilogue's tensor (or `saved`, which
- * it reads), then `after` (an unfused kernel) from C into `out`: what each wrote, read back, and the labels.
+ * it reads), then `after` (an unfused kernel) from C (and the epilogue's tensor) into `out`: what each wrote,
+ * read back, and the labels.
  */
 async function run(
   g: Gpu,
   s: MatmulShape,
   x: { a: ArrayLike<number>; b: ArrayLike<number>; bias?: ArrayLike<number>; saved?: ArrayLike<number> },
-  after: (c: GPUBuffer, counter: GPUBuffer, out: GPUBuffer) => Dispatch[] = () => [],
+  after: (c: GPUBuffer, counter: GPUBuffer, out: GPUBuffer, epi: GPUBuffer) => Dispatch[] = () => [],
 ): Promise<{ c: Float32Array; epi: Float32Array; out: Float32Array; labels: string[] }> {
   const len = matmulPartsLength(g, s);
   const bufs = {
@@ -48,7 +51,7 @@ async function run(
     counter: g.upload(new Uint32Array([STEP])),
     parts: len > 0 ? nan(g, len) : undefined,
   };
-  const d = [...matmul(g, bufs, s), ...after(bufs.c, bufs.counter, bufs.out)];
+  const d = [...matmul(g, bufs, s), ...after(bufs.c, bufs.counter, bufs.out, bufs.epi)];
   g.run(d);
   const read = (b: GPUBuffer) => g.readF32(b);
   const out = {
@@ -87,6 +90,47 @@ describe("a dense layer's forward with its dropout in the epilogue", () => {
     );
     expect(fused.c, 'Y bit for bit').toEqual(plain.c);
     expect(fused.epi, 'the dropped Y bit for bit').toEqual(plain.out);
+  });
+});
+
+// A block ending in a dense layer adds the shortcut as that layer stores (src/graph/fuse-add.ts AddActFusion.layer):
+// C = act(A·B + bias + shortcut), against the references composed and bit for bit against the linear matmul and
+// then the add kernel with the activation.
+describe("a dense layer's forward adding a residual shortcut in its store", () => {
+  const gpu = useGpu();
+  const shapes: [string, MatmulShape, boolean][] = [
+    ['8x12x10 relu', { m: 8, n: 12, k: 10, act: { kind: 'relu' } }, true],
+    ['ragged 33x17x70 tanh, no bias', { m: 33, n: 17, k: 70, act: { kind: 'tanh' } }, false],
+    ['long K 8x24x600 relu (split on gpu tiles)', { m: 8, n: 24, k: 600, act: { kind: 'relu' } }, true],
+  ];
+  const cases = shapes.flatMap(([name, s, bias]) => VARIANTS.map((v) => [name, v, s, bias] as const));
+  it.for(cases)('%s, %s', async ([name, variant, s, bias], ctx) => {
+    const g = useGemmVariant(gpu(), variant, (why) => ctx.skip(why));
+    const rng = new Rng(s.m * 5 + s.k);
+    const x = { a: rng.floats(s.m * s.k), b: rng.floats(s.k * s.n), bias: bias ? rng.floats(s.n) : undefined };
+    const shortcut = rng.floats(s.m * s.n);
+    const fused = await run(g, { ...s, epilogue: { kind: 'add' } }, { ...x, saved: shortcut });
+    expect(fused.labels.every((l) => l.includes(' + add'))).toBe(true);
+    if (variant === 'gpu tiles' && name.startsWith('long K'))
+      expect(fused.labels.join(), 'the reduce pass adds it').toMatch(/\+ add reduce \d+ splits/);
+    const act = s.act ?? { kind: 'linear' };
+    const want = matmulRef(x.a, x.b, x.bias ?? null, { ...s, act: undefined }).map((v, i) =>
+      actRef(act, v + shortcut[i]!),
+    );
+    expectAllclose('act(A·B + bias + shortcut)', fused.c, want, TOL, [s.m, s.n]);
+    const linear = { ...s, act: undefined };
+    const plain = await run(g, linear, { ...x, saved: shortcut }, (c, _counter, out, epi) =>
+      add(g, { a: c, b: epi, c: out }, s.m * s.n, act),
+    );
+    expect(fused.c, 'bit for bit').toEqual(plain.out);
+  });
+
+  it('refuses an add without its shortcut, or accumulating', () => {
+    const g = gpu();
+    const q = g.dummy;
+    const s: MatmulShape = { m: 4, n: 4, k: 4, epilogue: { kind: 'add' } };
+    expect(() => matmul(g, { a: q, b: q, c: q }, s)).toThrow(ShapeError);
+    expect(() => matmul(g, { a: q, b: q, c: q, epi: q }, { ...s, accumulate: true })).toThrow(ShapeError);
   });
 });
 

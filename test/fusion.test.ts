@@ -543,6 +543,11 @@ describe("a fused inference plan gives the unfused plan's logits, bit for bit", 
         'residual { conv 8 3x3 stride=2 same relu; conv 8 3x3 same }\nrelu\nglobalavgpool\ndense 10 softmax',
       2,
     ],
+    [
+      'blocks ending in a dense layer that adds the shortcut as it stores',
+      'input 8x8x1\ndense 24 relu\nresidual { dense 24 relu; dense 24 }\nrelu\nresidual { dense 24 }\ntanh\ndense 10 softmax',
+      2,
+    ],
   ])('%s', async (_name, src, adds?: number) => {
     const g = gpu();
     const built = buildGraph(parseNet(src, 'infer.net'), 4, { seed: 3 });
@@ -791,8 +796,8 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
   // next block reads its output twice (its branch and its shortcut) the two gradients are added in its act' pass
   // (column 5: how many; so are a conv's whose fused relu's output a block reads: the first conv's here). A block
   // ending in batch norm adds and activates in that batchnorm's pass instead (column 6), where the add is: its
-  // projection shortcut runs after the batchnorm; one ending in a conv, in that conv's store (column 7), likewise
-  // where the add is, on every forward kernel: a split one's reduce pass adds it.
+  // projection shortcut runs after the batchnorm; one ending in a conv or dense layer, in that layer's store
+  // (column 7), likewise where the add is, on every forward kernel: a split one's reduce pass adds it.
   it.each([
     [
       'an identity block, a projection block (gpu tiles: the direct kernels add in their store)',
@@ -877,6 +882,26 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       2,
     ],
     [
+      'blocks ending in a dense layer, one whose sum splits (gpu tiles)',
+      'input 8x8x1\ndense 24 relu\nresidual { dense 24 relu; dense 24 }\nrelu\n' +
+        'residual { dense 600 tanh; dense 24 }\ntanh\ndense 10 softmax',
+      true,
+      0,
+      2,
+      0,
+      2,
+    ],
+    [
+      'blocks ending in a dense layer (lane kernels)',
+      'input 8x8x1\ndense 24 relu\nresidual { dense 24 relu; dense 24 }\nrelu\n' +
+        'residual { dense 600 tanh; dense 24 }\ntanh\ndense 10 softmax',
+      'lanes',
+      0,
+      2,
+      0,
+      2,
+    ],
+    [
       "a dense layer's tanh read by a block and its shortcut",
       'input 8x8x1\ndense 12 tanh\nresidual { dense 12 relu }\ndense 10 softmax',
       false,
@@ -898,9 +923,9 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const inAct = fused.backward.filter((l) => l.startsWith('elementwise.act_backward_sum')).length;
     expect(inAct).toBe(sums);
     expect(fused.forward.filter((l) => /^batchnorm train \S+ \+ add/.test(l)).length).toBe(inBn);
-    const inStore = fused.forward.filter((l) => /^conv2d forward .* \+ add( reduce \d+ splits)?$/.test(l));
+    const inStore = fused.forward.filter((l) => /^(conv2d forward|matmul) .* \+ add( reduce \d+ splits)?$/.test(l));
     expect(inStore.length).toBe(inConv);
-    if (_name.includes('splits its sum')) expect(inStore.filter((l) => l.includes(' reduce '))).toHaveLength(1);
+    if (/splits its sum|sum splits/.test(_name)) expect(inStore.filter((l) => l.includes(' reduce '))).toHaveLength(1);
     if (tiles && inBn > 0)
       expect(fused.forward.join()).toMatch(
         /batchnorm stats \S+ \+ relu \d+ slices \+ 9 splits,batchnorm train \S+ \+ add/,

@@ -21,6 +21,7 @@ import convPutAdd from '../../shaders/lib/conv_put_add.wgsl';
 import matmulIo from '../../shaders/lib/matmul_io.wgsl';
 import matmulOut from '../../shaders/lib/matmul_out.wgsl';
 import matmulOutFused from '../../shaders/lib/matmul_out_fused.wgsl';
+import matmulOutAdd from '../../shaders/lib/matmul_out_add.wgsl';
 import matmulOutChain from '../../shaders/lib/matmul_out_chain.wgsl';
 import chainStore from '../../shaders/lib/chain_store.wgsl';
 import convDxOut from '../../shaders/lib/conv_dx_out.wgsl';
@@ -61,12 +62,14 @@ const SHADERS = {
   matmul: [matmulIo, activation, matmulOut, rank1, gemm, matmul],
   // A dense layer's dropout in the epilogue (fuse.ts dense fusions).
   matmul_fused: [random, matmulIo, activation, matmulOutFused, rank1, gemm, matmul],
+  // A dense layer whose output only a residual add reads adds the shortcut in its store (fuse-add.ts).
+  matmul_add: [matmulIo, activation, matmulOutAdd, rank1, gemm, matmul],
   // A dense layer's dX that runs the backward chain below it as it stores (fuse.ts, BackwardFusion.dx).
   matmul_chain: [random, matmulIo, activation, poolGeom, chainStore, matmulOutChain, rank1, gemm, matmul],
   // The logits' GEMM with the softmax-xent loss in its epilogue (plan.ts lossStep).
   matmul_xent: [matmulIo, activation, matmulOut, rank1, gemm, matmul, xent, matmulXent],
   conv2d_forward: [conv, activation, rank1, gemm, convOut, convPut, convIn, conv2dForward],
-  // A conv whose output only a residual add reads adds the shortcut in its store (fuse-add.ts AddActFusion.conv).
+  // A conv whose output only a residual add reads adds the shortcut in its store (fuse-add.ts AddActFusion.layer).
   conv2d_forward_add: [conv, activation, rank1, gemm, convOut, convPutAdd, convIn, conv2dForward],
   // The forward with a 2×2 max pooling and dropout in its epilogue (fuse.ts conv+maxpool+dropout).
   conv2d_forward_pool: [conv, activation, random, rank1, gemm, convOutPool, convIn, conv2dForward],
@@ -134,6 +137,7 @@ const SHADERS = {
   // lib/lanes.wgsl opens with `enable subgroups;`, so it comes first.
   matmul_lanes: [lanes, matmulIo, activation, matmulOut, matmulLanes],
   matmul_lanes_fused: [lanes, random, matmulIo, activation, matmulOutFused, matmulLanes],
+  matmul_lanes_add: [lanes, matmulIo, activation, matmulOutAdd, matmulLanes],
   matmul_lanes_chain: [lanes, random, matmulIo, activation, poolGeom, chainStore, matmulOutChain, matmulLanes],
   conv2d_forward_lanes: [lanes, conv, activation, convOut, convPut, conv2dForwardLanes],
   conv2d_forward_lanes_add: [lanes, conv, activation, convOut, convPutAdd, conv2dForwardLanes],

@@ -1,6 +1,6 @@
 // An add (a residual connection) whose only reader is an activation runs as one pass with it:
 // y = act(a + b) (shaders/elementwise.wgsl add), the sum never written; or in the pass of the batchnorm or the
-// store of the conv that writes a (AddActFusion.bn, .conv), a then never written either. Backward: act'(y)
+// store of the conv or dense layer that writes a (AddActFusion.bn, .layer), a then never written either. Backward: act'(y)
 // from the output (so only activations whose output gives their derivative), once, then the add passes that
 // gradient on to both inputs (src/graph/plan.ts); unless a backward chain took the activation as its head: the
 // chain then reads act' from the output too, and the add passes on what the chain wrote. actGradient is that
@@ -28,12 +28,15 @@ export interface AddActFusion {
    */
   bn?: NodeOf<'batchnorm'>;
   /**
-   * Likewise the conv (its activation linear, not reading the batch) whose output, read by the add alone, is its
-   * input 0 (a block ending in a conv): it adds the shortcut and activates as it stores (conv2d.ts
-   * ConvForwardIO.shortcut; on every forward kernel), run where the add is.
+   * Likewise the conv or dense layer (its activation linear; a conv not reading the batch) whose output, read by
+   * the add alone, is its input 0 (a block ending in one): it adds the shortcut and activates as it stores
+   * (conv2d.ts ConvForwardIO.shortcut, matmul.ts's `add` epilogue; on every forward kernel), run where the add is.
    */
-  conv?: NodeOf<'conv2d'>;
+  layer?: StoreLayer;
 }
+
+/** A layer whose forward can add a residual shortcut as it stores. */
+type StoreLayer = NodeOf<'conv2d'> | NodeOf<'dense'>;
 
 /** Storage buffers shaders/batchnorm.wgsl forward_train_add binds (the shortcut's too). */
 export const BN_ADD_BUFFERS = 10;
@@ -58,23 +61,24 @@ export function addFusions(
     const f: AddActFusion = { kind: 'add', add: add as NodeOf<'add'>, act, backward: o.training && !chain };
     const by = writer(add.inputs[0]);
     if (by?.op === 'batchnorm' && sole(by.out) === add && (!o.training || o.bnAdds)) out.push({ ...f, bn: by });
-    else if (by?.op === 'conv2d' && sole(by.out) === add && addsInStore(by)) out.push({ ...f, conv: by });
+    else if (by && sole(by.out) === add && addsInStore(by)) out.push({ ...f, layer: by });
     else out.push(f);
   }
   return out;
 }
 
-/** Whether a conv can add the shortcut as it stores: linear, and not the conv that gathers the batch. */
-const addsInStore = (conv: NodeOf<'conv2d'>): boolean =>
-  conv.attrs.act.kind === 'linear' && conv.inputs[0]?.kind !== 'input';
+/** Whether a layer adds the shortcut as it stores: a conv or dense layer, linear, and not a conv gathering the batch. */
+const addsInStore = (n: Node): n is StoreLayer =>
+  (n.op === 'dense' || (n.op === 'conv2d' && n.inputs[0]?.kind !== 'input')) && n.attrs.act.kind === 'linear';
 
-/** The conv as it runs fused: the shortcut its last input, the add's activation, writing the activation's output. */
-export const convWithAdd = (f: AddActFusion, conv: NodeOf<'conv2d'>): Node => ({
-  ...conv,
-  attrs: { ...conv.attrs, act: f.act.attrs.act, shortcut: true },
-  inputs: [...conv.inputs, mustAt(f.add.inputs, 1, 'the shortcut')],
-  out: f.act.out,
-});
+/** The layer as it runs fused: the shortcut its last input, the add's activation, writing the activation's output. */
+export const layerWithAdd = (f: AddActFusion, layer: StoreLayer): Node =>
+  ({
+    ...layer,
+    attrs: { ...layer.attrs, act: f.act.attrs.act, shortcut: true },
+    inputs: [...layer.inputs, mustAt(f.add.inputs, 1, 'the shortcut')],
+    out: f.act.out,
+  }) as Node;
 
 /** The add as the fused pass runs it, writing the activation's output: with its activation or (`act` false) not. */
 export function addWithAct(f: AddActFusion, act = true): Node {

@@ -33,8 +33,8 @@
 //   add + activation (training and inference; the activation the only reader of the add's output, its
 //             derivative from its output): one pass, y = act(a + b) (fuse-add.ts); where the add's input 0
 //             is a batchnorm's output it alone reads, the batchnorm's pass: act(z + shortcut) (in training
-//             where the adapter binds BN_ADD_BUFFERS storage buffers, bnAdds); where it is a linear conv's,
-//             that conv's store (every forward kernel but the gathering conv's).
+//             where the adapter binds BN_ADD_BUFFERS storage buffers, bnAdds); where it is a linear conv's
+//             or dense layer's, that layer's store (every forward kernel but the gathering conv's).
 // A tensor read by anything else (a residual add, the loss, a kept output) ends a chain there: the
 // ops around it run unfused, as always. Fusions are data, so they can be listed (describeFusion).
 import type { Act } from '../../dsl/ir.ts';
@@ -44,7 +44,7 @@ import type { Conv2dShape } from '../ops/conv2d.ts';
 import { convShape } from '../ops/conv2d_op.ts';
 import { poolShape, windowsApart } from '../ops/pool.ts';
 import { inShapes, numel, readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
-import { addFusions, addWithAct, convWithAdd, type AddActFusion } from './fuse-add.ts';
+import { addFusions, addWithAct, layerWithAdd, type AddActFusion } from './fuse-add.ts';
 import { batchnormFusions, batchnormWithAct, type BnActFusion } from './fuse-bn.ts';
 
 export type { AddActFusion, BnActFusion, DyParts };
@@ -255,7 +255,7 @@ export function indexFusions(fusions: readonly Fusion[]): FusionIndex {
   for (const f of fusions) {
     if (f.kind === 'add') {
       ix.add.set(f.add, f).set(f.act, f);
-      for (const n of [f.bn, f.conv]) if (n) ix.add.set(n, f);
+      for (const n of [f.bn, f.layer]) if (n) ix.add.set(n, f);
       ix.absorbed.add(f.act);
       continue;
     }
@@ -321,8 +321,8 @@ export const named = (n: Node): string => `${n.layer ?? '?'} ${n.op}`;
 export function describeFusion(f: Fusion): string {
   if (f.kind === 'add') {
     const way = f.backward ? 'both ways' : 'forward  ';
-    const first = f.bn ?? f.conv;
-    const [bn, by] = first ? [`${named(first)} + `, f.bn ? 'batchnorm+' : 'conv+'] : ['', ''];
+    const first = f.bn ?? f.layer;
+    const [bn, by] = first ? [`${named(first)} + `, `${first.op === 'conv2d' ? 'conv' : first.op}+`] : ['', ''];
     return `${way} ${bn}${named(f.add)} + ${named(f.act)}: ${by}add+${actName(f.act.attrs.act)}`;
   }
   if (f.kind === 'batchnorm') {
@@ -353,14 +353,14 @@ export function chainInput(f: BackwardFusion): Tensor {
 
 /**
  * How the planner runs node `n`: a fused batchnorm or add with its activation (act' where its fusion folds it);
- * forward, an add whose conv adds in its store as that conv (convWithAdd).
+ * forward, an add whose conv or dense layer adds in its store as that layer (layerWithAdd).
  */
 export function runAs(ix: FusionIndex, n: Node, backward = false): Node {
   const a = ix.add.get(n);
-  if (a?.add === n && a.conv && !backward) return convWithAdd(a, a.conv); // the conv runs where the add is
+  if (a?.add === n && a.layer && !backward) return layerWithAdd(a, a.layer); // the layer runs where the add is
   if (a?.add === n) return addWithAct(a, !backward || a.backward);
-  // A batchnorm or conv whose pass adds and activates: its own output is never written.
-  if (a?.bn === n || a?.conv === n) return { ...n, out: a.act.out };
+  // A batchnorm, conv or dense layer whose pass adds and activates: its own output is never written.
+  if (a?.bn === n || a?.layer === n) return { ...n, out: a.act.out };
   const f = ix.batchnorm.get(n);
   return f?.bn === n ? batchnormWithAct(f, !backward || f.backward) : n;
 }

@@ -2,7 +2,7 @@
 //   1. gradientsNeeded: which tensors carry a gradient back to a trainable parameter;
 //   2. forwardSteps: the training batch's gather (in the first conv's forward where it can: gathering.ts),
 //      the nodes in order (a view of its input runs nothing and shares its storage; a chain fuse.ts found
-//      runs as one kernel; a batchnorm or conv whose pass adds a residual shortcut runs where that add is, as
+//      runs as one kernel; a batchnorm or layer whose pass adds a residual shortcut runs where that add is, as
 //      the shortcut may come after it; a conv whose split-K forward partials its pooling or batchnorm sums runs
 //      its split pass alone, fused-steps.ts convParts), then the loss, which seeds the backward with
 //      dL/dlogits (loss-step.ts; with the logits' dense layer in its one dispatch: fused.xentHead);
@@ -223,8 +223,8 @@ function forwardSteps(p: Planning): Step[] {
     }
     const bnf = p.fusions.batchnorm.get(n);
     const bn = bnf?.bn === n ? bnf : undefined;
-    const add = p.fusions.add.get(n); // a batchnorm or conv adding the shortcut runs at the add (fuse-add.ts)
-    if (add?.bn === n || add?.conv === n) continue;
+    const add = p.fusions.add.get(n); // a batchnorm or layer adding the shortcut runs at the add (fuse-add.ts)
+    if (add?.bn === n || add?.layer === n) continue;
     const norm = add?.add === n ? add.bn : n.op === 'batchnorm' && (bn?.pool || from) ? n : undefined;
     if (norm?.op === 'batchnorm') {
       const parts = summed.get(norm.inputs[0]?.id ?? -1);

@@ -126,7 +126,7 @@ interface ConvForwardIO {
   /**
    * A residual add's other input, added before the activation as each output is stored: y = act(conv + b +
    * shortcut), by the split pass's reduction where the sum is split (the planner's choice, src/graph/fuse-add.ts
-   * AddActFusion.conv).
+   * AddActFusion.layer).
    */
   shortcut?: BufferRef;
 }

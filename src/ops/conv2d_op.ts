@@ -24,7 +24,7 @@ export interface Conv2dAttrs extends Window2d {
   /** Conv2dShape.covered: set by the graph's builder (src/graph/covered.ts). */
   covered?: readonly [number, number];
   /**
-   * The node as a fused forward runs it (src/graph/fuse-add.ts AddActFusion.conv): its last input is a residual
+   * The node as a fused forward runs it (src/graph/fuse-add.ts AddActFusion.layer): its last input is a residual
    * add's other input, added before `act` (the add's activation), writing the activation's output.
    */
   shortcut?: true;

@@ -13,6 +13,11 @@ import { mustAt } from '../util/must.ts';
 
 export interface DenseAttrs {
   act: Act;
+  /**
+   * The node as a fused forward runs it (src/graph/fuse-add.ts AddActFusion.layer): its last input is a residual
+   * add's other input, added before `act` (the add's activation), writing the activation's output.
+   */
+  shortcut?: true;
 }
 
 /** Batch n, features f, units u. */
@@ -36,7 +41,8 @@ function denseShape(ins: Shapes, act: Act): MatmulShape {
 
 /**
  * The forward's dispatches: y = act(x·w + b), its K split where `parts` (forwardScratch) is given, with
- * a dropout in the epilogue where the planner fused one (`epi` the dropped output; src/graph/fused-steps.ts).
+ * a dropout in the epilogue where the planner fused one (`epi` the dropped output; src/graph/fused-steps.ts),
+ * or a residual add's shortcut (`epi`, epilogue `add`: y = act(x·w + b + shortcut)).
  */
 export function denseForward(
   gpu: Gpu,
@@ -91,7 +97,10 @@ export const DENSE: KernelOp<DenseAttrs> = {
   forward: (gpu, io, a) => {
     const x = mustAt(io.inputs, 0, 'dense x');
     const w = mustAt(io.inputs, 1, 'dense w');
-    return denseForward(gpu, { x, w, b: io.inputs[2], y: io.out, parts: io.scratch?.[0] }, io.inShapes, a.act);
+    const last = io.inputs.length - 1;
+    const [b, shortcut] = a.shortcut ? [last > 2 ? io.inputs[2] : undefined, io.inputs[last]] : [io.inputs[2]];
+    const ios = { x, w, b, y: io.out, parts: io.scratch?.[0], epi: shortcut };
+    return denseForward(gpu, ios, io.inShapes, a.act, shortcut ? { kind: 'add' } : undefined);
   },
   // dZ = dY·act'(Y); dX = dZ·Wᵀ (through the chain below in its epilogue, io.dInChain); dW = Xᵀ·dZ; db = Σ_rows dZ
   backward: (gpu, io, a) => {

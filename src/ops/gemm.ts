@@ -245,6 +245,7 @@ export function needParts(
 export type GemmShader =
   | 'matmul'
   | 'matmul_fused'
+  | 'matmul_add'
   | 'matmul_chain'
   | 'matmul_xent'
   | 'conv2d_forward'

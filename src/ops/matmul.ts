@@ -32,11 +32,16 @@ export interface MatmulShape {
  * A dense layer's fused epilogue after the GEMM:
  *   dropout: C is written, and io.epi = dropout(C) (the dense layer's forward with its dropout;
  *            shaders/lib/matmul_out_fused.wgsl);
+ *   add:     C = act(op(A)·op(B) + bias + io.epi), io.epi a residual add's other input (the dense layer's
+ *            forward whose output only that add reads, its activation the add's; lib/matmul_out_add.wgsl);
  *   chain:   C is the gradient of the chain below (its dropoutᵀ, unpooling of windows apart and act', from
  *            io.epi the saved values and io.argmax) in a dX with no bias, activation or accumulation
  *            (shaders/lib/matmul_out_chain.wgsl, lib/chain_store.wgsl); C is then the chain input's size.
  */
-export type MatmulEpilogue = { kind: 'dropout'; dropout: ChainDropout } | ({ kind: 'chain' } & EpilogueChain);
+export type MatmulEpilogue =
+  | { kind: 'dropout'; dropout: ChainDropout }
+  | { kind: 'add' }
+  | ({ kind: 'chain' } & EpilogueChain);
 
 export interface MatmulIO {
   a: BufferRef;
@@ -45,7 +50,10 @@ export interface MatmulIO {
   c: BufferRef;
   dbias?: BufferRef;
   parts?: BufferRef;
-  /** The epilogue's tensor (dropped output or saved values), the step counter its dropout reads, a chain's argmax. */
+  /**
+   * The epilogue's tensor (dropped output, shortcut or saved values), the step counter its dropout reads, a
+   * chain's argmax.
+   */
   epi?: BufferRef;
   counter?: BufferRef;
   argmax?: BufferRef;
@@ -53,13 +61,18 @@ export interface MatmulIO {
 
 /**
  * The epilogue's module, constants, uniform fields, bindings (6, 7, 8) and the bytes it reads and writes besides
- * C's M·N (a dropped output; saved values, argmax, the unpooled rest), checked; the
- * plain kernels have none (their uniform's dropout and window fields are unread).
+ * C's M·N (a dropped output; a shortcut; saved values, argmax, the unpooled rest), checked; the plain kernels
+ * have none (their uniform's dropout and window fields are unread).
  */
 function epilogueOf(s: MatmulShape, io: MatmulIO) {
   const e = s.epilogue;
   const plain = chainUniform(undefined);
   if (!e) return { kind: 'none' as const, constants: {}, params: plain, bindings: [], bytes: { reads: 0, writes: 0 } };
+  if (e.kind === 'add') {
+    if (!io.epi || s.accumulate) throw new ShapeError('a matmul adding a shortcut needs it, and accumulates nothing');
+    const bytes = { reads: f32Bytes(s.m * s.n), writes: 0 }; // the shortcut
+    return { kind: 'add' as const, constants: {}, params: plain, bindings: [io.epi], bytes };
+  }
   if (!io.counter) throw new ShapeError(`a matmul with a ${e.kind} epilogue needs the step counter`);
   if (e.kind === 'dropout') {
     checkRate(e.dropout);
@@ -78,9 +91,14 @@ function epilogueOf(s: MatmulShape, io: MatmulIO) {
 const biasBinding = (gpu: Gpu, io: MatmulIO, epi: ReturnType<typeof epilogueOf>): BufferRef | null =>
   epi.kind === 'chain' ? null : (io.bias ?? gpu.dummy);
 
-/** The modules of each epilogue: plain, the dropout's (lib/matmul_out_fused.wgsl), the chain's. */
-const TILED_SHADERS = { none: 'matmul', fused: 'matmul_fused', chain: 'matmul_chain' } as const;
-const LANE_SHADERS = { none: 'matmul_lanes', fused: 'matmul_lanes_fused', chain: 'matmul_lanes_chain' } as const;
+/** The modules of each epilogue: plain, the dropout's (lib/matmul_out_fused.wgsl), the add's, the chain's. */
+const TILED_SHADERS = { none: 'matmul', fused: 'matmul_fused', add: 'matmul_add', chain: 'matmul_chain' } as const;
+const LANE_SHADERS = {
+  none: 'matmul_lanes',
+  fused: 'matmul_lanes_fused',
+  add: 'matmul_lanes_add',
+  chain: 'matmul_lanes_chain',
+} as const;
 
 /** The loss fields of the matmul uniform, unread but by shaders/matmul_xent.wgsl. */
 const NO_LOSS = { smoothing: { f32: 0 }, lossScale: { f32: 0 }, grad: 0 };
@@ -152,6 +170,7 @@ export function matmul(gpu: Gpu, io: MatmulIO, s: MatmulShape, o: Omit<MatmulOpt
 /** ` + dropout`, ` + dropout+maxunpool+relu'`: what a label adds for the epilogue. */
 function epilogueLabel(e: MatmulEpilogue | undefined): string {
   if (!e) return '';
+  if (e.kind === 'add') return ' + add';
   return e.kind === 'dropout' ? ` + dropout p=${e.dropout.rate}` : chainLabel(e);
 }
 

@@ -304,6 +304,22 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
         { m: 8, n: 8, k: 8, act: { kind: 'relu' }, epilogue: { kind: 'dropout', dropout: dropped } },
       ),
   ],
+  // A residual add in the store: whole (8³), and split on the tiled kernels (the reduce pass adds it).
+  [
+    'matmul',
+    { m: 8, n: 8, k: 8, epilogue: 'add' },
+    (g) =>
+      matmul(
+        g,
+        { a: b, b, bias: b, c: b, epi: b },
+        { m: 8, n: 8, k: 8, act: { kind: 'relu' }, epilogue: { kind: 'add' } },
+      ),
+  ],
+  [
+    'matmul',
+    { m: 64, n: 128, k: 1152, epilogue: 'add' },
+    (g) => matmul(g, { a: b, b, c: b, parts: b, epi: b }, { m: 64, n: 128, k: 1152, epilogue: { kind: 'add' } }),
+  ],
   [
     'matmul',
     { m: 64, n: 128, k: 1152, epilogue: 'chain' },
