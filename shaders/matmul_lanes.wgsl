@@ -8,7 +8,8 @@
 // Dispatch: (ceil(N / (COLS·LANES)), ceil(M / (ROW_GROUPS·LANES))) workgroups of LANES.
 // Uses act() from lib/activation.wgsl, lib/lanes.wgsl, the bindings, uniform and variant flags from
 // lib/matmul_io.wgsl and mm_store() from lib/matmul_out.wgsl (or lib/matmul_out_fused.wgsl,
-// lib/matmul_out_add.wgsl, lib/matmul_out_chain.wgsl), prepended by the loader, and lanes_step() (src/gpu/lane-step.ts), appended.
+// lib/matmul_out_add.wgsl, lib/matmul_out_chain.wgsl), prepended by the loader, and lanes_step()
+// (src/gpu/lane-step.ts), appended.
 
 @compute @workgroup_size(LANES)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {

@@ -545,7 +545,8 @@ describe("a fused inference plan gives the unfused plan's logits, bit for bit", 
     ],
     [
       'blocks ending in a dense layer that adds the shortcut as it stores',
-      'input 8x8x1\ndense 24 relu\nresidual { dense 24 relu; dense 24 }\nrelu\nresidual { dense 24 }\ntanh\ndense 10 softmax',
+      'input 8x8x1\ndense 24 relu\nresidual { dense 24 relu; dense 24 }\nrelu\n' +
+        'residual { dense 24 }\ntanh\ndense 10 softmax',
       2,
     ],
   ])('%s', async (_name, src, adds?: number) => {

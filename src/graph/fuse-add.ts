@@ -1,10 +1,11 @@
 // An add (a residual connection) whose only reader is an activation runs as one pass with it:
 // y = act(a + b) (shaders/elementwise.wgsl add), the sum never written; or in the pass of the batchnorm or the
-// store of the conv or dense layer that writes a (AddActFusion.bn, .layer), a then never written either. Backward: act'(y)
-// from the output (so only activations whose output gives their derivative), once, then the add passes that
-// gradient on to both inputs (src/graph/plan.ts); unless a backward chain took the activation as its head: the
-// chain then reads act' from the output too, and the add passes on what the chain wrote. actGradient is that
-// act' pass, for a conv's or dense layer's fused activation too where its output has two gradients (plan.ts).
+// store of the conv or dense layer that writes a (AddActFusion.bn, .layer), a then never written either.
+// Backward: act'(y) from the output (so only activations whose output gives their derivative), once, then the
+// add passes that gradient on to both inputs (src/graph/plan.ts); unless a backward chain took the activation as
+// its head: the chain then reads act' from the output too, and the add passes on what the chain wrote.
+// actGradient is that act' pass, for a conv's or dense layer's fused activation too where its output has two
+// gradients (plan.ts).
 import type { Gpu } from '../gpu/runtime.ts';
 import { gradFromOutput } from '../ops/act.ts';
 import type { Act } from '../../dsl/ir.ts';
@@ -67,7 +68,7 @@ export function addFusions(
   return out;
 }
 
-/** Whether a layer adds the shortcut as it stores: a conv or dense layer, linear, and not a conv gathering the batch. */
+/** Whether a layer adds the shortcut as it stores: a conv or dense layer, linear, not a conv gathering the batch. */
 const addsInStore = (n: Node): n is StoreLayer =>
   (n.op === 'dense' || (n.op === 'conv2d' && n.inputs[0]?.kind !== 'input')) && n.attrs.act.kind === 'linear';
 
