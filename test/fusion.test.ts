@@ -373,7 +373,8 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
       'both ways bn1 batchnorm + act1 activation: batchnorm+relu',
       'forward   bn2 batchnorm + act2 activation + pool1 maxpool: batchnorm+leaky(0.1)+maxpool',
       'both ways res1.bn1 batchnorm + res1.act1 activation: batchnorm+relu',
-      'both ways res1.bn2 batchnorm + res1 add + act3 activation: batchnorm+add+relu',
+      // Its relu' runs in dense1's dX (a lone act' of an add: the add has no pass of its own back).
+      'forward   res1.bn2 batchnorm + res1 add + act3 activation: batchnorm+add+relu',
     ]);
     // An adapter that binds too few storage buffers for the pooled pass: the pooling runs on its own; nor for the
     // shortcut: the add and its relu run in their pass. At inference a batchnorm's pass activates, pools and adds
@@ -382,7 +383,7 @@ describe('the fusions the planner makes (src/graph/fuse.ts)', () => {
     const o = { training: true, logits: b.logits, bnPools: false, bnAdds: false };
     const few = findFusions(b.graph, o).map(describeFusion);
     expect(few).toContain('forward   bn2 batchnorm + act2 activation: batchnorm+leaky(0.1)');
-    expect(few).toContain('both ways res1 add + act3 activation: add+relu');
+    expect(few).toContain('forward   res1 add + act3 activation: add+relu'); // its relu' in dense1's dX
     // At inference the pooled pass binds 7 (forward_infer_pool): it pools on any adapter.
     const inference = findFusions(b.graph, { ...o, training: false }).map(describeFusion);
     expect(inference).toEqual([
@@ -448,8 +449,10 @@ dense 10 softmax`;
     const dxSplits = (c: { layer?: string }) => c.layer === 'conv2';
     const split = findFusions(b.graph, { training: true, logits: b.logits, dxSplits }).map(describeFusion);
     expect(split[0]).toBe("backward  conv1 conv2d (relu'): relu'");
-    // Not an activation that a batchnorm's or an add's pass runs (their own act' stays), nor a reader that is
-    // no dense layer or conv, nor a pooling of overlapping windows.
+    // An add's activation runs its act' in the dX reading it (conv2's here), the add then passing on what that
+    // wrote: the add's act' pass is gone; a global pooling's backward runs the act' of the conv it reads. Not
+    // an activation a batchnorm's pass runs (its own backward applies act' at no cost), nor an add's that no
+    // dX reads (its act' stays in the add's pass), nor a pooling of overlapping windows.
     const others = `input 8x8x1
 conv 4 3x3 same bias=false
 batchnorm
@@ -461,8 +464,13 @@ globalavgpool
 dense 10 softmax`;
     expect(list(others)).toEqual([
       'both ways bn1 batchnorm + act1 activation: batchnorm+relu',
-      'both ways res1.conv1 conv2d + res1 add + act2 activation: conv+add+relu',
+      'forward   res1.conv1 conv2d + res1 add + act2 activation: conv+add+relu',
+      "backward  act2 activation (relu'): relu' in conv2 conv2d's dX",
+      "backward  conv2 conv2d (relu'): relu' in globalavgpool1 globalavgpool's dX",
     ]);
+    const noDx =
+      'input 8x8x1\nconv 4 3x3 same\nresidual { conv 4 3x3 same }\nrelu\nbatchnorm\nglobalavgpool\ndense 10 softmax';
+    expect(list(noDx)).toEqual(['both ways res1.conv1 conv2d + res1 add + act1 activation: conv+add+relu']);
     const overlap = 'input 8x8x1\nconv 4 3x3 same\npool 3 stride=2\nconv 4 3x3 same\ndense 10 softmax';
     expect(list(overlap)).toEqual([]);
   });

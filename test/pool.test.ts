@@ -5,14 +5,12 @@ import { checkGradFd, dot } from './helpers/fd.ts';
 import {
   avgPoolBackward,
   avgPoolForward,
-  globalAvgPoolBackward,
-  globalAvgPoolForward,
   maxPoolBackward,
   maxPoolForward,
   poolGeometry,
-  type GlobalPoolShape,
   type PoolShape,
 } from '../src/ops/pool.ts';
+import { globalAvgPoolBackward, globalAvgPoolForward, type GlobalPoolShape } from '../src/ops/global_pool.ts';
 import {
   avgPoolBackwardRef,
   avgPoolForwardRef,
@@ -22,6 +20,9 @@ import {
   maxPoolForwardRef,
 } from '../src/ops/pool.ref.ts';
 import type { Padding } from '../dsl/ir.ts';
+import { backwardChain, type EpilogueChain } from '../src/ops/chain.ts';
+import { actGradRef, actRef } from '../src/ops/act.ref.ts';
+import { expectSameBits } from './helpers/bits.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -228,6 +229,68 @@ describe('global average pool (GPU vs CPU reference)', () => {
     ]);
     for (const b of [xb, dyb, yb, dxb]) g.release(b);
     g.free(ds);
+  });
+});
+
+// The backward running the chain below as it stores (src/graph/fuse.ts BackwardFusion.dx: an add's activation
+// read by the pooling, as residual.net ends): bit for bit the plain backward and then the chain's own kernel
+// (shaders/chain.wgsl), and against the references composed where the chain is an act' alone.
+describe("global average pool's backward running the chain below", () => {
+  const gpu = useGpu();
+  const s: GlobalPoolShape = { n: 2, c: 3, h: 6, w: 5 };
+  const dropout = { rate: 0.25, seed: 9 };
+  // The chain's pooling: 2×2 windows apart over a 12×10 input, which the global pooling reads as 6×5.
+  const under: PoolShape = { n: 2, c: 3, h: 12, w: 10, kh: 2, kw: 2, strideH: 2, strideW: 2, padding: 'valid' };
+  const chains: [string, EpilogueChain][] = [
+    ["relu' from its output", { act: { kind: 'relu' }, from: 'output' }],
+    ["dropout, tanh' from its output", { act: { kind: 'tanh' }, from: 'output', dropout }],
+    [
+      "dropout, max unpooling, relu'",
+      { act: { kind: 'relu' }, from: 'output', dropout, pool: { kind: 'max', shape: under } },
+    ],
+    ['average unpooling, linear', { act: { kind: 'linear' }, from: 'output', pool: { kind: 'avg', shape: under } }],
+  ];
+  it.each(chains)('%s', async (_name, chain) => {
+    const g = gpu();
+    const rng = new Rng(31);
+    const planes = s.n * s.c;
+    const count = planes * s.h * s.w;
+    const input = chain.pool ? planes * under.h * under.w : count;
+    const dy = rng.floats(planes);
+    const pre = rng.floats(input, -1, 1); // the activation's input, and its output saved for act'
+    const saved = pre.map((v) => actRef(chain.act, v));
+    // Each window's argmax, a cell of its own 2×2 block (plane-relative, as the max pooling saves it).
+    const argmax = Array.from({ length: count }, (_, o) => {
+      const [oy, ox] = [Math.floor((o % (s.h * s.w)) / s.w), o % s.w];
+      const cell = Math.floor(rng.floats(1, 0, 4)[0]!) % 4;
+      return (2 * oy + (cell >> 1)) * under.w + 2 * ox + (cell & 1);
+    });
+    const [dyb, savedb] = [dy, saved].map((a) => g.upload(f32(a)));
+    const [argb, counter] = [g.upload(new Uint32Array(argmax)), g.upload(new Uint32Array([3]))];
+    const [fused, plainDx, plain] = [input, count, input].map((n) => g.upload(new Float32Array(n).fill(Number.NaN)));
+    const io = { saved: savedb!, argmax: chain.pool?.kind === 'max' ? argb : undefined };
+    const ds = [
+      ...globalAvgPoolBackward(g, { dy: dyb!, dx: fused!, chain: { chain, ...io, counter } }, s),
+      ...globalAvgPoolBackward(g, { dy: dyb!, dx: plainDx! }, s),
+      ...backwardChain(g, { dy: plainDx!, counter, dx: plain!, ...io }, { ...chain, count: input }),
+    ];
+    expect(ds[0]!.label).toMatch(/^global_avg_pool.backward 2x3x6x5 \+ /);
+    g.run(ds);
+    const got = await g.readF32(fused!);
+    expectSameBits('the fused backward against the plain one and then the chain kernel', got, await g.readF32(plain!));
+    if (!chain.pool && !chain.dropout) {
+      const want = globalAvgPoolBackwardRef(dy, s).map((v, i) => v * actGradRef(chain.act, pre[i]!));
+      expectAllclose("act'(y) · dX", got, want, TOL, [s.n, s.c, s.h, s.w]);
+    }
+    g.free(ds);
+    for (const b of [dyb, savedb, argb, counter, fused, plainDx, plain]) g.release(b!);
+  });
+
+  it('refuses a chain into a gradient it adds to', () => {
+    const g = gpu();
+    const q = g.dummy;
+    const chain = { chain: { act: { kind: 'relu' }, from: 'output' } as const, saved: q, counter: q };
+    expect(() => globalAvgPoolBackward(g, { dy: q, dx: q, chain }, { ...s, accumulate: true })).toThrow(/chain/);
   });
 });
 

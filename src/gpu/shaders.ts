@@ -43,6 +43,7 @@ import conv2dBackwardInputLanes from '../../shaders/conv2d_backward_input_lanes.
 import conv2dBackwardWeightsLanes from '../../shaders/conv2d_backward_weights_lanes.wgsl';
 import pool from '../../shaders/pool.wgsl';
 import globalAvgPool from '../../shaders/global_avg_pool.wgsl';
+import globalAvgPoolChain from '../../shaders/global_avg_pool_chain.wgsl';
 import elementwise from '../../shaders/elementwise.wgsl';
 import softmaxXent from '../../shaders/softmax_xent.wgsl';
 import dropout from '../../shaders/dropout.wgsl';
@@ -157,6 +158,8 @@ const SHADERS = {
   conv2d_backward_weights_lanes: [lanes, conv, conv2dBackwardWeightsLanes],
   pool: [stride, poolGeom, poolWindow, poolReduce, pool],
   global_avg_pool: [stride, globalAvgPool],
+  // Its backward running the chain below as it stores (fuse.ts, BackwardFusion.dx; src/ops/global_pool.ts).
+  global_avg_pool_chain: [stride, random, activation, poolGeom, chainStore, globalAvgPoolChain],
   elementwise: [stride, activation, elementwise],
   softmax_xent: [xent, lossTotals, softmaxXent],
   dropout: [stride, random, dropout],

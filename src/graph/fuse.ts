@@ -16,12 +16,13 @@
 //             linear, on dZ) or a standalone activation (act' from its kept input X). A chain may start at
 //             the pooling (no head) and needs no pooling or no dropout. A stride-1 conv whose dX is all the
 //             chain reads, split-K 2 to 16 ways, leaves its partials: the chain sums them (dxParts) in place
-//             of the reduce pass. A chain whose output (through a flatten) only a dense layer or a conv
-//             reads, its pooling's windows apart, runs where that layer's dX stores (dxChain,
-//             shaders/lib/chain_store.wgsl): no kernel of its own. Not where that conv's dX leaves its
+//             of the reduce pass. A chain whose output (through a flatten) only a dense layer, a conv or a
+//             global average pooling reads, its pooling's windows apart, runs where that layer's dX stores
+//             (dxChain, shaders/lib/chain_store.wgsl): no kernel of its own. Not where that conv's dX leaves its
 //             partials to the chain (FusionOptions.dxSplits): as few passes. A chain of two or three
-//             elementary backwards always fuses; of one (a lone act', as conv → relu → conv) only where
-//             that saves a pass: in the dX, or summing its partials (loneChainPays).
+//             elementary backwards always fuses; of one (a lone act', as conv → relu → conv, or an add's
+//             activation read by a global pooling) only where that saves a pass: in the dX, or summing its
+//             partials (loneChainPays).
 //   batchnorm + activation (the activation the only reader of the batchnorm's output): forward, one
 //             pass writes act(batchnorm(x)), the batchnorm's output never exists (at inference too); a
 //             pooling of windows apart that alone reads the activation (no dropout fused after it) pools
@@ -53,7 +54,7 @@ export { BN_ADD_BUFFERS } from './fuse-add.ts';
 
 export type PoolNode = NodeOf<'maxpool'> | NodeOf<'avgpool'>;
 type HeadNode = NodeOf<'conv2d'> | NodeOf<'dense'> | NodeOf<'activation'>;
-type DxNode = NodeOf<'dense'> | NodeOf<'conv2d'>;
+type DxNode = NodeOf<'dense'> | NodeOf<'conv2d'> | NodeOf<'globalavgpool'>;
 
 export interface ForwardFusion {
   kind: 'forward';
@@ -73,7 +74,7 @@ export interface BackwardFusion {
   fromOutput?: boolean;
   pool: PoolNode | null;
   dropout: NodeOf<'dropout'> | null;
-  /** The dense layer or conv whose dX runs this chain as it stores (the only reader of its output, windows apart). */
+  /** The dense layer, conv or global pooling whose dX runs this chain as it stores (its output's only reader). */
   dx?: DxNode;
 }
 
@@ -178,12 +179,13 @@ export function findFusions(graph: Graph, o: FusionOptions): Fusion[] {
 }
 
 /**
- * The chain's reader (alone, through flattens) when it is a dense layer or conv whose dX runs the chain as it
- * stores: the chain's pooling has windows apart, and a conv's dX does not leave its partials for the chain.
+ * The chain's reader (alone, through flattens) when it is a dense layer, conv or global average pooling whose dX
+ * runs the chain as it stores: the chain's pooling has windows apart, and a conv's dX does not leave its
+ * partials for the chain.
  */
 function dxReader(pool: PoolNode | null, r: Node | null, o: FusionOptions): DxNode | null {
   if (pool && !windowsApart(chainPool(pool).shape)) return null;
-  if (r?.op === 'dense') return r as NodeOf<'dense'>;
+  if (r?.op === 'dense' || r?.op === 'globalavgpool') return r as DxNode;
   if (r?.op !== 'conv2d') return null;
   const conv = r as NodeOf<'conv2d'>;
   return o.dxSplits?.(conv) ? null : conv;
@@ -193,7 +195,8 @@ function dxReader(pool: PoolNode | null, r: Node | null, o: FusionOptions): DxNo
  * Whether a chain of one elementary backward (an act', an unpooling or a dropoutᵀ) is worth a fusion: where
  * the layer reading it runs it in its dX store (`dx`: no pass of its own) or, reading the chain's output itself
  * (no flatten between), sums that conv's split dX in it (fused-steps.ts dxParts: one pass in place of two).
- * Not an activation that a batchnorm or add before it runs in its own pass.
+ * Not an activation that a batchnorm before it runs in its own backward, nor an add's away from a dX (the add's
+ * act' pass would stay).
  */
 function loneChainPays(
   writer: (t: Tensor | undefined) => Node | undefined,
@@ -202,7 +205,7 @@ function loneChainPays(
 ): boolean {
   const head = c.chain.find(isHead);
   const by = head?.op === 'activation' ? writer(head.inputs[0]) : undefined;
-  if (by?.op === 'batchnorm' || by?.op === 'add') return false;
+  if (by?.op === 'batchnorm' || (by?.op === 'add' && c.dx === null)) return false;
   const r = c.reader;
   const last = c.chain[c.chain.length - 1];
   const sums = r?.op === 'conv2d' && r.inputs[0] === last?.out && o.dxSplits?.(r as NodeOf<'conv2d'>) === true;

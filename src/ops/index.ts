@@ -9,7 +9,8 @@ import { DROPOUT, type DropoutAttrs } from './dropout.ts';
 import { ACTIVATION, ADD } from './elementwise.ts';
 import type { Window2d } from './geometry.ts';
 import type { OpDef } from './op.ts';
-import { AVGPOOL, GLOBALAVGPOOL, MAXPOOL } from './pool.ts';
+import { AVGPOOL, MAXPOOL } from './pool.ts';
+import { GLOBALAVGPOOL } from './global_pool.ts';
 import { RESHAPE } from './reshape.ts';
 
 type NoAttrs = Record<string, never>;

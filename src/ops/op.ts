@@ -33,7 +33,7 @@ export interface BackwardIO extends ForwardIO {
   /**
    * dIn[0] is written through the backward chain of the layers below (its dropoutᵀ, unpooling and activation
    * derivative, from `saved` and `argmax`), the chain input's gradient: the planner's choice
-   * (src/graph/fused-steps.ts dxChain), made for dense layers and convs.
+   * (src/graph/fused-steps.ts dxChain), made for dense layers, convs and global average pooling.
    */
   dInChain?: { chain: EpilogueChain; saved?: BufferRef; argmax?: BufferRef };
   /**

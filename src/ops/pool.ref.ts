@@ -1,7 +1,8 @@
 // CPU reference for pooling, float64, nested loops over the output windows. Backwards scatter dy into
 // dx (the obvious form); the shaders gather instead, so the two are independent checks of each other.
 // Layouts as shaders/pool.wgsl: argmax holds iy·w + ix within the input plane.
-import { poolGeometry, type GlobalPoolShape, type PoolShape } from './pool.ts';
+import { poolGeometry, type PoolShape } from './pool.ts';
+import type { GlobalPoolShape } from './global_pool.ts';
 
 /** Visits every window: its flat output index, plane p, and its real cells rows [y0,y1) × cols [x0,x1). */
 function eachWindow(

@@ -1,11 +1,10 @@
-// Max, average and global average pooling over NCHW, forward and backward.
-// Math, layout and dispatch geometry: shaders/pool.wgsl and shaders/global_avg_pool.wgsl.
+// Max and average pooling over NCHW, forward and backward (global average pooling: global_pool.ts).
+// Math, layout and dispatch geometry: shaders/pool.wgsl.
 // Every buffer must be distinct (a dispatch cannot read and write one buffer); bound buffers may be
 // larger than the tensor (sizes come from the shape, never from the buffer).
-// At the end, the graph ops MAXPOOL, AVGPOOL and GLOBALAVGPOOL.
+// At the end, the graph ops MAXPOOL and AVGPOOL.
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import { grid } from '../gpu/runtime.ts';
-import { chainWork, f32Bytes, perThread, streamWork, treeBarriers, type Work } from '../gpu/work.ts';
+import { f32Bytes, perThread, streamWork, type Work } from '../gpu/work.ts';
 import { ShapeError } from '../errors.ts';
 import { nchw, window2d, type Geometry2d, type Window2d } from './geometry.ts';
 import type { KernelOp, Shapes } from './op.ts';
@@ -21,17 +20,7 @@ export interface PoolShape extends Window2d {
   accumulate?: boolean;
 }
 
-/** Input [n, c, h, w] averaged to [n, c]. */
-export interface GlobalPoolShape {
-  n: number;
-  c: number;
-  h: number;
-  w: number;
-  /** Backward only: dx += result instead of dx = result. */
-  accumulate?: boolean;
-}
-
-function checkDims(what: string, dims: Record<string, number>): void {
+export function checkDims(what: string, dims: Record<string, number>): void {
   for (const [k, v] of Object.entries(dims)) {
     if (!Number.isInteger(v) || v < 1) throw new ShapeError(`${what} ${k} must be a positive integer, got ${v}`);
   }
@@ -141,60 +130,6 @@ export function avgPoolBackward(gpu: Gpu, io: { dy: BufferRef; dx: BufferRef }, 
   return poolKernel(gpu, 'avg_backward', [io.dy, io.dx], s, true);
 }
 
-function globalParams(s: GlobalPoolShape, backward: boolean) {
-  checkDims('global average pool', { n: s.n, c: s.c, h: s.h, w: s.w });
-  return { planes: s.n * s.c, hw: s.h * s.w, accumulate: backward && s.accumulate ? 1 : 0 };
-}
-
-/** y[n,c] = mean over h·w of x[n,c,:,:]; fixed-order reduction, deterministic. */
-export function globalAvgPoolForward(gpu: Gpu, io: { x: BufferRef; y: BufferRef }, s: GlobalPoolShape): Dispatch[] {
-  const threads = Math.min(64, gpu.treeThreads);
-  return [
-    gpu.kernel({
-      shader: 'global_avg_pool',
-      entry: 'forward',
-      params: globalParams(s, false),
-      constants: { WG: threads },
-      bindings: [io.x, io.y],
-      workgroups: grid(s.n * s.c),
-      label: `global_avg_pool.forward ${s.n}x${s.c}x${s.h}x${s.w}`,
-      // `threads` per plane, each a loop over H·W / threads cells, then a tree.
-      work: chainWork({
-        flops: s.n * s.c * s.h * s.w,
-        bytesRead: f32Bytes(s.n * s.c * s.h * s.w),
-        bytesWritten: f32Bytes(s.n * s.c),
-        threads,
-        depth: Math.ceil((s.h * s.w) / threads),
-        barriers: treeBarriers(threads),
-        sharedBytes: 256,
-      }),
-    }),
-  ];
-}
-
-/** dx[n,c,:,:] = dy[n,c] / (h·w). */
-export function globalAvgPoolBackward(gpu: Gpu, io: { dy: BufferRef; dx: BufferRef }, s: GlobalPoolShape): Dispatch[] {
-  const count = s.n * s.c * s.h * s.w;
-  const workgroups = gpu.spread(count);
-  const work = streamWork({
-    flops: count,
-    bytesRead: f32Bytes(s.n * s.c, s.accumulate ? count : 0),
-    bytesWritten: f32Bytes(count),
-    perThread: perThread(count, workgroups),
-  });
-  return [
-    gpu.kernel({
-      shader: 'global_avg_pool',
-      entry: 'backward',
-      params: globalParams(s, true),
-      bindings: [io.dy, io.dx],
-      workgroups,
-      label: `global_avg_pool.backward ${s.n}x${s.c}x${s.h}x${s.w}`,
-      work,
-    }),
-  ];
-}
-
 // --- graph ops ----------------------------------------------------------------------------------
 
 /** The pool shape of a node's input shapes and window attributes (also the planner's fused chains'). */
@@ -235,25 +170,5 @@ export const AVGPOOL: KernelOp<Window2d> = {
   backward: (gpu, io, a) => {
     const dx = io.dIn[0];
     return dx ? avgPoolBackward(gpu, { dy: io.dOut, dx }, poolShape(io.inShapes, a)) : [];
-  },
-};
-
-function globalShape([x]: Shapes): GlobalPoolShape {
-  const [n, c, h, w] = nchw(x, 'global pooling input');
-  return { n, c, h, w };
-}
-
-/** [N,C,H,W] → [N,C], the mean of each plane. */
-export const GLOBALAVGPOOL: KernelOp<Record<string, never>> = {
-  shape: (ins) => {
-    const { n, c } = globalShape(ins);
-    return [n, c];
-  },
-  forward: (gpu, io) =>
-    globalAvgPoolForward(gpu, { x: mustAt(io.inputs, 0, 'global pooling x'), y: io.out }, globalShape(io.inShapes)),
-  // dX[n,c,:,:] = dY[n,c] / (H·W)
-  backward: (gpu, io) => {
-    const dx = io.dIn[0];
-    return dx ? globalAvgPoolBackward(gpu, { dy: io.dOut, dx }, globalShape(io.inShapes)) : [];
   },
 };

@@ -22,12 +22,11 @@ import { adamUpdate, advanceCounter, sgdUpdate } from '../../src/ops/optimizer.t
 import {
   avgPoolBackward,
   avgPoolForward,
-  globalAvgPoolBackward,
-  globalAvgPoolForward,
   maxPoolBackward,
   maxPoolForward,
   type PoolShape,
 } from '../../src/ops/pool.ts';
+import { globalAvgPoolBackward, globalAvgPoolForward } from '../../src/ops/global_pool.ts';
 import { confusionAccumulate, nonFiniteCheck, sumRows } from '../../src/ops/reduce.ts';
 import { reduceGradients, type GradSegment } from '../../src/ops/grad-reduce.ts';
 import { softmax, softmaxXent } from '../../src/ops/softmax_xent.ts';
@@ -367,6 +366,22 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
     'globalAvgPoolBackward',
     { n: 2, c: 3, h: 4, w: 4 },
     (g) => globalAvgPoolBackward(g, { dy: b, dx: b }, { n: 2, c: 3, h: 4, w: 4 }),
+  ],
+  // Running the chain below as it stores (2×2 max unpooling, dropoutᵀ, relu').
+  [
+    'globalAvgPoolBackward',
+    { n: 2, c: 3, h: 2, w: 2, chain: 1 },
+    (g) =>
+      globalAvgPoolBackward(
+        g,
+        { dy: b, dx: b, chain: { ...chainIO, chain: unpooled({ n: 2, c: 3, h: 2, w: 2 }, 'max') } },
+        {
+          n: 2,
+          c: 3,
+          h: 2,
+          w: 2,
+        },
+      ),
   ],
   ['activationForward', { count: 10 }, (g) => activationForward(g, { x: b, y: b }, 10, { kind: 'tanh' })],
   [
