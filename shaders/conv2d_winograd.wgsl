@@ -1,8 +1,8 @@
 // Conv2d forward of a 3×3, stride-1 conv by Winograd's F(2×2, 3×3), fused whole (lib/winograd_conv.wgsl):
 // y = act(conv(x, w) + b), x [N,C,H,W], w [K,C,3,3], b [K], y [N,K,OH,OW], NCHW row-major f32; the
 // correlation of x (CIN = C) with the filters w (COUT = K), padding as the conv's (lib/conv.wgsl P).
-// Each tile's 2×2 outputs get the bias and the activation, and are stored through lib/conv_out.wgsl's y
-// (plain) or lib/conv_out_pool.wgsl's conv_store4 (a tile is a 2×2 pooling window: pooled, argmax and
+// Each tile's 2×2 outputs get the bias, and are activated as they are stored through lib/conv_put.wgsl's
+// conv_put (plain) or lib/conv_out_pool.wgsl's conv_store4 (a tile is a 2×2 pooling window: pooled, argmax and
 // dropout as the direct conv's epilogue; the outputs of odd sizes' last row and column, in no window,
 // go to y alone). Where the tiles cover less than the output (lib/conv.wgsl conv_cover), the outputs
 // past them are written 0.

@@ -398,12 +398,14 @@ describe("a residual add in the conv forward's store, on the direct kernels", ()
     release();
   });
 
-  it('refuses a shortcut whose sum is left split for a reader to sum', () => {
+  it('refuses a shortcut whose sum is left split for a reader to sum, or in the conv gathering the batch', () => {
     const g = useGemmVariant(gpu(), 'gpu tiles', () => undefined).withTuning({ winograd: false });
     const s = shape(2, 32, 14, 14, 64, 3, 3, 1, 'same');
     const q = g.dummy;
     const io = { x: q, w: q, y: q, parts: q, shortcut: q };
     expect(() => conv2dForward(g, io, s, undefined, { unsummed: true })).toThrow(/shortcut/);
+    const gather = {} as Parameters<typeof conv2dForward>[1]['gather'];
+    expect(() => conv2dForward(g, { ...io, parts: undefined, gather }, s)).toThrow(/shortcut/);
   });
 });
 

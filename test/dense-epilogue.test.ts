@@ -131,6 +131,10 @@ describe("a dense layer's forward adding a residual shortcut in its store", () =
     const s: MatmulShape = { m: 4, n: 4, k: 4, epilogue: { kind: 'add' } };
     expect(() => matmul(g, { a: q, b: q, c: q }, s)).toThrow(ShapeError);
     expect(() => matmul(g, { a: q, b: q, c: q, epi: q }, { ...s, accumulate: true })).toThrow(ShapeError);
+    const tiles = useGemmVariant(g, 'gpu tiles', () => undefined);
+    const long = { ...s, m: 8, n: 24, k: 600 };
+    const io = { a: q, b: q, c: q, epi: q, parts: q };
+    expect(() => matmul(tiles, io, long, { unsummed: true })).toThrow(/past its epilogue/);
   });
 });
 

@@ -468,6 +468,11 @@ dense 10 softmax`;
       "backward  act2 activation (relu'): relu' in conv2 conv2d's dX",
       "backward  conv2 conv2d (relu'): relu' in globalavgpool1 globalavgpool's dX",
     ]);
+    // A block ending in a dense layer: the add in its store, its relu' in the next dense layer's dX.
+    expect(list('input 8x8x1\ndense 12 relu\nresidual { dense 12 }\nrelu\ndense 10 softmax')).toEqual([
+      'forward   res1.dense1 dense + res1 add + act1 activation: dense+add+relu',
+      "backward  act1 activation (relu'): relu' in dense2 dense's dX",
+    ]);
     const noDx =
       'input 8x8x1\nconv 4 3x3 same\nresidual { conv 4 3x3 same }\nrelu\nbatchnorm\nglobalavgpool\ndense 10 softmax';
     expect(list(noDx)).toEqual(['both ways res1.conv1 conv2d + res1 add + act1 activation: conv+add+relu']);
@@ -580,7 +585,7 @@ describe("a fused inference plan gives the unfused plan's logits, bit for bit", 
     };
     const [fused, unfused] = [await run(true), await run(false)];
     expect(fused.labels.length).toBeLessThan(unfused.labels.length);
-    // The convs that add as they store (each forward kernel does).
+    // The convs and dense layers that add as they store (each forward kernel does).
     if (adds !== undefined)
       expect(fused.labels.filter((l) => / \+ add( reduce \d+ splits)?$/.test(l))).toHaveLength(adds);
     expectSameBits('logits', fused.logits, unfused.logits);
@@ -891,8 +896,8 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       2,
     ],
     [
-      'blocks ending in a dense layer, one whose sum splits (gpu tiles)',
-      'input 8x8x1\ndense 24 relu\nresidual { dense 24 relu; dense 24 }\nrelu\n' +
+      'blocks ending in a dense layer, one without a bias, one whose sum splits (gpu tiles)',
+      'input 8x8x1\ndense 24 relu\nresidual { dense 24 relu; dense 24 bias=false }\nrelu\n' +
         'residual { dense 600 tanh; dense 24 }\ntanh\ndense 10 softmax',
       true,
       0,
@@ -935,6 +940,9 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const inStore = fused.forward.filter((l) => /^(conv2d forward|matmul) .* \+ add( reduce \d+ splits)?$/.test(l));
     expect(inStore.length).toBe(inConv);
     if (/splits its sum|sum splits/.test(_name)) expect(inStore.filter((l) => l.includes(' reduce '))).toHaveLength(1);
+    // And on the kernels the case names.
+    if (_name.includes('direct kernels')) expect(inStore.filter((l) => l.includes('winograd'))).toEqual([]);
+    if (_name.includes('Winograd adds')) expect(inStore.every((l) => l.includes(' winograd '))).toBe(true);
     if (tiles && inBn > 0)
       expect(fused.forward.join()).toMatch(
         /batchnorm stats \S+ \+ relu \d+ slices \+ 9 splits,batchnorm train \S+ \+ add/,

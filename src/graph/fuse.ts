@@ -35,7 +35,7 @@
 //             derivative from its output): one pass, y = act(a + b) (fuse-add.ts); where the add's input 0
 //             is a batchnorm's output it alone reads, the batchnorm's pass: act(z + shortcut) (in training
 //             where the adapter binds BN_ADD_BUFFERS storage buffers, bnAdds); where it is a linear conv's
-//             or dense layer's, that layer's store (every forward kernel but the gathering conv's).
+//             or dense layer's (not a conv reading the network's input), that layer's store.
 // A tensor read by anything else (a residual add, the loss, a kept output) ends a chain there: the
 // ops around it run unfused, as always. Fusions are data, so they can be listed (describeFusion).
 import type { Act } from '../../dsl/ir.ts';

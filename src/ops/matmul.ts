@@ -184,6 +184,7 @@ function tiled(
 ): Dispatch[] {
   const p = matmulPlan(gpu, s, o);
   if (o.unsummed && p.splits < 2) throw new ShapeError(`${d.label} does not split: nothing to leave unsummed`);
+  if (o.unsummed && d.epi.kind !== 'none') throw new ShapeError(`${d.label} leaves no sum split past its epilogue`);
   const sums = o.dbias ? 2 : 0;
   const len = (s.m + (o.dbias ? 1 : 0)) * s.n;
   const label = o.dbias ? `${d.label} + bias grad` : d.label;
