@@ -59,6 +59,9 @@ import lossTotals from '../../shaders/lib/loss_totals.wgsl';
 import matmulXent from '../../shaders/matmul_xent.wgsl';
 import { laneStep, type LaneStepTile } from './lane-step.ts';
 
+/** The libraries a first conv that gathers its batch opens with (its augmentation's and the GEMM's). */
+const GATHER_HEAD = [conv, activation, random, augment, rank1, gemm];
+
 const SHADERS = {
   matmul: [matmulIo, activation, matmulOut, rank1, gemm, matmul],
   // A dense layer's dropout in the epilogue (fuse.ts dense fusions).
@@ -75,29 +78,8 @@ const SHADERS = {
   // The forward with a 2×2 max pooling and dropout in its epilogue (fuse.ts conv+maxpool+dropout).
   conv2d_forward_pool: [conv, activation, random, rank1, gemm, convOutPool, convIn, conv2dForward],
   // Both as a first conv that gathers its batch from the dataset (src/ops/conv2d_gather.ts).
-  conv2d_forward_gather: [
-    conv,
-    activation,
-    random,
-    augment,
-    rank1,
-    gemm,
-    convOut,
-    convPut,
-    convInGather,
-    conv2dForward,
-  ],
-  conv2d_forward_pool_gather: [
-    conv,
-    activation,
-    random,
-    augment,
-    rank1,
-    gemm,
-    convOutPool,
-    convInGather,
-    conv2dForward,
-  ],
+  conv2d_forward_gather: [...GATHER_HEAD, convOut, convPut, convInGather, conv2dForward],
+  conv2d_forward_pool_gather: [...GATHER_HEAD, convOutPool, convInGather, conv2dForward],
   // A 3×3, stride-1 conv's forward (plain or pooled) and dX (plain or running the chain below) by
   // Winograd's F(2×2, 3×3) (src/ops/conv2d_winograd.ts).
   conv2d_winograd: [conv, activation, convOut, convPut, rank1, winograd, winogradConv, conv2dWinograd],
