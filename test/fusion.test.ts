@@ -973,6 +973,23 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     }
   });
 
+  // A global average pooling reading the chain: its backward runs the chain (the conv's relu', the max
+  // unpooling, the dropoutᵀ) as it stores, and the weights are the unfused plan's bit for bit.
+  it("a pooling chain in a global average pooling's backward (lanes and gpu tiles)", async () => {
+    const src = 'input 14x14x1\nconv 8 3x3 same relu\npool 2\ndropout 0.25\nglobalavgpool\ndense 10 softmax';
+    for (const tiles of [false, true]) {
+      const fused = await train(src, { fuse: true, steps: 3, tiles });
+      const unfused = await train(src, { fuse: false, steps: 3, tiles });
+      const inPool = fused.backward.filter((l) => l.startsWith('global_avg_pool.backward'));
+      expect(inPool, `tiles ${tiles}`).toEqual(["global_avg_pool.backward 8x8x7x7 + dropout+maxunpool+relu' p=0.25"]);
+      expect(
+        fused.backward.filter((l) => l.startsWith('chain.')),
+        'no chain kernel',
+      ).toEqual([]);
+      for (const [n, t] of unfused.weights) expect(fused.weights.get(n)?.data, n).toEqual(t.data);
+    }
+  });
+
   // A strided conv reading the chain: its dX runs stride phases (and on the tiles a split it sums itself,
   // not left for the chain), so the chain runs in its phases' stores or its reduce pass.
   it("a pooling chain in a strided conv's dX (lanes and gpu tiles)", async () => {
