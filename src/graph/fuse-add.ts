@@ -73,13 +73,13 @@ const addsInStore = (n: Node): n is StoreLayer =>
   (n.op === 'dense' || (n.op === 'conv2d' && n.inputs[0]?.kind !== 'input')) && n.attrs.act.kind === 'linear';
 
 /** The layer as it runs fused: the shortcut its last input, the add's activation, writing the activation's output. */
-export const layerWithAdd = (f: AddActFusion, layer: StoreLayer): Node =>
-  ({
-    ...layer,
-    attrs: { ...layer.attrs, act: f.act.attrs.act, shortcut: true },
-    inputs: [...layer.inputs, mustAt(f.add.inputs, 1, 'the shortcut')],
-    out: f.act.out,
-  }) as Node;
+export function layerWithAdd(f: AddActFusion, layer: StoreLayer): Node {
+  const [act, out] = [f.act.attrs.act, f.act.out];
+  const inputs = [...layer.inputs, mustAt(f.add.inputs, 1, 'the shortcut')];
+  // One branch a kind, so each node's attributes are checked as its own.
+  if (layer.op === 'conv2d') return { ...layer, attrs: { ...layer.attrs, act, shortcut: true }, inputs, out };
+  return { ...layer, attrs: { ...layer.attrs, act, shortcut: true }, inputs, out };
+}
 
 /** The add as the fused pass runs it, writing the activation's output: with its activation or (`act` false) not. */
 export function addWithAct(f: AddActFusion, act = true): Node {
