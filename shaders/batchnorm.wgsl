@@ -76,7 +76,7 @@ override HAS_BIAS: bool = false;
 // forward_train_add and forward_infer_add only: a residual add's other input, added to z before the activation.
 @group(0) @binding(15) var<storage, read> shortcut: array<f32>;
 
-// Threads of a slice pass's workgroup (src/ops/batchnorm.ts bnWidth), at most the trees' 256 slots.
+// Threads of a slice pass's workgroup (src/ops/batchnorm.ts sliceConstants), at most the trees' 256 slots.
 override WG: u32 = 256u;
 var<workgroup> red_a: array<f32, 256>;
 var<workgroup> red_b: array<f32, 256>;

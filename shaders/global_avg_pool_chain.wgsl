@@ -9,7 +9,7 @@
 // lib/chain_store.wgsl, prepended by the loader.
 
 struct Params {
-  planes: u32, hw: u32, accumulate: u32, seed: u32, rate: f32, scale: f32,
+  planes: u32, hw: u32, seed: u32, rate: f32, scale: f32,
   pool_h: u32, pool_w: u32, pool_oh: u32, pool_ow: u32, pool_kh: u32, pool_kw: u32,
   pool_sh: u32, pool_sw: u32, pool_pad_top: u32, pool_pad_left: u32,
 }

@@ -178,7 +178,7 @@ export function conv2dForward(
     // Pooled, its tiles past what the pooling reads sum nothing (lib/conv_out_pool.wgsl conv_past_cover).
     const lanes = pool ? cover : { of: '', constants: {} };
     const lane = {
-      shader: shader as typeof shader,
+      shader: shader as typeof shader, // kept a literal, not widened to string
       params: paramsOf(s, forwardDropout(pool?.dropout)),
       constants: { ...variant, ...lanes.constants },
     };

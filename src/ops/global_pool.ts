@@ -69,41 +69,27 @@ export function globalAvgPoolBackward(
 ): Dispatch[] {
   const count = s.n * s.c * s.h * s.w;
   const workgroups = gpu.spread(count);
-  const work = (bytes = { reads: 0, writes: 0 }) =>
-    streamWork({
-      flops: count,
-      bytesRead: f32Bytes(s.n * s.c, s.accumulate ? count : 0) + bytes.reads,
-      bytesWritten: f32Bytes(count) + bytes.writes,
-      perThread: perThread(count, workgroups),
-    });
   const label = `global_avg_pool.backward ${describe(s)}`;
+  const { planes, hw, accumulate } = globalParams(s, true);
   const c = io.chain;
-  if (!c) {
-    const params = globalParams(s, true);
-    return [
-      gpu.kernel({
-        shader: 'global_avg_pool',
-        entry: 'backward',
-        params,
-        bindings: [io.dy, io.dx],
-        workgroups,
-        label,
-        work: work(),
-      }),
-    ];
-  }
-  if (s.accumulate) throw new ShapeError(`${label} runs no chain into a gradient it adds to`);
-  const store = chainStoreOf(c.chain, { counter: c.counter, saved: c.saved, argmax: c.argmax }, count);
+  if (c && s.accumulate) throw new ShapeError(`${label} runs no chain into a gradient it adds to`);
+  const store = c && chainStoreOf(c.chain, { counter: c.counter, saved: c.saved, argmax: c.argmax }, count);
+  const bytes = store?.bytes ?? { reads: 0, writes: 0 };
   return [
     gpu.kernel({
-      shader: 'global_avg_pool_chain',
-      entry: 'backward_chain',
-      params: { ...globalParams(s, true), ...store.params },
-      constants: store.constants,
-      bindings: [io.dy, io.dx, null, null, null, ...store.bindings],
+      shader: store ? 'global_avg_pool_chain' : 'global_avg_pool',
+      entry: store ? 'backward_chain' : 'backward',
+      params: store ? { planes, hw, ...store.params } : { planes, hw, accumulate },
+      constants: store?.constants,
+      bindings: store ? [io.dy, io.dx, null, null, null, ...store.bindings] : [io.dy, io.dx],
       workgroups,
-      label: `${label}${chainLabel(c.chain)}`,
-      work: work(store.bytes),
+      label: `${label}${c ? chainLabel(c.chain) : ''}`,
+      work: streamWork({
+        flops: count,
+        bytesRead: f32Bytes(s.n * s.c, s.accumulate ? count : 0) + bytes.reads,
+        bytesWritten: f32Bytes(count) + bytes.writes,
+        perThread: perThread(count, workgroups),
+      }),
     }),
   ];
 }
