@@ -22,7 +22,7 @@
 //                0 params, 1 parts, 2 unused, 3 dx.
 // Each value goes out through dx_put: lib/conv_dx_out.wgsl (module conv2d_backward_input), or
 // lib/conv_dx_chain.wgsl (module conv2d_backward_input_chain: the backward chain below this conv run as
-// the values are stored, lib/chain_store.wgsl; its bindings 6 counter, 7 saved, 8 argmax).
+// the values are stored, lib/chain_store.wgsl; its bindings 6 counter, 7 saved, 8 argmax or term).
 
 override ACCUM: bool = false;
 

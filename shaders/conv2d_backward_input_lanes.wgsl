@@ -12,7 +12,8 @@
 // phase's inputs p = (n·ny + jy)·nx + jx (one per lane); inner: r = (k·tapsY + uy)·tapsX + ux.
 // Bindings: 0 params (P: lib/conv.wgsl), 1 dy, 2 w, 3 dx (overwritten, or added to when ACCUM).
 // Each value goes out through dx_put: lib/conv_dx_out.wgsl, or lib/conv_dx_chain.wgsl (the chain below
-// run as the values are stored; module conv2d_backward_input_lanes_chain, bindings 6 counter, 7 saved, 8 argmax).
+// run as the values are stored; module conv2d_backward_input_lanes_chain, bindings 6 counter, 7 saved, 8 argmax
+// or term).
 // Dispatch: (grid(rowTiles · colTiles), sh·sw) workgroups of LANES, rowTiles = ceil(C / (ROW_GROUPS·LANES)),
 // colTiles = ceil(N·⌈H/sh⌉·⌈W/sw⌉ / (COLS·LANES)) (the largest phase); wg.z is the phase a·sw + b; tile
 // t = wg.x + wg.y·nwg.x is row tile t / colTiles, column tile t % colTiles (past a smaller phase's columns:

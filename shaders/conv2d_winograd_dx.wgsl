@@ -7,7 +7,7 @@
 // Each value goes out through dx_put: lib/conv_dx_out.wgsl (module conv2d_winograd_dx: overwritten,
 // or added to when ACCUM), or lib/conv_dx_chain.wgsl (module conv2d_winograd_dx_chain: the backward
 // chain below this conv run as the values are stored, lib/chain_store.wgsl; its bindings 6 counter,
-// 7 saved, 8 argmax).
+// 7 saved, 8 argmax or term).
 // Entry main: 0 params, 1 dy, 2 w, 3 dx. Dispatch: lib/winograd_conv.wgsl's, COUT = C.
 
 override ACCUM: bool = false;

@@ -3,7 +3,7 @@
 // i of dX, dy[i / HW] / HW as shaders/global_avg_pool.wgsl backward writes it, is the chain's output
 // gradient there, and dz (binding 2) is the chain's input gradient, which chain_store (lib/chain_store.wgsl)
 // writes; dX itself is never written. No accumulation.
-// Bindings: 1 dy (read), 2 dz (written); 6 counter, 7 saved, 8 argmax as lib/chain_store.wgsl lists.
+// Bindings: 1 dy (read), 2 dz (written); 6 counter, 7 saved, 8 argmax or term as lib/chain_store.wgsl lists.
 // Dispatch: one thread per element of dX, 64 per workgroup, Gpu.spread(planes·HW) workgroups; grid-stride
 // loops over i (lib/stride.wgsl). Uses lib/random.wgsl, lib/activation.wgsl, lib/pool_geom.wgsl and
 // lib/chain_store.wgsl, prepended by the loader.

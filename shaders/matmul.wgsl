@@ -10,7 +10,7 @@
 //                other buffer without GEMM_SUMS 2: bias and weights may share a packed buffer, which
 //                must not also be bound writable); the dropout epilogue also 6 counter, 7 epi
 //                (lib/matmul_out_fused.wgsl), the residual add's 6 shortcut (lib/matmul_out_add.wgsl),
-//                the chain epilogue 6 counter, 7 saved, 8 argmax (lib/matmul_out_chain.wgsl,
+//                the chain epilogue 6 counter, 7 saved, 8 argmax or term (lib/matmul_out_chain.wgsl,
 //                lib/chain_store.wgsl).
 //                Dispatch (ceil(N/BN), ceil(M/BM)) workgroups of GEMM_TX × GEMM_TY threads.
 //   main_split   split-K: workgroup z multiplies K range [z·chunk, (z+1)·chunk) into its partial tile

@@ -4,7 +4,7 @@
 // A is [M,K], or [K,M] when TRANS_A; B is [K,N], or [N,K] when TRANS_B; bias is [N]; C is [M,N].
 // GEMM rows m (shuffled from the lane that loaded them); columns n (one per lane).
 // Bindings: 0 params, 1 a, 2 b, 3 bias (any buffer when !HAS_BIAS), 4 c (the dropout epilogue: 6 counter,
-// 7 epi; the chain epilogue: 6 counter, 7 saved, 8 argmax).
+// 7 epi; the chain epilogue: 6 counter, 7 saved, 8 argmax or term).
 // Dispatch: (ceil(N / (COLS·LANES)), ceil(M / (ROW_GROUPS·LANES))) workgroups of LANES.
 // Uses act() from lib/activation.wgsl, lib/lanes.wgsl, the bindings, uniform and variant flags from
 // lib/matmul_io.wgsl and mm_store() from lib/matmul_out.wgsl (or lib/matmul_out_fused.wgsl,

@@ -11,7 +11,8 @@ import { matmul, matmulPartsLength } from '../src/ops/matmul.ts';
 import { matmulRef } from '../src/ops/matmul.ref.ts';
 import { conv2dBackwardInput, conv2dGeometry, inputPartsLength, type Conv2dShape } from '../src/ops/conv2d.ts';
 import { conv2dBackwardInputRef } from '../src/ops/conv2d.ref.ts';
-import { backwardChain, type EpilogueChain, type PoolKind } from '../src/ops/chain.ts';
+import { backwardChain, type EpilogueChain, type EpilogueChainIO, type PoolKind } from '../src/ops/chain.ts';
+import { activationBackwardSum, add } from '../src/ops/elementwise.ts';
 import { poolGeometry, type PoolShape } from '../src/ops/pool.ts';
 import { avgPoolBackwardRef, maxPoolBackwardRef, maxPoolForwardRef } from '../src/ops/pool.ref.ts';
 import { dropoutRef } from '../src/ops/dropout.ref.ts';
@@ -337,6 +338,128 @@ describe("a conv's dX running the chain below it as it stores", () => {
     expect(() => dx({}, { ...chain, pool: { ...pool, shape: { ...pool.shape, h: 8, w: 8 } } })).toThrow(FmgpuError);
     expect(() => dx({}, chain, { accumulate: true })).toThrow(/whole/);
     expect(() => conv2dBackwardInput(g, { dy: buf, w: buf, dx: buf }, s, { chain })).toThrow(/buffers/);
+    g.release(buf);
+  });
+});
+
+// A dX completing a gradient two layers give (src/graph/junction.ts): the earlier gradient (the term) added as it
+// stores, then act' from the writer's output, or nothing more (linear). Bit for bit the plain dX and then the
+// unfused pass the plan would run (elementwise act_backward_sum, or add), and against the references.
+describe("a dX adding the earlier gradient, then act', as it stores (a junction)", () => {
+  const gpu = useGpu();
+  const ACTS: Act[] = [{ kind: 'relu' }, { kind: 'tanh' }, { kind: 'linear' }];
+
+  /** `dx(out, chain?)` run with the term in its store, and plain followed by the unfused pass; both read back. */
+  async function termAndPlain(
+    g: Gpu,
+    v: { z: Float64Array; term: Float64Array; act: Act },
+    dx: (out: BufferRef, chain?: { chain: EpilogueChain; io: EpilogueChainIO }) => Dispatch[],
+  ): Promise<{ fused: Float32Array; plain: Float32Array; labels: string[] }> {
+    const count = v.z.length;
+    const nan = () => g.upload(new Float32Array(count).fill(Number.NaN));
+    const y = f32(v.z.map((q) => actRef(v.act, q)));
+    const bufs = { counter: g.upload(new Uint32Array([STEP])), y: g.upload(y), term: g.upload(f32(v.term)) };
+    const out = { fused: nan(), mid: nan(), plain: nan() };
+    const linear = v.act.kind === 'linear';
+    const io = { counter: bufs.counter, saved: linear ? undefined : bufs.y, term: bufs.term };
+    const after = linear
+      ? add(g, { a: bufs.term, b: out.mid, c: out.plain }, count)
+      : activationBackwardSum(g, { dy: bufs.term, dy2: out.mid, saved: bufs.y, dx: out.plain }, count, v.act);
+    const d = [...dx(out.fused, { chain: { act: v.act, from: 'output', term: true }, io }), ...dx(out.mid), ...after];
+    g.run(d);
+    const r = { fused: await g.readF32(out.fused), plain: await g.readF32(out.plain), labels: d.map((q) => q.label) };
+    g.free(d);
+    for (const q of [...Object.values(bufs), ...Object.values(out)]) g.release(q);
+    return r;
+  }
+
+  /** (term + dX) · act'(z) in float64. */
+  const junctionRef = (dx: ArrayLike<number>, v: { z: Float64Array; term: Float64Array; act: Act }) =>
+    v.term.map((t, i) => (t + dx[i]!) * actGradRef(v.act, v.z[i]!));
+
+  const denseCases = [10, 700].flatMap((units) =>
+    VARIANTS.flatMap((variant) => ACTS.map((act) => [`${units} units`, variant, act.kind, units, act] as const)),
+  );
+  it.for(denseCases)("a dense layer's dX, %s, %s, %s", async ([, variant, , units, act], ctx) => {
+    const g = useGemmVariant(gpu(), variant, (why) => ctx.skip(why));
+    const s = { m: 5, n: 12, k: units, transB: true };
+    const rng = new Rng(units * 3 + act.kind.length);
+    const x = { a: rng.floats(s.m * s.k), b: rng.floats(s.n * s.k) };
+    const v = { z: rng.floats(s.m * s.n, -2, 2), term: rng.floats(s.m * s.n), act };
+    const [a, w] = [g.upload(f32(x.a)), g.upload(f32(x.b))];
+    const len = matmulPartsLength(g, s);
+    const parts = len > 0 ? g.upload(new Float32Array(len)) : undefined;
+    const r = await termAndPlain(g, v, (out, chain) =>
+      chain
+        ? matmul(
+            g,
+            { a, b: w, c: out, parts, epi: chain.io.saved, ...chain.io },
+            { ...s, epilogue: { kind: 'chain', ...chain.chain } },
+          )
+        : matmul(g, { a, b: w, c: out, parts }, s),
+    );
+    for (const q of [a, w, parts]) if (q) g.release(q);
+    expect(r.labels[0]).toContain(act.kind === 'linear' ? ' + sum' : ` + sum+${act.kind}'`);
+    if (variant === 'gpu tiles' && units === 700)
+      expect(r.labels[1], 'the reduce pass adds').toMatch(/reduce \d+ splits/);
+    expectSameBits('the plain dX then the unfused pass', r.fused, r.plain);
+    expectAllclose('the reference', r.fused, junctionRef(matmulRef(x.a, x.b, null, s), v), { atol: 1e-5, rtol: 2e-4 });
+  });
+
+  const convs: [string, Conv2dShape, (16 | 32)?][] = [
+    ['3x3 same, 5 kernels', { n: 2, c: 3, h: 6, w: 6, k: 5, kh: 3, kw: 3, strideH: 1, strideW: 1, padding: 'same' }],
+    [
+      '3x3 same, 96 kernels (split on gpu tiles)',
+      { n: 2, c: 3, h: 6, w: 6, k: 96, kh: 3, kw: 3, strideH: 1, strideW: 1, padding: 'same' },
+    ],
+    ['3x3 stride 2 same', { n: 2, c: 3, h: 7, w: 7, k: 4, kh: 3, kw: 3, strideH: 2, strideW: 2, padding: 'same' }],
+    ['1x1 stride 2', { n: 2, c: 3, h: 6, w: 6, k: 4, kh: 1, kw: 1, strideH: 2, strideW: 2, padding: 'valid' }],
+  ];
+  const convCases = [
+    ...convs.flatMap(([name, s]) =>
+      VARIANTS.flatMap((variant) => ACTS.map((act) => [name, variant, act.kind, s, act, undefined] as const)),
+    ),
+    // Winograd's F(2×2, 3×3) dX on the GPU tiles, each tile side (each pipeline costs seconds to compile).
+    ...([16, 32] as const).map((side) => {
+      const [name, s] = convs[side === 16 ? 0 : 1]!;
+      return [`${name}, Winograd ${side}`, 'gpu tiles', 'relu', s, { kind: 'relu' } as Act, side] as const;
+    }),
+  ];
+  it.for(convCases)("a conv's dX, %s, %s, %s", async ([, variant, , s, act, side], ctx) => {
+    const g = useGemmVariant(gpu(), variant, (why) => ctx.skip(why));
+    const rng = new Rng(s.k * 5 + s.strideH + act.kind.length);
+    const o = conv2dGeometry(s);
+    const x = { dy: rng.floats(s.n * s.k * o.oh * o.ow), w: rng.floats(s.k * s.c * s.kh * s.kw) };
+    const count = s.n * s.c * s.h * s.w;
+    const v = { z: rng.floats(count, -2, 2), term: rng.floats(count), act };
+    const [dy, w] = [g.upload(f32(x.dy)), g.upload(f32(x.w))];
+    const len = inputPartsLength(g, s);
+    const parts = len > 0 ? g.upload(new Float32Array(len)) : undefined;
+    const r = await termAndPlain(g, v, (out, chain) =>
+      conv2dBackwardInput(g, { dy, w, dx: out, parts, chain: chain?.io }, s, { chain: chain?.chain, winograd: side }),
+    );
+    for (const q of [dy, w, parts]) if (q) g.release(q);
+    if (side) expect(r.labels[0]).toContain('winograd');
+    if (variant === 'gpu tiles' && s.k === 96 && !side)
+      expect(r.labels[1], 'the reduce pass adds').toMatch(/reduce \d+ splits/);
+    expectSameBits('the plain dX then the unfused pass', r.fused, r.plain);
+    const want = junctionRef(conv2dBackwardInputRef(x.dy, x.w, s), v);
+    expectAllclose('the reference', r.fused, want, { atol: 1e-5, rtol: 2e-4 });
+  });
+
+  it('refuses a term without its buffer, or beside a max unpooling (whose binding it takes)', () => {
+    const g = gpu();
+    const buf = g.upload(new Float32Array(16));
+    const s: Conv2dShape = { n: 1, c: 2, h: 2, w: 2, k: 2, kh: 1, kw: 1, strideH: 1, strideW: 1, padding: 'valid' };
+    const chain: EpilogueChain = { act: { kind: 'relu' }, from: 'output', term: true };
+    const dx = (io: EpilogueChainIO, c: EpilogueChain) =>
+      conv2dBackwardInput(g, { dy: buf, w: buf, dx: buf, chain: io }, s, { chain: c });
+    const io = { counter: buf, saved: buf, term: buf };
+    expect(() => dx(io, chain)).not.toThrow();
+    expect(() => dx({ ...io, term: undefined }, chain)).toThrow(/term/);
+    const pool = { kind: 'max' as const, shape: { n: 1, c: 2, h: 4, w: 4, kh: 2, kw: 2, strideH: 2, strideW: 2 } };
+    const pooled = { ...chain, pool: { ...pool, shape: { ...pool.shape, padding: 'valid' as const } } };
+    expect(() => dx({ ...io, argmax: buf }, pooled)).toThrow(/argmax/);
     g.release(buf);
   });
 });

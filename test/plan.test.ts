@@ -92,7 +92,7 @@ const PINS: Record<string, Record<string, Pin>> = {
   'cpu lanes=8 side=8': {
     'reference.net training': { plannedBytes: 29156656, forward: 6, backward: 13, labels: 'f3848e21' },
     'reference.net inference': { plannedBytes: 9031936, forward: 6, backward: 0, labels: '2d24836a' },
-    'residual.net training': { plannedBytes: 26175024, forward: 9, backward: 23, labels: '4e633930' },
+    'residual.net training': { plannedBytes: 22963760, forward: 9, backward: 21, labels: '28c1696a' },
     'residual.net inference': { plannedBytes: 9834752, forward: 9, backward: 0, labels: '0b88944e' },
     'batchnorm.net training': { plannedBytes: 55062320, forward: 12, backward: 16, labels: '3e89e029' },
     'batchnorm.net inference': { plannedBytes: 8230656, forward: 8, backward: 0, labels: '175ba1a7' },

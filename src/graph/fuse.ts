@@ -379,8 +379,9 @@ export function foldAct(ix: FusionIndex, n: Node, pass: (out: Tensor) => void): 
   return true;
 }
 
-/** A conv or dense node whose activation's derivative a fused backward took: its backward runs linear. */
+/** A conv, dense or add node whose activation's derivative a fused backward took: its backward runs linear. */
 export function withoutActivation(n: Node): Node {
+  if (n.op === 'add') return { ...n, attrs: {} };
   if (n.op === 'conv2d') return { ...n, attrs: { ...n.attrs, act: { kind: 'linear' } } };
   if (n.op === 'dense') return { ...n, attrs: { ...n.attrs, act: { kind: 'linear' } } };
   return n;

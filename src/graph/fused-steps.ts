@@ -22,6 +22,7 @@ import { bindsStorage } from '../gpu/pair.ts';
 import { batchnormForward, bnPartials } from '../ops/batchnorm.ts';
 import { bnShape } from '../ops/batchnorm_op.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
+import type { BackwardIO } from '../ops/op.ts';
 import { inShapes, type readersOf, type Graph, type Node, type NodeOf, type Tensor } from './graph.ts';
 import {
   chainOf,
@@ -178,20 +179,18 @@ export function dxParts(gpu: Gpu, readers: Readers, ix: FusionIndex, conv: Node)
   return splits > 0 ? { splits, channels: s.c, plane: s.h * s.w, length: s.n * s.c * s.h * s.w } : null;
 }
 
-/** A backward chain run where a dense layer's or conv's dX stores: the fusion, its tensors, what the kernel applies. */
-export interface DxChain {
-  fusion: BackwardFusion;
-  /** The values its act' reads (none for a linear head) and its max pooling's argmax. */
-  saved: Tensor | null;
-  argmax: Tensor | undefined;
-  /** Those two, as the dX step's reads. */
+/**
+ * What a dX runs as it stores (BackwardIO.dInChain): the tensors it reads besides its own (the saved values act'
+ * reads, a max pooling's argmax, a term) and its buffers as the kernels take them.
+ */
+export interface DxStore {
   reads: Tensor[];
-  chain: EpilogueChain;
+  io(buf: (t: Tensor) => BufferRef): BackwardIO['dInChain'];
 }
 
-/** The chain as the dX kernel takes it (BackwardIO.dInChain), over the step's buffers. */
-export function dxChainIO(c: DxChain, buf: (t: Tensor) => BufferRef) {
-  return { chain: c.chain, saved: c.saved ? buf(c.saved) : undefined, argmax: c.argmax && buf(c.argmax) };
+/** A backward chain run where a dense layer's or conv's dX stores: the fusion, and what its kernel reads. */
+export interface DxChain extends DxStore {
+  fusion: BackwardFusion;
 }
 
 /**
@@ -204,9 +203,11 @@ export function dxChain(ix: FusionIndex, n: Node, savedOf: Map<number, Tensor[]>
   if (!f) return null;
   const { act, from, pool, dropout } = chainOf(f);
   const argmax = chainArgmax(f, savedOf);
-  const saved = chainSaved(f);
+  const saved = chainSaved(f) ?? undefined;
   const reads = [saved, argmax].filter((t): t is Tensor => !!t);
-  return { fusion: f, saved, argmax, reads, chain: { act, from, pool, dropout } };
+  const chain: EpilogueChain = { act, from, pool, dropout };
+  const io = (buf: (t: Tensor) => BufferRef) => ({ chain, saved: saved && buf(saved), argmax: argmax && buf(argmax) });
+  return { fusion: f, reads, io };
 }
 
 /** The argmax a chain's max unpooling reads: its pooling's, saved by the forward (savedOf); none for other chains. */

@@ -8,8 +8,9 @@
 //      dL/dlogits (loss-step.ts; with the logits' dense layer in its one dispatch: fused.xentHead);
 //   3. backwardSteps (training): the nodes in reverse, each writing its wanted inputs' gradients
 //      (the first contribution writes it, later ones add in, or make a new sum where that gradient is also
-//      another tensor's: an add's, handed to both inputs uncopied; an add or a conv or dense layer with a
-//      fused activation adds a second in its act' pass; a fused chain's kernel, or the dX running it as it
+//      another tensor's: an add's, handed to both inputs uncopied; the last, a conv's or dense layer's dX, adds
+//      the one before as it stores, and the writer's act' (junction.ts), else an add or a conv or dense layer with
+//      a fused activation adds a second in its act' pass; a fused chain's kernel, or the dX running it as it
 //      stores, writes its first node's); split-K weight gradients leave partials (deferred.ts);
 //   4. assignBuffers (pool.ts): persistent tensors are where `persistent` says; each trainable parameter's
 //      gradient mirrors its parameter's place in its pack (src/gpu/packed.ts: one optimizer dispatch
@@ -27,6 +28,7 @@ import { gradientsNeeded, inShapes, readersOf, type Graph, type Node, type NodeO
 import { checkLimits } from './limits.ts';
 import * as fuse from './fuse.ts';
 import { actGradient, actTakes } from './fuse-add.ts';
+import { junctions } from './junction.ts';
 import { Gradients } from './grads.ts';
 import * as fused from './fused-steps.ts';
 import { kernelsOf, type Kernels } from './kernels.ts';
@@ -109,12 +111,7 @@ export interface Plan {
 }
 
 /** One node's (or the loss's, or an accumulation's) kernels, with the tensors they read and write. */
-interface Step {
-  reads: Tensor[];
-  writes: Tensor[];
-  scratch: number[][];
-  emit(buf: (t: Tensor) => BufferRef, scratch: BufferRef[]): Dispatch[];
-}
+type Step = fused.FusedStep;
 
 /** What the phases share. */
 interface Planning {
@@ -206,11 +203,8 @@ function forwardSteps(p: Planning): Step[] {
   const steps: Step[] = pass ? [pass] : [];
   // Convs whose pooling sums their forward partials (fused.convParts), by their output; none unfused.
   const summed = new Map<number, fused.ConvParts>();
-  const reading = {
-    ix: p.fusions,
-    readers: p.readers,
-    outside: new Set([p.o.logits.id, ...(p.o.keep ?? []).map((t) => t.id)]),
-  };
+  const outside = new Set([p.o.logits.id, ...(p.o.keep ?? []).map((t) => t.id)]);
+  const reading = { ix: p.fusions, readers: p.readers, outside };
   for (const n of p.graph.nodes) {
     if (p.fusions.absorbed.has(n) || n === p.xentHead) continue; // a fused kernel (or the loss step) writes it
     const f = p.fusions.forward.get(n);
@@ -280,6 +274,8 @@ function backwardSteps(
   const trainable = (t: Tensor): boolean => p.o.fuse !== false && needsGrad.has(t.id);
   const deferred = deferWeights(p.gpu, p.graph, { persistent: p.o.persistent, wants: trainable });
   const g = new Gradients(p.gpu, p.graph, grads, (s) => steps.push(s));
+  const fans = (add: Node) => fansOut(p, add, needsGrad);
+  const junction = junctions(p.graph, { ix: p.fusions, readers: p.readers, gradient: (t) => g.read(t), fansOut: fans });
   /** A chain's kernel (or the dX that ran it) wrote `target`: its head's dZ, or its input's gradient. */
   const chainWrote = (chain: fuse.BackwardFusion, target: Tensor): void => {
     const first = fuse.chainInput(chain);
@@ -289,9 +285,10 @@ function backwardSteps(
     } else g.contribute(first, target);
   };
   for (const n of [...p.graph.nodes].reverse()) {
-    const node = fuse.runAs(p.fusions, n, true); // as the kernels run it
+    const ran = fuse.runAs(p.fusions, n, true); // as the kernels run it (linear where a dX took its act')
+    const node = preActivation.has(n.out.id) ? fuse.withoutActivation(ran) : ran;
     if (fuse.foldAct(p.fusions, n, (o) => g.pass(n.out, o))) continue; // act' in bn's (add's) backward
-    if (fansOut(p, n, needsGrad)) {
+    if (fans(n)) {
       // d(a+b)/da = d(a+b)/db = 1: each input's gradient is the output's (· act'(Y) where it runs with act), no copy.
       const got = g.take(n.out, actTakes(node));
       if (!got) continue;
@@ -332,19 +329,23 @@ function backwardSteps(
       continue;
     }
     // A conv's dX that a chain sums from its split-K partials (fused.dxParts) is those partials; a dense
-    // layer's or conv's dX may run the chain below it as it stores (fused.dxChain): that chain's input gradient.
+    // layer's or conv's dX may run the chain below it as it stores (fused.dxChain): that chain's input gradient;
+    // or complete its input's gradient, adding the one before and the writer's act' (junction.ts).
     const parts = wants[0] ? fused.dxParts(p.gpu, p.readers, p.fusions, n) : null;
     const below = wants[0] ? fused.dxChain(p.fusions, n, p.savedOf) : null;
+    const jx = wants[0] && !parts && !below && p.o.fuse !== false ? junction(n) : null;
+    if (jx?.takes) preActivation.add(jx.takes.out.id); // the dX applies that node's act'
     const shapeOf = (inp: Tensor, i: number): readonly number[] => {
       if (i === 0 && parts) return [parts.splits * parts.length];
       return i === 0 && below ? fuse.chainInput(below.fusion).shape : inp.shape;
     };
     const targets = n.inputs.map((inp, i) => (wants[i] ? p.graph.tensor(shapeOf(inp, i), 'temp') : null));
     if (parts && targets[0]) unsummed.set(targets[0].id, parts);
-    steps.push(nodeBackward(p, { n, node, k, dOut }, { targets, parts, below, deferred }));
+    steps.push(nodeBackward(p, { n, node, k, dOut }, { targets, parts, store: below ?? jx, deferred }));
     n.inputs.forEach((inp, i) => {
       const t = targets[i];
       if (t && i === 0 && below) chainWrote(below.fusion, t);
+      else if (t && i === 0 && jx) g.set(inp, t);
       else if (t) g.contribute(inp, t);
     });
   }
@@ -357,35 +358,34 @@ function backwardSteps(
 }
 
 /**
- * Whether an add passes its output's gradient on to its inputs as it is (planned, not copied): not in an
- * unfused plan (which copies, as the op does), nor where an input is a parameter (whose gradient has its
- * own place in the pack).
+ * Whether an add passes its output's gradient on to its inputs as it is (planned, not copied): not in an unfused
+ * plan (which copies, as the op does), nor where an input is a parameter (its gradient has its place in the pack).
  */
 const fansOut = (p: Planning, n: Node, needsGrad: ReadonlySet<number>): boolean =>
   n.op === 'add' && p.o.fuse !== false && n.inputs.every((i) => i.kind !== 'param' || !needsGrad.has(i.id));
 
 /**
  * A node's own backward kernels as a step, writing `targets`: dX as split-K partials a chain sums
- * (`parts`) or through the chain below (`below`), dW left unsummed where its reduction is deferred.
+ * (`parts`) or through a chain in its store (`store`), dW left unsummed where its reduction is deferred.
  */
 function nodeBackward(
   p: Planning,
   { n, node, k, dOut }: { n: Node; node: Node; k: Kernels; dOut: Tensor },
-  o: { targets: (Tensor | null)[]; parts: fuse.DyParts | null; below: fused.DxChain | null; deferred: DeferredWeights },
+  o: { targets: (Tensor | null)[]; parts: fuse.DyParts | null; store: fused.DxStore | null; deferred: DeferredWeights },
 ): Step {
-  const { targets, below, deferred } = o;
+  const { targets, store, deferred } = o;
   const d = deferred.of(n);
   if (d) deferred.made(d, targets[1], targets[2]);
   const partials = d && deferred.parts ? [deferred.parts] : [];
   return {
-    reads: [...node.inputs, node.out, ...(p.savedOf.get(node.out.id) ?? []), dOut, ...(below?.reads ?? [])],
+    reads: [...node.inputs, node.out, ...(p.savedOf.get(node.out.id) ?? []), dOut, ...(store?.reads ?? [])],
     writes: [...targets.filter((t): t is Tensor => t !== null), ...partials],
     scratch: k.scratch(p.gpu, { deferredWeights: d !== undefined }),
     emit: (buf, scratch) =>
       k.backward(p.gpu, {
         ...ioFor(p, node, buf),
         ...{ dOut: buf(dOut), dIn: targets.map((t) => t && buf(t)), dInParts: o.parts !== null, scratch },
-        dInChain: below ? fused.dxChainIO(below, buf) : undefined,
+        dInChain: store?.io(buf),
         dWParts: d ? deferred.range(buf, d) : undefined,
       }),
   };

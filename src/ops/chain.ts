@@ -43,8 +43,10 @@ export interface BackwardChain {
 /**
  * A chain that a dense layer's or conv's dX runs as it stores (shaders/lib/chain_store.wgsl): its dropoutᵀ,
  * unpooling (windows apart) and act', over the chain's input (the pooling's input, or the dX's own shape).
+ * `term`: first a second contribution to the gradient the dX stores is added (EpilogueChainIO.term; a tensor two
+ * layers read: src/graph/junction.ts); not with a max pooling, whose argmax binding the term takes.
  */
-export type EpilogueChain = Pick<BackwardChain, 'act' | 'from' | 'pool' | 'dropout'>;
+export type EpilogueChain = Pick<BackwardChain, 'act' | 'from' | 'pool' | 'dropout'> & { term?: boolean };
 
 /**
  * A conv's dX left as its split-K partial sums, `splits` (2 to 16: one reduce_splits thread an
@@ -60,11 +62,15 @@ export interface DyParts {
 /** The POOL override of the shaders that pool or unpool (chain.wgsl, lib/chain_store.wgsl, batchnorm.wgsl). */
 export const POOL_CODES: Record<PoolKind | 'none', number> = { none: 0, max: 1, avg: 2 };
 
-/** The buffers of a chain run in a dX's store: the step counter, the saved values for act', a max pooling's argmax. */
+/**
+ * The buffers of a chain run in a dX's store: the step counter, the saved values for act', a max pooling's argmax,
+ * the term added first (EpilogueChain.term).
+ */
 export interface EpilogueChainIO {
   counter: BufferRef;
   saved?: BufferRef;
   argmax?: BufferRef;
+  term?: BufferRef;
 }
 
 export function checkRate(d: ChainDropout | undefined): void {
@@ -112,12 +118,17 @@ export function chainStoreOf(c: EpilogueChain, io: EpilogueChainIO, dx: number) 
   const out = s ? pooledCount(s) : dx;
   if (out !== dx) throw new FmgpuError(`a chain over ${out} outputs stored by a dX of ${dx}`);
   const count = s ? s.n * s.c * s.h * s.w : dx;
+  if (c.term && (!io.term || c.pool?.kind === 'max'))
+    throw new FmgpuError(
+      'a chain adding a term needs its buffer, and pools no max (the term takes the argmax binding)',
+    );
   // An unread saved or argmax binding takes the counter (read-only bindings may share a buffer).
-  const bindings = [io.counter, io.saved ?? io.counter, io.argmax ?? io.counter];
-  // Besides the dX's own values: the saved values act' reads, the argmax, and the unpooled rest written.
-  const reads = f32Bytes(c.act.kind === 'linear' ? 0 : count, c.pool?.kind === 'max' ? dx : 0);
+  const bindings = [io.counter, io.saved ?? io.counter, (c.term ? io.term : io.argmax) ?? io.counter];
+  // Besides the dX's own values: the saved values act' reads, the argmax or the term, and the unpooled rest written.
+  const reads = f32Bytes(c.act.kind === 'linear' ? 0 : count, c.pool?.kind === 'max' || c.term ? dx : 0);
   const bytes = { reads, writes: f32Bytes(count - dx) };
-  return { constants: chainConstants(c), params: chainUniform(c), bindings, count, bytes };
+  const constants = { ...chainConstants(c), TERM: c.term ? 1 : 0 };
+  return { constants, params: chainUniform(c), bindings, count, bytes };
 }
 
 /** A chain's checks, shared by its kernel and a dX that runs it: the rate, act' from Y, the tensors it reads. */
@@ -251,9 +262,10 @@ export function poolForwardParts(
   ];
 }
 
-/** The kernel label's name of a chain's ops, in backward order: `dropout+maxunpool+relu'`. */
-export function chainName(c: Omit<BackwardChain, 'count'>): string {
+/** The kernel label's name of a chain's ops, in backward order: `dropout+maxunpool+relu'` (`sum+relu'`: a term). */
+export function chainName(c: Omit<BackwardChain, 'count'> & { term?: boolean }): string {
   const parts = [
+    c.term ? 'sum' : '',
     c.dropout ? 'dropout' : '',
     c.pool ? `${c.pool.kind}unpool` : '',
     c.act.kind === 'linear' ? '' : `${actName(c.act)}'`,

@@ -81,7 +81,7 @@ export const CONV2D: KernelOp<Conv2dAttrs> = {
     const parts = io.scratch[fusedScratch(io.outShape, a.act).length];
     // dX through the chain below in its store (io.dInChain), or its partials left for that chain (io.dInParts).
     const below = io.dInChain;
-    const chain = below && { counter: io.counter, saved: below.saved, argmax: below.argmax };
+    const chain = below && { counter: io.counter, saved: below.saved, argmax: below.argmax, term: below.term };
     const dxOptions = { unsummed: io.dInParts, chain: below?.chain };
     if (dx) out.push(...conv2dBackwardInput(gpu, { dy: dz, w, dx, parts, chain }, s, dxOptions));
     // dW's partials left for the planner to sum (io.dWParts), or summed here.

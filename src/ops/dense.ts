@@ -115,7 +115,7 @@ export const DENSE: KernelOp<DenseAttrs> = {
     const below = io.dInChain;
     const epilogue = below && ({ kind: 'chain', ...below.chain } as const);
     const dxShape = { m: n, k: u, n: f, transB: true, epilogue };
-    const chainIO = { epi: below?.saved, argmax: below?.argmax, counter: io.counter };
+    const chainIO = { epi: below?.saved, argmax: below?.argmax, term: below?.term, counter: io.counter };
     if (dx) out.push(...matmul(gpu, { a: dz, b: w, c: dx, parts, ...chainIO }, dxShape));
     // dW's partials left for the planner to sum (io.dWParts), or summed here.
     const dwIo = dw && { a: x, b: dz, c: dw, dbias, parts: io.dWParts ?? parts };

@@ -73,7 +73,7 @@ export function globalAvgPoolBackward(
   const { planes, hw, accumulate } = globalParams(s, true);
   const c = io.chain;
   if (c && s.accumulate) throw new ShapeError(`${label} runs no chain into a gradient it adds to`);
-  const store = c && chainStoreOf(c.chain, { counter: c.counter, saved: c.saved, argmax: c.argmax }, count);
+  const store = c && chainStoreOf(c.chain, c, count);
   const bytes = store?.bytes ?? { reads: 0, writes: 0 };
   return [
     gpu.kernel({

@@ -34,8 +34,9 @@ export interface MatmulShape {
  *            shaders/lib/matmul_out_fused.wgsl);
  *   add:     C = act(op(A)·op(B) + bias + io.epi), io.epi a residual add's other input (the dense layer's
  *            forward whose output only that add reads, its activation the add's; lib/matmul_out_add.wgsl);
- *   chain:   C is the gradient of the chain below (its dropoutᵀ, unpooling of windows apart and act', from
- *            io.epi the saved values and io.argmax) in a dX with no bias, activation or accumulation
+ *   chain:   C is the gradient of the chain below (io.term added first where it has one; its dropoutᵀ, unpooling
+ *            of windows apart and act', from io.epi the saved values and io.argmax) in a dX with no bias,
+ *            activation or accumulation
  *            (shaders/lib/matmul_out_chain.wgsl, lib/chain_store.wgsl); C is then the chain input's size.
  */
 export type MatmulEpilogue =
@@ -52,11 +53,12 @@ export interface MatmulIO {
   parts?: BufferRef;
   /**
    * The epilogue's tensor (dropped output, shortcut or saved values), the step counter its dropout reads, a
-   * chain's argmax.
+   * chain's argmax or its term (EpilogueChain.term).
    */
   epi?: BufferRef;
   counter?: BufferRef;
   argmax?: BufferRef;
+  term?: BufferRef;
 }
 
 /**
@@ -83,7 +85,7 @@ function epilogueOf(s: MatmulShape, io: MatmulIO) {
   }
   if (io.bias || s.accumulate || (s.act && s.act.kind !== 'linear'))
     throw new ShapeError('a matmul with a backward chain epilogue takes no bias, activation or accumulation');
-  const chain = chainStoreOf(e, { counter: io.counter, saved: io.epi, argmax: io.argmax }, s.m * s.n);
+  const chain = chainStoreOf(e, { counter: io.counter, saved: io.epi, argmax: io.argmax, term: io.term }, s.m * s.n);
   return { kind: 'chain' as const, ...chain };
 }
 

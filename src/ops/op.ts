@@ -33,9 +33,10 @@ export interface BackwardIO extends ForwardIO {
   /**
    * dIn[0] is written through the backward chain of the layers below (its dropoutᵀ, unpooling and activation
    * derivative, from `saved` and `argmax`), the chain input's gradient: the planner's choice
-   * (src/graph/fused-steps.ts dxChain), made for dense layers, convs and global average pooling.
+   * (src/graph/fused-steps.ts dxChain), made for dense layers, convs and global average pooling. With
+   * `chain.term`, `term` is first added to the values stored (a second gradient: src/graph/junction.ts).
    */
-  dInChain?: { chain: EpilogueChain; saved?: BufferRef; argmax?: BufferRef };
+  dInChain?: { chain: EpilogueChain; saved?: BufferRef; argmax?: BufferRef; term?: BufferRef };
   /**
    * The weight gradient (dIn[1], and dIn[2] the bias's) is left as its GEMM's split-K partial sums in this
    * range, laid out as KernelOp.weightParts says: the planner sums them at the end of the backward
