@@ -162,6 +162,17 @@ describe('summary', () => {
     // The igpu profile binds 8 storage buffers: no loss in the GEMM (10), its own pass, which adds its totals.
     expect(igpu).toContain('\nThe loss at batch 64 in its own pass: softmax_xent 64x10 + totals\n');
   });
+  it('--cost DEVICE --fusions: the dX passes completing the gradient of a tensor two layers read', () => {
+    // residual.net (at its own batch, 128): each block's input (read by its first conv and its shortcut) gets its
+    // gradient summed, and the relu' of the add before it, where the block's first conv's dX stores; reference.net
+    // has no such tensor.
+    expect(fmgpu('summary', 'examples/residual.net', '--cost', 'h100', '--fusions').out).toContain(
+      '\nGradients of tensors two layers read, completed in a dX at batch 128 (2; the earlier gradient added, and ' +
+        "the writer's act', as it stores):\n  conv2d backward input 128x16x28x28 k32 3x3/2x2 same + sum+relu'\n" +
+        "  conv2d backward input winograd 128x16x28x28 k16 3x3/1x1 same + sum+relu'\n",
+    );
+    expect(fmgpu('summary', 'examples/reference.net', '--cost', 'h100', '--fusions').out).not.toContain('two layers');
+  });
   it('--cost with an unknown device: exit 2 before anything is printed', () => {
     const r = fmgpu('summary', 'examples/reference.net', '--cost', 'abacus');
     expect(r.code).toBe(2);

@@ -87,15 +87,34 @@ function winogradLines(step: readonly Described[], batch: number): string[] {
 
 /**
  * What a step planned for a device adds to the fusions: where it gathers the batch, its Winograd and narrow
- * passes, its pairs, where its loss runs and what its update adds up as it ends the step.
+ * passes, its pairs, the dX passes completing a gradient two layers give, where its loss runs and what its update
+ * adds up as it ends the step.
  */
 export const deviceLines = (step: readonly Described[], batch: number): string[] => [
   gatherLine(step, batch),
   ...winogradLines(step, batch),
   ...narrowLines(step, batch),
   ...pairLines(step, batch),
+  ...junctionLines(step, batch),
   ...endLines(step, batch),
 ];
+
+/**
+ * The dX passes that add a tensor's earlier gradient (and its writer's act') as they store (src/graph/junction.ts:
+ * a residual block's input, read by the block and its shortcut), one line each, the halves of pairs included.
+ */
+function junctionLines(step: readonly Described[], batch: number): string[] {
+  const halves = step.flatMap((d): { label: string }[] =>
+    d.work.shape.kind === 'pair' ? [...d.work.shape.halves] : [d],
+  );
+  const sums = halves.filter((d) => / \+ sum(\+\S+)?( split \d+)?$/.test(d.label)).map((d) => `  ${d.label}`);
+  if (sums.length === 0) return [];
+  const what = "the earlier gradient added, and the writer's act', as it stores";
+  return [
+    `Gradients of tensors two layers read, completed in a dX at batch ${batch} (${sums.length}; ${what}):`,
+    ...sums,
+  ];
+}
 
 /** The weight gradients of few taps by the narrow kernel (src/ops/conv2d_narrow.ts), one line each. */
 function narrowLines(step: readonly Described[], batch: number): string[] {
