@@ -7,7 +7,7 @@ import type { Act } from '../dsl/ir.ts';
 import { useGpu, f32, useGemmVariant, type GemmVariant } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { expectSameBits } from './helpers/bits.ts';
-import { matmul, matmulPartsLength } from '../src/ops/matmul.ts';
+import { matmul, matmulPartsLength, type MatmulShape } from '../src/ops/matmul.ts';
 import { matmulRef } from '../src/ops/matmul.ref.ts';
 import { conv2dBackwardInput, conv2dGeometry, inputPartsLength, type Conv2dShape } from '../src/ops/conv2d.ts';
 import { conv2dBackwardInputRef } from '../src/ops/conv2d.ref.ts';
@@ -219,6 +219,22 @@ async function fusedAndPlain(
   return out;
 }
 
+/** A dense layer's dX (dZ·Wᵀ, shape `s`) into `out`, through `chain` as it stores where given; `release` frees. */
+function denseDx(g: Gpu, s: MatmulShape, x: { a: Float64Array; b: Float64Array }) {
+  const [a, w] = [g.upload(f32(x.a)), g.upload(f32(x.b))];
+  const len = matmulPartsLength(g, s);
+  const parts = len > 0 ? g.upload(new Float32Array(len)) : undefined;
+  const run = (out: BufferRef, chain?: { chain: EpilogueChain; io: EpilogueChainIO }): Dispatch[] =>
+    chain
+      ? matmul(
+          g,
+          { a, b: w, c: out, parts, epi: chain.io.saved, ...chain.io },
+          { ...s, epilogue: { kind: 'chain', ...chain.chain } },
+        )
+      : matmul(g, { a, b: w, c: out, parts }, s);
+  return { run, release: () => [a, w, parts].forEach((q) => q && g.release(q)) };
+}
+
 describe("a dense layer's dX running the chain below it (dropoutᵀ, unpooling, act') as it stores", () => {
   const gpu = useGpu();
   // dX [batch, F] = dZ [batch, U] · Wᵀ, W stored [F, U]; F = the pooled (then flattened) features.
@@ -236,19 +252,9 @@ describe("a dense layer's dX running the chain below it (dropoutᵀ, unpooling, 
     const rng = new Rng(units + b.h * 31 + b.k);
     const x = { a: rng.floats(s.m * s.k), b: rng.floats(s.n * s.k) };
     const below = belowValues(b, ch.pool, ch.pool ? n * c * b.h * b.w : ch.out, rng);
-    const [a, w] = [g.upload(f32(x.a)), g.upload(f32(x.b))];
-    const len = matmulPartsLength(g, s);
-    const parts = len > 0 ? g.upload(new Float32Array(len)) : undefined;
-    const r = await fusedAndPlain(g, ch, below, (out, chain) =>
-      chain
-        ? matmul(
-            g,
-            { a, b: w, c: out, parts, epi: chain.io.saved, ...chain.io },
-            { ...s, epilogue: { kind: 'chain', ...chain.chain } },
-          )
-        : matmul(g, { a, b: w, c: out, parts }, s),
-    );
-    for (const q of [a, w, parts]) if (q) g.release(q);
+    const dx = denseDx(g, s, x);
+    const r = await fusedAndPlain(g, ch, below, dx.run);
+    dx.release();
     if (variant === 'gpu tiles' && units === 700)
       expect(r.labels[1], 'the reduce pass runs the chain').toMatch(/reduce \d+ splits/);
     expect(r.fused.every(Number.isFinite), 'every cell of the chain input written').toBe(true);
@@ -386,19 +392,9 @@ describe("a dX adding the earlier gradient, then act', as it stores (a junction)
     const rng = new Rng(units * 3 + act.kind.length);
     const x = { a: rng.floats(s.m * s.k), b: rng.floats(s.n * s.k) };
     const v = { z: rng.floats(s.m * s.n, -2, 2), term: rng.floats(s.m * s.n), act };
-    const [a, w] = [g.upload(f32(x.a)), g.upload(f32(x.b))];
-    const len = matmulPartsLength(g, s);
-    const parts = len > 0 ? g.upload(new Float32Array(len)) : undefined;
-    const r = await termAndPlain(g, v, (out, chain) =>
-      chain
-        ? matmul(
-            g,
-            { a, b: w, c: out, parts, epi: chain.io.saved, ...chain.io },
-            { ...s, epilogue: { kind: 'chain', ...chain.chain } },
-          )
-        : matmul(g, { a, b: w, c: out, parts }, s),
-    );
-    for (const q of [a, w, parts]) if (q) g.release(q);
+    const dx = denseDx(g, s, x);
+    const r = await termAndPlain(g, v, dx.run);
+    dx.release();
     expect(r.labels[0]).toContain(act.kind === 'linear' ? ' + sum' : ` + sum+${act.kind}'`);
     if (variant === 'gpu tiles' && units === 700)
       expect(r.labels[1], 'the reduce pass adds').toMatch(/reduce \d+ splits/);
