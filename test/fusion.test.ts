@@ -866,6 +866,18 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       0,
     ],
     [
+      "two batch-norm blocks: the second's first conv applies the first's batchnorm+add's relu' (and sums)",
+      'input 8x8x1\nconv 4 3x3 same bias=false\nbatchnorm\nrelu\n' +
+        'residual { conv 4 3x3 same bias=false; batchnorm; relu; conv 4 3x3 same bias=false; batchnorm }\nrelu\n' +
+        'residual { conv 4 3x3 same bias=false; batchnorm; relu; conv 4 3x3 same bias=false; batchnorm }\n' +
+        'relu\nglobalavgpool\ndense 10 softmax',
+      false,
+      0,
+      2,
+      2,
+      0,
+    ],
+    [
       'batch-norm blocks, a projection after the batchnorm that adds it, the statistics of split partials (gpu tiles)',
       'input 8x8x1\nconv 4 3x3 same bias=false\nbatchnorm\nrelu\n' +
         'residual { conv 16 3x3 stride=2 same bias=false; batchnorm; relu; conv 16 3x3 same bias=false; batchnorm }\n' +
@@ -939,6 +951,8 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     const inDx = fused.backward.filter((l) => / \+ sum(\+|$| split)/.test(l) && !l.includes(' reduce '));
     expect(inDx.filter((l) => !/^(conv2d backward input|matmul) /.test(l))).toEqual([]);
     expect(inDx.length).toBe(sums);
+    // The stem's relu' is its batchnorm's own; the first block's, the add's: the dX applies it.
+    if (_name.startsWith('two batch-norm')) expect(inDx.map((l) => l.endsWith("+ sum+relu'"))).toEqual([true, false]);
     expect(fused.forward.filter((l) => /^batchnorm train \S+ \+ add/.test(l)).length).toBe(inBn);
     const inStore = fused.forward.filter((l) => /^(conv2d forward|matmul) .* \+ add( reduce \d+ splits)?$/.test(l));
     expect(inStore.length).toBe(inConv);

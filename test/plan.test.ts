@@ -88,6 +88,10 @@ const family = (g: Gpu): string => `${g.adapter.cpu ? 'cpu' : 'gpu'} lanes=${g.l
 // 2026-12 (issue 17, an add's act' in the global pooling's backward): residual.net's last relu' runs as the
 // global average pooling's backward stores (fuse.ts dxReader): backward −1; training bytes −1.4 MB (the
 // pooling's dX is never written).
+// 2026-12 (issue 17, a gradient two layers give): each block's input gets its two gradients summed, and the
+// relu' before it applied, where the block's first conv's dX stores (src/graph/junction.ts), no longer in an
+// act' pass of their own: residual.net backward −2; training bytes −3.2 MB (neither the dX alone nor the sum
+// before act' is written).
 const PINS: Record<string, Record<string, Pin>> = {
   'cpu lanes=8 side=8': {
     'reference.net training': { plannedBytes: 29156656, forward: 6, backward: 13, labels: 'f3848e21' },

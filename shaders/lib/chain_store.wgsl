@@ -19,7 +19,7 @@
 // pool_ow, pool_kh, pool_kw, pool_sh, pool_sw, pool_pad_top, pool_pad_left (src/ops/chain.ts
 // chainStoreOf); it defines chain_put(k, v), dz[k] = v. Uses act_grad_x/act_grad_y (lib/activation.wgsl).
 // Bindings 6 counter (u32, word 0 the step), 7 saved, 8 aux: the max pooling's argmax (u32, per output), or the
-// term's f32 bits (TERM = 1; a chain with a term pools nothing, so one binding serves both).
+// term's f32 bits (TERM = 1; a chain with a term has no max pooling, so one binding serves both).
 
 override POOL: u32 = 0u;
 // As shaders/chain.wgsl's (src/ops/chain.ts chainConstants gives both).

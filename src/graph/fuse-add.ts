@@ -5,7 +5,8 @@
 // add passes that gradient on to both inputs (src/graph/plan.ts); unless a backward chain took the activation as
 // its head: the chain then reads act' from the output too, and the add passes on what the chain wrote.
 // actGradient is that act' pass, for a conv's or dense layer's fused activation too where its output has two
-// gradients (plan.ts).
+// gradients (plan.ts); unless the dX giving the last of them applies act' as it stores (junction.ts): then the
+// add, conv or dense layer runs linear.
 import type { Gpu } from '../gpu/runtime.ts';
 import { gradFromOutput } from '../ops/act.ts';
 import type { Act } from '../../dsl/ir.ts';

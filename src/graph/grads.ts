@@ -1,7 +1,8 @@
 // The gradients a backward pass collects, one per tensor (graph.ts's convention): the first contribution
 // is the tensor's gradient, later ones are summed into it. The sum is made when the gradient is first read
 // (`read`), so that a reader may take it in its own pass instead (`take`: the act' pass of an add, conv or
-// dense layer over two terms, fuse-add.ts actGradient). A gradient that is also another tensor's (an add
+// dense layer over two terms, fuse-add.ts actGradient), or the last contributor's dX add the sum's earlier part
+// as it stores (junction.ts). A gradient that is also another tensor's (an add
 // hands its own to both inputs uncopied: `share`) is never added into in place, since that tensor's readers
 // may run later: its sum is a new tensor.
 import type { Gpu } from '../gpu/runtime.ts';

@@ -1,10 +1,10 @@
 // A tensor two layers read (a residual block's input: the block's first layer and its shortcut) gets a
-// gradient from each. Unfused, a pass adds the two (grads.ts) and, where the node that wrote the tensor applies
-// its activation's derivative in its own backward (an add with its activation, a conv or dense layer with a fused
-// one: fuse-add.ts actGradient), applies act' to the sum in that pass. Here the dX of the reader whose gradient
-// comes last adds the earlier one and applies act' as it stores (shaders/lib/chain_store.wgsl, TERM): that pass
-// is gone, and the writer's backward runs linear on what the dX wrote. Bit for bit the unfused plan's: the same
-// sum (IEEE addition commutes), then the same act'.
+// gradient from each. Without a junction, a pass adds the two (grads.ts) and, where the node that wrote the
+// tensor applies its activation's derivative in its own backward (an add with its activation, a conv or dense
+// layer with a fused one: fuse-add.ts actGradient), applies act' to the sum in that pass. Here the dX of the
+// reader whose gradient comes last adds the earlier one and applies act' as it stores
+// (shaders/lib/chain_store.wgsl, TERM): that pass is gone, and the writer's backward runs linear on what the dX
+// wrote. Bit for bit the unfused plan's (`fuse: false`): the same sum (IEEE addition commutes), the same act'.
 // The reader whose gradient comes last is the first in graph order (the backward walks it in reverse): a conv or
 // dense layer (whose dX kernels run a chain as they store), with no chain below it already, not leaving its
 // split-K partials; and a gradient must have come before (the term; where more than one, a pass

@@ -298,7 +298,7 @@ function backwardSteps(
       for (const inp of n.inputs) if (needsGrad.has(inp.id)) g.contribute(inp, grad);
       continue;
     }
-    // A conv or dense layer whose output has two gradients adds them in its act' pass; its backward runs linear.
+    // A conv or dense layer whose output has two gradients no dX completed adds them in its act' pass, runs linear.
     const own = p.o.fuse !== false && n.op !== 'add' && !preActivation.has(n.out.id);
     const got = own ? g.take(n.out, actTakes(node)) : undefined;
     const two = got?.terms.length === 1 ? actGradient(p.gpu, p.graph, node, got.grad, got.terms[0]) : null;
