@@ -899,6 +899,15 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
       0,
     ],
     [
+      "nested residuals, a tanh read three times (two gradients summed by a pass, the third and tanh' in the dX)",
+      'input 8x8x1\ndense 12 tanh\nresidual { residual { dense 12 relu }; dense 12 }\ndense 10 softmax',
+      false,
+      0,
+      1,
+      0,
+      0,
+    ],
+    [
       "leaky relu after the add, heading a pooling chain (act' from its output there; lane kernels)",
       'input 8x8x1\nconv 4 3x3 same relu\nresidual { conv 4 3x3 same }\nleaky(0.2)\npool 2\ndropout 0.2\n' +
         'residual { conv 4 3x3 same }\ntanh\ndense 10 softmax',
@@ -953,6 +962,7 @@ describe('a fused plan trains to the same weights as the unfused plan, bit for b
     expect(inDx.length).toBe(sums);
     // The stem's relu' is its batchnorm's own; the first block's, the add's: the dX applies it.
     if (_name.startsWith('two batch-norm')) expect(inDx.map((l) => l.endsWith("+ sum+relu'"))).toEqual([true, false]);
+    if (_name.includes('read three times')) expect(inDx).toEqual([expect.stringMatching(/ \+ sum\+tanh'$/)]);
     expect(fused.forward.filter((l) => /^batchnorm train \S+ \+ add/.test(l)).length).toBe(inBn);
     const inStore = fused.forward.filter((l) => /^(conv2d forward|matmul) .* \+ add( reduce \d+ splits)?$/.test(l));
     expect(inStore.length).toBe(inConv);
