@@ -2,10 +2,10 @@
 // y = act(a + b) (shaders/elementwise.wgsl add), the sum never written; or in the pass of the batchnorm or the
 // store of the conv or dense layer that writes a (AddActFusion.bn, .layer), a then never written either.
 // Backward: act'(y) from the output (so only activations whose output gives their derivative), once, then the
-// add passes that gradient on to both inputs (src/graph/plan.ts); unless a backward chain took the activation as
+// add passes that gradient on to both inputs (src/graph/backward.ts); unless a backward chain took the activation as
 // its head: the chain then reads act' from the output too, and the add passes on what the chain wrote.
 // actGradient is that act' pass, for a conv's or dense layer's fused activation too where its output has two
-// gradients (plan.ts); unless the dX giving the last of them applies act' as it stores (junction.ts): then the
+// gradients (backward.ts); unless the dX giving the last of them applies act' as it stores (junction.ts): then the
 // add, conv or dense layer runs linear.
 import type { Gpu } from '../gpu/runtime.ts';
 import { gradFromOutput } from '../ops/act.ts';

@@ -42,7 +42,7 @@ import {
 /** Each tensor's readers by id (graph.ts readersOf). */
 type Readers = ReturnType<typeof readersOf>;
 
-/** A planned step's tensors and kernels (plan.ts Step). */
+/** A planned step's tensors and kernels (planning.ts Step). */
 export interface FusedStep {
   reads: Tensor[];
   writes: Tensor[];

@@ -31,7 +31,7 @@ interface JunctionContext {
   readers: ReadonlyMap<number, readonly Node[]>;
   /** A tensor's gradient so far as one tensor (the contributions after the first added by a pass), if any. */
   gradient(t: Tensor): Tensor | undefined;
-  /** Whether an add hands its gradient to its inputs itself (plan.ts fansOut): then act' is in its own pass. */
+  /** Whether an add hands its gradient to its inputs itself (backward.ts fansOut): then act' is in its own pass. */
   fansOut(add: Node): boolean;
 }
 
