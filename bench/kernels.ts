@@ -75,11 +75,16 @@ async function time(gpu: Gpu, ds: Dispatch[], n: number): Promise<number> {
   return (performance.now() - t0) / n;
 }
 
+/** The largest error relative to the reference's largest value; a NaN or infinity in `a` is an infinite error. */
 function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0,
     scale = 1e-6;
   for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!));
-  for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / scale);
+  for (let i = 0; i < b.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!) / scale;
+    m = Number.isFinite(d) ? Math.max(m, d) : Infinity;
+    if (m === Infinity) break;
+  }
   return m;
 }
 

@@ -71,13 +71,14 @@ describe('conventions', () => {
     ['missing run directory', ['eval', '/nonexistent-run'], 'fmgpu: error: run directory /nonexistent-run not found'],
     ['predict without images', ['predict', '/nonexistent-run'], 'fmgpu: error: predict needs a run and images'],
   ];
-  it.each(usage)('%s: exit 2, one line on stderr, nothing on stdout', (name, args, message) => {
+  it.each(usage)('%s: exit 2, one line on stderr (no command: the usage), nothing on stdout', (name, args, message) => {
     const r = fmgpu(...args);
     expect(r.code).toBe(2);
-    if (name !== 'no command') {
+    expect(r.out).toBe('');
+    if (name === 'no command') expect(r.err).toMatch(/^fmgpu \S+: .*\n\nusage: fmgpu COMMAND \[options\]\n/);
+    else {
       expect(r.err.trim().split('\n')).toHaveLength(1);
       expect(r.err).toContain(message);
-      expect(r.out).toBe('');
     }
   });
 });

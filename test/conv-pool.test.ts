@@ -8,7 +8,7 @@ import type { Act } from '../dsl/ir.ts';
 import { useGpu, f32, useGemmVariant, type GemmVariant } from './helpers/gpu.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { conv2dForward, conv2dGeometry, forwardPools, type Conv2dShape } from '../src/ops/conv2d.ts';
-import { winogradPlan } from '../src/ops/conv2d_plan.ts';
+import { conv2dPlan, winogradPlan } from '../src/ops/conv2d_plan.ts';
 import { conv2dRef } from '../src/ops/conv2d.ref.ts';
 import { poolDropoutForward } from '../src/ops/chain.ts';
 import { maxPoolForward, type PoolShape } from '../src/ops/pool.ts';
@@ -93,9 +93,11 @@ describe('conv forward + 2x2 max pooling + dropout in one pass', () => {
   const rows = kernels.flatMap(([v, wino]) =>
     CASES.map(([name, c]) => [`${name} (${v}${wino ? `, Winograd ${wino}` : ''})`, c, v, wino] as const),
   );
-  it.for(rows)('%s', async ([, c, variant, winograd], ctx) => {
+  it.for(rows)('%s', async ([name, c, variant, winograd], ctx) => {
     const g = useGemmVariant(gpu(), variant, (why) => ctx.skip(why));
     const { s } = c;
+    if (name.includes('(unchecked tiles)') && g.lanes === 0 && !winograd)
+      expect(conv2dPlan(g, s, 'forward').checked, 'tiles that divide the GEMM').toBe(false);
     if (winograd && winogradPlan(g, s, { winograd })) {
       expect(forwardPools(g, s), 'a Winograd forward pools in its epilogue').toBe(true);
     }

@@ -199,10 +199,14 @@ describe('activations (GPU vs CPU reference)', () => {
     const dx = await run1(g, n, [ones, x], null, ([dyb, xb], dxb) =>
       activationBackward(g, { dy: dyb!, saved: xb!, dx: dxb }, n, act, 'input'),
     );
+    // A NaN anywhere is an infinite error (a comparison with NaN is false: it would pass unseen).
     const maxErr = (a: ArrayLike<number>, e: ArrayLike<number>): [number, number] => {
       let m = 0,
         at = 0;
-      for (let i = 0; i < n; i++) if (Math.abs(a[i]! - e[i]!) > m) [m, at] = [Math.abs(a[i]! - e[i]!), x[i]!];
+      for (let i = 0; i < n; i++) {
+        const d = Math.abs(a[i]! - e[i]!);
+        if (!(d <= m)) [m, at] = [Number.isNaN(d) ? Infinity : d, x[i]!];
+      }
       return [m, at];
     };
     const [fe, fat] = maxErr(y, activationRef(x, act));

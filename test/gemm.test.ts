@@ -120,7 +120,7 @@ async function runOp<A>(
   attrs: A,
   shapes: { ins: Shapes; out: number[] },
   v: { ins: Float64Array[]; dOut: Float64Array },
-): Promise<{ y: Float32Array; grads: Float32Array[] }> {
+): Promise<{ y: Float32Array; grads: Float32Array[]; labels: string[] }> {
   const bufs: GPUBuffer[] = [];
   const up = (a: Float64Array | number[]): GPUBuffer => {
     const q = g.upload(f32(a));
@@ -150,9 +150,10 @@ async function runOp<A>(
   g.run([...fwd, ...bwd]);
   const y = await g.readF32(out);
   const grads = await Promise.all(dIn.map((q) => g.readF32(q)));
+  const labels = [...fwd, ...bwd].map((d) => d.label);
   g.free([...fwd, ...bwd]);
   for (const q of bufs) g.release(q);
-  return { y, grads };
+  return { y, grads, labels };
 }
 
 const relu = (v: Float64Array): Float64Array => v.map((x) => Math.max(0, x));
@@ -163,13 +164,21 @@ describe('dense and conv2d layers on the tiles and splits an H100 gets (graph op
   const gpu = useGpu();
   const tol = (terms: number) => ({ atol: 1e-5 + 1e-7 * terms, rtol: 1e-4 });
 
-  it('dense 1152→128 relu at batch 64: split-K forward, dX and dW, db from dW', async () => {
+  it('dense 1152→128 relu at batch 64: split-K forward (dX and dW fill the device whole), db from dW', async () => {
     const g = useGemmVariant(gpu(), 'gpu tiles', () => undefined);
     const [n, f, u] = [64, 1152, 128];
     const rng = new Rng(9);
     const [x, w, b, dy] = [rng.floats(n * f), rng.floats(f * u, -0.1, 0.1), rng.floats(u), rng.floats(n * u)];
     const shapes = { ins: [[n, f], [f, u], [u]], out: [n, u] };
-    const { y, grads } = await runOp(g, DENSE, { act: { kind: 'relu' } }, shapes, { ins: [x, w, b], dOut: dy });
+    const { y, grads, labels } = await runOp(g, DENSE, { act: { kind: 'relu' } }, shapes, { ins: [x, w, b], dOut: dy });
+    // The passes the name says: the forward split (and its reduce), dX and dW whole, db in dW's pass.
+    expect(labels).toEqual([
+      'matmul 64x1152x128 split 72',
+      'matmul 64x1152x128 reduce 72 splits',
+      'elementwise.act_backward relu from output 8192',
+      'matmul 64x128x1152',
+      'matmul 1152x64x128 + bias grad',
+    ]);
     const yRef = relu(matmulRef(x, w, b, { m: n, k: f, n: u }));
     expectAllclose('dense y', y, yRef, tol(f), [n, u]);
     const dz = reluGrad(dy, yRef);
@@ -187,7 +196,17 @@ describe('dense and conv2d layers on the tiles and splits an H100 gets (graph op
     const [x, w, b] = [rng.floats(2 * 32 * 196), rng.floats(64 * 32 * 9, -0.2, 0.2), rng.floats(64)];
     const dy = rng.floats(2 * 64 * 196);
     const shapes = { ins: [[2, 32, 14, 14], [64, 32, 3, 3], [64]], out: [2, 64, 14, 14] };
-    const { y, grads } = await runOp(g, CONV2D, a, shapes, { ins: [x, w, b], dOut: dy });
+    const { y, grads, labels } = await runOp(g, CONV2D, a, shapes, { ins: [x, w, b], dOut: dy });
+    // Every pass split and reduced (dW by Winograd, db in it): two dispatches each, and the relu' pass.
+    const passes = ['forward', 'backward input', 'backward weights winograd'];
+    for (const pass of passes)
+      expect(
+        labels.filter((l) => l.startsWith(`conv2d ${pass} `)),
+        pass,
+      ).toHaveLength(2);
+    expect(labels.filter((l) => / split \d+$/.test(l))).toHaveLength(3);
+    expect(labels.filter((l) => / reduce \d+ splits$/.test(l))).toHaveLength(3);
+    expect(labels.filter((l) => l.includes('+ bias grad'))).toHaveLength(2);
     const yRef = relu(conv2dRef(x, w, b, s));
     expectAllclose('conv y', y, yRef, tol(288), shapes.out);
     const dz = reluGrad(dy, yRef);
