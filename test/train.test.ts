@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { useGpu } from './helpers/gpu.ts';
 import { opts, synthetic, SMALL } from './helpers/train.ts';
 import { parseNet } from '../dsl/index.ts';
-import { Trainer, type FitOptions } from '../src/train/trainer.ts';
+import { Trainer, type EpochLog, type FitOptions } from '../src/train/trainer.ts';
 import { monitorOptions } from '../src/train/fit-options.ts';
 import { Monitor, type MonitorSaved } from '../src/train/monitor.ts';
 import { metricsFromProbabilities } from '../src/train/metrics.ts';
@@ -216,6 +216,27 @@ describe('training', () => {
       );
       second.release();
     }
+  });
+
+  // A stop seen after an epoch's last submit (Ctrl-C as the epoch ends) once ended that epoch as interrupted,
+  // before its onEpoch: `fmgpu train` then wrote a checkpoint of the epochs before it at the step after it,
+  // which --resume refuses. Now the epoch ends whole (its onEpoch, its checkpoint), and the fit after it.
+  it('a stop asked for as an epoch ends leaves the epoch whole: its onEpoch runs, then the fit stops', async () => {
+    // Ten steps an epoch, eight to a submit: the second poll comes as the first epoch ends.
+    const t = new Trainer(gpu(), parseNet(SMALL, 'small.net'), 8);
+    let polls = 0;
+    const seen: number[] = [];
+    const onEpoch = (log: EpochLog) => void seen.push(log.epoch);
+    const h = await t.fit(
+      synthetic(320, 14),
+      synthetic(64, 15),
+      opts({ epochs: 3, lr: 0.01, onEpoch, shouldStop: () => ++polls === 2 }),
+    );
+    expect(await t.step()).toBe(10);
+    expect(h.map((l) => l.epoch)).toEqual([1]);
+    expect(seen).toEqual([1]);
+    expect(polls).toBe(2);
+    t.release();
   });
 
   it('keeps a moving average of the weights and ends with it (ema)', async () => {

@@ -4,6 +4,7 @@
 // A resumed run starts from the checkpoint's history and monitor.
 import { encodeSafetensors } from '../model/safetensors.ts';
 import { historyCsv, type CheckpointState, type RunDir } from '../node/rundir.ts';
+import { checkPosition } from '../node/state.ts';
 import { fitOptions, monitorOptions } from '../train/fit-options.ts';
 import { Monitor } from '../train/monitor.ts';
 import type { EpochLog, Trainer } from '../train/trainer.ts';
@@ -66,6 +67,8 @@ export class Checkpoints {
       ...this.identity,
     };
     if (state.step === this.saved) return;
+    // Never replace the last good checkpoint with one that --resume would refuse (src/node/state.ts).
+    checkPosition(state, this.job.stepsPerEpoch, 'the checkpoint to write (the last one is kept)');
     this.saved = state.step;
     this.run.writeCheckpoint({
       weights: await this.weights(),

@@ -34,7 +34,7 @@ export interface EpochPlan extends EpochShape {
   reportEvery: number;
 }
 
-/** An epoch's sums: `done` steps reached, `interrupted` when shouldStop ended it early. */
+/** An epoch's sums: `done` steps reached, `interrupted` when shouldStop ended it before its last step. */
 export interface EpochSums {
   lossSum: number;
   correct: number;
@@ -77,7 +77,9 @@ export async function trainEpoch(
       const mark: StatsMark = { done, report: done - lastReport >= e.reportEvery || done === e.stepsPerEpoch };
       if (mark.report) lastReport = done;
       ring.submit(enc, stats, mark);
-      if (await o.shouldStop?.()) {
+      // A stop asked for after the epoch's last submit leaves the epoch whole: fit ends it as any other (its
+      // checkpoint then holds it whole), and stops after it.
+      if (done < e.stepsPerEpoch && (await o.shouldStop?.())) {
         interrupted = true;
         mark.report = false; // as before the ring: an interrupted submit is not reported
         break;

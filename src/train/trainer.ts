@@ -114,6 +114,9 @@ export class Trainer {
         const verdict = await monitor.observe(log, scored);
         if (verdict.rescaled) this.rates.rescale(monitor.lrScale);
         if ((await o.onEpoch?.(log)) === 'stop' || verdict.stop) break;
+        // A stop asked for as the epoch ended: the epoch is whole, its checkpoint written (onEpoch); no more.
+        interrupted = (await o.shouldStop?.()) === true;
+        if (interrupted) break;
       }
     } finally {
       await this.gpu.sync().catch(() => undefined);
