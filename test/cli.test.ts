@@ -410,6 +410,26 @@ describe('end to end on generated data', () => {
     expect(r.out).toContain('epoch 3/3');
     expect(JSON.parse(readFileSync(join(dir, 'history.json'), 'utf8'))).toHaveLength(3);
   });
+
+  // A resume that trains on makes the run's end (its final weights, metrics, report) older than its checkpoint:
+  // an interrupted one left them, and eval, predict, export and report read those old weights.
+  it("a resume that trains on removes the run's older end, so that eval reads the checkpoint", async () => {
+    const dir = join(tmp, 'extended');
+    expect(fmgpu('train', TINY, '--data', data, '--out', dir, '--epochs', '1').code).toBe(0);
+    const ended = ['weights.safetensors', 'metrics.json', 'report.html'];
+    expect(ended.filter((f) => existsSync(join(dir, f)))).toEqual(ended);
+    const child = spawn('node', ['bin/fmgpu.js', 'train', '--resume', dir, '--epochs', '4'], { env });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('epoch 2/4 ') && !child.killed) child.kill('SIGINT');
+    });
+    expect(await new Promise<number | null>((done) => child.on('close', done))).toBe(130);
+    expect(JSON.parse(readFileSync(join(dir, 'checkpoint', 'state.json'), 'utf8')).epoch).toBeGreaterThanOrEqual(2);
+    expect(ended.filter((f) => existsSync(join(dir, f)))).toEqual([]);
+    const ev = fmgpu('eval', dir, '--data', data);
+    expect(ev.code, ev.err).toBe(0);
+  });
 });
 
 describe('the last partial batch of an epoch (issue 18)', () => {

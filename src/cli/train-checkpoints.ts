@@ -13,6 +13,9 @@ import { runIdentity } from './resume.ts';
 import type { Kept } from './train-faults.ts';
 import type { Job } from './train-job.ts';
 
+/** What a run's end writes beside its checkpoint (train-session.ts finish). */
+const ENDED = ['weights.safetensors', 'metrics.json', 'report.html'] as const;
+
 export class Checkpoints {
   /** The last checkpoint on disk: what a fault mid-run reports as kept. */
   kept: Kept;
@@ -79,6 +82,9 @@ export class Checkpoints {
     this.kept = { epoch, step: state.step };
     this.run.write('history.json', JSON.stringify(this.history, null, 2));
     this.run.write('history.csv', historyCsv(this.history));
+    // A resumed run's end before this (its final weights, test metrics and report) is now older than the
+    // checkpoint: gone, so that eval, predict, export and report read the checkpoint until the run ends again.
+    if (this.job.resume) for (const f of ENDED) this.run.remove(f);
   }
 
   /** best.safetensors: the monitor's best weights, encoded again only when a better epoch replaced them. */

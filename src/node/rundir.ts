@@ -202,6 +202,11 @@ export class RunDir {
     writeVia(join(this.path, tmpName(name)), join(this.path, name), data);
   }
 
+  /** Removes one of the run's files, if it is there. */
+  remove(name: RunFile): void {
+    rmSync(join(this.path, name), { force: true });
+  }
+
   writeCheckpoint(files: CheckpointFiles): void {
     const next = join(this.path, NEXT);
     try {
