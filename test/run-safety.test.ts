@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ensureBuilt, FINISHED_RUN, idx, writeIdxDir } from './helpers/files.ts';
+import { claim, prepare } from '../src/cli/train-job.ts';
 
 const BIN = resolve('bin/fmgpu.js');
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
@@ -111,6 +112,38 @@ describe('fmgpu writes only into a new or empty folder, or the run it resumes', 
     expect(JSON.parse(readFileSync(join(b, 'history.json'), 'utf8')).map((h: { epoch: number }) => h.epoch)).toEqual([
       1, 2, 3,
     ]);
+  });
+
+  it('a fork refused when the GPU opens leaves no folder behind, and A as it was', () => {
+    const b = join(tmp, 'fork-refused');
+    const before = snapshot(finished);
+    const r = fmgpu(['train', '--resume', finished, '--out', b, '--epochs', '3', ...NO_GPU]);
+    expect(r.code).not.toBe(0);
+    expect(r.err.split('\n')).toHaveLength(1);
+    expect(existsSync(b)).toBe(false);
+    expect(snapshot(finished)).toEqual(before);
+  });
+
+  // A run being trained moves its checkpoint on: a fork copying it then, or a resume locking it after checking
+  // it, would mix two epochs' files, or continue from another position than the one checked.
+  it('a fork or resume whose checkpoint moved on after it was checked is refused, nothing left behind', () => {
+    const moving = join(tmp, 'moving');
+    cpSync(finished, moving, { recursive: true });
+    for (const out of [join(tmp, 'fork-moved'), moving]) {
+      const job = prepare(['--resume', moving, '--out', out, '--epochs', '3']);
+      const file = join(moving, 'checkpoint', 'state.json');
+      const state = readFileSync(file, 'utf8');
+      writeFileSync(
+        file,
+        state.replace(/"step": (\d+)/, (_, s) => `"step": ${Number(s) + 1}`),
+      );
+      expect(() => claim(job)).toThrow(
+        /its checkpoint changed while it was (copied|checked) \(is it being trained\?\)/,
+      );
+      writeFileSync(file, state);
+      if (out !== moving) expect(existsSync(out)).toBe(false);
+      expect(existsSync(join(moving, 'fmgpu.lock'))).toBe(false);
+    }
   });
 });
 

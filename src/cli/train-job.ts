@@ -5,7 +5,15 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseNet, type ModelIR } from '../../dsl/index.ts';
 import { DEFAULT_DATA_DIR } from '../node/data.ts';
-import { defaultRunDir, readCheckpoint, readRun, RunDir, type Checkpoint, type RunInfo } from '../node/rundir.ts';
+import {
+  checkpointPosition,
+  defaultRunDir,
+  readCheckpoint,
+  readRun,
+  RunDir,
+  type Checkpoint,
+  type RunInfo,
+} from '../node/rundir.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
 import { applyTrainFlags, checkWeights, readRunJson, readSource, type RunJson } from './common.ts';
 import {
@@ -122,7 +130,16 @@ function checkResume(
  */
 export function claim(job: Job): { run: RunDir; forked: boolean } {
   if (!job.resume) return { run: RunDir.create(job.dir), forked: false };
-  if (resolve(job.dir) === resolve(job.resume.dir)) return { run: RunDir.open(job.dir), forked: false };
+  if (resolve(job.dir) === resolve(job.resume.dir)) {
+    const run = RunDir.open(job.dir);
+    try {
+      unchanged(job.resume, 'checked');
+    } catch (e) {
+      run.release();
+      throw e;
+    }
+    return { run, forked: false };
+  }
   const run = RunDir.create(job.dir);
   try {
     for (const f of ['model.net', 'run.json', 'history.json', 'history.csv'] as const) {
@@ -141,11 +158,24 @@ export function claim(job: Job): { run: RunDir; forked: boolean } {
       optimizer: bytes('optimizer.safetensors'),
       state: ck.state,
     });
+    // The source run is not locked (it may be training): its checkpoint still the one checked, the files copied
+    // are that checkpoint's (each switch moves the step on).
+    unchanged(job.resume, 'copied');
   } catch (e) {
-    run.abandon();
+    run.discard();
     throw e;
   }
   return { run, forked: true };
+}
+
+/** Refuses a resume whose checkpoint moved on since it was checked (the run trained by another fmgpu meanwhile). */
+function unchanged(resume: NonNullable<Job['resume']>, what: string): void {
+  const { epoch, step } = resume.checkpoint.state;
+  const now = checkpointPosition(resume.dir);
+  if (now?.epoch !== epoch || now.step !== step)
+    throw new UsageError(
+      `${resume.dir}: its checkpoint changed while it was ${what} (is it being trained?): resume it again`,
+    );
 }
 
 export const TRAIN_FLAGS: Record<string, FlagSpec> = {

@@ -18,7 +18,7 @@ export type { TrainHooks } from './train-session.ts';
 export async function train(args: readonly string[], out: Out, hooks: TrainHooks = {}): Promise<number> {
   const job = prepare(args);
   const { run, forked } = claim(job);
-  const { gpu, trainer } = await open(job, run);
+  const { gpu, trainer } = await open(run, forked ? 'forked' : job.resume ? 'resumed' : 'new', job);
   try {
     return await runSession({ job, run, gpu, trainer, out }, hooks, forked);
   } finally {
@@ -32,10 +32,14 @@ export async function train(args: readonly string[], out: Out, hooks: TrainHooks
  * The GPU and a trainer on it. Buffers over the adapter's limits are refused before anything is
  * printed or allocated: the datasets' images and the training batch's (evaluation shrinks its chunks
  * until they fit). On a
- * failure the run directory is given back: a new one removed, a resumed one left as it was.
+ * failure the run directory is given back: a new one removed (a fork's copies with it), a resumed one left as it was.
  */
-async function open(job: Job, run: RunDir): Promise<{ gpu: Gpu; trainer: Trainer }> {
-  const giveBack = (): void => (job.resume ? run.release() : run.abandon());
+async function open(
+  run: RunDir,
+  kind: 'new' | 'forked' | 'resumed',
+  job: Job,
+): Promise<{ gpu: Gpu; trainer: Trainer }> {
+  const giveBack = (): void => (kind === 'resumed' ? run.release() : kind === 'forked' ? run.discard() : run.abandon());
   let gpu: Gpu;
   try {
     gpu = await openCliGpu(job.flags.adapter ? String(job.flags.adapter) : undefined);

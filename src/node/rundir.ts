@@ -89,6 +89,17 @@ export function checkpointFolder(dir: string): string | null {
   return null;
 }
 
+/** The position in a run's checkpoint as state.json holds it now (null: none readable), read without checks. */
+export function checkpointPosition(dir: string): { epoch: unknown; step: unknown } | null {
+  const folder = checkpointFolder(dir);
+  try {
+    const s = folder ? JSON.parse(readFileSync(join(folder, 'state.json'), 'utf8')) : null;
+    return s && typeof s === 'object' ? { epoch: s.epoch, step: s.step } : null;
+  } catch {
+    return null;
+  }
+}
+
 export interface Checkpoint {
   /** The folder it was read from. */
   folder: string;
@@ -267,6 +278,17 @@ export class RunDir {
 
   release(): void {
     this.lock.release();
+  }
+
+  /**
+   * Lets go of a new run refused after this process wrote into it (a fork's copies): the run's files and
+   * checkpoint folders, the lock, and the folder if this process made it. `create` took the folder new, empty or
+   * holding only a restartable run's files, so nothing else is there.
+   */
+  discard(): void {
+    for (const f of [...RUN_FILES, ...RUN_FILES.map(tmpName), CHECKPOINT, NEXT, PREV])
+      rmSync(join(this.path, f), { recursive: true, force: true });
+    this.abandon();
   }
 
   /** Lets go of a run refused before it started: the lock, and the folder if this process made it and it is empty. */
