@@ -280,6 +280,25 @@ describe('end to end: fmgpu train, fmgpu report, the page in headless Chromium',
     expect(kinds.indexOf('ok') === -1 || kinds.lastIndexOf('bad') < kinds.indexOf('ok')).toBe(true);
   });
 
+  // Another test set: its metrics are evaluated, not the run's metrics.json (once shown beside that set's images).
+  it('report --data OTHER scores that test set; --out into a missing folder is refused before the GPU', () => {
+    const other = join(tmp, 'other-data');
+    writeData(other, 960, 40);
+    const file = join(tmp, 'other.html');
+    const r = fmgpu('report', run, '--data', other, '--out', file);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const page = readFileSync(file, 'utf8');
+    expect(page).toContain('>40 images<');
+    expect(page).not.toContain('>300 images<');
+    const missing = fmgpu('report', run, '--out', join(tmp, 'no-such-folder', 'r.html'));
+    expect(missing.code).toBe(2);
+    expect(missing.err).toBe(
+      `fmgpu: error: --out ${join(tmp, 'no-such-folder', 'r.html')}: the folder ${join(tmp, 'no-such-folder')} ` +
+        'does not exist\n',
+    );
+  }, 90_000);
+
   it('report needs a run directory: exit 2', () => {
     const r = fmgpu('report');
     expect(r.code).toBe(2);

@@ -1,7 +1,7 @@
 // `fmgpu report RUN`: (re)writes RUN/report.html from the run's files, predictions on test images
 // and a PCA of the penultimate features. `fmgpu train` calls runReport at the end of a run too.
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { summarize } from '../../dsl/index.ts';
 import type { Layer, ModelIR } from '../../dsl/ir.ts';
 import { DEFAULT_DATA_DIR } from '../node/data.ts';
@@ -38,6 +38,8 @@ export interface ReportOptions {
   samples?: number;
   /** Test metrics; default: RUN/metrics.json, else evaluated now. */
   metrics?: ReportMetrics;
+  /** Evaluate the test metrics now, whatever RUN/metrics.json holds (another test set than the run's). */
+  evaluate?: boolean;
 }
 
 function readJson<T>(file: string): T | null {
@@ -70,7 +72,7 @@ export async function runReport(
   const test = runNormalized(reported, given);
   const history = readJson<EpochLog[]>(join(dir, 'history.json')) ?? [];
   const classNames = runClasses(reported, trainer.classes);
-  let metrics = o.metrics ?? readJson<ReportMetrics>(join(dir, 'metrics.json'));
+  let metrics = o.metrics ?? (o.evaluate ? null : readJson<ReportMetrics>(join(dir, 'metrics.json')));
   if (!metrics) {
     // Scored as `fmgpu train` scores it: with the model's test-time augmentation.
     const ev = await trainer.evaluate(test, undefined, { tta: trainer.ir.train.tta });
@@ -170,7 +172,7 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
     );
   // The page goes into the run (under its lock: not while fmgpu train writes it) or to --out.
   const file = flags.out === undefined ? join(dir, 'report.html') : String(flags.out);
-  checkOutFile(file, `directory: give the page's file name, e.g. ${join(file, 'report.html')}`);
+  checkOutFile(file, `directory: give the page's file name, e.g. ${join(file, 'report.html')}`, dirname(resolve(file)));
   const run = flags.out === undefined ? RunDir.open(dir) : null;
   let gpu: Gpu;
   try {
@@ -182,7 +184,9 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
   const trainer = new Trainer(gpu, ir, 0);
   try {
     trainer.params.load(info.weights, info.weightsFile);
-    const page = await runReport(trainer, info, test);
+    // Another test set than the run's: its metrics are evaluated now, not the run's metrics.json.
+    const given = flags.data !== undefined || flags['test-csv'] !== undefined;
+    const page = await runReport(trainer, info, test, { evaluate: given });
     if (run) run.write('report.html', page);
     else writeFileAtomic(file, page);
     out.log(testSetLine(set));
