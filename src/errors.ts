@@ -20,6 +20,11 @@ export class ShapeError extends FmgpuError {
   override name = 'ShapeError';
 }
 
+/** A file that could not be written (a full disk, a quota, a folder gone): the file named, nothing left half-written. */
+export class WriteError extends FmgpuError {
+  override name = 'WriteError';
+}
+
 /** Dataset, weights or image bytes that are missing or malformed. */
 export class DataError extends FmgpuError {
   override name = 'DataError';

@@ -265,7 +265,11 @@ describe('failed writes and empty or unwritable places', () => {
     try {
       const dir = join(disk, 'run');
       const r = fmgpu(trainArgs(dir));
-      expect(r.err).toBe(`fmgpu: error: cannot write ${join(dir, 'report.html')}: no space left on device`);
+      // What is kept, and how to go on (docs/reliability.md: a runtime failure names what is kept).
+      expect(r.err).toBe(
+        `fmgpu: error: cannot write ${join(dir, 'report.html')}: no space left on device; the checkpoint after ` +
+          `epoch 2 (step 16) in ${dir} is kept: free space, then resume with fmgpu train --resume ${dir}`,
+      );
       expect(r.code).toBe(1);
       expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
       expect(existsSync(join(dir, 'checkpoint', 'state.json'))).toBe(true);

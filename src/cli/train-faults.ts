@@ -3,7 +3,7 @@
 // activations or gradients already overflow at the weights it started from.
 import type { ModelIR } from '../../dsl/index.ts';
 import type { Dataset } from '../data/dataset.ts';
-import { FmgpuError, GpuError } from '../errors.ts';
+import { FmgpuError, GpuError, WriteError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { NamedTensor } from '../model/safetensors.ts';
 import { firstNonFinite, firstNonFiniteGradient, type NonFinite, type StepFault } from '../train/diagnose.ts';
@@ -80,7 +80,7 @@ function overflowCause({ at, from }: Overflow): string {
 
 /**
  * A fault mid-run in one line: what happened, at which step, and what is kept on disk. A diverged
- * loss and a lost device; other errors pass as they are.
+ * loss, a lost device and a file that could not be written (a full disk); other errors pass as they are.
  */
 export function explainFault(
   e: unknown,
@@ -99,6 +99,10 @@ export function explainFault(
     const resume = kept ? `: resume it with fmgpu train --resume ${dir} and a lower --lr` : '';
     const what = `the loss became ${e.loss} at epoch ${e.epoch}, by step ${e.step}`;
     return new FmgpuError(`${what}: try a learning rate lower than --lr ${run.lr}; ${where}${resume}`, { cause: e });
+  }
+  if (e instanceof WriteError) {
+    const resume = kept ? `: free space, then resume with fmgpu train --resume ${dir}` : '';
+    return new WriteError(`${e.message}; ${where}${resume}`, { cause: e });
   }
   if (gpu.lost) {
     const what =

@@ -220,17 +220,20 @@ export class RunDir {
 
   writeCheckpoint(files: CheckpointFiles): void {
     const next = join(this.path, NEXT);
+    let at = next; // the file being written, named if it fails
+    const put = (f: string, data: Uint8Array): void => writeDurable((at = join(next, f)), data);
     try {
       rmSync(next, { recursive: true, force: true });
       mkdirSync(next);
-      writeDurable(join(next, 'weights.safetensors'), files.weights);
-      if (files.best) writeDurable(join(next, 'best.safetensors'), files.best);
-      writeDurable(join(next, 'optimizer.safetensors'), files.optimizer);
+      put('weights.safetensors', files.weights);
+      if (files.best) put('best.safetensors', files.best);
+      put('optimizer.safetensors', files.optimizer);
       // Last: its presence marks checkpoint.next complete.
-      writeVia(join(next, 'state.json.tmp'), join(next, 'state.json'), JSON.stringify(files.state, null, 2));
+      at = join(next, 'state.json');
+      writeVia(join(next, 'state.json.tmp'), at, JSON.stringify(files.state, null, 2));
     } catch (e) {
       rmSync(next, { recursive: true, force: true });
-      throw e instanceof FmgpuError ? e : writeError(join(next, 'state.json'), e);
+      throw e instanceof FmgpuError ? e : writeError(at, e);
     }
     this.switchIn();
   }

@@ -13,7 +13,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
-import { FmgpuError } from '../errors.ts';
+import { FmgpuError, WriteError } from '../errors.ts';
 
 /** Writes and flushes to the disk, so that a rename after it never exposes a half-written file. */
 export function writeDurable(path: string, data: string | Uint8Array): void {
@@ -27,7 +27,7 @@ export function writeDurable(path: string, data: string | Uint8Array): void {
 }
 
 /** A write that failed, naming the file (Node's ENOSPC on a descriptor names none). */
-export function writeError(path: string, e: unknown): FmgpuError {
+export function writeError(path: string, e: unknown): WriteError {
   const err = e as NodeJS.ErrnoException;
   const why =
     err.code === 'ENOSPC'
@@ -35,7 +35,7 @@ export function writeError(path: string, e: unknown): FmgpuError {
       : err.code === 'EDQUOT'
         ? 'disk quota exceeded'
         : (err.message ?? String(e)).replace(/^[A-Z]+: /, '').split(',')[0];
-  return new FmgpuError(`cannot write ${path}: ${why}`, { cause: e });
+  return new WriteError(`cannot write ${path}: ${why}`, { cause: e });
 }
 
 /** Writes `data` through the temporary name `tmp`, removed again if anything fails, then one rename. */
