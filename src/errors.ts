@@ -20,7 +20,7 @@ export class ShapeError extends FmgpuError {
   override name = 'ShapeError';
 }
 
-/** A file that could not be written (a full disk, a quota, a folder gone): the file named, nothing left half-written. */
+/** A file that could not be written (a full disk, a quota, a folder gone): named, nothing left half-written. */
 export class WriteError extends FmgpuError {
   override name = 'WriteError';
 }

@@ -221,7 +221,10 @@ export class RunDir {
   writeCheckpoint(files: CheckpointFiles): void {
     const next = join(this.path, NEXT);
     let at = next; // the file being written, named if it fails
-    const put = (f: string, data: Uint8Array): void => writeDurable((at = join(next, f)), data);
+    const put = (f: string, data: Uint8Array): void => {
+      at = join(next, f);
+      writeDurable(at, data);
+    };
     try {
       rmSync(next, { recursive: true, force: true });
       mkdirSync(next);

@@ -13,7 +13,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
-import { FmgpuError, WriteError } from '../errors.ts';
+import { WriteError } from '../errors.ts';
 
 /** Writes and flushes to the disk, so that a rename after it never exposes a half-written file. */
 export function writeDurable(path: string, data: string | Uint8Array): void {
