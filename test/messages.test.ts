@@ -321,6 +321,26 @@ describe('weights holding NaN or Inf are refused on load, naming the file, the t
     expect(r.code).toBe(2);
   });
 
+  // A slot missing or of another size was refused by the optimizer's load, after the GPU opened and the run's
+  // banner printed; docs/reliability.md promises bad input is refused before.
+  it('train --resume, optimizer state missing a slot or of another size: before the GPU is opened', () => {
+    const file = (d: string) => join(d, 'checkpoint', 'optimizer.safetensors');
+    const missing = slots();
+    missing.delete('dense1.weight.m');
+    const dir = checkpointDir('res-missing', weights(), missing);
+    const r = fmgpu(['train', '--resume', dir, ...NO_GPU]);
+    expect(r.err).toBe(`fmgpu: error: ${file(dir)}: no tensor "dense1.weight.m"\n`);
+    expect([r.code, r.out]).toEqual([2, '']);
+    const short = slots();
+    short.set('dense1.weight.v', { shape: [3], data: new Float32Array(3) });
+    const dir2 = checkpointDir('res-short', weights(), short);
+    const r2 = fmgpu(['train', '--resume', dir2, ...NO_GPU]);
+    expect(r2.err).toMatch(
+      /^fmgpu: error: .*optimizer\.safetensors: tensor "dense1\.weight\.v" has 3 values, not \d+\n$/,
+    );
+    expect([r2.code, r2.out]).toEqual([2, '']);
+  });
+
   it('the same checkpoint with finite state gets as far as the adapter', () => {
     const r = fmgpu(['train', '--resume', checkpointDir('res-ok', weights(), slots()), ...NO_GPU]);
     expect(r.err).toContain('fmgpu: error: --adapter no-such-gpu: no WebGPU adapter');

@@ -26,6 +26,8 @@ import {
   type TrainingImages,
 } from './resume.ts';
 import { epochShape, type LastBatch } from '../train/fit-options.ts';
+import { checkOptimizerState, optimizerConfig } from '../train/optimizer.ts';
+import { buildGraph } from '../model/build.ts';
 import { checkData, loadData, type Data } from './train-data.ts';
 import type { ValidationRecord } from '../node/state.ts';
 
@@ -121,6 +123,8 @@ function checkResume(
   checkSameData(dir, state, job.trainImages, job.stepsPerEpoch, join(folder, 'state.json'));
   checkWeights(job.ir, checkpoint.weights, join(folder, 'weights.safetensors'));
   if (checkpoint.best) checkWeights(job.ir, checkpoint.best, join(folder, 'best.safetensors'));
+  const optimizer = join(folder, 'optimizer.safetensors');
+  checkOptimizerState(buildGraph(job.ir, 1).params, optimizerConfig(job.ir.train), checkpoint.optimizer, optimizer);
   return { dir, checkpoint, changes, trainedFrom };
 }
 

@@ -199,6 +199,25 @@ export class OptimizerState {
   }
 }
 
+/**
+ * Refuses optimizer state (optimizer.safetensors) that lacks a slot of a trainable tensor or holds one of another
+ * size, without a device, as Optimizer.load and WeightAverage.load would refuse it (their `.ema` averages where
+ * it holds any): so that a resume is refused before the GPU is opened.
+ */
+export function checkOptimizerState(
+  params: readonly { name: string; shape: readonly number[]; trainable: boolean }[],
+  config: OptimizerConfig,
+  tensors: ReadonlyMap<string, NamedTensor>,
+  file: string,
+): void {
+  const ema = [...tensors.keys()].some((k) => k.endsWith('.ema'));
+  const slots = [...slotNames(config), ...(ema ? ['ema'] : [])];
+  for (const p of params.filter((q) => q.trainable)) {
+    const count = p.shape.reduce((a, b) => a * b, 1);
+    for (const slot of slots) slotValues(tensors, `${p.name}.${slot}`, count, file);
+  }
+}
+
 /** The values of tensor `name`, which must hold `count` of them. */
 export function slotValues(
   tensors: ReadonlyMap<string, NamedTensor>,
