@@ -174,6 +174,15 @@ describe.skipIf(!existsSync(DEFAULT_DATA_DIR))(
       expect(decodeImage(readFileSync(join(tmp, 'tight2-2.png')), 'tight2-2.png').width).toBe(28);
     });
 
+    it('--save-input naming a file: exit 2, one line saying so, the file as it was', () => {
+      const file = photos[2]!.tight;
+      const before = readFileSync(file);
+      const r = fmgpu('predict', run, photos[0]!.bordered, '--save-input', file);
+      expect(r.code).toBe(2);
+      expect(r.err).toBe(`fmgpu: error: --save-input ${file} is a file: give the folder to write the inputs into\n`);
+      expect(readFileSync(file)).toEqual(before);
+    });
+
     it('a run recorded as plain resizes the whole picture; a malformed record is refused (exit 2)', () => {
       const plain = join(tmp, 'plain-run');
       mkdirSync(plain);

@@ -3,8 +3,9 @@
 // the PNG the network sees (--save-input). Runs of another shape (colour, or grey of another size)
 // get the whole picture resized to their H×W×C (src/data/resize.ts), as bytes their test set's
 // normalisation applies to.
+import { statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
-import { DataError } from '../errors.ts';
+import { DataError, UsageError } from '../errors.ts';
 import { describePhoto, FASHION_MNIST_FORM, preparePhoto, type PhotoForm, type PhotoSteps } from '../data/photo.ts';
 import { SIDE } from '../data/image.ts';
 import { describeResize, resizePhoto, type ImageShape, type ResizeSteps } from '../data/resize.ts';
@@ -99,6 +100,8 @@ function inputPng(p: PreparedPhoto | ResizedPhotoFile): Uint8Array {
  * Returns the paths, in order.
  */
 export function saveInputs(dir: string, photos: readonly (PreparedPhoto | ResizedPhotoFile)[]): string[] {
+  if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() === false)
+    throw new UsageError(`--save-input ${dir} is a file: give the folder to write the inputs into`);
   try {
     makeDir(dir);
   } catch (e) {
