@@ -184,9 +184,8 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
   const trainer = new Trainer(gpu, ir, 0);
   try {
     trainer.params.load(info.weights, info.weightsFile);
-    // Another test set than the run's: its metrics are evaluated now, not the run's metrics.json.
-    const given = flags.data !== undefined || flags['test-csv'] !== undefined;
-    const page = await runReport(trainer, info, test, { evaluate: given });
+    // A test set given, not the run's own: its metrics are evaluated now, not the run's metrics.json.
+    const page = await runReport(trainer, info, test, { evaluate: set.given });
     if (run) run.write('report.html', page);
     else writeFileAtomic(file, page);
     out.log(testSetLine(set));

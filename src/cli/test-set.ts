@@ -18,6 +18,8 @@ export interface TestSet {
   from: string;
   /** How it was chosen, for the line that names it: "given", or the run it was trained with. */
   why: string;
+  /** Given by --data or --test-csv (else the runs' own). */
+  given: boolean;
 }
 
 type Source = { csv: string } | { dir: string };
@@ -62,7 +64,7 @@ export function testSetFor(runs: readonly OpenRun[], flags: Flags): TestSet {
       ? loadCsv(source.csv, { form: runCsvForm(runs[0]) })
       : loadFashionMnistTest(source.dir, imagesFor(source.dir, runs));
   if (ds.n === 0) throw new UsageError(`the test set has no images (${nameOf(source)})`);
-  return { ds, from: nameOf(source), why };
+  return { ds, from: nameOf(source), why, given: flags['test-csv'] !== undefined || flags.data !== undefined };
 }
 
 /**

@@ -27,6 +27,8 @@ export class Checkpoints {
   readonly monitor: Monitor;
   /** The step of the last checkpoint written (-1: none by this process). */
   private saved = -1;
+  /** A resumed run's previous end (weights, metrics, report) still on disk: removed with the first checkpoint. */
+  private stale: boolean;
   /** best.safetensors's bytes, and the epoch whose weights they hold. */
   private best: { epoch: number; bytes: Uint8Array } | null = null;
   private readonly metadata: Record<string, string>;
@@ -38,6 +40,7 @@ export class Checkpoints {
     private readonly trainer: Trainer,
   ) {
     const resume = job.resume?.checkpoint ?? null;
+    this.stale = resume !== null;
     this.kept = resume ? { epoch: resume.state.epoch, step: resume.state.step } : null;
     this.lastStep = resume?.state.step ?? 0;
     this.history = resume ? [...resume.state.history] : [];
@@ -84,7 +87,8 @@ export class Checkpoints {
     this.run.write('history.csv', historyCsv(this.history));
     // A resumed run's end before this (its final weights, test metrics and report) is now older than the
     // checkpoint: gone, so that eval, predict, export and report read the checkpoint until the run ends again.
-    if (this.job.resume) for (const f of ENDED) this.run.remove(f);
+    if (this.stale) for (const f of ENDED) this.run.remove(f);
+    this.stale = false;
   }
 
   /** best.safetensors: the monitor's best weights, encoded again only when a better epoch replaced them. */

@@ -14,7 +14,7 @@ import {
 } from './conv2d.ts';
 import { fusedScratch, unfuseActivation } from './elementwise.ts';
 import { nchw, type Window2d } from './geometry.ts';
-import type { KernelOp, Shapes } from './op.ts';
+import { biasAndShortcut, type KernelOp, type Shapes } from './op.ts';
 import type { Act } from '../../dsl/ir.ts';
 import { mustAt } from '../util/must.ts';
 
@@ -66,9 +66,7 @@ export const CONV2D: KernelOp<Conv2dAttrs> = {
     const x = mustAt(io.inputs, 0, 'conv2d x');
     const w = mustAt(io.inputs, 1, 'conv2d w');
     const parts = io.scratch?.[0];
-    const last = io.inputs.length - 1;
-    const [b, shortcut] = a.shortcut ? [last > 2 ? io.inputs[2] : undefined, io.inputs[last]] : [io.inputs[2]];
-    const ios = { x, w, b, y: io.out, parts, gather: io.gather, shortcut };
+    const ios = { x, w, ...biasAndShortcut(io.inputs, a.shortcut === true), y: io.out, parts, gather: io.gather };
     return conv2dForward(gpu, ios, s, a.act, { split: parts !== undefined });
   },
   // dZ = dY·act'(Y); dX = convᵀ(dZ, W); dW = Σ dZ ⊗ X; db = Σ dZ
@@ -81,7 +79,7 @@ export const CONV2D: KernelOp<Conv2dAttrs> = {
     const parts = io.scratch[fusedScratch(io.outShape, a.act).length];
     // dX through the chain below in its store (io.dInChain), or its partials left for that chain (io.dInParts).
     const below = io.dInChain;
-    const chain = below && { counter: io.counter, saved: below.saved, argmax: below.argmax, term: below.term };
+    const chain = below && { ...below, counter: io.counter };
     const dxOptions = { unsummed: io.dInParts, chain: below?.chain };
     if (dx) out.push(...conv2dBackwardInput(gpu, { dy: dz, w, dx, parts, chain }, s, dxOptions));
     // dW's partials left for the planner to sum (io.dWParts), or summed here.

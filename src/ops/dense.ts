@@ -7,7 +7,7 @@ import { fusedScratch, unfuseActivation } from './elementwise.ts';
 import { matrix } from './geometry.ts';
 import { matmul, matmulPartsLength, matmulPlan, type MatmulEpilogue, type MatmulShape } from './matmul.ts';
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
-import type { KernelOp, Shapes } from './op.ts';
+import { biasAndShortcut, type KernelOp, type Shapes } from './op.ts';
 import { sumRows } from './reduce.ts';
 import { mustAt } from '../util/must.ts';
 
@@ -97,8 +97,7 @@ export const DENSE: KernelOp<DenseAttrs> = {
   forward: (gpu, io, a) => {
     const x = mustAt(io.inputs, 0, 'dense x');
     const w = mustAt(io.inputs, 1, 'dense w');
-    const last = io.inputs.length - 1;
-    const [b, shortcut] = a.shortcut ? [last > 2 ? io.inputs[2] : undefined, io.inputs[last]] : [io.inputs[2]];
+    const { b, shortcut } = biasAndShortcut(io.inputs, a.shortcut === true);
     const ios = { x, w, b, y: io.out, parts: io.scratch?.[0], epi: shortcut };
     return denseForward(gpu, ios, io.inShapes, a.act, shortcut ? { kind: 'add' } : undefined);
   },

@@ -51,6 +51,15 @@ export interface SavedSpec {
   dtype: 'f32' | 'u32';
 }
 
+/**
+ * A conv's or dense layer's bias and residual shortcut among its inputs [x, w, b?, shortcut?]: the shortcut is
+ * the last input where the node runs with one (its `shortcut` attribute, src/graph/fuse-add.ts layerWithAdd).
+ */
+export function biasAndShortcut<T>(inputs: readonly T[], shortcut: boolean): { b?: T; shortcut?: T } {
+  if (!shortcut) return { b: inputs[2] };
+  return { b: inputs.length > 3 ? inputs[2] : undefined, shortcut: inputs[inputs.length - 1] };
+}
+
 /** An op whose forward runs kernels; `A` is its attributes (the node's `attrs`). */
 export interface KernelOp<A> {
   shape(inShapes: Shapes, attrs: A): number[];

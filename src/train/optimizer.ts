@@ -14,6 +14,7 @@ import {
   type UpdateSums,
 } from '../ops/optimizer.ts';
 import type { GradSums } from '../graph/deferred.ts';
+import { numel } from '../ops/geometry.ts';
 import { writtenLengths } from '../ops/grad-reduce.ts';
 import { xentTotal, type LossTotals } from '../ops/softmax_xent.ts';
 import type { ParamStore } from '../model/params.ts';
@@ -213,8 +214,7 @@ export function checkOptimizerState(
   const ema = [...tensors.keys()].some((k) => k.endsWith('.ema'));
   const slots = [...slotNames(config), ...(ema ? ['ema'] : [])];
   for (const p of params.filter((q) => q.trainable)) {
-    const count = p.shape.reduce((a, b) => a * b, 1);
-    for (const slot of slots) slotValues(tensors, `${p.name}.${slot}`, count, file);
+    for (const slot of slots) slotValues(tensors, `${p.name}.${slot}`, numel(p.shape), file);
   }
 }
 
