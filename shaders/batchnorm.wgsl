@@ -18,6 +18,10 @@
 //   backward_sums then backward: each slice's Σg and Σg·xhat into partial[(c·S + s)·2 ..]; then every
 //     workgroup of c sums the S pairs in a fixed tree and writes dx for its slice; slice 0 writes dgamma
 //     and dbeta. Fixed orders throughout: deterministic.
+//   WHOLE (where the host cuts each channel into one slice): forward_train, forward_train_add,
+//     forward_train_pool and backward make their channel's statistics (or sums) first in the same
+//     workgroup, as stats (backward_sums) makes them, and go on: one dispatch each way, the bits of the
+//     two passes with S = 1 (whose combine over one partial changes nothing). partial is bound, unused.
 //   stats_parts: stats over a conv's forward left as its SRC_SPLITS split-K partials (≤ 16, the
 //     conv's activation linear): each element summed (and its bias added) as the conv's reduce pass
 //     would, written to the conv's output and counted; forward_train then reads that output as x.
@@ -73,6 +77,8 @@ override POOL: u32 = 1u;
 @group(0) @binding(14) var<storage, read> conv_bias: array<f32>;
 override SRC_SPLITS: u32 = 2u;
 override HAS_BIAS: bool = false;
+// One slice per channel, its statistics (backward: sums) made in the pass that uses them (the header's WHOLE).
+override WHOLE: bool = false;
 // forward_train_add and forward_infer_add only: a residual add's other input, added to z before the activation.
 @group(0) @binding(15) var<storage, read> shortcut: array<f32>;
 
@@ -169,10 +175,8 @@ fn slice_partial(t: u32, s: u32, c: u32, mean: f32, squares: f32) {
   }
 }
 
-@compute @workgroup_size(WG)
-fn stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let s = wg.x;
-  let c = wg.y;
+// Slice s of channel c's mean and each thread's share of Σ(x − mean)²: two walks over x.
+fn slice_moments(s: u32, c: u32, t: u32) -> vec2<f32> {
   let r = slice(s);
   var sum = 0.0;
   var w = walk(c, r.x + t);
@@ -188,7 +192,13 @@ fn stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u
     v += d * d;
     walk_next(&w);
   }
-  slice_partial(t, s, c, mean, v);
+  return vec2<f32>(mean, v);
+}
+
+@compute @workgroup_size(WG)
+fn stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let m = slice_moments(wg.x, wg.y, t);
+  slice_partial(t, wg.x, wg.y, m.x, m.y);
 }
 
 // stats_parts: the conv's output at element j of channel c, its SRC_SPLITS split-K partials (binding 1,
@@ -234,18 +244,30 @@ fn stats_parts(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
 // tree (every workgroup of c gets the same bits); workgroup (0, c)'s thread 0 writes the saved and
 // running statistics.
 fn channel_stats(s: u32, c: u32, t: u32) -> vec2<f32> {
-  red_a[t] = 0.0;
-  red_b[t] = 0.0;
-  red_c[t] = 0.0;
-  if (t < P.slices) {
-    let o = (c * P.slices + t) * 3u;
-    red_a[t] = partial[o];
-    red_b[t] = partial[o + 1u];
-    red_c[t] = partial[o + 2u];
+  var mean: f32;
+  var squares: f32;
+  if (WHOLE) {
+    // The whole channel is slice 0: its moments as stats makes them, its squares summed in the same tree.
+    let m = slice_moments(0u, c, t);
+    red_a[t] = m.y;
+    tree(t, WG);
+    mean = m.x;
+    squares = red_a[0];
+  } else {
+    red_a[t] = 0.0;
+    red_b[t] = 0.0;
+    red_c[t] = 0.0;
+    if (t < P.slices) {
+      let o = (c * P.slices + t) * 3u;
+      red_a[t] = partial[o];
+      red_b[t] = partial[o + 1u];
+      red_c[t] = partial[o + 2u];
+    }
+    chan_tree(t);
+    mean = red_b[0];
+    squares = red_c[0];
   }
-  chan_tree(t);
-  let mean = red_b[0];
-  let variance = red_c[0] / f32(P.n * P.hw);
+  let variance = squares / f32(P.n * P.hw);
   let invstd = inverseSqrt(variance + P.eps);
   if (s == 0u && t == 0u) {
     save_mean[c] = mean;
@@ -401,10 +423,8 @@ fn grad_in(i: u32, mean: f32, g: f32, b: f32) -> f32 {
   return dy[i] * act_grad_x((x[i] - mean) * g + b);
 }
 
-@compute @workgroup_size(WG)
-fn backward_sums(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let s = wg.x;
-  let c = wg.y;
+// Slice s of channel c's Σg and Σg·xhat, each summed over the workgroup in a fixed tree into red_a[0], red_b[0].
+fn slice_sums(s: u32, c: u32, t: u32) {
   let mean = mean_in[c];
   let istd = invstd_in[c];
   let g = gamma[c] * istd;
@@ -422,6 +442,13 @@ fn backward_sums(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
   red_a[t] = sd;
   red_b[t] = sdx;
   tree(t, WG);
+}
+
+@compute @workgroup_size(WG)
+fn backward_sums(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let s = wg.x;
+  let c = wg.y;
+  slice_sums(s, c, t);
   if (t == 0u) {
     let o = (c * P.slices + s) * 2u;
     partial[o] = red_a[0];
@@ -433,14 +460,18 @@ fn backward_sums(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
 fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let s = wg.x;
   let c = wg.y;
-  red_a[t] = 0.0;
-  red_b[t] = 0.0;
-  if (t < P.slices) {
-    let o = (c * P.slices + t) * 2u;
-    red_a[t] = partial[o];
-    red_b[t] = partial[o + 1u];
+  if (WHOLE) {
+    slice_sums(0u, c, t);
+  } else {
+    red_a[t] = 0.0;
+    red_b[t] = 0.0;
+    if (t < P.slices) {
+      let o = (c * P.slices + t) * 2u;
+      red_a[t] = partial[o];
+      red_b[t] = partial[o + 1u];
+    }
+    tree(t, P.tree);
   }
-  tree(t, P.tree);
   let sum_dy = red_a[0];
   let sum_dyx = red_b[0];
   if (s == 0u && t == 0u) {

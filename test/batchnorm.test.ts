@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { useGpu, f32, spreadFromName } from './helpers/gpu.ts';
+import type { Gpu } from '../src/gpu/runtime.ts';
 import { expectAllclose } from './helpers/allclose.ts';
 import { checkGradFd, dot } from './helpers/fd.ts';
 import {
@@ -7,6 +8,7 @@ import {
   batchnormForward,
   bnPartials,
   bnSlices,
+  bnWhole,
   type BatchnormShape,
 } from '../src/ops/batchnorm.ts';
 import { actGradRef, actRef } from '../src/ops/act.ref.ts';
@@ -184,49 +186,110 @@ describe('batch normalization (GPU vs CPU reference)', () => {
     g.free([...fwd, ...bwd]);
   });
 
+  /** A training forward and backward of shape `base` with `o` over it: y, the saved statistics, dx, dgamma, dbeta. */
+  const trainRun = async (g: Gpu, base: BatchnormShape, inp: ReturnType<typeof inputs>, o: Partial<BatchnormShape>) => {
+    const s = { ...base, ...o };
+    const bufs = [inp.x, inp.gamma, inp.beta, inp.runMean, inp.runVar, inp.dy, inp.prior].map((a) => g.upload(f32(a)));
+    const [x, gamma, beta, runMean, runVar, dy, dx] = bufs as GPUBuffer[] as [
+      GPUBuffer,
+      GPUBuffer,
+      GPUBuffer,
+      GPUBuffer,
+      GPUBuffer,
+      GPUBuffer,
+      GPUBuffer,
+    ];
+    const size = base.n * base.c * base.hw;
+    const out = [size, base.c, base.c, base.c, base.c, bnPartials(g, s)].map((k) => g.alloc(k * 4));
+    const [y, saveMean, saveInvStd, dgamma, dbeta, partial] = out as [
+      GPUBuffer,
+      GPUBuffer,
+      GPUBuffer,
+      GPUBuffer,
+      GPUBuffer,
+      GPUBuffer,
+    ];
+    const forward = batchnormForward(g, { x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd, partial }, s);
+    const backward = batchnormBackward(g, { dy, x, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta, partial }, s);
+    g.run([...forward, ...backward]);
+    const got = await Promise.all(
+      [y, saveMean, saveInvStd, runMean, runVar, dx, dgamma, dbeta].map((b) => g.readF32(b)),
+    );
+    for (const b of [...bufs, ...out]) g.release(b);
+    g.free([...forward, ...backward]);
+    return { got, forward: forward.map((d) => d.label), backward: backward.map((d) => d.label) };
+  };
+
   it('runs the same bits twice, and the same statistics whatever the slicing', async () => {
     const g = gpu();
     const base: BatchnormShape = { n: 4, c: 2, hw: 300, training: true, act: relu };
     const inp = inputs(base, 7);
-    const run = async (slices: number): Promise<Float32Array[]> => {
-      const s = { ...base, slices };
-      const bufs = [inp.x, inp.gamma, inp.beta, inp.runMean, inp.runVar, inp.dy].map((a) => g.upload(f32(a)));
-      const [x, gamma, beta, runMean, runVar, dy] = bufs as GPUBuffer[] as [
-        GPUBuffer,
-        GPUBuffer,
-        GPUBuffer,
-        GPUBuffer,
-        GPUBuffer,
-        GPUBuffer,
-      ];
-      const size = base.n * base.c * base.hw;
-      const out = [size, base.c, base.c, size, base.c, base.c, bnPartials(g, s)].map((k) => g.alloc(k * 4));
-      const [y, saveMean, saveInvStd, dx, dgamma, dbeta, partial] = out as [
-        GPUBuffer,
-        GPUBuffer,
-        GPUBuffer,
-        GPUBuffer,
-        GPUBuffer,
-        GPUBuffer,
-        GPUBuffer,
-      ];
-      const ds = [
-        ...batchnormForward(g, { x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd, partial }, s),
-        ...batchnormBackward(g, { dy, x, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta, partial }, s),
-      ];
-      g.run(ds);
-      const got = await Promise.all([y, saveMean, saveInvStd, dx, dgamma, dbeta].map((b) => g.readF32(b)));
-      for (const b of [...bufs, ...out]) g.release(b);
-      g.free(ds);
-      return got;
-    };
-    const a = await run(4);
-    const b = await run(4);
+    const a = (await trainRun(g, base, inp, { slices: 4 })).got;
+    const b = (await trainRun(g, base, inp, { slices: 4 })).got;
     a.forEach((v, i) => expect(Array.from(b[i] ?? [])).toEqual(Array.from(v)));
-    const one = await run(1);
+    const one = (await trainRun(g, base, inp, { slices: 1 })).got;
     // Another slicing sums in another order: equal within f32 rounding, not bit for bit.
     expectAllclose('mean, 1 vs 4 slices', one[1] ?? [], a[1] ?? [], TOL_STAT, [base.c]);
-    expectAllclose('dx, 1 vs 4 slices', one[3] ?? [], a[3] ?? [], TOL_DX, [base.n, base.c, base.hw]);
+    expectAllclose('dx, 1 vs 4 slices', one[5] ?? [], a[5] ?? [], TOL_DX, [base.n, base.c, base.hw]);
+  });
+
+  it('cuts channels into slices as the adapter needs', () => {
+    const h100 = { units: 132, treeThreads: 256, spreadLimit: Number.POSITIVE_INFINITY };
+    const cpu = { units: 8, treeThreads: 16, spreadLimit: 256 };
+    const slices = (d: typeof cpu, n: number, c: number, hw: number, o: Partial<BatchnormShape> = {}) =>
+      bnSlices(d, { n, c, hw, training: true, ...o }).slices;
+    // A GPU: whole where a thread walks ≤ 16 elements, else two workgroups a unit, ≤ 64 elements a thread.
+    expect(slices(h100, 64, 128, 49)).toBe(1);
+    expect(slices(h100, 64, 64, 196)).toBe(5);
+    expect(slices(h100, 256, 32, 784)).toBe(13);
+    expect(slices(h100, 256, 512, 49)).toBe(1);
+    // A CPU adapter: whole wherever the channels alone give each unit two workgroups, whatever M.
+    expect(slices(cpu, 64, 32, 784)).toBe(1);
+    expect(slices(cpu, 64, 8, 784)).toBe(2);
+    expect(slices(cpu, 16, 3, 1)).toBe(1);
+    // Tests force a count; bnWhole takes one slice whole unless told not to, and never a conv's partials.
+    expect(slices(h100, 64, 128, 49, { slices: 3 })).toBe(3);
+    expect(bnWhole(cpu, { n: 64, c: 32, hw: 784, training: true })).toBe(true);
+    expect(bnWhole(cpu, { n: 64, c: 32, hw: 784, training: true, whole: false })).toBe(false);
+    expect(bnWhole(cpu, { n: 64, c: 32, hw: 784, training: true }, true)).toBe(false);
+    expect(bnWhole(h100, { n: 64, c: 64, hw: 196, training: true })).toBe(false);
+  });
+
+  // Whole channels (one slice: bnWhole): each way one pass that makes its statistics or sums first, bit for
+  // bit the two passes it replaces (stats then forward_train, backward_sums then backward, with one slice).
+  const wholeCases: [string, BatchnormShape][] = [
+    ['conv 4x8x7x7 + relu', { n: 4, c: 8, hw: 49, training: true, act: relu }],
+    ['conv batch 1, 1x2x17x18 (M > 256)', { n: 1, c: 2, hw: 306, training: true }],
+    [
+      'dense 16x10 + tanh, accumulate',
+      { n: 16, c: 10, hw: 1, training: true, act: { kind: 'tanh' }, accumulate: true },
+    ],
+    ['conv 2x3x4x4, x = 50 ± 0.5', { n: 2, c: 3, hw: 16, training: true }],
+    ['conv 2x3x5x5 + gelu', { n: 2, c: 3, hw: 25, training: true, act: { kind: 'gelu' } }],
+  ];
+  const wholeWidths = wholeCases.flatMap(([name, s]) => [256, 16].map((w) => [`${name}, ${w} threads`, s, w] as const));
+  it.each(wholeWidths)('whole channels: %s, one pass each way, the bits of two', async (name, base, threads) => {
+    const g = gpu().withTuning({ treeThreads: threads });
+    const inp = name.includes('50 ± 0.5') ? inputs(base, 9, 50, 0.5) : inputs(base, 9);
+    const whole = await trainRun(g, base, inp, { slices: 1 });
+    const two = await trainRun(g, base, inp, { slices: 1, whole: false });
+    expect(bnWhole(g, { ...base, slices: 1 })).toBe(true);
+    expect(whole.forward).toEqual([expect.stringMatching(/^batchnorm stats\+train /)]);
+    expect(whole.backward).toEqual([expect.stringMatching(/^batchnorm sums\+backward /)]);
+    expect(two.forward).toEqual([
+      expect.stringMatching(/^batchnorm stats /),
+      expect.stringMatching(/^batchnorm train /),
+    ]);
+    expect(two.backward).toEqual([
+      expect.stringMatching(/^batchnorm backward sums /),
+      expect.stringMatching(/^batchnorm backward /),
+    ]);
+    const names = ['y', 'saved mean', 'saved 1/std', 'running mean', 'running variance', 'dx', 'dgamma', 'dbeta'];
+    whole.got.forEach((v, i) => expectSameBits(names[i] ?? '', v, two.got[i] ?? new Float32Array()));
+    // And the references (the reference of the two passes is the same function).
+    const ref = fusedRef(inp, base, base.act ?? { kind: 'linear' });
+    expectAllclose('y', whole.got[0] ?? [], ref.y, TOL_Y, shapeOf(base));
+    expectAllclose('dx', whole.got[5] ?? [], ref.grads.dx, TOL_DX, shapeOf(base));
   });
 });
 
@@ -274,12 +337,13 @@ describe('batch normalization + a residual add (+ activation) in its pass', () =
       );
     };
     const [fused, z32, unfused] = [alloc(size), alloc(size), alloc(size)];
+    const mine = pass(fused, s, sc);
     const ds = [
-      ...pass(fused, s, sc),
+      ...mine,
       ...pass(z32, { ...s, act: undefined }),
       ...add(g, { a: z32, b: sc as GPUBuffer, c: unfused }, size, act),
     ];
-    expect(ds[s.training ? 1 : 0]?.label).toMatch(/^batchnorm (train|infer) \S+ \+ add/);
+    expect(mine.at(-1)?.label).toMatch(/^batchnorm (train|stats\+train|infer) \S+ \+ add/);
     g.run(ds);
     const got = await g.readF32(fused);
     expectAllclose('act(batchnorm(x) + shortcut)', got, want, TOL_Y, shapeOf(s));

@@ -174,6 +174,17 @@ describe('summary', () => {
     );
     expect(fmgpu('summary', 'examples/reference.net', '--cost', 'h100', '--fusions').out).not.toContain('two layers');
   });
+  it('--cost DEVICE --fusions: the batch norm passes taking their channels whole', () => {
+    // fast.net at batch 64 on an H100: conv5's batch norm (64x128x49: 13 elements a thread) is one slice a
+    // channel, one pass each way; the others (64x32x784, 64x64x196) keep their slices and two passes.
+    const out = fmgpu('summary', 'examples/fast.net', '--cost', 'h100', '--batch', '64', '--fusions').out;
+    expect(out).toContain(
+      '\nBatch norm passes taking their channels whole at batch 64 (2; one slice a channel: each pass makes the ' +
+        'statistics or sums it uses, no pass of their own):\n  batchnorm stats+train 64x128x49 + relu + maxpool 2x2/2x2\n' +
+        '  batchnorm sums+backward 64x128x49\n',
+    );
+    expect(out).not.toMatch(/(stats\+train|sums\+backward) 64x(32|64)x/);
+  });
   it('--cost with an unknown device: exit 2 before anything is printed', () => {
     const r = fmgpu('summary', 'examples/reference.net', '--cost', 'abacus');
     expect(r.code).toBe(2);

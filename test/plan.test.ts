@@ -92,13 +92,16 @@ const family = (g: Gpu): string => `${g.adapter.cpu ? 'cpu' : 'gpu'} lanes=${g.l
 // relu' before it applied, where the block's first conv's dX stores (src/graph/junction.ts), no longer in an
 // act' pass of their own: residual.net backward −2; training bytes −3.2 MB (neither the dX alone nor the sum
 // before act' is written).
+// 2026-12 (issue 17, batch norm's channels whole): where a channel is one slice (on a CPU adapter wherever the
+// channels fill its units), each way one pass makes the statistics or sums it uses (src/ops/batchnorm.ts
+// bnWhole): batchnorm.net training forward −3, backward −3; bytes −15 KB (no partial sums).
 const PINS: Record<string, Record<string, Pin>> = {
   'cpu lanes=8 side=8': {
     'reference.net training': { plannedBytes: 29156656, forward: 6, backward: 13, labels: 'f3848e21' },
     'reference.net inference': { plannedBytes: 9031936, forward: 6, backward: 0, labels: '2d24836a' },
     'residual.net training': { plannedBytes: 22963760, forward: 9, backward: 21, labels: '28c1696a' },
     'residual.net inference': { plannedBytes: 9834752, forward: 9, backward: 0, labels: '0b88944e' },
-    'batchnorm.net training': { plannedBytes: 55062320, forward: 12, backward: 16, labels: '3e89e029' },
+    'batchnorm.net training': { plannedBytes: 55047344, forward: 9, backward: 13, labels: 'f327477b' },
     'batchnorm.net inference': { plannedBytes: 8230656, forward: 8, backward: 0, labels: '175ba1a7' },
     'leaky.net training': { plannedBytes: 26075952, forward: 5, backward: 11, labels: '6e1f8573' },
     'leaky.net inference': { plannedBytes: 9031936, forward: 5, backward: 0, labels: '8c1f5f32' },

@@ -4,12 +4,15 @@
 import type { BufferRef, Dispatch, Gpu } from '../gpu/runtime.ts';
 import { ceilDiv, grid } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
-import { chainWork, f32Bytes, perThread, streamWork, treeBarriers, type Work } from '../gpu/work.ts';
+import { f32Bytes, perThread, streamWork, treeBarriers } from '../gpu/work.ts';
 import type { Act } from '../../dsl/ir.ts';
 import { actConstants, actName } from './act.ts';
 import { POOL_CODES, type ChainPool } from './chain.ts';
 import { poolGeometry, windowsApart } from './pool.ts';
 import { readerSums } from './gemm.ts';
+import { bnSlices, bnWhole, sliceConstants, sliced, trainWork, withBytes, type BnDevice } from './batchnorm-slices.ts';
+
+export { bnPartials, bnSlices, bnWhole, type BnDevice } from './batchnorm-slices.ts';
 
 export interface BatchnormShape {
   n: number;
@@ -32,6 +35,11 @@ export interface BatchnormShape {
   act?: Act;
   /** Slices per channel (tests force several); bnSlices picks them for the adapter when absent. */
   slices?: number;
+  /**
+   * With one slice, whether each training pass makes its statistics (sums) itself (bnWhole): true unless
+   * false (tests run the two passes it replaces, for their bits).
+   */
+  whole?: boolean;
   /**
    * With a fused activation: the pooling that reads its output (windows apart), in the same pass (the
    * planner's choice, src/graph/fuse.ts); its shape's input is the batchnorm's output. At inference y is
@@ -83,33 +91,6 @@ export interface BatchnormBackwardIo {
   partial: BufferRef;
 }
 
-/** What sizes a slice pass: the adapter's compute units and its workgroups' threads (GpuTuning.treeThreads). */
-export type BnDevice = Pick<Gpu, 'units' | 'treeThreads'>;
-
-/**
- * A slice pass's pipeline constants: its activation's and its workgroup's threads (the shader's WG,
- * GpuTuning.treeThreads: a power of two, at most the 256 its trees hold).
- */
-const sliceConstants = (gpu: BnDevice, act?: Act) => ({ ...actConstants(act), WG: gpu.treeThreads });
-/** The most elements a thread walks in a slice pass (each pass: a chain of this many loads) where M allows. */
-const DEPTH = 64;
-
-/**
- * Slices per channel and elements per slice: two workgroups per compute unit where M allows, ≤ DEPTH per
- * thread where at most WG slices allow (a CPU adapter's 16 threads walk more).
- */
-export function bnSlices(gpu: BnDevice, s: BatchnormShape): { slices: number; len: number } {
-  const wg = gpu.treeThreads;
-  const m = s.n * s.hw;
-  const most = Math.max(1, Math.min(wg, Math.ceil(m / wg)));
-  const want = s.slices ?? Math.max(Math.ceil((2 * gpu.units) / s.c), Math.ceil(m / (wg * DEPTH)));
-  const len = Math.ceil(m / Math.max(1, Math.min(most, want)));
-  return { slices: Math.ceil(m / len), len };
-}
-
-/** Floats of the partial statistics buffer (forward: 3 per slice; the backward's 2 fit in it). */
-export const bnPartials = (gpu: BnDevice, s: BatchnormShape): number => 3 * s.c * bnSlices(gpu, s).slices;
-
 function params(s: BatchnormShape, gpu: BnDevice) {
   for (const [k, v] of [
     ['n', s.n],
@@ -152,31 +133,6 @@ const windowOf = (p: ChainPool): string =>
 const desc = (s: BatchnormShape, add = false): string =>
   `${s.n}x${s.c}x${s.hw}${add ? ' + add' : ''}${s.act && s.act.kind !== 'linear' ? ` + ${actName(s.act)}` : ''}`;
 
-/**
- * A slice pass: (S, C) workgroups of WG threads, each walking ⌈L/WG⌉ elements `passes` times (a chain of
- * loads), after `combine` a tree over the S partials and after each sum a tree over WG.
- */
-function sliced(s: BatchnormShape, gpu: BnDevice, o: { passes: number; trees: number; combine: boolean }): Work {
-  const { slices, len } = bnSlices(gpu, s);
-  const wg = gpu.treeThreads;
-  const per = Math.ceil(len / wg);
-  const tree = 2 ** Math.ceil(Math.log2(slices));
-  return chainWork({
-    flops: 4 * o.passes * s.n * s.c * s.hw,
-    bytesRead: 0,
-    bytesWritten: 0,
-    threads: wg,
-    depth: o.passes * per + (o.combine ? 1 : 0),
-    barriers: o.trees * treeBarriers(wg) + (o.combine ? treeBarriers(tree) : 0),
-    sharedBytes: 4 * 256 * 3, // the shader's three trees, whatever WG
-  });
-}
-
-/** `sliced` with the bytes each pass reads and writes: `tensors` and `written` full tensors, plus vectors. */
-function withBytes(w: Work, count: number, tensors: number, written: number, vectors: number, out: number): Work {
-  return { ...w, bytesRead: f32Bytes(tensors * count, vectors), bytesWritten: f32Bytes(written * count, out) };
-}
-
 /** A training forward's buffers: the saved statistics and the per-slice partials bound too. */
 type TrainIo = BatchnormForwardIo & { saveMean: BufferRef; saveInvStd: BufferRef; partial: BufferRef };
 
@@ -185,6 +141,7 @@ function trainForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Disp
   if (!saveMean || !saveInvStd || !partial) throw new ShapeError('batchnorm training forward needs its saved buffers');
   const t = { ...io, saveMean, saveInvStd, partial };
   const p = params(s, gpu);
+  if (bnWhole(gpu, s, !!io.xParts)) return [s.pool ? pooledForward(gpu, t, s, p) : normalise(gpu, t, s, p)];
   const none = null;
   const stats = sliced(s, gpu, { passes: 2, trees: 2, combine: false });
   return [
@@ -205,19 +162,30 @@ function trainForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Disp
   ];
 }
 
+/** A training pass's label: `batchnorm train`, `batchnorm stats+train` where it makes its statistics. */
+const trainLabel = (whole: boolean): string => `batchnorm ${whole ? 'stats+train' : 'train'}`;
+
 /** forward_train: y = act(z), the statistics combined first; forward_train_add: act(z + the shortcut). */
 function normalise(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<typeof params>): Dispatch {
   const more = io.shortcut ? [null, null, null, null, null, io.shortcut] : [];
-  const work = sliced(s, gpu, { passes: 1, trees: 0, combine: true });
+  const whole = bnWhole(gpu, s, !!io.xParts);
+  const work = trainWork(gpu, s, whole);
   return gpu.kernel({
     shader: 'batchnorm',
     entry: io.shortcut ? 'forward_train_add' : 'forward_train',
-    constants: sliceConstants(gpu, s.act),
+    constants: sliceConstants(gpu, s.act, whole),
     params: p,
     bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, io.saveMean, io.saveInvStd, io.partial, ...more],
     workgroups: [p.slices, s.c],
-    label: `batchnorm train ${desc(s, !!io.shortcut)}`,
-    work: withBytes(work, s.n * s.c * s.hw, io.shortcut ? 2 : 1, 1, 3 * s.c * p.slices + 4 * s.c, 4 * s.c),
+    label: `${trainLabel(whole)} ${desc(s, !!io.shortcut)}`,
+    work: withBytes(
+      work,
+      s.n * s.c * s.hw,
+      io.shortcut ? 2 : 1,
+      1,
+      (whole ? 0 : 3 * s.c * p.slices) + 4 * s.c,
+      4 * s.c,
+    ),
   });
 }
 
@@ -256,22 +224,32 @@ function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<t
   const count = s.n * s.c * s.hw;
   const out = s.n * s.c * p.oh * p.ow;
   const io2 = [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, saveMean, saveInvStd, partial];
-  const work = sliced(s, gpu, { passes: 1, trees: 0, combine: true });
+  const whole = bnWhole(gpu, s, !!io.xParts);
+  const work = trainWork(gpu, s, whole);
+  // A thread a window: its block's cells in one chain of loads, after the statistics' (combined or made).
+  const cells = Math.ceil(p.windows / gpu.treeThreads) * (count / out);
+  const stats = whole ? 2 * Math.ceil(p.len / gpu.treeThreads) : 1;
   return gpu.kernel({
     shader: 'batchnorm',
     entry: 'forward_train_pool',
-    constants: { ...sliceConstants(gpu, s.act), POOL: POOL_CODES[pool.kind] },
+    constants: { ...sliceConstants(gpu, s.act, whole), POOL: POOL_CODES[pool.kind] },
     params: p,
     bindings: [...io2, null, io.pooled, io.argmax ?? gpu.dummy],
     workgroups: [p.slices, s.c],
-    label: `batchnorm train ${desc(s)} + ${windowOf(pool)}`,
-    // A thread a window: its block's cells in one chain of loads.
+    label: `${trainLabel(whole)} ${desc(s)} + ${windowOf(pool)}`,
     work: {
-      ...withBytes(work, count, 1, 1, 3 * s.c * p.slices + 4 * s.c, 4 * s.c + (pool.kind === 'max' ? 2 : 1) * out),
+      ...withBytes(
+        work,
+        count,
+        1,
+        1,
+        (whole ? 0 : 3 * s.c * p.slices) + 4 * s.c,
+        4 * s.c + (pool.kind === 'max' ? 2 : 1) * out,
+      ),
       shape: {
         kind: 'chain',
-        depth: Math.ceil(p.windows / gpu.treeThreads) * (count / out) + 1,
-        barriers: treeBarriers(p.tree),
+        depth: cells + stats,
+        barriers: whole ? 2 * treeBarriers(gpu.treeThreads) : treeBarriers(p.tree),
       },
     },
   });
@@ -323,6 +301,26 @@ export function batchnormBackward(gpu: Gpu, io: BatchnormBackwardIo, s: Batchnor
   const workgroups = [p.slices, s.c] as const;
   const none = null;
   const read = s.accumulate ? 3 : 2;
+  const backward = (whole: boolean): Dispatch =>
+    gpu.kernel({
+      shader: 'batchnorm',
+      entry: 'backward',
+      constants: sliceConstants(gpu, s.act, whole),
+      params: p,
+      bindings: [io.x, io.gamma, io.beta, io.dy, io.saveMean, io.saveInvStd, io.dx, io.dgamma, io.partial, io.dbeta],
+      workgroups,
+      label: `batchnorm ${whole ? 'sums+backward' : 'backward'} ${desc(s)}`,
+      work: withBytes(
+        sliced(s, gpu, whole ? { passes: 2, trees: 1, combine: false } : { passes: 1, trees: 0, combine: true }),
+        count,
+        read,
+        1,
+        (whole ? 0 : partials) + 4 * s.c,
+        2 * s.c,
+      ),
+    });
+  // Whole channels: the sums made first in the same pass (one dispatch).
+  if (bnWhole(gpu, s)) return [backward(true)];
   return [
     gpu.kernel({
       shader: 'batchnorm',
@@ -334,22 +332,6 @@ export function batchnormBackward(gpu: Gpu, io: BatchnormBackwardIo, s: Batchnor
       label: `batchnorm backward sums ${desc(s)} ${p.slices} slices`,
       work: withBytes(sliced(s, gpu, { passes: 1, trees: 1, combine: false }), count, 2, 0, 4 * s.c, partials),
     }),
-    gpu.kernel({
-      shader: 'batchnorm',
-      entry: 'backward',
-      constants: sliceConstants(gpu, s.act),
-      params: p,
-      bindings: [io.x, io.gamma, io.beta, io.dy, io.saveMean, io.saveInvStd, io.dx, io.dgamma, io.partial, io.dbeta],
-      workgroups,
-      label: `batchnorm backward ${desc(s)}`,
-      work: withBytes(
-        sliced(s, gpu, { passes: 1, trees: 0, combine: true }),
-        count,
-        read,
-        1,
-        partials + 4 * s.c,
-        2 * s.c,
-      ),
-    }),
+    backward(false),
   ];
 }

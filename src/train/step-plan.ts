@@ -96,8 +96,19 @@ export const deviceLines = (step: readonly Described[], batch: number): string[]
   ...narrowLines(step, batch),
   ...pairLines(step, batch),
   ...junctionLines(step, batch),
+  ...wholeLines(step, batch),
   ...endLines(step, batch),
 ];
+
+/** The batch norm passes that take their channels whole (src/ops/batchnorm-slices.ts bnWhole), one line each. */
+function wholeLines(step: readonly Described[], batch: number): string[] {
+  const whole = step
+    .filter((d) => /^batchnorm (stats\+train|sums\+backward) /.test(d.label))
+    .map((d) => `  ${d.label}`);
+  if (whole.length === 0) return [];
+  const what = 'one slice a channel: each pass makes the statistics or sums it uses, no pass of their own';
+  return [`Batch norm passes taking their channels whole at batch ${batch} (${whole.length}; ${what}):`, ...whole];
+}
 
 /**
  * The dX passes that add a tensor's earlier gradient (and its writer's act') as they store (src/graph/junction.ts:

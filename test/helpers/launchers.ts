@@ -465,6 +465,22 @@ const CALLS: [string, Record<string, unknown>, (g: Gpu) => unknown, 'tiled'?][] 
       ),
   ],
   ['batchnormForward', { n: 2, c: 3, hw: 4 }, (g) => batchnormForward(g, bnIo, { n: 2, c: 3, hw: 4, training: true })],
+  // Two slices a channel (M = 600 allows them): the statistics (sums) in a pass of their own, then combined.
+  [
+    'batchnormForward',
+    { n: 2, c: 3, hw: 300, slices: 2 },
+    (g) => batchnormForward(g, bnIo, { n: 2, c: 3, hw: 300, training: true, slices: 2 }),
+  ],
+  [
+    'batchnormBackward',
+    { n: 2, c: 3, hw: 300, slices: 2 },
+    (g) =>
+      batchnormBackward(
+        g,
+        { ...bnIo, dy: b, dx: b, dgamma: b, dbeta: b },
+        { n: 2, c: 3, hw: 300, training: true, slices: 2 },
+      ),
+  ],
   ['batchnormForward', { n: 2, c: 3, hw: 4 }, (g) => batchnormForward(g, bnIo, { n: 2, c: 3, hw: 4, training: false })],
   [
     'batchnormBackward',
