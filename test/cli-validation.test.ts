@@ -321,6 +321,17 @@ describe('predictions out', () => {
       `--out ${join(tmp, 'no', 'p.csv')}: the folder ${join(tmp, 'no')} does not exist`,
     ],
     [
+      '--out the CSV it reads (data loss)',
+      () => ['--csv', join(tmp, 'val.csv'), '--out', join(tmp, 'val.csv')],
+      `--out ${join(tmp, 'val.csv')} would overwrite ${join(tmp, 'val.csv')}, which fmgpu reads: name another file`,
+    ],
+    [
+      "--out a file of the run (the run's weights)",
+      () => ['--csv', join(tmp, 'val.csv'), '--out', join(run(), 'weights.safetensors')],
+      `--out ${join(run(), 'weights.safetensors')} would overwrite ${join(run(), 'weights.safetensors')}, which fmgpu ` +
+        'reads: name another file',
+    ],
+    [
       'images and --test',
       () => [join(tmp, 'x.png'), '--test', '1'],
       `predict takes image files or --test or --csv, not both ("${join(tmp, 'x.png')}" and the flag)`,
@@ -338,8 +349,11 @@ describe('predictions out', () => {
   ];
   it.each(refusals)('%s: exit 2, one line', (_, args, message) => {
     writeFileSync(join(tmp, 'bad.csv'), '1,2,3\n');
+    const kept = [join(tmp, 'val.csv'), join(run(), 'weights.safetensors')];
+    const before = kept.map((f) => readFileSync(f));
     const r = fmgpu('predict', run(), ...args(), ...NO_GPU);
     expect(r.err).toBe(`fmgpu: error: ${message}`);
     expect(r.code).toBe(2);
+    kept.forEach((f, i) => expect(readFileSync(f).equals(before[i]!), `${f} unchanged`).toBe(true));
   });
 });

@@ -1,5 +1,5 @@
 // Small things every command shares.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import pkg from '../../package.json' with { type: 'json' };
 import { join } from 'node:path';
 import { UsageError, type Flags } from './args.ts';
@@ -102,14 +102,29 @@ function oneLine(e: unknown): string {
 /**
  * The file --out names, checked before any work: a folder there is refused, `folder` saying what to
  * give instead ("is a folder: name the CSV file to write"); with `parent`, so is a file whose folder
- * does not exist.
+ * does not exist; and so is any of the files `keep` names (the command's input, a run's own files) under
+ * whatever name or link it is given: writing it would lose it.
  */
-export function checkOutFile(file: string, folder: string, parent?: string): void {
+export function checkOutFile(file: string, folder: string, parent?: string, keep: readonly string[] = []): void {
   const stat = (p: string) => statSync(p, { throwIfNoEntry: false });
-  if (stat(file)?.isDirectory()) throw new UsageError(`--out ${file} is a ${folder}`);
+  const target = stat(file);
+  if (target?.isDirectory()) throw new UsageError(`--out ${file} is a ${folder}`);
   if (parent !== undefined && !stat(parent)?.isDirectory())
     throw new UsageError(`--out ${file}: the folder ${parent} does not exist`);
+  const same =
+    target &&
+    keep.find((k) => {
+      const s = stat(k);
+      return s !== undefined && s.dev === target.dev && s.ino === target.ino;
+    });
+  if (same) throw new UsageError(`--out ${file} would overwrite ${same}, which fmgpu reads: name another file`);
 }
+
+/** The files of run directory `dir` (its weights, model, history…) but `except`: what --out must not overwrite. */
+export const runFiles = (dir: string, except: string): string[] =>
+  readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isFile() && e.name !== except)
+    .map((e) => join(dir, e.name));
 
 /** Flag name → `train` key of the language: every key has its flag, `early_stop` as --early-stop. */
 export const TRAIN_KEY: Readonly<Record<string, string>> = Object.fromEntries(

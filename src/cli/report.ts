@@ -15,7 +15,16 @@ import { DataError } from '../errors.ts';
 import { renderReport, pickSamples, type ReportEnding, type ReportMetrics } from '../report/html.ts';
 import { pca2 } from '../report/pca.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { checkOutFile, openCliGpu, openRun, runClasses, runNormalized, savedRunJson, type OpenRun } from './common.ts';
+import {
+  checkOutFile,
+  openCliGpu,
+  openRun,
+  runClasses,
+  runFiles,
+  runNormalized,
+  savedRunJson,
+  type OpenRun,
+} from './common.ts';
 import { imagesOf } from '../data/batch.ts';
 import { testSetFor, testSetLine } from './test-set.ts';
 import type { Out } from './progress.ts';
@@ -172,7 +181,8 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
     );
   // The page goes into the run (under its lock: not while fmgpu train writes it) or to --out.
   const file = flags.out === undefined ? join(dir, 'report.html') : String(flags.out);
-  checkOutFile(file, `directory: give the page's file name, e.g. ${join(file, 'report.html')}`, dirname(resolve(file)));
+  const page = `directory: give the page's file name, e.g. ${join(file, 'report.html')}`;
+  checkOutFile(file, page, dirname(resolve(file)), runFiles(dir, 'report.html'));
   const run = flags.out === undefined ? RunDir.open(dir) : null;
   let gpu: Gpu;
   try {
