@@ -120,11 +120,13 @@ describe('a 16x16 idx set of 3 named classes, through the CLI', () => {
     expect(r.out).toContain('epoch 2/2');
   });
 
-  it('a test set with labels past the run’s classes is refused by eval', () => {
+  it('a test set with labels past the run’s classes is refused by eval, predict --test and report', () => {
     const four = idxDir('four', 16, 4);
-    const r = fmgpu('eval', run, '--data', four);
-    expect(r.code).toBe(2);
-    expect(r.err).toMatch(/label 3 at index \d+ is outside 0–2/);
+    for (const cmd of [['eval'], ['predict', '--test', '0'], ['report', '--out', join(four, 'r.html')]]) {
+      const r = fmgpu(cmd[0]!, run, ...cmd.slice(1), '--data', four);
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(/^fmgpu: error: .*four \(.* has 3 classes\): label 3 at index \d+ is outside 0–2$/);
+    }
   });
 });
 

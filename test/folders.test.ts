@@ -3,7 +3,7 @@
 // resume) and as one tree split by validation= (the held-out part is the test set, as Keras evaluates
 // on image_dataset_from_directory's validation subset); a corrupt image refused naming it.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
@@ -126,6 +126,41 @@ describe('class folders through the CLI', () => {
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out).toContain('epoch 2/2');
+  });
+
+  it("a test folder of some of the run's classes is labelled by their names; a class not the run's is refused", () => {
+    // green and red only: their labels are the run's 1 and 2 (blue, green, red), not 0 and 1.
+    const some = join(tmp, 'some');
+    classTree(join(some, 'train'), 2);
+    classTree(join(some, 'test'), 2);
+    for (const part of ['train', 'test']) rmSync(join(some, part, 'blue'), { recursive: true });
+    const p = fmgpu('predict', run, '--data', some, '--test', '0-3', '--json');
+    expect(p.err).toBe('');
+    expect(p.code).toBe(0);
+    const truth = p.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).truth);
+    expect(truth.map((t) => t.class)).toEqual(['green', 'green', 'red', 'red']);
+    expect(truth.map((t) => t.label)).toEqual([1, 1, 2, 2]);
+    const ev = fmgpu('eval', run, '--data', some, '--json');
+    expect(ev.code).toBe(0);
+    const perClass = JSON.parse(ev.out.trim()).per_class;
+    expect(perClass.map((c: { name: string; support: number }) => [c.name, c.support])).toEqual([
+      ['blue', 0],
+      ['green', 2],
+      ['red', 2],
+    ]);
+    // A class the run does not have: refused, not scored as another.
+    const other = join(tmp, 'other');
+    classTree(join(other, 'train'), 1);
+    classTree(join(other, 'test'), 1);
+    for (const part of ['train', 'test']) renameSync(join(other, part, 'blue'), join(other, part, 'purple'));
+    for (const cmd of [['eval'], ['predict', '--test', '0'], ['report', '--out', join(tmp, 'other.html')]]) {
+      const r = fmgpu(cmd[0]!, run, ...cmd.slice(1), '--data', other);
+      expect(r.err).toBe(`fmgpu: error: ${other}: class "purple" is not a class of ${run} (blue, green, red)`);
+      expect(r.code).toBe(2);
+    }
   });
 
   it('one tree, grey: validation= holds out the test set, which eval scores again', () => {

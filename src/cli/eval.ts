@@ -12,8 +12,6 @@ import {
   classesOf,
   perClass,
 } from '../train/metrics.ts';
-import { checkLabels } from '../data/classes.ts';
-import { shapeSize } from '../../dsl/index.ts';
 import { channelsOf, type Dataset } from '../data/dataset.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
@@ -68,8 +66,6 @@ function prepare(flags: Flags, positional: readonly string[]): { runs: OpenRun[]
   const set = testSetFor(runs, flags);
   const test = set.ds;
   for (const { dir, ir } of runs) {
-    const classes = shapeSize(ir.output);
-    checkLabels(test.labels, classes, `${set.from} (${dir} has ${classes} classes)`);
     const { h, w, c } = ir.input;
     if (h !== test.rows || w !== test.cols || c !== channelsOf(test))
       throw new UsageError(

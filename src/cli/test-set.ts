@@ -4,11 +4,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.ts';
-import { DEFAULT_DATA_DIR, loadCsv, loadFashionMnistTest, type CsvForm, type FolderOptions } from '../node/data.ts';
+import { DEFAULT_DATA_DIR, loadCsv, loadIdxTest, type CsvForm, type FolderOptions } from '../node/data.ts';
 import { folderLayout } from '../node/folders.ts';
 import { UsageError, type Flags } from './args.ts';
 import { shapeSize } from '../../dsl/index.ts';
 import { LabelNames } from '../data/csv.ts';
+import { checkLabels } from '../data/classes.ts';
+import { DataError } from '../errors.ts';
 import { runClasses, type OpenRun } from './common.ts';
 import { csvForm } from './train-data.ts';
 
@@ -59,12 +61,36 @@ export function testSetFor(runs: readonly OpenRun[], flags: Flags): TestSet {
           'give one with --test-csv FILE or --data DIR',
       );
   }
-  const ds =
+  const from = nameOf(source);
+  // A CSV's names are read as the run's (runCsvForm); a folder's (its classes.txt, CIFAR's names, image
+  // folders) are put in the run's order here.
+  const loaded =
     'csv' in source
-      ? loadCsv(source.csv, { form: runCsvForm(runs[0]) })
-      : loadFashionMnistTest(source.dir, imagesFor(source.dir, runs));
-  if (ds.n === 0) throw new UsageError(`the test set has no images (${nameOf(source)})`);
-  return { ds, from: nameOf(source), why, given: flags['test-csv'] !== undefined || flags.data !== undefined };
+      ? { ds: loadCsv(source.csv, { form: runCsvForm(runs[0]) }), classes: null }
+      : loadIdxTest(source.dir, imagesFor(source.dir, runs));
+  const ds = loaded.classes && runs[0] ? onRunClasses(loaded.ds, loaded.classes, runs[0], from) : loaded.ds;
+  if (ds.n === 0) throw new UsageError(`the test set has no images (${from})`);
+  for (const { dir, ir } of runs) {
+    const classes = shapeSize(ir.output);
+    checkLabels(ds.labels, classes, `${from} (${dir} has ${classes} classes)`);
+  }
+  return { ds, from, why, given: flags['test-csv'] !== undefined || flags.data !== undefined };
+}
+
+/**
+ * A test set whose folder names its classes, labelled by the run's classes of those names (a folder of two
+ * of the run's three classes, or the run's classes in another order); refused where an image's class is not
+ * one of the run's. Where either side only numbers its classes (0, 1, …), its labels are taken as they are.
+ */
+function onRunClasses(ds: Dataset, names: readonly string[], run: OpenRun, from: string): Dataset {
+  const theirs = runClasses(run, shapeSize(run.ir.output));
+  const numbered = (l: readonly string[]): boolean => l.every((n, i) => n === String(i));
+  if (numbered(names) || numbered(theirs) || names.every((n, i) => n === theirs[i])) return ds;
+  const index = names.map((n) => theirs.indexOf(n));
+  const stray = names.findIndex((_, i) => index[i] === -1 && ds.labels.includes(i));
+  if (stray >= 0)
+    throw new DataError(`${from}: class "${names[stray]}" is not a class of ${run.dir} (${theirs.join(', ')})`);
+  return { ...ds, labels: ds.labels.map((l) => index[l] ?? l) };
 }
 
 /**
