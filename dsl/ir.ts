@@ -17,8 +17,11 @@ export interface SpatialShape {
   w: number;
   c: number;
 }
-/** The largest image an `input` line (and so any data fmgpu reads) may have: each side, and channels. */
-export const MAX_INPUT = { side: 1024, channels: 64 } as const;
+/**
+ * The largest image an `input` line (and so any data fmgpu trains on) may have: each side, and channels
+ * (grey, RGB, RGBA): what the batch gather takes (src/data/batch.ts).
+ */
+export const MAX_INPUT = { side: 128, channels: 4 } as const;
 /** A flat vector per sample. */
 export interface FlatShape {
   units: number;

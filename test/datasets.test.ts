@@ -3,7 +3,7 @@
 // the label numbers), the network checked against them before training, and every class list after
 // it (metrics.json, eval, predict, report) naming them; resume; refusals exit 2.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt, idxFolder } from './helpers/files.ts';
@@ -133,6 +133,24 @@ describe('a 16x16 idx set of 3 named classes, through the CLI', () => {
 describe('idx files of any size: 28x28 MNIST-like labels by number, 8x8', () => {
   beforeAll(() => {
     ensureBuilt();
+  });
+  it('images larger than the batch gather takes are refused before a run is written', () => {
+    const data = idxDir('big-130', 130, 2);
+    const run = join(tmp, 'run-130');
+    const r = fmgpu(
+      'train',
+      net('n130.net', 2, 'train epochs=1 batch=16 validation=0\n'),
+      '--data',
+      data,
+      '--out',
+      run,
+    );
+    expect(r.err).toBe(
+      `fmgpu: error: ${data}: images of 130x130x1, more than the 128x128x4 fmgpu trains on (image folders and ` +
+        'photos are resized to the input line)',
+    );
+    expect(r.code).toBe(2);
+    expect(existsSync(run)).toBe(false);
   });
   it.each([
     [8, 5],

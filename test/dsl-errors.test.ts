@@ -424,9 +424,24 @@ const cases: [string, string, string][] = [
   [
     'input height 0',
     'input 0x28\ndense 10',
-    `model.net:1:7: error: expected a whole number from 1 to 1024 for the input height but found "0x28"
+    `model.net:1:7: error: expected a whole number from 1 to 128 for the input height but found "0x28"
   1 │ input 0x28
     ╵       ~~~~`,
+  ],
+  // The batch gather's limits (src/data/batch.ts): refused here, before any data is read or run written.
+  [
+    'input wider than the gather takes',
+    'input 28x224x3\ndense 10',
+    `model.net:1:7: error: expected a whole number from 1 to 128 for the input width but found "28x224x3"
+  1 │ input 28x224x3
+    ╵       ~~~~~~~~`,
+  ],
+  [
+    'input of 5 channels',
+    'input 4x4x5\ndense 10',
+    `model.net:1:7: error: expected a whole number from 1 to 4 for the input channels but found "4x4x5"
+  1 │ input 4x4x5
+    ╵       ~~~~~`,
   ],
   [
     'input not a size',

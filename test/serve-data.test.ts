@@ -202,8 +202,8 @@ describe('bad data and flags are refused at start: exit 2, one line', () => {
   };
 
   it.each([
-    [['--input', '32x32x'], '--input takes HxWxC (sides 1 to 1024, channels 1 to 64), such as 32x32x3, not "32x32x"'],
-    [['--input', '0x4'], '--input takes HxWxC (sides 1 to 1024, channels 1 to 64), such as 32x32x3, not "0x4"'],
+    [['--input', '32x32x'], '--input takes HxWxC (sides 1 to 128, channels 1 to 4), such as 32x32x3, not "32x32x"'],
+    [['--input', '0x4'], '--input takes HxWxC (sides 1 to 128, channels 1 to 4), such as 32x32x3, not "0x4"'],
     [['--input'], '--input needs a value'],
     // An empty value names nothing: refused as train refuses it (it read the default folder and called it CSV).
     [['--csv=', '--test-csv='], '--csv needs a value'],

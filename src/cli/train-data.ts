@@ -6,7 +6,7 @@
 //   - the test set (`validation=test`, as Keras's validation_data=(x_test, y_test));
 //   - a set of its own (--val-data DIR, --val-csv FILE).
 // A resumed run holds out its validation images as its checkpoint records.
-import { overrideTrain, type ModelIR } from '../../dsl/index.ts';
+import { MAX_INPUT, overrideTrain, type ModelIR } from '../../dsl/index.ts';
 import { basename, dirname } from 'node:path';
 import { CLASS_NAMES, checkLabels, labelNumbers, labelRange, NUM_CLASSES } from '../data/classes.ts';
 import { channelsOf, imageBytes, type Dataset } from '../data/dataset.ts';
@@ -219,6 +219,13 @@ export function checkData(file: string, ir: ModelIR, data: Data): void {
     typeof validation === 'number' && validation > 0 ? ` are left after holding out validation ${validation}` : '';
   if (data.train.n === 0) throw new UsageError(`no training images${held} (${data.from})`);
   if (data.test.n === 0) throw new UsageError(`the test set has no images (${data.from})`);
+  const { side, channels } = MAX_INPUT;
+  const big = [data.train, data.test].find((ds) => Math.max(ds.rows, ds.cols) > side || channelsOf(ds) > channels);
+  if (big)
+    throw new UsageError(
+      `${data.from}: images of ${big.rows}x${big.cols}x${channelsOf(big)}, more than the ${side}x${side}x${channels} ` +
+        'fmgpu trains on (image folders and photos are resized to the input line)',
+    );
   const { h, w, c } = ir.input;
   for (const [ds, what] of [
     [data.train, 'the data'],

@@ -18,6 +18,7 @@ import { chainWork, f32Bytes, type Work } from '../gpu/work.ts';
 import type { BufferLimits } from '../graph/limits.ts';
 import { Rng } from '../util/rng.ts';
 import { channelsOf, imageBytes, type Dataset } from './dataset.ts';
+import { MAX_INPUT } from '../../dsl/ir.ts';
 
 export interface GpuDataset {
   /** n·c·h·w pixel bytes (each sample NCHW), four to a u32 (little-endian). */
@@ -58,7 +59,7 @@ export interface Normalize {
 }
 
 /** The most channels a gather takes (grey, RGB, RGBA): its uniform has four means and four stds. */
-export const MAX_CHANNELS = 4;
+export const MAX_CHANNELS = MAX_INPUT.channels;
 
 /** Channel c's mean and std. */
 export function channelNorm(norm: Normalize, c: number): { mean: number; std: number } {
@@ -67,7 +68,8 @@ export function channelNorm(norm: Normalize, c: number): { mean: number; std: nu
 }
 
 const IDENTITY: Normalize = { mean: 0, std: 1 };
-const MAX_PIXELS = 16384; // erasing's integer area·aspect product stays below 2³² up to 128×128
+// Erasing's integer area·aspect product stays below 2³² up to 128×128: the language's largest input.
+const MAX_PIXELS = MAX_INPUT.side * MAX_INPUT.side;
 
 /**
  * A dataset whose images do not fit one buffer binding of this adapter is refused (ShapeError),
