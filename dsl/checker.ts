@@ -296,6 +296,9 @@ export function check(p: Program, source: string, file: string, o: CheckOptions 
   const layers = c.layers(p.layers, input, '');
   const output = layers.at(-1)?.output ?? input;
   const ends = isFlat(output) ? output.units : output.h === 1 && output.w === 1 ? output.c : null;
+  // Whatever the data's classes (null: not yet read), the network ends in one output per class.
+  if (classes === null && ends === null)
+    c.fail(last.span, `the network must end in one output per class (N or 1x1xN) but ends in ${shapeText(output)}`);
   if (classes !== null && ends !== classes)
     c.fail(
       last.span,

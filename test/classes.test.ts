@@ -27,6 +27,12 @@ describe('the class count', () => {
     );
     // null: any count (a file read before its data); a file without `input` takes the data's shape.
     expect(parseNet('dense 7 softmax', 'm.net', { classes: null }).output).toEqual({ units: 7 });
+    expect(parseNet('input 7x7x1\nconv 5 7x7', 'm.net', { classes: null }).output).toEqual({ h: 1, w: 1, c: 5 });
+    // …but a network ending in an image is no classifier whatever the data (summary, train before its data).
+    for (const net of ['conv 8 3', 'dropout 0.1', 'residual {\n  conv 10 3 same\n}'])
+      expect(() => parseNet(net, 'm.net', { classes: null }), net).toThrow(
+        /^the network must end in one output per class \(N or 1x1xN\) but ends in \d+x\d+x\d+/,
+      );
     const sixteen = parseNet('conv 4 3x3 same relu\npool 2\ndense 3 softmax', 'm.net', {
       classes: 3,
       input: { h: 16, w: 16, c: 3 },

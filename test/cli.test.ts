@@ -185,6 +185,17 @@ describe('summary', () => {
     );
     expect(out).not.toMatch(/(stats\+train|sums\+backward) 64x(32|64)x/);
   });
+  it("--cost with a model past the device's limits: exit 2 before anything is printed", () => {
+    const f = join(tmp, 'wide.net');
+    writeFileSync(f, 'conv 64 3x3 same relu\nflatten\ndense 2048 relu\ndense 10 softmax\n');
+    const r = fmgpu('summary', f, '--cost', 'h100');
+    expect(r.out).toBe('');
+    expect(r.err).toBe(
+      `fmgpu: error: ${f} at batch 32 does not fit h100: buffer "parameters 1" needs 411041792 bytes but h100 ` +
+        'allows at most 268435456\n',
+    );
+    expect(r.code).toBe(2);
+  });
   it('--cost with an unknown device: exit 2 before anything is printed', () => {
     const r = fmgpu('summary', 'examples/reference.net', '--cost', 'abacus');
     expect(r.code).toBe(2);

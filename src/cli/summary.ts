@@ -10,6 +10,7 @@ import { deviceLines, planTrainStep, fusionLines } from '../train/step-plan.ts';
 import { parseArgs, UsageError, type FlagSpec } from './args.ts';
 import { readSource } from './common.ts';
 import type { Out } from './progress.ts';
+import { GpuError, ShapeError } from '../errors.ts';
 
 export const SUMMARY_FLAGS: Record<string, FlagSpec> = {
   cost: {
@@ -34,11 +35,11 @@ export function summary(args: readonly string[], out: Out): number {
   if (flags.batch !== undefined && flags.cost === undefined) throw new UsageError('--batch goes with --cost DEVICE');
   // A model file alone: any class count (train checks it against the data's).
   const ir = parseNet(readSource(file), file, { classes: null });
-  // Every input is checked before anything is printed: the device profile too.
+  // Every input is checked before anything is printed: the device profile too, and the plan on it.
   const profile = flags.cost === undefined ? null : loadProfile(String(flags.cost)).profile;
-  out.log(summarize(ir));
   const batch = Number(flags.batch ?? ir.train.batch);
-  const planned = profile ? { profile, step: plannedStep(ir, profile, batch) } : null;
+  const planned = profile ? { profile, step: plannedStep(ir, profile, batch, file) } : null;
+  out.log(summarize(ir));
   if (planned) out.log(costLine(planned.profile, predictStep(planned.step, batch, planned.profile), batch));
   if (flags.fusions === true) out.log(fusionLines(ir).join('\n'));
   // With a device, where its plan gathers the batch and the GEMMs it runs side by side (they depend on the
@@ -47,9 +48,16 @@ export function summary(args: readonly string[], out: Out): number {
   return 0;
 }
 
-function plannedStep(ir: ModelIR, profile: DeviceProfile, batch: number) {
+/** The training step planned on a device profile; refused (exit 2) where the model exceeds the profile's limits. */
+function plannedStep(ir: ModelIR, profile: DeviceProfile, batch: number, file: string) {
   installGlobals(); // GPUBufferUsage, which planning reads
-  return planTrainStep(ir, batch, profileLimits(profile));
+  try {
+    return planTrainStep(ir, batch, profileLimits(profile));
+  } catch (e) {
+    if (!(e instanceof GpuError || e instanceof ShapeError)) throw e;
+    const why = e.message.replace(/\bthe adapter\b|\bthis adapter\b/g, `${profile.name}`);
+    throw new UsageError(`${file} at batch ${batch} does not fit ${profile.name}: ${why}`);
+  }
 }
 
 /** `Cost model, h100: 34,290 training images/s at batch 64, 53 dispatches a step (a prediction, …)`. */
