@@ -89,6 +89,29 @@ describe('class folders of images (no GPU)', () => {
   });
 });
 
+describe('what a class folder holds (no GPU)', () => {
+  it("its subfolders' images too, sorted by path; hidden files, hidden folders and __MACOSX skipped", () => {
+    const dir = join(tmp, 'nested');
+    classTree(join(dir, 'train'), 2);
+    classTree(join(dir, 'test'), 1);
+    const red = COLOURS.red as [number, number, number];
+    const png = encodePng(3, 3, flat(3, 3, red));
+    mkdirSync(join(dir, 'train', 'red', 'more', 'deeper'), { recursive: true });
+    writeFileSync(join(dir, 'train', 'red', 'more', 'a.png'), png);
+    writeFileSync(join(dir, 'train', 'red', 'more', 'deeper', 'b.png'), png);
+    // What a Mac leaves in a zip: ._ files beside each image, a __MACOSX folder, a hidden folder.
+    writeFileSync(join(dir, 'train', 'red', '._0.png'), 'AppleDouble');
+    mkdirSync(join(dir, 'train', '__MACOSX', 'red'), { recursive: true });
+    writeFileSync(join(dir, 'train', '__MACOSX', 'red', '._0.png'), 'AppleDouble');
+    mkdirSync(join(dir, 'train', 'red', '.cache'));
+    writeFileSync(join(dir, 'train', 'red', '.cache', 'c.png'), 'not read');
+    const images = { input: { h: 4, w: 4, c: 3 }, validation: 0, seed: 1 };
+    const d = loadFashionMnist(dir, { images });
+    expect(d.classes).toEqual(['blue', 'green', 'red']);
+    expect(Array.from(d.train.labels)).toEqual([0, 0, 1, 1, 2, 2, 2, 2]);
+  });
+});
+
 describe('class folders through the CLI', () => {
   const data = join(tmp, 'photos');
   const run = join(tmp, 'run');

@@ -5,7 +5,9 @@
 //     seed=s), the files (in class order, each folder's sorted) are shuffled with the train line's seed and
 //     the last floor(v·n) held out; Keras evaluates on that validation subset, and so that held-out part is
 //     both the validation set and the test set (the train line must give validation=v > 0).
-// Class names are the folder names, sorted; files other than .png, .jpg and .jpeg are skipped. Each image
+// Class names are the folder names, sorted; a class's images are those in its folder and the folders under
+// it (as both walk them), sorted by path; files other than .png, .jpg and .jpeg are skipped, and so are hidden
+// files and folders (a name starting with a dot: macOS's ._ files) and macOS's __MACOSX folders. Each image
 // is decoded by src/node/image.ts (its bounds hold per image), shown as its EXIF orientation says, and
 // resized by area averaging to the network's input H×W (the aspect ratio not kept, as Keras's default)
 // and channels: 1 (ITU-R 601 luma), 3 (RGB) or 4 (RGBA); otherwise alpha is ignored, as Keras does.
@@ -37,11 +39,25 @@ const IMAGE_FILE = /\.(png|jpe?g)$/i;
 export type FolderLayout = 'split' | 'tree';
 
 const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
+/** A name fmgpu does not read as data: hidden (macOS's ._ files among them), or macOS's __MACOSX. */
+const skipped = (name: string): boolean => name.startsWith('.') || name === '__MACOSX';
 const subfolders = (dir: string): string[] =>
   readdirSync(dir)
-    .filter((n) => !n.startsWith('.') && isDir(join(dir, n)))
+    .filter((n) => !skipped(n) && isDir(join(dir, n)))
     .sort();
-const hasImages = (dir: string): boolean => readdirSync(dir).some((n) => IMAGE_FILE.test(n));
+const hasImages = (dir: string): boolean => imagesUnder(dir).length > 0;
+
+/** The folders under a class folder that are walked for its images (a symbolic link to a folder is not). */
+const MAX_DEPTH = 16;
+
+/** The image files in `dir` and the folders under it (not hidden, not links to folders), sorted by path. */
+function imagesUnder(dir: string, depth = 0): string[] {
+  if (depth > MAX_DEPTH) throw new DataError(`${dir}: folders nested more than ${MAX_DEPTH} deep in a class folder`);
+  const entries = readdirSync(dir, { withFileTypes: true }).filter((e) => !skipped(e.name));
+  const files = entries.filter((e) => !e.isDirectory() && IMAGE_FILE.test(e.name)).map((e) => join(dir, e.name));
+  const deeper = entries.filter((e) => e.isDirectory()).flatMap((e) => imagesUnder(join(dir, e.name), depth + 1));
+  return [...files, ...deeper].sort();
+}
 
 /** Whether DIR is a folder of class folders of images, and which layout; null when not. */
 export function folderLayout(dir: string): FolderLayout | null {
@@ -63,12 +79,7 @@ function listClasses(dir: string, classes = subfolders(dir)): Listing {
     throw new DataError(`${dir}: ${classes.length} class folders, more than the ${MAX_CLASSES} fmgpu takes`);
   const files = classes.flatMap((name, label) => {
     const d = join(dir, name);
-    return isDir(d)
-      ? readdirSync(d)
-          .filter((n) => IMAGE_FILE.test(n))
-          .sort()
-          .map((n) => ({ file: join(d, n), label }))
-      : [];
+    return isDir(d) ? imagesUnder(d).map((file) => ({ file, label })) : [];
   });
   return { classes, files };
 }
