@@ -325,6 +325,13 @@ describe("Kaggle's CSV form", () => {
       `${header}\r\n${row(3, (i) => i % 256)}\r\n${row(9, () => 255)}\r\n\r\n`,
     ],
     ['without a header', `${row(3, (i) => i % 256)}\n${row(9, () => 255)}`],
+    // The header is the first line that is not blank, not line 1.
+    ['blank lines before a header', `\n\r\n${header}\n${row(3, (i) => i % 256)}\n${row(9, () => 255)}`],
+    [
+      "pandas' header: the columns numbered from 0",
+      `${row('label', (i) => i)}\n${row(3, (i) => i % 256)}\n${row(9, () => 255)}`,
+    ],
+    ["pandas' header from 1", `${row('label', (i) => i + 1)}\n${row(3, (i) => i % 256)}\n${row(9, () => 255)}`],
     [
       'blank lines between, spaces around cells, 12.0',
       `\n${row(3, (i) => (i === 0 ? ' 0 ' : i % 256))}\n\n${row('9.0', () => '255.0')}\n`,

@@ -1,6 +1,8 @@
 // Kaggle's Fashion-MNIST CSV form, decoded from text or from bytes as they are read (reading the
 // file: src/node/data.ts loadCsv):
-//   label,pixel1,pixel2,…,pixel784      ← optional header: line 1 when its first pixel cell is not a number
+//   label,pixel1,pixel2,…,pixel784      ← optional header: the first line that is not blank, when its first
+//                                          pixel cell is not a number, or its pixel cells number the
+//                                          columns (pandas' label,0,1,…,783)
 //   9,0,0,0,…                           ← one image per line, a class then rows·cols·channels pixels 0–255
 // Any size and channel count (the network's input says which): a colour image's pixels one after the
 // other, each its channels together (H×W×C, as numpy's x.reshape(n, -1) of channels-last images),
@@ -88,6 +90,19 @@ export function firstLineLabelled(bytes: Uint8Array, shape: CsvShape = { rows: 2
 /** The longest line the parser holds: 64 characters a cell, at least 1 MiB. */
 export const maxLineBytes = (shape: CsvShape): number => Math.max(1 << 20, 64 * (csvPixels(shape) + 1));
 
+/**
+ * Whether the first line is a header: its label (or first pixel) cell and its first pixel cell words
+ * (label,pixel1,…), or its pixel cells the columns' numbers from 0 or 1 up past 255 (pandas' label,0,1,…,783:
+ * no image, whose pixels stop at 255). Cell j is pixel j + skip (1-based), cell 0 the label.
+ */
+function isHeader(cells: readonly string[], skip: number, word: (cell: string | undefined) => boolean): boolean {
+  if (word(cells[0]) && word(cells[1 - skip])) return true;
+  const pixels = cells.length - 1 + skip;
+  const numbered = (from: number): boolean =>
+    pixels - 1 + from > 255 && cells.every((c, j) => j + skip === 0 || c.trim() === String(j + skip - 1 + from));
+  return (skip === 1 || word(cells[0])) && (numbered(0) || numbered(1));
+}
+
 /** Counts the lines with exactly rows·cols commas: at least as many as the images, at most one more (a header). */
 export class CsvRowCounter {
   private rows = 0;
@@ -127,6 +142,8 @@ export class CsvParser {
   private readonly labels: Uint8Array;
   private n = 0;
   private lineIndex = 0;
+  /** Whether no line but blank ones has been read (the header's place). */
+  private first = true;
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private readonly decoder = new TextDecoder();
@@ -210,7 +227,9 @@ export class CsvParser {
       );
     const skip = labelled ? 0 : 1; // cell j is pixel j + skip, the label cell 0
     const word = (cell: string | undefined): boolean => !NUMBER.test((cell ?? '').trim()) && (cell ?? '').trim() !== '';
-    if (this.n === 0 && i === 0 && word(cells[0]) && word(cells[1 - skip])) return; // the header
+    const first = this.first;
+    this.first = false;
+    if (first && isHeader(cells, skip, word)) return;
     const n = this.n;
     // Only a file that changed between the count and the parse gets here with no room left.
     if (n >= this.labels.length) throw new DataError(`${this.file}: changed while it was read`);
