@@ -9,7 +9,7 @@ import { CLASS_NAMES, NUM_CLASSES } from '../src/data/classes.ts';
 import { datasetFromIdx, encodeIdx } from '../src/data/idx.ts';
 import { parseCsv } from '../src/data/csv.ts';
 import { labelHistogram, subset, validationSplit, type Dataset } from '../src/data/dataset.ts';
-import { DEFAULT_DATA_DIR, INSTALL_HINT, loadCsv, loadFashionMnist } from '../src/node/data.ts';
+import { DEFAULT_DATA_DIR, INSTALL_HINT, loadCsv, loadFashionMnist, loadIdxFolder } from '../src/node/data.ts';
 import { DataError } from '../src/errors.ts';
 import { gzipWithZeros, idx } from './helpers/files.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -219,10 +219,32 @@ describe('loading errors: DataError naming the path (and how to install)', () =>
       () => dataDir('small', false, { 't10k-images-idx3-ubyte': encodeIdx(generated(3, 2, 4, 4)).images }),
       (d) => `${d}/t10k-images-idx3-ubyte: images of 4x4 but the training images are 28x28`,
     ],
+    [
+      'test images of another size, gzipped: the file that is there named',
+      () => dataDir('small-gz', true, { 't10k-images-idx3-ubyte': encodeIdx(generated(3, 2, 4, 4)).images }),
+      (d) => `${d}/t10k-images-idx3-ubyte.gz: images of 4x4 but the training images are 28x28`,
+    ],
+    [
+      'a file, not a folder',
+      () => {
+        writeFileSync(join(tmp, 'model.net'), 'dense 10\n');
+        return join(tmp, 'model.net');
+      },
+      (d) => `${d} is a file, not a data folder (of idx files, CIFAR batches or class folders)`,
+    ],
   ];
   it.each(cases)('%s', (_name, make, message) => {
     const dir = make();
     expectDataError(() => loadFashionMnist(dir), message(dir));
+  });
+  it('a validation set of its own is read from idx files: another format is named', () => {
+    const cifar = join(tmp, 'cifar-val');
+    mkdirSync(cifar, { recursive: true });
+    writeFileSync(join(cifar, 'test_batch.bin'), new Uint8Array(3073));
+    expectDataError(
+      () => loadIdxFolder(cifar),
+      `${cifar}: a validation set of its own is read from idx files, but this folder holds CIFAR-10 batches`,
+    );
   });
   it('the install hint names the package', () =>
     expect(INSTALL_HINT).toContain('apt-get install dataset-fashion-mnist'));

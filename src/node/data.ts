@@ -228,7 +228,7 @@ function idxClasses(
 function checkSameSize(train: Dataset, test: Dataset, dir: string): void {
   if (train.rows !== test.rows || train.cols !== test.cols)
     throw new DataError(
-      `${join(dir, 't10k-images-idx3-ubyte')}: images of ${test.rows}x${test.cols} but the training images ` +
+      `${find(dir, 't10k-images-idx3-ubyte')}: images of ${test.rows}x${test.cols} but the training images ` +
         `are ${train.rows}x${train.cols}`,
     );
 }
@@ -260,8 +260,10 @@ export function loadFashionMnist(
 }
 
 function checkDir(dir: string): void {
-  if (!existsSync(dir) || !statSync(dir).isDirectory())
-    throw new DataError(`data directory ${dir} not found: ${INSTALL_HINT}`);
+  const stat = statSync(dir, { throwIfNoEntry: false });
+  if (stat?.isDirectory()) return;
+  if (stat) throw new DataError(`${dir} is a file, not a data folder (of idx files, CIFAR batches or class folders)`);
+  throw new DataError(`data directory ${dir} not found: ${INSTALL_HINT}`);
 }
 
 /** Only the test set, for eval and report: the training files are not read. */
@@ -293,12 +295,25 @@ export function loadIdxTest(dir = DEFAULT_DATA_DIR, images?: FolderOptions): { d
  */
 export function loadIdxFolder(dir: string): { ds: Dataset; from: string } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DataError(`data directory ${dir} not found`);
+  const format = dataFormat(dir);
+  if (format !== 'idx')
+    throw new DataError(
+      `${dir}: a validation set of its own is read from idx files, but this folder holds ${FORMAT_NAMES[format]}`,
+    );
   const has = (prefix: string): boolean =>
     [`${prefix}-images-idx3-ubyte.gz`, `${prefix}-images-idx3-ubyte`].some((f) => existsSync(join(dir, f)));
   const prefix = has('t10k') || !has('train') ? 't10k' : 'train';
   const ds = loadIdxPair(dir, prefix);
   return { ds, from: find(dir, `${prefix}-images-idx3-ubyte`) };
 }
+
+/** What dataFormat found, in words. */
+const FORMAT_NAMES: Record<DataFormat, string> = {
+  idx: 'idx files',
+  cifar10: 'CIFAR-10 batches',
+  cifar100: 'CIFAR-100 batches',
+  folders: 'class folders of images',
+};
 
 /** A CSV file's image shape (absent: 28×28×1) and where its label names go (src/data/csv.ts). */
 export type CsvForm = Pick<CsvShape, 'rows' | 'cols' | 'channels' | 'what' | 'names'>;
