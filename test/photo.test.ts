@@ -97,6 +97,25 @@ describe('preparePhoto: a photo in the form of Fashion-MNIST', () => {
     expect(overlap(light.pixels, t)).toBeGreaterThan(0.95);
   });
 
+  it("transparency in a photo with its own background: those parts take the frame's shade, as if opaque", () => {
+    // A transparent strip down the left side of a dark garment on light grey and of a light one on black: the
+    // same as the opaque photo (over black, the first strip was a dark bar beside the garment).
+    const grey = (): [number, number, number, number] => [200, 200, 200, 255];
+    const scenes: Scene[] = [
+      { ...BORDERED, background: grey },
+      { ...BORDERED, ink: [230, 230, 230, 255], background: dark },
+    ];
+    for (const scene of scenes) {
+      const opaque = render(scene);
+      const strip = Uint8ClampedArray.from(opaque);
+      for (let y = 0; y < 340; y++) for (let x = 0; x < 12; x++) strip[4 * (y * 420 + x) + 3] = 0;
+      const [a, b] = [preparePhoto(opaque, 420, 340), preparePhoto(strip, 420, 340)];
+      expect(b.steps).toMatchObject({ transparent: true, over: 'the frame', crop: a.steps.crop });
+      expect(maxDiff(b.pixels, a.pixels)).toBeLessThan(0.02);
+      expect(describePhoto(b.steps)).toMatch(/, background (white|dark), transparent parts in its shade → /);
+    }
+  });
+
   it.each([1, 2, 3, 4, 5, 6, 7, 8])('EXIF orientation %i: the same as the upright photo', (o) => {
     const upright = render(BORDERED);
     const stored = storeForOrientation(upright, 420, 340, o);

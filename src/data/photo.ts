@@ -12,6 +12,7 @@ import {
   checkRgba,
   fitInto,
   grayOf,
+  frameShade,
   lookAt,
   wholeImage,
   type Gray,
@@ -34,9 +35,12 @@ export interface PhotoSteps {
   width: number;
   height: number;
   colour: 'grey' | 'RGB';
-  /** Some pixels are not opaque: they were composited over `over`. */
+  /**
+   * Some pixels are not opaque: they were composited over `over` (the frame: the shade of the picture's own
+   * opaque frame, a photo with a transparent strip or corner; white or black behind a cut-out object).
+   */
   transparent: boolean;
-  over: 'white' | 'black';
+  over: 'white' | 'black' | 'the frame';
   /** EXIF orientation, 1–8 (1: as stored). */
   orientation: number;
   form: PhotoForm['form'];
@@ -73,15 +77,19 @@ export function preparePhoto(rgba: ArrayLike<number>, width: number, height: num
   const o = opts.orientation ?? 1;
   const orientation = Number.isInteger(o) && o >= 1 && o <= 8 ? o : 1;
   const look = lookAt(rgba, width * height);
-  // Transparent parts go behind the object in the shade that sets it off: dark objects over white.
-  const over = look.transparent && look.opaqueLuma > 0.5 ? 0 : 1;
+  // Transparent parts go behind the object: in the shade of the picture's own background where its frame is
+  // mostly opaque (a photo with a transparent strip or corner), so they are background too; else, a cut-out
+  // object, in the shade that sets it off (dark objects over white).
+  const frame = frameShade(rgba, width, height);
+  const framed = look.transparent && frame.opaque >= 0.5;
+  const over = framed ? frame.luma : look.transparent && look.opaqueLuma > 0.5 ? 0 : 1;
   const g = grayOf(rgba, width, height, orientation, over);
   const steps: PhotoSteps = {
     width,
     height,
     colour: look.colour,
     transparent: look.transparent,
-    over: over ? 'white' : 'black',
+    over: framed ? 'the frame' : over ? 'white' : 'black',
     orientation,
     form: form.form,
     background: null,
@@ -171,7 +179,8 @@ export function describePhoto(s: PhotoSteps): string {
   if (turn) head.push(`EXIF ${['', 'rotated', 'mirrored', 'rotated and mirrored'][turn]}`);
   if (s.form === 'object') {
     const kind = `${s.background}${s.gradient ? ' gradient' : ''}`;
-    head.push(`background ${s.transparent ? `transparent, over ${s.over}` : kind}`);
+    const clear = s.over === 'the frame' ? `${kind}, transparent parts in its shade` : `transparent, over ${s.over}`;
+    head.push(`background ${s.transparent ? clear : kind}`);
   }
   const middle =
     s.form === 'plain'
