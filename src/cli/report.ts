@@ -33,7 +33,9 @@ export const REPORT_FLAGS: Record<string, FlagSpec> = {
   data: {
     type: 'string',
     meta: 'DIR',
-    help: `Fashion-MNIST idx files for the test images (default: the run's own, else ${DEFAULT_DATA_DIR})`,
+    help:
+      'idx files, CIFAR batches or class folders of images for the test images ' +
+      `(default: the run's own test set; without one, ${DEFAULT_DATA_DIR})`,
   },
   'test-csv': { type: 'string', meta: 'FILE', help: "test data in Kaggle's CSV form instead (default: the run's own)" },
   out: { type: 'string', meta: 'FILE', help: 'where to write the page (default RUN/report.html)' },
