@@ -2,8 +2,8 @@
 // mean" where it meets a word it does not know. A hint replaces a span of the source (a whole
 // `padding='same'` or `Conv2D(32, (3, 3), activation='relu')`) with the text fmgpu reads there.
 // The list the hints understand is in docs/language.md ("Coming from Keras").
-import type { Span } from './errors.ts';
-import type { Token } from './lexer.ts';
+import { suggest, type Span } from './errors.ts';
+import { describe, type Token } from './lexer.ts';
 
 export interface Hint {
   span: Span;
@@ -43,6 +43,7 @@ const LAYERS: Readonly<Record<string, string>> = {
 /** Keras activation names, lower-cased: fmgpu's. */
 const ACTIVATIONS: Readonly<Record<string, string>> = {
   relu: 'relu',
+  leaky: 'leaky',
   leaky_relu: 'leaky',
   leakyrelu: 'leaky',
   sigmoid: 'sigmoid',
@@ -106,28 +107,54 @@ export function settingHint(source: string, t: Token): Hint | undefined {
     : { span: spanTo(t, t.offset + t.length), suggestion: key };
 }
 
-/** A layer's `padding=same`, `activation=relu`, `use_bias=False`, `strides=2`, `alpha=0.1`, `LeakyReLU`…  */
-export function optionHint(source: string, t: Token): Hint | undefined {
+/**
+ * A word a layer does not take, as the parser reports it: [span, message, suggestion]. A Keras
+ * spelling is suggested in fmgpu's only where the layer takes that (`known`): an activation
+ * (`relu`, `LeakyReLU`, `activation='relu'`) where it takes none is a layer of its own, and says so.
+ */
+export function unknownOption(
+  source: string,
+  t: Token,
+  layer: string,
+  known: readonly string[],
+): [Span, string, string | undefined] {
+  const message = `unknown ${layer} option ${describe(t)}`;
+  const act = activationHint(source, t);
+  if (act && !known.includes('relu'))
+    return [act.span, `${message} (${layer} takes no activation: write ${act.suggestion} on the next line)`, undefined];
+  const hint = act ?? optionHint(source, t);
+  // `same` for a pool, not for a dense layer: the key the suggestion sets must be the layer's.
+  if (hint && known.includes(hint.suggestion.split(/[=(]/)[0]!)) return [hint.span, message, hint.suggestion];
+  return [spanTo(t, t.offset + t.length), message, suggest(t.text, known)];
+}
+
+/** An activation where a layer option stands: `relu`, `LeakyReLU alpha=0.1`, `activation='relu'`, `alpha=0.1`. */
+function activationHint(source: string, t: Token): Hint | undefined {
   const key = t.text.toLowerCase();
   const act = ACTIVATIONS[key];
-  if (act === 'leaky') return slopeHint(source, t) ?? { span: spanTo(t, t.offset + t.length), suggestion: act };
-  if (act) return { span: spanTo(t, t.offset + t.length), suggestion: act };
+  const end = t.offset + t.length;
+  if (act === 'leaky') return slopeHint(source, t) ?? { span: spanTo(t, end), suggestion: act };
+  if (act) return { span: spanTo(t, end), suggestion: act };
+  const a = assigned(source, end);
+  if (!a) return undefined;
+  if (key === 'alpha' || key === 'negative_slope') return { span: spanTo(t, a.end), suggestion: `leaky(${a.value})` };
+  const named = key === 'activation' ? ACTIVATIONS[a.value.toLowerCase()] : undefined;
+  return named ? { span: spanTo(t, a.end), suggestion: named } : undefined;
+}
+
+/** A layer's `padding=same`, `use_bias=False`, `strides=2`, `epsilon=1e-3`. */
+function optionHint(source: string, t: Token): Hint | undefined {
   const a = assigned(source, t.offset + t.length);
   if (!a) return undefined;
   const to = (suggestion: string | undefined): Hint | undefined =>
     suggestion === undefined ? undefined : { span: spanTo(t, a.end), suggestion };
-  switch (key) {
+  switch (t.text.toLowerCase()) {
     case 'padding':
       return to(a.value === 'same' || a.value === 'valid' ? a.value : undefined);
-    case 'activation':
-      return to(ACTIVATIONS[a.value.toLowerCase()]);
     case 'use_bias':
       return to(`bias=${a.value}`);
     case 'strides':
       return to(`stride=${square(a.value)}`);
-    case 'alpha':
-    case 'negative_slope':
-      return to(`leaky(${a.value})`);
     case 'epsilon':
       return to(`eps=${a.value}`);
     default:

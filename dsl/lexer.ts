@@ -47,16 +47,19 @@ export function lex(source: string): Token[] {
   const push = (what: TokenValue, start: number): void => {
     tokens.push({ ...what, offset: start, length: i - start, text: source.slice(start, i) });
   };
+  // A line end's length at `at`: 1 for \n, 2 for \r\n (one token from its \r, so that a CRLF file's
+  // "found end of line" has the column an LF file's has), else 0.
+  const eol = (at: number): number => (source[at] === '\n' ? 1 : source.startsWith('\r\n', at) ? 2 : 0);
   while (i < source.length) {
     const c = source.charAt(i);
     const start = i;
-    if (c === '\n') {
-      i++;
+    if (eol(i) > 0) {
+      i += eol(i);
       push({ kind: 'newline' }, start);
     } else if (c === ' ' || c === '\t' || c === '\r') {
       i++;
     } else if (c === '#') {
-      while (i < source.length && source[i] !== '\n') i++;
+      while (i < source.length && eol(i) === 0) i++;
     } else if (isPunct(c)) {
       i++;
       push({ kind: c }, start);

@@ -12,7 +12,8 @@ import {
 } from './ast.ts';
 import { DslError, suggest, type Span } from './errors.ts';
 import { describe, lex, spanOf, type Token, type TokenKind } from './lexer.ts';
-import { optionHint, positionalHint, quoteHint, settingHint, slopeHint, statementHint, type HintAt } from './keras.ts';
+import { positionalHint, quoteHint, settingHint, slopeHint, statementHint, unknownOption } from './keras.ts';
+import type { HintAt } from './keras.ts';
 import {
   AUGMENT_KEYS,
   TRAIN_KEYS,
@@ -378,8 +379,7 @@ class Parser {
       if (t.kind !== 'word')
         this.fail(spanOf(t), `expected a ${layer} option or end of statement but found ${describe(t)}`);
       const opt = own(table, t.text);
-      const known = Object.keys(table);
-      if (!opt) this.failHint(t, `unknown ${layer} option ${describe(t)}`, optionHint, suggest(t.text, known));
+      if (!opt) this.fail(...unknownOption(this.source, t, layer, Object.keys(table)));
       const prev = given.get(opt.slot);
       if (prev !== undefined)
         this.fail(spanOf(t), `the ${opt.slot} is already given${prev ? ` (${JSON.stringify(prev)})` : ''}`);

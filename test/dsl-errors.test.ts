@@ -530,6 +530,78 @@ const cases: [string, string, string][] = [
     ╵              ~`,
   ],
   [
+    'CRLF: end of line where a number is due, at the column of the LF file',
+    'dropout\r\ndense 10\r\n',
+    `model.net:1:8: error: expected a number in [0, 1) for the dropout rate but found end of line
+  1 │ dropout
+    ╵        ^`,
+  ],
+  [
+    'CRLF: end of line after stride=',
+    'conv 8 3 stride=\r\ndense 10\r\n',
+    `model.net:1:17: error: expected a conv stride like 2 or 2x2 but found end of line
+  1 │ conv 8 3 stride=
+    ╵                 ^`,
+  ],
+  [
+    'CRLF: end of line after leaky(',
+    'conv 8 3 leaky(\r\ndense 10\r\n',
+    `model.net:1:16: error: expected a number in [0, 1] for the leaky slope but found end of line
+  1 │ conv 8 3 leaky(
+    ╵                ^`,
+  ],
+  [
+    'CRLF: end of line after a comment',
+    'dropout # rate?\r\ndense 10\r\n',
+    `model.net:1:16: error: expected a number in [0, 1) for the dropout rate but found end of line
+  1 │ dropout # rate?
+    ╵                ^`,
+  ],
+  [
+    'an activation on batchnorm: a layer of its own, not "did you mean" itself',
+    'conv 8 3\nbatchnorm relu\ndense 10',
+    `model.net:2:11: error: unknown batchnorm option "relu" (batchnorm takes no activation: write relu on the next line)
+  2 │ batchnorm relu
+    ╵           ~~~~`,
+  ],
+  [
+    'an activation on pool',
+    'conv 8 3\npool 2 relu\ndense 10',
+    `model.net:2:8: error: unknown pool option "relu" (pool takes no activation: write relu on the next line)
+  2 │ pool 2 relu
+    ╵        ~~~~`,
+  ],
+  [
+    "Keras's activation= on pool",
+    'conv 8 3\npool 2 activation=relu\ndense 10',
+    `model.net:2:8: error: unknown pool option "activation" (pool takes no activation: write relu on the next line)
+  2 │ pool 2 activation=relu
+    ╵        ~~~~~~~~~~~~~~~`,
+  ],
+  [
+    "Keras's LeakyReLU on avgpool",
+    'conv 8 3\navgpool 2 LeakyReLU\ndense 10',
+    'model.net:2:11: error: unknown avgpool option "LeakyReLU" ' +
+      `(avgpool takes no activation: write leaky on the next line)
+  2 │ avgpool 2 LeakyReLU
+    ╵           ~~~~~~~~~`,
+  ],
+  [
+    "Keras's alpha= on batchnorm",
+    'conv 8 3\nbatchnorm alpha=0.2\ndense 10',
+    'model.net:2:11: error: unknown batchnorm option "alpha" ' +
+      `(batchnorm takes no activation: write leaky(0.2) on the next line)
+  2 │ batchnorm alpha=0.2
+    ╵           ~~~~~~~~~`,
+  ],
+  [
+    'a Keras option the layer has no spelling for: no suggestion (dense has no padding)',
+    'dense 10 padding=same',
+    `model.net:1:10: error: unknown dense option "padding"
+  1 │ dense 10 padding=same
+    ╵          ~~~~~~~`,
+  ],
+  [
     'statement after a block on its line',
     'residual { conv 1 1 } relu\ndense 10',
     `model.net:1:23: error: expected end of statement but found "relu"
@@ -541,6 +613,16 @@ const cases: [string, string, string][] = [
 describe('dsl errors', () => {
   it.each(cases)('%s', (_name, source, expected) => {
     expect(errorText(source)).toBe(expected);
+  });
+
+  it.each([
+    'dropout\ndense 10',
+    'conv 8 3 stride=\ndense 10',
+    'conv 8 3 leaky(\ndense 10',
+    'dropout # the rate?\ndense 10',
+    'dense 10\ntrain epochs=\n',
+  ])('CRLF line ends give the LF file its error, column and marker: %j', (source) => {
+    expect(errorText(source.replace(/\n/g, '\r\n'))).toBe(errorText(source));
   });
 
   it('carries offset, length, line, column and the suggestion as fields', () => {
