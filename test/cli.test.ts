@@ -275,9 +275,9 @@ describe('end to end on generated data', () => {
     expect(JSON.parse(fmgpu('eval', run, '--data', data, '--no-tta', '--json').out.trim()).tta).toBe(false);
   });
 
-  it('train --tta true scores the test set averaging each image with its mirror, and says so', () => {
+  it('train --tta scores the test set averaging each image with its mirror, and says so', () => {
     expect(JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8')).tta).toBe(false); // the run above, without it
-    const args = ['train', TINY, '--data', data, '--subset', '64', '--epochs', '1', '--tta', 'true'];
+    const args = ['train', TINY, '--data', data, '--subset', '64', '--epochs', '1', '--tta'];
     const dir = join(tmp, 'tta');
     const r = fmgpu(...args, '--out', dir, '--json');
     expect(r.err).toBe('');

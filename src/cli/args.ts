@@ -27,13 +27,13 @@ export interface Parsed {
 export function parseArgs(args: readonly string[], specs: Readonly<Record<string, FlagSpec>>): Parsed {
   const flags: Flags = {};
   const positional: string[] = [];
-  const cursor = args.values(); // a flag's value is the next argument: cursor.next()
-  for (const a of cursor) {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
     if (a === '--') {
-      for (const rest of cursor) positional.push(rest); // not push(...): argv may be long
+      for (const rest of args.slice(i + 1)) positional.push(rest); // not push(...): argv may be long
       break;
     }
-    if (!a.startsWith('--') || a === '--') {
+    if (!a.startsWith('--')) {
       if (a.startsWith('-') && a.length > 1 && a !== '-') throw new UsageError(`unknown option ${a}`);
       positional.push(a);
       continue;
@@ -48,34 +48,39 @@ export function parseArgs(args: readonly string[], specs: Readonly<Record<string
       throw new UsageError(`unknown option --${name}${near ? ` (did you mean --${near}?)` : ''}`);
     }
     if (spec.type === 'bool') {
-      if (eq > 0) {
-        const v = a.slice(eq + 1);
-        if (v !== 'true' && v !== 'false') throw new UsageError(`--${key} takes true or false, not "${v}"`);
-        flags[key] = v === 'true';
-      } else flags[key] = !negated;
+      // A switch: --tta, --no-tta or --tta=false; never the next argument (a file name after it stays one).
+      const given = eq > 0 ? a.slice(eq + 1) : undefined;
+      if (given === undefined) flags[key] = !negated;
+      else if (negated) throw new UsageError(`--${name} takes no value, not "${given}"`);
+      else if (given !== 'true' && given !== 'false')
+        throw new UsageError(`--${key} takes true or false, not "${given}"`);
+      else flags[key] = given === 'true';
       continue;
     }
     let text: string;
     if (eq > 0) text = a.slice(eq + 1);
     else {
-      const next = cursor.next();
-      if (next.done) throw new UsageError(`--${key} needs a value`);
-      text = next.value;
+      if (i + 1 >= args.length) throw new UsageError(`--${key} needs a value`);
+      text = args[++i]!;
     }
     flags[key] = value(key, text, spec);
   }
   return { flags, positional };
 }
 
+/** Numbers as written in decimal, as the .net language writes them: no hex, no spaces, no Infinity. */
+const WHOLE = /^-?\d+$/;
+const DECIMAL = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
 function value(key: string, text: string, spec: FlagSpec): string | number {
   if (spec.type === 'string') {
     if (text === '') throw new UsageError(`--${key} needs a value`);
     return text;
   }
+  const whole = spec.type === 'int';
   const n = Number(text);
-  const what = spec.type === 'int' ? 'a whole number' : 'a number';
-  if (text.trim() === '' || !Number.isFinite(n) || (spec.type === 'int' && !Number.isInteger(n)))
-    throw new UsageError(`--${key} must be ${what}, not "${text}"`);
+  if (!(whole ? WHOLE : DECIMAL).test(text) || !Number.isFinite(n))
+    throw new UsageError(`--${key} must be ${whole ? 'a whole number' : 'a number'}, not "${text}"`);
   if (spec.min !== undefined && n < spec.min)
     throw new UsageError(`--${key} must be at least ${spec.min}, not ${text}`);
   if (spec.max !== undefined && n > spec.max) throw new UsageError(`--${key} must be at most ${spec.max}, not ${text}`);

@@ -38,7 +38,10 @@ options of every command:
 The .net language: docs/language.md.
 Exit codes: 0 success, 1 runtime failure, 2 usage or input error, 130 interrupted.`;
 
-const TRAIN_HELP = "usage: fmgpu train model.net [options]\n\nFlags override the file's train settings.";
+const TRAIN_HELP = `usage: fmgpu train model.net [options]
+
+Flags override the file's train settings. Its true/false ones (nesterov, tta) are switches, as on every
+command: --tta turns one on, --no-tta off (--tta=false says the same).`;
 
 const EVAL_HELP = `usage: fmgpu eval RUN [RUN ...] [options]
 
@@ -70,7 +73,7 @@ const COMMAND_HELP = new Map([
   ['predict', `${PREDICT_HELP}\n\n${flagHelp(PREDICT_FLAGS)}`],
   [
     'summary',
-    'usage: fmgpu summary model.net [--cost DEVICE] [--fusions]\n\n' +
+    'usage: fmgpu summary model.net [--cost DEVICE [--batch N]] [--fusions]\n\n' +
       'Checks the file and prints the Keras-style summary and the multiply-adds per image; exit 2 with the\n' +
       'errors otherwise. --fusions lists the kernels the planner fuses in a training step and at inference\n' +
       '(with --cost, also where that device gathers the batch, its conv passes by Winograd, its narrow weight\n' +
@@ -99,7 +102,9 @@ function terminal(): Out {
 
 export async function run(argv: readonly string[], out: Out = terminal()): Promise<number> {
   const debug = argv.includes('--debug');
-  const [command, ...rest] = argv.filter((a) => !GLOBAL.includes(a));
+  const words = argv.filter((a) => !GLOBAL.includes(a));
+  // `fmgpu help CMD` is `fmgpu CMD --help`; `fmgpu help` alone, the general help.
+  const [command, ...rest] = words[0] === 'help' && words.length > 1 ? [...words.slice(1), '--help'] : words;
   try {
     if (!command) {
       // A bare `fmgpu` is a usage error: the help goes to stderr, stdout stays empty.

@@ -188,15 +188,14 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   lr: { type: 'string', meta: 'X', help: 'learning rate' },
   optimizer: { type: 'string', meta: 'NAME', help: 'adam, adamw or sgd' },
   momentum: { type: 'string', meta: 'X', help: 'SGD momentum' },
-  nesterov: { type: 'string', meta: 'BOOL', help: 'SGD Nesterov momentum (true/false)' },
+  nesterov: { type: 'bool', help: 'SGD Nesterov momentum (--no-nesterov: not)' },
   'weight-decay': { type: 'string', meta: 'X', help: 'decoupled weight decay' },
   schedule: { type: 'string', meta: 'NAME', help: 'constant, cosine, onecycle or plateau' },
   'label-smoothing': { type: 'string', meta: 'X', help: 'label smoothing in [0, 1)' },
   ema: { type: 'string', meta: 'X', help: 'decay of a moving average of the weights (0: off)' },
   tta: {
-    type: 'string',
-    meta: 'BOOL',
-    help: 'test-time augmentation: the test set is scored averaging each image with its mirror (true/false)',
+    type: 'bool',
+    help: 'test-time augmentation: the test set is scored averaging each image with its mirror (--no-tta: not)',
   },
   seed: { type: 'string', meta: 'N', help: 'random seed (initialisation, shuffles, dropout, augmentation)' },
   validation: {
