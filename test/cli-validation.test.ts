@@ -328,8 +328,8 @@ describe('predictions out', () => {
     [
       "--out a file of the run (the run's weights)",
       () => ['--csv', join(tmp, 'val.csv'), '--out', join(run(), 'weights.safetensors')],
-      `--out ${join(run(), 'weights.safetensors')} would overwrite ${join(run(), 'weights.safetensors')}, which fmgpu ` +
-        'reads: name another file',
+      `--out ${join(run(), 'weights.safetensors')} would overwrite ${join(run(), 'weights.safetensors')}, ` +
+        'which fmgpu reads: name another file',
     ],
     [
       'images and --test',

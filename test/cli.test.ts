@@ -180,8 +180,8 @@ describe('summary', () => {
     const out = fmgpu('summary', 'examples/fast.net', '--cost', 'h100', '--batch', '64', '--fusions').out;
     expect(out).toContain(
       '\nBatch norm passes taking their channels whole at batch 64 (2; one slice a channel: each pass makes the ' +
-        'statistics or sums it uses, no pass of their own):\n  batchnorm stats+train 64x128x49 + relu + maxpool 2x2/2x2\n' +
-        '  batchnorm sums+backward 64x128x49\n',
+        'statistics or sums it uses, no pass of their own):\n' +
+        '  batchnorm stats+train 64x128x49 + relu + maxpool 2x2/2x2\n  batchnorm sums+backward 64x128x49\n',
     );
     expect(out).not.toMatch(/(stats\+train|sums\+backward) 64x(32|64)x/);
   });

@@ -26,8 +26,8 @@ const IDX_FILES = [
   't10k-labels-idx1-ubyte',
 ];
 const LOOKED_FOR =
-  'idx files (train-images-idx3-ubyte[.gz] and the other three), CIFAR-10 batches (data_batch_*.bin, test_batch.bin), ' +
-  'CIFAR-100 batches (train.bin, test.bin) ' +
+  'idx files (train-images-idx3-ubyte[.gz] and the other three), ' +
+  'CIFAR-10 batches (data_batch_*.bin, test_batch.bin), CIFAR-100 batches (train.bin, test.bin) ' +
   'or class folders of PNG/JPEG images (train/<class>/, test/<class>/ or <class>/)';
 
 const TRAIN_BATCH = /^data_batch_\d+\.bin$/;
