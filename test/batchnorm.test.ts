@@ -189,33 +189,24 @@ describe('batch normalization (GPU vs CPU reference)', () => {
   /** A training forward and backward of shape `base` with `o` over it: y, the saved statistics, dx, dgamma, dbeta. */
   const trainRun = async (g: Gpu, base: BatchnormShape, inp: ReturnType<typeof inputs>, o: Partial<BatchnormShape>) => {
     const s = { ...base, ...o };
-    const bufs = [inp.x, inp.gamma, inp.beta, inp.runMean, inp.runVar, inp.dy, inp.prior].map((a) => g.upload(f32(a)));
-    const [x, gamma, beta, runMean, runVar, dy, dx] = bufs as GPUBuffer[] as [
-      GPUBuffer,
-      GPUBuffer,
-      GPUBuffer,
-      GPUBuffer,
-      GPUBuffer,
-      GPUBuffer,
-      GPUBuffer,
-    ];
-    const size = base.n * base.c * base.hw;
-    const out = [size, base.c, base.c, base.c, base.c, bnPartials(g, s)].map((k) => g.alloc(k * 4));
-    const [y, saveMean, saveInvStd, dgamma, dbeta, partial] = out as [
-      GPUBuffer,
-      GPUBuffer,
-      GPUBuffer,
-      GPUBuffer,
-      GPUBuffer,
-      GPUBuffer,
-    ];
+    const made: GPUBuffer[] = [];
+    const keep = (b: GPUBuffer): GPUBuffer => {
+      made.push(b);
+      return b;
+    };
+    const up = (a: ArrayLike<number>): GPUBuffer => keep(g.upload(f32(a)) as GPUBuffer);
+    const alloc = (floats: number): GPUBuffer => keep(g.alloc(floats * 4));
+    const [x, gamma, beta, dy, dx] = [up(inp.x), up(inp.gamma), up(inp.beta), up(inp.dy), up(inp.prior)];
+    const [runMean, runVar] = [up(inp.runMean), up(inp.runVar)];
+    const [y, saveMean, saveInvStd] = [alloc(base.n * base.c * base.hw), alloc(base.c), alloc(base.c)];
+    const [dgamma, dbeta, partial] = [alloc(base.c), alloc(base.c), alloc(bnPartials(g, s))];
     const forward = batchnormForward(g, { x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd, partial }, s);
     const backward = batchnormBackward(g, { dy, x, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta, partial }, s);
     g.run([...forward, ...backward]);
     const got = await Promise.all(
       [y, saveMean, saveInvStd, runMean, runVar, dx, dgamma, dbeta].map((b) => g.readF32(b)),
     );
-    for (const b of [...bufs, ...out]) g.release(b);
+    for (const b of made) g.release(b);
     g.free([...forward, ...backward]);
     return { got, forward: forward.map((d) => d.label), backward: backward.map((d) => d.label) };
   };
