@@ -9,8 +9,9 @@
 //   backward: g = dy·act'(z) (z recomputed from x; g = dy without ACT), then
 //             dL/dx = (gamma·invstd/M)·(M·g − Σg − xhat·Σ(g·xhat)), dgamma = Σ g·xhat, dbeta = Σ g
 // Statistics without serial loops: two dispatches each way over a (S, C) grid of WG-thread workgroups
-// (256 on a GPU, 16 on a CPU adapter), no thread walking more than 2·⌈L/WG⌉ elements (the host picks S,
-// src/ops/batchnorm.ts bnSlices), each walk stepped without dividing (Walk):
+// (256 on a GPU, 16 on a CPU adapter), each thread walking ⌈L/WG⌉ elements a pass (the host picks S,
+// src/ops/batchnorm-slices.ts bnSlices: on a GPU ≤ 64 a pass where it can), each walk stepped without
+// dividing (Walk); one dispatch each way where S = 1 (WHOLE, below):
 //   stats then forward_train: each slice's count, mean and Σ(x − slice mean)² (two passes over the slice),
 //     into partial[(c·S + s)·3 ..]; then every workgroup of channel c combines the S partials in the same
 //     fixed tree (Chan et al.'s pairwise update: no E[x²] − E[x]²), so all get the same bits, and

@@ -225,8 +225,8 @@ describe('batch normalization (GPU vs CPU reference)', () => {
   });
 
   it('cuts channels into slices as the adapter needs', () => {
-    const h100 = { units: 132, treeThreads: 256, spreadLimit: Number.POSITIVE_INFINITY };
-    const cpu = { units: 8, treeThreads: 16, spreadLimit: 256 };
+    const h100 = { units: 132, treeThreads: 256, adapter: { cpu: false } };
+    const cpu = { units: 8, treeThreads: 16, adapter: { cpu: true } };
     const slices = (d: typeof cpu, n: number, c: number, hw: number, o: Partial<BatchnormShape> = {}) =>
       bnSlices(d, { n, c, hw, training: true, ...o }).slices;
     // A GPU: whole where a thread walks ≤ 16 elements, else two workgroups a unit, ≤ 64 elements a thread.
@@ -264,7 +264,6 @@ describe('batch normalization (GPU vs CPU reference)', () => {
     const inp = name.includes('50 ± 0.5') ? inputs(base, 9, 50, 0.5) : inputs(base, 9);
     const whole = await trainRun(g, base, inp, { slices: 1 });
     const two = await trainRun(g, base, inp, { slices: 1, whole: false });
-    expect(bnWhole(g, { ...base, slices: 1 })).toBe(true);
     expect(whole.forward).toEqual([expect.stringMatching(/^batchnorm stats\+train /)]);
     expect(whole.backward).toEqual([expect.stringMatching(/^batchnorm sums\+backward /)]);
     expect(two.forward).toEqual([

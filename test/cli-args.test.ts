@@ -97,12 +97,22 @@ describe('parseArgs', () => {
 
   const switches: [string, string[], object, string[]][] = [
     ['a switch before a file leaves the file', ['--json', 'a.net'], { json: true }, ['a.net']],
-    ['a switch never takes the next argument, not even true', ['--json', 'true'], { json: true }, ['true']],
+    ['a switch never takes the next argument', ['--json', 'a.net'], { json: true }, ['a.net']],
+    ['a file named true after a switch, as ./true', ['--json', './true'], { json: true }, ['./true']],
     ['a switch takes =false', ['a.net', '--json=false'], { json: false }, ['a.net']],
     ['a switch before a flag', ['--json', '--epochs', '2'], { json: true, epochs: 2 }, []],
   ];
   it.each(switches)('%s', (_, args, flags, positional) => {
     expect(parseArgs(args, SPECS)).toEqual({ flags, positional });
+  });
+
+  it('the words true and false after a switch: its old spelling, refused saying how to write it', () => {
+    expect(usageError(() => parseArgs(['--json', 'false', 'a.net'], SPECS))).toBe(
+      '--json is a switch: --json, --no-json or --json=false, not "--json false"',
+    );
+    expect(usageError(() => parseArgs(['--no-json', 'true'], SPECS))).toBe(
+      '--no-json is a switch: --json, --no-json or --json=true, not "--no-json true"',
+    );
   });
 
   it('--no-X takes no value', () => {

@@ -347,6 +347,14 @@ describe('predictions out', () => {
       `${join(tmp, 'bad.csv')}:1: 3 columns, expected 785 (a label and 784 pixels of the model's input 28x28x1)`,
     ],
   ];
+  it('report --out naming its test CSV is refused before the test set is read; the CSV kept', () => {
+    const csv = join(tmp, 'val.csv');
+    const before = readFileSync(csv);
+    const r = fmgpu('report', run(), '--test-csv', csv, '--out', csv, ...NO_GPU);
+    expect(r.err).toBe(`fmgpu: error: --out ${csv} would overwrite ${csv}, which fmgpu reads: name another file`);
+    expect(r.code).toBe(2);
+    expect(readFileSync(csv).equals(before)).toBe(true);
+  });
   it.each(refusals)('%s: exit 2, one line', (_, args, message) => {
     writeFileSync(join(tmp, 'bad.csv'), '1,2,3\n');
     const kept = [join(tmp, 'val.csv'), join(run(), 'weights.safetensors')];

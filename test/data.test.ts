@@ -371,6 +371,10 @@ describe("Kaggle's CSV form", () => {
       [1, 2],
       [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
     ]);
+    // pandas' header over a 16x16 image (256 pixels: numbers that could be pixels, under a word label).
+    const header = ['label', ...Array.from({ length: 256 }, (_, i) => i)].join(',');
+    const small = parseCsv(`${header}\n${['4', ...Array(256).fill(7)].join(',')}`, 'f.csv', { rows: 16, cols: 16 });
+    expect([small.n, Array.from(small.labels)]).toEqual([1, [4]]);
   });
   const good = row(1, () => 0);
   const bad: [string, string, string][] = [

@@ -3,7 +3,7 @@
 // resume) and as one tree split by validation= (the held-out part is the test set, as Keras evaluates
 // on image_dataset_from_directory's validation subset); a corrupt image refused naming it.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
@@ -94,11 +94,10 @@ describe('what a class folder holds (no GPU)', () => {
     const dir = join(tmp, 'nested');
     classTree(join(dir, 'train'), 2);
     classTree(join(dir, 'test'), 1);
-    const red = COLOURS.red as [number, number, number];
-    const png = encodePng(3, 3, flat(3, 3, red));
+    // After red's own 0.png and 1.jpg, by path: more/a.png (white), then more/deeper/b.png (black).
     mkdirSync(join(dir, 'train', 'red', 'more', 'deeper'), { recursive: true });
-    writeFileSync(join(dir, 'train', 'red', 'more', 'a.png'), png);
-    writeFileSync(join(dir, 'train', 'red', 'more', 'deeper', 'b.png'), png);
+    writeFileSync(join(dir, 'train', 'red', 'more', 'a.png'), encodePng(3, 3, flat(3, 3, [255, 255, 255])));
+    writeFileSync(join(dir, 'train', 'red', 'more', 'deeper', 'b.png'), encodePng(3, 3, flat(3, 3, [0, 0, 0])));
     // What a Mac leaves in a zip: ._ files beside each image, a __MACOSX folder, a hidden folder.
     writeFileSync(join(dir, 'train', 'red', '._0.png'), 'AppleDouble');
     mkdirSync(join(dir, 'train', '__MACOSX', 'red'), { recursive: true });
@@ -109,6 +108,20 @@ describe('what a class folder holds (no GPU)', () => {
     const d = loadFashionMnist(dir, { images });
     expect(d.classes).toEqual(['blue', 'green', 'red']);
     expect(Array.from(d.train.labels)).toEqual([0, 0, 1, 1, 2, 2, 2, 2]);
+    const px = 4 * 4 * 3;
+    expect(d.train.images.subarray(6 * px, 7 * px).every((v) => v === 255)).toBe(true);
+    expect(d.train.images.subarray(7 * px, 8 * px).every((v) => v === 0)).toBe(true);
+  });
+
+  it('train/ without test/ beside it (a train/ and val/ layout) is refused, not read as two classes', () => {
+    const dir = join(tmp, 'train-val');
+    classTree(join(dir, 'train'), 1);
+    classTree(join(dir, 'val'), 1);
+    const images = { input: { h: 4, w: 4, c: 3 }, validation: 0.5, seed: 1 };
+    expect(() => loadFashionMnist(dir, { images })).toThrow(
+      `${dir}: train/ holds class folders but there is no test/ beside it: fmgpu reads DIR/train/<class>/ with ` +
+        'DIR/test/<class>/, or one tree DIR/<class>/ (--data DIR/train, its validation= holding out a test set)',
+    );
   });
 });
 
@@ -174,6 +187,31 @@ describe('class folders through the CLI', () => {
       ['green', 2],
       ['red', 2],
     ]);
+    // A run whose classes are numbers (0, 1, 2: its run.json's copy edited) and a folder of classes 1 and 2:
+    // labelled 1 and 2, not 0 and 1; scored beside a run that names them otherwise: refused.
+    const digits = join(tmp, 'run-digits');
+    cpSync(run, digits, { recursive: true });
+    const info = JSON.parse(readFileSync(join(digits, 'run.json'), 'utf8'));
+    writeFileSync(join(digits, 'run.json'), JSON.stringify({ ...info, classes: ['0', '1', '2'] }));
+    const numbered = join(tmp, 'numbered');
+    for (const part of ['train', 'test']) {
+      cpSync(join(some, part), join(numbered, part), { recursive: true });
+      renameSync(join(numbered, part, 'green'), join(numbered, part, '1'));
+      renameSync(join(numbered, part, 'red'), join(numbered, part, '2'));
+    }
+    const d = fmgpu('predict', digits, '--data', numbered, '--test', '0-3', '--json');
+    expect(d.err).toBe('');
+    expect(
+      d.out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).truth.label),
+    ).toEqual([1, 1, 2, 2]);
+    const both = fmgpu('eval', run, digits, '--data', some);
+    expect(both.err).toBe(
+      `fmgpu: error: ${run} and ${digits} name their classes differently: score them on ${some} apart`,
+    );
+    expect(both.code).toBe(2);
     // A class the run does not have: refused, not scored as another.
     const other = join(tmp, 'other');
     classTree(join(other, 'train'), 1);

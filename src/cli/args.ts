@@ -48,8 +48,14 @@ export function parseArgs(args: readonly string[], specs: Readonly<Record<string
       throw new UsageError(`unknown option --${name}${near ? ` (did you mean --${near}?)` : ''}`);
     }
     if (spec.type === 'bool') {
-      // A switch: --tta, --no-tta or --tta=false; never the next argument (a file name after it stays one).
+      // A switch: --tta, --no-tta or --tta=false; never the next argument (a file name after it stays one), but
+      // the words true and false there are the old spelling of a value: said so (./true names a file).
       const given = eq > 0 ? a.slice(eq + 1) : undefined;
+      const next = args[i + 1];
+      if (given === undefined && (next === 'true' || next === 'false'))
+        throw new UsageError(
+          `--${name} is a switch: --${key}, --no-${key} or --${key}=${next}, not "--${name} ${next}"`,
+        );
       if (given === undefined) flags[key] = !negated;
       else if (negated) throw new UsageError(`--${name} takes no value, not "${given}"`);
       else if (given !== 'true' && given !== 'false')

@@ -32,7 +32,7 @@ options of every command:
   --debug              stack traces on errors
   --verbose            also the notes the WebGPU library (Dawn) prints itself, which fmgpu hides
 
-  fmgpu COMMAND --help   the command's options
+  fmgpu COMMAND --help   the command's options (or fmgpu help COMMAND)
   fmgpu --version
 
 The .net language: docs/language.md.
@@ -77,7 +77,8 @@ const COMMAND_HELP = new Map([
       'Checks the file and prints the Keras-style summary and the multiply-adds per image; exit 2 with the\n' +
       'errors otherwise. --fusions lists the kernels the planner fuses in a training step and at inference\n' +
       '(with --cost, also where that device gathers the batch, its conv passes by Winograd, its narrow weight\n' +
-      'gradients, its pairs, where the loss runs and what the update adds up as it ends the step).\n' +
+      'gradients, its pairs, the gradients completed in a dX, the batch norms taking their channels whole,\n' +
+      'where the loss runs and what the update adds up as it ends the step).\n' +
       'No GPU is used.\n\n' +
       flagHelp(SUMMARY_FLAGS),
   ],

@@ -172,6 +172,13 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
   if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
   const info = openRun(dir);
   const { ir } = info;
+  // The page goes into the run (under its lock: not while fmgpu train writes it) or to --out.
+  const file = flags.out === undefined ? join(dir, 'report.html') : String(flags.out);
+  const page = `directory: give the page's file name, e.g. ${join(file, 'report.html')}`;
+  checkOutFile(file, page, dirname(resolve(file)), [
+    ...runFiles(dir, 'report.html'),
+    ...(flags['test-csv'] === undefined ? [] : [String(flags['test-csv'])]),
+  ]);
   // The run's own test set (its --test-csv, or its --data folder) unless one is given, as `fmgpu eval`.
   const set = testSetFor([info], flags);
   const test = set.ds;
@@ -181,10 +188,6 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
       `${info.modelFile}: the model's input is ${h}x${w}x${c} ` +
         `but the test data is ${test.rows}x${test.cols}x${channelsOf(test)}`,
     );
-  // The page goes into the run (under its lock: not while fmgpu train writes it) or to --out.
-  const file = flags.out === undefined ? join(dir, 'report.html') : String(flags.out);
-  const page = `directory: give the page's file name, e.g. ${join(file, 'report.html')}`;
-  checkOutFile(file, page, dirname(resolve(file)), runFiles(dir, 'report.html'));
   const run = flags.out === undefined ? RunDir.open(dir) : null;
   let gpu: Gpu;
   try {

@@ -23,7 +23,8 @@ export const SUMMARY_FLAGS: Record<string, FlagSpec> = {
     type: 'bool',
     help:
       'also the fused kernels of a training step and of inference: one line per kernel, the layers and ops it joins ' +
-      '(with --cost, also where that device gathers the batch and the GEMMs it runs side by side)',
+      '(with --cost, also what that device plans: where it gathers the batch, its GEMM pairs, its batch norms ' +
+      'taking channels whole…)',
   },
 };
 

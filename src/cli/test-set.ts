@@ -1,4 +1,4 @@
-// Which test set `eval` and `predict --test` score: the one given (--data DIR, --test-csv FILE), or
+// Which test set `eval`, `predict --test` and `report` score: the one given (--data DIR, --test-csv FILE), or
 // else the one the runs were trained with, as their run.json records it (a run trained from CSV has
 // its --test-csv; one trained on idx files its --data folder, by default Debian's).
 import { existsSync } from 'node:fs';
@@ -68,7 +68,7 @@ export function testSetFor(runs: readonly OpenRun[], flags: Flags): TestSet {
     'csv' in source
       ? { ds: loadCsv(source.csv, { form: runCsvForm(runs[0]) }), classes: null }
       : loadIdxTest(source.dir, imagesFor(source.dir, runs));
-  const ds = loaded.classes && runs[0] ? onRunClasses(loaded.ds, loaded.classes, runs[0], from) : loaded.ds;
+  const ds = loaded.classes ? onRunClasses(loaded.ds, loaded.classes, runs, from) : loaded.ds;
   if (ds.n === 0) throw new UsageError(`the test set has no images (${from})`);
   for (const { dir, ir } of runs) {
     const classes = shapeSize(ir.output);
@@ -78,18 +78,26 @@ export function testSetFor(runs: readonly OpenRun[], flags: Flags): TestSet {
 }
 
 /**
- * A test set whose folder names its classes, labelled by the run's classes of those names (a folder of two
- * of the run's three classes, or the run's classes in another order); refused where an image's class is not
- * one of the run's. Where either side only numbers its classes (0, 1, …), its labels are taken as they are.
+ * A test set whose folder names its classes, labelled by the runs' classes of those names (a folder of two of
+ * a run's three classes, or its classes in another order; runs scored together must name theirs alike).
+ * Where a class with images is not among the run's and either side only numbers its classes (0, 1, …), the
+ * labels are taken as they are; else it is refused.
  */
-function onRunClasses(ds: Dataset, names: readonly string[], run: OpenRun, from: string): Dataset {
+function onRunClasses(ds: Dataset, names: readonly string[], runs: readonly OpenRun[], from: string): Dataset {
+  const [run] = runs;
+  if (!run) return ds;
   const theirs = runClasses(run, shapeSize(run.ir.output));
-  const numbered = (l: readonly string[]): boolean => l.every((n, i) => n === String(i));
-  if (numbered(names) || numbered(theirs) || names.every((n, i) => n === theirs[i])) return ds;
+  if (names.every((n, i) => n === theirs[i])) return ds;
+  const used = new Set(ds.labels);
   const index = names.map((n) => theirs.indexOf(n));
-  const stray = names.findIndex((_, i) => index[i] === -1 && ds.labels.includes(i));
+  const stray = names.findIndex((_, i) => index[i] === -1 && used.has(i));
+  const numbered = (l: readonly string[]): boolean => l.every((n, i) => n === String(i));
+  if (stray >= 0 && (numbered(names) || numbered(theirs))) return ds;
   if (stray >= 0)
     throw new DataError(`${from}: class "${names[stray]}" is not a class of ${run.dir} (${theirs.join(', ')})`);
+  const other = runs.find((r) => runClasses(r, shapeSize(r.ir.output)).join('\n') !== theirs.join('\n'));
+  if (other)
+    throw new UsageError(`${run.dir} and ${other.dir} name their classes differently: score them on ${from} apart`);
   return { ...ds, labels: ds.labels.map((l) => index[l] ?? l) };
 }
 

@@ -92,14 +92,16 @@ export const maxLineBytes = (shape: CsvShape): number => Math.max(1 << 20, 64 * 
 
 /**
  * Whether the first line is a header: its label (or first pixel) cell and its first pixel cell words
- * (label,pixel1,…), or its pixel cells the columns' numbers from 0 or 1 up past 255 (pandas' label,0,1,…,783:
- * no image, whose pixels stop at 255). Cell j is pixel j + skip (1-based), cell 0 the label.
+ * (label,pixel1,…), or its pixel cells the columns' numbers from 0 or 1 (pandas' label,0,1,…,783) under a
+ * word in the label cell, at least 16 of them (no image counts up by one over 16 pixels); without a label cell,
+ * only up past 255 (no image's pixels go there). Cell j is pixel j + skip (1-based), cell 0 the label.
  */
 function isHeader(cells: readonly string[], skip: number, word: (cell: string | undefined) => boolean): boolean {
   if (word(cells[0]) && word(cells[1 - skip])) return true;
   const pixels = cells.length - 1 + skip;
   const numbered = (from: number): boolean =>
-    pixels - 1 + from > 255 && cells.every((c, j) => j + skip === 0 || c.trim() === String(j + skip - 1 + from));
+    (skip === 0 ? pixels >= 16 : pixels - 1 + from > 255) &&
+    cells.every((c, j) => j + skip === 0 || c.trim() === String(j + skip - 1 + from));
   return (skip === 1 || word(cells[0])) && (numbered(0) || numbered(1));
 }
 

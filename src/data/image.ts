@@ -174,23 +174,32 @@ function resample(src: Float32Array, stride: number, r: Region, to: number, hori
 }
 
 /**
- * The frame of RGBA pixels (the first and last rows and columns): how opaque it is (0–1, alpha's mean) and
- * its luma (0–1) weighted by alpha (0 where it is all transparent).
+ * The frame of RGBA pixels (the first and last rows and columns): how opaque it is (0–1, alpha's mean), and
+ * its luma's mean and standard deviation (0–1) weighted by alpha (0 where it is all transparent).
  */
-export function frameShade(rgba: ArrayLike<number>, width: number, height: number): { opaque: number; luma: number } {
+export function frameShade(
+  rgba: ArrayLike<number>,
+  width: number,
+  height: number,
+): { opaque: number; luma: number; spread: number } {
   let alpha = 0,
     luma = 0,
+    squares = 0,
     count = 0;
   const add = (x: number, y: number): void => {
     const i = 4 * (y * width + x);
     const a = rgba[i + 3]! / 255;
+    const l = (0.299 * rgba[i]! + 0.587 * rgba[i + 1]! + 0.114 * rgba[i + 2]!) / 255;
     alpha += a;
-    luma += (a * (0.299 * rgba[i]! + 0.587 * rgba[i + 1]! + 0.114 * rgba[i + 2]!)) / 255;
+    luma += a * l;
+    squares += a * l * l;
     count++;
   };
   for (let x = 0; x < width; x++) for (const y of new Set([0, height - 1])) add(x, y);
   for (let y = 1; y < height - 1; y++) for (const x of new Set([0, width - 1])) add(x, y);
-  return { opaque: count > 0 ? alpha / count : 0, luma: alpha > 0 ? luma / alpha : 0 };
+  const mean = alpha > 0 ? luma / alpha : 0;
+  const spread = alpha > 0 ? Math.sqrt(Math.max(0, squares / alpha - mean * mean)) : 0;
+  return { opaque: count > 0 ? alpha / count : 0, luma: mean, spread };
 }
 
 /** Grey or colour, whether any pixel is not opaque, and the mean luma of the opaque-weighted pixels. */

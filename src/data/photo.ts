@@ -67,6 +67,8 @@ export interface PhotoOptions {
 
 /** A pixel belongs to the object when it stands out from the background by this much (of the full range). */
 const OBJECT_LEVEL = 0.05;
+/** A frame whose luma varies more than this (its standard deviation) is not one background's shade. */
+const FRAME_SPREAD = 0.1;
 /** Noise below this never counts as object, however clean the frame. */
 const MIN_NOISE_FLOOR = 0.03;
 
@@ -78,10 +80,10 @@ export function preparePhoto(rgba: ArrayLike<number>, width: number, height: num
   const orientation = Number.isInteger(o) && o >= 1 && o <= 8 ? o : 1;
   const look = lookAt(rgba, width * height);
   // Transparent parts go behind the object: in the shade of the picture's own background where its frame is
-  // mostly opaque (a photo with a transparent strip or corner), so they are background too; else, a cut-out
-  // object, in the shade that sets it off (dark objects over white).
+  // mostly opaque and of one shade (a photo with a transparent strip or corner), so they are background too;
+  // else, a cut-out object (one cropped to its box may touch the frame), in the shade that sets it off.
   const frame = frameShade(rgba, width, height);
-  const framed = look.transparent && frame.opaque >= 0.5;
+  const framed = look.transparent && frame.opaque >= 0.5 && frame.spread < FRAME_SPREAD;
   const over = framed ? frame.luma : look.transparent && look.opaqueLuma > 0.5 ? 0 : 1;
   const g = grayOf(rgba, width, height, orientation, over);
   const steps: PhotoSteps = {

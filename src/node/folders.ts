@@ -2,7 +2,7 @@
 // torchvision's ImageFolder read them. Two layouts:
 //   - split: DIR/train/<class>/*.png|jpg and DIR/test/<class>/* (the test classes among the training ones);
 //   - tree:  DIR/<class>/*, which has no test set: as Keras's image_dataset_from_directory(validation_split=v,
-//     seed=s), the files (in class order, each folder's sorted) are shuffled with the train line's seed and
+//     seed=s), the files (in class order, each class's sorted by path) are shuffled with the train line's seed and
 //     the last floor(v·n) held out; Keras evaluates on that validation subset, and so that held-out part is
 //     both the validation set and the test set (the train line must give validation=v > 0).
 // Class names are the folder names, sorted; a class's images are those in its folder and the folders under
@@ -45,10 +45,18 @@ const subfolders = (dir: string): string[] =>
   readdirSync(dir)
     .filter((n) => !skipped(n) && isDir(join(dir, n)))
     .sort();
-const hasImages = (dir: string): boolean => imagesUnder(dir).length > 0;
-
-/** The folders under a class folder that are walked for its images (a symbolic link to a folder is not). */
+/** How deep under a class folder its images are looked for (a symbolic link to a folder is not followed). */
 const MAX_DEPTH = 16;
+
+/** Whether `dir` or a folder under it (to MAX_DEPTH) holds an image: stops at the first. */
+function hasImages(dir: string, depth = 0): boolean {
+  if (depth > MAX_DEPTH) return false;
+  const entries = readdirSync(dir, { withFileTypes: true }).filter((e) => !skipped(e.name));
+  return (
+    entries.some((e) => !e.isDirectory() && IMAGE_FILE.test(e.name)) ||
+    entries.some((e) => e.isDirectory() && hasImages(join(dir, e.name), depth + 1))
+  );
+}
 
 /** The image files in `dir` and the folders under it (not hidden, not links to folders), sorted by path. */
 function imagesUnder(dir: string, depth = 0): string[] {
@@ -64,13 +72,20 @@ export function folderLayout(dir: string): FolderLayout | null {
   if (!isDir(dir)) return null;
   const subs = subfolders(dir);
   const classesWithImages = (d: string): boolean => subfolders(d).some((c) => hasImages(join(d, c)));
-  if (subs.includes('train') && subs.includes('test') && classesWithImages(join(dir, 'train'))) return 'split';
+  if (subs.includes('train') && classesWithImages(join(dir, 'train'))) {
+    if (subs.includes('test')) return 'split';
+    // train/ and val/ (or train/ alone) are not two classes: say which layouts are read.
+    throw new DataError(
+      `${dir}: train/ holds class folders but there is no test/ beside it: fmgpu reads DIR/train/<class>/ with ` +
+        'DIR/test/<class>/, or one tree DIR/<class>/ (--data DIR/train, its validation= holding out a test set)',
+    );
+  }
   return subs.some((c) => hasImages(join(dir, c))) ? 'tree' : null;
 }
 
 interface Listing {
   classes: string[];
-  /** Every image file with its label, in class order, each folder's files sorted. */
+  /** Every image file with its label, in class order, each class's files sorted by path. */
   files: { file: string; label: number }[];
 }
 

@@ -1,6 +1,6 @@
 // How a batch norm's training passes cut each channel into slices on an adapter (or take it whole), their
 // pipeline constants and the work a slice pass does: shaders/batchnorm.wgsl's header, src/ops/batchnorm.ts.
-import type { Gpu } from '../gpu/runtime.ts';
+import type { AdapterReport, Gpu } from '../gpu/runtime.ts';
 import { chainWork, f32Bytes, treeBarriers, type Work } from '../gpu/work.ts';
 import type { Act } from '../../dsl/ir.ts';
 import { actConstants } from './act.ts';
@@ -8,9 +8,9 @@ import type { BatchnormShape } from './batchnorm.ts';
 
 /**
  * What sizes a slice pass: the adapter's compute units, its workgroups' threads (GpuTuning.treeThreads), and
- * whether it is a CPU adapter (a finite GpuTuning.spreadLimit: its threads loop, no load latency to hide).
+ * whether it is a CPU adapter (its workgroups run as loops: no load latency to hide).
  */
-export type BnDevice = Pick<Gpu, 'units' | 'treeThreads' | 'spreadLimit'>;
+export type BnDevice = Pick<Gpu, 'units' | 'treeThreads'> & { adapter: Pick<AdapterReport, 'cpu'> };
 
 /**
  * A slice pass's pipeline constants: its activation's and its workgroup's threads (the shader's WG,
@@ -40,7 +40,7 @@ export function bnSlices(gpu: BnDevice, s: BatchnormShape): { slices: number; le
   const wg = gpu.treeThreads;
   const m = s.n * s.hw;
   const most = Math.max(1, Math.min(wg, Math.ceil(m / wg)));
-  const depth = Number.isFinite(gpu.spreadLimit) ? 1 : Math.ceil(m / (wg * DEPTH));
+  const depth = gpu.adapter.cpu ? 1 : Math.ceil(m / (wg * DEPTH));
   const fill = Math.max(Math.ceil((2 * gpu.units) / s.c), depth);
   const want = s.slices ?? (m <= wg * WHOLE_DEPTH ? 1 : fill);
   const len = Math.ceil(m / Math.max(1, Math.min(most, want)));
