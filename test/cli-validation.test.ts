@@ -332,6 +332,12 @@ describe('predictions out', () => {
         'which fmgpu reads: name another file',
     ],
     [
+      "--out a file of the run's checkpoint",
+      () => ['--csv', join(tmp, 'val.csv'), '--out', join(run(), 'checkpoint', 'state.json')],
+      `--out ${join(run(), 'checkpoint', 'state.json')} would overwrite ${join(run(), 'checkpoint', 'state.json')}, ` +
+        'which fmgpu reads: name another file',
+    ],
+    [
       'images and --test',
       () => [join(tmp, 'x.png'), '--test', '1'],
       `predict takes image files or --test or --csv, not both ("${join(tmp, 'x.png')}" and the flag)`,

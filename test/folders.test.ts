@@ -234,6 +234,12 @@ describe('class folders through the CLI', () => {
     const ev = fmgpu('eval', treeRun);
     expect(ev.code).toBe(0);
     expect(ev.out).toContain('(6 images');
+    // split= chooses a fraction of the training images: a tree's held-out part is not one (refused, not ignored).
+    const split = fmgpu('train', net('split.net', '12x12x1', '0.2'), '--data', tree, '--split', 'last');
+    expect(split.err).toMatch(
+      new RegExp(`^fmgpu: error: split=last does not apply to one tree of class folders \\(${tree}\\): the validation`),
+    );
+    expect(split.code).toBe(2);
     const none = fmgpu('train', net('none.net', '12x12x1', '0'), '--data', tree, '--out', join(tmp, 'never'));
     expect(none.code).toBe(2);
     expect(none.err.split('\n')).toHaveLength(1);

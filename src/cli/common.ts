@@ -120,11 +120,21 @@ export function checkOutFile(file: string, folder: string, parent?: string, keep
   if (same) throw new UsageError(`--out ${file} would overwrite ${same}, which fmgpu reads: name another file`);
 }
 
-/** The files of run directory `dir` (its weights, model, history…) but `except`: what --out must not overwrite. */
-export const runFiles = (dir: string, except: string): string[] =>
-  readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isFile() && e.name !== except)
-    .map((e) => join(dir, e.name));
+/**
+ * The files of run directory `dir` (its weights, model, history…, and its checkpoint folder's) but `except`:
+ * what --out must not overwrite.
+ */
+export function runFiles(dir: string, except: string): string[] {
+  const entries = readdirSync(dir, { withFileTypes: true });
+  const inside = (d: string): string[] =>
+    readdirSync(join(dir, d), { withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => join(dir, d, e.name));
+  return [
+    ...entries.filter((e) => e.isFile() && e.name !== except).map((e) => join(dir, e.name)),
+    ...entries.filter((e) => e.isDirectory()).flatMap((e) => inside(e.name)),
+  ];
+}
 
 /** Flag name → `train` key of the language: every key has its flag, `early_stop` as --early-stop. */
 export const TRAIN_KEY: Readonly<Record<string, string>> = Object.fromEntries(

@@ -73,6 +73,12 @@ export function loadData(flags: Flags, given: ModelIR, recorded: CheckpointState
   const { train: all, test, from, classes, heldOut } = trainAndTest(flags, ir);
   const { validation, split, seed } = ir.train;
   const set = givenValidation(flags, ir, given, { test, from, classes, heldOut });
+  // One tree's held-out part is its validation set as it is: no split of the training images to choose.
+  if (heldOut && set?.val === test && split !== 'auto')
+    throw new UsageError(
+      `split=${split} does not apply to one tree of class folders (${from}): the validation set is its held-out ` +
+        `part, ${heldOut}`,
+    );
   const kind = split === 'auto' ? (recordedSplit(recorded) ?? 'auto') : split;
   const fraction = validation === 'test' ? 0 : validation;
   const s = chooseValidation(all, { given: set?.val ?? null, fraction, split: kind, seed });
