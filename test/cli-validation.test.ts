@@ -353,6 +353,18 @@ describe('predictions out', () => {
       `${join(tmp, 'bad.csv')}:1: 3 columns, expected 785 (a label and 784 pixels of the model's input 28x28x1)`,
     ],
   ];
+  it('--csv --out: a class name with a comma or a quote is quoted, so every row keeps its columns', () => {
+    const named = join(tmp, 'val-test-named');
+    cpSync(run(), named, { recursive: true });
+    const info = JSON.parse(readFileSync(join(named, 'run.json'), 'utf8'));
+    const classes = info.classes.map((c: string, i: number) => (i === 0 ? 'apple, red' : i === 1 ? 'a "b"' : c));
+    writeFileSync(join(named, 'run.json'), JSON.stringify({ ...info, classes }));
+    const file = join(tmp, 'named.csv');
+    const r = fmgpu('predict', named, '--csv', join(tmp, 'pixels.csv'), '--out', file);
+    expect(r.code, r.err).toBe(0);
+    const [header] = readFileSync(file, 'utf8').split('\n');
+    expect(header).toBe(`id,label,"apple, red","a ""b""",${classes.slice(2).join(',')}`);
+  });
   it('report --out naming its test CSV is refused before the test set is read; the CSV kept', () => {
     const csv = join(tmp, 'val.csv');
     const before = readFileSync(csv);

@@ -433,12 +433,13 @@ describe('end to end on generated data', () => {
     expect(JSON.parse(readFileSync(join(dir, 'history.json'), 'utf8'))).toHaveLength(3);
   });
 
-  // A resume that trains on makes the run's end (its final weights, metrics, report) older than its checkpoint:
-  // an interrupted one left them, and eval, predict, export and report read those old weights.
+  // A resume that trains on makes the run's end (its final weights, metrics, report, an exported model) older
+  // than its checkpoint: an interrupted one left them, and eval, predict, export and report read those old weights.
   it("a resume that trains on removes the run's older end, so that eval reads the checkpoint", async () => {
     const dir = join(tmp, 'extended');
     expect(fmgpu('train', TINY, '--data', data, '--out', dir, '--epochs', '1').code).toBe(0);
-    const ended = ['weights.safetensors', 'metrics.json', 'report.html'];
+    expect(fmgpu('export', dir).code).toBe(0); // model.onnx, made from that end
+    const ended = ['weights.safetensors', 'metrics.json', 'report.html', 'model.onnx'];
     expect(ended.filter((f) => existsSync(join(dir, f)))).toEqual(ended);
     const child = spawn('node', ['bin/fmgpu.js', 'train', '--resume', dir, '--epochs', '4'], { env });
     let out = '';

@@ -207,11 +207,19 @@ describe('class folders through the CLI', () => {
         .split('\n')
         .map((l) => JSON.parse(l).truth.label),
     ).toEqual([1, 1, 2, 2]);
-    const both = fmgpu('eval', run, digits, '--data', some);
-    expect(both.err).toBe(
-      `fmgpu: error: ${run} and ${digits} name their classes differently: score them on ${some} apart`,
-    );
-    expect(both.code).toBe(2);
+    // Scored together (an ensemble), in either order, on any test set: refused, not averaged class by index.
+    for (const runs of [
+      [run, digits],
+      [digits, run],
+    ]) {
+      const both = fmgpu('eval', ...runs, '--data', some);
+      expect(both.err).toBe(
+        `fmgpu: error: ${runs[0]} and ${runs[1]} have different classes (${runs[0] === run ? 'blue, green, red; 0, 1, 2' : '0, 1, 2; blue, green, red'}): ` +
+          'runs scored together need the same classes in the same order',
+      );
+      expect(both.code).toBe(2);
+    }
+    expect(fmgpu('eval', run, digits).code).toBe(2);
     // A class the run does not have: refused, not scored as another.
     const other = join(tmp, 'other');
     classTree(join(other, 'train'), 1);

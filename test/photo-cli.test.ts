@@ -3,7 +3,7 @@
 // a Fashion-MNIST subset gives a bordered photo the class of its tight crop; memory stays bounded.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { deflateSync } from 'node:zlib';
@@ -172,6 +172,45 @@ describe.skipIf(!existsSync(DEFAULT_DATA_DIR))(
       expect(r.code, r.err).toBe(0);
       expect(readFileSync(photos[2]!.tight)).toEqual(before);
       expect(decodeImage(readFileSync(join(tmp, 'tight2-2.png')), 'tight2-2.png').width).toBe(28);
+    });
+
+    it('--save-input into a folder holding a file of that name writes beside it, not over it', () => {
+      const dir = join(tmp, 'kept');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'tight3.png'), 'a file of the user');
+      const r = fmgpu('predict', run, photos[3]!.tight, '--save-input', dir);
+      expect(r.code, r.err).toBe(0);
+      expect(readFileSync(join(dir, 'tight3.png'), 'utf8')).toBe('a file of the user');
+      expect(decodeImage(readFileSync(join(dir, 'tight3-2.png')), 'tight3-2.png').width).toBe(28);
+    });
+
+    it("a folder's hidden files (macOS's ._ files) are not photos", () => {
+      const dir = join(tmp, 'with-junk');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'a.png'), readFileSync(photos[4]!.tight));
+      writeFileSync(join(dir, '._a.png'), 'AppleDouble');
+      const r = fmgpu('predict', run, dir, '--json');
+      expect(r.code, r.err).toBe(0);
+      expect(
+        r.out
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l).file),
+      ).toEqual([join(dir, 'a.png')]);
+    });
+
+    it("a run that scores with tta (its run.json's flags) averages each photo with its mirror image", () => {
+      const tta = join(tmp, 'run-tta');
+      cpSync(run, tta, { recursive: true });
+      const info = JSON.parse(readFileSync(join(tta, 'run.json'), 'utf8'));
+      writeFileSync(join(tta, 'run.json'), JSON.stringify({ ...info, flags: { ...info.flags, tta: true } }));
+      const probs = (dir: string): number[] =>
+        JSON.parse(fmgpu('predict', dir, photos[5]!.bordered, '--json').out).top.map(
+          (t: { probability: number }) => t.probability,
+        );
+      const [plain, averaged] = [probs(run), probs(tta)];
+      expect(averaged.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(1 + 1e-6);
+      expect(averaged).not.toEqual(plain);
     });
 
     it('--save-input naming a file: exit 2, one line saying so, the file as it was', () => {

@@ -198,6 +198,30 @@ describe('a resume continues exactly the run it names, or is refused before anyt
     expect(snapshot(finished)).toEqual(before);
   });
 
+  it("the run's own model.net edited since: resume, eval and export refuse it, naming what changed", () => {
+    const dir = join(tmp, 'edited');
+    cpSync(finished, dir, { recursive: true });
+    const model = join(dir, 'model.net');
+    writeFileSync(model, TINY_SRC.replace('relu', 'tanh'));
+    const before = snapshot(dir);
+    const resume = fmgpu(['train', '--resume', dir, '--epochs', '3', ...NO_GPU]);
+    expect(resume.err).toBe(
+      `fmgpu: error: ${model}:1:1: layer conv1 is "conv 2 3x3 tanh" but the run in ${dir} was trained with ` +
+        `"conv 2 3x3 relu": resume with the run's own model, or start a new run from its weights with --init ${dir}`,
+    );
+    expect(resume.code).toBe(2);
+    const weights = join(dir, 'weights.safetensors');
+    for (const command of [['eval', ...NO_GPU], ['export']]) {
+      const r = fmgpu([command[0]!, dir, ...command.slice(1)]);
+      expect(r.err).toBe(
+        `fmgpu: error: ${model}: layer conv1 is "conv 2 3x3 tanh" but ${weights} was trained with ` +
+          `"conv 2 3x3 relu": restore the run's model.net (the weights keep the source they were trained from)`,
+      );
+      expect(r.code).toBe(2);
+    }
+    expect(snapshot(dir)).toEqual(before);
+  });
+
   it('a new learning rate is taken from the next step on, and said', () => {
     const dir = join(tmp, 'new-lr');
     cpSync(finished, dir, { recursive: true });

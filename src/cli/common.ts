@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { UsageError, type Flags } from './args.ts';
 import { openNodeGpu } from '../node/gpu.ts';
 import { NET_MAX_BYTES, readInput } from '../node/files.ts';
-import { readRun, type RunInfo } from '../node/rundir.ts';
+import { readRun, trainedSource, type RunInfo } from '../node/rundir.ts';
 import { DataError, GpuError, ShapeError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { Dataset } from '../data/dataset.ts';
@@ -20,6 +20,7 @@ import {
   type SpatialShape,
   type TrainConfig,
 } from '../../dsl/index.ts';
+import { networkDifference } from '../../dsl/compare.ts';
 import { namesForOutputs } from '../data/classes.ts';
 import type { Out } from './progress.ts';
 import { buildGraph } from '../model/build.ts';
@@ -210,9 +211,27 @@ export function openRun(dir: string): OpenRun {
   const run = readRun(dir);
   const json = savedRunJson(dir);
   const parsed = parseNet(run.source, run.modelFile, { classes: json.classes?.length, input: json.shape });
+  checkTrainedAs(run, parsed);
   const ir = { ...parsed, train: applyTrainFlags(parsed.train, json.flags ?? {}) };
   checkWeights(ir, run.weights, run.weightsFile);
   return { ...run, json, ir };
+}
+
+/**
+ * model.net must describe the network the weights were trained as (the source their metadata keeps): an
+ * edited one is refused, naming what changed, not run with those weights.
+ */
+function checkTrainedAs(run: RunInfo, ir: ModelIR): void {
+  const source = trainedSource(run.metadata);
+  if (source === null || source === run.source) return;
+  const trained = parseNet(source, run.modelFile, { classes: null, input: ir.input });
+  const d = networkDifference(trained, ir);
+  if (!d) return;
+  const quote = (s: string): string => (s ? `"${s}"` : 'absent');
+  throw new UsageError(
+    `${run.modelFile}: ${d.what} is ${quote(d.b)} but ${run.weightsFile} was trained with ${quote(d.a)}: ` +
+      "restore the run's model.net (the weights keep the source they were trained from)",
+  );
 }
 
 /** The test images as a run normalises them: its run.json's per-channel mean and std, if any. */

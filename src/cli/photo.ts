@@ -3,7 +3,7 @@
 // the PNG the network sees (--save-input). Runs of another shape (colour, or grey of another size)
 // get the whole picture resized to their H×W×C (src/data/resize.ts), as bytes their test set's
 // normalisation applies to.
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { DataError, UsageError } from '../errors.ts';
 import { describePhoto, FASHION_MNIST_FORM, preparePhoto, type PhotoForm, type PhotoSteps } from '../data/photo.ts';
@@ -107,12 +107,13 @@ export function saveInputs(dir: string, photos: readonly (PreparedPhoto | Resize
   } catch (e) {
     throw new DataError(`--save-input ${dir}: cannot make the folder (${(e as Error).message.split('\n')[0]})`);
   }
-  // Never written over: an input saved before in this call, or a photo being classified.
+  // Never written over: a file already there, an input saved before in this call, or a photo being classified.
   const taken = new Set(photos.map((p) => resolve(p.file)));
+  const free = (name: string): boolean => !taken.has(resolve(dir, name)) && !existsSync(join(dir, name));
   return photos.map((p) => {
     const stem = basename(p.file, extname(p.file));
     let name = `${stem}.png`;
-    for (let k = 2; taken.has(resolve(dir, name)); k++) name = `${stem}-${k}.png`;
+    for (let k = 2; !free(name); k++) name = `${stem}-${k}.png`;
     taken.add(resolve(dir, name));
     writeFileAtomic(join(dir, name), inputPng(p));
     return join(dir, name);

@@ -138,7 +138,9 @@ async function predictCsv(r: OpenRun, flags: Flags, out: Out): Promise<number> {
   const { p, classes } = await probabilities(flags, r, ds);
   const names = runClasses(r, classes);
   const className = (c: number): string => names[c] ?? `class ${c}`;
-  const header = ['id', 'label', ...Array.from({ length: classes }, (_, c) => className(c))].join(',');
+  // A class name with a comma, a quote or a line end is quoted (RFC 4180), so every row keeps its columns.
+  const field = (s: string): string => (/[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  const header = ['id', 'label', ...Array.from({ length: classes }, (_, c) => field(className(c)))].join(',');
   const rows = Array.from({ length: ds.n }, (_, i) => {
     const probs = Array.from(p.subarray(i * classes, (i + 1) * classes), (v) => Number(v.toPrecision(6)));
     return [i + 1, argmaxRow(p, i, classes), ...probs].join(',');

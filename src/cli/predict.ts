@@ -63,9 +63,10 @@ export async function predict(args: readonly string[], out: Out): Promise<number
     // One push per file, not push(...list): a folder of 200,000 images would overflow the stack.
     // Folders inside it are skipped, even one named like an image (x.png/).
     if (!statSync(p).isDirectory()) files.push(p);
+    // Hidden files (macOS's ._ files beside each image) are not images.
     else
       for (const f of readdirSync(p)
-        .filter((f) => IMAGE.test(f))
+        .filter((f) => IMAGE.test(f) && !f.startsWith('.'))
         .sort())
         if (!isDirectory(join(p, f))) files.push(join(p, f));
   }
@@ -96,17 +97,32 @@ export async function predict(args: readonly string[], out: Out): Promise<number
   }
 }
 
+/** Images whose rows are `width` long, each row reversed (a left–right mirror image). */
+function mirrored(x: Float32Array, width: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let row = 0; row < x.length; row += width)
+    for (let i = 0; i < width; i++) out[row + i] = x[row + width - 1 - i]!;
+  return out;
+}
+
 /**
  * The class probabilities [n, classes] of prepared photos: 28×28 grey ones as they are; resized ones
  * as bytes through the run's test-set path (its per-channel normalisation and tta, as eval and
  * predict --test apply them).
  */
-function photoProbabilities(t: Trainer, run: OpenRun, photos: readonly (PreparedPhoto | ResizedPhotoFile)[]) {
+async function photoProbabilities(
+  t: Trainer,
+  run: OpenRun,
+  photos: readonly (PreparedPhoto | ResizedPhotoFile)[],
+): Promise<Float32Array> {
   const px = t.ir.input.h * t.ir.input.w * t.ir.input.c;
   if (!photos.every((p) => 'bytes' in p)) {
     const x = new Float32Array(photos.length * px);
     for (const [i, p] of photos.entries()) x.set((p as PreparedPhoto).pixels, i * px);
-    return t.predict(x, photos.length);
+    if (!t.ir.train.tta) return t.predict(x, photos.length);
+    // tta: the mean over each photo and its mirror image, summed as the test-set path sums them.
+    const [a, b] = [await t.predict(x, photos.length), await t.predict(mirrored(x, t.ir.input.w), photos.length)];
+    return a.map((v, i) => 0 + v / 2 + b[i]! / 2);
   }
   const images = new Uint8Array(photos.length * px);
   for (const [i, p] of photos.entries()) images.set(p.bytes, i * px);

@@ -61,10 +61,17 @@ export function runIdentity(
 }
 
 /** The resumed model must be the run's network: comments, spacing and train settings may differ. */
-export function checkSameNetwork(runDir: string, state: CheckpointState, source: string, ir: ModelIR): void {
+export function checkSameNetwork(
+  runDir: string,
+  state: CheckpointState,
+  source: string,
+  ir: ModelIR,
+  trainedFrom: string | null,
+): void {
   if (state.model === sha256(source)) return;
+  // As trained: the source its weights keep (RUN/model.net may have been edited since), else RUN/model.net.
   const runFile = join(runDir, 'model.net');
-  const trained = parseNet(readSource(runFile), runFile, { classes: null, input: ir.input });
+  const trained = parseNet(trainedFrom ?? readSource(runFile), runFile, { classes: null, input: ir.input });
   const d = networkDifference(trained, ir);
   if (!d) return;
   let at = ir.file;

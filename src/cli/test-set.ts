@@ -38,6 +38,15 @@ function ownSource(run: OpenRun): Source {
 export function testSetFor(runs: readonly OpenRun[], flags: Flags): TestSet {
   if (flags.data !== undefined && flags['test-csv'] !== undefined)
     throw new UsageError('--data and --test-csv are two sources of test data: give one');
+  // Runs scored together (an ensemble) average their probabilities class by class: the same classes, in order.
+  const classesOf = (r: OpenRun): string[] => runClasses(r, shapeSize(r.ir.output));
+  const [first] = runs;
+  const other = first && runs.find((r) => classesOf(r).join('\n') !== classesOf(first).join('\n'));
+  if (first && other)
+    throw new UsageError(
+      `${first.dir} and ${other.dir} have different classes (${classesOf(first).join(', ')}; ` +
+        `${classesOf(other).join(', ')}): runs scored together need the same classes in the same order`,
+    );
   let source: Source;
   let why: string;
   if (flags['test-csv'] !== undefined || flags.data !== undefined) {
@@ -79,7 +88,7 @@ export function testSetFor(runs: readonly OpenRun[], flags: Flags): TestSet {
 
 /**
  * A test set whose folder names its classes, labelled by the runs' classes of those names (a folder of two of
- * a run's three classes, or its classes in another order; runs scored together must name theirs alike).
+ * a run's three classes, or its classes in another order; runs scored together have the same classes).
  * Where a class with images is not among the run's and either side only numbers its classes (0, 1, …), the
  * labels are taken as they are; else it is refused.
  */
@@ -95,9 +104,6 @@ function onRunClasses(ds: Dataset, names: readonly string[], runs: readonly Open
   if (stray >= 0 && (numbered(names) || numbered(theirs))) return ds;
   if (stray >= 0)
     throw new DataError(`${from}: class "${names[stray]}" is not a class of ${run.dir} (${theirs.join(', ')})`);
-  const other = runs.find((r) => runClasses(r, shapeSize(r.ir.output)).join('\n') !== theirs.join('\n'));
-  if (other)
-    throw new UsageError(`${run.dir} and ${other.dir} name their classes differently: score them on ${from} apart`);
   return { ...ds, labels: ds.labels.map((l) => index[l] ?? l) };
 }
 

@@ -13,8 +13,11 @@ import { runIdentity } from './resume.ts';
 import type { Kept } from './train-faults.ts';
 import type { Job } from './train-job.ts';
 
-/** What a run's end writes beside its checkpoint (train-session.ts finish). */
-const ENDED = ['weights.safetensors', 'metrics.json', 'report.html'] as const;
+/**
+ * What a run's end writes beside its checkpoint (train-session.ts finish), and what is made from it (an
+ * exported model.onnx): removed when a resume moves the run on, so nothing reads the previous end.
+ */
+const ENDED = ['weights.safetensors', 'metrics.json', 'report.html', 'model.onnx'] as const;
 
 export class Checkpoints {
   /** The last checkpoint on disk: what a fault mid-run reports as kept. */

@@ -117,7 +117,7 @@ function checkResume(
   trainedFrom: string,
 ): NonNullable<Job['resume']> {
   const { state, folder } = checkpoint;
-  checkSameNetwork(dir, state, job.source, job.ir);
+  checkSameNetwork(dir, state, job.source, job.ir, checkpoint.source);
   const changes = checkSameSettings(dir, state, job.ir);
   checkSameValidation(dir, state, job.validation);
   checkSameData(dir, state, job.trainImages, job.stepsPerEpoch, join(folder, 'state.json'));

@@ -107,7 +107,12 @@ export interface Checkpoint {
   best: Map<string, NamedTensor> | null;
   optimizer: Map<string, NamedTensor>;
   state: CheckpointState;
+  /** The .net source its weights were trained from (their fmgpu.source), where they say; else null. */
+  source: string | null;
 }
+
+/** The .net source weights were trained from (fmgpu.source in their metadata), null where they do not say. */
+export const trainedSource = (metadata: Record<string, string>): string | null => metadata['fmgpu.source'] ?? null;
 
 export function readCheckpoint(dir: string): Checkpoint {
   const folder = checkpointFolder(dir);
@@ -123,12 +128,15 @@ export function readCheckpoint(dir: string): Checkpoint {
     new TextDecoder().decode(readInput(stateFile, { what: "a checkpoint's state", maxBytes: 64 * MiB })),
     stateFile,
   );
+  const weightsFile = join(folder, 'weights.safetensors');
+  const weights = existsSync(weightsFile) ? readWeights(weightsFile) : null;
   return {
     folder,
-    weights: read('weights.safetensors'),
+    weights: weights?.tensors ?? read('weights.safetensors'),
     best: existsSync(join(folder, 'best.safetensors')) ? read('best.safetensors') : null,
     optimizer: read('optimizer.safetensors'),
     state,
+    source: weights ? trainedSource(weights.metadata) : null,
   };
 }
 
