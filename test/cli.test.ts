@@ -453,6 +453,21 @@ describe('end to end on generated data', () => {
     const ev = fmgpu('eval', dir, '--data', data);
     expect(ev.code, ev.err).toBe(0);
   });
+
+  it('what a resume is given is the run’s from then on: run.json records it, eval and a later resume read it', () => {
+    const dir = join(tmp, 'recorded');
+    expect(fmgpu('train', TINY, '--data', data, '--out', dir, '--epochs', '1', '--subset', '64').code).toBe(0);
+    const r = fmgpu('train', '--resume', dir, '--epochs', '2', '--tta');
+    expect(r.code, r.err).toBe(0);
+    const flags = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')).flags;
+    expect(flags).toMatchObject({ epochs: '2', tta: true, subset: 64 });
+    expect(flags.resume).toBeUndefined();
+    expect(JSON.parse(fmgpu('eval', dir, '--json').out.trim()).tta).toBe(true);
+    expect(fmgpu('train', '--resume', dir).out).toContain('all 2 epochs are trained: evaluating');
+    expect(fmgpu('train', '--resume', dir, '--epochs', '1').out).toContain(
+      'the checkpoint has 2 epochs, more than the 1 asked: evaluating it as it is',
+    );
+  });
 });
 
 describe('the last partial batch of an epoch (issue 18)', () => {

@@ -14,7 +14,7 @@ import { perClass } from '../train/metrics.ts';
 import { optimizerConfig } from '../train/optimizer.ts';
 import { DivergedError, type Trainer } from '../train/trainer.ts';
 import type { Flags } from './args.ts';
-import { VERSION } from './common.ts';
+import { VERSION, savedRunJson } from './common.ts';
 import { onSignal } from './interrupt.ts';
 import { Progress, type Out } from './progress.ts';
 import { runReport, writtenRun } from './report.ts';
@@ -125,8 +125,9 @@ function announce({ job, gpu, progress, out, checkpoints }: Session, forked: boo
   if (monitor.halted) {
     const why = `early stopping ended it at epoch ${monitor.stopped} (patience ${ir.train.earlyStop})`;
     out.log(`${why}: evaluating; a larger --early-stop, or --early-stop 0, trains on`);
-  } else if (epoch >= ir.train.epochs)
-    out.log(`all ${ir.train.epochs} epochs are trained (${epoch} in the checkpoint): evaluating`);
+  } else if (epoch === ir.train.epochs) out.log(`all ${epoch} epochs are trained: evaluating`);
+  else if (epoch > ir.train.epochs)
+    out.log(`the checkpoint has ${epoch} epochs, more than the ${ir.train.epochs} asked: evaluating it as it is`);
   else {
     const within = `step ${step - epoch * job.stepsPerEpoch} of ${job.stepsPerEpoch}`;
     out.log(`resuming at epoch ${epoch + 1} of ${ir.train.epochs}, ${within}`);
@@ -167,6 +168,11 @@ function begin({ job, run, gpu, trainer }: Session): void {
   if (resume) {
     trainer.params.load(resume.weights, join(resume.folder, 'weights.safetensors'));
     trainer.loadStateTensors(resume.optimizer, join(resume.folder, 'optimizer.safetensors'));
+    // What this resume was given (more epochs, tta, another test set) is the run's from now on: a later
+    // plain --resume, eval, export and report read it from run.json.
+    const { resume: _, ...flags } = job.flags;
+    const saved = savedRunJson(run.path);
+    run.write('run.json', JSON.stringify({ ...saved, flags: absolutePaths(flags) }, null, 2));
     return;
   }
   if (job.init) trainer.params.load(job.init.weights, job.init.weightsFile);
