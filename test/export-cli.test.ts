@@ -11,6 +11,7 @@ import { ensureBuilt } from './helpers/files.ts';
 import { loadFashionMnistTest } from '../src/node/data.ts';
 import { decodeOnnx } from '../src/node/onnx.ts';
 import { CLASS_NAMES } from '../src/data/classes.ts';
+import { decodeSafetensors, encodeSafetensors } from '../src/model/safetensors.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
@@ -112,11 +113,22 @@ describe('fmgpu export', () => {
     const bad = join(tmp, 'bad');
     mkdirSync(bad);
     writeFileSync(join(bad, 'model.net'), 'conv 8 3x3 relu\npool 2\ndense 10 softmax\n');
-    writeFileSync(join(bad, 'weights.safetensors'), readFileSync(join(run, 'weights.safetensors')));
+    const trained = readFileSync(join(run, 'weights.safetensors'));
+    // Weights that keep the source they were trained from (fmgpu.source): the layer that differs is named.
+    writeFileSync(join(bad, 'weights.safetensors'), trained);
     const r = fmgpu('export', bad);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/^fmgpu: error: .*weights\.safetensors: tensor "conv1\.weight" has shape \[16, 1, 3, 3\]/);
+    expect(r.err).toMatch(
+      /^fmgpu: error: .*model\.net: layer conv1 is "conv 8 3x3 relu" but .*weights\.safetensors was trained with/,
+    );
     expect(r.err.trim().split('\n')).toHaveLength(1);
+    // Weights that do not say (written by another tool): the tensor that does not fit is named.
+    const { tensors } = decodeSafetensors(trained, 'weights.safetensors');
+    writeFileSync(join(bad, 'weights.safetensors'), encodeSafetensors(tensors));
+    const t = fmgpu('export', bad);
+    expect(t.code).toBe(2);
+    expect(t.err).toMatch(/^fmgpu: error: .*weights\.safetensors: tensor "conv1\.weight" has shape \[16, 1, 3, 3\]/);
+    expect(t.err.trim().split('\n')).toHaveLength(1);
     expect(existsSync(join(bad, 'model.onnx'))).toBe(false);
   });
 });

@@ -213,8 +213,9 @@ describe('class folders through the CLI', () => {
       [digits, run],
     ]) {
       const both = fmgpu('eval', ...runs, '--data', some);
+      const lists = runs[0] === run ? 'blue, green, red; 0, 1, 2' : '0, 1, 2; blue, green, red';
       expect(both.err).toBe(
-        `fmgpu: error: ${runs[0]} and ${runs[1]} have different classes (${runs[0] === run ? 'blue, green, red; 0, 1, 2' : '0, 1, 2; blue, green, red'}): ` +
+        `fmgpu: error: ${runs[0]} and ${runs[1]} have different classes (${lists}): ` +
           'runs scored together need the same classes in the same order',
       );
       expect(both.code).toBe(2);
