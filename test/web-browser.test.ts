@@ -17,6 +17,7 @@ import { decodeSafetensors } from '../src/model/safetensors.ts';
 import { channelStats, decodeCifar } from '../src/data/cifar.ts';
 import { datasetFiles, readServedData } from '../src/cli/serve-data.ts';
 import { cifarRecords, classTree, FOLDER_COLOURS, idxDir } from './helpers/datasets.ts';
+import { fmgpu } from './helpers/cli.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -574,6 +575,30 @@ describe.skipIf(!HAVE_CHROMIUM)(
         await run.close();
       }
     }, 150_000);
+
+    it('opens a served run of 16x16 data whose model has no input line: read as trained, on that data', async () => {
+      const data = idxDir(join(dir, 'bands-run-data'), { side: 16, names: BANDS, train: 96, test: 24 });
+      const runDir = join(dir, 'bands-run');
+      const net = join(dir, 'bands.net');
+      writeFileSync(net, 'conv 4 3x3 relu\npool 2\ndense 3 softmax\ntrain epochs=1 batch=16\n');
+      const trained = fmgpu('train', net, '--data', data, '--out', runDir);
+      expect(trained.code, trained.err).toBe(0);
+      const served = readServedData({ dataDir: data, dataGiven: true, csv: null, testCsv: null, input: null });
+      const run = await startServer({ root: join(dir, 'site'), dataset: datasetFiles(served), runDir, port: 0 });
+      try {
+        const { page, problems, state } = await readyPage(context, run.url);
+        expect(await page.textContent('#status')).toMatch(/^Ready: bands-run-data, 96 training and 24 test images/);
+        const s = (await state()) as PageState & { loaded: string };
+        expect(s.error).toBe('');
+        expect(s.loaded).toBe('run/weights.safetensors');
+        expect(await page.inputValue('#source')).toBe(readFileSync(join(runDir, 'model.net'), 'utf8'));
+        expect(await page.isEnabled('#evaluate')).toBe(true);
+        expect(problems).toEqual([]);
+        await page.close();
+      } finally {
+        await run.close();
+      }
+    }, 90_000);
 
     it('a 16x16 grey set of three classes from fmgpu serve: the model, classes and pad follow it', async () => {
       const data = idxDir(join(dir, 'bands'), { side: 16, names: BANDS, train: 192, test: 48 });

@@ -262,13 +262,14 @@ async function loadWeightsFrom(from: Blob | string, name: string, source: string
   try {
     const { tensors, metadata } = await readWeights(from, name);
     const src = sourceOf(metadata) ?? source;
-    if (src !== null) ed.set(src);
     const ir: ModelIR =
       src !== null
         ? parseNet(src, 'model.net', ed.options())
         : (ed.model() ?? parseNet(ed.source(), 'model.net', ed.options()));
     const t = new Trainer(gpu, ir, ir.train.seed);
     t.params.load(tensors, name);
+    // The editor shows the weights' model only once they load: else the user's text stays as it was.
+    if (src !== null) ed.set(src);
     trainer?.release();
     trainer = t;
     page.loaded = name;
@@ -285,17 +286,18 @@ async function loadWeightsFrom(from: Blob | string, name: string, source: string
   }
 }
 
-/** `fmgpu serve --run DIR` lists the run's files at run/index.json: open with its model and weights. */
-async function loadServedRun(): Promise<void> {
+/** `fmgpu serve --run DIR` lists the run's files at run/index.json: its model and weights; 'none' without one. */
+async function loadServedRun(): Promise<'none' | 'tried'> {
   const res = await fetch('run/index.json');
-  if (!res.ok) return;
+  if (!res.ok) return 'none';
   const { files } = (await res.json()) as { files: string[] };
-  if (!files.includes('weights.safetensors')) return;
+  if (!files.includes('weights.safetensors')) return 'none';
   const source = files.includes('model.net') ? await (await fetch('run/model.net')).text() : null;
   // A colour run's normalisation, as eval and predict apply it (run.json, src/cli/common.ts).
   if (files.includes('run.json'))
     runNorm = ((await (await fetch('run/run.json')).json()) as { normalize?: Dataset['normalize'] }).normalize ?? null;
   await loadWeightsFrom('run/weights.safetensors', 'run/weights.safetensors', source);
+  return 'tried';
 }
 
 const ed = editor({
@@ -358,13 +360,15 @@ async function start(): Promise<void> {
   badge.textContent = `adapter: ${page.adapter}`;
   if (gpu.adapter.cpu) field('subset').value = '2048';
   setState('idle');
-  await loadServedRun().catch((e) => status(`the served run: ${message(e)}`, true));
   data = await loadData(status);
   setState('idle');
+  if (data) useData(data);
+  if (data) sets = loadedSets();
+  // The served run after the data, so that its model is read as trained on it (the data's image size and
+  // classes, for a model without an input line); where it fails, its error is what stays shown.
+  const served = await loadServedRun().catch((e) => status(`the served run: ${message(e)}`, true));
   if (!data) return;
-  useData(data);
-  sets = loadedSets();
-  status(readyLine(data));
+  if (served === 'none' || page.loaded === 'run/weights.safetensors') status(readyLine(data));
   await showSamples();
   pad_.again();
 }
