@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { startServer, type RunningServer } from '../src/node/server.ts';
+import { CSP, REPORT_CSP, startServer, type RunningServer } from '../src/node/server.ts';
 import { safeSegments } from '../src/node/mounts.ts';
 import { parseServeArgs, serve } from '../src/cli/serve.ts';
 import { makeSite, send, sendBytes } from './helpers/site.ts';
@@ -153,6 +153,23 @@ describe('a run directory under /run/', () => {
     expect(r.status).toBe(status);
     expect(r.headers['content-type']).toBe(type);
   });
+
+  it("a run's report is served with a policy of its own: its inline styles apply, sandboxed, nothing fetched", async () => {
+    const report = join(dir, 'run', 'report.html');
+    writeFileSync(report, '<!doctype html><style>body{color:red}</style><p style="margin:0">report</p>');
+    try {
+      const r = await send(withRun.port, '/run/report.html');
+      expect(r.status).toBe(200);
+      expect(r.headers['content-security-policy']).toBe(REPORT_CSP);
+      expect(REPORT_CSP).toContain("style-src 'unsafe-inline'");
+      expect(REPORT_CSP).toContain('sandbox');
+      expect(REPORT_CSP).not.toContain('script');
+      for (const path of ['/run/model.net', '/', '/run/index.json'])
+        expect((await send(withRun.port, path)).headers['content-security-policy'], path).toBe(CSP);
+    } finally {
+      rmSync(report);
+    }
+  });
 });
 
 describe('fmgpu serve', () => {
@@ -199,6 +216,28 @@ describe('fmgpu serve', () => {
     const code = await serve(args, { out: () => undefined, err: (l) => err.push(l) });
     expect(code).toBe(2);
     expect(err).toEqual([`fmgpu: error: ${message}`]);
+  });
+
+  it('on a wildcard address, says which address a browser on this machine opens (WebGPU needs localhost)', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const stop = new AbortController();
+    const data = idxDir(join(dir, 'idx-any'), { side: 8, names: ['a', 'b'], train: 6, test: 2 });
+    const done = serve(['--port', '0', '--host', '0.0.0.0', '--data', data], {
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+      root: join(dir, 'site'),
+      stop: stop.signal,
+    });
+    for (let i = 0; i < 100 && err.length < 1; i++) await new Promise((r) => setTimeout(r, 20));
+    const port = /http:\/\/0\.0\.0\.0:(\d+)\//.exec(out[1] ?? '')?.[1];
+    expect(port, out.join('\n')).toBeDefined();
+    expect(err).toEqual([
+      'fmgpu: warning: listening on 0.0.0.0: other machines can reach this page; browsers give WebGPU only to ' +
+        `https pages or localhost; on this machine open http://127.0.0.1:${port}/`,
+    ]);
+    stop.abort();
+    expect(await done).toBe(0);
   });
 
   it('listens on 127.0.0.1, answers to --allow-host names, prints the address, stops on abort', async () => {

@@ -236,9 +236,14 @@ export async function serve(args: readonly string[], io: ServeIo = defaultIo): P
   for (const line of data ? servedLines(data) : []) io.out(line);
   io.out(`fmgpu: serving the training page at ${running.url} (Ctrl-C to stop)`);
   if (a.host !== '127.0.0.1' && a.host !== 'localhost' && a.host !== '::1') {
+    // A browser here has WebGPU at the loopback address, not at a wildcard's or a LAN one.
+    const local =
+      a.host === '0.0.0.0' || a.host === '::'
+        ? `; on this machine open http://127.0.0.1:${new URL(running.url).port}/`
+        : '';
     io.err(
       `fmgpu: warning: listening on ${a.host}: other machines can reach this page; ` +
-        'browsers give WebGPU only to https pages or localhost',
+        `browsers give WebGPU only to https pages or localhost${local}`,
     );
   }
   // The first Ctrl-C (or SIGTERM) closes the server; another while it closes quits at once.

@@ -50,6 +50,20 @@ export const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/**
+ * A run's report (/run/report.html: self-contained, its styles inline, its images data: URLs, no script): styled,
+ * sandboxed, nothing fetched.
+ */
+export const REPORT_CSP = [
+  "default-src 'none'",
+  "style-src 'unsafe-inline'",
+  'img-src data:',
+  'sandbox',
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 /** On every answer, including the ones written straight to the socket (`rawAnswer`). */
 const SECURITY_HEADERS: Record<string, string> = {
   'Content-Security-Policy': CSP,
@@ -196,6 +210,8 @@ function answer(o: ServerOptions, names: ReadonlySet<string>, req: IncomingMessa
     return;
   }
   const found = located.opened;
+  if (/^\/run\/[^/]+\.html$/.test(req.url?.split(/[?#]/, 1)[0] ?? ''))
+    res.setHeader('Content-Security-Policy', REPORT_CSP);
   res.setHeader('Content-Type', contentType(found.file));
   res.setHeader('Content-Length', found.stat.size);
   if (head || found.stat.size === 0) {
