@@ -31,6 +31,8 @@ export type LayerSpec = LayerBody & { span: Span };
 export interface Program {
   /** null: the file has no `input` line (the checker uses the data's shape, or 28x28x1). */
   input: SpatialShape | null;
+  /** Where the `input` line's size is (null without one). */
+  inputAt: Span | null;
   layers: LayerSpec[];
   train: TrainConfig;
   augment: AugmentConfig;

@@ -18,7 +18,7 @@ export interface CheckOptions {
    * DEFAULT_CLASSES; null, any count (a file read before its data).
    */
   classes?: number | null;
-  /** The data's image shape: the input of a file without an `input` line (default DEFAULT_INPUT). */
+  /** The data's image shape: the input of a file without an `input` line (default DEFAULT_INPUT), and an input line's. */
   input?: SpatialShape;
 }
 /** The engine's conv stride limit, which a residual projection (a 1×1 conv) must respect too. */
@@ -292,6 +292,9 @@ export function check(p: Program, source: string, file: string, o: CheckOptions 
   const last = p.layers.at(-1);
   if (!last) throw new DslError(file, source, p.end, 'expected a layer but found end of file');
   const c = new Checker(source, file, last);
+  // An input line must be the data's shape, where the caller knows it (the data, or the run it was trained on).
+  if (p.input && p.inputAt && o.input && shapeText(p.input) !== shapeText(o.input))
+    c.fail(p.inputAt, `the model's input is ${shapeText(p.input)} but the data is ${shapeText(o.input)}`);
   const input = p.input ?? o.input ?? DEFAULT_INPUT;
   const layers = c.layers(p.layers, input, '');
   const output = layers.at(-1)?.output ?? input;

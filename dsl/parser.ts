@@ -129,7 +129,7 @@ class Parser {
 
   program(): Program {
     let input: SpatialShape | null = null;
-    let inputLine = 0;
+    let inputAt: Span | null = null;
     const layers: LayerSpec[] = [];
     const train: Partial<TrainValues> = {};
     const augment: Partial<AugmentValues> = {};
@@ -140,10 +140,10 @@ class Parser {
       const t = this.peek();
       if (t.kind === 'word' && t.text === 'input') {
         this.next();
-        if (input) this.fail(spanOf(t), `input is already given on line ${inputLine}`);
+        if (inputAt) this.fail(spanOf(t), `input is already given on line ${this.lineOf(inputAt.offset)}`);
         if (layers.length > 0) this.fail(spanOf(t), 'input must come before the first layer');
+        inputAt = spanOf(this.peek());
         input = this.inputShape();
-        inputLine = this.lineOf(t.offset);
       } else if (t.kind === 'word' && t.text === 'train') {
         this.next();
         this.settings('train', TRAIN_KEYS, train, trainSpans);
@@ -164,6 +164,7 @@ class Parser {
     }
     return {
       input,
+      inputAt,
       layers,
       train: trainConfig,
       augment: resolveAugment(augment),

@@ -39,9 +39,18 @@ describe('the class count', () => {
     });
     expect(sixteen.input).toEqual({ h: 16, w: 16, c: 3 });
     expect(sixteen.layers[0]!.params.trainable).toBe(3 * 9 * 4 + 4);
+    // An input line must be the data's shape: refused at the line, not found out when the data is read.
+    const other = () =>
+      parseNet('input 8x8x1\ndense 3 softmax', 'm.net', { classes: 3, input: { h: 16, w: 16, c: 3 } });
+    expect(other).toThrow("the model's input is 8x8x1 but the data is 16x16x3");
+    expect(() => other()).toThrow(expect.objectContaining({ line: 1, column: 7 }));
     expect(
-      parseNet('input 8x8x1\ndense 3 softmax', 'm.net', { classes: 3, input: { h: 16, w: 16, c: 3 } }).input,
-    ).toEqual({ h: 8, w: 8, c: 1 });
+      parseNet('input 16x16x3\ndense 3 softmax', 'm.net', { classes: 3, input: { h: 16, w: 16, c: 3 } }).input,
+    ).toEqual({
+      h: 16,
+      w: 16,
+      c: 3,
+    });
   });
 
   it('the metrics: from the size of the confusion matrix or of the probabilities', () => {

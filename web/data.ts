@@ -27,8 +27,8 @@ export const isDefaultInput = (s: ImageShape): boolean => shapeText(s) === shape
 const isFashionShaped = (d: ServedData): boolean => isDefaultInput(shapeOf(d)) && d.classes.length === NUM_CLASSES;
 
 /**
- * How the editor checks a model: against the data's class count, its shape the input of a file
- * without an `input` line; with no data, any class count (as `fmgpu summary` does).
+ * How the editor checks a model: against the data's class count and shape (the input of a file without an
+ * `input` line, and what an `input` line must say); with no data, any class count (as `fmgpu summary` does).
  */
 export const checkOptions = (d: ServedData | null): CheckOptions =>
   d ? { classes: d.classes.length, input: shapeOf(d) } : { classes: null };
