@@ -296,7 +296,7 @@ export interface PageSets {
  */
 export function pageSets(
   data: ServedData,
-  o: { keep: number; fraction: number; split: 'auto' | SplitKind; seed: number },
+  o: { keep: number; fraction: number; split: 'auto' | SplitKind; seed: number; test?: boolean },
 ): PageSets {
   const all = data.train;
   const sorted = sortedByClass(all.labels);
@@ -310,10 +310,12 @@ export function pageSets(
             o.keep,
           ),
         );
-  const s = chooseValidation(kept, { ...o, given: data.heldOut ? data.test : null });
+  // The test set: a tree's held-out part, or validation=test (o.test), as fmgpu train validates.
+  const s = chooseValidation(kept, { ...o, given: data.heldOut || o.test ? data.test : null });
   const val = s.split && s.val.n === 0 ? null : s.val;
   const how = s.split === 'random' ? 'a seeded random share of each class' : 'the last images';
-  const validation = s.split ? `${how} (${o.fraction})` : data.heldOut ? `the test set (${data.heldOut})` : 'none';
+  const given = data.heldOut ? `the test set (${data.heldOut})` : o.test ? 'the test set (validation=test)' : 'none';
+  const validation = s.split ? `${how} (${o.fraction})` : given;
   const norm = trainingNormalization(s.train);
   const own = (ds: Dataset): Dataset => normalizedBy(ds, norm);
   return { train: own(s.train), val: val && own(val), test: own(data.test), validation };

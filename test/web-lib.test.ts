@@ -243,6 +243,15 @@ describe('pageSets: the sets a page run uses, as fmgpu train makes them', () => 
     expect(pageSets(served(all), { keep: 100, fraction: 0, split: 'auto', seed: 3 }).val).toBeNull();
   });
 
+  it('validation=test: the test set validates, all the kept images train, as fmgpu train does', () => {
+    const all = set(400, 4, false);
+    const s = pageSets(served(all), { keep: 100, fraction: 0, split: 'auto', seed: 3, test: true });
+    expect(s.train.n).toBe(100);
+    expect(s.val?.n).toBe(8);
+    expect(s.val!.labels).toEqual(s.test.labels);
+    expect(s.validation).toBe('the test set (validation=test)');
+  });
+
   it("a tree's held-out test set validates, as train's does; colour is normalised by the images trained on", () => {
     const all = set(200, 4, true, 3);
     const s = pageSets(served(all, 'a seeded random 20% of each class'), {

@@ -183,10 +183,11 @@ async function train(): Promise<void> {
   if (wrong) return status(`${wrong}: change its input line (or remove it) to train on this data.`, true);
   const subset = Math.max(64, Math.min(data.train.n, Number(field('subset').value) || data.train.n));
   const validation = Math.min(0.9, Math.max(0, Number(field('validation').value) || 0));
-  const { split: kind, seed } = ir.train;
-  const key = `${subset}:${validation}:${kind}:${seed}`;
+  const test = ir.train.validation === 'test' && field('validation').value === ''; // the form shows no number
+  const how = { keep: subset, fraction: validation, split: ir.train.split, seed: ir.train.seed, test };
+  const key = JSON.stringify(how);
   // The same Dataset objects across runs: the trainer keeps them on the GPU by identity.
-  if (split?.key !== key) split = { key, ...pageSets(data, { keep: subset, fraction: validation, split: kind, seed }) };
+  if (split?.key !== key) split = { key, ...pageSets(data, how) };
   const { train: tr, val } = split;
   sets = split;
   const cpu = gpu.adapter.cpu;
