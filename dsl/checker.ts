@@ -18,7 +18,7 @@ export interface CheckOptions {
    * DEFAULT_CLASSES; null, any count (a file read before its data).
    */
   classes?: number | null;
-  /** The data's image shape: the input of a file without an `input` line (default DEFAULT_INPUT), and an input line's. */
+  /** The data's image shape: a file's input without an `input` line (default DEFAULT_INPUT), and an input line's. */
   input?: SpatialShape;
 }
 /** The engine's conv stride limit, which a residual projection (a 1×1 conv) must respect too. */

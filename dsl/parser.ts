@@ -162,14 +162,7 @@ class Parser {
       const written = [...trainSpans].find(([k]) => own(TRAIN_KEYS, k)?.field === key);
       if (written) this.fail(written[1], message);
     }
-    return {
-      input,
-      inputAt,
-      layers,
-      train: trainConfig,
-      augment: resolveAugment(augment),
-      end,
-    };
+    return { input, inputAt, layers, train: trainConfig, augment: resolveAugment(augment), end };
   }
 
   endStatement(inBlock: boolean): void {

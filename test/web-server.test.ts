@@ -154,7 +154,7 @@ describe('a run directory under /run/', () => {
     expect(r.headers['content-type']).toBe(type);
   });
 
-  it("a run's report is served with a policy of its own: its inline styles apply, sandboxed, nothing fetched", async () => {
+  it("a run's report is served with a policy of its own: inline styles apply, sandboxed, nothing fetched", async () => {
     const report = join(dir, 'run', 'report.html');
     writeFileSync(report, '<!doctype html><style>body{color:red}</style><p style="margin:0">report</p>');
     try {
