@@ -2,7 +2,7 @@
 // command, end to end on generated data, interruption and resume, documented error paths.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
@@ -452,6 +452,18 @@ describe('end to end on generated data', () => {
     expect(ended.filter((f) => existsSync(join(dir, f)))).toEqual([]);
     const ev = fmgpu('eval', dir, '--data', data);
     expect(ev.code, ev.err).toBe(0);
+  });
+
+  it('a run stopped before its end with ema= is scored with its moving averages, as its end would be', () => {
+    const dir = join(tmp, 'averaged');
+    expect(
+      fmgpu('train', TINY, '--data', data, '--out', dir, '--epochs', '1', '--subset', '64', '--ema', '0.9').code,
+    ).toBe(0);
+    const ended = JSON.parse(fmgpu('eval', dir, '--data', data, '--json').out.trim());
+    // As an interrupted run leaves it: the checkpoint (live weights and, in its optimizer state, the averages).
+    for (const f of ['weights.safetensors', 'metrics.json', 'report.html']) rmSync(join(dir, f));
+    const stopped = JSON.parse(fmgpu('eval', dir, '--data', data, '--json').out.trim());
+    expect([stopped.test_loss, stopped.test_accuracy]).toEqual([ended.test_loss, ended.test_accuracy]);
   });
 
   it('what a resume is given is the run’s from then on: run.json records it, eval and a later resume read it', () => {

@@ -346,12 +346,17 @@ export function readRun(dir: string): RunInfo {
   const modelFile = join(dir, 'model.net');
   if (!existsSync(modelFile)) throw new DataError(`${dir}: not a run directory (no model.net)`);
   let weightsFile = join(dir, 'weights.safetensors');
+  let folder: string | null = null;
   if (!existsSync(weightsFile)) {
-    const folder = checkpointFolder(dir);
+    folder = checkpointFolder(dir);
     if (!folder) throw new DataError(`${dir}: no weights.safetensors and no checkpoint`);
     weightsFile = join(folder, 'weights.safetensors');
   }
-  const { tensors, metadata } = readWeights(weightsFile);
+  const read = readWeights(weightsFile);
+  const { metadata } = read;
+  // A run stopped before its end keeps its moving averages (ema=) beside the live weights: as its end would,
+  // eval, predict, report and export take the averages.
+  const tensors = folder ? withAverages(read.tensors, join(folder, 'optimizer.safetensors')) : read.tensors;
   return {
     dir,
     source: new TextDecoder('utf-8', { ignoreBOM: true }).decode(
@@ -362,6 +367,19 @@ export function readRun(dir: string): RunInfo {
     weights: tensors,
     metadata,
   };
+}
+
+/** `weights` with each tensor that has a moving average (`NAME.ema` in `optimizerFile`) replaced by it. */
+function withAverages(weights: Map<string, NamedTensor>, optimizerFile: string): Map<string, NamedTensor> {
+  if (!existsSync(optimizerFile)) return weights;
+  const state = readWeights(optimizerFile).tensors;
+  if (![...state.keys()].some((k) => k.endsWith('.ema'))) return weights;
+  const out = new Map(weights);
+  for (const [name, t] of weights) {
+    const avg = state.get(`${name}.ema`);
+    if (avg && avg.data.length === t.data.length) out.set(name, { shape: t.shape, data: avg.data });
+  }
+  return out;
 }
 
 export function historyCsv(history: readonly EpochLog[]): string {
