@@ -12,6 +12,12 @@ export interface NetworkDifference {
   bOffset: number | null;
 }
 
+/** `layer conv1 is "conv 8 3x3 tanh" but BY was trained with "conv 8 3x3 relu"`: a difference in words. */
+export function differenceText(d: NetworkDifference, by: string): string {
+  const quote = (s: string): string => (s ? `"${s}"` : 'absent');
+  return `${d.what} is ${quote(d.b)} but ${by} was trained with ${quote(d.a)}`;
+}
+
 /** A layer as data, without where it was written. */
 const canonical = (x: unknown): string => JSON.stringify(x, (k, v) => (k === 'span' ? undefined : v));
 

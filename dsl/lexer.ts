@@ -53,8 +53,9 @@ export function lex(source: string): Token[] {
   while (i < source.length) {
     const c = source.charAt(i);
     const start = i;
-    if (eol(i) > 0) {
-      i += eol(i);
+    const end = eol(i);
+    if (end > 0) {
+      i += end;
       push({ kind: 'newline' }, start);
     } else if (c === ' ' || c === '\t' || c === '\r') {
       i++;

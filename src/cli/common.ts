@@ -20,7 +20,7 @@ import {
   type SpatialShape,
   type TrainConfig,
 } from '../../dsl/index.ts';
-import { networkDifference } from '../../dsl/compare.ts';
+import { differenceText, networkDifference } from '../../dsl/compare.ts';
 import { namesForOutputs } from '../data/classes.ts';
 import type { Out } from './progress.ts';
 import { buildGraph } from '../model/build.ts';
@@ -103,10 +103,15 @@ function oneLine(e: unknown): string {
 /**
  * The file --out names, checked before any work: a folder there is refused, `folder` saying what to
  * give instead ("is a folder: name the CSV file to write"); with `parent`, so is a file whose folder
- * does not exist; and so is any of the files `keep` names (the command's input, a run's own files) under
- * whatever name or link it is given: writing it would lose it.
+ * does not exist; and so is any of the files `keep` lists (the command's input, a run's own files; listed only
+ * where the target exists) under whatever name or link it is given: writing it would lose it.
  */
-export function checkOutFile(file: string, folder: string, parent?: string, keep: readonly string[] = []): void {
+export function checkOutFile(
+  file: string,
+  folder: string,
+  parent?: string,
+  keep: () => readonly string[] = () => [],
+): void {
   const stat = (p: string) => statSync(p, { throwIfNoEntry: false });
   const target = stat(file);
   if (target?.isDirectory()) throw new UsageError(`--out ${file} is a ${folder}`);
@@ -114,7 +119,7 @@ export function checkOutFile(file: string, folder: string, parent?: string, keep
     throw new UsageError(`--out ${file}: the folder ${parent} does not exist`);
   const same =
     target &&
-    keep.find((k) => {
+    keep().find((k) => {
       const s = stat(k);
       return s !== undefined && s.dev === target.dev && s.ino === target.ino;
     });
@@ -125,7 +130,7 @@ export function checkOutFile(file: string, folder: string, parent?: string, keep
  * The files of run directory `dir` (its weights, model, history…, and its checkpoint folder's) but `except`:
  * what --out must not overwrite.
  */
-export function runFiles(dir: string, except: string): string[] {
+export function runDirFiles(dir: string, except?: string): string[] {
   const entries = readdirSync(dir, { withFileTypes: true });
   const inside = (d: string): string[] =>
     readdirSync(join(dir, d), { withFileTypes: true })
@@ -227,9 +232,8 @@ function checkTrainedAs(run: RunInfo, ir: ModelIR): void {
   const trained = parseNet(source, run.modelFile, { classes: null, input: ir.input });
   const d = networkDifference(trained, ir);
   if (!d) return;
-  const quote = (s: string): string => (s ? `"${s}"` : 'absent');
   throw new UsageError(
-    `${run.modelFile}: ${d.what} is ${quote(d.b)} but ${run.weightsFile} was trained with ${quote(d.a)}: ` +
+    `${run.modelFile}: ${differenceText(d, run.weightsFile)}: ` +
       "restore the run's model.net (the weights keep the source they were trained from)",
   );
 }

@@ -97,14 +97,6 @@ export async function predict(args: readonly string[], out: Out): Promise<number
   }
 }
 
-/** Images whose rows are `width` long, each row reversed (a left–right mirror image). */
-function mirrored(x: Float32Array, width: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let row = 0; row < x.length; row += width)
-    for (let i = 0; i < width; i++) out[row + i] = x[row + width - 1 - i]!;
-  return out;
-}
-
 /**
  * The class probabilities [n, classes] of prepared photos: 28×28 grey ones as they are; resized ones
  * as bytes through the run's test-set path (its per-channel normalisation and tta, as eval and
@@ -119,10 +111,7 @@ async function photoProbabilities(
   if (!photos.every((p) => 'bytes' in p)) {
     const x = new Float32Array(photos.length * px);
     for (const [i, p] of photos.entries()) x.set((p as PreparedPhoto).pixels, i * px);
-    if (!t.ir.train.tta) return t.predict(x, photos.length);
-    // tta: the mean over each photo and its mirror image, summed as the test-set path sums them.
-    const [a, b] = [await t.predict(x, photos.length), await t.predict(mirrored(x, t.ir.input.w), photos.length)];
-    return a.map((v, i) => 0 + v / 2 + b[i]! / 2);
+    return t.predict(x, photos.length, undefined, t.ir.train.tta);
   }
   const images = new Uint8Array(photos.length * px);
   for (const [i, p] of photos.entries()) images.set(p.bytes, i * px);

@@ -20,7 +20,7 @@ import {
   openCliGpu,
   openRun,
   runClasses,
-  runFiles,
+  runDirFiles,
   runNormalized,
   savedRunJson,
   type OpenRun,
@@ -175,8 +175,8 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
   // The page goes into the run (under its lock: not while fmgpu train writes it) or to --out.
   const file = flags.out === undefined ? join(dir, 'report.html') : String(flags.out);
   const page = `directory: give the page's file name, e.g. ${join(file, 'report.html')}`;
-  checkOutFile(file, page, dirname(resolve(file)), [
-    ...runFiles(dir, 'report.html'),
+  checkOutFile(file, page, dirname(resolve(file)), () => [
+    ...runDirFiles(dir, 'report.html'),
     ...(flags['test-csv'] === undefined ? [] : [String(flags['test-csv'])]),
   ]);
   // The run's own test set (its --test-csv, or its --data folder) unless one is given, as `fmgpu eval`.

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { parseNet, type ModelIR } from '../../dsl/index.ts';
-import { networkDifference } from '../../dsl/compare.ts';
+import { differenceText, networkDifference } from '../../dsl/compare.ts';
 import type { Dataset } from '../data/dataset.ts';
 import type { LastBatch } from '../train/fit-options.ts';
 import { UsageError } from '../errors.ts';
@@ -79,11 +79,8 @@ export function checkSameNetwork(
     const before = source.slice(0, d.bOffset);
     at += `:${before.split('\n').length}:${d.bOffset - before.lastIndexOf('\n')}`;
   }
-  const quote = (s: string): string => (s ? `"${s}"` : 'absent');
   const instead = `resume with the run's own model, or start a new run from its weights with --init ${runDir}`;
-  throw new UsageError(
-    `${at}: ${d.what} is ${quote(d.b)} but the run in ${runDir} was trained with ${quote(d.a)}: ${instead}`,
-  );
+  throw new UsageError(`${at}: ${differenceText(d, `the run in ${runDir}`)}: ${instead}`);
 }
 
 const FLAG: Record<string, string> = { weightDecay: 'weight-decay', labelSmoothing: 'label-smoothing' };

@@ -41,10 +41,11 @@ export function testSetFor(runs: readonly OpenRun[], flags: Flags): TestSet {
   // Runs scored together (an ensemble) average their probabilities class by class: the same classes, in order.
   const classesOf = (r: OpenRun): string[] => runClasses(r, shapeSize(r.ir.output));
   const [first] = runs;
-  const other = first && runs.find((r) => classesOf(r).join('\n') !== classesOf(first).join('\n'));
+  const classes = first ? classesOf(first) : [];
+  const other = runs.find((r) => classesOf(r).join('\n') !== classes.join('\n'));
   if (first && other)
     throw new UsageError(
-      `${first.dir} and ${other.dir} have different classes (${classesOf(first).join(', ')}; ` +
+      `${first.dir} and ${other.dir} have different classes (${classes.join(', ')}; ` +
         `${classesOf(other).join(', ')}): runs scored together need the same classes in the same order`,
     );
   let source: Source;
@@ -77,12 +78,10 @@ export function testSetFor(runs: readonly OpenRun[], flags: Flags): TestSet {
     'csv' in source
       ? { ds: loadCsv(source.csv, { form: runCsvForm(runs[0]) }), classes: null }
       : loadIdxTest(source.dir, imagesFor(source.dir, runs));
-  const ds = loaded.classes ? onRunClasses(loaded.ds, loaded.classes, runs, from) : loaded.ds;
+  const ds = loaded.classes && first ? onRunClasses(loaded.ds, loaded.classes, first.dir, classes, from) : loaded.ds;
   if (ds.n === 0) throw new UsageError(`the test set has no images (${from})`);
-  for (const { dir, ir } of runs) {
-    const classes = shapeSize(ir.output);
-    checkLabels(ds.labels, classes, `${from} (${dir} has ${classes} classes)`);
-  }
+  // Every run has the first's classes (checked above).
+  if (first) checkLabels(ds.labels, classes.length, `${from} (${first.dir} has ${classes.length} classes)`);
   return { ds, from, why, given: flags['test-csv'] !== undefined || flags.data !== undefined };
 }
 
@@ -92,10 +91,13 @@ export function testSetFor(runs: readonly OpenRun[], flags: Flags): TestSet {
  * Where a class with images is not among the run's and either side only numbers its classes (0, 1, …), the
  * labels are taken as they are; else it is refused.
  */
-function onRunClasses(ds: Dataset, names: readonly string[], runs: readonly OpenRun[], from: string): Dataset {
-  const [run] = runs;
-  if (!run) return ds;
-  const theirs = runClasses(run, shapeSize(run.ir.output));
+function onRunClasses(
+  ds: Dataset,
+  names: readonly string[],
+  run: string,
+  theirs: readonly string[],
+  from: string,
+): Dataset {
   if (names.every((n, i) => n === theirs[i])) return ds;
   const used = new Set(ds.labels);
   const index = names.map((n) => theirs.indexOf(n));
@@ -103,7 +105,7 @@ function onRunClasses(ds: Dataset, names: readonly string[], runs: readonly Open
   const numbered = (l: readonly string[]): boolean => l.every((n, i) => n === String(i));
   if (stray >= 0 && (numbered(names) || numbered(theirs))) return ds;
   if (stray >= 0)
-    throw new DataError(`${from}: class "${names[stray]}" is not a class of ${run.dir} (${theirs.join(', ')})`);
+    throw new DataError(`${from}: class "${names[stray]}" is not a class of ${run} (${theirs.join(', ')})`);
   return { ...ds, labels: ds.labels.map((l) => index[l] ?? l) };
 }
 

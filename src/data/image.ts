@@ -195,8 +195,9 @@ export function frameShade(
     squares += a * l * l;
     count++;
   };
-  for (let x = 0; x < width; x++) for (const y of new Set([0, height - 1])) add(x, y);
-  for (let y = 1; y < height - 1; y++) for (const x of new Set([0, width - 1])) add(x, y);
+  const [rows, cols] = [new Set([0, height - 1]), new Set([0, width - 1])];
+  for (let x = 0; x < width; x++) for (const y of rows) add(x, y);
+  for (let y = 1; y < height - 1; y++) for (const x of cols) add(x, y);
   const mean = alpha > 0 ? luma / alpha : 0;
   const spread = alpha > 0 ? Math.sqrt(Math.max(0, squares / alpha - mean * mean)) : 0;
   return { opaque: count > 0 ? alpha / count : 0, luma: mean, spread };

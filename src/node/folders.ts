@@ -48,10 +48,13 @@ const subfolders = (dir: string): string[] =>
 /** How deep under a class folder its images are looked for (a symbolic link to a folder is not followed). */
 const MAX_DEPTH = 16;
 
+/** What a folder holds that fmgpu reads: its entries but hidden ones and __MACOSX. */
+const shown = (dir: string) => readdirSync(dir, { withFileTypes: true }).filter((e) => !skipped(e.name));
+
 /** Whether `dir` or a folder under it (to MAX_DEPTH) holds an image: stops at the first. */
 function hasImages(dir: string, depth = 0): boolean {
   if (depth > MAX_DEPTH) return false;
-  const entries = readdirSync(dir, { withFileTypes: true }).filter((e) => !skipped(e.name));
+  const entries = shown(dir);
   return (
     entries.some((e) => !e.isDirectory() && IMAGE_FILE.test(e.name)) ||
     entries.some((e) => e.isDirectory() && hasImages(join(dir, e.name), depth + 1))
@@ -59,12 +62,14 @@ function hasImages(dir: string, depth = 0): boolean {
 }
 
 /** The image files in `dir` and the folders under it (not hidden, not links to folders), sorted by path. */
-function imagesUnder(dir: string, depth = 0): string[] {
-  if (depth > MAX_DEPTH) throw new DataError(`${dir}: folders nested more than ${MAX_DEPTH} deep in a class folder`);
-  const entries = readdirSync(dir, { withFileTypes: true }).filter((e) => !skipped(e.name));
-  const files = entries.filter((e) => !e.isDirectory() && IMAGE_FILE.test(e.name)).map((e) => join(dir, e.name));
-  const deeper = entries.filter((e) => e.isDirectory()).flatMap((e) => imagesUnder(join(dir, e.name), depth + 1));
-  return [...files, ...deeper].sort();
+function imagesUnder(dir: string): string[] {
+  const walk = (d: string, depth: number): string[] => {
+    if (depth > MAX_DEPTH) throw new DataError(`${d}: folders nested more than ${MAX_DEPTH} deep in a class folder`);
+    const entries = shown(d);
+    const files = entries.filter((e) => !e.isDirectory() && IMAGE_FILE.test(e.name)).map((e) => join(d, e.name));
+    return [...files, ...entries.filter((e) => e.isDirectory()).flatMap((e) => walk(join(d, e.name), depth + 1))];
+  };
+  return walk(dir, 0).sort();
 }
 
 /** Whether DIR is a folder of class folders of images, and which layout; null when not. */

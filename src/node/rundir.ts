@@ -25,6 +25,7 @@ import { basename, join, relative, resolve, isAbsolute } from 'node:path';
 import { DataError, FmgpuError, UsageError } from '../errors.ts';
 import { decodeSafetensors, type NamedTensor } from '../model/safetensors.ts';
 import type { EpochLog } from '../train/trainer.ts';
+import { averageName } from '../train/optimizer.ts';
 import { isLockFile, RunLock } from './lock.ts';
 import { parseState, type CheckpointState } from './state.ts';
 import { makeDir, syncDir, writeDurable, writeError, writeVia } from './write.ts';
@@ -117,10 +118,10 @@ export const trainedSource = (metadata: Record<string, string>): string | null =
 export function readCheckpoint(dir: string): Checkpoint {
   const folder = checkpointFolder(dir);
   if (!folder) throw new DataError(`${dir}: no checkpoint to resume from (${join(dir, CHECKPOINT)} is missing)`);
-  const read = (f: string): Map<string, NamedTensor> => {
+  const read = (f: string): ReturnType<typeof readWeights> => {
     if (!existsSync(join(folder, f)))
       throw new DataError(`${join(folder, f)} is missing: the checkpoint is incomplete`);
-    return readWeights(join(folder, f)).tensors;
+    return readWeights(join(folder, f));
   };
   const stateFile = join(folder, 'state.json');
   if (!existsSync(stateFile)) throw new DataError(`${stateFile} is missing: the checkpoint is incomplete`);
@@ -128,15 +129,14 @@ export function readCheckpoint(dir: string): Checkpoint {
     new TextDecoder().decode(readInput(stateFile, { what: "a checkpoint's state", maxBytes: 64 * MiB })),
     stateFile,
   );
-  const weightsFile = join(folder, 'weights.safetensors');
-  const weights = existsSync(weightsFile) ? readWeights(weightsFile) : null;
+  const weights = read('weights.safetensors');
   return {
     folder,
-    weights: weights?.tensors ?? read('weights.safetensors'),
-    best: existsSync(join(folder, 'best.safetensors')) ? read('best.safetensors') : null,
-    optimizer: read('optimizer.safetensors'),
+    weights: weights.tensors,
+    best: existsSync(join(folder, 'best.safetensors')) ? read('best.safetensors').tensors : null,
+    optimizer: read('optimizer.safetensors').tensors,
     state,
-    source: weights ? trainedSource(weights.metadata) : null,
+    source: trainedSource(weights.metadata),
   };
 }
 
@@ -373,10 +373,9 @@ export function readRun(dir: string): RunInfo {
 function withAverages(weights: Map<string, NamedTensor>, optimizerFile: string): Map<string, NamedTensor> {
   if (!existsSync(optimizerFile)) return weights;
   const state = readWeights(optimizerFile).tensors;
-  if (![...state.keys()].some((k) => k.endsWith('.ema'))) return weights;
   const out = new Map(weights);
   for (const [name, t] of weights) {
-    const avg = state.get(`${name}.ema`);
+    const avg = state.get(averageName(name));
     if (avg && avg.data.length === t.data.length) out.set(name, { shape: t.shape, data: avg.data });
   }
   return out;

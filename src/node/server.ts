@@ -188,7 +188,8 @@ function answer(o: ServerOptions, names: ReadonlySet<string>, req: IncomingMessa
     plain(res, 405, 'method not allowed\n', false);
     return;
   }
-  if (req.url?.split(/[?#]/, 1)[0] === '/run/index.json') {
+  const path = req.url?.split(/[?#]/, 1)[0] ?? '';
+  if (path === '/run/index.json') {
     const text = `${JSON.stringify({ files: runFiles(o.runDir) })}\n`;
     res.statusCode = 200;
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
@@ -210,8 +211,7 @@ function answer(o: ServerOptions, names: ReadonlySet<string>, req: IncomingMessa
     return;
   }
   const found = located.opened;
-  if (/^\/run\/[^/]+\.html$/.test(req.url?.split(/[?#]/, 1)[0] ?? ''))
-    res.setHeader('Content-Security-Policy', REPORT_CSP);
+  if (/^\/run\/[^/]+\.html$/.test(path)) res.setHeader('Content-Security-Policy', REPORT_CSP);
   res.setHeader('Content-Type', contentType(found.file));
   res.setHeader('Content-Length', found.stat.size);
   if (head || found.stat.size === 0) {

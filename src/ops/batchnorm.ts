@@ -91,6 +91,8 @@ export interface BatchnormBackwardIo {
   partial: BufferRef;
 }
 
+type Params = ReturnType<typeof params>;
+
 function params(s: BatchnormShape, gpu: BnDevice) {
   for (const [k, v] of [
     ['n', s.n],
@@ -141,7 +143,9 @@ function trainForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Disp
   if (!saveMean || !saveInvStd || !partial) throw new ShapeError('batchnorm training forward needs its saved buffers');
   const t = { ...io, saveMean, saveInvStd, partial };
   const p = params(s, gpu);
-  if (bnWhole(gpu, s, !!io.xParts)) return [s.pool ? pooledForward(gpu, t, s, p) : normalise(gpu, t, s, p)];
+  const whole = bnWhole(gpu, s, !!io.xParts);
+  const pass = s.pool ? pooledForward(gpu, t, s, p, whole) : normalise(gpu, t, s, p, whole);
+  if (whole) return [pass];
   const none = null;
   const stats = sliced(s, gpu, { passes: 2, trees: 2, combine: false });
   return [
@@ -158,17 +162,20 @@ function trainForward(gpu: Gpu, io: BatchnormForwardIo, s: BatchnormShape): Disp
           label: `batchnorm stats ${desc(s)} ${p.slices} slices`,
           work: withBytes(stats, s.n * s.c * s.hw, 1, 0, 0, 3 * s.c * p.slices),
         }),
-    s.pool ? pooledForward(gpu, t, s, p) : normalise(gpu, t, s, p),
+    pass,
   ];
 }
+
+/** The per-channel floats a training pass reads: the partials it combines (not where whole), gamma, beta, running. */
+const trainVectors = (s: BatchnormShape, p: Params, whole: boolean): number =>
+  (whole ? 0 : 3 * s.c * p.slices) + 4 * s.c;
 
 /** A training pass's label: `batchnorm train`, `batchnorm stats+train` where it makes its statistics. */
 const trainLabel = (whole: boolean): string => `batchnorm ${whole ? 'stats+train' : 'train'}`;
 
 /** forward_train: y = act(z), the statistics combined first; forward_train_add: act(z + the shortcut). */
-function normalise(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<typeof params>): Dispatch {
+function normalise(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: Params, whole: boolean): Dispatch {
   const more = io.shortcut ? [null, null, null, null, null, io.shortcut] : [];
-  const whole = bnWhole(gpu, s, !!io.xParts);
   const work = trainWork(gpu, s, whole);
   return gpu.kernel({
     shader: 'batchnorm',
@@ -178,14 +185,7 @@ function normalise(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<typeo
     bindings: [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, io.saveMean, io.saveInvStd, io.partial, ...more],
     workgroups: [p.slices, s.c],
     label: `${trainLabel(whole)} ${desc(s, !!io.shortcut)}`,
-    work: withBytes(
-      work,
-      s.n * s.c * s.hw,
-      io.shortcut ? 2 : 1,
-      1,
-      (whole ? 0 : 3 * s.c * p.slices) + 4 * s.c,
-      4 * s.c,
-    ),
+    work: withBytes(work, s.n * s.c * s.hw, io.shortcut ? 2 : 1, 1, trainVectors(s, p, whole), 4 * s.c),
   });
 }
 
@@ -216,7 +216,7 @@ function statsFromParts(
 }
 
 /** forward_train_pool: the normalisation, its activation and the pooling that reads it, in one pass. */
-function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<typeof params>): Dispatch {
+function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: Params, whole: boolean): Dispatch {
   const { pool } = s;
   const { saveMean, saveInvStd, partial } = io;
   if (!pool || !io.pooled || (pool.kind === 'max' && !io.argmax))
@@ -224,7 +224,6 @@ function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<t
   const count = s.n * s.c * s.hw;
   const out = s.n * s.c * p.oh * p.ow;
   const io2 = [io.x, io.gamma, io.beta, io.runMean, io.runVar, io.y, saveMean, saveInvStd, partial];
-  const whole = bnWhole(gpu, s, !!io.xParts);
   const work = trainWork(gpu, s, whole);
   // A thread a window: its block's cells in one chain of loads, after the statistics' (combined or made).
   const cells = Math.ceil(p.windows / gpu.treeThreads) * (count / out);
@@ -238,14 +237,7 @@ function pooledForward(gpu: Gpu, io: TrainIo, s: BatchnormShape, p: ReturnType<t
     workgroups: [p.slices, s.c],
     label: `${trainLabel(whole)} ${desc(s)} + ${windowOf(pool)}`,
     work: {
-      ...withBytes(
-        work,
-        count,
-        1,
-        1,
-        (whole ? 0 : 3 * s.c * p.slices) + 4 * s.c,
-        4 * s.c + (pool.kind === 'max' ? 2 : 1) * out,
-      ),
+      ...withBytes(work, count, 1, 1, trainVectors(s, p, whole), 4 * s.c + (pool.kind === 'max' ? 2 : 1) * out),
       shape: {
         kind: 'chain',
         depth: cells + stats,

@@ -6,7 +6,7 @@ import type { Gpu } from '../gpu/runtime.ts';
 import { Packed } from '../gpu/packed.ts';
 import type { ParamStore } from '../model/params.ts';
 import type { NamedTensor } from '../model/safetensors.ts';
-import { slotValues } from './optimizer.ts';
+import { averageName, slotValues } from './optimizer.ts';
 
 /** Copies every pack of `from` over `to` (same layout), in one submit. */
 function copyPacked(gpu: Gpu, from: Packed, to: Packed): void {
@@ -48,18 +48,18 @@ export class WeightAverage {
     copyPacked(this.gpu, this.averages, this.params.trainable);
   }
 
-  /** The averages as `<param>.ema`, shape [count]. */
+  /** The averages as `<param>.ema` (averageName), shape [count]. */
   async tensors(): Promise<Map<string, NamedTensor>> {
     const out = new Map<string, NamedTensor>();
     for (const [name, t] of await this.averages.read())
-      out.set(`${name}.ema`, { shape: [t.data.length], data: t.data });
+      out.set(averageName(name), { shape: [t.data.length], data: t.data });
     return out;
   }
 
   /** Loads the averages from `<param>.ema` tensors. */
   load(tensors: ReadonlyMap<string, NamedTensor>, file: string): void {
-    for (const e of this.averages.layout.entries) slotValues(tensors, `${e.name}.ema`, e.count, file);
-    this.averages.writeAll((e) => slotValues(tensors, `${e.name}.ema`, e.count, file));
+    for (const e of this.averages.layout.entries) slotValues(tensors, averageName(e.name), e.count, file);
+    this.averages.writeAll((e) => slotValues(tensors, averageName(e.name), e.count, file));
   }
 
   release(): void {

@@ -72,13 +72,20 @@ export class Inference {
     return out;
   }
 
-  /** Class probabilities [n, classes] for images normalised to [0, 1], n×H×W×C in NCHW order. */
-  async predict(images: Float32Array, n: number, maxBatch: number): Promise<Float32Array> {
+  /**
+   * Class probabilities [n, classes] for images normalised to [0, 1], n×H×W×C in NCHW order: the mean over
+   * `views` of them (one; with tta, the images and their mirror images), summed as `probabilities` sums them.
+   */
+  async predict(views: readonly Float32Array[], n: number, maxBatch: number): Promise<Float32Array> {
     const out = new Float32Array(n * this.classes);
     for (const c of evalBatches(n, Math.min(maxBatch, n))) {
       const e = this.plans.get(c.size, 'scores');
-      this.writeInput(e, images, c.offset, c.size, n);
-      out.set(await this.softmaxOf(e, c.size, []), c.offset * this.classes);
+      for (const images of views) {
+        this.writeInput(e, images, c.offset, c.size, n);
+        const p = await this.softmaxOf(e, c.size, []);
+        const at = c.offset * this.classes;
+        for (let i = 0; i < p.length; i++) out[at + i] = out[at + i]! + p[i]! / views.length;
+      }
     }
     return out;
   }

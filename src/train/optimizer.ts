@@ -200,6 +200,13 @@ export class OptimizerState {
   }
 }
 
+/** The name a parameter's moving average is kept under in optimizer state (optimizer.safetensors). */
+export const averageName = (param: string): string => `${param}.ema`;
+
+/** Whether optimizer state holds moving averages (a run with ema=). */
+export const hasAverages = (tensors: ReadonlyMap<string, unknown>): boolean =>
+  [...tensors.keys()].some((k) => k.endsWith('.ema'));
+
 /**
  * Refuses optimizer state (optimizer.safetensors) that lacks a slot of a trainable tensor or holds one of another
  * size, without a device, as Optimizer.load and WeightAverage.load would refuse it (their `.ema` averages where
@@ -211,7 +218,7 @@ export function checkOptimizerState(
   tensors: ReadonlyMap<string, NamedTensor>,
   file: string,
 ): void {
-  const ema = [...tensors.keys()].some((k) => k.endsWith('.ema'));
+  const ema = hasAverages(tensors);
   const slots = [...slotNames(config), ...(ema ? ['ema'] : [])];
   for (const p of params.filter((q) => q.trainable)) {
     for (const slot of slots) slotValues(tensors, `${p.name}.${slot}`, numel(p.shape), file);

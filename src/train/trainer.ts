@@ -11,7 +11,7 @@ import type { NamedTensor } from '../model/safetensors.ts';
 import { uploadDataset, type GpuDataset } from '../data/batch.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { matrix } from '../ops/geometry.ts';
-import { OptimizerState, type OptimizerConfig } from './optimizer.ts';
+import { hasAverages, OptimizerState, type OptimizerConfig } from './optimizer.ts';
 import { LearningRates, lrTable } from './schedule.ts';
 import { metricsFromProbabilities } from './metrics.ts';
 import { WeightAverage } from './ema.ts';
@@ -250,7 +250,7 @@ export class Trainer {
 
   loadStateTensors(tensors: ReadonlyMap<string, NamedTensor>, file = 'optimizer.safetensors'): void {
     this.optimizer?.load(tensors, file);
-    if ([...tensors.keys()].some((k) => k.endsWith('.ema'))) {
+    if (hasAverages(tensors)) {
       this.ema ??= new WeightAverage(this.gpu, this.params);
       this.ema.load(tensors, file);
     }
@@ -280,9 +280,12 @@ export class Trainer {
     return this.inference.probabilities(this.data(ds), o.maxBatch ?? this.evalChunk, !!o.tta);
   }
 
-  /** Class probabilities [n, classes] for images already normalised to [0, 1], n×H×W×C in NCHW order. */
-  predict(images: Float32Array, n: number, maxBatch = this.evalChunk): Promise<Float32Array> {
-    return this.inference.predict(images, n, maxBatch);
+  /**
+   * Class probabilities [n, classes] for images already normalised to [0, 1], n×H×W×C in NCHW order; with
+   * `tta`, the mean over each image and its mirror image, as `probabilities` makes it.
+   */
+  predict(images: Float32Array, n: number, maxBatch = this.evalChunk, tta = false): Promise<Float32Array> {
+    return this.inference.predict(tta ? [images, mirrored(images, this.ir.input.w)] : [images], n, maxBatch);
   }
 
   /**
@@ -305,4 +308,12 @@ export class Trainer {
     this.gpu.release(this.counter);
     this.gpu.release(this.stats);
   }
+}
+
+/** Images whose rows are `width` long, each row reversed (a left–right mirror image). */
+function mirrored(x: Float32Array, width: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let row = 0; row < x.length; row += width)
+    for (let i = 0; i < width; i++) out[row + i] = x[row + width - 1 - i]!;
+  return out;
 }
