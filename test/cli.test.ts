@@ -2,7 +2,16 @@
 // command, end to end on generated data, interruption and resume, documented error paths.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  readdirSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
@@ -464,6 +473,19 @@ describe('end to end on generated data', () => {
     for (const f of ['weights.safetensors', 'metrics.json', 'report.html']) rmSync(join(dir, f));
     const stopped = JSON.parse(fmgpu('eval', dir, '--data', data, '--json').out.trim());
     expect([stopped.test_loss, stopped.test_accuracy]).toEqual([ended.test_loss, ended.test_accuracy]);
+  });
+
+  it('a run stopped before its end with early stopping is scored with the best epoch’s weights, as its end', () => {
+    const [dir, other] = [join(tmp, 'stopped-best'), join(tmp, 'stopped-other')];
+    const args = ['--data', data, '--epochs', '1', '--subset', '64', '--early-stop', '3'];
+    expect(fmgpu('train', TINY, ...args, '--out', dir).code).toBe(0);
+    expect(fmgpu('train', TINY, ...args, '--seed', '7', '--out', other).code).toBe(0);
+    const otherScore = JSON.parse(fmgpu('eval', other, '--data', data, '--json').out.trim());
+    // Stopped before its end: the checkpoint, whose best weights (here another run's) are what its end restores.
+    for (const f of ['weights.safetensors', 'metrics.json', 'report.html']) rmSync(join(dir, f));
+    copyFileSync(join(other, 'weights.safetensors'), join(dir, 'checkpoint', 'best.safetensors'));
+    const stopped = JSON.parse(fmgpu('eval', dir, '--data', data, '--json').out.trim());
+    expect([stopped.test_loss, stopped.test_accuracy]).toEqual([otherScore.test_loss, otherScore.test_accuracy]);
   });
 
   it('what a resume is given is the run’s from then on: run.json records it, eval and a later resume read it', () => {

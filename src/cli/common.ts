@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { UsageError, type Flags } from './args.ts';
 import { openNodeGpu } from '../node/gpu.ts';
 import { NET_MAX_BYTES, readInput } from '../node/files.ts';
-import { readRun, trainedSource, type RunInfo } from '../node/rundir.ts';
+import { readRun, readWeights, trainedSource, type RunInfo } from '../node/rundir.ts';
 import { DataError, GpuError, ShapeError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { Dataset } from '../data/dataset.ts';
@@ -218,8 +218,19 @@ export function openRun(dir: string): OpenRun {
   const parsed = parseNet(run.source, run.modelFile, { classes: json.classes?.length, input: json.shape });
   checkTrainedAs(run, parsed);
   const ir = { ...parsed, train: applyTrainFlags(parsed.train, json.flags ?? {}) };
-  checkWeights(ir, run.weights, run.weightsFile);
-  return { ...run, json, ir };
+  const scored = { ...run, ...restoredBest(run, ir) };
+  checkWeights(ir, scored.weights, scored.weightsFile);
+  return { ...scored, json, ir };
+}
+
+/**
+ * A run stopped before its end with early stopping is scored with the weights its end would restore, the best
+ * epoch's (best.safetensors: with ema=, the averages its validation scored), as a finished run is.
+ */
+function restoredBest(run: RunInfo, ir: ModelIR): Partial<RunInfo> {
+  const best = run.checkpoint && join(run.checkpoint, 'best.safetensors');
+  if (!best || ir.train.earlyStop === 0 || !existsSync(best)) return {};
+  return { weights: readWeights(best).tensors, weightsFile: best };
 }
 
 /**

@@ -9,13 +9,12 @@ import {
   checkpointPosition,
   defaultRunDir,
   readCheckpoint,
-  readRun,
   RunDir,
   type Checkpoint,
   type RunInfo,
 } from '../node/rundir.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
-import { applyTrainFlags, checkWeights, readRunJson, readSource, type RunJson } from './common.ts';
+import { applyTrainFlags, checkWeights, openRun, readRunJson, readSource, type RunJson } from './common.ts';
 import {
   checkSameData,
   checkSameNetwork,
@@ -87,7 +86,7 @@ export function prepare(args: readonly string[]): Job {
   if (positional.length > 1) throw new UsageError(`unexpected argument "${positional[1]}"`);
   const source = readSource(file);
   const read = parseNet(source, file, { classes: null }); // its own errors before the data's
-  const init = flags.init ? readRun(String(flags.init)) : null;
+  const init = flags.init ? openRun(String(flags.init)) : null;
   const loaded = loadData(flags, { ...read, train: applyTrainFlags(read.train, flags) }, checkpoint?.state ?? null);
   const data = loaded.data;
   // Checked again against the data: its class count, and its image shape for a file without `input`.

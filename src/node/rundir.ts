@@ -326,7 +326,7 @@ const isLink = (p: string): boolean => {
 };
 
 /** A safetensors file of weights or optimizer state, read with a bound and checked value by value. */
-function readWeights(file: string): ReturnType<typeof decodeSafetensors> {
+export function readWeights(file: string): ReturnType<typeof decodeSafetensors> {
   return decodeSafetensors(readInput(file, { what: 'a safetensors file', maxBytes: WEIGHTS_MAX_BYTES }), file);
 }
 
@@ -336,6 +336,8 @@ export interface RunInfo {
   modelFile: string;
   /** The file the weights came from: weights.safetensors, or the last checkpoint's. */
   weightsFile: string;
+  /** The checkpoint folder the weights came from, for a run stopped before its end; null for an ended run. */
+  checkpoint: string | null;
   weights: Map<string, NamedTensor>;
   metadata: Record<string, string>;
 }
@@ -364,6 +366,7 @@ export function readRun(dir: string): RunInfo {
     ),
     modelFile,
     weightsFile,
+    checkpoint: folder,
     weights: tensors,
     metadata,
   };
