@@ -59,6 +59,8 @@ beforeAll(() => {
   writeFileSync(join(tmp, 'test.csv'), csv(40, 6));
   writeFileSync(join(tmp, 'val.csv'), csv(24, 7));
   writeFileSync(join(tmp, 'pixels.csv'), csv(7, 8, false));
+  // Its second image (line 3, under the header) has a label the data has no class for.
+  writeFileSync(join(tmp, 'val-12.csv'), csv(4, 9).replace(/\n\d+,(?=[^\n]*\n[^\n]*\n[^\n]*\n$)/, '\n12,'));
   // The CSV files' classes are Fashion-MNIST's, named beside them (a random set of 40 may miss one).
   writeFileSync(join(tmp, 'classes.txt'), `${CLASS_NAMES.join('\n')}\n`);
   for (const dir of [mixed, byClass]) writeFileSync(join(dir, 'classes.txt'), `${CLASS_NAMES.join('\n')}\n`);
@@ -208,6 +210,11 @@ describe('refusals before the GPU is opened: exit 2, one line', () => {
       `data directory ${join(tmp, 'nope')} not found`,
     ],
     ['a missing --val-csv file', () => ['--val-csv', join(tmp, 'nope.csv')], `${join(tmp, 'nope.csv')}: no such file`],
+    [
+      'a --val-csv label the data has no class for, at its line',
+      () => ['--val-csv', join(tmp, 'val-12.csv')],
+      `${join(tmp, 'val-12.csv')}:3 (the data has 10 classes): label 12 is outside 0–9`,
+    ],
   ];
   it.each(rows)('%s', (_, args, message) => {
     const out = join(tmp, 'refused');

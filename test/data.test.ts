@@ -5,10 +5,10 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { CLASS_NAMES, NUM_CLASSES } from '../src/data/classes.ts';
+import { CLASS_NAMES, checkLabels, NUM_CLASSES } from '../src/data/classes.ts';
 import { datasetFromIdx, encodeIdx } from '../src/data/idx.ts';
 import { parseCsv } from '../src/data/csv.ts';
-import { labelHistogram, subset, validationSplit, type Dataset } from '../src/data/dataset.ts';
+import { gather, labelHistogram, subset, validationSplit, type Dataset } from '../src/data/dataset.ts';
 import { DEFAULT_DATA_DIR, INSTALL_HINT, loadCsv, loadFashionMnist, loadIdxFolder } from '../src/node/data.ts';
 import { DataError } from '../src/errors.ts';
 import { gzipWithZeros, idx } from './helpers/files.ts';
@@ -408,6 +408,16 @@ describe("Kaggle's CSV form", () => {
   ];
   it.each(bad)('error: %s', (_name, text, message) => {
     expectDataError(() => parseCsv(text, 'f.csv'), message);
+  });
+  it("each image keeps its line, through a split and a pick, so a label's error names it", () => {
+    const ds = parseCsv(`${header}\n${row(1, () => 0)}\n\n${row(2, () => 0)}\n${row(3, () => 0)}\n`, 'f.csv');
+    expect([...(ds.lines ?? [])]).toEqual([2, 4, 5]);
+    const { val } = validationSplit(ds, 0.5);
+    expect([...(val.lines ?? [])]).toEqual([4, 5]);
+    expect([...(gather(ds, [2, 0]).lines ?? [])]).toEqual([5, 2]);
+    expect(() => checkLabels(gather(ds, [2, 0]).labels, 3, 'f.csv', { lines: gather(ds, [2, 0]).lines })).toThrow(
+      'f.csv:5: label 3 is outside 0–2',
+    );
   });
   it('loadCsv reads plain and gzipped files; a missing one is a DataError', () => {
     const text = `${header}\n${row(4, (i) => i % 7)}\n`;

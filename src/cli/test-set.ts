@@ -81,7 +81,10 @@ export function testSetFor(runs: readonly OpenRun[], flags: Flags): TestSet {
   const ds = loaded.classes && first ? onRunClasses(loaded.ds, loaded.classes, first.dir, classes, from) : loaded.ds;
   if (ds.n === 0) throw new UsageError(`the test set has no images (${from})`);
   // Every run has the first's classes (checked above).
-  if (first) checkLabels(ds.labels, classes.length, `${from} (${first.dir} has ${classes.length} classes)`);
+  if (first) {
+    const why = ` (${first.dir} has ${classes.length} classes)`;
+    checkLabels(ds.labels, classes.length, from, { lines: ds.lines, why });
+  }
   return { ds, from, why, given: flags['test-csv'] !== undefined || flags.data !== undefined };
 }
 

@@ -111,7 +111,10 @@ function givenValidation(
     const val = own ? own.ds : loadCsv(String(flags['val-csv']), { form });
     const source = own ? own.from : String(flags['val-csv']);
     if (val.n === 0) throw new UsageError(`the validation set has no images (${source})`);
-    checkLabels(val.labels, classes.length, `${source} (the data has ${classes.length} classes)`);
+    checkLabels(val.labels, classes.length, source, {
+      lines: val.lines,
+      why: ` (the data has ${classes.length} classes)`,
+    });
     const was = given.train.validation;
     const replaced = was !== 0 ? ` (in place of the file's validation=${was})` : '';
     return { val, validation: { set: 'file', text: `${source}${replaced}` } };
@@ -162,8 +165,8 @@ function csvClasses(
   const fashion = n === NUM_CLASSES && /fashion/i.test(basename(trainFile));
   const names = list?.names ?? (met.list.length ? met.list : fashion ? [...CLASS_NAMES] : labelNumbers(n));
   const why = list ? ` (${list.file} names ${n})` : '';
-  checkLabels(train.labels, n, `${trainFile}${why}`);
-  checkLabels(test.labels, n, `${testFile}${why}`);
+  checkLabels(train.labels, n, trainFile, { lines: train.lines, why });
+  checkLabels(test.labels, n, testFile, { lines: test.lines, why });
   return names;
 }
 

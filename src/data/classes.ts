@@ -69,8 +69,20 @@ export function parseClassList(text: string, file: string): string[] {
   return names;
 }
 
-/** Labels must name one of `classes` classes; `from` numbers them in messages when they are a part of the file's. */
-export function checkLabels(labels: Uint8Array, classes: number, file: string, from = 0): void {
+/**
+ * Labels must name one of `classes` classes. A message names the label's line in its file where `lines` has it (a
+ * CSV's), else its index (`from` the first's, when they are a part of the file's); `why` follows the place.
+ */
+export function checkLabels(
+  labels: Uint8Array,
+  classes: number,
+  file: string,
+  at: { from?: number; lines?: Uint32Array; why?: string } = {},
+): void {
   const bad = labels.findIndex((l) => l >= classes);
-  if (bad >= 0) throw new DataError(`${file}: label ${labels[bad]} at index ${from + bad} is outside 0–${classes - 1}`);
+  if (bad < 0) return;
+  const line = at.lines?.[bad];
+  const where = line === undefined ? `${file}${at.why ?? ''}` : `${file}:${line}${at.why ?? ''}`;
+  const index = line === undefined ? ` at index ${(at.from ?? 0) + bad}` : '';
+  throw new DataError(`${where}: label ${labels[bad]}${index} is outside 0–${classes - 1}`);
 }

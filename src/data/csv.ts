@@ -142,6 +142,8 @@ export class CsvParser {
   private readonly px: number;
   private readonly images: Uint8Array;
   private readonly labels: Uint8Array;
+  /** Each image's line (1-based). */
+  private readonly lines: Uint32Array;
   private n = 0;
   private lineIndex = 0;
   /** Whether no line but blank ones has been read (the header's place). */
@@ -163,6 +165,7 @@ export class CsvParser {
     const rows = Math.min(capacity, limit);
     this.images = new Uint8Array(rows * this.px);
     this.labels = new Uint8Array(rows);
+    this.lines = new Uint32Array(rows);
     this.maxLine = maxLineBytes(shape);
   }
 
@@ -251,6 +254,7 @@ export class CsvParser {
       const p = j + skip - 1;
       this.images[n * px + (p % channels) * (px / channels) + Math.floor(p / channels)] = v;
     }
+    this.lines[n] = i + 1;
     this.n++;
   }
 
@@ -288,6 +292,7 @@ export class CsvParser {
     return {
       images: this.images.subarray(0, n * px),
       labels: this.labels.subarray(0, n),
+      lines: this.lines.subarray(0, n),
       n,
       rows: shape.rows,
       cols: shape.cols,

@@ -15,6 +15,8 @@ export interface Dataset {
   channels?: number;
   /** How its pixels become the network's input (absent: pixel/255); see src/data/batch.ts. */
   normalize?: { mean: number | readonly number[]; std: number | readonly number[] };
+  /** Each image's line in its CSV file (1-based), for messages; absent for other files. */
+  lines?: Uint32Array;
 }
 
 export const channelsOf = (ds: Dataset): number => ds.channels ?? 1;
@@ -29,7 +31,13 @@ function count(n: number, what: string): void {
 /** Samples [from, to) as views of the same bytes (no copy). */
 export function slice(ds: Dataset, from: number, to: number): Dataset {
   const px = imageBytes(ds);
-  return { ...ds, images: ds.images.subarray(from * px, to * px), labels: ds.labels.subarray(from, to), n: to - from };
+  const part = {
+    ...ds,
+    images: ds.images.subarray(from * px, to * px),
+    labels: ds.labels.subarray(from, to),
+    n: to - from,
+  };
+  return ds.lines ? { ...part, lines: ds.lines.subarray(from, to) } : part;
 }
 
 /** Samples at `indices` (in that order) as a new dataset. */
@@ -41,7 +49,8 @@ export function gather(ds: Dataset, indices: readonly number[]): Dataset {
     images.set(ds.images.subarray(src * px, (src + 1) * px), i * px);
     labels[i] = ds.labels[src] as number;
   });
-  return { ...ds, images, labels, n: indices.length };
+  const picked = { ...ds, images, labels, n: indices.length };
+  return ds.lines ? { ...picked, lines: Uint32Array.from(indices, (i) => ds.lines?.[i] ?? 0) } : picked;
 }
 
 /** `keep` of the items, evenly spaced through them (so each class of sorted data keeps its share); all when absent. */

@@ -99,7 +99,7 @@ export function checkIdxLength(h: IdxHeader, length: number, file: string): void
 
 /** Labels must be classes 0 to `classes` − 1 (Fashion-MNIST's ten unless given); `from` numbers them in messages. */
 export function checkIdxLabels(labels: Uint8Array, file: string, from = 0, classes: number = NUM_CLASSES): void {
-  checkLabels(labels, classes, file, from);
+  checkLabels(labels, classes, file, { from });
 }
 
 /** idx3 images: magic 2051, then n, rows, cols, then n·rows·cols pixel bytes. */
