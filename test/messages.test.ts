@@ -341,6 +341,27 @@ describe('weights holding NaN or Inf are refused on load, naming the file, the t
     expect([r2.code, r2.out]).toEqual([2, '']);
   });
 
+  it("a run.json that is not a run's record is refused in one line naming it, not with a TypeError", () => {
+    const refused = (json: string, message: string, resume = false): void => {
+      const dir = resume ? checkpointDir('json-res', weights(), slots()) : runDir('json-ev', weights());
+      writeFileSync(join(dir, 'run.json'), json);
+      const r = fmgpu(resume ? ['train', '--resume', dir, ...NO_GPU] : ['eval', dir, '--data', data, ...NO_GPU]);
+      expect(r.err).toBe(`fmgpu: error: ${join(dir, 'run.json')}: ${message}\n`);
+      expect([r.code, r.out]).toEqual([2, '']);
+    };
+    refused('null', "not a run's record (a JSON object)");
+    const notFlags = '"flags" is not a set of flags (each a string, a number or true/false)';
+    refused('{"flags": [1]}', notFlags);
+    refused('{"flags": {"lr": null}}', notFlags);
+    const lr = '"flags": --lr: expected a number > 0 for lr but found "abc"';
+    refused('{"flags": {"lr": "abc"}}', lr);
+    refused(JSON.stringify({ flags: { data, lr: 'abc' } }), lr, true);
+    // A flag given again is the resume's own: the recorded one is not read.
+    const dir = join(tmp, 'json-res');
+    const r = fmgpu(['train', '--resume', dir, '--lr', '0.01', ...NO_GPU]);
+    expect(r.err).toContain('fmgpu: error: --adapter no-such-gpu: no WebGPU adapter');
+  });
+
   it('the same checkpoint with finite state gets as far as the adapter', () => {
     const r = fmgpu(['train', '--resume', checkpointDir('res-ok', weights(), slots()), ...NO_GPU]);
     expect(r.err).toContain('fmgpu: error: --adapter no-such-gpu: no WebGPU adapter');

@@ -159,6 +159,16 @@ export function applyTrainFlags(config: TrainConfig, flags: Flags): TrainConfig 
   return c;
 }
 
+/** `config` with the train flags a run's run.json records; a value the flag would refuse is refused naming the file. */
+export function recordedTrain(config: TrainConfig, json: RunJson, dir: string): TrainConfig {
+  try {
+    return applyTrainFlags(config, json.flags ?? {});
+  } catch (e) {
+    if (e instanceof UsageError) throw new DataError(`${join(dir, 'run.json')}: "flags": ${e.message}`);
+    throw e;
+  }
+}
+
 /** What a run.json says: the flags it was trained with, and its data's class names and image shape. */
 export interface RunJson {
   flags?: Flags;
@@ -182,6 +192,12 @@ export function readRunJson(dir: string): RunJson {
   } catch (e) {
     throw new DataError(`${file}: unreadable (${(e as Error).message.split('\n')[0]})`);
   }
+  const object = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!object(json)) throw new DataError(`${file}: not a run's record (a JSON object)`);
+  const scalar = (v: unknown): boolean => ['string', 'number', 'boolean'].includes(typeof v);
+  const { flags } = json;
+  if (flags !== undefined && !(object(flags) && Object.values(flags).every(scalar)))
+    throw new DataError(`${file}: "flags" is not a set of flags (each a string, a number or true/false)`);
   const { classes, shape } = json;
   if (classes !== undefined && !(Array.isArray(classes) && classes.every((c) => typeof c === 'string')))
     throw new DataError(`${file}: "classes" is not a list of class names`);
@@ -217,7 +233,7 @@ export function openRun(dir: string): OpenRun {
   const json = savedRunJson(dir);
   const parsed = parseNet(run.source, run.modelFile, { classes: json.classes?.length, input: json.shape });
   checkTrainedAs(run, parsed);
-  const ir = { ...parsed, train: applyTrainFlags(parsed.train, json.flags ?? {}) };
+  const ir = { ...parsed, train: recordedTrain(parsed.train, json, dir) };
   const scored = { ...run, ...restoredBest(run, ir) };
   checkWeights(ir, scored.weights, scored.weightsFile);
   return { ...scored, json, ir };

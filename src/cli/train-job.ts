@@ -14,7 +14,15 @@ import {
   type RunInfo,
 } from '../node/rundir.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
-import { applyTrainFlags, checkWeights, openRun, readRunJson, readSource, type RunJson } from './common.ts';
+import {
+  applyTrainFlags,
+  checkWeights,
+  openRun,
+  readRunJson,
+  readSource,
+  recordedTrain,
+  type RunJson,
+} from './common.ts';
 import {
   checkSameData,
   checkSameNetwork,
@@ -55,7 +63,7 @@ export interface Job {
 
 /**
  * The run's flags from run.json, unless given again; a data source given again replaces the saved one
- * whole. Returns the run.json.
+ * whole. Returns the run.json, its flags those taken.
  */
 function resumeFlags(flags: Flags, dir: string): RunJson {
   const saved = readRunJson(dir);
@@ -64,12 +72,13 @@ function resumeFlags(flags: Flags, dir: string): RunJson {
   const VAL = ['val-data', 'val-csv', 'validation'];
   const source = DATA.some((k) => flags[k] !== undefined);
   const val = VAL.some((k) => flags[k] !== undefined);
+  const taken: Flags = {};
   for (const [k, v] of Object.entries(saved.flags ?? {})) {
     const given = (source && DATA.includes(k)) || (val && VAL.includes(k));
     const own = ['resume', 'out', 'init', 'json', 'debug'].includes(k) || given;
-    if (flags[k] === undefined && !own) flags[k] = v;
+    if (flags[k] === undefined && !own) flags[k] = taken[k] = v;
   }
-  return saved;
+  return { ...saved, flags: taken };
 }
 
 export function prepare(args: readonly string[]): Job {
@@ -87,6 +96,7 @@ export function prepare(args: readonly string[]): Job {
   const source = readSource(file);
   const read = parseNet(source, file, { classes: null }); // its own errors before the data's
   const init = flags.init ? openRun(String(flags.init)) : null;
+  if (saved && resumeDir) recordedTrain(read.train, saved, resumeDir); // its own flags' errors name run.json
   const loaded = loadData(flags, { ...read, train: applyTrainFlags(read.train, flags) }, checkpoint?.state ?? null);
   const data = loaded.data;
   // Checked again against the data: its class count, and its image shape for a file without `input`.
