@@ -502,6 +502,25 @@ describe('end to end on generated data', () => {
       'the checkpoint has 2 epochs, more than the 1 asked: evaluating it as it is',
     );
   });
+
+  it('a resume given other --epochs says how a cosine schedule stretches over them: the rates either side', () => {
+    const dir = join(tmp, 'stretched');
+    const args = ['--data', data, '--epochs', '2', '--subset', '64'];
+    expect(fmgpu('train', TINY, ...args, '--schedule', 'cosine', '--out', dir).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'checkpoint', 'state.json'), 'utf8')).epochs).toBe(2);
+    const r = fmgpu('train', '--resume', dir, '--epochs', '4');
+    expect(r.code, r.err).toBe(0);
+    // 2 steps an epoch: the last step was 3 of 4, the next is 4 of 8; lr 0.01.
+    const rate = (t: number, T: number): string => (0.01 * 0.5 * (1 + Math.cos((Math.PI * t) / T))).toPrecision(3);
+    expect(r.out).toContain(
+      'changed since the checkpoint, from the next step on: --epochs 2 → 4: the cosine schedule now spans 4 ' +
+        `epochs, its rate ${rate(3, 4)} at the last step and ${rate(4, 8)} at the next`,
+    );
+    // A constant rate does not stretch: nothing to say.
+    const flat = join(tmp, 'flat');
+    expect(fmgpu('train', TINY, ...args, '--out', flat).code).toBe(0);
+    expect(fmgpu('train', '--resume', flat, '--epochs', '3').out).not.toContain('changed since');
+  });
 });
 
 describe('the last partial batch of an epoch (issue 18)', () => {

@@ -7,6 +7,7 @@ import { parseNet, type ModelIR } from '../../dsl/index.ts';
 import { differenceText, networkDifference } from '../../dsl/compare.ts';
 import type { Dataset } from '../data/dataset.ts';
 import type { LastBatch } from '../train/fit-options.ts';
+import { lrTable } from '../train/schedule.ts';
 import { UsageError } from '../errors.ts';
 import {
   checkPosition,
@@ -49,7 +50,7 @@ export function runIdentity(
   train: TrainingImages,
   epoch: { stepsPerEpoch: number; lastBatch: LastBatch },
   validation?: ValidationRecord,
-): Pick<CheckpointState, 'model' | 'data' | 'settings' | 'stepsPerEpoch' | 'lastBatch'> {
+): Pick<CheckpointState, 'model' | 'data' | 'settings' | 'stepsPerEpoch' | 'lastBatch' | 'epochs'> {
   const settings = Object.fromEntries(KEPT_SETTINGS.map((k) => [k, ir.train[k]])) as KeptSettings;
   return {
     model: sha256(source),
@@ -57,7 +58,28 @@ export function runIdentity(
     settings,
     stepsPerEpoch: epoch.stepsPerEpoch,
     lastBatch: epoch.lastBatch,
+    epochs: ir.train.epochs,
   };
+}
+
+/**
+ * A resume given other `--epochs` stretches a cosine or one-cycle schedule over the new count from where the run
+ * stands, so the rate jumps: said, with the rates either side, or null when nothing changes.
+ */
+export function scheduleChange(state: CheckpointState, train: ModelIR['train'], stepsPerEpoch: number): string | null {
+  const was = state.epochs;
+  const { schedule, lr, epochs } = train;
+  if (was === undefined || was === epochs || state.epoch >= epochs || state.step === 0) return null;
+  if (schedule !== 'cosine' && schedule !== 'onecycle') return null;
+  // The last step's rate by the checkpoint's own settings (--lr and --schedule may change too).
+  const before = { schedule, lr, ...state.settings } as { schedule: typeof schedule; lr: number };
+  const last = lrTable(before.schedule, before.lr, was * stepsPerEpoch)[state.step - 1] ?? 0;
+  const next = lrTable(schedule, lr, epochs * stepsPerEpoch)[state.step] ?? 0;
+  const rate = (v: number): string => v.toPrecision(3);
+  return (
+    `--epochs ${was} → ${epochs}: the ${schedule} schedule now spans ${epochs} epochs, its rate ${rate(last)} at ` +
+    `the last step and ${rate(next)} at the next`
+  );
 }
 
 /** The resumed model must be the run's network: comments, spacing and train settings may differ. */

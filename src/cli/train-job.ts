@@ -28,6 +28,7 @@ import {
   checkSameNetwork,
   checkSameSettings,
   checkSameValidation,
+  scheduleChange,
   trainingImages,
   validationRecord,
   type TrainingImages,
@@ -134,7 +135,8 @@ function checkResume(
   if (checkpoint.best) checkWeights(job.ir, checkpoint.best, join(folder, 'best.safetensors'));
   const optimizer = join(folder, 'optimizer.safetensors');
   checkOptimizerState(buildGraph(job.ir, 1).params, optimizerConfig(job.ir.train), checkpoint.optimizer, optimizer);
-  return { dir, checkpoint, changes, trainedFrom };
+  const stretched = scheduleChange(state, job.ir.train, job.stepsPerEpoch);
+  return { dir, checkpoint, changes: stretched ? [...changes, stretched] : changes, trainedFrom };
 }
 
 /**
@@ -198,7 +200,7 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   optimizer: { type: 'string', meta: 'NAME', help: 'adam, adamw or sgd' },
   momentum: { type: 'string', meta: 'X', help: 'SGD momentum' },
   nesterov: { type: 'bool', help: 'SGD Nesterov momentum (--no-nesterov: not)' },
-  'weight-decay': { type: 'string', meta: 'X', help: 'decoupled weight decay' },
+  'weight-decay': { type: 'string', meta: 'X', help: 'weight decay (sgd, adamw: decoupled; adam: L2 in the gradient)' },
   schedule: { type: 'string', meta: 'NAME', help: 'constant, cosine, onecycle or plateau' },
   'label-smoothing': { type: 'string', meta: 'X', help: 'label smoothing in [0, 1)' },
   ema: { type: 'string', meta: 'X', help: 'decay of a moving average of the weights (0: off)' },

@@ -59,6 +59,8 @@ export interface CheckpointState {
    */
   data?: { images: number; hash: string; validation?: ValidationRecord };
   settings?: KeptSettings;
+  /** The epochs the run was to train when this was written: its schedule's span (absent in older checkpoints). */
+  epochs?: number;
 }
 
 /** A field's check: null when the value is good, else what it should have been (with a nested path). */
@@ -141,6 +143,7 @@ const FIELDS: Record<keyof CheckpointState, Check> = {
     }),
   ),
   settings: optional(record(Object.fromEntries(KEPT_SETTINGS.map((k) => [k, setting])))),
+  epochs: optional(int(1)),
 };
 
 /** state.json's text as a CheckpointState, or a DataError naming the file and the first bad field. */
