@@ -26,6 +26,7 @@ import {
   type EvalResult,
 } from './train/trainer.ts';
 import { decodeSafetensors, encodeSafetensors } from './model/safetensors.ts';
+import { trainedWith, trainedWithMetadata, type TrainedWith } from './model/trained-with.ts';
 import { DataError, FmgpuError, GpuError } from './errors.ts';
 import { CLASS_NAMES, NUM_CLASSES, namesForOutputs } from './data/classes.ts';
 import { readManifest, servedSet } from './data/served.ts';
@@ -50,7 +51,7 @@ export { parseNet, tryParseNet, summarize, formatError, DslError, shapeText, isF
 export { DEFAULT_INPUT, normalizedBy };
 // FitOptions from the model's `train` and `augment` lines; `over` replaces any of them (the page's fields).
 export { fitOptions, Trainer, DivergedError, type FitOptions, type Progress, type EpochLog, type EvalResult };
-export { decodeSafetensors, encodeSafetensors };
+export { decodeSafetensors, encodeSafetensors, trainedWith, trainedWithMetadata, type TrainedWith };
 export { DataError, FmgpuError, GpuError };
 export { CLASS_NAMES, NUM_CLASSES, namesForOutputs, datasetFromIdx, imagesOf, channelsOf, type Dataset };
 

@@ -11,6 +11,8 @@ import { Rng } from '../src/util/rng.ts';
 import { CLASS_NAMES, isFashionMnist, labelRange, parseClassList } from '../src/data/classes.ts';
 import { loadFashionMnist } from '../src/node/data.ts';
 import { fmgpu } from './helpers/cli.ts';
+import { decodeSafetensors } from '../src/model/safetensors.ts';
+import { trainedWith } from '../src/model/trained-with.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-datasets-'));
 
@@ -91,6 +93,9 @@ describe('a 16x16 idx set of 3 named classes, through the CLI', () => {
     const info = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8'));
     expect(info.classes).toEqual(['top', 'middle', 'bottom']);
     expect(info.shape).toEqual({ h: 16, w: 16, c: 1 });
+    // The weights file says so too, for the page that reads it without run.json (grey: no normalisation).
+    const { metadata } = decodeSafetensors(new Uint8Array(readFileSync(join(run, 'weights.safetensors'))));
+    expect(trainedWith(metadata, 'weights.safetensors')).toEqual({ classes: ['top', 'middle', 'bottom'] });
     const metrics = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
     expect(typeof metrics.test_accuracy).toBe('number');
     expect(metrics.per_class.map((c: { name: string }) => c.name)).toEqual(['top', 'middle', 'bottom']);

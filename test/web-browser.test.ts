@@ -13,7 +13,7 @@ import * as esbuild from 'esbuild';
 import { startServer, type RunningServer } from '../src/node/server.ts';
 import { DEFAULT_DATA_DIR } from '../src/node/data.ts';
 import type { BrowserContext } from 'playwright-core';
-import { decodeSafetensors } from '../src/model/safetensors.ts';
+import { decodeSafetensors, encodeSafetensors } from '../src/model/safetensors.ts';
 import { channelStats, decodeCifar } from '../src/data/cifar.ts';
 import { datasetFiles, readServedData } from '../src/cli/serve-data.ts';
 import { cifarRecords, classTree, FOLDER_COLOURS, idxDir } from './helpers/datasets.ts';
@@ -569,6 +569,39 @@ describe.skipIf(!HAVE_CHROMIUM)(
         expect(pixels[1024 + on]).toBeCloseTo(norm(1, 0), 1);
         expect(pixels[0]).toBeCloseTo(norm(0, 0), 4); // a corner: the pad's black
         expect(Object.values(drawn.lastProbs!)).toHaveLength(10);
+        // The weights downloaded carry the classes and the normalisation they were trained with; weights whose
+        // metadata says another normalisation and other classes are read with that one, and the page says so.
+        const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+        const saved = decodeSafetensors(new Uint8Array(readFileSync((await download.path())!)));
+        expect(JSON.parse(saved.metadata['fmgpu.classes']!)).toEqual(COLOURS);
+        expect(JSON.parse(saved.metadata['fmgpu.normalize']!)).toEqual({ mean: [...mean], std: [...std] });
+        const other = {
+          ...saved.metadata,
+          'fmgpu.classes': JSON.stringify(COLOURS.map((c) => `not ${c}`)),
+          'fmgpu.normalize': JSON.stringify({ mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] }),
+        };
+        const buffer = Buffer.from(encodeSafetensors(saved.tensors, other));
+        await page.setInputFiles('#weights', {
+          name: 'other.safetensors',
+          mimeType: 'application/octet-stream',
+          buffer,
+        });
+        await page.waitForFunction(() =>
+          /^Loaded other\.safetensors/.test(document.getElementById('status')!.textContent!),
+        );
+        expect(await page.textContent('#status')).toBe(
+          'Loaded other.safetensors and its model. They were trained on the classes not red, not green, not blue, … ' +
+            "(10); the data's are red, green, blue, … (10), as the page shows.",
+        );
+        await page.evaluate(() => ((window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs = null));
+        await page.setInputFiles('#photo', { name: 'red.png', mimeType: 'image/png', buffer: rgbPng([230, 20, 20]) });
+        await page.waitForFunction(
+          () => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs !== null,
+          null,
+          { timeout: 20_000 },
+        );
+        const reread = Object.values((await state()).lastInput!);
+        [230, 20, 20].forEach((v, c) => expect(reread[c * 1024 + 500]).toBeCloseTo((v / 255 - 0.5) / 0.25, 4));
         expect(problems).toEqual([]);
         await page.close();
       } finally {

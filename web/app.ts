@@ -12,6 +12,9 @@ import {
   imagesOf,
   saveWeights,
   readWeights,
+  trainedWith,
+  trainedWithMetadata,
+  type TrainedWith,
   sourceOf,
   heatmap,
   parseNet,
@@ -26,7 +29,7 @@ import {
   type EvalResult,
   type Preprocessed,
 } from '../src/web.ts';
-import { bars, el, argmax, sampleGrid } from './charts.ts';
+import { bars, el, argmax, pickSamples, sampleGrid } from './charts.ts';
 import { drawCurves as curves, fmt, pct, showEpochStats, showStep } from './curves.ts';
 import { editor } from './editor.ts';
 import { downloadBytes } from './download.ts';
@@ -34,6 +37,7 @@ import { showingTrainLine } from './form.ts';
 import { pad } from './pad.ts';
 import { drawSample, namesOf, shapedInput } from './colour.ts';
 import { checkOptions, defaultSource, loadData, misfit, normalised, readyLine } from './data.ts';
+import { otherClasses, servedRun, type ServedRun } from './data.ts';
 
 type State = 'starting' | 'nogpu' | 'idle' | 'training' | 'pausing' | 'paused' | 'stopping' | 'evaluating';
 
@@ -76,11 +80,10 @@ let split: (PageSets & { key: string }) | null = null;
  * run's (pageSets), a served run's (its run.json), else null: the data's own.
  */
 let sets: { train: Dataset; test: Dataset } | null = null;
-/** A served run's colour normalisation (run/run.json), applied once the data arrives. */
-let runNorm: Dataset['normalize'] | null = null;
-/** The sets for weights just loaded: the served run's normalisation on the data, else (null) the data's own. */
-const loadedSets = (): typeof sets =>
-  data && runNorm && page.loaded.startsWith('run/') ? normalised(data, runNorm) : null;
+/** What the weights were trained with: a page run's classes and normalisation, or those loaded weights record. */
+let notes: TrainedWith = {};
+/** The sets for weights just loaded: the data normalised as they were trained, else (null) the data's own. */
+const loadedSets = (): typeof sets => (data && notes.normalize ? normalised(data, notes.normalize) : null);
 /** The default model the editor shows, while it is left as it is: it follows the data once that arrives. */
 let shownDefault = defaultSource(null);
 
@@ -124,18 +127,12 @@ function showEpoch(e: EpochLog): void {
 /** Predicted labels and the top-3 probability bars for the sample test images. */
 async function showSamples(): Promise<void> {
   if (!data) return;
-  if (samples.length === 0) samples = pick(data.test.n, 12);
+  if (samples.length === 0) samples = pickSamples(data.test.n, 12);
   const test = sets?.test ?? data.test;
   const model = fitting();
   const probs = model ? await model.predict(imagesOf(test, samples), samples.length) : null;
   const truths = samples.map((i) => test.labels[i]!);
   sampleGrid($('grid'), (c, i) => drawSample(c, test, samples[i]!), truths, probs, namesOf(data));
-}
-
-function pick(n: number, k: number): number[] {
-  const out = new Set<number>();
-  while (out.size < Math.min(k, n)) out.add(Math.floor(Math.random() * n));
-  return [...out];
 }
 
 async function classify(p: Preprocessed): Promise<void> {
@@ -190,6 +187,7 @@ async function train(): Promise<void> {
   if (split?.key !== key) split = { key, ...pageSets(data, how) };
   const { train: tr, val } = split;
   sets = split;
+  if (!resumed) notes = { classes: namesOf(data), normalize: tr.normalize };
   const cpu = gpu.adapter.cpu;
   const o = fitOptions(ir, {
     epochs: Math.max(1, Number(field('epochs').value) || ir.train.epochs),
@@ -254,7 +252,7 @@ function message(e: unknown): string {
 }
 
 /** Weights from a file input or the served run; the model comes from their metadata, else `source`, else the editor. */
-async function loadWeightsFrom(from: Blob | string, name: string, source: string | null = null): Promise<void> {
+async function loadWeightsFrom(from: Blob | string, name: string, run: ServedRun = {}): Promise<void> {
   if (!gpu) return;
   if (page.state !== 'idle' && page.state !== 'starting') {
     status('Stop the training first, then load weights.', true);
@@ -262,7 +260,9 @@ async function loadWeightsFrom(from: Blob | string, name: string, source: string
   }
   try {
     const { tensors, metadata } = await readWeights(from, name);
-    const src = sourceOf(metadata) ?? source;
+    const { source, ...served } = run;
+    const recorded: TrainedWith = { ...served, ...trainedWith(metadata, name) };
+    const src = sourceOf(metadata) ?? source ?? null;
     const ir: ModelIR =
       src !== null
         ? parseNet(src, 'model.net', ed.options())
@@ -274,11 +274,13 @@ async function loadWeightsFrom(from: Blob | string, name: string, source: string
     trainer?.release();
     trainer = t;
     page.loaded = name;
+    notes = recorded;
     sets = loadedSets();
     page.progress = [];
     page.epochs = [];
     drawCurves();
-    status(`Loaded ${name}${src !== null ? ' and its model' : ' into the model in the editor'}.`);
+    const other = otherClasses(notes.classes, data);
+    status(`Loaded ${name}${src !== null ? ' and its model' : ' into the model in the editor'}.${other}`, !!other);
     setState('idle');
     await showSamples();
     pad_.again();
@@ -293,11 +295,7 @@ async function loadServedRun(): Promise<'none' | 'tried'> {
   if (!res.ok) return 'none';
   const { files } = (await res.json()) as { files: string[] };
   if (!files.includes('weights.safetensors')) return 'none';
-  const source = files.includes('model.net') ? await (await fetch('run/model.net')).text() : null;
-  // A colour run's normalisation, as eval and predict apply it (run.json, src/cli/common.ts).
-  if (files.includes('run.json'))
-    runNorm = ((await (await fetch('run/run.json')).json()) as { normalize?: Dataset['normalize'] }).normalize ?? null;
-  await loadWeightsFrom('run/weights.safetensors', 'run/weights.safetensors', source);
+  await loadWeightsFrom('run/weights.safetensors', 'run/weights.safetensors', await servedRun(files));
   return 'tried';
 }
 
@@ -333,7 +331,7 @@ buttons.stop.addEventListener('click', () => {
 buttons.evaluate.addEventListener('click', () => void evaluate());
 buttons.download.addEventListener('click', async () => {
   if (!trainer) return;
-  downloadBytes(await saveWeights(trainer), 'weights.safetensors');
+  downloadBytes(await saveWeights(trainer, trainedWithMetadata(notes)), 'weights.safetensors');
 });
 buttons.reshuffle.addEventListener('click', () => {
   samples = [];

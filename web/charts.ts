@@ -191,3 +191,10 @@ export function sampleGrid(
     }),
   );
 }
+
+/** k different indices below n, at random (the sample test images shown). */
+export function pickSamples(n: number, k: number): number[] {
+  const out = new Set<number>();
+  while (out.size < Math.min(k, n)) out.add(Math.floor(Math.random() * n));
+  return [...out];
+}

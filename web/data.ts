@@ -15,6 +15,7 @@ import {
   type ImageShape,
   type ModelIR,
   type ServedData,
+  type TrainedWith,
 } from '../src/web.ts';
 
 /** The data's image shape, H×W×C. */
@@ -95,4 +96,23 @@ export function readyLine(d: ServedData): string {
 export function normalised(d: ServedData, norm: NonNullable<Dataset['normalize']>): { train: Dataset; test: Dataset } {
   const by = channelsOf(d.train) === 1 ? undefined : norm;
   return { train: normalizedBy(d.train, by), test: normalizedBy(d.test, by) };
+}
+
+/** What to say when weights were trained on classes named other than the data's (the bars name the data's): or ''. */
+export function otherClasses(trained: readonly string[] | undefined, d: ServedData | null): string {
+  if (!trained || !d || trained.join('\n') === d.classes.join('\n')) return '';
+  const list = (names: readonly string[]): string =>
+    names.length > 4 ? `${names.slice(0, 3).join(', ')}, … (${names.length})` : names.join(', ');
+  return ` They were trained on the classes ${list(trained)}; the data's are ${list(d.classes)}, as the page shows.`;
+}
+
+/** The run `fmgpu serve --run` serves: its model, and the classes and normalisation its run.json records. */
+export type ServedRun = TrainedWith & { source?: string | null };
+
+/** The served run's model.net and run.json, from the files run/index.json lists. */
+export async function servedRun(files: readonly string[]): Promise<ServedRun> {
+  const source = files.includes('model.net') ? await (await fetch('run/model.net')).text() : null;
+  // A colour run's normalisation and classes, as eval and predict apply them (run.json, src/cli/common.ts).
+  const json: TrainedWith = files.includes('run.json') ? await (await fetch('run/run.json')).json() : {};
+  return { source, classes: json.classes, normalize: json.normalize };
 }

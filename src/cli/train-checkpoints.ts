@@ -3,6 +3,7 @@
 // run's identity), replaced whole by RunDir.writeCheckpoint, with history.json and history.csv.
 // A resumed run starts from the checkpoint's history and monitor.
 import { encodeSafetensors } from '../model/safetensors.ts';
+import { trainedWithMetadata } from '../model/trained-with.ts';
 import { historyCsv, type CheckpointState, type RunDir } from '../node/rundir.ts';
 import { checkPosition } from '../node/state.ts';
 import { fitOptions, monitorOptions } from '../train/fit-options.ts';
@@ -53,6 +54,7 @@ export class Checkpoints {
       'fmgpu.source': job.source,
       'fmgpu.version': VERSION,
       'fmgpu.layout': 'conv weight [out, in, kh, kw]; dense weight [in, out]; tensors NCHW',
+      ...trainedWithMetadata({ classes: job.data.classes, normalize: job.data.train.normalize }),
     };
     const epoch = { stepsPerEpoch: job.stepsPerEpoch, lastBatch: job.lastBatch };
     this.identity = runIdentity(job.source, job.ir, job.trainImages, epoch, job.validation);
