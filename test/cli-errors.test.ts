@@ -173,6 +173,8 @@ describe('resume', () => {
     const state = JSON.parse(readFileSync(join(tmp, 'cut', 'checkpoint', 'state.json'), 'utf8'));
     expect(state.step).toBeGreaterThan(0);
     expect(state.step).toBeLessThan(2 * 48); // stopped before the end: 384 images / 8 per step, 2 epochs
+    // Within an epoch: the checkpoint keeps the epoch's sums so far.
+    if (state.step % state.stepsPerEpoch !== 0) expect(state.partial).toMatchObject({ correct: expect.any(Number) });
 
     const resumed = fmgpu(['train', '--resume', join(tmp, 'cut'), '--json']);
     expect(resumed.err).toBe('');
@@ -181,9 +183,17 @@ describe('resume', () => {
     const a = readFileSync(join(tmp, 'whole', 'weights.safetensors'));
     const b = readFileSync(join(tmp, 'cut', 'weights.safetensors'));
     expect(Buffer.compare(a, b)).toBe(0);
-    expect(
-      JSON.parse(readFileSync(join(tmp, 'cut', 'history.json'), 'utf8')).map((h: { epoch: number }) => h.epoch),
-    ).toEqual([1, 2]);
+    // The interrupted epoch's loss and accuracy are over all its images, as the unbroken run's.
+    type Log = { epoch: number; loss: number; accuracy: number; val_loss: number };
+    const history = (run: string): number[][] =>
+      JSON.parse(readFileSync(join(tmp, run, 'history.json'), 'utf8')).map((h: Log) => [
+        h.epoch,
+        h.loss,
+        h.accuracy,
+        h.val_loss,
+      ]);
+    expect(history('cut')).toEqual(history('whole'));
+    expect(history('cut').map(([epoch]) => epoch)).toEqual([1, 2]);
     const { metadata } = decodeSafetensors(new Uint8Array(b));
     expect(metadata['fmgpu.source']).toBe(readFileSync(TINY, 'utf8'));
     expect(metadata['fmgpu.version']).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version);

@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { useGpu } from './helpers/gpu.ts';
 import { opts, synthetic } from './helpers/train.ts';
 import { parseNet } from '../dsl/index.ts';
-import { epochShape, type LastBatch } from '../src/train/fit-options.ts';
-import { Monitor, Trainer, type FitOptions, type Progress } from '../src/train/trainer.ts';
+import { epochShape, type LastBatch, type PartialEpoch } from '../src/train/fit-options.ts';
+import { Monitor, Trainer, type EpochLog, type FitOptions, type Progress } from '../src/train/trainer.ts';
 import { monitorOptions } from '../src/train/fit-options.ts';
 
 /** No dropout or batch norm: a step's forward is inference's, so a fit at lr 0 scores each image as evaluate does. */
@@ -64,26 +64,30 @@ describe('the last partial batch', () => {
   });
 
   it.each(['train', 'drop'] satisfies LastBatch[])(
-    'same seed, same weights; resumed mid-epoch before the partial step, the same weights (%s)',
+    'same seed, same weights; resumed mid-epoch before the partial step, the same weights and epoch sums (%s)',
     async (lastBatch) => {
       const train = synthetic(N, 41),
         val = synthetic(40, 42);
       const o = (more: Partial<FitOptions>) =>
         opts({ epochs: 3, lr: 0.01, ema: 0.9, lastBatch, stepsPerSubmit: lastBatch === 'train' ? 3 : 2, ...more });
-      const whole = async (): Promise<number[][]> => {
+      const sums = (logs: EpochLog[]) => logs.map((l) => [l.epoch, l.loss, l.accuracy, l.val_loss, l.val_accuracy]);
+      const whole = async (): Promise<{ w: number[][]; logs: EpochLog[] }> => {
         const t = new Trainer(gpu(), parseNet(FULL, 'full.net'), 6);
-        await t.fit(train, val, o({}));
+        const logs = await t.fit(train, val, o({}));
         const w = [...(await t.params.read()).values()].map((x) => Array.from(x.data));
         t.release();
-        return w;
+        return { w, logs };
       };
-      const final = await whole();
-      expect(await whole()).toEqual(final);
+      const { w: final, logs } = await whole();
+      expect((await whole()).w).toEqual(final);
       // The third poll: training the partial step (3 steps a submit), after the second epoch's first
       // three steps, before its partial one (step 7 of 12); dropping it (2 a submit), at step 5 of 9.
       const first = new Trainer(gpu(), parseNet(FULL, 'full.net'), 6);
       let polls = 0;
-      await first.fit(train, val, o({ shouldStop: () => ++polls === 3 }));
+      let partial: PartialEpoch | undefined;
+      const onInterrupt = (p: PartialEpoch): void => void (partial = p);
+      await first.fit(train, val, o({ shouldStop: () => ++polls === 3, onInterrupt }));
+      expect(partial?.step).toBe(lastBatch === 'train' ? 7 : 5);
       const weights = await first.params.read();
       const state = await first.stateTensors();
       const step = await first.step();
@@ -93,8 +97,11 @@ describe('the last partial batch', () => {
       second.prepareOptimizer(o({}).optimizer);
       second.params.load(weights);
       second.loadStateTensors(state);
-      await second.fit(train, val, o({ initialStep: step, monitor: new Monitor(monitorOptions(o({}))) }));
+      const monitor = new Monitor(monitorOptions(o({})));
+      const resumed = await second.fit(train, val, o({ initialStep: step, monitor, partial }));
       expect([...(await second.params.read()).values()].map((x) => Array.from(x.data))).toEqual(final);
+      // The resumed epoch's loss and accuracy carry on the interrupted sums: an unbroken epoch's, bit for bit.
+      expect(sums(resumed)).toEqual(sums(logs.slice(1)));
       expect(await second.step()).toBe(lastBatch === 'train' ? 12 : 9);
       second.release();
     },

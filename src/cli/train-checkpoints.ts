@@ -6,7 +6,7 @@ import { encodeSafetensors } from '../model/safetensors.ts';
 import { trainedWithMetadata } from '../model/trained-with.ts';
 import { historyCsv, type CheckpointState, type RunDir } from '../node/rundir.ts';
 import { checkPosition } from '../node/state.ts';
-import { fitOptions, monitorOptions } from '../train/fit-options.ts';
+import { fitOptions, monitorOptions, type PartialEpoch } from '../train/fit-options.ts';
 import { Monitor } from '../train/monitor.ts';
 import type { EpochLog, Trainer } from '../train/trainer.ts';
 import { VERSION } from './common.ts';
@@ -29,6 +29,8 @@ export class Checkpoints {
   readonly history: EpochLog[];
   /** Early stopping, the plateau schedule and the best weights (best.safetensors), for fit and for the checkpoint. */
   readonly monitor: Monitor;
+  /** An epoch Ctrl-C interrupted: its sums so far, which the checkpoint at that step keeps for a resume. */
+  partial: PartialEpoch | null = null;
   /** The step of the last checkpoint written (-1: none by this process). */
   private saved = -1;
   /** A resumed run's previous end (weights, metrics, report) still on disk: removed with the first checkpoint. */
@@ -77,6 +79,11 @@ export class Checkpoints {
       history: this.history,
       ...this.identity,
     };
+    const within = this.partial?.step === state.step && state.step > epoch * this.job.stepsPerEpoch;
+    if (this.partial && within) {
+      const { lossSum, correct, seconds } = this.partial;
+      state.partial = { lossSum, correct, seconds };
+    }
     if (state.step === this.saved) return;
     // Never replace the last good checkpoint with one that --resume would refuse (src/node/state.ts).
     checkPosition(state, this.job.stepsPerEpoch, 'the checkpoint to write (the last one is kept)');

@@ -200,12 +200,17 @@ function begin({ job, run, gpu, trainer }: Session): void {
 /** fit with the run's settings: progress reported, a checkpoint after every epoch, Ctrl-C polled between submits. */
 async function train({ job, gpu, trainer, progress, checkpoints: ck }: Session, ctrlC: CtrlC, hooks: TrainHooks) {
   const epochs = job.ir.train.epochs;
+  const resumed = job.resume?.checkpoint.state;
   await trainer.fit(
     job.data.train,
     job.data.val,
     fitOptions(job.ir, {
       monitor: ck.monitor,
-      initialStep: job.resume?.checkpoint.state.step ?? 0,
+      initialStep: resumed?.step ?? 0,
+      partial: resumed?.partial && { step: resumed.step, ...resumed.partial },
+      onInterrupt: (p) => {
+        ck.partial = p;
+      },
       lastBatch: job.lastBatch,
       // A macrotask between submits lets the SIGINT handler run: Ctrl-C stops after this submit.
       shouldStop: () => new Promise<boolean>((done) => setImmediate(() => done(ctrlC.interrupted))),

@@ -61,6 +61,11 @@ export interface CheckpointState {
   settings?: KeptSettings;
   /** The epochs the run was to train when this was written: its schedule's span (absent in older checkpoints). */
   epochs?: number;
+  /**
+   * A checkpoint within an epoch (Ctrl-C): the epoch's sums from its start to `step`, which a resume carries on
+   * so that the epoch's loss, accuracy and seconds are an unbroken epoch's (absent: not known, older checkpoints).
+   */
+  partial?: { lossSum: number; correct: number; seconds: number };
 }
 
 /** A field's check: null when the value is good, else what it should have been (with a nested path). */
@@ -144,6 +149,9 @@ const FIELDS: Record<keyof CheckpointState, Check> = {
   ),
   settings: optional(record(Object.fromEntries(KEPT_SETTINGS.map((k) => [k, setting])))),
   epochs: optional(int(1)),
+  partial: optional(
+    record({ lossSum: finite, correct: int(0), seconds: is((v) => typeof v === 'number' && v >= 0, 'seconds ≥ 0') }),
+  ),
 };
 
 /** state.json's text as a CheckpointState, or a DataError naming the file and the first bad field. */

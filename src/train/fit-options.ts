@@ -59,6 +59,13 @@ export interface FitOptions {
    */
   initialStep?: number;
   /**
+   * The sums of the epoch a resume starts within, as the interrupted fit left them (onInterrupt): the epoch's
+   * loss, accuracy and time then cover its steps before the resume too, as an uninterrupted epoch's do.
+   */
+  partial?: PartialEpoch;
+  /** Once, when shouldStop interrupts an epoch: its sums so far, for a checkpoint to hand to a resume (partial). */
+  onInterrupt?(p: PartialEpoch): void;
+  /**
    * Decay of an exponential moving average of the trainable weights (0 or absent: off). As Keras's
    * use_ema: validation uses the averaged weights, and they replace the weights when fit ends.
    */
@@ -97,6 +104,15 @@ export interface Progress {
   loss: number;
   accuracy: number;
   imagesPerSec: number;
+}
+
+/** An interrupted epoch's sums from its start to global step `step`: the GPU's accumulators and the seconds. */
+export interface PartialEpoch {
+  step: number;
+  /** The loss summed over the epoch's images so far (the f32 accumulator's value). */
+  lossSum: number;
+  correct: number;
+  seconds: number;
 }
 
 /** How a fit ended (not interrupted): epochs are 1-based. */

@@ -8,7 +8,7 @@
 import type { Gpu } from '../gpu/runtime.ts';
 import { FmgpuError } from '../errors.ts';
 import { epochOrder } from '../data/batch.ts';
-import type { EpochShape, FitOptions } from './fit-options.ts';
+import type { EpochShape, FitOptions, PartialEpoch } from './fit-options.ts';
 import { resetStats, type TailPlan, type TrainPlan } from './plans.ts';
 import type { StatsMark, StatsRead } from './readback.ts';
 
@@ -30,6 +30,8 @@ export interface EpochPlan extends EpochShape {
   /** The shuffle's seed: the epoch's order is derived from it and the epoch. */
   seed: number;
   first: number;
+  /** The epoch's sums before `first`, where a resume starts within it (absent: none, or not known). */
+  before?: Omit<PartialEpoch, 'step'>;
   perSubmit: number;
   reportEvery: number;
 }
@@ -55,9 +57,11 @@ export async function trainEpoch(
 ): Promise<EpochSums> {
   const t0 = performance.now();
   writeOrder(gpu, tp, epochOrder(tp.data.n, e.seed, e.epoch), e);
-  resetStats(gpu, stats);
+  // A resumed epoch's accumulators go on from the interrupted one's, so its sums are bit for bit an unbroken epoch's.
+  const before = e.before ?? { lossSum: 0, correct: 0, seconds: 0 };
+  resetStats(gpu, stats, before);
   const ring = tp.ring;
-  let last: StatsRead = { mark: { done: e.first, report: true }, lossSum: 0, correct: 0 };
+  let last: StatsRead = { mark: { done: e.first, report: true }, lossSum: before.lossSum, correct: before.correct };
   const taken = (r: StatsRead): void => {
     last = r;
     if (r.mark.report) report(r, e, o, t0);
@@ -91,13 +95,12 @@ export async function trainEpoch(
   }
   // The totals of the epoch's last submit (or the reset zeros when it had none).
   checkFinite(last.lossSum, e, done);
-  const seen = imagesTo(e, done) - imagesTo(e, e.first);
   return {
     lossSum: last.lossSum,
     correct: last.correct,
-    seen,
+    seen: imagesTo(e, done) - imagesTo(e, summedFrom(e)),
     done,
-    seconds: (performance.now() - t0) / 1000,
+    seconds: before.seconds + (performance.now() - t0) / 1000,
     interrupted,
   };
 }
@@ -105,16 +108,19 @@ export async function trainEpoch(
 /** A report point's progress, or a DivergedError naming its step. */
 function report(r: StatsRead, e: EpochPlan, o: Watch, t0: number): void {
   checkFinite(r.lossSum, e, r.mark.done);
-  const seen = imagesTo(e, r.mark.done) - imagesTo(e, e.first);
+  const seen = imagesTo(e, r.mark.done) - imagesTo(e, summedFrom(e));
   o.onProgress?.({
     epoch: e.epoch + 1,
     step: r.mark.done,
     steps: e.stepsPerEpoch,
     loss: r.lossSum / seen,
     accuracy: r.correct / seen,
-    imagesPerSec: seen / ((performance.now() - t0) / 1000),
+    imagesPerSec: (imagesTo(e, r.mark.done) - imagesTo(e, e.first)) / ((performance.now() - t0) / 1000),
   });
 }
+
+/** The epoch's step its sums start at: its first, or where a resume carries the interrupted sums, 0. */
+const summedFrom = (e: EpochPlan): number => (e.before ? 0 : e.first);
 
 /** Images in an epoch's first `steps` steps: the full ones, then the tail. */
 const imagesTo = (e: EpochShape, steps: number): number =>

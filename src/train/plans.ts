@@ -20,8 +20,12 @@ export interface Shared {
   stats: GPUBuffer;
 }
 
-export function resetStats(gpu: Gpu, stats: GPUBuffer): void {
-  gpu.write(stats, new Uint32Array(4));
+/** The loss and accuracy accumulators set to zero, or to an interrupted epoch's sums (the loss's f32 bits). */
+export function resetStats(gpu: Gpu, stats: GPUBuffer, from = { lossSum: 0, correct: 0 }): void {
+  const words = new DataView(new ArrayBuffer(16));
+  words.setFloat32(0, from.lossSum, true);
+  words.setUint32(4, from.correct, true);
+  gpu.write(stats, new Uint32Array(words.buffer));
 }
 
 export async function readStats(gpu: Gpu, stats: GPUBuffer): Promise<{ lossSum: number; correct: number }> {

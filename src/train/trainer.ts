@@ -103,11 +103,18 @@ export class Trainer {
       // A resumed run that early stopping ended trains no further (unless its patience grew).
       for (let epoch = run.start; epoch < o.epochs && !monitor.halted; epoch++) {
         const first = epoch === run.start ? run.startStep - run.start * stepsPerEpoch : 0;
-        const sums = await trainEpoch(this.gpu, run.plan, this.stats, { ...run.pace, epoch, first }, o);
+        const before = first > 0 && o.partial?.step === run.startStep ? o.partial : undefined;
+        const sums = await trainEpoch(this.gpu, run.plan, this.stats, { ...run.pace, epoch, first, before }, o);
         const log = await this.epochLog(sums, epoch, stepsPerEpoch, val, o);
         history.push(log);
         interrupted = sums.interrupted;
-        if (interrupted) break;
+        if (interrupted) {
+          // Sums that begin at the epoch's start (not at a resume that had none to carry) can be carried on.
+          const { lossSum, correct, seconds } = sums;
+          if (first === 0 || before)
+            o.onInterrupt?.({ step: epoch * stepsPerEpoch + sums.done, lossSum, correct, seconds });
+          break;
+        }
         // The best weights kept are the ones scored: validation scores the averages (ema), the loss the live ones.
         const averaged = !!o.ema && log.val_loss !== undefined;
         const scored = () => (averaged ? this.withEmaWeights(() => this.params.read()) : this.params.read());
