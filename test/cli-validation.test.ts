@@ -345,6 +345,12 @@ describe('predictions out', () => {
         'which fmgpu reads: name another file',
     ],
     [
+      '--out a file of another kind (data loss)',
+      () => ['--csv', join(tmp, 'val.csv'), '--out', join(tmp, 'notes.txt')],
+      `--out ${join(tmp, 'notes.txt')} holds a file that is not a predictions CSV (id,label,…): fmgpu replaces only ` +
+        'a file of the kind it writes; name another file, or remove that one first',
+    ],
+    [
       'images and --test',
       () => [join(tmp, 'x.png'), '--test', '1'],
       `predict takes image files or --test or --csv, not both ("${join(tmp, 'x.png')}" and the flag)`,
@@ -382,7 +388,8 @@ describe('predictions out', () => {
   });
   it.each(refusals)('%s: exit 2, one line', (_, args, message) => {
     writeFileSync(join(tmp, 'bad.csv'), '1,2,3\n');
-    const kept = [join(tmp, 'val.csv'), join(run(), 'weights.safetensors')];
+    writeFileSync(join(tmp, 'notes.txt'), 'my notes\n');
+    const kept = [join(tmp, 'val.csv'), join(run(), 'weights.safetensors'), join(tmp, 'notes.txt')];
     const before = kept.map((f) => readFileSync(f));
     const r = fmgpu('predict', run(), ...args(), ...NO_GPU);
     expect(r.err).toBe(`fmgpu: error: ${message}`);

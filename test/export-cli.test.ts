@@ -107,6 +107,19 @@ describe('fmgpu export', () => {
     const m = fmgpu('export', run, '-o', missing);
     expect(m.code).toBe(2);
     expect(m.err).toBe(`fmgpu: error: --out ${missing}: the folder ${join(tmp, 'no-such-folder')} does not exist\n`);
+    // A file of another kind (a .net source given to -o by mistake) is kept; a model exported before is replaced.
+    const source = join(tmp, 'mine.net');
+    writeFileSync(source, 'dense 10 softmax\n');
+    const o = fmgpu('export', run, '-o', source);
+    expect(o.code).toBe(2);
+    expect(o.err).toBe(
+      `fmgpu: error: --out ${source} holds a file that is not an ONNX model: fmgpu replaces only a file of the kind ` +
+        'it writes; name another file, or remove that one first\n',
+    );
+    expect(readFileSync(source, 'utf8')).toBe('dense 10 softmax\n');
+    const again = join(tmp, 'again.onnx');
+    expect(fmgpu('export', run, '-o', again).code).toBe(0);
+    expect(fmgpu('export', run, '-o', again).code).toBe(0);
   });
 
   it('refuses weights that do not fit the model, naming the tensor, and writes nothing', () => {

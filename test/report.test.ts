@@ -297,6 +297,13 @@ describe('end to end: fmgpu train, fmgpu report, the page in headless Chromium',
       `fmgpu: error: --out ${join(tmp, 'no-such-folder', 'r.html')}: the folder ${join(tmp, 'no-such-folder')} ` +
         'does not exist\n',
     );
+    // A page written before is replaced; a file of another kind is kept.
+    expect(fmgpu('report', run, '--data', other, '--out', file).code).toBe(0);
+    const notes = join(tmp, 'notes.txt');
+    writeFileSync(notes, 'my notes\n');
+    const kept = fmgpu('report', run, '--out', notes);
+    expect([kept.code, readFileSync(notes, 'utf8')]).toEqual([2, 'my notes\n']);
+    expect(kept.err).toMatch(/^fmgpu: error: --out .*notes\.txt holds a file that is not an HTML page: /);
   }, 90_000);
 
   it('report needs a run directory: exit 2', () => {

@@ -1,5 +1,5 @@
 // Small things every command shares.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import pkg from '../../package.json' with { type: 'json' };
 import { join } from 'node:path';
 import { UsageError, type Flags } from './args.ts';
@@ -100,30 +100,58 @@ function oneLine(e: unknown): string {
   return escapeControl(line);
 }
 
+/** A kind of file a command writes, known by its first bytes: an existing file of another kind is not replaced. */
+export interface FileKind {
+  what: string;
+  is(head: Uint8Array): boolean;
+}
+
+export const ONNX_FILE: FileKind = { what: 'an ONNX model', is: (h) => h[0] === 0x08 }; // ModelProto's ir_version
+const text = (h: Uint8Array): string => new TextDecoder().decode(h).replace(/^\uFEFF/, '');
+export const HTML_FILE: FileKind = { what: 'an HTML page', is: (h) => /^\s*<(!doctype html|html)/i.test(text(h)) };
+export const PREDICTIONS_CSV: FileKind = {
+  what: 'a predictions CSV (id,label,…)',
+  is: (h) => /^id,label\b/.test(text(h)),
+};
+
 /**
  * The file --out names, checked before any work: a folder there is refused, `folder` saying what to
  * give instead ("is a folder: name the CSV file to write"); with `parent`, so is a file whose folder
- * does not exist; and so is any of the files `keep` lists (the command's input, a run's own files; listed only
- * where the target exists) under whatever name or link it is given: writing it would lose it.
+ * does not exist; so is any of the files `keep` lists (the command's input, a run's own files; listed only
+ * where the target exists) under whatever name or link it is given: writing it would lose it; and so is a
+ * file that is not empty and not of the `kind` the command writes (a model.net given to export -o).
  */
 export function checkOutFile(
   file: string,
-  folder: string,
-  parent?: string,
-  keep: () => readonly string[] = () => [],
+  o: { folder: string; kind: FileKind; parent?: string; keep?: () => readonly string[] },
 ): void {
   const stat = (p: string) => statSync(p, { throwIfNoEntry: false });
   const target = stat(file);
-  if (target?.isDirectory()) throw new UsageError(`--out ${file} is a ${folder}`);
-  if (parent !== undefined && !stat(parent)?.isDirectory())
-    throw new UsageError(`--out ${file}: the folder ${parent} does not exist`);
-  const same =
-    target &&
-    keep().find((k) => {
-      const s = stat(k);
-      return s !== undefined && s.dev === target.dev && s.ino === target.ino;
-    });
+  if (target?.isDirectory()) throw new UsageError(`--out ${file} is a ${o.folder}`);
+  if (o.parent !== undefined && !stat(o.parent)?.isDirectory())
+    throw new UsageError(`--out ${file}: the folder ${o.parent} does not exist`);
+  if (!target) return;
+  const same = (o.keep?.() ?? []).find((k) => {
+    const s = stat(k);
+    return s !== undefined && s.dev === target.dev && s.ino === target.ino;
+  });
   if (same) throw new UsageError(`--out ${file} would overwrite ${same}, which fmgpu reads: name another file`);
+  if (target.isFile() && target.size > 0 && !o.kind.is(readHead(file)))
+    throw new UsageError(
+      `--out ${file} holds a file that is not ${o.kind.what}: fmgpu replaces only a file of the kind it writes; ` +
+        'name another file, or remove that one first',
+    );
+}
+
+/** A file's first 64 bytes. */
+function readHead(file: string): Uint8Array {
+  const fd = openSync(file, 'r');
+  try {
+    const head = new Uint8Array(64);
+    return head.subarray(0, readSync(fd, head, 0, 64, 0));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -6,7 +6,7 @@ import { INPUT_NAME, OPSET, OUTPUT_NAME, onnxModel } from '../model/onnx.ts';
 import { encodeOnnx } from '../node/onnx.ts';
 import { RunDir, writeFileAtomic } from '../node/rundir.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
-import { VERSION, checkOutFile, openRun, runClasses, runDirFiles } from './common.ts';
+import { VERSION, checkOutFile, ONNX_FILE, openRun, runClasses, runDirFiles } from './common.ts';
 import type { Out } from './progress.ts';
 
 export const EXPORT_FLAGS: Record<string, FlagSpec> = {
@@ -46,9 +46,12 @@ export function exportCommand(args: readonly string[], out: Out): number {
   const model = onnxModel({ ir, weights: run.weights, classNames, version: VERSION, tta, normalize });
   const file = flags.out === undefined ? join(dir, 'model.onnx') : String(flags.out);
   const parent = flags.out === undefined ? undefined : dirname(resolve(file));
-  checkOutFile(file, `directory: give the model's file name, e.g. ${join(file, 'model.onnx')}`, parent, () =>
-    runDirFiles(dir, 'model.onnx'),
-  );
+  checkOutFile(file, {
+    folder: `directory: give the model's file name, e.g. ${join(file, 'model.onnx')}`,
+    kind: ONNX_FILE,
+    parent,
+    keep: () => runDirFiles(dir, 'model.onnx'),
+  });
   const bytes = encodeOnnx(model);
   write(dir, flags.out === undefined ? null : file, bytes);
   const { c, h, w } = ir.input;

@@ -10,7 +10,16 @@ import { writeFileAtomic } from '../node/write.ts';
 import { argmaxRow, topClasses } from '../train/metrics.ts';
 import { Trainer } from '../train/trainer.ts';
 import { UsageError, type FlagSpec, type Flags } from './args.ts';
-import { checkOutFile, openCliGpu, openRun, runClasses, runDirFiles, runNormalized, type OpenRun } from './common.ts';
+import {
+  checkOutFile,
+  openCliGpu,
+  openRun,
+  PREDICTIONS_CSV,
+  runClasses,
+  runDirFiles,
+  runNormalized,
+  type OpenRun,
+} from './common.ts';
 import type { Out } from './progress.ts';
 import { runCsvForm, testSetFor, testSetLine } from './test-set.ts';
 
@@ -130,10 +139,12 @@ export async function predictSets(positional: readonly string[], flags: Flags, o
 async function predictCsv(r: OpenRun, flags: Flags, out: Out): Promise<number> {
   const target = flags.out === undefined ? null : String(flags.out);
   if (target)
-    checkOutFile(target, 'folder: name the CSV file to write', dirname(target), () => [
-      String(flags.csv),
-      ...runDirFiles(r.dir),
-    ]);
+    checkOutFile(target, {
+      folder: 'folder: name the CSV file to write',
+      kind: PREDICTIONS_CSV,
+      parent: dirname(target),
+      keep: () => [String(flags.csv), ...runDirFiles(r.dir)],
+    });
   const { ds } = loadCsvImages(String(flags.csv), runCsvForm(r));
   const { p, classes } = await probabilities(flags, r, ds);
   const names = runClasses(r, classes);

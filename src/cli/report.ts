@@ -17,6 +17,7 @@ import { pca2 } from '../report/pca.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import {
   checkOutFile,
+  HTML_FILE,
   openCliGpu,
   openRun,
   runClasses,
@@ -175,10 +176,15 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
   // The page goes into the run (under its lock: not while fmgpu train writes it) or to --out.
   const file = flags.out === undefined ? join(dir, 'report.html') : String(flags.out);
   const page = `directory: give the page's file name, e.g. ${join(file, 'report.html')}`;
-  checkOutFile(file, page, dirname(resolve(file)), () => [
-    ...runDirFiles(dir, 'report.html'),
-    ...(flags['test-csv'] === undefined ? [] : [String(flags['test-csv'])]),
-  ]);
+  checkOutFile(file, {
+    folder: page,
+    kind: HTML_FILE,
+    parent: dirname(resolve(file)),
+    keep: () => [
+      ...runDirFiles(dir, 'report.html'),
+      ...(flags['test-csv'] === undefined ? [] : [String(flags['test-csv'])]),
+    ],
+  });
   // The run's own test set (its --test-csv, or its --data folder) unless one is given, as `fmgpu eval`.
   const set = testSetFor([info], flags);
   const test = set.ds;
