@@ -111,6 +111,11 @@ describe('usage and input errors: exit 2, one line on stderr, nothing on stdout'
       `fmgpu: error: ${tmp}: no checkpoint to resume from`,
     ],
     [
+      '--resume a folder that is not there (a path with a space, unquoted)',
+      () => ['train', '--resume', join(tmp, 'my')],
+      `fmgpu: error: run directory ${join(tmp, 'my')} not found`,
+    ],
+    [
       'a corrupt gzip data file',
       () => {
         const dir = join(tmp, 'corrupt');

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { ensureBuilt, writeIdxDir } from './helpers/files.ts';
 import { Progress, type Out } from '../src/cli/progress.ts';
 import { onSignal } from '../src/cli/interrupt.ts';
+import { shellWord } from '../src/util/shell.ts';
 
 const BIN = resolve('bin/fmgpu.js');
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' };
@@ -109,6 +110,15 @@ describe('piped train output: one line per epoch', () => {
   });
 });
 
+describe('a path in a command fmgpu advises is one shell word', () => {
+  it.each([
+    ['runs/quick-20261208', 'runs/quick-20261208'],
+    ['my run', "'my run'"],
+    ["it's", "'it'\\''s'"],
+    ['$HOME/x', "'$HOME/x'"],
+  ])('%s → %s', (path, word) => expect(shellWord(path)).toBe(word));
+});
+
 describe("Dawn's own notes on stderr", () => {
   it('are hidden, and shown with --verbose (where the adapter prints them: lavapipe)', () => {
     const quiet = fmgpu(['train', TINY, '--data', data, '--out', join(tmp, 'quiet'), '--epochs', '1']);
@@ -138,13 +148,13 @@ describe('bin/fmgpu.js passes the child through', () => {
   });
 
   it('a Ctrl-C on a terminal reaches both processes: one stop, a checkpoint, exit 130', async () => {
-    const dir = join(tmp, 'group');
+    const dir = join(tmp, 'my group'); // the resume it advises is quoted, to paste into a shell
     const run = trainUntilFirstEpoch(dir, { detached: true });
     await run.started;
     process.kill(-run.child.pid!, 'SIGINT'); // the whole process group, as a terminal does
     expect(await run.end).toEqual({ code: 130, signal: null });
     expect(run.err().match(/stopping after the steps in flight/g)).toHaveLength(1);
-    expect(run.err()).toContain(`fmgpu: interrupted; checkpoint written: resume with fmgpu train --resume ${dir}`);
+    expect(run.err()).toContain(`fmgpu: interrupted; checkpoint written: resume with fmgpu train --resume '${dir}'`);
     expect(existsSync(join(dir, 'checkpoint', 'state.json'))).toBe(true);
   });
 

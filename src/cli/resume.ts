@@ -1,6 +1,7 @@
 // What `fmgpu train --resume RUN` must hold to continue a run exactly: the same network, the same
 // training data and settings, and a position that lies within the run. Each refusal names what
 // differs and exits 2, before anything is written or the GPU opened.
+import { shellWord } from '../util/shell.ts';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { parseNet, type ModelIR } from '../../dsl/index.ts';
@@ -101,7 +102,8 @@ export function checkSameNetwork(
     const before = source.slice(0, d.bOffset);
     at += `:${before.split('\n').length}:${d.bOffset - before.lastIndexOf('\n')}`;
   }
-  const instead = `resume with the run's own model, or start a new run from its weights with --init ${runDir}`;
+  const init = `--init ${shellWord(runDir)}`;
+  const instead = `resume with the run's own model, or start a new run from its weights with ${init}`;
   throw new UsageError(`${at}: ${differenceText(d, `the run in ${runDir}`)}: ${instead}`);
 }
 
@@ -126,7 +128,7 @@ export function checkSameSettings(runDir: string, state: CheckpointState, ir: Mo
     const keeps = 'a resumed run keeps its batch, optimizer, validation split, seed and ema';
     throw new UsageError(
       `--resume ${runDir}: the run was trained with ${was}, not ${not}: ${keeps}; ` +
-        `start a new run from its weights with --init ${runDir}`,
+        `start a new run from its weights with --init ${shellWord(runDir)}`,
     );
   }
   return changed.map(([k, v]) => `${flag(k)} ${v} → ${now(k)}`);

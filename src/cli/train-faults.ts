@@ -1,6 +1,7 @@
 // A fault in the middle of `fmgpu train`, told in one line: what happened, at which step, and what
 // is kept on disk. A loss that is NaN from the very start is traced to the network when its
 // activations or gradients already overflow at the weights it started from.
+import { shellWord } from '../util/shell.ts';
 import type { ModelIR } from '../../dsl/index.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { FmgpuError, GpuError, WriteError } from '../errors.ts';
@@ -96,18 +97,18 @@ export function explainFault(
     return new FmgpuError(`${overflowCause(overflow)}, so the loss became ${e.loss}: ${fix}; ${where}`, { cause: e });
   }
   if (e instanceof DivergedError) {
-    const resume = kept ? `: resume it with fmgpu train --resume ${dir} and a lower --lr` : '';
+    const resume = kept ? `: resume it with fmgpu train --resume ${shellWord(dir)} and a lower --lr` : '';
     const what = `the loss became ${e.loss} at epoch ${e.epoch}, by step ${e.step}`;
     return new FmgpuError(`${what}: try a learning rate lower than --lr ${run.lr}; ${where}${resume}`, { cause: e });
   }
   if (e instanceof WriteError) {
-    const resume = kept ? `: free space, then resume with fmgpu train --resume ${dir}` : '';
+    const resume = kept ? `: free space, then resume with fmgpu train --resume ${shellWord(dir)}` : '';
     return new WriteError(`${e.message}; ${where}${resume}`, { cause: e });
   }
   if (gpu.lost) {
     const what =
       e instanceof GpuError && e.message.startsWith('the GPU device was lost') ? e.message : 'the GPU device was lost';
-    const resume = kept ? `: resume with fmgpu train --resume ${dir}` : '';
+    const resume = kept ? `: resume with fmgpu train --resume ${shellWord(dir)}` : '';
     return new GpuError(`${what} after step ${run.lastStep}; ${where}${resume}`, { cause: e });
   }
   return e;

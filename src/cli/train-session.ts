@@ -2,6 +2,7 @@
 // announce, begin (from the checkpoint, or new weights and the run's first files), train with a
 // checkpoint after every epoch, then the final weights, the test metrics and the report. Ctrl-C
 // stops after the steps in flight and writes a checkpoint (exit 130); a second Ctrl-C quits now.
+import { shellWord } from '../util/shell.ts';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { escapeControl, summarize, type AugmentValues } from '../../dsl/index.ts';
@@ -58,7 +59,9 @@ export async function runSession(
     await train(s, ctrlC, hooks);
     if (ctrlC.interrupted) {
       await s.checkpoints.write(s.checkpoints.history.length);
-      out.err(escapeControl(`fmgpu: interrupted; checkpoint written: resume with fmgpu train --resume ${job.dir}`));
+      out.err(
+        escapeControl(`fmgpu: interrupted; checkpoint written: resume with fmgpu train --resume ${shellWord(job.dir)}`),
+      );
       return 130;
     }
     await finish(s);

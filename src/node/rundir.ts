@@ -8,6 +8,7 @@
 // A new checkpoint is written whole as checkpoint.next/, then switched in by two renames
 // (checkpoint → checkpoint.prev, checkpoint.next → checkpoint); a crash between them leaves
 // checkpoint.next complete, and readers and the next writer pick it up.
+import { shellWord } from '../util/shell.ts';
 import {
   existsSync,
   lstatSync,
@@ -116,6 +117,7 @@ export interface Checkpoint {
 export const trainedSource = (metadata: Record<string, string>): string | null => metadata['fmgpu.source'] ?? null;
 
 export function readCheckpoint(dir: string): Checkpoint {
+  if (!isDir(dir)) throw new DataError(`run directory ${dir} not found`);
   const folder = checkpointFolder(dir);
   if (!folder) throw new DataError(`${dir}: no checkpoint to resume from (${join(dir, CHECKPOINT)} is missing)`);
   const read = (f: string): ReturnType<typeof readWeights> => {
@@ -176,7 +178,9 @@ export class RunDir {
       // The lock and the files another fmgpu racing for it writes beside it are not the folder's content.
       const others = readdirSync(path).filter((f) => !isLockFile(f));
       if (checkpointFolder(path))
-        throw new UsageError(`${path} already holds a run: use --resume ${path} to continue it, or another --out`);
+        throw new UsageError(
+          `${path} already holds a run: use --resume ${shellWord(path)} to continue it, or another --out`,
+        );
       const foreign = others.filter((f) => !RESTARTABLE.has(f) || !ownRunJson(path));
       if (foreign.length > 0) {
         const shown =
