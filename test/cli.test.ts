@@ -106,6 +106,11 @@ describe('summary', () => {
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out).toContain(' dense1 (Dense)              (None, 3)                 591'); // 196·3 + 3
+    // It says what train will check: the data's class count (Fashion-MNIST's 10 without --data).
+    expect(r.out).toContain(
+      'note: the network ends in 3 outputs: it trains on data of 3 classes (Fashion-MNIST, the default data, has 10)',
+    );
+    expect(fmgpu('summary', 'examples/reference.net').out).not.toContain('note:');
   });
   it('--cost DEVICE: the training images/s the cost model predicts, said to be a prediction', () => {
     const r = fmgpu('summary', 'examples/reference.net', '--cost', 'h100', '--batch', '256');

@@ -1,7 +1,8 @@
 // `fmgpu summary model.net [--cost DEVICE] [--fusions]`: the Keras-style table with the multiply-adds
 // per image, with --cost the training images/s the cost model predicts on a GPU, with --fusions the
 // chains of ops the planner runs as one kernel in a training step. No GPU is used.
-import { parseNet, summarize, type ModelIR } from '../../dsl/index.ts';
+import { parseNet, shapeSize, summarize, type ModelIR } from '../../dsl/index.ts';
+import { NUM_CLASSES } from '../data/classes.ts';
 import { predictStep, type StepCost } from '../gpu/cost.ts';
 import { profileLimits, type DeviceProfile } from '../gpu/profile.ts';
 import { installGlobals } from '../node/gpu.ts';
@@ -41,6 +42,13 @@ export function summary(args: readonly string[], out: Out): number {
   const batch = Number(flags.batch ?? ir.train.batch);
   const planned = profile ? { profile, step: plannedStep(ir, profile, batch, file) } : null;
   out.log(summarize(ir));
+  // What train will check it against: the data's classes (Fashion-MNIST's 10 without --data).
+  const outputs = shapeSize(ir.output);
+  if (outputs !== NUM_CLASSES)
+    out.log(
+      `note: the network ends in ${outputs} outputs: it trains on data of ${outputs} classes ` +
+        `(Fashion-MNIST, the default data, has ${NUM_CLASSES})`,
+    );
   if (planned) out.log(costLine(planned.profile, predictStep(planned.step, batch, planned.profile), batch));
   if (flags.fusions === true) out.log(fusionLines(ir).join('\n'));
   // With a device, where its plan gathers the batch and the GEMMs it runs side by side (they depend on the
