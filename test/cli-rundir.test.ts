@@ -23,12 +23,12 @@ import {
   historyCsv,
   makeDir,
   readCheckpoint,
-  readRun,
   RunDir,
   writeFileAtomic,
   type CheckpointState,
 } from '../src/node/rundir.ts';
 import { UsageError } from '../src/errors.ts';
+import { readRun } from '../src/node/run-read.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fmgpu-rundir-'));
 const tensors = (v: number): Map<string, NamedTensor> =>
@@ -351,11 +351,30 @@ describe('runs as eval and predict read them', () => {
     expect(() => readRun(dir)).toThrow(message);
   });
 
-  it('refuses a run with neither weights nor checkpoint', () => {
+  it('refuses a run with neither weights nor checkpoint, saying how to train it again', () => {
     const dir = join(tmp, 'empty-run');
     makeDir(dir);
     writeFileSync(join(dir, 'model.net'), '');
-    expect(() => readRun(dir)).toThrow(`${dir}: no weights.safetensors and no checkpoint`);
+    expect(() => readRun(dir)).toThrow(
+      `${dir}: no weights.safetensors and no checkpoint: the run stopped before its first epoch ended ` +
+        `(train it again with --out ${dir})`,
+    );
+  });
+
+  it('a file given for a run, and a folder of runs, are named as what they are', () => {
+    const file = join(tmp, 'model.net');
+    writeFileSync(file, 'dense 10 softmax\n');
+    expect(() => readRun(file)).toThrow(
+      `${file} is a file, not a run directory (the folder fmgpu train writes, under runs/ by default)`,
+    );
+    const runs = join(tmp, 'runs');
+    for (const r of ['b', 'a']) {
+      makeDir(join(runs, r));
+      writeFileSync(join(runs, r, 'model.net'), 'dense 10 softmax\n');
+    }
+    expect(() => readRun(runs)).toThrow(
+      `${runs}: not a run directory (no model.net); the runs in it: ${join(runs, 'a')}, ${join(runs, 'b')}`,
+    );
   });
 });
 

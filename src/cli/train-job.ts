@@ -5,14 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseNet, type ModelIR } from '../../dsl/index.ts';
 import { DEFAULT_DATA_DIR } from '../node/data.ts';
-import {
-  checkpointPosition,
-  defaultRunDir,
-  readCheckpoint,
-  RunDir,
-  type Checkpoint,
-  type RunInfo,
-} from '../node/rundir.ts';
+import { checkpointPosition, defaultRunDir, readCheckpoint, RunDir, type Checkpoint } from '../node/rundir.ts';
+import type { RunInfo } from '../node/run-read.ts';
 import { UsageError, parseArgs, type FlagSpec, type Flags } from './args.ts';
 import {
   applyTrainFlags,

@@ -26,13 +26,12 @@ import { basename, join, relative, resolve, isAbsolute } from 'node:path';
 import { DataError, FmgpuError, UsageError } from '../errors.ts';
 import { decodeSafetensors, type NamedTensor } from '../model/safetensors.ts';
 import type { EpochLog } from '../train/trainer.ts';
-import { averageName } from '../train/optimizer.ts';
 import { isLockFile, RunLock } from './lock.ts';
 import { parseState, type CheckpointState } from './state.ts';
 import { makeDir, syncDir, writeDurable, writeError, writeVia } from './write.ts';
 
 export { makeDir, writeFileAtomic } from './write.ts';
-import { MiB, NET_MAX_BYTES, readInput } from './files.ts';
+import { MiB, readInput } from './files.ts';
 
 export type { CheckpointState } from './state.ts';
 
@@ -72,7 +71,7 @@ export function defaultRunDir(modelFile: string, now = new Date()): string {
   return join('runs', `${basename(modelFile).replace(/\.net$/, '')}-${stamp}`);
 }
 
-const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
+export const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
 
 /**
  * The folder of the newest complete checkpoint, or null. `checkpoint/` itself; while a switch was
@@ -332,60 +331,6 @@ const isLink = (p: string): boolean => {
 /** A safetensors file of weights or optimizer state, read with a bound and checked value by value. */
 export function readWeights(file: string): ReturnType<typeof decodeSafetensors> {
   return decodeSafetensors(readInput(file, { what: 'a safetensors file', maxBytes: WEIGHTS_MAX_BYTES }), file);
-}
-
-export interface RunInfo {
-  dir: string;
-  source: string;
-  modelFile: string;
-  /** The file the weights came from: weights.safetensors, or the last checkpoint's. */
-  weightsFile: string;
-  /** The checkpoint folder the weights came from, for a run stopped before its end; null for an ended run. */
-  checkpoint: string | null;
-  weights: Map<string, NamedTensor>;
-  metadata: Record<string, string>;
-}
-
-/** A finished (or interrupted) run: its model and the weights eval and predict use. */
-export function readRun(dir: string): RunInfo {
-  if (!isDir(dir)) throw new DataError(`run directory ${dir} not found`);
-  const modelFile = join(dir, 'model.net');
-  if (!existsSync(modelFile)) throw new DataError(`${dir}: not a run directory (no model.net)`);
-  let weightsFile = join(dir, 'weights.safetensors');
-  let folder: string | null = null;
-  if (!existsSync(weightsFile)) {
-    folder = checkpointFolder(dir);
-    if (!folder) throw new DataError(`${dir}: no weights.safetensors and no checkpoint`);
-    weightsFile = join(folder, 'weights.safetensors');
-  }
-  const read = readWeights(weightsFile);
-  const { metadata } = read;
-  // A run stopped before its end keeps its moving averages (ema=) beside the live weights: as its end would,
-  // eval, predict, report and export take the averages.
-  const tensors = folder ? withAverages(read.tensors, join(folder, 'optimizer.safetensors')) : read.tensors;
-  return {
-    dir,
-    source: new TextDecoder('utf-8', { ignoreBOM: true }).decode(
-      readInput(modelFile, { what: 'a .net file', maxBytes: NET_MAX_BYTES }),
-    ),
-    modelFile,
-    weightsFile,
-    checkpoint: folder,
-    weights: tensors,
-    metadata,
-  };
-}
-
-/** `weights` with each tensor that has a moving average (`NAME.ema` in `optimizerFile`) replaced by it. */
-function withAverages(weights: Map<string, NamedTensor>, optimizerFile: string): Map<string, NamedTensor> {
-  if (!existsSync(optimizerFile)) return weights;
-  const state = readWeights(optimizerFile).tensors;
-  const out = new Map(weights);
-  for (const [name, t] of weights) {
-    const avg = state.get(averageName(name));
-    if (avg && avg.data.length === t.data.length) out.set(name, { shape: t.shape, data: avg.data });
-  }
-  return out;
 }
 
 export function historyCsv(history: readonly EpochLog[]): string {
