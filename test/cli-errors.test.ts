@@ -2,7 +2,7 @@
 // and a resumed run that ends bit for bit where an uninterrupted one does.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -144,6 +144,18 @@ describe('usage and input errors: exit 2, one line on stderr, nothing on stdout'
     expect(r.err).toContain(message);
     expect(r.code).toBe(2);
     expect(r.out).toBe('');
+  });
+
+  it('a run refused after its folder was claimed leaves no folder it made: runs/ and the run are gone', () => {
+    const cwd = join(tmp, 'fresh');
+    mkdirSync(cwd);
+    const r = fmgpu(['train', TINY, '--data', join(tmp, 'data'), '--adapter', 'no-such-gpu'], { cwd });
+    expect(r.code).toBe(2);
+    expect(readdirSync(cwd)).toEqual([]);
+    // A runs/ folder that was there stays, with the runs in it.
+    mkdirSync(join(cwd, 'runs', 'old'), { recursive: true });
+    expect(fmgpu(['train', TINY, '--data', join(tmp, 'data'), '--adapter', 'no-such-gpu'], { cwd }).code).toBe(2);
+    expect(readdirSync(join(cwd, 'runs'))).toEqual(['old']);
   });
 
   it('a language error in train: FILE:LINE:COL with the excerpt, before anything else is printed', () => {

@@ -128,7 +128,8 @@ function announce({ job, gpu, progress, out, checkpoints }: Session, forked: boo
   if (monitor.halted) {
     const why = `early stopping ended it at epoch ${monitor.stopped} (patience ${ir.train.earlyStop})`;
     out.log(`${why}: evaluating; a larger --early-stop, or --early-stop 0, trains on`);
-  } else if (epoch === ir.train.epochs) out.log(`all ${epoch} epochs are trained: evaluating`);
+  } else if (epoch === ir.train.epochs)
+    out.log(`${epoch === 1 ? 'its 1 epoch is' : `all ${epoch} epochs are`} trained: evaluating`);
   else if (epoch > ir.train.epochs)
     out.log(`the checkpoint has ${epoch} epochs, more than the ${ir.train.epochs} asked: evaluating it as it is`);
   else {

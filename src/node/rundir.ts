@@ -22,7 +22,7 @@ import {
   statSync,
   unlinkSync,
 } from 'node:fs';
-import { basename, join, relative, resolve, isAbsolute } from 'node:path';
+import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { DataError, FmgpuError, UsageError } from '../errors.ts';
 import { decodeSafetensors, type NamedTensor } from '../model/safetensors.ts';
 import type { EpochLog } from '../train/trainer.ts';
@@ -153,8 +153,8 @@ export class RunDir {
   private constructor(
     readonly path: string,
     private readonly lock: RunLock,
-    /** The folder was made by this process (removed again if the run is refused before it starts). */
-    private readonly made: boolean,
+    /** The folders this process made for it, the run's first, then any above it (removed again if it is refused). */
+    private readonly made: readonly string[],
   ) {}
 
   /**
@@ -164,9 +164,11 @@ export class RunDir {
   static create(path: string): RunDir {
     if (existsSync(path) && !statSync(path).isDirectory())
       throw new UsageError(`--out ${path}: a file is in the way of the run directory`);
-    let made: boolean;
+    // The folders missing on the way (runs/ for the first run): made, and unmade with the run if it is refused.
+    const made: string[] = [];
+    for (let p = resolve(path); !existsSync(p) && dirname(p) !== p; p = dirname(p)) made.push(p);
     try {
-      made = makeDir(path);
+      makeDir(path);
     } catch (e) {
       throw new UsageError(
         `cannot create the run directory ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
@@ -200,7 +202,7 @@ export class RunDir {
   /** An existing run, to continue or to add files to: takes its lock, finishes a cut-short checkpoint switch. */
   static open(path: string): RunDir {
     if (!isDir(path)) throw new DataError(`run directory ${path} not found`);
-    const run = new RunDir(path, RunDir.lockOrUnmake(path, false), false);
+    const run = new RunDir(path, RunDir.lockOrUnmake(path, []), []);
     try {
       run.recover();
     } catch (e) {
@@ -210,11 +212,11 @@ export class RunDir {
     return run;
   }
 
-  private static lockOrUnmake(path: string, made: boolean): RunLock {
+  private static lockOrUnmake(path: string, made: readonly string[]): RunLock {
     try {
       return RunLock.acquire(path);
     } catch (e) {
-      if (made) rmdirSync(path);
+      unmake(made);
       throw e;
     }
   }
@@ -308,14 +310,20 @@ export class RunDir {
     this.abandon();
   }
 
-  /** Lets go of a run refused before it started: the lock, and the folder if this process made it and it is empty. */
+  /** Lets go of a run refused before it started: the lock, and the folders this process made for it, where empty. */
   abandon(): void {
     this.release();
-    if (!this.made) return;
+    unmake(this.made);
+  }
+}
+
+/** Removes folders made for a run, deepest first, each only while empty. */
+function unmake(made: readonly string[]): void {
+  for (const dir of made) {
     try {
-      rmdirSync(this.path);
+      rmdirSync(dir);
     } catch {
-      // not empty after all: leave it
+      return; // not empty after all (another run, a file): it and the folders above it stay
     }
   }
 }
