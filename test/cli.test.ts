@@ -310,6 +310,12 @@ describe('end to end on generated data', () => {
     expect(plain.out).toMatch(
       /^test: loss \d\.\d{4} {2}accuracy \d+\.\d\d% \(200 images, each averaged with its mirror image\) {2}→ /m,
     );
+    // Then what to do with the run: its report, a prediction, an export.
+    const made = join(tmp, 'tta-plain');
+    expect(plain.out.trim().split('\n').at(-1)).toBe(
+      `next: open ${join(made, 'report.html')} (curves, confusion, mistakes); fmgpu predict ${made} photo.jpg; ` +
+        `fmgpu export ${made}`,
+    );
   });
 
   it("report without metrics.json scores the test set with the model file's tta", () => {

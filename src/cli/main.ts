@@ -17,6 +17,8 @@ const HELP = `fmgpu ${VERSION}: train convolutional networks on the GPU through 
 
 usage: fmgpu COMMAND [options]
 
+start here: fmgpu train examples/quick.net   (from the repository: Fashion-MNIST, about a minute on a CPU)
+
 commands:
   train model.net      train a network, checkpoint every epoch, evaluate on the test set
   eval RUN [RUN ...]   test loss, accuracy, confusion matrix, classification report (several runs: ensemble)

@@ -262,6 +262,8 @@ async function finish({ job, run, trainer, progress, out, checkpoints }: Session
   if (job.flags.json) return;
   const images = `${ev.n.toLocaleString('en-US')} images${tta ? ', each averaged with its mirror image' : ''}`;
   out.log(`test: loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${images})  → ${job.dir}`);
+  const [dir, page] = [shellWord(job.dir), shellWord(join(job.dir, 'report.html'))];
+  out.log(`next: open ${page} (curves, confusion, mistakes); fmgpu predict ${dir} photo.jpg; fmgpu export ${dir}`);
 }
 
 /** A fault mid-run as the user reads it (see train-faults.ts); a NaN loss is first traced to the network. */
