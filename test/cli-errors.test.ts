@@ -131,7 +131,11 @@ describe('usage and input errors: exit 2, one line on stderr, nothing on stdout'
       'fmgpu: error: --data and --test-csv are two sources of test data: give one',
     ],
     ['summary takes no options', () => ['summary', TINY, '--json'], 'fmgpu: error: unknown option --json'],
-    ['predict: an unknown flag', () => ['predict', tmp, 'x.png', '--top', '5'], 'fmgpu: error: unknown option --top'],
+    [
+      'predict: an unknown flag',
+      () => ['predict', tmp, 'x.png', '--colour', '5'],
+      'fmgpu: error: unknown option --colour',
+    ],
     [
       '--adapter that matches nothing',
       () => ['train', TINY, '--data', join(tmp, 'data'), '--out', join(tmp, 'never'), '--adapter', 'no-such-gpu'],

@@ -290,6 +290,12 @@ describe('predictions out', () => {
     expect(j).toHaveLength(1);
     expect(j[0]).toMatchObject({ test: 5, truth: { label: labels[5] } });
     expect(j[0]!.top).toHaveLength(3);
+    expect(events(fmgpu('predict', run(), '--test', '5', '--json', '--top', '10'))[0]!.top).toHaveLength(10);
+    const csv = fmgpu('predict', run(), '--csv', join(tmp, 'pixels.csv'), '--top', '2');
+    expect([csv.code, csv.err]).toEqual([
+      2,
+      "fmgpu: error: --top goes with images or --test: --csv writes every class's probability",
+    ]);
   });
   it('--csv --out: a Kaggle submission, id from 1, label, a probability per class, written whole', () => {
     const file = join(tmp, 'predictions.csv');

@@ -376,6 +376,12 @@ describe('end to end on generated data', () => {
     expect(plain.out).toMatch(
       /rgb\.png: [A-Za-z/ -]+ \d+\.\d%, .*\n {2}photo 40×60 RGB → whole picture → 28×28, inverted\n/,
     );
+    // --top N: as many classes (every one: Keras's predictions[i]), likeliest first, summing to 1.
+    const all = JSON.parse(fmgpu('predict', run, join(tmp, 'rgb.png'), '--json', '--top', '10').out.trim());
+    expect(all.top).toHaveLength(10);
+    expect(all.top.reduce((s: number, c: { probability: number }) => s + c.probability, 0)).toBeCloseTo(1, 5);
+    expect(fmgpu('predict', run, join(tmp, 'rgb.png'), '--top', '1').out.split('\n')[0]).toMatch(/^.*rgb\.png: [^,]+$/);
+    expect(fmgpu('predict', run, '--test', '0', '--top', '50', '--json', '--data', data).out).toMatch(/"top":\[/);
   });
 
   it("--init starts from another run's weights (fine-tuning)", () => {

@@ -23,7 +23,7 @@ commands:
   train model.net      train a network, checkpoint every epoch, evaluate on the test set
   eval RUN [RUN ...]   test loss, accuracy, confusion matrix, classification report (several runs: ensemble)
                        (on the run's own test set unless --data or --test-csv say otherwise)
-  predict RUN IMAGE... top-3 classes for PNG or JPEG images (a directory: every image in it)
+  predict RUN IMAGE... top-3 classes (--top N) for PNG or JPEG images (a directory: every image in it)
                        (--test N: test images by index; --csv FILE --out F.csv: a Kaggle submission)
   summary model.net    check a .net file and print its Keras-style summary (no GPU; --cost DEVICE: predicted speed)
   report RUN           (re)write RUN/report.html: curves, confusion matrix, test images, PCA

@@ -53,7 +53,10 @@ export function wantsSets(flags: Flags): boolean {
 }
 
 /** predict's flags that apply to --test and --csv too (the others are for image files). */
-const SHARED = ['adapter', 'json', 'debug'];
+const SHARED = ['adapter', 'json', 'debug', 'top'];
+
+/** How many classes predict shows an image: --top N, else 3 (topClasses stops at the run's classes). */
+export const topCount = (flags: Flags): number => Number(flags.top ?? 3);
 
 /** The most test images one --test lists. */
 const MAX_PICKED = 100_000;
@@ -110,6 +113,8 @@ export async function predictSets(positional: readonly string[], flags: Flags, o
   if (flags.csv !== undefined) {
     if (flags.data !== undefined || flags['test-csv'] !== undefined)
       throw new UsageError('--data and --test-csv pick the test set of --test, not images for --csv');
+    if (flags.top !== undefined)
+      throw new UsageError("--top goes with images or --test: --csv writes every class's probability");
     return await predictCsv(openRun(dir), flags, out);
   }
   if (flags.out !== undefined) throw new UsageError('--out goes with --csv FILE');
@@ -123,7 +128,7 @@ export async function predictSets(positional: readonly string[], flags: Flags, o
   const className = (c: number): string => names[c] ?? `class ${c}`;
   if (!flags.json) out.log(testSetLine(set));
   indices.forEach((index, k) => {
-    const top = topClasses(p, k, classes, names);
+    const top = topClasses(p, k, classes, names, topCount(flags));
     const truth = picked.labels[k] as number;
     if (flags.json) out.log(JSON.stringify({ test: index, truth: { class: className(truth), label: truth }, top }));
     else {

@@ -1,4 +1,4 @@
-// `fmgpu predict RUN image.png …`: the top 3 classes with probabilities for each image. A 28×28×1
+// `fmgpu predict RUN image.png …`: the top 3 classes (--top N) with probabilities for each image. A 28×28×1
 // run gets Fashion-MNIST's photo path (src/data/photo.ts); any other shape (colour, other sizes) the
 // whole picture resized to its H×W×C and normalised as its test set is (src/data/resize.ts).
 import { readdirSync, statSync, existsSync } from 'node:fs';
@@ -18,7 +18,7 @@ import {
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import { openCliGpu, openRun, runClasses, runNormalized, type OpenRun } from './common.ts';
 import type { Out } from './progress.ts';
-import { PREDICT_SET_FLAGS, predictSets, wantsSets } from './predict-sets.ts';
+import { PREDICT_SET_FLAGS, predictSets, topCount, wantsSets } from './predict-sets.ts';
 
 export const PREDICT_FLAGS: Record<string, FlagSpec> = {
   invert: {
@@ -32,6 +32,13 @@ export const PREDICT_FLAGS: Record<string, FlagSpec> = {
   },
   adapter: { type: 'string', meta: 'NAME', help: 'pick the WebGPU adapter whose name contains NAME' },
   json: { type: 'bool', help: 'one JSON object per image on stdout' },
+  top: {
+    type: 'int',
+    min: 1,
+    max: 256,
+    meta: 'N',
+    help: "the N likeliest classes of each image (default 3; as many as the run's classes: every probability)",
+  },
   ...PREDICT_SET_FLAGS,
 };
 
@@ -88,7 +95,8 @@ export async function predict(args: readonly string[], out: Out): Promise<number
     const probs = await photoProbabilities(t, run, prepared);
     const names = runClasses(run, t.classes);
     prepared.forEach((p, i) => {
-      for (const line of photoLines(p, topClasses(probs, i, t.classes, names), flags.json === true)) out.log(line);
+      const top = topClasses(probs, i, t.classes, names, topCount(flags));
+      for (const line of photoLines(p, top, flags.json === true)) out.log(line);
     });
     return 0;
   } finally {
