@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt, idxFolder, syntheticImages, writeIdxDir } from './helpers/files.ts';
 import { CLASS_NAMES } from '../src/data/classes.ts';
+import { decodeImage } from '../src/node/image.ts';
 import { fmgpu, type CliResult as Result } from './helpers/cli.ts';
 
 const NO_GPU = ['--adapter', 'no-such-gpu'];
@@ -291,6 +292,16 @@ describe('predictions out', () => {
     expect(j[0]).toMatchObject({ test: 5, truth: { label: labels[5] } });
     expect(j[0]!.top).toHaveLength(3);
     expect(events(fmgpu('predict', run(), '--test', '5', '--json', '--top', '10'))[0]!.top).toHaveLength(10);
+    // --save-input: each test image as it is in the data, to look at (plt.imshow(x_test[5])).
+    const seen = join(tmp, 'seen');
+    expect(fmgpu('predict', run(), '--test', '5,0', '--save-input', seen).code).toBe(0);
+    expect(readdirSync(seen).sort()).toEqual(['test-0.png', 'test-5.png']);
+    const png = decodeImage(readFileSync(join(seen, 'test-5.png')), 'test-5.png');
+    expect([png.width, png.height]).toEqual([28, 28]);
+    const { images } = syntheticImages(60, 2);
+    expect(Array.from({ length: 784 }, (_, i) => png.data[4 * i])).toEqual(
+      Array.from(images.subarray(5 * 784, 6 * 784)),
+    );
     const csv = fmgpu('predict', run(), '--csv', join(tmp, 'pixels.csv'), '--top', '2');
     expect([csv.code, csv.err]).toEqual([
       2,
@@ -360,6 +371,11 @@ describe('predictions out', () => {
       'images and --test',
       () => [join(tmp, 'x.png'), '--test', '1'],
       `predict takes image files or --test or --csv, not both ("${join(tmp, 'x.png')}" and the flag)`,
+    ],
+    [
+      '--save-input with --csv',
+      () => ['--csv', join(tmp, 'val.csv'), '--save-input', join(tmp, 'never-saved')],
+      '--save-input goes with images or --test, not --csv',
     ],
     [
       '--invert with --test',

@@ -100,6 +100,19 @@ function inputPng(p: PreparedPhoto | ResizedPhotoFile): Uint8Array {
  * Returns the paths, in order.
  */
 export function saveInputs(dir: string, photos: readonly (PreparedPhoto | ResizedPhotoFile)[]): string[] {
+  const inputs = photos.map((p) => ({ stem: basename(p.file, extname(p.file)), png: () => inputPng(p) }));
+  return savePngs(
+    dir,
+    inputs,
+    photos.map((p) => p.file),
+  );
+}
+
+/**
+ * --save-input DIR: PNG files named `stem.png` in DIR, made first; never written over a file already there, one
+ * saved before in this call, or one of `inputs` (the photos being classified): then `stem-2.png`, and so on.
+ */
+export function savePngs(dir: string, pngs: readonly { stem: string; png: () => Uint8Array }[], inputs: string[] = []) {
   if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() === false)
     throw new UsageError(`--save-input ${dir} is a file: give the folder to write the inputs into`);
   try {
@@ -107,15 +120,13 @@ export function saveInputs(dir: string, photos: readonly (PreparedPhoto | Resize
   } catch (e) {
     throw new DataError(`--save-input ${dir}: cannot make the folder (${(e as Error).message.split('\n')[0]})`);
   }
-  // Never written over: a file already there, an input saved before in this call, or a photo being classified.
-  const taken = new Set(photos.map((p) => resolve(p.file)));
+  const taken = new Set(inputs.map((f) => resolve(f)));
   const free = (name: string): boolean => !taken.has(resolve(dir, name)) && !existsSync(join(dir, name));
-  return photos.map((p) => {
-    const stem = basename(p.file, extname(p.file));
+  return pngs.map(({ stem, png }) => {
     let name = `${stem}.png`;
     for (let k = 2; !free(name); k++) name = `${stem}-${k}.png`;
     taken.add(resolve(dir, name));
-    writeFileAtomic(join(dir, name), inputPng(p));
+    writeFileAtomic(join(dir, name), png());
     return join(dir, name);
   });
 }

@@ -4,7 +4,9 @@
 // Kaggle-style submission: a header row, then per image its id (its position in FILE, from 1, as
 // Kaggle's ImageId), the predicted label (the class index) and each class's probability.
 import { dirname } from 'node:path';
-import { channelsOf, gather, type Dataset } from '../data/dataset.ts';
+import { channelsOf, gather, imageBytes, type Dataset } from '../data/dataset.ts';
+import { grayPng, rgbPng } from '../report/png.ts';
+import { savePngs } from './photo.ts';
 import { loadCsvImages } from '../node/data.ts';
 import { writeFileAtomic } from '../node/write.ts';
 import { argmaxRow, topClasses } from '../train/metrics.ts';
@@ -53,7 +55,7 @@ export function wantsSets(flags: Flags): boolean {
 }
 
 /** predict's flags that apply to --test and --csv too (the others are for image files). */
-const SHARED = ['adapter', 'json', 'debug', 'top'];
+const SHARED = ['adapter', 'json', 'debug', 'top', 'save-input'];
 
 /** How many classes predict shows an image: --top N, else 3 (topClasses stops at the run's classes). */
 export const topCount = (flags: Flags): number => Number(flags.top ?? 3);
@@ -115,6 +117,7 @@ export async function predictSets(positional: readonly string[], flags: Flags, o
       throw new UsageError('--data and --test-csv pick the test set of --test, not images for --csv');
     if (flags.top !== undefined)
       throw new UsageError("--top goes with images or --test: --csv writes every class's probability");
+    if (flags['save-input'] !== undefined) throw new UsageError('--save-input goes with images or --test, not --csv');
     return await predictCsv(openRun(dir), flags, out);
   }
   if (flags.out !== undefined) throw new UsageError('--out goes with --csv FILE');
@@ -123,6 +126,7 @@ export async function predictSets(positional: readonly string[], flags: Flags, o
   const set = testSetFor([r], flags);
   const indices = parseIndices(String(flags.test), set.ds.n);
   const picked = gather(set.ds, indices);
+  if (flags['save-input'] !== undefined) saveTestImages(String(flags['save-input']), picked, indices);
   const { p, classes } = await probabilities(flags, r, picked);
   const names = runClasses(r, classes);
   const className = (c: number): string => names[c] ?? `class ${c}`;
@@ -171,4 +175,21 @@ async function predictCsv(r: OpenRun, flags: Flags, out: Out): Promise<number> {
   if (flags.json) out.log(JSON.stringify(said));
   else out.log(`${ds.n.toLocaleString('en-US')} predictions of ${said.csv} written to ${target}`);
   return 0;
+}
+
+/** --save-input DIR with --test: each test image as it is in the data (DIR/test-5.png), grey or RGB. */
+function saveTestImages(dir: string, picked: Dataset, indices: readonly number[]): void {
+  const c = channelsOf(picked);
+  if (c !== 1 && c !== 3)
+    throw new UsageError(`--save-input writes grey or RGB images; these test images have ${c} channels`);
+  const px = imageBytes(picked);
+  const { rows: h, cols: w } = picked;
+  const png = (k: number) => () => {
+    const bytes = picked.images.subarray(k * px, (k + 1) * px);
+    return c === 3 ? rgbPng(bytes, w, h) : grayPng(bytes, w, h);
+  };
+  savePngs(
+    dir,
+    indices.map((index, k) => ({ stem: `test-${index}`, png: png(k) })),
+  );
 }

@@ -28,7 +28,9 @@ export const PREDICT_FLAGS: Record<string, FlagSpec> = {
   'save-input': {
     type: 'string',
     meta: 'DIR',
-    help: "write the image the network sees (28x28 grey, or the run's own size and colour) as DIR/<image>.png",
+    help:
+      "write the image the network sees (28x28 grey, or the run's own size and colour) as DIR/<image>.png; with " +
+      '--test, each test image as the data holds it, DIR/test-N.png',
   },
   adapter: { type: 'string', meta: 'NAME', help: 'pick the WebGPU adapter whose name contains NAME' },
   json: { type: 'bool', help: 'one JSON object per image on stdout' },
