@@ -63,6 +63,30 @@ const TRAIN: Readonly<Record<string, string>> = {
   early_stopping: 'early_stop',
 };
 
+/**
+ * Words of a Keras or PyTorch script that have no fmgpu statement or train key, lower-cased: what a .net file
+ * writes instead (the parser adds it to its "unknown layer" / "unknown train option").
+ */
+export const ELSEWHERE: Readonly<Record<string, string>> = {
+  compile: 'training settings go on a train line: train optimizer=adam lr=0.001 epochs=10',
+  fit: 'training settings go on a train line: train epochs=10 batch=32 validation=0.1',
+  sequential: 'a .net file lists the layers, one a line or separated by ;',
+  model: 'a .net file lists the layers, one a line or separated by ;',
+  rescaling: 'pixels come scaled to 0–1 (pixel / 255): nothing to write',
+  normalization: 'pixels come scaled to 0–1 (pixel / 255), colour data normalised per channel: nothing to write',
+  reshape: "the input's shape is the input HxWxC line, and a dense layer flattens what it reads",
+  nn: "PyTorch's nn.Conv2d(1, 32, 3) is conv 32 3x3 (the input channels come from the layer before)",
+  torch: "PyTorch's nn.Conv2d(1, 32, 3) is conv 32 3x3 (the input channels come from the layer before)",
+  loss: 'the loss is always softmax cross-entropy (label_smoothing= smooths it)',
+  metrics: 'loss and accuracy are always reported (eval adds the confusion matrix and per-class scores)',
+};
+
+/** `unknown layer "compile"` and the like, with what fmgpu writes instead where the word is a Keras one. */
+export const elsewhere = (message: string, word: string): string => {
+  const instead = ELSEWHERE[word.toLowerCase()];
+  return instead ? `${message}: ${instead}` : message;
+};
+
 /** Keyword arguments of Keras layers that fmgpu writes as the statement's leading numbers. */
 const POSITIONAL = new Set(['filters', 'kernel_size', 'units', 'rate', 'pool_size']);
 

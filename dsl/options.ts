@@ -2,6 +2,7 @@
 // function that checks a written value against its range (the parser and CLI overrides share it).
 import type { AugmentConfig, AugmentKey, AugmentValues, TrainConfig, TrainKey, TrainValues } from './ir.ts';
 import { suggest } from './errors.ts';
+import { elsewhere } from './keras.ts';
 
 export type ValueSpec =
   | { type: 'int'; min: number; max?: number }
@@ -176,7 +177,8 @@ export function overrideTrain(
   const k = TRAIN_KEYS[key];
   if (!Object.hasOwn(TRAIN_KEYS, key) || !k) {
     const s = suggest(key, Object.keys(TRAIN_KEYS));
-    return { ok: false, message: `unknown train option ${JSON.stringify(key)}${s ? ` (did you mean "${s}"?)` : ''}` };
+    const message = elsewhere(`unknown train option ${JSON.stringify(key)}`, key);
+    return { ok: false, message: `${message}${s ? ` (did you mean "${s}"?)` : ''}` };
   }
   const isNumber = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/.test(text);
   const v = checkValue(k.spec, text, isNumber, key, JSON.stringify(text));

@@ -12,7 +12,7 @@ import {
 } from './ast.ts';
 import { DslError, suggest, type Span } from './errors.ts';
 import { describe, lex, spanOf, type Token, type TokenKind } from './lexer.ts';
-import { positionalHint, quoteHint, settingHint, slopeHint, statementHint, unknownOption } from './keras.ts';
+import { elsewhere, positionalHint, quoteHint, settingHint, slopeHint, statementHint, unknownOption } from './keras.ts';
 import type { HintAt } from './keras.ts';
 import {
   AUGMENT_KEYS,
@@ -204,7 +204,12 @@ class Parser {
       if (t.kind !== 'word') this.fail(spanOf(t), `expected ${example} but found ${describe(t)}`);
       const entry = own(table, t.text);
       if (!entry)
-        this.failHint(t, `unknown ${what} option ${describe(t)}`, settingHint, suggest(t.text, Object.keys(table)));
+        this.failHint(
+          t,
+          elsewhere(`unknown ${what} option ${describe(t)}`, t.text),
+          settingHint,
+          suggest(t.text, Object.keys(table)),
+        );
       const { field, spec } = entry;
       const seen = spans.get(t.text);
       if (seen) this.fail(spanOf(t), `${t.text} is already given on line ${this.lineOf(seen.offset)}`);
@@ -228,7 +233,7 @@ class Parser {
       return { kind: 'activation', act, span: act.span };
     }
     if (!LAYERS.includes(t.text))
-      this.failHint(t, `unknown layer ${describe(t)}`, statementHint, suggest(t.text, STATEMENTS));
+      this.failHint(t, elsewhere(`unknown layer ${describe(t)}`, t.text), statementHint, suggest(t.text, STATEMENTS));
     this.next();
     const start = spanOf(t);
     const layer = this.layerBody(t.text, depth);

@@ -44,6 +44,9 @@ describe('parseArgs', () => {
 
   const bad: [string, string[], string][] = [
     ['unknown long option', ['--epoch', '3'], 'unknown option --epoch (did you mean --epochs?)'],
+    ['letters swapped', ['--otu', 'r'], 'unknown option --otu (did you mean --out?)'],
+    ["Keras's name", ['--learning-rate', '0.1'], 'unknown option --learning-rate (did you mean --lr?)'],
+    ['nothing near', ['--frobnicate'], 'unknown option --frobnicate'],
     ['unknown short option', ['-e'], 'unknown option -e'],
     ['missing value', ['--out'], '--out needs a value'],
     ['empty value', ['--out='], '--out needs a value'],
@@ -224,7 +227,8 @@ describe('through the CLI', () => {
     const bad = fmgpu('help', 'trian');
     expect(bad.code).toBe(2);
     expect(bad.err).toBe(
-      'fmgpu: error: unknown command "trian" (commands: train, eval, predict, summary, report, export, serve)',
+      'fmgpu: error: unknown command "trian" (did you mean "train"? ' +
+        'commands: train, eval, predict, summary, report, export, serve)',
     );
   });
 

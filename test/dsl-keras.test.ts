@@ -86,6 +86,26 @@ describe('Keras spellings', () => {
     expect(() => parseNet(applied(source, e))).not.toThrow();
   });
 
+  const TRAIN_LINE = 'training settings go on a train line: train optimizer=adam lr=0.001 epochs=10';
+  const CONV = "PyTorch's nn.Conv2d(1, 32, 3) is conv 32 3x3 (the input channels come from the layer before)";
+  const ELSEWHERE: [string, string][] = [
+    ['compile optimizer=adam', `unknown layer "compile": ${TRAIN_LINE}`],
+    ['Rescaling(1./255)', 'unknown layer "Rescaling": pixels come scaled to 0–1 (pixel / 255): nothing to write'],
+    ['nn.Conv2d(1, 32, 3)', `unknown layer "nn": ${CONV}`],
+    [
+      'dense 10 softmax\ntrain loss=xent',
+      'unknown train option "loss": the loss is always softmax cross-entropy (label_smoothing= smooths it)',
+    ],
+    [
+      'dense 10 softmax\ntrain metrics=accuracy',
+      'unknown train option "metrics": loss and accuracy are always reported (eval adds the confusion matrix and ' +
+        'per-class scores)',
+    ],
+  ];
+  it.each(ELSEWHERE)('a Keras word fmgpu has no statement for says what to write instead: %s', (source, message) => {
+    expect(errorOf(source).message).toBe(message);
+  });
+
   it("the issue's spellings, exactly as printed: file:line:col, the message, the marker under the Keras text", () => {
     const text = (s: string): string => formatError(errorOf(s));
     expect(text('conv 32 3x3 padding=same relu\ndense 10 softmax')).toBe(

@@ -1,6 +1,16 @@
 // Command-line flags: a small typed table per command, parsed strictly. Unknown flags, missing
 // values and out-of-range numbers are usage errors (exit 2) that name the flag.
 import { UsageError } from '../errors.ts';
+import { suggest } from '../../dsl/errors.ts';
+
+/** Flags as Keras and PyTorch scripts name them: fmgpu's name. */
+const FLAG_ALIASES: Readonly<Record<string, string>> = {
+  'learning-rate': 'lr',
+  learning_rate: 'lr',
+  'validation-split': 'validation',
+  validation_split: 'validation',
+  patience: 'early-stop',
+};
 
 export { UsageError };
 
@@ -44,7 +54,12 @@ export function parseArgs(args: readonly string[], specs: Readonly<Record<string
     const key = negated ? name.slice(3) : name;
     const spec = specs[key];
     if (!spec) {
-      const near = Object.keys(specs).find((k) => k.startsWith(name) || name.startsWith(k));
+      const keys = Object.keys(specs);
+      const alias = FLAG_ALIASES[name];
+      const near =
+        (alias && keys.includes(alias) ? alias : undefined) ??
+        keys.find((k) => k.startsWith(name) || name.startsWith(k)) ??
+        suggest(name, keys);
       throw new UsageError(`unknown option --${name}${near ? ` (did you mean --${near}?)` : ''}`);
     }
     if (spec.type === 'bool') {

@@ -5,6 +5,7 @@
 import { UsageError, flagHelp } from './args.ts';
 import { VERSION, reportError } from './common.ts';
 import type { Out } from './progress.ts';
+import { suggest } from '../../dsl/errors.ts';
 import { train, TRAIN_FLAGS } from './train.ts';
 import { SUMMARY_FLAGS, summary } from './summary.ts';
 import { evaluate, EVAL_FLAGS } from './eval.ts';
@@ -69,6 +70,9 @@ confusion matrix, per-class metrics, test images with predictions (mistakes firs
 penultimate layer. Uses the GPU for the predictions. The test set is the run's own (its --test-csv
 or --data, as fmgpu eval) unless one is given; the first line names it.`;
 
+/** Commands as Keras and PyTorch scripts name the step: fmgpu's command. */
+const COMMAND_ALIASES: Readonly<Record<string, string>> = { fit: 'train', evaluate: 'eval', test: 'eval' };
+
 const COMMAND_HELP = new Map([
   ['train', `${TRAIN_HELP}\n\n${flagHelp(TRAIN_FLAGS)}`],
   ['eval', `${EVAL_HELP}\n\n${flagHelp(EVAL_FLAGS)}`],
@@ -123,8 +127,12 @@ export async function run(argv: readonly string[], out: Out = terminal()): Promi
       return 0;
     }
     const help = COMMAND_HELP.get(command);
-    if (help === undefined)
-      throw new UsageError(`unknown command "${command}" (commands: ${[...COMMAND_HELP.keys()].join(', ')})`);
+    if (help === undefined) {
+      const commands = [...COMMAND_HELP.keys()];
+      const near = COMMAND_ALIASES[command] ?? suggest(command, commands);
+      const mean = near ? `did you mean "${near}"? ` : '';
+      throw new UsageError(`unknown command "${command}" (${mean}commands: ${commands.join(', ')})`);
+    }
     if (rest.includes('--help') || rest.includes('-h')) {
       out.log(help);
       return 0;

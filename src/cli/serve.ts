@@ -1,6 +1,7 @@
 // `fmgpu serve [--port N] [--host H] [--allow-host NAME] [--data DIR] [--run RUN]`: the training
 // page on a local static server.
 // Runs until Ctrl-C (exit 130, the CLI's convention) or until `stop` aborts (tests).
+import { suggest } from '../../dsl/errors.ts';
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -136,10 +137,13 @@ export function parseServeArgs(args: readonly string[]): ServeArgs {
       case '--run':
         out.runDir = value();
         break;
-      default:
-        throw new ServeUsageError(
-          `unknown ${a.startsWith('-') ? 'option' : 'argument'} "${a}" for serve (see fmgpu serve --help)`,
-        );
+      default: {
+        // As the other commands say it (args.ts), with the nearest option.
+        const options = ['help', 'port', 'host', 'allow-host', 'data', 'csv', 'test-csv', 'input', 'run', 'verbose'];
+        const near = a.startsWith('--') ? suggest(a.slice(2), options) : undefined;
+        const mean = near ? ` (did you mean --${near}?)` : ' (see fmgpu serve --help)';
+        throw new ServeUsageError(a.startsWith('-') ? `unknown option ${a}${mean}` : `unexpected argument "${a}"`);
+      }
     }
   }
   return out;
