@@ -3,7 +3,7 @@
 // run through the CLI, `fmgpu report` it, and render the page in headless Chromium
 // (screenshot in test-artifacts/report.png).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -305,6 +305,22 @@ describe('end to end: fmgpu train, fmgpu report, the page in headless Chromium',
     expect([kept.code, readFileSync(notes, 'utf8')]).toEqual([2, 'my notes\n']);
     expect(kept.err).toMatch(/^fmgpu: error: --out .*notes\.txt holds a file that is not an HTML page: /);
   }, 90_000);
+
+  it("Ctrl-C while report makes the page: said, exit 130, the run's lock let go, the page as it was", async () => {
+    const before = readFileSync(page);
+    const child = spawn('node', ['bin/fmgpu.js', 'report', run], { env });
+    let err = '';
+    child.stderr.on('data', (d) => void (err += d));
+    const lock = join(run, 'fmgpu.lock');
+    const end = new Promise<number | null>((done) => child.on('close', done));
+    // The lock is taken as the handler is set: a Ctrl-C from then on is the report's.
+    while (!existsSync(lock) && child.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+    child.kill('SIGINT');
+    expect(await end).toBe(130);
+    expect(err).toContain(`fmgpu: interrupted; ${page} not written`);
+    expect(existsSync(lock)).toBe(false);
+    expect(readFileSync(page).equals(before)).toBe(true);
+  }, 60_000);
 
   it('report needs a run directory: exit 2', () => {
     const r = fmgpu('report');

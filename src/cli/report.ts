@@ -1,5 +1,6 @@
 // `fmgpu report RUN`: (re)writes RUN/report.html from the run's files, predictions on test images
 // and a PCA of the penultimate features. `fmgpu train` calls runReport at the end of a run too.
+import { onSignal } from './interrupt.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { summarize } from '../../dsl/index.ts';
@@ -195,11 +196,22 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
         `but the test data is ${test.rows}x${test.cols}x${channelsOf(test)}`,
     );
   const run = flags.out === undefined ? RunDir.open(dir) : null;
+  // Ctrl-C while the page is made: said, the run's lock let go, nothing written (the page is written whole).
+  const stop = (code: number) => () => {
+    run?.release();
+    out.err(`fmgpu: interrupted; ${file} not written`);
+    process.exit(code);
+  };
+  const signals = [onSignal('SIGINT', stop(130)), onSignal('SIGTERM', stop(143))];
+  const done = (): void => {
+    for (const release of signals) release();
+    run?.release();
+  };
   let gpu: Gpu;
   try {
     gpu = await openCliGpu(flags.adapter ? String(flags.adapter) : undefined);
   } catch (e) {
-    run?.release();
+    done();
     throw e;
   }
   const trainer = new Trainer(gpu, ir, 0);
@@ -215,7 +227,7 @@ export async function reportCommand(args: readonly string[], out: Out): Promise<
   } finally {
     trainer.release();
     gpu.destroy();
-    run?.release();
+    done();
   }
 }
 
