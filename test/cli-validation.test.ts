@@ -302,6 +302,9 @@ describe('predictions out', () => {
     expect(Array.from({ length: 784 }, (_, i) => png.data[4 * i])).toEqual(
       Array.from(images.subarray(5 * 784, 6 * 784)),
     );
+    // That PNG, predicted as a photo, gets what --test gives the image.
+    const asPhoto = events(fmgpu('predict', run(), join(seen, 'test-5.png'), '--json'))[0]!;
+    expect(asPhoto.top).toEqual(j[0]!.top);
     const csv = fmgpu('predict', run(), '--csv', join(tmp, 'pixels.csv'), '--top', '2');
     expect([csv.code, csv.err]).toEqual([
       2,

@@ -193,30 +193,57 @@ describe('preparePhoto: a photo in the form of Fashion-MNIST', () => {
     expect(x1 - x0 + 1).toBe(20);
   });
 
-  it.skipIf(!existsSync(DEFAULT_DATA_DIR))('Fashion-MNIST test images come out unchanged but for centring', () => {
-    const { test } = loadFashionMnist(DEFAULT_DATA_DIR, { subset: 1 });
-    let total = 0;
-    // Mean absolute difference, the result moved by (dx, dy) (their bounding boxes are not all centred).
-    const moved = (p: Float32Array, img: Uint8Array, dx: number, dy: number): number => {
-      let sum = 0;
-      for (let y = 0; y < 28; y++)
-        for (let x = 0; x < 28; x++) sum += Math.abs((p[(y + dy) * 28 + x + dx] ?? 0) - img[y * 28 + x]! / 255);
-      return sum / 784;
-    };
-    for (let i = 0; i < 50; i++) {
-      const img = test.images.subarray(i * 784, (i + 1) * 784);
-      const rgba = new Uint8Array(784 * 4);
-      img.forEach((v, j) => rgba.set([v, v, v, 255], 4 * j));
-      const p = preparePhoto(rgba, 28, 28);
-      expect(p.steps).toMatchObject({ background: 'dark', inverted: false });
-      const shifts = [-1, 0, 1].flatMap((dx) => [-1, 0, 1].map((dy) => moved(p.pixels, img, dx, dy)));
-      total += Math.min(...shifts);
-      // Where the garment spans all 28 pixels it is not scaled (where it spans 27, it is, a little).
-      const { w, h } = p.steps.crop!;
-      if (Math.max(w, h) === 28) expect(Math.min(...shifts), `test image ${i}`).toBeLessThan(0.04);
-    }
-    expect(total / 50).toBeLessThan(0.04);
+  it("a picture in the data's own form (28×28 grey, dark frame, object centred) is taken as it is", () => {
+    const img = new Uint8Array(784);
+    for (let y = 3; y < 25; y++) for (let x = 6; x < 22; x++) img[y * 28 + x] = 40 + 7 * ((x + y) % 25);
+    const rgba = new Uint8Array(784 * 4);
+    img.forEach((v, j) => rgba.set([v, v, v, 255], 4 * j));
+    const p = preparePhoto(rgba, 28, 28);
+    expect(p.steps).toMatchObject({ asIs: true, crop: null, inverted: false });
+    Array.from(p.pixels).forEach((v, j) => expect(v).toBeCloseTo(img[j]! / 255, 6));
+    const said = "photo 28×28 grey, dark frame, object centred → as it is (the data's own form)";
+    expect(describePhoto(p.steps)).toBe(said);
+    // Off centre, or asked to invert: brought to the form as any photo is.
+    const off = new Uint8Array(784 * 4);
+    for (let j = 0; j < 784; j++) off.set(j % 28 < 10 && j < 400 ? [200, 200, 200, 255] : [0, 0, 0, 255], 4 * j);
+    expect(preparePhoto(off, 28, 28).steps.asIs).toBeUndefined();
+    expect(preparePhoto(rgba, 28, 28, { invert: true }).steps.asIs).toBeUndefined();
   });
+
+  it.skipIf(!existsSync(DEFAULT_DATA_DIR))(
+    'Fashion-MNIST test images come out as they are, or but for centring',
+    () => {
+      const { test } = loadFashionMnist(DEFAULT_DATA_DIR, { subset: 1 });
+      let total = 0;
+      let asIs = 0;
+      // Mean absolute difference, the result moved by (dx, dy) (their bounding boxes are not all centred).
+      const moved = (p: Float32Array, img: Uint8Array, dx: number, dy: number): number => {
+        let sum = 0;
+        for (let y = 0; y < 28; y++)
+          for (let x = 0; x < 28; x++) sum += Math.abs((p[(y + dy) * 28 + x + dx] ?? 0) - img[y * 28 + x]! / 255);
+        return sum / 784;
+      };
+      for (let i = 0; i < 50; i++) {
+        const img = test.images.subarray(i * 784, (i + 1) * 784);
+        const rgba = new Uint8Array(784 * 4);
+        img.forEach((v, j) => rgba.set([v, v, v, 255], 4 * j));
+        const p = preparePhoto(rgba, 28, 28);
+        expect(p.steps).toMatchObject({ background: 'dark', inverted: false });
+        if (p.steps.asIs) {
+          asIs++;
+          expect(Math.max(...Array.from(p.pixels, (v, j) => Math.abs(v - img[j]! / 255)))).toBeLessThan(1e-6);
+          continue;
+        }
+        const shifts = [-1, 0, 1].flatMap((dx) => [-1, 0, 1].map((dy) => moved(p.pixels, img, dx, dy)));
+        total += Math.min(...shifts);
+        // Where the garment spans all 28 pixels it is not scaled (where it spans 27, it is, a little).
+        const { w, h } = p.steps.crop!;
+        if (Math.max(w, h) === 28) expect(Math.min(...shifts), `test image ${i}`).toBeLessThan(0.04);
+      }
+      expect(total / 50).toBeLessThan(0.04);
+      expect(asIs).toBeGreaterThan(40); // nearly every test image is centred in its dark frame
+    },
+  );
 });
 
 describe('fitBackground', () => {

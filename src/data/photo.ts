@@ -51,6 +51,8 @@ export interface PhotoSteps {
   crop: Region | null;
   /** Light where the photo was dark: the object was darker than its background. */
   inverted: boolean;
+  /** Already in the data's form (28×28 grey, a dark frame, the object centred: a dataset image saved): as it is. */
+  asIs?: boolean;
 }
 
 export interface Photo extends Preprocessed {
@@ -102,6 +104,14 @@ export function preparePhoto(rgba: ArrayLike<number>, width: number, height: num
   if (form.form === 'plain') {
     const p = wholeImage(g, opts.invert ?? 'auto');
     return { ...p, steps: { ...steps, inverted: p.inverted } };
+  }
+  // A picture in the data's own form (a Fashion-MNIST image saved as a PNG) is taken as it is: it gets what
+  // predict --test gives that image, not a second crop and levelling.
+  const upright = orientation === 1 && !look.transparent && look.colour === 'grey' && opts.invert !== true;
+  if (upright && g.width === SIDE && g.height === SIDE) {
+    const j = judged(g.gray, SIDE, SIDE, 1);
+    if (j.dark && j.centred)
+      return { pixels: g.gray, inverted: false, steps: { ...steps, background: 'dark', asIs: true } };
   }
   const bg = fitBackground(g.gray, g.width, g.height);
   const inverted = level(g, bg, opts.invert ?? 'auto');
@@ -179,6 +189,7 @@ export function describePhoto(s: PhotoSteps): string {
   const head = [`photo ${s.width}×${s.height} ${colour}`];
   const turn = [0, 2, 1, 2, 3, 1, 3, 1][s.orientation - 1] ?? 0; // 1 rotated, 2 mirrored, 3 both
   if (turn) head.push(`EXIF ${['', 'rotated', 'mirrored', 'rotated and mirrored'][turn]}`);
+  if (s.asIs) return `${head.join(', ')}, dark frame, object centred → as it is (the data's own form)`;
   if (s.form === 'object') {
     const kind = `${s.background}${s.gradient ? ' gradient' : ''}`;
     const clear = s.over === 'the frame' ? `${kind}, transparent parts in its shade` : `transparent, over ${s.over}`;
@@ -205,21 +216,32 @@ export function inputForm(ds: Dataset, sample = 1000): PhotoForm {
   let dark = 0,
     centred = 0;
   for (let i = 0; i < n; i++) {
-    const img = ds.images.subarray(i * w * h, (i + 1) * w * h);
-    let frame = 0;
-    let [x0, y0, x1, y1] = [w, h, -1, -1];
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++) {
-        const p = img[y * w + x]!;
-        if (x === 0 || y === 0 || x === w - 1 || y === h - 1) frame += p;
-        if (p > 0.2 * 255) [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
-      }
-    if (frame / (2 * (w + h) - 4) < 0.15 * 255) dark++;
-    if (x1 < 0) continue;
-    sides.push(Math.max(x1 - x0 + 1, y1 - y0 + 1));
-    if (Math.abs(x0 + x1 + 1 - w) <= 5 && Math.abs(y0 + y1 + 1 - h) <= 5) centred++;
+    const j = judged(ds.images.subarray(i * w * h, (i + 1) * w * h), w, h, 255);
+    if (j.dark) dark++;
+    if (j.side === null) continue;
+    sides.push(j.side);
+    if (j.centred) centred++;
   }
   if (n === 0 || dark < 0.9 * n || centred < 0.8 * n) return { form: 'plain' };
   sides.sort((a, b) => a - b);
   return { form: 'object', box: sides[sides.length >> 1] ?? SIDE };
+}
+
+/**
+ * One image as inputForm judges a training image (pixels 0 to `unit`): its 1-pixel frame dark (mean under 15%),
+ * the box of its pixels over 20% centred (within 2.5 pixels) and that box's longer side (null: no such pixel).
+ */
+function judged(img: ArrayLike<number>, w: number, h: number, unit: number) {
+  let frame = 0;
+  let [x0, y0, x1, y1] = [w, h, -1, -1];
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const p = img[y * w + x]!;
+      if (x === 0 || y === 0 || x === w - 1 || y === h - 1) frame += p;
+      if (p > 0.2 * unit) [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
+    }
+  const dark = frame / (2 * (w + h) - 4) < 0.15 * unit;
+  if (x1 < 0) return { dark, centred: false, side: null };
+  const centred = Math.abs(x0 + x1 + 1 - w) <= 5 && Math.abs(y0 + y1 + 1 - h) <= 5;
+  return { dark, centred, side: Math.max(x1 - x0 + 1, y1 - y0 + 1) };
 }
