@@ -158,6 +158,11 @@ describe('a validation set of the user', () => {
     const other = fmgpu('train', '--resume', run, '--val-csv', join(tmp, 'val.csv'), ...NO_GPU);
     expect(other.code).toBe(2);
     expect(other.err).toContain('the run was trained with validation 0.25, not validation 0');
+    // Another --subset changes the validation images first: the message names --subset too.
+    const fewer = fmgpu('train', '--resume', run, '--subset', '100', ...NO_GPU);
+    expect(fewer.err).toMatch(
+      /validation images are not the ones .*now: check --subset, --validation and the data source\)/,
+    );
 
     // A checkpoint from before the data record: every run then held out the last fraction, so a
     // resume on data sorted by class keeps that split rather than taking today's default.

@@ -309,7 +309,7 @@ describe('bad input: one line on stderr, exit 2, nothing on stdout or disk, the 
     [
       'train --resume: missing run directory',
       () => ['train', '--resume', join(tmp, 'no-run')],
-      `${join(tmp, 'no-run')}: no checkpoint to resume from`,
+      `run directory ${join(tmp, 'no-run')} not found`,
     ],
     [
       'eval: missing run directory',

@@ -185,6 +185,7 @@ export function checkSameValidation(runDir: string, state: CheckpointState, now:
   if (was.images !== now.images || was.hash !== now.hash)
     throw new UsageError(
       `--resume ${runDir}: the validation images are not the ones the run was validated on ` +
-        `(${was.images.toLocaleString('en-US')} images then, ${now.images.toLocaleString('en-US')} now)`,
+        `(${was.images.toLocaleString('en-US')} images then, ${now.images.toLocaleString('en-US')} now: ` +
+        'check --subset, --validation and the data source)',
     );
 }
