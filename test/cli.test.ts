@@ -60,7 +60,8 @@ describe('conventions', () => {
     [
       'unknown command',
       ['trian'],
-      'fmgpu: error: unknown command "trian" (commands: train, eval, predict, summary, report, export, serve)',
+      'fmgpu: error: unknown command "trian" (did you mean "train"? ' +
+        'commands: train, eval, predict, summary, report, export, serve)',
     ],
     ['unknown flag', ['train', 'examples/quick.net', '--frobnicate'], 'fmgpu: error: unknown option --frobnicate'],
     [
@@ -503,6 +504,10 @@ describe('end to end on generated data', () => {
     copyFileSync(join(other, 'weights.safetensors'), join(dir, 'checkpoint', 'best.safetensors'));
     const stopped = JSON.parse(fmgpu('eval', dir, '--data', data, '--json').out.trim());
     expect([stopped.test_loss, stopped.test_accuracy]).toEqual([otherScore.test_loss, otherScore.test_accuracy]);
+    expect(fmgpu('eval', dir, '--data', data).out).toContain(
+      `${dir}: stopped before its end after epoch 1 (step 2): scored with its checkpoint, the best epoch’s weights, ` +
+        'as its end would restore',
+    );
   });
 
   it('what a resume is given is the run’s from then on: run.json records it, eval and a later resume read it', () => {

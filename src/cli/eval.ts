@@ -1,6 +1,7 @@
 // `fmgpu eval RUN [RUN …]`: test loss and accuracy, confusion matrix, classification report; with
 // several runs, the ensemble by averaged probabilities and by majority vote. The test set is the
 // runs' own (test-set.ts) unless --data or --test-csv give one, and its first line names it.
+import { checkpointPosition } from '../node/rundir.ts';
 import { Trainer, type EvalResult } from '../train/trainer.ts';
 import { DEFAULT_DATA_DIR } from '../node/data.ts';
 import {
@@ -112,6 +113,8 @@ function report(
     return;
   }
   const images = `${ev.n.toLocaleString('en-US')} images${what.tta ? ', each averaged with its mirror image' : ''}`;
+  const stopped = stoppedNote(r);
+  if (stopped) out.log(`${what.run}: ${stopped}`);
   out.log(`${what.run}: test loss ${ev.loss.toFixed(4)}  accuracy ${(ev.accuracy * 100).toFixed(2)}% (${images})\n`);
   out.log(confusionTable(ev.confusion, undefined, names));
   out.log('');
@@ -157,4 +160,17 @@ function majority(probs: Float32Array[], mean: Float32Array, n: number, classes:
     }
     return best;
   });
+}
+
+/** For a run stopped before its end: which weights of its checkpoint are scored, and where it stopped. */
+function stoppedNote(r: OpenRun): string | null {
+  if (!r.checkpoint) return null;
+  const at = checkpointPosition(r.dir);
+  const where = typeof at?.epoch === 'number' ? ` after epoch ${at.epoch} (step ${String(at.step)})` : '';
+  const which = r.weightsFile.endsWith('best.safetensors')
+    ? 'the best epoch’s weights, as its end would restore'
+    : r.ir.train.ema > 0
+      ? 'its moving averages, as its end would'
+      : 'its last weights';
+  return `stopped before its end${where}: scored with its checkpoint, ${which}`;
 }
