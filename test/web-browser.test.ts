@@ -663,6 +663,11 @@ describe.skipIf(!HAVE_CHROMIUM)(
         const labels = await page.$$eval('#grid .sample .label', (els) => els.map((e) => e.textContent));
         for (const l of labels) expect(BANDS).toContain(l);
 
+        // The empty pad is not classified (a blank picture got bars): it says what to do.
+        await page.waitForFunction(
+          () => document.getElementById('bars')!.textContent === 'Draw or upload: the classes appear here.',
+        );
+        expect(await page.$$eval('#bars .bar', (els) => els.length)).toBe(0);
         // A drawing comes out at the model's 16×16, grey, and is classified among the three.
         expect(await page.isHidden('#pen-label')).toBe(true);
         await page.click('#clear');

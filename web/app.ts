@@ -135,13 +135,13 @@ async function showSamples(): Promise<void> {
   sampleGrid($('grid'), (c, i) => drawSample(c, test, samples[i]!), truths, probs, namesOf(data));
 }
 
-async function classify(p: Preprocessed): Promise<void> {
-  page.lastInput = p.pixels;
+/** The pad's picture classified, its bars shown; an empty pad (null) shows what to do instead. */
+async function classify(p: Preprocessed | null): Promise<void> {
+  page.lastInput = p?.pixels ?? null;
   const host = $('bars');
-  if (!trainer) {
-    host.replaceChildren(
-      el('p', 'hint', 'Train a model or load weights, then draw or upload: the classes appear here.'),
-    );
+  if (!trainer || !p) {
+    const first = trainer ? '' : 'Train a model or load weights, then ';
+    host.replaceChildren(el('p', 'hint', `${first}${first ? 'draw' : 'Draw'} or upload: the classes appear here.`));
     return;
   }
   const probs = await trainer.predict(p.pixels, 1);

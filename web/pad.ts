@@ -17,7 +17,7 @@ type Pixels = { data: Uint8ClampedArray; w: number; h: number };
 const GREY_PEN = '#ffffff';
 
 export function pad(
-  classify: (p: Preprocessed) => Promise<void>,
+  classify: (p: Preprocessed | null) => Promise<void>,
   fail: (e: unknown) => void,
   target: () => ShapedInput | null = () => null,
 ): { again(): void; refresh(): void } {
@@ -35,6 +35,8 @@ export function pad(
   const g = context2d(canvas, { willReadFrequently: true });
   /** The photo shown on the pad, at the size it was read; null while the pad holds a drawing. */
   let source: Pixels | null = null;
+  /** Whether the pad holds strokes (an empty pad is not classified: a blank picture would get bars). */
+  let drawn = false;
   let busy = false;
   let queued = false;
 
@@ -42,11 +44,18 @@ export function pad(
     g.fillStyle = '#000';
     g.fillRect(0, 0, canvas.width, canvas.height);
     source = null;
+    drawn = false;
   };
 
   const run = async (): Promise<void> => {
     if (busy) {
       queued = true;
+      return;
+    }
+    if (!source && !drawn) {
+      context2d(preview).clearRect(0, 0, preview.width, preview.height);
+      preview.title = '';
+      await classify(null);
       return;
     }
     const img = source ?? {
@@ -94,6 +103,7 @@ export function pad(
   listenStrokes(canvas, g, {
     begin: () => {
       if (source) clear(); // drawing after a photo starts a new drawing
+      drawn = true;
     },
     changed: () => void run(),
     colour: () => (colourModel() ? pen.value : GREY_PEN),
