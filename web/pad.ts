@@ -65,7 +65,8 @@ export function pad(
     };
     let p: Preprocessed;
     try {
-      p = input(img, target());
+      refresh();
+      p = shown(preview, img, target(), source ? 'photo' : 'drawing');
     } catch (e) {
       fail(e);
       return;
@@ -82,22 +83,6 @@ export function pad(
         void run();
       }
     }
-  };
-
-  /** The network's input from the pad's pixels (a photo's, or the drawing's), shown in the preview. */
-  const input = (img: Pixels, m: ShapedInput | null): Preprocessed => {
-    const what = source ? 'photo' : 'drawing';
-    refresh();
-    if (m) {
-      const c = shapedPixels(img.data, img.w, img.h, m);
-      drawBytes(preview, c.bytes, m.shape);
-      preview.title = c.title.replace(/^photo/, what);
-      return { pixels: c.pixels, inverted: c.inverted };
-    }
-    const p = preparePhoto(img.data, img.w, img.h);
-    drawImage(preview, p.pixels);
-    preview.title = describePhoto(p.steps).replace(/^photo/, what);
-    return p;
   };
 
   listenStrokes(canvas, g, {
@@ -139,6 +124,20 @@ export function pad(
     again: () => void run(),
     refresh,
   };
+}
+
+/** The network's input from the pad's pixels (a photo's, or the drawing's), shown in the preview. */
+function shown(preview: HTMLCanvasElement, img: Pixels, m: ShapedInput | null, what: string): Preprocessed {
+  if (m) {
+    const c = shapedPixels(img.data, img.w, img.h, m);
+    drawBytes(preview, c.bytes, m.shape);
+    preview.title = c.title.replace(/^photo/, what);
+    return { pixels: c.pixels, inverted: c.inverted };
+  }
+  const p = preparePhoto(img.data, img.w, img.h);
+  drawImage(preview, p.pixels);
+  preview.title = describePhoto(p.steps).replace(/^photo/, what);
+  return p;
 }
 
 /** Pointer strokes on the pad: `begin` before a stroke, `changed` after each move and at its end. */
