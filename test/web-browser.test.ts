@@ -527,14 +527,18 @@ describe.skipIf(!HAVE_CHROMIUM)(
         for (const l of labels) expect(COLOURS).toContain(l);
 
         // A red photo: resized whole to 32×32 RGB, normalised with the training set's channel stats.
-        await page.evaluate(() => ((window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs = null));
-        await page.setInputFiles('#photo', { name: 'red.png', mimeType: 'image/png', buffer: rgbPng([230, 20, 20]) });
-        await page.waitForFunction(
-          () => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs !== null,
-          null,
-          { timeout: 20_000 },
-        );
-        const after = await state();
+        const redPhoto = async (): Promise<PageState> => {
+          await page.evaluate(() => ((window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs = null));
+          const buffer = rgbPng([230, 20, 20]);
+          await page.setInputFiles('#photo', { name: 'red.png', mimeType: 'image/png', buffer });
+          await page.waitForFunction(
+            () => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs !== null,
+            null,
+            { timeout: 20_000 },
+          );
+          return state();
+        };
+        const after = await redPhoto();
         expect(await page.getAttribute('#preview', 'title')).toBe('photo 40×30 RGB → 32×32 RGB');
         const input = Object.values(after.lastInput!);
         expect(input).toHaveLength(3 * 32 * 32);
@@ -593,14 +597,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
           'Loaded other.safetensors and its model. They were trained on the classes not red, not green, not blue, … ' +
             "(10); the data's are red, green, blue, … (10), as the page shows.",
         );
-        await page.evaluate(() => ((window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs = null));
-        await page.setInputFiles('#photo', { name: 'red.png', mimeType: 'image/png', buffer: rgbPng([230, 20, 20]) });
-        await page.waitForFunction(
-          () => (window as unknown as { fmgpuPage: PageState }).fmgpuPage.lastProbs !== null,
-          null,
-          { timeout: 20_000 },
-        );
-        const reread = Object.values((await state()).lastInput!);
+        const reread = Object.values((await redPhoto()).lastInput!);
         [230, 20, 20].forEach((v, c) => expect(reread[c * 1024 + 500]).toBeCloseTo((v / 255 - 0.5) / 0.25, 4));
         expect(problems).toEqual([]);
         await page.close();
