@@ -150,6 +150,15 @@ describe('matmul on the tiled kernels: tiles, split-K, unchecked variants, the b
       },
     ],
     [
+      // The planner picks these on GPUs too (an RGB first conv's dW at 128 filters): no other row reaches them.
+      '8×4 blocks a thread (rb 2, cb 1), split: 64x16x1000 on 8-thread sides',
+      { m: 64, n: 16, k: 1000 },
+      true,
+      { gemmSide: 8, units: 8 },
+      {},
+      (p) => expect([p.tile.rb, p.tile.cb, p.splits > 1]).toEqual([2, 1, true]),
+    ],
+    [
       'the bias gradient in one pass, dW = Xᵀ·dZ 45x130x17',
       { m: 45, n: 17, k: 130, transA: true },
       false,
