@@ -101,7 +101,7 @@ describe('matmul on the tiled kernels: tiles, split-K, unchecked variants, the b
     expect(p.chunk / 16).toBeLessThanOrEqual(64);
   };
   // [name, shape, bias, tuning, options, what the plan must be]
-  const cases: [string, MatmulShape, boolean, { units: number }, MatmulOptions, Check][] = [
+  const cases: [string, MatmulShape, boolean, { units: number; gemmSide?: 8 | 16 }, MatmulOptions, Check][] = [
     [
       '128×128 tiles, 8×8 a thread, unchecked: 256x256x64',
       { m: 256, n: 256, k: 64 },
