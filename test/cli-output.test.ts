@@ -110,6 +110,20 @@ describe('piped train output: one line per epoch', () => {
   });
 });
 
+describe('SIGTERM (a scheduler, docker stop) stops train as Ctrl-C does', () => {
+  it('a checkpoint written, exit 143; a second signal quits at once, the lock let go', async () => {
+    const dir = join(tmp, 'termed');
+    const run = trainUntilFirstEpoch(dir);
+    await run.started;
+    run.child.kill('SIGTERM');
+    expect(await run.end).toEqual({ code: 143, signal: null });
+    expect(run.err()).toContain('the signal again to quit now');
+    expect(run.err()).toContain(`fmgpu: interrupted; checkpoint written: resume with fmgpu train --resume ${dir}`);
+    expect(existsSync(join(dir, 'checkpoint', 'state.json'))).toBe(true);
+    expect(existsSync(join(dir, 'fmgpu.lock'))).toBe(false);
+  });
+});
+
 describe('a path in a command fmgpu advises is one shell word', () => {
   it.each([
     ['runs/quick-20261208', 'runs/quick-20261208'],
@@ -161,8 +175,9 @@ describe('bin/fmgpu.js passes the child through', () => {
   it('a signal that ends the CLI ends bin/fmgpu.js the same way', async () => {
     const run = trainUntilFirstEpoch(join(tmp, 'term'));
     await run.started;
-    process.kill(cliOf(run.child.pid!), 'SIGTERM');
-    expect(await run.end).toEqual({ code: null, signal: 'SIGTERM' });
+    // SIGHUP: train handles SIGINT and SIGTERM itself (a checkpoint first), not this one.
+    process.kill(cliOf(run.child.pid!), 'SIGHUP');
+    expect(await run.end).toEqual({ code: null, signal: 'SIGHUP' });
   });
 
   it('SIGKILL to bin/fmgpu.js takes the CLI with it', async () => {

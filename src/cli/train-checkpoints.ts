@@ -88,19 +88,21 @@ export class Checkpoints {
     // Never replace the last good checkpoint with one that --resume would refuse (src/node/state.ts).
     checkPosition(state, this.job.stepsPerEpoch, 'the checkpoint to write (the last one is kept)');
     this.saved = state.step;
-    this.run.writeCheckpoint({
+    const files = {
       weights: await this.weights(),
       best: this.bestBytes(),
       optimizer: encodeSafetensors(await this.trainer.stateTensors()),
       state,
-    });
+    };
+    // A resumed run's end before this (its final weights, test metrics and report) is about to be older than the
+    // checkpoint: gone first, so that no moment (a kill -9 between the two) leaves it beside a newer checkpoint,
+    // and eval, predict, export and report read the checkpoint until the run ends again.
+    if (this.stale) for (const f of ENDED) this.run.remove(f);
+    this.stale = false;
+    this.run.writeCheckpoint(files);
     this.kept = { epoch, step: state.step };
     this.run.write('history.json', JSON.stringify(this.history, null, 2));
     this.run.write('history.csv', historyCsv(this.history));
-    // A resumed run's end before this (its final weights, test metrics and report) is now older than the
-    // checkpoint: gone, so that eval, predict, export and report read the checkpoint until the run ends again.
-    if (this.stale) for (const f of ENDED) this.run.remove(f);
-    this.stale = false;
   }
 
   /** best.safetensors: the monitor's best weights, encoded again only when a better epoch replaced them. */

@@ -52,18 +52,21 @@ export async function runSession(
     progress: new Progress(out, !!job.flags.json, job.ir.train.batch),
     checkpoints: new Checkpoints(job, base.run, trainer),
   };
-  const ctrlC = new CtrlC(out);
+  const resume = `resume with fmgpu train --resume ${shellWord(job.dir)}`;
+  const ctrlC = new CtrlC(out, () => {
+    base.run.release();
+    out.err(escapeControl(`fmgpu: quit; the last checkpoint is kept: ${resume}`));
+  });
   try {
     announce(s, forked);
     begin(s);
     await train(s, ctrlC, hooks);
     if (ctrlC.interrupted) {
       await s.checkpoints.write(s.checkpoints.history.length);
-      out.err(
-        escapeControl(`fmgpu: interrupted; checkpoint written: resume with fmgpu train --resume ${shellWord(job.dir)}`),
-      );
-      return 130;
+      out.err(escapeControl(`fmgpu: interrupted; checkpoint written: ${resume}`));
+      return ctrlC.code;
     }
+    ctrlC.finishing = true;
     await finish(s);
     return 0;
   } catch (e) {
@@ -73,19 +76,39 @@ export async function runSession(
   }
 }
 
-/** Ctrl-C while training: the first stops after the steps in flight and writes a checkpoint; a second quits now. */
+/**
+ * Ctrl-C (or SIGTERM, as a scheduler or `docker stop` sends) while training: the first stops after the steps in
+ * flight and writes a checkpoint; once training is done, the test evaluation and report go on (the checkpoint
+ * already holds the run); a second signal quits now, letting go of the run's lock (`quit`).
+ */
 class CtrlC {
   interrupted = false;
-  readonly release: () => void;
+  /** Training is over: the run's end is being written. */
+  finishing = false;
+  /** The exit code of the signal that stopped training: 130 (SIGINT) or 143 (SIGTERM). */
+  code = 130;
+  private readonly releases: (() => void)[];
 
-  constructor(out: Out) {
-    this.release = onSignal('SIGINT', () => {
-      if (this.interrupted) process.exit(130);
+  constructor(out: Out, quit: () => void) {
+    const on = (code: number) => () => {
+      if (this.interrupted) {
+        quit();
+        process.exit(code);
+      }
       this.interrupted = true;
+      this.code = code;
       // On a terminal, first leave the progress bar's line.
-      const then = 'then writing a checkpoint (Ctrl-C again to quit now)';
-      out.err(`${out.status ? '\n' : ''}fmgpu: stopping after the steps in flight, ${then}`);
-    });
+      const again = `${code === 130 ? 'Ctrl-C' : 'the signal'} again to quit now`;
+      const what = this.finishing
+        ? `training is done: finishing the test evaluation and the report (${again})`
+        : `stopping after the steps in flight, then writing a checkpoint (${again})`;
+      out.err(`${out.status ? '\n' : ''}fmgpu: ${what}`);
+    };
+    this.releases = [onSignal('SIGINT', on(130)), onSignal('SIGTERM', on(143))];
+  }
+
+  release(): void {
+    for (const r of this.releases) r();
   }
 }
 

@@ -4,10 +4,11 @@
 // is gone (same host, no such pid) is stale and taken over; one held by a live process refuses the
 // second writer (UsageError: exit 2).
 import { hostname } from 'node:os';
-import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UsageError } from '../errors.ts';
+import { writeError } from './write.ts';
 
 export const LOCK_FILE = 'fmgpu.lock';
 
@@ -50,8 +51,10 @@ function readOwner(file: string): Owner | null {
 
 const stale = (o: Owner): boolean => o.host === hostname() && !alive(o.pid);
 
-function cannotWrite(dir: string, e: unknown): UsageError {
+/** A lock that could not be written: a full disk or quota is a runtime failure (exit 1) naming the file. */
+function cannotWrite(dir: string, e: unknown): Error {
   const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return writeError(join(dir, LOCK_FILE), e);
   return new UsageError(`cannot write to the run directory ${dir} (${code})`);
 }
 
@@ -69,6 +72,7 @@ export class RunLock {
     try {
       writeFileSync(tmp, `${JSON.stringify(owner)}\n`, { flag: 'wx' });
     } catch (e) {
+      rmSync(tmp, { force: true }); // made but not filled (a full disk): not left behind
       throw cannotWrite(dir, e);
     }
     try {
