@@ -244,6 +244,29 @@ describe('a new run goes only into a new or empty folder', () => {
     expect(readdirSync(fresh)).toEqual([]);
   });
 
+  it('starts over a run killed before its run.json was in place, and a fork killed after copying its history', () => {
+    const early = join(tmp, 'killed-early');
+    mkdirSync(early);
+    writeFileSync(join(early, 'model.net'), 'dense 10 softmax\n');
+    writeFileSync(join(early, 'run.json.tmp'), '{"vers');
+    RunDir.create(early).release();
+    expect(readdirSync(early)).toEqual([]);
+    const tmpOnly = join(tmp, 'killed-earlier');
+    mkdirSync(tmpOnly);
+    writeFileSync(join(tmpOnly, 'model.net.tmp'), 'dense');
+    RunDir.create(tmpOnly).release();
+    expect(readdirSync(tmpOnly)).toEqual([]);
+    const fork = newRun('killed-fork');
+    for (const f of ['model.net', 'history.json', 'history.csv']) writeFileSync(join(fork, f), '');
+    RunDir.create(fork).release();
+    expect(readdirSync(fork)).toEqual([]);
+    // A model.net of the user's, with no run.json beside it, is kept.
+    const mine = join(tmp, 'mine-with-history');
+    mkdirSync(mine);
+    for (const f of ['model.net', 'history.json']) writeFileSync(join(mine, f), 'mine\n');
+    expect(() => RunDir.create(mine)).toThrow(`--out ${mine} is not empty (history.json, model.net)`);
+  });
+
   it('a run with its final weights but no checkpoint is not started over', () => {
     const dir = newRun('weights-only');
     writeFileSync(join(dir, 'weights.safetensors'), 'w');

@@ -54,7 +54,14 @@ export const RUN_FILES = [
 export type RunFile = (typeof RUN_FILES)[number];
 const tmpName = (name: string): string => `${name}.tmp`;
 /** What a run killed before its first checkpoint holds: started over by a new run in the same folder. */
-const RESTARTABLE = new Set<string>(['model.net', 'run.json', ...RUN_FILES.map(tmpName), NEXT]);
+const RESTARTABLE = new Set<string>([
+  'model.net',
+  'run.json',
+  'history.json', // a fork copies its run's history before its checkpoint
+  'history.csv',
+  ...RUN_FILES.map(tmpName),
+  NEXT,
+]);
 
 /** run.json as fmgpu writes it (a JSON object with fmgpu's version), not a file of the same name. */
 function ownRunJson(dir: string): boolean {
@@ -182,7 +189,10 @@ export class RunDir {
         throw new UsageError(
           `${path} already holds a run: use --resume ${shellWord(path)} to continue it, or another --out`,
         );
-      const foreign = others.filter((f) => !RESTARTABLE.has(f) || !ownRunJson(path));
+      // fmgpu's own when its run.json says so, or when it was killed before writing one (run.json.tmp, or no
+      // model.net: only fmgpu's temporary names); a model.net beside no run.json may be the user's.
+      const owned = ownRunJson(path) || others.includes(tmpName('run.json')) || !others.includes('model.net');
+      const foreign = others.filter((f) => !RESTARTABLE.has(f) || !owned);
       if (foreign.length > 0) {
         const shown =
           foreign.sort().slice(0, 3).join(', ') + (foreign.length > 3 ? `, … (${foreign.length} in all)` : '');
