@@ -140,8 +140,8 @@ async function classify(p: Preprocessed | null): Promise<void> {
   page.lastInput = p?.pixels ?? null;
   const host = $('bars');
   if (!trainer || !p) {
-    const first = trainer ? '' : 'Train a model or load weights, then ';
-    host.replaceChildren(el('p', 'hint', `${first}${first ? 'draw' : 'Draw'} or upload: the classes appear here.`));
+    const what = trainer ? 'Draw or upload' : 'Train a model or load weights, then draw or upload';
+    host.replaceChildren(el('p', 'hint', `${what}: the classes appear here.`));
     return;
   }
   const probs = await trainer.predict(p.pixels, 1);
@@ -362,7 +362,6 @@ async function start(): Promise<void> {
   data = await loadData(status);
   setState('idle');
   if (data) useData(data);
-  if (data) sets = loadedSets();
   // The served run after the data, so that its model is read as trained on it (the data's image size and
   // classes, for a model without an input line); where it fails, its error is what stays shown.
   const served = await loadServedRun().catch((e) => status(`the served run: ${message(e)}`, true));

@@ -169,7 +169,7 @@ function stoppedNote(r: OpenRun): string | null {
   const where = typeof at?.epoch === 'number' ? ` after epoch ${at.epoch} (step ${String(at.step)})` : '';
   const which = r.weightsFile.endsWith('best.safetensors')
     ? 'the best epoch’s weights, as its end would restore'
-    : r.ir.train.ema > 0
+    : r.averaged
       ? 'its moving averages, as its end would'
       : 'its last weights';
   return `stopped before its end${where}: scored with its checkpoint, ${which}`;

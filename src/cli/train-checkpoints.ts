@@ -79,11 +79,10 @@ export class Checkpoints {
       history: this.history,
       ...this.identity,
     };
-    const within = this.partial?.step === state.step && state.step > epoch * this.job.stepsPerEpoch;
-    if (this.partial && within) {
-      const { lossSum, correct, seconds } = this.partial;
-      state.partial = { lossSum, correct, seconds };
-    }
+    const p = this.partial;
+    // Within an epoch, at the step its sums were taken: they go with the checkpoint, for a resume to carry on.
+    if (p?.step === state.step && state.step > epoch * this.job.stepsPerEpoch)
+      state.partial = { lossSum: p.lossSum, correct: p.correct, seconds: p.seconds };
     if (state.step === this.saved) return;
     // Never replace the last good checkpoint with one that --resume would refuse (src/node/state.ts).
     checkPosition(state, this.job.stepsPerEpoch, 'the checkpoint to write (the last one is kept)');

@@ -1,14 +1,14 @@
 // Reading a run directory for eval, predict, report, export and --init: its model.net and the weights they
 // score (weights.safetensors, or for a run stopped before its end the last checkpoint's, with its moving
 // averages), and what a path that is not a run is instead. Writing runs is rundir.ts's.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.ts';
 import type { NamedTensor } from '../model/safetensors.ts';
-import { averageName } from '../train/optimizer.ts';
+import { averageName, hasAverages } from '../train/optimizer.ts';
 import { shellWord } from '../util/shell.ts';
 import { NET_MAX_BYTES, readInput } from './files.ts';
-import { checkpointFolder, isDir, readWeights } from './rundir.ts';
+import { checkpointFolder, readWeights } from './rundir.ts';
 
 export interface RunInfo {
   dir: string;
@@ -18,17 +18,20 @@ export interface RunInfo {
   weightsFile: string;
   /** The checkpoint folder the weights came from, for a run stopped before its end; null for an ended run. */
   checkpoint: string | null;
+  /** The checkpoint's weights were replaced by its moving averages (a run with ema=). */
+  averaged: boolean;
   weights: Map<string, NamedTensor>;
   metadata: Record<string, string>;
 }
 
 /** A finished (or interrupted) run: its model and the weights eval and predict use. */
 export function readRun(dir: string): RunInfo {
-  if (existsSync(dir) && !isDir(dir))
+  const stat = statSync(dir, { throwIfNoEntry: false });
+  if (!stat) throw new DataError(`run directory ${dir} not found`);
+  if (!stat.isDirectory())
     throw new DataError(
       `${dir} is a file, not a run directory (the folder fmgpu train writes, under runs/ by default)`,
     );
-  if (!isDir(dir)) throw new DataError(`run directory ${dir} not found`);
   const modelFile = join(dir, 'model.net');
   if (!existsSync(modelFile)) throw new DataError(`${dir}: not a run directory (no model.net)${runsIn(dir)}`);
   let weightsFile = join(dir, 'weights.safetensors');
@@ -47,6 +50,7 @@ export function readRun(dir: string): RunInfo {
   // A run stopped before its end keeps its moving averages (ema=) beside the live weights: as its end would,
   // eval, predict, report and export take the averages.
   const tensors = folder ? withAverages(read.tensors, join(folder, 'optimizer.safetensors')) : read.tensors;
+  const averaged = tensors !== read.tensors;
   return {
     dir,
     source: new TextDecoder('utf-8', { ignoreBOM: true }).decode(
@@ -55,6 +59,7 @@ export function readRun(dir: string): RunInfo {
     modelFile,
     weightsFile,
     checkpoint: folder,
+    averaged,
     weights: tensors,
     metadata,
   };
@@ -75,6 +80,7 @@ function runsIn(dir: string): string {
 function withAverages(weights: Map<string, NamedTensor>, optimizerFile: string): Map<string, NamedTensor> {
   if (!existsSync(optimizerFile)) return weights;
   const state = readWeights(optimizerFile).tensors;
+  if (!hasAverages(state)) return weights;
   const out = new Map(weights);
   for (const [name, t] of weights) {
     const avg = state.get(averageName(name));

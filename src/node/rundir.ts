@@ -78,7 +78,7 @@ export function defaultRunDir(modelFile: string, now = new Date()): string {
   return join('runs', `${basename(modelFile).replace(/\.net$/, '')}-${stamp}`);
 }
 
-export const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
+const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
 
 /**
  * The folder of the newest complete checkpoint, or null. `checkpoint/` itself; while a switch was
