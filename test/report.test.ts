@@ -308,7 +308,11 @@ describe('end to end: fmgpu train, fmgpu report, the page in headless Chromium',
 
   it("Ctrl-C while report makes the page: said, exit 130, the run's lock let go, the page as it was", async () => {
     const before = readFileSync(page);
-    const child = spawn('node', ['bin/fmgpu.js', 'report', run], { env });
+    // A test set of 20,000 images: the page takes seconds to make, so the signal lands while it is made (on a
+    // busy machine a small set's page was done, and its handler gone, before the signal came).
+    const big = join(tmp, 'big-test');
+    writeIdxDir(big, 64, 20_000);
+    const child = spawn('node', ['bin/fmgpu.js', 'report', run, '--data', big], { env });
     let err = '';
     child.stderr.on('data', (d) => void (err += d));
     const lock = join(run, 'fmgpu.lock');
